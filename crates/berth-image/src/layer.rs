@@ -1,0 +1,258 @@
+//! Unpacking layer tars into a directory that overlayfs stacks. Docker's
+//! AUFS-style whiteouts (`.wh.name`, `.wh..wh..opq`) become overlayfs
+//! whiteouts (0:0 character devices, the `trusted.overlay.opaque` xattr).
+//! Member names are cleaned and resolved inside the target, so no archive
+//! can write outside it, whatever its `..`, absolute paths or symlinks say.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{PermissionsExt, lchown, symlink};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags, mknod, utimensat};
+use nix::sys::time::TimeSpec;
+use tar::EntryType;
+
+use crate::rootpath::{clean_relative, resolve};
+
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnpackStats {
+    /// bytes of regular file content, Docker's notion of a layer's size
+    pub size: u64,
+    pub entries: u64,
+}
+
+/// Unpacks an uncompressed tar stream into `dest` (which must exist).
+pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
+    let mut archive = tar::Archive::new(reader);
+    let mut stats = UnpackStats::default();
+    let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
+    let mut seen_hardlink_targets: HashSet<PathBuf> = HashSet::new();
+    for entry in archive.entries().context("reading layer archive")? {
+        let mut entry = entry.context("reading layer archive")?;
+        let raw = entry.path().context("reading member name")?.into_owned();
+        let Some(rel) = clean_relative(&raw) else {
+            bail!("invalid layer: member {:?} is outside of the archive root", raw);
+        };
+        if rel.as_os_str().is_empty() {
+            continue; // "./" itself
+        }
+        stats.entries += 1;
+        let file_name = rel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let parent_rel = rel.parent().unwrap_or(Path::new(""));
+        // parents are resolved inside dest; the member itself is never followed
+        let parent = resolve(dest, parent_rel, true)?;
+        fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        if file_name == OPAQUE_WHITEOUT {
+            set_opaque(&parent)?;
+            continue;
+        }
+        if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) {
+            let target = parent.join(hidden);
+            remove_any(&target)?;
+            mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0).with_context(|| format!("creating whiteout {}", target.display()))?;
+            continue;
+        }
+        let path = parent.join(&file_name);
+        let header = entry.header();
+        let mode = header.mode().unwrap_or(0o644) & 0o7777;
+        let uid = header.uid().unwrap_or(0) as u32;
+        let gid = header.gid().unwrap_or(0) as u32;
+        let mtime = header.mtime().unwrap_or(0) as i64;
+        let kind = header.entry_type();
+        match kind {
+            EntryType::Directory => {
+                if let Ok(md) = fs::symlink_metadata(&path)
+                    && !md.is_dir()
+                {
+                    remove_any(&path)?;
+                }
+                if !path.exists() {
+                    fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+                }
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+                dirs.push((path.clone(), mtime));
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                remove_any(&path)?;
+                let mut f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                stats.size += io::copy(&mut entry, &mut f).with_context(|| format!("writing {}", path.display()))?;
+                drop(f);
+                lchown(&path, Some(uid), Some(gid))?;
+                // chmod after chown: chown clears setuid bits
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+            }
+            EntryType::Symlink => {
+                let target = entry.link_name()?.context("symlink without target")?.into_owned();
+                remove_any(&path)?;
+                symlink(&target, &path).with_context(|| format!("creating symlink {}", path.display()))?;
+                lchown(&path, Some(uid), Some(gid))?;
+            }
+            EntryType::Link => {
+                let target = entry.link_name()?.context("hard link without target")?.into_owned();
+                let Some(target_rel) = clean_relative(&target) else {
+                    bail!("invalid layer: hard link {:?} points outside of the archive root", raw);
+                };
+                let target_parent = resolve(dest, target_rel.parent().unwrap_or(Path::new("")), true)?;
+                let target_path = target_parent.join(target_rel.file_name().unwrap_or_default());
+                let md = fs::symlink_metadata(&target_path)
+                    .with_context(|| format!("hard link {:?} to missing {:?}", raw, target))?;
+                if md.is_dir() {
+                    bail!("invalid layer: hard link {:?} points to a directory", raw);
+                }
+                remove_any(&path)?;
+                fs::hard_link(&target_path, &path).with_context(|| format!("linking {}", path.display()))?;
+                seen_hardlink_targets.insert(target_path);
+                continue; // times and modes belong to the target
+            }
+            EntryType::Fifo => {
+                remove_any(&path)?;
+                mknod(&path, SFlag::S_IFIFO, Mode::from_bits_truncate(mode), 0)?;
+                lchown(&path, Some(uid), Some(gid))?;
+            }
+            EntryType::Char | EntryType::Block => {
+                // device nodes in images are a way into the host; containers
+                // get their /dev from the runtime instead
+                tracing::debug!(path = %rel.display(), "skipping device node in layer");
+                continue;
+            }
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => continue,
+            other => {
+                tracing::debug!(path = %rel.display(), kind = ?other, "skipping unsupported tar member");
+                continue;
+            }
+        }
+        if let Ok(Some(xattrs)) = entry.pax_extensions().map(|p| p.map(|p| p.filter_map(|e| e.ok()).collect::<Vec<_>>())) {
+            for x in xattrs {
+                if let Some(name) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                    // xattrs that would change overlay semantics are not the archive's to set
+                    if name.starts_with("trusted.overlay.") {
+                        continue;
+                    }
+                    let _ = set_xattr(&path, name, x.value_bytes());
+                }
+            }
+        }
+        if kind != EntryType::Directory {
+            set_mtime(&path, mtime);
+        }
+    }
+    // directory times last: creating their children changed them
+    for (d, mtime) in dirs.iter().rev() {
+        set_mtime(d, *mtime);
+    }
+    Ok(stats)
+}
+
+fn set_mtime(path: &Path, mtime: i64) {
+    let t = TimeSpec::new(mtime, 0);
+    let _ = utimensat(None, path, &t, &t, UtimensatFlags::NoFollowSymlink);
+}
+
+fn remove_any(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(md) if md.is_dir() => fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display())),
+        Ok(_) => fs::remove_file(path).with_context(|| format!("removing {}", path.display())),
+        Err(_) => Ok(()),
+    }
+}
+
+fn set_opaque(dir: &Path) -> Result<()> {
+    set_xattr(dir, "trusted.overlay.opaque", b"y").with_context(|| format!("marking {} opaque", dir.display()))
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let p = CString::new(path.as_os_str().as_bytes())?;
+    let n = CString::new(name)?;
+    // SAFETY: both strings are NUL-terminated and outlive the call
+    let rc = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    }
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(EntryType::Regular);
+        // set_path refuses "..": write the raw name like a hostile tool would
+        let bytes = name.as_bytes();
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn link(b: &mut tar::Builder<Vec<u8>>, kind: EntryType, name: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_entry_type(kind);
+        h.set_mode(0o777);
+        let bytes = name.as_bytes();
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        let t = target.as_bytes();
+        h.as_old_mut().linkname[..t.len()].copy_from_slice(t);
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+    }
+
+    #[test]
+    fn unpacks_files_and_whiteouts() {
+        let d = tempfile::tempdir().unwrap();
+        let t = tar_of(|b| {
+            file(b, "etc/hello", b"hi");
+            file(b, "/abs/x", b"a");
+            file(b, "gone/.wh.old", b"");
+            link(b, EntryType::Symlink, "bin/sh", "/bin/busybox");
+        });
+        let s = unpack(&t[..], d.path()).unwrap();
+        assert_eq!(fs::read(d.path().join("etc/hello")).unwrap(), b"hi");
+        assert_eq!(fs::read(d.path().join("abs/x")).unwrap(), b"a");
+        assert_eq!(s.size, 3);
+        let wh = fs::symlink_metadata(d.path().join("gone/old")).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(wh.file_type().is_char_device());
+        assert_eq!(fs::read_link(d.path().join("bin/sh")).unwrap(), PathBuf::from("/bin/busybox"));
+    }
+
+    #[test]
+    fn refuses_parent_escape() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        let t = tar_of(|b| file(b, "../evil", b"x"));
+        assert!(unpack(&t[..], &dest).is_err());
+        assert!(!outer.path().join("evil").exists());
+    }
+
+    #[test]
+    fn symlink_parent_cannot_escape() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        let t = tar_of(|b| {
+            link(b, EntryType::Symlink, "up", "../..");
+            file(b, "up/evil", b"x");
+            link(b, EntryType::Link, "hl", "../../etc/passwd");
+        });
+        let _ = unpack(&t[..], &dest);
+        assert!(!outer.path().join("evil").exists());
+        assert!(dest.join("evil").exists(), "the write lands inside the root");
+        assert!(!dest.join("hl").exists());
+    }
+}
