@@ -1,1 +1,214 @@
+//! The `berth` command line: a mirror of the docker CLI (commands, flags,
+//! output columns, exit codes) speaking the Engine API through bollard.
 
+mod commands;
+mod output;
+mod rawhttp;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use bollard::Docker;
+use clap::{Parser, Subcommand};
+
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "A Docker-compatible container engine",
+    version,
+    disable_help_subcommand = true,
+    subcommand_required = true
+)]
+pub struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", global = true)]
+    host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create and run a new container from an image
+    Run(commands::containers::RunArgs),
+    /// Create a new container
+    Create(commands::containers::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::containers::StartArgs),
+    /// Stop one or more running containers
+    Stop(commands::containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::containers::KillArgs),
+    /// Remove one or more containers
+    Rm(commands::containers::RmArgs),
+    /// List containers
+    Ps(commands::containers::PsArgs),
+    /// Fetch the logs of a container
+    Logs(commands::containers::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::containers::WaitArgs),
+    /// List images
+    Images(commands::images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(commands::images::RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::images::ImportArgs),
+    /// Return low-level information on berth objects
+    Inspect(commands::system::InspectArgs),
+    /// Show the berth version information
+    Version(commands::system::VersionArgs),
+    /// Display system-wide information
+    Info(commands::system::InfoArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContainerCommand {
+    Run(commands::containers::RunArgs),
+    Create(commands::containers::CreateArgs),
+    Start(commands::containers::StartArgs),
+    Stop(commands::containers::StopArgs),
+    Kill(commands::containers::KillArgs),
+    Rm(commands::containers::RmArgs),
+    #[command(alias = "list", alias = "ps")]
+    Ls(commands::containers::PsArgs),
+    Logs(commands::containers::LogsArgs),
+    Wait(commands::containers::WaitArgs),
+    Inspect(commands::system::InspectArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    #[command(alias = "list")]
+    Ls(commands::images::ImagesArgs),
+    Rm(commands::images::RmiArgs),
+    Import(commands::images::ImportArgs),
+    Inspect(commands::system::InspectArgs),
+}
+
+/// An error that ends the command with a given exit status. The message
+/// has already been printed when `printed` is set.
+#[derive(Debug)]
+pub struct StatusError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for StatusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StatusError {}
+
+pub fn status(code: i32, message: impl Into<String>) -> anyhow::Error {
+    StatusError { code, message: message.into() }.into()
+}
+
+/// Docker's wording for an error the daemon answered.
+pub fn daemon_error(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => format!("Error response from daemon: {message}"),
+        other => other.to_string(),
+    }
+}
+
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// The daemon address: -H, then BERTH_HOST, then DOCKER_HOST.
+pub fn resolve_host(flag: Option<String>) -> String {
+    flag.or_else(|| std::env::var("BERTH_HOST").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+pub struct Ctx {
+    pub docker: Docker,
+    pub socket: String,
+}
+
+async fn connect(host: &str) -> anyhow::Result<Ctx> {
+    let Some(path) = host.strip_prefix("unix://") else {
+        anyhow::bail!("unsupported host {host}: berth connects to unix sockets (unix:///path)");
+    };
+    // streams such as `logs -f` and `wait` last as long as the container
+    let docker = Docker::connect_with_unix(path, 60 * 60 * 24 * 365, bollard::API_DEFAULT_VERSION)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the berth daemon at {host}: {e}"))?;
+    let docker = docker.negotiate_version().await.map_err(|e| {
+        anyhow::anyhow!("Cannot connect to the berth daemon at {host}. Is the berth daemon running? ({e})")
+    })?;
+    Ok(Ctx { docker: docker.with_timeout(Duration::from_secs(60 * 60 * 24 * 365)), socket: path.to_string() })
+}
+
+/// Runs the CLI and returns the process exit status.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => match e.downcast_ref::<StatusError>() {
+            Some(s) => {
+                if !s.message.is_empty() {
+                    eprintln!("{}", s.message);
+                }
+                s.code
+            }
+            None => {
+                eprintln!("{e:#}");
+                1
+            }
+        },
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    use commands::{containers as c, images as i, system as s};
+    let host = resolve_host(cli.host);
+    let ctx = connect(&host).await?;
+    let ctx = &ctx;
+    match cli.command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => c::run(ctx, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => c::create(ctx, a).await,
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => c::start(ctx, a).await,
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => c::stop(ctx, a).await,
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => c::kill(ctx, a).await,
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => c::rm(ctx, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => c::ps(ctx, a).await,
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => c::logs(ctx, a).await,
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => c::wait(ctx, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
+        Command::Inspect(a) => s::inspect(ctx, a, None).await,
+        Command::Container(ContainerCommand::Inspect(a)) => s::inspect(ctx, a, Some("container")).await,
+        Command::Image(ImageCommand::Inspect(a)) => s::inspect(ctx, a, Some("image")).await,
+        Command::Version(a) => s::version(ctx, a).await,
+        Command::Info(a) => s::info(ctx, a).await,
+    }
+}

@@ -1,1 +1,134 @@
+//! berth's services. Routes in berth-api parse HTTP and call these; nothing
+//! here knows about HTTP. Everything a client can see is kept in memory and
+//! written through to the metadata store before a call returns.
 
+mod containers;
+mod error;
+mod images;
+mod layers;
+mod mounts;
+mod names;
+mod shim_client;
+mod spec;
+mod system;
+
+pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
+pub use error::{Error, Result};
+pub use images::{ImageDeleteItem, ImportOptions};
+pub use system::{API_VERSION, MIN_API_VERSION};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use anyhow::Context;
+use berth_store::{BlobStore, MetaStore};
+
+/// Where the engine keeps its state and how it places containers.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// durable state: metadata, blobs, layers, container logs
+    pub data_root: PathBuf,
+    /// runtime state that dies with the machine: bundles, shim sockets
+    pub exec_root: PathBuf,
+    /// the berth executable, started as `berth shim` for each container
+    pub shim_binary: PathBuf,
+    pub debug: bool,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    meta: MetaStore,
+    blobs: BlobStore,
+    images: RwLock<images::ImageIndex>,
+    containers: RwLock<HashMap<String, Arc<containers::Entry>>>,
+    /// container name (without "/") -> id
+    names: RwLock<HashMap<String, String>>,
+    /// the cgroup path under which containers are placed
+    cgroup_parent: String,
+    started: Instant,
+}
+
+impl Engine {
+    /// Opens (or creates) the state under the configured roots and re-adopts
+    /// the containers whose shims are still running.
+    pub async fn open(cfg: EngineConfig) -> anyhow::Result<Arc<Self>> {
+        for d in [
+            cfg.data_root.clone(),
+            cfg.data_root.join("containers"),
+            cfg.data_root.join("overlay/layers"),
+            cfg.data_root.join("tmp"),
+            cfg.exec_root.join("containers"),
+            cfg.exec_root.join("s"),
+        ] {
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        // interrupted imports leave only temporary files behind
+        let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
+        std::fs::create_dir_all(cfg.data_root.join("tmp"))?;
+        let meta = MetaStore::open(&cfg.data_root.join("metadata.redb"))?;
+        let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
+        let images = images::ImageIndex::load(&meta)?;
+        layers::sweep_incomplete(&cfg.data_root)?;
+        let engine = Arc::new(Engine {
+            cgroup_parent: system::own_cgroup_path(),
+            cfg,
+            meta,
+            blobs,
+            images: RwLock::new(images),
+            containers: RwLock::new(HashMap::new()),
+            names: RwLock::new(HashMap::new()),
+            started: Instant::now(),
+        });
+        engine.restore_containers().await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// A fresh path in the data root's scratch directory, which is emptied
+    /// at every start so that interrupted work leaves nothing behind.
+    pub fn tmp_path(&self, prefix: &str) -> PathBuf {
+        self.cfg.data_root.join("tmp").join(format!("{prefix}-{}", &random_id()[..16]))
+    }
+
+    fn layer_root(&self) -> PathBuf {
+        self.cfg.data_root.join("overlay/layers")
+    }
+
+    fn data_path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.cfg.data_root.join(rel)
+    }
+}
+
+/// A random 64-hex-character id, like Docker's container ids.
+pub(crate) fn random_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    hex::encode(b)
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Poisoned locks only mean a panic elsewhere; the data is still usable.
+pub(crate) trait LockExt<T> {
+    fn r(&self) -> std::sync::RwLockReadGuard<'_, T>;
+    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for RwLock<T> {
+    fn r(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

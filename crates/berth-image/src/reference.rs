@@ -72,7 +72,7 @@ impl Reference {
         }
         for comp in path.split('/') {
             validate_component(comp).map_err(|e| match e {
-                ReferenceError::Uppercase(_) => ReferenceError::Uppercase(name.to_string()),
+                ReferenceError::Uppercase(_) => ReferenceError::Uppercase(path.clone()),
                 e => e,
             })?;
         }
@@ -218,7 +218,7 @@ mod tests {
     fn rejects_invalid() {
         assert_eq!(
             Reference::parse("Foo:Bar"),
-            Err(ReferenceError::Uppercase("Foo".into()))
+            Err(ReferenceError::Uppercase("library/Foo".into()))
         );
         assert_eq!(Reference::parse("a b"), Err(ReferenceError::Invalid));
         assert_eq!(Reference::parse(""), Err(ReferenceError::Invalid));

@@ -1,1 +1,13 @@
+//! The per-container shim (the role of containerd-shim or conmon) and the
+//! protocol the daemon speaks to it.
+//!
+//! A shim creates its container with libcontainer, holds the container's
+//! stdio, writes the json-file log itself, reaps the container and records
+//! its exit status in `exit.json`. It outlives the daemon, so a daemon killed
+//! with SIGKILL loses neither log lines nor exit codes.
 
+pub mod jsonlog;
+pub mod protocol;
+mod server;
+
+pub use server::{ShimArgs, read_exit, run};

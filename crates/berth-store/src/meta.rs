@@ -12,6 +12,8 @@ pub enum Table {
     Images,
     /// normalized reference ("docker.io/library/busybox:latest") -> image id
     Tags,
+    /// chain id -> unpacked layer
+    Layers,
 }
 
 impl Table {
@@ -20,10 +22,11 @@ impl Table {
             Table::Containers => TableDefinition::new("containers"),
             Table::Images => TableDefinition::new("images"),
             Table::Tags => TableDefinition::new("tags"),
+            Table::Layers => TableDefinition::new("layers"),
         }
     }
 
-    const ALL: [Table; 3] = [Table::Containers, Table::Images, Table::Tags];
+    const ALL: [Table; 4] = [Table::Containers, Table::Images, Table::Tags, Table::Layers];
 }
 
 /// One change in an atomic batch.

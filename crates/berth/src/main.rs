@@ -1,1 +1,64 @@
-fn main() {}
+//! berth: one binary. `berth daemon` runs the engine, `berth shim` (hidden)
+//! is the per-container shim, and everything else is the docker-style CLI.
+
+mod daemon;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("daemon") | Some("dockerd") => daemon::main(&args[2..]),
+        Some("shim") => shim_main(&args[2..]),
+        _ => ExitCode::from(berth_cli::main(args) as u8),
+    }
+}
+
+#[derive(clap::Parser)]
+#[command(name = "berth shim", about = "per-container shim (started by the daemon)")]
+struct ShimCli {
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    bundle: std::path::PathBuf,
+    #[arg(long)]
+    state_dir: std::path::PathBuf,
+    #[arg(long)]
+    socket: std::path::PathBuf,
+    #[arg(long)]
+    log: std::path::PathBuf,
+    #[arg(long)]
+    stdin: bool,
+}
+
+fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
+    use clap::Parser;
+    let cli = match ShimCli::try_parse_from(std::iter::once("berth-shim".into()).chain(args.iter().cloned())) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
+    // the shim's stderr is a file the daemon reads when creation fails
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .init();
+    let args = berth_shim::ShimArgs {
+        id: cli.id,
+        bundle: cli.bundle,
+        state_dir: cli.state_dir,
+        socket: cli.socket,
+        log: cli.log,
+        stdin: cli.stdin,
+    };
+    match berth_shim::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,198 @@
+use axum::Extension;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse};
+use futures_util::StreamExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use super::{AppState, json_body};
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::server::ApiVersion;
+
+fn stream_content_type(v: ApiVersion) -> &'static str {
+    if v >= ApiVersion(1, 42) { "application/vnd.docker.multiplexed-stream" } else { "application/vnd.docker.raw-stream" }
+}
+
+pub async fn create(State(e): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad_request("config cannot be empty in order to create a container"));
+    }
+    let cfg: ContainerCreateBody = json_body(&body)?;
+    let (id, warnings) = e.container_create(p.get("name"), cfg).await?;
+    Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id, warnings })).into_response())
+}
+
+pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let limit = p.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+    let opts = ListOptions { all: p.flag("all") || limit.is_some(), limit, filters: p.filters()? };
+    Ok(Json(e.container_list(&opts)?).into_response())
+}
+
+pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(e.container_inspect(&id)?).into_response())
+}
+
+pub async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.container_start(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn stop(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    let t = match p.int("t")? {
+        Some(t) => Some(t),
+        None => p.int("timeout")?,
+    };
+    e.container_stop(&id, t, p.get("signal")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn kill(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    e.container_kill(&id, p.get("signal")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    e.container_remove(&id, p.flag("force")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The headers go out as soon as the wait is registered; the body follows
+/// when the condition is met (clients start the container in between).
+pub async fn wait(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let cond = WaitCondition::parse(p.get("condition").unwrap_or(""))?;
+    let fut = e.container_wait(&id, cond)?;
+    let body = futures_util::stream::once(async move {
+        let (code, err) = fut.await;
+        let v = match err {
+            Some(m) => serde_json::json!({ "StatusCode": code, "Error": { "Message": m } }),
+            None => serde_json::json!({ "StatusCode": code, "Error": null }),
+        };
+        Ok::<_, std::io::Error>(Bytes::from(format!("{v}\n")))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+}
+
+pub async fn logs(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    Extension(v): Extension<ApiVersion>,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let opts = LogsOptions {
+        stdout: p.flag("stdout"),
+        stderr: p.flag("stderr"),
+        follow: p.flag("follow"),
+        timestamps: p.flag("timestamps"),
+        tail: match p.get("tail") {
+            None | Some("") | Some("all") => None,
+            Some(t) => Some(t.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| ApiError::bad_request(format!("invalid tail value: {t}")))?),
+        },
+        since: parse_time(p.get("since"))?,
+        until: parse_time(p.get("until"))?,
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+    }
+    let rx = e.container_logs(&id, opts)?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    Ok(([(header::CONTENT_TYPE, stream_content_type(v))], Body::from_stream(stream)).into_response())
+}
+
+/// Unix seconds with optional fraction, or RFC 3339, as Docker accepts.
+fn parse_time(v: Option<&str>) -> ApiResult<Option<f64>> {
+    let Some(s) = v.filter(|s| !s.is_empty() && *s != "0") else {
+        return Ok(None);
+    };
+    if let Ok(f) = s.parse::<f64>() {
+        return Ok(Some(f));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9))
+        .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))
+}
+
+/// POST /containers/{id}/attach: a 101 upgrade to a raw, bidirectional
+/// stream (or, without Upgrade headers, a streamed 200 body).
+pub async fn attach(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    Extension(v): Extension<ApiVersion>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let opts = AttachOptions { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
+    let with_stdin = opts.stdin;
+    let pending = e.container_attach(&id, opts).await?;
+    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+    if !wants_upgrade {
+        let body = futures_util::stream::once(pending)
+            .map(|r| match r {
+                Ok(s) => ReaderStream::new(s.stream).left_stream(),
+                Err(err) => futures_util::stream::iter(vec![Err(std::io::Error::other(err.to_string()))]).right_stream(),
+            })
+            .flatten();
+        return Ok(([(header::CONTENT_TYPE, stream_content_type(v))], Body::from_stream(body)).into_response());
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(err) => {
+                tracing::debug!(error = %err, "attach upgrade failed");
+                return;
+            }
+        };
+        let client = TokioIo::new(upgraded);
+        match pending.await {
+            Ok(stream) => pump(client, stream, with_stdin).await,
+            Err(err) => tracing::debug!(error = %err, "attach ended before the container started"),
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONTENT_TYPE, stream_content_type(v))
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .body(Body::empty())
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?)
+}
+
+/// Copies container output to the client until the container exits, and
+/// the client's input to the container's stdin when it was asked for.
+async fn pump<C>(client: C, shim: AttachStream, with_stdin: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = tokio::io::split(shim.stream);
+    let output = async {
+        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        let _ = cw.shutdown().await;
+    };
+    let input = async {
+        if with_stdin {
+            let _ = tokio::io::copy(&mut cr, &mut sw).await;
+            let _ = sw.shutdown().await;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = output => {}
+        _ = input => {}
+    }
+}

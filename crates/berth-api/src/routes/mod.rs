@@ -1,0 +1,41 @@
+mod containers;
+mod images;
+mod system;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use berth_engine::Engine;
+
+use crate::error::ApiError;
+
+pub type AppState = Arc<Engine>;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/{*rest}", get(images::get_dispatch).delete(images::remove))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
+        .with_state(engine)
+}
+
+/// Reads a JSON request body, answering Docker's 400 for bad JSON.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,580 @@
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::Result;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+};
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+
+use crate::output::{ago, ellipsis, flush_table, go_quote, render_template, short_id, table};
+use crate::{Ctx, daemon_error, is_not_found, rawhttp, status};
+
+/// Flags shared by `create` and `run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CreateFlags {
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    env_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", alias = "net")]
+    network: Option<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    stop_timeout: Option<i64>,
+    /// Print usage
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    #[command(flatten)]
+    flags: CreateFlags,
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    rm: bool,
+    image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    flags: CreateFlags,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn read_env_files(files: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| status(125, format!("berth: open {f}: {e}")))?;
+        for line in text.lines() {
+            let l = line.trim_start();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            if l.contains('=') {
+                out.push(l.to_string());
+            } else if let Ok(v) = std::env::var(l) {
+                out.push(format!("{l}={v}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn build_body(f: &CreateFlags, image: &str, command: &[String], attach: bool, rm: bool) -> Result<ContainerCreateBody> {
+    let mut env = read_env_files(&f.env_file)?;
+    for e in &f.env {
+        // "-e NAME" passes the client's value through, as docker does
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    let mut labels = HashMap::new();
+    for l in &f.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: (!command.is_empty()).then(|| command.to_vec()),
+        entrypoint: f.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+        env: Some(env),
+        working_dir: f.workdir.clone(),
+        user: f.user.clone(),
+        hostname: f.hostname.clone(),
+        labels: Some(labels),
+        tty: Some(f.tty),
+        open_stdin: Some(f.interactive),
+        stdin_once: Some(f.interactive && attach),
+        attach_stdin: Some(f.interactive && attach),
+        attach_stdout: Some(attach),
+        attach_stderr: Some(attach),
+        stop_signal: f.stop_signal.clone(),
+        stop_timeout: f.stop_timeout,
+        host_config: Some(HostConfig {
+            auto_remove: Some(rm),
+            network_mode: Some(f.network.clone().unwrap_or_else(|| "default".into())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Creates the container; a missing image is reported the way docker does
+/// (it tries a pull first), with exit status 125.
+async fn create_container(ctx: &Ctx, cmd: &str, f: &CreateFlags, body: ContainerCreateBody) -> Result<String> {
+    let opts = CreateContainerOptions { name: f.name.clone(), ..Default::default() };
+    match ctx.docker.create_container(Some(opts.clone()), body.clone()).await {
+        Ok(r) => Ok(r.id),
+        Err(e) if is_not_found(&e) && daemon_error(&e).contains("No such image") => {
+            let image = body.image.clone().unwrap_or_default();
+            let shown = if image.contains(':') || image.contains('@') { image.clone() } else { format!("{image}:latest") };
+            eprintln!("Unable to find image '{shown}' locally");
+            let pull = bollard::query_parameters::CreateImageOptions { from_image: Some(image), ..Default::default() };
+            let mut s = ctx.docker.create_image(Some(pull), None, None);
+            let mut err = None;
+            while let Some(item) = s.next().await {
+                if let Err(e) = item {
+                    err = Some(daemon_error(&e));
+                    break;
+                }
+            }
+            match err {
+                Some(m) => Err(status(125, format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"))),
+                None => ctx.docker.create_container(Some(opts), body).await.map(|r| r.id).map_err(|e| run_error(cmd, &e)),
+            }
+        }
+        Err(e) => Err(run_error(cmd, &e)),
+    }
+}
+
+fn run_error(cmd: &str, e: &bollard::errors::Error) -> anyhow::Error {
+    status(125, format!("berth: {}\n\nRun 'berth {cmd} --help' for more information", daemon_error(e)))
+}
+
+/// The docker CLI's toStatusError: 127 when the command was not found,
+/// 126 when it could not be executed, 125 otherwise.
+fn start_error(cmd: &str, e: &bollard::errors::Error) -> anyhow::Error {
+    let msg = daemon_error(e);
+    let code = if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") || msg.contains("is a directory") {
+        126
+    } else {
+        125
+    };
+    status(code, format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information"))
+}
+
+async fn pump_output(mut output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin) {
+    while let Some(item) = output.next().await {
+        match item {
+            Ok(LogOutput::StdErr { message }) => {
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(&message);
+                let _ = e.flush();
+            }
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&message);
+                let _ = o.flush();
+            }
+            Ok(LogOutput::StdIn { .. }) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+fn spawn_stdin_copy(mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>) {
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut stdin, &mut input).await;
+        let _ = input.shutdown().await;
+    });
+}
+
+pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    let body = build_body(&a.flags, &a.image, &a.command, !a.detach, a.rm)?;
+    let id = create_container(ctx, "run", &a.flags, body).await?;
+    if a.detach {
+        ctx.docker.start_container(&id, None).await.map_err(|e| start_error("run", &e))?;
+        println!("{id}");
+        return Ok(0);
+    }
+    let attach = ctx
+        .docker
+        .attach_container(
+            &id,
+            Some(AttachContainerOptions { stream: true, stdin: a.flags.interactive, stdout: true, stderr: true, ..Default::default() }),
+        )
+        .await
+        .map_err(|e| run_error("run", &e))?;
+    // register the wait before starting so that no exit can be missed
+    let cond = if a.rm { "removed" } else { "next-exit" };
+    let (code, wait_body) = rawhttp::post_headers(&ctx.socket, &format!("/containers/{id}/wait?condition={cond}")).await?;
+    if code != 200 {
+        let body = wait_body.read_all().await.unwrap_or_default();
+        return Err(status(125, format!("berth: error waiting for container: {}", String::from_utf8_lossy(&body))));
+    }
+    ctx.docker.start_container(&id, None).await.map_err(|e| start_error("run", &e))?;
+    if a.flags.interactive {
+        spawn_stdin_copy(attach.input);
+    }
+    let (_, waited) = tokio::join!(pump_output(attach.output), wait_body.read_all());
+    let v: serde_json::Value = serde_json::from_slice(&waited?).unwrap_or_default();
+    Ok(v.get("StatusCode").and_then(|c| c.as_i64()).unwrap_or(125) as i32)
+}
+
+pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
+    let body = build_body(&a.flags, &a.image, &a.command, false, a.rm)?;
+    let id = create_container(ctx, "create", &a.flags, body).await?;
+    println!("{id}");
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long)]
+    attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            return Err(status(1, "berth: you cannot start and attach multiple containers at once"));
+        }
+        let name = &a.containers[0];
+        let attach = ctx
+            .docker
+            .attach_container(
+                name,
+                Some(AttachContainerOptions { stream: true, stdin: a.interactive, stdout: true, stderr: true, ..Default::default() }),
+            )
+            .await
+            .map_err(|e| status(1, daemon_error(&e)))?;
+        ctx.docker.start_container(name, None).await.map_err(|e| start_error("start", &e))?;
+        if a.interactive {
+            spawn_stdin_copy(attach.input);
+        }
+        pump_output(attach.output).await;
+        let c = ctx.docker.inspect_container(name, None).await.map_err(|e| status(1, daemon_error(&e)))?;
+        return Ok(c.state.and_then(|s| s.exit_code).unwrap_or(0) as i32);
+    }
+    each(&a.containers, |n| async move {
+        ctx.docker.start_container(&n, None).await.map_err(|e| daemon_error(&e))
+    })
+    .await
+}
+
+/// Runs `f` for each name, printing the name on success and the error
+/// otherwise; exits 1 when any failed, as docker does.
+async fn each<F, Fut>(names: &[String], f: F) -> Result<i32>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut failed = false;
+    for n in names {
+        match f(n.clone()).await {
+            Ok(()) => println!("{n}"),
+            Err(m) => {
+                eprintln!("{m}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    time: Option<i32>,
+    /// Signal to send to the container
+    #[arg(short = 's', long)]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
+    each(&a.containers, |n| {
+        let opts = StopContainerOptions { t: a.time, signal: a.signal.clone() };
+        async move {
+            match ctx.docker.stop_container(&n, Some(opts)).await {
+                Ok(()) => Ok(()),
+                // 304: already stopped, which docker reports as success
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+                Err(e) => Err(daemon_error(&e)),
+            }
+        }
+    })
+    .await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn kill(ctx: &Ctx, a: KillArgs) -> Result<i32> {
+    each(&a.containers, |n| {
+        let opts = KillContainerOptions { signal: a.signal.clone() };
+        async move { ctx.docker.kill_container(&n, Some(opts)).await.map_err(|e| daemon_error(&e)) }
+    })
+    .await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
+    each(&a.containers, |n| {
+        let opts = RemoveContainerOptions { force: a.force, v: a.volumes, link: false };
+        async move { ctx.docker.remove_container(&n, Some(opts)).await.map_err(|e| daemon_error(&e)) }
+    })
+    .await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn wait(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
+    let mut failed = false;
+    for n in &a.containers {
+        let mut s = ctx.docker.wait_container(n, Some(WaitContainerOptions { condition: "not-running".into() }));
+        match s.next().await {
+            Some(Ok(r)) => println!("{}", r.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => println!("{code}"),
+            Some(Err(e)) => {
+                eprintln!("{}", daemon_error(&e));
+                failed = true;
+            }
+            None => failed = true,
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long)]
+    last: Option<i32>,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    latest: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a Go template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+pub fn parse_filters(raw: &[String]) -> Result<Option<HashMap<String, Vec<String>>>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let mut m: HashMap<String, Vec<String>> = HashMap::new();
+    for f in raw {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(status(125, format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)")));
+        };
+        m.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    Ok(Some(m))
+}
+
+pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
+    let limit = if a.latest { Some(1) } else { a.last.filter(|n| *n > 0) };
+    let opts = ListContainersOptions { all: a.all || limit.is_some(), limit, size: false, filters: parse_filters(&a.filter)? };
+    let list = ctx.docker.list_containers(Some(opts)).await.map_err(|e| status(1, daemon_error(&e)))?;
+    if a.quiet {
+        for c in &list {
+            let id = c.id.clone().unwrap_or_default();
+            println!("{}", if a.no_trunc { id } else { short_id(&id) });
+        }
+        return Ok(0);
+    }
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|c| {
+            let id = c.id.clone().unwrap_or_default();
+            let mut names: Vec<String> = c.names.clone().unwrap_or_default().iter().map(|n| n.trim_start_matches('/').to_string()).collect();
+            if !a.no_trunc {
+                // docker hides link aliases ("other/alias") unless --no-trunc
+                names.retain(|n| !n.contains('/'));
+            }
+            let command = c.command.clone().unwrap_or_default();
+            let command = if a.no_trunc { command } else { ellipsis(&command, 20) };
+            let image = c.image.clone().unwrap_or_default();
+            let image = if !a.no_trunc && image.starts_with("sha256:") { short_id(&image) } else { image };
+            serde_json::json!({
+                "ID": if a.no_trunc { id.clone() } else { short_id(&id) },
+                "Image": image,
+                "Command": go_quote(&command),
+                "RunningFor": ago(c.created.unwrap_or(0)),
+                "CreatedAt": chrono::DateTime::from_timestamp(c.created.unwrap_or(0), 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
+                "Status": c.status.clone().unwrap_or_default(),
+                "State": c.state.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                "Ports": "",
+                "Names": names.join(","),
+                "Labels": c.labels.clone().unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+            })
+        })
+        .collect();
+    if let Some(fmt) = a.format.as_deref().filter(|f| !f.is_empty() && *f != "table") {
+        for r in &rows {
+            println!("{}", render_template(fmt, r).map_err(|e| status(1, e.to_string()))?);
+        }
+        return Ok(0);
+    }
+    let mut tw = table();
+    writeln!(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")?;
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+        writeln!(tw, "{}\t{}\t{}\t{}\t{}\t{}\t{}", s("ID"), s("Image"), s("Command"), s("RunningFor"), s("Status"), s("Ports"), s("Names"))?;
+    }
+    flush_table(tw)?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    timestamps: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long)]
+    until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
+    container: String,
+}
+
+/// Docker's GetTimestamp: unix seconds, RFC 3339, or a duration ago ("10m").
+fn timestamp_arg(v: &str) -> Result<i32> {
+    if let Ok(n) = v.parse::<f64>() {
+        return Ok(n as i32);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.timestamp() as i32);
+    }
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().map_err(|_| status(1, format!("berth: invalid value for time: {v:?}")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return Err(status(1, format!("berth: invalid value for time: {v:?}"))),
+    };
+    Ok((chrono::Utc::now().timestamp() as f64 - secs) as i32)
+}
+
+pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
+    let opts = LogsOptions {
+        follow: a.follow,
+        stdout: true,
+        stderr: true,
+        since: a.since.as_deref().map(timestamp_arg).transpose()?.unwrap_or(0),
+        until: a.until.as_deref().map(timestamp_arg).transpose()?.unwrap_or(0),
+        timestamps: a.timestamps,
+        tail: a.tail.clone(),
+    };
+    let _ = a.details;
+    let mut s = ctx.docker.logs(&a.container, Some(opts));
+    let mut first = true;
+    while let Some(item) = s.next().await {
+        match item {
+            Ok(LogOutput::StdErr { message }) => {
+                let mut e = std::io::stderr().lock();
+                e.write_all(&message)?;
+                e.flush()?;
+            }
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(&message)?;
+                o.flush()?;
+            }
+            Ok(_) => {}
+            Err(e) if first => return Err(status(1, daemon_error(&e))),
+            Err(e) => return Err(status(1, e.to_string())),
+        }
+        first = false;
+    }
+    Ok(0)
+}

@@ -1,0 +1,140 @@
+//! Docker's output conventions: tab-aligned tables, truncated ids, relative
+//! times, and a small subset of Go templates for `--format`.
+
+use std::io::Write;
+
+use tabwriter::TabWriter;
+
+/// A table writer that aligns like the docker CLI's
+/// `tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`: Go counts the padding
+/// inside the minimum width, this crate outside it.
+pub fn table() -> TabWriter<Vec<u8>> {
+    TabWriter::new(Vec::new()).minwidth(7).padding(3)
+}
+
+pub fn flush_table(tw: TabWriter<Vec<u8>>) -> anyhow::Result<()> {
+    let out = tw.into_inner().map_err(|e| anyhow::anyhow!("formatting table: {e}"))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+pub fn short_id(id: &str) -> String {
+    let h = id.trim_start_matches("sha256:");
+    h.chars().take(12).collect()
+}
+
+/// Docker's Ellipsis: cut to `max` characters, the last one "…".
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// "3 seconds ago" from a unix timestamp.
+pub fn ago(unix: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let d = std::time::Duration::from_secs((now - unix).max(0) as u64);
+    format!("{} ago", berth_units::human_duration(d))
+}
+
+/// Go's strconv.Quote for the strings `ps` shows.
+pub fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// Renders the subset of Go templates that scripts use most with
+/// `inspect -f`: `{{.A.B}}`, `{{json .A}}`, `{{.}}` and literal text.
+pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| anyhow::anyhow!("template: unclosed action in {tpl:?}"))?;
+        let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+        let (func, path) = match action.split_once(char::is_whitespace) {
+            Some((f, p)) => (Some(f), p.trim()),
+            None => (None, action),
+        };
+        let value = lookup(v, path).ok_or_else(|| anyhow::anyhow!("template: can't evaluate {path:?}"))?;
+        match func {
+            Some("json") => out.push_str(&serde_json::to_string(&value)?),
+            None => out.push_str(&go_print(&value)),
+            Some(f) => anyhow::bail!("template: function {f:?} not supported"),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn lookup(v: &serde_json::Value, path: &str) -> Option<serde_json::Value> {
+    if path == "." {
+        return Some(v.clone());
+    }
+    let mut cur = v;
+    for part in path.strip_prefix('.')?.split('.') {
+        cur = cur.get(part)?;
+    }
+    Some(cur.clone())
+}
+
+/// How Go's text/template prints a value.
+fn go_print(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "<no value>".into(),
+        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            format!("map[{}]", keys.iter().map(|k| format!("{k}:{}", go_print(&m[*k]))).collect::<Vec<_>>().join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Pretty JSON with 4-space indentation, as `docker inspect` prints it.
+pub fn json_indent(v: &serde_json::Value) -> anyhow::Result<String> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(v, &mut ser)?;
+    Ok(String::from_utf8(buf)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ellipsis_like_docker() {
+        assert_eq!(ellipsis("echo hello", 20), "echo hello");
+        assert_eq!(ellipsis("sh -c 'while true; do sleep 1; done'", 20), "sh -c 'while true; …");
+    }
+
+    #[test]
+    fn templates() {
+        let v = serde_json::json!({"State": {"ExitCode": 3, "Status": "exited"}, "Name": "/web", "Args": ["a", "b"]});
+        assert_eq!(render_template("{{.State.ExitCode}}", &v).unwrap(), "3");
+        assert_eq!(render_template("{{ .Name }} is {{.State.Status}}", &v).unwrap(), "/web is exited");
+        assert_eq!(render_template("{{json .Args}}", &v).unwrap(), "[\"a\",\"b\"]");
+        assert_eq!(render_template("{{.Args}}", &v).unwrap(), "[a b]");
+        assert!(render_template("{{.Nope.X}}", &v).is_err());
+        assert!(render_template("{{.Name", &v).is_err());
+    }
+
+    #[test]
+    fn table_matches_go_tabwriter() {
+        let mut tw = table();
+        writeln!(tw, "CONTAINER ID\tIMAGE\tNAMES").unwrap();
+        writeln!(tw, "abc\tbusybox\tweb").unwrap();
+        let s = String::from_utf8(tw.into_inner().unwrap()).unwrap();
+        assert_eq!(s, "CONTAINER ID   IMAGE     NAMES\nabc            busybox   web\n");
+    }
+}

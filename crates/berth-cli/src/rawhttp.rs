@@ -1,0 +1,65 @@
+//! A minimal HTTP/1.1 exchange over the daemon's unix socket for the one
+//! call bollard cannot express: `wait`, whose response headers prove that
+//! the wait is registered before the container is started.
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+pub struct PendingBody {
+    reader: BufReader<UnixStream>,
+    chunked: bool,
+}
+
+/// Sends a body-less POST and returns once the status line and headers
+/// have arrived.
+pub async fn post_headers(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
+    let mut s = UnixStream::connect(socket).await.with_context(|| format!("connecting to {socket}"))?;
+    let req = format!("POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("bad HTTP status line")?;
+    let mut chunked = false;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            bail!("connection closed in headers");
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':')
+            && k.eq_ignore_ascii_case("transfer-encoding")
+            && v.trim().eq_ignore_ascii_case("chunked")
+        {
+            chunked = true;
+        }
+    }
+    Ok((status, PendingBody { reader, chunked }))
+}
+
+impl PendingBody {
+    pub async fn read_all(mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        if !self.chunked {
+            self.reader.read_to_end(&mut out).await?;
+            return Ok(out);
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).context("bad chunk size")?;
+            if size == 0 {
+                break;
+            }
+            let mut chunk = vec![0u8; size + 2];
+            self.reader.read_exact(&mut chunk).await?;
+            out.extend_from_slice(&chunk[..size]);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,1079 @@
+//! The container service: create, start, stop, kill, wait, remove, list,
+//! inspect, logs and attach. A container's record is the source of truth
+//! and is written through to the metadata store on every change; a watch
+//! channel tells waiters about exits and removal.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_shim::protocol::{Request, STREAM_STDERR, STREAM_STDOUT, frame_header};
+use berth_shim::{ShimArgs, jsonlog};
+use berth_store::Table;
+use bollard_stubs::models::{
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
+    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, HostConfig,
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::BufReader as AsyncBufReader;
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::layers::chain_ids;
+use crate::{Engine, Error, LockExt, Result, mounts, names, shim_client, spec};
+
+const NEVER: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+    Dead,
+    Removing,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StateRecord {
+    pub status: Status,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub error: String,
+    pub oom_killed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// without the leading "/"
+    pub name: String,
+    pub created: String,
+    /// the image as the user named it
+    pub image: String,
+    pub image_id: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub state: StateRecord,
+    #[serde(default)]
+    pub restart_count: i64,
+}
+
+/// What waiters need to know, published on every state change.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub running: bool,
+    /// number of exits seen since the daemon started
+    pub exits: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+struct PendingAttach {
+    req: Request,
+    tx: oneshot::Sender<Result<AttachStream>>,
+}
+
+pub struct Entry {
+    pub id: String,
+    rec: Mutex<ContainerRecord>,
+    /// serializes lifecycle operations on one container
+    op: tokio::sync::Mutex<()>,
+    watch: watch::Sender<Snapshot>,
+    pending_attach: Mutex<Vec<PendingAttach>>,
+}
+
+impl Entry {
+    fn new(rec: ContainerRecord) -> Arc<Self> {
+        let snap = Snapshot { running: rec.state.status == Status::Running, exit_code: rec.state.exit_code, ..Default::default() };
+        Arc::new(Entry {
+            id: rec.id.clone(),
+            rec: Mutex::new(rec),
+            op: tokio::sync::Mutex::new(()),
+            watch: watch::channel(snap).0,
+            pending_attach: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn record(&self) -> ContainerRecord {
+        self.rec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn update<R>(&self, f: impl FnOnce(&mut ContainerRecord) -> R) -> R {
+        f(&mut self.rec.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn image_id(&self) -> String {
+        self.rec.lock().unwrap_or_else(|p| p.into_inner()).image_id.clone()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.rec.lock().unwrap_or_else(|p| p.into_inner()).state.status == Status::Running
+    }
+}
+
+/// A connected attach stream: Docker's multiplexed frames from the
+/// container, raw stdin bytes to it.
+pub struct AttachStream {
+    pub stream: AsyncBufReader<UnixStream>,
+    pub tty: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(Error::invalid(format!("invalid condition: \"{other}\""))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub timestamps: bool,
+    /// keep only the last N lines
+    pub tail: Option<usize>,
+    /// unix seconds (fractional)
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub filters: HashMap<String, Vec<String>>,
+}
+
+type WaitFuture = Pin<Box<dyn Future<Output = (i64, Option<String>)> + Send>>;
+
+fn parse_signal(s: &str) -> Result<i32> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::invalid(format!("Invalid signal: {s}")));
+    }
+    let name = t.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let full = format!("SIG{name}");
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| Error::invalid(format!("Invalid signal: {s}")))
+}
+
+impl Engine {
+    fn shim_socket(&self, id: &str) -> PathBuf {
+        // unix socket paths are limited to 108 bytes: keep them short
+        self.cfg.exec_root.join("s").join(format!("{}.sock", &id[..32]))
+    }
+
+    fn state_dir(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("containers").join(id)
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.data_path("containers").join(id)
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn rootfs_dir(&self, id: &str) -> PathBuf {
+        self.state_dir(id).join("rootfs")
+    }
+
+    fn overlay_dirs(&self, id: &str) -> (PathBuf, PathBuf) {
+        let base = self.data_path("overlay/containers").join(id);
+        (base.join("upper"), base.join("work"))
+    }
+
+    fn persist(&self, rec: &ContainerRecord) -> Result<()> {
+        self.meta.put_json(Table::Containers, &rec.id, rec)?;
+        Ok(())
+    }
+
+    /// Finds a container by full id, name, or unique id prefix.
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<Entry>> {
+        let not_found = || Error::not_found(format!("No such container: {name}"));
+        if name.is_empty() {
+            return Err(not_found());
+        }
+        let containers = self.containers.r();
+        if let Some(e) = containers.get(name) {
+            return Ok(e.clone());
+        }
+        let bare = name.strip_prefix('/').unwrap_or(name);
+        if let Some(id) = self.names.r().get(bare)
+            && let Some(e) = containers.get(id)
+        {
+            return Ok(e.clone());
+        }
+        let matches: Vec<&Arc<Entry>> = containers.values().filter(|e| e.id.starts_with(name)).collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(not_found()),
+            _ => Err(Error::not_found(format!("No such container: {name} (the prefix matches several containers)"))),
+        }
+    }
+
+    pub async fn container_create(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<(String, Vec<String>)> {
+        let image_name = body.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| Error::invalid("config cannot be empty in order to create a container"))?;
+        if body.tty == Some(true) {
+            return Err(Error::invalid("berth does not support TTYs yet (-t): run without -t"));
+        }
+        let requested_name = match name {
+            Some(n) if !n.is_empty() => Some(names::validate(n)?),
+            _ => None,
+        };
+        let image = self.resolve_image(&image_name)?;
+        let img_cfg = self.image_config(&image.id)?.config().clone().unwrap_or_default();
+
+        // Docker's merge of the user's config over the image's
+        let mut entrypoint = body.entrypoint.clone();
+        let mut cmd = body.cmd.clone().unwrap_or_default();
+        if entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
+            if cmd.is_empty() {
+                cmd = img_cfg.cmd().clone().unwrap_or_default();
+            }
+            if entrypoint.is_none() {
+                entrypoint = img_cfg.entrypoint().clone();
+            }
+        }
+        let entrypoint = entrypoint.unwrap_or_default().into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
+        let mut argv: Vec<String> = entrypoint.clone();
+        argv.extend(cmd.iter().cloned());
+        if argv.is_empty() {
+            return Err(Error::invalid("no command specified"));
+        }
+        let mut env = body.env.clone().unwrap_or_default();
+        for e in env.iter() {
+            if e.is_empty() || e.starts_with('=') {
+                return Err(Error::invalid(format!("invalid environment variable: {e}")));
+            }
+        }
+        for ie in img_cfg.env().clone().unwrap_or_default() {
+            let key = ie.split('=').next().unwrap_or_default();
+            if !env.iter().any(|u| u.split('=').next() == Some(key)) {
+                env.push(ie);
+            }
+        }
+        let mut labels = img_cfg.labels().clone().unwrap_or_default();
+        labels.extend(body.labels.clone().unwrap_or_default());
+
+        let id = crate::random_id();
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        if host_config.network_mode.as_deref().is_none_or(str::is_empty) {
+            host_config.network_mode = Some("default".into());
+        }
+        let config = ContainerConfig {
+            hostname: Some(body.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| id[..12].to_string())),
+            domainname: Some(body.domainname.clone().unwrap_or_default()),
+            user: Some(body.user.clone().filter(|u| !u.is_empty()).or_else(|| img_cfg.user().clone()).unwrap_or_default()),
+            attach_stdin: Some(body.attach_stdin.unwrap_or(false)),
+            attach_stdout: Some(body.attach_stdout.unwrap_or(false)),
+            attach_stderr: Some(body.attach_stderr.unwrap_or(false)),
+            exposed_ports: body.exposed_ports.clone().or_else(|| img_cfg.exposed_ports().clone()),
+            tty: Some(false),
+            open_stdin: Some(body.open_stdin.unwrap_or(false)),
+            stdin_once: Some(body.stdin_once.unwrap_or(false)),
+            env: Some(env),
+            cmd: Some(cmd),
+            image: Some(image_name.clone()),
+            volumes: body.volumes.clone().or_else(|| img_cfg.volumes().clone()),
+            working_dir: Some(body.working_dir.clone().filter(|w| !w.is_empty()).or_else(|| img_cfg.working_dir().clone()).unwrap_or_default()),
+            entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
+            labels: Some(labels),
+            stop_signal: body.stop_signal.clone().or_else(|| img_cfg.stop_signal().clone()),
+            stop_timeout: body.stop_timeout,
+            ..Default::default()
+        };
+        if let Some(sig) = &config.stop_signal {
+            parse_signal(sig)?;
+        }
+
+        let entry = {
+            let mut names_map = self.names.w();
+            let name = match requested_name {
+                Some(n) => {
+                    if let Some(holder) = names_map.get(&n) {
+                        return Err(Error::conflict(format!(
+                            "Conflict. The container name \"/{n}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
+                        )));
+                    }
+                    n
+                }
+                None => (0..1000)
+                    .map(|i| names::generate(&id, i))
+                    .find(|n| !names_map.contains_key(n))
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("no free container name")))?,
+            };
+            let rec = ContainerRecord {
+                id: id.clone(),
+                name: name.clone(),
+                created: crate::now_rfc3339(),
+                image: image_name,
+                image_id: image.id.clone(),
+                path: argv[0].clone(),
+                args: argv[1..].to_vec(),
+                config,
+                host_config,
+                state: StateRecord { started_at: NEVER.into(), finished_at: NEVER.into(), ..Default::default() },
+                restart_count: 0,
+            };
+            std::fs::create_dir_all(self.container_dir(&id))?;
+            self.persist(&rec)?;
+            names_map.insert(name, id.clone());
+            Entry::new(rec)
+        };
+        self.containers.w().insert(id.clone(), entry);
+        Ok((id, vec![]))
+    }
+
+    /// Mounts the container's root filesystem and writes its bundle.
+    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let id = &rec.id;
+        let image = self.images.r().images.get(&rec.image_id).cloned().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("image {} of container {} is missing", rec.image_id, &id[..12]))
+        })?;
+        let state_dir = self.state_dir(id);
+        let rootfs = self.rootfs_dir(id);
+        std::fs::create_dir_all(&rootfs)?;
+        let (upper, work) = self.overlay_dirs(id);
+        std::fs::create_dir_all(&upper)?;
+        std::fs::create_dir_all(&work)?;
+        if !mounts::is_mounted(&rootfs) {
+            let mut lowers: Vec<PathBuf> = chain_ids(&image.diff_ids).iter().rev().map(|c| self.layer_dir(c)).collect();
+            if lowers.is_empty() {
+                let empty = self.data_path("overlay/empty");
+                std::fs::create_dir_all(&empty)?;
+                lowers.push(empty);
+            }
+            mounts::mount_overlay(&lowers, &upper, &work, &rootfs)?;
+        }
+
+        let cdir = self.container_dir(id);
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
+        std::fs::write(
+            cdir.join("hosts"),
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"),
+        )?;
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(cdir.join("resolv.conf"), resolv)?;
+
+        let user = rec.config.user.clone().unwrap_or_default();
+        let (uid, gid, gids) = spec::resolve_user(&rootfs, &user).map_err(Error::invalid)?;
+        let mut args = vec![rec.path.clone()];
+        args.extend(rec.args.iter().cloned());
+        let env = rec.config.env.clone().unwrap_or_default();
+        let host_network = rec.host_config.network_mode.as_deref() == Some("host");
+        let spec = spec::build(spec::SpecInput {
+            args,
+            env,
+            cwd: rec.config.working_dir.clone().unwrap_or_default(),
+            uid,
+            gid,
+            additional_gids: gids,
+            hostname,
+            rootfs: &rootfs,
+            cgroups_path: format!("{}/berth/{}", self.cgroup_parent.trim_end_matches('/'), id),
+            host_network,
+            etc_files: vec![
+                (cdir.join("hostname"), "/etc/hostname"),
+                (cdir.join("hosts"), "/etc/hosts"),
+                (cdir.join("resolv.conf"), "/etc/resolv.conf"),
+            ],
+        })?;
+        let raw = serde_json::to_vec_pretty(&spec).context("encoding OCI spec")?;
+        std::fs::write(state_dir.join("config.json"), raw)?;
+        Ok(rootfs)
+    }
+
+    fn release_rootfs(&self, id: &str) {
+        if let Err(e) = mounts::unmount(&self.rootfs_dir(id)) {
+            tracing::warn!(container = %&id[..12], error = %e, "unmounting rootfs");
+        }
+    }
+
+    /// Records a start that failed before the process ran, as Docker does.
+    fn record_start_failure(&self, e: &Entry, code: i64, msg: &str) {
+        let rec = e.update(|r| {
+            r.state.exit_code = code;
+            r.state.error = msg.to_string();
+            if r.state.status == Status::Created && r.state.started_at != NEVER {
+                r.state.status = Status::Exited;
+            }
+            r.clone()
+        });
+        let _ = self.persist(&rec);
+        self.release_rootfs(&e.id);
+        // dockerd removes an auto-remove container whose start failed, and
+        // clients waiting for "removed" rely on it
+        if rec.host_config.auto_remove == Some(true)
+            && let Err(err) = self.remove_entry(e)
+        {
+            tracing::warn!(container = %&e.id[..12], error = %err, "removing container after failed start");
+        }
+    }
+
+    pub async fn container_start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let e = self.get(name)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        match rec.state.status {
+            Status::Running => return Err(Error::NotModified("container already started".into())),
+            Status::Removing | Status::Dead => {
+                return Err(Error::conflict(format!("cannot start container {}: container is marked for removal", rec.name)));
+            }
+            Status::Created | Status::Exited => {}
+        }
+        let id = rec.id.clone();
+        let state_dir = self.state_dir(&id);
+        std::fs::create_dir_all(&state_dir)?;
+        let rootfs = match self.prepare_bundle(&rec) {
+            Ok(r) => r,
+            Err(err) => {
+                let msg = format!("{err}");
+                self.record_start_failure(&e, 128, &msg);
+                return Err(err);
+            }
+        };
+        let env = rec.config.env.clone().unwrap_or_default();
+        let env = if env.iter().any(|v| v.starts_with("PATH=")) { env } else { vec![spec::DEFAULT_PATH.to_string()] };
+        if let Err((code, msg)) = spec::check_executable(&rootfs, &rec.path, &env) {
+            let msg = format!("failed to create task for container: OCI runtime create failed: {msg}: unknown");
+            self.record_start_failure(&e, code, &msg);
+            return Err(Error::invalid(msg));
+        }
+        let sock = self.shim_socket(&id);
+        let args = ShimArgs {
+            id: id.clone(),
+            bundle: state_dir.clone(),
+            state_dir: state_dir.clone(),
+            socket: sock.clone(),
+            log: self.log_path(&id),
+            stdin: rec.config.open_stdin.unwrap_or(false),
+        };
+        if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
+            let msg = format!("failed to create task for container: {err:#}");
+            self.record_start_failure(&e, 128, &msg);
+            return Err(Error::Internal(anyhow::anyhow!(msg)));
+        }
+        // attachers that arrived before start get every byte of output
+        let pending: Vec<PendingAttach> = std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            let res = shim_client::attach(&sock, &p.req)
+                .await
+                .map(|stream| AttachStream { stream, tty: false })
+                .map_err(Error::Internal);
+            let _ = p.tx.send(res);
+        }
+        let resp = shim_client::request(&sock, &Request::Start).await?;
+        if !resp.ok {
+            let msg = format!("failed to start container: {}", resp.error.unwrap_or_default());
+            self.record_start_failure(&e, 128, &msg);
+            return Err(Error::Internal(anyhow::anyhow!(msg)));
+        }
+        let rec = e.update(|r| {
+            r.state = StateRecord {
+                status: Status::Running,
+                pid: resp.pid.unwrap_or(0) as i64,
+                exit_code: 0,
+                started_at: crate::now_rfc3339(),
+                finished_at: r.state.finished_at.clone(),
+                error: String::new(),
+                oom_killed: false,
+            };
+            r.clone()
+        });
+        self.persist(&rec)?;
+        e.watch.send_modify(|s| s.running = true);
+        self.spawn_monitor(e.clone());
+        Ok(())
+    }
+
+    /// Waits for the container's exit through its shim and records it.
+    fn spawn_monitor(self: &Arc<Self>, e: Arc<Entry>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let sock = engine.shim_socket(&e.id);
+            let exit = match shim_client::request(&sock, &Request::Wait).await {
+                Ok(r) if r.exit.is_some() => r.exit,
+                Ok(_) | Err(_) => {
+                    // the shim went away: its exit record is the truth
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    berth_shim::read_exit(&engine.state_dir(&e.id))
+                }
+            };
+            engine.handle_exit(&e, exit);
+        });
+    }
+
+    fn handle_exit(self: &Arc<Self>, e: &Arc<Entry>, exit: Option<berth_shim::protocol::ExitStatus>) {
+        let (code, finished, oom) = match &exit {
+            Some(x) => (x.code as i64, x.finished_at.clone(), x.oom_killed),
+            None => (255, crate::now_rfc3339(), false),
+        };
+        self.release_rootfs(&e.id);
+        let rec = e.update(|r| {
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.finished_at = finished;
+            r.state.oom_killed = oom;
+            if exit.is_none() {
+                r.state.error = "container's shim exited without recording an exit status".into();
+            }
+            r.clone()
+        });
+        if let Err(err) = self.persist(&rec) {
+            tracing::error!(container = %&e.id[..12], error = %err, "recording exit");
+        }
+        e.watch.send_modify(|s| {
+            s.running = false;
+            s.exits += 1;
+            s.exit_code = code;
+        });
+        if rec.host_config.auto_remove == Some(true) {
+            let engine = self.clone();
+            let e = e.clone();
+            tokio::spawn(async move {
+                let _op = e.op.lock().await;
+                if let Err(err) = engine.remove_entry(&e) {
+                    tracing::error!(container = %&e.id[..12], error = %err, "auto-removing container");
+                }
+            });
+        }
+    }
+
+    async fn signal(&self, e: &Entry, signal: i32) -> Result<()> {
+        let resp = shim_client::request(&self.shim_socket(&e.id), &Request::Kill { signal }).await?;
+        if !resp.ok {
+            return Err(Error::conflict(format!(
+                "Cannot kill container: {}: {}",
+                e.id,
+                resp.error.unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn wait_stopped(&self, e: &Entry, timeout: Duration) -> bool {
+        let mut rx = e.watch.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|s| !s.running)).await.is_ok()
+    }
+
+    pub async fn container_kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        let e = self.get(name)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => parse_signal(s)?,
+            None => libc::SIGKILL,
+        };
+        let _op = e.op.lock().await;
+        if !e.is_running() {
+            return Err(Error::conflict(format!("Cannot kill container: {name}: container {} is not running", e.id)));
+        }
+        self.signal(&e, sig).await?;
+        if sig == libc::SIGKILL {
+            self.wait_stopped(&e, Duration::from_secs(10)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn container_stop(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let e = self.get(name)?;
+        let _op = e.op.lock().await;
+        self.stop_locked(&e, timeout, signal).await
+    }
+
+    async fn stop_locked(&self, e: &Entry, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        if !e.is_running() {
+            return Err(Error::NotModified("container already stopped".into()));
+        }
+        let rec = e.record();
+        let sig = match signal.filter(|s| !s.is_empty()).or(rec.config.stop_signal.as_deref()) {
+            Some(s) => parse_signal(s)?,
+            None => libc::SIGTERM,
+        };
+        let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        if t != 0 {
+            let _ = self.signal(e, sig).await;
+        }
+        let graceful = t >= 0 && self.wait_stopped(e, Duration::from_secs(t.max(0) as u64)).await;
+        if !graceful {
+            let _ = self.signal(e, libc::SIGKILL).await;
+            if !self.wait_stopped(e, Duration::from_secs(30)).await {
+                return Err(Error::Internal(anyhow::anyhow!("container {} did not stop after SIGKILL", &e.id[..12])));
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers a wait; the returned future resolves when the condition
+    /// is met. Registration happens before this returns, so a client that
+    /// starts the container after the wait's response headers sees its exit.
+    pub fn container_wait(&self, name: &str, cond: WaitCondition) -> Result<WaitFuture> {
+        let e = self.get(name)?;
+        let mut rx = e.watch.subscribe();
+        let start = rx.borrow().clone();
+        let created_or_stopped = !start.running;
+        Ok(Box::pin(async move {
+            if cond == WaitCondition::NotRunning && created_or_stopped {
+                return (start.exit_code, None);
+            }
+            let _ = rx
+                .wait_for(|s| match cond {
+                    WaitCondition::Removed => s.removed,
+                    _ => s.exits > start.exits || s.removed,
+                })
+                .await;
+            let s = rx.borrow().clone();
+            (s.exit_code, None)
+        }))
+    }
+
+    pub async fn container_remove(&self, name: &str, force: bool) -> Result<()> {
+        let e = self.get(name)?;
+        let _op = e.op.lock().await;
+        if e.is_running() {
+            if !force {
+                let n = e.record().name;
+                return Err(Error::conflict(format!(
+                    "cannot remove container \"/{n}\": container is running: stop the container before removing or force remove"
+                )));
+            }
+            self.signal(&e, libc::SIGKILL).await?;
+            if !self.wait_stopped(&e, Duration::from_secs(30)).await {
+                return Err(Error::Internal(anyhow::anyhow!("container {} did not stop after SIGKILL", &e.id[..12])));
+            }
+        }
+        self.remove_entry(&e)
+    }
+
+    /// Removes a stopped container's files and record. Caller holds `op`.
+    fn remove_entry(&self, e: &Entry) -> Result<()> {
+        if e.watch.borrow().removed {
+            return Ok(());
+        }
+        let rec = e.update(|r| {
+            r.state.status = Status::Removing;
+            r.clone()
+        });
+        self.persist(&rec)?;
+        self.release_rootfs(&e.id);
+        for dir in [self.state_dir(&e.id), self.container_dir(&e.id), self.data_path("overlay/containers").join(&e.id)] {
+            if let Err(err) = std::fs::remove_dir_all(&dir)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(Error::Internal(anyhow::Error::from(err).context(format!("removing {}", dir.display()))));
+            }
+        }
+        let _ = std::fs::remove_file(self.shim_socket(&e.id));
+        self.meta.delete(Table::Containers, &e.id)?;
+        self.containers.w().remove(&e.id);
+        {
+            let mut names_map = self.names.w();
+            if names_map.get(&rec.name) == Some(&e.id) {
+                names_map.remove(&rec.name);
+            }
+        }
+        e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        e.watch.send_modify(|s| s.removed = true);
+        Ok(())
+    }
+
+    /// Registers an attach. For a created container the stream connects
+    /// when it starts (the returned future resolves then); for a running
+    /// one, at once.
+    pub async fn container_attach(
+        &self,
+        name: &str,
+        opts: AttachOptions,
+    ) -> Result<Pin<Box<dyn Future<Output = Result<AttachStream>> + Send>>> {
+        let e = self.get(name)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        let req = Request::Attach {
+            stdin: opts.stdin,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            close_stdin: rec.config.stdin_once.unwrap_or(false),
+        };
+        match rec.state.status {
+            Status::Running => {
+                let stream = shim_client::attach(&self.shim_socket(&e.id), &req).await.map_err(Error::Internal)?;
+                Ok(Box::pin(async move { Ok(AttachStream { stream, tty: false }) }))
+            }
+            Status::Created | Status::Exited => {
+                // like Docker, an attach to a stopped container waits for its next start
+                let (tx, rx) = oneshot::channel();
+                e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(PendingAttach { req, tx });
+                Ok(Box::pin(async move {
+                    rx.await.unwrap_or_else(|_| Err(Error::conflict("container was removed before it started")))
+                }))
+            }
+            Status::Removing | Status::Dead => Err(Error::conflict("You cannot attach to a container that is being removed")),
+        }
+    }
+
+    /// Streams the container's json-file log as Docker's multiplexed frames.
+    pub fn container_logs(&self, name: &str, opts: LogsOptions) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
+        let e = self.get(name)?;
+        let path = self.log_path(&e.id);
+        let rx_state = e.watch.subscribe();
+        let (tx, rx) = mpsc::channel(64);
+        std::thread::Builder::new()
+            .name("logs".into())
+            .spawn(move || {
+                if let Err(err) = stream_log(&path, &opts, rx_state, &tx) {
+                    let _ = tx.blocking_send(Err(err));
+                }
+            })
+            .context("starting log reader")?;
+        Ok(rx)
+    }
+
+    pub fn container_inspect(&self, name: &str) -> Result<ContainerInspectResponse> {
+        let e = self.get(name)?;
+        let rec = e.record();
+        let cdir = self.container_dir(&rec.id);
+        let (upper, work) = self.overlay_dirs(&rec.id);
+        let lower: Vec<String> = self
+            .images
+            .r()
+            .images
+            .get(&rec.image_id)
+            .map(|i| chain_ids(&i.diff_ids).iter().rev().map(|c| self.layer_dir(c).display().to_string()).collect())
+            .unwrap_or_default();
+        let mut graph = HashMap::new();
+        graph.insert("LowerDir".to_string(), lower.join(":"));
+        graph.insert("UpperDir".to_string(), upper.display().to_string());
+        graph.insert("WorkDir".to_string(), work.display().to_string());
+        graph.insert("MergedDir".to_string(), self.rootfs_dir(&rec.id).display().to_string());
+        Ok(ContainerInspectResponse {
+            id: Some(rec.id.clone()),
+            created: Some(rec.created.clone()),
+            path: Some(rec.path.clone()),
+            args: Some(rec.args.clone()),
+            state: Some(state_of(&rec)),
+            image: Some(rec.image_id.clone()),
+            resolv_conf_path: Some(cdir.join("resolv.conf").display().to_string()),
+            hostname_path: Some(cdir.join("hostname").display().to_string()),
+            hosts_path: Some(cdir.join("hosts").display().to_string()),
+            log_path: Some(self.log_path(&rec.id).display().to_string()),
+            name: Some(format!("/{}", rec.name)),
+            restart_count: Some(rec.restart_count),
+            driver: Some("overlay2".into()),
+            platform: Some("linux".into()),
+            mount_label: Some(String::new()),
+            process_label: Some(String::new()),
+            app_armor_profile: Some(String::new()),
+            exec_ids: None,
+            host_config: Some(rec.host_config.clone()),
+            graph_driver: Some(DriverData { name: "overlay2".into(), data: graph }),
+            mounts: Some(vec![]),
+            config: Some(rec.config.clone()),
+            ..Default::default()
+        })
+    }
+
+    pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        let mut recs: Vec<ContainerRecord> = self.containers.r().values().map(|e| e.record()).collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let mut out = Vec::new();
+        for rec in recs {
+            let running = rec.state.status == Status::Running;
+            if !opts.all && !running && !opts.filters.contains_key("status") {
+                continue;
+            }
+            if !matches_filters(&rec, &opts.filters) {
+                continue;
+            }
+            let mut command = rec.path.clone();
+            for a in &rec.args {
+                command.push(' ');
+                command.push_str(a);
+            }
+            let image = if self.images.r().images.contains_key(&rec.image_id) { rec.image.clone() } else { rec.image_id.clone() };
+            out.push(ContainerSummary {
+                id: Some(rec.id.clone()),
+                names: Some(vec![format!("/{}", rec.name)]),
+                image: Some(image),
+                image_id: Some(rec.image_id.clone()),
+                command: Some(command),
+                created: Some(crate::images::parse_time(&rec.created)),
+                ports: Some(vec![]),
+                labels: rec.config.labels.clone(),
+                state: Some(summary_state(rec.state.status)),
+                status: Some(status_text(&rec)),
+                host_config: Some(ContainerSummaryHostConfig {
+                    network_mode: rec.host_config.network_mode.clone(),
+                    ..Default::default()
+                }),
+                mounts: Some(vec![]),
+                ..Default::default()
+            });
+            if opts.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn container_counts(&self) -> (usize, usize, usize) {
+        let c = self.containers.r();
+        let running = c.values().filter(|e| e.is_running()).count();
+        (c.len(), running, c.len() - running)
+    }
+
+    /// Loads every container and re-adopts those whose shims still run.
+    pub(crate) async fn restore_containers(self: &Arc<Self>) -> anyhow::Result<()> {
+        let recs = self.meta.list_json::<ContainerRecord>(Table::Containers)?;
+        for (_, rec) in recs {
+            let e = Entry::new(rec.clone());
+            self.names.w().insert(rec.name.clone(), rec.id.clone());
+            self.containers.w().insert(rec.id.clone(), e.clone());
+            let sock = self.shim_socket(&rec.id);
+            match rec.state.status {
+                Status::Running | Status::Created => {
+                    match shim_client::request(&sock, &Request::State).await {
+                        Ok(r) if r.exit.is_none() && r.ok => {
+                            if rec.state.status == Status::Created {
+                                // a start the daemon did not finish recording
+                                let rec = e.update(|x| {
+                                    x.state.status = Status::Running;
+                                    x.state.pid = r.pid.unwrap_or(0) as i64;
+                                    x.state.started_at = crate::now_rfc3339();
+                                    x.clone()
+                                });
+                                self.persist(&rec)?;
+                                e.watch.send_modify(|s| s.running = true);
+                            }
+                            tracing::info!(container = %&rec.id[..12], "re-adopted running container");
+                            self.spawn_monitor(e.clone());
+                        }
+                        Ok(r) if r.exit.is_some() => self.handle_exit(&e, r.exit),
+                        _ if rec.state.status == Status::Running => {
+                            let exit = berth_shim::read_exit(&self.state_dir(&rec.id));
+                            self.handle_exit(&e, exit);
+                        }
+                        _ => {}
+                    }
+                }
+                Status::Removing => {
+                    let _op = e.op.lock().await;
+                    if let Err(err) = self.remove_entry(&e) {
+                        tracing::warn!(container = %&rec.id[..12], error = %err, "finishing interrupted removal");
+                    }
+                }
+                Status::Exited | Status::Dead => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn summary_state(s: Status) -> ContainerSummaryStateEnum {
+    match s {
+        Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Exited => ContainerSummaryStateEnum::EXITED,
+        Status::Dead => ContainerSummaryStateEnum::DEAD,
+        Status::Removing => ContainerSummaryStateEnum::REMOVING,
+    }
+}
+
+fn state_of(rec: &ContainerRecord) -> ContainerState {
+    let s = &rec.state;
+    ContainerState {
+        status: Some(match s.status {
+            Status::Created => ContainerStateStatusEnum::CREATED,
+            Status::Running => ContainerStateStatusEnum::RUNNING,
+            Status::Exited => ContainerStateStatusEnum::EXITED,
+            Status::Dead => ContainerStateStatusEnum::DEAD,
+            Status::Removing => ContainerStateStatusEnum::REMOVING,
+        }),
+        running: Some(s.status == Status::Running),
+        paused: Some(false),
+        restarting: Some(false),
+        oom_killed: Some(s.oom_killed),
+        dead: Some(s.status == Status::Dead),
+        pid: Some(s.pid),
+        exit_code: Some(s.exit_code),
+        error: Some(s.error.clone()),
+        started_at: Some(s.started_at.clone()),
+        finished_at: Some(s.finished_at.clone()),
+        health: None,
+    }
+}
+
+fn since(ts: &str) -> Option<Duration> {
+    let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
+    (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok().or(Some(Duration::ZERO))
+}
+
+/// Docker's State.String(): "Up 3 seconds", "Exited (3) 2 seconds ago", "Created".
+pub fn status_text(rec: &ContainerRecord) -> String {
+    let s = &rec.state;
+    match s.status {
+        Status::Running => format!("Up {}", berth_units::human_duration(since(&s.started_at).unwrap_or_default())),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Exited => {
+            if s.finished_at == NEVER || s.finished_at.is_empty() {
+                return format!("Exited ({})", s.exit_code);
+            }
+            let ago = berth_units::human_duration(since(&s.finished_at).unwrap_or_default());
+            format!("Exited ({}) {} ago", s.exit_code, ago)
+        }
+    }
+}
+
+fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
+    for (key, values) in filters {
+        if values.is_empty() {
+            continue;
+        }
+        let ok = values.iter().any(|v| match key.as_str() {
+            "id" => rec.id.starts_with(v.as_str()),
+            "name" => rec.name.contains(v.trim_start_matches('/')),
+            "status" => {
+                let s = serde_json::to_value(rec.state.status).ok().and_then(|x| x.as_str().map(String::from)).unwrap_or_default();
+                &s == v
+            }
+            "exited" => rec.state.status == Status::Exited && v.parse::<i64>().ok() == Some(rec.state.exit_code),
+            "label" => {
+                let labels = rec.config.labels.clone().unwrap_or_default();
+                match v.split_once('=') {
+                    Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
+                    None => labels.contains_key(v.as_str()),
+                }
+            }
+            "ancestor" => rec.image == *v || rec.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")),
+            _ => true,
+        });
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn stream_log(
+    path: &std::path::Path,
+    opts: &LogsOptions,
+    state: watch::Receiver<Snapshot>,
+    tx: &mpsc::Sender<std::io::Result<Bytes>>,
+) -> std::io::Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::new(file);
+    let emit = |line: &str| -> bool {
+        let Ok(rec) = serde_json::from_str::<jsonlog::Record>(line) else {
+            return true;
+        };
+        let (wanted, id) = match rec.stream.as_str() {
+            "stdout" => (opts.stdout, STREAM_STDOUT),
+            "stderr" => (opts.stderr, STREAM_STDERR),
+            _ => (false, 0),
+        };
+        if !wanted {
+            return true;
+        }
+        if opts.since.is_some() || opts.until.is_some() {
+            let t = chrono::DateTime::parse_from_rfc3339(&rec.time).map(|t| t.timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9).unwrap_or(0.0);
+            if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t > u) {
+                return true;
+            }
+        }
+        let payload = if opts.timestamps { format!("{} {}", rec.time, rec.log) } else { rec.log };
+        let mut frame = Vec::with_capacity(payload.len() + 8);
+        frame.extend_from_slice(&frame_header(id, payload.len()));
+        frame.extend_from_slice(payload.as_bytes());
+        tx.blocking_send(Ok(Bytes::from(frame))).is_ok()
+    };
+    if let Some(n) = opts.tail {
+        let mut lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 {
+            if line.ends_with('\n') {
+                lines.push_back(std::mem::take(&mut line));
+                if lines.len() > n {
+                    lines.pop_front();
+                }
+            } else {
+                // a partial last line is read again once complete
+                let back = line.len() as i64;
+                reader.seek_relative(-back)?;
+                line.clear();
+                break;
+            }
+        }
+        for l in lines {
+            if !emit(&l) {
+                return Ok(());
+            }
+        }
+    }
+    let mut line = String::new();
+    loop {
+        let n = reader.read_line(&mut line)?;
+        if n > 0 && line.ends_with('\n') {
+            if !emit(&line) {
+                return Ok(());
+            }
+            line.clear();
+            continue;
+        }
+        if n > 0 {
+            // incomplete line: rewind and wait for the rest
+            reader.seek_relative(-(line.len() as i64))?;
+            line.clear();
+        }
+        let running = state.borrow().running;
+        if !opts.follow || (!running && n == 0) {
+            return Ok(());
+        }
+        if tx.is_closed() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

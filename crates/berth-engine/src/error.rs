@@ -1,0 +1,38 @@
+use thiserror::Error;
+
+/// Errors by kind, so that the API layer can answer Docker's status codes.
+/// Messages are Docker's own where clients or people match on them.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// the request changed nothing (Docker's 304 for start/stop)
+    #[error("{0}")]
+    NotModified(String),
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Error::NotFound(m.into())
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Error::Conflict(m.into())
+    }
+    pub fn invalid(m: impl Into<String>) -> Self {
+        Error::InvalidParameter(m.into())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}

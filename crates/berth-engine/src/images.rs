@@ -1,0 +1,377 @@
+//! The image service: import, list, inspect, delete, and resolving the
+//! names users give (tags, full and short ids).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_image::Reference;
+use berth_store::{Digest, MetaStore, Table, WriteOp};
+use bollard_stubs::models::{ImageConfig, ImageInspect, ImageInspectMetadata, ImageInspectRootFs, ImageSummary};
+use oci_spec::image::{Arch, Config, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::layers::chain_ids;
+use crate::{Engine, Error, LockExt, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// "sha256:<hex>" of the config blob
+    pub id: String,
+    pub diff_ids: Vec<String>,
+    pub size: u64,
+    pub created: String,
+    #[serde(default)]
+    pub parent: String,
+    #[serde(default)]
+    pub last_tag_time: String,
+}
+
+#[derive(Default)]
+pub struct ImageIndex {
+    pub images: HashMap<String, ImageRecord>,
+    /// normalized reference -> image id
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ImageIndex {
+    pub fn load(meta: &MetaStore) -> anyhow::Result<Self> {
+        let mut idx = ImageIndex::default();
+        for (id, rec) in meta.list_json::<ImageRecord>(Table::Images)? {
+            idx.images.insert(id, rec);
+        }
+        for (r, v) in meta.list_raw(Table::Tags)? {
+            let id: String = serde_json::from_slice(&v).unwrap_or_default();
+            if idx.images.contains_key(&id) {
+                idx.tags.insert(r, id);
+            }
+        }
+        Ok(idx)
+    }
+
+    /// Tags of an image in docker's familiar form, sorted.
+    pub fn repo_tags(&self, id: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .tags
+            .iter()
+            .filter(|(_, i)| i.as_str() == id)
+            .filter_map(|(r, _)| Reference::parse(r).ok().map(|r| r.familiar()))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// "name[:tag]" to tag the result with
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+}
+
+/// One line of the answer to an image delete.
+#[derive(Debug, Clone, Serialize)]
+pub enum ImageDeleteItem {
+    Untagged(String),
+    Deleted(String),
+}
+
+pub fn short_id(id: &str) -> &str {
+    let h = id.trim_start_matches("sha256:");
+    &h[..h.len().min(12)]
+}
+
+impl Engine {
+    /// Finds an image by reference, full id, or unique id prefix.
+    pub fn resolve_image(&self, name: &str) -> Result<ImageRecord> {
+        let idx = self.images.r();
+        if let Some(hex) = name.strip_prefix("sha256:") {
+            return idx
+                .images
+                .values()
+                .find(|i| i.id.trim_start_matches("sha256:").starts_with(hex) && !hex.is_empty())
+                .cloned()
+                .ok_or_else(|| Error::not_found(format!("No such image: {name}")));
+        }
+        if let Ok(r) = Reference::parse(name)
+            && let Some(id) = idx.tags.get(&r.to_string())
+            && let Some(img) = idx.images.get(id)
+        {
+            return Ok(img.clone());
+        }
+        if name.len() >= 4 && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let matches: Vec<&ImageRecord> =
+                idx.images.values().filter(|i| i.id.trim_start_matches("sha256:").starts_with(name)).collect();
+            if matches.len() == 1 {
+                return Ok(matches[0].clone());
+            }
+        }
+        match Reference::parse(name) {
+            Ok(r) => Err(Error::not_found(format!("No such image: {}", r.familiar()))),
+            Err(e) => Err(Error::invalid(e.to_string())),
+        }
+    }
+
+    /// Pulling from registries comes with the registry client; until then
+    /// the reference is checked and the answer says what to do instead.
+    pub fn image_pull(&self, from_image: &str, tag: Option<&str>) -> Result<()> {
+        let mut r = Reference::parse_name_only(from_image).map_err(|e| Error::invalid(e.to_string()))?;
+        if let Some(t) = tag.filter(|t| !t.is_empty()) {
+            berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
+            r.tag = Some(t.to_string());
+        }
+        Err(Error::not_found(format!(
+            "pull access denied for {}: berth cannot pull from registries yet; create the image with `berth import`",
+            r.familiar_name()
+        )))
+    }
+
+    pub fn image_config(&self, id: &str) -> Result<ImageConfiguration> {
+        let d = Digest::parse(id)?;
+        let raw = self.blobs.read(&d)?;
+        Ok(serde_json::from_slice(&raw).with_context(|| format!("decoding config of image {id}"))?)
+    }
+
+    /// `docker import`: one layer from a (possibly gzip-compressed) tar file.
+    pub async fn import_image(self: &Arc<Self>, src: std::path::PathBuf, opts: ImportOptions) -> Result<String> {
+        let target = match &opts.repo {
+            Some(repo) if !repo.is_empty() => {
+                let mut r = Reference::parse_name_only(repo).map_err(|e| Error::invalid(e.to_string()))?;
+                if let Some(t) = opts.tag.as_ref().filter(|t| !t.is_empty()) {
+                    berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
+                    r.tag = Some(t.clone());
+                }
+                if r.digest.is_some() {
+                    return Err(Error::invalid("cannot import with a digest reference"));
+                }
+                if r.tag.is_none() {
+                    r.tag = Some("latest".into());
+                }
+                Some(r)
+            }
+            _ => None,
+        };
+        let mut config = Config::default();
+        for c in &opts.changes {
+            berth_image::changes::apply(&mut config, c).map_err(|e| Error::invalid(format!("{e:#}")))?;
+        }
+        let this = self.clone();
+        let message = opts.message.clone();
+        tokio::task::spawn_blocking(move || this.import_blocking(&src, config, message, target))
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("import task failed: {e}")))?
+    }
+
+    fn import_blocking(&self, src: &Path, config: Config, message: Option<String>, target: Option<Reference>) -> Result<String> {
+        let mut f = std::fs::File::open(src)?;
+        let mut magic = [0u8; 2];
+        let n = f.read(&mut magic)?;
+        drop(f);
+        let f = std::fs::File::open(src)?;
+        let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
+            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
+        } else {
+            Box::new(std::io::BufReader::new(f))
+        };
+        let (diff_id, _) = self.blobs.put_reader(reader, None).map_err(|e| Error::invalid(format!("{e:#}")))?;
+        let (layer, layer_op) = self
+            .register_layer(None, &diff_id)
+            .map_err(|e| Error::invalid(format!("importing layer: {e:#}")))?;
+
+        let now = crate::now_rfc3339();
+        let comment = message.filter(|m| !m.is_empty()).unwrap_or_else(|| "Imported from -".into());
+        let history = HistoryBuilder::default().created(now.clone()).comment(comment).build().context("building history")?;
+        let rootfs = RootFsBuilder::default().typ("layers").diff_ids(vec![diff_id.to_string()]).build().context("building rootfs")?;
+        let mut image = ImageConfiguration::default();
+        image.set_created(Some(now.clone()));
+        image.set_architecture(Arch::Amd64);
+        image.set_os(Os::Linux);
+        image.set_config(Some(config));
+        image.set_rootfs(rootfs);
+        image.set_history(Some(vec![history]));
+        let raw = serde_json::to_vec(&image).context("encoding image config")?;
+        let id = self.blobs.put(&raw)?.to_string();
+
+        let rec = ImageRecord {
+            id: id.clone(),
+            diff_ids: vec![diff_id.to_string()],
+            size: layer.size,
+            created: now.clone(),
+            parent: String::new(),
+            last_tag_time: if target.is_some() { now } else { String::new() },
+        };
+        let mut ops: Vec<WriteOp> = layer_op.into_iter().collect();
+        ops.push(WriteOp::put_json(Table::Images, &id, &rec)?);
+        if let Some(t) = &target {
+            ops.push(WriteOp::put_json(Table::Tags, &t.to_string(), &id)?);
+        }
+        let mut idx = self.images.w();
+        self.meta.write(ops)?;
+        idx.images.insert(id.clone(), rec);
+        if let Some(t) = target {
+            idx.tags.insert(t.to_string(), id.clone());
+        }
+        Ok(id)
+    }
+
+    pub fn image_list(&self, all: bool) -> Result<Vec<ImageSummary>> {
+        let _ = all; // berth keeps no intermediate images yet
+        let in_use = self.image_use_counts();
+        let idx = self.images.r();
+        let mut out: Vec<ImageSummary> = idx
+            .images
+            .values()
+            .map(|img| {
+                let tags = idx.repo_tags(&img.id);
+                let labels = self
+                    .image_config(&img.id)
+                    .ok()
+                    .and_then(|c| c.config().as_ref().and_then(|c| c.labels().clone()))
+                    .unwrap_or_default();
+                ImageSummary {
+                    id: img.id.clone(),
+                    parent_id: img.parent.clone(),
+                    repo_tags: tags,
+                    repo_digests: vec![],
+                    created: parse_time(&img.created),
+                    size: img.size as i64,
+                    shared_size: -1,
+                    labels,
+                    containers: in_use.get(&img.id).copied().unwrap_or(0),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub fn image_inspect(&self, name: &str) -> Result<ImageInspect> {
+        let img = self.resolve_image(name)?;
+        let cfg = self.image_config(&img.id)?;
+        let config: Option<ImageConfig> =
+            cfg.config().as_ref().and_then(|c| serde_json::to_value(c).ok()).and_then(|v| serde_json::from_value(v).ok());
+        let comment = cfg.history().as_ref().and_then(|h| h.last()).and_then(|h| h.comment().clone()).unwrap_or_default();
+        let tags = self.images.r().repo_tags(&img.id);
+        Ok(ImageInspect {
+            id: Some(img.id.clone()),
+            repo_tags: Some(tags),
+            repo_digests: Some(vec![]),
+            comment: Some(comment),
+            created: Some(img.created.clone()),
+            author: Some(cfg.author().clone().unwrap_or_default()),
+            config,
+            architecture: Some(cfg.architecture().to_string()),
+            os: Some(cfg.os().to_string()),
+            size: Some(img.size as i64),
+            root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(img.diff_ids.clone()) }),
+            metadata: Some(ImageInspectMetadata {
+                last_tag_time: (!img.last_tag_time.is_empty()).then(|| img.last_tag_time.clone()),
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn image_use_counts(&self) -> HashMap<String, i64> {
+        let mut m = HashMap::new();
+        for e in self.containers.r().values() {
+            *m.entry(e.image_id()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// `docker rmi`: untag by reference; delete when no tag and no container
+    /// is left (or with force).
+    pub fn image_delete(&self, name: &str, force: bool, prune: bool) -> Result<Vec<ImageDeleteItem>> {
+        let _ = prune; // no parent chains of intermediate images yet
+        let img = self.resolve_image(name)?;
+        let by_ref = Reference::parse(name)
+            .ok()
+            .filter(|r| self.images.r().tags.get(&r.to_string()) == Some(&img.id) && !name.starts_with("sha256:"));
+        let users: Vec<(String, bool)> = self
+            .containers
+            .r()
+            .values()
+            .filter(|e| e.image_id() == img.id)
+            .map(|e| (e.id.clone(), e.is_running()))
+            .collect();
+        let mut out = Vec::new();
+        let mut ops = Vec::new();
+        let tags = self.images.r().repo_tags(&img.id);
+        let mut remaining_tags = tags.len();
+        if let Some(r) = &by_ref {
+            // with other tags left, removing one is only an untag
+            if tags.len() > 1 {
+                ops.push(WriteOp::Delete(Table::Tags, r.to_string()));
+                self.meta.write(ops)?;
+                self.images.w().tags.remove(&r.to_string());
+                return Ok(vec![ImageDeleteItem::Untagged(r.familiar())]);
+            }
+            if let Some((cid, _)) = users.first()
+                && !force
+            {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    &cid[..12],
+                    short_id(&img.id)
+                )));
+            }
+        } else {
+            if tags.len() > 1 && !force {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                    short_id(&img.id)
+                )));
+            }
+            if let Some((cid, running)) = users.first() {
+                let how = if *running { "cannot be forced" } else { "must be forced" };
+                let state = if *running { "running" } else { "stopped" };
+                if *running || !force {
+                    return Err(Error::conflict(format!(
+                        "conflict: unable to delete {} ({how}) - image is being used by {state} container {}",
+                        short_id(&img.id),
+                        &cid[..12]
+                    )));
+                }
+            }
+        }
+        let refs: Vec<String> = self.images.r().tags.iter().filter(|(_, i)| **i == img.id).map(|(r, _)| r.clone()).collect();
+        for r in &refs {
+            ops.push(WriteOp::Delete(Table::Tags, r.clone()));
+            if let Ok(p) = Reference::parse(r) {
+                out.push(ImageDeleteItem::Untagged(p.familiar()));
+            }
+            remaining_tags -= 1;
+        }
+        let delete_image = remaining_tags == 0 && (users.is_empty() || force);
+        if delete_image && users.is_empty() {
+            ops.push(WriteOp::Delete(Table::Images, img.id.clone()));
+        }
+        self.meta.write(ops)?;
+        {
+            let mut idx = self.images.w();
+            for r in &refs {
+                idx.tags.remove(r);
+            }
+            if delete_image && users.is_empty() {
+                idx.images.remove(&img.id);
+            }
+        }
+        if delete_image && users.is_empty() {
+            if let Ok(d) = Digest::parse(&img.id) {
+                let _ = self.blobs.delete(&d);
+            }
+            self.release_layers(&chain_ids(&img.diff_ids))?;
+            out.push(ImageDeleteItem::Deleted(img.id.clone()));
+        }
+        Ok(out)
+    }
+}
+
+pub fn parse_time(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp()).unwrap_or(0)
+}

@@ -1,0 +1,273 @@
+//! The OCI runtime spec of a container, with Docker's defaults: capability
+//! set, mounts, masked and read-only paths, namespaces.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
+
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Docker's default capability set (moby oci/caps/defaults.go).
+pub const DEFAULT_CAPS: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+const MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+pub struct SpecInput<'a> {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub hostname: String,
+    pub rootfs: &'a Path,
+    pub cgroups_path: String,
+    /// share the host's network namespace (`--network host`)
+    pub host_network: bool,
+    /// files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf
+    pub etc_files: Vec<(PathBuf, &'static str)>,
+}
+
+fn mnt(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount> {
+    Ok(MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()?)
+}
+
+pub fn build(input: SpecInput<'_>) -> Result<Spec> {
+    let mut env = input.env;
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.to_string());
+    }
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.insert(1.min(env.len()), format!("HOSTNAME={}", input.hostname));
+    }
+    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
+        .build()?;
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(input.args)
+        .env(env)
+        .cwd(if input.cwd.is_empty() { "/".to_string() } else { input.cwd })
+        .user(UserBuilder::default().uid(input.uid).gid(input.gid).additional_gids(input.additional_gids).build()?)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .rlimits(vec![])
+        .build()?;
+
+    let mut mounts = vec![
+        mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mnt("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mnt("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mnt("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"])?,
+    ];
+    for (src, dest) in &input.etc_files {
+        mounts.push(mnt(dest, "bind", &src.display().to_string(), &["rbind", "rprivate"])?);
+    }
+
+    let mut ns_types = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if !input.host_network {
+        ns_types.push(LinuxNamespaceType::Network);
+    }
+    let namespaces = ns_types
+        .into_iter()
+        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    let resources = LinuxResourcesBuilder::default()
+        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build()?])
+        .build()?;
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(input.cgroups_path))
+        .resources(resources)
+        .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()?;
+
+    SpecBuilder::default()
+        .version("1.0.2")
+        .root(RootBuilder::default().path(input.rootfs).readonly(false).build()?)
+        .hostname(input.hostname)
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()
+        .context("building OCI spec")
+}
+
+/// Resolves `user[:group]` (names or numbers) against the container's
+/// /etc/passwd and /etc/group, as Docker does.
+pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<(u32, u32, Vec<u32>), String> {
+    if user.is_empty() {
+        return Ok((0, 0, vec![]));
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let read = |p: &str| -> Vec<Vec<String>> {
+        berth_image::rootpath::resolve(rootfs, Path::new(p), true)
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(':').map(String::from).collect())
+            .collect()
+    };
+    let passwd = read("/etc/passwd");
+    let (uid, mut gid) = match u.parse::<u32>() {
+        Ok(n) => {
+            let gid = passwd.iter().find(|f| f.get(2).and_then(|x| x.parse().ok()) == Some(n)).and_then(|f| f.get(3)?.parse().ok());
+            (n, gid.unwrap_or(0))
+        }
+        Err(_) => {
+            let f = passwd
+                .iter()
+                .find(|f| f.first().map(String::as_str) == Some(u))
+                .ok_or_else(|| format!("unable to find user {u}: no matching entries in passwd file"))?;
+            let uid = f.get(2).and_then(|x| x.parse().ok()).ok_or_else(|| format!("invalid passwd entry for {u}"))?;
+            (uid, f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0))
+        }
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => read("/etc/group")
+                .iter()
+                .find(|f| f.first().map(String::as_str) == Some(g))
+                .and_then(|f| f.get(2)?.parse().ok())
+                .ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?,
+        };
+    }
+    Ok((uid, gid, vec![]))
+}
+
+/// The error Docker reports (and the exit code its CLI derives) when the
+/// command cannot be executed: 127 not found, 126 not executable.
+pub fn check_executable(rootfs: &Path, cmd: &str, env: &[String]) -> std::result::Result<(), (i64, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let candidates: Vec<PathBuf> = if cmd.contains('/') {
+        vec![PathBuf::from(cmd)]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(&DEFAULT_PATH[5..]);
+        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(cmd)).collect()
+    };
+    for c in &candidates {
+        let Ok(host) = berth_image::rootpath::resolve(rootfs, c, true) else {
+            continue;
+        };
+        let Ok(md) = std::fs::metadata(&host) else {
+            continue;
+        };
+        if md.is_dir() {
+            if cmd.contains('/') {
+                return Err((126, format!("exec: \"{cmd}\": is a directory")));
+            }
+            continue;
+        }
+        if md.permissions().mode() & 0o111 == 0 {
+            if cmd.contains('/') {
+                return Err((126, format!("exec: \"{cmd}\": permission denied")));
+            }
+            continue;
+        }
+        return Ok(());
+    }
+    if cmd.contains('/') {
+        Err((127, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory")))
+    } else {
+        Err((127, format!("exec: \"{cmd}\": executable file not found in $PATH")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn executable_checks_match_docker() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/busybox"), b"").unwrap();
+        std::fs::set_permissions(root.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", root.join("bin/sh")).unwrap();
+        std::fs::write(root.join("plain"), b"").unwrap();
+        let env = vec!["PATH=/bin".to_string()];
+        assert!(check_executable(root, "sh", &env).is_ok());
+        assert!(check_executable(root, "/bin/sh", &env).is_ok());
+        assert_eq!(check_executable(root, "nope", &env).unwrap_err().0, 127);
+        assert_eq!(check_executable(root, "/plain", &env).unwrap_err().0, 126);
+        assert_eq!(check_executable(root, "/bin", &env).unwrap_err().0, 126);
+        assert_eq!(check_executable(root, "/missing", &env).unwrap_err().0, 127);
+    }
+
+    #[test]
+    fn resolves_users() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65533::/:/bin/false\n").unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        assert_eq!(resolve_user(root, "nobody").unwrap(), (65534, 65533, vec![]));
+        assert_eq!(resolve_user(root, "nobody:staff").unwrap(), (65534, 50, vec![]));
+        assert_eq!(resolve_user(root, "1000:7").unwrap(), (1000, 7, vec![]));
+        assert!(resolve_user(root, "ghost").is_err());
+    }
+}

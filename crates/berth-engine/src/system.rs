@@ -1,0 +1,156 @@
+//! `/info` and `/version`, and facts about the host the daemon runs on.
+
+use bollard_stubs::models::{SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+
+use crate::{Engine, LockExt};
+
+/// The newest Engine API version berth speaks, and the oldest it accepts.
+pub const API_VERSION: &str = "1.47";
+pub const MIN_API_VERSION: &str = "1.24";
+const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The daemon's own cgroup: the deepest path in /proc/self/cgroup, so that
+/// containers land under whatever slice or limit the daemon was given.
+pub fn own_cgroup_path() -> String {
+    let raw = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    raw.lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .max_by_key(|p| p.len())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/")
+        .to_string()
+}
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map(|k| k * 1024)
+        .unwrap_or(0)
+}
+
+pub fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" }
+}
+
+impl Engine {
+    pub fn version(&self) -> SystemVersion {
+        let component = SystemVersionComponents {
+            name: "Engine".into(),
+            version: BERTH_VERSION.into(),
+            details: Some(
+                [
+                    ("ApiVersion", API_VERSION.to_string()),
+                    ("MinAPIVersion", MIN_API_VERSION.to_string()),
+                    ("Os", "linux".to_string()),
+                    ("Arch", "amd64".to_string()),
+                    ("KernelVersion", kernel_version()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ),
+        };
+        SystemVersion {
+            platform: Some(SystemVersionPlatform { name: format!("berth {BERTH_VERSION}") }),
+            components: Some(vec![component]),
+            version: Some(BERTH_VERSION.into()),
+            api_version: Some(API_VERSION.into()),
+            min_api_version: Some(MIN_API_VERSION.into()),
+            git_commit: Some(option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into()),
+            go_version: Some("rust".into()),
+            os: Some("linux".into()),
+            arch: Some(std::env::consts::ARCH.replace("x86_64", "amd64")),
+            kernel_version: Some(kernel_version()),
+            experimental: Some(false),
+            build_time: None,
+        }
+    }
+
+    pub fn info(&self) -> SystemInfo {
+        let (total, running, stopped) = self.container_counts();
+        let images = self.images.r().images.len() as i64;
+        let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+        SystemInfo {
+            id: Some(self.daemon_id()),
+            containers: Some(total as i64),
+            containers_running: Some(running as i64),
+            containers_paused: Some(0),
+            containers_stopped: Some(stopped as i64),
+            images: Some(images),
+            driver: Some("overlay2".into()),
+            driver_status: Some(vec![
+                vec!["Backing Filesystem".into(), "extfs".into()],
+                vec!["Supports d_type".into(), "true".into()],
+            ]),
+            docker_root_dir: Some(self.cfg.data_root.display().to_string()),
+            memory_limit: Some(true),
+            swap_limit: Some(false),
+            cpu_cfs_period: Some(true),
+            cpu_cfs_quota: Some(true),
+            cpu_shares: Some(true),
+            cpu_set: Some(true),
+            pids_limit: Some(true),
+            oom_kill_disable: Some(false),
+            ipv4_forwarding: Some(true),
+            debug: Some(self.cfg.debug),
+            nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
+            n_goroutines: Some(0),
+            system_time: Some(crate::now_rfc3339()),
+            logging_driver: Some("json-file".into()),
+            cgroup_driver: Some(bollard_stubs::models::SystemInfoCgroupDriverEnum::CGROUPFS),
+            cgroup_version: Some(if cgroup_version() == "2" {
+                bollard_stubs::models::SystemInfoCgroupVersionEnum::_2
+            } else {
+                bollard_stubs::models::SystemInfoCgroupVersionEnum::_1
+            }),
+            n_events_listener: Some(0),
+            kernel_version: Some(kernel_version()),
+            operating_system: Some(os_name()),
+            os_version: Some(String::new()),
+            os_type: Some("linux".into()),
+            architecture: Some(std::env::consts::ARCH.into()),
+            ncpu: Some(std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)),
+            mem_total: Some(mem_total()),
+            index_server_address: Some("https://index.docker.io/v1/".into()),
+            name: Some(hostname),
+            labels: Some(vec![]),
+            experimental_build: Some(false),
+            server_version: Some(BERTH_VERSION.into()),
+            default_runtime: Some("berth".into()),
+            live_restore_enabled: Some(true),
+            security_options: Some(vec!["name=no-new-privileges".into()]),
+            ..Default::default()
+        }
+    }
+
+    /// A stable id for this daemon's data root.
+    fn daemon_id(&self) -> String {
+        let p = self.cfg.data_root.join("engine-id");
+        if let Ok(id) = std::fs::read_to_string(&p) {
+            return id.trim().to_string();
+        }
+        let id = crate::random_id();
+        let _ = std::fs::write(&p, &id);
+        id
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}

@@ -1,0 +1,375 @@
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use nix::fcntl::OFlag;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{Pid, pipe2};
+
+use crate::jsonlog::{self, LineSplitter};
+use crate::protocol::{ExitStatus, READY_OK, Request, Response, STREAM_STDERR, STREAM_STDOUT, frame_header};
+
+/// How long a created container waits for its start before the shim gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+const SMALL_STACK: usize = 128 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ShimArgs {
+    pub id: String,
+    /// OCI bundle: config.json and the mounted rootfs
+    pub bundle: PathBuf,
+    /// where exit.json and libcontainer's state live
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    /// give the container a stdin pipe that attach clients can write to
+    pub stdin: bool,
+}
+
+struct Attacher {
+    stream: UnixStream,
+    stdout: bool,
+    stderr: bool,
+}
+
+struct Shared {
+    pid: i32,
+    attachers: Mutex<Vec<Attacher>>,
+    exit: Mutex<Option<ExitStatus>>,
+    exited: Condvar,
+    waiters: AtomicUsize,
+    stdin: Mutex<Option<File>>,
+    start: Mutex<Option<mpsc::Sender<mpsc::Sender<Response>>>>,
+    log: Mutex<File>,
+}
+
+/// Runs the shim to completion. The first line on stdout tells the daemon
+/// whether the container was created ("ok <pid>") or why not ("err ...").
+pub fn run(args: ShimArgs) -> Result<()> {
+    match create(&args) {
+        Ok((container, pid, pipes, listener)) => {
+            println!("{READY_OK} {pid}");
+            let _ = std::io::stdout().flush();
+            detach_stdout();
+            serve(args, container, pid, pipes, listener)
+        }
+        Err(e) => {
+            println!("err {e:#}");
+            let _ = std::io::stdout().flush();
+            Err(e)
+        }
+    }
+}
+
+struct Pipes {
+    stdout: File,
+    stderr: File,
+    stdin: Option<File>,
+}
+
+fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
+    // orphans of the container (its init after libcontainer's intermediate
+    // process exits) are re-parented to us so that we can reap them
+    // SAFETY: prctl with integer arguments only
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let runtime_root = args.state_dir.join("runtime");
+    fs::create_dir_all(&runtime_root)?;
+    let _ = fs::remove_file(args.state_dir.join("exit.json"));
+
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (stdin_for_container, stdin_writer): (OwnedFd, Option<File>) = if args.stdin {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
+        (r, Some(File::from(w)))
+    } else {
+        (File::open("/dev/null")?.into(), None)
+    };
+
+    let container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
+        .with_root_path(&runtime_root)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_executor(DefaultExecutor {})
+        .with_stdin(stdin_for_container)
+        .with_stdout(out_w)
+        .with_stderr(err_w)
+        .as_init(&args.bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(|e| anyhow!("{e}"))?;
+    let pid = container.pid().map(|p| p.as_raw()).context("container has no init process")?;
+
+    let _ = fs::remove_file(&args.socket);
+    let listener = UnixListener::bind(&args.socket).with_context(|| format!("binding {}", args.socket.display()))?;
+    Ok((
+        container,
+        pid,
+        Pipes { stdout: File::from(out_r), stderr: File::from(err_r), stdin: stdin_writer },
+        listener,
+    ))
+}
+
+fn detach_stdout() {
+    if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 onto our own stdout
+        unsafe { libc::dup2(null.as_raw_fd(), 1) };
+    }
+}
+
+fn serve(args: ShimArgs, mut container: Container, pid: i32, pipes: Pipes, listener: UnixListener) -> Result<()> {
+    let log = OpenOptions::new().create(true).append(true).open(&args.log).with_context(|| format!("opening log {}", args.log.display()))?;
+    let (start_tx, start_rx) = mpsc::channel::<mpsc::Sender<Response>>();
+    let shared = Arc::new(Shared {
+        pid,
+        attachers: Mutex::new(Vec::new()),
+        exit: Mutex::new(None),
+        exited: Condvar::new(),
+        waiters: AtomicUsize::new(0),
+        stdin: Mutex::new(pipes.stdin),
+        start: Mutex::new(Some(start_tx)),
+        log: Mutex::new(log),
+    });
+
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    for (file, stream) in [(pipes.stdout, STREAM_STDOUT), (pipes.stderr, STREAM_STDERR)] {
+        let sh = shared.clone();
+        let done = done_tx.clone();
+        thread::Builder::new().stack_size(SMALL_STACK).spawn(move || {
+            copy_output(&sh, file, stream);
+            let _ = done.send(());
+        })?;
+    }
+    drop(done_tx);
+    {
+        let sh = shared.clone();
+        thread::Builder::new().stack_size(SMALL_STACK).spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let sh = sh.clone();
+                let _ = thread::Builder::new().stack_size(SMALL_STACK).spawn(move || handle(&sh, conn));
+            }
+        })?;
+    }
+
+    // created: wait for the daemon to connect its attachers and say start
+    let started = match start_rx.recv_timeout(START_TIMEOUT) {
+        Ok(reply) => {
+            let res = container.start().map_err(|e| anyhow!("{e}"));
+            let ok = res.is_ok();
+            let _ = reply.send(match res {
+                Ok(()) => Response { pid: Some(pid), ..Response::ok() },
+                Err(e) => Response::err(format!("{e:#}")),
+            });
+            ok
+        }
+        Err(_) => false,
+    };
+    if !started {
+        // SAFETY: signalling our own child
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+
+    let code = reap(pid);
+    // the container's pid namespace is gone, so the pipes reach EOF; the
+    // timeout only guards against a writer that escaped the namespace
+    for _ in 0..2 {
+        if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+            break;
+        }
+    }
+    let status = ExitStatus { code, finished_at: jsonlog::now_rfc3339(), oom_killed: false };
+    if let Err(e) = write_exit(&args.state_dir, &status) {
+        tracing::error!(error = %e, "recording exit status");
+    }
+    {
+        *shared.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        shared.exited.notify_all();
+    }
+    for a in shared.attachers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        let _ = a.stream.shutdown(std::net::Shutdown::Both);
+    }
+    if let Err(e) = container.delete(true) {
+        tracing::warn!(error = %e, "cleaning up container runtime state");
+    }
+    // let connected waiters read their answer before the socket goes away
+    for _ in 0..100 {
+        if shared.waiters.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = fs::remove_file(&args.socket);
+    Ok(())
+}
+
+/// Reaps children until the container's init exits; returns its exit code
+/// in Docker's convention (128 + signal when killed).
+fn reap(pid: i32) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return code,
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "waiting for the container");
+                return 255;
+            }
+        }
+    }
+}
+
+fn write_exit(dir: &Path, status: &ExitStatus) -> Result<()> {
+    let tmp = dir.join("exit.json.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(status)?)?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join("exit.json"))?;
+    Ok(())
+}
+
+pub fn read_exit(dir: &Path) -> Option<ExitStatus> {
+    serde_json::from_slice(&fs::read(dir.join("exit.json")).ok()?).ok()
+}
+
+fn copy_output(sh: &Shared, mut file: File, stream: u8) {
+    let name = if stream == STREAM_STDOUT { "stdout" } else { "stderr" };
+    let mut splitter = LineSplitter::default();
+    let mut buf = vec![0u8; 32 * 1024];
+    let write_log = |piece: &[u8]| {
+        let rec = jsonlog::encode(name, piece);
+        let mut log = sh.log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = log.write_all(&rec) {
+            tracing::error!(error = %e, "writing container log");
+        }
+    };
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let data = &buf[..n];
+        splitter.push(data, write_log);
+        let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
+        let header = frame_header(stream, n);
+        attachers.retain_mut(|a| {
+            let wanted = if stream == STREAM_STDOUT { a.stdout } else { a.stderr };
+            !wanted || (a.stream.write_all(&header).is_ok() && a.stream.write_all(data).is_ok())
+        });
+    }
+    splitter.finish(write_log);
+}
+
+fn respond(conn: &mut UnixStream, r: &Response) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(r).unwrap_or_default();
+    line.push(b'\n');
+    conn.write_all(&line)
+}
+
+fn handle(sh: &Shared, mut conn: UnixStream) {
+    let mut reader = match conn.try_clone() {
+        Ok(c) => BufReader::new(c),
+        Err(_) => return,
+    };
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let req: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = respond(&mut conn, &Response::err(format!("bad request: {e}")));
+            return;
+        }
+    };
+    let exited = || sh.exit.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match req {
+        Request::Start => {
+            let tx = sh.start.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(tx) = tx else {
+                let _ = respond(&mut conn, &Response::err("container already started"));
+                return;
+            };
+            let (rtx, rrx) = mpsc::channel();
+            let resp = match tx.send(rtx).ok().and_then(|_| rrx.recv().ok()) {
+                Some(r) => r,
+                None => Response::err("shim is shutting down"),
+            };
+            let _ = respond(&mut conn, &resp);
+        }
+        Request::State => {
+            let _ = respond(&mut conn, &Response { pid: Some(sh.pid), exit: exited(), ..Response::ok() });
+        }
+        Request::Kill { signal } => {
+            if exited().is_some() {
+                let _ = respond(&mut conn, &Response::err("container is not running"));
+                return;
+            }
+            // SAFETY: plain kill(2) on the container's init
+            let rc = unsafe { libc::kill(sh.pid, signal) };
+            let r = if rc == 0 { Response::ok() } else { Response::err(std::io::Error::last_os_error()) };
+            let _ = respond(&mut conn, &r);
+        }
+        Request::Wait => {
+            sh.waiters.fetch_add(1, Ordering::SeqCst);
+            let mut guard = sh.exit.lock().unwrap_or_else(|p| p.into_inner());
+            while guard.is_none() {
+                guard = sh.exited.wait(guard).unwrap_or_else(|p| p.into_inner());
+            }
+            let status = guard.clone();
+            drop(guard);
+            let _ = respond(&mut conn, &Response { exit: status, ..Response::ok() });
+            sh.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+        Request::Attach { stdin, stdout, stderr, close_stdin } => {
+            let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
+            {
+                let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
+                if exited().is_some() {
+                    let _ = respond(&mut conn, &Response::err("container is not running"));
+                    return;
+                }
+                if respond(&mut conn, &Response::ok()).is_err() {
+                    return;
+                }
+                if stdout || stderr {
+                    match conn.try_clone() {
+                        Ok(stream) => attachers.push(Attacher { stream, stdout, stderr }),
+                        Err(_) => return,
+                    }
+                }
+            }
+            if !stdin {
+                return;
+            }
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let mut guard = sh.stdin.lock().unwrap_or_else(|p| p.into_inner());
+                let written = guard.as_mut().is_some_and(|w| w.write_all(&buf[..n]).is_ok());
+                if !written {
+                    break;
+                }
+            }
+            if close_stdin {
+                sh.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+            }
+        }
+    }
+}

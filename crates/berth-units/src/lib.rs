@@ -1,0 +1,134 @@
+//! The formatting rules of Docker's go-units package, so that berth prints
+//! "Up 3 seconds", "2 weeks ago" and "4.26MB" exactly as docker does.
+
+use std::time::Duration;
+
+/// go-units HumanDuration: "Less than a second", "3 seconds", "About a minute", ...
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let minutes = secs / 60;
+    // Go rounds the hours to the nearest hour before comparing
+    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
+    if secs < 1 {
+        "Less than a second".into()
+    } else if secs == 1 {
+        "1 second".into()
+    } else if secs < 60 {
+        format!("{secs} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", secs / 3600 / 24 / 365)
+    }
+}
+
+const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/// go-units HumanSizeWithPrecision(size, 3), the form of `docker images`: "4.26MB".
+pub fn human_size(size: f64) -> String {
+    let mut s = size;
+    let mut i = 0;
+    while s >= 1000.0 && i < DECIMAL_UNITS.len() - 1 {
+        s /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", format_g3(s), DECIMAL_UNITS[i])
+}
+
+/// Go's "%.3g": three significant digits, trailing zeros dropped.
+fn format_g3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = v.abs().log10().floor() as i32 + 1;
+    if digits > 3 {
+        // %g switches to an exponent past the precision
+        let exp = digits - 1;
+        let mant = v / 10f64.powi(exp);
+        return format!("{}e+{:02}", trim(format!("{:.2}", mant)), exp);
+    }
+    let decimals = (3 - digits).max(0) as usize;
+    let rounded = format!("{:.*}", decimals, v);
+    // rounding can add a digit (999.5 -> 1000)
+    if rounded.split('.').next().map(|i| i.trim_start_matches('-').len()).unwrap_or(0) > 3 {
+        return format_g3(rounded.parse().unwrap_or(v));
+    }
+    trim(rounded)
+}
+
+fn trim(s: String) -> String {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+/// go-units RAMInBytes / FromHumanSize for flags like `-m 512m`: binary
+/// multipliers (k=1024), case-insensitive, optional "b"/"ib" suffix.
+pub fn parse_ram(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    let mult: f64 = match unit.to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024f64.powi(2),
+        "g" => 1024f64.powi(3),
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(format!("invalid size: '{s}'")),
+    };
+    Ok((n * mult) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_match_go_units() {
+        let s = Duration::from_secs;
+        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(human_duration(s(1)), "1 second");
+        assert_eq!(human_duration(s(3)), "3 seconds");
+        assert_eq!(human_duration(s(60)), "About a minute");
+        assert_eq!(human_duration(s(47 * 60)), "47 minutes");
+        assert_eq!(human_duration(s(3600)), "About an hour");
+        assert_eq!(human_duration(s(5 * 3600)), "5 hours");
+        assert_eq!(human_duration(s(3 * 86400)), "3 days");
+        assert_eq!(human_duration(s(15 * 86400)), "2 weeks");
+        assert_eq!(human_duration(s(90 * 86400)), "3 months");
+        assert_eq!(human_duration(s(800 * 86400)), "2 years");
+    }
+
+    #[test]
+    fn sizes_match_go_units() {
+        assert_eq!(human_size(0.0), "0B");
+        assert_eq!(human_size(100.0), "100B");
+        assert_eq!(human_size(1234.0), "1.23kB");
+        assert_eq!(human_size(4_261_234.0), "4.26MB");
+        assert_eq!(human_size(4_000_000.0), "4MB");
+        assert_eq!(human_size(999_999.0), "1e+03kB");
+        assert_eq!(human_size(1_500_000_000.0), "1.5GB");
+    }
+
+    #[test]
+    fn parses_ram() {
+        assert_eq!(parse_ram("512m"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_ram("1g"), Ok(1 << 30));
+        assert_eq!(parse_ram("100"), Ok(100));
+        assert_eq!(parse_ram("2KiB"), Ok(2048));
+        assert!(parse_ram("12x").is_err());
+        assert!(parse_ram("m").is_err());
+    }
+}

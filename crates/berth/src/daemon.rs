@@ -1,0 +1,280 @@
+//! `berth daemon`: flags and daemon.json, the data-root lock, the API
+//! sockets, signals.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+
+#[derive(Parser, Debug)]
+#[command(name = "berth daemon", about = "Run the berth engine (a Docker-compatible daemon)")]
+struct DaemonCli {
+    /// root of persistent state
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// root of runtime state (sockets, bundles)
+    #[arg(long)]
+    exec_root: Option<PathBuf>,
+    /// socket(s) to listen on, e.g. unix:///run/berth/berth.sock
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// daemon configuration file (Docker's daemon.json keys)
+    #[arg(long)]
+    config_file: Option<PathBuf>,
+    /// debug, info, warn, error or fatal
+    #[arg(short = 'l', long)]
+    log_level: Option<String>,
+    /// where to write the daemon's pid
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// group that owns the unix sockets
+    #[arg(short = 'G', long)]
+    group: Option<String>,
+    /// check the configuration and exit
+    #[arg(long)]
+    validate: bool,
+}
+
+/// The keys of daemon.json berth understands (Docker's names).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(rename = "data-root")]
+    data_root: Option<PathBuf>,
+    #[serde(rename = "exec-root")]
+    exec_root: Option<PathBuf>,
+    hosts: Option<Vec<String>>,
+    #[serde(rename = "log-level")]
+    log_level: Option<String>,
+    pidfile: Option<PathBuf>,
+    debug: Option<bool>,
+    group: Option<String>,
+}
+
+#[derive(Debug)]
+struct Settings {
+    data_root: PathBuf,
+    exec_root: PathBuf,
+    hosts: Vec<String>,
+    log_level: String,
+    pidfile: PathBuf,
+    debug: bool,
+    group: Option<String>,
+}
+
+fn load_settings(cli: DaemonCli) -> Result<Settings> {
+    let explicit = cli.config_file.is_some();
+    let path = cli.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let file: FileConfig = match fs::read(&path) {
+        Ok(raw) => serde_json::from_slice(&raw).map_err(|e| {
+            let msg = e.to_string();
+            if msg.starts_with("unknown field") {
+                anyhow::anyhow!("invalid configuration in {}: the following directives don't match any configuration option: {msg}", path.display())
+            } else {
+                anyhow::anyhow!("invalid configuration in {}: {msg}", path.display())
+            }
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => FileConfig::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut conflicts = BTreeMap::new();
+    let mut pick = |name: &str, flag: bool, in_file: bool| {
+        if flag && in_file {
+            conflicts.insert(name.to_string(), ());
+        }
+    };
+    pick("data-root", cli.data_root.is_some(), file.data_root.is_some());
+    pick("exec-root", cli.exec_root.is_some(), file.exec_root.is_some());
+    pick("hosts", !cli.hosts.is_empty(), file.hosts.is_some());
+    pick("log-level", cli.log_level.is_some(), file.log_level.is_some());
+    pick("pidfile", cli.pidfile.is_some(), file.pidfile.is_some());
+    pick("group", cli.group.is_some(), file.group.is_some());
+    if !conflicts.is_empty() {
+        let names: Vec<String> = conflicts.into_keys().collect();
+        bail!(
+            "the following directives are specified both as a flag and in the configuration file: {}",
+            names.join(", ")
+        );
+    }
+    let exec_root = cli.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from("/run/berth"));
+    let hosts = if !cli.hosts.is_empty() {
+        cli.hosts
+    } else {
+        file.hosts.unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
+    };
+    let debug = cli.debug || file.debug.unwrap_or(false);
+    let log_level = cli.log_level.or(file.log_level).unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
+    if !matches!(log_level.as_str(), "debug" | "info" | "warn" | "error" | "fatal" | "trace") {
+        bail!("unable to parse logging level: {log_level}");
+    }
+    Ok(Settings {
+        data_root: cli.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+        pidfile: cli.pidfile.or(file.pidfile).unwrap_or_else(|| exec_root.join("berth.pid")),
+        exec_root,
+        hosts,
+        log_level,
+        debug,
+        group: cli.group.or(file.group),
+    })
+}
+
+pub fn main(args: &[OsString]) -> ExitCode {
+    let cli = match DaemonCli::try_parse_from(std::iter::once(OsString::from("berth daemon")).chain(args.iter().cloned())) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
+        }
+    };
+    let validate = cli.validate;
+    let settings = match load_settings(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth daemon: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if validate {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    let level = match settings.log_level.as_str() {
+        "fatal" => "error",
+        l => l,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{level},libcontainer=warn,libcgroups=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth daemon: starting runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("berth daemon: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Holds the exclusive lock on the data root for the daemon's lifetime.
+struct DataRootLock(#[allow(dead_code)] File);
+
+fn lock_data_root(root: &Path) -> Result<DataRootLock> {
+    fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let path = root.join("berth.lock");
+    let mut f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+    // SAFETY: flock on a descriptor we own
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        bail!(
+            "another berth daemon (pid {}) is already using data root {}",
+            holder.trim(),
+            root.display()
+        );
+    }
+    f.set_len(0)?;
+    write!(f, "{}", std::process::id())?;
+    Ok(DataRootLock(f))
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
+}
+
+fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("{} is in use by another process", path.display());
+        }
+        fs::remove_file(path)?;
+    }
+    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    // Docker's rule: root and the socket group may connect, nobody else
+    fs::set_permissions(path, fs::Permissions::from_mode(0o660))?;
+    let gid = match group {
+        Some(g) => Some(group_id(g).with_context(|| format!("group {g} does not exist"))?),
+        None => group_id("docker"),
+    };
+    if let Some(gid) = gid {
+        let _ = std::os::unix::fs::chown(path, None, Some(gid));
+    }
+    Ok(l)
+}
+
+async fn run(s: Settings) -> Result<()> {
+    let _lock = lock_data_root(&s.data_root)?;
+    fs::create_dir_all(&s.exec_root)?;
+    if let Some(dir) = s.pidfile.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(&s.pidfile, format!("{}\n", std::process::id())).with_context(|| format!("writing {}", s.pidfile.display()))?;
+
+    let mut listeners = Vec::new();
+    let mut sockets = Vec::new();
+    for h in &s.hosts {
+        if let Some(p) = h.strip_prefix("unix://") {
+            let path = PathBuf::from(p);
+            listeners.push(bind_unix(&path, s.group.as_deref())?);
+            sockets.push(path);
+        } else if h.starts_with("tcp://") {
+            bail!("refusing to listen on {h}: TCP needs TLS, which berth does not offer yet; use a unix socket");
+        } else {
+            bail!("unsupported host {h}: use unix:///path/to/socket");
+        }
+    }
+    let shim_binary = std::env::current_exe().context("locating the berth binary")?;
+    let engine = berth_engine::Engine::open(berth_engine::EngineConfig {
+        data_root: s.data_root.clone(),
+        exec_root: s.exec_root.clone(),
+        shim_binary,
+        debug: s.debug,
+    })
+    .await?;
+    tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");
+
+    let shutdown = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        let mut int = match signal(SignalKind::interrupt()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutting down; containers keep running in their shims");
+    };
+    berth_api::serve(engine, listeners, shutdown).await;
+    for p in sockets {
+        let _ = fs::remove_file(p);
+    }
+    let _ = fs::remove_file(&s.pidfile);
+    Ok(())
+}
