@@ -170,7 +170,10 @@ async fn create_container(ctx: &Ctx, cmd: &str, f: &CreateFlags, body: Container
                 }
             }
             match err {
-                Some(m) => Err(status(125, format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"))),
+                Some(m) => Err(status(
+                    if cmd == "run" { 125 } else { 1 },
+                    format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"),
+                )),
                 None => ctx.docker.create_container(Some(opts), body).await.map(|r| r.id).map_err(|e| run_error(cmd, &e)),
             }
         }
@@ -178,8 +181,10 @@ async fn create_container(ctx: &Ctx, cmd: &str, f: &CreateFlags, body: Container
     }
 }
 
+/// `run` fails with 125 and `create` with 1, as in the docker CLI.
 fn run_error(cmd: &str, e: &bollard::errors::Error) -> anyhow::Error {
-    status(125, format!("berth: {}\n\nRun 'berth {cmd} --help' for more information", daemon_error(e)))
+    let code = if cmd == "run" { 125 } else { 1 };
+    status(code, format!("berth: {}\n\nRun 'berth {cmd} --help' for more information", daemon_error(e)))
 }
 
 /// The docker CLI's toStatusError: 127 when the command was not found,
@@ -288,13 +293,18 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
             )
             .await
             .map_err(|e| status(1, daemon_error(&e)))?;
+        let (code, wait_body) = rawhttp::post_headers(&ctx.socket, &format!("/containers/{name}/wait?condition=next-exit")).await?;
+        if code != 200 {
+            let body = wait_body.read_all().await.unwrap_or_default();
+            return Err(status(1, format!("berth: error waiting for container: {}", String::from_utf8_lossy(&body))));
+        }
         ctx.docker.start_container(name, None).await.map_err(|e| start_error("start", &e))?;
         if a.interactive {
             spawn_stdin_copy(attach.input);
         }
-        pump_output(attach.output).await;
-        let c = ctx.docker.inspect_container(name, None).await.map_err(|e| status(1, daemon_error(&e)))?;
-        return Ok(c.state.and_then(|s| s.exit_code).unwrap_or(0) as i32);
+        let (_, waited) = tokio::join!(pump_output(attach.output), wait_body.read_all());
+        let v: serde_json::Value = serde_json::from_slice(&waited?).unwrap_or_default();
+        return Ok(v.get("StatusCode").and_then(|c| c.as_i64()).unwrap_or(1) as i32);
     }
     each(&a.containers, |n| async move {
         ctx.docker.start_container(&n, None).await.map_err(|e| daemon_error(&e))

@@ -1,0 +1,306 @@
+//! The engine-skeleton scenarios through berth's own CLI and, unchanged,
+//! through the docker CLI 28 on PATH.
+
+mod common;
+
+use common::{Daemon, code, eventually, stderr, stdout};
+
+#[test]
+fn run_prints_and_exits_zero_through_both_clis() {
+    let d = Daemon::start();
+    let o = d.berth(&["run", "--rm", "busybox", "echo", "hello"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n");
+    let o = d.docker(&["run", "--rm", "busybox", "echo", "hello"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n");
+    // --rm really removed both
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    let d = Daemon::start();
+    assert_eq!(code(&d.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])), 3);
+    assert_eq!(code(&d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])), 3);
+    // killed by a signal: 128 + signal number
+    d.berth(&["run", "-d", "--name", "victim", "busybox", "sleep", "100"]);
+    assert_eq!(stdout(&d.berth(&["kill", "victim"])), "victim\n");
+    assert_eq!(stdout(&d.berth(&["wait", "victim"])), "137\n");
+    d.berth(&["run", "-d", "--name", "victim2", "busybox", "sleep", "100"]);
+    assert_eq!(code(&d.docker(&["kill", "victim2"])), 0);
+    assert_eq!(stdout(&d.docker(&["wait", "victim2"])), "137\n");
+    // a signal with a handler in the container ends it with that handler's code
+    d.berth(&["run", "-d", "--name", "victim3", "busybox", "sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.1; done"]);
+    assert_eq!(code(&d.docker(&["kill", "-s", "TERM", "victim3"])), 0);
+    assert_eq!(stdout(&d.docker(&["wait", "victim3"])), "143\n");
+}
+
+#[test]
+fn stdout_and_stderr_stay_apart() {
+    let d = Daemon::start();
+    for o in [
+        d.berth(&["run", "--name", "two", "busybox", "sh", "-c", "echo out; echo err >&2"]),
+        d.docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]),
+    ] {
+        assert_eq!(code(&o), 0);
+        assert_eq!(stdout(&o), "out\n");
+        assert_eq!(stderr(&o), "err\n");
+    }
+    let logs = d.berth(&["logs", "two"]);
+    assert_eq!(stdout(&logs), "out\n");
+    assert_eq!(stderr(&logs), "err\n");
+    let logs = d.docker(&["logs", "two"]);
+    assert_eq!(stdout(&logs), "out\n");
+    assert_eq!(stderr(&logs), "err\n");
+    let tail = d.berth(&["logs", "--tail", "1", "-t", "two"]);
+    assert!(stderr(&tail).is_empty() || stdout(&tail).is_empty(), "tail 1 keeps one line");
+}
+
+#[test]
+fn detached_container_shows_in_ps_with_docker_columns() {
+    let d = Daemon::start();
+    let o = d.berth(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id");
+    for ps in [d.berth(&["ps"]), d.docker(&["ps"])] {
+        let out = stdout(&ps);
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+            ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        );
+        let row = lines.next().expect("one container");
+        assert!(row.starts_with(&id[..12]), "{row}");
+        assert!(row.contains("busybox"), "{row}");
+        assert!(row.contains("\"sleep 1000\""), "{row}");
+        assert!(row.contains("Up "), "{row}");
+        assert!(row.ends_with("web"), "{row}");
+    }
+    // berth's table is byte-identical to docker's for the same objects
+    let a = stdout(&d.berth(&["ps", "-a", "--no-trunc"]));
+    let b = stdout(&d.docker(&["ps", "-a", "--no-trunc"]));
+    assert_eq!(normalize_times(&a), normalize_times(&b));
+    let o = d.berth(&["rm", "-f", "web"]);
+    assert_eq!(stdout(&o), "web\n");
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+}
+
+/// Relative times may tick between two listings.
+fn normalize_times(s: &str) -> String {
+    s.replace("Less than a second", "T").replace("1 second", "T").replace("2 seconds", "T")
+}
+
+#[test]
+fn ps_header_is_dockers() {
+    let d = Daemon::start();
+    let expected = "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES\n";
+    assert_eq!(stdout(&d.berth(&["ps"])), expected);
+    assert_eq!(stdout(&d.docker(&["ps"])), expected);
+}
+
+#[test]
+fn exited_status_and_create_start() {
+    let d = Daemon::start();
+    let o = d.berth(&["create", "--name", "c1", "busybox", "sh", "-c", "echo started; exit 5"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ps = stdout(&d.berth(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    assert_eq!(ps, "c1 Created\n");
+    let o = d.berth(&["start", "-a", "c1"]);
+    assert_eq!(code(&o), 5);
+    assert_eq!(stdout(&o), "started\n");
+    let ps = stdout(&d.berth(&["ps", "-a", "--format", "{{.Status}}"]));
+    assert!(ps.starts_with("Exited (5) "), "{ps}");
+    assert_eq!(stdout(&d.berth(&["inspect", "-f", "{{.State.ExitCode}} {{.State.Status}}", "c1"])), "5 exited\n");
+    // docker start (no -a) prints the name and runs it again
+    let o = d.docker(&["start", "c1"]);
+    assert_eq!(stdout(&o), "c1\n");
+    assert!(eventually(10, || stdout(&d.berth(&["logs", "c1"])) == "started\nstarted\n"));
+}
+
+#[test]
+fn stop_and_wait() {
+    let d = Daemon::start();
+    d.berth(&["run", "-d", "--name", "st", "busybox", "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"]);
+    let o = d.berth(&["stop", "-t", "5", "st"]);
+    assert_eq!(stdout(&o), "st\n", "{}", stderr(&o));
+    assert_eq!(stdout(&d.berth(&["wait", "st"])), "42\n");
+    // stopping a stopped container is not an error
+    assert_eq!(code(&d.docker(&["stop", "st"])), 0);
+    // a process that ignores SIGTERM is killed after the timeout
+    d.berth(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "1000"]);
+    let o = d.docker(&["stop", "-t", "1", "stubborn"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&d.berth(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"])), "137\n");
+}
+
+#[test]
+fn env_workdir_user_and_hostname() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run", "--rm", "-e", "GREETING=hi there", "-w", "/tmp", "-u", "nobody", "-h", "box", "busybox", "sh", "-c",
+        "echo \"$GREETING\"; pwd; id -u; hostname; echo $PATH",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi there\n/tmp\n65534\nbox\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    let o = d.docker(&["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "echo $A"]);
+    assert_eq!(stdout(&o), "1\n");
+}
+
+#[test]
+fn import_images_rmi() {
+    let d = Daemon::start();
+    let tar = common::busybox_tar().display().to_string();
+    let o = d.berth(&["import", &tar, "myimg:1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let images = stdout(&d.berth(&["images"]));
+    let header = images.lines().next().unwrap();
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]);
+    let row = images.lines().find(|l| l.starts_with("myimg ")).expect("myimg listed");
+    assert!(row.contains(&id[7..19]), "{row}");
+    assert!(row.contains("MB"), "{row}");
+    // the docker CLI sees the same images
+    assert!(stdout(&d.docker(&["images"])).contains("myimg"));
+    // an imported image has no command; it still runs one given explicitly
+    let o = d.berth(&["run", "--rm", "myimg:1", "/bin/echo", "from myimg"]);
+    assert_eq!(stdout(&o), "from myimg\n", "{}", stderr(&o));
+    let o = d.berth(&["run", "--rm", "myimg:1"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("no command specified"), "{}", stderr(&o));
+    let o = d.berth(&["rmi", "myimg:1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("Untagged: myimg:1\nDeleted: {id}\n"));
+    assert!(!stdout(&d.berth(&["images"])).contains("myimg"));
+    // layers shared with busybox stay; busybox still runs
+    assert_eq!(stdout(&d.berth(&["run", "--rm", "busybox", "echo", "ok"])), "ok\n");
+}
+
+#[test]
+fn import_with_changes_and_from_stdin_through_docker() {
+    let d = Daemon::start();
+    let tar = std::fs::read(common::busybox_tar()).unwrap();
+    let mut child = std::process::Command::new("docker")
+        .args(["import", "-c", "CMD [\"echo\", \"default cmd\"]", "-c", "ENV FOO=bar", "-", "withcmd:v2"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&tar).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sha256:"));
+    let o = d.berth(&["run", "--rm", "withcmd:v2"]);
+    assert_eq!(stdout(&o), "default cmd\n", "{}", stderr(&o));
+    let o = d.berth(&["inspect", "-f", "{{json .Config.Env}}", "withcmd:v2"]);
+    assert_eq!(stdout(&o), "[\"FOO=bar\"]\n");
+}
+
+#[test]
+fn rmi_refuses_image_in_use() {
+    let d = Daemon::start();
+    d.berth(&["create", "--name", "user", "busybox", "true"]);
+    let o = d.berth(&["rmi", "busybox"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("conflict: unable to remove repository reference \"busybox\" (must force)"), "{}", stderr(&o));
+    let o = d.docker(&["rmi", "busybox"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("must force"), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_image_exits_125() {
+    let d = Daemon::start();
+    for o in [d.berth(&["run", "--rm", "nope"]), d.docker(&["run", "--rm", "nope"])] {
+        assert_eq!(code(&o), 125);
+        let e = stderr(&o);
+        assert!(e.contains("Unable to find image 'nope:latest' locally"), "{e}");
+    }
+    let o = d.berth(&["inspect", "nope"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("No such object: nope"));
+}
+
+#[test]
+fn command_not_found_127_not_executable_126() {
+    let d = Daemon::start();
+    for o in [d.berth(&["run", "--rm", "busybox", "nosuchcmd"]), d.docker(&["run", "--rm", "busybox", "nosuchcmd"])] {
+        assert_eq!(code(&o), 127, "{}", stderr(&o));
+        assert!(stderr(&o).contains("executable file not found in $PATH"), "{}", stderr(&o));
+    }
+    for o in [d.berth(&["run", "--rm", "busybox", "/etc/passwd"]), d.docker(&["run", "--rm", "busybox", "/etc/passwd"])] {
+        assert_eq!(code(&o), 126, "{}", stderr(&o));
+    }
+    // --rm removed the containers whose start failed
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+    // without --rm the container stays, with docker's state
+    d.berth(&["run", "--name", "failed", "busybox", "nosuchcmd"]);
+    assert_eq!(stdout(&d.berth(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed"])), "created 127\n");
+}
+
+#[test]
+fn invalid_names_and_conflicts() {
+    let d = Daemon::start();
+    for o in [d.berth(&["run", "--rm", "Foo:Bar", "true"]), d.docker(&["run", "--rm", "Foo:Bar", "true"])] {
+        assert_eq!(code(&o), 125);
+        assert!(stderr(&o).contains("invalid reference format"), "{}", stderr(&o));
+    }
+    // `create` fails with 1 where `run` fails with 125, as the docker CLI does
+    let o = d.berth(&["create", "--name", "bad name", "busybox"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("Invalid container name (bad name)"), "{}", stderr(&o));
+    d.berth(&["create", "--name", "taken", "busybox"]);
+    let o = d.docker(&["create", "--name", "taken", "busybox"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("The container name \"/taken\" is already in use by container"), "{}", stderr(&o));
+}
+
+#[test]
+fn removing_running_container_needs_force() {
+    let d = Daemon::start();
+    d.berth(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
+    for o in [d.berth(&["rm", "busy"]), d.docker(&["rm", "busy"])] {
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("container is running: stop the container before removing or force remove"), "{}", stderr(&o));
+    }
+    let o = d.docker(&["rm", "-f", "busy"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn version_and_info() {
+    let d = Daemon::start();
+    let o = d.berth(&["version"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("API version:      1.47 (minimum version 1.24)"));
+    let o = d.docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!(stdout(&o), "1.47\n", "{}", stderr(&o));
+    d.berth(&["run", "-d", "busybox", "sleep", "100"]);
+    let o = d.docker(&["info", "--format", "{{.ContainersRunning}} {{.Images}} {{.Driver}}"]);
+    assert_eq!(stdout(&o), "1 1 overlay2\n", "{}", stderr(&o));
+    let o = d.berth(&["info"]);
+    assert!(stdout(&o).contains(" Storage Driver: overlay2"));
+}
+
+#[test]
+fn security_defaults_in_the_container() {
+    let d = Daemon::start();
+    // docker's default capability set: CapEff 00000000a80425fb
+    let o = d.berth(&["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; touch /sys/x 2>&1; cat /proc/kcore 2>&1 | head -c 10; echo; ls /dev"]);
+    let out = stdout(&o);
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    let devs: Vec<&str> = out.lines().last().unwrap_or_default().split_whitespace().collect();
+    for dev in ["null", "zero", "random", "urandom", "tty", "full"] {
+        assert!(out.contains(dev), "/dev/{dev} missing: {devs:?}");
+    }
+    // a container cannot see host processes (own pid namespace)
+    let o = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"]);
+    assert_eq!(stdout(&o).lines().next(), Some("1"));
+}

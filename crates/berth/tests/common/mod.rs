@@ -1,0 +1,326 @@
+//! The integration-test harness. Each test gets its own daemon with a temp
+//! data root, inside private mount, network and pid namespaces held open by
+//! a `sleep` process: a daemon restart happens in the same namespaces, and
+//! dropping the harness kills the namespace's init, which takes every shim
+//! and container with it — even when the test failed.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BUSYBOX_CHANGES: [&str; 2] = [
+    r#"CMD ["sh"]"#,
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+];
+
+pub fn berth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The busybox rootfs tar, built once per test process by the project's script.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("busybox-{}.tar", std::process::id()));
+        let st = Command::new(repo_root().join("scripts/make-busybox-rootfs.sh")).arg(&out).status().expect("running make-busybox-rootfs.sh");
+        assert!(st.success(), "make-busybox-rootfs.sh failed");
+        out
+    })
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub sock: PathBuf,
+    /// the `unshare` process; its child `sleep` is the namespaces' init
+    holder: Child,
+    pub ns_pid: i32,
+    daemon: Option<Child>,
+}
+
+fn child_of(pid: u32) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            && let Some(c) = s.split_whitespace().next()
+        {
+            return c.parse().ok();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+impl Daemon {
+    /// A daemon with the busybox image imported as busybox:latest.
+    pub fn start() -> Daemon {
+        let d = Daemon::start_bare();
+        let mut args = vec!["import".to_string()];
+        for c in BUSYBOX_CHANGES {
+            args.push("-c".into());
+            args.push(c.into());
+        }
+        args.push(busybox_tar().display().to_string());
+        args.push("busybox:latest".into());
+        let out = d.berth(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "importing busybox: {}", String::from_utf8_lossy(&out.stderr));
+        d
+    }
+
+    pub fn start_bare() -> Daemon {
+        let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
+        let holder = Command::new("unshare")
+            .args(["--mount", "--net", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--", "sleep", "infinity"])
+            .stdin(Stdio::null())
+            // unshare complains on stderr when its namespace is torn down
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) is needed to isolate tests");
+        let ns_pid = child_of(holder.id()).expect("namespace init did not start");
+        let st = Command::new("nsenter")
+            .args(["-t", &ns_pid.to_string(), "-n", "ip", "link", "set", "lo", "up"])
+            .status()
+            .expect("nsenter");
+        assert!(st.success(), "bringing up lo in the test namespace");
+        let sock = dir.path().join("berth.sock");
+        let mut d = Daemon { dir, sock, holder, ns_pid, daemon: None };
+        d.spawn_daemon();
+        d
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    /// Starts `berth daemon` inside the test's namespaces with `extra` flags.
+    pub fn daemon_command(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.ns_pid.to_string(), "-m", "-n", "-p", "--", berth_bin(), "daemon"])
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.json"))
+            .args(extra);
+        c
+    }
+
+    fn spawn_daemon(&mut self) {
+        std::fs::write(self.dir.path().join("daemon.json"), "{}").expect("writing daemon.json");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("daemon log");
+        let child = self
+            .daemon_command(&["-H", &self.host(), "--log-level", "debug"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting berth daemon");
+        self.daemon = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _, _)) = raw_request(&self.sock, "GET", "/_ping", None) {
+                return;
+            }
+            if let Some(c) = self.daemon.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("daemon exited with {st}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not answer /_ping: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The daemon's pid as seen from the host (nsenter's child).
+    pub fn daemon_pid(&self) -> Option<i32> {
+        self.daemon.as_ref().and_then(|c| child_of(c.id()))
+    }
+
+    /// SIGKILLs the daemon (not its shims or containers).
+    pub fn kill9(&mut self) {
+        if let Some(pid) = self.daemon_pid() {
+            // SAFETY: plain kill(2)
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERMs the daemon and waits for it to exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.daemon_pid() {
+            // SAFETY: plain kill(2)
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let mut c = self.daemon.take().expect("daemon running");
+        c.wait().expect("waiting for daemon")
+    }
+
+    pub fn restart_after_kill9(&mut self) {
+        self.kill9();
+        self.spawn_daemon();
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.daemon.is_none(), "daemon still running");
+        self.spawn_daemon();
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(berth_bin())
+            .args(args)
+            .env("BERTH_HOST", self.host())
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running berth")
+    }
+
+    /// The real docker CLI (28.x), pointed at this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        let cfg = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&cfg);
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", &cfg)
+            .env("DOCKER_CLI_HINTS", "false")
+            .stdin(Stdio::null())
+            .output()
+            .expect("the docker CLI must be on PATH")
+    }
+
+    pub async fn client(&self) -> bollard::Docker {
+        bollard::Docker::connect_with_unix(&self.sock.display().to_string(), 120, bollard::API_DEFAULT_VERSION)
+            .expect("bollard client")
+            .negotiate_version()
+            .await
+            .expect("negotiating API version")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // killing the pid namespace's init kills every process in it
+        // SAFETY: plain kill(2)
+        unsafe { libc::kill(self.ns_pid, libc::SIGKILL) };
+        let _ = self.holder.wait();
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        remove_leftover_cgroups();
+        if std::thread::panicking() {
+            eprintln!("---- daemon log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Containers killed with their namespace leave empty cgroups behind;
+/// removing the empty ones is safe while other tests run (rmdir refuses
+/// cgroups that still hold processes).
+fn remove_leftover_cgroups() {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let parent = own.lines().filter_map(|l| l.splitn(3, ':').nth(2)).max_by_key(|p| p.len()).unwrap_or("/").to_string();
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let base = h.path().join(parent.trim_start_matches('/')).join("berth");
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// One HTTP/1.1 request on a unix socket: (status, raw headers, body).
+pub fn raw_request(sock: &Path, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, String, Vec<u8>)> {
+    let mut s = UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(req.as_bytes())?;
+    // a server may answer (413) and close before reading a huge body
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut body = raw[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Ok((status, head, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap_or("0").trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + size]);
+        b = &b[i + 2 + size + 2..];
+    }
+    out
+}
+
+/// Polls `f` every 20 ms for at most `secs` seconds.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
