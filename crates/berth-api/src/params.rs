@@ -19,28 +19,38 @@ impl Params {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Docker's boolValue: "", "0", "no", "false" and "none" are false.
     pub fn flag(&self, key: &str) -> bool {
         match self.get(key) {
             None => false,
-            Some(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none"),
+            Some(v) => !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "no" | "false" | "none"
+            ),
         }
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?} is not an integer"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("invalid value for {key}: {v:?} is not an integer"))
+            }),
         }
     }
 
@@ -49,15 +59,28 @@ impl Params {
         let Some(raw) = self.get("filters").filter(|s| !s.is_empty()) else {
             return Ok(HashMap::new());
         };
-        let v: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: expected an object"))?;
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("invalid filter: expected an object"))?;
         let mut out = HashMap::new();
         for (k, val) in obj {
             let vals: Vec<String> = match val {
-                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-                serde_json::Value::Object(m) => m.iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(s, _)| s.clone()).collect(),
-                _ => return Err(ApiError::bad_request(format!("invalid filter value for {k}"))),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, b)| b.as_bool() == Some(true))
+                    .map(|(s, _)| s.clone())
+                    .collect(),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid filter value for {k}"
+                    )));
+                }
             };
             out.insert(k.clone(), vals);
         }
@@ -77,9 +100,15 @@ mod tests {
         assert!(!p.flag("missing"));
         assert_eq!(p.all("changes"), vec!["CMD x", "ENV a=b"]);
         assert_eq!(p.filters().unwrap()["status"], vec!["running"]);
-        let p = Params::parse(Some("filters=%7B%22label%22%3A%7B%22a%22%3Atrue%7D%7D&t=x")).unwrap();
+        let p =
+            Params::parse(Some("filters=%7B%22label%22%3A%7B%22a%22%3Atrue%7D%7D&t=x")).unwrap();
         assert_eq!(p.filters().unwrap()["label"], vec!["a"]);
         assert!(p.int("t").is_err());
-        assert!(Params::parse(Some("filters=nope")).unwrap().filters().is_err());
+        assert!(
+            Params::parse(Some("filters=nope"))
+                .unwrap()
+                .filters()
+                .is_err()
+        );
     }
 }

@@ -25,7 +25,11 @@ impl ApiVersion {
 }
 
 /// Serves the API on every listener until `shutdown` resolves.
-pub async fn serve(engine: Arc<Engine>, listeners: Vec<UnixListener>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    engine: Arc<Engine>,
+    listeners: Vec<UnixListener>,
+    shutdown: impl Future<Output = ()>,
+) {
     let router = crate::routes::router(engine);
     let mut tasks = Vec::new();
     for l in listeners {
@@ -97,7 +101,11 @@ async fn dispatch(router: Router, mut req: Request<Body>) -> Response<Body> {
         };
         match pq.parse::<Uri>() {
             Ok(u) => *req.uri_mut() = u,
-            Err(_) => return with_headers(ApiError(StatusCode::NOT_FOUND, "page not found".into()).into_response()),
+            Err(_) => {
+                return with_headers(
+                    ApiError(StatusCode::NOT_FOUND, "page not found".into()).into_response(),
+                );
+            }
         }
     }
     req.extensions_mut().insert(version);
@@ -114,6 +122,13 @@ fn with_headers(mut resp: Response<Body>) -> Response<Body> {
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
-    h.insert("Server", HeaderValue::from_static(concat!("Docker/berth-", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!(
+            "Docker/berth-",
+            env!("CARGO_PKG_VERSION"),
+            " (linux)"
+        )),
+    );
     resp
 }

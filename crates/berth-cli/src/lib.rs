@@ -113,19 +113,31 @@ impl std::fmt::Display for StatusError {
 impl std::error::Error for StatusError {}
 
 pub fn status(code: i32, message: impl Into<String>) -> anyhow::Error {
-    StatusError { code, message: message.into() }.into()
+    StatusError {
+        code,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// Docker's wording for an error the daemon answered.
 pub fn daemon_error(e: &bollard::errors::Error) -> String {
     match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => format!("Error response from daemon: {message}"),
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            format!("Error response from daemon: {message}")
+        }
         other => other.to_string(),
     }
 }
 
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// The daemon address: -H, then BERTH_HOST, then DOCKER_HOST.
@@ -148,9 +160,14 @@ async fn connect(host: &str) -> anyhow::Result<Ctx> {
     let docker = Docker::connect_with_unix(path, 60 * 60 * 24 * 365, bollard::API_DEFAULT_VERSION)
         .map_err(|e| anyhow::anyhow!("cannot connect to the berth daemon at {host}: {e}"))?;
     let docker = docker.negotiate_version().await.map_err(|e| {
-        anyhow::anyhow!("Cannot connect to the berth daemon at {host}. Is the berth daemon running? ({e})")
+        anyhow::anyhow!(
+            "Cannot connect to the berth daemon at {host}. Is the berth daemon running? ({e})"
+        )
     })?;
-    Ok(Ctx { docker: docker.with_timeout(Duration::from_secs(60 * 60 * 24 * 365)), socket: path.to_string() })
+    Ok(Ctx {
+        docker: docker.with_timeout(Duration::from_secs(60 * 60 * 24 * 365)),
+        socket: path.to_string(),
+    })
 }
 
 /// Runs the CLI and returns the process exit status.
@@ -163,7 +180,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berth: {e}");
@@ -194,8 +214,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let ctx = &ctx;
     match cli.command {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => c::run(ctx, a).await,
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => c::create(ctx, a).await,
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => c::start(ctx, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            c::create(ctx, a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            c::start(ctx, a).await
+        }
         Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => c::stop(ctx, a).await,
         Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => c::kill(ctx, a).await,
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => c::rm(ctx, a).await,
@@ -206,7 +230,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
-        Command::Container(ContainerCommand::Inspect(a)) => s::inspect(ctx, a, Some("container")).await,
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            s::inspect(ctx, a, Some("container")).await
+        }
         Command::Image(ImageCommand::Inspect(a)) => s::inspect(ctx, a, Some("image")).await,
         Command::Version(a) => s::version(ctx, a).await,
         Command::Info(a) => s::info(ctx, a).await,

@@ -13,7 +13,9 @@ pub fn table() -> TabWriter<Vec<u8>> {
 }
 
 pub fn flush_table(tw: TabWriter<Vec<u8>>) -> anyhow::Result<()> {
-    let out = tw.into_inner().map_err(|e| anyhow::anyhow!("formatting table: {e}"))?;
+    let out = tw
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("formatting table: {e}"))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&out)?;
     stdout.flush()?;
@@ -55,13 +57,20 @@ pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<Strin
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| anyhow::anyhow!("template: unclosed action in {tpl:?}"))?;
-        let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+        let end = after
+            .find("}}")
+            .ok_or_else(|| anyhow::anyhow!("template: unclosed action in {tpl:?}"))?;
+        let action = after[..end]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
         let (func, path) = match action.split_once(char::is_whitespace) {
             Some((f, p)) => (Some(f), p.trim()),
             None => (None, action),
         };
-        let value = lookup(v, path).ok_or_else(|| anyhow::anyhow!("template: can't evaluate {path:?}"))?;
+        let value =
+            lookup(v, path).ok_or_else(|| anyhow::anyhow!("template: can't evaluate {path:?}"))?;
         match func {
             Some("json") => out.push_str(&serde_json::to_string(&value)?),
             None => out.push_str(&go_print(&value)),
@@ -89,11 +98,19 @@ fn go_print(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "<no value>".into(),
-        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
+        serde_json::Value::Array(a) => {
+            format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" "))
+        }
         serde_json::Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            format!("map[{}]", keys.iter().map(|k| format!("{k}:{}", go_print(&m[*k]))).collect::<Vec<_>>().join(" "))
+            format!(
+                "map[{}]",
+                keys.iter()
+                    .map(|k| format!("{k}:{}", go_print(&m[*k])))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
         other => other.to_string(),
     }
@@ -115,15 +132,24 @@ mod tests {
     #[test]
     fn ellipsis_like_docker() {
         assert_eq!(ellipsis("echo hello", 20), "echo hello");
-        assert_eq!(ellipsis("sh -c 'while true; do sleep 1; done'", 20), "sh -c 'while true; …");
+        assert_eq!(
+            ellipsis("sh -c 'while true; do sleep 1; done'", 20),
+            "sh -c 'while true; …"
+        );
     }
 
     #[test]
     fn templates() {
         let v = serde_json::json!({"State": {"ExitCode": 3, "Status": "exited"}, "Name": "/web", "Args": ["a", "b"]});
         assert_eq!(render_template("{{.State.ExitCode}}", &v).unwrap(), "3");
-        assert_eq!(render_template("{{ .Name }} is {{.State.Status}}", &v).unwrap(), "/web is exited");
-        assert_eq!(render_template("{{json .Args}}", &v).unwrap(), "[\"a\",\"b\"]");
+        assert_eq!(
+            render_template("{{ .Name }} is {{.State.Status}}", &v).unwrap(),
+            "/web is exited"
+        );
+        assert_eq!(
+            render_template("{{json .Args}}", &v).unwrap(),
+            "[\"a\",\"b\"]"
+        );
         assert_eq!(render_template("{{.Args}}", &v).unwrap(), "[a b]");
         assert!(render_template("{{.Nope.X}}", &v).is_err());
         assert!(render_template("{{.Name", &v).is_err());
@@ -135,6 +161,9 @@ mod tests {
         writeln!(tw, "CONTAINER ID\tIMAGE\tNAMES").unwrap();
         writeln!(tw, "abc\tbusybox\tweb").unwrap();
         let s = String::from_utf8(tw.into_inner().unwrap()).unwrap();
-        assert_eq!(s, "CONTAINER ID   IMAGE     NAMES\nabc            busybox   web\n");
+        assert_eq!(
+            s,
+            "CONTAINER ID   IMAGE     NAMES\nabc            busybox   web\n"
+        );
     }
 }

@@ -14,13 +14,21 @@ pub struct PendingBody {
 /// Sends a body-less POST and returns once the status line and headers
 /// have arrived.
 pub async fn post_headers(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
-    let mut s = UnixStream::connect(socket).await.with_context(|| format!("connecting to {socket}"))?;
-    let req = format!("POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let mut s = UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("connecting to {socket}"))?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await?;
     let mut reader = BufReader::new(s);
     let mut line = String::new();
     reader.read_line(&mut line).await?;
-    let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("bad HTTP status line")?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("bad HTTP status line")?;
     let mut chunked = false;
     loop {
         line.clear();
@@ -52,7 +60,8 @@ impl PendingBody {
         loop {
             line.clear();
             self.reader.read_line(&mut line).await?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).context("bad chunk size")?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .context("bad chunk size")?;
             if size == 0 {
                 break;
             }

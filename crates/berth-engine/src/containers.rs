@@ -16,8 +16,9 @@ use berth_shim::protocol::{Request, STREAM_STDERR, STREAM_STDOUT, frame_header};
 use berth_shim::{ShimArgs, jsonlog};
 use berth_store::Table;
 use bollard_stubs::models::{
-    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, HostConfig,
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
+    ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
+    ContainerSummaryStateEnum, DriverData, HostConfig,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,11 @@ pub struct Entry {
 
 impl Entry {
     fn new(rec: ContainerRecord) -> Arc<Self> {
-        let snap = Snapshot { running: rec.state.status == Status::Running, exit_code: rec.state.exit_code, ..Default::default() };
+        let snap = Snapshot {
+            running: rec.state.status == Status::Running,
+            exit_code: rec.state.exit_code,
+            ..Default::default()
+        };
         Arc::new(Entry {
             id: rec.id.clone(),
             rec: Mutex::new(rec),
@@ -115,11 +120,20 @@ impl Entry {
     }
 
     pub fn image_id(&self) -> String {
-        self.rec.lock().unwrap_or_else(|p| p.into_inner()).image_id.clone()
+        self.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .image_id
+            .clone()
     }
 
     pub fn is_running(&self) -> bool {
-        self.rec.lock().unwrap_or_else(|p| p.into_inner()).state.status == Status::Running
+        self.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .status
+            == Status::Running
     }
 }
 
@@ -196,7 +210,10 @@ fn parse_signal(s: &str) -> Result<i32> {
 impl Engine {
     fn shim_socket(&self, id: &str) -> PathBuf {
         // unix socket paths are limited to 108 bytes: keep them short
-        self.cfg.exec_root.join("s").join(format!("{}.sock", &id[..32]))
+        self.cfg
+            .exec_root
+            .join("s")
+            .join(format!("{}.sock", &id[..32]))
     }
 
     fn state_dir(&self, id: &str) -> PathBuf {
@@ -241,25 +258,46 @@ impl Engine {
         {
             return Ok(e.clone());
         }
-        let matches: Vec<&Arc<Entry>> = containers.values().filter(|e| e.id.starts_with(name)).collect();
+        let matches: Vec<&Arc<Entry>> = containers
+            .values()
+            .filter(|e| e.id.starts_with(name))
+            .collect();
         match matches.len() {
             1 => Ok(matches[0].clone()),
             0 => Err(not_found()),
-            _ => Err(Error::not_found(format!("No such container: {name} (the prefix matches several containers)"))),
+            _ => Err(Error::not_found(format!(
+                "No such container: {name} (the prefix matches several containers)"
+            ))),
         }
     }
 
-    pub async fn container_create(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<(String, Vec<String>)> {
-        let image_name = body.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| Error::invalid("config cannot be empty in order to create a container"))?;
+    pub async fn container_create(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<(String, Vec<String>)> {
+        let image_name = body
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| {
+                Error::invalid("config cannot be empty in order to create a container")
+            })?;
         if body.tty == Some(true) {
-            return Err(Error::invalid("berth does not support TTYs yet (-t): run without -t"));
+            return Err(Error::invalid(
+                "berth does not support TTYs yet (-t): run without -t",
+            ));
         }
         let requested_name = match name {
             Some(n) if !n.is_empty() => Some(names::validate(n)?),
             _ => None,
         };
         let image = self.resolve_image(&image_name)?;
-        let img_cfg = self.image_config(&image.id)?.config().clone().unwrap_or_default();
+        let img_cfg = self
+            .image_config(&image.id)?
+            .config()
+            .clone()
+            .unwrap_or_default();
 
         // Docker's merge of the user's config over the image's
         let mut entrypoint = body.entrypoint.clone();
@@ -272,7 +310,11 @@ impl Engine {
                 entrypoint = img_cfg.entrypoint().clone();
             }
         }
-        let entrypoint = entrypoint.unwrap_or_default().into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
+        let entrypoint = entrypoint
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>();
         let mut argv: Vec<String> = entrypoint.clone();
         argv.extend(cmd.iter().cloned());
         if argv.is_empty() {
@@ -295,17 +337,35 @@ impl Engine {
 
         let id = crate::random_id();
         let mut host_config = body.host_config.clone().unwrap_or_default();
-        if host_config.network_mode.as_deref().is_none_or(str::is_empty) {
+        if host_config
+            .network_mode
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
             host_config.network_mode = Some("default".into());
         }
         let config = ContainerConfig {
-            hostname: Some(body.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| id[..12].to_string())),
+            hostname: Some(
+                body.hostname
+                    .clone()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| id[..12].to_string()),
+            ),
             domainname: Some(body.domainname.clone().unwrap_or_default()),
-            user: Some(body.user.clone().filter(|u| !u.is_empty()).or_else(|| img_cfg.user().clone()).unwrap_or_default()),
+            user: Some(
+                body.user
+                    .clone()
+                    .filter(|u| !u.is_empty())
+                    .or_else(|| img_cfg.user().clone())
+                    .unwrap_or_default(),
+            ),
             attach_stdin: Some(body.attach_stdin.unwrap_or(false)),
             attach_stdout: Some(body.attach_stdout.unwrap_or(false)),
             attach_stderr: Some(body.attach_stderr.unwrap_or(false)),
-            exposed_ports: body.exposed_ports.clone().or_else(|| img_cfg.exposed_ports().clone()),
+            exposed_ports: body
+                .exposed_ports
+                .clone()
+                .or_else(|| img_cfg.exposed_ports().clone()),
             tty: Some(false),
             open_stdin: Some(body.open_stdin.unwrap_or(false)),
             stdin_once: Some(body.stdin_once.unwrap_or(false)),
@@ -313,10 +373,19 @@ impl Engine {
             cmd: Some(cmd),
             image: Some(image_name.clone()),
             volumes: body.volumes.clone().or_else(|| img_cfg.volumes().clone()),
-            working_dir: Some(body.working_dir.clone().filter(|w| !w.is_empty()).or_else(|| img_cfg.working_dir().clone()).unwrap_or_default()),
+            working_dir: Some(
+                body.working_dir
+                    .clone()
+                    .filter(|w| !w.is_empty())
+                    .or_else(|| img_cfg.working_dir().clone())
+                    .unwrap_or_default(),
+            ),
             entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
             labels: Some(labels),
-            stop_signal: body.stop_signal.clone().or_else(|| img_cfg.stop_signal().clone()),
+            stop_signal: body
+                .stop_signal
+                .clone()
+                .or_else(|| img_cfg.stop_signal().clone()),
             stop_timeout: body.stop_timeout,
             ..Default::default()
         };
@@ -350,7 +419,11 @@ impl Engine {
                 args: argv[1..].to_vec(),
                 config,
                 host_config,
-                state: StateRecord { started_at: NEVER.into(), finished_at: NEVER.into(), ..Default::default() },
+                state: StateRecord {
+                    started_at: NEVER.into(),
+                    finished_at: NEVER.into(),
+                    ..Default::default()
+                },
                 restart_count: 0,
             };
             std::fs::create_dir_all(self.container_dir(&id))?;
@@ -365,9 +438,19 @@ impl Engine {
     /// Mounts the container's root filesystem and writes its bundle.
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
         let id = &rec.id;
-        let image = self.images.r().images.get(&rec.image_id).cloned().ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("image {} of container {} is missing", rec.image_id, &id[..12]))
-        })?;
+        let image = self
+            .images
+            .r()
+            .images
+            .get(&rec.image_id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!(
+                    "image {} of container {} is missing",
+                    rec.image_id,
+                    &id[..12]
+                ))
+            })?;
         let state_dir = self.state_dir(id);
         let rootfs = self.rootfs_dir(id);
         std::fs::create_dir_all(&rootfs)?;
@@ -375,7 +458,11 @@ impl Engine {
         std::fs::create_dir_all(&upper)?;
         std::fs::create_dir_all(&work)?;
         if !mounts::is_mounted(&rootfs) {
-            let mut lowers: Vec<PathBuf> = chain_ids(&image.diff_ids).iter().rev().map(|c| self.layer_dir(c)).collect();
+            let mut lowers: Vec<PathBuf> = chain_ids(&image.diff_ids)
+                .iter()
+                .rev()
+                .map(|c| self.layer_dir(c))
+                .collect();
             if lowers.is_empty() {
                 let empty = self.data_path("overlay/empty");
                 std::fs::create_dir_all(&empty)?;
@@ -389,7 +476,9 @@ impl Engine {
         std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
         std::fs::write(
             cdir.join("hosts"),
-            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"),
+            format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+            ),
         )?;
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         std::fs::write(cdir.join("resolv.conf"), resolv)?;
@@ -456,7 +545,10 @@ impl Engine {
         match rec.state.status {
             Status::Running => return Err(Error::NotModified("container already started".into())),
             Status::Removing | Status::Dead => {
-                return Err(Error::conflict(format!("cannot start container {}: container is marked for removal", rec.name)));
+                return Err(Error::conflict(format!(
+                    "cannot start container {}: container is marked for removal",
+                    rec.name
+                )));
             }
             Status::Created | Status::Exited => {}
         }
@@ -472,9 +564,15 @@ impl Engine {
             }
         };
         let env = rec.config.env.clone().unwrap_or_default();
-        let env = if env.iter().any(|v| v.starts_with("PATH=")) { env } else { vec![spec::DEFAULT_PATH.to_string()] };
+        let env = if env.iter().any(|v| v.starts_with("PATH=")) {
+            env
+        } else {
+            vec![spec::DEFAULT_PATH.to_string()]
+        };
         if let Err((code, msg)) = spec::check_executable(&rootfs, &rec.path, &env) {
-            let msg = format!("failed to create task for container: OCI runtime create failed: {msg}: unknown");
+            let msg = format!(
+                "failed to create task for container: OCI runtime create failed: {msg}: unknown"
+            );
             self.record_start_failure(&e, code, &msg);
             return Err(Error::invalid(msg));
         }
@@ -493,7 +591,8 @@ impl Engine {
             return Err(Error::Internal(anyhow::anyhow!(msg)));
         }
         // attachers that arrived before start get every byte of output
-        let pending: Vec<PendingAttach> = std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        let pending: Vec<PendingAttach> =
+            std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
         for p in pending {
             let res = shim_client::attach(&sock, &p.req)
                 .await
@@ -503,7 +602,10 @@ impl Engine {
         }
         let resp = shim_client::request(&sock, &Request::Start).await?;
         if !resp.ok {
-            let msg = format!("failed to start container: {}", resp.error.unwrap_or_default());
+            let msg = format!(
+                "failed to start container: {}",
+                resp.error.unwrap_or_default()
+            );
             self.record_start_failure(&e, 128, &msg);
             return Err(Error::Internal(anyhow::anyhow!(msg)));
         }
@@ -542,7 +644,11 @@ impl Engine {
         });
     }
 
-    fn handle_exit(self: &Arc<Self>, e: &Arc<Entry>, exit: Option<berth_shim::protocol::ExitStatus>) {
+    fn handle_exit(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        exit: Option<berth_shim::protocol::ExitStatus>,
+    ) {
         let (code, finished, oom) = match &exit {
             Some(x) => (x.code as i64, x.finished_at.clone(), x.oom_killed),
             None => (255, crate::now_rfc3339(), false),
@@ -580,7 +686,8 @@ impl Engine {
     }
 
     async fn signal(&self, e: &Entry, signal: i32) -> Result<()> {
-        let resp = shim_client::request(&self.shim_socket(&e.id), &Request::Kill { signal }).await?;
+        let resp =
+            shim_client::request(&self.shim_socket(&e.id), &Request::Kill { signal }).await?;
         if !resp.ok {
             return Err(Error::conflict(format!(
                 "Cannot kill container: {}: {}",
@@ -593,7 +700,9 @@ impl Engine {
 
     async fn wait_stopped(&self, e: &Entry, timeout: Duration) -> bool {
         let mut rx = e.watch.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| !s.running)).await.is_ok()
+        tokio::time::timeout(timeout, rx.wait_for(|s| !s.running))
+            .await
+            .is_ok()
     }
 
     pub async fn container_kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
@@ -604,7 +713,10 @@ impl Engine {
         };
         let _op = e.op.lock().await;
         if !e.is_running() {
-            return Err(Error::conflict(format!("Cannot kill container: {name}: container {} is not running", e.id)));
+            return Err(Error::conflict(format!(
+                "Cannot kill container: {name}: container {} is not running",
+                e.id
+            )));
         }
         self.signal(&e, sig).await?;
         if sig == libc::SIGKILL {
@@ -613,18 +725,31 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn container_stop(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub async fn container_stop(
+        &self,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
         self.stop_locked(&e, timeout, signal).await
     }
 
-    async fn stop_locked(&self, e: &Entry, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    async fn stop_locked(
+        &self,
+        e: &Entry,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         if !e.is_running() {
             return Err(Error::NotModified("container already stopped".into()));
         }
         let rec = e.record();
-        let sig = match signal.filter(|s| !s.is_empty()).or(rec.config.stop_signal.as_deref()) {
+        let sig = match signal
+            .filter(|s| !s.is_empty())
+            .or(rec.config.stop_signal.as_deref())
+        {
             Some(s) => parse_signal(s)?,
             None => libc::SIGTERM,
         };
@@ -632,11 +757,17 @@ impl Engine {
         if t != 0 {
             let _ = self.signal(e, sig).await;
         }
-        let graceful = t >= 0 && self.wait_stopped(e, Duration::from_secs(t.max(0) as u64)).await;
+        let graceful = t >= 0
+            && self
+                .wait_stopped(e, Duration::from_secs(t.max(0) as u64))
+                .await;
         if !graceful {
             let _ = self.signal(e, libc::SIGKILL).await;
             if !self.wait_stopped(e, Duration::from_secs(30)).await {
-                return Err(Error::Internal(anyhow::anyhow!("container {} did not stop after SIGKILL", &e.id[..12])));
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "container {} did not stop after SIGKILL",
+                    &e.id[..12]
+                )));
             }
         }
         Ok(())
@@ -677,7 +808,10 @@ impl Engine {
             }
             self.signal(&e, libc::SIGKILL).await?;
             if !self.wait_stopped(&e, Duration::from_secs(30)).await {
-                return Err(Error::Internal(anyhow::anyhow!("container {} did not stop after SIGKILL", &e.id[..12])));
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "container {} did not stop after SIGKILL",
+                    &e.id[..12]
+                )));
             }
         }
         self.remove_entry(&e)
@@ -694,11 +828,17 @@ impl Engine {
         });
         self.persist(&rec)?;
         self.release_rootfs(&e.id);
-        for dir in [self.state_dir(&e.id), self.container_dir(&e.id), self.data_path("overlay/containers").join(&e.id)] {
+        for dir in [
+            self.state_dir(&e.id),
+            self.container_dir(&e.id),
+            self.data_path("overlay/containers").join(&e.id),
+        ] {
             if let Err(err) = std::fs::remove_dir_all(&dir)
                 && err.kind() != std::io::ErrorKind::NotFound
             {
-                return Err(Error::Internal(anyhow::Error::from(err).context(format!("removing {}", dir.display()))));
+                return Err(Error::Internal(
+                    anyhow::Error::from(err).context(format!("removing {}", dir.display())),
+                ));
             }
         }
         let _ = std::fs::remove_file(self.shim_socket(&e.id));
@@ -710,7 +850,10 @@ impl Engine {
                 names_map.remove(&rec.name);
             }
         }
-        e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        e.pending_attach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         e.watch.send_modify(|s| s.removed = true);
         Ok(())
     }
@@ -734,23 +877,38 @@ impl Engine {
         };
         match rec.state.status {
             Status::Running => {
-                let stream = shim_client::attach(&self.shim_socket(&e.id), &req).await.map_err(Error::Internal)?;
-                Ok(Box::pin(async move { Ok(AttachStream { stream, tty: false }) }))
+                let stream = shim_client::attach(&self.shim_socket(&e.id), &req)
+                    .await
+                    .map_err(Error::Internal)?;
+                Ok(Box::pin(
+                    async move { Ok(AttachStream { stream, tty: false }) },
+                ))
             }
             Status::Created | Status::Exited => {
                 // like Docker, an attach to a stopped container waits for its next start
                 let (tx, rx) = oneshot::channel();
-                e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(PendingAttach { req, tx });
+                e.pending_attach
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(PendingAttach { req, tx });
                 Ok(Box::pin(async move {
-                    rx.await.unwrap_or_else(|_| Err(Error::conflict("container was removed before it started")))
+                    rx.await.unwrap_or_else(|_| {
+                        Err(Error::conflict("container was removed before it started"))
+                    })
                 }))
             }
-            Status::Removing | Status::Dead => Err(Error::conflict("You cannot attach to a container that is being removed")),
+            Status::Removing | Status::Dead => Err(Error::conflict(
+                "You cannot attach to a container that is being removed",
+            )),
         }
     }
 
     /// Streams the container's json-file log as Docker's multiplexed frames.
-    pub fn container_logs(&self, name: &str, opts: LogsOptions) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
+    pub fn container_logs(
+        &self,
+        name: &str,
+        opts: LogsOptions,
+    ) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
         let e = self.get(name)?;
         let path = self.log_path(&e.id);
         let rx_state = e.watch.subscribe();
@@ -776,13 +934,22 @@ impl Engine {
             .r()
             .images
             .get(&rec.image_id)
-            .map(|i| chain_ids(&i.diff_ids).iter().rev().map(|c| self.layer_dir(c).display().to_string()).collect())
+            .map(|i| {
+                chain_ids(&i.diff_ids)
+                    .iter()
+                    .rev()
+                    .map(|c| self.layer_dir(c).display().to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         let mut graph = HashMap::new();
         graph.insert("LowerDir".to_string(), lower.join(":"));
         graph.insert("UpperDir".to_string(), upper.display().to_string());
         graph.insert("WorkDir".to_string(), work.display().to_string());
-        graph.insert("MergedDir".to_string(), self.rootfs_dir(&rec.id).display().to_string());
+        graph.insert(
+            "MergedDir".to_string(),
+            self.rootfs_dir(&rec.id).display().to_string(),
+        );
         Ok(ContainerInspectResponse {
             id: Some(rec.id.clone()),
             created: Some(rec.created.clone()),
@@ -803,7 +970,10 @@ impl Engine {
             app_armor_profile: Some(String::new()),
             exec_ids: None,
             host_config: Some(rec.host_config.clone()),
-            graph_driver: Some(DriverData { name: "overlay2".into(), data: graph }),
+            graph_driver: Some(DriverData {
+                name: "overlay2".into(),
+                data: graph,
+            }),
             mounts: Some(vec![]),
             config: Some(rec.config.clone()),
             ..Default::default()
@@ -811,7 +981,8 @@ impl Engine {
     }
 
     pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
-        let mut recs: Vec<ContainerRecord> = self.containers.r().values().map(|e| e.record()).collect();
+        let mut recs: Vec<ContainerRecord> =
+            self.containers.r().values().map(|e| e.record()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         let mut out = Vec::new();
         for rec in recs {
@@ -827,7 +998,11 @@ impl Engine {
                 command.push(' ');
                 command.push_str(a);
             }
-            let image = if self.images.r().images.contains_key(&rec.image_id) { rec.image.clone() } else { rec.image_id.clone() };
+            let image = if self.images.r().images.contains_key(&rec.image_id) {
+                rec.image.clone()
+            } else {
+                rec.image_id.clone()
+            };
             out.push(ContainerSummary {
                 id: Some(rec.id.clone()),
                 names: Some(vec![format!("/{}", rec.name)]),
@@ -942,14 +1117,20 @@ fn state_of(rec: &ContainerRecord) -> ContainerState {
 
 fn since(ts: &str) -> Option<Duration> {
     let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
-    (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok().or(Some(Duration::ZERO))
+    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .to_std()
+        .ok()
+        .or(Some(Duration::ZERO))
 }
 
 /// Docker's State.String(): "Up 3 seconds", "Exited (3) 2 seconds ago", "Created".
 pub fn status_text(rec: &ContainerRecord) -> String {
     let s = &rec.state;
     match s.status {
-        Status::Running => format!("Up {}", berth_units::human_duration(since(&s.started_at).unwrap_or_default())),
+        Status::Running => format!(
+            "Up {}",
+            berth_units::human_duration(since(&s.started_at).unwrap_or_default())
+        ),
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
@@ -972,10 +1153,16 @@ fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>
             "id" => rec.id.starts_with(v.as_str()),
             "name" => rec.name.contains(v.trim_start_matches('/')),
             "status" => {
-                let s = serde_json::to_value(rec.state.status).ok().and_then(|x| x.as_str().map(String::from)).unwrap_or_default();
+                let s = serde_json::to_value(rec.state.status)
+                    .ok()
+                    .and_then(|x| x.as_str().map(String::from))
+                    .unwrap_or_default();
                 &s == v
             }
-            "exited" => rec.state.status == Status::Exited && v.parse::<i64>().ok() == Some(rec.state.exit_code),
+            "exited" => {
+                rec.state.status == Status::Exited
+                    && v.parse::<i64>().ok() == Some(rec.state.exit_code)
+            }
             "label" => {
                 let labels = rec.config.labels.clone().unwrap_or_default();
                 match v.split_once('=') {
@@ -983,7 +1170,13 @@ fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>
                     None => labels.contains_key(v.as_str()),
                 }
             }
-            "ancestor" => rec.image == *v || rec.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")),
+            "ancestor" => {
+                rec.image == *v
+                    || rec
+                        .image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.trim_start_matches("sha256:"))
+            }
             _ => true,
         });
         if !ok {
@@ -1018,12 +1211,18 @@ fn stream_log(
             return true;
         }
         if opts.since.is_some() || opts.until.is_some() {
-            let t = chrono::DateTime::parse_from_rfc3339(&rec.time).map(|t| t.timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9).unwrap_or(0.0);
+            let t = chrono::DateTime::parse_from_rfc3339(&rec.time)
+                .map(|t| t.timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9)
+                .unwrap_or(0.0);
             if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t > u) {
                 return true;
             }
         }
-        let payload = if opts.timestamps { format!("{} {}", rec.time, rec.log) } else { rec.log };
+        let payload = if opts.timestamps {
+            format!("{} {}", rec.time, rec.log)
+        } else {
+            rec.log
+        };
         let mut frame = Vec::with_capacity(payload.len() + 8);
         frame.extend_from_slice(&frame_header(id, payload.len()));
         frame.extend_from_slice(payload.as_bytes());

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_image::Reference;
 use berth_store::{Digest, MetaStore, Table, WriteOp};
-use bollard_stubs::models::{ImageConfig, ImageInspect, ImageInspectMetadata, ImageInspectRootFs, ImageSummary};
+use bollard_stubs::models::{
+    ImageConfig, ImageInspect, ImageInspectMetadata, ImageInspectRootFs, ImageSummary,
+};
 use oci_spec::image::{Arch, Config, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -104,8 +106,11 @@ impl Engine {
             return Ok(img.clone());
         }
         if name.len() >= 4 && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let matches: Vec<&ImageRecord> =
-                idx.images.values().filter(|i| i.id.trim_start_matches("sha256:").starts_with(name)).collect();
+            let matches: Vec<&ImageRecord> = idx
+                .images
+                .values()
+                .filter(|i| i.id.trim_start_matches("sha256:").starts_with(name))
+                .collect();
             if matches.len() == 1 {
                 return Ok(matches[0].clone());
             }
@@ -119,7 +124,8 @@ impl Engine {
     /// Pulling from registries comes with the registry client; until then
     /// the reference is checked and the answer says what to do instead.
     pub fn image_pull(&self, from_image: &str, tag: Option<&str>) -> Result<()> {
-        let mut r = Reference::parse_name_only(from_image).map_err(|e| Error::invalid(e.to_string()))?;
+        let mut r =
+            Reference::parse_name_only(from_image).map_err(|e| Error::invalid(e.to_string()))?;
         if let Some(t) = tag.filter(|t| !t.is_empty()) {
             berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
             r.tag = Some(t.to_string());
@@ -133,16 +139,23 @@ impl Engine {
     pub fn image_config(&self, id: &str) -> Result<ImageConfiguration> {
         let d = Digest::parse(id)?;
         let raw = self.blobs.read(&d)?;
-        Ok(serde_json::from_slice(&raw).with_context(|| format!("decoding config of image {id}"))?)
+        Ok(serde_json::from_slice(&raw)
+            .with_context(|| format!("decoding config of image {id}"))?)
     }
 
     /// `docker import`: one layer from a (possibly gzip-compressed) tar file.
-    pub async fn import_image(self: &Arc<Self>, src: std::path::PathBuf, opts: ImportOptions) -> Result<String> {
+    pub async fn import_image(
+        self: &Arc<Self>,
+        src: std::path::PathBuf,
+        opts: ImportOptions,
+    ) -> Result<String> {
         let target = match &opts.repo {
             Some(repo) if !repo.is_empty() => {
-                let mut r = Reference::parse_name_only(repo).map_err(|e| Error::invalid(e.to_string()))?;
+                let mut r =
+                    Reference::parse_name_only(repo).map_err(|e| Error::invalid(e.to_string()))?;
                 if let Some(t) = opts.tag.as_ref().filter(|t| !t.is_empty()) {
-                    berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
+                    berth_image::reference::validate_tag(t)
+                        .map_err(|e| Error::invalid(e.to_string()))?;
                     r.tag = Some(t.clone());
                 }
                 if r.digest.is_some() {
@@ -157,7 +170,8 @@ impl Engine {
         };
         let mut config = Config::default();
         for c in &opts.changes {
-            berth_image::changes::apply(&mut config, c).map_err(|e| Error::invalid(format!("{e:#}")))?;
+            berth_image::changes::apply(&mut config, c)
+                .map_err(|e| Error::invalid(format!("{e:#}")))?;
         }
         let this = self.clone();
         let message = opts.message.clone();
@@ -166,7 +180,13 @@ impl Engine {
             .map_err(|e| Error::Internal(anyhow::anyhow!("import task failed: {e}")))?
     }
 
-    fn import_blocking(&self, src: &Path, config: Config, message: Option<String>, target: Option<Reference>) -> Result<String> {
+    fn import_blocking(
+        &self,
+        src: &Path,
+        config: Config,
+        message: Option<String>,
+        target: Option<Reference>,
+    ) -> Result<String> {
         let mut f = std::fs::File::open(src)?;
         let mut magic = [0u8; 2];
         let n = f.read(&mut magic)?;
@@ -177,15 +197,28 @@ impl Engine {
         } else {
             Box::new(std::io::BufReader::new(f))
         };
-        let (diff_id, _) = self.blobs.put_reader(reader, None).map_err(|e| Error::invalid(format!("{e:#}")))?;
+        let (diff_id, _) = self
+            .blobs
+            .put_reader(reader, None)
+            .map_err(|e| Error::invalid(format!("{e:#}")))?;
         let (layer, layer_op) = self
             .register_layer(None, &diff_id)
             .map_err(|e| Error::invalid(format!("importing layer: {e:#}")))?;
 
         let now = crate::now_rfc3339();
-        let comment = message.filter(|m| !m.is_empty()).unwrap_or_else(|| "Imported from -".into());
-        let history = HistoryBuilder::default().created(now.clone()).comment(comment).build().context("building history")?;
-        let rootfs = RootFsBuilder::default().typ("layers").diff_ids(vec![diff_id.to_string()]).build().context("building rootfs")?;
+        let comment = message
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "Imported from -".into());
+        let history = HistoryBuilder::default()
+            .created(now.clone())
+            .comment(comment)
+            .build()
+            .context("building history")?;
+        let rootfs = RootFsBuilder::default()
+            .typ("layers")
+            .diff_ids(vec![diff_id.to_string()])
+            .build()
+            .context("building rootfs")?;
         let mut image = ImageConfiguration::default();
         image.set_created(Some(now.clone()));
         image.set_architecture(Arch::Amd64);
@@ -253,9 +286,17 @@ impl Engine {
     pub fn image_inspect(&self, name: &str) -> Result<ImageInspect> {
         let img = self.resolve_image(name)?;
         let cfg = self.image_config(&img.id)?;
-        let config: Option<ImageConfig> =
-            cfg.config().as_ref().and_then(|c| serde_json::to_value(c).ok()).and_then(|v| serde_json::from_value(v).ok());
-        let comment = cfg.history().as_ref().and_then(|h| h.last()).and_then(|h| h.comment().clone()).unwrap_or_default();
+        let config: Option<ImageConfig> = cfg
+            .config()
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .and_then(|v| serde_json::from_value(v).ok());
+        let comment = cfg
+            .history()
+            .as_ref()
+            .and_then(|h| h.last())
+            .and_then(|h| h.comment().clone())
+            .unwrap_or_default();
         let tags = self.images.r().repo_tags(&img.id);
         Ok(ImageInspect {
             id: Some(img.id.clone()),
@@ -268,7 +309,10 @@ impl Engine {
             architecture: Some(cfg.architecture().to_string()),
             os: Some(cfg.os().to_string()),
             size: Some(img.size as i64),
-            root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(img.diff_ids.clone()) }),
+            root_fs: Some(ImageInspectRootFs {
+                typ: "layers".into(),
+                layers: Some(img.diff_ids.clone()),
+            }),
             metadata: Some(ImageInspectMetadata {
                 last_tag_time: (!img.last_tag_time.is_empty()).then(|| img.last_tag_time.clone()),
             }),
@@ -286,12 +330,18 @@ impl Engine {
 
     /// `docker rmi`: untag by reference; delete when no tag and no container
     /// is left (or with force).
-    pub fn image_delete(&self, name: &str, force: bool, prune: bool) -> Result<Vec<ImageDeleteItem>> {
+    pub fn image_delete(
+        &self,
+        name: &str,
+        force: bool,
+        prune: bool,
+    ) -> Result<Vec<ImageDeleteItem>> {
         let _ = prune; // no parent chains of intermediate images yet
         let img = self.resolve_image(name)?;
-        let by_ref = Reference::parse(name)
-            .ok()
-            .filter(|r| self.images.r().tags.get(&r.to_string()) == Some(&img.id) && !name.starts_with("sha256:"));
+        let by_ref = Reference::parse(name).ok().filter(|r| {
+            self.images.r().tags.get(&r.to_string()) == Some(&img.id)
+                && !name.starts_with("sha256:")
+        });
         let users: Vec<(String, bool)> = self
             .containers
             .r()
@@ -328,7 +378,11 @@ impl Engine {
                 )));
             }
             if let Some((cid, running)) = users.first() {
-                let how = if *running { "cannot be forced" } else { "must be forced" };
+                let how = if *running {
+                    "cannot be forced"
+                } else {
+                    "must be forced"
+                };
                 let state = if *running { "running" } else { "stopped" };
                 if *running || !force {
                     return Err(Error::conflict(format!(
@@ -339,7 +393,14 @@ impl Engine {
                 }
             }
         }
-        let refs: Vec<String> = self.images.r().tags.iter().filter(|(_, i)| **i == img.id).map(|(r, _)| r.clone()).collect();
+        let refs: Vec<String> = self
+            .images
+            .r()
+            .tags
+            .iter()
+            .filter(|(_, i)| **i == img.id)
+            .map(|(r, _)| r.clone())
+            .collect();
         for r in &refs {
             ops.push(WriteOp::Delete(Table::Tags, r.clone()));
             if let Ok(p) = Reference::parse(r) {
@@ -373,5 +434,7 @@ impl Engine {
 }
 
 pub fn parse_time(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp()).unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
 }

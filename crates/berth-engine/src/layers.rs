@@ -54,7 +54,11 @@ impl Engine {
 
     /// Unpacks the uncompressed layer blob `diff_id` on top of `parent`
     /// unless that layer exists already. Blocking.
-    pub(crate) fn register_layer(&self, parent: Option<&str>, diff_id: &Digest) -> Result<(LayerRecord, Option<WriteOp>)> {
+    pub(crate) fn register_layer(
+        &self,
+        parent: Option<&str>,
+        diff_id: &Digest,
+    ) -> Result<(LayerRecord, Option<WriteOp>)> {
         let chain = chain_id(parent, diff_id.as_str());
         if let Some(rec) = self.meta.get_json::<LayerRecord>(Table::Layers, &chain)?
             && self.layer_dir(&chain).exists()
@@ -89,7 +93,10 @@ impl Engine {
     pub(crate) fn release_layers(&self, chains: &[String]) -> Result<()> {
         let in_use: std::collections::HashSet<String> = {
             let idx = self.images.read().unwrap_or_else(|p| p.into_inner());
-            idx.images.values().flat_map(|i| chain_ids(&i.diff_ids)).collect()
+            idx.images
+                .values()
+                .flat_map(|i| chain_ids(&i.diff_ids))
+                .collect()
         };
         let mut ops = Vec::new();
         let mut dirs = Vec::new();

@@ -92,7 +92,10 @@ impl Engine {
     /// A fresh path in the data root's scratch directory, which is emptied
     /// at every start so that interrupted work leaves nothing behind.
     pub fn tmp_path(&self, prefix: &str) -> PathBuf {
-        self.cfg.data_root.join("tmp").join(format!("{prefix}-{}", &random_id()[..16]))
+        self.cfg
+            .data_root
+            .join("tmp")
+            .join(format!("{prefix}-{}", &random_id()[..16]))
     }
 
     fn layer_root(&self) -> PathBuf {

@@ -11,12 +11,23 @@ pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path
         bail!("overlay needs at least one lower directory");
     }
     let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
-    let opts = format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), upper.display(), work.display());
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
     if opts.len() > 4000 {
         bail!("too many layers for one overlay mount ({})", lower.len());
     }
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
-        .with_context(|| format!("mounting overlay at {}", target.display()))
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .with_context(|| format!("mounting overlay at {}", target.display()))
 }
 
 pub fn unmount(target: &Path) -> Result<()> {
@@ -31,5 +42,6 @@ pub fn is_mounted(target: &Path) -> bool {
         return false;
     };
     let t = target.display().to_string();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(t.as_str()))
+    info.lines()
+        .any(|l| l.split(' ').nth(4) == Some(t.as_str()))
 }

@@ -10,7 +10,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 async fn send(sock: &Path, req: &Request) -> Result<BufReader<UnixStream>> {
-    let mut s = UnixStream::connect(sock).await.with_context(|| format!("connecting to shim {}", sock.display()))?;
+    let mut s = UnixStream::connect(sock)
+        .await
+        .with_context(|| format!("connecting to shim {}", sock.display()))?;
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
     s.write_all(&line).await?;
@@ -61,7 +63,9 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
     if args.stdin {
         cmd.arg("--stdin");
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(shim_log));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(shim_log));
     // SAFETY: setsid is async-signal-safe; it detaches the shim from the
     // daemon's session so that signals to the daemon's group spare it
     unsafe {
@@ -73,7 +77,11 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
     let mut child = cmd.spawn().context("starting shim")?;
     let stdout = child.stdout.take().context("shim stdout")?;
     let mut line = String::new();
-    let read = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).read_line(&mut line)).await;
+    let read = tokio::time::timeout(
+        Duration::from_secs(60),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await;
     match read {
         Err(_) => {
             let _ = child.start_kill();

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -45,7 +45,13 @@ const MASKED_PATHS: [&str; 12] = [
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 pub struct SpecInput<'a> {
     pub args: Vec<String>,
@@ -92,8 +98,18 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .terminal(false)
         .args(input.args)
         .env(env)
-        .cwd(if input.cwd.is_empty() { "/".to_string() } else { input.cwd })
-        .user(UserBuilder::default().uid(input.uid).gid(input.gid).additional_gids(input.additional_gids).build()?)
+        .cwd(if input.cwd.is_empty() {
+            "/".to_string()
+        } else {
+            input.cwd
+        })
+        .user(
+            UserBuilder::default()
+                .uid(input.uid)
+                .gid(input.gid)
+                .additional_gids(input.additional_gids)
+                .build()?,
+        )
         .capabilities(capabilities)
         .no_new_privileges(false)
         .rlimits(vec![])
@@ -101,14 +117,51 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
 
     let mut mounts = vec![
         mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
-        mnt("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
-        mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
-        mnt("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mnt("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"])?,
+        mnt(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mnt(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mnt(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
+        mnt(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mnt(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+        )?,
     ];
     for (src, dest) in &input.etc_files {
-        mounts.push(mnt(dest, "bind", &src.display().to_string(), &["rbind", "rprivate"])?);
+        mounts.push(mnt(
+            dest,
+            "bind",
+            &src.display().to_string(),
+            &["rbind", "rprivate"],
+        )?);
     }
 
     let mut ns_types = vec![
@@ -125,19 +178,39 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
         .collect::<Result<Vec<_>, _>>()?;
     let resources = LinuxResourcesBuilder::default()
-        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build()?])
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()?,
+        ])
         .build()?;
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources)
-        .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .masked_paths(
+            MASKED_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .readonly_paths(
+            READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
         .build()?;
 
     SpecBuilder::default()
         .version("1.0.2")
-        .root(RootBuilder::default().path(input.rootfs).readonly(false).build()?)
+        .root(
+            RootBuilder::default()
+                .path(input.rootfs)
+                .readonly(false)
+                .build()?,
+        )
         .hostname(input.hostname)
         .process(process)
         .mounts(mounts)
@@ -148,7 +221,10 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
 
 /// Resolves `user[:group]` (names or numbers) against the container's
 /// /etc/passwd and /etc/group, as Docker does.
-pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<(u32, u32, Vec<u32>), String> {
+pub fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+) -> std::result::Result<(u32, u32, Vec<u32>), String> {
     if user.is_empty() {
         return Ok((0, 0, vec![]));
     }
@@ -169,15 +245,23 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<(u32, u32,
     let passwd = read("/etc/passwd");
     let (uid, mut gid) = match u.parse::<u32>() {
         Ok(n) => {
-            let gid = passwd.iter().find(|f| f.get(2).and_then(|x| x.parse().ok()) == Some(n)).and_then(|f| f.get(3)?.parse().ok());
+            let gid = passwd
+                .iter()
+                .find(|f| f.get(2).and_then(|x| x.parse().ok()) == Some(n))
+                .and_then(|f| f.get(3)?.parse().ok());
             (n, gid.unwrap_or(0))
         }
         Err(_) => {
             let f = passwd
                 .iter()
                 .find(|f| f.first().map(String::as_str) == Some(u))
-                .ok_or_else(|| format!("unable to find user {u}: no matching entries in passwd file"))?;
-            let uid = f.get(2).and_then(|x| x.parse().ok()).ok_or_else(|| format!("invalid passwd entry for {u}"))?;
+                .ok_or_else(|| {
+                    format!("unable to find user {u}: no matching entries in passwd file")
+                })?;
+            let uid = f
+                .get(2)
+                .and_then(|x| x.parse().ok())
+                .ok_or_else(|| format!("invalid passwd entry for {u}"))?;
             (uid, f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0))
         }
     };
@@ -188,7 +272,9 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<(u32, u32,
                 .iter()
                 .find(|f| f.first().map(String::as_str) == Some(g))
                 .and_then(|f| f.get(2)?.parse().ok())
-                .ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?,
+                .ok_or_else(|| {
+                    format!("unable to find group {g}: no matching entries in group file")
+                })?,
         };
     }
     Ok((uid, gid, vec![]))
@@ -196,7 +282,11 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<(u32, u32,
 
 /// The error Docker reports (and the exit code its CLI derives) when the
 /// command cannot be executed: 127 not found, 126 not executable.
-pub fn check_executable(rootfs: &Path, cmd: &str, env: &[String]) -> std::result::Result<(), (i64, String)> {
+pub fn check_executable(
+    rootfs: &Path,
+    cmd: &str,
+    env: &[String],
+) -> std::result::Result<(), (i64, String)> {
     use std::os::unix::fs::PermissionsExt;
     let candidates: Vec<PathBuf> = if cmd.contains('/') {
         vec![PathBuf::from(cmd)]
@@ -205,7 +295,10 @@ pub fn check_executable(rootfs: &Path, cmd: &str, env: &[String]) -> std::result
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(&DEFAULT_PATH[5..]);
-        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(cmd)).collect()
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(cmd))
+            .collect()
     };
     for c in &candidates {
         let Ok(host) = berth_image::rootpath::resolve(rootfs, c, true) else {
@@ -229,9 +322,15 @@ pub fn check_executable(rootfs: &Path, cmd: &str, env: &[String]) -> std::result
         return Ok(());
     }
     if cmd.contains('/') {
-        Err((127, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory")))
+        Err((
+            127,
+            format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"),
+        ))
     } else {
-        Err((127, format!("exec: \"{cmd}\": executable file not found in $PATH")))
+        Err((
+            127,
+            format!("exec: \"{cmd}\": executable file not found in $PATH"),
+        ))
     }
 }
 
@@ -246,7 +345,11 @@ mod tests {
         let root = d.path();
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::write(root.join("bin/busybox"), b"").unwrap();
-        std::fs::set_permissions(root.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            root.join("bin/busybox"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/bin/busybox", root.join("bin/sh")).unwrap();
         std::fs::write(root.join("plain"), b"").unwrap();
         let env = vec!["PATH=/bin".to_string()];
@@ -263,10 +366,20 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
         std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65533::/:/bin/false\n").unwrap();
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65533::/:/bin/false\n",
+        )
+        .unwrap();
         std::fs::write(root.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
-        assert_eq!(resolve_user(root, "nobody").unwrap(), (65534, 65533, vec![]));
-        assert_eq!(resolve_user(root, "nobody:staff").unwrap(), (65534, 50, vec![]));
+        assert_eq!(
+            resolve_user(root, "nobody").unwrap(),
+            (65534, 65533, vec![])
+        );
+        assert_eq!(
+            resolve_user(root, "nobody:staff").unwrap(),
+            (65534, 50, vec![])
+        );
         assert_eq!(resolve_user(root, "1000:7").unwrap(), (1000, 7, vec![]));
         assert!(resolve_user(root, "ghost").is_err());
     }

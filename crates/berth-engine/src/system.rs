@@ -1,6 +1,8 @@
 //! `/info` and `/version`, and facts about the host the daemon runs on.
 
-use bollard_stubs::models::{SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+use bollard_stubs::models::{
+    SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
+};
 
 use crate::{Engine, LockExt};
 
@@ -22,7 +24,9 @@ pub fn own_cgroup_path() -> String {
 }
 
 fn kernel_version() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn os_name() -> String {
@@ -45,7 +49,11 @@ fn mem_total() -> i64 {
 }
 
 pub fn cgroup_version() -> &'static str {
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" }
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
 }
 
 impl Engine {
@@ -67,7 +75,9 @@ impl Engine {
             ),
         };
         SystemVersion {
-            platform: Some(SystemVersionPlatform { name: format!("berth {BERTH_VERSION}") }),
+            platform: Some(SystemVersionPlatform {
+                name: format!("berth {BERTH_VERSION}"),
+            }),
             components: Some(vec![component]),
             version: Some(BERTH_VERSION.into()),
             api_version: Some(API_VERSION.into()),
@@ -85,7 +95,9 @@ impl Engine {
     pub fn info(&self) -> SystemInfo {
         let (total, running, stopped) = self.container_counts();
         let images = self.images.r().images.len() as i64;
-        let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
         SystemInfo {
             id: Some(self.daemon_id()),
             containers: Some(total as i64),
@@ -109,7 +121,11 @@ impl Engine {
             oom_kill_disable: Some(false),
             ipv4_forwarding: Some(true),
             debug: Some(self.cfg.debug),
-            nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
+            nfd: Some(
+                std::fs::read_dir("/proc/self/fd")
+                    .map(|d| d.count() as i64)
+                    .unwrap_or(0),
+            ),
             n_goroutines: Some(0),
             system_time: Some(crate::now_rfc3339()),
             logging_driver: Some("json-file".into()),
@@ -125,7 +141,11 @@ impl Engine {
             os_version: Some(String::new()),
             os_type: Some("linux".into()),
             architecture: Some(std::env::consts::ARCH.into()),
-            ncpu: Some(std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)),
+            ncpu: Some(
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as i64)
+                    .unwrap_or(1),
+            ),
             mem_total: Some(mem_total()),
             index_server_address: Some("https://index.docker.io/v1/".into()),
             name: Some(hostname),

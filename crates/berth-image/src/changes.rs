@@ -44,7 +44,11 @@ pub fn apply(config: &mut Config, line: &str) -> Result<()> {
         "EXPOSE" => {
             let mut ports = config.exposed_ports().clone().unwrap_or_default();
             for p in rest.split_whitespace() {
-                let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                let p = if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/tcp")
+                };
                 if !ports.contains(&p) {
                     ports.push(p);
                 }
@@ -53,7 +57,11 @@ pub fn apply(config: &mut Config, line: &str) -> Result<()> {
         }
         "VOLUME" => {
             let mut vols = config.volumes().clone().unwrap_or_default();
-            let list = if rest.starts_with('[') { json_list(rest)? } else { rest.split_whitespace().map(String::from).collect() };
+            let list = if rest.starts_with('[') {
+                json_list(rest)?
+            } else {
+                rest.split_whitespace().map(String::from).collect()
+            };
             for v in list {
                 if !vols.contains(&v) {
                     vols.push(v);
@@ -163,7 +171,10 @@ mod tests {
         apply(&mut c, r#"CMD ["sh"]"#).unwrap();
         assert_eq!(c.cmd().clone().unwrap(), vec!["sh"]);
         apply(&mut c, "ENTRYPOINT echo hi").unwrap();
-        assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
+        assert_eq!(
+            c.entrypoint().clone().unwrap(),
+            vec!["/bin/sh", "-c", "echo hi"]
+        );
         apply(&mut c, r#"ENV A=1 B="two words""#).unwrap();
         apply(&mut c, "ENV A 3").unwrap();
         assert_eq!(c.env().clone().unwrap(), vec!["B=two words", "A=3"]);

@@ -39,13 +39,19 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
         let mut entry = entry.context("reading layer archive")?;
         let raw = entry.path().context("reading member name")?.into_owned();
         let Some(rel) = clean_relative(&raw) else {
-            bail!("invalid layer: member {:?} is outside of the archive root", raw);
+            bail!(
+                "invalid layer: member {:?} is outside of the archive root",
+                raw
+            );
         };
         if rel.as_os_str().is_empty() {
             continue; // "./" itself
         }
         stats.entries += 1;
-        let file_name = rel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = rel
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
         // parents are resolved inside dest; the member itself is never followed
         let parent = resolve(dest, parent_rel, true)?;
@@ -57,7 +63,8 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
         if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) {
             let target = parent.join(hidden);
             remove_any(&target)?;
-            mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0).with_context(|| format!("creating whiteout {}", target.display()))?;
+            mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
+                .with_context(|| format!("creating whiteout {}", target.display()))?;
             continue;
         }
         let path = parent.join(&file_name);
@@ -75,32 +82,46 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                     remove_any(&path)?;
                 }
                 if !path.exists() {
-                    fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+                    fs::create_dir(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
                 }
                 fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
                 dirs.push((path.clone(), mtime));
             }
             EntryType::Regular | EntryType::Continuous => {
                 remove_any(&path)?;
-                let mut f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                stats.size += io::copy(&mut entry, &mut f).with_context(|| format!("writing {}", path.display()))?;
+                let mut f =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                stats.size += io::copy(&mut entry, &mut f)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 drop(f);
                 lchown(&path, Some(uid), Some(gid))?;
                 // chmod after chown: chown clears setuid bits
                 fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
             }
             EntryType::Symlink => {
-                let target = entry.link_name()?.context("symlink without target")?.into_owned();
+                let target = entry
+                    .link_name()?
+                    .context("symlink without target")?
+                    .into_owned();
                 remove_any(&path)?;
-                symlink(&target, &path).with_context(|| format!("creating symlink {}", path.display()))?;
+                symlink(&target, &path)
+                    .with_context(|| format!("creating symlink {}", path.display()))?;
                 lchown(&path, Some(uid), Some(gid))?;
             }
             EntryType::Link => {
-                let target = entry.link_name()?.context("hard link without target")?.into_owned();
+                let target = entry
+                    .link_name()?
+                    .context("hard link without target")?
+                    .into_owned();
                 let Some(target_rel) = clean_relative(&target) else {
-                    bail!("invalid layer: hard link {:?} points outside of the archive root", raw);
+                    bail!(
+                        "invalid layer: hard link {:?} points outside of the archive root",
+                        raw
+                    );
                 };
-                let target_parent = resolve(dest, target_rel.parent().unwrap_or(Path::new("")), true)?;
+                let target_parent =
+                    resolve(dest, target_rel.parent().unwrap_or(Path::new("")), true)?;
                 let target_path = target_parent.join(target_rel.file_name().unwrap_or_default());
                 let md = fs::symlink_metadata(&target_path)
                     .with_context(|| format!("hard link {:?} to missing {:?}", raw, target))?;
@@ -108,7 +129,8 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                     bail!("invalid layer: hard link {:?} points to a directory", raw);
                 }
                 remove_any(&path)?;
-                fs::hard_link(&target_path, &path).with_context(|| format!("linking {}", path.display()))?;
+                fs::hard_link(&target_path, &path)
+                    .with_context(|| format!("linking {}", path.display()))?;
                 seen_hardlink_targets.insert(target_path);
                 continue; // times and modes belong to the target
             }
@@ -123,13 +145,19 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 tracing::debug!(path = %rel.display(), "skipping device node in layer");
                 continue;
             }
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => continue,
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => continue,
             other => {
                 tracing::debug!(path = %rel.display(), kind = ?other, "skipping unsupported tar member");
                 continue;
             }
         }
-        if let Ok(Some(xattrs)) = entry.pax_extensions().map(|p| p.map(|p| p.filter_map(|e| e.ok()).collect::<Vec<_>>())) {
+        if let Ok(Some(xattrs)) = entry
+            .pax_extensions()
+            .map(|p| p.map(|p| p.filter_map(|e| e.ok()).collect::<Vec<_>>()))
+        {
             for x in xattrs {
                 if let Some(name) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
                     // xattrs that would change overlay semantics are not the archive's to set
@@ -158,22 +186,37 @@ fn set_mtime(path: &Path, mtime: i64) {
 
 fn remove_any(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display())),
+        Ok(md) if md.is_dir() => {
+            fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
+        }
         Ok(_) => fs::remove_file(path).with_context(|| format!("removing {}", path.display())),
         Err(_) => Ok(()),
     }
 }
 
 fn set_opaque(dir: &Path) -> Result<()> {
-    set_xattr(dir, "trusted.overlay.opaque", b"y").with_context(|| format!("marking {} opaque", dir.display()))
+    set_xattr(dir, "trusted.overlay.opaque", b"y")
+        .with_context(|| format!("marking {} opaque", dir.display()))
 }
 
 fn set_xattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
     let p = CString::new(path.as_os_str().as_bytes())?;
     let n = CString::new(name)?;
     // SAFETY: both strings are NUL-terminated and outlive the call
-    let rc = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -227,7 +270,10 @@ mod tests {
         let wh = fs::symlink_metadata(d.path().join("gone/old")).unwrap();
         use std::os::unix::fs::FileTypeExt;
         assert!(wh.file_type().is_char_device());
-        assert_eq!(fs::read_link(d.path().join("bin/sh")).unwrap(), PathBuf::from("/bin/busybox"));
+        assert_eq!(
+            fs::read_link(d.path().join("bin/sh")).unwrap(),
+            PathBuf::from("/bin/busybox")
+        );
     }
 
     #[test]
@@ -252,7 +298,10 @@ mod tests {
         });
         let _ = unpack(&t[..], &dest);
         assert!(!outer.path().join("evil").exists());
-        assert!(dest.join("evil").exists(), "the write lands inside the root");
+        assert!(
+            dest.join("evil").exists(),
+            "the write lands inside the root"
+        );
         assert!(!dest.join("hl").exists());
     }
 }

@@ -76,7 +76,12 @@ impl Reference {
                 e => e,
             })?;
         }
-        Ok(Reference { domain, path, tag, digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// "docker.io/library/busybox" style full repository name.
@@ -87,7 +92,10 @@ impl Reference {
     /// The name as users write it: "busybox", "me/app", "127.0.0.1:5000/x".
     pub fn familiar_name(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix("library/").unwrap_or(&self.path).to_string()
+            self.path
+                .strip_prefix("library/")
+                .unwrap_or(&self.path)
+                .to_string()
         } else {
             self.repository()
         }
@@ -125,7 +133,10 @@ impl fmt::Display for Reference {
 fn split_domain(name: &str) -> (String, String) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first.to_string(), rest.to_string())
         }
@@ -136,8 +147,13 @@ fn split_domain(name: &str) -> (String, String) {
 
 fn validate_domain(d: &str) -> Result<(), ReferenceError> {
     let ok = !d.is_empty()
-        && d.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    if ok { Ok(()) } else { Err(ReferenceError::Invalid) }
+        && d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ReferenceError::Invalid)
+    }
 }
 
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
@@ -189,7 +205,9 @@ pub fn validate_tag(t: &str) -> Result<(), ReferenceError> {
 
 fn validate_digest(d: &str) -> Result<(), ReferenceError> {
     match d.split_once(':') {
-        Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(())
+        }
         _ => Err(ReferenceError::Invalid),
     }
 }

@@ -90,18 +90,36 @@ mod tests {
         symlink("/bin/busybox", root.join("bin/sh")).unwrap();
         symlink("../../../../etc", root.join("escape")).unwrap();
         symlink("/", root.join("slash")).unwrap();
-        assert_eq!(resolve(root, Path::new("/bin/sh"), true).unwrap(), root.join("bin/busybox"));
-        assert_eq!(resolve(root, Path::new("/bin/sh"), false).unwrap(), root.join("bin/sh"));
-        assert_eq!(resolve(root, Path::new("escape/passwd"), true).unwrap(), root.join("etc/passwd"));
-        assert_eq!(resolve(root, Path::new("/slash/../../x"), true).unwrap(), root.join("x"));
+        assert_eq!(
+            resolve(root, Path::new("/bin/sh"), true).unwrap(),
+            root.join("bin/busybox")
+        );
+        assert_eq!(
+            resolve(root, Path::new("/bin/sh"), false).unwrap(),
+            root.join("bin/sh")
+        );
+        assert_eq!(
+            resolve(root, Path::new("escape/passwd"), true).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve(root, Path::new("/slash/../../x"), true).unwrap(),
+            root.join("x")
+        );
         symlink("loop", root.join("loop")).unwrap();
         assert!(resolve(root, Path::new("loop"), true).is_err());
     }
 
     #[test]
     fn clean_relative_refuses_escapes() {
-        assert_eq!(clean_relative(Path::new("/a/./b")).unwrap(), PathBuf::from("a/b"));
-        assert_eq!(clean_relative(Path::new("a/../b")).unwrap(), PathBuf::from("b"));
+        assert_eq!(
+            clean_relative(Path::new("/a/./b")).unwrap(),
+            PathBuf::from("a/b")
+        );
+        assert_eq!(
+            clean_relative(Path::new("a/../b")).unwrap(),
+            PathBuf::from("b")
+        );
         assert!(clean_relative(Path::new("../x")).is_none());
         assert!(clean_relative(Path::new("a/../../x")).is_none());
     }

@@ -51,7 +51,11 @@ impl LineSplitter {
 }
 
 pub fn encode(stream: &str, chunk: &[u8]) -> Vec<u8> {
-    let rec = Record { log: String::from_utf8_lossy(chunk).into_owned(), stream: stream.to_string(), time: now_rfc3339() };
+    let rec = Record {
+        log: String::from_utf8_lossy(chunk).into_owned(),
+        stream: stream.to_string(),
+        time: now_rfc3339(),
+    };
     let mut v = serde_json::to_vec(&rec).unwrap_or_default();
     v.push(b'\n');
     v

@@ -19,7 +19,9 @@ pub enum Request {
     },
     /// Answer once the container has exited (at once if it has).
     Wait,
-    Kill { signal: i32 },
+    Kill {
+        signal: i32,
+    },
     State,
 }
 
@@ -36,10 +38,17 @@ pub struct Response {
 
 impl Response {
     pub fn ok() -> Self {
-        Response { ok: true, ..Default::default() }
+        Response {
+            ok: true,
+            ..Default::default()
+        }
     }
     pub fn err(e: impl ToString) -> Self {
-        Response { ok: false, error: Some(e.to_string()), ..Default::default() }
+        Response {
+            ok: false,
+            error: Some(e.to_string()),
+            ..Default::default()
+        }
     }
 }
 

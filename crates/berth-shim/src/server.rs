@@ -19,7 +19,9 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
 use crate::jsonlog::{self, LineSplitter};
-use crate::protocol::{ExitStatus, READY_OK, Request, Response, STREAM_STDERR, STREAM_STDOUT, frame_header};
+use crate::protocol::{
+    ExitStatus, READY_OK, Request, Response, STREAM_STDERR, STREAM_STDOUT, frame_header,
+};
 
 /// How long a created container waits for its start before the shim gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
@@ -109,14 +111,22 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
         .with_detach(true)
         .build()
         .map_err(|e| anyhow!("{e}"))?;
-    let pid = container.pid().map(|p| p.as_raw()).context("container has no init process")?;
+    let pid = container
+        .pid()
+        .map(|p| p.as_raw())
+        .context("container has no init process")?;
 
     let _ = fs::remove_file(&args.socket);
-    let listener = UnixListener::bind(&args.socket).with_context(|| format!("binding {}", args.socket.display()))?;
+    let listener = UnixListener::bind(&args.socket)
+        .with_context(|| format!("binding {}", args.socket.display()))?;
     Ok((
         container,
         pid,
-        Pipes { stdout: File::from(out_r), stderr: File::from(err_r), stdin: stdin_writer },
+        Pipes {
+            stdout: File::from(out_r),
+            stderr: File::from(err_r),
+            stdin: stdin_writer,
+        },
         listener,
     ))
 }
@@ -128,8 +138,18 @@ fn detach_stdout() {
     }
 }
 
-fn serve(args: ShimArgs, mut container: Container, pid: i32, pipes: Pipes, listener: UnixListener) -> Result<()> {
-    let log = OpenOptions::new().create(true).append(true).open(&args.log).with_context(|| format!("opening log {}", args.log.display()))?;
+fn serve(
+    args: ShimArgs,
+    mut container: Container,
+    pid: i32,
+    pipes: Pipes,
+    listener: UnixListener,
+) -> Result<()> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.log)
+        .with_context(|| format!("opening log {}", args.log.display()))?;
     let (start_tx, start_rx) = mpsc::channel::<mpsc::Sender<Response>>();
     let shared = Arc::new(Shared {
         pid,
@@ -146,20 +166,26 @@ fn serve(args: ShimArgs, mut container: Container, pid: i32, pipes: Pipes, liste
     for (file, stream) in [(pipes.stdout, STREAM_STDOUT), (pipes.stderr, STREAM_STDERR)] {
         let sh = shared.clone();
         let done = done_tx.clone();
-        thread::Builder::new().stack_size(SMALL_STACK).spawn(move || {
-            copy_output(&sh, file, stream);
-            let _ = done.send(());
-        })?;
+        thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || {
+                copy_output(&sh, file, stream);
+                let _ = done.send(());
+            })?;
     }
     drop(done_tx);
     {
         let sh = shared.clone();
-        thread::Builder::new().stack_size(SMALL_STACK).spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let sh = sh.clone();
-                let _ = thread::Builder::new().stack_size(SMALL_STACK).spawn(move || handle(&sh, conn));
-            }
-        })?;
+        thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || {
+                for conn in listener.incoming().flatten() {
+                    let sh = sh.clone();
+                    let _ = thread::Builder::new()
+                        .stack_size(SMALL_STACK)
+                        .spawn(move || handle(&sh, conn));
+                }
+            })?;
     }
 
     // created: wait for the daemon to connect its attachers and say start
@@ -168,7 +194,10 @@ fn serve(args: ShimArgs, mut container: Container, pid: i32, pipes: Pipes, liste
             let res = container.start().map_err(|e| anyhow!("{e}"));
             let ok = res.is_ok();
             let _ = reply.send(match res {
-                Ok(()) => Response { pid: Some(pid), ..Response::ok() },
+                Ok(()) => Response {
+                    pid: Some(pid),
+                    ..Response::ok()
+                },
                 Err(e) => Response::err(format!("{e:#}")),
             });
             ok
@@ -188,7 +217,11 @@ fn serve(args: ShimArgs, mut container: Container, pid: i32, pipes: Pipes, liste
             break;
         }
     }
-    let status = ExitStatus { code, finished_at: jsonlog::now_rfc3339(), oom_killed: false };
+    let status = ExitStatus {
+        code,
+        finished_at: jsonlog::now_rfc3339(),
+        oom_killed: false,
+    };
     if let Err(e) = write_exit(&args.state_dir, &status) {
         tracing::error!(error = %e, "recording exit status");
     }
@@ -196,7 +229,12 @@ fn serve(args: ShimArgs, mut container: Container, pid: i32, pipes: Pipes, liste
         *shared.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
         shared.exited.notify_all();
     }
-    for a in shared.attachers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+    for a in shared
+        .attachers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+    {
         let _ = a.stream.shutdown(std::net::Shutdown::Both);
     }
     if let Err(e) = container.delete(true) {
@@ -244,7 +282,11 @@ pub fn read_exit(dir: &Path) -> Option<ExitStatus> {
 }
 
 fn copy_output(sh: &Shared, mut file: File, stream: u8) {
-    let name = if stream == STREAM_STDOUT { "stdout" } else { "stderr" };
+    let name = if stream == STREAM_STDOUT {
+        "stdout"
+    } else {
+        "stderr"
+    };
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 32 * 1024];
     let write_log = |piece: &[u8]| {
@@ -266,7 +308,11 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
         let header = frame_header(stream, n);
         attachers.retain_mut(|a| {
-            let wanted = if stream == STREAM_STDOUT { a.stdout } else { a.stderr };
+            let wanted = if stream == STREAM_STDOUT {
+                a.stdout
+            } else {
+                a.stderr
+            };
             !wanted || (a.stream.write_all(&header).is_ok() && a.stream.write_all(data).is_ok())
         });
     }
@@ -311,7 +357,14 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             let _ = respond(&mut conn, &resp);
         }
         Request::State => {
-            let _ = respond(&mut conn, &Response { pid: Some(sh.pid), exit: exited(), ..Response::ok() });
+            let _ = respond(
+                &mut conn,
+                &Response {
+                    pid: Some(sh.pid),
+                    exit: exited(),
+                    ..Response::ok()
+                },
+            );
         }
         Request::Kill { signal } => {
             if exited().is_some() {
@@ -320,7 +373,11 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             }
             // SAFETY: plain kill(2) on the container's init
             let rc = unsafe { libc::kill(sh.pid, signal) };
-            let r = if rc == 0 { Response::ok() } else { Response::err(std::io::Error::last_os_error()) };
+            let r = if rc == 0 {
+                Response::ok()
+            } else {
+                Response::err(std::io::Error::last_os_error())
+            };
             let _ = respond(&mut conn, &r);
         }
         Request::Wait => {
@@ -331,10 +388,21 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             }
             let status = guard.clone();
             drop(guard);
-            let _ = respond(&mut conn, &Response { exit: status, ..Response::ok() });
+            let _ = respond(
+                &mut conn,
+                &Response {
+                    exit: status,
+                    ..Response::ok()
+                },
+            );
             sh.waiters.fetch_sub(1, Ordering::SeqCst);
         }
-        Request::Attach { stdin, stdout, stderr, close_stdin } => {
+        Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+            close_stdin,
+        } => {
             let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
             {
                 let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
@@ -347,7 +415,11 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
                 }
                 if stdout || stderr {
                     match conn.try_clone() {
-                        Ok(stream) => attachers.push(Attacher { stream, stdout, stderr }),
+                        Ok(stream) => attachers.push(Attacher {
+                            stream,
+                            stdout,
+                            stderr,
+                        }),
                         Err(_) => return,
                     }
                 }
@@ -362,7 +434,9 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
                     Ok(n) => n,
                 };
                 let mut guard = sh.stdin.lock().unwrap_or_else(|p| p.into_inner());
-                let written = guard.as_mut().is_some_and(|w| w.write_all(&buf[..n]).is_ok());
+                let written = guard
+                    .as_mut()
+                    .is_some_and(|w| w.write_all(&buf[..n]).is_ok());
                 if !written {
                     break;
                 }

@@ -15,7 +15,11 @@ impl Digest {
         let Some(hex) = s.strip_prefix("sha256:") else {
             bail!("unsupported digest algorithm in {s:?}: only sha256 is supported");
         };
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             bail!("invalid digest {s:?}: expected 64 lowercase hex characters");
         }
         Ok(Digest(s.to_string()))
@@ -57,7 +61,9 @@ impl BlobStore {
         // leftovers of writes interrupted by a crash are garbage by definition
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
-        Ok(BlobStore { root: root.to_path_buf() })
+        Ok(BlobStore {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn path(&self, d: &Digest) -> PathBuf {

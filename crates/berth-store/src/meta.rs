@@ -38,7 +38,11 @@ pub enum WriteOp {
 
 impl WriteOp {
     pub fn put_json<T: Serialize>(table: Table, key: &str, value: &T) -> Result<Self> {
-        Ok(WriteOp::Put(table, key.to_string(), serde_json::to_vec(value)?))
+        Ok(WriteOp::Put(
+            table,
+            key.to_string(),
+            serde_json::to_vec(value)?,
+        ))
     }
 }
 

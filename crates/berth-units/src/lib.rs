@@ -62,24 +62,40 @@ fn format_g3(v: f64) -> String {
     let decimals = (3 - digits).max(0) as usize;
     let rounded = format!("{:.*}", decimals, v);
     // rounding can add a digit (999.5 -> 1000)
-    if rounded.split('.').next().map(|i| i.trim_start_matches('-').len()).unwrap_or(0) > 3 {
+    if rounded
+        .split('.')
+        .next()
+        .map(|i| i.trim_start_matches('-').len())
+        .unwrap_or(0)
+        > 3
+    {
         return format_g3(rounded.parse().unwrap_or(v));
     }
     trim(rounded)
 }
 
 fn trim(s: String) -> String {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// go-units RAMInBytes / FromHumanSize for flags like `-m 512m`: binary
 /// multipliers (k=1024), case-insensitive, optional "b"/"ib" suffix.
 pub fn parse_ram(s: &str) -> Result<i64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
-    let mult: f64 = match unit.to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+    let mult: f64 = match unit
+        .to_ascii_lowercase()
+        .trim_end_matches("ib")
+        .trim_end_matches('b')
+    {
         "" => 1.0,
         "k" => 1024.0,
         "m" => 1024f64.powi(2),
@@ -98,7 +114,10 @@ mod tests {
     #[test]
     fn durations_match_go_units() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(3)), "3 seconds");
         assert_eq!(human_duration(s(60)), "About a minute");

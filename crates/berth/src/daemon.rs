@@ -16,7 +16,10 @@ use clap::Parser;
 const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
 
 #[derive(Parser, Debug)]
-#[command(name = "berth daemon", about = "Run the berth engine (a Docker-compatible daemon)")]
+#[command(
+    name = "berth daemon",
+    about = "Run the berth engine (a Docker-compatible daemon)"
+)]
 struct DaemonCli {
     /// root of persistent state
     #[arg(long)]
@@ -76,7 +79,10 @@ struct Settings {
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
     let explicit = cli.config_file.is_some();
-    let path = cli.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let path = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let file: FileConfig = match fs::read(&path) {
         Ok(raw) => serde_json::from_slice(&raw).map_err(|e| {
             let msg = e.to_string();
@@ -95,10 +101,22 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
             conflicts.insert(name.to_string(), ());
         }
     };
-    pick("data-root", cli.data_root.is_some(), file.data_root.is_some());
-    pick("exec-root", cli.exec_root.is_some(), file.exec_root.is_some());
+    pick(
+        "data-root",
+        cli.data_root.is_some(),
+        file.data_root.is_some(),
+    );
+    pick(
+        "exec-root",
+        cli.exec_root.is_some(),
+        file.exec_root.is_some(),
+    );
     pick("hosts", !cli.hosts.is_empty(), file.hosts.is_some());
-    pick("log-level", cli.log_level.is_some(), file.log_level.is_some());
+    pick(
+        "log-level",
+        cli.log_level.is_some(),
+        file.log_level.is_some(),
+    );
     pick("pidfile", cli.pidfile.is_some(), file.pidfile.is_some());
     pick("group", cli.group.is_some(), file.group.is_some());
     if !conflicts.is_empty() {
@@ -108,20 +126,36 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
             names.join(", ")
         );
     }
-    let exec_root = cli.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from("/run/berth"));
+    let exec_root = cli
+        .exec_root
+        .or(file.exec_root)
+        .unwrap_or_else(|| PathBuf::from("/run/berth"));
     let hosts = if !cli.hosts.is_empty() {
         cli.hosts
     } else {
-        file.hosts.unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
+        file.hosts
+            .unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
     };
     let debug = cli.debug || file.debug.unwrap_or(false);
-    let log_level = cli.log_level.or(file.log_level).unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
-    if !matches!(log_level.as_str(), "debug" | "info" | "warn" | "error" | "fatal" | "trace") {
+    let log_level = cli
+        .log_level
+        .or(file.log_level)
+        .unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
+    if !matches!(
+        log_level.as_str(),
+        "debug" | "info" | "warn" | "error" | "fatal" | "trace"
+    ) {
         bail!("unable to parse logging level: {log_level}");
     }
     Ok(Settings {
-        data_root: cli.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
-        pidfile: cli.pidfile.or(file.pidfile).unwrap_or_else(|| exec_root.join("berth.pid")),
+        data_root: cli
+            .data_root
+            .or(file.data_root)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+        pidfile: cli
+            .pidfile
+            .or(file.pidfile)
+            .unwrap_or_else(|| exec_root.join("berth.pid")),
         exec_root,
         hosts,
         log_level,
@@ -131,7 +165,9 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
 }
 
 pub fn main(args: &[OsString]) -> ExitCode {
-    let cli = match DaemonCli::try_parse_from(std::iter::once(OsString::from("berth daemon")).chain(args.iter().cloned())) {
+    let cli = match DaemonCli::try_parse_from(
+        std::iter::once(OsString::from("berth daemon")).chain(args.iter().cloned()),
+    ) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -155,10 +191,16 @@ pub fn main(args: &[OsString]) -> ExitCode {
         l => l,
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{level},libcontainer=warn,libcgroups=warn")))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{level},libcontainer=warn,libcgroups=warn"
+        )))
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berth daemon: starting runtime: {e}");
@@ -181,7 +223,12 @@ struct DataRootLock(#[allow(dead_code)] File);
 fn lock_data_root(root: &Path) -> Result<DataRootLock> {
     fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let path = root.join("berth.lock");
-    let mut f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)?;
     // SAFETY: flock on a descriptor we own
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -198,7 +245,10 @@ fn lock_data_root(root: &Path) -> Result<DataRootLock> {
 }
 
 fn group_id(name: &str) -> Option<u32> {
-    nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
+    nix::unistd::Group::from_name(name)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
 }
 
 fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener> {
@@ -211,7 +261,8 @@ fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListene
         }
         fs::remove_file(path)?;
     }
-    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {}", path.display()))?;
     // Docker's rule: root and the socket group may connect, nobody else
     fs::set_permissions(path, fs::Permissions::from_mode(0o660))?;
     let gid = match group {
@@ -230,7 +281,8 @@ async fn run(s: Settings) -> Result<()> {
     if let Some(dir) = s.pidfile.parent() {
         fs::create_dir_all(dir)?;
     }
-    fs::write(&s.pidfile, format!("{}\n", std::process::id())).with_context(|| format!("writing {}", s.pidfile.display()))?;
+    fs::write(&s.pidfile, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", s.pidfile.display()))?;
 
     let mut listeners = Vec::new();
     let mut sockets = Vec::new();
@@ -240,7 +292,9 @@ async fn run(s: Settings) -> Result<()> {
             listeners.push(bind_unix(&path, s.group.as_deref())?);
             sockets.push(path);
         } else if h.starts_with("tcp://") {
-            bail!("refusing to listen on {h}: TCP needs TLS, which berth does not offer yet; use a unix socket");
+            bail!(
+                "refusing to listen on {h}: TCP needs TLS, which berth does not offer yet; use a unix socket"
+            );
         } else {
             bail!("unsupported host {h}: use unix:///path/to/socket");
         }

@@ -15,7 +15,10 @@ fn main() -> ExitCode {
 }
 
 #[derive(clap::Parser)]
-#[command(name = "berth shim", about = "per-container shim (started by the daemon)")]
+#[command(
+    name = "berth shim",
+    about = "per-container shim (started by the daemon)"
+)]
 struct ShimCli {
     #[arg(long)]
     id: String,
@@ -33,7 +36,9 @@ struct ShimCli {
 
 fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
     use clap::Parser;
-    let cli = match ShimCli::try_parse_from(std::iter::once("berth-shim".into()).chain(args.iter().cloned())) {
+    let cli = match ShimCli::try_parse_from(
+        std::iter::once("berth-shim".into()).chain(args.iter().cloned()),
+    ) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

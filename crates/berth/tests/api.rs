@@ -30,11 +30,24 @@ fn ping_get_and_head() {
 #[test]
 fn version_prefixes() {
     let d = Daemon::start_bare();
-    assert_eq!(raw_request(&d.sock, "GET", "/v1.47/version", None).unwrap().0, 200);
-    assert_eq!(raw_request(&d.sock, "GET", "/v1.24/containers/json", None).unwrap().0, 200);
+    assert_eq!(
+        raw_request(&d.sock, "GET", "/v1.47/version", None)
+            .unwrap()
+            .0,
+        200
+    );
+    assert_eq!(
+        raw_request(&d.sock, "GET", "/v1.24/containers/json", None)
+            .unwrap()
+            .0,
+        200
+    );
     let (status, _, body) = raw_request(&d.sock, "GET", "/v1.99/info", None).unwrap();
     assert_eq!(status, 400);
-    assert_eq!(message(&body), "client version 1.99 is too new. Maximum supported API version is 1.47");
+    assert_eq!(
+        message(&body),
+        "client version 1.99 is too new. Maximum supported API version is 1.47"
+    );
     let (status, _, body) = raw_request(&d.sock, "GET", "/v1.12/info", None).unwrap();
     assert_eq!(status, 400);
     assert!(message(&body).contains("is too old"));
@@ -46,29 +59,75 @@ fn version_prefixes() {
 #[test]
 fn bad_create_bodies() {
     let d = Daemon::start();
-    let (status, _, body) = raw_request(&d.sock, "POST", "/containers/create", Some(b"{bad")).unwrap();
+    let (status, _, body) =
+        raw_request(&d.sock, "POST", "/containers/create", Some(b"{bad")).unwrap();
     assert_eq!(status, 400);
-    assert!(message(&body).starts_with("invalid JSON body"), "{}", message(&body));
-    let (status, _, body) = raw_request(&d.sock, "POST", "/containers/create", Some(br#"{"Image": 42}"#)).unwrap();
+    assert!(
+        message(&body).starts_with("invalid JSON body"),
+        "{}",
+        message(&body)
+    );
+    let (status, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image": 42}"#),
+    )
+    .unwrap();
     assert_eq!(status, 400, "wrong type");
-    assert!(message(&body).contains("invalid type"), "{}", message(&body));
+    assert!(
+        message(&body).contains("invalid type"),
+        "{}",
+        message(&body)
+    );
     let (status, _, body) = raw_request(&d.sock, "POST", "/containers/create", Some(b"")).unwrap();
     assert_eq!(status, 400);
-    assert_eq!(message(&body), "config cannot be empty in order to create a container");
+    assert_eq!(
+        message(&body),
+        "config cannot be empty in order to create a container"
+    );
     // unknown fields are ignored, as Docker does
-    let (status, _, _) = raw_request(&d.sock, "POST", "/containers/create", Some(br#"{"Image":"busybox","Bogus":1}"#)).unwrap();
+    let (status, _, _) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"busybox","Bogus":1}"#),
+    )
+    .unwrap();
     assert_eq!(status, 201);
-    let (status, _, body) = raw_request(&d.sock, "POST", "/containers/create", Some(br#"{"Image":"no/such:img"}"#)).unwrap();
+    let (status, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"no/such:img"}"#),
+    )
+    .unwrap();
     assert_eq!(status, 404);
     assert_eq!(message(&body), "No such image: no/such:img");
-    let (status, _, body) = raw_request(&d.sock, "POST", "/containers/create", Some(br#"{"Image":"UPPER"}"#)).unwrap();
+    let (status, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"UPPER"}"#),
+    )
+    .unwrap();
     assert_eq!(status, 400);
     assert!(message(&body).contains("invalid reference format"));
-    let (status, _, body) = raw_request(&d.sock, "POST", "/containers/create?name=..x", Some(br#"{"Image":"busybox"}"#)).unwrap();
+    let (status, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/create?name=..x",
+        Some(br#"{"Image":"busybox"}"#),
+    )
+    .unwrap();
     assert_eq!(status, 400);
     assert!(message(&body).contains("Invalid container name"));
-    let big = format!(r#"{{"Image":"busybox","Env":["A={}"]}}"#, "x".repeat(4 << 20));
-    let (status, _, _) = raw_request(&d.sock, "POST", "/containers/create", Some(big.as_bytes())).unwrap();
+    let big = format!(
+        r#"{{"Image":"busybox","Env":["A={}"]}}"#,
+        "x".repeat(4 << 20)
+    );
+    let (status, _, _) =
+        raw_request(&d.sock, "POST", "/containers/create", Some(big.as_bytes())).unwrap();
     assert_eq!(status, 413, "huge bodies are refused");
     // the daemon is still fine
     assert_eq!(raw_request(&d.sock, "GET", "/_ping", None).unwrap().0, 200);
@@ -77,30 +136,91 @@ fn bad_create_bodies() {
 #[test]
 fn status_codes_of_lifecycle_calls() {
     let d = Daemon::start();
-    let (s, _, body) = raw_request(&d.sock, "POST", "/containers/create?name=lc", Some(br#"{"Image":"busybox","Cmd":["sleep","100"]}"#)).unwrap();
+    let (s, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/create?name=lc",
+        Some(br#"{"Image":"busybox","Cmd":["sleep","100"]}"#),
+    )
+    .unwrap();
     assert_eq!(s, 201);
-    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["Id"].as_str().unwrap().to_string();
-    assert_eq!(raw_request(&d.sock, "POST", "/containers/lc/start", None).unwrap().0, 204);
-    assert_eq!(raw_request(&d.sock, "POST", "/containers/lc/start", None).unwrap().0, 304);
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        raw_request(&d.sock, "POST", "/containers/lc/start", None)
+            .unwrap()
+            .0,
+        204
+    );
+    assert_eq!(
+        raw_request(&d.sock, "POST", "/containers/lc/start", None)
+            .unwrap()
+            .0,
+        304
+    );
     let (s, _, body) = raw_request(&d.sock, "DELETE", "/containers/lc", None).unwrap();
     assert_eq!(s, 409);
     assert!(message(&body).contains("container is running"));
-    assert_eq!(raw_request(&d.sock, "POST", "/containers/lc/kill?signal=NOPE", None).unwrap().0, 400);
-    assert_eq!(raw_request(&d.sock, "POST", &format!("/containers/{}/stop?t=1", &id[..8]), None).unwrap().0, 204);
-    assert_eq!(raw_request(&d.sock, "POST", "/containers/lc/stop", None).unwrap().0, 304);
+    assert_eq!(
+        raw_request(&d.sock, "POST", "/containers/lc/kill?signal=NOPE", None)
+            .unwrap()
+            .0,
+        400
+    );
+    assert_eq!(
+        raw_request(
+            &d.sock,
+            "POST",
+            &format!("/containers/{}/stop?t=1", &id[..8]),
+            None
+        )
+        .unwrap()
+        .0,
+        204
+    );
+    assert_eq!(
+        raw_request(&d.sock, "POST", "/containers/lc/stop", None)
+            .unwrap()
+            .0,
+        304
+    );
     let (s, _, body) = raw_request(&d.sock, "POST", "/containers/lc/kill", None).unwrap();
     assert_eq!(s, 409);
     assert!(message(&body).contains("is not running"));
-    assert_eq!(raw_request(&d.sock, "GET", "/containers/lc/logs", None).unwrap().0, 400, "no stream chosen");
-    assert_eq!(raw_request(&d.sock, "POST", "/containers/lc/wait?condition=bogus", None).unwrap().0, 400);
-    assert_eq!(raw_request(&d.sock, "DELETE", "/containers/lc", None).unwrap().0, 204);
+    assert_eq!(
+        raw_request(&d.sock, "GET", "/containers/lc/logs", None)
+            .unwrap()
+            .0,
+        400,
+        "no stream chosen"
+    );
+    assert_eq!(
+        raw_request(&d.sock, "POST", "/containers/lc/wait?condition=bogus", None)
+            .unwrap()
+            .0,
+        400
+    );
+    assert_eq!(
+        raw_request(&d.sock, "DELETE", "/containers/lc", None)
+            .unwrap()
+            .0,
+        204
+    );
     let (s, _, body) = raw_request(&d.sock, "GET", "/containers/lc/json", None).unwrap();
     assert_eq!(s, 404);
     assert_eq!(message(&body), "No such container: lc");
     let (s, _, body) = raw_request(&d.sock, "DELETE", "/images/nope", None).unwrap();
     assert_eq!(s, 404);
     assert_eq!(message(&body), "No such image: nope:latest");
-    let (s, _, _) = raw_request(&d.sock, "POST", "/images/create?fromSrc=-&repo=Bad:Name", Some(b"x")).unwrap();
+    let (s, _, _) = raw_request(
+        &d.sock,
+        "POST",
+        "/images/create?fromSrc=-&repo=Bad:Name",
+        Some(b"x"),
+    )
+    .unwrap();
     assert_eq!(s, 400);
 }
 
@@ -113,14 +233,26 @@ fn hostile_import_tar_stays_inside() {
     t.extend_from_slice(&h);
     t.extend_from_slice(&[b'x'; 512]);
     t.extend_from_slice(&[0u8; 1024]);
-    let (s, _, body) = raw_request(&d.sock, "POST", "/images/create?fromSrc=-&repo=evil", Some(&t)).unwrap();
+    let (s, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/images/create?fromSrc=-&repo=evil",
+        Some(&t),
+    )
+    .unwrap();
     assert_eq!(s, 400, "{}", String::from_utf8_lossy(&body));
     assert!(message(&body).contains("outside of the archive root"));
     assert!(!d.dir.path().join("escape").exists());
     assert!(!d.data_root().join("escape").exists());
     // garbage instead of a tar
     h = [7u8; 512];
-    let (s, _, _) = raw_request(&d.sock, "POST", "/images/create?fromSrc=-&repo=junk", Some(&h)).unwrap();
+    let (s, _, _) = raw_request(
+        &d.sock,
+        "POST",
+        "/images/create?fromSrc=-&repo=junk",
+        Some(&h),
+    )
+    .unwrap();
     assert_eq!(s, 400);
     let (_, _, body) = raw_request(&d.sock, "GET", "/images/json", None).unwrap();
     assert_eq!(body, b"[]", "failed imports leave no image");
@@ -146,25 +278,41 @@ fn tar_header(name: &str, size: usize) -> [u8; 512] {
 #[tokio::test]
 async fn bollard_lifecycle() {
     use bollard::models::ContainerCreateBody;
-    use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions, LogsOptions, WaitContainerOptions};
+    use bollard::query_parameters::{
+        CreateContainerOptions, ListContainersOptions, LogsOptions, WaitContainerOptions,
+    };
     let d = Daemon::start();
     let c = d.client().await;
     let created = c
         .create_container(
-            Some(CreateContainerOptions { name: Some("bl".into()), ..Default::default() }),
+            Some(CreateContainerOptions {
+                name: Some("bl".into()),
+                ..Default::default()
+            }),
             ContainerCreateBody {
                 image: Some("busybox".into()),
-                cmd: Some(vec!["sh".into(), "-c".into(), "echo via bollard; exit 2".into()]),
+                cmd: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo via bollard; exit 2".into(),
+                ]),
                 labels: Some([("app".to_string(), "x".to_string())].into()),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-    let mut wait = c.wait_container(&created.id, Some(WaitContainerOptions { condition: "next-exit".into() }));
+    let mut wait = c.wait_container(
+        &created.id,
+        Some(WaitContainerOptions {
+            condition: "next-exit".into(),
+        }),
+    );
     c.start_container(&created.id, None).await.unwrap();
     match wait.next().await {
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => assert_eq!(code, 2),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+            assert_eq!(code, 2)
+        }
         other => panic!("unexpected wait result {other:?}"),
     }
     let info = c.inspect_container("bl", None).await.unwrap();
@@ -174,17 +322,38 @@ async fn bollard_lifecycle() {
     assert_eq!(info.name.as_deref(), Some("/bl"));
     assert_eq!(info.config.unwrap().labels.unwrap()["app"], "x");
     let logs: Vec<_> = c
-        .logs("bl", Some(LogsOptions { stdout: true, stderr: true, ..Default::default() }))
+        .logs(
+            "bl",
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )
         .collect::<Vec<_>>()
         .await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].as_ref().unwrap().to_string(), "via bollard\n");
     let filters = Some([("label".to_string(), vec!["app=x".to_string()])].into());
-    let listed = c.list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() })).await.unwrap();
+    let listed = c
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].names.clone().unwrap(), vec!["/bl"]);
     let filters = Some([("label".to_string(), vec!["app=y".to_string()])].into());
-    let listed = c.list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() })).await.unwrap();
+    let listed = c
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
     assert!(listed.is_empty());
 }
 
@@ -192,11 +361,28 @@ async fn bollard_lifecycle() {
 async fn logs_follow_streams_until_exit() {
     use bollard::query_parameters::LogsOptions;
     let d = Daemon::start();
-    let o = d.berth(&["run", "-d", "--name", "fl", "busybox", "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.2; done"]);
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "fl",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.2; done",
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let c = d.client().await;
     let lines: Vec<String> = c
-        .logs("fl", Some(LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() }))
+        .logs(
+            "fl",
+            Some(LogsOptions {
+                follow: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )
         .map(|l| l.unwrap().to_string())
         .collect()
         .await;

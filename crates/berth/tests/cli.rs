@@ -21,8 +21,14 @@ fn run_prints_and_exits_zero_through_both_clis() {
 #[test]
 fn exit_codes_pass_through() {
     let d = Daemon::start();
-    assert_eq!(code(&d.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])), 3);
-    assert_eq!(code(&d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])), 3);
+    assert_eq!(
+        code(&d.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])),
+        3
+    );
+    assert_eq!(
+        code(&d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])),
+        3
+    );
     // killed by a signal: 128 + signal number
     d.berth(&["run", "-d", "--name", "victim", "busybox", "sleep", "100"]);
     assert_eq!(stdout(&d.berth(&["kill", "victim"])), "victim\n");
@@ -31,7 +37,16 @@ fn exit_codes_pass_through() {
     assert_eq!(code(&d.docker(&["kill", "victim2"])), 0);
     assert_eq!(stdout(&d.docker(&["wait", "victim2"])), "137\n");
     // a signal with a handler in the container ends it with that handler's code
-    d.berth(&["run", "-d", "--name", "victim3", "busybox", "sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.1; done"]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "victim3",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; while true; do sleep 0.1; done",
+    ]);
     assert_eq!(code(&d.docker(&["kill", "-s", "TERM", "victim3"])), 0);
     assert_eq!(stdout(&d.docker(&["wait", "victim3"])), "143\n");
 }
@@ -40,8 +55,23 @@ fn exit_codes_pass_through() {
 fn stdout_and_stderr_stay_apart() {
     let d = Daemon::start();
     for o in [
-        d.berth(&["run", "--name", "two", "busybox", "sh", "-c", "echo out; echo err >&2"]),
-        d.docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]),
+        d.berth(&[
+            "run",
+            "--name",
+            "two",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ]),
+        d.docker(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ]),
     ] {
         assert_eq!(code(&o), 0);
         assert_eq!(stdout(&o), "out\n");
@@ -54,7 +84,10 @@ fn stdout_and_stderr_stay_apart() {
     assert_eq!(stdout(&logs), "out\n");
     assert_eq!(stderr(&logs), "err\n");
     let tail = d.berth(&["logs", "--tail", "1", "-t", "two"]);
-    assert!(stderr(&tail).is_empty() || stdout(&tail).is_empty(), "tail 1 keeps one line");
+    assert!(
+        stderr(&tail).is_empty() || stdout(&tail).is_empty(),
+        "tail 1 keeps one line"
+    );
 }
 
 #[test]
@@ -69,7 +102,16 @@ fn detached_container_shows_in_ps_with_docker_columns() {
         let mut lines = out.lines();
         assert_eq!(
             lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
-            ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+            [
+                "CONTAINER",
+                "ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES"
+            ]
         );
         let row = lines.next().expect("one container");
         assert!(row.starts_with(&id[..12]), "{row}");
@@ -89,7 +131,9 @@ fn detached_container_shows_in_ps_with_docker_columns() {
 
 /// Relative times may tick between two listings.
 fn normalize_times(s: &str) -> String {
-    s.replace("Less than a second", "T").replace("1 second", "T").replace("2 seconds", "T")
+    s.replace("Less than a second", "T")
+        .replace("1 second", "T")
+        .replace("2 seconds", "T")
 }
 
 #[test]
@@ -103,7 +147,15 @@ fn ps_header_is_dockers() {
 #[test]
 fn exited_status_and_create_start() {
     let d = Daemon::start();
-    let o = d.berth(&["create", "--name", "c1", "busybox", "sh", "-c", "echo started; exit 5"]);
+    let o = d.berth(&[
+        "create",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exit 5",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let ps = stdout(&d.berth(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
     assert_eq!(ps, "c1 Created\n");
@@ -112,38 +164,76 @@ fn exited_status_and_create_start() {
     assert_eq!(stdout(&o), "started\n");
     let ps = stdout(&d.berth(&["ps", "-a", "--format", "{{.Status}}"]));
     assert!(ps.starts_with("Exited (5) "), "{ps}");
-    assert_eq!(stdout(&d.berth(&["inspect", "-f", "{{.State.ExitCode}} {{.State.Status}}", "c1"])), "5 exited\n");
+    assert_eq!(
+        stdout(&d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.State.Status}}",
+            "c1"
+        ])),
+        "5 exited\n"
+    );
     // docker start (no -a) prints the name and runs it again
     let o = d.docker(&["start", "c1"]);
     assert_eq!(stdout(&o), "c1\n");
-    assert!(eventually(10, || stdout(&d.berth(&["logs", "c1"])) == "started\nstarted\n"));
+    assert!(eventually(10, || stdout(&d.berth(&["logs", "c1"]))
+        == "started\nstarted\n"));
 }
 
 #[test]
 fn stop_and_wait() {
     let d = Daemon::start();
-    d.berth(&["run", "-d", "--name", "st", "busybox", "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "st",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; while true; do sleep 0.1; done",
+    ]);
     let o = d.berth(&["stop", "-t", "5", "st"]);
     assert_eq!(stdout(&o), "st\n", "{}", stderr(&o));
     assert_eq!(stdout(&d.berth(&["wait", "st"])), "42\n");
     // stopping a stopped container is not an error
     assert_eq!(code(&d.docker(&["stop", "st"])), 0);
     // a process that ignores SIGTERM is killed after the timeout
-    d.berth(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "1000"]);
+    d.berth(&[
+        "run", "-d", "--name", "stubborn", "busybox", "sleep", "1000",
+    ]);
     let o = d.docker(&["stop", "-t", "1", "stubborn"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(stdout(&d.berth(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"])), "137\n");
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"])),
+        "137\n"
+    );
 }
 
 #[test]
 fn env_workdir_user_and_hostname() {
     let d = Daemon::start();
     let o = d.berth(&[
-        "run", "--rm", "-e", "GREETING=hi there", "-w", "/tmp", "-u", "nobody", "-h", "box", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi there",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "-h",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
         "echo \"$GREETING\"; pwd; id -u; hostname; echo $PATH",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(stdout(&o), "hi there\n/tmp\n65534\nbox\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    assert_eq!(
+        stdout(&o),
+        "hi there\n/tmp\n65534\nbox\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
     let o = d.docker(&["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "echo $A"]);
     assert_eq!(stdout(&o), "1\n");
 }
@@ -158,8 +248,14 @@ fn import_images_rmi() {
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
     let images = stdout(&d.berth(&["images"]));
     let header = images.lines().next().unwrap();
-    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]);
-    let row = images.lines().find(|l| l.starts_with("myimg ")).expect("myimg listed");
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    let row = images
+        .lines()
+        .find(|l| l.starts_with("myimg "))
+        .expect("myimg listed");
     assert!(row.contains(&id[7..19]), "{row}");
     assert!(row.contains("MB"), "{row}");
     // the docker CLI sees the same images
@@ -169,13 +265,20 @@ fn import_images_rmi() {
     assert_eq!(stdout(&o), "from myimg\n", "{}", stderr(&o));
     let o = d.berth(&["run", "--rm", "myimg:1"]);
     assert_eq!(code(&o), 125);
-    assert!(stderr(&o).contains("no command specified"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no command specified"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.berth(&["rmi", "myimg:1"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("Untagged: myimg:1\nDeleted: {id}\n"));
     assert!(!stdout(&d.berth(&["images"])).contains("myimg"));
     // layers shared with busybox stay; busybox still runs
-    assert_eq!(stdout(&d.berth(&["run", "--rm", "busybox", "echo", "ok"])), "ok\n");
+    assert_eq!(
+        stdout(&d.berth(&["run", "--rm", "busybox", "echo", "ok"])),
+        "ok\n"
+    );
 }
 
 #[test]
@@ -183,7 +286,15 @@ fn import_with_changes_and_from_stdin_through_docker() {
     let d = Daemon::start();
     let tar = std::fs::read(common::busybox_tar()).unwrap();
     let mut child = std::process::Command::new("docker")
-        .args(["import", "-c", "CMD [\"echo\", \"default cmd\"]", "-c", "ENV FOO=bar", "-", "withcmd:v2"])
+        .args([
+            "import",
+            "-c",
+            "CMD [\"echo\", \"default cmd\"]",
+            "-c",
+            "ENV FOO=bar",
+            "-",
+            "withcmd:v2",
+        ])
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.dir.path())
         .stdin(std::process::Stdio::piped())
@@ -207,7 +318,12 @@ fn rmi_refuses_image_in_use() {
     d.berth(&["create", "--name", "user", "busybox", "true"]);
     let o = d.berth(&["rmi", "busybox"]);
     assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("conflict: unable to remove repository reference \"busybox\" (must force)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("conflict: unable to remove repository reference \"busybox\" (must force)"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.docker(&["rmi", "busybox"]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("must force"), "{}", stderr(&o));
@@ -216,10 +332,16 @@ fn rmi_refuses_image_in_use() {
 #[test]
 fn missing_image_exits_125() {
     let d = Daemon::start();
-    for o in [d.berth(&["run", "--rm", "nope"]), d.docker(&["run", "--rm", "nope"])] {
+    for o in [
+        d.berth(&["run", "--rm", "nope"]),
+        d.docker(&["run", "--rm", "nope"]),
+    ] {
         assert_eq!(code(&o), 125);
         let e = stderr(&o);
-        assert!(e.contains("Unable to find image 'nope:latest' locally"), "{e}");
+        assert!(
+            e.contains("Unable to find image 'nope:latest' locally"),
+            "{e}"
+        );
     }
     let o = d.berth(&["inspect", "nope"]);
     assert_eq!(code(&o), 1);
@@ -229,35 +351,68 @@ fn missing_image_exits_125() {
 #[test]
 fn command_not_found_127_not_executable_126() {
     let d = Daemon::start();
-    for o in [d.berth(&["run", "--rm", "busybox", "nosuchcmd"]), d.docker(&["run", "--rm", "busybox", "nosuchcmd"])] {
+    for o in [
+        d.berth(&["run", "--rm", "busybox", "nosuchcmd"]),
+        d.docker(&["run", "--rm", "busybox", "nosuchcmd"]),
+    ] {
         assert_eq!(code(&o), 127, "{}", stderr(&o));
-        assert!(stderr(&o).contains("executable file not found in $PATH"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("executable file not found in $PATH"),
+            "{}",
+            stderr(&o)
+        );
     }
-    for o in [d.berth(&["run", "--rm", "busybox", "/etc/passwd"]), d.docker(&["run", "--rm", "busybox", "/etc/passwd"])] {
+    for o in [
+        d.berth(&["run", "--rm", "busybox", "/etc/passwd"]),
+        d.docker(&["run", "--rm", "busybox", "/etc/passwd"]),
+    ] {
         assert_eq!(code(&o), 126, "{}", stderr(&o));
     }
     // --rm removed the containers whose start failed
     assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
     // without --rm the container stays, with docker's state
     d.berth(&["run", "--name", "failed", "busybox", "nosuchcmd"]);
-    assert_eq!(stdout(&d.berth(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed"])), "created 127\n");
+    assert_eq!(
+        stdout(&d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "failed"
+        ])),
+        "created 127\n"
+    );
 }
 
 #[test]
 fn invalid_names_and_conflicts() {
     let d = Daemon::start();
-    for o in [d.berth(&["run", "--rm", "Foo:Bar", "true"]), d.docker(&["run", "--rm", "Foo:Bar", "true"])] {
+    for o in [
+        d.berth(&["run", "--rm", "Foo:Bar", "true"]),
+        d.docker(&["run", "--rm", "Foo:Bar", "true"]),
+    ] {
         assert_eq!(code(&o), 125);
-        assert!(stderr(&o).contains("invalid reference format"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("invalid reference format"),
+            "{}",
+            stderr(&o)
+        );
     }
     // `create` fails with 1 where `run` fails with 125, as the docker CLI does
     let o = d.berth(&["create", "--name", "bad name", "busybox"]);
     assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("Invalid container name (bad name)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Invalid container name (bad name)"),
+        "{}",
+        stderr(&o)
+    );
     d.berth(&["create", "--name", "taken", "busybox"]);
     let o = d.docker(&["create", "--name", "taken", "busybox"]);
     assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("The container name \"/taken\" is already in use by container"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("The container name \"/taken\" is already in use by container"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -266,7 +421,13 @@ fn removing_running_container_needs_force() {
     d.berth(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
     for o in [d.berth(&["rm", "busy"]), d.docker(&["rm", "busy"])] {
         assert_eq!(code(&o), 1);
-        assert!(stderr(&o).contains("container is running: stop the container before removing or force remove"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(
+                "container is running: stop the container before removing or force remove"
+            ),
+            "{}",
+            stderr(&o)
+        );
     }
     let o = d.docker(&["rm", "-f", "busy"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -282,7 +443,11 @@ fn version_and_info() {
     let o = d.docker(&["version", "--format", "{{.Server.APIVersion}}"]);
     assert_eq!(stdout(&o), "1.47\n", "{}", stderr(&o));
     d.berth(&["run", "-d", "busybox", "sleep", "100"]);
-    let o = d.docker(&["info", "--format", "{{.ContainersRunning}} {{.Images}} {{.Driver}}"]);
+    let o = d.docker(&[
+        "info",
+        "--format",
+        "{{.ContainersRunning}} {{.Images}} {{.Driver}}",
+    ]);
     assert_eq!(stdout(&o), "1 1 overlay2\n", "{}", stderr(&o));
     let o = d.berth(&["info"]);
     assert!(stdout(&o).contains(" Storage Driver: overlay2"));
@@ -296,11 +461,23 @@ fn security_defaults_in_the_container() {
     let out = stdout(&o);
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
-    let devs: Vec<&str> = out.lines().last().unwrap_or_default().split_whitespace().collect();
+    let devs: Vec<&str> = out
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     for dev in ["null", "zero", "random", "urandom", "tty", "full"] {
         assert!(out.contains(dev), "/dev/{dev} missing: {devs:?}");
     }
     // a container cannot see host processes (own pid namespace)
-    let o = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"]);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; ls /proc | grep -c '^[0-9]'",
+    ]);
     assert_eq!(stdout(&o).lines().next(), Some("1"));
 }

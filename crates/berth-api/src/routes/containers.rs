@@ -17,23 +17,41 @@ use crate::params::Params;
 use crate::server::ApiVersion;
 
 fn stream_content_type(v: ApiVersion) -> &'static str {
-    if v >= ApiVersion(1, 42) { "application/vnd.docker.multiplexed-stream" } else { "application/vnd.docker.raw-stream" }
+    if v >= ApiVersion(1, 42) {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }
 }
 
-pub async fn create(State(e): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> ApiResult<Response> {
+pub async fn create(
+    State(e): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::bad_request("config cannot be empty in order to create a container"));
+        return Err(ApiError::bad_request(
+            "config cannot be empty in order to create a container",
+        ));
     }
     let cfg: ContainerCreateBody = json_body(&body)?;
     let (id, warnings) = e.container_create(p.get("name"), cfg).await?;
-    Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id, warnings })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(ContainerCreateResponse { id, warnings }),
+    )
+        .into_response())
 }
 
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let limit = p.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
-    let opts = ListOptions { all: p.flag("all") || limit.is_some(), limit, filters: p.filters()? };
+    let opts = ListOptions {
+        all: p.flag("all") || limit.is_some(),
+        limit,
+        filters: p.filters()?,
+    };
     Ok(Json(e.container_list(&opts)?).into_response())
 }
 
@@ -46,7 +64,11 @@ pub async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResu
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn stop(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<StatusCode> {
+pub async fn stop(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
     let t = match p.int("t")? {
         Some(t) => Some(t),
@@ -56,13 +78,21 @@ pub async fn stop(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q)
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn kill(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<StatusCode> {
+pub async fn kill(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
     e.container_kill(&id, p.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn remove(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
     e.container_remove(&id, p.flag("force")).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -70,7 +100,11 @@ pub async fn remove(State(e): State<AppState>, Path(id): Path<String>, RawQuery(
 
 /// The headers go out as soon as the wait is registered; the body follows
 /// when the condition is met (clients start the container in between).
-pub async fn wait(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub async fn wait(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let cond = WaitCondition::parse(p.get("condition").unwrap_or(""))?;
     let fut = e.container_wait(&id, cond)?;
@@ -82,7 +116,11 @@ pub async fn wait(State(e): State<AppState>, Path(id): Path<String>, RawQuery(q)
         };
         Ok::<_, std::io::Error>(Bytes::from(format!("{v}\n")))
     });
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 pub async fn logs(
@@ -99,17 +137,28 @@ pub async fn logs(
         timestamps: p.flag("timestamps"),
         tail: match p.get("tail") {
             None | Some("") | Some("all") => None,
-            Some(t) => Some(t.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| ApiError::bad_request(format!("invalid tail value: {t}")))?),
+            Some(t) => Some(
+                t.parse::<i64>()
+                    .map(|n| n.max(0) as usize)
+                    .map_err(|_| ApiError::bad_request(format!("invalid tail value: {t}")))?,
+            ),
         },
         since: parse_time(p.get("since"))?,
         until: parse_time(p.get("until"))?,
     };
     if !opts.stdout && !opts.stderr {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let rx = e.container_logs(&id, opts)?;
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    Ok(([(header::CONTENT_TYPE, stream_content_type(v))], Body::from_stream(stream)).into_response())
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    Ok((
+        [(header::CONTENT_TYPE, stream_content_type(v))],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// Unix seconds with optional fraction, or RFC 3339, as Docker accepts.
@@ -135,7 +184,11 @@ pub async fn attach(
     mut req: Request,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    let opts = AttachOptions { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
+    let opts = AttachOptions {
+        stdin: p.flag("stdin"),
+        stdout: p.flag("stdout"),
+        stderr: p.flag("stderr"),
+    };
     let with_stdin = opts.stdin;
     let pending = e.container_attach(&id, opts).await?;
     let wants_upgrade = req.headers().contains_key(header::UPGRADE);
@@ -143,10 +196,17 @@ pub async fn attach(
         let body = futures_util::stream::once(pending)
             .map(|r| match r {
                 Ok(s) => ReaderStream::new(s.stream).left_stream(),
-                Err(err) => futures_util::stream::iter(vec![Err(std::io::Error::other(err.to_string()))]).right_stream(),
+                Err(err) => {
+                    futures_util::stream::iter(vec![Err(std::io::Error::other(err.to_string()))])
+                        .right_stream()
+                }
             })
             .flatten();
-        return Ok(([(header::CONTENT_TYPE, stream_content_type(v))], Body::from_stream(body)).into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, stream_content_type(v))],
+            Body::from_stream(body),
+        )
+            .into_response());
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -163,13 +223,13 @@ pub async fn attach(
             Err(err) => tracing::debug!(error = %err, "attach ended before the container started"),
         }
     });
-    Ok(Response::builder()
+    Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONTENT_TYPE, stream_content_type(v))
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "tcp")
         .body(Body::empty())
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?)
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
 }
 
 /// Copies container output to the client until the container exits, and

@@ -17,30 +17,45 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
 }
 
 /// GET /images/{name}/json — names may contain slashes.
-pub async fn get_dispatch(State(e): State<AppState>, Path(rest): Path<String>) -> ApiResult<Response> {
+pub async fn get_dispatch(
+    State(e): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
     if let Some(name) = rest.strip_suffix("/json") {
         return Ok(Json(e.image_inspect(name)?).into_response());
     }
     Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
 }
 
-pub async fn remove(State(e): State<AppState>, Path(name): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub async fn remove(
+    State(e): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let items = e.image_delete(&name, p.flag("force"), !p.flag("noprune"))?;
     Ok(Json(items).into_response())
 }
 
 /// POST /images/create: `fromSrc=-` imports the request body.
-pub async fn create(State(e): State<AppState>, RawQuery(q): RawQuery, body: Body) -> ApiResult<Response> {
+pub async fn create(
+    State(e): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     if let Some(image) = p.get("fromImage").filter(|s| !s.is_empty()) {
         e.image_pull(image, p.get("tag"))?;
     }
     let Some(src) = p.get("fromSrc") else {
-        return Err(ApiError::bad_request("either fromImage or fromSrc is required"));
+        return Err(ApiError::bad_request(
+            "either fromImage or fromSrc is required",
+        ));
     };
     if src != "-" {
-        return Err(ApiError::bad_request(format!("importing from a URL ({src}) is not supported; send the archive as the request body")));
+        return Err(ApiError::bad_request(format!(
+            "importing from a URL ({src}) is not supported; send the archive as the request body"
+        )));
     }
     let tmp = e.tmp_path("import");
     let spooled = spool(body, &tmp).await;
@@ -52,14 +67,23 @@ pub async fn create(State(e): State<AppState>, RawQuery(q): RawQuery, body: Body
         repo: p.get("repo").map(String::from),
         tag: p.get("tag").map(String::from),
         // a Dockerfile fragment per value: bollard sends them newline-joined
-        changes: p.all("changes").iter().flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>()).filter(|c| !c.trim().is_empty()).collect(),
+        changes: p
+            .all("changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
         message: p.get("message").map(String::from),
     };
     let res = e.import_image(tmp.clone(), opts).await;
     let _ = tokio::fs::remove_file(&tmp).await;
     let id = res?;
     let line = format!("{}\n", serde_json::json!({ "status": id }));
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], line).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        line,
+    )
+        .into_response())
 }
 
 async fn spool(body: Body, path: &std::path::Path) -> std::io::Result<()> {

@@ -30,12 +30,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}", delete(containers::remove))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
-        .route("/images/{*rest}", get(images::get_dispatch).delete(images::remove))
+        .route(
+            "/images/{*rest}",
+            get(images::get_dispatch).delete(images::remove),
+        )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(engine)
 }
 
 /// Reads a JSON request body, answering Docker's 400 for bad JSON.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }

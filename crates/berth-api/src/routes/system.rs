@@ -6,7 +6,13 @@ use axum::response::IntoResponse;
 use super::AppState;
 
 pub async fn ping() -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-cache, no-store, must-revalidate"), (header::PRAGMA, "no-cache")], "OK")
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        "OK",
+    )
 }
 
 pub async fn version(State(e): State<AppState>) -> impl IntoResponse {

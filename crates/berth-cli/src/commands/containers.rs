@@ -5,8 +5,8 @@ use anyhow::Result;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, KillContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -93,7 +93,8 @@ pub struct CreateArgs {
 fn read_env_files(files: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| status(125, format!("berth: open {f}: {e}")))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| status(125, format!("berth: open {f}: {e}")))?;
         for line in text.lines() {
             let l = line.trim_start();
             if l.is_empty() || l.starts_with('#') {
@@ -109,7 +110,13 @@ fn read_env_files(files: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn build_body(f: &CreateFlags, image: &str, command: &[String], attach: bool, rm: bool) -> Result<ContainerCreateBody> {
+fn build_body(
+    f: &CreateFlags,
+    image: &str,
+    command: &[String],
+    attach: bool,
+    rm: bool,
+) -> Result<ContainerCreateBody> {
     let mut env = read_env_files(&f.env_file)?;
     for e in &f.env {
         // "-e NAME" passes the client's value through, as docker does
@@ -127,7 +134,13 @@ fn build_body(f: &CreateFlags, image: &str, command: &[String], attach: bool, rm
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: (!command.is_empty()).then(|| command.to_vec()),
-        entrypoint: f.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+        entrypoint: f.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        }),
         env: Some(env),
         working_dir: f.workdir.clone(),
         user: f.user.clone(),
@@ -152,15 +165,34 @@ fn build_body(f: &CreateFlags, image: &str, command: &[String], attach: bool, rm
 
 /// Creates the container; a missing image is reported the way docker does
 /// (it tries a pull first), with exit status 125.
-async fn create_container(ctx: &Ctx, cmd: &str, f: &CreateFlags, body: ContainerCreateBody) -> Result<String> {
-    let opts = CreateContainerOptions { name: f.name.clone(), ..Default::default() };
-    match ctx.docker.create_container(Some(opts.clone()), body.clone()).await {
+async fn create_container(
+    ctx: &Ctx,
+    cmd: &str,
+    f: &CreateFlags,
+    body: ContainerCreateBody,
+) -> Result<String> {
+    let opts = CreateContainerOptions {
+        name: f.name.clone(),
+        ..Default::default()
+    };
+    match ctx
+        .docker
+        .create_container(Some(opts.clone()), body.clone())
+        .await
+    {
         Ok(r) => Ok(r.id),
         Err(e) if is_not_found(&e) && daemon_error(&e).contains("No such image") => {
             let image = body.image.clone().unwrap_or_default();
-            let shown = if image.contains(':') || image.contains('@') { image.clone() } else { format!("{image}:latest") };
+            let shown = if image.contains(':') || image.contains('@') {
+                image.clone()
+            } else {
+                format!("{image}:latest")
+            };
             eprintln!("Unable to find image '{shown}' locally");
-            let pull = bollard::query_parameters::CreateImageOptions { from_image: Some(image), ..Default::default() };
+            let pull = bollard::query_parameters::CreateImageOptions {
+                from_image: Some(image),
+                ..Default::default()
+            };
             let mut s = ctx.docker.create_image(Some(pull), None, None);
             let mut err = None;
             while let Some(item) = s.next().await {
@@ -174,7 +206,12 @@ async fn create_container(ctx: &Ctx, cmd: &str, f: &CreateFlags, body: Container
                     if cmd == "run" { 125 } else { 1 },
                     format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"),
                 )),
-                None => ctx.docker.create_container(Some(opts), body).await.map(|r| r.id).map_err(|e| run_error(cmd, &e)),
+                None => ctx
+                    .docker
+                    .create_container(Some(opts), body)
+                    .await
+                    .map(|r| r.id)
+                    .map_err(|e| run_error(cmd, &e)),
             }
         }
         Err(e) => Err(run_error(cmd, &e)),
@@ -184,24 +221,36 @@ async fn create_container(ctx: &Ctx, cmd: &str, f: &CreateFlags, body: Container
 /// `run` fails with 125 and `create` with 1, as in the docker CLI.
 fn run_error(cmd: &str, e: &bollard::errors::Error) -> anyhow::Error {
     let code = if cmd == "run" { 125 } else { 1 };
-    status(code, format!("berth: {}\n\nRun 'berth {cmd} --help' for more information", daemon_error(e)))
+    status(
+        code,
+        format!(
+            "berth: {}\n\nRun 'berth {cmd} --help' for more information",
+            daemon_error(e)
+        ),
+    )
 }
 
 /// The docker CLI's toStatusError: 127 when the command was not found,
 /// 126 when it could not be executed, 125 otherwise.
 fn start_error(cmd: &str, e: &bollard::errors::Error) -> anyhow::Error {
     let msg = daemon_error(e);
-    let code = if msg.contains("executable file not found") || msg.contains("no such file or directory") {
-        127
-    } else if msg.contains("permission denied") || msg.contains("is a directory") {
-        126
-    } else {
-        125
-    };
-    status(code, format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information"))
+    let code =
+        if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+            127
+        } else if msg.contains("permission denied") || msg.contains("is a directory") {
+            126
+        } else {
+            125
+        };
+    status(
+        code,
+        format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information"),
+    )
 }
 
-async fn pump_output(mut output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin) {
+async fn pump_output(
+    mut output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+) {
     while let Some(item) = output.next().await {
         match item {
             Ok(LogOutput::StdErr { message }) => {
@@ -232,7 +281,10 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let body = build_body(&a.flags, &a.image, &a.command, !a.detach, a.rm)?;
     let id = create_container(ctx, "run", &a.flags, body).await?;
     if a.detach {
-        ctx.docker.start_container(&id, None).await.map_err(|e| start_error("run", &e))?;
+        ctx.docker
+            .start_container(&id, None)
+            .await
+            .map_err(|e| start_error("run", &e))?;
         println!("{id}");
         return Ok(0);
     }
@@ -240,18 +292,37 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         .docker
         .attach_container(
             &id,
-            Some(AttachContainerOptions { stream: true, stdin: a.flags.interactive, stdout: true, stderr: true, ..Default::default() }),
+            Some(AttachContainerOptions {
+                stream: true,
+                stdin: a.flags.interactive,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
         )
         .await
         .map_err(|e| run_error("run", &e))?;
     // register the wait before starting so that no exit can be missed
     let cond = if a.rm { "removed" } else { "next-exit" };
-    let (code, wait_body) = rawhttp::post_headers(&ctx.socket, &format!("/containers/{id}/wait?condition={cond}")).await?;
+    let (code, wait_body) = rawhttp::post_headers(
+        &ctx.socket,
+        &format!("/containers/{id}/wait?condition={cond}"),
+    )
+    .await?;
     if code != 200 {
         let body = wait_body.read_all().await.unwrap_or_default();
-        return Err(status(125, format!("berth: error waiting for container: {}", String::from_utf8_lossy(&body))));
+        return Err(status(
+            125,
+            format!(
+                "berth: error waiting for container: {}",
+                String::from_utf8_lossy(&body)
+            ),
+        ));
     }
-    ctx.docker.start_container(&id, None).await.map_err(|e| start_error("run", &e))?;
+    ctx.docker
+        .start_container(&id, None)
+        .await
+        .map_err(|e| start_error("run", &e))?;
     if a.flags.interactive {
         spawn_stdin_copy(attach.input);
     }
@@ -282,23 +353,45 @@ pub struct StartArgs {
 pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
     if a.attach || a.interactive {
         if a.containers.len() > 1 {
-            return Err(status(1, "berth: you cannot start and attach multiple containers at once"));
+            return Err(status(
+                1,
+                "berth: you cannot start and attach multiple containers at once",
+            ));
         }
         let name = &a.containers[0];
         let attach = ctx
             .docker
             .attach_container(
                 name,
-                Some(AttachContainerOptions { stream: true, stdin: a.interactive, stdout: true, stderr: true, ..Default::default() }),
+                Some(AttachContainerOptions {
+                    stream: true,
+                    stdin: a.interactive,
+                    stdout: true,
+                    stderr: true,
+                    ..Default::default()
+                }),
             )
             .await
             .map_err(|e| status(1, daemon_error(&e)))?;
-        let (code, wait_body) = rawhttp::post_headers(&ctx.socket, &format!("/containers/{name}/wait?condition=next-exit")).await?;
+        let (code, wait_body) = rawhttp::post_headers(
+            &ctx.socket,
+            &format!("/containers/{name}/wait?condition=next-exit"),
+        )
+        .await?;
         if code != 200 {
             let body = wait_body.read_all().await.unwrap_or_default();
-            return Err(status(1, format!("berth: error waiting for container: {}", String::from_utf8_lossy(&body))));
+            return Err(status(
+                1,
+                format!(
+                    "berth: error waiting for container: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            ));
         }
-        ctx.docker.start_container(name, None).await.map_err(|e| start_error("start", &e))?;
+        ctx.docker
+            .start_container(name, None)
+            .await
+            .map_err(|e| start_error("start", &e))?;
         if a.interactive {
             spawn_stdin_copy(attach.input);
         }
@@ -307,7 +400,10 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
         return Ok(v.get("StatusCode").and_then(|c| c.as_i64()).unwrap_or(1) as i32);
     }
     each(&a.containers, |n| async move {
-        ctx.docker.start_container(&n, None).await.map_err(|e| daemon_error(&e))
+        ctx.docker
+            .start_container(&n, None)
+            .await
+            .map_err(|e| daemon_error(&e))
     })
     .await
 }
@@ -346,12 +442,17 @@ pub struct StopArgs {
 
 pub async fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
     each(&a.containers, |n| {
-        let opts = StopContainerOptions { t: a.time, signal: a.signal.clone() };
+        let opts = StopContainerOptions {
+            t: a.time,
+            signal: a.signal.clone(),
+        };
         async move {
             match ctx.docker.stop_container(&n, Some(opts)).await {
                 Ok(()) => Ok(()),
                 // 304: already stopped, which docker reports as success
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => Ok(()),
                 Err(e) => Err(daemon_error(&e)),
             }
         }
@@ -370,8 +471,15 @@ pub struct KillArgs {
 
 pub async fn kill(ctx: &Ctx, a: KillArgs) -> Result<i32> {
     each(&a.containers, |n| {
-        let opts = KillContainerOptions { signal: a.signal.clone() };
-        async move { ctx.docker.kill_container(&n, Some(opts)).await.map_err(|e| daemon_error(&e)) }
+        let opts = KillContainerOptions {
+            signal: a.signal.clone(),
+        };
+        async move {
+            ctx.docker
+                .kill_container(&n, Some(opts))
+                .await
+                .map_err(|e| daemon_error(&e))
+        }
     })
     .await
 }
@@ -390,8 +498,17 @@ pub struct RmArgs {
 
 pub async fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
     each(&a.containers, |n| {
-        let opts = RemoveContainerOptions { force: a.force, v: a.volumes, link: false };
-        async move { ctx.docker.remove_container(&n, Some(opts)).await.map_err(|e| daemon_error(&e)) }
+        let opts = RemoveContainerOptions {
+            force: a.force,
+            v: a.volumes,
+            link: false,
+        };
+        async move {
+            ctx.docker
+                .remove_container(&n, Some(opts))
+                .await
+                .map_err(|e| daemon_error(&e))
+        }
     })
     .await
 }
@@ -405,10 +522,17 @@ pub struct WaitArgs {
 pub async fn wait(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let mut failed = false;
     for n in &a.containers {
-        let mut s = ctx.docker.wait_container(n, Some(WaitContainerOptions { condition: "not-running".into() }));
+        let mut s = ctx.docker.wait_container(
+            n,
+            Some(WaitContainerOptions {
+                condition: "not-running".into(),
+            }),
+        );
         match s.next().await {
             Some(Ok(r)) => println!("{}", r.status_code),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => println!("{code}"),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                println!("{code}")
+            }
             Some(Err(e)) => {
                 eprintln!("{}", daemon_error(&e));
                 failed = true;
@@ -451,7 +575,12 @@ pub fn parse_filters(raw: &[String]) -> Result<Option<HashMap<String, Vec<String
     let mut m: HashMap<String, Vec<String>> = HashMap::new();
     for f in raw {
         let Some((k, v)) = f.split_once('=') else {
-            return Err(status(125, format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)")));
+            return Err(status(
+                125,
+                format!(
+                    "invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+                ),
+            ));
         };
         m.entry(k.to_string()).or_default().push(v.to_string());
     }
@@ -459,9 +588,22 @@ pub fn parse_filters(raw: &[String]) -> Result<Option<HashMap<String, Vec<String
 }
 
 pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
-    let limit = if a.latest { Some(1) } else { a.last.filter(|n| *n > 0) };
-    let opts = ListContainersOptions { all: a.all || limit.is_some(), limit, size: false, filters: parse_filters(&a.filter)? };
-    let list = ctx.docker.list_containers(Some(opts)).await.map_err(|e| status(1, daemon_error(&e)))?;
+    let limit = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n > 0)
+    };
+    let opts = ListContainersOptions {
+        all: a.all || limit.is_some(),
+        limit,
+        size: false,
+        filters: parse_filters(&a.filter)?,
+    };
+    let list = ctx
+        .docker
+        .list_containers(Some(opts))
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
     if a.quiet {
         for c in &list {
             let id = c.id.clone().unwrap_or_default();
@@ -496,17 +638,37 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
             })
         })
         .collect();
-    if let Some(fmt) = a.format.as_deref().filter(|f| !f.is_empty() && *f != "table") {
+    if let Some(fmt) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "table")
+    {
         for r in &rows {
-            println!("{}", render_template(fmt, r).map_err(|e| status(1, e.to_string()))?);
+            println!(
+                "{}",
+                render_template(fmt, r).map_err(|e| status(1, e.to_string()))?
+            );
         }
         return Ok(0);
     }
     let mut tw = table();
-    writeln!(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")?;
+    writeln!(
+        tw,
+        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"
+    )?;
     for r in &rows {
         let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-        writeln!(tw, "{}\t{}\t{}\t{}\t{}\t{}\t{}", s("ID"), s("Image"), s("Command"), s("RunningFor"), s("Status"), s("Ports"), s("Names"))?;
+        writeln!(
+            tw,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            s("ID"),
+            s("Image"),
+            s("Command"),
+            s("RunningFor"),
+            s("Status"),
+            s("Ports"),
+            s("Names")
+        )?;
     }
     flush_table(tw)?;
     Ok(0)
@@ -544,7 +706,9 @@ fn timestamp_arg(v: &str) -> Result<i32> {
         return Ok(t.timestamp() as i32);
     }
     let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
-    let n: f64 = num.parse().map_err(|_| status(1, format!("berth: invalid value for time: {v:?}")))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| status(1, format!("berth: invalid value for time: {v:?}")))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60.0,
@@ -560,8 +724,18 @@ pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
         follow: a.follow,
         stdout: true,
         stderr: true,
-        since: a.since.as_deref().map(timestamp_arg).transpose()?.unwrap_or(0),
-        until: a.until.as_deref().map(timestamp_arg).transpose()?.unwrap_or(0),
+        since: a
+            .since
+            .as_deref()
+            .map(timestamp_arg)
+            .transpose()?
+            .unwrap_or(0),
+        until: a
+            .until
+            .as_deref()
+            .map(timestamp_arg)
+            .transpose()?
+            .unwrap_or(0),
         timestamps: a.timestamps,
         tail: a.tail.clone(),
     };

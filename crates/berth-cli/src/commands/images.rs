@@ -44,23 +44,40 @@ fn split_repo_tag(rt: &str) -> (String, String) {
 }
 
 pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
-    let opts = ListImagesOptions { all: a.all, filters: parse_filters(&a.filter)?, ..Default::default() };
-    let list = ctx.docker.list_images(Some(opts)).await.map_err(|e| status(1, daemon_error(&e)))?;
+    let opts = ListImagesOptions {
+        all: a.all,
+        filters: parse_filters(&a.filter)?,
+        ..Default::default()
+    };
+    let list = ctx
+        .docker
+        .list_images(Some(opts))
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
     let mut rows = Vec::new();
     for img in &list {
-        let tags: Vec<String> = if img.repo_tags.is_empty() { vec!["<none>:<none>".into()] } else { img.repo_tags.clone() };
+        let tags: Vec<String> = if img.repo_tags.is_empty() {
+            vec!["<none>:<none>".into()]
+        } else {
+            img.repo_tags.clone()
+        };
         for t in tags {
             let (repo, tag) = split_repo_tag(&t);
             if let Some(r) = &a.reference {
-                let (want_repo, want_tag) = match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-                    Some((rp, tg)) => (rp.to_string(), Some(tg.to_string())),
-                    None => (r.clone(), None),
-                };
+                let (want_repo, want_tag) =
+                    match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+                        Some((rp, tg)) => (rp.to_string(), Some(tg.to_string())),
+                        None => (r.clone(), None),
+                    };
                 if repo != want_repo || want_tag.is_some_and(|wt| wt != tag) {
                     continue;
                 }
             }
-            let id = if a.no_trunc { img.id.clone() } else { short_id(&img.id) };
+            let id = if a.no_trunc {
+                img.id.clone()
+            } else {
+                short_id(&img.id)
+            };
             rows.push(serde_json::json!({
                 "Repository": repo,
                 "Tag": tag,
@@ -82,9 +99,16 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if let Some(fmt) = a.format.as_deref().filter(|f| !f.is_empty() && *f != "table") {
+    if let Some(fmt) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "table")
+    {
         for r in &rows {
-            println!("{}", render_template(fmt, r).map_err(|e| status(1, e.to_string()))?);
+            println!(
+                "{}",
+                render_template(fmt, r).map_err(|e| status(1, e.to_string()))?
+            );
         }
         return Ok(0);
     }
@@ -97,9 +121,26 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
     for r in &rows {
         let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
         if a.digests {
-            writeln!(tw, "{}\t{}\t{}\t{}\t{}\t{}", s("Repository"), s("Tag"), s("Digest"), s("ID"), s("CreatedSince"), s("Size"))?;
+            writeln!(
+                tw,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                s("Repository"),
+                s("Tag"),
+                s("Digest"),
+                s("ID"),
+                s("CreatedSince"),
+                s("Size")
+            )?;
         } else {
-            writeln!(tw, "{}\t{}\t{}\t{}\t{}", s("Repository"), s("Tag"), s("ID"), s("CreatedSince"), s("Size"))?;
+            writeln!(
+                tw,
+                "{}\t{}\t{}\t{}\t{}",
+                s("Repository"),
+                s("Tag"),
+                s("ID"),
+                s("CreatedSince"),
+                s("Size")
+            )?;
         }
     }
     flush_table(tw)?;
@@ -121,7 +162,11 @@ pub struct RmiArgs {
 pub async fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<i32> {
     let mut failed = false;
     for name in &a.images {
-        let opts = RemoveImageOptions { force: a.force, noprune: a.no_prune, platforms: None };
+        let opts = RemoveImageOptions {
+            force: a.force,
+            noprune: a.no_prune,
+            platforms: None,
+        };
         match ctx.docker.remove_image(name, Some(opts), None).await {
             Ok(items) => {
                 for i in items {
@@ -158,13 +203,18 @@ pub struct ImportArgs {
 
 pub async fn import(ctx: &Ctx, a: ImportArgs) -> Result<i32> {
     if a.source.contains("://") {
-        return Err(status(1, "berth: importing from a URL is not supported; download the archive first"));
+        return Err(status(
+            1,
+            "berth: importing from a URL is not supported; download the archive first",
+        ));
     }
     let mut data = Vec::new();
     if a.source == "-" {
         tokio::io::stdin().read_to_end(&mut data).await?;
     } else {
-        data = tokio::fs::read(&a.source).await.map_err(|e| status(1, format!("berth: open {}: {e}", a.source)))?;
+        data = tokio::fs::read(&a.source)
+            .await
+            .map_err(|e| status(1, format!("berth: open {}: {e}", a.source)))?;
     }
     let opts = CreateImageOptions {
         from_src: Some("-".into()),
@@ -173,7 +223,11 @@ pub async fn import(ctx: &Ctx, a: ImportArgs) -> Result<i32> {
         changes: a.change.clone(),
         ..Default::default()
     };
-    let mut s = ctx.docker.create_image(Some(opts), Some(bollard::body_full(Bytes::from(data))), None);
+    let mut s = ctx.docker.create_image(
+        Some(opts),
+        Some(bollard::body_full(Bytes::from(data))),
+        None,
+    );
     while let Some(item) = s.next().await {
         match item {
             Ok(info) => {

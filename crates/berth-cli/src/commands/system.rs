@@ -21,7 +21,10 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
         && k != "container"
         && k != "image"
     {
-        return Err(status(1, format!("berth: \"{k}\" is not a valid value for --type")));
+        return Err(status(
+            1,
+            format!("berth: \"{k}\" is not a valid value for --type"),
+        ));
     }
     let mut out = Vec::new();
     let mut failed = false;
@@ -57,7 +60,10 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
     match &a.format {
         Some(f) => {
             for v in &out {
-                println!("{}", render_template(f, v).map_err(|e| status(1, format!("berth: {e}")))?);
+                println!(
+                    "{}",
+                    render_template(f, v).map_err(|e| status(1, format!("berth: {e}")))?
+                );
             }
         }
         None => println!("{}", json_indent(&serde_json::Value::Array(out))?),
@@ -73,25 +79,45 @@ pub struct VersionArgs {
 }
 
 pub async fn version(ctx: &Ctx, a: VersionArgs) -> Result<i32> {
-    let v = ctx.docker.version().await.map_err(|e| status(1, daemon_error(&e)))?;
+    let v = ctx
+        .docker
+        .version()
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
     if let Some(f) = &a.format {
         let all = serde_json::json!({
             "Client": {"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": v.api_version, "Os": "linux", "Arch": "amd64"},
             "Server": v,
         });
-        println!("{}", render_template(f, &all).map_err(|e| status(1, format!("berth: {e}")))?);
+        println!(
+            "{}",
+            render_template(f, &all).map_err(|e| status(1, format!("berth: {e}")))?
+        );
         return Ok(0);
     }
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     println!("Client:");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
     println!(" API version:       {}", s(&v.api_version));
-    println!(" OS/Arch:           linux/{}", std::env::consts::ARCH.replace("x86_64", "amd64"));
+    println!(
+        " OS/Arch:           linux/{}",
+        std::env::consts::ARCH.replace("x86_64", "amd64")
+    );
     println!();
-    println!("Server: {}", v.platform.as_ref().map(|p| p.name.clone()).unwrap_or_default());
+    println!(
+        "Server: {}",
+        v.platform
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    );
     println!(" Engine:");
     println!("  Version:          {}", s(&v.version));
-    println!("  API version:      {} (minimum version {})", s(&v.api_version), s(&v.min_api_version));
+    println!(
+        "  API version:      {} (minimum version {})",
+        s(&v.api_version),
+        s(&v.min_api_version)
+    );
     println!("  Git commit:       {}", s(&v.git_commit));
     println!("  OS/Arch:          {}/{}", s(&v.os), s(&v.arch));
     println!("  Experimental:     {}", v.experimental.unwrap_or(false));
@@ -106,9 +132,17 @@ pub struct InfoArgs {
 }
 
 pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
-    let i = ctx.docker.info().await.map_err(|e| status(1, daemon_error(&e)))?;
+    let i = ctx
+        .docker
+        .info()
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
     if let Some(f) = &a.format {
-        println!("{}", render_template(f, &serde_json::to_value(&i)?).map_err(|e| status(1, format!("berth: {e}")))?);
+        println!(
+            "{}",
+            render_template(f, &serde_json::to_value(&i)?)
+                .map_err(|e| status(1, format!("berth: {e}")))?
+        );
         return Ok(0);
     }
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
@@ -130,8 +164,14 @@ pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
         }
     }
     println!(" Logging Driver: {}", s(&i.logging_driver));
-    println!(" Cgroup Driver: {}", i.cgroup_driver.map(|c| c.to_string()).unwrap_or_default());
-    println!(" Cgroup Version: {}", i.cgroup_version.map(|c| c.to_string()).unwrap_or_default());
+    println!(
+        " Cgroup Driver: {}",
+        i.cgroup_driver.map(|c| c.to_string()).unwrap_or_default()
+    );
+    println!(
+        " Cgroup Version: {}",
+        i.cgroup_version.map(|c| c.to_string()).unwrap_or_default()
+    );
     println!(" Default Runtime: {}", s(&i.default_runtime));
     println!(" Security Options:");
     for o in i.security_options.clone().unwrap_or_default() {
@@ -142,12 +182,18 @@ pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
     println!(" OSType: {}", s(&i.os_type));
     println!(" Architecture: {}", s(&i.architecture));
     println!(" CPUs: {}", n(i.ncpu));
-    println!(" Total Memory: {}", berth_units::human_size(n(i.mem_total) as f64));
+    println!(
+        " Total Memory: {}",
+        berth_units::human_size(n(i.mem_total) as f64)
+    );
     println!(" Name: {}", s(&i.name));
     println!(" ID: {}", s(&i.id));
     println!(" Docker Root Dir: {}", s(&i.docker_root_dir));
     println!(" Debug Mode: {}", i.debug.unwrap_or(false));
     println!(" Experimental: {}", i.experimental_build.unwrap_or(false));
-    println!(" Live Restore Enabled: {}", i.live_restore_enabled.unwrap_or(false));
+    println!(
+        " Live Restore Enabled: {}",
+        i.live_restore_enabled.unwrap_or(false)
+    );
     Ok(0)
 }

@@ -29,8 +29,12 @@ fn repo_root() -> PathBuf {
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("busybox-{}.tar", std::process::id()));
-        let st = Command::new(repo_root().join("scripts/make-busybox-rootfs.sh")).arg(&out).status().expect("running make-busybox-rootfs.sh");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("busybox-{}.tar", std::process::id()));
+        let st = Command::new(repo_root().join("scripts/make-busybox-rootfs.sh"))
+            .arg(&out)
+            .status()
+            .expect("running make-busybox-rootfs.sh");
         assert!(st.success(), "make-busybox-rootfs.sh failed");
         out
     })
@@ -70,14 +74,32 @@ impl Daemon {
         args.push(busybox_tar().display().to_string());
         args.push("busybox:latest".into());
         let out = d.berth(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(out.status.success(), "importing busybox: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "importing busybox: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         d
     }
 
     pub fn start_bare() -> Daemon {
-        let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .expect("tempdir");
         let holder = Command::new("unshare")
-            .args(["--mount", "--net", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--", "sleep", "infinity"])
+            .args([
+                "--mount",
+                "--net",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "--",
+                "sleep",
+                "infinity",
+            ])
             .stdin(Stdio::null())
             // unshare complains on stderr when its namespace is torn down
             .stderr(Stdio::null())
@@ -85,12 +107,27 @@ impl Daemon {
             .expect("unshare (util-linux) is needed to isolate tests");
         let ns_pid = child_of(holder.id()).expect("namespace init did not start");
         let st = Command::new("nsenter")
-            .args(["-t", &ns_pid.to_string(), "-n", "ip", "link", "set", "lo", "up"])
+            .args([
+                "-t",
+                &ns_pid.to_string(),
+                "-n",
+                "ip",
+                "link",
+                "set",
+                "lo",
+                "up",
+            ])
             .status()
             .expect("nsenter");
         assert!(st.success(), "bringing up lo in the test namespace");
         let sock = dir.path().join("berth.sock");
-        let mut d = Daemon { dir, sock, holder, ns_pid, daemon: None };
+        let mut d = Daemon {
+            dir,
+            sock,
+            holder,
+            ns_pid,
+            daemon: None,
+        };
         d.spawn_daemon();
         d
     }
@@ -110,14 +147,23 @@ impl Daemon {
     /// Starts `berth daemon` inside the test's namespaces with `extra` flags.
     pub fn daemon_command(&self, extra: &[&str]) -> Command {
         let mut c = Command::new("nsenter");
-        c.args(["-t", &self.ns_pid.to_string(), "-m", "-n", "-p", "--", berth_bin(), "daemon"])
-            .arg("--data-root")
-            .arg(self.data_root())
-            .arg("--exec-root")
-            .arg(self.exec_root())
-            .arg("--config-file")
-            .arg(self.dir.path().join("daemon.json"))
-            .args(extra);
+        c.args([
+            "-t",
+            &self.ns_pid.to_string(),
+            "-m",
+            "-n",
+            "-p",
+            "--",
+            berth_bin(),
+            "daemon",
+        ])
+        .arg("--data-root")
+        .arg(self.data_root())
+        .arg("--exec-root")
+        .arg(self.exec_root())
+        .arg("--config-file")
+        .arg(self.dir.path().join("daemon.json"))
+        .args(extra);
         c
     }
 
@@ -220,11 +266,15 @@ impl Daemon {
     }
 
     pub async fn client(&self) -> bollard::Docker {
-        bollard::Docker::connect_with_unix(&self.sock.display().to_string(), 120, bollard::API_DEFAULT_VERSION)
-            .expect("bollard client")
-            .negotiate_version()
-            .await
-            .expect("negotiating API version")
+        bollard::Docker::connect_with_unix(
+            &self.sock.display().to_string(),
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .expect("bollard client")
+        .negotiate_version()
+        .await
+        .expect("negotiating API version")
     }
 }
 
@@ -250,7 +300,12 @@ impl Drop for Daemon {
 /// cgroups that still hold processes).
 fn remove_leftover_cgroups() {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let parent = own.lines().filter_map(|l| l.splitn(3, ':').nth(2)).max_by_key(|p| p.len()).unwrap_or("/").to_string();
+    let parent = own
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .max_by_key(|p| p.len())
+        .unwrap_or("/")
+        .to_string();
     let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
         return;
     };
@@ -277,7 +332,12 @@ pub fn code(o: &Output) -> i32 {
 }
 
 /// One HTTP/1.1 request on a unix socket: (status, raw headers, body).
-pub fn raw_request(sock: &Path, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, String, Vec<u8>)> {
+pub fn raw_request(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, String, Vec<u8>)> {
     let mut s = UnixStream::connect(sock)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or_default();
@@ -290,11 +350,21 @@ pub fn raw_request(sock: &Path, method: &str, path: &str, body: Option<&[u8]>) -
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((status, head, body))
@@ -303,7 +373,8 @@ pub fn raw_request(sock: &Path, method: &str, path: &str, body: Option<&[u8]>) -
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }

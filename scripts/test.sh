@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, then
+# runs the numbered checks. Run as root: the integration tests create
+# namespaces, cgroups and overlay mounts (each test in its own namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+if [ "$(id -u)" != 0 ]; then
+  echo "run as root: sudo $0" >&2
+  exit 1
+fi
+berth_install_deps
+if ! command -v docker >/dev/null 2>&1; then
+  # the scenario tests use the docker CLI as an unchanged client
+  echo "installing a docker CLI for the conformance tests..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== check 1: formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+echo "== check 2: lints (cargo clippy -D warnings)"
+cargo clippy --release --locked --all-targets -- -D warnings
+
+echo "== check 3: unit and integration tests"
+cargo test --release --locked -- --test-threads=2
