@@ -24,4 +24,13 @@ echo "== check 2: lints (cargo clippy -D warnings)"
 cargo clippy --release --locked --all-targets -- -D warnings
 
 echo "== check 3: unit and integration tests"
-cargo test --release --locked -- --test-threads=2
+log=$(mktemp)
+set +e
+cargo test --release --locked --all-targets -- --test-threads=2 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+echo "all tests: $passed passed, $failed failed"
+exit "$rc"

@@ -162,3 +162,95 @@ fn daemon_config_is_checked() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TCP needs TLS"));
 }
+
+#[test]
+fn serves_several_sockets_including_a_docker_sock_path() {
+    let mut d = Daemon::start();
+    d.stop();
+    let a = d.dir.path().join("a.sock");
+    let docker_sock = d.dir.path().join("var/run/docker.sock");
+    let mut child = d
+        .daemon_command(&[
+            "-H",
+            &format!("unix://{}", a.display()),
+            "-H",
+            &format!("unix://{}", docker_sock.display()),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("daemon with two sockets");
+    assert!(eventually(20, || common::raw_request(
+        &a, "GET", "/_ping", None
+    )
+    .is_ok_and(|r| r.0 == 200)));
+    assert!(eventually(5, || common::raw_request(
+        &docker_sock,
+        "GET",
+        "/_ping",
+        None
+    )
+    .is_ok_and(|r| r.0 == 200)));
+    let out = std::process::Command::new("docker")
+        .args(["run", "--rm", "busybox", "echo", "via docker.sock"])
+        .env("DOCKER_HOST", format!("unix://{}", docker_sock.display()))
+        .env("DOCKER_CONFIG", d.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via docker.sock\n");
+    // SAFETY: plain kill(2) on nsenter's child, the daemon
+    if let Some(pid) =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+            })
+    {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let _ = child.wait();
+    assert!(
+        !a.exists() && !docker_sock.exists(),
+        "sockets removed on shutdown"
+    );
+}
+
+#[test]
+fn containers_live_in_cgroups_under_the_daemons_own() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "cg",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; sleep 100",
+    ]);
+    let id = stdout(&o).trim().to_string();
+    assert!(eventually(10, || !stdout(&d.berth(&["logs", "cg"])).is_empty()));
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let parent = own
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .max_by_key(|p| p.len())
+        .unwrap()
+        .to_string();
+    let expected = format!("{}/berth/{id}", parent.trim_end_matches('/'));
+    let logs = stdout(&d.berth(&["logs", "cg"]));
+    assert!(
+        logs.lines().any(|l| l.ends_with(&expected)),
+        "no cgroup line ends with {expected}:\n{logs}"
+    );
+    // removal cleans the cgroup up
+    assert_eq!(code(&d.berth(&["rm", "-f", "cg"])), 0);
+    let memory_dir =
+        std::path::Path::new("/sys/fs/cgroup/memory").join(expected.trim_start_matches('/'));
+    assert!(
+        eventually(10, || !memory_dir.exists()),
+        "{} left behind",
+        memory_dir.display()
+    );
+}
