@@ -14,9 +14,11 @@ use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::fcntl::OFlag;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
+use oci_spec::runtime::Spec;
 
 use crate::jsonlog::{self, LineSplitter};
 use crate::protocol::{
@@ -102,7 +104,7 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
     let container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .with_root_path(&runtime_root)
         .map_err(|e| anyhow!("{e}"))?
-        .with_executor(DefaultExecutor {})
+        .with_executor(ResetSignalsExecutor)
         .with_stdin(stdin_for_container)
         .with_stdout(out_w)
         .with_stderr(err_w)
@@ -129,6 +131,60 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
         },
         listener,
     ))
+}
+
+/// Runs the container's process with default signal dispositions. Rust
+/// programs (this shim included) start with SIGPIPE ignored, and ignored
+/// signals survive exec: without this, `yes | head` in a container would
+/// spin forever instead of dying of SIGPIPE.
+#[derive(Clone)]
+struct ResetSignalsExecutor;
+
+impl Executor for ResetSignalsExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        reset_signal_dispositions();
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}
+
+/// The kernel's struct sigaction for x86_64 rt_sigaction.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets every catchable signal (glibc's reserved 32 and 33 included, which
+/// its signal() refuses) back to SIG_DFL through the raw system call.
+fn reset_signal_dispositions() {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid struct and no old-action pointer,
+        // in the single-threaded container init right before exec
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<u8>(),
+                8usize,
+            )
+        };
+    }
 }
 
 fn detach_stdout() {

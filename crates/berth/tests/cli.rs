@@ -481,3 +481,38 @@ fn security_defaults_in_the_container() {
     ]);
     assert_eq!(stdout(&o).lines().next(), Some("1"));
 }
+
+#[test]
+fn container_processes_get_default_signal_dispositions() {
+    let d = Daemon::start();
+    // the shim ignores SIGPIPE (a Rust program); its containers must not
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "grep SigIgn /proc/self/status; yes | head -n 2",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "SigIgn:\t0000000000000000\ny\ny\n");
+    // lots of output through an attached run, with a writer killed by SIGPIPE
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "yes 0123456789012345678901234567890123456789 | head -n 200000 | wc -l",
+    ]);
+    assert_eq!(stdout(&o), "200000\n");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "yes 0123456789 | head -n 100000",
+    ]);
+    assert_eq!(stdout(&o).len(), 1_100_000);
+}
