@@ -345,12 +345,17 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
     };
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 32 * 1024];
-    let write_log = |piece: &[u8]| {
-        let rec = jsonlog::encode(name, piece);
+    // one write per read: the records of a 32 KiB chunk go out together
+    let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let flush = |pending: &mut Vec<u8>| {
+        if pending.is_empty() {
+            return;
+        }
         let mut log = sh.log.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = log.write_all(&rec) {
+        if let Err(e) = log.write_all(pending) {
             tracing::error!(error = %e, "writing container log");
         }
+        pending.clear();
     };
     loop {
         let n = match file.read(&mut buf) {
@@ -360,19 +365,17 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             Err(_) => break,
         };
         let data = &buf[..n];
-        splitter.push(data, write_log);
+        splitter.push(data, |piece| pending.extend_from_slice(&jsonlog::encode(name, piece)));
+        flush(&mut pending);
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
         let header = frame_header(stream, n);
         attachers.retain_mut(|a| {
-            let wanted = if stream == STREAM_STDOUT {
-                a.stdout
-            } else {
-                a.stderr
-            };
+            let wanted = if stream == STREAM_STDOUT { a.stdout } else { a.stderr };
             !wanted || (a.stream.write_all(&header).is_ok() && a.stream.write_all(data).is_ok())
         });
     }
-    splitter.finish(write_log);
+    splitter.finish(|piece| pending.extend_from_slice(&jsonlog::encode(name, piece)));
+    flush(&mut pending);
 }
 
 fn respond(conn: &mut UnixStream, r: &Response) -> std::io::Result<()> {

@@ -84,6 +84,8 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let file: FileConfig = match fs::read(&path) {
+        // an empty file is an empty configuration
+        Ok(raw) if raw.iter().all(|b| b.is_ascii_whitespace()) => FileConfig::default(),
         Ok(raw) => serde_json::from_slice(&raw).map_err(|e| {
             let msg = e.to_string();
             if msg.starts_with("unknown field") {
