@@ -365,12 +365,18 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             Err(_) => break,
         };
         let data = &buf[..n];
-        splitter.push(data, |piece| pending.extend_from_slice(&jsonlog::encode(name, piece)));
+        splitter.push(data, |piece| {
+            pending.extend_from_slice(&jsonlog::encode(name, piece))
+        });
         flush(&mut pending);
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
         let header = frame_header(stream, n);
         attachers.retain_mut(|a| {
-            let wanted = if stream == STREAM_STDOUT { a.stdout } else { a.stderr };
+            let wanted = if stream == STREAM_STDOUT {
+                a.stdout
+            } else {
+                a.stderr
+            };
             !wanted || (a.stream.write_all(&header).is_ok() && a.stream.write_all(data).is_ok())
         });
     }
