@@ -34,16 +34,16 @@ failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ f
 rm -f "$log"
 if [ "$rc" = 0 ]; then
   echo "== check 4: benchmark harness smoke run (bench/run, one run, JSON)"
-  if bench/run --no-build --runs 1 --only run-rm-none,lifecycle,exec-true --json > target/bench-smoke.json \
+  if bench/run --no-build --runs 1 --only run-rm-none,lifecycle,pull-200mb --json > target/bench-smoke.json \
     && python3 - target/bench-smoke.json <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 names = [s["name"] for s in d["scenarios"]]
-assert names == ["run-rm-none", "lifecycle", "exec-true"], names
+assert names == ["run-rm-none", "lifecycle", "pull-200mb"], names
 berth = {s["name"]: s["engines"]["berth"] for s in d["scenarios"]}
 assert berth["run-rm-none"]["run-rm-none"]["median"] > 0, berth
 assert set(berth["lifecycle"]) == {"create", "start", "stop", "rm"}, berth
-assert "unsupported" in berth["exec-true"], berth
+assert "unsupported" in berth["pull-200mb"], berth
 PY
   then
     passed=$((passed + 1))

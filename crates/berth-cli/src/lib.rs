@@ -52,6 +52,8 @@ enum Command {
     Logs(commands::containers::LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(commands::containers::WaitArgs),
+    /// Execute a command in a running container
+    Exec(commands::containers::ExecArgs),
     /// List images
     Images(commands::images::ImagesArgs),
     /// Remove one or more images
@@ -84,6 +86,7 @@ enum ContainerCommand {
     Ls(commands::containers::PsArgs),
     Logs(commands::containers::LogsArgs),
     Wait(commands::containers::WaitArgs),
+    Exec(commands::containers::ExecArgs),
     Inspect(commands::system::InspectArgs),
 }
 
@@ -226,6 +229,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => c::ps(ctx, a).await,
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => c::logs(ctx, a).await,
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => c::wait(ctx, a).await,
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => c::exec(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,

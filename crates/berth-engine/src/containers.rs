@@ -208,7 +208,7 @@ fn parse_signal(s: &str) -> Result<i32> {
 }
 
 impl Engine {
-    fn shim_socket(&self, id: &str) -> PathBuf {
+    pub(crate) fn shim_socket(&self, id: &str) -> PathBuf {
         // unix socket paths are limited to 108 bytes: keep them short
         self.cfg
             .exec_root
@@ -228,7 +228,7 @@ impl Engine {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
-    fn rootfs_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn rootfs_dir(&self, id: &str) -> PathBuf {
         self.state_dir(id).join("rootfs")
     }
 

@@ -4,6 +4,7 @@
 
 mod containers;
 mod error;
+mod exec;
 mod images;
 mod layers;
 mod mounts;
@@ -14,6 +15,7 @@ mod system;
 
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use error::{Error, Result};
+pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
 pub use system::{API_VERSION, MIN_API_VERSION};
 
@@ -43,6 +45,7 @@ pub struct Engine {
     blobs: BlobStore,
     images: RwLock<images::ImageIndex>,
     containers: RwLock<HashMap<String, Arc<containers::Entry>>>,
+    execs: RwLock<exec::Execs>,
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
     /// the cgroup path under which containers are placed
@@ -79,6 +82,7 @@ impl Engine {
             images: RwLock::new(images),
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
+            execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
         });
         engine.restore_containers().await?;

@@ -44,6 +44,19 @@ pub async fn attach(sock: &Path, req: &Request) -> Result<BufReader<UnixStream>>
     Ok(r)
 }
 
+/// Like `attach`, also returning the shim's answer (an exec's pid).
+pub async fn attach_with_response(
+    sock: &Path,
+    req: &Request,
+) -> Result<(Response, BufReader<UnixStream>)> {
+    let mut r = send(sock, req).await?;
+    let resp = read_response(&mut r).await?;
+    if !resp.ok {
+        bail!("{}", resp.error.clone().unwrap_or_else(|| "refused".into()));
+    }
+    Ok((resp, r))
+}
+
 /// Starts `berth shim` and waits until it has created the container.
 /// Returns the container's init pid.
 pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {

@@ -10,4 +10,4 @@ pub mod jsonlog;
 pub mod protocol;
 mod server;
 
-pub use server::{ShimArgs, read_exit, run};
+pub use server::{ExecHelperSpec, ShimArgs, exec_helper, read_exit, run};

@@ -23,6 +23,18 @@ pub enum Request {
         signal: i32,
     },
     State,
+    /// Run a process in the running container. The answer carries its pid;
+    /// then the connection carries its output frames, and a last frame on
+    /// `STREAM_EXIT` with the exit code as a decimal string.
+    Exec {
+        args: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        uid: u32,
+        gid: u32,
+        additional_gids: Vec<u32>,
+        stdin: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -72,6 +84,8 @@ pub const READY_OK: &str = "ok";
 pub const STREAM_STDIN: u8 = 0;
 pub const STREAM_STDOUT: u8 = 1;
 pub const STREAM_STDERR: u8 = 2;
+/// Not a Docker stream: the shim's trailer frame carrying an exec's exit code.
+pub const STREAM_EXIT: u8 = 255;
 
 /// A frame header of Docker's multiplexed stream format: stream id, three
 /// zero bytes, big-endian payload length.

@@ -22,7 +22,8 @@ use oci_spec::runtime::Spec;
 
 use crate::jsonlog::{self, LineSplitter};
 use crate::protocol::{
-    ExitStatus, READY_OK, Request, Response, STREAM_STDERR, STREAM_STDOUT, frame_header,
+    ExitStatus, READY_OK, Request, Response, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT,
+    frame_header,
 };
 
 /// How long a created container waits for its start before the shim gives up.
@@ -57,6 +58,14 @@ struct Shared {
     stdin: Mutex<Option<File>>,
     start: Mutex<Option<mpsc::Sender<mpsc::Sender<Response>>>>,
     log: Mutex<File>,
+    /// exit codes of children other than the container's init (exec
+    /// processes, exec helpers), by pid
+    child_exits: Mutex<std::collections::HashMap<i32, i32>>,
+    child_exited: Condvar,
+    /// set once the init exited and the remaining children were reaped
+    reaping_done: std::sync::atomic::AtomicBool,
+    runtime_root: PathBuf,
+    id: String,
 }
 
 /// Runs the shim to completion. The first line on stdout tells the daemon
@@ -216,6 +225,11 @@ fn serve(
         stdin: Mutex::new(pipes.stdin),
         start: Mutex::new(Some(start_tx)),
         log: Mutex::new(log),
+        child_exits: Mutex::new(std::collections::HashMap::new()),
+        child_exited: Condvar::new(),
+        reaping_done: std::sync::atomic::AtomicBool::new(false),
+        runtime_root: args.state_dir.join("runtime"),
+        id: args.id.clone(),
     });
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -265,7 +279,7 @@ fn serve(
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 
-    let code = reap(pid);
+    let code = reap(&shared, pid);
     // the container's pid namespace is gone, so the pipes reach EOF; the
     // timeout only guards against a writer that escaped the namespace
     for _ in 0..2 {
@@ -273,6 +287,9 @@ fn serve(
             break;
         }
     }
+    // the pid namespace is gone: collect what is left, so that execs still
+    // waiting learn that their process died with the container
+    reap_remaining(&shared);
     let status = ExitStatus {
         code,
         finished_at: jsonlog::now_rfc3339(),
@@ -308,19 +325,71 @@ fn serve(
 }
 
 /// Reaps children until the container's init exits; returns its exit code
-/// in Docker's convention (128 + signal when killed).
-fn reap(pid: i32) -> i32 {
+/// in Docker's convention (128 + signal when killed). Other children's exits
+/// are recorded for the exec handlers.
+fn reap(sh: &Shared, pid: i32) -> i32 {
     loop {
-        match waitpid(Pid::from_raw(-1), None) {
-            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return code,
-            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return 128 + sig as i32,
+        let (p, code) = match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(p, code)) => (p.as_raw(), code),
+            Ok(WaitStatus::Signaled(p, sig, _)) => (p.as_raw(), 128 + sig as i32),
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 tracing::error!(error = %e, "waiting for the container");
                 return 255;
             }
+        };
+        if p == pid {
+            return code;
         }
+        record_child_exit(sh, p, code);
+    }
+}
+
+fn record_child_exit(sh: &Shared, pid: i32, code: i32) {
+    sh.child_exits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(pid, code);
+    sh.child_exited.notify_all();
+}
+
+fn reap_remaining(sh: &Shared) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match waitpid(
+            Pid::from_raw(-1),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            Ok(WaitStatus::Exited(p, code)) => record_child_exit(sh, p.as_raw(), code),
+            Ok(WaitStatus::Signaled(p, sig, _)) => {
+                record_child_exit(sh, p.as_raw(), 128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) => thread::sleep(Duration::from_millis(10)),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    sh.reaping_done.store(true, Ordering::SeqCst);
+    sh.child_exited.notify_all();
+}
+
+/// Waits for a child's recorded exit; 137 when it died with the container
+/// without being seen.
+fn wait_child(sh: &Shared, pid: i32) -> i32 {
+    let mut exits = sh.child_exits.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(code) = exits.remove(&pid) {
+            return code;
+        }
+        if sh.reaping_done.load(Ordering::SeqCst) {
+            return 137;
+        }
+        exits = sh
+            .child_exited
+            .wait(exits)
+            .unwrap_or_else(|p| p.into_inner());
     }
 }
 
@@ -462,6 +531,31 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             );
             sh.waiters.fetch_sub(1, Ordering::SeqCst);
         }
+        Request::Exec {
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids,
+            stdin,
+        } => {
+            let spec = ExecHelperSpec {
+                root: sh.runtime_root.clone(),
+                id: sh.id.clone(),
+                args,
+                env,
+                cwd,
+                uid,
+                gid,
+                additional_gids,
+            };
+            if exited().is_some() {
+                let _ = respond(&mut conn, &Response::err("container is not running"));
+                return;
+            }
+            run_exec(sh, conn, reader, spec, stdin);
+        }
         Request::Attach {
             stdin,
             stdout,
@@ -511,4 +605,195 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             }
         }
     }
+}
+
+/// What `berth shim-exec` needs to start a process in a running container.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ExecHelperSpec {
+    pub root: PathBuf,
+    pub id: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// `berth shim-exec SPEC`: a single-threaded helper that joins the
+/// container with libcontainer's tenant builder. Forking from the threaded
+/// shim could inherit a held malloc lock; this process has one thread. Its
+/// stdio are the exec's pipes; it reports "ok <pid>" or "err <msg>" on fd 3.
+pub fn exec_helper(spec_json: &str) -> i32 {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the shim opened fd 3 for us before exec
+    let mut report = unsafe { File::from_raw_fd(3) };
+    // SAFETY: marking our own descriptor close-on-exec
+    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let result = (|| -> Result<i32> {
+        let spec: ExecHelperSpec = serde_json::from_str(spec_json)?;
+        let env: std::collections::HashMap<String, String> = spec
+            .env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e.clone(), String::new()),
+            })
+            .collect();
+        let pid = ContainerBuilder::new(spec.id.clone(), SyscallType::default())
+            .with_root_path(&spec.root)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_executor(ResetSignalsExecutor)
+            .as_tenant()
+            .with_container_args(spec.args.clone())
+            .with_env(env)
+            .with_cwd(Some(spec.cwd.clone()))
+            .with_user(Some(spec.uid))
+            .with_group(Some(spec.gid))
+            .with_additional_gids(spec.additional_gids.clone())
+            .with_detach(true)
+            .build()
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(pid.as_raw())
+    })();
+    match result {
+        Ok(pid) => {
+            let _ = writeln!(report, "{READY_OK} {pid}");
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(report, "err {e:#}");
+            1
+        }
+    }
+}
+
+fn write_frame(conn: &Mutex<UnixStream>, stream: u8, data: &[u8]) -> bool {
+    let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+    c.write_all(&frame_header(stream, data.len())).is_ok() && c.write_all(data).is_ok()
+}
+
+fn run_exec(
+    sh: &Shared,
+    mut conn: UnixStream,
+    mut reader: BufReader<UnixStream>,
+    spec: ExecHelperSpec,
+    stdin: bool,
+) {
+    let started = (|| -> Result<(i32, Vec<File>, Option<File>)> {
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
+        let (in_r, in_w): (OwnedFd, Option<File>) = if stdin {
+            let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
+            (r, Some(File::from(w)))
+        } else {
+            (File::open("/dev/null")?.into(), None)
+        };
+        let (rep_r, rep_w) = pipe2(OFlag::O_CLOEXEC)?;
+        let rep_raw = rep_w.as_raw_fd();
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg("shim-exec")
+            .arg(serde_json::to_string(&spec)?)
+            .stdin(std::process::Stdio::from(in_r))
+            .stdout(std::process::Stdio::from(out_w))
+            .stderr(std::process::Stdio::from(err_w));
+        // SAFETY: dup2 is async-signal-safe; it gives the helper its report fd
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                if libc::dup2(rep_raw, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // the shim reaps every child itself (waitpid(-1)); the handle is not waited on
+        let _helper = cmd.spawn().context("starting exec helper")?;
+        drop(rep_w);
+        let mut line = String::new();
+        BufReader::new(File::from(rep_r)).read_line(&mut line)?;
+        let line = line.trim();
+        let pid = match line.strip_prefix(READY_OK) {
+            Some(p) => p
+                .trim()
+                .parse::<i32>()
+                .context("bad pid from exec helper")?,
+            None => anyhow::bail!(
+                "{}",
+                line.strip_prefix("err ").unwrap_or("exec helper failed")
+            ),
+        };
+        Ok((pid, vec![File::from(out_r), File::from(err_r)], in_w))
+    })();
+    let (pid, outputs, stdin_w) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = respond(&mut conn, &Response::err(format!("{e:#}")));
+            return;
+        }
+    };
+    if respond(
+        &mut conn,
+        &Response {
+            pid: Some(pid),
+            ..Response::ok()
+        },
+    )
+    .is_err()
+    {
+        return;
+    }
+    let conn = match conn.try_clone() {
+        Ok(c) => Arc::new(Mutex::new(c)),
+        Err(_) => return,
+    };
+    if let Some(mut w) = stdin_w {
+        let _ = thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if w.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+    }
+    let mut forwarders = Vec::new();
+    for (mut file, stream) in outputs.into_iter().zip([STREAM_STDOUT, STREAM_STDERR]) {
+        let conn = conn.clone();
+        if let Ok(h) = thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || {
+                let mut buf = vec![0u8; 32 * 1024];
+                let mut client_gone = false;
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        // keep draining after the client left so the process never blocks
+                        Ok(n) if !client_gone => {
+                            client_gone = !write_frame(&conn, stream, &buf[..n])
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            })
+        {
+            forwarders.push(h);
+        }
+    }
+    for h in forwarders {
+        let _ = h.join();
+    }
+    let code = wait_child(sh, pid);
+    let _ = write_frame(&conn, STREAM_EXIT, code.to_string().as_bytes());
+    let _ = conn
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .shutdown(std::net::Shutdown::Both);
 }

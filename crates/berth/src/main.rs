@@ -10,6 +10,10 @@ fn main() -> ExitCode {
     match args.get(1).and_then(|a| a.to_str()) {
         Some("daemon") | Some("dockerd") => daemon::main(&args[2..]),
         Some("shim") => shim_main(&args[2..]),
+        Some("shim-exec") => match args.get(2).and_then(|a| a.to_str()) {
+            Some(spec) => ExitCode::from(berth_shim::exec_helper(spec) as u8),
+            None => ExitCode::from(2),
+        },
         _ => ExitCode::from(berth_cli::main(args) as u8),
     }
 }

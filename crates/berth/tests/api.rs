@@ -388,3 +388,63 @@ async fn logs_follow_streams_until_exit() {
         .await;
     assert_eq!(lines.concat(), "line 1\nline 2\nline 3\n");
 }
+
+#[test]
+fn exec_api_status_codes() {
+    let d = Daemon::start();
+    d.berth(&["run", "-d", "--name", "ea", "busybox", "sleep", "1000"]);
+    let (s, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/ea/exec",
+        Some(br#"{"Cmd":[]}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 400);
+    assert_eq!(message(&body), "No exec command specified");
+    let (s, _, _) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/nope/exec",
+        Some(br#"{"Cmd":["true"]}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 404);
+    let (s, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/ea/exec",
+        Some(br#"{"Cmd":["sh","-c","exit 3"]}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 201);
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _, _) = raw_request(
+        &d.sock,
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(br#"{"Detach":true}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 200);
+    assert!(common::eventually(10, || {
+        let (_, _, b) = raw_request(&d.sock, "GET", &format!("/exec/{id}/json"), None).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        v["ExitCode"] == 3 && v["Running"] == false
+    }));
+    let (s, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(br#"{"Detach":true}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 409, "an exec starts once");
+    assert!(message(&body).contains("already running"));
+    let (s, _, body) = raw_request(&d.sock, "GET", "/exec/nope/json", None).unwrap();
+    assert_eq!(s, 404);
+    assert_eq!(message(&body), "No such exec instance: nope");
+}

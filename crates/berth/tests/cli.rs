@@ -516,3 +516,88 @@ fn container_processes_get_default_signal_dispositions() {
     ]);
     assert_eq!(stdout(&o).len(), 1_100_000);
 }
+
+#[test]
+fn exec_through_both_clis() {
+    let d = Daemon::start();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ex",
+        "-e",
+        "FROM_RUN=yes",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let o = d.berth(&[
+        "exec",
+        "ex",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; echo $FROM_RUN; exit 4",
+    ]);
+    assert_eq!(code(&o), 4);
+    assert_eq!(stdout(&o), "out\nyes\n");
+    assert_eq!(stderr(&o), "err\n");
+    let o = d.docker(&[
+        "exec",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=1",
+        "ex",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $X",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "65534\n/tmp\n1\n");
+    // the exec'd process is inside the container: same pid namespace, pid 1 is sleep
+    let o = d.docker(&["exec", "ex", "cat", "/proc/1/cmdline"]);
+    assert_eq!(stdout(&o), "sleep\u{0}1000\u{0}");
+    // a command that is not there: docker's message and 126
+    for o in [
+        d.berth(&["exec", "ex", "nope"]),
+        d.docker(&["exec", "ex", "nope"]),
+    ] {
+        assert_eq!(code(&o), 126);
+        assert!(
+            stdout(&o).contains("executable file not found in $PATH"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // detached exec runs to its end
+    assert_eq!(
+        code(&d.docker(&["exec", "-d", "ex", "sh", "-c", "echo bg > /tmp/bg"])),
+        0
+    );
+    assert!(eventually(10, || stdout(
+        &d.berth(&["exec", "ex", "cat", "/tmp/bg"])
+    ) == "bg\n"));
+    // stdin
+    let mut child = std::process::Command::new(common::berth_bin())
+        .args(["exec", "-i", "ex", "sh", "-c", "tr a-z A-Z"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"shout\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n");
+    // not in a stopped container
+    d.berth(&["stop", "-t", "0", "ex"]);
+    for o in [
+        d.berth(&["exec", "ex", "true"]),
+        d.docker(&["exec", "ex", "true"]),
+    ] {
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+    }
+}

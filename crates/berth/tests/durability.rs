@@ -52,7 +52,9 @@ fn kill9_daemon_keeps_containers_and_logs() {
     let logs = stdout(&d.berth(&["logs", "ticker"]));
     let expected: String = (0..40).map(|i| format!("tick {i}\n")).collect();
     assert_eq!(logs, expected);
-    // the re-adopted container is fully manageable
+    // the re-adopted container is fully manageable: exec, logs, stop
+    let o = d.docker(&["exec", "long", "echo", "still here"]);
+    assert_eq!(stdout(&o), "still here\n", "{}", stderr(&o));
     let o = d.docker(&["stop", "-t", "1", "long"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::server::ApiVersion;
 
-fn stream_content_type(v: ApiVersion) -> &'static str {
+pub(super) fn stream_content_type(v: ApiVersion) -> &'static str {
     if v >= ApiVersion(1, 42) {
         "application/vnd.docker.multiplexed-stream"
     } else {

@@ -762,3 +762,88 @@ pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    privileged: bool,
+    container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
+    use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+    let env: Vec<String> = a
+        .env
+        .iter()
+        .filter_map(|e| {
+            if e.contains('=') {
+                Some(e.clone())
+            } else {
+                std::env::var(e).ok().map(|v| format!("{e}={v}"))
+            }
+        })
+        .collect();
+    let opts = CreateExecOptions {
+        attach_stdin: Some(a.interactive && !a.detach),
+        attach_stdout: Some(!a.detach),
+        attach_stderr: Some(!a.detach),
+        tty: Some(a.tty),
+        env: Some(env),
+        cmd: Some(a.command.clone()),
+        privileged: Some(a.privileged),
+        user: a.user.clone(),
+        working_dir: a.workdir.clone(),
+        ..Default::default()
+    };
+    let created = ctx
+        .docker
+        .create_exec(&a.container, opts)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let start = StartExecOptions {
+        detach: a.detach,
+        tty: a.tty,
+        output_capacity: None,
+    };
+    match ctx
+        .docker
+        .start_exec(&created.id, Some(start))
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?
+    {
+        StartExecResults::Detached => return Ok(0),
+        StartExecResults::Attached { output, input } => {
+            if a.interactive {
+                spawn_stdin_copy(input);
+            }
+            pump_output(output).await;
+        }
+    }
+    let info = ctx
+        .docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    Ok(info.exit_code.unwrap_or(0) as i32)
+}

@@ -1,0 +1,90 @@
+use axum::Extension;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bollard_stubs::models::{ExecConfig, ExecStartConfig};
+use hyper_util::rt::TokioIo;
+
+use super::containers::stream_content_type;
+use super::{AppState, json_body};
+use crate::error::{ApiError, ApiResult};
+use crate::server::ApiVersion;
+
+pub async fn create(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let cfg: ExecConfig = json_body(&body)?;
+    let exec_id = e.exec_create(&id, cfg)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "Id": exec_id })),
+    )
+        .into_response())
+}
+
+pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(e.exec_inspect(&id)?).into_response())
+}
+
+/// POST /exec/{id}/start: detached, or a 101 upgrade carrying the output
+/// (and stdin), like attach.
+pub async fn start(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Extension(v): Extension<ApiVersion>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (mut parts, body) = req.into_parts();
+    let raw = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|err| ApiError::bad_request(format!("reading body: {err}")))?;
+    let cfg: ExecStartConfig = if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        ExecStartConfig::default()
+    } else {
+        json_body(&raw)?
+    };
+    if cfg.tty == Some(true) {
+        return Err(ApiError::bad_request(
+            "berth does not support TTYs yet (-t)",
+        ));
+    }
+    let session = e.exec_start(&id).await?;
+    if cfg.detach == Some(true) {
+        tokio::spawn(session.pump(tokio::io::empty(), tokio::io::sink()));
+        return Ok(StatusCode::OK.into_response());
+    }
+    if !parts.headers.contains_key(header::UPGRADE) {
+        let (w, r) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(session.pump(tokio::io::empty(), w));
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(r));
+        return Ok(([(header::CONTENT_TYPE, stream_content_type(v))], body).into_response());
+    }
+    let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let Some(on_upgrade) = on_upgrade else {
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "connection cannot be upgraded".into(),
+        ));
+    };
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let (r, w) = tokio::io::split(TokioIo::new(upgraded));
+                session.pump(r, w).await;
+            }
+            // the client is gone; let the process run to its end regardless
+            Err(_) => session.pump(tokio::io::empty(), tokio::io::sink()).await,
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONTENT_TYPE, stream_content_type(v))
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .body(Body::empty())
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}

@@ -1,0 +1,266 @@
+//! `exec`: processes started in a running container through its shim.
+//! Exec instances live in memory, as in dockerd: they do not survive a
+//! daemon restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use berth_shim::protocol::{Request, STREAM_EXIT, STREAM_STDOUT, frame_header};
+use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::{Engine, Error, LockExt, Result, shim_client, spec};
+
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecConfig,
+    pub started: bool,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+pub type Execs = HashMap<String, Arc<Mutex<ExecRecord>>>;
+
+/// A started exec: its output frames to copy to the client, or the error
+/// that kept it from starting (Docker reports that inside the stream).
+pub struct ExecSession {
+    record: Arc<Mutex<ExecRecord>>,
+    stream: Option<BufReader<UnixStream>>,
+    failure: Option<String>,
+    stdin: bool,
+}
+
+fn lock(r: &Mutex<ExecRecord>) -> std::sync::MutexGuard<'_, ExecRecord> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    fn exec_record(&self, id: &str) -> Result<Arc<Mutex<ExecRecord>>> {
+        self.execs
+            .r()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("No such exec instance: {id}")))
+    }
+
+    pub fn exec_create(&self, container: &str, cfg: ExecConfig) -> Result<String> {
+        let e = self.get(container)?;
+        if !e.is_running() {
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                e.id
+            )));
+        }
+        if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(Error::invalid("No exec command specified"));
+        }
+        if cfg.tty == Some(true) {
+            return Err(Error::invalid(
+                "berth does not support TTYs yet (-t): run exec without -t",
+            ));
+        }
+        let id = crate::random_id();
+        let rec = ExecRecord {
+            id: id.clone(),
+            container_id: e.id.clone(),
+            config: cfg,
+            started: false,
+            running: false,
+            exit_code: None,
+            pid: 0,
+        };
+        self.execs.w().insert(id.clone(), Arc::new(Mutex::new(rec)));
+        Ok(id)
+    }
+
+    pub fn exec_inspect(&self, id: &str) -> Result<ExecInspectResponse> {
+        let rec = self.exec_record(id)?;
+        let r = lock(&rec).clone();
+        let cmd = r.config.cmd.clone().unwrap_or_default();
+        Ok(ExecInspectResponse {
+            can_remove: Some(false),
+            id: Some(r.id.clone()),
+            running: Some(r.running),
+            exit_code: r.exit_code,
+            process_config: Some(ProcessConfig {
+                privileged: Some(r.config.privileged.unwrap_or(false)),
+                user: Some(r.config.user.clone().unwrap_or_default()),
+                tty: Some(false),
+                entrypoint: cmd.first().cloned(),
+                arguments: Some(cmd.iter().skip(1).cloned().collect()),
+            }),
+            open_stdin: Some(r.config.attach_stdin.unwrap_or(false)),
+            open_stderr: Some(r.config.attach_stderr.unwrap_or(false)),
+            open_stdout: Some(r.config.attach_stdout.unwrap_or(false)),
+            container_id: Some(r.container_id.clone()),
+            pid: Some(r.pid),
+            ..Default::default()
+        })
+    }
+
+    /// Starts the exec's process. A failure to start the process itself is
+    /// not an error here: like dockerd, it is reported in the stream and
+    /// as exit code 126.
+    pub async fn exec_start(&self, id: &str) -> Result<ExecSession> {
+        let record = self.exec_record(id)?;
+        let (cfg, container_id) = {
+            let mut r = lock(&record);
+            if r.started {
+                return Err(Error::conflict(format!(
+                    "Error: Exec command {id} is already running"
+                )));
+            }
+            r.started = true;
+            (r.config.clone(), r.container_id.clone())
+        };
+        let e = self.get(&container_id)?;
+        if !e.is_running() {
+            return Err(Error::conflict(format!(
+                "container {container_id} is not running"
+            )));
+        }
+        let c = e.record();
+        let rootfs = self.rootfs_dir(&c.id);
+        let user = cfg
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or(c.config.user.clone())
+            .unwrap_or_default();
+        let mut env = c.config.env.clone().unwrap_or_default();
+        for v in cfg.env.clone().unwrap_or_default() {
+            let key = v.split('=').next().unwrap_or_default().to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(v);
+        }
+        if !env.iter().any(|v| v.starts_with("PATH=")) {
+            env.insert(0, spec::DEFAULT_PATH.to_string());
+        }
+        let cwd = cfg
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .or(c.config.working_dir.clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into());
+        let args = cfg.cmd.clone().unwrap_or_default();
+        let stdin = cfg.attach_stdin.unwrap_or(false);
+        let fail = |msg: String| {
+            let mut r = lock(&record);
+            r.exit_code = Some(126);
+            ExecSession {
+                record: record.clone(),
+                stream: None,
+                failure: Some(msg),
+                stdin,
+            }
+        };
+        let (uid, gid, gids) = match spec::resolve_user(&rootfs, &user) {
+            Ok(u) => u,
+            Err(m) => {
+                return Ok(fail(format!(
+                    "OCI runtime exec failed: exec failed: {m}: unknown"
+                )));
+            }
+        };
+        if let Err((_, m)) = spec::check_executable(&rootfs, &args[0], &env) {
+            return Ok(fail(format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
+            )));
+        }
+        let req = Request::Exec {
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids: gids,
+            stdin,
+        };
+        match shim_client::attach_with_response(&self.shim_socket(&c.id), &req).await {
+            Ok((resp, stream)) => {
+                let mut r = lock(&record);
+                r.running = true;
+                r.pid = resp.pid.unwrap_or(0) as i64;
+                drop(r);
+                Ok(ExecSession {
+                    record: record.clone(),
+                    stream: Some(stream),
+                    failure: None,
+                    stdin,
+                })
+            }
+            Err(err) => Ok(fail(format!(
+                "OCI runtime exec failed: exec failed: {err:#}: unknown"
+            ))),
+        }
+    }
+}
+
+impl ExecSession {
+    /// Copies the exec's output frames to `out` (and `input` to its stdin)
+    /// until it exits; records the exit code before `out` is closed, so a
+    /// client that inspects after the stream ends sees it.
+    pub async fn pump<R, W>(self, mut input: R, mut out: W)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        if let Some(msg) = self.failure {
+            let line = format!("{msg}\r\n");
+            let _ = out
+                .write_all(&frame_header(STREAM_STDOUT, line.len()))
+                .await;
+            let _ = out.write_all(line.as_bytes()).await;
+            let _ = out.shutdown().await;
+            return;
+        }
+        let Some(stream) = self.stream else {
+            return;
+        };
+        let (mut sr, mut sw) = tokio::io::split(stream);
+        let with_stdin = self.stdin;
+        let output = async {
+            let mut code = None;
+            let mut header = [0u8; 8];
+            let mut payload = Vec::new();
+            loop {
+                if sr.read_exact(&mut header).await.is_err() {
+                    break;
+                }
+                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                payload.resize(len, 0);
+                if sr.read_exact(&mut payload).await.is_err() {
+                    break;
+                }
+                if header[0] == STREAM_EXIT {
+                    code = String::from_utf8_lossy(&payload).trim().parse::<i64>().ok();
+                    break;
+                }
+                // a client that went away does not stop the process
+                let _ = out.write_all(&header).await;
+                let _ = out.write_all(&payload).await;
+            }
+            {
+                let mut r = lock(&self.record);
+                r.running = false;
+                r.exit_code = Some(code.unwrap_or(137));
+            }
+            let _ = out.shutdown().await;
+        };
+        let input = async {
+            if with_stdin {
+                let _ = tokio::io::copy(&mut input, &mut sw).await;
+                let _ = sw.shutdown().await;
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = output => {}
+            _ = input => {}
+        }
+    }
+}
