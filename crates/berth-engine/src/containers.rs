@@ -37,6 +37,8 @@ pub enum Status {
     #[default]
     Created,
     Running,
+    /// exited, and waiting for its restart policy's delay
+    Restarting,
     Exited,
     Dead,
     Removing,
@@ -69,6 +71,10 @@ pub struct ContainerRecord {
     pub state: StateRecord,
     #[serde(default)]
     pub restart_count: i64,
+    /// set by `stop`, cleared by `start`: restart policies leave such a
+    /// container alone (and `unless-stopped` also across daemon restarts)
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 /// What waiters need to know, published on every state change.
@@ -93,7 +99,14 @@ pub struct Entry {
     op: tokio::sync::Mutex<()>,
     watch: watch::Sender<Snapshot>,
     pending_attach: Mutex<Vec<PendingAttach>>,
+    /// the next restart's delay (Docker's back-off: 100 ms doubling to 1 min)
+    restart_delay: Mutex<Duration>,
 }
+
+const RESTART_DELAY_MIN: Duration = Duration::from_millis(100);
+const RESTART_DELAY_MAX: Duration = Duration::from_secs(60);
+/// a container that ran this long starts over with the shortest delay
+const RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
 
 impl Entry {
     fn new(rec: ContainerRecord) -> Arc<Self> {
@@ -108,6 +121,7 @@ impl Entry {
             op: tokio::sync::Mutex::new(()),
             watch: watch::channel(snap).0,
             pending_attach: Mutex::new(Vec::new()),
+            restart_delay: Mutex::new(RESTART_DELAY_MIN),
         })
     }
 
@@ -337,6 +351,7 @@ impl Engine {
 
         let id = crate::random_id();
         let mut host_config = body.host_config.clone().unwrap_or_default();
+        validate_restart_policy(&host_config)?;
         if host_config
             .network_mode
             .as_deref()
@@ -425,6 +440,7 @@ impl Engine {
                     ..Default::default()
                 },
                 restart_count: 0,
+                manually_stopped: false,
             };
             std::fs::create_dir_all(self.container_dir(&id))?;
             self.persist(&rec)?;
@@ -550,7 +566,7 @@ impl Engine {
                     rec.name
                 )));
             }
-            Status::Created | Status::Exited => {}
+            Status::Created | Status::Exited | Status::Restarting => {}
         }
         let id = rec.id.clone();
         let state_dir = self.state_dir(&id);
@@ -610,6 +626,7 @@ impl Engine {
             return Err(Error::Internal(anyhow::anyhow!(msg)));
         }
         let rec = e.update(|r| {
+            r.manually_stopped = false;
             r.state = StateRecord {
                 status: Status::Running,
                 pid: resp.pid.unwrap_or(0) as i64,
@@ -682,7 +699,74 @@ impl Engine {
                     tracing::error!(container = %&e.id[..12], error = %err, "auto-removing container");
                 }
             });
+            return;
         }
+        if should_restart(&rec, false) {
+            self.schedule_restart(e, &rec, false);
+        }
+    }
+
+    /// Marks the container restarting and starts it again after the
+    /// back-off delay, unless it was stopped or removed meanwhile.
+    fn schedule_restart(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        rec: &ContainerRecord,
+        daemon_start: bool,
+    ) {
+        let ran = match (
+            chrono::DateTime::parse_from_rfc3339(&rec.state.started_at),
+            chrono::DateTime::parse_from_rfc3339(&rec.state.finished_at),
+        ) {
+            (Ok(a), Ok(b)) => (b - a).to_std().unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        let delay = {
+            let mut d = e.restart_delay.lock().unwrap_or_else(|p| p.into_inner());
+            if ran >= RESTART_RESET_AFTER {
+                *d = RESTART_DELAY_MIN;
+            }
+            let now = *d;
+            *d = (*d * 2).min(RESTART_DELAY_MAX);
+            now
+        };
+        let rec = e.update(|r| {
+            r.state.status = Status::Restarting;
+            r.clone()
+        });
+        let _ = self.persist(&rec);
+        let engine = self.clone();
+        let e = e.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let still_wanted = {
+                let r = e.record();
+                r.state.status == Status::Restarting
+                    && (daemon_start || !r.manually_stopped)
+                    && !e.watch.borrow().removed
+            };
+            if !still_wanted {
+                let rec = e.update(|r| {
+                    if r.state.status == Status::Restarting {
+                        r.state.status = Status::Exited;
+                    }
+                    r.clone()
+                });
+                let _ = engine.persist(&rec);
+                return;
+            }
+            e.update(|r| r.restart_count += 1);
+            if let Err(err) = engine.container_start(&e.id).await {
+                tracing::warn!(container = %&e.id[..12], error = %err, "restarting container");
+                let rec = e.update(|r| {
+                    if r.state.status == Status::Restarting {
+                        r.state.status = Status::Exited;
+                    }
+                    r.clone()
+                });
+                let _ = engine.persist(&rec);
+            }
+        });
     }
 
     async fn signal(&self, e: &Entry, signal: i32) -> Result<()> {
@@ -742,6 +826,14 @@ impl Engine {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<()> {
+        let rec = e.update(|r| {
+            r.manually_stopped = true;
+            if r.state.status == Status::Restarting {
+                r.state.status = Status::Exited;
+            }
+            r.clone()
+        });
+        self.persist(&rec)?;
         if !e.is_running() {
             return Err(Error::NotModified("container already stopped".into()));
         }
@@ -884,7 +976,7 @@ impl Engine {
                     async move { Ok(AttachStream { stream, tty: false }) },
                 ))
             }
-            Status::Created | Status::Exited => {
+            Status::Created | Status::Exited | Status::Restarting => {
                 // like Docker, an attach to a stopped container waits for its next start
                 let (tx, rx) = oneshot::channel();
                 e.pending_attach
@@ -1074,6 +1166,12 @@ impl Engine {
                         tracing::warn!(container = %&rec.id[..12], error = %err, "finishing interrupted removal");
                     }
                 }
+                Status::Restarting => {
+                    self.schedule_restart(&e, &rec, true);
+                }
+                Status::Exited if should_restart(&rec, true) => {
+                    self.schedule_restart(&e, &rec, true);
+                }
                 Status::Exited | Status::Dead => {}
             }
         }
@@ -1085,6 +1183,7 @@ fn summary_state(s: Status) -> ContainerSummaryStateEnum {
     match s {
         Status::Created => ContainerSummaryStateEnum::CREATED,
         Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Restarting => ContainerSummaryStateEnum::RESTARTING,
         Status::Exited => ContainerSummaryStateEnum::EXITED,
         Status::Dead => ContainerSummaryStateEnum::DEAD,
         Status::Removing => ContainerSummaryStateEnum::REMOVING,
@@ -1097,13 +1196,14 @@ fn state_of(rec: &ContainerRecord) -> ContainerState {
         status: Some(match s.status {
             Status::Created => ContainerStateStatusEnum::CREATED,
             Status::Running => ContainerStateStatusEnum::RUNNING,
+            Status::Restarting => ContainerStateStatusEnum::RESTARTING,
             Status::Exited => ContainerStateStatusEnum::EXITED,
             Status::Dead => ContainerStateStatusEnum::DEAD,
             Status::Removing => ContainerStateStatusEnum::REMOVING,
         }),
         running: Some(s.status == Status::Running),
         paused: Some(false),
-        restarting: Some(false),
+        restarting: Some(s.status == Status::Restarting),
         oom_killed: Some(s.oom_killed),
         dead: Some(s.status == Status::Dead),
         pid: Some(s.pid),
@@ -1132,6 +1232,10 @@ pub fn status_text(rec: &ContainerRecord) -> String {
             berth_units::human_duration(since(&s.started_at).unwrap_or_default())
         ),
         Status::Created => "Created".into(),
+        Status::Restarting => {
+            let ago = berth_units::human_duration(since(&s.finished_at).unwrap_or_default());
+            format!("Restarting ({}) {} ago", s.exit_code, ago)
+        }
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
         Status::Exited => {
@@ -1274,5 +1378,53 @@ fn stream_log(
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
+    use bollard_stubs::models::RestartPolicyNameEnum as P;
+    let Some(p) = &hc.restart_policy else {
+        return Ok(());
+    };
+    let name = p.name.unwrap_or(P::EMPTY);
+    let max = p.maximum_retry_count.unwrap_or(0);
+    if max < 0 {
+        return Err(Error::invalid(
+            "invalid restart policy: maximum retry count cannot be negative",
+        ));
+    }
+    if max > 0 && name != P::ON_FAILURE {
+        return Err(Error::invalid(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ));
+    }
+    if name != P::EMPTY && name != P::NO && hc.auto_remove == Some(true) {
+        return Err(Error::invalid(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
+    Ok(())
+}
+
+/// Docker's rules: `always` restarts whatever the exit, `unless-stopped`
+/// too unless stopped by hand, `on-failure[:N]` after a non-zero exit while
+/// fewer than N restarts were made. A manual stop beats them all, except
+/// `always` at daemon start.
+fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
+    use bollard_stubs::models::RestartPolicyNameEnum as P;
+    let Some(p) = &rec.host_config.restart_policy else {
+        return false;
+    };
+    match p.name.unwrap_or(P::EMPTY) {
+        P::ALWAYS => daemon_start || !rec.manually_stopped,
+        P::UNLESS_STOPPED => !rec.manually_stopped,
+        P::ON_FAILURE => {
+            let max = p.maximum_retry_count.unwrap_or(0);
+            !rec.manually_stopped
+                && !daemon_start
+                && rec.state.exit_code != 0
+                && (max == 0 || rec.restart_count < max)
+        }
+        _ => false,
     }
 }

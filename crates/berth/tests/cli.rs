@@ -601,3 +601,91 @@ fn exec_through_both_clis() {
         assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn restart_policies() {
+    let d = Daemon::start();
+    // on-failure:2 — the first run and two restarts, then it stays down
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let inspect = |n: &str| {
+        stdout(&d.berth(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+            n,
+        ]))
+    };
+    assert!(
+        eventually(20, || inspect("flaky") == "2 exited 3\n"),
+        "{}",
+        inspect("flaky")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(inspect("flaky"), "2 exited 3\n", "no third restart");
+    assert_eq!(stdout(&d.berth(&["logs", "flaky"])), "run\nrun\nrun\n");
+    // on-failure does not restart a clean exit
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "clean",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ]);
+    assert!(eventually(10, || inspect("clean") == "0 exited 0\n"));
+    // always restarts a clean exit, until stopped by hand
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    assert!(eventually(20, || inspect("again")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0)
+        >= 2));
+    assert_eq!(code(&d.berth(&["stop", "again"])), 0);
+    let after_stop = inspect("again");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        inspect("again"),
+        after_stop,
+        "a stopped container stays stopped"
+    );
+    assert!(after_stop.contains(" exited "), "{after_stop}");
+    // bad policies
+    let o = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("Conflicting options: --restart and --rm"));
+    let o = d.berth(&["run", "--restart", "sometimes", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("invalid restart policy"));
+    let body = br#"{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#;
+    let (s, _, b) = common::raw_request(&d.sock, "POST", "/containers/create", Some(body)).unwrap();
+    assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
+    let body = br#"{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}}"#;
+    let (s, _, _) = common::raw_request(&d.sock, "POST", "/containers/create", Some(body)).unwrap();
+    assert_eq!(s, 400);
+}

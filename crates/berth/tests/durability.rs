@@ -256,3 +256,40 @@ fn containers_live_in_cgroups_under_the_daemons_own() {
         memory_dir.display()
     );
 }
+
+#[test]
+fn restart_policies_at_daemon_start() {
+    let mut d = Daemon::start();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "alw",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "unl",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(code(&d.berth(&["stop", "-t", "0", "alw", "unl"])), 0);
+    d.restart_after_kill9();
+    let status = |n: &str| stdout(&d.berth(&["inspect", "-f", "{{.State.Status}}", n]));
+    // Docker's rules: `always` starts again with the daemon, `unless-stopped` stays stopped
+    assert!(
+        eventually(20, || status("alw") == "running\n"),
+        "{}",
+        status("alw")
+    );
+    assert_eq!(status("unl"), "exited\n");
+}

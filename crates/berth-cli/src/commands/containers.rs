@@ -56,6 +56,9 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     stop_timeout: Option<i64>,
+    /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:max-retries])
+    #[arg(long, default_value = "no")]
+    restart: String,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -110,6 +113,45 @@ fn read_env_files(files: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `--restart name[:max-retries]`, checked as the docker CLI does.
+fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy> {
+    use bollard::models::RestartPolicyNameEnum as P;
+    let (name, max) = match spec.split_once(':') {
+        Some((n, m)) => (n, Some(m)),
+        None => (spec, None),
+    };
+    let name = match name {
+        "" | "no" => P::NO,
+        "always" => P::ALWAYS,
+        "unless-stopped" => P::UNLESS_STOPPED,
+        "on-failure" => P::ON_FAILURE,
+        other => {
+            return Err(status(
+                125,
+                format!(
+                    "berth: invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+                ),
+            ));
+        }
+    };
+    let max = match max {
+        Some(m) => Some(m.parse::<i64>().map_err(|_| {
+            status(125, format!("berth: invalid restart policy format: maximum retry count must be an integer: {m}"))
+        })?),
+        None => None,
+    };
+    if rm && name != P::NO {
+        return Err(status(
+            125,
+            "berth: Conflicting options: --restart and --rm",
+        ));
+    }
+    Ok(bollard::models::RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: max,
+    })
+}
+
 fn build_body(
     f: &CreateFlags,
     image: &str,
@@ -156,6 +198,7 @@ fn build_body(
         stop_timeout: f.stop_timeout,
         host_config: Some(HostConfig {
             auto_remove: Some(rm),
+            restart_policy: Some(restart_policy(&f.restart, rm)?),
             network_mode: Some(f.network.clone().unwrap_or_else(|| "default".into())),
             ..Default::default()
         }),
