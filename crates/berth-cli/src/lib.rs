@@ -54,6 +54,12 @@ enum Command {
     Wait(commands::containers::WaitArgs),
     /// Execute a command in a running container
     Exec(commands::containers::ExecArgs),
+    /// Restart one or more containers
+    Restart(commands::containers::RestartArgs),
+    /// Rename a container
+    Rename(commands::containers::RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::containers::AttachArgs),
     /// List images
     Images(commands::images::ImagesArgs),
     /// Remove one or more images
@@ -87,6 +93,11 @@ enum ContainerCommand {
     Logs(commands::containers::LogsArgs),
     Wait(commands::containers::WaitArgs),
     Exec(commands::containers::ExecArgs),
+    Restart(commands::containers::RestartArgs),
+    Rename(commands::containers::RenameArgs),
+    Attach(commands::containers::AttachArgs),
+    /// Remove all stopped containers
+    Prune(commands::containers::PruneArgs),
     Inspect(commands::system::InspectArgs),
 }
 
@@ -230,6 +241,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => c::logs(ctx, a).await,
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => c::wait(ctx, a).await,
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => c::exec(ctx, a).await,
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            c::restart(ctx, a).await
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            c::rename(ctx, a).await
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            c::attach(ctx, a).await
+        }
+        Command::Container(ContainerCommand::Prune(a)) => c::prune(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,

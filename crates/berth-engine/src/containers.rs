@@ -1428,3 +1428,132 @@ fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
         _ => false,
     }
 }
+
+impl Engine {
+    /// `docker restart`: stop (as `stop` does), then start.
+    pub async fn container_restart(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let e = self.get(name)?;
+        {
+            let _op = e.op.lock().await;
+            match self.stop_locked(&e, timeout, signal).await {
+                Ok(()) | Err(Error::NotModified(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        match self.container_start(&e.id).await {
+            Ok(()) | Err(Error::NotModified(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    pub fn container_rename(&self, name: &str, new_name: &str) -> Result<()> {
+        if name.is_empty() || new_name.is_empty() {
+            return Err(Error::invalid("Neither old nor new names may be empty"));
+        }
+        let new = names::validate(new_name)?;
+        let e = self.get(name)?;
+        let mut names_map = self.names.w();
+        let old = e.record().name;
+        if old == new {
+            return Err(Error::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        if let Some(holder) = names_map.get(&new) {
+            return Err(Error::conflict(format!(
+                "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        let rec = e.update(|r| {
+            r.name = new.clone();
+            r.clone()
+        });
+        self.persist(&rec)?;
+        names_map.remove(&old);
+        names_map.insert(new, e.id.clone());
+        Ok(())
+    }
+
+    /// `docker container prune`: removes every container that is not
+    /// running (filters: label, until). Returns the ids and the bytes freed.
+    pub async fn container_prune(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<(Vec<String>, u64)> {
+        let until = match filters.get("until").and_then(|v| v.first()) {
+            Some(u) => Some(parse_until(u)?),
+            None => None,
+        };
+        let labels: HashMap<String, Vec<String>> = filters
+            .iter()
+            .filter(|(k, _)| k.as_str() == "label")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let candidates: Vec<Arc<Entry>> = self.containers.r().values().cloned().collect();
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for e in candidates {
+            let rec = e.record();
+            if matches!(
+                rec.state.status,
+                Status::Running | Status::Restarting | Status::Removing
+            ) {
+                continue;
+            }
+            if !matches_filters(&rec, &labels) {
+                continue;
+            }
+            if until.is_some_and(|u| crate::images::parse_time(&rec.created) >= u) {
+                continue;
+            }
+            let size = dir_size(&self.overlay_dirs(&e.id).0);
+            let _op = e.op.lock().await;
+            if e.is_running() {
+                continue;
+            }
+            self.remove_entry(&e)?;
+            deleted.push(e.id.clone());
+            reclaimed += size;
+        }
+        Ok((deleted, reclaimed))
+    }
+}
+
+/// `until` as Docker takes it: unix seconds, RFC 3339, or a duration ago.
+fn parse_until(v: &str) -> Result<i64> {
+    if let Ok(n) = v.parse::<f64>() {
+        return Ok(n as i64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.timestamp());
+    }
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::invalid(format!("invalid filter 'until={v}'")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(Error::invalid(format!("invalid filter 'until={v}'"))),
+    };
+    Ok(chrono::Utc::now().timestamp() - secs as i64)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}

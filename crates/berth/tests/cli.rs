@@ -689,3 +689,88 @@ fn restart_policies() {
     let (s, _, _) = common::raw_request(&d.sock, "POST", "/containers/create", Some(body)).unwrap();
     assert_eq!(s, 400);
 }
+
+#[test]
+fn restart_rename_attach_prune() {
+    let d = Daemon::start();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; trap 'exit 0' TERM; sleep 1000 & wait",
+    ]);
+    assert!(eventually(10, || stdout(&d.berth(&["logs", "r1"])) == "started\n"));
+    assert_eq!(stdout(&d.berth(&["restart", "r1"])), "r1\n");
+    assert!(eventually(10, || stdout(&d.berth(&["logs", "r1"]))
+        == "started\nstarted\n"));
+    // only restart policies count restarts, as in Docker
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "r1"])),
+        "0 running\n"
+    );
+    assert_eq!(code(&d.docker(&["restart", "-t", "1", "r1"])), 0);
+
+    assert_eq!(code(&d.docker(&["rename", "r1", "renamed"])), 0);
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{.Name}}", "renamed"])),
+        "/renamed\n"
+    );
+    assert_eq!(code(&d.berth(&["inspect", "r1"])), 1);
+    d.berth(&["create", "--name", "other", "busybox"]);
+    let o = d.berth(&["rename", "renamed", "other"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("is already in use by container"),
+        "{}",
+        stderr(&o)
+    );
+
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; echo late; exit 6",
+    ]);
+    let o = d.berth(&["attach", "talker"]);
+    assert_eq!(stdout(&o), "late\n", "{}", stderr(&o));
+    assert_eq!(code(&o), 6);
+    let o = d.berth(&["attach", "talker"]);
+    assert_eq!(code(&o), 1, "attaching to a stopped container fails");
+
+    // prune removes what is not running and says how much it freed
+    d.berth(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 100000 /dev/zero > /junk",
+    ]);
+    let o = d.berth(&["container", "prune", "-f"]);
+    let out = stdout(&o);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.len() == 64).count(),
+        3,
+        "talker, other and writer: {out}"
+    );
+    assert!(
+        out.trim_end().ends_with("Total reclaimed space: 100kB"),
+        "{out}"
+    );
+    assert_eq!(
+        stdout(&d.berth(&["ps", "-a", "--format", "{{.Names}}"])),
+        "renamed\n"
+    );
+    let o = d.docker(&["container", "prune", "-f"]);
+    assert_eq!(stdout(&o), "Total reclaimed space: 0B\n", "{}", stderr(&o));
+}

@@ -78,6 +78,39 @@ pub async fn stop(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn restart(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    let t = match p.int("t")? {
+        Some(t) => Some(t),
+        None => p.int("timeout")?,
+    };
+    e.container_restart(&id, t, p.get("signal")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rename(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    e.container_rename(&id, p.get("name").unwrap_or(""))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let (deleted, space) = e.container_prune(&p.filters()?).await?;
+    Ok(
+        Json(serde_json::json!({ "ContainersDeleted": deleted, "SpaceReclaimed": space }))
+            .into_response(),
+    )
+}
+
 pub async fn kill(
     State(e): State<AppState>,
     Path(id): Path<String>,

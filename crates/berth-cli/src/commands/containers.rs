@@ -890,3 +890,153 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         .map_err(|e| status(1, daemon_error(&e)))?;
     Ok(info.exit_code.unwrap_or(0) as i32)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    time: Option<i32>,
+    /// Signal to send to the container
+    #[arg(short = 's', long)]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn restart(ctx: &Ctx, a: RestartArgs) -> Result<i32> {
+    each(&a.containers, |n| {
+        let opts = bollard::query_parameters::RestartContainerOptions {
+            t: a.time,
+            signal: a.signal.clone(),
+        };
+        async move {
+            ctx.docker
+                .restart_container(&n, Some(opts))
+                .await
+                .map_err(|e| daemon_error(&e))
+        }
+    })
+    .await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+pub async fn rename(ctx: &Ctx, a: RenameArgs) -> Result<i32> {
+    let opts = bollard::query_parameters::RenameContainerOptions {
+        name: a.new_name.clone(),
+    };
+    ctx.docker
+        .rename_container(&a.container, opts)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+}
+
+/// Asks docker's `[y/N]` question on the terminal; anything but y/Y is no.
+pub fn confirm(warning: &str) -> bool {
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y")
+}
+
+pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
+    if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(0);
+    }
+    let opts = bollard::query_parameters::PruneContainersOptions {
+        filters: parse_filters(&a.filter)?,
+    };
+    let r = ctx
+        .docker
+        .prune_containers(Some(opts))
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let deleted = r.containers_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in &deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        berth_units::human_size(r.space_reclaimed.unwrap_or(0) as f64)
+    );
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    no_stdin: bool,
+    container: String,
+}
+
+pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
+    let c = ctx
+        .docker
+        .inspect_container(&a.container, None)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+    if !running {
+        return Err(status(
+            1,
+            "You cannot attach to a stopped container, start it first",
+        ));
+    }
+    let stdin = !a.no_stdin
+        && c.config
+            .as_ref()
+            .and_then(|c| c.open_stdin)
+            .unwrap_or(false);
+    let attach = ctx
+        .docker
+        .attach_container(
+            &a.container,
+            Some(AttachContainerOptions {
+                stream: true,
+                stdin,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    if stdin {
+        spawn_stdin_copy(attach.input);
+    }
+    pump_output(attach.output).await;
+    let mut s = ctx.docker.wait_container(
+        &a.container,
+        Some(WaitContainerOptions {
+            condition: "not-running".into(),
+        }),
+    );
+    Ok(match s.next().await {
+        Some(Ok(r)) => r.status_code as i32,
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code as i32,
+        _ => 0,
+    })
+}

@@ -288,17 +288,27 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-        remove_leftover_cgroups();
+        remove_leftover_cgroups(&self.data_root());
         if std::thread::panicking() {
             eprintln!("---- daemon log ----\n{}", self.log());
         }
     }
 }
 
-/// Containers killed with their namespace leave empty cgroups behind;
-/// removing the empty ones is safe while other tests run (rmdir refuses
-/// cgroups that still hold processes).
-fn remove_leftover_cgroups() {
+/// Containers killed with their namespace leave empty cgroups behind. Only
+/// this daemon's containers' cgroups are removed: another test's container
+/// may have an empty cgroup that it is about to join.
+fn remove_leftover_cgroups(data_root: &Path) {
+    let ids: Vec<String> = std::fs::read_dir(data_root.join("containers"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return;
+    }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let parent = own
         .lines()
@@ -311,10 +321,8 @@ fn remove_leftover_cgroups() {
     };
     for h in hierarchies.flatten() {
         let base = h.path().join(parent.trim_start_matches('/')).join("berth");
-        if let Ok(entries) = std::fs::read_dir(&base) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path());
-            }
+        for id in &ids {
+            let _ = std::fs::remove_dir(base.join(id));
         }
     }
 }
