@@ -701,7 +701,9 @@ impl Engine {
             });
             return;
         }
-        if should_restart(&rec, false) {
+        if should_restart(&rec, false)
+            && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+        {
             self.schedule_restart(e, &rec, false);
         }
     }
@@ -826,8 +828,20 @@ impl Engine {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<()> {
+        self.stop_inner(e, timeout, signal, true).await
+    }
+
+    /// Stops a running container; `manual` marks it stopped by hand, which
+    /// restart policies respect (a daemon shutdown is not manual).
+    async fn stop_inner(
+        &self,
+        e: &Entry,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+        manual: bool,
+    ) -> Result<()> {
         let rec = e.update(|r| {
-            r.manually_stopped = true;
+            r.manually_stopped |= manual;
             if r.state.status == Status::Restarting {
                 r.state.status = Status::Exited;
             }
@@ -1556,4 +1570,27 @@ fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
+}
+
+impl Engine {
+    /// A graceful daemon stop without live-restore: stops every running
+    /// container (each with its own stop signal and timeout) in parallel.
+    pub async fn stop_all_containers(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let running: Vec<Arc<Entry>> = self
+            .containers
+            .r()
+            .values()
+            .filter(|e| e.is_running())
+            .cloned()
+            .collect();
+        let stops = running.iter().map(|e| async move {
+            let _op = e.op.lock().await;
+            if let Err(err) = self.stop_inner(e, None, None, false).await {
+                tracing::warn!(container = %&e.id[..12], error = %err, "stopping container at shutdown");
+            }
+        });
+        futures_util::future::join_all(stops).await;
+    }
 }

@@ -37,6 +37,9 @@ pub struct EngineConfig {
     /// the berth executable, started as `berth shim` for each container
     pub shim_binary: PathBuf,
     pub debug: bool,
+    /// keep containers running when the daemon stops gracefully (Docker's
+    /// `live-restore`; off by default, as in Docker)
+    pub live_restore: bool,
 }
 
 pub struct Engine {
@@ -51,6 +54,8 @@ pub struct Engine {
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
     started: Instant,
+    /// set while a graceful shutdown stops containers: no restarts then
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -84,6 +89,7 @@ impl Engine {
             names: RwLock::new(HashMap::new()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         engine.restore_containers().await?;
         Ok(engine)

@@ -153,7 +153,7 @@ impl Engine {
             experimental_build: Some(false),
             server_version: Some(BERTH_VERSION.into()),
             default_runtime: Some("berth".into()),
-            live_restore_enabled: Some(true),
+            live_restore_enabled: Some(self.cfg.live_restore),
             security_options: Some(vec!["name=no-new-privileges".into()]),
             ..Default::default()
         }

@@ -48,6 +48,9 @@ struct DaemonCli {
     /// check the configuration and exit
     #[arg(long)]
     validate: bool,
+    /// keep containers running when the daemon stops
+    #[arg(long)]
+    live_restore: bool,
 }
 
 /// The keys of daemon.json berth understands (Docker's names).
@@ -64,6 +67,8 @@ struct FileConfig {
     pidfile: Option<PathBuf>,
     debug: Option<bool>,
     group: Option<String>,
+    #[serde(rename = "live-restore")]
+    live_restore: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -75,6 +80,7 @@ struct Settings {
     pidfile: PathBuf,
     debug: bool,
     group: Option<String>,
+    live_restore: bool,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -121,6 +127,11 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
     );
     pick("pidfile", cli.pidfile.is_some(), file.pidfile.is_some());
     pick("group", cli.group.is_some(), file.group.is_some());
+    pick(
+        "live-restore",
+        cli.live_restore,
+        file.live_restore.is_some(),
+    );
     if !conflicts.is_empty() {
         let names: Vec<String> = conflicts.into_keys().collect();
         bail!(
@@ -163,6 +174,7 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         log_level,
         debug,
         group: cli.group.or(file.group),
+        live_restore: cli.live_restore || file.live_restore.unwrap_or(false),
     })
 }
 
@@ -307,6 +319,7 @@ async fn run(s: Settings) -> Result<()> {
         exec_root: s.exec_root.clone(),
         shim_binary,
         debug: s.debug,
+        live_restore: s.live_restore,
     })
     .await?;
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");
@@ -325,9 +338,16 @@ async fn run(s: Settings) -> Result<()> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        tracing::info!("shutting down; containers keep running in their shims");
     };
-    berth_api::serve(engine, listeners, shutdown).await;
+    berth_api::serve(engine.clone(), listeners, shutdown).await;
+    if s.live_restore {
+        tracing::info!("shutting down; live-restore keeps containers running");
+    } else {
+        tracing::info!(
+            "shutting down; stopping containers (set live-restore to keep them running)"
+        );
+        engine.stop_all_containers().await;
+    }
     for p in sockets {
         let _ = fs::remove_file(p);
     }

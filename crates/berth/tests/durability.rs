@@ -95,8 +95,15 @@ fn exit_while_daemon_is_down_is_recorded() {
 }
 
 #[test]
-fn graceful_stop_leaves_containers_running() {
+fn graceful_stop_with_live_restore_leaves_containers_running() {
     let mut d = Daemon::start();
+    d.stop();
+    d.flags = vec!["--live-restore".into()];
+    d.start_again();
+    assert_eq!(
+        stdout(&d.docker(&["info", "--format", "{{.LiveRestoreEnabled}}"])),
+        "true\n"
+    );
     d.berth(&["run", "-d", "--name", "keep", "busybox", "sleep", "1000"]);
     let st = d.stop();
     assert!(st.success(), "SIGTERM ends the daemon cleanly: {st}");
@@ -292,4 +299,71 @@ fn restart_policies_at_daemon_start() {
         status("alw")
     );
     assert_eq!(status("unl"), "exited\n");
+}
+
+#[test]
+fn graceful_stop_stops_containers_by_default() {
+    let mut d = Daemon::start();
+    assert_eq!(
+        stdout(&d.docker(&["info", "--format", "{{.LiveRestoreEnabled}}"])),
+        "false\n"
+    );
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "tidy",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 1000 & wait",
+    ]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "back",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 1000 & wait",
+    ]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "unl",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert!(d.stop().success());
+    d.start_again();
+    // as in Docker: stopped with the daemon, with their stop signal (exit 0
+    // from the trap) or SIGKILL after the timeout; restart policies bring
+    // `always` and `unless-stopped` back, since the daemon stopped them
+    assert_eq!(
+        stdout(&d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "tidy"
+        ])),
+        "exited 0\n"
+    );
+    let status = |n: &str| stdout(&d.berth(&["inspect", "-f", "{{.State.Status}}", n]));
+    assert!(
+        eventually(20, || status("back") == "running\n"),
+        "{}",
+        status("back")
+    );
+    assert!(
+        eventually(20, || status("unl") == "running\n"),
+        "{}",
+        status("unl")
+    );
 }

@@ -47,6 +47,8 @@ pub struct Daemon {
     holder: Child,
     pub ns_pid: i32,
     daemon: Option<Child>,
+    /// extra `berth daemon` flags for the next start
+    pub flags: Vec<String>,
 }
 
 fn child_of(pid: u32) -> Option<i32> {
@@ -127,6 +129,7 @@ impl Daemon {
             holder,
             ns_pid,
             daemon: None,
+            flags: Vec::new(),
         };
         d.spawn_daemon();
         d
@@ -174,8 +177,15 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("daemon log");
+        let mut flags = vec![
+            "-H".to_string(),
+            self.host(),
+            "--log-level".into(),
+            "debug".into(),
+        ];
+        flags.extend(self.flags.iter().cloned());
         let child = self
-            .daemon_command(&["-H", &self.host(), "--log-level", "debug"])
+            .daemon_command(&flags.iter().map(String::as_str).collect::<Vec<_>>())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
