@@ -352,6 +352,7 @@ impl Engine {
         let id = crate::random_id();
         let mut host_config = body.host_config.clone().unwrap_or_default();
         validate_restart_policy(&host_config)?;
+        validate_host_config(&host_config)?;
         if host_config
             .network_mode
             .as_deref()
@@ -505,6 +506,15 @@ impl Engine {
         args.extend(rec.args.iter().cloned());
         let env = rec.config.env.clone().unwrap_or_default();
         let host_network = rec.host_config.network_mode.as_deref() == Some("host");
+        let hc = &rec.host_config;
+        let privileged = hc.privileged.unwrap_or(false);
+        let caps = spec::capabilities(
+            privileged,
+            &hc.cap_add.clone().unwrap_or_default(),
+            &hc.cap_drop.clone().unwrap_or_default(),
+        )
+        .map_err(Error::invalid)?;
+        let security = parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
         let spec = spec::build(spec::SpecInput {
             args,
             env,
@@ -521,6 +531,17 @@ impl Engine {
                 (cdir.join("hosts"), "/etc/hosts"),
                 (cdir.join("resolv.conf"), "/etc/resolv.conf"),
             ],
+            caps,
+            privileged,
+            no_new_privileges: security.no_new_privileges,
+            readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
+            tmpfs: hc.tmpfs.clone().unwrap_or_default().into_iter().collect(),
+            limits: spec::Limits {
+                memory: hc.memory,
+                pids: hc.pids_limit,
+                cpu_shares: hc.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
+                cpu_quota: hc.nano_cpus.filter(|n| *n > 0).map(|n| n / 10_000),
+            },
         })?;
         let raw = serde_json::to_vec_pretty(&spec).context("encoding OCI spec")?;
         std::fs::write(state_dir.join("config.json"), raw)?;
@@ -1593,4 +1614,60 @@ impl Engine {
         });
         futures_util::future::join_all(stops).await;
     }
+}
+
+#[derive(Debug, Default)]
+struct SecurityOpts {
+    no_new_privileges: bool,
+}
+
+/// `--security-opt`: `no-new-privileges[:true|=true]`; `seccomp=unconfined`
+/// and `apparmor=unconfined` are accepted (berth applies neither profile
+/// yet); anything else is refused, as Docker refuses what it does not know.
+fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
+    let mut s = SecurityOpts::default();
+    for o in opts {
+        let (k, v) = match o.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (o.as_str(), None),
+        };
+        match (k, v) {
+            ("no-new-privileges", None | Some("true")) => s.no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
+            ("seccomp" | "apparmor", Some("unconfined")) => {}
+            ("label", Some("disable")) => {}
+            _ => return Err(Error::invalid(format!("invalid --security-opt: {o:?}"))),
+        }
+    }
+    Ok(s)
+}
+
+fn validate_host_config(hc: &HostConfig) -> Result<()> {
+    if let Some(m) = hc.memory
+        && m > 0
+        && m < 6 * 1024 * 1024
+    {
+        return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if hc.nano_cpus.is_some_and(|n| n < 0) {
+        return Err(Error::invalid(
+            "Range of CPUs is from 0.01 to the number of CPUs available",
+        ));
+    }
+    let privileged = hc.privileged.unwrap_or(false);
+    spec::capabilities(
+        privileged,
+        &hc.cap_add.clone().unwrap_or_default(),
+        &hc.cap_drop.clone().unwrap_or_default(),
+    )
+    .map_err(Error::invalid)?;
+    parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
+    for path in hc.tmpfs.clone().unwrap_or_default().keys() {
+        if !path.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "invalid mount config for type \"tmpfs\": invalid mount path: '{path}' mount path must be absolute"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -53,6 +53,119 @@ const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// Every capability of the kernels berth runs on (up to CAP_CHECKPOINT_RESTORE, 40).
+pub const ALL_CAPS: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+fn parse_cap(name: &str) -> std::result::Result<Capability, String> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    bare.parse::<Capability>()
+        .map_err(|_| format!("invalid capability: {name}"))
+}
+
+/// Docker's TweakCapabilities: the default set (or all of them when
+/// privileged), then `--cap-drop` (ALL drops every one), then `--cap-add`
+/// (ALL adds every one).
+pub fn capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> std::result::Result<std::collections::HashSet<Capability>, String> {
+    // "all" means all that this process may hand out: a capability outside
+    // our own bounding set cannot be given to a container
+    let bounding = bounding_set();
+    let all = || {
+        ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| bounding >> bit & 1 == 1)
+            .map(|(_, c)| parse_cap(c))
+            .collect::<std::result::Result<std::collections::HashSet<_>, _>>()
+    };
+    if privileged {
+        return all();
+    }
+    let mut caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    for d in drop {
+        if d.eq_ignore_ascii_case("ALL") {
+            caps.clear();
+        } else {
+            caps.remove(&parse_cap(d)?);
+        }
+    }
+    for a in add {
+        if a.eq_ignore_ascii_case("ALL") {
+            caps.extend(all()?);
+        } else {
+            caps.insert(parse_cap(a)?);
+        }
+    }
+    Ok(caps)
+}
+
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        })
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Resource limits from HostConfig, as the OCI spec takes them.
+#[derive(Debug, Default, Clone)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub pids: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    /// CPU quota in microseconds per 100 ms period (`--cpus`)
+    pub cpu_quota: Option<i64>,
+}
+
 pub struct SpecInput<'a> {
     pub args: Vec<String>,
     pub env: Vec<String>,
@@ -67,6 +180,13 @@ pub struct SpecInput<'a> {
     pub host_network: bool,
     /// files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf
     pub etc_files: Vec<(PathBuf, &'static str)>,
+    pub caps: std::collections::HashSet<Capability>,
+    pub privileged: bool,
+    pub no_new_privileges: bool,
+    pub readonly_rootfs: bool,
+    /// `--tmpfs PATH[:OPTIONS]`
+    pub tmpfs: Vec<(String, String)>,
+    pub limits: Limits,
 }
 
 fn mnt(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount> {
@@ -86,7 +206,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.insert(1.min(env.len()), format!("HOSTNAME={}", input.hostname));
     }
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    let caps = input.caps.clone();
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -111,7 +231,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
                 .build()?,
         )
         .capabilities(capabilities)
-        .no_new_privileges(false)
+        .no_new_privileges(input.no_new_privileges)
         .rlimits(vec![])
         .build()?;
 
@@ -140,7 +260,11 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            if input.privileged {
+                &["nosuid", "noexec", "nodev"]
+            } else {
+                &["nosuid", "noexec", "nodev", "ro"]
+            },
         )?,
         mnt(
             "/dev/mqueue",
@@ -163,6 +287,12 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
             &["rbind", "rprivate"],
         )?);
     }
+    for (dest, opts) in &input.tmpfs {
+        // Docker's tmpfs defaults, then the user's options
+        let mut o = vec!["nosuid", "nodev", "noexec"];
+        o.extend(opts.split(',').filter(|x| !x.is_empty()));
+        mounts.push(mnt(dest, "tmpfs", "tmpfs", &o)?);
+    }
 
     let mut ns_types = vec![
         LinuxNamespaceType::Pid,
@@ -177,30 +307,53 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .into_iter()
         .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
         .collect::<Result<Vec<_>, _>>()?;
-    let resources = LinuxResourcesBuilder::default()
+    let mut resources = LinuxResourcesBuilder::default()
         .devices(vec![
             LinuxDeviceCgroupBuilder::default()
-                .allow(false)
+                .allow(input.privileged)
                 .access("rwm")
                 .build()?,
         ])
         .build()?;
+    let l = &input.limits;
+    if let Some(m) = l.memory.filter(|m| *m > 0) {
+        resources.set_memory(Some(
+            oci_spec::runtime::LinuxMemoryBuilder::default()
+                .limit(m)
+                .build()?,
+        ));
+    }
+    if let Some(p) = l.pids.filter(|p| *p > 0) {
+        resources.set_pids(Some(
+            oci_spec::runtime::LinuxPidsBuilder::default()
+                .limit(p)
+                .build()?,
+        ));
+    }
+    if l.cpu_shares.is_some() || l.cpu_quota.is_some() {
+        let mut cpu = oci_spec::runtime::LinuxCpuBuilder::default();
+        if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
+            cpu = cpu.shares(s);
+        }
+        if let Some(q) = l.cpu_quota.filter(|q| *q > 0) {
+            cpu = cpu.quota(q).period(100_000u64);
+        }
+        resources.set_cpu(Some(cpu.build()?));
+    }
+    let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
+        (vec![], vec![])
+    } else {
+        (
+            MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+        )
+    };
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources)
-        .masked_paths(
-            MASKED_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .readonly_paths(
-            READONLY_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
+        .masked_paths(masked)
+        .readonly_paths(readonly)
         .build()?;
 
     SpecBuilder::default()
@@ -208,7 +361,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .root(
             RootBuilder::default()
                 .path(input.rootfs)
-                .readonly(false)
+                .readonly(input.readonly_rootfs)
                 .build()?,
         )
         .hostname(input.hostname)
@@ -382,5 +535,30 @@ mod tests {
         );
         assert_eq!(resolve_user(root, "1000:7").unwrap(), (1000, 7, vec![]));
         assert!(resolve_user(root, "ghost").is_err());
+    }
+}
+
+#[cfg(test)]
+mod caps_tests {
+    use super::*;
+
+    #[test]
+    fn capability_arithmetic_like_docker() {
+        let default = capabilities(false, &[], &[]).unwrap();
+        assert_eq!(default.len(), 14);
+        let c = capabilities(
+            false,
+            &["net_admin".into(), "CAP_SYS_TIME".into()],
+            &["MKNOD".into()],
+        )
+        .unwrap();
+        assert!(c.contains(&Capability::NetAdmin) && c.contains(&Capability::SysTime));
+        assert!(!c.contains(&Capability::Mknod));
+        let none = capabilities(false, &[], &["ALL".into()]).unwrap();
+        assert!(none.is_empty());
+        let one = capabilities(false, &["KILL".into()], &["all".into()]).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(capabilities(false, &["NOPE".into()], &[]).is_err());
+        assert!(capabilities(true, &[], &[]).unwrap().len() > 14);
     }
 }

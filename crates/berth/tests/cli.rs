@@ -774,3 +774,180 @@ fn restart_rename_attach_prune() {
     let o = d.docker(&["container", "prune", "-f"]);
     assert_eq!(stdout(&o), "Total reclaimed space: 0B\n", "{}", stderr(&o));
 }
+
+#[test]
+fn security_and_resource_flags() {
+    let d = Daemon::start();
+    let status_line = |o: &std::process::Output, key: &str| -> String {
+        stdout(o)
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "net_admin",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        status_line(&o, "CapEff:"),
+        "CapEff:\t0000000000001000",
+        "{}",
+        stderr(&o)
+    );
+    // privileged: every capability the daemon has, and a writable /sys
+    let own_bounding = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .unwrap()
+        .replace("CapBnd:", "CapEff:");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/self/status; mount",
+    ]);
+    assert_eq!(status_line(&o, "CapEff:"), own_bounding, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("sysfs on /sys type sysfs (rw,"),
+        "{}",
+        stdout(&o)
+    );
+    // read-only rootfs with a writable tmpfs
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x 2>&1; touch /scratch/y && echo tmpfs ok",
+    ]);
+    assert_eq!(stdout(&o), "touch: /x: Read-only file system\ntmpfs ok\n");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert_eq!(stdout(&o), "NoNewPrivs:\t1\n", "{}", stderr(&o));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert_eq!(stdout(&o), "NoNewPrivs:\t0\n");
+    // limits land in the container's cgroups
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "lim",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "20",
+        "--cpus",
+        "0.5",
+        "-c",
+        "512",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "{}", stderr(&o));
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let parent = own
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .max_by_key(|p| p.len())
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    let read = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(&parent)
+                .join("berth")
+                .join(&id)
+                .join(file),
+        )
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+    };
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read("pids", "pids.max"), "20");
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    assert_eq!(
+        stdout(&d.berth(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "lim"
+        ])),
+        "67108864 20\n"
+    );
+    // bad values: clear errors, nothing created
+    for (args, msg) in [
+        (
+            vec!["run", "--rm", "-m", "1k", "busybox", "true"],
+            "Minimum memory limit allowed is 6MB",
+        ),
+        (
+            vec!["run", "--rm", "-m", "lots", "busybox", "true"],
+            "invalid size",
+        ),
+        (
+            vec!["run", "--rm", "--cap-add", "BOGUS", "busybox", "true"],
+            "invalid capability: BOGUS",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--security-opt",
+                "foo=bar",
+                "busybox",
+                "true",
+            ],
+            "invalid --security-opt",
+        ),
+        (
+            vec!["run", "--rm", "--tmpfs", "relative", "busybox", "true"],
+            "mount path must be absolute",
+        ),
+    ] {
+        let o = d.berth(&args);
+        assert_eq!(code(&o), 125, "{args:?}");
+        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(
+        stdout(&d.berth(&["ps", "-aq"])).lines().count(),
+        1,
+        "only lim exists"
+    );
+}

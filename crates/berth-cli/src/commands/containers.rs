@@ -59,6 +59,36 @@ pub struct CreateFlags {
     /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:max-retries])
     #[arg(long, default_value = "no")]
     restart: String,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Security Options (no-new-privileges, seccomp=unconfined)
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Memory limit (e.g. 512m)
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<i64>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -199,6 +229,32 @@ fn build_body(
         host_config: Some(HostConfig {
             auto_remove: Some(rm),
             restart_policy: Some(restart_policy(&f.restart, rm)?),
+            cap_add: (!f.cap_add.is_empty()).then(|| f.cap_add.clone()),
+            cap_drop: (!f.cap_drop.is_empty()).then(|| f.cap_drop.clone()),
+            privileged: Some(f.privileged),
+            readonly_rootfs: Some(f.read_only),
+            security_opt: (!f.security_opt.is_empty()).then(|| f.security_opt.clone()),
+            tmpfs: (!f.tmpfs.is_empty()).then(|| {
+                f.tmpfs
+                    .iter()
+                    .map(|t| match t.split_once(':') {
+                        Some((p, o)) => (p.to_string(), o.to_string()),
+                        None => (t.clone(), String::new()),
+                    })
+                    .collect()
+            }),
+            memory: match &f.memory {
+                Some(m) => Some(berth_units::parse_ram(m).map_err(|e| {
+                    status(
+                        125,
+                        format!("berth: invalid argument \"{m}\" for \"-m, --memory\" flag: {e}"),
+                    )
+                })?),
+                None => None,
+            },
+            pids_limit: f.pids_limit,
+            nano_cpus: f.cpus.map(|c| (c * 1e9) as i64),
+            cpu_shares: f.cpu_shares,
             network_mode: Some(f.network.clone().unwrap_or_else(|| "default".into())),
             ..Default::default()
         }),
