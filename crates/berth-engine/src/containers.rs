@@ -353,6 +353,7 @@ impl Engine {
         let mut host_config = body.host_config.clone().unwrap_or_default();
         validate_restart_policy(&host_config)?;
         validate_host_config(&host_config)?;
+        host_config.log_config = Some(log_config_with_defaults(&host_config)?);
         if host_config
             .network_mode
             .as_deref()
@@ -614,12 +615,15 @@ impl Engine {
             return Err(Error::invalid(msg));
         }
         let sock = self.shim_socket(&id);
+        let log = log_settings(&rec.host_config)?;
         let args = ShimArgs {
             id: id.clone(),
             bundle: state_dir.clone(),
             state_dir: state_dir.clone(),
             socket: sock.clone(),
-            log: self.log_path(&id),
+            log: log.enabled.then(|| self.log_path(&id)),
+            log_max_size: log.max_size,
+            log_max_files: log.max_files,
             stdin: rec.config.open_stdin.unwrap_or(false),
         };
         if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
@@ -1037,6 +1041,11 @@ impl Engine {
         opts: LogsOptions,
     ) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
         let e = self.get(name)?;
+        if !log_settings(&e.record().host_config)?.enabled {
+            return Err(Error::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let path = self.log_path(&e.id);
         let rx_state = e.watch.subscribe();
         let (tx, rx) = mpsc::channel(64);
@@ -1331,12 +1340,7 @@ fn stream_log(
     state: watch::Receiver<Snapshot>,
     tx: &mpsc::Sender<std::io::Result<Bytes>>,
 ) -> std::io::Result<()> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let mut reader = BufReader::new(file);
+    use std::os::unix::fs::MetadataExt;
     let emit = |line: &str| -> bool {
         let Ok(rec) = serde_json::from_str::<jsonlog::Record>(line) else {
             return true;
@@ -1367,49 +1371,103 @@ fn stream_log(
         frame.extend_from_slice(payload.as_bytes());
         tx.blocking_send(Ok(Bytes::from(frame))).is_ok()
     };
-    if let Some(n) = opts.tail {
-        let mut lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    // rotated files first, oldest first: <log>.N ... <log>.1
+    let mut rotated = Vec::new();
+    for i in 1..1000 {
+        let p = std::path::PathBuf::from(format!("{}.{i}", path.display()));
+        if !p.exists() {
+            break;
+        }
+        rotated.push(p);
+    }
+    rotated.reverse();
+    let open = |p: &std::path::Path| -> std::io::Result<Option<std::fs::File>> {
+        match std::fs::File::open(p) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    // complete lines of a reader; a partial last line is left unread
+    let read_lines = |reader: &mut BufReader<std::fs::File>,
+                      out: &mut dyn FnMut(String) -> bool|
+     -> std::io::Result<bool> {
         let mut line = String::new();
-        while reader.read_line(&mut line)? > 0 {
-            if line.ends_with('\n') {
-                lines.push_back(std::mem::take(&mut line));
-                if lines.len() > n {
-                    lines.pop_front();
-                }
-            } else {
-                // a partial last line is read again once complete
-                let back = line.len() as i64;
-                reader.seek_relative(-back)?;
-                line.clear();
-                break;
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line)?;
+            if n == 0 {
+                return Ok(true);
+            }
+            if !line.ends_with('\n') {
+                reader.seek_relative(-(n as i64))?;
+                return Ok(true);
+            }
+            if !out(std::mem::take(&mut line)) {
+                return Ok(false);
             }
         }
-        for l in lines {
+    };
+    let mut tail: Option<std::collections::VecDeque<String>> =
+        opts.tail.map(|_| std::collections::VecDeque::new());
+    let mut deliver = |l: String| -> bool {
+        match (&mut tail, opts.tail) {
+            (Some(q), Some(n)) => {
+                q.push_back(l);
+                if q.len() > n {
+                    q.pop_front();
+                }
+                true
+            }
+            _ => emit(&l),
+        }
+    };
+    for p in &rotated {
+        if let Some(f) = open(p)?
+            && !read_lines(&mut BufReader::new(f), &mut deliver)?
+        {
+            return Ok(());
+        }
+    }
+    let Some(mut current) = open(path)? else {
+        return Ok(());
+    };
+    let mut reader = BufReader::new(current.try_clone()?);
+    if !read_lines(&mut reader, &mut deliver)? {
+        return Ok(());
+    }
+    if let Some(q) = tail.take() {
+        for l in q {
             if !emit(&l) {
                 return Ok(());
             }
         }
     }
-    let mut line = String::new();
     loop {
-        let n = reader.read_line(&mut line)?;
-        if n > 0 && line.ends_with('\n') {
-            if !emit(&line) {
-                return Ok(());
-            }
-            line.clear();
-            continue;
-        }
-        if n > 0 {
-            // incomplete line: rewind and wait for the rest
-            reader.seek_relative(-(line.len() as i64))?;
-            line.clear();
-        }
-        let running = state.borrow().running;
-        if !opts.follow || (!running && n == 0) {
+        if !read_lines(&mut reader, &mut |l| emit(&l))? {
             return Ok(());
         }
-        if tx.is_closed() {
+        let running = state.borrow().running;
+        if !opts.follow || tx.is_closed() {
+            return Ok(());
+        }
+        // the shim rotated the file: finish the old one, go on with the new
+        let rotated_away = std::fs::metadata(path).map(|m| m.ino()).ok()
+            != current.metadata().map(|m| m.ino()).ok();
+        if rotated_away {
+            if !read_lines(&mut reader, &mut |l| emit(&l))? {
+                return Ok(());
+            }
+            match open(path)? {
+                Some(f) => {
+                    current = f;
+                    reader = BufReader::new(current.try_clone()?);
+                    continue;
+                }
+                None if !running => return Ok(()),
+                None => {}
+            }
+        } else if !running {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -1670,4 +1728,108 @@ fn validate_host_config(hc: &HostConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// json-file rotation is on unless asked otherwise: 3 files of 10 MB.
+pub const DEFAULT_LOG_MAX_SIZE: &str = "10m";
+pub const DEFAULT_LOG_MAX_FILE: &str = "3";
+
+struct LogSettings {
+    enabled: bool,
+    max_size: u64,
+    max_files: u32,
+}
+
+/// The effective `LogConfig`: json-file (with its rotation defaults) or
+/// none; other drivers are refused until they exist.
+fn log_config_with_defaults(hc: &HostConfig) -> Result<bollard_stubs::models::HostConfigLogConfig> {
+    let lc = hc.log_config.clone().unwrap_or_default();
+    let typ = lc
+        .typ
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "json-file".into());
+    let mut config = lc.config.clone().unwrap_or_default();
+    match typ.as_str() {
+        "json-file" => {
+            for k in config.keys() {
+                if !matches!(
+                    k.as_str(),
+                    "max-size"
+                        | "max-file"
+                        | "labels"
+                        | "labels-regex"
+                        | "env"
+                        | "env-regex"
+                        | "tag"
+                ) {
+                    return Err(Error::invalid(format!(
+                        "unknown log opt '{k}' for json-file log driver"
+                    )));
+                }
+            }
+            config
+                .entry("max-size".into())
+                .or_insert_with(|| DEFAULT_LOG_MAX_SIZE.into());
+            config
+                .entry("max-file".into())
+                .or_insert_with(|| DEFAULT_LOG_MAX_FILE.into());
+        }
+        "none" => {
+            if let Some(k) = config.keys().next() {
+                return Err(Error::invalid(format!(
+                    "unknown log opt '{k}' for none log driver"
+                )));
+            }
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "logger: no log driver named '{other}' is registered"
+            )));
+        }
+    }
+    let out = bollard_stubs::models::HostConfigLogConfig {
+        typ: Some(typ),
+        config: Some(config),
+    };
+    log_settings(&HostConfig {
+        log_config: Some(out.clone()),
+        ..Default::default()
+    })?;
+    Ok(out)
+}
+
+fn log_settings(hc: &HostConfig) -> Result<LogSettings> {
+    let lc = hc.log_config.clone().unwrap_or_default();
+    if lc.typ.as_deref() == Some("none") {
+        return Ok(LogSettings {
+            enabled: false,
+            max_size: 0,
+            max_files: 1,
+        });
+    }
+    let config = lc.config.unwrap_or_default();
+    let max_size = match config.get("max-size").map(String::as_str) {
+        None | Some("-1") => 0,
+        Some(v) => berth_units::parse_human_size(v)
+            .map_err(|e| Error::invalid(format!("invalid max-size: {e}")))?
+            .max(0) as u64,
+    };
+    let max_files = match config.get("max-file") {
+        None => 1,
+        Some(v) => {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| Error::invalid(format!("invalid max-file: {v}")))?;
+            if n < 1 {
+                return Err(Error::invalid("max-file cannot be less than 1"));
+            }
+            n as u32
+        }
+    };
+    Ok(LogSettings {
+        enabled: true,
+        max_size,
+        max_files,
+    })
 }

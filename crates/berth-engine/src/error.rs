@@ -13,6 +13,9 @@ pub enum Error {
     /// the request changed nothing (Docker's 304 for start/stop)
     #[error("{0}")]
     NotModified(String),
+    /// the operation exists in Docker but not for this object (501)
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{0:#}")]
     Internal(#[from] anyhow::Error),
 }

@@ -71,8 +71,13 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
         .arg(&args.state_dir)
         .arg("--socket")
         .arg(&args.socket)
-        .arg("--log")
-        .arg(&args.log);
+        .arg("--log-max-size")
+        .arg(args.log_max_size.to_string())
+        .arg("--log-max-files")
+        .arg(args.log_max_files.to_string());
+    if let Some(log) = &args.log {
+        cmd.arg("--log").arg(log);
+    }
     if args.stdin {
         cmd.arg("--stdin");
     }

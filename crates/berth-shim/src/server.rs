@@ -38,9 +38,90 @@ pub struct ShimArgs {
     /// where exit.json and libcontainer's state live
     pub state_dir: PathBuf,
     pub socket: PathBuf,
-    pub log: PathBuf,
+    /// the json-file log; None for `--log-driver none`
+    pub log: Option<PathBuf>,
+    /// rotate the log when it reaches this many bytes (0: never)
+    pub log_max_size: u64,
+    /// how many files the log keeps, the current one included
+    pub log_max_files: u32,
     /// give the container a stdin pipe that attach clients can write to
     pub stdin: bool,
+}
+
+/// The container's json-file log with Docker's rotation: `<log>`,
+/// `<log>.1` ... `<log>.<max_files - 1>`, newest first.
+struct LogFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: u64,
+    max_files: u32,
+}
+
+impl LogFile {
+    fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+        })
+    }
+
+    /// Writes newline-terminated records, rotating before a record that
+    /// would take the file past `max_size` (as dockerd decides per message).
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.max_size == 0 {
+            self.file.write_all(data)?;
+            self.size += data.len() as u64;
+            return Ok(());
+        }
+        let mut seg_start = 0;
+        let mut pos = 0;
+        while pos < data.len() {
+            let end = data[pos..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| pos + i + 1)
+                .unwrap_or(data.len());
+            let pending = (pos - seg_start) as u64;
+            let record = (end - pos) as u64;
+            if self.size + pending > 0 && self.size + pending + record > self.max_size {
+                self.file.write_all(&data[seg_start..pos])?;
+                self.size += pending;
+                seg_start = pos;
+                self.rotate()?;
+            }
+            pos = end;
+        }
+        self.file.write_all(&data[seg_start..])?;
+        self.size += (data.len() - seg_start) as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        if self.max_files <= 1 {
+            // one file: start it over
+            self.file.set_len(0)?;
+            self.size = 0;
+            return Ok(());
+        }
+        let _ = fs::remove_file(name(self.max_files - 1));
+        for i in (1..self.max_files - 1).rev() {
+            let _ = fs::rename(name(i), name(i + 1));
+        }
+        fs::rename(&self.path, name(1))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
 }
 
 struct Attacher {
@@ -57,7 +138,7 @@ struct Shared {
     waiters: AtomicUsize,
     stdin: Mutex<Option<File>>,
     start: Mutex<Option<mpsc::Sender<mpsc::Sender<Response>>>>,
-    log: Mutex<File>,
+    log: Mutex<Option<LogFile>>,
     /// exit codes of children other than the container's init (exec
     /// processes, exec helpers), by pid
     child_exits: Mutex<std::collections::HashMap<i32, i32>>,
@@ -210,11 +291,13 @@ fn serve(
     pipes: Pipes,
     listener: UnixListener,
 ) -> Result<()> {
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&args.log)
-        .with_context(|| format!("opening log {}", args.log.display()))?;
+    let log = match &args.log {
+        Some(p) => Some(
+            LogFile::open(p, args.log_max_size, args.log_max_files)
+                .with_context(|| format!("opening log {}", p.display()))?,
+        ),
+        None => None,
+    };
     let (start_tx, start_rx) = mpsc::channel::<mpsc::Sender<Response>>();
     let shared = Arc::new(Shared {
         pid,
@@ -421,7 +504,9 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             return;
         }
         let mut log = sh.log.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = log.write_all(pending) {
+        if let Some(l) = log.as_mut()
+            && let Err(e) = l.write(pending)
+        {
             tracing::error!(error = %e, "writing container log");
         }
         pending.clear();

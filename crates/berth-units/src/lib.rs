@@ -107,6 +107,27 @@ pub fn parse_ram(s: &str) -> Result<i64, String> {
     Ok((n * mult) as i64)
 }
 
+/// go-units FromHumanSize: decimal multipliers (k=1000), as json-file's
+/// `max-size` reads them ("10m" is 10,000,000 bytes).
+pub fn parse_human_size(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    let mult: f64 = match unit.to_ascii_lowercase().trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "p" => 1e15,
+        _ => return Err(format!("invalid size: '{s}'")),
+    };
+    Ok((n * mult) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +170,9 @@ mod tests {
         assert_eq!(parse_ram("2KiB"), Ok(2048));
         assert!(parse_ram("12x").is_err());
         assert!(parse_ram("m").is_err());
+        assert_eq!(parse_human_size("10m"), Ok(10_000_000));
+        assert_eq!(parse_human_size("1.5k"), Ok(1500));
+        assert_eq!(parse_human_size("200"), Ok(200));
+        assert!(parse_human_size("10x").is_err());
     }
 }

@@ -33,7 +33,11 @@ struct ShimCli {
     #[arg(long)]
     socket: std::path::PathBuf,
     #[arg(long)]
-    log: std::path::PathBuf,
+    log: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    log_max_size: u64,
+    #[arg(long, default_value_t = 1)]
+    log_max_files: u32,
     #[arg(long)]
     stdin: bool,
 }
@@ -61,6 +65,8 @@ fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
         state_dir: cli.state_dir,
         socket: cli.socket,
         log: cli.log,
+        log_max_size: cli.log_max_size,
+        log_max_files: cli.log_max_files,
         stdin: cli.stdin,
     };
     match berth_shim::run(args) {

@@ -448,3 +448,31 @@ fn exec_api_status_codes() {
     assert_eq!(s, 404);
     assert_eq!(message(&body), "No such exec instance: nope");
 }
+
+#[tokio::test]
+async fn logs_follow_across_rotation() {
+    use bollard::query_parameters::LogsOptions;
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run", "-d", "--name", "rot", "--log-opt", "max-size=2k", "--log-opt", "max-file=100", "busybox", "sh", "-c",
+        "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let c = d.client().await;
+    let text: String = c
+        .logs(
+            "rot",
+            Some(LogsOptions {
+                follow: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )
+        .map(|l| l.unwrap().to_string())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    let expected: String = (0..300).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(text, expected);
+}

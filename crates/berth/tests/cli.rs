@@ -951,3 +951,112 @@ fn security_and_resource_flags() {
         "only lim exists"
     );
 }
+
+#[test]
+fn json_file_logs_rotate() {
+    let d = Daemon::start();
+    // the default is rotation on: json-file, 3 files of 10 MB
+    d.berth(&["create", "--name", "dflt", "busybox", "true"]);
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", "dflt"])),
+        "{\"Type\":\"json-file\",\"Config\":{\"max-file\":\"3\",\"max-size\":\"10m\"}}\n"
+    );
+    // 2000 lines of ~110 bytes of JSON each, 10 kB files, 3 kept
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let log = stdout(&d.berth(&["inspect", "-f", "{{.LogPath}}", "chatty"]))
+        .trim()
+        .to_string();
+    assert!(std::path::Path::new(&format!("{log}.1")).exists());
+    assert!(std::path::Path::new(&format!("{log}.2")).exists());
+    assert!(
+        !std::path::Path::new(&format!("{log}.3")).exists(),
+        "max-file=3 keeps 3 files"
+    );
+    for f in [log.clone(), format!("{log}.1"), format!("{log}.2")] {
+        assert!(
+            std::fs::metadata(&f).unwrap().len() <= 10_000,
+            "{f} exceeds max-size"
+        );
+    }
+    // `logs` reads the rotated files too: a contiguous run ending with the last line
+    let out = stdout(&d.berth(&["logs", "chatty"]));
+    let nums: Vec<u32> = out
+        .lines()
+        .map(|l| l.trim_start_matches("line ").parse().unwrap())
+        .collect();
+    assert_eq!(*nums.last().unwrap(), 1999);
+    assert!(
+        nums.len() > 150 && nums.len() < 2000,
+        "{} lines kept",
+        nums.len()
+    );
+    assert!(
+        nums.windows(2).all(|w| w[1] == w[0] + 1),
+        "lines in order, none missing"
+    );
+    assert_eq!(
+        stdout(&d.docker(&["logs", "--tail", "2", "chatty"])),
+        "line 1998\nline 1999\n"
+    );
+    // --log-driver none: nothing written, and `logs` says why
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(stdout(&o), "hi\n", "attached output still flows");
+    let o = d.docker(&["logs", "quiet"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("configured logging driver does not support reading"),
+        "{}",
+        stderr(&o)
+    );
+    for (args, msg) in [
+        (
+            vec!["run", "--rm", "--log-driver", "bogus", "busybox", "true"],
+            "no log driver named 'bogus'",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--log-opt",
+                "max-size=lots",
+                "busybox",
+                "true",
+            ],
+            "invalid max-size",
+        ),
+        (
+            vec!["run", "--rm", "--log-opt", "colour=red", "busybox", "true"],
+            "unknown log opt 'colour'",
+        ),
+        (
+            vec!["run", "--rm", "--log-opt", "max-file=0", "busybox", "true"],
+            "max-file cannot be less than 1",
+        ),
+    ] {
+        let o = d.berth(&args);
+        assert_eq!(code(&o), 125, "{args:?}");
+        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+    }
+}

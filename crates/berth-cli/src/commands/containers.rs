@@ -89,6 +89,12 @@ pub struct CreateFlags {
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<i64>,
+    /// Logging driver for the container (json-file, none)
+    #[arg(long = "log-driver")]
+    log_driver: Option<String>,
+    /// Log driver options (e.g. max-size=10m)
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -255,6 +261,26 @@ fn build_body(
             pids_limit: f.pids_limit,
             nano_cpus: f.cpus.map(|c| (c * 1e9) as i64),
             cpu_shares: f.cpu_shares,
+            log_config: if f.log_driver.is_some() || !f.log_opt.is_empty() {
+                let mut config = HashMap::new();
+                for o in &f.log_opt {
+                    let Some((k, v)) = o.split_once('=') else {
+                        return Err(status(
+                            125,
+                            format!(
+                                "berth: invalid argument \"{o}\" for \"--log-opt\" flag: expected key=value"
+                            ),
+                        ));
+                    };
+                    config.insert(k.to_string(), v.to_string());
+                }
+                Some(bollard::models::HostConfigLogConfig {
+                    typ: f.log_driver.clone(),
+                    config: Some(config),
+                })
+            } else {
+                None
+            },
             network_mode: Some(f.network.clone().unwrap_or_else(|| "default".into())),
             ..Default::default()
         }),
