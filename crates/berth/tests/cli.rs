@@ -957,9 +957,16 @@ fn json_file_logs_rotate() {
     let d = Daemon::start();
     // the default is rotation on: json-file, 3 files of 10 MB
     d.berth(&["create", "--name", "dflt", "busybox", "true"]);
+    let lc: serde_json::Value = serde_json::from_str(&stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.LogConfig}}",
+        "dflt",
+    ])))
+    .unwrap();
     assert_eq!(
-        stdout(&d.berth(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", "dflt"])),
-        "{\"Type\":\"json-file\",\"Config\":{\"max-file\":\"3\",\"max-size\":\"10m\"}}\n"
+        lc,
+        serde_json::json!({"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}})
     );
     // 2000 lines of ~110 bytes of JSON each, 10 kB files, 3 kept
     let o = d.berth(&[
