@@ -70,12 +70,17 @@ pub async fn stop(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
-    let t = match p.int("t")? {
-        Some(t) => Some(t),
-        None => p.int("timeout")?,
-    };
+    let t = stop_timeout(&p)?;
     e.container_stop(&id, t, p.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `t` (or, since API 1.42, `timeout`): seconds before SIGKILL.
+fn stop_timeout(p: &Params) -> ApiResult<Option<i64>> {
+    match p.int("t")? {
+        Some(t) => Ok(Some(t)),
+        None => p.int("timeout"),
+    }
 }
 
 pub async fn restart(
@@ -84,10 +89,7 @@ pub async fn restart(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
-    let t = match p.int("t")? {
-        Some(t) => Some(t),
-        None => p.int("timeout")?,
-    };
+    let t = stop_timeout(&p)?;
     e.container_restart(&id, t, p.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -256,6 +258,11 @@ pub async fn attach(
             Err(err) => tracing::debug!(error = %err, "attach ended before the container started"),
         }
     });
+    upgrade_response(v)
+}
+
+/// The 101 answer that turns an attach or exec start into a raw stream.
+pub(super) fn upgrade_response(v: ApiVersion) -> ApiResult<Response> {
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONTENT_TYPE, stream_content_type(v))

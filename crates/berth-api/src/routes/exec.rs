@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use hyper_util::rt::TokioIo;
 
-use super::containers::stream_content_type;
+use super::containers::{stream_content_type, upgrade_response};
 use super::{AppState, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::server::ApiVersion;
@@ -80,11 +80,5 @@ pub async fn start(
             Err(_) => session.pump(tokio::io::empty(), tokio::io::sink()).await,
         }
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, stream_content_type(v))
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .body(Body::empty())
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+    upgrade_response(v)
 }
