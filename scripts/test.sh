@@ -26,7 +26,8 @@ cargo clippy --release --locked --all-targets -- -D warnings
 echo "== check 3: unit and integration tests"
 log=$(mktemp)
 set +e
-cargo test --release --locked --all-targets -- --test-threads=2 2>&1 | tee "$log"
+# a hung test fails the run instead of eating CI's time
+timeout --kill-after=30s 25m cargo test --release --locked --all-targets -- --test-threads=2 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

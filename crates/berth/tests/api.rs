@@ -302,13 +302,15 @@ async fn bollard_lifecycle() {
         )
         .await
         .unwrap();
+    // bollard sends the wait only when the stream is polled, after the
+    // start: "not-running" (not "next-exit") cannot miss a fast exit
+    c.start_container(&created.id, None).await.unwrap();
     let mut wait = c.wait_container(
         &created.id,
         Some(WaitContainerOptions {
-            condition: "next-exit".into(),
+            condition: "not-running".into(),
         }),
     );
-    c.start_container(&created.id, None).await.unwrap();
     match wait.next().await {
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
             assert_eq!(code, 2)
