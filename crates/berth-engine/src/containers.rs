@@ -733,6 +733,17 @@ impl Engine {
         }
     }
 
+    /// A pending restart that will not happen: the container is exited.
+    fn abandon_restart(&self, e: &Entry) {
+        let rec = e.update(|r| {
+            if r.state.status == Status::Restarting {
+                r.state.status = Status::Exited;
+            }
+            r.clone()
+        });
+        let _ = self.persist(&rec);
+    }
+
     /// Marks the container restarting and starts it again after the
     /// back-off delay, unless it was stopped or removed meanwhile.
     fn schedule_restart(
@@ -773,25 +784,13 @@ impl Engine {
                     && !e.watch.borrow().removed
             };
             if !still_wanted {
-                let rec = e.update(|r| {
-                    if r.state.status == Status::Restarting {
-                        r.state.status = Status::Exited;
-                    }
-                    r.clone()
-                });
-                let _ = engine.persist(&rec);
+                engine.abandon_restart(&e);
                 return;
             }
             e.update(|r| r.restart_count += 1);
             if let Err(err) = engine.container_start(&e.id).await {
                 tracing::warn!(container = %&e.id[..12], error = %err, "restarting container");
-                let rec = e.update(|r| {
-                    if r.state.status == Status::Restarting {
-                        r.state.status = Status::Exited;
-                    }
-                    r.clone()
-                });
-                let _ = engine.persist(&rec);
+                engine.abandon_restart(&e);
             }
         });
     }

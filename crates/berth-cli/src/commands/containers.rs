@@ -427,17 +427,31 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         )
         .await
         .map_err(|e| run_error("run", &e))?;
-    // register the wait before starting so that no exit can be missed
     let cond = if a.rm { "removed" } else { "next-exit" };
+    start_attached(ctx, "run", &id, cond, 125, a.flags.interactive, attach).await
+}
+
+/// Starts an attached container as the docker CLI does: the wait is
+/// registered first (its response headers prove it), so no exit can be
+/// missed; then output is copied until the container's exit code arrives.
+async fn start_attached(
+    ctx: &Ctx,
+    cmd: &str,
+    id: &str,
+    condition: &str,
+    fail_code: i32,
+    interactive: bool,
+    attach: bollard::container::AttachContainerResults,
+) -> Result<i32> {
     let (code, wait_body) = rawhttp::post_headers(
         &ctx.socket,
-        &format!("/containers/{id}/wait?condition={cond}"),
+        &format!("/containers/{id}/wait?condition={condition}"),
     )
     .await?;
     if code != 200 {
         let body = wait_body.read_all().await.unwrap_or_default();
         return Err(status(
-            125,
+            fail_code,
             format!(
                 "berth: error waiting for container: {}",
                 String::from_utf8_lossy(&body)
@@ -445,15 +459,17 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         ));
     }
     ctx.docker
-        .start_container(&id, None)
+        .start_container(id, None)
         .await
-        .map_err(|e| start_error("run", &e))?;
-    if a.flags.interactive {
+        .map_err(|e| start_error(cmd, &e))?;
+    if interactive {
         spawn_stdin_copy(attach.input);
     }
     let (_, waited) = tokio::join!(pump_output(attach.output), wait_body.read_all());
     let v: serde_json::Value = serde_json::from_slice(&waited?).unwrap_or_default();
-    Ok(v.get("StatusCode").and_then(|c| c.as_i64()).unwrap_or(125) as i32)
+    Ok(v.get("StatusCode")
+        .and_then(|c| c.as_i64())
+        .unwrap_or(fail_code as i64) as i32)
 }
 
 pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
@@ -498,31 +514,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
             )
             .await
             .map_err(|e| status(1, daemon_error(&e)))?;
-        let (code, wait_body) = rawhttp::post_headers(
-            &ctx.socket,
-            &format!("/containers/{name}/wait?condition=next-exit"),
-        )
-        .await?;
-        if code != 200 {
-            let body = wait_body.read_all().await.unwrap_or_default();
-            return Err(status(
-                1,
-                format!(
-                    "berth: error waiting for container: {}",
-                    String::from_utf8_lossy(&body)
-                ),
-            ));
-        }
-        ctx.docker
-            .start_container(name, None)
-            .await
-            .map_err(|e| start_error("start", &e))?;
-        if a.interactive {
-            spawn_stdin_copy(attach.input);
-        }
-        let (_, waited) = tokio::join!(pump_output(attach.output), wait_body.read_all());
-        let v: serde_json::Value = serde_json::from_slice(&waited?).unwrap_or_default();
-        return Ok(v.get("StatusCode").and_then(|c| c.as_i64()).unwrap_or(1) as i32);
+        return start_attached(ctx, "start", name, "next-exit", 1, a.interactive, attach).await;
     }
     each(&a.containers, |n| async move {
         ctx.docker
