@@ -3,7 +3,7 @@
 //! and is written through to the metadata store on every change; a watch
 //! channel tells waiters about exits and removal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::layers::chain_ids;
-use crate::{Engine, Error, LockExt, Result, mounts, names, shim_client, spec};
+use crate::{Engine, Error, LockExt, Result, mounts, names, seccomp, shim_client, spec};
 
 const NEVER: &str = "0001-01-01T00:00:00Z";
 
@@ -516,6 +516,14 @@ impl Engine {
         )
         .map_err(Error::invalid)?;
         let security = parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
+        // a privileged container runs without seccomp, as in Docker
+        let seccomp = match (&security.seccomp, privileged) {
+            (_, true) | (Seccomp::Unconfined, _) => None,
+            (Seccomp::Default, false) => Some(seccomp::default_profile(&caps)?),
+            (Seccomp::Custom(json), false) => {
+                Some(seccomp::from_docker_json(json, &caps).map_err(Error::invalid)?)
+            }
+        };
         let spec = spec::build(spec::SpecInput {
             args,
             env,
@@ -535,6 +543,7 @@ impl Engine {
             caps,
             privileged,
             no_new_privileges: security.no_new_privileges,
+            seccomp,
             readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
             tmpfs: hc.tmpfs.clone().unwrap_or_default().into_iter().collect(),
             limits: spec::Limits {
@@ -1676,11 +1685,21 @@ impl Engine {
 #[derive(Debug, Default)]
 struct SecurityOpts {
     no_new_privileges: bool,
+    seccomp: Seccomp,
 }
 
-/// `--security-opt`: `no-new-privileges[:true|=true]`; `seccomp=unconfined`
-/// and `apparmor=unconfined` are accepted (berth applies neither profile
-/// yet); anything else is refused, as Docker refuses what it does not know.
+#[derive(Debug, Default)]
+enum Seccomp {
+    #[default]
+    Default,
+    Unconfined,
+    Custom(String),
+}
+
+/// `--security-opt`: `no-new-privileges[:true|=true]`, `seccomp=unconfined`
+/// or a profile's JSON (the docker CLI sends the file's content),
+/// `apparmor=unconfined` and `label=disable` (berth applies neither);
+/// anything else is refused, as Docker refuses what it does not know.
 fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
     let mut s = SecurityOpts::default();
     for o in opts {
@@ -1691,7 +1710,13 @@ fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
         match (k, v) {
             ("no-new-privileges", None | Some("true")) => s.no_new_privileges = true,
             ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
-            ("seccomp" | "apparmor", Some("unconfined")) => {}
+            ("seccomp", Some("unconfined")) => s.seccomp = Seccomp::Unconfined,
+            ("seccomp", Some("builtin" | "default")) => s.seccomp = Seccomp::Default,
+            ("seccomp", Some(json)) if json.trim_start().starts_with('{') => {
+                seccomp::from_docker_json(json, &HashSet::new()).map_err(Error::invalid)?;
+                s.seccomp = Seccomp::Custom(json.to_string());
+            }
+            ("apparmor", Some("unconfined")) => {}
             ("label", Some("disable")) => {}
             _ => return Err(Error::invalid(format!("invalid --security-opt: {o:?}"))),
         }

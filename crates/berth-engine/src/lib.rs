@@ -9,6 +9,7 @@ mod images;
 mod layers;
 mod mounts;
 mod names;
+mod seccomp;
 mod shim_client;
 mod spec;
 mod system;

@@ -183,6 +183,7 @@ pub struct SpecInput<'a> {
     pub caps: std::collections::HashSet<Capability>,
     pub privileged: bool,
     pub no_new_privileges: bool,
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     pub readonly_rootfs: bool,
     /// `--tmpfs PATH[:OPTIONS]`
     pub tmpfs: Vec<(String, String)>,
@@ -214,7 +215,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .inheritable(std::collections::HashSet::new())
         .ambient(std::collections::HashSet::new())
         .build()?;
-    let process = ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(false)
         .args(input.args)
         .env(env)
@@ -231,9 +232,11 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
                 .build()?,
         )
         .capabilities(capabilities)
-        .no_new_privileges(input.no_new_privileges)
         .rlimits(vec![])
         .build()?;
+    // libcontainer loads seccomp before dropping capabilities only when the
+    // field is absent: `Some(false)` would make the load fail
+    process.set_no_new_privileges(input.no_new_privileges.then_some(true));
 
     let mut mounts = vec![
         mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
@@ -348,13 +351,14 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
             READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
         )
     };
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources)
         .masked_paths(masked)
         .readonly_paths(readonly)
         .build()?;
+    linux.set_seccomp(input.seccomp);
 
     SpecBuilder::default()
         .version("1.0.2")

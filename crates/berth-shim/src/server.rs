@@ -194,7 +194,7 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
     let container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .with_root_path(&runtime_root)
         .map_err(|e| anyhow!("{e}"))?
-        .with_executor(ResetSignalsExecutor)
+        .with_executor(ResetSignalsExecutor::default())
         .with_stdin(stdin_for_container)
         .with_stdout(out_w)
         .with_stderr(err_w)
@@ -227,12 +227,25 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
 /// programs (this shim included) start with SIGPIPE ignored, and ignored
 /// signals survive exec: without this, `yes | head` in a container would
 /// spin forever instead of dying of SIGPIPE.
-#[derive(Clone)]
-struct ResetSignalsExecutor;
+///
+/// For exec'd processes it also loads the container's seccomp filter:
+/// libcontainer's tenant builder drops it. Caps are already dropped here, so
+/// the load needs no_new_privs: exec sessions cannot gain privileges through
+/// setuid binaries (stricter than Docker, never looser).
+#[derive(Clone, Default)]
+struct ResetSignalsExecutor {
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+}
 
 impl Executor for ResetSignalsExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         reset_signal_dispositions();
+        if let Some(profile) = &self.seccomp {
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(|e| ExecutorError::Other(format!("setting no_new_privs: {e}")))?;
+            libcontainer::seccomp::initialize_seccomp(profile)
+                .map_err(|e| ExecutorError::Other(format!("loading seccomp filter: {e}")))?;
+        }
         DefaultExecutor {}.exec(spec)
     }
 
@@ -725,10 +738,19 @@ pub fn exec_helper(spec_json: &str) -> i32 {
                 None => (e.clone(), String::new()),
             })
             .collect();
+        let bundle = libcontainer::container::Container::load(spec.root.join(&spec.id))
+            .map_err(|e| anyhow!("loading container state: {e}"))?
+            .bundle()
+            .to_path_buf();
+        let seccomp = Spec::load(bundle.join("config.json"))
+            .map_err(|e| anyhow!("loading container spec: {e}"))?
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().clone());
         let pid = ContainerBuilder::new(spec.id.clone(), SyscallType::default())
             .with_root_path(&spec.root)
             .map_err(|e| anyhow!("{e}"))?
-            .with_executor(ResetSignalsExecutor)
+            .with_executor(ResetSignalsExecutor { seccomp })
             .as_tenant()
             .with_container_args(spec.args.clone())
             .with_env(env)

@@ -188,6 +188,29 @@ fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy
     })
 }
 
+/// `seccomp=FILE` travels as the file's content, as the docker CLI sends it.
+fn security_opts(opts: &[String]) -> Result<Option<Vec<String>>> {
+    if opts.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(opts.len());
+    for o in opts {
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", file)) if !matches!(file, "unconfined" | "builtin") => {
+                let raw = std::fs::read_to_string(file).map_err(|e| {
+                    status(
+                        125,
+                        format!("berth: opening seccomp profile ({file}) failed: {e}"),
+                    )
+                })?;
+                out.push(format!("seccomp={raw}"));
+            }
+            _ => out.push(o.clone()),
+        }
+    }
+    Ok(Some(out))
+}
+
 fn build_body(
     f: &CreateFlags,
     image: &str,
@@ -239,7 +262,7 @@ fn build_body(
             cap_drop: (!f.cap_drop.is_empty()).then(|| f.cap_drop.clone()),
             privileged: Some(f.privileged),
             readonly_rootfs: Some(f.read_only),
-            security_opt: (!f.security_opt.is_empty()).then(|| f.security_opt.clone()),
+            security_opt: security_opts(&f.security_opt)?,
             tmpfs: (!f.tmpfs.is_empty()).then(|| {
                 f.tmpfs
                     .iter()
