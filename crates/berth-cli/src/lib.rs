@@ -78,6 +78,19 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum VolumeCommand {
+    Create(commands::volumes::CreateArgs),
+    #[command(alias = "list")]
+    Ls(commands::volumes::LsArgs),
+    Inspect(commands::system::InspectArgs),
+    #[command(alias = "remove")]
+    Rm(commands::volumes::RmArgs),
+    Prune(commands::volumes::PruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -222,7 +235,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    use commands::{containers as c, images as i, system as s};
+    use commands::{containers as c, images as i, system as s, volumes as v};
     let host = resolve_host(cli.host);
     let ctx = connect(&host).await?;
     let ctx = &ctx;
@@ -255,6 +268,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
+        Command::Volume(VolumeCommand::Create(a)) => v::create(ctx, a).await,
+        Command::Volume(VolumeCommand::Ls(a)) => v::ls(ctx, a).await,
+        Command::Volume(VolumeCommand::Inspect(a)) => s::inspect(ctx, a, Some("volume")).await,
+        Command::Volume(VolumeCommand::Rm(a)) => v::rm(ctx, a).await,
+        Command::Volume(VolumeCommand::Prune(a)) => v::prune(ctx, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => {
             s::inspect(ctx, a, Some("container")).await
         }

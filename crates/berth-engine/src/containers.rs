@@ -27,6 +27,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::layers::chain_ids;
+use crate::volumes::MountRecord;
 use crate::{Engine, Error, LockExt, Result, mounts, names, seccomp, shim_client, spec};
 
 const NEVER: &str = "0001-01-01T00:00:00Z";
@@ -75,6 +76,8 @@ pub struct ContainerRecord {
     /// container alone (and `unless-stopped` also across daemon restarts)
     #[serde(default)]
     pub manually_stopped: bool,
+    #[serde(default)]
+    pub mounts: Vec<MountRecord>,
 }
 
 /// What waiters need to know, published on every state change.
@@ -361,6 +364,14 @@ impl Engine {
         {
             host_config.network_mode = Some("default".into());
         }
+        // the image's VOLUME entries and the user's `-v /path` ones
+        let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
+        for v in body.volumes.clone().unwrap_or_default() {
+            if !volumes.contains(&v) {
+                volumes.push(v);
+            }
+        }
+        let mut mounts = self.parse_mounts(&host_config, &volumes)?;
         let config = ContainerConfig {
             hostname: Some(
                 body.hostname
@@ -389,7 +400,7 @@ impl Engine {
             env: Some(env),
             cmd: Some(cmd),
             image: Some(image_name.clone()),
-            volumes: body.volumes.clone().or_else(|| img_cfg.volumes().clone()),
+            volumes: (!volumes.is_empty()).then(|| volumes.clone()),
             working_dir: Some(
                 body.working_dir
                     .clone()
@@ -426,6 +437,10 @@ impl Engine {
                     .find(|n| !names_map.contains_key(n))
                     .ok_or_else(|| Error::Internal(anyhow::anyhow!("no free container name")))?,
             };
+            if let Err(err) = self.materialize_mounts(&mut mounts, &host_config) {
+                self.remove_anonymous_volumes(&mounts);
+                return Err(err);
+            }
             let rec = ContainerRecord {
                 id: id.clone(),
                 name: name.clone(),
@@ -443,6 +458,7 @@ impl Engine {
                 },
                 restart_count: 0,
                 manually_stopped: false,
+                mounts,
             };
             std::fs::create_dir_all(self.container_dir(&id))?;
             self.persist(&rec)?;
@@ -546,6 +562,7 @@ impl Engine {
             seccomp,
             readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
             tmpfs: hc.tmpfs.clone().unwrap_or_default().into_iter().collect(),
+            mounts: self.prepare_mounts(&rec.mounts, &rootfs)?,
             limits: spec::Limits {
                 memory: hc.memory,
                 pids: hc.pids_limit,
@@ -579,7 +596,7 @@ impl Engine {
         // dockerd removes an auto-remove container whose start failed, and
         // clients waiting for "removed" rely on it
         if rec.host_config.auto_remove == Some(true)
-            && let Err(err) = self.remove_entry(e)
+            && let Err(err) = self.remove_entry(e, true)
         {
             tracing::warn!(container = %&e.id[..12], error = %err, "removing container after failed start");
         }
@@ -729,7 +746,7 @@ impl Engine {
             let e = e.clone();
             tokio::spawn(async move {
                 let _op = e.op.lock().await;
-                if let Err(err) = engine.remove_entry(&e) {
+                if let Err(err) = engine.remove_entry(&e, true) {
                     tracing::error!(container = %&e.id[..12], error = %err, "auto-removing container");
                 }
             });
@@ -935,7 +952,14 @@ impl Engine {
         }))
     }
 
-    pub async fn container_remove(&self, name: &str, force: bool) -> Result<()> {
+    /// `docker rm [-f] [-v]`: `remove_volumes` also removes the container's
+    /// anonymous volumes that no other container uses.
+    pub async fn container_remove(
+        &self,
+        name: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> Result<()> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
         if e.is_running() {
@@ -953,11 +977,11 @@ impl Engine {
                 )));
             }
         }
-        self.remove_entry(&e)
+        self.remove_entry(&e, remove_volumes)
     }
 
     /// Removes a stopped container's files and record. Caller holds `op`.
-    fn remove_entry(&self, e: &Entry) -> Result<()> {
+    fn remove_entry(&self, e: &Entry, remove_volumes: bool) -> Result<()> {
         if e.watch.borrow().removed {
             return Ok(());
         }
@@ -993,6 +1017,9 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        if remove_volumes {
+            self.remove_anonymous_volumes(&rec.mounts);
+        }
         e.watch.send_modify(|s| s.removed = true);
         Ok(())
     }
@@ -1118,7 +1145,7 @@ impl Engine {
                 name: "overlay2".into(),
                 data: graph,
             }),
-            mounts: Some(vec![]),
+            mounts: Some(self.mount_points(&rec.mounts)),
             config: Some(rec.config.clone()),
             ..Default::default()
         })
@@ -1162,7 +1189,7 @@ impl Engine {
                     network_mode: rec.host_config.network_mode.clone(),
                     ..Default::default()
                 }),
-                mounts: Some(vec![]),
+                mounts: Some(self.mount_points(&rec.mounts)),
                 ..Default::default()
             });
             if opts.limit.is_some_and(|l| out.len() >= l) {
@@ -1214,7 +1241,7 @@ impl Engine {
                 }
                 Status::Removing => {
                     let _op = e.op.lock().await;
-                    if let Err(err) = self.remove_entry(&e) {
+                    if let Err(err) = self.remove_entry(&e, false) {
                         tracing::warn!(container = %&rec.id[..12], error = %err, "finishing interrupted removal");
                     }
                 }
@@ -1617,7 +1644,7 @@ impl Engine {
             if e.is_running() {
                 continue;
             }
-            self.remove_entry(&e)?;
+            self.remove_entry(&e, false)?;
             deleted.push(e.id.clone());
             reclaimed += size;
         }
@@ -1647,7 +1674,7 @@ fn parse_until(v: &str) -> Result<i64> {
     Ok(chrono::Utc::now().timestamp() - secs as i64)
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
     let Ok(md) = std::fs::symlink_metadata(p) else {
         return 0;
     };

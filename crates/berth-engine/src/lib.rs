@@ -13,6 +13,7 @@ mod seccomp;
 mod shim_client;
 mod spec;
 mod system;
+mod volumes;
 
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use error::{Error, Result};
@@ -52,6 +53,7 @@ pub struct Engine {
     execs: RwLock<exec::Execs>,
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
+    volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
     started: Instant,
@@ -88,10 +90,12 @@ impl Engine {
             images: RwLock::new(images),
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
+            volumes: RwLock::new(HashMap::new()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
+        engine.load_volumes()?;
         engine.restore_containers().await?;
         Ok(engine)
     }
@@ -116,6 +120,14 @@ impl Engine {
     fn data_path(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.cfg.data_root.join(rel)
     }
+}
+
+/// Docker's label filter: every `key` or `key=value` given must match.
+pub(crate) fn labels_match(labels: &HashMap<String, String>, wanted: &[String]) -> bool {
+    wanted.iter().all(|w| match w.split_once('=') {
+        Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+        None => labels.contains_key(w.as_str()),
+    })
 }
 
 /// A random 64-hex-character id, like Docker's container ids.

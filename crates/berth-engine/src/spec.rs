@@ -187,6 +187,8 @@ pub struct SpecInput<'a> {
     pub readonly_rootfs: bool,
     /// `--tmpfs PATH[:OPTIONS]`
     pub tmpfs: Vec<(String, String)>,
+    /// binds, volumes and tmpfs mounts of `-v`/`--mount`, parents first
+    pub mounts: Vec<Mount>,
     pub limits: Limits,
 }
 
@@ -296,6 +298,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         o.extend(opts.split(',').filter(|x| !x.is_empty()));
         mounts.push(mnt(dest, "tmpfs", "tmpfs", &o)?);
     }
+    mounts.extend(input.mounts);
 
     let mut ns_types = vec![
         LinuxNamespaceType::Pid,

@@ -14,6 +14,8 @@ pub enum Table {
     Tags,
     /// chain id -> unpacked layer
     Layers,
+    /// volume name -> volume record
+    Volumes,
 }
 
 impl Table {
@@ -23,10 +25,17 @@ impl Table {
             Table::Images => TableDefinition::new("images"),
             Table::Tags => TableDefinition::new("tags"),
             Table::Layers => TableDefinition::new("layers"),
+            Table::Volumes => TableDefinition::new("volumes"),
         }
     }
 
-    const ALL: [Table; 4] = [Table::Containers, Table::Images, Table::Tags, Table::Layers];
+    const ALL: [Table; 5] = [
+        Table::Containers,
+        Table::Images,
+        Table::Tags,
+        Table::Layers,
+        Table::Volumes,
+    ];
 }
 
 /// One change in an atomic batch.

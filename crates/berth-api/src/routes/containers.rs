@@ -129,7 +129,8 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
-    e.container_remove(&id, p.flag("force")).await?;
+    e.container_remove(&id, p.flag("force"), p.flag("v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,6 +2,7 @@ mod containers;
 mod exec;
 mod images;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -35,6 +36,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(

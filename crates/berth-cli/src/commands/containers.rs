@@ -77,6 +77,15 @@ pub struct CreateFlags {
     /// Mount a tmpfs directory (PATH[:OPTIONS])
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Bind mount a volume (SRC:DST[:OPTS], or DST for an anonymous volume)
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,...)
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// Memory limit (e.g. 512m)
     #[arg(short = 'm', long)]
     memory: Option<String>,
@@ -188,6 +197,80 @@ fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy
     })
 }
 
+/// `--mount type=…,source=…,target=…` as the docker CLI reads it.
+fn parse_mount_flag(spec: &str) -> Result<bollard::models::Mount> {
+    use bollard::models::{
+        Mount, MountBindOptions, MountTmpfsOptions, MountType, MountVolumeOptions,
+    };
+    let bad = |m: String| {
+        status(
+            125,
+            format!("berth: invalid argument \"{spec}\" for \"--mount\" flag: {m}"),
+        )
+    };
+    let mut m = Mount {
+        typ: Some(MountType::VOLUME),
+        ..Default::default()
+    };
+    let bool_of = |v: Option<&str>, key: &str| -> Result<bool> {
+        match v {
+            None | Some("1" | "true") => Ok(true),
+            Some("0" | "false") => Ok(false),
+            Some(x) => Err(bad(format!("invalid value for {key}: {x}"))),
+        }
+    };
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        match (k.as_str(), v) {
+            ("type", Some(t)) => {
+                m.typ = Some(
+                    t.parse::<MountType>()
+                        .map_err(|_| bad(format!("invalid value for type: {t}")))?,
+                )
+            }
+            ("source" | "src", Some(s)) => m.source = Some(s.to_string()),
+            ("target" | "destination" | "dst", Some(t)) => m.target = Some(t.to_string()),
+            ("readonly" | "ro", v) => m.read_only = Some(bool_of(v, &k)?),
+            ("consistency", Some(c)) => m.consistency = Some(c.to_string()),
+            ("bind-propagation", Some(p)) => {
+                m.bind_options
+                    .get_or_insert_with(MountBindOptions::default)
+                    .propagation = Some(
+                    p.parse()
+                        .map_err(|_| bad(format!("invalid value for bind-propagation: {p}")))?,
+                )
+            }
+            ("volume-nocopy", v) => {
+                m.volume_options
+                    .get_or_insert_with(MountVolumeOptions::default)
+                    .no_copy = Some(bool_of(v, &k)?)
+            }
+            ("tmpfs-size", Some(s)) => {
+                let size = berth_units::parse_ram(s)
+                    .map_err(|e| bad(format!("invalid value for tmpfs-size: {e}")))?;
+                m.tmpfs_options
+                    .get_or_insert_with(MountTmpfsOptions::default)
+                    .size_bytes = Some(size)
+            }
+            ("tmpfs-mode", Some(s)) => {
+                let mode = i64::from_str_radix(s, 8)
+                    .map_err(|_| bad(format!("invalid value for tmpfs-mode: {s}")))?;
+                m.tmpfs_options
+                    .get_or_insert_with(MountTmpfsOptions::default)
+                    .mode = Some(mode)
+            }
+            (other, _) => return Err(bad(format!("unexpected key '{other}' in '{field}'"))),
+        }
+    }
+    if m.target.is_none() {
+        return Err(bad("target is required".into()));
+    }
+    Ok(m)
+}
+
 /// `seccomp=FILE` travels as the file's content, as the docker CLI sends it.
 fn security_opts(opts: &[String]) -> Result<Option<Vec<String>>> {
     if opts.is_empty() {
@@ -244,6 +327,13 @@ fn build_body(
         }),
         env: Some(env),
         working_dir: f.workdir.clone(),
+        volumes: Some(
+            f.volume
+                .iter()
+                .filter(|v| !v.contains(':'))
+                .cloned()
+                .collect(),
+        ),
         user: f.user.clone(),
         hostname: f.hostname.clone(),
         labels: Some(labels),
@@ -263,6 +353,20 @@ fn build_body(
             privileged: Some(f.privileged),
             readonly_rootfs: Some(f.read_only),
             security_opt: security_opts(&f.security_opt)?,
+            binds: Some(
+                f.volume
+                    .iter()
+                    .filter(|v| v.contains(':'))
+                    .cloned()
+                    .collect(),
+            ),
+            mounts: Some(
+                f.mount
+                    .iter()
+                    .map(|m| parse_mount_flag(m))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
             tmpfs: (!f.tmpfs.is_empty()).then(|| {
                 f.tmpfs
                     .iter()
@@ -550,7 +654,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
 
 /// Runs `f` for each name, printing the name on success and the error
 /// otherwise; exits 1 when any failed, as docker does.
-async fn each<F, Fut>(names: &[String], f: F) -> Result<i32>
+pub async fn each<F, Fut>(names: &[String], f: F) -> Result<i32>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,

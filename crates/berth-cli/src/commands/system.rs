@@ -18,8 +18,7 @@ pub struct InspectArgs {
 pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<i32> {
     let kind = forced.map(String::from).or(a.kind.clone());
     if let Some(k) = &kind
-        && k != "container"
-        && k != "image"
+        && !matches!(k.as_str(), "container" | "image" | "volume")
     {
         return Err(status(
             1,
@@ -37,9 +36,16 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
                 Err(e) => return Err(status(1, daemon_error(&e))),
             }
         }
-        if found.is_none() && kind.as_deref() != Some("container") {
+        if found.is_none() && kind.as_deref().is_none_or(|k| k == "image") {
             match ctx.docker.inspect_image(n).await {
                 Ok(i) => found = Some(serde_json::to_value(i)?),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(status(1, daemon_error(&e))),
+            }
+        }
+        if found.is_none() && kind.as_deref().is_none_or(|k| k == "volume") {
+            match ctx.docker.inspect_volume(n).await {
+                Ok(v) => found = Some(serde_json::to_value(v)?),
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(status(1, daemon_error(&e))),
             }
@@ -50,6 +56,7 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
                 let what = match kind.as_deref() {
                     Some("container") => "container",
                     Some("image") => "image",
+                    Some("volume") => "volume",
                     _ => "object",
                 };
                 eprintln!("Error: No such {what}: {n}");
