@@ -11,6 +11,9 @@ impl ApiError {
     pub fn bad_request(m: impl Into<String>) -> Self {
         ApiError(StatusCode::BAD_REQUEST, m.into())
     }
+    pub fn internal(m: impl Into<String>) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, m.into())
+    }
 }
 
 impl From<Error> for ApiError {

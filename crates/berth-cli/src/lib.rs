@@ -68,6 +68,12 @@ enum Command {
     Import(commands::images::ImportArgs),
     /// Return low-level information on berth objects
     Inspect(commands::system::InspectArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::copy::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::copy::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::copy::DiffArgs),
     /// Show the berth version information
     Version(commands::system::VersionArgs),
     /// Display system-wide information
@@ -78,6 +84,7 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
 }
@@ -112,6 +119,9 @@ enum ContainerCommand {
     /// Remove all stopped containers
     Prune(commands::containers::PruneArgs),
     Inspect(commands::system::InspectArgs),
+    Cp(commands::copy::CpArgs),
+    Export(commands::copy::ExportArgs),
+    Diff(commands::copy::DiffArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,7 +245,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    use commands::{containers as c, images as i, system as s, volumes as v};
+    use commands::{containers as c, copy as cp, images as i, system as s, volumes as v};
     let host = resolve_host(cli.host);
     let ctx = connect(&host).await?;
     let ctx = &ctx;
@@ -268,6 +278,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(ctx, a).await,
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            cp::export(ctx, a).await
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => cp::diff(ctx, a).await,
         Command::Volume(VolumeCommand::Create(a)) => v::create(ctx, a).await,
         Command::Volume(VolumeCommand::Ls(a)) => v::ls(ctx, a).await,
         Command::Volume(VolumeCommand::Inspect(a)) => s::inspect(ctx, a, Some("volume")).await,

@@ -99,7 +99,7 @@ pub struct Entry {
     pub id: String,
     rec: Mutex<ContainerRecord>,
     /// serializes lifecycle operations on one container
-    op: tokio::sync::Mutex<()>,
+    pub(crate) op: tokio::sync::Mutex<()>,
     watch: watch::Sender<Snapshot>,
     pending_attach: Mutex<Vec<PendingAttach>>,
     /// the next restart's delay (Docker's back-off: 100 ms doubling to 1 min)
@@ -247,6 +247,27 @@ impl Engine {
 
     pub(crate) fn rootfs_dir(&self, id: &str) -> PathBuf {
         self.state_dir(id).join("rootfs")
+    }
+
+    pub(crate) fn overlay_dirs_of(&self, id: &str) -> (PathBuf, PathBuf) {
+        self.overlay_dirs(id)
+    }
+
+    /// Docker's init layer: the mount points berth fills at start (/etc/hosts,
+    /// /etc/hostname, /etc/resolv.conf, /proc, /sys, /dev), so that they
+    /// never show up in the writable layer (`diff`, `commit`).
+    fn init_layer(&self, id: &str) -> Result<PathBuf> {
+        let init = self.data_path("overlay/containers").join(id).join("init");
+        if init.join("etc/resolv.conf").exists() {
+            return Ok(init);
+        }
+        for d in ["etc", "proc", "sys", "dev"] {
+            std::fs::create_dir_all(init.join(d))?;
+        }
+        for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+            std::fs::write(init.join(f), b"")?;
+        }
+        Ok(init)
     }
 
     fn overlay_dirs(&self, id: &str) -> (PathBuf, PathBuf) {
@@ -469,8 +490,25 @@ impl Engine {
         Ok((id, vec![]))
     }
 
-    /// Mounts the container's root filesystem and writes its bundle.
-    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+    /// The image layers under the container's writable layer, top first.
+    pub(crate) fn lower_dirs(&self, rec: &ContainerRecord) -> Vec<PathBuf> {
+        self.images
+            .r()
+            .images
+            .get(&rec.image_id)
+            .map(|i| {
+                chain_ids(&i.diff_ids)
+                    .iter()
+                    .rev()
+                    .map(|c| self.layer_dir(c))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Mounts the container's root filesystem (its image's layers under its
+    /// writable layer) unless it is mounted already.
+    pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
         let id = &rec.id;
         let image = self
             .images
@@ -485,26 +523,29 @@ impl Engine {
                     &id[..12]
                 ))
             })?;
-        let state_dir = self.state_dir(id);
         let rootfs = self.rootfs_dir(id);
         std::fs::create_dir_all(&rootfs)?;
         let (upper, work) = self.overlay_dirs(id);
         std::fs::create_dir_all(&upper)?;
         std::fs::create_dir_all(&work)?;
         if !mounts::is_mounted(&rootfs) {
-            let mut lowers: Vec<PathBuf> = chain_ids(&image.diff_ids)
-                .iter()
-                .rev()
-                .map(|c| self.layer_dir(c))
-                .collect();
-            if lowers.is_empty() {
-                let empty = self.data_path("overlay/empty");
-                std::fs::create_dir_all(&empty)?;
-                lowers.push(empty);
-            }
+            let mut lowers = vec![self.init_layer(id)?];
+            lowers.extend(
+                chain_ids(&image.diff_ids)
+                    .iter()
+                    .rev()
+                    .map(|c| self.layer_dir(c)),
+            );
             mounts::mount_overlay(&lowers, &upper, &work, &rootfs)?;
         }
+        Ok(rootfs)
+    }
 
+    /// Mounts the container's root filesystem and writes its bundle.
+    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let id = &rec.id;
+        let state_dir = self.state_dir(id);
+        let rootfs = self.mount_rootfs(rec)?;
         let cdir = self.container_dir(id);
         let hostname = rec.config.hostname.clone().unwrap_or_default();
         std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
@@ -573,6 +614,10 @@ impl Engine {
         let raw = serde_json::to_vec_pretty(&spec).context("encoding OCI spec")?;
         std::fs::write(state_dir.join("config.json"), raw)?;
         Ok(rootfs)
+    }
+
+    pub(crate) fn release_rootfs_of(&self, id: &str) {
+        self.release_rootfs(id)
     }
 
     fn release_rootfs(&self, id: &str) {
@@ -1101,18 +1146,10 @@ impl Engine {
         let cdir = self.container_dir(&rec.id);
         let (upper, work) = self.overlay_dirs(&rec.id);
         let lower: Vec<String> = self
-            .images
-            .r()
-            .images
-            .get(&rec.image_id)
-            .map(|i| {
-                chain_ids(&i.diff_ids)
-                    .iter()
-                    .rev()
-                    .map(|c| self.layer_dir(c).display().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+            .lower_dirs(&rec)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         let mut graph = HashMap::new();
         graph.insert("LowerDir".to_string(), lower.join(":"));
         graph.insert("UpperDir".to_string(), upper.display().to_string());

@@ -2,7 +2,9 @@
 //! here knows about HTTP. Everything a client can see is kept in memory and
 //! written through to the metadata store before a call returns.
 
+mod archive;
 mod containers;
+mod copy;
 mod error;
 mod exec;
 mod images;
@@ -15,7 +17,9 @@ mod spec;
 mod system;
 mod volumes;
 
+pub use archive::{ExtractOptions, PathStat};
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
+pub use copy::ByteStream;
 pub use error::{Error, Result};
 pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};

@@ -615,6 +615,15 @@ impl Engine {
         })
     }
 
+    /// The host directory of a volume, its device mounted if it has one.
+    pub(crate) fn volume_host_path(&self, name: &str) -> Result<PathBuf> {
+        let rec = self.volume_get(name)?;
+        let data = self.volume_data(name);
+        std::fs::create_dir_all(&data)?;
+        self.mount_volume_device(&rec, &data)?;
+        Ok(data)
+    }
+
     /// The `Mounts` field of inspect.
     pub(crate) fn mount_points(&self, mounts: &[MountRecord]) -> Vec<MountPoint> {
         mounts

@@ -4,8 +4,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_engine::ImportOptions;
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -58,7 +56,7 @@ pub async fn create(
         )));
     }
     let tmp = e.tmp_path("import");
-    let spooled = spool(body, &tmp).await;
+    let spooled = super::spool(body, &tmp).await;
     if let Err(err) = spooled {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(ApiError::bad_request(format!("reading import body: {err}")));
@@ -84,15 +82,4 @@ pub async fn create(
         line,
     )
         .into_response())
-}
-
-async fn spool(body: Body, path: &std::path::Path) -> std::io::Result<()> {
-    let mut f = tokio::fs::File::create(path).await?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        f.write_all(&chunk).await?;
-    }
-    f.flush().await?;
-    Ok(())
 }

@@ -1,4 +1,5 @@
 pub mod containers;
+pub mod copy;
 pub mod images;
 pub mod system;
 pub mod volumes;

@@ -1,0 +1,616 @@
+//! Files of a container read and written as tar streams (`docker cp`,
+//! `export`) through file descriptors: every path is resolved with
+//! openat2(RESOLVE_IN_ROOT) against the container's root, so `..` and
+//! symlinks (absolute ones included) stay inside it even while the
+//! container changes its files under us.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat, mknodat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, linkat, symlinkat, unlinkat};
+use serde::Serialize;
+
+/// An open directory that stands for `/` of a container.
+pub struct Root(OwnedFd);
+
+impl Root {
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        // SAFETY: open returned a new descriptor that nothing else owns
+        Ok(Root(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Opens `path` (a path inside the container) with `flags`.
+    fn open_in(&self, path: &Path, flags: OFlag, follow_last: bool) -> io::Result<OwnedFd> {
+        let mut flags = flags | OFlag::O_CLOEXEC;
+        if !follow_last {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        let how = OpenHow::new()
+            .flags(flags)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = openat2(self.0.as_raw_fd(), path, how)?;
+        // SAFETY: openat2 returned a new descriptor that nothing else owns
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// The directory `path`, created (with parents, mode 0755) if missing.
+    fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
+        match self.open_in(path, OFlag::O_PATH | OFlag::O_DIRECTORY, true) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::other("no name"))?;
+        let pfd = self.mkdir_all(parent)?;
+        match mkdirat(Some(pfd.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.open_in(path, OFlag::O_PATH | OFlag::O_DIRECTORY, true)
+    }
+}
+
+/// An O_PATH descriptor of `dest` in the container, created as a directory
+/// (or an empty file for `file`) if missing: something to mount onto.
+pub fn mount_target(root: &Root, dest: &Path, file: bool) -> io::Result<OwnedFd> {
+    if !file {
+        return root.mkdir_all(dest);
+    }
+    let parent = root.mkdir_all(dest.parent().unwrap_or(Path::new("/")))?;
+    let name = dest
+        .file_name()
+        .ok_or_else(|| io::Error::other("no name"))?;
+    match openat(
+        Some(parent.as_raw_fd()),
+        name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    ) {
+        // SAFETY: a new descriptor that nothing else owns
+        Ok(fd) => drop(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    root.open_in(dest, OFlag::O_PATH, false)
+}
+
+/// Docker's `X-Docker-Container-Path-Stat`: the mode is Go's os.FileMode.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+const GO_DIR: u32 = 1 << 31;
+const GO_SYMLINK: u32 = 1 << 27;
+const GO_DEVICE: u32 = 1 << 26;
+const GO_PIPE: u32 = 1 << 25;
+const GO_SOCKET: u32 = 1 << 24;
+const GO_SETUID: u32 = 1 << 23;
+const GO_SETGID: u32 = 1 << 22;
+const GO_CHARDEV: u32 = 1 << 21;
+const GO_STICKY: u32 = 1 << 20;
+
+fn go_mode(st: &FileStat) -> u32 {
+    let m = st.st_mode;
+    let mut out = m & 0o777;
+    match m & libc::S_IFMT {
+        libc::S_IFDIR => out |= GO_DIR,
+        libc::S_IFLNK => out |= GO_SYMLINK,
+        libc::S_IFIFO => out |= GO_PIPE,
+        libc::S_IFSOCK => out |= GO_SOCKET,
+        libc::S_IFCHR => out |= GO_DEVICE | GO_CHARDEV,
+        libc::S_IFBLK => out |= GO_DEVICE,
+        _ => {}
+    }
+    if m & libc::S_ISUID != 0 {
+        out |= GO_SETUID;
+    }
+    if m & libc::S_ISGID != 0 {
+        out |= GO_SETGID;
+    }
+    if m & libc::S_ISVTX != 0 {
+        out |= GO_STICKY;
+    }
+    out
+}
+
+/// `path` without a trailing `/` or `/.` asks for the link itself.
+fn follows_last(path: &str) -> bool {
+    path.ends_with('/') || path.ends_with("/.")
+}
+
+fn base_name(path: &str) -> String {
+    if path.ends_with("/.") {
+        return ".".into();
+    }
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
+fn is_dir(st: &FileStat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+/// Stats `path` in the container.
+pub fn stat(root: &Root, path: &str) -> io::Result<PathStat> {
+    let fd = root.open_in(Path::new(path), OFlag::O_PATH, follows_last(path))?;
+    let st = fstat(fd.as_raw_fd())?;
+    let link_target = if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        readlinkat(Some(fd.as_raw_fd()), "")
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(PathStat {
+        name: base_name(path),
+        size: st.st_size,
+        mode: go_mode(&st),
+        mtime: chrono::DateTime::from_timestamp(st.st_mtime, st.st_mtime_nsec as u32)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        link_target,
+    })
+}
+
+/// Writes `path` as a tar stream whose top entry is named after the path's
+/// last component (or "." for `dir/.`), as dockerd's archive endpoint does.
+pub fn write_tar(root: &Root, path: &str, out: impl Write) -> io::Result<()> {
+    let fd = root.open_in(Path::new(path), OFlag::O_PATH, follows_last(path))?;
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let name = base_name(path);
+    add_entry(&mut b, &fd, None, Path::new(&name))?;
+    b.into_inner()?.flush()
+}
+
+/// Writes the whole tree under `root` (for `export`), without a top entry.
+pub fn write_tree(root: &Root, out: impl Write) -> io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let fd = root.open_in(Path::new("/"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, true)?;
+    add_children(&mut b, &fd, Path::new(""))?;
+    b.into_inner()?.flush()
+}
+
+fn header_for(st: &FileStat) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(st.st_uid as u64);
+    h.set_gid(st.st_gid as u64);
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+/// Adds one entry: `fd` is an O_PATH descriptor of it, or `at` names it in
+/// a directory descriptor.
+fn add_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    fd: &OwnedFd,
+    at: Option<(&OwnedFd, &OsStr)>,
+    name: &Path,
+) -> io::Result<()> {
+    let st = match at {
+        Some((dir, n)) => fstatat(
+            Some(dir.as_raw_fd()),
+            n,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?,
+        None => fstat(fd.as_raw_fd())?,
+    };
+    let mut h = header_for(&st);
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => {
+            h.set_entry_type(tar::EntryType::Directory);
+            let dir_name = if name == Path::new(".") {
+                PathBuf::from("./")
+            } else {
+                name.to_path_buf()
+            };
+            b.append_data(&mut h, &dir_name, io::empty())?;
+            let dfd = reopen(fd, at, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+            add_children(b, &dfd, name)?;
+        }
+        libc::S_IFREG => {
+            h.set_entry_type(tar::EntryType::Regular);
+            let size = st.st_size.max(0) as u64;
+            h.set_size(size);
+            let file = File::from(reopen(fd, at, OFlag::O_RDONLY)?);
+            // a file that changes while it is read still fills exactly its
+            // header's size, so the archive stays well-formed
+            let data = file.take(size).chain(io::repeat(0)).take(size);
+            b.append_data(&mut h, name, data)?;
+        }
+        libc::S_IFLNK => {
+            h.set_entry_type(tar::EntryType::Symlink);
+            let target = match at {
+                Some((dir, n)) => readlinkat(Some(dir.as_raw_fd()), n)?,
+                None => readlinkat(Some(fd.as_raw_fd()), "")?,
+            };
+            b.append_link(&mut h, name, Path::new(&target))?;
+        }
+        kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
+            h.set_entry_type(match kind {
+                libc::S_IFCHR => tar::EntryType::Char,
+                libc::S_IFBLK => tar::EntryType::Block,
+                _ => tar::EntryType::Fifo,
+            });
+            if kind != libc::S_IFIFO {
+                h.set_device_major(libc::major(st.st_rdev))?;
+                h.set_device_minor(libc::minor(st.st_rdev))?;
+            }
+            b.append_data(&mut h, name, io::empty())?;
+        }
+        // sockets are not archived, as in Docker
+        _ => {}
+    }
+    Ok(())
+}
+
+fn reopen(fd: &OwnedFd, at: Option<(&OwnedFd, &OsStr)>, flags: OFlag) -> io::Result<OwnedFd> {
+    let raw = match at {
+        Some((dir, n)) => openat(
+            Some(dir.as_raw_fd()),
+            n,
+            flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?,
+        // an O_PATH descriptor is reopened through its /proc/self/fd link,
+        // which names the object itself and resolves nothing
+        None => nix::fcntl::open(
+            format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+            flags | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?,
+    };
+    // SAFETY: a new descriptor that nothing else owns
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn list_dir(dir: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names: Vec<std::ffi::OsString> =
+        std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn add_children<W: Write>(b: &mut tar::Builder<W>, dir: &OwnedFd, prefix: &Path) -> io::Result<()> {
+    for n in list_dir(dir)? {
+        let child = if prefix.as_os_str().is_empty() {
+            PathBuf::from(&n)
+        } else {
+            prefix.join(&n)
+        };
+        match add_entry(b, dir, Some((dir, &n)), &child) {
+            Ok(()) => {}
+            // removed while we walked: skip it, as tar does
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExtractOptions {
+    /// keep the archive's owners (`cp -a`); otherwise root owns everything
+    pub copy_uid_gid: bool,
+    /// refuse to replace a directory with a non-directory or the reverse
+    pub no_overwrite_dir_non_dir: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<Errno> for ExtractError {
+    fn from(e: Errno) -> Self {
+        ExtractError::Io(e.into())
+    }
+}
+
+/// An archive member's path relative to the extraction point; `None` for
+/// the point itself. Absolute names are made relative; a name that climbs
+/// out of the extraction point is refused.
+fn member_path(raw: &Path) -> Result<Option<PathBuf>, ExtractError> {
+    let mut parts: Vec<&OsStr> = Vec::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => parts.push(p),
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(ExtractError::Invalid(format!(
+                        "archive entry {:?} would be written outside the destination",
+                        raw.display().to_string()
+                    )));
+                }
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.iter().collect()))
+}
+
+/// Extracts a tar stream into the directory `dest` of the container.
+pub fn extract_tar(
+    root: &Root,
+    dest: &str,
+    input: impl Read,
+    opts: ExtractOptions,
+) -> Result<(), ExtractError> {
+    let dest = Path::new(dest);
+    let dfd = root.open_in(dest, OFlag::O_PATH, true)?;
+    if !is_dir(&fstat(dfd.as_raw_fd())?) {
+        return Err(ExtractError::Invalid(
+            "extraction point is not a directory".into(),
+        ));
+    }
+    let mut archive = tar::Archive::new(input);
+    let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.into_owned();
+        let Some(rel) = member_path(&raw)? else {
+            continue;
+        };
+        let full = dest.join(&rel);
+        let name = full
+            .file_name()
+            .map(|n| n.to_os_string())
+            .ok_or_else(|| ExtractError::Invalid(format!("bad entry name {raw:?}")))?;
+        let parent = root.mkdir_all(full.parent().unwrap_or(Path::new("/")))?;
+        let pfd = parent.as_raw_fd();
+        let h = entry.header().clone();
+        let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0o644) & 0o7777);
+        let kind = h.entry_type();
+        let existing = fstatat(
+            Some(pfd),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .ok();
+        if let Some(st) = &existing {
+            let want_dir = kind == tar::EntryType::Directory;
+            if is_dir(st) && want_dir {
+                // merge into the existing directory
+            } else if is_dir(st) || want_dir {
+                if opts.no_overwrite_dir_non_dir || is_dir(st) {
+                    return Err(ExtractError::Invalid(format!(
+                        "cannot overwrite {} {:?} with {}",
+                        if is_dir(st) {
+                            "directory"
+                        } else {
+                            "non-directory"
+                        },
+                        full.display().to_string(),
+                        if want_dir {
+                            "directory"
+                        } else {
+                            "non-directory"
+                        },
+                    )));
+                }
+                unlinkat(Some(pfd), name.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+            } else {
+                unlinkat(Some(pfd), name.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+            }
+        }
+        let n = name.as_os_str();
+        match kind {
+            tar::EntryType::Directory => {
+                if existing.is_none() {
+                    mkdirat(Some(pfd), n, Mode::from_bits_truncate(0o700))?;
+                }
+                set_attrs(pfd, n, &h, mode, opts, false)?;
+                dirs.push((full.clone(), h.mtime().unwrap_or(0) as i64));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let fd = openat(
+                    Some(pfd),
+                    n,
+                    OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_WRONLY
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )?;
+                // SAFETY: a new descriptor that nothing else owns
+                let mut f = unsafe { File::from_raw_fd(fd) };
+                io::copy(&mut entry, &mut f)?;
+                drop(f);
+                set_attrs(pfd, n, &h, mode, opts, false)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = h.link_name()?.ok_or_else(|| {
+                    ExtractError::Invalid(format!("symlink {raw:?} has no target"))
+                })?;
+                symlinkat(target.as_ref(), Some(pfd), n)?;
+                set_attrs(pfd, n, &h, mode, opts, true)?;
+            }
+            tar::EntryType::Link => {
+                let target = h.link_name()?.ok_or_else(|| {
+                    ExtractError::Invalid(format!("hard link {raw:?} has no target"))
+                })?;
+                let Some(trel) = member_path(&target)? else {
+                    return Err(ExtractError::Invalid(format!(
+                        "invalid hard link target {target:?}"
+                    )));
+                };
+                let src = root.open_in(&dest.join(trel), OFlag::O_PATH, false)?;
+                // linking through /proc/self/fd needs no CAP_DAC_READ_SEARCH
+                // (AT_EMPTY_PATH would)
+                let proc_path = PathBuf::from(format!("/proc/self/fd/{}", src.as_raw_fd()));
+                linkat(
+                    None,
+                    proc_path.as_path(),
+                    Some(pfd),
+                    Path::new(n),
+                    nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+                )
+                .map_err(|e| ExtractError::Io(io::Error::other(format!("linking {raw:?}: {e}"))))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let (k, dev) = match kind {
+                    tar::EntryType::Char => (
+                        SFlag::S_IFCHR,
+                        libc::makedev(
+                            h.device_major()?.unwrap_or(0),
+                            h.device_minor()?.unwrap_or(0),
+                        ),
+                    ),
+                    tar::EntryType::Block => (
+                        SFlag::S_IFBLK,
+                        libc::makedev(
+                            h.device_major()?.unwrap_or(0),
+                            h.device_minor()?.unwrap_or(0),
+                        ),
+                    ),
+                    _ => (SFlag::S_IFIFO, 0),
+                };
+                mknodat(Some(pfd), n, k, mode, dev)?;
+                set_attrs(pfd, n, &h, mode, opts, false)?;
+            }
+            // pax and GNU metadata entries are consumed by the reader;
+            // anything else (sparse files, volume labels) is skipped
+            _ => {}
+        }
+    }
+    // directories get their times last: filling them changed them
+    for (dir, mtime) in dirs.iter().rev() {
+        if let Ok(fd) = root.open_in(dir, OFlag::O_PATH | OFlag::O_DIRECTORY, false) {
+            let t = nix::sys::time::TimeSpec::new(mtime.to_owned(), 0);
+            let _ = nix::sys::stat::utimensat(
+                None,
+                format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+                &t,
+                &t,
+                nix::sys::stat::UtimensatFlags::FollowSymlink,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn set_attrs(
+    pfd: RawFd,
+    name: &OsStr,
+    h: &tar::Header,
+    mode: Mode,
+    opts: ExtractOptions,
+    symlink: bool,
+) -> Result<(), ExtractError> {
+    let (uid, gid) = if opts.copy_uid_gid {
+        (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32)
+    } else {
+        (0, 0)
+    };
+    fchownat(
+        Some(pfd),
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    if !symlink {
+        // after chown, which clears setuid bits
+        nix::sys::stat::fchmodat(
+            Some(pfd),
+            name,
+            mode,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )?;
+    }
+    let t = nix::sys::time::TimeSpec::new(h.mtime().unwrap_or(0) as i64, 0);
+    nix::sys::stat::utimensat(
+        Some(pfd),
+        name,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_paths_stay_inside() {
+        assert_eq!(
+            member_path(Path::new("/etc/x")).ok().flatten(),
+            Some(PathBuf::from("etc/x"))
+        );
+        assert_eq!(
+            member_path(Path::new("./a/../b")).ok().flatten(),
+            Some(PathBuf::from("b"))
+        );
+        assert!(member_path(Path::new("./")).ok().flatten().is_none());
+        assert!(member_path(Path::new("../x")).is_err());
+        assert!(member_path(Path::new("a/../../x")).is_err());
+    }
+
+    #[test]
+    fn round_trip_keeps_links_inside_the_root() {
+        let src = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(src.path().join("d/sub")).expect("mkdir");
+        std::fs::write(src.path().join("d/sub/f"), b"hello").expect("write");
+        std::os::unix::fs::symlink("/etc", src.path().join("d/abs")).expect("symlink");
+        let root = Root::open(src.path()).expect("root");
+        let mut buf = Vec::new();
+        write_tar(&root, "/d", &mut buf).expect("tar");
+        let st = stat(&root, "/d/abs").expect("stat");
+        assert_eq!(st.mode & GO_SYMLINK, GO_SYMLINK);
+        assert_eq!(st.link_target, "/etc");
+
+        let dst = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dst.path().join("etc")).expect("mkdir");
+        let droot = Root::open(dst.path()).expect("root");
+        extract_tar(&droot, "/", &buf[..], ExtractOptions::default()).expect("extract");
+        assert_eq!(
+            std::fs::read(dst.path().join("d/sub/f")).ok().as_deref(),
+            Some(&b"hello"[..])
+        );
+        // extracting through the absolute link writes into the root's /etc,
+        // never the host's
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "d/abs/berth-test-file", &b"hi"[..])
+            .expect("append");
+        let tarball = b.into_inner().expect("tar");
+        extract_tar(&droot, "/", &tarball[..], ExtractOptions::default()).expect("extract");
+        assert!(dst.path().join("etc/berth-test-file").exists());
+        assert!(!Path::new("/etc/berth-test-file").exists());
+    }
+}
