@@ -4,6 +4,7 @@
 mod commands;
 mod output;
 mod rawhttp;
+mod terminal;
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -227,8 +228,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(dispatch(cli)) {
+    let result = rt.block_on(dispatch(cli));
+    // a stdin reader may still sit in a blocking read of a terminal: do not
+    // wait for it
+    rt.shutdown_background();
+    match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => match e.downcast_ref::<StatusError>() {
             Some(s) => {
                 if !s.message.is_empty() {
@@ -242,6 +248,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
             }
         },
     }
+}
+
+/// The reader of our output went away (`| head`): not worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {

@@ -197,6 +197,8 @@ pub struct LogsOptions {
     /// unix seconds (fractional)
     pub since: Option<f64>,
     pub until: Option<f64>,
+    /// a terminal's log is sent raw, without frames (set by the engine)
+    pub raw: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -321,11 +323,6 @@ impl Engine {
             .ok_or_else(|| {
                 Error::invalid("config cannot be empty in order to create a container")
             })?;
-        if body.tty == Some(true) {
-            return Err(Error::invalid(
-                "berth does not support TTYs yet (-t): run without -t",
-            ));
-        }
         let requested_name = match name {
             Some(n) if !n.is_empty() => Some(names::validate(n)?),
             _ => None,
@@ -415,7 +412,7 @@ impl Engine {
                 .exposed_ports
                 .clone()
                 .or_else(|| img_cfg.exposed_ports().clone()),
-            tty: Some(false),
+            tty: Some(body.tty.unwrap_or(false)),
             open_stdin: Some(body.open_stdin.unwrap_or(false)),
             stdin_once: Some(body.stdin_once.unwrap_or(false)),
             env: Some(env),
@@ -601,6 +598,12 @@ impl Engine {
             privileged,
             no_new_privileges: security.no_new_privileges,
             seccomp,
+            terminal: rec.config.tty == Some(true),
+            console_size: hc
+                .console_size
+                .as_ref()
+                .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+                .map(|s| (s[0] as u64, s[1] as u64)),
             readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
             tmpfs: hc.tmpfs.clone().unwrap_or_default().into_iter().collect(),
             mounts: self.prepare_mounts(&rec.mounts, &rootfs)?,
@@ -708,7 +711,10 @@ impl Engine {
         for p in pending {
             let res = shim_client::attach(&sock, &p.req)
                 .await
-                .map(|stream| AttachStream { stream, tty: false })
+                .map(|stream| AttachStream {
+                    stream,
+                    tty: rec.config.tty == Some(true),
+                })
                 .map_err(Error::Internal);
             let _ = p.tx.send(res);
         }
@@ -1072,6 +1078,42 @@ impl Engine {
     /// Registers an attach. For a created container the stream connects
     /// when it starts (the returned future resolves then); for a running
     /// one, at once.
+    /// POST /containers/{id}/resize
+    pub async fn container_resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
+        let e = self.get(name)?;
+        if !e.is_running() {
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                e.id
+            )));
+        }
+        if e.record().config.tty != Some(true) {
+            return Err(Error::invalid(format!(
+                "Container {} has no terminal",
+                e.id
+            )));
+        }
+        self.shim_resize(&e.id, height, width, None).await
+    }
+
+    pub(crate) async fn shim_resize(
+        &self,
+        id: &str,
+        height: u16,
+        width: u16,
+        exec_pid: Option<i32>,
+    ) -> Result<()> {
+        let req = Request::Resize {
+            height,
+            width,
+            exec_pid,
+        };
+        shim_client::attach(&self.shim_socket(id), &req)
+            .await
+            .map_err(Error::Internal)?;
+        Ok(())
+    }
+
     pub async fn container_attach(
         &self,
         name: &str,
@@ -1091,9 +1133,12 @@ impl Engine {
                 let stream = shim_client::attach(&self.shim_socket(&e.id), &req)
                     .await
                     .map_err(Error::Internal)?;
-                Ok(Box::pin(
-                    async move { Ok(AttachStream { stream, tty: false }) },
-                ))
+                Ok(Box::pin(async move {
+                    Ok(AttachStream {
+                        stream,
+                        tty: rec.config.tty == Some(true),
+                    })
+                }))
             }
             Status::Created | Status::Exited | Status::Restarting => {
                 // like Docker, an attach to a stopped container waits for its next start
@@ -1129,6 +1174,8 @@ impl Engine {
         let path = self.log_path(&e.id);
         let rx_state = e.watch.subscribe();
         let (tx, rx) = mpsc::channel(64);
+        let mut opts = opts;
+        opts.raw = e.record().config.tty == Some(true);
         std::thread::Builder::new()
             .name("logs".into())
             .spawn(move || {
@@ -1439,7 +1486,9 @@ fn stream_log(
             rec.log
         };
         let mut frame = Vec::with_capacity(payload.len() + 8);
-        frame.extend_from_slice(&frame_header(id, payload.len()));
+        if !opts.raw {
+            frame.extend_from_slice(&frame_header(id, payload.len()));
+        }
         frame.extend_from_slice(payload.as_bytes());
         tx.blocking_send(Ok(Bytes::from(frame))).is_ok()
     };

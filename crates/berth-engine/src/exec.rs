@@ -32,6 +32,7 @@ pub struct ExecSession {
     stream: Option<BufReader<UnixStream>>,
     failure: Option<String>,
     stdin: bool,
+    tty: bool,
 }
 
 fn lock(r: &Mutex<ExecRecord>) -> std::sync::MutexGuard<'_, ExecRecord> {
@@ -58,11 +59,6 @@ impl Engine {
         if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(Error::invalid("No exec command specified"));
         }
-        if cfg.tty == Some(true) {
-            return Err(Error::invalid(
-                "berth does not support TTYs yet (-t): run exec without -t",
-            ));
-        }
         let id = crate::random_id();
         let rec = ExecRecord {
             id: id.clone(),
@@ -77,6 +73,28 @@ impl Engine {
         Ok(id)
     }
 
+    /// POST /exec/{id}/resize
+    pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        let record = self.exec_record(id)?;
+        let (container, pid, running, tty) = {
+            let r = lock(&record);
+            (
+                r.container_id.clone(),
+                r.pid,
+                r.running,
+                r.config.tty == Some(true),
+            )
+        };
+        if !running {
+            return Err(Error::conflict(format!("Exec {id} is not running")));
+        }
+        if !tty {
+            return Err(Error::invalid(format!("Exec {id} has no terminal")));
+        }
+        self.shim_resize(&container, height, width, Some(pid as i32))
+            .await
+    }
+
     pub fn exec_inspect(&self, id: &str) -> Result<ExecInspectResponse> {
         let rec = self.exec_record(id)?;
         let r = lock(&rec).clone();
@@ -89,7 +107,7 @@ impl Engine {
             process_config: Some(ProcessConfig {
                 privileged: Some(r.config.privileged.unwrap_or(false)),
                 user: Some(r.config.user.clone().unwrap_or_default()),
-                tty: Some(false),
+                tty: Some(r.config.tty.unwrap_or(false)),
                 entrypoint: cmd.first().cloned(),
                 arguments: Some(cmd.iter().skip(1).cloned().collect()),
             }),
@@ -148,6 +166,7 @@ impl Engine {
             .unwrap_or_else(|| "/".into());
         let args = cfg.cmd.clone().unwrap_or_default();
         let stdin = cfg.attach_stdin.unwrap_or(false);
+        let tty = cfg.tty.unwrap_or(false);
         let fail = |msg: String| {
             let mut r = lock(&record);
             r.exit_code = Some(126);
@@ -156,6 +175,7 @@ impl Engine {
                 stream: None,
                 failure: Some(msg),
                 stdin,
+                tty,
             }
         };
         let (uid, gid, gids) = match spec::resolve_user(&rootfs, &user) {
@@ -179,6 +199,12 @@ impl Engine {
             gid,
             additional_gids: gids,
             stdin,
+            tty,
+            console_size: cfg
+                .console_size
+                .as_ref()
+                .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+                .map(|s| (s[0] as u16, s[1] as u16)),
         };
         match shim_client::attach_with_response(&self.shim_socket(&c.id), &req).await {
             Ok((resp, stream)) => {
@@ -191,6 +217,7 @@ impl Engine {
                     stream: Some(stream),
                     failure: None,
                     stdin,
+                    tty,
                 })
             }
             Err(err) => Ok(fail(format!(
@@ -211,9 +238,11 @@ impl ExecSession {
     {
         if let Some(msg) = self.failure {
             let line = format!("{msg}\r\n");
-            let _ = out
-                .write_all(&frame_header(STREAM_STDOUT, line.len()))
-                .await;
+            if !self.tty {
+                let _ = out
+                    .write_all(&frame_header(STREAM_STDOUT, line.len()))
+                    .await;
+            }
             let _ = out.write_all(line.as_bytes()).await;
             let _ = out.shutdown().await;
             return;
@@ -240,8 +269,11 @@ impl ExecSession {
                     code = String::from_utf8_lossy(&payload).trim().parse::<i64>().ok();
                     break;
                 }
-                // a client that went away does not stop the process
-                let _ = out.write_all(&header).await;
+                // a client that went away does not stop the process; a
+                // terminal's output goes out raw, as Docker sends it
+                if !self.tty {
+                    let _ = out.write_all(&header).await;
+                }
                 let _ = out.write_all(&payload).await;
             }
             {

@@ -184,6 +184,10 @@ pub struct SpecInput<'a> {
     pub privileged: bool,
     pub no_new_privileges: bool,
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// `-t`: the process gets a pseudo-terminal
+    pub terminal: bool,
+    /// the terminal's first size: (height, width)
+    pub console_size: Option<(u64, u64)>,
     pub readonly_rootfs: bool,
     /// `--tmpfs PATH[:OPTIONS]`
     pub tmpfs: Vec<(String, String)>,
@@ -218,7 +222,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .ambient(std::collections::HashSet::new())
         .build()?;
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(input.terminal)
         .args(input.args)
         .env(env)
         .cwd(if input.cwd.is_empty() {
@@ -239,6 +243,14 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
     // libcontainer loads seccomp before dropping capabilities only when the
     // field is absent: `Some(false)` would make the load fail
     process.set_no_new_privileges(input.no_new_privileges.then_some(true));
+    if let Some((h, w)) = input.console_size {
+        process.set_console_size(Some(
+            oci_spec::runtime::BoxBuilder::default()
+                .height(h)
+                .width(w)
+                .build()?,
+        ));
+    }
 
     let mut mounts = vec![
         mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,

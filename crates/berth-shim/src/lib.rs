@@ -9,5 +9,6 @@
 pub mod jsonlog;
 pub mod protocol;
 mod server;
+mod tty;
 
 pub use server::{ExecHelperSpec, ShimArgs, exec_helper, read_exit, run};

@@ -34,6 +34,19 @@ pub enum Request {
         gid: u32,
         additional_gids: Vec<u32>,
         stdin: bool,
+        /// run it on a pseudo-terminal; its output then comes as stdout frames
+        #[serde(default)]
+        tty: bool,
+        /// the terminal's first size: (height, width)
+        #[serde(default)]
+        console_size: Option<(u16, u16)>,
+    },
+    /// Resize the container's terminal, or an exec process's.
+    Resize {
+        height: u16,
+        width: u16,
+        #[serde(default)]
+        exec_pid: Option<i32>,
     },
 }
 

@@ -147,6 +147,14 @@ struct Shared {
     reaping_done: std::sync::atomic::AtomicBool,
     runtime_root: PathBuf,
     id: String,
+    /// the shim's socket; console sockets for exec terminals sit beside it
+    socket: PathBuf,
+    /// attach clients get raw bytes, not frames, from a terminal
+    tty: bool,
+    tty_master: Option<OwnedFd>,
+    /// pty masters of exec processes started with a terminal, by pid
+    exec_masters: Mutex<std::collections::HashMap<i32, OwnedFd>>,
+    exec_seq: AtomicUsize,
 }
 
 /// Runs the shim to completion. The first line on stdout tells the daemon
@@ -169,8 +177,26 @@ pub fn run(args: ShimArgs) -> Result<()> {
 
 struct Pipes {
     stdout: File,
-    stderr: File,
+    /// none on a terminal, where both streams are one
+    stderr: Option<File>,
     stdin: Option<File>,
+    /// the pty master of a `-t` container, kept for resizing
+    tty_master: Option<OwnedFd>,
+}
+
+/// Whether the bundle asks for a terminal, and its first size.
+fn terminal_of(bundle: &Path) -> Result<(bool, Option<(u16, u16)>)> {
+    let spec = Spec::load(bundle.join("config.json")).map_err(|e| anyhow!("loading spec: {e}"))?;
+    let p = spec.process().as_ref();
+    let tty = p.and_then(|p| p.terminal()).unwrap_or(false);
+    let size = p
+        .and_then(|p| {
+            p.console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16))
+        })
+        .filter(|(h, w)| *h > 0 && *w > 0);
+    Ok((tty, size))
 }
 
 fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
@@ -182,6 +208,10 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
     fs::create_dir_all(&runtime_root)?;
     let _ = fs::remove_file(args.state_dir.join("exit.json"));
 
+    let (tty, size) = terminal_of(&args.bundle)?;
+    if tty {
+        return create_with_terminal(args, &runtime_root, size);
+    }
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (stdin_for_container, stdin_writer): (OwnedFd, Option<File>) = if args.stdin {
@@ -216,8 +246,69 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
         pid,
         Pipes {
             stdout: File::from(out_r),
-            stderr: File::from(err_r),
+            stderr: Some(File::from(err_r)),
             stdin: stdin_writer,
+            tty_master: None,
+        },
+        listener,
+    ))
+}
+
+fn console_socket_path(socket: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{suffix}", socket.display()))
+}
+
+/// `-t`: the container's stdio is a pty libcontainer makes inside it.
+fn create_with_terminal(
+    args: &ShimArgs,
+    runtime_root: &Path,
+    size: Option<(u16, u16)>,
+) -> Result<(Container, i32, Pipes, UnixListener)> {
+    let console_path = console_socket_path(&args.socket, "tty");
+    let console = crate::tty::console_listener(&console_path)?;
+    let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
+        .with_root_path(runtime_root)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_executor(ResetSignalsExecutor::default())
+        .with_console_socket(Some(&console_path))
+        .as_init(&args.bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(|e| anyhow!("{e}"));
+    let container = match built {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fs::remove_file(&console_path);
+            return Err(e);
+        }
+    };
+    let master = crate::tty::receive_master(&console, Duration::from_secs(10));
+    let _ = fs::remove_file(&console_path);
+    let master = master?;
+    if let Some((h, w)) = size {
+        let _ = crate::tty::set_size(&master, h, w);
+    }
+    let pid = container
+        .pid()
+        .map(|p| p.as_raw())
+        .context("container has no init process")?;
+    let _ = fs::remove_file(&args.socket);
+    let listener = UnixListener::bind(&args.socket)
+        .with_context(|| format!("binding {}", args.socket.display()))?;
+    let stdin = if args.stdin {
+        Some(File::from(master.try_clone()?))
+    } else {
+        None
+    };
+    Ok((
+        container,
+        pid,
+        Pipes {
+            stdout: File::from(master.try_clone()?),
+            stderr: None,
+            stdin,
+            tty_master: Some(master),
         },
         listener,
     ))
@@ -326,10 +417,20 @@ fn serve(
         reaping_done: std::sync::atomic::AtomicBool::new(false),
         runtime_root: args.state_dir.join("runtime"),
         id: args.id.clone(),
+        socket: args.socket.clone(),
+        tty: pipes.tty_master.is_some(),
+        tty_master: pipes.tty_master,
+        exec_masters: Mutex::new(std::collections::HashMap::new()),
+        exec_seq: AtomicUsize::new(0),
     });
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    for (file, stream) in [(pipes.stdout, STREAM_STDOUT), (pipes.stderr, STREAM_STDERR)] {
+    let outputs = [
+        Some((pipes.stdout, STREAM_STDOUT)),
+        pipes.stderr.map(|f| (f, STREAM_STDERR)),
+    ];
+    let expected_outputs = outputs.iter().flatten().count();
+    for (file, stream) in outputs.into_iter().flatten() {
         let sh = shared.clone();
         let done = done_tx.clone();
         thread::Builder::new()
@@ -378,7 +479,7 @@ fn serve(
     let code = reap(&shared, pid);
     // the container's pid namespace is gone, so the pipes reach EOF; the
     // timeout only guards against a writer that escaped the namespace
-    for _ in 0..2 {
+    for _ in 0..expected_outputs {
         if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
             break;
         }
@@ -544,7 +645,10 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             } else {
                 a.stderr
             };
-            !wanted || (a.stream.write_all(&header).is_ok() && a.stream.write_all(data).is_ok())
+            // a terminal's output is one raw stream, as Docker sends it
+            !wanted
+                || ((sh.tty || a.stream.write_all(&header).is_ok())
+                    && a.stream.write_all(data).is_ok())
         });
     }
     splitter.finish(|piece| pending.extend_from_slice(&jsonlog::encode(name, piece)));
@@ -637,7 +741,13 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             gid,
             additional_gids,
             stdin,
+            tty,
+            console_size,
         } => {
+            let console_socket = tty.then(|| {
+                let n = sh.exec_seq.fetch_add(1, Ordering::SeqCst);
+                console_socket_path(&sh.socket, &format!("{n}.tty"))
+            });
             let spec = ExecHelperSpec {
                 root: sh.runtime_root.clone(),
                 id: sh.id.clone(),
@@ -647,12 +757,40 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
                 uid,
                 gid,
                 additional_gids,
+                console_socket,
+                console_size,
             };
             if exited().is_some() {
                 let _ = respond(&mut conn, &Response::err("container is not running"));
                 return;
             }
             run_exec(sh, conn, reader, spec, stdin);
+        }
+        Request::Resize {
+            height,
+            width,
+            exec_pid,
+        } => {
+            let r = match exec_pid {
+                Some(pid) => {
+                    let masters = sh.exec_masters.lock().unwrap_or_else(|p| p.into_inner());
+                    match masters.get(&pid) {
+                        Some(m) => crate::tty::set_size(m, height, width),
+                        None => Err(std::io::Error::other("the process has no terminal")),
+                    }
+                }
+                None => match &sh.tty_master {
+                    Some(m) => crate::tty::set_size(m, height, width),
+                    None => Err(std::io::Error::other("the container has no terminal")),
+                },
+            };
+            let _ = respond(
+                &mut conn,
+                &match r {
+                    Ok(()) => Response::ok(),
+                    Err(e) => Response::err(e),
+                },
+            );
         }
         Request::Attach {
             stdin,
@@ -716,6 +854,11 @@ pub struct ExecHelperSpec {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
+    /// with a terminal: where libcontainer sends the pty master
+    #[serde(default)]
+    pub console_socket: Option<PathBuf>,
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// `berth shim-exec SPEC`: a single-threaded helper that joins the
@@ -742,16 +885,22 @@ pub fn exec_helper(spec_json: &str) -> i32 {
             .map_err(|e| anyhow!("loading container state: {e}"))?
             .bundle()
             .to_path_buf();
-        let seccomp = Spec::load(bundle.join("config.json"))
-            .map_err(|e| anyhow!("loading container spec: {e}"))?
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().clone());
+        let cspec = Spec::load(bundle.join("config.json"))
+            .map_err(|e| anyhow!("loading container spec: {e}"))?;
+        let seccomp = cspec.linux().as_ref().and_then(|l| l.seccomp().clone());
+        // a terminal needs a whole process.json: the tenant builder sets
+        // `terminal` from nothing else
+        let process_file = match &spec.console_socket {
+            Some(_) => Some(write_tty_process(&spec, &cspec)?),
+            None => None,
+        };
         let pid = ContainerBuilder::new(spec.id.clone(), SyscallType::default())
             .with_root_path(&spec.root)
             .map_err(|e| anyhow!("{e}"))?
             .with_executor(ResetSignalsExecutor { seccomp })
+            .with_console_socket(spec.console_socket.as_ref())
             .as_tenant()
+            .with_process(process_file.as_ref())
             .with_container_args(spec.args.clone())
             .with_env(env)
             .with_cwd(Some(spec.cwd.clone()))
@@ -760,8 +909,11 @@ pub fn exec_helper(spec_json: &str) -> i32 {
             .with_additional_gids(spec.additional_gids.clone())
             .with_detach(true)
             .build()
-            .map_err(|e| anyhow!("{e}"))?;
-        Ok(pid.as_raw())
+            .map_err(|e| anyhow!("{e}"));
+        if let Some(f) = &process_file {
+            let _ = fs::remove_file(f);
+        }
+        Ok(pid?.as_raw())
     })();
     match result {
         Ok(pid) => {
@@ -773,6 +925,43 @@ pub fn exec_helper(spec_json: &str) -> i32 {
             1
         }
     }
+}
+
+/// The OCI process of an exec with a terminal, with the container's
+/// capabilities and no_new_privileges, as the tenant builder would make it.
+fn write_tty_process(spec: &ExecHelperSpec, cspec: &Spec) -> Result<PathBuf> {
+    use oci_spec::runtime::{BoxBuilder, ProcessBuilder, UserBuilder};
+    let cproc = cspec.process().clone().unwrap_or_default();
+    let mut b = ProcessBuilder::default()
+        .terminal(true)
+        .args(spec.args.clone())
+        .env(spec.env.clone())
+        .cwd(spec.cwd.clone())
+        .user(
+            UserBuilder::default()
+                .uid(spec.uid)
+                .gid(spec.gid)
+                .additional_gids(spec.additional_gids.clone())
+                .build()?,
+        );
+    if let Some(caps) = cproc.capabilities() {
+        b = b.capabilities(caps.clone());
+    }
+    if let Some(nnp) = cproc.no_new_privileges() {
+        b = b.no_new_privileges(nnp);
+    }
+    if let Some((h, w)) = spec.console_size {
+        b = b.console_size(
+            BoxBuilder::default()
+                .height(h as u64)
+                .width(w as u64)
+                .build()?,
+        );
+    }
+    let process = b.build()?;
+    let path = spec.root.join(format!("exec-{}.json", std::process::id()));
+    fs::write(&path, serde_json::to_vec(&process)?)?;
+    Ok(path)
 }
 
 fn write_frame(conn: &Mutex<UnixStream>, stream: u8, data: &[u8]) -> bool {
@@ -787,6 +976,17 @@ fn run_exec(
     spec: ExecHelperSpec,
     stdin: bool,
 ) {
+    let console = match &spec.console_socket {
+        Some(path) => match crate::tty::console_listener(path) {
+            Ok(l) => Some((l, path.clone())),
+            Err(e) => {
+                let _ = respond(&mut conn, &Response::err(format!("{e:#}")));
+                return;
+            }
+        },
+        None => None,
+    };
+    let console_size = spec.console_size;
     let started = (|| -> Result<(i32, Vec<File>, Option<File>)> {
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
@@ -830,8 +1030,28 @@ fn run_exec(
                 line.strip_prefix("err ").unwrap_or("exec helper failed")
             ),
         };
+        if let Some((listener, _)) = &console {
+            let master = crate::tty::receive_master(listener, Duration::from_secs(10))?;
+            if let Some((h, w)) = console_size {
+                let _ = crate::tty::set_size(&master, h, w);
+            }
+            let out = File::from(master.try_clone()?);
+            let input = if stdin {
+                Some(File::from(master.try_clone()?))
+            } else {
+                None
+            };
+            sh.exec_masters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(pid, master);
+            return Ok((pid, vec![out], input));
+        }
         Ok((pid, vec![File::from(out_r), File::from(err_r)], in_w))
     })();
+    if let Some((_, path)) = &console {
+        let _ = fs::remove_file(path);
+    }
     let (pid, outputs, stdin_w) = match started {
         Ok(x) => x,
         Err(e) => {
@@ -898,6 +1118,10 @@ fn run_exec(
         let _ = h.join();
     }
     let code = wait_child(sh, pid);
+    sh.exec_masters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&pid);
     let _ = write_frame(&conn, STREAM_EXIT, code.to_string().as_bytes());
     let _ = conn
         .lock()

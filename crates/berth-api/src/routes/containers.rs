@@ -181,6 +181,7 @@ pub async fn logs(
         },
         since: parse_time(p.get("since"))?,
         until: parse_time(p.get("until"))?,
+        raw: false,
     };
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::bad_request(
@@ -296,4 +297,40 @@ where
         _ = output => {}
         _ = input => {}
     }
+}
+
+fn terminal_size(p: &Params) -> ApiResult<(u16, u16)> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        match p.get(k) {
+            None | Some("") => Ok(0),
+            Some(v) => v
+                .parse::<u16>()
+                .map_err(|_| ApiError::bad_request(format!("invalid {k} value: {v}"))),
+        }
+    };
+    Ok((dim("h")?, dim("w")?))
+}
+
+/// POST /containers/{id}/resize?h&w
+pub async fn resize(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    let (h, w) = terminal_size(&p)?;
+    e.container_resize(&id, h, w).await?;
+    Ok(StatusCode::OK)
+}
+
+/// POST /exec/{id}/resize?h&w
+pub async fn exec_resize(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let p = Params::parse(q.as_deref())?;
+    let (h, w) = terminal_size(&p)?;
+    e.exec_resize(&id, h, w).await?;
+    Ok(StatusCode::OK)
 }

@@ -47,11 +47,6 @@ pub async fn start(
     } else {
         json_body(&raw)?
     };
-    if cfg.tty == Some(true) {
-        return Err(ApiError::bad_request(
-            "berth does not support TTYs yet (-t)",
-        ));
-    }
     let session = e.exec_start(&id).await?;
     if cfg.detach == Some(true) {
         tokio::spawn(session.pump(tokio::io::empty(), tokio::io::sink()));

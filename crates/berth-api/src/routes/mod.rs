@@ -43,6 +43,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
+        .route("/containers/{id}/resize", post(containers::resize))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))

@@ -9,7 +9,7 @@ use bollard::query_parameters::{
     LogsOptions, RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::output::{ago, ellipsis, flush_table, go_quote, render_template, short_id, table};
 use crate::{Ctx, daemon_error, is_not_found, rawhttp, status};
@@ -346,6 +346,11 @@ fn build_body(
         stop_signal: f.stop_signal.clone(),
         stop_timeout: f.stop_timeout,
         host_config: Some(HostConfig {
+            console_size: f
+                .tty
+                .then(crate::terminal::size)
+                .flatten()
+                .map(|(h, w)| vec![h as usize, w as usize]),
             auto_remove: Some(rm),
             restart_policy: Some(restart_policy(&f.restart, rm)?),
             cap_add: (!f.cap_add.is_empty()).then(|| f.cap_add.clone()),
@@ -521,15 +526,117 @@ async fn pump_output(
     }
 }
 
-fn spawn_stdin_copy(mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>) {
+/// Copies stdin to the container. On a terminal it watches for docker's
+/// detach keys (ctrl-p ctrl-q) and reports them on the returned channel.
+fn spawn_stdin_copy(
+    mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    tty: bool,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
-        let _ = tokio::io::copy(&mut stdin, &mut input).await;
+        if !tty {
+            let _ = tokio::io::copy(&mut stdin, &mut input).await;
+            let _ = input.shutdown().await;
+            // not a detach: keep the sender alive so the receiver waits on
+            std::future::pending::<()>().await;
+            drop(tx);
+            return;
+        }
+        let mut buf = vec![0u8; 4096];
+        let mut carry = false;
+        loop {
+            let n = match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let (fwd, detached) = crate::terminal::scan_detach(&mut carry, &buf[..n]);
+            if input.write_all(&fwd).await.is_err() {
+                break;
+            }
+            let _ = input.flush().await;
+            if detached {
+                let _ = tx.send(());
+                return;
+            }
+        }
         let _ = input.shutdown().await;
+        std::future::pending::<()>().await;
+    });
+    rx
+}
+
+/// What a terminal's size changes are sent to.
+pub(crate) enum ResizeTarget {
+    Container(String),
+    Exec(String),
+}
+
+/// Sends the terminal's size now and on every SIGWINCH.
+fn spawn_resizer(ctx: &Ctx, target: ResizeTarget) {
+    let docker = ctx.docker.clone();
+    tokio::spawn(async move {
+        let send = |h: u16, w: u16| {
+            let docker = docker.clone();
+            let target = match &target {
+                ResizeTarget::Container(id) => ResizeTarget::Container(id.clone()),
+                ResizeTarget::Exec(id) => ResizeTarget::Exec(id.clone()),
+            };
+            async move {
+                let _ = match target {
+                    ResizeTarget::Container(id) => {
+                        docker
+                            .resize_container_tty(
+                                &id,
+                                bollard::query_parameters::ResizeContainerTTYOptions {
+                                    h: h as i32,
+                                    w: w as i32,
+                                },
+                            )
+                            .await
+                    }
+                    ResizeTarget::Exec(id) => {
+                        docker
+                            .resize_exec(
+                                &id,
+                                bollard::exec::ResizeExecOptions {
+                                    height: h,
+                                    width: w,
+                                },
+                            )
+                            .await
+                    }
+                };
+            }
+        };
+        if let Some((h, w)) = crate::terminal::size() {
+            send(h, w).await;
+        }
+        let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
+            return;
+        };
+        while sig.recv().await.is_some() {
+            if let Some((h, w)) = crate::terminal::size() {
+                send(h, w).await;
+            }
+        }
     });
 }
 
+/// docker refuses `-it` when stdin is not a terminal.
+fn check_input_tty(interactive: bool, tty: bool) -> Result<()> {
+    if interactive && tty && !crate::terminal::is_tty(0) {
+        return Err(status(1, "the input device is not a TTY"));
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    if !a.detach {
+        check_input_tty(a.flags.interactive, a.flags.tty)?;
+    }
     let body = build_body(&a.flags, &a.image, &a.command, !a.detach, a.rm)?;
     let id = create_container(ctx, "run", &a.flags, body).await?;
     if a.detach {
@@ -555,21 +662,33 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         .await
         .map_err(|e| run_error("run", &e))?;
     let cond = if a.rm { "removed" } else { "next-exit" };
-    start_attached(ctx, "run", &id, cond, 125, a.flags.interactive, attach).await
+    let io = Io {
+        interactive: a.flags.interactive,
+        tty: a.flags.tty,
+    };
+    start_attached(ctx, "run", &id, cond, 125, io, attach).await
 }
 
 /// Starts an attached container as the docker CLI does: the wait is
 /// registered first (its response headers prove it), so no exit can be
 /// missed; then output is copied until the container's exit code arrives.
+/// How an attached session uses the local terminal.
+#[derive(Clone, Copy)]
+struct Io {
+    interactive: bool,
+    tty: bool,
+}
+
 async fn start_attached(
     ctx: &Ctx,
     cmd: &str,
     id: &str,
     condition: &str,
     fail_code: i32,
-    interactive: bool,
+    io: Io,
     attach: bollard::container::AttachContainerResults,
 ) -> Result<i32> {
+    let Io { interactive, tty } = io;
     let (code, wait_body) = rawhttp::post_headers(
         &ctx.socket,
         &format!("/containers/{id}/wait?condition={condition}"),
@@ -589,10 +708,29 @@ async fn start_attached(
         .start_container(id, None)
         .await
         .map_err(|e| start_error(cmd, &e))?;
-    if interactive {
-        spawn_stdin_copy(attach.input);
+    let _raw = (tty && interactive)
+        .then(crate::terminal::RawMode::enable)
+        .flatten();
+    if tty {
+        spawn_resizer(ctx, ResizeTarget::Container(id.to_string()));
     }
-    let (_, waited) = tokio::join!(pump_output(attach.output), wait_body.read_all());
+    let detached = if interactive {
+        Some(spawn_stdin_copy(attach.input, tty))
+    } else {
+        None
+    };
+    let detach = async {
+        match detached {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let (_, waited) = tokio::select! {
+        r = async { tokio::join!(pump_output(attach.output), wait_body.read_all()) } => r,
+        _ = detach => return Ok(0),
+    };
     let v: serde_json::Value = serde_json::from_slice(&waited?).unwrap_or_default();
     Ok(v.get("StatusCode")
         .and_then(|c| c.as_i64())
@@ -641,7 +779,22 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
             )
             .await
             .map_err(|e| status(1, daemon_error(&e)))?;
-        return start_attached(ctx, "start", name, "next-exit", 1, a.interactive, attach).await;
+        let tty = ctx
+            .docker
+            .inspect_container(name, None)
+            .await
+            .ok()
+            .and_then(|c| c.config)
+            .and_then(|c| c.tty)
+            .unwrap_or(false);
+        if tty {
+            check_input_tty(a.interactive, true)?;
+        }
+        let io = Io {
+            interactive: a.interactive,
+            tty,
+        };
+        return start_attached(ctx, "start", name, "next-exit", 1, io, attach).await;
     }
     each(&a.containers, |n| async move {
         ctx.docker
@@ -1037,6 +1190,9 @@ pub struct ExecArgs {
 
 pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
     use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+    if !a.detach {
+        check_input_tty(a.interactive, a.tty)?;
+    }
     let env: Vec<String> = a
         .env
         .iter()
@@ -1078,10 +1234,29 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
     {
         StartExecResults::Detached => return Ok(0),
         StartExecResults::Attached { output, input } => {
-            if a.interactive {
-                spawn_stdin_copy(input);
+            let _raw = (a.tty && a.interactive)
+                .then(crate::terminal::RawMode::enable)
+                .flatten();
+            if a.tty {
+                spawn_resizer(ctx, ResizeTarget::Exec(created.id.clone()));
             }
-            pump_output(output).await;
+            let detached = if a.interactive {
+                Some(spawn_stdin_copy(input, a.tty))
+            } else {
+                None
+            };
+            let detach = async {
+                match detached {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = pump_output(output) => {}
+                _ = detach => return Ok(0),
+            }
         }
     }
     let info = ctx
@@ -1225,10 +1400,29 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
         )
         .await
         .map_err(|e| status(1, daemon_error(&e)))?;
-    if stdin {
-        spawn_stdin_copy(attach.input);
+    let tty = c.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
+    if tty && stdin && !crate::terminal::is_tty(0) {
+        return Err(status(1, "the input device is not a TTY"));
     }
-    pump_output(attach.output).await;
+    let _raw = (tty && stdin)
+        .then(crate::terminal::RawMode::enable)
+        .flatten();
+    if tty {
+        spawn_resizer(ctx, ResizeTarget::Container(a.container.clone()));
+    }
+    let detached = stdin.then(|| spawn_stdin_copy(attach.input, tty));
+    let detach = async {
+        match detached {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = pump_output(attach.output) => {}
+        _ = detach => return Ok(0),
+    }
     let mut s = ctx.docker.wait_container(
         &a.container,
         Some(WaitContainerOptions {

@@ -423,3 +423,82 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Runs a command on a fresh pseudo-terminal (as a user at a terminal
+/// would), typing each input after a pause; returns what the terminal
+/// showed and the exit code. Bounded by `timeout`.
+pub fn run_on_pty(
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, String)],
+    inputs: &[&[u8]],
+    timeout: Duration,
+) -> (String, i32) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave_fd = pty.slave.as_raw_fd();
+    let dup = |fd: &OwnedFd| fd.try_clone().expect("dup");
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::from(dup(&pty.slave)))
+        .stdout(Stdio::from(dup(&pty.slave)))
+        .stderr(Stdio::from(dup(&pty.slave)));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    // SAFETY: setsid and ioctl are async-signal-safe
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn on pty");
+    drop(pty.slave);
+    // SAFETY: the master is ours; the reader thread owns this duplicate
+    let master = pty.master;
+    let mut reader =
+        std::fs::File::from(unsafe { OwnedFd::from_raw_fd(libc::dup(master.as_raw_fd())) });
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut writer = std::fs::File::from(master);
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    for input in inputs {
+        std::thread::sleep(Duration::from_millis(400));
+        while let Ok(c) = rx.try_recv() {
+            out.extend(c);
+        }
+        let _ = std::io::Write::write_all(&mut writer, input);
+    }
+    let code = loop {
+        while let Ok(c) = rx.try_recv() {
+            out.extend(c);
+        }
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    while let Ok(c) = rx.try_recv() {
+        out.extend(c);
+    }
+    (String::from_utf8_lossy(&out).into_owned(), code)
+}

@@ -1,0 +1,105 @@
+//! The local side of `-t`: raw mode on the user's terminal, its size sent
+//! to the daemon at start and on every SIGWINCH, and docker's detach keys.
+
+use std::os::fd::AsRawFd;
+
+use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
+
+pub fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// The size of the terminal on stdout (or stdin): (height, width).
+pub fn size() -> Option<(u16, u16)> {
+    for fd in [1, 0, 2] {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes a winsize we own
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_row > 0 {
+            return Some((ws.ws_row, ws.ws_col));
+        }
+    }
+    None
+}
+
+/// Puts stdin in raw mode until dropped.
+pub struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    pub fn enable() -> Option<RawMode> {
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd_ref();
+        let saved = tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let stdin = std::io::stdin();
+        let _ = tcsetattr(stdin.as_fd_ref(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+trait AsFdRef {
+    fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_>;
+}
+
+impl AsFdRef for std::io::Stdin {
+    fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: stdin stays open for the life of the process
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+}
+
+/// docker's default detach keys: ctrl-p ctrl-q.
+pub const DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+
+/// Finds the detach sequence across reads; `carry` holds a pending ctrl-p.
+/// Returns the bytes to forward and whether the user detached.
+pub fn scan_detach(carry: &mut bool, input: &[u8]) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(input.len() + 1);
+    for &b in input {
+        if *carry {
+            *carry = false;
+            if b == DETACH_KEYS[1] {
+                return (out, true);
+            }
+            out.push(DETACH_KEYS[0]);
+        }
+        if b == DETACH_KEYS[0] {
+            *carry = true;
+        } else {
+            out.push(b);
+        }
+    }
+    (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_sequence_across_reads() {
+        let mut carry = false;
+        assert_eq!(scan_detach(&mut carry, b"ab\x10"), (b"ab".to_vec(), false));
+        assert!(carry);
+        assert_eq!(scan_detach(&mut carry, b"\x11rest"), (vec![], true));
+        let mut carry = false;
+        assert_eq!(
+            scan_detach(&mut carry, b"\x10x"),
+            (b"\x10x".to_vec(), false)
+        );
+    }
+}
