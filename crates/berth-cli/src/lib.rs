@@ -75,6 +75,14 @@ enum Command {
     Export(commands::copy::ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(commands::copy::DiffArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::runtime::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::runtime::PauseArgs),
+    /// Display the running processes of a container
+    Top(commands::runtime::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::runtime::StatsArgs),
     /// Show the berth version information
     Version(commands::system::VersionArgs),
     /// Display system-wide information
@@ -123,6 +131,10 @@ enum ContainerCommand {
     Cp(commands::copy::CpArgs),
     Export(commands::copy::ExportArgs),
     Diff(commands::copy::DiffArgs),
+    Pause(commands::runtime::PauseArgs),
+    Unpause(commands::runtime::PauseArgs),
+    Top(commands::runtime::TopArgs),
+    Stats(commands::runtime::StatsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -259,7 +271,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    use commands::{containers as c, copy as cp, images as i, system as s, volumes as v};
+    use commands::{
+        containers as c, copy as cp, images as i, runtime as rt, system as s, volumes as v,
+    };
     let host = resolve_host(cli.host);
     let ctx = connect(&host).await?;
     let ctx = &ctx;
@@ -292,6 +306,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            rt::pause(ctx, a).await
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            rt::unpause(ctx, a).await
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => rt::top(ctx, a).await,
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            rt::stats(ctx, a).await
+        }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(ctx, a).await,
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             cp::export(ctx, a).await

@@ -54,6 +54,9 @@ pub struct StateRecord {
     pub finished_at: String,
     pub error: String,
     pub oom_killed: bool,
+    /// frozen by `pause` (the status stays running, as in Docker)
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,7 +135,7 @@ impl Entry {
         self.rec.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn update<R>(&self, f: impl FnOnce(&mut ContainerRecord) -> R) -> R {
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ContainerRecord) -> R) -> R {
         f(&mut self.rec.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -275,6 +278,14 @@ impl Engine {
     fn overlay_dirs(&self, id: &str) -> (PathBuf, PathBuf) {
         let base = self.data_path("overlay/containers").join(id);
         (base.join("upper"), base.join("work"))
+    }
+
+    pub(crate) fn cgroup_path(&self, id: &str) -> String {
+        format!("{}/berth/{}", self.cgroup_parent.trim_end_matches('/'), id)
+    }
+
+    pub(crate) fn persist_record(&self, rec: &ContainerRecord) -> Result<()> {
+        self.persist(rec)
     }
 
     fn persist(&self, rec: &ContainerRecord) -> Result<()> {
@@ -587,7 +598,7 @@ impl Engine {
             additional_gids: gids,
             hostname,
             rootfs: &rootfs,
-            cgroups_path: format!("{}/berth/{}", self.cgroup_parent.trim_end_matches('/'), id),
+            cgroups_path: self.cgroup_path(id),
             host_network,
             etc_files: vec![
                 (cdir.join("hostname"), "/etc/hostname"),
@@ -737,6 +748,7 @@ impl Engine {
                 finished_at: r.state.finished_at.clone(),
                 error: String::new(),
                 oom_killed: false,
+                paused: false,
             };
             r.clone()
         });
@@ -779,6 +791,7 @@ impl Engine {
             r.state.exit_code = code;
             r.state.finished_at = finished;
             r.state.oom_killed = oom;
+            r.state.paused = false;
             if exit.is_none() {
                 r.state.error = "container's shim exited without recording an exit status".into();
             }
@@ -881,6 +894,10 @@ impl Engine {
                 e.id,
                 resp.error.unwrap_or_default()
             )));
+        }
+        // a frozen process only sees the signal once thawed, as in Docker
+        if e.record().state.paused {
+            self.thaw_after_signal(e)?;
         }
         Ok(())
     }
@@ -1267,7 +1284,11 @@ impl Engine {
                 created: Some(crate::images::parse_time(&rec.created)),
                 ports: Some(vec![]),
                 labels: rec.config.labels.clone(),
-                state: Some(summary_state(rec.state.status)),
+                state: Some(if rec.state.paused && rec.state.status == Status::Running {
+                    ContainerSummaryStateEnum::PAUSED
+                } else {
+                    summary_state(rec.state.status)
+                }),
                 status: Some(status_text(&rec)),
                 host_config: Some(ContainerSummaryHostConfig {
                     network_mode: rec.host_config.network_mode.clone(),
@@ -1312,6 +1333,7 @@ impl Engine {
                                 self.persist(&rec)?;
                                 e.watch.send_modify(|s| s.running = true);
                             }
+                            self.sync_paused(&e);
                             tracing::info!(container = %&rec.id[..12], "re-adopted running container");
                             self.spawn_monitor(e.clone());
                         }
@@ -1358,6 +1380,7 @@ fn state_of(rec: &ContainerRecord) -> ContainerState {
     ContainerState {
         status: Some(match s.status {
             Status::Created => ContainerStateStatusEnum::CREATED,
+            Status::Running if s.paused => ContainerStateStatusEnum::PAUSED,
             Status::Running => ContainerStateStatusEnum::RUNNING,
             Status::Restarting => ContainerStateStatusEnum::RESTARTING,
             Status::Exited => ContainerStateStatusEnum::EXITED,
@@ -1365,7 +1388,7 @@ fn state_of(rec: &ContainerRecord) -> ContainerState {
             Status::Removing => ContainerStateStatusEnum::REMOVING,
         }),
         running: Some(s.status == Status::Running),
-        paused: Some(false),
+        paused: Some(s.paused && s.status == Status::Running),
         restarting: Some(s.status == Status::Restarting),
         oom_killed: Some(s.oom_killed),
         dead: Some(s.status == Status::Dead),
@@ -1391,8 +1414,9 @@ pub fn status_text(rec: &ContainerRecord) -> String {
     let s = &rec.state;
     match s.status {
         Status::Running => format!(
-            "Up {}",
-            berth_units::human_duration(since(&s.started_at).unwrap_or_default())
+            "Up {}{}",
+            berth_units::human_duration(since(&s.started_at).unwrap_or_default()),
+            if s.paused { " (Paused)" } else { "" }
         ),
         Status::Created => "Created".into(),
         Status::Restarting => {

@@ -56,6 +56,12 @@ impl Engine {
                 e.id
             )));
         }
+        if e.record().state.paused {
+            return Err(Error::conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                e.id
+            )));
+        }
         if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(Error::invalid("No exec command specified"));
         }

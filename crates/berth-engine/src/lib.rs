@@ -11,6 +11,7 @@ mod images;
 mod layers;
 mod mounts;
 mod names;
+mod runtime;
 mod seccomp;
 mod shim_client;
 mod spec;

@@ -38,7 +38,7 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> i64 {
+pub(crate) fn mem_total() -> i64 {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()

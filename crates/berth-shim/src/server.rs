@@ -476,6 +476,13 @@ fn serve(
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 
+    // read before libcontainer removes the cgroup below
+    let cgroup = Spec::load(args.bundle.join("config.json"))
+        .ok()
+        .and_then(|s| s.linux().as_ref().and_then(|l| l.cgroups_path().clone()))
+        .map(|p| {
+            berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p.to_string_lossy())
+        });
     let code = reap(&shared, pid);
     // the container's pid namespace is gone, so the pipes reach EOF; the
     // timeout only guards against a writer that escaped the namespace
@@ -490,7 +497,7 @@ fn serve(
     let status = ExitStatus {
         code,
         finished_at: jsonlog::now_rfc3339(),
-        oom_killed: false,
+        oom_killed: cgroup.is_some_and(|c| c.oom_kills() > 0),
     };
     if let Err(e) = write_exit(&args.state_dir, &status) {
         tracing::error!(error = %e, "recording exit status");

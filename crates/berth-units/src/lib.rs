@@ -47,19 +47,41 @@ pub fn human_size(size: f64) -> String {
     format!("{}{}", format_g3(s), DECIMAL_UNITS[i])
 }
 
+const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// go-units BytesSize, the form of `docker stats` memory: "1.953MiB".
+pub fn bytes_size(size: f64) -> String {
+    let mut s = size;
+    let mut i = 0;
+    while s >= 1024.0 && i < BINARY_UNITS.len() - 1 {
+        s /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", format_g(s, 4), BINARY_UNITS[i])
+}
+
 /// Go's "%.3g": three significant digits, trailing zeros dropped.
 fn format_g3(v: f64) -> String {
+    format_g(v, 3)
+}
+
+/// Go's "%.{prec}g".
+fn format_g(v: f64, prec: i32) -> String {
     if v == 0.0 {
         return "0".into();
     }
     let digits = v.abs().log10().floor() as i32 + 1;
-    if digits > 3 {
+    if digits > prec {
         // %g switches to an exponent past the precision
         let exp = digits - 1;
         let mant = v / 10f64.powi(exp);
-        return format!("{}e+{:02}", trim(format!("{:.2}", mant)), exp);
+        return format!(
+            "{}e+{:02}",
+            trim(format!("{:.*}", (prec - 1) as usize, mant)),
+            exp
+        );
     }
-    let decimals = (3 - digits).max(0) as usize;
+    let decimals = (prec - digits).max(0) as usize;
     let rounded = format!("{:.*}", decimals, v);
     // rounding can add a digit (999.5 -> 1000)
     if rounded
@@ -67,9 +89,9 @@ fn format_g3(v: f64) -> String {
         .next()
         .map(|i| i.trim_start_matches('-').len())
         .unwrap_or(0)
-        > 3
+        > prec as usize
     {
-        return format_g3(rounded.parse().unwrap_or(v));
+        return format_g(rounded.parse().unwrap_or(v), prec);
     }
     trim(rounded)
 }
@@ -174,5 +196,18 @@ mod tests {
         assert_eq!(parse_human_size("1.5k"), Ok(1500));
         assert_eq!(parse_human_size("200"), Ok(200));
         assert!(parse_human_size("10x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod bytes_size_tests {
+    use super::*;
+
+    #[test]
+    fn binary_sizes_like_go_units() {
+        assert_eq!(bytes_size(0.0), "0B");
+        assert_eq!(bytes_size(1024.0), "1KiB");
+        assert_eq!(bytes_size(2_048_000.0), "1.953MiB");
+        assert_eq!(bytes_size(7.63 * 1024.0 * 1024.0 * 1024.0), "7.63GiB");
     }
 }

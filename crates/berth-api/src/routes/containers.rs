@@ -334,3 +334,54 @@ pub async fn exec_resize(
     e.exec_resize(&id, h, w).await?;
     Ok(StatusCode::OK)
 }
+
+pub async fn pause(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.container_pause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn unpause(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.container_unpause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /containers/{id}/top?ps_args
+pub async fn top(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let v = e
+        .container_top(&id, p.get("ps_args").unwrap_or("-ef"))
+        .await?;
+    Ok(Json(v).into_response())
+}
+
+/// GET /containers/{id}/stats?stream&one-shot: JSON documents, one per
+/// line while streaming.
+pub async fn stats(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let stream = p.get("stream").is_none_or(|_| p.flag("stream"));
+    let rx = e.container_stats(&id, stream, p.flag("one-shot"))?;
+    if !stream {
+        let mut rx = rx;
+        let v = rx.recv().await.unwrap_or_default();
+        return Ok(Json(v).into_response());
+    }
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, std::io::Error>(Bytes::from(line)), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}

@@ -1,0 +1,184 @@
+//! pause/unpause (the freezer), top, stats and OOM kills, through both CLIs.
+
+mod common;
+
+use common::{Daemon, code, eventually, stderr, stdout};
+
+fn log_lines(d: &Daemon, name: &str) -> usize {
+    stdout(&d.berth(&["logs", name])).lines().count()
+}
+
+#[test]
+fn pause_freezes_and_unpause_thaws() {
+    let mut d = Daemon::start();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.05; done",
+    ]);
+    assert!(eventually(5, || log_lines(&d, "ticker") > 2));
+    assert_eq!(stdout(&d.docker(&["pause", "ticker"])), "ticker\n");
+    let o = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}} {{.State.Running}}",
+        "ticker",
+    ]);
+    assert_eq!(stdout(&o), "paused true true\n");
+    assert!(stdout(&d.berth(&["ps", "--format", "{{.Status}}"])).ends_with("(Paused)\n"));
+    let frozen_at = log_lines(&d, "ticker");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(
+        log_lines(&d, "ticker"),
+        frozen_at,
+        "a paused container made progress"
+    );
+    // no exec while paused; a second pause is a conflict
+    let o = d.docker(&["exec", "ticker", "true"]);
+    assert!(
+        stderr(&o).contains("is paused, unpause the container before exec"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.berth(&["pause", "ticker"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("is already paused"), "{}", stderr(&o));
+    // the pause survives a daemon crash
+    d.kill9();
+    d.restart_after_kill9();
+    let o = d.berth(&["inspect", "-f", "{{.State.Paused}}", "ticker"]);
+    assert_eq!(stdout(&o), "true\n");
+    assert_eq!(stdout(&d.berth(&["unpause", "ticker"])), "ticker\n");
+    assert!(eventually(5, || log_lines(&d, "ticker") > frozen_at + 2));
+    let o = d.berth(&["unpause", "ticker"]);
+    assert!(stderr(&o).contains("is not paused"), "{}", stderr(&o));
+    // stopping a paused container works (the signal arrives once thawed)
+    d.berth(&["pause", "ticker"]);
+    let o = d.docker(&["stop", "-t", "1", "ticker"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "ticker",
+    ]);
+    assert_eq!(stdout(&o), "exited false\n");
+    let o = d.berth(&["pause", "ticker"]);
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+}
+
+#[test]
+fn top_lists_the_container_processes_only() {
+    let d = Daemon::start();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "tp",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1001 & sleep 1002",
+    ]);
+    assert!(eventually(5, || stdout(&d.berth(&["top", "tp"]))
+        .contains("sleep 1002")));
+    let o = d.docker(&["top", "tp"]);
+    let out = stdout(&o);
+    assert!(out.starts_with("UID"), "{out}");
+    assert!(
+        out.contains("sleep 1001") && out.contains("sleep 1002"),
+        "{out}"
+    );
+    // the daemon's own processes are not listed
+    assert!(!out.contains("berth"), "{out}");
+    let o = d.berth(&["top", "tp", "-o", "pid,args"]);
+    assert!(stdout(&o).starts_with("PID"), "{}", stdout(&o));
+    d.berth(&["stop", "-t", "0", "tp"]);
+    let o = d.docker(&["top", "tp"]);
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+}
+
+#[test]
+fn stats_report_cgroup_usage() {
+    let d = Daemon::start();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "st",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "50",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    for o in [
+        d.berth(&["stats", "--no-stream", "st"]),
+        d.docker(&["stats", "--no-stream", "st"]),
+    ] {
+        let out = stdout(&o);
+        let mut lines = out.lines();
+        assert_eq!(
+            lines
+                .next()
+                .map(|h| h.split_whitespace().collect::<Vec<_>>().join(" ")),
+            Some("CONTAINER ID NAME CPU % MEM USAGE / LIMIT MEM % NET I/O BLOCK I/O PIDS".into()),
+            "{out}"
+        );
+        let row = lines.next().unwrap_or_default();
+        assert!(row.contains(" / 64MiB"), "{row}");
+        // a busy loop uses a visible share of a CPU
+        let cpu: f64 = row
+            .split_whitespace()
+            .nth(2)
+            .and_then(|c| c.trim_end_matches('%').parse().ok())
+            .unwrap_or(0.0);
+        assert!(cpu > 5.0, "{row}");
+    }
+    let o = d.berth(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "st",
+    ]);
+    assert_eq!(stdout(&o), "st 1\n");
+}
+
+#[test]
+fn out_of_memory_is_reported() {
+    let d = Daemon::start();
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(code(&o), 137, "{}", stderr(&o));
+    let o = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.OOMKilled}} {{.State.ExitCode}}",
+        "hog",
+    ]);
+    assert_eq!(stdout(&o), "true 137\n");
+    // an ordinary kill is not an OOM kill
+    d.berth(&["run", "-d", "--name", "kk", "busybox", "sleep", "100"]);
+    d.berth(&["kill", "kk"]);
+    d.berth(&["wait", "kk"]);
+    let o = d.berth(&["inspect", "-f", "{{.State.OOMKilled}}", "kk"]);
+    assert_eq!(stdout(&o), "false\n");
+}
