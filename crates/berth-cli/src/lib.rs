@@ -85,6 +85,8 @@ enum Command {
     Stats(commands::runtime::StatsArgs),
     /// Show the berth version information
     Version(commands::system::VersionArgs),
+    /// Get real time events from the server
+    Events(commands::system::EventsArgs),
     /// Display system-wide information
     Info(commands::system::InfoArgs),
     /// Manage containers
@@ -306,6 +308,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
+        Command::Events(a) => s::events(ctx, a).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             rt::pause(ctx, a).await
         }

@@ -494,6 +494,7 @@ impl Engine {
             names_map.insert(name, id.clone());
             Entry::new(rec)
         };
+        self.container_event(&entry.record(), "create", &[]);
         self.containers.w().insert(id.clone(), entry);
         Ok((id, vec![]))
     }
@@ -754,6 +755,7 @@ impl Engine {
         });
         self.persist(&rec)?;
         e.watch.send_modify(|s| s.running = true);
+        self.container_event(&rec, "start", &[]);
         self.spawn_monitor(e.clone());
         Ok(())
     }
@@ -800,6 +802,10 @@ impl Engine {
         if let Err(err) = self.persist(&rec) {
             tracing::error!(container = %&e.id[..12], error = %err, "recording exit");
         }
+        if oom {
+            self.container_event(&rec, "oom", &[]);
+        }
+        self.container_event(&rec, "die", &[("exitCode", code.to_string())]);
         e.watch.send_modify(|s| {
             s.running = false;
             s.exits += 1;
@@ -895,6 +901,7 @@ impl Engine {
                 resp.error.unwrap_or_default()
             )));
         }
+        self.container_event(&e.record(), "kill", &[("signal", signal.to_string())]);
         // a frozen process only sees the signal once thawed, as in Docker
         if e.record().state.paused {
             self.thaw_after_signal(e)?;
@@ -937,7 +944,9 @@ impl Engine {
     ) -> Result<()> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
-        self.stop_locked(&e, timeout, signal).await
+        self.stop_locked(&e, timeout, signal).await?;
+        self.container_event(&e.record(), "stop", &[]);
+        Ok(())
     }
 
     async fn stop_locked(
@@ -1088,6 +1097,7 @@ impl Engine {
         if remove_volumes {
             self.remove_anonymous_volumes(&rec.mounts);
         }
+        self.container_event(&rec, "destroy", &[]);
         e.watch.send_modify(|s| s.removed = true);
         Ok(())
     }
@@ -1139,6 +1149,7 @@ impl Engine {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
         let rec = e.record();
+        self.container_event(&rec, "attach", &[]);
         let req = Request::Attach {
             stdin: opts.stdin,
             stdout: opts.stdout,
@@ -1684,7 +1695,10 @@ impl Engine {
             }
         }
         match self.container_start(&e.id).await {
-            Ok(()) | Err(Error::NotModified(_)) => Ok(()),
+            Ok(()) | Err(Error::NotModified(_)) => {
+                self.container_event(&e.record(), "restart", &[]);
+                Ok(())
+            }
             Err(err) => Err(err),
         }
     }
@@ -1714,6 +1728,8 @@ impl Engine {
         self.persist(&rec)?;
         names_map.remove(&old);
         names_map.insert(new, e.id.clone());
+        drop(names_map);
+        self.container_event(&rec, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }
 

@@ -66,6 +66,12 @@ impl Engine {
             return Err(Error::invalid("No exec command specified"));
         }
         let id = crate::random_id();
+        let cmd = cfg.cmd.clone().unwrap_or_default().join(" ");
+        self.container_event(
+            &e.record(),
+            &format!("exec_create: {cmd}"),
+            &[("execID", id.clone())],
+        );
         let rec = ExecRecord {
             id: id.clone(),
             container_id: e.id.clone(),
@@ -148,6 +154,14 @@ impl Engine {
             )));
         }
         let c = e.record();
+        self.container_event(
+            &c,
+            &format!(
+                "exec_start: {}",
+                cfg.cmd.clone().unwrap_or_default().join(" ")
+            ),
+            &[("execID", id.to_string())],
+        );
         let rootfs = self.rootfs_dir(&c.id);
         let user = cfg
             .user

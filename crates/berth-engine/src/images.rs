@@ -149,6 +149,16 @@ impl Engine {
         src: std::path::PathBuf,
         opts: ImportOptions,
     ) -> Result<String> {
+        let id = self.import_image_inner(src, opts).await?;
+        self.object_event("image", &id, "import", &[]);
+        Ok(id)
+    }
+
+    async fn import_image_inner(
+        self: &Arc<Self>,
+        src: std::path::PathBuf,
+        opts: ImportOptions,
+    ) -> Result<String> {
         let target = match &opts.repo {
             Some(repo) if !repo.is_empty() => {
                 let mut r =
@@ -331,6 +341,27 @@ impl Engine {
     /// `docker rmi`: untag by reference; delete when no tag and no container
     /// is left (or with force).
     pub fn image_delete(
+        &self,
+        name: &str,
+        force: bool,
+        prune: bool,
+    ) -> Result<Vec<ImageDeleteItem>> {
+        let id = self.resolve_image(name)?.id;
+        let items = self.image_delete_inner(name, force, prune)?;
+        for item in &items {
+            match item {
+                ImageDeleteItem::Untagged(r) => {
+                    self.object_event("image", &id, "untag", &[("name", r.clone())])
+                }
+                ImageDeleteItem::Deleted(d) => {
+                    self.object_event("image", d, "delete", &[("name", d.clone())])
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    fn image_delete_inner(
         &self,
         name: &str,
         force: bool,

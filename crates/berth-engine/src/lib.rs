@@ -6,6 +6,7 @@ mod archive;
 mod containers;
 mod copy;
 mod error;
+mod events;
 mod exec;
 mod images;
 mod layers;
@@ -22,6 +23,7 @@ pub use archive::{ExtractOptions, PathStat};
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use copy::ByteStream;
 pub use error::{Error, Result};
+pub use events::{Event, EventFilter};
 pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
 pub use system::{API_VERSION, MIN_API_VERSION};
@@ -59,6 +61,7 @@ pub struct Engine {
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
     volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
+    events: events::EventBus,
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
     started: Instant,
@@ -96,6 +99,7 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             volumes: RwLock::new(HashMap::new()),
+            events: events::EventBus::default(),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),

@@ -64,7 +64,9 @@ impl Engine {
             r.state.paused = paused;
             r.clone()
         });
-        self.persist_record(&rec)
+        self.persist_record(&rec)?;
+        self.container_event(&rec, if paused { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// A signal sent to a paused container reaches it once thawed.

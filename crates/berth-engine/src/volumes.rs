@@ -210,6 +210,13 @@ impl Engine {
         std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
         self.meta.put_json(Table::Volumes, &rec.name, &rec)?;
         vols.insert(rec.name.clone(), rec.clone());
+        drop(vols);
+        self.object_event(
+            "volume",
+            &rec.name,
+            "create",
+            &[("driver", rec.driver.clone())],
+        );
         Ok(rec)
     }
 
@@ -328,6 +335,12 @@ impl Engine {
         crate::mounts::unmount(&data)?;
         let root = self.volume_root(&rec.name);
         std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+        self.object_event(
+            "volume",
+            &rec.name,
+            "destroy",
+            &[("driver", rec.driver.clone())],
+        );
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 mod archive;
 mod containers;
+mod events;
 mod exec;
 mod images;
 mod system;
@@ -21,6 +22,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/_ping", get(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))

@@ -204,3 +204,144 @@ pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
     );
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Show all events created since timestamp
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    until: Option<String>,
+}
+
+/// A Go duration ("10m", "1h30m", "2.5s") as nanoseconds.
+fn go_duration_nanos(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        any = true;
+    }
+    (any && num.is_empty()).then_some(total as i64)
+}
+
+/// docker's timestamp flags: a duration before now, RFC 3339, or unix
+/// seconds; sent as "seconds.nanoseconds".
+fn timestamp_param(v: &str) -> Result<String> {
+    if let Some(d) = go_duration_nanos(v) {
+        let t = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) - d;
+        return Ok(format!(
+            "{}.{:09}",
+            t.div_euclid(1_000_000_000),
+            t.rem_euclid(1_000_000_000)
+        ));
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        let n = t.timestamp_nanos_opt().unwrap_or(0);
+        return Ok(format!(
+            "{}.{:09}",
+            n.div_euclid(1_000_000_000),
+            n.rem_euclid(1_000_000_000)
+        ));
+    }
+    if v.split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Ok(v.to_string());
+    }
+    Err(status(1, format!("berth: invalid timestamp: {v}")))
+}
+
+pub async fn events(ctx: &Ctx, a: EventsArgs) -> Result<i32> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let opts = bollard::query_parameters::EventsOptions {
+        since: a.since.as_deref().map(timestamp_param).transpose()?,
+        until: a.until.as_deref().map(timestamp_param).transpose()?,
+        filters: super::containers::parse_filters(&a.filter)?,
+    };
+    let mut stream = ctx.docker.events(Some(opts));
+    while let Some(ev) = stream.next().await {
+        let ev = ev.map_err(|e| status(1, daemon_error(&e)))?;
+        let v = serde_json::to_value(&ev)?;
+        let text = match a.format.as_deref().filter(|f| !f.is_empty()) {
+            Some(f) => render_template(f, &v).map_err(|e| status(1, format!("berth: {e}")))?,
+            None => {
+                let nanos = ev.time_nano.unwrap_or(0);
+                let t = chrono::DateTime::from_timestamp(
+                    nanos.div_euclid(1_000_000_000),
+                    nanos.rem_euclid(1_000_000_000) as u32,
+                )
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S%.9fZ");
+                let actor = ev.actor.clone().unwrap_or_default();
+                let mut attrs: Vec<(String, String)> =
+                    actor.attributes.unwrap_or_default().into_iter().collect();
+                attrs.sort();
+                let attrs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let kind = serde_json::to_value(ev.typ)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                format!(
+                    "{t} {kind} {} {} ({})",
+                    ev.action.unwrap_or_default(),
+                    actor.id.unwrap_or_default(),
+                    attrs.join(", ")
+                )
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()?;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration_nanos("10m"), Some(600_000_000_000));
+        assert_eq!(go_duration_nanos("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(go_duration_nanos("1.5s"), Some(1_500_000_000));
+        assert_eq!(go_duration_nanos("10"), None);
+        assert_eq!(go_duration_nanos("2026-01-01"), None);
+        assert!(timestamp_param("1700000000").is_ok());
+        assert!(timestamp_param("yesterday").is_err());
+    }
+}

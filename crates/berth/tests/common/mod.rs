@@ -290,6 +290,18 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // a frozen (paused) process cannot die: thaw this daemon's
+        // containers first, or the namespace would outlive the test
+        for dir in own_cgroup_dirs(&self.data_root()) {
+            let state = dir.join("freezer.state");
+            if state.exists() {
+                let _ = std::fs::write(&state, "THAWED");
+            }
+            let v2 = dir.join("cgroup.freeze");
+            if v2.exists() {
+                let _ = std::fs::write(&v2, "0");
+            }
+        }
         // killing the pid namespace's init kills every process in it
         // SAFETY: plain kill(2)
         unsafe { libc::kill(self.ns_pid, libc::SIGKILL) };
@@ -309,6 +321,14 @@ impl Drop for Daemon {
 /// this daemon's containers' cgroups are removed: another test's container
 /// may have an empty cgroup that it is about to join.
 fn remove_leftover_cgroups(data_root: &Path) {
+    for dir in own_cgroup_dirs(data_root) {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// The cgroup directories (in every hierarchy) of this daemon's containers.
+fn own_cgroup_dirs(data_root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let ids: Vec<String> = std::fs::read_dir(data_root.join("containers"))
         .map(|rd| {
             rd.flatten()
@@ -317,7 +337,7 @@ fn remove_leftover_cgroups(data_root: &Path) {
         })
         .unwrap_or_default();
     if ids.is_empty() {
-        return;
+        return out;
     }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let parent = own
@@ -327,14 +347,22 @@ fn remove_leftover_cgroups(data_root: &Path) {
         .unwrap_or("/")
         .to_string();
     let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
+        return out;
     };
     for h in hierarchies.flatten() {
         let base = h.path().join(parent.trim_start_matches('/')).join("berth");
         for id in &ids {
-            let _ = std::fs::remove_dir(base.join(id));
+            out.push(base.join(id));
         }
     }
+    // a v2-only machine has the tree at the mount itself
+    let base = Path::new("/sys/fs/cgroup")
+        .join(parent.trim_start_matches('/'))
+        .join("berth");
+    for id in &ids {
+        out.push(base.join(id));
+    }
+    out
 }
 
 pub fn stdout(o: &Output) -> String {
