@@ -87,8 +87,17 @@ fn lookup(v: &serde_json::Value, path: &str) -> Option<serde_json::Value> {
         return Some(v.clone());
     }
     let mut cur = v;
-    for part in path.strip_prefix('.')?.split('.') {
-        cur = cur.get(part)?;
+    let parts: Vec<&str> = path.strip_prefix('.')?.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        match cur.get(part) {
+            Some(next) => cur = next,
+            // an omitted (nil) last field reads as no value, as Go's
+            // template does for nil pointers and missing map keys
+            None if i + 1 == parts.len() && cur.is_object() => {
+                return Some(serde_json::Value::Null);
+            }
+            None => return None,
+        }
     }
     Some(cur.clone())
 }

@@ -57,6 +57,9 @@ pub struct StateRecord {
     /// frozen by `pause` (the status stays running, as in Docker)
     #[serde(default)]
     pub paused: bool,
+    /// the health check's state, for containers that have one
+    #[serde(default)]
+    pub health: Option<crate::health::HealthRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -444,8 +447,12 @@ impl Engine {
                 .clone()
                 .or_else(|| img_cfg.stop_signal().clone()),
             stop_timeout: body.stop_timeout,
+            healthcheck: body.healthcheck.clone(),
             ..Default::default()
         };
+        if let Some(h) = &config.healthcheck {
+            crate::health::validate(h)?;
+        }
         if let Some(sig) = &config.stop_signal {
             parse_signal(sig)?;
         }
@@ -750,12 +757,19 @@ impl Engine {
                 error: String::new(),
                 oom_killed: false,
                 paused: false,
+                health: r
+                    .config
+                    .healthcheck
+                    .as_ref()
+                    .and_then(crate::health::probe_command)
+                    .map(|_| crate::health::HealthRecord::starting()),
             };
             r.clone()
         });
         self.persist(&rec)?;
         e.watch.send_modify(|s| s.running = true);
         self.container_event(&rec, "start", &[]);
+        self.spawn_health_monitor(e.clone());
         self.spawn_monitor(e.clone());
         Ok(())
     }
@@ -1346,6 +1360,7 @@ impl Engine {
                             }
                             self.sync_paused(&e);
                             tracing::info!(container = %&rec.id[..12], "re-adopted running container");
+                            self.spawn_health_monitor(e.clone());
                             self.spawn_monitor(e.clone());
                         }
                         Ok(r) if r.exit.is_some() => self.handle_exit(&e, r.exit),
@@ -1402,13 +1417,13 @@ fn state_of(rec: &ContainerRecord) -> ContainerState {
         paused: Some(s.paused && s.status == Status::Running),
         restarting: Some(s.status == Status::Restarting),
         oom_killed: Some(s.oom_killed),
+        health: s.health.as_ref().map(|h| h.view()),
         dead: Some(s.status == Status::Dead),
         pid: Some(s.pid),
         exit_code: Some(s.exit_code),
         error: Some(s.error.clone()),
         started_at: Some(s.started_at.clone()),
         finished_at: Some(s.finished_at.clone()),
-        health: None,
     }
 }
 
@@ -1427,7 +1442,16 @@ pub fn status_text(rec: &ContainerRecord) -> String {
         Status::Running => format!(
             "Up {}{}",
             berth_units::human_duration(since(&s.started_at).unwrap_or_default()),
-            if s.paused { " (Paused)" } else { "" }
+            if s.paused {
+                " (Paused)"
+            } else {
+                match s.health.as_ref().map(|h| h.status.as_str()) {
+                    Some("starting") => " (health: starting)",
+                    Some("healthy") => " (healthy)",
+                    Some("unhealthy") => " (unhealthy)",
+                    _ => "",
+                }
+            }
         ),
         Status::Created => "Created".into(),
         Status::Restarting => {
@@ -1471,6 +1495,16 @@ fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>
                     Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
                     None => labels.contains_key(v.as_str()),
                 }
+            }
+            "health" => {
+                let h = rec
+                    .state
+                    .health
+                    .as_ref()
+                    .filter(|_| rec.state.status == Status::Running)
+                    .map(|h| h.status.as_str())
+                    .unwrap_or("none");
+                h == v
             }
             "ancestor" => {
                 rec.image == *v

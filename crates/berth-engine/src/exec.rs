@@ -85,6 +85,108 @@ impl Engine {
         Ok(id)
     }
 
+    /// The shim request for an exec in container `c`, with the user, env and
+    /// working directory resolved as dockerd does; the error is the message
+    /// a client sees for a process that cannot start.
+    fn exec_request(
+        &self,
+        c: &crate::containers::ContainerRecord,
+        cfg: &ExecConfig,
+    ) -> std::result::Result<Request, String> {
+        let rootfs = self.rootfs_dir(&c.id);
+        let user = cfg
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or(c.config.user.clone())
+            .unwrap_or_default();
+        let mut env = c.config.env.clone().unwrap_or_default();
+        for v in cfg.env.clone().unwrap_or_default() {
+            let key = v.split('=').next().unwrap_or_default().to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(v);
+        }
+        if !env.iter().any(|v| v.starts_with("PATH=")) {
+            env.insert(0, spec::DEFAULT_PATH.to_string());
+        }
+        let cwd = cfg
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .or(c.config.working_dir.clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into());
+        let args = cfg.cmd.clone().unwrap_or_default();
+        let (uid, gid, gids) = spec::resolve_user(&rootfs, &user)
+            .map_err(|m| format!("OCI runtime exec failed: exec failed: {m}: unknown"))?;
+        if let Some(first) = args.first()
+            && let Err((_, m)) = spec::check_executable(&rootfs, first, &env)
+        {
+            return Err(format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
+            ));
+        }
+        Ok(Request::Exec {
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids: gids,
+            stdin: cfg.attach_stdin.unwrap_or(false),
+            tty: cfg.tty.unwrap_or(false),
+            console_size: cfg
+                .console_size
+                .as_ref()
+                .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+                .map(|s| (s[0] as u16, s[1] as u16)),
+        })
+    }
+
+    /// Runs a health probe: its exit code and its combined output.
+    pub(crate) async fn run_probe(&self, container: &str, cmd: Vec<String>) -> (i64, String) {
+        let Ok(e) = self.get(container) else {
+            return (-1, "container is gone".into());
+        };
+        let cfg = ExecConfig {
+            cmd: Some(cmd),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let req = match self.exec_request(&e.record(), &cfg) {
+            Ok(r) => r,
+            Err(m) => return (126, m),
+        };
+        let mut stream =
+            match shim_client::attach_with_response(&self.shim_socket(&e.id), &req).await {
+                Ok((_, s)) => s,
+                Err(err) => return (-1, format!("{err:#}")),
+            };
+        let mut output = Vec::new();
+        let mut header = [0u8; 8];
+        let mut payload = Vec::new();
+        loop {
+            if stream.read_exact(&mut header).await.is_err() {
+                return (137, String::from_utf8_lossy(&output).into_owned());
+            }
+            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            payload.resize(len, 0);
+            if stream.read_exact(&mut payload).await.is_err() {
+                return (137, String::from_utf8_lossy(&output).into_owned());
+            }
+            if header[0] == STREAM_EXIT {
+                let code = String::from_utf8_lossy(&payload)
+                    .trim()
+                    .parse()
+                    .unwrap_or(137);
+                return (code, String::from_utf8_lossy(&output).into_owned());
+            }
+            if output.len() < 64 * 1024 {
+                output.extend_from_slice(&payload);
+            }
+        }
+    }
+
     /// POST /exec/{id}/resize
     pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         let record = self.exec_record(id)?;
@@ -162,69 +264,21 @@ impl Engine {
             ),
             &[("execID", id.to_string())],
         );
-        let rootfs = self.rootfs_dir(&c.id);
-        let user = cfg
-            .user
-            .clone()
-            .filter(|u| !u.is_empty())
-            .or(c.config.user.clone())
-            .unwrap_or_default();
-        let mut env = c.config.env.clone().unwrap_or_default();
-        for v in cfg.env.clone().unwrap_or_default() {
-            let key = v.split('=').next().unwrap_or_default().to_string();
-            env.retain(|x| x.split('=').next() != Some(key.as_str()));
-            env.push(v);
-        }
-        if !env.iter().any(|v| v.starts_with("PATH=")) {
-            env.insert(0, spec::DEFAULT_PATH.to_string());
-        }
-        let cwd = cfg
-            .working_dir
-            .clone()
-            .filter(|w| !w.is_empty())
-            .or(c.config.working_dir.clone().filter(|w| !w.is_empty()))
-            .unwrap_or_else(|| "/".into());
-        let args = cfg.cmd.clone().unwrap_or_default();
         let stdin = cfg.attach_stdin.unwrap_or(false);
         let tty = cfg.tty.unwrap_or(false);
-        let fail = |msg: String| {
-            let mut r = lock(&record);
-            r.exit_code = Some(126);
-            ExecSession {
-                record: record.clone(),
-                stream: None,
-                failure: Some(msg),
-                stdin,
-                tty,
+        let req = match self.exec_request(&c, &cfg) {
+            Ok(r) => r,
+            Err(msg) => {
+                let mut r = lock(&record);
+                r.exit_code = Some(126);
+                return Ok(ExecSession {
+                    record: record.clone(),
+                    stream: None,
+                    failure: Some(msg),
+                    stdin,
+                    tty,
+                });
             }
-        };
-        let (uid, gid, gids) = match spec::resolve_user(&rootfs, &user) {
-            Ok(u) => u,
-            Err(m) => {
-                return Ok(fail(format!(
-                    "OCI runtime exec failed: exec failed: {m}: unknown"
-                )));
-            }
-        };
-        if let Err((_, m)) = spec::check_executable(&rootfs, &args[0], &env) {
-            return Ok(fail(format!(
-                "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
-            )));
-        }
-        let req = Request::Exec {
-            args,
-            env,
-            cwd,
-            uid,
-            gid,
-            additional_gids: gids,
-            stdin,
-            tty,
-            console_size: cfg
-                .console_size
-                .as_ref()
-                .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
-                .map(|s| (s[0] as u16, s[1] as u16)),
         };
         match shim_client::attach_with_response(&self.shim_socket(&c.id), &req).await {
             Ok((resp, stream)) => {
@@ -240,9 +294,18 @@ impl Engine {
                     tty,
                 })
             }
-            Err(err) => Ok(fail(format!(
-                "OCI runtime exec failed: exec failed: {err:#}: unknown"
-            ))),
+            Err(err) => {
+                lock(&record).exit_code = Some(126);
+                Ok(ExecSession {
+                    record: record.clone(),
+                    stream: None,
+                    failure: Some(format!(
+                        "OCI runtime exec failed: exec failed: {err:#}: unknown"
+                    )),
+                    stdin,
+                    tty,
+                })
+            }
         }
     }
 }

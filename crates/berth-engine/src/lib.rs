@@ -8,6 +8,7 @@ mod copy;
 mod error;
 mod events;
 mod exec;
+mod health;
 mod images;
 mod layers;
 mod mounts;

@@ -211,3 +211,99 @@ mod bytes_size_tests {
         assert_eq!(bytes_size(7.63 * 1024.0 * 1024.0 * 1024.0), "7.63GiB");
     }
 }
+
+/// Go's time.Duration.String: "30s", "1m30s", "1h0m0s", "500ms", "1.5s".
+pub fn go_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    let frac = |v: u128, unit: u128, suffix: &str| -> String {
+        let whole = v / unit;
+        let rest = v % unit;
+        if rest == 0 {
+            return format!("{whole}{suffix}");
+        }
+        let digits = unit.to_string().len() - 1;
+        let f = format!("{rest:0digits$}");
+        format!("{whole}.{}{suffix}", f.trim_end_matches('0'))
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return frac(ns, 1_000, "µs");
+    }
+    if ns < 1_000_000_000 {
+        return frac(ns, 1_000_000, "ms");
+    }
+    let secs_ns = ns % 60_000_000_000;
+    let mins = (ns / 60_000_000_000) % 60;
+    let hours = ns / 3_600_000_000_000;
+    let s = frac(secs_ns, 1_000_000_000, "s");
+    if hours > 0 {
+        format!("{hours}h{mins}m{s}")
+    } else if mins > 0 {
+        format!("{mins}m{s}")
+    } else {
+        s
+    }
+}
+
+/// Parses a Go duration ("10m", "1h30m", "2.5s", "500ms") into nanoseconds.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        any = true;
+    }
+    if s == "0" {
+        return Some(0);
+    }
+    (any && num.is_empty()).then_some(total as i64)
+}
+
+#[cfg(test)]
+mod go_duration_tests {
+    use super::*;
+
+    #[test]
+    fn format_and_parse_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(parse_go_duration("10m"), Some(600_000_000_000));
+        assert_eq!(parse_go_duration("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(parse_go_duration("2026-01-01"), None);
+    }
+}

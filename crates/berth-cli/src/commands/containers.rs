@@ -86,6 +86,27 @@ pub struct CreateFlags {
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
     volumes_from: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries (ms|s|m|h)
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
     /// Memory limit (e.g. 512m)
     #[arg(short = 'm', long)]
     memory: Option<String>,
@@ -195,6 +216,53 @@ fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy
         name: Some(name),
         maximum_retry_count: max,
     })
+}
+
+/// The health check flags, as the docker CLI turns them into HealthConfig.
+fn healthcheck(f: &CreateFlags) -> Result<Option<bollard::models::HealthConfig>> {
+    let dur = |v: &Option<String>, flag: &str| -> Result<Option<i64>> {
+        match v {
+            None => Ok(None),
+            Some(s) => berth_units::parse_go_duration(s).map(Some).ok_or_else(|| {
+                status(
+                    125,
+                    format!("berth: invalid argument \"{s}\" for \"--{flag}\" flag: time: invalid duration \"{s}\""),
+                )
+            }),
+        }
+    };
+    let any = f.health_cmd.is_some()
+        || f.health_interval.is_some()
+        || f.health_timeout.is_some()
+        || f.health_retries.is_some()
+        || f.health_start_period.is_some()
+        || f.health_start_interval.is_some();
+    if f.no_healthcheck {
+        if any {
+            return Err(status(
+                125,
+                "berth: --no-healthcheck conflicts with --health-* options",
+            ));
+        }
+        return Ok(Some(bollard::models::HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }));
+    }
+    if !any {
+        return Ok(None);
+    }
+    Ok(Some(bollard::models::HealthConfig {
+        test: f
+            .health_cmd
+            .as_ref()
+            .map(|c| vec!["CMD-SHELL".to_string(), c.clone()]),
+        interval: dur(&f.health_interval, "health-interval")?,
+        timeout: dur(&f.health_timeout, "health-timeout")?,
+        retries: f.health_retries,
+        start_period: dur(&f.health_start_period, "health-start-period")?,
+        start_interval: dur(&f.health_start_interval, "health-start-interval")?,
+    }))
 }
 
 /// `--mount type=…,source=…,target=…` as the docker CLI reads it.
@@ -327,6 +395,7 @@ fn build_body(
         }),
         env: Some(env),
         working_dir: f.workdir.clone(),
+        healthcheck: healthcheck(f)?,
         volumes: Some(
             f.volume
                 .iter()

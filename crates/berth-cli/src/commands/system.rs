@@ -221,46 +221,10 @@ pub struct EventsArgs {
     until: Option<String>,
 }
 
-/// A Go duration ("10m", "1h30m", "2.5s") as nanoseconds.
-fn go_duration_nanos(s: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_alphabetic() {
-                unit.push(n);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        let v: f64 = num.parse().ok()?;
-        num.clear();
-        total += v * match unit.as_str() {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        any = true;
-    }
-    (any && num.is_empty()).then_some(total as i64)
-}
-
 /// docker's timestamp flags: a duration before now, RFC 3339, or unix
 /// seconds; sent as "seconds.nanoseconds".
 fn timestamp_param(v: &str) -> Result<String> {
-    if let Some(d) = go_duration_nanos(v) {
+    if let Some(d) = berth_units::parse_go_duration(v) {
         let t = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) - d;
         return Ok(format!(
             "{}.{:09}",
@@ -335,12 +299,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations() {
-        assert_eq!(go_duration_nanos("10m"), Some(600_000_000_000));
-        assert_eq!(go_duration_nanos("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(go_duration_nanos("1.5s"), Some(1_500_000_000));
-        assert_eq!(go_duration_nanos("10"), None);
-        assert_eq!(go_duration_nanos("2026-01-01"), None);
+    fn timestamps() {
         assert!(timestamp_param("1700000000").is_ok());
         assert!(timestamp_param("yesterday").is_err());
     }
