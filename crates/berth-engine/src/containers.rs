@@ -388,6 +388,10 @@ impl Engine {
         let mut host_config = body.host_config.clone().unwrap_or_default();
         validate_restart_policy(&host_config)?;
         validate_host_config(&host_config)?;
+        if host_config.init.is_none() && self.cfg.init {
+            host_config.init = Some(true);
+        }
+        crate::hostconfig::validate(&host_config, self.cfg.init_path.as_deref())?;
         host_config.log_config = Some(log_config_with_defaults(&host_config)?);
         if host_config
             .network_mode
@@ -575,9 +579,26 @@ impl Engine {
         std::fs::write(cdir.join("resolv.conf"), resolv)?;
 
         let user = rec.config.user.clone().unwrap_or_default();
-        let (uid, gid, gids) = spec::resolve_user(&rootfs, &user).map_err(Error::invalid)?;
+        let (uid, gid, mut gids) = spec::resolve_user(&rootfs, &user).map_err(Error::invalid)?;
+        gids.extend(crate::hostconfig::extra_groups(&rootfs, &rec.host_config)?);
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
+        let mut extra_mounts = self.prepare_mounts(&rec.mounts, &rootfs)?;
+        if rec.host_config.init == Some(true) {
+            // Docker's --init: a small init as PID 1 that reaps and forwards
+            let init = crate::hostconfig::init_binary(self.cfg.init_path.as_deref())?;
+            extra_mounts.insert(
+                0,
+                oci_spec::runtime::MountBuilder::default()
+                    .destination("/dev/init")
+                    .typ("bind")
+                    .source(init)
+                    .options(vec!["bind".to_string(), "ro".to_string()])
+                    .build()
+                    .context("building the init mount")?,
+            );
+            args.splice(0..0, ["/dev/init".to_string(), "--".to_string()]);
+        }
         let env = rec.config.env.clone().unwrap_or_default();
         let host_network = rec.host_config.network_mode.as_deref() == Some("host");
         let hc = &rec.host_config;
@@ -589,6 +610,7 @@ impl Engine {
         )
         .map_err(Error::invalid)?;
         let security = parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
+        let devices = crate::hostconfig::devices(hc)?;
         // a privileged container runs without seccomp, as in Docker
         let seccomp = match (&security.seccomp, privileged) {
             (_, true) | (Seccomp::Unconfined, _) => None,
@@ -625,7 +647,16 @@ impl Engine {
                 .map(|s| (s[0] as u64, s[1] as u64)),
             readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
             tmpfs: hc.tmpfs.clone().unwrap_or_default().into_iter().collect(),
-            mounts: self.prepare_mounts(&rec.mounts, &rootfs)?,
+            mounts: extra_mounts,
+            rlimits: crate::hostconfig::rlimits(hc)?,
+            sysctls: crate::hostconfig::sysctls(hc)?,
+            cpuset_cpus: crate::hostconfig::cpuset(hc)?,
+            devices: devices.0,
+            device_rules: devices.1,
+            shm_size: hc
+                .shm_size
+                .filter(|s| *s > 0)
+                .unwrap_or(crate::hostconfig::DEFAULT_SHM_SIZE),
             limits: spec::Limits {
                 memory: hc.memory,
                 pids: hc.pids_limit,

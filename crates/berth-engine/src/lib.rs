@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod exec;
 mod health;
+mod hostconfig;
 mod images;
 mod layers;
 mod mounts;
@@ -50,6 +51,10 @@ pub struct EngineConfig {
     /// keep containers running when the daemon stops gracefully (Docker's
     /// `live-restore`; off by default, as in Docker)
     pub live_restore: bool,
+    /// `--init` for containers that do not say (daemon.json `init`)
+    pub init: bool,
+    /// the binary `--init` runs (daemon.json `init-path`)
+    pub init_path: Option<PathBuf>,
 }
 
 pub struct Engine {

@@ -193,6 +193,14 @@ pub struct SpecInput<'a> {
     pub tmpfs: Vec<(String, String)>,
     /// binds, volumes and tmpfs mounts of `-v`/`--mount`, parents first
     pub mounts: Vec<Mount>,
+    pub rlimits: Vec<oci_spec::runtime::PosixRlimit>,
+    pub sysctls: std::collections::HashMap<String, String>,
+    pub cpuset_cpus: Option<String>,
+    /// `--device`: the nodes and their device cgroup rules
+    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    pub device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
+    /// bytes of the /dev/shm tmpfs
+    pub shm_size: i64,
     pub limits: Limits,
 }
 
@@ -238,7 +246,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
                 .build()?,
         )
         .capabilities(capabilities)
-        .rlimits(vec![])
+        .rlimits(input.rlimits.clone())
         .build()?;
     // libcontainer loads seccomp before dropping capabilities only when the
     // field is absent: `Some(false)` would make the load fail
@@ -293,7 +301,13 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={}", input.shm_size),
+            ],
         )?,
     ];
     for (src, dest) in &input.etc_files {
@@ -325,13 +339,15 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .into_iter()
         .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
         .collect::<Result<Vec<_>, _>>()?;
+    let mut device_rules = vec![
+        LinuxDeviceCgroupBuilder::default()
+            .allow(input.privileged)
+            .access("rwm")
+            .build()?,
+    ];
+    device_rules.extend(input.device_rules.iter().cloned());
     let mut resources = LinuxResourcesBuilder::default()
-        .devices(vec![
-            LinuxDeviceCgroupBuilder::default()
-                .allow(input.privileged)
-                .access("rwm")
-                .build()?,
-        ])
+        .devices(device_rules)
         .build()?;
     let l = &input.limits;
     if let Some(m) = l.memory.filter(|m| *m > 0) {
@@ -348,8 +364,11 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
                 .build()?,
         ));
     }
-    if l.cpu_shares.is_some() || l.cpu_quota.is_some() {
+    if l.cpu_shares.is_some() || l.cpu_quota.is_some() || input.cpuset_cpus.is_some() {
         let mut cpu = oci_spec::runtime::LinuxCpuBuilder::default();
+        if let Some(c) = &input.cpuset_cpus {
+            cpu = cpu.cpus(c.clone());
+        }
         if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
             cpu = cpu.shares(s);
         }
@@ -374,6 +393,12 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .readonly_paths(readonly)
         .build()?;
     linux.set_seccomp(input.seccomp);
+    if !input.sysctls.is_empty() {
+        linux.set_sysctl(Some(input.sysctls.clone()));
+    }
+    if !input.devices.is_empty() {
+        linux.set_devices(Some(input.devices.clone()));
+    }
 
     SpecBuilder::default()
         .version("1.0.2")

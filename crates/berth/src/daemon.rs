@@ -51,6 +51,12 @@ struct DaemonCli {
     /// keep containers running when the daemon stops
     #[arg(long)]
     live_restore: bool,
+    /// run an init inside containers by default (--init)
+    #[arg(long)]
+    init: bool,
+    /// path to the init binary for --init (default: docker-init or tini-static on PATH)
+    #[arg(long)]
+    init_path: Option<PathBuf>,
 }
 
 /// The keys of daemon.json berth understands (Docker's names).
@@ -69,6 +75,9 @@ struct FileConfig {
     group: Option<String>,
     #[serde(rename = "live-restore")]
     live_restore: Option<bool>,
+    init: Option<bool>,
+    #[serde(rename = "init-path")]
+    init_path: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -81,6 +90,8 @@ struct Settings {
     debug: bool,
     group: Option<String>,
     live_restore: bool,
+    init: bool,
+    init_path: Option<PathBuf>,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -132,6 +143,12 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         cli.live_restore,
         file.live_restore.is_some(),
     );
+    pick("init", cli.init, file.init.is_some());
+    pick(
+        "init-path",
+        cli.init_path.is_some(),
+        file.init_path.is_some(),
+    );
     if !conflicts.is_empty() {
         let names: Vec<String> = conflicts.into_keys().collect();
         bail!(
@@ -175,6 +192,8 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         debug,
         group: cli.group.or(file.group),
         live_restore: cli.live_restore || file.live_restore.unwrap_or(false),
+        init: cli.init || file.init.unwrap_or(false),
+        init_path: cli.init_path.or(file.init_path),
     })
 }
 
@@ -320,6 +339,8 @@ async fn run(s: Settings) -> Result<()> {
         shim_binary,
         debug: s.debug,
         live_restore: s.live_restore,
+        init: s.init,
+        init_path: s.init_path.clone(),
     })
     .await?;
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");

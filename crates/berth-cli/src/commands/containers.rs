@@ -107,6 +107,30 @@ pub struct CreateFlags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     no_healthcheck: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Sysctl options (name=value)
+    #[arg(long)]
+    sysctl: Vec<String>,
+    /// Size of /dev/shm (e.g. 128m)
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    group_add: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    cidfile: Option<String>,
+    /// Add a host device to the container (HOST[:CONTAINER[:PERMS]])
+    #[arg(long)]
+    device: Vec<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
     /// Memory limit (e.g. 512m)
     #[arg(short = 'm', long)]
     memory: Option<String>,
@@ -215,6 +239,30 @@ fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy
     Ok(bollard::models::RestartPolicy {
         name: Some(name),
         maximum_retry_count: max,
+    })
+}
+
+/// `--ulimit name=soft[:hard]`.
+fn parse_ulimit(u: &str) -> Result<bollard::models::ResourcesUlimits> {
+    let bad = || {
+        status(
+            125,
+            format!(
+                "berth: invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}"
+            ),
+        )
+    };
+    let (name, vals) = u.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (s, h),
+        None => (vals, vals),
+    };
+    let soft: i64 = soft.parse().map_err(|_| bad())?;
+    let hard: i64 = hard.parse().map_err(|_| bad())?;
+    Ok(bollard::models::ResourcesUlimits {
+        name: Some(name.to_string()),
+        soft: Some(soft),
+        hard: Some(hard),
     })
 }
 
@@ -441,6 +489,45 @@ fn build_body(
                     .collect::<Result<Vec<_>>>()?,
             ),
             volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
+            init: f.init.then_some(true),
+            ulimits: (!f.ulimit.is_empty())
+                .then(|| f.ulimit.iter().map(|u| parse_ulimit(u)).collect::<Result<Vec<_>>>())
+                .transpose()?,
+            sysctls: (!f.sysctl.is_empty())
+                .then(|| {
+                    f.sysctl
+                        .iter()
+                        .map(|s| {
+                            s.split_once('=')
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .ok_or_else(|| {
+                                    status(125, format!("berth: invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed"))
+                                })
+                        })
+                        .collect::<Result<HashMap<_, _>>>()
+                })
+                .transpose()?,
+            shm_size: match &f.shm_size {
+                Some(s) => Some(berth_units::parse_ram(s).map_err(|e| {
+                    status(125, format!("berth: invalid argument \"{s}\" for \"--shm-size\" flag: {e}"))
+                })?),
+                None => None,
+            },
+            group_add: (!f.group_add.is_empty()).then(|| f.group_add.clone()),
+            devices: (!f.device.is_empty()).then(|| {
+                f.device
+                    .iter()
+                    .map(|d| {
+                        let parts: Vec<&str> = d.split(':').collect();
+                        bollard::models::DeviceMapping {
+                            path_on_host: parts.first().map(|s| s.to_string()),
+                            path_in_container: parts.get(1).map(|s| s.to_string()),
+                            cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
+                        }
+                    })
+                    .collect()
+            }),
+            cpuset_cpus: f.cpuset_cpus.clone(),
             tmpfs: (!f.tmpfs.is_empty()).then(|| {
                 f.tmpfs
                     .iter()
@@ -492,6 +579,34 @@ fn build_body(
 /// Creates the container; a missing image is reported the way docker does
 /// (it tries a pull first), with exit status 125.
 async fn create_container(
+    ctx: &Ctx,
+    cmd: &str,
+    f: &CreateFlags,
+    body: ContainerCreateBody,
+) -> Result<String> {
+    if let Some(path) = &f.cidfile
+        && std::path::Path::new(path).exists()
+    {
+        return Err(status(
+            125,
+            format!(
+                "berth: Container ID file found, make sure the other container isn't running or delete {path}"
+            ),
+        ));
+    }
+    let id = create_container_inner(ctx, cmd, f, body).await?;
+    if let Some(path) = &f.cidfile {
+        std::fs::write(path, &id).map_err(|e| {
+            status(
+                125,
+                format!("berth: failed to write the container ID to the file: {e}"),
+            )
+        })?;
+    }
+    Ok(id)
+}
+
+async fn create_container_inner(
     ctx: &Ctx,
     cmd: &str,
     f: &CreateFlags,

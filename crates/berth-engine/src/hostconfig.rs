@@ -1,0 +1,228 @@
+//! HostConfig options that map straight onto the OCI spec: `--ulimit`,
+//! `--sysctl`, `--device`, `--cpuset-cpus`, `--shm-size`, `--init`,
+//! `--group-add`. Each is checked at create with Docker's messages and
+//! turned into spec fields at start.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use bollard_stubs::models::HostConfig;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, PosixRlimit};
+use serde_json::json;
+
+use crate::{Error, Result};
+
+const ULIMITS: [&str; 15] = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// Docker's default /dev/shm size: 64 MB.
+pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
+
+pub fn rlimits(hc: &HostConfig) -> Result<Vec<PosixRlimit>> {
+    let mut out = Vec::new();
+    for u in hc.ulimits.clone().unwrap_or_default() {
+        let name = u.name.clone().unwrap_or_default();
+        if !ULIMITS.contains(&name.as_str()) {
+            return Err(Error::invalid(format!("invalid ulimit type: {name}")));
+        }
+        let soft = u.soft.unwrap_or(0);
+        let hard = u.hard.unwrap_or(soft);
+        if soft > hard {
+            return Err(Error::invalid(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )));
+        }
+        let r: PosixRlimit = serde_json::from_value(json!({
+            "type": format!("RLIMIT_{}", name.to_ascii_uppercase()),
+            "soft": soft.max(0) as u64,
+            "hard": hard.max(0) as u64,
+        }))
+        .map_err(|e| Error::invalid(format!("invalid ulimit {name}: {e}")))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Only sysctls that live in the container's own namespaces are allowed,
+/// and net.* only with its own network namespace (Docker's rules).
+pub fn sysctls(hc: &HostConfig) -> Result<HashMap<String, String>> {
+    let host_net = hc.network_mode.as_deref() == Some("host");
+    let mut out = HashMap::new();
+    for (k, v) in hc.sysctls.clone().unwrap_or_default() {
+        let ipc = matches!(
+            k.as_str(),
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        ) || k.starts_with("fs.mqueue.");
+        if k.starts_with("net.") {
+            if host_net {
+                return Err(Error::invalid(format!(
+                    "sysctl {k:?} not allowed in host network namespace"
+                )));
+            }
+        } else if !ipc && k != "kernel.domainname" && k != "kernel.hostname" {
+            return Err(Error::invalid(format!(
+                "sysctl {k:?} is not in a separate kernel namespace"
+            )));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+pub fn cpuset(hc: &HostConfig) -> Result<Option<String>> {
+    let Some(c) = hc.cpuset_cpus.clone().filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let online = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    for part in c.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) else {
+            return Err(Error::invalid(format!("Invalid value {c} for cpuset cpus")));
+        };
+        if a > b || b >= online {
+            return Err(Error::invalid(format!(
+                "Requested CPUs are not available - requested {c}, available: 0-{}",
+                online - 1
+            )));
+        }
+    }
+    Ok(Some(c))
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`: the device node and its cgroup rule.
+pub fn devices(hc: &HostConfig) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>)> {
+    let mut devs = Vec::new();
+    let mut rules = Vec::new();
+    for d in hc.devices.clone().unwrap_or_default() {
+        let host = d.path_on_host.clone().unwrap_or_default();
+        let inside = d
+            .path_in_container
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| host.clone());
+        let perms = d
+            .cgroup_permissions
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "rwm".into());
+        if !perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+            return Err(Error::invalid(format!("invalid device mode: {perms}")));
+        }
+        if !inside.starts_with('/') {
+            return Err(Error::invalid(format!("{inside} is not an absolute path")));
+        }
+        let md = std::fs::metadata(&host).map_err(|e| {
+            Error::invalid(format!(
+                "error gathering device information while adding custom device {host:?}: {e}"
+            ))
+        })?;
+        let ft = md.file_type();
+        let typ = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            return Err(Error::invalid(format!("{host:?} is not a device node")));
+        };
+        let (major, minor) = (libc::major(md.rdev()) as i64, libc::minor(md.rdev()) as i64);
+        let dev: LinuxDevice = serde_json::from_value(json!({
+            "path": inside, "type": typ, "major": major, "minor": minor,
+            "fileMode": md.mode() & 0o777, "uid": md.uid(), "gid": md.gid(),
+        }))
+        .map_err(|e| Error::invalid(format!("invalid device {host}: {e}")))?;
+        let rule: LinuxDeviceCgroup = serde_json::from_value(json!({
+            "allow": true, "type": typ, "major": major, "minor": minor, "access": perms,
+        }))
+        .map_err(|e| Error::invalid(format!("invalid device {host}: {e}")))?;
+        devs.push(dev);
+        rules.push(rule);
+    }
+    Ok((devs, rules))
+}
+
+/// The init `--init` runs as PID 1: `init-path`, else docker-init or
+/// tini-static (statically linked, so it runs in any image) on PATH.
+pub fn init_binary(configured: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = configured {
+        return Ok(p.to_path_buf());
+    }
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    for name in ["docker-init", "tini-static"] {
+        for dir in path.split(':') {
+            let p = Path::new(dir).join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(Error::invalid(
+        "--init needs docker-init or tini-static on the daemon's PATH (apt-get install tini)",
+    ))
+}
+
+/// `--group-add`: group names (from the image's /etc/group) or numbers.
+pub fn extra_groups(rootfs: &Path, hc: &HostConfig) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for g in hc.group_add.clone().unwrap_or_default() {
+        if let Ok(n) = g.parse::<u32>() {
+            out.push(n);
+            continue;
+        }
+        let group = berth_image::rootpath::resolve(rootfs, Path::new("/etc/group"), true)
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let gid = group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&g.as_str()))
+            .and_then(|f| f.get(2).and_then(|x| x.parse::<u32>().ok()))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })?;
+        out.push(gid);
+    }
+    Ok(out)
+}
+
+/// Checks everything above at create, before anything is stored.
+pub fn validate(hc: &HostConfig, init_path: Option<&Path>) -> Result<()> {
+    rlimits(hc)?;
+    sysctls(hc)?;
+    cpuset(hc)?;
+    devices(hc)?;
+    if hc.shm_size.is_some_and(|s| s < 0) {
+        return Err(Error::invalid("SHM size can not be less than 0"));
+    }
+    if hc.init == Some(true) {
+        init_binary(init_path)?;
+    }
+    Ok(())
+}
