@@ -96,7 +96,75 @@ pub struct Stats {
     pub blkio_write: u64,
 }
 
+/// New limits for a running container (`docker update`); `None` leaves a
+/// limit as it is, a negative or zero value removes it where that means
+/// "unlimited".
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds per 100 ms period
+    pub cpu_quota: Option<i64>,
+    pub pids: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+}
+
+const CFS_PERIOD_US: i64 = 100_000;
+
 impl Cgroup {
+    /// Applies new limits to the live cgroup.
+    pub fn set_limits(&self, l: &Limits) -> io::Result<()> {
+        let write = |ctrl: &str, file: &str, value: String| -> io::Result<()> {
+            let dir = self
+                .dir(ctrl)
+                .ok_or_else(|| io::Error::other(format!("the {ctrl} cgroup is not available")))?;
+            std::fs::write(dir.join(file), value.as_bytes())
+                .map_err(|e| io::Error::new(e.kind(), format!("writing {file}: {e}")))
+        };
+        let v2 = self.is_v2();
+        if let Some(m) = l.memory {
+            match (v2, m > 0) {
+                (true, true) => write("memory", "memory.max", m.to_string())?,
+                (true, false) => write("memory", "memory.max", "max".into())?,
+                (false, true) => write("memory", "memory.limit_in_bytes", m.to_string())?,
+                (false, false) => write("memory", "memory.limit_in_bytes", "-1".into())?,
+            }
+        }
+        if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
+            if v2 {
+                // the OCI conversion of shares (2..262144) to weight (1..10000)
+                let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
+                write("cpu", "cpu.weight", weight.to_string())?;
+            } else {
+                write("cpu", "cpu.shares", s.to_string())?;
+            }
+        }
+        if let Some(q) = l.cpu_quota {
+            if v2 {
+                let quota = if q > 0 { q.to_string() } else { "max".into() };
+                write("cpu", "cpu.max", format!("{quota} {CFS_PERIOD_US}"))?;
+            } else {
+                write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US.to_string())?;
+                write(
+                    "cpu",
+                    "cpu.cfs_quota_us",
+                    if q > 0 { q.to_string() } else { "-1".into() },
+                )?;
+            }
+        }
+        if let Some(p) = l.pids {
+            write(
+                "pids",
+                "pids.max",
+                if p > 0 { p.to_string() } else { "max".into() },
+            )?;
+        }
+        if let Some(c) = &l.cpuset_cpus {
+            write("cpuset", "cpuset.cpus", c.clone())?;
+        }
+        Ok(())
+    }
+
     pub fn new(mounts: Mounts, path: &str) -> Cgroup {
         Cgroup {
             mounts,

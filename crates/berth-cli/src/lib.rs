@@ -83,6 +83,8 @@ enum Command {
     Top(commands::runtime::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(commands::runtime::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(commands::runtime::UpdateArgs),
     /// Show the berth version information
     Version(commands::system::VersionArgs),
     /// Get real time events from the server
@@ -137,6 +139,7 @@ enum ContainerCommand {
     Unpause(commands::runtime::PauseArgs),
     Top(commands::runtime::TopArgs),
     Stats(commands::runtime::StatsArgs),
+    Update(commands::runtime::UpdateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -318,6 +321,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => rt::top(ctx, a).await,
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
             rt::stats(ctx, a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            rt::update(ctx, a).await
         }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(ctx, a).await,
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {

@@ -1695,6 +1695,10 @@ fn stream_log(
     }
 }
 
+pub(crate) fn check_restart_policy(hc: &HostConfig) -> Result<()> {
+    validate_restart_policy(hc)
+}
+
 fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
     use bollard_stubs::models::RestartPolicyNameEnum as P;
     let Some(p) = &hc.restart_policy else {

@@ -277,3 +277,74 @@ mod tests {
         assert!(parse_ps("USER CMD\n", &HashSet::new()).is_err());
     }
 }
+
+impl Engine {
+    /// `docker update`: new resource limits (applied to the live cgroup of a
+    /// running container) and restart policy.
+    pub async fn container_update(
+        &self,
+        name: &str,
+        u: bollard_stubs::models::ContainerUpdateBody,
+    ) -> Result<Vec<String>> {
+        let e = self.get(name)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        if let Some(m) = u.memory
+            && m > 0
+            && m < 6 * 1024 * 1024
+        {
+            return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
+        }
+        if let Some(rp) = &u.restart_policy
+            && rec.host_config.auto_remove == Some(true)
+            && rp.name.is_some_and(|n| {
+                n != bollard_stubs::models::RestartPolicyNameEnum::NO
+                    && n != bollard_stubs::models::RestartPolicyNameEnum::EMPTY
+            })
+        {
+            return Err(Error::invalid(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
+            ));
+        }
+        let mut hc = rec.host_config.clone();
+        if u.memory.is_some() {
+            hc.memory = u.memory;
+        }
+        if u.cpu_shares.is_some() {
+            hc.cpu_shares = u.cpu_shares;
+        }
+        if u.nano_cpus.is_some() {
+            hc.nano_cpus = u.nano_cpus;
+        }
+        if u.pids_limit.is_some() {
+            hc.pids_limit = u.pids_limit;
+        }
+        if u.cpuset_cpus.is_some() {
+            hc.cpuset_cpus = u.cpuset_cpus.clone();
+        }
+        if u.restart_policy.is_some() {
+            hc.restart_policy = u.restart_policy.clone();
+        }
+        crate::hostconfig::cpuset(&hc)?;
+        crate::containers::check_restart_policy(&hc)?;
+        if e.is_running() {
+            let limits = berth_cgroups::Limits {
+                memory: u.memory,
+                cpu_shares: u.cpu_shares.map(|s| s.max(0) as u64),
+                cpu_quota: u.nano_cpus.map(|n| n / 10_000),
+                pids: u.pids_limit,
+                cpuset_cpus: u.cpuset_cpus.clone().filter(|c| !c.is_empty()),
+            };
+            self.cgroup_of(&e.id).set_limits(&limits).map_err(|err| {
+                Error::Internal(anyhow::anyhow!("Cannot update container {}: {err}", e.id))
+            })?;
+        }
+        let rec = e.update(|r| {
+            r.host_config = hc;
+            r.clone()
+        });
+        self.persist_record(&rec)?;
+        self.container_event(&rec, "update", &[]);
+        Ok(vec![])
+    }
+}

@@ -182,3 +182,68 @@ fn out_of_memory_is_reported() {
     let o = d.berth(&["inspect", "-f", "{{.State.OOMKilled}}", "kk"]);
     assert_eq!(stdout(&o), "false\n");
 }
+
+#[test]
+fn update_changes_limits_live_and_the_restart_policy() {
+    let d = Daemon::start();
+    d.berth(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "1000",
+    ]);
+    let o = d.docker(&[
+        "update",
+        "-m",
+        "32m",
+        "--pids-limit",
+        "20",
+        "--cpus",
+        "0.5",
+        "upd",
+    ]);
+    assert_eq!(stdout(&o), "upd\n", "{}", stderr(&o));
+    // the live cgroup changed (stats read it), and so did the record
+    let o = d.berth(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "upd"]);
+    assert!(stdout(&o).trim_end().ends_with("/ 32MiB"), "{}", stdout(&o));
+    let o = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}",
+        "upd",
+    ]);
+    assert_eq!(stdout(&o), "33554432 20 500000000\n");
+    // the new pids limit holds
+    let o = d.berth(&[
+        "exec",
+        "upd",
+        "sh",
+        "-c",
+        "for i in $(seq 1 40); do sleep 1 & done; wait",
+    ]);
+    assert!(
+        stderr(&o).contains("fork")
+            || stderr(&o).contains("Resource temporarily unavailable")
+            || code(&o) != 0,
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&d.berth(&["update", "--restart", "always", "upd"])),
+        "upd\n"
+    );
+    let o = d.berth(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "upd"]);
+    assert_eq!(stdout(&o), "always\n");
+    let o = d.berth(&["update", "-m", "1k", "upd"]);
+    assert!(
+        stderr(&o).contains("Minimum memory limit allowed is 6MB"),
+        "{}",
+        stderr(&o)
+    );
+    d.berth(&[
+        "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100",
+    ]);
+    let o = d.berth(&["update", "--restart", "always", "gone"]);
+    assert!(
+        stderr(&o).contains("AutoRemove is enabled"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -385,3 +385,14 @@ pub async fn stats(
     )
         .into_response())
 }
+
+/// POST /containers/{id}/update
+pub async fn update(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let u: bollard_stubs::models::ContainerUpdateBody = json_body(&body)?;
+    let warnings = e.container_update(&id, u).await?;
+    Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())
+}

@@ -50,6 +50,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/pause", post(containers::pause))
         .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))

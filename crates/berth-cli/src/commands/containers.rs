@@ -204,7 +204,7 @@ fn read_env_files(files: &[String]) -> Result<Vec<String>> {
 }
 
 /// `--restart name[:max-retries]`, checked as the docker CLI does.
-fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy> {
+pub(crate) fn restart_policy(spec: &str, rm: bool) -> Result<bollard::models::RestartPolicy> {
     use bollard::models::RestartPolicyNameEnum as P;
     let (name, max) = match spec.split_once(':') {
         Some((n, m)) => (n, Some(m)),

@@ -231,3 +231,62 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
         }
     }
 }
+
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<i64>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
+    let memory = match &a.memory {
+        Some(m) => Some(berth_units::parse_ram(m).map_err(|e| {
+            status(
+                1,
+                format!("berth: invalid argument \"{m}\" for \"-m, --memory\" flag: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let restart_policy = match &a.restart {
+        Some(r) => Some(super::containers::restart_policy(r, false)?),
+        None => None,
+    };
+    let body = bollard::models::ContainerUpdateBody {
+        memory,
+        nano_cpus: a.cpus.map(|c| (c * 1e9) as i64),
+        cpu_shares: a.cpu_shares,
+        pids_limit: a.pids_limit,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        restart_policy,
+        ..Default::default()
+    };
+    each(&a.containers, |n| {
+        let body = body.clone();
+        async move {
+            ctx.docker
+                .update_container(&n, body)
+                .await
+                .map_err(|e| daemon_error(&e))
+        }
+    })
+    .await
+}
