@@ -253,31 +253,6 @@ fn parse_ps(out: &str, pids: &HashSet<i32>) -> Result<Value> {
     Ok(json!({"Titles": titles, "Processes": procs}))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ps_rows_are_filtered_by_pid() {
-        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:01 ? 00:00:00 sleep 100\n";
-        let v = parse_ps(out, &HashSet::from([42])).expect("parse");
-        assert_eq!(
-            v["Processes"],
-            json!([[
-                "root",
-                "42",
-                "1",
-                "0",
-                "10:01",
-                "?",
-                "00:00:00",
-                "sleep 100"
-            ]])
-        );
-        assert!(parse_ps("USER CMD\n", &HashSet::new()).is_err());
-    }
-}
-
 impl Engine {
     /// `docker update`: new resource limits (applied to the live cgroup of a
     /// running container) and restart policy.
@@ -346,5 +321,30 @@ impl Engine {
         self.persist_record(&rec)?;
         self.container_event(&rec, "update", &[]);
         Ok(vec![])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_are_filtered_by_pid() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:01 ? 00:00:00 sleep 100\n";
+        let v = parse_ps(out, &HashSet::from([42])).expect("parse");
+        assert_eq!(
+            v["Processes"],
+            json!([[
+                "root",
+                "42",
+                "1",
+                "0",
+                "10:01",
+                "?",
+                "00:00:00",
+                "sleep 100"
+            ]])
+        );
+        assert!(parse_ps("USER CMD\n", &HashSet::new()).is_err());
     }
 }
