@@ -67,6 +67,8 @@ enum Command {
     Rmi(commands::images::RmiArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::images::ImportArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::images::CommitArgs),
     /// Return low-level information on berth objects
     Inspect(commands::system::InspectArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -140,6 +142,7 @@ enum ContainerCommand {
     Top(commands::runtime::TopArgs),
     Stats(commands::runtime::StatsArgs),
     Update(commands::runtime::UpdateArgs),
+    Commit(commands::images::CommitArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,6 +314,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            i::commit(ctx, a).await
+        }
         Command::Events(a) => s::events(ctx, a).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             rt::pause(ctx, a).await

@@ -82,6 +82,26 @@ pub enum ImageDeleteItem {
     Deleted(String),
 }
 
+/// The `repo[:tag]` an import or commit tags its image with ("latest"
+/// when no tag is given); None without a repository.
+pub(crate) fn target_reference(repo: Option<&str>, tag: Option<&str>) -> Result<Option<Reference>> {
+    let Some(repo) = repo.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let mut r = Reference::parse_name_only(repo).map_err(|e| Error::invalid(e.to_string()))?;
+    if let Some(t) = tag.filter(|t| !t.is_empty()) {
+        berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
+        r.tag = Some(t.to_string());
+    }
+    if r.digest.is_some() {
+        return Err(Error::invalid("cannot import with a digest reference"));
+    }
+    if r.tag.is_none() {
+        r.tag = Some("latest".into());
+    }
+    Ok(Some(r))
+}
+
 pub fn short_id(id: &str) -> &str {
     let h = id.trim_start_matches("sha256:");
     &h[..h.len().min(12)]
@@ -159,25 +179,7 @@ impl Engine {
         src: std::path::PathBuf,
         opts: ImportOptions,
     ) -> Result<String> {
-        let target = match &opts.repo {
-            Some(repo) if !repo.is_empty() => {
-                let mut r =
-                    Reference::parse_name_only(repo).map_err(|e| Error::invalid(e.to_string()))?;
-                if let Some(t) = opts.tag.as_ref().filter(|t| !t.is_empty()) {
-                    berth_image::reference::validate_tag(t)
-                        .map_err(|e| Error::invalid(e.to_string()))?;
-                    r.tag = Some(t.clone());
-                }
-                if r.digest.is_some() {
-                    return Err(Error::invalid("cannot import with a digest reference"));
-                }
-                if r.tag.is_none() {
-                    r.tag = Some("latest".into());
-                }
-                Some(r)
-            }
-            _ => None,
-        };
+        let target = target_reference(opts.repo.as_deref(), opts.tag.as_deref())?;
         let mut config = Config::default();
         for c in &opts.changes {
             berth_image::changes::apply(&mut config, c)

@@ -3,6 +3,7 @@
 //! written through to the metadata store before a call returns.
 
 mod archive;
+mod commit;
 mod containers;
 mod copy;
 mod error;
@@ -22,6 +23,7 @@ mod system;
 mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
+pub use commit::CommitOptions;
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use copy::ByteStream;
 pub use error::{Error, Result};

@@ -83,3 +83,28 @@ pub async fn create(
     )
         .into_response())
 }
+
+/// POST /commit?container&repo&tag&comment&author&pause&changes
+pub async fn commit(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let container = p
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let opts = berth_engine::CommitOptions {
+        repo: p.get("repo").map(String::from),
+        tag: p.get("tag").map(String::from),
+        comment: p.get("comment").map(String::from),
+        author: p.get("author").map(String::from),
+        pause: p.get("pause").is_none_or(|_| p.flag("pause")),
+        changes: p
+            .all("changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+    };
+    let id = e.container_commit(&container, opts).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
+}

@@ -59,6 +59,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
         )
+        .route("/commit", post(images::commit))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(

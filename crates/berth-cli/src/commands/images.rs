@@ -241,3 +241,47 @@ pub async fn import(ctx: &Ctx, a: ImportArgs) -> Result<i32> {
     std::io::stdout().flush()?;
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long)]
+    author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pause: bool,
+    container: String,
+    repository: Option<String>,
+}
+
+pub async fn commit(ctx: &Ctx, a: CommitArgs) -> Result<i32> {
+    let (repo, tag) = match &a.repository {
+        Some(r) => {
+            let (rp, tg) = split_repo_tag(r);
+            (Some(rp), (tg != "<none>").then_some(tg))
+        }
+        None => (None, None),
+    };
+    let opts = bollard::query_parameters::CommitContainerOptions {
+        container: Some(a.container.clone()),
+        repo,
+        tag,
+        comment: a.message.clone(),
+        author: a.author.clone(),
+        pause: a.pause,
+        changes: (!a.change.is_empty()).then(|| a.change.join("\n")),
+    };
+    let r = ctx
+        .docker
+        .commit_container(opts, bollard::models::ContainerConfig::default())
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    println!("{}", r.id);
+    Ok(0)
+}
