@@ -157,6 +157,21 @@ impl Engine {
         action: &str,
         extra: &[(&str, String)],
     ) {
+        self.events.publish(container_event_of(rec, action, extra));
+    }
+
+    pub(crate) fn event_bus(&self) -> std::sync::Arc<EventBus> {
+        self.events.clone()
+    }
+}
+
+/// The event of `action` on the container `rec`.
+pub(crate) fn container_event_of(
+    rec: &crate::containers::ContainerRecord,
+    action: &str,
+    extra: &[(&str, String)],
+) -> Event {
+    {
         let mut attributes = rec.config.labels.clone().unwrap_or_default();
         attributes.insert("image".into(), rec.image.clone());
         attributes.insert("name".into(), rec.name.clone());
@@ -164,7 +179,7 @@ impl Engine {
             attributes.insert(k.to_string(), v.clone());
         }
         let t = now_nanos();
-        self.events.publish(Event {
+        Event {
             status: Some(action.to_string()),
             id: Some(rec.id.clone()),
             from: Some(rec.image.clone()),
@@ -177,9 +192,11 @@ impl Engine {
             scope: "local".into(),
             time: t / 1_000_000_000,
             time_nano: t,
-        });
+        }
     }
+}
 
+impl Engine {
     /// An image or volume event.
     pub(crate) fn object_event(
         &self,

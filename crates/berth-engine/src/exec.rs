@@ -33,6 +33,14 @@ pub struct ExecSession {
     failure: Option<String>,
     stdin: bool,
     tty: bool,
+    /// publishes `exec_die` when the process ends
+    on_exit: Option<ExitEvent>,
+}
+
+struct ExitEvent {
+    bus: Arc<crate::events::EventBus>,
+    container: crate::containers::ContainerRecord,
+    exec_id: String,
 }
 
 fn lock(r: &Mutex<ExecRecord>) -> std::sync::MutexGuard<'_, ExecRecord> {
@@ -139,6 +147,16 @@ impl Engine {
                 .as_ref()
                 .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
                 .map(|s| (s[0] as u16, s[1] as u16)),
+            add_caps: if cfg.privileged == Some(true) {
+                spec::capabilities(true, &[], &[])
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| serde_json::to_value(c).ok())
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            } else {
+                vec![]
+            },
         })
     }
 
@@ -277,6 +295,7 @@ impl Engine {
                     failure: Some(msg),
                     stdin,
                     tty,
+                    on_exit: None,
                 });
             }
         };
@@ -292,6 +311,11 @@ impl Engine {
                     failure: None,
                     stdin,
                     tty,
+                    on_exit: Some(ExitEvent {
+                        bus: self.event_bus(),
+                        container: c.clone(),
+                        exec_id: id.to_string(),
+                    }),
                 })
             }
             Err(err) => {
@@ -304,6 +328,7 @@ impl Engine {
                     )),
                     stdin,
                     tty,
+                    on_exit: None,
                 })
             }
         }
@@ -363,6 +388,16 @@ impl ExecSession {
                 let mut r = lock(&self.record);
                 r.running = false;
                 r.exit_code = Some(code.unwrap_or(137));
+            }
+            if let Some(ev) = &self.on_exit {
+                ev.bus.publish(crate::events::container_event_of(
+                    &ev.container,
+                    "exec_die",
+                    &[
+                        ("execID", ev.exec_id.clone()),
+                        ("exitCode", code.unwrap_or(137).to_string()),
+                    ],
+                ));
             }
             let _ = out.shutdown().await;
         };

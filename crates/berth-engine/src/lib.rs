@@ -69,7 +69,7 @@ pub struct Engine {
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
     volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
-    events: events::EventBus,
+    events: Arc<events::EventBus>,
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
     started: Instant,
@@ -107,7 +107,7 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             volumes: RwLock::new(HashMap::new()),
-            events: events::EventBus::default(),
+            events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),

@@ -40,6 +40,9 @@ pub enum Request {
         /// the terminal's first size: (height, width)
         #[serde(default)]
         console_size: Option<(u16, u16)>,
+        /// capabilities added to the container's (`exec --privileged`)
+        #[serde(default)]
+        add_caps: Vec<String>,
     },
     /// Resize the container's terminal, or an exec process's.
     Resize {

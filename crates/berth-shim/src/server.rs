@@ -750,6 +750,7 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
             stdin,
             tty,
             console_size,
+            add_caps,
         } => {
             let console_socket = tty.then(|| {
                 let n = sh.exec_seq.fetch_add(1, Ordering::SeqCst);
@@ -766,6 +767,7 @@ fn handle(sh: &Shared, mut conn: UnixStream) {
                 additional_gids,
                 console_socket,
                 console_size,
+                add_caps,
             };
             if exited().is_some() {
                 let _ = respond(&mut conn, &Response::err("container is not running"));
@@ -866,6 +868,8 @@ pub struct ExecHelperSpec {
     pub console_socket: Option<PathBuf>,
     #[serde(default)]
     pub console_size: Option<(u16, u16)>,
+    #[serde(default)]
+    pub add_caps: Vec<String>,
 }
 
 /// `berth shim-exec SPEC`: a single-threaded helper that joins the
@@ -908,6 +912,7 @@ pub fn exec_helper(spec_json: &str) -> i32 {
             .with_console_socket(spec.console_socket.as_ref())
             .as_tenant()
             .with_process(process_file.as_ref())
+            .with_capabilities(spec.add_caps.clone())
             .with_container_args(spec.args.clone())
             .with_env(env)
             .with_cwd(Some(spec.cwd.clone()))
@@ -952,7 +957,27 @@ fn write_tty_process(spec: &ExecHelperSpec, cspec: &Spec) -> Result<PathBuf> {
                 .build()?,
         );
     if let Some(caps) = cproc.capabilities() {
-        b = b.capabilities(caps.clone());
+        let mut caps = caps.clone();
+        let extra: std::collections::HashSet<oci_spec::runtime::Capability> = spec
+            .add_caps
+            .iter()
+            .filter_map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).ok())
+            .collect();
+        if !extra.is_empty() {
+            let union = |set: &Option<std::collections::HashSet<oci_spec::runtime::Capability>>| {
+                Some(
+                    set.clone()
+                        .unwrap_or_default()
+                        .union(&extra)
+                        .copied()
+                        .collect(),
+                )
+            };
+            caps.set_bounding(union(caps.bounding()));
+            caps.set_effective(union(caps.effective()));
+            caps.set_permitted(union(caps.permitted()));
+        }
+        b = b.capabilities(caps);
     }
     if let Some(nnp) = cproc.no_new_privileges() {
         b = b.no_new_privileges(nnp);

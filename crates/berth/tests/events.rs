@@ -100,6 +100,35 @@ fn lifecycle_events_replay_with_since_and_until() {
         "container=nosuch",
     ]);
     assert_eq!(stdout(&o), "");
+    // exec events carry the exec id, and exec_die its exit code
+    let t2 = now();
+    d.berth(&["run", "-d", "--name", "ex", "busybox", "sleep", "100"]);
+    d.berth(&["exec", "ex", "sh", "-c", "exit 4"]);
+    let t3 = now();
+    let o = d.docker(&[
+        "events",
+        "--since",
+        &t2,
+        "--until",
+        &t3,
+        "--filter",
+        "event=exec_die",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(stdout(&o), "exec_die 4\n", "{}", stderr(&o));
+    let o = d.berth(&[
+        "events",
+        "--since",
+        &t2,
+        "--until",
+        &t3,
+        "--filter",
+        "event=exec_start",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(stdout(&o), "exec_start: sh -c exit 4\n");
     let (status, _, _) = raw_request(
         &d.sock,
         "GET",

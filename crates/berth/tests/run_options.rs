@@ -176,3 +176,47 @@ fn cidfile_and_refused_options() {
         assert!(stderr(&o).contains(msg), "{a:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn privileged_exec_gets_every_capability() {
+    let d = Daemon::start();
+    d.berth(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    let caps = |o: &std::process::Output| {
+        stdout(o)
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:\t").map(String::from))
+            .unwrap_or_default()
+    };
+    let plain = d.berth(&["exec", "box", "grep", "CapEff", "/proc/self/status"]);
+    assert_eq!(caps(&plain), "00000000a80425fb");
+    for o in [
+        d.berth(&[
+            "exec",
+            "--privileged",
+            "box",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ]),
+        d.docker(&[
+            "exec",
+            "--privileged",
+            "box",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ]),
+    ] {
+        let c = u64::from_str_radix(&caps(&o), 16).unwrap_or(0);
+        // CAP_SYS_ADMIN (21) and CAP_NET_ADMIN (12) among them
+        assert!(
+            c & (1 << 21) != 0 && c & (1 << 12) != 0,
+            "{:x} {}",
+            c,
+            stderr(&o)
+        );
+    }
+    // the container's own processes keep the default set
+    let o = d.berth(&["exec", "box", "grep", "CapEff", "/proc/1/status"]);
+    assert_eq!(caps(&o), "00000000a80425fb");
+}

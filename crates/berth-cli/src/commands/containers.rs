@@ -1096,6 +1096,10 @@ pub async fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
 
 #[derive(clap::Args, Debug)]
 pub struct WaitArgs {
+    /// Wait until not-running (default), next-exit or removed (the API's
+    /// condition; the docker CLI always waits for not-running)
+    #[arg(long, default_value = "not-running")]
+    condition: String,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -1106,7 +1110,7 @@ pub async fn wait(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
         let mut s = ctx.docker.wait_container(
             n,
             Some(WaitContainerOptions {
-                condition: "not-running".into(),
+                condition: a.condition.clone(),
             }),
         );
         match s.next().await {
