@@ -18,6 +18,14 @@ pub struct Mounts {
 }
 
 impl Mounts {
+    /// Whether memory+swap limits can be set (v1 memsw files, or v2).
+    pub fn has_swap_accounting(&self) -> bool {
+        match self.v1.get("memory") {
+            Some(m) => m.join("memory.memsw.limit_in_bytes").exists(),
+            None => self.unified.is_some(),
+        }
+    }
+
     pub fn discover() -> Mounts {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         Self::parse(&info)

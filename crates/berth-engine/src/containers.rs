@@ -662,6 +662,7 @@ impl Engine {
                 pids: hc.pids_limit,
                 cpu_shares: hc.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
                 cpu_quota: hc.nano_cpus.filter(|n| *n > 0).map(|n| n / 10_000),
+                memory_swap: crate::hostconfig::memory_swap(hc),
             },
         })?;
         let raw = serde_json::to_vec_pretty(&spec).context("encoding OCI spec")?;
@@ -1952,6 +1953,19 @@ fn validate_host_config(hc: &HostConfig) -> Result<()> {
         && m < 6 * 1024 * 1024
     {
         return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if let Some(s) = hc.memory_swap.filter(|s| *s > 0) {
+        let m = hc.memory.unwrap_or(0);
+        if m <= 0 {
+            return Err(Error::invalid(
+                "You should always set the Memory limit when using Memoryswap limit, see usage",
+            ));
+        }
+        if s < m {
+            return Err(Error::invalid(
+                "Minimum memoryswap limit should be larger than memory limit, see usage",
+            ));
+        }
     }
     if hc.nano_cpus.is_some_and(|n| n < 0) {
         return Err(Error::invalid(

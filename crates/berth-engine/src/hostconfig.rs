@@ -31,6 +31,22 @@ const ULIMITS: [&str; 15] = [
     "stack",
 ];
 
+/// The memory+swap limit: as given, or Docker's default of twice the
+/// memory limit; none where the kernel does not account swap.
+pub fn memory_swap(hc: &HostConfig) -> Option<i64> {
+    let memory = hc.memory.filter(|m| *m > 0)?;
+    let swap = match hc.memory_swap {
+        Some(s) if s != 0 => s,
+        _ => memory * 2,
+    };
+    swap_accounting().then_some(swap)
+}
+
+fn swap_accounting() -> bool {
+    let m = berth_cgroups::Mounts::discover();
+    m.has_swap_accounting()
+}
+
 /// Docker's default /dev/shm size: 64 MB.
 pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 

@@ -164,6 +164,8 @@ pub struct Limits {
     pub cpu_shares: Option<u64>,
     /// CPU quota in microseconds per 100 ms period (`--cpus`)
     pub cpu_quota: Option<i64>,
+    /// memory plus swap (`--memory-swap`); -1 is unlimited
+    pub memory_swap: Option<i64>,
 }
 
 pub struct SpecInput<'a> {
@@ -351,11 +353,11 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .build()?;
     let l = &input.limits;
     if let Some(m) = l.memory.filter(|m| *m > 0) {
-        resources.set_memory(Some(
-            oci_spec::runtime::LinuxMemoryBuilder::default()
-                .limit(m)
-                .build()?,
-        ));
+        let mut mem = oci_spec::runtime::LinuxMemoryBuilder::default().limit(m);
+        if let Some(s) = l.memory_swap.filter(|s| *s != 0) {
+            mem = mem.swap(s);
+        }
+        resources.set_memory(Some(mem.build()?));
     }
     if let Some(p) = l.pids.filter(|p| *p > 0) {
         resources.set_pids(Some(

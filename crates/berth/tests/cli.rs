@@ -900,6 +900,10 @@ fn security_and_resource_flags() {
     };
     assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
     assert_eq!(read("pids", "pids.max"), "20");
+    // Docker's default swap limit is the memory limit again (memsw = 2 × memory)
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), "134217728");
+    }
     assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
     assert_eq!(read("cpu", "cpu.shares"), "512");
     assert_eq!(

@@ -166,6 +166,14 @@ fn cidfile_and_refused_options() {
             vec!["--group-add", "nosuchgroup"],
             "Unable to find group nosuchgroup",
         ),
+        (
+            vec!["--memory-swap", "64m"],
+            "You should always set the Memory limit when using Memoryswap limit",
+        ),
+        (
+            vec!["-m", "64m", "--memory-swap", "32m"],
+            "Minimum memoryswap limit should be larger than memory limit",
+        ),
     ] {
         let mut a = vec!["run", "--rm"];
         a.extend(args.iter().copied());

@@ -131,6 +131,9 @@ pub struct CreateFlags {
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap")]
+    memory_swap: Option<String>,
     /// Memory limit (e.g. 512m)
     #[arg(short = 'm', long)]
     memory: Option<String>,
@@ -528,6 +531,13 @@ fn build_body(
                     .collect()
             }),
             cpuset_cpus: f.cpuset_cpus.clone(),
+            memory_swap: match f.memory_swap.as_deref() {
+                None => None,
+                Some("-1") => Some(-1),
+                Some(s) => Some(berth_units::parse_ram(s).map_err(|e| {
+                    status(125, format!("berth: invalid argument \"{s}\" for \"--memory-swap\" flag: {e}"))
+                })?),
+            },
             tmpfs: (!f.tmpfs.is_empty()).then(|| {
                 f.tmpfs
                     .iter()
