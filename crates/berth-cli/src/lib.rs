@@ -2,6 +2,7 @@
 //! output columns, exit codes) speaking the Engine API through bollard.
 
 mod commands;
+mod gotmpl;
 mod output;
 mod rawhttp;
 mod terminal;

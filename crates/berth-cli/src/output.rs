@@ -49,61 +49,13 @@ pub fn go_quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
-/// Renders the subset of Go templates that scripts use most with
-/// `inspect -f`: `{{.A.B}}`, `{{json .A}}`, `{{.}}` and literal text.
+/// Renders a Go template (`--format`, `inspect -f`); see gotmpl.rs.
 pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = tpl;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| anyhow::anyhow!("template: unclosed action in {tpl:?}"))?;
-        let action = after[..end]
-            .trim()
-            .trim_start_matches('-')
-            .trim_end_matches('-')
-            .trim();
-        let (func, path) = match action.split_once(char::is_whitespace) {
-            Some((f, p)) => (Some(f), p.trim()),
-            None => (None, action),
-        };
-        let value =
-            lookup(v, path).ok_or_else(|| anyhow::anyhow!("template: can't evaluate {path:?}"))?;
-        match func {
-            Some("json") => out.push_str(&serde_json::to_string(&value)?),
-            None => out.push_str(&go_print(&value)),
-            Some(f) => anyhow::bail!("template: function {f:?} not supported"),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn lookup(v: &serde_json::Value, path: &str) -> Option<serde_json::Value> {
-    if path == "." {
-        return Some(v.clone());
-    }
-    let mut cur = v;
-    let parts: Vec<&str> = path.strip_prefix('.')?.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        match cur.get(part) {
-            Some(next) => cur = next,
-            // an omitted (nil) last field reads as no value, as Go's
-            // template does for nil pointers and missing map keys
-            None if i + 1 == parts.len() && cur.is_object() => {
-                return Some(serde_json::Value::Null);
-            }
-            None => return None,
-        }
-    }
-    Some(cur.clone())
+    crate::gotmpl::render(tpl, v)
 }
 
 /// How Go's text/template prints a value.
-fn go_print(v: &serde_json::Value) -> String {
+pub(crate) fn go_print(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "<no value>".into(),
