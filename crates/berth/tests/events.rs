@@ -137,6 +137,16 @@ fn lifecycle_events_replay_with_since_and_until() {
     )
     .expect("request");
     assert_eq!(status, 400);
+    // bad times are refused, never a panic (a multibyte fraction included)
+    for q in [
+        "since=1.%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9",
+        "until=yesterday",
+        "since=1.",
+    ] {
+        let (status, _, _) =
+            raw_request(&d.sock, "GET", &format!("/events?{q}"), None).expect("request");
+        assert_eq!(status, 400, "{q}");
+    }
 }
 
 #[test]

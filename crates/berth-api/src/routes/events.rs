@@ -17,6 +17,9 @@ fn parse_nanos(v: Option<&str>) -> ApiResult<Option<i64>> {
         return Ok(None);
     };
     if let Some((secs, frac)) = s.split_once('.') {
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::bad_request(format!("invalid time value: {s}")));
+        }
         let secs: i64 = secs
             .parse()
             .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))?;
