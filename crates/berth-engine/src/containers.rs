@@ -749,6 +749,7 @@ impl Engine {
             log: log.enabled.then(|| self.log_path(&id)),
             log_max_size: log.max_size,
             log_max_files: log.max_files,
+            log_compress: log.compress,
             stdin: rec.config.open_stdin.unwrap_or(false),
         };
         if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
@@ -1597,10 +1598,14 @@ fn stream_log(
     let mut rotated = Vec::new();
     for i in 1..1000 {
         let p = std::path::PathBuf::from(format!("{}.{i}", path.display()));
-        if !p.exists() {
+        let gz = std::path::PathBuf::from(format!("{}.{i}.gz", path.display()));
+        if p.exists() {
+            rotated.push(p);
+        } else if gz.exists() {
+            rotated.push(gz);
+        } else {
             break;
         }
-        rotated.push(p);
     }
     rotated.reverse();
     let open = |p: &std::path::Path| -> std::io::Result<Option<std::fs::File>> {
@@ -1645,9 +1650,19 @@ fn stream_log(
         }
     };
     for p in &rotated {
-        if let Some(f) = open(p)?
-            && !read_lines(&mut BufReader::new(f), &mut deliver)?
-        {
+        let Some(f) = open(p)? else {
+            continue;
+        };
+        if p.extension().is_some_and(|e| e == "gz") {
+            // compressed files are complete: every line is whole
+            for line in BufReader::new(flate2::read::GzDecoder::new(f)).lines() {
+                let mut l = line?;
+                l.push('\n');
+                if !deliver(l) {
+                    return Ok(());
+                }
+            }
+        } else if !read_lines(&mut BufReader::new(f), &mut deliver)? {
             return Ok(());
         }
     }
@@ -1998,6 +2013,8 @@ struct LogSettings {
     enabled: bool,
     max_size: u64,
     max_files: u32,
+    /// gzip rotated files (`<log>.1.gz` …)
+    compress: bool,
 }
 
 /// The effective `LogConfig`: json-file (with its rotation defaults) or
@@ -2017,6 +2034,7 @@ fn log_config_with_defaults(hc: &HostConfig) -> Result<bollard_stubs::models::Ho
                     k.as_str(),
                     "max-size"
                         | "max-file"
+                        | "compress"
                         | "labels"
                         | "labels-regex"
                         | "env"
@@ -2066,6 +2084,7 @@ fn log_settings(hc: &HostConfig) -> Result<LogSettings> {
             enabled: false,
             max_size: 0,
             max_files: 1,
+            compress: false,
         });
     }
     let config = lc.config.unwrap_or_default();
@@ -2087,9 +2106,24 @@ fn log_settings(hc: &HostConfig) -> Result<LogSettings> {
             n as u32
         }
     };
+    let compress = match config.get("compress").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => {
+            return Err(Error::invalid(format!(
+                "error parsing compress option: invalid value {v:?}"
+            )));
+        }
+    };
+    if compress && max_files < 2 {
+        return Err(Error::invalid(
+            "compress cannot be true when max-file is less than 2",
+        ));
+    }
     Ok(LogSettings {
         enabled: true,
         max_size,
         max_files,
+        compress,
     })
 }

@@ -81,6 +81,9 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
     if args.stdin {
         cmd.arg("--stdin");
     }
+    if args.log_compress {
+        cmd.arg("--log-compress");
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(shim_log));

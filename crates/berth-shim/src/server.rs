@@ -46,6 +46,8 @@ pub struct ShimArgs {
     pub log_max_files: u32,
     /// give the container a stdin pipe that attach clients can write to
     pub stdin: bool,
+    /// gzip rotated log files
+    pub log_compress: bool,
 }
 
 /// The container's json-file log with Docker's rotation: `<log>`,
@@ -56,10 +58,11 @@ struct LogFile {
     size: u64,
     max_size: u64,
     max_files: u32,
+    compress: bool,
 }
 
 impl LogFile {
-    fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<Self> {
+    fn open(path: &Path, max_size: u64, max_files: u32, compress: bool) -> std::io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
         Ok(LogFile {
@@ -68,6 +71,7 @@ impl LogFile {
             size,
             max_size,
             max_files: max_files.max(1),
+            compress,
         })
     }
 
@@ -110,11 +114,20 @@ impl LogFile {
             self.size = 0;
             return Ok(());
         }
+        let gz = |i: u32| PathBuf::from(format!("{}.{i}.gz", self.path.display()));
         let _ = fs::remove_file(name(self.max_files - 1));
+        let _ = fs::remove_file(gz(self.max_files - 1));
         for i in (1..self.max_files - 1).rev() {
             let _ = fs::rename(name(i), name(i + 1));
+            let _ = fs::rename(gz(i), gz(i + 1));
         }
         fs::rename(&self.path, name(1))?;
+        if self.compress {
+            // the readers take `<log>.1` until `<log>.1.gz` is complete
+            if let Err(e) = gzip_file(&name(1), &gz(1)) {
+                tracing::warn!(error = %e, "compressing rotated log");
+            }
+        }
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -122,6 +135,18 @@ impl LogFile {
         self.size = 0;
         Ok(())
     }
+}
+
+/// Compresses `from` into `to` (through a temporary file), then removes
+/// `from`.
+fn gzip_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", to.display()));
+    let mut input = File::open(from)?;
+    let mut enc = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    std::io::copy(&mut input, &mut enc)?;
+    enc.finish()?.sync_all()?;
+    fs::rename(&tmp, to)?;
+    fs::remove_file(from)
 }
 
 struct Attacher {
@@ -397,7 +422,7 @@ fn serve(
 ) -> Result<()> {
     let log = match &args.log {
         Some(p) => Some(
-            LogFile::open(p, args.log_max_size, args.log_max_files)
+            LogFile::open(p, args.log_max_size, args.log_max_files, args.log_compress)
                 .with_context(|| format!("opening log {}", p.display()))?,
         ),
         None => None,

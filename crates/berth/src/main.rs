@@ -40,6 +40,8 @@ struct ShimCli {
     log_max_files: u32,
     #[arg(long)]
     stdin: bool,
+    #[arg(long)]
+    log_compress: bool,
 }
 
 fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
@@ -67,6 +69,7 @@ fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
         log: cli.log,
         log_max_size: cli.log_max_size,
         log_max_files: cli.log_max_files,
+        log_compress: cli.log_compress,
         stdin: cli.stdin,
     };
     match berth_shim::run(args) {

@@ -1071,3 +1071,59 @@ fn json_file_logs_rotate() {
         assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn json_file_rotation_can_compress() {
+    let d = Daemon::start();
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "gz",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=4",
+        "--log-opt",
+        "compress=true",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let log = stdout(&d.berth(&["inspect", "-f", "{{.LogPath}}", "gz"]))
+        .trim()
+        .to_string();
+    for i in 1..=3 {
+        assert!(
+            std::path::Path::new(&format!("{log}.{i}.gz")).exists(),
+            "{log}.{i}.gz missing"
+        );
+        assert!(!std::path::Path::new(&format!("{log}.{i}")).exists());
+    }
+    // logs read through the compressed files, in order, none missing
+    let out = stdout(&d.docker(&["logs", "gz"]));
+    let nums: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.trim_start_matches("line ").parse().ok())
+        .collect();
+    assert_eq!(nums.last().copied(), Some(1999));
+    assert!(nums.len() > 200, "{} lines", nums.len());
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1));
+    let o = d.berth(&["run", "--log-opt", "compress=maybe", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    let o = d.berth(&[
+        "run",
+        "--log-opt",
+        "compress=true",
+        "--log-opt",
+        "max-file=1",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&o).contains("compress cannot be true when max-file is less than 2"),
+        "{}",
+        stderr(&o)
+    );
+}
