@@ -610,7 +610,13 @@ impl Engine {
         )
         .map_err(Error::invalid)?;
         let security = parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
-        let devices = crate::hostconfig::devices(hc)?;
+        let mut devices = crate::hostconfig::devices(hc)?;
+        if privileged {
+            // `--privileged` gives the container the host's devices, as Docker does
+            let mut all = crate::hostconfig::host_devices();
+            all.retain(|d| !devices.0.iter().any(|x| x.path() == d.path()));
+            devices.0.extend(all);
+        }
         // a privileged container runs without seccomp, as in Docker
         let seccomp = match (&security.seccomp, privileged) {
             (_, true) | (Seccomp::Unconfined, _) => None,

@@ -181,6 +181,54 @@ pub fn devices(hc: &HostConfig) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgro
     Ok((devs, rules))
 }
 
+/// Every device node of the host's /dev, for `--privileged` (Docker's
+/// rule: pts, shm, mqueue and the container's own files are left out).
+pub fn host_devices() -> Vec<LinuxDevice> {
+    fn walk(dir: &Path, out: &mut Vec<LinuxDevice>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                let name = e.file_name();
+                if !matches!(
+                    name.to_str(),
+                    Some("pts" | "shm" | "mqueue" | ".lxc" | ".lxd-mounts")
+                ) {
+                    walk(&p, out);
+                }
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            if p == Path::new("/dev/console") || p == Path::new("/dev/ptmx") {
+                continue;
+            }
+            let dev = serde_json::from_value(json!({
+                "path": p, "type": typ,
+                "major": libc::major(md.rdev()) as i64, "minor": libc::minor(md.rdev()) as i64,
+                "fileMode": md.mode() & 0o777, "uid": md.uid(), "gid": md.gid(),
+            }));
+            if let Ok(d) = dev {
+                out.push(d);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
 /// The init `--init` runs as PID 1: `init-path`, else docker-init or
 /// tini-static (statically linked, so it runs in any image) on PATH.
 pub fn init_binary(configured: Option<&Path>) -> Result<PathBuf> {

@@ -228,3 +228,38 @@ fn privileged_exec_gets_every_capability() {
     let o = d.berth(&["exec", "box", "grep", "CapEff", "/proc/1/status"]);
     assert_eq!(caps(&o), "00000000a80425fb");
 }
+
+#[test]
+fn privileged_containers_see_the_host_devices() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = Daemon::start();
+    // a host device outside Docker's default set
+    let defaults = [
+        "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx",
+    ];
+    let extra = std::fs::read_dir("/dev")
+        .expect("/dev")
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_char_device()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !defaults.contains(&n.as_str()))
+        .expect("the host has some other character device");
+    let path = format!("/dev/{extra}");
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "test",
+        "-c",
+        &path,
+    ]);
+    assert_eq!(
+        code(&o),
+        0,
+        "{path} missing under --privileged: {}",
+        stderr(&o)
+    );
+    let o = d.berth(&["run", "--rm", "busybox", "test", "-e", &path]);
+    assert_ne!(code(&o), 0, "{path} present without --privileged");
+}
