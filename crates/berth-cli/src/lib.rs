@@ -88,6 +88,8 @@ enum Command {
     Stats(commands::runtime::StatsArgs),
     /// Update configuration of one or more containers
     Update(commands::runtime::UpdateArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::runtime::PortArgs),
     /// Show the berth version information
     Version(commands::system::VersionArgs),
     /// Get real time events from the server
@@ -144,6 +146,7 @@ enum ContainerCommand {
     Stats(commands::runtime::StatsArgs),
     Update(commands::runtime::UpdateArgs),
     Commit(commands::images::CommitArgs),
+    Port(commands::runtime::PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -332,6 +335,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
             rt::update(ctx, a).await
         }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => rt::port(ctx, a).await,
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(ctx, a).await,
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             cp::export(ctx, a).await

@@ -1311,6 +1311,14 @@ impl Engine {
                 data: graph,
             }),
             mounts: Some(self.mount_points(&rec.mounts)),
+            // always present, as in Docker: clients read .NetworkSettings.Ports
+            // without a nil check; ports and networks come with networking
+            network_settings: Some(bollard_stubs::models::NetworkSettings {
+                sandbox_id: Some(String::new()),
+                sandbox_key: Some(String::new()),
+                ports: Some(HashMap::new()),
+                networks: Some(HashMap::new()),
+            }),
             config: Some(rec.config.clone()),
             ..Default::default()
         })

@@ -263,3 +263,68 @@ fn privileged_containers_see_the_host_devices() {
     let o = d.berth(&["run", "--rm", "busybox", "test", "-e", &path]);
     assert_ne!(code(&o), 0, "{path} present without --privileged");
 }
+
+#[test]
+fn port_wait_condition_and_image_volumes() {
+    let d = Daemon::start();
+    d.berth(&["run", "-d", "--name", "noports", "busybox", "sleep", "100"]);
+    // nothing can be published before bridge networking: docker's answers
+    for o in [
+        d.berth(&["port", "noports"]),
+        d.docker(&["port", "noports"]),
+    ] {
+        assert_eq!((code(&o), stdout(&o)), (0, String::new()), "{}", stderr(&o));
+    }
+    let o = d.berth(&["port", "noports", "80"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("No public port '80/tcp' published for noports"),
+        "{}",
+        stderr(&o)
+    );
+    // wait --condition removed returns once --rm removed the container
+    d.berth(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "brief",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 2",
+    ]);
+    let o = d.berth(&["wait", "--condition", "removed", "brief"]);
+    assert_eq!(stdout(&o), "2\n", "{}", stderr(&o));
+    assert_eq!(code(&d.berth(&["inspect", "brief"])), 1, "removed by then");
+    // an image's VOLUME gives each container an anonymous volume
+    let tar = common::busybox_tar().display().to_string();
+    let o = d.berth(&[
+        "import",
+        "-c",
+        "VOLUME /data",
+        "-c",
+        "CMD [\"sh\"]",
+        &tar,
+        "withvol",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&[
+        "run",
+        "--name",
+        "uses",
+        "withvol",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let o = d.berth(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}} {{.Destination}}{{end}}",
+        "uses",
+    ]);
+    assert_eq!(stdout(&o), "volume /data\n");
+    let o = d.berth(&["volume", "ls", "-q"]);
+    assert_eq!(stdout(&o).lines().count(), 1);
+}

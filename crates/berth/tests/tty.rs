@@ -122,6 +122,15 @@ fn interactive_sessions_on_a_real_terminal() {
     );
     assert_eq!(code, 5, "{out}");
     assert!(out.contains("/dev/pts/"), "{out}");
+    let (out, code) = run_on_pty(
+        "docker",
+        &["-H", &d.host(), "exec", "-it", "box", "sh"],
+        &env,
+        &[b"echo in\"\"side\r", b"exit 6\r"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("inside\r\n"), "{out}");
     // ctrl-p ctrl-q detaches and leaves the container running
     let (out, code) = run_on_pty(
         common::berth_bin(),

@@ -290,3 +290,57 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
     })
     .await
 }
+
+#[derive(clap::Args, Debug)]
+pub struct PortArgs {
+    container: String,
+    /// PRIVATE_PORT[/PROTO]
+    port: Option<String>,
+}
+
+/// `docker port`: the published ports from `NetworkSettings.Ports`.
+pub async fn port(ctx: &Ctx, a: PortArgs) -> Result<i32> {
+    let c = ctx
+        .docker
+        .inspect_container(&a.container, None)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let ports = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    let mut keys: Vec<&String> = ports.keys().collect();
+    keys.sort();
+    let wanted = a.port.as_ref().map(|p| {
+        if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut found = false;
+    for k in keys {
+        if wanted.as_ref().is_some_and(|w| w != k) {
+            continue;
+        }
+        for b in ports.get(k).cloned().flatten().unwrap_or_default() {
+            found = true;
+            let host = format!(
+                "{}:{}",
+                b.host_ip.unwrap_or_default(),
+                b.host_port.unwrap_or_default()
+            );
+            if wanted.is_some() {
+                println!("{host}");
+            } else {
+                println!("{k} -> {host}");
+            }
+        }
+    }
+    if let Some(w) = wanted
+        && !found
+    {
+        return Err(status(
+            1,
+            format!("Error: No public port '{w}' published for {}", a.container),
+        ));
+    }
+    Ok(0)
+}
