@@ -88,6 +88,32 @@ impl Params {
     }
 }
 
+/// Unix seconds with an optional fraction, or RFC 3339, in nanoseconds.
+pub fn timestamp_nanos(v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(s) = v.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some((secs, frac)) = s.split_once('.') {
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::bad_request(format!("invalid time value: {s}")));
+        }
+        let secs: i64 = secs
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))?;
+        let frac = format!("{:0<9}", &frac[..frac.len().min(9)]);
+        let nanos: i64 = frac
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))?;
+        return Ok(Some(secs * 1_000_000_000 + nanos));
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(Some(secs * 1_000_000_000));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_nanos_opt())
+        .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

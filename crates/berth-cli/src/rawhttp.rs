@@ -1,17 +1,25 @@
-//! A minimal HTTP/1.1 exchange over the daemon's unix socket for the one
-//! call bollard cannot express: `wait`, whose response headers prove that
-//! the wait is registered before the container is started.
+//! A minimal HTTP/1.1 exchange over the daemon's unix socket for what
+//! bollard cannot express: `wait`, whose response headers prove that the
+//! wait is registered before the container is started, and the HEAD of the
+//! archive endpoint, whose answer is a header.
 
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-/// Sends a HEAD request: the status and the headers (names lowercased).
-pub async fn head(socket: &str, path: &str) -> Result<(u16, Vec<(String, String)>)> {
+/// Sends a body-less request and reads the status line and the headers
+/// (names lowercased); the body, if any, is left in the reader.
+async fn exchange(
+    socket: &str,
+    method: &str,
+    path: &str,
+) -> Result<(u16, Vec<(String, String)>, BufReader<UnixStream>)> {
     let mut s = UnixStream::connect(socket)
         .await
         .with_context(|| format!("connecting to {socket}"))?;
-    let req = format!("HEAD {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await?;
     let mut reader = BufReader::new(s);
     let mut line = String::new();
@@ -25,7 +33,7 @@ pub async fn head(socket: &str, path: &str) -> Result<(u16, Vec<(String, String)
     loop {
         line.clear();
         if reader.read_line(&mut line).await? == 0 {
-            break;
+            bail!("connection closed in headers");
         }
         let l = line.trim_end();
         if l.is_empty() {
@@ -35,7 +43,23 @@ pub async fn head(socket: &str, path: &str) -> Result<(u16, Vec<(String, String)
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    Ok((status, headers, reader))
+}
+
+/// Sends a HEAD request: the status and the headers (names lowercased).
+pub async fn head(socket: &str, path: &str) -> Result<(u16, Vec<(String, String)>)> {
+    let (status, headers, _) = exchange(socket, "HEAD", path).await?;
     Ok((status, headers))
+}
+
+/// Sends a body-less POST and returns once the status line and headers
+/// have arrived.
+pub async fn post_headers(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange(socket, "POST", path).await?;
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    Ok((status, PendingBody { reader, chunked }))
 }
 
 /// Percent-encodes a query value.
@@ -54,44 +78,6 @@ pub fn encode(v: &str) -> String {
 pub struct PendingBody {
     reader: BufReader<UnixStream>,
     chunked: bool,
-}
-
-/// Sends a body-less POST and returns once the status line and headers
-/// have arrived.
-pub async fn post_headers(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
-    let mut s = UnixStream::connect(socket)
-        .await
-        .with_context(|| format!("connecting to {socket}"))?;
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut reader = BufReader::new(s);
-    let mut line = String::new();
-    reader.read_line(&mut line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("bad HTTP status line")?;
-    let mut chunked = false;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).await? == 0 {
-            bail!("connection closed in headers");
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':')
-            && k.eq_ignore_ascii_case("transfer-encoding")
-            && v.trim().eq_ignore_ascii_case("chunked")
-        {
-            chunked = true;
-        }
-    }
-    Ok((status, PendingBody { reader, chunked }))
 }
 
 impl PendingBody {

@@ -5,12 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_store::{Table, WriteOp};
 use oci_spec::image::{Config, HistoryBuilder, ImageConfiguration};
 
 use crate::images::{ImageRecord, target_reference};
 use crate::layers::chain_ids;
-use crate::{Engine, Error, LockExt, Result};
+use crate::{Engine, Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -219,17 +218,7 @@ impl Engine {
             parent: base.id.clone(),
             last_tag_time: if target.is_some() { now } else { String::new() },
         };
-        let mut ops: Vec<WriteOp> = layer_op.into_iter().collect();
-        ops.push(WriteOp::put_json(Table::Images, &id, &img)?);
-        if let Some(t) = &target {
-            ops.push(WriteOp::put_json(Table::Tags, &t.to_string(), &id)?);
-        }
-        let mut idx = self.images.w();
-        self.meta.write(ops)?;
-        idx.images.insert(id.clone(), img);
-        if let Some(t) = target {
-            idx.tags.insert(t.to_string(), id.clone());
-        }
+        self.store_image(img, layer_op, target)?;
         Ok(id)
     }
 }

@@ -181,26 +181,19 @@ impl Engine {
                 Err(err) => return (-1, format!("{err:#}")),
             };
         let mut output = Vec::new();
-        let mut header = [0u8; 8];
-        let mut payload = Vec::new();
         loop {
-            if stream.read_exact(&mut header).await.is_err() {
-                return (137, String::from_utf8_lossy(&output).into_owned());
-            }
-            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-            payload.resize(len, 0);
-            if stream.read_exact(&mut payload).await.is_err() {
-                return (137, String::from_utf8_lossy(&output).into_owned());
-            }
-            if header[0] == STREAM_EXIT {
-                let code = String::from_utf8_lossy(&payload)
-                    .trim()
-                    .parse()
-                    .unwrap_or(137);
-                return (code, String::from_utf8_lossy(&output).into_owned());
-            }
-            if output.len() < 64 * 1024 {
-                output.extend_from_slice(&payload);
+            match next_frame(&mut stream).await {
+                Frame::Output(_, payload) => {
+                    if output.len() < 64 * 1024 {
+                        output.extend_from_slice(&payload);
+                    }
+                }
+                Frame::Exit(code) => {
+                    return (
+                        code.unwrap_or(137),
+                        String::from_utf8_lossy(&output).into_owned(),
+                    );
+                }
             }
         }
     }
@@ -361,29 +354,19 @@ impl ExecSession {
         let (mut sr, mut sw) = tokio::io::split(stream);
         let with_stdin = self.stdin;
         let output = async {
-            let mut code = None;
-            let mut header = [0u8; 8];
-            let mut payload = Vec::new();
-            loop {
-                if sr.read_exact(&mut header).await.is_err() {
-                    break;
+            let code = loop {
+                match next_frame(&mut sr).await {
+                    Frame::Output(header, payload) => {
+                        // a client that went away does not stop the process;
+                        // a terminal's output goes out raw, as Docker sends it
+                        if !self.tty {
+                            let _ = out.write_all(&header).await;
+                        }
+                        let _ = out.write_all(&payload).await;
+                    }
+                    Frame::Exit(code) => break code,
                 }
-                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-                payload.resize(len, 0);
-                if sr.read_exact(&mut payload).await.is_err() {
-                    break;
-                }
-                if header[0] == STREAM_EXIT {
-                    code = String::from_utf8_lossy(&payload).trim().parse::<i64>().ok();
-                    break;
-                }
-                // a client that went away does not stop the process; a
-                // terminal's output goes out raw, as Docker sends it
-                if !self.tty {
-                    let _ = out.write_all(&header).await;
-                }
-                let _ = out.write_all(&payload).await;
-            }
+            };
             {
                 let mut r = lock(&self.record);
                 r.running = false;
@@ -413,4 +396,28 @@ impl ExecSession {
             _ = input => {}
         }
     }
+}
+
+/// One frame of the shim's exec stream.
+enum Frame {
+    /// a multiplexed-stream header and its payload
+    Output([u8; 8], Vec<u8>),
+    /// the trailer with the exit code; None when the stream just ended
+    Exit(Option<i64>),
+}
+
+async fn next_frame(r: &mut (impl AsyncRead + Unpin)) -> Frame {
+    let mut header = [0u8; 8];
+    if r.read_exact(&mut header).await.is_err() {
+        return Frame::Exit(None);
+    }
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    let mut payload = vec![0u8; len];
+    if r.read_exact(&mut payload).await.is_err() {
+        return Frame::Exit(None);
+    }
+    if header[0] == STREAM_EXIT {
+        return Frame::Exit(String::from_utf8_lossy(&payload).trim().parse().ok());
+    }
+    Frame::Output(header, payload)
 }

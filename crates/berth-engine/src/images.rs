@@ -249,18 +249,30 @@ impl Engine {
             parent: String::new(),
             last_tag_time: if target.is_some() { now } else { String::new() },
         };
+        self.store_image(rec, layer_op, target)?;
+        Ok(id)
+    }
+
+    /// Records a new image (with its new layer and tag, if any) in one
+    /// transaction, then in the index.
+    pub(crate) fn store_image(
+        &self,
+        rec: ImageRecord,
+        layer_op: Option<WriteOp>,
+        target: Option<Reference>,
+    ) -> Result<()> {
         let mut ops: Vec<WriteOp> = layer_op.into_iter().collect();
-        ops.push(WriteOp::put_json(Table::Images, &id, &rec)?);
+        ops.push(WriteOp::put_json(Table::Images, &rec.id, &rec)?);
         if let Some(t) = &target {
-            ops.push(WriteOp::put_json(Table::Tags, &t.to_string(), &id)?);
+            ops.push(WriteOp::put_json(Table::Tags, &t.to_string(), &rec.id)?);
         }
         let mut idx = self.images.w();
         self.meta.write(ops)?;
-        idx.images.insert(id.clone(), rec);
         if let Some(t) = target {
-            idx.tags.insert(t.to_string(), id.clone());
+            idx.tags.insert(t.to_string(), rec.id.clone());
         }
-        Ok(id)
+        idx.images.insert(rec.id.clone(), rec);
+        Ok(())
     }
 
     pub fn image_list(&self, all: bool) -> Result<Vec<ImageSummary>> {

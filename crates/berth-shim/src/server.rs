@@ -234,9 +234,23 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
     let _ = fs::remove_file(args.state_dir.join("exit.json"));
 
     let (tty, size) = terminal_of(&args.bundle)?;
-    if tty {
-        return create_with_terminal(args, &runtime_root, size);
-    }
+    let (container, pipes) = if tty {
+        create_with_terminal(args, &runtime_root, size)?
+    } else {
+        create_with_pipes(args, &runtime_root)?
+    };
+    let pid = container
+        .pid()
+        .map(|p| p.as_raw())
+        .context("container has no init process")?;
+    let _ = fs::remove_file(&args.socket);
+    let listener = UnixListener::bind(&args.socket)
+        .with_context(|| format!("binding {}", args.socket.display()))?;
+    Ok((container, pid, pipes, listener))
+}
+
+/// Without a terminal: pipes for stdout and stderr (and stdin with `-i`).
+fn create_with_pipes(args: &ShimArgs, runtime_root: &Path) -> Result<(Container, Pipes)> {
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (stdin_for_container, stdin_writer): (OwnedFd, Option<File>) = if args.stdin {
@@ -247,7 +261,7 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
     };
 
     let container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
-        .with_root_path(&runtime_root)
+        .with_root_path(runtime_root)
         .map_err(|e| anyhow!("{e}"))?
         .with_executor(ResetSignalsExecutor::default())
         .with_stdin(stdin_for_container)
@@ -258,24 +272,14 @@ fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
         .with_detach(true)
         .build()
         .map_err(|e| anyhow!("{e}"))?;
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .context("container has no init process")?;
-
-    let _ = fs::remove_file(&args.socket);
-    let listener = UnixListener::bind(&args.socket)
-        .with_context(|| format!("binding {}", args.socket.display()))?;
     Ok((
         container,
-        pid,
         Pipes {
             stdout: File::from(out_r),
             stderr: Some(File::from(err_r)),
             stdin: stdin_writer,
             tty_master: None,
         },
-        listener,
     ))
 }
 
@@ -288,7 +292,7 @@ fn create_with_terminal(
     args: &ShimArgs,
     runtime_root: &Path,
     size: Option<(u16, u16)>,
-) -> Result<(Container, i32, Pipes, UnixListener)> {
+) -> Result<(Container, Pipes)> {
     let console_path = console_socket_path(&args.socket, "tty");
     let console = crate::tty::console_listener(&console_path)?;
     let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
@@ -314,13 +318,6 @@ fn create_with_terminal(
     if let Some((h, w)) = size {
         let _ = crate::tty::set_size(&master, h, w);
     }
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .context("container has no init process")?;
-    let _ = fs::remove_file(&args.socket);
-    let listener = UnixListener::bind(&args.socket)
-        .with_context(|| format!("binding {}", args.socket.display()))?;
     let stdin = if args.stdin {
         Some(File::from(master.try_clone()?))
     } else {
@@ -328,14 +325,12 @@ fn create_with_terminal(
     };
     Ok((
         container,
-        pid,
         Pipes {
             stdout: File::from(master.try_clone()?),
             stderr: None,
             stdin,
             tty_master: Some(master),
         },
-        listener,
     ))
 }
 

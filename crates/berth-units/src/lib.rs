@@ -38,34 +38,28 @@ const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB",
 
 /// go-units HumanSizeWithPrecision(size, 3), the form of `docker images`: "4.26MB".
 pub fn human_size(size: f64) -> String {
+    scaled(size, 1000.0, &DECIMAL_UNITS, 3)
+}
+
+/// `size` in the largest unit that keeps it at or above 1, in Go's "%.{prec}g".
+fn scaled(size: f64, base: f64, units: &[&str], prec: i32) -> String {
     let mut s = size;
     let mut i = 0;
-    while s >= 1000.0 && i < DECIMAL_UNITS.len() - 1 {
-        s /= 1000.0;
+    while s >= base && i < units.len() - 1 {
+        s /= base;
         i += 1;
     }
-    format!("{}{}", format_g3(s), DECIMAL_UNITS[i])
+    format!("{}{}", format_g(s, prec), units[i])
 }
 
 const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
 
 /// go-units BytesSize, the form of `docker stats` memory: "1.953MiB".
 pub fn bytes_size(size: f64) -> String {
-    let mut s = size;
-    let mut i = 0;
-    while s >= 1024.0 && i < BINARY_UNITS.len() - 1 {
-        s /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", format_g(s, 4), BINARY_UNITS[i])
+    scaled(size, 1024.0, &BINARY_UNITS, 4)
 }
 
-/// Go's "%.3g": three significant digits, trailing zeros dropped.
-fn format_g3(v: f64) -> String {
-    format_g(v, 3)
-}
-
-/// Go's "%.{prec}g".
+/// Go's "%.{prec}g": `prec` significant digits, trailing zeros dropped.
 fn format_g(v: f64, prec: i32) -> String {
     if v == 0.0 {
         return "0".into();

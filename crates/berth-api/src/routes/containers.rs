@@ -198,17 +198,11 @@ pub async fn logs(
         .into_response())
 }
 
-/// Unix seconds with optional fraction, or RFC 3339, as Docker accepts.
+/// Unix seconds with optional fraction, or RFC 3339, as Docker accepts;
+/// 0 means no bound.
 fn parse_time(v: Option<&str>) -> ApiResult<Option<f64>> {
-    let Some(s) = v.filter(|s| !s.is_empty() && *s != "0") else {
-        return Ok(None);
-    };
-    if let Ok(f) = s.parse::<f64>() {
-        return Ok(Some(f));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| Some(t.timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9))
-        .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))
+    let v = v.filter(|s| *s != "0");
+    Ok(crate::params::timestamp_nanos(v)?.map(|n| n as f64 / 1e9))
 }
 
 /// POST /containers/{id}/attach: a 101 upgrade to a raw, bidirectional

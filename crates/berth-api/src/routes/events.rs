@@ -8,34 +8,8 @@ use axum::response::{IntoResponse, Response};
 use berth_engine::{Event, EventFilter};
 
 use super::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::params::Params;
-
-/// Unix seconds with an optional fraction, or RFC 3339, in nanoseconds.
-fn parse_nanos(v: Option<&str>) -> ApiResult<Option<i64>> {
-    let Some(s) = v.filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    if let Some((secs, frac)) = s.split_once('.') {
-        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::bad_request(format!("invalid time value: {s}")));
-        }
-        let secs: i64 = secs
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))?;
-        let frac = format!("{:0<9}", &frac[..frac.len().min(9)]);
-        let nanos: i64 = frac
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))?;
-        return Ok(Some(secs * 1_000_000_000 + nanos));
-    }
-    if let Ok(secs) = s.parse::<i64>() {
-        return Ok(Some(secs * 1_000_000_000));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_nanos_opt())
-        .map_err(|_| ApiError::bad_request(format!("invalid time value: {s}")))
-}
 
 fn line(e: &Event) -> Bytes {
     let mut v = serde_json::to_vec(e).unwrap_or_default();
@@ -45,8 +19,8 @@ fn line(e: &Event) -> Bytes {
 
 pub async fn events(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    let since = parse_nanos(p.get("since"))?;
-    let until = parse_nanos(p.get("until"))?;
+    let since = crate::params::timestamp_nanos(p.get("since"))?;
+    let until = crate::params::timestamp_nanos(p.get("until"))?;
     let filter = EventFilter::new(p.filters()?)?;
     let (past, mut rx) = e.events().subscribe(since);
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);

@@ -64,13 +64,7 @@ pub async fn create(
     let opts = ImportOptions {
         repo: p.get("repo").map(String::from),
         tag: p.get("tag").map(String::from),
-        // a Dockerfile fragment per value: bollard sends them newline-joined
-        changes: p
-            .all("changes")
-            .iter()
-            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
-            .filter(|c| !c.trim().is_empty())
-            .collect(),
+        changes: changes(&p),
         message: p.get("message").map(String::from),
     };
     let res = e.import_image(tmp.clone(), opts).await;
@@ -82,6 +76,16 @@ pub async fn create(
         line,
     )
         .into_response())
+}
+
+/// The `changes` parameters: Dockerfile instructions, one per value or
+/// newline-joined (as bollard sends them).
+fn changes(p: &Params) -> Vec<String> {
+    p.all("changes")
+        .iter()
+        .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|c| !c.trim().is_empty())
+        .collect()
 }
 
 /// POST /commit?container&repo&tag&comment&author&pause&changes
@@ -98,12 +102,7 @@ pub async fn commit(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
         comment: p.get("comment").map(String::from),
         author: p.get("author").map(String::from),
         pause: p.get("pause").is_none_or(|_| p.flag("pause")),
-        changes: p
-            .all("changes")
-            .iter()
-            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
-            .filter(|c| !c.trim().is_empty())
-            .collect(),
+        changes: changes(&p),
     };
     let id = e.container_commit(&container, opts).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())

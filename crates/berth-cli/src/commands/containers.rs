@@ -720,6 +720,39 @@ async fn pump_output(
     }
 }
 
+/// An attached session as docker runs it: raw mode and size updates on a
+/// terminal, stdin copied with the detach keys, output printed. Resolves to
+/// the result of `also` (what must finish with the output, such as the wait
+/// answer), or to None when the user detached.
+async fn attached_session<T>(
+    ctx: &Ctx,
+    io: Io,
+    target: ResizeTarget,
+    input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+    also: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let _raw = (io.tty && io.interactive)
+        .then(crate::terminal::RawMode::enable)
+        .flatten();
+    if io.tty {
+        spawn_resizer(ctx, target);
+    }
+    let detached = io.interactive.then(|| spawn_stdin_copy(input, io.tty));
+    let detach = async {
+        match detached {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        (_, r) = async { tokio::join!(pump_output(output), also) } => Some(r),
+        _ = detach => None,
+    }
+}
+
 /// Copies stdin to the container. On a terminal it watches for docker's
 /// detach keys (ctrl-p ctrl-q) and reports them on the returned channel.
 fn spawn_stdin_copy(
@@ -882,7 +915,6 @@ async fn start_attached(
     io: Io,
     attach: bollard::container::AttachContainerResults,
 ) -> Result<i32> {
-    let Io { interactive, tty } = io;
     let (code, wait_body) = rawhttp::post_headers(
         &ctx.socket,
         &format!("/containers/{id}/wait?condition={condition}"),
@@ -902,28 +934,17 @@ async fn start_attached(
         .start_container(id, None)
         .await
         .map_err(|e| start_error(cmd, &e))?;
-    let _raw = (tty && interactive)
-        .then(crate::terminal::RawMode::enable)
-        .flatten();
-    if tty {
-        spawn_resizer(ctx, ResizeTarget::Container(id.to_string()));
-    }
-    let detached = if interactive {
-        Some(spawn_stdin_copy(attach.input, tty))
-    } else {
-        None
-    };
-    let detach = async {
-        match detached {
-            Some(rx) => {
-                let _ = rx.await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    let (_, waited) = tokio::select! {
-        r = async { tokio::join!(pump_output(attach.output), wait_body.read_all()) } => r,
-        _ = detach => return Ok(0),
+    let target = ResizeTarget::Container(id.to_string());
+    let waited = attached_session(
+        ctx,
+        io,
+        target,
+        attach.input,
+        attach.output,
+        wait_body.read_all(),
+    );
+    let Some(waited) = waited.await else {
+        return Ok(0);
     };
     let v: serde_json::Value = serde_json::from_slice(&waited?).unwrap_or_default();
     Ok(v.get("StatusCode")
@@ -1432,28 +1453,16 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
     {
         StartExecResults::Detached => return Ok(0),
         StartExecResults::Attached { output, input } => {
-            let _raw = (a.tty && a.interactive)
-                .then(crate::terminal::RawMode::enable)
-                .flatten();
-            if a.tty {
-                spawn_resizer(ctx, ResizeTarget::Exec(created.id.clone()));
-            }
-            let detached = if a.interactive {
-                Some(spawn_stdin_copy(input, a.tty))
-            } else {
-                None
+            let io = Io {
+                interactive: a.interactive,
+                tty: a.tty,
             };
-            let detach = async {
-                match detached {
-                    Some(rx) => {
-                        let _ = rx.await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = pump_output(output) => {}
-                _ = detach => return Ok(0),
+            let target = ResizeTarget::Exec(created.id.clone());
+            if attached_session(ctx, io, target, input, output, async {})
+                .await
+                .is_none()
+            {
+                return Ok(0);
             }
         }
     }
@@ -1602,24 +1611,16 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
     if tty && stdin && !crate::terminal::is_tty(0) {
         return Err(status(1, "the input device is not a TTY"));
     }
-    let _raw = (tty && stdin)
-        .then(crate::terminal::RawMode::enable)
-        .flatten();
-    if tty {
-        spawn_resizer(ctx, ResizeTarget::Container(a.container.clone()));
-    }
-    let detached = stdin.then(|| spawn_stdin_copy(attach.input, tty));
-    let detach = async {
-        match detached {
-            Some(rx) => {
-                let _ = rx.await;
-            }
-            None => std::future::pending::<()>().await,
-        }
+    let io = Io {
+        interactive: stdin,
+        tty,
     };
-    tokio::select! {
-        _ = pump_output(attach.output) => {}
-        _ = detach => return Ok(0),
+    let target = ResizeTarget::Container(a.container.clone());
+    if attached_session(ctx, io, target, attach.input, attach.output, async {})
+        .await
+        .is_none()
+    {
+        return Ok(0);
     }
     let mut s = ctx.docker.wait_container(
         &a.container,
