@@ -54,6 +54,53 @@ pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<Strin
     crate::gotmpl::render(tpl, v)
 }
 
+/// Renders rows through a `--format` template as the docker CLI does: `\t`
+/// and `\n` written literally become tabs and newlines, and a `table`
+/// template gets a header row (each field's column title) and aligned
+/// columns. `headers` maps field names to titles; other fields get their
+/// name in capitals.
+pub fn format_rows(
+    format: &str,
+    rows: &[serde_json::Value],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let (is_table, tpl) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest),
+        None => (false, format),
+    };
+    let tpl = tpl
+        .trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n");
+    let mut out: Vec<String> = Vec::with_capacity(rows.len() + 1);
+    if is_table {
+        let mut titles = serde_json::Map::new();
+        if let Some(first) = rows.first().and_then(|r| r.as_object()) {
+            for k in first.keys() {
+                titles.insert(k.clone(), k.to_uppercase().into());
+            }
+        }
+        for (k, title) in headers {
+            titles.insert(k.to_string(), (*title).into());
+        }
+        out.push(render_template(&tpl, &serde_json::Value::Object(titles))?);
+    }
+    for r in rows {
+        out.push(render_template(&tpl, r)?);
+    }
+    if !is_table {
+        return Ok(out.iter().map(|l| format!("{l}\n")).collect());
+    }
+    let mut tw = table();
+    for line in out {
+        writeln!(tw, "{line}")?;
+    }
+    let bytes = tw
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("formatting table: {e}"))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// How Go's text/template prints a value.
 pub(crate) fn go_print(v: &serde_json::Value) -> String {
     match v {

@@ -56,10 +56,14 @@ pub async fn head(socket: &str, path: &str) -> Result<(u16, Vec<(String, String)
 /// have arrived.
 pub async fn post_headers(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
     let (status, headers, reader) = exchange(socket, "POST", path).await?;
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    Ok((status, PendingBody { reader, chunked }))
+    Ok((status, PendingBody::new(reader, &headers)))
+}
+
+/// Sends a GET and returns once the status line and headers have arrived;
+/// the body streams through [`PendingBody::next_chunk`].
+pub async fn get(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange(socket, "GET", path).await?;
+    Ok((status, PendingBody::new(reader, &headers)))
 }
 
 /// Percent-encodes a query value.
@@ -81,25 +85,50 @@ pub struct PendingBody {
 }
 
 impl PendingBody {
-    pub async fn read_all(mut self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+    fn new(reader: BufReader<UnixStream>, headers: &[(String, String)]) -> Self {
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        PendingBody { reader, chunked }
+    }
+
+    /// The next piece of the body as it arrives; None at its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
         if !self.chunked {
-            self.reader.read_to_end(&mut out).await?;
-            return Ok(out);
+            let mut buf = vec![0u8; 32 * 1024];
+            let n = self.reader.read(&mut buf).await?;
+            buf.truncate(n);
+            return Ok((n > 0).then_some(buf));
         }
         let mut line = String::new();
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).await?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
-                .context("bad chunk size")?;
-            if size == 0 {
-                break;
-            }
-            let mut chunk = vec![0u8; size + 2];
-            self.reader.read_exact(&mut chunk).await?;
-            out.extend_from_slice(&chunk[..size]);
+        if self.reader.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+            .context("bad chunk size")?;
+        if size == 0 {
+            return Ok(None);
+        }
+        let mut chunk = vec![0u8; size + 2];
+        self.reader.read_exact(&mut chunk).await?;
+        chunk.truncate(size);
+        Ok(Some(chunk))
+    }
+
+    pub async fn read_all(mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(c) = self.next_chunk().await? {
+            out.extend_from_slice(&c);
         }
         Ok(out)
+    }
+
+    /// The `message` of a daemon's JSON error body, or the body itself.
+    pub async fn error_message(self) -> String {
+        let body = self.read_all().await.unwrap_or_default();
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string())
     }
 }

@@ -205,6 +205,8 @@ pub struct LogsOptions {
     pub until: Option<f64>,
     /// a terminal's log is sent raw, without frames (set by the engine)
     pub raw: bool,
+    /// prefix each line with the record's attributes (`--details`)
+    pub details: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -756,6 +758,7 @@ impl Engine {
             log_max_size: log.max_size,
             log_max_files: log.max_files,
             log_compress: log.compress,
+            log_attrs: log_attrs(&rec)?,
             stdin: rec.config.open_stdin.unwrap_or(false),
         };
         if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
@@ -1596,10 +1599,15 @@ fn stream_log(
                 return true;
             }
         }
-        let payload = if opts.timestamps {
-            format!("{} {}", rec.time, rec.log)
+        let line = if opts.details {
+            format!("{} {}", jsonlog::attrs_text(&rec.attrs), rec.log)
         } else {
             rec.log
+        };
+        let payload = if opts.timestamps {
+            format!("{} {line}", rec.time)
+        } else {
+            line
         };
         let mut frame = Vec::with_capacity(payload.len() + 8);
         if !opts.raw {
@@ -2060,6 +2068,12 @@ fn log_config_with_defaults(hc: &HostConfig) -> Result<bollard_stubs::models::Ho
                     )));
                 }
             }
+            for k in ["labels-regex", "env-regex"] {
+                if let Some(re) = config.get(k) {
+                    regex::Regex::new(re)
+                        .map_err(|e| Error::invalid(format!("invalid {k} {re:?}: {e}")))?;
+                }
+            }
             config
                 .entry("max-size".into())
                 .or_insert_with(|| DEFAULT_LOG_MAX_SIZE.into());
@@ -2088,6 +2102,49 @@ fn log_config_with_defaults(hc: &HostConfig) -> Result<bollard_stubs::models::Ho
         log_config: Some(out.clone()),
         ..Default::default()
     })?;
+    Ok(out)
+}
+
+/// The attributes `--log-opt labels/labels-regex/env/env-regex` select from
+/// the container's labels and environment, stored with every log record.
+fn log_attrs(rec: &ContainerRecord) -> Result<std::collections::BTreeMap<String, String>> {
+    let opts = rec
+        .host_config
+        .log_config
+        .as_ref()
+        .and_then(|l| l.config.clone())
+        .unwrap_or_default();
+    let labels = rec.config.labels.clone().unwrap_or_default();
+    let env: HashMap<String, String> = rec
+        .config
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (keys_opt, regex_opt, source) in [
+        ("labels", "labels-regex", &labels),
+        ("env", "env-regex", &env),
+    ] {
+        if let Some(keys) = opts.get(keys_opt).filter(|k| !k.is_empty()) {
+            for k in keys.split(',') {
+                if let Some(v) = source.get(k) {
+                    out.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        if let Some(re) = opts.get(regex_opt).filter(|k| !k.is_empty()) {
+            let re = regex::Regex::new(re)
+                .map_err(|e| Error::invalid(format!("invalid {regex_opt} {re:?}: {e}")))?;
+            for (k, v) in source {
+                if re.is_match(k) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
     Ok(out)
 }
 

@@ -84,6 +84,9 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
     if args.log_compress {
         cmd.arg("--log-compress");
     }
+    for (k, v) in &args.log_attrs {
+        cmd.arg(format!("--log-attr={k}={v}"));
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(shim_log));

@@ -3,6 +3,7 @@
 //! split into partial records, as dockerd does.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const MAX_LINE: usize = 16 * 1024;
 
@@ -10,7 +11,35 @@ pub const MAX_LINE: usize = 16 * 1024;
 pub struct Record {
     pub log: String,
     pub stream: String,
+    /// `--log-opt labels/env/...` attributes, shown by `logs --details`
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
     pub time: String,
+}
+
+/// Docker's rendering of a record's attributes for `logs --details`:
+/// sorted `key=value` pairs, query-escaped, joined by commas.
+pub fn attrs_text(attrs: &BTreeMap<String, String>) -> String {
+    attrs
+        .iter()
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Go's url.QueryEscape
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 pub fn now_rfc3339() -> String {
@@ -50,10 +79,11 @@ impl LineSplitter {
     }
 }
 
-pub fn encode(stream: &str, chunk: &[u8]) -> Vec<u8> {
+pub fn encode(stream: &str, chunk: &[u8], attrs: &BTreeMap<String, String>) -> Vec<u8> {
     let rec = Record {
         log: String::from_utf8_lossy(chunk).into_owned(),
         stream: stream.to_string(),
+        attrs: attrs.clone(),
         time: now_rfc3339(),
     };
     let mut v = serde_json::to_vec(&rec).unwrap_or_default();
@@ -77,8 +107,20 @@ mod tests {
         assert_eq!(out.len(), 1);
         s.finish(|p| out.push(p.to_vec()));
         assert_eq!(out[1].len(), 5);
-        let line = encode("stdout", b"hi\n");
+        let line = encode("stdout", b"hi\n", &BTreeMap::new());
+        assert!(!String::from_utf8_lossy(&line).contains("attrs"));
         let r: Record = serde_json::from_slice(&line).unwrap();
         assert_eq!(r.log, "hi\n");
+    }
+
+    #[test]
+    fn attrs_render_as_docker_does() {
+        let mut a = BTreeMap::new();
+        a.insert("zeta".to_string(), "a b".to_string());
+        a.insert("env".to_string(), "x=1&y".to_string());
+        assert_eq!(attrs_text(&a), "env=x%3D1%26y,zeta=a+b");
+        let line = encode("stderr", b"x\n", &a);
+        let r: Record = serde_json::from_slice(&line).unwrap();
+        assert_eq!(r.attrs, a);
     }
 }

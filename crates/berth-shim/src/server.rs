@@ -48,6 +48,8 @@ pub struct ShimArgs {
     pub stdin: bool,
     /// gzip rotated log files
     pub log_compress: bool,
+    /// attributes stored with every log record (`--log-opt labels=…`)
+    pub log_attrs: std::collections::BTreeMap<String, String>,
 }
 
 /// The container's json-file log with Docker's rotation: `<log>`,
@@ -164,6 +166,7 @@ struct Shared {
     stdin: Mutex<Option<File>>,
     start: Mutex<Option<mpsc::Sender<mpsc::Sender<Response>>>>,
     log: Mutex<Option<LogFile>>,
+    log_attrs: std::collections::BTreeMap<String, String>,
     /// exit codes of children other than the container's init (exec
     /// processes, exec helpers), by pid
     child_exits: Mutex<std::collections::HashMap<i32, i32>>,
@@ -432,6 +435,7 @@ fn serve(
         stdin: Mutex::new(pipes.stdin),
         start: Mutex::new(Some(start_tx)),
         log: Mutex::new(log),
+        log_attrs: args.log_attrs.clone(),
         child_exits: Mutex::new(std::collections::HashMap::new()),
         child_exited: Condvar::new(),
         reaping_done: std::sync::atomic::AtomicBool::new(false),
@@ -661,7 +665,7 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
         };
         let data = &buf[..n];
         splitter.push(data, |piece| {
-            pending.extend_from_slice(&jsonlog::encode(name, piece))
+            pending.extend_from_slice(&jsonlog::encode(name, piece, &sh.log_attrs))
         });
         flush(&mut pending);
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
@@ -678,7 +682,8 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
                     && a.stream.write_all(data).is_ok())
         });
     }
-    splitter.finish(|piece| pending.extend_from_slice(&jsonlog::encode(name, piece)));
+    splitter
+        .finish(|piece| pending.extend_from_slice(&jsonlog::encode(name, piece, &sh.log_attrs)));
     flush(&mut pending);
 }
 

@@ -42,6 +42,9 @@ struct ShimCli {
     stdin: bool,
     #[arg(long)]
     log_compress: bool,
+    /// KEY=VALUE attribute stored with each log record
+    #[arg(long = "log-attr")]
+    log_attrs: Vec<String>,
 }
 
 fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
@@ -70,6 +73,12 @@ fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
         log_max_size: cli.log_max_size,
         log_max_files: cli.log_max_files,
         log_compress: cli.log_compress,
+        log_attrs: cli
+            .log_attrs
+            .iter()
+            .filter_map(|a| a.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         stdin: cli.stdin,
     };
     match berth_shim::run(args) {

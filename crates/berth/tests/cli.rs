@@ -1127,3 +1127,85 @@ fn json_file_rotation_can_compress() {
         stderr(&o)
     );
 }
+
+#[test]
+fn logs_details_show_the_log_opt_attributes() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "det",
+        "--label",
+        "team=a b",
+        "--label",
+        "other=no",
+        "-e",
+        "STAGE=x=1",
+        "--log-opt",
+        "labels=team",
+        "--log-opt",
+        "env-regex=^STA",
+        "busybox",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["run", "--name", "plain", "busybox", "echo", "hi"]);
+    for o in [
+        d.berth(&["logs", "--details", "det"]),
+        d.docker(&["logs", "--details", "det"]),
+    ] {
+        assert_eq!(stdout(&o), "STAGE=x%3D1,team=a+b hi\n", "{}", stderr(&o));
+    }
+    // no attributes: docker still puts the separating space first
+    assert_eq!(stdout(&d.berth(&["logs", "--details", "plain"])), " hi\n");
+    assert_eq!(stdout(&d.berth(&["logs", "det"])), "hi\n");
+    // the attributes are in the file, as json-file keeps them
+    let path = stdout(&d.berth(&["inspect", "-f", "{{.LogPath}}", "det"]));
+    let line = std::fs::read_to_string(path.trim()).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["attrs"]["team"], "a b", "{line}");
+    let o = d.berth(&["run", "--log-opt", "labels-regex=(", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("invalid labels-regex"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn table_formats_print_like_docker() {
+    let d = Daemon::start();
+    d.berth(&["create", "--name", "first", "busybox", "sh", "-c", "true"]);
+    d.berth(&["create", "--name", "second-one", "busybox", "true"]);
+    d.berth(&["volume", "create", "vol1"]);
+    for args in [
+        vec![
+            "ps",
+            "-a",
+            "--format",
+            "table {{.Names}}\\t{{.Image}}\\t{{.Command}}",
+        ],
+        vec!["ps", "-a", "--format", "table {{.ID}}: {{.Names}}"],
+        vec!["ps", "-a", "--format", "{{.Names}}\\t{{.Image}}"],
+        vec![
+            "images",
+            "--format",
+            "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}",
+        ],
+        vec!["volume", "ls", "--format", "table {{.Name}}\\t{{.Driver}}"],
+    ] {
+        let ours = d.berth(&args);
+        let theirs = d.docker(&args);
+        assert_eq!(code(&ours), 0, "{args:?}: {}", stderr(&ours));
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+    }
+    let out = stdout(&d.berth(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Image}}"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAMES", "IMAGE"]
+    );
+    assert_eq!(lines.len(), 3, "{out}");
+}

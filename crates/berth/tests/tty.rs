@@ -151,6 +151,120 @@ fn interactive_sessions_on_a_real_terminal() {
     assert_eq!(code, 0, "{out}");
     let o = d.berth(&["inspect", "-f", "{{.State.Running}}", "stay"]);
     assert_eq!(stdout(&o), "true\n");
+    // --detach-keys replaces the sequence; ctrl-p alone is then plain input
+    for (program, name) in [(common::berth_bin(), "keys1"), ("docker", "keys2")] {
+        let (out, code) = run_on_pty(
+            program,
+            &[
+                "-H",
+                &d.host(),
+                "run",
+                "-it",
+                "--detach-keys",
+                "ctrl-a,x",
+                "--name",
+                name,
+                "busybox",
+                "sh",
+                "-c",
+                "head -c 1 | od -c; exec sleep 100",
+            ],
+            &env,
+            &[b"\x10\r", b"\x01x"],
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, 0, "{program}: {out}");
+        assert!(
+            out.contains("020"),
+            "{program}: ctrl-p reached the shell: {out}"
+        );
+        let o = d.berth(&["inspect", "-f", "{{.State.Running}}", name]);
+        assert_eq!(stdout(&o), "true\n", "{program}");
+    }
+    let o = d.berth(&["attach", "--detach-keys", "ctrl-1", "stay"]);
+    assert_eq!(common::code(&o), 1);
+    assert!(stderr(&o).contains("Invalid detach keys"), "{}", stderr(&o));
+}
+
+/// Resizing the user's terminal (SIGWINCH to the CLI) resizes the
+/// container's, for both CLIs.
+#[test]
+fn sigwinch_resizes_the_container_terminal() {
+    let d = Daemon::start();
+    let env = [("TERM", "xterm".to_string())];
+    for program in [common::berth_bin(), "docker"] {
+        let (out, code) = run_on_pty(
+            program,
+            &["-H", &d.host(), "run", "-it", "--rm", "busybox", "sh"],
+            &env,
+            &[
+                &common::winsize(33, 77),
+                b"stty size\r",
+                &common::winsize(41, 99),
+                b"stty size\r",
+                b"exit\r",
+            ],
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, 0, "{program}: {out}");
+        assert!(out.contains("33 77\r\n"), "{program}: {out}");
+        assert!(out.contains("41 99\r\n"), "{program}: {out}");
+    }
+}
+
+/// Clients that send the keys raw (no escape scanning of their own) are
+/// detached by the daemon, as dockerd does.
+#[test]
+fn daemon_detaches_raw_api_clients() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    d.berth(&["run", "-dit", "--name", "tt", "busybox", "sh"]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        b"POST /containers/tt/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x HTTP/1.1\r\n\
+          Host: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the upgrade");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    // input reaches the shell (ctrl-a alone is plain input)...
+    s.write_all(b"echo mark$((6*7))\x01\r").unwrap();
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains("mark42") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+    }
+    // ...until the keys: then the daemon ends the session
+    s.write_all(b"\x01x").unwrap();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!("no EOF after the detach keys: {e}"),
+        }
+    }
+    let o = d.berth(&["inspect", "-f", "{{.State.Running}}", "tt"]);
+    assert_eq!(stdout(&o), "true\n");
+    let (status, _, body) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/tt/attach?stream=1&stdin=1&detachKeys=ctrl-",
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use berth_engine::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCo
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse};
 use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use super::{AppState, json_body};
@@ -182,6 +182,7 @@ pub async fn logs(
         since: parse_time(p.get("since"))?,
         until: parse_time(p.get("until"))?,
         raw: false,
+        details: p.flag("details"),
     };
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::bad_request(
@@ -221,6 +222,12 @@ pub async fn attach(
         stderr: p.flag("stderr"),
     };
     let with_stdin = opts.stdin;
+    let detach_keys = match p.get("detachKeys").filter(|k| !k.is_empty()) {
+        None => berth_term::DEFAULT_DETACH_KEYS.to_vec(),
+        Some(k) => berth_term::parse_detach_keys(k).map_err(|err| {
+            ApiError::bad_request(format!("Invalid detach keys ({k}) provided: {err}"))
+        })?,
+    };
     let pending = e.container_attach(&id, opts).await?;
     let wants_upgrade = req.headers().contains_key(header::UPGRADE);
     if !wants_upgrade {
@@ -250,7 +257,7 @@ pub async fn attach(
         };
         let client = TokioIo::new(upgraded);
         match pending.await {
-            Ok(stream) => pump(client, stream, with_stdin).await,
+            Ok(stream) => pump(client, stream, with_stdin, detach_keys).await,
             Err(err) => tracing::debug!(error = %err, "attach ended before the container started"),
         }
     });
@@ -269,11 +276,14 @@ pub(super) fn upgrade_response(v: ApiVersion) -> ApiResult<Response> {
 }
 
 /// Copies container output to the client until the container exits, and
-/// the client's input to the container's stdin when it was asked for.
-async fn pump<C>(client: C, shim: AttachStream, with_stdin: bool)
+/// the client's input to the container's stdin when it was asked for. On a
+/// terminal the detach keys end the session, as dockerd does for clients
+/// that send them raw.
+async fn pump<C>(client: C, shim: AttachStream, with_stdin: bool, detach_keys: Vec<u8>)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let tty = shim.tty;
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(shim.stream);
     let output = async {
@@ -281,7 +291,24 @@ where
         let _ = cw.shutdown().await;
     };
     let input = async {
-        if with_stdin {
+        if with_stdin && tty {
+            let mut scanner = berth_term::DetachScanner::new(detach_keys);
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let n = match cr.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let (fwd, detached) = scanner.scan(&buf[..n]);
+                if sw.write_all(&fwd).await.is_err() {
+                    break;
+                }
+                if detached {
+                    return;
+                }
+            }
+            let _ = sw.shutdown().await;
+        } else if with_stdin {
             let _ = tokio::io::copy(&mut cr, &mut sw).await;
             let _ = sw.shutdown().await;
         }

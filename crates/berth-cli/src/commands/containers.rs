@@ -6,12 +6,12 @@ use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, KillContainerOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+    RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::output::{ago, ellipsis, flush_table, go_quote, render_template, short_id, table};
+use crate::output::{ago, ellipsis, flush_table, format_rows, go_quote, short_id, table};
 use crate::{Ctx, daemon_error, is_not_found, rawhttp, status};
 
 /// Flags shared by `create` and `run`.
@@ -168,6 +168,9 @@ pub struct RunArgs {
     /// Automatically remove the container and its associated anonymous volumes when it exits
     #[arg(long)]
     rm: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -738,7 +741,9 @@ async fn attached_session<T>(
     if io.tty {
         spawn_resizer(ctx, target);
     }
-    let detached = io.interactive.then(|| spawn_stdin_copy(input, io.tty));
+    let detached = io
+        .interactive
+        .then(|| spawn_stdin_copy(input, io.tty.then_some(io.detach_keys)));
     let detach = async {
         match detached {
             Some(rx) => {
@@ -753,31 +758,32 @@ async fn attached_session<T>(
     }
 }
 
-/// Copies stdin to the container. On a terminal it watches for docker's
-/// detach keys (ctrl-p ctrl-q) and reports them on the returned channel.
+/// Copies stdin to the container. On a terminal it watches for the detach
+/// keys and reports them on the returned channel; as in Docker, a session
+/// without a terminal has no detach keys.
 fn spawn_stdin_copy(
     mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    tty: bool,
+    detach_keys: Option<Vec<u8>>,
 ) -> tokio::sync::oneshot::Receiver<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
-        if !tty {
+        let Some(keys) = detach_keys else {
             let _ = tokio::io::copy(&mut stdin, &mut input).await;
             let _ = input.shutdown().await;
             // not a detach: keep the sender alive so the receiver waits on
             std::future::pending::<()>().await;
             drop(tx);
             return;
-        }
+        };
         let mut buf = vec![0u8; 4096];
-        let mut carry = false;
+        let mut scanner = berth_term::DetachScanner::new(keys);
         loop {
             let n = match stdin.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let (fwd, detached) = crate::terminal::scan_detach(&mut carry, &buf[..n]);
+            let (fwd, detached) = scanner.scan(&buf[..n]);
             if input.write_all(&fwd).await.is_err() {
                 break;
             }
@@ -881,6 +887,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
             Some(AttachContainerOptions {
                 stream: true,
                 stdin: a.flags.interactive,
+                detach_keys: a.detach_keys.clone(),
                 stdout: true,
                 stderr: true,
                 ..Default::default()
@@ -892,6 +899,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let io = Io {
         interactive: a.flags.interactive,
         tty: a.flags.tty,
+        detach_keys: detach_keys(a.detach_keys.as_deref())?,
     };
     start_attached(ctx, "run", &id, cond, 125, io, attach).await
 }
@@ -900,10 +908,20 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
 /// registered first (its response headers prove it), so no exit can be
 /// missed; then output is copied until the container's exit code arrives.
 /// How an attached session uses the local terminal.
-#[derive(Clone, Copy)]
 struct Io {
     interactive: bool,
     tty: bool,
+    /// the sequence that ends the session and leaves the container running
+    detach_keys: Vec<u8>,
+}
+
+/// `--detach-keys`, or docker's ctrl-p ctrl-q
+fn detach_keys(flag: Option<&str>) -> Result<Vec<u8>> {
+    match flag {
+        None => Ok(berth_term::DEFAULT_DETACH_KEYS.to_vec()),
+        Some(k) => berth_term::parse_detach_keys(k)
+            .map_err(|e| status(1, format!("berth: Invalid detach keys ({k}) provided: {e}"))),
+    }
 }
 
 async fn start_attached(
@@ -967,6 +985,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -987,6 +1008,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
                 Some(AttachContainerOptions {
                     stream: true,
                     stdin: a.interactive,
+                    detach_keys: a.detach_keys.clone(),
                     stdout: true,
                     stderr: true,
                     ..Default::default()
@@ -1008,6 +1030,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
         let io = Io {
             interactive: a.interactive,
             tty,
+            detach_keys: detach_keys(a.detach_keys.as_deref())?,
         };
         return start_attached(ctx, "start", name, "next-exit", 1, io, attach).await;
     }
@@ -1259,12 +1282,28 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
         .as_deref()
         .filter(|f| !f.is_empty() && *f != "table")
     {
-        for r in &rows {
-            println!(
-                "{}",
-                render_template(fmt, r).map_err(|e| status(1, e.to_string()))?
-            );
-        }
+        let out = format_rows(
+            fmt,
+            &rows,
+            &[
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
+                ("CreatedAt", "CREATED AT"),
+                ("RunningFor", "CREATED"),
+                ("Ports", "PORTS"),
+                ("Status", "STATUS"),
+                ("Size", "SIZE"),
+                ("Names", "NAMES"),
+                ("Labels", "LABELS"),
+                ("Mounts", "MOUNTS"),
+                ("Networks", "NETWORKS"),
+                ("LocalVolumes", "LOCAL VOLUMES"),
+                ("State", "STATE"),
+            ],
+        )
+        .map_err(|e| status(1, e.to_string()))?;
+        print!("{out}");
         return Ok(0);
     }
     let mut tw = table();
@@ -1336,45 +1375,62 @@ fn timestamp_arg(v: &str) -> Result<i32> {
 }
 
 pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
-    let opts = LogsOptions {
-        follow: a.follow,
-        stdout: true,
-        stderr: true,
-        since: a
-            .since
-            .as_deref()
-            .map(timestamp_arg)
-            .transpose()?
-            .unwrap_or(0),
-        until: a
-            .until
-            .as_deref()
-            .map(timestamp_arg)
-            .transpose()?
-            .unwrap_or(0),
-        timestamps: a.timestamps,
-        tail: a.tail.clone(),
-    };
-    let _ = a.details;
-    let mut s = ctx.docker.logs(&a.container, Some(opts));
-    let mut first = true;
-    while let Some(item) = s.next().await {
-        match item {
-            Ok(LogOutput::StdErr { message }) => {
-                let mut e = std::io::stderr().lock();
-                e.write_all(&message)?;
-                e.flush()?;
+    // the stream is framed unless the container has a terminal, as in Docker
+    let info = ctx
+        .docker
+        .inspect_container(&a.container, None)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let tty = info.config.and_then(|c| c.tty).unwrap_or(false);
+    let mut query = format!("stdout=1&stderr=1&tail={}", rawhttp::encode(&a.tail));
+    for (on, name) in [
+        (a.follow, "follow"),
+        (a.timestamps, "timestamps"),
+        (a.details, "details"),
+    ] {
+        if on {
+            query.push_str(&format!("&{name}=1"));
+        }
+    }
+    for (value, name) in [(&a.since, "since"), (&a.until, "until")] {
+        if let Some(v) = value {
+            query.push_str(&format!("&{name}={}", timestamp_arg(v)?));
+        }
+    }
+    let path = format!("/containers/{}/logs?{query}", rawhttp::encode(&a.container));
+    let (code, mut body) = rawhttp::get(&ctx.socket, &path).await?;
+    if code != 200 {
+        return Err(status(
+            1,
+            format!("Error response from daemon: {}", body.error_message().await),
+        ));
+    }
+    let mut frames = Vec::new();
+    while let Some(chunk) = body.next_chunk().await? {
+        if tty {
+            let mut o = std::io::stdout().lock();
+            o.write_all(&chunk)?;
+            o.flush()?;
+            continue;
+        }
+        frames.extend_from_slice(&chunk);
+        while frames.len() >= 8 {
+            let len = u32::from_be_bytes([frames[4], frames[5], frames[6], frames[7]]) as usize;
+            if frames.len() < 8 + len {
+                break;
             }
-            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+            let payload = &frames[8..8 + len];
+            if frames[0] == 2 {
+                let mut e = std::io::stderr().lock();
+                e.write_all(payload)?;
+                e.flush()?;
+            } else {
                 let mut o = std::io::stdout().lock();
-                o.write_all(&message)?;
+                o.write_all(payload)?;
                 o.flush()?;
             }
-            Ok(_) => {}
-            Err(e) if first => return Err(status(1, daemon_error(&e))),
-            Err(e) => return Err(status(1, e.to_string())),
+            frames.drain(..8 + len);
         }
-        first = false;
     }
     Ok(0)
 }
@@ -1384,6 +1440,9 @@ pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     interactive: bool,
@@ -1433,7 +1492,7 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         privileged: Some(a.privileged),
         user: a.user.clone(),
         working_dir: a.workdir.clone(),
-        ..Default::default()
+        detach_keys: a.detach_keys.clone(),
     };
     let created = ctx
         .docker
@@ -1456,6 +1515,7 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
             let io = Io {
                 interactive: a.interactive,
                 tty: a.tty,
+                detach_keys: detach_keys(a.detach_keys.as_deref())?,
             };
             let target = ResizeTarget::Exec(created.id.clone());
             if attached_session(ctx, io, target, input, output, async {})
@@ -1572,6 +1632,9 @@ pub struct AttachArgs {
     /// Do not attach STDIN
     #[arg(long)]
     no_stdin: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
     container: String,
 }
 
@@ -1600,6 +1663,7 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
             Some(AttachContainerOptions {
                 stream: true,
                 stdin,
+                detach_keys: a.detach_keys.clone(),
                 stdout: true,
                 stderr: true,
                 ..Default::default()
@@ -1614,6 +1678,7 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
     let io = Io {
         interactive: stdin,
         tty,
+        detach_keys: detach_keys(a.detach_keys.as_deref())?,
     };
     let target = ResizeTarget::Container(a.container.clone());
     if attached_session(ctx, io, target, attach.input, attach.output, async {})

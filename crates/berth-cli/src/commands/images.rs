@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
 use super::containers::parse_filters;
-use crate::output::{ago, flush_table, render_template, short_id, table};
+use crate::output::{ago, flush_table, format_rows, short_id, table};
 use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
@@ -104,12 +104,25 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
         .as_deref()
         .filter(|f| !f.is_empty() && *f != "table")
     {
-        for r in &rows {
-            println!(
-                "{}",
-                render_template(fmt, r).map_err(|e| status(1, e.to_string()))?
-            );
-        }
+        let out = format_rows(
+            fmt,
+            &rows,
+            &[
+                ("Repository", "REPOSITORY"),
+                ("Tag", "TAG"),
+                ("ID", "IMAGE ID"),
+                ("Digest", "DIGEST"),
+                ("CreatedSince", "CREATED"),
+                ("CreatedAt", "CREATED AT"),
+                ("Size", "SIZE"),
+                ("Containers", "CONTAINERS"),
+                ("SharedSize", "SHARED SIZE"),
+                ("UniqueSize", "UNIQUE SIZE"),
+                ("VirtualSize", "VIRTUAL SIZE"),
+            ],
+        )
+        .map_err(|e| status(1, e.to_string()))?;
+        print!("{out}");
         return Ok(0);
     }
     let mut tw = table();

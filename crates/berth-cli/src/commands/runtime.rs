@@ -7,7 +7,7 @@ use bollard::query_parameters::{ListContainersOptions, StatsOptions, TopOptions}
 use futures_util::StreamExt;
 
 use super::containers::each;
-use crate::output::{flush_table, render_template, short_id, table};
+use crate::output::{flush_table, format_rows, short_id, table};
 use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
@@ -142,12 +142,22 @@ fn row(s: &serde_json::Value, no_trunc: bool) -> serde_json::Value {
 
 fn render(rows: &[serde_json::Value], format: Option<&str>) -> Result<String> {
     if let Some(fmt) = format.filter(|f| !f.is_empty() && *f != "table") {
-        let mut out = String::new();
-        for r in rows {
-            out.push_str(&render_template(fmt, r).map_err(|e| status(1, e.to_string()))?);
-            out.push('\n');
-        }
-        return Ok(out);
+        return format_rows(
+            fmt,
+            rows,
+            &[
+                ("Container", "CONTAINER"),
+                ("ID", "CONTAINER ID"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ],
+        )
+        .map_err(|e| status(1, e.to_string()));
     }
     let mut tw = table();
     writeln!(

@@ -8,7 +8,7 @@ use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListVolumesOptions, PruneVolumesOptions, RemoveVolumeOptions};
 
 use super::containers::{confirm, each, parse_filters};
-use crate::output::{flush_table, render_template, table};
+use crate::output::{flush_table, format_rows, table};
 use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
@@ -95,20 +95,33 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
         .as_deref()
         .filter(|f| !f.is_empty() && *f != "table")
     {
-        for v in &vols {
-            let labels: Vec<String> = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let row = serde_json::json!({
-                "Name": v.name,
-                "Driver": v.driver,
-                "Mountpoint": v.mountpoint,
-                "Scope": "local",
-                "Labels": labels.join(","),
-            });
-            println!(
-                "{}",
-                render_template(fmt, &row).map_err(|e| status(1, e.to_string()))?
-            );
-        }
+        let rows: Vec<serde_json::Value> = vols
+            .iter()
+            .map(|v| {
+                let labels: Vec<String> =
+                    v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                serde_json::json!({
+                    "Name": v.name,
+                    "Driver": v.driver,
+                    "Mountpoint": v.mountpoint,
+                    "Scope": "local",
+                    "Labels": labels.join(","),
+                })
+            })
+            .collect();
+        let out = format_rows(
+            fmt,
+            &rows,
+            &[
+                ("Name", "VOLUME NAME"),
+                ("Driver", "DRIVER"),
+                ("Mountpoint", "MOUNTPOINT"),
+                ("Scope", "SCOPE"),
+                ("Labels", "LABELS"),
+            ],
+        )
+        .map_err(|e| status(1, e.to_string()))?;
+        print!("{out}");
         return Ok(0);
     }
     let mut tw = table();

@@ -455,6 +455,14 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// Runs a command on a fresh pseudo-terminal (as a user at a terminal
 /// would), typing each input after a pause; returns what the terminal
 /// showed and the exit code. Bounded by `timeout`.
+/// An input for [`run_on_pty`] that resizes the terminal instead of typing,
+/// so the program gets a SIGWINCH as it would from a terminal emulator.
+pub fn winsize(rows: u16, cols: u16) -> Vec<u8> {
+    format!("{WINSIZE_MARK}{rows} {cols}").into_bytes()
+}
+
+const WINSIZE_MARK: &str = "\0winsize:";
+
 pub fn run_on_pty(
     program: &str,
     args: &[&str],
@@ -507,6 +515,19 @@ pub fn run_on_pty(
         std::thread::sleep(Duration::from_millis(400));
         while let Ok(c) = rx.try_recv() {
             out.extend(c);
+        }
+        if let Some(size) = input.strip_prefix(WINSIZE_MARK.as_bytes()) {
+            let size = String::from_utf8_lossy(size);
+            let (rows, cols) = size.split_once(' ').expect("rows cols");
+            let ws = libc::winsize {
+                ws_row: rows.parse().expect("rows"),
+                ws_col: cols.parse().expect("cols"),
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer
+            unsafe { libc::ioctl(writer.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+            continue;
         }
         let _ = std::io::Write::write_all(&mut writer, input);
     }
