@@ -5,9 +5,10 @@ set -euo pipefail
 
 # build: pkg-config + libseccomp-dev (libcontainer's seccomp support)
 # run:   busybox-static (the project's base image), util-linux (unshare,
-#        nsenter for the test harness), iproute2 (ip), tini (tini-static is
+#        nsenter for the test harness), iproute2 (ip), nftables (nft: NAT and
+#        filtering for bridge networks), tini (tini-static is
 #        what --init runs), procps (ps, for `top`)
-BERTH_APT_PACKAGES=(pkg-config libseccomp-dev busybox-static util-linux iproute2 tar ca-certificates tini procps)
+BERTH_APT_PACKAGES=(pkg-config libseccomp-dev busybox-static util-linux iproute2 nftables tar ca-certificates tini procps)
 
 berth_install_deps() {
   local missing=()

@@ -24,6 +24,7 @@ impl From<Error> for ApiError {
             Error::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             Error::NotModified(_) => StatusCode::NOT_MODIFIED,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

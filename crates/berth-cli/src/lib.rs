@@ -4,6 +4,7 @@
 mod commands;
 mod gotmpl;
 mod output;
+mod ports;
 mod rawhttp;
 mod terminal;
 
@@ -105,6 +106,20 @@ enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum NetworkCommand {
+    Create(commands::networks::CreateArgs),
+    #[command(alias = "list")]
+    Ls(commands::networks::LsArgs),
+    Inspect(commands::system::InspectArgs),
+    #[command(alias = "remove")]
+    Rm(commands::networks::RmArgs),
+    Prune(commands::networks::PruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -346,6 +361,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Volume(VolumeCommand::Inspect(a)) => s::inspect(ctx, a, Some("volume")).await,
         Command::Volume(VolumeCommand::Rm(a)) => v::rm(ctx, a).await,
         Command::Volume(VolumeCommand::Prune(a)) => v::prune(ctx, a).await,
+        Command::Network(NetworkCommand::Create(a)) => commands::networks::create(ctx, a).await,
+        Command::Network(NetworkCommand::Ls(a)) => commands::networks::ls(ctx, a).await,
+        Command::Network(NetworkCommand::Inspect(a)) => s::inspect(ctx, a, Some("network")).await,
+        Command::Network(NetworkCommand::Rm(a)) => commands::networks::rm(ctx, a).await,
+        Command::Network(NetworkCommand::Prune(a)) => commands::networks::prune(ctx, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => {
             s::inspect(ctx, a, Some("container")).await
         }

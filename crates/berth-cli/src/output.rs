@@ -101,6 +101,69 @@ pub fn format_rows(
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The PORTS column as the docker CLI writes it: consecutive ports merged
+/// into ranges ("80-81/tcp"), mappings as "0.0.0.0:8080->80/tcp".
+pub fn displayable_ports(ports: &[bollard::models::PortSummary]) -> String {
+    let mut ports = ports.to_vec();
+    let typ = |p: &bollard::models::PortSummary| p.typ.map(|t| t.to_string()).unwrap_or_default();
+    ports.sort_by(|a, b| {
+        (a.private_port, a.ip.clone(), a.public_port, typ(a)).cmp(&(
+            b.private_port,
+            b.ip.clone(),
+            b.public_port,
+            typ(b),
+        ))
+    });
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    let form = |key: &str, first: u16, last: u16| {
+        let (ip, t) = match key.rsplit_once('/') {
+            Some((ip, t)) => (ip, t),
+            None => ("", key),
+        };
+        let mut g = first.to_string();
+        if first != last {
+            g = format!("{g}-{last}");
+        }
+        if !ip.is_empty() {
+            g = format!("{ip}:{g}->{g}");
+        }
+        format!("{g}/{t}")
+    };
+    for p in &ports {
+        let current = p.private_port;
+        let mut key = typ(p);
+        if let Some(ip) = p.ip.as_deref().filter(|i| !i.is_empty()) {
+            let public = p.public_port.unwrap_or(0);
+            if public != current {
+                let host = if ip.contains(':') {
+                    format!("[{ip}]:{public}")
+                } else {
+                    format!("{ip}:{public}")
+                };
+                mappings.push(format!("{host}->{current}/{}", typ(p)));
+                continue;
+            }
+            key = format!("{ip}/{key}");
+        }
+        match groups.iter_mut().find(|g| g.0 == key) {
+            None => groups.push((key, current, current)),
+            Some(g) if current == g.2.wrapping_add(1) => g.2 = current,
+            Some(g) => {
+                result.push(form(&g.0, g.1, g.2));
+                g.1 = current;
+                g.2 = current;
+            }
+        }
+    }
+    for g in &groups {
+        result.push(form(&g.0, g.1, g.2));
+    }
+    result.extend(mappings);
+    result.join(", ")
+}
+
 /// How Go's text/template prints a value.
 pub(crate) fn go_print(v: &serde_json::Value) -> String {
     match v {

@@ -84,6 +84,15 @@ pub struct ContainerRecord {
     pub manually_stopped: bool,
     #[serde(default)]
     pub mounts: Vec<MountRecord>,
+    /// the create request's per-network settings (`--ip`, aliases)
+    #[serde(default)]
+    pub endpoints_config: HashMap<String, bollard_stubs::models::EndpointSettings>,
+    /// while running: the container's endpoint on each network, by name
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, crate::networks::EndpointRecord>,
+    /// while running: its published ports
+    #[serde(default)]
+    pub published: Vec<crate::networks::PublishedPort>,
 }
 
 /// What waiters need to know, published on every state change.
@@ -402,6 +411,7 @@ impl Engine {
         {
             host_config.network_mode = Some("default".into());
         }
+        self.check_network_mode(host_config.network_mode.as_deref().unwrap_or_default())?;
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
         for v in body.volumes.clone().unwrap_or_default() {
@@ -501,6 +511,13 @@ impl Engine {
                 restart_count: 0,
                 manually_stopped: false,
                 mounts,
+                endpoints_config: body
+                    .networking_config
+                    .clone()
+                    .and_then(|n| n.endpoints_config)
+                    .unwrap_or_default(),
+                endpoints: Default::default(),
+                published: Vec::new(),
             };
             std::fs::create_dir_all(self.container_dir(&id))?;
             self.persist(&rec)?;
@@ -571,10 +588,17 @@ impl Engine {
         let cdir = self.container_dir(id);
         let hostname = rec.config.hostname.clone().unwrap_or_default();
         std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
+        // Docker maps the hostname to the container's address when it has one
+        let own = rec
+            .endpoints
+            .values()
+            .next()
+            .map(|ep| ep.ip.clone())
+            .unwrap_or_else(|| "127.0.1.1".into());
         std::fs::write(
             cdir.join("hosts"),
             format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own}\t{hostname}\n"
             ),
         )?;
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -638,6 +662,7 @@ impl Engine {
             rootfs: &rootfs,
             cgroups_path: self.cgroup_path(id),
             host_network,
+            netns: self.container_netns(rec),
             etc_files: vec![
                 (cdir.join("hostname"), "/etc/hostname"),
                 (cdir.join("hosts"), "/etc/hosts"),
@@ -678,6 +703,24 @@ impl Engine {
         Ok(rootfs)
     }
 
+    /// Takes the container off its networks and forgets its endpoints.
+    fn release_network(&self, e: &Entry) {
+        let rec = e.record();
+        // also without recorded endpoints: a crash may have left a namespace
+        self.network_teardown(&rec);
+        if rec.endpoints.is_empty() && rec.published.is_empty() {
+            return;
+        }
+        let rec = e.update(|r| {
+            r.endpoints.clear();
+            r.published.clear();
+            r.clone()
+        });
+        if let Err(err) = self.persist(&rec) {
+            tracing::warn!(container = %&e.id[..12], error = %err, "recording network release");
+        }
+    }
+
     pub(crate) fn release_rootfs_of(&self, id: &str) {
         self.release_rootfs(id)
     }
@@ -700,6 +743,7 @@ impl Engine {
         });
         let _ = self.persist(&rec);
         self.release_rootfs(&e.id);
+        self.release_network(e);
         // dockerd removes an auto-remove container whose start failed, and
         // clients waiting for "removed" rely on it
         if rec.host_config.auto_remove == Some(true)
@@ -726,6 +770,34 @@ impl Engine {
         let id = rec.id.clone();
         let state_dir = self.state_dir(&id);
         std::fs::create_dir_all(&state_dir)?;
+        // a record left with endpoints by a crash: give them back first
+        if !rec.endpoints.is_empty() || !rec.published.is_empty() {
+            self.release_network(&e);
+        }
+        let setup = {
+            let engine = self.clone();
+            let rec = e.record();
+            tokio::task::spawn_blocking(move || engine.network_setup(&rec))
+                .await
+                .map_err(|err| Error::Internal(anyhow::anyhow!("network setup: {err}")))
+                .and_then(|r| r)
+        };
+        match setup {
+            Ok((endpoints, published)) => {
+                let rec = e.update(|r| {
+                    r.endpoints = endpoints;
+                    r.published = published;
+                    r.clone()
+                });
+                self.persist(&rec)?;
+            }
+            Err(err) => {
+                let msg = format!("{err}");
+                self.record_start_failure(&e, 128, &msg);
+                return Err(err);
+            }
+        }
+        let rec = e.record();
         let rootfs = match self.prepare_bundle(&rec) {
             Ok(r) => r,
             Err(err) => {
@@ -843,6 +915,7 @@ impl Engine {
             None => (255, crate::now_rfc3339(), false),
         };
         self.release_rootfs(&e.id);
+        self.release_network(e);
         let rec = e.update(|r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -1316,11 +1389,18 @@ impl Engine {
             mounts: Some(self.mount_points(&rec.mounts)),
             // always present, as in Docker: clients read .NetworkSettings.Ports
             // without a nil check; ports and networks come with networking
-            network_settings: Some(bollard_stubs::models::NetworkSettings {
-                sandbox_id: Some(String::new()),
-                sandbox_key: Some(String::new()),
-                ports: Some(HashMap::new()),
-                networks: Some(HashMap::new()),
+            network_settings: Some({
+                let (ports, networks) = self.network_settings(&rec);
+                bollard_stubs::models::NetworkSettings {
+                    sandbox_id: Some(String::new()),
+                    sandbox_key: Some(
+                        self.container_netns(&rec)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                    ),
+                    ports: Some(ports),
+                    networks: Some(networks),
+                }
             }),
             config: Some(rec.config.clone()),
             ..Default::default()
@@ -1357,7 +1437,10 @@ impl Engine {
                 image_id: Some(rec.image_id.clone()),
                 command: Some(command),
                 created: Some(crate::images::parse_time(&rec.created)),
-                ports: Some(vec![]),
+                ports: Some(self.port_summary(&rec)),
+                network_settings: Some(bollard_stubs::models::ContainerSummaryNetworkSettings {
+                    networks: Some(self.network_settings(&rec).1),
+                }),
                 labels: rec.config.labels.clone(),
                 state: Some(if rec.state.paused && rec.state.status == Status::Running {
                     ContainerSummaryStateEnum::PAUSED

@@ -16,6 +16,9 @@ pub enum Error {
     /// the operation exists in Docker but not for this object (501)
     #[error("{0}")]
     NotImplemented(String),
+    /// refused whatever the request says (Docker's 403: predefined networks)
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0:#}")]
     Internal(#[from] anyhow::Error),
 }

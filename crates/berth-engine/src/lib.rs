@@ -15,6 +15,7 @@ mod images;
 mod layers;
 mod mounts;
 mod names;
+mod networks;
 mod runtime;
 mod seccomp;
 mod shim_client;
@@ -57,6 +58,12 @@ pub struct EngineConfig {
     pub init: bool,
     /// the binary `--init` runs (daemon.json `init-path`)
     pub init_path: Option<PathBuf>,
+    /// the default bridge's gateway address and subnet (`bip`, CIDR)
+    pub bip: Option<String>,
+    /// where the default bridge's containers get addresses (`fixed-cidr`)
+    pub fixed_cidr: Option<String>,
+    /// `default-address-pools`: (base CIDR, size) for new networks
+    pub address_pools: Vec<(String, u8)>,
 }
 
 pub struct Engine {
@@ -69,6 +76,7 @@ pub struct Engine {
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
     volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
+    networks: RwLock<networks::Networks>,
     events: Arc<events::EventBus>,
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
@@ -107,12 +115,20 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             volumes: RwLock::new(HashMap::new()),
+            networks: RwLock::new(networks::Networks::default()),
             events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         engine.load_volumes()?;
+        let recs: Vec<containers::ContainerRecord> = engine
+            .meta
+            .list_json(berth_store::Table::Containers)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        engine.load_networks(&recs).context("setting up networks")?;
         engine.restore_containers().await?;
         Ok(engine)
     }

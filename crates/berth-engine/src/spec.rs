@@ -180,6 +180,9 @@ pub struct SpecInput<'a> {
     pub cgroups_path: String,
     /// share the host's network namespace (`--network host`)
     pub host_network: bool,
+    /// join this pinned network namespace (bridge networks) instead of a
+    /// new, empty one
+    pub netns: Option<PathBuf>,
     /// files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf
     pub etc_files: Vec<(PathBuf, &'static str)>,
     pub caps: std::collections::HashSet<Capability>,
@@ -328,19 +331,23 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
     }
     mounts.extend(input.mounts);
 
-    let mut ns_types = vec![
+    let ns_types = vec![
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Ipc,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
     ];
-    if !input.host_network {
-        ns_types.push(LinuxNamespaceType::Network);
-    }
-    let namespaces = ns_types
+    let mut namespaces = ns_types
         .into_iter()
         .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
         .collect::<Result<Vec<_>, _>>()?;
+    if !input.host_network {
+        let mut ns = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
+        if let Some(p) = &input.netns {
+            ns = ns.path(p.clone());
+        }
+        namespaces.push(ns.build()?);
+    }
     let mut device_rules = vec![
         LinuxDeviceCgroupBuilder::default()
             .allow(input.privileged)

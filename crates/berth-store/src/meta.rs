@@ -16,6 +16,8 @@ pub enum Table {
     Layers,
     /// volume name -> volume record
     Volumes,
+    /// network id -> network record
+    Networks,
 }
 
 impl Table {
@@ -26,15 +28,17 @@ impl Table {
             Table::Tags => TableDefinition::new("tags"),
             Table::Layers => TableDefinition::new("layers"),
             Table::Volumes => TableDefinition::new("volumes"),
+            Table::Networks => TableDefinition::new("networks"),
         }
     }
 
-    const ALL: [Table; 5] = [
+    const ALL: [Table; 6] = [
         Table::Containers,
         Table::Images,
         Table::Tags,
         Table::Layers,
         Table::Volumes,
+        Table::Networks,
     ];
 }
 

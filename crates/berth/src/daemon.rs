@@ -57,6 +57,20 @@ struct DaemonCli {
     /// path to the init binary for --init (default: docker-init or tini-static on PATH)
     #[arg(long)]
     init_path: Option<PathBuf>,
+    /// the default bridge's address and subnet (CIDR)
+    #[arg(long)]
+    bip: Option<String>,
+    /// where the default bridge's containers get addresses (CIDR)
+    #[arg(long)]
+    fixed_cidr: Option<String>,
+}
+
+/// One of daemon.json's `default-address-pools`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPool {
+    base: String,
+    size: u8,
 }
 
 /// The keys of daemon.json berth understands (Docker's names).
@@ -78,6 +92,11 @@ struct FileConfig {
     init: Option<bool>,
     #[serde(rename = "init-path")]
     init_path: Option<PathBuf>,
+    bip: Option<String>,
+    #[serde(rename = "fixed-cidr")]
+    fixed_cidr: Option<String>,
+    #[serde(rename = "default-address-pools")]
+    default_address_pools: Option<Vec<AddressPool>>,
 }
 
 #[derive(Debug)]
@@ -92,6 +111,9 @@ struct Settings {
     live_restore: bool,
     init: bool,
     init_path: Option<PathBuf>,
+    bip: Option<String>,
+    fixed_cidr: Option<String>,
+    address_pools: Vec<(String, u8)>,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -149,6 +171,12 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         cli.init_path.is_some(),
         file.init_path.is_some(),
     );
+    pick("bip", cli.bip.is_some(), file.bip.is_some());
+    pick(
+        "fixed-cidr",
+        cli.fixed_cidr.is_some(),
+        file.fixed_cidr.is_some(),
+    );
     if !conflicts.is_empty() {
         let names: Vec<String> = conflicts.into_keys().collect();
         bail!(
@@ -194,6 +222,14 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         live_restore: cli.live_restore || file.live_restore.unwrap_or(false),
         init: cli.init || file.init.unwrap_or(false),
         init_path: cli.init_path.or(file.init_path),
+        bip: cli.bip.or(file.bip),
+        fixed_cidr: cli.fixed_cidr.or(file.fixed_cidr),
+        address_pools: file
+            .default_address_pools
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.base, p.size))
+            .collect(),
     })
 }
 
@@ -341,6 +377,9 @@ async fn run(s: Settings) -> Result<()> {
         live_restore: s.live_restore,
         init: s.init,
         init_path: s.init_path.clone(),
+        bip: s.bip.clone(),
+        fixed_cidr: s.fixed_cidr.clone(),
+        address_pools: s.address_pools.clone(),
     })
     .await?;
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");

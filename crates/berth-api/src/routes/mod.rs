@@ -3,6 +3,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -58,6 +59,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route(
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
+        )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
         )
         .route("/commit", post(images::commit))
         .route("/images/json", get(images::list))

@@ -50,6 +50,18 @@ pub struct CreateFlags {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net")]
     network: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     stop_signal: Option<String>,
@@ -437,7 +449,40 @@ fn build_body(
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    let (port_bindings, mut exposed) = crate::ports::parse_publish(&f.publish).map_err(|e| {
+        status(
+            125,
+            format!("berth: invalid argument for \"-p, --publish\" flag: {e}"),
+        )
+    })?;
+    for e in &f.expose {
+        for p in crate::ports::parse_expose(e).map_err(|e| {
+            status(
+                125,
+                format!("berth: invalid argument for \"--expose\" flag: {e}"),
+            )
+        })? {
+            if !exposed.contains(&p) {
+                exposed.push(p);
+            }
+        }
+    }
+    let network = f.network.clone().unwrap_or_else(|| "default".into());
+    let networking_config = f.ip.as_ref().map(|ip| bollard::models::NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            network.clone(),
+            bollard::models::EndpointSettings {
+                ipam_config: Some(bollard::models::EndpointIpamConfig {
+                    ipv4_address: Some(ip.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )])),
+    });
     Ok(ContainerCreateBody {
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        networking_config,
         image: Some(image.to_string()),
         cmd: (!command.is_empty()).then(|| command.to_vec()),
         entrypoint: f.entrypoint.as_ref().map(|e| {
@@ -582,7 +627,9 @@ fn build_body(
             } else {
                 None
             },
-            network_mode: Some(f.network.clone().unwrap_or_else(|| "default".into())),
+            network_mode: Some(network),
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            publish_all_ports: Some(f.publish_all),
             ..Default::default()
         }),
         ..Default::default()
@@ -1271,7 +1318,7 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
                 "CreatedAt": chrono::DateTime::from_timestamp(c.created.unwrap_or(0), 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
                 "Status": c.status.clone().unwrap_or_default(),
                 "State": c.state.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-                "Ports": "",
+                "Ports": crate::output::displayable_ports(c.ports.as_deref().unwrap_or_default()),
                 "Names": names.join(","),
                 "Labels": c.labels.clone().unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
             })

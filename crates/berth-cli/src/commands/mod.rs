@@ -1,6 +1,7 @@
 pub mod containers;
 pub mod copy;
 pub mod images;
+pub mod networks;
 pub mod runtime;
 pub mod system;
 pub mod volumes;

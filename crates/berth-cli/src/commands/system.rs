@@ -18,7 +18,7 @@ pub struct InspectArgs {
 pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<i32> {
     let kind = forced.map(String::from).or(a.kind.clone());
     if let Some(k) = &kind
-        && !matches!(k.as_str(), "container" | "image" | "volume")
+        && !matches!(k.as_str(), "container" | "image" | "volume" | "network")
     {
         return Err(status(
             1,
@@ -50,6 +50,13 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
                 Err(e) => return Err(status(1, daemon_error(&e))),
             }
         }
+        if found.is_none() && kind.as_deref().is_none_or(|k| k == "network") {
+            match ctx.docker.inspect_network(n, None).await {
+                Ok(v) => found = Some(serde_json::to_value(v)?),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(status(1, daemon_error(&e))),
+            }
+        }
         match found {
             Some(v) => out.push(v),
             None => {
@@ -57,6 +64,7 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
                     Some("container") => "container",
                     Some("image") => "image",
                     Some("volume") => "volume",
+                    Some("network") => "network",
                     _ => "object",
                 };
                 eprintln!("Error: No such {what}: {n}");

@@ -51,7 +51,7 @@ pub struct Daemon {
     pub flags: Vec<String>,
 }
 
-fn child_of(pid: u32) -> Option<i32> {
+pub fn child_of(pid: u32) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -550,4 +550,132 @@ pub fn run_on_pty(
         out.extend(c);
     }
     (String::from_utf8_lossy(&out).into_owned(), code)
+}
+
+/// A second network namespace wired to the daemon's by a veth pair: a
+/// host "outside" the machine berth runs on. The daemon's side is
+/// 10.99.0.1/24 (device `outv`), the outside host is 10.99.0.2/24.
+pub struct OutsideHost {
+    holder: Child,
+    pub pid: i32,
+}
+
+impl OutsideHost {
+    pub const ADDR: &'static str = "10.99.0.2";
+    pub const HOST_ADDR: &'static str = "10.99.0.1";
+
+    pub fn new(d: &Daemon) -> OutsideHost {
+        let holder = Command::new("nsenter")
+            .args([
+                "-t",
+                &d.ns_pid.to_string(),
+                "-n",
+                "--",
+                "unshare",
+                "--net",
+                "--",
+                "sleep",
+                "infinity",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare for the outside host");
+        // nsenter and unshare exec in turn (no pid namespace, no fork): the
+        // process becomes sleep once the new namespace is made
+        let pid = holder.id() as i32;
+        assert!(
+            eventually(5, || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep")),
+            "outside host did not start"
+        );
+        let o = OutsideHost { holder, pid };
+        let script = format!(
+            "ip link add outv type veth peer name eth0 netns {pid} && ip addr add {}/24 dev outv && ip link set outv up",
+            Self::HOST_ADDR
+        );
+        assert!(d.sh(&script).status.success(), "wiring the outside host");
+        let inner = format!(
+            "ip link set lo up && ip addr add {}/24 dev eth0 && ip link set eth0 up",
+            Self::ADDR
+        );
+        assert!(
+            o.sh(&inner).status.success(),
+            "configuring the outside host"
+        );
+        o
+    }
+
+    /// Runs a shell command in the outside host's network namespace.
+    pub fn sh(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.pid.to_string(), "-n", "--", "sh", "-c", script])
+            .output()
+            .expect("nsenter")
+    }
+
+    /// GET from the outside host: the body, or None.
+    pub fn get(&self, url: &str) -> Option<String> {
+        http_get_in(self.pid, url)
+    }
+}
+
+impl Drop for OutsideHost {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        // SAFETY: plain kill(2) of the namespace's sleep
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    }
+}
+
+/// A plain HTTP/1.0 GET made from the network namespace of `pid`, on a
+/// thread that enters it (the host's static busybox wget crashes in NSS);
+/// the body of a 200 answer, or None. Bounded by 5 s timeouts.
+pub fn http_get_in(pid: i32, url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr: std::net::SocketAddr = hostport.parse().ok()?;
+    let req = format!("GET /{path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).ok()?;
+    std::thread::spawn(move || -> Option<String> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(req.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        head.split_whitespace()
+            .nth(1)
+            .filter(|c| *c == "200")
+            .map(|_| body.to_string())
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+impl Daemon {
+    /// Runs a shell command in the daemon's network namespace (the "host").
+    pub fn sh(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .args([
+                "-t",
+                &self.ns_pid.to_string(),
+                "-n",
+                "-m",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .expect("nsenter")
+    }
+
+    /// GET from the daemon's host (its network namespace).
+    pub fn get(&self, url: &str) -> Option<String> {
+        http_get_in(self.ns_pid, url)
+    }
 }

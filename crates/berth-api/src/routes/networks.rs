@@ -1,0 +1,56 @@
+//! /networks: the bridge networks of berth-engine. Engine calls that touch
+//! links or nftables block briefly, so they run on blocking threads.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bollard_stubs::models::{NetworkCreateRequest, NetworkCreateResponse, NetworkPruneResponse};
+
+use super::{AppState, json_body};
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(Into::into)
+}
+
+pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    Ok(Json(e.network_list(&p.filters()?)?).into_response())
+}
+
+pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(e.network_inspect(&id)?).into_response())
+}
+
+pub async fn create(State(e): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let req: NetworkCreateRequest = json_body(&body)?;
+    let (id, warning) = blocking(move || e.network_create(req)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NetworkCreateResponse { id, warning }),
+    )
+        .into_response())
+}
+
+pub async fn remove(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(move || e.network_remove(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let filters = p.filters()?;
+    let removed = blocking(move || e.network_prune(&filters)).await?;
+    Ok(Json(NetworkPruneResponse {
+        networks_deleted: Some(removed),
+    })
+    .into_response())
+}

@@ -1,0 +1,256 @@
+//! `berth network create|ls|inspect|rm|prune`.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::Result;
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::query_parameters::{ListNetworksOptions, PruneNetworksOptions};
+
+use super::containers::{confirm, each, parse_filters};
+use crate::output::{flush_table, format_rows, short_id, table};
+use crate::{Ctx, daemon_error, status};
+
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// Driver to manage the Network
+    #[arg(short = 'd', long, default_value = "bridge")]
+    driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    subnet: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long)]
+    ip_range: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long)]
+    gateway: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long = "aux-address")]
+    aux_address: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    attachable: bool,
+    /// Enable or disable IPv6 networking
+    #[arg(long)]
+    ipv6: bool,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt")]
+    opt: Vec<String>,
+    /// Set metadata on a network
+    #[arg(long)]
+    label: Vec<String>,
+    name: String,
+}
+
+fn key_values(items: &[String]) -> HashMap<String, String> {
+    items
+        .iter()
+        .map(|i| match i.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (i.clone(), String::new()),
+        })
+        .collect()
+}
+
+pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
+    if a.subnet.len() > 1 || a.gateway.len() > a.subnet.len().max(1) {
+        return Err(status(
+            1,
+            "berth: one --subnet (and one --gateway) per network is supported",
+        ));
+    }
+    if (!a.gateway.is_empty() || !a.ip_range.is_empty()) && a.subnet.is_empty() {
+        return Err(status(
+            1,
+            "berth: every ip-range or gateway must have a corresponding subnet",
+        ));
+    }
+    let config = a.subnet.first().map(|s| IpamConfig {
+        subnet: Some(s.clone()),
+        ip_range: a.ip_range.first().cloned(),
+        gateway: a.gateway.first().cloned(),
+        auxiliary_addresses: (!a.aux_address.is_empty()).then(|| key_values(&a.aux_address)),
+    });
+    let req = NetworkCreateRequest {
+        name: a.name.clone(),
+        driver: Some(a.driver.clone()),
+        internal: Some(a.internal),
+        attachable: Some(a.attachable),
+        enable_ipv6: Some(a.ipv6),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            config: Some(config.into_iter().collect()),
+            options: None,
+        }),
+        options: Some(key_values(&a.opt)),
+        labels: Some(key_values(&a.label)),
+        ..Default::default()
+    };
+    let r = ctx
+        .docker
+        .create_network(req)
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    println!("{}", r.id);
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    /// Only display network IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
+    let filters = parse_filters(&a.filter)?.unwrap_or_default();
+    let nets = ctx
+        .docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let id_of = |id: &str| {
+        if a.no_trunc {
+            id.to_string()
+        } else {
+            short_id(id)
+        }
+    };
+    if a.quiet {
+        for n in &nets {
+            println!("{}", id_of(n.id.as_deref().unwrap_or_default()));
+        }
+        return Ok(0);
+    }
+    let rows: Vec<serde_json::Value> = nets
+        .iter()
+        .map(|n| {
+            let labels: Vec<String> = n
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            serde_json::json!({
+                "ID": id_of(n.id.as_deref().unwrap_or_default()),
+                "Name": n.name,
+                "Driver": n.driver,
+                "Scope": n.scope,
+                "IPv6": n.enable_ipv6.unwrap_or(false),
+                "Internal": n.internal.unwrap_or(false),
+                "Labels": labels.join(","),
+                "CreatedAt": n.created,
+            })
+        })
+        .collect();
+    if let Some(fmt) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "table")
+    {
+        let out = format_rows(
+            fmt,
+            &rows,
+            &[
+                ("ID", "NETWORK ID"),
+                ("Name", "NAME"),
+                ("Driver", "DRIVER"),
+                ("Scope", "SCOPE"),
+                ("IPv6", "IPV6"),
+                ("Internal", "INTERNAL"),
+                ("Labels", "LABELS"),
+                ("CreatedAt", "CREATED AT"),
+            ],
+        )
+        .map_err(|e| status(1, e.to_string()))?;
+        print!("{out}");
+        return Ok(0);
+    }
+    let mut tw = table();
+    writeln!(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")?;
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+        writeln!(
+            tw,
+            "{}\t{}\t{}\t{}",
+            s("ID"),
+            s("Name"),
+            s("Driver"),
+            s("Scope")
+        )?;
+    }
+    flush_table(tw)?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short = 'f', long)]
+    force: bool,
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+pub async fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
+    let force = a.force;
+    each(&a.networks, |n| async move {
+        match ctx.docker.remove_network(&n).await {
+            Ok(()) => Ok(()),
+            Err(e) if force && crate::is_not_found(&e) => Ok(()),
+            Err(e) => Err(daemon_error(&e)),
+        }
+    })
+    .await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+}
+
+pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
+    if !a.force
+        && !confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )
+    {
+        return Ok(0);
+    }
+    let r = ctx
+        .docker
+        .prune_networks(Some(PruneNetworksOptions {
+            filters: parse_filters(&a.filter)?,
+        }))
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    let deleted = r.networks_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Networks:");
+        for n in &deleted {
+            println!("{n}");
+        }
+    }
+    Ok(0)
+}

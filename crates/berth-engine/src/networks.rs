@@ -1,0 +1,1134 @@
+//! Networks as Docker models them, over the bridge driver in
+//! berth-network: the predefined `bridge`, `host` and `none`, user-defined
+//! bridge networks with their IPAM, and each running container's endpoint
+//! (a namespace pinned under the exec root, a veth on the network's
+//! bridge, an address) and published ports.
+//!
+//! Records live in the metadata store; a container's endpoints and ports
+//! are part of its record while it runs, so a restarted daemon knows every
+//! address and port in use and rewrites its nftables state from them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use berth_network::ipam::{self, Pool};
+use berth_network::nft::{self, NetRules, PortRule, Proto};
+use berth_network::{Subnet, links};
+use berth_store::Table;
+use bollard_stubs::models::{
+    EndpointResource, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect,
+    PortBinding, PortMap,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::containers::{ContainerRecord, Status};
+use crate::{Engine, Error, LockExt, Result};
+
+/// The default bridge's interface (Docker's docker0); a name of its own
+/// so berth and Docker can share a host.
+pub const DEFAULT_BRIDGE_IF: &str = "berth0";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// bridge, host or null
+    pub driver: String,
+    pub created: String,
+    /// the subnet and gateway; empty for host and null
+    #[serde(default)]
+    pub subnet: String,
+    #[serde(default)]
+    pub gateway: String,
+    #[serde(default)]
+    pub ip_range: Option<String>,
+    #[serde(default)]
+    pub aux_addresses: HashMap<String, String>,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub options: HashMap<String, String>,
+    /// the Linux bridge; empty for host and null
+    #[serde(default)]
+    pub bridge: String,
+}
+
+impl NetworkRecord {
+    fn predefined(&self) -> bool {
+        matches!(self.name.as_str(), "bridge" | "host" | "none")
+    }
+
+    fn subnet(&self) -> Option<Subnet> {
+        Subnet::parse(&self.subnet).ok()
+    }
+
+    fn rules(&self) -> Option<NetRules> {
+        Some(NetRules {
+            bridge: self.bridge.clone(),
+            subnet: self.subnet()?,
+            internal: self.internal,
+            masquerade: self
+                .options
+                .get("com.docker.network.bridge.enable_ip_masquerade")
+                .is_none_or(|v| v != "false"),
+        })
+    }
+}
+
+/// A running container's place on one network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub host_if: String,
+    pub container_if: String,
+}
+
+/// A port published by a running container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    /// tcp or udp
+    pub proto: String,
+    /// "0.0.0.0" for every address
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_ip: String,
+    pub container_port: u16,
+}
+
+impl PublishedPort {
+    fn rule(&self) -> Option<PortRule> {
+        Some(PortRule {
+            proto: if self.proto == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            },
+            host_ip: match self.host_ip.as_str() {
+                "" | "0.0.0.0" => None,
+                ip => Some(ip.parse().ok()?),
+            },
+            host_port: self.host_port,
+            container_ip: self.container_ip.parse().ok()?,
+            container_port: self.container_port,
+        })
+    }
+}
+
+/// The networks and what is allocated in them.
+#[derive(Default)]
+pub(crate) struct Networks {
+    by_id: HashMap<String, NetworkRecord>,
+    pools: HashMap<String, Pool>,
+    /// published (proto, host port) -> the host addresses it is bound on
+    ports: HashMap<(String, u16), Vec<String>>,
+}
+
+impl Networks {
+    fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
+        if let Some(n) = self.by_id.values().find(|n| n.name == name_or_id) {
+            return Some(n);
+        }
+        if let Some(n) = self.by_id.get(name_or_id) {
+            return Some(n);
+        }
+        let mut prefixed = self
+            .by_id
+            .values()
+            .filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
+        match (prefixed.next(), prefixed.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The network a container's `NetworkMode` names: None for host, none
+/// and container:<x>, which get no endpoint.
+pub(crate) fn endpoint_network(mode: &str) -> Option<&str> {
+    match mode {
+        "" | "default" => Some("bridge"),
+        "host" | "none" => None,
+        m if m.starts_with("container:") => None,
+        m => Some(m),
+    }
+}
+
+impl Engine {
+    fn netns_path(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("netns").join(id)
+    }
+
+    /// The namespace a container joins, once its endpoints are set up.
+    pub(crate) fn container_netns(&self, rec: &ContainerRecord) -> Option<PathBuf> {
+        (!rec.endpoints.is_empty()).then(|| self.netns_path(&rec.id))
+    }
+
+    /// Loads the networks, creates the predefined ones, brings every bridge
+    /// up, and rewrites berth's nftables table from the records (the
+    /// addresses and ports of containers that ran when the daemon stopped
+    /// included), so that nothing is duplicated, leaked or missing.
+    pub(crate) fn load_networks(&self, containers: &[ContainerRecord]) -> anyhow::Result<()> {
+        let mut nets = Networks::default();
+        for (_, n) in self.meta.list_json::<NetworkRecord>(Table::Networks)? {
+            nets.by_id.insert(n.id.clone(), n);
+        }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if nets.find(name).is_none() {
+                let rec = NetworkRecord {
+                    id: crate::random_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: crate::now_rfc3339(),
+                    subnet: String::new(),
+                    gateway: String::new(),
+                    ip_range: None,
+                    aux_addresses: HashMap::new(),
+                    internal: false,
+                    attachable: false,
+                    labels: HashMap::new(),
+                    options: HashMap::new(),
+                    bridge: String::new(),
+                };
+                self.meta.put_json(Table::Networks, &rec.id, &rec)?;
+                nets.by_id.insert(rec.id.clone(), rec);
+            }
+        }
+        if nets.find("bridge").is_none() {
+            let mut used: Vec<Subnet> = nets.by_id.values().filter_map(|n| n.subnet()).collect();
+            used.extend(links::host_subnets().unwrap_or_default());
+            let subnet = match &self.cfg.bip {
+                Some(bip) => Subnet::parse(bip).map_err(|e| anyhow::anyhow!("bip: {e}"))?,
+                None => {
+                    let s = ipam::pick_subnet(&ipam::default_pools(), &used)
+                        .context("no free subnet for the default bridge")?;
+                    Subnet {
+                        addr: s.nth(1),
+                        prefix: s.prefix,
+                    }
+                }
+            };
+            let mut options = HashMap::new();
+            for (k, v) in [
+                ("com.docker.network.bridge.default_bridge", "true"),
+                ("com.docker.network.bridge.enable_icc", "true"),
+                ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                ("com.docker.network.bridge.name", DEFAULT_BRIDGE_IF),
+                ("com.docker.network.driver.mtu", "1500"),
+            ] {
+                options.insert(k.to_string(), v.to_string());
+            }
+            let rec = NetworkRecord {
+                id: crate::random_id(),
+                name: "bridge".into(),
+                driver: "bridge".into(),
+                created: crate::now_rfc3339(),
+                subnet: subnet.network().to_string(),
+                gateway: subnet.addr.to_string(),
+                ip_range: self.cfg.fixed_cidr.clone(),
+                aux_addresses: HashMap::new(),
+                internal: false,
+                attachable: false,
+                labels: HashMap::new(),
+                options,
+                bridge: DEFAULT_BRIDGE_IF.into(),
+            };
+            self.meta.put_json(Table::Networks, &rec.id, &rec)?;
+            nets.by_id.insert(rec.id.clone(), rec);
+        }
+        links::sysctl(&["net", "ipv4", "ip_forward"], "1")?;
+        for n in nets.by_id.values().filter(|n| n.driver == "bridge") {
+            bring_up(n)?;
+            nets.pools.insert(n.id.clone(), pool_of(n));
+        }
+        let mut ports = Vec::new();
+        for c in containers {
+            for ep in c.endpoints.values() {
+                if let (Some(pool), Ok(ip)) = (
+                    nets.pools.get_mut(&ep.network_id),
+                    ep.ip.parse::<Ipv4Addr>(),
+                ) {
+                    pool.reserve(ip);
+                }
+            }
+            for p in &c.published {
+                nets.ports
+                    .entry((p.proto.clone(), p.host_port))
+                    .or_default()
+                    .push(p.host_ip.clone());
+                ports.extend(p.rule());
+            }
+        }
+        let rules: Vec<NetRules> = nets.by_id.values().filter_map(|n| n.rules()).collect();
+        nft::apply(&nft::full_script(&rules, &ports))?;
+        *self.networks.w() = nets;
+        Ok(())
+    }
+
+    pub fn network_create(&self, req: NetworkCreateRequest) -> Result<(String, String)> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() {
+            return Err(Error::invalid("network name cannot be empty"));
+        }
+        let driver = req
+            .driver
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "bridge".into());
+        if driver != "bridge" {
+            return Err(Error::not_found(format!(
+                "could not find plugin {driver} in v1 plugin registry: plugin not found"
+            )));
+        }
+        if req.enable_ipv6 == Some(true) {
+            return Err(Error::invalid(
+                "IPv6 networks are not supported by berth yet",
+            ));
+        }
+        let cfgs = req
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.clone())
+            .unwrap_or_default();
+        if cfgs.len() > 1 {
+            return Err(Error::invalid("berth supports one IPAM config per network"));
+        }
+        let cfg = cfgs.into_iter().next().unwrap_or_default();
+        let options = req.options.clone().unwrap_or_default();
+        let mut nets = self.networks.w();
+        if nets.find(&name).is_some_and(|n| n.name == name) {
+            return Err(Error::conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        let parse = |what: &str, v: &str| {
+            Subnet::parse(v).map_err(|_| Error::invalid(format!("invalid {what}: {v}")))
+        };
+        let subnet = match cfg.subnet.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => {
+                let s = parse("subnet", s)?;
+                if let Some(other) = nets
+                    .by_id
+                    .values()
+                    .find(|n| n.subnet().is_some_and(|o| o.overlaps(&s)))
+                {
+                    return Err(Error::conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space: {} is used by network {}",
+                        other.subnet, other.name
+                    )));
+                }
+                s.network()
+            }
+            None => {
+                let mut used: Vec<Subnet> =
+                    nets.by_id.values().filter_map(|n| n.subnet()).collect();
+                used.extend(links::host_subnets().map_err(Error::Internal)?);
+                ipam::pick_subnet(&self.address_pools(), &used).ok_or_else(|| {
+                    Error::invalid(
+                        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+                    )
+                })?
+            }
+        };
+        let ip_range = match cfg.ip_range.as_deref().filter(|s| !s.is_empty()) {
+            Some(r) => {
+                let r = parse("ip-range", r)?;
+                if !subnet.contains(r.addr) || r.prefix < subnet.prefix {
+                    return Err(Error::invalid(format!(
+                        "invalid ip-range {r}: it must be inside the subnet {subnet}"
+                    )));
+                }
+                Some(r.network().to_string())
+            }
+            None => None,
+        };
+        let gateway = match cfg.gateway.as_deref().filter(|s| !s.is_empty()) {
+            Some(g) => {
+                let g: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
+                if !subnet.contains(g) {
+                    return Err(Error::invalid(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                g
+            }
+            None => subnet.nth(1),
+        };
+        let mut aux = HashMap::new();
+        for (k, v) in cfg.auxiliary_addresses.clone().unwrap_or_default() {
+            let ip: Ipv4Addr = v
+                .parse()
+                .map_err(|_| Error::invalid(format!("invalid auxiliary address {k}={v}")))?;
+            if !subnet.contains(ip) {
+                return Err(Error::invalid(format!(
+                    "no matching subnet for aux-address {ip}"
+                )));
+            }
+            aux.insert(k, v);
+        }
+        let id = crate::random_id();
+        let bridge = match options.get("com.docker.network.bridge.name") {
+            Some(b) => {
+                if !nft::valid_ifname(b) {
+                    return Err(Error::invalid(format!("invalid bridge name: {b:?}")));
+                }
+                if nets.by_id.values().any(|n| &n.bridge == b) {
+                    return Err(Error::conflict(format!(
+                        "bridge name {b} is used by another network"
+                    )));
+                }
+                b.clone()
+            }
+            None => format!("br-{}", &id[..12]),
+        };
+        let rec = NetworkRecord {
+            id: id.clone(),
+            name: name.clone(),
+            driver,
+            created: crate::now_rfc3339(),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            ip_range,
+            aux_addresses: aux,
+            internal: req.internal.unwrap_or(false),
+            attachable: req.attachable.unwrap_or(false),
+            labels: req.labels.clone().unwrap_or_default(),
+            options,
+            bridge,
+        };
+        bring_up(&rec).map_err(Error::Internal)?;
+        if let Some(r) = rec.rules() {
+            nft::apply(&nft::network_elements("add", &r)).map_err(Error::Internal)?;
+        }
+        self.meta.put_json(Table::Networks, &id, &rec)?;
+        nets.pools.insert(id.clone(), pool_of(&rec));
+        nets.by_id.insert(id.clone(), rec.clone());
+        drop(nets);
+        self.object_event(
+            "network",
+            &id,
+            "create",
+            &[("name", name), ("type", rec.driver.clone())],
+        );
+        Ok((id, String::new()))
+    }
+
+    /// Docker's `default-address-pools`, or its built-in ones.
+    fn address_pools(&self) -> Vec<Subnet> {
+        if self.cfg.address_pools.is_empty() {
+            return ipam::default_pools();
+        }
+        let mut out = Vec::new();
+        for (base, size) in &self.cfg.address_pools {
+            let Ok(base) = Subnet::parse(base) else {
+                continue;
+            };
+            if *size < base.prefix || *size > 30 {
+                continue;
+            }
+            let count = 1u64 << (size - base.prefix).min(16);
+            let step = 1u64 << (32 - *size as u32);
+            for i in 0..count {
+                out.push(Subnet {
+                    addr: base.nth((i * step) as u32),
+                    prefix: *size,
+                });
+            }
+        }
+        out
+    }
+
+    fn network_record(&self, name: &str) -> Result<NetworkRecord> {
+        self.networks
+            .r()
+            .find(name)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("network {name} not found")))
+    }
+
+    /// The containers running on a network: name, endpoint.
+    fn network_endpoints(&self, id: &str) -> Vec<(ContainerRecord, EndpointRecord)> {
+        self.containers
+            .r()
+            .values()
+            .map(|e| e.record())
+            .filter_map(|r| {
+                let ep = r.endpoints.values().find(|ep| ep.network_id == id)?.clone();
+                Some((r, ep))
+            })
+            .collect()
+    }
+
+    pub fn network_inspect(&self, name: &str) -> Result<NetworkInspect> {
+        let n = self.network_record(name)?;
+        let mut containers = HashMap::new();
+        for (c, ep) in self.network_endpoints(&n.id) {
+            containers.insert(
+                c.id.clone(),
+                EndpointResource {
+                    name: Some(c.name.clone()),
+                    endpoint_id: Some(ep.endpoint_id.clone()),
+                    mac_address: Some(ep.mac.clone()),
+                    ipv4_address: Some(format!("{}/{}", ep.ip, ep.prefix)),
+                    ipv6_address: Some(String::new()),
+                },
+            );
+        }
+        Ok(inspect_of(&n, containers))
+    }
+
+    pub fn network_list(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<NetworkInspect>> {
+        for k in filters.keys() {
+            if !matches!(
+                k.as_str(),
+                "name" | "id" | "driver" | "label" | "type" | "scope" | "dangling"
+            ) {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let nets: Vec<NetworkRecord> = self.networks.r().by_id.values().cloned().collect();
+        let mut out: Vec<NetworkInspect> = nets
+            .iter()
+            .filter(|n| {
+                filters.iter().all(|(k, vals)| match k.as_str() {
+                    "name" => vals.iter().any(|v| n.name.contains(v.as_str())),
+                    "id" => vals.iter().any(|v| n.id.starts_with(v.as_str())),
+                    "driver" => vals.contains(&n.driver),
+                    "label" => crate::labels_match(&n.labels, vals),
+                    "type" => vals.iter().any(|v| match v.as_str() {
+                        "custom" => !n.predefined(),
+                        "builtin" => n.predefined(),
+                        _ => false,
+                    }),
+                    "scope" => vals.iter().any(|v| v == "local"),
+                    "dangling" => {
+                        let unused = n.predefined() || self.network_endpoints(&n.id).is_empty();
+                        let unused = unused && !n.predefined();
+                        vals.iter().any(|v| (v == "true" || v == "1") == unused)
+                    }
+                    _ => true,
+                })
+            })
+            .map(|n| inspect_of(n, HashMap::new()))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn network_remove(&self, name: &str) -> Result<()> {
+        let n = self.network_record(name)?;
+        if n.predefined() {
+            return Err(Error::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        let users: Vec<String> = self
+            .containers
+            .r()
+            .values()
+            .map(|e| e.record())
+            .filter(|r| {
+                endpoint_network(r.host_config.network_mode.as_deref().unwrap_or_default())
+                    .is_some_and(|m| m == n.name || m == n.id)
+                    || r.endpoints.values().any(|ep| ep.network_id == n.id)
+            })
+            .filter(|r| r.state.status == Status::Running || !r.endpoints.is_empty())
+            .map(|r| r.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::conflict(format!(
+                "error while removing network: network {} id {} has active endpoints ({})",
+                n.name,
+                n.id,
+                users.join(", ")
+            )));
+        }
+        if let Some(r) = n.rules() {
+            nft::apply(&nft::network_elements("delete", &r)).map_err(Error::Internal)?;
+        }
+        links::delete_link(&n.bridge).map_err(Error::Internal)?;
+        self.meta.delete(Table::Networks, &n.id)?;
+        let mut nets = self.networks.w();
+        nets.by_id.remove(&n.id);
+        nets.pools.remove(&n.id);
+        drop(nets);
+        self.object_event(
+            "network",
+            &n.id,
+            "destroy",
+            &[("name", n.name.clone()), ("type", n.driver.clone())],
+        );
+        Ok(())
+    }
+
+    /// Removes the user-defined networks no container uses.
+    pub fn network_prune(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<String>> {
+        let labels = filters.get("label").cloned().unwrap_or_default();
+        let candidates: Vec<NetworkRecord> = self
+            .networks
+            .r()
+            .by_id
+            .values()
+            .filter(|n| !n.predefined() && crate::labels_match(&n.labels, &labels))
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for n in candidates {
+            if self.network_remove(&n.id).is_ok() {
+                removed.push(n.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Checks a container's network mode at create, as Docker does.
+    pub(crate) fn check_network_mode(&self, mode: &str) -> Result<()> {
+        if let Some(name) = endpoint_network(mode) {
+            let n = self.network_record(name)?;
+            if n.driver != "bridge" {
+                return Err(Error::invalid(format!(
+                    "container cannot be connected to network {}",
+                    n.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a starting container its namespace, endpoint and published
+    /// ports. Runs on a blocking thread: netlink and nft are synchronous.
+    pub(crate) fn network_setup(
+        &self,
+        rec: &ContainerRecord,
+    ) -> Result<(BTreeMap<String, EndpointRecord>, Vec<PublishedPort>)> {
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        let Some(net_name) = endpoint_network(&mode) else {
+            return Ok((BTreeMap::new(), Vec::new()));
+        };
+        let n = self.network_record(net_name)?;
+        let subnet = n
+            .subnet()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
+        let wanted_ip = rec
+            .endpoints_config
+            .get(&n.name)
+            .or_else(|| rec.endpoints_config.get(net_name))
+            .and_then(|s| s.ipam_config.as_ref())
+            .and_then(|c| c.ipv4_address.clone())
+            .filter(|s| !s.is_empty());
+        let ip = {
+            let mut nets = self.networks.w();
+            let pool = nets.pools.get_mut(&n.id).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("network {} has no pool", n.name))
+            })?;
+            match &wanted_ip {
+                Some(w) => {
+                    if n.name == "bridge" {
+                        return Err(Error::invalid(
+                            "user specified IP address is supported on user defined networks only",
+                        ));
+                    }
+                    let ip: Ipv4Addr = w
+                        .parse()
+                        .map_err(|_| Error::invalid(format!("invalid IPv4 address: {w}")))?;
+                    if !subnet.contains(ip) {
+                        return Err(Error::invalid(format!(
+                            "no configured subnet contains IP address {ip}"
+                        )));
+                    }
+                    if !pool.reserve(ip) {
+                        return Err(Error::conflict(format!(
+                            "Address already in use: {ip} on network {}",
+                            n.name
+                        )));
+                    }
+                    ip
+                }
+                None => pool.allocate().ok_or_else(|| {
+                    Error::invalid(format!(
+                        "no available IPv4 addresses on this network's address pools: {} ({})",
+                        n.name, n.id
+                    ))
+                })?,
+            }
+        };
+        let netns = self.netns_path(&rec.id);
+        let ep = EndpointRecord {
+            network_id: n.id.clone(),
+            endpoint_id: crate::random_id(),
+            ip: ip.to_string(),
+            prefix: subnet.prefix,
+            gateway: if n.internal {
+                String::new()
+            } else {
+                n.gateway.clone()
+            },
+            mac: ipam::mac_string(&ipam::mac_for(ip)),
+            host_if: format!("veth{}", &crate::random_id()[..7]),
+            container_if: "eth0".into(),
+        };
+        let undo_ip = |me: &Engine| {
+            if let Some(p) = me.networks.w().pools.get_mut(&n.id) {
+                p.release(ip);
+            }
+        };
+        let attached = (|| -> anyhow::Result<()> {
+            let _ = links::remove_netns(&netns);
+            links::create_netns(&netns)?;
+            links::attach(
+                &netns,
+                &links::Endpoint {
+                    bridge: n.bridge.clone(),
+                    host_if: ep.host_if.clone(),
+                    container_if: ep.container_if.clone(),
+                    ip,
+                    prefix: subnet.prefix,
+                    gateway: ep.gateway.parse().ok(),
+                    mac: ipam::mac_for(ip),
+                },
+            )
+        })();
+        if let Err(e) = attached {
+            undo_ip(self);
+            let _ = links::remove_netns(&netns);
+            return Err(Error::Internal(e));
+        }
+        let ports = match self.publish_ports(rec, &n, ip) {
+            Ok(p) => p,
+            Err(e) => {
+                undo_ip(self);
+                let _ = links::remove_netns(&netns);
+                return Err(e);
+            }
+        };
+        let mut eps = BTreeMap::new();
+        eps.insert(n.name.clone(), ep);
+        Ok((eps, ports))
+    }
+
+    /// Allocates the host ports of `-p`/`-P` and adds their DNAT elements.
+    fn publish_ports(
+        &self,
+        rec: &ContainerRecord,
+        n: &NetworkRecord,
+        ip: Ipv4Addr,
+    ) -> Result<Vec<PublishedPort>> {
+        let mut wanted: Vec<(String, u16, PortBinding)> = Vec::new();
+        let bindings = rec.host_config.port_bindings.clone().unwrap_or_default();
+        for (key, list) in &bindings {
+            let (port, proto) = parse_port_key(key)?;
+            let list = list.clone().unwrap_or_default();
+            if list.is_empty() {
+                wanted.push((proto.clone(), port, PortBinding::default()));
+            }
+            for b in list {
+                wanted.push((proto.clone(), port, b));
+            }
+        }
+        if rec.host_config.publish_all_ports == Some(true) {
+            for key in rec.config.exposed_ports.clone().unwrap_or_default().iter() {
+                if !bindings.contains_key(key) {
+                    let (port, proto) = parse_port_key(key)?;
+                    wanted.push((proto, port, PortBinding::default()));
+                }
+            }
+        }
+        wanted.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        let mut out: Vec<PublishedPort> = Vec::new();
+        let release = |me: &Engine, done: &[PublishedPort]| {
+            let mut nets = me.networks.w();
+            for p in done {
+                if let Some(v) = nets.ports.get_mut(&(p.proto.clone(), p.host_port)) {
+                    v.retain(|h| h != &p.host_ip);
+                }
+            }
+        };
+        for (proto, cport, b) in wanted {
+            let host_ip = b
+                .host_ip
+                .clone()
+                .filter(|h| !h.is_empty() && h != "::")
+                .unwrap_or_else(|| "0.0.0.0".into());
+            if host_ip.parse::<Ipv4Addr>().is_err() {
+                release(self, &out);
+                return Err(Error::invalid(format!(
+                    "invalid host IP {host_ip} for port {cport}/{proto}"
+                )));
+            }
+            let range = match b.host_port.as_deref().filter(|p| !p.is_empty()) {
+                None => None,
+                Some(p) => Some(parse_port_range(p).inspect_err(|_| release(self, &out))?),
+            };
+            match self.take_host_port(&proto, &host_ip, range, &rec.name, ip, cport) {
+                Ok(hp) => out.push(PublishedPort {
+                    proto: proto.clone(),
+                    host_ip: host_ip.clone(),
+                    host_port: hp,
+                    container_ip: ip.to_string(),
+                    container_port: cport,
+                }),
+                Err(e) => {
+                    release(self, &out);
+                    return Err(e);
+                }
+            }
+        }
+        let script: String = out
+            .iter()
+            .filter_map(|p| p.rule())
+            .map(|r| nft::port_element("add", &r))
+            .collect();
+        if let Err(e) = nft::apply(&script) {
+            release(self, &out);
+            return Err(Error::Internal(e.context(format!(
+                "driver failed programming external connectivity on endpoint {} on network {}",
+                rec.name, n.name
+            ))));
+        }
+        Ok(out)
+    }
+
+    /// Reserves a host port: the one asked for, the first free one of a
+    /// range, or (None) a free ephemeral port. Ports are checked against
+    /// berth's own table and by binding them, which finds other programs.
+    fn take_host_port(
+        &self,
+        proto: &str,
+        host_ip: &str,
+        range: Option<(u16, u16)>,
+        name: &str,
+        ip: Ipv4Addr,
+        cport: u16,
+    ) -> Result<u16> {
+        let mut nets = self.networks.w();
+        let clash = |nets: &Networks, port: u16| {
+            nets.ports
+                .get(&(proto.to_string(), port))
+                .is_some_and(|ips| {
+                    ips.iter()
+                        .any(|h| h == host_ip || h == "0.0.0.0" || host_ip == "0.0.0.0")
+                })
+        };
+        let free_on_host = |port: u16| bind_test(proto, host_ip, port).is_some();
+        let candidates: Vec<u16> = match range {
+            Some((a, b)) => (a..=b).collect(),
+            None => Vec::new(),
+        };
+        let chosen = if candidates.is_empty() {
+            // an ephemeral port the kernel says is free, and not ours
+            (0..64)
+                .filter_map(|_| bind_test(proto, host_ip, 0))
+                .find(|p| !clash(&nets, *p))
+        } else {
+            candidates
+                .iter()
+                .copied()
+                .find(|p| !clash(&nets, *p) && free_on_host(*p))
+        };
+        let Some(port) = chosen else {
+            let p = candidates.first().copied().unwrap_or(0);
+            let what = if candidates.len() == 1 && clash(&nets, p) {
+                "port is already allocated"
+            } else {
+                "address already in use"
+            };
+            return Err(Error::Internal(anyhow::anyhow!(
+                "driver failed programming external connectivity on endpoint {name}: Bind for {host_ip}:{p} failed: {what} (container {ip}:{cport}/{proto})"
+            )));
+        };
+        nets.ports
+            .entry((proto.to_string(), port))
+            .or_default()
+            .push(host_ip.to_string());
+        Ok(port)
+    }
+
+    /// Takes a container off its networks: its ports, addresses and pinned
+    /// namespace (the kernel then removes the veth pair). Idempotent.
+    pub(crate) fn network_teardown(&self, rec: &ContainerRecord) {
+        if !rec.published.is_empty() {
+            let script: String = rec
+                .published
+                .iter()
+                .filter_map(|p| p.rule())
+                .map(|r| nft::port_element("delete", &r))
+                .collect();
+            if let Err(e) = nft::apply(&script) {
+                tracing::warn!(container = %&rec.id[..12], error = %e, "removing published ports");
+            }
+        }
+        {
+            let mut nets = self.networks.w();
+            for p in &rec.published {
+                if let Some(v) = nets.ports.get_mut(&(p.proto.clone(), p.host_port)) {
+                    v.retain(|h| h != &p.host_ip);
+                }
+            }
+            for ep in rec.endpoints.values() {
+                if let (Some(pool), Ok(ip)) = (
+                    nets.pools.get_mut(&ep.network_id),
+                    ep.ip.parse::<Ipv4Addr>(),
+                ) {
+                    pool.release(ip);
+                }
+            }
+        }
+        if let Err(e) = links::remove_netns(&self.netns_path(&rec.id)) {
+            tracing::warn!(container = %&rec.id[..12], error = %e, "removing network namespace");
+        }
+    }
+
+    /// The Ports of `ps`: published ports, and exposed ones while running.
+    pub(crate) fn port_summary(
+        &self,
+        rec: &ContainerRecord,
+    ) -> Vec<bollard_stubs::models::PortSummary> {
+        use bollard_stubs::models::{PortSummary, PortSummaryTypeEnum};
+        if rec.state.status != Status::Running {
+            return Vec::new();
+        }
+        let typ = |p: &str| match p {
+            "udp" => PortSummaryTypeEnum::UDP,
+            "sctp" => PortSummaryTypeEnum::SCTP,
+            _ => PortSummaryTypeEnum::TCP,
+        };
+        let mut out: Vec<PortSummary> = rec
+            .published
+            .iter()
+            .map(|p| PortSummary {
+                ip: Some(p.host_ip.clone()),
+                private_port: p.container_port,
+                public_port: Some(p.host_port),
+                typ: Some(typ(&p.proto)),
+            })
+            .collect();
+        for k in rec.config.exposed_ports.clone().unwrap_or_default() {
+            let Ok((port, proto)) = parse_port_key(&k) else {
+                continue;
+            };
+            if !rec
+                .published
+                .iter()
+                .any(|p| p.container_port == port && p.proto == proto)
+            {
+                out.push(PortSummary {
+                    ip: None,
+                    private_port: port,
+                    public_port: None,
+                    typ: Some(typ(&proto)),
+                });
+            }
+        }
+        out
+    }
+
+    /// NetworkSettings.Ports and .Networks of a container, as inspect shows.
+    pub(crate) fn network_settings(
+        &self,
+        rec: &ContainerRecord,
+    ) -> (PortMap, HashMap<String, EndpointSettings>) {
+        let mut ports: PortMap = HashMap::new();
+        for k in rec.config.exposed_ports.clone().unwrap_or_default().iter() {
+            ports.insert(k.clone(), None);
+        }
+        for p in &rec.published {
+            ports
+                .entry(format!("{}/{}", p.container_port, p.proto))
+                .or_insert(None)
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(p.host_ip.clone()),
+                    host_port: Some(p.host_port.to_string()),
+                });
+        }
+        let mut networks = HashMap::new();
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        let name = match endpoint_network(&mode) {
+            Some(n) => self
+                .networks
+                .r()
+                .find(n)
+                .map(|r| r.name.clone())
+                .unwrap_or_else(|| n.to_string()),
+            None if mode.starts_with("container:") => String::new(),
+            None => mode.clone(),
+        };
+        if !name.is_empty() {
+            let ep = rec.endpoints.get(&name).cloned().unwrap_or_default();
+            let cfg = rec.endpoints_config.get(&name).cloned().unwrap_or_default();
+            let net_id = self
+                .networks
+                .r()
+                .find(&name)
+                .map(|n| n.id.clone())
+                .unwrap_or_default();
+            networks.insert(
+                name,
+                EndpointSettings {
+                    ipam_config: cfg.ipam_config.clone(),
+                    links: None,
+                    aliases: cfg.aliases.clone(),
+                    mac_address: Some(ep.mac.clone()),
+                    driver_opts: None,
+                    network_id: Some(net_id),
+                    endpoint_id: Some(ep.endpoint_id.clone()),
+                    gateway: Some(ep.gateway.clone()),
+                    ip_address: Some(ep.ip.clone()),
+                    ip_prefix_len: Some(ep.prefix as i64),
+                    ipv6_gateway: Some(String::new()),
+                    global_ipv6_address: Some(String::new()),
+                    global_ipv6_prefix_len: Some(0),
+                    dns_names: None,
+                    gw_priority: Some(0),
+                },
+            );
+        }
+        (ports, networks)
+    }
+}
+
+fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) -> NetworkInspect {
+    let ipam_config = if n.subnet.is_empty() {
+        Vec::new()
+    } else {
+        vec![IpamConfig {
+            subnet: Some(n.subnet.clone()),
+            ip_range: n.ip_range.clone(),
+            gateway: Some(n.gateway.clone()),
+            auxiliary_addresses: (!n.aux_addresses.is_empty()).then(|| n.aux_addresses.clone()),
+        }]
+    };
+    NetworkInspect {
+        name: Some(n.name.clone()),
+        id: Some(n.id.clone()),
+        created: Some(n.created.clone()),
+        scope: Some("local".into()),
+        driver: Some(n.driver.clone()),
+        enable_ipv4: Some(true),
+        enable_ipv6: Some(false),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            config: Some(ipam_config),
+            options: None,
+        }),
+        internal: Some(n.internal),
+        attachable: Some(n.attachable),
+        ingress: Some(false),
+        config_only: Some(false),
+        options: Some(n.options.clone()),
+        labels: Some(n.labels.clone()),
+        containers: Some(containers),
+        ..Default::default()
+    }
+}
+
+fn pool_of(n: &NetworkRecord) -> Pool {
+    let subnet = n.subnet().unwrap_or(Subnet {
+        addr: Ipv4Addr::UNSPECIFIED,
+        prefix: 32,
+    });
+    let range = n.ip_range.as_deref().and_then(|r| Subnet::parse(r).ok());
+    let mut pool = Pool::new(subnet, range);
+    if let Ok(gw) = n.gateway.parse() {
+        pool.reserve(gw);
+    }
+    for v in n.aux_addresses.values() {
+        if let Ok(ip) = v.parse() {
+            pool.reserve(ip);
+        }
+    }
+    pool
+}
+
+/// Creates the network's bridge with its gateway address, and lets the
+/// host's loopback reach published ports through it (route_localnet).
+fn bring_up(n: &NetworkRecord) -> anyhow::Result<()> {
+    let s = n.subnet().context("network without subnet")?;
+    let gw: Option<Ipv4Addr> = n.gateway.parse().ok();
+    links::ensure_bridge(&n.bridge, gw, s.prefix)?;
+    links::sysctl(&["net", "ipv4", "conf", &n.bridge, "route_localnet"], "1")?;
+    Ok(())
+}
+
+/// "80/tcp", "53/udp", "8080" (tcp)
+fn parse_port_key(key: &str) -> Result<(u16, String)> {
+    let (p, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if proto != "tcp" && proto != "udp" {
+        return Err(Error::invalid(format!("invalid proto: {proto}")));
+    }
+    let port: u16 = p
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Error::invalid(format!("invalid port specification: \"{key}\"")))?;
+    Ok((port, proto))
+}
+
+/// "8080" or "8000-8010"
+fn parse_port_range(s: &str) -> Result<(u16, u16)> {
+    let bad = || Error::invalid(format!("invalid port specification: \"{s}\""));
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: u16 = a.parse().map_err(|_| bad())?;
+    let b: u16 = b.parse().map_err(|_| bad())?;
+    if a == 0 || b < a {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+/// Binds the port to see whether the host has it free; 0 asks the kernel
+/// for a free one. Returns the port.
+fn bind_test(proto: &str, host_ip: &str, port: u16) -> Option<u16> {
+    let addr = format!("{host_ip}:{port}");
+    if proto == "udp" {
+        std::net::UdpSocket::bind(&addr)
+            .ok()?
+            .local_addr()
+            .ok()
+            .map(|a| a.port())
+    } else {
+        std::net::TcpListener::bind(&addr)
+            .ok()?
+            .local_addr()
+            .ok()
+            .map(|a| a.port())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs() {
+        assert_eq!(parse_port_key("80/tcp").unwrap(), (80, "tcp".into()));
+        assert_eq!(parse_port_key("53/udp").unwrap(), (53, "udp".into()));
+        assert_eq!(parse_port_key("8080").unwrap(), (8080, "tcp".into()));
+        assert!(parse_port_key("0/tcp").is_err());
+        assert!(parse_port_key("80/sctp").is_err());
+        assert!(parse_port_key("http").is_err());
+        assert_eq!(parse_port_range("8000-8010").unwrap(), (8000, 8010));
+        assert!(parse_port_range("9-1").is_err());
+        assert_eq!(endpoint_network("default"), Some("bridge"));
+        assert_eq!(endpoint_network("container:x"), None);
+        assert_eq!(endpoint_network("app"), Some("app"));
+    }
+}

@@ -1,0 +1,329 @@
+//! Links through rtnetlink: bridges, veth pairs, addresses and routes, and
+//! network namespaces kept as bind-mounted files (as `ip netns` does), so a
+//! container's namespace outlives the daemon and can be found again.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::Subnet;
+
+/// Runs netlink requests on a runtime of their own, on a scoped thread
+/// that inherits the caller's network namespace: callers may be async
+/// tasks, plain threads, or threads inside another namespace.
+fn with_netlink<T, F, Fut>(f: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce(Handle) -> Fut + Send,
+    Fut: Future<Output = Result<T>>,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .context("starting a netlink runtime")?;
+            rt.block_on(async {
+                let (conn, handle, _) =
+                    rtnetlink::new_connection().context("opening a netlink socket")?;
+                tokio::spawn(conn);
+                f(handle).await
+            })
+        })
+        .join()
+        .map_err(|_| anyhow!("netlink thread panicked"))?
+    })
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
+}
+
+async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
+    let mut links = h.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(l)) => Ok(Some(l.header.index)),
+        Ok(None) => Ok(None),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(anyhow!("looking up link {name}: {e}")),
+    }
+}
+
+async fn add_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+    match h
+        .address()
+        .add(index, IpAddr::V4(ip), prefix)
+        .execute()
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Err(e) => Err(anyhow!("adding address {ip}/{prefix}: {e}")),
+    }
+}
+
+async fn set_up(h: &Handle, index: u32) -> Result<()> {
+    h.link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(|e| anyhow!("setting link {index} up: {e}"))
+}
+
+/// Makes sure the bridge exists, carries the gateway address and is up.
+pub fn ensure_bridge(name: &str, gateway: Option<Ipv4Addr>, prefix: u8) -> Result<()> {
+    let name = name.to_string();
+    with_netlink(|h| async move {
+        let index = match index_of(&h, &name).await? {
+            Some(i) => i,
+            None => {
+                match h.link().add(LinkBridge::new(&name).build()).execute().await {
+                    Ok(()) => {}
+                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                    Err(e) => bail!("creating bridge {name}: {e}"),
+                }
+                index_of(&h, &name)
+                    .await?
+                    .with_context(|| format!("bridge {name} vanished"))?
+            }
+        };
+        if let Some(gw) = gateway {
+            add_address(&h, index, gw, prefix).await?;
+        }
+        set_up(&h, index).await
+    })
+}
+
+/// Removes a link if it exists (a bridge, or the host end of a veth).
+pub fn delete_link(name: &str) -> Result<()> {
+    let name = name.to_string();
+    with_netlink(|h| async move {
+        if let Some(i) = index_of(&h, &name).await? {
+            match h.link().del(i).execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::ENODEV) => {}
+                Err(e) => bail!("deleting link {name}: {e}"),
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn link_exists(name: &str) -> Result<bool> {
+    let name = name.to_string();
+    with_netlink(|h| async move { Ok(index_of(&h, &name).await?.is_some()) })
+}
+
+/// Runs `f` on a new thread that has entered the namespace at `netns`;
+/// the thread ends with `f`, so no other work ever runs in it.
+fn in_netns<T: Send + 'static>(
+    netns: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let file = std::fs::File::open(netns)
+        .with_context(|| format!("opening network namespace {}", netns.display()))?;
+    std::thread::Builder::new()
+        .name("netns".into())
+        .spawn(move || {
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .context("entering the network namespace")?;
+            f()
+        })
+        .context("starting a netns thread")?
+        .join()
+        .map_err(|_| anyhow!("netns thread panicked"))?
+}
+
+/// Creates a network namespace and pins it at `path` (a bind mount of
+/// the namespace file), with its loopback up.
+pub fn create_netns(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let target = path.to_path_buf();
+    let made = std::thread::Builder::new()
+        .name("netns-new".into())
+        .spawn(move || -> Result<()> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .context("unsharing a network namespace")?;
+            nix::mount::mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .context("pinning the network namespace")?;
+            with_netlink(|h| async move {
+                let lo = index_of(&h, "lo").await?.context("no loopback")?;
+                set_up(&h, lo).await
+            })
+        })
+        .context("starting a netns thread")?
+        .join()
+        .map_err(|_| anyhow!("netns thread panicked"))?;
+    if let Err(e) = made {
+        let _ = remove_netns(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Unpins a network namespace; the kernel frees it (and the veth ends
+/// inside) once no process uses it.
+pub fn remove_netns(path: &Path) -> Result<()> {
+    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(anyhow!("unmounting {}: {e}", path.display())),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow!("removing {}: {e}", path.display())),
+    }
+}
+
+/// One container's interface on a bridge network.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub bridge: String,
+    /// the host end of the veth pair
+    pub host_if: String,
+    /// the name inside the container: eth0, eth1, ...
+    pub container_if: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    /// the default route's next hop; None for internal networks
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: [u8; 6],
+}
+
+/// Plugs a container's namespace into a bridge: a veth pair whose host
+/// end joins the bridge (hairpin on, so a container reaches its own
+/// published ports) and whose other end, created inside the namespace,
+/// gets the address and the default route.
+pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
+    let ns = std::fs::File::open(netns)
+        .with_context(|| format!("opening network namespace {}", netns.display()))?;
+    let host = ep.clone();
+    let ns_fd = ns.as_raw_fd();
+    with_netlink(|h| async move {
+        let bridge = index_of(&h, &host.bridge)
+            .await?
+            .with_context(|| format!("bridge {} not found", host.bridge))?;
+        let peer = LinkUnspec::new_with_name(&host.container_if)
+            .address(host.mac.to_vec())
+            .setns_by_fd(ns_fd)
+            .build();
+        let msg = LinkVeth::new(&host.host_if, &host.container_if)
+            .controller(bridge)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .build();
+        h.link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| anyhow!("creating veth {}: {e}", host.host_if))?;
+        let port = index_of(&h, &host.host_if)
+            .await?
+            .with_context(|| format!("veth {} vanished", host.host_if))?;
+        h.link()
+            .set_port(LinkBridgePort::new(port).hairpin(true).build())
+            .execute()
+            .await
+            .map_err(|e| anyhow!("setting hairpin on {}: {e}", host.host_if))?;
+        Ok(())
+    })?;
+    drop(ns);
+    let inner = ep.clone();
+    in_netns(netns, move || {
+        with_netlink(|h| async move {
+            let index = index_of(&h, &inner.container_if)
+                .await?
+                .with_context(|| format!("{} not in the namespace", inner.container_if))?;
+            add_address(&h, index, inner.ip, inner.prefix).await?;
+            set_up(&h, index).await?;
+            if let Some(gw) = inner.gateway {
+                let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(gw)
+                    .output_interface(index)
+                    .build();
+                match h.route().add(route).execute().await {
+                    Ok(()) => {}
+                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                    Err(e) => bail!("adding the default route via {gw}: {e}"),
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Removes a container's interface from inside its namespace (network
+/// disconnect on a running container).
+pub fn detach(netns: &Path, container_if: &str) -> Result<()> {
+    let name = container_if.to_string();
+    in_netns(netns, move || {
+        with_netlink(|h| async move {
+            if let Some(i) = index_of(&h, &name).await? {
+                h.link()
+                    .del(i)
+                    .execute()
+                    .await
+                    .map_err(|e| anyhow!("deleting {name}: {e}"))?;
+            }
+            Ok(())
+        })
+    })
+}
+
+/// The addresses routed on this host's interfaces, so that a new network
+/// never takes a subnet already in use (as Docker checks).
+pub fn host_subnets() -> Result<Vec<Subnet>> {
+    with_netlink(|h| async move {
+        let mut out = Vec::new();
+        let mut addrs = h.address().get().execute();
+        while let Some(a) = addrs
+            .try_next()
+            .await
+            .map_err(|e| anyhow!("listing addresses: {e}"))?
+        {
+            for attr in &a.attributes {
+                if let rtnetlink::packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) =
+                    attr
+                {
+                    if ip.is_loopback() {
+                        continue;
+                    }
+                    out.push(
+                        Subnet {
+                            addr: *ip,
+                            prefix: a.header.prefix_len,
+                        }
+                        .network(),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Writes a sysctl of the current network namespace, given as the path
+/// under /proc/sys (interface names may hold dots).
+pub fn sysctl(path: &[&str], value: &str) -> Result<()> {
+    let mut p = PathBuf::from("/proc/sys");
+    p.extend(path);
+    std::fs::write(&p, value).with_context(|| format!("setting {}={value}", path.join(".")))
+}

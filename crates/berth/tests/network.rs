@@ -1,0 +1,414 @@
+//! Bridge networking: the default bridge, published ports (from the host,
+//! its loopback and an outside host), outbound masquerade, user-defined
+//! networks with IPAM, isolation, --internal, the user's nftables chain,
+//! daemon restarts and leaks. The "outside host" is a second network
+//! namespace wired to the daemon's.
+
+mod common;
+
+use common::{Daemon, OutsideHost, code, eventually, stderr, stdout};
+
+fn nft_map(d: &Daemon, map: &str) -> String {
+    stdout(&d.sh(&format!("nft list map ip berth {map}")))
+}
+
+#[test]
+fn published_ports_answer_from_the_host_and_from_outside() {
+    let d = Daemon::start();
+    let outside = OutsideHost::new(&d);
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "8080:80",
+        "-p",
+        "127.0.0.1:8081:80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    let host = format!("{}\n", &id[..12]);
+    // the hostname file of the container answers
+    assert!(eventually(10, || d
+        .get("http://127.0.0.1:8080/hostname")
+        .as_deref()
+        == Some(&host)));
+    assert_eq!(
+        d.get("http://127.0.0.1:8081/hostname").as_deref(),
+        Some(host.as_str())
+    );
+    assert_eq!(
+        outside
+            .get(&format!("http://{}:8080/hostname", OutsideHost::HOST_ADDR))
+            .as_deref(),
+        Some(host.as_str())
+    );
+    // bound to 127.0.0.1 only: not from outside
+    assert_eq!(
+        outside.get(&format!("http://{}:8081/hostname", OutsideHost::HOST_ADDR)),
+        None
+    );
+    // hairpin: a container reaches a published port through the host
+    // (nc: Debian's static busybox wget crashes)
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {} 8080",
+            OutsideHost::HOST_ADDR
+        ),
+    ]);
+    assert!(
+        stdout(&o).ends_with(&format!("\r\n\r\n{host}")),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    // what both CLIs show
+    for o in [d.berth(&["port", "web"]), d.docker(&["port", "web"])] {
+        let out = stdout(&o);
+        assert!(out.contains("80/tcp -> 0.0.0.0:8080"), "{out}");
+        assert!(out.contains("80/tcp -> 127.0.0.1:8081"), "{out}");
+    }
+    let ours = stdout(&d.berth(&["ps", "--format", "{{.Ports}}"]));
+    let theirs = stdout(&d.docker(&["ps", "--format", "{{.Ports}}"]));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.trim(), "0.0.0.0:8080->80/tcp, 127.0.0.1:8081->80/tcp");
+    // a port already published is refused, naming it
+    let o = d.berth(&["run", "-d", "-p", "8080:80", "busybox", "sleep", "9"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("0.0.0.0:8080"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already allocated"), "{}", stderr(&o));
+    // outbound traffic is masqueraded: the outside host has no route back
+    // to the bridge's subnet, so a reply proves the source was rewritten
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        OutsideHost::ADDR,
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // stopping releases the port: the map is empty again
+    d.berth(&["rm", "-f", "web"]);
+    assert!(
+        !nft_map(&d, "ports_tcp").contains("8080"),
+        "{}",
+        nft_map(&d, "ports_tcp")
+    );
+    assert_eq!(
+        outside.get(&format!("http://{}:8080/", OutsideHost::HOST_ADDR)),
+        None
+    );
+}
+
+#[test]
+fn random_ports_and_publish_all() {
+    let d = Daemon::start();
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "rnd",
+        "--expose",
+        "90",
+        "-P",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let port = stdout(&d.berth(&["port", "rnd", "80"]));
+    let hp: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(hp >= 1024, "{port}");
+    assert!(eventually(10, || d
+        .get(&format!("http://127.0.0.1:{hp}/hostname"))
+        .is_some()));
+    let p90 = stdout(&d.berth(&["port", "rnd", "90/tcp"]));
+    assert!(p90.starts_with("0.0.0.0:"), "{p90}");
+    let o = d.berth(&["run", "--rm", "-p", "70000:80", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("invalid"), "{}", stderr(&o));
+}
+
+#[test]
+fn user_networks_have_ipam_isolation_and_internal_mode() {
+    let d = Daemon::start();
+    let outside = OutsideHost::new(&d);
+    let o = d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.55.0.0/24",
+        "--gateway",
+        "10.55.0.254",
+        "app",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.docker(&["network", "create", "--subnet", "10.55.0.128/25", "clash"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("overlaps") && stderr(&o).contains("app"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "app",
+        "--ip",
+        "10.55.0.50",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ip = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.app.IPAddress}}",
+        "db",
+    ]));
+    assert_eq!(ip.trim(), "10.55.0.50");
+    let gw = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.app.Gateway}}",
+        "db",
+    ]));
+    assert_eq!(gw.trim(), "10.55.0.254");
+    // the same address again is refused
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "--ip",
+        "10.55.0.50",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
+    // same network: reachable; from the default bridge: isolated
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        "10.55.0.50",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let o = d.berth(&["run", "--rm", "busybox", "ping", "-c1", "-W2", "10.55.0.50"]);
+    assert_ne!(code(&o), 0, "the default bridge reached a user network");
+    // network inspect lists the running container; ls shows all networks
+    let net = stdout(&d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+        "app",
+    ]));
+    assert_eq!(net.trim(), "db 10.55.0.50/24");
+    let ls = stdout(&d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    for n in ["app bridge", "bridge bridge", "host host", "none null"] {
+        assert!(ls.contains(n), "{ls}");
+    }
+    assert_eq!(
+        ls,
+        stdout(&d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]))
+    );
+    // a network with endpoints stays; a predefined one always stays
+    let o = d.berth(&["network", "rm", "app"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("active endpoints"), "{}", stderr(&o));
+    let o = d.docker(&["network", "rm", "bridge"]);
+    assert!(stderr(&o).contains("pre-defined network"), "{}", stderr(&o));
+    // --internal: the members talk, nothing leaves
+    d.berth(&["network", "create", "--internal", "sealed"]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "in1",
+        "--network",
+        "sealed",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let in1 = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.sealed.IPAddress}}",
+        "in1",
+    ]));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "sealed",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        in1.trim(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "sealed",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        OutsideHost::ADDR,
+    ]);
+    assert_ne!(code(&o), 0, "an internal network reached outside");
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        OutsideHost::ADDR,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    drop(outside);
+    // removal takes the bridge with it
+    d.berth(&["rm", "-f", "db", "in1"]);
+    let id = stdout(&d.berth(&["network", "inspect", "-f", "{{.Id}}", "app"]));
+    assert_eq!(code(&d.berth(&["network", "rm", "app"])), 0);
+    let links = stdout(&d.sh("ip -o link"));
+    assert!(
+        !links.contains(&format!("br-{}", &id.trim()[..12])),
+        "{links}"
+    );
+    let o = d.berth(&["network", "prune", "-f"]);
+    assert!(stdout(&o).contains("sealed"), "{}", stdout(&o));
+    assert_eq!(
+        code(&d.berth(&["run", "--rm", "--network", "nosuch", "busybox", "true"])),
+        125
+    );
+}
+
+#[test]
+fn the_user_chain_is_honoured_and_survives_a_restart() {
+    let mut d = Daemon::start();
+    let outside = OutsideHost::new(&d);
+    d.berth(&[
+        "run", "-d", "--name", "web", "-p", "8080:80", "busybox", "httpd", "-f", "-p", "80", "-h",
+        "/etc",
+    ]);
+    let url = format!("http://{}:8080/hostname", OutsideHost::HOST_ADDR);
+    assert!(eventually(10, || outside.get(&url).is_some()));
+    // the documented example: only one source may reach published ports
+    let o = d.sh("nft add rule ip berth berth-user iifname outv ip saddr != 10.99.0.3 drop");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(outside.get(&url), None, "the user chain was ignored");
+    assert!(d.get("http://127.0.0.1:8080/hostname").is_some());
+    d.restart_after_kill9();
+    let chain = stdout(&d.sh("nft list chain ip berth berth-user"));
+    assert!(chain.contains("10.99.0.3"), "{chain}");
+    assert_eq!(outside.get(&url), None);
+    // the running container's port survived, once
+    assert!(d.get("http://127.0.0.1:8080/hostname").is_some());
+    assert_eq!(nft_map(&d, "ports_tcp").matches("8080").count(), 1);
+    d.sh("nft flush chain ip berth berth-user");
+    assert!(outside.get(&url).is_some());
+    // the forward chain is berth's and whole, once
+    let fwd = stdout(&d.sh("nft list chain ip berth forward"));
+    assert_eq!(fwd.matches("jump berth-user").count(), 1, "{fwd}");
+}
+
+#[test]
+fn no_leaks_after_many_runs_and_a_kill_9() {
+    let mut d = Daemon::start();
+    d.berth(&["network", "create", "leaky"]);
+    for i in 0..100 {
+        let net = if i % 2 == 0 { "bridge" } else { "leaky" };
+        let o = d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "-p",
+            "9000:80",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(code(&o), 0, "run {i}: {}", stderr(&o));
+    }
+    let links = stdout(&d.sh("ip -o link"));
+    assert!(!links.contains("veth"), "{links}");
+    assert!(!nft_map(&d, "ports_tcp").contains("9000"));
+    let netns = d.exec_root().join("netns");
+    assert_eq!(std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0), 0);
+    // addresses come back: the next container gets the first one again
+    d.berth(&[
+        "run", "-d", "--name", "keep", "-p", "9001:80", "busybox", "sleep", "1000",
+    ]);
+    let ip = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+        "keep",
+    ]));
+    assert!(ip.trim().ends_with(".0.2"), "{ip}");
+    // a kill -9 and restart keeps its address, port and namespace
+    d.restart_after_kill9();
+    let ip2 = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+        "keep",
+    ]));
+    assert_eq!(ip, ip2);
+    let o = d.berth(&[
+        "run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0",
+    ]);
+    assert!(
+        !stdout(&o).contains(&format!(" {}/", ip.trim())),
+        "address given twice: {}",
+        stdout(&o)
+    );
+    assert_eq!(nft_map(&d, "ports_tcp").matches("9001").count(), 1);
+    d.berth(&["rm", "-f", "keep"]);
+    assert!(!nft_map(&d, "ports_tcp").contains("9001"));
+    assert_eq!(std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0), 0);
+    let links = stdout(&d.sh("ip -o link"));
+    assert!(!links.contains("veth"), "{links}");
+}
