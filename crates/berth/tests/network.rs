@@ -372,8 +372,12 @@ fn no_leaks_after_many_runs_and_a_kill_9() {
         ]);
         assert_eq!(code(&o), 0, "run {i}: {}", stderr(&o));
     }
-    let links = stdout(&d.sh("ip -o link"));
-    assert!(!links.contains("veth"), "{links}");
+    // the kernel frees an unpinned namespace (and its veth) asynchronously
+    assert!(
+        eventually(10, || !stdout(&d.sh("ip -o link")).contains("veth")),
+        "{}",
+        stdout(&d.sh("ip -o link"))
+    );
     assert!(!nft_map(&d, "ports_tcp").contains("9000"));
     let netns = d.exec_root().join("netns");
     assert_eq!(std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0), 0);
@@ -409,6 +413,10 @@ fn no_leaks_after_many_runs_and_a_kill_9() {
     d.berth(&["rm", "-f", "keep"]);
     assert!(!nft_map(&d, "ports_tcp").contains("9001"));
     assert_eq!(std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0), 0);
-    let links = stdout(&d.sh("ip -o link"));
-    assert!(!links.contains("veth"), "{links}");
+    // the kernel frees an unpinned namespace (and its veth) asynchronously
+    assert!(
+        eventually(10, || !stdout(&d.sh("ip -o link")).contains("veth")),
+        "{}",
+        stdout(&d.sh("ip -o link"))
+    );
 }
