@@ -777,10 +777,13 @@ impl Engine {
         let setup = {
             let engine = self.clone();
             let rec = e.record();
-            tokio::task::spawn_blocking(move || engine.network_setup(&rec))
+            let t = std::time::Instant::now();
+            let r = tokio::task::spawn_blocking(move || engine.network_setup(&rec))
                 .await
                 .map_err(|err| Error::Internal(anyhow::anyhow!("network setup: {err}")))
-                .and_then(|r| r)
+                .and_then(|r| r);
+            tracing::debug!(container = %&id[..12], elapsed_us = t.elapsed().as_micros() as u64, "network setup");
+            r
         };
         match setup {
             Ok((endpoints, published)) => {
