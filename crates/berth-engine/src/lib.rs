@@ -6,6 +6,7 @@ mod archive;
 mod commit;
 mod containers;
 mod copy;
+mod dns;
 mod error;
 mod events;
 mod exec;
@@ -77,6 +78,8 @@ pub struct Engine {
     names: RwLock<HashMap<String, String>>,
     volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
     networks: RwLock<networks::Networks>,
+    /// embedded DNS servers of running containers on user networks
+    resolvers: std::sync::Mutex<HashMap<String, tokio::task::AbortHandle>>,
     events: Arc<events::EventBus>,
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
@@ -116,6 +119,7 @@ impl Engine {
             names: RwLock::new(HashMap::new()),
             volumes: RwLock::new(HashMap::new()),
             networks: RwLock::new(networks::Networks::default()),
+            resolvers: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),

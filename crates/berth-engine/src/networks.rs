@@ -863,6 +863,7 @@ impl Engine {
     /// Takes a container off its networks: its ports, addresses and pinned
     /// namespace (the kernel then removes the veth pair). Idempotent.
     pub(crate) fn network_teardown(&self, rec: &ContainerRecord) {
+        self.stop_resolver(&rec.id);
         if !rec.published.is_empty() {
             let script: String = rec
                 .published

@@ -7,6 +7,7 @@
 //! their own, and namespace switches happen on threads made for them, so a
 //! caller's thread never changes namespace.
 
+pub mod dns;
 pub mod ipam;
 pub mod links;
 pub mod nft;

@@ -270,6 +270,17 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
     })
 }
 
+/// Binds a UDP socket inside the namespace at `netns` (the embedded DNS
+/// server's 127.0.0.11:53); the socket keeps its namespace wherever it is
+/// then used.
+pub fn bind_udp_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::UdpSocket> {
+    in_netns(netns, move || {
+        let s = std::net::UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    })
+}
+
 /// Removes a container's interface from inside its namespace (network
 /// disconnect on a running container).
 pub fn detach(netns: &Path, container_if: &str) -> Result<()> {

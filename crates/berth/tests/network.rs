@@ -420,3 +420,169 @@ fn no_leaks_after_many_runs_and_a_kill_9() {
         stdout(&d.sh("ip -o link"))
     );
 }
+
+/// A DNS server for one name, in the namespace of `pid`: what the daemon
+/// forwards unknown names to. Answers `upstream.test` with 192.0.2.7 and
+/// ends after `queries` queries (or 30 s).
+fn fake_upstream(pid: i32, queries: usize) -> std::thread::JoinHandle<usize> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = std::net::UdpSocket::bind("127.0.0.1:53").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        tx.send(()).unwrap();
+        let mut served = 0;
+        let mut buf = [0u8; 512];
+        while served < queries {
+            let Ok((n, peer)) = s.recv_from(&mut buf) else {
+                break;
+            };
+            let q = &buf[..n];
+            let mut a = q.to_vec();
+            a[2] |= 0x80;
+            a[3] = 0x80;
+            a[6..8].copy_from_slice(&1u16.to_be_bytes());
+            a.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+            s.send_to(&a, peer).unwrap();
+            served += 1;
+        }
+        served
+    });
+    rx.recv().unwrap();
+    h
+}
+
+#[test]
+fn embedded_dns_on_user_networks() {
+    let mut d = Daemon::start();
+    d.berth(&["network", "create", "app"]);
+    d.berth(&["network", "create", "other"]);
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "app",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let db_ip = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.app.IPAddress}}",
+        "db",
+    ]));
+    let db_ip = db_ip.trim();
+    // by name, alias, name.network and short id; from the same network only
+    let short = &stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "db"]))[..12];
+    for name in ["db", "database", "db.app", short] {
+        let o = d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W2",
+            name,
+        ]);
+        assert_eq!(code(&o), 0, "{name}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(db_ip), "{name}: {}", stdout(&o));
+    }
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "nslookup",
+        "db",
+    ]);
+    assert!(
+        stdout(&o).contains(&format!("Address: {db_ip}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        stdout(&o).contains("nameserver 127.0.0.11"),
+        "{}",
+        stdout(&o)
+    );
+    // not on the default bridge (as in Docker), nor from another network
+    for net in ["bridge", "other"] {
+        let o = d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "ping",
+            "-c1",
+            "-W1",
+            "db",
+        ]);
+        assert_ne!(code(&o), 0, "{net} resolved db");
+    }
+    // other names go to the host's nameservers, asked from the host
+    let resolv = d.dir.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
+    let o = d.sh(&format!(
+        "mount --bind {} /etc/resolv.conf",
+        resolv.display()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let upstream = fake_upstream(d.ns_pid, 1);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "nslookup",
+        "-type=a",
+        "upstream.test",
+    ]);
+    assert!(
+        stdout(&o).contains("192.0.2.7"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert_eq!(upstream.join().unwrap(), 1);
+    // a daemon killed and restarted serves running containers again
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "app",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    d.restart_after_kill9();
+    let o = d.berth(&["exec", "client", "ping", "-c1", "-W2", "database"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // gone with the container
+    d.berth(&["rm", "-f", "db"]);
+    let o = d.berth(&["exec", "client", "nslookup", "db"]);
+    assert!(!stdout(&o).contains(db_ip), "{}", stdout(&o));
+}

@@ -62,6 +62,9 @@ pub struct CreateFlags {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    network_alias: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     stop_signal: Option<String>,
@@ -468,17 +471,20 @@ fn build_body(
         }
     }
     let network = f.network.clone().unwrap_or_else(|| "default".into());
-    let networking_config = f.ip.as_ref().map(|ip| bollard::models::NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(
-            network.clone(),
-            bollard::models::EndpointSettings {
-                ipam_config: Some(bollard::models::EndpointIpamConfig {
-                    ipv4_address: Some(ip.clone()),
+    let networking_config = (f.ip.is_some() || !f.network_alias.is_empty()).then(|| {
+        bollard::models::NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.clone(),
+                bollard::models::EndpointSettings {
+                    ipam_config: f.ip.as_ref().map(|ip| bollard::models::EndpointIpamConfig {
+                        ipv4_address: Some(ip.clone()),
+                        ..Default::default()
+                    }),
+                    aliases: (!f.network_alias.is_empty()).then(|| f.network_alias.clone()),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )])),
+                },
+            )])),
+        }
     });
     Ok(ContainerCreateBody {
         exposed_ports: (!exposed.is_empty()).then_some(exposed),

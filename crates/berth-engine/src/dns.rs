@@ -1,0 +1,162 @@
+//! The embedded DNS server of user-defined networks, as in Docker: each
+//! container on such a network has a resolver at 127.0.0.11:53 inside its
+//! namespace (a UDP socket the daemon binds there and serves). Names of
+//! containers on the asker's networks — container name, short id, network
+//! aliases, `name.network` — get A records; every other query is forwarded,
+//! from the daemon's own namespace, to the host's nameservers. The default
+//! bridge has no such resolver, as in Docker.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_network::{dns, links};
+
+use crate::containers::ContainerRecord;
+use crate::{Engine, LockExt};
+
+pub const RESOLVER: &str = "127.0.0.11";
+
+impl Engine {
+    /// Whether the container resolves names through the embedded server.
+    pub(crate) fn uses_embedded_dns(&self, rec: &ContainerRecord) -> bool {
+        rec.endpoints.keys().any(|n| n != "bridge")
+    }
+
+    /// Binds 127.0.0.11:53 in the container's namespace and serves it.
+    pub(crate) fn start_resolver(self: &Arc<Self>, rec: &ContainerRecord) {
+        if !self.uses_embedded_dns(rec) {
+            return;
+        }
+        let Some(netns) = self.container_netns(rec) else {
+            return;
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 11], 53));
+        let std_sock = match links::bind_udp_in(&netns, addr) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(container = %&rec.id[..12], error = %e, "starting the embedded DNS server");
+                return;
+            }
+        };
+        let sock = match tokio::net::UdpSocket::from_std(std_sock) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(container = %&rec.id[..12], error = %e, "starting the embedded DNS server");
+                return;
+            }
+        };
+        let engine = Arc::downgrade(self);
+        let id = rec.id.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                    break;
+                };
+                let pkt = buf[..n].to_vec();
+                let Some(q) = dns::parse_query(&pkt) else {
+                    continue;
+                };
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                let known = engine.dns_lookup(&id, &q.name);
+                drop(engine);
+                let sock = sock.clone();
+                match known {
+                    Some(ips) => {
+                        let _ = sock.send_to(&dns::answer(&pkt, &q, &ips), peer).await;
+                    }
+                    None => {
+                        tokio::spawn(async move {
+                            let reply = forward(&pkt)
+                                .await
+                                .unwrap_or_else(|| dns::servfail(&pkt, &q));
+                            let _ = sock.send_to(&reply, peer).await;
+                        });
+                    }
+                }
+            }
+        });
+        if let Some(old) = self
+            .resolvers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rec.id.clone(), task.abort_handle())
+        {
+            old.abort();
+        }
+    }
+
+    pub(crate) fn stop_resolver(&self, id: &str) {
+        if let Some(h) = self
+            .resolvers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        {
+            h.abort();
+        }
+    }
+
+    /// The addresses `name` has on the user networks of container `asker`.
+    pub(crate) fn dns_lookup(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let asker = self.containers.r().get(asker)?.record();
+        let nets: Vec<&str> = asker
+            .endpoints
+            .iter()
+            .filter(|(n, _)| n.as_str() != "bridge")
+            .map(|(_, ep)| ep.network_id.as_str())
+            .collect();
+        let mut ips = Vec::new();
+        for e in self.containers.r().values() {
+            let r = e.record();
+            for (net, ep) in &r.endpoints {
+                if !nets.contains(&ep.network_id.as_str()) {
+                    continue;
+                }
+                let aliases = r
+                    .endpoints_config
+                    .get(net)
+                    .and_then(|c| c.aliases.clone())
+                    .unwrap_or_default();
+                let hit = r.name.eq_ignore_ascii_case(name)
+                    || r.id.get(..12) == Some(name)
+                    || format!("{}.{net}", r.name).eq_ignore_ascii_case(name)
+                    || aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+                if hit && let Ok(ip) = ep.ip.parse() {
+                    ips.push(ip);
+                }
+            }
+        }
+        (!ips.is_empty()).then_some(ips)
+    }
+}
+
+/// Sends the query to the host's nameservers in turn; the first answer.
+async fn forward(pkt: &[u8]) -> Option<Vec<u8>> {
+    let conf = tokio::fs::read_to_string("/etc/resolv.conf")
+        .await
+        .unwrap_or_default();
+    for ns in dns::nameservers(&conf) {
+        let Ok(ip) = ns.parse::<std::net::IpAddr>() else {
+            continue;
+        };
+        let bind = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let Ok(s) = tokio::net::UdpSocket::bind(bind).await else {
+            continue;
+        };
+        if s.send_to(pkt, (ip, 53)).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut buf)).await
+        {
+            buf.truncate(n);
+            return Some(buf);
+        }
+    }
+    None
+}
