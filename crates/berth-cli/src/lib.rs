@@ -120,6 +120,8 @@ enum NetworkCommand {
     #[command(alias = "remove")]
     Rm(commands::networks::RmArgs),
     Prune(commands::networks::PruneArgs),
+    Connect(commands::networks::ConnectArgs),
+    Disconnect(commands::networks::DisconnectArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -366,6 +368,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Network(NetworkCommand::Inspect(a)) => s::inspect(ctx, a, Some("network")).await,
         Command::Network(NetworkCommand::Rm(a)) => commands::networks::rm(ctx, a).await,
         Command::Network(NetworkCommand::Prune(a)) => commands::networks::prune(ctx, a).await,
+        Command::Network(NetworkCommand::Connect(a)) => commands::networks::connect(ctx, a).await,
+        Command::Network(NetworkCommand::Disconnect(a)) => {
+            commands::networks::disconnect(ctx, a).await
+        }
         Command::Container(ContainerCommand::Inspect(a)) => {
             s::inspect(ctx, a, Some("container")).await
         }

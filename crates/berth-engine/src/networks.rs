@@ -612,24 +612,102 @@ impl Engine {
         Ok(())
     }
 
-    /// Gives a starting container its namespace, endpoint and published
-    /// ports. Runs on a blocking thread: netlink and nft are synchronous.
+    /// The networks a container joins at start, its primary one first: the
+    /// network of its mode and those it was connected to.
+    pub(crate) fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<NetworkRecord>> {
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        let Some(primary) = endpoint_network(&mode) else {
+            return Ok(Vec::new());
+        };
+        let primary = self.network_record(primary)?;
+        let mut out = vec![primary];
+        let mut extra: Vec<&String> = rec.endpoints_config.keys().collect();
+        extra.sort();
+        for name in extra {
+            // a network removed since: skipped, as dockerd does at start
+            if let Ok(n) = self.network_record(name)
+                && !out.iter().any(|o| o.id == n.id)
+            {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives a starting container its namespace, an endpoint on each of its
+    /// networks and its published ports (on the primary network). Runs on a
+    /// blocking thread: netlink and nft are synchronous. A failure unwinds
+    /// everything done so far.
     pub(crate) fn network_setup(
         &self,
         rec: &ContainerRecord,
     ) -> Result<(BTreeMap<String, EndpointRecord>, Vec<PublishedPort>)> {
-        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
-        let Some(net_name) = endpoint_network(&mode) else {
-            return Ok((BTreeMap::new(), Vec::new()));
+        let nets = self.container_networks(rec)?;
+        let mut eps = BTreeMap::new();
+        let Some(primary) = nets.first().cloned() else {
+            return Ok((eps, Vec::new()));
         };
-        let n = self.network_record(net_name)?;
+        let netns = self.netns_path(&rec.id);
+        let _ = links::remove_netns(&netns);
+        links::create_netns(&netns).map_err(Error::Internal)?;
+        let unwind = |me: &Engine, eps: &BTreeMap<String, EndpointRecord>| {
+            me.release_addresses(eps.values());
+            let _ = links::remove_netns(&netns);
+        };
+        for (i, n) in nets.iter().enumerate() {
+            match self.attach_endpoint(rec, n, i, i == 0) {
+                Ok(ep) => {
+                    eps.insert(n.name.clone(), ep);
+                }
+                Err(e) => {
+                    unwind(self, &eps);
+                    return Err(e);
+                }
+            }
+        }
+        let ip: Ipv4Addr = eps[&primary.name]
+            .ip
+            .parse()
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        match self.publish_ports(rec, &primary, ip) {
+            Ok(ports) => Ok((eps, ports)),
+            Err(e) => {
+                unwind(self, &eps);
+                Err(e)
+            }
+        }
+    }
+
+    fn release_addresses<'a>(&self, eps: impl Iterator<Item = &'a EndpointRecord>) {
+        let mut nets = self.networks.w();
+        for ep in eps {
+            if let (Some(pool), Ok(ip)) = (
+                nets.pools.get_mut(&ep.network_id),
+                ep.ip.parse::<Ipv4Addr>(),
+            ) {
+                pool.release(ip);
+            }
+        }
+    }
+
+    /// Allocates an address on `n` (the one asked for with `--ip`, or the
+    /// next free) and plugs the container's namespace into the network's
+    /// bridge as `eth<index>`; `default_route` makes the network's gateway
+    /// the container's default route.
+    fn attach_endpoint(
+        &self,
+        rec: &ContainerRecord,
+        n: &NetworkRecord,
+        index: usize,
+        default_route: bool,
+    ) -> Result<EndpointRecord> {
         let subnet = n
             .subnet()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
         let wanted_ip = rec
             .endpoints_config
             .get(&n.name)
-            .or_else(|| rec.endpoints_config.get(net_name))
+            .or_else(|| rec.endpoints_config.get(&n.id))
             .and_then(|s| s.ipam_config.as_ref())
             .and_then(|c| c.ipv4_address.clone())
             .filter(|s| !s.is_empty());
@@ -669,7 +747,6 @@ impl Engine {
                 })?,
             }
         };
-        let netns = self.netns_path(&rec.id);
         let ep = EndpointRecord {
             network_id: n.id.clone(),
             endpoint_id: crate::random_id(),
@@ -682,45 +759,181 @@ impl Engine {
             },
             mac: ipam::mac_string(&ipam::mac_for(ip)),
             host_if: format!("veth{}", &crate::random_id()[..7]),
-            container_if: "eth0".into(),
+            container_if: format!("eth{index}"),
         };
-        let undo_ip = |me: &Engine| {
-            if let Some(p) = me.networks.w().pools.get_mut(&n.id) {
-                p.release(ip);
-            }
-        };
-        let attached = (|| -> anyhow::Result<()> {
-            let _ = links::remove_netns(&netns);
-            links::create_netns(&netns)?;
-            links::attach(
-                &netns,
-                &links::Endpoint {
-                    bridge: n.bridge.clone(),
-                    host_if: ep.host_if.clone(),
-                    container_if: ep.container_if.clone(),
-                    ip,
-                    prefix: subnet.prefix,
-                    gateway: ep.gateway.parse().ok(),
-                    mac: ipam::mac_for(ip),
+        let attached = links::attach(
+            &self.netns_path(&rec.id),
+            &links::Endpoint {
+                bridge: n.bridge.clone(),
+                host_if: ep.host_if.clone(),
+                container_if: ep.container_if.clone(),
+                ip,
+                prefix: subnet.prefix,
+                gateway: if default_route {
+                    ep.gateway.parse().ok()
+                } else {
+                    None
                 },
-            )
-        })();
+                mac: ipam::mac_for(ip),
+            },
+        );
         if let Err(e) = attached {
-            undo_ip(self);
-            let _ = links::remove_netns(&netns);
+            self.release_addresses(std::iter::once(&ep));
+            let _ = links::delete_link(&ep.host_if);
             return Err(Error::Internal(e));
         }
-        let ports = match self.publish_ports(rec, &n, ip) {
-            Ok(p) => p,
-            Err(e) => {
-                undo_ip(self);
-                let _ = links::remove_netns(&netns);
-                return Err(e);
+        Ok(ep)
+    }
+
+    /// `network connect`: records the network for the container's next
+    /// starts and, while it runs, plugs it in at once.
+    pub async fn network_connect(
+        self: &std::sync::Arc<Self>,
+        network: &str,
+        container: &str,
+        config: Option<EndpointSettings>,
+    ) -> Result<()> {
+        let n = self.network_record(network)?;
+        let e = self.get(container)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        if endpoint_network(&mode).is_none() {
+            return Err(Error::invalid(
+                "container sharing network namespace with another container or host cannot be connected to any other network",
+            ));
+        }
+        if n.driver != "bridge" {
+            return Err(Error::invalid(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        let joined = self.container_networks(&rec)?.iter().any(|x| x.id == n.id);
+        if joined {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        let rec = e.update(|r| {
+            r.endpoints_config
+                .insert(n.name.clone(), config.clone().unwrap_or_default());
+            r.clone()
+        });
+        if rec.state.status == crate::containers::Status::Running && !rec.endpoints.is_empty() {
+            let index = rec
+                .endpoints
+                .values()
+                .filter_map(|ep| ep.container_if.strip_prefix("eth")?.parse::<usize>().ok())
+                .max()
+                .map_or(0, |m| m + 1);
+            let engine = self.clone();
+            let (r2, n2) = (rec.clone(), n.clone());
+            let attached =
+                tokio::task::spawn_blocking(move || engine.attach_endpoint(&r2, &n2, index, false))
+                    .await
+                    .map_err(|err| Error::Internal(anyhow::anyhow!("network connect: {err}")))
+                    .and_then(|r| r);
+            let ep = match attached {
+                Ok(ep) => ep,
+                Err(err) => {
+                    e.update(|r| r.endpoints_config.remove(&n.name));
+                    return Err(err);
+                }
+            };
+            let rec = e.update(|r| {
+                r.endpoints.insert(n.name.clone(), ep);
+                r.clone()
+            });
+            self.persist_record(&rec)?;
+            self.start_resolver(&rec);
+            // as dockerd does: the container now resolves through the network
+            if let Err(err) = self.write_resolv_conf(&rec) {
+                tracing::warn!(container = %&rec.id[..12], error = %err, "rewriting resolv.conf");
             }
+        } else {
+            self.persist_record(&rec)?;
+        }
+        self.object_event(
+            "network",
+            &n.id,
+            "connect",
+            &[
+                ("container", rec.id.clone()),
+                ("name", n.name.clone()),
+                ("type", n.driver.clone()),
+            ],
+        );
+        Ok(())
+    }
+
+    /// `network disconnect`: takes the container off the network, live
+    /// when it runs, and for its next starts.
+    pub async fn network_disconnect(
+        self: &std::sync::Arc<Self>,
+        network: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<()> {
+        let n = self.network_record(network)?;
+        let e = match self.get(container) {
+            Ok(e) => e,
+            Err(err) if force => {
+                tracing::debug!(error = %err, "disconnect of a missing container");
+                return Ok(());
+            }
+            Err(err) => return Err(err),
         };
-        let mut eps = BTreeMap::new();
-        eps.insert(n.name.clone(), ep);
-        Ok((eps, ports))
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        let primary =
+            endpoint_network(&mode).and_then(|m| self.networks.r().find(m).map(|x| x.id.clone()));
+        let configured =
+            rec.endpoints_config.contains_key(&n.name) || rec.endpoints_config.contains_key(&n.id);
+        let live = rec.endpoints.get(&n.name).cloned();
+        if primary.as_deref() == Some(n.id.as_str()) {
+            return Err(Error::invalid(format!(
+                "berth cannot disconnect a container from its primary network ({}) yet",
+                n.name
+            )));
+        }
+        if !configured && live.is_none() {
+            return Err(Error::Forbidden(format!(
+                "container {} is not connected to network {}",
+                rec.name, n.name
+            )));
+        }
+        if let Some(ep) = &live {
+            let netns = self.netns_path(&rec.id);
+            let ifname = ep.container_if.clone();
+            tokio::task::spawn_blocking(move || links::detach(&netns, &ifname))
+                .await
+                .map_err(|err| Error::Internal(anyhow::anyhow!("network disconnect: {err}")))?
+                .map_err(Error::Internal)?;
+            self.release_addresses(std::iter::once(ep));
+        }
+        let rec = e.update(|r| {
+            r.endpoints.remove(&n.name);
+            r.endpoints_config.remove(&n.name);
+            r.endpoints_config.remove(&n.id);
+            r.clone()
+        });
+        self.persist_record(&rec)?;
+        if !self.uses_embedded_dns(&rec) {
+            self.stop_resolver(&rec.id);
+        }
+        self.object_event(
+            "network",
+            &n.id,
+            "disconnect",
+            &[
+                ("container", rec.id.clone()),
+                ("name", n.name.clone()),
+                ("type", n.driver.clone()),
+            ],
+        );
+        Ok(())
     }
 
     /// Allocates the host ports of `-p`/`-P` and adds their DNAT elements.
@@ -882,15 +1095,8 @@ impl Engine {
                     v.retain(|h| h != &p.host_ip);
                 }
             }
-            for ep in rec.endpoints.values() {
-                if let (Some(pool), Ok(ip)) = (
-                    nets.pools.get_mut(&ep.network_id),
-                    ep.ip.parse::<Ipv4Addr>(),
-                ) {
-                    pool.release(ip);
-                }
-            }
         }
+        self.release_addresses(rec.endpoints.values());
         if let Err(e) = links::remove_netns(&self.netns_path(&rec.id)) {
             tracing::warn!(container = %&rec.id[..12], error = %e, "removing network namespace");
         }
@@ -961,17 +1167,26 @@ impl Engine {
         }
         let mut networks = HashMap::new();
         let mode = rec.host_config.network_mode.clone().unwrap_or_default();
-        let name = match endpoint_network(&mode) {
-            Some(n) => self
-                .networks
-                .r()
-                .find(n)
-                .map(|r| r.name.clone())
-                .unwrap_or_else(|| n.to_string()),
-            None if mode.starts_with("container:") => String::new(),
-            None => mode.clone(),
+        let names: Vec<String> = match endpoint_network(&mode) {
+            Some(n) => {
+                let mut v = vec![
+                    self.networks
+                        .r()
+                        .find(n)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_else(|| n.to_string()),
+                ];
+                for extra in self.container_networks(rec).unwrap_or_default() {
+                    if !v.contains(&extra.name) {
+                        v.push(extra.name);
+                    }
+                }
+                v
+            }
+            None if mode.starts_with("container:") => Vec::new(),
+            None => vec![mode.clone()],
         };
-        if !name.is_empty() {
+        for name in names {
             let ep = rec.endpoints.get(&name).cloned().unwrap_or_default();
             let cfg = rec.endpoints_config.get(&name).cloned().unwrap_or_default();
             let net_id = self

@@ -586,3 +586,93 @@ fn embedded_dns_on_user_networks() {
     let o = d.berth(&["exec", "client", "nslookup", "db"]);
     assert!(!stdout(&o).contains(db_ip), "{}", stdout(&o));
 }
+
+#[test]
+fn connect_and_disconnect_live_and_for_the_next_start() {
+    let d = Daemon::start();
+    d.berth(&["network", "create", "--subnet", "10.66.0.0/24", "app"]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "app",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    d.berth(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
+    // live, through the docker CLI
+    let o = d.docker(&["network", "connect", "--alias", "one", "app", "c1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&["exec", "c1", "ip", "-4", "-o", "addr", "show", "eth1"]);
+    assert!(
+        stdout(&o).contains("10.66.0."),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let nets = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "c1",
+    ]));
+    assert_eq!(nets.trim(), "app bridge");
+    // the new network's names resolve both ways
+    let o = d.berth(&["exec", "peer", "ping", "-c1", "-W2", "one"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = d.berth(&["exec", "c1", "ping", "-c1", "-W2", "peer"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = d.berth(&["network", "connect", "app", "c1"]);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    // off again
+    let o = d.berth(&["network", "disconnect", "app", "c1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&["exec", "c1", "ip", "-o", "link", "show", "eth1"]);
+    assert_ne!(code(&o), 0, "eth1 is still there: {}", stdout(&o));
+    let o = d.berth(&["exec", "peer", "ping", "-c1", "-W1", "one"]);
+    assert_ne!(code(&o), 0);
+    // a stopped container joins at its next start
+    d.berth(&["create", "--name", "later", "busybox", "sleep", "1000"]);
+    assert_eq!(
+        code(&d.berth(&["network", "connect", "--ip", "10.66.0.77", "app", "later"])),
+        0
+    );
+    d.berth(&["start", "later"]);
+    let o = d.berth(&["exec", "later", "ip", "-4", "-o", "addr", "show", "eth1"]);
+    assert!(
+        stdout(&o).contains("10.66.0.77/24"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let members = stdout(&d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        "app",
+    ]));
+    assert!(
+        members.contains("later") && members.contains("peer"),
+        "{members}"
+    );
+    // containers on the host's network cannot join others
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "hosty",
+        "--network",
+        "host",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let o = d.berth(&["network", "connect", "app", "hosty"]);
+    assert_ne!(code(&o), 0);
+    d.berth(&["rm", "-f", "later", "c1", "peer", "hosty"]);
+    assert!(eventually(10, || !stdout(&d.sh("ip -o link")).contains("veth")));
+}

@@ -63,6 +63,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route(
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),

@@ -6,7 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bollard_stubs::models::{NetworkCreateRequest, NetworkCreateResponse, NetworkPruneResponse};
+use bollard_stubs::models::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkPruneResponse,
+};
 
 use super::{AppState, json_body};
 use crate::error::{ApiError, ApiResult};
@@ -53,4 +56,26 @@ pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
         networks_deleted: Some(removed),
     })
     .into_response())
+}
+
+pub async fn connect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: NetworkConnectRequest = json_body(&body)?;
+    e.network_connect(&id, &req.container, req.endpoint_config)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn disconnect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: NetworkDisconnectRequest = json_body(&body)?;
+    e.network_disconnect(&id, &req.container, req.force.unwrap_or(false))
+        .await?;
+    Ok(StatusCode::OK)
 }

@@ -254,3 +254,60 @@ pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct ConnectArgs {
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    alias: Vec<String>,
+    network: String,
+    container: String,
+}
+
+pub async fn connect(ctx: &Ctx, a: ConnectArgs) -> Result<i32> {
+    let cfg = bollard::models::EndpointSettings {
+        ipam_config: a.ip.clone().map(|ip| bollard::models::EndpointIpamConfig {
+            ipv4_address: Some(ip),
+            ..Default::default()
+        }),
+        aliases: (!a.alias.is_empty()).then(|| a.alias.clone()),
+        ..Default::default()
+    };
+    ctx.docker
+        .connect_network(
+            &a.network,
+            bollard::models::NetworkConnectRequest {
+                container: a.container.clone(),
+                endpoint_config: Some(cfg),
+            },
+        )
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short = 'f', long)]
+    force: bool,
+    network: String,
+    container: String,
+}
+
+pub async fn disconnect(ctx: &Ctx, a: DisconnectArgs) -> Result<i32> {
+    ctx.docker
+        .disconnect_network(
+            &a.network,
+            bollard::models::NetworkDisconnectRequest {
+                container: a.container.clone(),
+                force: Some(a.force),
+            },
+        )
+        .await
+        .map_err(|e| status(1, daemon_error(&e)))?;
+    Ok(0)
+}
