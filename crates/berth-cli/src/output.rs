@@ -54,6 +54,21 @@ pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<Strin
     crate::gotmpl::render(tpl, v)
 }
 
+/// `--format`: prints the rows through the template and answers true, or
+/// answers false when the default table is wanted (no format, "table").
+pub fn print_format(
+    format: Option<&str>,
+    rows: &[serde_json::Value],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<bool> {
+    let Some(fmt) = format.filter(|f| !f.is_empty() && *f != "table") else {
+        return Ok(false);
+    };
+    let out = format_rows(fmt, rows, headers).map_err(|e| crate::status(1, e.to_string()))?;
+    print!("{out}");
+    Ok(true)
+}
+
 /// Renders rows through a `--format` template as the docker CLI does: `\t`
 /// and `\n` written literally become tabs and newlines, and a `table`
 /// template gets a header row (each field's column title) and aligned

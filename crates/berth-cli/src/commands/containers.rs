@@ -11,7 +11,7 @@ use bollard::query_parameters::{
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::output::{ago, ellipsis, flush_table, format_rows, go_quote, short_id, table};
+use crate::output::{ago, ellipsis, flush_table, go_quote, print_format, short_id, table};
 use crate::{Ctx, daemon_error, is_not_found, rawhttp, status};
 
 /// Flags shared by `create` and `run`.
@@ -1330,33 +1330,26 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
             })
         })
         .collect();
-    if let Some(fmt) = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "table")
-    {
-        let out = format_rows(
-            fmt,
-            &rows,
-            &[
-                ("ID", "CONTAINER ID"),
-                ("Image", "IMAGE"),
-                ("Command", "COMMAND"),
-                ("CreatedAt", "CREATED AT"),
-                ("RunningFor", "CREATED"),
-                ("Ports", "PORTS"),
-                ("Status", "STATUS"),
-                ("Size", "SIZE"),
-                ("Names", "NAMES"),
-                ("Labels", "LABELS"),
-                ("Mounts", "MOUNTS"),
-                ("Networks", "NETWORKS"),
-                ("LocalVolumes", "LOCAL VOLUMES"),
-                ("State", "STATE"),
-            ],
-        )
-        .map_err(|e| status(1, e.to_string()))?;
-        print!("{out}");
+    if print_format(
+        a.format.as_deref(),
+        &rows,
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("CreatedAt", "CREATED AT"),
+            ("RunningFor", "CREATED"),
+            ("Ports", "PORTS"),
+            ("Status", "STATUS"),
+            ("Size", "SIZE"),
+            ("Names", "NAMES"),
+            ("Labels", "LABELS"),
+            ("Mounts", "MOUNTS"),
+            ("Networks", "NETWORKS"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("State", "STATE"),
+        ],
+    )? {
         return Ok(0);
     }
     let mut tw = table();

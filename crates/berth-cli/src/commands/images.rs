@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
 use super::containers::parse_filters;
-use crate::output::{ago, flush_table, format_rows, short_id, table};
+use crate::output::{ago, flush_table, print_format, short_id, table};
 use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
@@ -99,30 +99,23 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if let Some(fmt) = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "table")
-    {
-        let out = format_rows(
-            fmt,
-            &rows,
-            &[
-                ("Repository", "REPOSITORY"),
-                ("Tag", "TAG"),
-                ("ID", "IMAGE ID"),
-                ("Digest", "DIGEST"),
-                ("CreatedSince", "CREATED"),
-                ("CreatedAt", "CREATED AT"),
-                ("Size", "SIZE"),
-                ("Containers", "CONTAINERS"),
-                ("SharedSize", "SHARED SIZE"),
-                ("UniqueSize", "UNIQUE SIZE"),
-                ("VirtualSize", "VIRTUAL SIZE"),
-            ],
-        )
-        .map_err(|e| status(1, e.to_string()))?;
-        print!("{out}");
+    if print_format(
+        a.format.as_deref(),
+        &rows,
+        &[
+            ("Repository", "REPOSITORY"),
+            ("Tag", "TAG"),
+            ("ID", "IMAGE ID"),
+            ("Digest", "DIGEST"),
+            ("CreatedSince", "CREATED"),
+            ("CreatedAt", "CREATED AT"),
+            ("Size", "SIZE"),
+            ("Containers", "CONTAINERS"),
+            ("SharedSize", "SHARED SIZE"),
+            ("UniqueSize", "UNIQUE SIZE"),
+            ("VirtualSize", "VIRTUAL SIZE"),
+        ],
+    )? {
         return Ok(0);
     }
     let mut tw = table();

@@ -1,6 +1,5 @@
 //! `berth network create|ls|inspect|rm|prune`.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
@@ -8,7 +7,8 @@ use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{ListNetworksOptions, PruneNetworksOptions};
 
 use super::containers::{confirm, each, parse_filters};
-use crate::output::{flush_table, format_rows, short_id, table};
+use super::volumes::key_values;
+use crate::output::{flush_table, print_format, short_id, table};
 use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
@@ -44,16 +44,6 @@ pub struct CreateArgs {
     #[arg(long)]
     label: Vec<String>,
     name: String,
-}
-
-fn key_values(items: &[String]) -> HashMap<String, String> {
-    items
-        .iter()
-        .map(|i| match i.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (i.clone(), String::new()),
-        })
-        .collect()
 }
 
 pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
@@ -159,27 +149,20 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
             })
         })
         .collect();
-    if let Some(fmt) = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "table")
-    {
-        let out = format_rows(
-            fmt,
-            &rows,
-            &[
-                ("ID", "NETWORK ID"),
-                ("Name", "NAME"),
-                ("Driver", "DRIVER"),
-                ("Scope", "SCOPE"),
-                ("IPv6", "IPV6"),
-                ("Internal", "INTERNAL"),
-                ("Labels", "LABELS"),
-                ("CreatedAt", "CREATED AT"),
-            ],
-        )
-        .map_err(|e| status(1, e.to_string()))?;
-        print!("{out}");
+    if print_format(
+        a.format.as_deref(),
+        &rows,
+        &[
+            ("ID", "NETWORK ID"),
+            ("Name", "NAME"),
+            ("Driver", "DRIVER"),
+            ("Scope", "SCOPE"),
+            ("IPv6", "IPV6"),
+            ("Internal", "INTERNAL"),
+            ("Labels", "LABELS"),
+            ("CreatedAt", "CREATED AT"),
+        ],
+    )? {
         return Ok(0);
     }
     let mut tw = table();

@@ -8,7 +8,7 @@ use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListVolumesOptions, PruneVolumesOptions, RemoveVolumeOptions};
 
 use super::containers::{confirm, each, parse_filters};
-use crate::output::{flush_table, format_rows, table};
+use crate::output::{flush_table, print_format, table};
 use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +28,8 @@ pub struct CreateArgs {
     name: Option<String>,
 }
 
-fn key_values(items: &[String]) -> HashMap<String, String> {
+/// `KEY=VALUE` flags (`--label`, `-o`); a bare `KEY` has an empty value.
+pub(crate) fn key_values(items: &[String]) -> HashMap<String, String> {
     items
         .iter()
         .map(|i| match i.split_once('=') {
@@ -90,38 +91,30 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if let Some(fmt) = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "table")
-    {
-        let rows: Vec<serde_json::Value> = vols
-            .iter()
-            .map(|v| {
-                let labels: Vec<String> =
-                    v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                serde_json::json!({
-                    "Name": v.name,
-                    "Driver": v.driver,
-                    "Mountpoint": v.mountpoint,
-                    "Scope": "local",
-                    "Labels": labels.join(","),
-                })
+    let rows: Vec<serde_json::Value> = vols
+        .iter()
+        .map(|v| {
+            let labels: Vec<String> = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            serde_json::json!({
+                "Name": v.name,
+                "Driver": v.driver,
+                "Mountpoint": v.mountpoint,
+                "Scope": "local",
+                "Labels": labels.join(","),
             })
-            .collect();
-        let out = format_rows(
-            fmt,
-            &rows,
-            &[
-                ("Name", "VOLUME NAME"),
-                ("Driver", "DRIVER"),
-                ("Mountpoint", "MOUNTPOINT"),
-                ("Scope", "SCOPE"),
-                ("Labels", "LABELS"),
-            ],
-        )
-        .map_err(|e| status(1, e.to_string()))?;
-        print!("{out}");
+        })
+        .collect();
+    if print_format(
+        a.format.as_deref(),
+        &rows,
+        &[
+            ("Name", "VOLUME NAME"),
+            ("Driver", "DRIVER"),
+            ("Mountpoint", "MOUNTPOINT"),
+            ("Scope", "SCOPE"),
+            ("Labels", "LABELS"),
+        ],
+    )? {
         return Ok(0);
     }
     let mut tw = table();
