@@ -411,7 +411,31 @@ impl Engine {
         {
             host_config.network_mode = Some("default".into());
         }
-        self.check_network_mode(host_config.network_mode.as_deref().unwrap_or_default())?;
+        let mode = host_config.network_mode.clone().unwrap_or_default();
+        self.check_network_mode(&mode)?;
+        // a container sharing another's namespace has its network settings
+        if mode.starts_with("container:") {
+            if host_config
+                .port_bindings
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
+                || host_config.publish_all_ports == Some(true)
+            {
+                return Err(Error::invalid(
+                    "conflicting options: port publishing and the container type network mode",
+                ));
+            }
+            if host_config.dns.as_ref().is_some_and(|d| !d.is_empty())
+                || host_config
+                    .extra_hosts
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty())
+            {
+                return Err(Error::invalid(
+                    "conflicting options: dns and the network mode",
+                ));
+            }
+        }
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
         for v in body.volumes.clone().unwrap_or_default() {
@@ -586,7 +610,16 @@ impl Engine {
         let state_dir = self.state_dir(id);
         let rootfs = self.mount_rootfs(rec)?;
         let cdir = self.container_dir(id);
-        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        // `--network container:NAME` shares the peer's namespace, its /etc
+        // files and (as in Docker) its hostname
+        let peer = self.network_peer(rec)?;
+        let hostname = peer
+            .as_ref()
+            .unwrap_or(rec)
+            .config
+            .hostname
+            .clone()
+            .unwrap_or_default();
         std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
         // Docker maps the hostname to the container's address when it has one
         let own = rec
@@ -595,13 +628,26 @@ impl Engine {
             .next()
             .map(|ep| ep.ip.clone())
             .unwrap_or_else(|| "127.0.1.1".into());
-        std::fs::write(
-            cdir.join("hosts"),
-            format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own}\t{hostname}\n"
-            ),
-        )?;
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for (name, ip) in crate::hostconfig::extra_hosts(&rec.host_config)? {
+            let ip = if ip == "host-gateway" {
+                self.host_gateway().ok_or_else(|| {
+                    Error::invalid("host-gateway: the default bridge has no gateway")
+                })?
+            } else {
+                ip
+            };
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        hosts.push_str(&format!("{own}\t{hostname}\n"));
+        std::fs::write(cdir.join("hosts"), hosts)?;
         self.write_resolv_conf(rec)?;
+        let etc_dir = peer
+            .as_ref()
+            .map(|p| self.container_dir(&p.id))
+            .unwrap_or_else(|| cdir.clone());
 
         let user = rec.config.user.clone().unwrap_or_default();
         let (uid, gid, mut gids) = spec::resolve_user(&rootfs, &user).map_err(Error::invalid)?;
@@ -661,11 +707,14 @@ impl Engine {
             rootfs: &rootfs,
             cgroups_path: self.cgroup_path(id),
             host_network,
-            netns: self.container_netns(rec),
+            netns: match &peer {
+                Some(p) => Some(self.peer_netns(p)),
+                None => self.container_netns(rec),
+            },
             etc_files: vec![
-                (cdir.join("hostname"), "/etc/hostname"),
-                (cdir.join("hosts"), "/etc/hosts"),
-                (cdir.join("resolv.conf"), "/etc/resolv.conf"),
+                (etc_dir.join("hostname"), "/etc/hostname"),
+                (etc_dir.join("hosts"), "/etc/hosts"),
+                (etc_dir.join("resolv.conf"), "/etc/resolv.conf"),
             ],
             caps,
             privileged,

@@ -277,7 +277,39 @@ pub fn extra_groups(rootfs: &Path, hc: &HostConfig) -> Result<Vec<u32>> {
 }
 
 /// Checks everything above at create, before anything is stored.
+/// `--add-host name:ip` (or `name=ip`): (name, ip or "host-gateway").
+pub fn extra_hosts(hc: &HostConfig) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for h in hc.extra_hosts.iter().flatten() {
+        // the address may be IPv6, so the name ends at the first separator
+        let (name, ip) = h
+            .split_once('=')
+            .or_else(|| h.split_once(':'))
+            .ok_or_else(|| Error::invalid(format!("bad format for add-host: {h:?}")))?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        if name.is_empty() || (ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err()) {
+            return Err(Error::invalid(format!(
+                "invalid IP address in add-host: {ip:?}"
+            )));
+        }
+        out.push((name.to_string(), ip.to_string()));
+    }
+    Ok(out)
+}
+
+/// `--dns`: nameserver addresses.
+fn check_dns(hc: &HostConfig) -> Result<()> {
+    for d in hc.dns.iter().flatten() {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(Error::invalid(format!("{d} is not an ip address")));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate(hc: &HostConfig, init_path: Option<&Path>) -> Result<()> {
+    extra_hosts(hc)?;
+    check_dns(hc)?;
     rlimits(hc)?;
     sysctls(hc)?;
     cpuset(hc)?;

@@ -77,6 +77,10 @@ impl NetworkRecord {
                 .options
                 .get("com.docker.network.bridge.enable_ip_masquerade")
                 .is_none_or(|v| v != "false"),
+            icc: self
+                .options
+                .get("com.docker.network.bridge.enable_icc")
+                .is_none_or(|v| v != "false"),
         })
     }
 }
@@ -172,6 +176,38 @@ impl Engine {
     /// The namespace a container joins, once its endpoints are set up.
     pub(crate) fn container_netns(&self, rec: &ContainerRecord) -> Option<PathBuf> {
         (!rec.endpoints.is_empty()).then(|| self.netns_path(&rec.id))
+    }
+
+    /// For `--network container:NAME`: the running container whose
+    /// namespace (and /etc files) this one shares.
+    pub(crate) fn network_peer(&self, rec: &ContainerRecord) -> Result<Option<ContainerRecord>> {
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        let Some(target) = mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let peer = self.get(target)?.record();
+        if peer.state.status != Status::Running || peer.state.pid <= 0 {
+            return Err(Error::conflict(format!(
+                "cannot join network namespace of a non running container: {target}"
+            )));
+        }
+        Ok(Some(peer))
+    }
+
+    /// The namespace a container of `--network container:NAME` joins.
+    pub(crate) fn peer_netns(&self, peer: &ContainerRecord) -> PathBuf {
+        self.container_netns(peer)
+            .unwrap_or_else(|| PathBuf::from(format!("/proc/{}/ns/net", peer.state.pid)))
+    }
+
+    /// The address `host-gateway` stands for in `--add-host`: the default
+    /// bridge's gateway, as in Docker.
+    pub(crate) fn host_gateway(&self) -> Option<String> {
+        self.networks
+            .r()
+            .find("bridge")
+            .map(|n| n.gateway.clone())
+            .filter(|g| !g.is_empty())
     }
 
     /// Loads the networks, creates the predefined ones, brings every bridge
@@ -600,6 +636,10 @@ impl Engine {
 
     /// Checks a container's network mode at create, as Docker does.
     pub(crate) fn check_network_mode(&self, mode: &str) -> Result<()> {
+        if let Some(target) = mode.strip_prefix("container:") {
+            self.get(target)?;
+            return Ok(());
+        }
         if let Some(name) = endpoint_network(mode) {
             let n = self.network_record(name)?;
             if n.driver != "bridge" {
@@ -678,6 +718,12 @@ impl Engine {
         }
     }
 
+    fn release_addresses_ip(&self, network_id: &str, ip: Ipv4Addr) {
+        if let Some(p) = self.networks.w().pools.get_mut(network_id) {
+            p.release(ip);
+        }
+    }
+
     fn release_addresses<'a>(&self, eps: impl Iterator<Item = &'a EndpointRecord>) {
         let mut nets = self.networks.w();
         for ep in eps {
@@ -704,10 +750,19 @@ impl Engine {
         let subnet = n
             .subnet()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
-        let wanted_ip = rec
+        // the settings as the client keyed them: by name, id, or for the
+        // primary network by the mode it gave ("default", an id prefix)
+        let settings = rec
             .endpoints_config
             .get(&n.name)
             .or_else(|| rec.endpoints_config.get(&n.id))
+            .or_else(|| {
+                let mode = rec.host_config.network_mode.as_deref().unwrap_or_default();
+                (index == 0)
+                    .then(|| rec.endpoints_config.get(mode))
+                    .flatten()
+            });
+        let wanted_ip = settings
             .and_then(|s| s.ipam_config.as_ref())
             .and_then(|c| c.ipv4_address.clone())
             .filter(|s| !s.is_empty());
@@ -747,6 +802,21 @@ impl Engine {
                 })?,
             }
         };
+        // `--mac-address` (sent on the endpoint since API 1.44), else
+        // Docker's 02:42 + the address
+        let wanted_mac = settings
+            .and_then(|s| s.mac_address.clone())
+            .filter(|m| !m.is_empty());
+        let mac = match wanted_mac {
+            Some(m) => match parse_mac(&m) {
+                Some(mac) => mac,
+                None => {
+                    self.release_addresses_ip(&n.id, ip);
+                    return Err(Error::invalid(format!("invalid MAC address: {m}")));
+                }
+            },
+            None => ipam::mac_for(ip),
+        };
         let ep = EndpointRecord {
             network_id: n.id.clone(),
             endpoint_id: crate::random_id(),
@@ -757,7 +827,7 @@ impl Engine {
             } else {
                 n.gateway.clone()
             },
-            mac: ipam::mac_string(&ipam::mac_for(ip)),
+            mac: ipam::mac_string(&mac),
             host_if: format!("veth{}", &crate::random_id()[..7]),
             container_if: format!("eth{index}"),
         };
@@ -774,7 +844,11 @@ impl Engine {
                 } else {
                     None
                 },
-                mac: ipam::mac_for(ip),
+                mac,
+                mtu: n
+                    .options
+                    .get("com.docker.network.driver.mtu")
+                    .and_then(|m| m.parse().ok()),
             },
         );
         if let Err(e) = attached {
@@ -973,12 +1047,18 @@ impl Engine {
                 }
             }
         };
+        // the network's default host address (`host_binding_ipv4`)
+        let default_ip = n
+            .options
+            .get("com.docker.network.bridge.host_binding_ipv4")
+            .cloned()
+            .unwrap_or_else(|| "0.0.0.0".into());
         for (proto, cport, b) in wanted {
             let host_ip = b
                 .host_ip
                 .clone()
                 .filter(|h| !h.is_empty() && h != "::")
-                .unwrap_or_else(|| "0.0.0.0".into());
+                .unwrap_or_else(|| default_ip.clone());
             if host_ip.parse::<Ipv4Addr>().is_err() {
                 release(self, &out);
                 return Err(Error::invalid(format!(
@@ -1283,6 +1363,23 @@ fn bring_up(n: &NetworkRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "02:42:ac:11:00:02"
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return None;
+        }
+        mac[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    // a multicast address cannot be an interface's
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
 /// "80/tcp", "53/udp", "8080" (tcp)
 fn parse_port_key(key: &str) -> Result<(u16, String)> {
     let (p, proto) = key.split_once('/').unwrap_or((key, "tcp"));
@@ -1346,5 +1443,11 @@ mod tests {
         assert_eq!(endpoint_network("default"), Some("bridge"));
         assert_eq!(endpoint_network("container:x"), None);
         assert_eq!(endpoint_network("app"), Some("app"));
+        assert_eq!(
+            parse_mac("02:42:AC:11:00:09"),
+            Some([2, 0x42, 0xac, 0x11, 0, 9])
+        );
+        assert_eq!(parse_mac("01:00:5e:00:00:01"), None);
+        assert_eq!(parse_mac("02:42:ac:11:00"), None);
     }
 }

@@ -206,6 +206,8 @@ pub struct Endpoint {
     /// the default route's next hop; None for internal networks
     pub gateway: Option<Ipv4Addr>,
     pub mac: [u8; 6],
+    /// `com.docker.network.driver.mtu`; None keeps the kernel's 1500
+    pub mtu: Option<u32>,
 }
 
 /// Plugs a container's namespace into a bridge: a veth pair whose host
@@ -221,14 +223,18 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
         let bridge = index_of(&h, &host.bridge)
             .await?
             .with_context(|| format!("bridge {} not found", host.bridge))?;
-        let peer = LinkUnspec::new_with_name(&host.container_if)
+        let mut peer = LinkUnspec::new_with_name(&host.container_if)
             .address(host.mac.to_vec())
-            .setns_by_fd(ns_fd)
-            .build();
-        let msg = LinkVeth::new(&host.host_if, &host.container_if)
+            .setns_by_fd(ns_fd);
+        let mut veth = LinkVeth::new(&host.host_if, &host.container_if)
             .controller(bridge)
-            .up()
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .up();
+        if let Some(m) = host.mtu {
+            peer = peer.mtu(m);
+            veth = veth.mtu(m);
+        }
+        let msg = veth
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
         h.link()
             .add(msg)

@@ -29,6 +29,8 @@ pub struct NetRules {
     pub internal: bool,
     /// masquerade traffic leaving the host (`enable_ip_masquerade`)
     pub masquerade: bool,
+    /// containers of the network may talk to each other (`enable_icc`)
+    pub icc: bool,
 }
 
 /// One published port: host (address, port) to container (address, port).
@@ -154,11 +156,13 @@ pub fn network_elements(verb: &str, n: &NetRules) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{verb} element {t} bridges {{ \"{}\" }}", n.bridge);
     let _ = writeln!(s, "{verb} element {t} all_nets {{ {net} }}");
-    let _ = writeln!(
-        s,
-        "{verb} element {t} icc {{ \"{b}\" . \"{b}\" }}",
-        b = n.bridge
-    );
+    if n.icc {
+        let _ = writeln!(
+            s,
+            "{verb} element {t} icc {{ \"{b}\" . \"{b}\" }}",
+            b = n.bridge
+        );
+    }
     if n.internal {
         let _ = writeln!(s, "{verb} element {t} internal {{ \"{}\" }}", n.bridge);
     } else if n.masquerade {
@@ -240,6 +244,7 @@ mod tests {
             subnet: Subnet::parse("10.5.0.1/16").unwrap(),
             internal: false,
             masquerade: true,
+            icc: true,
         };
         let p = PortRule {
             proto: Proto::Tcp,

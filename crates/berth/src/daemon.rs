@@ -63,6 +63,9 @@ struct DaemonCli {
     /// where the default bridge's containers get addresses (CIDR)
     #[arg(long)]
     fixed_cidr: Option<String>,
+    /// default address pools for new networks (base=CIDR,size=N)
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<String>,
 }
 
 /// One of daemon.json's `default-address-pools`.
@@ -122,7 +125,7 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         .config_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    let file: FileConfig = match fs::read(&path) {
+    let mut file: FileConfig = match fs::read(&path) {
         // an empty file is an empty configuration
         Ok(raw) if raw.iter().all(|b| b.is_ascii_whitespace()) => FileConfig::default(),
         Ok(raw) => serde_json::from_slice(&raw).map_err(|e| {
@@ -184,6 +187,33 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
             names.join(", ")
         );
     }
+    if !cli.default_address_pool.is_empty() && file.default_address_pools.is_some() {
+        bail!(
+            "the following directives are specified both as a flag and in the configuration file: default-address-pools"
+        );
+    }
+    let mut address_pools: Vec<(String, u8)> = file
+        .default_address_pools
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.base, p.size))
+        .collect();
+    for spec in &cli.default_address_pool {
+        let mut base = None;
+        let mut size = None;
+        for kv in spec.split(',') {
+            match kv.split_once('=') {
+                Some(("base", v)) => base = Some(v.to_string()),
+                Some(("size", v)) => size = v.parse::<u8>().ok(),
+                _ => bail!("invalid default address pool: {spec} (want base=CIDR,size=N)"),
+            }
+        }
+        match (base, size) {
+            (Some(b), Some(s)) => address_pools.push((b, s)),
+            _ => bail!("invalid default address pool: {spec} (want base=CIDR,size=N)"),
+        }
+    }
     let exec_root = cli
         .exec_root
         .or(file.exec_root)
@@ -224,12 +254,7 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         init_path: cli.init_path.or(file.init_path),
         bip: cli.bip.or(file.bip),
         fixed_cidr: cli.fixed_cidr.or(file.fixed_cidr),
-        address_pools: file
-            .default_address_pools
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| (p.base, p.size))
-            .collect(),
+        address_pools,
     })
 }
 

@@ -676,3 +676,237 @@ fn connect_and_disconnect_live_and_for_the_next_start() {
     d.berth(&["rm", "-f", "later", "c1", "peer", "hosty"]);
     assert!(eventually(10, || !stdout(&d.sh("ip -o link")).contains("veth")));
 }
+
+#[test]
+fn dns_flags_hosts_mac_and_shared_namespaces() {
+    let d = Daemon::start();
+    // --dns, --dns-search, --dns-option replace the host's lines
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "corp.example",
+        "--dns-option",
+        "ndots:2",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    let conf = stdout(&o);
+    assert!(conf.contains("nameserver 192.0.2.53\n"), "{conf}");
+    assert!(conf.contains("search corp.example\n"), "{conf}");
+    assert!(conf.contains("options ndots:2\n"), "{conf}");
+    assert_eq!(conf.matches("nameserver").count(), 1, "{conf}");
+    // --add-host, host-gateway included, before the container's own line
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "db.local:10.1.2.3",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    let hosts = stdout(&o);
+    assert!(hosts.contains("10.1.2.3\tdb.local\n"), "{hosts}");
+    let gw = stdout(&d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        "bridge",
+    ]));
+    assert!(hosts.contains(&format!("{}\tgw\n", gw.trim())), "{hosts}");
+    let o = d.berth(&["run", "--rm", "--add-host", "x:notanip", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("invalid IP address in add-host"),
+        "{}",
+        stderr(&o)
+    );
+    // --mac-address
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "92:d0:c6:0a:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(stdout(&o), "92:d0:c6:0a:29:33\n", "{}", stderr(&o));
+    // --network container:NAME shares the namespace and its files
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "owner",
+        "-h",
+        "ownerhost",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let ip = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+        "owner",
+    ]));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; hostname",
+    ]);
+    assert!(
+        stdout(&o).contains(&format!(" {}/", ip.trim())),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(stdout(&o).ends_with("ownerhost\n"), "{}", stdout(&o));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "-p",
+        "80:80",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("conflicting options"), "{}", stderr(&o));
+    d.berth(&["create", "--name", "idle", "busybox", "true"]);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:idle",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("non running container"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn daemon_address_options() {
+    let mut d = Daemon::start();
+    // bip and fixed-cidr shape the default bridge; pools the new networks
+    d.flags = [
+        "--bip",
+        "10.200.0.1/24",
+        "--fixed-cidr",
+        "10.200.0.128/25",
+        "--default-address-pool",
+        "base=10.201.0.0/16,size=24",
+    ]
+    .map(String::from)
+    .to_vec();
+    d.stop();
+    // a fresh data root: the default bridge is made once
+    std::fs::remove_dir_all(d.data_root()).unwrap();
+    d.sh("ip link del berth0");
+    d.start_again();
+    d.import_busybox();
+    let o = d.berth(&[
+        "run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0",
+    ]);
+    assert!(
+        stdout(&o).contains(" 10.200.0.128/24"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    d.berth(&["network", "create", "pooled"]);
+    let sub = stdout(&d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "pooled",
+    ]));
+    assert_eq!(sub.trim(), "10.201.0.0/24");
+}
+
+#[test]
+fn bridge_driver_options() {
+    let d = Daemon::start();
+    let o = d.docker(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "-o",
+        "com.docker.network.bridge.host_binding_ipv4=127.0.0.1",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.name=brtight",
+        "tight",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&d.sh("ip -o link show brtight")).contains("brtight"));
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        "tight",
+        "-p",
+        "8085:80",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let a1 = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.tight.IPAddress}}",
+        "a1",
+    ]));
+    // no traffic between the network's containers; names still resolve
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "tight",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W1",
+        a1.trim(),
+    ]);
+    assert_ne!(code(&o), 0, "icc=false let traffic through");
+    // published on the network's default host address
+    assert_eq!(
+        stdout(&d.berth(&["port", "a1"])).trim(),
+        "80/tcp -> 127.0.0.1:8085"
+    );
+    let o = d.berth(&["exec", "a1", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(stdout(&o), "1400\n");
+    // an invalid bridge name is refused
+    let o = d.berth(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.name=bad name!",
+        "bad",
+    ]);
+    assert_ne!(code(&o), 0);
+}

@@ -65,6 +65,21 @@ pub struct CreateFlags {
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias")]
     network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     stop_signal: Option<String>,
@@ -471,20 +486,22 @@ fn build_body(
         }
     }
     let network = f.network.clone().unwrap_or_else(|| "default".into());
-    let networking_config = (f.ip.is_some() || !f.network_alias.is_empty()).then(|| {
-        bollard::models::NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                network.clone(),
-                bollard::models::EndpointSettings {
-                    ipam_config: f.ip.as_ref().map(|ip| bollard::models::EndpointIpamConfig {
-                        ipv4_address: Some(ip.clone()),
-                        ..Default::default()
-                    }),
-                    aliases: (!f.network_alias.is_empty()).then(|| f.network_alias.clone()),
+    let networking_config = (f.ip.is_some()
+        || !f.network_alias.is_empty()
+        || f.mac_address.is_some())
+    .then(|| bollard::models::NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            network.clone(),
+            bollard::models::EndpointSettings {
+                ipam_config: f.ip.as_ref().map(|ip| bollard::models::EndpointIpamConfig {
+                    ipv4_address: Some(ip.clone()),
                     ..Default::default()
-                },
-            )])),
-        }
+                }),
+                aliases: (!f.network_alias.is_empty()).then(|| f.network_alias.clone()),
+                mac_address: f.mac_address.clone(),
+                ..Default::default()
+            },
+        )])),
     });
     Ok(ContainerCreateBody {
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
@@ -634,6 +651,10 @@ fn build_body(
                 None
             },
             network_mode: Some(network),
+            dns: (!f.dns.is_empty()).then(|| f.dns.clone()),
+            dns_search: (!f.dns_search.is_empty()).then(|| f.dns_search.clone()),
+            dns_options: (!f.dns_option.is_empty()).then(|| f.dns_option.clone()),
+            extra_hosts: (!f.add_host.is_empty()).then(|| f.add_host.clone()),
             port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
             publish_all_ports: Some(f.publish_all),
             ..Default::default()

@@ -68,6 +68,12 @@ impl Daemon {
     /// A daemon with the busybox image imported as busybox:latest.
     pub fn start() -> Daemon {
         let d = Daemon::start_bare();
+        d.import_busybox();
+        d
+    }
+
+    /// Imports the busybox image as busybox:latest.
+    pub fn import_busybox(&self) {
         let mut args = vec!["import".to_string()];
         for c in BUSYBOX_CHANGES {
             args.push("-c".into());
@@ -75,13 +81,12 @@ impl Daemon {
         }
         args.push(busybox_tar().display().to_string());
         args.push("busybox:latest".into());
-        let out = d.berth(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let out = self.berth(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(
             out.status.success(),
             "importing busybox: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        d
     }
 
     pub fn start_bare() -> Daemon {
