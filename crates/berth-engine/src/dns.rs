@@ -82,8 +82,10 @@ impl Engine {
                 drop(engine);
                 let sock = sock.clone();
                 match known {
-                    Some(ips) => {
-                        let _ = sock.send_to(&dns::answer(&pkt, &q, &ips), peer).await;
+                    Some((ips, ips6)) => {
+                        let _ = sock
+                            .send_to(&dns::answer(&pkt, &q, &ips, &ips6), peer)
+                            .await;
                     }
                     None => {
                         tokio::spawn(async move {
@@ -118,7 +120,11 @@ impl Engine {
     }
 
     /// The addresses `name` has on the user networks of container `asker`.
-    pub(crate) fn dns_lookup(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    pub(crate) fn dns_lookup(
+        &self,
+        asker: &str,
+        name: &str,
+    ) -> Option<(Vec<Ipv4Addr>, Vec<std::net::Ipv6Addr>)> {
         let asker = self.containers.r().get(asker)?.record();
         let nets: Vec<&str> = asker
             .endpoints
@@ -127,6 +133,7 @@ impl Engine {
             .map(|(_, ep)| ep.network_id.as_str())
             .collect();
         let mut ips = Vec::new();
+        let mut ips6 = Vec::new();
         for e in self.containers.r().values() {
             let r = e.record();
             for (net, ep) in &r.endpoints {
@@ -142,12 +149,13 @@ impl Engine {
                     || r.id.get(..12) == Some(name)
                     || format!("{}.{net}", r.name).eq_ignore_ascii_case(name)
                     || aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
-                if hit && let Ok(ip) = ep.ip.parse() {
-                    ips.push(ip);
+                if hit {
+                    ips.extend(ep.ip.parse::<Ipv4Addr>().ok());
+                    ips6.extend(ep.ip6.parse::<std::net::Ipv6Addr>().ok());
                 }
             }
         }
-        (!ips.is_empty()).then_some(ips)
+        (!ips.is_empty() || !ips6.is_empty()).then_some((ips, ips6))
     }
 }
 

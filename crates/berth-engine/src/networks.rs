@@ -13,9 +13,9 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use berth_network::ipam::{self, Pool};
+use berth_network::ipam::{self, Pool, Pool6};
 use berth_network::nft::{self, NetRules, PortRule, Proto};
-use berth_network::{Subnet, links};
+use berth_network::{Subnet, Subnet6, links};
 use berth_store::Table;
 use bollard_stubs::models::{
     EndpointResource, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect,
@@ -57,6 +57,11 @@ pub struct NetworkRecord {
     /// the Linux bridge; empty for host and null
     #[serde(default)]
     pub bridge: String,
+    /// `--ipv6` networks: the IPv6 subnet and gateway
+    #[serde(default)]
+    pub subnet6: String,
+    #[serde(default)]
+    pub gateway6: String,
 }
 
 impl NetworkRecord {
@@ -68,10 +73,15 @@ impl NetworkRecord {
         Subnet::parse(&self.subnet).ok()
     }
 
+    fn subnet6(&self) -> Option<Subnet6> {
+        Subnet6::parse(&self.subnet6).ok()
+    }
+
     fn rules(&self) -> Option<NetRules> {
         Some(NetRules {
             bridge: self.bridge.clone(),
             subnet: self.subnet()?,
+            subnet6: self.subnet6(),
             internal: self.internal,
             masquerade: self
                 .options
@@ -96,6 +106,13 @@ pub struct EndpointRecord {
     pub mac: String,
     pub host_if: String,
     pub container_if: String,
+    /// on `--ipv6` networks
+    #[serde(default)]
+    pub ip6: String,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default)]
+    pub gateway6: String,
 }
 
 /// A port published by a running container.
@@ -119,7 +136,7 @@ impl PublishedPort {
                 Proto::Tcp
             },
             host_ip: match self.host_ip.as_str() {
-                "" | "0.0.0.0" => None,
+                "" | "0.0.0.0" | "::" => None,
                 ip => Some(ip.parse().ok()?),
             },
             host_port: self.host_port,
@@ -134,6 +151,7 @@ impl PublishedPort {
 pub(crate) struct Networks {
     by_id: HashMap<String, NetworkRecord>,
     pools: HashMap<String, Pool>,
+    pools6: HashMap<String, Pool6>,
     /// published (proto, host port) -> the host addresses it is bound on
     ports: HashMap<(String, u16), Vec<String>>,
 }
@@ -235,6 +253,8 @@ impl Engine {
                     labels: HashMap::new(),
                     options: HashMap::new(),
                     bridge: String::new(),
+                    subnet6: String::new(),
+                    gateway6: String::new(),
                 };
                 self.meta.put_json(Table::Networks, &rec.id, &rec)?;
                 nets.by_id.insert(rec.id.clone(), rec);
@@ -279,6 +299,8 @@ impl Engine {
                 labels: HashMap::new(),
                 options,
                 bridge: DEFAULT_BRIDGE_IF.into(),
+                subnet6: String::new(),
+                gateway6: String::new(),
             };
             self.meta.put_json(Table::Networks, &rec.id, &rec)?;
             nets.by_id.insert(rec.id.clone(), rec);
@@ -287,6 +309,9 @@ impl Engine {
         for n in nets.by_id.values().filter(|n| n.driver == "bridge") {
             bring_up(n)?;
             nets.pools.insert(n.id.clone(), pool_of(n));
+            if let Some(p6) = pool6_of(n) {
+                nets.pools6.insert(n.id.clone(), p6);
+            }
         }
         let mut ports = Vec::new();
         for c in containers {
@@ -294,6 +319,12 @@ impl Engine {
                 if let (Some(pool), Ok(ip)) = (
                     nets.pools.get_mut(&ep.network_id),
                     ep.ip.parse::<Ipv4Addr>(),
+                ) {
+                    pool.reserve(ip);
+                }
+                if let (Some(pool), Ok(ip)) = (
+                    nets.pools6.get_mut(&ep.network_id),
+                    ep.ip6.parse::<std::net::Ipv6Addr>(),
                 ) {
                     pool.reserve(ip);
                 }
@@ -327,20 +358,33 @@ impl Engine {
                 "could not find plugin {driver} in v1 plugin registry: plugin not found"
             )));
         }
-        if req.enable_ipv6 == Some(true) {
-            return Err(Error::invalid(
-                "IPv6 networks are not supported by berth yet",
-            ));
-        }
         let cfgs = req
             .ipam
             .as_ref()
             .and_then(|i| i.config.clone())
             .unwrap_or_default();
-        if cfgs.len() > 1 {
-            return Err(Error::invalid("berth supports one IPAM config per network"));
+        // one IPv4 and (with --ipv6) one IPv6 subnet
+        let (v6, v4): (Vec<IpamConfig>, Vec<IpamConfig>) = cfgs
+            .into_iter()
+            .partition(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
+        if v4.len() > 1 || v6.len() > 1 {
+            return Err(Error::invalid(
+                "berth supports one IPv4 and one IPv6 subnet per network",
+            ));
         }
-        let cfg = cfgs.into_iter().next().unwrap_or_default();
+        let ipv6 = req.enable_ipv6 == Some(true);
+        if !v6.is_empty() && !ipv6 {
+            return Err(Error::invalid(
+                "an IPv6 subnet was given, but IPv6 is not enabled on the network (--ipv6)",
+            ));
+        }
+        if ipv6 && v6.is_empty() {
+            return Err(Error::invalid(
+                "--ipv6 needs an IPv6 --subnet: berth has no default IPv6 pool",
+            ));
+        }
+        let cfg = v4.into_iter().next().unwrap_or_default();
+        let cfg6 = v6.into_iter().next();
         let options = req.options.clone().unwrap_or_default();
         let mut nets = self.networks.w();
         if nets.find(&name).is_some_and(|n| n.name == name) {
@@ -415,6 +459,42 @@ impl Engine {
             }
             aux.insert(k, v);
         }
+        let (subnet6, gateway6) = match &cfg6 {
+            None => (String::new(), String::new()),
+            Some(c) => {
+                let s = Subnet6::parse(c.subnet.as_deref().unwrap_or_default()).map_err(|_| {
+                    Error::invalid(format!(
+                        "invalid subnet: {}",
+                        c.subnet.clone().unwrap_or_default()
+                    ))
+                })?;
+                if let Some(other) = nets
+                    .by_id
+                    .values()
+                    .find(|n| n.subnet6().is_some_and(|o| o.overlaps(&s)))
+                {
+                    return Err(Error::conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space: {} is used by network {}",
+                        other.subnet6, other.name
+                    )));
+                }
+                let gw = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
+                    Some(g) => {
+                        let g: std::net::Ipv6Addr = g
+                            .parse()
+                            .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
+                        if !s.contains(g) {
+                            return Err(Error::invalid(format!(
+                                "no matching subnet for gateway {g}"
+                            )));
+                        }
+                        g
+                    }
+                    None => s.nth(1),
+                };
+                (s.network().to_string(), gw.to_string())
+            }
+        };
         let id = crate::random_id();
         let bridge = match options.get("com.docker.network.bridge.name") {
             Some(b) => {
@@ -444,6 +524,8 @@ impl Engine {
             labels: req.labels.clone().unwrap_or_default(),
             options,
             bridge,
+            subnet6,
+            gateway6,
         };
         bring_up(&rec).map_err(Error::Internal)?;
         if let Some(r) = rec.rules() {
@@ -451,6 +533,9 @@ impl Engine {
         }
         self.meta.put_json(Table::Networks, &id, &rec)?;
         nets.pools.insert(id.clone(), pool_of(&rec));
+        if let Some(p6) = pool6_of(&rec) {
+            nets.pools6.insert(id.clone(), p6);
+        }
         nets.by_id.insert(id.clone(), rec.clone());
         drop(nets);
         self.object_event(
@@ -519,7 +604,11 @@ impl Engine {
                     endpoint_id: Some(ep.endpoint_id.clone()),
                     mac_address: Some(ep.mac.clone()),
                     ipv4_address: Some(format!("{}/{}", ep.ip, ep.prefix)),
-                    ipv6_address: Some(String::new()),
+                    ipv6_address: Some(if ep.ip6.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}/{}", ep.ip6, ep.prefix6)
+                    }),
                 },
             );
         }
@@ -604,6 +693,7 @@ impl Engine {
         let mut nets = self.networks.w();
         nets.by_id.remove(&n.id);
         nets.pools.remove(&n.id);
+        nets.pools6.remove(&n.id);
         drop(nets);
         self.object_event(
             "network",
@@ -709,7 +799,7 @@ impl Engine {
             .ip
             .parse()
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        match self.publish_ports(rec, &primary, ip) {
+        match self.publish_ports(rec, &primary, ip, eps[&primary.name].ip6.parse().ok()) {
             Ok(ports) => Ok((eps, ports)),
             Err(e) => {
                 unwind(self, &eps);
@@ -727,6 +817,12 @@ impl Engine {
     fn release_addresses<'a>(&self, eps: impl Iterator<Item = &'a EndpointRecord>) {
         let mut nets = self.networks.w();
         for ep in eps {
+            if let (Some(pool), Ok(ip)) = (
+                nets.pools6.get_mut(&ep.network_id),
+                ep.ip6.parse::<std::net::Ipv6Addr>(),
+            ) {
+                pool.release(ip);
+            }
             if let (Some(pool), Ok(ip)) = (
                 nets.pools.get_mut(&ep.network_id),
                 ep.ip.parse::<Ipv4Addr>(),
@@ -802,6 +898,44 @@ impl Engine {
                 })?,
             }
         };
+        let ip6 = {
+            let mut nets = self.networks.w();
+            match (nets.pools6.get_mut(&n.id), n.subnet6()) {
+                (Some(pool), Some(s6)) => {
+                    let wanted6 = settings
+                        .and_then(|s| s.ipam_config.as_ref())
+                        .and_then(|c| c.ipv6_address.clone())
+                        .filter(|s| !s.is_empty());
+                    let got = match wanted6 {
+                        Some(w) => w
+                            .parse::<std::net::Ipv6Addr>()
+                            .ok()
+                            .filter(|a| pool.reserve(*a))
+                            .ok_or_else(|| {
+                                Error::conflict(format!(
+                                    "Address already in use or invalid: {w} on network {}",
+                                    n.name
+                                ))
+                            }),
+                        None => pool.allocate().ok_or_else(|| {
+                            Error::invalid(format!(
+                                "no available IPv6 addresses on network {}",
+                                n.name
+                            ))
+                        }),
+                    };
+                    match got {
+                        Ok(a) => Some((a, s6.prefix)),
+                        Err(e) => {
+                            drop(nets);
+                            self.release_addresses_ip(&n.id, ip);
+                            return Err(e);
+                        }
+                    }
+                }
+                _ => None,
+            }
+        };
         // `--mac-address` (sent on the endpoint since API 1.44), else
         // Docker's 02:42 + the address
         let wanted_mac = settings
@@ -830,6 +964,13 @@ impl Engine {
             mac: ipam::mac_string(&mac),
             host_if: format!("veth{}", &crate::random_id()[..7]),
             container_if: format!("eth{index}"),
+            ip6: ip6.map(|(a, _)| a.to_string()).unwrap_or_default(),
+            prefix6: ip6.map(|(_, p)| p).unwrap_or(0),
+            gateway6: if n.internal || ip6.is_none() {
+                String::new()
+            } else {
+                n.gateway6.clone()
+            },
         };
         let attached = links::attach(
             &self.netns_path(&rec.id),
@@ -849,6 +990,12 @@ impl Engine {
                     .options
                     .get("com.docker.network.driver.mtu")
                     .and_then(|m| m.parse().ok()),
+                ip6,
+                gateway6: if default_route {
+                    ep.gateway6.parse().ok()
+                } else {
+                    None
+                },
             },
         );
         if let Err(e) = attached {
@@ -1016,6 +1163,7 @@ impl Engine {
         rec: &ContainerRecord,
         n: &NetworkRecord,
         ip: Ipv4Addr,
+        ip6: Option<std::net::Ipv6Addr>,
     ) -> Result<Vec<PublishedPort>> {
         let mut wanted: Vec<(String, u16, PortBinding)> = Vec::new();
         let bindings = rec.host_config.port_bindings.clone().unwrap_or_default();
@@ -1070,13 +1218,26 @@ impl Engine {
                 Some(p) => Some(parse_port_range(p).inspect_err(|_| release(self, &out))?),
             };
             match self.take_host_port(&proto, &host_ip, range, &rec.name, ip, cport) {
-                Ok(hp) => out.push(PublishedPort {
-                    proto: proto.clone(),
-                    host_ip: host_ip.clone(),
-                    host_port: hp,
-                    container_ip: ip.to_string(),
-                    container_port: cport,
-                }),
+                Ok(hp) => {
+                    out.push(PublishedPort {
+                        proto: proto.clone(),
+                        host_ip: host_ip.clone(),
+                        host_port: hp,
+                        container_ip: ip.to_string(),
+                        container_port: cport,
+                    });
+                    // a port published on every address is published on
+                    // IPv6 too when the container has an IPv6 address
+                    if let (Some(ip6), "0.0.0.0") = (ip6, host_ip.as_str()) {
+                        out.push(PublishedPort {
+                            proto: proto.clone(),
+                            host_ip: "::".into(),
+                            host_port: hp,
+                            container_ip: ip6.to_string(),
+                            container_port: cport,
+                        });
+                    }
+                }
                 Err(e) => {
                     release(self, &out);
                     return Err(e);
@@ -1288,9 +1449,9 @@ impl Engine {
                     gateway: Some(ep.gateway.clone()),
                     ip_address: Some(ep.ip.clone()),
                     ip_prefix_len: Some(ep.prefix as i64),
-                    ipv6_gateway: Some(String::new()),
-                    global_ipv6_address: Some(String::new()),
-                    global_ipv6_prefix_len: Some(0),
+                    ipv6_gateway: Some(ep.gateway6.clone()),
+                    global_ipv6_address: Some(ep.ip6.clone()),
+                    global_ipv6_prefix_len: Some(ep.prefix6 as i64),
                     dns_names: None,
                     gw_priority: Some(0),
                 },
@@ -1301,7 +1462,7 @@ impl Engine {
 }
 
 fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) -> NetworkInspect {
-    let ipam_config = if n.subnet.is_empty() {
+    let mut ipam_config = if n.subnet.is_empty() {
         Vec::new()
     } else {
         vec![IpamConfig {
@@ -1311,6 +1472,14 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
             auxiliary_addresses: (!n.aux_addresses.is_empty()).then(|| n.aux_addresses.clone()),
         }]
     };
+    if !n.subnet6.is_empty() {
+        ipam_config.push(IpamConfig {
+            subnet: Some(n.subnet6.clone()),
+            ip_range: None,
+            gateway: Some(n.gateway6.clone()),
+            auxiliary_addresses: None,
+        });
+    }
     NetworkInspect {
         name: Some(n.name.clone()),
         id: Some(n.id.clone()),
@@ -1318,7 +1487,7 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         scope: Some("local".into()),
         driver: Some(n.driver.clone()),
         enable_ipv4: Some(true),
-        enable_ipv6: Some(false),
+        enable_ipv6: Some(!n.subnet6.is_empty()),
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(ipam_config),
@@ -1333,6 +1502,14 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         containers: Some(containers),
         ..Default::default()
     }
+}
+
+fn pool6_of(n: &NetworkRecord) -> Option<Pool6> {
+    let mut pool = Pool6::new(n.subnet6()?);
+    if let Ok(gw) = n.gateway6.parse() {
+        pool.reserve(gw);
+    }
+    Some(pool)
 }
 
 fn pool_of(n: &NetworkRecord) -> Pool {
@@ -1358,7 +1535,15 @@ fn pool_of(n: &NetworkRecord) -> Pool {
 fn bring_up(n: &NetworkRecord) -> anyhow::Result<()> {
     let s = n.subnet().context("network without subnet")?;
     let gw: Option<Ipv4Addr> = n.gateway.parse().ok();
-    links::ensure_bridge(&n.bridge, gw, s.prefix)?;
+    let gw6 = n
+        .subnet6()
+        .and_then(|s6| Some((n.gateway6.parse().ok()?, s6.prefix)));
+    links::ensure_bridge(&n.bridge, gw, s.prefix, gw6)?;
+    if gw6.is_some() {
+        // routing IPv6 between the bridge and the world, as dockerd does
+        // for --ipv6 networks
+        links::sysctl(&["net", "ipv6", "conf", "all", "forwarding"], "1")?;
+    }
     links::sysctl(&["net", "ipv4", "conf", &n.bridge, "route_localnet"], "1")?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! other name is forwarded upstream as the raw packet, so nothing else of
 //! the protocol is ever parsed here.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_AAAA: u16 = 28;
@@ -62,30 +62,34 @@ pub fn parse_query(pkt: &[u8]) -> Option<Question> {
     })
 }
 
-/// An authoritative answer to `query` with `ips` as A records (none for
-/// other types: the name exists, it has no such record).
-pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr]) -> Vec<u8> {
-    let ips: &[Ipv4Addr] = if q.qtype == TYPE_A && q.qclass == CLASS_IN {
-        ips
-    } else {
-        &[]
+/// An authoritative answer to `query`: `ips` as A records or `ips6` as
+/// AAAA records, as asked (none for other types: the name exists, it has
+/// no such record).
+pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr], ips6: &[Ipv6Addr]) -> Vec<u8> {
+    let records: Vec<(u16, Vec<u8>)> = match (q.qtype, q.qclass) {
+        (TYPE_A, CLASS_IN) => ips.iter().map(|i| (TYPE_A, i.octets().to_vec())).collect(),
+        (TYPE_AAAA, CLASS_IN) => ips6
+            .iter()
+            .map(|i| (TYPE_AAAA, i.octets().to_vec()))
+            .collect(),
+        _ => Vec::new(),
     };
-    let mut out = Vec::with_capacity(q.end + ips.len() * 16);
+    let mut out = Vec::with_capacity(q.end + records.len() * 28);
     out.extend_from_slice(&query[..q.end]);
     // QR, the query's opcode and RD, AA and RA; RCODE 0
     let rd = query[2] & 0x01;
     out[2] = 0x80 | 0x04 | rd;
     out[3] = 0x80;
-    out[6..8].copy_from_slice(&(ips.len() as u16).to_be_bytes());
+    out[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
     out[8..12].fill(0);
-    for ip in ips {
+    for (rtype, data) in records {
         // the name: a pointer to the question's at offset 12
         out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        out.extend_from_slice(&rtype.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
         out.extend_from_slice(&TTL.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&ip.octets());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(&data);
     }
     out
 }
@@ -135,18 +139,22 @@ mod tests {
             &pkt,
             &q,
             &["10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap()],
+            &[],
         );
         assert_eq!(&a[..2], &[0x12, 0x34]);
         assert_eq!(a[2] & 0x80, 0x80, "a response");
         assert_eq!(u16::from_be_bytes([a[6], a[7]]), 2);
         assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 6]);
         assert_eq!(a.len(), pkt.len() + 2 * 16);
-        // AAAA of a known name: no records, no error
+        // AAAA of a name without IPv6: no records, no error
         let pkt6 = query("db", TYPE_AAAA);
         let q6 = parse_query(&pkt6).unwrap();
-        let a6 = answer(&pkt6, &q6, &["10.0.0.5".parse().unwrap()]);
+        let a6 = answer(&pkt6, &q6, &["10.0.0.5".parse().unwrap()], &[]);
         assert_eq!(u16::from_be_bytes([a6[6], a6[7]]), 0);
         assert_eq!(a6[3] & 0x0f, 0);
+        let a6 = answer(&pkt6, &q6, &[], &["fd00::5".parse().unwrap()]);
+        assert_eq!(u16::from_be_bytes([a6[6], a6[7]]), 1);
+        assert_eq!(a6.len(), pkt6.len() + 28);
         assert_eq!(servfail(&pkt, &q)[3] & 0x0f, 2);
     }
 

@@ -147,6 +147,93 @@ impl Pool {
     }
 }
 
+/// An IPv6 network in CIDR form (for `--ipv6` networks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subnet6 {
+    pub addr: std::net::Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Subnet6 {
+    pub fn parse(s: &str) -> Result<Subnet6, SubnetError> {
+        let bad = || SubnetError::Invalid(s.to_string());
+        let (a, p) = s.split_once('/').ok_or_else(bad)?;
+        let addr: std::net::Ipv6Addr = a.parse().map_err(|_| bad())?;
+        let prefix: u8 = p.parse().map_err(|_| bad())?;
+        if prefix > 128 {
+            return Err(bad());
+        }
+        Ok(Subnet6 { addr, prefix })
+    }
+
+    fn mask(&self) -> u128 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - self.prefix as u32)
+        }
+    }
+
+    pub fn network(&self) -> Subnet6 {
+        Subnet6 {
+            addr: (u128::from(self.addr) & self.mask()).into(),
+            prefix: self.prefix,
+        }
+    }
+
+    pub fn contains(&self, ip: std::net::Ipv6Addr) -> bool {
+        u128::from(ip) & self.mask() == u128::from(self.addr) & self.mask()
+    }
+
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        let m = self.mask() & other.mask();
+        u128::from(self.addr) & m == u128::from(other.addr) & m
+    }
+
+    pub fn nth(&self, n: u128) -> std::net::Ipv6Addr {
+        (u128::from(self.addr) & self.mask()).wrapping_add(n).into()
+    }
+}
+
+impl fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// IPv6 addresses handed out in one network, lowest first (the subnet
+/// router anycast address, ::0, is never given).
+#[derive(Debug, Clone)]
+pub struct Pool6 {
+    pub subnet: Subnet6,
+    taken: BTreeSet<std::net::Ipv6Addr>,
+}
+
+impl Pool6 {
+    pub fn new(subnet: Subnet6) -> Pool6 {
+        Pool6 {
+            subnet: subnet.network(),
+            taken: BTreeSet::new(),
+        }
+    }
+
+    pub fn reserve(&mut self, ip: std::net::Ipv6Addr) -> bool {
+        self.subnet.contains(ip) && ip != self.subnet.nth(0) && self.taken.insert(ip)
+    }
+
+    pub fn allocate(&mut self) -> Option<std::net::Ipv6Addr> {
+        // a search bounded like the IPv4 one: 2^24 candidates at most
+        (1..(1u128 << 24))
+            .map(|n| self.subnet.nth(n))
+            .take_while(|ip| self.subnet.contains(*ip))
+            .find(|ip| self.taken.insert(*ip))
+    }
+
+    pub fn release(&mut self, ip: std::net::Ipv6Addr) {
+        self.taken.remove(&ip);
+    }
+}
+
 /// Docker's MAC for an address: 02:42 and the four bytes of the IPv4.
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
@@ -205,5 +292,18 @@ mod tests {
             mac_string(&mac_for("172.17.0.2".parse().unwrap())),
             "02:42:ac:11:00:02"
         );
+    }
+
+    #[test]
+    fn ipv6_subnets_and_pools() {
+        let s = Subnet6::parse("fd00:55::1/64").unwrap();
+        assert_eq!(s.network().to_string(), "fd00:55::/64");
+        assert!(s.overlaps(&Subnet6::parse("fd00:55::/48").unwrap()));
+        assert!(!s.overlaps(&Subnet6::parse("fd00:56::/64").unwrap()));
+        assert!(Subnet6::parse("fd00::/129").is_err());
+        let mut p = Pool6::new(s);
+        assert!(p.reserve("fd00:55::1".parse().unwrap()));
+        assert_eq!(p.allocate(), Some("fd00:55::2".parse().unwrap()));
+        assert!(!p.reserve("fd00:56::1".parse().unwrap()));
     }
 }

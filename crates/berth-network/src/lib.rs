@@ -12,4 +12,4 @@ pub mod ipam;
 pub mod links;
 pub mod nft;
 
-pub use ipam::{Subnet, SubnetError};
+pub use ipam::{Subnet, Subnet6, SubnetError};

@@ -3,7 +3,7 @@
 //! container's namespace outlives the daemon and can be found again.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -58,13 +58,18 @@ async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
     }
 }
 
-async fn add_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
-    match h
-        .address()
-        .add(index, IpAddr::V4(ip), prefix)
-        .execute()
-        .await
-    {
+async fn add_address(h: &Handle, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
+    let mut req = h.address().add(index, ip, prefix);
+    if ip.is_ipv6() {
+        // no duplicate address detection: the address is ours to give, and
+        // DAD would keep it unusable for a second or more
+        req.message_mut().attributes.push(
+            rtnetlink::packet_route::address::AddressAttribute::Flags(
+                rtnetlink::packet_route::address::AddressFlags::Nodad,
+            ),
+        );
+    }
+    match req.execute().await {
         Ok(()) => Ok(()),
         Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
         Err(e) => Err(anyhow!("adding address {ip}/{prefix}: {e}")),
@@ -79,8 +84,13 @@ async fn set_up(h: &Handle, index: u32) -> Result<()> {
         .map_err(|e| anyhow!("setting link {index} up: {e}"))
 }
 
-/// Makes sure the bridge exists, carries the gateway address and is up.
-pub fn ensure_bridge(name: &str, gateway: Option<Ipv4Addr>, prefix: u8) -> Result<()> {
+/// Makes sure the bridge exists, carries the gateway addresses and is up.
+pub fn ensure_bridge(
+    name: &str,
+    gateway: Option<Ipv4Addr>,
+    prefix: u8,
+    gateway6: Option<(Ipv6Addr, u8)>,
+) -> Result<()> {
     let name = name.to_string();
     with_netlink(|h| async move {
         let index = match index_of(&h, &name).await? {
@@ -97,7 +107,10 @@ pub fn ensure_bridge(name: &str, gateway: Option<Ipv4Addr>, prefix: u8) -> Resul
             }
         };
         if let Some(gw) = gateway {
-            add_address(&h, index, gw, prefix).await?;
+            add_address(&h, index, IpAddr::V4(gw), prefix).await?;
+        }
+        if let Some((gw, p)) = gateway6 {
+            add_address(&h, index, IpAddr::V6(gw), p).await?;
         }
         set_up(&h, index).await
     })
@@ -208,6 +221,10 @@ pub struct Endpoint {
     pub mac: [u8; 6],
     /// `com.docker.network.driver.mtu`; None keeps the kernel's 1500
     pub mtu: Option<u32>,
+    /// the IPv6 address and prefix on `--ipv6` networks
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// the IPv6 default route's next hop
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Plugs a container's namespace into a bridge: a veth pair whose host
@@ -258,8 +275,22 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
             let index = index_of(&h, &inner.container_if)
                 .await?
                 .with_context(|| format!("{} not in the namespace", inner.container_if))?;
-            add_address(&h, index, inner.ip, inner.prefix).await?;
+            add_address(&h, index, IpAddr::V4(inner.ip), inner.prefix).await?;
+            if let Some((ip6, p6)) = inner.ip6 {
+                add_address(&h, index, IpAddr::V6(ip6), p6).await?;
+            }
             set_up(&h, index).await?;
+            if let Some(gw6) = inner.gateway6 {
+                let route = RouteMessageBuilder::<Ipv6Addr>::new()
+                    .gateway(gw6)
+                    .output_interface(index)
+                    .build();
+                match h.route().add(route).execute().await {
+                    Ok(()) => {}
+                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                    Err(e) => bail!("adding the IPv6 default route via {gw6}: {e}"),
+                }
+            }
             if let Some(gw) = inner.gateway {
                 let route = RouteMessageBuilder::<Ipv4Addr>::new()
                     .gateway(gw)

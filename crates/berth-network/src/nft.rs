@@ -10,12 +10,12 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::Subnet;
+use crate::{Subnet, Subnet6};
 
 pub const TABLE: &str = "berth";
 pub const USER_CHAIN: &str = "berth-user";
@@ -25,6 +25,8 @@ pub const USER_CHAIN: &str = "berth-user";
 pub struct NetRules {
     pub bridge: String,
     pub subnet: Subnet,
+    /// the IPv6 subnet of a `--ipv6` network
+    pub subnet6: Option<Subnet6>,
     /// no traffic in or out of the network (`--internal`)
     pub internal: bool,
     /// masquerade traffic leaving the host (`enable_ip_masquerade`)
@@ -34,13 +36,14 @@ pub struct NetRules {
 }
 
 /// One published port: host (address, port) to container (address, port).
+/// IPv4 rules go to table `ip berth`, IPv6 ones to `ip6 berth`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRule {
     pub proto: Proto,
-    /// None: every local address (0.0.0.0)
-    pub host_ip: Option<Ipv4Addr>,
+    /// None: every local address (0.0.0.0, or :: for IPv6)
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
-    pub container_ip: Ipv4Addr,
+    pub container_ip: IpAddr,
     pub container_port: u16,
 }
 
@@ -59,30 +62,67 @@ impl Proto {
     }
 }
 
-/// The table with its sets, maps and rules; the element-holding objects
-/// are flushed and refilled with `nets` and `ports`.
+/// The two tables: the same objects and rules, per address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// the table's family and the address type and match keyword
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Family::V4 => ("ip", "ipv4_addr"),
+            Family::V6 => ("ip6", "ipv6_addr"),
+        }
+    }
+
+    fn of(ip: &IpAddr) -> Family {
+        if ip.is_ipv4() { Family::V4 } else { Family::V6 }
+    }
+}
+
+/// Both tables with their sets, maps and rules; the element-holding
+/// objects are flushed and refilled with `nets` and `ports`.
 pub fn full_script(nets: &[NetRules], ports: &[PortRule]) -> String {
-    let t = format!("ip {TABLE}");
+    let mut s = String::new();
+    for fam in [Family::V4, Family::V6] {
+        s.push_str(&table_script(fam));
+    }
+    for n in nets {
+        s.push_str(&network_elements("add", n));
+    }
+    for p in ports {
+        s.push_str(&port_element("add", p));
+    }
+    s
+}
+
+fn table_script(fam: Family) -> String {
+    let (f, addr) = fam.names();
+    let t = format!("{f} {TABLE}");
     let mut s = String::new();
     let _ = writeln!(s, "add table {t}");
-    for (name, spec) in [
-        ("bridges", "type ifname;"),
-        ("internal", "type ifname;"),
-        ("masq_nets", "type ipv4_addr; flags interval;"),
-        ("all_nets", "type ipv4_addr; flags interval;"),
-        ("icc", "type ifname . ifname;"),
-    ] {
+    let sets = [
+        ("bridges", "type ifname;".to_string()),
+        ("internal", "type ifname;".to_string()),
+        ("masq_nets", format!("type {addr}; flags interval;")),
+        ("all_nets", format!("type {addr}; flags interval;")),
+        ("icc", "type ifname . ifname;".to_string()),
+    ];
+    for (name, spec) in sets {
         let _ = writeln!(s, "add set {t} {name} {{ {spec} }}");
         let _ = writeln!(s, "flush set {t} {name}");
     }
     for p in ["tcp", "udp"] {
         let _ = writeln!(
             s,
-            "add map {t} ports_{p} {{ type inet_service : ipv4_addr . inet_service; }}"
+            "add map {t} ports_{p} {{ type inet_service : {addr} . inet_service; }}"
         );
         let _ = writeln!(
             s,
-            "add map {t} hostports_{p} {{ type ipv4_addr . inet_service : ipv4_addr . inet_service; }}"
+            "add map {t} hostports_{p} {{ type {addr} . inet_service : {addr} . inet_service; }}"
         );
         let _ = writeln!(s, "flush map {t} ports_{p}");
         let _ = writeln!(s, "flush map {t} hostports_{p}");
@@ -112,61 +152,66 @@ pub fn full_script(nets: &[NetRules], ports: &[PortRule]) -> String {
     }
     // created if missing, never flushed: the user's rules survive restarts
     let _ = writeln!(s, "add chain {t} {USER_CHAIN}");
-    for rule in [
-        "prerouting fib daddr type local jump publish",
-        "output fib daddr type local jump publish",
-        "publish dnat ip to ip daddr . tcp dport map @hostports_tcp",
-        "publish dnat ip to tcp dport map @ports_tcp",
-        "publish dnat ip to ip daddr . udp dport map @hostports_udp",
-        "publish dnat ip to udp dport map @ports_udp",
-        "postrouting ip saddr @masq_nets oifname != @bridges masquerade",
+    let rules = [
+        "prerouting fib daddr type local jump publish".to_string(),
+        "output fib daddr type local jump publish".to_string(),
+        format!("publish dnat {f} to {f} daddr . tcp dport map @hostports_tcp"),
+        format!("publish dnat {f} to tcp dport map @ports_tcp"),
+        format!("publish dnat {f} to {f} daddr . udp dport map @hostports_udp"),
+        format!("publish dnat {f} to udp dport map @ports_udp"),
+        format!("postrouting {f} saddr @masq_nets oifname != @bridges masquerade"),
         // the host's own connections to a published port (loopback too)
-        "postrouting oifname @bridges fib saddr type local masquerade",
+        "postrouting oifname @bridges fib saddr type local masquerade".to_string(),
         // hairpin: a container reaching a published port of its network
-        "postrouting oifname @bridges ct status dnat ip saddr @all_nets masquerade",
-        "forward jump berth-user",
-        "forward ct state established,related accept",
+        format!("postrouting oifname @bridges ct status dnat {f} saddr @all_nets masquerade"),
+        "forward jump berth-user".to_string(),
+        "forward ct state established,related accept".to_string(),
         // within one network (bridged traffic comes here when the kernel's
         // br_netfilter is loaded, as it is for Docker)
-        "forward iifname . oifname @icc accept",
-        "forward iifname @internal drop",
-        "forward oifname @internal drop",
+        "forward iifname . oifname @icc accept".to_string(),
+        "forward iifname @internal drop".to_string(),
+        "forward oifname @internal drop".to_string(),
         // published ports, from anywhere (other networks included)
-        "forward oifname @bridges ct status dnat accept",
+        "forward oifname @bridges ct status dnat accept".to_string(),
         // routed from one bridge to another: networks are isolated
-        "forward iifname @bridges oifname @bridges drop",
-        "forward iifname @bridges accept",
-        "forward oifname @bridges drop",
-    ] {
+        "forward iifname @bridges oifname @bridges drop".to_string(),
+        "forward iifname @bridges accept".to_string(),
+        // IPv6 neighbour discovery and the like reach containers
+        match fam {
+            Family::V6 => "forward oifname @bridges icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept".to_string(),
+            Family::V4 => String::new(),
+        },
+        "forward oifname @bridges drop".to_string(),
+    ];
+    for rule in rules.iter().filter(|r| !r.is_empty()) {
         let _ = writeln!(s, "add rule {t} {rule}");
-    }
-    for n in nets {
-        s.push_str(&network_elements("add", n));
-    }
-    for p in ports {
-        s.push_str(&port_element("add", p));
     }
     s
 }
 
-/// The elements of one network (`verb`: add or delete).
+/// The elements of one network in both tables (`verb`: add or delete).
 pub fn network_elements(verb: &str, n: &NetRules) -> String {
-    let t = format!("ip {TABLE}");
-    let net = n.subnet.network();
     let mut s = String::new();
-    let _ = writeln!(s, "{verb} element {t} bridges {{ \"{}\" }}", n.bridge);
-    let _ = writeln!(s, "{verb} element {t} all_nets {{ {net} }}");
-    if n.icc {
-        let _ = writeln!(
-            s,
-            "{verb} element {t} icc {{ \"{b}\" . \"{b}\" }}",
-            b = n.bridge
-        );
-    }
-    if n.internal {
-        let _ = writeln!(s, "{verb} element {t} internal {{ \"{}\" }}", n.bridge);
-    } else if n.masquerade {
-        let _ = writeln!(s, "{verb} element {t} masq_nets {{ {net} }}");
+    let mut add = |fam: Family, net: String| {
+        let t = format!("{} {TABLE}", fam.names().0);
+        let _ = writeln!(s, "{verb} element {t} bridges {{ \"{}\" }}", n.bridge);
+        let _ = writeln!(s, "{verb} element {t} all_nets {{ {net} }}");
+        if n.icc {
+            let _ = writeln!(
+                s,
+                "{verb} element {t} icc {{ \"{b}\" . \"{b}\" }}",
+                b = n.bridge
+            );
+        }
+        if n.internal {
+            let _ = writeln!(s, "{verb} element {t} internal {{ \"{}\" }}", n.bridge);
+        } else if n.masquerade {
+            let _ = writeln!(s, "{verb} element {t} masq_nets {{ {net} }}");
+        }
+    };
+    add(Family::V4, n.subnet.network().to_string());
+    if let Some(s6) = n.subnet6 {
+        add(Family::V6, s6.network().to_string());
     }
     s
 }
@@ -174,21 +219,20 @@ pub fn network_elements(verb: &str, n: &NetRules) -> String {
 /// The map element of one published port (`verb`: add or delete).
 pub fn port_element(verb: &str, p: &PortRule) -> String {
     let proto = p.proto.as_str();
+    let t = format!("{} {TABLE}", Family::of(&p.container_ip).names().0);
+    // IPv6 addresses in a concatenation need no brackets in nft's syntax
     match (verb, p.host_ip) {
-        ("delete", None) => format!(
-            "delete element ip {TABLE} ports_{proto} {{ {} }}\n",
-            p.host_port
-        ),
+        ("delete", None) => format!("delete element {t} ports_{proto} {{ {} }}\n", p.host_port),
         ("delete", Some(ip)) => format!(
-            "delete element ip {TABLE} hostports_{proto} {{ {ip} . {} }}\n",
+            "delete element {t} hostports_{proto} {{ {ip} . {} }}\n",
             p.host_port
         ),
         (_, None) => format!(
-            "{verb} element ip {TABLE} ports_{proto} {{ {} : {} . {} }}\n",
+            "{verb} element {t} ports_{proto} {{ {} : {} . {} }}\n",
             p.host_port, p.container_ip, p.container_port
         ),
         (_, Some(ip)) => format!(
-            "{verb} element ip {TABLE} hostports_{proto} {{ {ip} . {} : {} . {} }}\n",
+            "{verb} element {t} hostports_{proto} {{ {ip} . {} : {} . {} }}\n",
             p.host_port, p.container_ip, p.container_port
         ),
     }
@@ -242,6 +286,7 @@ mod tests {
         let n = NetRules {
             bridge: "br-x".into(),
             subnet: Subnet::parse("10.5.0.1/16").unwrap(),
+            subnet6: None,
             internal: false,
             masquerade: true,
             icc: true,

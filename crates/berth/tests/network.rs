@@ -910,3 +910,124 @@ fn bridge_driver_options() {
     ]);
     assert_ne!(code(&o), 0);
 }
+
+#[test]
+fn ipv6_networks() {
+    let d = Daemon::start();
+    let outside = OutsideHost::new(&d);
+    assert!(
+        d.sh("ip -6 addr add fd99::1/64 dev outv nodad")
+            .status
+            .success()
+    );
+    assert!(
+        outside
+            .sh("ip -6 addr add fd99::2/64 dev eth0 nodad")
+            .status
+            .success()
+    );
+    let o = d.berth(&["network", "create", "--ipv6", "nosub"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("IPv6 --subnet"), "{}", stderr(&o));
+    let o = d.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.77.0.0/24",
+        "--subnet",
+        "fd00:77::/64",
+        "six",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:77:0:0:1::/80",
+        "clash6",
+    ]);
+    assert!(stderr(&o).contains("overlaps"), "{}", stderr(&o));
+    let en = stdout(&d.berth(&["network", "inspect", "-f", "{{.EnableIPv6}}", "six"]));
+    assert_eq!(en.trim(), "true");
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web6",
+        "--network",
+        "six",
+        "-p",
+        "8086:80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ip6 = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}",
+        "web6",
+    ]));
+    assert_eq!(ip6.trim(), "fd00:77::2");
+    let gw6 = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.six.IPv6Gateway}}",
+        "web6",
+    ]));
+    assert_eq!(gw6.trim(), "fd00:77::1");
+    // over IPv6 between containers, by name (AAAA from the embedded DNS)
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "six",
+        "busybox",
+        "ping",
+        "-6",
+        "-c1",
+        "-W2",
+        "web6",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("fd00:77::2"), "{}", stdout(&o));
+    // the published port answers on the host's IPv6 address from outside
+    let id = stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "web6"]));
+    let want = format!("{}\n", &id[..12]);
+    assert!(eventually(10, || outside
+        .get("http://[fd99::1]:8086/hostname")
+        .as_deref()
+        == Some(want.as_str())));
+    let ports = stdout(&d.berth(&["ps", "--format", "{{.Ports}}"]));
+    assert!(
+        ports.contains("[::]:8086->80/tcp") && ports.contains("0.0.0.0:8086->80/tcp"),
+        "{ports}"
+    );
+    assert_eq!(ports, stdout(&d.docker(&["ps", "--format", "{{.Ports}}"])));
+    // outbound IPv6 is masqueraded like IPv4 (the outside host has no route
+    // back to fd00:77::/64)
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "six",
+        "busybox",
+        "ping",
+        "-6",
+        "-c1",
+        "-W3",
+        "fd99::2",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    d.berth(&["rm", "-f", "web6"]);
+    let map = stdout(&d.sh("nft list map ip6 berth ports_tcp"));
+    assert!(!map.contains("8086"), "{map}");
+    assert_eq!(code(&d.berth(&["network", "rm", "six"])), 0);
+}
