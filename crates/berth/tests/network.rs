@@ -989,15 +989,20 @@ fn ipv6_networks() {
         "--rm",
         "--network",
         "six",
+        "--ip6",
+        "fd00:77::99",
         "busybox",
-        "ping",
-        "-6",
-        "-c1",
-        "-W2",
-        "web6",
+        "sh",
+        "-c",
+        "ip -6 -o addr show eth0 scope global; ping -6 -c1 -W2 web6",
     ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("fd00:77::2"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("inet6 fd00:77::99/64"),
+        "{}",
+        stdout(&o)
+    );
     // the published port answers on the host's IPv6 address from outside
     let id = stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "web6"]));
     let want = format!("{}\n", &id[..12]);

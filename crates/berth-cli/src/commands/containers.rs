@@ -62,6 +62,9 @@ pub struct CreateFlags {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    ip6: Option<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias")]
     network_alias: Vec<String>,
@@ -487,15 +490,19 @@ fn build_body(
     }
     let network = f.network.clone().unwrap_or_else(|| "default".into());
     let networking_config = (f.ip.is_some()
+        || f.ip6.is_some()
         || !f.network_alias.is_empty()
         || f.mac_address.is_some())
     .then(|| bollard::models::NetworkingConfig {
         endpoints_config: Some(HashMap::from([(
             network.clone(),
             bollard::models::EndpointSettings {
-                ipam_config: f.ip.as_ref().map(|ip| bollard::models::EndpointIpamConfig {
-                    ipv4_address: Some(ip.clone()),
-                    ..Default::default()
+                ipam_config: (f.ip.is_some() || f.ip6.is_some()).then(|| {
+                    bollard::models::EndpointIpamConfig {
+                        ipv4_address: f.ip.clone(),
+                        ipv6_address: f.ip6.clone(),
+                        ..Default::default()
+                    }
                 }),
                 aliases: (!f.network_alias.is_empty()).then(|| f.network_alias.clone()),
                 mac_address: f.mac_address.clone(),
