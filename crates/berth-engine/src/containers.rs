@@ -93,6 +93,10 @@ pub struct ContainerRecord {
     /// while running: its published ports
     #[serde(default)]
     pub published: Vec<crate::networks::PublishedPort>,
+    /// disconnected from the network of its `--network` (`network
+    /// disconnect`): it joins only the others
+    #[serde(default)]
+    pub primary_detached: bool,
 }
 
 /// What waiters need to know, published on every state change.
@@ -542,6 +546,7 @@ impl Engine {
                     .unwrap_or_default(),
                 endpoints: Default::default(),
                 published: Vec::new(),
+                primary_detached: false,
             };
             std::fs::create_dir_all(self.container_dir(&id))?;
             self.persist(&rec)?;

@@ -57,8 +57,18 @@ impl Engine {
                 return;
             }
         };
+        let tcp = links::bind_tcp_in(&netns, addr)
+            .and_then(|l| Ok(tokio::net::TcpListener::from_std(l)?));
         let engine = Arc::downgrade(self);
         let id = rec.id.clone();
+        if let Ok(listener) = tcp {
+            let (engine, id) = (engine.clone(), id.clone());
+            let task = tokio::spawn(serve_tcp(listener, engine, id));
+            self.resolvers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(format!("{}/tcp", rec.id), task.abort_handle());
+        }
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             loop {
@@ -72,30 +82,11 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     break;
                 };
-                let known = engine.dns_lookup(&id, &q.name);
-                let dns_flag: Vec<String> = engine
-                    .containers
-                    .r()
-                    .get(&id)
-                    .and_then(|e| e.record().host_config.dns)
-                    .unwrap_or_default();
-                drop(engine);
-                let sock = sock.clone();
-                match known {
-                    Some((ips, ips6)) => {
-                        let _ = sock
-                            .send_to(&dns::answer(&pkt, &q, &ips, &ips6), peer)
-                            .await;
-                    }
-                    None => {
-                        tokio::spawn(async move {
-                            let reply = forward(&pkt, upstreams(&dns_flag).await)
-                                .await
-                                .unwrap_or_else(|| dns::servfail(&pkt, &q));
-                            let _ = sock.send_to(&reply, peer).await;
-                        });
-                    }
-                }
+                let (sock, id) = (sock.clone(), id.clone());
+                tokio::spawn(async move {
+                    let reply = engine.dns_reply(&id, &pkt, &q).await;
+                    let _ = sock.send_to(&reply, peer).await;
+                });
             }
         });
         if let Some(old) = self
@@ -109,14 +100,29 @@ impl Engine {
     }
 
     pub(crate) fn stop_resolver(&self, id: &str) {
-        if let Some(h) = self
-            .resolvers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-        {
-            h.abort();
+        let mut r = self.resolvers.lock().unwrap_or_else(|p| p.into_inner());
+        for key in [id.to_string(), format!("{id}/tcp")] {
+            if let Some(h) = r.remove(&key) {
+                h.abort();
+            }
         }
+    }
+
+    /// The answer to one query of container `id`: its networks' names, or
+    /// what the upstream nameservers say.
+    async fn dns_reply(&self, id: &str, pkt: &[u8], q: &dns::Question) -> Vec<u8> {
+        if let Some((ips, ips6)) = self.dns_lookup(id, &q.name) {
+            return dns::answer(pkt, q, &ips, &ips6);
+        }
+        let dns_flag: Vec<String> = self
+            .containers
+            .r()
+            .get(id)
+            .and_then(|e| e.record().host_config.dns)
+            .unwrap_or_default();
+        forward(pkt, upstreams(&dns_flag).await)
+            .await
+            .unwrap_or_else(|| dns::servfail(pkt, q))
     }
 
     /// The addresses `name` has on the user networks of container `asker`.
@@ -156,6 +162,40 @@ impl Engine {
             }
         }
         (!ips.is_empty() || !ips6.is_empty()).then_some((ips, ips6))
+    }
+}
+
+/// DNS over TCP: each message with its two-byte length, as RFC 1035 says.
+async fn serve_tcp(listener: tokio::net::TcpListener, engine: std::sync::Weak<Engine>, id: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut conn, _)) = listener.accept().await {
+        let (engine, id) = (engine.clone(), id.clone());
+        tokio::spawn(async move {
+            loop {
+                let mut len = [0u8; 2];
+                let read = tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len));
+                if !matches!(read.await, Ok(Ok(_))) {
+                    return;
+                }
+                let mut pkt = vec![0u8; u16::from_be_bytes(len) as usize];
+                if conn.read_exact(&mut pkt).await.is_err() {
+                    return;
+                }
+                let Some(q) = dns::parse_query(&pkt) else {
+                    return;
+                };
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                let reply = engine.dns_reply(&id, &pkt, &q).await;
+                drop(engine);
+                let mut out = (reply.len() as u16).to_be_bytes().to_vec();
+                out.extend_from_slice(&reply);
+                if conn.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 }
 

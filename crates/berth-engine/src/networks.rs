@@ -751,12 +751,21 @@ impl Engine {
         };
         let primary = self.network_record(primary)?;
         let mut out = vec![primary];
+        if rec.primary_detached {
+            out.clear();
+        }
         let mut extra: Vec<&String> = rec.endpoints_config.keys().collect();
         extra.sort();
         for name in extra {
             // a network removed since: skipped, as dockerd does at start
+            let is_primary = endpoint_network(&mode)
+                .and_then(|m| self.network_record(m).ok())
+                .is_some_and(|p| {
+                    p.id == self.network_record(name).map(|n| n.id).unwrap_or_default()
+                });
             if let Ok(n) = self.network_record(name)
                 && !out.iter().any(|o| o.id == n.id)
+                && !(is_primary && rec.primary_detached)
             {
                 out.push(n);
             }
@@ -1036,12 +1045,21 @@ impl Engine {
                 rec.name, n.name
             )));
         }
+        let is_primary = endpoint_network(&mode)
+            .and_then(|m| self.networks.r().find(m).map(|x| x.id.clone()))
+            .is_some_and(|p| p == n.id);
         let rec = e.update(|r| {
+            if is_primary {
+                r.primary_detached = false;
+            }
             r.endpoints_config
                 .insert(n.name.clone(), config.clone().unwrap_or_default());
             r.clone()
         });
-        if rec.state.status == crate::containers::Status::Running && !rec.endpoints.is_empty() {
+        // a running container with a namespace of its own (pinned at start,
+        // kept while it runs, even with every network disconnected)
+        let pinned = self.netns_path(&rec.id).exists();
+        if rec.state.status == crate::containers::Status::Running && pinned {
             let index = rec
                 .endpoints
                 .values()
@@ -1050,8 +1068,10 @@ impl Engine {
                 .map_or(0, |m| m + 1);
             let engine = self.clone();
             let (r2, n2) = (rec.clone(), n.clone());
+            // the first network of a container without any takes the route
+            let route = rec.endpoints.is_empty();
             let attached =
-                tokio::task::spawn_blocking(move || engine.attach_endpoint(&r2, &n2, index, false))
+                tokio::task::spawn_blocking(move || engine.attach_endpoint(&r2, &n2, index, route))
                     .await
                     .map_err(|err| Error::Internal(anyhow::anyhow!("network connect: {err}")))
                     .and_then(|r| r);
@@ -1113,13 +1133,8 @@ impl Engine {
         let configured =
             rec.endpoints_config.contains_key(&n.name) || rec.endpoints_config.contains_key(&n.id);
         let live = rec.endpoints.get(&n.name).cloned();
-        if primary.as_deref() == Some(n.id.as_str()) {
-            return Err(Error::invalid(format!(
-                "berth cannot disconnect a container from its primary network ({}) yet",
-                n.name
-            )));
-        }
-        if !configured && live.is_none() {
+        let is_primary = primary.as_deref() == Some(n.id.as_str()) && !rec.primary_detached;
+        if !configured && live.is_none() && !is_primary {
             return Err(Error::Forbidden(format!(
                 "container {} is not connected to network {}",
                 rec.name, n.name
@@ -1134,10 +1149,23 @@ impl Engine {
                 .map_err(Error::Internal)?;
             self.release_addresses(std::iter::once(ep));
         }
+        // ports are published on the primary network: they go with it
+        let dropped: Vec<PublishedPort> = if is_primary {
+            rec.published.clone()
+        } else {
+            Vec::new()
+        };
+        if !dropped.is_empty() {
+            self.unpublish(&rec.id, &dropped);
+        }
         let rec = e.update(|r| {
             r.endpoints.remove(&n.name);
             r.endpoints_config.remove(&n.name);
             r.endpoints_config.remove(&n.id);
+            if is_primary {
+                r.primary_detached = true;
+                r.published.clear();
+            }
             r.clone()
         });
         self.persist_record(&rec)?;
@@ -1318,25 +1346,7 @@ impl Engine {
     /// namespace (the kernel then removes the veth pair). Idempotent.
     pub(crate) fn network_teardown(&self, rec: &ContainerRecord) {
         self.stop_resolver(&rec.id);
-        if !rec.published.is_empty() {
-            let script: String = rec
-                .published
-                .iter()
-                .filter_map(|p| p.rule())
-                .map(|r| nft::port_element("delete", &r))
-                .collect();
-            if let Err(e) = nft::apply(&script) {
-                tracing::warn!(container = %&rec.id[..12], error = %e, "removing published ports");
-            }
-        }
-        {
-            let mut nets = self.networks.w();
-            for p in &rec.published {
-                if let Some(v) = nets.ports.get_mut(&(p.proto.clone(), p.host_port)) {
-                    v.retain(|h| h != &p.host_ip);
-                }
-            }
-        }
+        self.unpublish(&rec.id, &rec.published);
         self.release_addresses(rec.endpoints.values());
         if let Err(e) = links::remove_netns(&self.netns_path(&rec.id)) {
             tracing::warn!(container = %&rec.id[..12], error = %e, "removing network namespace");
@@ -1387,6 +1397,27 @@ impl Engine {
         out
     }
 
+    /// Deletes published ports' DNAT elements and frees their host ports.
+    fn unpublish(&self, id: &str, ports: &[PublishedPort]) {
+        if ports.is_empty() {
+            return;
+        }
+        let script: String = ports
+            .iter()
+            .filter_map(|p| p.rule())
+            .map(|r| nft::port_element("delete", &r))
+            .collect();
+        if let Err(e) = nft::apply(&script) {
+            tracing::warn!(container = %&id[..12], error = %e, "removing published ports");
+        }
+        let mut nets = self.networks.w();
+        for p in ports {
+            if let Some(v) = nets.ports.get_mut(&(p.proto.clone(), p.host_port)) {
+                v.retain(|h| h != &p.host_ip);
+            }
+        }
+    }
+
     /// NetworkSettings.Ports and .Networks of a container, as inspect shows.
     pub(crate) fn network_settings(
         &self,
@@ -1417,6 +1448,9 @@ impl Engine {
                         .map(|r| r.name.clone())
                         .unwrap_or_else(|| n.to_string()),
                 ];
+                if rec.primary_detached {
+                    v.clear();
+                }
                 for extra in self.container_networks(rec).unwrap_or_default() {
                     if !v.contains(&extra.name) {
                         v.push(extra.name);

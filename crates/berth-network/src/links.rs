@@ -318,6 +318,15 @@ pub fn bind_udp_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net:
     })
 }
 
+/// Binds a TCP listener inside the namespace at `netns` (DNS over TCP).
+pub fn bind_tcp_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
+    in_netns(netns, move || {
+        let l = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    })
+}
+
 /// Removes a container's interface from inside its namespace (network
 /// disconnect on a running container).
 pub fn detach(netns: &Path, container_if: &str) -> Result<()> {

@@ -454,6 +454,43 @@ fn fake_upstream(pid: i32, queries: usize) -> std::thread::JoinHandle<usize> {
     h
 }
 
+/// An A query over TCP to 127.0.0.11:53 from the network namespace pinned
+/// at `netns`: the answer's addresses.
+fn dns_over_tcp(netns: &str, name: &str) -> Vec<std::net::Ipv4Addr> {
+    use std::io::{Read, Write};
+    let ns = std::fs::File::open(netns).unwrap();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut q = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let mut s = std::net::TcpStream::connect("127.0.0.11:53").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+        msg.extend_from_slice(&q);
+        s.write_all(&msg).unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut a = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut a).unwrap();
+        assert_eq!(&a[..2], &[0xab, 0xcd]);
+        let count = u16::from_be_bytes([a[6], a[7]]) as usize;
+        (0..count)
+            .map(|i| {
+                let end = q.len() + (i + 1) * 16;
+                std::net::Ipv4Addr::new(a[end - 4], a[end - 3], a[end - 2], a[end - 1])
+            })
+            .collect()
+    })
+    .join()
+    .unwrap()
+}
+
 #[test]
 fn embedded_dns_on_user_networks() {
     let mut d = Daemon::start();
@@ -581,6 +618,17 @@ fn embedded_dns_on_user_networks() {
     d.restart_after_kill9();
     let o = d.berth(&["exec", "client", "ping", "-c1", "-W2", "database"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // over TCP too (the pinned namespace, seen through the daemon's mounts)
+    let id = stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "client"]));
+    let netns = format!(
+        "/proc/{}/root{}",
+        d.ns_pid,
+        d.exec_root().join("netns").join(id.trim()).display()
+    );
+    assert_eq!(
+        dns_over_tcp(&netns, "database"),
+        vec![db_ip.parse::<std::net::Ipv4Addr>().unwrap()]
+    );
     // gone with the container
     d.berth(&["rm", "-f", "db"]);
     let o = d.berth(&["exec", "client", "nslookup", "db"]);
@@ -634,6 +682,18 @@ fn connect_and_disconnect_live_and_for_the_next_start() {
     assert_ne!(code(&o), 0, "eth1 is still there: {}", stdout(&o));
     let o = d.berth(&["exec", "peer", "ping", "-c1", "-W1", "one"]);
     assert_ne!(code(&o), 0);
+    // even the primary network can go, and come back
+    assert_eq!(
+        code(&d.berth(&["network", "disconnect", "bridge", "c1"])),
+        0
+    );
+    let o = d.berth(&["exec", "c1", "ip", "-o", "link", "show", "eth0"]);
+    assert_ne!(code(&o), 0, "eth0 is still there: {}", stdout(&o));
+    let nets = stdout(&d.berth(&["inspect", "-f", "{{len .NetworkSettings.Networks}}", "c1"]));
+    assert_eq!(nets.trim(), "0");
+    assert_eq!(code(&d.docker(&["network", "connect", "bridge", "c1"])), 0);
+    let o = d.berth(&["exec", "c1", "ip", "route"]);
+    assert!(stdout(&o).contains("default via"), "{}", stdout(&o));
     // a stopped container joins at its next start
     d.berth(&["create", "--name", "later", "busybox", "sleep", "1000"]);
     assert_eq!(
