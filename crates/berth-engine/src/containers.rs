@@ -847,6 +847,7 @@ impl Engine {
                 });
                 self.persist(&rec)?;
                 self.start_resolver(&rec);
+                self.start_proxies(&rec);
             }
             Err(err) => {
                 let msg = format!("{err}");
@@ -1551,6 +1552,7 @@ impl Engine {
                             self.sync_paused(&e);
                             tracing::info!(container = %&rec.id[..12], "re-adopted running container");
                             self.start_resolver(&e.record());
+                            self.start_proxies(&e.record());
                             self.spawn_health_monitor(e.clone());
                             self.spawn_monitor(e.clone());
                         }

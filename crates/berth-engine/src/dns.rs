@@ -36,7 +36,7 @@ impl Engine {
 
     /// Binds 127.0.0.11:53 in the container's namespace and serves it.
     pub(crate) fn start_resolver(self: &Arc<Self>, rec: &ContainerRecord) {
-        if !self.uses_embedded_dns(rec) {
+        if !self.uses_embedded_dns(rec) || self.has_net_tasks(&format!("dns:{}", rec.id)) {
             return;
         }
         let Some(netns) = self.container_netns(rec) else {
@@ -61,13 +61,11 @@ impl Engine {
             .and_then(|l| Ok(tokio::net::TcpListener::from_std(l)?));
         let engine = Arc::downgrade(self);
         let id = rec.id.clone();
+        let key = format!("dns:{}", rec.id);
         if let Ok(listener) = tcp {
             let (engine, id) = (engine.clone(), id.clone());
             let task = tokio::spawn(serve_tcp(listener, engine, id));
-            self.resolvers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(format!("{}/tcp", rec.id), task.abort_handle());
+            self.track_net_task(&key, task.abort_handle());
         }
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
@@ -89,23 +87,39 @@ impl Engine {
                 });
             }
         });
-        if let Some(old) = self
-            .resolvers
+        self.track_net_task(&key, task.abort_handle());
+    }
+
+    pub(crate) fn track_net_task(&self, key: &str, h: tokio::task::AbortHandle) {
+        self.net_tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(rec.id.clone(), task.abort_handle())
-        {
-            old.abort();
+            .entry(key.to_string())
+            .or_default()
+            .push(h);
+    }
+
+    fn has_net_tasks(&self, key: &str) -> bool {
+        self.net_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(key)
+    }
+
+    /// Ends the tasks under `key`.
+    pub(crate) fn stop_net_tasks(&self, key: &str) {
+        let tasks = self
+            .net_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        for h in tasks.into_iter().flatten() {
+            h.abort();
         }
     }
 
     pub(crate) fn stop_resolver(&self, id: &str) {
-        let mut r = self.resolvers.lock().unwrap_or_else(|p| p.into_inner());
-        for key in [id.to_string(), format!("{id}/tcp")] {
-            if let Some(h) = r.remove(&key) {
-                h.abort();
-            }
-        }
+        self.stop_net_tasks(&format!("dns:{id}"));
     }
 
     /// The answer to one query of container `id`: its networks' names, or

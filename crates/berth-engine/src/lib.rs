@@ -17,6 +17,7 @@ mod layers;
 mod mounts;
 mod names;
 mod networks;
+mod proxy;
 mod runtime;
 mod seccomp;
 mod shim_client;
@@ -78,8 +79,9 @@ pub struct Engine {
     names: RwLock<HashMap<String, String>>,
     volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
     networks: RwLock<networks::Networks>,
-    /// embedded DNS servers of running containers on user networks
-    resolvers: std::sync::Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// tasks serving running containers' networks: embedded DNS servers
+    /// ("dns:<id>") and loopback proxies ("proxy:<id>")
+    net_tasks: std::sync::Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
     events: Arc<events::EventBus>,
     /// the cgroup path under which containers are placed
     cgroup_parent: String,
@@ -119,7 +121,7 @@ impl Engine {
             names: RwLock::new(HashMap::new()),
             volumes: RwLock::new(HashMap::new()),
             networks: RwLock::new(networks::Networks::default()),
-            resolvers: std::sync::Mutex::new(HashMap::new()),
+            net_tasks: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),

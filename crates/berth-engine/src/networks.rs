@@ -1157,6 +1157,7 @@ impl Engine {
         };
         if !dropped.is_empty() {
             self.unpublish(&rec.id, &dropped);
+            self.stop_proxies(&rec.id);
         }
         let rec = e.update(|r| {
             r.endpoints.remove(&n.name);
@@ -1346,6 +1347,7 @@ impl Engine {
     /// namespace (the kernel then removes the veth pair). Idempotent.
     pub(crate) fn network_teardown(&self, rec: &ContainerRecord) {
         self.stop_resolver(&rec.id);
+        self.stop_proxies(&rec.id);
         self.unpublish(&rec.id, &rec.published);
         self.release_addresses(rec.endpoints.values());
         if let Err(e) = links::remove_netns(&self.netns_path(&rec.id)) {

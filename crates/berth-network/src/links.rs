@@ -327,6 +327,33 @@ pub fn bind_tcp_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net:
     })
 }
 
+/// A TCP listener on `[::]:port` that takes IPv6 only (IPV6_V6ONLY), for
+/// the loopback proxy: IPv4 to the port is DNAT's business.
+pub fn listen_v6_only(port: u16) -> Result<std::net::TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn6, bind, listen, setsockopt, socket, sockopt,
+    };
+    let fd = socket(
+        AddressFamily::Inet6,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .context("creating an IPv6 socket")?;
+    setsockopt(&fd, sockopt::Ipv6V6Only, &true).context("IPV6_V6ONLY")?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true).context("SO_REUSEADDR")?;
+    let addr = SockaddrIn6::from(std::net::SocketAddrV6::new(
+        Ipv6Addr::UNSPECIFIED,
+        port,
+        0,
+        0,
+    ));
+    bind(fd.as_raw_fd(), &addr).with_context(|| format!("binding [::]:{port}"))?;
+    listen(&fd, nix::sys::socket::Backlog::new(128).context("backlog")?)
+        .with_context(|| format!("listening on [::]:{port}"))?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
 /// Removes a container's interface from inside its namespace (network
 /// disconnect on a running container).
 pub fn detach(netns: &Path, container_if: &str) -> Result<()> {

@@ -154,7 +154,12 @@ fn table_script(fam: Family) -> String {
     let _ = writeln!(s, "add chain {t} {USER_CHAIN}");
     let rules = [
         "prerouting fib daddr type local jump publish".to_string(),
-        "output fib daddr type local jump publish".to_string(),
+        // IPv6 loopback cannot be routed to a bridge (there is no
+        // route_localnet for IPv6): [::1] is left to the daemon's proxy
+        match fam {
+            Family::V4 => "output fib daddr type local jump publish".to_string(),
+            Family::V6 => "output ip6 daddr != ::1 fib daddr type local jump publish".to_string(),
+        },
         format!("publish dnat {f} to {f} daddr . tcp dport map @hostports_tcp"),
         format!("publish dnat {f} to tcp dport map @ports_tcp"),
         format!("publish dnat {f} to {f} daddr . udp dport map @hostports_udp"),

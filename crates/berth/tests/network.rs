@@ -45,6 +45,11 @@ fn published_ports_answer_from_the_host_and_from_outside() {
         d.get("http://127.0.0.1:8081/hostname").as_deref(),
         Some(host.as_str())
     );
+    // IPv6 loopback, through the daemon's proxy
+    assert_eq!(
+        d.get("http://[::1]:8080/hostname").as_deref(),
+        Some(host.as_str())
+    );
     assert_eq!(
         outside
             .get(&format!("http://{}:8080/hostname", OutsideHost::HOST_ADDR))
@@ -1070,6 +1075,10 @@ fn ipv6_networks() {
         .get("http://[fd99::1]:8086/hostname")
         .as_deref()
         == Some(want.as_str())));
+    assert_eq!(
+        d.get("http://[::1]:8086/hostname").as_deref(),
+        Some(want.as_str())
+    );
     let ports = stdout(&d.berth(&["ps", "--format", "{{.Ports}}"]));
     assert!(
         ports.contains("[::]:8086->80/tcp") && ports.contains("0.0.0.0:8086->80/tcp"),
