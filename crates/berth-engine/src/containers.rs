@@ -846,6 +846,7 @@ impl Engine {
                     r.clone()
                 });
                 self.persist(&rec)?;
+                self.endpoint_events(&rec, "connect");
                 self.start_resolver(&rec);
                 self.start_proxies(&rec);
             }

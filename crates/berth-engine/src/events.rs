@@ -100,6 +100,12 @@ impl EventFilter {
                                 .any(|v| e.actor.id.starts_with(v.as_str()) || attr("name") == *v)
                     }
                     "volume" => e.kind == "volume" && values.contains(&e.actor.id),
+                    "network" => {
+                        e.kind == "network"
+                            && values
+                                .iter()
+                                .any(|v| e.actor.id.starts_with(v.as_str()) || attr("name") == *v)
+                    }
                     "image" => values
                         .iter()
                         .any(|v| attr("image") == *v || e.actor.id == *v || attr("name") == *v),

@@ -1348,6 +1348,7 @@ impl Engine {
     pub(crate) fn network_teardown(&self, rec: &ContainerRecord) {
         self.stop_resolver(&rec.id);
         self.stop_proxies(&rec.id);
+        self.endpoint_events(rec, "disconnect");
         self.unpublish(&rec.id, &rec.published);
         self.release_addresses(rec.endpoints.values());
         if let Err(e) = links::remove_netns(&self.netns_path(&rec.id)) {
@@ -1397,6 +1398,23 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// Docker's network events for a container's endpoints: `connect` at
+    /// start, `disconnect` at stop.
+    pub(crate) fn endpoint_events(&self, rec: &ContainerRecord, action: &str) {
+        for (name, ep) in &rec.endpoints {
+            self.object_event(
+                "network",
+                &ep.network_id,
+                action,
+                &[
+                    ("container", rec.id.clone()),
+                    ("name", name.clone()),
+                    ("type", "bridge".into()),
+                ],
+            );
+        }
     }
 
     /// Deletes published ports' DNAT elements and frees their host ports.

@@ -8,6 +8,7 @@
 
 pub mod jsonlog;
 pub mod protocol;
+mod resident;
 mod server;
 mod tty;
 

@@ -507,6 +507,11 @@ fn serve(
         .map(|p| {
             berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p.to_string_lossy())
         });
+    if started {
+        // from here on the shim mostly waits: give back what creating the
+        // container took
+        crate::resident::trim();
+    }
     let code = reap(&shared, pid);
     // the container's pid namespace is gone, so the pipes reach EOF; the
     // timeout only guards against a writer that escaped the namespace

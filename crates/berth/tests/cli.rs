@@ -120,10 +120,20 @@ fn detached_container_shows_in_ps_with_docker_columns() {
         assert!(row.contains("Up "), "{row}");
         assert!(row.ends_with("web"), "{row}");
     }
-    // berth's table is byte-identical to docker's for the same objects
-    let a = stdout(&d.berth(&["ps", "-a", "--no-trunc"]));
-    let b = stdout(&d.docker(&["ps", "-a", "--no-trunc"]));
-    assert_eq!(normalize_times(&a), normalize_times(&b));
+    // berth's table is byte-identical to docker's for the same objects; the
+    // two calls may straddle a second ("Less than a second ago" against
+    // "1 second ago" changes the column widths), so a few tries are allowed
+    let mut pair = (String::new(), String::from("-"));
+    for _ in 0..5 {
+        let a = stdout(&d.berth(&["ps", "-a", "--no-trunc"]));
+        let b = stdout(&d.docker(&["ps", "-a", "--no-trunc"]));
+        pair = (normalize_times(&a), normalize_times(&b));
+        if pair.0 == pair.1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    }
+    assert_eq!(pair.0, pair.1);
     let o = d.berth(&["rm", "-f", "web"]);
     assert_eq!(stdout(&o), "web\n");
     assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");

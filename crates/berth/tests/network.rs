@@ -1105,3 +1105,107 @@ fn ipv6_networks() {
     assert!(!map.contains("8086"), "{map}");
     assert_eq!(code(&d.berth(&["network", "rm", "six"])), 0);
 }
+
+#[test]
+fn ipam_ranges_aux_addresses_labels_and_events() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.88.0.0/24",
+        "--ip-range",
+        "10.88.0.64/26",
+        "--aux-address",
+        "printer=10.88.0.64",
+        "--label",
+        "team=a",
+        "ranged",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // the range's first address is reserved by the aux address
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "--network",
+        "ranged",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let ip = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.ranged.IPAddress}}",
+        "r1",
+    ]));
+    assert_eq!(ip.trim(), "10.88.0.65");
+    // an address outside the subnet is refused
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "ranged",
+        "--ip",
+        "10.99.9.9",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("no configured subnet"),
+        "{}",
+        stderr(&o)
+    );
+    // labels and filters
+    let ls = stdout(&d.berth(&[
+        "network",
+        "ls",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "label=team=a",
+    ]));
+    let id = stdout(&d.berth(&["network", "inspect", "-f", "{{.Id}}", "ranged"]));
+    assert_eq!(ls.trim(), id.trim());
+    let custom = stdout(&d.docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "type=custom",
+        "--format",
+        "{{.Name}}",
+    ]));
+    assert_eq!(custom.trim(), "ranged");
+    // network events: create, connect, disconnect, destroy
+    d.berth(&["rm", "-f", "r1"]);
+    d.berth(&["network", "rm", "ranged"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let o = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--filter",
+        "network=ranged",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(
+        actions,
+        ["create", "connect", "disconnect", "destroy"],
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,111 @@
+//! Gives back the pages the shim touched only while it created the
+//! container. Creating runs most of libcontainer, serde and the OCI spec
+//! code; afterwards the shim only waits, copies output and answers a few
+//! requests, yet those file pages stay mapped and count in its resident
+//! set. Dropping the mappings' clean pages (MADV_DONTNEED on read-only,
+//! file-backed mappings with no private copy) leaves the page cache as it
+//! is and lets the steady state fault back in only what it uses. Writable
+//! mappings and any mapping holding private (COW) pages, such as RELRO
+//! data fixed up at load, are never touched: dropping those would lose
+//! data.
+
+/// One mapping of /proc/self/smaps.
+struct Mapping {
+    start: usize,
+    end: usize,
+    /// read-only and backed by a file
+    clean_candidate: bool,
+    anonymous_kb: u64,
+}
+
+fn header(line: &str) -> Option<Mapping> {
+    let mut parts = line.split_whitespace();
+    let range = parts.next()?;
+    let perms = parts.next()?;
+    let (a, b) = range.split_once('-')?;
+    let start = usize::from_str_radix(a, 16).ok()?;
+    let end = usize::from_str_radix(b, 16).ok()?;
+    if perms.len() != 4 {
+        return None;
+    }
+    let path = parts.nth(3).unwrap_or("");
+    Some(Mapping {
+        start,
+        end,
+        clean_candidate: perms.as_bytes()[1] != b'w' && path.starts_with('/'),
+        anonymous_kb: 0,
+    })
+}
+
+/// The mappings whose pages can be dropped safely.
+fn droppable(smaps: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut cur: Option<Mapping> = None;
+    let mut flush = |m: Option<Mapping>| {
+        if let Some(m) = m
+            && m.clean_candidate
+            && m.anonymous_kb == 0
+        {
+            out.push((m.start, m.end));
+        }
+    };
+    for line in smaps.lines() {
+        if let Some(m) = header(line) {
+            flush(cur.take());
+            cur = Some(m);
+        } else if let Some(rest) = line.strip_prefix("Anonymous:")
+            && let Some(m) = cur.as_mut()
+        {
+            m.anonymous_kb = rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(u64::MAX);
+        }
+    }
+    flush(cur);
+    out
+}
+
+/// Returns freed heap to the kernel and drops clean file pages.
+pub fn trim() {
+    // SAFETY: malloc_trim only releases memory malloc holds free
+    unsafe { libc::malloc_trim(0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    for (start, end) in droppable(&smaps) {
+        // SAFETY: the range is a whole mapping of this process that is
+        // read-only, file-backed and holds no private pages: dropping its
+        // pages only makes the next access fault them in from the file
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_clean_read_only_file_mappings() {
+        let smaps = "\\
+5600-5700 r--p 00000000 08:01 12 /usr/bin/berth
+Anonymous:             0 kB
+5700-5800 r-xp 00001000 08:01 12 /usr/bin/berth
+Anonymous:             0 kB
+5800-5900 r--p 00002000 08:01 12 /usr/bin/berth
+Anonymous:            16 kB
+5900-5a00 rw-p 00003000 08:01 12 /usr/bin/berth
+Anonymous:             0 kB
+6000-7000 rw-p 00000000 00:00 0 [heap]
+Anonymous:            64 kB
+7000-7001 r-xp 00000000 00:00 0 [vdso]
+Anonymous:             0 kB
+";
+        assert_eq!(droppable(smaps), vec![(0x5600, 0x5700), (0x5700, 0x5800)]);
+        // the running process can do it without harm
+        trim();
+        assert_eq!(droppable("garbage\n"), Vec::<(usize, usize)>::new());
+    }
+}
