@@ -8,6 +8,14 @@ mod common;
 
 use common::{Daemon, OutsideHost, code, eventually, stderr, stdout};
 
+/// `.NetworkSettings.Networks.<net>.<field>` of a container, trimmed.
+fn net_field(d: &Daemon, container: &str, net: &str, field: &str) -> String {
+    let tpl = format!("{{{{.NetworkSettings.Networks.{net}.{field}}}}}");
+    stdout(&d.berth(&["inspect", "-f", &tpl, container]))
+        .trim()
+        .to_string()
+}
+
 fn nft_map(d: &Daemon, map: &str) -> String {
     stdout(&d.sh(&format!("nft list map ip berth {map}")))
 }
@@ -192,19 +200,9 @@ fn user_networks_have_ipam_isolation_and_internal_mode() {
         "1000",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let ip = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.app.IPAddress}}",
-        "db",
-    ]));
+    let ip = net_field(&d, "db", "app", "IPAddress");
     assert_eq!(ip.trim(), "10.55.0.50");
-    let gw = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.app.Gateway}}",
-        "db",
-    ]));
+    let gw = net_field(&d, "db", "app", "Gateway");
     assert_eq!(gw.trim(), "10.55.0.254");
     // the same address again is refused
     let o = d.berth(&[
@@ -270,12 +268,7 @@ fn user_networks_have_ipam_isolation_and_internal_mode() {
         "sleep",
         "1000",
     ]);
-    let in1 = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.sealed.IPAddress}}",
-        "in1",
-    ]));
+    let in1 = net_field(&d, "in1", "sealed", "IPAddress");
     let o = d.berth(&[
         "run",
         "--rm",
@@ -390,21 +383,11 @@ fn no_leaks_after_many_runs_and_a_kill_9() {
     d.berth(&[
         "run", "-d", "--name", "keep", "-p", "9001:80", "busybox", "sleep", "1000",
     ]);
-    let ip = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
-        "keep",
-    ]));
+    let ip = net_field(&d, "keep", "bridge", "IPAddress");
     assert!(ip.trim().ends_with(".0.2"), "{ip}");
     // a kill -9 and restart keeps its address, port and namespace
     d.restart_after_kill9();
-    let ip2 = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
-        "keep",
-    ]));
+    let ip2 = net_field(&d, "keep", "bridge", "IPAddress");
     assert_eq!(ip, ip2);
     let o = d.berth(&[
         "run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0",
@@ -515,12 +498,7 @@ fn embedded_dns_on_user_networks() {
         "1000",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let db_ip = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.app.IPAddress}}",
-        "db",
-    ]));
+    let db_ip = net_field(&d, "db", "app", "IPAddress");
     let db_ip = db_ip.trim();
     // by name, alias, name.network and short id; from the same network only
     let short = &stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "db"]))[..12];
@@ -816,12 +794,7 @@ fn dns_flags_hosts_mac_and_shared_namespaces() {
         "sleep",
         "1000",
     ]);
-    let ip = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
-        "owner",
-    ]));
+    let ip = net_field(&d, "owner", "bridge", "IPAddress");
     let o = d.berth(&[
         "run",
         "--rm",
@@ -939,12 +912,7 @@ fn bridge_driver_options() {
         "sleep",
         "1000",
     ]);
-    let a1 = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.tight.IPAddress}}",
-        "a1",
-    ]));
+    let a1 = net_field(&d, "a1", "tight", "IPAddress");
     // no traffic between the network's containers; names still resolve
     let o = d.berth(&[
         "run",
@@ -1034,19 +1002,9 @@ fn ipv6_networks() {
         "/etc",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let ip6 = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}",
-        "web6",
-    ]));
+    let ip6 = net_field(&d, "web6", "six", "GlobalIPv6Address");
     assert_eq!(ip6.trim(), "fd00:77::2");
-    let gw6 = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.six.IPv6Gateway}}",
-        "web6",
-    ]));
+    let gw6 = net_field(&d, "web6", "six", "IPv6Gateway");
     assert_eq!(gw6.trim(), "fd00:77::1");
     // over IPv6 between containers, by name (AAAA from the embedded DNS)
     let o = d.berth(&[
@@ -1135,12 +1093,7 @@ fn ipam_ranges_aux_addresses_labels_and_events() {
         "sleep",
         "1000",
     ]);
-    let ip = stdout(&d.berth(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.Networks.ranged.IPAddress}}",
-        "r1",
-    ]));
+    let ip = net_field(&d, "r1", "ranged", "IPAddress");
     assert_eq!(ip.trim(), "10.88.0.65");
     // an address outside the subnet is refused
     let o = d.berth(&[
