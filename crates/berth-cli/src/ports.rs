@@ -19,7 +19,10 @@ fn parse_range(s: &str, what: &str) -> Result<(u16, u16), String> {
 
 fn split_proto(s: &str) -> Result<(&str, &str), String> {
     let (p, proto) = s.rsplit_once('/').unwrap_or((s, "tcp"));
-    if !matches!(proto, "tcp" | "udp" | "sctp") {
+    if proto == "sctp" {
+        return Err("berth does not publish sctp ports".into());
+    }
+    if !matches!(proto, "tcp" | "udp") {
         return Err(format!("invalid proto: {proto}"));
     }
     Ok((p, proto))
@@ -48,8 +51,16 @@ pub fn parse_publish(specs: &[String]) -> Result<(PortMap, Vec<String>), String>
                 }
             }
         };
-        if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(format!("invalid ip address: {ip}"));
+        match ip.parse::<std::net::IpAddr>() {
+            _ if ip.is_empty() => {}
+            Ok(std::net::IpAddr::V4(_)) => {}
+            // a port given no address is published on [::] too
+            Ok(std::net::IpAddr::V6(_)) => {
+                return Err(format!(
+                    "berth publishes on IPv6 only through [::] (give no host address): {ip}"
+                ));
+            }
+            Err(_) => return Err(format!("invalid ip address: {ip}")),
         }
         let (host, container) = match rest.split_once(':') {
             Some((h, c)) => (h, c),
@@ -127,7 +138,8 @@ mod tests {
             one("127.0.0.1::80"),
             ("80/tcp".into(), "127.0.0.1".into(), "".into())
         );
-        assert_eq!(one("[::1]:8080:80").1, "::1");
+        assert!(parse_publish(&["[::1]:8080:80".into()]).is_err());
+        assert!(parse_publish(&["80/sctp".into()]).is_err());
         let (m, exposed) = parse_publish(&["8000-8001:80-81".to_string()]).unwrap();
         assert_eq!(
             m["81/tcp"].as_ref().unwrap()[0].host_port.as_deref(),

@@ -627,10 +627,10 @@ impl Engine {
             .unwrap_or_default();
         std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
         // Docker maps the hostname to the container's address when it has one
-        let own = rec
-            .endpoints
-            .values()
-            .next()
+        let own = self
+            .container_networks(rec)
+            .ok()
+            .and_then(|nets| nets.first().and_then(|n| rec.endpoints.get(&n.name)))
             .map(|ep| ep.ip.clone())
             .unwrap_or_else(|| "127.0.1.1".into());
         let mut hosts = String::from(
@@ -823,6 +823,9 @@ impl Engine {
         let id = rec.id.clone();
         let state_dir = self.state_dir(&id);
         std::fs::create_dir_all(&state_dir)?;
+        // what can be refused is refused before anything is allocated
+        let log = log_settings(&rec.host_config)?;
+        let log_attrs = log_attrs(&rec)?;
         // a record left with endpoints by a crash: give them back first
         if !rec.endpoints.is_empty() || !rec.published.is_empty() {
             self.release_network(&e);
@@ -845,7 +848,10 @@ impl Engine {
                     r.published = published;
                     r.clone()
                 });
-                self.persist(&rec)?;
+                if let Err(err) = self.persist(&rec) {
+                    self.record_start_failure(&e, 128, &format!("{err}"));
+                    return Err(err);
+                }
                 self.endpoint_events(&rec, "connect");
                 self.start_resolver(&rec);
                 self.start_proxies(&rec);
@@ -879,7 +885,6 @@ impl Engine {
             return Err(Error::invalid(msg));
         }
         let sock = self.shim_socket(&id);
-        let log = log_settings(&rec.host_config)?;
         let args = ShimArgs {
             id: id.clone(),
             bundle: state_dir.clone(),
@@ -889,7 +894,7 @@ impl Engine {
             log_max_size: log.max_size,
             log_max_files: log.max_files,
             log_compress: log.compress,
-            log_attrs: log_attrs(&rec)?,
+            log_attrs,
             stdin: rec.config.open_stdin.unwrap_or(false),
         };
         if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
@@ -910,7 +915,14 @@ impl Engine {
                 .map_err(Error::Internal);
             let _ = p.tx.send(res);
         }
-        let resp = shim_client::request(&sock, &Request::Start).await?;
+        let resp = match shim_client::request(&sock, &Request::Start).await {
+            Ok(r) => r,
+            Err(err) => {
+                let msg = format!("failed to start container: {err:#}");
+                self.record_start_failure(&e, 128, &msg);
+                return Err(Error::Internal(anyhow::anyhow!(msg)));
+            }
+        };
         if !resp.ok {
             let msg = format!(
                 "failed to start container: {}",

@@ -160,9 +160,12 @@ impl Engine {
                 if !nets.contains(&ep.network_id.as_str()) {
                     continue;
                 }
-                let aliases = r
-                    .endpoints_config
-                    .get(net)
+                let primary = crate::networks::endpoint_network(
+                    r.host_config.network_mode.as_deref().unwrap_or_default(),
+                )
+                .and_then(|m| self.networks.r().find_id(m))
+                .is_some_and(|pid| pid == ep.network_id);
+                let aliases = crate::networks::endpoint_settings(&r, net, &ep.network_id, primary)
                     .and_then(|c| c.aliases.clone())
                     .unwrap_or_default();
                 let hit = r.name.eq_ignore_ascii_case(name)

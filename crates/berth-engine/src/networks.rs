@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::containers::{ContainerRecord, Status};
 use crate::{Engine, Error, LockExt, Result};
 
+/// Serializes network creation.
+static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The default bridge's interface (Docker's docker0); a name of its own
 /// so berth and Docker can share a host.
 pub const DEFAULT_BRIDGE_IF: &str = "berth0";
@@ -157,6 +160,10 @@ pub(crate) struct Networks {
 }
 
 impl Networks {
+    pub(crate) fn find_id(&self, name_or_id: &str) -> Option<String> {
+        self.find(name_or_id).map(|n| n.id.clone())
+    }
+
     fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
         if let Some(n) = self.by_id.values().find(|n| n.name == name_or_id) {
             return Some(n);
@@ -386,7 +393,11 @@ impl Engine {
         let cfg = v4.into_iter().next().unwrap_or_default();
         let cfg6 = v6.into_iter().next();
         let options = req.options.clone().unwrap_or_default();
-        let mut nets = self.networks.w();
+        // creations run one at a time (two must not pick one subnet), with
+        // the records only read meanwhile: links, nft and the store are
+        // written without holding the lock that inspect and list take
+        let _one_at_a_time = CREATE.lock().unwrap_or_else(|p| p.into_inner());
+        let nets = self.networks.r();
         if nets.find(&name).is_some_and(|n| n.name == name) {
             return Err(Error::conflict(format!(
                 "network with name {name} already exists"
@@ -527,11 +538,28 @@ impl Engine {
             subnet6,
             gateway6,
         };
-        bring_up(&rec).map_err(Error::Internal)?;
-        if let Some(r) = rec.rules() {
-            nft::apply(&nft::network_elements("add", &r)).map_err(Error::Internal)?;
+        drop(nets);
+        let mut created = false;
+        let made = (|| -> Result<()> {
+            created = bring_up(&rec).map_err(Error::Internal)?;
+            if let Some(r) = rec.rules() {
+                nft::apply(&nft::network_elements("add", &r)).map_err(Error::Internal)?;
+            }
+            self.meta.put_json(Table::Networks, &id, &rec)?;
+            Ok(())
+        })();
+        if let Err(err) = made {
+            // nothing half-made stays behind (and a bridge that was there
+            // before is not ours to delete)
+            if created {
+                let _ = links::delete_link(&rec.bridge);
+            }
+            if let Some(r) = rec.rules() {
+                let _ = nft::apply(&nft::network_elements("delete", &r));
+            }
+            return Err(err);
         }
-        self.meta.put_json(Table::Networks, &id, &rec)?;
+        let mut nets = self.networks.w();
         nets.pools.insert(id.clone(), pool_of(&rec));
         if let Some(p6) = pool6_of(&rec) {
             nets.pools6.insert(id.clone(), p6);
@@ -685,11 +713,15 @@ impl Engine {
                 users.join(", ")
             )));
         }
-        if let Some(r) = n.rules() {
-            nft::apply(&nft::network_elements("delete", &r)).map_err(Error::Internal)?;
-        }
         links::delete_link(&n.bridge).map_err(Error::Internal)?;
         self.meta.delete(Table::Networks, &n.id)?;
+        // last, and not fatal: a daemon restart rewrites the elements from
+        // the records anyway
+        if let Some(r) = n.rules()
+            && let Err(err) = nft::apply(&nft::network_elements("delete", &r))
+        {
+            tracing::warn!(network = %n.name, error = %err, "removing the network's nft elements");
+        }
         let mut nets = self.networks.w();
         nets.by_id.remove(&n.id);
         nets.pools.remove(&n.id);
@@ -808,7 +840,12 @@ impl Engine {
             .ip
             .parse()
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        match self.publish_ports(rec, &primary, ip, eps[&primary.name].ip6.parse().ok()) {
+        match if rec.primary_detached {
+            // the ports were published on the primary network and went with it
+            Ok(Vec::new())
+        } else {
+            self.publish_ports(rec, &primary, ip, eps[&primary.name].ip6.parse().ok())
+        } {
             Ok(ports) => Ok((eps, ports)),
             Err(e) => {
                 unwind(self, &eps);
@@ -855,18 +892,7 @@ impl Engine {
         let subnet = n
             .subnet()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
-        // the settings as the client keyed them: by name, id, or for the
-        // primary network by the mode it gave ("default", an id prefix)
-        let settings = rec
-            .endpoints_config
-            .get(&n.name)
-            .or_else(|| rec.endpoints_config.get(&n.id))
-            .or_else(|| {
-                let mode = rec.host_config.network_mode.as_deref().unwrap_or_default();
-                (index == 0)
-                    .then(|| rec.endpoints_config.get(mode))
-                    .flatten()
-            });
+        let settings = endpoint_settings(rec, &n.name, &n.id, index == 0);
         let wanted_ip = settings
             .and_then(|s| s.ipam_config.as_ref())
             .and_then(|c| c.ipv4_address.clone())
@@ -955,6 +981,11 @@ impl Engine {
                 Some(mac) => mac,
                 None => {
                     self.release_addresses_ip(&n.id, ip);
+                    if let Some((a, _)) = ip6
+                        && let Some(p) = self.networks.w().pools6.get_mut(&n.id)
+                    {
+                        p.release(a);
+                    }
                     return Err(Error::invalid(format!("invalid MAC address: {m}")));
                 }
             },
@@ -1078,7 +1109,12 @@ impl Engine {
             let ep = match attached {
                 Ok(ep) => ep,
                 Err(err) => {
-                    e.update(|r| r.endpoints_config.remove(&n.name));
+                    e.update(|r| {
+                        r.endpoints_config.remove(&n.name);
+                        if is_primary {
+                            r.primary_detached = true;
+                        }
+                    });
                     return Err(err);
                 }
             };
@@ -1172,6 +1208,10 @@ impl Engine {
         self.persist_record(&rec)?;
         if !self.uses_embedded_dns(&rec) {
             self.stop_resolver(&rec.id);
+            // back to the host's nameservers, as the resolver is gone
+            if let Err(err) = self.write_resolv_conf(&rec) {
+                tracing::warn!(container = %&rec.id[..12], error = %err, "rewriting resolv.conf");
+            }
         }
         self.object_event(
             "network",
@@ -1246,7 +1286,7 @@ impl Engine {
                 None => None,
                 Some(p) => Some(parse_port_range(p).inspect_err(|_| release(self, &out))?),
             };
-            match self.take_host_port(&proto, &host_ip, range, &rec.name, ip, cport) {
+            match self.take_host_port(&proto, &host_ip, range, &rec.name) {
                 Ok(hp) => {
                     out.push(PublishedPort {
                         proto: proto.clone(),
@@ -1297,8 +1337,6 @@ impl Engine {
         host_ip: &str,
         range: Option<(u16, u16)>,
         name: &str,
-        ip: Ipv4Addr,
-        cport: u16,
     ) -> Result<u16> {
         let mut nets = self.networks.w();
         let clash = |nets: &Networks, port: u16| {
@@ -1333,7 +1371,7 @@ impl Engine {
                 "address already in use"
             };
             return Err(Error::Internal(anyhow::anyhow!(
-                "driver failed programming external connectivity on endpoint {name}: Bind for {host_ip}:{p} failed: {what} (container {ip}:{cport}/{proto})"
+                "driver failed programming external connectivity on endpoint {name}: Bind for {host_ip}:{p} failed: {what}"
             )));
         };
         nets.ports
@@ -1586,20 +1624,38 @@ fn pool_of(n: &NetworkRecord) -> Pool {
 
 /// Creates the network's bridge with its gateway address, and lets the
 /// host's loopback reach published ports through it (route_localnet).
-fn bring_up(n: &NetworkRecord) -> anyhow::Result<()> {
+fn bring_up(n: &NetworkRecord) -> anyhow::Result<bool> {
     let s = n.subnet().context("network without subnet")?;
     let gw: Option<Ipv4Addr> = n.gateway.parse().ok();
     let gw6 = n
         .subnet6()
         .and_then(|s6| Some((n.gateway6.parse().ok()?, s6.prefix)));
-    links::ensure_bridge(&n.bridge, gw, s.prefix, gw6)?;
+    let created = links::ensure_bridge(&n.bridge, gw, s.prefix, gw6)?;
     if gw6.is_some() {
         // routing IPv6 between the bridge and the world, as dockerd does
         // for --ipv6 networks
         links::sysctl(&["net", "ipv6", "conf", "all", "forwarding"], "1")?;
     }
     links::sysctl(&["net", "ipv4", "conf", &n.bridge, "route_localnet"], "1")?;
-    Ok(())
+    Ok(created)
+}
+
+/// A container's settings for one network as the client keyed them: by
+/// name, by id, or for its primary network by the mode it gave
+/// ("default", an id prefix).
+pub(crate) fn endpoint_settings<'a>(
+    rec: &'a ContainerRecord,
+    name: &str,
+    id: &str,
+    primary: bool,
+) -> Option<&'a EndpointSettings> {
+    rec.endpoints_config
+        .get(name)
+        .or_else(|| rec.endpoints_config.get(id))
+        .or_else(|| {
+            let mode = rec.host_config.network_mode.as_deref().unwrap_or_default();
+            primary.then(|| rec.endpoints_config.get(mode)).flatten()
+        })
 }
 
 /// "02:42:ac:11:00:02"

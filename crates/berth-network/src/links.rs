@@ -84,18 +84,44 @@ async fn set_up(h: &Handle, index: u32) -> Result<()> {
         .map_err(|e| anyhow!("setting link {index} up: {e}"))
 }
 
+/// Whether the link called `name` is a bridge.
+async fn is_bridge(h: &Handle, name: &str) -> Result<bool> {
+    use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
+    let mut links = h.link().get().match_name(name.to_string()).execute();
+    let Some(l) = links
+        .try_next()
+        .await
+        .map_err(|e| anyhow!("looking up link {name}: {e}"))?
+    else {
+        return Ok(false);
+    };
+    Ok(l.attributes.iter().any(|a| {
+        matches!(a, LinkAttribute::LinkInfo(infos)
+            if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
+    }))
+}
+
 /// Makes sure the bridge exists, carries the gateway addresses and is up.
+/// Answers whether it had to be created. A link of that name that is not
+/// a bridge is refused, never taken over.
 pub fn ensure_bridge(
     name: &str,
     gateway: Option<Ipv4Addr>,
     prefix: u8,
     gateway6: Option<(Ipv6Addr, u8)>,
-) -> Result<()> {
+) -> Result<bool> {
     let name = name.to_string();
     with_netlink(|h| async move {
+        let mut created = false;
         let index = match index_of(&h, &name).await? {
-            Some(i) => i,
+            Some(i) => {
+                if !is_bridge(&h, &name).await? {
+                    bail!("a link named {name} exists and is not a bridge");
+                }
+                i
+            }
             None => {
+                created = true;
                 match h.link().add(LinkBridge::new(&name).build()).execute().await {
                     Ok(()) => {}
                     Err(e) if errno(&e) == Some(libc::EEXIST) => {}
@@ -112,7 +138,8 @@ pub fn ensure_bridge(
         if let Some((gw, p)) = gateway6 {
             add_address(&h, index, IpAddr::V6(gw), p).await?;
         }
-        set_up(&h, index).await
+        set_up(&h, index).await?;
+        Ok(created)
     })
 }
 

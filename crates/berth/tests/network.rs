@@ -160,9 +160,15 @@ fn random_ports_and_publish_all() {
         .is_some()));
     let p90 = stdout(&d.berth(&["port", "rnd", "90/tcp"]));
     assert!(p90.starts_with("0.0.0.0:"), "{p90}");
-    let o = d.berth(&["run", "--rm", "-p", "70000:80", "busybox", "true"]);
-    assert_eq!(code(&o), 125);
-    assert!(stderr(&o).contains("invalid"), "{}", stderr(&o));
+    for bad in ["70000:80", "80/sctp", "[::1]:8080:80"] {
+        let o = d.berth(&["run", "--rm", "-p", bad, "busybox", "true"]);
+        assert_eq!(code(&o), 125, "{bad}");
+        assert!(
+            stderr(&o).contains("-p, --publish"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]
@@ -982,6 +988,31 @@ fn ipv6_networks() {
         "clash6",
     ]);
     assert!(stderr(&o).contains("overlaps"), "{}", stderr(&o));
+    // the berth CLI pairs subnets and gateways by family
+    let o = d.berth(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.78.0.0/24",
+        "--subnet",
+        "fd00:78::/64",
+        "--gateway",
+        "fd00:78::fe",
+        "dual",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let cfg = stdout(&d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}",
+        "dual",
+    ]));
+    assert_eq!(
+        cfg.trim(),
+        "10.78.0.0/24=10.78.0.1 fd00:78::/64=fd00:78::fe"
+    );
     let en = stdout(&d.berth(&["network", "inspect", "-f", "{{.EnableIPv6}}", "six"]));
     assert_eq!(en.trim(), "true");
     let o = d.berth(&[

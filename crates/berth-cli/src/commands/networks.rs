@@ -47,24 +47,31 @@ pub struct CreateArgs {
 }
 
 pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
-    if a.subnet.len() > 1 || a.gateway.len() > a.subnet.len().max(1) {
-        return Err(status(
-            1,
-            "berth: one --subnet (and one --gateway) per network is supported",
-        ));
-    }
     if (!a.gateway.is_empty() || !a.ip_range.is_empty()) && a.subnet.is_empty() {
         return Err(status(
             1,
             "berth: every ip-range or gateway must have a corresponding subnet",
         ));
     }
-    let config = a.subnet.first().map(|s| IpamConfig {
-        subnet: Some(s.clone()),
-        ip_range: a.ip_range.first().cloned(),
-        gateway: a.gateway.first().cloned(),
-        auxiliary_addresses: (!a.aux_address.is_empty()).then(|| key_values(&a.aux_address)),
-    });
+    // one IPAM config per subnet; gateways, ranges and auxiliary addresses
+    // go with the subnet of their address family, as the docker CLI pairs them
+    let v6 = |s: &str| s.contains(':');
+    let mut config = Vec::new();
+    for s in &a.subnet {
+        let family = |x: &&String| v6(x) == v6(s);
+        let aux: Vec<String> = a
+            .aux_address
+            .iter()
+            .filter(|x| v6(x.split_once('=').map_or(x.as_str(), |(_, ip)| ip)) == v6(s))
+            .cloned()
+            .collect();
+        config.push(IpamConfig {
+            subnet: Some(s.clone()),
+            ip_range: a.ip_range.iter().find(family).cloned(),
+            gateway: a.gateway.iter().find(family).cloned(),
+            auxiliary_addresses: (!aux.is_empty()).then(|| key_values(&aux)),
+        });
+    }
     let req = NetworkCreateRequest {
         name: a.name.clone(),
         driver: Some(a.driver.clone()),
@@ -73,7 +80,7 @@ pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
         enable_ipv6: Some(a.ipv6),
         ipam: Some(Ipam {
             driver: Some("default".into()),
-            config: Some(config.into_iter().collect()),
+            config: Some(config),
             options: None,
         }),
         options: Some(key_values(&a.opt)),
