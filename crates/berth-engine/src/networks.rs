@@ -782,22 +782,18 @@ impl Engine {
             return Ok(Vec::new());
         };
         let primary = self.network_record(primary)?;
-        let mut out = vec![primary];
-        if rec.primary_detached {
-            out.clear();
+        let mut out = Vec::new();
+        if !rec.primary_detached {
+            out.push(primary.clone());
         }
         let mut extra: Vec<&String> = rec.endpoints_config.keys().collect();
         extra.sort();
         for name in extra {
-            // a network removed since: skipped, as dockerd does at start
-            let is_primary = endpoint_network(&mode)
-                .and_then(|m| self.network_record(m).ok())
-                .is_some_and(|p| {
-                    p.id == self.network_record(name).map(|n| n.id).unwrap_or_default()
-                });
+            // a network removed since is skipped, as dockerd does at start;
+            // a detached primary stays off whatever its settings' key
             if let Ok(n) = self.network_record(name)
+                && n.id != primary.id
                 && !out.iter().any(|o| o.id == n.id)
-                && !(is_primary && rec.primary_detached)
             {
                 out.push(n);
             }
@@ -893,6 +889,17 @@ impl Engine {
             .subnet()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
         let settings = endpoint_settings(rec, &n.name, &n.id, index == 0);
+        // `--mac-address` (sent on the endpoint since API 1.44), checked
+        // before any address is taken; else Docker's 02:42 + the address
+        let wanted_mac = match settings
+            .and_then(|s| s.mac_address.as_deref())
+            .filter(|m| !m.is_empty())
+        {
+            Some(m) => Some(
+                parse_mac(m).ok_or_else(|| Error::invalid(format!("invalid MAC address: {m}")))?,
+            ),
+            None => None,
+        };
         let wanted_ip = settings
             .and_then(|s| s.ipam_config.as_ref())
             .and_then(|c| c.ipv4_address.clone())
@@ -971,26 +978,7 @@ impl Engine {
                 _ => None,
             }
         };
-        // `--mac-address` (sent on the endpoint since API 1.44), else
-        // Docker's 02:42 + the address
-        let wanted_mac = settings
-            .and_then(|s| s.mac_address.clone())
-            .filter(|m| !m.is_empty());
-        let mac = match wanted_mac {
-            Some(m) => match parse_mac(&m) {
-                Some(mac) => mac,
-                None => {
-                    self.release_addresses_ip(&n.id, ip);
-                    if let Some((a, _)) = ip6
-                        && let Some(p) = self.networks.w().pools6.get_mut(&n.id)
-                    {
-                        p.release(a);
-                    }
-                    return Err(Error::invalid(format!("invalid MAC address: {m}")));
-                }
-            },
-            None => ipam::mac_for(ip),
-        };
+        let mac = wanted_mac.unwrap_or_else(|| ipam::mac_for(ip));
         let ep = EndpointRecord {
             network_id: n.id.clone(),
             endpoint_id: crate::random_id(),
@@ -1131,16 +1119,7 @@ impl Engine {
         } else {
             self.persist_record(&rec)?;
         }
-        self.object_event(
-            "network",
-            &n.id,
-            "connect",
-            &[
-                ("container", rec.id.clone()),
-                ("name", n.name.clone()),
-                ("type", n.driver.clone()),
-            ],
-        );
+        self.network_event("connect", &n.id, &n.name, &rec.id);
         Ok(())
     }
 
@@ -1213,16 +1192,7 @@ impl Engine {
                 tracing::warn!(container = %&rec.id[..12], error = %err, "rewriting resolv.conf");
             }
         }
-        self.object_event(
-            "network",
-            &n.id,
-            "disconnect",
-            &[
-                ("container", rec.id.clone()),
-                ("name", n.name.clone()),
-                ("type", n.driver.clone()),
-            ],
-        );
+        self.network_event("disconnect", &n.id, &n.name, &rec.id);
         Ok(())
     }
 
@@ -1256,14 +1226,7 @@ impl Engine {
         }
         wanted.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         let mut out: Vec<PublishedPort> = Vec::new();
-        let release = |me: &Engine, done: &[PublishedPort]| {
-            let mut nets = me.networks.w();
-            for p in done {
-                if let Some(v) = nets.ports.get_mut(&(p.proto.clone(), p.host_port)) {
-                    v.retain(|h| h != &p.host_ip);
-                }
-            }
-        };
+        let release = |me: &Engine, done: &[PublishedPort]| me.free_host_ports(done);
         // the network's default host address (`host_binding_ipv4`)
         let default_ip = n
             .options
@@ -1442,17 +1405,22 @@ impl Engine {
     /// start, `disconnect` at stop.
     pub(crate) fn endpoint_events(&self, rec: &ContainerRecord, action: &str) {
         for (name, ep) in &rec.endpoints {
-            self.object_event(
-                "network",
-                &ep.network_id,
-                action,
-                &[
-                    ("container", rec.id.clone()),
-                    ("name", name.clone()),
-                    ("type", "bridge".into()),
-                ],
-            );
+            self.network_event(action, &ep.network_id, name, &rec.id);
         }
+    }
+
+    /// A network event about one container (connect, disconnect).
+    fn network_event(&self, action: &str, network_id: &str, network: &str, container: &str) {
+        self.object_event(
+            "network",
+            network_id,
+            action,
+            &[
+                ("container", container.to_string()),
+                ("name", network.to_string()),
+                ("type", "bridge".into()),
+            ],
+        );
     }
 
     /// Deletes published ports' DNAT elements and frees their host ports.
@@ -1468,6 +1436,11 @@ impl Engine {
         if let Err(e) = nft::apply(&script) {
             tracing::warn!(container = %&id[..12], error = %e, "removing published ports");
         }
+        self.free_host_ports(ports);
+    }
+
+    /// Forgets the host ports of `ports` in berth's port table.
+    fn free_host_ports(&self, ports: &[PublishedPort]) {
         let mut nets = self.networks.w();
         for p in ports {
             if let Some(v) = nets.ports.get_mut(&(p.proto.clone(), p.host_port)) {

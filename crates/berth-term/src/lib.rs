@@ -80,6 +80,32 @@ impl DetachScanner {
     }
 }
 
+/// Copies `input` to `output` until the end of `input` or the detach keys;
+/// answers true when the user detached (the keys are not forwarded).
+pub async fn copy_until_detach<R, W>(input: &mut R, output: &mut W, keys: Vec<u8>) -> bool
+where
+    R: tokio::io::AsyncRead + Unpin + ?Sized,
+    W: tokio::io::AsyncWrite + Unpin + ?Sized,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut scanner = DetachScanner::new(keys);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match input.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let (fwd, detached) = scanner.scan(&buf[..n]);
+        if output.write_all(&fwd).await.is_err() {
+            return false;
+        }
+        let _ = output.flush().await;
+        if detached {
+            return true;
+        }
+    }
+}
+
 impl Default for DetachScanner {
     fn default() -> Self {
         DetachScanner::new(DEFAULT_DETACH_KEYS.to_vec())
@@ -102,6 +128,23 @@ mod tests {
                 .contains("Unknown character: 'ctrl-1'")
         );
         assert!(parse_detach_keys("ab").is_err());
+    }
+
+    #[test]
+    fn copies_until_the_keys() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut out = Vec::new();
+            let mut input: &[u8] = b"ls\n\x10\x11after";
+            assert!(copy_until_detach(&mut input, &mut out, DEFAULT_DETACH_KEYS.to_vec()).await);
+            assert_eq!(out, b"ls\n");
+            let mut out = Vec::new();
+            let mut input: &[u8] = b"no keys\x10";
+            assert!(!copy_until_detach(&mut input, &mut out, DEFAULT_DETACH_KEYS.to_vec()).await);
+            assert_eq!(out, b"no keys");
+        });
     }
 
     #[test]

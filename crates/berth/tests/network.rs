@@ -788,6 +788,16 @@ fn dns_flags_hosts_mac_and_shared_namespaces() {
         "/sys/class/net/eth0/address",
     ]);
     assert_eq!(stdout(&o), "92:d0:c6:0a:29:33\n", "{}", stderr(&o));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "01:00:5e:00:00:01",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("invalid MAC address"), "{}", stderr(&o));
     // --network container:NAME shares the namespace and its files
     d.berth(&[
         "run",

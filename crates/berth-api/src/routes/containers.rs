@@ -8,7 +8,7 @@ use berth_engine::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCo
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse};
 use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{AppState, json_body};
@@ -292,20 +292,8 @@ where
     };
     let input = async {
         if with_stdin && tty {
-            let mut scanner = berth_term::DetachScanner::new(detach_keys);
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let n = match cr.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let (fwd, detached) = scanner.scan(&buf[..n]);
-                if sw.write_all(&fwd).await.is_err() {
-                    break;
-                }
-                if detached {
-                    return;
-                }
+            if berth_term::copy_until_detach(&mut cr, &mut sw, detach_keys).await {
+                return;
             }
             let _ = sw.shutdown().await;
         } else if with_stdin {

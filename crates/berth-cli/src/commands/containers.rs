@@ -9,7 +9,7 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::output::{ago, ellipsis, flush_table, go_quote, print_format, short_id, table};
 use crate::{Ctx, daemon_error, is_not_found, rawhttp, status};
@@ -857,22 +857,9 @@ fn spawn_stdin_copy(
             drop(tx);
             return;
         };
-        let mut buf = vec![0u8; 4096];
-        let mut scanner = berth_term::DetachScanner::new(keys);
-        loop {
-            let n = match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let (fwd, detached) = scanner.scan(&buf[..n]);
-            if input.write_all(&fwd).await.is_err() {
-                break;
-            }
-            let _ = input.flush().await;
-            if detached {
-                let _ = tx.send(());
-                return;
-            }
+        if berth_term::copy_until_detach(&mut stdin, &mut input, keys).await {
+            let _ = tx.send(());
+            return;
         }
         let _ = input.shutdown().await;
         std::future::pending::<()>().await;
