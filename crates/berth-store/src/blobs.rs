@@ -126,11 +126,60 @@ impl BlobStore {
         Ok((d, size))
     }
 
+    /// Moves a finished file (on the store's filesystem) into the store
+    /// after checking its content against `expected`; on a mismatch the
+    /// file is removed and nothing is stored.
+    pub fn adopt_file(&self, path: &Path, expected: &Digest) -> Result<u64> {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .context("syncing upload")?;
+        let (d, size) = digest_of_file(path)?;
+        if &d != expected {
+            let _ = fs::remove_file(path);
+            bail!("digest mismatch: expected {expected}, got {d}");
+        }
+        fs::rename(path, self.path(&d)).context("moving blob into place")?;
+        Ok(size)
+    }
+
+    /// Every digest held, in no particular order.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.root.join("sha256"))? {
+            let e = e?;
+            if let Ok(d) = Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn delete(&self, d: &Digest) -> Result<()> {
         match fs::remove_file(self.path(d)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+}
+
+/// The sha256 digest and size of a file's content.
+pub fn digest_of_file(path: &Path) -> Result<(Digest, u64)> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let size = io::copy(&mut f, &mut HashWriter(&mut h))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok((Digest::from_hasher(h), size))
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -6,5 +6,5 @@
 mod blobs;
 mod meta;
 
-pub use blobs::{BlobStore, Digest};
+pub use blobs::{BlobStore, Digest, digest_of_file};
 pub use meta::{MetaStore, Table, WriteOp};

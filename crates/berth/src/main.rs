@@ -2,6 +2,7 @@
 //! is the per-container shim, and everything else is the docker-style CLI.
 
 mod daemon;
+mod registry;
 
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ fn main() -> ExitCode {
     match args.get(1).and_then(|a| a.to_str()) {
         Some("daemon") | Some("dockerd") => daemon::main(&args[2..]),
         Some("shim") => shim_main(&args[2..]),
+        Some("registry") => registry::main(&args[2..]),
         Some("shim-exec") => match args.get(2).and_then(|a| a.to_str()) {
             Some(spec) => ExitCode::from(berth_shim::exec_helper(spec) as u8),
             None => ExitCode::from(2),
