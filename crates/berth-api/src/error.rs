@@ -25,6 +25,7 @@ impl From<Error> for ApiError {
             Error::NotModified(_) => StatusCode::NOT_MODIFIED,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

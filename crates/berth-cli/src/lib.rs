@@ -2,9 +2,11 @@
 //! output columns, exit codes) speaking the Engine API through bollard.
 
 mod commands;
+mod config;
 mod gotmpl;
 mod output;
 mod ports;
+mod progress;
 mod rawhttp;
 mod terminal;
 
@@ -71,6 +73,16 @@ enum Command {
     Import(commands::images::ImportArgs),
     /// Create a new image from a container's changes
     Commit(commands::images::CommitArgs),
+    /// Download an image from a registry
+    Pull(commands::images::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::images::PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::images::TagArgs),
+    /// Log in to a registry
+    Login(commands::images::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::images::LogoutArgs),
     /// Return low-level information on berth objects
     Inspect(commands::system::InspectArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -173,6 +185,9 @@ enum ImageCommand {
     Rm(commands::images::RmiArgs),
     Import(commands::images::ImportArgs),
     Inspect(commands::system::InspectArgs),
+    Pull(commands::images::PullArgs),
+    Push(commands::images::PushArgs),
+    Tag(commands::images::TagArgs),
 }
 
 /// An error that ends the command with a given exit status. The message
@@ -334,6 +349,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => i::pull(ctx, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => i::push(ctx, a).await,
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => i::tag(ctx, a).await,
+        Command::Login(a) => i::login(ctx, a).await,
+        Command::Logout(a) => i::logout(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             i::commit(ctx, a).await

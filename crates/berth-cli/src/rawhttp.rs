@@ -14,13 +14,33 @@ async fn exchange(
     method: &str,
     path: &str,
 ) -> Result<(u16, Vec<(String, String)>, BufReader<UnixStream>)> {
+    exchange_with(socket, method, path, &[], &[]).await
+}
+
+async fn exchange_with(
+    socket: &str,
+    method: &str,
+    path: &str,
+    extra: &[(&str, String)],
+    body: &[u8],
+) -> Result<(u16, Vec<(String, String)>, BufReader<UnixStream>)> {
     let mut s = UnixStream::connect(socket)
         .await
         .with_context(|| format!("connecting to {socket}"))?;
+    let mut kind = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/json\r\n".to_string()
+    };
+    for (k, v) in extra {
+        kind.push_str(&format!("{k}: {v}\r\n"));
+    }
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     );
     s.write_all(req.as_bytes()).await?;
+    s.write_all(body).await?;
     let mut reader = BufReader::new(s);
     let mut line = String::new();
     reader.read_line(&mut line).await?;
@@ -56,6 +76,22 @@ pub async fn head(socket: &str, path: &str) -> Result<(u16, Vec<(String, String)
 /// have arrived.
 pub async fn post_headers(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
     let (status, headers, reader) = exchange(socket, "POST", path).await?;
+    Ok((status, PendingBody::new(reader, &headers)))
+}
+
+/// POSTs a JSON body; returns once the status line and headers arrived.
+pub async fn post_json(socket: &str, path: &str, body: &[u8]) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange_with(socket, "POST", path, &[], body).await?;
+    Ok((status, PendingBody::new(reader, &headers)))
+}
+
+/// A body-less POST with extra request headers.
+pub async fn post_with_headers(
+    socket: &str,
+    path: &str,
+    extra: &[(&str, String)],
+) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange_with(socket, "POST", path, extra, &[]).await?;
     Ok((status, PendingBody::new(reader, &headers)))
 }
 

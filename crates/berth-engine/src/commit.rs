@@ -217,6 +217,7 @@ impl Engine {
             created: now.clone(),
             parent: base.id.clone(),
             last_tag_time: if target.is_some() { now } else { String::new() },
+            repo_digests: vec![],
         };
         self.store_image(img, layer_op, target)?;
         Ok(id)

@@ -19,6 +19,9 @@ pub enum Error {
     /// refused whatever the request says (Docker's 403: predefined networks)
     #[error("{0}")]
     Forbidden(String),
+    /// the registry wants (other) credentials
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0:#}")]
     Internal(#[from] anyhow::Error),
 }

@@ -29,6 +29,9 @@ pub struct ImageRecord {
     pub parent: String,
     #[serde(default)]
     pub last_tag_time: String,
+    /// `repository@digest` of the manifests it was pulled or pushed as
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 #[derive(Default)]
@@ -141,19 +144,28 @@ impl Engine {
         }
     }
 
-    /// Pulling from registries comes with the registry client; until then
-    /// the reference is checked and the answer says what to do instead.
-    pub fn image_pull(&self, from_image: &str, tag: Option<&str>) -> Result<()> {
-        let mut r =
-            Reference::parse_name_only(from_image).map_err(|e| Error::invalid(e.to_string()))?;
-        if let Some(t) = tag.filter(|t| !t.is_empty()) {
-            berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
-            r.tag = Some(t.to_string());
+    /// `docker tag`: one more name for an image (moving the name when it
+    /// was another image's).
+    pub fn image_tag(&self, source: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        let img = self.resolve_image(source)?;
+        let target = target_reference(Some(repo), tag)?
+            .ok_or_else(|| Error::invalid("repository name must have at least one component"))?;
+        let key = target.to_string();
+        {
+            let mut idx = self.images.w();
+            self.meta
+                .write(vec![WriteOp::put_json(Table::Tags, &key, &img.id)?])?;
+            idx.tags.insert(key, img.id.clone());
+            if let Some(rec) = idx.images.get_mut(&img.id) {
+                let mut next = rec.clone();
+                next.last_tag_time = crate::now_rfc3339();
+                self.meta
+                    .write(vec![WriteOp::put_json(Table::Images, &img.id, &next)?])?;
+                *rec = next;
+            }
         }
-        Err(Error::not_found(format!(
-            "pull access denied for {}: berth cannot pull from registries yet; create the image with `berth import`",
-            r.familiar_name()
-        )))
+        self.object_event("image", &img.id, "tag", &[("name", target.familiar())]);
+        Ok(())
     }
 
     pub fn image_config(&self, id: &str) -> Result<ImageConfiguration> {
@@ -248,6 +260,7 @@ impl Engine {
             created: now.clone(),
             parent: String::new(),
             last_tag_time: if target.is_some() { now } else { String::new() },
+            repo_digests: vec![],
         };
         self.store_image(rec, layer_op, target)?;
         Ok(id)
@@ -261,7 +274,15 @@ impl Engine {
         layer_op: Option<WriteOp>,
         target: Option<Reference>,
     ) -> Result<()> {
-        let mut ops: Vec<WriteOp> = layer_op.into_iter().collect();
+        self.store_image_ops(rec, layer_op.into_iter().collect(), target)
+    }
+
+    pub(crate) fn store_image_ops(
+        &self,
+        rec: ImageRecord,
+        mut ops: Vec<WriteOp>,
+        target: Option<Reference>,
+    ) -> Result<()> {
         ops.push(WriteOp::put_json(Table::Images, &rec.id, &rec)?);
         if let Some(t) = &target {
             ops.push(WriteOp::put_json(Table::Tags, &t.to_string(), &rec.id)?);
@@ -293,7 +314,7 @@ impl Engine {
                     id: img.id.clone(),
                     parent_id: img.parent.clone(),
                     repo_tags: tags,
-                    repo_digests: vec![],
+                    repo_digests: img.repo_digests.clone(),
                     created: parse_time(&img.created),
                     size: img.size as i64,
                     shared_size: -1,
@@ -325,7 +346,7 @@ impl Engine {
         Ok(ImageInspect {
             id: Some(img.id.clone()),
             repo_tags: Some(tags),
-            repo_digests: Some(vec![]),
+            repo_digests: Some(img.repo_digests.clone()),
             comment: Some(comment),
             created: Some(img.created.clone()),
             author: Some(cfg.author().clone().unwrap_or_default()),

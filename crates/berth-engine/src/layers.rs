@@ -17,6 +17,18 @@ pub struct LayerRecord {
     pub diff_id: String,
     pub parent: Option<String>,
     pub size: u64,
+    /// the blob the layer came from when it is not the uncompressed
+    /// `diff_id` blob: a pulled layer keeps its compressed form, which is
+    /// what a push sends back
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<SourceBlob>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceBlob {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
 }
 
 /// The OCI chain id of a layer stack.
@@ -34,6 +46,33 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
         out.push(c);
     }
     out
+}
+
+/// A reader that hashes what passes through it.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: sha2::Sha256::default(),
+        }
+    }
+
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Removes layer directories an interrupted unpack left behind.
@@ -65,12 +104,36 @@ impl Engine {
         {
             return Ok((rec, None));
         }
+        let blob = self.blobs.open_blob(diff_id)?;
+        let (rec, op) = self.unpack_layer(parent, diff_id, std::io::BufReader::new(blob), None)?;
+        Ok((rec, Some(op)))
+    }
+
+    /// Unpacks the layer tar `r` (whose content must hash to `diff_id`)
+    /// into place; the record is for the caller to write.
+    pub(crate) fn unpack_layer(
+        &self,
+        parent: Option<&str>,
+        diff_id: &Digest,
+        r: impl std::io::Read,
+        blob: Option<SourceBlob>,
+    ) -> Result<(LayerRecord, WriteOp)> {
+        let chain = chain_id(parent, diff_id.as_str());
         let dest = self.layer_dir(&chain);
         let tmp = PathBuf::from(format!("{}.tmp", dest.display()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
-        let blob = self.blobs.open_blob(diff_id)?;
-        let stats = match berth_image::layer::unpack(std::io::BufReader::new(blob), &tmp) {
+        let mut hashing = HashingReader::new(r);
+        let unpacked = berth_image::layer::unpack(&mut hashing, &tmp).and_then(|s| {
+            // the tar may end before its padding; the digest covers all of it
+            std::io::copy(&mut hashing, &mut std::io::sink())?;
+            let got = hashing.digest();
+            if &got != diff_id {
+                anyhow::bail!("layer content has digest {got}, the image says {diff_id}");
+            }
+            Ok(s)
+        });
+        let stats = match unpacked {
             Ok(s) => s,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
@@ -84,9 +147,10 @@ impl Engine {
             diff_id: diff_id.to_string(),
             parent: parent.map(String::from),
             size: stats.size,
+            blob,
         };
         let op = WriteOp::put_json(Table::Layers, &chain, &rec)?;
-        Ok((rec, Some(op)))
+        Ok((rec, op))
     }
 
     /// Removes the layers of `chains` (top first) that no image uses any more.
@@ -100,13 +164,32 @@ impl Engine {
         };
         let mut ops = Vec::new();
         let mut dirs = Vec::new();
+        let mut blobs = Vec::new();
         for c in chains.iter().rev() {
             if !in_use.contains(c) {
+                if let Some(rec) = self.meta.get_json::<LayerRecord>(Table::Layers, c)? {
+                    blobs.push(rec.diff_id.clone());
+                    blobs.extend(rec.blob.map(|b| b.digest));
+                }
                 ops.push(WriteOp::Delete(Table::Layers, c.clone()));
                 dirs.push(self.layer_dir(c));
             }
         }
         self.meta.write(ops)?;
+        if !blobs.is_empty() {
+            // a blob can back two chains (the same layer on other parents)
+            let kept: std::collections::HashSet<String> = self
+                .meta
+                .list_json::<LayerRecord>(Table::Layers)?
+                .into_iter()
+                .flat_map(|(_, r)| std::iter::once(r.diff_id).chain(r.blob.map(|b| b.digest)))
+                .collect();
+            for b in blobs.iter().filter(|b| !kept.contains(*b)) {
+                if let Ok(d) = Digest::parse(b) {
+                    let _ = self.blobs.delete(&d);
+                }
+            }
+        }
         for d in dirs {
             // rename first so that a crash mid-delete leaves only a ".tmp"
             let tmp = PathBuf::from(format!("{}.tmp", d.display()));

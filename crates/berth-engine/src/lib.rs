@@ -18,6 +18,8 @@ mod mounts;
 mod names;
 mod networks;
 mod proxy;
+mod pull;
+mod push;
 mod runtime;
 mod seccomp;
 mod shim_client;
@@ -26,6 +28,7 @@ mod system;
 mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
+pub use berth_distribution::Credentials;
 pub use commit::CommitOptions;
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use copy::ByteStream;
@@ -33,6 +36,8 @@ pub use error::{Error, Result};
 pub use events::{Event, EventFilter};
 pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
+pub use pull::{PullOptions, PullPlan};
+pub use push::PushOptions;
 pub use system::{API_VERSION, MIN_API_VERSION};
 
 use std::collections::HashMap;
@@ -66,6 +71,12 @@ pub struct EngineConfig {
     pub fixed_cidr: Option<String>,
     /// `default-address-pools`: (base CIDR, size) for new networks
     pub address_pools: Vec<(String, u8)>,
+    /// registries spoken to in plain HTTP besides loopback ones
+    pub insecure_registries: Vec<String>,
+    /// mirrors of Docker Hub, tried before it
+    pub registry_mirrors: Vec<String>,
+    pub max_concurrent_downloads: usize,
+    pub max_concurrent_uploads: usize,
 }
 
 pub struct Engine {

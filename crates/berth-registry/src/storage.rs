@@ -386,6 +386,9 @@ impl Storage {
         name: &str,
         reference: &str,
     ) -> Result<StoredManifest, RegistryError> {
+        if !self.repo_exists(name) {
+            return Err(RegistryError::name_unknown(name));
+        }
         let digest = self.resolve(name, reference)?;
         let media_type = fs::read_to_string(self.revision_path(name, &digest))
             .map_err(|_| RegistryError::manifest_unknown(reference))?;

@@ -41,6 +41,22 @@ pub fn human_size(size: f64) -> String {
     scaled(size, 1000.0, &DECIMAL_UNITS, 3)
 }
 
+/// Docker's progress bar (jsonmessage's JSONProgress): `[====>   ]  1.2MB/3.4MB`,
+/// sizes at four digits.
+pub fn progress_bar(current: u64, total: u64) -> String {
+    let human = |n: u64| scaled(n as f64, 1000.0, &DECIMAL_UNITS, 4);
+    if total == 0 {
+        return format!("{:>8}", human(current));
+    }
+    let pct = (((current as f64 / total as f64) * 50.0) as usize).min(50);
+    let bar = if pct == 50 {
+        format!("[{}]", "=".repeat(50))
+    } else {
+        format!("[{}>{}]", "=".repeat(pct), " ".repeat(49 - pct))
+    };
+    format!("{bar} {:>8}/{}", human(current), human(total))
+}
+
 /// `size` in the largest unit that keeps it at or above 1, in Go's "%.{prec}g".
 fn scaled(size: f64, base: f64, units: &[&str], prec: i32) -> String {
     let mut s = size;
@@ -147,6 +163,18 @@ pub fn parse_human_size(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_bars() {
+        assert_eq!(
+            progress_bar(0, 100),
+            format!("[>{}]       0B/100B", " ".repeat(49))
+        );
+        assert!(progress_bar(1_000_000, 2_000_000).starts_with("[=========================>"));
+        assert!(progress_bar(1_000_000, 2_000_000).ends_with("1MB/2MB"));
+        assert!(progress_bar(5, 5).starts_with(&format!("[{}]", "=".repeat(50))));
+        assert_eq!(progress_bar(32_768, 0), " 32.77kB");
+    }
 
     #[test]
     fn durations_match_go_units() {

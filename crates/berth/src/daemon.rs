@@ -66,6 +66,15 @@ struct DaemonCli {
     /// default address pools for new networks (base=CIDR,size=N)
     #[arg(long = "default-address-pool")]
     default_address_pool: Vec<String>,
+    /// registries (host[:port] or CIDR) spoken to in plain HTTP
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// layers downloaded at once per pull
+    #[arg(long)]
+    max_concurrent_downloads: Option<usize>,
+    /// layers uploaded at once per push
+    #[arg(long)]
+    max_concurrent_uploads: Option<usize>,
 }
 
 /// One of daemon.json's `default-address-pools`.
@@ -100,6 +109,14 @@ struct FileConfig {
     fixed_cidr: Option<String>,
     #[serde(rename = "default-address-pools")]
     default_address_pools: Option<Vec<AddressPool>>,
+    #[serde(rename = "insecure-registries")]
+    insecure_registries: Option<Vec<String>>,
+    #[serde(rename = "registry-mirrors")]
+    registry_mirrors: Option<Vec<String>>,
+    #[serde(rename = "max-concurrent-downloads")]
+    max_concurrent_downloads: Option<usize>,
+    #[serde(rename = "max-concurrent-uploads")]
+    max_concurrent_uploads: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -117,6 +134,10 @@ struct Settings {
     bip: Option<String>,
     fixed_cidr: Option<String>,
     address_pools: Vec<(String, u8)>,
+    insecure_registries: Vec<String>,
+    registry_mirrors: Vec<String>,
+    max_concurrent_downloads: usize,
+    max_concurrent_uploads: usize,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -179,6 +200,21 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         "fixed-cidr",
         cli.fixed_cidr.is_some(),
         file.fixed_cidr.is_some(),
+    );
+    pick(
+        "insecure-registries",
+        !cli.insecure_registry.is_empty(),
+        file.insecure_registries.is_some(),
+    );
+    pick(
+        "max-concurrent-downloads",
+        cli.max_concurrent_downloads.is_some(),
+        file.max_concurrent_downloads.is_some(),
+    );
+    pick(
+        "max-concurrent-uploads",
+        cli.max_concurrent_uploads.is_some(),
+        file.max_concurrent_uploads.is_some(),
     );
     if !conflicts.is_empty() {
         let names: Vec<String> = conflicts.into_keys().collect();
@@ -255,6 +291,20 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         bip: cli.bip.or(file.bip),
         fixed_cidr: cli.fixed_cidr.or(file.fixed_cidr),
         address_pools,
+        insecure_registries: if cli.insecure_registry.is_empty() {
+            file.insecure_registries.unwrap_or_default()
+        } else {
+            cli.insecure_registry
+        },
+        registry_mirrors: file.registry_mirrors.unwrap_or_default(),
+        max_concurrent_downloads: cli
+            .max_concurrent_downloads
+            .or(file.max_concurrent_downloads)
+            .unwrap_or(3),
+        max_concurrent_uploads: cli
+            .max_concurrent_uploads
+            .or(file.max_concurrent_uploads)
+            .unwrap_or(5),
     })
 }
 
@@ -405,6 +455,10 @@ async fn run(s: Settings) -> Result<()> {
         bip: s.bip.clone(),
         fixed_cidr: s.fixed_cidr.clone(),
         address_pools: s.address_pools.clone(),
+        insecure_registries: s.insecure_registries.clone(),
+        registry_mirrors: s.registry_mirrors.clone(),
+        max_concurrent_downloads: s.max_concurrent_downloads,
+        max_concurrent_uploads: s.max_concurrent_uploads,
     })
     .await?;
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");

@@ -1,9 +1,10 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::ImportOptions;
+use futures_util::StreamExt;
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -25,6 +26,41 @@ pub async fn get_dispatch(
     Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
 }
 
+/// POST /images/{name}/push and /images/{name}/tag.
+pub async fn post_dispatch(
+    State(e): State<AppState>,
+    Path(rest): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let repo = p.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("repository name must have at least one component")
+        })?;
+        e.image_tag(name, repo, p.get("tag"))?;
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/push") {
+        let opts = berth_engine::PushOptions {
+            name: name.to_string(),
+            tag: p.get("tag").map(String::from),
+            credentials: registry_auth(&headers)?,
+        };
+        let targets = e.push_targets(&opts)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
+        let e2 = e.clone();
+        tokio::spawn(async move {
+            let tx2 = tx.clone();
+            if let Err(err) = e2.push_run(targets, opts.credentials, tx).await {
+                let _ = tx2.send(stream_error(&err.to_string())).await;
+            }
+        });
+        return Ok(json_lines(rx));
+    }
+    Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
+}
+
 pub async fn remove(
     State(e): State<AppState>,
     Path(name): Path<String>,
@@ -39,11 +75,27 @@ pub async fn remove(
 pub async fn create(
     State(e): State<AppState>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     if let Some(image) = p.get("fromImage").filter(|s| !s.is_empty()) {
-        e.image_pull(image, p.get("tag"))?;
+        let opts = berth_engine::PullOptions {
+            image: image.to_string(),
+            tag: p.get("tag").map(String::from),
+            platform: p.get("platform").map(String::from),
+            credentials: registry_auth(&headers)?,
+        };
+        let plan = e.pull_prepare(&opts).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
+        let e2 = e.clone();
+        tokio::spawn(async move {
+            let tx2 = tx.clone();
+            if let Err(err) = e2.pull_run(plan, tx).await {
+                let _ = tx2.send(stream_error(&err.to_string())).await;
+            }
+        });
+        return Ok(json_lines(rx));
     }
     let Some(src) = p.get("fromSrc") else {
         return Err(ApiError::bad_request(
@@ -76,6 +128,90 @@ pub async fn create(
         line,
     )
         .into_response())
+}
+
+/// POST /auth: checks registry credentials (`docker login`).
+pub async fn auth(State(e): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+    #[derive(serde::Deserialize)]
+    struct AuthBody {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        #[serde(default)]
+        serveraddress: String,
+    }
+    let a: AuthBody = super::json_body(&body)?;
+    if a.username.is_empty() {
+        return Err(ApiError::bad_request("username is required"));
+    }
+    let creds = berth_engine::Credentials {
+        username: a.username,
+        password: a.password,
+    };
+    e.registry_login(&a.serveraddress, creds).await?;
+    Ok(
+        Json(serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" }))
+            .into_response(),
+    )
+}
+
+/// Docker's in-stream error message.
+pub fn stream_error(msg: &str) -> serde_json::Value {
+    serde_json::json!({ "errorDetail": { "message": msg }, "error": msg })
+}
+
+/// A streamed answer of JSON messages, one per line.
+pub fn json_lines(rx: tokio::sync::mpsc::Receiver<serde_json::Value>) -> Response {
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|v| {
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::io::Error>(bytes::Bytes::from(line))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// The credentials of `X-Registry-Auth` (base64url JSON, as clients send
+/// them); never logged.
+pub fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<berth_engine::Credentials>> {
+    use base64::Engine as _;
+    let Some(v) = headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))
+        .map_err(|_| ApiError::bad_request("X-Registry-Auth is not valid base64"))?;
+    #[derive(serde::Deserialize, Default)]
+    struct AuthConfig {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        #[serde(default, rename = "identitytoken")]
+        identity_token: String,
+    }
+    // clients send "{}" for anonymous access
+    let a: AuthConfig = serde_json::from_slice(&raw).unwrap_or_default();
+    if a.username.is_empty() && a.identity_token.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(berth_engine::Credentials {
+        username: a.username,
+        password: if a.identity_token.is_empty() {
+            a.password
+        } else {
+            a.identity_token
+        },
+    }))
 }
 
 /// The `changes` parameters: Dockerfile instructions, one per value or

@@ -70,11 +70,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(networks::inspect).delete(networks::remove),
         )
         .route("/commit", post(images::commit))
+        .route("/auth", post(images::auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(
             "/images/{*rest}",
-            get(images::get_dispatch).delete(images::remove),
+            get(images::get_dispatch)
+                .post(images::post_dispatch)
+                .delete(images::remove),
         )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(engine)

@@ -85,7 +85,11 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
                 "CreatedSince": ago(img.created),
                 "CreatedAt": chrono::DateTime::from_timestamp(img.created, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
                 "Size": berth_units::human_size(img.size as f64),
-                "Digest": "<none>",
+                "Digest": img
+                    .repo_digests
+                    .iter()
+                    .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, d)| d.to_string()))
+                    .unwrap_or_else(|| "<none>".into()),
             }));
         }
     }
@@ -289,5 +293,331 @@ pub async fn commit(ctx: &Ctx, a: CommitArgs) -> Result<i32> {
         .await
         .map_err(|e| status(1, daemon_error(&e)))?;
     println!("{}", r.id);
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    name: String,
+}
+
+/// The registry host of a reference, as config.json's `auths` keys it.
+fn registry_of(name: &str) -> String {
+    match name.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_string()
+        }
+        _ => "https://index.docker.io/v1/".to_string(),
+    }
+}
+
+/// `X-Registry-Auth` for the registry of `name`, from what `login` saved.
+fn registry_auth_header(name: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let host = registry_of(name);
+    let Some((user, pass)) = crate::config::load().ok().and_then(|c| c.auth(&host)) else {
+        return vec![];
+    };
+    let json = serde_json::json!({ "username": user, "password": pass, "serveraddress": host });
+    vec![(
+        "X-Registry-Auth",
+        base64::engine::general_purpose::URL_SAFE.encode(json.to_string()),
+    )]
+}
+
+/// Splits NAME[:TAG|@DIGEST] into what the API takes.
+fn split_pull_ref(name: &str) -> (String, Option<String>) {
+    if let Some((n, d)) = name.split_once('@') {
+        return (n.to_string(), Some(d.to_string()));
+    }
+    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[slash..].rfind(':') {
+        Some(i) => (
+            name[..slash + i].to_string(),
+            Some(name[slash + i + 1..].to_string()),
+        ),
+        None => (name.to_string(), None),
+    }
+}
+
+/// POSTs `path` and shows the JSON progress messages it streams back;
+/// returns the daemon's error, if any.
+async fn stream_progress(ctx: &Ctx, path: &str, name: &str, quiet: bool) -> Result<Option<String>> {
+    let (code, mut body) =
+        crate::rawhttp::post_with_headers(&ctx.socket, path, &registry_auth_header(name)).await?;
+    if code != 200 {
+        return Ok(Some(body.error_message().await));
+    }
+    let mut display = crate::progress::ProgressDisplay::new(crate::terminal::is_tty(1));
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next_chunk().await? {
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                return Ok(Some(e.to_string()));
+            }
+            let Some(st) = v.get("status").and_then(|s| s.as_str()) else {
+                continue;
+            };
+            if quiet {
+                continue;
+            }
+            let detail = v.get("progressDetail");
+            display.show(&crate::progress::Message {
+                id: v.get("id").and_then(|i| i.as_str()).map(String::from),
+                status: st.to_string(),
+                current: detail
+                    .and_then(|d| d.get("current"))
+                    .and_then(|c| c.as_u64()),
+                total: detail.and_then(|d| d.get("total")).and_then(|c| c.as_u64()),
+            });
+        }
+    }
+    Ok(None)
+}
+
+pub async fn pull(ctx: &Ctx, a: PullArgs) -> Result<i32> {
+    let (name, tag) = split_pull_ref(&a.name);
+    if a.all_tags && tag.is_some() {
+        return Err(status(1, "berth: tag can't be used with --all-tags/-a"));
+    }
+    if tag.is_none() && !a.all_tags && !a.quiet {
+        println!("Using default tag: latest");
+    }
+    let mut path = format!("/images/create?fromImage={}", crate::rawhttp::encode(&name));
+    if let Some(t) = tag
+        .clone()
+        .or_else(|| (!a.all_tags).then(|| "latest".into()))
+    {
+        path.push_str(&format!("&tag={}", crate::rawhttp::encode(&t)));
+    }
+    if let Some(p) = &a.platform {
+        path.push_str(&format!("&platform={}", crate::rawhttp::encode(p)));
+    }
+    if let Some(e) = stream_progress(ctx, &path, &name, a.quiet).await? {
+        return Err(status(1, format!("Error response from daemon: {e}")));
+    }
+    println!("{}", full_reference(&name, tag.as_deref()));
+    Ok(0)
+}
+
+/// The fully qualified reference the docker CLI prints after a pull.
+fn full_reference(name: &str, tag: Option<&str>) -> String {
+    let qualified = match name.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            name.to_string()
+        }
+        Some(_) => format!("docker.io/{name}"),
+        None => format!("docker.io/library/{name}"),
+    };
+    match tag {
+        Some(t) if t.contains(':') => format!("{qualified}@{t}"),
+        Some(t) => format!("{qualified}:{t}"),
+        None => format!("{qualified}:latest"),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// NAME[:TAG]
+    name: String,
+}
+
+pub async fn push(ctx: &Ctx, a: PushArgs) -> Result<i32> {
+    let (name, tag) = split_pull_ref(&a.name);
+    if a.all_tags && tag.is_some() {
+        return Err(status(1, "berth: tag can't be used with --all-tags/-a"));
+    }
+    let tag = match tag {
+        Some(t) => Some(t),
+        None if a.all_tags => None,
+        None => {
+            if !a.quiet {
+                println!("Using default tag: latest");
+            }
+            Some("latest".to_string())
+        }
+    };
+    let mut path = format!("/images/{name}/push");
+    if let Some(t) = &tag {
+        path.push_str(&format!("?tag={}", crate::rawhttp::encode(t)));
+    }
+    if let Some(e) = stream_progress(ctx, &path, &name, a.quiet).await? {
+        return Err(status(1, e));
+    }
+    if a.quiet {
+        println!("{}", full_reference(&name, tag.as_deref()));
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    source: String,
+    /// TARGET_IMAGE[:TAG]
+    target: String,
+}
+
+pub async fn tag(ctx: &Ctx, a: TagArgs) -> Result<i32> {
+    let (repo, tag) = split_pull_ref(&a.target);
+    if a.target.contains('@') {
+        return Err(status(
+            1,
+            "Error parsing reference: refusing to create a tag with a digest reference",
+        ));
+    }
+    let opts = bollard::query_parameters::TagImageOptions {
+        repo: Some(repo),
+        tag,
+    };
+    ctx.docker
+        .tag_image(&a.source, Some(opts))
+        .await
+        .map_err(|e| {
+            status(
+                1,
+                format!("Error response from daemon: {}", daemon_error(&e)),
+            )
+        })?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod pull_tests {
+    use super::*;
+
+    #[test]
+    fn references_split_and_qualify() {
+        assert_eq!(split_pull_ref("busybox"), ("busybox".into(), None));
+        assert_eq!(
+            split_pull_ref("127.0.0.1:5000/a/b:v1"),
+            ("127.0.0.1:5000/a/b".into(), Some("v1".into()))
+        );
+        assert_eq!(
+            split_pull_ref("x@sha256:00"),
+            ("x".into(), Some("sha256:00".into()))
+        );
+        assert_eq!(
+            full_reference("busybox", None),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(full_reference("me/app", Some("1")), "docker.io/me/app:1");
+        assert_eq!(
+            full_reference("127.0.0.1:5000/a", Some("sha256:00")),
+            "127.0.0.1:5000/a@sha256:00"
+        );
+        assert_eq!(registry_of("127.0.0.1:5000/a"), "127.0.0.1:5000");
+        assert_eq!(registry_of("busybox"), "https://index.docker.io/v1/");
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    username: Option<String>,
+    /// Password
+    #[arg(short = 'p', long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// SERVER (default: Docker Hub)
+    server: Option<String>,
+}
+
+const HUB: &str = "https://index.docker.io/v1/";
+
+pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<i32> {
+    let server = a.server.clone().unwrap_or_else(|| HUB.to_string());
+    let username = match a.username.clone() {
+        Some(u) if !u.is_empty() => u,
+        _ => {
+            return Err(status(
+                1,
+                "Error: Cannot perform an interactive login from a non TTY device",
+            ));
+        }
+    };
+    let password = if a.password_stdin {
+        if a.password.is_some() {
+            return Err(status(
+                1,
+                "--password and --password-stdin are mutually exclusive",
+            ));
+        }
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        match a.password.clone() {
+            Some(p) => {
+                eprintln!(
+                    "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
+                );
+                p
+            }
+            None => {
+                return Err(status(
+                    1,
+                    "Error: Cannot perform an interactive login from a non TTY device",
+                ));
+            }
+        }
+    };
+    let body = serde_json::json!({
+        "username": username,
+        "password": password,
+        "serveraddress": server,
+    });
+    let (code, resp) =
+        crate::rawhttp::post_json(&ctx.socket, "/auth", &serde_json::to_vec(&body)?).await?;
+    if code != 200 {
+        let msg = resp.error_message().await;
+        return Err(status(1, format!("Error response from daemon: {msg}")));
+    }
+    let mut cfg = crate::config::load()?;
+    cfg.set_auth(&server, &username, &password);
+    cfg.save()?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogoutArgs {
+    /// SERVER (default: Docker Hub)
+    server: Option<String>,
+}
+
+pub async fn logout(_ctx: &Ctx, a: LogoutArgs) -> Result<i32> {
+    let server = a.server.unwrap_or_else(|| HUB.to_string());
+    let mut cfg = crate::config::load()?;
+    if cfg.remove_auth(&server) {
+        cfg.save()?;
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
     Ok(0)
 }

@@ -1,0 +1,257 @@
+//! Registries: `berth registry serve` on the daemon's 127.0.0.1, and
+//! push, pull, tag, login and logout through berth's CLI and the docker
+//! CLI against it.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::{Daemon, berth_bin, code, eventually, stderr, stdout};
+
+/// A `berth registry serve` in the daemon's network namespace.
+struct Registry {
+    child: Child,
+}
+
+impl Registry {
+    fn start(d: &Daemon, extra: &[&str]) -> Registry {
+        let root = d.dir.path().join("registry");
+        let child = Command::new("nsenter")
+            .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", berth_bin()])
+            .args(["registry", "serve", "--addr", "127.0.0.1:5000", "--root"])
+            .arg(&root)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the registry");
+        assert!(
+            eventually(10, || d
+                .sh("curl -s -o /dev/null http://127.0.0.1:5000/v2/")
+                .status
+                .success()),
+            "registry did not come up"
+        );
+        Registry { child }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn image_id(d: &Daemon, name: &str) -> String {
+    let o = d.berth(&["image", "inspect", "--format", "{{.Id}}", name]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+#[test]
+fn push_and_pull_through_berth_registry_with_both_clis() {
+    let d = Daemon::start();
+    let _reg = Registry::start(&d, &[]);
+    let original = image_id(&d, "busybox");
+    let o = d.berth(&["tag", "busybox", "127.0.0.1:5000/team/busybox:v1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = d.berth(&["push", "127.0.0.1:5000/team/busybox:v1"]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("The push refers to repository [127.0.0.1:5000/team/busybox]"),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    let digest = out
+        .split("v1: digest: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    // a second push finds everything there
+    let o = d.docker(&["push", "127.0.0.1:5000/team/busybox:v1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Layer already exists"),
+        "{}",
+        stdout(&o)
+    );
+
+    // the registry lists what was pushed
+    let o = d.sh("curl -s http://127.0.0.1:5000/v2/_catalog; curl -s http://127.0.0.1:5000/v2/team/busybox/tags/list");
+    assert_eq!(
+        stdout(&o),
+        r#"{"repositories":["team/busybox"]}{"name":"team/busybox","tags":["v1"]}"#
+    );
+
+    // gone locally, back through the docker CLI: the same image
+    let o = d.berth(&["rmi", "busybox", "127.0.0.1:5000/team/busybox:v1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.docker(&["pull", "127.0.0.1:5000/team/busybox:v1"]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("v1: Pulling from team/busybox"), "{out}");
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(
+        out.contains("Status: Downloaded newer image for 127.0.0.1:5000/team/busybox:v1"),
+        "{out}"
+    );
+    assert_eq!(image_id(&d, "127.0.0.1:5000/team/busybox:v1"), original);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "127.0.0.1:5000/team/busybox:v1",
+        "echo",
+        "pulled",
+    ]);
+    assert_eq!(stdout(&o), "pulled\n", "{}", stderr(&o));
+
+    // again: nothing to fetch
+    let o = d.berth(&["pull", "127.0.0.1:5000/team/busybox:v1"]);
+    let out = stdout(&o);
+    assert!(out.contains("Already exists"), "{out}");
+    assert!(out.contains("Status: Image is up to date"), "{out}");
+    assert!(out.ends_with("127.0.0.1:5000/team/busybox:v1\n"), "{out}");
+
+    // digests show in images and inspect
+    let o = d.berth(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Digest}}",
+    ]);
+    assert!(
+        stdout(&o).contains(&format!("127.0.0.1:5000/team/busybox {digest}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = d.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        "127.0.0.1:5000/team/busybox:v1",
+    ]);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("[\"127.0.0.1:5000/team/busybox@{digest}\"]")
+    );
+
+    // by digest, quietly
+    let by_digest = format!("127.0.0.1:5000/team/busybox@{digest}");
+    let o = d.berth(&["pull", "-q", &by_digest]);
+    assert_eq!(stdout(&o), format!("{by_digest}\n"), "{}", stderr(&o));
+
+    // what the registry does not have
+    let o = d.berth(&["pull", "127.0.0.1:5000/team/busybox:nope"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        stderr(&o).trim(),
+        "Error response from daemon: manifest for 127.0.0.1:5000/team/busybox:nope not found: manifest unknown: manifest unknown"
+    );
+    let o = d.docker(&["pull", "127.0.0.1:5000/team/busybox:nope"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("manifest unknown"), "{}", stderr(&o));
+
+    // pushing what is not there locally
+    let o = d.berth(&["push", "127.0.0.1:5000/none:v1"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("An image does not exist locally with the tag: 127.0.0.1:5000/none"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn run_pulls_a_missing_image_from_the_registry() {
+    let d = Daemon::start();
+    let _reg = Registry::start(&d, &[]);
+    d.berth(&["tag", "busybox", "127.0.0.1:5000/auto:1"]);
+    let o = d.berth(&["push", "-q", "127.0.0.1:5000/auto:1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["rmi", "127.0.0.1:5000/auto:1"]);
+    let o = d.docker(&["run", "--rm", "127.0.0.1:5000/auto:1", "echo", "ran"]);
+    assert_eq!(stdout(&o), "ran\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Unable to find image '127.0.0.1:5000/auto:1' locally"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn login_against_a_registry_with_basic_auth() {
+    let d = Daemon::start();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let htpasswd = d.dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    let _reg = Registry::start(&d, &["--htpasswd", htpasswd.to_str().unwrap()]);
+    let cfg = d.dir.path().join("client-config");
+    let berth = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut c = Command::new(berth_bin())
+            .args(args)
+            .env("BERTH_HOST", d.host())
+            .env("BERTH_CONFIG", &cfg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    d.berth(&["tag", "busybox", "127.0.0.1:5000/private:1"]);
+
+    // anonymous: refused, naming the registry
+    let o = berth(&["push", "127.0.0.1:5000/private:1"], "");
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("127.0.0.1:5000"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("login"), "{}", stderr(&o));
+
+    let o = berth(
+        &["login", "-u", "alice", "--password-stdin", "127.0.0.1:5000"],
+        "wrong\n",
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("unauthorized"), "{}", stderr(&o));
+    assert!(!cfg.join("config.json").exists());
+
+    let o = berth(
+        &["login", "-u", "alice", "--password-stdin", "127.0.0.1:5000"],
+        "s3cret\n",
+    );
+    assert_eq!(stdout(&o), "Login Succeeded\n", "{}", stderr(&o));
+    let saved = std::fs::read_to_string(cfg.join("config.json")).unwrap();
+    assert!(saved.contains("127.0.0.1:5000"), "{saved}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(cfg.join("config.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // the password never reaches the daemon's log
+    assert!(!d.log().contains("s3cret"));
+
+    let o = berth(&["push", "127.0.0.1:5000/private:1"], "");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    d.berth(&["rmi", "127.0.0.1:5000/private:1"]);
+    let o = berth(&["pull", "127.0.0.1:5000/private:1"], "");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    let o = berth(&["logout", "127.0.0.1:5000"], "");
+    assert_eq!(
+        stdout(&o),
+        "Removing login credentials for 127.0.0.1:5000\n"
+    );
+    let o = berth(&["pull", "127.0.0.1:5000/private:1"], "");
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("pull access denied"), "{}", stderr(&o));
+}
