@@ -10,10 +10,18 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 berth_install_deps
-if ! command -v docker >/dev/null 2>&1; then
-  # the scenario tests use the docker CLI as an unchanged client
-  echo "installing a docker CLI for the conformance tests..."
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+# the conformance tests' other parts: the docker CLI as an unchanged
+# client, Debian's dockerd (save/load interop), skopeo (registry interop),
+# curl (the registry protocol tests)
+test_missing=()
+command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || test_missing+=(docker.io)
+command -v skopeo >/dev/null 2>&1 || test_missing+=(skopeo)
+command -v curl >/dev/null 2>&1 || test_missing+=(curl)
+if [ ${#test_missing[@]} -gt 0 ]; then
+  echo "installing for the conformance tests: ${test_missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${test_missing[@]}" >/dev/null
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

@@ -83,6 +83,10 @@ enum Command {
     Login(commands::images::LoginArgs),
     /// Log out from a registry
     Logout(commands::images::LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::images::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::images::LoadArgs),
     /// Return low-level information on berth objects
     Inspect(commands::system::InspectArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -188,6 +192,8 @@ enum ImageCommand {
     Pull(commands::images::PullArgs),
     Push(commands::images::PushArgs),
     Tag(commands::images::TagArgs),
+    Save(commands::images::SaveArgs),
+    Load(commands::images::LoadArgs),
 }
 
 /// An error that ends the command with a given exit status. The message
@@ -353,6 +359,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => i::push(ctx, a).await,
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => i::tag(ctx, a).await,
         Command::Login(a) => i::login(ctx, a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => i::save(ctx, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => i::load(ctx, a).await,
         Command::Logout(a) => i::logout(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {

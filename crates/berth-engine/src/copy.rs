@@ -26,7 +26,7 @@ enum View {
 }
 
 /// A `Write` that hands chunks to an async body stream.
-struct ChannelWriter(mpsc::Sender<std::io::Result<Bytes>>);
+pub(crate) struct ChannelWriter(pub(crate) mpsc::Sender<std::io::Result<Bytes>>);
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

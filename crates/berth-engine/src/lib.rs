@@ -21,6 +21,7 @@ mod proxy;
 mod pull;
 mod push;
 mod runtime;
+mod saveload;
 mod seccomp;
 mod shim_client;
 mod spec;

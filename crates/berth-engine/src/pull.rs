@@ -172,7 +172,9 @@ impl Engine {
             })?;
             m = client.manifest(&repo, &d.digest).await.map_err(not_found)?;
         }
-        if m.media_type.contains("manifest.v1") {
+        if m.media_type
+            .starts_with("application/vnd.docker.distribution.manifest.v1")
+        {
             return Err(Error::invalid(format!(
                 "{}: schema 1 manifests are not supported (Docker removed them in 2020); push the image again with a current client",
                 reference.familiar()
@@ -202,12 +204,7 @@ impl Engine {
             .clone()
             .or_else(|| r.digest.clone())
             .unwrap_or_default();
-        say(
-            &tx,
-            &format!("Pulling from {}", r.path),
-            Some(&label),
-        )
-        .await;
+        say(&tx, &format!("Pulling from {}", r.path), Some(&label)).await;
 
         let cfg_desc = &plan.manifest.config;
         let cfg_digest =

@@ -255,3 +255,75 @@ fn login_against_a_registry_with_basic_auth() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("pull access denied"), "{}", stderr(&o));
 }
+
+#[test]
+fn skopeo_copies_into_and_out_of_berth_registry() {
+    let d = Daemon::start();
+    let _reg = Registry::start(&d, &[]);
+    let id = image_id(&d, "busybox");
+    let ar = d.dir.path().join("bb.tar");
+    let o = d.berth(&["save", "-o", ar.to_str().unwrap(), "busybox"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let skopeo = |args: &[&str]| {
+        Command::new("nsenter")
+            .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", "skopeo"])
+            .args(args)
+            .output()
+            .expect("skopeo (Debian) must be installed")
+    };
+    // in: from berth's save (read as a docker-archive), compressed on the way
+    let o = skopeo(&[
+        "copy",
+        "--insecure-policy",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", ar.display()),
+        "docker://127.0.0.1:5000/sk/busybox:1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // and as an OCI layout, which keeps OCI media types
+    let o = skopeo(&[
+        "copy",
+        "--insecure-policy",
+        "--dest-tls-verify=false",
+        &format!("oci-archive:{}", ar.display()),
+        "docker://127.0.0.1:5000/sk/oci:1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "docker://127.0.0.1:5000/sk/busybox:1",
+    ]);
+    assert!(
+        stdout(&o).contains("\"Name\": \"127.0.0.1:5000/sk/busybox\""),
+        "{}",
+        stdout(&o)
+    );
+
+    // berth pulls both: same image id as what was saved
+    d.berth(&["rmi", "busybox"]);
+    for r in ["127.0.0.1:5000/sk/busybox:1", "127.0.0.1:5000/sk/oci:1"] {
+        let o = d.berth(&["pull", "-q", r]);
+        assert_eq!(code(&o), 0, "{r}: {}", stderr(&o));
+        assert_eq!(image_id(&d, r), id);
+    }
+
+    // out: what berth pushed, copied by skopeo into an OCI layout
+    d.berth(&[
+        "tag",
+        "127.0.0.1:5000/sk/busybox:1",
+        "127.0.0.1:5000/from-berth:2",
+    ]);
+    let o = d.berth(&["push", "127.0.0.1:5000/from-berth:2"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = d.dir.path().join("oci-out");
+    let o = skopeo(&[
+        "copy",
+        "--insecure-policy",
+        "--src-tls-verify=false",
+        "docker://127.0.0.1:5000/from-berth:2",
+        &format!("oci:{}:x", out.display()),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(out.join("index.json").exists());
+}

@@ -31,7 +31,7 @@ fn path_param(p: &Params) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
-fn tar_body(stream: ByteStream) -> Body {
+pub fn tar_body(stream: ByteStream) -> Body {
     Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(stream))
 }
 

@@ -23,7 +23,48 @@ pub async fn get_dispatch(
     if let Some(name) = rest.strip_suffix("/json") {
         return Ok(Json(e.image_inspect(name)?).into_response());
     }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save_names(&e, &[name.to_string()]);
+    }
     Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
+}
+
+/// GET /images/get?names=…: a tar of the images.
+pub async fn save(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let names = p.all("names");
+    save_names(&e, &names)
+}
+
+fn save_names(e: &AppState, names: &[String]) -> ApiResult<Response> {
+    let stream = e.image_save(names)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-tar")],
+        super::archive::tar_body(stream),
+    )
+        .into_response())
+}
+
+/// POST /images/load: the request body is a docker-archive or OCI layout.
+pub async fn load(State(e): State<AppState>, body: Body) -> ApiResult<Response> {
+    let tmp = e.tmp_path("load");
+    let spooled = super::spool(body, &tmp).await;
+    if let Err(err) = spooled {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(ApiError::bad_request(format!("reading the archive: {err}")));
+    }
+    let res = e.image_load(tmp.clone()).await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    let mut out = String::new();
+    for line in res? {
+        out.push_str(&serde_json::json!({ "stream": format!("{line}\n") }).to_string());
+        out.push('\n');
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }
 
 /// POST /images/{name}/push and /images/{name}/tag.

@@ -73,6 +73,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/auth", post(images::auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
+        .route("/images/get", get(images::save))
+        .route("/images/load", post(images::load))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

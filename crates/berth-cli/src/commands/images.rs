@@ -621,3 +621,105 @@ pub async fn logout(_ctx: &Ctx, a: LogoutArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    output: Option<String>,
+    /// IMAGE...
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+pub async fn save(ctx: &Ctx, a: SaveArgs) -> Result<i32> {
+    use tokio::io::AsyncWriteExt;
+    if a.output.is_none() && crate::terminal::is_tty(1) {
+        return Err(status(
+            1,
+            "berth: cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
+    }
+    let names: Vec<&str> = a.images.iter().map(String::as_str).collect();
+    let mut s = Box::pin(ctx.docker.export_images(&names));
+    // written aside and renamed, so a failed save leaves no partial file
+    let (mut out, tmp): (Box<dyn tokio::io::AsyncWrite + Unpin>, Option<String>) = match &a.output {
+        Some(path) => {
+            let tmp = format!("{path}.berth-save.tmp");
+            let f = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| status(1, format!("berth: failed to save image: {e}")))?;
+            (Box::new(f), Some(tmp))
+        }
+        None => (Box::new(tokio::io::stdout()), None),
+    };
+    while let Some(chunk) = s.next().await {
+        match chunk {
+            Ok(b) => out.write_all(&b).await?,
+            Err(e) => {
+                if let Some(t) = &tmp {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(status(
+                    1,
+                    format!("Error response from daemon: {}", daemon_error(&e)),
+                ));
+            }
+        }
+    }
+    out.flush().await?;
+    drop(out);
+    if let (Some(t), Some(path)) = (tmp, &a.output) {
+        std::fs::rename(&t, path)
+            .map_err(|e| status(1, format!("berth: failed to save image: {e}")))?;
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long)]
+    input: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+pub async fn load(ctx: &Ctx, a: LoadArgs) -> Result<i32> {
+    let body = match &a.input {
+        Some(path) => {
+            let f = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| status(1, format!("open {path}: {e}")))?;
+            bollard::body_try_stream(tokio_util::io::ReaderStream::new(f))
+        }
+        None => {
+            if crate::terminal::is_tty(0) {
+                return Err(status(1, "requested load from stdin, but stdin is empty"));
+            }
+            bollard::body_try_stream(tokio_util::io::ReaderStream::new(tokio::io::stdin()))
+        }
+    };
+    let opts = bollard::query_parameters::ImportImageOptions {
+        quiet: a.quiet,
+        ..Default::default()
+    };
+    let mut s = ctx.docker.import_image(opts, body, None);
+    while let Some(item) = s.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(st) = info.stream {
+                    print!("{st}");
+                }
+            }
+            Err(e) => {
+                return Err(status(
+                    1,
+                    format!("Error response from daemon: {}", daemon_error(&e)),
+                ));
+            }
+        }
+    }
+    Ok(0)
+}
