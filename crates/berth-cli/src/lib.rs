@@ -87,6 +87,8 @@ enum Command {
     Save(commands::images::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::images::LoadArgs),
+    /// Show the history of an image
+    History(commands::images::HistoryArgs),
     /// Return low-level information on berth objects
     Inspect(commands::system::InspectArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -194,6 +196,9 @@ enum ImageCommand {
     Tag(commands::images::TagArgs),
     Save(commands::images::SaveArgs),
     Load(commands::images::LoadArgs),
+    History(commands::images::HistoryArgs),
+    /// Remove unused images
+    Prune(commands::images::ImagePruneArgs),
 }
 
 /// An error that ends the command with a given exit status. The message
@@ -360,6 +365,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => i::tag(ctx, a).await,
         Command::Login(a) => i::login(ctx, a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => i::save(ctx, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => i::history(ctx, a).await,
+        Command::Image(ImageCommand::Prune(a)) => i::image_prune(ctx, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => i::load(ctx, a).await,
         Command::Logout(a) => i::logout(ctx, a).await,
         Command::Inspect(a) => s::inspect(ctx, a, None).await,

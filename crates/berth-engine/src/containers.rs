@@ -2042,7 +2042,7 @@ impl Engine {
 }
 
 /// `until` as Docker takes it: unix seconds, RFC 3339, or a duration ago.
-fn parse_until(v: &str) -> Result<i64> {
+pub(crate) fn parse_until(v: &str) -> Result<i64> {
     if let Ok(n) = v.parse::<f64>() {
         return Ok(n as i64);
     }

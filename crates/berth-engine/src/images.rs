@@ -10,7 +10,8 @@ use anyhow::Context;
 use berth_image::Reference;
 use berth_store::{Digest, MetaStore, Table, WriteOp};
 use bollard_stubs::models::{
-    ImageConfig, ImageInspect, ImageInspectMetadata, ImageInspectRootFs, ImageSummary,
+    ImageConfig, ImageHistoryResponseItem, ImageInspect, ImageInspectMetadata, ImageInspectRootFs,
+    ImageSummary,
 };
 use oci_spec::image::{Arch, Config, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder};
 use serde::{Deserialize, Serialize};
@@ -296,13 +297,19 @@ impl Engine {
         Ok(())
     }
 
-    pub fn image_list(&self, all: bool) -> Result<Vec<ImageSummary>> {
+    pub fn image_list(
+        &self,
+        all: bool,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<ImageSummary>> {
         let _ = all; // berth keeps no intermediate images yet
+        let f = self.image_filter(filters)?;
         let in_use = self.image_use_counts();
         let idx = self.images.r();
         let mut out: Vec<ImageSummary> = idx
             .images
             .values()
+            .filter(|img| f.matches(img, &idx))
             .map(|img| {
                 let tags = idx.repo_tags(&img.id);
                 let labels = self
@@ -326,6 +333,183 @@ impl Engine {
             .collect();
         out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    fn image_filter(&self, filters: &HashMap<String, Vec<String>>) -> Result<ImageFilter> {
+        let mut f = ImageFilter::default();
+        for (k, vals) in filters {
+            match k.as_str() {
+                "dangling" => {
+                    for v in vals {
+                        f.dangling = Some(match v.as_str() {
+                            "true" | "1" => true,
+                            "false" | "0" => false,
+                            _ => {
+                                return Err(Error::invalid(format!(
+                                    "invalid filter 'dangling={v}'"
+                                )));
+                            }
+                        });
+                    }
+                }
+                "label" => f.labels.extend(vals.iter().cloned()),
+                "reference" => f.references.extend(vals.iter().cloned()),
+                "before" | "since" => {
+                    for v in vals {
+                        let img = self.resolve_image(v)?;
+                        let t = parse_time_nanos(&img.created);
+                        if k == "before" {
+                            f.before = Some(f.before.map_or(t, |b: i128| b.min(t)));
+                        } else {
+                            f.since = Some(f.since.map_or(t, |s: i128| s.max(t)));
+                        }
+                    }
+                }
+                "until" => {
+                    for v in vals {
+                        f.until = Some(crate::containers::parse_until(v)? as i128 * 1_000_000_000);
+                    }
+                }
+                other => return Err(Error::invalid(format!("invalid filter '{other}'"))),
+            }
+        }
+        if !f.labels.is_empty() {
+            f.label_of = Some(
+                self.images
+                    .r()
+                    .images
+                    .keys()
+                    .map(|id| {
+                        let labels = self
+                            .image_config(id)
+                            .ok()
+                            .and_then(|c| c.config().as_ref().and_then(|c| c.labels().clone()))
+                            .unwrap_or_default();
+                        (id.clone(), labels)
+                    })
+                    .collect(),
+            );
+        }
+        Ok(f)
+    }
+
+    /// GET /images/{name}/history: newest first, one entry per history
+    /// item, with the size of the layer it made.
+    pub fn image_history(&self, name: &str) -> Result<Vec<ImageHistoryResponseItem>> {
+        let img = self.resolve_image(name)?;
+        let cfg = self.image_config(&img.id)?;
+        let chains = chain_ids(&img.diff_ids);
+        let mut sizes = chains.iter().map(|c| {
+            self.meta
+                .get_json::<crate::layers::LayerRecord>(Table::Layers, c)
+                .ok()
+                .flatten()
+                .map(|l| l.size as i64)
+                .unwrap_or(0)
+        });
+        let mut out: Vec<ImageHistoryResponseItem> = cfg
+            .history()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|h| ImageHistoryResponseItem {
+                id: "<missing>".into(),
+                created: h.created().as_deref().map(parse_time).unwrap_or(0),
+                created_by: h.created_by().clone().unwrap_or_default(),
+                tags: vec![],
+                size: if h.empty_layer().unwrap_or(false) {
+                    0
+                } else {
+                    sizes.next().unwrap_or(0)
+                },
+                comment: h.comment().clone().unwrap_or_default(),
+            })
+            .collect();
+        if out.is_empty() {
+            out.push(ImageHistoryResponseItem {
+                id: String::new(),
+                created: parse_time(&img.created),
+                created_by: String::new(),
+                tags: vec![],
+                size: img.size as i64,
+                comment: String::new(),
+            });
+        }
+        out.reverse();
+        out[0].id = img.id.clone();
+        out[0].tags = self.images.r().repo_tags(&img.id);
+        Ok(out)
+    }
+
+    /// POST /images/prune: dangling images (all unused ones with
+    /// `dangling=false`) that no container uses.
+    pub fn image_prune(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<(Vec<ImageDeleteItem>, u64)> {
+        let mut filters = filters.clone();
+        let dangling_only = match filters.remove("dangling").as_deref() {
+            None => true,
+            Some([v]) if v == "true" || v == "1" => true,
+            Some([v]) if v == "false" || v == "0" => false,
+            Some(v) => {
+                return Err(Error::invalid(format!(
+                    "invalid filter 'dangling={}'",
+                    v.join(",")
+                )));
+            }
+        };
+        for k in filters.keys() {
+            if k != "until" && k != "label" && k != "label!" {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let not_labels = filters.remove("label!").unwrap_or_default();
+        let f = self.image_filter(&filters)?;
+        let in_use = self.image_use_counts();
+        let victims: Vec<(String, u64)> = {
+            let idx = self.images.r();
+            idx.images
+                .values()
+                .filter(|img| !in_use.contains_key(&img.id))
+                .filter(|img| !dangling_only || idx.repo_tags(&img.id).is_empty())
+                .filter(|img| f.matches(img, &idx))
+                .filter(|img| {
+                    not_labels.is_empty() || {
+                        let labels = f.labels_of(&img.id).cloned().unwrap_or_else(|| {
+                            self.image_config(&img.id)
+                                .ok()
+                                .and_then(|c| c.config().as_ref().and_then(|c| c.labels().clone()))
+                                .unwrap_or_default()
+                        });
+                        !not_labels
+                            .iter()
+                            .any(|w| crate::labels_match(&labels, std::slice::from_ref(w)))
+                    }
+                })
+                .map(|img| (img.id.clone(), img.size))
+                .collect()
+        };
+        let mut items = Vec::new();
+        let mut reclaimed = 0;
+        for (id, size) in victims {
+            match self.image_delete(&id, true, true) {
+                Ok(mut it) => {
+                    if it.iter().any(|i| matches!(i, ImageDeleteItem::Deleted(_))) {
+                        reclaimed += size;
+                    }
+                    items.append(&mut it);
+                }
+                Err(e) => tracing::warn!("prune: removing image {id}: {e}"),
+            }
+        }
+        self.object_event(
+            "image",
+            "",
+            "prune",
+            &[("reclaimed", reclaimed.to_string())],
+        );
+        Ok((items, reclaimed))
     }
 
     pub fn image_inspect(&self, name: &str) -> Result<ImageInspect> {
@@ -499,8 +683,138 @@ impl Engine {
     }
 }
 
+#[derive(Default)]
+struct ImageFilter {
+    dangling: Option<bool>,
+    labels: Vec<String>,
+    references: Vec<String>,
+    /// nanoseconds since the epoch: images made in the same second
+    /// still have an order
+    before: Option<i128>,
+    since: Option<i128>,
+    until: Option<i128>,
+    label_of: Option<HashMap<String, HashMap<String, String>>>,
+}
+
+impl ImageFilter {
+    fn labels_of(&self, id: &str) -> Option<&HashMap<String, String>> {
+        self.label_of.as_ref().and_then(|m| m.get(id))
+    }
+
+    fn matches(&self, img: &ImageRecord, idx: &ImageIndex) -> bool {
+        let tags = idx.repo_tags(&img.id);
+        if let Some(d) = self.dangling
+            && d != tags.is_empty()
+        {
+            return false;
+        }
+        let created = parse_time_nanos(&img.created);
+        if self.before.is_some_and(|b| created >= b) || self.since.is_some_and(|s| created <= s) {
+            return false;
+        }
+        if self.until.is_some_and(|u| created >= u) {
+            return false;
+        }
+        if !self.references.is_empty()
+            && !tags.iter().any(|t| {
+                let (repo, _) = split_tag(t);
+                self.references
+                    .iter()
+                    .any(|p| glob_match(p, t) || (!p.contains(':') && glob_match(p, repo)))
+            })
+        {
+            return false;
+        }
+        if !self.labels.is_empty() {
+            let empty = HashMap::new();
+            let labels = self.labels_of(&img.id).unwrap_or(&empty);
+            if !crate::labels_match(labels, &self.labels) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// "repo:tag" into its parts (the colon of a registry port is not a tag).
+fn split_tag(t: &str) -> (&str, &str) {
+    let slash = t.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match t[slash..].rfind(':') {
+        Some(i) => (&t[..slash + i], &t[slash + i + 1..]),
+        None => (t, ""),
+    }
+}
+
+/// Go's path.Match: `*` and `?` stop at '/', `[...]` classes.
+pub(crate) fn glob_match(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('*') => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != '/')
+                .any(|i| go(&p[1..], &s[i..])),
+            Some('?') => !s.is_empty() && s[0] != '/' && go(&p[1..], &s[1..]),
+            Some('[') => {
+                let Some(end) = p.iter().position(|c| *c == ']') else {
+                    return false;
+                };
+                let Some(&c) = s.first() else {
+                    return false;
+                };
+                let class = &p[1..end];
+                let (neg, class) = match class.first() {
+                    Some('^') | Some('!') => (true, &class[1..]),
+                    _ => (false, class),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= c && c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != neg && go(&p[end + 1..], &s[1..])
+            }
+            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&p[2..], &s[1..]),
+            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    go(&p, &s)
+}
+
+fn parse_time_nanos(s: &str) -> i128 {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128)
+        .unwrap_or(0)
+}
+
 pub fn parse_time(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_like_go_path_match() {
+        assert!(glob_match("busy*", "busybox"));
+        assert!(glob_match("busybox:*", "busybox:latest"));
+        assert!(!glob_match("*", "library/busybox"));
+        assert!(glob_match("*/busybox", "library/busybox"));
+        assert!(glob_match("b?sybox", "busybox"));
+        assert!(glob_match("[a-c]usybox", "busybox"));
+        assert!(!glob_match("[^b]usybox", "busybox"));
+        assert!(!glob_match("busy", "busybox"));
+        assert_eq!(split_tag("127.0.0.1:5000/a:v1"), ("127.0.0.1:5000/a", "v1"));
+        assert_eq!(split_tag("127.0.0.1:5000/a"), ("127.0.0.1:5000/a", ""));
+    }
 }

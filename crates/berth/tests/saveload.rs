@@ -234,7 +234,15 @@ impl RealDocker {
         let sock = dir.join("docker.sock").display().to_string();
         let child = Command::new("nsenter")
             // its own /proc comes with the daemon's pid namespace
-            .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "-p", "--", "dockerd"])
+            .args([
+                "-t",
+                &d.ns_pid.to_string(),
+                "-n",
+                "-m",
+                "-p",
+                "--",
+                "dockerd",
+            ])
             .arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")

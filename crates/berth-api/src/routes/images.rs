@@ -12,7 +12,7 @@ use crate::params::Params;
 
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    Ok(Json(e.image_list(p.flag("all"))?).into_response())
+    Ok(Json(e.image_list(p.flag("all"), &p.filters()?)?).into_response())
 }
 
 /// GET /images/{name}/json — names may contain slashes.
@@ -23,10 +23,24 @@ pub async fn get_dispatch(
     if let Some(name) = rest.strip_suffix("/json") {
         return Ok(Json(e.image_inspect(name)?).into_response());
     }
+    if let Some(name) = rest.strip_suffix("/history") {
+        return Ok(Json(e.image_history(name)?).into_response());
+    }
     if let Some(name) = rest.strip_suffix("/get") {
         return save_names(&e, &[name.to_string()]);
     }
     Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
+}
+
+/// POST /images/prune?filters=…
+pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let (items, space) = e.image_prune(&p.filters()?)?;
+    Ok(Json(serde_json::json!({
+        "ImagesDeleted": if items.is_empty() { serde_json::Value::Null } else { serde_json::to_value(&items).unwrap_or_default() },
+        "SpaceReclaimed": space,
+    }))
+    .into_response())
 }
 
 /// GET /images/get?names=…: a tar of the images.

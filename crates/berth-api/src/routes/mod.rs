@@ -75,6 +75,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/create", post(images::create))
         .route("/images/get", get(images::save))
         .route("/images/load", post(images::load))
+        .route("/images/prune", post(images::prune))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

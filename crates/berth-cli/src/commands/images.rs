@@ -723,3 +723,158 @@ pub async fn load(ctx: &Ctx, a: LoadArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Format output using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    image: String,
+}
+
+pub async fn history(ctx: &Ctx, a: HistoryArgs) -> Result<i32> {
+    let items = ctx.docker.image_history(&a.image).await.map_err(|e| {
+        status(
+            1,
+            format!("Error response from daemon: {}", daemon_error(&e)),
+        )
+    })?;
+    let rows: Vec<serde_json::Value> = items
+        .iter()
+        .map(|h| {
+            let id = if h.id == "<missing>" || a.no_trunc {
+                h.id.clone()
+            } else {
+                short_id(&h.id)
+            };
+            let created_by = h.created_by.replace('\t', " ");
+            let created_by = if a.no_trunc {
+                created_by
+            } else {
+                crate::output::ellipsis(&created_by, 45)
+            };
+            let (created, size) = if a.human {
+                (ago(h.created), berth_units::human_size(h.size as f64))
+            } else {
+                (
+                    chrono::DateTime::from_timestamp(h.created, 0)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default(),
+                    h.size.to_string(),
+                )
+            };
+            serde_json::json!({
+                "ID": id,
+                "CreatedSince": created,
+                "CreatedAt": chrono::DateTime::from_timestamp(h.created, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+                "CreatedBy": created_by,
+                "Size": size,
+                "Comment": h.comment,
+            })
+        })
+        .collect();
+    if a.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    if print_format(
+        a.format.as_deref(),
+        &rows,
+        &[
+            ("ID", "IMAGE"),
+            ("CreatedSince", "CREATED"),
+            ("CreatedAt", "CREATED AT"),
+            ("CreatedBy", "CREATED BY"),
+            ("Size", "SIZE"),
+            ("Comment", "COMMENT"),
+        ],
+    )? {
+        return Ok(0);
+    }
+    let mut tw = table();
+    writeln!(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")?;
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+        writeln!(
+            tw,
+            "{}\t{}\t{}\t{}\t{}",
+            s("ID"),
+            s("CreatedSince"),
+            s("CreatedBy"),
+            s("Size"),
+            s("Comment")
+        )?;
+    }
+    flush_table(tw)?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+}
+
+pub async fn image_prune(ctx: &Ctx, a: ImagePruneArgs) -> Result<i32> {
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !a.force && !super::containers::confirm(warning) {
+        return Ok(0);
+    }
+    let mut filters = parse_filters(&a.filter)?.unwrap_or_default();
+    if a.all {
+        filters.insert("dangling".into(), vec!["false".into()]);
+    }
+    let filters = Some(filters);
+    let r = ctx
+        .docker
+        .prune_images(Some(bollard::query_parameters::PruneImagesOptions {
+            filters,
+        }))
+        .await
+        .map_err(|e| {
+            status(
+                1,
+                format!("Error response from daemon: {}", daemon_error(&e)),
+            )
+        })?;
+    let deleted = r.images_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in &deleted {
+            if let Some(u) = &d.untagged {
+                println!("untagged: {u}");
+            }
+            if let Some(x) = &d.deleted {
+                println!("deleted: {x}");
+            }
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        berth_units::human_size(r.space_reclaimed.unwrap_or(0) as f64)
+    );
+    Ok(0)
+}
