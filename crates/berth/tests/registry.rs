@@ -327,3 +327,171 @@ fn skopeo_copies_into_and_out_of_berth_registry() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(out.join("index.json").exists());
 }
+
+#[test]
+fn a_pull_killed_midway_leaves_no_image_and_the_next_completes() {
+    let mut d = Daemon::start();
+    let _reg = Registry::start(&d, &[]);
+    // two 24 MB layers of random bytes over busybox
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "maker",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 25000000 /dev/urandom > /a",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["commit", "maker", "step:1"]);
+    d.berth(&["rm", "maker"]);
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "maker",
+        "step:1",
+        "sh",
+        "-c",
+        "head -c 25000000 /dev/urandom > /b",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["commit", "maker", "127.0.0.1:5000/big:1"]);
+    d.berth(&["rm", "maker"]);
+    let want = image_id(&d, "127.0.0.1:5000/big:1");
+    let o = d.berth(&["push", "127.0.0.1:5000/big:1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["rmi", "127.0.0.1:5000/big:1", "step:1", "busybox"]);
+
+    // kill the daemon when the first layer is complete: the others are
+    // downloading or unpacking
+    use std::io::BufRead;
+    let mut pull = Command::new(berth_bin())
+        .args(["pull", "127.0.0.1:5000/big:1"])
+        .env("BERTH_HOST", d.host())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = pull.stdout.take().unwrap();
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.ends_with(": Pull complete") {
+            d.kill9();
+            break;
+        }
+    }
+    let _ = pull.wait();
+    assert!(
+        !seen.contains("Status:"),
+        "the pull ended before the kill:\n{seen}"
+    );
+
+    d.restart_after_kill9();
+    let o = d.berth(&["images", "-q"]);
+    assert_eq!(stdout(&o), "", "a half-pulled image is visible");
+    let o = d.berth(&["pull", "127.0.0.1:5000/big:1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Status: Downloaded newer image"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(image_id(&d, "127.0.0.1:5000/big:1"), want);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "127.0.0.1:5000/big:1",
+        "sh",
+        "-c",
+        "wc -c < /a; wc -c < /b",
+    ]);
+    assert_eq!(stdout(&o), "25000000\n25000000\n", "{}", stderr(&o));
+    // nothing left in the scratch directory
+    let tmp: Vec<_> = std::fs::read_dir(d.data_root().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+/// A registry that lies: its layer blob ends early.
+fn serve_truncating_registry(ns_pid: i32) {
+    use std::io::{Read, Write};
+    let layer: Vec<u8> = vec![7u8; 4096];
+    let layer_digest = format!("sha256:{}", sha256_hex(&layer));
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+    );
+    let config_digest = format!("sha256:{}", sha256_hex(config.as_bytes()));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":4096}}]}}"#,
+        config.len()
+    );
+    let ns = std::fs::File::open(format!("/proc/{ns_pid}/ns/net")).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:5001").unwrap();
+        ready_tx.send(()).unwrap();
+        for conn in l.incoming().take(20) {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (ctype, body, claimed): (&str, Vec<u8>, usize) = if path.contains("/manifests/") {
+                (
+                    "application/vnd.oci.image.manifest.v1+json",
+                    manifest.clone().into_bytes(),
+                    manifest.len(),
+                )
+            } else if path.ends_with(&config_digest) {
+                (
+                    "application/octet-stream",
+                    config.clone().into_bytes(),
+                    config.len(),
+                )
+            } else if path.ends_with(&layer_digest) {
+                // claims 4096 bytes, sends 100, hangs up
+                ("application/octet-stream", layer[..100].to_vec(), 4096)
+            } else {
+                ("application/json", b"{}".to_vec(), 2)
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.write_all(&body);
+        }
+    });
+    ready_rx.recv().unwrap();
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut c = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    let o = c.wait_with_output().unwrap();
+    stdout(&o).split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_truncated_layer_fails_the_pull_cleanly() {
+    let d = Daemon::start_bare();
+    serve_truncating_registry(d.ns_pid);
+    let o = d.berth(&["pull", "127.0.0.1:5001/liar:1"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stderr(&o).contains("127.0.0.1:5001"), "{}", stderr(&o));
+    let o = d.berth(&["images", "-q"]);
+    assert_eq!(stdout(&o), "");
+    let tmp: Vec<_> = std::fs::read_dir(d.data_root().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
