@@ -89,6 +89,8 @@ enum Command {
     Load(commands::images::LoadArgs),
     /// Show the history of an image
     History(commands::images::HistoryArgs),
+    /// Search an image index for images
+    Search(commands::images::SearchArgs),
     /// Return low-level information on berth objects
     Inspect(commands::system::InspectArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -364,6 +366,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => i::push(ctx, a).await,
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => i::tag(ctx, a).await,
         Command::Login(a) => i::login(ctx, a).await,
+        Command::Search(a) => i::search(ctx, a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => i::save(ctx, a).await,
         Command::History(a) | Command::Image(ImageCommand::History(a)) => i::history(ctx, a).await,
         Command::Image(ImageCommand::Prune(a)) => i::image_prune(ctx, a).await,

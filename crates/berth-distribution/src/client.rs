@@ -363,6 +363,41 @@ impl RegistryClient {
         })
     }
 
+    /// Every tag of a repository, following the registry's pages.
+    pub async fn tags(&self, name: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut path = format!("/v2/{name}/tags/list?n=1000");
+        for _ in 0..1000 {
+            let resp = self
+                .send(Method::GET, &path, &[], Payload::Empty, &pull_scope(name))
+                .await?;
+            let status = resp.status();
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split_once('<').and_then(|(_, r)| r.split_once('>')))
+                .map(|(u, _)| u.to_string());
+            let body = read_body(resp, 16 << 20).await?;
+            if !status.is_success() {
+                return Err(self.status_error(status, &body, name));
+            }
+            #[derive(Deserialize)]
+            struct Tags {
+                #[serde(default)]
+                tags: Option<Vec<String>>,
+            }
+            let t: Tags = serde_json::from_slice(&body)
+                .map_err(|e| DistError::Other(format!("{}: bad tag list: {e}", self.host)))?;
+            out.extend(t.tags.unwrap_or_default());
+            match next {
+                Some(n) => path = n,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens a blob for streaming.
     pub async fn blob(&self, name: &str, digest: &str) -> Result<Response<Incoming>> {
         let resp = self

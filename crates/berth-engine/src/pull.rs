@@ -78,6 +78,17 @@ pub(crate) fn dist_error(e: DistError) -> Error {
     }
 }
 
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub(crate) fn short(d: &str) -> String {
     let h = d.trim_start_matches("sha256:");
     h[..h.len().min(12)].to_string()
@@ -117,6 +128,75 @@ impl Engine {
         let (h, plain) = registry_endpoint(host, &self.cfg.insecure_registries);
         let client = RegistryClient::new(&h, plain, Some(creds)).map_err(dist_error)?;
         client.check_login().await.map_err(dist_error)
+    }
+
+    /// `docker search`: the v1 search API of the index the term names
+    /// (Docker Hub's unless the term starts with a registry host).
+    pub async fn image_search(&self, term: &str, limit: u32) -> Result<Vec<Value>> {
+        let (domain, q) = match term.split_once('/') {
+            Some((h, rest)) if h.contains('.') || h.contains(':') || h == "localhost" => (h, rest),
+            _ => ("index.docker.io", term),
+        };
+        let insecure = &self.cfg.insecure_registries;
+        let (host, plain) = registry_endpoint(domain, insecure);
+        let fail = |e: String| Error::Internal(anyhow::anyhow!("cannot search {host}: {e}"));
+        let client = RegistryClient::new(&host, plain, None).map_err(|e| fail(e.to_string()))?;
+        let mut path = format!("/v1/search?n={limit}&q=");
+        path.push_str(&url_encode(q));
+        let resp = client
+            .send(
+                hyper::Method::GET,
+                &path,
+                &[],
+                berth_distribution::Payload::Empty,
+                "",
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        let body = berth_distribution::client::read_body(resp, 4 << 20)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !status.is_success() {
+            return Err(fail(format!("the index answered {status}")));
+        }
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|e| fail(format!("bad answer: {e}")))?;
+        Ok(v.get("results")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The pulls a request asks for: one, or with no tag given at all
+    /// (`pull --all-tags`), one per tag of the repository.
+    pub async fn pull_requests(&self, opts: &PullOptions) -> Result<Vec<PullOptions>> {
+        let reference =
+            Reference::parse_name_only(&opts.image).map_err(|e| Error::invalid(e.to_string()))?;
+        let all = opts.tag.as_deref().is_none_or(str::is_empty)
+            && reference.tag.is_none()
+            && reference.digest.is_none();
+        if !all {
+            return Ok(vec![opts.clone()]);
+        }
+        let (host, plain) = registry_endpoint(&reference.domain, &self.cfg.insecure_registries);
+        let client =
+            RegistryClient::new(&host, plain, opts.credentials.clone()).map_err(dist_error)?;
+        let mut tags = client.tags(&reference.path).await.map_err(dist_error)?;
+        tags.sort();
+        if tags.is_empty() {
+            return Err(Error::not_found(format!(
+                "repository {} has no tags",
+                reference.familiar_name()
+            )));
+        }
+        Ok(tags
+            .into_iter()
+            .map(|t| PullOptions {
+                tag: Some(t),
+                ..opts.clone()
+            })
+            .collect())
     }
 
     /// Resolves the reference to one image manifest (choosing the

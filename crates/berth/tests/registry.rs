@@ -495,3 +495,40 @@ fn a_truncated_layer_fails_the_pull_cleanly() {
         .collect();
     assert!(tmp.is_empty(), "{tmp:?}");
 }
+
+#[test]
+fn pull_all_tags_and_search_without_an_index() {
+    let d = Daemon::start();
+    let _reg = Registry::start(&d, &[]);
+    for t in ["1", "2"] {
+        let r = format!("127.0.0.1:5000/multi:{t}");
+        d.berth(&["tag", "busybox", &r]);
+        let o = d.berth(&["push", "-q", &r]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        d.berth(&["rmi", &r]);
+    }
+    let o = d.berth(&["pull", "-a", "127.0.0.1:5000/multi"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("1: Pulling from multi"), "{out}");
+    assert!(out.contains("2: Pulling from multi"), "{out}");
+    assert!(out.ends_with("\n127.0.0.1:5000/multi\n"), "{out}");
+    let o = d.berth(&["images", "--format", "{{.Tag}}", "127.0.0.1:5000/multi"]);
+    assert_eq!(stdout(&o), "1\n2\n");
+
+    // no index is reachable from here: a clear error, not a hang
+    let o = d.berth(&["search", "busybox"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("cannot search index.docker.io"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.docker(&["search", "127.0.0.1:5000/multi"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("cannot search 127.0.0.1:5000"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -32,6 +32,20 @@ pub async fn get_dispatch(
     Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
 }
 
+/// GET /images/search?term=…&limit=…
+pub async fn search(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let term = p
+        .get("term")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("term is required"))?;
+    let limit = p
+        .get("limit")
+        .and_then(|l| l.parse::<u32>().ok())
+        .unwrap_or(25);
+    Ok(Json(e.image_search(term, limit).await?).into_response())
+}
+
 /// POST /images/prune?filters=…
 pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
@@ -141,13 +155,34 @@ pub async fn create(
             platform: p.get("platform").map(String::from),
             credentials: registry_auth(&headers)?,
         };
-        let plan = e.pull_prepare(&opts).await?;
+        let mut requests = e.pull_requests(&opts).await?.into_iter();
+        let Some(first) = requests.next() else {
+            return Err(ApiError::bad_request("nothing to pull"));
+        };
+        let plan = e.pull_prepare(&first).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
         let e2 = e.clone();
         tokio::spawn(async move {
-            let tx2 = tx.clone();
-            if let Err(err) = e2.pull_run(plan, tx).await {
-                let _ = tx2.send(stream_error(&err.to_string())).await;
+            let mut plan = Some(plan);
+            let mut rest = requests;
+            loop {
+                let p = match plan.take() {
+                    Some(p) => p,
+                    None => match rest.next() {
+                        Some(r) => match e2.pull_prepare(&r).await {
+                            Ok(p) => p,
+                            Err(err) => {
+                                let _ = tx.send(stream_error(&err.to_string())).await;
+                                return;
+                            }
+                        },
+                        None => return,
+                    },
+                };
+                if let Err(err) = e2.pull_run(p, tx.clone()).await {
+                    let _ = tx.send(stream_error(&err.to_string())).await;
+                    return;
+                }
             }
         });
         return Ok(json_lines(rx));

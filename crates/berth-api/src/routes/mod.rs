@@ -76,6 +76,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/get", get(images::save))
         .route("/images/load", post(images::load))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(images::search))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

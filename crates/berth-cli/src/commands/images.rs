@@ -411,7 +411,12 @@ pub async fn pull(ctx: &Ctx, a: PullArgs) -> Result<i32> {
     if let Some(e) = stream_progress(ctx, &path, &name, a.quiet).await? {
         return Err(status(1, format!("Error response from daemon: {e}")));
     }
-    println!("{}", full_reference(&name, tag.as_deref()));
+    if a.all_tags {
+        let full = full_reference(&name, Some("x"));
+        println!("{}", full.trim_end_matches(":x"));
+    } else {
+        println!("{}", full_reference(&name, tag.as_deref()));
+    }
     Ok(0)
 }
 
@@ -876,5 +881,75 @@ pub async fn image_prune(ctx: &Ctx, a: ImagePruneArgs) -> Result<i32> {
         "Total reclaimed space: {}",
         berth_units::human_size(r.space_reclaimed.unwrap_or(0) as f64)
     );
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    limit: u32,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    term: String,
+}
+
+pub async fn search(ctx: &Ctx, a: SearchArgs) -> Result<i32> {
+    let path = format!(
+        "/images/search?term={}&limit={}",
+        crate::rawhttp::encode(&a.term),
+        a.limit
+    );
+    let (code, body) = crate::rawhttp::get(&ctx.socket, &path).await?;
+    if code != 200 {
+        let msg = body.error_message().await;
+        return Err(status(1, format!("Error response from daemon: {msg}")));
+    }
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&body.read_all().await?)?;
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let desc = r["description"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('\n', " ");
+            serde_json::json!({
+                "Name": r["name"].as_str().unwrap_or_default(),
+                "Description": if a.no_trunc { desc } else { crate::output::ellipsis(&desc, 45) },
+                "StarCount": r["star_count"].as_u64().unwrap_or(0).to_string(),
+                "IsOfficial": if r["is_official"].as_bool().unwrap_or(false) { "[OK]" } else { "" },
+            })
+        })
+        .collect();
+    if print_format(
+        a.format.as_deref(),
+        &rows,
+        &[
+            ("Name", "NAME"),
+            ("Description", "DESCRIPTION"),
+            ("StarCount", "STARS"),
+            ("IsOfficial", "OFFICIAL"),
+        ],
+    )? {
+        return Ok(0);
+    }
+    let mut tw = table();
+    writeln!(tw, "NAME\tDESCRIPTION\tSTARS\tOFFICIAL")?;
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+        writeln!(
+            tw,
+            "{}\t{}\t{}\t{}",
+            s("Name"),
+            s("Description"),
+            s("StarCount"),
+            s("IsOfficial")
+        )?;
+    }
+    flush_table(tw)?;
     Ok(0)
 }
