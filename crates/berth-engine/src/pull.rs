@@ -219,10 +219,6 @@ impl Engine {
             reference.tag = Some("latest".into());
         }
         let want = manifest::parse_platform(opts.platform.as_deref()).map_err(Error::invalid)?;
-        let (host, plain) = registry_endpoint(&reference.domain, &self.cfg.insecure_registries);
-        let client = Arc::new(
-            RegistryClient::new(&host, plain, opts.credentials.clone()).map_err(dist_error)?,
-        );
         let repo = reference.path.clone();
         let what = reference
             .digest
@@ -240,7 +236,46 @@ impl Engine {
             )),
             other => dist_error(other),
         };
-        let mut m = client.manifest(&repo, &what).await.map_err(not_found)?;
+        // Docker Hub's mirrors first, then the registry itself
+        let mut candidates: Vec<(String, bool)> = Vec::new();
+        if reference.domain == "docker.io" {
+            for m in &self.cfg.registry_mirrors {
+                let plain = m.starts_with("http://");
+                let host = m
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_string();
+                candidates.push((host, plain));
+            }
+        }
+        candidates.push(registry_endpoint(
+            &reference.domain,
+            &self.cfg.insecure_registries,
+        ));
+        let mut found = None;
+        let mut last_err = None;
+        for (i, (host, plain)) in candidates.iter().enumerate() {
+            let last = i + 1 == candidates.len();
+            let attempt = match RegistryClient::new(host, *plain, opts.credentials.clone()) {
+                Ok(c) => c.manifest(&repo, &what).await.map(|m| (c, m)),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(ok) => {
+                    found = Some((host.clone(), ok));
+                    break;
+                }
+                Err(e) if !last => tracing::info!("mirror {host}: {e}; trying the next"),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let (host, (client, mut m)) = match (found, last_err) {
+            (Some(f), _) => f,
+            (None, Some(e)) => return Err(not_found(e)),
+            (None, None) => return Err(Error::not_found("no registry to pull from")),
+        };
+        let client = Arc::new(client);
         if is_index(&m.media_type) {
             let idx: Index = serde_json::from_slice(&m.body)
                 .map_err(|e| Error::invalid(format!("{host}: bad image index: {e}")))?;

@@ -69,6 +69,9 @@ struct DaemonCli {
     /// registries (host[:port] or CIDR) spoken to in plain HTTP
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
+    /// a mirror of Docker Hub, tried before it (http:// or https:// URL)
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
     /// layers downloaded at once per pull
     #[arg(long)]
     max_concurrent_downloads: Option<usize>,
@@ -207,6 +210,11 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         file.insecure_registries.is_some(),
     );
     pick(
+        "registry-mirrors",
+        !cli.registry_mirror.is_empty(),
+        file.registry_mirrors.is_some(),
+    );
+    pick(
         "max-concurrent-downloads",
         cli.max_concurrent_downloads.is_some(),
         file.max_concurrent_downloads.is_some(),
@@ -296,7 +304,11 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         } else {
             cli.insecure_registry
         },
-        registry_mirrors: file.registry_mirrors.unwrap_or_default(),
+        registry_mirrors: if cli.registry_mirror.is_empty() {
+            file.registry_mirrors.unwrap_or_default()
+        } else {
+            cli.registry_mirror
+        },
         max_concurrent_downloads: cli
             .max_concurrent_downloads
             .or(file.max_concurrent_downloads)

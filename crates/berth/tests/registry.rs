@@ -532,3 +532,31 @@ fn pull_all_tags_and_search_without_an_index() {
         stderr(&o)
     );
 }
+
+#[test]
+fn docker_hub_names_come_from_a_registry_mirror() {
+    let mut d = Daemon::start();
+    d.stop();
+    // an unreachable mirror first: the next one serves
+    d.flags = vec![
+        "--registry-mirror".into(),
+        "http://127.0.0.1:5999".into(),
+        "--registry-mirror".into(),
+        "http://127.0.0.1:5000".into(),
+    ];
+    d.start_again();
+    let _reg = Registry::start(&d, &[]);
+    let id = image_id(&d, "busybox");
+    d.berth(&["tag", "busybox", "127.0.0.1:5000/library/busybox:mirrored"]);
+    let o = d.berth(&["push", "-q", "127.0.0.1:5000/library/busybox:mirrored"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["rmi", "busybox", "127.0.0.1:5000/library/busybox:mirrored"]);
+    let o = d.docker(&["pull", "busybox:mirrored"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("docker.io/library/busybox:mirrored\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(image_id(&d, "busybox:mirrored"), id);
+}
