@@ -48,6 +48,19 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     out
 }
 
+/// The `rootfs.diff_ids` of an image config.
+pub(crate) fn config_diff_ids(config: &serde_json::Value) -> Vec<String> {
+    config
+        .pointer("/rootfs/diff_ids")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A reader that hashes what passes through it.
 pub(crate) struct HashingReader<R> {
     inner: R,

@@ -342,15 +342,7 @@ impl Engine {
         };
         let config: Value = serde_json::from_slice(&config_raw)
             .map_err(|e| Error::invalid(format!("bad image config: {e}")))?;
-        let diff_ids: Vec<String> = config
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let diff_ids = crate::layers::config_diff_ids(&config);
         let layers = &plan.manifest.layers;
         if diff_ids.len() != layers.len() {
             return Err(Error::invalid(format!(

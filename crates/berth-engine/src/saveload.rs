@@ -287,15 +287,7 @@ impl Engine {
         for img in &images {
             let cfg: Value = serde_json::from_slice(&img.config)
                 .map_err(|e| bad(format!("image config {}: {e}", img.config_path)))?;
-            let diff_ids: Vec<String> = cfg
-                .pointer("/rootfs/diff_ids")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|d| d.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let diff_ids = crate::layers::config_diff_ids(&cfg);
             if diff_ids.len() != img.layers.len() {
                 return Err(bad(format!(
                     "image config {} lists {} layers, the manifest {}",

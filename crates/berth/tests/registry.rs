@@ -420,11 +420,11 @@ fn a_pull_killed_midway_leaves_no_image_and_the_next_completes() {
 fn serve_truncating_registry(ns_pid: i32) {
     use std::io::{Read, Write};
     let layer: Vec<u8> = vec![7u8; 4096];
-    let layer_digest = format!("sha256:{}", sha256_hex(&layer));
+    let layer_digest = common::sha256_digest(&layer);
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
     );
-    let config_digest = format!("sha256:{}", sha256_hex(config.as_bytes()));
+    let config_digest = common::sha256_digest(config.as_bytes());
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":4096}}]}}"#,
         config.len()
@@ -467,18 +467,6 @@ fn serve_truncating_registry(ns_pid: i32) {
         }
     });
     ready_rx.recv().unwrap();
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use std::io::Write;
-    let mut c = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(data).unwrap();
-    let o = c.wait_with_output().unwrap();
-    stdout(&o).split_whitespace().next().unwrap().to_string()
 }
 
 #[test]

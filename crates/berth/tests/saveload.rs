@@ -103,18 +103,6 @@ fn write_tar(path: &std::path::Path, members: &[(&str, Option<&[u8]>)]) {
     b.finish().unwrap();
 }
 
-fn sha(data: &[u8]) -> String {
-    use std::io::Write;
-    let mut c = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(data).unwrap();
-    let o = c.wait_with_output().unwrap();
-    format!("sha256:{}", stdout(&o).split_whitespace().next().unwrap())
-}
-
 #[test]
 fn load_refuses_broken_and_hostile_archives() {
     let d = Daemon::start_bare();
@@ -144,7 +132,7 @@ fn load_refuses_broken_and_hostile_archives() {
     }
     let cfg = format!(
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha(b"something else")
+        common::sha256_digest(b"something else")
     );
     let manifest = r#"[{"Config":"c.json","RepoTags":["bad:digest"],"Layers":["l/layer.tar"]}]"#;
     let ar = dir.join("mismatch.tar");
@@ -165,7 +153,7 @@ fn load_refuses_broken_and_hostile_archives() {
     // a manifest pointing outside the archive, and a link that climbs out
     let cfg = format!(
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha(&layer)
+        common::sha256_digest(&layer)
     );
     let manifest =
         r#"[{"Config":"c.json","RepoTags":["escape:1"],"Layers":["../../../etc/passwd"]}]"#;
@@ -201,7 +189,7 @@ fn load_refuses_broken_and_hostile_archives() {
     }
     let cfg = format!(
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha(&evil)
+        common::sha256_digest(&evil)
     );
     let manifest = r#"[{"Config":"c.json","RepoTags":["evil:1"],"Layers":["l.tar"]}]"#;
     let ar = dir.join("evil.tar");

@@ -793,8 +793,13 @@ pub async fn history(ctx: &Ctx, a: HistoryArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if print_format(
-        a.format.as_deref(),
+    let default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+    let format = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "table");
+    print_format(
+        Some(format.unwrap_or(default)),
         &rows,
         &[
             ("ID", "IMAGE"),
@@ -804,24 +809,7 @@ pub async fn history(ctx: &Ctx, a: HistoryArgs) -> Result<i32> {
             ("Size", "SIZE"),
             ("Comment", "COMMENT"),
         ],
-    )? {
-        return Ok(0);
-    }
-    let mut tw = table();
-    writeln!(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")?;
-    for r in &rows {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-        writeln!(
-            tw,
-            "{}\t{}\t{}\t{}\t{}",
-            s("ID"),
-            s("CreatedSince"),
-            s("CreatedBy"),
-            s("Size"),
-            s("Comment")
-        )?;
-    }
-    flush_table(tw)?;
+    )?;
     Ok(0)
 }
 
@@ -925,8 +913,13 @@ pub async fn search(ctx: &Ctx, a: SearchArgs) -> Result<i32> {
             })
         })
         .collect();
-    if print_format(
-        a.format.as_deref(),
+    let default = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
+    let format = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "table");
+    print_format(
+        Some(format.unwrap_or(default)),
         &rows,
         &[
             ("Name", "NAME"),
@@ -934,22 +927,6 @@ pub async fn search(ctx: &Ctx, a: SearchArgs) -> Result<i32> {
             ("StarCount", "STARS"),
             ("IsOfficial", "OFFICIAL"),
         ],
-    )? {
-        return Ok(0);
-    }
-    let mut tw = table();
-    writeln!(tw, "NAME\tDESCRIPTION\tSTARS\tOFFICIAL")?;
-    for r in &rows {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-        writeln!(
-            tw,
-            "{}\t{}\t{}\t{}",
-            s("Name"),
-            s("Description"),
-            s("StarCount"),
-            s("IsOfficial")
-        )?;
-    }
-    flush_table(tw)?;
+    )?;
     Ok(0)
 }

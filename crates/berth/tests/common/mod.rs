@@ -684,3 +684,26 @@ impl Daemon {
         http_get_in(self.ns_pid, url)
     }
 }
+
+/// "sha256:<hex>" of some bytes (through sha256sum: the tests need no
+/// hashing crate of their own).
+pub fn sha256_digest(data: &[u8]) -> String {
+    let mut c = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    c.stdin
+        .take()
+        .expect("stdin")
+        .write_all(data)
+        .expect("writing to sha256sum");
+    let o = c.wait_with_output().expect("sha256sum");
+    format!(
+        "sha256:{}",
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+    )
+}
