@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -76,7 +77,7 @@ pub struct Credentials {
 }
 
 pub struct RegistryClient {
-    http: Client<HttpConnector, ReqBody>,
+    http: Client<HttpsConnector<HttpConnector>, ReqBody>,
     /// "http://host:port"
     base: String,
     /// host[:port] as users name it, for messages
@@ -110,25 +111,43 @@ struct TokenResponse {
 pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 impl RegistryClient {
-    /// `host` is the registry's host[:port]; `plain_http` speaks HTTP
-    /// instead of HTTPS.
-    pub fn new(host: &str, plain_http: bool, creds: Option<Credentials>) -> Result<Self> {
-        if !plain_http {
-            return Err(DistError::Other(format!(
-                "registry {host} needs HTTPS, which this build of berth does not speak yet; \
-                 use a registry on 127.0.0.1 or list it in \"insecure-registries\""
-            )));
-        }
+    /// A client of the registry at `host` (host[:port]), over HTTPS
+    /// verified against the system's roots and `<certs_dir>/<host>/`. An
+    /// `insecure` registry (loopback, `insecure-registries`) is tried over
+    /// HTTPS without verification, then over plain HTTP, as Docker does.
+    pub async fn connect(
+        host: &str,
+        insecure: bool,
+        creds: Option<Credentials>,
+        certs_dir: &std::path::Path,
+    ) -> Result<Self> {
+        let tls = crate::tls::client_config(host, certs_dir, !insecure)?;
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new()).build(conn);
-        Ok(RegistryClient {
+        conn.enforce_http(false);
+        conn.set_connect_timeout(Some(std::time::Duration::from_secs(15)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
+        let http = Client::builder(TokioExecutor::new()).build(https);
+        let mut c = RegistryClient {
             http,
-            base: format!("http://{host}"),
+            base: format!("https://{host}"),
             host: host.to_string(),
             creds,
             auth: Mutex::new(HashMap::new()),
-        })
+        };
+        if insecure {
+            let probe = c
+                .raw(&Method::GET, &c.url("/v2/"), &[], &Payload::Empty, None)
+                .await;
+            if probe.is_err() {
+                c.base = format!("http://{host}");
+            }
+        }
+        Ok(c)
     }
 
     pub fn host(&self) -> &str {
@@ -164,10 +183,16 @@ impl RegistryClient {
         let req = req
             .body(payload.body().await?)
             .map_err(|e| DistError::Other(format!("building request: {e}")))?;
-        self.http
-            .request(req)
-            .await
-            .map_err(|e| DistError::Unreachable(format!("{} {url}: {e}", method.as_str())))
+        self.http.request(req).await.map_err(|e| {
+            // the connector's error says little; its sources say why
+            let mut why = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                why = format!("{why}: {s}");
+                src = s.source();
+            }
+            DistError::Unreachable(format!("{} {url}: {why}", method.as_str()))
+        })
     }
 
     /// Sends a request, authenticating when the registry asks to, and

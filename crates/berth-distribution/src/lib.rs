@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod manifest;
+mod tls;
 
 pub use client::{Credentials, Manifest, Mount, Payload, RegistryClient};
 

@@ -76,6 +76,8 @@ pub struct EngineConfig {
     pub insecure_registries: Vec<String>,
     /// mirrors of Docker Hub, tried before it
     pub registry_mirrors: Vec<String>,
+    /// per-registry CA and client certificates (`<dir>/<host[:port]>/`)
+    pub certs_dir: PathBuf,
     pub max_concurrent_downloads: usize,
     pub max_concurrent_uploads: usize,
 }

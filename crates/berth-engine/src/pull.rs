@@ -43,8 +43,9 @@ pub struct PullPlan {
 
 pub type Progress = mpsc::Sender<Value>;
 
-/// Where a reference's registry answers, and whether in plain HTTP
-/// (loopback, as Docker allows, and `insecure-registries`).
+/// Where a reference's registry answers, and whether it is insecure
+/// (loopback, as Docker allows, and `insecure-registries`): tried over
+/// unverified TLS, then plain HTTP.
 pub(crate) fn registry_endpoint(domain: &str, insecure: &[String]) -> (String, bool) {
     let host = if domain == "docker.io" {
         "registry-1.docker.io".to_string()
@@ -125,8 +126,10 @@ impl Engine {
             "" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
             h => h,
         };
-        let (h, plain) = registry_endpoint(host, &self.cfg.insecure_registries);
-        let client = RegistryClient::new(&h, plain, Some(creds)).map_err(dist_error)?;
+        let (h, insecure) = registry_endpoint(host, &self.cfg.insecure_registries);
+        let client = RegistryClient::connect(&h, insecure, Some(creds), &self.cfg.certs_dir)
+            .await
+            .map_err(dist_error)?;
         client.check_login().await.map_err(dist_error)
     }
 
@@ -140,7 +143,9 @@ impl Engine {
         let insecure = &self.cfg.insecure_registries;
         let (host, plain) = registry_endpoint(domain, insecure);
         let fail = |e: String| Error::Internal(anyhow::anyhow!("cannot search {host}: {e}"));
-        let client = RegistryClient::new(&host, plain, None).map_err(|e| fail(e.to_string()))?;
+        let client = RegistryClient::connect(&host, plain, None, &self.cfg.certs_dir)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let mut path = format!("/v1/search?n={limit}&q=");
         path.push_str(&url_encode(q));
         let resp = client
@@ -181,7 +186,9 @@ impl Engine {
         }
         let (host, plain) = registry_endpoint(&reference.domain, &self.cfg.insecure_registries);
         let client =
-            RegistryClient::new(&host, plain, opts.credentials.clone()).map_err(dist_error)?;
+            RegistryClient::connect(&host, plain, opts.credentials.clone(), &self.cfg.certs_dir)
+                .await
+                .map_err(dist_error)?;
         let mut tags = client.tags(&reference.path).await.map_err(dist_error)?;
         tags.sort();
         if tags.is_empty() {
@@ -257,7 +264,14 @@ impl Engine {
         let mut last_err = None;
         for (i, (host, plain)) in candidates.iter().enumerate() {
             let last = i + 1 == candidates.len();
-            let attempt = match RegistryClient::new(host, *plain, opts.credentials.clone()) {
+            let attempt = match RegistryClient::connect(
+                host,
+                *plain,
+                opts.credentials.clone(),
+                &self.cfg.certs_dir,
+            )
+            .await
+            {
                 Ok(c) => c.manifest(&repo, &what).await.map(|m| (c, m)),
                 Err(e) => Err(e),
             };

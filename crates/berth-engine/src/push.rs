@@ -66,7 +66,11 @@ impl Engine {
     ) -> Result<()> {
         let first = &targets[0];
         let (host, plain) = registry_endpoint(&first.domain, &self.cfg.insecure_registries);
-        let client = Arc::new(RegistryClient::new(&host, plain, credentials).map_err(dist_error)?);
+        let client = Arc::new(
+            RegistryClient::connect(&host, plain, credentials, &self.cfg.certs_dir)
+                .await
+                .map_err(dist_error)?,
+        );
         say(
             &tx,
             &format!("The push refers to repository [{}]", first.repository()),

@@ -14,6 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+/// Docker's certs.d layout, under berth's name
+const CERTS_DIR: &str = "/etc/berth/certs.d";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -69,6 +71,9 @@ struct DaemonCli {
     /// registries (host[:port] or CIDR) spoken to in plain HTTP
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
+    /// CA and client certificates per registry (<dir>/<host[:port]>/*.crt)
+    #[arg(long, default_value = CERTS_DIR)]
+    certs_dir: PathBuf,
     /// a mirror of Docker Hub, tried before it (http:// or https:// URL)
     #[arg(long = "registry-mirror")]
     registry_mirror: Vec<String>,
@@ -141,6 +146,7 @@ struct Settings {
     registry_mirrors: Vec<String>,
     max_concurrent_downloads: usize,
     max_concurrent_uploads: usize,
+    certs_dir: PathBuf,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -304,6 +310,7 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         } else {
             cli.insecure_registry
         },
+        certs_dir: cli.certs_dir,
         registry_mirrors: if cli.registry_mirror.is_empty() {
             file.registry_mirrors.unwrap_or_default()
         } else {
@@ -469,6 +476,7 @@ async fn run(s: Settings) -> Result<()> {
         address_pools: s.address_pools.clone(),
         insecure_registries: s.insecure_registries.clone(),
         registry_mirrors: s.registry_mirrors.clone(),
+        certs_dir: s.certs_dir.clone(),
         max_concurrent_downloads: s.max_concurrent_downloads,
         max_concurrent_uploads: s.max_concurrent_uploads,
     })

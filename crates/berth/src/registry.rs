@@ -30,6 +30,12 @@ enum RegistryCommand {
         /// require basic authentication against this htpasswd file (bcrypt)
         #[arg(long)]
         htpasswd: Option<PathBuf>,
+        /// serve HTTPS with this PEM certificate (chain)
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// the certificate's PEM private key
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Delete blobs no manifest references (run with the registry stopped)
     Gc {
@@ -63,7 +69,9 @@ pub fn main(args: &[OsString]) -> ExitCode {
             addr,
             root,
             htpasswd,
-        } => serve(&addr, root, htpasswd),
+            tls_cert,
+            tls_key,
+        } => serve(&addr, root, htpasswd, tls_cert.zip(tls_key)),
         RegistryCommand::Gc {
             root,
             dry_run,
@@ -79,7 +87,12 @@ pub fn main(args: &[OsString]) -> ExitCode {
     }
 }
 
-fn serve(addr: &str, root: PathBuf, htpasswd: Option<PathBuf>) -> anyhow::Result<()> {
+fn serve(
+    addr: &str,
+    root: PathBuf,
+    htpasswd: Option<PathBuf>,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> anyhow::Result<()> {
     let reg = berth_registry::ServeOptions { root, htpasswd }.open()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -91,8 +104,14 @@ fn serve(addr: &str, root: PathBuf, htpasswd: Option<PathBuf>) -> anyhow::Result
             .await
             .with_context(|| format!("listening on {addr}"))?;
         tracing::info!("registry listening on {}", listener.local_addr()?);
+        let served = async {
+            match &tls {
+                Some((cert, key)) => berth_registry::serve_tls(listener, reg, cert, key).await,
+                None => berth_registry::serve(listener, reg).await,
+            }
+        };
         tokio::select! {
-            r = berth_registry::serve(listener, reg) => r,
+            r = served => r,
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

@@ -548,3 +548,87 @@ fn docker_hub_names_come_from_a_registry_mirror() {
     );
     assert_eq!(image_id(&d, "busybox:mirrored"), id);
 }
+
+/// A CA and a server certificate for `ip`, made with openssl in `dir`.
+fn make_certs(dir: &std::path::Path, ip: &str) {
+    let script = format!(
+        "set -e; cd {dir}
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.crt 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj /CN={ip} -keyout server.key -out server.csr 2>/dev/null
+        printf 'subjectAltName=IP:{ip}\\n' > ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out server.crt 2>/dev/null",
+        dir = dir.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(o.status.success(), "openssl: {}", stderr(&o));
+}
+
+#[test]
+fn https_registries_are_verified_against_certs_d() {
+    let mut d = Daemon::start();
+    let certs = d.dir.path().join("certs.d");
+    let pki = d.dir.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    std::fs::create_dir_all(&certs).unwrap();
+    d.stop();
+    d.flags = vec!["--certs-dir".into(), certs.display().to_string()];
+    d.start_again();
+    let out = common::OutsideHost::new(&d);
+    make_certs(&pki, common::OutsideHost::ADDR);
+    let addr = format!("{}:5443", common::OutsideHost::ADDR);
+    let mut reg = Command::new("nsenter")
+        .args(["-t", &out.pid.to_string(), "-n", "--", berth_bin()])
+        .args(["registry", "serve", "--addr", &addr, "--root"])
+        .arg(d.dir.path().join("tls-registry"))
+        .arg("--tls-cert")
+        .arg(pki.join("server.crt"))
+        .arg("--tls-key")
+        .arg(pki.join("server.key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ping = format!("curl -sk -o /dev/null https://{addr}/v2/");
+    assert!(
+        eventually(10, || d.sh(&ping).status.success()),
+        "tls registry did not come up"
+    );
+
+    let r = format!("{addr}/secure:1");
+    d.berth(&["tag", "busybox", &r]);
+    // an unknown issuer is refused, and the error says why
+    let o = d.berth(&["push", &r]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stderr(&o).contains("UnknownIssuer"), "{}", stderr(&o));
+
+    // with the CA in certs.d/HOST:PORT/ the registry is trusted
+    std::fs::create_dir_all(certs.join(&addr)).unwrap();
+    std::fs::copy(pki.join("ca.crt"), certs.join(&addr).join("ca.crt")).unwrap();
+    let o = d.berth(&["push", &r]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("1: digest: sha256:"), "{}", stdout(&o));
+    d.berth(&["rmi", &r]);
+    let o = d.docker(&["pull", &r]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Status: Downloaded newer image"),
+        "{}",
+        stdout(&o)
+    );
+
+    // an insecure registry is spoken to over TLS without verification
+    std::fs::remove_dir_all(certs.join(&addr)).unwrap();
+    d.stop();
+    d.flags = vec![
+        "--certs-dir".into(),
+        certs.display().to_string(),
+        "--insecure-registry".into(),
+        addr.clone(),
+    ];
+    d.start_again();
+    d.berth(&["rmi", &r]);
+    let o = d.berth(&["pull", &r]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let _ = reg.kill();
+    let _ = reg.wait();
+}
