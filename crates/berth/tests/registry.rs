@@ -632,3 +632,62 @@ fn https_registries_are_verified_against_certs_d() {
     let _ = reg.kill();
     let _ = reg.wait();
 }
+
+#[test]
+fn a_200_mb_image_of_several_layers_round_trips_with_progress() {
+    let d = Daemon::start();
+    let _reg = Registry::start(&d, &[]);
+    // four layers of 52 MB of random bytes (gzip cannot shrink them)
+    let mut base = "busybox".to_string();
+    for i in 0..4 {
+        let o = d.berth(&[
+            "run",
+            "--name",
+            "maker",
+            &base,
+            "sh",
+            "-c",
+            &format!("head -c 52000000 /dev/urandom > /layer{i}"),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        base = format!("127.0.0.1:5000/huge:{i}");
+        let o = d.berth(&["commit", "maker", &base]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        d.berth(&["rm", "maker"]);
+    }
+    let id = image_id(&d, &base);
+    let envs = [("BERTH_HOST", d.host())];
+    // on a terminal, the layers' lines carry progress bars
+    let (out, rc) = common::run_on_pty(
+        berth_bin(),
+        &["push", &base],
+        &envs,
+        &[],
+        std::time::Duration::from_secs(120),
+    );
+    let tail = &out[out.len().saturating_sub(2000)..];
+    assert_eq!(rc, 0, "{tail}");
+    assert!(out.contains("Pushing [="), "{tail}");
+    assert!(out.contains("MB/52.05MB"), "{tail}");
+    assert!(out.contains("3: digest: sha256:"), "{tail}");
+
+    for i in 0..4 {
+        d.berth(&["rmi", &format!("127.0.0.1:5000/huge:{i}")]);
+    }
+    d.berth(&["rmi", "busybox"]);
+    let (out, rc) = common::run_on_pty(
+        berth_bin(),
+        &["pull", &base],
+        &envs,
+        &[],
+        std::time::Duration::from_secs(120),
+    );
+    let tail = &out[out.len().saturating_sub(2000)..];
+    assert_eq!(rc, 0, "{tail}");
+    assert!(out.contains("Downloading [="), "{tail}");
+    assert!(out.contains("Extracting [="), "{tail}");
+    assert_eq!(out.matches("Pull complete").count(), 5, "{tail}");
+    assert_eq!(image_id(&d, &base), id);
+    let o = d.berth(&["run", "--rm", &base, "sh", "-c", "cat /layer* | wc -c"]);
+    assert_eq!(stdout(&o).trim(), "208000000", "{}", stderr(&o));
+}
