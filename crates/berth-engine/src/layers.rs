@@ -29,6 +29,9 @@ pub struct SourceBlob {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
+    /// registry repositories ("host/name") known to hold the blob
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repos: Vec<String>,
 }
 
 /// The OCI chain id of a layer stack.

@@ -385,6 +385,7 @@ impl Engine {
             say(&tx, "Pulling fs layer", Some(&id)).await;
             let job = LayerJob {
                 repo: plan.repo.clone(),
+                source: format!("{}/{}", plan.client.host(), plan.repo),
                 digest: Digest::parse(&desc.digest)
                     .map_err(|e| Error::invalid(format!("{e:#}")))?,
                 media_type: desc.media_type.clone(),
@@ -516,6 +517,7 @@ impl Engine {
                 digest: job.digest.to_string(),
                 media_type: job.media_type.clone(),
                 size: job.size,
+                repos: vec![job.source.clone()],
             };
             this.unpack_layer(job.parent.as_deref(), &job.diff_id, reader, Some(blob))
                 .map_err(|e| Error::invalid(format!("layer {}: {e:#}", job.digest)))
@@ -588,6 +590,8 @@ impl Engine {
 
 struct LayerJob {
     repo: String,
+    /// "host/repo", remembered for cross-repository mounts
+    source: String,
     digest: Digest,
     media_type: String,
     size: u64,

@@ -233,13 +233,35 @@ impl Engine {
             urls: None,
             annotations: None,
         };
+        let here = format!("{}/{repo}", client.host());
         if client
             .blob_exists(repo, &blob.digest)
             .await
             .map_err(dist_error)?
         {
             say(tx, "Layer already exists", Some(&id)).await;
+            self.remember_repo(&rec.chain_id, &here)?;
             return Ok(desc);
+        }
+        // a repository of the same registry that has the blob lends it
+        let mut session = None;
+        let prefix = format!("{}/", client.host());
+        for from in blob.repos.iter().filter_map(|r| r.strip_prefix(&prefix)) {
+            if from == repo {
+                continue;
+            }
+            match client.mount(repo, &blob.digest, from).await {
+                Ok(berth_distribution::Mount::Mounted) => {
+                    say(tx, &format!("Mounted from {from}"), Some(&id)).await;
+                    self.remember_repo(&rec.chain_id, &here)?;
+                    return Ok(desc);
+                }
+                Ok(berth_distribution::Mount::Upload(loc)) => {
+                    session = Some(loc);
+                    break;
+                }
+                Err(e) => tracing::debug!("mounting {} from {from}: {e}", blob.digest),
+            }
         }
         let d = Digest::parse(&blob.digest).map_err(|e| Error::invalid(format!("{e:#}")))?;
         let total = blob.size;
@@ -262,12 +284,35 @@ impl Engine {
                 repo,
                 &blob.digest,
                 Payload::File(self.blobs.path(&d), total, Some(progress)),
-                None,
+                session,
             )
             .await
             .map_err(dist_error)?;
         say(tx, "Pushed", Some(&id)).await;
+        self.remember_repo(&rec.chain_id, &here)?;
         Ok(desc)
+    }
+
+    /// Notes that the registry repository `repo` ("host/name") holds a
+    /// layer's blob, for later cross-repository mounts.
+    fn remember_repo(&self, chain: &str, repo: &str) -> Result<()> {
+        let Some(mut rec) = self.meta.get_json::<LayerRecord>(Table::Layers, chain)? else {
+            return Ok(());
+        };
+        let Some(blob) = rec.blob.as_mut() else {
+            return Ok(());
+        };
+        if blob.repos.iter().any(|r| r == repo) {
+            return Ok(());
+        }
+        blob.repos.push(repo.to_string());
+        // a bounded list: the newest places are the likeliest to still hold it
+        if blob.repos.len() > 16 {
+            blob.repos.remove(0);
+        }
+        self.meta
+            .write(vec![WriteOp::put_json(Table::Layers, chain, &rec)?])?;
+        Ok(())
     }
 
     /// Gzips a layer's uncompressed blob once and records the result, so
@@ -300,6 +345,7 @@ impl Engine {
             digest: d.to_string(),
             media_type: DOCKER_LAYER_GZIP.into(),
             size,
+            repos: vec![],
         };
         rec.blob = Some(blob.clone());
         self.meta

@@ -82,11 +82,21 @@ fn push_and_pull_through_berth_registry_with_both_clis() {
         stdout(&o)
     );
 
+    // another repository of the same registry borrows the layer
+    d.berth(&["tag", "busybox", "127.0.0.1:5000/team/copy:v1"]);
+    let o = d.berth(&["push", "127.0.0.1:5000/team/copy:v1"]);
+    assert!(
+        stdout(&o).contains(": Mounted from team/busybox"),
+        "{}",
+        stdout(&o)
+    );
+    d.berth(&["rmi", "127.0.0.1:5000/team/copy:v1"]);
+
     // the registry lists what was pushed
     let o = d.sh("curl -s http://127.0.0.1:5000/v2/_catalog; curl -s http://127.0.0.1:5000/v2/team/busybox/tags/list");
     assert_eq!(
         stdout(&o),
-        r#"{"repositories":["team/busybox"]}{"name":"team/busybox","tags":["v1"]}"#
+        r#"{"repositories":["team/busybox","team/copy"]}{"name":"team/busybox","tags":["v1"]}"#
     );
 
     // gone locally, back through the docker CLI: the same image
