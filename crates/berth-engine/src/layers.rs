@@ -169,6 +169,59 @@ impl Engine {
         Ok((rec, op))
     }
 
+    /// At start, before anything runs: what no image reaches goes — layer
+    /// records and directories, and blobs that are neither an image's
+    /// config nor a layer's content (what a daemon killed mid-pull, -load
+    /// or -push left behind).
+    pub(crate) fn collect_garbage(&self) -> Result<()> {
+        let (in_use, configs): (
+            std::collections::HashSet<String>,
+            std::collections::HashSet<String>,
+        ) = {
+            let idx = self.images.read().unwrap_or_else(|p| p.into_inner());
+            (
+                idx.images
+                    .values()
+                    .flat_map(|i| chain_ids(&i.diff_ids))
+                    .collect(),
+                idx.images.keys().cloned().collect(),
+            )
+        };
+        let records = self.meta.list_json::<LayerRecord>(Table::Layers)?;
+        let unused: Vec<String> = records
+            .iter()
+            .filter(|(c, _)| !in_use.contains(c))
+            .map(|(c, _)| c.clone())
+            .collect();
+        if !unused.is_empty() {
+            tracing::info!("removing {} layers no image uses", unused.len());
+            self.release_layers(&unused)?;
+        }
+        let kept = self.meta.list_json::<LayerRecord>(Table::Layers)?;
+        let dirs: std::collections::HashSet<String> = kept
+            .iter()
+            .map(|(c, _)| c.trim_start_matches("sha256:").to_string())
+            .collect();
+        for e in fs::read_dir(self.layer_root())?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !dirs.contains(&name) && !name.ends_with(".tmp") {
+                tracing::info!("removing unrecorded layer directory {name}");
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        let mut referenced = configs;
+        for (_, r) in kept {
+            referenced.insert(r.diff_id);
+            referenced.extend(r.blob.map(|b| b.digest));
+        }
+        for d in self.blobs.list()? {
+            if !referenced.contains(d.as_str()) {
+                let _ = self.blobs.delete(&d);
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the layers of `chains` (top first) that no image uses any more.
     pub(crate) fn release_layers(&self, chains: &[String]) -> Result<()> {
         let in_use: std::collections::HashSet<String> = {

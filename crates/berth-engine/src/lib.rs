@@ -141,6 +141,9 @@ impl Engine {
             started: Instant::now(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
+        engine
+            .collect_garbage()
+            .context("collecting unreferenced layers and blobs")?;
         engine.load_volumes()?;
         let recs: Vec<containers::ContainerRecord> = engine
             .meta

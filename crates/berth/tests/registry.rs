@@ -402,6 +402,10 @@ fn a_pull_killed_midway_leaves_no_image_and_the_next_completes() {
     d.restart_after_kill9();
     let o = d.berth(&["images", "-q"]);
     assert_eq!(stdout(&o), "", "a half-pulled image is visible");
+    // and what the pull had written is collected at start
+    let left = |dir: &str| std::fs::read_dir(d.data_root().join(dir)).unwrap().count();
+    assert_eq!(left("overlay/layers"), 0, "layer directories left behind");
+    assert_eq!(left("blobs/sha256"), 0, "blobs left behind");
     let o = d.berth(&["pull", "127.0.0.1:5000/big:1"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
@@ -513,6 +517,20 @@ fn pull_all_tags_and_search_without_an_index() {
     assert!(out.ends_with("\n127.0.0.1:5000/multi\n"), "{out}");
     let o = d.berth(&["images", "--format", "{{.Tag}}", "127.0.0.1:5000/multi"]);
     assert_eq!(stdout(&o), "1\n2\n");
+
+    // references that cannot be
+    for bad in [
+        "Foo:Bar",
+        &format!("127.0.0.1:5000/multi:{}", "t".repeat(129)),
+    ] {
+        let o = d.berth(&["pull", bad]);
+        assert_eq!(code(&o), 1);
+        assert!(
+            stderr(&o).contains("invalid reference format"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+    }
 
     // no index is reachable from here: a clear error, not a hang
     let o = d.berth(&["search", "busybox"]);
