@@ -430,9 +430,59 @@ fn a_pull_killed_midway_leaves_no_image_and_the_next_completes() {
     assert!(tmp.is_empty(), "{tmp:?}");
 }
 
+/// One answer of a fake HTTP server: status line, extra headers, body,
+/// and the Content-Length it claims (a liar claims more than it sends).
+struct Answer {
+    status: &'static str,
+    headers: Vec<String>,
+    body: Vec<u8>,
+    claimed: usize,
+}
+
+impl Answer {
+    fn ok(ctype: &str, body: Vec<u8>) -> Answer {
+        Answer {
+            status: "200 OK",
+            headers: vec![format!("Content-Type: {ctype}")],
+            claimed: body.len(),
+            body,
+        }
+    }
+}
+
+/// A hand-written HTTP server on `port` of the daemon's 127.0.0.1, for
+/// registries that misbehave in ways berth's own never does; `answer`
+/// gets the request's head.
+fn fake_server(ns_pid: i32, port: u16, answer: impl Fn(&str) -> Answer + Send + 'static) {
+    use std::io::{Read, Write};
+    let ns = std::fs::File::open(format!("/proc/{ns_pid}/ns/net")).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        ready_tx.send(()).unwrap();
+        for conn in l.incoming().take(40) {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let a = answer(&String::from_utf8_lossy(&buf[..n]));
+            let mut head = format!("HTTP/1.1 {}\r\n", a.status);
+            for h in &a.headers {
+                head.push_str(&format!("{h}\r\n"));
+            }
+            let _ = write!(
+                s,
+                "{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                a.claimed
+            );
+            let _ = s.write_all(&a.body);
+        }
+    });
+    ready_rx.recv().unwrap();
+}
+
 /// A registry that lies: its layer blob ends early.
 fn serve_truncating_registry(ns_pid: i32) {
-    use std::io::{Read, Write};
     let layer: Vec<u8> = vec![7u8; 4096];
     let layer_digest = common::sha256_digest(&layer);
     let config = format!(
@@ -443,44 +493,98 @@ fn serve_truncating_registry(ns_pid: i32) {
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":4096}}]}}"#,
         config.len()
     );
-    let ns = std::fs::File::open(format!("/proc/{ns_pid}/ns/net")).unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let l = std::net::TcpListener::bind("127.0.0.1:5001").unwrap();
-        ready_tx.send(()).unwrap();
-        for conn in l.incoming().take(20) {
-            let Ok(mut s) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-            let (ctype, body, claimed): (&str, Vec<u8>, usize) = if path.contains("/manifests/") {
-                (
-                    "application/vnd.oci.image.manifest.v1+json",
-                    manifest.clone().into_bytes(),
-                    manifest.len(),
-                )
-            } else if path.ends_with(&config_digest) {
-                (
-                    "application/octet-stream",
-                    config.clone().into_bytes(),
-                    config.len(),
-                )
-            } else if path.ends_with(&layer_digest) {
-                // claims 4096 bytes, sends 100, hangs up
-                ("application/octet-stream", layer[..100].to_vec(), 4096)
-            } else {
-                ("application/json", b"{}".to_vec(), 2)
-            };
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
-            );
-            let _ = s.write_all(&body);
+    fake_server(ns_pid, 5001, move |req| {
+        let path = req.split_whitespace().nth(1).unwrap_or("");
+        if path.contains("/manifests/") {
+            Answer::ok(
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone().into_bytes(),
+            )
+        } else if path.ends_with(&config_digest) {
+            Answer::ok("application/octet-stream", config.clone().into_bytes())
+        } else if path.ends_with(&layer_digest) {
+            // claims 4096 bytes, sends 100, hangs up
+            Answer {
+                claimed: 4096,
+                ..Answer::ok("application/octet-stream", layer[..100].to_vec())
+            }
+        } else {
+            Answer::ok("application/json", b"{}".to_vec())
         }
     });
-    ready_rx.recv().unwrap();
+}
+
+#[test]
+fn login_through_a_bearer_token_service() {
+    let d = Daemon::start_bare();
+    // the registry sends clients to a token service, which takes basic
+    // credentials and hands out a token the registry then accepts
+    fake_server(d.ns_pid, 5002, |req| {
+        use base64::Engine as _;
+        let path = req.split_whitespace().nth(1).unwrap_or("");
+        let auth = req
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("authorization: ")
+                    .or(l.strip_prefix("Authorization: "))
+            })
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if path.starts_with("/token") {
+            let good = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("alice:pw")
+            );
+            if auth == good && path.contains("service=fake") {
+                return Answer::ok("application/json", br#"{"token":"tok-123"}"#.to_vec());
+            }
+            return Answer {
+                status: "401 Unauthorized",
+                ..Answer::ok(
+                    "application/json",
+                    br#"{"details":"bad credentials"}"#.to_vec(),
+                )
+            };
+        }
+        if auth == "Bearer tok-123" {
+            return Answer::ok("application/json", b"{}".to_vec());
+        }
+        Answer {
+            status: "401 Unauthorized",
+            headers: vec![
+                "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:5002/token\",service=\"fake\""
+                    .into(),
+                "Content-Type: application/json".into(),
+            ],
+            ..Answer::ok(
+                "application/json",
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                    .to_vec(),
+            )
+        }
+    });
+    let cfg = d.dir.path().join("client");
+    let login = |pw: &str| {
+        use std::io::Write;
+        let mut c = Command::new(berth_bin())
+            .args(["login", "-u", "alice", "--password-stdin", "127.0.0.1:5002"])
+            .env("BERTH_HOST", d.host())
+            .env("BERTH_CONFIG", &cfg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let o = login("nope\n");
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("127.0.0.1:5002"), "{}", stderr(&o));
+    let o = login("pw\n");
+    assert_eq!(stdout(&o), "Login Succeeded\n", "{}", stderr(&o));
+    assert!(!d.log().contains("tok-123") && !d.log().contains("alice:pw"));
 }
 
 #[test]
