@@ -12,12 +12,14 @@ fi
 berth_install_deps
 # the conformance tests' other parts: the docker CLI as an unchanged
 # client, Debian's dockerd (save/load interop), skopeo (registry interop),
-# curl (the registry protocol tests), openssl (certificates for TLS tests)
+# curl (the registry protocol tests), openssl (certificates for TLS tests),
+# zstd (zstd layer frames)
 test_missing=()
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || test_missing+=(docker.io)
 command -v skopeo >/dev/null 2>&1 || test_missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || test_missing+=(curl)
 command -v openssl >/dev/null 2>&1 || test_missing+=(openssl)
+command -v zstd >/dev/null 2>&1 || test_missing+=(zstd)
 if [ ${#test_missing[@]} -gt 0 ]; then
   echo "installing for the conformance tests: ${test_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -58,24 +58,6 @@ pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
-/// How a layer blob is compressed, from its media type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-pub fn layer_compression(media_type: &str) -> Compression {
-    if media_type.ends_with("+zstd") || media_type.ends_with(".zstd") {
-        Compression::Zstd
-    } else if media_type.ends_with("gzip") {
-        Compression::Gzip
-    } else {
-        Compression::None
-    }
-}
-
 /// The platform a pull resolves an index to: `os/arch[/variant]`, or the
 /// host's.
 pub fn parse_platform(s: Option<&str>) -> Result<Platform, String> {
@@ -141,19 +123,5 @@ mod tests {
         let d = select_platform(&idx, &parse_platform(None).unwrap()).unwrap();
         assert_eq!(d.digest, "sha256:b");
         assert!(select_platform(&idx, &parse_platform(Some("windows/amd64")).unwrap()).is_none());
-    }
-
-    #[test]
-    fn compression_from_media_type() {
-        assert_eq!(layer_compression(DOCKER_LAYER_GZIP), Compression::Gzip);
-        assert_eq!(layer_compression(OCI_LAYER_GZIP), Compression::Gzip);
-        assert_eq!(
-            layer_compression("application/vnd.oci.image.layer.v1.tar+zstd"),
-            Compression::Zstd
-        );
-        assert_eq!(
-            layer_compression("application/vnd.oci.image.layer.v1.tar"),
-            Compression::None
-        );
     }
 }

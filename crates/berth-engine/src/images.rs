@@ -2,7 +2,6 @@
 //! names users give (tags, full and short ids).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -212,16 +211,7 @@ impl Engine {
         message: Option<String>,
         target: Option<Reference>,
     ) -> Result<String> {
-        let mut f = std::fs::File::open(src)?;
-        let mut magic = [0u8; 2];
-        let n = f.read(&mut magic)?;
-        drop(f);
-        let f = std::fs::File::open(src)?;
-        let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
-            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
-        } else {
-            Box::new(std::io::BufReader::new(f))
-        };
+        let reader = berth_image::compression::decompress(std::fs::File::open(src)?)?;
         let (diff_id, _) = self
             .blobs
             .put_reader(reader, None)

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_distribution::manifest::{
-    self, Compression, ImageManifest, Index, is_index, layer_compression,
-};
+use berth_distribution::manifest::{self, ImageManifest, Index, is_index};
 use berth_distribution::{Credentials, DistError, RegistryClient};
 use berth_image::Reference;
 use berth_store::{Digest, Table, WriteOp};
@@ -483,13 +481,6 @@ impl Engine {
         job: LayerJob,
         tx: &Progress,
     ) -> Result<(crate::layers::LayerRecord, WriteOp)> {
-        let compression = layer_compression(&job.media_type);
-        if compression == Compression::Zstd {
-            return Err(Error::invalid(format!(
-                "layer {}: zstd-compressed layers are not supported yet",
-                job.digest
-            )));
-        }
         if !self.blobs.exists(&job.digest) {
             self.download(client, &job, tx).await?;
         }
@@ -509,10 +500,7 @@ impl Engine {
                     let _ = tx2.blocking_send(progress_msg("Extracting", &job.id, n, total));
                 }),
             };
-            let reader: Box<dyn std::io::Read> = match compression {
-                Compression::Gzip => Box::new(flate2::read::GzDecoder::new(counting)),
-                _ => Box::new(counting),
-            };
+            let reader = berth_image::compression::decompress(counting)?;
             let blob = SourceBlob {
                 digest: job.digest.to_string(),
                 media_type: job.media_type.clone(),

@@ -10,7 +10,7 @@
 //! a map, never paths on disk, so a hostile archive cannot write anywhere.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -211,11 +211,7 @@ impl Engine {
         let f = self.blobs.open_blob(&Digest::parse(&src.digest)?)?;
         let tmp = self.tmp_path("save");
         let mut out = std::fs::File::create(&tmp)?;
-        let mut r: Box<dyn Read> = if src.media_type.ends_with("gzip") {
-            Box::new(flate2::read::GzDecoder::new(BufReader::new(f)))
-        } else {
-            Box::new(BufReader::new(f))
-        };
+        let mut r = berth_image::compression::decompress(f)?;
         std::io::copy(&mut r, &mut out)?;
         drop(out);
         Ok((std::fs::File::open(&tmp)?, Some(tmp)))
@@ -263,14 +259,9 @@ impl Engine {
 
     fn load_blocking(&self, src: &Path) -> Result<Vec<String>> {
         let open = || -> Result<Box<dyn Read>> {
-            let f = std::fs::File::open(src)?;
-            let mut r = BufReader::new(f);
-            let gz = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-            Ok(if gz {
-                Box::new(flate2::read::GzDecoder::new(r))
-            } else {
-                Box::new(r)
-            })
+            Ok(berth_image::compression::decompress(std::fs::File::open(
+                src,
+            )?)?)
         };
         let bad = |m: String| Error::invalid(m);
         let archive = scan(open()?).map_err(|e| bad(format!("reading the archive: {e:#}")))?;
@@ -419,13 +410,7 @@ impl Engine {
             return Ok(());
         };
         // kept as an uncompressed blob: what save and push read later
-        let mut br = BufReader::new(r);
-        let gz = br.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-        let reader: Box<dyn Read> = if gz {
-            Box::new(flate2::read::GzDecoder::new(br))
-        } else {
-            Box::new(br)
-        };
+        let reader = berth_image::compression::decompress(r)?;
         let diffs: HashSet<&Digest> = targets.iter().map(|(_, d)| d).collect();
         if diffs.len() != 1 {
             return Err(Error::invalid(format!(

@@ -2,6 +2,7 @@
 //! overlayfs whiteouts), image configs and path resolution inside a rootfs.
 
 pub mod changes;
+pub mod compression;
 pub mod layer;
 pub mod reference;
 pub mod rootpath;

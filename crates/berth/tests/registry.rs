@@ -277,10 +277,34 @@ fn skopeo_copies_into_and_out_of_berth_registry() {
     let skopeo = |args: &[&str]| {
         Command::new("nsenter")
             .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", "skopeo"])
+            // its blob-info cache stays in the test's directory
+            .env("HOME", d.dir.path())
             .args(args)
             .output()
             .expect("skopeo (Debian) must be installed")
     };
+    // in, with zstd-compressed layers (first: skopeo would reuse a gzip
+    // blob it already pushed)
+    let o = skopeo(&[
+        "copy",
+        "--insecure-policy",
+        "--dest-tls-verify=false",
+        "--format",
+        "oci",
+        "--dest-compress",
+        "--dest-compress-format",
+        "zstd",
+        &format!("docker-archive:{}", ar.display()),
+        "docker://127.0.0.1:5000/sk/zstd:1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "docker://127.0.0.1:5000/sk/zstd:1",
+    ]);
+    assert!(stdout(&o).contains("tar+zstd"), "{}", stdout(&o));
     // in: from berth's save (read as a docker-archive), compressed on the way
     let o = skopeo(&[
         "copy",
@@ -310,9 +334,13 @@ fn skopeo_copies_into_and_out_of_berth_registry() {
         stdout(&o)
     );
 
-    // berth pulls both: same image id as what was saved
+    // berth pulls all three: the same image id as what was saved
     d.berth(&["rmi", "busybox"]);
-    for r in ["127.0.0.1:5000/sk/busybox:1", "127.0.0.1:5000/sk/oci:1"] {
+    for r in [
+        "127.0.0.1:5000/sk/busybox:1",
+        "127.0.0.1:5000/sk/oci:1",
+        "127.0.0.1:5000/sk/zstd:1",
+    ] {
         let o = d.berth(&["pull", "-q", r]);
         assert_eq!(code(&o), 0, "{r}: {}", stderr(&o));
         assert_eq!(image_id(&d, r), id);
