@@ -136,8 +136,12 @@ impl Engine {
     ) -> Result<(LayerRecord, WriteOp)> {
         let chain = chain_id(parent, diff_id.as_str());
         let dest = self.layer_dir(&chain);
-        let tmp = PathBuf::from(format!("{}.tmp", dest.display()));
-        let _ = fs::remove_dir_all(&tmp);
+        // a name of its own: two pulls may unpack the same layer at once
+        let tmp = PathBuf::from(format!(
+            "{}.{}.tmp",
+            dest.display(),
+            &crate::random_id()[..8]
+        ));
         fs::create_dir_all(&tmp)?;
         let mut hashing = HashingReader::new(r);
         let unpacked = berth_image::layer::unpack(&mut hashing, &tmp).and_then(|s| {
@@ -156,8 +160,13 @@ impl Engine {
                 return Err(e);
             }
         };
-        let _ = fs::remove_dir_all(&dest);
-        fs::rename(&tmp, &dest).context("moving layer into place")?;
+        if dest.exists() {
+            // another unpack of the same content finished first; stale
+            // directories never survive a start (collect_garbage)
+            let _ = fs::remove_dir_all(&tmp);
+        } else {
+            fs::rename(&tmp, &dest).context("moving layer into place")?;
+        }
         let rec = LayerRecord {
             chain_id: chain.clone(),
             diff_id: diff_id.to_string(),

@@ -88,9 +88,10 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// The 12-character id progress lines carry (by characters: a remote
+/// manifest's digest is not validated yet when its line is first shown).
 pub(crate) fn short(d: &str) -> String {
-    let h = d.trim_start_matches("sha256:");
-    h[..h.len().min(12)].to_string()
+    d.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 pub(crate) async fn say(tx: &Progress, status: &str, id: Option<&str>) {
