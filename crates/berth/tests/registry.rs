@@ -153,10 +153,22 @@ fn push_and_pull_through_berth_registry_with_both_clis() {
         format!("[\"127.0.0.1:5000/team/busybox@{digest}\"]")
     );
 
-    // by digest, quietly
+    // by digest, quietly; such an image lists under its repository with
+    // no tag, in both CLIs alike
     let by_digest = format!("127.0.0.1:5000/team/busybox@{digest}");
+    d.berth(&["rmi", "127.0.0.1:5000/team/busybox:v1"]);
     let o = d.berth(&["pull", "-q", &by_digest]);
     assert_eq!(stdout(&o), format!("{by_digest}\n"), "{}", stderr(&o));
+    let fmt = "{{.Repository}} {{.Tag}} {{.Digest}}";
+    let o = d.berth(&["images", "--digests", "--format", fmt]);
+    let o2 = d.docker(&["images", "--digests", "--format", fmt]);
+    assert_eq!(stdout(&o), stdout(&o2));
+    assert!(
+        stdout(&o).contains(&format!("127.0.0.1:5000/team/busybox <none> {digest}")),
+        "{}",
+        stdout(&o)
+    );
+    d.berth(&["pull", "-q", "127.0.0.1:5000/team/busybox:v1"]);
 
     // what the registry does not have
     let o = d.berth(&["pull", "127.0.0.1:5000/team/busybox:nope"]);

@@ -56,10 +56,17 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
         .map_err(|e| status(1, daemon_error(&e)))?;
     let mut rows = Vec::new();
     for img in &list {
-        let tags: Vec<String> = if img.repo_tags.is_empty() {
-            vec!["<none>:<none>".into()]
-        } else {
+        // an image pulled by digest only shows under its repository, as
+        // the docker CLI shows it
+        let tags: Vec<String> = if !img.repo_tags.is_empty() {
             img.repo_tags.clone()
+        } else if !img.repo_digests.is_empty() {
+            img.repo_digests
+                .iter()
+                .filter_map(|d| d.split_once('@').map(|(r, _)| format!("{r}:<none>")))
+                .collect()
+        } else {
+            vec!["<none>:<none>".into()]
         };
         for t in tags {
             let (repo, tag) = split_repo_tag(&t);
