@@ -129,6 +129,21 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCommand {
+    /// Show berth disk usage
+    Df(commands::system::DfArgs),
+    /// Get real time events from the server
+    Events(commands::system::EventsArgs),
+    /// Display system-wide information
+    Info(commands::system::InfoArgs),
+    /// Remove unused data
+    Prune(commands::system::SystemPruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -376,7 +391,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             i::commit(ctx, a).await
         }
-        Command::Events(a) => s::events(ctx, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => s::events(ctx, a).await,
+        Command::System(SystemCommand::Df(a)) => s::df(ctx, a).await,
+        Command::System(SystemCommand::Prune(a)) => s::system_prune(ctx, a).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             rt::pause(ctx, a).await
         }
@@ -415,6 +432,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Image(ImageCommand::Inspect(a)) => s::inspect(ctx, a, Some("image")).await,
         Command::Version(a) => s::version(ctx, a).await,
-        Command::Info(a) => s::info(ctx, a).await,
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => s::info(ctx, a).await,
     }
 }

@@ -174,3 +174,93 @@ impl Engine {
         self.started.elapsed()
     }
 }
+
+impl Engine {
+    /// GET /system/df (API ≤ 1.51 form): the layers' total size, images
+    /// with their shared sizes and container counts, containers with the
+    /// size of their writable layers, volumes with their usage.
+    pub fn system_df(&self, types: &[String]) -> crate::Result<serde_json::Value> {
+        use std::collections::HashMap;
+        let want = |t: &str| types.is_empty() || types.iter().any(|x| x == t);
+        let mut out = serde_json::Map::new();
+        if want("image") {
+            let layers = self
+                .meta
+                .list_json::<crate::layers::LayerRecord>(berth_store::Table::Layers)?;
+            let layer_size: HashMap<String, u64> =
+                layers.iter().map(|(c, l)| (c.clone(), l.size)).collect();
+            let (users, chains): (HashMap<String, usize>, HashMap<String, Vec<String>>) = {
+                let idx = self.images.r();
+                let chains: HashMap<String, Vec<String>> = idx
+                    .images
+                    .values()
+                    .map(|i| (i.id.clone(), crate::layers::chain_ids(&i.diff_ids)))
+                    .collect();
+                let mut users: HashMap<String, usize> = HashMap::new();
+                for c in chains.values().flatten() {
+                    *users.entry(c.clone()).or_default() += 1;
+                }
+                (users, chains)
+            };
+            let mut images = self.image_list(false, &HashMap::new())?;
+            for img in &mut images {
+                img.shared_size = chains
+                    .get(&img.id)
+                    .map(|cs| {
+                        cs.iter()
+                            .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
+                            .map(|c| layer_size.get(c).copied().unwrap_or(0) as i64)
+                            .sum()
+                    })
+                    .unwrap_or(0);
+            }
+            let total: u64 = layer_size.values().sum();
+            out.insert("LayersSize".into(), serde_json::json!(total));
+            out.insert(
+                "Images".into(),
+                serde_json::to_value(images).unwrap_or_default(),
+            );
+        }
+        if want("container") {
+            let mut list = self.container_list(&crate::ListOptions {
+                all: true,
+                ..Default::default()
+            })?;
+            let image_sizes: HashMap<String, i64> = self
+                .images
+                .r()
+                .images
+                .values()
+                .map(|i| (i.id.clone(), i.size as i64))
+                .collect();
+            for c in &mut list {
+                let rw = crate::containers::dir_size(
+                    &self.overlay_dirs_of(c.id.as_deref().unwrap_or_default()).0,
+                ) as i64;
+                c.size_rw = Some(rw);
+                c.size_root_fs = Some(
+                    rw + c
+                        .image_id
+                        .as_ref()
+                        .and_then(|i| image_sizes.get(i))
+                        .copied()
+                        .unwrap_or(0),
+                );
+            }
+            out.insert(
+                "Containers".into(),
+                serde_json::to_value(list).unwrap_or_default(),
+            );
+        }
+        if want("volume") {
+            out.insert(
+                "Volumes".into(),
+                serde_json::to_value(self.volume_usage_list()?).unwrap_or_default(),
+            );
+        }
+        if want("build-cache") {
+            out.insert("BuildCache".into(), serde_json::json!([]));
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}

@@ -147,6 +147,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Every volume with its usage (size and users), for `system df`.
+    pub fn volume_usage_list(&self) -> Result<Vec<Volume>> {
+        let recs: Vec<VolumeRecord> = self.volumes.r().values().cloned().collect();
+        Ok(recs.iter().map(|r| self.volume_view(r, true)).collect())
+    }
+
     fn volume_view(&self, rec: &VolumeRecord, usage: bool) -> Volume {
         let usage_data = usage.then(|| VolumeUsageData {
             size: if rec.options.is_empty() {

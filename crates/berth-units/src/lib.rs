@@ -41,6 +41,12 @@ pub fn human_size(size: f64) -> String {
     scaled(size, 1000.0, &DECIMAL_UNITS, 3)
 }
 
+/// go-units HumanSize (four significant digits), the form of `system df`'s
+/// totals: "1.983MB".
+pub fn human_size4(size: f64) -> String {
+    scaled(size, 1000.0, &DECIMAL_UNITS, 4)
+}
+
 /// Docker's progress bar (jsonmessage's JSONProgress): `[====>   ]  1.2MB/3.4MB`,
 /// sizes at four digits.
 pub fn progress_bar(current: u64, total: u64) -> String {

@@ -22,3 +22,17 @@ pub async fn version(State(e): State<AppState>) -> impl IntoResponse {
 pub async fn info(State(e): State<AppState>) -> impl IntoResponse {
     Json(e.info())
 }
+
+/// GET /system/df?type=…: sizes are computed on each call (the daemon
+/// walks writable layers and volumes), so run it in a blocking thread.
+pub async fn df(
+    State(e): State<AppState>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> crate::error::ApiResult<axum::response::Response> {
+    let p = crate::params::Params::parse(q.as_deref())?;
+    let types = p.all("type");
+    let v = tokio::task::spawn_blocking(move || e.system_df(&types))
+        .await
+        .map_err(|err| crate::error::ApiError::internal(format!("df task failed: {err}")))??;
+    Ok(Json(v).into_response())
+}

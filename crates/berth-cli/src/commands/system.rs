@@ -1,6 +1,6 @@
 use anyhow::Result;
 
-use crate::output::{json_indent, render_template};
+use crate::output::{json_indent, print_format, render_template};
 use crate::{Ctx, daemon_error, is_not_found, status};
 
 #[derive(clap::Args, Debug)]
@@ -311,4 +311,369 @@ mod tests {
         assert!(timestamp_param("1700000000").is_ok());
         assert!(timestamp_param("yesterday").is_err());
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Format output using a Go template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `system df`: the docker CLI's summary and verbose tables, computed the
+/// way it computes them from `GET /system/df`.
+pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
+    use berth_units::{human_size, human_size4};
+    let (code, body) = crate::rawhttp::get(&ctx.socket, "/system/df").await?;
+    if code != 200 {
+        let msg = body.error_message().await;
+        return Err(status(1, format!("Error response from daemon: {msg}")));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body.read_all().await?)?;
+    let arr = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let (images, containers, volumes, cache) = (
+        arr("Images"),
+        arr("Containers"),
+        arr("Volumes"),
+        arr("BuildCache"),
+    );
+    let i64_of = |x: &serde_json::Value, k: &str| x[k].as_i64().unwrap_or(0);
+    let with_pct = |reclaim: i64, total: i64| {
+        if total > 0 {
+            format!(
+                "{} ({}%)",
+                human_size4(reclaim as f64),
+                100 * reclaim / total
+            )
+        } else {
+            human_size4(reclaim as f64)
+        }
+    };
+
+    let layers = v["LayersSize"].as_i64().unwrap_or(0);
+    let used: i64 = images
+        .iter()
+        .filter(|i| i64_of(i, "Containers") != 0)
+        .filter(|i| i64_of(i, "Size") != -1 && i64_of(i, "SharedSize") != -1)
+        .map(|i| i64_of(i, "Size") - i64_of(i, "SharedSize"))
+        .sum();
+    let running = |c: &serde_json::Value| c["State"].as_str() == Some("running");
+    let rw_total: i64 = containers.iter().map(|c| i64_of(c, "SizeRw")).sum();
+    let rw_idle: i64 = containers
+        .iter()
+        .filter(|c| !running(c))
+        .map(|c| i64_of(c, "SizeRw"))
+        .sum();
+    let vsize = |x: &serde_json::Value| x["UsageData"]["Size"].as_i64().unwrap_or(-1).max(0);
+    let vrefs = |x: &serde_json::Value| x["UsageData"]["RefCount"].as_i64().unwrap_or(0);
+    let vol_total: i64 = volumes.iter().map(vsize).sum();
+    let vol_idle: i64 = volumes.iter().filter(|x| vrefs(x) == 0).map(vsize).sum();
+    let cache_total: i64 = cache.iter().map(|c| i64_of(c, "Size")).sum();
+    // alphabetical keys: `{{json .}}` prints them as the docker CLI's map
+    let row = |t: &str, total: usize, active: usize, size: String, reclaim: String| {
+        serde_json::json!({
+            "Active": active.to_string(),
+            "Reclaimable": reclaim,
+            "Size": size,
+            "TotalCount": total.to_string(),
+            "Type": t,
+        })
+    };
+    let rows = vec![
+        row(
+            "Images",
+            images.len(),
+            images
+                .iter()
+                .filter(|i| i64_of(i, "Containers") > 0)
+                .count(),
+            human_size4(layers as f64),
+            with_pct(layers - used, layers),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            containers.iter().filter(|c| running(c)).count(),
+            human_size4(rw_total as f64),
+            with_pct(rw_idle, rw_total),
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            volumes.iter().filter(|x| vrefs(x) > 0).count(),
+            human_size4(vol_total as f64),
+            with_pct(vol_idle, vol_total),
+        ),
+        row(
+            "Build Cache",
+            cache.len(),
+            0,
+            human_size4(cache_total as f64),
+            human_size4(cache_total as f64),
+        ),
+    ];
+
+    let headers = [
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ];
+    if !a.verbose {
+        let default = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+        let format = a
+            .format
+            .as_deref()
+            .filter(|f| !f.is_empty() && *f != "table");
+        print_format(Some(format.unwrap_or(default)), &rows, &headers)?;
+        return Ok(0);
+    }
+
+    println!("Images space usage:\n");
+    let img_rows: Vec<serde_json::Value> = images
+        .iter()
+        .flat_map(|i| {
+            let tags: Vec<String> = i["RepoTags"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .filter(|t: &Vec<String>| !t.is_empty())
+                .unwrap_or_else(|| vec!["<none>:<none>".into()]);
+            let size = i64_of(i, "Size");
+            let shared = i64_of(i, "SharedSize");
+            tags.into_iter().map(move |t| {
+                let (repo, tag) = match t.rsplit_once(':').filter(|(_, tg)| !tg.contains('/')) {
+                    Some((r, tg)) => (r.to_string(), tg.to_string()),
+                    None => (t.clone(), "<none>".to_string()),
+                };
+                serde_json::json!({
+                    "Repository": repo, "Tag": tag,
+                    "ID": crate::output::short_id(i["Id"].as_str().unwrap_or_default()),
+                    "CreatedSince": crate::output::ago(i64_of(i, "Created")),
+                    "Size": human_size(size as f64),
+                    "SharedSize": human_size4(shared as f64),
+                    "UniqueSize": human_size4((size - shared) as f64),
+                    "Containers": i64_of(i, "Containers").to_string(),
+                })
+            })
+        })
+        .collect();
+    print_format(
+        Some(
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+        ),
+        &img_rows,
+        &[
+            ("Repository", "REPOSITORY"),
+            ("Tag", "TAG"),
+            ("ID", "IMAGE ID"),
+            ("CreatedSince", "CREATED"),
+            ("Size", "SIZE"),
+            ("SharedSize", "SHARED SIZE"),
+            ("UniqueSize", "UNIQUE SIZE"),
+            ("Containers", "CONTAINERS"),
+        ],
+    )?;
+
+    println!("\nContainers space usage:\n");
+    let c_rows: Vec<serde_json::Value> = containers
+        .iter()
+        .map(|c| {
+            let image = c["Image"].as_str().unwrap_or_default();
+            let image = if image.starts_with("sha256:") { crate::output::short_id(image) } else { image.to_string() };
+            let volumes = c["Mounts"]
+                .as_array()
+                .map(|m| m.iter().filter(|m| m["Type"].as_str() == Some("volume")).count())
+                .unwrap_or(0);
+            serde_json::json!({
+                "ID": crate::output::short_id(c["Id"].as_str().unwrap_or_default()),
+                "Image": image,
+                "Command": crate::output::go_quote(&crate::output::ellipsis(c["Command"].as_str().unwrap_or_default(), 20)),
+                "LocalVolumes": volumes.to_string(),
+                "Size": human_size(i64_of(c, "SizeRw") as f64),
+                "RunningFor": crate::output::ago(i64_of(c, "Created")),
+                "Status": c["Status"].as_str().unwrap_or_default(),
+                "Names": c["Names"].as_array().and_then(|n| n.first()).and_then(|n| n.as_str()).unwrap_or_default().trim_start_matches('/'),
+            })
+        })
+        .collect();
+    print_format(
+        Some(
+            "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+        ),
+        &c_rows,
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("Size", "SIZE"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Names", "NAMES"),
+        ],
+    )?;
+
+    println!("\nLocal Volumes space usage:\n");
+    let v_rows: Vec<serde_json::Value> = volumes
+        .iter()
+        .map(|x| {
+            let size = x["UsageData"]["Size"].as_i64().unwrap_or(-1);
+            serde_json::json!({
+                "Name": x["Name"].as_str().unwrap_or_default(),
+                "Links": vrefs(x).to_string(),
+                "Size": if size < 0 { "N/A".to_string() } else { human_size4(size as f64) },
+            })
+        })
+        .collect();
+    print_format(
+        Some("table {{.Name}}\t{{.Links}}\t{{.Size}}"),
+        &v_rows,
+        &[
+            ("Name", "VOLUME NAME"),
+            ("Links", "LINKS"),
+            ("Size", "SIZE"),
+        ],
+    )?;
+
+    println!("\nBuild cache usage: {}\n", human_size4(cache_total as f64));
+    print_format(
+        Some(
+            "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+        ),
+        &[],
+        &[
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ],
+    )?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+}
+
+/// `system prune`: containers, networks, (anonymous) volumes and images,
+/// in that order, as the docker CLI does it, then the total reclaimed.
+pub async fn system_prune(ctx: &Ctx, a: SystemPruneArgs) -> Result<i32> {
+    use bollard::query_parameters as q;
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if a.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if a.all {
+        "  - all images without at least one container associated to them\n  - all build cache\n"
+    } else {
+        "  - all dangling images\n  - unused build cache\n"
+    });
+    if !a.force && !super::containers::confirm(&warning) {
+        return Ok(0);
+    }
+    let filters = super::containers::parse_filters(&a.filter)?.unwrap_or_default();
+    let err = |e: bollard::errors::Error| {
+        status(
+            1,
+            format!("Error response from daemon: {}", daemon_error(&e)),
+        )
+    };
+    let section = |title: &str, items: &[String]| {
+        if !items.is_empty() {
+            println!("{title}:");
+            for i in items {
+                println!("{i}");
+            }
+            println!();
+        }
+    };
+    let mut reclaimed: i64 = 0;
+
+    let r = ctx
+        .docker
+        .prune_containers(Some(q::PruneContainersOptions {
+            filters: Some(filters.clone()),
+        }))
+        .await
+        .map_err(err)?;
+    section(
+        "Deleted Containers",
+        &r.containers_deleted.unwrap_or_default(),
+    );
+    reclaimed += r.space_reclaimed.unwrap_or(0);
+
+    let r = ctx
+        .docker
+        .prune_networks(Some(q::PruneNetworksOptions {
+            filters: Some(filters.clone()),
+        }))
+        .await
+        .map_err(err)?;
+    section("Deleted Networks", &r.networks_deleted.unwrap_or_default());
+
+    if a.volumes {
+        // volumes know no `until`
+        let mut vf = filters.clone();
+        vf.remove("until");
+        let r = ctx
+            .docker
+            .prune_volumes(Some(q::PruneVolumesOptions { filters: Some(vf) }))
+            .await
+            .map_err(err)?;
+        section("Deleted Volumes", &r.volumes_deleted.unwrap_or_default());
+        reclaimed += r.space_reclaimed.unwrap_or(0);
+    }
+
+    let mut imf = filters.clone();
+    imf.insert("dangling".into(), vec![(!a.all).to_string()]);
+    let r = ctx
+        .docker
+        .prune_images(Some(q::PruneImagesOptions { filters: Some(imf) }))
+        .await
+        .map_err(err)?;
+    let images: Vec<String> = r
+        .images_deleted
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|d| {
+            d.untagged
+                .iter()
+                .map(|u| format!("untagged: {u}"))
+                .chain(d.deleted.iter().map(|x| format!("deleted: {x}")))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    section("Deleted Images", &images);
+    reclaimed += r.space_reclaimed.unwrap_or(0);
+
+    println!(
+        "Total reclaimed space: {}",
+        berth_units::human_size(reclaimed as f64)
+    );
+    Ok(0)
 }

@@ -1,0 +1,94 @@
+//! `system df` and `system prune`: berth's CLI prints what the docker
+//! CLI prints from the same daemon, and prune reclaims what df counted.
+
+mod common;
+
+use common::{Daemon, code, stderr, stdout};
+
+#[test]
+fn df_matches_the_docker_cli_and_prune_reclaims() {
+    let d = Daemon::start();
+    // the 1.13 sequence: a container writing 4 MB into a volume
+    d.berth(&["volume", "create", "data"]);
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 4000000 /dev/zero > /data/f; echo hi > /x",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    d.berth(&["commit", "writer", "snap:1"]);
+    d.berth(&["run", "-d", "--name", "runner", "busybox", "sleep", "1000"]);
+    // an anonymous volume nothing uses once its container is gone
+    d.berth(&["run", "--name", "anon", "-v", "/scratch", "busybox", "true"]);
+
+    for args in [
+        vec!["system", "df"],
+        vec!["system", "df", "-v"],
+        vec!["system", "df", "--format", "{{json .}}"],
+        vec![
+            "system",
+            "df",
+            "--format",
+            "table {{.Type}}\t{{.Reclaimable}}",
+        ],
+    ] {
+        let ours = d.berth(&args);
+        let theirs = d.docker(&args);
+        assert_eq!(code(&ours), 0, "{}", stderr(&ours));
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+    }
+    let out = stdout(&d.berth(&["system", "df"]));
+    let volumes = out
+        .lines()
+        .find(|l| l.starts_with("Local Volumes"))
+        .unwrap();
+    assert!(volumes.contains("4MB"), "{out}");
+    let containers = out.lines().find(|l| l.starts_with("Containers")).unwrap();
+    assert!(
+        containers.contains(" 3 ") && containers.contains(" 1 "),
+        "{out}"
+    );
+
+    // prune: stopped containers, unused networks, anonymous volumes,
+    // dangling images; the running container and its image stay
+    d.berth(&["network", "create", "unused"]);
+    let o = d.berth(&["system", "prune", "-f", "--volumes"]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert!(out.contains("Deleted Networks:\nunused\n"), "{out}");
+    assert!(out.contains("Deleted Volumes:\n"), "{out}");
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+    let o = d.berth(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(stdout(&o), "runner\n");
+    // the named volume is not anonymous: it stays
+    let o = d.berth(&["volume", "ls", "-q"]);
+    assert_eq!(stdout(&o), "data\n");
+
+    // without -f, a "no" keeps everything
+    let o = d.berth(&["system", "prune", "-a"]);
+    assert!(
+        stdout(&o).contains("WARNING! This will remove:\n  - all stopped containers\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("  - all images without at least one container associated to them\n"),
+        "{}",
+        stdout(&o)
+    );
+    let o = d.berth(&["images", "-q"]);
+    assert_eq!(stdout(&o).lines().count(), 2);
+
+    // -a: every image no container uses goes
+    let o = d.berth(&["system", "prune", "-a", "-f"]);
+    assert!(stdout(&o).contains("untagged: snap:1"), "{}", stdout(&o));
+    let o = d.berth(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(stdout(&o), "busybox\n");
+}
