@@ -13,13 +13,15 @@ berth_install_deps
 # the conformance tests' other parts: the docker CLI as an unchanged
 # client, Debian's dockerd (save/load interop), skopeo (registry interop),
 # curl (the registry protocol tests), openssl (certificates for TLS tests),
-# zstd (zstd layer frames)
+# zstd (zstd layer frames), Debian's python3-prometheus-client (a real
+# parser for /metrics)
 test_missing=()
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || test_missing+=(docker.io)
 command -v skopeo >/dev/null 2>&1 || test_missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || test_missing+=(curl)
 command -v openssl >/dev/null 2>&1 || test_missing+=(openssl)
 command -v zstd >/dev/null 2>&1 || test_missing+=(zstd)
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || test_missing+=(python3-prometheus-client)
 if [ ${#test_missing[@]} -gt 0 ]; then
   echo "installing for the conformance tests: ${test_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -6,4 +6,4 @@ mod params;
 mod routes;
 mod server;
 
-pub use server::serve;
+pub use server::{serve, serve_metrics};

@@ -132,3 +132,27 @@ fn with_headers(mut resp: Response<Body>) -> Response<Body> {
     );
     resp
 }
+
+/// Serves Prometheus' text format at `/metrics` on a TCP listener
+/// (`--metrics-addr`), as dockerd does; nothing else answers there.
+pub async fn serve_metrics(engine: Arc<Engine>, listener: tokio::net::TcpListener) {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(e): axum::extract::State<Arc<Engine>>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        e.metrics_text(),
+                    )
+                },
+            ),
+        )
+        .with_state(engine);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "metrics listener ended");
+    }
+}

@@ -44,6 +44,7 @@ pub struct Event {
 pub struct EventBus {
     recent: Mutex<VecDeque<Event>>,
     tx: broadcast::Sender<Event>,
+    published: std::sync::atomic::AtomicU64,
 }
 
 impl Default for EventBus {
@@ -51,6 +52,7 @@ impl Default for EventBus {
         EventBus {
             recent: Mutex::new(VecDeque::with_capacity(KEEP)),
             tx: broadcast::channel(1024).0,
+            published: Default::default(),
         }
     }
 }
@@ -123,7 +125,14 @@ impl EventFilter {
 }
 
 impl EventBus {
+    /// How many events were published since the daemon started.
+    pub fn published(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn publish(&self, e: Event) {
+        self.published
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         {
             let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             if r.len() == KEEP {

@@ -190,6 +190,7 @@ impl Engine {
                     }
                     output.truncate(cut);
                 }
+                engine.metrics().health_check(exit_code != 0);
                 let result = ProbeResult {
                     start,
                     end: crate::now_rfc3339(),

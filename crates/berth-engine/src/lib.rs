@@ -14,6 +14,7 @@ mod health;
 mod hostconfig;
 mod images;
 mod layers;
+mod metrics;
 mod mounts;
 mod names;
 mod networks;
@@ -84,6 +85,7 @@ pub struct EngineConfig {
 
 pub struct Engine {
     cfg: EngineConfig,
+    metrics: metrics::Metrics,
     meta: MetaStore,
     blobs: BlobStore,
     images: RwLock<images::ImageIndex>,
@@ -139,6 +141,7 @@ impl Engine {
             events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),
             started: Instant::now(),
+            metrics: metrics::Metrics::default(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         engine

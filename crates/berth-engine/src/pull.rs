@@ -566,6 +566,7 @@ impl Engine {
                     job.digest
                 )));
             }
+            self.metrics().pulled(got);
             self.blobs
                 .adopt_file(&tmp, &job.digest)
                 .map_err(|e| Error::Internal(anyhow::anyhow!("storing layer: {e:#}")))?;

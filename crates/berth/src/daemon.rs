@@ -77,6 +77,9 @@ struct DaemonCli {
     /// a mirror of Docker Hub, tried before it (http:// or https:// URL)
     #[arg(long = "registry-mirror")]
     registry_mirror: Vec<String>,
+    /// serve Prometheus metrics at http://ADDR/metrics (host:port)
+    #[arg(long)]
+    metrics_addr: Option<String>,
     /// layers downloaded at once per pull
     #[arg(long)]
     max_concurrent_downloads: Option<usize>,
@@ -125,6 +128,8 @@ struct FileConfig {
     max_concurrent_downloads: Option<usize>,
     #[serde(rename = "max-concurrent-uploads")]
     max_concurrent_uploads: Option<usize>,
+    #[serde(rename = "metrics-addr")]
+    metrics_addr: Option<String>,
 }
 
 #[derive(Debug)]
@@ -147,6 +152,7 @@ struct Settings {
     max_concurrent_downloads: usize,
     max_concurrent_uploads: usize,
     certs_dir: PathBuf,
+    metrics_addr: Option<String>,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -214,6 +220,11 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         "insecure-registries",
         !cli.insecure_registry.is_empty(),
         file.insecure_registries.is_some(),
+    );
+    pick(
+        "metrics-addr",
+        cli.metrics_addr.is_some(),
+        file.metrics_addr.is_some(),
     );
     pick(
         "registry-mirrors",
@@ -311,6 +322,7 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
             cli.insecure_registry
         },
         certs_dir: cli.certs_dir,
+        metrics_addr: cli.metrics_addr.or(file.metrics_addr),
         registry_mirrors: if cli.registry_mirror.is_empty() {
             file.registry_mirrors.unwrap_or_default()
         } else {
@@ -481,6 +493,13 @@ async fn run(s: Settings) -> Result<()> {
         max_concurrent_uploads: s.max_concurrent_uploads,
     })
     .await?;
+    if let Some(addr) = &s.metrics_addr {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for metrics on {addr}"))?;
+        tracing::info!(%addr, "metrics at /metrics");
+        tokio::spawn(berth_api::serve_metrics(engine.clone(), l));
+    }
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");
 
     let shutdown = async {

@@ -92,3 +92,68 @@ fn df_matches_the_docker_cli_and_prune_reclaims() {
     let o = d.berth(&["images", "--format", "{{.Repository}}"]);
     assert_eq!(stdout(&o), "busybox\n");
 }
+
+#[test]
+fn metrics_parse_with_prometheus_client_and_count_actions() {
+    let mut d = Daemon::start();
+    d.stop();
+    d.flags = vec!["--metrics-addr".into(), "127.0.0.1:9323".into()];
+    d.start_again();
+    d.berth(&["run", "--rm", "busybox", "true"]);
+    d.berth(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]);
+    d.berth(&["create", "--name", "idle", "busybox", "true"]);
+    let text = d
+        .get("http://127.0.0.1:9323/metrics")
+        .expect("metrics answer");
+
+    // Python's prometheus_client (Debian's) reads it as Prometheus would
+    use std::io::Write;
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{fam.type} {s.name} {labels} {s.value}")
+"#;
+    let mut py = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (Debian's python3-prometheus-client)");
+    py.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = py.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}\n{text}", stderr(&o));
+    let parsed = stdout(&o);
+    let value = |prefix: &str| -> f64 {
+        parsed
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{parsed}"))
+    };
+    let starts = value("histogram engine_daemon_container_actions_seconds_count action=start ");
+    assert_eq!(starts, 2.0, "{parsed}");
+    let creates = value("histogram engine_daemon_container_actions_seconds_count action=create ");
+    assert_eq!(creates, 3.0, "{parsed}");
+    assert_eq!(
+        value("gauge engine_daemon_container_states_containers state=running "),
+        1.0
+    );
+    assert_eq!(
+        value("gauge engine_daemon_container_states_containers state=stopped "),
+        1.0
+    );
+    assert!(
+        value("counter engine_daemon_events_total ") >= 6.0,
+        "{parsed}"
+    );
+    assert!(
+        parsed.contains("histogram berth_api_request_duration_seconds_count method=POST,route=/containers/{id}/start,status=204 2"),
+        "{parsed}"
+    );
+}

@@ -85,7 +85,56 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .delete(images::remove),
         )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
+        .route_layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            measure,
+        ))
         .with_state(engine)
+}
+
+/// Times every routed request for `/metrics`: by method, route template
+/// and status, and the container actions under Docker's names.
+async fn measure(
+    axum::extract::State(e): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let took = started.elapsed();
+    let action = match (method.as_str(), route.as_str()) {
+        ("POST", "/containers/create") => Some("create"),
+        ("DELETE", "/containers/{id}") => Some("delete"),
+        ("POST", r) => r.strip_prefix("/containers/{id}/").filter(|a| {
+            matches!(
+                *a,
+                "start"
+                    | "stop"
+                    | "restart"
+                    | "kill"
+                    | "pause"
+                    | "unpause"
+                    | "rename"
+                    | "update"
+                    | "commit"
+            )
+        }),
+        _ => None,
+    };
+    if let Some(a) = action
+        && resp.status().is_success()
+    {
+        e.metrics().container_action(a, took);
+    }
+    e.metrics()
+        .api_request(method.as_str(), &route, resp.status().as_u16(), took);
+    resp
 }
 
 /// Reads a JSON request body, answering Docker's 400 for bad JSON.
