@@ -69,6 +69,19 @@ pub fn print_format(
     Ok(true)
 }
 
+/// Prints the rows through `--format`, or through `default` (a `table`
+/// template) when none (or plain "table") is given.
+pub fn print_format_or(
+    format: Option<&str>,
+    default: &str,
+    rows: &[serde_json::Value],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let format = format.filter(|f| !f.is_empty() && *f != "table");
+    print_format(Some(format.unwrap_or(default)), rows, headers)?;
+    Ok(())
+}
+
 /// Renders rows through a `--format` template as the docker CLI does: `\t`
 /// and `\n` written literally become tabs and newlines, and a `table`
 /// template gets a header row (each field's column title) and aligned

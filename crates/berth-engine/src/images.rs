@@ -34,6 +34,31 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
 }
 
+impl ImageRecord {
+    /// A new record for the image whose config is `config` (its id is the
+    /// config's digest), untagged and unpulled.
+    pub(crate) fn from_config(
+        id: &str,
+        diff_ids: Vec<String>,
+        size: u64,
+        config: &serde_json::Value,
+    ) -> Self {
+        ImageRecord {
+            id: id.to_string(),
+            diff_ids,
+            size,
+            created: config
+                .get("created")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            parent: String::new(),
+            last_tag_time: String::new(),
+            repo_digests: vec![],
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct ImageIndex {
     pub images: HashMap<String, ImageRecord>,

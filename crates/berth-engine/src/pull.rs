@@ -443,19 +443,8 @@ impl Engine {
             }
         }
         let existing = self.images.r().images.get(&id).cloned();
-        let mut rec = existing.unwrap_or(ImageRecord {
-            id: id.clone(),
-            diff_ids: diff_ids.clone(),
-            size,
-            created: config
-                .get("created")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            parent: String::new(),
-            last_tag_time: String::new(),
-            repo_digests: vec![],
-        });
+        let mut rec = existing
+            .unwrap_or_else(|| ImageRecord::from_config(&id, diff_ids.clone(), size, &config));
         if !rec.repo_digests.contains(&repo_digest) {
             rec.repo_digests.push(repo_digest);
         }

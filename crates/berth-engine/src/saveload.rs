@@ -352,19 +352,8 @@ impl Engine {
                 .map(|l| l.size)
                 .sum::<u64>();
             let existing = self.images.r().images.get(&id).cloned();
-            let rec = existing.unwrap_or(ImageRecord {
-                id: id.clone(),
-                diff_ids,
-                size,
-                created: cfg
-                    .get("created")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                parent: String::new(),
-                last_tag_time: String::new(),
-                repo_digests: vec![],
-            });
+            let rec =
+                existing.unwrap_or_else(|| ImageRecord::from_config(&id, diff_ids, size, &cfg));
             let mut img_ops = Vec::new();
             let mut tags = Vec::new();
             for t in &img.tags {

@@ -800,13 +800,9 @@ pub async fn history(ctx: &Ctx, a: HistoryArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-    let format = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "table");
-    print_format(
-        Some(format.unwrap_or(default)),
+    crate::output::print_format_or(
+        a.format.as_deref(),
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
         &rows,
         &[
             ("ID", "IMAGE"),
@@ -920,13 +916,9 @@ pub async fn search(ctx: &Ctx, a: SearchArgs) -> Result<i32> {
             })
         })
         .collect();
-    let default = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
-    let format = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "table");
-    print_format(
-        Some(format.unwrap_or(default)),
+    crate::output::print_format_or(
+        a.format.as_deref(),
+        "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
         &rows,
         &[
             ("Name", "NAME"),

@@ -424,12 +424,12 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
         ("Reclaimable", "RECLAIMABLE"),
     ];
     if !a.verbose {
-        let default = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
-        let format = a
-            .format
-            .as_deref()
-            .filter(|f| !f.is_empty() && *f != "table");
-        print_format(Some(format.unwrap_or(default)), &rows, &headers)?;
+        crate::output::print_format_or(
+            a.format.as_deref(),
+            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+            &rows,
+            &headers,
+        )?;
         return Ok(0);
     }
 
