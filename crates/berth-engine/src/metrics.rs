@@ -56,6 +56,7 @@ impl Histogram {
 #[derive(Default)]
 pub struct Metrics {
     container_actions: Mutex<BTreeMap<String, Histogram>>,
+    network_actions: Mutex<BTreeMap<String, Histogram>>,
     api_requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     health_checks: AtomicU64,
     health_checks_failed: AtomicU64,
@@ -67,6 +68,17 @@ impl Metrics {
     pub fn container_action(&self, action: &str, took: Duration) {
         let mut m = self
             .container_actions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        m.entry(action.to_string())
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// One network action (create, connect, disconnect, delete).
+    pub fn network_action(&self, action: &str, took: Duration) {
+        let mut m = self
+            .network_actions
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         m.entry(action.to_string())
@@ -129,6 +141,25 @@ impl Engine {
             h.write(
                 &mut out,
                 "engine_daemon_container_actions_seconds",
+                &format!("action=\"{}\"", label(action)),
+            );
+        }
+
+        head(
+            &mut out,
+            "engine_daemon_network_actions_seconds",
+            "histogram",
+            "The number of seconds it takes to process each network action",
+        );
+        for (action, h) in m
+            .network_actions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            h.write(
+                &mut out,
+                "engine_daemon_network_actions_seconds",
                 &format!("action=\"{}\"", label(action)),
             );
         }

@@ -102,6 +102,8 @@ fn metrics_parse_with_prometheus_client_and_count_actions() {
     d.berth(&["run", "--rm", "busybox", "true"]);
     d.berth(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]);
     d.berth(&["create", "--name", "idle", "busybox", "true"]);
+    d.berth(&["network", "create", "metered"]);
+    d.berth(&["network", "connect", "metered", "up"]);
     let text = d
         .get("http://127.0.0.1:9323/metrics")
         .expect("metrics answer");
@@ -151,6 +153,14 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
     assert!(
         value("counter engine_daemon_events_total ") >= 6.0,
         "{parsed}"
+    );
+    assert_eq!(
+        value("histogram engine_daemon_network_actions_seconds_count action=create "),
+        1.0
+    );
+    assert_eq!(
+        value("histogram engine_daemon_network_actions_seconds_count action=connect "),
+        1.0
     );
     assert!(
         parsed.contains("histogram berth_api_request_duration_seconds_count method=POST,route=/containers/{id}/start,status=204 2"),

@@ -132,6 +132,18 @@ async fn measure(
     {
         e.metrics().container_action(a, took);
     }
+    let network = match (method.as_str(), route.as_str()) {
+        ("POST", "/networks/create") => Some("create"),
+        ("DELETE", "/networks/{id}") => Some("delete"),
+        ("POST", "/networks/{id}/connect") => Some("connect"),
+        ("POST", "/networks/{id}/disconnect") => Some("disconnect"),
+        _ => None,
+    };
+    if let Some(a) = network
+        && resp.status().is_success()
+    {
+        e.metrics().network_action(a, took);
+    }
     e.metrics()
         .api_request(method.as_str(), &route, resp.status().as_u16(), took);
     resp
