@@ -8,7 +8,28 @@ use anyhow::Context;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+/// `--config DIR`, which wins over the environment.
+static DIR_FLAG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+pub fn set_dir(dir: PathBuf) {
+    let _ = DIR_FLAG.set(dir);
+}
+
+/// A `--format` default from config.json (`psFormat`, `imagesFormat`, …),
+/// which the command's own `--format` overrides.
+pub fn format_for(key: &str) -> Option<String> {
+    let cfg = load().ok()?;
+    cfg.raw
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty())
+        .map(String::from)
+}
+
 pub fn dir() -> PathBuf {
+    if let Some(d) = DIR_FLAG.get() {
+        return d.clone();
+    }
     for var in ["BERTH_CONFIG", "DOCKER_CONFIG"] {
         if let Some(d) = std::env::var_os(var).filter(|v| !v.is_empty()) {
             return PathBuf::from(d);

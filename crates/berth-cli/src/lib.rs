@@ -33,6 +33,9 @@ pub struct Cli {
     /// Enable debug mode
     #[arg(short = 'D', long, global = true)]
     debug: bool,
+    /// Location of client config files (default ~/.docker, or BERTH_CONFIG / DOCKER_CONFIG)
+    #[arg(long = "config", global = true)]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -302,6 +305,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
+    if let Some(dir) = &cli.config {
+        config::set_dir(dir.clone());
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -167,3 +167,43 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
         "{parsed}"
     );
 }
+
+#[test]
+fn client_config_formats_apply_as_in_the_docker_cli() {
+    let d = Daemon::start();
+    d.berth(&["run", "--name", "done", "busybox", "true"]);
+    let cfg = d.dir.path().join("client-config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.json"),
+        r#"{"psFormat": "table {{.Names}}\t{{.Image}}", "imagesFormat": "{{.Repository}}:{{.Tag}}"}"#,
+    )
+    .unwrap();
+    let dir = cfg.to_str().unwrap();
+    // --config DIR, in both CLIs
+    for args in [vec!["ps", "-a"], vec!["images"]] {
+        let mut ours = vec!["--config", dir];
+        ours.extend(&args);
+        let o = d.berth(&ours);
+        let theirs = d.docker(&ours);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(stdout(&o), stdout(&theirs), "{args:?}");
+    }
+    let o = d.berth(&["--config", dir, "images"]);
+    assert_eq!(stdout(&o), "busybox:latest\n");
+    // BERTH_CONFIG does the same; --format still wins
+    let o = std::process::Command::new(common::berth_bin())
+        .args(["ps", "-a", "--format", "{{.Status}}"])
+        .env("BERTH_HOST", d.host())
+        .env("BERTH_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert!(stdout(&o).starts_with("Exited (0)"), "{}", stdout(&o));
+    let o = std::process::Command::new(common::berth_bin())
+        .args(["ps", "-a"])
+        .env("BERTH_HOST", d.host())
+        .env("BERTH_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "NAMES     IMAGE\ndone      busybox\n");
+}

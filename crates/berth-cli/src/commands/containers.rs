@@ -1345,8 +1345,12 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
             })
         })
         .collect();
+    let format = a
+        .format
+        .clone()
+        .or_else(|| crate::config::format_for("psFormat"));
     if print_format(
-        a.format.as_deref(),
+        format.as_deref(),
         &rows,
         &[
             ("ID", "CONTAINER ID"),

@@ -110,8 +110,12 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    let format = a
+        .format
+        .clone()
+        .or_else(|| crate::config::format_for("imagesFormat"));
     if print_format(
-        a.format.as_deref(),
+        format.as_deref(),
         &rows,
         &[
             ("Repository", "REPOSITORY"),
