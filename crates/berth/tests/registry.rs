@@ -748,18 +748,21 @@ fn https_registries_are_verified_against_certs_d() {
     let out = common::OutsideHost::new(&d);
     make_certs(&pki, common::OutsideHost::ADDR);
     let addr = format!("{}:5443", common::OutsideHost::ADDR);
-    let mut reg = Command::new("nsenter")
-        .args(["-t", &out.pid.to_string(), "-n", "--", berth_bin()])
-        .args(["registry", "serve", "--addr", &addr, "--root"])
-        .arg(d.dir.path().join("tls-registry"))
-        .arg("--tls-cert")
-        .arg(pki.join("server.crt"))
-        .arg("--tls-key")
-        .arg(pki.join("server.key"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // killed when the test ends, even when it fails
+    let _reg = Registry {
+        child: Command::new("nsenter")
+            .args(["-t", &out.pid.to_string(), "-n", "--", berth_bin()])
+            .args(["registry", "serve", "--addr", &addr, "--root"])
+            .arg(d.dir.path().join("tls-registry"))
+            .arg("--tls-cert")
+            .arg(pki.join("server.crt"))
+            .arg("--tls-key")
+            .arg(pki.join("server.key"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
     let ping = format!("curl -sk -o /dev/null https://{addr}/v2/");
     assert!(
         eventually(10, || d.sh(&ping).status.success()),
@@ -801,8 +804,6 @@ fn https_registries_are_verified_against_certs_d() {
     d.berth(&["rmi", &r]);
     let o = d.berth(&["pull", &r]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let _ = reg.kill();
-    let _ = reg.wait();
 }
 
 #[test]
