@@ -176,20 +176,31 @@ impl Engine {
         let target = target_reference(Some(repo), tag)?
             .ok_or_else(|| Error::invalid("repository name must have at least one component"))?;
         let key = target.to_string();
-        {
-            let mut idx = self.images.w();
-            self.meta
-                .write(vec![WriteOp::put_json(Table::Tags, &key, &img.id)?])?;
-            idx.tags.insert(key, img.id.clone());
-            if let Some(rec) = idx.images.get_mut(&img.id) {
-                let mut next = rec.clone();
-                next.last_tag_time = crate::now_rfc3339();
-                self.meta
-                    .write(vec![WriteOp::put_json(Table::Images, &img.id, &next)?])?;
-                *rec = next;
-            }
-        }
+        let tag_op = WriteOp::put_json(Table::Tags, &key, &img.id)?;
+        self.update_image(&img.id, vec![tag_op], |r| {
+            r.last_tag_time = crate::now_rfc3339()
+        })?;
+        self.images.w().tags.insert(key, img.id.clone());
         self.object_event("image", &img.id, "tag", &[("name", target.familiar())]);
+        Ok(())
+    }
+
+    /// Changes an image's record, written in one transaction with `ops`.
+    pub(crate) fn update_image(
+        &self,
+        id: &str,
+        mut ops: Vec<WriteOp>,
+        change: impl FnOnce(&mut ImageRecord),
+    ) -> Result<()> {
+        let mut idx = self.images.w();
+        let Some(mut next) = idx.images.get(id).cloned() else {
+            self.meta.write(ops)?;
+            return Ok(());
+        };
+        change(&mut next);
+        ops.push(WriteOp::put_json(Table::Images, id, &next)?);
+        self.meta.write(ops)?;
+        idx.images.insert(id.to_string(), next);
         Ok(())
     }
 

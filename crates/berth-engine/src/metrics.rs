@@ -53,10 +53,40 @@ impl Histogram {
     }
 }
 
+/// Histograms by an `action` label.
+#[derive(Default)]
+struct ByAction(Mutex<BTreeMap<String, Histogram>>);
+
+impl ByAction {
+    fn observe(&self, action: &str, took: Duration) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(action.to_string())
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        head(out, name, "histogram", help);
+        for (action, h) in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            h.write(out, name, &format!("action=\"{}\"", label(action)));
+        }
+    }
+}
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    head(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    container_actions: Mutex<BTreeMap<String, Histogram>>,
-    network_actions: Mutex<BTreeMap<String, Histogram>>,
+    container_actions: ByAction,
+    network_actions: ByAction,
     api_requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     health_checks: AtomicU64,
     health_checks_failed: AtomicU64,
@@ -66,24 +96,12 @@ pub struct Metrics {
 impl Metrics {
     /// One container action (create, start, stop, delete, …) and its time.
     pub fn container_action(&self, action: &str, took: Duration) {
-        let mut m = self
-            .container_actions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        m.entry(action.to_string())
-            .or_default()
-            .observe(took.as_secs_f64());
+        self.container_actions.observe(action, took);
     }
 
     /// One network action (create, connect, disconnect, delete).
     pub fn network_action(&self, action: &str, took: Duration) {
-        let mut m = self
-            .network_actions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        m.entry(action.to_string())
-            .or_default()
-            .observe(took.as_secs_f64());
+        self.network_actions.observe(action, took);
     }
 
     /// One API request: method, the route's template, the status.
@@ -121,48 +139,16 @@ impl Engine {
     pub fn metrics_text(&self) -> String {
         let m = &self.metrics;
         let mut out = String::new();
-        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-        };
-
-        head(
+        m.container_actions.write(
             &mut out,
             "engine_daemon_container_actions_seconds",
-            "histogram",
             "The number of seconds it takes to process each container action",
         );
-        for (action, h) in m
-            .container_actions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            h.write(
-                &mut out,
-                "engine_daemon_container_actions_seconds",
-                &format!("action=\"{}\"", label(action)),
-            );
-        }
-
-        head(
+        m.network_actions.write(
             &mut out,
             "engine_daemon_network_actions_seconds",
-            "histogram",
             "The number of seconds it takes to process each network action",
         );
-        for (action, h) in m
-            .network_actions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            h.write(
-                &mut out,
-                "engine_daemon_network_actions_seconds",
-                &format!("action=\"{}\"", label(action)),
-            );
-        }
 
         head(
             &mut out,
@@ -191,51 +177,29 @@ impl Engine {
             );
         }
 
-        head(
+        counter(
             &mut out,
             "engine_daemon_events_total",
-            "counter",
             "The number of events logged",
+            self.events.published(),
         );
-        let _ = writeln!(
-            out,
-            "engine_daemon_events_total {}",
-            self.events.published()
-        );
-
-        head(
+        counter(
             &mut out,
             "engine_daemon_health_checks_total",
-            "counter",
             "The total number of health checks",
+            m.health_checks.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "engine_daemon_health_checks_total {}",
-            m.health_checks.load(Ordering::Relaxed)
-        );
-        head(
+        counter(
             &mut out,
             "engine_daemon_health_checks_failed_total",
-            "counter",
             "The total number of failed health checks",
+            m.health_checks_failed.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "engine_daemon_health_checks_failed_total {}",
-            m.health_checks_failed.load(Ordering::Relaxed)
-        );
-
-        head(
+        counter(
             &mut out,
             "berth_images_pulled_bytes_total",
-            "counter",
             "Bytes of layers downloaded by pulls",
-        );
-        let _ = writeln!(
-            out,
-            "berth_images_pulled_bytes_total {}",
-            m.pull_bytes.load(Ordering::Relaxed)
+            m.pull_bytes.load(Ordering::Relaxed),
         );
 
         head(

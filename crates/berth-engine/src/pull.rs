@@ -113,6 +113,17 @@ fn progress_msg(status: &str, id: &str, current: u64, total: u64) -> Value {
 }
 
 impl Engine {
+    /// A client of the registry that serves `domain` (a reference's
+    /// domain), insecure or not by the daemon's settings.
+    pub(crate) async fn registry_client(
+        &self,
+        domain: &str,
+        creds: Option<Credentials>,
+    ) -> std::result::Result<RegistryClient, DistError> {
+        let (host, insecure) = registry_endpoint(domain, &self.cfg.insecure_registries);
+        RegistryClient::connect(&host, insecure, creds, &self.cfg.certs_dir).await
+    }
+
     /// `docker login`: checks the credentials with the registry.
     pub async fn registry_login(&self, server: &str, creds: Credentials) -> Result<()> {
         let host = server
@@ -125,8 +136,8 @@ impl Engine {
             "" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
             h => h,
         };
-        let (h, insecure) = registry_endpoint(host, &self.cfg.insecure_registries);
-        let client = RegistryClient::connect(&h, insecure, Some(creds), &self.cfg.certs_dir)
+        let client = self
+            .registry_client(host, Some(creds))
             .await
             .map_err(dist_error)?;
         client.check_login().await.map_err(dist_error)
@@ -139,10 +150,10 @@ impl Engine {
             Some((h, rest)) if h.contains('.') || h.contains(':') || h == "localhost" => (h, rest),
             _ => ("index.docker.io", term),
         };
-        let insecure = &self.cfg.insecure_registries;
-        let (host, plain) = registry_endpoint(domain, insecure);
+        let (host, _) = registry_endpoint(domain, &self.cfg.insecure_registries);
         let fail = |e: String| Error::Internal(anyhow::anyhow!("cannot search {host}: {e}"));
-        let client = RegistryClient::connect(&host, plain, None, &self.cfg.certs_dir)
+        let client = self
+            .registry_client(domain, None)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let mut path = format!("/v1/search?n={limit}&q=");
@@ -183,11 +194,10 @@ impl Engine {
         if !all {
             return Ok(vec![opts.clone()]);
         }
-        let (host, plain) = registry_endpoint(&reference.domain, &self.cfg.insecure_registries);
-        let client =
-            RegistryClient::connect(&host, plain, opts.credentials.clone(), &self.cfg.certs_dir)
-                .await
-                .map_err(dist_error)?;
+        let client = self
+            .registry_client(&reference.domain, opts.credentials.clone())
+            .await
+            .map_err(dist_error)?;
         let mut tags = client.tags(&reference.path).await.map_err(dist_error)?;
         tags.sort();
         if tags.is_empty() {

@@ -15,7 +15,7 @@ use berth_store::{Digest, Table, WriteOp};
 use serde_json::json;
 
 use crate::layers::{LayerRecord, SourceBlob, chain_ids};
-use crate::pull::{Progress, dist_error, registry_endpoint, say, short};
+use crate::pull::{Progress, dist_error, say, short};
 use crate::{Engine, Error, LockExt, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -65,9 +65,8 @@ impl Engine {
         tx: Progress,
     ) -> Result<()> {
         let first = &targets[0];
-        let (host, plain) = registry_endpoint(&first.domain, &self.cfg.insecure_registries);
         let client = Arc::new(
-            RegistryClient::connect(&host, plain, credentials, &self.cfg.certs_dir)
+            self.registry_client(&first.domain, credentials)
                 .await
                 .map_err(dist_error)?,
         );
@@ -185,19 +184,11 @@ impl Engine {
     }
 
     fn record_repo_digest(&self, id: &str, repo_digest: &str) -> Result<()> {
-        let mut idx = self.images.w();
-        let Some(rec) = idx.images.get_mut(id) else {
-            return Ok(());
-        };
-        if rec.repo_digests.iter().any(|d| d == repo_digest) {
-            return Ok(());
-        }
-        let mut next = rec.clone();
-        next.repo_digests.push(repo_digest.to_string());
-        self.meta
-            .write(vec![WriteOp::put_json(Table::Images, id, &next)?])?;
-        *rec = next;
-        Ok(())
+        self.update_image(id, vec![], |r| {
+            if !r.repo_digests.iter().any(|d| d == repo_digest) {
+                r.repo_digests.push(repo_digest.to_string());
+            }
+        })
     }
 
     /// Pushes one layer and returns its manifest descriptor.

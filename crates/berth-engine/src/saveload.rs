@@ -101,6 +101,8 @@ impl Engine {
     fn write_save(&self, items: &[SaveItem], w: impl Write) -> anyhow::Result<()> {
         let mut tar = tar::Builder::new(w);
         let mut written: HashSet<String> = HashSet::new();
+        // a layer two images share is written once; its size is kept
+        let mut layer_sizes: HashMap<String, u64> = HashMap::new();
         let mut docker_manifest = Vec::new();
         let mut index = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -119,12 +121,13 @@ impl Engine {
             let mut layers = Vec::new();
             for (chain, diff) in chain_ids(&img.diff_ids).iter().zip(&img.diff_ids) {
                 let d = Digest::parse(diff)?;
-                let size = if written.contains(diff) {
-                    self.diff_size(chain, &d)?
-                } else {
-                    let size = self.append_layer(&mut tar, chain, &d)?;
-                    written.insert(diff.clone());
-                    size
+                let size = match layer_sizes.get(diff) {
+                    Some(s) => *s,
+                    None => {
+                        let s = self.append_layer(&mut tar, chain, &d)?;
+                        layer_sizes.insert(diff.clone(), s);
+                        s
+                    }
                 };
                 layers.push(json!({ "mediaType": OCI_LAYER, "digest": diff, "size": size }));
             }
@@ -215,15 +218,6 @@ impl Engine {
         std::io::copy(&mut r, &mut out)?;
         drop(out);
         Ok((std::fs::File::open(&tmp)?, Some(tmp)))
-    }
-
-    fn diff_size(&self, chain: &str, diff: &Digest) -> anyhow::Result<u64> {
-        let (f, tmp) = self.layer_tar(chain, diff)?;
-        let size = f.metadata()?.len();
-        if let Some(t) = tmp {
-            let _ = std::fs::remove_file(t);
-        }
-        Ok(size)
     }
 
     fn append_layer(

@@ -34,13 +34,26 @@ pub struct ImagesArgs {
     reference: Option<String>,
 }
 
-/// Splits "name:tag" the way docker shows it; "<none>" where absent.
-fn split_repo_tag(rt: &str) -> (String, String) {
+/// "name:tag" into its parts; the colon of a registry's port is no tag.
+fn split_tag(rt: &str) -> (&str, Option<&str>) {
     let slash = rt.rfind('/').map(|i| i + 1).unwrap_or(0);
     match rt[slash..].rfind(':') {
-        Some(i) => (rt[..slash + i].to_string(), rt[slash + i + 1..].to_string()),
-        None => (rt.to_string(), "<none>".to_string()),
+        Some(i) => (&rt[..slash + i], Some(&rt[slash + i + 1..])),
+        None => (rt, None),
     }
+}
+
+/// Splits "name:tag" the way docker shows it; "<none>" where absent.
+pub(crate) fn split_repo_tag(rt: &str) -> (String, String) {
+    let (repo, tag) = split_tag(rt);
+    (repo.to_string(), tag.unwrap_or("<none>").to_string())
+}
+
+/// The registry host a reference names, when its first component is one.
+fn registry_host(name: &str) -> Option<&str> {
+    name.split_once('/')
+        .map(|(first, _)| first)
+        .filter(|f| f.contains('.') || f.contains(':') || *f == "localhost")
 }
 
 pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
@@ -71,11 +84,7 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
         for t in tags {
             let (repo, tag) = split_repo_tag(&t);
             if let Some(r) = &a.reference {
-                let (want_repo, want_tag) =
-                    match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-                        Some((rp, tg)) => (rp.to_string(), Some(tg.to_string())),
-                        None => (r.clone(), None),
-                    };
+                let (want_repo, want_tag) = split_tag(r);
                 if repo != want_repo || want_tag.is_some_and(|wt| wt != tag) {
                     continue;
                 }
@@ -324,12 +333,9 @@ pub struct PullArgs {
 
 /// The registry host of a reference, as config.json's `auths` keys it.
 fn registry_of(name: &str) -> String {
-    match name.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first.to_string()
-        }
-        _ => "https://index.docker.io/v1/".to_string(),
-    }
+    registry_host(name)
+        .unwrap_or("https://index.docker.io/v1/")
+        .to_string()
 }
 
 /// `X-Registry-Auth` for the registry of `name`, from what `login` saved.
@@ -351,14 +357,8 @@ fn split_pull_ref(name: &str) -> (String, Option<String>) {
     if let Some((n, d)) = name.split_once('@') {
         return (n.to_string(), Some(d.to_string()));
     }
-    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match name[slash..].rfind(':') {
-        Some(i) => (
-            name[..slash + i].to_string(),
-            Some(name[slash + i + 1..].to_string()),
-        ),
-        None => (name.to_string(), None),
-    }
+    let (repo, tag) = split_tag(name);
+    (repo.to_string(), tag.map(String::from))
 }
 
 /// POSTs `path` and shows the JSON progress messages it streams back;
@@ -433,12 +433,12 @@ pub async fn pull(ctx: &Ctx, a: PullArgs) -> Result<i32> {
 
 /// The fully qualified reference the docker CLI prints after a pull.
 fn full_reference(name: &str, tag: Option<&str>) -> String {
-    let qualified = match name.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            name.to_string()
-        }
-        Some(_) => format!("docker.io/{name}"),
-        None => format!("docker.io/library/{name}"),
+    let qualified = if registry_host(name).is_some() {
+        name.to_string()
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
     };
     match tag {
         Some(t) if t.contains(':') => format!("{qualified}@{t}"),

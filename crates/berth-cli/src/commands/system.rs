@@ -449,10 +449,7 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
             let size = i64_of(i, "Size");
             let shared = i64_of(i, "SharedSize");
             tags.into_iter().map(move |t| {
-                let (repo, tag) = match t.rsplit_once(':').filter(|(_, tg)| !tg.contains('/')) {
-                    Some((r, tg)) => (r.to_string(), tg.to_string()),
-                    None => (t.clone(), "<none>".to_string()),
-                };
+                let (repo, tag) = super::images::split_repo_tag(&t);
                 serde_json::json!({
                     "Repository": repo, "Tag": tag,
                     "ID": crate::output::short_id(i["Id"].as_str().unwrap_or_default()),
