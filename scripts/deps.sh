@@ -3,12 +3,13 @@
 # machine. Sourced by setup.sh and test.sh; safe to run again.
 set -euo pipefail
 
-# build: pkg-config + libseccomp-dev (libcontainer's seccomp support)
+# build: pkg-config + libseccomp-dev (libcontainer's seccomp support),
+#        gcc + libc6-dev (ring, the TLS crypto provider, compiles C)
 # run:   busybox-static (the project's base image), util-linux (unshare,
 #        nsenter for the test harness), iproute2 (ip), nftables (nft: NAT and
 #        filtering for bridge networks), tini (tini-static is
 #        what --init runs), procps (ps, for `top`)
-BERTH_APT_PACKAGES=(pkg-config libseccomp-dev busybox-static util-linux iproute2 nftables tar ca-certificates tini procps)
+BERTH_APT_PACKAGES=(pkg-config libseccomp-dev gcc libc6-dev busybox-static util-linux iproute2 nftables tar ca-certificates tini procps)
 
 berth_install_deps() {
   local missing=()
