@@ -15,6 +15,8 @@ berth_install_deps
 echo "building berth (release)..."
 cargo build --release --locked -p berth
 install -m 0755 target/release/berth /usr/local/bin/berth
+# the shim's steady state, found beside berth
+install -m 0755 target/release/berth-shim /usr/local/bin/berth-shim
 
 sock=/run/berth/berth.sock
 if ! berth -H "unix://$sock" version >/dev/null 2>&1; then

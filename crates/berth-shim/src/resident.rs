@@ -9,6 +9,9 @@
 //! data fixed up at load, are never touched: dropping those would lose
 //! data.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+
 /// One mapping of /proc/self/smaps.
 struct Mapping {
     start: usize,
@@ -80,6 +83,58 @@ pub fn trim() {
         // read-only, file-backed and holds no private pages: dropping its
         // pages only makes the next access fault them in from the file
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+/// How long the shim must be quiet before it trims again.
+const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Trims again after each burst of requests, once no request came for a
+/// while: serving one faults in pages an idle shim has no use for. Output
+/// does not count: the copying path's few pages come back at once if the
+/// container keeps writing, and a chatty container must not keep the
+/// daemon's one-off work resident.
+#[derive(Default)]
+pub struct Quiet {
+    activity: AtomicUsize,
+    /// set by the first activity after a trim
+    dirty: Mutex<bool>,
+    woken: Condvar,
+}
+
+impl Quiet {
+    /// Records activity: cheap, called at each request's start and end.
+    pub fn touch(&self) {
+        self.activity.fetch_add(1, Ordering::Relaxed);
+        let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        if !*dirty {
+            *dirty = true;
+            self.woken.notify_one();
+        }
+    }
+
+    /// The trimming loop; runs on its own thread for the shim's lifetime.
+    pub fn run(&self) {
+        loop {
+            {
+                let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+                while !*dirty {
+                    dirty = self.woken.wait(dirty).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            loop {
+                let before = self.activity.load(Ordering::Relaxed);
+                std::thread::sleep(QUIET_FOR);
+                // checked under the lock, so that activity after the check
+                // finds `dirty` cleared and wakes the next round
+                let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+                if self.activity.load(Ordering::Relaxed) == before {
+                    *dirty = false;
+                    break;
+                }
+            }
+            trim();
+        }
     }
 }
 

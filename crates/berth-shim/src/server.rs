@@ -9,16 +9,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
-use libcontainer::container::Container;
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
-use oci_spec::runtime::Spec;
 
 use crate::jsonlog::{self, LineSplitter};
 use crate::protocol::{
@@ -30,7 +24,7 @@ use crate::protocol::{
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 const SMALL_STACK: usize = 128 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShimArgs {
     pub id: String,
     /// OCI bundle: config.json and the mounted rootfs
@@ -183,241 +177,176 @@ struct Shared {
     /// pty masters of exec processes started with a terminal, by pid
     exec_masters: Mutex<std::collections::HashMap<i32, OwnedFd>>,
     exec_seq: AtomicUsize,
+    /// the big binary, which runs exec helpers
+    berth: PathBuf,
+    quiet: crate::resident::Quiet,
 }
 
-/// Runs the shim to completion. The first line on stdout tells the daemon
-/// whether the container was created ("ok <pid>") or why not ("err ...").
-pub fn run(args: ShimArgs) -> Result<()> {
-    match create(&args) {
-        Ok((container, pid, pipes, listener)) => {
-            println!("{READY_OK} {pid}");
-            let _ = std::io::stdout().flush();
-            detach_stdout();
-            serve(args, container, pid, pipes, listener)
+pub(crate) struct Pipes {
+    pub(crate) stdout: File,
+    /// none on a terminal, where both streams are one
+    pub(crate) stderr: Option<File>,
+    pub(crate) stdin: Option<File>,
+    /// the pty master of a `-t` container, kept for resizing
+    pub(crate) tty_master: Option<OwnedFd>,
+}
+
+/// The file name of the small steady-state shim, beside `berth`.
+pub(crate) const STEADY_BINARY: &str = "berth-shim";
+
+/// What the steady state needs besides its descriptors: handed from the
+/// creating shim to the small binary as JSON on its command line.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Steady {
+    pub(crate) args: ShimArgs,
+    /// the container's init
+    pub(crate) pid: i32,
+    /// its cgroup path, to tell an OOM kill at exit
+    pub(crate) cgroup: Option<String>,
+    /// the big binary, for the helpers that need libcontainer
+    pub(crate) berth: PathBuf,
+    pub(crate) fds: Fds,
+}
+
+/// Descriptor numbers inherited across execve (-1: none).
+#[derive(Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Fds {
+    pub(crate) stdout: i32,
+    pub(crate) stderr: Option<i32>,
+    pub(crate) stdin: Option<i32>,
+    pub(crate) tty_master: Option<i32>,
+    pub(crate) listener: i32,
+}
+
+impl Fds {
+    pub(crate) fn all(&self) -> Vec<i32> {
+        let mut v = vec![self.stdout, self.listener];
+        v.extend(
+            [self.stderr, self.stdin, self.tty_master]
+                .into_iter()
+                .flatten(),
+        );
+        v
+    }
+}
+
+/// Starting and removing the container: libcontainer's work, done in
+/// process by the big binary or through its helpers by the small one.
+pub(crate) trait Lifecycle {
+    fn start(&mut self) -> Result<()>;
+    fn delete(&mut self) -> Result<()>;
+}
+
+/// The small binary's lifecycle: `berth shim-start|shim-delete ROOT ID`.
+struct HelperLifecycle {
+    berth: PathBuf,
+    root: PathBuf,
+    id: String,
+}
+
+impl HelperLifecycle {
+    fn run(&self, action: &str) -> Result<()> {
+        let out = std::process::Command::new(&self.berth)
+            .arg(action)
+            .arg(&self.root)
+            .arg(&self.id)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", self.berth.display()))?;
+        if out.status.success() {
+            return Ok(());
         }
+        let msg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if msg.is_empty() {
+            anyhow::bail!("{action} failed: {}", out.status);
+        }
+        anyhow::bail!("{msg}")
+    }
+}
+
+impl Lifecycle for HelperLifecycle {
+    fn start(&mut self) -> Result<()> {
+        self.run("shim-start")
+    }
+
+    fn delete(&mut self) -> Result<()> {
+        self.run("shim-delete")
+    }
+}
+
+/// The small `berth-shim` binary: takes over from the creating shim
+/// (`create::run`) with the state in its one argument.
+pub fn steady_main() -> i32 {
+    use std::os::fd::FromRawFd;
+    let Some(json) = std::env::args().nth(1) else {
+        eprintln!("berth-shim: started by berth's shim, not by hand");
+        return 2;
+    };
+    let steady: Steady = match serde_json::from_str(&json) {
+        Ok(s) => s,
         Err(e) => {
-            println!("err {e:#}");
-            let _ = std::io::stdout().flush();
-            Err(e)
+            eprintln!("berth-shim: bad state: {e}");
+            return 2;
+        }
+    };
+    let fds = steady.fds;
+    // SAFETY: the creating shim handed these descriptors over open and
+    // owned by nobody else; each is taken exactly once
+    let (pipes, listener) = unsafe {
+        (
+            Pipes {
+                stdout: File::from_raw_fd(fds.stdout),
+                stderr: fds.stderr.map(|fd| File::from_raw_fd(fd)),
+                stdin: fds.stdin.map(|fd| File::from_raw_fd(fd)),
+                tty_master: fds.tty_master.map(|fd| OwnedFd::from_raw_fd(fd)),
+            },
+            UnixListener::from_raw_fd(fds.listener),
+        )
+    };
+    for fd in fds.all() {
+        // SAFETY: marking our own descriptors close-on-exec again, so that
+        // helpers and exec'd processes do not inherit them
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let mut lifecycle = HelperLifecycle {
+        berth: steady.berth.clone(),
+        root: steady.args.state_dir.join("runtime"),
+        id: steady.args.id.clone(),
+    };
+    match serve(steady, pipes, listener, &mut lifecycle) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("shim: {e:#}");
+            1
         }
     }
 }
 
-struct Pipes {
-    stdout: File,
-    /// none on a terminal, where both streams are one
-    stderr: Option<File>,
-    stdin: Option<File>,
-    /// the pty master of a `-t` container, kept for resizing
-    tty_master: Option<OwnedFd>,
-}
-
-/// Whether the bundle asks for a terminal, and its first size.
-fn terminal_of(bundle: &Path) -> Result<(bool, Option<(u16, u16)>)> {
-    let spec = Spec::load(bundle.join("config.json")).map_err(|e| anyhow!("loading spec: {e}"))?;
-    let p = spec.process().as_ref();
-    let tty = p.and_then(|p| p.terminal()).unwrap_or(false);
-    let size = p
-        .and_then(|p| {
-            p.console_size()
-                .as_ref()
-                .map(|b| (b.height() as u16, b.width() as u16))
-        })
-        .filter(|(h, w)| *h > 0 && *w > 0);
-    Ok((tty, size))
-}
-
-fn create(args: &ShimArgs) -> Result<(Container, i32, Pipes, UnixListener)> {
-    // orphans of the container (its init after libcontainer's intermediate
-    // process exits) are re-parented to us so that we can reap them
-    // SAFETY: prctl with integer arguments only
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let runtime_root = args.state_dir.join("runtime");
-    fs::create_dir_all(&runtime_root)?;
-    let _ = fs::remove_file(args.state_dir.join("exit.json"));
-
-    let (tty, size) = terminal_of(&args.bundle)?;
-    let (container, pipes) = if tty {
-        create_with_terminal(args, &runtime_root, size)?
-    } else {
-        create_with_pipes(args, &runtime_root)?
-    };
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .context("container has no init process")?;
-    let _ = fs::remove_file(&args.socket);
-    let listener = UnixListener::bind(&args.socket)
-        .with_context(|| format!("binding {}", args.socket.display()))?;
-    Ok((container, pid, pipes, listener))
-}
-
-/// Without a terminal: pipes for stdout and stderr (and stdin with `-i`).
-fn create_with_pipes(args: &ShimArgs, runtime_root: &Path) -> Result<(Container, Pipes)> {
-    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
-    let (stdin_for_container, stdin_writer): (OwnedFd, Option<File>) = if args.stdin {
-        let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
-        (r, Some(File::from(w)))
-    } else {
-        (File::open("/dev/null")?.into(), None)
-    };
-
-    let container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
-        .with_root_path(runtime_root)
-        .map_err(|e| anyhow!("{e}"))?
-        .with_executor(ResetSignalsExecutor::default())
-        .with_stdin(stdin_for_container)
-        .with_stdout(out_w)
-        .with_stderr(err_w)
-        .as_init(&args.bundle)
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(|e| anyhow!("{e}"))?;
-    Ok((
-        container,
-        Pipes {
-            stdout: File::from(out_r),
-            stderr: Some(File::from(err_r)),
-            stdin: stdin_writer,
-            tty_master: None,
-        },
-    ))
-}
-
-fn console_socket_path(socket: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn console_socket_path(socket: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{}.{suffix}", socket.display()))
 }
 
-/// `-t`: the container's stdio is a pty libcontainer makes inside it.
-fn create_with_terminal(
-    args: &ShimArgs,
-    runtime_root: &Path,
-    size: Option<(u16, u16)>,
-) -> Result<(Container, Pipes)> {
-    let console_path = console_socket_path(&args.socket, "tty");
-    let console = crate::tty::console_listener(&console_path)?;
-    let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
-        .with_root_path(runtime_root)
-        .map_err(|e| anyhow!("{e}"))?
-        .with_executor(ResetSignalsExecutor::default())
-        .with_console_socket(Some(&console_path))
-        .as_init(&args.bundle)
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(|e| anyhow!("{e}"));
-    let container = match built {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = fs::remove_file(&console_path);
-            return Err(e);
-        }
-    };
-    let master = crate::tty::receive_master(&console, Duration::from_secs(10));
-    let _ = fs::remove_file(&console_path);
-    let master = master?;
-    if let Some((h, w)) = size {
-        let _ = crate::tty::set_size(&master, h, w);
-    }
-    let stdin = if args.stdin {
-        Some(File::from(master.try_clone()?))
-    } else {
-        None
-    };
-    Ok((
-        container,
-        Pipes {
-            stdout: File::from(master.try_clone()?),
-            stderr: None,
-            stdin,
-            tty_master: Some(master),
-        },
-    ))
-}
-
-/// Runs the container's process with default signal dispositions. Rust
-/// programs (this shim included) start with SIGPIPE ignored, and ignored
-/// signals survive exec: without this, `yes | head` in a container would
-/// spin forever instead of dying of SIGPIPE.
-///
-/// For exec'd processes it also loads the container's seccomp filter:
-/// libcontainer's tenant builder drops it. Caps are already dropped here, so
-/// the load needs no_new_privs: exec sessions cannot gain privileges through
-/// setuid binaries (stricter than Docker, never looser).
-#[derive(Clone, Default)]
-struct ResetSignalsExecutor {
-    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
-}
-
-impl Executor for ResetSignalsExecutor {
-    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        reset_signal_dispositions();
-        if let Some(profile) = &self.seccomp {
-            nix::sys::prctl::set_no_new_privs()
-                .map_err(|e| ExecutorError::Other(format!("setting no_new_privs: {e}")))?;
-            libcontainer::seccomp::initialize_seccomp(profile)
-                .map_err(|e| ExecutorError::Other(format!("loading seccomp filter: {e}")))?;
-        }
-        DefaultExecutor {}.exec(spec)
-    }
-
-    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
-    }
-}
-
-/// The kernel's struct sigaction for x86_64 rt_sigaction.
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Sets every catchable signal (glibc's reserved 32 and 33 included, which
-/// its signal() refuses) back to SIG_DFL through the raw system call.
-fn reset_signal_dispositions() {
-    let dfl = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: rt_sigaction with a valid struct and no old-action pointer,
-        // in the single-threaded container init right before exec
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                &dfl as *const KernelSigaction,
-                std::ptr::null_mut::<u8>(),
-                8usize,
-            )
-        };
-    }
-}
-
-fn detach_stdout() {
+pub(crate) fn detach_stdout() {
     if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
         // SAFETY: dup2 onto our own stdout
         unsafe { libc::dup2(null.as_raw_fd(), 1) };
     }
 }
 
-fn serve(
-    args: ShimArgs,
-    mut container: Container,
-    pid: i32,
+pub(crate) fn serve(
+    steady: Steady,
     pipes: Pipes,
     listener: UnixListener,
+    lifecycle: &mut dyn Lifecycle,
 ) -> Result<()> {
+    let Steady {
+        args,
+        pid,
+        cgroup,
+        berth,
+        ..
+    } = steady;
     let log = match &args.log {
         Some(p) => Some(
             LogFile::open(p, args.log_max_size, args.log_max_files, args.log_compress)
@@ -446,6 +375,8 @@ fn serve(
         tty_master: pipes.tty_master,
         exec_masters: Mutex::new(std::collections::HashMap::new()),
         exec_seq: AtomicUsize::new(0),
+        berth,
+        quiet: crate::resident::Quiet::default(),
     });
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -482,7 +413,7 @@ fn serve(
     // created: wait for the daemon to connect its attachers and say start
     let started = match start_rx.recv_timeout(START_TIMEOUT) {
         Ok(reply) => {
-            let res = container.start().map_err(|e| anyhow!("{e}"));
+            let res = lifecycle.start();
             let ok = res.is_ok();
             let _ = reply.send(match res {
                 Ok(()) => Response {
@@ -500,17 +431,15 @@ fn serve(
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 
-    // read before libcontainer removes the cgroup below
-    let cgroup = Spec::load(args.bundle.join("config.json"))
-        .ok()
-        .and_then(|s| s.linux().as_ref().and_then(|l| l.cgroups_path().clone()))
-        .map(|p| {
-            berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p.to_string_lossy())
-        });
+    let cgroup = cgroup.map(|p| berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p));
     if started {
         // from here on the shim mostly waits: give back what creating the
         // container took
         crate::resident::trim();
+        let sh = shared.clone();
+        thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || sh.quiet.run())?;
     }
     let code = reap(&shared, pid);
     // the container's pid namespace is gone, so the pipes reach EOF; the
@@ -543,7 +472,7 @@ fn serve(
     {
         let _ = a.stream.shutdown(std::net::Shutdown::Both);
     }
-    if let Err(e) = container.delete(true) {
+    if let Err(e) = lifecycle.delete() {
         tracing::warn!(error = %e, "cleaning up container runtime state");
     }
     // let connected waiters read their answer before the socket goes away
@@ -698,7 +627,13 @@ fn respond(conn: &mut UnixStream, r: &Response) -> std::io::Result<()> {
     conn.write_all(&line)
 }
 
-fn handle(sh: &Shared, mut conn: UnixStream) {
+fn handle(sh: &Shared, conn: UnixStream) {
+    sh.quiet.touch();
+    serve_request(sh, conn);
+    sh.quiet.touch();
+}
+
+fn serve_request(sh: &Shared, mut conn: UnixStream) {
     let mut reader = match conn.try_clone() {
         Ok(c) => BufReader::new(c),
         Err(_) => return,
@@ -902,130 +837,6 @@ pub struct ExecHelperSpec {
     pub add_caps: Vec<String>,
 }
 
-/// `berth shim-exec SPEC`: a single-threaded helper that joins the
-/// container with libcontainer's tenant builder. Forking from the threaded
-/// shim could inherit a held malloc lock; this process has one thread. Its
-/// stdio are the exec's pipes; it reports "ok <pid>" or "err <msg>" on fd 3.
-pub fn exec_helper(spec_json: &str) -> i32 {
-    use std::os::fd::FromRawFd;
-    // SAFETY: the shim opened fd 3 for us before exec
-    let mut report = unsafe { File::from_raw_fd(3) };
-    // SAFETY: marking our own descriptor close-on-exec
-    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
-    let result = (|| -> Result<i32> {
-        let spec: ExecHelperSpec = serde_json::from_str(spec_json)?;
-        let env: std::collections::HashMap<String, String> = spec
-            .env
-            .iter()
-            .map(|e| match e.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (e.clone(), String::new()),
-            })
-            .collect();
-        let bundle = libcontainer::container::Container::load(spec.root.join(&spec.id))
-            .map_err(|e| anyhow!("loading container state: {e}"))?
-            .bundle()
-            .to_path_buf();
-        let cspec = Spec::load(bundle.join("config.json"))
-            .map_err(|e| anyhow!("loading container spec: {e}"))?;
-        let seccomp = cspec.linux().as_ref().and_then(|l| l.seccomp().clone());
-        // a terminal needs a whole process.json: the tenant builder sets
-        // `terminal` from nothing else
-        let process_file = match &spec.console_socket {
-            Some(_) => Some(write_tty_process(&spec, &cspec)?),
-            None => None,
-        };
-        let pid = ContainerBuilder::new(spec.id.clone(), SyscallType::default())
-            .with_root_path(&spec.root)
-            .map_err(|e| anyhow!("{e}"))?
-            .with_executor(ResetSignalsExecutor { seccomp })
-            .with_console_socket(spec.console_socket.as_ref())
-            .as_tenant()
-            .with_process(process_file.as_ref())
-            .with_capabilities(spec.add_caps.clone())
-            .with_container_args(spec.args.clone())
-            .with_env(env)
-            .with_cwd(Some(spec.cwd.clone()))
-            .with_user(Some(spec.uid))
-            .with_group(Some(spec.gid))
-            .with_additional_gids(spec.additional_gids.clone())
-            .with_detach(true)
-            .build()
-            .map_err(|e| anyhow!("{e}"));
-        if let Some(f) = &process_file {
-            let _ = fs::remove_file(f);
-        }
-        Ok(pid?.as_raw())
-    })();
-    match result {
-        Ok(pid) => {
-            let _ = writeln!(report, "{READY_OK} {pid}");
-            0
-        }
-        Err(e) => {
-            let _ = writeln!(report, "err {e:#}");
-            1
-        }
-    }
-}
-
-/// The OCI process of an exec with a terminal, with the container's
-/// capabilities and no_new_privileges, as the tenant builder would make it.
-fn write_tty_process(spec: &ExecHelperSpec, cspec: &Spec) -> Result<PathBuf> {
-    use oci_spec::runtime::{BoxBuilder, ProcessBuilder, UserBuilder};
-    let cproc = cspec.process().clone().unwrap_or_default();
-    let mut b = ProcessBuilder::default()
-        .terminal(true)
-        .args(spec.args.clone())
-        .env(spec.env.clone())
-        .cwd(spec.cwd.clone())
-        .user(
-            UserBuilder::default()
-                .uid(spec.uid)
-                .gid(spec.gid)
-                .additional_gids(spec.additional_gids.clone())
-                .build()?,
-        );
-    if let Some(caps) = cproc.capabilities() {
-        let mut caps = caps.clone();
-        let extra: std::collections::HashSet<oci_spec::runtime::Capability> = spec
-            .add_caps
-            .iter()
-            .filter_map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).ok())
-            .collect();
-        if !extra.is_empty() {
-            let union = |set: &Option<std::collections::HashSet<oci_spec::runtime::Capability>>| {
-                Some(
-                    set.clone()
-                        .unwrap_or_default()
-                        .union(&extra)
-                        .copied()
-                        .collect(),
-                )
-            };
-            caps.set_bounding(union(caps.bounding()));
-            caps.set_effective(union(caps.effective()));
-            caps.set_permitted(union(caps.permitted()));
-        }
-        b = b.capabilities(caps);
-    }
-    if let Some(nnp) = cproc.no_new_privileges() {
-        b = b.no_new_privileges(nnp);
-    }
-    if let Some((h, w)) = spec.console_size {
-        b = b.console_size(
-            BoxBuilder::default()
-                .height(h as u64)
-                .width(w as u64)
-                .build()?,
-        );
-    }
-    let process = b.build()?;
-    let path = spec.root.join(format!("exec-{}.json", std::process::id()));
-    fs::write(&path, serde_json::to_vec(&process)?)?;
-    Ok(path)
-}
-
 fn write_frame(conn: &Mutex<UnixStream>, stream: u8, data: &[u8]) -> bool {
     let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
     c.write_all(&frame_header(stream, data.len())).is_ok() && c.write_all(data).is_ok()
@@ -1060,7 +871,7 @@ fn run_exec(
         };
         let (rep_r, rep_w) = pipe2(OFlag::O_CLOEXEC)?;
         let rep_raw = rep_w.as_raw_fd();
-        let mut cmd = std::process::Command::new("/proc/self/exe");
+        let mut cmd = std::process::Command::new(&sh.berth);
         cmd.arg("shim-exec")
             .arg(serde_json::to_string(&spec)?)
             .stdin(std::process::Stdio::from(in_r))

@@ -1,5 +1,6 @@
 //! berth: one binary. `berth daemon` runs the engine, `berth shim` (hidden)
-//! is the per-container shim, and everything else is the docker-style CLI.
+//! creates a container and hands it to the small `berth-shim` binary, and
+//! everything else is the docker-style CLI.
 
 mod daemon;
 mod registry;
@@ -12,6 +13,14 @@ fn main() -> ExitCode {
         Some("daemon") | Some("dockerd") => daemon::main(&args[2..]),
         Some("shim") => shim_main(&args[2..]),
         Some("registry") => registry::main(&args[2..]),
+        Some(action @ ("shim-start" | "shim-delete")) => match (args.get(2), args.get(3)) {
+            (Some(root), Some(id)) => ExitCode::from(berth_shim::lifecycle_helper(
+                action.trim_start_matches("shim-"),
+                std::path::Path::new(root),
+                &id.to_string_lossy(),
+            ) as u8),
+            _ => ExitCode::from(2),
+        },
         Some("shim-exec") => match args.get(2).and_then(|a| a.to_str()) {
             Some(spec) => ExitCode::from(berth_shim::exec_helper(spec) as u8),
             None => ExitCode::from(2),

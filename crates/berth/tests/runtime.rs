@@ -247,3 +247,71 @@ fn update_changes_limits_live_and_the_restart_policy() {
         stderr(&o)
     );
 }
+
+/// The host processes whose command line mentions `needle`, with the file
+/// name of their executable.
+fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&cmdline).contains(needle) {
+            continue;
+        }
+        if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
+            let name = exe.file_name().map(|n| n.to_string_lossy().into_owned());
+            out.push((pid, name.unwrap_or_default()));
+        }
+    }
+    out
+}
+
+#[test]
+fn running_container_is_held_by_the_small_shim() {
+    let d = Daemon::start();
+    for (name, tty) in [("piped", false), ("withtty", true)] {
+        let mut args = vec!["run", "-d", "--name", name];
+        if tty {
+            args.push("-t");
+        }
+        args.extend(["busybox", "sh", "-c", "echo started; exec sleep 1000"]);
+        let id = stdout(&d.berth(&args)).trim().to_string();
+        assert_eq!(id.len(), 64, "{id}");
+        // `berth shim` created the container and replaced itself: one
+        // process holds it, and it runs the small binary
+        let holders = processes_mentioning(&id);
+        let shims: Vec<_> = holders
+            .iter()
+            .filter(|(_, exe)| exe == "berth-shim")
+            .collect();
+        assert_eq!(shims.len(), 1, "{holders:?}");
+        assert!(
+            !holders.iter().any(|(_, exe)| exe == "berth"),
+            "the big binary still holds the container: {holders:?}"
+        );
+        // and serves everything the big one did
+        assert!(eventually(5, || stdout(&d.berth(&["logs", name])).contains("started")));
+        assert_eq!(stdout(&d.docker(&["exec", name, "echo", "hi"])), "hi\n");
+        let o = d.berth(&["exec", "-t", name, "echo", "on a tty"]);
+        assert_eq!(stdout(&o), "on a tty\r\n");
+        assert_eq!(
+            stdout(&d.berth(&["stop", "-t", "1", name])),
+            format!("{name}\n")
+        );
+        let o = d.berth(&["inspect", "-f", "{{.State.ExitCode}}", name]);
+        assert_eq!(stdout(&o), "137\n");
+        // the shim left with its container and removed libcontainer's state
+        assert!(eventually(5, || processes_mentioning(&id).is_empty()));
+        assert!(eventually(5, || !d
+            .exec_root()
+            .join("containers")
+            .join(&id)
+            .join("runtime")
+            .join(&id)
+            .exists()));
+    }
+}
