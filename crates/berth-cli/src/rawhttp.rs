@@ -27,7 +27,11 @@ async fn exchange_with(
     let mut s = UnixStream::connect(socket)
         .await
         .with_context(|| format!("connecting to {socket}"))?;
-    let mut kind = if body.is_empty() {
+    let mut kind = if body.is_empty()
+        || extra
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
         String::new()
     } else {
         "Content-Type: application/json\r\n".to_string()
@@ -40,10 +44,19 @@ async fn exchange_with(
         body.len()
     );
     s.write_all(req.as_bytes()).await?;
-    s.write_all(body).await?;
+    // a daemon that refuses the request answers before reading the body
+    // and closes: its answer is still there to read after a failed write
+    let sent = s.write_all(body).await;
     let mut reader = BufReader::new(s);
     let mut line = String::new();
-    reader.read_line(&mut line).await?;
+    let read = reader.read_line(&mut line).await;
+    if let Err(e) = sent
+        && (read.is_err() || line.is_empty())
+    {
+        // not a broken pipe of our stdout: say what failed
+        bail!("sending the request to the daemon: {e}");
+    }
+    read?;
     let status: u16 = line
         .split_whitespace()
         .nth(1)
@@ -92,6 +105,17 @@ pub async fn post_with_headers(
     extra: &[(&str, String)],
 ) -> Result<(u16, PendingBody)> {
     let (status, headers, reader) = exchange_with(socket, "POST", path, extra, &[]).await?;
+    Ok((status, PendingBody::new(reader, &headers)))
+}
+
+/// A POST with a body and its own headers (a Content-Type among them).
+pub async fn post_body(
+    socket: &str,
+    path: &str,
+    extra: &[(&str, String)],
+    body: &[u8],
+) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange_with(socket, "POST", path, extra, body).await?;
     Ok((status, PendingBody::new(reader, &headers)))
 }
 

@@ -20,6 +20,12 @@ use serde::Serialize;
 pub struct Root(OwnedFd);
 
 impl Root {
+    /// A path naming the root through its descriptor, for code that takes
+    /// paths and resolves inside a root itself.
+    pub fn proc_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.0.as_raw_fd()))
+    }
+
     pub fn open(path: &Path) -> io::Result<Root> {
         let fd = nix::fcntl::open(
             path,

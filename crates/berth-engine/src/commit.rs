@@ -25,14 +25,14 @@ pub struct CommitOptions {
 /// Writes the upper directory as a layer tar in the Docker/OCI form:
 /// overlay whiteouts (0:0 character devices) become `.wh.NAME` files and
 /// opaque directories get a `.wh..wh..opq` entry.
-fn write_layer_tar(upper: &Path, out: impl std::io::Write) -> std::io::Result<()> {
+pub(crate) fn write_layer_tar(upper: &Path, out: impl std::io::Write) -> std::io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     add_dir(&mut b, upper, Path::new(""))?;
     b.into_inner()?.flush()
 }
 
-fn is_opaque(p: &Path) -> bool {
+pub(crate) fn is_opaque(p: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
         return false;
@@ -218,6 +218,7 @@ impl Engine {
             parent: base.id.clone(),
             last_tag_time: if target.is_some() { now } else { String::new() },
             repo_digests: vec![],
+            build_key: String::new(),
         };
         self.store_image(img, layer_op, target)?;
         Ok(id)

@@ -491,7 +491,13 @@ impl Engine {
                 .clone()
                 .or_else(|| img_cfg.stop_signal().clone()),
             stop_timeout: body.stop_timeout,
-            healthcheck: body.healthcheck.clone(),
+            // the image's HEALTHCHECK unless the container sets its own
+            healthcheck: body.healthcheck.clone().or_else(|| {
+                self.image_config_raw(&image.id)
+                    .ok()
+                    .and_then(|v| v.pointer("/config/Healthcheck").cloned())
+                    .and_then(|h| serde_json::from_value(h).ok())
+            }),
             ..Default::default()
         };
         if let Some(h) = &config.healthcheck {

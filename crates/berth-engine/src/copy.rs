@@ -18,7 +18,7 @@ use crate::{Engine, Error, Result};
 
 /// What the container's files are seen through.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum View {
+pub(crate) enum View {
     /// the root with the container's volumes and binds (`cp`)
     WithMounts,
     /// the root filesystem alone (`export`)
@@ -72,7 +72,7 @@ impl Engine {
     /// root filesystem mounted for the purpose, with its volumes and binds
     /// mounted in for `View::WithMounts`. A stopped container cannot start
     /// meanwhile: its lifecycle lock is held.
-    async fn with_root<T: Send + 'static>(
+    pub(crate) async fn with_root<T: Send + 'static>(
         self: &Arc<Self>,
         name: &str,
         view: View,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::layers::chain_ids;
 use crate::{Engine, Error, LockExt, Result};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageRecord {
     /// "sha256:<hex>" of the config blob
     pub id: String,
@@ -32,6 +32,10 @@ pub struct ImageRecord {
     /// `repository@digest` of the manifests it was pulled or pushed as
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repo_digests: Vec<String>,
+    /// for a build step's image: what the step did and read, hashed with
+    /// its parent (the build cache key)
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub build_key: String,
 }
 
 impl ImageRecord {
@@ -55,6 +59,7 @@ impl ImageRecord {
             parent: String::new(),
             last_tag_time: String::new(),
             repo_digests: vec![],
+            build_key: String::new(),
         }
     }
 }
@@ -204,6 +209,13 @@ impl Engine {
         Ok(())
     }
 
+    /// The config blob as JSON, every field kept.
+    pub fn image_config_raw(&self, id: &str) -> Result<serde_json::Value> {
+        let raw = self.blobs.read(&Digest::parse(id)?)?;
+        Ok(serde_json::from_slice(&raw)
+            .with_context(|| format!("decoding config of image {id}"))?)
+    }
+
     pub fn image_config(&self, id: &str) -> Result<ImageConfiguration> {
         let d = Digest::parse(id)?;
         let raw = self.blobs.read(&d)?;
@@ -288,6 +300,7 @@ impl Engine {
             parent: String::new(),
             last_tag_time: if target.is_some() { now } else { String::new() },
             repo_digests: vec![],
+            build_key: String::new(),
         };
         self.store_image(rec, layer_op, target)?;
         Ok(id)
@@ -328,13 +341,19 @@ impl Engine {
         all: bool,
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<Vec<ImageSummary>> {
-        let _ = all; // berth keeps no intermediate images yet
         let f = self.image_filter(filters)?;
         let in_use = self.image_use_counts();
         let idx = self.images.r();
+        let parents: std::collections::HashSet<&str> =
+            idx.images.values().map(|i| i.parent.as_str()).collect();
         let mut out: Vec<ImageSummary> = idx
             .images
             .values()
+            // untagged images that others build on are build steps: shown
+            // with -a only, as Docker's intermediate images
+            .filter(|img| {
+                all || !parents.contains(img.id.as_str()) || !idx.repo_tags(&img.id).is_empty()
+            })
             .filter(|img| f.matches(img, &idx))
             .map(|img| {
                 let tags = idx.repo_tags(&img.id);
@@ -495,9 +514,13 @@ impl Engine {
         let in_use = self.image_use_counts();
         let victims: Vec<(String, u64)> = {
             let idx = self.images.r();
+            let parents: std::collections::HashSet<&str> =
+                idx.images.values().map(|i| i.parent.as_str()).collect();
             idx.images
                 .values()
                 .filter(|img| !in_use.contains_key(&img.id))
+                // build steps go with the image on top of them
+                .filter(|img| !parents.contains(img.id.as_str()))
                 .filter(|img| !dangling_only || idx.repo_tags(&img.id).is_empty())
                 .filter(|img| f.matches(img, &idx))
                 .filter(|img| {
@@ -519,6 +542,9 @@ impl Engine {
         let mut items = Vec::new();
         let mut reclaimed = 0;
         for (id, size) in victims {
+            if !self.images.r().images.contains_key(&id) {
+                continue;
+            }
             match self.image_delete(&id, true, true) {
                 Ok(mut it) => {
                     if it.iter().any(|i| matches!(i, ImageDeleteItem::Deleted(_))) {
@@ -541,10 +567,13 @@ impl Engine {
     pub fn image_inspect(&self, name: &str) -> Result<ImageInspect> {
         let img = self.resolve_image(name)?;
         let cfg = self.image_config(&img.id)?;
-        let config: Option<ImageConfig> = cfg
-            .config()
-            .as_ref()
-            .and_then(|c| serde_json::to_value(c).ok())
+        // from the raw blob: Healthcheck, OnBuild and Shell are Docker's
+        // fields that the OCI config type does not carry
+        let config: Option<ImageConfig> = self
+            .image_config_raw(&img.id)
+            .ok()
+            .and_then(|v| v.get("config").cloned())
+            .filter(|c| c.is_object())
             .and_then(|v| serde_json::from_value(v).ok());
         let comment = cfg
             .history()
@@ -612,8 +641,8 @@ impl Engine {
         force: bool,
         prune: bool,
     ) -> Result<Vec<ImageDeleteItem>> {
-        let _ = prune; // no parent chains of intermediate images yet
         let img = self.resolve_image(name)?;
+        let has_children = self.images.r().images.values().any(|i| i.parent == img.id);
         let by_ref = Reference::parse(name).ok().filter(|r| {
             self.images.r().tags.get(&r.to_string()) == Some(&img.id)
                 && !name.starts_with("sha256:")
@@ -647,6 +676,12 @@ impl Engine {
                 )));
             }
         } else {
+            if has_children && tags.is_empty() {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                    short_id(&img.id)
+                )));
+            }
             if tags.len() > 1 && !force {
                 return Err(Error::conflict(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -684,7 +719,8 @@ impl Engine {
             }
             remaining_tags -= 1;
         }
-        let delete_image = remaining_tags == 0 && (users.is_empty() || force);
+        // an image other images build on stays, untagged, as Docker keeps it
+        let delete_image = remaining_tags == 0 && (users.is_empty() || force) && !has_children;
         if delete_image && users.is_empty() {
             ops.push(WriteOp::Delete(Table::Images, img.id.clone()));
         }
@@ -704,6 +740,44 @@ impl Engine {
             }
             self.release_layers(&chain_ids(&img.diff_ids))?;
             out.push(ImageDeleteItem::Deleted(img.id.clone()));
+            if prune {
+                out.extend(self.prune_parents(&img.parent)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a delete: the untagged parents (build steps) that nothing else
+    /// uses any more go too, as Docker's `rmi` does unless `--no-prune`.
+    fn prune_parents(&self, parent: &str) -> Result<Vec<ImageDeleteItem>> {
+        let mut out = Vec::new();
+        let mut next = parent.to_string();
+        while !next.is_empty() {
+            let (exists, tagged, has_children) = {
+                let idx = self.images.r();
+                (
+                    idx.images.contains_key(&next),
+                    idx.tags.values().any(|i| *i == next),
+                    idx.images.values().any(|i| i.parent == next),
+                )
+            };
+            let in_use = self.containers.r().values().any(|e| e.image_id() == next);
+            if !exists || tagged || has_children || in_use {
+                break;
+            }
+            let img = match self.images.r().images.get(&next) {
+                Some(i) => i.clone(),
+                None => break,
+            };
+            self.meta
+                .write(vec![WriteOp::Delete(Table::Images, img.id.clone())])?;
+            self.images.w().images.remove(&img.id);
+            if let Ok(d) = Digest::parse(&img.id) {
+                let _ = self.blobs.delete(&d);
+            }
+            self.release_layers(&chain_ids(&img.diff_ids))?;
+            out.push(ImageDeleteItem::Deleted(img.id.clone()));
+            next = img.parent.clone();
         }
         Ok(out)
     }

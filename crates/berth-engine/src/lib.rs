@@ -3,6 +3,7 @@
 //! written through to the metadata store before a call returns.
 
 mod archive;
+mod build;
 mod commit;
 mod containers;
 mod copy;
@@ -31,6 +32,7 @@ mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
 pub use berth_distribution::Credentials;
+pub use build::BuildOptions;
 pub use commit::CommitOptions;
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use copy::ByteStream;

@@ -1,4 +1,5 @@
 mod archive;
+mod build;
 mod containers;
 mod events;
 mod exec;
@@ -71,6 +72,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(networks::inspect).delete(networks::remove),
         )
         .route("/commit", post(images::commit))
+        .route("/build", post(build::build))
         .route("/auth", post(images::auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

@@ -10,6 +10,8 @@ pub async fn ping() -> impl IntoResponse {
         [
             (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
             (header::PRAGMA, "no-cache"),
+            // the classic builder: clients pick it without BuildKit
+            (header::HeaderName::from_static("builder-version"), "1"),
         ],
         "OK",
     )

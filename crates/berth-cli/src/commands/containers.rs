@@ -204,9 +204,15 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container
     #[arg(long)]
     detach_keys: Option<String>,
-    image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...]: one list, so that everything after the
+    /// image (`-c` included) belongs to the command, as in the docker CLI
+    #[arg(
+        value_name = "IMAGE",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    image_and_command: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -217,9 +223,22 @@ pub struct CreateArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     rm: bool,
-    image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...], as for run
+    #[arg(
+        value_name = "IMAGE",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    image_and_command: Vec<String>,
+}
+
+/// The image and the command of `run`/`create`'s one positional list.
+fn split_image_command(v: &[String]) -> (&str, &[String]) {
+    match v.split_first() {
+        Some((image, command)) => (image.as_str(), command),
+        None => ("", &[]),
+    }
 }
 
 fn read_env_files(files: &[String]) -> Result<Vec<String>> {
@@ -938,7 +957,8 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     if !a.detach {
         check_input_tty(a.flags.interactive, a.flags.tty)?;
     }
-    let body = build_body(&a.flags, &a.image, &a.command, !a.detach, a.rm)?;
+    let (image, command) = split_image_command(&a.image_and_command);
+    let body = build_body(&a.flags, image, command, !a.detach, a.rm)?;
     let id = create_container(ctx, "run", &a.flags, body).await?;
     if a.detach {
         ctx.docker
@@ -1039,7 +1059,8 @@ async fn start_attached(
 }
 
 pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
-    let body = build_body(&a.flags, &a.image, &a.command, false, a.rm)?;
+    let (image, command) = split_image_command(&a.image_and_command);
+    let body = build_body(&a.flags, image, command, false, a.rm)?;
     let id = create_container(ctx, "create", &a.flags, body).await?;
     println!("{id}");
     Ok(0)

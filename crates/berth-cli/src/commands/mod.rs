@@ -1,3 +1,4 @@
+pub mod build;
 pub mod containers;
 pub mod copy;
 pub mod images;

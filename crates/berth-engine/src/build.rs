@@ -1,0 +1,2223 @@
+//! The builder: Dockerfiles executed the way Docker's classic builder does
+//! it (a container per RUN, each step committed as an image that doubles as
+//! the build cache), with multi-stage builds, `--target`, `--squash` and
+//! the build secrets and cache mounts of `RUN --mount`.
+//!
+//! Every step's result is an untagged image whose parent is the step
+//! before and whose `build_key` hashes what the step did and read (the
+//! parent image, the instruction after substitution, the build args a RUN
+//! sees, the content of the files a COPY copies). A later build reuses the
+//! child of the same parent with the same key, so a cache hit only ever
+//! stands for an identical result.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_dockerfile::{Cmd, DockerIgnore, Dockerfile, Instruction, Kind};
+use bollard_stubs::models::{ContainerCreateBody, HostConfig};
+use oci_spec::image::{Arch, ImageConfiguration, Os, RootFsBuilder};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::archive::{self, ExtractOptions, Root};
+use crate::images::{ImageRecord, short_id};
+use crate::layers::chain_ids;
+use crate::pull::Progress;
+use crate::{Engine, Error, LockExt, PullOptions, Result, WaitCondition};
+
+/// What `POST /build` and `berth build` ask for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// the Dockerfile's path inside the context
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    pub build_args: HashMap<String, Option<String>>,
+    pub labels: HashMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// remove intermediate containers after a successful step (default)
+    pub rm: bool,
+    /// remove them after a failed one too
+    pub force_rm: bool,
+    pub quiet: bool,
+    pub squash: bool,
+    pub network_mode: Option<String>,
+    pub extra_hosts: Vec<String>,
+    /// images whose build steps may serve as cache (`--cache-from`)
+    pub cache_from: Vec<String>,
+    /// `RUN --mount=type=secret,id=X` contents, by id; never stored
+    pub secrets: HashMap<String, Vec<u8>>,
+    pub credentials: Option<crate::Credentials>,
+}
+
+/// The build args every Dockerfile may use without declaring them.
+const PREDEFINED_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+fn say(tx: &Progress, quiet: bool, text: impl Into<String>) {
+    if !quiet {
+        let _ = tx.try_send(json!({ "stream": text.into() }));
+    }
+}
+
+async fn say_async(tx: &Progress, quiet: bool, text: impl Into<String>) {
+    if !quiet {
+        let _ = tx.send(json!({ "stream": text.into() })).await;
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The state of the stage being built.
+struct StageState {
+    /// the image the next step builds on (None: `FROM scratch`, nothing yet)
+    image: Option<ImageRecord>,
+    /// its config blob as JSON: kept as a value so that fields the OCI
+    /// types lack (Healthcheck, Shell, OnBuild) survive
+    config: Value,
+    /// ARGs declared in this stage, with their values
+    args: BTreeMap<String, Option<String>>,
+    /// the ARGs before the first FROM, with their values
+    globals: BTreeMap<String, Option<String>>,
+    /// whether CMD was set in this stage (ENTRYPOINT resets an inherited one)
+    cmd_set: bool,
+    /// the stage's FROM base, for `--squash`
+    base_layers: usize,
+    base_id: String,
+}
+
+impl StageState {
+    fn cfg(&self) -> &Value {
+        self.config.get("config").unwrap_or(&Value::Null)
+    }
+
+    fn cfg_mut(&mut self) -> &mut serde_json::Map<String, Value> {
+        if !self.config.get("config").is_some_and(Value::is_object) {
+            self.config["config"] = json!({});
+        }
+        match self.config.get_mut("config") {
+            Some(Value::Object(m)) => m,
+            _ => unreachable!("config was just made an object"),
+        }
+    }
+
+    fn env(&self) -> Vec<String> {
+        self.cfg()
+            .get("Env")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        let mut env: Vec<String> = self
+            .env()
+            .into_iter()
+            .filter(|e| e.split('=').next() != Some(key))
+            .collect();
+        env.push(format!("{key}={value}"));
+        self.cfg_mut().insert("Env".into(), json!(env));
+    }
+
+    fn workdir(&self) -> String {
+        self.cfg()
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+            .unwrap_or("/")
+            .to_string()
+    }
+
+    fn shell(&self) -> Vec<String> {
+        self.cfg()
+            .get("Shell")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    /// Variables for substitution: ENV wins over ARG, as in Docker.
+    fn lookup(&self, name: &str) -> Option<String> {
+        for e in self.env() {
+            if let Some((k, v)) = e.split_once('=')
+                && k == name
+            {
+                return Some(v.to_string());
+            }
+        }
+        self.args.get(name).cloned().flatten()
+    }
+
+    /// The build args a RUN sees in its environment (declared, with a value,
+    /// not shadowed by ENV).
+    fn run_args(&self) -> Vec<String> {
+        let env_keys: HashSet<String> = self
+            .env()
+            .iter()
+            .filter_map(|e| e.split('=').next().map(String::from))
+            .collect();
+        self.args
+            .iter()
+            .filter(|(k, _)| !env_keys.contains(*k))
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect()
+    }
+}
+
+/// A file or directory a COPY takes, resolved in its source.
+struct CopySource {
+    /// path inside the source root
+    path: PathBuf,
+    is_dir: bool,
+}
+
+/// Which stages the target needs: FROM and `COPY --from` references.
+fn needed_stages(df: &Dockerfile, target: usize) -> Result<Vec<usize>> {
+    let mut needed = vec![false; df.stages.len()];
+    let mut stack = vec![target];
+    while let Some(i) = stack.pop() {
+        if needed[i] {
+            continue;
+        }
+        needed[i] = true;
+        let stage = &df.stages[i];
+        let mut refs: Vec<&str> = vec![stage.base.as_str()];
+        for ins in &stage.instructions {
+            if let Kind::Copy {
+                from: Some(from), ..
+            } = &ins.kind
+            {
+                refs.push(from.as_str());
+            }
+        }
+        for r in refs {
+            if let Some(j) = stage_index(df, r, i) {
+                stack.push(j);
+            }
+        }
+    }
+    Ok((0..df.stages.len()).filter(|i| needed[*i]).collect())
+}
+
+/// The earlier stage `name` refers to (by name or index), if any.
+fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    if let Ok(n) = name.parse::<usize>() {
+        return (n < before).then_some(n);
+    }
+    df.stages[..before]
+        .iter()
+        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+}
+
+/// Docker's exec-or-shell rule for RUN, CMD, ENTRYPOINT and HEALTHCHECK.
+fn command_vec(cmd: &Cmd, shell: &[String]) -> Vec<String> {
+    match cmd {
+        Cmd::Exec(v) => v.clone(),
+        Cmd::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// A path in the image, relative paths taken from the working directory.
+fn in_workdir(workdir: &str, p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        let mut s = workdir.trim_end_matches('/').to_string();
+        s.push('/');
+        s.push_str(p);
+        s
+    }
+}
+
+/// Lexically cleaned, without leading `/`; None when it climbs out.
+fn clean_rel(p: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir if !out.pop() => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Go's filepath.Match for one path element.
+fn match_element(pattern: &str, name: &str) -> bool {
+    crate::images::glob_match(pattern, name)
+}
+
+/// Expands a context source (with wildcards in any element) to the
+/// existing paths it names, resolved inside `root`.
+fn expand_sources(root: &Path, src: &str) -> Result<Vec<CopySource>> {
+    let rel = clean_rel(src).ok_or_else(|| {
+        Error::invalid(format!(
+            "forbidden path outside the build context: {src} ()"
+        ))
+    })?;
+    let mut candidates: Vec<PathBuf> = vec![PathBuf::new()];
+    for comp in rel.components() {
+        let part = comp.as_os_str().to_string_lossy().into_owned();
+        let mut next = Vec::new();
+        for c in &candidates {
+            if has_wildcard(&part) {
+                let dir = berth_image::rootpath::resolve(root, c, true)
+                    .map_err(|e| Error::invalid(format!("{e:#}")))?;
+                let mut names: Vec<String> = std::fs::read_dir(&dir)
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                names.sort();
+                for n in names {
+                    if match_element(&part, &n) {
+                        next.push(c.join(n));
+                    }
+                }
+            } else {
+                next.push(c.join(&part));
+            }
+        }
+        candidates = next;
+    }
+    let mut out = Vec::new();
+    for c in candidates {
+        let host = berth_image::rootpath::resolve(root, &c, true)
+            .map_err(|e| Error::invalid(format!("{e:#}")))?;
+        match std::fs::metadata(&host) {
+            Ok(md) => out.push(CopySource {
+                path: c,
+                is_dir: md.is_dir(),
+            }),
+            Err(_) if has_wildcard(src) => {}
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "COPY failed: file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+                )));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(format!(
+            "COPY failed: no source files were specified (no match for {src})"
+        )));
+    }
+    Ok(out)
+}
+
+/// Hashes what a COPY reads: names, modes, link targets and contents.
+fn hash_tree(root: &Path, rel: &Path, h: &mut Sha256) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let host = berth_image::rootpath::resolve(root, rel, false)?;
+    let md = std::fs::symlink_metadata(&host)?;
+    h.update(rel.as_os_str().as_encoded_bytes());
+    h.update(md.permissions().mode().to_le_bytes());
+    if md.file_type().is_symlink() {
+        h.update(std::fs::read_link(&host)?.as_os_str().as_encoded_bytes());
+    } else if md.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(&host)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            hash_tree(root, &rel.join(n), h)?;
+        }
+    } else if md.is_file() {
+        let mut f = std::fs::File::open(&host)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    h.update(b"\0");
+    Ok(())
+}
+
+/// Removes what .dockerignore excludes from the unpacked context (the
+/// Dockerfile and .dockerignore stay readable to the builder).
+fn apply_dockerignore(ctx: &Path, ignore: &DockerIgnore, keep: &[&str]) -> std::io::Result<()> {
+    fn walk(dir: &Path, rel: &str, ignore: &DockerIgnore, keep: &[&str]) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let r = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let ft = e.file_type()?;
+            if ignore.excluded(&r) && !keep.contains(&r.as_str()) {
+                if ft.is_dir() && ignore.may_include_below(&r) {
+                    walk(&e.path(), &r, ignore, keep)?;
+                } else if ft.is_dir() {
+                    std::fs::remove_dir_all(e.path())?;
+                } else {
+                    std::fs::remove_file(e.path())?;
+                }
+            } else if ft.is_dir() {
+                walk(&e.path(), &r, ignore, keep)?;
+            }
+        }
+        Ok(())
+    }
+    walk(ctx, "", ignore, keep)
+}
+
+/// A tar of one COPY's sources, renamed to their destination and owned
+/// as the instruction says.
+struct CopyPlan {
+    dest: String,
+    /// the destination is a directory (ends with `/`, several sources, a
+    /// directory source, or a directory already in the image)
+    dest_is_dir: bool,
+    owner: Option<(u64, u64)>,
+    chmod: Option<u32>,
+}
+
+/// Rewrites a tar from `archive::write_tar` (top entry named after the
+/// source) to its place under the destination.
+fn rewrite_into<W: Write>(
+    input: impl Read,
+    out: &mut tar::Builder<W>,
+    src_is_dir: bool,
+    src_name: &str,
+    plan: &CopyPlan,
+) -> std::io::Result<()> {
+    let dest = plan.dest.trim_start_matches('/');
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let rest = path.strip_prefix(src_name).unwrap_or(&path).to_path_buf();
+        let target: PathBuf = if src_is_dir {
+            // a directory's contents go into the destination
+            if rest.as_os_str().is_empty() {
+                PathBuf::from(dest)
+            } else {
+                Path::new(dest).join(&rest)
+            }
+        } else if plan.dest_is_dir {
+            Path::new(dest).join(src_name).join(&rest)
+        } else {
+            PathBuf::from(dest)
+        };
+        if target.as_os_str().is_empty() || (src_is_dir && rest.as_os_str().is_empty()) {
+            // a directory source gives its contents, not itself; the
+            // destination keeps its own metadata (or is made 0755)
+            continue;
+        }
+        let mut h = entry.header().clone();
+        if let Some((u, g)) = plan.owner {
+            h.set_uid(u);
+            h.set_gid(g);
+        } else {
+            h.set_uid(0);
+            h.set_gid(0);
+        }
+        if let Some(m) = plan.chmod {
+            h.set_mode(m);
+        }
+        let kind = h.entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let link = entry
+                .link_name()?
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            out.append_link(&mut h, &target, &link)?;
+        } else {
+            out.append_data(&mut h, &target, &mut entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// Directory entries for the destination's missing parents (root-owned
+/// 0755, or owned by `--chown`, as Docker creates them).
+fn parent_entries<W: Write>(
+    root: &Root,
+    dest_dir: &str,
+    owner: Option<(u64, u64)>,
+    out: &mut tar::Builder<W>,
+) -> std::io::Result<()> {
+    let mut cur = PathBuf::from("/");
+    for c in Path::new(dest_dir).components() {
+        if let Component::Normal(n) = c {
+            cur.push(n);
+            if archive::stat(root, &cur.to_string_lossy()).is_err() {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                let (u, g) = owner.unwrap_or((0, 0));
+                h.set_uid(u);
+                h.set_gid(g);
+                h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+                out.append_data(
+                    &mut h,
+                    cur.strip_prefix("/").unwrap_or(&cur),
+                    std::io::empty(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_chmod(s: &str) -> Result<u32> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| Error::invalid(format!("invalid chmod parameter: {s}")))
+}
+
+/// The archive ADD unpacks (gzip, zstd or plain tar), by content.
+fn is_local_archive(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(mut r) = berth_image::compression::decompress(f) else {
+        return false;
+    };
+    let mut block = vec![0u8; 512];
+    if r.read_exact(&mut block).is_err() {
+        return false;
+    }
+    // ustar magic, or an old-style header whose checksum is right
+    &block[257..262] == b"ustar" || {
+        let stored = std::str::from_utf8(&block[148..156])
+            .ok()
+            .and_then(|s| u32::from_str_radix(s.trim_matches(['\0', ' ']), 8).ok());
+        let sum: u32 = block
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    *b as u32
+                }
+            })
+            .sum();
+        stored == Some(sum)
+    }
+}
+
+/// Reads the frames of an attach stream and forwards their bytes as
+/// build output.
+async fn forward_output(
+    mut stream: tokio::io::BufReader<tokio::net::UnixStream>,
+    tx: Progress,
+    quiet: bool,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; 8];
+    loop {
+        if stream.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut buf = vec![0u8; len];
+        if stream.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        say_async(&tx, quiet, String::from_utf8_lossy(&buf).into_owned()).await;
+    }
+}
+
+impl Engine {
+    /// Refuses tags that are not valid references before any work starts.
+    pub fn check_build_tags(&self, tags: &[String]) -> Result<()> {
+        for t in tags {
+            parse_tag(t)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the Dockerfile in the context tar at `context`; returns the
+    /// image id. Progress goes to `tx` in the classic builder's messages.
+    pub async fn build(
+        self: &Arc<Self>,
+        context: PathBuf,
+        opts: BuildOptions,
+        tx: Progress,
+    ) -> Result<String> {
+        let work = self.tmp_path("build");
+        let ctx = work.join("context");
+        let res = async {
+            std::fs::create_dir_all(&ctx)?;
+            self.unpack_context(&context, &ctx).await?;
+            self.build_in(&ctx, &opts, &tx).await
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&work);
+        res
+    }
+
+    async fn unpack_context(&self, tar: &Path, ctx: &Path) -> Result<()> {
+        let (tar, ctx) = (tar.to_path_buf(), ctx.to_path_buf());
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let f = std::fs::File::open(&tar)?;
+            let input = berth_image::compression::decompress(f)?;
+            let root = Root::open(&ctx)?;
+            archive::extract_tar(&root, "/", input, ExtractOptions::default())
+                .map_err(|e| Error::invalid(format!("unpacking the build context: {e}")))
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+    }
+
+    async fn build_in(
+        self: &Arc<Self>,
+        ctx: &Path,
+        opts: &BuildOptions,
+        tx: &Progress,
+    ) -> Result<String> {
+        let name = if opts.dockerfile.is_empty() {
+            "Dockerfile".to_string()
+        } else {
+            opts.dockerfile.clone()
+        };
+        let df_path = clean_rel(&name)
+            .and_then(|p| berth_image::rootpath::resolve(ctx, &p, true).ok())
+            .filter(|p| p.is_file())
+            .ok_or_else(|| Error::invalid(format!("Cannot locate specified Dockerfile: {name}")))?;
+        let text = std::fs::read_to_string(&df_path)
+            .map_err(|e| Error::invalid(format!("reading {name}: {e}")))?;
+        let df = berth_dockerfile::parse(&text).map_err(|e| Error::invalid(e.to_string()))?;
+        if let Ok(ignore) = std::fs::read_to_string(ctx.join(".dockerignore")) {
+            let ignore = DockerIgnore::parse(&ignore);
+            let keep = [name.as_str(), ".dockerignore"];
+            apply_dockerignore(ctx, &ignore, &keep).map_err(|e| {
+                Error::Internal(anyhow::Error::from(e).context("applying .dockerignore"))
+            })?;
+        }
+        if df.stages.is_empty() {
+            return Err(Error::invalid("dockerfile has no FROM instruction"));
+        }
+        let target = match opts.target.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => df
+                .stages
+                .iter()
+                .position(|s| s.name.as_deref() == Some(t.to_ascii_lowercase().as_str()))
+                .ok_or_else(|| {
+                    Error::invalid(format!("failed to reach build target {t} in Dockerfile"))
+                })?,
+            None => df.stages.len() - 1,
+        };
+        let stages = needed_stages(&df, target)?;
+        let total: usize = stages
+            .iter()
+            .map(|i| 1 + df.stages[*i].instructions.len())
+            .sum();
+
+        // global ARGs, for FROM lines
+        let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut consumed: HashSet<String> = HashSet::new();
+        for (k, default) in &df.global_args {
+            let v = match opts.build_args.get(k) {
+                Some(v) => {
+                    consumed.insert(k.clone());
+                    v.clone()
+                }
+                None => match default {
+                    Some(d) => Some(
+                        berth_dockerfile::expand(d, df.escape, &|n| {
+                            global.get(n).cloned().flatten()
+                        })
+                        .map_err(|e| Error::invalid(e.to_string()))?,
+                    ),
+                    None => None,
+                },
+            };
+            global.insert(k.clone(), v);
+        }
+
+        let mut step = 0usize;
+        let mut results: HashMap<usize, StageState> = HashMap::new();
+        for &si in &stages {
+            let stage = &df.stages[si];
+            step += 1;
+            say(
+                tx,
+                opts.quiet,
+                format!("Step {step}/{total} : {}\n", stage.original),
+            );
+            let base = berth_dockerfile::expand(&stage.base, df.escape, &|n| {
+                global.get(n).cloned().flatten()
+            })
+            .map_err(|e| Error::invalid(e.to_string()))?;
+            let mut st = match stage_index(&df, &base, si) {
+                Some(j) => {
+                    let prev = results.get(&j).ok_or_else(|| {
+                        Error::Internal(anyhow::anyhow!("stage {j} was not built"))
+                    })?;
+                    StageState {
+                        image: prev.image.clone(),
+                        config: prev.config.clone(),
+                        args: BTreeMap::new(),
+                        globals: global.clone(),
+                        cmd_set: false,
+                        base_layers: prev.image.as_ref().map_or(0, |i| i.diff_ids.len()),
+                        base_id: prev
+                            .image
+                            .as_ref()
+                            .map(|i| i.id.clone())
+                            .unwrap_or_default(),
+                    }
+                }
+                None if base == "scratch" => StageState {
+                    image: None,
+                    config: scratch_config()?,
+                    args: BTreeMap::new(),
+                    globals: global.clone(),
+                    cmd_set: false,
+                    base_layers: 0,
+                    base_id: String::new(),
+                },
+                None => {
+                    let img = self.base_image(&base, opts, tx).await?;
+                    let config = self.image_config_raw(&img.id)?;
+                    StageState {
+                        base_layers: img.diff_ids.len(),
+                        base_id: img.id.clone(),
+                        image: Some(img),
+                        config,
+                        args: BTreeMap::new(),
+                        globals: global.clone(),
+                        cmd_set: false,
+                    }
+                }
+            };
+            if let Some(img) = &st.image {
+                say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
+            }
+            // ONBUILD triggers of the base run first, as Docker does
+            let triggers: Vec<String> = st
+                .cfg()
+                .get("OnBuild")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !triggers.is_empty() {
+                st.cfg_mut().insert("OnBuild".into(), Value::Null);
+            }
+            for t in triggers {
+                say(tx, opts.quiet, format!(" ---> Running in trigger: {t}\n"));
+                let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))
+                    .map_err(|e| Error::invalid(e.to_string()))?;
+                for ins in parsed.stages.into_iter().flat_map(|s| s.instructions) {
+                    self.step(&df, &ins, &mut st, ctx, opts, tx, &results, &mut consumed)
+                        .await?;
+                }
+            }
+            for ins in &stage.instructions {
+                step += 1;
+                say(
+                    tx,
+                    opts.quiet,
+                    format!("Step {step}/{total} : {}\n", ins.original),
+                );
+                self.step(&df, ins, &mut st, ctx, opts, tx, &results, &mut consumed)
+                    .await?;
+            }
+            results.insert(si, st);
+        }
+        let unused: Vec<String> = opts
+            .build_args
+            .keys()
+            .filter(|k| !consumed.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        if !unused.is_empty() {
+            let mut unused = unused;
+            unused.sort();
+            say(
+                tx,
+                opts.quiet,
+                format!(
+                    "[Warning] One or more build-args [{}] were not consumed\n",
+                    unused.join(" ")
+                ),
+            );
+        }
+        let mut last = results
+            .remove(&target)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("target stage was not built")))?;
+        if !opts.labels.is_empty() {
+            let mut labels = last
+                .cfg()
+                .get("Labels")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            for (k, v) in &opts.labels {
+                labels[k] = json!(v);
+            }
+            last.cfg_mut().insert("Labels".into(), labels);
+            self.commit_step(&mut last, None, "LABEL (build options)".into(), "labels")
+                .await?;
+        }
+        let mut image = match &last.image {
+            Some(i) => i.clone(),
+            None => {
+                self.commit_step(&mut last, None, String::new(), "empty")
+                    .await?;
+                last.image
+                    .clone()
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("empty image was not stored")))?
+            }
+        };
+        if opts.squash && image.diff_ids.len() > last.base_layers {
+            image = self.squash(&image, last.base_layers, &last.base_id).await?;
+        }
+        let short = short_id(&image.id).to_string();
+        let _ = tx.send(json!({ "aux": { "ID": image.id } })).await;
+        if opts.quiet {
+            let _ = tx
+                .send(json!({ "stream": format!("{}\n", image.id) }))
+                .await;
+        } else {
+            say_async(tx, false, format!("Successfully built {short}\n")).await;
+        }
+        for t in &opts.tags {
+            let r = parse_tag(t)?;
+            let (repo, tag) = (r.repository(), r.tag.clone());
+            self.image_tag(&image.id, &repo, tag.as_deref())?;
+            say_async(
+                tx,
+                opts.quiet,
+                format!("Successfully tagged {}\n", r.familiar()),
+            )
+            .await;
+        }
+        self.object_event("image", &image.id, "build", &[]);
+        Ok(image.id)
+    }
+
+    /// FROM's image: local unless missing or `--pull`.
+    async fn base_image(
+        self: &Arc<Self>,
+        name: &str,
+        opts: &BuildOptions,
+        tx: &Progress,
+    ) -> Result<ImageRecord> {
+        if !opts.pull
+            && let Ok(img) = self.resolve_image(name)
+        {
+            return Ok(img);
+        }
+        let pull = PullOptions {
+            image: name.to_string(),
+            tag: None,
+            platform: None,
+            credentials: opts.credentials.clone(),
+        };
+        let plan = self.pull_prepare(&pull).await?;
+        let id = self.pull_run(plan, tx.clone()).await?;
+        self.resolve_image(&id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        self: &Arc<Self>,
+        df: &Dockerfile,
+        ins: &Instruction,
+        st: &mut StageState,
+        ctx: &Path,
+        opts: &BuildOptions,
+        tx: &Progress,
+        stages: &HashMap<usize, StageState>,
+        consumed: &mut HashSet<String>,
+    ) -> Result<()> {
+        let esc = df.escape;
+        let expand = |st: &StageState, s: &str| -> Result<String> {
+            berth_dockerfile::expand(s, esc, &|n| st.lookup(n))
+                .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))
+        };
+        let words = |st: &StageState, s: &str| -> Result<Vec<String>> {
+            berth_dockerfile::expand_words(s, esc, &|n| st.lookup(n))
+                .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))
+        };
+        let nop = |text: String| format!("/bin/sh -c #(nop)  {text}");
+        match &ins.kind {
+            Kind::Env(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let k = expand(st, k)?;
+                    let v = expand(st, v)?;
+                    st.set_env(&k, &v);
+                    shown.push(format!("{k}={v}"));
+                }
+                self.meta_step(st, opts, tx, nop(format!("ENV {}", shown.join(" "))))
+                    .await
+            }
+            Kind::Arg(args) => {
+                let mut shown = Vec::new();
+                for (k, default) in args {
+                    let v = match opts.build_args.get(k) {
+                        Some(v) => {
+                            consumed.insert(k.clone());
+                            v.clone().or_else(|| std::env::var(k).ok())
+                        }
+                        None => match default {
+                            Some(d) => Some(expand(st, d)?),
+                            // a global ARG redeclared without a default
+                            // keeps the global value, as in Docker
+                            None => st.globals.get(k).cloned().flatten(),
+                        },
+                    };
+                    shown.push(match default {
+                        Some(d) => format!("{k}={d}"),
+                        None => k.clone(),
+                    });
+                    st.args.insert(k.clone(), v);
+                }
+                self.meta_step(st, opts, tx, nop(format!("ARG {}", shown.join(" "))))
+                    .await
+            }
+            Kind::Label(pairs) => {
+                let mut labels = st
+                    .cfg()
+                    .get("Labels")
+                    .cloned()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let (k, v) = (expand(st, k)?, expand(st, v)?);
+                    shown.push(format!("{k}={v}"));
+                    labels[&k] = json!(v);
+                }
+                st.cfg_mut().insert("Labels".into(), labels);
+                self.meta_step(st, opts, tx, nop(format!("LABEL {}", shown.join(" "))))
+                    .await
+            }
+            Kind::Maintainer(m) => {
+                let m = expand(st, m)?;
+                st.config["author"] = json!(m);
+                say(
+                    tx,
+                    opts.quiet,
+                    " ---> [Warning] MAINTAINER is deprecated: use LABEL maintainer=...\n",
+                );
+                self.meta_step(st, opts, tx, nop(format!("MAINTAINER {m}")))
+                    .await
+            }
+            Kind::Cmd(c) => {
+                let v = command_vec(c, &st.shell());
+                st.cfg_mut().insert("Cmd".into(), json!(v));
+                st.cmd_set = true;
+                self.meta_step(st, opts, tx, nop(format!("CMD {}", json!(v))))
+                    .await
+            }
+            Kind::Entrypoint(c) => {
+                let v = command_vec(c, &st.shell());
+                st.cfg_mut().insert("Entrypoint".into(), json!(v));
+                if !st.cmd_set {
+                    st.cfg_mut().insert("Cmd".into(), Value::Null);
+                }
+                self.meta_step(st, opts, tx, nop(format!("ENTRYPOINT {}", json!(v))))
+                    .await
+            }
+            Kind::Shell(v) => {
+                st.cfg_mut().insert("Shell".into(), json!(v));
+                self.meta_step(st, opts, tx, nop(format!("SHELL {}", json!(v))))
+                    .await
+            }
+            Kind::Expose(ports) => {
+                let mut exposed = st
+                    .cfg()
+                    .get("ExposedPorts")
+                    .cloned()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                let mut shown = Vec::new();
+                for p in ports {
+                    for w in words(st, p)? {
+                        let key = if w.contains('/') {
+                            w.to_ascii_lowercase()
+                        } else {
+                            format!("{w}/tcp")
+                        };
+                        let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
+                        let valid_port = port.split('-').all(|p| p.parse::<u16>().is_ok());
+                        if !valid_port || !["tcp", "udp", "sctp"].contains(&proto) {
+                            return Err(Error::invalid(format!("invalid containerPort: {w}")));
+                        }
+                        exposed[&key] = json!({});
+                        shown.push(key);
+                    }
+                }
+                st.cfg_mut().insert("ExposedPorts".into(), exposed);
+                self.meta_step(st, opts, tx, nop(format!("EXPOSE {}", shown.join(" "))))
+                    .await
+            }
+            Kind::Volume(vols) => {
+                let mut volumes = st
+                    .cfg()
+                    .get("Volumes")
+                    .cloned()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                let mut shown = Vec::new();
+                for v in vols {
+                    let v = expand(st, v)?;
+                    if v.trim().is_empty() {
+                        return Err(Error::invalid(
+                            "VOLUME specified can not be an empty string",
+                        ));
+                    }
+                    volumes[&v] = json!({});
+                    shown.push(v);
+                }
+                st.cfg_mut().insert("Volumes".into(), volumes);
+                self.meta_step(st, opts, tx, nop(format!("VOLUME {}", json!(shown))))
+                    .await
+            }
+            Kind::User(u) => {
+                let u = expand(st, u)?;
+                st.cfg_mut().insert("User".into(), json!(u));
+                self.meta_step(st, opts, tx, nop(format!("USER {u}"))).await
+            }
+            Kind::Workdir(w) => {
+                let w = expand(st, w)?;
+                let path = in_workdir(&st.workdir(), &w);
+                let path = format!(
+                    "/{}",
+                    clean_rel(&path).unwrap_or_default().to_string_lossy()
+                );
+                st.cfg_mut().insert("WorkingDir".into(), json!(path));
+                self.meta_step(st, opts, tx, nop(format!("WORKDIR {path}")))
+                    .await
+            }
+            Kind::Stopsignal(s) => {
+                let s = expand(st, s)?;
+                st.cfg_mut().insert("StopSignal".into(), json!(s));
+                self.meta_step(st, opts, tx, nop(format!("STOPSIGNAL {s}")))
+                    .await
+            }
+            Kind::Healthcheck(h) => {
+                let v = match h {
+                    None => json!({ "Test": ["NONE"] }),
+                    Some(h) => {
+                        let test = match &h.test {
+                            Cmd::Exec(v) => {
+                                let mut t = vec!["CMD".to_string()];
+                                t.extend(v.iter().cloned());
+                                t
+                            }
+                            Cmd::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
+                        };
+                        let dur = |d: &Option<String>, what: &str| -> Result<Option<i64>> {
+                            d.as_deref()
+                                .map(|s| {
+                                    berth_units::parse_go_duration(s).ok_or_else(|| {
+                                        Error::invalid(format!("Error parsing {what}: {s}"))
+                                    })
+                                })
+                                .transpose()
+                        };
+                        let mut o = json!({ "Test": test });
+                        if let Some(n) = dur(&h.interval, "interval")? {
+                            o["Interval"] = json!(n);
+                        }
+                        if let Some(n) = dur(&h.timeout, "timeout")? {
+                            o["Timeout"] = json!(n);
+                        }
+                        if let Some(n) = dur(&h.start_period, "start-period")? {
+                            o["StartPeriod"] = json!(n);
+                        }
+                        if let Some(n) = dur(&h.start_interval, "start-interval")? {
+                            o["StartInterval"] = json!(n);
+                        }
+                        if let Some(r) = &h.retries {
+                            let n: i64 = r.parse().map_err(|_| {
+                                Error::invalid(format!("Error parsing retries: {r}"))
+                            })?;
+                            o["Retries"] = json!(n);
+                        }
+                        o
+                    }
+                };
+                st.cfg_mut().insert("Healthcheck".into(), v.clone());
+                self.meta_step(st, opts, tx, nop(format!("HEALTHCHECK {v}")))
+                    .await
+            }
+            Kind::Onbuild(trigger) => {
+                let mut list = st
+                    .cfg()
+                    .get("OnBuild")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                list.push(json!(trigger.original));
+                st.cfg_mut().insert("OnBuild".into(), json!(list));
+                self.meta_step(st, opts, tx, nop(format!("ONBUILD {}", trigger.original)))
+                    .await
+            }
+            Kind::Run {
+                cmd,
+                mounts,
+                network,
+                heredocs,
+            } => {
+                let shell = st.shell();
+                let argv = match (cmd, heredocs.first()) {
+                    // `RUN <<EOF` runs the document as the script
+                    (Cmd::Shell(s), Some(doc))
+                        if s.trim().starts_with("<<") && heredocs.len() == 1 =>
+                    {
+                        let body = if doc.expand {
+                            expand(st, &doc.content)?
+                        } else {
+                            doc.content.clone()
+                        };
+                        let mut v = shell.clone();
+                        v.push(body);
+                        v
+                    }
+                    (Cmd::Shell(s), _) if !heredocs.is_empty() => {
+                        let mut script = s.clone();
+                        for d in heredocs {
+                            script.push('\n');
+                            script.push_str(&d.content);
+                            if !d.content.ends_with('\n') {
+                                script.push('\n');
+                            }
+                            script.push_str(&d.name);
+                        }
+                        let mut v = shell.clone();
+                        v.push(script);
+                        v
+                    }
+                    (c, _) => command_vec(c, &shell),
+                };
+                let run_args = st.run_args();
+                let mut created_by = argv.join(" ");
+                if !run_args.is_empty() {
+                    created_by = format!("|{} {} {created_by}", run_args.len(), run_args.join(" "));
+                }
+                let mut key_extra = created_by.clone();
+                for m in mounts {
+                    key_extra.push_str("\nmount ");
+                    key_extra.push_str(m);
+                }
+                if self
+                    .cache_hit(st, opts, tx, &key_extra, &created_by)
+                    .await?
+                {
+                    return Ok(());
+                }
+                let id = self
+                    .run_step(
+                        st,
+                        argv,
+                        run_args,
+                        mounts,
+                        network.as_deref(),
+                        ctx,
+                        opts,
+                        tx,
+                    )
+                    .await?;
+                let committed = self
+                    .commit_step(st, Some(&id), created_by, &key_extra)
+                    .await;
+                if opts.rm || opts.force_rm {
+                    say(
+                        tx,
+                        opts.quiet,
+                        format!("Removing intermediate container {}\n", short_id(&id)),
+                    );
+                }
+                self.remove_step_container(&id).await;
+                committed?;
+                self.finish_step(st, opts, tx);
+                Ok(())
+            }
+            Kind::Copy {
+                srcs,
+                dest,
+                from,
+                chown,
+                chmod,
+                heredocs,
+                ..
+            } => {
+                self.copy_step(
+                    st,
+                    df,
+                    ins,
+                    srcs,
+                    dest,
+                    from.as_deref(),
+                    chown.as_deref(),
+                    chmod.as_deref(),
+                    heredocs,
+                    false,
+                    ctx,
+                    opts,
+                    tx,
+                    stages,
+                )
+                .await
+            }
+            Kind::Add {
+                srcs,
+                dest,
+                chown,
+                chmod,
+                heredocs,
+                ..
+            } => {
+                self.copy_step(
+                    st,
+                    df,
+                    ins,
+                    srcs,
+                    dest,
+                    None,
+                    chown.as_deref(),
+                    chmod.as_deref(),
+                    heredocs,
+                    true,
+                    ctx,
+                    opts,
+                    tx,
+                    stages,
+                )
+                .await
+            }
+        }
+    }
+
+    /// A step that only changes the config: cached like any other.
+    async fn meta_step(
+        self: &Arc<Self>,
+        st: &mut StageState,
+        opts: &BuildOptions,
+        tx: &Progress,
+        created_by: String,
+    ) -> Result<()> {
+        let key = format!(
+            "{created_by}\n{}",
+            st.config.get("config").unwrap_or(&Value::Null)
+        );
+        if self.cache_hit(st, opts, tx, &key, &created_by).await? {
+            return Ok(());
+        }
+        self.commit_step(st, None, created_by, &key).await?;
+        self.finish_step(st, opts, tx);
+        Ok(())
+    }
+
+    fn finish_step(&self, st: &StageState, opts: &BuildOptions, tx: &Progress) {
+        if let Some(img) = &st.image {
+            say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
+        }
+    }
+
+    /// Reuses the child of the current image that the same step made before.
+    async fn cache_hit(
+        &self,
+        st: &mut StageState,
+        opts: &BuildOptions,
+        tx: &Progress,
+        key: &str,
+        _created_by: &str,
+    ) -> Result<bool> {
+        if opts.no_cache {
+            return Ok(false);
+        }
+        let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let build_key = sha256_hex(format!("{parent}\n{key}").as_bytes());
+        let hit = self
+            .images
+            .r()
+            .images
+            .values()
+            .filter(|i| i.parent == parent && i.build_key == build_key)
+            .max_by(|a, b| a.created.cmp(&b.created))
+            .cloned();
+        let Some(img) = hit else {
+            return Ok(false);
+        };
+        let Ok(config) = self.image_config_raw(&img.id) else {
+            return Ok(false);
+        };
+        // the config carries the stage's state on: ENV, WORKDIR, ...
+        let args = std::mem::take(&mut st.args);
+        st.config = config;
+        st.args = args;
+        st.image = Some(img.clone());
+        say(tx, opts.quiet, " ---> Using cache\n");
+        say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
+        Ok(true)
+    }
+
+    /// Stores the stage's config as a new image on top of the current one,
+    /// with `container`'s changes as its layer (none for a config step).
+    async fn commit_step(
+        self: &Arc<Self>,
+        st: &mut StageState,
+        container: Option<&str>,
+        created_by: String,
+        key: &str,
+    ) -> Result<()> {
+        let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let build_key = sha256_hex(format!("{parent}\n{key}").as_bytes());
+        let layer_tar = match container {
+            Some(id) => {
+                let (upper, _) = self.overlay_dirs_of(id);
+                let tmp = self.tmp_path("build-layer");
+                let t = tmp.clone();
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    let f = std::fs::File::create(&t)?;
+                    crate::commit::write_layer_tar(&upper, std::io::BufWriter::new(f))
+                })
+                .await
+                .map_err(|e| Error::Internal(e.into()))?
+                .map_err(|e| {
+                    Error::Internal(anyhow::Error::from(e).context("reading the step's changes"))
+                })?;
+                Some(tmp)
+            }
+            None => None,
+        };
+        let this = self.clone();
+        let base = st.image.clone();
+        let config = st.config.clone();
+        let tar = layer_tar.clone();
+        let rec = tokio::task::spawn_blocking(move || {
+            this.store_step_image(
+                base.as_ref(),
+                config,
+                tar.as_deref(),
+                &created_by,
+                &build_key,
+            )
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()));
+        if let Some(t) = &layer_tar {
+            let _ = std::fs::remove_file(t);
+        }
+        let rec = rec??;
+        st.config = self.image_config_raw(&rec.id)?;
+        st.image = Some(rec);
+        Ok(())
+    }
+
+    /// Writes the image of one step (blocking): the layer, if any, the
+    /// config with a history entry, the record with its parent and key.
+    fn store_step_image(
+        &self,
+        base: Option<&ImageRecord>,
+        mut config: Value,
+        layer_tar: Option<&Path>,
+        created_by: &str,
+        build_key: &str,
+    ) -> Result<ImageRecord> {
+        let mut diff_ids = base.map(|b| b.diff_ids.clone()).unwrap_or_default();
+        let mut size = base.map_or(0, |b| b.size);
+        let mut ops = Vec::new();
+        if let Some(tar) = layer_tar {
+            let f = std::fs::File::open(tar)?;
+            let (diff_id, _) = self
+                .blobs
+                .put_reader(std::io::BufReader::new(f), None)
+                .map_err(|e| Error::Internal(e.context("storing the layer")))?;
+            let parent = chain_ids(&diff_ids).last().cloned();
+            let (layer, op) = self
+                .register_layer(parent.as_deref(), &diff_id)
+                .map_err(|e| Error::Internal(e.context("registering the layer")))?;
+            diff_ids.push(diff_id.to_string());
+            size += layer.size;
+            ops.extend(op);
+        }
+        let now = crate::now_rfc3339();
+        if !created_by.is_empty() {
+            let mut h = json!({ "created": now, "created_by": created_by });
+            if layer_tar.is_none() {
+                h["empty_layer"] = json!(true);
+            }
+            match config.get_mut("history").and_then(Value::as_array_mut) {
+                Some(list) => list.push(h),
+                None => config["history"] = json!([h]),
+            }
+        }
+        config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
+        config["created"] = json!(now);
+        let raw = serde_json::to_vec(&config).context("encoding image config")?;
+        let id = self.blobs.put(&raw)?.to_string();
+        let rec = ImageRecord {
+            id,
+            diff_ids,
+            size,
+            created: now,
+            parent: base.map(|b| b.id.clone()).unwrap_or_default(),
+            build_key: build_key.to_string(),
+            ..Default::default()
+        };
+        self.store_image_ops(rec.clone(), ops, None)?;
+        Ok(rec)
+    }
+
+    /// The stage's current image, stored first when the stage is still an
+    /// empty `FROM scratch`.
+    async fn current_image(self: &Arc<Self>, st: &mut StageState) -> Result<String> {
+        if st.image.is_none() {
+            self.commit_step(st, None, String::new(), "scratch").await?;
+        }
+        st.image
+            .as_ref()
+            .map(|i| i.id.clone())
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no image for the step")))
+    }
+
+    /// A container of `image` for a step: never started for COPY, run for RUN.
+    async fn step_container(
+        self: &Arc<Self>,
+        image: &str,
+        cmd: Vec<String>,
+        env: Vec<String>,
+        binds: Vec<String>,
+        network: Option<String>,
+        opts: &BuildOptions,
+    ) -> Result<String> {
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(cmd),
+            entrypoint: Some(vec![String::new()]),
+            env: Some(env),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            host_config: Some(HostConfig {
+                binds: (!binds.is_empty()).then_some(binds),
+                network_mode: network.or_else(|| opts.network_mode.clone()),
+                extra_hosts: (!opts.extra_hosts.is_empty()).then(|| opts.extra_hosts.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (id, _) = self.container_create(None, body).await?;
+        Ok(id)
+    }
+
+    async fn remove_step_container(&self, id: &str) {
+        if let Err(e) = self.container_remove(id, true, true).await {
+            tracing::warn!(container = %id, error = %e, "removing a build container");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_step(
+        self: &Arc<Self>,
+        st: &mut StageState,
+        argv: Vec<String>,
+        run_args: Vec<String>,
+        mounts: &[String],
+        network: Option<&str>,
+        ctx: &Path,
+        opts: &BuildOptions,
+        tx: &Progress,
+    ) -> Result<String> {
+        let image = self.current_image(st).await?;
+        let secret_dir = self.tmp_path("build-secrets");
+        let mut targets = Vec::new();
+        let mut binds = Vec::new();
+        for m in mounts {
+            let (bind, target) = self.run_mount(m, ctx, &secret_dir, opts, &st.workdir())?;
+            binds.push(bind);
+            targets.push(target);
+        }
+        let network = match network {
+            Some("default") | None => None,
+            Some("none") => Some("none".to_string()),
+            Some("host") => Some("host".to_string()),
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "unsupported RUN --network value: {other}"
+                )));
+            }
+        };
+        let created = self
+            .step_container(&image, argv.clone(), run_args, binds, network, opts)
+            .await;
+        let id = match created {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&secret_dir);
+                return Err(e);
+            }
+        };
+        let ran = self.run_to_exit(&id, tx, opts.quiet).await;
+        let _ = std::fs::remove_dir_all(&secret_dir);
+        let code = match ran {
+            Ok(code) => code,
+            Err(e) => {
+                self.remove_step_container(&id).await;
+                return Err(e);
+            }
+        };
+        if code != 0 {
+            self.remove_step_container(&id).await;
+            return Err(Error::invalid(format!(
+                "The command '{}' returned a non-zero code: {code}",
+                argv.join(" ")
+            )));
+        }
+        self.drop_mount_points(&id, &image, &targets);
+        Ok(id)
+    }
+
+    /// Starts the container, streams its output, returns its exit code.
+    async fn run_to_exit(self: &Arc<Self>, id: &str, tx: &Progress, quiet: bool) -> Result<i64> {
+        say_async(tx, quiet, format!(" ---> Running in {}\n", short_id(id))).await;
+        let attach = self
+            .container_attach(
+                id,
+                crate::AttachOptions {
+                    stdin: false,
+                    stdout: true,
+                    stderr: true,
+                },
+            )
+            .await?;
+        let fwd_tx = tx.clone();
+        let forward = tokio::spawn(async move {
+            if let Ok(s) = attach.await {
+                forward_output(s.stream, fwd_tx, quiet).await;
+            }
+        });
+        let wait = self.container_wait(id, WaitCondition::NextExit)?;
+        if let Err(e) = self.container_start(id).await {
+            forward.abort();
+            return Err(e);
+        }
+        let (code, _) = wait.await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), forward).await;
+        Ok(code)
+    }
+
+    /// `RUN --mount=...` as a bind of the container: `type=secret` from a
+    /// private directory that is removed after the step, `type=cache` from
+    /// a directory kept across builds, `type=bind` from the context.
+    /// Returns the bind and its target.
+    fn run_mount(
+        &self,
+        spec: &str,
+        ctx: &Path,
+        secret_dir: &Path,
+        opts: &BuildOptions,
+        workdir: &str,
+    ) -> Result<(String, String)> {
+        let mut kv: HashMap<String, String> = HashMap::new();
+        for part in spec.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+            kv.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+        let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
+        let target = kv
+            .get("target")
+            .or_else(|| kv.get("dst"))
+            .or_else(|| kv.get("destination"))
+            .cloned();
+        let bad = |m: String| Error::invalid(format!("invalid RUN --mount={spec}: {m}"));
+        match kind {
+            "secret" => {
+                let id = kv
+                    .get("id")
+                    .cloned()
+                    .or_else(|| {
+                        target
+                            .as_deref()
+                            .and_then(|t| Path::new(t).file_name())
+                            .map(|n| n.to_string_lossy().into_owned())
+                    })
+                    .ok_or_else(|| bad("a secret needs an id".into()))?;
+                let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+                let data = match opts.secrets.get(&id) {
+                    Some(d) => d.clone(),
+                    None if kv.get("required").is_some_and(|r| r == "true") => {
+                        return Err(bad(format!("secret {id} not found")));
+                    }
+                    None => Vec::new(),
+                };
+                std::fs::create_dir_all(secret_dir)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(secret_dir, std::fs::Permissions::from_mode(0o700))?;
+                let file = secret_dir.join(sha256_hex(id.as_bytes()));
+                std::fs::write(&file, data)?;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o400))?;
+                Ok((format!("{}:{target}:ro", file.display()), target))
+            }
+            "cache" => {
+                let target = target.ok_or_else(|| bad("a cache mount needs a target".into()))?;
+                let target = in_workdir(workdir, &target);
+                let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
+                let dir = self
+                    .cfg
+                    .data_root
+                    .join("build-cache")
+                    .join(sha256_hex(id.as_bytes()));
+                std::fs::create_dir_all(&dir)?;
+                Ok((format!("{}:{target}", dir.display()), target))
+            }
+            "bind" => {
+                let target = target.ok_or_else(|| bad("a bind mount needs a target".into()))?;
+                let target = in_workdir(workdir, &target);
+                if kv.contains_key("from") {
+                    return Err(bad(
+                        "binds from other stages or images are not supported yet".into(),
+                    ));
+                }
+                let source = kv
+                    .get("source")
+                    .or_else(|| kv.get("src"))
+                    .cloned()
+                    .unwrap_or_default();
+                let rel =
+                    clean_rel(&source).ok_or_else(|| bad("source outside the context".into()))?;
+                let host = berth_image::rootpath::resolve(ctx, &rel, true)
+                    .map_err(|e| bad(format!("{e:#}")))?;
+                let rw = kv
+                    .get("rw")
+                    .or_else(|| kv.get("readwrite"))
+                    .is_some_and(|v| v == "true");
+                let mode = if rw { "" } else { ":ro" };
+                Ok((format!("{}:{target}{mode}", host.display()), target))
+            }
+            other => Err(bad(format!("unsupported mount type {other}"))),
+        }
+    }
+
+    /// Removes the mount points a RUN's mounts made in its writable layer
+    /// (empty, and absent from the image), so the layer holds no trace of
+    /// secrets or caches.
+    fn drop_mount_points(&self, id: &str, image: &str, targets: &[String]) {
+        let (upper, _) = self.overlay_dirs_of(id);
+        let lowers: Vec<PathBuf> = self
+            .images
+            .r()
+            .images
+            .get(image)
+            .map(|i| {
+                chain_ids(&i.diff_ids)
+                    .iter()
+                    .map(|c| self.layer_dir(c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for t in targets {
+            let Some(mut rel) = clean_rel(t) else {
+                continue;
+            };
+            loop {
+                if rel.as_os_str().is_empty() || lowers.iter().any(|l| l.join(&rel).exists()) {
+                    break;
+                }
+                let p = upper.join(&rel);
+                let removed = match std::fs::symlink_metadata(&p) {
+                    Ok(md) if md.is_dir() => std::fs::remove_dir(&p).is_ok(),
+                    Ok(md) if md.is_file() && md.len() == 0 => std::fs::remove_file(&p).is_ok(),
+                    _ => false,
+                };
+                if !removed || !rel.pop() {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_step(
+        self: &Arc<Self>,
+        st: &mut StageState,
+        df: &Dockerfile,
+        ins: &Instruction,
+        srcs: &[String],
+        dest: &str,
+        from: Option<&str>,
+        chown: Option<&str>,
+        chmod: Option<&str>,
+        heredocs: &[berth_dockerfile::Heredoc],
+        is_add: bool,
+        ctx: &Path,
+        opts: &BuildOptions,
+        tx: &Progress,
+        stages: &HashMap<usize, StageState>,
+    ) -> Result<()> {
+        let what = if is_add { "ADD" } else { "COPY" };
+        let esc = df.escape;
+        let lookup = |n: &str| st.lookup(n);
+        let mut sources = Vec::new();
+        for s in srcs {
+            let expanded = berth_dockerfile::expand(s, esc, &lookup)
+                .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
+            if is_add && (expanded.starts_with("http://") || expanded.starts_with("https://")) {
+                return Err(Error::invalid(format!(
+                    "ADD {expanded}: downloading remote files is not supported by berth's builder yet; fetch it in a RUN step or add the file to the context"
+                )));
+            }
+            sources.push(expanded);
+        }
+        let dest_raw = berth_dockerfile::expand(dest, esc, &lookup)
+            .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
+        let chmod = chmod.map(parse_chmod).transpose()?;
+        let dest_abs = in_workdir(&st.workdir(), &dest_raw);
+        let wants_dir = dest_raw.ends_with('/')
+            || dest_raw.ends_with("/.")
+            || dest_raw == "."
+            || sources.len() + heredocs.len() > 1
+            || sources.iter().any(|s| has_wildcard(s));
+        let dest_clean = format!(
+            "/{}",
+            clean_rel(&dest_abs).unwrap_or_default().to_string_lossy()
+        );
+
+        // where the files come from
+        enum From {
+            Context,
+            Image(String),
+        }
+        let src_kind = match from {
+            None => From::Context,
+            Some(f) => {
+                let f = berth_dockerfile::expand(f, esc, &lookup)
+                    .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
+                let cur = stages.len();
+                match stage_index(df, &f, df.stages.len()) {
+                    Some(j) => {
+                        let s = stages.get(&j).ok_or_else(|| {
+                            Error::invalid(format!(
+                                "{what} --from={f}: the stage refers to itself or a later stage"
+                            ))
+                        })?;
+                        let _ = cur;
+                        match &s.image {
+                            Some(i) => From::Image(i.id.clone()),
+                            None => {
+                                return Err(Error::invalid(format!(
+                                    "{what} --from={f}: the stage has no files"
+                                )));
+                            }
+                        }
+                    }
+                    None => From::Image(self.base_image(&f, opts, tx).await?.id),
+                }
+            }
+        };
+
+        // what the step reads, for the cache key
+        let mut h = Sha256::new();
+        let mut ctx_sources: Vec<(String, Vec<CopySource>)> = Vec::new();
+        match &src_kind {
+            From::Context => {
+                for s in &sources {
+                    let found = expand_sources(ctx, s).map_err(|e| match e {
+                        Error::InvalidParameter(m) => Error::invalid(m.replacen("COPY", what, 1)),
+                        other => other,
+                    })?;
+                    for f in &found {
+                        hash_tree(ctx, &f.path, &mut h).map_err(|e| {
+                            Error::invalid(format!(
+                                "{what} failed: reading {}: {e}",
+                                f.path.display()
+                            ))
+                        })?;
+                    }
+                    ctx_sources.push((s.clone(), found));
+                }
+            }
+            From::Image(id) => {
+                h.update(id.as_bytes());
+                for s in &sources {
+                    h.update(s.as_bytes());
+                    h.update(b"\0");
+                }
+            }
+        }
+        for d in heredocs {
+            h.update(d.name.as_bytes());
+            h.update(d.content.as_bytes());
+        }
+        let content = hex::encode(h.finalize());
+        let created_by = format!(
+            "/bin/sh -c #(nop) {what} {}:{} in {dest_clean} ",
+            if matches!(src_kind, From::Context) {
+                "file"
+            } else {
+                "image"
+            },
+            content
+        );
+        let key = format!(
+            "{created_by}\nchown={chown:?} chmod={chmod:?} dir={wants_dir} add={is_add}\n{}",
+            st.config.get("config").unwrap_or(&Value::Null)
+        );
+        if self.cache_hit(st, opts, tx, &key, &created_by).await? {
+            return Ok(());
+        }
+
+        let image = self.current_image(st).await?;
+        let dest_id = self
+            .step_container(
+                &image,
+                vec!["#(nop)".into()],
+                vec![],
+                vec![],
+                Some("none".into()),
+                opts,
+            )
+            .await?;
+        let plan = CopyPlan {
+            dest: dest_clean.clone(),
+            dest_is_dir: wants_dir,
+            owner: None,
+            chmod,
+        };
+        let image_source = match &src_kind {
+            From::Context => None,
+            From::Image(id) => Some(id.clone()),
+        };
+        let result = self
+            .copy_into(
+                &dest_id,
+                image_source,
+                ctx,
+                ctx_sources,
+                sources.clone(),
+                heredocs.to_vec(),
+                plan,
+                chown.map(String::from),
+                is_add,
+                opts,
+            )
+            .await;
+        if let Err(e) = result {
+            self.remove_step_container(&dest_id).await;
+            return Err(e);
+        }
+        let committed = self.commit_step(st, Some(&dest_id), created_by, &key).await;
+        self.remove_step_container(&dest_id).await;
+        committed?;
+        self.finish_step(st, opts, tx);
+        Ok(())
+    }
+
+    /// Copies the sources into the (never started) container `dest_id`.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_into(
+        self: &Arc<Self>,
+        dest_id: &str,
+        image_source: Option<String>,
+        ctx: &Path,
+        ctx_sources: Vec<(String, Vec<CopySource>)>,
+        sources: Vec<String>,
+        heredocs: Vec<berth_dockerfile::Heredoc>,
+        mut plan: CopyPlan,
+        chown: Option<String>,
+        is_add: bool,
+        opts: &BuildOptions,
+    ) -> Result<()> {
+        let work = self.tmp_path("build-copy");
+        std::fs::create_dir_all(&work)?;
+        let res = async {
+            // files of another image: archived from a container of it first
+            let mut image_parts: Vec<(PathBuf, String, bool)> = Vec::new();
+            if let Some(img) = &image_source {
+                let src_id = self
+                    .step_container(
+                        img,
+                        vec!["#(nop)".into()],
+                        vec![],
+                        vec![],
+                        Some("none".into()),
+                        opts,
+                    )
+                    .await?;
+                let (w, srcs) = (work.clone(), sources.clone());
+                let archived = self
+                    .with_root(&src_id, crate::copy::View::RootOnly, move |root| {
+                        let mut parts = Vec::new();
+                        for (i, s) in srcs.iter().enumerate() {
+                            let path =
+                                format!("/{}", clean_rel(s).unwrap_or_default().to_string_lossy());
+                            let st = archive::stat(root, &path).map_err(|_| {
+                                Error::invalid(format!(
+                                    "COPY failed: stat {path}: file does not exist"
+                                ))
+                            })?;
+                            let file = w.join(format!("src-{i}.tar"));
+                            let out = std::fs::File::create(&file)?;
+                            archive::write_tar(root, &path, std::io::BufWriter::new(out))
+                                .map_err(|e| Error::Internal(e.into()))?;
+                            let is_dir = st.mode & (1 << 31) != 0;
+                            parts.push((file, st.name.clone(), is_dir));
+                        }
+                        Ok(parts)
+                    })
+                    .await;
+                self.remove_step_container(&src_id).await;
+                image_parts = archived?;
+            }
+            let (w, ctx) = (work.clone(), ctx.to_path_buf());
+            self.with_root(dest_id, crate::copy::View::RootOnly, move |root| {
+                let dest = plan.dest.clone();
+                if let Ok(st) = archive::stat(root, &dest)
+                    && st.mode & (1 << 31) != 0
+                {
+                    plan.dest_is_dir = true;
+                }
+                if let Some(c) = &chown {
+                    let (u, g, _) =
+                        crate::spec::resolve_user(&root.proc_path(), c).map_err(|e| {
+                            Error::invalid(format!(
+                                "unable to convert uid/gid chown string to host mapping: {e}"
+                            ))
+                        })?;
+                    plan.owner = Some((u as u64, g as u64));
+                }
+                let any_dir_source = ctx_sources.iter().any(|(_, f)| f.iter().any(|c| c.is_dir))
+                    || image_parts.iter().any(|p| p.2);
+                let combined = w.join("combined.tar");
+                {
+                    let out = std::fs::File::create(&combined)?;
+                    let mut b = tar::Builder::new(std::io::BufWriter::new(out));
+                    let parent = if plan.dest_is_dir || any_dir_source {
+                        dest.clone()
+                    } else {
+                        Path::new(&dest)
+                            .parent()
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "/".into())
+                    };
+                    parent_entries(root, &parent, plan.owner, &mut b)?;
+                    let ctx_root = Root::open(&ctx)?;
+                    for (_, found) in &ctx_sources {
+                        for f in found {
+                            let host = berth_image::rootpath::resolve(&ctx, &f.path, true)?;
+                            if is_add && !f.is_dir && is_local_archive(&host) {
+                                add_archive(&host, &dest, &plan, &mut b)?;
+                                continue;
+                            }
+                            let part = w.join("part.tar");
+                            let out = std::fs::File::create(&part)?;
+                            let src = format!("/{}", f.path.to_string_lossy());
+                            archive::write_tar(&ctx_root, &src, std::io::BufWriter::new(out))?;
+                            let top = f
+                                .path
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| ".".into());
+                            rewrite_into(
+                                std::fs::File::open(&part)?,
+                                &mut b,
+                                f.is_dir,
+                                &top,
+                                &plan,
+                            )?;
+                        }
+                    }
+                    for (file, name, is_dir) in &image_parts {
+                        rewrite_into(std::fs::File::open(file)?, &mut b, *is_dir, name, &plan)?;
+                    }
+                    for d in &heredocs {
+                        let target = if plan.dest_is_dir {
+                            Path::new(&dest).join(&d.name)
+                        } else {
+                            PathBuf::from(&dest)
+                        };
+                        let mut h = tar::Header::new_gnu();
+                        h.set_entry_type(tar::EntryType::Regular);
+                        h.set_size(d.content.len() as u64);
+                        h.set_mode(plan.chmod.unwrap_or(0o644));
+                        let (u, g) = plan.owner.unwrap_or((0, 0));
+                        h.set_uid(u);
+                        h.set_gid(g);
+                        h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+                        let rel = target.strip_prefix("/").unwrap_or(&target).to_path_buf();
+                        b.append_data(&mut h, rel, d.content.as_bytes())?;
+                    }
+                    b.into_inner()?.flush()?;
+                }
+                let input = std::fs::File::open(&combined)?;
+                archive::extract_tar(
+                    root,
+                    "/",
+                    std::io::BufReader::new(input),
+                    ExtractOptions {
+                        copy_uid_gid: true,
+                        no_overwrite_dir_non_dir: false,
+                    },
+                )
+                .map_err(|e| Error::invalid(format!("copying files: {e}")))
+            })
+            .await
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&work);
+        res
+    }
+
+    /// `--squash`: the layers the build added above its base, merged into
+    /// one; the history keeps every step (marked empty) plus a merge entry.
+    async fn squash(
+        self: &Arc<Self>,
+        image: &ImageRecord,
+        base_layers: usize,
+        base_id: &str,
+    ) -> Result<ImageRecord> {
+        let this = self.clone();
+        let (image, base_id) = (image.clone(), base_id.to_string());
+        tokio::task::spawn_blocking(move || this.squash_blocking(&image, base_layers, &base_id))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+    }
+
+    fn squash_blocking(
+        &self,
+        image: &ImageRecord,
+        base_layers: usize,
+        base_id: &str,
+    ) -> Result<ImageRecord> {
+        let work = self.tmp_path("squash");
+        let staging = work.join("merged");
+        std::fs::create_dir_all(&staging)?;
+        let res = (|| -> Result<ImageRecord> {
+            let chains = chain_ids(&image.diff_ids);
+            for chain in &chains[base_layers..] {
+                merge_layer_dir(&self.layer_dir(chain), &staging).map_err(|e| {
+                    Error::Internal(anyhow::Error::from(e).context("merging layers"))
+                })?;
+            }
+            let tar = work.join("layer.tar");
+            let f = std::fs::File::create(&tar)?;
+            crate::commit::write_layer_tar(&staging, std::io::BufWriter::new(f))?;
+            let mut config = self.image_config_raw(&image.id)?;
+            let base_history = if base_id.is_empty() {
+                0
+            } else {
+                self.image_config_raw(base_id)?
+                    .get("history")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            };
+            let merged_onto = if base_id.is_empty() {
+                "scratch"
+            } else {
+                base_id
+            };
+            if let Some(list) = config.get_mut("history").and_then(Value::as_array_mut) {
+                for h in list.iter_mut().skip(base_history) {
+                    h["empty_layer"] = json!(true);
+                }
+                list.push(json!({
+                    "created": crate::now_rfc3339(),
+                    "comment": format!("merge {} to {merged_onto}", image.id),
+                }));
+            }
+            let base_size = self.images.r().images.get(base_id).map_or(0, |b| b.size);
+            let base = ImageRecord {
+                id: base_id.to_string(),
+                diff_ids: image.diff_ids[..base_layers].to_vec(),
+                size: base_size,
+                ..Default::default()
+            };
+            // the merge entry is in the history already: no step entry
+            self.store_step_image(Some(&base), config, Some(&tar), "", "")
+        })();
+        let _ = std::fs::remove_dir_all(&work);
+        res
+    }
+}
+
+/// Unpacks a local archive for ADD: its members go under the destination
+/// directory; names that climb out of it are refused.
+fn add_archive<W: Write>(
+    file: &Path,
+    dest: &str,
+    plan: &CopyPlan,
+    out: &mut tar::Builder<W>,
+) -> Result<()> {
+    let input = berth_image::compression::decompress(std::fs::File::open(file)?)?;
+    let mut archive = tar::Archive::new(input);
+    let base = dest.trim_start_matches('/');
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.into_owned();
+        let rel = clean_rel(&raw.to_string_lossy()).ok_or_else(|| {
+            Error::invalid(format!(
+                "ADD failed: archive entry {} would be written outside {dest}",
+                raw.display()
+            ))
+        })?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let target = Path::new(base).join(&rel);
+        let mut h = entry.header().clone();
+        if let Some((u, g)) = plan.owner {
+            h.set_uid(u);
+            h.set_gid(g);
+        }
+        let kind = h.entry_type();
+        if kind.is_hard_link() {
+            let link = entry
+                .link_name()?
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            let link = clean_rel(&link.to_string_lossy()).ok_or_else(|| {
+                Error::invalid(format!(
+                    "ADD failed: hard link {} leaves {dest}",
+                    raw.display()
+                ))
+            })?;
+            out.append_link(&mut h, &target, Path::new(base).join(link))?;
+        } else if kind.is_symlink() {
+            let link = entry
+                .link_name()?
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            out.append_link(&mut h, &target, &link)?;
+        } else {
+            out.append_data(&mut h, &target, &mut entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one unpacked layer directory on top of `dst`, the way overlayfs
+/// would stack it: a whiteout removes what is below and stays a whiteout
+/// (it may hide a file of the base), an opaque directory replaces the
+/// directory below, everything else is hard-linked over.
+fn merge_layer_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let remove_existing = |d: &Path| -> std::io::Result<()> {
+        match std::fs::symlink_metadata(d) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(d),
+            Ok(_) => std::fs::remove_file(d),
+            Err(_) => Ok(()),
+        }
+    };
+    for e in std::fs::read_dir(src)?.flatten() {
+        let s = e.path();
+        let d = dst.join(e.file_name());
+        let md = std::fs::symlink_metadata(&s)?;
+        if md.file_type().is_char_device() && md.rdev() == 0 {
+            remove_existing(&d)?;
+            nix::sys::stat::mknod(
+                &d,
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                0,
+            )
+            .map_err(std::io::Error::from)?;
+        } else if md.is_dir() {
+            let opaque = crate::commit::is_opaque(&s);
+            let below_not_dir = std::fs::symlink_metadata(&d).is_ok_and(|m| !m.is_dir());
+            if opaque || below_not_dir {
+                remove_existing(&d)?;
+            }
+            if std::fs::symlink_metadata(&d).is_err() {
+                std::fs::create_dir(&d)?;
+            }
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+            std::os::unix::fs::lchown(&d, Some(md.uid()), Some(md.gid()))?;
+            if opaque {
+                set_opaque(&d)?;
+            }
+            merge_layer_dir(&s, &d)?;
+        } else {
+            remove_existing(&d)?;
+            std::fs::hard_link(&s, &d)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_opaque(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: valid C strings and a one-byte value
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            b"y".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A `-t` value; the reference parser's message says what is wrong.
+fn parse_tag(t: &str) -> Result<berth_image::Reference> {
+    berth_image::Reference::parse(t).map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// The config of `FROM scratch`: no layers, no history.
+fn scratch_config() -> Result<Value> {
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(Vec::<String>::new())
+        .build()
+        .context("building rootfs")?;
+    let mut image = ImageConfiguration::default();
+    image.set_architecture(Arch::Amd64);
+    image.set_os(Os::Linux);
+    image.set_rootfs(rootfs);
+    let mut v = serde_json::to_value(&image).context("encoding image config")?;
+    v["config"] =
+        json!({ "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] });
+    Ok(v)
+}

@@ -1,0 +1,453 @@
+//! The builder: Dockerfile instructions, multi-stage builds, the cache,
+//! `.dockerignore`, `--squash`, build secrets, and `docker build` from the
+//! docker CLI against berth.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Daemon, code, stderr, stdout};
+
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-build-")
+        .tempdir()
+        .expect("tempdir");
+    for (name, content) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    }
+    dir
+}
+
+fn ctx_path(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().expect("utf-8 path")
+}
+
+fn build(d: &Daemon, dir: &tempfile::TempDir, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    args.push(ctx_path(dir));
+    d.berth(&args)
+}
+
+fn run_in(d: &Daemon, image: &str, script: &str) -> String {
+    let o = d.berth(&["run", "--rm", "--entrypoint", "sh", image, "-c", script]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+fn inspect(d: &Daemon, image: &str, tmpl: &str) -> String {
+    let o = d.berth(&["image", "inspect", "-f", tmpl, image]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim_end().to_string()
+}
+
+/// A gzip tar with one file, for ADD's extraction.
+fn tar_gz(path: &Path, name: &str, content: &[u8]) {
+    let f = std::fs::File::create(path).expect("create");
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, name, content).expect("append");
+    b.into_inner().expect("tar").finish().expect("gzip");
+}
+
+const EVERY_INSTRUCTION: &str = r#"# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS base
+MAINTAINER someone@example.com
+LABEL org.test.kind="every instruction" \
+      org.test.other=yes
+ENV GREETING="hello world" \
+    WHO=berth
+ENV LEGACY value with spaces
+WORKDIR /app
+COPY a.txt dir/ ./
+COPY --chown=1000:1000 --chmod=600 a.txt /owned/a.txt
+COPY *.md /docs/
+ADD archive.tar.gz /opt/
+ARG COLOR=blue
+RUN echo "$GREETING from ${WHO:-nobody} in ${COLOR}" > greeting \
+ && ls /opt > listing
+RUN <<EOF
+echo heredoc > /app/heredoc.txt
+EOF
+SHELL ["/bin/sh", "-c"]
+USER 1000:1000
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGQUIT
+HEALTHCHECK --interval=5s --retries=2 CMD true
+ONBUILD RUN echo triggered > /tmp/trigger
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/greeting"]
+"#;
+
+#[test]
+fn every_instruction_and_the_cache() {
+    let d = Daemon::start();
+    let dir = context(&[
+        ("Dockerfile", EVERY_INSTRUCTION),
+        ("a.txt", "file a\n"),
+        ("dir/b.txt", "file b\n"),
+        ("dir/sub/c.txt", "file c\n"),
+        ("one.md", "1"),
+        ("two.md", "2"),
+        ("secret.key", "do not send"),
+        (".dockerignore", "*.key\n"),
+    ]);
+    tar_gz(
+        &dir.path().join("archive.tar.gz"),
+        "from-archive.txt",
+        b"extracted\n",
+    );
+    let o = build(&d, &dir, &["-t", "every:1", "--build-arg", "COLOR=red"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("Step 1/22 : FROM $BASE AS base"), "{out}");
+    assert!(out.contains("Successfully built "), "{out}");
+    assert!(out.contains("Successfully tagged every:1\n"), "{out}");
+    assert!(out.contains("MAINTAINER is deprecated"), "{out}");
+
+    // the image runs its CMD through its ENTRYPOINT
+    let o = d.berth(&["run", "--rm", "every:1"]);
+    assert_eq!(
+        stdout(&o),
+        "hello world from berth in red\n",
+        "{}",
+        stderr(&o)
+    );
+    // files: COPY's directory rule, --chown/--chmod, wildcards, ADD's
+    // extraction, the heredoc, .dockerignore
+    let files = run_in(
+        &d,
+        "every:1",
+        "cd /app && ls; cat a.txt b.txt sub/c.txt; stat -c '%u:%g %a' /owned/a.txt; \
+         ls /docs; cat /opt/from-archive.txt; cat listing heredoc.txt; \
+         ls /app/secret.key 2>&1; id -u",
+    );
+    assert_eq!(
+        files,
+        "a.txt\nb.txt\ngreeting\nheredoc.txt\nlisting\nsub\n\
+         file a\nfile b\nfile c\n1000:1000 600\none.md\ntwo.md\nextracted\nfrom-archive.txt\nheredoc\n\
+         ls: /app/secret.key: No such file or directory\n1000\n"
+    );
+    // the config, through the docker CLI
+    let o = d.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Config.WorkingDir}}|{{.Config.User}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{.Config.StopSignal}}|{{json .Config.Labels}}|{{json .Config.Healthcheck}}|{{json .Config.OnBuild}}|{{.Author}}",
+        "every:1",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "/app|1000:1000|{\"53/udp\":{},\"8080/tcp\":{}}|{\"/data\":{}}|SIGQUIT|{\"org.test.kind\":\"every instruction\",\"org.test.other\":\"yes\"}|{\"Test\":[\"CMD-SHELL\",\"true\"],\"Interval\":5000000000,\"Retries\":2}|[\"RUN echo triggered > /tmp/trigger\"]|someone@example.com\n",
+        "{}",
+        stderr(&o)
+    );
+    let env = inspect(&d, "every:1", "{{json .Config.Env}}");
+    assert!(env.contains("\"GREETING=hello world\""), "{env}");
+    assert!(env.contains("\"LEGACY=value with spaces\""), "{env}");
+    assert!(!env.contains("COLOR"), "build args are not kept: {env}");
+
+    // the same build again: every step from the cache, same image
+    let id = inspect(&d, "every:1", "{{.Id}}");
+    let o = build(&d, &dir, &["-t", "every:2", "--build-arg", "COLOR=red"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.matches("Using cache").count(), 21, "{out}");
+    assert_eq!(inspect(&d, "every:2", "{{.Id}}"), id);
+    // another build arg: the cache holds up to the RUN that sees it
+    let o = build(&d, &dir, &["-t", "every:3", "--build-arg", "COLOR=green"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.matches("Using cache").count(), 10, "{out}");
+    assert_eq!(
+        run_in(&d, "every:3", "cat /app/greeting"),
+        "hello world from berth in green\n"
+    );
+    // a changed file: the COPY that reads it and everything after it runs
+    std::fs::write(dir.path().join("dir/b.txt"), "file b, changed\n").expect("write");
+    let o = build(&d, &dir, &["-t", "every:4", "--build-arg", "COLOR=red"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.matches("Using cache").count(), 5, "{out}");
+    assert_eq!(run_in(&d, "every:4", "cat /app/b.txt"), "file b, changed\n");
+    // --no-cache runs everything
+    let o = build(&d, &dir, &["--no-cache", "-q", "--build-arg", "COLOR=red"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("sha256:"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Using cache"));
+
+    // ONBUILD triggers run in the child's build
+    let child = context(&[("Dockerfile", "FROM every:1\nRUN test -f /tmp/trigger\n")]);
+    let o = build(&d, &child, &["-t", "child"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // build steps are intermediate images: hidden from `images`, shown by -a
+    let listed = stdout(&d.berth(&["images", "-q"])).lines().count();
+    let all = stdout(&d.berth(&["images", "-a", "-q"])).lines().count();
+    assert!(all > listed + 20, "{listed} {all}");
+    // no build container is left behind
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn multi_stage_builds_only_what_the_target_needs() {
+    let d = Daemon::start();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox AS build\n\
+         RUN echo built > /out.txt\n\
+         FROM busybox AS unused\n\
+         RUN echo this stage must not run && exit 1\n\
+         FROM build AS test\n\
+         RUN grep built /out.txt\n\
+         FROM scratch\n\
+         COPY --from=build /out.txt /result/\n\
+         COPY --from=0 /bin/busybox /bin/busybox\n\
+         COPY --from=busybox:latest /bin/busybox /bin/cat\n\
+         CMD [\"/bin/busybox\", \"cat\", \"/result/out.txt\"]\n",
+    )]);
+    let o = build(&d, &dir, &["-t", "multi"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(!out.contains("must not run"), "{out}");
+    let o = d.berth(&["run", "--rm", "multi"]);
+    assert_eq!(stdout(&o), "built\n", "{}", stderr(&o));
+    // the final image holds only what it copied
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "multi",
+        "/bin/busybox",
+        "find",
+        "/bin",
+        "/result",
+        "-type",
+        "f",
+    ]);
+    let mut found: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        ["/bin/busybox", "/bin/cat", "/result/out.txt"],
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(inspect(&d, "multi", "{{len .RootFS.Layers}}"), "3");
+    // --target stops at a stage
+    let o = build(&d, &dir, &["-t", "multi:test", "--target", "test"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "multi:test", "cat /out.txt"), "built\n");
+    let o = build(&d, &dir, &["--target", "nosuch"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("failed to reach build target nosuch in Dockerfile"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn squash_merges_the_new_layers_and_keeps_history() {
+    let d = Daemon::start();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN echo one > /one && echo gone > /tmp/gone\n\
+         RUN echo two > /two && rm /tmp/gone && rm /bin/vi\n\
+         RUN echo three > /three\n",
+    )]);
+    let o = build(&d, &dir, &["-t", "plain"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(inspect(&d, "plain", "{{len .RootFS.Layers}}"), "4");
+    let o = build(&d, &dir, &["-t", "squashed", "--squash"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(inspect(&d, "squashed", "{{len .RootFS.Layers}}"), "2");
+    // history keeps each instruction, plus the merge
+    let h = stdout(&d.berth(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "squashed",
+    ]));
+    assert!(h.contains("echo three > /three"), "{h}");
+    assert!(h.contains("echo one > /one"), "{h}");
+    assert!(h.contains("|merge sha256:"), "{h}");
+    // the merged layer has the files and the deletions (of a file of the
+    // base image too)
+    assert_eq!(
+        run_in(
+            &d,
+            "squashed",
+            "cat /one /two /three; ls /tmp/gone /bin/vi 2>/dev/null | wc -l"
+        ),
+        "one\ntwo\nthree\n0\n"
+    );
+}
+
+#[test]
+fn failures_are_clear_and_leave_nothing_behind() {
+    let d = Daemon::start();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo about to fail && exit 3\nRUN echo never\n",
+    )]);
+    let o = build(&d, &dir, &["-t", "broken"]);
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("about to fail"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("never"));
+    assert_eq!(code(&d.berth(&["image", "inspect", "broken"])), 1);
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+
+    let cases: &[(&str, &str)] = &[
+        (
+            "FROM busybox\nRUN true\nFOO bar\n",
+            "dockerfile parse error line 3: unknown instruction: FOO",
+        ),
+        ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt"),
+        (
+            "FROM busybox\nCOPY ../outside /x\n",
+            "outside the build context",
+        ),
+        ("RUN true\n", "no build stage in current context"),
+    ];
+    for (df, want) in cases {
+        let dir = context(&[("Dockerfile", df)]);
+        let o = build(&d, &dir, &[]);
+        assert_eq!(code(&o), 1, "{df}");
+        assert!(stderr(&o).contains(want), "{df}: {}", stderr(&o));
+    }
+    let o = build(
+        &d,
+        &context(&[("Dockerfile", "FROM busybox\n")]),
+        &["-t", "Bad:Name"],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("invalid reference format"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn build_secrets_and_cache_mounts_leave_no_trace() {
+    let d = Daemon::start();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN --mount=type=secret,id=token echo \"secret of $(wc -c < /run/secrets/token) bytes\"\n\
+         RUN --mount=type=cache,target=/cache echo run >> /cache/runs && wc -l < /cache/runs > /runs-seen\n",
+    )]);
+    let secret = dir.path().join("token.txt");
+    std::fs::write(&secret, "s3cr3t-value").expect("write");
+    let spec = format!("id=token,src={}", secret.display());
+    let o = build(&d, &dir, &["-t", "secretive", "--secret", &spec]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("secret of 12 bytes"), "{}", stdout(&o));
+    assert_eq!(
+        run_in(
+            &d,
+            "secretive",
+            "ls -d /run/secrets /cache 2>/dev/null | wc -l; cat /runs-seen"
+        ),
+        "0\n1\n"
+    );
+    // nothing of the secret in any layer
+    let saved = d.berth(&["save", "secretive"]);
+    assert!(saved.status.success());
+    assert!(
+        !saved.stdout.windows(12).any(|w| w == b"s3cr3t-value"),
+        "the secret is in the image"
+    );
+    // the cache mount outlives the build: a no-cache rebuild sees it
+    let o = build(
+        &d,
+        &dir,
+        &["-t", "secretive:2", "--no-cache", "--secret", &spec],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "secretive:2", "cat /runs-seen"), "2\n");
+    // a missing required secret fails clearly
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=nope,required=true true\n",
+    )]);
+    let o = build(&d, &dir, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("secret nope not found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn docker_cli_builds_against_berth() {
+    let d = Daemon::start();
+    let dir = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY hello.txt /\nRUN cat /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
+        ),
+        ("hello.txt", "hello from the docker CLI\n"),
+    ]);
+    let iid = dir.path().join("iid");
+    let o = d.docker(&[
+        "build",
+        "-t",
+        "fromdocker:v1",
+        "--iidfile",
+        iid.to_str().expect("utf-8"),
+        ctx_path(&dir),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("Step 3/4 : RUN cat /hello.txt"), "{out}");
+    assert!(out.contains("hello from the docker CLI"), "{out}");
+    assert!(out.contains("Successfully tagged fromdocker:v1"), "{out}");
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert_eq!(inspect(&d, "fromdocker:v1", "{{.Id}}"), id);
+    let o = d.docker(&["run", "--rm", "fromdocker:v1"]);
+    assert_eq!(stdout(&o), "hello from the docker CLI\n", "{}", stderr(&o));
+    // again: cached, through the docker CLI's classic builder output
+    let o = d.docker(&["build", "-t", "fromdocker:v2", ctx_path(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("Using cache").count(),
+        3,
+        "{}",
+        stdout(&o)
+    );
+    // a failing RUN's code is the CLI's exit code
+    let bad = context(&[("Dockerfile", "FROM busybox\nRUN exit 7\n")]);
+    let o = d.docker(&["build", ctx_path(&bad)]);
+    assert_eq!(code(&o), 7, "{}{}", stdout(&o), stderr(&o));
+    // rmi removes the build steps under the image, as Docker does
+    let before = stdout(&d.berth(&["images", "-a", "-q"])).lines().count();
+    let o = d.docker(&["rmi", "fromdocker:v1", "fromdocker:v2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).matches("Deleted: sha256:").count() >= 3,
+        "{}",
+        stdout(&o)
+    );
+    let after = stdout(&d.berth(&["images", "-a", "-q"])).lines().count();
+    assert!(after < before, "{before} {after}");
+}
