@@ -3,6 +3,7 @@
 //! manifest lists and image indexes).
 
 pub mod client;
+pub mod fetch;
 pub mod manifest;
 mod tls;
 

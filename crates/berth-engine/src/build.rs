@@ -194,6 +194,21 @@ struct CopySource {
     /// path inside the source root
     path: PathBuf,
     is_dir: bool,
+    /// a download of `ADD <url>`: copied as it is, never unpacked
+    no_extract: bool,
+}
+
+/// A COPY or ADD instruction's operands, raw.
+struct CopyStep<'a> {
+    srcs: &'a [String],
+    dest: &'a str,
+    from: Option<&'a str>,
+    chown: Option<&'a str>,
+    chmod: Option<&'a str>,
+    /// ADD --checksum=sha256:... for a download
+    checksum: Option<&'a str>,
+    heredocs: &'a [berth_dockerfile::Heredoc],
+    is_add: bool,
 }
 
 /// Which stages the target needs: FROM and `COPY --from` references.
@@ -324,6 +339,7 @@ fn expand_sources(root: &Path, src: &str) -> Result<Vec<CopySource>> {
             Ok(md) => out.push(CopySource {
                 path: c,
                 is_dir: md.is_dir(),
+                no_extract: false,
             }),
             Err(_) if has_wildcard(src) => {}
             Err(_) => {
@@ -1188,49 +1204,38 @@ impl Engine {
                 heredocs,
                 ..
             } => {
-                self.copy_step(
-                    st,
-                    df,
-                    ins,
+                let c = CopyStep {
                     srcs,
                     dest,
-                    from.as_deref(),
-                    chown.as_deref(),
-                    chmod.as_deref(),
+                    from: from.as_deref(),
+                    chown: chown.as_deref(),
+                    chmod: chmod.as_deref(),
+                    checksum: None,
                     heredocs,
-                    false,
-                    ctx,
-                    opts,
-                    tx,
-                    stages,
-                )
-                .await
+                    is_add: false,
+                };
+                self.copy_step(st, df, ins, c, ctx, opts, tx, stages).await
             }
             Kind::Add {
                 srcs,
                 dest,
                 chown,
                 chmod,
+                checksum,
                 heredocs,
                 ..
             } => {
-                self.copy_step(
-                    st,
-                    df,
-                    ins,
+                let c = CopyStep {
                     srcs,
                     dest,
-                    None,
-                    chown.as_deref(),
-                    chmod.as_deref(),
+                    from: None,
+                    chown: chown.as_deref(),
+                    chmod: chmod.as_deref(),
+                    checksum: checksum.as_deref(),
                     heredocs,
-                    true,
-                    ctx,
-                    opts,
-                    tx,
-                    stages,
-                )
-                .await
+                    is_add: true,
+                };
+                self.copy_step(st, df, ins, c, ctx, opts, tx, stages).await
             }
         }
     }
@@ -1680,29 +1685,33 @@ impl Engine {
         st: &mut StageState,
         df: &Dockerfile,
         ins: &Instruction,
-        srcs: &[String],
-        dest: &str,
-        from: Option<&str>,
-        chown: Option<&str>,
-        chmod: Option<&str>,
-        heredocs: &[berth_dockerfile::Heredoc],
-        is_add: bool,
+        c: CopyStep<'_>,
         ctx: &Path,
         opts: &BuildOptions,
         tx: &Progress,
         stages: &HashMap<usize, StageState>,
     ) -> Result<()> {
+        let CopyStep {
+            srcs,
+            dest,
+            from,
+            chown,
+            chmod,
+            checksum,
+            heredocs,
+            is_add,
+        } = c;
         let what = if is_add { "ADD" } else { "COPY" };
         let esc = df.escape;
         let lookup = |n: &str| st.lookup(n);
         let mut sources = Vec::new();
+        let mut urls = Vec::new();
         for s in srcs {
             let expanded = berth_dockerfile::expand(s, esc, &lookup)
                 .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
             if is_add && (expanded.starts_with("http://") || expanded.starts_with("https://")) {
-                return Err(Error::invalid(format!(
-                    "ADD {expanded}: downloading remote files is not supported by berth's builder yet; fetch it in a RUN step or add the file to the context"
-                )));
+                urls.push(expanded);
+                continue;
             }
             sources.push(expanded);
         }
@@ -1713,7 +1722,7 @@ impl Engine {
         let wants_dir = dest_raw.ends_with('/')
             || dest_raw.ends_with("/.")
             || dest_raw == "."
-            || sources.len() + heredocs.len() > 1
+            || sources.len() + urls.len() + heredocs.len() > 1
             || sources.iter().any(|s| has_wildcard(s));
         let dest_clean = format!(
             "/{}",
@@ -1772,6 +1781,12 @@ impl Engine {
                         })?;
                     }
                     ctx_sources.push((s.clone(), found));
+                }
+                for (i, url) in urls.iter().enumerate() {
+                    let found = self.add_download(ctx, i, url, checksum).await?;
+                    h.update(url.as_bytes());
+                    hash_tree(ctx, &found.path, &mut h)?;
+                    ctx_sources.push((url.clone(), vec![found]));
                 }
             }
             From::Image(id) => {
@@ -1848,6 +1863,58 @@ impl Engine {
         committed?;
         self.finish_step(st, opts, tx);
         Ok(())
+    }
+
+    /// `ADD <url>`: the download, as a file of the context (mode 0600 and
+    /// the server's Last-Modified, as Docker sets them).
+    async fn add_download(
+        &self,
+        ctx: &Path,
+        n: usize,
+        url: &str,
+        checksum: Option<&str>,
+    ) -> Result<CopySource> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir_rel = PathBuf::from(format!(".berth-add-{}-{n}", &crate::random_id()[..12]));
+        let dir = ctx.join(&dir_rel);
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(".download");
+        let got = berth_distribution::fetch::fetch_to_file(url, &tmp, &self.cfg.certs_dir)
+            .await
+            .map_err(|e| Error::invalid(format!("ADD {url}: {e}")))?;
+        if let Some(want) = checksum {
+            let (digest, _) = berth_store::digest_of_file(&tmp)
+                .map_err(|e| Error::Internal(e.context("hashing the download")))?;
+            let have = digest.to_string();
+            if want != have {
+                return Err(Error::invalid(format!(
+                    "ADD {url}: digest mismatch: expected {want}, got {have}"
+                )));
+            }
+        }
+        let name = if got.file_name.is_empty() || got.file_name.starts_with('.') {
+            "download".to_string()
+        } else {
+            got.file_name.clone()
+        };
+        let path = dir.join(&name);
+        std::fs::rename(&tmp, &path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(t) = got.modified {
+            let ts = nix::sys::time::TimeSpec::new(t, 0);
+            let _ = nix::sys::stat::utimensat(
+                None,
+                &path,
+                &ts,
+                &ts,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            );
+        }
+        Ok(CopySource {
+            path: dir_rel.join(name),
+            is_dir: false,
+            no_extract: true,
+        })
     }
 
     /// Copies the sources into the (never started) container `dest_id`.
@@ -1942,7 +2009,7 @@ impl Engine {
                     for (_, found) in &ctx_sources {
                         for f in found {
                             let host = berth_image::rootpath::resolve(&ctx, &f.path, true)?;
-                            if is_add && !f.is_dir && is_local_archive(&host) {
+                            if is_add && !f.is_dir && !f.no_extract && is_local_archive(&host) {
                                 add_archive(&host, &dest, &plan, &mut b)?;
                                 continue;
                             }

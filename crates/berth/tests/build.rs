@@ -451,3 +451,110 @@ fn docker_cli_builds_against_berth() {
     let after = stdout(&d.berth(&["images", "-a", "-q"])).lines().count();
     assert!(after < before, "{before} {after}");
 }
+
+/// A python http.server in the daemon's network namespace (the daemon
+/// downloads ADD's URLs there), killed on drop.
+struct WebServer(std::process::Child);
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn web_server(d: &Daemon, dir: &Path, port: u16) -> WebServer {
+    let child = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &d.ns_pid.to_string(),
+            "-n",
+            "/usr/bin/python3",
+            "-m",
+            "http.server",
+        ])
+        .arg(port.to_string())
+        .args(["--bind", "127.0.0.1", "--directory"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let server = WebServer(child);
+    let url = format!("http://127.0.0.1:{port}/");
+    assert!(
+        common::eventually(10, || {
+            std::process::Command::new("nsenter")
+                .args([
+                    "-t",
+                    &d.ns_pid.to_string(),
+                    "-n",
+                    "curl",
+                    "-sf",
+                    "-o",
+                    "/dev/null",
+                    &url,
+                ])
+                .status()
+                .is_ok_and(|s| s.success())
+        }),
+        "the web server did not come up"
+    );
+    server
+}
+
+#[test]
+fn add_downloads_urls() {
+    let d = Daemon::start();
+    let site = tempfile::tempdir().expect("tempdir");
+    std::fs::write(site.path().join("remote.txt"), "from the web\n").expect("write");
+    tar_gz(&site.path().join("bundle.tar.gz"), "inner.txt", b"inner\n");
+    let _server = web_server(&d, site.path(), 18080);
+    let sum = common::sha256_digest(b"from the web\n");
+    let dir = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\n\
+             ADD http://127.0.0.1:18080/remote.txt /web/\n\
+             ADD http://127.0.0.1:18080/bundle.tar.gz /web/\n\
+             ADD --checksum={sum} http://127.0.0.1:18080/remote.txt /checked.txt\n"
+        ),
+    )]);
+    let o = build(&d, &dir, &["-t", "web"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // downloads are files (0600), never unpacked
+    assert_eq!(
+        run_in(
+            &d,
+            "web",
+            "ls /web; stat -c %a /web/remote.txt; cat /web/remote.txt /checked.txt"
+        ),
+        "bundle.tar.gz\nremote.txt\n600\nfrom the web\nfrom the web\n"
+    );
+    // a wrong checksum and an unreachable URL fail clearly
+    let bad = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 http://127.0.0.1:18080/remote.txt /x\n",
+    )]);
+    let o = build(&d, &bad, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    let gone = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD http://127.0.0.1:1/nothing /x\n",
+    )]);
+    let o = build(&d, &gone, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("ADD http://127.0.0.1:1/nothing: failed to GET"),
+        "{}",
+        stderr(&o)
+    );
+    let missing = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD http://127.0.0.1:18080/missing.txt /x\n",
+    )]);
+    let o = build(&d, &missing, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("404"), "{}", stderr(&o));
+}
