@@ -76,7 +76,7 @@ pub async fn fetch_to_file(url: &str, dest: &Path, certs_dir: &Path) -> Result<F
             .headers()
             .get("last-modified")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| http_date(v));
+            .and_then(http_date);
         let file_name = current
             .path()
             .rsplit('/')
