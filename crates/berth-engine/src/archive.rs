@@ -255,7 +255,7 @@ fn add_entry<W: Write>(
                 Some((dir, n)) => readlinkat(Some(dir.as_raw_fd()), n)?,
                 None => readlinkat(Some(fd.as_raw_fd()), "")?,
             };
-            b.append_link(&mut h, name, Path::new(&target))?;
+            append_symlink(b, &mut h, name, Path::new(&target))?;
         }
         kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
             h.set_entry_type(match kind {
@@ -273,6 +273,27 @@ fn add_entry<W: Write>(
         _ => {}
     }
     Ok(())
+}
+
+/// Adds a symlink entry. The tar crate (0.4.46) writes a target of "/" as
+/// "//"; a target that fits the header is written as its bytes instead.
+pub(crate) fn append_symlink<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &Path,
+    target: &Path,
+) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = target.as_os_str().as_bytes();
+    let slot = &mut h.as_old_mut().linkname;
+    if bytes.is_empty() || bytes.len() >= slot.len() || bytes.contains(&0) {
+        return b.append_link(h, name, target);
+    }
+    slot.fill(0);
+    slot[..bytes.len()].copy_from_slice(bytes);
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_data(h, name, io::empty())
 }
 
 fn reopen(fd: &OwnedFd, at: Option<(&OwnedFd, &OsStr)>, flags: OFlag) -> io::Result<OwnedFd> {

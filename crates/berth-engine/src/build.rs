@@ -474,11 +474,13 @@ fn rewrite_into<W: Write>(
             h.set_mode(m);
         }
         let kind = h.entry_type();
-        if kind.is_symlink() || kind.is_hard_link() {
-            let link = entry
-                .link_name()?
-                .map(|l| l.into_owned())
-                .unwrap_or_default();
+        let link = entry
+            .link_name()?
+            .map(|l| l.into_owned())
+            .unwrap_or_default();
+        if kind.is_symlink() {
+            archive::append_symlink(out, &mut h, &target, &link)?;
+        } else if kind.is_hard_link() {
             out.append_link(&mut h, &target, &link)?;
         } else {
             out.append_data(&mut h, &target, &mut entry)?;
@@ -1955,6 +1957,7 @@ impl Engine {
                         for (i, s) in srcs.iter().enumerate() {
                             let path =
                                 format!("/{}", clean_rel(s).unwrap_or_default().to_string_lossy());
+                            let path = if path == "/" { "/.".to_string() } else { path };
                             let st = archive::stat(root, &path).map_err(|_| {
                                 Error::invalid(format!(
                                     "COPY failed: stat {path}: file does not exist"
@@ -2015,7 +2018,10 @@ impl Engine {
                             }
                             let part = w.join("part.tar");
                             let out = std::fs::File::create(&part)?;
+                            // the root itself is archived as "." (a top
+                            // entry named "/" is no tar member)
                             let src = format!("/{}", f.path.to_string_lossy());
+                            let src = if src == "/" { "/.".to_string() } else { src };
                             archive::write_tar(&ctx_root, &src, std::io::BufWriter::new(out))?;
                             let top = f
                                 .path
@@ -2191,7 +2197,7 @@ fn add_archive<W: Write>(
                 .link_name()?
                 .map(|l| l.into_owned())
                 .unwrap_or_default();
-            out.append_link(&mut h, &target, &link)?;
+            archive::append_symlink(out, &mut h, &target, &link)?;
         } else {
             out.append_data(&mut h, &target, &mut entry)?;
         }

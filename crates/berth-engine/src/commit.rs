@@ -76,6 +76,12 @@ fn add_dir<W: std::io::Write>(
             b.append_data(&mut h, &wh, std::io::empty())?;
             continue;
         }
+        if md.file_type().is_symlink() {
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata(&md);
+            crate::archive::append_symlink(b, &mut h, &name, &std::fs::read_link(&path)?)?;
+            continue;
+        }
         b.append_path_with_name(&path, &name)?;
         if md.is_dir() {
             if is_opaque(&path) {

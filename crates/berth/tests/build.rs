@@ -558,3 +558,84 @@ fn add_downloads_urls() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("404"), "{}", stderr(&o));
 }
+
+fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, data, link) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // raw names: the tar crate refuses `..` through its safe setters
+        let bytes = name.as_bytes();
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        if let Some(l) = link {
+            // raw too: the tar crate writes a target of "/" as "//"
+            h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
+        }
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+fn build_stream(d: &Daemon, tar: &[u8]) -> String {
+    let (status, _, body) =
+        common::raw_request(&d.sock, "POST", "/build?t=hostile", Some(tar)).expect("POST /build");
+    assert_eq!(status, 200);
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[test]
+fn hostile_contexts_and_stage_references_are_contained() {
+    let d = Daemon::start();
+    let df: &[u8] = b"FROM busybox\nCOPY . /ctx/\n";
+    // a member that climbs out of the context fails the build
+    let out = build_stream(
+        &d,
+        &raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, df, None),
+            ("../escape.txt", tar::EntryType::Regular, b"x", None),
+        ]),
+    );
+    assert!(out.contains("would be written outside"), "{out}");
+    assert_eq!(code(&d.berth(&["image", "inspect", "hostile"])), 1);
+    // a symlink to / cannot carry a later member out of the context
+    let out = build_stream(
+        &d,
+        &raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, df, None),
+            ("link", tar::EntryType::Symlink, b"", Some("/")),
+            (
+                "link/etc/berth-build-escape",
+                tar::EntryType::Regular,
+                b"caught\n",
+                None,
+            ),
+        ]),
+    );
+    assert!(out.contains("Successfully tagged hostile:latest"), "{out}");
+    assert!(!Path::new("/etc/berth-build-escape").exists());
+    assert_eq!(
+        run_in(
+            &d,
+            "hostile",
+            "cat /ctx/etc/berth-build-escape; readlink /ctx/link"
+        ),
+        "caught\n/\n"
+    );
+    // a stage cannot copy from itself or from a later stage
+    for df in [
+        "FROM busybox AS a\nCOPY --from=a /bin/sh /x\n",
+        "FROM busybox AS a\nCOPY --from=1 /bin/sh /x\nFROM busybox AS b\n",
+    ] {
+        let dir = context(&[("Dockerfile", df)]);
+        let o = build(&d, &dir, &["--target", "a"]);
+        assert_eq!(code(&o), 1, "{df}");
+        assert!(
+            stderr(&o).contains("itself or a later stage"),
+            "{df}: {}",
+            stderr(&o)
+        );
+    }
+}
