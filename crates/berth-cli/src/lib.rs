@@ -131,6 +131,9 @@ enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -204,6 +207,14 @@ enum ContainerCommand {
     Update(commands::runtime::UpdateArgs),
     Commit(commands::images::CommitArgs),
     Port(commands::runtime::PortArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Remove build cache
+    Prune(commands::build::BuilderPruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -383,9 +394,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             c::attach(ctx, a).await
         }
         Command::Container(ContainerCommand::Prune(a)) => c::prune(ctx, a).await,
-        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => {
-            commands::build::build(ctx, a).await
-        }
+        Command::Build(a)
+        | Command::Image(ImageCommand::Build(a))
+        | Command::Builder(BuilderCommand::Build(a)) => commands::build::build(ctx, a).await,
+        Command::Builder(BuilderCommand::Prune(a)) => commands::build::builder_prune(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => i::import(ctx, a).await,

@@ -1607,12 +1607,7 @@ impl Engine {
                 let target = target.ok_or_else(|| bad("a cache mount needs a target".into()))?;
                 let target = in_workdir(workdir, &target);
                 let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
-                let dir = self
-                    .cfg
-                    .data_root
-                    .join("build-cache")
-                    .join(sha256_hex(id.as_bytes()));
-                std::fs::create_dir_all(&dir)?;
+                let dir = crate::buildcache::use_cache_mount(&self.cfg.data_root, &id, &target)?;
                 Ok((format!("{}:{target}", dir.display()), target))
             }
             "bind" => {

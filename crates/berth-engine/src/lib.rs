@@ -4,6 +4,7 @@
 
 mod archive;
 mod build;
+mod buildcache;
 mod commit;
 mod containers;
 mod copy;

@@ -259,7 +259,10 @@ impl Engine {
             );
         }
         if want("build-cache") {
-            out.insert("BuildCache".into(), serde_json::json!([]));
+            out.insert(
+                "BuildCache".into(),
+                serde_json::to_value(self.build_cache_list()).unwrap_or_default(),
+            );
         }
         Ok(serde_json::Value::Object(out))
     }

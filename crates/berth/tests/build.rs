@@ -384,6 +384,35 @@ fn build_secrets_and_cache_mounts_leave_no_trace() {
     );
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(run_in(&d, "secretive:2", "cat /runs-seen"), "2\n");
+    // the cache mount is build cache: in `system df`, gone after a prune
+    let df = stdout(&d.docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]));
+    assert!(df.contains("Build Cache 1\n"), "{df}");
+    let o = d.berth(&["builder", "prune", "-f"]);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("Deleted build cache objects:\n"),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    let o = build(
+        &d,
+        &dir,
+        &["-t", "secretive:3", "--no-cache", "--secret", &spec],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "secretive:3", "cat /runs-seen"), "1\n");
+    // `builder prune -a` (here through the docker CLI) forgets the step cache
+    let o = d.docker(&["builder", "prune", "-a", "-f"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Total reclaimed space:"),
+        "{}",
+        stdout(&o)
+    );
+    let o = build(&d, &dir, &["-t", "secretive:4", "--secret", &spec]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("Using cache"), "{}", stdout(&o));
     // a missing required secret fails clearly
     let dir = context(&[(
         "Dockerfile",

@@ -129,3 +129,21 @@ pub async fn build(
     });
     Ok(json_lines(rx))
 }
+
+/// POST /build/prune: cache mounts, and with `all` the step cache.
+pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    use axum::response::IntoResponse;
+    let p = Params::parse(q.as_deref())?;
+    let keep = ["keep-storage", "reserved-space", "max-used-space"]
+        .iter()
+        .find_map(|k| p.int(k).transpose())
+        .transpose()?
+        .unwrap_or(0)
+        .max(0) as u64;
+    let (deleted, reclaimed) = e.build_cache_prune(p.flag("all"), &p.filters()?, keep)?;
+    Ok(axum::Json(serde_json::json!({
+        "CachesDeleted": deleted,
+        "SpaceReclaimed": reclaimed,
+    }))
+    .into_response())
+}

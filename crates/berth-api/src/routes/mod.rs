@@ -73,6 +73,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/commit", post(images::commit))
         .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/auth", post(images::auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

@@ -365,3 +365,94 @@ pub async fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Provide filter values (e.g. "until=24h")
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Amount of disk space to keep for cache
+    #[arg(long)]
+    keep_storage: Option<String>,
+}
+
+/// POST /build/prune; the deleted cache ids and the bytes reclaimed.
+pub async fn prune_request(
+    ctx: &Ctx,
+    all: bool,
+    filters: &[String],
+    keep_storage: u64,
+) -> Result<(Vec<String>, u64)> {
+    let enc = crate::rawhttp::encode;
+    let mut path = String::from("/build/prune?");
+    if all {
+        path.push_str("all=1&");
+    }
+    if keep_storage > 0 {
+        path.push_str(&format!("keep-storage={keep_storage}&"));
+    }
+    if let Some(f) = super::containers::parse_filters(filters)? {
+        path.push_str(&format!("filters={}", enc(&serde_json::to_string(&f)?)));
+    }
+    let (code, body) = crate::rawhttp::post_with_headers(&ctx.socket, &path, &[]).await?;
+    if code != 200 {
+        return Err(status(
+            1,
+            format!("Error response from daemon: {}", body.error_message().await),
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&body.read_all().await?).context("decoding the prune report")?;
+    let ids = v["CachesDeleted"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((ids, v["SpaceReclaimed"].as_u64().unwrap_or(0)))
+}
+
+/// `builder prune`, with the docker CLI's prompt and report.
+pub async fn builder_prune(ctx: &Ctx, a: BuilderPruneArgs) -> Result<i32> {
+    let warning = if a.all {
+        "WARNING! This will remove all build cache."
+    } else {
+        "WARNING! This will remove all dangling build cache."
+    };
+    if !a.force && !super::containers::confirm(warning) {
+        return Ok(0);
+    }
+    let keep = match &a.keep_storage {
+        Some(s) => berth_units::parse_human_size(s)
+            .map_err(|e| {
+                status(
+                    1,
+                    format!("invalid argument {s:?} for \"--keep-storage\" flag: {e}"),
+                )
+            })?
+            .max(0) as u64,
+        None => 0,
+    };
+    let (ids, reclaimed) = prune_request(ctx, a.all, &a.filter, keep).await?;
+    let mut out = String::new();
+    if !ids.is_empty() {
+        out.push_str("Deleted build cache objects:\n");
+        for id in &ids {
+            out.push_str(id);
+            out.push('\n');
+        }
+    }
+    println!(
+        "{out}Total reclaimed space: {}",
+        berth_units::human_size(reclaimed as f64)
+    );
+    Ok(0)
+}

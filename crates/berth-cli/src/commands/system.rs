@@ -668,6 +668,17 @@ pub async fn system_prune(ctx: &Ctx, a: SystemPruneArgs) -> Result<i32> {
     section("Deleted Images", &images);
     reclaimed += r.space_reclaimed.unwrap_or(0);
 
+    // the build cache has no labels: only `until` applies to it
+    let until: Vec<String> = a
+        .filter
+        .iter()
+        .filter(|f| f.starts_with("until="))
+        .cloned()
+        .collect();
+    let (caches, bytes) = super::build::prune_request(ctx, a.all, &until, 0).await?;
+    section("Deleted build cache objects", &caches);
+    reclaimed += bytes as i64;
+
     println!(
         "Total reclaimed space: {}",
         berth_units::human_size(reclaimed as f64)
