@@ -212,7 +212,7 @@ enum ContainerCommand {
 #[derive(Subcommand, Debug)]
 enum BuilderCommand {
     /// Build an image from a Dockerfile
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
     /// Remove build cache
     Prune(commands::build::BuilderPruneArgs),
 }
@@ -394,9 +394,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             c::attach(ctx, a).await
         }
         Command::Container(ContainerCommand::Prune(a)) => c::prune(ctx, a).await,
-        Command::Build(a)
-        | Command::Image(ImageCommand::Build(a))
-        | Command::Builder(BuilderCommand::Build(a)) => commands::build::build(ctx, a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => {
+            commands::build::build(ctx, a).await
+        }
+        Command::Builder(BuilderCommand::Build(a)) => commands::build::build(ctx, *a).await,
         Command::Builder(BuilderCommand::Prune(a)) => commands::build::builder_prune(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
