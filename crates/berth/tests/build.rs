@@ -668,3 +668,62 @@ fn hostile_contexts_and_stage_references_are_contained() {
         );
     }
 }
+
+/// `berth build` with `input` on its stdin.
+fn build_with_stdin(d: &Daemon, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::berth_bin())
+        .arg("build")
+        .args(args)
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth build");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("writing stdin");
+    child.wait_with_output().expect("berth build")
+}
+
+#[test]
+fn dockerfiles_from_stdin_and_outside_the_context() {
+    let d = Daemon::start();
+    let dir = context(&[("data.txt", "context data\n")]);
+    // -f - : the Dockerfile on stdin, the context from the directory
+    let o = build_with_stdin(
+        &d,
+        &["-t", "stdin-df", "-f", "-", ctx_path(&dir)],
+        b"FROM busybox\nCOPY data.txt /\n",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "stdin-df", "cat /data.txt"), "context data\n");
+    // `build -` with a Dockerfile: no context at all
+    let o = build_with_stdin(
+        &d,
+        &["-t", "no-ctx", "-"],
+        b"FROM busybox\nRUN echo made > /made\n",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "no-ctx", "cat /made"), "made\n");
+    // -f naming a file outside the context, with an escape directive
+    let elsewhere = context(&[(
+        "build.Dockerfile",
+        "# escape=`\nFROM busybox\nRUN echo one `\n    two > /joined\nCOPY data.txt /\n",
+    )]);
+    let df = elsewhere.path().join("build.Dockerfile");
+    let o = build(
+        &d,
+        &dir,
+        &["-t", "outside-df", "-f", df.to_str().expect("utf-8")],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        run_in(&d, "outside-df", "cat /joined /data.txt"),
+        "one two\ncontext data\n"
+    );
+}

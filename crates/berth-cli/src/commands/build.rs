@@ -62,6 +62,10 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
+    /// Type of progress output (auto, plain, tty, quiet): the classic
+    /// builder's output is the same plain stream for all but quiet
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
+    progress: String,
     /// PATH | URL | -
     context: String,
 }
@@ -234,8 +238,11 @@ fn secrets_header(specs: &[String]) -> Result<Option<String>> {
     ))
 }
 
-pub async fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
+pub async fn build(ctx: &Ctx, mut a: BuildArgs) -> Result<i32> {
     let enc = crate::rawhttp::encode;
+    if a.progress == "quiet" {
+        a.quiet = true;
+    }
     let (tar, dockerfile) = context_tar(&a)?;
     if !a.quiet {
         println!(
