@@ -69,7 +69,7 @@ enum Command {
     /// Attach local standard input, output, and error streams to a running container
     Attach(commands::containers::AttachArgs),
     /// Build an image from a Dockerfile
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
     /// List images
     Images(commands::images::ImagesArgs),
     /// Remove one or more images
@@ -219,7 +219,7 @@ enum BuilderCommand {
 
 #[derive(Subcommand, Debug)]
 enum ImageCommand {
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
     #[command(alias = "list")]
     Ls(commands::images::ImagesArgs),
     Rm(commands::images::RmiArgs),
@@ -394,10 +394,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             c::attach(ctx, a).await
         }
         Command::Container(ContainerCommand::Prune(a)) => c::prune(ctx, a).await,
-        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => {
-            commands::build::build(ctx, a).await
-        }
-        Command::Builder(BuilderCommand::Build(a)) => commands::build::build(ctx, *a).await,
+        Command::Build(a)
+        | Command::Image(ImageCommand::Build(a))
+        | Command::Builder(BuilderCommand::Build(a)) => commands::build::build(ctx, *a).await,
         Command::Builder(BuilderCommand::Prune(a)) => commands::build::builder_prune(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => i::images(ctx, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => i::rmi(ctx, a).await,
