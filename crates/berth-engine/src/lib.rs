@@ -23,6 +23,7 @@ mod networks;
 mod proxy;
 mod pull;
 mod push;
+mod reload;
 mod runtime;
 mod saveload;
 mod seccomp;
@@ -43,6 +44,7 @@ pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
 pub use pull::{PullOptions, PullPlan};
 pub use push::PushOptions;
+pub use reload::Reloadable;
 pub use system::{API_VERSION, MIN_API_VERSION};
 
 use std::collections::HashMap;
@@ -84,10 +86,16 @@ pub struct EngineConfig {
     pub certs_dir: PathBuf,
     pub max_concurrent_downloads: usize,
     pub max_concurrent_uploads: usize,
+    /// `log-level` as configured (shown in the reload event)
+    pub log_level: String,
+    /// `labels` of the daemon (`info`)
+    pub labels: Vec<String>,
 }
 
 pub struct Engine {
     cfg: EngineConfig,
+    /// what SIGHUP can change (see `reload`)
+    reloadable: RwLock<reload::Reloadable>,
     metrics: metrics::Metrics,
     meta: MetaStore,
     blobs: BlobStore,
@@ -130,6 +138,16 @@ impl Engine {
         let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
         let images = images::ImageIndex::load(&meta)?;
         layers::sweep_incomplete(&cfg.data_root)?;
+        let reloadable = reload::Reloadable {
+            debug: cfg.debug,
+            log_level: cfg.log_level.clone(),
+            labels: cfg.labels.clone(),
+            live_restore: cfg.live_restore,
+            insecure_registries: cfg.insecure_registries.clone(),
+            registry_mirrors: cfg.registry_mirrors.clone(),
+            max_concurrent_downloads: cfg.max_concurrent_downloads,
+            max_concurrent_uploads: cfg.max_concurrent_uploads,
+        };
         let engine = Arc::new(Engine {
             cgroup_parent: system::own_cgroup_path(),
             cfg,
@@ -146,6 +164,7 @@ impl Engine {
             started: Instant::now(),
             metrics: metrics::Metrics::default(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            reloadable: RwLock::new(reloadable),
         });
         engine
             .collect_garbage()

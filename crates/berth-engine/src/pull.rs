@@ -120,7 +120,7 @@ impl Engine {
         domain: &str,
         creds: Option<Credentials>,
     ) -> std::result::Result<RegistryClient, DistError> {
-        let (host, insecure) = registry_endpoint(domain, &self.cfg.insecure_registries);
+        let (host, insecure) = registry_endpoint(domain, &self.settings().insecure_registries);
         RegistryClient::connect(&host, insecure, creds, &self.cfg.certs_dir).await
     }
 
@@ -150,7 +150,7 @@ impl Engine {
             Some((h, rest)) if h.contains('.') || h.contains(':') || h == "localhost" => (h, rest),
             _ => ("index.docker.io", term),
         };
-        let (host, _) = registry_endpoint(domain, &self.cfg.insecure_registries);
+        let (host, _) = registry_endpoint(domain, &self.settings().insecure_registries);
         let fail = |e: String| Error::Internal(anyhow::anyhow!("cannot search {host}: {e}"));
         let client = self
             .registry_client(domain, None)
@@ -255,7 +255,7 @@ impl Engine {
         // Docker Hub's mirrors first, then the registry itself
         let mut candidates: Vec<(String, bool)> = Vec::new();
         if reference.domain == "docker.io" {
-            for m in &self.cfg.registry_mirrors {
+            for m in &self.settings().registry_mirrors {
                 let plain = m.starts_with("http://");
                 let host = m
                     .trim_start_matches("http://")
@@ -267,7 +267,7 @@ impl Engine {
         }
         candidates.push(registry_endpoint(
             &reference.domain,
-            &self.cfg.insecure_registries,
+            &self.settings().insecure_registries,
         ));
         let mut found = None;
         let mut last_err = None;
@@ -377,7 +377,7 @@ impl Engine {
         let chains = chain_ids(&diff_ids);
 
         let limit = Arc::new(tokio::sync::Semaphore::new(
-            self.cfg.max_concurrent_downloads.max(1),
+            self.settings().max_concurrent_downloads.max(1),
         ));
         let mut tasks = Vec::new();
         for (i, desc) in layers.iter().enumerate() {

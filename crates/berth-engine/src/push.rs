@@ -106,7 +106,7 @@ impl Engine {
             say(tx, "Preparing", Some(&short(&rec.diff_id))).await;
         }
         let limit = Arc::new(tokio::sync::Semaphore::new(
-            self.cfg.max_concurrent_uploads.max(1),
+            self.settings().max_concurrent_uploads.max(1),
         ));
         let mut tasks = Vec::new();
         for rec in records {

@@ -120,7 +120,7 @@ impl Engine {
             pids_limit: Some(true),
             oom_kill_disable: Some(false),
             ipv4_forwarding: Some(true),
-            debug: Some(self.cfg.debug),
+            debug: Some(self.settings().debug),
             nfd: Some(
                 std::fs::read_dir("/proc/self/fd")
                     .map(|d| d.count() as i64)
@@ -149,18 +149,18 @@ impl Engine {
             mem_total: Some(mem_total()),
             index_server_address: Some("https://index.docker.io/v1/".into()),
             name: Some(hostname),
-            labels: Some(vec![]),
+            labels: Some(self.settings().labels),
             experimental_build: Some(false),
             server_version: Some(BERTH_VERSION.into()),
             default_runtime: Some("berth".into()),
-            live_restore_enabled: Some(self.cfg.live_restore),
+            live_restore_enabled: Some(self.settings().live_restore),
             security_options: Some(vec!["name=no-new-privileges".into()]),
             ..Default::default()
         }
     }
 
     /// A stable id for this daemon's data root.
-    fn daemon_id(&self) -> String {
+    pub(crate) fn daemon_id(&self) -> String {
         let p = self.cfg.data_root.join("engine-id");
         if let Ok(id) = std::fs::read_to_string(&p) {
             return id.trim().to_string();

@@ -17,7 +17,7 @@ const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
 /// Docker's certs.d layout, under berth's name
 const CERTS_DIR: &str = "/etc/berth/certs.d";
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "berth daemon",
     about = "Run the berth engine (a Docker-compatible daemon)"
@@ -86,6 +86,9 @@ struct DaemonCli {
     /// layers uploaded at once per push
     #[arg(long)]
     max_concurrent_uploads: Option<usize>,
+    /// a key=value label of the daemon (shown by `info`)
+    #[arg(long = "label")]
+    labels: Vec<String>,
 }
 
 /// One of daemon.json's `default-address-pools`.
@@ -130,6 +133,7 @@ struct FileConfig {
     max_concurrent_uploads: Option<usize>,
     #[serde(rename = "metrics-addr")]
     metrics_addr: Option<String>,
+    labels: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -153,6 +157,7 @@ struct Settings {
     max_concurrent_uploads: usize,
     certs_dir: PathBuf,
     metrics_addr: Option<String>,
+    labels: Vec<String>,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -192,6 +197,7 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         file.exec_root.is_some(),
     );
     pick("hosts", !cli.hosts.is_empty(), file.hosts.is_some());
+    pick("labels", !cli.labels.is_empty(), file.labels.is_some());
     pick(
         "log-level",
         cli.log_level.is_some(),
@@ -323,6 +329,11 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
         },
         certs_dir: cli.certs_dir,
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
+        labels: if cli.labels.is_empty() {
+            file.labels.unwrap_or_default()
+        } else {
+            cli.labels
+        },
         registry_mirrors: if cli.registry_mirror.is_empty() {
             file.registry_mirrors.unwrap_or_default()
         } else {
@@ -350,7 +361,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
     };
     let validate = cli.validate;
-    let settings = match load_settings(cli) {
+    let settings = match load_settings(cli.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("berth daemon: {e:#}");
@@ -361,15 +372,17 @@ pub fn main(args: &[OsString]) -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
-    let level = match settings.log_level.as_str() {
-        "fatal" => "error",
-        l => l,
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "{level},libcontainer=warn,libcgroups=warn"
-        )))
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::prelude::*;
+    let (filter, log_filter) =
+        tracing_subscriber::reload::Layer::new(log_filter_for(&settings.log_level));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // colours only on a terminal: log files stay plain text
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -382,12 +395,63 @@ pub fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(settings)) {
+    match rt.block_on(run(settings, cli, log_filter)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("berth daemon: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn log_filter_for(level: &str) -> tracing_subscriber::EnvFilter {
+    let level = match level {
+        "fatal" => "error",
+        l => l,
+    };
+    tracing_subscriber::EnvFilter::new(format!("{level},libcontainer=warn,libcgroups=warn"))
+}
+
+type LogFilter =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+fn reloadable_of(s: &Settings) -> berth_engine::Reloadable {
+    berth_engine::Reloadable {
+        debug: s.debug,
+        log_level: s.log_level.clone(),
+        labels: s.labels.clone(),
+        live_restore: s.live_restore,
+        insecure_registries: s.insecure_registries.clone(),
+        registry_mirrors: s.registry_mirrors.clone(),
+        max_concurrent_downloads: s.max_concurrent_downloads,
+        max_concurrent_uploads: s.max_concurrent_uploads,
+    }
+}
+
+/// SIGHUP: reads the flags and daemon.json again, as at start (a file
+/// that no longer validates changes nothing), and applies the reloadable
+/// keys: log level and debug, labels, live-restore, registries and
+/// mirrors, concurrent downloads and uploads. Others need a restart.
+async fn reload_on_sighup(
+    cli: DaemonCli,
+    log_filter: LogFilter,
+    engine: std::sync::Arc<berth_engine::Engine>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match load_settings(cli.clone()) {
+            Ok(s) => {
+                if let Err(e) = log_filter.reload(log_filter_for(&s.log_level)) {
+                    tracing::error!(error = %e, "changing the log level");
+                }
+                engine.reload(reloadable_of(&s));
+                tracing::info!(log_level = %s.log_level, debug = s.debug, "reloaded the configuration");
+            }
+            Err(e) => tracing::error!("reloading the configuration: {e:#}; nothing changed"),
         }
     }
 }
@@ -450,7 +514,7 @@ fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListene
     Ok(l)
 }
 
-async fn run(s: Settings) -> Result<()> {
+async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
     let _lock = lock_data_root(&s.data_root)?;
     fs::create_dir_all(&s.exec_root)?;
     if let Some(dir) = s.pidfile.parent() {
@@ -491,8 +555,11 @@ async fn run(s: Settings) -> Result<()> {
         certs_dir: s.certs_dir.clone(),
         max_concurrent_downloads: s.max_concurrent_downloads,
         max_concurrent_uploads: s.max_concurrent_uploads,
+        log_level: s.log_level.clone(),
+        labels: s.labels.clone(),
     })
     .await?;
+    tokio::spawn(reload_on_sighup(cli, log_filter, engine.clone()));
     if let Some(addr) = &s.metrics_addr {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -518,7 +585,8 @@ async fn run(s: Settings) -> Result<()> {
         }
     };
     berth_api::serve(engine.clone(), listeners, shutdown).await;
-    if s.live_restore {
+    // live-restore as it is now: SIGHUP may have changed it
+    if engine.settings().live_restore {
         tracing::info!("shutting down; live-restore keeps containers running");
     } else {
         tracing::info!(
