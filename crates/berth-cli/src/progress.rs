@@ -4,6 +4,30 @@
 
 use std::io::Write;
 
+/// Reads a JSON-lines answer (pull, push, build) and calls `f` with each
+/// message until the end or the first message with an `error`, which is
+/// returned.
+pub async fn for_each_message(
+    body: &mut crate::rawhttp::PendingBody,
+    mut f: impl FnMut(&serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next_chunk().await? {
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v.get("error").is_some_and(|e| e.is_string()) {
+                return Ok(Some(v));
+            }
+            f(&v)?;
+        }
+    }
+    Ok(None)
+}
+
 pub struct Message {
     pub id: Option<String>,
     pub status: String,
@@ -23,6 +47,23 @@ impl ProgressDisplay {
             tty,
             ids: Vec::new(),
         }
+    }
+
+    /// Shows a `status` message of a JSON stream; other messages are
+    /// ignored.
+    pub fn show_json(&mut self, v: &serde_json::Value) {
+        let Some(status) = v.get("status").and_then(|s| s.as_str()) else {
+            return;
+        };
+        let detail = v.get("progressDetail");
+        self.show(&Message {
+            id: v.get("id").and_then(|i| i.as_str()).map(String::from),
+            status: status.to_string(),
+            current: detail
+                .and_then(|d| d.get("current"))
+                .and_then(|c| c.as_u64()),
+            total: detail.and_then(|d| d.get("total")).and_then(|c| c.as_u64()),
+        });
     }
 
     pub fn show(&mut self, m: &Message) {

@@ -122,16 +122,7 @@ impl RegistryClient {
         certs_dir: &std::path::Path,
     ) -> Result<Self> {
         let tls = crate::tls::client_config(host, certs_dir, !insecure)?;
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.enforce_http(false);
-        conn.set_connect_timeout(Some(std::time::Duration::from_secs(15)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(conn);
-        let http = Client::builder(TokioExecutor::new()).build(https);
+        let http = https_client(tls);
         let mut c = RegistryClient {
             http,
             base: format!("https://{host}"),
@@ -595,6 +586,25 @@ fn location(resp: &Response<Incoming>) -> Result<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| DistError::Other("upload answer without a Location".into()))
+}
+
+/// A hyper client over rustls (HTTP too, for insecure registries and
+/// plain URLs), with a connect timeout.
+pub(crate) fn https_client<B>(tls: rustls::ClientConfig) -> Client<HttpsConnector<HttpConnector>, B>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.enforce_http(false);
+    conn.set_connect_timeout(Some(std::time::Duration::from_secs(15)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(conn);
+    Client::builder(TokioExecutor::new()).build(https)
 }
 
 pub fn pull_scope(name: &str) -> String {

@@ -7,9 +7,6 @@ use std::path::Path;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::io::AsyncWriteExt;
 
 use crate::{DistError, Result};
@@ -38,15 +35,7 @@ pub async fn fetch_to_file(url: &str, dest: &Path, certs_dir: &Path) -> Result<F
             .ok_or_else(|| DistError::Other(format!("invalid URL {url}: no host")))?;
         let tls = crate::tls::client_config(&host, certs_dir, true)
             .map_err(|e| DistError::Other(format!("{e:#}")))?;
-        let mut conn = HttpConnector::new();
-        conn.enforce_http(false);
-        conn.set_connect_timeout(Some(std::time::Duration::from_secs(15)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(conn);
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+        let client = crate::client::https_client::<Empty<Bytes>>(tls);
         let req = Request::get(current.clone())
             .header("User-Agent", "berth-builder")
             .body(Empty::new())

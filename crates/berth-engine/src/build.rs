@@ -117,6 +117,15 @@ impl StageState {
         }
     }
 
+    /// An object of the config (Labels, ExposedPorts, Volumes), or `{}`.
+    fn cfg_object(&self, key: &str) -> Value {
+        self.cfg()
+            .get(key)
+            .cloned()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}))
+    }
+
     fn env(&self) -> Vec<String> {
         self.cfg()
             .get("Env")
@@ -806,12 +815,7 @@ impl Engine {
             .remove(&target)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("target stage was not built")))?;
         if !opts.labels.is_empty() {
-            let mut labels = last
-                .cfg()
-                .get("Labels")
-                .cloned()
-                .filter(Value::is_object)
-                .unwrap_or_else(|| json!({}));
+            let mut labels = last.cfg_object("Labels");
             for (k, v) in &opts.labels {
                 labels[k] = json!(v);
             }
@@ -938,12 +942,7 @@ impl Engine {
                     .await
             }
             Kind::Label(pairs) => {
-                let mut labels = st
-                    .cfg()
-                    .get("Labels")
-                    .cloned()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({}));
+                let mut labels = st.cfg_object("Labels");
                 let mut shown = Vec::new();
                 for (k, v) in pairs {
                     let (k, v) = (expand(st, k)?, expand(st, v)?);
@@ -987,12 +986,7 @@ impl Engine {
                     .await
             }
             Kind::Expose(ports) => {
-                let mut exposed = st
-                    .cfg()
-                    .get("ExposedPorts")
-                    .cloned()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({}));
+                let mut exposed = st.cfg_object("ExposedPorts");
                 let mut shown = Vec::new();
                 for p in ports {
                     for w in words(st, p)? {
@@ -1015,12 +1009,7 @@ impl Engine {
                     .await
             }
             Kind::Volume(vols) => {
-                let mut volumes = st
-                    .cfg()
-                    .get("Volumes")
-                    .cloned()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({}));
+                let mut volumes = st.cfg_object("Volumes");
                 let mut shown = Vec::new();
                 for v in vols {
                     let v = expand(st, v)?;

@@ -326,45 +326,30 @@ pub async fn build(ctx: &Ctx, mut a: BuildArgs) -> Result<i32> {
         ));
     }
     let mut display = crate::progress::ProgressDisplay::new(crate::terminal::is_tty(1));
-    let mut buf: Vec<u8> = Vec::new();
     let mut image_id: Option<String> = None;
     let mut out = std::io::stdout();
-    while let Some(chunk) = body.next_chunk().await? {
-        buf.extend_from_slice(&chunk);
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                out.flush()?;
-                let code = v
-                    .pointer("/errorDetail/code")
-                    .and_then(|c| c.as_i64())
-                    .filter(|c| *c != 0)
-                    .unwrap_or(1);
-                return Err(status(code as i32, e.to_string()));
-            }
-            if let Some(id) = v.pointer("/aux/ID").and_then(|i| i.as_str()) {
-                image_id = Some(id.to_string());
-            }
-            if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
-                out.write_all(s.as_bytes())?;
-                out.flush()?;
-            } else if let Some(st) = v.get("status").and_then(|s| s.as_str())
-                && !a.quiet
-            {
-                let detail = v.get("progressDetail");
-                display.show(&crate::progress::Message {
-                    id: v.get("id").and_then(|i| i.as_str()).map(String::from),
-                    status: st.to_string(),
-                    current: detail
-                        .and_then(|d| d.get("current"))
-                        .and_then(|c| c.as_u64()),
-                    total: detail.and_then(|d| d.get("total")).and_then(|c| c.as_u64()),
-                });
-            }
+    let err = crate::progress::for_each_message(&mut body, |v| {
+        if let Some(id) = v.pointer("/aux/ID").and_then(|i| i.as_str()) {
+            image_id = Some(id.to_string());
         }
+        if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
+            out.write_all(s.as_bytes())?;
+            out.flush()?;
+        } else if !a.quiet {
+            display.show_json(v);
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(v) = err {
+        out.flush()?;
+        let code = v
+            .pointer("/errorDetail/code")
+            .and_then(|c| c.as_i64())
+            .filter(|c| *c != 0)
+            .unwrap_or(1);
+        let msg = v["error"].as_str().unwrap_or_default().to_string();
+        return Err(status(code as i32, msg));
     }
     if let (Some(f), Some(id)) = (&a.iidfile, &image_id) {
         std::fs::write(f, id)

@@ -370,35 +370,14 @@ async fn stream_progress(ctx: &Ctx, path: &str, name: &str, quiet: bool) -> Resu
         return Ok(Some(body.error_message().await));
     }
     let mut display = crate::progress::ProgressDisplay::new(crate::terminal::is_tty(1));
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = body.next_chunk().await? {
-        buf.extend_from_slice(&chunk);
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                return Ok(Some(e.to_string()));
-            }
-            let Some(st) = v.get("status").and_then(|s| s.as_str()) else {
-                continue;
-            };
-            if quiet {
-                continue;
-            }
-            let detail = v.get("progressDetail");
-            display.show(&crate::progress::Message {
-                id: v.get("id").and_then(|i| i.as_str()).map(String::from),
-                status: st.to_string(),
-                current: detail
-                    .and_then(|d| d.get("current"))
-                    .and_then(|c| c.as_u64()),
-                total: detail.and_then(|d| d.get("total")).and_then(|c| c.as_u64()),
-            });
+    let err = crate::progress::for_each_message(&mut body, |v| {
+        if !quiet {
+            display.show_json(v);
         }
-    }
-    Ok(None)
+        Ok(())
+    })
+    .await?;
+    Ok(err.map(|e| e["error"].as_str().unwrap_or_default().to_string()))
 }
 
 pub async fn pull(ctx: &Ctx, a: PullArgs) -> Result<i32> {
