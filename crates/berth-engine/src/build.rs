@@ -126,9 +126,10 @@ impl StageState {
             .unwrap_or_else(|| json!({}))
     }
 
-    fn env(&self) -> Vec<String> {
+    /// A list of strings of the config (Env, Shell, OnBuild), or empty.
+    fn cfg_strings(&self, key: &str) -> Vec<String> {
         self.cfg()
-            .get("Env")
+            .get(key)
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
@@ -136,6 +137,10 @@ impl StageState {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    fn env(&self) -> Vec<String> {
+        self.cfg_strings("Env")
     }
 
     fn set_env(&mut self, key: &str, value: &str) {
@@ -158,14 +163,7 @@ impl StageState {
     }
 
     fn shell(&self) -> Vec<String> {
-        self.cfg()
-            .get("Shell")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect::<Vec<_>>()
-            })
+        Some(self.cfg_strings("Shell"))
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
     }
@@ -759,16 +757,7 @@ impl Engine {
                 say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
             }
             // ONBUILD triggers of the base run first, as Docker does
-            let triggers: Vec<String> = st
-                .cfg()
-                .get("OnBuild")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let triggers = st.cfg_strings("OnBuild");
             if !triggers.is_empty() {
                 st.cfg_mut().insert("OnBuild".into(), Value::Null);
             }
@@ -1095,13 +1084,8 @@ impl Engine {
                     .await
             }
             Kind::Onbuild(trigger) => {
-                let mut list = st
-                    .cfg()
-                    .get("OnBuild")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                list.push(json!(trigger.original));
+                let mut list = st.cfg_strings("OnBuild");
+                list.push(trigger.original.clone());
                 st.cfg_mut().insert("OnBuild".into(), json!(list));
                 self.meta_step(st, opts, tx, nop(format!("ONBUILD {}", trigger.original)))
                     .await
