@@ -68,13 +68,7 @@ const PREDEFINED_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
-fn say(tx: &Progress, quiet: bool, text: impl Into<String>) {
-    if !quiet {
-        let _ = tx.try_send(json!({ "stream": text.into() }));
-    }
-}
-
-async fn say_async(tx: &Progress, quiet: bool, text: impl Into<String>) {
+async fn say(tx: &Progress, quiet: bool, text: impl Into<String>) {
     if !quiet {
         let _ = tx.send(json!({ "stream": text.into() })).await;
     }
@@ -218,7 +212,24 @@ struct CopyStep<'a> {
     is_add: bool,
 }
 
-/// Which stages the target needs: FROM and `COPY --from` references.
+/// The earlier stages stage `i` reads: its FROM and its `COPY --from`s.
+fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
+    let stage = &df.stages[i];
+    let mut refs: Vec<&str> = vec![stage.base.as_str()];
+    for ins in &stage.instructions {
+        if let Kind::Copy {
+            from: Some(from), ..
+        } = &ins.kind
+        {
+            refs.push(from.as_str());
+        }
+    }
+    refs.into_iter()
+        .filter_map(|r| stage_index(df, r, i))
+        .collect()
+}
+
+/// Which stages the target needs: what it reads, transitively.
 fn needed_stages(df: &Dockerfile, target: usize) -> Result<Vec<usize>> {
     let mut needed = vec![false; df.stages.len()];
     let mut stack = vec![target];
@@ -227,21 +238,7 @@ fn needed_stages(df: &Dockerfile, target: usize) -> Result<Vec<usize>> {
             continue;
         }
         needed[i] = true;
-        let stage = &df.stages[i];
-        let mut refs: Vec<&str> = vec![stage.base.as_str()];
-        for ins in &stage.instructions {
-            if let Kind::Copy {
-                from: Some(from), ..
-            } = &ins.kind
-            {
-                refs.push(from.as_str());
-            }
-        }
-        for r in refs {
-            if let Some(j) = stage_index(df, r, i) {
-                stack.push(j);
-            }
-        }
+        stack.extend(stage_deps(df, i));
     }
     Ok((0..df.stages.len()).filter(|i| needed[*i]).collect())
 }
@@ -585,7 +582,7 @@ async fn forward_output(
         if stream.read_exact(&mut buf).await.is_err() {
             return;
         }
-        say_async(&tx, quiet, String::from_utf8_lossy(&buf).into_owned()).await;
+        say(&tx, quiet, String::from_utf8_lossy(&buf).into_owned()).await;
     }
 }
 
@@ -697,90 +694,56 @@ impl Engine {
             global.insert(k.clone(), v);
         }
 
+        // stages whose inputs are built run at once, a wave at a time; the
+        // output of a wave comes stage by stage, in file order (the first
+        // live, the others as soon as those before them are done)
+        let mut level: HashMap<usize, usize> = HashMap::new();
+        let mut first_step: HashMap<usize, usize> = HashMap::new();
         let mut step = 0usize;
-        let mut results: HashMap<usize, StageState> = HashMap::new();
         for &si in &stages {
-            let stage = &df.stages[si];
-            step += 1;
-            say(
-                tx,
-                opts.quiet,
-                format!("Step {step}/{total} : {}\n", stage.original),
-            );
-            let base = berth_dockerfile::expand(&stage.base, df.escape, &|n| {
-                global.get(n).cloned().flatten()
-            })
-            .map_err(|e| Error::invalid(e.to_string()))?;
-            let mut st = match stage_index(&df, &base, si) {
-                Some(j) => {
-                    let prev = results.get(&j).ok_or_else(|| {
-                        Error::Internal(anyhow::anyhow!("stage {j} was not built"))
-                    })?;
-                    StageState {
-                        image: prev.image.clone(),
-                        config: prev.config.clone(),
-                        args: BTreeMap::new(),
-                        globals: global.clone(),
-                        cmd_set: false,
-                        base_layers: prev.image.as_ref().map_or(0, |i| i.diff_ids.len()),
-                        base_id: prev
-                            .image
-                            .as_ref()
-                            .map(|i| i.id.clone())
-                            .unwrap_or_default(),
-                    }
-                }
-                None if base == "scratch" => StageState {
-                    image: None,
-                    config: scratch_config()?,
-                    args: BTreeMap::new(),
-                    globals: global.clone(),
-                    cmd_set: false,
-                    base_layers: 0,
-                    base_id: String::new(),
-                },
-                None => {
-                    let img = self.base_image(&base, opts, tx).await?;
-                    let config = self.image_config_raw(&img.id)?;
-                    StageState {
-                        base_layers: img.diff_ids.len(),
-                        base_id: img.id.clone(),
-                        image: Some(img),
-                        config,
-                        args: BTreeMap::new(),
-                        globals: global.clone(),
-                        cmd_set: false,
+            let lv = stage_deps(&df, si)
+                .iter()
+                .filter_map(|d| level.get(d))
+                .max()
+                .map_or(0, |l| l + 1);
+            level.insert(si, lv);
+            first_step.insert(si, step);
+            step += 1 + df.stages[si].instructions.len();
+        }
+        let mut results: HashMap<usize, StageState> = HashMap::new();
+        let waves = level.values().max().map_or(0, |m| m + 1);
+        for lv in 0..waves {
+            let wave: Vec<usize> = stages.iter().copied().filter(|s| level[s] == lv).collect();
+            let mut outputs = Vec::new();
+            let mut builds = Vec::new();
+            for &si in &wave {
+                let (stx, srx) = tokio::sync::mpsc::channel(1024);
+                outputs.push(srx);
+                builds.push(self.build_stage(
+                    &df,
+                    si,
+                    first_step[&si],
+                    total,
+                    &global,
+                    &results,
+                    ctx,
+                    opts,
+                    stx,
+                ));
+            }
+            let forward = async {
+                for mut rx in outputs {
+                    while let Some(v) = rx.recv().await {
+                        let _ = tx.send(v).await;
                     }
                 }
             };
-            if let Some(img) = &st.image {
-                say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
+            let (built, ()) = tokio::join!(futures_util::future::join_all(builds), forward);
+            for (si, b) in wave.iter().zip(built) {
+                let (st, used) = b?;
+                consumed.extend(used);
+                results.insert(*si, st);
             }
-            // ONBUILD triggers of the base run first, as Docker does
-            let triggers = st.cfg_strings("OnBuild");
-            if !triggers.is_empty() {
-                st.cfg_mut().insert("OnBuild".into(), Value::Null);
-            }
-            for t in triggers {
-                say(tx, opts.quiet, format!(" ---> Running in trigger: {t}\n"));
-                let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))
-                    .map_err(|e| Error::invalid(e.to_string()))?;
-                for ins in parsed.stages.into_iter().flat_map(|s| s.instructions) {
-                    self.step(&df, &ins, &mut st, ctx, opts, tx, &results, &mut consumed)
-                        .await?;
-                }
-            }
-            for ins in &stage.instructions {
-                step += 1;
-                say(
-                    tx,
-                    opts.quiet,
-                    format!("Step {step}/{total} : {}\n", ins.original),
-                );
-                self.step(&df, ins, &mut st, ctx, opts, tx, &results, &mut consumed)
-                    .await?;
-            }
-            results.insert(si, st);
         }
         let unused: Vec<String> = opts
             .build_args
@@ -798,7 +761,8 @@ impl Engine {
                     "[Warning] One or more build-args [{}] were not consumed\n",
                     unused.join(" ")
                 ),
-            );
+            )
+            .await;
         }
         let mut last = results
             .remove(&target)
@@ -832,13 +796,13 @@ impl Engine {
                 .send(json!({ "stream": format!("{}\n", image.id) }))
                 .await;
         } else {
-            say_async(tx, false, format!("Successfully built {short}\n")).await;
+            say(tx, false, format!("Successfully built {short}\n")).await;
         }
         for t in &opts.tags {
             let r = parse_tag(t)?;
             let (repo, tag) = (r.repository(), r.tag.clone());
             self.image_tag(&image.id, &repo, tag.as_deref())?;
-            say_async(
+            say(
                 tx,
                 opts.quiet,
                 format!("Successfully tagged {}\n", r.familiar()),
@@ -847,6 +811,107 @@ impl Engine {
         }
         self.object_event("image", &image.id, "build", &[]);
         Ok(image.id)
+    }
+
+    /// Builds one stage; returns its state and the build args it used.
+    #[allow(clippy::too_many_arguments)]
+    async fn build_stage(
+        self: &Arc<Self>,
+        df: &Dockerfile,
+        si: usize,
+        mut step: usize,
+        total: usize,
+        global: &BTreeMap<String, Option<String>>,
+        results: &HashMap<usize, StageState>,
+        ctx: &Path,
+        opts: &BuildOptions,
+        tx: Progress,
+    ) -> Result<(StageState, HashSet<String>)> {
+        let tx = &tx;
+        let mut consumed = HashSet::new();
+        let stage = &df.stages[si];
+        step += 1;
+        say(
+            tx,
+            opts.quiet,
+            format!("Step {step}/{total} : {}\n", stage.original),
+        )
+        .await;
+        let base = berth_dockerfile::expand(&stage.base, df.escape, &|n| {
+            global.get(n).cloned().flatten()
+        })
+        .map_err(|e| Error::invalid(e.to_string()))?;
+        let mut st = match stage_index(df, &base, si) {
+            Some(j) => {
+                let prev = results
+                    .get(&j)
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("stage {j} was not built")))?;
+                StageState {
+                    image: prev.image.clone(),
+                    config: prev.config.clone(),
+                    args: BTreeMap::new(),
+                    globals: global.clone(),
+                    cmd_set: false,
+                    base_layers: prev.image.as_ref().map_or(0, |i| i.diff_ids.len()),
+                    base_id: prev
+                        .image
+                        .as_ref()
+                        .map(|i| i.id.clone())
+                        .unwrap_or_default(),
+                }
+            }
+            None if base == "scratch" => StageState {
+                image: None,
+                config: scratch_config()?,
+                args: BTreeMap::new(),
+                globals: global.clone(),
+                cmd_set: false,
+                base_layers: 0,
+                base_id: String::new(),
+            },
+            None => {
+                let img = self.base_image(&base, opts, tx).await?;
+                let config = self.image_config_raw(&img.id)?;
+                StageState {
+                    base_layers: img.diff_ids.len(),
+                    base_id: img.id.clone(),
+                    image: Some(img),
+                    config,
+                    args: BTreeMap::new(),
+                    globals: global.clone(),
+                    cmd_set: false,
+                }
+            }
+        };
+        if let Some(img) = &st.image {
+            say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
+        }
+        // ONBUILD triggers of the base run first, as Docker does
+        let triggers = st.cfg_strings("OnBuild");
+        if !triggers.is_empty() {
+            st.cfg_mut().insert("OnBuild".into(), Value::Null);
+        }
+        for t in triggers {
+            say(tx, opts.quiet, format!(" ---> Running in trigger: {t}\n")).await;
+            let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            for ins in parsed.stages.into_iter().flat_map(|s| s.instructions) {
+                self.step(df, &ins, &mut st, ctx, opts, tx, results, &mut consumed)
+                    .await?;
+            }
+        }
+        for ins in &stage.instructions {
+            step += 1;
+            say(
+                tx,
+                opts.quiet,
+                format!("Step {step}/{total} : {}\n", ins.original),
+            )
+            .await;
+            self.step(df, ins, &mut st, ctx, opts, tx, results, &mut consumed)
+                .await?;
+        }
+        Ok((st, consumed))
     }
 
     /// FROM's image: local unless missing or `--pull`.
@@ -949,7 +1014,8 @@ impl Engine {
                     tx,
                     opts.quiet,
                     " ---> [Warning] MAINTAINER is deprecated: use LABEL maintainer=...\n",
-                );
+                )
+                .await;
                 self.meta_step(st, opts, tx, nop(format!("MAINTAINER {m}")))
                     .await
             }
@@ -1163,11 +1229,12 @@ impl Engine {
                         tx,
                         opts.quiet,
                         format!("Removing intermediate container {}\n", short_id(&id)),
-                    );
+                    )
+                    .await;
                 }
                 self.remove_step_container(&id).await;
                 committed?;
-                self.finish_step(st, opts, tx);
+                self.finish_step(st, opts, tx).await;
                 Ok(())
             }
             Kind::Copy {
@@ -1231,13 +1298,13 @@ impl Engine {
             return Ok(());
         }
         self.commit_step(st, None, created_by, &key).await?;
-        self.finish_step(st, opts, tx);
+        self.finish_step(st, opts, tx).await;
         Ok(())
     }
 
-    fn finish_step(&self, st: &StageState, opts: &BuildOptions, tx: &Progress) {
+    async fn finish_step(&self, st: &StageState, opts: &BuildOptions, tx: &Progress) {
         if let Some(img) = &st.image {
-            say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
+            say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
         }
     }
 
@@ -1274,8 +1341,8 @@ impl Engine {
         st.config = config;
         st.args = args;
         st.image = Some(img.clone());
-        say(tx, opts.quiet, " ---> Using cache\n");
-        say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id)));
+        say(tx, opts.quiet, " ---> Using cache\n").await;
+        say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
         Ok(true)
     }
 
@@ -1497,7 +1564,7 @@ impl Engine {
 
     /// Starts the container, streams its output, returns its exit code.
     async fn run_to_exit(self: &Arc<Self>, id: &str, tx: &Progress, quiet: bool) -> Result<i64> {
-        say_async(tx, quiet, format!(" ---> Running in {}\n", short_id(id))).await;
+        say(tx, quiet, format!(" ---> Running in {}\n", short_id(id))).await;
         let attach = self
             .container_attach(
                 id,
@@ -1831,7 +1898,7 @@ impl Engine {
         let committed = self.commit_step(st, Some(&dest_id), created_by, &key).await;
         self.remove_step_container(&dest_id).await;
         committed?;
-        self.finish_step(st, opts, tx);
+        self.finish_step(st, opts, tx).await;
         Ok(())
     }
 

@@ -727,3 +727,38 @@ fn dockerfiles_from_stdin_and_outside_the_context() {
         "one two\ncontext data\n"
     );
 }
+
+#[test]
+fn independent_stages_build_at_once_and_report_in_order() {
+    let d = Daemon::start();
+    let stage = "RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end\n";
+    let dir = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox AS a\n{stage}FROM busybox AS b\n{stage}FROM busybox\n\
+             COPY --from=a /start /a-start\nCOPY --from=a /end /a-end\n\
+             COPY --from=b /start /b-start\nCOPY --from=b /end /b-end\n"
+        ),
+    )]);
+    let o = build(&d, &dir, &["-t", "waves"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    // the output keeps the file's order, stage by stage
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    let numbers: Vec<String> = steps
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        numbers,
+        ["1/9", "2/9", "3/9", "4/9", "5/9", "6/9", "7/9", "8/9", "9/9"],
+        "{out}"
+    );
+    // a and b ran at the same time: their intervals overlap
+    let times: Vec<f64> = run_in(&d, "waves", "cat /a-start /a-end /b-start /b-end")
+        .lines()
+        .map(|l| l.trim().parse().expect("uptime"))
+        .collect();
+    let (a0, a1, b0, b1) = (times[0], times[1], times[2], times[3]);
+    assert!(a0 < b1 && b0 < a1, "stages ran one after the other: {times:?}");
+}
