@@ -199,6 +199,13 @@ struct CopySource {
     no_extract: bool,
 }
 
+/// The layer a step adds: a tar of its changes, or a layer another image
+/// already has (a `--cache-from` hit).
+enum StepLayer<'a> {
+    Tar(&'a Path),
+    Existing(&'a str),
+}
+
 /// A COPY or ADD instruction's operands, raw.
 struct CopyStep<'a> {
     srcs: &'a [String],
@@ -1204,7 +1211,7 @@ impl Engine {
                     key_extra.push_str(m);
                 }
                 if self
-                    .cache_hit(st, opts, tx, &key_extra, &created_by)
+                    .cache_hit(st, opts, tx, &key_extra, &created_by, true)
                     .await?
                 {
                     return Ok(());
@@ -1294,7 +1301,10 @@ impl Engine {
             "{created_by}\n{}",
             st.config.get("config").unwrap_or(&Value::Null)
         );
-        if self.cache_hit(st, opts, tx, &key, &created_by).await? {
+        if self
+            .cache_hit(st, opts, tx, &key, &created_by, false)
+            .await?
+        {
             return Ok(());
         }
         self.commit_step(st, None, created_by, &key).await?;
@@ -1310,12 +1320,13 @@ impl Engine {
 
     /// Reuses the child of the current image that the same step made before.
     async fn cache_hit(
-        &self,
+        self: &Arc<Self>,
         st: &mut StageState,
         opts: &BuildOptions,
         tx: &Progress,
         key: &str,
-        _created_by: &str,
+        created_by: &str,
+        layer_step: bool,
     ) -> Result<bool> {
         if opts.no_cache {
             return Ok(false);
@@ -1330,6 +1341,31 @@ impl Engine {
             .filter(|i| i.parent == parent && i.build_key == build_key)
             .max_by(|a, b| a.created.cmp(&b.created))
             .cloned();
+        let hit = match hit {
+            Some(h) => Some(h),
+            None => match self.cache_from_match(st, &opts.cache_from, created_by, layer_step) {
+                Some(diff_id) => {
+                    let this = self.clone();
+                    let (base, config) = (st.image.clone(), st.config.clone());
+                    let created_by = created_by.to_string();
+                    Some(
+                        tokio::task::spawn_blocking(move || {
+                            let layer = diff_id.as_deref().map(StepLayer::Existing);
+                            this.store_step_image(
+                                base.as_ref(),
+                                config,
+                                layer,
+                                &created_by,
+                                &build_key,
+                            )
+                        })
+                        .await
+                        .map_err(|e| Error::Internal(e.into()))??,
+                    )
+                }
+                None => None,
+            },
+        };
         let Some(img) = hit else {
             return Ok(false);
         };
@@ -1344,6 +1380,64 @@ impl Engine {
         say(tx, opts.quiet, " ---> Using cache\n").await;
         say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
         Ok(true)
+    }
+
+    /// `--cache-from`: an image whose history continues the current one
+    /// with this very step (same `created_by`, same layer-ness) provides
+    /// the step's layer. Returns the layer's diff id (None for a config
+    /// step) on a match.
+    fn cache_from_match(
+        &self,
+        st: &StageState,
+        sources: &[String],
+        created_by: &str,
+        layer_step: bool,
+    ) -> Option<Option<String>> {
+        let empty = |h: &Value| h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+        let current: Vec<Value> = st
+            .config
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let diffs: Vec<String> = st
+            .image
+            .as_ref()
+            .map(|i| i.diff_ids.clone())
+            .unwrap_or_default();
+        for name in sources {
+            let Ok(img) = self.resolve_image(name) else {
+                continue;
+            };
+            let Ok(cfg) = self.image_config_raw(&img.id) else {
+                continue;
+            };
+            let Some(hist) = cfg.get("history").and_then(Value::as_array) else {
+                continue;
+            };
+            let n = current.len();
+            let same_so_far = hist.len() > n
+                && hist[..n].iter().zip(&current).all(|(a, b)| {
+                    a.get("created_by") == b.get("created_by") && empty(a) == empty(b)
+                })
+                && img.diff_ids.starts_with(&diffs);
+            let Some(next) = hist.get(n) else {
+                continue;
+            };
+            if !same_so_far
+                || next.get("created_by").and_then(Value::as_str) != Some(created_by)
+                || empty(next) == layer_step
+            {
+                continue;
+            }
+            if !layer_step {
+                return Some(None);
+            }
+            if let Some(d) = img.diff_ids.get(diffs.len()) {
+                return Some(Some(d.clone()));
+            }
+        }
+        None
     }
 
     /// Stores the stage's config as a new image on top of the current one,
@@ -1383,7 +1477,7 @@ impl Engine {
             this.store_step_image(
                 base.as_ref(),
                 config,
-                tar.as_deref(),
+                tar.as_deref().map(StepLayer::Tar),
                 &created_by,
                 &build_key,
             )
@@ -1405,19 +1499,25 @@ impl Engine {
         &self,
         base: Option<&ImageRecord>,
         mut config: Value,
-        layer_tar: Option<&Path>,
+        layer: Option<StepLayer<'_>>,
         created_by: &str,
         build_key: &str,
     ) -> Result<ImageRecord> {
         let mut diff_ids = base.map(|b| b.diff_ids.clone()).unwrap_or_default();
         let mut size = base.map_or(0, |b| b.size);
         let mut ops = Vec::new();
-        if let Some(tar) = layer_tar {
-            let f = std::fs::File::open(tar)?;
-            let (diff_id, _) = self
-                .blobs
-                .put_reader(std::io::BufReader::new(f), None)
-                .map_err(|e| Error::Internal(e.context("storing the layer")))?;
+        let has_layer = layer.is_some();
+        if let Some(layer) = layer {
+            let diff_id = match layer {
+                StepLayer::Tar(tar) => {
+                    let f = std::fs::File::open(tar)?;
+                    self.blobs
+                        .put_reader(std::io::BufReader::new(f), None)
+                        .map_err(|e| Error::Internal(e.context("storing the layer")))?
+                        .0
+                }
+                StepLayer::Existing(d) => berth_store::Digest::parse(d)?,
+            };
             let parent = chain_ids(&diff_ids).last().cloned();
             let (layer, op) = self
                 .register_layer(parent.as_deref(), &diff_id)
@@ -1429,7 +1529,7 @@ impl Engine {
         let now = crate::now_rfc3339();
         if !created_by.is_empty() {
             let mut h = json!({ "created": now, "created_by": created_by });
-            if layer_tar.is_none() {
+            if !has_layer {
                 h["empty_layer"] = json!(true);
             }
             match config.get_mut("history").and_then(Value::as_array_mut) {
@@ -1852,7 +1952,10 @@ impl Engine {
             "{created_by}\nchown={chown:?} chmod={chmod:?} dir={wants_dir} add={is_add}\n{}",
             st.config.get("config").unwrap_or(&Value::Null)
         );
-        if self.cache_hit(st, opts, tx, &key, &created_by).await? {
+        if self
+            .cache_hit(st, opts, tx, &key, &created_by, true)
+            .await?
+        {
             return Ok(());
         }
 
@@ -2178,7 +2281,7 @@ impl Engine {
                 ..Default::default()
             };
             // the merge entry is in the history already: no step entry
-            self.store_step_image(Some(&base), config, Some(&tar), "", "")
+            self.store_step_image(Some(&base), config, Some(StepLayer::Tar(&tar)), "", "")
         })();
         let _ = std::fs::remove_dir_all(&work);
         res

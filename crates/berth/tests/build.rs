@@ -731,7 +731,8 @@ fn dockerfiles_from_stdin_and_outside_the_context() {
 #[test]
 fn independent_stages_build_at_once_and_report_in_order() {
     let d = Daemon::start();
-    let stage = "RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end\n";
+    let stage =
+        "RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end\n";
     let dir = context(&[(
         "Dockerfile",
         &format!(
@@ -751,7 +752,9 @@ fn independent_stages_build_at_once_and_report_in_order() {
         .collect();
     assert_eq!(
         numbers,
-        ["1/9", "2/9", "3/9", "4/9", "5/9", "6/9", "7/9", "8/9", "9/9"],
+        [
+            "1/9", "2/9", "3/9", "4/9", "5/9", "6/9", "7/9", "8/9", "9/9"
+        ],
         "{out}"
     );
     // a and b ran at the same time: their intervals overlap
@@ -760,5 +763,69 @@ fn independent_stages_build_at_once_and_report_in_order() {
         .map(|l| l.trim().parse().expect("uptime"))
         .collect();
     let (a0, a1, b0, b1) = (times[0], times[1], times[2], times[3]);
-    assert!(a0 < b1 && b0 < a1, "stages ran one after the other: {times:?}");
+    assert!(
+        a0 < b1 && b0 < a1,
+        "stages ran one after the other: {times:?}"
+    );
+}
+
+#[test]
+fn cache_from_an_image_without_local_steps() {
+    let d = Daemon::start();
+    let dir = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY app.txt /app/\nRUN cat /app/app.txt > /app/copy\nENV MODE=prod\nCMD [\"cat\", \"/app/copy\"]\n",
+        ),
+        ("app.txt", "the app\n"),
+    ]);
+    let o = build(&d, &dir, &["-t", "app:1"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // as if pulled on another machine: the image, without its build steps
+    let saved = d.berth(&["save", "app:1"]);
+    assert!(saved.status.success());
+    let archive = dir.path().join("app.tar");
+    std::fs::write(&archive, &saved.stdout).expect("write");
+    let o = d.berth(&["rmi", "app:1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.berth(&["load", "-i", archive.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // without --cache-from the loaded image is no cache; with it, every
+    // step is
+    let o = build(&d, &dir, &["-t", "app:nocachefrom"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("Using cache").count(),
+        0,
+        "{}",
+        stdout(&o)
+    );
+    let fresh = context(&[
+        (
+            "Dockerfile",
+            std::str::from_utf8(&std::fs::read(dir.path().join("Dockerfile")).expect("read"))
+                .expect("utf-8"),
+        ),
+        ("app.txt", "the app\n"),
+    ]);
+    let o = d.berth(&["rmi", "app:nocachefrom"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build(&d, &fresh, &["-t", "app:2", "--cache-from", "app:1"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.matches("Using cache").count(), 4, "{out}");
+    assert!(!out.contains("Running in"), "{out}");
+    let o = d.berth(&["run", "--rm", "app:2"]);
+    assert_eq!(stdout(&o), "the app\n", "{}", stderr(&o));
+    assert_eq!(
+        inspect(&d, "app:2", "{{json .RootFS.Layers}}"),
+        inspect(&d, "app:1", "{{json .RootFS.Layers}}")
+    );
+    // a changed file breaks the match from the COPY on
+    std::fs::write(fresh.path().join("app.txt"), "changed\n").expect("write");
+    let o = build(&d, &fresh, &["-t", "app:3", "--cache-from", "app:1"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.matches("Using cache").count(), 0, "{out}");
+    assert_eq!(stdout(&d.berth(&["run", "--rm", "app:3"])), "changed\n");
 }
