@@ -184,16 +184,26 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 fn client_config_formats_apply_as_in_the_docker_cli() {
     let d = Daemon::start();
     d.berth(&["run", "--name", "done", "busybox", "true"]);
+    d.berth(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]);
+    d.berth(&["volume", "create", "kept"]);
     let cfg = d.dir.path().join("client-config");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(
         cfg.join("config.json"),
-        r#"{"psFormat": "table {{.Names}}\t{{.Image}}", "imagesFormat": "{{.Repository}}:{{.Tag}}"}"#,
+        r#"{"psFormat": "table {{.Names}}\t{{.Image}}", "imagesFormat": "{{.Repository}}:{{.Tag}}",
+            "volumesFormat": "vol {{.Name}}", "networksFormat": "table {{.Name}}\t{{.Driver}}",
+            "statsFormat": "{{.Name}} has stats"}"#,
     )
     .unwrap();
     let dir = cfg.to_str().unwrap();
     // --config DIR, in both CLIs
-    for args in [vec!["ps", "-a"], vec!["images"]] {
+    for args in [
+        vec!["ps", "-a"],
+        vec!["images"],
+        vec!["volume", "ls"],
+        vec!["network", "ls"],
+        vec!["stats", "--no-stream"],
+    ] {
         let mut ours = vec!["--config", dir];
         ours.extend(&args);
         let o = d.berth(&ours);
@@ -203,6 +213,10 @@ fn client_config_formats_apply_as_in_the_docker_cli() {
     }
     let o = d.berth(&["--config", dir, "images"]);
     assert_eq!(stdout(&o), "busybox:latest\n");
+    let o = d.berth(&["--config", dir, "volume", "ls"]);
+    assert_eq!(stdout(&o), "vol kept\n");
+    let o = d.berth(&["--config", dir, "stats", "--no-stream"]);
+    assert_eq!(stdout(&o), "live has stats\n");
     // BERTH_CONFIG does the same; --format still wins
     let o = std::process::Command::new(common::berth_bin())
         .args(["ps", "-a", "--format", "{{.Status}}"])
@@ -210,14 +224,26 @@ fn client_config_formats_apply_as_in_the_docker_cli() {
         .env("BERTH_CONFIG", &cfg)
         .output()
         .unwrap();
-    assert!(stdout(&o).starts_with("Exited (0)"), "{}", stdout(&o));
+    let statuses = stdout(&o);
+    assert!(statuses.starts_with("Up "), "{statuses}");
+    assert!(
+        statuses
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with("Exited (0) "),
+        "{statuses}"
+    );
     let o = std::process::Command::new(common::berth_bin())
         .args(["ps", "-a"])
         .env("BERTH_HOST", d.host())
         .env("BERTH_CONFIG", &cfg)
         .output()
         .unwrap();
-    assert_eq!(stdout(&o), "NAMES     IMAGE\ndone      busybox\n");
+    assert_eq!(
+        stdout(&o),
+        "NAMES     IMAGE\nlive      busybox\ndone      busybox\n"
+    );
 }
 
 #[test]

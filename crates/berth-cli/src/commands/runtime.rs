@@ -199,6 +199,10 @@ async fn sample(ctx: &Ctx, name: &str, stream: bool) -> Result<serde_json::Value
 }
 
 pub async fn stats(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
+    let format = a
+        .format
+        .clone()
+        .or_else(|| crate::config::format_for("statsFormat"));
     let names: Vec<String> = if a.containers.is_empty() {
         ctx.docker
             .list_containers(Some(ListContainersOptions {
@@ -228,7 +232,7 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
                 }
             }
         }
-        let out = render(&rows, a.format.as_deref())?;
+        let out = render(&rows, format.as_deref())?;
         if a.no_stream {
             print!("{out}");
             return Ok(if failed { 1 } else { 0 });

@@ -104,8 +104,12 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
             })
         })
         .collect();
+    let format = a
+        .format
+        .clone()
+        .or_else(|| crate::config::format_for("volumesFormat"));
     if print_format(
-        a.format.as_deref(),
+        format.as_deref(),
         &rows,
         &[
             ("Name", "VOLUME NAME"),
