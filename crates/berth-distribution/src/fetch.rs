@@ -66,7 +66,11 @@ pub async fn fetch_to_file(url: &str, dest: &Path, certs_dir: &Path) -> Result<F
             .get("last-modified")
             .and_then(|v| v.to_str().ok())
             .and_then(http_date);
-        let file_name = current
+        // named after the URL asked for, not where redirects led
+        let asked: Uri = url
+            .parse()
+            .map_err(|e| DistError::Other(format!("invalid URL {url}: {e}")))?;
+        let file_name = asked
             .path()
             .rsplit('/')
             .next()

@@ -206,6 +206,16 @@ enum StepLayer<'a> {
     Existing(&'a str),
 }
 
+/// The `key=value` options of a `RUN --mount` (a bare key is `true`).
+fn mount_options(spec: &str) -> HashMap<String, String> {
+    spec.split(',')
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+            (k.trim().to_ascii_lowercase(), v.trim().to_string())
+        })
+        .collect()
+}
+
 /// A COPY or ADD instruction's operands, raw.
 struct CopyStep<'a> {
     srcs: &'a [String],
@@ -219,8 +229,9 @@ struct CopyStep<'a> {
     is_add: bool,
 }
 
-/// The earlier stages stage `i` reads: its FROM and its `COPY --from`s.
-fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
+/// The earlier stages stage `i` reads: its FROM and its `COPY --from`s,
+/// expanded with the global ARGs (`FROM ${BASE}`).
+fn stage_deps(df: &Dockerfile, i: usize, global: &BTreeMap<String, Option<String>>) -> Vec<usize> {
     let stage = &df.stages[i];
     let mut refs: Vec<&str> = vec![stage.base.as_str()];
     for ins in &stage.instructions {
@@ -232,12 +243,20 @@ fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
         }
     }
     refs.into_iter()
-        .filter_map(|r| stage_index(df, r, i))
+        .map(|r| {
+            berth_dockerfile::expand(r, df.escape, &|n| global.get(n).cloned().flatten())
+                .unwrap_or_else(|_| r.to_string())
+        })
+        .filter_map(|r| stage_index(df, &r, i))
         .collect()
 }
 
 /// Which stages the target needs: what it reads, transitively.
-fn needed_stages(df: &Dockerfile, target: usize) -> Result<Vec<usize>> {
+fn needed_stages(
+    df: &Dockerfile,
+    target: usize,
+    global: &BTreeMap<String, Option<String>>,
+) -> Result<Vec<usize>> {
     let mut needed = vec![false; df.stages.len()];
     let mut stack = vec![target];
     while let Some(i) = stack.pop() {
@@ -245,7 +264,7 @@ fn needed_stages(df: &Dockerfile, target: usize) -> Result<Vec<usize>> {
             continue;
         }
         needed[i] = true;
-        stack.extend(stage_deps(df, i));
+        stack.extend(stage_deps(df, i, global));
     }
     Ok((0..df.stages.len()).filter(|i| needed[*i]).collect())
 }
@@ -401,6 +420,28 @@ fn hash_tree(root: &Path, rel: &Path, h: &mut Sha256) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The largest Dockerfile or .dockerignore the builder reads.
+const MAX_CONTROL_FILE: u64 = 4 << 20;
+
+/// A regular file of the context (resolved inside it: a symlink to
+/// /dev/zero or a FIFO is no Dockerfile), or None when there is none.
+fn read_context_file(ctx: &Path, name: &str) -> Result<Option<String>> {
+    let Some(path) =
+        clean_rel(name).and_then(|p| berth_image::rootpath::resolve(ctx, &p, true).ok())
+    else {
+        return Ok(None);
+    };
+    match std::fs::symlink_metadata(&path) {
+        Ok(md) if md.is_file() && md.len() <= MAX_CONTROL_FILE => std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| Error::invalid(format!("reading {name}: {e}"))),
+        Ok(md) if md.is_file() => Err(Error::invalid(format!(
+            "{name} is larger than {MAX_CONTROL_FILE} bytes"
+        ))),
+        _ => Ok(None),
+    }
+}
+
 /// Removes what .dockerignore excludes from the unpacked context (the
 /// Dockerfile and .dockerignore stay readable to the builder).
 fn apply_dockerignore(ctx: &Path, ignore: &DockerIgnore, keep: &[&str]) -> std::io::Result<()> {
@@ -541,6 +582,9 @@ fn parse_chmod(s: &str) -> Result<u32> {
 
 /// The archive ADD unpacks (gzip, zstd or plain tar), by content.
 fn is_local_archive(path: &Path) -> bool {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
@@ -646,14 +690,10 @@ impl Engine {
         } else {
             opts.dockerfile.clone()
         };
-        let df_path = clean_rel(&name)
-            .and_then(|p| berth_image::rootpath::resolve(ctx, &p, true).ok())
-            .filter(|p| p.is_file())
+        let text = read_context_file(ctx, &name)?
             .ok_or_else(|| Error::invalid(format!("Cannot locate specified Dockerfile: {name}")))?;
-        let text = std::fs::read_to_string(&df_path)
-            .map_err(|e| Error::invalid(format!("reading {name}: {e}")))?;
         let df = berth_dockerfile::parse(&text).map_err(|e| Error::invalid(e.to_string()))?;
-        if let Ok(ignore) = std::fs::read_to_string(ctx.join(".dockerignore")) {
+        if let Some(ignore) = read_context_file(ctx, ".dockerignore")? {
             let ignore = DockerIgnore::parse(&ignore);
             let keep = [name.as_str(), ".dockerignore"];
             apply_dockerignore(ctx, &ignore, &keep).map_err(|e| {
@@ -673,21 +713,17 @@ impl Engine {
                 })?,
             None => df.stages.len() - 1,
         };
-        let stages = needed_stages(&df, target)?;
-        let total: usize = stages
-            .iter()
-            .map(|i| 1 + df.stages[*i].instructions.len())
-            .sum();
-
         // global ARGs, for FROM lines
         let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut consumed: HashSet<String> = HashSet::new();
         for (k, default) in &df.global_args {
-            let v = match opts.build_args.get(k) {
-                Some(v) => {
-                    consumed.insert(k.clone());
-                    v.clone()
-                }
+            if opts.build_args.contains_key(k) {
+                consumed.insert(k.clone());
+            }
+            // a build arg without a value (`--build-arg K` with K unset on
+            // the client) leaves the default, as in Docker
+            let v = match opts.build_args.get(k).cloned().flatten() {
+                Some(v) => Some(v),
                 None => match default {
                     Some(d) => Some(
                         berth_dockerfile::expand(d, df.escape, &|n| {
@@ -701,6 +737,12 @@ impl Engine {
             global.insert(k.clone(), v);
         }
 
+        let stages = needed_stages(&df, target, &global)?;
+        let total: usize = stages
+            .iter()
+            .map(|i| 1 + df.stages[*i].instructions.len())
+            .sum();
+
         // stages whose inputs are built run at once, a wave at a time; the
         // output of a wave comes stage by stage, in file order (the first
         // live, the others as soon as those before them are done)
@@ -708,7 +750,7 @@ impl Engine {
         let mut first_step: HashMap<usize, usize> = HashMap::new();
         let mut step = 0usize;
         for &si in &stages {
-            let lv = stage_deps(&df, si)
+            let lv = stage_deps(&df, si, &global)
                 .iter()
                 .filter_map(|d| level.get(d))
                 .max()
@@ -741,7 +783,11 @@ impl Engine {
             let forward = async {
                 for mut rx in outputs {
                     while let Some(v) = rx.recv().await {
-                        let _ = tx.send(v).await;
+                        // the client left: dropping the receivers tells
+                        // the stages to stop at their next step
+                        if tx.send(v).await.is_err() {
+                            return;
+                        }
                     }
                 }
             };
@@ -780,8 +826,22 @@ impl Engine {
                 labels[k] = json!(v);
             }
             last.cfg_mut().insert("Labels".into(), labels);
-            self.commit_step(&mut last, None, "LABEL (build options)".into(), "labels")
-                .await?;
+            let shown: Vec<String> = {
+                let mut v: Vec<String> = opts
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                v.sort();
+                v
+            };
+            self.meta_step(
+                &mut last,
+                opts,
+                tx,
+                format!("/bin/sh -c #(nop)  LABEL {}", shown.join(" ")),
+            )
+            .await?;
         }
         let mut image = match &last.image {
             Some(i) => i.clone(),
@@ -879,6 +939,11 @@ impl Engine {
             None => {
                 let img = self.base_image(&base, opts, tx).await?;
                 let config = self.image_config_raw(&img.id)?;
+                if !config.is_object() {
+                    return Err(Error::invalid(format!(
+                        "the config of {base} is not a JSON object"
+                    )));
+                }
                 StageState {
                     base_layers: img.diff_ids.len(),
                     base_id: img.id.clone(),
@@ -890,7 +955,11 @@ impl Engine {
                 }
             }
         };
-        if let Some(img) = &st.image {
+        if st.image.is_none() {
+            // `FROM scratch`: steps build on the one empty image, so that
+            // they find their cache (the config is still untouched here)
+            self.current_image(&mut st).await?;
+        } else if let Some(img) = &st.image {
             say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
         }
         // ONBUILD triggers of the base run first, as Docker does
@@ -908,6 +977,9 @@ impl Engine {
             }
         }
         for ins in &stage.instructions {
+            if tx.is_closed() {
+                return Err(Error::invalid("build canceled: the client went away"));
+            }
             step += 1;
             say(
                 tx,
@@ -981,11 +1053,11 @@ impl Engine {
             Kind::Arg(args) => {
                 let mut shown = Vec::new();
                 for (k, default) in args {
-                    let v = match opts.build_args.get(k) {
-                        Some(v) => {
-                            consumed.insert(k.clone());
-                            v.clone().or_else(|| std::env::var(k).ok())
-                        }
+                    if opts.build_args.contains_key(k) {
+                        consumed.insert(k.clone());
+                    }
+                    let v = match opts.build_args.get(k).cloned().flatten() {
+                        Some(v) => Some(v),
                         None => match default {
                             Some(d) => Some(expand(st, d)?),
                             // a global ARG redeclared without a default
@@ -1175,13 +1247,10 @@ impl Engine {
                     (Cmd::Shell(s), Some(doc))
                         if s.trim().starts_with("<<") && heredocs.len() == 1 =>
                     {
-                        let body = if doc.expand {
-                            expand(st, &doc.content)?
-                        } else {
-                            doc.content.clone()
-                        };
+                        // the shell expands the document when it runs, as
+                        // BuildKit leaves it
                         let mut v = shell.clone();
-                        v.push(body);
+                        v.push(doc.content.clone());
                         v
                     }
                     (Cmd::Shell(s), _) if !heredocs.is_empty() => {
@@ -1209,6 +1278,32 @@ impl Engine {
                 for m in mounts {
                     key_extra.push_str("\nmount ");
                     key_extra.push_str(m);
+                    // what a context bind shows the step is part of it
+                    let kv = mount_options(m);
+                    if kv.get("type").map_or("bind", String::as_str) == "bind" {
+                        let source = kv.get("source").or_else(|| kv.get("src"));
+                        let mut h = Sha256::new();
+                        if let Some(rel) = clean_rel(source.map_or("", String::as_str)) {
+                            hash_tree(ctx, &rel, &mut h).map_err(|e| {
+                                Error::invalid(format!("RUN --mount={m}: reading the source: {e}"))
+                            })?;
+                        }
+                        key_extra.push_str(&hex::encode(h.finalize()));
+                    }
+                }
+                if let Some(n) = network {
+                    key_extra.push_str("\nnetwork ");
+                    key_extra.push_str(n);
+                }
+                // the proxy args reach RUN without an ARG, and stay out of
+                // the history and the cache key, as in Docker
+                let mut run_env = run_args;
+                for name in PREDEFINED_ARGS {
+                    if !st.args.contains_key(*name)
+                        && let Some(Some(v)) = opts.build_args.get(*name)
+                    {
+                        run_env.push(format!("{name}={v}"));
+                    }
                 }
                 if self
                     .cache_hit(st, opts, tx, &key_extra, &created_by, true)
@@ -1217,16 +1312,7 @@ impl Engine {
                     return Ok(());
                 }
                 let id = self
-                    .run_step(
-                        st,
-                        argv,
-                        run_args,
-                        mounts,
-                        network.as_deref(),
-                        ctx,
-                        opts,
-                        tx,
-                    )
+                    .run_step(st, argv, run_env, mounts, network.as_deref(), ctx, opts, tx)
                     .await?;
                 let committed = self
                     .commit_step(st, Some(&id), created_by, &key_extra)
@@ -1456,15 +1542,23 @@ impl Engine {
                 let (upper, _) = self.overlay_dirs_of(id);
                 let tmp = self.tmp_path("build-layer");
                 let t = tmp.clone();
-                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     let f = std::fs::File::create(&t)?;
                     crate::commit::write_layer_tar(&upper, std::io::BufWriter::new(f))
                 })
                 .await
-                .map_err(|e| Error::Internal(e.into()))?
-                .map_err(|e| {
-                    Error::Internal(anyhow::Error::from(e).context("reading the step's changes"))
-                })?;
+                .map_err(|e| Error::Internal(e.into()))
+                .and_then(|r| {
+                    r.map_err(|e| {
+                        Error::Internal(
+                            anyhow::Error::from(e).context("reading the step's changes"),
+                        )
+                    })
+                });
+                if let Err(e) = written {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
                 Some(tmp)
             }
             None => None,
@@ -1503,6 +1597,11 @@ impl Engine {
         created_by: &str,
         build_key: &str,
     ) -> Result<ImageRecord> {
+        if !config.is_object() {
+            return Err(Error::invalid(
+                "the base image's config is not a JSON object",
+            ));
+        }
         let mut diff_ids = base.map(|b| b.diff_ids.clone()).unwrap_or_default();
         let mut size = base.map_or(0, |b| b.size);
         let mut ops = Vec::new();
@@ -1558,7 +1657,23 @@ impl Engine {
     /// empty `FROM scratch`.
     async fn current_image(self: &Arc<Self>, st: &mut StageState) -> Result<String> {
         if st.image.is_none() {
-            self.commit_step(st, None, String::new(), "scratch").await?;
+            // one empty image for every `FROM scratch`, so that the steps
+            // on top of it find their cache
+            let key = sha256_hex(b"\nscratch");
+            let existing = self
+                .images
+                .r()
+                .images
+                .values()
+                .find(|i| i.parent.is_empty() && i.build_key == key && i.diff_ids.is_empty())
+                .cloned();
+            match existing {
+                Some(img) => {
+                    st.config = self.image_config_raw(&img.id)?;
+                    st.image = Some(img);
+                }
+                None => self.commit_step(st, None, String::new(), "scratch").await?,
+            }
         }
         st.image
             .as_ref()
@@ -1614,14 +1729,6 @@ impl Engine {
         tx: &Progress,
     ) -> Result<String> {
         let image = self.current_image(st).await?;
-        let secret_dir = self.tmp_path("build-secrets");
-        let mut targets = Vec::new();
-        let mut binds = Vec::new();
-        for m in mounts {
-            let (bind, target) = self.run_mount(m, ctx, &secret_dir, opts, &st.workdir())?;
-            binds.push(bind);
-            targets.push(target);
-        }
         let network = match network {
             Some("default") | None => None,
             Some("none") => Some("none".to_string()),
@@ -1632,6 +1739,22 @@ impl Engine {
                 )));
             }
         };
+        let secret_dir = self.tmp_path("build-secrets");
+        let mut targets = Vec::new();
+        let mut binds = Vec::new();
+        for m in mounts {
+            match self.run_mount(m, ctx, &secret_dir, opts, &st.workdir()) {
+                Ok((bind, target)) => {
+                    binds.push(bind);
+                    targets.push(target);
+                }
+                Err(e) => {
+                    // a secret already written must not outlive the step
+                    let _ = std::fs::remove_dir_all(&secret_dir);
+                    return Err(e);
+                }
+            }
+        }
         let created = self
             .step_container(&image, argv.clone(), run_args, binds, network, opts)
             .await;
@@ -1703,11 +1826,7 @@ impl Engine {
         opts: &BuildOptions,
         workdir: &str,
     ) -> Result<(String, String)> {
-        let mut kv: HashMap<String, String> = HashMap::new();
-        for part in spec.split(',') {
-            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
-            kv.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
+        let kv = mount_options(spec);
         let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
         let target = kv
             .get("target")
@@ -1767,12 +1886,16 @@ impl Engine {
                     clean_rel(&source).ok_or_else(|| bad("source outside the context".into()))?;
                 let host = berth_image::rootpath::resolve(ctx, &rel, true)
                     .map_err(|e| bad(format!("{e:#}")))?;
-                let rw = kv
+                if kv
                     .get("rw")
                     .or_else(|| kv.get("readwrite"))
-                    .is_some_and(|v| v == "true");
-                let mode = if rw { "" } else { ":ro" };
-                Ok((format!("{}:{target}{mode}", host.display()), target))
+                    .is_some_and(|v| v == "true")
+                {
+                    // the context is shared by the build's steps: a
+                    // writable bind would change what later steps copy
+                    return Err(bad("writable (rw) bind mounts are not supported".into()));
+                }
+                Ok((format!("{}:{target}:ro", host.display()), target))
             }
             other => Err(bad(format!("unsupported mount type {other}"))),
         }
@@ -1803,7 +1926,11 @@ impl Engine {
                 if rel.as_os_str().is_empty() || lowers.iter().any(|l| l.join(&rel).exists()) {
                     break;
                 }
-                let p = upper.join(&rel);
+                // resolved inside the layer: a symlink the step made
+                // cannot lead out of it
+                let Ok(p) = berth_image::rootpath::resolve(&upper, &rel, false) else {
+                    break;
+                };
                 let removed = match std::fs::symlink_metadata(&p) {
                     Ok(md) if md.is_dir() => std::fs::remove_dir(&p).is_ok(),
                     Ok(md) if md.is_file() && md.len() == 0 => std::fs::remove_file(&p).is_ok(),
@@ -1855,12 +1982,15 @@ impl Engine {
         let dest_raw = berth_dockerfile::expand(dest, esc, &lookup)
             .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
         let chmod = chmod.map(parse_chmod).transpose()?;
+        let chown = chown
+            .map(|c| berth_dockerfile::expand(c, esc, &lookup))
+            .transpose()
+            .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
         let dest_abs = in_workdir(&st.workdir(), &dest_raw);
         let wants_dir = dest_raw.ends_with('/')
             || dest_raw.ends_with("/.")
             || dest_raw == "."
-            || sources.len() + urls.len() + heredocs.len() > 1
-            || sources.iter().any(|s| has_wildcard(s));
+            || sources.len() + urls.len() + heredocs.len() > 1;
         let dest_clean = format!(
             "/{}",
             clean_rel(&dest_abs).unwrap_or_default().to_string_lossy()
@@ -1921,8 +2051,19 @@ impl Engine {
                 }
                 for (i, url) in urls.iter().enumerate() {
                     let found = self.add_download(ctx, i, url, checksum).await?;
+                    // the name and content, not the private directory
+                    // the download sits in
                     h.update(url.as_bytes());
-                    hash_tree(ctx, &found.path, &mut h)?;
+                    h.update(
+                        found
+                            .path
+                            .file_name()
+                            .unwrap_or_default()
+                            .as_encoded_bytes(),
+                    );
+                    let (digest, _) = berth_store::digest_of_file(&ctx.join(&found.path))
+                        .map_err(|e| Error::Internal(e.context("hashing the download")))?;
+                    h.update(digest.as_str().as_bytes());
                     ctx_sources.push((url.clone(), vec![found]));
                 }
             }
@@ -1938,9 +2079,21 @@ impl Engine {
             h.update(d.name.as_bytes());
             h.update(d.content.as_bytes());
         }
+        // several matches make the destination a directory, one does not
+        let matched: usize = ctx_sources.iter().map(|(_, f)| f.len()).sum();
+        let wants_dir = wants_dir || matched > 1;
         let content = hex::encode(h.finalize());
+        // the options are part of the history text, as in Docker, so that
+        // --cache-from matches them too
+        let mut flags = String::new();
+        if let Some(c) = &chown {
+            flags.push_str(&format!("--chown={c} "));
+        }
+        if let Some(m) = chmod {
+            flags.push_str(&format!("--chmod={m:o} "));
+        }
         let created_by = format!(
-            "/bin/sh -c #(nop) {what} {}:{} in {dest_clean} ",
+            "/bin/sh -c #(nop) {what} {flags}{}:{} in {dest_clean} ",
             if matches!(src_kind, From::Context) {
                 "file"
             } else {
@@ -1989,7 +2142,7 @@ impl Engine {
                 sources.clone(),
                 heredocs.to_vec(),
                 plan,
-                chown.map(String::from),
+                chown.clone(),
                 is_add,
                 opts,
             )
@@ -2092,9 +2245,14 @@ impl Engine {
                 let archived = self
                     .with_root(&src_id, crate::copy::View::RootOnly, move |root| {
                         let mut parts = Vec::new();
-                        for (i, s) in srcs.iter().enumerate() {
-                            let path =
-                                format!("/{}", clean_rel(s).unwrap_or_default().to_string_lossy());
+                        // wildcards and names resolved inside the image's
+                        // root, as for the context
+                        let mut found = Vec::new();
+                        for s in &srcs {
+                            found.extend(expand_sources(&root.proc_path(), s)?);
+                        }
+                        for (i, f) in found.iter().enumerate() {
+                            let path = format!("/{}", f.path.to_string_lossy());
                             let path = if path == "/" { "/.".to_string() } else { path };
                             let st = archive::stat(root, &path).map_err(|_| {
                                 Error::invalid(format!(
@@ -2105,8 +2263,7 @@ impl Engine {
                             let out = std::fs::File::create(&file)?;
                             archive::write_tar(root, &path, std::io::BufWriter::new(out))
                                 .map_err(|e| Error::Internal(e.into()))?;
-                            let is_dir = st.mode & (1 << 31) != 0;
-                            parts.push((file, st.name.clone(), is_dir));
+                            parts.push((file, st.name.clone(), f.is_dir));
                         }
                         Ok(parts)
                     })
@@ -2122,6 +2279,9 @@ impl Engine {
                 {
                     plan.dest_is_dir = true;
                 }
+                if image_parts.len() > 1 {
+                    plan.dest_is_dir = true;
+                }
                 if let Some(c) = &chown {
                     let (u, g, _) =
                         crate::spec::resolve_user(&root.proc_path(), c).map_err(|e| {
@@ -2129,6 +2289,9 @@ impl Engine {
                                 "unable to convert uid/gid chown string to host mapping: {e}"
                             ))
                         })?;
+                    // a user alone gives the group of the same number,
+                    // as Docker's --chown does
+                    let g = if c.contains(':') { g } else { u };
                     plan.owner = Some((u as u64, g as u64));
                 }
                 let any_dir_source = ctx_sources.iter().any(|(_, f)| f.iter().any(|c| c.is_dir))
@@ -2266,7 +2429,9 @@ impl Engine {
             };
             if let Some(list) = config.get_mut("history").and_then(Value::as_array_mut) {
                 for h in list.iter_mut().skip(base_history) {
-                    h["empty_layer"] = json!(true);
+                    if let Some(o) = h.as_object_mut() {
+                        o.insert("empty_layer".into(), json!(true));
+                    }
                 }
                 list.push(json!({
                     "created": crate::now_rfc3339(),

@@ -57,13 +57,20 @@ pub(crate) fn use_cache_mount(data_root: &Path, id: &str, target: &str) -> Resul
         });
     meta.last_used = now();
     meta.usage_count += 1;
-    let tmp = dir.join("meta.json.tmp");
+    // a name of its own: two builds may use one cache at once
+    let tmp = dir.join(format!("meta.json.{}.tmp", &crate::random_id()[..12]));
     std::fs::write(
         &tmp,
         serde_json::to_vec(&meta).map_err(anyhow::Error::from)?,
     )?;
     std::fs::rename(&tmp, &meta_path)?;
     Ok(data)
+}
+
+/// The id `system df` shows: the first 25 characters of the directory
+/// name (a hash; any other name is cut on a character boundary).
+fn short_key(key: &str) -> String {
+    key.chars().take(25).collect()
 }
 
 /// One cache mount as `system df` and prune see it.
@@ -106,7 +113,7 @@ impl Engine {
             .into_iter()
             .map(|e| {
                 serde_json::json!({
-                    "ID": &e.key[..25.min(e.key.len())],
+                    "ID": short_key(&e.key),
                     "Parents": null,
                     "Type": "exec.cachemount",
                     "Description": format!("cached mount {} (id {})", e.meta.target, e.meta.id),
@@ -158,7 +165,7 @@ impl Engine {
             }
             total = total.saturating_sub(e.size);
             reclaimed += e.size;
-            deleted.push(e.key[..25.min(e.key.len())].to_string());
+            deleted.push(short_key(&e.key));
         }
         if all && until.is_none() && keep_storage == 0 {
             let (ids, bytes) = self.forget_step_cache()?;

@@ -551,6 +551,15 @@ fn add_downloads_urls() {
     )]);
     let o = build(&d, &dir, &["-t", "web"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // the same downloads again: cached
+    let o = build(&d, &dir, &["-t", "web:again"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("Using cache").count(),
+        3,
+        "{}",
+        stdout(&o)
+    );
     // downloads are files (0600), never unpacked
     assert_eq!(
         run_in(
@@ -828,4 +837,127 @@ fn cache_from_an_image_without_local_steps() {
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert_eq!(out.matches("Using cache").count(), 0, "{out}");
     assert_eq!(stdout(&d.berth(&["run", "--rm", "app:3"])), "changed\n");
+}
+
+#[test]
+fn build_options_reach_the_steps() {
+    let d = Daemon::start();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN grep -c : /proc/net/dev > /default-ifaces\n\
+         RUN --network=none grep -c : /proc/net/dev > /none-ifaces\n\
+         RUN grep 'db$' /etc/hosts > /hosts-seen; echo \"proxy=$HTTP_PROXY\" > /proxy-seen\n",
+    )]);
+    let o = build(
+        &d,
+        &dir,
+        &[
+            "-t",
+            "options",
+            "--add-host",
+            "db:10.1.2.3",
+            "--label",
+            "built.by=berth",
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.invalid:3128",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    // a proxy arg needs no ARG and draws no "not consumed" warning
+    assert!(!out.contains("were not consumed"), "{out}");
+    assert_eq!(
+        run_in(
+            &d,
+            "options",
+            "cat /default-ifaces /none-ifaces /hosts-seen /proxy-seen"
+        ),
+        "2\n1\n10.1.2.3\tdb\nproxy=http://proxy.invalid:3128\n"
+    );
+    assert_eq!(
+        inspect(&d, "options", "{{index .Config.Labels \"built.by\"}}"),
+        "berth"
+    );
+    // the proxy is not in the image's history or config
+    let h = stdout(&d.berth(&["history", "--no-trunc", "options"]));
+    assert!(!h.contains("proxy.invalid"), "{h}");
+    assert!(!inspect(&d, "options", "{{json .Config.Env}}").contains("PROXY"));
+    // the whole build again with --network none: the default RUN sees lo only
+    let o = build(
+        &d,
+        &dir,
+        &["-t", "options:none", "--network", "none", "--no-cache"],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "options:none", "cat /default-ifaces"), "1\n");
+}
+
+#[test]
+fn edge_cases_of_copy_run_and_the_cache() {
+    let d = Daemon::start();
+    let dir = context(&[
+        (
+            "Dockerfile",
+            "ARG SRC=base\n\
+             FROM busybox AS base\n\
+             RUN echo from-base > /b\n\
+             FROM ${SRC}\n\
+             ARG U=1000\n\
+             ARG FOO=dflt\n\
+             COPY *.jar app.jar\n\
+             COPY --chown=$U a.txt /owned\n\
+             COPY --from=busybox:latest /bin/b*box /x/\n\
+             RUN --mount=type=bind,source=src,target=/src cat /src/x > /seen\n\
+             RUN <<EOF\nfor i in 1 2; do echo $i; done > /loop\necho \"$FOO\" > /foo\nEOF\n",
+        ),
+        ("only.jar", "jar\n"),
+        ("a.txt", "a\n"),
+        ("src/x", "first\n"),
+    ]);
+    // FOO given without a value and unset here: the default stays
+    let o = build(&d, &dir, &["-t", "edges", "--build-arg", "FOO"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(
+        run_in(
+            &d,
+            "edges",
+            "cat /b; test -f /app.jar && cat /app.jar; stat -c '%u:%g' /owned; ls /x; cat /seen /loop /foo"
+        ),
+        "from-base\njar\n1000:1000\nbusybox\nfirst\n1\n2\ndflt\n"
+    );
+    // a bind mount's content is part of the RUN's key
+    std::fs::write(dir.path().join("src/x"), "second\n").expect("write");
+    let o = build(&d, &dir, &["-t", "edges:2", "--build-arg", "FOO"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(run_in(&d, "edges:2", "cat /seen"), "second\n");
+    assert!(stdout(&o).contains("Using cache"), "{}", stdout(&o));
+    // FROM scratch steps are cached like any other
+    let scratch = context(&[
+        ("Dockerfile", "FROM scratch\nCOPY a.txt /a\n"),
+        ("a.txt", "a\n"),
+    ]);
+    for i in 0..2 {
+        let o = build(&d, &scratch, &["-t", "fromscratch"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            stdout(&o).matches("Using cache").count(),
+            i,
+            "{}",
+            stdout(&o)
+        );
+    }
+    // a writable context bind is refused rather than shared
+    let rw = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=bind,target=/s,rw true\n",
+    )]);
+    let o = build(&d, &rw, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("writable (rw) bind mounts are not supported"),
+        "{}",
+        stderr(&o)
+    );
 }

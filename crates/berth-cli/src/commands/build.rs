@@ -97,8 +97,17 @@ fn add_tree<W: Write>(
             format!("{rel}/{name}")
         };
         let ft = e.file_type()?;
+        {
+            use std::os::unix::fs::FileTypeExt;
+            // sockets are no file content, as for Docker
+            if ft.is_socket() {
+                continue;
+            }
+        }
         let excluded = ignore.excluded(&r) && !keep.contains(&r);
-        if excluded && !(ft.is_dir() && ignore.may_include_below(&r)) {
+        // an ignored directory still holds a kept file (-f docker/Dockerfile)
+        let holds_kept = keep.iter().any(|k| k.starts_with(&format!("{r}/")));
+        if excluded && !(ft.is_dir() && (holds_kept || ignore.may_include_below(&r))) {
             continue;
         }
         if !excluded || !ft.is_dir() {
