@@ -153,9 +153,78 @@ impl Engine {
             experimental_build: Some(false),
             server_version: Some(BERTH_VERSION.into()),
             default_runtime: Some("berth".into()),
+            // libcontainer in berth's own shim is the one runtime
+            runtimes: Some(std::collections::HashMap::from([(
+                "berth".to_string(),
+                bollard_stubs::models::Runtime {
+                    path: Some(self.cfg.shim_binary.display().to_string()),
+                    ..Default::default()
+                },
+            )])),
+            init_binary: Some(
+                self.cfg
+                    .init_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "docker-init".into()),
+            ),
             live_restore_enabled: Some(self.settings().live_restore),
-            security_options: Some(vec!["name=no-new-privileges".into()]),
+            // Docker's default seccomp profile applies to every container
+            // that does not say otherwise
+            security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
+            plugins: Some(bollard_stubs::models::PluginsInfo {
+                volume: Some(vec!["local".into()]),
+                network: Some(vec!["bridge".into(), "host".into(), "none".into()]),
+                authorization: None,
+                log: Some(vec!["json-file".into(), "none".into()]),
+            }),
+            swarm: Some(bollard_stubs::models::SwarmInfo {
+                node_id: Some(String::new()),
+                node_addr: Some(String::new()),
+                local_node_state: Some(bollard_stubs::models::LocalNodeState::INACTIVE),
+                control_available: Some(false),
+                error: Some(String::new()),
+                ..Default::default()
+            }),
+            registry_config: Some(self.registry_config()),
             ..Default::default()
+        }
+    }
+
+    /// `RegistryConfig` of /info: loopback and `insecure-registries` (CIDRs
+    /// and hosts) as Docker reports them, and the mirrors.
+    fn registry_config(&self) -> bollard_stubs::models::RegistryServiceConfig {
+        let s = self.settings();
+        let mut cidrs = vec!["127.0.0.0/8".to_string()];
+        let mut index = std::collections::HashMap::new();
+        for r in &s.insecure_registries {
+            if r.contains('/') {
+                cidrs.push(r.clone());
+            } else {
+                index.insert(
+                    r.clone(),
+                    bollard_stubs::models::IndexInfo {
+                        name: Some(r.clone()),
+                        mirrors: Some(vec![]),
+                        secure: Some(false),
+                        official: Some(false),
+                    },
+                );
+            }
+        }
+        index.insert(
+            "docker.io".to_string(),
+            bollard_stubs::models::IndexInfo {
+                name: Some("docker.io".into()),
+                mirrors: Some(s.registry_mirrors.clone()),
+                secure: Some(true),
+                official: Some(true),
+            },
+        );
+        bollard_stubs::models::RegistryServiceConfig {
+            insecure_registry_cidrs: Some(cidrs),
+            index_configs: Some(index),
+            mirrors: Some(s.registry_mirrors.clone()),
         }
     }
 

@@ -326,3 +326,39 @@ fn chrono_now_secs() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[test]
+fn info_matches_the_docker_cli() {
+    let mut d = Daemon::start();
+    d.stop();
+    d.flags = vec![
+        "--insecure-registry".into(),
+        "10.0.0.1:5000".into(),
+        "--insecure-registry".into(),
+        "10.9.0.0/16".into(),
+        "--registry-mirror".into(),
+        "http://127.0.0.1:5001".into(),
+        "--label".into(),
+        "env=test".into(),
+    ];
+    d.start_again();
+    d.berth(&["run", "--name", "one", "busybox", "true"]);
+    let server = |o: std::process::Output| {
+        let text = stdout(&o);
+        text[text.find("Server:").unwrap_or(0)..].to_string()
+    };
+    let ours = server(d.berth(&["info"]));
+    let theirs = server(d.docker(&["info"]));
+    assert_eq!(ours, theirs);
+    for want in [
+        " Plugins:\n  Volume: local\n  Network: bridge host none\n  Log: json-file none\n",
+        " Swarm: inactive\n",
+        " Security Options:\n  seccomp\n   Profile: builtin\n",
+        " Labels:\n  env=test\n",
+        " Insecure Registries:\n  10.0.0.1:5000\n  127.0.0.0/8\n  10.9.0.0/16\n",
+        " Registry Mirrors:\n  http://127.0.0.1:5001\n",
+        " Containers: 1\n  Running: 0\n  Paused: 0\n  Stopped: 1\n",
+    ] {
+        assert!(ours.contains(want), "{want:?} not in\n{ours}");
+    }
+}

@@ -256,7 +256,7 @@ pub async fn build(ctx: &Ctx, mut a: BuildArgs) -> Result<i32> {
     if !a.quiet {
         println!(
             "Sending build context to Docker daemon  {}",
-            berth_units::bytes_size(tar.len() as f64)
+            berth_units::human_size(tar.len() as f64)
         );
     }
     let mut path = format!("/build?dockerfile={}", enc(&dockerfile));

@@ -187,10 +187,49 @@ pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
         " Cgroup Version: {}",
         i.cgroup_version.map(|c| c.to_string()).unwrap_or_default()
     );
+    if let Some(p) = &i.plugins {
+        println!(" Plugins:");
+        let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default().join(" ");
+        println!("  Volume: {}", list(&p.volume));
+        println!("  Network: {}", list(&p.network));
+        println!("  Log: {}", list(&p.log));
+    }
+    if let Some(state) = i.swarm.as_ref().and_then(|s| s.local_node_state) {
+        println!(" Swarm: {state}");
+    }
+    if let Some(r) = &i.runtimes {
+        let mut names: Vec<&String> = r.keys().collect();
+        names.sort();
+        let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        println!(" Runtimes: {}", names.join(" "));
+    }
     println!(" Default Runtime: {}", s(&i.default_runtime));
+    if let Some(b) = &i.init_binary {
+        println!(" Init Binary: {b}");
+    }
+    // empty, as the docker CLI prints them for a daemon without them
+    let commit = |c: &Option<bollard::models::Commit>| {
+        c.as_ref().and_then(|c| c.id.clone()).unwrap_or_default()
+    };
+    println!(" containerd version: {}", commit(&i.containerd_commit));
+    println!(" runc version: {}", commit(&i.runc_commit));
+    println!(" init version: {}", commit(&i.init_commit));
     println!(" Security Options:");
+    // "name=seccomp,profile=builtin" as the docker CLI shows it
     for o in i.security_options.clone().unwrap_or_default() {
-        println!("  {}", o.trim_start_matches("name="));
+        for (n, kv) in o.split(',').enumerate() {
+            match kv.split_once('=') {
+                Some(("name", v)) if n == 0 => println!("  {v}"),
+                Some((k, v)) => {
+                    let mut k = k.to_string();
+                    if let Some(f) = k.get_mut(0..1) {
+                        f.make_ascii_uppercase();
+                    }
+                    println!("   {k}: {v}");
+                }
+                None => println!("  {kv}"),
+            }
+        }
     }
     println!(" Kernel Version: {}", s(&i.kernel_version));
     println!(" Operating System: {}", s(&i.operating_system));
@@ -199,17 +238,50 @@ pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
     println!(" CPUs: {}", n(i.ncpu));
     println!(
         " Total Memory: {}",
-        berth_units::human_size(n(i.mem_total) as f64)
+        berth_units::bytes_size(n(i.mem_total) as f64)
     );
     println!(" Name: {}", s(&i.name));
     println!(" ID: {}", s(&i.id));
     println!(" Docker Root Dir: {}", s(&i.docker_root_dir));
     println!(" Debug Mode: {}", i.debug.unwrap_or(false));
+    let labels = i.labels.clone().unwrap_or_default();
+    if !labels.is_empty() {
+        println!(" Labels:");
+        for l in labels {
+            println!("  {l}");
+        }
+    }
     println!(" Experimental: {}", i.experimental_build.unwrap_or(false));
+    if let Some(rc) = &i.registry_config {
+        let cidrs = rc.insecure_registry_cidrs.clone().unwrap_or_default();
+        let mut insecure: Vec<String> = rc
+            .index_configs
+            .clone()
+            .unwrap_or_default()
+            .into_values()
+            .filter(|c| c.secure == Some(false))
+            .filter_map(|c| c.name)
+            .collect();
+        insecure.sort();
+        if !cidrs.is_empty() || !insecure.is_empty() {
+            println!(" Insecure Registries:");
+            for r in insecure.iter().chain(cidrs.iter()) {
+                println!("  {r}");
+            }
+        }
+        let mirrors = rc.mirrors.clone().unwrap_or_default();
+        if !mirrors.is_empty() {
+            println!(" Registry Mirrors:");
+            for m in mirrors {
+                println!("  {m}");
+            }
+        }
+    }
     println!(
         " Live Restore Enabled: {}",
         i.live_restore_enabled.unwrap_or(false)
     );
+    println!();
     Ok(0)
 }
 
