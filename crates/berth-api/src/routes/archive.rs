@@ -73,12 +73,7 @@ pub async fn put(
         no_overwrite_dir_non_dir: p.flag("noOverwriteDirNonDir"),
     };
     let tmp = e.tmp_path("archive");
-    if let Err(err) = super::spool(body, &tmp).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(ApiError::bad_request(format!(
-            "reading archive body: {err}"
-        )));
-    }
+    super::spool(body, &tmp, "archive body").await?;
     let res = e.container_extract(&id, &path, tmp.clone(), opts).await;
     let _ = tokio::fs::remove_file(&tmp).await;
     res?;

@@ -107,12 +107,7 @@ pub async fn build(
     };
     e.check_build_tags(&opts.tags)?;
     let tmp = e.tmp_path("build-context");
-    if let Err(err) = super::spool(body, &tmp).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(ApiError::bad_request(format!(
-            "reading the build context: {err}"
-        )));
-    }
+    super::spool(body, &tmp, "the build context").await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(256);
     tokio::spawn(async move {
         let res = e.build(tmp.clone(), opts, tx.clone()).await;

@@ -76,11 +76,7 @@ fn save_names(e: &AppState, names: &[String]) -> ApiResult<Response> {
 /// POST /images/load: the request body is a docker-archive or OCI layout.
 pub async fn load(State(e): State<AppState>, body: Body) -> ApiResult<Response> {
     let tmp = e.tmp_path("load");
-    let spooled = super::spool(body, &tmp).await;
-    if let Err(err) = spooled {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(ApiError::bad_request(format!("reading the archive: {err}")));
-    }
+    super::spool(body, &tmp, "the archive").await?;
     let res = e.image_load(tmp.clone()).await;
     let _ = tokio::fs::remove_file(&tmp).await;
     let mut out = String::new();
@@ -198,11 +194,7 @@ pub async fn create(
         )));
     }
     let tmp = e.tmp_path("import");
-    let spooled = super::spool(body, &tmp).await;
-    if let Err(err) = spooled {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(ApiError::bad_request(format!("reading import body: {err}")));
-    }
+    super::spool(body, &tmp, "import body").await?;
     let opts = ImportOptions {
         repo: p.get("repo").map(String::from),
         tag: p.get("tag").map(String::from),

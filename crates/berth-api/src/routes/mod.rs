@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use berth_engine::Engine;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 pub type AppState = Arc<Engine>;
 
@@ -158,16 +158,24 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-/// Streams a request body to a file (archives can be large).
-pub async fn spool(body: axum::body::Body, path: &std::path::Path) -> std::io::Result<()> {
+/// Streams a request body to a file (archives can be large). On failure
+/// the partial file is removed and the client gets a 400 naming `what`.
+pub async fn spool(body: axum::body::Body, path: &std::path::Path, what: &str) -> ApiResult<()> {
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let mut f = tokio::fs::File::create(path).await?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        f.write_all(&chunk).await?;
+    let written = async {
+        let mut f = tokio::fs::File::create(path).await?;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            f.write_all(&chunk).await?;
+        }
+        f.flush().await
     }
-    f.flush().await?;
+    .await;
+    if let Err(err) = written {
+        let _ = tokio::fs::remove_file(path).await;
+        return Err(ApiError::bad_request(format!("reading {what}: {err}")));
+    }
     Ok(())
 }
