@@ -30,6 +30,10 @@ pub async fn serve(
     listeners: Vec<UnixListener>,
     shutdown: impl Future<Output = ()>,
 ) {
+    EXPERIMENTAL.store(
+        engine.version().experimental.unwrap_or(false),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let router = crate::routes::router(engine);
     let mut tasks = Vec::new();
     for l in listeners {
@@ -117,11 +121,19 @@ async fn dispatch(router: Router, mut req: Request<Body>) -> Response<Body> {
     with_headers(resp)
 }
 
+/// `--experimental` of the daemon, for the header every answer carries
+/// (clients enable experimental flags on it).
+static EXPERIMENTAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn with_headers(mut resp: Response<Body>) -> Response<Body> {
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));
-    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    let experimental = EXPERIMENTAL.load(std::sync::atomic::Ordering::Relaxed);
+    h.insert(
+        "Docker-Experimental",
+        HeaderValue::from_static(if experimental { "true" } else { "false" }),
+    );
     h.insert(
         "Server",
         HeaderValue::from_static(concat!(

@@ -3,7 +3,6 @@
 
 mod commands;
 mod config;
-mod gotmpl;
 mod output;
 mod ports;
 mod progress;

@@ -45,13 +45,11 @@ pub fn ago(unix: i64) -> String {
 }
 
 /// Go's strconv.Quote for the strings `ps` shows.
-pub fn go_quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-}
+pub use berth_gotmpl::go_quote;
 
-/// Renders a Go template (`--format`, `inspect -f`); see gotmpl.rs.
+/// Renders a Go template (`--format`, `inspect -f`); see the berth-gotmpl crate.
 pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<String> {
-    crate::gotmpl::render(tpl, v)
+    berth_gotmpl::render(tpl, v)
 }
 
 /// `--format`: prints the rows through the template and answers true, or
@@ -193,28 +191,6 @@ pub fn displayable_ports(ports: &[bollard::models::PortSummary]) -> String {
 }
 
 /// How Go's text/template prints a value.
-pub(crate) fn go_print(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "<no value>".into(),
-        serde_json::Value::Array(a) => {
-            format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" "))
-        }
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            format!(
-                "map[{}]",
-                keys.iter()
-                    .map(|k| format!("{k}:{}", go_print(&m[*k])))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
 /// Pretty JSON with 4-space indentation, as `docker inspect` prints it.
 pub fn json_indent(v: &serde_json::Value) -> anyhow::Result<String> {
     let mut buf = Vec::new();

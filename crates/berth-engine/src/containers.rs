@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use berth_logdriver::jsonlog;
+use berth_shim::ShimArgs;
 use berth_shim::protocol::{Request, STREAM_STDERR, STREAM_STDOUT, frame_header};
-use berth_shim::{ShimArgs, jsonlog};
 use berth_store::Table;
 use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
@@ -407,7 +408,7 @@ impl Engine {
             host_config.init = Some(true);
         }
         crate::hostconfig::validate(&host_config, self.cfg.init_path.as_deref())?;
-        host_config.log_config = Some(log_config_with_defaults(&host_config)?);
+        host_config.log_config = Some(self.log_config_with_defaults(&host_config)?);
         if host_config
             .network_mode
             .as_deref()
@@ -830,8 +831,7 @@ impl Engine {
         let state_dir = self.state_dir(&id);
         std::fs::create_dir_all(&state_dir)?;
         // what can be refused is refused before anything is allocated
-        let log = log_settings(&rec.host_config)?;
-        let log_attrs = log_attrs(&rec)?;
+        let log = self.log_driver_config(&rec)?;
         // a record left with endpoints by a crash: give them back first
         if !rec.endpoints.is_empty() || !rec.published.is_empty() {
             self.release_network(&e);
@@ -896,11 +896,7 @@ impl Engine {
             bundle: state_dir.clone(),
             state_dir: state_dir.clone(),
             socket: sock.clone(),
-            log: log.enabled.then(|| self.log_path(&id)),
-            log_max_size: log.max_size,
-            log_max_files: log.max_files,
-            log_compress: log.compress,
-            log_attrs,
+            log,
             stdin: rec.config.open_stdin.unwrap_or(false),
         };
         if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
@@ -1400,12 +1396,14 @@ impl Engine {
         opts: LogsOptions,
     ) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
         let e = self.get(name)?;
-        if !log_settings(&e.record().host_config)?.enabled {
+        let (driver, log_opts) = log_driver_of(&e.record().host_config);
+        let Some((path, format)) =
+            berth_logdriver::source(&driver, &log_opts, &self.container_dir(&e.id), &e.id)
+        else {
             return Err(Error::NotImplemented(
                 "configured logging driver does not support reading".into(),
             ));
-        }
-        let path = self.log_path(&e.id);
+        };
         let rx_state = e.watch.subscribe();
         let (tx, rx) = mpsc::channel(64);
         let mut opts = opts;
@@ -1413,7 +1411,7 @@ impl Engine {
         std::thread::Builder::new()
             .name("logs".into())
             .spawn(move || {
-                if let Err(err) = stream_log(&path, &opts, rx_state, &tx) {
+                if let Err(err) = stream_log(&path, format, &opts, rx_state, &tx) {
                     let _ = tx.blocking_send(Err(err));
                 }
             })
@@ -1449,7 +1447,11 @@ impl Engine {
             resolv_conf_path: Some(cdir.join("resolv.conf").display().to_string()),
             hostname_path: Some(cdir.join("hostname").display().to_string()),
             hosts_path: Some(cdir.join("hosts").display().to_string()),
-            log_path: Some(self.log_path(&rec.id).display().to_string()),
+            // dockerd shows a path for json-file only
+            log_path: Some(match log_driver_of(&rec.host_config).0.as_str() {
+                "json-file" => self.log_path(&rec.id).display().to_string(),
+                _ => String::new(),
+            }),
             name: Some(format!("/{}", rec.name)),
             restart_count: Some(rec.restart_count),
             driver: Some("overlay2".into()),
@@ -1734,17 +1736,73 @@ fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>
     true
 }
 
+/// Reads the next whole record of a log file. A record a writer has not
+/// finished is left unread (the reader goes back to its start); a line that
+/// is not a record is skipped.
+fn next_record<R: BufRead>(
+    format: berth_logdriver::Format,
+    r: &mut R,
+) -> std::io::Result<berth_logdriver::local::Next<jsonlog::Record>> {
+    use berth_logdriver::local::Next;
+    match format {
+        berth_logdriver::Format::Json => {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = r.read_line(&mut line)?;
+                if n == 0 {
+                    return Ok(Next::Eof);
+                }
+                if !line.ends_with('\n') {
+                    return Ok(Next::Incomplete(n));
+                }
+                if let Ok(rec) = serde_json::from_str::<jsonlog::Record>(&line) {
+                    return Ok(Next::Record(rec));
+                }
+            }
+        }
+        berth_logdriver::Format::Local => Ok(match berth_logdriver::local::read_entry(r)? {
+            Next::Record(e) => Next::Record(jsonlog::Record::from_entry(e)),
+            Next::Incomplete(n) => Next::Incomplete(n),
+            Next::Eof => Next::Eof,
+        }),
+    }
+}
+
+/// Hands the complete records of a file to `out` until it says stop
+/// (false) or the file ends (true).
+fn read_records(
+    format: berth_logdriver::Format,
+    reader: &mut BufReader<std::fs::File>,
+    out: &mut dyn FnMut(jsonlog::Record) -> bool,
+) -> std::io::Result<bool> {
+    use berth_logdriver::local::Next;
+    loop {
+        match next_record(format, reader)? {
+            Next::Record(rec) => {
+                if !out(rec) {
+                    return Ok(false);
+                }
+            }
+            Next::Incomplete(n) => {
+                reader.seek_relative(-(n as i64))?;
+                return Ok(true);
+            }
+            Next::Eof => return Ok(true),
+        }
+    }
+}
+
 fn stream_log(
     path: &std::path::Path,
+    format: berth_logdriver::Format,
     opts: &LogsOptions,
     state: watch::Receiver<Snapshot>,
     tx: &mpsc::Sender<std::io::Result<Bytes>>,
 ) -> std::io::Result<()> {
+    use berth_logdriver::local::Next;
     use std::os::unix::fs::MetadataExt;
-    let emit = |line: &str| -> bool {
-        let Ok(rec) = serde_json::from_str::<jsonlog::Record>(line) else {
-            return true;
-        };
+    let emit = |rec: jsonlog::Record| -> bool {
         let (wanted, id) = match rec.stream.as_str() {
             "stdout" => (opts.stdout, STREAM_STDOUT),
             "stderr" => (opts.stderr, STREAM_STDERR),
@@ -1779,19 +1837,8 @@ fn stream_log(
         tx.blocking_send(Ok(Bytes::from(frame))).is_ok()
     };
     // rotated files first, oldest first: <log>.N ... <log>.1
-    let mut rotated = Vec::new();
-    for i in 1..1000 {
-        let p = std::path::PathBuf::from(format!("{}.{i}", path.display()));
-        let gz = std::path::PathBuf::from(format!("{}.{i}.gz", path.display()));
-        if p.exists() {
-            rotated.push(p);
-        } else if gz.exists() {
-            rotated.push(gz);
-        } else {
-            break;
-        }
-    }
-    rotated.reverse();
+    let mut rotated = berth_logdriver::rotated_files(path);
+    rotated.pop();
     let open = |p: &std::path::Path| -> std::io::Result<Option<std::fs::File>> {
         match std::fs::File::open(p) {
             Ok(f) => Ok(Some(f)),
@@ -1799,38 +1846,18 @@ fn stream_log(
             Err(e) => Err(e),
         }
     };
-    // complete lines of a reader; a partial last line is left unread
-    let read_lines = |reader: &mut BufReader<std::fs::File>,
-                      out: &mut dyn FnMut(String) -> bool|
-     -> std::io::Result<bool> {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line)?;
-            if n == 0 {
-                return Ok(true);
-            }
-            if !line.ends_with('\n') {
-                reader.seek_relative(-(n as i64))?;
-                return Ok(true);
-            }
-            if !out(std::mem::take(&mut line)) {
-                return Ok(false);
-            }
-        }
-    };
-    let mut tail: Option<std::collections::VecDeque<String>> =
+    let mut tail: Option<std::collections::VecDeque<jsonlog::Record>> =
         opts.tail.map(|_| std::collections::VecDeque::new());
-    let mut deliver = |l: String| -> bool {
+    let mut deliver = |r: jsonlog::Record| -> bool {
         match (&mut tail, opts.tail) {
             (Some(q), Some(n)) => {
-                q.push_back(l);
+                q.push_back(r);
                 if q.len() > n {
                     q.pop_front();
                 }
                 true
             }
-            _ => emit(&l),
+            _ => emit(r),
         }
     };
     for p in &rotated {
@@ -1838,15 +1865,14 @@ fn stream_log(
             continue;
         };
         if p.extension().is_some_and(|e| e == "gz") {
-            // compressed files are complete: every line is whole
-            for line in BufReader::new(flate2::read::GzDecoder::new(f)).lines() {
-                let mut l = line?;
-                l.push('\n');
-                if !deliver(l) {
+            // compressed files are complete: every record is whole
+            let mut r = BufReader::new(flate2::read::GzDecoder::new(f));
+            while let Next::Record(rec) = next_record(format, &mut r)? {
+                if !deliver(rec) {
                     return Ok(());
                 }
             }
-        } else if !read_lines(&mut BufReader::new(f), &mut deliver)? {
+        } else if !read_records(format, &mut BufReader::new(f), &mut deliver)? {
             return Ok(());
         }
     }
@@ -1854,18 +1880,19 @@ fn stream_log(
         return Ok(());
     };
     let mut reader = BufReader::new(current.try_clone()?);
-    if !read_lines(&mut reader, &mut deliver)? {
+    if !read_records(format, &mut reader, &mut deliver)? {
         return Ok(());
     }
     if let Some(q) = tail.take() {
-        for l in q {
-            if !emit(&l) {
+        for r in q {
+            if !emit(r) {
                 return Ok(());
             }
         }
     }
+    let mut emit = emit;
     loop {
-        if !read_lines(&mut reader, &mut |l| emit(&l))? {
+        if !read_records(format, &mut reader, &mut emit)? {
             return Ok(());
         }
         let running = state.borrow().running;
@@ -1876,7 +1903,7 @@ fn stream_log(
         let rotated_away = std::fs::metadata(path).map(|m| m.ino()).ok()
             != current.metadata().map(|m| m.ino()).ok();
         if rotated_away {
-            if !read_lines(&mut reader, &mut |l| emit(&l))? {
+            if !read_records(format, &mut reader, &mut emit)? {
                 return Ok(());
             }
             match open(path)? {
@@ -2189,82 +2216,80 @@ fn validate_host_config(hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// json-file rotation is on unless asked otherwise: 3 files of 10 MB.
-pub const DEFAULT_LOG_MAX_SIZE: &str = "10m";
-pub const DEFAULT_LOG_MAX_FILE: &str = "3";
+impl Engine {
+    /// The effective `LogConfig` of a new container: its own, or the
+    /// daemon's `log-driver`; the daemon's `log-opts` fill in what a
+    /// container of the same driver leaves unset (dockerd's
+    /// mergeAndVerifyLogConfig), then the driver checks them.
+    fn log_config_with_defaults(
+        &self,
+        hc: &HostConfig,
+    ) -> Result<bollard_stubs::models::HostConfigLogConfig> {
+        let defaults = self.settings();
+        let lc = hc.log_config.clone().unwrap_or_default();
+        let typ = lc
+            .typ
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| defaults.log_driver.clone());
+        let mut config: std::collections::BTreeMap<String, String> =
+            lc.config.clone().unwrap_or_default().into_iter().collect();
+        if typ == defaults.log_driver {
+            for (k, v) in &defaults.log_opts {
+                config.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        let config = berth_logdriver::validate(&typ, &config)
+            .map_err(|e| Error::invalid(format!("{e:#}")))?;
+        Ok(bollard_stubs::models::HostConfigLogConfig {
+            typ: Some(typ),
+            config: Some(config.into_iter().collect()),
+        })
+    }
 
-struct LogSettings {
-    enabled: bool,
-    max_size: u64,
-    max_files: u32,
-    /// gzip rotated files (`<log>.1.gz` …)
-    compress: bool,
+    /// What the shim's logging driver needs: the stored driver and options
+    /// and the container's details, with the tag rendered.
+    fn log_driver_config(&self, rec: &ContainerRecord) -> Result<berth_logdriver::Config> {
+        let (driver, opts) = log_driver_of(&rec.host_config);
+        let mut info = berth_logdriver::Info {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            image_id: rec.image_id.clone(),
+            image_name: rec.image.clone(),
+            command: std::iter::once(rec.path.as_str())
+                .chain(rec.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            created: rec.created.clone(),
+            tag: String::new(),
+            attrs: log_attrs(rec)?,
+            hostname: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            daemon_pid: std::process::id(),
+        };
+        info.tag =
+            berth_logdriver::render_tag(opts.get("tag").map(String::as_str).unwrap_or(""), &info)
+                .map_err(|e| Error::invalid(format!("invalid tag template: {e:#}")))?;
+        Ok(berth_logdriver::Config {
+            driver,
+            opts,
+            info,
+            dir: self.container_dir(&rec.id),
+        })
+    }
 }
 
-/// The effective `LogConfig`: json-file (with its rotation defaults) or
-/// none; other drivers are refused until they exist.
-fn log_config_with_defaults(hc: &HostConfig) -> Result<bollard_stubs::models::HostConfigLogConfig> {
+/// A container's driver and options as stored (json-file for records
+/// older than the field).
+fn log_driver_of(hc: &HostConfig) -> (String, std::collections::BTreeMap<String, String>) {
     let lc = hc.log_config.clone().unwrap_or_default();
-    let typ = lc
+    let driver = lc
         .typ
-        .clone()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "json-file".into());
-    let mut config = lc.config.clone().unwrap_or_default();
-    match typ.as_str() {
-        "json-file" => {
-            for k in config.keys() {
-                if !matches!(
-                    k.as_str(),
-                    "max-size"
-                        | "max-file"
-                        | "compress"
-                        | "labels"
-                        | "labels-regex"
-                        | "env"
-                        | "env-regex"
-                        | "tag"
-                ) {
-                    return Err(Error::invalid(format!(
-                        "unknown log opt '{k}' for json-file log driver"
-                    )));
-                }
-            }
-            for k in ["labels-regex", "env-regex"] {
-                if let Some(re) = config.get(k) {
-                    regex::Regex::new(re)
-                        .map_err(|e| Error::invalid(format!("invalid {k} {re:?}: {e}")))?;
-                }
-            }
-            config
-                .entry("max-size".into())
-                .or_insert_with(|| DEFAULT_LOG_MAX_SIZE.into());
-            config
-                .entry("max-file".into())
-                .or_insert_with(|| DEFAULT_LOG_MAX_FILE.into());
-        }
-        "none" => {
-            if let Some(k) = config.keys().next() {
-                return Err(Error::invalid(format!(
-                    "unknown log opt '{k}' for none log driver"
-                )));
-            }
-        }
-        other => {
-            return Err(Error::invalid(format!(
-                "logger: no log driver named '{other}' is registered"
-            )));
-        }
-    }
-    let out = bollard_stubs::models::HostConfigLogConfig {
-        typ: Some(typ),
-        config: Some(config),
-    };
-    log_settings(&HostConfig {
-        log_config: Some(out.clone()),
-        ..Default::default()
-    })?;
-    Ok(out)
+    (driver, lc.config.unwrap_or_default().into_iter().collect())
 }
 
 /// The attributes `--log-opt labels/labels-regex/env/env-regex` select from
@@ -2308,55 +2333,4 @@ fn log_attrs(rec: &ContainerRecord) -> Result<std::collections::BTreeMap<String,
         }
     }
     Ok(out)
-}
-
-fn log_settings(hc: &HostConfig) -> Result<LogSettings> {
-    let lc = hc.log_config.clone().unwrap_or_default();
-    if lc.typ.as_deref() == Some("none") {
-        return Ok(LogSettings {
-            enabled: false,
-            max_size: 0,
-            max_files: 1,
-            compress: false,
-        });
-    }
-    let config = lc.config.unwrap_or_default();
-    let max_size = match config.get("max-size").map(String::as_str) {
-        None | Some("-1") => 0,
-        Some(v) => berth_units::parse_human_size(v)
-            .map_err(|e| Error::invalid(format!("invalid max-size: {e}")))?
-            .max(0) as u64,
-    };
-    let max_files = match config.get("max-file") {
-        None => 1,
-        Some(v) => {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| Error::invalid(format!("invalid max-file: {v}")))?;
-            if n < 1 {
-                return Err(Error::invalid("max-file cannot be less than 1"));
-            }
-            n as u32
-        }
-    };
-    let compress = match config.get("compress").map(String::as_str) {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(v) => {
-            return Err(Error::invalid(format!(
-                "error parsing compress option: invalid value {v:?}"
-            )));
-        }
-    };
-    if compress && max_files < 2 {
-        return Err(Error::invalid(
-            "compress cannot be true when max-file is less than 2",
-        ));
-    }
-    Ok(LogSettings {
-        enabled: true,
-        max_size,
-        max_files,
-        compress,
-    })
 }

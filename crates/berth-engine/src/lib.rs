@@ -90,6 +90,11 @@ pub struct EngineConfig {
     pub log_level: String,
     /// `labels` of the daemon (`info`)
     pub labels: Vec<String>,
+    /// `log-driver` and `log-opts`: what containers log with unless they say
+    pub log_driver: String,
+    pub log_opts: std::collections::BTreeMap<String, String>,
+    /// `--experimental`: shown by `version`, `info` and `/_ping`
+    pub experimental: bool,
 }
 
 pub struct Engine {
@@ -147,6 +152,8 @@ impl Engine {
             registry_mirrors: cfg.registry_mirrors.clone(),
             max_concurrent_downloads: cfg.max_concurrent_downloads,
             max_concurrent_uploads: cfg.max_concurrent_uploads,
+            log_driver: cfg.log_driver.clone(),
+            log_opts: cfg.log_opts.clone(),
         };
         let engine = Arc::new(Engine {
             cgroup_parent: system::own_cgroup_path(),

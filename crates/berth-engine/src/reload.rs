@@ -16,6 +16,9 @@ pub struct Reloadable {
     pub registry_mirrors: Vec<String>,
     pub max_concurrent_downloads: usize,
     pub max_concurrent_uploads: usize,
+    /// the default logging driver of new containers and its options
+    pub log_driver: String,
+    pub log_opts: BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -45,6 +48,8 @@ impl Engine {
                 "max-concurrent-uploads",
                 new.max_concurrent_uploads.to_string(),
             ),
+            ("log-driver", new.log_driver.clone()),
+            ("log-opts", format!("{:?}", new.log_opts)),
         ]);
         *self.reloadable.w() = new;
         let attrs: Vec<(&str, String)> = attrs.into_iter().collect();

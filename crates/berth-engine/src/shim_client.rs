@@ -71,21 +71,10 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
         .arg(&args.state_dir)
         .arg("--socket")
         .arg(&args.socket)
-        .arg("--log-max-size")
-        .arg(args.log_max_size.to_string())
-        .arg("--log-max-files")
-        .arg(args.log_max_files.to_string());
-    if let Some(log) = &args.log {
-        cmd.arg("--log").arg(log);
-    }
+        .arg("--log-config")
+        .arg(serde_json::to_string(&args.log).context("encoding the log configuration")?);
     if args.stdin {
         cmd.arg("--stdin");
-    }
-    if args.log_compress {
-        cmd.arg("--log-compress");
-    }
-    for (k, v) in &args.log_attrs {
-        cmd.arg(format!("--log-attr={k}={v}"));
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -87,7 +87,7 @@ impl Engine {
             os: Some("linux".into()),
             arch: Some(std::env::consts::ARCH.replace("x86_64", "amd64")),
             kernel_version: Some(kernel_version()),
-            experimental: Some(false),
+            experimental: Some(self.cfg.experimental),
             build_time: None,
         }
     }
@@ -128,7 +128,7 @@ impl Engine {
             ),
             n_goroutines: Some(0),
             system_time: Some(crate::now_rfc3339()),
-            logging_driver: Some("json-file".into()),
+            logging_driver: Some(self.settings().log_driver),
             cgroup_driver: Some(bollard_stubs::models::SystemInfoCgroupDriverEnum::CGROUPFS),
             cgroup_version: Some(if cgroup_version() == "2" {
                 bollard_stubs::models::SystemInfoCgroupVersionEnum::_2
@@ -150,7 +150,7 @@ impl Engine {
             index_server_address: Some("https://index.docker.io/v1/".into()),
             name: Some(hostname),
             labels: Some(self.settings().labels),
-            experimental_build: Some(false),
+            experimental_build: Some(self.cfg.experimental),
             server_version: Some(BERTH_VERSION.into()),
             default_runtime: Some("berth".into()),
             // libcontainer in berth's own shim is the one runtime
@@ -176,7 +176,14 @@ impl Engine {
                 volume: Some(vec!["local".into()]),
                 network: Some(vec!["bridge".into(), "host".into(), "none".into()]),
                 authorization: None,
-                log: Some(vec!["json-file".into(), "none".into()]),
+                // as dockerd lists them: every driver but none
+                log: Some(
+                    berth_logdriver::DRIVERS
+                        .iter()
+                        .filter(|d| **d != "none")
+                        .map(|d| d.to_string())
+                        .collect(),
+                ),
             }),
             swarm: Some(bollard_stubs::models::SwarmInfo {
                 node_id: Some(String::new()),

@@ -3,12 +3,12 @@
 //!
 //! A shim creates its container with libcontainer (in the big `berth`
 //! binary), then replaces itself with the small `berth-shim` binary, which
-//! holds the container's stdio, writes the json-file log itself, reaps the container and records
-//! its exit status in `exit.json`. It outlives the daemon, so a daemon killed
+//! holds the container's stdio, runs its logging driver (berth-logdriver),
+//! reaps the container and records its exit status in `exit.json`. It outlives the daemon, so a daemon killed
 //! with SIGKILL loses neither log lines nor exit codes.
 
 mod create;
-pub mod jsonlog;
+pub use berth_logdriver::jsonlog;
 pub mod protocol;
 mod resident;
 mod server;

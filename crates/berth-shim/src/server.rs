@@ -14,11 +14,11 @@ use nix::fcntl::OFlag;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
-use crate::jsonlog::{self, LineSplitter};
 use crate::protocol::{
     ExitStatus, READY_OK, Request, Response, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT,
     frame_header,
 };
+use berth_logdriver::jsonlog::{self, LineSplitter};
 
 /// How long a created container waits for its start before the shim gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
@@ -32,117 +32,10 @@ pub struct ShimArgs {
     /// where exit.json and libcontainer's state live
     pub state_dir: PathBuf,
     pub socket: PathBuf,
-    /// the json-file log; None for `--log-driver none`
-    pub log: Option<PathBuf>,
-    /// rotate the log when it reaches this many bytes (0: never)
-    pub log_max_size: u64,
-    /// how many files the log keeps, the current one included
-    pub log_max_files: u32,
+    /// the logging driver and its options
+    pub log: berth_logdriver::Config,
     /// give the container a stdin pipe that attach clients can write to
     pub stdin: bool,
-    /// gzip rotated log files
-    pub log_compress: bool,
-    /// attributes stored with every log record (`--log-opt labels=…`)
-    pub log_attrs: std::collections::BTreeMap<String, String>,
-}
-
-/// The container's json-file log with Docker's rotation: `<log>`,
-/// `<log>.1` ... `<log>.<max_files - 1>`, newest first.
-struct LogFile {
-    path: PathBuf,
-    file: File,
-    size: u64,
-    max_size: u64,
-    max_files: u32,
-    compress: bool,
-}
-
-impl LogFile {
-    fn open(path: &Path, max_size: u64, max_files: u32, compress: bool) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = file.metadata()?.len();
-        Ok(LogFile {
-            path: path.to_path_buf(),
-            file,
-            size,
-            max_size,
-            max_files: max_files.max(1),
-            compress,
-        })
-    }
-
-    /// Writes newline-terminated records, rotating before a record that
-    /// would take the file past `max_size` (as dockerd decides per message).
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.max_size == 0 {
-            self.file.write_all(data)?;
-            self.size += data.len() as u64;
-            return Ok(());
-        }
-        let mut seg_start = 0;
-        let mut pos = 0;
-        while pos < data.len() {
-            let end = data[pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| pos + i + 1)
-                .unwrap_or(data.len());
-            let pending = (pos - seg_start) as u64;
-            let record = (end - pos) as u64;
-            if self.size + pending > 0 && self.size + pending + record > self.max_size {
-                self.file.write_all(&data[seg_start..pos])?;
-                self.size += pending;
-                seg_start = pos;
-                self.rotate()?;
-            }
-            pos = end;
-        }
-        self.file.write_all(&data[seg_start..])?;
-        self.size += (data.len() - seg_start) as u64;
-        Ok(())
-    }
-
-    fn rotate(&mut self) -> std::io::Result<()> {
-        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
-        if self.max_files <= 1 {
-            // one file: start it over
-            self.file.set_len(0)?;
-            self.size = 0;
-            return Ok(());
-        }
-        let gz = |i: u32| PathBuf::from(format!("{}.{i}.gz", self.path.display()));
-        let _ = fs::remove_file(name(self.max_files - 1));
-        let _ = fs::remove_file(gz(self.max_files - 1));
-        for i in (1..self.max_files - 1).rev() {
-            let _ = fs::rename(name(i), name(i + 1));
-            let _ = fs::rename(gz(i), gz(i + 1));
-        }
-        fs::rename(&self.path, name(1))?;
-        if self.compress {
-            // the readers take `<log>.1` until `<log>.1.gz` is complete
-            if let Err(e) = gzip_file(&name(1), &gz(1)) {
-                tracing::warn!(error = %e, "compressing rotated log");
-            }
-        }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        self.size = 0;
-        Ok(())
-    }
-}
-
-/// Compresses `from` into `to` (through a temporary file), then removes
-/// `from`.
-fn gzip_file(from: &Path, to: &Path) -> std::io::Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", to.display()));
-    let mut input = File::open(from)?;
-    let mut enc = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
-    std::io::copy(&mut input, &mut enc)?;
-    enc.finish()?.sync_all()?;
-    fs::rename(&tmp, to)?;
-    fs::remove_file(from)
 }
 
 struct Attacher {
@@ -159,8 +52,7 @@ struct Shared {
     waiters: AtomicUsize,
     stdin: Mutex<Option<File>>,
     start: Mutex<Option<mpsc::Sender<mpsc::Sender<Response>>>>,
-    log: Mutex<Option<LogFile>>,
-    log_attrs: std::collections::BTreeMap<String, String>,
+    log: Mutex<Option<Box<dyn berth_logdriver::Logger>>>,
     /// exit codes of children other than the container's init (exec
     /// processes, exec helpers), by pid
     child_exits: Mutex<std::collections::HashMap<i32, i32>>,
@@ -347,12 +239,14 @@ pub(crate) fn serve(
         berth,
         ..
     } = steady;
-    let log = match &args.log {
-        Some(p) => Some(
-            LogFile::open(p, args.log_max_size, args.log_max_files, args.log_compress)
-                .with_context(|| format!("opening log {}", p.display()))?,
+    // a driver that cannot start fails the container's start, as in
+    // dockerd; the shim stays to answer that
+    let (log, log_error) = match berth_logdriver::open(&args.log) {
+        Ok(l) => (l, None),
+        Err(e) => (
+            None,
+            Some(format!("failed to initialize logging driver: {e:#}")),
         ),
-        None => None,
     };
     let (start_tx, start_rx) = mpsc::channel::<mpsc::Sender<Response>>();
     let shared = Arc::new(Shared {
@@ -364,7 +258,6 @@ pub(crate) fn serve(
         stdin: Mutex::new(pipes.stdin),
         start: Mutex::new(Some(start_tx)),
         log: Mutex::new(log),
-        log_attrs: args.log_attrs.clone(),
         child_exits: Mutex::new(std::collections::HashMap::new()),
         child_exited: Condvar::new(),
         reaping_done: std::sync::atomic::AtomicBool::new(false),
@@ -413,7 +306,10 @@ pub(crate) fn serve(
     // created: wait for the daemon to connect its attachers and say start
     let started = match start_rx.recv_timeout(START_TIMEOUT) {
         Ok(reply) => {
-            let res = lifecycle.start();
+            let res = match log_error {
+                Some(e) => Err(anyhow::anyhow!(e)),
+                None => lifecycle.start(),
+            };
             let ok = res.is_ok();
             let _ = reply.send(match res {
                 Ok(()) => Response {
@@ -452,6 +348,8 @@ pub(crate) fn serve(
     // the pid namespace is gone: collect what is left, so that execs still
     // waiting learn that their process died with the container
     reap_remaining(&shared);
+    // a buffering driver delivers what it holds before the exit is known
+    drop(shared.log.lock().unwrap_or_else(|p| p.into_inner()).take());
     let status = ExitStatus {
         code,
         finished_at: jsonlog::now_rfc3339(),
@@ -569,24 +467,31 @@ pub fn read_exit(dir: &Path) -> Option<ExitStatus> {
 }
 
 fn copy_output(sh: &Shared, mut file: File, stream: u8) {
-    let name = if stream == STREAM_STDOUT {
-        "stdout"
+    let which = if stream == STREAM_STDOUT {
+        berth_logdriver::Stream::Stdout
     } else {
-        "stderr"
+        berth_logdriver::Stream::Stderr
     };
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 32 * 1024];
-    // one write per read: the records of a 32 KiB chunk go out together
-    let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let flush = |pending: &mut Vec<u8>| {
+    // one driver call per read: the lines of a 32 KiB chunk go out together
+    let mut pending: Vec<berth_logdriver::Message> = Vec::new();
+    let mut failing = false;
+    let mut flush = |pending: &mut Vec<berth_logdriver::Message>| {
         if pending.is_empty() {
             return;
         }
         let mut log = sh.log.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = log.as_mut()
-            && let Err(e) = l.write(pending)
-        {
-            tracing::error!(error = %e, "writing container log");
+        if let Some(l) = log.as_mut() {
+            match l.log(pending) {
+                Ok(()) => failing = false,
+                // once per outage, not once per line
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "writing container log");
+                }
+                Err(_) => {}
+            }
         }
         pending.clear();
     };
@@ -598,9 +503,7 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             Err(_) => break,
         };
         let data = &buf[..n];
-        splitter.push(data, |piece| {
-            pending.extend_from_slice(&jsonlog::encode(name, piece, &sh.log_attrs))
-        });
+        splitter.push(data, |piece| pending.push(jsonlog::message(which, piece)));
         flush(&mut pending);
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
         let header = frame_header(stream, n);
@@ -616,8 +519,7 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
                     && a.stream.write_all(data).is_ok())
         });
     }
-    splitter
-        .finish(|piece| pending.extend_from_slice(&jsonlog::encode(name, piece, &sh.log_attrs)));
+    splitter.finish(|piece| pending.push(jsonlog::message(which, piece)));
     flush(&mut pending);
 }
 

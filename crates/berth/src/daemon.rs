@@ -89,6 +89,15 @@ struct DaemonCli {
     /// a key=value label of the daemon (shown by `info`)
     #[arg(long = "label")]
     labels: Vec<String>,
+    /// the default logging driver of containers
+    #[arg(long)]
+    log_driver: Option<String>,
+    /// a key=value option of the default logging driver
+    #[arg(long = "log-opt")]
+    log_opts: Vec<String>,
+    /// enable experimental features
+    #[arg(long)]
+    experimental: bool,
 }
 
 /// One of daemon.json's `default-address-pools`.
@@ -134,6 +143,11 @@ struct FileConfig {
     #[serde(rename = "metrics-addr")]
     metrics_addr: Option<String>,
     labels: Option<Vec<String>>,
+    #[serde(rename = "log-driver")]
+    log_driver: Option<String>,
+    #[serde(rename = "log-opts")]
+    log_opts: Option<BTreeMap<String, String>>,
+    experimental: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -158,6 +172,9 @@ struct Settings {
     certs_dir: PathBuf,
     metrics_addr: Option<String>,
     labels: Vec<String>,
+    log_driver: String,
+    log_opts: BTreeMap<String, String>,
+    experimental: bool,
 }
 
 fn load_settings(cli: DaemonCli) -> Result<Settings> {
@@ -198,6 +215,21 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
     );
     pick("hosts", !cli.hosts.is_empty(), file.hosts.is_some());
     pick("labels", !cli.labels.is_empty(), file.labels.is_some());
+    pick(
+        "log-driver",
+        cli.log_driver.is_some(),
+        file.log_driver.is_some(),
+    );
+    pick(
+        "log-opts",
+        !cli.log_opts.is_empty(),
+        file.log_opts.is_some(),
+    );
+    pick(
+        "experimental",
+        cli.experimental,
+        file.experimental.is_some(),
+    );
     pick(
         "log-level",
         cli.log_level.is_some(),
@@ -302,7 +334,28 @@ fn load_settings(cli: DaemonCli) -> Result<Settings> {
     ) {
         bail!("unable to parse logging level: {log_level}");
     }
+    let log_driver = cli
+        .log_driver
+        .or(file.log_driver)
+        .unwrap_or_else(|| "json-file".into());
+    let log_opts: BTreeMap<String, String> = if cli.log_opts.is_empty() {
+        file.log_opts.unwrap_or_default()
+    } else {
+        let mut m = BTreeMap::new();
+        for kv in &cli.log_opts {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("invalid key/value pair format in logging opts: {kv}");
+            };
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    };
+    berth_logdriver::validate(&log_driver, &log_opts)
+        .map_err(|e| anyhow::anyhow!("failed to set log opts: {e:#}"))?;
     Ok(Settings {
+        log_driver,
+        log_opts,
+        experimental: cli.experimental || file.experimental.unwrap_or(false),
         data_root: cli
             .data_root
             .or(file.data_root)
@@ -426,6 +479,8 @@ fn reloadable_of(s: &Settings) -> berth_engine::Reloadable {
         registry_mirrors: s.registry_mirrors.clone(),
         max_concurrent_downloads: s.max_concurrent_downloads,
         max_concurrent_uploads: s.max_concurrent_uploads,
+        log_driver: s.log_driver.clone(),
+        log_opts: s.log_opts.clone(),
     }
 }
 
@@ -557,6 +612,9 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         max_concurrent_uploads: s.max_concurrent_uploads,
         log_level: s.log_level.clone(),
         labels: s.labels.clone(),
+        log_driver: s.log_driver.clone(),
+        log_opts: s.log_opts.clone(),
+        experimental: s.experimental,
     })
     .await?;
     tokio::spawn(reload_on_sighup(cli, log_filter, engine.clone()));

@@ -43,19 +43,11 @@ struct ShimCli {
     state_dir: std::path::PathBuf,
     #[arg(long)]
     socket: std::path::PathBuf,
+    /// the logging driver, its options and the container's details (JSON)
     #[arg(long)]
-    log: Option<std::path::PathBuf>,
-    #[arg(long, default_value_t = 0)]
-    log_max_size: u64,
-    #[arg(long, default_value_t = 1)]
-    log_max_files: u32,
+    log_config: String,
     #[arg(long)]
     stdin: bool,
-    #[arg(long)]
-    log_compress: bool,
-    /// KEY=VALUE attribute stored with each log record
-    #[arg(long = "log-attr")]
-    log_attrs: Vec<String>,
 }
 
 fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
@@ -75,21 +67,19 @@ fn shim_main(args: &[std::ffi::OsString]) -> ExitCode {
         .with_ansi(false)
         .with_max_level(tracing::Level::WARN)
         .init();
+    let log = match serde_json::from_str(&cli.log_config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("shim: bad --log-config: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let args = berth_shim::ShimArgs {
         id: cli.id,
         bundle: cli.bundle,
         state_dir: cli.state_dir,
         socket: cli.socket,
-        log: cli.log,
-        log_max_size: cli.log_max_size,
-        log_max_files: cli.log_max_files,
-        log_compress: cli.log_compress,
-        log_attrs: cli
-            .log_attrs
-            .iter()
-            .filter_map(|a| a.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        log,
         stdin: cli.stdin,
     };
     match berth_shim::run(args) {

@@ -343,7 +343,7 @@ fn num(v: &Value) -> Result<f64> {
 }
 
 fn string_of(v: &Value) -> String {
-    crate::output::go_print(v)
+    go_print(v)
 }
 
 fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering> {
@@ -438,9 +438,9 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value> {
                 }
                 match chars.next() {
                     Some('%') => out.push('%'),
-                    Some('q') => out.push_str(&crate::output::go_quote(
-                        &rest.next().map(string_of).unwrap_or_default(),
-                    )),
+                    Some('q') => {
+                        out.push_str(&go_quote(&rest.next().map(string_of).unwrap_or_default()))
+                    }
                     Some(_) => out.push_str(&rest.next().map(string_of).unwrap_or_default()),
                     None => out.push('%'),
                 }
@@ -613,6 +613,34 @@ pub fn render(tpl: &str, v: &Value) -> Result<String> {
     let mut out = String::new();
     scope.exec(&nodes, v, &mut out)?;
     Ok(out)
+}
+
+/// Go's `%q` of a string.
+pub fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// How Go's fmt prints a value with `%v`.
+pub fn go_print(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "<no value>".into(),
+        serde_json::Value::Array(a) => {
+            format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" "))
+        }
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            format!(
+                "map[{}]",
+                keys.iter()
+                    .map(|k| format!("{k}:{}", go_print(&m[*k])))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

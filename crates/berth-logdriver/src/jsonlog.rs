@@ -5,6 +5,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::file::RotatingFile;
+use crate::{Logger, Message, Stream};
+
 pub const MAX_LINE: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -79,16 +82,87 @@ impl LineSplitter {
     }
 }
 
-pub fn encode(stream: &str, chunk: &[u8], attrs: &BTreeMap<String, String>) -> Vec<u8> {
+/// A message as a json-file line: the newline a complete line had is
+/// kept in `log`, as dockerd writes it.
+pub fn encode(msg: &Message, attrs: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut log = String::from_utf8_lossy(&msg.line).into_owned();
+    if !msg.partial {
+        log.push('\n');
+    }
     let rec = Record {
-        log: String::from_utf8_lossy(chunk).into_owned(),
-        stream: stream.to_string(),
+        log,
+        stream: msg.stream.name().to_string(),
         attrs: attrs.clone(),
-        time: now_rfc3339(),
+        time: rfc3339_nanos(msg.time),
     };
     let mut v = serde_json::to_vec(&rec).unwrap_or_default();
     v.push(b'\n');
     v
+}
+
+pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// The `json-file` driver.
+pub struct JsonFile {
+    file: RotatingFile,
+    attrs: BTreeMap<String, String>,
+}
+
+impl JsonFile {
+    pub(crate) fn open(
+        path: &std::path::Path,
+        o: &BTreeMap<String, String>,
+        attrs: BTreeMap<String, String>,
+    ) -> anyhow::Result<JsonFile> {
+        let (max_size, max_files, compress) = crate::opts::json_rotation(o)?;
+        Ok(JsonFile {
+            file: RotatingFile::open(path, max_size, max_files, compress)?,
+            attrs,
+        })
+    }
+}
+
+impl Logger for JsonFile {
+    fn log(&mut self, msgs: &[Message]) -> std::io::Result<()> {
+        let recs: Vec<Vec<u8>> = msgs.iter().map(|m| encode(m, &self.attrs)).collect();
+        self.file.write(&recs)
+    }
+}
+
+impl Record {
+    /// A `local` entry in json-file's terms (the local format keeps no
+    /// attributes).
+    pub fn from_entry(e: crate::local::Entry) -> Record {
+        let mut log = String::from_utf8_lossy(&e.line).into_owned();
+        if !e.partial {
+            log.push('\n');
+        }
+        Record {
+            log,
+            stream: e.source,
+            attrs: BTreeMap::new(),
+            time: chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(e.time_nano)
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        }
+    }
+}
+
+/// Turns a piece of output from `LineSplitter` into a message.
+pub fn message(stream: Stream, piece: &[u8]) -> Message {
+    let partial = piece.last() != Some(&b'\n');
+    let line = if partial {
+        piece
+    } else {
+        &piece[..piece.len() - 1]
+    };
+    Message {
+        stream,
+        line: line.to_vec(),
+        partial,
+        time: std::time::SystemTime::now(),
+    }
 }
 
 #[cfg(test)]
@@ -107,7 +181,7 @@ mod tests {
         assert_eq!(out.len(), 1);
         s.finish(|p| out.push(p.to_vec()));
         assert_eq!(out[1].len(), 5);
-        let line = encode("stdout", b"hi\n", &BTreeMap::new());
+        let line = encode(&message(Stream::Stdout, b"hi\n"), &BTreeMap::new());
         assert!(!String::from_utf8_lossy(&line).contains("attrs"));
         let r: Record = serde_json::from_slice(&line).unwrap();
         assert_eq!(r.log, "hi\n");
@@ -119,7 +193,7 @@ mod tests {
         a.insert("zeta".to_string(), "a b".to_string());
         a.insert("env".to_string(), "x=1&y".to_string());
         assert_eq!(attrs_text(&a), "env=x%3D1%26y,zeta=a+b");
-        let line = encode("stderr", b"x\n", &a);
+        let line = encode(&message(Stream::Stderr, b"x\n"), &a);
         let r: Record = serde_json::from_slice(&line).unwrap();
         assert_eq!(r.attrs, a);
     }
