@@ -351,7 +351,7 @@ fn info_matches_the_docker_cli() {
     let theirs = server(d.docker(&["info"]));
     assert_eq!(ours, theirs);
     for want in [
-        " Plugins:\n  Volume: local\n  Network: bridge host none\n  Log: json-file none\n",
+        " Plugins:\n  Volume: local\n  Network: bridge host none\n  Log: fluentd gelf journald json-file local syslog\n",
         " Swarm: inactive\n",
         " Security Options:\n  seccomp\n   Profile: builtin\n",
         " Labels:\n  env=test\n",
