@@ -14,7 +14,8 @@ berth_install_deps
 # client, Debian's dockerd (save/load interop), skopeo (registry interop),
 # curl (the registry protocol tests), openssl (certificates for TLS tests),
 # zstd (zstd layer frames), Debian's python3-prometheus-client (a real
-# parser for /metrics)
+# parser for /metrics), systemd's journald and journalctl (the journald
+# log driver's receiver)
 test_missing=()
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || test_missing+=(docker.io)
 command -v skopeo >/dev/null 2>&1 || test_missing+=(skopeo)
@@ -22,6 +23,7 @@ command -v curl >/dev/null 2>&1 || test_missing+=(curl)
 command -v openssl >/dev/null 2>&1 || test_missing+=(openssl)
 command -v zstd >/dev/null 2>&1 || test_missing+=(zstd)
 /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || test_missing+=(python3-prometheus-client)
+[ -x /lib/systemd/systemd-journald ] && command -v journalctl >/dev/null 2>&1 || test_missing+=(systemd)
 if [ ${#test_missing[@]} -gt 0 ]; then
   echo "installing for the conformance tests: ${test_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
