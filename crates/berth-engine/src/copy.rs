@@ -221,14 +221,18 @@ impl Engine {
             return Err(Error::invalid("container rootfs is marked read-only"));
         }
         let (p, n) = (path.to_string(), name.to_string());
-        self.with_root(name, View::WithMounts, move |root| {
-            let input = open_maybe_gzip(&file)?;
-            archive::extract_tar(root, &p, input, opts).map_err(|e| match e {
-                ExtractError::Invalid(m) => Error::invalid(m),
-                ExtractError::Io(io) => io_error(io, &p, &n),
+        let res = self
+            .with_root(name, View::WithMounts, move |root| {
+                let input = open_maybe_gzip(&file)?;
+                archive::extract_tar(root, &p, input, opts).map_err(|e| match e {
+                    ExtractError::Invalid(m) => Error::invalid(m),
+                    ExtractError::Io(io) => io_error(io, &p, &n),
+                })
             })
-        })
-        .await
+            .await;
+        // the writable layer changed, whatever part of the copy was done
+        self.forget_rw_size(&e.id);
+        res
     }
 
     /// GET /containers/{id}/export: the root filesystem as a tar stream.

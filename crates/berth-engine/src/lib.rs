@@ -120,6 +120,9 @@ pub struct Engine {
     started: Instant,
     /// set while a graceful shutdown stops containers: no restarts then
     shutting_down: std::sync::atomic::AtomicBool,
+    /// writable-layer sizes of containers that are not running (see
+    /// `rw_size`)
+    rw_sizes: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl Engine {
@@ -171,6 +174,7 @@ impl Engine {
             started: Instant::now(),
             metrics: metrics::Metrics::default(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            rw_sizes: std::sync::Mutex::new(HashMap::new()),
             reloadable: RwLock::new(reloadable),
         });
         engine

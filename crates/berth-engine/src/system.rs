@@ -302,26 +302,14 @@ impl Engine {
                 all: true,
                 ..Default::default()
             })?;
-            let image_sizes: HashMap<String, i64> = self
-                .images
-                .r()
-                .images
-                .values()
-                .map(|i| (i.id.clone(), i.size as i64))
-                .collect();
             for c in &mut list {
-                let rw = crate::containers::dir_size(
-                    &self.overlay_dirs_of(c.id.as_deref().unwrap_or_default()).0,
-                ) as i64;
+                let running = c.state.is_some_and(|s| {
+                    s == bollard_stubs::models::ContainerSummaryStateEnum::RUNNING
+                });
+                let rw = self.rw_size(c.id.as_deref().unwrap_or_default(), running) as i64;
                 c.size_rw = Some(rw);
-                c.size_root_fs = Some(
-                    rw + c
-                        .image_id
-                        .as_ref()
-                        .and_then(|i| image_sizes.get(i))
-                        .copied()
-                        .unwrap_or(0),
-                );
+                c.size_root_fs =
+                    Some(rw + self.image_size(c.image_id.as_deref().unwrap_or_default()));
             }
             out.insert(
                 "Containers".into(),

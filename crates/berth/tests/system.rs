@@ -362,3 +362,201 @@ fn info_matches_the_docker_cli() {
         assert!(ours.contains(want), "{want:?} not in\n{ours}");
     }
 }
+
+#[test]
+fn ps_size_and_format_fields_match_the_docker_cli() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "vols",
+        "-v",
+        "psvol:/data",
+        "-v",
+        "/tmp:/hosttmp",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /f",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for args in [
+        vec!["ps", "-a", "-s"],
+        vec![
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}|{{.Size}}|{{.Mounts}}|{{.Networks}}|{{.LocalVolumes}}",
+        ],
+        vec![
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--format",
+            "{{.Names}} {{.Mounts}}",
+        ],
+        vec!["ps", "-a", "--format", "table {{.Names}}\t{{.Size}}"],
+    ] {
+        let ours = d.berth(&args);
+        let theirs = d.docker(&args);
+        assert_eq!(code(&ours), 0, "{args:?}: {}", stderr(&ours));
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+    }
+    let o = d.berth(&[
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}} {{.Size}} {{.LocalVolumes}}",
+    ]);
+    let text = stdout(&o);
+    assert!(text.contains("writer 5kB (virtual "), "{text}");
+    assert!(text.contains("vols 0B (virtual "), "{text}");
+    assert!(
+        text.contains("vols 0B (virtual ") && text.contains(" 1\n"),
+        "{text}"
+    );
+    let _ = d.berth(&["rm", "-f", "vols"]);
+}
+
+#[test]
+fn df_sizes_follow_changes_to_stopped_containers() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "grows",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1000 /dev/zero > /a",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let size = || {
+        let o = d.berth(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=grows",
+            "--format",
+            "{{.Size}}",
+        ]);
+        stdout(&o).split(' ').next().unwrap_or_default().to_string()
+    };
+    let df_size = || {
+        let o = d.berth(&[
+            "system",
+            "df",
+            "--format",
+            "{{if eq .Type \"Containers\"}}{{.Size}}{{end}}",
+        ]);
+        stdout(&o).trim().to_string()
+    };
+    assert_eq!(size(), "1kB");
+    assert_eq!(df_size(), "1kB");
+    // cp into the stopped container: the kept size is forgotten
+    let src = d.dir.path().join("big");
+    std::fs::write(&src, vec![b'x'; 4000]).expect("write");
+    let o = d.berth(&["cp", &src.display().to_string(), "grows:/big"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(size(), "5kB");
+    assert_eq!(df_size(), "5kB");
+    // and a run that writes more
+    let o = d.berth(&["start", "-a", "grows"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&["commit", "grows", "grown"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "again",
+        "grown",
+        "sh",
+        "-c",
+        "head -c 3000 /dev/zero > /c",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=again",
+        "--format",
+        "{{.Size}}",
+    ]);
+    assert!(stdout(&o).starts_with("3kB "), "{}", stdout(&o));
+}
+
+#[test]
+fn experimental_mode_shows_in_version_info_and_ping() {
+    let mut d = Daemon::start();
+    let ping = |d: &Daemon| {
+        let (status, head, _) = common::raw_request(&d.sock, "GET", "/_ping", None).expect("ping");
+        assert_eq!(status, 200);
+        head.to_ascii_lowercase()
+    };
+    assert!(ping(&d).contains("docker-experimental: false"));
+    let o = d.docker(&["version", "--format", "{{.Server.Experimental}}"]);
+    assert_eq!(stdout(&o), "false\n", "{}", stderr(&o));
+    // the docker CLI sends --squash only to an experimental daemon
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n",
+    )
+    .expect("Dockerfile");
+    let squash = |d: &Daemon| {
+        d.docker(&[
+            "build",
+            "--squash",
+            "-q",
+            "-t",
+            "sq",
+            &ctx.display().to_string(),
+        ])
+    };
+    let o = squash(&d);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("only supported on a Docker daemon with experimental features enabled"),
+        "{}",
+        stderr(&o)
+    );
+    d.stop();
+    d.flags = vec!["--experimental".into()];
+    d.start_again();
+    assert!(ping(&d).contains("docker-experimental: true"));
+    let o = squash(&d);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&["inspect", "-f", "{{len .RootFS.Layers}}", "sq"]);
+    assert_eq!(stdout(&o), "2\n");
+    for cli in ["berth", "docker"] {
+        let run = |args: &[&str]| {
+            if cli == "berth" {
+                d.berth(args)
+            } else {
+                d.docker(args)
+            }
+        };
+        let o = run(&["version", "--format", "{{.Server.Experimental}}"]);
+        assert_eq!(stdout(&o), "true\n", "{cli}: {}", stderr(&o));
+        let o = run(&["info", "--format", "{{.ExperimentalBuild}}"]);
+        assert_eq!(stdout(&o), "true\n", "{cli}: {}", stderr(&o));
+        let o = run(&["info"]);
+        assert!(
+            stdout(&o).contains(" Experimental: true\n"),
+            "{cli}: {}",
+            stdout(&o)
+        );
+    }
+}

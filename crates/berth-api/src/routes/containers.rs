@@ -51,6 +51,7 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
         all: p.flag("all") || limit.is_some(),
         limit,
         filters: p.filters()?,
+        size: p.flag("size"),
     };
     Ok(Json(e.container_list(&opts)?).into_response())
 }

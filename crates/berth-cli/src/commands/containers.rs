@@ -1294,6 +1294,9 @@ pub struct PsArgs {
     /// Format output using a Go template
     #[arg(long)]
     format: Option<String>,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    size: bool,
 }
 
 pub fn parse_filters(raw: &[String]) -> Result<Option<HashMap<String, Vec<String>>>> {
@@ -1321,10 +1324,16 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
     } else {
         a.last.filter(|n| *n > 0)
     };
+    let format = a
+        .format
+        .clone()
+        .or_else(|| crate::config::format_for("psFormat"));
+    // a template that shows sizes asks for them, as the docker CLI does
+    let size = a.size || format.as_deref().is_some_and(|f| f.contains(".Size"));
     let opts = ListContainersOptions {
         all: a.all || limit.is_some(),
         limit,
-        size: false,
+        size,
         filters: parse_filters(&a.filter)?,
     };
     let list = ctx
@@ -1363,13 +1372,13 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
                 "Ports": crate::output::displayable_ports(c.ports.as_deref().unwrap_or_default()),
                 "Names": names.join(","),
                 "Labels": c.labels.clone().unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Size": size_text(c),
+                "Mounts": mounts_text(c, !a.no_trunc),
+                "Networks": networks_text(c),
+                "LocalVolumes": c.mounts.iter().flatten().filter(|m| m.driver.as_deref() == Some("local")).count().to_string(),
             })
         })
         .collect();
-    let format = a
-        .format
-        .clone()
-        .or_else(|| crate::config::format_for("psFormat"));
     if print_format(
         format.as_deref(),
         &rows,
@@ -1395,24 +1404,69 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
     let mut tw = table();
     writeln!(
         tw,
-        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"
+        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES{}",
+        if size { "\tSIZE" } else { "" }
     )?;
     for r in &rows {
         let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
         writeln!(
             tw,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}{}",
             s("ID"),
             s("Image"),
             s("Command"),
             s("RunningFor"),
             s("Status"),
             s("Ports"),
-            s("Names")
+            s("Names"),
+            if size {
+                format!("\t{}", s("Size"))
+            } else {
+                String::new()
+            }
         )?;
     }
     flush_table(tw)?;
     Ok(0)
+}
+
+/// The docker CLI's `.Size` of a container: "0B (virtual 4.26MB)".
+fn size_text(c: &bollard::models::ContainerSummary) -> String {
+    let rw = berth_units::human_size(c.size_rw.unwrap_or(0) as f64);
+    match c.size_root_fs.filter(|v| *v > 0) {
+        Some(v) => format!("{rw} (virtual {})", berth_units::human_size(v as f64)),
+        None => rw,
+    }
+}
+
+/// `.Mounts`: volume names, or sources of binds, cut to 15 characters.
+fn mounts_text(c: &bollard::models::ContainerSummary, trunc: bool) -> String {
+    c.mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            let name = m
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| m.source.clone())
+                .unwrap_or_default();
+            if trunc { ellipsis(&name, 15) } else { name }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `.Networks`: the names of its networks, sorted.
+fn networks_text(c: &bollard::models::ContainerSummary) -> String {
+    let mut names: Vec<String> = c
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names.join(",")
 }
 
 #[derive(clap::Args, Debug)]
