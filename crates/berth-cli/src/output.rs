@@ -48,8 +48,9 @@ pub fn ago(unix: i64) -> String {
 pub use berth_gotmpl::go_quote;
 
 /// Renders a Go template (`--format`, `inspect -f`); see the berth-gotmpl crate.
+/// `--format json` is `{{json .}}`, as in the docker CLI.
 pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<String> {
-    berth_gotmpl::render(tpl, v)
+    berth_gotmpl::render(if tpl == "json" { "{{json .}}" } else { tpl }, v)
 }
 
 /// `--format`: prints the rows through the template and answers true, or
@@ -90,6 +91,29 @@ pub fn format_rows(
     rows: &[serde_json::Value],
     headers: &[(&str, &str)],
 ) -> anyhow::Result<String> {
+    // `--format json`: each row as one JSON object, keys sorted as Go
+    // marshals the docker CLI's rows
+    let format = if format == "json" {
+        "{{json .}}"
+    } else {
+        format
+    };
+    let sorted: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| match r {
+            serde_json::Value::Object(m) => {
+                let mut kv: Vec<(&String, &serde_json::Value)> = m.iter().collect();
+                kv.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(
+                    kv.into_iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                )
+            }
+            other => other.clone(),
+        })
+        .collect();
+    let rows = &sorted[..];
     let (is_table, tpl) = match format.strip_prefix("table") {
         Some(rest) => (true, rest),
         None => (false, format),

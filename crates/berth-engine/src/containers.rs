@@ -1493,11 +1493,25 @@ impl Engine {
     }
 
     pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        check_list_filters(&opts.filters)?;
         let mut recs: Vec<ContainerRecord> =
             self.containers.r().values().map(|e| e.record()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
+        // before/since name containers: only those created before/after
+        let bound = |key: &str| -> Result<Option<String>> {
+            match opts.filters.get(key).and_then(|v| v.first()) {
+                Some(n) => Ok(Some(self.get(n)?.record().created)),
+                None => Ok(None),
+            }
+        };
+        let (before, since) = (bound("before")?, bound("since")?);
         let mut out = Vec::new();
         for rec in recs {
+            if before.as_ref().is_some_and(|b| rec.created >= *b)
+                || since.as_ref().is_some_and(|s| rec.created <= *s)
+            {
+                continue;
+            }
             let running = rec.state.status == Status::Running;
             if !opts.all && !running && !opts.filters.contains_key("status") {
                 continue;
@@ -1694,51 +1708,175 @@ pub fn status_text(rec: &ContainerRecord) -> String {
     }
 }
 
+/// The filters of `ps` (GET /containers/json), checked before listing:
+/// unknown names and status values are refused, as dockerd refuses them.
+fn check_list_filters(filters: &HashMap<String, Vec<String>>) -> Result<()> {
+    const KNOWN: &[&str] = &[
+        "id",
+        "name",
+        "label",
+        "label!",
+        "exited",
+        "status",
+        "ancestor",
+        "before",
+        "since",
+        "volume",
+        "network",
+        "publish",
+        "expose",
+        "health",
+        "isolation",
+        "is-task",
+    ];
+    for (k, values) in filters {
+        if !KNOWN.contains(&k.as_str()) {
+            return Err(Error::invalid(format!("invalid filter '{k}'")));
+        }
+        for v in values {
+            match k.as_str() {
+                "status"
+                    if !matches!(
+                        v.as_str(),
+                        "created"
+                            | "restarting"
+                            | "running"
+                            | "removing"
+                            | "paused"
+                            | "exited"
+                            | "dead"
+                    ) =>
+                {
+                    return Err(Error::invalid(format!("invalid filter 'status={v}'")));
+                }
+                "health"
+                    if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") =>
+                {
+                    return Err(Error::invalid(format!(
+                        "Unrecognised filter value for health: {v}"
+                    )));
+                }
+                "exited" if v.parse::<i64>().is_err() => {
+                    return Err(Error::invalid(format!("invalid filter 'exited={v}'")));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A label filter value (`key` or `key=value`) against a label map.
+fn label_matches(labels: &HashMap<String, String>, v: &str) -> bool {
+    match v.split_once('=') {
+        Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
+        None => labels.contains_key(v),
+    }
+}
+
+/// A port filter value (`80`, `80/tcp`, `8000-8080/udp`) against a port.
+fn port_matches(v: &str, port: u16, proto: &str) -> bool {
+    let (range, want_proto) = v.split_once('/').unwrap_or((v, "tcp"));
+    if want_proto != proto {
+        return false;
+    }
+    let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+    match (lo.parse::<u16>(), hi.parse::<u16>()) {
+        (Ok(lo), Ok(hi)) => (lo..=hi).contains(&port),
+        _ => false,
+    }
+}
+
+/// Whether a container passes `ps` filters. Values of one filter are
+/// alternatives, except labels, which must all match (as dockerd's
+/// MatchKVList); `before`/`since` are resolved by the caller into
+/// `created` bounds.
 fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
+    let labels = rec.config.labels.clone().unwrap_or_default();
     for (key, values) in filters {
         if values.is_empty() {
             continue;
         }
-        let ok = values.iter().any(|v| match key.as_str() {
-            "id" => rec.id.starts_with(v.as_str()),
-            "name" => rec.name.contains(v.trim_start_matches('/')),
-            "status" => {
-                let s = serde_json::to_value(rec.state.status)
-                    .ok()
-                    .and_then(|x| x.as_str().map(String::from))
-                    .unwrap_or_default();
-                &s == v
-            }
-            "exited" => {
-                rec.state.status == Status::Exited
-                    && v.parse::<i64>().ok() == Some(rec.state.exit_code)
-            }
-            "label" => {
-                let labels = rec.config.labels.clone().unwrap_or_default();
-                match v.split_once('=') {
-                    Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
-                    None => labels.contains_key(v.as_str()),
+        let ok = match key.as_str() {
+            "label" => values.iter().all(|v| label_matches(&labels, v)),
+            "label!" => !values.iter().any(|v| label_matches(&labels, v)),
+            _ => values.iter().any(|v| match key.as_str() {
+                "id" => rec.id.starts_with(v.as_str()),
+                // a regular expression against the name, with or without
+                // its slash, as dockerd matches it
+                "name" => match regex::Regex::new(v) {
+                    Ok(re) => re.is_match(&rec.name) || re.is_match(&format!("/{}", rec.name)),
+                    Err(_) => rec.name.contains(v.trim_start_matches('/')),
+                },
+                "status" => {
+                    let paused = rec.state.paused && rec.state.status == Status::Running;
+                    let s = if paused {
+                        "paused".to_string()
+                    } else {
+                        serde_json::to_value(rec.state.status)
+                            .ok()
+                            .and_then(|x| x.as_str().map(String::from))
+                            .unwrap_or_default()
+                    };
+                    &s == v
                 }
-            }
-            "health" => {
-                let h = rec
-                    .state
-                    .health
-                    .as_ref()
-                    .filter(|_| rec.state.status == Status::Running)
-                    .map(|h| h.status.as_str())
-                    .unwrap_or("none");
-                h == v
-            }
-            "ancestor" => {
-                rec.image == *v
-                    || rec
-                        .image_id
-                        .trim_start_matches("sha256:")
-                        .starts_with(v.trim_start_matches("sha256:"))
-            }
-            _ => true,
-        });
+                "exited" => {
+                    rec.state.status == Status::Exited
+                        && v.parse::<i64>().ok() == Some(rec.state.exit_code)
+                }
+                "health" => {
+                    let h = rec
+                        .state
+                        .health
+                        .as_ref()
+                        .filter(|_| rec.state.status == Status::Running)
+                        .map(|h| h.status.as_str())
+                        .unwrap_or("none");
+                    h == v
+                }
+                "ancestor" => {
+                    let (repo, tag) = match v.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+                        Some((r, t)) => (r, Some(t)),
+                        None => (v.as_str(), None),
+                    };
+                    let (rec_repo, rec_tag) =
+                        match rec.image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+                            Some((r, t)) => (r, t),
+                            None => (rec.image.as_str(), "latest"),
+                        };
+                    (rec_repo == repo && tag.is_none_or(|t| t == rec_tag))
+                        || rec
+                            .image_id
+                            .trim_start_matches("sha256:")
+                            .starts_with(v.trim_start_matches("sha256:"))
+                }
+                "volume" => rec
+                    .mounts
+                    .iter()
+                    .any(|m| m.source == *v || m.destination == *v),
+                "network" => rec.endpoints.iter().any(|(name, ep)| {
+                    name == v || (!v.is_empty() && ep.network_id.starts_with(v.as_str()))
+                }),
+                "publish" => rec
+                    .published
+                    .iter()
+                    .any(|p| port_matches(v, p.host_port, &p.proto)),
+                "expose" => {
+                    rec.published
+                        .iter()
+                        .any(|p| port_matches(v, p.container_port, &p.proto))
+                        || rec.config.exposed_ports.iter().flatten().any(|k| {
+                            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                            port.parse::<u16>().is_ok_and(|p| port_matches(v, p, proto))
+                        })
+                }
+                "is-task" => v == "false",
+                "isolation" => v == "default",
+                // resolved by the caller
+                "before" | "since" => true,
+                _ => false,
+            }),
+        };
         if !ok {
             return false;
         }
@@ -2049,9 +2187,15 @@ impl Engine {
             Some(u) => Some(parse_until(u)?),
             None => None,
         };
+        if let Some(k) = filters
+            .keys()
+            .find(|k| !matches!(k.as_str(), "label" | "label!" | "until"))
+        {
+            return Err(Error::invalid(format!("invalid filter '{k}'")));
+        }
         let labels: HashMap<String, Vec<String>> = filters
             .iter()
-            .filter(|(k, _)| k.as_str() == "label")
+            .filter(|(k, _)| k.as_str() == "label" || k.as_str() == "label!")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let candidates: Vec<Arc<Entry>> = self.containers.r().values().cloned().collect();

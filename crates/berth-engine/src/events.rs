@@ -78,6 +78,11 @@ impl EventFilter {
                     | "network"
                     | "daemon"
                     | "scope"
+                    | "plugin"
+                    | "config"
+                    | "node"
+                    | "secret"
+                    | "service"
             ) {
                 return Err(Error::invalid(format!("invalid filter '{k}'")));
             }
@@ -108,9 +113,28 @@ impl EventFilter {
                                 .iter()
                                 .any(|v| e.actor.id.starts_with(v.as_str()) || attr("name") == *v)
                     }
-                    "image" => values
-                        .iter()
-                        .any(|v| attr("image") == *v || e.actor.id == *v || attr("name") == *v),
+                    // a tagless value matches any tag of the repository,
+                    // as dockerd strips the event's tag to compare
+                    "image" => values.iter().any(|v| {
+                        let image = attr("image");
+                        attr("image") == *v
+                            || e.actor.id == *v
+                            || attr("name") == *v
+                            || strip_tag(&image) == v.as_str()
+                            || strip_tag(&attr("name")) == v.as_str()
+                    }),
+                    "daemon" => {
+                        e.kind == "daemon"
+                            && values
+                                .iter()
+                                .any(|v| e.actor.id == *v || attr("name") == *v)
+                    }
+                    "plugin" | "config" | "node" | "secret" | "service" => {
+                        e.kind == *k
+                            && values
+                                .iter()
+                                .any(|v| e.actor.id.starts_with(v.as_str()) || attr("name") == *v)
+                    }
                     "label" => values.iter().any(|v| match v.split_once('=') {
                         Some((lk, lv)) => {
                             e.actor.attributes.get(lk).map(String::as_str) == Some(lv)
@@ -121,6 +145,15 @@ impl EventFilter {
                     _ => false,
                 }
         })
+    }
+}
+
+/// `repo:tag` → `repo` (a registry's port is not a tag).
+fn strip_tag(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
     }
 }
 

@@ -737,14 +737,33 @@ impl Engine {
     }
 
     /// Removes the user-defined networks no container uses.
+    /// Filters: `label`, `label!` and `until`, as dockerd's.
     pub fn network_prune(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<String>> {
+        if let Some(k) = filters
+            .keys()
+            .find(|k| !matches!(k.as_str(), "label" | "label!" | "until"))
+        {
+            return Err(Error::invalid(format!("invalid filter '{k}'")));
+        }
         let labels = filters.get("label").cloned().unwrap_or_default();
+        let not_labels = filters.get("label!").cloned().unwrap_or_default();
+        let until = match filters.get("until").and_then(|v| v.first()) {
+            Some(u) => Some(crate::containers::parse_until(u)?),
+            None => None,
+        };
         let candidates: Vec<NetworkRecord> = self
             .networks
             .r()
             .by_id
             .values()
-            .filter(|n| !n.predefined() && crate::labels_match(&n.labels, &labels))
+            .filter(|n| {
+                !n.predefined()
+                    && crate::labels_match(&n.labels, &labels)
+                    && !not_labels
+                        .iter()
+                        .any(|l| crate::labels_match(&n.labels, std::slice::from_ref(l)))
+                    && until.is_none_or(|u| crate::images::parse_time(&n.created) < u)
+            })
             .cloned()
             .collect();
         let mut removed = Vec::new();

@@ -301,7 +301,7 @@ fn field(v: &Value, path: &[String]) -> Result<Value> {
     let mut cur = v.clone();
     for (i, p) in path.iter().enumerate() {
         cur = match &cur {
-            Value::Object(m) => match m.get(p) {
+            Value::Object(m) => match m.get(p).or_else(|| json_tag_of(m, p)) {
                 Some(x) => x.clone(),
                 // an omitted (nil) field reads as no value, as a nil
                 // pointer or missing map key does in Go
@@ -313,6 +313,47 @@ fn field(v: &Value, path: &[String]) -> Result<Value> {
         };
     }
     Ok(cur)
+}
+
+/// Go's json.Marshal escapes `<`, `>`, `&`, U+2028 and U+2029 (they can
+/// only occur inside strings of serde's output).
+pub fn go_json(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Go field name read from JSON that names it by its tag: `.Time` of
+/// an event is `time`, `.TimeNano` is `timeNano`, `.ID` is `id`.
+fn json_tag_of<'a>(m: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let camel: String = first.to_lowercase().chain(chars).collect();
+    m.get(&camel).or_else(|| m.get(&name.to_lowercase()))
+}
+
+/// A label of a row: its `Labels` as a map, or as the CLI's joined
+/// `k=v,k2=v2` text; "" when it has none.
+fn label_of(owner: &Value, key: &str) -> Value {
+    let found = match owner.get("Labels") {
+        Some(Value::Object(m)) => m.get(key).map(go_print),
+        Some(Value::String(s)) => s
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string()),
+        _ => None,
+    };
+    Value::String(found.unwrap_or_default())
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -363,7 +404,7 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value> {
     };
     let s = |i: usize| -> Result<String> { Ok(string_of(arg(i)?)) };
     Ok(match name {
-        "json" => Value::String(serde_json::to_string(arg(0)?)?),
+        "json" => Value::String(go_json(&serde_json::to_string(arg(0)?)?)),
         "len" => Value::from(match arg(0)? {
             Value::Array(a) => a.len(),
             Value::Object(m) => m.len(),
@@ -522,6 +563,17 @@ impl Scope<'_> {
                     }
                     call(name, args)?
                 }
+                // the docker CLI's `.Label "key"` method of list rows
+                Operand::Field(path)
+                    if cmd.len() == 2 && path.last().is_some_and(|l| l == "Label") =>
+                {
+                    let key = match self.operand(&cmd[1], dot)? {
+                        Value::String(k) => k,
+                        other => go_print(&other),
+                    };
+                    let owner = field(dot, &path[..path.len() - 1])?;
+                    label_of(&owner, &key)
+                }
                 single => {
                     if cmd.len() > 1 {
                         bail!("template: can't give argument to non-function");
@@ -646,6 +698,35 @@ pub fn go_print(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_escapes_as_go() {
+        let v = serde_json::json!({"P": "0.0.0.0:80->80/tcp <&>"});
+        assert_eq!(
+            render("{{json .P}}", &v).unwrap(),
+            "\"0.0.0.0:80-\\u003e80/tcp \\u003c\\u0026\\u003e\""
+        );
+    }
+
+    #[test]
+    fn go_field_names_reach_json_tags() {
+        let ev = serde_json::json!({"Type": "container", "time": 5, "timeNano": 7, "id": "x"});
+        assert_eq!(
+            render("{{.Type}} {{.Time}} {{.TimeNano}} {{.ID}}", &ev).unwrap(),
+            "container 5 7 x"
+        );
+    }
+
+    #[test]
+    fn label_method_reads_maps_and_joined_text() {
+        let row = serde_json::json!({"Labels": "a=1,b=x=y", "M": {"Labels": {"k": "v"}}});
+        assert_eq!(
+            render("{{.Label \"a\"}}|{{.Label \"b\"}}|{{.Label \"zz\"}}", &row).unwrap(),
+            "1|x=y|"
+        );
+        assert_eq!(render("{{.M.Label \"k\"}}", &row).unwrap(), "v");
+    }
+
     use serde_json::json;
 
     fn r(t: &str, v: &Value) -> String {

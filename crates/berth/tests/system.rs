@@ -560,3 +560,161 @@ fn experimental_mode_shows_in_version_info_and_ping() {
         );
     }
 }
+
+#[test]
+fn list_filters_json_formats_and_label_methods() {
+    let d = Daemon::start();
+    let ok = |args: &[&str]| {
+        let o = d.berth(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web1",
+        "-l",
+        "app=a",
+        "-l",
+        "tier=front",
+        "-p",
+        "8080:80",
+        "--expose",
+        "9000",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    ok(&[
+        "run", "-d", "--name", "web2", "-l", "app=a", "busybox", "sleep", "60",
+    ]);
+    ok(&[
+        "create",
+        "--name",
+        "db",
+        "-v",
+        "dbdata:/data",
+        "busybox",
+        "true",
+    ]);
+    ok(&["pause", "web2"]);
+    let names = |filters: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filters {
+            args.push("--filter");
+            args.push(f);
+        }
+        let mut v: Vec<String> = ok(&args).lines().map(String::from).collect();
+        v.sort();
+        v.join(" ")
+    };
+    for (filters, want) in [
+        (vec!["name=^web"], "web1 web2"),
+        (vec!["name=^/web1$"], "web1"),
+        (vec!["label=app=a"], "web1 web2"),
+        (vec!["label=app=a", "label=tier=front"], "web1"),
+        (vec!["status=paused"], "web2"),
+        (vec!["status=running"], "web1"),
+        (vec!["status=created"], "db"),
+        (vec!["before=db"], "web1 web2"),
+        (vec!["since=web1"], "db web2"),
+        (vec!["publish=8080"], "web1"),
+        (vec!["publish=8000-8090/tcp"], "web1"),
+        (vec!["expose=80"], "web1"),
+        (vec!["expose=9000"], "web1"),
+        (vec!["volume=dbdata"], "db"),
+        (vec!["volume=/data"], "db"),
+        (vec!["network=bridge"], "web1 web2"),
+        (vec!["ancestor=busybox"], "db web1 web2"),
+        (vec!["is-task=true"], ""),
+    ] {
+        assert_eq!(names(&filters), want, "{filters:?}");
+    }
+    for (f, want) in [
+        ("bogus=1", "invalid filter 'bogus'"),
+        ("status=nope", "invalid filter 'status=nope'"),
+    ] {
+        let o = d.docker(&["ps", "--filter", f]);
+        assert_ne!(code(&o), 0);
+        assert!(stderr(&o).contains(want), "{f}: {}", stderr(&o));
+    }
+    ok(&["unpause", "web2"]);
+    // --format json and .Label, the same through both CLIs
+    for args in [
+        vec!["ps", "-a", "--format", "json"],
+        vec!["ps", "-a", "--format", "{{.Names}} {{.Label \"tier\"}}"],
+        vec!["images", "--format", "json"],
+        vec![
+            "images",
+            "--format",
+            "{{.Repository}} {{.Containers}} {{.SharedSize}} {{.UniqueSize}} {{.VirtualSize}}",
+        ],
+        vec!["volume", "ls", "--format", "json"],
+        vec![
+            "network",
+            "ls",
+            "--filter",
+            "name=bridge",
+            "--format",
+            "{{.Name}} {{.Label \"x\"}}",
+        ],
+        vec!["version", "--format", "{{json .Server.Os}}"],
+    ] {
+        let ours = d.berth(&args);
+        let theirs = d.docker(&args);
+        assert_eq!(code(&ours), 0, "{args:?}: {}", stderr(&ours));
+        // RunningFor/CreatedSince may cross a second between the two runs,
+        // and the docker CLI joins labels in Go's random map order
+        let strip = |s: String| {
+            s.lines()
+                .map(|l| {
+                    let l = l.split("\"RunningFor\"").next().unwrap_or(l);
+                    let l = l.split("\"CreatedSince\"").next().unwrap_or(l);
+                    match l.split_once("\"Labels\":\"") {
+                        Some((a, b)) => {
+                            format!("{a}{}", b.split_once("\",").map(|x| x.1).unwrap_or(""))
+                        }
+                        None => l.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(stdout(&ours)), strip(stdout(&theirs)), "{args:?}");
+    }
+    let ps_json: serde_json::Value =
+        serde_json::from_str(ok(&["ps", "--filter", "name=web1", "--format", "json"]).trim())
+            .expect("json");
+    assert_eq!(ps_json["Names"], "web1");
+    // sorted by berth (the docker CLI leaves Go's map order)
+    assert_eq!(ps_json["Labels"], "app=a,tier=front");
+    // inspect's JSON: one compact array; compared as values, since the
+    // daemon's maps (labels, ports) come in no fixed order
+    let inspect_json = |o: std::process::Output| -> serde_json::Value {
+        let text = stdout(&o);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        serde_json::from_str(text.trim()).expect("json")
+    };
+    let ours = inspect_json(d.berth(&["inspect", "--format", "json", "web1", "db"]));
+    let theirs = inspect_json(d.docker(&["inspect", "--format", "json", "web1", "db"]));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[0]["Name"], "/web1");
+    assert_eq!(ours[1]["Name"], "/db");
+
+    // events: Go field names in templates, image filters without a tag
+    let since = (chrono_now_secs() - 60).to_string();
+    let until = (chrono_now_secs() + 1).to_string();
+    let o = d.docker(&[
+        "events", "--since", &since, "--until", &until, "--filter", "image=busybox", "--filter",
+        "event=create", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{gt .Time 0}} {{gt .TimeNano 0}} {{.Scope}}",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("container create web1 true true local\n"),
+        "{text}{}",
+        stderr(&o)
+    );
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let _ = d.berth(&["rm", "-f", "web1", "web2"]);
+}

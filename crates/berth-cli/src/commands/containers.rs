@@ -1371,11 +1371,12 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
                 "State": c.state.as_ref().map(|s| s.to_string()).unwrap_or_default(),
                 "Ports": crate::output::displayable_ports(c.ports.as_deref().unwrap_or_default()),
                 "Names": names.join(","),
-                "Labels": c.labels.clone().unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Labels": c.labels.clone().unwrap_or_default().into_iter().collect::<std::collections::BTreeMap<_, _>>().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Size": size_text(c),
                 "Mounts": mounts_text(c, !a.no_trunc),
                 "Networks": networks_text(c),
                 "LocalVolumes": c.mounts.iter().flatten().filter(|m| m.driver.as_deref() == Some("local")).count().to_string(),
+                "Platform": serde_json::Value::Null,
             })
         })
         .collect();

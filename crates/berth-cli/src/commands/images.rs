@@ -106,6 +106,11 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
                     .iter()
                     .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, d)| d.to_string()))
                     .unwrap_or_else(|| "<none>".into()),
+                // the docker CLI's forms: N/A for what the daemon did not count
+                "Containers": if img.containers < 0 { "N/A".to_string() } else { img.containers.to_string() },
+                "SharedSize": if img.shared_size < 0 { "N/A".to_string() } else { berth_units::human_size4(img.shared_size as f64) },
+                "UniqueSize": if img.shared_size < 0 || img.size < 0 { "N/A".to_string() } else { berth_units::human_size4((img.size - img.shared_size) as f64) },
+                "VirtualSize": berth_units::human_size4(img.size as f64),
             }));
         }
     }

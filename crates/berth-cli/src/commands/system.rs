@@ -73,6 +73,11 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
         }
     }
     match &a.format {
+        // the docker CLI's JSON inspector: one compact array
+        Some(f) if f == "json" => println!(
+            "{}",
+            berth_gotmpl::go_json(&serde_json::Value::Array(out).to_string())
+        ),
         Some(f) => {
             for v in &out {
                 println!(

@@ -101,6 +101,13 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
                 "Mountpoint": v.mountpoint,
                 "Scope": "local",
                 "Labels": labels.join(","),
+                // what the list does not carry (usage, cluster volumes), as
+                // the docker CLI shows it
+                "Size": v.usage_data.as_ref().map(|u| berth_units::human_size4(u.size as f64)).unwrap_or_else(|| "N/A".into()),
+                "Links": v.usage_data.as_ref().map(|u| u.ref_count.to_string()).unwrap_or_else(|| "N/A".into()),
+                "Group": "N/A",
+                "Availability": "N/A",
+                "Status": "N/A",
             })
         })
         .collect();
