@@ -274,7 +274,10 @@ fn sighup_reloads_the_configuration() {
     let o = d.berth(&["info", "--format", "{{.Debug}} {{json .Labels}}"]);
     assert_eq!(stdout(&o), "false []\n", "{}", stderr(&o));
 
-    spawn(r#"{"log-level": "debug", "debug": true, "labels": ["env=test"]}"#);
+    spawn(
+        r#"{"log-level": "debug", "debug": true, "labels": ["env=test"],
+            "log-driver": "local", "log-opts": {"max-file": "2"}}"#,
+    );
     let pid = common::child_of(child.id()).expect("daemon pid");
     // SAFETY: plain kill(2)
     unsafe { libc::kill(pid, libc::SIGHUP) };
@@ -288,6 +291,21 @@ fn sighup_reloads_the_configuration() {
     );
     let o = d.berth(&["info", "--format", "{{.Debug}} {{json .Labels}}"]);
     assert_eq!(stdout(&o), "true [\"env=test\"]\n", "{}", stderr(&o));
+    // the default log driver of new containers changed too
+    let o = d.berth(&["info", "--format", "{{.LoggingDriver}}"]);
+    assert_eq!(stdout(&o), "local\n");
+    let o = d.berth(&["create", "--name", "after-reload", "busybox", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.berth(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.LogConfig}}",
+        "after-reload",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "{\"Type\":\"local\",\"Config\":{\"max-file\":\"2\"}}\n"
+    );
     let o = d.berth(&[
         "events",
         "--since",
