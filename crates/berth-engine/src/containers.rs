@@ -2275,6 +2275,14 @@ impl Engine {
         size
     }
 
+    /// (SizeRw, SizeRootFs) of a container, for `inspect --size`.
+    pub fn container_sizes(&self, name: &str) -> Result<(i64, i64)> {
+        let e = self.get(name)?;
+        let rec = e.record();
+        let rw = self.rw_size(&rec.id, e.is_running()) as i64;
+        Ok((rw, rw + self.image_size(&rec.image_id)))
+    }
+
     /// Forgets a container's writable-layer size: it is about to change.
     pub(crate) fn forget_rw_size(&self, id: &str) {
         self.rw_sizes

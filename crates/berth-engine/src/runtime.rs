@@ -167,6 +167,20 @@ impl Engine {
         if !running {
             v["read"] = json!("0001-01-01T00:00:00Z");
         }
+        let own_netns = !matches!(
+            rec.host_config.network_mode.as_deref(),
+            Some("host") | Some("none")
+        ) && !rec
+            .host_config
+            .network_mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("container:"));
+        if running && own_netns {
+            let nets = net_dev(rec.state.pid);
+            if !nets.is_empty() {
+                v["networks"] = Value::Object(nets);
+            }
+        }
         v
     }
 
@@ -347,4 +361,37 @@ mod tests {
         );
         assert!(parse_ps("USER CMD\n", &HashSet::new()).is_err());
     }
+}
+
+/// A container's interfaces from /proc/PID/net/dev (its network namespace),
+/// loopback left out, in the Engine API's `networks` form.
+fn net_dev(pid: i64) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) else {
+        return out;
+    };
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let n: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        if n.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            json!({
+                "rx_bytes": n[0], "rx_packets": n[1], "rx_errors": n[2], "rx_dropped": n[3],
+                "tx_bytes": n[8], "tx_packets": n[9], "tx_errors": n[10], "tx_dropped": n[11],
+            }),
+        );
+    }
+    out
 }

@@ -315,3 +315,53 @@ fn running_container_is_held_by_the_small_shim() {
             .exists()));
     }
 }
+
+#[test]
+fn stats_count_network_bytes() {
+    let d = Daemon::start();
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "ping -c 5 -s 1000 $(ip route | awk '/default/ {print $3}') > /dev/null; sleep 60",
+    ]);
+    assert_eq!(common::code(&o), 0, "{}", stderr(&o));
+    let tx_of = |text: &str| -> f64 {
+        // "10.5kB / 10.5kB"
+        let tx = text.trim().split(" / ").nth(1).unwrap_or_default();
+        let num: f64 = tx
+            .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .parse()
+            .unwrap_or(0.0);
+        match tx.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.') {
+            "B" => num,
+            "kB" => num * 1e3,
+            "MB" => num * 1e6,
+            _ => 0.0,
+        }
+    };
+    assert!(common::eventually(10, || {
+        let o = d.berth(&["stats", "--no-stream", "--format", "{{.NetIO}}", "talker"]);
+        tx_of(&stdout(&o)) >= 5000.0
+    }));
+    let o = d.docker(&["stats", "--no-stream", "--format", "{{.NetIO}}", "talker"]);
+    assert!(tx_of(&stdout(&o)) >= 5000.0, "{}", stdout(&o));
+    let (_, _, body) = common::raw_request(
+        &d.sock,
+        "GET",
+        "/containers/talker/stats?stream=false&one-shot=true",
+        None,
+    )
+    .expect("stats");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert!(
+        v["networks"]["eth0"]["tx_packets"].as_u64().unwrap_or(0) >= 5,
+        "{v}"
+    );
+    assert!(v["networks"].get("lo").is_none());
+    let _ = d.berth(&["rm", "-f", "talker"]);
+}

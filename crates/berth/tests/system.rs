@@ -488,6 +488,33 @@ fn df_sizes_follow_changes_to_stopped_containers() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(size(), "5kB");
     assert_eq!(df_size(), "5kB");
+    for o in [
+        d.berth(&[
+            "inspect",
+            "-s",
+            "-f",
+            "{{.SizeRw}} {{.SizeRootFs}}",
+            "grows",
+        ]),
+        d.docker(&[
+            "container",
+            "inspect",
+            "-s",
+            "-f",
+            "{{.SizeRw}} {{.SizeRootFs}}",
+            "grows",
+        ]),
+    ] {
+        let text = stdout(&o);
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        assert_eq!(v.len(), 2, "{text}{}", stderr(&o));
+        assert_eq!(v[0], 5000, "{text}");
+        // the image's size on top
+        assert!(v[1] > 1_000_000 + 5000, "{text}");
+    }
     // and a run that writes more
     let o = d.berth(&["start", "-a", "grows"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -56,8 +56,20 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
     Ok(Json(e.container_list(&opts)?).into_response())
 }
 
-pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(e.container_inspect(&id)?).into_response())
+/// GET /containers/{id}/json[?size=1]
+pub async fn inspect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let mut v = e.container_inspect(&id)?;
+    if p.flag("size") {
+        let (rw, root) = e.container_sizes(&id)?;
+        v.size_rw = Some(rw);
+        v.size_root_fs = Some(root);
+    }
+    Ok(Json(v).into_response())
 }
 
 pub async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -120,6 +120,15 @@ fn row(s: &serde_json::Value, no_trunc: bool) -> serde_json::Value {
             _ => {}
         }
     }
+    let (mut rx, mut tx) = (0.0, 0.0);
+    for n in s["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        rx += u(&n["rx_bytes"]);
+        tx += u(&n["tx_bytes"]);
+    }
     let id = s["id"].as_str().unwrap_or_default();
     let running = s["read"].as_str() != Some("0001-01-01T00:00:00Z");
     let dash = |v: String| if running { v } else { "--".into() };
@@ -134,7 +143,7 @@ fn row(s: &serde_json::Value, no_trunc: bool) -> serde_json::Value {
             "0B / 0B".into()
         },
         "MemPerc": dash(format!("{mem_pct:.2}%")),
-        "NetIO": "0B / 0B",
+        "NetIO": format!("{} / {}", berth_units::human_size(rx), berth_units::human_size(tx)),
         "BlockIO": format!("{} / {}", berth_units::human_size(rd), berth_units::human_size(wr)),
         "PIDs": if running { s["pids_stats"]["current"].as_u64().unwrap_or(0).to_string() } else { "0".into() },
     })

@@ -11,6 +11,9 @@ pub struct InspectArgs {
     /// Return JSON for specified type (container or image)
     #[arg(long = "type")]
     kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    size: bool,
     #[arg(required = true)]
     names: Vec<String>,
 }
@@ -30,7 +33,10 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
     for n in &a.names {
         let mut found = None;
         if kind.as_deref() != Some("image") {
-            match ctx.docker.inspect_container(n, None).await {
+            let opts = a
+                .size
+                .then_some(bollard::query_parameters::InspectContainerOptions { size: true });
+            match ctx.docker.inspect_container(n, opts).await {
                 Ok(c) => found = Some(serde_json::to_value(c)?),
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(status(1, daemon_error(&e))),
