@@ -338,31 +338,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ps_rows_are_filtered_by_pid() {
-        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:01 ? 00:00:00 sleep 100\n";
-        let v = parse_ps(out, &HashSet::from([42])).expect("parse");
-        assert_eq!(
-            v["Processes"],
-            json!([[
-                "root",
-                "42",
-                "1",
-                "0",
-                "10:01",
-                "?",
-                "00:00:00",
-                "sleep 100"
-            ]])
-        );
-        assert!(parse_ps("USER CMD\n", &HashSet::new()).is_err());
-    }
-}
-
 /// A container's interfaces from /proc/PID/net/dev (its network namespace),
 /// loopback left out, in the Engine API's `networks` form.
 fn net_dev(pid: i64) -> serde_json::Map<String, Value> {
@@ -394,4 +369,29 @@ fn net_dev(pid: i64) -> serde_json::Map<String, Value> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_are_filtered_by_pid() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:01 ? 00:00:00 sleep 100\n";
+        let v = parse_ps(out, &HashSet::from([42])).expect("parse");
+        assert_eq!(
+            v["Processes"],
+            json!([[
+                "root",
+                "42",
+                "1",
+                "0",
+                "10:01",
+                "?",
+                "00:00:00",
+                "sleep 100"
+            ]])
+        );
+        assert!(parse_ps("USER CMD\n", &HashSet::new()).is_err());
+    }
 }
