@@ -25,7 +25,14 @@ fn main() -> ExitCode {
             Some(spec) => ExitCode::from(berth_shim::exec_helper(spec) as u8),
             None => ExitCode::from(2),
         },
-        _ => ExitCode::from(berth_cli::main(args) as u8),
+        _ => {
+            // `berth ps | head`: a closed stdout ends the CLI quietly, as
+            // it ends the docker CLI (Rust ignores SIGPIPE and would panic
+            // in print!)
+            // SAFETY: setting a signal disposition before any thread starts
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            ExitCode::from(berth_cli::main(args) as u8)
+        }
     }
 }
 

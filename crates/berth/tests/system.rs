@@ -705,6 +705,12 @@ fn list_filters_json_formats_and_label_methods() {
             "{{.Name}} {{.Label \"x\"}}",
         ],
         vec!["version", "--format", "{{json .Server.Os}}"],
+        vec![
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}} {{.CreatedAt}} {{.Scope}}",
+        ],
     ] {
         let ours = d.berth(&args);
         let theirs = d.docker(&args);
@@ -728,6 +734,29 @@ fn list_filters_json_formats_and_label_methods() {
         };
         assert_eq!(strip(stdout(&ours)), strip(stdout(&theirs)), "{args:?}");
     }
+    // system df -v --format json: the four lists, compared as values
+    // without the relative times
+    let df_json = |o: std::process::Output| -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("df json");
+        for list in ["Images", "Containers", "Volumes", "BuildCache"] {
+            for r in v[list].as_array_mut().expect("list") {
+                let m = r.as_object_mut().expect("row");
+                for k in ["RunningFor", "CreatedSince", "Status", "LastUsedSince"] {
+                    m.remove(k);
+                }
+            }
+        }
+        v
+    };
+    let ours = df_json(d.berth(&["system", "df", "-v", "--format", "json"]));
+    let theirs = df_json(d.docker(&["system", "df", "-v", "--format", "json"]));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours["Containers"].as_array().map(Vec::len), Some(3));
+    assert!(
+        ours["Volumes"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|x| x["Name"] == "dbdata" && x["Links"] == "1"))
+    );
     let ps_json: serde_json::Value =
         serde_json::from_str(ok(&["ps", "--filter", "name=web1", "--format", "json"]).trim())
             .expect("json");

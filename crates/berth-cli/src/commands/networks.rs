@@ -152,7 +152,13 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
                 "IPv6": n.enable_ipv6.unwrap_or(false),
                 "Internal": n.internal.unwrap_or(false),
                 "Labels": labels.join(","),
-                "CreatedAt": n.created,
+                // Go's time.Time String(): "2006-01-02 15:04:05.999999999 -0700 MST"
+                "CreatedAt": n.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|t| {
+                    let t = t.with_timezone(&chrono::Utc);
+                    let frac = format!("{:09}", t.timestamp_subsec_nanos());
+                    let frac = frac.trim_end_matches('0');
+                    format!("{}{}{} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"), if frac.is_empty() { "" } else { "." }, frac)
+                }).unwrap_or_default(),
             })
         })
         .collect();

@@ -516,6 +516,20 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
         return Ok(0);
     }
 
+    // a template of its own (`json` among them) gets the four lists as the
+    // docker CLI gives them: full ids, every row field
+    if let Some(f) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && !f.starts_with("table"))
+    {
+        let obj = df_verbose_rows(&images, &containers, &volumes, &cache);
+        println!(
+            "{}",
+            render_template(f, &obj).map_err(|e| status(1, format!("berth: {e}")))?
+        );
+        return Ok(0);
+    }
     println!("Images space usage:\n");
     let img_rows: Vec<serde_json::Value> = images
         .iter()
@@ -640,6 +654,216 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
         ],
     )?;
     Ok(0)
+}
+
+/// `system df -v --format`'s object: Images, Containers, Volumes and
+/// BuildCache, each row with the docker CLI's fields in sorted order.
+fn df_verbose_rows(
+    images: &[serde_json::Value],
+    containers: &[serde_json::Value],
+    volumes: &[serde_json::Value],
+    cache: &[serde_json::Value],
+) -> serde_json::Value {
+    use berth_units::{human_size, human_size4};
+    use std::collections::BTreeMap;
+    let i64_of = |x: &serde_json::Value, k: &str| x[k].as_i64().unwrap_or(0);
+    let s = |x: &serde_json::Value, k: &str| x[k].as_str().unwrap_or_default().to_string();
+    let created_at = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+            .unwrap_or_default()
+    };
+    let row = |m: BTreeMap<&str, serde_json::Value>| {
+        serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    };
+    let labels = |x: &serde_json::Value| {
+        x["Labels"]
+            .as_object()
+            .map(|m| {
+                let mut kv: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                kv.sort();
+                kv.join(",")
+            })
+            .unwrap_or_default()
+    };
+    let mut img_rows = Vec::new();
+    for i in images {
+        let tags: Vec<String> = i["RepoTags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .filter(|t: &Vec<String>| !t.is_empty())
+            .unwrap_or_else(|| vec!["<none>:<none>".into()]);
+        let (size, shared) = (i64_of(i, "Size"), i64_of(i, "SharedSize"));
+        for t in tags {
+            let (repo, tag) = super::images::split_repo_tag(&t);
+            let digest = i["RepoDigests"]
+                .as_array()
+                .and_then(|d| {
+                    d.iter().filter_map(|x| x.as_str()).find_map(|x| {
+                        x.split_once('@')
+                            .filter(|(r, _)| *r == repo)
+                            .map(|(_, d)| d.to_string())
+                    })
+                })
+                .unwrap_or_default();
+            img_rows.push(row(BTreeMap::from([
+                ("Containers", i64_of(i, "Containers").to_string().into()),
+                ("CreatedAt", created_at(i64_of(i, "Created")).into()),
+                (
+                    "CreatedSince",
+                    crate::output::ago(i64_of(i, "Created")).into(),
+                ),
+                ("Digest", digest.into()),
+                ("ID", s(i, "Id").into()),
+                ("Repository", repo.into()),
+                ("SharedSize", human_size4(shared as f64).into()),
+                ("Size", human_size(size as f64).into()),
+                ("Tag", tag.into()),
+                ("UniqueSize", human_size4((size - shared) as f64).into()),
+                ("VirtualSize", human_size4(size as f64).into()),
+            ])));
+        }
+    }
+    let c_rows: Vec<serde_json::Value> = containers
+        .iter()
+        .map(|c| {
+            let mounts: Vec<String> = c["Mounts"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .map(|m| {
+                            let name = s(m, "Name");
+                            if name.is_empty() {
+                                s(m, "Source")
+                            } else {
+                                name
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let local = c["Mounts"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter(|m| m["Driver"].as_str() == Some("local"))
+                        .count()
+                })
+                .unwrap_or(0);
+            let mut nets: Vec<String> = c["NetworkSettings"]["Networks"]
+                .as_object()
+                .map(|n| n.keys().cloned().collect())
+                .unwrap_or_default();
+            nets.sort();
+            let ports: Vec<bollard::models::PortSummary> =
+                serde_json::from_value(c["Ports"].clone()).unwrap_or_default();
+            row(BTreeMap::from([
+                ("Command", crate::output::go_quote(&s(c, "Command")).into()),
+                ("CreatedAt", created_at(i64_of(c, "Created")).into()),
+                ("ID", s(c, "Id").into()),
+                ("Image", s(c, "Image").into()),
+                ("Labels", labels(c).into()),
+                ("LocalVolumes", local.to_string().into()),
+                ("Mounts", mounts.join(",").into()),
+                (
+                    "Names",
+                    c["Names"]
+                        .as_array()
+                        .and_then(|n| n.first())
+                        .and_then(|n| n.as_str())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .into(),
+                ),
+                ("Networks", nets.join(",").into()),
+                ("Platform", serde_json::Value::Null),
+                ("Ports", crate::output::displayable_ports(&ports).into()),
+                (
+                    "RunningFor",
+                    crate::output::ago(i64_of(c, "Created")).into(),
+                ),
+                ("Size", human_size(i64_of(c, "SizeRw") as f64).into()),
+                ("State", s(c, "State").into()),
+                ("Status", s(c, "Status").into()),
+            ]))
+        })
+        .collect();
+    let v_rows: Vec<serde_json::Value> = volumes
+        .iter()
+        .map(|x| {
+            let size = x["UsageData"]["Size"].as_i64().unwrap_or(-1);
+            row(BTreeMap::from([
+                ("Availability", "N/A".into()),
+                ("Driver", s(x, "Driver").into()),
+                ("Group", "N/A".into()),
+                ("Labels", labels(x).into()),
+                (
+                    "Links",
+                    x["UsageData"]["RefCount"]
+                        .as_i64()
+                        .unwrap_or(0)
+                        .to_string()
+                        .into(),
+                ),
+                ("Mountpoint", s(x, "Mountpoint").into()),
+                ("Name", s(x, "Name").into()),
+                ("Scope", s(x, "Scope").into()),
+                (
+                    "Size",
+                    if size < 0 {
+                        "N/A".to_string()
+                    } else {
+                        human_size4(size as f64)
+                    }
+                    .into(),
+                ),
+                ("Status", "N/A".into()),
+            ]))
+        })
+        .collect();
+    let bc_rows: Vec<serde_json::Value> = cache
+        .iter()
+        .map(|b| {
+            let since = |k: &str| {
+                chrono::DateTime::parse_from_rfc3339(&s(b, k))
+                    .map(|t| crate::output::ago(t.timestamp()))
+                    .unwrap_or_default()
+            };
+            row(BTreeMap::from([
+                ("CacheType", s(b, "Type").into()),
+                ("CreatedAt", s(b, "CreatedAt").into()),
+                ("CreatedSince", since("CreatedAt").into()),
+                ("Description", s(b, "Description").into()),
+                ("ID", s(b, "ID").into()),
+                ("LastUsedAt", s(b, "LastUsedAt").into()),
+                ("LastUsedSince", since("LastUsedAt").into()),
+                ("Parent", s(b, "Parent").into()),
+                (
+                    "Shared",
+                    b["Shared"].as_bool().unwrap_or(false).to_string().into(),
+                ),
+                ("Size", human_size4(i64_of(b, "Size") as f64).into()),
+                ("UsageCount", i64_of(b, "UsageCount").to_string().into()),
+                (
+                    "InUse",
+                    b["InUse"].as_bool().unwrap_or(false).to_string().into(),
+                ),
+            ]))
+        })
+        .collect();
+    serde_json::json!({
+        "Images": img_rows,
+        "Containers": c_rows,
+        "Volumes": v_rows,
+        "BuildCache": bc_rows,
+    })
 }
 
 #[derive(clap::Args, Debug)]
