@@ -706,6 +706,11 @@ fn list_filters_json_formats_and_label_methods() {
         ],
         vec!["version", "--format", "{{json .Server.Os}}"],
         vec![
+            "version",
+            "--format",
+            "{{.Client.Os}} {{.Client.Arch}} {{.Client.Context}}",
+        ],
+        vec![
             "network",
             "ls",
             "--format",

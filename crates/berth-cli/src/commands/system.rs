@@ -110,9 +110,23 @@ pub async fn version(ctx: &Ctx, a: VersionArgs) -> Result<i32> {
         .version()
         .await
         .map_err(|e| status(1, daemon_error(&e)))?;
+    let arch = std::env::consts::ARCH.replace("x86_64", "amd64");
+    let commit = option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown");
     if let Some(f) = &a.format {
+        // the docker CLI's client fields
         let all = serde_json::json!({
-            "Client": {"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": v.api_version, "Os": "linux", "Arch": "amd64"},
+            "Client": {
+                "Platform": {"Name": ""},
+                "Version": env!("CARGO_PKG_VERSION"),
+                "ApiVersion": v.api_version,
+                "DefaultAPIVersion": v.api_version,
+                "GitCommit": commit,
+                "GoVersion": "rust",
+                "Os": "linux",
+                "Arch": arch,
+                "BuildTime": "",
+                "Context": "default",
+            },
             "Server": v,
         });
         println!(
@@ -125,10 +139,10 @@ pub async fn version(ctx: &Ctx, a: VersionArgs) -> Result<i32> {
     println!("Client:");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
     println!(" API version:       {}", s(&v.api_version));
-    println!(
-        " OS/Arch:           linux/{}",
-        std::env::consts::ARCH.replace("x86_64", "amd64")
-    );
+    println!(" Go version:        rust");
+    println!(" Git commit:        {commit}");
+    println!(" OS/Arch:           linux/{arch}");
+    println!(" Context:           default");
     println!();
     println!(
         "Server: {}",
