@@ -372,12 +372,7 @@ impl Logger for Fluentd {
 mod tests {
     use super::*;
 
-    fn o(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_opts as o;
 
     #[test]
     fn addresses_and_options() {

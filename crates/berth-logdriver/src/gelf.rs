@@ -282,12 +282,7 @@ impl Logger for Gelf {
 mod tests {
     use super::*;
 
-    fn o(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_opts as o;
 
     #[test]
     fn options_are_checked_with_dockerds_words() {

@@ -222,3 +222,12 @@ impl Logger for Cached {
         Ok(())
     }
 }
+
+/// Options from pairs, for the drivers' tests.
+#[cfg(test)]
+pub(crate) fn test_opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

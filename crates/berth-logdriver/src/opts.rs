@@ -255,12 +255,7 @@ pub fn render_tag(template: &str, info: &crate::Info) -> Result<String> {
 mod tests {
     use super::*;
 
-    fn o(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_opts as o;
 
     #[test]
     fn unknown_keys_and_drivers_are_refused_with_dockerds_words() {

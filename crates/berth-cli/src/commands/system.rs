@@ -548,15 +548,7 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
     let img_rows: Vec<serde_json::Value> = images
         .iter()
         .flat_map(|i| {
-            let tags: Vec<String> = i["RepoTags"]
-                .as_array()
-                .map(|t| {
-                    t.iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect()
-                })
-                .filter(|t: &Vec<String>| !t.is_empty())
-                .unwrap_or_else(|| vec!["<none>:<none>".into()]);
+            let tags = repo_tags_or_none(i);
             let size = i64_of(i, "Size");
             let shared = i64_of(i, "SharedSize");
             tags.into_iter().map(move |t| {
@@ -670,6 +662,19 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// An image's tags, or `<none>:<none>` for one without.
+fn repo_tags_or_none(i: &serde_json::Value) -> Vec<String> {
+    i["RepoTags"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .filter(|t: &Vec<String>| !t.is_empty())
+        .unwrap_or_else(|| vec!["<none>:<none>".into()])
+}
+
 /// `system df -v --format`'s object: Images, Containers, Volumes and
 /// BuildCache, each row with the docker CLI's fields in sorted order.
 fn df_verbose_rows(
@@ -705,15 +710,7 @@ fn df_verbose_rows(
     };
     let mut img_rows = Vec::new();
     for i in images {
-        let tags: Vec<String> = i["RepoTags"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .filter(|t: &Vec<String>| !t.is_empty())
-            .unwrap_or_else(|| vec!["<none>:<none>".into()]);
+        let tags = repo_tags_or_none(i);
         let (size, shared) = (i64_of(i, "Size"), i64_of(i, "SharedSize"));
         for t in tags {
             let (repo, tag) = super::images::split_repo_tag(&t);
