@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -2065,6 +2065,11 @@ fn stream_log(
             }
         } else if !running {
             return Ok(());
+        } else if current.metadata().map(|m| m.len()).unwrap_or(0)
+            < reader.stream_position().unwrap_or(0)
+        {
+            // one file kept (max-file=1): the shim started it over in place
+            reader.seek(std::io::SeekFrom::Start(0))?;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -48,6 +48,16 @@ impl RotatingFile {
     /// Writes whole records, with as few writes as rotation allows; dockerd
     /// decides on rotation per record, and so does this.
     pub(crate) fn write(&mut self, records: &[Vec<u8>]) -> std::io::Result<()> {
+        let res = self.write_records(records);
+        if res.is_err() {
+            // no half record stays behind for readers to stumble on (a
+            // full disk, say); the file ends where the last write ended
+            let _ = self.file.set_len(self.size);
+        }
+        res
+    }
+
+    fn write_records(&mut self, records: &[Vec<u8>]) -> std::io::Result<()> {
         let mut batch: Vec<u8> = Vec::with_capacity(records.iter().map(Vec::len).sum());
         for rec in records {
             let pending = batch.len() as u64;
@@ -78,7 +88,12 @@ impl RotatingFile {
         let gz = |i: u32| PathBuf::from(format!("{}.{i}.gz", self.path.display()));
         let _ = fs::remove_file(name(self.max_files - 1));
         let _ = fs::remove_file(gz(self.max_files - 1));
-        for i in (1..self.max_files - 1).rev() {
+        // only the files there are move up one
+        let mut top = 1;
+        while top < self.max_files - 1 && (name(top).exists() || gz(top).exists()) {
+            top += 1;
+        }
+        for i in (1..top).rev() {
             let _ = fs::rename(name(i), name(i + 1));
             let _ = fs::rename(gz(i), gz(i + 1));
         }
@@ -109,7 +124,13 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 fn gzip_file(from: &Path, to: &Path) -> std::io::Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp", to.display()));
     let mut input = File::open(from)?;
-    let mut enc = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&tmp)?;
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     std::io::copy(&mut input, &mut enc)?;
     enc.finish()?.sync_all()?;
     fs::rename(&tmp, to)?;

@@ -116,7 +116,7 @@ fn parse_go_duration(v: &str) -> Option<Duration> {
         total += n * mult;
         rest = &rest[unit_end..];
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 struct Settings {
@@ -310,7 +310,10 @@ impl Fluentd {
                         s.set_read_timeout(Some(Duration::from_secs(30)))?;
                         s.read(&mut buf)?
                     }
-                    Conn::Tls(s) => s.read(&mut buf)?,
+                    Conn::Tls(s) => {
+                        s.sock.set_read_timeout(Some(Duration::from_secs(30)))?;
+                        s.read(&mut buf)?
+                    }
                     _ => return Ok(()),
                 };
                 if n == 0 {
@@ -358,6 +361,7 @@ impl Logger for Fluentd {
                         let wait = self
                             .s
                             .retry_wait
+                            .min(MAX_RETRY_WAIT)
                             .mul_f64(1.5f64.powi((attempt - 1).min(30) as i32));
                         std::thread::sleep(wait.min(MAX_RETRY_WAIT));
                     }

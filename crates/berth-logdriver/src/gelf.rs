@@ -263,18 +263,17 @@ fn datagrams(data: &[u8]) -> std::io::Result<Vec<Vec<u8>>> {
 
 impl Logger for Gelf {
     fn log(&mut self, msgs: &[Message]) -> std::io::Result<()> {
-        for m in msgs {
+        crate::each(msgs, |m| {
             let json = self.json(m);
             if self.addr.proto == Proto::Udp {
                 let data = self.compress(&json)?;
-                self.send_udp(&data)?;
+                self.send_udp(&data)
             } else {
                 let mut data = json;
                 data.push(0);
-                self.send_tcp(&data)?;
+                self.send_tcp(&data)
             }
-        }
-        Ok(())
+        })
     }
 }
 

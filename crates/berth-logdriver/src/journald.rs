@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 
 use anyhow::{Result, anyhow};
@@ -125,6 +126,7 @@ fn tempfile_in_shm() -> std::io::Result<std::fs::File> {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
         {
             Ok(f) => {
@@ -154,19 +156,18 @@ fn field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
 
 impl Logger for Journald {
     fn log(&mut self, msgs: &[Message]) -> std::io::Result<()> {
-        for m in msgs {
+        crate::each(msgs, |m| {
             let d = self.datagram(m);
             match self.sock.send(&d) {
-                Ok(_) => {}
+                Ok(_) => Ok(()),
                 Err(e)
                     if matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::ENOBUFS)) =>
                 {
-                    self.send_large(&d)?
+                    self.send_large(&d)
                 }
-                Err(e) => return Err(e),
+                Err(e) => Err(e),
             }
-        }
-        Ok(())
+        })
     }
 }
 

@@ -59,19 +59,24 @@ pub struct LineSplitter {
 impl LineSplitter {
     pub fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
         self.buf.extend_from_slice(data);
+        // walk with an offset and drop what was emitted once: draining line
+        // by line would move the rest of a 32 KiB read for every line
+        let mut start = 0;
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                for piece in line.chunks(MAX_LINE) {
+            let rest = &self.buf[start..];
+            if let Some(i) = rest.iter().position(|&b| b == b'\n') {
+                for piece in rest[..=i].chunks(MAX_LINE) {
                     emit(piece);
                 }
-            } else if self.buf.len() >= MAX_LINE {
-                let piece: Vec<u8> = self.buf.drain(..MAX_LINE).collect();
-                emit(&piece);
+                start += i + 1;
+            } else if rest.len() >= MAX_LINE {
+                emit(&rest[..MAX_LINE]);
+                start += MAX_LINE;
             } else {
                 break;
             }
         }
+        self.buf.drain(..start);
     }
 
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {

@@ -130,9 +130,24 @@ pub fn json_path(dir: &Path, id: &str) -> PathBuf {
 
 /// A destination for a container's output.
 pub trait Logger: Send {
-    /// Delivers messages in order. An error is reported by the caller and
-    /// the next call tries again.
+    /// Delivers messages in order. An error is reported by the caller (once
+    /// per outage); the messages of a failed call are not sent again.
     fn log(&mut self, msgs: &[Message]) -> std::io::Result<()>;
+}
+
+/// Sends each message on its own, as dockerd does: one that fails does
+/// not take the rest of the batch with it. Returns the first error.
+pub(crate) fn each(
+    msgs: &[Message],
+    mut send: impl FnMut(&Message) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut first = None;
+    for m in msgs {
+        if let Err(e) = send(m) {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// Opens the configured driver: connects to its receiver or opens its
@@ -183,6 +198,7 @@ pub(crate) struct LocalFile {
 impl LocalFile {
     fn open(path: &Path, o: &BTreeMap<String, String>, prefix: &str) -> Result<LocalFile> {
         let (max_size, max_files, compress) = opts::local_rotation(o, prefix)?;
+        local::cut_torn_tail(path)?;
         Ok(LocalFile {
             file: file::RotatingFile::open(path, max_size, max_files, compress)?,
         })

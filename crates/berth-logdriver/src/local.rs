@@ -119,6 +119,15 @@ pub enum Next<T> {
 
 /// Reads one framed entry.
 pub fn read_entry<R: BufRead>(r: &mut R) -> std::io::Result<Next<Entry>> {
+    Ok(match read_framed(r)? {
+        Next::Record((e, _)) => Next::Record(e),
+        Next::Incomplete(n) => Next::Incomplete(n),
+        Next::Eof => Next::Eof,
+    })
+}
+
+/// Reads one framed entry and says how many bytes it took.
+fn read_framed<R: BufRead>(r: &mut R) -> std::io::Result<Next<(Entry, usize)>> {
     let mut got = 0usize;
     let mut len = [0u8; 4];
     match read_full(r, &mut len, &mut got)? {
@@ -144,7 +153,7 @@ pub fn read_entry<R: BufRead>(r: &mut R) -> std::io::Result<Next<Entry>> {
         ));
     }
     decode(&body[..n])
-        .map(Next::Record)
+        .map(|e| Next::Record((e, n + 8)))
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "corrupt log entry"))
 }
 
@@ -174,6 +183,45 @@ fn read_full<R: BufRead>(r: &mut R, buf: &mut [u8], got: &mut usize) -> std::io:
     } else {
         Fill::Short
     })
+}
+
+/// A shim killed in the middle of a write leaves half a record at the end
+/// of the file; the next shim appends after it. Cuts the file back to its
+/// last whole record first, so that readers never meet the torn one.
+pub fn cut_torn_tail(path: &std::path::Path) -> std::io::Result<()> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let len = f.metadata()?.len();
+    if len == 0 || tail_is_whole(&f, len)? {
+        return Ok(());
+    }
+    let mut r = std::io::BufReader::new(f);
+    let mut good = 0u64;
+    while let Ok(Next::Record((_, size))) = read_framed(&mut r) {
+        good += size as u64;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .set_len(good)
+}
+
+/// Whether the last 4 bytes frame a record that ends the file.
+fn tail_is_whole(f: &std::fs::File, len: u64) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    if len < 8 {
+        return Ok(false);
+    }
+    let mut end = [0u8; 4];
+    f.read_exact_at(&mut end, len - 4)?;
+    let n = u64::from(u32::from_be_bytes(end));
+    if n + 8 > len {
+        return Ok(false);
+    }
+    let mut start = [0u8; 4];
+    f.read_exact_at(&mut start, len - 8 - n)?;
+    Ok(start == end)
 }
 
 impl Entry {
@@ -215,6 +263,28 @@ mod tests {
         assert!(matches!(read_entry(&mut r).unwrap(), Next::Eof));
         let mut cut = std::io::Cursor::new(framed[..7].to_vec());
         assert!(matches!(read_entry(&mut cut).unwrap(), Next::Incomplete(7)));
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_back_to_the_last_whole_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("container.log");
+        let msg = |s: &str| Message {
+            stream: Stream::Stdout,
+            line: s.as_bytes().to_vec(),
+            partial: false,
+            time: UNIX_EPOCH,
+        };
+        let mut data = encode(&msg("one"));
+        data.extend_from_slice(&encode(&msg("two")));
+        let whole = data.len();
+        data.extend_from_slice(&encode(&msg("three"))[..9]);
+        std::fs::write(&p, &data).unwrap();
+        cut_torn_tail(&p).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, whole);
+        // a whole file is left alone
+        cut_torn_tail(&p).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, whole);
     }
 
     #[test]

@@ -183,10 +183,13 @@ impl Conn {
                 let mut sock = tcp(&addr.target)?;
                 let mut conn = rustls::ClientConnection::new(cfg, name)
                     .map_err(|e| std::io::Error::other(format!("tls: {e}")))?;
-                // handshake now, so that a bad certificate fails the start
+                // handshake now, so that a bad certificate fails the start;
+                // a peer that never answers fails it too
+                sock.set_read_timeout(Some(DIAL_TIMEOUT))?;
                 while conn.is_handshaking() {
                     conn.complete_io(&mut sock)?;
                 }
+                sock.set_read_timeout(None)?;
                 Conn::Tls(Box::new(rustls::StreamOwned::new(conn, sock)))
             }
             Proto::Unix => {

@@ -76,6 +76,10 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMa
     let Some(keys) = driver_keys(driver) else {
         bail!("logger: no log driver named '{driver}' is registered");
     };
+    // dockerd checks nothing for none: it has nothing to apply them to
+    if driver == "none" {
+        return Ok(opts.clone());
+    }
     let mut out = opts.clone();
     for k in opts.keys() {
         let known = keys.contains(&k.as_str())
@@ -121,8 +125,16 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMa
         "fluentd" => crate::fluentd::check(&out)?,
         _ => {}
     }
-    if !reads(driver) && driver != "none" && !cache_disabled(&out) {
-        local_rotation(&out, "cache-")?;
+    if !reads(driver) && driver != "none" {
+        if parse_bool(&out, "cache-disabled").is_err() {
+            bail!(
+                "invalid value for option cache-disabled: {}",
+                out.get("cache-disabled").cloned().unwrap_or_default()
+            );
+        }
+        if !cache_disabled(&out) {
+            local_rotation(&out, "cache-")?;
+        }
     }
     if let Some(t) = out.get("tag") {
         render_tag(t, &crate::Info::default())
@@ -132,8 +144,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMa
 }
 
 pub(crate) fn cache_disabled(o: &BTreeMap<String, String>) -> bool {
-    o.get("cache-disabled")
-        .is_some_and(|v| v == "true" || v == "1")
+    bool_opt(o, "cache-disabled", false).unwrap_or(false)
 }
 
 fn parse_bool(o: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>> {
@@ -170,6 +181,10 @@ fn files_opt(o: &BTreeMap<String, String>, key: &str, default: u32) -> Result<u3
             let n: i64 = v.parse().map_err(|_| anyhow!("invalid {key}: {v}"))?;
             if n < 1 {
                 bail!("{key} cannot be less than 1");
+            }
+            // every rotation renames each kept file: keep that bounded
+            if n > 1000 {
+                bail!("{key} cannot be more than 1000");
             }
             Ok(n as u32)
         }

@@ -97,7 +97,8 @@ pub(crate) fn check(o: &BTreeMap<String, String>) -> Result<()> {
     if let Some(a) = &addr
         && matches!(a.proto, Proto::Unix | Proto::Unixgram)
     {
-        std::fs::metadata(&a.target).map_err(|e| anyhow!("stat {}: {e}", a.target))?;
+        std::fs::metadata(&a.target)
+            .map_err(|e| anyhow!("stat {}: {}", a.target, crate::net::go_error(&e)))?;
     }
     crate::opts::bool_opt(o, "syslog-tls-skip-verify", false)?;
     let tls_keys = [
@@ -253,7 +254,10 @@ fn rfc3339_micro(t: &DateTime<Local>) -> String {
 impl Logger for Syslog {
     fn log(&mut self, msgs: &[Message]) -> std::io::Result<()> {
         // dockerd sends no empty lines to syslog
-        for m in msgs.iter().filter(|m| !m.line.is_empty()) {
+        crate::each(msgs, |m| {
+            if m.line.is_empty() {
+                return Ok(());
+            }
             let data = self.render(m);
             let sent = match self.conn.as_mut() {
                 Some(c) => c.send(&data),
@@ -268,8 +272,8 @@ impl Logger for Syslog {
                 c.send(&data)?;
                 self.conn = Some(c);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

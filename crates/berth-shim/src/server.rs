@@ -348,8 +348,22 @@ pub(crate) fn serve(
     // the pid namespace is gone: collect what is left, so that execs still
     // waiting learn that their process died with the container
     reap_remaining(&shared);
-    // a buffering driver delivers what it holds before the exit is known
-    drop(shared.log.lock().unwrap_or_else(|p| p.into_inner()).take());
+    // a buffering driver delivers what it holds before the exit is known,
+    // within dockerd's 10 s: a receiver that is gone must not keep the exit
+    // from being recorded
+    {
+        let sh = shared.clone();
+        let (closed_tx, closed_rx) = mpsc::channel::<()>();
+        let _ = thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || {
+                drop(sh.log.lock().unwrap_or_else(|p| p.into_inner()).take());
+                let _ = closed_tx.send(());
+            });
+        if closed_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            tracing::warn!("the log driver did not finish within 10s; what it holds is lost");
+        }
+    }
     let status = ExitStatus {
         code,
         finished_at: jsonlog::now_rfc3339(),

@@ -781,6 +781,43 @@ fn fluentd_forward_protocol_sync_and_async() {
     assert_eq!(logs, vec!["early", "late"]);
     // the cache serves `logs`
     assert_eq!(stdout(&d.berth(&["logs", "fl-async"])), "early\nlate\n");
+
+    // a receiver that never comes: the exit is still recorded, after
+    // dockerd's 10 s for the driver to give up
+    run_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "fl-dead",
+            "--log-driver",
+            "fluentd",
+            "--log-opt",
+            "fluentd-address=127.0.0.1:24299",
+            "--log-opt",
+            "fluentd-async=true",
+            "busybox",
+            "sh",
+            "-c",
+            "echo lost; exit 3",
+        ],
+    );
+    let started = Instant::now();
+    let o = std::process::Command::new("timeout")
+        .args([
+            "40",
+            common::berth_bin(),
+            "-H",
+            &d.host(),
+            "wait",
+            "fl-dead",
+        ])
+        .output()
+        .expect("wait");
+    assert_eq!(stdout(&o), "3\n", "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(stdout(&d.berth(&["logs", "fl-dead"])), "lost\n");
 }
 
 #[test]
