@@ -847,7 +847,7 @@ fn build_options_reach_the_steps() {
         "FROM busybox\n\
          RUN grep -c : /proc/net/dev > /default-ifaces\n\
          RUN --network=none grep -c : /proc/net/dev > /none-ifaces\n\
-         RUN grep 'db$' /etc/hosts > /hosts-seen; echo \"proxy=$HTTP_PROXY\" > /proxy-seen\n",
+         RUN grep '[[:space:]]db$' /etc/hosts > /hosts-seen; echo \"proxy=$HTTP_PROXY\" > /proxy-seen\n",
     )]);
     let o = build(
         &d,
