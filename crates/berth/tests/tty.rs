@@ -63,13 +63,17 @@ fn resize_reaches_the_container_and_survives_kill_9() {
         .expect("request")
         .0
     };
-    assert!(common::eventually(5, || {
+    // the kernel signals only a change of size, and the shell may not have
+    // set its trap yet at the first one: change it each time
+    assert!(common::eventually(10, || {
+        resize(&d, 39, 100);
         resize(&d, 40, 100);
         stdout(&d.berth(&["logs", "t1"])).contains("40 100\r\n")
     }));
     d.kill9();
     d.restart_after_kill9();
-    assert!(common::eventually(5, || {
+    assert!(common::eventually(10, || {
+        resize(&d, 23, 81);
         resize(&d, 24, 81);
         stdout(&d.berth(&["logs", "t1"])).contains("24 81\r\n")
     }));
