@@ -37,6 +37,14 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
+/// `.CreatedAt` of list rows: Go's time printed in UTC,
+/// "2026-11-22 22:34:20 +0000 UTC".
+pub fn created_at(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// "3 seconds ago" from a unix timestamp.
 pub fn ago(unix: i64) -> String {
     let now = chrono::Utc::now().timestamp();

@@ -1206,10 +1206,7 @@ fn table_formats_print_like_docker() {
         ],
         vec!["volume", "ls", "--format", "table {{.Name}}\\t{{.Driver}}"],
     ] {
-        let ours = d.berth(&args);
-        let theirs = d.docker(&args);
-        assert_eq!(code(&ours), 0, "{args:?}: {}", stderr(&ours));
-        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+        d.assert_same_output(&args);
     }
     let out = stdout(&d.berth(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Image}}"]));
     let lines: Vec<&str> = out.lines().collect();

@@ -425,10 +425,7 @@ fn ps_size_and_format_fields_match_the_docker_cli() {
         ],
         vec!["ps", "-a", "--format", "table {{.Names}}\t{{.Size}}"],
     ] {
-        let ours = d.berth(&args);
-        let theirs = d.docker(&args);
-        assert_eq!(code(&ours), 0, "{args:?}: {}", stderr(&ours));
-        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+        d.assert_same_output(&args);
     }
     let o = d.berth(&[
         "ps",

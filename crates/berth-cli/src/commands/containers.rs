@@ -1348,38 +1348,7 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<serde_json::Value> = list
-        .iter()
-        .map(|c| {
-            let id = c.id.clone().unwrap_or_default();
-            let mut names: Vec<String> = c.names.clone().unwrap_or_default().iter().map(|n| n.trim_start_matches('/').to_string()).collect();
-            if !a.no_trunc {
-                // docker hides link aliases ("other/alias") unless --no-trunc
-                names.retain(|n| !n.contains('/'));
-            }
-            let command = c.command.clone().unwrap_or_default();
-            let command = if a.no_trunc { command } else { ellipsis(&command, 20) };
-            let image = c.image.clone().unwrap_or_default();
-            let image = if !a.no_trunc && image.starts_with("sha256:") { short_id(&image) } else { image };
-            serde_json::json!({
-                "ID": if a.no_trunc { id.clone() } else { short_id(&id) },
-                "Image": image,
-                "Command": go_quote(&command),
-                "RunningFor": ago(c.created.unwrap_or(0)),
-                "CreatedAt": chrono::DateTime::from_timestamp(c.created.unwrap_or(0), 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
-                "Status": c.status.clone().unwrap_or_default(),
-                "State": c.state.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-                "Ports": crate::output::displayable_ports(c.ports.as_deref().unwrap_or_default()),
-                "Names": names.join(","),
-                "Labels": c.labels.clone().unwrap_or_default().into_iter().collect::<std::collections::BTreeMap<_, _>>().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Size": size_text(c),
-                "Mounts": mounts_text(c, !a.no_trunc),
-                "Networks": networks_text(c),
-                "LocalVolumes": c.mounts.iter().flatten().filter(|m| m.driver.as_deref() == Some("local")).count().to_string(),
-                "Platform": serde_json::Value::Null,
-            })
-        })
-        .collect();
+    let rows: Vec<serde_json::Value> = list.iter().map(|c| ps_row(c, !a.no_trunc)).collect();
     if print_format(
         format.as_deref(),
         &rows,
@@ -1429,6 +1398,54 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
     }
     flush_table(tw)?;
     Ok(0)
+}
+
+/// A container as the docker CLI's `ps` rows show it (also `system df -v`'s
+/// container rows, untruncated).
+pub(crate) fn ps_row(c: &bollard::models::ContainerSummary, trunc: bool) -> serde_json::Value {
+    let id = c.id.clone().unwrap_or_default();
+    let mut names: Vec<String> = c
+        .names
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.trim_start_matches('/').to_string())
+        .collect();
+    if trunc {
+        // docker hides link aliases ("other/alias") unless --no-trunc
+        names.retain(|n| !n.contains('/'));
+    }
+    let command = c.command.clone().unwrap_or_default();
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
+    let image = c.image.clone().unwrap_or_default();
+    let image = if trunc && image.starts_with("sha256:") {
+        short_id(&image)
+    } else {
+        image
+    };
+    let labels: std::collections::BTreeMap<_, _> =
+        c.labels.clone().unwrap_or_default().into_iter().collect();
+    serde_json::json!({
+        "ID": if trunc { short_id(&id) } else { id },
+        "Image": image,
+        "Command": go_quote(&command),
+        "RunningFor": ago(c.created.unwrap_or(0)),
+        "CreatedAt": crate::output::created_at(c.created.unwrap_or(0)),
+        "Status": c.status.clone().unwrap_or_default(),
+        "State": c.state.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        "Ports": crate::output::displayable_ports(c.ports.as_deref().unwrap_or_default()),
+        "Names": names.join(","),
+        "Labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        "Size": size_text(c),
+        "Mounts": mounts_text(c, trunc),
+        "Networks": networks_text(c),
+        "LocalVolumes": c.mounts.iter().flatten().filter(|m| m.driver.as_deref() == Some("local")).count().to_string(),
+        "Platform": serde_json::Value::Null,
+    })
 }
 
 /// The docker CLI's `.Size` of a container: "0B (virtual 4.26MB)".

@@ -99,7 +99,7 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
                 "Tag": tag,
                 "ID": id,
                 "CreatedSince": ago(img.created),
-                "CreatedAt": chrono::DateTime::from_timestamp(img.created, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
+                "CreatedAt": crate::output::created_at(img.created),
                 "Size": berth_units::human_size(img.size as f64),
                 "Digest": img
                     .repo_digests

@@ -687,11 +687,6 @@ fn df_verbose_rows(
     use std::collections::BTreeMap;
     let i64_of = |x: &serde_json::Value, k: &str| x[k].as_i64().unwrap_or(0);
     let s = |x: &serde_json::Value, k: &str| x[k].as_str().unwrap_or_default().to_string();
-    let created_at = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
-            .unwrap_or_default()
-    };
     let row = |m: BTreeMap<&str, serde_json::Value>| {
         serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     };
@@ -726,7 +721,10 @@ fn df_verbose_rows(
                 .unwrap_or_default();
             img_rows.push(row(BTreeMap::from([
                 ("Containers", i64_of(i, "Containers").to_string().into()),
-                ("CreatedAt", created_at(i64_of(i, "Created")).into()),
+                (
+                    "CreatedAt",
+                    crate::output::created_at(i64_of(i, "Created")).into(),
+                ),
                 (
                     "CreatedSince",
                     crate::output::ago(i64_of(i, "Created")).into(),
@@ -742,68 +740,15 @@ fn df_verbose_rows(
             ])));
         }
     }
+    // the ps rows, untruncated, with the writable layer's size alone
     let c_rows: Vec<serde_json::Value> = containers
         .iter()
         .map(|c| {
-            let mounts: Vec<String> = c["Mounts"]
-                .as_array()
-                .map(|m| {
-                    m.iter()
-                        .map(|m| {
-                            let name = s(m, "Name");
-                            if name.is_empty() {
-                                s(m, "Source")
-                            } else {
-                                name
-                            }
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let local = c["Mounts"]
-                .as_array()
-                .map(|m| {
-                    m.iter()
-                        .filter(|m| m["Driver"].as_str() == Some("local"))
-                        .count()
-                })
-                .unwrap_or(0);
-            let mut nets: Vec<String> = c["NetworkSettings"]["Networks"]
-                .as_object()
-                .map(|n| n.keys().cloned().collect())
-                .unwrap_or_default();
-            nets.sort();
-            let ports: Vec<bollard::models::PortSummary> =
-                serde_json::from_value(c["Ports"].clone()).unwrap_or_default();
-            row(BTreeMap::from([
-                ("Command", crate::output::go_quote(&s(c, "Command")).into()),
-                ("CreatedAt", created_at(i64_of(c, "Created")).into()),
-                ("ID", s(c, "Id").into()),
-                ("Image", s(c, "Image").into()),
-                ("Labels", labels(c).into()),
-                ("LocalVolumes", local.to_string().into()),
-                ("Mounts", mounts.join(",").into()),
-                (
-                    "Names",
-                    c["Names"]
-                        .as_array()
-                        .and_then(|n| n.first())
-                        .and_then(|n| n.as_str())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .into(),
-                ),
-                ("Networks", nets.join(",").into()),
-                ("Platform", serde_json::Value::Null),
-                ("Ports", crate::output::displayable_ports(&ports).into()),
-                (
-                    "RunningFor",
-                    crate::output::ago(i64_of(c, "Created")).into(),
-                ),
-                ("Size", human_size(i64_of(c, "SizeRw") as f64).into()),
-                ("State", s(c, "State").into()),
-                ("Status", s(c, "Status").into()),
-            ]))
+            let mut c: bollard::models::ContainerSummary =
+                serde_json::from_value(c.clone()).unwrap_or_default();
+            c.size_root_fs = None;
+            c.size_rw.get_or_insert(0);
+            super::containers::ps_row(&c, false)
         })
         .collect();
     let v_rows: Vec<serde_json::Value> = volumes

@@ -256,6 +256,15 @@ impl Daemon {
         self.spawn_daemon();
     }
 
+    /// Runs `args` through berth's CLI and the docker CLI: both succeed
+    /// and print the same.
+    pub fn assert_same_output(&self, args: &[&str]) {
+        let ours = self.berth(args);
+        let theirs = self.docker(args);
+        assert_eq!(code(&ours), 0, "{args:?}: {}", stderr(&ours));
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+    }
+
     pub fn berth(&self, args: &[&str]) -> Output {
         Command::new(berth_bin())
             .args(args)
