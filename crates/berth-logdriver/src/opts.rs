@@ -303,6 +303,23 @@ mod tests {
     }
 
     #[test]
+    fn review_bounds_and_forms() {
+        let e = validate("json-file", &o(&[("max-size", "1m"), ("max-file", "1001")])).unwrap_err();
+        assert_eq!(e.to_string(), "max-file cannot be more than 1000");
+        assert!(validate("json-file", &o(&[("max-size", "1m"), ("max-file", "1000")])).is_ok());
+        // none checks nothing, as dockerd
+        assert!(validate("none", &o(&[("anything", "x"), ("mode", "odd")])).is_ok());
+        // cache-disabled takes Go's bool forms and refuses others
+        assert!(cache_disabled(&o(&[("cache-disabled", "True")])));
+        assert!(!cache_disabled(&o(&[("cache-disabled", "0")])));
+        let e = validate("syslog", &o(&[("cache-disabled", "maybe")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value for option cache-disabled: maybe"
+        );
+    }
+
+    #[test]
     fn defaults_are_filled_in() {
         let v = validate("json-file", &o(&[])).unwrap();
         assert_eq!(v.get("max-size").map(String::as_str), Some("10m"));
