@@ -1,17 +1,27 @@
+mod input;
+mod limits;
+mod report;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, Uri};
+use axum::http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use berth_engine::{API_VERSION, Engine, MIN_API_VERSION};
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixListener;
+use futures_util::future::BoxFuture;
+use hyper::body::{Body as _, Incoming};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tower::ServiceExt;
 
 use crate::error::ApiError;
 use axum::response::IntoResponse;
+use input::{Fate, Input, Left};
+use limits::Timeouts;
 
 /// The API version a request asked for through its `/v1.NN` prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,10 +45,11 @@ pub async fn serve(
         std::sync::atomic::Ordering::Relaxed,
     );
     let router = crate::routes::router(engine);
+    let timeouts = Timeouts::from_env();
+    let handler: Handler = Arc::new(move |req| Box::pin(answer(router.clone(), timeouts, req)));
     let mut tasks = Vec::new();
     for l in listeners {
-        let router = router.clone();
-        tasks.push(tokio::spawn(accept_loop(l, router)));
+        tasks.push(tokio::spawn(accept_loop(l, handler.clone(), timeouts)));
     }
     shutdown.await;
     for t in tasks {
@@ -46,29 +57,101 @@ pub async fn serve(
     }
 }
 
-async fn accept_loop(listener: UnixListener, router: Router) {
+/// What answers the requests of one listener.
+type Handler = Arc<dyn Fn(Request<Incoming>) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
+
+/// The listeners the daemon serves HTTP on.
+trait Accept: Send + 'static {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn next(&self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+}
+
+impl Accept for UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn next(&self) -> std::io::Result<Self::Io> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+impl Accept for TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn next(&self) -> std::io::Result<Self::Io> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+async fn accept_loop(listener: impl Accept, handler: Handler, timeouts: Timeouts) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
+        let stream = match listener.next().await {
+            Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "accepting connection");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let router = router.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let router = router.clone();
-                async move { Ok::<_, Infallible>(dispatch(router, req.map(Body::new)).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended");
-            }
-        });
+        tokio::spawn(serve_connection(stream, handler.clone(), timeouts.header));
+    }
+}
+
+/// One client connection. hyper times out the headers only with a timer;
+/// after a 101 the connection belongs to the handler (attach, exec).
+async fn serve_connection<I>(io: I, handler: Handler, header_timeout: Duration)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let answer = handler(req);
+        async move { Ok::<_, Infallible>(answer.await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended");
+    }
+}
+
+/// Every API request: a body declared larger than its route reads is
+/// refused before waiting for it; the connection stays in step with the
+/// client whatever the handler left of the body; failures are logged.
+async fn answer(router: Router, timeouts: Timeouts, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let declared = req.body().size_hint().lower();
+    let (parts, body) = req.into_parts();
+    let (input, fate) = Input::new(body, timeouts.body_idle);
+    let req = Request::from_parts(parts, Body::new(input));
+    let mut resp = match limits::refuse_declared(&method, &path, declared) {
+        Some(err) => {
+            // the unread body goes to `fate`, which decides the connection's end
+            drop(req);
+            err.into_response()
+        }
+        None => dispatch(router, req).await,
+    };
+    keep_in_step(&fate, &mut resp, timeouts.body_idle).await;
+    with_headers(report::failed(&method, &path, resp).await)
+}
+
+/// The next request on a keep-alive connection starts after this one's
+/// body: a small unread rest is discarded; otherwise the answer says
+/// `Connection: close` and hyper closes after it, so that the client
+/// knows not to send on this connection again.
+async fn keep_in_step(fate: &Fate<Incoming>, resp: &mut Response<Body>, idle: Duration) {
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return;
+    }
+    let in_step = match fate.take() {
+        Left::Reading | Left::Read => true,
+        Left::Unread(rest) => input::drain(rest, limits::DRAIN_LIMIT, idle).await,
+        Left::Broken => false,
+    };
+    if !in_step {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 }
 
@@ -83,20 +166,16 @@ async fn dispatch(router: Router, mut req: Request<Body>) -> Response<Body> {
         && let Some(parsed) = ApiVersion::parse(v)
     {
         if parsed > max {
-            return with_headers(
-                ApiError::bad_request(format!(
-                    "client version {v} is too new. Maximum supported API version is {API_VERSION}"
-                ))
-                .into_response(),
-            );
+            return ApiError::bad_request(format!(
+                "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+            ))
+            .into_response();
         }
         if parsed < min {
-            return with_headers(
-                ApiError::bad_request(format!(
-                    "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
-                ))
-                .into_response(),
-            );
+            return ApiError::bad_request(format!(
+                "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+            ))
+            .into_response();
         }
         version = parsed;
         let pq = match req.uri().query() {
@@ -106,19 +185,16 @@ async fn dispatch(router: Router, mut req: Request<Body>) -> Response<Body> {
         match pq.parse::<Uri>() {
             Ok(u) => *req.uri_mut() = u,
             Err(_) => {
-                return with_headers(
-                    ApiError(StatusCode::NOT_FOUND, "page not found".into()).into_response(),
-                );
+                return ApiError(StatusCode::NOT_FOUND, "page not found".into()).into_response();
             }
         }
     }
     req.extensions_mut().insert(version);
     tracing::debug!(method = %req.method(), uri = %req.uri(), "request");
-    let resp = match router.oneshot(req).await {
+    match router.oneshot(req).await {
         Ok(r) => r,
         Err(never) => match never {},
-    };
-    with_headers(resp)
+    }
 }
 
 /// `--experimental` of the daemon, for the header every answer carries
@@ -147,7 +223,7 @@ fn with_headers(mut resp: Response<Body>) -> Response<Body> {
 
 /// Serves Prometheus' text format at `/metrics` on a TCP listener
 /// (`--metrics-addr`), as dockerd does; nothing else answers there.
-pub async fn serve_metrics(engine: Arc<Engine>, listener: tokio::net::TcpListener) {
+pub async fn serve_metrics(engine: Arc<Engine>, listener: TcpListener) {
     let app = Router::new()
         .route(
             "/metrics",
@@ -164,7 +240,14 @@ pub async fn serve_metrics(engine: Arc<Engine>, listener: tokio::net::TcpListene
             ),
         )
         .with_state(engine);
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::warn!(error = %e, "metrics listener ended");
-    }
+    let handler: Handler = Arc::new(move |req: Request<Incoming>| {
+        let app = app.clone();
+        Box::pin(async move {
+            match app.oneshot(req.map(Body::new)).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        })
+    });
+    accept_loop(listener, handler, Timeouts::from_env()).await;
 }

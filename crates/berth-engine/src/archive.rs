@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
+use berth_image::sparse::CopyError;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat, mknodat};
@@ -350,6 +351,12 @@ pub struct ExtractOptions {
     pub no_overwrite_dir_non_dir: bool,
 }
 
+/// A tar stream that cannot be read is the client's fault: a 400, not a
+/// failure of the daemon.
+fn bad_archive(e: io::Error) -> ExtractError {
+    ExtractError::Invalid(format!("invalid archive: {e}"))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     #[error("{0}")]
@@ -402,9 +409,13 @@ pub fn extract_tar(
     }
     let mut archive = tar::Archive::new(input);
     let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let raw = entry.path()?.into_owned();
+    for entry in archive.entries().map_err(bad_archive)? {
+        let mut entry = entry.map_err(bad_archive)?;
+        let sparse = berth_image::sparse::pax_sparse(&mut entry).map_err(bad_archive)?;
+        let raw = match sparse.as_ref().and_then(|s| s.name()) {
+            Some(n) => n.to_path_buf(),
+            None => entry.path().map_err(bad_archive)?.into_owned(),
+        };
         let Some(rel) = member_path(&raw)? else {
             continue;
         };
@@ -459,7 +470,7 @@ pub fn extract_tar(
                 set_attrs(pfd, n, &h, mode, opts, false)?;
                 dirs.push((full.clone(), h.mtime().unwrap_or(0) as i64));
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let fd = openat(
                     Some(pfd),
                     n,
@@ -472,8 +483,19 @@ pub fn extract_tar(
                 )?;
                 // SAFETY: a new descriptor that nothing else owns
                 let mut f = unsafe { File::from_raw_fd(fd) };
-                io::copy(&mut entry, &mut f)?;
+                let copied =
+                    berth_image::sparse::write_contents(&mut entry, sparse.as_ref(), &mut f);
                 drop(f);
+                if let Err(e) = copied {
+                    // no partial file stays behind in the container
+                    let _ = unlinkat(Some(pfd), n, UnlinkatFlags::NoRemoveDir);
+                    return Err(match e {
+                        CopyError::Archive(e) => {
+                            ExtractError::Invalid(format!("invalid archive: {raw:?}: {e}"))
+                        }
+                        CopyError::Write(e) => ExtractError::Io(e),
+                    });
+                }
                 set_attrs(pfd, n, &h, mode, opts, false)?;
             }
             tar::EntryType::Symlink => {
@@ -492,7 +514,14 @@ pub fn extract_tar(
                         "invalid hard link target {target:?}"
                     )));
                 };
-                let src = root.open_in(&dest.join(trel), OFlag::O_PATH, false)?;
+                let src = root
+                    .open_in(&dest.join(&trel), OFlag::O_PATH, false)
+                    .map_err(|e| match e.raw_os_error() {
+                        Some(libc::ENOENT) | Some(libc::ENOTDIR) => ExtractError::Invalid(format!(
+                            "invalid archive: hard link {raw:?} points to {target:?}, which is neither in the archive before it nor in the destination"
+                        )),
+                        _ => ExtractError::Io(e),
+                    })?;
                 // linking through /proc/self/fd needs no CAP_DAC_READ_SEARCH
                 // (AT_EMPTY_PATH would)
                 let proc_path = PathBuf::from(format!("/proc/self/fd/{}", src.as_raw_fd()));

@@ -487,9 +487,9 @@ struct CopyPlan {
 fn rewrite_into<W: Write>(
     input: impl Read,
     out: &mut tar::Builder<W>,
-    src_is_dir: bool,
-    src_name: &str,
+    (src_is_dir, src_name): (bool, &str),
     plan: &CopyPlan,
+    skipped: &mut Vec<String>,
 ) -> std::io::Result<()> {
     let dest = plan.dest.trim_start_matches('/');
     let mut archive = tar::Archive::new(input);
@@ -526,6 +526,10 @@ fn rewrite_into<W: Write>(
             h.set_mode(m);
         }
         let kind = h.entry_type();
+        if is_device(kind) {
+            skipped.push(target.display().to_string());
+            continue;
+        }
         let link = entry
             .link_name()?
             .map(|l| l.into_owned())
@@ -1706,8 +1710,7 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let (id, _) = self.container_create(None, body).await?;
-        Ok(id)
+        self.create_step_container(body).await
     }
 
     async fn remove_step_container(&self, id: &str) {
@@ -1765,6 +1768,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        crate::crash_point("build-step-created");
         let ran = self.run_to_exit(&id, tx, opts.quiet).await;
         let _ = std::fs::remove_dir_all(&secret_dir);
         let code = match ran {
@@ -2147,9 +2151,18 @@ impl Engine {
                 opts,
             )
             .await;
-        if let Err(e) = result {
-            self.remove_step_container(&dest_id).await;
-            return Err(e);
+        let skipped = match result {
+            Ok(s) => s,
+            Err(e) => {
+                self.remove_step_container(&dest_id).await;
+                return Err(e);
+            }
+        };
+        for dev in skipped {
+            let note = format!(
+                " ---> skipping the device node /{dev}: device nodes are not copied into image layers\n"
+            );
+            say(tx, opts.quiet, note).await;
         }
         let committed = self.commit_step(st, Some(&dest_id), created_by, &key).await;
         self.remove_step_container(&dest_id).await;
@@ -2224,7 +2237,7 @@ impl Engine {
         chown: Option<String>,
         is_add: bool,
         opts: &BuildOptions,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let work = self.tmp_path("build-copy");
         std::fs::create_dir_all(&work)?;
         let res = async {
@@ -2297,6 +2310,7 @@ impl Engine {
                 let any_dir_source = ctx_sources.iter().any(|(_, f)| f.iter().any(|c| c.is_dir))
                     || image_parts.iter().any(|p| p.2);
                 let combined = w.join("combined.tar");
+                let mut skipped = Vec::new();
                 {
                     let out = std::fs::File::create(&combined)?;
                     let mut b = tar::Builder::new(std::io::BufWriter::new(out));
@@ -2314,7 +2328,7 @@ impl Engine {
                         for f in found {
                             let host = berth_image::rootpath::resolve(&ctx, &f.path, true)?;
                             if is_add && !f.is_dir && !f.no_extract && is_local_archive(&host) {
-                                add_archive(&host, &dest, &plan, &mut b)?;
+                                add_archive(&host, &dest, &plan, &mut b, &mut skipped)?;
                                 continue;
                             }
                             let part = w.join("part.tar");
@@ -2332,14 +2346,20 @@ impl Engine {
                             rewrite_into(
                                 std::fs::File::open(&part)?,
                                 &mut b,
-                                f.is_dir,
-                                &top,
+                                (f.is_dir, &top),
                                 &plan,
+                                &mut skipped,
                             )?;
                         }
                     }
                     for (file, name, is_dir) in &image_parts {
-                        rewrite_into(std::fs::File::open(file)?, &mut b, *is_dir, name, &plan)?;
+                        rewrite_into(
+                            std::fs::File::open(file)?,
+                            &mut b,
+                            (*is_dir, name),
+                            &plan,
+                            &mut skipped,
+                        )?;
                     }
                     for d in &heredocs {
                         let target = if plan.dest_is_dir {
@@ -2370,7 +2390,8 @@ impl Engine {
                         no_overwrite_dir_non_dir: false,
                     },
                 )
-                .map_err(|e| Error::invalid(format!("copying files: {e}")))
+                .map_err(|e| Error::invalid(format!("copying files: {e}")))?;
+                Ok(skipped)
             })
             .await
         }
@@ -2453,6 +2474,12 @@ impl Engine {
     }
 }
 
+/// Device nodes are skipped in every layer berth unpacks (a container gets
+/// its /dev from the runtime), so COPY and ADD say so instead of copying.
+fn is_device(kind: tar::EntryType) -> bool {
+    matches!(kind, tar::EntryType::Char | tar::EntryType::Block)
+}
+
 /// Unpacks a local archive for ADD: its members go under the destination
 /// directory; names that climb out of it are refused.
 fn add_archive<W: Write>(
@@ -2460,13 +2487,19 @@ fn add_archive<W: Write>(
     dest: &str,
     plan: &CopyPlan,
     out: &mut tar::Builder<W>,
+    skipped: &mut Vec<String>,
 ) -> Result<()> {
     let input = berth_image::compression::decompress(std::fs::File::open(file)?)?;
     let mut archive = tar::Archive::new(input);
     let base = dest.trim_start_matches('/');
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let raw = entry.path()?.into_owned();
+        let sparse = berth_image::sparse::pax_sparse(&mut entry)
+            .map_err(|e| Error::invalid(format!("ADD failed: {e}")))?;
+        let raw = match sparse.as_ref().and_then(|s| s.name()) {
+            Some(n) => n.to_path_buf(),
+            None => entry.path()?.into_owned(),
+        };
         let rel = clean_rel(&raw.to_string_lossy()).ok_or_else(|| {
             Error::invalid(format!(
                 "ADD failed: archive entry {} would be written outside {dest}",
@@ -2483,6 +2516,10 @@ fn add_archive<W: Write>(
             h.set_gid(g);
         }
         let kind = h.entry_type();
+        if is_device(kind) {
+            skipped.push(target.display().to_string());
+            continue;
+        }
         if kind.is_hard_link() {
             let link = entry
                 .link_name()?
@@ -2501,6 +2538,19 @@ fn add_archive<W: Write>(
                 .map(|l| l.into_owned())
                 .unwrap_or_default();
             archive::append_symlink(out, &mut h, &target, &link)?;
+        } else if kind.is_file() || kind.is_gnu_sparse() {
+            // sparse members go in expanded, as the plain files they are
+            let (size, data) = berth_image::sparse::expanded(&mut entry, sparse.as_ref())
+                .map_err(|e| Error::invalid(format!("ADD failed: {}: {e}", raw.display())))?;
+            // a fresh header: a GNU sparse one carries its map along
+            let mut plain = tar::Header::new_gnu();
+            plain.set_entry_type(tar::EntryType::Regular);
+            plain.set_mode(h.mode()?);
+            plain.set_uid(h.uid()?);
+            plain.set_gid(h.gid()?);
+            plain.set_mtime(h.mtime()?);
+            plain.set_size(size);
+            out.append_data(&mut plain, &target, data)?;
         } else {
             out.append_data(&mut h, &target, &mut entry)?;
         }

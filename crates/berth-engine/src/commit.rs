@@ -76,6 +76,20 @@ fn add_dir<W: std::io::Write>(
             b.append_data(&mut h, &wh, std::io::empty())?;
             continue;
         }
+        if md.file_type().is_char_device() || md.file_type().is_block_device() {
+            // no layer berth unpacks keeps device nodes (the runtime makes
+            // /dev), so none is written either
+            tracing::debug!(path = %name.display(), "leaving a device node out of the layer");
+            continue;
+        }
+        if md.file_type().is_fifo() {
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata(&md);
+            h.set_entry_type(tar::EntryType::Fifo);
+            h.set_size(0);
+            b.append_data(&mut h, &name, std::io::empty())?;
+            continue;
+        }
         if md.file_type().is_symlink() {
             let mut h = tar::Header::new_gnu();
             h.set_metadata(&md);

@@ -98,6 +98,10 @@ pub struct ContainerRecord {
     /// disconnect`): it joins only the others
     #[serde(default)]
     pub primary_detached: bool,
+    /// a build's step container: one left by an interrupted build is
+    /// removed when the daemon starts
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_step: bool,
 }
 
 /// What waiters need to know, published on every state change.
@@ -259,7 +263,7 @@ impl Engine {
             .join(format!("{}.sock", &id[..32]))
     }
 
-    fn state_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn state_dir(&self, id: &str) -> PathBuf {
         self.cfg.exec_root.join("containers").join(id)
     }
 
@@ -348,6 +352,20 @@ impl Engine {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<(String, Vec<String>)> {
+        self.create_container(name, body, false).await
+    }
+
+    /// A build's step container, marked as such from its first record.
+    pub(crate) async fn create_step_container(&self, body: ContainerCreateBody) -> Result<String> {
+        Ok(self.create_container(None, body, true).await?.0)
+    }
+
+    async fn create_container(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+        build_step: bool,
+    ) -> Result<(String, Vec<String>)> {
         let image_name = body
             .image
             .clone()
@@ -359,6 +377,7 @@ impl Engine {
             Some(n) if !n.is_empty() => Some(names::validate(n)?),
             _ => None,
         };
+        let body = crate::validate::create_body(body, crate::validate::online_cpus())?;
         let image = self.resolve_image(&image_name)?;
         let img_cfg = self
             .image_config(&image.id)?
@@ -556,6 +575,7 @@ impl Engine {
                 endpoints: Default::default(),
                 published: Vec::new(),
                 primary_detached: false,
+                build_step,
             };
             std::fs::create_dir_all(self.container_dir(&id))?;
             self.persist(&rec)?;
@@ -623,6 +643,7 @@ impl Engine {
         let id = &rec.id;
         let state_dir = self.state_dir(id);
         let rootfs = self.mount_rootfs(rec)?;
+        crate::validate::make_working_dir(&rootfs, rec.config.working_dir.as_deref())?;
         let cdir = self.container_dir(id);
         // `--network container:NAME` shares the peer's namespace, its /etc
         // files and (as in Docker) its hostname
@@ -741,7 +762,7 @@ impl Engine {
                 .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
                 .map(|s| (s[0] as u64, s[1] as u64)),
             readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
-            tmpfs: hc.tmpfs.clone().unwrap_or_default().into_iter().collect(),
+            tmpfs: crate::validate::tmpfs_in_root(&rootfs, hc.tmpfs.as_ref())?,
             mounts: extra_mounts,
             rlimits: crate::hostconfig::rlimits(hc)?,
             sysctls: crate::hostconfig::sysctls(hc)?,
@@ -893,6 +914,8 @@ impl Engine {
             self.record_start_failure(&e, code, &msg);
             return Err(Error::invalid(msg));
         }
+        // what a start cut short by a crash left would make the create fail
+        self.clear_stale_runtime(&id).await;
         let sock = self.shim_socket(&id);
         let args = ShimArgs {
             id: id.clone(),
@@ -907,6 +930,7 @@ impl Engine {
             self.record_start_failure(&e, 128, &msg);
             return Err(Error::Internal(anyhow::anyhow!(msg)));
         }
+        crate::crash_point("start-after-shim-spawn");
         // attachers that arrived before start get every byte of output
         let pending: Vec<PendingAttach> =
             std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
@@ -936,6 +960,7 @@ impl Engine {
             self.record_start_failure(&e, 128, &msg);
             return Err(Error::Internal(anyhow::anyhow!(msg)));
         }
+        crate::crash_point("start-before-record");
         let rec = e.update(|r| {
             r.manually_stopped = false;
             r.state = StateRecord {
@@ -1582,7 +1607,18 @@ impl Engine {
             match rec.state.status {
                 Status::Running | Status::Created => {
                     match shim_client::request(&sock, &Request::State).await {
-                        Ok(r) if r.exit.is_none() && r.ok => {
+                        Ok(r)
+                            if r.exit.is_none()
+                                && r.ok
+                                && (rec.state.status == Status::Running
+                                    || self
+                                        .finish_interrupted_start(
+                                            &e,
+                                            r.started.unwrap_or(true),
+                                            r.pid,
+                                        )
+                                        .await) =>
+                        {
                             if rec.state.status == Status::Created {
                                 // a start the daemon did not finish recording
                                 let rec = e.update(|x| {
@@ -1606,7 +1642,7 @@ impl Engine {
                             let exit = berth_shim::read_exit(&self.state_dir(&rec.id));
                             self.handle_exit(&e, exit);
                         }
-                        _ => {}
+                        _ => self.clear_stale_runtime(&rec.id).await,
                     }
                 }
                 Status::Removing => {

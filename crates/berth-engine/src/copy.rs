@@ -52,6 +52,11 @@ fn io_error(e: std::io::Error, path: &str, container: &str) -> Error {
     match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => not_found(path, container),
         Some(libc::EROFS) => Error::invalid("container rootfs is marked read-only"),
+        // a loop, or a kernel "magic" link such as /proc/1/root, which would
+        // lead out of the container: the path is what is wrong
+        Some(libc::ELOOP) | Some(libc::EXDEV) => Error::invalid(format!(
+            "cannot follow {path} in container {container}: too many levels of symbolic links, or a link out of the container"
+        )),
         _ => Error::Internal(anyhow::Error::from(e).context(format!("accessing {path}"))),
     }
 }

@@ -73,6 +73,7 @@ impl Engine {
         if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(Error::invalid("No exec command specified"));
         }
+        let cfg = crate::validate::exec_config(cfg)?;
         let id = crate::random_id();
         let cmd = cfg.cmd.clone().unwrap_or_default().join(" ");
         self.container_event(

@@ -156,6 +156,7 @@ impl Engine {
         let stats = match unpacked {
             Ok(s) => s,
             Err(e) => {
+                tracing::warn!(layer = %diff_id, "unpacking a layer failed, its partial directory is removed: {e:#}");
                 let _ = fs::remove_dir_all(&tmp);
                 return Err(e);
             }
@@ -271,8 +272,11 @@ impl Engine {
         for d in dirs {
             // rename first so that a crash mid-delete leaves only a ".tmp"
             let tmp = PathBuf::from(format!("{}.tmp", d.display()));
-            if fs::rename(&d, &tmp).is_ok() {
-                let _ = fs::remove_dir_all(&tmp);
+            match fs::rename(&d, &tmp).and_then(|()| fs::remove_dir_all(&tmp)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // the next start sweeps what is left; say why it is there
+                Err(e) => tracing::warn!("removing layer directory {}: {e}", d.display()),
             }
         }
         Ok(())

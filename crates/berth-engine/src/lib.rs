@@ -23,6 +23,7 @@ mod networks;
 mod proxy;
 mod pull;
 mod push;
+mod reconcile;
 mod reload;
 mod runtime;
 mod saveload;
@@ -30,6 +31,7 @@ mod seccomp;
 mod shim_client;
 mod spec;
 mod system;
+pub mod validate;
 mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
@@ -189,6 +191,7 @@ impl Engine {
             .collect();
         engine.load_networks(&recs).context("setting up networks")?;
         engine.restore_containers().await?;
+        engine.remove_stale_build_containers().await;
         Ok(engine)
     }
 
@@ -223,6 +226,21 @@ pub(crate) fn labels_match(labels: &HashMap<String, String>, wanted: &[String]) 
 }
 
 /// A random 64-hex-character id, like Docker's container ids.
+/// A test hook: `BERTH_CRASH_AT=<point>` in the daemon's environment kills
+/// it with SIGKILL when it reaches that point, so that the crash tests hit
+/// the exact instants a timed kill -9 hits only by luck.
+pub(crate) fn crash_point(name: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT
+        .get_or_init(|| std::env::var("BERTH_CRASH_AT").ok())
+        .as_deref()
+        == Some(name)
+    {
+        tracing::error!("crashing at {name}, as BERTH_CRASH_AT asks");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 pub(crate) fn random_id() -> String {
     use std::io::Read;
     let mut b = [0u8; 32];

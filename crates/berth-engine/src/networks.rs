@@ -393,6 +393,7 @@ impl Engine {
         let cfg = v4.into_iter().next().unwrap_or_default();
         let cfg6 = v6.into_iter().next();
         let options = req.options.clone().unwrap_or_default();
+        crate::validate::network_options(&options)?;
         // creations run one at a time (two must not pick one subnet), with
         // the records only read meanwhile: links, nft and the store are
         // written without holding the lock that inspect and list take

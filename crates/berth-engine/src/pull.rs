@@ -126,6 +126,7 @@ impl Engine {
 
     /// `docker login`: checks the credentials with the registry.
     pub async fn registry_login(&self, server: &str, creds: Credentials) -> Result<()> {
+        crate::validate::server_address(server)?;
         let host = server
             .trim_start_matches("https://")
             .trim_start_matches("http://")

@@ -109,8 +109,7 @@ impl Engine {
             .map_err(|err| Error::Internal(anyhow::anyhow!("running ps: {err}")))?;
         if !out.status.success() {
             return Err(Error::Internal(anyhow::anyhow!(
-                "ps: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                crate::validate::ps_failure(&out.stderr)
             )));
         }
         parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)

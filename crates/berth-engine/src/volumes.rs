@@ -72,6 +72,7 @@ pub struct MountRecord {
 
 /// Docker's rule for local volume names.
 fn validate_name(name: &str) -> Result<()> {
+    crate::validate::volume_name_length(name)?;
     let mut chars = name.chars();
     let ok = name.len() >= 2
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -598,7 +599,7 @@ impl Engine {
             }
             out.push(
                 oci_spec::runtime::MountBuilder::default()
-                    .destination(&m.destination)
+                    .destination(crate::validate::in_root(rootfs, &m.destination)?)
                     .typ(typ)
                     .source(source)
                     .options(opts)
@@ -735,6 +736,7 @@ fn parse_bind(spec: &str) -> Result<MountRecord> {
     let kind = if src.starts_with('/') {
         MountKind::Bind
     } else {
+        crate::validate::volume_name_length(src)?;
         validate_name(src).map_err(|_| {
             Error::invalid(format!(
                 "invalid volume specification: '{spec}': \"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"

@@ -18,6 +18,7 @@ use nix::sys::time::TimeSpec;
 use tar::EntryType;
 
 use crate::rootpath::{clean_relative, resolve};
+use crate::sparse::CopyError;
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
@@ -37,7 +38,11 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
     let mut seen_hardlink_targets: HashSet<PathBuf> = HashSet::new();
     for entry in archive.entries().context("reading layer archive")? {
         let mut entry = entry.context("reading layer archive")?;
-        let raw = entry.path().context("reading member name")?.into_owned();
+        let sparse = crate::sparse::pax_sparse(&mut entry).context("reading layer archive")?;
+        let raw = match sparse.as_ref().and_then(|s| s.name()) {
+            Some(n) => n.to_path_buf(),
+            None => entry.path().context("reading member name")?.into_owned(),
+        };
         let Some(rel) = clean_relative(&raw) else {
             bail!(
                 "invalid layer: member {:?} is outside of the archive root",
@@ -61,8 +66,8 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
             continue;
         }
         if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) {
-            let target = parent.join(hidden);
-            remove_any(&target)?;
+            let target = parent.join(whiteout_name(hidden, &raw)?);
+            remove_any(dest, &target)?;
             mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
                 .with_context(|| format!("creating whiteout {}", target.display()))?;
             continue;
@@ -79,7 +84,7 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 if let Ok(md) = fs::symlink_metadata(&path)
                     && !md.is_dir()
                 {
-                    remove_any(&path)?;
+                    remove_any(dest, &path)?;
                 }
                 if !path.exists() {
                     fs::create_dir(&path)
@@ -88,12 +93,18 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
                 dirs.push((path.clone(), mtime));
             }
-            EntryType::Regular | EntryType::Continuous => {
-                remove_any(&path)?;
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                remove_any(dest, &path)?;
                 let mut f =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                stats.size += io::copy(&mut entry, &mut f)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                stats.size += crate::sparse::write_contents(&mut entry, sparse.as_ref(), &mut f)
+                    .map_err(|e| match e {
+                        CopyError::Archive(e) => anyhow::Error::from(e)
+                            .context(format!("invalid layer: reading {:?}", raw)),
+                        CopyError::Write(e) => {
+                            anyhow::Error::from(e).context(format!("writing {}", path.display()))
+                        }
+                    })?;
                 drop(f);
                 lchown(&path, Some(uid), Some(gid))?;
                 // chmod after chown: chown clears setuid bits
@@ -104,7 +115,7 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                     .link_name()?
                     .context("symlink without target")?
                     .into_owned();
-                remove_any(&path)?;
+                remove_any(dest, &path)?;
                 symlink(&target, &path)
                     .with_context(|| format!("creating symlink {}", path.display()))?;
                 lchown(&path, Some(uid), Some(gid))?;
@@ -128,14 +139,14 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 if md.is_dir() {
                     bail!("invalid layer: hard link {:?} points to a directory", raw);
                 }
-                remove_any(&path)?;
+                remove_any(dest, &path)?;
                 fs::hard_link(&target_path, &path)
                     .with_context(|| format!("linking {}", path.display()))?;
                 seen_hardlink_targets.insert(target_path);
                 continue; // times and modes belong to the target
             }
             EntryType::Fifo => {
-                remove_any(&path)?;
+                remove_any(dest, &path)?;
                 mknod(&path, SFlag::S_IFIFO, Mode::from_bits_truncate(mode), 0)?;
                 lchown(&path, Some(uid), Some(gid))?;
             }
@@ -184,7 +195,37 @@ fn set_mtime(path: &Path, mtime: i64) {
     let _ = utimensat(None, path, &t, &t, UtimensatFlags::NoFollowSymlink);
 }
 
-fn remove_any(path: &Path) -> Result<()> {
+/// The name a whiteout hides. `.wh.` followed by nothing, `.` or `..`
+/// would name the directory itself or its parent: removing that would reach
+/// past the entry into the layer root and, through `..`, every other layer.
+fn whiteout_name<'a>(hidden: &'a str, raw: &Path) -> Result<&'a str> {
+    if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
+        bail!(
+            "invalid layer: whiteout {:?} does not name a file in its directory",
+            raw
+        );
+    }
+    Ok(hidden)
+}
+
+/// Removes `path`, which must lie strictly inside `root`: the last guard
+/// between a hostile archive and the data root, whatever the caller built.
+fn remove_any(root: &Path, path: &Path) -> Result<()> {
+    let inside = path
+        .strip_prefix(root)
+        .map(|rel| {
+            !rel.as_os_str().is_empty()
+                && rel
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .unwrap_or(false);
+    if !inside {
+        bail!(
+            "invalid layer: refusing to remove {} outside of the layer being applied",
+            path.display()
+        );
+    }
     match fs::symlink_metadata(path) {
         Ok(md) if md.is_dir() => {
             fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
@@ -274,6 +315,38 @@ mod tests {
             fs::read_link(d.path().join("bin/sh")).unwrap(),
             PathBuf::from("/bin/busybox")
         );
+    }
+
+    #[test]
+    fn whiteouts_of_dot_and_dot_dot_are_refused_before_anything_is_removed() {
+        for name in [".wh...", ".wh..", ".wh.", "sub/.wh...", "sub/.wh.."] {
+            let outer = tempfile::tempdir().unwrap();
+            let sibling = outer.path().join("other-layer");
+            fs::create_dir_all(sibling.join("bin")).unwrap();
+            fs::write(sibling.join("bin/sh"), b"x").unwrap();
+            let dest = outer.path().join("dest");
+            fs::create_dir_all(dest.join("sub/kept")).unwrap();
+            let t = tar_of(|b| file(b, name, b""));
+            let err = unpack(&t[..], &dest).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("does not name a file"),
+                "{name}: {err:#}"
+            );
+            assert!(sibling.join("bin/sh").exists(), "{name} reached a sibling");
+            assert!(dest.join("sub/kept").is_dir(), "{name} removed its parent");
+        }
+    }
+
+    #[test]
+    fn removal_outside_the_root_is_refused() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        assert!(remove_any(&dest, outer.path()).is_err());
+        assert!(remove_any(&dest, &dest).is_err());
+        assert!(remove_any(&dest, &dest.join("a/../..")).is_err());
+        assert!(remove_any(&dest, &dest.join("missing")).is_ok());
+        assert!(dest.exists());
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod compression;
 pub mod layer;
 pub mod reference;
 pub mod rootpath;
+pub mod sparse;
 
 pub use reference::Reference;

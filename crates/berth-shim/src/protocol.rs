@@ -62,6 +62,11 @@ pub struct Response {
     pub pid: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitStatus>,
+    /// in answer to State: whether the container's process was started
+    /// (None from shims older than the field, which were always started by
+    /// the time the daemon could ask)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
 }
 
 impl Response {

@@ -586,6 +586,8 @@ fn serve_request(sh: &Shared, mut conn: UnixStream) {
                 &Response {
                     pid: Some(sh.pid),
                     exit: exited(),
+                    // the start channel is taken by the one Start request
+                    started: Some(sh.start.lock().unwrap_or_else(|p| p.into_inner()).is_none()),
                     ..Response::ok()
                 },
             );

@@ -367,3 +367,126 @@ fn graceful_stop_stops_containers_by_default() {
         status("unl")
     );
 }
+
+/// After a crash, a container is running with a live process, or can be
+/// started, or never existed; and it can always be removed.
+fn assert_startable_or_running(d: &Daemon, name: &str, when: &str) {
+    let o = d.berth(&["inspect", "--format", "{{.State.Status}}", name]);
+    if code(&o) != 0 {
+        assert!(
+            stderr(&o).contains("No such"),
+            "{when}: {name}: {}",
+            stderr(&o)
+        );
+        return;
+    }
+    let status = stdout(&o).trim().to_string();
+    if status != "running" {
+        let o = d.berth(&["start", name]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{when}: starting a {status} {name}: {}",
+            stderr(&o)
+        );
+    }
+    // the container's own process, not a runtime's init waiting to start it
+    let o = d.berth(&["exec", name, "cat", "/proc/1/cmdline"]);
+    assert_eq!(code(&o), 0, "{when}: {name} ({status}): {}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("sleep\u{0}1000"),
+        "{when}: {name} ({status}) runs {:?}",
+        stdout(&o)
+    );
+    let o = d.berth(&["rm", "-f", name]);
+    assert_eq!(code(&o), 0, "{when}: removing {name}: {}", stderr(&o));
+}
+
+#[test]
+fn kill9_at_any_instant_of_run_leaves_containers_startable() {
+    let mut d = Daemon::start();
+    // exact instants: the shim made the container but was not told to
+    // start it; it started but the record still says created
+    for point in ["start-after-shim-spawn", "start-before-record"] {
+        d.stop();
+        d.env = vec![("BERTH_CRASH_AT".into(), point.into())];
+        d.start_again();
+        let o = d.berth(&["run", "-d", "--name", point, "busybox", "sleep", "1000"]);
+        assert_ne!(code(&o), 0, "{point}: the daemon did not crash");
+        d.env.clear();
+        d.restart_after_kill9();
+        assert_startable_or_running(&d, point, point);
+    }
+    // and timed kills across the whole request
+    for (i, delay) in [0u64, 10, 20, 30, 45, 60, 80, 110].iter().enumerate() {
+        let name = format!("timed{i}");
+        let mut run = std::process::Command::new(common::berth_bin())
+            .args(["run", "-d", "--name", &name, "busybox", "sleep", "1000"])
+            .env("BERTH_HOST", d.host())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("berth run");
+        std::thread::sleep(std::time::Duration::from_millis(*delay));
+        d.restart_after_kill9();
+        let _ = run.wait();
+        assert_startable_or_running(&d, &name, &format!("kill after {delay} ms"));
+    }
+    assert!(d.log().contains("crashing at start-after-shim-spawn"));
+}
+
+/// The build's step containers in `ps -a`, and shims that hold one.
+fn build_leftovers(d: &Daemon) -> (String, String) {
+    let ps = stdout(&d.berth(&["ps", "-aq"]));
+    let shims = stdout(&d.sh("pgrep -a berth-shim || true"));
+    (ps, shims)
+}
+
+#[test]
+fn kill9_during_build_leaves_no_step_containers() {
+    let mut d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN sleep 30\n").expect("Dockerfile");
+    let ctx_arg = ctx.display().to_string();
+    // at an exact instant: the step container exists, nothing ran yet
+    d.stop();
+    d.env = vec![("BERTH_CRASH_AT".into(), "build-step-created".into())];
+    d.start_again();
+    let o = d.berth(&["build", "-q", &ctx_arg]);
+    assert_ne!(code(&o), 0, "the daemon did not crash");
+    d.env.clear();
+    d.restart_after_kill9();
+    let (ps, shims) = build_leftovers(&d);
+    assert_eq!(ps, "", "step containers left: {ps}");
+    assert_eq!(shims, "", "shims left: {shims}");
+    // while a step runs
+    let mut build = std::process::Command::new(common::berth_bin())
+        .args(["build", "-q", &ctx_arg])
+        .env("BERTH_HOST", d.host())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("berth build");
+    assert!(
+        eventually(20, || !stdout(&d.sh("pgrep -f 'slee[p] 30' || true"))
+            .is_empty()),
+        "the RUN step did not start"
+    );
+    d.restart_after_kill9();
+    let _ = build.wait();
+    assert!(
+        eventually(15, || build_leftovers(&d) == (String::new(), String::new())),
+        "left after a kill during RUN: {:?}",
+        build_leftovers(&d)
+    );
+    assert!(
+        d.log()
+            .contains("removing the step container of an interrupted build")
+    );
+    // and builds work afterwards
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo ok > /ok\n")
+        .expect("Dockerfile");
+    let o = d.berth(&["build", "-t", "after:1", &ctx_arg]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

@@ -4,44 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
+use common::registry::Registry;
 use common::{Daemon, berth_bin, code, eventually, stderr, stdout};
-
-/// A `berth registry serve` in the daemon's network namespace.
-struct Registry {
-    child: Child,
-}
-
-impl Registry {
-    fn start(d: &Daemon, extra: &[&str]) -> Registry {
-        let root = d.dir.path().join("registry");
-        let child = Command::new("nsenter")
-            .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", berth_bin()])
-            .args(["registry", "serve", "--addr", "127.0.0.1:5000", "--root"])
-            .arg(&root)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the registry");
-        assert!(
-            eventually(10, || d
-                .sh("curl -s -o /dev/null http://127.0.0.1:5000/v2/")
-                .status
-                .success()),
-            "registry did not come up"
-        );
-        Registry { child }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn image_id(d: &Daemon, name: &str) -> String {
     let o = d.berth(&["image", "inspect", "--format", "{{.Id}}", name]);

@@ -39,10 +39,7 @@ pub async fn search(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
         .get("term")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("term is required"))?;
-    let limit = p
-        .get("limit")
-        .and_then(|l| l.parse::<u32>().ok())
-        .unwrap_or(25);
+    let limit = berth_engine::validate::search_limit(p.get("limit"))?;
     Ok(Json(e.image_search(term, limit).await?).into_response())
 }
 

@@ -88,6 +88,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .delete(images::remove),
         )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
+        .route_layer(axum::middleware::from_fn(require_json))
         .route_layer(axum::middleware::from_fn_with_state(
             engine.clone(),
             measure,
@@ -150,6 +151,48 @@ async fn measure(
     e.metrics()
         .api_request(method.as_str(), &route, resp.status().as_u16(), took);
     resp
+}
+
+/// dockerd's CheckForJSON on the routes whose body it reads as JSON: a
+/// body in another type is refused before the handler runs.
+async fn require_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+    use axum::response::IntoResponse;
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str());
+    let json = req.method() == axum::http::Method::POST
+        && route.is_some_and(|r| {
+            matches!(
+                r,
+                "/containers/create"
+                    | "/containers/{id}/update"
+                    | "/containers/{id}/exec"
+                    | "/exec/{id}/start"
+                    | "/commit"
+                    | "/networks/create"
+                    | "/networks/{id}/connect"
+                    | "/networks/{id}/disconnect"
+                    | "/volumes/create"
+            )
+        });
+    if json {
+        let h = req.headers();
+        // Go counts a chunked body (length unknown) as a body
+        let has_body = h.contains_key(TRANSFER_ENCODING)
+            || h.get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0");
+        let ct = h.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
+        if let Err(e) = berth_engine::validate::json_content_type(ct, has_body) {
+            return ApiError::from(e).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Reads a JSON request body, answering Docker's 400 for bad JSON.

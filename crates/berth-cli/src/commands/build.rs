@@ -360,6 +360,14 @@ pub async fn build(ctx: &Ctx, mut a: BuildArgs) -> Result<i32> {
         let msg = v["error"].as_str().unwrap_or_default().to_string();
         return Err(status(code as i32, msg));
     }
+    if image_id.is_none() {
+        // every build that ends well names its image; a stream without
+        // one was cut off (the daemon went away mid-build)
+        return Err(status(
+            1,
+            "the build ended without an image: the daemon closed the connection",
+        ));
+    }
     if let (Some(f), Some(id)) = (&a.iidfile, &image_id) {
         std::fs::write(f, id)
             .map_err(|e| status(1, format!("writing image ID to {}: {e}", f.display())))?;

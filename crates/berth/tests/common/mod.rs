@@ -5,6 +5,8 @@
 //! and container with it — even when the test failed.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,8 @@ pub struct Daemon {
     daemon: Option<Child>,
     /// extra `berth daemon` flags for the next start
     pub flags: Vec<String>,
+    /// extra environment for the next start (`BERTH_CRASH_AT`)
+    pub env: Vec<(String, String)>,
 }
 
 pub fn child_of(pid: u32) -> Option<i32> {
@@ -135,6 +139,7 @@ impl Daemon {
             ns_pid,
             daemon: None,
             flags: Vec::new(),
+            env: Vec::new(),
         };
         d.spawn_daemon();
         d
@@ -191,6 +196,7 @@ impl Daemon {
         flags.extend(self.flags.iter().cloned());
         let child = self
             .daemon_command(&flags.iter().map(String::as_str).collect::<Vec<_>>())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
