@@ -2545,10 +2545,11 @@ fn add_archive<W: Write>(
             // a fresh header: a GNU sparse one carries its map along
             let mut plain = tar::Header::new_gnu();
             plain.set_entry_type(tar::EntryType::Regular);
-            plain.set_mode(h.mode()?);
-            plain.set_uid(h.uid()?);
-            plain.set_gid(h.gid()?);
-            plain.set_mtime(h.mtime()?);
+            // archives from other tools leave numeric fields empty
+            plain.set_mode(h.mode().unwrap_or(0o644));
+            plain.set_uid(h.uid().unwrap_or(0));
+            plain.set_gid(h.gid().unwrap_or(0));
+            plain.set_mtime(h.mtime().unwrap_or(0));
             plain.set_size(size);
             out.append_data(&mut plain, &target, data)?;
         } else {
