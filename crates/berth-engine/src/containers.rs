@@ -124,7 +124,7 @@ pub struct Entry {
     rec: Mutex<ContainerRecord>,
     /// serializes lifecycle operations on one container
     pub(crate) op: tokio::sync::Mutex<()>,
-    watch: watch::Sender<Snapshot>,
+    pub(crate) watch: watch::Sender<Snapshot>,
     pending_attach: Mutex<Vec<PendingAttach>>,
     /// the next restart's delay (Docker's back-off: 100 ms doubling to 1 min)
     restart_delay: Mutex<Duration>,
@@ -136,7 +136,7 @@ const RESTART_DELAY_MAX: Duration = Duration::from_secs(60);
 const RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
 
 impl Entry {
-    fn new(rec: ContainerRecord) -> Arc<Self> {
+    pub(crate) fn new(rec: ContainerRecord) -> Arc<Self> {
         let snap = Snapshot {
             running: rec.state.status == Status::Running,
             exit_code: rec.state.exit_code,
@@ -851,6 +851,9 @@ impl Engine {
             Status::Created | Status::Exited | Status::Restarting => {}
         }
         let id = rec.id.clone();
+        // what an earlier run or a start cut short by a crash left would
+        // make the create fail
+        self.clear_stale_runtime(&id).await?;
         self.forget_rw_size(&id);
         let state_dir = self.state_dir(&id);
         std::fs::create_dir_all(&state_dir)?;
@@ -914,8 +917,6 @@ impl Engine {
             self.record_start_failure(&e, code, &msg);
             return Err(Error::invalid(msg));
         }
-        // what a start cut short by a crash left would make the create fail
-        self.clear_stale_runtime(&id).await;
         let sock = self.shim_socket(&id);
         let args = ShimArgs {
             id: id.clone(),
@@ -990,7 +991,7 @@ impl Engine {
     }
 
     /// Waits for the container's exit through its shim and records it.
-    fn spawn_monitor(self: &Arc<Self>, e: Arc<Entry>) {
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, e: Arc<Entry>) {
         let engine = self.clone();
         tokio::spawn(async move {
             let sock = engine.shim_socket(&e.id);
@@ -1006,7 +1007,7 @@ impl Engine {
         });
     }
 
-    fn handle_exit(
+    pub(crate) fn handle_exit(
         self: &Arc<Self>,
         e: &Arc<Entry>,
         exit: Option<berth_shim::protocol::ExitStatus>,
@@ -1074,7 +1075,7 @@ impl Engine {
 
     /// Marks the container restarting and starts it again after the
     /// back-off delay, unless it was stopped or removed meanwhile.
-    fn schedule_restart(
+    pub(crate) fn schedule_restart(
         self: &Arc<Self>,
         e: &Arc<Entry>,
         rec: &ContainerRecord,
@@ -1290,7 +1291,7 @@ impl Engine {
     }
 
     /// Removes a stopped container's files and record. Caller holds `op`.
-    fn remove_entry(&self, e: &Entry, remove_volumes: bool) -> Result<()> {
+    pub(crate) fn remove_entry(&self, e: &Entry, remove_volumes: bool) -> Result<()> {
         if e.watch.borrow().removed {
             return Ok(());
         }
@@ -1594,73 +1595,6 @@ impl Engine {
         let c = self.containers.r();
         let running = c.values().filter(|e| e.is_running()).count();
         (c.len(), running, c.len() - running)
-    }
-
-    /// Loads every container and re-adopts those whose shims still run.
-    pub(crate) async fn restore_containers(self: &Arc<Self>) -> anyhow::Result<()> {
-        let recs = self.meta.list_json::<ContainerRecord>(Table::Containers)?;
-        for (_, rec) in recs {
-            let e = Entry::new(rec.clone());
-            self.names.w().insert(rec.name.clone(), rec.id.clone());
-            self.containers.w().insert(rec.id.clone(), e.clone());
-            let sock = self.shim_socket(&rec.id);
-            match rec.state.status {
-                Status::Running | Status::Created => {
-                    match shim_client::request(&sock, &Request::State).await {
-                        Ok(r)
-                            if r.exit.is_none()
-                                && r.ok
-                                && (rec.state.status == Status::Running
-                                    || self
-                                        .finish_interrupted_start(
-                                            &e,
-                                            r.started.unwrap_or(true),
-                                            r.pid,
-                                        )
-                                        .await) =>
-                        {
-                            if rec.state.status == Status::Created {
-                                // a start the daemon did not finish recording
-                                let rec = e.update(|x| {
-                                    x.state.status = Status::Running;
-                                    x.state.pid = r.pid.unwrap_or(0) as i64;
-                                    x.state.started_at = crate::now_rfc3339();
-                                    x.clone()
-                                });
-                                self.persist(&rec)?;
-                                e.watch.send_modify(|s| s.running = true);
-                            }
-                            self.sync_paused(&e);
-                            tracing::info!(container = %&rec.id[..12], "re-adopted running container");
-                            self.start_resolver(&e.record());
-                            self.start_proxies(&e.record());
-                            self.spawn_health_monitor(e.clone());
-                            self.spawn_monitor(e.clone());
-                        }
-                        Ok(r) if r.exit.is_some() => self.handle_exit(&e, r.exit),
-                        _ if rec.state.status == Status::Running => {
-                            let exit = berth_shim::read_exit(&self.state_dir(&rec.id));
-                            self.handle_exit(&e, exit);
-                        }
-                        _ => self.clear_stale_runtime(&rec.id).await,
-                    }
-                }
-                Status::Removing => {
-                    let _op = e.op.lock().await;
-                    if let Err(err) = self.remove_entry(&e, false) {
-                        tracing::warn!(container = %&rec.id[..12], error = %err, "finishing interrupted removal");
-                    }
-                }
-                Status::Restarting => {
-                    self.schedule_restart(&e, &rec, true);
-                }
-                Status::Exited if should_restart(&rec, true) => {
-                    self.schedule_restart(&e, &rec, true);
-                }
-                Status::Exited | Status::Dead => {}
-            }
-        }
-        Ok(())
     }
 }
 
@@ -2144,7 +2078,7 @@ fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
 /// too unless stopped by hand, `on-failure[:N]` after a non-zero exit while
 /// fewer than N restarts were made. A manual stop beats them all, except
 /// `always` at daemon start.
-fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
+pub(crate) fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
     use bollard_stubs::models::RestartPolicyNameEnum as P;
     let Some(p) = &rec.host_config.restart_policy else {
         return false;

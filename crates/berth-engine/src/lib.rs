@@ -191,7 +191,7 @@ impl Engine {
             .collect();
         engine.load_networks(&recs).context("setting up networks")?;
         engine.restore_containers().await?;
-        engine.remove_stale_build_containers().await;
+        engine.remove_stale_build_containers();
         Ok(engine)
     }
 
@@ -225,7 +225,6 @@ pub(crate) fn labels_match(labels: &HashMap<String, String>, wanted: &[String]) 
     })
 }
 
-/// A random 64-hex-character id, like Docker's container ids.
 /// A test hook: `BERTH_CRASH_AT=<point>` in the daemon's environment kills
 /// it with SIGKILL when it reaches that point, so that the crash tests hit
 /// the exact instants a timed kill -9 hits only by luck.
@@ -241,6 +240,7 @@ pub(crate) fn crash_point(name: &str) {
     }
 }
 
+/// A random 64-hex-character id, like Docker's container ids.
 pub(crate) fn random_id() -> String {
     use std::io::Read;
     let mut b = [0u8; 32];

@@ -5,26 +5,149 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use berth_cgroups::{Cgroup, Mounts};
-use berth_shim::protocol::Request;
+use berth_shim::protocol::{ExitStatus, Request};
+use berth_store::Table;
 
-use crate::containers::Entry;
+use crate::containers::{ContainerRecord, Entry, Status, should_restart};
 use crate::shim_client;
-use crate::{Engine, LockExt};
+use crate::{Engine, Error, LockExt, Result};
+
+/// What a container's shim says, if one answers.
+enum ShimSays {
+    /// nothing answers on the socket
+    Gone,
+    Running {
+        pid: Option<i32>,
+        started: bool,
+    },
+    Exited(ExitStatus),
+}
 
 impl Engine {
     fn runtime_root(&self, id: &str) -> PathBuf {
         self.state_dir(id).join("runtime")
     }
 
-    /// Removes what an interrupted start left of a container that is not
-    /// running: libcontainer's state (which makes the next create fail with
-    /// "container already exists"), the process it created and its cgroup.
-    pub(crate) async fn clear_stale_runtime(&self, id: &str) {
+    async fn ask_shim(&self, id: &str) -> ShimSays {
+        let sock = self.shim_socket(id);
+        if !sock.exists() {
+            return ShimSays::Gone;
+        }
+        match shim_client::request(&sock, &Request::State).await {
+            Ok(r) if r.ok => match r.exit {
+                Some(x) => ShimSays::Exited(x),
+                // shims older than the field were started when asked
+                None => ShimSays::Running {
+                    pid: r.pid,
+                    started: r.started.unwrap_or(true),
+                },
+            },
+            _ => ShimSays::Gone,
+        }
+    }
+
+    /// Loads every container and brings each in line with its shim.
+    pub(crate) async fn restore_containers(self: &Arc<Self>) -> anyhow::Result<()> {
+        let recs = self.meta.list_json::<ContainerRecord>(Table::Containers)?;
+        for (_, rec) in recs {
+            let e = Entry::new(rec.clone());
+            self.names.w().insert(rec.name.clone(), rec.id.clone());
+            self.containers.w().insert(rec.id.clone(), e.clone());
+            self.restore_one(&e, &rec).await?;
+        }
+        Ok(())
+    }
+
+    async fn restore_one(self: &Arc<Self>, e: &Arc<Entry>, rec: &ContainerRecord) -> Result<()> {
+        if rec.state.status == Status::Removing {
+            let _op = e.op.lock().await;
+            if let Err(err) = self.remove_entry(e, false) {
+                tracing::warn!(container = %&rec.id[..12], error = %err, "finishing interrupted removal");
+            }
+            return Ok(());
+        }
+        // whatever the record says, a shim that answers knows better: a
+        // crash may have come between a start and its record
+        match self.ask_shim(&rec.id).await {
+            ShimSays::Running { pid, started } => {
+                if started || self.finish_interrupted_start(e, pid).await {
+                    return self.adopt(e, pid);
+                }
+            }
+            ShimSays::Exited(x) => {
+                if rec.state.status != Status::Exited || rec.state.finished_at != x.finished_at {
+                    self.handle_exit(e, Some(x));
+                }
+                return Ok(());
+            }
+            ShimSays::Gone => {}
+        }
+        let exit = berth_shim::read_exit(&self.state_dir(&rec.id));
+        match rec.state.status {
+            Status::Running => self.handle_exit(e, exit),
+            // started, then exited while the daemon was down, before the
+            // start was recorded
+            Status::Created if exit.as_ref().is_some_and(|x| !x.never_started) => {
+                self.handle_exit(e, exit)
+            }
+            Status::Created => {
+                let _ = self.clear_stale_runtime(&rec.id).await;
+            }
+            Status::Restarting => self.schedule_restart(e, rec, true),
+            Status::Exited if should_restart(rec, true) => self.schedule_restart(e, rec, true),
+            Status::Exited | Status::Dead | Status::Removing => {}
+        }
+        Ok(())
+    }
+
+    /// Takes a container whose shim runs it as running, whatever its record
+    /// said, and serves it again: its monitor, health checks, DNS, proxies.
+    fn adopt(self: &Arc<Self>, e: &Arc<Entry>, pid: Option<i32>) -> Result<()> {
+        if e.record().state.status != Status::Running {
+            let rec = e.update(|x| {
+                x.state.status = Status::Running;
+                x.state.pid = pid.unwrap_or(0) as i64;
+                x.state.started_at = crate::now_rfc3339();
+                x.state.error.clear();
+                x.clone()
+            });
+            self.persist_record(&rec)?;
+            e.watch.send_modify(|s| s.running = true);
+        }
+        self.sync_paused(e);
+        tracing::info!(container = %&e.id[..12], "re-adopted running container");
+        let rec = e.record();
+        self.start_resolver(&rec);
+        self.start_proxies(&rec);
+        self.spawn_health_monitor(e.clone());
+        self.spawn_monitor(e.clone());
+        Ok(())
+    }
+
+    /// Before a start: removes what an earlier run left of the runtime's
+    /// state (libcontainer's state makes the next create fail with
+    /// "container already exists"). A shim that still answers owns that
+    /// state: one that is exiting is given time to remove it itself, and one
+    /// whose container still runs is left alone (a conflict).
+    pub(crate) async fn clear_stale_runtime(&self, id: &str) -> Result<()> {
+        for _ in 0..100 {
+            match self.ask_shim(id).await {
+                ShimSays::Gone => break,
+                ShimSays::Exited(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                ShimSays::Running { .. } => {
+                    return Err(Error::conflict(format!(
+                        "container {} is still running in its shim",
+                        &id[..12]
+                    )));
+                }
+            }
+        }
         let root = self.runtime_root(id);
         if !root.join(id).exists() {
-            return;
+            return Ok(());
         }
         tracing::warn!(container = %&id[..12], "removing the runtime state of an interrupted start");
         // libcontainer's own forced delete kills the process and removes
@@ -50,21 +173,13 @@ impl Engine {
             tracing::warn!(container = %&id[..12], "removing {}: {e}", root.display());
         }
         let _ = std::fs::remove_file(self.shim_socket(id));
+        Ok(())
     }
 
-    /// A record still "created" whose shim is alive: the daemon died between
-    /// creating the container and recording its start. Returns whether the
-    /// container runs now: a shim that never got its Start is told to go on,
-    /// since start is what the client asked for.
-    pub(crate) async fn finish_interrupted_start(
-        &self,
-        e: &Arc<Entry>,
-        started: bool,
-        pid: Option<i32>,
-    ) -> bool {
-        if started {
-            return true;
-        }
+    /// A shim that made the container but never got its Start: the daemon
+    /// died in between. It is told to go on, since start is what the client
+    /// asked for; returns whether the container runs now.
+    async fn finish_interrupted_start(&self, e: &Arc<Entry>, pid: Option<i32>) -> bool {
         let sock = self.shim_socket(&e.id);
         match shim_client::request(&sock, &Request::Start).await {
             Ok(r) if r.ok => {
@@ -85,15 +200,16 @@ impl Engine {
                         nix::sys::signal::Signal::SIGKILL,
                     );
                 }
-                self.clear_stale_runtime(&e.id).await;
+                let _ = self.clear_stale_runtime(&e.id).await;
                 false
             }
         }
     }
 
     /// Step containers of builds the daemon's exit interrupted: no build
-    /// will come back for them.
-    pub(crate) async fn remove_stale_build_containers(&self) {
+    /// will come back for them. Removed in the background, so that a slow
+    /// one does not hold the daemon's start.
+    pub(crate) fn remove_stale_build_containers(self: &Arc<Self>) {
         let stale: Vec<String> = self
             .containers
             .r()
@@ -101,12 +217,18 @@ impl Engine {
             .filter(|e| e.record().build_step)
             .map(|e| e.id.clone())
             .collect();
-        for id in stale {
-            tracing::info!(container = %&id[..12], "removing the step container of an interrupted build");
-            if let Err(err) = self.container_remove(&id, true, true).await {
-                tracing::warn!(container = %&id[..12], "removing a stale build container: {err}");
-            }
+        if stale.is_empty() {
+            return;
         }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            for id in stale {
+                tracing::info!(container = %&id[..12], "removing the step container of an interrupted build");
+                if let Err(err) = engine.container_remove(&id, true, true).await {
+                    tracing::warn!(container = %&id[..12], "removing a stale build container: {err}");
+                }
+            }
+        });
     }
 }
 

@@ -86,9 +86,10 @@ fn port_key(key: &str) -> Result<()> {
     if !proto.is_empty() && !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
         return Err(Error::invalid(format!("invalid proto: {proto}")));
     }
+    // go-connections' ParsePort takes 0, and so does dockerd
     match port_number(port) {
-        Some(n) if n > 0 => Ok(()),
-        _ => Err(Error::invalid(format!(
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(format!(
             "invalid port specification: \"{port}\""
         ))),
     }
@@ -446,7 +447,7 @@ mod tests {
             msg(exposed_ports(&["abc/tcp".into()])),
             "invalid port specification: \"abc\""
         );
-        assert!(exposed_ports(&["0/tcp".into()]).is_err());
+        assert!(exposed_ports(&["0/tcp".into()]).is_ok());
         assert!(exposed_ports(&["+80/tcp".into()]).is_err());
         assert_eq!(msg(exposed_ports(&["80/xyz".into()])), "invalid proto: xyz");
     }

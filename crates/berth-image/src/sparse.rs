@@ -178,16 +178,17 @@ fn read_map_1_0(r: &mut impl Read, data_size: u64) -> io::Result<(Vec<Segment>, 
         map.push(Segment { offset, len });
     }
     let pad = (512 - consumed % 512) % 512;
-    io::copy(&mut r.by_ref().take(pad), &mut io::sink())?;
-    Ok((map, consumed + pad))
+    let padded = io::copy(&mut r.by_ref().take(pad), &mut io::sink())?;
+    Ok((map, consumed + padded))
 }
 
 /// Segments must be in order, not overlap, lie within the file and add up
-/// to the data the member holds.
-fn check_map(map: &[Segment], real_size: u64, data: u64) -> io::Result<()> {
+/// to the data the member holds. Empty segments are dropped.
+fn check_map(mut map: Vec<Segment>, real_size: u64, data: u64) -> io::Result<Vec<Segment>> {
+    map.retain(|s| s.len > 0);
     let mut end = 0u64;
     let mut total = 0u64;
-    for s in map {
+    for s in &map {
         let seg_end = s
             .offset
             .checked_add(s.len)
@@ -205,7 +206,7 @@ fn check_map(map: &[Segment], real_size: u64, data: u64) -> io::Result<()> {
             "sparse map lists {total} bytes of data, the member holds {data}"
         )));
     }
-    Ok(())
+    Ok(map)
 }
 
 /// The segments of `sparse`, read from the entry's data in format 1.0.
@@ -215,8 +216,10 @@ fn segments<R: Read>(entry: &mut tar::Entry<R>, sparse: &PaxSparse) -> io::Resul
         Some(m) => (m.clone(), 0),
         None => read_map_1_0(entry, size)?,
     };
-    check_map(&map, sparse.real_size, size - taken)?;
-    Ok(map)
+    let data = size
+        .checked_sub(taken)
+        .ok_or_else(|| invalid("sparse map is larger than its member"))?;
+    check_map(map, sparse.real_size, data)
 }
 
 /// Writes a member's content into `out`, a new empty file, leaving holes
@@ -304,12 +307,23 @@ fn copy_holes<R: Read>(entry: &mut tar::Entry<R>, out: &mut File) -> Result<u64,
     Ok(size)
 }
 
+/// Past this apparent size a sparse member is not expanded into another
+/// archive: every byte of its holes would be written out.
+pub const MAX_EXPANDED_SIZE: u64 = 16 << 30;
+
 /// A member's real content as a reader, for writing it into another
 /// archive: the size and the bytes, holes as zeros.
 pub fn expanded<'a, R: Read + 'a>(
     entry: &'a mut tar::Entry<R>,
     sparse: Option<&PaxSparse>,
 ) -> io::Result<(u64, Box<dyn Read + 'a>)> {
+    let apparent = sparse.map_or(entry.size(), |s| s.real_size);
+    let is_sparse = sparse.is_some() || entry.header().entry_type().is_gnu_sparse();
+    if is_sparse && apparent > MAX_EXPANDED_SIZE {
+        return Err(invalid(format!(
+            "sparse file of {apparent} bytes is larger than the {MAX_EXPANDED_SIZE} bytes berth expands"
+        )));
+    }
     let Some(s) = sparse else {
         let size = entry.size();
         return Ok((size, Box::new(entry)));
@@ -344,6 +358,15 @@ impl<R: Read> Read for Expanded<R> {
         }
         let len = buf.len();
         let cap = |n: u64| len.min(usize::try_from(n).unwrap_or(usize::MAX));
+        // past the segments read whole (the map has no empty ones, but a
+        // loop costs nothing should one slip through)
+        while self
+            .map
+            .get(self.next)
+            .is_some_and(|s| s.offset + s.len <= self.pos)
+        {
+            self.next += 1;
+        }
         let Some(seg) = self.map.get(self.next).copied() else {
             let n = cap(self.size - self.pos);
             buf[..n].fill(0);
@@ -357,10 +380,6 @@ impl<R: Read> Read for Expanded<R> {
             return Ok(n);
         }
         let left = seg.offset + seg.len - self.pos;
-        if left == 0 {
-            self.next += 1;
-            return self.read(buf);
-        }
         let n = self.inner.read(&mut buf[..cap(left)])?;
         if n == 0 {
             return Err(truncated(seg.len, seg.len - left));
@@ -435,17 +454,18 @@ mod tests {
 
     #[test]
     fn maps_that_lie_are_refused() {
-        assert!(check_map(&[Segment { offset: 5, len: 10 }], 10, 10).is_err());
-        assert!(
-            check_map(
-                &[Segment { offset: 0, len: 4 }, Segment { offset: 2, len: 1 }],
-                10,
-                5
-            )
-            .is_err()
-        );
-        assert!(check_map(&[Segment { offset: 0, len: 4 }], 10, 5).is_err());
-        assert!(check_map(&[Segment { offset: 0, len: 4 }], 10, 4).is_ok());
+        let seg = |offset, len| Segment { offset, len };
+        assert!(check_map(vec![seg(5, 10)], 10, 10).is_err());
+        assert!(check_map(vec![seg(0, 4), seg(2, 1)], 10, 5).is_err());
+        assert!(check_map(vec![seg(0, 4)], 10, 5).is_err());
+        assert_eq!(check_map(vec![seg(0, 4)], 10, 4).unwrap(), [seg(0, 4)]);
+        // a million empty segments cost nothing and are dropped
+        let empties = vec![seg(0, 0); 1 << 20];
+        assert!(check_map(empties, 10, 0).unwrap().is_empty());
+        // a map that claims more than its member holds
+        let mut tiny: &[u8] = b"0\n";
+        let (map, taken) = read_map_1_0(&mut tiny, 2).unwrap();
+        assert!(map.is_empty() && taken == 2);
         assert!(parse_map("1,2,3").is_err());
         assert!(parse_map("x,1").is_err());
         let mut short: &[u8] = b"3\n0\n";

@@ -95,6 +95,10 @@ pub struct ExitStatus {
     pub finished_at: String,
     #[serde(default)]
     pub oom_killed: bool,
+    /// the daemon never said start: the shim gave up waiting and killed
+    /// the container's init (absent, so false, from older shims)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_started: bool,
 }
 
 /// The first line a shim prints on its stdout: "ok <pid>" once the container

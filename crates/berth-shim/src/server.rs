@@ -1,6 +1,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -303,6 +304,9 @@ pub(crate) fn serve(
             })?;
     }
 
+    // the socket path may be bound again by the container's next shim
+    // before this one is done: only our own socket is ours to remove
+    let bound = fs::metadata(&args.socket).map(|m| m.ino()).ok();
     // created: wait for the daemon to connect its attachers and say start
     let started = match start_rx.recv_timeout(START_TIMEOUT) {
         Ok(reply) => {
@@ -368,6 +372,7 @@ pub(crate) fn serve(
         code,
         finished_at: jsonlog::now_rfc3339(),
         oom_killed: cgroup.is_some_and(|c| c.oom_kills() > 0),
+        never_started: !started,
     };
     if let Err(e) = write_exit(&args.state_dir, &status) {
         tracing::error!(error = %e, "recording exit status");
@@ -394,7 +399,9 @@ pub(crate) fn serve(
         }
         thread::sleep(Duration::from_millis(10));
     }
-    let _ = fs::remove_file(&args.socket);
+    if bound.is_some() && fs::metadata(&args.socket).map(|m| m.ino()).ok() == bound {
+        let _ = fs::remove_file(&args.socket);
+    }
     Ok(())
 }
 

@@ -9,9 +9,12 @@ use axum::http::{Method, StatusCode};
 use crate::error::ApiError;
 
 /// Headers must be complete this long after the connection (or its
-/// previous answer) became idle: hyper's default, about Go's
-/// ReadHeaderTimeout in spirit; a slowloris client cannot hold a task.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// previous answer) became idle; a slowloris client cannot hold a task for
+/// longer. hyper counts the idle time of a kept-alive connection too, so
+/// this is dockerd's ReadHeaderTimeout (5 minutes) rather than hyper's 30 s:
+/// pooled connections of Go clients (compose, testcontainers) stay usable
+/// across pauses of minutes.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A body may pause this long between two chunks (nginx's
 /// client_body_timeout). Not a total: uploads of any length go on as
