@@ -3,6 +3,7 @@
 //! and is written through to the metadata store on every change; a watch
 //! channel tells waiters about exits and removal.
 
+use berth_store::MetadataStoreExt;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::{BufRead, BufReader, Seek};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_image::Reference;
-use berth_store::{Digest, MetaStore, Table, WriteOp};
+use berth_store::{Digest, MetadataStore, MetadataStoreExt, Table, WriteOp};
 use bollard_stubs::models::{
     ImageConfig, ImageHistoryResponseItem, ImageInspect, ImageInspectMetadata, ImageInspectRootFs,
     ImageSummary,
@@ -72,7 +72,7 @@ pub struct ImageIndex {
 }
 
 impl ImageIndex {
-    pub fn load(meta: &MetaStore) -> anyhow::Result<Self> {
+    pub fn load(meta: &dyn MetadataStore) -> anyhow::Result<Self> {
         let mut idx = ImageIndex::default();
         for (id, rec) in meta.list_json::<ImageRecord>(Table::Images)? {
             idx.images.insert(id, rec);

@@ -2,6 +2,7 @@
 //! by overlayfs. A layer directory appears only complete: it is unpacked
 //! into a temporary name and renamed.
 
+use berth_store::MetadataStoreExt;
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -55,7 +55,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
-use berth_store::{BlobStore, MetaStore};
+use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
 
 /// Where the engine keeps its state and how it places containers.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub struct Engine {
     /// what SIGHUP can change (see `reload`)
     reloadable: RwLock<reload::Reloadable>,
     metrics: metrics::Metrics,
-    meta: MetaStore,
+    meta: Arc<dyn MetadataStore>,
     blobs: BlobStore,
     images: RwLock<images::ImageIndex>,
     containers: RwLock<HashMap<String, Arc<containers::Entry>>>,
@@ -144,9 +144,12 @@ impl Engine {
         // interrupted imports leave only temporary files behind
         let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
         std::fs::create_dir_all(cfg.data_root.join("tmp"))?;
-        let meta = MetaStore::open(&cfg.data_root.join("metadata.redb"))?;
+        let meta: Arc<dyn MetadataStore> =
+            Arc::new(RedbStore::open(&cfg.data_root.join("metadata.redb"))?);
+        let found = berth_core::schema::upgrade(meta.as_ref())?;
+        tracing::debug!(found, current = berth_core::schema::CURRENT, "metadata schema");
         let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
-        let images = images::ImageIndex::load(&meta)?;
+        let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
         let reloadable = reload::Reloadable {
             debug: cfg.debug,

@@ -8,6 +8,7 @@
 //! are part of its record while it runs, so a restarted daemon knows every
 //! address and port in use and rewrites its nftables state from them.
 
+use berth_store::MetadataStoreExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

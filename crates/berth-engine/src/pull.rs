@@ -4,6 +4,7 @@
 //! image appears (record, tag) only when every layer is in place, so a
 //! daemon killed mid-pull shows no half image.
 
+use berth_store::MetadataStoreExt;
 use std::sync::Arc;
 
 use anyhow::Context;

@@ -3,6 +3,7 @@
 //! unless the registry has it already; then the config, then a manifest
 //! per tag.
 
+use berth_store::MetadataStoreExt;
 use std::sync::Arc;
 
 use berth_distribution::manifest::{

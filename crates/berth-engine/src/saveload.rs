@@ -9,6 +9,7 @@
 //! its digest is checked against the config's diff id. Paths are names in
 //! a map, never paths on disk, so a hostile archive cannot write anywhere.
 
+use berth_store::MetadataStoreExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};

@@ -1,5 +1,6 @@
 //! `/info` and `/version`, and facts about the host the daemon runs on.
 
+use berth_store::MetadataStoreExt;
 use bollard_stubs::models::{
     SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
 };

@@ -6,6 +6,7 @@
 //! in Docker. With the driver options `type`/`device`/`o` it is instead a
 //! mount of that device (tmpfs, a bind, …) made on first use.
 
+use berth_store::MetadataStoreExt;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

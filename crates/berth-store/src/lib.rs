@@ -7,4 +7,7 @@ mod blobs;
 mod meta;
 
 pub use blobs::{BlobStore, Digest, digest_of_file};
-pub use meta::{MetaStore, Table, WriteOp};
+pub use berth_core::store::{
+    Change, MemoryStore, MetadataStore, MetadataStoreExt, Table, WriteOp,
+};
+pub use meta::RedbStore;
