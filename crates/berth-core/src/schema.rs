@@ -43,7 +43,10 @@ fn upgrade_with(store: &dyn MetadataStore, migrations: &[Migration], target: u32
         let Some(m) = migrations.iter().find(|m| m.from == version) else {
             bail!("no migration from schema version {version}");
         };
-        tracing::info!("migrating the metadata from schema version {version}: {}", m.what);
+        tracing::info!(
+            "migrating the metadata from schema version {version}: {}",
+            m.what
+        );
         let mut ops = (m.run)(store)?;
         ops.push(WriteOp::put_json(Table::Meta, KEY, &(version + 1))?);
         store.write(ops)?;
@@ -109,7 +112,10 @@ mod tests {
         s.put_json(Table::Meta, KEY, &(CURRENT + 1)).unwrap();
         let err = upgrade(&s).unwrap_err().to_string();
         assert!(err.contains("newer berth"), "{err}");
-        assert_eq!(s.get_json::<u32>(Table::Meta, KEY).unwrap(), Some(CURRENT + 1));
+        assert_eq!(
+            s.get_json::<u32>(Table::Meta, KEY).unwrap(),
+            Some(CURRENT + 1)
+        );
     }
 
     #[test]

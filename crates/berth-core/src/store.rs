@@ -132,11 +132,14 @@ impl<S: MetadataStore + ?Sized> MetadataStoreExt for S {}
 /// order.
 #[derive(Default)]
 pub struct Watchers {
-    subs: Mutex<Vec<(Vec<Table>, Sender<Vec<Change>>)>>,
+    subs: Mutex<Vec<Subscriber>>,
 }
 
+/// The tables a watcher follows, and where its batches go.
+type Subscriber = (Vec<Table>, Sender<Vec<Change>>);
+
 impl Watchers {
-    fn subs(&self) -> MutexGuard<'_, Vec<(Vec<Table>, Sender<Vec<Change>>)>> {
+    fn subs(&self) -> MutexGuard<'_, Vec<Subscriber>> {
         self.subs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -250,7 +253,10 @@ mod tests {
         for b in [&b1, &b2, &b3] {
             s.write(b.clone()).unwrap();
         }
-        assert_eq!(containers.try_iter().collect::<Vec<_>>(), [b1.clone(), b3.clone()]);
+        assert_eq!(
+            containers.try_iter().collect::<Vec<_>>(),
+            [b1.clone(), b3.clone()]
+        );
         assert_eq!(both.try_iter().collect::<Vec<_>>(), [b1, b2, b3]);
     }
 

@@ -147,7 +147,11 @@ impl Engine {
         let meta: Arc<dyn MetadataStore> =
             Arc::new(RedbStore::open(&cfg.data_root.join("metadata.redb"))?);
         let found = berth_core::schema::upgrade(meta.as_ref())?;
-        tracing::debug!(found, current = berth_core::schema::CURRENT, "metadata schema");
+        tracing::debug!(
+            found,
+            current = berth_core::schema::CURRENT,
+            "metadata schema"
+        );
         let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use berth_cgroups::{Cgroup, Mounts};
 use berth_shim::protocol::{ExitStatus, Request};
-use berth_store::Table;
+use berth_store::{MetadataStoreExt, Table};
 
 use crate::containers::{ContainerRecord, Entry, Status, should_restart};
 use crate::shim_client;

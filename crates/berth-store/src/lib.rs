@@ -6,8 +6,6 @@
 mod blobs;
 mod meta;
 
+pub use berth_core::store::{Change, MemoryStore, MetadataStore, MetadataStoreExt, Table, WriteOp};
 pub use blobs::{BlobStore, Digest, digest_of_file};
-pub use berth_core::store::{
-    Change, MemoryStore, MetadataStore, MetadataStoreExt, Table, WriteOp,
-};
 pub use meta::RedbStore;

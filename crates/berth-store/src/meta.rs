@@ -107,6 +107,24 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_version_is_stamped_once_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        {
+            let s = RedbStore::open(&path).unwrap();
+            assert_eq!(berth_core::schema::upgrade(&s).unwrap(), 1);
+        }
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            berth_core::schema::upgrade(&s).unwrap(),
+            berth_core::schema::CURRENT
+        );
+        s.put_json(Table::Meta, "schema_version", &99u32).unwrap();
+        let err = berth_core::schema::upgrade(&s).unwrap_err().to_string();
+        assert!(err.contains("newer berth (schema version 99)"), "{err}");
+    }
+
+    #[test]
     fn watchers_see_committed_batches() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(&dir.path().join("meta.redb")).unwrap();
@@ -114,6 +132,13 @@ mod tests {
         s.put_json(Table::Images, "i", &1).unwrap();
         s.put_json(Table::Volumes, "v", &2).unwrap();
         let got: Vec<Vec<Change>> = w.try_iter().collect();
-        assert_eq!(got, [vec![WriteOp::Put(Table::Volumes, "v".into(), b"2".to_vec())]]);
+        assert_eq!(
+            got,
+            [vec![WriteOp::Put(
+                Table::Volumes,
+                "v".into(),
+                b"2".to_vec()
+            )]]
+        );
     }
 }
