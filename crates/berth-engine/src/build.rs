@@ -340,7 +340,7 @@ fn expand_sources(root: &Path, src: &str) -> Result<Vec<CopySource>> {
         let mut next = Vec::new();
         for c in &candidates {
             if has_wildcard(&part) {
-                let dir = berth_image::rootpath::resolve(root, c, true)
+                let dir = berth_archive::rootpath::resolve(root, c, true)
                     .map_err(|e| Error::invalid(format!("{e:#}")))?;
                 let mut names: Vec<String> = std::fs::read_dir(&dir)
                     .map(|rd| {
@@ -363,7 +363,7 @@ fn expand_sources(root: &Path, src: &str) -> Result<Vec<CopySource>> {
     }
     let mut out = Vec::new();
     for c in candidates {
-        let host = berth_image::rootpath::resolve(root, &c, true)
+        let host = berth_archive::rootpath::resolve(root, &c, true)
             .map_err(|e| Error::invalid(format!("{e:#}")))?;
         match std::fs::metadata(&host) {
             Ok(md) => out.push(CopySource {
@@ -390,7 +390,7 @@ fn expand_sources(root: &Path, src: &str) -> Result<Vec<CopySource>> {
 /// Hashes what a COPY reads: names, modes, link targets and contents.
 fn hash_tree(root: &Path, rel: &Path, h: &mut Sha256) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let host = berth_image::rootpath::resolve(root, rel, false)?;
+    let host = berth_archive::rootpath::resolve(root, rel, false)?;
     let md = std::fs::symlink_metadata(&host)?;
     h.update(rel.as_os_str().as_encoded_bytes());
     h.update(md.permissions().mode().to_le_bytes());
@@ -427,7 +427,7 @@ const MAX_CONTROL_FILE: u64 = 4 << 20;
 /// /dev/zero or a FIFO is no Dockerfile), or None when there is none.
 fn read_context_file(ctx: &Path, name: &str) -> Result<Option<String>> {
     let Some(path) =
-        clean_rel(name).and_then(|p| berth_image::rootpath::resolve(ctx, &p, true).ok())
+        clean_rel(name).and_then(|p| berth_archive::rootpath::resolve(ctx, &p, true).ok())
     else {
         return Ok(None);
     };
@@ -1548,7 +1548,7 @@ impl Engine {
                 let t = tmp.clone();
                 let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     let f = std::fs::File::create(&t)?;
-                    crate::commit::write_layer_tar(&upper, std::io::BufWriter::new(f))
+                    berth_archive::diff::write_layer_tar(&upper, std::io::BufWriter::new(f))
                 })
                 .await
                 .map_err(|e| Error::Internal(e.into()))
@@ -1888,7 +1888,7 @@ impl Engine {
                     .unwrap_or_default();
                 let rel =
                     clean_rel(&source).ok_or_else(|| bad("source outside the context".into()))?;
-                let host = berth_image::rootpath::resolve(ctx, &rel, true)
+                let host = berth_archive::rootpath::resolve(ctx, &rel, true)
                     .map_err(|e| bad(format!("{e:#}")))?;
                 if kv
                     .get("rw")
@@ -1932,7 +1932,7 @@ impl Engine {
                 }
                 // resolved inside the layer: a symlink the step made
                 // cannot lead out of it
-                let Ok(p) = berth_image::rootpath::resolve(&upper, &rel, false) else {
+                let Ok(p) = berth_archive::rootpath::resolve(&upper, &rel, false) else {
                     break;
                 };
                 let removed = match std::fs::symlink_metadata(&p) {
@@ -2326,7 +2326,7 @@ impl Engine {
                     let ctx_root = Root::open(&ctx)?;
                     for (_, found) in &ctx_sources {
                         for f in found {
-                            let host = berth_image::rootpath::resolve(&ctx, &f.path, true)?;
+                            let host = berth_archive::rootpath::resolve(&ctx, &f.path, true)?;
                             if is_add && !f.is_dir && !f.no_extract && is_local_archive(&host) {
                                 add_archive(&host, &dest, &plan, &mut b, &mut skipped)?;
                                 continue;
@@ -2433,7 +2433,7 @@ impl Engine {
             }
             let tar = work.join("layer.tar");
             let f = std::fs::File::create(&tar)?;
-            crate::commit::write_layer_tar(&staging, std::io::BufWriter::new(f))?;
+            berth_archive::diff::write_layer_tar(&staging, std::io::BufWriter::new(f))?;
             let mut config = self.image_config_raw(&image.id)?;
             let base_history = if base_id.is_empty() {
                 0
@@ -2494,7 +2494,7 @@ fn add_archive<W: Write>(
     let base = dest.trim_start_matches('/');
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let sparse = berth_image::sparse::pax_sparse(&mut entry)
+        let sparse = berth_archive::sparse::pax_sparse(&mut entry)
             .map_err(|e| Error::invalid(format!("ADD failed: {e}")))?;
         let raw = match sparse.as_ref().and_then(|s| s.name()) {
             Some(n) => n.to_path_buf(),
@@ -2540,7 +2540,7 @@ fn add_archive<W: Write>(
             archive::append_symlink(out, &mut h, &target, &link)?;
         } else if kind.is_file() || kind.is_gnu_sparse() {
             // sparse members go in expanded, as the plain files they are
-            let (size, data) = berth_image::sparse::expanded(&mut entry, sparse.as_ref())
+            let (size, data) = berth_archive::sparse::expanded(&mut entry, sparse.as_ref())
                 .map_err(|e| Error::invalid(format!("ADD failed: {}: {e}", raw.display())))?;
             // a fresh header: a GNU sparse one carries its map along
             let mut plain = tar::Header::new_gnu();
@@ -2586,7 +2586,7 @@ fn merge_layer_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
             )
             .map_err(std::io::Error::from)?;
         } else if md.is_dir() {
-            let opaque = crate::commit::is_opaque(&s);
+            let opaque = berth_archive::diff::is_opaque(&s);
             let below_not_dir = std::fs::symlink_metadata(&d).is_ok_and(|m| !m.is_dir());
             if opaque || below_not_dir {
                 remove_existing(&d)?;

@@ -257,7 +257,7 @@ pub fn extra_groups(rootfs: &Path, hc: &HostConfig) -> Result<Vec<u32>> {
             out.push(n);
             continue;
         }
-        let group = berth_image::rootpath::resolve(rootfs, Path::new("/etc/group"), true)
+        let group = berth_archive::rootpath::resolve(rootfs, Path::new("/etc/group"), true)
             .ok()
             .and_then(|p| std::fs::read_to_string(p).ok())
             .unwrap_or_default();

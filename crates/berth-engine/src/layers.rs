@@ -145,7 +145,7 @@ impl Engine {
         ));
         fs::create_dir_all(&tmp)?;
         let mut hashing = HashingReader::new(r);
-        let unpacked = berth_image::layer::unpack(&mut hashing, &tmp).and_then(|s| {
+        let unpacked = berth_archive::layer::unpack(&mut hashing, &tmp).and_then(|s| {
             // the tar may end before its padding; the digest covers all of it
             std::io::copy(&mut hashing, &mut std::io::sink())?;
             let got = hashing.digest();

@@ -2,7 +2,8 @@
 //! here knows about HTTP. Everything a client can see is kept in memory and
 //! written through to the metadata store before a call returns.
 
-mod archive;
+/// container files as tar streams (cp, export, build contexts)
+use berth_archive::root as archive;
 mod build;
 mod buildcache;
 mod commit;

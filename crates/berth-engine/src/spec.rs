@@ -439,7 +439,7 @@ pub fn resolve_user(
         None => (user, None),
     };
     let read = |p: &str| -> Vec<Vec<String>> {
-        berth_image::rootpath::resolve(rootfs, Path::new(p), true)
+        berth_archive::rootpath::resolve(rootfs, Path::new(p), true)
             .ok()
             .and_then(|p| std::fs::read_to_string(p).ok())
             .unwrap_or_default()
@@ -507,7 +507,7 @@ pub fn check_executable(
             .collect()
     };
     for c in &candidates {
-        let Ok(host) = berth_image::rootpath::resolve(rootfs, c, true) else {
+        let Ok(host) = berth_archive::rootpath::resolve(rootfs, c, true) else {
             continue;
         };
         let Ok(md) = std::fs::metadata(&host) else {

@@ -382,7 +382,7 @@ pub fn tmpfs_in_root(
 
 /// The path of `p` inside `rootfs`, relative to it, symlinks followed.
 fn resolve_in_root(rootfs: &Path, p: &str) -> Result<std::path::PathBuf> {
-    let host = berth_image::rootpath::resolve(rootfs, Path::new(p), true)
+    let host = berth_archive::rootpath::resolve(rootfs, Path::new(p), true)
         .map_err(|e| Error::invalid(format!("cannot resolve {p} in the container: {e}")))?;
     host.strip_prefix(rootfs)
         .map(Path::to_path_buf)

@@ -893,7 +893,7 @@ fn copy_up(rootfs: &Path, dest: &str, data: &Path) -> Result<()> {
     if std::fs::read_dir(data)?.next().is_some() {
         return Ok(());
     }
-    let Ok(src) = berth_image::rootpath::resolve(rootfs, Path::new(dest), true) else {
+    let Ok(src) = berth_archive::rootpath::resolve(rootfs, Path::new(dest), true) else {
         return Ok(());
     };
     let Ok(meta) = std::fs::symlink_metadata(&src) else {

@@ -1,11 +1,8 @@
-//! Image building blocks: references, layer tars (unpacked safely, with
-//! overlayfs whiteouts), image configs and path resolution inside a rootfs.
+//! Image building blocks: references, compression of layer blobs and image
+//! configs (`--change`). Layer tars themselves are berth-archive's.
 
 pub mod changes;
 pub mod compression;
-pub mod layer;
 pub mod reference;
-pub mod rootpath;
-pub mod sparse;
 
 pub use reference::Reference;

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
-use berth_image::sparse::CopyError;
+use crate::sparse::CopyError;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat, mknodat};
@@ -278,7 +278,7 @@ fn add_entry<W: Write>(
 
 /// Adds a symlink entry. The tar crate (0.4.46) writes a target of "/" as
 /// "//"; a target that fits the header is written as its bytes instead.
-pub(crate) fn append_symlink<W: Write>(
+pub fn append_symlink<W: Write>(
     b: &mut tar::Builder<W>,
     h: &mut tar::Header,
     name: &Path,
@@ -411,7 +411,7 @@ pub fn extract_tar(
     let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
     for entry in archive.entries().map_err(bad_archive)? {
         let mut entry = entry.map_err(bad_archive)?;
-        let sparse = berth_image::sparse::pax_sparse(&mut entry).map_err(bad_archive)?;
+        let sparse = crate::sparse::pax_sparse(&mut entry).map_err(bad_archive)?;
         let raw = match sparse.as_ref().and_then(|s| s.name()) {
             Some(n) => n.to_path_buf(),
             None => entry.path().map_err(bad_archive)?.into_owned(),
@@ -484,7 +484,7 @@ pub fn extract_tar(
                 // SAFETY: a new descriptor that nothing else owns
                 let mut f = unsafe { File::from_raw_fd(fd) };
                 let copied =
-                    berth_image::sparse::write_contents(&mut entry, sparse.as_ref(), &mut f);
+                    crate::sparse::write_contents(&mut entry, sparse.as_ref(), &mut f);
                 drop(f);
                 if let Err(e) = copied {
                     // no partial file stays behind in the container

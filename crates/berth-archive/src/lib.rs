@@ -1,0 +1,17 @@
+//! Tar archives in and out of berth. Every archive is treated as hostile:
+//! member names are cleaned and resolved inside their root, nothing is
+//! followed out of it, and a broken archive is an error that names what is
+//! wrong (the callers answer 400), never a partial result.
+//!
+//! - `layer`: image layers unpacked for overlayfs (whiteouts, opaque dirs);
+//! - `diff`: a container's writable layer written back as a layer tar;
+//! - `root`: a container's files read and written as tar streams through
+//!   descriptors (`cp`, `export`, build contexts);
+//! - `sparse`: sparse members, in GNU's and the PAX formats;
+//! - `rootpath`: resolving a path inside a root as after chroot.
+
+pub mod diff;
+pub mod layer;
+pub mod root;
+pub mod rootpath;
+pub mod sparse;
