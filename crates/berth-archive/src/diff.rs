@@ -90,4 +90,3 @@ fn add_dir<W: std::io::Write>(
     }
     Ok(())
 }
-

@@ -4,7 +4,6 @@
 //! Member names are cleaned and resolved inside the target, so no archive
 //! can write outside it, whatever its `..`, absolute paths or symlinks say.
 
-use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -33,12 +32,40 @@ pub struct UnpackStats {
 /// Unpacks an uncompressed tar stream into `dest` (which must exist).
 pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
     let mut archive = tar::Archive::new(reader);
-    let mut stats = UnpackStats::default();
-    let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
-    let mut seen_hardlink_targets: HashSet<PathBuf> = HashSet::new();
+    let mut u = Unpacker {
+        dest,
+        stats: UnpackStats::default(),
+        dirs: Vec::new(),
+    };
     for entry in archive.entries().context("reading layer archive")? {
         let mut entry = entry.context("reading layer archive")?;
-        let sparse = crate::sparse::pax_sparse(&mut entry).context("reading layer archive")?;
+        u.member(&mut entry)?;
+    }
+    // directory times last: creating their children changed them
+    for (d, mtime) in u.dirs.iter().rev() {
+        set_mtime(d, *mtime);
+    }
+    Ok(u.stats)
+}
+
+struct Unpacker<'a> {
+    dest: &'a Path,
+    stats: UnpackStats,
+    /// directories made, with their times to set at the end
+    dirs: Vec<(PathBuf, i64)>,
+}
+
+/// What became of a member.
+enum Placed {
+    /// a file of its own, whose xattrs and time are the member's
+    Own,
+    /// a hard link (times and modes belong to the target) or nothing
+    NotOwn,
+}
+
+impl Unpacker<'_> {
+    fn member<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<()> {
+        let sparse = crate::sparse::pax_sparse(entry).context("reading layer archive")?;
         let raw = match sparse.as_ref().and_then(|s| s.name()) {
             Some(n) => n.to_path_buf(),
             None => entry.path().context("reading member name")?.into_owned(),
@@ -50,55 +77,70 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
             );
         };
         if rel.as_os_str().is_empty() {
-            continue; // "./" itself
+            return Ok(()); // "./" itself
         }
-        stats.entries += 1;
+        self.stats.entries += 1;
         let file_name = rel
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let parent_rel = rel.parent().unwrap_or(Path::new(""));
         // parents are resolved inside dest; the member itself is never followed
-        let parent = resolve(dest, parent_rel, true)?;
+        let parent = resolve(self.dest, rel.parent().unwrap_or(Path::new("")), true)?;
         fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
         if file_name == OPAQUE_WHITEOUT {
-            set_opaque(&parent)?;
-            continue;
+            return set_opaque(&parent);
         }
         if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) {
             let target = parent.join(whiteout_name(hidden, &raw)?);
-            remove_any(dest, &target)?;
-            mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
-                .with_context(|| format!("creating whiteout {}", target.display()))?;
-            continue;
+            remove_any(self.dest, &target)?;
+            return mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
+                .with_context(|| format!("creating whiteout {}", target.display()));
         }
         let path = parent.join(&file_name);
+        let kind = entry.header().entry_type();
+        if let Placed::Own = self.place(entry, &path, &raw, sparse.as_ref())? {
+            copy_xattrs(entry, &path);
+            if kind != EntryType::Directory {
+                set_mtime(&path, entry.header().mtime().unwrap_or(0) as i64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the member at `path` by its kind.
+    fn place<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        path: &Path,
+        raw: &Path,
+        sparse: Option<&crate::sparse::PaxSparse>,
+    ) -> Result<Placed> {
         let header = entry.header();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
-        let mtime = header.mtime().unwrap_or(0) as i64;
-        let kind = header.entry_type();
-        match kind {
+        let (uid, gid) = (
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
+        );
+        match header.entry_type() {
             EntryType::Directory => {
-                if let Ok(md) = fs::symlink_metadata(&path)
+                if let Ok(md) = fs::symlink_metadata(path)
                     && !md.is_dir()
                 {
-                    remove_any(dest, &path)?;
+                    remove_any(self.dest, path)?;
                 }
                 if !path.exists() {
-                    fs::create_dir(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
+                    fs::create_dir(path).with_context(|| format!("creating {}", path.display()))?;
                 }
-                fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
-                dirs.push((path.clone(), mtime));
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+                self.dirs
+                    .push((path.to_path_buf(), header.mtime().unwrap_or(0) as i64));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                remove_any(dest, &path)?;
+                remove_any(self.dest, path)?;
                 let mut f =
-                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                stats.size += crate::sparse::write_contents(&mut entry, sparse.as_ref(), &mut f)
-                    .map_err(|e| match e {
+                    File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                self.stats.size +=
+                    crate::sparse::write_contents(entry, sparse, &mut f).map_err(|e| match e {
                         CopyError::Archive(e) => anyhow::Error::from(e)
                             .context(format!("invalid layer: reading {:?}", raw)),
                         CopyError::Write(e) => {
@@ -106,88 +148,84 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                         }
                     })?;
                 drop(f);
-                lchown(&path, Some(uid), Some(gid))?;
+                lchown(path, Some(uid), Some(gid))?;
                 // chmod after chown: chown clears setuid bits
-                fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
             }
             EntryType::Symlink => {
                 let target = entry
                     .link_name()?
                     .context("symlink without target")?
                     .into_owned();
-                remove_any(dest, &path)?;
-                symlink(&target, &path)
+                remove_any(self.dest, path)?;
+                symlink(&target, path)
                     .with_context(|| format!("creating symlink {}", path.display()))?;
-                lchown(&path, Some(uid), Some(gid))?;
+                lchown(path, Some(uid), Some(gid))?;
             }
             EntryType::Link => {
                 let target = entry
                     .link_name()?
                     .context("hard link without target")?
                     .into_owned();
-                let Some(target_rel) = clean_relative(&target) else {
-                    bail!(
-                        "invalid layer: hard link {:?} points outside of the archive root",
-                        raw
-                    );
-                };
-                let target_parent =
-                    resolve(dest, target_rel.parent().unwrap_or(Path::new("")), true)?;
-                let target_path = target_parent.join(target_rel.file_name().unwrap_or_default());
-                let md = fs::symlink_metadata(&target_path)
-                    .with_context(|| format!("hard link {:?} to missing {:?}", raw, target))?;
-                if md.is_dir() {
-                    bail!("invalid layer: hard link {:?} points to a directory", raw);
-                }
-                remove_any(dest, &path)?;
-                fs::hard_link(&target_path, &path)
-                    .with_context(|| format!("linking {}", path.display()))?;
-                seen_hardlink_targets.insert(target_path);
-                continue; // times and modes belong to the target
+                self.hard_link(path, raw, &target)?;
+                return Ok(Placed::NotOwn);
             }
             EntryType::Fifo => {
-                remove_any(dest, &path)?;
-                mknod(&path, SFlag::S_IFIFO, Mode::from_bits_truncate(mode), 0)?;
-                lchown(&path, Some(uid), Some(gid))?;
+                remove_any(self.dest, path)?;
+                mknod(path, SFlag::S_IFIFO, Mode::from_bits_truncate(mode), 0)?;
+                lchown(path, Some(uid), Some(gid))?;
             }
+            // device nodes in images are a way into the host; containers
+            // get their /dev from the runtime instead
             EntryType::Char | EntryType::Block => {
-                // device nodes in images are a way into the host; containers
-                // get their /dev from the runtime instead
-                tracing::debug!(path = %rel.display(), "skipping device node in layer");
-                continue;
+                tracing::debug!(path = %raw.display(), "skipping device node in layer");
+                return Ok(Placed::NotOwn);
             }
-            EntryType::XGlobalHeader
-            | EntryType::XHeader
-            | EntryType::GNULongName
-            | EntryType::GNULongLink => continue,
             other => {
-                tracing::debug!(path = %rel.display(), kind = ?other, "skipping unsupported tar member");
-                continue;
+                tracing::debug!(path = %raw.display(), kind = ?other, "skipping unsupported tar member");
+                return Ok(Placed::NotOwn);
             }
         }
-        if let Ok(Some(xattrs)) = entry
-            .pax_extensions()
-            .map(|p| p.map(|p| p.filter_map(|e| e.ok()).collect::<Vec<_>>()))
+        Ok(Placed::Own)
+    }
+
+    /// A hard link must point inside the layer, and not to a directory.
+    fn hard_link(&self, path: &Path, raw: &Path, target: &Path) -> Result<()> {
+        let Some(target_rel) = clean_relative(target) else {
+            bail!(
+                "invalid layer: hard link {:?} points outside of the archive root",
+                raw
+            );
+        };
+        let target_parent = resolve(
+            self.dest,
+            target_rel.parent().unwrap_or(Path::new("")),
+            true,
+        )?;
+        let target_path = target_parent.join(target_rel.file_name().unwrap_or_default());
+        let md = fs::symlink_metadata(&target_path)
+            .with_context(|| format!("hard link {:?} to missing {:?}", raw, target))?;
+        if md.is_dir() {
+            bail!("invalid layer: hard link {:?} points to a directory", raw);
+        }
+        remove_any(self.dest, path)?;
+        fs::hard_link(&target_path, path).with_context(|| format!("linking {}", path.display()))
+    }
+}
+
+/// The member's `SCHILY.xattr.*` records, except those that would change
+/// overlay semantics: they are not the archive's to set.
+fn copy_xattrs<R: Read>(entry: &mut tar::Entry<R>, path: &Path) {
+    let Ok(Some(exts)) = entry.pax_extensions() else {
+        return;
+    };
+    for x in exts.filter_map(|e| e.ok()) {
+        if let Some(name) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
+            && !name.starts_with("trusted.overlay.")
         {
-            for x in xattrs {
-                if let Some(name) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    // xattrs that would change overlay semantics are not the archive's to set
-                    if name.starts_with("trusted.overlay.") {
-                        continue;
-                    }
-                    let _ = set_xattr(&path, name, x.value_bytes());
-                }
-            }
-        }
-        if kind != EntryType::Directory {
-            set_mtime(&path, mtime);
+            let _ = set_xattr(path, name, x.value_bytes());
         }
     }
-    // directory times last: creating their children changed them
-    for (d, mtime) in dirs.iter().rev() {
-        set_mtime(d, *mtime);
-    }
-    Ok(stats)
 }
 
 fn set_mtime(path: &Path, mtime: i64) {

@@ -407,173 +407,215 @@ pub fn extract_tar(
             "extraction point is not a directory".into(),
         ));
     }
+    let mut x = Extraction {
+        root,
+        dest,
+        opts,
+        dirs: Vec::new(),
+    };
     let mut archive = tar::Archive::new(input);
-    let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
     for entry in archive.entries().map_err(bad_archive)? {
-        let mut entry = entry.map_err(bad_archive)?;
-        let sparse = crate::sparse::pax_sparse(&mut entry).map_err(bad_archive)?;
+        x.member(&mut entry.map_err(bad_archive)?)?;
+    }
+    x.set_dir_times();
+    Ok(())
+}
+
+struct Extraction<'a> {
+    root: &'a Root,
+    dest: &'a Path,
+    opts: ExtractOptions,
+    /// directories made or merged, with their times to set at the end
+    dirs: Vec<(PathBuf, i64)>,
+}
+
+impl Extraction<'_> {
+    fn member<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ExtractError> {
+        let sparse = crate::sparse::pax_sparse(entry).map_err(bad_archive)?;
         let raw = match sparse.as_ref().and_then(|s| s.name()) {
             Some(n) => n.to_path_buf(),
             None => entry.path().map_err(bad_archive)?.into_owned(),
         };
         let Some(rel) = member_path(&raw)? else {
-            continue;
+            return Ok(());
         };
-        let full = dest.join(&rel);
+        let full = self.dest.join(&rel);
         let name = full
             .file_name()
             .map(|n| n.to_os_string())
             .ok_or_else(|| ExtractError::Invalid(format!("bad entry name {raw:?}")))?;
-        let parent = root.mkdir_all(full.parent().unwrap_or(Path::new("/")))?;
-        let pfd = parent.as_raw_fd();
+        let parent = self
+            .root
+            .mkdir_all(full.parent().unwrap_or(Path::new("/")))?;
+        let (pfd, n) = (parent.as_raw_fd(), name.as_os_str());
         let h = entry.header().clone();
         let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0o644) & 0o7777);
         let kind = h.entry_type();
-        let existing = fstatat(
-            Some(pfd),
-            name.as_os_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .ok();
-        if let Some(st) = &existing {
-            let want_dir = kind == tar::EntryType::Directory;
-            if is_dir(st) && want_dir {
-                // merge into the existing directory
-            } else if is_dir(st) || want_dir {
-                if opts.no_overwrite_dir_non_dir || is_dir(st) {
-                    return Err(ExtractError::Invalid(format!(
-                        "cannot overwrite {} {:?} with {}",
-                        if is_dir(st) {
-                            "directory"
-                        } else {
-                            "non-directory"
-                        },
-                        full.display().to_string(),
-                        if want_dir {
-                            "directory"
-                        } else {
-                            "non-directory"
-                        },
-                    )));
-                }
-                unlinkat(Some(pfd), name.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
-            } else {
-                unlinkat(Some(pfd), name.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
-            }
-        }
-        let n = name.as_os_str();
+        let merge_dir = self.clear_way(pfd, n, kind == tar::EntryType::Directory, &full)?;
         match kind {
             tar::EntryType::Directory => {
-                if existing.is_none() {
+                if !merge_dir {
                     mkdirat(Some(pfd), n, Mode::from_bits_truncate(0o700))?;
                 }
-                set_attrs(pfd, n, &h, mode, opts, false)?;
-                dirs.push((full.clone(), h.mtime().unwrap_or(0) as i64));
+                set_attrs(pfd, n, &h, mode, self.opts, false)?;
+                self.dirs.push((full, h.mtime().unwrap_or(0) as i64));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = openat(
-                    Some(pfd),
-                    n,
-                    OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_WRONLY
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )?;
-                // SAFETY: a new descriptor that nothing else owns
-                let mut f = unsafe { File::from_raw_fd(fd) };
-                let copied =
-                    crate::sparse::write_contents(&mut entry, sparse.as_ref(), &mut f);
-                drop(f);
-                if let Err(e) = copied {
-                    // no partial file stays behind in the container
-                    let _ = unlinkat(Some(pfd), n, UnlinkatFlags::NoRemoveDir);
-                    return Err(match e {
-                        CopyError::Archive(e) => {
-                            ExtractError::Invalid(format!("invalid archive: {raw:?}: {e}"))
-                        }
-                        CopyError::Write(e) => ExtractError::Io(e),
-                    });
-                }
-                set_attrs(pfd, n, &h, mode, opts, false)?;
+                write_file(pfd, n, entry, sparse.as_ref(), &raw)?;
+                set_attrs(pfd, n, &h, mode, self.opts, false)?;
             }
             tar::EntryType::Symlink => {
                 let target = h.link_name()?.ok_or_else(|| {
                     ExtractError::Invalid(format!("symlink {raw:?} has no target"))
                 })?;
                 symlinkat(target.as_ref(), Some(pfd), n)?;
-                set_attrs(pfd, n, &h, mode, opts, true)?;
+                set_attrs(pfd, n, &h, mode, self.opts, true)?;
             }
-            tar::EntryType::Link => {
-                let target = h.link_name()?.ok_or_else(|| {
-                    ExtractError::Invalid(format!("hard link {raw:?} has no target"))
-                })?;
-                let Some(trel) = member_path(&target)? else {
-                    return Err(ExtractError::Invalid(format!(
-                        "invalid hard link target {target:?}"
-                    )));
-                };
-                let src = root
-                    .open_in(&dest.join(&trel), OFlag::O_PATH, false)
-                    .map_err(|e| match e.raw_os_error() {
-                        Some(libc::ENOENT) | Some(libc::ENOTDIR) => ExtractError::Invalid(format!(
-                            "invalid archive: hard link {raw:?} points to {target:?}, which is neither in the archive before it nor in the destination"
-                        )),
-                        _ => ExtractError::Io(e),
-                    })?;
-                // linking through /proc/self/fd needs no CAP_DAC_READ_SEARCH
-                // (AT_EMPTY_PATH would)
-                let proc_path = PathBuf::from(format!("/proc/self/fd/{}", src.as_raw_fd()));
-                linkat(
-                    None,
-                    proc_path.as_path(),
-                    Some(pfd),
-                    Path::new(n),
-                    nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
-                )
-                .map_err(|e| ExtractError::Io(io::Error::other(format!("linking {raw:?}: {e}"))))?;
-            }
+            tar::EntryType::Link => self.hard_link(pfd, n, &h, &raw)?,
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let (k, dev) = match kind {
-                    tar::EntryType::Char => (
-                        SFlag::S_IFCHR,
-                        libc::makedev(
-                            h.device_major()?.unwrap_or(0),
-                            h.device_minor()?.unwrap_or(0),
-                        ),
-                    ),
-                    tar::EntryType::Block => (
-                        SFlag::S_IFBLK,
-                        libc::makedev(
-                            h.device_major()?.unwrap_or(0),
-                            h.device_minor()?.unwrap_or(0),
-                        ),
-                    ),
-                    _ => (SFlag::S_IFIFO, 0),
-                };
+                let (k, dev) = device_of(&h).map_err(bad_archive)?;
                 mknodat(Some(pfd), n, k, mode, dev)?;
-                set_attrs(pfd, n, &h, mode, opts, false)?;
+                set_attrs(pfd, n, &h, mode, self.opts, false)?;
             }
             // pax and GNU metadata entries are consumed by the reader;
-            // anything else (sparse files, volume labels) is skipped
+            // anything else (volume labels) is skipped
             _ => {}
         }
+        Ok(())
     }
-    // directories get their times last: filling them changed them
-    for (dir, mtime) in dirs.iter().rev() {
-        if let Ok(fd) = root.open_in(dir, OFlag::O_PATH | OFlag::O_DIRECTORY, false) {
-            let t = nix::sys::time::TimeSpec::new(mtime.to_owned(), 0);
-            let _ = nix::sys::stat::utimensat(
-                None,
-                format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
-                &t,
-                &t,
-                nix::sys::stat::UtimensatFlags::FollowSymlink,
-            );
+
+    /// Makes room for a member named `n`: what is there goes, unless both
+    /// are directories (returns true: merge into it). A directory is never
+    /// replaced by a non-directory, nor the reverse with
+    /// `noOverwriteDirNonDir`.
+    fn clear_way(
+        &self,
+        pfd: RawFd,
+        n: &OsStr,
+        want_dir: bool,
+        full: &Path,
+    ) -> Result<bool, ExtractError> {
+        let Ok(st) = fstatat(Some(pfd), n, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            return Ok(false);
+        };
+        if is_dir(&st) && want_dir {
+            return Ok(true);
+        }
+        if is_dir(&st) || (want_dir && self.opts.no_overwrite_dir_non_dir) {
+            let what = |dir: bool| if dir { "directory" } else { "non-directory" };
+            return Err(ExtractError::Invalid(format!(
+                "cannot overwrite {} {:?} with {}",
+                what(is_dir(&st)),
+                full.display().to_string(),
+                what(want_dir),
+            )));
+        }
+        unlinkat(Some(pfd), n, UnlinkatFlags::NoRemoveDir)?;
+        Ok(false)
+    }
+
+    /// A hard link to a member earlier in the archive or a file already in
+    /// the destination, resolved inside the root.
+    fn hard_link(
+        &self,
+        pfd: RawFd,
+        n: &OsStr,
+        h: &tar::Header,
+        raw: &Path,
+    ) -> Result<(), ExtractError> {
+        let target = h
+            .link_name()?
+            .ok_or_else(|| ExtractError::Invalid(format!("hard link {raw:?} has no target")))?;
+        let Some(trel) = member_path(&target)? else {
+            return Err(ExtractError::Invalid(format!(
+                "invalid hard link target {target:?}"
+            )));
+        };
+        let src = self
+            .root
+            .open_in(&self.dest.join(&trel), OFlag::O_PATH, false)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => ExtractError::Invalid(format!(
+                    "invalid archive: hard link {raw:?} points to {target:?}, which is neither in the archive before it nor in the destination"
+                )),
+                _ => ExtractError::Io(e),
+            })?;
+        // linking through /proc/self/fd needs no CAP_DAC_READ_SEARCH
+        // (AT_EMPTY_PATH would)
+        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", src.as_raw_fd()));
+        linkat(
+            None,
+            proc_path.as_path(),
+            Some(pfd),
+            Path::new(n),
+            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .map_err(|e| ExtractError::Io(io::Error::other(format!("linking {raw:?}: {e}"))))
+    }
+
+    /// Directories get their times last: filling them changed them.
+    fn set_dir_times(&self) {
+        for (dir, mtime) in self.dirs.iter().rev() {
+            if let Ok(fd) = self
+                .root
+                .open_in(dir, OFlag::O_PATH | OFlag::O_DIRECTORY, false)
+            {
+                let t = nix::sys::time::TimeSpec::new(mtime.to_owned(), 0);
+                let _ = nix::sys::stat::utimensat(
+                    None,
+                    format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+                    &t,
+                    &t,
+                    nix::sys::stat::UtimensatFlags::FollowSymlink,
+                );
+            }
         }
     }
-    Ok(())
+}
+
+/// A regular (or sparse) member's content in a new file; an archive that
+/// breaks off leaves no partial file behind.
+fn write_file<R: Read>(
+    pfd: RawFd,
+    n: &OsStr,
+    entry: &mut tar::Entry<R>,
+    sparse: Option<&crate::sparse::PaxSparse>,
+    raw: &Path,
+) -> Result<(), ExtractError> {
+    let fd = openat(
+        Some(pfd),
+        n,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    // SAFETY: a new descriptor that nothing else owns
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    let copied = crate::sparse::write_contents(entry, sparse, &mut f);
+    drop(f);
+    copied.map(|_| ()).map_err(|e| {
+        let _ = unlinkat(Some(pfd), n, UnlinkatFlags::NoRemoveDir);
+        match e {
+            CopyError::Archive(e) => {
+                ExtractError::Invalid(format!("invalid archive: {raw:?}: {e}"))
+            }
+            CopyError::Write(e) => ExtractError::Io(e),
+        }
+    })
+}
+
+/// The node type and device number of a device or fifo member.
+fn device_of(h: &tar::Header) -> io::Result<(SFlag, libc::dev_t)> {
+    let dev = || -> io::Result<libc::dev_t> {
+        Ok(libc::makedev(
+            h.device_major()?.unwrap_or(0),
+            h.device_minor()?.unwrap_or(0),
+        ))
+    };
+    Ok(match h.entry_type() {
+        tar::EntryType::Char => (SFlag::S_IFCHR, dev()?),
+        tar::EntryType::Block => (SFlag::S_IFBLK, dev()?),
+        _ => (SFlag::S_IFIFO, 0),
+    })
 }
 
 fn set_attrs(
