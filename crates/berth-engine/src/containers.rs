@@ -386,83 +386,21 @@ impl Engine {
             .clone()
             .unwrap_or_default();
 
-        // Docker's merge of the user's config over the image's
-        let mut entrypoint = body.entrypoint.clone();
-        let mut cmd = body.cmd.clone().unwrap_or_default();
-        if entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
-            if cmd.is_empty() {
-                cmd = img_cfg.cmd().clone().unwrap_or_default();
-            }
-            if entrypoint.is_none() {
-                entrypoint = img_cfg.entrypoint().clone();
-            }
-        }
-        let entrypoint = entrypoint
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>();
-        let mut argv: Vec<String> = entrypoint.clone();
-        argv.extend(cmd.iter().cloned());
-        if argv.is_empty() {
-            return Err(Error::invalid("no command specified"));
-        }
-        let mut env = body.env.clone().unwrap_or_default();
-        for e in env.iter() {
-            if e.is_empty() || e.starts_with('=') {
-                return Err(Error::invalid(format!("invalid environment variable: {e}")));
-            }
-        }
-        for ie in img_cfg.env().clone().unwrap_or_default() {
-            let key = ie.split('=').next().unwrap_or_default();
-            if !env.iter().any(|u| u.split('=').next() == Some(key)) {
-                env.push(ie);
-            }
-        }
+        let (entrypoint, cmd, argv) = merge_command(
+            body.entrypoint.clone(),
+            body.cmd.clone(),
+            img_cfg.entrypoint().clone(),
+            img_cfg.cmd().clone(),
+        )?;
+        let env = merge_env(
+            body.env.clone().unwrap_or_default(),
+            img_cfg.env().clone().unwrap_or_default(),
+        )?;
         let mut labels = img_cfg.labels().clone().unwrap_or_default();
         labels.extend(body.labels.clone().unwrap_or_default());
 
         let id = crate::random_id();
-        let mut host_config = body.host_config.clone().unwrap_or_default();
-        validate_restart_policy(&host_config)?;
-        validate_host_config(&host_config)?;
-        if host_config.init.is_none() && self.cfg.init {
-            host_config.init = Some(true);
-        }
-        crate::hostconfig::validate(&host_config, self.cfg.init_path.as_deref())?;
-        host_config.log_config = Some(self.log_config_with_defaults(&host_config)?);
-        if host_config
-            .network_mode
-            .as_deref()
-            .is_none_or(str::is_empty)
-        {
-            host_config.network_mode = Some("default".into());
-        }
-        let mode = host_config.network_mode.clone().unwrap_or_default();
-        self.check_network_mode(&mode)?;
-        // a container sharing another's namespace has its network settings
-        if mode.starts_with("container:") {
-            if host_config
-                .port_bindings
-                .as_ref()
-                .is_some_and(|p| !p.is_empty())
-                || host_config.publish_all_ports == Some(true)
-            {
-                return Err(Error::invalid(
-                    "conflicting options: port publishing and the container type network mode",
-                ));
-            }
-            if host_config.dns.as_ref().is_some_and(|d| !d.is_empty())
-                || host_config
-                    .extra_hosts
-                    .as_ref()
-                    .is_some_and(|d| !d.is_empty())
-            {
-                return Err(Error::invalid(
-                    "conflicting options: dns and the network mode",
-                ));
-            }
-        }
+        let host_config = self.prepare_host_config(&body)?;
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
         for v in body.volumes.clone().unwrap_or_default() {
@@ -470,7 +408,7 @@ impl Engine {
                 volumes.push(v);
             }
         }
-        let mut mounts = self.parse_mounts(&host_config, &volumes)?;
+        let mounts = self.parse_mounts(&host_config, &volumes)?;
         let config = ContainerConfig {
             hostname: Some(
                 body.hostname
@@ -529,63 +467,117 @@ impl Engine {
         if let Some(sig) = &config.stop_signal {
             parse_signal(sig)?;
         }
-
-        let entry = {
-            let mut names_map = self.names.w();
-            let name = match requested_name {
-                Some(n) => {
-                    if let Some(holder) = names_map.get(&n) {
-                        return Err(Error::conflict(format!(
-                            "Conflict. The container name \"/{n}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
-                        )));
-                    }
-                    n
-                }
-                None => (0..1000)
-                    .map(|i| names::generate(&id, i))
-                    .find(|n| !names_map.contains_key(n))
-                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("no free container name")))?,
-            };
-            if let Err(err) = self.materialize_mounts(&mut mounts, &host_config) {
-                self.remove_anonymous_volumes(&mounts);
-                return Err(err);
-            }
-            let rec = ContainerRecord {
-                id: id.clone(),
-                name: name.clone(),
-                created: crate::now_rfc3339(),
-                image: image_name,
-                image_id: image.id.clone(),
-                path: argv[0].clone(),
-                args: argv[1..].to_vec(),
-                config,
-                host_config,
-                state: StateRecord {
-                    started_at: NEVER.into(),
-                    finished_at: NEVER.into(),
-                    ..Default::default()
-                },
-                restart_count: 0,
-                manually_stopped: false,
-                mounts,
-                endpoints_config: body
-                    .networking_config
-                    .clone()
-                    .and_then(|n| n.endpoints_config)
-                    .unwrap_or_default(),
-                endpoints: Default::default(),
-                published: Vec::new(),
-                primary_detached: false,
-                build_step,
-            };
-            std::fs::create_dir_all(self.container_dir(&id))?;
-            self.persist(&rec)?;
-            names_map.insert(name, id.clone());
-            Entry::new(rec)
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: String::new(),
+            created: crate::now_rfc3339(),
+            image: image_name,
+            image_id: image.id.clone(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            config,
+            host_config,
+            state: StateRecord {
+                started_at: NEVER.into(),
+                finished_at: NEVER.into(),
+                ..Default::default()
+            },
+            restart_count: 0,
+            manually_stopped: false,
+            mounts,
+            endpoints_config: body
+                .networking_config
+                .clone()
+                .and_then(|n| n.endpoints_config)
+                .unwrap_or_default(),
+            endpoints: Default::default(),
+            published: Vec::new(),
+            primary_detached: false,
+            build_step,
         };
+        let entry = self.insert_new(requested_name, rec)?;
         self.container_event(&entry.record(), "create", &[]);
         self.containers.w().insert(id.clone(), entry);
         Ok((id, vec![]))
+    }
+
+    /// Names a new container (the one asked for, or a generated one), makes
+    /// its volumes and records it, all under the names lock, so that two
+    /// creates never take one name.
+    fn insert_new(
+        &self,
+        requested: Option<String>,
+        mut rec: ContainerRecord,
+    ) -> Result<Arc<Entry>> {
+        let mut names_map = self.names.w();
+        rec.name = match requested {
+            Some(n) => {
+                if let Some(holder) = names_map.get(&n) {
+                    return Err(Error::conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n
+            }
+            None => (0..1000)
+                .map(|i| names::generate(&rec.id, i))
+                .find(|n| !names_map.contains_key(n))
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("no free container name")))?,
+        };
+        if let Err(err) = self.materialize_mounts(&mut rec.mounts, &rec.host_config) {
+            self.remove_anonymous_volumes(&rec.mounts);
+            return Err(err);
+        }
+        std::fs::create_dir_all(self.container_dir(&rec.id))?;
+        self.persist(&rec)?;
+        names_map.insert(rec.name.clone(), rec.id.clone());
+        Ok(Entry::new(rec))
+    }
+
+    /// The create request's host config, checked and completed: restart
+    /// policy, init, log config, network mode and what it excludes.
+    fn prepare_host_config(&self, body: &ContainerCreateBody) -> Result<HostConfig> {
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        validate_restart_policy(&host_config)?;
+        validate_host_config(&host_config)?;
+        if host_config.init.is_none() && self.cfg.init {
+            host_config.init = Some(true);
+        }
+        crate::hostconfig::validate(&host_config, self.cfg.init_path.as_deref())?;
+        host_config.log_config = Some(self.log_config_with_defaults(&host_config)?);
+        if host_config
+            .network_mode
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            host_config.network_mode = Some("default".into());
+        }
+        let mode = host_config.network_mode.clone().unwrap_or_default();
+        self.check_network_mode(&mode)?;
+        // a container sharing another's namespace has its network settings
+        if mode.starts_with("container:") {
+            if host_config
+                .port_bindings
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
+                || host_config.publish_all_ports == Some(true)
+            {
+                return Err(Error::invalid(
+                    "conflicting options: port publishing and the container type network mode",
+                ));
+            }
+            if host_config.dns.as_ref().is_some_and(|d| !d.is_empty())
+                || host_config
+                    .extra_hosts
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty())
+            {
+                return Err(Error::invalid(
+                    "conflicting options: dns and the network mode",
+                ));
+            }
+        }
+        Ok(host_config)
     }
 
     /// The image layers under the container's writable layer, top first.
@@ -860,42 +852,7 @@ impl Engine {
         std::fs::create_dir_all(&state_dir)?;
         // what can be refused is refused before anything is allocated
         let log = self.log_driver_config(&rec)?;
-        // a record left with endpoints by a crash: give them back first
-        if !rec.endpoints.is_empty() || !rec.published.is_empty() {
-            self.release_network(&e);
-        }
-        let setup = {
-            let engine = self.clone();
-            let rec = e.record();
-            let t = std::time::Instant::now();
-            let r = tokio::task::spawn_blocking(move || engine.network_setup(&rec))
-                .await
-                .map_err(|err| Error::Internal(anyhow::anyhow!("network setup: {err}")))
-                .and_then(|r| r);
-            tracing::debug!(container = %&id[..12], elapsed_us = t.elapsed().as_micros() as u64, "network setup");
-            r
-        };
-        match setup {
-            Ok((endpoints, published)) => {
-                let rec = e.update(|r| {
-                    r.endpoints = endpoints;
-                    r.published = published;
-                    r.clone()
-                });
-                if let Err(err) = self.persist(&rec) {
-                    self.record_start_failure(&e, 128, &format!("{err}"));
-                    return Err(err);
-                }
-                self.endpoint_events(&rec, "connect");
-                self.start_resolver(&rec);
-                self.start_proxies(&rec);
-            }
-            Err(err) => {
-                let msg = format!("{err}");
-                self.record_start_failure(&e, 128, &msg);
-                return Err(err);
-            }
-        }
+        self.connect_for_start(&e).await?;
         let rec = e.record();
         let rootfs = match self.prepare_bundle(&rec) {
             Ok(r) => r,
@@ -988,6 +945,51 @@ impl Engine {
         self.container_event(&rec, "start", &[]);
         self.spawn_health_monitor(e.clone());
         self.spawn_monitor(e.clone());
+        Ok(())
+    }
+
+    /// Gives a starting container its networks (after handing back what a
+    /// crash left recorded), records them, and starts its DNS and proxies;
+    /// a failure is recorded as the start's.
+    async fn connect_for_start(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
+        let rec = e.record();
+        let id = rec.id.clone();
+        // a record left with endpoints by a crash: give them back first
+        if !rec.endpoints.is_empty() || !rec.published.is_empty() {
+            self.release_network(e);
+        }
+        let setup = {
+            let engine = self.clone();
+            let rec = e.record();
+            let t = std::time::Instant::now();
+            let r = tokio::task::spawn_blocking(move || engine.network_setup(&rec))
+                .await
+                .map_err(|err| Error::Internal(anyhow::anyhow!("network setup: {err}")))
+                .and_then(|r| r);
+            tracing::debug!(container = %&id[..12], elapsed_us = t.elapsed().as_micros() as u64, "network setup");
+            r
+        };
+        match setup {
+            Ok((endpoints, published)) => {
+                let rec = e.update(|r| {
+                    r.endpoints = endpoints;
+                    r.published = published;
+                    r.clone()
+                });
+                if let Err(err) = self.persist(&rec) {
+                    self.record_start_failure(e, 128, &format!("{err}"));
+                    return Err(err);
+                }
+                self.endpoint_events(&rec, "connect");
+                self.start_resolver(&rec);
+                self.start_proxies(&rec);
+            }
+            Err(err) => {
+                let msg = format!("{err}");
+                self.record_start_failure(e, 128, &msg);
+                return Err(err);
+            }
+        }
         Ok(())
     }
 
@@ -2079,6 +2081,53 @@ fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
 /// too unless stopped by hand, `on-failure[:N]` after a non-zero exit while
 /// fewer than N restarts were made. A manual stop beats them all, except
 /// `always` at daemon start.
+/// Docker's merge of the request's entrypoint and command over the
+/// image's: the image's command only when the request gives neither an
+/// entrypoint nor a command, its entrypoint only when the request leaves it
+/// unset (an empty one clears it). Returns (entrypoint, cmd, argv).
+fn merge_command(
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    image_entrypoint: Option<Vec<String>>,
+    image_cmd: Option<Vec<String>>,
+) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
+    let mut entrypoint = entrypoint;
+    let mut cmd = cmd.unwrap_or_default();
+    if entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
+        if cmd.is_empty() {
+            cmd = image_cmd.unwrap_or_default();
+        }
+        if entrypoint.is_none() {
+            entrypoint = image_entrypoint;
+        }
+    }
+    let entrypoint: Vec<String> = entrypoint
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+    if argv.is_empty() {
+        return Err(Error::invalid("no command specified"));
+    }
+    Ok((entrypoint, cmd, argv))
+}
+
+/// The request's environment over the image's: a variable the request sets
+/// hides the image's of the same name.
+fn merge_env(mut env: Vec<String>, image_env: Vec<String>) -> Result<Vec<String>> {
+    if let Some(e) = env.iter().find(|e| e.is_empty() || e.starts_with('=')) {
+        return Err(Error::invalid(format!("invalid environment variable: {e}")));
+    }
+    for ie in image_env {
+        let key = ie.split('=').next().unwrap_or_default();
+        if !env.iter().any(|u| u.split('=').next() == Some(key)) {
+            env.push(ie);
+        }
+    }
+    Ok(env)
+}
+
 pub(crate) fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
     use bollard_stubs::models::RestartPolicyNameEnum as P;
     let Some(p) = &rec.host_config.restart_policy else {
@@ -2514,4 +2563,53 @@ fn log_attrs(rec: &ContainerRecord) -> Result<std::collections::BTreeMap<String,
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::{merge_command, merge_env};
+
+    fn v(items: &[&str]) -> Option<Vec<String>> {
+        Some(items.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn the_image_command_fills_in_only_what_the_request_leaves_out() {
+        let img = (v(&["/entry"]), v(&["default", "args"]));
+        let argv = |e, c| merge_command(e, c, img.0.clone(), img.1.clone()).map(|r| r.2);
+        // nothing given: the image's entrypoint and command
+        assert_eq!(argv(None, None).unwrap(), ["/entry", "default", "args"]);
+        // a command replaces the image's, the entrypoint stays
+        assert_eq!(argv(None, v(&["x"])).unwrap(), ["/entry", "x"]);
+        // an entrypoint drops the image's command as well
+        assert_eq!(argv(v(&["/other"]), None).unwrap(), ["/other"]);
+        // an empty entrypoint clears the image's and keeps its command
+        assert_eq!(argv(v(&[]), None).unwrap(), ["default", "args"]);
+        assert_eq!(argv(v(&[]), v(&["sh"])).unwrap(), ["sh"]);
+        // `--entrypoint ""` ([""], as the docker CLI sends it) clears it
+        // too, but as an entrypoint given it takes no image command
+        assert_eq!(argv(v(&[""]), v(&["sh"])).unwrap(), ["sh"]);
+        assert!(argv(v(&[""]), None).is_err());
+    }
+
+    #[test]
+    fn no_command_at_all_is_refused() {
+        let err = merge_command(None, None, None, None).unwrap_err();
+        assert_eq!(err.to_string(), "no command specified");
+        assert!(merge_command(v(&[""]), v(&[]), None, v(&[])).is_err());
+    }
+
+    #[test]
+    fn request_variables_hide_the_images_of_the_same_name() {
+        let env = merge_env(
+            vec!["A=mine".into(), "B".into()],
+            vec!["A=image".into(), "B=image".into(), "PATH=/bin".into()],
+        )
+        .unwrap();
+        assert_eq!(env, ["A=mine", "B", "PATH=/bin"]);
+        for bad in ["", "=x"] {
+            let err = merge_env(vec![bad.into()], vec![]).unwrap_err();
+            assert!(err.to_string().starts_with("invalid environment variable"));
+        }
+    }
 }
