@@ -26,6 +26,7 @@ impl From<Error> for ApiError {
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::StepFailed { .. } => StatusCode::BAD_REQUEST,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // logged with its method and path once answered (server::report)

@@ -78,6 +78,12 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// The `build_key` of a step: its parent image's id ("" for the first
+/// step of `FROM scratch`) and what the step did and read.
+fn step_build_key(parent: &str, step: &str) -> String {
+    sha256_hex(format!("{parent}\n{step}").as_bytes())
+}
+
 /// The state of the stage being built.
 struct StageState {
     /// the image the next step builds on (None: `FROM scratch`, nothing yet)
@@ -1422,7 +1428,7 @@ impl Engine {
             return Ok(false);
         }
         let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-        let build_key = sha256_hex(format!("{parent}\n{key}").as_bytes());
+        let build_key = step_build_key(&parent, key);
         let hit = self
             .images
             .r()
@@ -1540,7 +1546,7 @@ impl Engine {
         key: &str,
     ) -> Result<()> {
         let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-        let build_key = sha256_hex(format!("{parent}\n{key}").as_bytes());
+        let build_key = step_build_key(&parent, key);
         let layer_tar = match container {
             Some(id) => {
                 let (upper, _) = self.overlay_dirs_of(id);
@@ -1780,10 +1786,13 @@ impl Engine {
         };
         if code != 0 {
             self.remove_step_container(&id).await;
-            return Err(Error::invalid(format!(
-                "The command '{}' returned a non-zero code: {code}",
-                argv.join(" ")
-            )));
+            return Err(Error::StepFailed {
+                message: format!(
+                    "The command '{}' returned a non-zero code: {code}",
+                    argv.join(" ")
+                ),
+                code,
+            });
         }
         self.drop_mount_points(&id, &image, &targets);
         Ok(id)
@@ -2647,4 +2656,300 @@ fn scratch_config() -> Result<Value> {
     v["config"] =
         json!({ "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] });
     Ok(v)
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn state(env: &[&str], args: &[(&str, Option<&str>)]) -> StageState {
+        StageState {
+            image: None,
+            config: json!({ "config": { "Env": env } }),
+            args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(String::from)))
+                .collect(),
+            globals: BTreeMap::new(),
+            cmd_set: false,
+            base_layers: 0,
+            base_id: String::new(),
+        }
+    }
+
+    fn tree_hash(root: &Path, rel: &str) -> String {
+        let mut h = Sha256::new();
+        hash_tree(root, Path::new(rel), &mut h).unwrap();
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn a_step_key_depends_on_its_parent_and_its_text() {
+        let k = step_build_key("sha256:aaa", "RUN make");
+        assert_eq!(k.len(), 64);
+        assert!(k.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(k, step_build_key("sha256:aaa", "RUN make"));
+        assert_ne!(k, step_build_key("sha256:bbb", "RUN make"));
+        assert_ne!(k, step_build_key("sha256:aaa", "RUN make "));
+        assert_ne!(k, step_build_key("", "RUN make"));
+        // the first step of FROM scratch is keyed as the scratch lookup is
+        assert_eq!(step_build_key("", "scratch"), sha256_hex(b"\nscratch"));
+    }
+
+    #[test]
+    fn run_sees_declared_args_with_values_not_shadowed_by_env() {
+        let st = state(
+            &["PATH=/bin", "MODE=env"],
+            &[
+                ("VERSION", Some("1.2")),
+                ("MODE", Some("arg")),
+                ("UNSET", None),
+                ("A_FIRST", Some("")),
+            ],
+        );
+        // sorted by name, ENV hides an ARG of the same name
+        assert_eq!(st.run_args(), ["A_FIRST=", "VERSION=1.2"]);
+        // what substitution sees: ENV first, then ARG
+        assert_eq!(st.lookup("MODE").as_deref(), Some("env"));
+        assert_eq!(st.lookup("VERSION").as_deref(), Some("1.2"));
+        assert_eq!(st.lookup("UNSET"), None);
+        assert_eq!(st.lookup("NOPE"), None);
+    }
+
+    #[test]
+    fn build_arg_values_change_what_run_is_keyed_by() {
+        let a = state(&[], &[("V", Some("1"))]).run_args();
+        let b = state(&[], &[("V", Some("2"))]).run_args();
+        assert_ne!(a, b);
+        // an arg that is declared but never given a value changes nothing
+        let c = state(&[], &[("V", Some("1")), ("W", None)]).run_args();
+        assert_eq!(a, c);
+        // nor does one ENV overrides
+        let d = state(&["V=9"], &[("V", Some("1"))]).run_args();
+        let e = state(&["V=9"], &[("V", Some("2"))]).run_args();
+        assert_eq!(d, e);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn env_updates_replace_by_name() {
+        let mut st = state(&["A=1", "B=2"], &[]);
+        st.set_env("A", "3");
+        assert_eq!(st.env(), ["B=2", "A=3"]);
+        st.set_env("C", "x=y");
+        assert_eq!(st.lookup("C").as_deref(), Some("x=y"));
+        // a prefix of a name is another name
+        st.set_env("AB", "4");
+        assert_eq!(st.lookup("A").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn stage_defaults() {
+        let mut st = state(&[], &[]);
+        assert_eq!(st.workdir(), "/");
+        assert_eq!(st.shell(), ["/bin/sh", "-c"]);
+        st.config["config"]["WorkingDir"] = json!("/src");
+        st.config["config"]["Shell"] = json!(["/bin/bash", "-eu", "-c"]);
+        assert_eq!(st.workdir(), "/src");
+        assert_eq!(st.shell(), ["/bin/bash", "-eu", "-c"]);
+        assert_eq!(st.cfg_object("Labels"), json!({}));
+        // a config without "config" gets one when written
+        let mut bare = state(&[], &[]);
+        bare.config = json!({});
+        assert!(bare.env().is_empty());
+        bare.set_env("K", "v");
+        assert_eq!(bare.config["config"]["Env"], json!(["K=v"]));
+    }
+
+    #[test]
+    fn copy_content_hash_follows_content_mode_names_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/sub")).unwrap();
+        std::fs::write(root.join("src/a.txt"), b"hello").unwrap();
+        std::fs::write(root.join("src/sub/b.txt"), b"world").unwrap();
+        let base = tree_hash(root, "src");
+        assert_eq!(base, tree_hash(root, "src"), "stable");
+
+        // the modification time is not content
+        let f = std::fs::File::options()
+            .write(true)
+            .open(root.join("src/a.txt"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        drop(f);
+        assert_eq!(tree_hash(root, "src"), base);
+
+        // content
+        std::fs::write(root.join("src/sub/b.txt"), b"World").unwrap();
+        let changed = tree_hash(root, "src");
+        assert_ne!(changed, base);
+        std::fs::write(root.join("src/sub/b.txt"), b"world").unwrap();
+        assert_eq!(tree_hash(root, "src"), base);
+
+        // mode
+        std::fs::set_permissions(
+            root.join("src/a.txt"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_ne!(tree_hash(root, "src"), base);
+        std::fs::set_permissions(
+            root.join("src/a.txt"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let base = tree_hash(root, "src");
+
+        // a name
+        std::fs::rename(root.join("src/a.txt"), root.join("src/c.txt")).unwrap();
+        assert_ne!(tree_hash(root, "src"), base);
+        std::fs::rename(root.join("src/c.txt"), root.join("src/a.txt")).unwrap();
+        assert_eq!(tree_hash(root, "src"), base);
+
+        // a new empty file counts
+        std::fs::write(root.join("src/empty"), b"").unwrap();
+        assert_ne!(tree_hash(root, "src"), base);
+        std::fs::remove_file(root.join("src/empty")).unwrap();
+
+        // a symlink's target
+        std::os::unix::fs::symlink("a.txt", root.join("src/link")).unwrap();
+        let linked = tree_hash(root, "src");
+        assert_ne!(linked, base);
+        std::fs::remove_file(root.join("src/link")).unwrap();
+        std::os::unix::fs::symlink("sub/b.txt", root.join("src/link")).unwrap();
+        assert_ne!(tree_hash(root, "src"), linked);
+    }
+
+    #[test]
+    fn copy_content_hash_ignores_where_the_context_is() {
+        let make = |order: &[&str]| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("d")).unwrap();
+            for name in order {
+                std::fs::write(dir.path().join("d").join(name), name.as_bytes()).unwrap();
+                std::fs::set_permissions(
+                    dir.path().join("d").join(name),
+                    std::fs::Permissions::from_mode(0o644),
+                )
+                .unwrap();
+            }
+            std::fs::set_permissions(dir.path().join("d"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            let h = tree_hash(dir.path(), "d");
+            (dir, h)
+        };
+        // another directory, files made in another order: the same hash
+        let (_a, ha) = make(&["x", "y", "z"]);
+        let (_b, hb) = make(&["z", "x", "y"]);
+        assert_eq!(ha, hb);
+        // the path asked for is part of it: the same file under two names
+        let (c, _) = make(&["x"]);
+        std::fs::create_dir(c.path().join("e")).unwrap();
+        std::fs::copy(c.path().join("d/x"), c.path().join("e/x")).unwrap();
+        std::fs::set_permissions(c.path().join("e/x"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        assert_ne!(tree_hash(c.path(), "d/x"), tree_hash(c.path(), "e/x"));
+    }
+
+    #[test]
+    fn copy_content_hash_of_a_missing_source_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Sha256::new();
+        assert!(hash_tree(dir.path(), Path::new("nope"), &mut h).is_err());
+    }
+
+    #[test]
+    fn a_link_out_of_the_context_is_hashed_as_a_link() {
+        // the link is hashed by its target text, not followed out of the
+        // context
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("l")).unwrap();
+        let h1 = tree_hash(dir.path(), "l");
+        std::fs::remove_file(dir.path().join("l")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("l")).unwrap();
+        assert_ne!(tree_hash(dir.path(), "l"), h1);
+    }
+
+    #[test]
+    fn run_mount_options() {
+        let m = mount_options("type=cache,target=/root/.cache, ID=go ,readonly");
+        assert_eq!(m["type"], "cache");
+        assert_eq!(m["target"], "/root/.cache");
+        assert_eq!(m["id"], "go");
+        assert_eq!(m["readonly"], "true");
+        // a value keeps its '=' and its case
+        let m = mount_options("type=secret,id=A=B");
+        assert_eq!(m["id"], "A=B");
+        assert!(mount_options("").contains_key(""));
+    }
+
+    #[test]
+    fn paths_in_the_image_and_the_context() {
+        assert_eq!(in_workdir("/app", "x"), "/app/x");
+        assert_eq!(in_workdir("/app/", "x/y"), "/app/x/y");
+        assert_eq!(in_workdir("/", "x"), "/x");
+        assert_eq!(in_workdir("/app", "/abs"), "/abs");
+        assert_eq!(clean_rel("/a/./b/../c"), Some(PathBuf::from("a/c")));
+        assert_eq!(clean_rel("."), Some(PathBuf::new()));
+        assert_eq!(clean_rel("a/../.."), None);
+        assert_eq!(clean_rel("../x"), None);
+        assert_eq!(clean_rel("/../x"), None);
+        assert!(has_wildcard("*.go") && has_wildcard("a?") && has_wildcard("[ab]"));
+        assert!(!has_wildcard("plain.txt"));
+    }
+
+    #[test]
+    fn chmod_values() {
+        assert_eq!(parse_chmod("755").unwrap(), 0o755);
+        assert_eq!(parse_chmod("0644").unwrap(), 0o644);
+        assert_eq!(parse_chmod("7777").unwrap(), 0o7777);
+        for bad in ["", "8", "17777", "rwx", "-1", "u+x"] {
+            assert!(parse_chmod(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn commands_in_exec_or_shell_form() {
+        let sh = vec!["/bin/sh".to_string(), "-c".to_string()];
+        assert_eq!(
+            command_vec(&Cmd::Shell("echo $HOME".into()), &sh),
+            ["/bin/sh", "-c", "echo $HOME"]
+        );
+        assert_eq!(
+            command_vec(&Cmd::Exec(vec!["ls".into(), "-l".into()]), &sh),
+            ["ls", "-l"]
+        );
+    }
+
+    #[test]
+    fn stages_by_name_or_index_only_earlier_ones() {
+        let df = berth_dockerfile::parse(
+            "FROM busybox AS base\nRUN true\nFROM base AS Build\nCOPY --from=base /a /a\nFROM scratch\nCOPY --from=build /a /a\n",
+        )
+        .unwrap();
+        assert_eq!(stage_index(&df, "base", 2), Some(0));
+        assert_eq!(stage_index(&df, "BASE", 2), Some(0));
+        assert_eq!(stage_index(&df, "build", 2), Some(1));
+        assert_eq!(stage_index(&df, "build", 1), None);
+        assert_eq!(stage_index(&df, "0", 1), Some(0));
+        assert_eq!(stage_index(&df, "1", 1), None);
+        assert_eq!(stage_index(&df, "busybox", 3), None);
+        let g = BTreeMap::new();
+        assert_eq!(needed_stages(&df, 2, &g).unwrap(), [0, 1, 2]);
+        assert_eq!(needed_stages(&df, 1, &g).unwrap(), [0, 1]);
+        assert_eq!(needed_stages(&df, 0, &g).unwrap(), [0]);
+        // a stage nothing reads is skipped
+        let df =
+            berth_dockerfile::parse("FROM busybox AS unused\nFROM busybox AS a\nFROM a\n").unwrap();
+        assert_eq!(needed_stages(&df, 2, &g).unwrap(), [1, 2]);
+        // FROM ${BASE} with a global ARG
+        let df = berth_dockerfile::parse(
+            "ARG BASE=a\nFROM busybox AS a\nFROM busybox AS b\nFROM ${BASE}\n",
+        )
+        .unwrap();
+        let g = BTreeMap::from([("BASE".to_string(), Some("b".to_string()))]);
+        assert_eq!(needed_stages(&df, 2, &g).unwrap(), [1, 2]);
+    }
 }

@@ -22,6 +22,10 @@ pub enum Error {
     /// the registry wants (other) credentials
     #[error("{0}")]
     Unauthorized(String),
+    /// a build step's command exited non-zero: its exit code as a value,
+    /// for the client to exit with (a 400, as other refused input)
+    #[error("{message}")]
+    StepFailed { message: String, code: i64 },
     #[error("{0:#}")]
     Internal(#[from] anyhow::Error),
 }

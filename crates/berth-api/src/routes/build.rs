@@ -50,12 +50,6 @@ fn secrets(headers: &HeaderMap) -> ApiResult<HashMap<String, Vec<u8>>> {
         .collect()
 }
 
-/// The exit code in the classic builder's "returned a non-zero code: N".
-fn run_exit_code(msg: &str) -> Option<i64> {
-    msg.rsplit_once("returned a non-zero code: ")
-        .and_then(|(_, n)| n.trim().parse().ok())
-}
-
 pub async fn build(
     State(e): State<AppState>,
     RawQuery(q): RawQuery,
@@ -113,10 +107,9 @@ pub async fn build(
         let res = e.build(tmp.clone(), opts, tx.clone()).await;
         let _ = tokio::fs::remove_file(&tmp).await;
         if let Err(err) = res {
-            let msg = err.to_string();
-            let mut v = stream_error(&msg);
+            let mut v = stream_error(&err.to_string());
             // the CLI exits with a failed RUN's code, as Docker's does
-            if let Some(code) = run_exit_code(&msg) {
+            if let berth_engine::Error::StepFailed { code, .. } = err {
                 v["errorDetail"]["code"] = serde_json::json!(code);
             }
             let _ = tx.send(v).await;
