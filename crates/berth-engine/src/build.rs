@@ -213,6 +213,273 @@ enum StepLayer<'a> {
 }
 
 /// The `key=value` options of a `RUN --mount` (a bare key is `true`).
+/// The argv of a RUN: its command in the stage's shell, with heredocs
+/// (`RUN <<EOF` runs the document itself as the script).
+fn run_argv(cmd: &Cmd, heredocs: &[berth_dockerfile::Heredoc], shell: &[String]) -> Vec<String> {
+    match (cmd, heredocs.first()) {
+        (Cmd::Shell(s), Some(doc)) if s.trim().starts_with("<<") && heredocs.len() == 1 => {
+            // the shell expands the document when it runs, as BuildKit
+            // leaves it
+            let mut v = shell.to_vec();
+            v.push(doc.content.clone());
+            v
+        }
+        (Cmd::Shell(s), _) if !heredocs.is_empty() => {
+            let mut script = s.clone();
+            for d in heredocs {
+                script.push('\n');
+                script.push_str(&d.content);
+                if !d.content.ends_with('\n') {
+                    script.push('\n');
+                }
+                script.push_str(&d.name);
+            }
+            let mut v = shell.to_vec();
+            v.push(script);
+            v
+        }
+        (c, _) => command_vec(c, shell),
+    }
+}
+
+/// What a RUN's cache entry is keyed on besides its parent image: the
+/// command as the history shows it, its mounts (with the content of
+/// context binds, which the step reads) and its network.
+fn run_cache_key(
+    created_by: &str,
+    mounts: &[String],
+    network: Option<&str>,
+    ctx: &Path,
+) -> Result<String> {
+    let mut key = created_by.to_string();
+    for m in mounts {
+        key.push_str("\nmount ");
+        key.push_str(m);
+        let kv = mount_options(m);
+        if kv.get("type").map_or("bind", String::as_str) == "bind" {
+            let source = kv.get("source").or_else(|| kv.get("src"));
+            let mut h = Sha256::new();
+            if let Some(rel) = clean_rel(source.map_or("", String::as_str)) {
+                hash_tree(ctx, &rel, &mut h).map_err(|e| {
+                    Error::invalid(format!("RUN --mount={m}: reading the source: {e}"))
+                })?;
+            }
+            key.push_str(&hex::encode(h.finalize()));
+        }
+    }
+    if let Some(n) = network {
+        key.push_str("\nnetwork ");
+        key.push_str(n);
+    }
+    Ok(key)
+}
+
+/// An instruction that only changes the image config (ENV … ONBUILD):
+/// applies it to the stage and returns the history's `created_by` text.
+/// One arm per instruction, each short; the match is the one long thing.
+fn config_change(
+    esc: char,
+    ins: &Instruction,
+    st: &mut StageState,
+    opts: &BuildOptions,
+    consumed: &mut HashSet<String>,
+    warning: &mut Option<&'static str>,
+) -> Result<String> {
+    let expand = |st: &StageState, s: &str| -> Result<String> {
+        berth_dockerfile::expand(s, esc, &|n| st.lookup(n))
+            .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))
+    };
+    let words = |st: &StageState, s: &str| -> Result<Vec<String>> {
+        berth_dockerfile::expand_words(s, esc, &|n| st.lookup(n))
+            .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))
+    };
+    let nop = |text: String| format!("/bin/sh -c #(nop)  {text}");
+    match &ins.kind {
+        Kind::Env(pairs) => {
+            let mut shown = Vec::new();
+            for (k, v) in pairs {
+                let k = expand(st, k)?;
+                let v = expand(st, v)?;
+                st.set_env(&k, &v);
+                shown.push(format!("{k}={v}"));
+            }
+            Ok(nop(format!("ENV {}", shown.join(" "))))
+        }
+        Kind::Arg(args) => {
+            let mut shown = Vec::new();
+            for (k, default) in args {
+                if opts.build_args.contains_key(k) {
+                    consumed.insert(k.clone());
+                }
+                let v = match opts.build_args.get(k).cloned().flatten() {
+                    Some(v) => Some(v),
+                    None => match default {
+                        Some(d) => Some(expand(st, d)?),
+                        // a global ARG redeclared without a default
+                        // keeps the global value, as in Docker
+                        None => st.globals.get(k).cloned().flatten(),
+                    },
+                };
+                shown.push(match default {
+                    Some(d) => format!("{k}={d}"),
+                    None => k.clone(),
+                });
+                st.args.insert(k.clone(), v);
+            }
+            Ok(nop(format!("ARG {}", shown.join(" "))))
+        }
+        Kind::Label(pairs) => {
+            let mut labels = st.cfg_object("Labels");
+            let mut shown = Vec::new();
+            for (k, v) in pairs {
+                let (k, v) = (expand(st, k)?, expand(st, v)?);
+                shown.push(format!("{k}={v}"));
+                labels[&k] = json!(v);
+            }
+            st.cfg_mut().insert("Labels".into(), labels);
+            Ok(nop(format!("LABEL {}", shown.join(" "))))
+        }
+        Kind::Maintainer(m) => {
+            let m = expand(st, m)?;
+            st.config["author"] = json!(m);
+            *warning = Some(" ---> [Warning] MAINTAINER is deprecated: use LABEL maintainer=...\n");
+            Ok(nop(format!("MAINTAINER {m}")))
+        }
+        Kind::Cmd(c) => {
+            let v = command_vec(c, &st.shell());
+            st.cfg_mut().insert("Cmd".into(), json!(v));
+            st.cmd_set = true;
+            Ok(nop(format!("CMD {}", json!(v))))
+        }
+        Kind::Entrypoint(c) => {
+            let v = command_vec(c, &st.shell());
+            st.cfg_mut().insert("Entrypoint".into(), json!(v));
+            if !st.cmd_set {
+                st.cfg_mut().insert("Cmd".into(), Value::Null);
+            }
+            Ok(nop(format!("ENTRYPOINT {}", json!(v))))
+        }
+        Kind::Shell(v) => {
+            st.cfg_mut().insert("Shell".into(), json!(v));
+            Ok(nop(format!("SHELL {}", json!(v))))
+        }
+        Kind::Expose(ports) => {
+            let mut exposed = st.cfg_object("ExposedPorts");
+            let mut shown = Vec::new();
+            for p in ports {
+                for w in words(st, p)? {
+                    let key = if w.contains('/') {
+                        w.to_ascii_lowercase()
+                    } else {
+                        format!("{w}/tcp")
+                    };
+                    let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
+                    let valid_port = port.split('-').all(|p| p.parse::<u16>().is_ok());
+                    if !valid_port || !["tcp", "udp", "sctp"].contains(&proto) {
+                        return Err(Error::invalid(format!("invalid containerPort: {w}")));
+                    }
+                    exposed[&key] = json!({});
+                    shown.push(key);
+                }
+            }
+            st.cfg_mut().insert("ExposedPorts".into(), exposed);
+            Ok(nop(format!("EXPOSE {}", shown.join(" "))))
+        }
+        Kind::Volume(vols) => {
+            let mut volumes = st.cfg_object("Volumes");
+            let mut shown = Vec::new();
+            for v in vols {
+                let v = expand(st, v)?;
+                if v.trim().is_empty() {
+                    return Err(Error::invalid(
+                        "VOLUME specified can not be an empty string",
+                    ));
+                }
+                volumes[&v] = json!({});
+                shown.push(v);
+            }
+            st.cfg_mut().insert("Volumes".into(), volumes);
+            Ok(nop(format!("VOLUME {}", json!(shown))))
+        }
+        Kind::User(u) => {
+            let u = expand(st, u)?;
+            st.cfg_mut().insert("User".into(), json!(u));
+            Ok(nop(format!("USER {u}")))
+        }
+        Kind::Workdir(w) => {
+            let w = expand(st, w)?;
+            let path = in_workdir(&st.workdir(), &w);
+            let path = format!(
+                "/{}",
+                clean_rel(&path).unwrap_or_default().to_string_lossy()
+            );
+            st.cfg_mut().insert("WorkingDir".into(), json!(path));
+            Ok(nop(format!("WORKDIR {path}")))
+        }
+        Kind::Stopsignal(s) => {
+            let s = expand(st, s)?;
+            st.cfg_mut().insert("StopSignal".into(), json!(s));
+            Ok(nop(format!("STOPSIGNAL {s}")))
+        }
+        Kind::Healthcheck(h) => {
+            let v = match h {
+                None => json!({ "Test": ["NONE"] }),
+                Some(h) => {
+                    let test = match &h.test {
+                        Cmd::Exec(v) => {
+                            let mut t = vec!["CMD".to_string()];
+                            t.extend(v.iter().cloned());
+                            t
+                        }
+                        Cmd::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
+                    };
+                    let dur = |d: &Option<String>, what: &str| -> Result<Option<i64>> {
+                        d.as_deref()
+                            .map(|s| {
+                                berth_units::parse_go_duration(s).ok_or_else(|| {
+                                    Error::invalid(format!("Error parsing {what}: {s}"))
+                                })
+                            })
+                            .transpose()
+                    };
+                    let mut o = json!({ "Test": test });
+                    if let Some(n) = dur(&h.interval, "interval")? {
+                        o["Interval"] = json!(n);
+                    }
+                    if let Some(n) = dur(&h.timeout, "timeout")? {
+                        o["Timeout"] = json!(n);
+                    }
+                    if let Some(n) = dur(&h.start_period, "start-period")? {
+                        o["StartPeriod"] = json!(n);
+                    }
+                    if let Some(n) = dur(&h.start_interval, "start-interval")? {
+                        o["StartInterval"] = json!(n);
+                    }
+                    if let Some(r) = &h.retries {
+                        let n: i64 = r
+                            .parse()
+                            .map_err(|_| Error::invalid(format!("Error parsing retries: {r}")))?;
+                        o["Retries"] = json!(n);
+                    }
+                    o
+                }
+            };
+            st.cfg_mut().insert("Healthcheck".into(), v.clone());
+            Ok(nop(format!("HEALTHCHECK {v}")))
+        }
+        Kind::Onbuild(trigger) => {
+            let mut list = st.cfg_strings("OnBuild");
+            list.push(trigger.original.clone());
+            st.cfg_mut().insert("OnBuild".into(), json!(list));
+            Ok(nop(format!("ONBUILD {}", trigger.original)))
+        }
+        _ => Err(Error::Internal(anyhow::anyhow!(
+            "line {}: not a config instruction",
+            ins.line
+        ))),
+    }
+}
+
 fn mount_options(spec: &str) -> HashMap<String, String> {
     spec.split(',')
         .map(|part| {
@@ -1038,273 +1305,20 @@ impl Engine {
         stages: &HashMap<usize, StageState>,
         consumed: &mut HashSet<String>,
     ) -> Result<()> {
-        let esc = df.escape;
-        let expand = |st: &StageState, s: &str| -> Result<String> {
-            berth_dockerfile::expand(s, esc, &|n| st.lookup(n))
-                .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))
-        };
-        let words = |st: &StageState, s: &str| -> Result<Vec<String>> {
-            berth_dockerfile::expand_words(s, esc, &|n| st.lookup(n))
-                .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))
-        };
-        let nop = |text: String| format!("/bin/sh -c #(nop)  {text}");
         match &ins.kind {
-            Kind::Env(pairs) => {
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let k = expand(st, k)?;
-                    let v = expand(st, v)?;
-                    st.set_env(&k, &v);
-                    shown.push(format!("{k}={v}"));
-                }
-                self.meta_step(st, opts, tx, nop(format!("ENV {}", shown.join(" "))))
-                    .await
-            }
-            Kind::Arg(args) => {
-                let mut shown = Vec::new();
-                for (k, default) in args {
-                    if opts.build_args.contains_key(k) {
-                        consumed.insert(k.clone());
-                    }
-                    let v = match opts.build_args.get(k).cloned().flatten() {
-                        Some(v) => Some(v),
-                        None => match default {
-                            Some(d) => Some(expand(st, d)?),
-                            // a global ARG redeclared without a default
-                            // keeps the global value, as in Docker
-                            None => st.globals.get(k).cloned().flatten(),
-                        },
-                    };
-                    shown.push(match default {
-                        Some(d) => format!("{k}={d}"),
-                        None => k.clone(),
-                    });
-                    st.args.insert(k.clone(), v);
-                }
-                self.meta_step(st, opts, tx, nop(format!("ARG {}", shown.join(" "))))
-                    .await
-            }
-            Kind::Label(pairs) => {
-                let mut labels = st.cfg_object("Labels");
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let (k, v) = (expand(st, k)?, expand(st, v)?);
-                    shown.push(format!("{k}={v}"));
-                    labels[&k] = json!(v);
-                }
-                st.cfg_mut().insert("Labels".into(), labels);
-                self.meta_step(st, opts, tx, nop(format!("LABEL {}", shown.join(" "))))
-                    .await
-            }
-            Kind::Maintainer(m) => {
-                let m = expand(st, m)?;
-                st.config["author"] = json!(m);
-                say(
-                    tx,
-                    opts.quiet,
-                    " ---> [Warning] MAINTAINER is deprecated: use LABEL maintainer=...\n",
-                )
-                .await;
-                self.meta_step(st, opts, tx, nop(format!("MAINTAINER {m}")))
-                    .await
-            }
-            Kind::Cmd(c) => {
-                let v = command_vec(c, &st.shell());
-                st.cfg_mut().insert("Cmd".into(), json!(v));
-                st.cmd_set = true;
-                self.meta_step(st, opts, tx, nop(format!("CMD {}", json!(v))))
-                    .await
-            }
-            Kind::Entrypoint(c) => {
-                let v = command_vec(c, &st.shell());
-                st.cfg_mut().insert("Entrypoint".into(), json!(v));
-                if !st.cmd_set {
-                    st.cfg_mut().insert("Cmd".into(), Value::Null);
-                }
-                self.meta_step(st, opts, tx, nop(format!("ENTRYPOINT {}", json!(v))))
-                    .await
-            }
-            Kind::Shell(v) => {
-                st.cfg_mut().insert("Shell".into(), json!(v));
-                self.meta_step(st, opts, tx, nop(format!("SHELL {}", json!(v))))
-                    .await
-            }
-            Kind::Expose(ports) => {
-                let mut exposed = st.cfg_object("ExposedPorts");
-                let mut shown = Vec::new();
-                for p in ports {
-                    for w in words(st, p)? {
-                        let key = if w.contains('/') {
-                            w.to_ascii_lowercase()
-                        } else {
-                            format!("{w}/tcp")
-                        };
-                        let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
-                        let valid_port = port.split('-').all(|p| p.parse::<u16>().is_ok());
-                        if !valid_port || !["tcp", "udp", "sctp"].contains(&proto) {
-                            return Err(Error::invalid(format!("invalid containerPort: {w}")));
-                        }
-                        exposed[&key] = json!({});
-                        shown.push(key);
-                    }
-                }
-                st.cfg_mut().insert("ExposedPorts".into(), exposed);
-                self.meta_step(st, opts, tx, nop(format!("EXPOSE {}", shown.join(" "))))
-                    .await
-            }
-            Kind::Volume(vols) => {
-                let mut volumes = st.cfg_object("Volumes");
-                let mut shown = Vec::new();
-                for v in vols {
-                    let v = expand(st, v)?;
-                    if v.trim().is_empty() {
-                        return Err(Error::invalid(
-                            "VOLUME specified can not be an empty string",
-                        ));
-                    }
-                    volumes[&v] = json!({});
-                    shown.push(v);
-                }
-                st.cfg_mut().insert("Volumes".into(), volumes);
-                self.meta_step(st, opts, tx, nop(format!("VOLUME {}", json!(shown))))
-                    .await
-            }
-            Kind::User(u) => {
-                let u = expand(st, u)?;
-                st.cfg_mut().insert("User".into(), json!(u));
-                self.meta_step(st, opts, tx, nop(format!("USER {u}"))).await
-            }
-            Kind::Workdir(w) => {
-                let w = expand(st, w)?;
-                let path = in_workdir(&st.workdir(), &w);
-                let path = format!(
-                    "/{}",
-                    clean_rel(&path).unwrap_or_default().to_string_lossy()
-                );
-                st.cfg_mut().insert("WorkingDir".into(), json!(path));
-                self.meta_step(st, opts, tx, nop(format!("WORKDIR {path}")))
-                    .await
-            }
-            Kind::Stopsignal(s) => {
-                let s = expand(st, s)?;
-                st.cfg_mut().insert("StopSignal".into(), json!(s));
-                self.meta_step(st, opts, tx, nop(format!("STOPSIGNAL {s}")))
-                    .await
-            }
-            Kind::Healthcheck(h) => {
-                let v = match h {
-                    None => json!({ "Test": ["NONE"] }),
-                    Some(h) => {
-                        let test = match &h.test {
-                            Cmd::Exec(v) => {
-                                let mut t = vec!["CMD".to_string()];
-                                t.extend(v.iter().cloned());
-                                t
-                            }
-                            Cmd::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-                        };
-                        let dur = |d: &Option<String>, what: &str| -> Result<Option<i64>> {
-                            d.as_deref()
-                                .map(|s| {
-                                    berth_units::parse_go_duration(s).ok_or_else(|| {
-                                        Error::invalid(format!("Error parsing {what}: {s}"))
-                                    })
-                                })
-                                .transpose()
-                        };
-                        let mut o = json!({ "Test": test });
-                        if let Some(n) = dur(&h.interval, "interval")? {
-                            o["Interval"] = json!(n);
-                        }
-                        if let Some(n) = dur(&h.timeout, "timeout")? {
-                            o["Timeout"] = json!(n);
-                        }
-                        if let Some(n) = dur(&h.start_period, "start-period")? {
-                            o["StartPeriod"] = json!(n);
-                        }
-                        if let Some(n) = dur(&h.start_interval, "start-interval")? {
-                            o["StartInterval"] = json!(n);
-                        }
-                        if let Some(r) = &h.retries {
-                            let n: i64 = r.parse().map_err(|_| {
-                                Error::invalid(format!("Error parsing retries: {r}"))
-                            })?;
-                            o["Retries"] = json!(n);
-                        }
-                        o
-                    }
-                };
-                st.cfg_mut().insert("Healthcheck".into(), v.clone());
-                self.meta_step(st, opts, tx, nop(format!("HEALTHCHECK {v}")))
-                    .await
-            }
-            Kind::Onbuild(trigger) => {
-                let mut list = st.cfg_strings("OnBuild");
-                list.push(trigger.original.clone());
-                st.cfg_mut().insert("OnBuild".into(), json!(list));
-                self.meta_step(st, opts, tx, nop(format!("ONBUILD {}", trigger.original)))
-                    .await
-            }
             Kind::Run {
                 cmd,
                 mounts,
                 network,
                 heredocs,
             } => {
-                let shell = st.shell();
-                let argv = match (cmd, heredocs.first()) {
-                    // `RUN <<EOF` runs the document as the script
-                    (Cmd::Shell(s), Some(doc))
-                        if s.trim().starts_with("<<") && heredocs.len() == 1 =>
-                    {
-                        // the shell expands the document when it runs, as
-                        // BuildKit leaves it
-                        let mut v = shell.clone();
-                        v.push(doc.content.clone());
-                        v
-                    }
-                    (Cmd::Shell(s), _) if !heredocs.is_empty() => {
-                        let mut script = s.clone();
-                        for d in heredocs {
-                            script.push('\n');
-                            script.push_str(&d.content);
-                            if !d.content.ends_with('\n') {
-                                script.push('\n');
-                            }
-                            script.push_str(&d.name);
-                        }
-                        let mut v = shell.clone();
-                        v.push(script);
-                        v
-                    }
-                    (c, _) => command_vec(c, &shell),
-                };
+                let argv = run_argv(cmd, heredocs, &st.shell());
                 let run_args = st.run_args();
                 let mut created_by = argv.join(" ");
                 if !run_args.is_empty() {
                     created_by = format!("|{} {} {created_by}", run_args.len(), run_args.join(" "));
                 }
-                let mut key_extra = created_by.clone();
-                for m in mounts {
-                    key_extra.push_str("\nmount ");
-                    key_extra.push_str(m);
-                    // what a context bind shows the step is part of it
-                    let kv = mount_options(m);
-                    if kv.get("type").map_or("bind", String::as_str) == "bind" {
-                        let source = kv.get("source").or_else(|| kv.get("src"));
-                        let mut h = Sha256::new();
-                        if let Some(rel) = clean_rel(source.map_or("", String::as_str)) {
-                            hash_tree(ctx, &rel, &mut h).map_err(|e| {
-                                Error::invalid(format!("RUN --mount={m}: reading the source: {e}"))
-                            })?;
-                        }
-                        key_extra.push_str(&hex::encode(h.finalize()));
-                    }
-                }
-                if let Some(n) = network {
-                    key_extra.push_str("\nnetwork ");
-                    key_extra.push_str(n);
-                }
+                let key_extra = run_cache_key(&created_by, mounts, network.as_deref(), ctx)?;
                 // the proxy args reach RUN without an ARG, and stay out of
                 // the history and the cache key, as in Docker
                 let mut run_env = run_args;
@@ -1381,6 +1395,14 @@ impl Engine {
                     is_add: true,
                 };
                 self.copy_step(st, df, ins, c, ctx, opts, tx, stages).await
+            }
+            _ => {
+                let mut warning = None;
+                let created_by = config_change(df.escape, ins, st, opts, consumed, &mut warning)?;
+                if let Some(w) = warning {
+                    say(tx, opts.quiet, w).await;
+                }
+                self.meta_step(st, opts, tx, created_by).await
             }
         }
     }
@@ -2951,5 +2973,56 @@ mod key_tests {
         .unwrap();
         let g = BTreeMap::from([("BASE".to_string(), Some("b".to_string()))]);
         assert_eq!(needed_stages(&df, 2, &g).unwrap(), [1, 2]);
+    }
+}
+
+#[cfg(test)]
+mod run_key_tests {
+    use super::*;
+
+    #[test]
+    fn a_run_key_follows_its_command_mounts_network_and_bound_content() {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ctx.path().join("src")).unwrap();
+        std::fs::write(ctx.path().join("src/a"), b"one").unwrap();
+        let key = |cmd: &str, mounts: &[&str], net: Option<&str>| {
+            let mounts: Vec<String> = mounts.iter().map(|m| m.to_string()).collect();
+            run_cache_key(cmd, &mounts, net, ctx.path()).unwrap()
+        };
+        let base = key("make", &[], None);
+        assert_eq!(base, key("make", &[], None));
+        assert_ne!(base, key("make all", &[], None));
+        assert_ne!(base, key("make", &[], Some("none")));
+        let bound = key("make", &["type=bind,source=src,target=/s"], None);
+        assert_ne!(base, bound);
+        // the bound content is part of the key; a cache mount's is not
+        std::fs::write(ctx.path().join("src/a"), b"two").unwrap();
+        assert_ne!(
+            bound,
+            key("make", &["type=bind,source=src,target=/s"], None)
+        );
+        let cache = key("make", &["type=cache,target=/c"], None);
+        std::fs::write(ctx.path().join("src/a"), b"three").unwrap();
+        assert_eq!(cache, key("make", &["type=cache,target=/c"], None));
+    }
+
+    #[test]
+    fn run_heredocs_become_the_script() {
+        let shell = vec!["/bin/sh".to_string(), "-c".to_string()];
+        let doc = |name: &str, content: &str| berth_dockerfile::Heredoc {
+            name: name.into(),
+            content: content.into(),
+            expand: true,
+        };
+        let argv = run_argv(
+            &Cmd::Shell("<<EOF".into()),
+            &[doc("EOF", "echo hi\n")],
+            &shell,
+        );
+        assert_eq!(argv, ["/bin/sh", "-c", "echo hi\n"]);
+        let argv = run_argv(&Cmd::Shell("cat <<EOF".into()), &[doc("EOF", "x")], &shell);
+        assert_eq!(argv, ["/bin/sh", "-c", "cat <<EOF\nx\nEOF"]);
+        let argv = run_argv(&Cmd::Exec(vec!["true".into()]), &[], &shell);
+        assert_eq!(argv, ["true"]);
     }
 }

@@ -222,3 +222,111 @@ impl Engine {
         Ok((deleted, reclaimed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(id: &str) -> String {
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()))
+    }
+
+    #[test]
+    fn a_cache_id_has_one_directory_made_on_first_use() {
+        let root = tempfile::tempdir().unwrap();
+        let a = use_cache_mount(root.path(), "go-mod", "/go/pkg/mod").unwrap();
+        assert_eq!(
+            a,
+            root.path()
+                .join("build-cache")
+                .join(key_of("go-mod"))
+                .join("data")
+        );
+        assert!(a.is_dir());
+        std::fs::write(a.join("kept"), b"1").unwrap();
+        // the same id: the same directory, with what the last step left
+        let again = use_cache_mount(root.path(), "go-mod", "/elsewhere").unwrap();
+        assert_eq!(again, a);
+        assert!(again.join("kept").exists());
+        // another id: another directory
+        let b = use_cache_mount(root.path(), "npm", "/root/.npm").unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn use_is_recorded_and_the_first_target_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let before = now();
+        for target in ["/a", "/b", "/c"] {
+            use_cache_mount(root.path(), "x", target).unwrap();
+        }
+        let list = entries(root.path());
+        assert_eq!(list.len(), 1);
+        let e = &list[0];
+        assert_eq!(e.key, key_of("x"));
+        assert_eq!(e.meta.id, "x");
+        assert_eq!(e.meta.target, "/a");
+        assert_eq!(e.meta.usage_count, 3);
+        assert!(e.meta.created >= before && e.meta.last_used >= e.meta.created);
+        // no temporary file stays behind
+        let names: Vec<String> = std::fs::read_dir(&e.dir)
+            .unwrap()
+            .flatten()
+            .map(|d| d.file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["data", "meta.json"]);
+    }
+
+    #[test]
+    fn entries_are_sized_and_least_recently_used_first() {
+        let root = tempfile::tempdir().unwrap();
+        let old = use_cache_mount(root.path(), "old", "/o").unwrap();
+        let new = use_cache_mount(root.path(), "new", "/n").unwrap();
+        std::fs::write(old.join("f"), vec![0u8; 3000]).unwrap();
+        std::fs::write(new.join("f"), vec![0u8; 10]).unwrap();
+        // make "old" older than "new", whatever the clock did
+        let meta_path = old.parent().unwrap().join("meta.json");
+        let mut m: Meta = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        m.last_used -= 100;
+        std::fs::write(&meta_path, serde_json::to_vec(&m).unwrap()).unwrap();
+        let list = entries(root.path());
+        let ids: Vec<&str> = list.iter().map(|e| e.meta.id.as_str()).collect();
+        assert_eq!(ids, ["old", "new"]);
+        assert!(list[0].size >= 3000, "{}", list[0].size);
+        assert!(list[1].size < list[0].size);
+    }
+
+    #[test]
+    fn stray_files_and_broken_records_do_not_break_the_listing() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(entries(root.path()).is_empty());
+        let cache = root.path().join("build-cache");
+        std::fs::create_dir_all(cache.join("broken")).unwrap();
+        std::fs::write(cache.join("broken/meta.json"), b"{not json").unwrap();
+        std::fs::write(cache.join("a-file"), b"").unwrap();
+        let list = entries(root.path());
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].key, "broken");
+        assert_eq!(list[0].meta.usage_count, 0);
+        // a broken record is started afresh on next use
+        let dir = cache.join(key_of("fresh"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("meta.json"), b"garbage").unwrap();
+        use_cache_mount(root.path(), "fresh", "/t").unwrap();
+        let m: Meta =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+        assert_eq!((m.id.as_str(), m.usage_count), ("fresh", 1));
+    }
+
+    #[test]
+    fn short_keys_and_times() {
+        assert_eq!(short_key(&"a".repeat(64)), "a".repeat(25));
+        assert_eq!(short_key("short"), "short");
+        // cut on a character boundary, not a byte
+        assert_eq!(short_key(&"é".repeat(30)).chars().count(), 25);
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

@@ -1084,22 +1084,10 @@ impl Engine {
         rec: &ContainerRecord,
         daemon_start: bool,
     ) {
-        let ran = match (
-            chrono::DateTime::parse_from_rfc3339(&rec.state.started_at),
-            chrono::DateTime::parse_from_rfc3339(&rec.state.finished_at),
-        ) {
-            (Ok(a), Ok(b)) => (b - a).to_std().unwrap_or_default(),
-            _ => Duration::ZERO,
-        };
-        let delay = {
-            let mut d = e.restart_delay.lock().unwrap_or_else(|p| p.into_inner());
-            if ran >= RESTART_RESET_AFTER {
-                *d = RESTART_DELAY_MIN;
-            }
-            let now = *d;
-            *d = (*d * 2).min(RESTART_DELAY_MAX);
-            now
-        };
+        let delay = restart_backoff(
+            &mut e.restart_delay.lock().unwrap_or_else(|p| p.into_inner()),
+            run_time(&rec.state),
+        );
         let rec = e.update(|r| {
             r.state.status = Status::Restarting;
             r.clone()
@@ -2077,10 +2065,6 @@ fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// Docker's rules: `always` restarts whatever the exit, `unless-stopped`
-/// too unless stopped by hand, `on-failure[:N]` after a non-zero exit while
-/// fewer than N restarts were made. A manual stop beats them all, except
-/// `always` at daemon start.
 /// Docker's merge of the request's entrypoint and command over the
 /// image's: the image's command only when the request gives neither an
 /// entrypoint nor a command, its entrypoint only when the request leaves it
@@ -2128,6 +2112,10 @@ fn merge_env(mut env: Vec<String>, image_env: Vec<String>) -> Result<Vec<String>
     Ok(env)
 }
 
+/// Docker's rules: `always` restarts whatever the exit, `unless-stopped`
+/// too unless stopped by hand, `on-failure[:N]` after a non-zero exit while
+/// fewer than N restarts were made. A manual stop beats them all, except
+/// `always` at daemon start.
 pub(crate) fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
     use bollard_stubs::models::RestartPolicyNameEnum as P;
     let Some(p) = &rec.host_config.restart_policy else {
@@ -2145,6 +2133,29 @@ pub(crate) fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool 
         }
         _ => false,
     }
+}
+
+/// How long the container ran before its exit (zero when unknown).
+fn run_time(state: &StateRecord) -> Duration {
+    match (
+        chrono::DateTime::parse_from_rfc3339(&state.started_at),
+        chrono::DateTime::parse_from_rfc3339(&state.finished_at),
+    ) {
+        (Ok(a), Ok(b)) => (b - a).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
+    }
+}
+
+/// Docker's restart back-off: the delay before this restart, with `next`
+/// doubled (up to the maximum) for the one after; a run of
+/// RESTART_RESET_AFTER or more starts over from the minimum.
+fn restart_backoff(next: &mut Duration, ran: Duration) -> Duration {
+    if ran >= RESTART_RESET_AFTER {
+        *next = RESTART_DELAY_MIN;
+    }
+    let now = *next;
+    *next = (*next * 2).min(RESTART_DELAY_MAX);
+    now
 }
 
 impl Engine {
@@ -2611,5 +2622,251 @@ mod create_tests {
             let err = merge_env(vec![bad.into()], vec![]).unwrap_err();
             assert!(err.to_string().starts_with("invalid environment variable"));
         }
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+    use bollard_stubs::models::{RestartPolicy, RestartPolicyNameEnum as P};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn record(policy: Option<(P, i64)>) -> ContainerRecord {
+        ContainerRecord {
+            id: "c".repeat(64),
+            name: "web".into(),
+            created: String::new(),
+            image: "busybox".into(),
+            image_id: String::new(),
+            path: "sh".into(),
+            args: vec![],
+            config: ContainerConfig::default(),
+            host_config: HostConfig {
+                restart_policy: policy.map(|(name, max)| RestartPolicy {
+                    name: Some(name),
+                    maximum_retry_count: Some(max),
+                }),
+                ..Default::default()
+            },
+            state: StateRecord::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            mounts: vec![],
+            endpoints_config: HashMap::new(),
+            endpoints: Default::default(),
+            published: vec![],
+            primary_detached: false,
+            build_step: false,
+        }
+    }
+
+    fn exited(mut r: ContainerRecord, code: i64) -> ContainerRecord {
+        r.state.status = Status::Exited;
+        r.state.exit_code = code;
+        r
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_up_to_a_minute() {
+        let mut next = RESTART_DELAY_MIN;
+        let delays: Vec<Duration> = (0..13)
+            .map(|_| restart_backoff(&mut next, Duration::ZERO))
+            .collect();
+        let want: Vec<Duration> = [
+            100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000, 60000,
+        ]
+        .into_iter()
+        .map(ms)
+        .collect();
+        assert_eq!(delays, want);
+        assert_eq!(next, RESTART_DELAY_MAX);
+    }
+
+    #[test]
+    fn a_long_run_starts_the_backoff_over() {
+        let mut next = RESTART_DELAY_MIN;
+        for _ in 0..5 {
+            restart_backoff(&mut next, ms(50));
+        }
+        assert_eq!(next, ms(3200));
+        // just under the threshold: no reset
+        assert_eq!(
+            restart_backoff(&mut next, RESTART_RESET_AFTER - ms(1)),
+            ms(3200)
+        );
+        // at the threshold: the shortest delay again, then doubling anew
+        assert_eq!(restart_backoff(&mut next, RESTART_RESET_AFTER), ms(100));
+        assert_eq!(restart_backoff(&mut next, ms(10)), ms(200));
+        // also from the maximum
+        let mut next = RESTART_DELAY_MAX;
+        assert_eq!(
+            restart_backoff(&mut next, Duration::from_secs(3600)),
+            ms(100)
+        );
+    }
+
+    #[test]
+    fn a_new_entry_starts_at_the_shortest_delay() {
+        let e = Entry::new(exited(record(Some((P::ALWAYS, 0))), 1));
+        let first = restart_backoff(&mut e.restart_delay.lock().unwrap(), Duration::ZERO);
+        assert_eq!(first, ms(100));
+        let second = restart_backoff(&mut e.restart_delay.lock().unwrap(), Duration::ZERO);
+        assert_eq!(second, ms(200));
+        // each container keeps its own back-off
+        let other = Entry::new(exited(record(Some((P::ALWAYS, 0))), 1));
+        assert_eq!(*other.restart_delay.lock().unwrap(), RESTART_DELAY_MIN);
+    }
+
+    #[test]
+    fn run_time_from_the_state_times() {
+        let mut s = StateRecord {
+            started_at: "2024-05-01T10:00:00.250Z".into(),
+            finished_at: "2024-05-01T10:00:12.750Z".into(),
+            ..Default::default()
+        };
+        assert_eq!(run_time(&s), ms(12_500));
+        // offsets are honoured
+        s.finished_at = "2024-05-01T12:00:01.250+02:00".into();
+        assert_eq!(run_time(&s), ms(1000));
+        // never started, or a clock that went back: zero, never a panic
+        s.started_at = NEVER.into();
+        s.finished_at = NEVER.into();
+        assert_eq!(run_time(&s), Duration::ZERO);
+        s.started_at = "2024-05-01T10:00:10Z".into();
+        s.finished_at = "2024-05-01T10:00:00Z".into();
+        assert_eq!(run_time(&s), Duration::ZERO);
+        s.started_at = String::new();
+        assert_eq!(run_time(&s), Duration::ZERO);
+        // a run of ten seconds resets the back-off, one of 9.9 does not
+        let state = |secs: &str| StateRecord {
+            started_at: "2024-05-01T10:00:00Z".into(),
+            finished_at: format!("2024-05-01T10:00:{secs}Z"),
+            ..Default::default()
+        };
+        let mut next = ms(800);
+        assert_eq!(
+            restart_backoff(&mut next, run_time(&state("09.9"))),
+            ms(800)
+        );
+        assert_eq!(restart_backoff(&mut next, run_time(&state("10"))), ms(100));
+    }
+
+    #[test]
+    fn no_policy_never_restarts() {
+        for r in [
+            record(None),
+            record(Some((P::NO, 0))),
+            record(Some((P::EMPTY, 0))),
+        ] {
+            for code in [0, 1, 137] {
+                let r = exited(r.clone(), code);
+                assert!(!should_restart(&r, false));
+                assert!(!should_restart(&r, true));
+            }
+        }
+    }
+
+    #[test]
+    fn always_restarts_whatever_the_exit() {
+        let r = record(Some((P::ALWAYS, 0)));
+        assert!(should_restart(&exited(r.clone(), 0), false));
+        assert!(should_restart(&exited(r.clone(), 3), false));
+        // stopped by hand: not now, but again when the daemon starts
+        let mut stopped = exited(r, 0);
+        stopped.manually_stopped = true;
+        assert!(!should_restart(&stopped, false));
+        assert!(should_restart(&stopped, true));
+    }
+
+    #[test]
+    fn unless_stopped_respects_a_manual_stop_even_at_daemon_start() {
+        let r = exited(record(Some((P::UNLESS_STOPPED, 0))), 0);
+        assert!(should_restart(&r, false));
+        assert!(should_restart(&r, true));
+        let mut stopped = r;
+        stopped.manually_stopped = true;
+        assert!(!should_restart(&stopped, false));
+        assert!(!should_restart(&stopped, true));
+    }
+
+    #[test]
+    fn on_failure_counts_its_retries() {
+        let r = record(Some((P::ON_FAILURE, 3)));
+        assert!(!should_restart(&exited(r.clone(), 0), false));
+        let mut failed = exited(r, 2);
+        for count in 0..3 {
+            failed.restart_count = count;
+            assert!(should_restart(&failed, false), "after {count} restarts");
+        }
+        failed.restart_count = 3;
+        assert!(!should_restart(&failed, false));
+        // no maximum: always after a failure
+        let mut unbounded = exited(record(Some((P::ON_FAILURE, 0))), 1);
+        unbounded.restart_count = 10_000;
+        assert!(should_restart(&unbounded, false));
+        // a missing count is no maximum either
+        let mut r = exited(record(Some((P::ON_FAILURE, 0))), 1);
+        r.host_config
+            .restart_policy
+            .as_mut()
+            .unwrap()
+            .maximum_retry_count = None;
+        r.restart_count = 99;
+        assert!(should_restart(&r, false));
+        // not after a manual stop, not at daemon start
+        let mut stopped = exited(record(Some((P::ON_FAILURE, 0))), 1);
+        stopped.manually_stopped = true;
+        assert!(!should_restart(&stopped, false));
+        assert!(!should_restart(
+            &exited(record(Some((P::ON_FAILURE, 0))), 1),
+            true
+        ));
+        // a killed container (137) failed too
+        assert!(should_restart(
+            &exited(record(Some((P::ON_FAILURE, 0))), 137),
+            false
+        ));
+    }
+
+    #[test]
+    fn a_policy_without_a_name_is_none() {
+        let mut r = exited(record(Some((P::ALWAYS, 0))), 1);
+        r.host_config.restart_policy = Some(RestartPolicy {
+            name: None,
+            maximum_retry_count: Some(5),
+        });
+        assert!(!should_restart(&r, false));
+    }
+
+    #[test]
+    fn restart_policies_are_checked_at_create() {
+        let hc = |name: P, max: i64, auto_remove: bool| HostConfig {
+            restart_policy: Some(RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: Some(max),
+            }),
+            auto_remove: Some(auto_remove),
+            ..Default::default()
+        };
+        let msg = |h: &HostConfig| validate_restart_policy(h).unwrap_err().to_string();
+        assert!(validate_restart_policy(&HostConfig::default()).is_ok());
+        assert!(validate_restart_policy(&hc(P::ON_FAILURE, 5, false)).is_ok());
+        assert!(validate_restart_policy(&hc(P::ALWAYS, 0, false)).is_ok());
+        assert!(validate_restart_policy(&hc(P::NO, 0, true)).is_ok());
+        assert_eq!(
+            msg(&hc(P::ON_FAILURE, -1, false)),
+            "invalid restart policy: maximum retry count cannot be negative"
+        );
+        assert_eq!(
+            msg(&hc(P::ALWAYS, 2, false)),
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        );
+        assert_eq!(
+            msg(&hc(P::UNLESS_STOPPED, 0, true)),
+            "can't create 'AutoRemove' container with restart policy"
+        );
     }
 }

@@ -86,6 +86,45 @@ impl ImageIndex {
         Ok(idx)
     }
 
+    /// Finds an image by reference, full id, or unique id prefix (with or
+    /// without "sha256:"); an ambiguous prefix finds none.
+    pub fn resolve(&self, name: &str) -> Result<ImageRecord> {
+        let by_prefix = |hex: &str| -> Option<&ImageRecord> {
+            let mut m = self
+                .images
+                .values()
+                .filter(|i| i.id.trim_start_matches("sha256:").starts_with(hex));
+            match (m.next(), m.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        };
+        if let Some(hex) = name.strip_prefix("sha256:") {
+            return (!hex.is_empty())
+                .then(|| by_prefix(hex))
+                .flatten()
+                .cloned()
+                .ok_or_else(|| Error::not_found(format!("No such image: {name}")));
+        }
+        if let Ok(r) = Reference::parse(name)
+            && let Some(id) = self.tags.get(&r.to_string())
+            && let Some(img) = self.images.get(id)
+        {
+            return Ok(img.clone());
+        }
+        if name.len() >= 4
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Some(img) = by_prefix(name)
+        {
+            return Ok(img.clone());
+        }
+        match Reference::parse(name) {
+            Ok(r) => Err(Error::not_found(format!("No such image: {}", r.familiar()))),
+            Err(e) => Err(Error::invalid(e.to_string())),
+        }
+    }
+
     /// Tags of an image in docker's familiar form, sorted.
     pub fn repo_tags(&self, id: &str) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -143,35 +182,7 @@ pub fn short_id(id: &str) -> &str {
 impl Engine {
     /// Finds an image by reference, full id, or unique id prefix.
     pub fn resolve_image(&self, name: &str) -> Result<ImageRecord> {
-        let idx = self.images.r();
-        if let Some(hex) = name.strip_prefix("sha256:") {
-            return idx
-                .images
-                .values()
-                .find(|i| i.id.trim_start_matches("sha256:").starts_with(hex) && !hex.is_empty())
-                .cloned()
-                .ok_or_else(|| Error::not_found(format!("No such image: {name}")));
-        }
-        if let Ok(r) = Reference::parse(name)
-            && let Some(id) = idx.tags.get(&r.to_string())
-            && let Some(img) = idx.images.get(id)
-        {
-            return Ok(img.clone());
-        }
-        if name.len() >= 4 && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let matches: Vec<&ImageRecord> = idx
-                .images
-                .values()
-                .filter(|i| i.id.trim_start_matches("sha256:").starts_with(name))
-                .collect();
-            if matches.len() == 1 {
-                return Ok(matches[0].clone());
-            }
-        }
-        match Reference::parse(name) {
-            Ok(r) => Err(Error::not_found(format!("No such image: {}", r.familiar()))),
-            Err(e) => Err(Error::invalid(e.to_string())),
-        }
+        self.images.r().resolve(name)
     }
 
     /// `docker tag`: one more name for an image (moving the name when it
@@ -820,7 +831,9 @@ impl ImageFilter {
                 let (repo, _) = split_tag(t);
                 self.references
                     .iter()
-                    .any(|p| glob_match(p, t) || (!p.contains(':') && glob_match(p, repo)))
+                    // the familiar string, then the name (as FamiliarMatch:
+                    // a registry's port is no tag)
+                    .any(|p| glob_match(p, t) || glob_match(p, repo))
             })
         {
             return false;
@@ -916,5 +929,315 @@ mod tests {
         assert!(!glob_match("busy", "busybox"));
         assert_eq!(split_tag("127.0.0.1:5000/a:v1"), ("127.0.0.1:5000/a", "v1"));
         assert_eq!(split_tag("127.0.0.1:5000/a"), ("127.0.0.1:5000/a", ""));
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    /// A 64-hex id that starts with `prefix`.
+    fn id(prefix: &str) -> String {
+        format!("sha256:{prefix}{}", "0".repeat(64 - prefix.len()))
+    }
+
+    fn image(prefix: &str, created: &str) -> ImageRecord {
+        ImageRecord {
+            id: id(prefix),
+            created: created.into(),
+            ..Default::default()
+        }
+    }
+
+    fn index(images: &[ImageRecord], tags: &[(&str, &ImageRecord)]) -> ImageIndex {
+        let mut idx = ImageIndex::default();
+        for i in images {
+            idx.images.insert(i.id.clone(), i.clone());
+        }
+        for (t, i) in tags {
+            let key = Reference::parse(t).unwrap().to_string();
+            idx.tags.insert(key, i.id.clone());
+        }
+        idx
+    }
+
+    fn not_found(r: Result<ImageRecord>) -> String {
+        match r {
+            Err(Error::NotFound(m)) => m,
+            other => panic!("expected not found, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolves_tags_in_every_spelling() {
+        let a = image("aaaa11", "2024-01-01T00:00:00Z");
+        let b = image("bbbb22", "2024-01-02T00:00:00Z");
+        let idx = index(
+            &[a.clone(), b.clone()],
+            &[
+                ("busybox:latest", &a),
+                ("busybox:1.36", &b),
+                ("localhost:5000/me/app:v1", &b),
+            ],
+        );
+        for name in [
+            "busybox",
+            "busybox:latest",
+            "library/busybox",
+            "docker.io/library/busybox:latest",
+        ] {
+            assert_eq!(idx.resolve(name).unwrap().id, a.id, "{name}");
+        }
+        assert_eq!(idx.resolve("busybox:1.36").unwrap().id, b.id);
+        assert_eq!(idx.resolve("localhost:5000/me/app:v1").unwrap().id, b.id);
+        assert_eq!(
+            not_found(idx.resolve("localhost:5000/me/app")),
+            "No such image: localhost:5000/me/app:latest"
+        );
+        assert_eq!(
+            not_found(idx.resolve("busybox:1.35")),
+            "No such image: busybox:1.35"
+        );
+    }
+
+    #[test]
+    fn resolves_full_and_short_ids() {
+        let a = image("abcdef12", "");
+        let b = image("abcd9999", "");
+        let idx = index(&[a.clone(), b.clone()], &[]);
+        assert_eq!(idx.resolve(&a.id).unwrap().id, a.id);
+        assert_eq!(idx.resolve(&a.id[7..]).unwrap().id, a.id);
+        assert_eq!(idx.resolve("abcdef").unwrap().id, a.id);
+        assert_eq!(idx.resolve("sha256:abcdef").unwrap().id, a.id);
+        assert_eq!(idx.resolve("abcd9").unwrap().id, b.id);
+        // shorter than 4 characters is a name, not an id prefix
+        assert!(idx.resolve("abc").is_err());
+        assert_eq!(not_found(idx.resolve("abc")), "No such image: abc:latest");
+        assert_eq!(
+            not_found(idx.resolve("sha256:ffff")),
+            "No such image: sha256:ffff"
+        );
+        assert!(matches!(idx.resolve("sha256:"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_finds_nothing() {
+        let a = image("abcd1", "");
+        let b = image("abcd2", "");
+        let idx = index(&[a.clone(), b.clone()], &[]);
+        assert!(matches!(idx.resolve("abcd"), Err(Error::NotFound(_))));
+        // with "sha256:" too: not whichever the map yields first
+        assert!(matches!(
+            idx.resolve("sha256:abcd"),
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(idx.resolve("sha256:abcd1").unwrap().id, a.id);
+        assert_eq!(idx.resolve("sha256:abcd2").unwrap().id, b.id);
+    }
+
+    #[test]
+    fn a_tag_wins_over_an_id_prefix() {
+        // a repository named like another image's id prefix
+        let a = image("beef01", "");
+        let b = image("cafe02", "");
+        let idx = index(&[a.clone(), b.clone()], &[("beef", &b)]);
+        assert_eq!(idx.resolve("beef").unwrap().id, b.id);
+        assert_eq!(idx.resolve("beef01").unwrap().id, a.id);
+    }
+
+    #[test]
+    fn a_tag_of_a_missing_image_is_not_found() {
+        let a = image("dddd", "");
+        let mut idx = index(std::slice::from_ref(&a), &[("gone", &a)]);
+        idx.images.clear();
+        assert!(matches!(idx.resolve("gone"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn invalid_names_are_invalid_not_missing() {
+        let idx = ImageIndex::default();
+        match idx.resolve("Not/Valid") {
+            Err(Error::InvalidParameter(m)) => {
+                assert_eq!(
+                    m,
+                    "invalid reference format: repository name (Valid) must be lowercase"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            idx.resolve("a b"),
+            Err(Error::InvalidParameter(_))
+        ));
+        assert!(matches!(idx.resolve(""), Err(Error::InvalidParameter(_))));
+    }
+
+    #[test]
+    fn repo_tags_are_familiar_and_sorted() {
+        let a = image("aaaa", "");
+        let b = image("bbbb", "");
+        let idx = index(
+            &[a.clone(), b.clone()],
+            &[
+                ("zeta:1", &a),
+                ("alpha", &a),
+                ("me/app:v2", &a),
+                ("localhost:5000/x:y", &a),
+                ("other", &b),
+            ],
+        );
+        assert_eq!(
+            idx.repo_tags(&a.id),
+            vec!["alpha:latest", "localhost:5000/x:y", "me/app:v2", "zeta:1"]
+        );
+        assert_eq!(idx.repo_tags(&b.id), vec!["other:latest"]);
+        assert!(idx.repo_tags("sha256:none").is_empty());
+    }
+
+    #[test]
+    fn import_targets() {
+        assert!(target_reference(None, Some("v1")).unwrap().is_none());
+        assert!(target_reference(Some(""), None).unwrap().is_none());
+        let r = target_reference(Some("me/app"), None).unwrap().unwrap();
+        assert_eq!(r.to_string(), "docker.io/me/app:latest");
+        let r = target_reference(Some("me/app"), Some("v2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.familiar(), "me/app:v2");
+        // a tag in the repository counts; the tag parameter overrides it
+        let r = target_reference(Some("me/app:v3"), None).unwrap().unwrap();
+        assert_eq!(r.tag.as_deref(), Some("v3"));
+        let r = target_reference(Some("me/app:v3"), Some("v4"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.tag.as_deref(), Some("v4"));
+        assert!(target_reference(Some("me/app"), Some("bad tag")).is_err());
+        assert!(target_reference(Some("Me/App"), None).is_err());
+        let digest = format!("me/app@sha256:{}", "a".repeat(64));
+        assert!(matches!(
+            target_reference(Some(&digest), None),
+            Err(Error::InvalidParameter(m)) if m == "cannot import with a digest reference"
+        ));
+    }
+
+    #[test]
+    fn short_ids() {
+        assert_eq!(short_id(&id("0123456789abcdef")), "0123456789ab");
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("sha256:abc"), "abc");
+        assert_eq!(short_id(""), "");
+    }
+
+    fn filter(f: ImageFilter, idx: &ImageIndex) -> Vec<String> {
+        let mut v: Vec<String> = idx
+            .images
+            .values()
+            .filter(|i| f.matches(i, idx))
+            .map(|i| short_id(&i.id).trim_end_matches('0').to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn list_filters() {
+        let old = image("a1", "2024-01-01T00:00:00Z");
+        let mid = image("b2", "2024-01-01T00:00:00.5Z");
+        let new = image("c3", "2024-03-01T00:00:00Z");
+        let none = image("d4", "2024-02-01T00:00:00Z");
+        let idx = index(
+            &[old.clone(), mid.clone(), new.clone(), none.clone()],
+            &[
+                ("busybox:1", &old),
+                ("busybox:2", &mid),
+                ("me/app:v1", &new),
+                ("localhost:5000/busybox:x", &new),
+            ],
+        );
+        let all = filter(ImageFilter::default(), &idx);
+        assert_eq!(all, ["a1", "b2", "c3", "d4"]);
+        let f = ImageFilter {
+            dangling: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(filter(f, &idx), ["d4"]);
+        let f = ImageFilter {
+            dangling: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(filter(f, &idx), ["a1", "b2", "c3"]);
+        // before/since are strict, and nanoseconds order a second
+        let f = ImageFilter {
+            before: Some(parse_time_nanos(&mid.created)),
+            ..Default::default()
+        };
+        assert_eq!(filter(f, &idx), ["a1"]);
+        let f = ImageFilter {
+            since: Some(parse_time_nanos(&old.created)),
+            ..Default::default()
+        };
+        assert_eq!(filter(f, &idx), ["b2", "c3", "d4"]);
+        let f = ImageFilter {
+            until: Some(parse_time_nanos("2024-02-01T00:00:00Z")),
+            ..Default::default()
+        };
+        assert_eq!(filter(f, &idx), ["a1", "b2"]);
+        // reference: a repository pattern matches every tag, a pattern
+        // with a tag only that tag; globs stop at '/'
+        let refs = |r: &[&str]| ImageFilter {
+            references: r.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(filter(refs(&["busybox"]), &idx), ["a1", "b2"]);
+        assert_eq!(filter(refs(&["busybox:2"]), &idx), ["b2"]);
+        assert_eq!(filter(refs(&["busy*"]), &idx), ["a1", "b2"]);
+        assert_eq!(filter(refs(&["*/app"]), &idx), ["c3"]);
+        assert_eq!(filter(refs(&["*"]), &idx), ["a1", "b2"]);
+        assert_eq!(filter(refs(&["localhost:5000/busybox"]), &idx), ["c3"]);
+        assert_eq!(filter(refs(&["busybox:1", "me/app"]), &idx), ["a1", "c3"]);
+        assert!(filter(refs(&["nothing"]), &idx).is_empty());
+        // labels come from the configs, read beforehand
+        let f = ImageFilter {
+            labels: vec!["team=web".into()],
+            label_of: Some(HashMap::from([
+                (
+                    old.id.clone(),
+                    HashMap::from([("team".to_string(), "web".to_string())]),
+                ),
+                (
+                    new.id.clone(),
+                    HashMap::from([("team".to_string(), "db".to_string())]),
+                ),
+            ])),
+            ..Default::default()
+        };
+        assert_eq!(filter(f, &idx), ["a1"]);
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1970-01-01T00:01:00Z"), 60);
+        assert_eq!(parse_time("garbage"), 0);
+        assert_eq!(
+            parse_time_nanos("1970-01-01T00:00:01.000000002+00:00"),
+            1_000_000_002
+        );
+        assert_eq!(parse_time_nanos(""), 0);
+    }
+
+    #[test]
+    fn go_path_match_edges() {
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "a"));
+        assert!(glob_match("a\\*b", "a*b"));
+        assert!(!glob_match("a\\*b", "axb"));
+        assert!(glob_match("[!x]", "y"));
+        assert!(!glob_match("[a-c]", "d"));
+        assert!(!glob_match("[abc", "a"));
+        assert!(!glob_match("?", "/"));
+        assert!(glob_match("a/*/c", "a/b/c"));
+        assert!(!glob_match("a/*", "a/b/c"));
+        assert_eq!(split_tag("a"), ("a", ""));
+        assert_eq!(split_tag("a:b:c"), ("a:b", "c"));
     }
 }

@@ -579,27 +579,7 @@ impl Engine {
 
     /// Docker's `default-address-pools`, or its built-in ones.
     fn address_pools(&self) -> Vec<Subnet> {
-        if self.cfg.address_pools.is_empty() {
-            return ipam::default_pools();
-        }
-        let mut out = Vec::new();
-        for (base, size) in &self.cfg.address_pools {
-            let Ok(base) = Subnet::parse(base) else {
-                continue;
-            };
-            if *size < base.prefix || *size > 30 {
-                continue;
-            }
-            let count = 1u64 << (size - base.prefix).min(16);
-            let step = 1u64 << (32 - *size as u32);
-            for i in 0..count {
-                out.push(Subnet {
-                    addr: base.nth((i * step) as u32),
-                    prefix: *size,
-                });
-            }
-        }
-        out
+        address_pools_of(&self.cfg.address_pools)
     }
 
     fn network_record(&self, name: &str) -> Result<NetworkRecord> {
@@ -1598,6 +1578,32 @@ fn pool6_of(n: &NetworkRecord) -> Option<Pool6> {
     Some(pool)
 }
 
+/// The subnets `default-address-pools` (base, size) cut out, in order; the
+/// built-in pools when there are none.
+fn address_pools_of(pools: &[(String, u8)]) -> Vec<Subnet> {
+    if pools.is_empty() {
+        return ipam::default_pools();
+    }
+    let mut out = Vec::new();
+    for (base, size) in pools {
+        let Ok(base) = Subnet::parse(base) else {
+            continue;
+        };
+        if *size < base.prefix || *size > 30 {
+            continue;
+        }
+        let count = 1u64 << (size - base.prefix).min(16);
+        let step = 1u64 << (32 - *size as u32);
+        for i in 0..count {
+            out.push(Subnet {
+                addr: base.nth((i * step) as u32),
+                prefix: *size,
+            });
+        }
+    }
+    out
+}
+
 fn pool_of(n: &NetworkRecord) -> Pool {
     let subnet = n.subnet().unwrap_or(Subnet {
         addr: Ipv4Addr::UNSPECIFIED,
@@ -1738,5 +1744,300 @@ mod tests {
         );
         assert_eq!(parse_mac("01:00:5e:00:00:01"), None);
         assert_eq!(parse_mac("02:42:ac:11:00"), None);
+    }
+}
+
+#[cfg(test)]
+mod ipam_tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn record(name: &str, id: &str, subnet: &str, gateway: &str) -> NetworkRecord {
+        NetworkRecord {
+            id: id.into(),
+            name: name.into(),
+            driver: "bridge".into(),
+            created: String::new(),
+            subnet: subnet.into(),
+            gateway: gateway.into(),
+            ip_range: None,
+            aux_addresses: HashMap::new(),
+            internal: false,
+            attachable: false,
+            labels: HashMap::new(),
+            options: HashMap::new(),
+            bridge: format!("br-{id}"),
+            subnet6: String::new(),
+            gateway6: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_network_pool_never_hands_out_its_gateway() {
+        let n = record("app", "n1", "172.20.0.0/16", "172.20.0.1");
+        let mut p = pool_of(&n);
+        assert!(p.is_taken(ip("172.20.0.1")));
+        assert_eq!(p.allocate(), Some(ip("172.20.0.2")));
+        // a gateway elsewhere in the subnet leaves .1 free
+        let n = record("app", "n1", "10.9.0.0/24", "10.9.0.254");
+        let mut p = pool_of(&n);
+        assert_eq!(p.allocate(), Some(ip("10.9.0.1")));
+        assert!(!p.reserve(ip("10.9.0.254")));
+    }
+
+    #[test]
+    fn aux_addresses_are_reserved() {
+        let mut n = record("app", "n1", "10.8.0.0/29", "10.8.0.1");
+        n.aux_addresses.insert("router".into(), "10.8.0.2".into());
+        n.aux_addresses.insert("printer".into(), "10.8.0.4".into());
+        // unparsable or outside: ignored, not fatal
+        n.aux_addresses.insert("bad".into(), "nonsense".into());
+        n.aux_addresses.insert("far".into(), "192.0.2.1".into());
+        let mut p = pool_of(&n);
+        let got: Vec<Ipv4Addr> = std::iter::from_fn(|| p.allocate()).collect();
+        assert_eq!(got, vec![ip("10.8.0.3"), ip("10.8.0.5"), ip("10.8.0.6")]);
+    }
+
+    #[test]
+    fn the_default_bridge_with_fixed_cidr() {
+        // bip 172.26.0.1/16 with fixed-cidr 172.26.5.0/24: containers get
+        // addresses from the /24 only, the gateway stays reserved
+        let mut n = record("bridge", "b", "172.26.0.0/16", "172.26.0.1");
+        n.ip_range = Some("172.26.5.0/24".into());
+        let mut p = pool_of(&n);
+        assert!(p.is_taken(ip("172.26.0.1")));
+        let first = p.allocate().unwrap();
+        assert!(Subnet::parse("172.26.5.0/24").unwrap().contains(first));
+        assert_eq!(first, ip("172.26.5.0"));
+        assert_eq!(p.allocate(), Some(ip("172.26.5.1")));
+        // a fixed-cidr containing the gateway skips it
+        let mut n = record("bridge", "b", "172.27.0.0/16", "172.27.0.1");
+        n.ip_range = Some("172.27.0.0/30".into());
+        let mut p = pool_of(&n);
+        assert_eq!(p.allocate(), Some(ip("172.27.0.2")));
+        assert_eq!(p.allocate(), Some(ip("172.27.0.3")));
+        assert_eq!(p.allocate(), None);
+        // an unparsable range is the whole subnet
+        let mut n = record("bridge", "b", "172.28.0.0/24", "172.28.0.1");
+        n.ip_range = Some("garbage".into());
+        assert_eq!(pool_of(&n).allocate(), Some(ip("172.28.0.2")));
+    }
+
+    #[test]
+    fn a_network_without_a_subnet_has_nothing_to_give() {
+        // host and none networks have no subnet
+        let n = record("host", "h", "", "");
+        let mut p = pool_of(&n);
+        assert_eq!(p.allocate(), None);
+        assert!(!p.reserve(ip("172.17.0.2")));
+    }
+
+    #[test]
+    fn ipv6_pools_reserve_their_gateway() {
+        let mut n = record("v6", "n6", "10.0.0.0/24", "10.0.0.1");
+        assert!(pool6_of(&n).is_none());
+        n.subnet6 = "fd00:dead:beef::/64".into();
+        n.gateway6 = "fd00:dead:beef::1".into();
+        let mut p = pool6_of(&n).unwrap();
+        assert_eq!(p.allocate(), Some("fd00:dead:beef::2".parse().unwrap()));
+        n.gateway6 = "fd00:dead:beef::9".into();
+        let mut p = pool6_of(&n).unwrap();
+        assert_eq!(p.allocate(), Some("fd00:dead:beef::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn default_address_pools_are_cut_in_order() {
+        assert_eq!(address_pools_of(&[]), ipam::default_pools());
+        let pools = address_pools_of(&[("10.10.0.0/16".into(), 24)]);
+        assert_eq!(pools.len(), 256);
+        assert_eq!(pools[0].to_string(), "10.10.0.0/24");
+        assert_eq!(pools[1].to_string(), "10.10.1.0/24");
+        assert_eq!(pools[255].to_string(), "10.10.255.0/24");
+        // several bases follow one another; a base given with host bits
+        // is cut from its network
+        let pools =
+            address_pools_of(&[("10.20.7.9/23".into(), 24), ("192.168.100.0/24".into(), 26)]);
+        let names: Vec<String> = pools.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "10.20.6.0/24",
+                "10.20.7.0/24",
+                "192.168.100.0/26",
+                "192.168.100.64/26",
+                "192.168.100.128/26",
+                "192.168.100.192/26",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_default_address_pools_are_skipped() {
+        let pools = address_pools_of(&[
+            ("not-a-cidr".into(), 24),
+            // a size wider than its base
+            ("10.0.0.0/16".into(), 8),
+            // too small to hold a container
+            ("10.1.0.0/16".into(), 31),
+            ("10.2.0.0/24".into(), 24),
+        ]);
+        assert_eq!(pools, vec![Subnet::parse("10.2.0.0/24").unwrap()]);
+        // a huge base is capped at 65536 subnets
+        assert_eq!(
+            address_pools_of(&[("10.0.0.0/8".into(), 30)]).len(),
+            1 << 16
+        );
+    }
+
+    #[test]
+    fn network_creation_picks_the_next_free_configured_pool() {
+        let pools = address_pools_of(&[("10.50.0.0/22".into(), 24)]);
+        let used = vec![
+            Subnet::parse("10.50.0.0/24").unwrap(),
+            Subnet::parse("10.50.1.128/25").unwrap(),
+        ];
+        assert_eq!(
+            ipam::pick_subnet(&pools, &used).map(|s| s.to_string()),
+            Some("10.50.2.0/24".into())
+        );
+        let used = vec![Subnet::parse("10.50.0.0/22").unwrap()];
+        assert_eq!(ipam::pick_subnet(&pools, &used), None);
+    }
+
+    #[test]
+    fn networks_are_found_by_name_id_or_unique_prefix() {
+        let mut nets = Networks::default();
+        for (name, id) in [
+            ("front", "aaaa1111"),
+            ("back", "aaaa2222"),
+            ("bbbb", "cccc3333"),
+        ] {
+            nets.by_id
+                .insert(id.into(), record(name, id, "10.0.0.0/24", "10.0.0.1"));
+        }
+        assert_eq!(nets.find_id("front").as_deref(), Some("aaaa1111"));
+        assert_eq!(nets.find_id("aaaa2222").as_deref(), Some("aaaa2222"));
+        assert_eq!(nets.find_id("aaaa1").as_deref(), Some("aaaa1111"));
+        // an ambiguous prefix finds nothing
+        assert_eq!(nets.find_id("aaaa"), None);
+        // a name wins over an id prefix
+        assert_eq!(nets.find_id("bbbb").as_deref(), Some("cccc3333"));
+        assert_eq!(nets.find_id("cccc").as_deref(), Some("cccc3333"));
+        assert_eq!(nets.find_id(""), None);
+        assert_eq!(nets.find_id("zzz"), None);
+    }
+
+    #[test]
+    fn firewall_rules_follow_the_options() {
+        let n = record("app", "n1", "10.3.0.0/24", "10.3.0.1");
+        let r = n.rules().unwrap();
+        assert_eq!(r.bridge, "br-n1");
+        assert_eq!(r.subnet, Subnet::parse("10.3.0.0/24").unwrap());
+        assert!(r.masquerade && r.icc && !r.internal);
+        assert_eq!(r.subnet6, None);
+        let mut n = n;
+        n.internal = true;
+        n.options.insert(
+            "com.docker.network.bridge.enable_ip_masquerade".into(),
+            "false".into(),
+        );
+        n.options.insert(
+            "com.docker.network.bridge.enable_icc".into(),
+            "false".into(),
+        );
+        let r = n.rules().unwrap();
+        assert!(r.internal && !r.masquerade && !r.icc);
+        // only "false" turns them off
+        n.options
+            .insert("com.docker.network.bridge.enable_icc".into(), "0".into());
+        assert!(n.rules().unwrap().icc);
+        // no subnet, no rules
+        assert!(record("none", "x", "", "").rules().is_none());
+    }
+
+    #[test]
+    fn published_ports_become_rules() {
+        let p = PublishedPort {
+            proto: "udp".into(),
+            host_ip: "0.0.0.0".into(),
+            host_port: 5353,
+            container_ip: "172.17.0.2".into(),
+            container_port: 53,
+        };
+        let r = p.rule().unwrap();
+        assert_eq!(r.proto, Proto::Udp);
+        assert_eq!(r.host_ip, None);
+        assert_eq!(
+            r.container_ip,
+            "172.17.0.2".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!((r.host_port, r.container_port), (5353, 53));
+        let bound = PublishedPort {
+            proto: "tcp".into(),
+            host_ip: "127.0.0.1".into(),
+            ..p.clone()
+        };
+        let r = bound.rule().unwrap();
+        assert_eq!(r.proto, Proto::Tcp);
+        assert_eq!(r.host_ip, Some("127.0.0.1".parse().unwrap()));
+        // "::" is every address too
+        let any6 = PublishedPort {
+            host_ip: "::".into(),
+            ..p.clone()
+        };
+        assert_eq!(any6.rule().unwrap().host_ip, None);
+        // unparsable addresses make no rule rather than a wrong one
+        let bad = PublishedPort {
+            host_ip: "localhost".into(),
+            ..p.clone()
+        };
+        assert!(bad.rule().is_none());
+        let bad = PublishedPort {
+            container_ip: String::new(),
+            ..p
+        };
+        assert!(bad.rule().is_none());
+    }
+
+    #[test]
+    fn mac_addresses_and_port_ranges() {
+        assert_eq!(parse_mac("02:42:0a:00:00:01"), Some([2, 0x42, 10, 0, 0, 1]));
+        assert_eq!(parse_mac("2:42:0a:00:00:01"), None);
+        assert_eq!(parse_mac("02:42:0a:00:00:zz"), None);
+        assert_eq!(parse_mac("02-42-0a-00-00-01"), None);
+        assert_eq!(parse_mac("02:42:0a:00:00:01:ff"), None);
+        // a MAC made from an address parses back to itself
+        let mac = ipam::mac_for(ip("172.18.0.7"));
+        assert_eq!(parse_mac(&ipam::mac_string(&mac)), Some(mac));
+        assert_eq!(parse_port_range("80").unwrap(), (80, 80));
+        assert_eq!(parse_port_range("1-65535").unwrap(), (1, 65535));
+        assert!(parse_port_range("0").is_err());
+        assert!(parse_port_range("80-").is_err());
+        assert!(parse_port_range("65536").is_err());
+        assert_eq!(parse_port_key("53/UDP").unwrap(), (53, "udp".into()));
+        assert!(parse_port_key("70000/tcp").is_err());
+    }
+
+    #[test]
+    fn inspect_shows_both_ipam_configs() {
+        let mut n = record("dual", "d1", "10.4.0.0/24", "10.4.0.1");
+        n.ip_range = Some("10.4.0.128/25".into());
+        n.subnet6 = "fd00:4::/64".into();
+        n.gateway6 = "fd00:4::1".into();
+        let i = inspect_of(&n, HashMap::new());
+        let cfg = i.ipam.unwrap().config.unwrap();
+        assert_eq!(cfg.len(), 2);
+        assert_eq!(cfg[0].subnet.as_deref(), Some("10.4.0.0/24"));
+        assert_eq!(cfg[0].ip_range.as_deref(), Some("10.4.0.128/25"));
+        assert_eq!(cfg[0].gateway.as_deref(), Some("10.4.0.1"));
+        assert_eq!(cfg[0].auxiliary_addresses, None);
+        assert_eq!(cfg[1].subnet.as_deref(), Some("fd00:4::/64"));
+        assert_eq!(i.enable_ipv6, Some(true));
+        let host = inspect_of(&record("host", "h", "", ""), HashMap::new());
+        assert_eq!(host.ipam.unwrap().config.unwrap().len(), 0);
+        assert_eq!(host.enable_ipv6, Some(false));
     }
 }

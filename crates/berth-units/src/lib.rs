@@ -120,50 +120,65 @@ fn trim(s: String) -> String {
     }
 }
 
-/// go-units RAMInBytes / FromHumanSize for flags like `-m 512m`: binary
-/// multipliers (k=1024), case-insensitive, optional "b"/"ib" suffix.
+/// go-units RAMInBytes for flags like `-m 512m`: binary multipliers
+/// (k=1024), case-insensitive, optional "b"/"ib" suffix.
 pub fn parse_ram(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
-    let mult: f64 = match unit
-        .to_ascii_lowercase()
-        .trim_end_matches("ib")
-        .trim_end_matches('b')
-    {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024f64.powi(2),
-        "g" => 1024f64.powi(3),
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(format!("invalid size: '{s}'")),
-    };
-    Ok((n * mult) as i64)
+    parse_size(s, 1024.0)
 }
 
 /// go-units FromHumanSize: decimal multipliers (k=1000), as json-file's
 /// `max-size` reads them ("10m" is 10,000,000 bytes).
 pub fn parse_human_size(s: &str) -> Result<i64, String> {
+    parse_size(s, 1000.0)
+}
+
+/// go-units parseSize: a number, an optional space, then nothing, "b", or
+/// one of k, m, g, t, p with an optional "b" or "ib" ("k", "kb", "kib").
+fn parse_size(s: &str, base: f64) -> Result<i64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
-    let mult: f64 = match unit.to_ascii_lowercase().trim_end_matches('b') {
-        "" => 1.0,
-        "k" => 1e3,
-        "m" => 1e6,
-        "g" => 1e9,
-        "t" => 1e12,
-        "p" => 1e15,
-        _ => return Err(format!("invalid size: '{s}'")),
+    let bad_size = || format!("invalid size: '{s}'");
+    let sep = t
+        .rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
+        .ok_or_else(bad_size)?;
+    let (num, sfx) = if t.as_bytes()[sep] == b' ' {
+        (&t[..sep], &t[sep + 1..])
+    } else {
+        (&t[..sep + 1], &t[sep + 1..])
     };
-    Ok((n * mult) as i64)
+    let n: f64 = num.parse().map_err(|_| bad_size())?;
+    if n < 0.0 || !n.is_finite() {
+        return Err(bad_size());
+    }
+    if sfx.is_empty() {
+        return Ok(n as i64);
+    }
+    if sfx.len() > 3 {
+        return Err(format!("invalid suffix: '{sfx}'"));
+    }
+    let lower = sfx.to_ascii_lowercase();
+    let bad_suffix = || format!("invalid suffix: '{lower}'");
+    let b = lower.as_bytes();
+    if b[0] == b'b' {
+        return if b.len() > 1 {
+            Err(bad_suffix())
+        } else {
+            Ok(n as i64)
+        };
+    }
+    let power = match b[0] {
+        b'k' => 1,
+        b'm' => 2,
+        b'g' => 3,
+        b't' => 4,
+        b'p' => 5,
+        _ => return Err(bad_suffix()),
+    };
+    match b.len() {
+        2 if b[1] != b'b' => return Err(bad_suffix()),
+        3 if &b[1..] != b"ib" => return Err(bad_suffix()),
+        _ => {}
+    }
+    Ok((n * base.powi(power)) as i64)
 }
 
 #[cfg(test)]
@@ -333,5 +348,138 @@ mod go_duration_tests {
         assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
         assert_eq!(parse_go_duration("10"), None);
         assert_eq!(parse_go_duration("2026-01-01"), None);
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    #[test]
+    fn duration_boundaries() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            human_duration(Duration::from_millis(999)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(s(59)), "59 seconds");
+        assert_eq!(human_duration(s(119)), "About a minute");
+        assert_eq!(human_duration(s(120)), "2 minutes");
+        assert_eq!(human_duration(s(3599)), "59 minutes");
+        // hours are rounded: 1h29m59s is about an hour, 1h30m two hours
+        assert_eq!(human_duration(s(5399)), "About an hour");
+        assert_eq!(human_duration(s(5400)), "2 hours");
+        assert_eq!(human_duration(s(47 * 3600 + 1799)), "47 hours");
+        assert_eq!(human_duration(s(47 * 3600 + 1800)), "2 days");
+        assert_eq!(human_duration(s(13 * 86400)), "13 days");
+        assert_eq!(human_duration(s(14 * 86400)), "2 weeks");
+        assert_eq!(human_duration(s(59 * 86400)), "8 weeks");
+        assert_eq!(human_duration(s(60 * 86400)), "2 months");
+        assert_eq!(human_duration(s(729 * 86400)), "24 months");
+        assert_eq!(human_duration(s(730 * 86400)), "2 years");
+    }
+
+    #[test]
+    fn size_rounding_and_units() {
+        assert_eq!(human_size(999.0), "999B");
+        assert_eq!(human_size(1000.0), "1kB");
+        // 1.005 is 1.00499… in binary: three digits make it 1
+        assert_eq!(human_size(1_005_000.0), "1MB");
+        assert_eq!(human_size(999_500.0), "1e+03kB");
+        assert_eq!(human_size(12_345_678.0), "12.3MB");
+        assert_eq!(human_size(1e24), "1YB");
+        // past the last unit the number grows
+        assert_eq!(human_size(2e27), "2e+03YB");
+        assert_eq!(human_size4(1_983_000.0), "1.983MB");
+        assert_eq!(human_size4(1_000_000.0), "1MB");
+        assert_eq!(bytes_size(1023.0), "1023B");
+        assert_eq!(bytes_size(1_048_575.0), "1024KiB");
+        assert_eq!(bytes_size(1_572_864.0), "1.5MiB");
+    }
+
+    #[test]
+    fn go_g_formatting() {
+        assert_eq!(format_g(0.0, 3), "0");
+        assert_eq!(format_g(1.0, 3), "1");
+        assert_eq!(format_g(1.25, 3), "1.25");
+        assert_eq!(format_g(1.2345, 3), "1.23");
+        assert_eq!(format_g(123.4, 3), "123");
+        assert_eq!(format_g(1234.0, 3), "1.23e+03");
+        assert_eq!(format_g(0.5, 3), "0.5");
+        assert_eq!(format_g(99.96, 3), "100");
+    }
+
+    #[test]
+    fn progress_bar_halfway_and_beyond() {
+        let bar = progress_bar(50, 100);
+        assert_eq!(
+            bar,
+            format!("[{}>{}]      50B/100B", "=".repeat(25), " ".repeat(24))
+        );
+        // more than the total is a full bar, never a panic
+        assert!(progress_bar(300, 100).starts_with(&format!("[{}]", "=".repeat(50))));
+    }
+
+    #[test]
+    fn ram_sizes_like_go_units() {
+        let mib = 1024 * 1024;
+        assert_eq!(parse_ram("512 m"), Ok(512 * mib));
+        assert_eq!(parse_ram("512M"), Ok(512 * mib));
+        assert_eq!(parse_ram("512mb"), Ok(512 * mib));
+        assert_eq!(parse_ram("512MiB"), Ok(512 * mib));
+        assert_eq!(parse_ram("1.5g"), Ok(3 * 512 * mib));
+        assert_eq!(parse_ram("2t"), Ok(2 << 40));
+        assert_eq!(parse_ram("1p"), Ok(1 << 50));
+        assert_eq!(parse_ram("7b"), Ok(7));
+        assert_eq!(parse_ram("7"), Ok(7));
+        for bad in [
+            "", "-1", "1.2.3", "b", "1bb", "1ki", "1kbb", "1kibb", "1e", "1x", "1mm",
+        ] {
+            assert!(parse_ram(bad).is_err(), "{bad:?} parsed");
+        }
+        assert_eq!(parse_ram("lots"), Err("invalid size: 'lots'".into()));
+        assert_eq!(parse_ram("12X"), Err("invalid suffix: 'x'".into()));
+        assert_eq!(parse_ram("12kbb"), Err("invalid suffix: 'kbb'".into()));
+        assert_eq!(parse_ram("12bytes"), Err("invalid suffix: 'bytes'".into()));
+    }
+
+    #[test]
+    fn human_sizes_are_decimal_whatever_the_suffix() {
+        assert_eq!(parse_human_size("10MiB"), Ok(10_000_000));
+        assert_eq!(parse_human_size("10mb"), Ok(10_000_000));
+        assert_eq!(parse_human_size("3 g"), Ok(3_000_000_000));
+        assert_eq!(parse_human_size("0.5k"), Ok(500));
+        assert!(parse_human_size("10mbb").is_err());
+        assert!(parse_human_size("-10m").is_err());
+    }
+
+    #[test]
+    fn go_durations_small_and_large() {
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_nanos(999)), "999ns");
+        assert_eq!(go_duration(Duration::from_nanos(1_500)), "1.5µs");
+        assert_eq!(go_duration(Duration::from_micros(2_250)), "2.25ms");
+        assert_eq!(go_duration(Duration::from_millis(61_500)), "1m1.5s");
+        assert_eq!(go_duration(Duration::from_secs(90_061)), "25h1m1s");
+        assert_eq!(parse_go_duration("0"), Some(0));
+        assert_eq!(parse_go_duration("1h0m0s"), Some(3_600_000_000_000));
+        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
+        assert_eq!(parse_go_duration("2us"), Some(2_000));
+        assert_eq!(parse_go_duration("2µs"), Some(2_000));
+        assert_eq!(parse_go_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("1s2"), None);
+        assert_eq!(parse_go_duration("1d"), None);
+        // formatting and parsing agree
+        for d in [
+            Duration::from_millis(1500),
+            Duration::from_secs(3725),
+            Duration::from_micros(7),
+        ] {
+            assert_eq!(
+                parse_go_duration(&go_duration(d)),
+                Some(d.as_nanos() as i64)
+            );
+        }
     }
 }
