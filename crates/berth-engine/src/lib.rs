@@ -58,46 +58,22 @@ use std::time::Instant;
 use anyhow::Context;
 use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
 
-/// Where the engine keeps its state and how it places containers.
+/// Where the engine keeps its state and how it places containers: the
+/// daemon's settings, each declared once in berth-config (roots,
+/// networking, registries, the default log driver, ...; read as
+/// `cfg.data_root` through `Deref`), and the shim.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// durable state: metadata, blobs, layers, container logs
-    pub data_root: PathBuf,
-    /// runtime state that dies with the machine: bundles, shim sockets
-    pub exec_root: PathBuf,
     /// the berth executable, started as `berth shim` for each container
     pub shim_binary: PathBuf,
-    pub debug: bool,
-    /// keep containers running when the daemon stops gracefully (Docker's
-    /// `live-restore`; off by default, as in Docker)
-    pub live_restore: bool,
-    /// `--init` for containers that do not say (daemon.json `init`)
-    pub init: bool,
-    /// the binary `--init` runs (daemon.json `init-path`)
-    pub init_path: Option<PathBuf>,
-    /// the default bridge's gateway address and subnet (`bip`, CIDR)
-    pub bip: Option<String>,
-    /// where the default bridge's containers get addresses (`fixed-cidr`)
-    pub fixed_cidr: Option<String>,
-    /// `default-address-pools`: (base CIDR, size) for new networks
-    pub address_pools: Vec<(String, u8)>,
-    /// registries spoken to in plain HTTP besides loopback ones
-    pub insecure_registries: Vec<String>,
-    /// mirrors of Docker Hub, tried before it
-    pub registry_mirrors: Vec<String>,
-    /// per-registry CA and client certificates (`<dir>/<host[:port]>/`)
-    pub certs_dir: PathBuf,
-    pub max_concurrent_downloads: usize,
-    pub max_concurrent_uploads: usize,
-    /// `log-level` as configured (shown in the reload event)
-    pub log_level: String,
-    /// `labels` of the daemon (`info`)
-    pub labels: Vec<String>,
-    /// `log-driver` and `log-opts`: what containers log with unless they say
-    pub log_driver: String,
-    pub log_opts: std::collections::BTreeMap<String, String>,
-    /// `--experimental`: shown by `version`, `info` and `/_ping`
-    pub experimental: bool,
+    pub settings: berth_config::Settings,
+}
+
+impl std::ops::Deref for EngineConfig {
+    type Target = berth_config::Settings;
+    fn deref(&self) -> &berth_config::Settings {
+        &self.settings
+    }
 }
 
 pub struct Engine {
@@ -156,18 +132,7 @@ impl Engine {
         let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
-        let reloadable = reload::Reloadable {
-            debug: cfg.debug,
-            log_level: cfg.log_level.clone(),
-            labels: cfg.labels.clone(),
-            live_restore: cfg.live_restore,
-            insecure_registries: cfg.insecure_registries.clone(),
-            registry_mirrors: cfg.registry_mirrors.clone(),
-            max_concurrent_downloads: cfg.max_concurrent_downloads,
-            max_concurrent_uploads: cfg.max_concurrent_uploads,
-            log_driver: cfg.log_driver.clone(),
-            log_opts: cfg.log_opts.clone(),
-        };
+        let reloadable = cfg.reloadable();
         let engine = Arc::new(Engine {
             cgroup_parent: system::own_cgroup_path(),
             cfg,
