@@ -366,33 +366,7 @@ impl Engine {
                 "could not find plugin {driver} in v1 plugin registry: plugin not found"
             )));
         }
-        let cfgs = req
-            .ipam
-            .as_ref()
-            .and_then(|i| i.config.clone())
-            .unwrap_or_default();
-        // one IPv4 and (with --ipv6) one IPv6 subnet
-        let (v6, v4): (Vec<IpamConfig>, Vec<IpamConfig>) = cfgs
-            .into_iter()
-            .partition(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
-        if v4.len() > 1 || v6.len() > 1 {
-            return Err(Error::invalid(
-                "berth supports one IPv4 and one IPv6 subnet per network",
-            ));
-        }
-        let ipv6 = req.enable_ipv6 == Some(true);
-        if !v6.is_empty() && !ipv6 {
-            return Err(Error::invalid(
-                "an IPv6 subnet was given, but IPv6 is not enabled on the network (--ipv6)",
-            ));
-        }
-        if ipv6 && v6.is_empty() {
-            return Err(Error::invalid(
-                "--ipv6 needs an IPv6 --subnet: berth has no default IPv6 pool",
-            ));
-        }
-        let cfg = v4.into_iter().next().unwrap_or_default();
-        let cfg6 = v6.into_iter().next();
+        let (cfg, cfg6) = requested_subnets(&req)?;
         let options = req.options.clone().unwrap_or_default();
         crate::validate::network_options(&options)?;
         // creations run one at a time (two must not pick one subnet), with
@@ -405,6 +379,51 @@ impl Engine {
                 "network with name {name} already exists"
             )));
         }
+        let v4 = self.ipv4_settings(&nets, &cfg)?;
+        let (subnet6, gateway6) = match &cfg6 {
+            None => (String::new(), String::new()),
+            Some(c) => ipv6_settings(&nets, c)?,
+        };
+        let id = crate::random_id();
+        let bridge = bridge_name(&nets, &options, &id)?;
+        let rec = NetworkRecord {
+            id: id.clone(),
+            name: name.clone(),
+            driver,
+            created: crate::now_rfc3339(),
+            subnet: v4.subnet.to_string(),
+            gateway: v4.gateway.to_string(),
+            ip_range: v4.ip_range,
+            aux_addresses: v4.aux,
+            internal: req.internal.unwrap_or(false),
+            attachable: req.attachable.unwrap_or(false),
+            labels: req.labels.clone().unwrap_or_default(),
+            options,
+            bridge,
+            subnet6,
+            gateway6,
+        };
+        drop(nets);
+        self.realize(&rec)?;
+        let mut nets = self.networks.w();
+        nets.pools.insert(id.clone(), pool_of(&rec));
+        if let Some(p6) = pool6_of(&rec) {
+            nets.pools6.insert(id.clone(), p6);
+        }
+        nets.by_id.insert(id.clone(), rec.clone());
+        drop(nets);
+        self.object_event(
+            "network",
+            &id,
+            "create",
+            &[("name", name), ("type", rec.driver.clone())],
+        );
+        Ok((id, String::new()))
+    }
+
+    /// The IPv4 side of a new network: its subnet (asked for, or the first
+    /// free pool), range, gateway and auxiliary addresses.
+    fn ipv4_settings(&self, nets: &Networks, cfg: &IpamConfig) -> Result<Ipv4Settings> {
         let parse = |what: &str, v: &str| {
             Subnet::parse(v).map_err(|_| Error::invalid(format!("invalid {what}: {v}")))
         };
@@ -472,82 +491,24 @@ impl Engine {
             }
             aux.insert(k, v);
         }
-        let (subnet6, gateway6) = match &cfg6 {
-            None => (String::new(), String::new()),
-            Some(c) => {
-                let s = Subnet6::parse(c.subnet.as_deref().unwrap_or_default()).map_err(|_| {
-                    Error::invalid(format!(
-                        "invalid subnet: {}",
-                        c.subnet.clone().unwrap_or_default()
-                    ))
-                })?;
-                if let Some(other) = nets
-                    .by_id
-                    .values()
-                    .find(|n| n.subnet6().is_some_and(|o| o.overlaps(&s)))
-                {
-                    return Err(Error::conflict(format!(
-                        "invalid pool request: Pool overlaps with other one on this address space: {} is used by network {}",
-                        other.subnet6, other.name
-                    )));
-                }
-                let gw = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
-                    Some(g) => {
-                        let g: std::net::Ipv6Addr = g
-                            .parse()
-                            .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
-                        if !s.contains(g) {
-                            return Err(Error::invalid(format!(
-                                "no matching subnet for gateway {g}"
-                            )));
-                        }
-                        g
-                    }
-                    None => s.nth(1),
-                };
-                (s.network().to_string(), gw.to_string())
-            }
-        };
-        let id = crate::random_id();
-        let bridge = match options.get("com.docker.network.bridge.name") {
-            Some(b) => {
-                if !nft::valid_ifname(b) {
-                    return Err(Error::invalid(format!("invalid bridge name: {b:?}")));
-                }
-                if nets.by_id.values().any(|n| &n.bridge == b) {
-                    return Err(Error::conflict(format!(
-                        "bridge name {b} is used by another network"
-                    )));
-                }
-                b.clone()
-            }
-            None => format!("br-{}", &id[..12]),
-        };
-        let rec = NetworkRecord {
-            id: id.clone(),
-            name: name.clone(),
-            driver,
-            created: crate::now_rfc3339(),
-            subnet: subnet.to_string(),
-            gateway: gateway.to_string(),
+        Ok(Ipv4Settings {
+            subnet,
             ip_range,
-            aux_addresses: aux,
-            internal: req.internal.unwrap_or(false),
-            attachable: req.attachable.unwrap_or(false),
-            labels: req.labels.clone().unwrap_or_default(),
-            options,
-            bridge,
-            subnet6,
-            gateway6,
-        };
-        drop(nets);
+            gateway,
+            aux,
+        })
+    }
+
+    /// Brings a new network up (bridge, nftables elements) and records it;
+    /// on failure nothing half-made stays behind.
+    fn realize(&self, rec: &NetworkRecord) -> Result<()> {
         let mut created = false;
         let made = (|| -> Result<()> {
-            created = bring_up(&rec).map_err(Error::Internal)?;
+            created = bring_up(rec).map_err(Error::Internal)?;
             if let Some(r) = rec.rules() {
                 nft::apply(&nft::network_elements("add", &r)).map_err(Error::Internal)?;
             }
-            self.meta.put_json(Table::Networks, &id, &rec)?;
+            self.meta.put_json(Table::Networks, &rec.id, rec)?;
             Ok(())
         })();
         if let Err(err) = made {
@@ -561,20 +522,7 @@ impl Engine {
             }
             return Err(err);
         }
-        let mut nets = self.networks.w();
-        nets.pools.insert(id.clone(), pool_of(&rec));
-        if let Some(p6) = pool6_of(&rec) {
-            nets.pools6.insert(id.clone(), p6);
-        }
-        nets.by_id.insert(id.clone(), rec.clone());
-        drop(nets);
-        self.object_event(
-            "network",
-            &id,
-            "create",
-            &[("name", name), ("type", rec.driver.clone())],
-        );
-        Ok((id, String::new()))
+        Ok(())
     }
 
     /// Docker's `default-address-pools`, or its built-in ones.
@@ -1602,6 +1550,103 @@ fn address_pools_of(pools: &[(String, u8)]) -> Vec<Subnet> {
         }
     }
     out
+}
+
+/// What `ipv4_settings` decides.
+struct Ipv4Settings {
+    subnet: Subnet,
+    ip_range: Option<String>,
+    gateway: Ipv4Addr,
+    aux: HashMap<String, String>,
+}
+
+/// The IPAM configs of a create request: at most one IPv4 and, with
+/// `--ipv6`, exactly one IPv6 subnet.
+fn requested_subnets(req: &NetworkCreateRequest) -> Result<(IpamConfig, Option<IpamConfig>)> {
+    let cfgs = req
+        .ipam
+        .as_ref()
+        .and_then(|i| i.config.clone())
+        .unwrap_or_default();
+    // one IPv4 and (with --ipv6) one IPv6 subnet
+    let (v6, v4): (Vec<IpamConfig>, Vec<IpamConfig>) = cfgs
+        .into_iter()
+        .partition(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(Error::invalid(
+            "berth supports one IPv4 and one IPv6 subnet per network",
+        ));
+    }
+    let ipv6 = req.enable_ipv6 == Some(true);
+    if !v6.is_empty() && !ipv6 {
+        return Err(Error::invalid(
+            "an IPv6 subnet was given, but IPv6 is not enabled on the network (--ipv6)",
+        ));
+    }
+    if ipv6 && v6.is_empty() {
+        return Err(Error::invalid(
+            "--ipv6 needs an IPv6 --subnet: berth has no default IPv6 pool",
+        ));
+    }
+    Ok((
+        v4.into_iter().next().unwrap_or_default(),
+        v6.into_iter().next(),
+    ))
+}
+
+/// The bridge of a new network: the one its options name (unused by other
+/// networks), or br-<id>.
+fn bridge_name(nets: &Networks, options: &HashMap<String, String>, id: &str) -> Result<String> {
+    Ok(match options.get("com.docker.network.bridge.name") {
+        Some(b) => {
+            if !nft::valid_ifname(b) {
+                return Err(Error::invalid(format!("invalid bridge name: {b:?}")));
+            }
+            if nets.by_id.values().any(|n| &n.bridge == b) {
+                return Err(Error::conflict(format!(
+                    "bridge name {b} is used by another network"
+                )));
+            }
+            b.clone()
+        }
+        None => format!("br-{}", &id[..12]),
+    })
+}
+
+/// The IPv6 subnet and gateway of a new network, which must not overlap
+/// another's.
+fn ipv6_settings(nets: &Networks, c: &IpamConfig) -> Result<(String, String)> {
+    let s = Subnet6::parse(c.subnet.as_deref().unwrap_or_default()).map_err(|_| {
+        Error::invalid(format!(
+            "invalid subnet: {}",
+            c.subnet.clone().unwrap_or_default()
+        ))
+    })?;
+    if let Some(other) = nets
+        .by_id
+        .values()
+        .find(|n| n.subnet6().is_some_and(|o| o.overlaps(&s)))
+    {
+        return Err(Error::conflict(format!(
+            "invalid pool request: Pool overlaps with other one on this address space: {} is used by network {}",
+            other.subnet6, other.name
+        )));
+    }
+    let gw = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
+        Some(g) => {
+            let g: std::net::Ipv6Addr = g
+                .parse()
+                .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
+            if !s.contains(g) {
+                return Err(Error::invalid(format!(
+                    "no matching subnet for gateway {g}"
+                )));
+            }
+            g
+        }
+        None => s.nth(1),
+    };
+    Ok((s.network().to_string(), gw.to_string()))
 }
 
 fn pool_of(n: &NetworkRecord) -> Pool {
