@@ -853,78 +853,16 @@ impl Engine {
             .and_then(|s| s.ipam_config.as_ref())
             .and_then(|c| c.ipv4_address.clone())
             .filter(|s| !s.is_empty());
-        let ip = {
-            let mut nets = self.networks.w();
-            let pool = nets.pools.get_mut(&n.id).ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("network {} has no pool", n.name))
-            })?;
-            match &wanted_ip {
-                Some(w) => {
-                    if n.name == "bridge" {
-                        return Err(Error::invalid(
-                            "user specified IP address is supported on user defined networks only",
-                        ));
-                    }
-                    let ip: Ipv4Addr = w
-                        .parse()
-                        .map_err(|_| Error::invalid(format!("invalid IPv4 address: {w}")))?;
-                    if !subnet.contains(ip) {
-                        return Err(Error::invalid(format!(
-                            "no configured subnet contains IP address {ip}"
-                        )));
-                    }
-                    if !pool.reserve(ip) {
-                        return Err(Error::conflict(format!(
-                            "Address already in use: {ip} on network {}",
-                            n.name
-                        )));
-                    }
-                    ip
-                }
-                None => pool.allocate().ok_or_else(|| {
-                    Error::invalid(format!(
-                        "no available IPv4 addresses on this network's address pools: {} ({})",
-                        n.name, n.id
-                    ))
-                })?,
-            }
-        };
-        let ip6 = {
-            let mut nets = self.networks.w();
-            match (nets.pools6.get_mut(&n.id), n.subnet6()) {
-                (Some(pool), Some(s6)) => {
-                    let wanted6 = settings
-                        .and_then(|s| s.ipam_config.as_ref())
-                        .and_then(|c| c.ipv6_address.clone())
-                        .filter(|s| !s.is_empty());
-                    let got = match wanted6 {
-                        Some(w) => w
-                            .parse::<std::net::Ipv6Addr>()
-                            .ok()
-                            .filter(|a| pool.reserve(*a))
-                            .ok_or_else(|| {
-                                Error::conflict(format!(
-                                    "Address already in use or invalid: {w} on network {}",
-                                    n.name
-                                ))
-                            }),
-                        None => pool.allocate().ok_or_else(|| {
-                            Error::invalid(format!(
-                                "no available IPv6 addresses on network {}",
-                                n.name
-                            ))
-                        }),
-                    };
-                    match got {
-                        Ok(a) => Some((a, s6.prefix)),
-                        Err(e) => {
-                            drop(nets);
-                            self.release_addresses_ip(&n.id, ip);
-                            return Err(e);
-                        }
-                    }
-                }
-                _ => None,
+        let ip = self.allocate_ipv4(n, subnet, wanted_ip.as_deref())?;
+        let wanted6 = settings
+            .and_then(|s| s.ipam_config.as_ref())
+            .and_then(|c| c.ipv6_address.clone())
+            .filter(|s| !s.is_empty());
+        let ip6 = match self.allocate_ipv6(n, wanted6.as_deref()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.release_addresses_ip(&n.id, ip);
+                return Err(e);
             }
         };
         let mac = wanted_mac.unwrap_or_else(|| ipam::mac_for(ip));
@@ -981,6 +919,80 @@ impl Engine {
             return Err(Error::Internal(e));
         }
         Ok(ep)
+    }
+
+    /// An endpoint's IPv4 address: the one asked for (user networks only,
+    /// inside the subnet, free) or the pool's next.
+    fn allocate_ipv4(
+        &self,
+        n: &NetworkRecord,
+        subnet: Subnet,
+        wanted_ip: Option<&str>,
+    ) -> Result<Ipv4Addr> {
+        let mut nets = self.networks.w();
+        let pool = nets
+            .pools
+            .get_mut(&n.id)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no pool", n.name)))?;
+        Ok(match wanted_ip {
+            Some(w) => {
+                if n.name == "bridge" {
+                    return Err(Error::invalid(
+                        "user specified IP address is supported on user defined networks only",
+                    ));
+                }
+                let ip: Ipv4Addr = w
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("invalid IPv4 address: {w}")))?;
+                if !subnet.contains(ip) {
+                    return Err(Error::invalid(format!(
+                        "no configured subnet contains IP address {ip}"
+                    )));
+                }
+                if !pool.reserve(ip) {
+                    return Err(Error::conflict(format!(
+                        "Address already in use: {ip} on network {}",
+                        n.name
+                    )));
+                }
+                ip
+            }
+            None => pool.allocate().ok_or_else(|| {
+                Error::invalid(format!(
+                    "no available IPv4 addresses on this network's address pools: {} ({})",
+                    n.name, n.id
+                ))
+            })?,
+        })
+    }
+
+    /// An endpoint's IPv6 address on a network with an IPv6 subnet: the one
+    /// asked for, or the pool's next.
+    fn allocate_ipv6(
+        &self,
+        n: &NetworkRecord,
+        wanted6: Option<&str>,
+    ) -> Result<Option<(std::net::Ipv6Addr, u8)>> {
+        let mut nets = self.networks.w();
+        let (Some(pool), Some(s6)) = (nets.pools6.get_mut(&n.id), n.subnet6()) else {
+            return Ok(None);
+        };
+        let got = match wanted6 {
+            Some(w) => w
+                .parse::<std::net::Ipv6Addr>()
+                .ok()
+                .filter(|a| pool.reserve(*a))
+                .ok_or_else(|| {
+                    Error::conflict(format!(
+                        "Address already in use or invalid: {w} on network {}",
+                        n.name
+                    ))
+                })?,
+            None => pool.allocate().ok_or_else(|| {
+                Error::invalid(format!("no available IPv6 addresses on network {}", n.name))
+            })?,
+        };
+        Ok(Some((got, s6.prefix)))
     }
 
     /// `network connect`: records the network for the container's next
