@@ -744,6 +744,32 @@ fn apply_dockerignore(ctx: &Path, ignore: &DockerIgnore, keep: &[&str]) -> std::
     walk(ctx, "", ignore, keep)
 }
 
+/// Where a COPY's files come from.
+enum CopyFrom {
+    Context,
+    /// an earlier stage's image or one named by `--from`
+    Image(String),
+}
+
+impl CopyFrom {
+    fn image(&self) -> Option<String> {
+        match self {
+            CopyFrom::Context => None,
+            CopyFrom::Image(id) => Some(id.clone()),
+        }
+    }
+}
+
+/// What COPY and ADD left out, said in the build's output.
+async fn say_skipped_devices(tx: &Progress, quiet: bool, skipped: Vec<String>) {
+    for dev in skipped {
+        let note = format!(
+            " ---> skipping the device node /{dev}: device nodes are not copied into image layers\n"
+        );
+        say(tx, quiet, note).await;
+    }
+}
+
 /// A tar of one COPY's sources, renamed to their destination and owned
 /// as the instruction says.
 struct CopyPlan {
@@ -2031,93 +2057,22 @@ impl Engine {
             clean_rel(&dest_abs).unwrap_or_default().to_string_lossy()
         );
 
-        // where the files come from
-        enum From {
-            Context,
-            Image(String),
-        }
         let src_kind = match from {
-            None => From::Context,
+            None => CopyFrom::Context,
             Some(f) => {
                 let f = berth_dockerfile::expand(f, esc, &lookup)
                     .map_err(|e| Error::invalid(format!("line {}: {e}", ins.line)))?;
-                let cur = stages.len();
-                match stage_index(df, &f, df.stages.len()) {
-                    Some(j) => {
-                        let s = stages.get(&j).ok_or_else(|| {
-                            Error::invalid(format!(
-                                "{what} --from={f}: the stage refers to itself or a later stage"
-                            ))
-                        })?;
-                        let _ = cur;
-                        match &s.image {
-                            Some(i) => From::Image(i.id.clone()),
-                            None => {
-                                return Err(Error::invalid(format!(
-                                    "{what} --from={f}: the stage has no files"
-                                )));
-                            }
-                        }
-                    }
-                    None => From::Image(self.base_image(&f, opts, tx).await?.id),
-                }
+                self.copy_from(df, &f, what, opts, tx, stages).await?
             }
         };
 
         // what the step reads, for the cache key
-        let mut h = Sha256::new();
-        let mut ctx_sources: Vec<(String, Vec<CopySource>)> = Vec::new();
-        match &src_kind {
-            From::Context => {
-                for s in &sources {
-                    let found = expand_sources(ctx, s).map_err(|e| match e {
-                        Error::InvalidParameter(m) => Error::invalid(m.replacen("COPY", what, 1)),
-                        other => other,
-                    })?;
-                    for f in &found {
-                        hash_tree(ctx, &f.path, &mut h).map_err(|e| {
-                            Error::invalid(format!(
-                                "{what} failed: reading {}: {e}",
-                                f.path.display()
-                            ))
-                        })?;
-                    }
-                    ctx_sources.push((s.clone(), found));
-                }
-                for (i, url) in urls.iter().enumerate() {
-                    let found = self.add_download(ctx, i, url, checksum).await?;
-                    // the name and content, not the private directory
-                    // the download sits in
-                    h.update(url.as_bytes());
-                    h.update(
-                        found
-                            .path
-                            .file_name()
-                            .unwrap_or_default()
-                            .as_encoded_bytes(),
-                    );
-                    let (digest, _) = berth_store::digest_of_file(&ctx.join(&found.path))
-                        .map_err(|e| Error::Internal(e.context("hashing the download")))?;
-                    h.update(digest.as_str().as_bytes());
-                    ctx_sources.push((url.clone(), vec![found]));
-                }
-            }
-            From::Image(id) => {
-                h.update(id.as_bytes());
-                for s in &sources {
-                    h.update(s.as_bytes());
-                    h.update(b"\0");
-                }
-            }
-        }
-        for d in heredocs {
-            h.update(d.name.as_bytes());
-            h.update(d.content.as_bytes());
-        }
+        let (content, ctx_sources) = self
+            .read_copy_sources(&src_kind, &sources, &urls, heredocs, ctx, checksum, what)
+            .await?;
         // several matches make the destination a directory, one does not
         let matched: usize = ctx_sources.iter().map(|(_, f)| f.len()).sum();
         let wants_dir = wants_dir || matched > 1;
-        let content = hex::encode(h.finalize());
         // the options are part of the history text, as in Docker, so that
         // --cache-from matches them too
         let mut flags = String::new();
@@ -2129,7 +2084,7 @@ impl Engine {
         }
         let created_by = format!(
             "/bin/sh -c #(nop) {what} {flags}{}:{} in {dest_clean} ",
-            if matches!(src_kind, From::Context) {
+            if matches!(src_kind, CopyFrom::Context) {
                 "file"
             } else {
                 "image"
@@ -2164,14 +2119,10 @@ impl Engine {
             owner: None,
             chmod,
         };
-        let image_source = match &src_kind {
-            From::Context => None,
-            From::Image(id) => Some(id.clone()),
-        };
         let result = self
             .copy_into(
                 &dest_id,
-                image_source,
+                src_kind.image(),
                 ctx,
                 ctx_sources,
                 sources.clone(),
@@ -2189,17 +2140,104 @@ impl Engine {
                 return Err(e);
             }
         };
-        for dev in skipped {
-            let note = format!(
-                " ---> skipping the device node /{dev}: device nodes are not copied into image layers\n"
-            );
-            say(tx, opts.quiet, note).await;
-        }
+        say_skipped_devices(tx, opts.quiet, skipped).await;
         let committed = self.commit_step(st, Some(&dest_id), created_by, &key).await;
         self.remove_step_container(&dest_id).await;
         committed?;
         self.finish_step(st, opts, tx).await;
         Ok(())
+    }
+
+    /// The image a `--from` names: an earlier stage's, or an image.
+    async fn copy_from(
+        self: &Arc<Self>,
+        df: &Dockerfile,
+        f: &str,
+        what: &str,
+        opts: &BuildOptions,
+        tx: &Progress,
+        stages: &HashMap<usize, StageState>,
+    ) -> Result<CopyFrom> {
+        let Some(j) = stage_index(df, f, df.stages.len()) else {
+            return Ok(CopyFrom::Image(self.base_image(f, opts, tx).await?.id));
+        };
+        let s = stages.get(&j).ok_or_else(|| {
+            Error::invalid(format!(
+                "{what} --from={f}: the stage refers to itself or a later stage"
+            ))
+        })?;
+        match &s.image {
+            Some(i) => Ok(CopyFrom::Image(i.id.clone())),
+            None => Err(Error::invalid(format!(
+                "{what} --from={f}: the stage has no files"
+            ))),
+        }
+    }
+
+    /// The sources of a COPY or ADD found in the context (downloads
+    /// fetched), and the hash of what the step reads: its cache key's
+    /// content part.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_copy_sources(
+        &self,
+        src_kind: &CopyFrom,
+        sources: &[String],
+        urls: &[String],
+        heredocs: &[berth_dockerfile::Heredoc],
+        ctx: &Path,
+        checksum: Option<&str>,
+        what: &str,
+    ) -> Result<(String, Vec<(String, Vec<CopySource>)>)> {
+        let mut h = Sha256::new();
+        let mut ctx_sources: Vec<(String, Vec<CopySource>)> = Vec::new();
+        match src_kind {
+            CopyFrom::Context => {
+                for s in sources {
+                    let found = expand_sources(ctx, s).map_err(|e| match e {
+                        Error::InvalidParameter(m) => Error::invalid(m.replacen("COPY", what, 1)),
+                        other => other,
+                    })?;
+                    for f in &found {
+                        hash_tree(ctx, &f.path, &mut h).map_err(|e| {
+                            Error::invalid(format!(
+                                "{what} failed: reading {}: {e}",
+                                f.path.display()
+                            ))
+                        })?;
+                    }
+                    ctx_sources.push((s.clone(), found));
+                }
+                for (i, url) in urls.iter().enumerate() {
+                    let found = self.add_download(ctx, i, url, checksum).await?;
+                    // the name and content, not the private directory
+                    // the download sits in
+                    h.update(url.as_bytes());
+                    h.update(
+                        found
+                            .path
+                            .file_name()
+                            .unwrap_or_default()
+                            .as_encoded_bytes(),
+                    );
+                    let (digest, _) = berth_store::digest_of_file(&ctx.join(&found.path))
+                        .map_err(|e| Error::Internal(e.context("hashing the download")))?;
+                    h.update(digest.as_str().as_bytes());
+                    ctx_sources.push((url.clone(), vec![found]));
+                }
+            }
+            CopyFrom::Image(id) => {
+                h.update(id.as_bytes());
+                for s in sources {
+                    h.update(s.as_bytes());
+                    h.update(b"\0");
+                }
+            }
+        }
+        for d in heredocs {
+            h.update(d.name.as_bytes());
+            h.update(d.content.as_bytes());
+        }
+        Ok((hex::encode(h.finalize()), ctx_sources))
     }
 
     /// `ADD <url>`: the download, as a file of the context (mode 0600 and
