@@ -711,4 +711,41 @@ mod tests {
         assert!(dst.path().join("etc/berth-test-file").exists());
         assert!(!Path::new("/etc/berth-test-file").exists());
     }
+
+    #[test]
+    fn a_directory_member_replaces_a_file_unless_told_not_to() {
+        let dst = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dst.path().join("d"), b"a file").expect("write");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, "d/", io::empty()).expect("dir");
+        let mut f = tar::Header::new_gnu();
+        f.set_size(2);
+        f.set_mode(0o644);
+        b.append_data(&mut f, "d/inner", &b"hi"[..]).expect("file");
+        let tarball = b.into_inner().expect("tar");
+        let root = Root::open(dst.path()).expect("root");
+        let refuse = ExtractOptions {
+            no_overwrite_dir_non_dir: true,
+            ..Default::default()
+        };
+        let err = extract_tar(&root, "/", &tarball[..], refuse).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot overwrite non-directory"),
+            "{err}"
+        );
+        assert!(
+            dst.path().join("d").is_file(),
+            "the refusal changed nothing"
+        );
+        extract_tar(&root, "/", &tarball[..], ExtractOptions::default()).expect("extract");
+        assert!(dst.path().join("d").is_dir());
+        assert_eq!(
+            std::fs::read(dst.path().join("d/inner")).expect("read"),
+            b"hi"
+        );
+    }
 }
