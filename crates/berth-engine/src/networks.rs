@@ -465,20 +465,11 @@ impl Engine {
             }
             None => None,
         };
-        let gateway = match cfg.gateway.as_deref().filter(|s| !s.is_empty()) {
-            Some(g) => {
-                let g: Ipv4Addr = g
-                    .parse()
-                    .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
-                if !subnet.contains(g) {
-                    return Err(Error::invalid(format!(
-                        "no matching subnet for gateway {g}"
-                    )));
-                }
-                g
-            }
-            None => subnet.nth(1),
-        };
+        let gateway = gateway_in(
+            cfg.gateway.as_deref(),
+            |g| subnet.contains(g),
+            subnet.nth(1),
+        )?;
         let mut aux = HashMap::new();
         for (k, v) in cfg.auxiliary_addresses.clone().unwrap_or_default() {
             let ip: Ipv4Addr = v
@@ -1644,21 +1635,28 @@ fn ipv6_settings(nets: &Networks, c: &IpamConfig) -> Result<(String, String)> {
             other.subnet6, other.name
         )));
     }
-    let gw = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
-        Some(g) => {
-            let g: std::net::Ipv6Addr = g
-                .parse()
-                .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
-            if !s.contains(g) {
-                return Err(Error::invalid(format!(
-                    "no matching subnet for gateway {g}"
-                )));
-            }
-            g
-        }
-        None => s.nth(1),
-    };
+    let gw: std::net::Ipv6Addr = gateway_in(c.gateway.as_deref(), |g| s.contains(g), s.nth(1))?;
     Ok((s.network().to_string(), gw.to_string()))
+}
+
+/// A network's gateway: the one asked for, which must be an address inside
+/// the subnet, or the subnet's first address.
+fn gateway_in<A>(given: Option<&str>, inside: impl Fn(A) -> bool, first: A) -> Result<A>
+where
+    A: std::str::FromStr + std::fmt::Display + Copy,
+{
+    let Some(g) = given.filter(|g| !g.is_empty()) else {
+        return Ok(first);
+    };
+    let addr: A = g
+        .parse()
+        .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?;
+    if !inside(addr) {
+        return Err(Error::invalid(format!(
+            "no matching subnet for gateway {addr}"
+        )));
+    }
+    Ok(addr)
 }
 
 fn pool_of(n: &NetworkRecord) -> Pool {
