@@ -435,10 +435,7 @@ impl Engine {
                     .values()
                     .find(|n| n.subnet().is_some_and(|o| o.overlaps(&s)))
                 {
-                    return Err(Error::conflict(format!(
-                        "invalid pool request: Pool overlaps with other one on this address space: {} is used by network {}",
-                        other.subnet, other.name
-                    )));
+                    return Err(pool_overlap(&other.subnet, &other.name));
                 }
                 s.network()
             }
@@ -1630,13 +1627,17 @@ fn ipv6_settings(nets: &Networks, c: &IpamConfig) -> Result<(String, String)> {
         .values()
         .find(|n| n.subnet6().is_some_and(|o| o.overlaps(&s)))
     {
-        return Err(Error::conflict(format!(
-            "invalid pool request: Pool overlaps with other one on this address space: {} is used by network {}",
-            other.subnet6, other.name
-        )));
+        return Err(pool_overlap(&other.subnet6, &other.name));
     }
     let gw: std::net::Ipv6Addr = gateway_in(c.gateway.as_deref(), |g| s.contains(g), s.nth(1))?;
     Ok((s.network().to_string(), gw.to_string()))
+}
+
+/// Docker's refusal of a subnet that overlaps another network's.
+fn pool_overlap(subnet: &str, network: &str) -> Error {
+    Error::conflict(format!(
+        "invalid pool request: Pool overlaps with other one on this address space: {subnet} is used by network {network}"
+    ))
 }
 
 /// A network's gateway: the one asked for, which must be an address inside
