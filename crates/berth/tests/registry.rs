@@ -252,11 +252,17 @@ fn skopeo_copies_into_and_out_of_berth_registry() {
     let ar = d.dir.path().join("bb.tar");
     let o = d.berth(&["save", "-o", ar.to_str().unwrap(), "busybox"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let calls = std::cell::Cell::new(0);
     let skopeo = |args: &[&str]| {
+        // a blob-info cache of its own for each call, in the test's
+        // directory: with a shared one, skopeo may reuse the zstd layer it
+        // pushed first for a v2s2 image and then convert the manifest and
+        // config to OCI, which changes the config's digest (the image id)
+        calls.set(calls.get() + 1);
+        let home = d.dir.path().join(format!("skopeo-home-{}", calls.get()));
         Command::new("nsenter")
             .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", "skopeo"])
-            // its blob-info cache stays in the test's directory
-            .env("HOME", d.dir.path())
+            .env("HOME", home)
             .args(args)
             .output()
             .expect("skopeo (Debian) must be installed")
