@@ -11,7 +11,22 @@
 //! - `rootpath`: resolving a path inside a root as after chroot.
 
 pub mod diff;
+pub mod glob;
 pub mod layer;
 pub mod root;
 pub mod rootpath;
 pub mod sparse;
+
+/// Bytes under `p` (a file's length, or the sum over a tree), links not
+/// followed; what cannot be read counts as nothing.
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}

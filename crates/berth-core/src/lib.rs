@@ -4,5 +4,40 @@
 //! bridge network, the local volume driver) implement its traits, and the
 //! daemon binary wires them together. See docs/ARCHITECTURE.md.
 
+pub mod error;
+pub mod image;
 pub mod schema;
 pub mod store;
+
+/// A test hook: `BERTH_CRASH_AT=<point>` in the daemon's environment kills
+/// it with SIGKILL when it reaches that point, so that the crash tests hit
+/// the exact instants a timed kill -9 hits only by luck.
+pub fn crash_point(name: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT
+        .get_or_init(|| std::env::var("BERTH_CRASH_AT").ok())
+        .as_deref()
+        == Some(name)
+    {
+        tracing::error!("crashing at {name}, as BERTH_CRASH_AT asks");
+        // SAFETY: kill(2) on our own pid has no memory effects
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// A random 64-hex-character id, like Docker's container ids.
+pub fn random_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    hex::encode(b)
+}
+
+/// Now, as Docker writes times: RFC 3339 in UTC with nanoseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

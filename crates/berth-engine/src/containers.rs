@@ -2337,17 +2337,7 @@ impl Engine {
     }
 }
 
-pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.len();
-    }
-    std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
-        .unwrap_or(0)
-}
+pub(crate) use berth_archive::dir_size;
 
 impl Engine {
     /// A graceful daemon stop without live-restore: stops every running

@@ -13,56 +13,12 @@ use bollard_stubs::models::{
     ImageSummary,
 };
 use oci_spec::image::{Arch, Config, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::layers::chain_ids;
 use crate::{Engine, Error, LockExt, Result};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ImageRecord {
-    /// "sha256:<hex>" of the config blob
-    pub id: String,
-    pub diff_ids: Vec<String>,
-    pub size: u64,
-    pub created: String,
-    #[serde(default)]
-    pub parent: String,
-    #[serde(default)]
-    pub last_tag_time: String,
-    /// `repository@digest` of the manifests it was pulled or pushed as
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub repo_digests: Vec<String>,
-    /// for a build step's image: what the step did and read, hashed with
-    /// its parent (the build cache key)
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub build_key: String,
-}
-
-impl ImageRecord {
-    /// A new record for the image whose config is `config` (its id is the
-    /// config's digest), untagged and unpulled.
-    pub(crate) fn from_config(
-        id: &str,
-        diff_ids: Vec<String>,
-        size: u64,
-        config: &serde_json::Value,
-    ) -> Self {
-        ImageRecord {
-            id: id.to_string(),
-            diff_ids,
-            size,
-            created: config
-                .get("created")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            parent: String::new(),
-            last_tag_time: String::new(),
-            repo_digests: vec![],
-            build_key: String::new(),
-        }
-    }
-}
+use berth_archive::glob::glob_match;
+pub use berth_core::image::{ImageRecord, short_id};
 
 #[derive(Default)]
 pub struct ImageIndex {
@@ -172,11 +128,6 @@ pub(crate) fn target_reference(repo: Option<&str>, tag: Option<&str>) -> Result<
         r.tag = Some("latest".into());
     }
     Ok(Some(r))
-}
-
-pub fn short_id(id: &str) -> &str {
-    let h = id.trim_start_matches("sha256:");
-    &h[..h.len().min(12)]
 }
 
 impl Engine {
@@ -856,49 +807,6 @@ fn split_tag(t: &str) -> (&str, &str) {
         Some(i) => (&t[..slash + i], &t[slash + i + 1..]),
         None => (t, ""),
     }
-}
-
-/// Go's path.Match: `*` and `?` stop at '/', `[...]` classes.
-pub(crate) fn glob_match(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != '/')
-                .any(|i| go(&p[1..], &s[i..])),
-            Some('?') => !s.is_empty() && s[0] != '/' && go(&p[1..], &s[1..]),
-            Some('[') => {
-                let Some(end) = p.iter().position(|c| *c == ']') else {
-                    return false;
-                };
-                let Some(&c) = s.first() else {
-                    return false;
-                };
-                let class = &p[1..end];
-                let (neg, class) = match class.first() {
-                    Some('^') | Some('!') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= c && c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != neg && go(&p[end + 1..], &s[1..])
-            }
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&p[2..], &s[1..]),
-            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
 }
 
 fn parse_time_nanos(s: &str) -> i128 {

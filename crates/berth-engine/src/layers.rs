@@ -8,49 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_store::{Digest, Table, WriteOp};
-use serde::{Deserialize, Serialize};
 
 use crate::Engine;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LayerRecord {
-    pub chain_id: String,
-    pub diff_id: String,
-    pub parent: Option<String>,
-    pub size: u64,
-    /// the blob the layer came from when it is not the uncompressed
-    /// `diff_id` blob: a pulled layer keeps its compressed form, which is
-    /// what a push sends back
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blob: Option<SourceBlob>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SourceBlob {
-    pub digest: String,
-    pub media_type: String,
-    pub size: u64,
-    /// registry repositories ("host/name") known to hold the blob
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub repos: Vec<String>,
-}
-
-/// The OCI chain id of a layer stack.
-pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
-    match parent {
-        None => diff_id.to_string(),
-        Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()).to_string(),
-    }
-}
-
-pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
-    for d in diff_ids {
-        let c = chain_id(out.last().map(String::as_str), d);
-        out.push(c);
-    }
-    out
-}
+pub use berth_core::image::{LayerRecord, SourceBlob, chain_id, chain_ids};
 
 /// The `rootfs.diff_ids` of an image config.
 pub(crate) fn config_diff_ids(config: &serde_json::Value) -> Vec<String> {

@@ -4,13 +4,12 @@
 
 /// container files as tar streams (cp, export, build contexts)
 use berth_archive::root as archive;
-mod build;
-mod buildcache;
+mod build_host;
 mod commit;
 mod containers;
 mod copy;
 mod dns;
-mod error;
+
 mod events;
 mod exec;
 mod health;
@@ -36,12 +35,12 @@ pub mod validate;
 mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
+pub use berth_builder::BuildOptions;
+pub use berth_core::error::{Error, Result};
 pub use berth_distribution::Credentials;
-pub use build::BuildOptions;
 pub use commit::CommitOptions;
 pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
 pub use copy::ByteStream;
-pub use error::{Error, Result};
 pub use events::{Event, EventFilter};
 pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
@@ -198,34 +197,7 @@ pub(crate) fn labels_match(labels: &HashMap<String, String>, wanted: &[String]) 
     })
 }
 
-/// A test hook: `BERTH_CRASH_AT=<point>` in the daemon's environment kills
-/// it with SIGKILL when it reaches that point, so that the crash tests hit
-/// the exact instants a timed kill -9 hits only by luck.
-pub(crate) fn crash_point(name: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if AT
-        .get_or_init(|| std::env::var("BERTH_CRASH_AT").ok())
-        .as_deref()
-        == Some(name)
-    {
-        tracing::error!("crashing at {name}, as BERTH_CRASH_AT asks");
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-/// A random 64-hex-character id, like Docker's container ids.
-pub(crate) fn random_id() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
-    }
-    hex::encode(b)
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
+pub(crate) use berth_core::{crash_point, now_rfc3339, random_id};
 
 /// Poisoned locks only mean a panic elsewhere; the data is still usable.
 pub(crate) trait LockExt<T> {

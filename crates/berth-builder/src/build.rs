@@ -13,20 +13,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use berth_dockerfile::{Cmd, DockerIgnore, Dockerfile, Instruction, Kind};
-use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 use oci_spec::image::{Arch, ImageConfiguration, Os, RootFsBuilder};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::archive::{self, ExtractOptions, Root};
-use crate::images::{ImageRecord, short_id};
-use crate::layers::chain_ids;
-use crate::pull::Progress;
-use crate::{Engine, Error, LockExt, PullOptions, Result, WaitCondition};
+use berth_archive::root::{self as archive, ExtractOptions, Root};
+use berth_core::error::{Error, Result};
+use berth_core::image::{ImageRecord, chain_ids, short_id};
+
+use crate::Builder;
+use crate::host::{Progress, StepContainer, StepLayer};
 
 /// What `POST /build` and `berth build` ask for.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +50,7 @@ pub struct BuildOptions {
     pub cache_from: Vec<String>,
     /// `RUN --mount=type=secret,id=X` contents, by id; never stored
     pub secrets: HashMap<String, Vec<u8>>,
-    pub credentials: Option<crate::Credentials>,
+    pub credentials: Option<berth_distribution::Credentials>,
 }
 
 /// The build args every Dockerfile may use without declaring them.
@@ -203,13 +202,6 @@ struct CopySource {
     is_dir: bool,
     /// a download of `ADD <url>`: copied as it is, never unpacked
     no_extract: bool,
-}
-
-/// The layer a step adds: a tar of its changes, or a layer another image
-/// already has (a `--cache-from` hit).
-enum StepLayer<'a> {
-    Tar(&'a Path),
-    Existing(&'a str),
 }
 
 /// The `key=value` options of a `RUN --mount` (a bare key is `true`).
@@ -596,7 +588,7 @@ fn has_wildcard(s: &str) -> bool {
 
 /// Go's filepath.Match for one path element.
 fn match_element(pattern: &str, name: &str) -> bool {
-    crate::images::glob_match(pattern, name)
+    berth_archive::glob::glob_match(pattern, name)
 }
 
 /// Expands a context source (with wildcards in any element) to the
@@ -918,46 +910,24 @@ fn is_local_archive(path: &Path) -> bool {
     }
 }
 
-/// Reads the frames of an attach stream and forwards their bytes as
-/// build output.
-async fn forward_output(
-    mut stream: tokio::io::BufReader<tokio::net::UnixStream>,
-    tx: Progress,
-    quiet: bool,
-) {
-    use tokio::io::AsyncReadExt;
-    let mut header = [0u8; 8];
-    loop {
-        if stream.read_exact(&mut header).await.is_err() {
-            return;
-        }
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        let mut buf = vec![0u8; len];
-        if stream.read_exact(&mut buf).await.is_err() {
-            return;
-        }
-        say(&tx, quiet, String::from_utf8_lossy(&buf).into_owned()).await;
+/// Refuses tags that are not valid references before any work starts.
+pub fn check_tags(tags: &[String]) -> Result<()> {
+    for t in tags {
+        parse_tag(t)?;
     }
+    Ok(())
 }
 
-impl Engine {
-    /// Refuses tags that are not valid references before any work starts.
-    pub fn check_build_tags(&self, tags: &[String]) -> Result<()> {
-        for t in tags {
-            parse_tag(t)?;
-        }
-        Ok(())
-    }
-
+impl Builder {
     /// Builds the Dockerfile in the context tar at `context`; returns the
     /// image id. Progress goes to `tx` in the classic builder's messages.
     pub async fn build(
-        self: &Arc<Self>,
+        &self,
         context: PathBuf,
         opts: BuildOptions,
         tx: Progress,
     ) -> Result<String> {
-        let work = self.tmp_path("build");
+        let work = self.host.tmp_path("build");
         let ctx = work.join("context");
         let res = async {
             std::fs::create_dir_all(&ctx)?;
@@ -982,12 +952,7 @@ impl Engine {
         .map_err(|e| Error::Internal(e.into()))?
     }
 
-    async fn build_in(
-        self: &Arc<Self>,
-        ctx: &Path,
-        opts: &BuildOptions,
-        tx: &Progress,
-    ) -> Result<String> {
+    async fn build_in(&self, ctx: &Path, opts: &BuildOptions, tx: &Progress) -> Result<String> {
         let name = if opts.dockerfile.is_empty() {
             "Dockerfile".to_string()
         } else {
@@ -1171,7 +1136,7 @@ impl Engine {
         for t in &opts.tags {
             let r = parse_tag(t)?;
             let (repo, tag) = (r.repository(), r.tag.clone());
-            self.image_tag(&image.id, &repo, tag.as_deref())?;
+            self.host.tag_image(&image.id, &repo, tag.as_deref())?;
             say(
                 tx,
                 opts.quiet,
@@ -1179,14 +1144,14 @@ impl Engine {
             )
             .await;
         }
-        self.object_event("image", &image.id, "build", &[]);
+        self.host.image_built(&image.id);
         Ok(image.id)
     }
 
     /// Builds one stage; returns its state and the build args it used.
     #[allow(clippy::too_many_arguments)]
     async fn build_stage(
-        self: &Arc<Self>,
+        &self,
         df: &Dockerfile,
         si: usize,
         mut step: usize,
@@ -1241,7 +1206,7 @@ impl Engine {
             },
             None => {
                 let img = self.base_image(&base, opts, tx).await?;
-                let config = self.image_config_raw(&img.id)?;
+                let config = self.host.image_config(&img.id)?;
                 if !config.is_object() {
                     return Err(Error::invalid(format!(
                         "the config of {base} is not a JSON object"
@@ -1298,30 +1263,24 @@ impl Engine {
 
     /// FROM's image: local unless missing or `--pull`.
     async fn base_image(
-        self: &Arc<Self>,
+        &self,
         name: &str,
         opts: &BuildOptions,
         tx: &Progress,
     ) -> Result<ImageRecord> {
         if !opts.pull
-            && let Ok(img) = self.resolve_image(name)
+            && let Ok(img) = self.host.resolve_image(name)
         {
             return Ok(img);
         }
-        let pull = PullOptions {
-            image: name.to_string(),
-            tag: None,
-            platform: None,
-            credentials: opts.credentials.clone(),
-        };
-        let plan = self.pull_prepare(&pull).await?;
-        let id = self.pull_run(plan, tx.clone()).await?;
-        self.resolve_image(&id)
+        self.host
+            .pull(name, opts.credentials.clone(), tx.clone())
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn step(
-        self: &Arc<Self>,
+        &self,
         df: &Dockerfile,
         ins: &Instruction,
         st: &mut StageState,
@@ -1435,7 +1394,7 @@ impl Engine {
 
     /// A step that only changes the config: cached like any other.
     async fn meta_step(
-        self: &Arc<Self>,
+        &self,
         st: &mut StageState,
         opts: &BuildOptions,
         tx: &Progress,
@@ -1464,7 +1423,7 @@ impl Engine {
 
     /// Reuses the child of the current image that the same step made before.
     async fn cache_hit(
-        self: &Arc<Self>,
+        &self,
         st: &mut StageState,
         opts: &BuildOptions,
         tx: &Progress,
@@ -1478,13 +1437,10 @@ impl Engine {
         let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
         let build_key = step_build_key(&parent, key);
         let hit = self
-            .images
-            .r()
-            .images
-            .values()
-            .filter(|i| i.parent == parent && i.build_key == build_key)
-            .max_by(|a, b| a.created.cmp(&b.created))
-            .cloned();
+            .host
+            .step_images(&parent, &build_key)
+            .into_iter()
+            .max_by(|a, b| a.created.cmp(&b.created));
         let hit = match hit {
             Some(h) => Some(h),
             None => match self.cache_from_match(st, &opts.cache_from, created_by, layer_step) {
@@ -1513,7 +1469,7 @@ impl Engine {
         let Some(img) = hit else {
             return Ok(false);
         };
-        let Ok(config) = self.image_config_raw(&img.id) else {
+        let Ok(config) = self.host.image_config(&img.id) else {
             return Ok(false);
         };
         // the config carries the stage's state on: ENV, WORKDIR, ...
@@ -1550,10 +1506,10 @@ impl Engine {
             .map(|i| i.diff_ids.clone())
             .unwrap_or_default();
         for name in sources {
-            let Ok(img) = self.resolve_image(name) else {
+            let Ok(img) = self.host.resolve_image(name) else {
                 continue;
             };
-            let Ok(cfg) = self.image_config_raw(&img.id) else {
+            let Ok(cfg) = self.host.image_config(&img.id) else {
                 continue;
             };
             let Some(hist) = cfg.get("history").and_then(Value::as_array) else {
@@ -1587,7 +1543,7 @@ impl Engine {
     /// Stores the stage's config as a new image on top of the current one,
     /// with `container`'s changes as its layer (none for a config step).
     async fn commit_step(
-        self: &Arc<Self>,
+        &self,
         st: &mut StageState,
         container: Option<&str>,
         created_by: String,
@@ -1597,8 +1553,8 @@ impl Engine {
         let build_key = step_build_key(&parent, key);
         let layer_tar = match container {
             Some(id) => {
-                let (upper, _) = self.overlay_dirs_of(id);
-                let tmp = self.tmp_path("build-layer");
+                let upper = self.host.container_upper_dir(id);
+                let tmp = self.host.tmp_path("build-layer");
                 let t = tmp.clone();
                 let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     let f = std::fs::File::create(&t)?;
@@ -1640,13 +1596,13 @@ impl Engine {
             let _ = std::fs::remove_file(t);
         }
         let rec = rec??;
-        st.config = self.image_config_raw(&rec.id)?;
+        st.config = self.host.image_config(&rec.id)?;
         st.image = Some(rec);
         Ok(())
     }
 
-    /// Writes the image of one step (blocking): the layer, if any, the
-    /// config with a history entry, the record with its parent and key.
+    /// Writes the image of one step (blocking): the config with a history
+    /// entry, stored by the host with the layer, if any.
     fn store_step_image(
         &self,
         base: Option<&ImageRecord>,
@@ -1660,33 +1616,10 @@ impl Engine {
                 "the base image's config is not a JSON object",
             ));
         }
-        let mut diff_ids = base.map(|b| b.diff_ids.clone()).unwrap_or_default();
-        let mut size = base.map_or(0, |b| b.size);
-        let mut ops = Vec::new();
-        let has_layer = layer.is_some();
-        if let Some(layer) = layer {
-            let diff_id = match layer {
-                StepLayer::Tar(tar) => {
-                    let f = std::fs::File::open(tar)?;
-                    self.blobs
-                        .put_reader(std::io::BufReader::new(f), None)
-                        .map_err(|e| Error::Internal(e.context("storing the layer")))?
-                        .0
-                }
-                StepLayer::Existing(d) => berth_store::Digest::parse(d)?,
-            };
-            let parent = chain_ids(&diff_ids).last().cloned();
-            let (layer, op) = self
-                .register_layer(parent.as_deref(), &diff_id)
-                .map_err(|e| Error::Internal(e.context("registering the layer")))?;
-            diff_ids.push(diff_id.to_string());
-            size += layer.size;
-            ops.extend(op);
-        }
-        let now = crate::now_rfc3339();
+        let now = berth_core::now_rfc3339();
         if !created_by.is_empty() {
             let mut h = json!({ "created": now, "created_by": created_by });
-            if !has_layer {
+            if layer.is_none() {
                 h["empty_layer"] = json!(true);
             }
             match config.get_mut("history").and_then(Value::as_array_mut) {
@@ -1694,40 +1627,25 @@ impl Engine {
                 None => config["history"] = json!([h]),
             }
         }
-        config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
         config["created"] = json!(now);
-        let raw = serde_json::to_vec(&config).context("encoding image config")?;
-        let id = self.blobs.put(&raw)?.to_string();
-        let rec = ImageRecord {
-            id,
-            diff_ids,
-            size,
-            created: now,
-            parent: base.map(|b| b.id.clone()).unwrap_or_default(),
-            build_key: build_key.to_string(),
-            ..Default::default()
-        };
-        self.store_image_ops(rec.clone(), ops, None)?;
-        Ok(rec)
+        self.host.store_image(base, config, layer, build_key)
     }
 
     /// The stage's current image, stored first when the stage is still an
     /// empty `FROM scratch`.
-    async fn current_image(self: &Arc<Self>, st: &mut StageState) -> Result<String> {
+    async fn current_image(&self, st: &mut StageState) -> Result<String> {
         if st.image.is_none() {
             // one empty image for every `FROM scratch`, so that the steps
             // on top of it find their cache
             let key = sha256_hex(b"\nscratch");
             let existing = self
-                .images
-                .r()
-                .images
-                .values()
-                .find(|i| i.parent.is_empty() && i.build_key == key && i.diff_ids.is_empty())
-                .cloned();
+                .host
+                .step_images("", &key)
+                .into_iter()
+                .find(|i| i.diff_ids.is_empty());
             match existing {
                 Some(img) => {
-                    st.config = self.image_config_raw(&img.id)?;
+                    st.config = self.host.image_config(&img.id)?;
                     st.image = Some(img);
                 }
                 None => self.commit_step(st, None, String::new(), "scratch").await?,
@@ -1741,7 +1659,7 @@ impl Engine {
 
     /// A container of `image` for a step: never started for COPY, run for RUN.
     async fn step_container(
-        self: &Arc<Self>,
+        &self,
         image: &str,
         cmd: Vec<String>,
         env: Vec<String>,
@@ -1749,33 +1667,26 @@ impl Engine {
         network: Option<String>,
         opts: &BuildOptions,
     ) -> Result<String> {
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(cmd),
-            entrypoint: Some(vec![String::new()]),
-            env: Some(env),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            host_config: Some(HostConfig {
-                binds: (!binds.is_empty()).then_some(binds),
-                network_mode: network.or_else(|| opts.network_mode.clone()),
-                extra_hosts: (!opts.extra_hosts.is_empty()).then(|| opts.extra_hosts.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
+        let spec = StepContainer {
+            image: image.to_string(),
+            cmd,
+            env,
+            binds,
+            network_mode: network.or_else(|| opts.network_mode.clone()),
+            extra_hosts: opts.extra_hosts.clone(),
         };
-        self.create_step_container(body).await
+        self.host.create_container(spec).await
     }
 
     async fn remove_step_container(&self, id: &str) {
-        if let Err(e) = self.container_remove(id, true, true).await {
+        if let Err(e) = self.host.remove_container(id).await {
             tracing::warn!(container = %id, error = %e, "removing a build container");
         }
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn run_step(
-        self: &Arc<Self>,
+        &self,
         st: &mut StageState,
         argv: Vec<String>,
         run_args: Vec<String>,
@@ -1796,7 +1707,7 @@ impl Engine {
                 )));
             }
         };
-        let secret_dir = self.tmp_path("build-secrets");
+        let secret_dir = self.host.tmp_path("build-secrets");
         let mut targets = Vec::new();
         let mut binds = Vec::new();
         for m in mounts {
@@ -1822,7 +1733,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        crate::crash_point("build-step-created");
+        berth_core::crash_point("build-step-created");
         let ran = self.run_to_exit(&id, tx, opts.quiet).await;
         let _ = std::fs::remove_dir_all(&secret_dir);
         let code = match ran {
@@ -1847,32 +1758,18 @@ impl Engine {
     }
 
     /// Starts the container, streams its output, returns its exit code.
-    async fn run_to_exit(self: &Arc<Self>, id: &str, tx: &Progress, quiet: bool) -> Result<i64> {
+    async fn run_to_exit(&self, id: &str, tx: &Progress, quiet: bool) -> Result<i64> {
         say(tx, quiet, format!(" ---> Running in {}\n", short_id(id))).await;
-        let attach = self
-            .container_attach(
-                id,
-                crate::AttachOptions {
-                    stdin: false,
-                    stdout: true,
-                    stderr: true,
-                },
-            )
-            .await?;
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
         let fwd_tx = tx.clone();
         let forward = tokio::spawn(async move {
-            if let Ok(s) = attach.await {
-                forward_output(s.stream, fwd_tx, quiet).await;
+            while let Some(buf) = out_rx.recv().await {
+                say(&fwd_tx, quiet, String::from_utf8_lossy(&buf).into_owned()).await;
             }
         });
-        let wait = self.container_wait(id, WaitCondition::NextExit)?;
-        if let Err(e) = self.container_start(id).await {
-            forward.abort();
-            return Err(e);
-        }
-        let (code, _) = wait.await;
+        let code = self.host.run_container(id, out_tx).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), forward).await;
-        Ok(code)
+        code
     }
 
     /// `RUN --mount=...` as a bind of the container: `type=secret` from a
@@ -1927,7 +1824,8 @@ impl Engine {
                 let target = target.ok_or_else(|| bad("a cache mount needs a target".into()))?;
                 let target = in_workdir(workdir, &target);
                 let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
-                let dir = crate::buildcache::use_cache_mount(&self.cfg.data_root, &id, &target)?;
+                let dir =
+                    crate::cache_mounts::use_cache_mount(&self.host.data_root(), &id, &target)?;
                 Ok((format!("{}:{target}", dir.display()), target))
             }
             "bind" => {
@@ -1966,16 +1864,14 @@ impl Engine {
     /// (empty, and absent from the image), so the layer holds no trace of
     /// secrets or caches.
     fn drop_mount_points(&self, id: &str, image: &str, targets: &[String]) {
-        let (upper, _) = self.overlay_dirs_of(id);
+        let upper = self.host.container_upper_dir(id);
         let lowers: Vec<PathBuf> = self
-            .images
-            .r()
-            .images
-            .get(image)
+            .host
+            .image(image)
             .map(|i| {
                 chain_ids(&i.diff_ids)
                     .iter()
-                    .map(|c| self.layer_dir(c))
+                    .map(|c| self.host.layer_dir(c))
                     .collect()
             })
             .unwrap_or_default();
@@ -2006,7 +1902,7 @@ impl Engine {
 
     #[allow(clippy::too_many_arguments)]
     async fn copy_step(
-        self: &Arc<Self>,
+        &self,
         st: &mut StageState,
         df: &Dockerfile,
         ins: &Instruction,
@@ -2150,7 +2046,7 @@ impl Engine {
 
     /// The image a `--from` names: an earlier stage's, or an image.
     async fn copy_from(
-        self: &Arc<Self>,
+        &self,
         df: &Dockerfile,
         f: &str,
         what: &str,
@@ -2219,9 +2115,9 @@ impl Engine {
                             .unwrap_or_default()
                             .as_encoded_bytes(),
                     );
-                    let (digest, _) = berth_store::digest_of_file(&ctx.join(&found.path))
+                    let (digest, _) = crate::digest_of_file(&ctx.join(&found.path))
                         .map_err(|e| Error::Internal(e.context("hashing the download")))?;
-                    h.update(digest.as_str().as_bytes());
+                    h.update(digest.as_bytes());
                     ctx_sources.push((url.clone(), vec![found]));
                 }
             }
@@ -2250,15 +2146,15 @@ impl Engine {
         checksum: Option<&str>,
     ) -> Result<CopySource> {
         use std::os::unix::fs::PermissionsExt;
-        let dir_rel = PathBuf::from(format!(".berth-add-{}-{n}", &crate::random_id()[..12]));
+        let dir_rel = PathBuf::from(format!(".berth-add-{}-{n}", &berth_core::random_id()[..12]));
         let dir = ctx.join(&dir_rel);
         std::fs::create_dir_all(&dir)?;
         let tmp = dir.join(".download");
-        let got = berth_distribution::fetch::fetch_to_file(url, &tmp, &self.cfg.certs_dir)
+        let got = berth_distribution::fetch::fetch_to_file(url, &tmp, &self.host.certs_dir())
             .await
             .map_err(|e| Error::invalid(format!("ADD {url}: {e}")))?;
         if let Some(want) = checksum {
-            let (digest, _) = berth_store::digest_of_file(&tmp)
+            let (digest, _) = crate::digest_of_file(&tmp)
                 .map_err(|e| Error::Internal(e.context("hashing the download")))?;
             let have = digest.to_string();
             if want != have {
@@ -2295,7 +2191,7 @@ impl Engine {
     /// Copies the sources into the (never started) container `dest_id`.
     #[allow(clippy::too_many_arguments)]
     async fn copy_into(
-        self: &Arc<Self>,
+        &self,
         dest_id: &str,
         image_source: Option<String>,
         ctx: &Path,
@@ -2307,7 +2203,7 @@ impl Engine {
         is_add: bool,
         opts: &BuildOptions,
     ) -> Result<Vec<String>> {
-        let work = self.tmp_path("build-copy");
+        let work = self.host.tmp_path("build-copy");
         std::fs::create_dir_all(&work)?;
         let res = async {
             // files of another image: archived from a container of it first
@@ -2325,7 +2221,7 @@ impl Engine {
                     .await?;
                 let (w, srcs) = (work.clone(), sources.clone());
                 let archived = self
-                    .with_root(&src_id, crate::copy::View::RootOnly, move |root| {
+                    .with_root(&src_id, move |root| {
                         let mut parts = Vec::new();
                         // wildcards and names resolved inside the image's
                         // root, as for the context
@@ -2354,7 +2250,8 @@ impl Engine {
                 image_parts = archived?;
             }
             let (w, ctx) = (work.clone(), ctx.to_path_buf());
-            self.with_root(dest_id, crate::copy::View::RootOnly, move |root| {
+            let host = self.host.clone();
+            self.with_root(dest_id, move |root| {
                 let dest = plan.dest.clone();
                 if let Ok(st) = archive::stat(root, &dest)
                     && st.mode & (1 << 31) != 0
@@ -2365,12 +2262,11 @@ impl Engine {
                     plan.dest_is_dir = true;
                 }
                 if let Some(c) = &chown {
-                    let (u, g, _) =
-                        crate::spec::resolve_user(&root.proc_path(), c).map_err(|e| {
-                            Error::invalid(format!(
-                                "unable to convert uid/gid chown string to host mapping: {e}"
-                            ))
-                        })?;
+                    let (u, g) = host.resolve_user(&root.proc_path(), c).map_err(|e| {
+                        Error::invalid(format!(
+                            "unable to convert uid/gid chown string to host mapping: {e}"
+                        ))
+                    })?;
                     // a user alone gives the group of the same number,
                     // as Docker's --chown does
                     let g = if c.contains(':') { g } else { u };
@@ -2472,7 +2368,7 @@ impl Engine {
     /// `--squash`: the layers the build added above its base, merged into
     /// one; the history keeps every step (marked empty) plus a merge entry.
     async fn squash(
-        self: &Arc<Self>,
+        &self,
         image: &ImageRecord,
         base_layers: usize,
         base_id: &str,
@@ -2490,24 +2386,25 @@ impl Engine {
         base_layers: usize,
         base_id: &str,
     ) -> Result<ImageRecord> {
-        let work = self.tmp_path("squash");
+        let work = self.host.tmp_path("squash");
         let staging = work.join("merged");
         std::fs::create_dir_all(&staging)?;
         let res = (|| -> Result<ImageRecord> {
             let chains = chain_ids(&image.diff_ids);
             for chain in &chains[base_layers..] {
-                merge_layer_dir(&self.layer_dir(chain), &staging).map_err(|e| {
+                merge_layer_dir(&self.host.layer_dir(chain), &staging).map_err(|e| {
                     Error::Internal(anyhow::Error::from(e).context("merging layers"))
                 })?;
             }
             let tar = work.join("layer.tar");
             let f = std::fs::File::create(&tar)?;
             berth_archive::diff::write_layer_tar(&staging, std::io::BufWriter::new(f))?;
-            let mut config = self.image_config_raw(&image.id)?;
+            let mut config = self.host.image_config(&image.id)?;
             let base_history = if base_id.is_empty() {
                 0
             } else {
-                self.image_config_raw(base_id)?
+                self.host
+                    .image_config(base_id)?
                     .get("history")
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len)
@@ -2524,11 +2421,11 @@ impl Engine {
                     }
                 }
                 list.push(json!({
-                    "created": crate::now_rfc3339(),
+                    "created": berth_core::now_rfc3339(),
                     "comment": format!("merge {} to {merged_onto}", image.id),
                 }));
             }
-            let base_size = self.images.r().images.get(base_id).map_or(0, |b| b.size);
+            let base_size = self.host.image(base_id).map_or(0, |b| b.size);
             let base = ImageRecord {
                 id: base_id.to_string(),
                 diff_ids: image.diff_ids[..base_layers].to_vec(),

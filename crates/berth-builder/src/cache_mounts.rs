@@ -7,12 +7,11 @@
 //! the step mounts; `meta.json` beside it keeps the id, the target and the
 //! times, so that `system df` can describe it.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Engine, Error, LockExt, Result};
+use berth_core::error::Result;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct Meta {
@@ -39,7 +38,7 @@ fn rfc3339(t: i64) -> String {
 
 /// The directory a step mounts for cache `id`, made on first use; its
 /// record of use is updated (written aside, then renamed).
-pub(crate) fn use_cache_mount(data_root: &Path, id: &str, target: &str) -> Result<PathBuf> {
+pub fn use_cache_mount(data_root: &Path, id: &str, target: &str) -> Result<PathBuf> {
     let dir = root(data_root).join(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
         id.as_bytes(),
     )));
@@ -58,7 +57,7 @@ pub(crate) fn use_cache_mount(data_root: &Path, id: &str, target: &str) -> Resul
     meta.last_used = now();
     meta.usage_count += 1;
     // a name of its own: two builds may use one cache at once
-    let tmp = dir.join(format!("meta.json.{}.tmp", &crate::random_id()[..12]));
+    let tmp = dir.join(format!("meta.json.{}.tmp", &berth_core::random_id()[..12]));
     std::fs::write(
         &tmp,
         serde_json::to_vec(&meta).map_err(anyhow::Error::from)?,
@@ -96,7 +95,7 @@ fn entries(data_root: &Path) -> Vec<Entry> {
                 .unwrap_or_default();
             Entry {
                 key: e.file_name().to_string_lossy().into_owned(),
-                size: crate::containers::dir_size(&dir.join("data")),
+                size: berth_archive::dir_size(&dir.join("data")),
                 dir,
                 meta,
             }
@@ -106,121 +105,51 @@ fn entries(data_root: &Path) -> Vec<Entry> {
     out
 }
 
-impl Engine {
-    /// `BuildCache` of /system/df, in Docker's form.
-    pub fn build_cache_list(&self) -> Vec<serde_json::Value> {
-        entries(&self.cfg.data_root)
-            .into_iter()
-            .map(|e| {
-                serde_json::json!({
-                    "ID": short_key(&e.key),
-                    "Parents": null,
-                    "Type": "exec.cachemount",
-                    "Description": format!("cached mount {} (id {})", e.meta.target, e.meta.id),
-                    "InUse": false,
-                    "Shared": false,
-                    "Size": e.size,
-                    "CreatedAt": rfc3339(e.meta.created),
-                    "LastUsedAt": rfc3339(e.meta.last_used),
-                    "UsageCount": e.meta.usage_count,
-                })
+/// `BuildCache` of /system/df, in Docker's form.
+pub fn list(data_root: &Path) -> Vec<serde_json::Value> {
+    entries(data_root)
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "ID": short_key(&e.key),
+                "Parents": null,
+                "Type": "exec.cachemount",
+                "Description": format!("cached mount {} (id {})", e.meta.target, e.meta.id),
+                "InUse": false,
+                "Shared": false,
+                "Size": e.size,
+                "CreatedAt": rfc3339(e.meta.created),
+                "LastUsedAt": rfc3339(e.meta.last_used),
+                "UsageCount": e.meta.usage_count,
             })
-            .collect()
-    }
+        })
+        .collect()
+}
 
-    /// POST /build/prune: cache mounts (the least recently used first,
-    /// down to `keep_storage` bytes when given), and with `all` the step
-    /// cache: unused untagged step images go, the others forget their key.
-    pub fn build_cache_prune(
-        &self,
-        all: bool,
-        filters: &HashMap<String, Vec<String>>,
-        keep_storage: u64,
-    ) -> Result<(Vec<String>, u64)> {
-        let mut until = None;
-        for (k, vals) in filters {
-            match k.as_str() {
-                "until" => {
-                    for v in vals {
-                        until = Some(crate::containers::parse_until(v)?);
-                    }
-                }
-                other => return Err(Error::invalid(format!("invalid filter '{other}'"))),
-            }
+/// Removes cache mounts, the least recently used first, down to
+/// `keep_storage` bytes when given, sparing those used since `until`.
+/// Returns the removed ids and the bytes freed.
+pub fn prune(data_root: &Path, until: Option<i64>, keep_storage: u64) -> (Vec<String>, u64) {
+    let list = entries(data_root);
+    let mut total: u64 = list.iter().map(|e| e.size).sum();
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0;
+    for e in list {
+        if keep_storage > 0 && total <= keep_storage {
+            break;
         }
-        let list = entries(&self.cfg.data_root);
-        let mut total: u64 = list.iter().map(|e| e.size).sum();
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0;
-        for e in list {
-            if keep_storage > 0 && total <= keep_storage {
-                break;
-            }
-            if until.is_some_and(|u| e.meta.last_used >= u) {
-                continue;
-            }
-            if let Err(err) = std::fs::remove_dir_all(&e.dir) {
-                tracing::warn!(dir = %e.dir.display(), error = %err, "removing a build cache mount");
-                continue;
-            }
-            total = total.saturating_sub(e.size);
-            reclaimed += e.size;
-            deleted.push(short_key(&e.key));
+        if until.is_some_and(|u| e.meta.last_used >= u) {
+            continue;
         }
-        if all && until.is_none() && keep_storage == 0 {
-            let (ids, bytes) = self.forget_step_cache()?;
-            deleted.extend(ids);
-            reclaimed += bytes;
+        if let Err(err) = std::fs::remove_dir_all(&e.dir) {
+            tracing::warn!(dir = %e.dir.display(), error = %err, "removing a build cache mount");
+            continue;
         }
-        Ok((deleted, reclaimed))
+        total = total.saturating_sub(e.size);
+        reclaimed += e.size;
+        deleted.push(short_key(&e.key));
     }
-
-    /// Step images without a tag, a child or a container are removed (with
-    /// their untagged parents); the remaining ones lose their cache key, so
-    /// that the next build runs every step again.
-    fn forget_step_cache(&self) -> Result<(Vec<String>, u64)> {
-        let heads: Vec<(String, u64)> = {
-            let idx = self.images.r();
-            let parents: std::collections::HashSet<&str> =
-                idx.images.values().map(|i| i.parent.as_str()).collect();
-            idx.images
-                .values()
-                .filter(|i| !i.build_key.is_empty())
-                .filter(|i| !parents.contains(i.id.as_str()))
-                .filter(|i| idx.repo_tags(&i.id).is_empty())
-                .map(|i| (i.id.clone(), i.size))
-                .collect()
-        };
-        let in_use: std::collections::HashSet<String> =
-            self.containers.r().values().map(|e| e.image_id()).collect();
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0;
-        for (id, size) in heads {
-            if in_use.contains(&id) || !self.images.r().images.contains_key(&id) {
-                continue;
-            }
-            if let Ok(items) = self.image_delete(&id, false, true) {
-                for it in items {
-                    if let crate::ImageDeleteItem::Deleted(d) = it {
-                        deleted.push(d);
-                    }
-                }
-                reclaimed += size;
-            }
-        }
-        let keyed: Vec<String> = self
-            .images
-            .r()
-            .images
-            .values()
-            .filter(|i| !i.build_key.is_empty())
-            .map(|i| i.id.clone())
-            .collect();
-        for id in keyed {
-            self.update_image(&id, Vec::new(), |r| r.build_key.clear())?;
-        }
-        Ok((deleted, reclaimed))
-    }
+    (deleted, reclaimed)
 }
 
 #[cfg(test)]

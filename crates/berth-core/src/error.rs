@@ -1,3 +1,6 @@
+//! Errors by kind, shared by every service: the API layer maps each kind
+//! to Docker's status code.
+
 use thiserror::Error;
 
 /// Errors by kind, so that the API layer can answer Docker's status codes.
