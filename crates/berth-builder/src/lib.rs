@@ -58,3 +58,6 @@ fn digest_of_file(path: &Path) -> anyhow::Result<(String, u64)> {
         std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
     Ok((format!("sha256:{}", hex::encode(h.finalize())), size))
 }
+
+#[cfg(test)]
+mod fake_host_tests;

@@ -1,0 +1,253 @@
+//! The step cache: a step's image is the child of the step before with
+//! the same build key; `--cache-from` images supply steps too; each step's
+//! result is committed as such an image.
+
+use super::*;
+
+pub(super) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The `build_key` of a step: its parent image's id ("" for the first
+/// step of `FROM scratch`) and what the step did and read.
+pub(super) fn step_build_key(parent: &str, step: &str) -> String {
+    sha256_hex(format!("{parent}\n{step}").as_bytes())
+}
+
+impl Builder {
+    /// Reuses the child of the current image that the same step made before.
+    pub(super) async fn cache_hit(
+        &self,
+        st: &mut StageState,
+        opts: &BuildOptions,
+        tx: &Progress,
+        key: &str,
+        created_by: &str,
+        layer_step: bool,
+    ) -> Result<bool> {
+        if opts.no_cache {
+            return Ok(false);
+        }
+        let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let build_key = step_build_key(&parent, key);
+        let hit = self
+            .host
+            .step_images(&parent, &build_key)
+            .into_iter()
+            .max_by(|a, b| a.created.cmp(&b.created));
+        let hit = match hit {
+            Some(h) => Some(h),
+            None => match self.cache_from_match(st, &opts.cache_from, created_by, layer_step) {
+                Some(diff_id) => {
+                    let this = self.clone();
+                    let (base, config) = (st.image.clone(), st.config.clone());
+                    let created_by = created_by.to_string();
+                    Some(
+                        tokio::task::spawn_blocking(move || {
+                            let layer = diff_id.as_deref().map(StepLayer::Existing);
+                            this.store_step_image(
+                                base.as_ref(),
+                                config,
+                                layer,
+                                &created_by,
+                                &build_key,
+                            )
+                        })
+                        .await
+                        .map_err(|e| Error::Internal(e.into()))??,
+                    )
+                }
+                None => None,
+            },
+        };
+        let Some(img) = hit else {
+            return Ok(false);
+        };
+        let Ok(config) = self.host.image_config(&img.id) else {
+            return Ok(false);
+        };
+        // the config carries the stage's state on: ENV, WORKDIR, ...
+        let args = std::mem::take(&mut st.args);
+        st.config = config;
+        st.args = args;
+        st.image = Some(img.clone());
+        say(tx, opts.quiet, " ---> Using cache\n").await;
+        say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
+        Ok(true)
+    }
+
+    /// `--cache-from`: an image whose history continues the current one
+    /// with this very step (same `created_by`, same layer-ness) provides
+    /// the step's layer. Returns the layer's diff id (None for a config
+    /// step) on a match.
+    pub(super) fn cache_from_match(
+        &self,
+        st: &StageState,
+        sources: &[String],
+        created_by: &str,
+        layer_step: bool,
+    ) -> Option<Option<String>> {
+        let empty = |h: &Value| h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+        let current: Vec<Value> = st
+            .config
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let diffs: Vec<String> = st
+            .image
+            .as_ref()
+            .map(|i| i.diff_ids.clone())
+            .unwrap_or_default();
+        for name in sources {
+            let Ok(img) = self.host.resolve_image(name) else {
+                continue;
+            };
+            let Ok(cfg) = self.host.image_config(&img.id) else {
+                continue;
+            };
+            let Some(hist) = cfg.get("history").and_then(Value::as_array) else {
+                continue;
+            };
+            let n = current.len();
+            let same_so_far = hist.len() > n
+                && hist[..n].iter().zip(&current).all(|(a, b)| {
+                    a.get("created_by") == b.get("created_by") && empty(a) == empty(b)
+                })
+                && img.diff_ids.starts_with(&diffs);
+            let Some(next) = hist.get(n) else {
+                continue;
+            };
+            if !same_so_far
+                || next.get("created_by").and_then(Value::as_str) != Some(created_by)
+                || empty(next) == layer_step
+            {
+                continue;
+            }
+            if !layer_step {
+                return Some(None);
+            }
+            if let Some(d) = img.diff_ids.get(diffs.len()) {
+                return Some(Some(d.clone()));
+            }
+        }
+        None
+    }
+
+    /// Stores the stage's config as a new image on top of the current one,
+    /// with `container`'s changes as its layer (none for a config step).
+    pub(super) async fn commit_step(
+        &self,
+        st: &mut StageState,
+        container: Option<&str>,
+        created_by: String,
+        key: &str,
+    ) -> Result<()> {
+        let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let build_key = step_build_key(&parent, key);
+        let layer_tar = match container {
+            Some(id) => {
+                let upper = self.host.container_upper_dir(id);
+                let tmp = self.host.tmp_path("build-layer");
+                let t = tmp.clone();
+                let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    let f = std::fs::File::create(&t)?;
+                    berth_archive::diff::write_layer_tar(&upper, std::io::BufWriter::new(f))
+                })
+                .await
+                .map_err(|e| Error::Internal(e.into()))
+                .and_then(|r| {
+                    r.map_err(|e| {
+                        Error::Internal(
+                            anyhow::Error::from(e).context("reading the step's changes"),
+                        )
+                    })
+                });
+                if let Err(e) = written {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                Some(tmp)
+            }
+            None => None,
+        };
+        let this = self.clone();
+        let base = st.image.clone();
+        let config = st.config.clone();
+        let tar = layer_tar.clone();
+        let rec = tokio::task::spawn_blocking(move || {
+            this.store_step_image(
+                base.as_ref(),
+                config,
+                tar.as_deref().map(StepLayer::Tar),
+                &created_by,
+                &build_key,
+            )
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()));
+        if let Some(t) = &layer_tar {
+            let _ = std::fs::remove_file(t);
+        }
+        let rec = rec??;
+        st.config = self.host.image_config(&rec.id)?;
+        st.image = Some(rec);
+        Ok(())
+    }
+
+    /// Writes the image of one step (blocking): the config with a history
+    /// entry, stored by the host with the layer, if any.
+    pub(super) fn store_step_image(
+        &self,
+        base: Option<&ImageRecord>,
+        mut config: Value,
+        layer: Option<StepLayer<'_>>,
+        created_by: &str,
+        build_key: &str,
+    ) -> Result<ImageRecord> {
+        if !config.is_object() {
+            return Err(Error::invalid(
+                "the base image's config is not a JSON object",
+            ));
+        }
+        let now = berth_core::now_rfc3339();
+        if !created_by.is_empty() {
+            let mut h = json!({ "created": now, "created_by": created_by });
+            if layer.is_none() {
+                h["empty_layer"] = json!(true);
+            }
+            match config.get_mut("history").and_then(Value::as_array_mut) {
+                Some(list) => list.push(h),
+                None => config["history"] = json!([h]),
+            }
+        }
+        config["created"] = json!(now);
+        self.host.store_image(base, config, layer, build_key)
+    }
+
+    /// The stage's current image, stored first when the stage is still an
+    /// empty `FROM scratch`.
+    pub(super) async fn current_image(&self, st: &mut StageState) -> Result<String> {
+        if st.image.is_none() {
+            // one empty image for every `FROM scratch`, so that the steps
+            // on top of it find their cache
+            let key = sha256_hex(b"\nscratch");
+            let existing = self
+                .host
+                .step_images("", &key)
+                .into_iter()
+                .find(|i| i.diff_ids.is_empty());
+            match existing {
+                Some(img) => {
+                    st.config = self.host.image_config(&img.id)?;
+                    st.image = Some(img);
+                }
+                None => self.commit_step(st, None, String::new(), "scratch").await?,
+            }
+        }
+        st.image
+            .as_ref()
+            .map(|i| i.id.clone())
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no image for the step")))
+    }
+}
