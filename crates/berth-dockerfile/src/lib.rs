@@ -900,7 +900,7 @@ fn build_node(
     escape: char,
     heredocs: Vec<Heredoc>,
 ) -> Result<NodeKind, String> {
-    use FlagType::{Bool, Str, Strings};
+    use FlagType::{Str, Strings};
     let (cmd, raw_flags, args) = split_command(line);
     let lower = cmd.to_lowercase();
     let upper = cmd.to_uppercase();
@@ -965,22 +965,7 @@ fn build_node(
             no_flags(&raw_flags)?;
             Kind::Label(parse_name_val(&args, "LABEL", escape)?)
         }
-        "arg" => {
-            no_flags(&raw_flags)?;
-            let words = parse_words(&args, escape);
-            if words.is_empty() {
-                return Err("ARG requires at least one argument".to_string());
-            }
-            let mut out = Vec::new();
-            for word in words {
-                match word.split_once('=') {
-                    Some(("", _)) => return Err("ARG names can not be blank".to_string()),
-                    Some((k, v)) => out.push((k.to_string(), Some(v.to_string()))),
-                    None => out.push((word, None)),
-                }
-            }
-            Kind::Arg(out)
-        }
+        "arg" => parse_arg(&raw_flags, &args, escape)?,
         "expose" => {
             no_flags(&raw_flags)?;
             let ports = split_whitespace(&args);
@@ -989,22 +974,7 @@ fn build_node(
             }
             Kind::Expose(ports)
         }
-        "volume" => {
-            no_flags(&raw_flags)?;
-            let (list, _) = maybe_json_list(&args)?;
-            if list.is_empty() {
-                return Err("VOLUME requires at least one argument".to_string());
-            }
-            let mut out = Vec::new();
-            for v in list {
-                let v = v.trim();
-                if v.is_empty() {
-                    return Err("VOLUME specified can not be an empty string".to_string());
-                }
-                out.push(v.to_string());
-            }
-            Kind::Volume(out)
-        }
+        "volume" => parse_volume(&raw_flags, &args)?,
         "user" | "workdir" | "stopsignal" | "maintainer" => {
             no_flags(&raw_flags)?;
             if args.is_empty() {
@@ -1017,174 +987,233 @@ fn build_node(
                 _ => Kind::Maintainer(args),
             }
         }
-        "copy" | "add" => {
-            let is_copy = lower == "copy";
-            let flags = if is_copy {
-                parse_flags(
-                    &raw_flags,
-                    &[
-                        ("from", Str),
-                        ("chown", Str),
-                        ("chmod", Str),
-                        ("link", Bool),
-                    ],
-                )?
-            } else {
-                parse_flags(
-                    &raw_flags,
-                    &[
-                        ("chown", Str),
-                        ("chmod", Str),
-                        ("checksum", Str),
-                        ("link", Bool),
-                        ("keep-git-dir", Bool),
-                    ],
-                )?
-            };
-            let (list, json) = maybe_json_list(&args)?;
-            let Some((dest, sources)) = list.split_last() else {
-                return Err(no_destination(&upper));
-            };
-            if sources.is_empty() {
-                return Err(no_destination(&upper));
-            }
-            if !json && matches!(heredoc_word(dest), Ok(Some(_))) {
-                return Err(format!("{upper} cannot accept a heredoc as a destination"));
-            }
-            let mut srcs = Vec::new();
-            let mut docs = Vec::new();
-            for src in sources {
-                let spec = if json {
-                    None
-                } else {
-                    heredoc_word(src).ok().flatten()
-                };
-                match spec {
-                    Some(spec) => {
-                        let content = heredocs
-                            .iter()
-                            .find(|h| h.name == spec.name)
-                            .map(|h| h.content.clone())
-                            .unwrap_or_default();
-                        docs.push(Heredoc {
-                            name: spec.name,
-                            content,
-                            expand: spec.expand,
-                        });
-                    }
-                    None => srcs.push(src.clone()),
-                }
-            }
-            if is_copy {
-                Kind::Copy {
-                    srcs,
-                    dest: dest.clone(),
-                    from: flag_str(&flags, "from"),
-                    chown: flag_str(&flags, "chown"),
-                    chmod: flag_str(&flags, "chmod"),
-                    link: flag_bool(&flags, "link"),
-                    heredocs: docs,
-                }
-            } else {
-                Kind::Add {
-                    srcs,
-                    dest: dest.clone(),
-                    chown: flag_str(&flags, "chown"),
-                    chmod: flag_str(&flags, "chmod"),
-                    checksum: flag_str(&flags, "checksum"),
-                    link: flag_bool(&flags, "link"),
-                    keep_git_dir: flag_bool(&flags, "keep-git-dir"),
-                    heredocs: docs,
-                }
-            }
-        }
-        "healthcheck" => {
-            let flags = parse_flags(
-                &raw_flags,
-                &[
-                    ("interval", Str),
-                    ("timeout", Str),
-                    ("start-period", Str),
-                    ("start-interval", Str),
-                    ("retries", Str),
-                ],
-            )?;
-            if args.is_empty() {
-                return Err("HEALTHCHECK requires at least one argument".to_string());
-            }
-            let (typ, rest) = match args.find(char::is_whitespace) {
-                Some(i) => (&args[..i], args[i..].trim_start()),
-                None => (args.as_str(), ""),
-            };
-            match typ.to_uppercase().as_str() {
-                "NONE" => {
-                    if !rest.is_empty() {
-                        return Err("HEALTHCHECK NONE takes no arguments".to_string());
-                    }
-                    Kind::Healthcheck(None)
-                }
-                "CMD" => {
-                    let test = maybe_json(rest)?;
-                    let empty = match &test {
-                        Cmd::Shell(s) => s.is_empty(),
-                        Cmd::Exec(v) => v.is_empty(),
-                    };
-                    if empty {
-                        return Err("missing command after HEALTHCHECK CMD".to_string());
-                    }
-                    Kind::Healthcheck(Some(Healthcheck {
-                        test,
-                        interval: flag_str(&flags, "interval"),
-                        timeout: flag_str(&flags, "timeout"),
-                        start_period: flag_str(&flags, "start-period"),
-                        start_interval: flag_str(&flags, "start-interval"),
-                        retries: flag_str(&flags, "retries"),
-                    }))
-                }
-                other => {
-                    return Err(format!(
-                        "unknown type {} in HEALTHCHECK (try CMD)",
-                        go_quote(other)
-                    ));
-                }
-            }
-        }
-        "onbuild" => {
-            no_flags(&raw_flags)?;
-            if args.is_empty() {
-                return Err("ONBUILD requires at least one argument".to_string());
-            }
-            let (trigger, _, _) = split_command(&args);
-            let trigger = trigger.to_uppercase();
-            match trigger.as_str() {
-                "ONBUILD" => {
-                    return Err("chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string());
-                }
-                "FROM" | "MAINTAINER" => {
-                    return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"));
-                }
-                _ => {}
-            }
-            let mut expression = strip_onbuild(line).to_string();
-            for h in &heredocs {
-                expression.push('\n');
-                expression.push_str(&h.content);
-                expression.push_str(&h.name);
-            }
-            match build_node(&args, String::new(), escape, heredocs)? {
-                NodeKind::Instruction(kind, _) => Kind::Onbuild(Box::new(Instruction {
-                    line: 0,
-                    original: expression,
-                    kind,
-                })),
-                NodeKind::From { .. } => {
-                    return Err("FROM isn't allowed as an ONBUILD trigger".to_string());
-                }
-            }
-        }
+        "copy" | "add" => parse_copy_add(&lower, &upper, &raw_flags, &args, &heredocs)?,
+        "healthcheck" => parse_healthcheck(&raw_flags, &args)?,
+        "onbuild" => parse_onbuild(line, &raw_flags, &args, escape, heredocs)?,
         _ => return Err(format!("unknown instruction: {upper}")),
     };
     Ok(NodeKind::Instruction(kind, original))
+}
+
+/// ARG's `name[=default]` words.
+fn parse_arg(raw_flags: &[String], args: &str, escape: char) -> Result<Kind, String> {
+    parse_flags(raw_flags, &[])?;
+    let words = parse_words(args, escape);
+    if words.is_empty() {
+        return Err("ARG requires at least one argument".to_string());
+    }
+    let mut out = Vec::new();
+    for word in words {
+        match word.split_once('=') {
+            Some(("", _)) => return Err("ARG names can not be blank".to_string()),
+            Some((k, v)) => out.push((k.to_string(), Some(v.to_string()))),
+            None => out.push((word, None)),
+        }
+    }
+    Ok(Kind::Arg(out))
+}
+
+/// VOLUME's paths, in JSON or plain form.
+fn parse_volume(raw_flags: &[String], args: &str) -> Result<Kind, String> {
+    parse_flags(raw_flags, &[])?;
+    let (list, _) = maybe_json_list(args)?;
+    if list.is_empty() {
+        return Err("VOLUME requires at least one argument".to_string());
+    }
+    let mut out = Vec::new();
+    for v in list {
+        let v = v.trim();
+        if v.is_empty() {
+            return Err("VOLUME specified can not be an empty string".to_string());
+        }
+        out.push(v.to_string());
+    }
+    Ok(Kind::Volume(out))
+}
+
+/// COPY or ADD: flags, sources (heredocs among them) and destination.
+fn parse_copy_add(
+    lower: &str,
+    upper: &str,
+    raw_flags: &[String],
+    args: &str,
+    heredocs: &[Heredoc],
+) -> Result<Kind, String> {
+    use FlagType::{Bool, Str};
+    let is_copy = lower == "copy";
+    let flags = if is_copy {
+        parse_flags(
+            raw_flags,
+            &[
+                ("from", Str),
+                ("chown", Str),
+                ("chmod", Str),
+                ("link", Bool),
+            ],
+        )?
+    } else {
+        parse_flags(
+            raw_flags,
+            &[
+                ("chown", Str),
+                ("chmod", Str),
+                ("checksum", Str),
+                ("link", Bool),
+                ("keep-git-dir", Bool),
+            ],
+        )?
+    };
+    let (list, json) = maybe_json_list(args)?;
+    let Some((dest, sources)) = list.split_last() else {
+        return Err(no_destination(upper));
+    };
+    if sources.is_empty() {
+        return Err(no_destination(upper));
+    }
+    if !json && matches!(heredoc_word(dest), Ok(Some(_))) {
+        return Err(format!("{upper} cannot accept a heredoc as a destination"));
+    }
+    let mut srcs = Vec::new();
+    let mut docs = Vec::new();
+    for src in sources {
+        let spec = if json {
+            None
+        } else {
+            heredoc_word(src).ok().flatten()
+        };
+        match spec {
+            Some(spec) => {
+                let content = heredocs
+                    .iter()
+                    .find(|h| h.name == spec.name)
+                    .map(|h| h.content.clone())
+                    .unwrap_or_default();
+                docs.push(Heredoc {
+                    name: spec.name,
+                    content,
+                    expand: spec.expand,
+                });
+            }
+            None => srcs.push(src.clone()),
+        }
+    }
+    Ok(if is_copy {
+        Kind::Copy {
+            srcs,
+            dest: dest.clone(),
+            from: flag_str(&flags, "from"),
+            chown: flag_str(&flags, "chown"),
+            chmod: flag_str(&flags, "chmod"),
+            link: flag_bool(&flags, "link"),
+            heredocs: docs,
+        }
+    } else {
+        Kind::Add {
+            srcs,
+            dest: dest.clone(),
+            chown: flag_str(&flags, "chown"),
+            chmod: flag_str(&flags, "chmod"),
+            checksum: flag_str(&flags, "checksum"),
+            link: flag_bool(&flags, "link"),
+            keep_git_dir: flag_bool(&flags, "keep-git-dir"),
+            heredocs: docs,
+        }
+    })
+}
+
+/// HEALTHCHECK NONE, or CMD with its options.
+fn parse_healthcheck(raw_flags: &[String], args: &str) -> Result<Kind, String> {
+    use FlagType::Str;
+    let flags = parse_flags(
+        raw_flags,
+        &[
+            ("interval", Str),
+            ("timeout", Str),
+            ("start-period", Str),
+            ("start-interval", Str),
+            ("retries", Str),
+        ],
+    )?;
+    if args.is_empty() {
+        return Err("HEALTHCHECK requires at least one argument".to_string());
+    }
+    let (typ, rest) = match args.find(char::is_whitespace) {
+        Some(i) => (&args[..i], args[i..].trim_start()),
+        None => (args, ""),
+    };
+    Ok(match typ.to_uppercase().as_str() {
+        "NONE" => {
+            if !rest.is_empty() {
+                return Err("HEALTHCHECK NONE takes no arguments".to_string());
+            }
+            Kind::Healthcheck(None)
+        }
+        "CMD" => {
+            let test = maybe_json(rest)?;
+            let empty = match &test {
+                Cmd::Shell(s) => s.is_empty(),
+                Cmd::Exec(v) => v.is_empty(),
+            };
+            if empty {
+                return Err("missing command after HEALTHCHECK CMD".to_string());
+            }
+            Kind::Healthcheck(Some(Healthcheck {
+                test,
+                interval: flag_str(&flags, "interval"),
+                timeout: flag_str(&flags, "timeout"),
+                start_period: flag_str(&flags, "start-period"),
+                start_interval: flag_str(&flags, "start-interval"),
+                retries: flag_str(&flags, "retries"),
+            }))
+        }
+        other => {
+            return Err(format!(
+                "unknown type {} in HEALTHCHECK (try CMD)",
+                go_quote(other)
+            ));
+        }
+    })
+}
+
+/// ONBUILD: the trigger is parsed as an instruction of its own.
+fn parse_onbuild(
+    line: &str,
+    raw_flags: &[String],
+    args: &str,
+    escape: char,
+    heredocs: Vec<Heredoc>,
+) -> Result<Kind, String> {
+    parse_flags(raw_flags, &[])?;
+    if args.is_empty() {
+        return Err("ONBUILD requires at least one argument".to_string());
+    }
+    let (trigger, _, _) = split_command(args);
+    let trigger = trigger.to_uppercase();
+    match trigger.as_str() {
+        "ONBUILD" => {
+            return Err("chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string());
+        }
+        "FROM" | "MAINTAINER" => {
+            return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"));
+        }
+        _ => {}
+    }
+    let mut expression = strip_onbuild(line).to_string();
+    for h in &heredocs {
+        expression.push('\n');
+        expression.push_str(&h.content);
+        expression.push_str(&h.name);
+    }
+    Ok(match build_node(args, String::new(), escape, heredocs)? {
+        NodeKind::Instruction(kind, _) => Kind::Onbuild(Box::new(Instruction {
+            line: 0,
+            original: expression,
+            kind,
+        })),
+        NodeKind::From { .. } => {
+            return Err("FROM isn't allowed as an ONBUILD trigger".to_string());
+        }
+    })
 }
 
 fn no_destination(cmd: &str) -> String {

@@ -44,7 +44,7 @@ pub use copy::ByteStream;
 pub use events::{Event, EventFilter};
 pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
-pub use pull::{PullOptions, PullPlan};
+pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
 pub use system::{API_VERSION, MIN_API_VERSION};

@@ -42,6 +42,11 @@ pub struct PullPlan {
 
 pub type Progress = mpsc::Sender<Value>;
 
+/// The message that ends a progress stream with an error, as Docker's.
+pub fn progress_error(msg: &str) -> Value {
+    json!({ "errorDetail": { "message": msg }, "error": msg })
+}
+
 /// Where a reference's registry answers, and whether it is insecure
 /// (loopback, as Docker allows, and `insecure-registries`): tried over
 /// unverified TLS, then plain HTTP.
@@ -183,6 +188,45 @@ impl Engine {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default())
+    }
+
+    /// `POST /images/create?fromImage=`: the pulls the request asks for,
+    /// run one after another in the background. The first is prepared
+    /// before this returns, so that its refusal (a bad name, no such
+    /// repository, no credentials) is an error status; a later failure
+    /// ends the stream with an error message.
+    pub async fn pull_stream(
+        self: &Arc<Self>,
+        opts: &PullOptions,
+    ) -> Result<mpsc::Receiver<Value>> {
+        let mut requests = self.pull_requests(opts).await?.into_iter();
+        let first = requests
+            .next()
+            .ok_or_else(|| Error::invalid("nothing to pull"))?;
+        let plan = self.pull_prepare(&first).await?;
+        let (tx, rx) = mpsc::channel::<Value>(64);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut plan = Some(plan);
+            loop {
+                let next = match plan.take() {
+                    Some(p) => Ok(p),
+                    None => match requests.next() {
+                        Some(r) => this.pull_prepare(&r).await,
+                        None => return,
+                    },
+                };
+                let ran = match next {
+                    Ok(p) => this.pull_run(p, tx.clone()).await.map(|_| ()),
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = ran {
+                    let _ = tx.send(progress_error(&err.to_string())).await;
+                    return;
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// The pulls a request asks for: one, or with no tag given at all

@@ -172,39 +172,9 @@ async fn route(
             Ok(resp)
         }
         (Target::Manifest(name, r), m @ (Method::GET | Method::HEAD)) => {
-            let man = st.get_manifest(name, r)?;
-            let len = man.body.len();
-            let body = if m == Method::HEAD {
-                Body::empty()
-            } else {
-                Body::from(man.body)
-            };
-            let mut resp = Response::new(body);
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, hv(&man.media_type));
-            h.insert(header::CONTENT_LENGTH, hv(&len.to_string()));
-            h.insert("docker-content-digest", hv(man.digest.as_str()));
-            h.insert(header::ETAG, hv(&format!("\"{}\"", man.digest)));
-            Ok(resp)
+            serve_manifest(st, name, r, m == Method::HEAD)
         }
-        (Target::Manifest(name, r), Method::PUT) => {
-            let raw = read_limited(body, MAX_MANIFEST).await?;
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            let (digest, subject) = st.put_manifest(name, r, ct, &raw)?;
-            let mut resp = StatusCode::CREATED.into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::LOCATION,
-                hv(&format!("/v2/{name}/manifests/{digest}")),
-            );
-            h.insert("docker-content-digest", hv(digest.as_str()));
-            if let Some(s) = subject {
-                h.insert("oci-subject", hv(s.as_str()));
-            }
-            Ok(resp)
-        }
+        (Target::Manifest(name, r), Method::PUT) => put_manifest(st, name, r, headers, body).await,
         (Target::Manifest(name, r), Method::DELETE) => {
             st.delete_manifest(name, r)?;
             Ok(StatusCode::ACCEPTED.into_response())
@@ -223,28 +193,7 @@ async fn route(
         }
         (Target::Uploads(name), Method::POST) => start_upload(reg, name, q, headers, body).await,
         (Target::Upload(name, id), Method::PATCH) => {
-            let data = st.upload_data(name, id)?;
-            let size = st.upload_size(&data)?;
-            if let Some(cr) = headers
-                .get(header::CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-            {
-                let start = cr
-                    .trim_start_matches("bytes ")
-                    .split('-')
-                    .next()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        RegistryError::range_invalid(format!("bad Content-Range {cr}"))
-                    })?;
-                if start != size {
-                    return Err(RegistryError::range_invalid(format!(
-                        "chunk starts at {start}, upload has {size} bytes"
-                    )));
-                }
-            }
-            let size = append(&data, body).await?;
-            Ok(upload_status(StatusCode::ACCEPTED, name, id, size))
+            patch_upload(st, name, id, headers, body).await
         }
         (Target::Upload(name, id), Method::PUT) => {
             let d = parse_digest(
@@ -264,30 +213,107 @@ async fn route(
             st.cancel_upload(name, id)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        (Target::Referrers(name, d), Method::GET) => {
-            let d = parse_digest(d)?;
-            let filter = q.get("artifactType").map(String::as_str);
-            let manifests = st.referrers(name, &d, filter);
-            let mut resp = axum::Json(json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_INDEX,
-                "manifests": manifests,
-            }))
-            .into_response();
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX));
-            if filter.is_some() {
-                resp.headers_mut().insert(
-                    "oci-filters-applied",
-                    HeaderValue::from_static("artifactType"),
-                );
-            }
-            Ok(resp)
-        }
+        (Target::Referrers(name, d), Method::GET) => referrers(st, name, d, q),
         (_, m) => Err(RegistryError::unsupported(format!(
             "{m} is not allowed here"
         ))),
     }
+}
+
+/// GET or HEAD of a manifest, with its media type and digest.
+fn serve_manifest(st: &Storage, name: &str, r: &str, head_only: bool) -> Result<Response> {
+    let man = st.get_manifest(name, r)?;
+    let len = man.body.len();
+    let body = if head_only {
+        Body::empty()
+    } else {
+        Body::from(man.body)
+    };
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, hv(&man.media_type));
+    h.insert(header::CONTENT_LENGTH, hv(&len.to_string()));
+    h.insert("docker-content-digest", hv(man.digest.as_str()));
+    h.insert(header::ETAG, hv(&format!("\"{}\"", man.digest)));
+    Ok(resp)
+}
+
+/// PUT of a manifest: stored under its digest and, for a tag, the tag.
+async fn put_manifest(
+    st: &Storage,
+    name: &str,
+    r: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let raw = read_limited(body, MAX_MANIFEST).await?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let (digest, subject) = st.put_manifest(name, r, ct, &raw)?;
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        hv(&format!("/v2/{name}/manifests/{digest}")),
+    );
+    h.insert("docker-content-digest", hv(digest.as_str()));
+    if let Some(s) = subject {
+        h.insert("oci-subject", hv(s.as_str()));
+    }
+    Ok(resp)
+}
+
+/// PATCH of an upload: a chunk appended where the upload stands.
+async fn patch_upload(
+    st: &Storage,
+    name: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let data = st.upload_data(name, id)?;
+    let size = st.upload_size(&data)?;
+    if let Some(cr) = headers
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        let start = cr
+            .trim_start_matches("bytes ")
+            .split('-')
+            .next()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| RegistryError::range_invalid(format!("bad Content-Range {cr}")))?;
+        if start != size {
+            return Err(RegistryError::range_invalid(format!(
+                "chunk starts at {start}, upload has {size} bytes"
+            )));
+        }
+    }
+    let size = append(&data, body).await?;
+    Ok(upload_status(StatusCode::ACCEPTED, name, id, size))
+}
+
+/// The referrers API: an OCI index of the manifests whose subject is `d`.
+fn referrers(st: &Storage, name: &str, d: &str, q: &HashMap<String, String>) -> Result<Response> {
+    let d = parse_digest(d)?;
+    let filter = q.get("artifactType").map(String::as_str);
+    let manifests = st.referrers(name, &d, filter);
+    let mut resp = axum::Json(json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": manifests,
+    }))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX));
+    if filter.is_some() {
+        resp.headers_mut().insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(resp)
 }
 
 async fn start_upload(

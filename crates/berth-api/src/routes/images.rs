@@ -148,36 +148,7 @@ pub async fn create(
             platform: p.get("platform").map(String::from),
             credentials: registry_auth(&headers)?,
         };
-        let mut requests = e.pull_requests(&opts).await?.into_iter();
-        let Some(first) = requests.next() else {
-            return Err(ApiError::bad_request("nothing to pull"));
-        };
-        let plan = e.pull_prepare(&first).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
-        let e2 = e.clone();
-        tokio::spawn(async move {
-            let mut plan = Some(plan);
-            let mut rest = requests;
-            loop {
-                let p = match plan.take() {
-                    Some(p) => p,
-                    None => match rest.next() {
-                        Some(r) => match e2.pull_prepare(&r).await {
-                            Ok(p) => p,
-                            Err(err) => {
-                                let _ = tx.send(stream_error(&err.to_string())).await;
-                                return;
-                            }
-                        },
-                        None => return,
-                    },
-                };
-                if let Err(err) = e2.pull_run(p, tx.clone()).await {
-                    let _ = tx.send(stream_error(&err.to_string())).await;
-                    return;
-                }
-            }
-        });
+        let rx = e.pull_stream(&opts).await?;
         return Ok(json_lines(rx));
     }
     let Some(src) = p.get("fromSrc") else {
@@ -237,7 +208,7 @@ pub async fn auth(State(e): State<AppState>, body: axum::body::Bytes) -> ApiResu
 
 /// Docker's in-stream error message.
 pub fn stream_error(msg: &str) -> serde_json::Value {
-    serde_json::json!({ "errorDetail": { "message": msg }, "error": msg })
+    berth_engine::progress_error(msg)
 }
 
 /// A streamed answer of JSON messages, one per line.

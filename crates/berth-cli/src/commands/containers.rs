@@ -562,131 +562,164 @@ fn build_body(
         attach_stderr: Some(attach),
         stop_signal: f.stop_signal.clone(),
         stop_timeout: f.stop_timeout,
-        host_config: Some(HostConfig {
-            console_size: f
-                .tty
-                .then(crate::terminal::size)
-                .flatten()
-                .map(|(h, w)| vec![h as usize, w as usize]),
-            auto_remove: Some(rm),
-            restart_policy: Some(restart_policy(&f.restart, rm)?),
-            cap_add: (!f.cap_add.is_empty()).then(|| f.cap_add.clone()),
-            cap_drop: (!f.cap_drop.is_empty()).then(|| f.cap_drop.clone()),
-            privileged: Some(f.privileged),
-            readonly_rootfs: Some(f.read_only),
-            security_opt: security_opts(&f.security_opt)?,
-            binds: Some(
-                f.volume
-                    .iter()
-                    .filter(|v| v.contains(':'))
-                    .cloned()
-                    .collect(),
-            ),
-            mounts: Some(
-                f.mount
-                    .iter()
-                    .map(|m| parse_mount_flag(m))
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
-            init: f.init.then_some(true),
-            ulimits: (!f.ulimit.is_empty())
-                .then(|| f.ulimit.iter().map(|u| parse_ulimit(u)).collect::<Result<Vec<_>>>())
-                .transpose()?,
-            sysctls: (!f.sysctl.is_empty())
-                .then(|| {
-                    f.sysctl
-                        .iter()
-                        .map(|s| {
-                            s.split_once('=')
-                                .map(|(k, v)| (k.to_string(), v.to_string()))
-                                .ok_or_else(|| {
-                                    status(125, format!("berth: invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed"))
-                                })
-                        })
-                        .collect::<Result<HashMap<_, _>>>()
-                })
-                .transpose()?,
-            shm_size: match &f.shm_size {
-                Some(s) => Some(berth_units::parse_ram(s).map_err(|e| {
-                    status(125, format!("berth: invalid argument \"{s}\" for \"--shm-size\" flag: {e}"))
-                })?),
-                None => None,
-            },
-            group_add: (!f.group_add.is_empty()).then(|| f.group_add.clone()),
-            devices: (!f.device.is_empty()).then(|| {
-                f.device
-                    .iter()
-                    .map(|d| {
-                        let parts: Vec<&str> = d.split(':').collect();
-                        bollard::models::DeviceMapping {
-                            path_on_host: parts.first().map(|s| s.to_string()),
-                            path_in_container: parts.get(1).map(|s| s.to_string()),
-                            cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
-                        }
-                    })
-                    .collect()
-            }),
-            cpuset_cpus: f.cpuset_cpus.clone(),
-            memory_swap: match f.memory_swap.as_deref() {
-                None => None,
-                Some("-1") => Some(-1),
-                Some(s) => Some(berth_units::parse_ram(s).map_err(|e| {
-                    status(125, format!("berth: invalid argument \"{s}\" for \"--memory-swap\" flag: {e}"))
-                })?),
-            },
-            tmpfs: (!f.tmpfs.is_empty()).then(|| {
-                f.tmpfs
-                    .iter()
-                    .map(|t| match t.split_once(':') {
-                        Some((p, o)) => (p.to_string(), o.to_string()),
-                        None => (t.clone(), String::new()),
-                    })
-                    .collect()
-            }),
-            memory: match &f.memory {
-                Some(m) => Some(berth_units::parse_ram(m).map_err(|e| {
-                    status(
-                        125,
-                        format!("berth: invalid argument \"{m}\" for \"-m, --memory\" flag: {e}"),
-                    )
-                })?),
-                None => None,
-            },
-            pids_limit: f.pids_limit,
-            nano_cpus: f.cpus.map(|c| (c * 1e9) as i64),
-            cpu_shares: f.cpu_shares,
-            log_config: if f.log_driver.is_some() || !f.log_opt.is_empty() {
-                let mut config = HashMap::new();
-                for o in &f.log_opt {
-                    let Some((k, v)) = o.split_once('=') else {
-                        return Err(status(
-                            125,
-                            format!(
-                                "berth: invalid argument \"{o}\" for \"--log-opt\" flag: expected key=value"
-                            ),
-                        ));
-                    };
-                    config.insert(k.to_string(), v.to_string());
-                }
-                Some(bollard::models::HostConfigLogConfig {
-                    typ: f.log_driver.clone(),
-                    config: Some(config),
-                })
-            } else {
-                None
-            },
-            network_mode: Some(network),
-            dns: (!f.dns.is_empty()).then(|| f.dns.clone()),
-            dns_search: (!f.dns_search.is_empty()).then(|| f.dns_search.clone()),
-            dns_options: (!f.dns_option.is_empty()).then(|| f.dns_option.clone()),
-            extra_hosts: (!f.add_host.is_empty()).then(|| f.add_host.clone()),
-            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-            publish_all_ports: Some(f.publish_all),
-            ..Default::default()
-        }),
+        host_config: Some(host_config(f, rm, network, port_bindings)?),
         ..Default::default()
     })
+}
+
+/// The host part of `run`/`create`'s flags.
+fn host_config(
+    f: &CreateFlags,
+    rm: bool,
+    network: String,
+    port_bindings: bollard::models::PortMap,
+) -> Result<HostConfig> {
+    Ok(HostConfig {
+        console_size: f
+            .tty
+            .then(crate::terminal::size)
+            .flatten()
+            .map(|(h, w)| vec![h as usize, w as usize]),
+        auto_remove: Some(rm),
+        restart_policy: Some(restart_policy(&f.restart, rm)?),
+        cap_add: (!f.cap_add.is_empty()).then(|| f.cap_add.clone()),
+        cap_drop: (!f.cap_drop.is_empty()).then(|| f.cap_drop.clone()),
+        privileged: Some(f.privileged),
+        readonly_rootfs: Some(f.read_only),
+        security_opt: security_opts(&f.security_opt)?,
+        binds: Some(
+            f.volume
+                .iter()
+                .filter(|v| v.contains(':'))
+                .cloned()
+                .collect(),
+        ),
+        mounts: Some(
+            f.mount
+                .iter()
+                .map(|m| parse_mount_flag(m))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
+        init: f.init.then_some(true),
+        ulimits: (!f.ulimit.is_empty())
+            .then(|| {
+                f.ulimit
+                    .iter()
+                    .map(|u| parse_ulimit(u))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?,
+        sysctls: sysctls(&f.sysctl)?,
+        shm_size: ram_flag(f.shm_size.as_deref(), "--shm-size")?,
+        group_add: (!f.group_add.is_empty()).then(|| f.group_add.clone()),
+        devices: devices(&f.device),
+        cpuset_cpus: f.cpuset_cpus.clone(),
+        memory_swap: match f.memory_swap.as_deref() {
+            None => None,
+            Some("-1") => Some(-1),
+            Some(s) => Some(berth_units::parse_ram(s).map_err(|e| {
+                status(
+                    125,
+                    format!("berth: invalid argument \"{s}\" for \"--memory-swap\" flag: {e}"),
+                )
+            })?),
+        },
+        tmpfs: (!f.tmpfs.is_empty()).then(|| {
+            f.tmpfs
+                .iter()
+                .map(|t| match t.split_once(':') {
+                    Some((p, o)) => (p.to_string(), o.to_string()),
+                    None => (t.clone(), String::new()),
+                })
+                .collect()
+        }),
+        memory: ram_flag(f.memory.as_deref(), "-m, --memory")?,
+        pids_limit: f.pids_limit,
+        nano_cpus: f.cpus.map(|c| (c * 1e9) as i64),
+        cpu_shares: f.cpu_shares,
+        log_config: log_config(f)?,
+        network_mode: Some(network),
+        dns: (!f.dns.is_empty()).then(|| f.dns.clone()),
+        dns_search: (!f.dns_search.is_empty()).then(|| f.dns_search.clone()),
+        dns_options: (!f.dns_option.is_empty()).then(|| f.dns_option.clone()),
+        extra_hosts: (!f.add_host.is_empty()).then(|| f.add_host.clone()),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        publish_all_ports: Some(f.publish_all),
+        ..Default::default()
+    })
+}
+
+/// `--sysctl key=value` flags.
+fn sysctls(flags: &[String]) -> Result<Option<HashMap<String, String>>> {
+    if flags.is_empty() {
+        return Ok(None);
+    }
+    flags
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    status(125, format!("berth: invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed"))
+                })
+        })
+        .collect::<Result<HashMap<_, _>>>()
+        .map(Some)
+}
+
+/// `--device host[:container[:permissions]]` flags.
+fn devices(flags: &[String]) -> Option<Vec<bollard::models::DeviceMapping>> {
+    (!flags.is_empty()).then(|| {
+        flags
+            .iter()
+            .map(|d| {
+                let parts: Vec<&str> = d.split(':').collect();
+                bollard::models::DeviceMapping {
+                    path_on_host: parts.first().map(|s| s.to_string()),
+                    path_in_container: parts.get(1).map(|s| s.to_string()),
+                    cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
+                }
+            })
+            .collect()
+    })
+}
+
+/// `--log-driver` and `--log-opt key=value`.
+fn log_config(f: &CreateFlags) -> Result<Option<bollard::models::HostConfigLogConfig>> {
+    if f.log_driver.is_none() && f.log_opt.is_empty() {
+        return Ok(None);
+    }
+    let mut config = HashMap::new();
+    for o in &f.log_opt {
+        let Some((k, v)) = o.split_once('=') else {
+            return Err(status(
+                125,
+                format!(
+                    "berth: invalid argument \"{o}\" for \"--log-opt\" flag: expected key=value"
+                ),
+            ));
+        };
+        config.insert(k.to_string(), v.to_string());
+    }
+    Ok(Some(bollard::models::HostConfigLogConfig {
+        typ: f.log_driver.clone(),
+        config: Some(config),
+    }))
+}
+
+/// A size flag (`-m 512m`, `--shm-size 64m`) in bytes.
+fn ram_flag(value: Option<&str>, flag: &str) -> Result<Option<i64>> {
+    value
+        .map(|s| {
+            berth_units::parse_ram(s).map_err(|e| {
+                status(
+                    125,
+                    format!("berth: invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// Creates the container; a missing image is reported the way docker does

@@ -423,7 +423,6 @@ pub struct DfArgs {
 /// `system df`: the docker CLI's summary and verbose tables, computed the
 /// way it computes them from `GET /system/df`.
 pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
-    use berth_units::{human_size, human_size4};
     let (code, body) = crate::rawhttp::get(&ctx.socket, "/system/df").await?;
     if code != 200 {
         let msg = body.error_message().await;
@@ -438,6 +437,56 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
         arr("BuildCache"),
     );
     let i64_of = |x: &serde_json::Value, k: &str| x[k].as_i64().unwrap_or(0);
+
+    let cache_total: i64 = cache.iter().map(|c| i64_of(c, "Size")).sum();
+    let layers = v["LayersSize"].as_i64().unwrap_or(0);
+    let rows = df_summary(layers, &images, &containers, &volumes, &cache);
+
+    let headers = [
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ];
+    if !a.verbose {
+        crate::output::print_format_or(
+            a.format.as_deref(),
+            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+            &rows,
+            &headers,
+        )?;
+        return Ok(0);
+    }
+
+    // a template of its own (`json` among them) gets the four lists as the
+    // docker CLI gives them: full ids, every row field
+    if let Some(f) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && !f.starts_with("table"))
+    {
+        let obj = df_verbose_rows(&images, &containers, &volumes, &cache);
+        println!(
+            "{}",
+            render_template(f, &obj).map_err(|e| status(1, format!("berth: {e}")))?
+        );
+        return Ok(0);
+    }
+    print_df_tables(&images, &containers, &volumes, cache_total)?;
+    Ok(0)
+}
+
+/// `system df`'s summary: a row per kind of object.
+fn df_summary(
+    layers: i64,
+    images: &[serde_json::Value],
+    containers: &[serde_json::Value],
+    volumes: &[serde_json::Value],
+    cache: &[serde_json::Value],
+) -> Vec<serde_json::Value> {
+    use berth_units::human_size4;
+    let i64_of = |x: &serde_json::Value, k: &str| x[k].as_i64().unwrap_or(0);
     let with_pct = |reclaim: i64, total: i64| {
         if total > 0 {
             format!(
@@ -449,8 +498,6 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
             human_size4(reclaim as f64)
         }
     };
-
-    let layers = v["LayersSize"].as_i64().unwrap_or(0);
     let used: i64 = images
         .iter()
         .filter(|i| i64_of(i, "Containers") != 0)
@@ -512,38 +559,19 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
             human_size4(cache_total as f64),
         ),
     ];
+    rows
+}
 
-    let headers = [
-        ("Type", "TYPE"),
-        ("TotalCount", "TOTAL"),
-        ("Active", "ACTIVE"),
-        ("Size", "SIZE"),
-        ("Reclaimable", "RECLAIMABLE"),
-    ];
-    if !a.verbose {
-        crate::output::print_format_or(
-            a.format.as_deref(),
-            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
-            &rows,
-            &headers,
-        )?;
-        return Ok(0);
-    }
-
-    // a template of its own (`json` among them) gets the four lists as the
-    // docker CLI gives them: full ids, every row field
-    if let Some(f) = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && !f.starts_with("table"))
-    {
-        let obj = df_verbose_rows(&images, &containers, &volumes, &cache);
-        println!(
-            "{}",
-            render_template(f, &obj).map_err(|e| status(1, format!("berth: {e}")))?
-        );
-        return Ok(0);
-    }
+/// `system df -v`: a table per kind of object.
+fn print_df_tables(
+    images: &[serde_json::Value],
+    containers: &[serde_json::Value],
+    volumes: &[serde_json::Value],
+    cache_total: i64,
+) -> Result<()> {
+    use berth_units::{human_size, human_size4};
+    let i64_of = |x: &serde_json::Value, k: &str| x[k].as_i64().unwrap_or(0);
+    let vrefs = |x: &serde_json::Value| x["UsageData"]["RefCount"].as_i64().unwrap_or(0);
     println!("Images space usage:\n");
     let img_rows: Vec<serde_json::Value> = images
         .iter()
@@ -659,7 +687,7 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result<i32> {
             ("Shared", "SHARED"),
         ],
     )?;
-    Ok(0)
+    Ok(())
 }
 
 /// An image's tags, or `<none>:<none>` for one without.
