@@ -920,11 +920,7 @@ fn is_local_archive(path: &Path) -> bool {
 
 /// Reads the frames of an attach stream and forwards their bytes as
 /// build output.
-async fn forward_output(
-    mut stream: tokio::io::BufReader<tokio::net::UnixStream>,
-    tx: Progress,
-    quiet: bool,
-) {
+async fn forward_output(mut stream: berth_core::runtime::RuntimeStream, tx: Progress, quiet: bool) {
     use tokio::io::AsyncReadExt;
     let mut header = [0u8; 8];
     loop {
