@@ -203,7 +203,7 @@ impl EngineHost {
 
 /// Reads the frames of an attach stream and forwards their bytes.
 async fn forward_frames(
-    mut stream: tokio::io::BufReader<tokio::net::UnixStream>,
+    mut stream: berth_core::runtime::RuntimeStream,
     output: mpsc::Sender<Vec<u8>>,
 ) {
     use tokio::io::AsyncReadExt;

@@ -13,9 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use berth_core::runtime::{
+    AttachIo, CreateContainer, ExitStatus, RuntimeStream, STREAM_STDERR, STREAM_STDOUT,
+    frame_header,
+};
 use berth_logdriver::jsonlog;
-use berth_shim::ShimArgs;
-use berth_shim::protocol::{Request, STREAM_STDERR, STREAM_STDOUT, frame_header};
 use berth_store::Table;
 use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
@@ -24,13 +26,11 @@ use bollard_stubs::models::{
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::io::BufReader as AsyncBufReader;
-use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::layers::chain_ids;
 use crate::volumes::MountRecord;
-use crate::{Engine, Error, LockExt, Result, mounts, names, seccomp, shim_client, spec};
+use crate::{Engine, Error, LockExt, Result, lifecycle, mounts, names, seccomp, spec};
 
 const NEVER: &str = "0001-01-01T00:00:00Z";
 
@@ -115,9 +115,10 @@ pub struct Snapshot {
     pub removed: bool,
 }
 
-struct PendingAttach {
-    req: Request,
-    tx: oneshot::Sender<Result<AttachStream>>,
+/// An attach waiting for the container's next start.
+pub(crate) struct PendingAttach {
+    pub(crate) io: AttachIo,
+    pub(crate) tx: oneshot::Sender<Result<AttachStream>>,
 }
 
 pub struct Entry {
@@ -182,7 +183,7 @@ impl Entry {
 /// A connected attach stream: Docker's multiplexed frames from the
 /// container, raw stdin bytes to it.
 pub struct AttachStream {
-    pub stream: AsyncBufReader<UnixStream>,
+    pub stream: RuntimeStream,
     pub tty: bool,
 }
 
@@ -256,14 +257,6 @@ fn parse_signal(s: &str) -> Result<i32> {
 }
 
 impl Engine {
-    pub(crate) fn shim_socket(&self, id: &str) -> PathBuf {
-        // unix socket paths are limited to 108 bytes: keep them short
-        self.cfg
-            .exec_root
-            .join("s")
-            .join(format!("{}.sock", &id[..32]))
-    }
-
     pub(crate) fn state_dir(&self, id: &str) -> PathBuf {
         self.cfg.exec_root.join("containers").join(id)
     }
@@ -307,7 +300,7 @@ impl Engine {
     }
 
     pub(crate) fn cgroup_path(&self, id: &str) -> String {
-        format!("{}/berth/{}", self.cgroup_parent.trim_end_matches('/'), id)
+        berth_runtime::cgroup_path(&self.cgroup_parent, id)
     }
 
     pub(crate) fn persist_record(&self, rec: &ContainerRecord) -> Result<()> {
@@ -631,10 +624,10 @@ impl Engine {
         Ok(rootfs)
     }
 
-    /// Mounts the container's root filesystem and writes its bundle.
-    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+    /// Mounts the container's root filesystem, writes its /etc files and
+    /// builds its OCI spec.
+    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<(PathBuf, oci_spec::runtime::Spec)> {
         let id = &rec.id;
-        let state_dir = self.state_dir(id);
         let rootfs = self.mount_rootfs(rec)?;
         crate::validate::make_working_dir(&rootfs, rec.config.working_dir.as_deref())?;
         let cdir = self.container_dir(id);
@@ -774,9 +767,7 @@ impl Engine {
                 memory_swap: crate::hostconfig::memory_swap(hc),
             },
         })?;
-        let raw = serde_json::to_vec_pretty(&spec).context("encoding OCI spec")?;
-        std::fs::write(state_dir.join("config.json"), raw)?;
-        Ok(rootfs)
+        Ok((rootfs, spec))
     }
 
     /// Takes the container off its networks and forgets its endpoints.
@@ -854,7 +845,7 @@ impl Engine {
         let log = self.log_driver_config(&rec)?;
         self.connect_for_start(&e).await?;
         let rec = e.record();
-        let rootfs = match self.prepare_bundle(&rec) {
+        let (rootfs, spec) = match self.prepare_bundle(&rec) {
             Ok(r) => r,
             Err(err) => {
                 let msg = format!("{err}");
@@ -875,56 +866,32 @@ impl Engine {
             self.record_start_failure(&e, code, &msg);
             return Err(Error::invalid(msg));
         }
-        let sock = self.shim_socket(&id);
-        let args = ShimArgs {
-            id: id.clone(),
+        let create = CreateContainer {
+            id: &id,
             bundle: state_dir.clone(),
-            state_dir: state_dir.clone(),
-            socket: sock.clone(),
-            log,
+            spec: &spec,
+            // a Config always encodes; the runtime refuses a null one
+            log: serde_json::to_value(&log).unwrap_or_default(),
             stdin: rec.config.open_stdin.unwrap_or(false),
         };
-        if let Err(err) = shim_client::spawn(&self.cfg.shim_binary, &args).await {
-            let msg = format!("failed to create task for container: {err:#}");
-            self.record_start_failure(&e, 128, &msg);
-            return Err(Error::Internal(anyhow::anyhow!(msg)));
-        }
-        crate::crash_point("start-after-shim-spawn");
         // attachers that arrived before start get every byte of output
-        let pending: Vec<PendingAttach> =
-            std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
-        for p in pending {
-            let res = shim_client::attach(&sock, &p.req)
-                .await
-                .map(|stream| AttachStream {
-                    stream,
-                    tty: rec.config.tty == Some(true),
-                })
-                .map_err(Error::Internal);
-            let _ = p.tx.send(res);
-        }
-        let resp = match shim_client::request(&sock, &Request::Start).await {
-            Ok(r) => r,
-            Err(err) => {
-                let msg = format!("failed to start container: {err:#}");
-                self.record_start_failure(&e, 128, &msg);
-                return Err(Error::Internal(anyhow::anyhow!(msg)));
-            }
-        };
-        if !resp.ok {
-            let msg = format!(
-                "failed to start container: {}",
-                resp.error.unwrap_or_default()
-            );
-            self.record_start_failure(&e, 128, &msg);
-            return Err(Error::Internal(anyhow::anyhow!(msg)));
-        }
+        let pending =
+            || std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        let tty = rec.config.tty == Some(true);
+        let pid =
+            match lifecycle::create_and_start(self.runtime.as_ref(), create, pending, tty).await {
+                Ok(pid) => pid,
+                Err(msg) => {
+                    self.record_start_failure(&e, 128, &msg);
+                    return Err(Error::Internal(anyhow::anyhow!(msg)));
+                }
+            };
         crate::crash_point("start-before-record");
         let rec = e.update(|r| {
             r.manually_stopped = false;
             r.state = StateRecord {
                 status: Status::Running,
-                pid: resp.pid.unwrap_or(0) as i64,
+                pid: pid.unwrap_or(0) as i64,
                 exit_code: 0,
                 started_at: crate::now_rfc3339(),
                 finished_at: r.state.finished_at.clone(),
@@ -997,24 +964,12 @@ impl Engine {
     pub(crate) fn spawn_monitor(self: &Arc<Self>, e: Arc<Entry>) {
         let engine = self.clone();
         tokio::spawn(async move {
-            let sock = engine.shim_socket(&e.id);
-            let exit = match shim_client::request(&sock, &Request::Wait).await {
-                Ok(r) if r.exit.is_some() => r.exit,
-                Ok(_) | Err(_) => {
-                    // the shim went away: its exit record is the truth
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    berth_shim::read_exit(&engine.state_dir(&e.id))
-                }
-            };
+            let exit = engine.runtime.wait(&e.id).await;
             engine.handle_exit(&e, exit);
         });
     }
 
-    pub(crate) fn handle_exit(
-        self: &Arc<Self>,
-        e: &Arc<Entry>,
-        exit: Option<berth_shim::protocol::ExitStatus>,
-    ) {
+    pub(crate) fn handle_exit(self: &Arc<Self>, e: &Arc<Entry>, exit: Option<ExitStatus>) {
         // a size taken while it ran is not its final one
         self.forget_rw_size(&e.id);
         let (code, finished, oom) = match &exit {
@@ -1116,15 +1071,10 @@ impl Engine {
     }
 
     async fn signal(&self, e: &Entry, signal: i32) -> Result<()> {
-        let resp =
-            shim_client::request(&self.shim_socket(&e.id), &Request::Kill { signal }).await?;
-        if !resp.ok {
-            return Err(Error::conflict(format!(
-                "Cannot kill container: {}: {}",
-                e.id,
-                resp.error.unwrap_or_default()
-            )));
-        }
+        self.runtime
+            .kill(&e.id, signal)
+            .await
+            .map_err(|err| lifecycle::kill_error(&e.id, err))?;
         self.container_event(&e.record(), "kill", &[("signal", signal.to_string())]);
         // a frozen process only sees the signal once thawed, as in Docker
         if e.record().state.paused {
@@ -1211,23 +1161,14 @@ impl Engine {
             None => libc::SIGTERM,
         };
         let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
-        if t != 0 {
-            let _ = self.signal(e, sig).await;
-        }
-        let graceful = t >= 0
-            && self
-                .wait_stopped(e, Duration::from_secs(t.max(0) as u64))
-                .await;
-        if !graceful {
-            let _ = self.signal(e, libc::SIGKILL).await;
-            if !self.wait_stopped(e, Duration::from_secs(30)).await {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "container {} did not stop after SIGKILL",
-                    &e.id[..12]
-                )));
-            }
-        }
-        Ok(())
+        lifecycle::stop_process(
+            |s| self.signal(e, s),
+            |d| self.wait_stopped(e, d),
+            &e.id,
+            sig,
+            t,
+        )
+        .await
     }
 
     /// Registers a wait; the returned future resolves when the condition
@@ -1305,7 +1246,7 @@ impl Engine {
                 ));
             }
         }
-        let _ = std::fs::remove_file(self.shim_socket(&e.id));
+        self.runtime.forget(&e.id);
         self.meta.delete(Table::Containers, &e.id)?;
         self.containers.w().remove(&e.id);
         self.forget_rw_size(&e.id);
@@ -1355,15 +1296,10 @@ impl Engine {
         width: u16,
         exec_pid: Option<i32>,
     ) -> Result<()> {
-        let req = Request::Resize {
-            height,
-            width,
-            exec_pid,
-        };
-        shim_client::attach(&self.shim_socket(id), &req)
+        self.runtime
+            .resize(id, height, width, exec_pid)
             .await
-            .map_err(Error::Internal)?;
-        Ok(())
+            .map_err(|err| Error::Internal(err.into_anyhow()))
     }
 
     pub async fn container_attach(
@@ -1375,7 +1311,7 @@ impl Engine {
         let _op = e.op.lock().await;
         let rec = e.record();
         self.container_event(&rec, "attach", &[]);
-        let req = Request::Attach {
+        let io = AttachIo {
             stdin: opts.stdin,
             stdout: opts.stdout,
             stderr: opts.stderr,
@@ -1383,9 +1319,11 @@ impl Engine {
         };
         match rec.state.status {
             Status::Running => {
-                let stream = shim_client::attach(&self.shim_socket(&e.id), &req)
+                let stream = self
+                    .runtime
+                    .attach(&e.id, io)
                     .await
-                    .map_err(Error::Internal)?;
+                    .map_err(|err| Error::Internal(err.into_anyhow()))?;
                 Ok(Box::pin(async move {
                     Ok(AttachStream {
                         stream,
@@ -1399,7 +1337,7 @@ impl Engine {
                 e.pending_attach
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(PendingAttach { req, tx });
+                    .push(PendingAttach { io, tx });
                 Ok(Box::pin(async move {
                     rx.await.unwrap_or_else(|_| {
                         Err(Error::conflict("container was removed before it started"))

@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use berth_shim::protocol::{Request, STREAM_EXIT, STREAM_STDOUT, frame_header};
+use berth_core::runtime::{ExecProcess, RuntimeStream, STREAM_EXIT, STREAM_STDOUT, frame_header};
 use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::{Engine, Error, LockExt, Result, shim_client, spec};
+use crate::{Engine, Error, LockExt, Result, spec};
 
 #[derive(Debug, Clone)]
 pub struct ExecRecord {
@@ -29,7 +28,7 @@ pub type Execs = HashMap<String, Arc<Mutex<ExecRecord>>>;
 /// that kept it from starting (Docker reports that inside the stream).
 pub struct ExecSession {
     record: Arc<Mutex<ExecRecord>>,
-    stream: Option<BufReader<UnixStream>>,
+    stream: Option<RuntimeStream>,
     failure: Option<String>,
     stdin: bool,
     tty: bool,
@@ -94,14 +93,14 @@ impl Engine {
         Ok(id)
     }
 
-    /// The shim request for an exec in container `c`, with the user, env and
+    /// The process of an exec in container `c`, with the user, env and
     /// working directory resolved as dockerd does; the error is the message
     /// a client sees for a process that cannot start.
     fn exec_request(
         &self,
         c: &crate::containers::ContainerRecord,
         cfg: &ExecConfig,
-    ) -> std::result::Result<Request, String> {
+    ) -> std::result::Result<ExecProcess, String> {
         let rootfs = self.rootfs_dir(&c.id);
         let user = cfg
             .user
@@ -134,7 +133,7 @@ impl Engine {
                 "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
             ));
         }
-        Ok(Request::Exec {
+        Ok(ExecProcess {
             args,
             env,
             cwd,
@@ -176,11 +175,10 @@ impl Engine {
             Ok(r) => r,
             Err(m) => return (126, m),
         };
-        let mut stream =
-            match shim_client::attach_with_response(&self.shim_socket(&e.id), &req).await {
-                Ok((_, s)) => s,
-                Err(err) => return (-1, format!("{err:#}")),
-            };
+        let mut stream = match self.runtime.exec(&e.id, req).await {
+            Ok(started) => started.stream,
+            Err(err) => return (-1, format!("{:#}", err.into_anyhow())),
+        };
         let mut output = Vec::new();
         loop {
             match next_frame(&mut stream).await {
@@ -293,15 +291,15 @@ impl Engine {
                 });
             }
         };
-        match shim_client::attach_with_response(&self.shim_socket(&c.id), &req).await {
-            Ok((resp, stream)) => {
+        match self.runtime.exec(&c.id, req).await {
+            Ok(started) => {
                 let mut r = lock(&record);
                 r.running = true;
-                r.pid = resp.pid.unwrap_or(0) as i64;
+                r.pid = started.pid.unwrap_or(0) as i64;
                 drop(r);
                 Ok(ExecSession {
                     record: record.clone(),
-                    stream: Some(stream),
+                    stream: Some(started.stream),
                     failure: None,
                     stdin,
                     tty,
@@ -313,6 +311,7 @@ impl Engine {
                 })
             }
             Err(err) => {
+                let err = err.into_anyhow();
                 lock(&record).exit_code = Some(126);
                 Ok(ExecSession {
                     record: record.clone(),

@@ -4,6 +4,8 @@
 
 /// container files as tar streams (cp, export, build contexts)
 use berth_archive::root as archive;
+/// the OCI spec and seccomp profiles handed to the runtime
+use berth_runtime::{seccomp, spec};
 mod build_host;
 mod commit;
 mod containers;
@@ -16,6 +18,7 @@ mod health;
 mod hostconfig;
 mod images;
 mod layers;
+mod lifecycle;
 mod metrics;
 mod mounts;
 mod names;
@@ -27,9 +30,6 @@ mod reconcile;
 mod reload;
 mod runtime;
 mod saveload;
-mod seccomp;
-mod shim_client;
-mod spec;
 mod system;
 pub mod validate;
 mod volumes;
@@ -55,6 +55,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
+use berth_core::runtime::Runtime;
 use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
 
 /// Where the engine keeps its state and how it places containers: the
@@ -81,6 +82,8 @@ pub struct Engine {
     reloadable: RwLock<reload::Reloadable>,
     metrics: metrics::Metrics,
     meta: Arc<dyn MetadataStore>,
+    /// runs containers: the shim driver (berth-runtime)
+    runtime: Arc<dyn Runtime>,
     blobs: BlobStore,
     images: RwLock<images::ImageIndex>,
     containers: RwLock<HashMap<String, Arc<containers::Entry>>>,
@@ -132,10 +135,17 @@ impl Engine {
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
         let reloadable = cfg.reloadable();
+        let cgroup_parent = system::own_cgroup_path();
+        let runtime: Arc<dyn Runtime> = Arc::new(berth_runtime::ShimRuntime::new(
+            cfg.shim_binary.clone(),
+            cfg.exec_root.clone(),
+            cgroup_parent.clone(),
+        ));
         let engine = Arc::new(Engine {
-            cgroup_parent: system::own_cgroup_path(),
+            cgroup_parent,
             cfg,
             meta,
+            runtime,
             blobs,
             images: RwLock::new(images),
             containers: RwLock::new(HashMap::new()),

@@ -3,52 +3,16 @@
 //! nothing behind, so that every container is startable, removable or
 //! running; step containers of interrupted builds go.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_cgroups::{Cgroup, Mounts};
-use berth_shim::protocol::{ExitStatus, Request};
+use berth_core::runtime::RuntimeState;
 use berth_store::{MetadataStoreExt, Table};
 
 use crate::containers::{ContainerRecord, Entry, Status, should_restart};
-use crate::shim_client;
-use crate::{Engine, Error, LockExt, Result};
-
-/// What a container's shim says, if one answers.
-enum ShimSays {
-    /// nothing answers on the socket
-    Gone,
-    Running {
-        pid: Option<i32>,
-        started: bool,
-    },
-    Exited(ExitStatus),
-}
+use crate::{Engine, LockExt, Result, lifecycle};
 
 impl Engine {
-    fn runtime_root(&self, id: &str) -> PathBuf {
-        self.state_dir(id).join("runtime")
-    }
-
-    async fn ask_shim(&self, id: &str) -> ShimSays {
-        let sock = self.shim_socket(id);
-        if !sock.exists() {
-            return ShimSays::Gone;
-        }
-        match shim_client::request(&sock, &Request::State).await {
-            Ok(r) if r.ok => match r.exit {
-                Some(x) => ShimSays::Exited(x),
-                // shims older than the field were started when asked
-                None => ShimSays::Running {
-                    pid: r.pid,
-                    started: r.started.unwrap_or(true),
-                },
-            },
-            _ => ShimSays::Gone,
-        }
-    }
-
     /// Loads every container and brings each in line with its shim.
     pub(crate) async fn restore_containers(self: &Arc<Self>) -> anyhow::Result<()> {
         let recs = self.meta.list_json::<ContainerRecord>(Table::Containers)?;
@@ -71,21 +35,21 @@ impl Engine {
         }
         // whatever the record says, a shim that answers knows better: a
         // crash may have come between a start and its record
-        match self.ask_shim(&rec.id).await {
-            ShimSays::Running { pid, started } => {
+        match self.runtime.state(&rec.id).await {
+            RuntimeState::Alive { pid, started } => {
                 if started || self.finish_interrupted_start(e, pid).await {
                     return self.adopt(e, pid);
                 }
             }
-            ShimSays::Exited(x) => {
+            RuntimeState::Exited(x) => {
                 if rec.state.status != Status::Exited || rec.state.finished_at != x.finished_at {
                     self.handle_exit(e, Some(x));
                 }
                 return Ok(());
             }
-            ShimSays::Gone => {}
+            RuntimeState::Gone => {}
         }
-        let exit = berth_shim::read_exit(&self.state_dir(&rec.id));
+        let exit = self.runtime.recorded_exit(&rec.id);
         match rec.state.status {
             Status::Running => self.handle_exit(e, exit),
             // started, then exited while the daemon was down, before the
@@ -128,69 +92,22 @@ impl Engine {
     }
 
     /// Before a start: removes what an earlier run left of the runtime's
-    /// state (libcontainer's state makes the next create fail with
-    /// "container already exists"). A shim that still answers owns that
-    /// state: one that is exiting is given time to remove it itself, and one
-    /// whose container still runs is left alone (a conflict).
+    /// state (see `lifecycle::clear_stale`).
     pub(crate) async fn clear_stale_runtime(&self, id: &str) -> Result<()> {
-        for _ in 0..100 {
-            match self.ask_shim(id).await {
-                ShimSays::Gone => break,
-                ShimSays::Exited(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                ShimSays::Running { .. } => {
-                    return Err(Error::conflict(format!(
-                        "container {} is still running in its shim",
-                        &id[..12]
-                    )));
-                }
-            }
-        }
-        let root = self.runtime_root(id);
-        if !root.join(id).exists() {
-            return Ok(());
-        }
-        tracing::warn!(container = %&id[..12], "removing the runtime state of an interrupted start");
-        // libcontainer's own forced delete kills the process and removes
-        // the cgroup; it fails on state written only in part
-        let deleted = tokio::process::Command::new(&self.cfg.shim_binary)
-            .arg("shim-delete")
-            .arg(&root)
-            .arg(id)
-            .output()
-            .await
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !deleted {
-            let cgroup = Cgroup::new(Mounts::discover(), &self.cgroup_path(id));
-            for pid in cgroup.pids().unwrap_or_default() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-        if let Err(e) = std::fs::remove_dir_all(&root) {
-            tracing::warn!(container = %&id[..12], "removing {}: {e}", root.display());
-        }
-        let _ = std::fs::remove_file(self.shim_socket(id));
-        Ok(())
+        lifecycle::clear_stale(self.runtime.as_ref(), id, Duration::from_millis(50)).await
     }
 
     /// A shim that made the container but never got its Start: the daemon
     /// died in between. It is told to go on, since start is what the client
     /// asked for; returns whether the container runs now.
     async fn finish_interrupted_start(&self, e: &Arc<Entry>, pid: Option<i32>) -> bool {
-        let sock = self.shim_socket(&e.id);
-        match shim_client::request(&sock, &Request::Start).await {
-            Ok(r) if r.ok => {
+        match self.runtime.start(&e.id).await {
+            Ok(_) => {
                 tracing::info!(container = %&e.id[..12], "completed a start interrupted by the daemon's exit");
                 true
             }
-            other => {
-                let why = match other {
-                    Ok(r) => r.error.unwrap_or_default(),
-                    Err(err) => format!("{err:#}"),
-                };
+            Err(err) => {
+                let why = format!("{:#}", err.into_anyhow());
                 tracing::warn!(container = %&e.id[..12], "an interrupted start could not complete, the container stays created: {why}");
                 // the shim is the parent of the container's process: it
                 // goes first, so that nothing writes an exit record later
