@@ -6,3 +6,5 @@
 
 pub mod schema;
 pub mod store;
+pub mod verify;
+pub mod volume;
