@@ -33,6 +33,7 @@ mod shim_client;
 mod spec;
 mod system;
 pub mod validate;
+mod verify;
 mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
@@ -56,6 +57,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
+use berth_core::volume::LOCAL_DRIVER;
 use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
 
 /// Where the engine keeps its state and how it places containers: the
@@ -88,7 +90,9 @@ pub struct Engine {
     execs: RwLock<exec::Execs>,
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
-    volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
+    volumes: volumes::VolumeService,
+    /// sees every pulled, loaded or imported image before it is recorded
+    verifier: Arc<dyn berth_core::verify::ImageVerifier>,
     networks: RwLock<networks::Networks>,
     /// tasks serving running containers' networks: embedded DNS servers
     /// ("dns:<id>") and loopback proxies ("proxy:<id>")
@@ -132,6 +136,15 @@ impl Engine {
         let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
+        let volume_records = volumes::VolumeService::load_records(meta.as_ref())?;
+        let local = berth_volume_local::LocalDriver::open(
+            &cfg.data_root.join("volumes"),
+            volume_records.values(),
+        )?;
+        let volume_drivers: volumes::Drivers =
+            HashMap::from([(LOCAL_DRIVER.to_string(), Arc::new(local) as _)]);
+        let volume_service =
+            volumes::VolumeService::new(meta.clone(), volume_drivers, volume_records);
         let reloadable = cfg.reloadable();
         let engine = Arc::new(Engine {
             cgroup_parent: system::own_cgroup_path(),
@@ -141,7 +154,8 @@ impl Engine {
             images: RwLock::new(images),
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
-            volumes: RwLock::new(HashMap::new()),
+            volumes: volume_service,
+            verifier: Arc::new(berth_core::verify::AcceptAll),
             networks: RwLock::new(networks::Networks::default()),
             net_tasks: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
@@ -155,7 +169,6 @@ impl Engine {
         engine
             .collect_garbage()
             .context("collecting unreferenced layers and blobs")?;
-        engine.load_volumes()?;
         let recs: Vec<containers::ContainerRecord> = engine
             .meta
             .list_json(berth_store::Table::Containers)?
