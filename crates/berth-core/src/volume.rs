@@ -143,9 +143,7 @@ pub mod fake {
     use std::path::PathBuf;
     use std::sync::{Mutex, MutexGuard};
 
-    use super::{
-        Capabilities, DriverVolume, VolumeDriver, VolumeError, VolumeResult, VolumeScope,
-    };
+    use super::{Capabilities, DriverVolume, VolumeDriver, VolumeError, VolumeResult, VolumeScope};
 
     #[derive(Debug, Clone, Default)]
     pub struct FakeVolume {
@@ -226,9 +224,9 @@ pub mod fake {
             let mut vols = self.volumes();
             match vols.get(name) {
                 None => Err(Self::not_found(name)),
-                Some(v) if !v.mounted_by.is_empty() => Err(VolumeError::Driver(
-                    anyhow::anyhow!("volume {name} has active mounts"),
-                )),
+                Some(v) if !v.mounted_by.is_empty() => Err(VolumeError::Driver(anyhow::anyhow!(
+                    "volume {name} has active mounts"
+                ))),
                 Some(_) => {
                     vols.remove(name);
                     Ok(())

@@ -79,7 +79,10 @@ mod tests {
         assert_eq!(got, "x=1");
         let link = std::fs::read_link(data.path().join("current")).expect("link");
         assert_eq!(link, Path::new("conf.d/a.conf"));
-        let mode = std::fs::metadata(data.path()).expect("stat").permissions().mode();
+        let mode = std::fs::metadata(data.path())
+            .expect("stat")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o7777, 0o750);
     }
 

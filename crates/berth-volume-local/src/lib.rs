@@ -188,7 +188,12 @@ mod tests {
         let d = LocalDriver::open(&root, &recs).expect("open");
         assert!(root.join("kept/_data").is_dir());
         assert!(!root.join("orphan").exists());
-        let names: Vec<String> = d.list().expect("list").into_iter().map(|v| v.name).collect();
+        let names: Vec<String> = d
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
         assert_eq!(names, ["kept"]);
     }
 

@@ -286,7 +286,9 @@ pub(crate) fn orphaned_anonymous(
         let Some(rec) = record(&m.source) else {
             continue;
         };
-        if rec.is_anonymous() && !used.contains(&rec.name) && !out.iter().any(|o| o.name == rec.name)
+        if rec.is_anonymous()
+            && !used.contains(&rec.name)
+            && !out.iter().any(|o| o.name == rec.name)
         {
             out.push(rec);
         }

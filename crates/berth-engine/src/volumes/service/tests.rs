@@ -55,10 +55,8 @@ fn filters(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
 fn service() -> (VolumeService, Arc<MemoryStore>, Arc<MemoryVolumeDriver>) {
     let store = Arc::new(MemoryStore::new());
     let driver = Arc::new(MemoryVolumeDriver::new());
-    let drivers: Drivers = HashMap::from([(
-        "fake".to_string(),
-        driver.clone() as Arc<dyn VolumeDriver>,
-    )]);
+    let drivers: Drivers =
+        HashMap::from([("fake".to_string(), driver.clone() as Arc<dyn VolumeDriver>)]);
     let svc = VolumeService::new(store.clone(), drivers, HashMap::new());
     (svc, store, driver)
 }
@@ -161,7 +159,9 @@ fn list_filters_on_dangling_name_driver_and_label() {
     let shown = |pairs: &[(&str, &str)]| -> Vec<bool> {
         let f = filters(pairs);
         check_list_filters(&f).expect("known keys");
-        [&a, &b].map(|r| listed(r, &f, &used).expect("valid")).to_vec()
+        [&a, &b]
+            .map(|r| listed(r, &f, &used).expect("valid"))
+            .to_vec()
     };
     assert_eq!(shown(&[]), [true, true]);
     assert_eq!(shown(&[("dangling", "true")]), [false, true]);
@@ -236,7 +236,10 @@ fn delete_removes_record_then_data_and_unknown_drivers_are_refused() {
     let rec = record("v", true, &[]);
     svc.ensure(rec.clone()).expect("create");
     assert_eq!(svc.mountpoint("v"), "/fake/v");
-    assert_eq!(svc.mount("v", "c1").expect("mount"), PathBuf::from("/fake/v"));
+    assert_eq!(
+        svc.mount("v", "c1").expect("mount"),
+        PathBuf::from("/fake/v")
+    );
     assert!(
         driver
             .volume("v")
@@ -254,7 +257,9 @@ fn delete_removes_record_then_data_and_unknown_drivers_are_refused() {
     driver.unmount("v", "c1").expect("unmount");
     driver.remove("v").expect("remove");
     assert_eq!(
-        store.get_json::<VolumeRecord>(Table::Volumes, "v").expect("read"),
+        store
+            .get_json::<VolumeRecord>(Table::Volumes, "v")
+            .expect("read"),
         None
     );
 
