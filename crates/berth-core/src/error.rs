@@ -52,3 +52,14 @@ impl From<std::io::Error> for Error {
         Error::Internal(e.into())
     }
 }
+
+impl From<crate::volume::VolumeError> for Error {
+    fn from(e: crate::volume::VolumeError) -> Self {
+        use crate::volume::VolumeError;
+        match e {
+            VolumeError::InvalidArgument(m) => Error::InvalidParameter(m),
+            VolumeError::NotFound(m) => Error::NotFound(m),
+            VolumeError::Driver(e) => Error::Internal(e),
+        }
+    }
+}

@@ -9,6 +9,8 @@ pub mod image;
 pub mod runtime;
 pub mod schema;
 pub mod store;
+pub mod verify;
+pub mod volume;
 
 /// A test hook: `BERTH_CRASH_AT=<point>` in the daemon's environment kills
 /// it with SIGKILL when it reaches that point, so that the crash tests hit

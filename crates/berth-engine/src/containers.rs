@@ -675,7 +675,7 @@ impl Engine {
         gids.extend(crate::hostconfig::extra_groups(&rootfs, &rec.host_config)?);
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
-        let mut extra_mounts = self.prepare_mounts(&rec.mounts, &rootfs)?;
+        let mut extra_mounts = self.prepare_mounts(&rec.id, &rec.mounts, &rootfs)?;
         if rec.host_config.init == Some(true) {
             // Docker's --init: a small init as PID 1 that reaps and forwards
             let init = crate::hostconfig::init_binary(self.cfg.init_path.as_deref())?;

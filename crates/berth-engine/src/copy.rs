@@ -109,7 +109,7 @@ impl Engine {
             let rootfs = engine.mount_rootfs(&rec)?;
             let result = (|| {
                 if view == View::WithMounts && !running {
-                    engine.mount_into(&rootfs, &rec.mounts)?;
+                    engine.mount_into(&rec.id, &rootfs, &rec.mounts)?;
                 }
                 let root = Root::open(&rootfs).context("opening the root filesystem")?;
                 f(&root)
@@ -126,7 +126,7 @@ impl Engine {
 
     /// Bind-mounts the container's volumes and binds into its root mounted
     /// on the host, as the container would see them.
-    fn mount_into(&self, rootfs: &Path, mounts: &[MountRecord]) -> Result<()> {
+    fn mount_into(&self, id: &str, rootfs: &Path, mounts: &[MountRecord]) -> Result<()> {
         let root = Root::open(rootfs).context("opening the root filesystem")?;
         let mut sorted: Vec<&MountRecord> = mounts.iter().collect();
         sorted.sort_by_key(|m| Path::new(&m.destination).components().count());
@@ -134,7 +134,7 @@ impl Engine {
             let source = match m.kind {
                 MountKind::Tmpfs => continue,
                 MountKind::Bind => PathBuf::from(&m.source),
-                MountKind::Volume => self.volume_host_path(&m.source)?,
+                MountKind::Volume => self.volumes.mount(&m.source, id)?,
             };
             let file = std::fs::metadata(&source)
                 .map(|md| !md.is_dir())

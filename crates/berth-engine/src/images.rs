@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_core::verify::{ImageOrigin, ImageToVerify};
 use berth_image::Reference;
 use berth_store::{Digest, MetadataStore, MetadataStoreExt, Table, WriteOp};
 use bollard_stubs::models::{
@@ -253,6 +254,12 @@ impl Engine {
         image.set_history(Some(vec![history]));
         let raw = serde_json::to_vec(&image).context("encoding image config")?;
         let id = self.blobs.put(&raw)?.to_string();
+        self.verify_image(&ImageToVerify {
+            origin: ImageOrigin::Import,
+            reference: target.as_ref().map(|t| t.to_string()).as_deref(),
+            manifest_digest: None,
+            config_digest: &id,
+        })?;
 
         let rec = ImageRecord {
             id: id.clone(),

@@ -32,6 +32,7 @@ mod runtime;
 mod saveload;
 mod system;
 pub mod validate;
+mod verify;
 mod volumes;
 
 pub use archive::{ExtractOptions, PathStat};
@@ -56,6 +57,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use berth_core::runtime::Runtime;
+use berth_core::volume::LOCAL_DRIVER;
 use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
 
 /// Where the engine keeps its state and how it places containers: the
@@ -90,7 +92,9 @@ pub struct Engine {
     execs: RwLock<exec::Execs>,
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
-    volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
+    volumes: volumes::VolumeService,
+    /// sees every pulled, loaded or imported image before it is recorded
+    verifier: Arc<dyn berth_core::verify::ImageVerifier>,
     networks: RwLock<networks::Networks>,
     /// tasks serving running containers' networks: embedded DNS servers
     /// ("dns:<id>") and loopback proxies ("proxy:<id>")
@@ -134,6 +138,15 @@ impl Engine {
         let blobs = BlobStore::open(&cfg.data_root.join("blobs"))?;
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
+        let volume_records = volumes::VolumeService::load_records(meta.as_ref())?;
+        let local = berth_volume_local::LocalDriver::open(
+            &cfg.data_root.join("volumes"),
+            volume_records.values(),
+        )?;
+        let volume_drivers: volumes::Drivers =
+            HashMap::from([(LOCAL_DRIVER.to_string(), Arc::new(local) as _)]);
+        let volume_service =
+            volumes::VolumeService::new(meta.clone(), volume_drivers, volume_records);
         let reloadable = cfg.reloadable();
         let cgroup_parent = system::own_cgroup_path();
         let runtime: Arc<dyn Runtime> = Arc::new(berth_runtime::ShimRuntime::new(
@@ -150,7 +163,8 @@ impl Engine {
             images: RwLock::new(images),
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
-            volumes: RwLock::new(HashMap::new()),
+            volumes: volume_service,
+            verifier: Arc::new(berth_core::verify::AcceptAll),
             networks: RwLock::new(networks::Networks::default()),
             net_tasks: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
@@ -164,7 +178,6 @@ impl Engine {
         engine
             .collect_garbage()
             .context("collecting unreferenced layers and blobs")?;
-        engine.load_volumes()?;
         let recs: Vec<containers::ContainerRecord> = engine
             .meta
             .list_json(berth_store::Table::Containers)?

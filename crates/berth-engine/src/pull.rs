@@ -8,6 +8,7 @@ use berth_store::MetadataStoreExt;
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_core::verify::{ImageOrigin, ImageToVerify};
 use berth_distribution::manifest::{self, ImageManifest, Index, is_index};
 use berth_distribution::{Credentials, DistError, RegistryClient};
 use berth_image::Reference;
@@ -393,6 +394,13 @@ impl Engine {
         let cfg_desc = &plan.manifest.config;
         let cfg_digest =
             Digest::parse(&cfg_desc.digest).map_err(|e| Error::invalid(format!("{e:#}")))?;
+        // before any blob: a refused image costs no download
+        self.verify_image(&ImageToVerify {
+            origin: ImageOrigin::Pull,
+            reference: Some(&r.to_string()),
+            manifest_digest: Some(plan.manifest_digest.as_str()),
+            config_digest: cfg_digest.as_str(),
+        })?;
         let config_raw = if self.blobs.exists(&cfg_digest) {
             self.blobs.read(&cfg_digest)?
         } else {

@@ -15,6 +15,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use berth_core::verify::{ImageOrigin, ImageToVerify};
 use berth_image::Reference;
 use berth_store::{Digest, Table, WriteOp};
 use serde_json::{Value, json};
@@ -267,6 +268,10 @@ impl Engine {
             ));
         }
 
+        for img in &images {
+            self.verify_loaded(img)?;
+        }
+
         // which layer files to unpack, and as what
         let mut wanted: HashMap<String, Vec<(Option<String>, Digest)>> = HashMap::new();
         let mut configs = Vec::new();
@@ -382,6 +387,32 @@ impl Engine {
         Ok(lines)
     }
 
+    /// Asks the verifier about each name the archive gives the image, or
+    /// about the image without a name. A tag that does not parse is left to
+    /// the recording, which refuses it.
+    fn verify_loaded(&self, img: &LoadImage) -> Result<()> {
+        let id = Digest::of(&img.config).to_string();
+        let refs: Vec<String> = img
+            .tags
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok())
+            .map(|r| r.to_string())
+            .collect();
+        let mut names: Vec<Option<&str>> = refs.iter().map(|r| Some(r.as_str())).collect();
+        if names.is_empty() {
+            names.push(None);
+        }
+        for reference in names {
+            self.verify_image(&ImageToVerify {
+                origin: ImageOrigin::Load,
+                reference,
+                manifest_digest: img.manifest_digest.as_deref(),
+                config_digest: &id,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Unpacks the archive file `name` as every layer that wants it.
     fn load_layer(
         &self,
@@ -469,6 +500,9 @@ struct LoadImage {
     config: Vec<u8>,
     layers: Vec<String>,
     tags: Vec<String>,
+    /// the digest of its manifest in an OCI layout (`index.json`); a
+    /// `manifest.json` archive names no manifest blob
+    manifest_digest: Option<String>,
 }
 
 fn scan(r: impl Read) -> anyhow::Result<Scanned> {
@@ -555,6 +589,7 @@ impl Scanned {
                         config_path: e.config,
                         layers: e.layers,
                         tags: e.repo_tags.unwrap_or_default(),
+                        manifest_digest: None,
                     })
                 })
                 .collect();
@@ -635,6 +670,7 @@ impl Scanned {
                     config,
                     layers,
                     tags: tag.into_iter().collect(),
+                    manifest_digest: Some(digest.to_string()),
                 }),
             }
         }

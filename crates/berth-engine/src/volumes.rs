@@ -1,45 +1,30 @@
-//! Volumes (the `local` driver) and the mounts of containers: `-v`
-//! binds, `--mount`, anonymous volumes from `-v /path` and the image's
-//! VOLUME entries, `--volumes-from`.
+//! Volumes and the mounts of containers: `-v` binds, `--mount`,
+//! anonymous volumes from `-v /path` and the image's VOLUME entries,
+//! `--volumes-from`.
 //!
-//! A volume is a directory `volumes/<name>/_data` under the data root, as
-//! in Docker. With the driver options `type`/`device`/`o` it is instead a
-//! mount of that device (tmpfs, a bind, …) made on first use.
+//! Volume data is the business of the volume's driver (`local`, in
+//! berth-volume-local: a directory `volumes/<name>/_data` under the data
+//! root, or a device mounted there); this service keeps the records,
+//! counts which containers use each volume and answers in Docker's shapes.
 
-use berth_store::MetadataStoreExt;
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+mod service;
+
+use std::collections::HashMap;
+use std::path::Path;
 
 use anyhow::Context;
-use berth_store::Table;
+use berth_core::volume::{ANONYMOUS_LABEL, LOCAL_DRIVER as LOCAL, VolumeScope};
 use bollard_stubs::models::{
     HostConfig, Mount, MountPoint, MountType, Volume, VolumeCreateRequest, VolumeScopeEnum,
     VolumeUsageData,
 };
 use serde::{Deserialize, Serialize};
 
+pub use berth_core::volume::VolumeRecord;
+pub(crate) use service::{Drivers, VolumeService};
+
 use crate::{Engine, Error, LockExt, Result};
-
-pub const LOCAL: &str = "local";
-/// Docker marks volumes it made for `-v /path` and VOLUME with this label.
-pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VolumeRecord {
-    pub name: String,
-    pub driver: String,
-    pub created: String,
-    #[serde(default)]
-    pub labels: HashMap<String, String>,
-    #[serde(default)]
-    pub options: HashMap<String, String>,
-}
-
-impl VolumeRecord {
-    fn anonymous(&self) -> bool {
-        self.labels.contains_key(ANONYMOUS_LABEL)
-    }
-}
+use service::{ContainerMounts, PruneRule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,90 +72,38 @@ fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-fn validate_options(opts: &HashMap<String, String>) -> Result<()> {
-    for k in opts.keys() {
-        if !matches!(k.as_str(), "type" | "device" | "o") {
-            return Err(Error::invalid(format!("invalid option key: {k:?}")));
-        }
-    }
-    Ok(())
-}
-
-/// Splits a volume's `o=` options into mount(2) flags and data, as
-/// mount(8) does.
-fn mount_flags_and_data(o: &str) -> (nix::mount::MsFlags, String) {
-    use nix::mount::MsFlags;
-    let mut flags = MsFlags::empty();
-    let mut data = Vec::new();
-    for opt in o.split(',').filter(|s| !s.is_empty()) {
-        match opt {
-            "ro" => flags |= MsFlags::MS_RDONLY,
-            "rw" => {}
-            "bind" => flags |= MsFlags::MS_BIND,
-            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
-            "nosuid" => flags |= MsFlags::MS_NOSUID,
-            "nodev" => flags |= MsFlags::MS_NODEV,
-            "noexec" => flags |= MsFlags::MS_NOEXEC,
-            "noatime" => flags |= MsFlags::MS_NOATIME,
-            other => data.push(other),
-        }
-    }
-    (flags, data.join(","))
-}
-
 impl Engine {
-    fn volume_root(&self, name: &str) -> PathBuf {
-        self.data_path("volumes").join(name)
-    }
-
-    pub(crate) fn volume_data(&self, name: &str) -> PathBuf {
-        self.volume_root(name).join("_data")
-    }
-
-    /// Loads the volume records; directories without one (a create that
-    /// never committed) are removed.
-    pub(crate) fn load_volumes(&self) -> anyhow::Result<()> {
-        let root = self.data_path("volumes");
-        std::fs::create_dir_all(&root)?;
-        let recs: HashMap<String, VolumeRecord> = self
-            .meta
-            .list_json::<VolumeRecord>(Table::Volumes)?
-            .into_iter()
-            .collect();
-        for d in std::fs::read_dir(&root)?.flatten() {
-            let name = d.file_name().to_string_lossy().into_owned();
-            if !recs.contains_key(&name) {
-                tracing::info!(volume = %name, "removing a volume directory without a record");
-                let _ = crate::mounts::unmount(&d.path().join("_data"));
-                let _ = std::fs::remove_dir_all(d.path());
-            }
-        }
-        *self.volumes.w() = recs;
-        Ok(())
+    /// Every container's id and mounts, which volume reference counts are
+    /// made of.
+    fn container_mounts(&self) -> Vec<ContainerMounts> {
+        self.containers
+            .r()
+            .values()
+            .map(|e| (e.id.clone(), e.record().mounts))
+            .collect()
     }
 
     /// Every volume with its usage (size and users), for `system df`.
     pub fn volume_usage_list(&self) -> Result<Vec<Volume>> {
-        let recs: Vec<VolumeRecord> = self.volumes.r().values().cloned().collect();
+        let recs = self.volumes.records();
         Ok(recs.iter().map(|r| self.volume_view(r, true)).collect())
     }
 
     fn volume_view(&self, rec: &VolumeRecord, usage: bool) -> Volume {
         let usage_data = usage.then(|| VolumeUsageData {
-            size: if rec.options.is_empty() {
-                crate::containers::dir_size(&self.volume_data(&rec.name)) as i64
-            } else {
-                -1
-            },
+            size: self.volumes.usage(rec).map_or(-1, |n| n as i64),
             ref_count: self.volume_users(&rec.name).len() as i64,
         });
         Volume {
             name: rec.name.clone(),
             driver: rec.driver.clone(),
-            mountpoint: self.volume_data(&rec.name).display().to_string(),
-            created_at: Some(rec.created.clone()),
+            mountpoint: self.volumes.mountpoint(&rec.name),
+            created_at: Some(rec.created_at.clone()),
             labels: rec.labels.clone(),
-            scope: Some(VolumeScopeEnum::LOCAL),
+            scope: Some(match self.volumes.scope(rec) {
+                VolumeScope::Local => VolumeScopeEnum::LOCAL,
+                VolumeScope::Global => VolumeScopeEnum::GLOBAL,
+            }),
             options: rec.options.clone(),
             usage_data,
             ..Default::default()
@@ -180,15 +113,11 @@ impl Engine {
     /// Creates a volume; creating one that exists answers it unchanged, as
     /// Docker does.
     pub fn volume_create(&self, req: VolumeCreateRequest) -> Result<Volume> {
-        let driver = req
+        let driver_name = req
             .driver
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| LOCAL.into());
-        if driver != LOCAL {
-            return Err(Error::not_found(format!(
-                "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
-            )));
-        }
+        let driver = self.volumes.driver(&driver_name)?;
         let name = match req.name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 validate_name(&n)?;
@@ -197,11 +126,11 @@ impl Engine {
             None => crate::random_id(),
         };
         let options = req.driver_opts.unwrap_or_default();
-        validate_options(&options)?;
+        driver.validate_options(&options)?;
         let rec = VolumeRecord {
             name: name.clone(),
-            driver,
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            driver: driver_name,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             labels: req.labels.unwrap_or_default(),
             options,
         };
@@ -210,113 +139,44 @@ impl Engine {
 
     /// The record of `rec.name`, created from `rec` if there is none.
     fn ensure_volume(&self, rec: VolumeRecord) -> Result<VolumeRecord> {
-        let mut vols = self.volumes.w();
-        if let Some(existing) = vols.get(&rec.name) {
-            return Ok(existing.clone());
+        let (rec, created) = self.volumes.ensure(rec)?;
+        if created {
+            self.object_event(
+                "volume",
+                &rec.name,
+                "create",
+                &[("driver", rec.driver.clone())],
+            );
         }
-        let data = self.volume_data(&rec.name);
-        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-        self.meta.put_json(Table::Volumes, &rec.name, &rec)?;
-        vols.insert(rec.name.clone(), rec.clone());
-        drop(vols);
-        self.object_event(
-            "volume",
-            &rec.name,
-            "create",
-            &[("driver", rec.driver.clone())],
-        );
         Ok(rec)
     }
 
     pub fn volume_inspect(&self, name: &str) -> Result<Volume> {
-        let rec = self.volume_get(name)?;
+        let rec = self.volumes.get(name)?;
         Ok(self.volume_view(&rec, false))
-    }
-
-    fn volume_get(&self, name: &str) -> Result<VolumeRecord> {
-        self.volumes
-            .r()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::not_found(format!("get {name}: no such volume")))
     }
 
     /// ids of the containers whose mounts use the volume
     fn volume_users(&self, name: &str) -> Vec<String> {
-        let mut users: Vec<String> = self
-            .containers
-            .r()
-            .values()
-            .filter(|e| {
-                e.record()
-                    .mounts
-                    .iter()
-                    .any(|m| m.kind == MountKind::Volume && m.source == name)
-            })
-            .map(|e| e.id.clone())
-            .collect();
-        users.sort();
-        users
+        service::users_of(name, &self.container_mounts())
     }
 
     pub fn volume_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Volume>> {
-        for k in filters.keys() {
-            if !matches!(k.as_str(), "dangling" | "name" | "label" | "driver") {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
-            }
-        }
-        let mut recs: Vec<VolumeRecord> = self.volumes.r().values().cloned().collect();
+        service::check_list_filters(filters)?;
+        let mut recs = self.volumes.records();
         recs.sort_by(|a, b| a.name.cmp(&b.name));
-        let used: HashSet<String> = self.used_volumes();
+        let used = service::used_volumes(&self.container_mounts());
         let mut out = Vec::new();
         for r in recs {
-            if let Some(d) = filters.get("dangling") {
-                let want = match d.first().map(String::as_str) {
-                    Some("true" | "1") => true,
-                    Some("false" | "0") => false,
-                    other => {
-                        return Err(Error::invalid(format!(
-                            "invalid filter 'dangling={}'",
-                            other.unwrap_or_default()
-                        )));
-                    }
-                };
-                if want == used.contains(&r.name) {
-                    continue;
-                }
+            if service::listed(&r, filters, &used)? {
+                out.push(self.volume_view(&r, false));
             }
-            if let Some(ns) = filters.get("name")
-                && !ns.iter().any(|n| r.name.contains(n.as_str()))
-            {
-                continue;
-            }
-            if let Some(ds) = filters.get("driver")
-                && !ds.contains(&r.driver)
-            {
-                continue;
-            }
-            if let Some(ls) = filters.get("label")
-                && !crate::labels_match(&r.labels, ls)
-            {
-                continue;
-            }
-            out.push(self.volume_view(&r, false));
         }
         Ok(out)
     }
 
-    fn used_volumes(&self) -> HashSet<String> {
-        self.containers
-            .r()
-            .values()
-            .flat_map(|e| e.record().mounts)
-            .filter(|m| m.kind == MountKind::Volume)
-            .map(|m| m.source)
-            .collect()
-    }
-
     pub fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
-        let rec = match self.volume_get(name) {
+        let rec = match self.volumes.get(name) {
             Ok(r) => r,
             Err(e) if force => {
                 let _ = e;
@@ -335,14 +195,7 @@ impl Engine {
     }
 
     fn delete_volume(&self, rec: &VolumeRecord) -> Result<()> {
-        // the record goes first: a crash leaves a directory that the next
-        // start removes, never a record without its data
-        self.meta.delete(Table::Volumes, &rec.name)?;
-        self.volumes.w().remove(&rec.name);
-        let data = self.volume_data(&rec.name);
-        crate::mounts::unmount(&data)?;
-        let root = self.volume_root(&rec.name);
-        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+        self.volumes.delete(rec)?;
         self.object_event(
             "volume",
             &rec.name,
@@ -359,40 +212,15 @@ impl Engine {
         filters: &HashMap<String, Vec<String>>,
         api_before_1_42: bool,
     ) -> Result<(Vec<String>, u64)> {
-        for k in filters.keys() {
-            if !matches!(k.as_str(), "label" | "label!" | "all") {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
-            }
-        }
-        let all = api_before_1_42
-            || filters
-                .get("all")
-                .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
-        let used = self.used_volumes();
-        let recs: Vec<VolumeRecord> = self.volumes.r().values().cloned().collect();
+        let rule = PruneRule::new(filters, api_before_1_42)?;
+        let used = service::used_volumes(&self.container_mounts());
         let mut deleted = Vec::new();
         let mut space = 0;
-        for r in recs {
-            if used.contains(&r.name) || !(all || r.anonymous()) {
+        for r in self.volumes.records() {
+            if !rule.removes(&r, &used) {
                 continue;
             }
-            if let Some(ls) = filters.get("label")
-                && !crate::labels_match(&r.labels, ls)
-            {
-                continue;
-            }
-            if let Some(ls) = filters.get("label!")
-                && ls
-                    .iter()
-                    .any(|l| crate::labels_match(&r.labels, std::slice::from_ref(l)))
-            {
-                continue;
-            }
-            let size = if r.options.is_empty() {
-                crate::containers::dir_size(&self.volume_data(&r.name))
-            } else {
-                0
-            };
+            let size = self.volumes.usage(&r).unwrap_or(0);
             self.delete_volume(&r)?;
             space += size;
             deleted.push(r.name);
@@ -403,15 +231,9 @@ impl Engine {
     /// Removes the anonymous volumes of a removed container that nothing
     /// else uses (`rm -v`, `--rm`).
     pub(crate) fn remove_anonymous_volumes(&self, mounts: &[MountRecord]) {
-        let used = self.used_volumes();
-        for m in mounts.iter().filter(|m| m.kind == MountKind::Volume) {
-            let Ok(rec) = self.volume_get(&m.source) else {
-                continue;
-            };
-            if rec.anonymous()
-                && !used.contains(&rec.name)
-                && let Err(err) = self.delete_volume(&rec)
-            {
+        let used = service::used_volumes(&self.container_mounts());
+        for rec in service::orphaned_anonymous(mounts, &used, |n| self.volumes.get(n).ok()) {
+            if let Err(err) = self.delete_volume(&rec) {
                 tracing::warn!(volume = %rec.name, error = %err, "removing anonymous volume");
             }
         }
@@ -521,7 +343,7 @@ impl Engine {
                     self.ensure_volume(VolumeRecord {
                         name: m.source.clone(),
                         driver: LOCAL.into(),
-                        created: chrono::Utc::now()
+                        created_at: chrono::Utc::now()
                             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         labels,
                         options: HashMap::new(),
@@ -546,11 +368,12 @@ impl Engine {
         Ok(())
     }
 
-    /// The host side of each mount at start: the volume's data directory
-    /// (mounting the device of a volume with driver options, and copying
-    /// the image's content into an empty volume), or the bind source.
+    /// The host side of each mount at start of container `id`: the
+    /// volume's data as its driver mounts it (the image's content copied
+    /// into an empty volume), or the bind source.
     pub(crate) fn prepare_mounts(
         &self,
+        id: &str,
         mounts: &[MountRecord],
         rootfs: &Path,
     ) -> Result<Vec<oci_spec::runtime::Mount>> {
@@ -572,12 +395,10 @@ impl Engine {
                     ("bind", m.source.clone())
                 }
                 MountKind::Volume => {
-                    let rec = self.volume_get(&m.source)?;
-                    let data = self.volume_data(&rec.name);
-                    std::fs::create_dir_all(&data)?;
-                    self.mount_volume_device(&rec, &data)?;
+                    let data = self.volumes.mount(&m.source, id)?;
                     if !m.nocopy {
-                        copy_up(rootfs, &m.destination, &data)?;
+                        berth_volume_local::copy_up(rootfs, &m.destination, &data)
+                            .map_err(Error::Internal)?;
                     }
                     opts.push("rbind".into());
                     ("bind", data.display().to_string())
@@ -611,40 +432,6 @@ impl Engine {
         Ok(out)
     }
 
-    fn mount_volume_device(&self, rec: &VolumeRecord, data: &Path) -> Result<()> {
-        if rec.options.is_empty() || crate::mounts::is_mounted(data) {
-            return Ok(());
-        }
-        let typ = rec.options.get("type").cloned().unwrap_or_default();
-        let device = rec.options.get("device").cloned().unwrap_or_default();
-        let (flags, opts) =
-            mount_flags_and_data(&rec.options.get("o").cloned().unwrap_or_default());
-        let fstype = (typ != "none" && !typ.is_empty()).then_some(typ.as_str());
-        nix::mount::mount(
-            Some(device.as_str()),
-            data,
-            fstype,
-            flags,
-            (!opts.is_empty()).then_some(opts.as_str()),
-        )
-        .map_err(|e| {
-            Error::Internal(anyhow::anyhow!(
-                "error while mounting volume '{}': failed to mount local volume: mount {device}:{} (type {typ}, options {opts:?}): {e}",
-                data.display(),
-                data.display(),
-            ))
-        })
-    }
-
-    /// The host directory of a volume, its device mounted if it has one.
-    pub(crate) fn volume_host_path(&self, name: &str) -> Result<PathBuf> {
-        let rec = self.volume_get(name)?;
-        let data = self.volume_data(name);
-        std::fs::create_dir_all(&data)?;
-        self.mount_volume_device(&rec, &data)?;
-        Ok(data)
-    }
-
     /// The `Mounts` field of inspect.
     pub(crate) fn mount_points(&self, mounts: &[MountRecord]) -> Vec<MountPoint> {
         mounts
@@ -653,9 +440,9 @@ impl Engine {
                 MountKind::Volume => MountPoint {
                     typ: Some("volume".into()),
                     name: Some(m.source.clone()),
-                    source: Some(self.volume_data(&m.source).display().to_string()),
+                    source: Some(self.volumes.mountpoint(&m.source)),
                     destination: Some(m.destination.clone()),
-                    driver: Some(LOCAL.into()),
+                    driver: Some(self.volumes.driver_name(&m.source)),
                     mode: Some(if m.mode.is_empty() {
                         "z".into()
                     } else {
@@ -886,60 +673,6 @@ fn parse_mount(m: &Mount) -> Result<MountRecord> {
     Ok(rec)
 }
 
-/// Copies what the image has at `dest` into an empty volume, keeping
-/// owners, modes and links (Docker's copy-up). Paths resolve inside the
-/// container's root.
-fn copy_up(rootfs: &Path, dest: &str, data: &Path) -> Result<()> {
-    if std::fs::read_dir(data)?.next().is_some() {
-        return Ok(());
-    }
-    let Ok(src) = berth_archive::rootpath::resolve(rootfs, Path::new(dest), true) else {
-        return Ok(());
-    };
-    let Ok(meta) = std::fs::symlink_metadata(&src) else {
-        return Ok(());
-    };
-    if !meta.is_dir() {
-        return Ok(());
-    }
-    copy_tree(&src, data).with_context(|| format!("copying {dest} into the volume"))?;
-    // the volume's root takes the owner and mode of the image's directory
-    copy_attrs(&meta, data)?;
-    Ok(())
-}
-
-fn copy_attrs(meta: &std::fs::Metadata, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))?;
-    if !meta.file_type().is_symlink() {
-        std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        let meta = std::fs::symlink_metadata(&src)?;
-        let ft = meta.file_type();
-        if ft.is_dir() {
-            std::fs::create_dir(&dst)?;
-            copy_tree(&src, &dst)?;
-        } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if ft.is_file() {
-            std::fs::copy(&src, &dst)?;
-        } else {
-            // devices, fifos and sockets are not copied into volumes
-            continue;
-        }
-        copy_attrs(&meta, &dst)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -975,12 +708,5 @@ mod tests {
         for bad in ["a", "-x", "a/b", "", "a b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn mount_option_flags() {
-        let (f, d) = mount_flags_and_data("size=10m,ro,uid=1000");
-        assert!(f.contains(nix::mount::MsFlags::MS_RDONLY));
-        assert_eq!(d, "size=10m,uid=1000");
     }
 }
