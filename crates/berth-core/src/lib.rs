@@ -4,5 +4,6 @@
 //! bridge network, the local volume driver) implement its traits, and the
 //! daemon binary wires them together. See docs/ARCHITECTURE.md.
 
+pub mod network;
 pub mod schema;
 pub mod store;

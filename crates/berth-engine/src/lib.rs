@@ -56,6 +56,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
+use berth_core::network::{IpamDriver, NetworkDriver};
 use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
 
 /// Where the engine keeps its state and how it places containers: the
@@ -89,7 +90,8 @@ pub struct Engine {
     /// container name (without "/") -> id
     names: RwLock<HashMap<String, String>>,
     volumes: RwLock<HashMap<String, volumes::VolumeRecord>>,
-    networks: RwLock<networks::Networks>,
+    /// the networks service, over the network and IPAM drivers
+    networks: networks::NetworkService,
     /// tasks serving running containers' networks: embedded DNS servers
     /// ("dns:<id>") and loopback proxies ("proxy:<id>")
     net_tasks: std::sync::Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
@@ -133,6 +135,19 @@ impl Engine {
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
         let reloadable = cfg.reloadable();
+        let networks = networks::NetworkService::new(
+            meta.clone(),
+            HashMap::from([(
+                "bridge".to_string(),
+                Arc::new(berth_network::BridgeDriver::new()) as Arc<dyn NetworkDriver>,
+            )]),
+            HashMap::from([(
+                "default".to_string(),
+                Arc::new(berth_network::DefaultIpam::new(
+                    berth_network::ipam::address_pools_of(&cfg.address_pools),
+                )) as Arc<dyn IpamDriver>,
+            )]),
+        );
         let engine = Arc::new(Engine {
             cgroup_parent: system::own_cgroup_path(),
             cfg,
@@ -142,7 +157,7 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             volumes: RwLock::new(HashMap::new()),
-            networks: RwLock::new(networks::Networks::default()),
+            networks,
             net_tasks: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),

@@ -1,8 +1,14 @@
-//! IPv4 subnets and address allocation, with Docker's default pools.
+//! IPv4 subnets and address allocation, with Docker's default pools, and
+//! [`DefaultIpam`], berth's implementation of the IPAM port.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
+
+use berth_core::network::{
+    IpamDriver, NetworkError, OPT_BUILTIN_POOLS, PoolGrant, PoolRequest, Result as NetResult,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SubnetError {
@@ -252,6 +258,195 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// The subnets `default-address-pools` (base, size) cut out, in order; the
+/// built-in pools when there are none.
+pub fn address_pools_of(pools: &[(String, u8)]) -> Vec<Subnet> {
+    if pools.is_empty() {
+        return default_pools();
+    }
+    let mut out = Vec::new();
+    for (base, size) in pools {
+        let Ok(base) = Subnet::parse(base) else {
+            continue;
+        };
+        if *size < base.prefix || *size > 30 {
+            continue;
+        }
+        let count = 1u64 << (size - base.prefix).min(16);
+        let step = 1u64 << (32 - *size as u32);
+        for i in 0..count {
+            out.push(Subnet {
+                addr: base.nth((i * step) as u32),
+                prefix: *size,
+            });
+        }
+    }
+    out
+}
+
+/// A pool the default IPAM holds.
+enum Held {
+    V4(Pool),
+    V6(Pool6),
+}
+
+/// berth's default IPAM: IPv4 pools picked from `default-address-pools`
+/// (or Docker's built-in ones) around the host's own subnets, explicit
+/// IPv4 and IPv6 pools that must not overlap the ones it holds, and
+/// addresses lowest first. Its state is in memory; the networks service
+/// asks for its records' pools and addresses again at daemon start.
+pub struct DefaultIpam {
+    pools: Vec<Subnet>,
+    held: Mutex<BTreeMap<String, Held>>,
+}
+
+impl DefaultIpam {
+    /// An IPAM picking from `pools` (see [`address_pools_of`]).
+    pub fn new(pools: Vec<Subnet>) -> Self {
+        DefaultIpam {
+            pools,
+            held: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn request_pool4(&self, req: &PoolRequest) -> NetResult<PoolGrant> {
+        let mut held = self.held();
+        let used: Vec<Subnet> = held
+            .values()
+            .filter_map(|h| match h {
+                Held::V4(p) => Some(p.subnet),
+                Held::V6(_) => None,
+            })
+            .collect();
+        let subnet = match req.pool.as_deref() {
+            Some(p) => {
+                let s = Subnet::parse(p)
+                    .map_err(|_| NetworkError::InvalidParameter(format!("invalid subnet: {p}")))?
+                    .network();
+                if let Some(u) = used.iter().find(|u| u.overlaps(&s)) {
+                    return Err(NetworkError::PoolOverlap(u.to_string()));
+                }
+                s
+            }
+            None => {
+                let mut used = used;
+                let builtin = req.options.contains_key(OPT_BUILTIN_POOLS);
+                // the default bridge comes up even when the host's
+                // addresses cannot be read
+                used.extend(match crate::links::host_subnets() {
+                    Err(_) if builtin => Vec::new(),
+                    r => r?,
+                });
+                let defaults;
+                let pools = if builtin {
+                    defaults = default_pools();
+                    &defaults
+                } else {
+                    &self.pools
+                };
+                pick_subnet(pools, &used).ok_or(NetworkError::NoPool)?
+            }
+        };
+        let range =
+            match req.sub_pool.as_deref() {
+                Some(r) => Some(Subnet::parse(r).map_err(|_| {
+                    NetworkError::InvalidParameter(format!("invalid ip-range: {r}"))
+                })?),
+                None => None,
+            };
+        let mut pool_id = format!("LocalDefault/{subnet}");
+        if let Some(r) = range {
+            pool_id = format!("{pool_id}/{}", r.network());
+        }
+        held.insert(pool_id.clone(), Held::V4(Pool::new(subnet, range)));
+        Ok(PoolGrant {
+            pool_id,
+            pool: subnet.to_string(),
+        })
+    }
+
+    fn request_pool6(&self, req: &PoolRequest) -> NetResult<PoolGrant> {
+        let p = req.pool.as_deref().ok_or_else(|| {
+            NetworkError::InvalidParameter("no default IPv6 pool: a subnet is needed".into())
+        })?;
+        let s = Subnet6::parse(p)
+            .map_err(|_| NetworkError::InvalidParameter(format!("invalid subnet: {p}")))?
+            .network();
+        let mut held = self.held();
+        for h in held.values() {
+            if let Held::V6(u) = h
+                && u.subnet.overlaps(&s)
+            {
+                return Err(NetworkError::PoolOverlap(u.subnet.to_string()));
+            }
+        }
+        let pool_id = format!("LocalDefault/{s}");
+        held.insert(pool_id.clone(), Held::V6(Pool6::new(s)));
+        Ok(PoolGrant {
+            pool_id,
+            pool: s.to_string(),
+        })
+    }
+}
+
+impl IpamDriver for DefaultIpam {
+    fn request_pool(&self, req: &PoolRequest) -> NetResult<PoolGrant> {
+        if req.v6 {
+            self.request_pool6(req)
+        } else {
+            self.request_pool4(req)
+        }
+    }
+
+    fn release_pool(&self, pool_id: &str) -> NetResult<()> {
+        self.held()
+            .remove(pool_id)
+            .map(|_| ())
+            .ok_or_else(|| NetworkError::NotFound(format!("pool {pool_id} not found")))
+    }
+
+    fn request_address(&self, pool_id: &str, address: Option<IpAddr>) -> NetResult<IpAddr> {
+        let mut held = self.held();
+        let pool = held
+            .get_mut(pool_id)
+            .ok_or_else(|| NetworkError::NotFound(format!("pool {pool_id} not found")))?;
+        match (pool, address) {
+            (Held::V4(p), Some(IpAddr::V4(a))) => p
+                .reserve(a)
+                .then_some(IpAddr::V4(a))
+                .ok_or(NetworkError::AddressInUse(IpAddr::V4(a))),
+            (Held::V6(p), Some(IpAddr::V6(a))) => p
+                .reserve(a)
+                .then_some(IpAddr::V6(a))
+                .ok_or(NetworkError::AddressInUse(IpAddr::V6(a))),
+            (Held::V4(p), None) => p
+                .allocate()
+                .map(IpAddr::V4)
+                .ok_or_else(|| NetworkError::PoolExhausted(pool_id.into())),
+            (Held::V6(p), None) => p
+                .allocate()
+                .map(IpAddr::V6)
+                .ok_or_else(|| NetworkError::PoolExhausted(pool_id.into())),
+            (_, Some(a)) => Err(NetworkError::InvalidParameter(format!(
+                "address {a} is not of pool {pool_id}'s family"
+            ))),
+        }
+    }
+
+    fn release_address(&self, pool_id: &str, address: IpAddr) -> NetResult<()> {
+        match (self.held().get_mut(pool_id), address) {
+            (Some(Held::V4(p)), IpAddr::V4(a)) => p.release(a),
+            (Some(Held::V6(p)), IpAddr::V6(a)) => p.release(a),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
