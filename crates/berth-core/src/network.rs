@@ -396,14 +396,16 @@ pub mod fake {
         }
     }
 
+    /// An IPv4 pool of [`FakeIpam`]: subnet base, prefix, taken addresses.
+    pub type FakePool = (Ipv4Addr, u8, BTreeSet<IpAddr>);
+
     /// An IPAM of IPv4 pools that hands out addresses lowest first (the
     /// network address excluded) from the subnets it is given; `pool:
     /// None` takes the next of `defaults`.
     #[derive(Default)]
     pub struct FakeIpam {
         pub defaults: Vec<String>,
-        /// pool id -> (subnet base, prefix, taken addresses)
-        pub pools: Mutex<HashMap<String, (Ipv4Addr, u8, BTreeSet<IpAddr>)>>,
+        pub pools: Mutex<HashMap<String, FakePool>>,
     }
 
     impl FakeIpam {

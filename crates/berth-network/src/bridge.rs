@@ -531,3 +531,146 @@ fn bind_test(proto: &str, host_ip: &str, port: u16) -> Option<u16> {
             .map(|a| a.port())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::network::IpamPool;
+
+    fn spec(id: &str, subnet: &str, gateway: &str) -> NetworkSpec {
+        NetworkSpec {
+            id: id.into(),
+            name: "app".into(),
+            driver: "bridge".into(),
+            ipv4: vec![IpamPool {
+                subnet: subnet.into(),
+                gateway: Some(gateway.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_network_is_its_bridge_and_its_rules() {
+        let n = BridgeNet::of(&spec("0123456789abcdef", "10.3.0.0/24", "10.3.0.1")).unwrap();
+        assert_eq!(n.bridge, "br-0123456789ab");
+        assert_eq!(n.gateway, Some("10.3.0.1".parse().unwrap()));
+        let r = n.rules();
+        assert_eq!(r.bridge, "br-0123456789ab");
+        assert_eq!(r.subnet, Subnet::parse("10.3.0.0/24").unwrap());
+        assert!(r.masquerade && r.icc && !r.internal);
+        assert_eq!(r.subnet6, None);
+        let mut s = spec("n1", "10.3.0.0/24", "10.3.0.1");
+        s.options.insert(BRIDGE_NAME.into(), "mybr".into());
+        s.internal = true;
+        s.options.insert(
+            "com.docker.network.bridge.enable_ip_masquerade".into(),
+            "false".into(),
+        );
+        s.options.insert(
+            "com.docker.network.bridge.enable_icc".into(),
+            "false".into(),
+        );
+        let n = BridgeNet::of(&s).unwrap();
+        assert_eq!(n.bridge, "mybr");
+        let r = n.rules();
+        assert!(r.internal && !r.masquerade && !r.icc);
+        // only "false" turns them off
+        s.options
+            .insert("com.docker.network.bridge.enable_icc".into(), "0".into());
+        assert!(BridgeNet::of(&s).unwrap().rules().icc);
+        // no IPv4 subnet, no bridge network
+        let mut none = spec("x", "", "");
+        none.ipv4.clear();
+        assert!(BridgeNet::of(&none).is_err());
+    }
+
+    #[test]
+    fn published_ports_become_rules() {
+        let p = PublishedPort {
+            proto: "udp".into(),
+            host_ip: "0.0.0.0".into(),
+            host_port: 5353,
+            container_ip: "172.17.0.2".into(),
+            container_port: 53,
+        };
+        let r = port_rule(&p).unwrap();
+        assert_eq!(r.proto, Proto::Udp);
+        assert_eq!(r.host_ip, None);
+        assert_eq!(r.container_ip, "172.17.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!((r.host_port, r.container_port), (5353, 53));
+        let bound = PublishedPort {
+            proto: "tcp".into(),
+            host_ip: "127.0.0.1".into(),
+            ..p.clone()
+        };
+        let r = port_rule(&bound).unwrap();
+        assert_eq!(r.proto, Proto::Tcp);
+        assert_eq!(r.host_ip, Some("127.0.0.1".parse().unwrap()));
+        // "::" is every address too
+        let any6 = PublishedPort {
+            host_ip: "::".into(),
+            ..p.clone()
+        };
+        assert_eq!(port_rule(&any6).unwrap().host_ip, None);
+        // unparsable addresses make no rule rather than a wrong one
+        let bad = PublishedPort {
+            host_ip: "localhost".into(),
+            ..p.clone()
+        };
+        assert!(port_rule(&bad).is_none());
+        let bad = PublishedPort {
+            container_ip: String::new(),
+            ..p
+        };
+        assert!(port_rule(&bad).is_none());
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("8000-8010").unwrap(), (8000, 8010));
+        assert_eq!(parse_port_range("80").unwrap(), (80, 80));
+        assert_eq!(parse_port_range("1-65535").unwrap(), (1, 65535));
+        assert!(parse_port_range("9-1").is_err());
+        assert!(parse_port_range("0").is_err());
+        assert!(parse_port_range("80-").is_err());
+        assert_eq!(
+            parse_port_range("65536").unwrap_err().to_string(),
+            "invalid port specification: \"65536\""
+        );
+    }
+
+    #[test]
+    fn endpoints_need_their_network_and_an_address() {
+        let d = BridgeDriver::new();
+        let ep = EndpointSpec {
+            name: "web".into(),
+            address: Some(("10.3.0.2".parse().unwrap(), 24)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            d.create_endpoint("nope", "e1", &ep),
+            Err(NetworkError::NotFound(_))
+        ));
+        // a network known to the driver (as restore leaves it, without
+        // touching the kernel)
+        let n = BridgeNet::of(&spec("n1", "10.3.0.0/24", "10.3.0.1")).unwrap();
+        d.state().networks.insert("n1".into(), n);
+        let info = d.create_endpoint("n1", "e1abcdef", &ep).unwrap();
+        assert_eq!(info.mac, ipam::mac_for("10.3.0.2".parse().unwrap()));
+        assert_eq!(d.endpoint("e1abcdef").unwrap().host_if, "vethe1abcde");
+        let no_addr = EndpointSpec {
+            address: None,
+            ..ep
+        };
+        assert!(matches!(
+            d.create_endpoint("n1", "e2", &no_addr),
+            Err(NetworkError::InvalidParameter(_))
+        ));
+        d.delete_endpoint("n1", "e1abcdef").unwrap();
+        assert!(d.endpoint("e1abcdef").is_err());
+        // unknown endpoints are no error to delete
+        d.delete_endpoint("n1", "e1abcdef").unwrap();
+    }
+}

@@ -820,4 +820,179 @@ mod pool_tests {
         );
         assert_eq!(mac_string(&[0; 6]), "00:00:00:00:00:00");
     }
+
+    #[test]
+    fn default_address_pools_are_cut_in_order() {
+        assert_eq!(address_pools_of(&[]), default_pools());
+        let pools = address_pools_of(&[("10.10.0.0/16".into(), 24)]);
+        assert_eq!(pools.len(), 256);
+        assert_eq!(pools[0].to_string(), "10.10.0.0/24");
+        assert_eq!(pools[1].to_string(), "10.10.1.0/24");
+        assert_eq!(pools[255].to_string(), "10.10.255.0/24");
+        // several bases follow one another; a base given with host bits
+        // is cut from its network
+        let pools =
+            address_pools_of(&[("10.20.7.9/23".into(), 24), ("192.168.100.0/24".into(), 26)]);
+        let names: Vec<String> = pools.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "10.20.6.0/24",
+                "10.20.7.0/24",
+                "192.168.100.0/26",
+                "192.168.100.64/26",
+                "192.168.100.128/26",
+                "192.168.100.192/26",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_default_address_pools_are_skipped() {
+        let pools = address_pools_of(&[
+            ("not-a-cidr".into(), 24),
+            // a size wider than its base
+            ("10.0.0.0/16".into(), 8),
+            // too small to hold a container
+            ("10.1.0.0/16".into(), 31),
+            ("10.2.0.0/24".into(), 24),
+        ]);
+        assert_eq!(pools, vec![Subnet::parse("10.2.0.0/24").unwrap()]);
+        // a huge base is capped at 65536 subnets
+        assert_eq!(
+            address_pools_of(&[("10.0.0.0/8".into(), 30)]).len(),
+            1 << 16
+        );
+    }
+
+    #[test]
+    fn network_creation_picks_the_next_free_configured_pool() {
+        let pools = address_pools_of(&[("10.50.0.0/22".into(), 24)]);
+        let used = vec![
+            Subnet::parse("10.50.0.0/24").unwrap(),
+            Subnet::parse("10.50.1.128/25").unwrap(),
+        ];
+        assert_eq!(
+            pick_subnet(&pools, &used).map(|s| s.to_string()),
+            Some("10.50.2.0/24".into())
+        );
+        let used = vec![Subnet::parse("10.50.0.0/22").unwrap()];
+        assert_eq!(pick_subnet(&pools, &used), None);
+    }
+
+    fn explicit(pool: &str, sub_pool: Option<&str>, v6: bool) -> PoolRequest {
+        PoolRequest {
+            pool: Some(pool.into()),
+            sub_pool: sub_pool.map(String::from),
+            v6,
+            ..Default::default()
+        }
+    }
+
+    fn addr(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_default_ipam_grants_explicit_pools_that_do_not_overlap() {
+        let ipam = DefaultIpam::new(Vec::new());
+        let g = ipam
+            .request_pool(&explicit("172.20.3.1/16", None, false))
+            .unwrap();
+        assert_eq!(g.pool, "172.20.0.0/16");
+        assert_eq!(g.pool_id, "LocalDefault/172.20.0.0/16");
+        match ipam.request_pool(&explicit("172.20.9.0/24", None, false)) {
+            Err(NetworkError::PoolOverlap(s)) => assert_eq!(s, "172.20.0.0/16"),
+            other => panic!("{other:?}"),
+        }
+        // IPv6 pools are an address space of their own
+        let g6 = ipam
+            .request_pool(&explicit("fd00:1::/64", None, true))
+            .unwrap();
+        assert_eq!(g6.pool, "fd00:1::/64");
+        assert!(matches!(
+            ipam.request_pool(&explicit("fd00:1::/48", None, true)),
+            Err(NetworkError::PoolOverlap(_))
+        ));
+        assert!(matches!(
+            ipam.request_pool(&explicit("nonsense", None, false)),
+            Err(NetworkError::InvalidParameter(_))
+        ));
+        // released, the subnet can be had again
+        ipam.release_pool(&g.pool_id).unwrap();
+        assert!(ipam.release_pool(&g.pool_id).is_err());
+        ipam.request_pool(&explicit("172.20.9.0/24", None, false))
+            .unwrap();
+    }
+
+    #[test]
+    fn the_default_ipam_allocates_and_releases_addresses() {
+        let ipam = DefaultIpam::new(Vec::new());
+        let id = ipam
+            .request_pool(&explicit("10.0.0.0/29", None, false))
+            .unwrap()
+            .pool_id;
+        // the gateway, reserved as the service does
+        assert_eq!(
+            ipam.request_address(&id, Some(addr("10.0.0.1"))).unwrap(),
+            addr("10.0.0.1")
+        );
+        assert!(matches!(
+            ipam.request_address(&id, Some(addr("10.0.0.1"))),
+            Err(NetworkError::AddressInUse(a)) if a == addr("10.0.0.1")
+        ));
+        let got: Vec<IpAddr> =
+            std::iter::from_fn(|| ipam.request_address(&id, None).ok()).collect();
+        let want: Vec<IpAddr> = (2..=6).map(|i| addr(&format!("10.0.0.{i}"))).collect();
+        assert_eq!(got, want);
+        assert!(matches!(
+            ipam.request_address(&id, None),
+            Err(NetworkError::PoolExhausted(_))
+        ));
+        ipam.release_address(&id, addr("10.0.0.4")).unwrap();
+        assert_eq!(ipam.request_address(&id, None).unwrap(), addr("10.0.0.4"));
+        // an address of the other family, or of no pool
+        assert!(matches!(
+            ipam.request_address(&id, Some(addr("fd00::1"))),
+            Err(NetworkError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            ipam.request_address("LocalDefault/nothing", None),
+            Err(NetworkError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn the_default_ipam_hands_out_from_the_sub_pool() {
+        let ipam = DefaultIpam::new(Vec::new());
+        let g = ipam
+            .request_pool(&explicit("172.26.0.0/16", Some("172.26.5.0/24"), false))
+            .unwrap();
+        assert_eq!(g.pool_id, "LocalDefault/172.26.0.0/16/172.26.5.0/24");
+        // the gateway outside the range can still be reserved
+        ipam.request_address(&g.pool_id, Some(addr("172.26.0.1")))
+            .unwrap();
+        assert_eq!(
+            ipam.request_address(&g.pool_id, None).unwrap(),
+            addr("172.26.5.0")
+        );
+        let g6 = ipam
+            .request_pool(&explicit("fd00:dead:beef::/64", None, true))
+            .unwrap();
+        ipam.request_address(&g6.pool_id, Some(addr("fd00:dead:beef::1")))
+            .unwrap();
+        assert_eq!(
+            ipam.request_address(&g6.pool_id, None).unwrap(),
+            addr("fd00:dead:beef::2")
+        );
+        // no default IPv6 pool
+        let none6 = PoolRequest {
+            v6: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            ipam.request_pool(&none6),
+            Err(NetworkError::InvalidParameter(_))
+        ));
+    }
 }

@@ -268,8 +268,10 @@ fn an_address_asked_for_must_be_free_and_on_a_user_network() {
         "no configured subnet contains IP address 10.99.0.9"
     );
     // a bad MAC is refused before any address is taken
-    let mut bad_mac = EndpointSettings::default();
-    bad_mac.mac_address = Some("01:00:5e:00:00:01".into());
+    let bad_mac = EndpointSettings {
+        mac_address: Some("01:00:5e:00:00:01".into()),
+        ..Default::default()
+    };
     let err = f
         .svc
         .attach(
@@ -408,7 +410,7 @@ fn restore_makes_the_predefined_networks_and_holds_what_records_hold() {
         ip: "172.20.0.2".into(),
         ..Default::default()
     };
-    let (svc, ipam) = restored(&[app.clone()], &[ep], "172.26.0.1/16");
+    let (svc, ipam) = restored(std::slice::from_ref(&app), &[ep], "172.26.0.1/16");
     for name in ["bridge", "host", "none", "app"] {
         assert!(svc.record(name).is_ok(), "{name}");
     }
