@@ -330,9 +330,10 @@ impl NetworkService {
                 })
                 .cloned()
                 .collect();
-            driver
-                .restore(&specs, &mine)
-                .map_err(|e| anyhow::anyhow!("{name} network driver: {e}"))?;
+            driver.restore(&specs, &mine).map_err(|e| match e {
+                NetworkError::Internal(e) => e,
+                e => anyhow::anyhow!("{name} network driver: {e}"),
+            })?;
         }
         *self.state.w() = nets;
         Ok(())
