@@ -63,3 +63,21 @@ impl From<crate::volume::VolumeError> for Error {
         }
     }
 }
+
+impl From<crate::network::NetworkError> for Error {
+    fn from(e: crate::network::NetworkError) -> Self {
+        use crate::network::NetworkError;
+        match e {
+            NetworkError::InvalidParameter(m) => Error::InvalidParameter(m),
+            NetworkError::Conflict(m) => Error::Conflict(m),
+            NetworkError::NotFound(m) => Error::NotFound(m),
+            NetworkError::Internal(e) => Error::Internal(e),
+            e @ (NetworkError::PoolOverlap(_) | NetworkError::AddressInUse(_)) => {
+                Error::Conflict(e.to_string())
+            }
+            e @ (NetworkError::NoPool | NetworkError::PoolExhausted(_)) => {
+                Error::InvalidParameter(e.to_string())
+            }
+        }
+    }
+}

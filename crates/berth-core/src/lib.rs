@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod image;
+pub mod network;
 pub mod runtime;
 pub mod schema;
 pub mod store;

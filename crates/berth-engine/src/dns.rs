@@ -163,7 +163,7 @@ impl Engine {
                 let primary = crate::networks::endpoint_network(
                     r.host_config.network_mode.as_deref().unwrap_or_default(),
                 )
-                .and_then(|m| self.networks.r().find_id(m))
+                .and_then(|m| self.networks.find_id(m))
                 .is_some_and(|pid| pid == ep.network_id);
                 let aliases = crate::networks::endpoint_settings(&r, net, &ep.network_id, primary)
                     .and_then(|c| c.aliases.clone())

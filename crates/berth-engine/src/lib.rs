@@ -56,6 +56,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
+use berth_core::network::{IpamDriver, NetworkDriver};
 use berth_core::runtime::Runtime;
 use berth_core::volume::LOCAL_DRIVER;
 use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
@@ -95,7 +96,8 @@ pub struct Engine {
     volumes: volumes::VolumeService,
     /// sees every pulled, loaded or imported image before it is recorded
     verifier: Arc<dyn berth_core::verify::ImageVerifier>,
-    networks: RwLock<networks::Networks>,
+    /// the networks service, over the network and IPAM drivers
+    networks: networks::NetworkService,
     /// tasks serving running containers' networks: embedded DNS servers
     /// ("dns:<id>") and loopback proxies ("proxy:<id>")
     net_tasks: std::sync::Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
@@ -154,6 +156,19 @@ impl Engine {
             cfg.exec_root.clone(),
             cgroup_parent.clone(),
         ));
+        let networks = networks::NetworkService::new(
+            meta.clone(),
+            HashMap::from([(
+                "bridge".to_string(),
+                Arc::new(berth_network::BridgeDriver::new()) as Arc<dyn NetworkDriver>,
+            )]),
+            HashMap::from([(
+                "default".to_string(),
+                Arc::new(berth_network::DefaultIpam::new(
+                    berth_network::ipam::address_pools_of(&cfg.address_pools),
+                )) as Arc<dyn IpamDriver>,
+            )]),
+        );
         let engine = Arc::new(Engine {
             cgroup_parent,
             cfg,
@@ -165,7 +180,7 @@ impl Engine {
             names: RwLock::new(HashMap::new()),
             volumes: volume_service,
             verifier: Arc::new(berth_core::verify::AcceptAll),
-            networks: RwLock::new(networks::Networks::default()),
+            networks,
             net_tasks: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             execs: RwLock::new(HashMap::new()),

@@ -1,0 +1,431 @@
+//! The networks service's own part: network records by name and id, and
+//! the drivers behind them, reached through the ports of berth-core — the
+//! network drivers by driver name ("bridge") and the IPAM drivers by name
+//! ("default"). Everything here that a driver does not decide is
+//! bookkeeping: which pool a network holds, which addresses its endpoints
+//! took, and Docker's messages when a request is refused.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use berth_core::network::{
+    IpamDriver, IpamPool, NetworkDriver, NetworkError, NetworkSpec, OPT_BUILTIN_POOLS, PoolRequest,
+    PublishedPort,
+};
+use berth_network::{Subnet, Subnet6};
+use berth_store::{MetadataStore, MetadataStoreExt, Table};
+use bollard_stubs::models::{EndpointSettings, IpamConfig, NetworkCreateRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, LockExt, Result};
+
+/// Serializes network creation: two must not pick one subnet.
+static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// bridge, host or null
+    pub driver: String,
+    pub created: String,
+    /// the subnet and gateway; empty for host and null
+    #[serde(default)]
+    pub subnet: String,
+    #[serde(default)]
+    pub gateway: String,
+    #[serde(default)]
+    pub ip_range: Option<String>,
+    #[serde(default)]
+    pub aux_addresses: HashMap<String, String>,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub options: HashMap<String, String>,
+    /// the Linux bridge; empty for host and null
+    #[serde(default)]
+    pub bridge: String,
+    /// `--ipv6` networks: the IPv6 subnet and gateway
+    #[serde(default)]
+    pub subnet6: String,
+    #[serde(default)]
+    pub gateway6: String,
+}
+
+impl NetworkRecord {
+    /// A record with only its identity, for host, none and tests.
+    pub(crate) fn bare(name: &str, driver: &str) -> NetworkRecord {
+        NetworkRecord {
+            id: crate::random_id(),
+            name: name.into(),
+            driver: driver.into(),
+            created: crate::now_rfc3339(),
+            subnet: String::new(),
+            gateway: String::new(),
+            ip_range: None,
+            aux_addresses: HashMap::new(),
+            internal: false,
+            attachable: false,
+            labels: HashMap::new(),
+            options: HashMap::new(),
+            bridge: String::new(),
+            subnet6: String::new(),
+            gateway6: String::new(),
+        }
+    }
+
+    pub(crate) fn predefined(&self) -> bool {
+        matches!(self.name.as_str(), "bridge" | "host" | "none")
+    }
+
+    pub(crate) fn subnet(&self) -> Option<Subnet> {
+        Subnet::parse(&self.subnet).ok()
+    }
+
+    pub(crate) fn subnet6(&self) -> Option<Subnet6> {
+        Subnet6::parse(&self.subnet6).ok()
+    }
+
+    /// The network as its driver is asked to make it.
+    pub(crate) fn spec(&self) -> NetworkSpec {
+        let pool = |subnet: &str, gateway: &str, range: Option<String>, aux| IpamPool {
+            subnet: subnet.to_string(),
+            ip_range: range,
+            gateway: (!gateway.is_empty()).then(|| gateway.to_string()),
+            aux_addresses: aux,
+        };
+        NetworkSpec {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            driver: self.driver.clone(),
+            options: self.options.clone(),
+            labels: self.labels.clone(),
+            ipv4: (!self.subnet.is_empty())
+                .then(|| {
+                    pool(
+                        &self.subnet,
+                        &self.gateway,
+                        self.ip_range.clone(),
+                        self.aux_addresses.clone(),
+                    )
+                })
+                .into_iter()
+                .collect(),
+            ipv6: (!self.subnet6.is_empty())
+                .then(|| pool(&self.subnet6, &self.gateway6, None, HashMap::new()))
+                .into_iter()
+                .collect(),
+            internal: self.internal,
+            attachable: self.attachable,
+            enable_ipv6: !self.subnet6.is_empty(),
+        }
+    }
+}
+
+/// A running container's place on one network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub host_if: String,
+    pub container_if: String,
+    /// on `--ipv6` networks
+    #[serde(default)]
+    pub ip6: String,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default)]
+    pub gateway6: String,
+}
+
+/// The networks and the pools they hold.
+#[derive(Default)]
+pub(crate) struct Networks {
+    pub(crate) by_id: HashMap<String, NetworkRecord>,
+    /// network id -> its IPv4 pool's id in the default IPAM
+    pools: HashMap<String, String>,
+    pools6: HashMap<String, String>,
+}
+
+impl Networks {
+    pub(crate) fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
+        if let Some(n) = self.by_id.values().find(|n| n.name == name_or_id) {
+            return Some(n);
+        }
+        if let Some(n) = self.by_id.get(name_or_id) {
+            return Some(n);
+        }
+        let mut prefixed = self
+            .by_id
+            .values()
+            .filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
+        match (prefixed.next(), prefixed.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// What a container asks of its endpoint on one network.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndpointWant<'a> {
+    /// the container's name
+    pub name: &'a str,
+    pub settings: Option<&'a EndpointSettings>,
+}
+
+/// The daemon settings the predefined bridge is made from.
+pub(crate) struct DefaultBridge<'a> {
+    pub bip: Option<&'a str>,
+    pub fixed_cidr: Option<String>,
+}
+
+pub(crate) struct NetworkService {
+    meta: Arc<dyn MetadataStore>,
+    drivers: HashMap<String, Arc<dyn NetworkDriver>>,
+    ipams: HashMap<String, Arc<dyn IpamDriver>>,
+    state: RwLock<Networks>,
+}
+
+impl NetworkService {
+    pub(crate) fn new(
+        meta: Arc<dyn MetadataStore>,
+        drivers: HashMap<String, Arc<dyn NetworkDriver>>,
+        ipams: HashMap<String, Arc<dyn IpamDriver>>,
+    ) -> Self {
+        NetworkService {
+            meta,
+            drivers,
+            ipams,
+            state: RwLock::new(Networks::default()),
+        }
+    }
+
+    pub(crate) fn r(&self) -> std::sync::RwLockReadGuard<'_, Networks> {
+        self.state.r()
+    }
+
+    pub(crate) fn find_id(&self, name_or_id: &str) -> Option<String> {
+        self.r().find(name_or_id).map(|n| n.id.clone())
+    }
+
+    pub(crate) fn record(&self, name: &str) -> Result<NetworkRecord> {
+        self.r()
+            .find(name)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("network {name} not found")))
+    }
+
+    pub(crate) fn all(&self) -> Vec<NetworkRecord> {
+        self.r().by_id.values().cloned().collect()
+    }
+
+    /// The driver of a network, by driver name; Docker's answer for one
+    /// berth does not have.
+    pub(crate) fn driver(&self, driver: &str) -> Result<Arc<dyn NetworkDriver>> {
+        self.drivers.get(driver).cloned().ok_or_else(|| {
+            Error::not_found(format!(
+                "could not find plugin {driver} in v1 plugin registry: plugin not found"
+            ))
+        })
+    }
+
+    fn ipam(&self) -> Result<Arc<dyn IpamDriver>> {
+        self.ipams
+            .get("default")
+            .cloned()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no default IPAM driver")))
+    }
+
+    /// Loads the networks, creates the predefined ones, asks the IPAM for
+    /// every network's pool and every running endpoint's address again,
+    /// and gives each driver its networks and published ports back.
+    pub(crate) fn restore<'a>(
+        &self,
+        default_bridge: &DefaultBridge,
+        endpoints: impl Iterator<Item = &'a EndpointRecord> + Clone,
+        ports: &[PublishedPort],
+    ) -> anyhow::Result<()> {
+        let mut nets = Networks::default();
+        for (_, n) in self.meta.list_json::<NetworkRecord>(Table::Networks)? {
+            nets.by_id.insert(n.id.clone(), n);
+        }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if nets.find(name).is_none() {
+                let rec = NetworkRecord::bare(name, driver);
+                self.meta.put_json(Table::Networks, &rec.id, &rec)?;
+                nets.by_id.insert(rec.id.clone(), rec);
+            }
+        }
+        let mut bridges: Vec<NetworkRecord> = nets
+            .by_id
+            .values()
+            .filter(|n| n.driver == "bridge")
+            .cloned()
+            .collect();
+        for n in &bridges {
+            self.hold_pools(&mut nets, n);
+        }
+        if nets.find("bridge").is_none() {
+            let rec = self.default_bridge(default_bridge)?;
+            self.meta.put_json(Table::Networks, &rec.id, &rec)?;
+            self.hold_pools(&mut nets, &rec);
+            nets.by_id.insert(rec.id.clone(), rec.clone());
+            bridges.push(rec);
+        }
+        let ipam = self.ipam()?;
+        for ep in endpoints.clone() {
+            let taken = [
+                (nets.pools.get(&ep.network_id), ep.ip.parse::<IpAddr>().ok()),
+                (nets.pools6.get(&ep.network_id), ep.ip6.parse().ok()),
+            ];
+            for (pool, ip) in taken {
+                if let (Some(pool), Some(ip)) = (pool, ip) {
+                    let _ = ipam.request_address(pool, Some(ip));
+                }
+            }
+        }
+        for (name, driver) in &self.drivers {
+            let specs: Vec<NetworkSpec> = bridges
+                .iter()
+                .filter(|n| &n.driver == name)
+                .map(NetworkRecord::spec)
+                .collect();
+            // a port was published on the endpoint that has its address
+            let mine: Vec<PublishedPort> = ports
+                .iter()
+                .filter(|p| {
+                    let on = endpoints
+                        .clone()
+                        .find(|ep| ep.ip == p.container_ip || ep.ip6 == p.container_ip)
+                        .and_then(|ep| nets.by_id.get(&ep.network_id))
+                        .map_or("bridge", |n| n.driver.as_str());
+                    on == name
+                })
+                .cloned()
+                .collect();
+            driver.restore(&specs, &mine).map_err(|e| match e {
+                NetworkError::Internal(e) => e,
+                e => anyhow::anyhow!("{name} network driver: {e}"),
+            })?;
+        }
+        *self.state.w() = nets;
+        Ok(())
+    }
+
+    /// The predefined bridge: `--bip` or the first free built-in pool.
+    fn default_bridge(&self, cfg: &DefaultBridge) -> anyhow::Result<NetworkRecord> {
+        let ipam = self.ipam()?;
+        let (subnet, gateway) = match cfg.bip {
+            Some(bip) => {
+                let s = Subnet::parse(bip).map_err(|e| anyhow::anyhow!("bip: {e}"))?;
+                (s.network(), s.addr)
+            }
+            None => {
+                let req = PoolRequest {
+                    options: HashMap::from([(OPT_BUILTIN_POOLS.to_string(), "true".into())]),
+                    ..Default::default()
+                };
+                let grant = ipam.request_pool(&req).map_err(|e| match e {
+                    NetworkError::NoPool => {
+                        anyhow::anyhow!("no free subnet for the default bridge")
+                    }
+                    e => anyhow::anyhow!("{e}"),
+                })?;
+                // held again with the network's other reservations
+                let _ = ipam.release_pool(&grant.pool_id);
+                let s = Subnet::parse(&grant.pool)?;
+                (s, s.nth(1))
+            }
+        };
+        let mut rec = NetworkRecord::bare("bridge", "bridge");
+        for (k, v) in [
+            ("com.docker.network.bridge.default_bridge", "true"),
+            ("com.docker.network.bridge.enable_icc", "true"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+            ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+            (
+                "com.docker.network.bridge.name",
+                berth_network::DEFAULT_BRIDGE_IF,
+            ),
+            ("com.docker.network.driver.mtu", "1500"),
+        ] {
+            rec.options.insert(k.to_string(), v.to_string());
+        }
+        rec.subnet = subnet.to_string();
+        rec.gateway = gateway.to_string();
+        rec.ip_range = cfg.fixed_cidr.clone();
+        rec.bridge = berth_network::DEFAULT_BRIDGE_IF.into();
+        Ok(rec)
+    }
+
+    /// Asks the IPAM for a recorded network's pools and reserves their
+    /// gateways and auxiliary addresses; what does not parse is skipped,
+    /// not fatal (an unparsable range is the whole subnet).
+    fn hold_pools(&self, nets: &mut Networks, n: &NetworkRecord) {
+        let Ok(ipam) = self.ipam() else {
+            return;
+        };
+        let range = n.ip_range.clone().filter(|r| Subnet::parse(r).is_ok());
+        let mut reserved: Vec<(String, Option<IpAddr>)> = Vec::new();
+        if n.subnet().is_some() {
+            match ipam.request_pool(&PoolRequest {
+                pool: Some(n.subnet.clone()),
+                sub_pool: range,
+                ..Default::default()
+            }) {
+                Ok(g) => {
+                    reserved.push((g.pool_id.clone(), n.gateway.parse().ok()));
+                    for v in n.aux_addresses.values() {
+                        reserved.push((g.pool_id.clone(), v.parse().ok()));
+                    }
+                    nets.pools.insert(n.id.clone(), g.pool_id);
+                }
+                Err(e) => tracing::warn!(network = %n.name, error = %e, "holding the IPv4 pool"),
+            }
+        }
+        if n.subnet6().is_some() {
+            match ipam.request_pool(&PoolRequest {
+                pool: Some(n.subnet6.clone()),
+                v6: true,
+                ..Default::default()
+            }) {
+                Ok(g) => {
+                    reserved.push((g.pool_id.clone(), n.gateway6.parse().ok()));
+                    nets.pools6.insert(n.id.clone(), g.pool_id);
+                }
+                Err(e) => tracing::warn!(network = %n.name, error = %e, "holding the IPv6 pool"),
+            }
+        }
+        for (pool, ip) in reserved {
+            if let Some(ip) = ip {
+                let _ = ipam.request_address(&pool, Some(ip));
+            }
+        }
+    }
+
+    fn release_pools(&self, network_id: &str, pools: [Option<String>; 2]) {
+        let Ok(ipam) = self.ipam() else {
+            return;
+        };
+        for p in pools.into_iter().flatten() {
+            if let Err(e) = ipam.release_pool(&p) {
+                tracing::warn!(network = %network_id, pool = %p, error = %e, "releasing a pool");
+            }
+        }
+    }
+}
+
+mod create;
+pub(crate) mod endpoints;
+#[cfg(test)]
+mod tests;
