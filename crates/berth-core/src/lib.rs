@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod image;
+pub mod mount;
 pub mod network;
 pub mod runtime;
 pub mod schema;
@@ -41,7 +42,30 @@ pub fn random_id() -> String {
     hex::encode(b)
 }
 
+/// Docker's label filter: every `key` or `key=value` given must match.
+pub fn labels_match(labels: &std::collections::HashMap<String, String>, wanted: &[String]) -> bool {
+    wanted.iter().all(|w| match w.split_once('=') {
+        Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+        None => labels.contains_key(w.as_str()),
+    })
+}
+
 /// Now, as Docker writes times: RFC 3339 in UTC with nanoseconds.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Poisoned locks only mean a panic elsewhere; the data is still usable.
+pub trait LockExt<T> {
+    fn r(&self) -> std::sync::RwLockReadGuard<'_, T>;
+    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for std::sync::RwLock<T> {
+    fn r(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(|p| p.into_inner())
+    }
 }

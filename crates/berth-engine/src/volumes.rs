@@ -4,10 +4,9 @@
 //!
 //! Volume data is the business of the volume's driver (`local`, in
 //! berth-volume-local: a directory `volumes/<name>/_data` under the data
-//! root, or a device mounted there); this service keeps the records,
-//! counts which containers use each volume and answers in Docker's shapes.
-
-mod service;
+//! root, or a device mounted there); the volumes service (berth-volumes)
+//! keeps the records and counts which containers use each volume; this
+//! module resolves containers' mounts and answers in Docker's shapes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,43 +17,13 @@ use bollard_stubs::models::{
     HostConfig, Mount, MountPoint, MountType, Volume, VolumeCreateRequest, VolumeScopeEnum,
     VolumeUsageData,
 };
-use serde::{Deserialize, Serialize};
 
+pub use berth_core::mount::{MountKind, MountRecord};
 pub use berth_core::volume::VolumeRecord;
-pub(crate) use service::{Drivers, VolumeService};
+pub(crate) use berth_volumes::{Drivers, VolumeService};
 
 use crate::{Engine, Error, LockExt, Result};
-use service::{ContainerMounts, PruneRule};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MountKind {
-    Bind,
-    Volume,
-    Tmpfs,
-}
-
-/// One mount of a container, resolved at create.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MountRecord {
-    pub kind: MountKind,
-    /// host path (bind) or volume name (volume); empty for tmpfs
-    pub source: String,
-    pub destination: String,
-    pub read_only: bool,
-    /// "" or one of Docker's propagation modes
-    #[serde(default)]
-    pub propagation: String,
-    /// the mode string as the user gave it in `-v` ("ro,z"); Docker shows it
-    #[serde(default)]
-    pub mode: String,
-    /// do not copy the image's content into an empty volume
-    #[serde(default)]
-    pub nocopy: bool,
-    /// tmpfs: `size=…`, `mode=…`
-    #[serde(default)]
-    pub tmpfs_options: Vec<String>,
-}
+use berth_volumes::{ContainerMounts, PruneRule};
 
 /// Docker's rule for local volume names.
 fn validate_name(name: &str) -> Result<()> {
@@ -158,17 +127,17 @@ impl Engine {
 
     /// ids of the containers whose mounts use the volume
     fn volume_users(&self, name: &str) -> Vec<String> {
-        service::users_of(name, &self.container_mounts())
+        berth_volumes::users_of(name, &self.container_mounts())
     }
 
     pub fn volume_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Volume>> {
-        service::check_list_filters(filters)?;
+        berth_volumes::check_list_filters(filters)?;
         let mut recs = self.volumes.records();
         recs.sort_by(|a, b| a.name.cmp(&b.name));
-        let used = service::used_volumes(&self.container_mounts());
+        let used = berth_volumes::used_volumes(&self.container_mounts());
         let mut out = Vec::new();
         for r in recs {
-            if service::listed(&r, filters, &used)? {
+            if berth_volumes::listed(&r, filters, &used)? {
                 out.push(self.volume_view(&r, false));
             }
         }
@@ -213,7 +182,7 @@ impl Engine {
         api_before_1_42: bool,
     ) -> Result<(Vec<String>, u64)> {
         let rule = PruneRule::new(filters, api_before_1_42)?;
-        let used = service::used_volumes(&self.container_mounts());
+        let used = berth_volumes::used_volumes(&self.container_mounts());
         let mut deleted = Vec::new();
         let mut space = 0;
         for r in self.volumes.records() {
@@ -231,8 +200,8 @@ impl Engine {
     /// Removes the anonymous volumes of a removed container that nothing
     /// else uses (`rm -v`, `--rm`).
     pub(crate) fn remove_anonymous_volumes(&self, mounts: &[MountRecord]) {
-        let used = service::used_volumes(&self.container_mounts());
-        for rec in service::orphaned_anonymous(mounts, &used, |n| self.volumes.get(n).ok()) {
+        let used = berth_volumes::used_volumes(&self.container_mounts());
+        for rec in berth_volumes::orphaned_anonymous(mounts, &used, |n| self.volumes.get(n).ok()) {
             if let Err(err) = self.delete_volume(&rec) {
                 tracing::warn!(volume = %rec.name, error = %err, "removing anonymous volume");
             }

@@ -1,4 +1,4 @@
-//! The volumes service's state: the volume records, written through to
+//! The volumes service: the volume records, written through to
 //! the metadata store, and the drivers (by name) that hold their data. The
 //! decisions over records and container mounts (who uses a volume, what
 //! `volume ls` shows, what prune removes) are plain functions here, so
@@ -8,20 +8,20 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use berth_core::error::{Error, Result};
+use berth_core::mount::{MountKind, MountRecord};
 use berth_core::store::{MetadataStore, MetadataStoreExt, Table};
 use berth_core::volume::{LOCAL_DRIVER, VolumeDriver, VolumeRecord, VolumeScope};
-
-use super::{MountKind, MountRecord};
-use crate::{Error, LockExt, Result};
+use berth_core::{LockExt, labels_match};
 
 /// The volume drivers by name ("local", plugins later).
-pub(crate) type Drivers = HashMap<String, Arc<dyn VolumeDriver>>;
+pub type Drivers = HashMap<String, Arc<dyn VolumeDriver>>;
 
 /// A container's id with its mounts: what volume reference counts are
 /// made of.
-pub(crate) type ContainerMounts = (String, Vec<MountRecord>);
+pub type ContainerMounts = (String, Vec<MountRecord>);
 
-pub(crate) struct VolumeService {
+pub struct VolumeService {
     meta: Arc<dyn MetadataStore>,
     drivers: Drivers,
     records: RwLock<HashMap<String, VolumeRecord>>,
@@ -29,7 +29,7 @@ pub(crate) struct VolumeService {
 
 impl VolumeService {
     /// The records in the store, by name; drivers are opened with them.
-    pub(crate) fn load_records(
+    pub fn load_records(
         meta: &dyn MetadataStore,
     ) -> anyhow::Result<HashMap<String, VolumeRecord>> {
         Ok(meta
@@ -38,7 +38,7 @@ impl VolumeService {
             .collect())
     }
 
-    pub(crate) fn new(
+    pub fn new(
         meta: Arc<dyn MetadataStore>,
         drivers: Drivers,
         records: HashMap<String, VolumeRecord>,
@@ -51,7 +51,7 @@ impl VolumeService {
     }
 
     /// The driver called `name`, or Docker's answer for a plugin it lacks.
-    pub(crate) fn driver(&self, name: &str) -> Result<Arc<dyn VolumeDriver>> {
+    pub fn driver(&self, name: &str) -> Result<Arc<dyn VolumeDriver>> {
         self.drivers.get(name).cloned().ok_or_else(|| {
             Error::not_found(format!(
                 "error looking up volume plugin {name}: plugin \"{name}\" not found"
@@ -59,7 +59,7 @@ impl VolumeService {
         })
     }
 
-    pub(crate) fn get(&self, name: &str) -> Result<VolumeRecord> {
+    pub fn get(&self, name: &str) -> Result<VolumeRecord> {
         self.records
             .r()
             .get(name)
@@ -68,14 +68,14 @@ impl VolumeService {
     }
 
     /// Every record, in no particular order.
-    pub(crate) fn records(&self) -> Vec<VolumeRecord> {
+    pub fn records(&self) -> Vec<VolumeRecord> {
         self.records.r().values().cloned().collect()
     }
 
     /// The record of `rec.name`, created from `rec` if there is none; true
     /// when it was created. The data comes first, then the record: a crash
     /// between them leaves data that the driver's next open removes.
-    pub(crate) fn ensure(&self, rec: VolumeRecord) -> Result<(VolumeRecord, bool)> {
+    pub fn ensure(&self, rec: VolumeRecord) -> Result<(VolumeRecord, bool)> {
         let mut recs = self.records.w();
         if let Some(existing) = recs.get(&rec.name) {
             return Ok((existing.clone(), false));
@@ -88,7 +88,7 @@ impl VolumeService {
 
     /// Deletes the record, then the data: a crash leaves data that the
     /// driver's next open removes, never a record without its data.
-    pub(crate) fn delete(&self, rec: &VolumeRecord) -> Result<()> {
+    pub fn delete(&self, rec: &VolumeRecord) -> Result<()> {
         let driver = self.driver(&rec.driver)?;
         self.meta.delete(Table::Volumes, &rec.name)?;
         self.records.w().remove(&rec.name);
@@ -98,7 +98,7 @@ impl VolumeService {
 
     /// The name of the driver of volume `name`; "local" for a name without
     /// a record, which a container's inspect may still show.
-    pub(crate) fn driver_name(&self, name: &str) -> String {
+    pub fn driver_name(&self, name: &str) -> String {
         self.records
             .r()
             .get(name)
@@ -108,7 +108,7 @@ impl VolumeService {
 
     /// Where the volume's data is, for views; empty if its driver cannot
     /// say without a mount.
-    pub(crate) fn mountpoint(&self, name: &str) -> String {
+    pub fn mountpoint(&self, name: &str) -> String {
         self.drivers
             .get(&self.driver_name(name))
             .and_then(|d| d.path(name).ok())
@@ -118,17 +118,17 @@ impl VolumeService {
 
     /// Makes the volume's data available to `caller` (a container id) and
     /// says where it is on the host.
-    pub(crate) fn mount(&self, name: &str, caller: &str) -> Result<PathBuf> {
+    pub fn mount(&self, name: &str, caller: &str) -> Result<PathBuf> {
         let rec = self.get(name)?;
         Ok(self.driver(&rec.driver)?.mount(name, caller)?)
     }
 
     /// The bytes the volume's data takes, if its driver can tell.
-    pub(crate) fn usage(&self, rec: &VolumeRecord) -> Option<u64> {
+    pub fn usage(&self, rec: &VolumeRecord) -> Option<u64> {
         self.drivers.get(&rec.driver)?.usage(&rec.name)
     }
 
-    pub(crate) fn scope(&self, rec: &VolumeRecord) -> VolumeScope {
+    pub fn scope(&self, rec: &VolumeRecord) -> VolumeScope {
         self.drivers
             .get(&rec.driver)
             .map(|d| d.capabilities().scope)
@@ -137,7 +137,7 @@ impl VolumeService {
 }
 
 /// The ids of the containers whose mounts use volume `name`, sorted.
-pub(crate) fn users_of(name: &str, containers: &[ContainerMounts]) -> Vec<String> {
+pub fn users_of(name: &str, containers: &[ContainerMounts]) -> Vec<String> {
     let mut users: Vec<String> = containers
         .iter()
         .filter(|(_, mounts)| {
@@ -152,7 +152,7 @@ pub(crate) fn users_of(name: &str, containers: &[ContainerMounts]) -> Vec<String
 }
 
 /// The names of the volumes that some container mounts.
-pub(crate) fn used_volumes(containers: &[ContainerMounts]) -> HashSet<String> {
+pub fn used_volumes(containers: &[ContainerMounts]) -> HashSet<String> {
     containers
         .iter()
         .flat_map(|(_, mounts)| mounts)
@@ -162,7 +162,7 @@ pub(crate) fn used_volumes(containers: &[ContainerMounts]) -> HashSet<String> {
 }
 
 /// Refuses filter keys `volume ls` does not know.
-pub(crate) fn check_list_filters(filters: &HashMap<String, Vec<String>>) -> Result<()> {
+pub fn check_list_filters(filters: &HashMap<String, Vec<String>>) -> Result<()> {
     for k in filters.keys() {
         if !matches!(k.as_str(), "dangling" | "name" | "label" | "driver") {
             return Err(Error::invalid(format!("invalid filter '{k}'")));
@@ -173,7 +173,7 @@ pub(crate) fn check_list_filters(filters: &HashMap<String, Vec<String>>) -> Resu
 
 /// Whether `volume ls` shows `rec`. A bad `dangling` value is refused only
 /// when there is a volume to apply it to, as before.
-pub(crate) fn listed(
+pub fn listed(
     rec: &VolumeRecord,
     filters: &HashMap<String, Vec<String>>,
     used: &HashSet<String>,
@@ -204,7 +204,7 @@ pub(crate) fn listed(
         return Ok(false);
     }
     if let Some(ls) = filters.get("label")
-        && !crate::labels_match(&rec.labels, ls)
+        && !labels_match(&rec.labels, ls)
     {
         return Ok(false);
     }
@@ -213,7 +213,7 @@ pub(crate) fn listed(
 
 /// What `volume prune` removes, from its filters.
 #[derive(Debug)]
-pub(crate) struct PruneRule<'a> {
+pub struct PruneRule<'a> {
     /// named volumes too, not only anonymous ones
     all: bool,
     label: Option<&'a [String]>,
@@ -223,7 +223,7 @@ pub(crate) struct PruneRule<'a> {
 impl<'a> PruneRule<'a> {
     /// Anonymous volumes only, or every one with `all=true` (API 1.42 and
     /// later; before that every unused volume).
-    pub(crate) fn new(
+    pub fn new(
         filters: &'a HashMap<String, Vec<String>>,
         api_before_1_42: bool,
     ) -> Result<Self> {
@@ -244,19 +244,19 @@ impl<'a> PruneRule<'a> {
     }
 
     /// Whether prune removes `rec`; a volume some container uses never.
-    pub(crate) fn removes(&self, rec: &VolumeRecord, used: &HashSet<String>) -> bool {
+    pub fn removes(&self, rec: &VolumeRecord, used: &HashSet<String>) -> bool {
         if used.contains(&rec.name) || !(self.all || rec.is_anonymous()) {
             return false;
         }
         if let Some(ls) = self.label
-            && !crate::labels_match(&rec.labels, ls)
+            && !labels_match(&rec.labels, ls)
         {
             return false;
         }
         if let Some(ls) = self.not_label
             && ls
                 .iter()
-                .any(|l| crate::labels_match(&rec.labels, std::slice::from_ref(l)))
+                .any(|l| labels_match(&rec.labels, std::slice::from_ref(l)))
         {
             return false;
         }
@@ -266,7 +266,7 @@ impl<'a> PruneRule<'a> {
 
 /// The anonymous volumes among a removed container's `mounts` that no
 /// container uses any more (`rm -v`, `--rm`), each once.
-pub(crate) fn orphaned_anonymous(
+pub fn orphaned_anonymous(
     mounts: &[MountRecord],
     used: &HashSet<String>,
     record: impl Fn(&str) -> Option<VolumeRecord>,
