@@ -3,9 +3,10 @@
 //! events are the events service's (berth-events); here each event is
 //! built from what it is about and published.
 
-pub use berth_events::{Actor, Event, EventBus, EventFilter};
+pub(crate) use berth_events::EventBus;
+pub use berth_events::{Event, EventFilter};
 
-use berth_events::now_nanos;
+use berth_events::{Actor, now_nanos};
 
 use crate::Engine;
 

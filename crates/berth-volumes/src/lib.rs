@@ -29,9 +29,7 @@ pub struct VolumeService {
 
 impl VolumeService {
     /// The records in the store, by name; drivers are opened with them.
-    pub fn load_records(
-        meta: &dyn MetadataStore,
-    ) -> anyhow::Result<HashMap<String, VolumeRecord>> {
+    pub fn load_records(meta: &dyn MetadataStore) -> anyhow::Result<HashMap<String, VolumeRecord>> {
         Ok(meta
             .list_json::<VolumeRecord>(Table::Volumes)?
             .into_iter()
@@ -223,10 +221,7 @@ pub struct PruneRule<'a> {
 impl<'a> PruneRule<'a> {
     /// Anonymous volumes only, or every one with `all=true` (API 1.42 and
     /// later; before that every unused volume).
-    pub fn new(
-        filters: &'a HashMap<String, Vec<String>>,
-        api_before_1_42: bool,
-    ) -> Result<Self> {
+    pub fn new(filters: &'a HashMap<String, Vec<String>>, api_before_1_42: bool) -> Result<Self> {
         for k in filters.keys() {
             if !matches!(k.as_str(), "label" | "label!" | "all") {
                 return Err(Error::invalid(format!("invalid filter '{k}'")));
