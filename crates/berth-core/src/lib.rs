@@ -45,3 +45,18 @@ pub fn random_id() -> String {
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
+
+/// Poisoned locks only mean a panic elsewhere; the data is still usable.
+pub trait LockExt<T> {
+    fn r(&self) -> std::sync::RwLockReadGuard<'_, T>;
+    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for std::sync::RwLock<T> {
+    fn r(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -237,17 +237,4 @@ pub(crate) fn labels_match(labels: &HashMap<String, String>, wanted: &[String]) 
 
 pub(crate) use berth_core::{crash_point, now_rfc3339, random_id};
 
-/// Poisoned locks only mean a panic elsewhere; the data is still usable.
-pub(crate) trait LockExt<T> {
-    fn r(&self) -> std::sync::RwLockReadGuard<'_, T>;
-    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T>;
-}
-
-impl<T> LockExt<T> for RwLock<T> {
-    fn r(&self) -> std::sync::RwLockReadGuard<'_, T> {
-        self.read().unwrap_or_else(|p| p.into_inner())
-    }
-    fn w(&self) -> std::sync::RwLockWriteGuard<'_, T> {
-        self.write().unwrap_or_else(|p| p.into_inner())
-    }
-}
+pub(crate) use berth_core::LockExt;
