@@ -3,9 +3,10 @@
 //! (the bridge driver of berth-network) with their pools from the IPAM
 //! port, and each running container's endpoint (a namespace pinned under
 //! the exec root, an interface from the driver, an address) and published
-//! ports. `service.rs` keeps the records and talks to the drivers,
-//! `inspect.rs` shapes what inspect and list show; this file is what
-//! involves containers.
+//! ports. The networks service (the berth-networks crate) keeps the
+//! records and talks to the drivers, `inspect.rs` shapes what inspect and
+//! list show; this file is what involves containers, and turns Docker's
+//! requests into the service's.
 //!
 //! Records live in the metadata store; a container's endpoints and ports
 //! are part of its record while it runs, so a restarted daemon knows every
@@ -14,19 +15,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use berth_core::network::{JoinRequest, PortRequest};
+use berth_core::network::{IpamPool, JoinRequest, PortRequest};
 use berth_network::links;
+use berth_networks::CreateNetwork;
 use bollard_stubs::models::{EndpointSettings, NetworkCreateRequest, PortBinding};
 
 use crate::containers::{ContainerRecord, Status};
 use crate::{Engine, Error, LockExt, Result};
 
 mod inspect;
-mod service;
 
 pub use berth_core::network::PublishedPort;
-pub(crate) use service::{DefaultBridge, EndpointWant, NetworkService};
-pub use service::{EndpointRecord, NetworkRecord};
+pub(crate) use berth_networks::{DefaultBridge, EndpointWant, NetworkService};
+pub use berth_networks::{EndpointRecord, NetworkRecord};
 
 /// The network a container's `NetworkMode` names: None for host, none
 /// and container:<x>, which get no endpoint.
@@ -102,7 +103,7 @@ impl Engine {
     }
 
     pub fn network_create(&self, req: NetworkCreateRequest) -> Result<(String, String)> {
-        let rec = self.networks.create(&req)?;
+        let rec = self.networks.create(&create_request(req))?;
         self.object_event(
             "network",
             &rec.id,
@@ -118,12 +119,7 @@ impl Engine {
 
     pub fn network_remove(&self, name: &str) -> Result<()> {
         let n = self.network_record(name)?;
-        if n.predefined() {
-            return Err(Error::Forbidden(format!(
-                "{} is a pre-defined network and cannot be removed",
-                n.name
-            )));
-        }
+        // the containers on it: running, or holding an endpoint
         let users: Vec<String> = self
             .containers
             .r()
@@ -137,15 +133,7 @@ impl Engine {
             .filter(|r| r.state.status == Status::Running || !r.endpoints.is_empty())
             .map(|r| r.name)
             .collect();
-        if !users.is_empty() {
-            return Err(Error::conflict(format!(
-                "error while removing network: network {} id {} has active endpoints ({})",
-                n.name,
-                n.id,
-                users.join(", ")
-            )));
-        }
-        self.networks.remove(&n)?;
+        self.networks.remove(&n, &users)?;
         self.object_event(
             "network",
             &n.id,
@@ -297,9 +285,16 @@ impl Engine {
         index: usize,
         default_route: bool,
     ) -> Result<EndpointRecord> {
+        let settings = endpoint_settings(rec, &n.name, &n.id, index == 0);
+        let ipam = settings.and_then(|s| s.ipam_config.as_ref());
         let want = EndpointWant {
             name: &rec.name,
-            settings: endpoint_settings(rec, &n.name, &n.id, index == 0),
+            ipv4_address: ipam.and_then(|c| c.ipv4_address.as_deref()),
+            ipv6_address: ipam.and_then(|c| c.ipv6_address.as_deref()),
+            mac_address: settings.and_then(|s| s.mac_address.as_deref()),
+            aliases: settings
+                .and_then(|s| s.aliases.as_deref())
+                .unwrap_or_default(),
         };
         let join = JoinRequest {
             sandbox_key: self.netns_path(&rec.id),
@@ -548,6 +543,29 @@ pub(crate) fn endpoint_settings<'a>(
             let mode = rec.host_config.network_mode.as_deref().unwrap_or_default();
             primary.then(|| rec.endpoints_config.get(mode)).flatten()
         })
+}
+
+/// The service's request for `network create`, from Docker's.
+fn create_request(req: NetworkCreateRequest) -> CreateNetwork {
+    let ipam = req.ipam.and_then(|i| i.config).unwrap_or_default();
+    CreateNetwork {
+        name: req.name,
+        driver: req.driver.unwrap_or_default(),
+        ipam: ipam
+            .into_iter()
+            .map(|c| IpamPool {
+                subnet: c.subnet.unwrap_or_default(),
+                ip_range: c.ip_range,
+                gateway: c.gateway,
+                aux_addresses: c.auxiliary_addresses.unwrap_or_default(),
+            })
+            .collect(),
+        enable_ipv6: req.enable_ipv6 == Some(true),
+        internal: req.internal.unwrap_or(false),
+        attachable: req.attachable.unwrap_or(false),
+        labels: req.labels.unwrap_or_default(),
+        options: req.options.unwrap_or_default(),
+    }
 }
 
 /// "80/tcp", "53/udp", "8080" (tcp)

@@ -11,6 +11,8 @@ use std::path::Path;
 
 use bollard_stubs::models::{ContainerCreateBody, ExecConfig, HostConfig, PortMap};
 
+use berth_units::{go_atoi, go_quote};
+
 use crate::{Error, Result};
 
 /// dockerd's `linuxMinMemory`: 6 MB.
@@ -220,58 +222,6 @@ fn cpu(hc: &HostConfig, cpus: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The bridge driver's options berth reads as numbers: the MTU (dockerd's
-/// bridge driver parses it with strconv.Atoi, then refuses negatives).
-pub fn network_options(opts: &HashMap<String, String>) -> Result<()> {
-    const MTU: &str = "com.docker.network.driver.mtu";
-    let Some(v) = opts.get(MTU) else {
-        return Ok(());
-    };
-    let mtu: i64 = go_atoi(v).map_err(|why| {
-        Error::invalid(format!(
-            "failed to parse {MTU} value: {v} (strconv.Atoi: parsing {}: {why})",
-            go_quote(v)
-        ))
-    })?;
-    if mtu < 0 {
-        return Err(Error::invalid(format!("invalid MTU number: {mtu}")));
-    }
-    Ok(())
-}
-
-/// Go's strconv.Atoi: an optional sign and decimal digits; the error is
-/// Go's reason.
-fn go_atoi(s: &str) -> std::result::Result<i64, &'static str> {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("invalid syntax");
-    }
-    s.parse().map_err(|_| "value out of range")
-}
-
-/// Go's %q of a string: what dockerd's messages quote with.
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// httputils.CheckForJSON: a request with a body must say it is JSON; a
@@ -514,20 +464,6 @@ mod tests {
         );
         assert!(hc(|h| h.blkio_weight = Some(5)).is_err());
         assert!(msg(hc(|h| h.oom_score_adj = Some(-1001))).contains("-1001"));
-    }
-
-    #[test]
-    fn mtu_option() {
-        let opts =
-            |v: &str| HashMap::from([("com.docker.network.driver.mtu".to_string(), v.to_string())]);
-        assert!(network_options(&HashMap::new()).is_ok());
-        assert!(network_options(&opts("1400")).is_ok());
-        assert_eq!(
-            msg(network_options(&opts("abc"))),
-            "failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing \"abc\": invalid syntax)"
-        );
-        assert!(msg(network_options(&opts("99999999999999999999"))).contains("out of range"));
-        assert_eq!(msg(network_options(&opts("-1"))), "invalid MTU number: -1");
     }
 
     #[test]

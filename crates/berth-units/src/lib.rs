@@ -1,5 +1,7 @@
 //! The formatting rules of Docker's go-units package, so that berth prints
-//! "Up 3 seconds", "2 weeks ago" and "4.26MB" exactly as docker does.
+//! "Up 3 seconds", "2 weeks ago" and "4.26MB" exactly as docker does,
+//! and the Go parsing and quoting dockerd's messages show (strconv.Atoi,
+//! `%q`).
 
 use std::time::Duration;
 
@@ -332,6 +334,39 @@ pub fn parse_go_duration(s: &str) -> Option<i64> {
     (any && num.is_empty()).then_some(total as i64)
 }
 
+/// Go's strconv.Atoi: an optional sign and decimal digits; the error is
+/// Go's reason.
+pub fn go_atoi(s: &str) -> std::result::Result<i64, &'static str> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("invalid syntax");
+    }
+    s.parse().map_err(|_| "value out of range")
+}
+
+/// Go's %q of a string: what dockerd's messages quote with.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0b' => out.push_str("\\v"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod go_duration_tests {
     use super::*;
@@ -354,6 +389,16 @@ mod go_duration_tests {
 #[cfg(test)]
 mod edge_tests {
     use super::*;
+
+    #[test]
+    fn go_atoi_and_quote() {
+        assert_eq!(go_atoi("+42"), Ok(42));
+        assert_eq!(go_atoi("-7"), Ok(-7));
+        assert_eq!(go_atoi("4 2"), Err("invalid syntax"));
+        assert_eq!(go_atoi("-"), Err("invalid syntax"));
+        assert_eq!(go_atoi("99999999999999999999"), Err("value out of range"));
+        assert_eq!(go_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\x01\"");
+    }
 
     #[test]
     fn duration_boundaries() {

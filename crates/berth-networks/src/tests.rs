@@ -10,7 +10,6 @@ use berth_core::network::{
     Result as NetResult,
 };
 use berth_core::store::MemoryStore;
-use bollard_stubs::models::{EndpointIpamConfig, Ipam};
 
 use super::*;
 
@@ -51,22 +50,19 @@ fn fake_ipam() -> Arc<FakeIpam> {
     Arc::new(FakeIpam::with_defaults(&["10.10.0.0/24", "10.10.1.0/24"]))
 }
 
-fn create_req(name: &str) -> NetworkCreateRequest {
-    NetworkCreateRequest {
+fn create_req(name: &str) -> CreateNetwork {
+    CreateNetwork {
         name: name.into(),
         ..Default::default()
     }
 }
 
-fn with_subnet(name: &str, subnet: &str) -> NetworkCreateRequest {
-    NetworkCreateRequest {
-        ipam: Some(Ipam {
-            config: Some(vec![IpamConfig {
-                subnet: Some(subnet.into()),
-                ..Default::default()
-            }]),
+fn with_subnet(name: &str, subnet: &str) -> CreateNetwork {
+    CreateNetwork {
+        ipam: vec![IpamPool {
+            subnet: subnet.into(),
             ..Default::default()
-        }),
+        }],
         ..create_req(name)
     }
 }
@@ -82,7 +78,7 @@ fn join(index: usize) -> JoinRequest {
 fn want(name: &str) -> EndpointWant<'_> {
     EndpointWant {
         name,
-        settings: None,
+        ..Default::default()
     }
 }
 
@@ -149,8 +145,8 @@ fn no_free_pool_and_unknown_drivers_keep_dockers_messages() {
         err.to_string(),
         "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
     );
-    let req = NetworkCreateRequest {
-        driver: Some("macvlan".into()),
+    let req = CreateNetwork {
+        driver: "macvlan".into(),
         ..create_req("mv")
     };
     let err = f.svc.create(&req).unwrap_err();
@@ -166,7 +162,7 @@ fn a_bad_gateway_gives_the_pool_back() {
     let ipam = fake_ipam();
     let f = fixture(ipam.clone());
     let mut req = with_subnet("app", "10.30.0.0/24");
-    req.ipam.as_mut().unwrap().config.as_mut().unwrap()[0].gateway = Some("10.31.0.1".into());
+    req.ipam[0].gateway = Some("10.31.0.1".into());
     let err = f.svc.create(&req).unwrap_err();
     assert_eq!(err.to_string(), "no matching subnet for gateway 10.31.0.1");
     assert!(ipam.pools.lock().unwrap().is_empty());
@@ -179,7 +175,7 @@ fn remove_releases_the_pool_and_the_drivers_network() {
     let ipam = fake_ipam();
     let f = fixture(ipam.clone());
     let n = f.svc.create(&create_req("app")).unwrap();
-    f.svc.remove(&n).unwrap();
+    f.svc.remove(&n, &[]).unwrap();
     assert!(ipam.pools.lock().unwrap().is_empty());
     assert!(f.driver.networks.lock().unwrap().is_empty());
     let gone: Option<NetworkRecord> = f.meta.get_json(Table::Networks, &n.id).unwrap();
@@ -189,6 +185,33 @@ fn remove_releases_the_pool_and_the_drivers_network() {
     assert_eq!(
         f.svc.create(&create_req("again")).unwrap().subnet,
         "10.10.0.0/24"
+    );
+}
+
+#[test]
+fn predefined_and_used_networks_are_not_removed() {
+    let ipam = fake_ipam();
+    let f = fixture(ipam.clone());
+    let n = f.svc.create(&create_req("app")).unwrap();
+    let err = f.svc.remove(&n, &["web".into(), "db".into()]).unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "error while removing network: network app id {} has active endpoints (web, db)",
+            n.id
+        )
+    );
+    // nothing was let go of
+    assert_eq!(ipam.pools.lock().unwrap().len(), 1);
+    assert!(f.svc.record("app").is_ok());
+    // a predefined network is refused before its users are looked at
+    let host = NetworkRecord::bare("host", "host");
+    let err = f.svc.remove(&host, &["web".into()]).unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)));
+    assert_eq!(
+        err.to_string(),
+        "host is a pre-defined network and cannot be removed"
     );
 }
 
@@ -232,16 +255,10 @@ fn an_address_asked_for_must_be_free_and_on_a_user_network() {
     let ipam = fake_ipam();
     let f = fixture(ipam.clone());
     let n = f.svc.create(&create_req("app")).unwrap();
-    let settings = EndpointSettings {
-        ipam_config: Some(EndpointIpamConfig {
-            ipv4_address: Some("10.10.0.9".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     let asked = EndpointWant {
         name: "web",
-        settings: Some(&settings),
+        ipv4_address: Some("10.10.0.9"),
+        ..Default::default()
     };
     assert_eq!(f.svc.attach(&n, asked, &join(0)).unwrap().ip, "10.10.0.9");
     let err = f.svc.attach(&n, asked, &join(0)).unwrap_err();
@@ -250,39 +267,22 @@ fn an_address_asked_for_must_be_free_and_on_a_user_network() {
         err.to_string(),
         "Address already in use: 10.10.0.9 on network app"
     );
-    let mut outside = settings.clone();
-    outside.ipam_config.as_mut().unwrap().ipv4_address = Some("10.99.0.9".into());
-    let err = f
-        .svc
-        .attach(
-            &n,
-            EndpointWant {
-                name: "web",
-                settings: Some(&outside),
-            },
-            &join(0),
-        )
-        .unwrap_err();
+    let outside = EndpointWant {
+        ipv4_address: Some("10.99.0.9"),
+        ..asked
+    };
+    let err = f.svc.attach(&n, outside, &join(0)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "no configured subnet contains IP address 10.99.0.9"
     );
     // a bad MAC is refused before any address is taken
-    let bad_mac = EndpointSettings {
-        mac_address: Some("01:00:5e:00:00:01".into()),
+    let bad_mac = EndpointWant {
+        name: "web",
+        mac_address: Some("01:00:5e:00:00:01"),
         ..Default::default()
     };
-    let err = f
-        .svc
-        .attach(
-            &n,
-            EndpointWant {
-                name: "web",
-                settings: Some(&bad_mac),
-            },
-            &join(0),
-        )
-        .unwrap_err();
+    let err = f.svc.attach(&n, bad_mac, &join(0)).unwrap_err();
     assert_eq!(err.to_string(), "invalid MAC address: 01:00:5e:00:00:01");
     assert_eq!(ipam.taken("10.10.0.0/24").len(), 2);
 }

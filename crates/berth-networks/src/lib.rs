@@ -1,24 +1,30 @@
-//! The networks service's own part: network records by name and id, and
-//! the drivers behind them, reached through the ports of berth-core — the
-//! network drivers by driver name ("bridge") and the IPAM drivers by name
-//! ("default"). Everything here that a driver does not decide is
-//! bookkeeping: which pool a network holds, which addresses its endpoints
-//! took, and Docker's messages when a request is refused.
+//! The networks service: network records by name and id, the predefined
+//! `bridge`, `host` and `none`, and the drivers behind them, reached
+//! through the ports of berth-core — the network drivers by driver name
+//! ("bridge") and the IPAM drivers by name ("default"). Everything here
+//! that a driver does not decide is bookkeeping: which pool a network
+//! holds, which addresses its endpoints took, and Docker's messages when a
+//! request is refused.
+//!
+//! Containers are the engine's: what the service needs of them (their
+//! names, the endpoints of the running ones, who is on a network) comes in
+//! as arguments, and the engine sends the events. Requests come in as
+//! berth's own types ([`CreateNetwork`], [`EndpointWant`]); the engine
+//! converts Docker's wire types at its side.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
+use berth_core::error::{Error, Result};
 use berth_core::network::{
     IpamDriver, IpamPool, NetworkDriver, NetworkError, NetworkSpec, OPT_BUILTIN_POOLS, PoolRequest,
     PublishedPort,
 };
+use berth_core::store::{MetadataStore, MetadataStoreExt, Table};
+use berth_core::{LockExt, now_rfc3339, random_id};
 use berth_network::{Subnet, Subnet6};
-use berth_store::{MetadataStore, MetadataStoreExt, Table};
-use bollard_stubs::models::{EndpointSettings, IpamConfig, NetworkCreateRequest};
 use serde::{Deserialize, Serialize};
-
-use crate::{Error, LockExt, Result};
 
 /// Serializes network creation: two must not pick one subnet.
 static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -59,12 +65,12 @@ pub struct NetworkRecord {
 
 impl NetworkRecord {
     /// A record with only its identity, for host, none and tests.
-    pub(crate) fn bare(name: &str, driver: &str) -> NetworkRecord {
+    pub fn bare(name: &str, driver: &str) -> NetworkRecord {
         NetworkRecord {
-            id: crate::random_id(),
+            id: random_id(),
             name: name.into(),
             driver: driver.into(),
-            created: crate::now_rfc3339(),
+            created: now_rfc3339(),
             subnet: String::new(),
             gateway: String::new(),
             ip_range: None,
@@ -79,20 +85,20 @@ impl NetworkRecord {
         }
     }
 
-    pub(crate) fn predefined(&self) -> bool {
+    pub fn predefined(&self) -> bool {
         matches!(self.name.as_str(), "bridge" | "host" | "none")
     }
 
-    pub(crate) fn subnet(&self) -> Option<Subnet> {
+    pub fn subnet(&self) -> Option<Subnet> {
         Subnet::parse(&self.subnet).ok()
     }
 
-    pub(crate) fn subnet6(&self) -> Option<Subnet6> {
+    pub fn subnet6(&self) -> Option<Subnet6> {
         Subnet6::parse(&self.subnet6).ok()
     }
 
     /// The network as its driver is asked to make it.
-    pub(crate) fn spec(&self) -> NetworkSpec {
+    pub fn spec(&self) -> NetworkSpec {
         let pool = |subnet: &str, gateway: &str, range: Option<String>, aux| IpamPool {
             subnet: subnet.to_string(),
             ip_range: range,
@@ -149,15 +155,15 @@ pub struct EndpointRecord {
 
 /// The networks and the pools they hold.
 #[derive(Default)]
-pub(crate) struct Networks {
-    pub(crate) by_id: HashMap<String, NetworkRecord>,
+pub struct Networks {
+    pub by_id: HashMap<String, NetworkRecord>,
     /// network id -> its IPv4 pool's id in the default IPAM
     pools: HashMap<String, String>,
     pools6: HashMap<String, String>,
 }
 
 impl Networks {
-    pub(crate) fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
+    pub fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
         if let Some(n) = self.by_id.values().find(|n| n.name == name_or_id) {
             return Some(n);
         }
@@ -176,20 +182,45 @@ impl Networks {
 }
 
 /// What a container asks of its endpoint on one network.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EndpointWant<'a> {
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EndpointWant<'a> {
     /// the container's name
     pub name: &'a str,
-    pub settings: Option<&'a EndpointSettings>,
+    /// `--ip` and `--ip6`; empty is none
+    pub ipv4_address: Option<&'a str>,
+    pub ipv6_address: Option<&'a str>,
+    /// `--mac-address`; empty is none
+    pub mac_address: Option<&'a str>,
+    /// `--network-alias`
+    pub aliases: &'a [String],
+}
+
+/// What `network create` asks for, in berth's terms.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    pub name: String,
+    /// empty is the bridge driver
+    pub driver: String,
+    /// the IPAM configs as given (`--subnet`, `--ip-range`, `--gateway`,
+    /// `--aux-address`), IPv4 and IPv6 in any order; an empty subnet is
+    /// none
+    pub ipam: Vec<IpamPool>,
+    /// `--ipv6`
+    pub enable_ipv6: bool,
+    pub internal: bool,
+    pub attachable: bool,
+    pub labels: HashMap<String, String>,
+    /// driver options (`-o`)
+    pub options: HashMap<String, String>,
 }
 
 /// The daemon settings the predefined bridge is made from.
-pub(crate) struct DefaultBridge<'a> {
+pub struct DefaultBridge<'a> {
     pub bip: Option<&'a str>,
     pub fixed_cidr: Option<String>,
 }
 
-pub(crate) struct NetworkService {
+pub struct NetworkService {
     meta: Arc<dyn MetadataStore>,
     drivers: HashMap<String, Arc<dyn NetworkDriver>>,
     ipams: HashMap<String, Arc<dyn IpamDriver>>,
@@ -197,7 +228,7 @@ pub(crate) struct NetworkService {
 }
 
 impl NetworkService {
-    pub(crate) fn new(
+    pub fn new(
         meta: Arc<dyn MetadataStore>,
         drivers: HashMap<String, Arc<dyn NetworkDriver>>,
         ipams: HashMap<String, Arc<dyn IpamDriver>>,
@@ -210,28 +241,28 @@ impl NetworkService {
         }
     }
 
-    pub(crate) fn r(&self) -> std::sync::RwLockReadGuard<'_, Networks> {
+    pub fn r(&self) -> std::sync::RwLockReadGuard<'_, Networks> {
         self.state.r()
     }
 
-    pub(crate) fn find_id(&self, name_or_id: &str) -> Option<String> {
+    pub fn find_id(&self, name_or_id: &str) -> Option<String> {
         self.r().find(name_or_id).map(|n| n.id.clone())
     }
 
-    pub(crate) fn record(&self, name: &str) -> Result<NetworkRecord> {
+    pub fn record(&self, name: &str) -> Result<NetworkRecord> {
         self.r()
             .find(name)
             .cloned()
             .ok_or_else(|| Error::not_found(format!("network {name} not found")))
     }
 
-    pub(crate) fn all(&self) -> Vec<NetworkRecord> {
+    pub fn all(&self) -> Vec<NetworkRecord> {
         self.r().by_id.values().cloned().collect()
     }
 
     /// The driver of a network, by driver name; Docker's answer for one
     /// berth does not have.
-    pub(crate) fn driver(&self, driver: &str) -> Result<Arc<dyn NetworkDriver>> {
+    pub fn driver(&self, driver: &str) -> Result<Arc<dyn NetworkDriver>> {
         self.drivers.get(driver).cloned().ok_or_else(|| {
             Error::not_found(format!(
                 "could not find plugin {driver} in v1 plugin registry: plugin not found"
@@ -249,7 +280,7 @@ impl NetworkService {
     /// Loads the networks, creates the predefined ones, asks the IPAM for
     /// every network's pool and every running endpoint's address again,
     /// and gives each driver its networks and published ports back.
-    pub(crate) fn restore<'a>(
+    pub fn restore<'a>(
         &self,
         default_bridge: &DefaultBridge,
         endpoints: impl Iterator<Item = &'a EndpointRecord> + Clone,
@@ -426,6 +457,7 @@ impl NetworkService {
 }
 
 mod create;
-pub(crate) mod endpoints;
+mod endpoints;
+mod options;
 #[cfg(test)]
 mod tests;

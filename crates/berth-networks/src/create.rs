@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use berth_core::network::{IpamDriver, NetworkError, PoolGrant, PoolRequest};
+use berth_core::network::{IpamDriver, IpamPool, NetworkError, PoolGrant, PoolRequest};
+use berth_core::store::{MetadataStoreExt, Table};
 use berth_network::{Subnet, Subnet6};
-use berth_store::{MetadataStoreExt, Table};
 
 use super::*;
 
@@ -23,20 +23,20 @@ impl NetworkService {
     /// Creates a network: checks, pools, the driver's network, the record.
     /// Creations run one at a time (two must not pick one subnet), with the
     /// records only read meanwhile.
-    pub(crate) fn create(&self, req: &NetworkCreateRequest) -> Result<NetworkRecord> {
+    pub fn create(&self, req: &CreateNetwork) -> Result<NetworkRecord> {
         let name = req.name.trim().to_string();
         if name.is_empty() {
             return Err(Error::invalid("network name cannot be empty"));
         }
-        let driver_name = req
-            .driver
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "bridge".into());
+        let driver_name = if req.driver.is_empty() {
+            "bridge".to_string()
+        } else {
+            req.driver.clone()
+        };
         let driver = self.driver(&driver_name)?;
         let (cfg, cfg6) = requested_subnets(req)?;
-        let options = req.options.clone().unwrap_or_default();
-        crate::validate::network_options(&options)?;
+        let options = req.options.clone();
+        crate::options::network_options(&options)?;
         let _one_at_a_time = CREATE.lock().unwrap_or_else(|p| p.into_inner());
         if self.r().find(&name).is_some_and(|n| n.name == name) {
             return Err(Error::conflict(format!(
@@ -60,9 +60,9 @@ impl NetworkService {
         rec.gateway = v4.gateway.to_string();
         rec.ip_range = v4.ip_range;
         rec.aux_addresses = v4.aux;
-        rec.internal = req.internal.unwrap_or(false);
-        rec.attachable = req.attachable.unwrap_or(false);
-        rec.labels = req.labels.clone().unwrap_or_default();
+        rec.internal = req.internal;
+        rec.attachable = req.attachable;
+        rec.labels = req.labels.clone();
         rec.options = options;
         let pool6 = v6.map(|(pool, subnet, gateway)| {
             rec.subnet6 = subnet;
@@ -95,11 +95,11 @@ impl NetworkService {
     /// The IPv4 side of a new network: its subnet (asked for, or a free
     /// pool of the IPAM's), range, gateway and auxiliary addresses, the
     /// gateway and those addresses reserved in the pool.
-    fn ipv4_settings(&self, ipam: &dyn IpamDriver, cfg: &IpamConfig) -> Result<Ipv4Settings> {
+    fn ipv4_settings(&self, ipam: &dyn IpamDriver, cfg: &IpamPool) -> Result<Ipv4Settings> {
         let parse = |what: &str, v: &str| {
             Subnet::parse(v).map_err(|_| Error::invalid(format!("invalid {what}: {v}")))
         };
-        let asked = match cfg.subnet.as_deref().filter(|s| !s.is_empty()) {
+        let asked = match Some(cfg.subnet.as_str()).filter(|s| !s.is_empty()) {
             Some(s) => {
                 let s = parse("subnet", s)?;
                 if let Some(other) = self
@@ -142,14 +142,10 @@ impl NetworkService {
     fn ipv6_settings(
         &self,
         ipam: &dyn IpamDriver,
-        c: &IpamConfig,
+        c: &IpamPool,
     ) -> Result<(String, String, String)> {
-        let s = Subnet6::parse(c.subnet.as_deref().unwrap_or_default()).map_err(|_| {
-            Error::invalid(format!(
-                "invalid subnet: {}",
-                c.subnet.clone().unwrap_or_default()
-            ))
-        })?;
+        let s = Subnet6::parse(&c.subnet)
+            .map_err(|_| Error::invalid(format!("invalid subnet: {}", c.subnet)))?;
         if let Some(other) = self
             .r()
             .by_id
@@ -169,8 +165,24 @@ impl NetworkService {
     }
 
     /// Removes a network no container uses: the driver's network, the
-    /// record, the pools.
-    pub(crate) fn remove(&self, n: &NetworkRecord) -> Result<()> {
+    /// record, the pools. `users` are the containers on it (running, or
+    /// holding an endpoint), which the engine knows; the predefined
+    /// networks and a network in use are refused.
+    pub fn remove(&self, n: &NetworkRecord, users: &[String]) -> Result<()> {
+        if n.predefined() {
+            return Err(Error::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        if !users.is_empty() {
+            return Err(Error::conflict(format!(
+                "error while removing network: network {} id {} has active endpoints ({})",
+                n.name,
+                n.id,
+                users.join(", ")
+            )));
+        }
         self.driver(&n.driver)?.delete_network(&n.id)?;
         self.meta.delete(Table::Networks, &n.id)?;
         let mut nets = self.state.w();
@@ -187,7 +199,7 @@ impl NetworkService {
 fn settle_ipv4(
     ipam: &dyn IpamDriver,
     grant: &PoolGrant,
-    cfg: &IpamConfig,
+    cfg: &IpamPool,
     range: Option<Subnet>,
 ) -> Result<Ipv4Settings> {
     let subnet = Subnet::parse(&grant.pool).map_err(|e| Error::Internal(e.into()))?;
@@ -204,7 +216,7 @@ fn settle_ipv4(
         subnet.nth(1),
     )?;
     let mut aux = HashMap::new();
-    for (k, v) in cfg.auxiliary_addresses.clone().unwrap_or_default() {
+    for (k, v) in cfg.aux_addresses.clone() {
         let ip: Ipv4Addr = v
             .parse()
             .map_err(|_| Error::invalid(format!("invalid auxiliary address {k}={v}")))?;
@@ -232,22 +244,17 @@ fn settle_ipv4(
 
 /// The IPAM configs of a create request: at most one IPv4 and, with
 /// `--ipv6`, exactly one IPv6 subnet.
-fn requested_subnets(req: &NetworkCreateRequest) -> Result<(IpamConfig, Option<IpamConfig>)> {
-    let cfgs = req
-        .ipam
-        .as_ref()
-        .and_then(|i| i.config.clone())
-        .unwrap_or_default();
+fn requested_subnets(req: &CreateNetwork) -> Result<(IpamPool, Option<IpamPool>)> {
+    let cfgs = req.ipam.clone();
     // one IPv4 and (with --ipv6) one IPv6 subnet
-    let (v6, v4): (Vec<IpamConfig>, Vec<IpamConfig>) = cfgs
-        .into_iter()
-        .partition(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
+    let (v6, v4): (Vec<IpamPool>, Vec<IpamPool>) =
+        cfgs.into_iter().partition(|c| c.subnet.contains(':'));
     if v4.len() > 1 || v6.len() > 1 {
         return Err(Error::invalid(
             "berth supports one IPv4 and one IPv6 subnet per network",
         ));
     }
-    let ipv6 = req.enable_ipv6 == Some(true);
+    let ipv6 = req.enable_ipv6;
     if !v6.is_empty() && !ipv6 {
         return Err(Error::invalid(
             "an IPv6 subnet was given, but IPv6 is not enabled on the network (--ipv6)",

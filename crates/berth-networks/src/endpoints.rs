@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use berth_core::network::{EndpointSpec, JoinRequest, NetworkError, PortRequest, PublishedPort};
+use berth_core::random_id;
 use berth_network::Subnet;
 
 use super::*;
@@ -12,7 +13,7 @@ impl NetworkService {
     /// Allocates an address on `n` (the one asked for with `--ip`, or the
     /// next free) and has the driver plug the container's sandbox into the
     /// network as `join.interface`.
-    pub(crate) fn attach(
+    pub fn attach(
         &self,
         n: &NetworkRecord,
         want: EndpointWant,
@@ -22,27 +23,18 @@ impl NetworkService {
             .subnet()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
         let driver = self.driver(&n.driver)?;
-        let settings = want.settings;
         // `--mac-address` (sent on the endpoint since API 1.44), checked
         // before any address is taken; else the driver's choice
-        let mac = match settings
-            .and_then(|s| s.mac_address.as_deref())
-            .filter(|m| !m.is_empty())
-        {
+        let mac = match want.mac_address.filter(|m| !m.is_empty()) {
             Some(m) => Some(
                 parse_mac(m).ok_or_else(|| Error::invalid(format!("invalid MAC address: {m}")))?,
             ),
             None => None,
         };
-        let ipam_cfg = settings.and_then(|s| s.ipam_config.as_ref());
-        let wanted_ip = ipam_cfg
-            .and_then(|c| c.ipv4_address.clone())
-            .filter(|s| !s.is_empty());
-        let ip = self.allocate_ipv4(n, subnet, wanted_ip.as_deref())?;
-        let wanted6 = ipam_cfg
-            .and_then(|c| c.ipv6_address.clone())
-            .filter(|s| !s.is_empty());
-        let ip6 = match self.allocate_ipv6(n, wanted6.as_deref()) {
+        let wanted_ip = want.ipv4_address.filter(|s| !s.is_empty());
+        let ip = self.allocate_ipv4(n, subnet, wanted_ip)?;
+        let wanted6 = want.ipv6_address.filter(|s| !s.is_empty());
+        let ip6 = match self.allocate_ipv6(n, wanted6) {
             Ok(a) => a,
             Err(e) => {
                 self.release(&n.id, &ip.to_string(), "");
@@ -51,7 +43,7 @@ impl NetworkService {
         };
         let mut ep = EndpointRecord {
             network_id: n.id.clone(),
-            endpoint_id: crate::random_id(),
+            endpoint_id: random_id(),
             ip: ip.to_string(),
             prefix: subnet.prefix,
             container_if: join.interface.clone(),
@@ -64,7 +56,7 @@ impl NetworkService {
             address: Some((ip, subnet.prefix)),
             address6: ip6,
             mac,
-            aliases: settings.and_then(|s| s.aliases.clone()).unwrap_or_default(),
+            aliases: want.aliases.to_vec(),
         };
         let joined = driver
             .create_endpoint(&n.id, &ep.endpoint_id, &spec)
@@ -170,7 +162,7 @@ impl NetworkService {
     /// caller removed its interface or the whole namespace) and its
     /// addresses go back to the pools. Not fatal: the addresses are freed
     /// whatever the driver says.
-    pub(crate) fn detach(&self, ep: &EndpointRecord) {
+    pub fn detach(&self, ep: &EndpointRecord) {
         let driver = self
             .r()
             .by_id
@@ -205,7 +197,7 @@ impl NetworkService {
     }
 
     /// Publishes ports on an endpoint of `n` (`-p`/`-P`).
-    pub(crate) fn publish(
+    pub fn publish(
         &self,
         n: &NetworkRecord,
         ep: &EndpointRecord,
@@ -218,7 +210,7 @@ impl NetworkService {
 
     /// Takes published ports back; the driver of the network they were
     /// published on (the bridge when that is gone) does it.
-    pub(crate) fn unpublish(
+    pub fn unpublish(
         &self,
         network_id: &str,
         endpoint_id: &str,
