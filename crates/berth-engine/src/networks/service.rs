@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
+use berth_core::container::EndpointConfig;
 use berth_core::network::{
     IpamDriver, IpamPool, NetworkDriver, NetworkError, NetworkSpec, OPT_BUILTIN_POOLS, PoolRequest,
     PublishedPort,
 };
 use berth_network::{Subnet, Subnet6};
 use berth_store::{MetadataStore, MetadataStoreExt, Table};
-use bollard_stubs::models::{EndpointSettings, IpamConfig, NetworkCreateRequest};
+use bollard_stubs::models::{IpamConfig, NetworkCreateRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, LockExt, Result};
@@ -180,7 +181,7 @@ impl Networks {
 pub(crate) struct EndpointWant<'a> {
     /// the container's name
     pub name: &'a str,
-    pub settings: Option<&'a EndpointSettings>,
+    pub settings: Option<&'a EndpointConfig>,
 }
 
 /// The daemon settings the predefined bridge is made from.

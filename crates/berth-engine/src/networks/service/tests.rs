@@ -4,13 +4,14 @@
 
 use std::net::IpAddr;
 
+use berth_core::container::{EndpointConfig as EndpointSettings, EndpointIpamConfig};
 use berth_core::network::fake::{FakeIpam, FakeNetworkDriver};
 use berth_core::network::{
     Capabilities, EndpointInfo, JoinRequest, NetworkCreated, NetworkError, PortRequest,
     Result as NetResult,
 };
 use berth_core::store::MemoryStore;
-use bollard_stubs::models::{EndpointIpamConfig, Ipam};
+use bollard_stubs::models::Ipam;
 
 use super::*;
 
