@@ -4,6 +4,7 @@
 //! bridge network, the local volume driver) implement its traits, and the
 //! daemon binary wires them together. See docs/ARCHITECTURE.md.
 
+pub mod container;
 pub mod error;
 pub mod image;
 pub mod mount;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use berth_core::container::{ContainerConfig, EndpointConfig, HostConfig};
 use berth_core::runtime::{
     AttachIo, CreateContainer, ExitStatus, RuntimeStream, STREAM_STDERR, STREAM_STDOUT,
     frame_header,
@@ -20,9 +21,8 @@ use berth_core::runtime::{
 use berth_logdriver::jsonlog;
 use berth_store::Table;
 use bollard_stubs::models::{
-    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
-    ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryStateEnum, DriverData, HostConfig,
+    ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
+    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,7 @@ pub struct ContainerRecord {
     pub mounts: Vec<MountRecord>,
     /// the create request's per-network settings (`--ip`, aliases)
     #[serde(default)]
-    pub endpoints_config: HashMap<String, bollard_stubs::models::EndpointSettings>,
+    pub endpoints_config: HashMap<String, EndpointConfig>,
     /// while running: the container's endpoint on each network, by name
     #[serde(default)]
     pub endpoints: std::collections::BTreeMap<String, crate::networks::EndpointRecord>,
@@ -372,6 +372,7 @@ impl Engine {
             _ => None,
         };
         let body = crate::validate::create_body(body, crate::validate::online_cpus())?;
+        let spec = crate::wire::spec_of(&body)?;
         let image = self.resolve_image(&image_name)?;
         let img_cfg = self
             .image_config(&image.id)?
@@ -380,23 +381,23 @@ impl Engine {
             .unwrap_or_default();
 
         let (entrypoint, cmd, argv) = merge_command(
-            body.entrypoint.clone(),
-            body.cmd.clone(),
+            spec.config.entrypoint.clone(),
+            spec.config.cmd.clone(),
             img_cfg.entrypoint().clone(),
             img_cfg.cmd().clone(),
         )?;
         let env = merge_env(
-            body.env.clone().unwrap_or_default(),
+            spec.config.env.clone().unwrap_or_default(),
             img_cfg.env().clone().unwrap_or_default(),
         )?;
         let mut labels = img_cfg.labels().clone().unwrap_or_default();
-        labels.extend(body.labels.clone().unwrap_or_default());
+        labels.extend(spec.config.labels.clone().unwrap_or_default());
 
         let id = crate::random_id();
-        let host_config = self.prepare_host_config(&body)?;
+        let host_config = self.prepare_host_config(&spec.host_config)?;
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
-        for v in body.volumes.clone().unwrap_or_default() {
+        for v in spec.config.volumes.clone().unwrap_or_default() {
             if !volumes.contains(&v) {
                 volumes.push(v);
             }
@@ -404,35 +405,39 @@ impl Engine {
         let mounts = self.parse_mounts(&host_config, &volumes)?;
         let config = ContainerConfig {
             hostname: Some(
-                body.hostname
+                spec.config
+                    .hostname
                     .clone()
                     .filter(|h| !h.is_empty())
                     .unwrap_or_else(|| id[..12].to_string()),
             ),
-            domainname: Some(body.domainname.clone().unwrap_or_default()),
+            domainname: Some(spec.config.domainname.clone().unwrap_or_default()),
             user: Some(
-                body.user
+                spec.config
+                    .user
                     .clone()
                     .filter(|u| !u.is_empty())
                     .or_else(|| img_cfg.user().clone())
                     .unwrap_or_default(),
             ),
-            attach_stdin: Some(body.attach_stdin.unwrap_or(false)),
-            attach_stdout: Some(body.attach_stdout.unwrap_or(false)),
-            attach_stderr: Some(body.attach_stderr.unwrap_or(false)),
-            exposed_ports: body
+            attach_stdin: Some(spec.config.attach_stdin.unwrap_or(false)),
+            attach_stdout: Some(spec.config.attach_stdout.unwrap_or(false)),
+            attach_stderr: Some(spec.config.attach_stderr.unwrap_or(false)),
+            exposed_ports: spec
+                .config
                 .exposed_ports
                 .clone()
                 .or_else(|| img_cfg.exposed_ports().clone()),
-            tty: Some(body.tty.unwrap_or(false)),
-            open_stdin: Some(body.open_stdin.unwrap_or(false)),
-            stdin_once: Some(body.stdin_once.unwrap_or(false)),
+            tty: Some(spec.config.tty.unwrap_or(false)),
+            open_stdin: Some(spec.config.open_stdin.unwrap_or(false)),
+            stdin_once: Some(spec.config.stdin_once.unwrap_or(false)),
             env: Some(env),
             cmd: Some(cmd),
             image: Some(image_name.clone()),
             volumes: (!volumes.is_empty()).then(|| volumes.clone()),
             working_dir: Some(
-                body.working_dir
+                spec.config
+                    .working_dir
                     .clone()
                     .filter(|w| !w.is_empty())
                     .or_else(|| img_cfg.working_dir().clone())
@@ -440,13 +445,14 @@ impl Engine {
             ),
             entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
             labels: Some(labels),
-            stop_signal: body
+            stop_signal: spec
+                .config
                 .stop_signal
                 .clone()
                 .or_else(|| img_cfg.stop_signal().clone()),
-            stop_timeout: body.stop_timeout,
+            stop_timeout: spec.config.stop_timeout,
             // the image's HEALTHCHECK unless the container sets its own
-            healthcheck: body.healthcheck.clone().or_else(|| {
+            healthcheck: spec.config.healthcheck.clone().or_else(|| {
                 self.image_config_raw(&image.id)
                     .ok()
                     .and_then(|v| v.pointer("/config/Healthcheck").cloned())
@@ -478,11 +484,7 @@ impl Engine {
             restart_count: 0,
             manually_stopped: false,
             mounts,
-            endpoints_config: body
-                .networking_config
-                .clone()
-                .and_then(|n| n.endpoints_config)
-                .unwrap_or_default(),
+            endpoints_config: spec.endpoints.clone(),
             endpoints: Default::default(),
             published: Vec::new(),
             primary_detached: false,
@@ -529,8 +531,8 @@ impl Engine {
 
     /// The create request's host config, checked and completed: restart
     /// policy, init, log config, network mode and what it excludes.
-    fn prepare_host_config(&self, body: &ContainerCreateBody) -> Result<HostConfig> {
-        let mut host_config = body.host_config.clone().unwrap_or_default();
+    fn prepare_host_config(&self, requested: &HostConfig) -> Result<HostConfig> {
+        let mut host_config = requested.clone();
         validate_restart_policy(&host_config)?;
         validate_host_config(&host_config)?;
         if host_config.init.is_none() && self.cfg.init {
@@ -1421,7 +1423,7 @@ impl Engine {
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             exec_ids: None,
-            host_config: Some(rec.host_config.clone()),
+            host_config: Some(crate::wire::convert(&rec.host_config)?),
             graph_driver: Some(DriverData {
                 name: "overlay2".into(),
                 data: graph,
@@ -1442,7 +1444,7 @@ impl Engine {
                     networks: Some(networks),
                 }
             }),
-            config: Some(rec.config.clone()),
+            config: Some(crate::wire::convert(&rec.config)?),
             ..Default::default()
         })
     }
@@ -1979,23 +1981,23 @@ pub(crate) fn check_restart_policy(hc: &HostConfig) -> Result<()> {
 }
 
 fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
-    use bollard_stubs::models::RestartPolicyNameEnum as P;
+    use berth_core::container::RestartPolicyName as P;
     let Some(p) = &hc.restart_policy else {
         return Ok(());
     };
-    let name = p.name.unwrap_or(P::EMPTY);
+    let name = p.name.unwrap_or(P::Empty);
     let max = p.maximum_retry_count.unwrap_or(0);
     if max < 0 {
         return Err(Error::invalid(
             "invalid restart policy: maximum retry count cannot be negative",
         ));
     }
-    if max > 0 && name != P::ON_FAILURE {
+    if max > 0 && name != P::OnFailure {
         return Err(Error::invalid(
             "invalid restart policy: maximum retry count can only be used with 'on-failure'",
         ));
     }
-    if name != P::EMPTY && name != P::NO && hc.auto_remove == Some(true) {
+    if name != P::Empty && name != P::No && hc.auto_remove == Some(true) {
         return Err(Error::invalid(
             "can't create 'AutoRemove' container with restart policy",
         ));
@@ -2055,14 +2057,14 @@ fn merge_env(mut env: Vec<String>, image_env: Vec<String>) -> Result<Vec<String>
 /// fewer than N restarts were made. A manual stop beats them all, except
 /// `always` at daemon start.
 pub(crate) fn should_restart(rec: &ContainerRecord, daemon_start: bool) -> bool {
-    use bollard_stubs::models::RestartPolicyNameEnum as P;
+    use berth_core::container::RestartPolicyName as P;
     let Some(p) = &rec.host_config.restart_policy else {
         return false;
     };
-    match p.name.unwrap_or(P::EMPTY) {
-        P::ALWAYS => daemon_start || !rec.manually_stopped,
-        P::UNLESS_STOPPED => !rec.manually_stopped,
-        P::ON_FAILURE => {
+    match p.name.unwrap_or(P::Empty) {
+        P::Always => daemon_start || !rec.manually_stopped,
+        P::UnlessStopped => !rec.manually_stopped,
+        P::OnFailure => {
             let max = p.maximum_retry_count.unwrap_or(0);
             !rec.manually_stopped
                 && !daemon_start
@@ -2393,7 +2395,7 @@ impl Engine {
     fn log_config_with_defaults(
         &self,
         hc: &HostConfig,
-    ) -> Result<bollard_stubs::models::HostConfigLogConfig> {
+    ) -> Result<berth_core::container::LogConfig> {
         let defaults = self.settings();
         let lc = hc.log_config.clone().unwrap_or_default();
         let typ = lc
@@ -2410,7 +2412,7 @@ impl Engine {
         }
         let config = berth_logdriver::validate(&typ, &config)
             .map_err(|e| Error::invalid(format!("{e:#}")))?;
-        Ok(bollard_stubs::models::HostConfigLogConfig {
+        Ok(berth_core::container::LogConfig {
             typ: Some(typ),
             config: Some(config.into_iter().collect()),
         })
@@ -2556,7 +2558,7 @@ mod create_tests {
 #[cfg(test)]
 mod restart_tests {
     use super::*;
-    use bollard_stubs::models::{RestartPolicy, RestartPolicyNameEnum as P};
+    use berth_core::container::{RestartPolicy, RestartPolicyName as P};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -2638,13 +2640,13 @@ mod restart_tests {
 
     #[test]
     fn a_new_entry_starts_at_the_shortest_delay() {
-        let e = Entry::new(exited(record(Some((P::ALWAYS, 0))), 1));
+        let e = Entry::new(exited(record(Some((P::Always, 0))), 1));
         let first = restart_backoff(&mut e.restart_delay.lock().unwrap(), Duration::ZERO);
         assert_eq!(first, ms(100));
         let second = restart_backoff(&mut e.restart_delay.lock().unwrap(), Duration::ZERO);
         assert_eq!(second, ms(200));
         // each container keeps its own back-off
-        let other = Entry::new(exited(record(Some((P::ALWAYS, 0))), 1));
+        let other = Entry::new(exited(record(Some((P::Always, 0))), 1));
         assert_eq!(*other.restart_delay.lock().unwrap(), RESTART_DELAY_MIN);
     }
 
@@ -2686,8 +2688,8 @@ mod restart_tests {
     fn no_policy_never_restarts() {
         for r in [
             record(None),
-            record(Some((P::NO, 0))),
-            record(Some((P::EMPTY, 0))),
+            record(Some((P::No, 0))),
+            record(Some((P::Empty, 0))),
         ] {
             for code in [0, 1, 137] {
                 let r = exited(r.clone(), code);
@@ -2699,7 +2701,7 @@ mod restart_tests {
 
     #[test]
     fn always_restarts_whatever_the_exit() {
-        let r = record(Some((P::ALWAYS, 0)));
+        let r = record(Some((P::Always, 0)));
         assert!(should_restart(&exited(r.clone(), 0), false));
         assert!(should_restart(&exited(r.clone(), 3), false));
         // stopped by hand: not now, but again when the daemon starts
@@ -2711,7 +2713,7 @@ mod restart_tests {
 
     #[test]
     fn unless_stopped_respects_a_manual_stop_even_at_daemon_start() {
-        let r = exited(record(Some((P::UNLESS_STOPPED, 0))), 0);
+        let r = exited(record(Some((P::UnlessStopped, 0))), 0);
         assert!(should_restart(&r, false));
         assert!(should_restart(&r, true));
         let mut stopped = r;
@@ -2722,7 +2724,7 @@ mod restart_tests {
 
     #[test]
     fn on_failure_counts_its_retries() {
-        let r = record(Some((P::ON_FAILURE, 3)));
+        let r = record(Some((P::OnFailure, 3)));
         assert!(!should_restart(&exited(r.clone(), 0), false));
         let mut failed = exited(r, 2);
         for count in 0..3 {
@@ -2732,11 +2734,11 @@ mod restart_tests {
         failed.restart_count = 3;
         assert!(!should_restart(&failed, false));
         // no maximum: always after a failure
-        let mut unbounded = exited(record(Some((P::ON_FAILURE, 0))), 1);
+        let mut unbounded = exited(record(Some((P::OnFailure, 0))), 1);
         unbounded.restart_count = 10_000;
         assert!(should_restart(&unbounded, false));
         // a missing count is no maximum either
-        let mut r = exited(record(Some((P::ON_FAILURE, 0))), 1);
+        let mut r = exited(record(Some((P::OnFailure, 0))), 1);
         r.host_config
             .restart_policy
             .as_mut()
@@ -2745,23 +2747,23 @@ mod restart_tests {
         r.restart_count = 99;
         assert!(should_restart(&r, false));
         // not after a manual stop, not at daemon start
-        let mut stopped = exited(record(Some((P::ON_FAILURE, 0))), 1);
+        let mut stopped = exited(record(Some((P::OnFailure, 0))), 1);
         stopped.manually_stopped = true;
         assert!(!should_restart(&stopped, false));
         assert!(!should_restart(
-            &exited(record(Some((P::ON_FAILURE, 0))), 1),
+            &exited(record(Some((P::OnFailure, 0))), 1),
             true
         ));
         // a killed container (137) failed too
         assert!(should_restart(
-            &exited(record(Some((P::ON_FAILURE, 0))), 137),
+            &exited(record(Some((P::OnFailure, 0))), 137),
             false
         ));
     }
 
     #[test]
     fn a_policy_without_a_name_is_none() {
-        let mut r = exited(record(Some((P::ALWAYS, 0))), 1);
+        let mut r = exited(record(Some((P::Always, 0))), 1);
         r.host_config.restart_policy = Some(RestartPolicy {
             name: None,
             maximum_retry_count: Some(5),
@@ -2781,19 +2783,19 @@ mod restart_tests {
         };
         let msg = |h: &HostConfig| validate_restart_policy(h).unwrap_err().to_string();
         assert!(validate_restart_policy(&HostConfig::default()).is_ok());
-        assert!(validate_restart_policy(&hc(P::ON_FAILURE, 5, false)).is_ok());
-        assert!(validate_restart_policy(&hc(P::ALWAYS, 0, false)).is_ok());
-        assert!(validate_restart_policy(&hc(P::NO, 0, true)).is_ok());
+        assert!(validate_restart_policy(&hc(P::OnFailure, 5, false)).is_ok());
+        assert!(validate_restart_policy(&hc(P::Always, 0, false)).is_ok());
+        assert!(validate_restart_policy(&hc(P::No, 0, true)).is_ok());
         assert_eq!(
-            msg(&hc(P::ON_FAILURE, -1, false)),
+            msg(&hc(P::OnFailure, -1, false)),
             "invalid restart policy: maximum retry count cannot be negative"
         );
         assert_eq!(
-            msg(&hc(P::ALWAYS, 2, false)),
+            msg(&hc(P::Always, 2, false)),
             "invalid restart policy: maximum retry count can only be used with 'on-failure'"
         );
         assert_eq!(
-            msg(&hc(P::UNLESS_STOPPED, 0, true)),
+            msg(&hc(P::UnlessStopped, 0, true)),
             "can't create 'AutoRemove' container with restart policy"
         );
     }

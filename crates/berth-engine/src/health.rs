@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard_stubs::models::{Health, HealthConfig, HealthStatusEnum, HealthcheckResult};
+use berth_core::container::HealthConfig;
+use bollard_stubs::models::{Health, HealthStatusEnum, HealthcheckResult};
 use serde::{Deserialize, Serialize};
 
 use crate::Engine;

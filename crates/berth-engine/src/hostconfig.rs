@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use bollard_stubs::models::HostConfig;
+use berth_core::container::HostConfig;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, PosixRlimit};
 use serde_json::json;
 

@@ -34,6 +34,7 @@ mod system;
 pub mod validate;
 mod verify;
 mod volumes;
+mod wire;
 
 pub use archive::{ExtractOptions, PathStat};
 pub use berth_builder::BuildOptions;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use berth_core::network::{IpamPool, JoinRequest, PortRequest};
 use berth_network::links;
 use berth_networks::CreateNetwork;
-use bollard_stubs::models::{EndpointSettings, NetworkCreateRequest, PortBinding};
+use bollard_stubs::models::{EndpointSettings, NetworkCreateRequest};
 
 use crate::containers::{ContainerRecord, Status};
 use crate::{Engine, Error, LockExt, Result};
@@ -312,6 +312,8 @@ impl Engine {
         container: &str,
         config: Option<EndpointSettings>,
     ) -> Result<()> {
+        let requested: berth_core::container::EndpointConfig =
+            crate::wire::convert(&config.unwrap_or_default())?;
         let n = self.network_record(network)?;
         let e = self.get(container)?;
         let _op = e.op.lock().await;
@@ -341,8 +343,7 @@ impl Engine {
             if is_primary {
                 r.primary_detached = false;
             }
-            r.endpoints_config
-                .insert(n.name.clone(), config.clone().unwrap_or_default());
+            r.endpoints_config.insert(n.name.clone(), requested.clone());
             r.clone()
         });
         // a running container with a namespace of its own (pinned at start,
@@ -535,7 +536,7 @@ pub(crate) fn endpoint_settings<'a>(
     name: &str,
     id: &str,
     primary: bool,
-) -> Option<&'a EndpointSettings> {
+) -> Option<&'a berth_core::container::EndpointConfig> {
     rec.endpoints_config
         .get(name)
         .or_else(|| rec.endpoints_config.get(id))
@@ -587,7 +588,7 @@ fn parse_port_key(key: &str) -> Result<(u16, String)> {
 fn port_requests(rec: &ContainerRecord) -> Result<Vec<PortRequest>> {
     let mut wanted: Vec<PortRequest> = Vec::new();
     let bindings = rec.host_config.port_bindings.clone().unwrap_or_default();
-    let request = |proto: &str, port, b: PortBinding| PortRequest {
+    let request = |proto: &str, port, b: berth_core::container::PortBinding| PortRequest {
         proto: proto.to_string(),
         container_port: port,
         host_ip: b.host_ip,
@@ -597,7 +598,7 @@ fn port_requests(rec: &ContainerRecord) -> Result<Vec<PortRequest>> {
         let (port, proto) = parse_port_key(key)?;
         let list = list.clone().unwrap_or_default();
         if list.is_empty() {
-            wanted.push(request(&proto, port, PortBinding::default()));
+            wanted.push(request(&proto, port, Default::default()));
         }
         for b in list {
             wanted.push(request(&proto, port, b));
@@ -607,7 +608,7 @@ fn port_requests(rec: &ContainerRecord) -> Result<Vec<PortRequest>> {
         for key in rec.config.exposed_ports.clone().unwrap_or_default().iter() {
             if !bindings.contains_key(key) {
                 let (port, proto) = parse_port_key(key)?;
-                wanted.push(request(&proto, port, PortBinding::default()));
+                wanted.push(request(&proto, port, Default::default()));
             }
         }
     }

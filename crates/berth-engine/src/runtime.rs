@@ -311,7 +311,7 @@ impl Engine {
             hc.cpuset_cpus = u.cpuset_cpus.clone();
         }
         if u.restart_policy.is_some() {
-            hc.restart_policy = u.restart_policy.clone();
+            hc.restart_policy = Some(crate::wire::convert(&u.restart_policy)?);
         }
         crate::hostconfig::cpuset(&hc)?;
         crate::containers::check_restart_policy(&hc)?;

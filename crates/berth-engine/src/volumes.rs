@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
+use berth_core::container::{HostConfig, Mount, MountType};
 use berth_core::volume::{ANONYMOUS_LABEL, LOCAL_DRIVER as LOCAL, VolumeScope};
 use bollard_stubs::models::{
-    HostConfig, Mount, MountPoint, MountType, Volume, VolumeCreateRequest, VolumeScopeEnum,
-    VolumeUsageData,
+    MountPoint, Volume, VolumeCreateRequest, VolumeScopeEnum, VolumeUsageData,
 };
 
 pub use berth_core::mount::{MountKind, MountRecord};
@@ -541,17 +541,17 @@ fn parse_bind(spec: &str) -> Result<MountRecord> {
 
 /// `--mount type=…` as the API carries it.
 fn parse_mount(m: &Mount) -> Result<MountRecord> {
-    let kind = match m.typ.unwrap_or(MountType::VOLUME) {
-        MountType::BIND => MountKind::Bind,
-        MountType::VOLUME => MountKind::Volume,
-        MountType::TMPFS => MountKind::Tmpfs,
+    let kind = match m.typ.unwrap_or(MountType::Volume) {
+        MountType::Bind => MountKind::Bind,
+        MountType::Volume => MountKind::Volume,
+        MountType::Tmpfs => MountKind::Tmpfs,
         other => {
             return Err(Error::invalid(format!(
                 "invalid mount config for type \"{other}\": mount type unknown"
             )));
         }
     };
-    let typ = m.typ.unwrap_or(MountType::VOLUME);
+    let typ = m.typ.unwrap_or(MountType::Volume);
     let target = m.target.clone().unwrap_or_default();
     if target.is_empty() {
         return Err(Error::invalid(format!(

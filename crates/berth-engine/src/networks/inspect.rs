@@ -187,7 +187,10 @@ impl Engine {
             networks.insert(
                 name,
                 EndpointSettings {
-                    ipam_config: cfg.ipam_config.clone(),
+                    ipam_config: cfg
+                        .ipam_config
+                        .as_ref()
+                        .and_then(|c| crate::wire::convert(c).ok()),
                     links: None,
                     aliases: cfg.aliases.clone(),
                     mac_address: Some(ep.mac.clone()),
