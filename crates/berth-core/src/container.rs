@@ -673,3 +673,100 @@ impl std::fmt::Display for Propagation {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_host_config_keeps_the_fields_berth_does_not_act_on() {
+        let sent = json!({
+            "Memory": 1048576,
+            "RestartPolicy": { "Name": "on-failure", "MaximumRetryCount": 3 },
+            "PortBindings": { "80/tcp": [{ "HostIp": "", "HostPort": "8080" }] },
+            "BlkioWeightDevice": [{ "Path": "/dev/sda", "Weight": 10 }],
+            "CgroupnsMode": "private",
+            "Isolation": ""
+        });
+        let hc: HostConfig = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(hc.memory, Some(1048576));
+        let policy = hc.restart_policy.clone().unwrap();
+        assert_eq!(policy.name, Some(RestartPolicyName::OnFailure));
+        assert_eq!(policy.maximum_retry_count, Some(3));
+        let bindings = hc.port_bindings.clone().unwrap();
+        assert_eq!(
+            bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("8080")
+        );
+        assert_eq!(hc.extra["CgroupnsMode"], json!("private"));
+        assert_eq!(
+            serde_json::to_value(&hc).unwrap(),
+            sent,
+            "written back as sent"
+        );
+    }
+
+    #[test]
+    fn sets_of_names_are_objects_of_empty_objects() {
+        let c: ContainerConfig = serde_json::from_value(json!({
+            "ExposedPorts": { "80/tcp": {}, "53/udp": {} },
+            "Volumes": null
+        }))
+        .unwrap();
+        let mut ports = c.exposed_ports.clone().unwrap();
+        ports.sort();
+        assert_eq!(ports, vec!["53/udp", "80/tcp"]);
+        assert_eq!(c.volumes, Some(vec![]), "null reads as an empty set");
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["ExposedPorts"], json!({ "80/tcp": {}, "53/udp": {} }));
+        let absent: ContainerConfig = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(absent.exposed_ports, None);
+        assert!(
+            serde_json::to_value(&absent)
+                .unwrap()
+                .get("ExposedPorts")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn enum_names_are_dockers() {
+        for (name, text) in [
+            (RestartPolicyName::Empty, ""),
+            (RestartPolicyName::No, "no"),
+            (RestartPolicyName::Always, "always"),
+            (RestartPolicyName::UnlessStopped, "unless-stopped"),
+            (RestartPolicyName::OnFailure, "on-failure"),
+        ] {
+            assert_eq!(serde_json::to_value(name).unwrap(), json!(text));
+            assert_eq!(name.to_string(), text);
+        }
+        let m: Mount = serde_json::from_value(json!({ "Type": "tmpfs", "Target": "/t" })).unwrap();
+        assert_eq!(m.typ, Some(MountType::Tmpfs));
+        assert_eq!(MountType::Bind.to_string(), "bind");
+        assert!(serde_json::from_value::<Mount>(json!({ "Type": "floppy" })).is_err());
+        assert_eq!(Propagation::Rslave.to_string(), "rslave");
+    }
+
+    #[test]
+    fn a_record_written_by_an_earlier_release_reads_unchanged() {
+        // the shape bollard-stubs wrote into container records
+        let old = json!({
+            "Hostname": "0123456789ab", "Domainname": "", "User": "",
+            "AttachStdin": false, "AttachStdout": true, "AttachStderr": true,
+            "Tty": false, "OpenStdin": false, "StdinOnce": false,
+            "Env": ["PATH=/bin"], "Cmd": ["sleep", "1000"], "Image": "busybox",
+            "WorkingDir": "", "Labels": { "a": "b" },
+            "Healthcheck": { "Test": ["CMD", "true"], "Interval": 1000000000 }
+        });
+        let c: ContainerConfig = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(c.cmd, Some(vec!["sleep".to_string(), "1000".to_string()]));
+        assert_eq!(
+            c.healthcheck.as_ref().unwrap().interval,
+            Some(1_000_000_000)
+        );
+        assert!(c.extra.is_empty(), "every field known: {:?}", c.extra);
+        assert_eq!(serde_json::to_value(&c).unwrap(), old);
+    }
+}

@@ -46,3 +46,94 @@ pub(crate) fn spec_of(body: &bollard_stubs::models::ContainerCreateBody) -> Resu
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_stubs::models::{
+        ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
+        HostConfigCgroupnsModeEnum, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    };
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_create_request_splits_into_config_host_config_and_endpoints() {
+        let body = ContainerCreateBody {
+            image: Some("busybox".into()),
+            cmd: Some(vec!["true".into()]),
+            exposed_ports: Some(vec!["80/tcp".into()]),
+            host_config: Some(HostConfig {
+                memory: Some(64 << 20),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    "front".to_string(),
+                    EndpointSettings {
+                        aliases: Some(vec!["web".into()]),
+                        ipam_config: Some(EndpointIpamConfig {
+                            ipv4_address: Some("10.1.0.9".into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let spec = spec_of(&body).unwrap();
+        assert_eq!(spec.config.image.as_deref(), Some("busybox"));
+        assert_eq!(spec.config.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        assert!(spec.config.extra.is_empty(), "{:?}", spec.config.extra);
+        assert_eq!(spec.host_config.memory, Some(64 << 20));
+        assert_eq!(
+            spec.host_config.restart_policy.unwrap().name,
+            Some(berth_core::container::RestartPolicyName::UnlessStopped)
+        );
+        let front = &spec.endpoints["front"];
+        assert_eq!(front.aliases, Some(vec!["web".to_string()]));
+        assert_eq!(
+            front.ipam_config.as_ref().unwrap().ipv4_address.as_deref(),
+            Some("10.1.0.9")
+        );
+    }
+
+    #[test]
+    fn a_request_without_host_or_network_parts_gets_defaults() {
+        let body = ContainerCreateBody {
+            image: Some("busybox".into()),
+            ..Default::default()
+        };
+        let spec = spec_of(&body).unwrap();
+        assert_eq!(spec.host_config, Default::default());
+        assert!(spec.endpoints.is_empty());
+    }
+
+    #[test]
+    fn a_record_converts_back_to_the_wire_type_field_for_field() {
+        let spec = spec_of(&ContainerCreateBody {
+            host_config: Some(HostConfig {
+                binds: Some(vec!["/a:/b:ro".into()]),
+                cpu_realtime_runtime: Some(5),
+                cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        // a field berth does not act on is kept and sent back
+        assert_eq!(spec.host_config.cpu_realtime_runtime, Some(5));
+        assert!(spec.host_config.extra.contains_key("CgroupnsMode"));
+        let wire: HostConfig = convert(&spec.host_config).unwrap();
+        assert_eq!(wire.binds, Some(vec!["/a:/b:ro".to_string()]));
+        assert_eq!(wire.cpu_realtime_runtime, Some(5));
+        assert_eq!(
+            wire.cgroupns_mode,
+            Some(HostConfigCgroupnsModeEnum::PRIVATE)
+        );
+    }
+}
