@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxResources, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -265,56 +266,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         ));
     }
 
-    let mut mounts = vec![
-        mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mnt(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        )?,
-        mnt(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        )?,
-        mnt(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            if input.privileged {
-                &["nosuid", "noexec", "nodev"]
-            } else {
-                &["nosuid", "noexec", "nodev", "ro"]
-            },
-        )?,
-        mnt(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        )?,
-        mnt(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &[
-                "nosuid",
-                "noexec",
-                "nodev",
-                "mode=1777",
-                &format!("size={}", input.shm_size),
-            ],
-        )?,
-    ];
+    let mut mounts = standard_mounts(input.privileged, input.shm_size)?;
     for (src, dest) in &input.etc_files {
         mounts.push(mnt(
             dest,
@@ -331,61 +283,13 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
     }
     mounts.extend(input.mounts);
 
-    let ns_types = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-    ];
-    let mut namespaces = ns_types
-        .into_iter()
-        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
-        .collect::<Result<Vec<_>, _>>()?;
-    if !input.host_network {
-        let mut ns = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
-        if let Some(p) = &input.netns {
-            ns = ns.path(p.clone());
-        }
-        namespaces.push(ns.build()?);
-    }
-    let mut device_rules = vec![
-        LinuxDeviceCgroupBuilder::default()
-            .allow(input.privileged)
-            .access("rwm")
-            .build()?,
-    ];
-    device_rules.extend(input.device_rules.iter().cloned());
-    let mut resources = LinuxResourcesBuilder::default()
-        .devices(device_rules)
-        .build()?;
-    let l = &input.limits;
-    if let Some(m) = l.memory.filter(|m| *m > 0) {
-        let mut mem = oci_spec::runtime::LinuxMemoryBuilder::default().limit(m);
-        if let Some(s) = l.memory_swap.filter(|s| *s != 0) {
-            mem = mem.swap(s);
-        }
-        resources.set_memory(Some(mem.build()?));
-    }
-    if let Some(p) = l.pids.filter(|p| *p > 0) {
-        resources.set_pids(Some(
-            oci_spec::runtime::LinuxPidsBuilder::default()
-                .limit(p)
-                .build()?,
-        ));
-    }
-    if l.cpu_shares.is_some() || l.cpu_quota.is_some() || input.cpuset_cpus.is_some() {
-        let mut cpu = oci_spec::runtime::LinuxCpuBuilder::default();
-        if let Some(c) = &input.cpuset_cpus {
-            cpu = cpu.cpus(c.clone());
-        }
-        if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
-            cpu = cpu.shares(s);
-        }
-        if let Some(q) = l.cpu_quota.filter(|q| *q > 0) {
-            cpu = cpu.quota(q).period(100_000u64);
-        }
-        resources.set_cpu(Some(cpu.build()?));
-    }
+    let namespaces = namespaces_of(input.host_network, input.netns.as_ref())?;
+    let resources = resources_of(
+        &input.limits,
+        input.cpuset_cpus.as_deref(),
+        input.privileged,
+        &input.device_rules,
+    )?;
     let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
         (vec![], vec![])
     } else {
@@ -423,6 +327,130 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .linux(linux)
         .build()
         .context("building OCI spec")
+}
+
+/// The filesystems every container gets: /proc, /dev and its parts, /sys
+/// (read-only unless privileged) and /dev/shm of `shm_size` bytes.
+fn standard_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>> {
+    Ok(vec![
+        mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mnt(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mnt(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mnt(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            if privileged {
+                &["nosuid", "noexec", "nodev"]
+            } else {
+                &["nosuid", "noexec", "nodev", "ro"]
+            },
+        )?,
+        mnt(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mnt(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={}", shm_size),
+            ],
+        )?,
+    ])
+}
+
+/// The container's namespaces: its own pid, ipc, uts and mount ones, and
+/// a network one unless it shares the host's (a given path joins it).
+fn namespaces_of(host_network: bool, netns: Option<&PathBuf>) -> Result<Vec<LinuxNamespace>> {
+    let ns_types = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    let mut namespaces = ns_types
+        .into_iter()
+        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    if !host_network {
+        let mut ns = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
+        if let Some(p) = netns {
+            ns = ns.path(p.clone());
+        }
+        namespaces.push(ns.build()?);
+    }
+    Ok(namespaces)
+}
+
+/// Device access and the limits of memory, pids and CPU.
+fn resources_of(
+    limits: &Limits,
+    cpuset_cpus: Option<&str>,
+    privileged: bool,
+    device_rules: &[LinuxDeviceCgroup],
+) -> Result<LinuxResources> {
+    let mut rules = vec![
+        LinuxDeviceCgroupBuilder::default()
+            .allow(privileged)
+            .access("rwm")
+            .build()?,
+    ];
+    rules.extend(device_rules.iter().cloned());
+    let mut resources = LinuxResourcesBuilder::default().devices(rules).build()?;
+    let l = limits;
+    if let Some(m) = l.memory.filter(|m| *m > 0) {
+        let mut mem = oci_spec::runtime::LinuxMemoryBuilder::default().limit(m);
+        if let Some(s) = l.memory_swap.filter(|s| *s != 0) {
+            mem = mem.swap(s);
+        }
+        resources.set_memory(Some(mem.build()?));
+    }
+    if let Some(p) = l.pids.filter(|p| *p > 0) {
+        resources.set_pids(Some(
+            oci_spec::runtime::LinuxPidsBuilder::default()
+                .limit(p)
+                .build()?,
+        ));
+    }
+    if l.cpu_shares.is_some() || l.cpu_quota.is_some() || cpuset_cpus.is_some() {
+        let mut cpu = oci_spec::runtime::LinuxCpuBuilder::default();
+        if let Some(c) = cpuset_cpus {
+            cpu = cpu.cpus(c.to_string());
+        }
+        if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
+            cpu = cpu.shares(s);
+        }
+        if let Some(q) = l.cpu_quota.filter(|q| *q > 0) {
+            cpu = cpu.quota(q).period(100_000u64);
+        }
+        resources.set_cpu(Some(cpu.build()?));
+    }
+    Ok(resources)
 }
 
 /// Resolves `user[:group]` (names or numbers) against the container's

@@ -273,10 +273,60 @@ pub(crate) fn serve(
         quiet: crate::resident::Quiet::default(),
     });
 
+    let (done_rx, expected_outputs) =
+        spawn_io_threads(&shared, pipes.stdout, pipes.stderr, listener)?;
+
+    // the socket path may be bound again by the container's next shim
+    // before this one is done: only our own socket is ours to remove
+    let bound = fs::metadata(&args.socket).map(|m| m.ino()).ok();
+    // created: wait for the daemon to connect its attachers and say start
+    let started = await_start(&start_rx, log_error, lifecycle, pid);
+
+    let cgroup = cgroup.map(|p| berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p));
+    if started {
+        // from here on the shim mostly waits: give back what creating the
+        // container took
+        crate::resident::trim();
+        let sh = shared.clone();
+        thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || sh.quiet.run())?;
+    }
+    let code = reap(&shared, pid);
+    // the container's pid namespace is gone, so the pipes reach EOF; the
+    // timeout only guards against a writer that escaped the namespace
+    for _ in 0..expected_outputs {
+        if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+            break;
+        }
+    }
+    // the pid namespace is gone: collect what is left, so that execs still
+    // waiting learn that their process died with the container
+    reap_remaining(&shared);
+    close_log(&shared);
+    let status = ExitStatus {
+        code,
+        finished_at: jsonlog::now_rfc3339(),
+        oom_killed: cgroup.is_some_and(|c| c.oom_kills() > 0),
+        never_started: !started,
+    };
+    finish(&shared, &args, status, lifecycle, bound);
+    Ok(())
+}
+
+/// Threads that copy the container's output to attachers and the log, and
+/// one that accepts connections on the shim's socket. Returns the channel
+/// each output thread signals on when its pipe ends, and their number.
+fn spawn_io_threads(
+    shared: &Arc<Shared>,
+    stdout: fs::File,
+    stderr: Option<fs::File>,
+    listener: UnixListener,
+) -> Result<(mpsc::Receiver<()>, usize)> {
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let outputs = [
-        Some((pipes.stdout, STREAM_STDOUT)),
-        pipes.stderr.map(|f| (f, STREAM_STDERR)),
+        Some((stdout, STREAM_STDOUT)),
+        stderr.map(|f| (f, STREAM_STDERR)),
     ];
     let expected_outputs = outputs.iter().flatten().count();
     for (file, stream) in outputs.into_iter().flatten() {
@@ -303,11 +353,18 @@ pub(crate) fn serve(
                 }
             })?;
     }
+    Ok((done_rx, expected_outputs))
+}
 
-    // the socket path may be bound again by the container's next shim
-    // before this one is done: only our own socket is ours to remove
-    let bound = fs::metadata(&args.socket).map(|m| m.ino()).ok();
-    // created: wait for the daemon to connect its attachers and say start
+/// Waits for the daemon's start (its attachers are connected by then) and
+/// starts the container; without a start in time, or if it fails, the
+/// container's process is killed. Returns whether it started.
+fn await_start(
+    start_rx: &mpsc::Receiver<mpsc::Sender<Response>>,
+    log_error: Option<String>,
+    lifecycle: &mut dyn Lifecycle,
+    pid: i32,
+) -> bool {
     let started = match start_rx.recv_timeout(START_TIMEOUT) {
         Ok(reply) => {
             let res = match log_error {
@@ -330,50 +387,35 @@ pub(crate) fn serve(
         // SAFETY: signalling our own child
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
+    started
+}
 
-    let cgroup = cgroup.map(|p| berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p));
-    if started {
-        // from here on the shim mostly waits: give back what creating the
-        // container took
-        crate::resident::trim();
-        let sh = shared.clone();
-        thread::Builder::new()
-            .stack_size(SMALL_STACK)
-            .spawn(move || sh.quiet.run())?;
+/// Closes the log driver: a buffering one delivers what it holds before
+/// the exit is known, within dockerd's 10 s; a receiver that is gone must
+/// not keep the exit from being recorded.
+fn close_log(shared: &Arc<Shared>) {
+    let sh = shared.clone();
+    let (closed_tx, closed_rx) = mpsc::channel::<()>();
+    let _ = thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(move || {
+            drop(sh.log.lock().unwrap_or_else(|p| p.into_inner()).take());
+            let _ = closed_tx.send(());
+        });
+    if closed_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+        tracing::warn!("the log driver did not finish within 10s; what it holds is lost");
     }
-    let code = reap(&shared, pid);
-    // the container's pid namespace is gone, so the pipes reach EOF; the
-    // timeout only guards against a writer that escaped the namespace
-    for _ in 0..expected_outputs {
-        if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
-            break;
-        }
-    }
-    // the pid namespace is gone: collect what is left, so that execs still
-    // waiting learn that their process died with the container
-    reap_remaining(&shared);
-    // a buffering driver delivers what it holds before the exit is known,
-    // within dockerd's 10 s: a receiver that is gone must not keep the exit
-    // from being recorded
-    {
-        let sh = shared.clone();
-        let (closed_tx, closed_rx) = mpsc::channel::<()>();
-        let _ = thread::Builder::new()
-            .stack_size(SMALL_STACK)
-            .spawn(move || {
-                drop(sh.log.lock().unwrap_or_else(|p| p.into_inner()).take());
-                let _ = closed_tx.send(());
-            });
-        if closed_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-            tracing::warn!("the log driver did not finish within 10s; what it holds is lost");
-        }
-    }
-    let status = ExitStatus {
-        code,
-        finished_at: jsonlog::now_rfc3339(),
-        oom_killed: cgroup.is_some_and(|c| c.oom_kills() > 0),
-        never_started: !started,
-    };
+}
+
+/// Records the exit, tells waiters and attachers, removes the runtime's
+/// state and, if it is still ours, the socket.
+fn finish(
+    shared: &Arc<Shared>,
+    args: &ShimArgs,
+    status: ExitStatus,
+    lifecycle: &mut dyn Lifecycle,
+    bound: Option<u64>,
+) {
     if let Err(e) = write_exit(&args.state_dir, &status) {
         tracing::error!(error = %e, "recording exit status");
     }
@@ -402,7 +444,6 @@ pub(crate) fn serve(
     if bound.is_some() && fs::metadata(&args.socket).map(|m| m.ino()).ok() == bound {
         let _ = fs::remove_file(&args.socket);
     }
-    Ok(())
 }
 
 /// Reaps children until the container's init exits; returns its exit code
@@ -614,21 +655,7 @@ fn serve_request(sh: &Shared, mut conn: UnixStream) {
             let _ = respond(&mut conn, &r);
         }
         Request::Wait => {
-            sh.waiters.fetch_add(1, Ordering::SeqCst);
-            let mut guard = sh.exit.lock().unwrap_or_else(|p| p.into_inner());
-            while guard.is_none() {
-                guard = sh.exited.wait(guard).unwrap_or_else(|p| p.into_inner());
-            }
-            let status = guard.clone();
-            drop(guard);
-            let _ = respond(
-                &mut conn,
-                &Response {
-                    exit: status,
-                    ..Response::ok()
-                },
-            );
-            sh.waiters.fetch_sub(1, Ordering::SeqCst);
+            wait_for_exit(sh, &mut conn);
         }
         Request::Exec {
             args,
@@ -670,26 +697,7 @@ fn serve_request(sh: &Shared, mut conn: UnixStream) {
             width,
             exec_pid,
         } => {
-            let r = match exec_pid {
-                Some(pid) => {
-                    let masters = sh.exec_masters.lock().unwrap_or_else(|p| p.into_inner());
-                    match masters.get(&pid) {
-                        Some(m) => crate::tty::set_size(m, height, width),
-                        None => Err(std::io::Error::other("the process has no terminal")),
-                    }
-                }
-                None => match &sh.tty_master {
-                    Some(m) => crate::tty::set_size(m, height, width),
-                    None => Err(std::io::Error::other("the container has no terminal")),
-                },
-            };
-            let _ = respond(
-                &mut conn,
-                &match r {
-                    Ok(()) => Response::ok(),
-                    Err(e) => Response::err(e),
-                },
-            );
+            resize(sh, &mut conn, height, width, exec_pid);
         }
         Request::Attach {
             stdin,
@@ -697,49 +705,104 @@ fn serve_request(sh: &Shared, mut conn: UnixStream) {
             stderr,
             close_stdin,
         } => {
-            let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
-            {
-                let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
-                if exited().is_some() {
-                    let _ = respond(&mut conn, &Response::err("container is not running"));
-                    return;
-                }
-                if respond(&mut conn, &Response::ok()).is_err() {
-                    return;
-                }
-                if stdout || stderr {
-                    match conn.try_clone() {
-                        Ok(stream) => attachers.push(Attacher {
-                            stream,
-                            stdout,
-                            stderr,
-                        }),
-                        Err(_) => return,
-                    }
-                }
-            }
-            if !stdin {
-                return;
-            }
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let mut guard = sh.stdin.lock().unwrap_or_else(|p| p.into_inner());
-                let written = guard
-                    .as_mut()
-                    .is_some_and(|w| w.write_all(&buf[..n]).is_ok());
-                if !written {
-                    break;
-                }
-            }
-            if close_stdin {
-                sh.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+            attach(sh, conn, reader, (stdin, stdout, stderr), close_stdin);
+        }
+    }
+}
+
+/// An attacher: joins the output fan-out for `stdout`/`stderr` and copies
+/// what it sends to the container's stdin when it asked for `stdin`.
+fn attach(
+    sh: &Shared,
+    mut conn: UnixStream,
+    mut reader: BufReader<UnixStream>,
+    (stdin, stdout, stderr): (bool, bool, bool),
+    close_stdin: bool,
+) {
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
+    {
+        let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
+        if sh.exit.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            let _ = respond(&mut conn, &Response::err("container is not running"));
+            return;
+        }
+        if respond(&mut conn, &Response::ok()).is_err() {
+            return;
+        }
+        if stdout || stderr {
+            match conn.try_clone() {
+                Ok(stream) => attachers.push(Attacher {
+                    stream,
+                    stdout,
+                    stderr,
+                }),
+                Err(_) => return,
             }
         }
     }
+    if !stdin {
+        return;
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut guard = sh.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        let written = guard
+            .as_mut()
+            .is_some_and(|w| w.write_all(&buf[..n]).is_ok());
+        if !written {
+            break;
+        }
+    }
+    if close_stdin {
+        sh.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// Resizes the container's terminal, or an exec's.
+fn resize(sh: &Shared, conn: &mut UnixStream, height: u16, width: u16, exec_pid: Option<i32>) {
+    let r = match exec_pid {
+        Some(pid) => {
+            let masters = sh.exec_masters.lock().unwrap_or_else(|p| p.into_inner());
+            match masters.get(&pid) {
+                Some(m) => crate::tty::set_size(m, height, width),
+                None => Err(std::io::Error::other("the process has no terminal")),
+            }
+        }
+        None => match &sh.tty_master {
+            Some(m) => crate::tty::set_size(m, height, width),
+            None => Err(std::io::Error::other("the container has no terminal")),
+        },
+    };
+    let _ = respond(
+        conn,
+        &match r {
+            Ok(()) => Response::ok(),
+            Err(e) => Response::err(e),
+        },
+    );
+}
+
+/// Answers with the exit status once the container has exited.
+fn wait_for_exit(sh: &Shared, conn: &mut UnixStream) {
+    sh.waiters.fetch_add(1, Ordering::SeqCst);
+    let mut guard = sh.exit.lock().unwrap_or_else(|p| p.into_inner());
+    while guard.is_none() {
+        guard = sh.exited.wait(guard).unwrap_or_else(|p| p.into_inner());
+    }
+    let status = guard.clone();
+    drop(guard);
+    let _ = respond(
+        conn,
+        &Response {
+            exit: status,
+            ..Response::ok()
+        },
+    );
+    sh.waiters.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// What `berth shim-exec` needs to start a process in a running container.
@@ -784,69 +847,7 @@ fn run_exec(
         },
         None => None,
     };
-    let console_size = spec.console_size;
-    let started = (|| -> Result<(i32, Vec<File>, Option<File>)> {
-        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
-        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
-        let (in_r, in_w): (OwnedFd, Option<File>) = if stdin {
-            let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
-            (r, Some(File::from(w)))
-        } else {
-            (File::open("/dev/null")?.into(), None)
-        };
-        let (rep_r, rep_w) = pipe2(OFlag::O_CLOEXEC)?;
-        let rep_raw = rep_w.as_raw_fd();
-        let mut cmd = std::process::Command::new(&sh.berth);
-        cmd.arg("shim-exec")
-            .arg(serde_json::to_string(&spec)?)
-            .stdin(std::process::Stdio::from(in_r))
-            .stdout(std::process::Stdio::from(out_w))
-            .stderr(std::process::Stdio::from(err_w));
-        // SAFETY: dup2 is async-signal-safe; it gives the helper its report fd
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                if libc::dup2(rep_raw, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        // the shim reaps every child itself (waitpid(-1)); the handle is not waited on
-        let _helper = cmd.spawn().context("starting exec helper")?;
-        drop(rep_w);
-        let mut line = String::new();
-        BufReader::new(File::from(rep_r)).read_line(&mut line)?;
-        let line = line.trim();
-        let pid = match line.strip_prefix(READY_OK) {
-            Some(p) => p
-                .trim()
-                .parse::<i32>()
-                .context("bad pid from exec helper")?,
-            None => anyhow::bail!(
-                "{}",
-                line.strip_prefix("err ").unwrap_or("exec helper failed")
-            ),
-        };
-        if let Some((listener, _)) = &console {
-            let master = crate::tty::receive_master(listener, Duration::from_secs(10))?;
-            if let Some((h, w)) = console_size {
-                let _ = crate::tty::set_size(&master, h, w);
-            }
-            let out = File::from(master.try_clone()?);
-            let input = if stdin {
-                Some(File::from(master.try_clone()?))
-            } else {
-                None
-            };
-            sh.exec_masters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(pid, master);
-            return Ok((pid, vec![out], input));
-        }
-        Ok((pid, vec![File::from(out_r), File::from(err_r)], in_w))
-    })();
+    let started = start_exec_helper(sh, &spec, stdin, console.as_ref().map(|(l, _)| l));
     if let Some((_, path)) = &console {
         let _ = fs::remove_file(path);
     }
@@ -925,4 +926,75 @@ fn run_exec(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .shutdown(std::net::Shutdown::Both);
+}
+
+/// Starts `berth shim-exec` for the process and waits for its report:
+/// the process's pid, its output pipes (the terminal with a console
+/// socket) and its stdin when asked for.
+fn start_exec_helper(
+    sh: &Shared,
+    spec: &ExecHelperSpec,
+    stdin: bool,
+    console: Option<&UnixListener>,
+) -> Result<(i32, Vec<File>, Option<File>)> {
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (in_r, in_w): (OwnedFd, Option<File>) = if stdin {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
+        (r, Some(File::from(w)))
+    } else {
+        (File::open("/dev/null")?.into(), None)
+    };
+    let (rep_r, rep_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let rep_raw = rep_w.as_raw_fd();
+    let mut cmd = std::process::Command::new(&sh.berth);
+    cmd.arg("shim-exec")
+        .arg(serde_json::to_string(spec)?)
+        .stdin(std::process::Stdio::from(in_r))
+        .stdout(std::process::Stdio::from(out_w))
+        .stderr(std::process::Stdio::from(err_w));
+    // SAFETY: dup2 is async-signal-safe; it gives the helper its report fd
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(rep_raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    // the shim reaps every child itself (waitpid(-1)); the handle is not waited on
+    let _helper = cmd.spawn().context("starting exec helper")?;
+    drop(rep_w);
+    let mut line = String::new();
+    BufReader::new(File::from(rep_r)).read_line(&mut line)?;
+    let line = line.trim();
+    let pid = match line.strip_prefix(READY_OK) {
+        Some(p) => p
+            .trim()
+            .parse::<i32>()
+            .context("bad pid from exec helper")?,
+        None => anyhow::bail!(
+            "{}",
+            line.strip_prefix("err ").unwrap_or("exec helper failed")
+        ),
+    };
+    if let Some(listener) = console {
+        let master = crate::tty::receive_master(listener, Duration::from_secs(10))?;
+        if let Some((h, w)) = spec.console_size {
+            let _ = crate::tty::set_size(&master, h, w);
+        }
+        let out = File::from(master.try_clone()?);
+        let input = if stdin {
+            Some(File::from(master.try_clone()?))
+        } else {
+            None
+        };
+        sh.exec_masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pid, master);
+        return Ok((pid, vec![out], input));
+    }
+    Ok((pid, vec![File::from(out_r), File::from(err_r)], in_w))
 }
