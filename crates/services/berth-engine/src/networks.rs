@@ -1,6 +1,6 @@
 //! Networks as Docker models them: the predefined `bridge`, `host` and
 //! `none`, user-defined networks over the drivers of the network port
-//! (the bridge driver of berth-network) with their pools from the IPAM
+//! (the bridge driver of berth-bridge) with their pools from the IPAM
 //! port, and each running container's endpoint (a namespace pinned under
 //! the exec root, an interface from the driver, an address) and published
 //! ports. The networks service (the berth-networks crate) keeps the
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use berth_core::network::{IpamPool, JoinRequest, PortRequest};
-use berth_network::links;
+use berth_bridge::links;
 use berth_networks::CreateNetwork;
 use bollard_stubs::models::{EndpointSettings, NetworkCreateRequest};
 

@@ -1,5 +1,5 @@
 //! The networks service against the in-memory drivers of berth-core (and
-//! berth-network's default IPAM where only explicit pools are involved,
+//! berth-bridge's default IPAM where only explicit pools are involved,
 //! which touches no kernel interface).
 
 use std::net::IpAddr;
@@ -383,8 +383,8 @@ fn restored(
     records: &[NetworkRecord],
     endpoints: &[EndpointRecord],
     bip: &str,
-) -> (NetworkService, Arc<berth_network::DefaultIpam>) {
-    let ipam = Arc::new(berth_network::DefaultIpam::new(Vec::new()));
+) -> (NetworkService, Arc<berth_bridge::DefaultIpam>) {
+    let ipam = Arc::new(berth_bridge::DefaultIpam::new(Vec::new()));
     let f = fixture(ipam.clone());
     for r in records {
         f.meta.put_json(Table::Networks, &r.id, r).unwrap();
@@ -419,7 +419,7 @@ fn restore_makes_the_predefined_networks_and_holds_what_records_hold() {
         (bridge.subnet.as_str(), bridge.gateway.as_str()),
         ("172.26.0.0/16", "172.26.0.1")
     );
-    assert_eq!(bridge.bridge, berth_network::DEFAULT_BRIDGE_IF);
+    assert_eq!(bridge.bridge, berth_bridge::DEFAULT_BRIDGE_IF);
     // the gateway and the running endpoint's address stay taken
     assert_eq!(next(&svc, ipam.as_ref(), "app"), Some(ip("172.20.0.3")));
     assert_eq!(next(&svc, ipam.as_ref(), "bridge"), Some(ip("172.26.0.2")));
@@ -508,6 +508,6 @@ fn mac_addresses() {
     assert_eq!(parse_mac("02-42-0a-00-00-01"), None);
     assert_eq!(parse_mac("02:42:0a:00:00:01:ff"), None);
     // a MAC made from an address parses back to itself
-    let mac = berth_network::ipam::mac_for("172.18.0.7".parse().unwrap());
-    assert_eq!(parse_mac(&berth_network::ipam::mac_string(&mac)), Some(mac));
+    let mac = berth_bridge::ipam::mac_for("172.18.0.7".parse().unwrap());
+    assert_eq!(parse_mac(&berth_bridge::ipam::mac_string(&mac)), Some(mac));
 }

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use berth_network::links;
+use berth_bridge::links;
 
 use crate::Engine;
 use crate::containers::ContainerRecord;

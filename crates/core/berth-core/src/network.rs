@@ -4,7 +4,7 @@
 //! remote driver and IPAM plugin protocols (`libnetwork/docs/remote.md`,
 //! `ipam.md`) so that a plugin can implement them over the plugin API;
 //! in-process drivers (the bridge driver and the default IPAM in
-//! berth-network) take berth's own types rather than JSON.
+//! berth-bridge) take berth's own types rather than JSON.
 //!
 //! The networks service owns names, ids, records and which container is on
 //! which network; a driver only knows networks and endpoints by id. Drivers

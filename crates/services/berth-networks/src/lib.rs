@@ -23,7 +23,7 @@ use berth_core::network::{
 };
 use berth_core::store::{MetadataStore, MetadataStoreExt, Table};
 use berth_core::{LockExt, now_rfc3339, random_id};
-use berth_network::{Subnet, Subnet6};
+use berth_bridge::{Subnet, Subnet6};
 use serde::{Deserialize, Serialize};
 
 /// Serializes network creation: two must not pick one subnet.
@@ -386,7 +386,7 @@ impl NetworkService {
             ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
             (
                 "com.docker.network.bridge.name",
-                berth_network::DEFAULT_BRIDGE_IF,
+                berth_bridge::DEFAULT_BRIDGE_IF,
             ),
             ("com.docker.network.driver.mtu", "1500"),
         ] {
@@ -395,7 +395,7 @@ impl NetworkService {
         rec.subnet = subnet.to_string();
         rec.gateway = gateway.to_string();
         rec.ip_range = cfg.fixed_cidr.clone();
-        rec.bridge = berth_network::DEFAULT_BRIDGE_IF.into();
+        rec.bridge = berth_bridge::DEFAULT_BRIDGE_IF.into();
         Ok(rec)
     }
 

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_network::{dns, links};
+use berth_bridge::{dns, links};
 
 use crate::containers::ContainerRecord;
 use crate::{Engine, LockExt};

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use berth_core::network::{IpamDriver, IpamPool, NetworkError, PoolGrant, PoolRequest};
 use berth_core::store::{MetadataStoreExt, Table};
-use berth_network::{Subnet, Subnet6};
+use berth_bridge::{Subnet, Subnet6};
 
 use super::*;
 

@@ -161,12 +161,12 @@ impl Engine {
             meta.clone(),
             HashMap::from([(
                 "bridge".to_string(),
-                Arc::new(berth_network::BridgeDriver::new()) as Arc<dyn NetworkDriver>,
+                Arc::new(berth_bridge::BridgeDriver::new()) as Arc<dyn NetworkDriver>,
             )]),
             HashMap::from([(
                 "default".to_string(),
-                Arc::new(berth_network::DefaultIpam::new(
-                    berth_network::ipam::address_pools_of(&cfg.address_pools),
+                Arc::new(berth_bridge::DefaultIpam::new(
+                    berth_bridge::ipam::address_pools_of(&cfg.address_pools),
                 )) as Arc<dyn IpamDriver>,
             )]),
         );

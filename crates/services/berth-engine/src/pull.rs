@@ -68,7 +68,7 @@ pub(crate) fn registry_endpoint(domain: &str, insecure: &[String]) -> (String, b
     let listed = insecure.iter().any(|i| {
         i == &host
             || i == bare
-            || berth_network::ipam::Subnet::parse(i).is_ok_and(|net| {
+            || berth_bridge::ipam::Subnet::parse(i).is_ok_and(|net| {
                 bare.parse::<std::net::Ipv4Addr>()
                     .is_ok_and(|ip| net.contains(ip))
             })
