@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use berth_core::network::{IpamPool, JoinRequest, PortRequest};
 use berth_bridge::links;
+use berth_core::network::{IpamPool, JoinRequest, PortRequest};
 use berth_networks::CreateNetwork;
 use bollard_stubs::models::{EndpointSettings, NetworkCreateRequest};
 

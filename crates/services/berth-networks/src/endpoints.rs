@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use berth_bridge::Subnet;
 use berth_core::network::{EndpointSpec, JoinRequest, NetworkError, PortRequest, PublishedPort};
 use berth_core::random_id;
-use berth_bridge::Subnet;
 
 use super::*;
 

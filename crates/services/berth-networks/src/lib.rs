@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
+use berth_bridge::{Subnet, Subnet6};
 use berth_core::error::{Error, Result};
 use berth_core::network::{
     IpamDriver, IpamPool, NetworkDriver, NetworkError, NetworkSpec, OPT_BUILTIN_POOLS, PoolRequest,
@@ -23,7 +24,6 @@ use berth_core::network::{
 };
 use berth_core::store::{MetadataStore, MetadataStoreExt, Table};
 use berth_core::{LockExt, now_rfc3339, random_id};
-use berth_bridge::{Subnet, Subnet6};
 use serde::{Deserialize, Serialize};
 
 /// Serializes network creation: two must not pick one subnet.
