@@ -405,9 +405,14 @@ fn assert_startable_or_running(d: &Daemon, name: &str, when: &str) {
 #[test]
 fn kill9_at_any_instant_of_run_leaves_containers_startable() {
     let mut d = Daemon::start();
-    // exact instants: the shim made the container but was not told to
-    // start it; it started but the record still says created
-    for point in ["start-after-shim-spawn", "start-before-record"] {
+    // exact instants: the shim is still creating the container; the shim
+    // made it but was not told to start it; it started but the record
+    // still says created
+    for point in [
+        "start-during-shim-create",
+        "start-after-shim-spawn",
+        "start-before-record",
+    ] {
         d.stop();
         d.env = vec![("BERTH_CRASH_AT".into(), point.into())];
         d.start_again();
@@ -463,6 +468,7 @@ fn kill9_at_any_instant_of_run_leaves_containers_startable() {
         assert_startable_or_running(&d, &name, &format!("kill after {delay} ms"));
     }
     assert!(d.log().contains("crashing at start-after-shim-spawn"));
+    assert!(d.log().contains("crashing at start-during-shim-create"));
 }
 
 /// The build's step containers in `ps -a`, and shims that hold one.

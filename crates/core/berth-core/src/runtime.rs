@@ -186,6 +186,13 @@ pub trait Runtime: Send + Sync {
 
     /// Forgets a removed container (its endpoints in the runtime).
     fn forget(&self, id: &str);
+
+    /// At daemon start, before any container is restored: stops work an
+    /// earlier daemon left half done, such as a container still being
+    /// created for a start that daemon never finished.
+    fn recover(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 #[doc(hidden)]

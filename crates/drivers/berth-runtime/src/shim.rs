@@ -1,6 +1,7 @@
 //! `ShimRuntime`: the `Runtime` port over one shim per container, reached
 //! on its unix socket under the exec root.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -247,11 +248,108 @@ impl Runtime for ShimRuntime {
     fn forget(&self, id: &str) {
         let _ = std::fs::remove_file(self.socket(id));
     }
+
+    fn recover(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let state_root = self.exec_root.join("containers");
+            for pid in creating_shims(&state_root) {
+                tracing::warn!(
+                    pid,
+                    "stopping a shim an earlier daemon left creating a container"
+                );
+                // SAFETY: kill(2) on a pid just read from /proc
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                wait_gone(pid).await;
+            }
+        })
+    }
+}
+
+/// Shims still creating a container under `state_root`: `berth shim`
+/// processes (a shim that made its container has become `berth-shim`).
+/// Their daemon died before their start; left alone, one would go on
+/// creating the container while the next start makes it again.
+fn creating_shims(state_root: &Path) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|raw| is_creating_shim(&raw, state_root))
+        })
+        .collect()
+}
+
+/// Whether a command line (NUL-separated) is `berth shim ... --state-dir
+/// <under state_root>`.
+fn is_creating_shim(cmdline: &[u8], state_root: &Path) -> bool {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.get(1) == Some(&&b"shim"[..])
+        && args.windows(2).any(|w| {
+            w[0] == b"--state-dir"
+                && Path::new(std::ffi::OsStr::from_bytes(w[1])).starts_with(state_root)
+        })
+}
+
+/// Waits (up to 5 s) until `pid` has exited.
+async fn wait_gone(pid: i32) {
+    for _ in 0..500 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // a zombie waits only for its reaper: it creates nothing more
+        if status.is_empty()
+            || status
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_shims_creating_under_this_root_are_recognized() {
+        let root = Path::new("/run/berth/containers");
+        let line = |args: &[&str]| args.join("\0").into_bytes();
+        let creating = line(&[
+            "/usr/bin/berth",
+            "shim",
+            "--id",
+            "a",
+            "--state-dir",
+            "/run/berth/containers/a",
+            "--socket",
+            "/run/berth/s/a.sock",
+        ]);
+        assert!(is_creating_shim(&creating, root));
+        let other_root = line(&[
+            "/usr/bin/berth",
+            "shim",
+            "--state-dir",
+            "/run/other/containers/a",
+        ]);
+        assert!(!is_creating_shim(&other_root, root));
+        let steady = line(&[
+            "/usr/bin/berth-shim",
+            "{\"state_dir\":\"/run/berth/containers/a\"}",
+        ]);
+        assert!(!is_creating_shim(&steady, root));
+        let helper = line(&[
+            "/usr/bin/berth",
+            "shim-exec",
+            "--state-dir",
+            "/run/berth/containers/a",
+        ]);
+        assert!(!is_creating_shim(&helper, root));
+        assert!(!is_creating_shim(b"", root));
+    }
 
     #[test]
     fn sockets_stay_short_and_cgroups_nest() {

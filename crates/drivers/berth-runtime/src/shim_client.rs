@@ -88,6 +88,8 @@ pub async fn spawn(binary: &Path, args: &berth_shim::ShimArgs) -> Result<i32> {
         });
     }
     let mut child = cmd.spawn().context("starting shim")?;
+    // the daemon gone while the shim creates the container
+    berth_core::crash_point("start-during-shim-create");
     let stdout = child.stdout.take().context("shim stdout")?;
     let mut line = String::new();
     let read = tokio::time::timeout(

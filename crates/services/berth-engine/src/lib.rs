@@ -201,6 +201,7 @@ impl Engine {
             .map(|(_, r)| r)
             .collect();
         engine.load_networks(&recs).context("setting up networks")?;
+        engine.runtime.recover().await;
         engine.restore_containers().await?;
         engine.remove_stale_build_containers();
         Ok(engine)
