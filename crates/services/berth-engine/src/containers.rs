@@ -1955,6 +1955,16 @@ fn stream_log(
             if !read_records(format, &mut reader, &mut emit)? {
                 return Ok(());
             }
+            // more than one rotation since the last look: the files made
+            // in between are complete, and come before the current one
+            let old = current.metadata().map(|m| m.ino()).ok();
+            for p in rotated_since(path, old) {
+                if let Some(f) = open(&p)?
+                    && !read_records(format, &mut BufReader::new(f), &mut emit)?
+                {
+                    return Ok(());
+                }
+            }
             match open(path)? {
                 Some(f) => {
                     current = f;
@@ -1974,6 +1984,21 @@ fn stream_log(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The rotated files of `path` newer than the one with inode `old`, oldest
+/// first; none when that file is gone or was compressed.
+fn rotated_since(path: &std::path::Path, old: Option<u64>) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut rotated = berth_logdriver::rotated_files(path);
+    rotated.pop();
+    let Some(at) = rotated
+        .iter()
+        .position(|p| std::fs::metadata(p).map(|m| m.ino()).ok() == old)
+    else {
+        return Vec::new();
+    };
+    rotated.split_off(at + 1)
 }
 
 pub(crate) fn check_restart_policy(hc: &HostConfig) -> Result<()> {
@@ -2798,5 +2823,30 @@ mod restart_tests {
             msg(&hc(P::UnlessStopped, 0, true)),
             "can't create 'AutoRemove' container with restart policy"
         );
+    }
+}
+
+#[cfg(test)]
+mod log_follow_tests {
+    use super::rotated_since;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn files_rotated_in_between_come_after_the_one_being_read() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("c.log");
+        for name in ["c.log", "c.log.1", "c.log.2", "c.log.3"] {
+            std::fs::write(d.path().join(name), name).unwrap();
+        }
+        let ino = |n: &str| std::fs::metadata(d.path().join(n)).unwrap().ino();
+        // the reader had c.log open; two rotations made it c.log.3
+        assert_eq!(
+            rotated_since(&log, Some(ino("c.log.3"))),
+            vec![d.path().join("c.log.2"), d.path().join("c.log.1")]
+        );
+        assert!(rotated_since(&log, Some(ino("c.log.1"))).is_empty());
+        // rotated out of existence (max-file) or compressed: nothing known
+        assert!(rotated_since(&log, Some(u64::MAX)).is_empty());
+        assert!(rotated_since(&log, None).is_empty());
     }
 }
