@@ -229,10 +229,14 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         }
     }
     let shim_binary = std::env::current_exe().context("locating the berth binary")?;
-    let engine = berth_engine::Engine::open(berth_engine::EngineConfig {
-        shim_binary,
-        settings: s.clone(),
-    })
+    let drivers = crate::wiring::builtin_drivers(&s, shim_binary.clone())?;
+    let engine = berth_engine::Engine::open(
+        berth_engine::EngineConfig {
+            shim_binary,
+            settings: s.clone(),
+        },
+        drivers,
+    )
     .await?;
     tokio::spawn(reload_on_sighup(cli, log_filter, engine.clone()));
     if let Some(addr) = &s.metrics_addr {

@@ -4,6 +4,7 @@
 
 mod daemon;
 mod registry;
+mod wiring;
 
 use std::process::ExitCode;
 

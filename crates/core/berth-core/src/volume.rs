@@ -128,6 +128,13 @@ pub trait VolumeDriver: Send + Sync {
     /// `/VolumeDriver.Capabilities`.
     fn capabilities(&self) -> Capabilities;
 
+    /// At daemon start: the volumes of this driver the service has records
+    /// of. A driver may drop what it holds for a volume without a record
+    /// (what a crash between its create and the record left).
+    fn restore(&self, _known: &[VolumeRecord]) -> VolumeResult<()> {
+        Ok(())
+    }
+
     /// The bytes the volume's data takes, when the driver can tell cheaply
     /// (`system df`, prune's reclaimed space). Not in the plugin protocol:
     /// Docker shows -1 for plugin volumes, which is `None` here.

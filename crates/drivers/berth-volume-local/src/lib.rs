@@ -6,7 +6,7 @@
 //!
 //! The driver keeps no files of its own: the volumes service records each
 //! volume with its options in the metadata store and hands the records to
-//! [`LocalDriver::open`].
+//! the driver at start (`VolumeDriver::restore`).
 
 mod copyup;
 mod device;
@@ -34,17 +34,23 @@ impl LocalDriver {
     /// Takes over the volumes under `root` that `known` records (those of
     /// other drivers are skipped); directories without a record (a create
     /// that never committed) are removed.
-    pub fn open<'a>(
-        root: &Path,
-        known: impl IntoIterator<Item = &'a VolumeRecord>,
-    ) -> anyhow::Result<Self> {
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            volumes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The volumes the service has records of (see `VolumeDriver::restore`):
+    /// their options are kept, and a directory without a record is removed.
+    fn restore_known(&self, known: &[VolumeRecord]) -> anyhow::Result<()> {
         let volumes: HashMap<String, HashMap<String, String>> = known
-            .into_iter()
+            .iter()
             .filter(|r| r.driver == LOCAL_DRIVER)
             .map(|r| (r.name.clone(), r.options.clone()))
             .collect();
-        for d in std::fs::read_dir(root)?.flatten() {
+        for d in std::fs::read_dir(&self.root)?.flatten() {
             let name = d.file_name().to_string_lossy().into_owned();
             if !volumes.contains_key(&name) {
                 tracing::info!(volume = %name, "removing a volume directory without a record");
@@ -52,10 +58,8 @@ impl LocalDriver {
                 let _ = std::fs::remove_dir_all(d.path());
             }
         }
-        Ok(Self {
-            root: root.to_path_buf(),
-            volumes: Mutex::new(volumes),
-        })
+        *self.volumes() = volumes;
+        Ok(())
     }
 
     fn volumes(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, String>>> {
@@ -79,6 +83,10 @@ impl LocalDriver {
 }
 
 impl VolumeDriver for LocalDriver {
+    fn restore(&self, known: &[VolumeRecord]) -> VolumeResult<()> {
+        self.restore_known(known).map_err(VolumeError::Driver)
+    }
+
     fn validate_options(&self, options: &HashMap<String, String>) -> VolumeResult<()> {
         validate_options(options)
     }
@@ -165,14 +173,15 @@ mod tests {
     }
 
     #[test]
-    fn open_removes_directories_without_a_record_and_keeps_the_rest() {
+    fn restore_removes_directories_without_a_record_and_keeps_the_rest() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("volumes");
         for n in ["kept", "orphan"] {
             std::fs::create_dir_all(root.join(n).join("_data")).expect("mkdir");
         }
         let recs = [record("kept", LOCAL_DRIVER), record("orphan", "elsewhere")];
-        let d = LocalDriver::open(&root, &recs).expect("open");
+        let d = LocalDriver::open(&root).expect("open");
+        d.restore(&recs).expect("restore");
         assert!(root.join("kept/_data").is_dir());
         assert!(!root.join("orphan").exists());
         let names: Vec<String> = d
@@ -187,7 +196,7 @@ mod tests {
     #[test]
     fn create_mount_usage_and_remove_of_a_plain_directory() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let d = LocalDriver::open(tmp.path(), []).expect("open");
+        let d = LocalDriver::open(tmp.path()).expect("open");
         d.create("v", &HashMap::new()).expect("create");
         let data = d.mount("v", "c1").expect("mount");
         assert_eq!(data, tmp.path().join("v/_data"));
@@ -204,7 +213,7 @@ mod tests {
     #[test]
     fn a_device_volume_has_no_usage_and_bad_options_create_nothing() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let d = LocalDriver::open(tmp.path(), []).expect("open");
+        let d = LocalDriver::open(tmp.path()).expect("open");
         let tmpfs = HashMap::from([("type".to_string(), "tmpfs".to_string())]);
         d.create("dev", &tmpfs).expect("create");
         assert_eq!(d.usage("dev"), None);

@@ -49,7 +49,7 @@ pub use images::{ImageDeleteItem, ImportOptions};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
-pub use system::{API_VERSION, MIN_API_VERSION};
+pub use system::{API_VERSION, MIN_API_VERSION, own_cgroup_path};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,8 +59,9 @@ use std::time::Instant;
 use anyhow::Context;
 use berth_core::network::{IpamDriver, NetworkDriver};
 use berth_core::runtime::Runtime;
-use berth_core::volume::LOCAL_DRIVER;
-use berth_store::{BlobStore, MetadataStore, MetadataStoreExt, RedbStore};
+use berth_core::verify::ImageVerifier;
+use berth_core::volume::VolumeDriver;
+use berth_store::{BlobStore, MetadataStore, MetadataStoreExt};
 
 /// Where the engine keeps its state and how it places containers: the
 /// daemon's settings, each declared once in berth-config (roots,
@@ -78,6 +79,19 @@ impl std::ops::Deref for EngineConfig {
     fn deref(&self) -> &berth_config::Settings {
         &self.settings
     }
+}
+
+/// The drivers the engine's services run on, each behind its port. The
+/// daemon binary builds them (see `crates/berth/src/wiring.rs`); maps are
+/// keyed by the driver name requests give ("bridge", "local", ...).
+pub struct Drivers {
+    pub store: Arc<dyn MetadataStore>,
+    pub runtime: Arc<dyn Runtime>,
+    pub networks: HashMap<String, Arc<dyn NetworkDriver>>,
+    /// IPAM drivers by name; "default" is the built-in one
+    pub ipams: HashMap<String, Arc<dyn IpamDriver>>,
+    pub volumes: HashMap<String, Arc<dyn VolumeDriver>>,
+    pub verifier: Arc<dyn ImageVerifier>,
 }
 
 pub struct Engine {
@@ -116,7 +130,7 @@ pub struct Engine {
 impl Engine {
     /// Opens (or creates) the state under the configured roots and re-adopts
     /// the containers whose shims are still running.
-    pub async fn open(cfg: EngineConfig) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(cfg: EngineConfig, drivers: Drivers) -> anyhow::Result<Arc<Self>> {
         for d in [
             cfg.data_root.clone(),
             cfg.data_root.join("containers"),
@@ -130,8 +144,14 @@ impl Engine {
         // interrupted imports leave only temporary files behind
         let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
         std::fs::create_dir_all(cfg.data_root.join("tmp"))?;
-        let meta: Arc<dyn MetadataStore> =
-            Arc::new(RedbStore::open(&cfg.data_root.join("metadata.redb"))?);
+        let Drivers {
+            store: meta,
+            runtime,
+            networks: network_drivers,
+            ipams,
+            volumes: volume_drivers,
+            verifier,
+        } = drivers;
         let found = berth_core::schema::upgrade(meta.as_ref())?;
         tracing::debug!(
             found,
@@ -142,34 +162,22 @@ impl Engine {
         let images = images::ImageIndex::load(meta.as_ref())?;
         layers::sweep_incomplete(&cfg.data_root)?;
         let volume_records = volumes::VolumeService::load_records(meta.as_ref())?;
-        let local = berth_volume_local::LocalDriver::open(
-            &cfg.data_root.join("volumes"),
-            volume_records.values(),
-        )?;
-        let volume_drivers: volumes::Drivers =
-            HashMap::from([(LOCAL_DRIVER.to_string(), Arc::new(local) as _)]);
+        let known: Vec<_> = volume_records.values().cloned().collect();
+        for (name, driver) in &volume_drivers {
+            let mine: Vec<_> = known
+                .iter()
+                .filter(|r| &r.driver == name)
+                .cloned()
+                .collect();
+            driver
+                .restore(&mine)
+                .with_context(|| format!("restoring the volumes of driver {name}"))?;
+        }
         let volume_service =
             volumes::VolumeService::new(meta.clone(), volume_drivers, volume_records);
         let reloadable = cfg.reloadable();
         let cgroup_parent = system::own_cgroup_path();
-        let runtime: Arc<dyn Runtime> = Arc::new(berth_runtime::ShimRuntime::new(
-            cfg.shim_binary.clone(),
-            cfg.exec_root.clone(),
-            cgroup_parent.clone(),
-        ));
-        let networks = networks::NetworkService::new(
-            meta.clone(),
-            HashMap::from([(
-                "bridge".to_string(),
-                Arc::new(berth_bridge::BridgeDriver::new()) as Arc<dyn NetworkDriver>,
-            )]),
-            HashMap::from([(
-                "default".to_string(),
-                Arc::new(berth_bridge::DefaultIpam::new(
-                    berth_bridge::ipam::address_pools_of(&cfg.address_pools),
-                )) as Arc<dyn IpamDriver>,
-            )]),
-        );
+        let networks = networks::NetworkService::new(meta.clone(), network_drivers, ipams);
         let engine = Arc::new(Engine {
             cgroup_parent,
             cfg,
@@ -180,7 +188,7 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             volumes: volume_service,
-            verifier: Arc::new(berth_core::verify::AcceptAll),
+            verifier,
             networks,
             net_tasks: std::sync::Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),

@@ -20,7 +20,7 @@ use bollard_stubs::models::{
 
 pub use berth_core::mount::{MountKind, MountRecord};
 pub use berth_core::volume::VolumeRecord;
-pub(crate) use berth_volumes::{Drivers, VolumeService};
+pub(crate) use berth_volumes::VolumeService;
 
 use crate::{Engine, Error, LockExt, Result};
 use berth_volumes::{ContainerMounts, PruneRule};
