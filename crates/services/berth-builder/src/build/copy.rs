@@ -415,16 +415,7 @@ impl Builder {
         }
 
         let image = self.current_image(st).await?;
-        let dest_id = self
-            .step_container(
-                &image,
-                vec!["#(nop)".into()],
-                vec![],
-                vec![],
-                Some("none".into()),
-                opts,
-            )
-            .await?;
+        let dest_id = self.files_container(&image, opts).await?;
         let plan = CopyPlan {
             dest: dest_clean.clone(),
             dest_is_dir: wants_dir,
@@ -720,16 +711,7 @@ impl Builder {
         work: &Path,
         opts: &BuildOptions,
     ) -> Result<Vec<(PathBuf, String, bool)>> {
-        let src_id = self
-            .step_container(
-                img,
-                vec!["#(nop)".into()],
-                vec![],
-                vec![],
-                Some("none".into()),
-                opts,
-            )
-            .await?;
+        let src_id = self.files_container(img, opts).await?;
         let (w, srcs) = (work.to_path_buf(), sources.to_vec());
         let archived = self
             .with_root(&src_id, move |root| {

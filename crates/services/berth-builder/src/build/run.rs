@@ -100,6 +100,14 @@ impl Builder {
         self.host.create_container(spec).await
     }
 
+    /// A container whose files a COPY reads or writes: never started, with
+    /// no network.
+    pub(super) async fn files_container(&self, image: &str, opts: &BuildOptions) -> Result<String> {
+        let cmd = vec!["#(nop)".into()];
+        self.step_container(image, cmd, vec![], vec![], Some("none".into()), opts)
+            .await
+    }
+
     pub(super) async fn remove_step_container(&self, id: &str) {
         if let Err(e) = self.host.remove_container(id).await {
             tracing::warn!(container = %id, error = %e, "removing a build container");
