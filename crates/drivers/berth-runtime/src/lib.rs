@@ -1,15 +1,13 @@
 //! The shim runtime driver: implements berth-core's `Runtime` port over
-//! berth's per-container shim (`berth shim`, then `berth-shim`), and builds
-//! what the shim is given: the OCI spec (`spec`) with Docker's defaults and
-//! seccomp profiles (`seccomp`). The shim's wire protocol stays inside this
-//! crate; the engine sees only berth-core's types.
+//! berth's per-container shim (`berth shim`, then `berth-shim`), which is
+//! given the OCI spec the container service built (berth-oci). The shim's
+//! wire protocol stays inside this crate; the engine sees only berth-core's
+//! types.
 
-pub mod seccomp;
 mod shim;
 mod shim_client;
-pub mod spec;
 
-pub use shim::{ShimRuntime, cgroup_path};
+pub use shim::ShimRuntime;
 
 // the port's stream format is the shim's: frames pass through untouched
 const _: () = {

@@ -16,12 +16,6 @@ use berth_shim::protocol::{self as wire, Request, Response};
 
 use crate::shim_client;
 
-/// The cgroup a container is placed in, under the daemon's own cgroup
-/// `parent`: the spec names it, and a forced delete empties it.
-pub fn cgroup_path(parent: &str, id: &str) -> String {
-    format!("{}/berth/{}", parent.trim_end_matches('/'), id)
-}
-
 /// The shim runtime: `binary` is the berth executable, started as `berth
 /// shim` for each container; shims keep their state and sockets under
 /// `exec_root`; containers' cgroups go under `cgroup_parent`.
@@ -105,7 +99,10 @@ impl ShimRuntime {
             .map(|o| o.status.success())
             .unwrap_or(false);
         if !deleted {
-            let cgroup = Cgroup::new(Mounts::discover(), &cgroup_path(&self.cgroup_parent, id));
+            let cgroup = Cgroup::new(
+                Mounts::discover(),
+                &berth_oci::cgroup_path(&self.cgroup_parent, id),
+            );
             for pid in cgroup.pids().unwrap_or_default() {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
@@ -352,14 +349,13 @@ mod tests {
     }
 
     #[test]
-    fn sockets_stay_short_and_cgroups_nest() {
+    fn sockets_stay_short() {
         let rt = ShimRuntime::new("/b".into(), "/run/berth".into(), "/user.slice/".into());
         let id = "a".repeat(64);
         assert_eq!(
             rt.socket(&id),
             PathBuf::from(format!("/run/berth/s/{}.sock", "a".repeat(32)))
         );
-        assert_eq!(cgroup_path("/user.slice/", "abc"), "/user.slice/berth/abc");
     }
 
     #[tokio::test]

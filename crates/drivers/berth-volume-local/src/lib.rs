@@ -8,10 +8,8 @@
 //! volume with its options in the metadata store and hands the records to
 //! the driver at start (`VolumeDriver::restore`).
 
-mod copyup;
 mod device;
 
-pub use copyup::{copy_tree, copy_up};
 pub use device::validate_options;
 
 use std::collections::HashMap;

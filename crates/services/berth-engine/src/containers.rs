@@ -300,7 +300,7 @@ impl Engine {
     }
 
     pub(crate) fn cgroup_path(&self, id: &str) -> String {
-        berth_runtime::cgroup_path(&self.cgroup_parent, id)
+        berth_oci::cgroup_path(&self.cgroup_parent, id)
     }
 
     pub(crate) fn persist_record(&self, rec: &ContainerRecord) -> Result<()> {

@@ -5,7 +5,7 @@
 /// container files as tar streams (cp, export, build contexts)
 use berth_archive::root as archive;
 /// the OCI spec and seccomp profiles handed to the runtime
-use berth_runtime::{seccomp, spec};
+use berth_oci::{seccomp, spec};
 mod build_host;
 mod commit;
 mod containers;

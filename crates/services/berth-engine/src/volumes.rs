@@ -366,7 +366,7 @@ impl Engine {
                 MountKind::Volume => {
                     let data = self.volumes.mount(&m.source, id)?;
                     if !m.nocopy {
-                        berth_volume_local::copy_up(rootfs, &m.destination, &data)
+                        berth_archive::copyup::copy_up(rootfs, &m.destination, &data)
                             .map_err(Error::Internal)?;
                     }
                     opts.push("rbind".into());

@@ -10,6 +10,7 @@
 //! - `sparse`: sparse members, in GNU's and the PAX formats;
 //! - `rootpath`: resolving a path inside a root as after chroot.
 
+pub mod copyup;
 pub mod diff;
 pub mod glob;
 pub mod layer;

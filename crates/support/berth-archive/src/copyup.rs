@@ -13,7 +13,7 @@ pub fn copy_up(rootfs: &Path, dest: &str, data: &Path) -> anyhow::Result<()> {
     if std::fs::read_dir(data)?.next().is_some() {
         return Ok(());
     }
-    let Ok(src) = berth_archive::rootpath::resolve(rootfs, Path::new(dest), true) else {
+    let Ok(src) = crate::rootpath::resolve(rootfs, Path::new(dest), true) else {
         return Ok(());
     };
     let Ok(meta) = std::fs::symlink_metadata(&src) else {
