@@ -92,6 +92,7 @@ impl Engine {
             .flat_map(|c| c.published.iter().cloned())
             .collect();
         let default_bridge = DefaultBridge {
+            interface: berth_bridge::DEFAULT_BRIDGE_IF,
             bip: self.cfg.bip.as_deref(),
             fixed_cidr: self.cfg.fixed_cidr.clone(),
         };

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use berth_bridge::{Subnet, Subnet6};
 use berth_core::network::{IpamDriver, IpamPool, NetworkError, PoolGrant, PoolRequest};
 use berth_core::store::{MetadataStoreExt, Table};
+use berth_ipnet::{Subnet, Subnet6};
 
 use super::*;
 

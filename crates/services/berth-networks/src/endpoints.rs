@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use berth_bridge::Subnet;
 use berth_core::network::{EndpointSpec, JoinRequest, NetworkError, PortRequest, PublishedPort};
 use berth_core::random_id;
+use berth_ipnet::Subnet;
 
 use super::*;
 
@@ -61,7 +61,7 @@ impl NetworkService {
         let joined = driver
             .create_endpoint(&n.id, &ep.endpoint_id, &spec)
             .and_then(|info| {
-                ep.mac = berth_bridge::ipam::mac_string(&info.mac);
+                ep.mac = berth_ipnet::mac_string(&info.mac);
                 driver.join(&n.id, &ep.endpoint_id, join)
             });
         match joined {

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
-use berth_bridge::{Subnet, Subnet6};
 use berth_core::error::{Error, Result};
 use berth_core::network::{
     IpamDriver, IpamPool, NetworkDriver, NetworkError, NetworkSpec, OPT_BUILTIN_POOLS, PoolRequest,
@@ -24,6 +23,7 @@ use berth_core::network::{
 };
 use berth_core::store::{MetadataStore, MetadataStoreExt, Table};
 use berth_core::{LockExt, now_rfc3339, random_id};
+use berth_ipnet::{Subnet, Subnet6};
 use serde::{Deserialize, Serialize};
 
 /// Serializes network creation: two must not pick one subnet.
@@ -216,6 +216,8 @@ pub struct CreateNetwork {
 
 /// The daemon settings the predefined bridge is made from.
 pub struct DefaultBridge<'a> {
+    /// the bridge interface the driver makes for it
+    pub interface: &'a str,
     pub bip: Option<&'a str>,
     pub fixed_cidr: Option<String>,
 }
@@ -384,10 +386,7 @@ impl NetworkService {
             ("com.docker.network.bridge.enable_icc", "true"),
             ("com.docker.network.bridge.enable_ip_masquerade", "true"),
             ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
-            (
-                "com.docker.network.bridge.name",
-                berth_bridge::DEFAULT_BRIDGE_IF,
-            ),
+            ("com.docker.network.bridge.name", cfg.interface),
             ("com.docker.network.driver.mtu", "1500"),
         ] {
             rec.options.insert(k.to_string(), v.to_string());
@@ -395,7 +394,7 @@ impl NetworkService {
         rec.subnet = subnet.to_string();
         rec.gateway = gateway.to_string();
         rec.ip_range = cfg.fixed_cidr.clone();
-        rec.bridge = berth_bridge::DEFAULT_BRIDGE_IF.into();
+        rec.bridge = cfg.interface.into();
         Ok(rec)
     }
 

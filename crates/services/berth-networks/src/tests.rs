@@ -390,6 +390,7 @@ fn restored(
         f.meta.put_json(Table::Networks, &r.id, r).unwrap();
     }
     let bridge = DefaultBridge {
+        interface: berth_bridge::DEFAULT_BRIDGE_IF,
         bip: Some(bip),
         fixed_cidr: None,
     };
@@ -508,6 +509,6 @@ fn mac_addresses() {
     assert_eq!(parse_mac("02-42-0a-00-00-01"), None);
     assert_eq!(parse_mac("02:42:0a:00:00:01:ff"), None);
     // a MAC made from an address parses back to itself
-    let mac = berth_bridge::ipam::mac_for("172.18.0.7".parse().unwrap());
-    assert_eq!(parse_mac(&berth_bridge::ipam::mac_string(&mac)), Some(mac));
+    let mac = berth_ipnet::mac_for("172.18.0.7".parse().unwrap());
+    assert_eq!(parse_mac(&berth_ipnet::mac_string(&mac)), Some(mac));
 }
