@@ -254,14 +254,29 @@ fn skopeo_copies_into_and_out_of_berth_registry() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let calls = std::cell::Cell::new(0);
     let skopeo = |args: &[&str]| {
-        // a blob-info cache of its own for each call, in the test's
-        // directory: with a shared one, skopeo may reuse the zstd layer it
-        // pushed first for a v2s2 image and then convert the manifest and
-        // config to OCI, which changes the config's digest (the image id)
+        // a blob-info cache of its own for each call: with a shared one,
+        // skopeo may reuse the zstd layer it pushed first for a v2s2 image
+        // and then convert the manifest and config to OCI, which changes
+        // the config's digest (the image id). Run as root, skopeo keeps
+        // that cache in /var/lib/containers/cache whatever HOME says, so
+        // each call gets an empty tmpfs there, in a mount namespace of its
+        // own inside the test's
         calls.set(calls.get() + 1);
         let home = d.dir.path().join(format!("skopeo-home-{}", calls.get()));
+        let script = "mkdir -p /var/lib/containers && \
+            mount -t tmpfs berth-test /var/lib/containers && exec skopeo \"$@\"";
         Command::new("nsenter")
-            .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", "skopeo"])
+            .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--"])
+            .args([
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
             .env("HOME", home)
             .args(args)
             .output()
