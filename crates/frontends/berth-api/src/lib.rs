@@ -5,5 +5,6 @@ mod error;
 mod params;
 mod routes;
 mod server;
+mod wire;
 
 pub use server::{serve, serve_metrics};

@@ -1,0 +1,1 @@
+//! containers: Docker's wire types to and from berth's.

@@ -1,0 +1,1 @@
+//! exec: Docker's wire types to and from berth's.

@@ -1,0 +1,1 @@
+//! images: Docker's wire types to and from berth's.

@@ -1,0 +1,1 @@
+//! networks: Docker's wire types to and from berth's.

@@ -1,0 +1,1 @@
+//! system: Docker's wire types to and from berth's.

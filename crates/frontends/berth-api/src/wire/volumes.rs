@@ -1,0 +1,1 @@
+//! volumes: Docker's wire types to and from berth's.
