@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_builder::{BuildHost, Progress, RootWork, StepContainer, StepLayer};
-use bollard_stubs::models::{ContainerCreateBody, HostConfig};
+use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -296,22 +296,25 @@ impl BuildHost for EngineHost {
     }
 
     fn create_container(&self, spec: StepContainer) -> BoxFuture<'_, Result<String>> {
-        let body = ContainerCreateBody {
-            image: Some(spec.image),
-            cmd: Some(spec.cmd),
-            entrypoint: Some(vec![String::new()]),
-            env: Some(spec.env),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            host_config: Some(HostConfig {
+        let spec = ContainerSpec {
+            config: ContainerConfig {
+                image: Some(spec.image),
+                cmd: Some(spec.cmd),
+                entrypoint: Some(vec![String::new()]),
+                env: Some(spec.env),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+            host_config: HostConfig {
                 binds: (!spec.binds.is_empty()).then_some(spec.binds),
                 network_mode: spec.network_mode,
                 extra_hosts: (!spec.extra_hosts.is_empty()).then_some(spec.extra_hosts),
                 ..Default::default()
-            }),
-            ..Default::default()
+            },
+            endpoints: Default::default(),
         };
-        Box::pin(self.0.create_step_container(body))
+        Box::pin(self.0.create_step_container(spec))
     }
 
     fn run_container<'a>(

@@ -13,17 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_core::container::{ContainerConfig, EndpointConfig, HostConfig};
+use berth_core::container::{ContainerConfig, ContainerSpec, EndpointConfig, HostConfig};
 use berth_core::runtime::{
     AttachIo, CreateContainer, ExitStatus, RuntimeStream, STREAM_STDERR, STREAM_STDOUT,
     frame_header,
 };
 use berth_logdriver::jsonlog;
 use berth_store::Table;
-use bollard_stubs::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData,
-};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -265,7 +261,7 @@ impl Engine {
         self.data_path("containers").join(id)
     }
 
-    fn log_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn log_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
@@ -344,23 +340,24 @@ impl Engine {
     pub async fn container_create(
         &self,
         name: Option<&str>,
-        body: ContainerCreateBody,
+        spec: ContainerSpec,
     ) -> Result<(String, Vec<String>)> {
-        self.create_container(name, body, false).await
+        self.create_container(name, spec, false).await
     }
 
     /// A build's step container, marked as such from its first record.
-    pub(crate) async fn create_step_container(&self, body: ContainerCreateBody) -> Result<String> {
-        Ok(self.create_container(None, body, true).await?.0)
+    pub(crate) async fn create_step_container(&self, spec: ContainerSpec) -> Result<String> {
+        Ok(self.create_container(None, spec, true).await?.0)
     }
 
     async fn create_container(
         &self,
         name: Option<&str>,
-        body: ContainerCreateBody,
+        spec: ContainerSpec,
         build_step: bool,
     ) -> Result<(String, Vec<String>)> {
-        let image_name = body
+        let image_name = spec
+            .config
             .image
             .clone()
             .filter(|i| !i.is_empty())
@@ -371,8 +368,7 @@ impl Engine {
             Some(n) if !n.is_empty() => Some(names::validate(n)?),
             _ => None,
         };
-        let body = crate::validate::create_body(body, crate::validate::online_cpus())?;
-        let spec = crate::wire::spec_of(&body)?;
+        let spec = crate::validate::create_spec(spec, crate::validate::online_cpus())?;
         let image = self.resolve_image(&image_name)?;
         let img_cfg = self
             .image_config(&image.id)?
@@ -1382,74 +1378,8 @@ impl Engine {
         Ok(rx)
     }
 
-    pub fn container_inspect(&self, name: &str) -> Result<ContainerInspectResponse> {
-        let e = self.get(name)?;
-        let rec = e.record();
-        let cdir = self.container_dir(&rec.id);
-        let (upper, work) = self.overlay_dirs(&rec.id);
-        let lower: Vec<String> = self
-            .lower_dirs(&rec)
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let mut graph = HashMap::new();
-        graph.insert("LowerDir".to_string(), lower.join(":"));
-        graph.insert("UpperDir".to_string(), upper.display().to_string());
-        graph.insert("WorkDir".to_string(), work.display().to_string());
-        graph.insert(
-            "MergedDir".to_string(),
-            self.rootfs_dir(&rec.id).display().to_string(),
-        );
-        Ok(ContainerInspectResponse {
-            id: Some(rec.id.clone()),
-            created: Some(rec.created.clone()),
-            path: Some(rec.path.clone()),
-            args: Some(rec.args.clone()),
-            state: Some(state_of(&rec)),
-            image: Some(rec.image_id.clone()),
-            resolv_conf_path: Some(cdir.join("resolv.conf").display().to_string()),
-            hostname_path: Some(cdir.join("hostname").display().to_string()),
-            hosts_path: Some(cdir.join("hosts").display().to_string()),
-            // dockerd shows a path for json-file only
-            log_path: Some(match log_driver_of(&rec.host_config).0.as_str() {
-                "json-file" => self.log_path(&rec.id).display().to_string(),
-                _ => String::new(),
-            }),
-            name: Some(format!("/{}", rec.name)),
-            restart_count: Some(rec.restart_count),
-            driver: Some("overlay2".into()),
-            platform: Some("linux".into()),
-            mount_label: Some(String::new()),
-            process_label: Some(String::new()),
-            app_armor_profile: Some(String::new()),
-            exec_ids: None,
-            host_config: Some(crate::wire::convert(&rec.host_config)?),
-            graph_driver: Some(DriverData {
-                name: "overlay2".into(),
-                data: graph,
-            }),
-            mounts: Some(self.mount_points(&rec.mounts)),
-            // always present, as in Docker: clients read .NetworkSettings.Ports
-            // without a nil check; ports and networks come with networking
-            network_settings: Some({
-                let (ports, networks) = self.network_settings(&rec);
-                bollard_stubs::models::NetworkSettings {
-                    sandbox_id: Some(String::new()),
-                    sandbox_key: Some(
-                        self.container_netns(&rec)
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
-                    ),
-                    ports: Some(ports),
-                    networks: Some(networks),
-                }
-            }),
-            config: Some(crate::wire::convert(&rec.config)?),
-            ..Default::default()
-        })
-    }
-
-    pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+    /// The records `ps` lists, newest first, after its options and filters.
+    pub(crate) fn listed_records(&self, opts: &ListOptions) -> Result<Vec<ContainerRecord>> {
         check_list_filters(&opts.filters)?;
         let mut recs: Vec<ContainerRecord> =
             self.containers.r().values().map(|e| e.record()).collect();
@@ -1476,45 +1406,7 @@ impl Engine {
             if !matches_filters(&rec, &opts.filters) {
                 continue;
             }
-            let mut command = rec.path.clone();
-            for a in &rec.args {
-                command.push(' ');
-                command.push_str(a);
-            }
-            let image = if self.images.r().images.contains_key(&rec.image_id) {
-                rec.image.clone()
-            } else {
-                rec.image_id.clone()
-            };
-            out.push(ContainerSummary {
-                id: Some(rec.id.clone()),
-                names: Some(vec![format!("/{}", rec.name)]),
-                image: Some(image),
-                image_id: Some(rec.image_id.clone()),
-                command: Some(command),
-                created: Some(crate::images::parse_time(&rec.created)),
-                ports: Some(self.port_summary(&rec)),
-                network_settings: Some(bollard_stubs::models::ContainerSummaryNetworkSettings {
-                    networks: Some(self.network_settings(&rec).1),
-                }),
-                labels: rec.config.labels.clone(),
-                state: Some(if rec.state.paused && rec.state.status == Status::Running {
-                    ContainerSummaryStateEnum::PAUSED
-                } else {
-                    summary_state(rec.state.status)
-                }),
-                status: Some(status_text(&rec)),
-                host_config: Some(ContainerSummaryHostConfig {
-                    network_mode: rec.host_config.network_mode.clone(),
-                    ..Default::default()
-                }),
-                mounts: Some(self.mount_points(&rec.mounts)),
-                size_rw: opts.size.then(|| self.rw_size(&rec.id, running) as i64),
-                size_root_fs: opts.size.then(|| {
-                    self.rw_size(&rec.id, running) as i64 + self.image_size(&rec.image_id)
-                }),
-                ..Default::default()
-            });
+            out.push(rec);
             if opts.limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -1526,86 +1418,6 @@ impl Engine {
         let c = self.containers.r();
         let running = c.values().filter(|e| e.is_running()).count();
         (c.len(), running, c.len() - running)
-    }
-}
-
-fn summary_state(s: Status) -> ContainerSummaryStateEnum {
-    match s {
-        Status::Created => ContainerSummaryStateEnum::CREATED,
-        Status::Running => ContainerSummaryStateEnum::RUNNING,
-        Status::Restarting => ContainerSummaryStateEnum::RESTARTING,
-        Status::Exited => ContainerSummaryStateEnum::EXITED,
-        Status::Dead => ContainerSummaryStateEnum::DEAD,
-        Status::Removing => ContainerSummaryStateEnum::REMOVING,
-    }
-}
-
-fn state_of(rec: &ContainerRecord) -> ContainerState {
-    let s = &rec.state;
-    ContainerState {
-        status: Some(match s.status {
-            Status::Created => ContainerStateStatusEnum::CREATED,
-            Status::Running if s.paused => ContainerStateStatusEnum::PAUSED,
-            Status::Running => ContainerStateStatusEnum::RUNNING,
-            Status::Restarting => ContainerStateStatusEnum::RESTARTING,
-            Status::Exited => ContainerStateStatusEnum::EXITED,
-            Status::Dead => ContainerStateStatusEnum::DEAD,
-            Status::Removing => ContainerStateStatusEnum::REMOVING,
-        }),
-        running: Some(s.status == Status::Running),
-        paused: Some(s.paused && s.status == Status::Running),
-        restarting: Some(s.status == Status::Restarting),
-        oom_killed: Some(s.oom_killed),
-        health: s.health.as_ref().map(|h| h.view()),
-        dead: Some(s.status == Status::Dead),
-        pid: Some(s.pid),
-        exit_code: Some(s.exit_code),
-        error: Some(s.error.clone()),
-        started_at: Some(s.started_at.clone()),
-        finished_at: Some(s.finished_at.clone()),
-    }
-}
-
-fn since(ts: &str) -> Option<Duration> {
-    let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
-    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-        .to_std()
-        .ok()
-        .or(Some(Duration::ZERO))
-}
-
-/// Docker's State.String(): "Up 3 seconds", "Exited (3) 2 seconds ago", "Created".
-pub fn status_text(rec: &ContainerRecord) -> String {
-    let s = &rec.state;
-    match s.status {
-        Status::Running => format!(
-            "Up {}{}",
-            berth_units::human_duration(since(&s.started_at).unwrap_or_default()),
-            if s.paused {
-                " (Paused)"
-            } else {
-                match s.health.as_ref().map(|h| h.status.as_str()) {
-                    Some("starting") => " (health: starting)",
-                    Some("healthy") => " (healthy)",
-                    Some("unhealthy") => " (unhealthy)",
-                    _ => "",
-                }
-            }
-        ),
-        Status::Created => "Created".into(),
-        Status::Restarting => {
-            let ago = berth_units::human_duration(since(&s.finished_at).unwrap_or_default());
-            format!("Restarting ({}) {} ago", s.exit_code, ago)
-        }
-        Status::Removing => "Removal In Progress".into(),
-        Status::Dead => "Dead".into(),
-        Status::Exited => {
-            if s.finished_at == NEVER || s.finished_at.is_empty() {
-                return format!("Exited ({})", s.exit_code);
-            }
-            let ago = berth_units::human_duration(since(&s.finished_at).unwrap_or_default());
-            format!("Exited ({}) {} ago", s.exit_code, ago)
-        }
     }
 }
 
@@ -2276,14 +2088,6 @@ impl Engine {
         size
     }
 
-    /// (SizeRw, SizeRootFs) of a container, for `inspect --size`.
-    pub fn container_sizes(&self, name: &str) -> Result<(i64, i64)> {
-        let e = self.get(name)?;
-        let rec = e.record();
-        let rw = self.rw_size(&rec.id, e.is_running()) as i64;
-        Ok((rw, rw + self.image_size(&rec.image_id)))
-    }
-
     /// Forgets a container's writable-layer size: it is about to change.
     pub(crate) fn forget_rw_size(&self, id: &str) {
         self.rw_sizes
@@ -2479,7 +2283,9 @@ impl Engine {
 
 /// A container's driver and options as stored (json-file for records
 /// older than the field).
-fn log_driver_of(hc: &HostConfig) -> (String, std::collections::BTreeMap<String, String>) {
+pub(crate) fn log_driver_of(
+    hc: &HostConfig,
+) -> (String, std::collections::BTreeMap<String, String>) {
     let lc = hc.log_config.clone().unwrap_or_default();
     let driver = lc
         .typ

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use bollard_stubs::models::ChangeType;
-use bollard_stubs::models::FilesystemChange;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -15,6 +13,20 @@ use crate::archive::{self, ExtractError, ExtractOptions, PathStat, Root};
 use crate::containers::Status;
 use crate::volumes::{MountKind, MountRecord};
 use crate::{Engine, Error, Result};
+
+/// A path that differs in the container's writable layer from its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Modified,
+    Added,
+    Deleted,
+}
 
 /// What the container's files are seen through.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -261,9 +273,8 @@ impl Engine {
         Ok(rx)
     }
 
-    /// GET /containers/{id}/changes: what the writable layer holds, as
-    /// Docker reports it (0 modified, 1 added, 2 deleted).
-    pub fn container_changes(&self, name: &str) -> Result<Vec<FilesystemChange>> {
+    /// GET /containers/{id}/changes: what the writable layer holds.
+    pub fn container_changes(&self, name: &str) -> Result<Vec<FileChange>> {
         let e = self.get(name)?;
         let rec = e.record();
         let (upper, _) = self.overlay_dirs_of(&rec.id);
@@ -291,7 +302,7 @@ fn walk_changes(
     dir: &Path,
     rel: &Path,
     lowers: &[PathBuf],
-    out: &mut Vec<FilesystemChange>,
+    out: &mut Vec<FileChange>,
 ) -> Result<()> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Ok(());
@@ -309,13 +320,13 @@ fn walk_changes(
         };
         let kind = if md.file_type().is_char_device() && md.rdev() == 0 {
             // an overlay whiteout: the file was deleted
-            ChangeType::_2
+            ChangeKind::Deleted
         } else if in_lower(&path) {
-            ChangeType::_0
+            ChangeKind::Modified
         } else {
-            ChangeType::_1
+            ChangeKind::Added
         };
-        out.push(FilesystemChange {
+        out.push(FileChange {
             path: path.display().to_string(),
             kind,
         });

@@ -6,16 +6,32 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use berth_core::runtime::{ExecProcess, RuntimeStream, STREAM_EXIT, STREAM_STDOUT, frame_header};
-use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{Engine, Error, LockExt, Result, spec};
+
+/// What an exec runs and how (Docker's ExecConfig, the fields berth acts
+/// on; unset means the container's own).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecSpec {
+    pub cmd: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub privileged: Option<bool>,
+    pub tty: Option<bool>,
+    pub attach_stdin: Option<bool>,
+    pub attach_stdout: Option<bool>,
+    pub attach_stderr: Option<bool>,
+    /// [height, width] of the terminal
+    pub console_size: Option<Vec<usize>>,
+}
 
 #[derive(Debug, Clone)]
 pub struct ExecRecord {
     pub id: String,
     pub container_id: String,
-    pub config: ExecConfig,
+    pub config: ExecSpec,
     pub started: bool,
     pub running: bool,
     pub exit_code: Option<i64>,
@@ -55,7 +71,7 @@ impl Engine {
             .ok_or_else(|| Error::not_found(format!("No such exec instance: {id}")))
     }
 
-    pub fn exec_create(&self, container: &str, cfg: ExecConfig) -> Result<String> {
+    pub fn exec_create(&self, container: &str, mut cfg: ExecSpec) -> Result<String> {
         let e = self.get(container)?;
         if !e.is_running() {
             return Err(Error::conflict(format!(
@@ -72,7 +88,8 @@ impl Engine {
         if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(Error::invalid("No exec command specified"));
         }
-        let cfg = crate::validate::exec_config(cfg)?;
+        // the same rule for the working directory as at create
+        cfg.working_dir = crate::validate::working_dir(cfg.working_dir.take())?;
         let id = crate::random_id();
         let cmd = cfg.cmd.clone().unwrap_or_default().join(" ");
         self.container_event(
@@ -99,7 +116,7 @@ impl Engine {
     fn exec_request(
         &self,
         c: &crate::containers::ContainerRecord,
-        cfg: &ExecConfig,
+        cfg: &ExecSpec,
     ) -> std::result::Result<ExecProcess, String> {
         let rootfs = self.rootfs_dir(&c.id);
         let user = cfg
@@ -165,7 +182,7 @@ impl Engine {
         let Ok(e) = self.get(container) else {
             return (-1, "container is gone".into());
         };
-        let cfg = ExecConfig {
+        let cfg = ExecSpec {
             cmd: Some(cmd),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -219,29 +236,9 @@ impl Engine {
             .await
     }
 
-    pub fn exec_inspect(&self, id: &str) -> Result<ExecInspectResponse> {
+    pub fn exec_inspect(&self, id: &str) -> Result<ExecRecord> {
         let rec = self.exec_record(id)?;
-        let r = lock(&rec).clone();
-        let cmd = r.config.cmd.clone().unwrap_or_default();
-        Ok(ExecInspectResponse {
-            can_remove: Some(false),
-            id: Some(r.id.clone()),
-            running: Some(r.running),
-            exit_code: r.exit_code,
-            process_config: Some(ProcessConfig {
-                privileged: Some(r.config.privileged.unwrap_or(false)),
-                user: Some(r.config.user.clone().unwrap_or_default()),
-                tty: Some(r.config.tty.unwrap_or(false)),
-                entrypoint: cmd.first().cloned(),
-                arguments: Some(cmd.iter().skip(1).cloned().collect()),
-            }),
-            open_stdin: Some(r.config.attach_stdin.unwrap_or(false)),
-            open_stderr: Some(r.config.attach_stderr.unwrap_or(false)),
-            open_stdout: Some(r.config.attach_stdout.unwrap_or(false)),
-            container_id: Some(r.container_id.clone()),
-            pid: Some(r.pid),
-            ..Default::default()
-        })
+        Ok(lock(&rec).clone())
     }
 
     /// Starts the exec's process. A failure to start the process itself is

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::container::HealthConfig;
-use bollard_stubs::models::{Health, HealthStatusEnum, HealthcheckResult};
 use serde::{Deserialize, Serialize};
 
 use crate::Engine;
@@ -41,29 +40,6 @@ impl HealthRecord {
         HealthRecord {
             status: "starting".into(),
             ..Default::default()
-        }
-    }
-
-    pub fn view(&self) -> Health {
-        Health {
-            status: Some(match self.status.as_str() {
-                "healthy" => HealthStatusEnum::HEALTHY,
-                "unhealthy" => HealthStatusEnum::UNHEALTHY,
-                "starting" => HealthStatusEnum::STARTING,
-                _ => HealthStatusEnum::NONE,
-            }),
-            failing_streak: Some(self.failing_streak),
-            log: Some(
-                self.log
-                    .iter()
-                    .map(|r| HealthcheckResult {
-                        start: Some(r.start.clone()),
-                        end: Some(r.end.clone()),
-                        exit_code: Some(r.exit_code),
-                        output: Some(r.output.clone()),
-                    })
-                    .collect(),
-            ),
         }
     }
 

@@ -8,6 +8,7 @@ use berth_archive::root as archive;
 use berth_oci::{seccomp, spec};
 mod build_host;
 mod commit;
+mod container_view;
 mod containers;
 mod copy;
 mod dns;
@@ -40,16 +41,23 @@ pub use archive::{ExtractOptions, PathStat};
 pub use berth_builder::BuildOptions;
 pub use berth_core::error::{Error, Result};
 pub use berth_distribution::Credentials;
+pub use berth_networks::EndpointRecord;
 pub use commit::CommitOptions;
-pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, WaitCondition};
-pub use copy::ByteStream;
+pub use container_view::{ContainerView, LayerDirs, MountView, NetworkAttachment, Sizes};
+pub use containers::{
+    AttachOptions, AttachStream, ContainerRecord, ListOptions, LogsOptions, StateRecord, Status,
+    WaitCondition,
+};
+pub use copy::{ByteStream, ChangeKind, FileChange};
 pub use events::{Event, EventFilter};
-pub use exec::ExecSession;
+pub use exec::{ExecRecord, ExecSession, ExecSpec};
+pub use health::{HealthRecord, ProbeResult};
 pub use images::{ImageDeleteItem, ImportOptions};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
-pub use system::{API_VERSION, MIN_API_VERSION, own_cgroup_path};
+pub use runtime::ContainerUpdate;
+pub use system::{API_VERSION, DiskUsage, MIN_API_VERSION, own_cgroup_path};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use berth_cgroups::{Cgroup, Mounts, Stats};
+use berth_core::container::{RestartPolicy, RestartPolicyName};
 use serde_json::{Value, json};
 
 use crate::containers::Entry;
@@ -266,14 +267,21 @@ fn parse_ps(out: &str, pids: &HashSet<i32>) -> Result<Value> {
     Ok(json!({"Titles": titles, "Processes": procs}))
 }
 
+/// `docker update`'s new values; unset ones stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerUpdate {
+    pub memory: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub restart_policy: Option<RestartPolicy>,
+}
+
 impl Engine {
     /// `docker update`: new resource limits (applied to the live cgroup of a
     /// running container) and restart policy.
-    pub async fn container_update(
-        &self,
-        name: &str,
-        u: bollard_stubs::models::ContainerUpdateBody,
-    ) -> Result<Vec<String>> {
+    pub async fn container_update(&self, name: &str, u: ContainerUpdate) -> Result<Vec<String>> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
         let rec = e.record();
@@ -285,10 +293,9 @@ impl Engine {
         }
         if let Some(rp) = &u.restart_policy
             && rec.host_config.auto_remove == Some(true)
-            && rp.name.is_some_and(|n| {
-                n != bollard_stubs::models::RestartPolicyNameEnum::NO
-                    && n != bollard_stubs::models::RestartPolicyNameEnum::EMPTY
-            })
+            && rp
+                .name
+                .is_some_and(|n| n != RestartPolicyName::No && n != RestartPolicyName::Empty)
         {
             return Err(Error::invalid(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container",
@@ -311,7 +318,7 @@ impl Engine {
             hc.cpuset_cpus = u.cpuset_cpus.clone();
         }
         if u.restart_policy.is_some() {
-            hc.restart_policy = Some(crate::wire::convert(&u.restart_policy)?);
+            hc.restart_policy = u.restart_policy.clone();
         }
         crate::hostconfig::cpuset(&hc)?;
         crate::containers::check_restart_policy(&hc)?;

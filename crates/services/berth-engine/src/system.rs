@@ -256,10 +256,11 @@ impl Engine {
     /// GET /system/df (API ≤ 1.51 form): the layers' total size, images
     /// with their shared sizes and container counts, containers with the
     /// size of their writable layers, volumes with their usage.
-    pub fn system_df(&self, types: &[String]) -> crate::Result<serde_json::Value> {
+    pub fn system_df(&self, types: &[String]) -> crate::Result<DiskUsage> {
         use std::collections::HashMap;
         let want = |t: &str| types.is_empty() || types.iter().any(|x| x == t);
-        let mut out = serde_json::Map::new();
+        let mut usage = DiskUsage::default();
+        let out = &mut usage.other;
         if want("image") {
             let layers = self
                 .meta
@@ -299,23 +300,11 @@ impl Engine {
             );
         }
         if want("container") {
-            let mut list = self.container_list(&crate::ListOptions {
+            usage.containers = Some(self.container_list(&crate::ListOptions {
                 all: true,
+                size: true,
                 ..Default::default()
-            })?;
-            for c in &mut list {
-                let running = c.state.is_some_and(|s| {
-                    s == bollard_stubs::models::ContainerSummaryStateEnum::RUNNING
-                });
-                let rw = self.rw_size(c.id.as_deref().unwrap_or_default(), running) as i64;
-                c.size_rw = Some(rw);
-                c.size_root_fs =
-                    Some(rw + self.image_size(c.image_id.as_deref().unwrap_or_default()));
-            }
-            out.insert(
-                "Containers".into(),
-                serde_json::to_value(list).unwrap_or_default(),
-            );
+            })?);
         }
         if want("volume") {
             out.insert(
@@ -329,6 +318,14 @@ impl Engine {
                 serde_json::to_value(self.build_cache_list()).unwrap_or_default(),
             );
         }
-        Ok(serde_json::Value::Object(out))
+        Ok(usage)
     }
+}
+
+/// What `system df` shows: each part only when asked for.
+#[derive(Debug, Clone, Default)]
+pub struct DiskUsage {
+    pub containers: Option<Vec<crate::ContainerView>>,
+    /// the other parts, already in Docker's form
+    pub other: serde_json::Map<String, serde_json::Value>,
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use bollard_stubs::models::{ContainerCreateBody, ExecConfig, HostConfig, PortMap};
+use berth_core::container::{ContainerSpec, HostConfig, PortMap};
 
 use berth_units::{go_atoi, go_quote};
 
@@ -21,20 +21,12 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 /// The checks of `POST /containers/create` that come before anything is
 /// looked up (dockerd's verifyContainerSettings); returns the body with
 /// its working directory cleaned, as dockerd stores it.
-pub fn create_body(mut body: ContainerCreateBody, cpus: usize) -> Result<ContainerCreateBody> {
-    body.working_dir = working_dir(body.working_dir.take())?;
-    exposed_ports(body.exposed_ports.as_deref().unwrap_or_default())?;
-    if let Some(hc) = &body.host_config {
-        port_bindings(hc.port_bindings.as_ref())?;
-        resources(hc, cpus)?;
-    }
-    Ok(body)
-}
-
-/// `POST /containers/{id}/exec`: the same rule for the working directory.
-pub fn exec_config(mut cfg: ExecConfig) -> Result<ExecConfig> {
-    cfg.working_dir = working_dir(cfg.working_dir.take())?;
-    Ok(cfg)
+pub fn create_spec(mut spec: ContainerSpec, cpus: usize) -> Result<ContainerSpec> {
+    spec.config.working_dir = working_dir(spec.config.working_dir.take())?;
+    exposed_ports(spec.config.exposed_ports.as_deref().unwrap_or_default())?;
+    port_bindings(spec.host_config.port_bindings.as_ref())?;
+    resources(&spec.host_config, cpus)?;
+    Ok(spec)
 }
 
 /// CPUs this process may run on (Go's runtime.NumCPU, which dockerd uses
@@ -366,7 +358,7 @@ pub fn make_working_dir(rootfs: &Path, wd: Option<&str>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard_stubs::models::PortBinding;
+    use berth_core::container::PortBinding;
 
     fn msg(r: Result<impl std::fmt::Debug>) -> String {
         r.expect_err("should be refused").to_string()

@@ -90,5 +90,6 @@ pub async fn export(State(e): State<AppState>, Path(id): Path<String>) -> ApiRes
 }
 
 pub async fn changes(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(e.container_changes(&id)?).into_response())
+    let changes = e.container_changes(&id)?;
+    Ok(Json(crate::wire::containers::changes_answer(&changes)).into_response())
 }

@@ -15,6 +15,7 @@ use super::{AppState, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::server::ApiVersion;
+use crate::wire::containers as wire;
 
 pub(super) fn stream_content_type(v: ApiVersion) -> &'static str {
     if v >= ApiVersion(1, 42) {
@@ -36,7 +37,8 @@ pub async fn create(
         ));
     }
     let cfg: ContainerCreateBody = json_body(&body)?;
-    let (id, warnings) = e.container_create(p.get("name"), cfg).await?;
+    let spec = wire::create_request(&cfg)?;
+    let (id, warnings) = e.container_create(p.get("name"), spec).await?;
     Ok((
         StatusCode::CREATED,
         Json(ContainerCreateResponse { id, warnings }),
@@ -53,7 +55,9 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
         filters: p.filters()?,
         size: p.flag("size"),
     };
-    Ok(Json(e.container_list(&opts)?).into_response())
+    let views = e.container_list(&opts)?;
+    let answer: Vec<_> = views.iter().map(wire::summary_answer).collect();
+    Ok(Json(answer).into_response())
 }
 
 /// GET /containers/{id}/json[?size=1]
@@ -63,13 +67,8 @@ pub async fn inspect(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    let mut v = e.container_inspect(&id)?;
-    if p.flag("size") {
-        let (rw, root) = e.container_sizes(&id)?;
-        v.size_rw = Some(rw);
-        v.size_root_fs = Some(root);
-    }
-    Ok(Json(v).into_response())
+    let view = e.container_inspect(&id, p.flag("size"))?;
+    Ok(Json(wire::inspect_answer(&view)?).into_response())
 }
 
 pub async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -415,6 +414,7 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Response> {
     let u: bollard_stubs::models::ContainerUpdateBody = json_body(&body)?;
+    let u = wire::update_request(u)?;
     let warnings = e.container_update(&id, u).await?;
     Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())
 }

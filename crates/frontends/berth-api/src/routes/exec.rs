@@ -18,7 +18,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let cfg: ExecConfig = json_body(&body)?;
-    let exec_id = e.exec_create(&id, cfg)?;
+    let exec_id = e.exec_create(&id, crate::wire::exec::create_request(cfg))?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "Id": exec_id })),
@@ -27,7 +27,8 @@ pub async fn create(
 }
 
 pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(e.exec_inspect(&id)?).into_response())
+    let rec = e.exec_inspect(&id)?;
+    Ok(Json(crate::wire::exec::inspect_answer(&rec)).into_response())
 }
 
 /// POST /exec/{id}/start: detached, or a 101 upgrade carrying the output

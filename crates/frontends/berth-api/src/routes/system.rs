@@ -36,5 +36,5 @@ pub async fn df(
     let v = tokio::task::spawn_blocking(move || e.system_df(&types))
         .await
         .map_err(|err| crate::error::ApiError::internal(format!("df task failed: {err}")))??;
-    Ok(Json(v).into_response())
+    Ok(Json(crate::wire::system::disk_usage_answer(v)).into_response())
 }
