@@ -5,6 +5,8 @@ mod events;
 mod exec;
 mod images;
 mod networks;
+mod plugins;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -18,6 +20,37 @@ use berth_engine::Engine;
 use crate::error::{ApiError, ApiResult};
 
 pub type AppState = Arc<Engine>;
+
+/// The swarm endpoints, all answered as on a node outside a swarm.
+fn swarm_routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/swarm", get(swarm::not_a_manager))
+        .route("/swarm/init", post(swarm::not_built))
+        .route("/swarm/join", post(swarm::not_built))
+        .route("/swarm/leave", post(swarm::not_in_a_swarm))
+        .route("/swarm/unlock", post(swarm::not_in_a_swarm))
+        .route("/swarm/unlockkey", get(swarm::not_a_manager))
+        .route("/swarm/update", post(swarm::not_a_manager));
+    for kind in ["nodes", "services", "tasks", "secrets", "configs"] {
+        r = r
+            .route(&format!("/{kind}"), get(swarm::not_a_manager))
+            .route(
+                &format!("/{kind}/{{id}}"),
+                get(swarm::not_a_manager).delete(swarm::not_a_manager),
+            )
+            .route(
+                &format!("/{kind}/{{id}}/update"),
+                post(swarm::not_a_manager),
+            );
+    }
+    for kind in ["services", "secrets", "configs"] {
+        r = r.route(&format!("/{kind}/create"), post(swarm::not_a_manager));
+    }
+    for kind in ["services", "tasks"] {
+        r = r.route(&format!("/{kind}/{{id}}/logs"), get(swarm::not_a_manager));
+    }
+    r
+}
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -55,6 +88,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/stats", get(containers::stats))
+        .merge(swarm_routes())
+        .route("/plugins", get(plugins::list))
+        .route("/plugins/{name}/json", get(plugins::not_found))
+        .route("/plugins/{name}", delete(plugins::not_found))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
