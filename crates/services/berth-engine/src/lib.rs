@@ -45,11 +45,13 @@ pub use containers::{AttachOptions, AttachStream, ListOptions, LogsOptions, Wait
 pub use copy::ByteStream;
 pub use events::{Event, EventFilter};
 pub use exec::ExecSession;
-pub use images::{ImageDeleteItem, ImportOptions};
+pub use images::{
+    ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView, ImportOptions,
+};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
-pub use system::{API_VERSION, MIN_API_VERSION, own_cgroup_path};
+pub use system::{API_VERSION, MIN_API_VERSION, SystemInfoView, VersionView, own_cgroup_path};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
