@@ -41,7 +41,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     EXPERIMENTAL.store(
-        engine.version().experimental.unwrap_or(false),
+        engine.version().experimental,
         std::sync::atomic::Ordering::Relaxed,
     );
     let router = crate::routes::router(engine);

@@ -26,8 +26,8 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
     subcommand_required = true
 )]
 pub struct Cli {
-    /// Daemon socket to connect to
-    #[arg(short = 'H', long = "host", global = true)]
+    /// Daemon socket to connect to (before the command, as in docker: `history -H` is --human)
+    #[arg(short = 'H', long = "host")]
     host: Option<String>,
     /// Enable debug mode
     #[arg(short = 'D', long, global = true)]

@@ -9,12 +9,7 @@ use anyhow::Context;
 use berth_core::verify::{ImageOrigin, ImageToVerify};
 use berth_image::Reference;
 use berth_store::{Digest, MetadataStore, MetadataStoreExt, Table, WriteOp};
-use bollard_stubs::models::{
-    ImageConfig, ImageHistoryResponseItem, ImageInspect, ImageInspectMetadata, ImageInspectRootFs,
-    ImageSummary,
-};
 use oci_spec::image::{Arch, Config, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder};
-use serde::Serialize;
 
 use crate::layers::chain_ids;
 use crate::{Engine, Error, LockExt, Result};
@@ -105,10 +100,57 @@ pub struct ImportOptions {
 }
 
 /// One line of the answer to an image delete.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageDeleteItem {
     Untagged(String),
     Deleted(String),
+}
+
+/// One image as `docker images` lists it.
+#[derive(Debug, Clone)]
+pub struct ImageSummaryView {
+    pub record: ImageRecord,
+    /// familiar and sorted
+    pub repo_tags: Vec<String>,
+    /// the record's creation time in seconds since the epoch
+    pub created: i64,
+    /// the labels of the image's config
+    pub labels: HashMap<String, String>,
+    /// how many containers use the image
+    pub containers: i64,
+}
+
+/// One line of an image's history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageHistoryView {
+    /// the image's id on the newest line; None on the older ones, whose
+    /// layers have no image of their own
+    pub id: Option<String>,
+    /// seconds since the epoch
+    pub created: i64,
+    pub created_by: String,
+    /// the image's tags on the newest line
+    pub tags: Vec<String>,
+    /// the size of the layer the step made (0 for an empty layer)
+    pub size: i64,
+    pub comment: String,
+}
+
+/// What `docker image inspect` shows of an image.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    pub record: ImageRecord,
+    /// familiar and sorted
+    pub repo_tags: Vec<String>,
+    /// the comment of the newest history entry
+    pub comment: String,
+    pub author: String,
+    /// the `config` object of the config blob as stored: Healthcheck,
+    /// OnBuild and Shell are Docker's fields that the OCI config type does
+    /// not carry
+    pub config: Option<serde_json::Value>,
+    pub architecture: String,
+    pub os: String,
 }
 
 /// The `repo[:tag]` an import or commit tags its image with ("latest"
@@ -309,13 +351,13 @@ impl Engine {
         &self,
         all: bool,
         filters: &HashMap<String, Vec<String>>,
-    ) -> Result<Vec<ImageSummary>> {
+    ) -> Result<Vec<ImageSummaryView>> {
         let f = self.image_filter(filters)?;
         let in_use = self.image_use_counts();
         let idx = self.images.r();
         let parents: std::collections::HashSet<&str> =
             idx.images.values().map(|i| i.parent.as_str()).collect();
-        let mut out: Vec<ImageSummary> = idx
+        let mut out: Vec<ImageSummaryView> = idx
             .images
             .values()
             // untagged images that others build on are build steps: shown
@@ -331,21 +373,20 @@ impl Engine {
                     .ok()
                     .and_then(|c| c.config().as_ref().and_then(|c| c.labels().clone()))
                     .unwrap_or_default();
-                ImageSummary {
-                    id: img.id.clone(),
-                    parent_id: img.parent.clone(),
+                ImageSummaryView {
+                    record: img.clone(),
                     repo_tags: tags,
-                    repo_digests: img.repo_digests.clone(),
                     created: parse_time(&img.created),
-                    size: img.size as i64,
-                    shared_size: -1,
                     labels,
                     containers: in_use.get(&img.id).copied().unwrap_or(0),
-                    ..Default::default()
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        out.sort_by(|a, b| {
+            b.created
+                .cmp(&a.created)
+                .then(a.record.id.cmp(&b.record.id))
+        });
         Ok(out)
     }
 
@@ -409,7 +450,7 @@ impl Engine {
 
     /// GET /images/{name}/history: newest first, one entry per history
     /// item, with the size of the layer it made.
-    pub fn image_history(&self, name: &str) -> Result<Vec<ImageHistoryResponseItem>> {
+    pub fn image_history(&self, name: &str) -> Result<Vec<ImageHistoryView>> {
         let img = self.resolve_image(name)?;
         let cfg = self.image_config(&img.id)?;
         let chains = chain_ids(&img.diff_ids);
@@ -421,13 +462,13 @@ impl Engine {
                 .map(|l| l.size as i64)
                 .unwrap_or(0)
         });
-        let mut out: Vec<ImageHistoryResponseItem> = cfg
+        let mut out: Vec<ImageHistoryView> = cfg
             .history()
             .clone()
             .unwrap_or_default()
             .iter()
-            .map(|h| ImageHistoryResponseItem {
-                id: "<missing>".into(),
+            .map(|h| ImageHistoryView {
+                id: None,
                 created: h.created().as_deref().map(parse_time).unwrap_or(0),
                 created_by: h.created_by().clone().unwrap_or_default(),
                 tags: vec![],
@@ -440,8 +481,8 @@ impl Engine {
             })
             .collect();
         if out.is_empty() {
-            out.push(ImageHistoryResponseItem {
-                id: String::new(),
+            out.push(ImageHistoryView {
+                id: None,
                 created: parse_time(&img.created),
                 created_by: String::new(),
                 tags: vec![],
@@ -450,7 +491,7 @@ impl Engine {
             });
         }
         out.reverse();
-        out[0].id = img.id.clone();
+        out[0].id = Some(img.id.clone());
         out[0].tags = self.images.r().repo_tags(&img.id);
         Ok(out)
     }
@@ -533,43 +574,31 @@ impl Engine {
         Ok((items, reclaimed))
     }
 
-    pub fn image_inspect(&self, name: &str) -> Result<ImageInspect> {
+    pub fn image_inspect(&self, name: &str) -> Result<ImageDetails> {
         let img = self.resolve_image(name)?;
         let cfg = self.image_config(&img.id)?;
         // from the raw blob: Healthcheck, OnBuild and Shell are Docker's
         // fields that the OCI config type does not carry
-        let config: Option<ImageConfig> = self
+        let config = self
             .image_config_raw(&img.id)
             .ok()
             .and_then(|v| v.get("config").cloned())
-            .filter(|c| c.is_object())
-            .and_then(|v| serde_json::from_value(v).ok());
+            .filter(|c| c.is_object());
         let comment = cfg
             .history()
             .as_ref()
             .and_then(|h| h.last())
             .and_then(|h| h.comment().clone())
             .unwrap_or_default();
-        let tags = self.images.r().repo_tags(&img.id);
-        Ok(ImageInspect {
-            id: Some(img.id.clone()),
-            repo_tags: Some(tags),
-            repo_digests: Some(img.repo_digests.clone()),
-            comment: Some(comment),
-            created: Some(img.created.clone()),
-            author: Some(cfg.author().clone().unwrap_or_default()),
+        let repo_tags = self.images.r().repo_tags(&img.id);
+        Ok(ImageDetails {
+            repo_tags,
+            comment,
+            author: cfg.author().clone().unwrap_or_default(),
             config,
-            architecture: Some(cfg.architecture().to_string()),
-            os: Some(cfg.os().to_string()),
-            size: Some(img.size as i64),
-            root_fs: Some(ImageInspectRootFs {
-                typ: "layers".into(),
-                layers: Some(img.diff_ids.clone()),
-            }),
-            metadata: Some(ImageInspectMetadata {
-                last_tag_time: (!img.last_tag_time.is_empty()).then(|| img.last_tag_time.clone()),
-            }),
-            ..Default::default()
+            architecture: cfg.architecture().to_string(),
+            os: cfg.os().to_string(),
+            record: img,
         })
     }
 

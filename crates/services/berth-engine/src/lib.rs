@@ -52,12 +52,17 @@ pub use copy::{ByteStream, ChangeKind, FileChange};
 pub use events::{Event, EventFilter};
 pub use exec::{ExecRecord, ExecSession, ExecSpec};
 pub use health::{HealthRecord, ProbeResult};
-pub use images::{ImageDeleteItem, ImportOptions};
+pub use images::{
+    ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView, ImportOptions,
+};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
 pub use runtime::ContainerUpdate;
-pub use system::{API_VERSION, DiskUsage, MIN_API_VERSION, own_cgroup_path};
+pub use system::{
+    API_VERSION, DiskUsage, DiskUsageImage, MIN_API_VERSION, SystemInfoView, VersionView,
+    own_cgroup_path,
+};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

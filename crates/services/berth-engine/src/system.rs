@@ -1,11 +1,7 @@
 //! `/info` and `/version`, and facts about the host the daemon runs on.
 
-use berth_store::MetadataStoreExt;
-use bollard_stubs::models::{
-    SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
-};
-
 use crate::{Engine, LockExt};
+use berth_store::MetadataStoreExt;
 
 /// The newest Engine API version berth speaks, and the oldest it accepts.
 pub const API_VERSION: &str = "1.47";
@@ -57,182 +53,131 @@ pub fn cgroup_version() -> &'static str {
     }
 }
 
+/// What `/version` reports: berth's version, the API versions it speaks
+/// and the host it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionView {
+    pub version: String,
+    pub api_version: String,
+    pub min_api_version: String,
+    pub git_commit: String,
+    pub os: String,
+    /// in Go's spelling (amd64)
+    pub arch: String,
+    pub kernel_version: String,
+    pub experimental: bool,
+}
+
+/// What `/info` reports: counts, the host, the daemon's settings and the
+/// drivers it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInfoView {
+    pub id: String,
+    pub containers: usize,
+    pub containers_running: usize,
+    pub containers_stopped: usize,
+    pub images: usize,
+    pub storage_driver: String,
+    pub data_root: String,
+    pub debug: bool,
+    /// open file descriptors of the daemon
+    pub fds: i64,
+    pub system_time: String,
+    pub logging_driver: String,
+    /// "1" or "2"
+    pub cgroup_version: String,
+    pub kernel_version: String,
+    pub operating_system: String,
+    /// in Rust's spelling (x86_64)
+    pub architecture: String,
+    pub cpus: i64,
+    pub mem_total: i64,
+    pub hostname: String,
+    pub labels: Vec<String>,
+    pub experimental: bool,
+    pub server_version: String,
+    pub default_runtime: String,
+    /// the executable of the default runtime
+    pub runtime_path: String,
+    pub init_binary: String,
+    pub live_restore: bool,
+    pub security_options: Vec<String>,
+    pub volume_drivers: Vec<String>,
+    pub network_drivers: Vec<String>,
+    pub log_drivers: Vec<String>,
+    /// as configured: CIDRs and hosts
+    pub insecure_registries: Vec<String>,
+    pub registry_mirrors: Vec<String>,
+}
+
 impl Engine {
-    pub fn version(&self) -> SystemVersion {
-        let component = SystemVersionComponents {
-            name: "Engine".into(),
+    pub fn version(&self) -> VersionView {
+        VersionView {
             version: BERTH_VERSION.into(),
-            details: Some(
-                [
-                    ("ApiVersion", API_VERSION.to_string()),
-                    ("MinAPIVersion", MIN_API_VERSION.to_string()),
-                    ("Os", "linux".to_string()),
-                    ("Arch", "amd64".to_string()),
-                    ("KernelVersion", kernel_version()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            ),
-        };
-        SystemVersion {
-            platform: Some(SystemVersionPlatform {
-                name: format!("berth {BERTH_VERSION}"),
-            }),
-            components: Some(vec![component]),
-            version: Some(BERTH_VERSION.into()),
-            api_version: Some(API_VERSION.into()),
-            min_api_version: Some(MIN_API_VERSION.into()),
-            git_commit: Some(option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into()),
-            go_version: Some("rust".into()),
-            os: Some("linux".into()),
-            arch: Some(std::env::consts::ARCH.replace("x86_64", "amd64")),
-            kernel_version: Some(kernel_version()),
-            experimental: Some(self.cfg.experimental),
-            build_time: None,
+            api_version: API_VERSION.into(),
+            min_api_version: MIN_API_VERSION.into(),
+            git_commit: option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into(),
+            os: "linux".into(),
+            arch: std::env::consts::ARCH.replace("x86_64", "amd64"),
+            kernel_version: kernel_version(),
+            experimental: self.cfg.experimental,
         }
     }
 
-    pub fn info(&self) -> SystemInfo {
+    pub fn info(&self) -> SystemInfoView {
         let (total, running, stopped) = self.container_counts();
-        let images = self.images.r().images.len() as i64;
+        let images = self.images.r().images.len();
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
-        SystemInfo {
-            id: Some(self.daemon_id()),
-            containers: Some(total as i64),
-            containers_running: Some(running as i64),
-            containers_paused: Some(0),
-            containers_stopped: Some(stopped as i64),
-            images: Some(images),
-            driver: Some("overlay2".into()),
-            driver_status: Some(vec![
-                vec!["Backing Filesystem".into(), "extfs".into()],
-                vec!["Supports d_type".into(), "true".into()],
-            ]),
-            docker_root_dir: Some(self.cfg.data_root.display().to_string()),
-            memory_limit: Some(true),
-            swap_limit: Some(false),
-            cpu_cfs_period: Some(true),
-            cpu_cfs_quota: Some(true),
-            cpu_shares: Some(true),
-            cpu_set: Some(true),
-            pids_limit: Some(true),
-            oom_kill_disable: Some(false),
-            ipv4_forwarding: Some(true),
-            debug: Some(self.settings().debug),
-            nfd: Some(
-                std::fs::read_dir("/proc/self/fd")
-                    .map(|d| d.count() as i64)
-                    .unwrap_or(0),
-            ),
-            n_goroutines: Some(0),
-            system_time: Some(crate::now_rfc3339()),
-            logging_driver: Some(self.settings().log_driver),
-            cgroup_driver: Some(bollard_stubs::models::SystemInfoCgroupDriverEnum::CGROUPFS),
-            cgroup_version: Some(if cgroup_version() == "2" {
-                bollard_stubs::models::SystemInfoCgroupVersionEnum::_2
-            } else {
-                bollard_stubs::models::SystemInfoCgroupVersionEnum::_1
-            }),
-            n_events_listener: Some(0),
-            kernel_version: Some(kernel_version()),
-            operating_system: Some(os_name()),
-            os_version: Some(String::new()),
-            os_type: Some("linux".into()),
-            architecture: Some(std::env::consts::ARCH.into()),
-            ncpu: Some(
-                std::thread::available_parallelism()
-                    .map(|n| n.get() as i64)
-                    .unwrap_or(1),
-            ),
-            mem_total: Some(mem_total()),
-            index_server_address: Some("https://index.docker.io/v1/".into()),
-            name: Some(hostname),
-            labels: Some(self.settings().labels),
-            experimental_build: Some(self.cfg.experimental),
-            server_version: Some(BERTH_VERSION.into()),
-            default_runtime: Some("berth".into()),
+        let settings = self.settings();
+        SystemInfoView {
+            id: self.daemon_id(),
+            containers: total,
+            containers_running: running,
+            containers_stopped: stopped,
+            images,
+            storage_driver: "overlay2".into(),
+            data_root: self.cfg.data_root.display().to_string(),
+            debug: settings.debug,
+            fds: std::fs::read_dir("/proc/self/fd")
+                .map(|d| d.count() as i64)
+                .unwrap_or(0),
+            system_time: crate::now_rfc3339(),
+            logging_driver: settings.log_driver,
+            cgroup_version: cgroup_version().into(),
+            kernel_version: kernel_version(),
+            operating_system: os_name(),
+            architecture: std::env::consts::ARCH.into(),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as i64)
+                .unwrap_or(1),
+            mem_total: mem_total(),
+            hostname,
+            labels: settings.labels,
+            experimental: self.cfg.experimental,
+            server_version: BERTH_VERSION.into(),
             // libcontainer in berth's own shim is the one runtime
-            runtimes: Some(std::collections::HashMap::from([(
-                "berth".to_string(),
-                bollard_stubs::models::Runtime {
-                    path: Some(self.cfg.shim_binary.display().to_string()),
-                    ..Default::default()
-                },
-            )])),
-            init_binary: Some(
-                self.cfg
-                    .init_path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "docker-init".into()),
-            ),
-            live_restore_enabled: Some(self.settings().live_restore),
+            default_runtime: "berth".into(),
+            runtime_path: self.cfg.shim_binary.display().to_string(),
+            init_binary: self
+                .cfg
+                .init_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "docker-init".into()),
+            live_restore: settings.live_restore,
             // Docker's default seccomp profile applies to every container
             // that does not say otherwise
-            security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
-            plugins: Some(bollard_stubs::models::PluginsInfo {
-                volume: Some(vec!["local".into()]),
-                network: Some(vec!["bridge".into(), "host".into(), "none".into()]),
-                authorization: None,
-                // as dockerd lists them: every driver but none
-                log: Some(
-                    berth_logdriver::DRIVERS
-                        .iter()
-                        .filter(|d| **d != "none")
-                        .map(|d| d.to_string())
-                        .collect(),
-                ),
-            }),
-            swarm: Some(bollard_stubs::models::SwarmInfo {
-                node_id: Some(String::new()),
-                node_addr: Some(String::new()),
-                local_node_state: Some(bollard_stubs::models::LocalNodeState::INACTIVE),
-                control_available: Some(false),
-                error: Some(String::new()),
-                ..Default::default()
-            }),
-            registry_config: Some(self.registry_config()),
-            ..Default::default()
-        }
-    }
-
-    /// `RegistryConfig` of /info: loopback and `insecure-registries` (CIDRs
-    /// and hosts) as Docker reports them, and the mirrors.
-    fn registry_config(&self) -> bollard_stubs::models::RegistryServiceConfig {
-        let s = self.settings();
-        let mut cidrs = vec!["127.0.0.0/8".to_string()];
-        let mut index = std::collections::HashMap::new();
-        for r in &s.insecure_registries {
-            if r.contains('/') {
-                cidrs.push(r.clone());
-            } else {
-                index.insert(
-                    r.clone(),
-                    bollard_stubs::models::IndexInfo {
-                        name: Some(r.clone()),
-                        mirrors: Some(vec![]),
-                        secure: Some(false),
-                        official: Some(false),
-                    },
-                );
-            }
-        }
-        index.insert(
-            "docker.io".to_string(),
-            bollard_stubs::models::IndexInfo {
-                name: Some("docker.io".into()),
-                mirrors: Some(s.registry_mirrors.clone()),
-                secure: Some(true),
-                official: Some(true),
-            },
-        );
-        bollard_stubs::models::RegistryServiceConfig {
-            insecure_registry_cidrs: Some(cidrs),
-            index_configs: Some(index),
-            mirrors: Some(s.registry_mirrors.clone()),
+            security_options: vec!["name=seccomp,profile=builtin".into()],
+            volume_drivers: vec!["local".into()],
+            network_drivers: vec!["bridge".into(), "host".into(), "none".into()],
+            log_drivers: berth_logdriver::DRIVERS
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+            insecure_registries: settings.insecure_registries,
+            registry_mirrors: settings.registry_mirrors,
         }
     }
 
@@ -280,24 +225,27 @@ impl Engine {
                 }
                 (users, chains)
             };
-            let mut images = self.image_list(false, &HashMap::new())?;
-            for img in &mut images {
-                img.shared_size = chains
-                    .get(&img.id)
-                    .map(|cs| {
-                        cs.iter()
-                            .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
-                            .map(|c| layer_size.get(c).copied().unwrap_or(0) as i64)
-                            .sum()
-                    })
-                    .unwrap_or(0);
-            }
-            let total: u64 = layer_size.values().sum();
-            out.insert("LayersSize".into(), serde_json::json!(total));
-            out.insert(
-                "Images".into(),
-                serde_json::to_value(images).unwrap_or_default(),
-            );
+            let images: Vec<DiskUsageImage> = self
+                .image_list(false, &HashMap::new())?
+                .iter()
+                .map(|img| {
+                    let shared_size = chains
+                        .get(&img.record.id)
+                        .map(|cs| {
+                            cs.iter()
+                                .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
+                                .map(|c| layer_size.get(c).copied().unwrap_or(0) as i64)
+                                .sum()
+                        })
+                        .unwrap_or(0);
+                    DiskUsageImage {
+                        image: img.clone(),
+                        shared_size,
+                    }
+                })
+                .collect();
+            usage.layers_size = Some(layer_size.values().sum());
+            usage.images = Some(images);
         }
         if want("container") {
             usage.containers = Some(self.container_list(&crate::ListOptions {
@@ -325,7 +273,17 @@ impl Engine {
 /// What `system df` shows: each part only when asked for.
 #[derive(Debug, Clone, Default)]
 pub struct DiskUsage {
+    /// all layers together
+    pub layers_size: Option<u64>,
+    pub images: Option<Vec<DiskUsageImage>>,
     pub containers: Option<Vec<crate::ContainerView>>,
     /// the other parts, already in Docker's form
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiskUsageImage {
+    pub image: crate::ImageSummaryView,
+    /// bytes of its layers that other images share
+    pub shared_size: i64,
 }

@@ -9,10 +9,13 @@ use futures_util::StreamExt;
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::wire::images as wire;
 
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    Ok(Json(e.image_list(p.flag("all"), &p.filters()?)?).into_response())
+    let images = e.image_list(p.flag("all"), &p.filters()?)?;
+    let answer: Vec<_> = images.iter().map(wire::image_summary_answer).collect();
+    Ok(Json(answer).into_response())
 }
 
 /// GET /images/{name}/json — names may contain slashes.
@@ -21,10 +24,13 @@ pub async fn get_dispatch(
     Path(rest): Path<String>,
 ) -> ApiResult<Response> {
     if let Some(name) = rest.strip_suffix("/json") {
-        return Ok(Json(e.image_inspect(name)?).into_response());
+        let details = e.image_inspect(name)?;
+        return Ok(Json(wire::image_inspect_answer(&details)).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
-        return Ok(Json(e.image_history(name)?).into_response());
+        let history = e.image_history(name)?;
+        let answer: Vec<_> = history.iter().map(wire::image_history_answer).collect();
+        return Ok(Json(answer).into_response());
     }
     if let Some(name) = rest.strip_suffix("/get") {
         return save_names(&e, &[name.to_string()]);
@@ -47,11 +53,7 @@ pub async fn search(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
 pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let (items, space) = e.image_prune(&p.filters()?)?;
-    Ok(Json(serde_json::json!({
-        "ImagesDeleted": if items.is_empty() { serde_json::Value::Null } else { serde_json::to_value(&items).unwrap_or_default() },
-        "SpaceReclaimed": space,
-    }))
-    .into_response())
+    Ok(Json(wire::image_prune_answer(&items, space)).into_response())
 }
 
 /// GET /images/get?names=…: a tar of the images.
@@ -130,7 +132,7 @@ pub async fn remove(
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let items = e.image_delete(&name, p.flag("force"), !p.flag("noprune"))?;
-    Ok(Json(items).into_response())
+    Ok(Json(wire::image_delete_answer(&items)).into_response())
 }
 
 /// POST /images/create: `fromSrc=-` imports the request body.

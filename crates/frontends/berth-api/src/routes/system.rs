@@ -18,11 +18,11 @@ pub async fn ping() -> impl IntoResponse {
 }
 
 pub async fn version(State(e): State<AppState>) -> impl IntoResponse {
-    Json(e.version())
+    Json(crate::wire::system::version_answer(&e.version()))
 }
 
 pub async fn info(State(e): State<AppState>) -> impl IntoResponse {
-    Json(e.info())
+    Json(crate::wire::system::info_answer(&e.info()))
 }
 
 /// GET /system/df?type=…: sizes are computed on each call (the daemon

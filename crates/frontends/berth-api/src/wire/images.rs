@@ -1,1 +1,214 @@
 //! images: Docker's wire types to and from berth's.
+
+use berth_engine::{ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView};
+use bollard_stubs::models::{
+    ImageConfig, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect,
+    ImageInspectMetadata, ImageInspectRootFs, ImageSummary,
+};
+
+/// One image of GET /images/json.
+pub fn image_summary_answer(view: &ImageSummaryView) -> ImageSummary {
+    let img = &view.record;
+    ImageSummary {
+        id: img.id.clone(),
+        parent_id: img.parent.clone(),
+        repo_tags: view.repo_tags.clone(),
+        repo_digests: img.repo_digests.clone(),
+        created: view.created,
+        size: img.size as i64,
+        shared_size: -1,
+        labels: view.labels.clone(),
+        containers: view.containers,
+        ..Default::default()
+    }
+}
+
+/// One line of GET /images/{name}/history.
+pub fn image_history_answer(view: &ImageHistoryView) -> ImageHistoryResponseItem {
+    ImageHistoryResponseItem {
+        // the layers below the image have no image of their own
+        id: view.id.clone().unwrap_or_else(|| "<missing>".into()),
+        created: view.created,
+        created_by: view.created_by.clone(),
+        tags: view.tags.clone(),
+        size: view.size,
+        comment: view.comment.clone(),
+    }
+}
+
+/// GET /images/{name}/json.
+pub fn image_inspect_answer(view: &ImageDetails) -> ImageInspect {
+    let img = &view.record;
+    // a config Docker's type cannot read is left out, as it always was
+    let config: Option<ImageConfig> = view
+        .config
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    ImageInspect {
+        id: Some(img.id.clone()),
+        repo_tags: Some(view.repo_tags.clone()),
+        repo_digests: Some(img.repo_digests.clone()),
+        comment: Some(view.comment.clone()),
+        created: Some(img.created.clone()),
+        author: Some(view.author.clone()),
+        config,
+        architecture: Some(view.architecture.clone()),
+        os: Some(view.os.clone()),
+        size: Some(img.size as i64),
+        root_fs: Some(ImageInspectRootFs {
+            typ: "layers".into(),
+            layers: Some(img.diff_ids.clone()),
+        }),
+        metadata: Some(ImageInspectMetadata {
+            last_tag_time: (!img.last_tag_time.is_empty()).then(|| img.last_tag_time.clone()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The lines of DELETE /images/{name}.
+pub fn image_delete_answer(items: &[ImageDeleteItem]) -> Vec<ImageDeleteResponseItem> {
+    items
+        .iter()
+        .map(|item| match item {
+            ImageDeleteItem::Untagged(r) => ImageDeleteResponseItem {
+                untagged: Some(r.clone()),
+                deleted: None,
+            },
+            ImageDeleteItem::Deleted(id) => ImageDeleteResponseItem {
+                untagged: None,
+                deleted: Some(id.clone()),
+            },
+        })
+        .collect()
+}
+
+/// POST /images/prune: `ImagesDeleted` is null, not absent, when nothing
+/// went.
+pub fn image_prune_answer(items: &[ImageDeleteItem], reclaimed: u64) -> serde_json::Value {
+    let deleted = if items.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(image_delete_answer(items)).unwrap_or_default()
+    };
+    serde_json::json!({
+        "ImagesDeleted": deleted,
+        "SpaceReclaimed": reclaimed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::image::ImageRecord;
+    use std::collections::HashMap;
+
+    fn record() -> ImageRecord {
+        ImageRecord {
+            id: format!("sha256:{}", "a".repeat(64)),
+            diff_ids: vec![format!("sha256:{}", "b".repeat(64))],
+            size: 1234,
+            created: "2024-01-02T03:04:05Z".into(),
+            parent: format!("sha256:{}", "c".repeat(64)),
+            last_tag_time: String::new(),
+            repo_digests: vec!["busybox@sha256:dd".into()],
+            build_key: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_summary_is_the_view_field_for_field() {
+        let view = ImageSummaryView {
+            record: record(),
+            repo_tags: vec!["busybox:latest".into()],
+            created: 1704164645,
+            labels: HashMap::from([("team".to_string(), "web".to_string())]),
+            containers: 2,
+        };
+        let v = serde_json::to_value(image_summary_answer(&view)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "Id": view.record.id,
+                "ParentId": view.record.parent,
+                "RepoTags": ["busybox:latest"],
+                "RepoDigests": ["busybox@sha256:dd"],
+                "Created": 1704164645,
+                "Size": 1234,
+                "SharedSize": -1,
+                "Labels": {"team": "web"},
+                "Containers": 2,
+            })
+        );
+    }
+
+    #[test]
+    fn older_history_lines_are_missing() {
+        let line = |id: Option<&str>| ImageHistoryView {
+            id: id.map(String::from),
+            created: 7,
+            created_by: "/bin/sh -c true".into(),
+            tags: vec![],
+            size: 0,
+            comment: String::new(),
+        };
+        assert_eq!(image_history_answer(&line(None)).id, "<missing>");
+        let top = image_history_answer(&line(Some("sha256:ab")));
+        assert_eq!(top.id, "sha256:ab");
+        assert_eq!(top.created, 7);
+        assert_eq!(top.created_by, "/bin/sh -c true");
+    }
+
+    #[test]
+    fn inspect_keeps_docker_config_fields_and_drops_an_unreadable_config() {
+        let mut view = ImageDetails {
+            record: record(),
+            repo_tags: vec![],
+            comment: "imported".into(),
+            author: String::new(),
+            config: Some(serde_json::json!({
+                "Cmd": ["sh"],
+                "Shell": ["/bin/bash", "-c"],
+                "ExposedPorts": {"80/tcp": {}},
+            })),
+            architecture: "amd64".into(),
+            os: "linux".into(),
+        };
+        let v = serde_json::to_value(image_inspect_answer(&view)).unwrap();
+        assert_eq!(v["Config"]["Shell"], serde_json::json!(["/bin/bash", "-c"]));
+        assert_eq!(
+            v["Config"]["ExposedPorts"],
+            serde_json::json!({"80/tcp": {}})
+        );
+        assert_eq!(v["RootFS"]["Layers"][0], view.record.diff_ids[0]);
+        assert_eq!(v["Created"], "2024-01-02T03:04:05Z");
+        assert_eq!(v["Comment"], "imported");
+        // never tagged: no LastTagTime
+        assert_eq!(v["Metadata"], serde_json::json!({}));
+        view.config = Some(serde_json::json!({"Cmd": 5}));
+        view.record.last_tag_time = "2024-02-02T00:00:00Z".into();
+        let v = serde_json::to_value(image_inspect_answer(&view)).unwrap();
+        assert!(v.get("Config").is_none());
+        assert_eq!(v["Metadata"]["LastTagTime"], "2024-02-02T00:00:00Z");
+    }
+
+    #[test]
+    fn delete_and_prune_answers() {
+        let items = vec![
+            ImageDeleteItem::Untagged("busybox:latest".into()),
+            ImageDeleteItem::Deleted("sha256:aa".into()),
+        ];
+        assert_eq!(
+            serde_json::to_string(&image_delete_answer(&items)).unwrap(),
+            r#"[{"Untagged":"busybox:latest"},{"Deleted":"sha256:aa"}]"#
+        );
+        assert_eq!(
+            image_prune_answer(&items, 10).to_string(),
+            r#"{"ImagesDeleted":[{"Untagged":"busybox:latest"},{"Deleted":"sha256:aa"}],"SpaceReclaimed":10}"#
+        );
+        assert_eq!(
+            image_prune_answer(&[], 0).to_string(),
+            r#"{"ImagesDeleted":null,"SpaceReclaimed":0}"#
+        );
+    }
+}
