@@ -151,6 +151,14 @@ pub struct ImageDetails {
     pub config: Option<serde_json::Value>,
     pub architecture: String,
     pub os: String,
+    /// the blob's `docker_version`, empty when another tool made it
+    pub docker_version: String,
+    /// the blob's `container` and `container_config`: what Docker's
+    /// classic builder recorded of the container that made the image
+    pub container: String,
+    pub container_config: Option<serde_json::Value>,
+    /// the image's layer directories, the top one first
+    pub layer_dirs: Vec<String>,
 }
 
 /// The `repo[:tag]` an import or commit tags its image with ("latest"
@@ -579,11 +587,14 @@ impl Engine {
         let cfg = self.image_config(&img.id)?;
         // from the raw blob: Healthcheck, OnBuild and Shell are Docker's
         // fields that the OCI config type does not carry
-        let config = self
-            .image_config_raw(&img.id)
-            .ok()
-            .and_then(|v| v.get("config").cloned())
-            .filter(|c| c.is_object());
+        let raw = self.image_config_raw(&img.id).ok().unwrap_or_default();
+        let config = raw.get("config").cloned().filter(|c| c.is_object());
+        let raw_str = |key: &str| {
+            raw.get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let comment = cfg
             .history()
             .as_ref()
@@ -598,6 +609,17 @@ impl Engine {
             config,
             architecture: cfg.architecture().to_string(),
             os: cfg.os().to_string(),
+            docker_version: raw_str("docker_version"),
+            container: raw_str("container"),
+            container_config: raw
+                .get("container_config")
+                .cloned()
+                .filter(|c| c.is_object()),
+            layer_dirs: chain_ids(&img.diff_ids)
+                .iter()
+                .rev()
+                .map(|c| self.layer_dir(c).display().to_string())
+                .collect(),
             record: img,
         })
     }

@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::ImportOptions;
@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::server::ApiVersion;
 use crate::wire::images as wire;
 
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
@@ -21,11 +22,12 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
 /// GET /images/{name}/json — names may contain slashes.
 pub async fn get_dispatch(
     State(e): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     Path(rest): Path<String>,
 ) -> ApiResult<Response> {
     if let Some(name) = rest.strip_suffix("/json") {
         let details = e.image_inspect(name)?;
-        return Ok(Json(wire::image_inspect_answer(&details)).into_response());
+        return Ok(Json(wire::image_inspect_answer(&details, version)).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let history = e.image_history(name)?;

@@ -1,6 +1,8 @@
 //! images: Docker's wire types to and from berth's.
 
 use berth_engine::{ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView};
+
+use crate::server::ApiVersion;
 use bollard_stubs::models::{
     ImageConfig, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect,
     ImageInspectMetadata, ImageInspectRootFs, ImageSummary,
@@ -36,8 +38,58 @@ pub fn image_history_answer(view: &ImageHistoryView) -> ImageHistoryResponseItem
     }
 }
 
-/// GET /images/{name}/json.
-pub fn image_inspect_answer(view: &ImageDetails) -> ImageInspect {
+/// GET /images/{name}/json, with the fields dockerd still sends to older
+/// clients: docker-compose v1 reads `ContainerConfig` whenever it
+/// recreates a container.
+pub fn image_inspect_answer(view: &ImageDetails, version: ApiVersion) -> serde_json::Value {
+    let mut answer = serde_json::to_value(image_inspect(view)).unwrap_or_default();
+    let Some(obj) = answer.as_object_mut() else {
+        return answer;
+    };
+    obj.insert("Parent".into(), view.record.parent.clone().into());
+    obj.insert("DockerVersion".into(), view.docker_version.clone().into());
+    obj.insert("GraphDriver".into(), graph_driver(&view.layer_dirs));
+    if version < ApiVersion(1, 45) {
+        if !view.container.is_empty() {
+            obj.insert("Container".into(), view.container.clone().into());
+        }
+        let config = view.container_config.clone();
+        obj.insert(
+            "ContainerConfig".into(),
+            config.unwrap_or_else(empty_container_config),
+        );
+    }
+    if version < ApiVersion(1, 44) {
+        obj.insert("VirtualSize".into(), (view.record.size as i64).into());
+    }
+    answer
+}
+
+/// overlay2's data for an image: its top layer and those below.
+fn graph_driver(layer_dirs: &[String]) -> serde_json::Value {
+    let mut data = serde_json::Map::new();
+    if let Some((top, below)) = layer_dirs.split_first() {
+        if !below.is_empty() {
+            data.insert("LowerDir".into(), below.join(":").into());
+        }
+        data.insert("UpperDir".into(), top.clone().into());
+    }
+    serde_json::json!({ "Data": data, "Name": "overlay2" })
+}
+
+/// A container config at its zero value, as dockerd's Go encoder writes
+/// one for an image that records none.
+fn empty_container_config() -> serde_json::Value {
+    serde_json::json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null,
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null
+    })
+}
+
+fn image_inspect(view: &ImageDetails) -> ImageInspect {
     let img = &view.record;
     // a config Docker's type cannot read is left out, as it always was
     let config: Option<ImageConfig> = view
@@ -173,8 +225,12 @@ mod tests {
             })),
             architecture: "amd64".into(),
             os: "linux".into(),
+            docker_version: String::new(),
+            container: String::new(),
+            container_config: None,
+            layer_dirs: vec!["/l/top".into()],
         };
-        let v = serde_json::to_value(image_inspect_answer(&view)).unwrap();
+        let v = serde_json::to_value(image_inspect(&view)).unwrap();
         assert_eq!(v["Config"]["Shell"], serde_json::json!(["/bin/bash", "-c"]));
         assert_eq!(
             v["Config"]["ExposedPorts"],
@@ -187,7 +243,7 @@ mod tests {
         assert_eq!(v["Metadata"], serde_json::json!({}));
         view.config = Some(serde_json::json!({"Cmd": 5}));
         view.record.last_tag_time = "2024-02-02T00:00:00Z".into();
-        let v = serde_json::to_value(image_inspect_answer(&view)).unwrap();
+        let v = serde_json::to_value(image_inspect(&view)).unwrap();
         assert!(v.get("Config").is_none());
         assert_eq!(v["Metadata"]["LastTagTime"], "2024-02-02T00:00:00Z");
     }
@@ -210,5 +266,45 @@ mod tests {
             image_prune_answer(&[], 0).to_string(),
             r#"{"ImagesDeleted":null,"SpaceReclaimed":0}"#
         );
+    }
+
+    #[test]
+    fn old_clients_get_the_fields_dockerd_still_sent_them() {
+        let mut view = ImageDetails {
+            record: record(),
+            repo_tags: vec![],
+            comment: String::new(),
+            author: String::new(),
+            config: None,
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            docker_version: "20.10.24".into(),
+            container: String::new(),
+            container_config: None,
+            layer_dirs: vec!["/l/top".into(), "/l/mid".into(), "/l/base".into()],
+        };
+        let v = image_inspect_answer(&view, ApiVersion(1, 38));
+        assert_eq!(v["ContainerConfig"]["Cmd"], serde_json::Value::Null);
+        assert_eq!(v["ContainerConfig"]["Hostname"], "");
+        assert!(v.get("Container").is_none(), "omitted when empty");
+        assert_eq!(v["VirtualSize"], 1234);
+        assert_eq!(v["DockerVersion"], "20.10.24");
+        assert_eq!(v["Parent"], "");
+        assert_eq!(v["GraphDriver"]["Name"], "overlay2");
+        assert_eq!(v["GraphDriver"]["Data"]["UpperDir"], "/l/top");
+        assert_eq!(v["GraphDriver"]["Data"]["LowerDir"], "/l/mid:/l/base");
+
+        view.container = "c0ffee".into();
+        view.container_config = Some(serde_json::json!({"Cmd": ["sh"]}));
+        let v = image_inspect_answer(&view, ApiVersion(1, 44));
+        assert_eq!(v["Container"], "c0ffee");
+        assert_eq!(v["ContainerConfig"]["Cmd"][0], "sh");
+        assert!(v.get("VirtualSize").is_none(), "gone in 1.44");
+
+        let v = image_inspect_answer(&view, ApiVersion(1, 45));
+        assert!(v.get("Container").is_none(), "gone in 1.45");
+        assert!(v.get("ContainerConfig").is_none(), "gone in 1.45");
+        assert_eq!(v["Parent"], "");
+        assert_eq!(v["GraphDriver"]["Name"], "overlay2");
     }
 }
