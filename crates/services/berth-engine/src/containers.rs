@@ -1428,11 +1428,15 @@ impl Engine {
                 name: "overlay2".into(),
                 data: graph,
             }),
-            mounts: Some(self.mount_points(&rec.mounts)),
+            mounts: Some(crate::edge_pending::mount_points(
+                &self.mount_points(&rec.mounts),
+            )),
             // always present, as in Docker: clients read .NetworkSettings.Ports
             // without a nil check; ports and networks come with networking
             network_settings: Some({
-                let (ports, networks) = self.network_settings(&rec);
+                let settings = self.network_settings(&rec);
+                let ports = crate::edge_pending::port_map(&settings);
+                let networks = crate::edge_pending::endpoint_settings(&settings);
                 bollard_stubs::models::NetworkSettings {
                     sandbox_id: Some(String::new()),
                     sandbox_key: Some(
@@ -1493,9 +1497,13 @@ impl Engine {
                 image_id: Some(rec.image_id.clone()),
                 command: Some(command),
                 created: Some(crate::images::parse_time(&rec.created)),
-                ports: Some(self.port_summary(&rec)),
+                ports: Some(crate::edge_pending::port_summaries(
+                    &self.port_summary(&rec),
+                )),
                 network_settings: Some(bollard_stubs::models::ContainerSummaryNetworkSettings {
-                    networks: Some(self.network_settings(&rec).1),
+                    networks: Some(crate::edge_pending::endpoint_settings(
+                        &self.network_settings(&rec),
+                    )),
                 }),
                 labels: rec.config.labels.clone(),
                 state: Some(if rec.state.paused && rec.state.status == Status::Running {
@@ -1508,7 +1516,9 @@ impl Engine {
                     network_mode: rec.host_config.network_mode.clone(),
                     ..Default::default()
                 }),
-                mounts: Some(self.mount_points(&rec.mounts)),
+                mounts: Some(crate::edge_pending::mount_points(
+                    &self.mount_points(&rec.mounts),
+                )),
                 size_rw: opts.size.then(|| self.rw_size(&rec.id, running) as i64),
                 size_root_fs: opts.size.then(|| {
                     self.rw_size(&rec.id, running) as i64 + self.image_size(&rec.image_id)

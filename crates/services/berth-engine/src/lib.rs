@@ -11,6 +11,7 @@ mod commit;
 mod containers;
 mod copy;
 mod dns;
+mod edge_pending;
 
 mod events;
 mod exec;
@@ -46,10 +47,15 @@ pub use copy::ByteStream;
 pub use events::{Event, EventFilter};
 pub use exec::ExecSession;
 pub use images::{ImageDeleteItem, ImportOptions};
+pub use networks::{
+    ContainerEndpointView, ContainerNetworkView, CreateNetwork, EndpointRecord,
+    NetworkContainerView, NetworkRecord, NetworkView, PortView,
+};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
 pub use system::{API_VERSION, MIN_API_VERSION, own_cgroup_path};
+pub use volumes::{CreateVolume, MountView, VolumeUsage, VolumeView};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

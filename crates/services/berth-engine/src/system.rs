@@ -320,7 +320,13 @@ impl Engine {
         if want("volume") {
             out.insert(
                 "Volumes".into(),
-                serde_json::to_value(self.volume_usage_list()?).unwrap_or_default(),
+                serde_json::to_value(
+                    self.volume_usage_list()?
+                        .iter()
+                        .map(crate::edge_pending::volume_answer)
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap_or_default(),
             );
         }
         if want("build-cache") {
