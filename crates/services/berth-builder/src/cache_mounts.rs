@@ -105,23 +105,29 @@ fn entries(data_root: &Path) -> Vec<Entry> {
     out
 }
 
-/// `BuildCache` of /system/df, in Docker's form.
-pub fn list(data_root: &Path) -> Vec<serde_json::Value> {
+/// A cache mount (`RUN --mount=type=cache`) as `system df` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMountView {
+    /// a short form of its key
+    pub id: String,
+    pub description: String,
+    pub size: u64,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub usage_count: i64,
+}
+
+/// The cache mounts, the least recently used first.
+pub fn list(data_root: &Path) -> Vec<CacheMountView> {
     entries(data_root)
         .into_iter()
-        .map(|e| {
-            serde_json::json!({
-                "ID": short_key(&e.key),
-                "Parents": null,
-                "Type": "exec.cachemount",
-                "Description": format!("cached mount {} (id {})", e.meta.target, e.meta.id),
-                "InUse": false,
-                "Shared": false,
-                "Size": e.size,
-                "CreatedAt": rfc3339(e.meta.created),
-                "LastUsedAt": rfc3339(e.meta.last_used),
-                "UsageCount": e.meta.usage_count,
-            })
+        .map(|e| CacheMountView {
+            id: short_key(&e.key),
+            description: format!("cached mount {} (id {})", e.meta.target, e.meta.id),
+            size: e.size,
+            created_at: rfc3339(e.meta.created),
+            last_used_at: rfc3339(e.meta.last_used),
+            usage_count: e.meta.usage_count,
         })
         .collect()
 }

@@ -40,7 +40,7 @@ impl Engine {
     }
 
     /// `BuildCache` of /system/df, in Docker's form.
-    pub fn build_cache_list(&self) -> Vec<Value> {
+    pub fn build_cache_list(&self) -> Vec<berth_builder::cache_mounts::CacheMountView> {
         berth_builder::cache_mounts::list(&self.cfg.data_root)
     }
 

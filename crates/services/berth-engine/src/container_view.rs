@@ -4,11 +4,11 @@
 //! Docker's answer.
 
 use berth_core::container::EndpointConfig;
-use berth_core::mount::{MountKind, MountRecord};
 use berth_networks::EndpointRecord;
 
 use crate::containers::{ContainerRecord, ListOptions, Status};
 use crate::networks::endpoint_network;
+use crate::volumes::MountView;
 use crate::{Engine, LockExt, Result};
 
 #[derive(Debug, Clone)]
@@ -57,16 +57,6 @@ pub struct NetworkAttachment {
     pub network_id: String,
     pub config: EndpointConfig,
     pub endpoint: EndpointRecord,
-}
-
-/// A mount, with where a named volume lives and its driver.
-#[derive(Debug, Clone)]
-pub struct MountView {
-    pub record: MountRecord,
-    /// the volume's path on the host (volumes only)
-    pub volume_path: String,
-    /// the volume's driver (volumes only)
-    pub volume_driver: String,
 }
 
 impl Engine {
@@ -119,7 +109,7 @@ impl Engine {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             networks: self.network_attachments(&rec),
-            mounts: self.mount_views(&rec.mounts),
+            mounts: self.mount_points(&rec.mounts),
             image_present: self.images.r().images.contains_key(&rec.image_id),
             sizes,
             record: rec,
@@ -165,28 +155,6 @@ impl Engine {
                 config: rec.endpoints_config.get(&name).cloned().unwrap_or_default(),
                 endpoint: rec.endpoints.get(&name).cloned().unwrap_or_default(),
                 name,
-            })
-            .collect()
-    }
-
-    fn mount_views(&self, mounts: &[MountRecord]) -> Vec<MountView> {
-        mounts
-            .iter()
-            .map(|m| {
-                let volume = m.kind == MountKind::Volume;
-                MountView {
-                    volume_path: if volume {
-                        self.volumes.mountpoint(&m.source)
-                    } else {
-                        String::new()
-                    },
-                    volume_driver: if volume {
-                        self.volumes.driver_name(&m.source)
-                    } else {
-                        String::new()
-                    },
-                    record: m.clone(),
-                }
             })
             .collect()
     }

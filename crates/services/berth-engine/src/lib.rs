@@ -35,15 +35,15 @@ mod system;
 pub mod validate;
 mod verify;
 mod volumes;
-mod wire;
 
 pub use archive::{ExtractOptions, PathStat};
 pub use berth_builder::BuildOptions;
+pub use berth_builder::cache_mounts::CacheMountView;
 pub use berth_core::error::{Error, Result};
 pub use berth_distribution::Credentials;
 pub use berth_networks::EndpointRecord;
 pub use commit::CommitOptions;
-pub use container_view::{ContainerView, LayerDirs, MountView, NetworkAttachment, Sizes};
+pub use container_view::{ContainerView, LayerDirs, NetworkAttachment, Sizes};
 pub use containers::{
     AttachOptions, AttachStream, ContainerRecord, ListOptions, LogsOptions, StateRecord, Status,
     WaitCondition,
@@ -55,6 +55,7 @@ pub use health::{HealthRecord, ProbeResult};
 pub use images::{
     ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView, ImportOptions,
 };
+pub use networks::{CreateNetwork, NetworkContainerView, NetworkRecord, NetworkView};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
@@ -63,6 +64,7 @@ pub use system::{
     API_VERSION, DiskUsage, DiskUsageImage, MIN_API_VERSION, SystemInfoView, VersionView,
     own_cgroup_path,
 };
+pub use volumes::{CreateVolume, MountView, VolumeUsage, VolumeView};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,9 +4,8 @@
 //! port, and each running container's endpoint (a namespace pinned under
 //! the exec root, an interface from the driver, an address) and published
 //! ports. The networks service (the berth-networks crate) keeps the
-//! records and talks to the drivers, `inspect.rs` shapes what inspect and
-//! list show; this file is what involves containers, and turns Docker's
-//! requests into the service's.
+//! records and talks to the drivers, `inspect.rs` gathers what inspect and
+//! list show; this file is what involves containers.
 //!
 //! Records live in the metadata store; a container's endpoints and ports
 //! are part of its record while it runs, so a restarted daemon knows every
@@ -16,9 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use berth_bridge::links;
-use berth_core::network::{IpamPool, JoinRequest, PortRequest};
-use berth_networks::CreateNetwork;
-use bollard_stubs::models::{EndpointSettings, NetworkCreateRequest};
+use berth_core::container::EndpointConfig;
+use berth_core::network::{JoinRequest, PortRequest};
 
 use crate::containers::{ContainerRecord, Status};
 use crate::{Engine, Error, LockExt, Result};
@@ -26,8 +24,10 @@ use crate::{Engine, Error, LockExt, Result};
 mod inspect;
 
 pub use berth_core::network::PublishedPort;
+pub use berth_networks::CreateNetwork;
 pub(crate) use berth_networks::{DefaultBridge, EndpointWant, NetworkService};
 pub use berth_networks::{EndpointRecord, NetworkRecord};
+pub use inspect::{NetworkContainerView, NetworkView};
 
 /// The network a container's `NetworkMode` names: None for host, none
 /// and container:<x>, which get no endpoint.
@@ -103,8 +103,8 @@ impl Engine {
         )
     }
 
-    pub fn network_create(&self, req: NetworkCreateRequest) -> Result<(String, String)> {
-        let rec = self.networks.create(&create_request(req))?;
+    pub fn network_create(&self, req: &CreateNetwork) -> Result<(String, String)> {
+        let rec = self.networks.create(req)?;
         self.object_event(
             "network",
             &rec.id,
@@ -311,10 +311,8 @@ impl Engine {
         self: &std::sync::Arc<Self>,
         network: &str,
         container: &str,
-        config: Option<EndpointSettings>,
+        requested: EndpointConfig,
     ) -> Result<()> {
-        let requested: berth_core::container::EndpointConfig =
-            crate::wire::convert(&config.unwrap_or_default())?;
         let n = self.network_record(network)?;
         let e = self.get(container)?;
         let _op = e.op.lock().await;
@@ -537,7 +535,7 @@ pub(crate) fn endpoint_settings<'a>(
     name: &str,
     id: &str,
     primary: bool,
-) -> Option<&'a berth_core::container::EndpointConfig> {
+) -> Option<&'a EndpointConfig> {
     rec.endpoints_config
         .get(name)
         .or_else(|| rec.endpoints_config.get(id))
@@ -545,29 +543,6 @@ pub(crate) fn endpoint_settings<'a>(
             let mode = rec.host_config.network_mode.as_deref().unwrap_or_default();
             primary.then(|| rec.endpoints_config.get(mode)).flatten()
         })
-}
-
-/// The service's request for `network create`, from Docker's.
-fn create_request(req: NetworkCreateRequest) -> CreateNetwork {
-    let ipam = req.ipam.and_then(|i| i.config).unwrap_or_default();
-    CreateNetwork {
-        name: req.name,
-        driver: req.driver.unwrap_or_default(),
-        ipam: ipam
-            .into_iter()
-            .map(|c| IpamPool {
-                subnet: c.subnet.unwrap_or_default(),
-                ip_range: c.ip_range,
-                gateway: c.gateway,
-                aux_addresses: c.auxiliary_addresses.unwrap_or_default(),
-            })
-            .collect(),
-        enable_ipv6: req.enable_ipv6 == Some(true),
-        internal: req.internal.unwrap_or(false),
-        attachable: req.attachable.unwrap_or(false),
-        labels: req.labels.unwrap_or_default(),
-        options: req.options.unwrap_or_default(),
-    }
 }
 
 /// "80/tcp", "53/udp", "8080" (tcp)

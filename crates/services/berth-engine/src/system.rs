@@ -205,7 +205,6 @@ impl Engine {
         use std::collections::HashMap;
         let want = |t: &str| types.is_empty() || types.iter().any(|x| x == t);
         let mut usage = DiskUsage::default();
-        let out = &mut usage.other;
         if want("image") {
             let layers = self
                 .meta
@@ -255,16 +254,10 @@ impl Engine {
             })?);
         }
         if want("volume") {
-            out.insert(
-                "Volumes".into(),
-                serde_json::to_value(self.volume_usage_list()?).unwrap_or_default(),
-            );
+            usage.volumes = Some(self.volume_usage_list()?);
         }
         if want("build-cache") {
-            out.insert(
-                "BuildCache".into(),
-                serde_json::to_value(self.build_cache_list()).unwrap_or_default(),
-            );
+            usage.build_cache = Some(self.build_cache_list());
         }
         Ok(usage)
     }
@@ -277,8 +270,8 @@ pub struct DiskUsage {
     pub layers_size: Option<u64>,
     pub images: Option<Vec<DiskUsageImage>>,
     pub containers: Option<Vec<crate::ContainerView>>,
-    /// the other parts, already in Docker's form
-    pub other: serde_json::Map<String, serde_json::Value>,
+    pub volumes: Option<Vec<crate::VolumeView>>,
+    pub build_cache: Option<Vec<berth_builder::cache_mounts::CacheMountView>>,
 }
 
 #[derive(Debug, Clone)]

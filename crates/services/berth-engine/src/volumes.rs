@@ -6,7 +6,8 @@
 //! berth-volume-local: a directory `volumes/<name>/_data` under the data
 //! root, or a device mounted there); the volumes service (berth-volumes)
 //! keeps the records and counts which containers use each volume; this
-//! module resolves containers' mounts and answers in Docker's shapes.
+//! module resolves containers' mounts and gathers what inspect and list
+//! show (the Docker Engine API shapes it at its edge).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,9 +15,6 @@ use std::path::Path;
 use anyhow::Context;
 use berth_core::container::{HostConfig, Mount, MountType};
 use berth_core::volume::{ANONYMOUS_LABEL, LOCAL_DRIVER as LOCAL, VolumeScope};
-use bollard_stubs::models::{
-    MountPoint, Volume, VolumeCreateRequest, VolumeScopeEnum, VolumeUsageData,
-};
 
 pub use berth_core::mount::{MountKind, MountRecord};
 pub use berth_core::volume::VolumeRecord;
@@ -24,6 +22,46 @@ pub(crate) use berth_volumes::VolumeService;
 
 use crate::{Engine, Error, LockExt, Result};
 use berth_volumes::{ContainerMounts, PruneRule};
+
+/// `volume create`'s request.
+#[derive(Debug, Clone, Default)]
+pub struct CreateVolume {
+    /// empty: a random one
+    pub name: String,
+    /// empty: the local driver
+    pub driver: String,
+    /// `--opt`
+    pub driver_opts: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+}
+
+/// A volume as inspect and list show it.
+#[derive(Debug, Clone)]
+pub struct VolumeView {
+    pub record: VolumeRecord,
+    /// where its driver keeps its data
+    pub mountpoint: String,
+    pub scope: VolumeScope,
+    /// for `system df` only
+    pub usage: Option<VolumeUsage>,
+}
+
+/// How much a volume holds and how many containers use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeUsage {
+    /// None when the driver cannot tell
+    pub size: Option<u64>,
+    pub ref_count: usize,
+}
+
+/// One of a container's mounts as inspect and list show it.
+#[derive(Debug, Clone)]
+pub struct MountView {
+    pub record: MountRecord,
+    /// for a volume: where its driver mounts it, and the driver's name
+    pub volume_mountpoint: Option<String>,
+    pub volume_driver: Option<String>,
+}
 
 /// Docker's rule for local volume names.
 fn validate_name(name: &str) -> Result<()> {
@@ -53,54 +91,45 @@ impl Engine {
     }
 
     /// Every volume with its usage (size and users), for `system df`.
-    pub fn volume_usage_list(&self) -> Result<Vec<Volume>> {
+    pub fn volume_usage_list(&self) -> Result<Vec<VolumeView>> {
         let recs = self.volumes.records();
         Ok(recs.iter().map(|r| self.volume_view(r, true)).collect())
     }
 
-    fn volume_view(&self, rec: &VolumeRecord, usage: bool) -> Volume {
-        let usage_data = usage.then(|| VolumeUsageData {
-            size: self.volumes.usage(rec).map_or(-1, |n| n as i64),
-            ref_count: self.volume_users(&rec.name).len() as i64,
-        });
-        Volume {
-            name: rec.name.clone(),
-            driver: rec.driver.clone(),
+    fn volume_view(&self, rec: &VolumeRecord, usage: bool) -> VolumeView {
+        VolumeView {
+            record: rec.clone(),
             mountpoint: self.volumes.mountpoint(&rec.name),
-            created_at: Some(rec.created_at.clone()),
-            labels: rec.labels.clone(),
-            scope: Some(match self.volumes.scope(rec) {
-                VolumeScope::Local => VolumeScopeEnum::LOCAL,
-                VolumeScope::Global => VolumeScopeEnum::GLOBAL,
+            scope: self.volumes.scope(rec),
+            usage: usage.then(|| VolumeUsage {
+                size: self.volumes.usage(rec),
+                ref_count: self.volume_users(&rec.name).len(),
             }),
-            options: rec.options.clone(),
-            usage_data,
-            ..Default::default()
         }
     }
 
     /// Creates a volume; creating one that exists answers it unchanged, as
     /// Docker does.
-    pub fn volume_create(&self, req: VolumeCreateRequest) -> Result<Volume> {
-        let driver_name = req
-            .driver
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| LOCAL.into());
-        let driver = self.volumes.driver(&driver_name)?;
-        let name = match req.name.filter(|n| !n.is_empty()) {
-            Some(n) => {
-                validate_name(&n)?;
-                n
-            }
-            None => crate::random_id(),
+    pub fn volume_create(&self, req: CreateVolume) -> Result<VolumeView> {
+        let driver_name = if req.driver.is_empty() {
+            LOCAL.to_string()
+        } else {
+            req.driver
         };
-        let options = req.driver_opts.unwrap_or_default();
+        let driver = self.volumes.driver(&driver_name)?;
+        let name = if req.name.is_empty() {
+            crate::random_id()
+        } else {
+            validate_name(&req.name)?;
+            req.name
+        };
+        let options = req.driver_opts;
         driver.validate_options(&options)?;
         let rec = VolumeRecord {
             name: name.clone(),
             driver: driver_name,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            labels: req.labels.unwrap_or_default(),
+            labels: req.labels,
             options,
         };
         Ok(self.volume_view(&self.ensure_volume(rec)?, false))
@@ -120,7 +149,7 @@ impl Engine {
         Ok(rec)
     }
 
-    pub fn volume_inspect(&self, name: &str) -> Result<Volume> {
+    pub fn volume_inspect(&self, name: &str) -> Result<VolumeView> {
         let rec = self.volumes.get(name)?;
         Ok(self.volume_view(&rec, false))
     }
@@ -130,7 +159,7 @@ impl Engine {
         berth_volumes::users_of(name, &self.container_mounts())
     }
 
-    pub fn volume_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Volume>> {
+    pub fn volume_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<VolumeView>> {
         berth_volumes::check_list_filters(filters)?;
         let mut recs = self.volumes.records();
         recs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -402,46 +431,16 @@ impl Engine {
     }
 
     /// The `Mounts` field of inspect.
-    pub(crate) fn mount_points(&self, mounts: &[MountRecord]) -> Vec<MountPoint> {
+    pub(crate) fn mount_points(&self, mounts: &[MountRecord]) -> Vec<MountView> {
         mounts
             .iter()
-            .map(|m| match m.kind {
-                MountKind::Volume => MountPoint {
-                    typ: Some("volume".into()),
-                    name: Some(m.source.clone()),
-                    source: Some(self.volumes.mountpoint(&m.source)),
-                    destination: Some(m.destination.clone()),
-                    driver: Some(self.volumes.driver_name(&m.source)),
-                    mode: Some(if m.mode.is_empty() {
-                        "z".into()
-                    } else {
-                        m.mode.clone()
-                    }),
-                    rw: Some(!m.read_only),
-                    propagation: Some(String::new()),
-                },
-                MountKind::Bind => MountPoint {
-                    typ: Some("bind".into()),
-                    source: Some(m.source.clone()),
-                    destination: Some(m.destination.clone()),
-                    mode: Some(m.mode.clone()),
-                    rw: Some(!m.read_only),
-                    propagation: Some(if m.propagation.is_empty() {
-                        "rprivate".into()
-                    } else {
-                        m.propagation.clone()
-                    }),
-                    ..Default::default()
-                },
-                MountKind::Tmpfs => MountPoint {
-                    typ: Some("tmpfs".into()),
-                    source: Some(String::new()),
-                    destination: Some(m.destination.clone()),
-                    mode: Some(String::new()),
-                    rw: Some(!m.read_only),
-                    propagation: Some(String::new()),
-                    ..Default::default()
-                },
+            .map(|m| {
+                let volume = m.kind == MountKind::Volume;
+                MountView {
+                    record: m.clone(),
+                    volume_mountpoint: volume.then(|| self.volumes.mountpoint(&m.source)),
+                    volume_driver: volume.then(|| self.volumes.driver_name(&m.source)),
+                }
             })
             .collect()
     }

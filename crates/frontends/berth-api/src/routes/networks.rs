@@ -14,6 +14,7 @@ use bollard_stubs::models::{
 use super::{AppState, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::wire::networks as wire;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
@@ -26,16 +27,19 @@ async fn blocking<T: Send + 'static>(
 
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    Ok(Json(e.network_list(&p.filters()?)?).into_response())
+    let networks = e.network_list(&p.filters()?)?;
+    let answer: Vec<_> = networks.iter().map(wire::network_answer).collect();
+    Ok(Json(answer).into_response())
 }
 
 pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(e.network_inspect(&id)?).into_response())
+    Ok(Json(wire::network_answer(&e.network_inspect(&id)?)).into_response())
 }
 
 pub async fn create(State(e): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let req: NetworkCreateRequest = json_body(&body)?;
-    let (id, warning) = blocking(move || e.network_create(req)).await?;
+    let spec = wire::network_create_request(req);
+    let (id, warning) = blocking(move || e.network_create(&spec)).await?;
     Ok((
         StatusCode::CREATED,
         Json(NetworkCreateResponse { id, warning }),
@@ -64,8 +68,8 @@ pub async fn connect(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = json_body(&body)?;
-    e.network_connect(&id, &req.container, req.endpoint_config)
-        .await?;
+    let config = wire::endpoint_config_request(req.endpoint_config)?;
+    e.network_connect(&id, &req.container, config).await?;
     Ok(StatusCode::OK)
 }
 

@@ -9,12 +9,13 @@ use super::{AppState, json_body};
 use crate::error::ApiResult;
 use crate::params::Params;
 use crate::server::ApiVersion;
+use crate::wire::volumes as wire;
 
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let volumes = e.volume_list(&p.filters()?)?;
     Ok(Json(VolumeListResponse {
-        volumes: Some(volumes),
+        volumes: Some(volumes.iter().map(wire::volume_answer).collect()),
         warnings: Some(vec![]),
     })
     .into_response())
@@ -26,11 +27,12 @@ pub async fn create(State(e): State<AppState>, body: Bytes) -> ApiResult<Respons
     } else {
         json_body(&body)?
     };
-    Ok((StatusCode::CREATED, Json(e.volume_create(req)?)).into_response())
+    let created = e.volume_create(wire::volume_create_request(req))?;
+    Ok((StatusCode::CREATED, Json(wire::volume_answer(&created))).into_response())
 }
 
 pub async fn inspect(State(e): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(Json(e.volume_inspect(&name)?).into_response())
+    Ok(Json(wire::volume_answer(&e.volume_inspect(&name)?)).into_response())
 }
 
 pub async fn remove(

@@ -5,16 +5,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use berth_core::container::ContainerSpec;
-use berth_core::mount::MountKind;
 use berth_engine::{
     ChangeKind, ContainerRecord, ContainerUpdate, ContainerView, FileChange, HealthRecord,
-    MountView, NetworkAttachment, Status,
+    NetworkAttachment, Status,
 };
 use bollard_stubs::models::{
     ChangeType, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
     ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, ContainerUpdateBody, DriverData,
-    EndpointSettings, FilesystemChange, Health, HealthStatusEnum, HealthcheckResult, MountPoint,
+    EndpointSettings, FilesystemChange, Health, HealthStatusEnum, HealthcheckResult,
     NetworkSettings, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum,
 };
 
@@ -100,7 +99,7 @@ pub fn inspect_answer(v: &ContainerView) -> Result<ContainerInspectResponse, Api
             name: "overlay2".into(),
             data: graph,
         }),
-        mounts: Some(v.mounts.iter().map(mount_point).collect()),
+        mounts: Some(super::volumes::mount_points(&v.mounts)),
         // always present, as in Docker: clients read .NetworkSettings.Ports
         // without a nil check; ports and networks come with networking
         network_settings: Some(NetworkSettings {
@@ -150,7 +149,7 @@ pub fn summary_answer(v: &ContainerView) -> ContainerSummary {
             network_mode: rec.host_config.network_mode.clone(),
             ..Default::default()
         }),
-        mounts: Some(v.mounts.iter().map(mount_point).collect()),
+        mounts: Some(super::volumes::mount_points(&v.mounts)),
         size_rw: v.sizes.map(|s| s.rw),
         size_root_fs: v.sizes.map(|s| s.root_fs),
         ..Default::default()
@@ -184,48 +183,6 @@ pub fn health_answer(h: &HealthRecord) -> Health {
                 })
                 .collect(),
         ),
-    }
-}
-
-fn mount_point(m: &MountView) -> MountPoint {
-    let r = &m.record;
-    match r.kind {
-        MountKind::Volume => MountPoint {
-            typ: Some("volume".into()),
-            name: Some(r.source.clone()),
-            source: Some(m.volume_path.clone()),
-            destination: Some(r.destination.clone()),
-            driver: Some(m.volume_driver.clone()),
-            mode: Some(if r.mode.is_empty() {
-                "z".into()
-            } else {
-                r.mode.clone()
-            }),
-            rw: Some(!r.read_only),
-            propagation: Some(String::new()),
-        },
-        MountKind::Bind => MountPoint {
-            typ: Some("bind".into()),
-            source: Some(r.source.clone()),
-            destination: Some(r.destination.clone()),
-            mode: Some(r.mode.clone()),
-            rw: Some(!r.read_only),
-            propagation: Some(if r.propagation.is_empty() {
-                "rprivate".into()
-            } else {
-                r.propagation.clone()
-            }),
-            ..Default::default()
-        },
-        MountKind::Tmpfs => MountPoint {
-            typ: Some("tmpfs".into()),
-            source: Some(String::new()),
-            destination: Some(r.destination.clone()),
-            mode: Some(String::new()),
-            rw: Some(!r.read_only),
-            propagation: Some(String::new()),
-            ..Default::default()
-        },
     }
 }
 
@@ -522,7 +479,7 @@ mod tests {
 mod answer_tests {
     use super::*;
     use berth_core::network::PublishedPort;
-    use berth_engine::{EndpointRecord, LayerDirs, Sizes};
+    use berth_engine::{EndpointRecord, LayerDirs, MountView, Sizes};
 
     fn record(status: &str) -> ContainerRecord {
         serde_json::from_value(serde_json::json!({
@@ -573,8 +530,8 @@ mod answer_tests {
                     "read_only": false
                 }))
                 .unwrap(),
-                volume_path: "/v/data/_data".into(),
-                volume_driver: "local".into(),
+                volume_mountpoint: Some("/v/data/_data".into()),
+                volume_driver: Some("local".into()),
             }],
             image_present: true,
             sizes: None,

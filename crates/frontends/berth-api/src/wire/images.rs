@@ -289,7 +289,7 @@ mod tests {
         assert!(v.get("Container").is_none(), "omitted when empty");
         assert_eq!(v["VirtualSize"], 1234);
         assert_eq!(v["DockerVersion"], "20.10.24");
-        assert_eq!(v["Parent"], "");
+        assert_eq!(v["Parent"], view.record.parent);
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
         assert_eq!(v["GraphDriver"]["Data"]["UpperDir"], "/l/top");
         assert_eq!(v["GraphDriver"]["Data"]["LowerDir"], "/l/mid:/l/base");
@@ -304,7 +304,7 @@ mod tests {
         let v = image_inspect_answer(&view, ApiVersion(1, 45));
         assert!(v.get("Container").is_none(), "gone in 1.45");
         assert!(v.get("ContainerConfig").is_none(), "gone in 1.45");
-        assert_eq!(v["Parent"], "");
+        assert_eq!(v["Parent"], view.record.parent);
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
     }
 }

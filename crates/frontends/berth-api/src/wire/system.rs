@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use berth_engine::{DiskUsage, SystemInfoView, VersionView};
+use berth_engine::{CacheMountView, DiskUsage, SystemInfoView, VersionView};
 use bollard_stubs::models::{
     ImageSummary, IndexInfo, LocalNodeState, PluginsInfo, RegistryServiceConfig, Runtime,
     SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion,
@@ -189,8 +189,31 @@ pub fn disk_usage_answer(u: DiskUsage) -> serde_json::Value {
             .collect();
         out.insert("Containers".into(), to_json(list));
     }
-    out.extend(u.other);
+    if let Some(volumes) = &u.volumes {
+        let list: Vec<_> = volumes.iter().map(super::volumes::volume_answer).collect();
+        out.insert("Volumes".into(), to_json(list));
+    }
+    if let Some(cache) = &u.build_cache {
+        let list: Vec<_> = cache.iter().map(build_cache_answer).collect();
+        out.insert("BuildCache".into(), serde_json::Value::Array(list));
+    }
     serde_json::Value::Object(out)
+}
+
+/// One entry of `BuildCache`: berth's builder caches only `RUN` mounts.
+fn build_cache_answer(c: &CacheMountView) -> serde_json::Value {
+    serde_json::json!({
+        "ID": c.id,
+        "Parents": null,
+        "Type": "exec.cachemount",
+        "Description": c.description,
+        "InUse": false,
+        "Shared": false,
+        "Size": c.size,
+        "CreatedAt": c.created_at,
+        "LastUsedAt": c.last_used_at,
+        "UsageCount": c.usage_count,
+    })
 }
 
 fn to_json(v: impl serde::Serialize) -> serde_json::Value {
