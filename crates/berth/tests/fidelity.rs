@@ -71,3 +71,147 @@ fn swarm_and_plugin_endpoints_answer_as_outside_a_swarm() {
         ["ID", "NAME", "DESCRIPTION", "ENABLED"]
     );
 }
+
+fn json_of(d: &Daemon, path: &str) -> serde_json::Value {
+    let (status, _, body) = raw_request(&d.sock, "GET", path, None).unwrap();
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn container_inspect_sends_every_field_dockerd_sends() {
+    let d = Daemon::start();
+    let ok = |o: std::process::Output| assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ok(d.docker(&["network", "create", "front"]));
+    ok(d.docker(&["run", "-d", "--name", "on-bridge", "busybox", "sleep", "60"]));
+    ok(d.docker(&[
+        "create",
+        "--name",
+        "on-front",
+        "--network",
+        "front",
+        "busybox",
+        "true",
+    ]));
+    ok(d.docker(&[
+        "create",
+        "--name",
+        "priv",
+        "--privileged",
+        "busybox",
+        "true",
+    ]));
+
+    let c = json_of(&d, "/v1.47/containers/on-bridge/json");
+    let hc = &c["HostConfig"];
+    assert_eq!(hc["Privileged"], false);
+    assert_eq!(hc["PidMode"], "");
+    assert_eq!(hc["IpcMode"], "private");
+    assert_eq!(hc["UsernsMode"], "");
+    assert_eq!(hc["Runtime"], "runc");
+    assert_eq!(hc["CpuRealtimeRuntime"], 0);
+    assert_eq!(hc["ShmSize"], 67108864);
+    assert!(
+        hc["MaskedPaths"].as_array().is_some_and(|m| m.len() > 5),
+        "{hc}"
+    );
+    assert!(
+        hc["ReadonlyPaths"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{hc}"
+    );
+    assert!(hc.get("Links").is_some(), "{hc}");
+    // berth's bounded rotation is the driver's default, not the container's
+    assert_eq!(
+        hc["LogConfig"],
+        serde_json::json!({"Type": "json-file", "Config": {}})
+    );
+    let ns = &c["NetworkSettings"];
+    let bridge = &ns["Networks"]["bridge"];
+    assert!(!bridge["IPAddress"].as_str().unwrap().is_empty(), "{ns}");
+    assert_eq!(ns["IPAddress"], bridge["IPAddress"]);
+    assert_eq!(ns["Gateway"], bridge["Gateway"]);
+    assert_eq!(ns["MacAddress"], bridge["MacAddress"]);
+    for key in ["Aliases", "DriverOpts", "Links", "IPAMConfig"] {
+        assert!(bridge.get(key).is_some(), "{key} missing: {bridge}");
+    }
+
+    // a privileged container has no masked paths
+    let p = json_of(&d, "/v1.47/containers/priv/json");
+    assert_eq!(p["HostConfig"]["MaskedPaths"], serde_json::Value::Null);
+    assert_eq!(p["HostConfig"]["Privileged"], true);
+
+    // before 1.45 dockerd added the short id and hostname to the aliases
+    // of a user-defined network; not after
+    let old = json_of(&d, "/v1.41/containers/on-front/json");
+    let id = old["Id"].as_str().unwrap().to_string();
+    let aliases = old["NetworkSettings"]["Networks"]["front"]["Aliases"].clone();
+    assert!(
+        aliases
+            .as_array()
+            .is_some_and(|a| a.contains(&id[..12].into())),
+        "{aliases}"
+    );
+    assert_eq!(old["NetworkSettings"]["IPAddress"], "");
+    let new = json_of(&d, "/v1.47/containers/on-front/json");
+    assert_eq!(
+        new["NetworkSettings"]["Networks"]["front"]["Aliases"],
+        serde_json::Value::Null
+    );
+
+    // networks always carry their IPAM options
+    let n = json_of(&d, "/v1.47/networks/front");
+    assert!(n["IPAM"].get("Options").is_some(), "{n}");
+
+    // the docker CLI reads the same fields
+    let o = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.IpcMode}} {{.HostConfig.Runtime}}",
+        "on-bridge",
+    ]);
+    assert_eq!(stdout(&o), "private runc\n", "{}", stderr(&o));
+    let o = d.docker(&[
+        "info",
+        "-f",
+        "{{.DefaultRuntime}} {{index .Runtimes \"runc\"}}",
+    ]);
+    assert!(
+        stdout(&o).starts_with("runc {"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+#[test]
+fn image_inspect_answers_per_api_version() {
+    let d = Daemon::start();
+    // docker-compose v1 reads ContainerConfig whenever it recreates
+    let old = json_of(&d, "/v1.38/images/busybox/json");
+    assert!(old["ContainerConfig"].is_object(), "{old}");
+    assert!(old.get("VirtualSize").is_some(), "{old}");
+    assert_eq!(old["GraphDriver"]["Name"], "overlay2");
+    assert!(old["Parent"].is_string() && old["DockerVersion"].is_string());
+    let new = json_of(&d, "/v1.47/images/busybox/json");
+    assert!(new.get("ContainerConfig").is_none(), "{new}");
+    assert!(new.get("VirtualSize").is_none(), "{new}");
+    assert_eq!(new["GraphDriver"]["Name"], "overlay2");
+    let o = d.docker(&["image", "inspect", "-f", "{{.GraphDriver.Name}}", "busybox"]);
+    assert_eq!(stdout(&o), "overlay2\n", "{}", stderr(&o));
+}
+
+#[test]
+fn an_unknown_runtime_is_refused_and_runc_is_accepted() {
+    let d = Daemon::start();
+    let o = d.docker(&["create", "--runtime", "kata", "busybox", "true"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("unknown or invalid runtime name: kata"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.docker(&["create", "--runtime", "runc", "busybox", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

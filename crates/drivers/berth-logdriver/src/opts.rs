@@ -70,8 +70,10 @@ fn reads(driver: &str) -> bool {
     matches!(driver, "json-file" | "local" | "")
 }
 
-/// Checks a driver's options and fills in its defaults, as dockerd does at
-/// container creation.
+/// Checks a driver's options as dockerd does at container creation. The
+/// options come back as given: the json-file driver's bounded rotation is
+/// its own default, not written into each container's config, so inspect
+/// shows what the client asked for.
 pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
     let Some(keys) = driver_keys(driver) else {
         bail!("logger: no log driver named '{driver}' is registered");
@@ -80,7 +82,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMa
     if driver == "none" {
         return Ok(opts.clone());
     }
-    let mut out = opts.clone();
+    let out = opts.clone();
     for k in opts.keys() {
         let known = keys.contains(&k.as_str())
             || COMMON.contains(&k.as_str())
@@ -113,8 +115,6 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMa
     }
     match driver {
         "json-file" => {
-            out.entry("max-size".into()).or_insert_with(|| "10m".into());
-            out.entry("max-file".into()).or_insert_with(|| "3".into());
             json_rotation(&out)?;
         }
         "local" => {
@@ -191,10 +191,18 @@ fn files_opt(o: &BTreeMap<String, String>, key: &str, default: u32) -> Result<u3
     }
 }
 
-/// json-file's rotation: (max-size, max-file, compress); no rotation when
-/// max-size is unset.
-pub(crate) fn json_rotation(o: &BTreeMap<String, String>) -> Result<(u64, u32, bool)> {
-    let max_size = size_opt(o, "max-size", 0)?;
+/// json-file's rotation: (max-size, max-file, compress). Unlike Docker's
+/// driver, whose logs grow without bound unless told otherwise, berth's
+/// keeps 3 files of 10 MB unless told otherwise; `max-size=-1` turns
+/// rotation off.
+pub(crate) fn json_rotation(given: &BTreeMap<String, String>) -> Result<(u64, u32, bool)> {
+    let mut o = given.clone();
+    o.entry("max-size".into()).or_insert_with(|| "10m".into());
+    let max_size = size_opt(&o, "max-size", 0)?;
+    if max_size > 0 {
+        o.entry("max-file".into()).or_insert_with(|| "3".into());
+    }
+    let o = &o;
     let max_files = files_opt(o, "max-file", 1)?;
     if max_size == 0 && o.get("max-file").is_some_and(|v| v != "1") {
         bail!("max-file cannot be set without max-size");
@@ -320,10 +328,19 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_filled_in() {
+    fn defaults_apply_without_being_written_into_the_options() {
         let v = validate("json-file", &o(&[])).unwrap();
-        assert_eq!(v.get("max-size").map(String::as_str), Some("10m"));
-        assert_eq!(v.get("max-file").map(String::as_str), Some("3"));
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!(json_rotation(&v).unwrap(), (10_000_000, 3, false));
+        assert_eq!(
+            json_rotation(&o(&[("max-file", "5")])).unwrap(),
+            (10_000_000, 5, false)
+        );
+        // no rotation at all
+        assert_eq!(
+            json_rotation(&o(&[("max-size", "-1")])).unwrap(),
+            (0, 1, false)
+        );
         assert_eq!(
             local_rotation(&o(&[]), "").unwrap(),
             (20 * 1024 * 1024, 5, true)

@@ -536,6 +536,7 @@ impl Engine {
         }
         crate::hostconfig::validate(&host_config, self.cfg.init_path.as_deref())?;
         host_config.log_config = Some(self.log_config_with_defaults(&host_config)?);
+        crate::hostconfig::store_defaults(&mut host_config)?;
         if host_config
             .network_mode
             .as_deref()
@@ -757,6 +758,8 @@ impl Engine {
                 .shm_size
                 .filter(|s| *s > 0)
                 .unwrap_or(crate::hostconfig::DEFAULT_SHM_SIZE),
+            masked_paths: hc.masked_paths.clone(),
+            readonly_paths: hc.readonly_paths.clone(),
             limits: spec::Limits {
                 memory: hc.memory,
                 pids: hc.pids_limit,

@@ -50,6 +50,41 @@ fn swap_accounting() -> bool {
 /// Docker's default /dev/shm size: 64 MB.
 pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
+/// The names a client may give the one runtime berth has: runc's, since
+/// clients look for it, and berth's own.
+pub const RUNTIMES: [&str; 3] = ["runc", "io.containerd.runc.v2", "berth"];
+
+/// What dockerd writes into a new container's host config when the
+/// request leaves it out (adaptContainerSettings), so inspect shows the
+/// settings the container runs with.
+pub fn store_defaults(hc: &mut HostConfig) -> Result<()> {
+    match hc.runtime.as_deref() {
+        None | Some("") => hc.runtime = Some("runc".into()),
+        Some(r) if RUNTIMES.contains(&r) => {}
+        Some(r) => {
+            return Err(Error::invalid(format!(
+                "unknown or invalid runtime name: {r}"
+            )));
+        }
+    }
+    if hc.ipc_mode.as_deref().is_none_or(str::is_empty) {
+        hc.ipc_mode = Some("private".into());
+    }
+    if hc.shm_size.is_none_or(|s| s == 0) {
+        hc.shm_size = Some(DEFAULT_SHM_SIZE);
+    }
+    if hc.privileged != Some(true) {
+        let list = |paths: &[&str]| Some(paths.iter().map(|p| p.to_string()).collect());
+        if hc.masked_paths.is_none() {
+            hc.masked_paths = list(&berth_oci::spec::MASKED_PATHS);
+        }
+        if hc.readonly_paths.is_none() {
+            hc.readonly_paths = list(&berth_oci::spec::READONLY_PATHS);
+        }
+    }
+    Ok(())
+}
+
 pub fn rlimits(hc: &HostConfig) -> Result<Vec<PosixRlimit>> {
     let mut out = Vec::new();
     for u in hc.ulimits.clone().unwrap_or_default() {

@@ -97,6 +97,8 @@ pub struct SystemInfoView {
     pub experimental: bool,
     pub server_version: String,
     pub default_runtime: String,
+    /// the names of the one runtime
+    pub runtime_names: Vec<String>,
     /// the executable of the default runtime
     pub runtime_path: String,
     pub init_binary: String,
@@ -157,8 +159,10 @@ impl Engine {
             labels: settings.labels,
             experimental: self.cfg.experimental,
             server_version: BERTH_VERSION.into(),
-            // libcontainer in berth's own shim is the one runtime
-            default_runtime: "berth".into(),
+            // libcontainer in berth's own shim is the one runtime; clients
+            // look for runc's name, so it answers to that too
+            default_runtime: "runc".into(),
+            runtime_names: crate::hostconfig::RUNTIMES.map(String::from).to_vec(),
             runtime_path: self.cfg.shim_binary.display().to_string(),
             init_binary: self
                 .cfg

@@ -31,7 +31,8 @@ pub const DEFAULT_CAPS: [Capability; 14] = [
     Capability::AuditWrite,
 ];
 
-const MASKED_PATHS: [&str; 12] = [
+/// Paths hidden from a container that is not privileged (dockerd's).
+pub const MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -46,7 +47,8 @@ const MASKED_PATHS: [&str; 12] = [
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: [&str; 5] = [
+/// Paths a container that is not privileged sees read-only (dockerd's).
+pub const READONLY_PATHS: [&str; 5] = [
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -208,6 +210,10 @@ pub struct SpecInput<'a> {
     /// bytes of the /dev/shm tmpfs
     pub shm_size: i64,
     pub limits: Limits,
+    /// the container's MaskedPaths and ReadonlyPaths; None for the
+    /// defaults (none at all when privileged)
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 fn mnt(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount> {
@@ -290,14 +296,15 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         input.privileged,
         &input.device_rules,
     )?;
-    let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
-        (vec![], vec![])
-    } else {
-        (
-            MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
-        )
+    let defaults = |paths: &[&str]| -> Vec<String> {
+        if input.privileged {
+            Vec::new()
+        } else {
+            paths.iter().map(|s| s.to_string()).collect()
+        }
     };
+    let masked = (input.masked_paths.clone()).unwrap_or_else(|| defaults(&MASKED_PATHS));
+    let readonly = (input.readonly_paths.clone()).unwrap_or_else(|| defaults(&READONLY_PATHS));
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(input.cgroups_path))

@@ -63,12 +63,13 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
 /// GET /containers/{id}/json[?size=1]
 pub async fn inspect(
     State(e): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let view = e.container_inspect(&id, p.flag("size"))?;
-    Ok(Json(wire::inspect_answer(&view)?).into_response())
+    Ok(Json(wire::inspect_answer_for(&view, version)?).into_response())
 }
 
 pub async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

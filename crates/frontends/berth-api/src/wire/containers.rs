@@ -19,6 +19,7 @@ use bollard_stubs::models::{
 
 use super::{from_request, to_answer};
 use crate::error::ApiError;
+use crate::server::ApiVersion;
 
 const NEVER: &str = "0001-01-01T00:00:00Z";
 
@@ -65,6 +66,126 @@ pub fn update_request(u: ContainerUpdateBody) -> Result<ContainerUpdate, ApiErro
             None => None,
         },
     })
+}
+
+/// GET /containers/{id}/json as dockerd writes it for a client of
+/// `version`: every host config field, even at its zero value, the
+/// default bridge's settings at the top of NetworkSettings, and every
+/// endpoint field; clients index into them without checking.
+pub fn inspect_answer_for(
+    v: &ContainerView,
+    version: ApiVersion,
+) -> Result<serde_json::Value, ApiError> {
+    let mut answer = to_answer::<_, serde_json::Value>(&inspect_answer(v)?, "an inspect answer")?;
+    let Some(obj) = answer.as_object_mut() else {
+        return Ok(answer);
+    };
+    let mut host_config = zero_host_config();
+    if let (Some(zero), Some(serde_json::Value::Object(given))) =
+        (host_config.as_object_mut(), obj.remove("HostConfig"))
+    {
+        zero.extend(given);
+    }
+    obj.insert("HostConfig".into(), host_config);
+    if let Some(settings) = obj
+        .get_mut("NetworkSettings")
+        .and_then(|n| n.as_object_mut())
+    {
+        legacy_network_settings(settings, &v.networks);
+        if let Some(nets) = settings.get_mut("Networks").and_then(|n| n.as_object_mut()) {
+            for (name, ep) in nets.iter_mut() {
+                complete_endpoint(ep, name, &v.record, version);
+            }
+        }
+    }
+    Ok(answer)
+}
+
+/// The host config fields dockerd's encoder always writes, at their zero
+/// values; berth's own values go over them.
+fn zero_host_config() -> serde_json::Value {
+    serde_json::from_str(ZERO_HOST_CONFIG).unwrap_or_default()
+}
+
+const ZERO_HOST_CONFIG: &str = r#"{
+    "Binds": null, "ContainerIDFile": "",
+    "LogConfig": {"Type": "", "Config": {}},
+    "NetworkMode": "", "PortBindings": {},
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null,
+    "ConsoleSize": [0, 0], "CapAdd": null, "CapDrop": null,
+    "CgroupnsMode": "", "Dns": null, "DnsOptions": null, "DnsSearch": null,
+    "ExtraHosts": null, "GroupAdd": null, "IpcMode": "", "Cgroup": "",
+    "Links": null, "OomScoreAdj": 0, "PidMode": "", "Privileged": false,
+    "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
+    "UTSMode": "", "UsernsMode": "", "ShmSize": 0, "Isolation": "",
+    "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
+    "BlkioWeight": 0, "BlkioWeightDevice": null, "BlkioDeviceReadBps": null,
+    "BlkioDeviceWriteBps": null, "BlkioDeviceReadIOps": null,
+    "BlkioDeviceWriteIOps": null, "CpuPeriod": 0, "CpuQuota": 0,
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+    "CpusetMems": "", "Devices": null, "DeviceCgroupRules": null,
+    "DeviceRequests": null, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": null, "OomKillDisable": null, "PidsLimit": null,
+    "Ulimits": null, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0, "MaskedPaths": null, "ReadonlyPaths": null
+}"#;
+
+/// NetworkSettings' fields from before per-network settings: the default
+/// bridge's endpoint, empty when the container is not on it. dockerd
+/// sends them up to API 1.51.
+fn legacy_network_settings(
+    settings: &mut serde_json::Map<String, serde_json::Value>,
+    networks: &[NetworkAttachment],
+) {
+    let bridge = networks.iter().find(|n| n.name == "bridge");
+    let ep = bridge.map(|n| n.endpoint.clone()).unwrap_or_default();
+    let fields = serde_json::json!({
+        "Bridge": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": ep.endpoint_id, "Gateway": ep.gateway,
+        "GlobalIPv6Address": ep.ip6, "GlobalIPv6PrefixLen": ep.prefix6,
+        "IPAddress": ep.ip, "IPPrefixLen": ep.prefix,
+        "IPv6Gateway": ep.gateway6, "MacAddress": ep.mac,
+    });
+    if let serde_json::Value::Object(fields) = fields {
+        for (k, v) in fields {
+            settings.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// Every field of an endpoint, null when unset; before API 1.45 the
+/// aliases of a user-defined network also hold the short id and the
+/// hostname, as dockerd added them.
+fn complete_endpoint(
+    ep: &mut serde_json::Value,
+    network: &str,
+    rec: &ContainerRecord,
+    version: ApiVersion,
+) {
+    let Some(ep) = ep.as_object_mut() else {
+        return;
+    };
+    for key in ["IPAMConfig", "Links", "Aliases", "DriverOpts", "DNSNames"] {
+        ep.entry(key).or_insert(serde_json::Value::Null);
+    }
+    let user_defined = !matches!(network, "bridge" | "host" | "none" | "default");
+    if version < ApiVersion(1, 45) && user_defined {
+        let mut aliases: Vec<String> = ep
+            .get("Aliases")
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+            .unwrap_or_default();
+        let short_id = rec.id.chars().take(12).collect::<String>();
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        for extra in [short_id, hostname] {
+            if !extra.is_empty() && !aliases.contains(&extra) {
+                aliases.push(extra);
+            }
+        }
+        ep.insert("Aliases".into(), aliases.into());
+    }
 }
 
 pub fn inspect_answer(v: &ContainerView) -> Result<ContainerInspectResponse, ApiError> {
@@ -627,6 +748,25 @@ mod answer_tests {
             Some(berth_core::container::RestartPolicyName::OnFailure)
         );
         assert_eq!(rp.maximum_retry_count, Some(3));
+    }
+
+    #[test]
+    fn inspect_fills_every_host_config_field_and_the_legacy_network_fields() {
+        assert_eq!(zero_host_config().as_object().map(|o| o.len()), Some(62));
+        let mut rec = record("running");
+        rec.host_config.ipc_mode = Some("private".into());
+        let mut v = view(rec);
+        v.networks[0].name = "bridge".into();
+        let a = inspect_answer_for(&v, ApiVersion(1, 41)).unwrap();
+        assert_eq!(a["HostConfig"]["IpcMode"], "private");
+        assert_eq!(a["HostConfig"]["Privileged"], false);
+        assert_eq!(a["HostConfig"]["NetworkMode"], "front");
+        assert_eq!(a["NetworkSettings"]["IPAddress"], "10.1.0.2");
+        assert_eq!(a["NetworkSettings"]["IPPrefixLen"], 24);
+        let ep = &a["NetworkSettings"]["Networks"]["bridge"];
+        assert_eq!(ep["DriverOpts"], serde_json::Value::Null);
+        // the default bridge gets no aliases, even for old clients
+        assert_eq!(ep["Aliases"], serde_json::Value::Null);
     }
 
     #[test]

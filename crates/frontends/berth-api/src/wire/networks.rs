@@ -100,7 +100,8 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(ipam_config),
-            options: None,
+            // always present, as dockerd sends it: clients index into it
+            options: Some(HashMap::new()),
         }),
         internal: Some(n.internal),
         attachable: Some(n.attachable),

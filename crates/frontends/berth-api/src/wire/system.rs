@@ -94,13 +94,18 @@ pub fn info_answer(view: &SystemInfoView) -> SystemInfo {
         experimental_build: Some(view.experimental),
         server_version: Some(view.server_version.clone()),
         default_runtime: Some(view.default_runtime.clone()),
-        runtimes: Some(HashMap::from([(
-            view.default_runtime.clone(),
-            Runtime {
-                path: Some(view.runtime_path.clone()),
-                ..Default::default()
-            },
-        )])),
+        runtimes: Some(
+            view.runtime_names
+                .iter()
+                .map(|name| {
+                    let runtime = Runtime {
+                        path: Some(view.runtime_path.clone()),
+                        ..Default::default()
+                    };
+                    (name.clone(), runtime)
+                })
+                .collect(),
+        ),
         init_binary: Some(view.init_binary.clone()),
         live_restore_enabled: Some(view.live_restore),
         security_options: Some(view.security_options.clone()),
@@ -247,7 +252,8 @@ mod tests {
             labels: vec!["a=b".into()],
             experimental: false,
             server_version: "0.1.0".into(),
-            default_runtime: "berth".into(),
+            default_runtime: "runc".into(),
+            runtime_names: vec!["runc".into(), "berth".into()],
             runtime_path: "/usr/bin/berth".into(),
             init_binary: "docker-init".into(),
             live_restore: false,
