@@ -215,3 +215,172 @@ fn an_unknown_runtime_is_refused_and_runc_is_accepted() {
     let o = d.docker(&["create", "--runtime", "runc", "busybox", "true"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+fn state(d: &Daemon, name: &str, field: &str) -> String {
+    let o = d.docker(&["inspect", "-f", &format!("{{{{.State.{field}}}}}"), name]);
+    stdout(&o).trim().to_string()
+}
+
+/// A container whose PID 1 ignores SIGTERM: only SIGKILL ends it.
+const DEAF: &[&str] = &[
+    "busybox",
+    "sh",
+    "-c",
+    "trap '' TERM; while true; do sleep 1; done",
+];
+
+fn run_detached(d: &Daemon, name: &str, args: &[&str]) {
+    let mut all = vec!["run", "-d", "--name", name];
+    all.extend_from_slice(args);
+    let o = d.docker(&all);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn stop_waits_without_limit_kill_cuts_a_stop_short_and_a_lost_client_stops_anyway() {
+    let d = Daemon::start();
+    // t=-1: no SIGKILL; the process takes 2 s to exit after SIGTERM
+    run_detached(
+        &d,
+        "slow",
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'sleep 2; exit 7' TERM; touch /ready; while true; do sleep 1; done",
+        ],
+    );
+    // SIGTERM before the trap is set would be ignored (PID 1)
+    assert!(common::eventually(10, || {
+        code(&d.docker(&["exec", "slow", "test", "-e", "/ready"])) == 0
+    }));
+    let (status, _, body) =
+        raw_request(&d.sock, "POST", "/containers/slow/stop?t=-1", None).unwrap();
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(state(&d, "slow", "ExitCode"), "7");
+
+    // a kill while a long stop waits kills at once, and the stop returns
+    run_detached(&d, "deaf", DEAF);
+    let sock = d.sock.clone();
+    let stop = std::thread::spawn(move || {
+        raw_request(&sock, "POST", "/containers/deaf/stop?t=60", None).map(|r| r.0)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    let o = d.docker(&["kill", "deaf"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(t0.elapsed().as_secs() < 10, "kill waited for the stop");
+    assert_eq!(stop.join().unwrap().unwrap(), 204);
+    assert_eq!(state(&d, "deaf", "Running"), "false");
+
+    // a client that goes away mid-stop: the stop completes and is told
+    run_detached(&d, "lost", DEAF);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+        s.write_all(
+            b"POST /containers/lost/stop?t=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        common::eventually(15, || state(&d, "lost", "Running") == "false"),
+        "the stop was dropped with its client"
+    );
+    let stop_events = || {
+        let o = d.docker(&[
+            "events",
+            "--since",
+            &before,
+            "--until",
+            "0s",
+            "--filter",
+            "container=lost",
+            "--filter",
+            "event=stop",
+            "--format",
+            "{{.Action}}",
+        ]);
+        stdout(&o)
+    };
+    assert!(
+        common::eventually(10, || stop_events() == "stop\n"),
+        "{:?}",
+        stop_events()
+    );
+}
+
+#[test]
+fn kill_ends_restart_policies_restarting_and_autoremove_containers_behave_as_dockerd() {
+    let d = Daemon::start();
+    // a kill is a stop by hand: restart=always does not bring it back
+    run_detached(
+        &d,
+        "killed",
+        &["--restart", "always", "busybox", "sleep", "100"],
+    );
+    assert_eq!(code(&d.docker(&["kill", "killed"])), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(state(&d, "killed", "Status"), "exited");
+    assert_eq!(
+        stdout(&d.docker(&["inspect", "-f", "{{.RestartCount}}", "killed"])),
+        "0\n"
+    );
+
+    // a restarting container is not removed without force (after six
+    // quick exits the back-off is over 3 s: it is restarting, not running)
+    run_detached(&d, "flap", &["--restart", "always", "busybox", "false"]);
+    assert!(common::eventually(20, || {
+        state(&d, "flap", "Status") == "restarting"
+            && stdout(&d.docker(&["inspect", "-f", "{{.RestartCount}}", "flap"]))
+                .trim()
+                .parse::<u32>()
+                .is_ok_and(|n| n >= 6)
+    }));
+    let o = d.docker(&["rm", "flap"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains(
+            "container is restarting: stop the container before removing or force remove"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(code(&d.docker(&["rm", "-f", "flap"])), 0);
+    assert_ne!(code(&d.docker(&["inspect", "flap"])), 0);
+
+    // AutoRemove: a restart keeps it, its restart policy cannot change, a
+    // stop removes it
+    run_detached(&d, "ar", &["--rm", "busybox", "sleep", "100"]);
+    let o = d.docker(&["restart", "-t", "1", "ar"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(state(&d, "ar", "Running"), "true");
+    let (status, _, _) = raw_request(
+        &d.sock,
+        "POST",
+        "/containers/ar/update",
+        Some(br#"{"RestartPolicy":{"Name":"always"}}"#),
+    )
+    .unwrap();
+    assert_eq!(status, 409);
+    assert_eq!(code(&d.docker(&["stop", "-t", "1", "ar"])), 0);
+    assert!(common::eventually(10, || code(
+        &d.docker(&["inspect", "ar"])
+    ) != 0));
+
+    // a container that never ran commits to an image like any other
+    assert_eq!(
+        code(&d.docker(&["create", "--name", "fresh", "busybox", "true"])),
+        0
+    );
+    let o = d.docker(&["commit", "fresh", "fresh-img"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = d.docker(&["run", "--rm", "fresh-img", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

@@ -71,6 +71,11 @@ impl Engine {
             let tmp = tmp.clone();
             move || -> std::io::Result<()> {
                 let f = std::fs::File::create(&tmp)?;
+                if !upper.exists() {
+                    // never started: nothing changed, an empty layer (two
+                    // zero blocks end a tar)
+                    return std::io::Write::write_all(&mut &f, &[0u8; 1024]);
+                }
                 berth_archive::diff::write_layer_tar(&upper, std::io::BufWriter::new(f))
             }
         })

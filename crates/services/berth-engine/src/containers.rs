@@ -126,6 +126,8 @@ pub struct Entry {
     pending_attach: Mutex<Vec<PendingAttach>>,
     /// the next restart's delay (Docker's back-off: 100 ms doubling to 1 min)
     restart_delay: Mutex<Duration>,
+    /// set while `restart` stops and starts it again
+    pub(crate) manual_restart: std::sync::atomic::AtomicBool,
 }
 
 const RESTART_DELAY_MIN: Duration = Duration::from_millis(100);
@@ -147,6 +149,7 @@ impl Entry {
             watch: watch::channel(snap).0,
             pending_attach: Mutex::new(Vec::new()),
             restart_delay: Mutex::new(RESTART_DELAY_MIN),
+            manual_restart: Default::default(),
         })
     }
 
@@ -1003,7 +1006,9 @@ impl Engine {
             s.exits += 1;
             s.exit_code = code;
         });
-        if rec.host_config.auto_remove == Some(true) {
+        // a `restart` stops an AutoRemove container without removing it
+        let restarting_by_hand = e.manual_restart.load(std::sync::atomic::Ordering::SeqCst);
+        if rec.host_config.auto_remove == Some(true) && !restarting_by_hand {
             let engine = self.clone();
             let e = e.clone();
             tokio::spawn(async move {
@@ -1044,8 +1049,13 @@ impl Engine {
             &mut e.restart_delay.lock().unwrap_or_else(|p| p.into_inner()),
             run_time(&rec.state),
         );
+        // counted when decided, as dockerd counts it: `inspect` during the
+        // back-off already shows it
         let rec = e.update(|r| {
             r.state.status = Status::Restarting;
+            if !daemon_start {
+                r.restart_count += 1;
+            }
             r.clone()
         });
         let _ = self.persist(&rec);
@@ -1063,7 +1073,6 @@ impl Engine {
                 engine.abandon_restart(&e);
                 return;
             }
-            e.update(|r| r.restart_count += 1);
             if let Err(err) = engine.container_start(&e.id).await {
                 tracing::warn!(container = %&e.id[..12], error = %err, "restarting container");
                 engine.abandon_restart(&e);
@@ -1097,12 +1106,21 @@ impl Engine {
             Some(s) => parse_signal(s)?,
             None => libc::SIGKILL,
         };
-        let _op = e.op.lock().await;
+        // a stop waiting for the exit holds the lock: a kill goes through
+        // at once, as dockerd's does
+        let _op = e.op.try_lock().ok();
         if !e.is_running() {
             return Err(Error::conflict(format!(
                 "Cannot kill container: {name}: container {} is not running",
                 e.id
             )));
+        }
+        if kill_is_a_stop(&e.record(), sig) {
+            let rec = e.update(|r| {
+                r.manually_stopped = true;
+                r.clone()
+            });
+            self.persist(&rec)?;
         }
         self.signal(&e, sig).await?;
         if sig == libc::SIGKILL {
@@ -1205,6 +1223,16 @@ impl Engine {
     ) -> Result<()> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
+        let rec = e.record();
+        if rec.state.status == Status::Restarting {
+            if !force {
+                return Err(Error::conflict(format!(
+                    "cannot remove container \"/{}\": container is restarting: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            self.abandon_restart(&e);
+        }
         if e.is_running() {
             if !force {
                 let n = e.record().name;
@@ -1421,6 +1449,16 @@ impl Engine {
         let c = self.containers.r();
         let running = c.values().filter(|e| e.is_running()).count();
         (c.len(), running, c.len() - running)
+    }
+}
+
+/// dockerd's kill: SIGKILL, the container's own stop signal, or any signal
+/// to a container without one ends it for good; its restart policy does
+/// not bring it back.
+fn kill_is_a_stop(rec: &ContainerRecord, sig: i32) -> bool {
+    match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        Some(stop) => sig == libc::SIGKILL || parse_signal(stop).is_ok_and(|s| s == sig),
+        None => true,
     }
 }
 
@@ -1947,14 +1985,18 @@ impl Engine {
         signal: Option<&str>,
     ) -> Result<()> {
         let e = self.get(name)?;
-        {
+        let by_hand = &e.manual_restart;
+        by_hand.store(true, std::sync::atomic::Ordering::SeqCst);
+        let stopped = {
             let _op = e.op.lock().await;
-            match self.stop_locked(&e, timeout, signal).await {
-                Ok(()) | Err(Error::NotModified(_)) => {}
-                Err(err) => return Err(err),
-            }
-        }
-        match self.container_start(&e.id).await {
+            self.stop_locked(&e, timeout, signal).await
+        };
+        let started = match stopped {
+            Ok(()) | Err(Error::NotModified(_)) => self.container_start(&e.id).await,
+            Err(err) => Err(err),
+        };
+        by_hand.store(false, std::sync::atomic::Ordering::SeqCst);
+        match started {
             Ok(()) | Err(Error::NotModified(_)) => {
                 self.container_event(&e.record(), "restart", &[]);
                 Ok(())

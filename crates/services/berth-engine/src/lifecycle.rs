@@ -61,7 +61,8 @@ pub(crate) async fn create_and_start(
 }
 
 /// Docker's stop: `sig` (unless the timeout is 0), up to `timeout` seconds
-/// for the exit, then SIGKILL and up to 30 s more. `signal` sends one,
+/// for the exit (without limit when negative), then SIGKILL and up to 30 s
+/// more. `signal` sends one,
 /// `stopped_within` waits for the exit.
 pub(crate) async fn stop_process<S, SF, W, WF>(
     signal: S,
@@ -79,7 +80,12 @@ where
     if timeout != 0 {
         let _ = signal(sig).await;
     }
-    let graceful = timeout >= 0 && stopped_within(Duration::from_secs(timeout.max(0) as u64)).await;
+    if timeout < 0 {
+        // a negative timeout waits as long as it takes, as dockerd does
+        while !stopped_within(Duration::from_secs(3600)).await {}
+        return Ok(());
+    }
+    let graceful = stopped_within(Duration::from_secs(timeout as u64)).await;
     if !graceful {
         let _ = signal(libc::SIGKILL).await;
         if !stopped_within(Duration::from_secs(30)).await {

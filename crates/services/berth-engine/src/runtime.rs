@@ -297,7 +297,7 @@ impl Engine {
                 .name
                 .is_some_and(|n| n != RestartPolicyName::No && n != RestartPolicyName::Empty)
         {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container",
             ));
         }

@@ -84,8 +84,22 @@ pub async fn stop(
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
     let t = stop_timeout(&p)?;
-    e.container_stop(&id, t, p.get("signal")).await?;
+    let signal = p.get("signal").map(String::from);
+    to_the_end(async move { e.container_stop(&id, t, signal.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs a lifecycle call to its end even when the client goes away (the
+/// server drops a handler whose connection closed): a stop or restart
+/// half done would leave no event and no consistent state, as dockerd
+/// also knows (it detaches these calls from the request's context).
+async fn to_the_end<T: Send + 'static>(
+    call: impl std::future::Future<Output = berth_engine::Result<T>> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::spawn(call)
+        .await
+        .map_err(|err| ApiError::internal(format!("lifecycle task failed: {err}")))?
+        .map_err(ApiError::from)
 }
 
 /// `t` (or, since API 1.42, `timeout`): seconds before SIGKILL.
@@ -103,7 +117,8 @@ pub async fn restart(
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
     let t = stop_timeout(&p)?;
-    e.container_restart(&id, t, p.get("signal")).await?;
+    let signal = p.get("signal").map(String::from);
+    to_the_end(async move { e.container_restart(&id, t, signal.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,7 +147,8 @@ pub async fn kill(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
-    e.container_kill(&id, p.get("signal")).await?;
+    let signal = p.get("signal").map(String::from);
+    to_the_end(async move { e.container_kill(&id, signal.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
