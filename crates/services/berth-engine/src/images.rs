@@ -79,14 +79,18 @@ impl ImageIndex {
 
     /// Tags of an image in docker's familiar form, sorted.
     pub fn repo_tags(&self, id: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .tags
-            .iter()
-            .filter(|(_, i)| i.as_str() == id)
-            .filter_map(|(r, _)| Reference::parse(r).ok().map(|r| r.familiar()))
-            .collect();
+        let mut v: Vec<String> = self.repo_refs(id).iter().map(|r| r.familiar()).collect();
         v.sort();
         v
+    }
+
+    /// Tags of an image, parsed.
+    fn repo_refs(&self, id: &str) -> Vec<Reference> {
+        self.tags
+            .iter()
+            .filter(|(_, i)| i.as_str() == id)
+            .filter_map(|(r, _)| Reference::parse(r).ok())
+            .collect()
     }
 }
 
@@ -167,13 +171,20 @@ pub(crate) fn target_reference(repo: Option<&str>, tag: Option<&str>) -> Result<
     let Some(repo) = repo.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
+    // the distribution library's ParseNormalizedNamed: a full image id is
+    // never a repository name
+    if repo.len() == 64 && repo.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(Error::invalid(format!(
+            "invalid repository name ({repo}), cannot specify 64-byte hexadecimal strings"
+        )));
+    }
     let mut r = Reference::parse_name_only(repo).map_err(|e| Error::invalid(e.to_string()))?;
     if let Some(t) = tag.filter(|t| !t.is_empty()) {
         berth_image::reference::validate_tag(t).map_err(|e| Error::invalid(e.to_string()))?;
         r.tag = Some(t.to_string());
     }
     if r.digest.is_some() {
-        return Err(Error::invalid("cannot import with a digest reference"));
+        return Err(Error::invalid("cannot import digest reference"));
     }
     if r.tag.is_none() {
         r.tag = Some("latest".into());
@@ -190,9 +201,16 @@ impl Engine {
     /// `docker tag`: one more name for an image (moving the name when it
     /// was another image's).
     pub fn image_tag(&self, source: &str, repo: &str, tag: Option<&str>) -> Result<()> {
-        let img = self.resolve_image(source)?;
+        // the new name is checked before the image is looked up, as dockerd
         let target = target_reference(Some(repo), tag)?
             .ok_or_else(|| Error::invalid("repository name must have at least one component"))?;
+        // "sha256:<hex>" would read as an image id
+        if target.familiar_name() == "sha256" {
+            return Err(Error::invalid(
+                "refusing to create an ambiguous tag using digest algorithm as name",
+            ));
+        }
+        let img = self.resolve_image(source)?;
         let key = target.to_string();
         let tag_op = WriteOp::put_json(Table::Tags, &key, &img.id)?;
         self.update_image(&img.id, vec![tag_op], |r| {
@@ -375,7 +393,9 @@ impl Engine {
             })
             .filter(|img| f.matches(img, &idx))
             .map(|img| {
-                let tags = idx.repo_tags(&img.id);
+                // as dockerd: with a reference filter, only the tags it
+                // matched are listed
+                let tags = f.listed_tags(img, &idx);
                 let labels = self
                     .image_config(&img.id)
                     .ok()
@@ -821,10 +841,36 @@ impl ImageFilter {
         self.label_of.as_ref().and_then(|m| m.get(id))
     }
 
+    /// The image's tags the reference filter lets through (all of them
+    /// without one), familiar and sorted.
+    fn listed_tags(&self, img: &ImageRecord, idx: &ImageIndex) -> Vec<String> {
+        let mut v: Vec<String> = idx
+            .repo_refs(&img.id)
+            .iter()
+            .filter(|r| self.references.is_empty() || self.reference_matches(r))
+            .map(|r| r.familiar())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// dockerd's rule: path.Match of any pattern against the familiar
+    /// reference, the familiar name, and both canonical forms.
+    fn reference_matches(&self, r: &Reference) -> bool {
+        let targets = [
+            r.familiar(),
+            r.familiar_name(),
+            r.to_string(),
+            r.repository(),
+        ];
+        self.references
+            .iter()
+            .any(|p| targets.iter().any(|t| glob_match(p, t)))
+    }
+
     fn matches(&self, img: &ImageRecord, idx: &ImageIndex) -> bool {
-        let tags = idx.repo_tags(&img.id);
         if let Some(d) = self.dangling
-            && d != tags.is_empty()
+            && d != idx.repo_refs(&img.id).is_empty()
         {
             return false;
         }
@@ -836,14 +882,10 @@ impl ImageFilter {
             return false;
         }
         if !self.references.is_empty()
-            && !tags.iter().any(|t| {
-                let (repo, _) = split_tag(t);
-                self.references
-                    .iter()
-                    // the familiar string, then the name (as FamiliarMatch:
-                    // a registry's port is no tag)
-                    .any(|p| glob_match(p, t) || glob_match(p, repo))
-            })
+            && !idx
+                .repo_refs(&img.id)
+                .iter()
+                .any(|r| self.reference_matches(r))
         {
             return false;
         }
@@ -855,15 +897,6 @@ impl ImageFilter {
             }
         }
         true
-    }
-}
-
-/// "repo:tag" into its parts (the colon of a registry port is not a tag).
-fn split_tag(t: &str) -> (&str, &str) {
-    let slash = t.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match t[slash..].rfind(':') {
-        Some(i) => (&t[..slash + i], &t[slash + i + 1..]),
-        None => (t, ""),
     }
 }
 
@@ -893,8 +926,6 @@ mod tests {
         assert!(glob_match("[a-c]usybox", "busybox"));
         assert!(!glob_match("[^b]usybox", "busybox"));
         assert!(!glob_match("busy", "busybox"));
-        assert_eq!(split_tag("127.0.0.1:5000/a:v1"), ("127.0.0.1:5000/a", "v1"));
-        assert_eq!(split_tag("127.0.0.1:5000/a"), ("127.0.0.1:5000/a", ""));
     }
 }
 
@@ -1079,10 +1110,18 @@ mod index_tests {
         assert_eq!(r.tag.as_deref(), Some("v4"));
         assert!(target_reference(Some("me/app"), Some("bad tag")).is_err());
         assert!(target_reference(Some("Me/App"), None).is_err());
+        let hex = "0123456789abcdef".repeat(4);
+        assert!(matches!(
+            target_reference(Some(&hex), None),
+            Err(Error::InvalidParameter(m)) if m == format!("invalid repository name ({hex}), cannot specify 64-byte hexadecimal strings")
+        ));
+        // with a tag it is a name, as in the distribution library
+        assert!(target_reference(Some(&format!("{hex}:v1")), None).is_ok());
+        assert!(target_reference(Some(&hex), Some("v1")).is_err());
         let digest = format!("me/app@sha256:{}", "a".repeat(64));
         assert!(matches!(
             target_reference(Some(&digest), None),
-            Err(Error::InvalidParameter(m)) if m == "cannot import with a digest reference"
+            Err(Error::InvalidParameter(m)) if m == "cannot import digest reference"
         ));
     }
 
@@ -1162,6 +1201,22 @@ mod index_tests {
         assert_eq!(filter(refs(&["localhost:5000/busybox"]), &idx), ["c3"]);
         assert_eq!(filter(refs(&["busybox:1", "me/app"]), &idx), ["a1", "c3"]);
         assert!(filter(refs(&["nothing"]), &idx).is_empty());
+        // canonical forms match too, as dockerd 29.5 matches them
+        assert_eq!(
+            filter(refs(&["docker.io/library/busybox"]), &idx),
+            ["a1", "b2"]
+        );
+        assert_eq!(filter(refs(&["docker.io/library/busybox:1"]), &idx), ["a1"]);
+        assert_eq!(filter(refs(&["docker.io/*/*"]), &idx), ["a1", "b2", "c3"]);
+        assert_eq!(filter(refs(&["*box:1*"]), &idx), ["a1"]);
+        assert_eq!(filter(refs(&["localhost:5000/*"]), &idx), ["c3"]);
+        // only the matching tags are listed
+        let f = refs(&["me/*"]);
+        assert_eq!(f.listed_tags(&new, &idx), ["me/app:v1"]);
+        assert_eq!(
+            ImageFilter::default().listed_tags(&new, &idx),
+            ["localhost:5000/busybox:x", "me/app:v1"]
+        );
         // labels come from the configs, read beforehand
         let f = ImageFilter {
             labels: vec!["team=web".into()],
@@ -1203,7 +1258,5 @@ mod index_tests {
         assert!(!glob_match("?", "/"));
         assert!(glob_match("a/*/c", "a/b/c"));
         assert!(!glob_match("a/*", "a/b/c"));
-        assert_eq!(split_tag("a"), ("a", ""));
-        assert_eq!(split_tag("a:b:c"), ("a:b", "c"));
     }
 }

@@ -108,8 +108,7 @@ impl Engine {
         let mut docker_manifest = Vec::new();
         let mut index = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        append_dir(&mut tar, "blobs/")?;
-        append_dir(&mut tar, "blobs/sha256/")?;
+        let mut images = Vec::new();
         for item in items {
             let img = self
                 .images
@@ -118,15 +117,23 @@ impl Engine {
                 .get(&item.id)
                 .cloned()
                 .ok_or_else(|| anyhow::anyhow!("image {} went away", item.id))?;
-            let cfg_digest = Digest::parse(&img.id)?;
-            let cfg = self.blobs.read(&cfg_digest)?;
+            let cfg = self.blobs.read(&Digest::parse(&img.id)?)?;
+            images.push((item, img, cfg));
+        }
+        // Docker's save dates an image's layers and config (and blobs/) by
+        // the image's creation; the rest by the epoch
+        let last_created = images.last().map_or(0, |(_, _, cfg)| config_created(cfg));
+        append_dir(&mut tar, "blobs/", last_created)?;
+        append_dir(&mut tar, "blobs/sha256/", 0)?;
+        for (item, img, cfg) in images {
+            let created = config_created(&cfg);
             let mut layers = Vec::new();
             for (chain, diff) in chain_ids(&img.diff_ids).iter().zip(&img.diff_ids) {
                 let d = Digest::parse(diff)?;
                 let size = match layer_sizes.get(diff) {
                     Some(s) => *s,
                     None => {
-                        let s = self.append_layer(&mut tar, chain, &d)?;
+                        let s = self.append_layer(&mut tar, chain, &d, created)?;
                         layer_sizes.insert(diff.clone(), s);
                         s
                     }
@@ -134,7 +141,7 @@ impl Engine {
                 layers.push(json!({ "mediaType": OCI_LAYER, "digest": diff, "size": size }));
             }
             if written.insert(img.id.clone()) {
-                append_file(&mut tar, &blob_path(&img.id), &cfg)?;
+                append_file(&mut tar, &blob_path(&img.id), &cfg, created)?;
             }
             let manifest = json!({
                 "schemaVersion": 2,
@@ -145,7 +152,7 @@ impl Engine {
             let mraw = serde_json::to_vec(&manifest)?;
             let mdigest = Digest::of(&mraw).to_string();
             if written.insert(mdigest.clone()) {
-                append_file(&mut tar, &blob_path(&mdigest), &mraw)?;
+                append_file(&mut tar, &blob_path(&mdigest), &mraw, 0)?;
             }
             let desc = |annotations: Option<Value>| {
                 let mut d =
@@ -177,18 +184,25 @@ impl Engine {
             }));
         }
         let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index });
-        append_file(&mut tar, "index.json", &serde_json::to_vec(&index)?)?;
+        append_file(&mut tar, "index.json", &serde_json::to_vec(&index)?, 0)?;
         append_file(
             &mut tar,
             "manifest.json",
             &serde_json::to_vec(&docker_manifest)?,
+            0,
         )?;
-        append_file(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        append_file(
+            &mut tar,
+            "oci-layout",
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+            0,
+        )?;
         if !repositories.is_empty() {
             append_file(
                 &mut tar,
                 "repositories",
                 &serde_json::to_vec(&repositories)?,
+                0,
             )?;
         }
         tar.into_inner()?.flush()?;
@@ -227,6 +241,7 @@ impl Engine {
         tar: &mut tar::Builder<impl Write>,
         chain: &str,
         diff: &Digest,
+        mtime: u64,
     ) -> anyhow::Result<u64> {
         let (f, tmp) = self.layer_tar(chain, diff)?;
         let size = f.metadata()?.len();
@@ -234,7 +249,7 @@ impl Engine {
         h.set_size(size);
         h.set_mode(0o644);
         h.set_entry_type(tar::EntryType::Regular);
-        h.set_mtime(0);
+        h.set_mtime(mtime);
         let res = tar.append_data(&mut h, blob_path(diff.as_str()), BufReader::new(f));
         if let Some(t) = tmp {
             let _ = std::fs::remove_file(t);
@@ -450,21 +465,36 @@ fn blob_path(digest: &str) -> String {
     format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
 }
 
-fn append_dir(tar: &mut tar::Builder<impl Write>, name: &str) -> std::io::Result<()> {
+/// The `created` of an image config in seconds since the epoch; 0 when
+/// it has none (or one before the epoch, which a tar header cannot hold).
+fn config_created(cfg: &[u8]) -> u64 {
+    serde_json::from_slice::<Value>(cfg)
+        .ok()
+        .and_then(|v| v.get("created")?.as_str().map(String::from))
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok())
+        .map_or(0, |t| t.timestamp().max(0) as u64)
+}
+
+fn append_dir(tar: &mut tar::Builder<impl Write>, name: &str, mtime: u64) -> std::io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Directory);
     h.set_mode(0o755);
     h.set_size(0);
-    h.set_mtime(0);
+    h.set_mtime(mtime);
     tar.append_data(&mut h, name, std::io::empty())
 }
 
-fn append_file(tar: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) -> std::io::Result<()> {
+fn append_file(
+    tar: &mut tar::Builder<impl Write>,
+    name: &str,
+    data: &[u8],
+    mtime: u64,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o644);
     h.set_size(data.len() as u64);
-    h.set_mtime(0);
+    h.set_mtime(mtime);
     tar.append_data(&mut h, name, data)
 }
 
@@ -681,6 +711,17 @@ impl Scanned {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creation_times_of_configs() {
+        assert_eq!(
+            config_created(br#"{"created":"2024-03-01T12:00:00.9Z"}"#),
+            1_709_294_400
+        );
+        assert_eq!(config_created(br#"{"created":"0001-01-01T00:00:00Z"}"#), 0);
+        assert_eq!(config_created(b"{}"), 0);
+        assert_eq!(config_created(b"not json"), 0);
+    }
 
     #[test]
     fn archive_paths_stay_inside() {

@@ -117,7 +117,11 @@ impl Engine {
             req.driver
         };
         let driver = self.volumes.driver(&driver_name)?;
+        let mut labels = req.labels;
         let name = if req.name.is_empty() {
+            // dockerd marks every volume it names itself as anonymous, which
+            // is what prune takes by default
+            labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
             crate::random_id()
         } else {
             validate_name(&req.name)?;
@@ -129,7 +133,7 @@ impl Engine {
             name: name.clone(),
             driver: driver_name,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            labels: req.labels,
+            labels,
             options,
         };
         Ok(self.volume_view(&self.ensure_volume(rec)?, false))
@@ -219,10 +223,15 @@ impl Engine {
                 continue;
             }
             let size = self.volumes.usage(&r).unwrap_or(0);
-            self.delete_volume(&r)?;
+            // as dockerd: a volume that will not go is skipped, not fatal
+            if let Err(err) = self.delete_volume(&r) {
+                tracing::warn!(volume = %r.name, error = %err, "prune: removing volume");
+                continue;
+            }
             space += size;
             deleted.push(r.name);
         }
+        self.object_event("volume", "", "prune", &[("reclaimed", space.to_string())]);
         Ok((deleted, space))
     }
 

@@ -220,27 +220,27 @@ pub struct PruneRule<'a> {
 
 impl<'a> PruneRule<'a> {
     /// Anonymous volumes only, or every one with `all=true` (API 1.42 and
-    /// later; before that every unused volume).
+    /// later; before that dockerd adds `all=true` itself).
     pub fn new(filters: &'a HashMap<String, Vec<String>>, api_before_1_42: bool) -> Result<Self> {
         for k in filters.keys() {
             if !matches!(k.as_str(), "label" | "label!" | "all") {
                 return Err(Error::invalid(format!("invalid filter '{k}'")));
             }
         }
-        let all = api_before_1_42
-            || filters
-                .get("all")
-                .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
         Ok(Self {
-            all,
+            all: prune_all(filters.get("all").map(Vec::as_slice), api_before_1_42)?,
             label: filters.get("label").map(Vec::as_slice),
             not_label: filters.get("label!").map(Vec::as_slice),
         })
     }
 
-    /// Whether prune removes `rec`; a volume some container uses never.
+    /// Whether prune removes `rec`: an unused volume of the local driver
+    /// without options (unmounting those frees nothing), as dockerd's.
     pub fn removes(&self, rec: &VolumeRecord, used: &HashSet<String>) -> bool {
         if used.contains(&rec.name) || !(self.all || rec.is_anonymous()) {
+            return false;
+        }
+        if rec.driver != LOCAL_DRIVER || !rec.options.is_empty() {
             return false;
         }
         if let Some(ls) = self.label
@@ -248,14 +248,42 @@ impl<'a> PruneRule<'a> {
         {
             return false;
         }
+        // excluded only when every `label!` matches, as dockerd's MatchKVList
         if let Some(ls) = self.not_label
-            && ls
-                .iter()
-                .any(|l| labels_match(&rec.labels, std::slice::from_ref(l)))
+            && !ls.is_empty()
+            && labels_match(&rec.labels, ls)
         {
             return false;
         }
         true
+    }
+}
+
+/// The `all` prune filter, as dockerd reads it: one value, a Go boolean.
+fn prune_all(values: Option<&[String]>, api_before_1_42: bool) -> Result<bool> {
+    let mut set: Vec<&str> = values
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if api_before_1_42 {
+        set.push("true");
+    }
+    set.sort_unstable();
+    set.dedup();
+    match set.as_slice() {
+        [] => Ok(false),
+        [one] => match *one {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+            other => Err(Error::invalid(format!(
+                "invalid filter 'all': strconv.ParseBool: parsing \"{other}\": invalid syntax"
+            ))),
+        },
+        many => Err(Error::invalid(format!(
+            "invalid filter 'all=[{}]': only one value is expected",
+            many.join(" ")
+        ))),
     }
 }
 

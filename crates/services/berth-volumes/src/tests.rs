@@ -22,6 +22,14 @@ fn record(name: &str, anonymous: bool, labels: &[(&str, &str)]) -> VolumeRecord 
     }
 }
 
+/// A record of the local driver, the only one prune takes.
+fn local(name: &str, anonymous: bool, labels: &[(&str, &str)]) -> VolumeRecord {
+    VolumeRecord {
+        driver: LOCAL_DRIVER.into(),
+        ..record(name, anonymous, labels)
+    }
+}
+
 fn mount(kind: MountKind, source: &str, destination: &str) -> MountRecord {
     MountRecord {
         kind,
@@ -88,9 +96,9 @@ fn users_are_the_containers_mounting_the_volume_sorted() {
 #[test]
 fn prune_takes_unused_anonymous_volumes_only_by_default() {
     let recs = [
-        record("anon-free", true, &[]),
-        record("anon-used", true, &[]),
-        record("named-free", false, &[]),
+        local("anon-free", true, &[]),
+        local("anon-used", true, &[]),
+        local("named-free", false, &[]),
     ];
     let used = used_volumes(&[container("c", &["anon-used"])]);
     let none = filters(&[]);
@@ -105,7 +113,7 @@ fn prune_takes_unused_anonymous_volumes_only_by_default() {
 
 #[test]
 fn prune_all_or_an_old_api_takes_named_volumes_but_never_used_ones() {
-    let recs = [record("named", false, &[]), record("busy", false, &[])];
+    let recs = [local("named", false, &[]), local("busy", false, &[])];
     let used = used_volumes(&[container("c", &["busy"])]);
     let all = filters(&[("all", "true")]);
     let none = filters(&[]);
@@ -127,21 +135,74 @@ fn prune_all_or_an_old_api_takes_named_volumes_but_never_used_ones() {
 #[test]
 fn prune_label_filters_select_and_exclude() {
     let used = HashSet::new();
-    let keep = record("keep", true, &[("keep", "1")]);
-    let tmp = record("tmp", true, &[("env", "tmp")]);
-    let prod = record("prod", true, &[("env", "prod")]);
+    let keep = local("keep", true, &[("keep", "1")]);
+    let tmp = local("tmp", true, &[("env", "tmp")]);
+    let prod = local("prod", true, &[("env", "prod")]);
     let f = filters(&[("label", "env")]);
     let rule = PruneRule::new(&f, false).expect("label");
     assert_eq!(
         [&keep, &tmp, &prod].map(|r| rule.removes(r, &used)),
         [false, true, true]
     );
-    let f = filters(&[("label!", "env=prod"), ("label!", "keep")]);
+    let f = filters(&[("label!", "env=prod")]);
     let rule = PruneRule::new(&f, false).expect("label!");
     assert_eq!(
         [&keep, &tmp, &prod].map(|r| rule.removes(r, &used)),
-        [false, true, false]
+        [true, true, false]
     );
+    // several `label!` exclude only a volume that has them all, as
+    // dockerd's MatchKVList
+    let both = local("both", true, &[("env", "prod"), ("keep", "1")]);
+    let f = filters(&[("label!", "env=prod"), ("label!", "keep")]);
+    let rule = PruneRule::new(&f, false).expect("label!");
+    assert_eq!(
+        [&keep, &tmp, &prod, &both].map(|r| rule.removes(r, &used)),
+        [true, true, true, false]
+    );
+}
+
+#[test]
+fn prune_takes_local_volumes_without_options_only() {
+    let used = HashSet::new();
+    let all = filters(&[("all", "true")]);
+    let rule = PruneRule::new(&all, false).expect("all");
+    let plain = local("plain", true, &[]);
+    let mut tmpfs = local("tmpfs", true, &[]);
+    tmpfs.options.insert("type".into(), "tmpfs".into());
+    let plugin = record("plugin", true, &[]);
+    assert_eq!(
+        [&plain, &tmpfs, &plugin].map(|r| rule.removes(r, &used)),
+        [true, false, false]
+    );
+}
+
+#[test]
+fn prune_reads_all_as_dockerd_does() {
+    let named = local("named", false, &[]);
+    let used = HashSet::new();
+    let removes = |pairs: &[(&str, &str)], old_api: bool| {
+        PruneRule::new(&filters(pairs), old_api).map(|r| r.removes(&named, &used))
+    };
+    for v in ["1", "t", "TRUE", "True"] {
+        assert!(removes(&[("all", v)], false).expect(v), "{v}");
+    }
+    for v in ["0", "f", "FALSE"] {
+        assert!(!removes(&[("all", v)], false).expect(v), "{v}");
+    }
+    let err = removes(&[("all", "yes")], false).expect_err("not a Go bool");
+    assert!(
+        matches!(&err, Error::InvalidParameter(m) if m == r#"invalid filter 'all': strconv.ParseBool: parsing "yes": invalid syntax"#),
+        "{err:?}"
+    );
+    let err = removes(&[("all", "true"), ("all", "1")], false).expect_err("two values");
+    assert!(
+        matches!(&err, Error::InvalidParameter(m) if m == "invalid filter 'all=[1 true]': only one value is expected"),
+        "{err:?}"
+    );
+    // before API 1.42 dockerd adds all=true to what the client sent
+    assert!(removes(&[], true).expect("old api"));
+    assert!(removes(&[("all", "true")], true).expect("old api, all=true"));
+    assert!(removes(&[("all", "false")], true).is_err());
 }
 
 #[test]

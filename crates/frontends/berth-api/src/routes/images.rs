@@ -80,9 +80,18 @@ pub async fn load(State(e): State<AppState>, body: Body) -> ApiResult<Response> 
     super::spool(body, &tmp, "the archive").await?;
     let res = e.image_load(tmp.clone()).await;
     let _ = tokio::fs::remove_file(&tmp).await;
+    // dockerd answers 200 once it reads the archive and reports a failed
+    // load inside the stream, which clients (the docker CLI, bollard) read
+    let lines: Vec<serde_json::Value> = match res {
+        Ok(lines) => lines
+            .iter()
+            .map(|l| serde_json::json!({ "stream": format!("{l}\n") }))
+            .collect(),
+        Err(err) => vec![stream_error(&ApiError::from(err).1)],
+    };
     let mut out = String::new();
-    for line in res? {
-        out.push_str(&serde_json::json!({ "stream": format!("{line}\n") }).to_string());
+    for v in lines {
+        out.push_str(&v.to_string());
         out.push('\n');
     }
     Ok((

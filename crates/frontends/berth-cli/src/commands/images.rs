@@ -713,12 +713,12 @@ pub async fn load(ctx: &Ctx, a: LoadArgs) -> Result<i32> {
                     print!("{st}");
                 }
             }
-            Err(e) => {
-                return Err(status(
-                    1,
-                    format!("Error response from daemon: {}", daemon_error(&e)),
-                ));
+            // a failed load is reported inside the stream; the docker CLI
+            // prints its message alone
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(status(1, error));
             }
+            Err(e) => return Err(status(1, daemon_error(&e))),
         }
     }
     Ok(0)
