@@ -205,3 +205,181 @@ fn the_registry_answers_manifest_unknown_for_a_reference_that_is_no_tag() {
     let (status, _) = curl("GET", "/v2/fid/app/manifests/v1");
     assert_eq!(status, "200");
 }
+
+/// The members of a tar: (name, kind, link target).
+fn members(tar: &[u8]) -> Vec<(String, char, String)> {
+    let mut ar = tar::Archive::new(tar);
+    ar.entries()
+        .expect("tar")
+        .map(|e| {
+            let e = e.expect("entry");
+            let kind = match e.header().entry_type() {
+                tar::EntryType::Directory => 'd',
+                tar::EntryType::Symlink => 'l',
+                tar::EntryType::Link => 'h',
+                _ => 'f',
+            };
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            (name, kind, link)
+        })
+        .collect()
+}
+
+fn cp_container(d: &Daemon) {
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /etc/greeting; mkdir -p /d/sub; echo x > /d/sub/f; ln /d/sub/f /d/hard; \
+         ln -s /etc/passwd /d/lnk; ln -s / /escape; touch /ready; sleep 1000",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(common::eventually(5, || code(
+        &d.docker(&["exec", "c1", "test", "-e", "/ready"])
+    ) == 0));
+}
+
+fn archive_of(d: &Daemon, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = raw_request(
+        &d.sock,
+        "GET",
+        &format!("/containers/c1/archive?path={path}"),
+        None,
+    )
+    .expect("request");
+    (status, body)
+}
+
+#[test]
+fn archive_paths_resolve_from_the_root_and_archives_hold_the_top_entry_and_links() {
+    let d = Daemon::start();
+    cp_container(&d);
+    let s = |n: &str, k: char, l: &str| (n.to_string(), k, l.to_string());
+    let (status, body) = archive_of(&d, "/d");
+    assert_eq!(status, 200);
+    assert_eq!(
+        members(&body),
+        [
+            s("d/", 'd', ""),
+            s("d/hard", 'f', ""),
+            s("d/lnk", 'l', "/etc/passwd"),
+            s("d/sub/", 'd', ""),
+            s("d/sub/f", 'h', "d/hard"),
+        ]
+    );
+    // relative paths are relative to the root, as dockerd joins them to "/"
+    let (status, body) = archive_of(&d, "d/lnk");
+    assert_eq!(status, 200);
+    assert_eq!(members(&body), [s("lnk", 'l', "/etc/passwd")]);
+    let (status, body) = archive_of(&d, "d/.");
+    assert_eq!(status, 200);
+    assert_eq!(members(&body)[0], s("./", 'd', ""));
+    // a link to a directory, followed for a trailing slash
+    let (status, body) = archive_of(&d, "/escape/");
+    assert_eq!(status, 200);
+    let names = members(&body);
+    assert_eq!(names[0], s("escape/", 'd', ""));
+    assert!(names.contains(&s("escape/etc/greeting", 'f', "")));
+    for (path, top) in [(".", "./"), ("/", "/")] {
+        let (status, body) = archive_of(&d, path);
+        assert_eq!(status, 200, "{path}");
+        let names = members(&body);
+        assert_eq!(names[0], s(top, 'd', ""), "{path}");
+        assert!(
+            names.contains(&s(&format!("{top}etc/greeting"), 'f', "")),
+            "{path}"
+        );
+    }
+    // through the docker CLI
+    let o = d.docker(&["cp", "c1:etc/greeting", "-"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(members(&o.stdout), [s("greeting", 'f', "")]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let dst = out.path().join("all");
+    let o = d.docker(&["cp", "c1:.", &dst.display().to_string()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dst.join("etc/greeting")).ok().as_deref(),
+        Some("hi\n")
+    );
+    // and berth's, which links what the archive links
+    let bd = out.path().join("bd");
+    let o = d.berth(&["cp", "c1:d", &bd.display().to_string()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(bd.join(p)).map(|m| m.ino()).ok();
+    assert!(ino("hard").is_some() && ino("hard") == ino("sub/f"));
+    // HEAD names what it stats after the path as given
+    let (status, head, _) =
+        raw_request(&d.sock, "HEAD", "/containers/c1/archive?path=.", None).expect("request");
+    assert_eq!(status, 200);
+    let stat = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-docker-container-path-stat: "))
+        .or_else(|| {
+            head.lines()
+                .find_map(|l| l.strip_prefix("X-Docker-Container-Path-Stat: "))
+        })
+        .expect("stat header");
+    use base64::Engine as _;
+    let stat: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(stat.trim())
+            .expect("base64"),
+    )
+    .expect("json");
+    assert_eq!(stat["name"], ".");
+    let (status, _, body) =
+        raw_request(&d.sock, "GET", "/containers/c1/archive?path=", None).expect("request");
+    assert_eq!(status, 400);
+    assert_eq!(message(&body), "bad parameter: path cannot be empty");
+}
+
+#[test]
+fn a_path_through_a_file_is_not_a_directory_as_dockerd_answers() {
+    let d = Daemon::start();
+    cp_container(&d);
+    for (path, looked_up) in [
+        ("/etc/passwd/", "/etc/passwd/"),
+        ("etc/passwd/x", "/etc/passwd/x"),
+        ("/d/lnk/", "/d/lnk/"),
+    ] {
+        let (status, body) = archive_of(&d, path);
+        assert_eq!(status, 500, "{path}");
+        assert_eq!(
+            message(&body),
+            format!("lstat {looked_up}: not a directory"),
+            "{path}"
+        );
+    }
+    let (status, _, _) = raw_request(
+        &d.sock,
+        "HEAD",
+        "/containers/c1/archive?path=/etc/passwd/",
+        None,
+    )
+    .expect("request");
+    assert_eq!(status, 500);
+    let o = d.docker(&["cp", "c1:/etc/passwd/", "-"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("lstat /etc/passwd/: not a directory"),
+        "{}",
+        stderr(&o)
+    );
+    // a missing file is still dockerd's 404
+    let (status, body) = archive_of(&d, "/etc/nope");
+    assert_eq!(status, 404);
+    assert_eq!(
+        message(&body),
+        "Could not find the file /etc/nope in container c1"
+    );
+}
