@@ -21,7 +21,11 @@ fn network_id(d: &Daemon, name: &str) -> String {
 #[test]
 fn the_network_list_answers_with_a_trailing_slash_as_dockerd_does() {
     let d = Daemon::start_bare();
-    for path in ["/networks/", "/v1.47/networks/", "/networks/?filters=%7B%7D"] {
+    for path in [
+        "/networks/",
+        "/v1.47/networks/",
+        "/networks/?filters=%7B%7D",
+    ] {
         let (status, _, body) = raw_request(&d.sock, "GET", path, None).expect("request");
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
         let list: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
@@ -189,10 +193,8 @@ fn the_registry_answers_manifest_unknown_for_a_reference_that_is_no_tag() {
         assert_eq!(status, "404", "{method}: {body}");
         assert!(body.contains("\"MANIFEST_UNKNOWN\""), "{method}: {body}");
     }
-    let o = d.sh(
-        "curl -s -I -o /dev/null -w '%{http_code}' \
-         'http://127.0.0.1:5000/v2/fid/app/manifests/.INVALID_MANIFEST_NAME'",
-    );
+    let o = d.sh("curl -s -I -o /dev/null -w '%{http_code}' \
+         'http://127.0.0.1:5000/v2/fid/app/manifests/.INVALID_MANIFEST_NAME'");
     assert_eq!(stdout(&o).trim(), "404", "HEAD");
     // a valid tag that is not there, and a repository that is not there
     let (status, body) = curl("GET", "/v2/fid/app/manifests/v2");
@@ -307,7 +309,9 @@ fn archive_paths_resolve_from_the_root_and_archives_hold_the_top_entry_and_links
     let o = d.docker(&["cp", "c1:.", &dst.display().to_string()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
-        std::fs::read_to_string(dst.join("etc/greeting")).ok().as_deref(),
+        std::fs::read_to_string(dst.join("etc/greeting"))
+            .ok()
+            .as_deref(),
         Some("hi\n")
     );
     // and berth's, which links what the archive links

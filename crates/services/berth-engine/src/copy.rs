@@ -66,7 +66,9 @@ fn not_found(path: &str, container: &str) -> Error {
 fn io_error(e: std::io::Error, path: &str, looked_up: &str, container: &str) -> Error {
     match e.raw_os_error() {
         Some(libc::ENOENT) => not_found(path, container),
-        Some(libc::ENOTDIR) => Error::Internal(anyhow::anyhow!("lstat {looked_up}: not a directory")),
+        Some(libc::ENOTDIR) => {
+            Error::Internal(anyhow::anyhow!("lstat {looked_up}: not a directory"))
+        }
         Some(libc::EROFS) => Error::invalid("container rootfs is marked read-only"),
         // a loop, or a kernel "magic" link such as /proc/1/root, which would
         // lead out of the container: the path is what is wrong

@@ -427,7 +427,9 @@ fn append_raw<W: Write>(
     data: impl Read,
 ) -> io::Result<()> {
     if name.contains(&0) || link.is_some_and(|l| l.contains(&0)) {
-        return Err(io::Error::other("a name in the archive contains a NUL byte"));
+        return Err(io::Error::other(
+            "a name in the archive contains a NUL byte",
+        ));
     }
     let name_slot = h.as_old().name.len();
     if name.len() > name_slot {
@@ -894,7 +896,11 @@ mod tests {
                     .link_name_bytes()
                     .map(|l| String::from_utf8_lossy(&l).into_owned())
                     .unwrap_or_default();
-                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), kind, link)
+                (
+                    String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                    kind,
+                    link,
+                )
             })
             .collect()
     }
