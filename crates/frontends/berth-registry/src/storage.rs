@@ -373,8 +373,10 @@ impl Storage {
         if reference.contains(':') {
             return parse_digest(reference);
         }
+        // no tag that could not be pushed is known: the distribution spec's
+        // conformance suite asks for MANIFEST_UNKNOWN here, not TAG_INVALID
         if !valid_tag(reference) {
-            return Err(RegistryError::tag_invalid(reference));
+            return Err(RegistryError::manifest_unknown(reference));
         }
         let raw = fs::read_to_string(self.tag_path(name, reference))
             .map_err(|_| RegistryError::manifest_unknown(reference))?;

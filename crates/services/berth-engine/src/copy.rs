@@ -60,9 +60,15 @@ fn not_found(path: &str, container: &str) -> Error {
     ))
 }
 
-fn io_error(e: std::io::Error, path: &str, container: &str) -> Error {
+/// An error of the file system as dockerd answers it: a missing file is
+/// its 404; a path through a file is no "not found" to it but lstat's
+/// error, a 500 naming the path it looked up (`looked_up`).
+fn io_error(e: std::io::Error, path: &str, looked_up: &str, container: &str) -> Error {
     match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => not_found(path, container),
+        Some(libc::ENOENT) => not_found(path, container),
+        Some(libc::ENOTDIR) => {
+            Error::Internal(anyhow::anyhow!("lstat {looked_up}: not a directory"))
+        }
         Some(libc::EROFS) => Error::invalid("container rootfs is marked read-only"),
         // a loop, or a kernel "magic" link such as /proc/1/root, which would
         // lead out of the container: the path is what is wrong
@@ -73,12 +79,11 @@ fn io_error(e: std::io::Error, path: &str, container: &str) -> Error {
     }
 }
 
+/// dockerd's check of the `path` parameter; a relative path is relative
+/// to the container's root, as dockerd joins it to "/".
 fn check_path(path: &str) -> Result<()> {
     if path.is_empty() {
-        return Err(Error::invalid("path cannot be empty"));
-    }
-    if !path.starts_with('/') {
-        return Err(Error::invalid(format!("path {path:?} is not absolute")));
+        return Err(Error::invalid("bad parameter: path cannot be empty"));
     }
     Ok(())
 }
@@ -182,31 +187,40 @@ impl Engine {
         Ok(())
     }
 
-    /// HEAD /containers/{id}/archive
+    /// HEAD /containers/{id}/archive: the path as given, relative to the
+    /// root if relative (dockerd stats it so).
     pub async fn container_path_stat(self: &Arc<Self>, name: &str, path: &str) -> Result<PathStat> {
         check_path(path)?;
         let (p, n) = (path.to_string(), name.to_string());
         self.with_root(name, View::WithMounts, move |root| {
-            archive::stat(root, &p).map_err(|e| io_error(e, &p, &n))
+            archive::stat(root, &p).map_err(|e| io_error(e, &p, &p, &n))
         })
         .await
     }
 
-    /// GET /containers/{id}/archive: the stat, then the tar stream.
+    /// GET /containers/{id}/archive: the stat, then the tar stream of the
+    /// path made absolute as dockerd makes it.
     pub async fn container_archive(
         self: &Arc<Self>,
         name: &str,
         path: &str,
     ) -> Result<(PathStat, ByteStream)> {
-        let stat = self.container_path_stat(name, path).await?;
+        check_path(path)?;
+        let abs = archive::archive_path(path);
+        let (p, a, n) = (path.to_string(), abs.clone(), name.to_string());
+        let stat = self
+            .with_root(name, View::WithMounts, move |root| {
+                archive::stat(root, &a).map_err(|e| io_error(e, &p, &a, &n))
+            })
+            .await?;
         let (tx, rx) = mpsc::channel(16);
         let engine = self.clone();
-        let (p, n) = (path.to_string(), name.to_string());
+        let n = name.to_string();
         tokio::spawn(async move {
             let err_tx = tx.clone();
             let r = engine
                 .with_root(&n, View::WithMounts, move |root| {
-                    archive::write_tar(root, &p, ChannelWriter(tx))
+                    archive::write_archive(root, &abs, ChannelWriter(tx))
                         .map_err(|e| Error::Internal(e.into()))
                 })
                 .await;
@@ -229,11 +243,12 @@ impl Engine {
         check_path(path)?;
         let e = self.get(name)?;
         let rec = e.record();
+        let abs = archive::archive_path(path);
         if rec.host_config.readonly_rootfs == Some(true)
             && !rec
                 .mounts
                 .iter()
-                .any(|m| !m.read_only && Path::new(path).starts_with(Path::new(&m.destination)))
+                .any(|m| !m.read_only && Path::new(&abs).starts_with(Path::new(&m.destination)))
         {
             return Err(Error::invalid("container rootfs is marked read-only"));
         }
@@ -241,9 +256,9 @@ impl Engine {
         let res = self
             .with_root(name, View::WithMounts, move |root| {
                 let input = open_maybe_gzip(&file)?;
-                archive::extract_tar(root, &p, input, opts).map_err(|e| match e {
+                archive::extract_tar(root, &abs, input, opts).map_err(|e| match e {
                     ExtractError::Invalid(m) => Error::invalid(m),
-                    ExtractError::Io(io) => io_error(io, &p, &n),
+                    ExtractError::Io(io) => io_error(io, &p, &abs, &n),
                 })
             })
             .await;

@@ -34,11 +34,12 @@ impl NetworkService {
             req.driver.clone()
         };
         let driver = self.driver(&driver_name)?;
-        let (cfg, cfg6) = requested_subnets(req)?;
-        let options = req.options.clone();
+        let mut options = req.options.clone();
+        let ipv6 = crate::options::enable_ipv6(req.enable_ipv6, &mut options)?;
+        let (cfg, cfg6) = requested_subnets(req, ipv6)?;
         crate::options::network_options(&options)?;
         let _one_at_a_time = CREATE.lock().unwrap_or_else(|p| p.into_inner());
-        if self.r().find(&name).is_some_and(|n| n.name == name) {
+        if self.r().by_name(&name).is_some() {
             return Err(Error::conflict(format!(
                 "network with name {name} already exists"
             )));
@@ -243,8 +244,8 @@ fn settle_ipv4(
 }
 
 /// The IPAM configs of a create request: at most one IPv4 and, with
-/// `--ipv6`, exactly one IPv6 subnet.
-fn requested_subnets(req: &CreateNetwork) -> Result<(IpamPool, Option<IpamPool>)> {
+/// IPv6 enabled, exactly one IPv6 subnet.
+fn requested_subnets(req: &CreateNetwork, ipv6: bool) -> Result<(IpamPool, Option<IpamPool>)> {
     let cfgs = req.ipam.clone();
     // one IPv4 and (with --ipv6) one IPv6 subnet
     let (v6, v4): (Vec<IpamPool>, Vec<IpamPool>) =
@@ -254,7 +255,6 @@ fn requested_subnets(req: &CreateNetwork) -> Result<(IpamPool, Option<IpamPool>)
             "berth supports one IPv4 and one IPv6 subnet per network",
         ));
     }
-    let ipv6 = req.enable_ipv6;
     if !v6.is_empty() && !ipv6 {
         return Err(Error::invalid(
             "an IPv6 subnet was given, but IPv6 is not enabled on the network (--ipv6)",

@@ -162,22 +162,42 @@ pub struct Networks {
     pools6: HashMap<String, String>,
 }
 
+/// Why a reference found no single network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    NotFound,
+    /// this many networks' ids start with it
+    Ambiguous(usize),
+}
+
 impl Networks {
-    pub fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
-        if let Some(n) = self.by_id.values().find(|n| n.name == name_or_id) {
-            return Some(n);
+    /// A network by reference as dockerd's FindNetwork resolves one: the
+    /// full id, then the full name, then a unique id prefix; so a name
+    /// that looks like another network's id does not hide that network.
+    pub fn lookup(&self, term: &str) -> std::result::Result<&NetworkRecord, Miss> {
+        if term.is_empty() {
+            return Err(Miss::NotFound);
         }
-        if let Some(n) = self.by_id.get(name_or_id) {
-            return Some(n);
+        if let Some(n) = self.by_id.get(term) {
+            return Ok(n);
         }
-        let mut prefixed = self
-            .by_id
-            .values()
-            .filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
+        if let Some(n) = self.by_name(term) {
+            return Ok(n);
+        }
+        let mut prefixed = self.by_id.values().filter(|n| n.id.starts_with(term));
         match (prefixed.next(), prefixed.next()) {
-            (Some(n), None) => Some(n),
-            _ => None,
+            (Some(n), None) => Ok(n),
+            (Some(_), Some(_)) => Err(Miss::Ambiguous(2 + prefixed.count())),
+            _ => Err(Miss::NotFound),
         }
+    }
+
+    pub fn find(&self, name_or_id: &str) -> Option<&NetworkRecord> {
+        self.lookup(name_or_id).ok()
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&NetworkRecord> {
+        self.by_id.values().find(|n| n.name == name)
     }
 }
 
@@ -205,8 +225,9 @@ pub struct CreateNetwork {
     /// `--aux-address`), IPv4 and IPv6 in any order; an empty subnet is
     /// none
     pub ipam: Vec<IpamPool>,
-    /// `--ipv6`
-    pub enable_ipv6: bool,
+    /// `--ipv6`; none is what the `com.docker.network.enable_ipv6`
+    /// driver option says (off without it)
+    pub enable_ipv6: Option<bool>,
     pub internal: bool,
     pub attachable: bool,
     pub labels: HashMap<String, String>,
@@ -251,11 +272,27 @@ impl NetworkService {
         self.r().find(name_or_id).map(|n| n.id.clone())
     }
 
-    pub fn record(&self, name: &str) -> Result<NetworkRecord> {
-        self.r()
-            .find(name)
-            .cloned()
-            .ok_or_else(|| Error::not_found(format!("network {name} not found")))
+    /// A network by reference, with dockerd's errors (FindNetwork's and
+    /// the remove route's words).
+    pub fn record(&self, term: &str) -> Result<NetworkRecord> {
+        match self.r().lookup(term) {
+            Ok(n) => Ok(n.clone()),
+            Err(Miss::NotFound) => Err(Error::not_found(format!("network {term} not found"))),
+            Err(Miss::Ambiguous(n)) => Err(Error::invalid(format!(
+                "network {term} is ambiguous ({n} matches found based on ID prefix)"
+            ))),
+        }
+    }
+
+    /// As [`Self::record`], with the words of dockerd's inspect route,
+    /// which words its ambiguity the other way round.
+    pub fn record_for_inspect(&self, term: &str) -> Result<NetworkRecord> {
+        match self.r().lookup(term) {
+            Err(Miss::Ambiguous(n)) => Err(Error::invalid(format!(
+                "{n} matches found based on ID prefix: network {term} is ambiguous"
+            ))),
+            _ => self.record(term),
+        }
     }
 
     pub fn all(&self) -> Vec<NetworkRecord> {
@@ -293,7 +330,7 @@ impl NetworkService {
             nets.by_id.insert(n.id.clone(), n);
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
-            if nets.find(name).is_none() {
+            if nets.by_name(name).is_none() {
                 let rec = NetworkRecord::bare(name, driver);
                 self.meta.put_json(Table::Networks, &rec.id, &rec)?;
                 nets.by_id.insert(rec.id.clone(), rec);
@@ -308,7 +345,7 @@ impl NetworkService {
         for n in &bridges {
             self.hold_pools(&mut nets, n);
         }
-        if nets.find("bridge").is_none() {
+        if nets.by_name("bridge").is_none() {
             let rec = self.default_bridge(default_bridge)?;
             self.meta.put_json(Table::Networks, &rec.id, &rec)?;
             self.hold_pools(&mut nets, &rec);

@@ -4,7 +4,30 @@
 use std::collections::HashMap;
 
 use berth_core::error::{Error, Result};
-use berth_units::{go_atoi, go_quote};
+use berth_units::{go_atoi, go_parse_bool, go_quote};
+
+/// The driver option that asks for IPv6 as `--ipv6` does.
+pub(crate) const ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
+
+/// Whether a new network has IPv6: the request's flag when it sends one
+/// (and then dockerd drops a contradicting option, so inspect does not
+/// show it), else the `com.docker.network.enable_ipv6` driver option,
+/// read as Go's strconv.ParseBool.
+pub(crate) fn enable_ipv6(flag: Option<bool>, opts: &mut HashMap<String, String>) -> Result<bool> {
+    if let Some(on) = flag {
+        opts.remove(ENABLE_IPV6);
+        return Ok(on);
+    }
+    match opts.get(ENABLE_IPV6) {
+        None => Ok(false),
+        Some(v) => go_parse_bool(v).ok_or_else(|| {
+            Error::invalid(format!(
+                "driver-opt {} is not a valid bool",
+                go_quote(ENABLE_IPV6)
+            ))
+        }),
+    }
+}
 
 /// The bridge driver's options berth reads as numbers: the MTU (dockerd's
 /// bridge driver parses it with strconv.Atoi, then refuses negatives).
@@ -31,6 +54,24 @@ mod tests {
 
     fn msg(r: Result<()>) -> String {
         r.expect_err("should be refused").to_string()
+    }
+
+    #[test]
+    fn ipv6_from_the_flag_or_the_driver_option() {
+        let opts = |v: &str| HashMap::from([(ENABLE_IPV6.to_string(), v.to_string())]);
+        assert_eq!(enable_ipv6(None, &mut HashMap::new()).ok(), Some(false));
+        for (v, want) in [("true", true), ("1", true), ("T", true), ("False", false)] {
+            let mut o = opts(v);
+            assert_eq!(enable_ipv6(None, &mut o).ok(), Some(want), "{v}");
+            assert_eq!(o.len(), 1, "the option stays when the flag is not sent");
+        }
+        let mut o = opts("true");
+        assert_eq!(enable_ipv6(Some(false), &mut o).ok(), Some(false));
+        assert!(o.is_empty(), "the flag wins and the option goes");
+        assert_eq!(
+            msg(enable_ipv6(None, &mut opts("yes")).map(|_| ())),
+            "driver-opt \"com.docker.network.enable_ipv6\" is not a valid bool"
+        );
     }
 
     #[test]

@@ -492,6 +492,23 @@ fn networks_are_found_by_name_id_or_unique_prefix() {
     assert_eq!(find_id("cccc").as_deref(), Some("cccc3333"));
     assert_eq!(find_id(""), None);
     assert_eq!(find_id("zzz"), None);
+    assert_eq!(nets.lookup("aaaa").err(), Some(Miss::Ambiguous(2)));
+    assert_eq!(nets.lookup("zzz").err(), Some(Miss::NotFound));
+}
+
+#[test]
+fn a_full_id_wins_over_a_name_that_spells_it() {
+    let mut nets = Networks::default();
+    for (name, id) in [("dddd4444", "eeee5555"), ("other", "dddd4444")] {
+        let mut n = bridge_record(name, "10.0.0.0/24", "10.0.0.1");
+        n.id = id.into();
+        nets.by_id.insert(id.into(), n);
+    }
+    let name_of = |s: &str| nets.find(s).map(|n| n.name.clone());
+    assert_eq!(name_of("dddd4444").as_deref(), Some("other"));
+    // below a full id, the name comes before the id prefix
+    assert_eq!(name_of("eeee5555").as_deref(), Some("dddd4444"));
+    assert_eq!(name_of("dddd").as_deref(), Some("other"));
 }
 
 #[test]

@@ -145,33 +145,72 @@ fn follows_last(path: &str) -> bool {
     path.ends_with('/') || path.ends_with("/.")
 }
 
-fn base_name(path: &str) -> String {
-    if path.ends_with("/.") {
+/// Go's filepath.Base: the last element, trailing slashes dropped; "/" for
+/// the root and "." for an empty path.
+pub fn go_base(path: &str) -> String {
+    if path.is_empty() {
         return ".".into();
     }
-    Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "/".into())
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".into();
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+/// Go's path.Clean of an absolute path.
+fn clean_abs(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The path dockerd archives for a `path` parameter: relative to the
+/// container's root (not its working directory), cleaned, with a trailing
+/// `/` or `/.` kept, since those ask for what a final link points to
+/// (go-archive's PreserveTrailingDotOrSeparator over filepath.Join("/", p)).
+pub fn archive_path(path: &str) -> String {
+    let mut out = clean_abs(path);
+    if go_base(path) == "." && go_base(&out) != "." {
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push('.');
+    }
+    if path.ends_with('/') && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
 }
 
 fn is_dir(st: &FileStat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
-/// Stats `path` in the container.
+/// Stats `path` in the container; a relative path is relative to its root.
+/// A link's target is given fully resolved inside the container, as
+/// dockerd's FollowSymlinkInScope gives it (as far as it exists).
 pub fn stat(root: &Root, path: &str) -> io::Result<PathStat> {
     let fd = root.open_in(Path::new(path), OFlag::O_PATH, follows_last(path))?;
     let st = fstat(fd.as_raw_fd())?;
     let link_target = if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-        readlinkat(Some(fd.as_raw_fd()), "")
-            .map(|t| t.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        let top = root.proc_path();
+        let resolved = crate::rootpath::resolve(&top, Path::new(path), true)?;
+        let inside = resolved.strip_prefix(&top).unwrap_or(&resolved);
+        Path::new("/").join(inside).display().to_string()
     } else {
         String::new()
     };
     Ok(PathStat {
-        name: base_name(path),
+        name: go_base(path),
         size: st.st_size,
         mode: go_mode(&st),
         mtime: chrono::DateTime::from_timestamp(st.st_mtime, st.st_mtime_nsec as u32)
@@ -182,23 +221,38 @@ pub fn stat(root: &Root, path: &str) -> io::Result<PathStat> {
 }
 
 /// Writes `path` as a tar stream whose top entry is named after the path's
-/// last component (or "." for `dir/.`), as dockerd's archive endpoint does.
+/// last component (or "." for `dir/.`), for the builder's COPY.
 pub fn write_tar(root: &Root, path: &str, out: impl Write) -> io::Result<()> {
     let fd = root.open_in(Path::new(path), OFlag::O_PATH, follows_last(path))?;
-    let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
-    let name = base_name(path);
-    add_entry(&mut b, &fd, None, Path::new(&name))?;
-    b.into_inner()?.flush()
+    let mut w = Walk::new(out, Layout::Plain);
+    let name = go_base(path);
+    let name = if name == "." { "./".to_string() } else { name };
+    w.add_entry(&fd, None, name.as_bytes())?;
+    w.finish()
 }
 
-/// Writes the whole tree under `root` (for `export`), without a top entry.
+/// Writes `path` (from [`archive_path`]) as dockerd's archive endpoint
+/// does: a directory as itself first, named after its last component with
+/// its contents under that name ("./" for `dir/.`, "/" for the root), a
+/// file or a link (not followed unless the path ends in `/` or `/.`) as
+/// one entry, files with several links as one file and hard links to it.
+pub fn write_archive(root: &Root, path: &str, out: impl Write) -> io::Result<()> {
+    let fd = root.open_in(Path::new(path), OFlag::O_PATH, follows_last(path))?;
+    let mut w = Walk::new(out, Layout::Docker);
+    let name = go_base(path);
+    // go-archive rebases onto "" for the root, so its members are "/bin"...
+    let name = if name == "/" { String::new() } else { name };
+    w.add_entry(&fd, None, name.as_bytes())?;
+    w.finish()
+}
+
+/// Writes the whole tree under `root` (for `export`), without a top entry,
+/// named and linked as dockerd's export names them.
 pub fn write_tree(root: &Root, out: impl Write) -> io::Result<()> {
-    let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
+    let mut w = Walk::new(out, Layout::Docker);
     let fd = root.open_in(Path::new("/"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, true)?;
-    add_children(&mut b, &fd, Path::new(""))?;
-    b.into_inner()?.flush()
+    w.add_children(&fd, None)?;
+    w.finish()
 }
 
 fn header_for(st: &FileStat) -> tar::Header {
@@ -211,69 +265,207 @@ fn header_for(st: &FileStat) -> tar::Header {
     h
 }
 
-/// Adds one entry: `fd` is an O_PATH descriptor of it, or `at` names it in
-/// a directory descriptor.
-fn add_entry<W: Write>(
-    b: &mut tar::Builder<W>,
-    fd: &OwnedFd,
-    at: Option<(&OwnedFd, &OsStr)>,
-    name: &Path,
-) -> io::Result<()> {
-    let st = match at {
-        Some((dir, n)) => fstatat(
-            Some(dir.as_raw_fd()),
-            n,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )?,
-        None => fstat(fd.as_raw_fd())?,
-    };
-    let mut h = header_for(&st);
-    match st.st_mode & libc::S_IFMT {
-        libc::S_IFDIR => {
-            h.set_entry_type(tar::EntryType::Directory);
-            let dir_name = if name == Path::new(".") {
-                PathBuf::from("./")
-            } else {
-                name.to_path_buf()
-            };
-            b.append_data(&mut h, &dir_name, io::empty())?;
-            let dfd = reopen(fd, at, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-            add_children(b, &dfd, name)?;
+/// How a walk names its members.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// names as the tar crate writes them (the builder rewrites them)
+    Plain,
+    /// names as go-archive writes them: directories with a trailing `/`,
+    /// "./" and "/" prefixes kept, files with several links linked
+    Docker,
+}
+
+struct Walk<W: Write> {
+    b: tar::Builder<W>,
+    layout: Layout,
+    /// (device, inode) of a file with several links -> its first name
+    linked: std::collections::HashMap<(u64, u64), Vec<u8>>,
+}
+
+impl<W: Write> Walk<W> {
+    fn new(out: W, layout: Layout) -> Self {
+        let mut b = tar::Builder::new(out);
+        b.follow_symlinks(false);
+        Walk {
+            b,
+            layout,
+            linked: Default::default(),
         }
-        libc::S_IFREG => {
-            h.set_entry_type(tar::EntryType::Regular);
-            let size = st.st_size.max(0) as u64;
-            h.set_size(size);
-            let file = File::from(reopen(fd, at, OFlag::O_RDONLY)?);
-            // a file that changes while it is read still fills exactly its
-            // header's size, so the archive stays well-formed
-            let data = file.take(size).chain(io::repeat(0)).take(size);
-            b.append_data(&mut h, name, data)?;
-        }
-        libc::S_IFLNK => {
-            h.set_entry_type(tar::EntryType::Symlink);
-            let target = match at {
-                Some((dir, n)) => readlinkat(Some(dir.as_raw_fd()), n)?,
-                None => readlinkat(Some(fd.as_raw_fd()), "")?,
-            };
-            append_symlink(b, &mut h, name, Path::new(&target))?;
-        }
-        kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
-            h.set_entry_type(match kind {
-                libc::S_IFCHR => tar::EntryType::Char,
-                libc::S_IFBLK => tar::EntryType::Block,
-                _ => tar::EntryType::Fifo,
-            });
-            if kind != libc::S_IFIFO {
-                h.set_device_major(libc::major(st.st_rdev))?;
-                h.set_device_minor(libc::minor(st.st_rdev))?;
-            }
-            b.append_data(&mut h, name, io::empty())?;
-        }
-        // sockets are not archived, as in Docker
-        _ => {}
     }
-    Ok(())
+
+    fn finish(self) -> io::Result<()> {
+        self.b.into_inner()?.flush()
+    }
+
+    fn append(
+        &mut self,
+        h: &mut tar::Header,
+        name: &[u8],
+        link: Option<&[u8]>,
+        data: impl Read,
+    ) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        if self.layout == Layout::Docker {
+            return append_raw(&mut self.b, h, name, link, data);
+        }
+        let name = Path::new(OsStr::from_bytes(name));
+        match link {
+            Some(l) => append_symlink(&mut self.b, h, name, Path::new(OsStr::from_bytes(l))),
+            None => self.b.append_data(h, name, data),
+        }
+    }
+
+    /// Adds one entry: `fd` is an O_PATH descriptor of it, or `at` names
+    /// it in a directory descriptor.
+    fn add_entry(
+        &mut self,
+        fd: &OwnedFd,
+        at: Option<(&OwnedFd, &OsStr)>,
+        name: &[u8],
+    ) -> io::Result<()> {
+        let st = match at {
+            Some((dir, n)) => fstatat(
+                Some(dir.as_raw_fd()),
+                n,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )?,
+            None => fstat(fd.as_raw_fd())?,
+        };
+        let mut h = header_for(&st);
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFDIR && self.layout == Layout::Docker && st.st_nlink > 1 {
+            let key = (st.st_dev, st.st_ino);
+            if let Some(first) = self.linked.get(&key).cloned() {
+                h.set_entry_type(tar::EntryType::Link);
+                return append_raw(&mut self.b, &mut h, name, Some(&first), io::empty());
+            }
+            self.linked.insert(key, name.to_vec());
+        }
+        match kind {
+            libc::S_IFDIR => {
+                h.set_entry_type(tar::EntryType::Directory);
+                let mut dir_name = name.to_vec();
+                if self.layout == Layout::Docker && !dir_name.ends_with(b"/") {
+                    dir_name.push(b'/');
+                }
+                self.append(&mut h, &dir_name, None, io::empty())?;
+                let dfd = reopen(fd, at, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+                self.add_children(&dfd, Some(name))?;
+            }
+            libc::S_IFREG => {
+                h.set_entry_type(tar::EntryType::Regular);
+                let size = st.st_size.max(0) as u64;
+                h.set_size(size);
+                let file = File::from(reopen(fd, at, OFlag::O_RDONLY)?);
+                // a file that changes while it is read still fills exactly
+                // its header's size, so the archive stays well-formed
+                let data = file.take(size).chain(io::repeat(0)).take(size);
+                self.append(&mut h, name, None, data)?;
+            }
+            libc::S_IFLNK => {
+                use std::os::unix::ffi::OsStrExt;
+                h.set_entry_type(tar::EntryType::Symlink);
+                let target = match at {
+                    Some((dir, n)) => readlinkat(Some(dir.as_raw_fd()), n)?,
+                    None => readlinkat(Some(fd.as_raw_fd()), "")?,
+                };
+                self.append(&mut h, name, Some(target.as_bytes()), io::empty())?;
+            }
+            kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
+                h.set_entry_type(match kind {
+                    libc::S_IFCHR => tar::EntryType::Char,
+                    libc::S_IFBLK => tar::EntryType::Block,
+                    _ => tar::EntryType::Fifo,
+                });
+                if kind != libc::S_IFIFO {
+                    h.set_device_major(libc::major(st.st_rdev))?;
+                    h.set_device_minor(libc::minor(st.st_rdev))?;
+                }
+                self.append(&mut h, name, None, io::empty())?;
+            }
+            // sockets are not archived, as in Docker
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Adds what is in `dir`, named under `prefix` (none: at the top).
+    fn add_children(&mut self, dir: &OwnedFd, prefix: Option<&[u8]>) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        for n in list_dir(dir)? {
+            let child = match prefix {
+                None => n.as_bytes().to_vec(),
+                Some(p) if self.layout == Layout::Plain && p.is_empty() => n.as_bytes().to_vec(),
+                Some(p) => {
+                    let mut c = p.to_vec();
+                    if !c.ends_with(b"/") {
+                        c.push(b'/');
+                    }
+                    c.extend_from_slice(n.as_bytes());
+                    c
+                }
+            };
+            match self.add_entry(dir, Some((dir, &n)), &child) {
+                Ok(()) => {}
+                // removed while we walked: skip it, as tar does
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends an entry named (and linked) by raw bytes, as Go's tar writer
+/// does: names are not cleaned, so "./x" and "/x" stay as they are; a name
+/// or link too long for the header goes first as a GNU long-name entry.
+fn append_raw<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &[u8],
+    link: Option<&[u8]>,
+    data: impl Read,
+) -> io::Result<()> {
+    if name.contains(&0) || link.is_some_and(|l| l.contains(&0)) {
+        return Err(io::Error::other(
+            "a name in the archive contains a NUL byte",
+        ));
+    }
+    let name_slot = h.as_old().name.len();
+    if name.len() > name_slot {
+        long_name(b, tar::EntryType::GNULongName, name)?;
+    }
+    let n = name.len().min(name_slot);
+    let slot = &mut h.as_old_mut().name;
+    slot.fill(0);
+    slot[..n].copy_from_slice(&name[..n]);
+    if let Some(l) = link {
+        let link_slot = h.as_old().linkname.len();
+        if l.len() > link_slot {
+            long_name(b, tar::EntryType::GNULongLink, l)?;
+        }
+        let n = l.len().min(link_slot);
+        let slot = &mut h.as_old_mut().linkname;
+        slot.fill(0);
+        slot[..n].copy_from_slice(&l[..n]);
+    }
+    h.set_cksum();
+    b.append(h, data)
+}
+
+fn long_name<W: Write>(
+    b: &mut tar::Builder<W>,
+    kind: tar::EntryType,
+    value: &[u8],
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    let tag = b"././@LongLink";
+    h.as_old_mut().name[..tag.len()].copy_from_slice(tag);
+    h.set_mode(0o644);
+    h.set_entry_type(kind);
+    h.set_size(value.len() as u64 + 1);
+    h.set_cksum();
+    b.append(&h, value.chain(&[0u8][..]))
 }
 
 /// Adds a symlink entry. The tar crate (0.4.46) writes a target of "/" as
@@ -324,23 +516,6 @@ fn list_dir(dir: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
             .collect();
     names.sort();
     Ok(names)
-}
-
-fn add_children<W: Write>(b: &mut tar::Builder<W>, dir: &OwnedFd, prefix: &Path) -> io::Result<()> {
-    for n in list_dir(dir)? {
-        let child = if prefix.as_os_str().is_empty() {
-            PathBuf::from(&n)
-        } else {
-            prefix.join(&n)
-        };
-        match add_entry(b, dir, Some((dir, &n)), &child) {
-            Ok(()) => {}
-            // removed while we walked: skip it, as tar does
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -675,6 +850,98 @@ mod tests {
         assert!(member_path(Path::new("./")).ok().flatten().is_none());
         assert!(member_path(Path::new("../x")).is_err());
         assert!(member_path(Path::new("a/../../x")).is_err());
+    }
+
+    #[test]
+    fn paths_are_made_absolute_and_named_as_go_does() {
+        for (p, want) in [
+            (".", "/."),
+            ("./", "/./"),
+            ("/", "/"),
+            ("etc/hostname", "/etc/hostname"),
+            ("/d/", "/d/"),
+            ("/d/.", "/d/."),
+            ("d/./", "/d/./"),
+            ("/a/../b//c", "/b/c"),
+            ("../..", "/"),
+        ] {
+            assert_eq!(archive_path(p), want, "{p}");
+        }
+        for (p, want) in [
+            ("/", "/"),
+            ("//", "/"),
+            (".", "."),
+            ("/d/.", "."),
+            ("/d/", "d"),
+            ("etc/hostname", "hostname"),
+            ("", "."),
+        ] {
+            assert_eq!(go_base(p), want, "{p}");
+        }
+    }
+
+    fn members(tar: &[u8]) -> Vec<(String, char, String)> {
+        let mut ar = tar::Archive::new(tar);
+        ar.entries()
+            .expect("tar")
+            .map(|e| {
+                let e = e.expect("entry");
+                let kind = match e.header().entry_type() {
+                    tar::EntryType::Directory => 'd',
+                    tar::EntryType::Symlink => 'l',
+                    tar::EntryType::Link => 'h',
+                    _ => 'f',
+                };
+                let link = e
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .unwrap_or_default();
+                (
+                    String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                    kind,
+                    link,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn archives_are_named_and_linked_as_dockerd_names_them() {
+        let src = tempfile::tempdir().expect("tempdir");
+        let d = src.path().join("d");
+        std::fs::create_dir_all(d.join("sub")).expect("mkdir");
+        std::fs::write(d.join("sub/f"), b"x").expect("write");
+        std::fs::hard_link(d.join("sub/f"), d.join("hard")).expect("link");
+        std::os::unix::fs::symlink("/etc/passwd", d.join("lnk")).expect("symlink");
+        let long = "n".repeat(120);
+        std::fs::write(d.join(&long), b"").expect("write");
+        let root = Root::open(src.path()).expect("root");
+        let tar_of = |p: &str| {
+            let mut buf = Vec::new();
+            write_archive(&root, &archive_path(p), &mut buf).expect("tar");
+            members(&buf)
+        };
+        let s = |n: &str, k: char, l: &str| (n.to_string(), k, l.to_string());
+        assert_eq!(
+            tar_of("/d"),
+            [
+                s("d/", 'd', ""),
+                s("d/hard", 'f', ""),
+                s("d/lnk", 'l', "/etc/passwd"),
+                s(&format!("d/{long}"), 'f', ""),
+                s("d/sub/", 'd', ""),
+                s("d/sub/f", 'h', "d/hard"),
+            ]
+        );
+        assert_eq!(tar_of("d/.")[..2], [s("./", 'd', ""), s("./hard", 'f', "")]);
+        assert_eq!(tar_of("/")[..2], [s("/", 'd', ""), s("/d/", 'd', "")]);
+        assert_eq!(tar_of(".")[..2], [s("./", 'd', ""), s("./d/", 'd', "")]);
+        // the final link is itself unless the path ends in "/" or "/."
+        assert_eq!(tar_of("d/lnk"), [s("lnk", 'l', "/etc/passwd")]);
+        let err = write_archive(&root, "/d/hard/", io::sink()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+        assert_eq!(stat(&root, ".").expect("stat").name, ".");
+        assert_eq!(stat(&root, "d/sub").expect("stat").name, "sub");
     }
 
     #[test]

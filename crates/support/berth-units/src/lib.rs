@@ -344,6 +344,15 @@ pub fn go_atoi(s: &str) -> std::result::Result<i64, &'static str> {
     s.parse().map_err(|_| "value out of range")
 }
 
+/// Go's strconv.ParseBool: the spellings it accepts, none else.
+pub fn go_parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Go's %q of a string: what dockerd's messages quote with.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");

@@ -27,8 +27,9 @@ fn stat_headers(stat: &PathStat) -> ApiResult<HeaderMap> {
 
 fn path_param(p: &Params) -> ApiResult<String> {
     p.get("path")
+        .filter(|p| !p.is_empty())
         .map(String::from)
-        .ok_or_else(|| ApiError::bad_request("path is required"))
+        .ok_or_else(|| ApiError::bad_request("bad parameter: path cannot be empty"))
 }
 
 pub fn tar_body(stream: ByteStream) -> Body {

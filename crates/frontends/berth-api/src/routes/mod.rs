@@ -100,6 +100,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(volumes::inspect).delete(volumes::remove),
         )
         .route("/networks", get(networks::list))
+        // the one list dockerd also serves with a trailing slash (its mux
+        // has the route; others answer 404 there too)
+        .route("/networks/", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
         .route("/networks/{id}/connect", post(networks::connect))

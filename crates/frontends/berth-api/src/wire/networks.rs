@@ -30,7 +30,7 @@ pub fn network_create_request(req: NetworkCreateRequest) -> CreateNetwork {
                 aux_addresses: c.auxiliary_addresses.unwrap_or_default(),
             })
             .collect(),
-        enable_ipv6: req.enable_ipv6 == Some(true),
+        enable_ipv6: req.enable_ipv6,
         internal: req.internal.unwrap_or(false),
         attachable: req.attachable.unwrap_or(false),
         labels: req.labels.unwrap_or_default(),
@@ -193,7 +193,7 @@ mod tests {
         let spec = network_create_request(req);
         assert_eq!(spec.name, "app");
         assert_eq!(spec.driver, "");
-        assert!(spec.enable_ipv6 && spec.internal && !spec.attachable);
+        assert!(spec.enable_ipv6 == Some(true) && spec.internal && !spec.attachable);
         assert_eq!(spec.ipam.len(), 1);
         assert_eq!(spec.ipam[0].subnet, "10.7.0.0/16");
         assert_eq!(spec.ipam[0].gateway.as_deref(), Some("10.7.0.1"));

@@ -277,25 +277,9 @@ fn extract_local(
     for entry in archive.entries()? {
         let mut entry = entry?;
         let raw = entry.path()?.into_owned();
-        let mut parts: Vec<std::ffi::OsString> = Vec::new();
-        for c in raw.components() {
-            match c {
-                Component::Normal(p) => parts.push(p.to_os_string()),
-                Component::CurDir => {}
-                _ => anyhow::bail!("refusing archive entry {}", raw.display()),
-            }
-        }
-        if let Some(r) = rename {
-            if parts.is_empty() {
-                parts.push(r.into());
-            } else {
-                parts[0] = r.into();
-            }
-        }
-        let rel: PathBuf = parts.iter().filter(|p| p.as_os_str() != ".").collect();
-        if rel.as_os_str().is_empty() {
+        let Some(rel) = local_name(&raw, rename)? else {
             continue;
-        }
+        };
         let target = root.join(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
@@ -312,11 +296,49 @@ fn extract_local(
         if entry.header().entry_type().is_dir() && target.is_dir() {
             continue;
         }
+        if entry.header().entry_type().is_hard_link() {
+            // a member earlier in this archive, named as members are
+            let link = entry
+                .link_name()?
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            let Some(first) = local_name(&link, rename)? else {
+                anyhow::bail!("refusing hard link {} to {}", raw.display(), link.display());
+            };
+            let _ = std::fs::remove_file(&target);
+            std::fs::hard_link(root.join(&first), &target)
+                .with_context(|| format!("linking {}", target.display()))?;
+            continue;
+        }
         entry
             .unpack(&target)
             .with_context(|| format!("writing {}", target.display()))?;
     }
     Ok(())
+}
+
+/// Where a member goes under the destination: its name relative to it
+/// (dockerd names the members of the root "/bin"...), the top entry
+/// renamed; none for the top of a `.` copy. Names that climb are refused.
+fn local_name(raw: &Path, rename: Option<&str>) -> Result<Option<PathBuf>> {
+    let mut parts: Vec<std::ffi::OsString> = Vec::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_os_string()),
+            Component::CurDir | Component::RootDir => {}
+            _ => anyhow::bail!("refusing archive entry {}", raw.display()),
+        }
+    }
+    if let Some(r) = rename {
+        // the root's top entry is "/" itself: its members have no top part
+        if parts.is_empty() || raw.has_root() {
+            parts.insert(0, r.into());
+        } else {
+            parts[0] = r.into();
+        }
+    }
+    let rel: PathBuf = parts.iter().filter(|p| p.as_os_str() != ".").collect();
+    Ok((!rel.as_os_str().is_empty()).then_some(rel))
 }
 
 async fn copy_to(ctx: &Ctx, a: &CpArgs, container: &str, path: &str) -> Result<i32> {

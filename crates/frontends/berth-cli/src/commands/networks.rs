@@ -77,7 +77,9 @@ pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
         driver: Some(a.driver.clone()),
         internal: Some(a.internal),
         attachable: Some(a.attachable),
-        enable_ipv6: Some(a.ipv6),
+        // sent only when asked for, as docker does, so that the
+        // com.docker.network.enable_ipv6 option decides otherwise
+        enable_ipv6: a.ipv6.then_some(true),
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(config),

@@ -39,7 +39,7 @@ impl Engine {
     }
 
     pub fn network_inspect(&self, name: &str) -> Result<NetworkView> {
-        let n = self.network_record(name)?;
+        let n = self.networks.record_for_inspect(name)?;
         let containers = self
             .network_endpoints(&n.id)
             .into_iter()
