@@ -338,7 +338,10 @@ impl Engine {
                     }
                 }))
             }
-            Err(msg) => Launch::Failed(msg),
+            Err(msg) => {
+                lock(&record).exit_code = Some(126);
+                Launch::Failed(msg)
+            }
         };
         Ok(ExecSession {
             record: record.clone(),
