@@ -15,8 +15,9 @@ pub fn set_dir(dir: PathBuf) {
     let _ = DIR_FLAG.set(dir);
 }
 
-/// A `--format` default from config.json (`psFormat`, `imagesFormat`, …),
-/// which the command's own `--format` overrides.
+/// A string setting of config.json: a `--format` default (`psFormat`,
+/// `imagesFormat`, …) or `detachKeys`, which the command's own flag
+/// overrides.
 pub fn format_for(key: &str) -> Option<String> {
     let cfg = load().ok()?;
     cfg.raw

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_builder::{BuildHost, Progress, RootWork, StepContainer, StepLayer};
 use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, OptionFuture};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -183,10 +183,12 @@ impl EngineHost {
             stdin: false,
             stdout: true,
             stderr: true,
+            logs: false,
+            stream: true,
         };
-        let attach = e.container_attach(id, opts).await?;
+        let attach = e.container_attach(id, opts).await?.stream;
         let forward = tokio::spawn(async move {
-            if let Ok(s) = attach.await {
+            if let Some(Ok(s)) = OptionFuture::from(attach).await {
                 forward_frames(s.stream, output).await;
             }
         });

@@ -191,6 +191,21 @@ pub struct AttachOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// replay the log so far first
+    pub logs: bool,
+    /// then follow the live streams (an attach without it ends after the log)
+    pub stream: bool,
+}
+
+/// An accepted attach: what it will carry, known before anything is sent.
+pub struct Attaching {
+    /// the container has a terminal: its output is raw, not framed
+    pub tty: bool,
+    /// the log so far, as `logs` answers it, when asked for
+    pub logs: Option<mpsc::Receiver<std::io::Result<Bytes>>>,
+    /// the live streams, when asked for; for a container that is not
+    /// running, connected at its next start
+    pub stream: Option<Pin<Box<dyn Future<Output = Result<AttachStream>> + Send>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1331,52 +1346,80 @@ impl Engine {
             .map_err(|err| Error::Internal(err.into_anyhow()))
     }
 
-    pub async fn container_attach(
-        &self,
-        name: &str,
-        opts: AttachOptions,
-    ) -> Result<Pin<Box<dyn Future<Output = Result<AttachStream>> + Send>>> {
+    pub async fn container_attach(&self, name: &str, opts: AttachOptions) -> Result<Attaching> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
         let rec = e.record();
+        if rec.state.paused {
+            return Err(Error::conflict(format!(
+                "container {name} is paused, unpause the container before attach"
+            )));
+        }
+        if rec.state.status == Status::Restarting {
+            return Err(Error::conflict(format!(
+                "container {name} is restarting, wait until the container is running"
+            )));
+        }
+        let tty = rec.config.tty == Some(true);
+        let logs = if opts.logs {
+            let lo = LogsOptions {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..Default::default()
+            };
+            // a log driver that cannot be read back has nothing to replay
+            self.container_logs(name, lo).ok()
+        } else {
+            None
+        };
         self.container_event(&rec, "attach", &[]);
+        if !opts.stream {
+            return Ok(Attaching {
+                tty,
+                logs,
+                stream: None,
+            });
+        }
         let io = AttachIo {
             stdin: opts.stdin,
             stdout: opts.stdout,
             stderr: opts.stderr,
             close_stdin: rec.config.stdin_once.unwrap_or(false),
         };
-        match rec.state.status {
-            Status::Running => {
-                let stream = self
-                    .runtime
-                    .attach(&e.id, io)
-                    .await
-                    .map_err(|err| Error::Internal(err.into_anyhow()))?;
-                Ok(Box::pin(async move {
-                    Ok(AttachStream {
-                        stream,
-                        tty: rec.config.tty == Some(true),
+        let stream: Pin<Box<dyn Future<Output = Result<AttachStream>> + Send>> =
+            match rec.state.status {
+                Status::Running => {
+                    let stream = self
+                        .runtime
+                        .attach(&e.id, io)
+                        .await
+                        .map_err(|err| Error::Internal(err.into_anyhow()))?;
+                    Box::pin(async move { Ok(AttachStream { stream, tty }) })
+                }
+                Status::Created | Status::Exited | Status::Restarting => {
+                    // like Docker, an attach to a stopped container waits for its next start
+                    let (tx, rx) = oneshot::channel();
+                    e.pending_attach
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(PendingAttach { io, tx });
+                    Box::pin(async move {
+                        rx.await.unwrap_or_else(|_| {
+                            Err(Error::conflict("container was removed before it started"))
+                        })
                     })
-                }))
-            }
-            Status::Created | Status::Exited | Status::Restarting => {
-                // like Docker, an attach to a stopped container waits for its next start
-                let (tx, rx) = oneshot::channel();
-                e.pending_attach
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(PendingAttach { io, tx });
-                Ok(Box::pin(async move {
-                    rx.await.unwrap_or_else(|_| {
-                        Err(Error::conflict("container was removed before it started"))
-                    })
-                }))
-            }
-            Status::Removing | Status::Dead => Err(Error::conflict(
-                "You cannot attach to a container that is being removed",
-            )),
-        }
+                }
+                Status::Removing | Status::Dead => {
+                    return Err(Error::conflict(
+                        "You cannot attach to a container that is being removed",
+                    ));
+                }
+            };
+        Ok(Attaching {
+            tty,
+            logs,
+            stream: Some(stream),
+        })
     }
 
     /// Streams the container's json-file log as Docker's multiplexed frames.

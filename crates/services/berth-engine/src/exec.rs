@@ -25,6 +25,20 @@ pub struct ExecSpec {
     pub attach_stderr: Option<bool>,
     /// [height, width] of the terminal
     pub console_size: Option<Vec<usize>>,
+    /// the keys that end an attached session with a terminal (parsed at
+    /// the edge); empty means Docker's ctrl-p ctrl-q
+    pub detach_keys: Vec<u8>,
+}
+
+/// What POST /exec/{id}/start asks of the session (Docker's
+/// ExecStartConfig).
+#[derive(Debug, Clone, Default)]
+pub struct ExecStartOptions {
+    /// the start request's Tty: dockerd frames the output by it, not by
+    /// the exec's own, so a client decodes what it asked for
+    pub raw: bool,
+    /// [height, width], overriding the one given at create
+    pub console_size: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,16 +54,39 @@ pub struct ExecRecord {
 
 pub type Execs = HashMap<String, Arc<Mutex<ExecRecord>>>;
 
-/// A started exec: its output frames to copy to the client, or the error
-/// that kept it from starting (Docker reports that inside the stream).
+/// A started exec: the launch of its process, then its output frames to
+/// copy to the client, or the error that kept it from starting (Docker
+/// reports that inside the stream).
 pub struct ExecSession {
     record: Arc<Mutex<ExecRecord>>,
-    stream: Option<RuntimeStream>,
-    failure: Option<String>,
+    launch: Launch,
     stdin: bool,
+    /// the process has a terminal: input is scanned for the detach keys
     tty: bool,
-    /// publishes `exec_die` when the process ends
-    on_exit: Option<ExitEvent>,
+    /// output without frame headers
+    raw: bool,
+    detach_keys: Vec<u8>,
+    /// publishes `exec_die` when the process ends, `exec_detach` on the keys
+    events: ExitEvent,
+}
+
+type LaunchFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<Launched, String>> + Send>,
+>;
+
+/// The process is started only when the client is ready for its output:
+/// dockerd answers the upgrade before it starts the process, and clients
+/// that read the answer head through a buffer lose output that arrives
+/// with it.
+enum Launch {
+    Pending(LaunchFuture),
+    Running(RuntimeStream),
+    Failed(String),
+}
+
+struct Launched {
+    pid: Option<i32>,
+    stream: RuntimeStream,
 }
 
 struct ExitEvent {
@@ -90,6 +127,10 @@ impl Engine {
         }
         // the same rule for the working directory as at create
         cfg.working_dir = crate::validate::working_dir(cfg.working_dir.take())?;
+        // dockerd looks the user up early, so a typo fails the create
+        if let Some(user) = cfg.user.as_deref().filter(|u| !u.is_empty()) {
+            spec::resolve_user(&self.rootfs_dir(&e.id), user).map_err(Error::invalid)?;
+        }
         let id = crate::random_id();
         let cmd = cfg.cmd.clone().unwrap_or_default().join(" ");
         self.container_event(
@@ -141,8 +182,13 @@ impl Engine {
             .or(c.config.working_dir.clone().filter(|w| !w.is_empty()))
             .unwrap_or_else(|| "/".into());
         let args = cfg.cmd.clone().unwrap_or_default();
-        let (uid, gid, gids) = spec::resolve_user(&rootfs, &user)
+        let (uid, gid, mut gids) = spec::resolve_user(&rootfs, &user)
             .map_err(|m| format!("OCI runtime exec failed: exec failed: {m}: unknown"))?;
+        // the container's --group-add holds for its execs too
+        gids.extend(
+            crate::hostconfig::extra_groups(&rootfs, &c.host_config)
+                .map_err(|e| format!("OCI runtime exec failed: exec failed: {e}: unknown"))?,
+        );
         if let Some(first) = args.first()
             && let Err((_, m)) = spec::check_executable(&rootfs, first, &env)
         {
@@ -241,12 +287,13 @@ impl Engine {
         Ok(lock(&rec).clone())
     }
 
-    /// Starts the exec's process. A failure to start the process itself is
+    /// Claims the exec for a session; its process starts with
+    /// [`ExecSession::launch`]. A failure to start the process itself is
     /// not an error here: like dockerd, it is reported in the stream and
     /// as exit code 126.
-    pub async fn exec_start(&self, id: &str) -> Result<ExecSession> {
+    pub async fn exec_start(&self, id: &str, opts: ExecStartOptions) -> Result<ExecSession> {
         let record = self.exec_record(id)?;
-        let (cfg, container_id) = {
+        let (mut cfg, container_id) = {
             let mut r = lock(&record);
             if r.started {
                 return Err(Error::conflict(format!(
@@ -271,128 +318,212 @@ impl Engine {
             ),
             &[("execID", id.to_string())],
         );
-        let stdin = cfg.attach_stdin.unwrap_or(false);
-        let tty = cfg.tty.unwrap_or(false);
-        let req = match self.exec_request(&c, &cfg) {
-            Ok(r) => r,
+        if opts.console_size.is_some() {
+            cfg.console_size = opts.console_size;
+        }
+        let launch = match self.exec_request(&c, &cfg) {
+            Ok(req) => {
+                let runtime = self.runtime.clone();
+                let cid = c.id.clone();
+                Launch::Pending(Box::pin(async move {
+                    match runtime.exec(&cid, req).await {
+                        Ok(s) => Ok(Launched {
+                            pid: s.pid,
+                            stream: s.stream,
+                        }),
+                        Err(err) => Err(format!(
+                            "OCI runtime exec failed: exec failed: {:#}: unknown",
+                            err.into_anyhow()
+                        )),
+                    }
+                }))
+            }
             Err(msg) => {
-                let mut r = lock(&record);
-                r.exit_code = Some(126);
-                return Ok(ExecSession {
-                    record: record.clone(),
-                    stream: None,
-                    failure: Some(msg),
-                    stdin,
-                    tty,
-                    on_exit: None,
-                });
+                lock(&record).exit_code = Some(126);
+                Launch::Failed(msg)
             }
         };
-        match self.runtime.exec(&c.id, req).await {
-            Ok(started) => {
-                let mut r = lock(&record);
-                r.running = true;
-                r.pid = started.pid.unwrap_or(0) as i64;
-                drop(r);
-                Ok(ExecSession {
-                    record: record.clone(),
-                    stream: Some(started.stream),
-                    failure: None,
-                    stdin,
-                    tty,
-                    on_exit: Some(ExitEvent {
-                        bus: self.event_bus(),
-                        container: c.clone(),
-                        exec_id: id.to_string(),
-                    }),
-                })
-            }
-            Err(err) => {
-                let err = err.into_anyhow();
-                lock(&record).exit_code = Some(126);
-                Ok(ExecSession {
-                    record: record.clone(),
-                    stream: None,
-                    failure: Some(format!(
-                        "OCI runtime exec failed: exec failed: {err:#}: unknown"
-                    )),
-                    stdin,
-                    tty,
-                    on_exit: None,
-                })
-            }
-        }
+        Ok(ExecSession {
+            record: record.clone(),
+            launch,
+            stdin: cfg.attach_stdin.unwrap_or(false),
+            tty: cfg.tty.unwrap_or(false),
+            raw: opts.raw,
+            detach_keys: cfg.detach_keys.clone(),
+            events: ExitEvent {
+                bus: self.event_bus(),
+                container: c.clone(),
+                exec_id: id.to_string(),
+            },
+        })
     }
 }
 
 impl ExecSession {
-    /// Copies the exec's output frames to `out` (and `input` to its stdin)
-    /// until it exits; records the exit code before `out` is closed, so a
-    /// client that inspects after the stream ends sees it.
-    pub async fn pump<R, W>(self, mut input: R, mut out: W)
+    /// Starts the process (once); a failure is recorded as exit code 126
+    /// and kept for the stream.
+    pub async fn launch(&mut self) {
+        let Launch::Pending(fut) = &mut self.launch else {
+            return;
+        };
+        self.launch = match fut.await {
+            Ok(l) => {
+                let mut r = lock(&self.record);
+                r.running = true;
+                r.pid = l.pid.unwrap_or(0) as i64;
+                Launch::Running(l.stream)
+            }
+            Err(msg) => {
+                lock(&self.record).exit_code = Some(126);
+                Launch::Failed(msg)
+            }
+        };
+    }
+
+    /// Copies the exec's output to `out` (and `input` to its stdin) until
+    /// it exits; records the exit code before `out` is closed, so a client
+    /// that inspects after the stream ends sees it. On a terminal the
+    /// detach keys, or the end of the input, end the session and leave the
+    /// process running, as dockerd does.
+    pub async fn pump<R, W>(mut self, input: R, mut out: W)
     where
-        R: AsyncRead + Unpin,
+        R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin,
     {
-        if let Some(msg) = self.failure {
-            let line = format!("{msg}\r\n");
-            if !self.tty {
-                let _ = out
-                    .write_all(&frame_header(STREAM_STDOUT, line.len()))
-                    .await;
-            }
-            let _ = out.write_all(line.as_bytes()).await;
-            let _ = out.shutdown().await;
-            return;
-        }
-        let Some(stream) = self.stream else {
-            return;
-        };
-        let (mut sr, mut sw) = tokio::io::split(stream);
-        let with_stdin = self.stdin;
-        let output = async {
-            let code = loop {
-                match next_frame(&mut sr).await {
-                    Frame::Output(header, payload) => {
-                        // a client that went away does not stop the process;
-                        // a terminal's output goes out raw, as Docker sends it
-                        if !self.tty {
-                            let _ = out.write_all(&header).await;
-                        }
-                        let _ = out.write_all(&payload).await;
-                    }
-                    Frame::Exit(code) => break code,
+        self.launch().await;
+        let stream = match std::mem::replace(&mut self.launch, Launch::Failed(String::new())) {
+            Launch::Running(s) => s,
+            Launch::Failed(msg) => {
+                let line = format!("{msg}\r\n");
+                if !self.raw {
+                    let _ = out
+                        .write_all(&frame_header(STREAM_STDOUT, line.len()))
+                        .await;
                 }
-            };
-            {
-                let mut r = lock(&self.record);
-                r.running = false;
-                r.exit_code = Some(code.unwrap_or(137));
+                let _ = out.write_all(line.as_bytes()).await;
+                let _ = out.shutdown().await;
+                return;
             }
-            if let Some(ev) = &self.on_exit {
-                ev.bus.publish(crate::events::container_event_of(
-                    &ev.container,
-                    "exec_die",
-                    &[
-                        ("execID", ev.exec_id.clone()),
-                        ("exitCode", code.unwrap_or(137).to_string()),
-                    ],
-                ));
-            }
-            let _ = out.shutdown().await;
+            Launch::Pending(_) => return,
         };
-        let input = async {
-            if with_stdin {
-                let _ = tokio::io::copy(&mut input, &mut sw).await;
-                let _ = sw.shutdown().await;
+        let (sr, sw) = tokio::io::split(stream);
+        let mut frames = read_frames(sr);
+        let feed = feed_input(input, sw, self.stdin, self.tty, self.detach_keys.clone());
+        tokio::pin!(feed);
+        let mut feeding = true;
+        let mut out = Some(out);
+        let code = loop {
+            tokio::select! {
+                f = frames.recv() => match f {
+                    Some(Frame::Output(header, payload)) => {
+                        // a client that went away does not stop the process
+                        if let Some(o) = out.as_mut() {
+                            if !self.raw {
+                                let _ = o.write_all(&header).await;
+                            }
+                            let _ = o.write_all(&payload).await;
+                        }
+                    }
+                    Some(Frame::Exit(code)) => break code,
+                    None => break None,
+                },
+                end = &mut feed, if feeding => {
+                    feeding = false;
+                    if end != InputEnd::Closed
+                        && let Some(mut o) = out.take()
+                    {
+                        let _ = o.shutdown().await;
+                    }
+                    if end == InputEnd::Detached {
+                        self.publish("exec_detach", &[]);
+                    }
+                }
             }
-            std::future::pending::<()>().await
         };
-        tokio::select! {
-            _ = output => {}
-            _ = input => {}
+        {
+            let mut r = lock(&self.record);
+            r.running = false;
+            r.exit_code = Some(code.unwrap_or(137));
+        }
+        self.publish("exec_die", &[("exitCode", code.unwrap_or(137).to_string())]);
+        if let Some(mut o) = out {
+            let _ = o.shutdown().await;
         }
     }
+
+    fn publish(&self, action: &str, extra: &[(&str, String)]) {
+        let ev = &self.events;
+        let mut attrs = vec![("execID", ev.exec_id.clone())];
+        attrs.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        ev.bus.publish(crate::events::container_event_of(
+            &ev.container,
+            action,
+            &attrs,
+        ));
+    }
+}
+
+/// How the client's input ended.
+#[derive(Debug, PartialEq, Eq)]
+enum InputEnd {
+    /// no input attached, or its end closed the process's stdin
+    Closed,
+    /// the end of the input on a terminal: the session ends
+    Hangup,
+    /// the detach keys: the session ends
+    Detached,
+}
+
+/// Copies the client's input to the process. Without a terminal its end
+/// closes the process's stdin; with one the stdin stays open for the
+/// running process, and the detach keys are looked for.
+async fn feed_input<R, W>(
+    mut input: R,
+    mut stdin: W,
+    attached: bool,
+    tty: bool,
+    keys: Vec<u8>,
+) -> InputEnd
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if !attached {
+        return InputEnd::Closed;
+    }
+    if !tty {
+        let _ = tokio::io::copy(&mut input, &mut stdin).await;
+        let _ = stdin.shutdown().await;
+        return InputEnd::Closed;
+    }
+    let keys = if keys.is_empty() {
+        berth_term::DEFAULT_DETACH_KEYS.to_vec()
+    } else {
+        keys
+    };
+    // either way the process's stdin stays open: the write half is
+    // dropped, not shut down, and the stream lives on
+    if berth_term::copy_until_detach(&mut input, &mut stdin, keys).await {
+        InputEnd::Detached
+    } else {
+        InputEnd::Hangup
+    }
+}
+
+/// Reads the shim's frames on a task of their own, so a session can watch
+/// its input at the same time without cutting a frame in two.
+fn read_frames(mut r: tokio::io::ReadHalf<RuntimeStream>) -> tokio::sync::mpsc::Receiver<Frame> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let f = next_frame(&mut r).await;
+            let last = matches!(f, Frame::Exit(_));
+            if tx.send(f).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// One frame of the shim's exec stream.

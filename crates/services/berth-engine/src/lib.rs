@@ -45,12 +45,12 @@ pub use berth_networks::EndpointRecord;
 pub use commit::CommitOptions;
 pub use container_view::{ContainerView, LayerDirs, NetworkAttachment, Sizes};
 pub use containers::{
-    AttachOptions, AttachStream, ContainerRecord, ListOptions, LogsOptions, StateRecord, Status,
-    WaitCondition,
+    AttachOptions, AttachStream, Attaching, ContainerRecord, ListOptions, LogsOptions, StateRecord,
+    Status, WaitCondition,
 };
 pub use copy::{ByteStream, ChangeKind, FileChange};
 pub use events::{Event, EventFilter};
-pub use exec::{ExecRecord, ExecSession, ExecSpec};
+pub use exec::{ExecRecord, ExecSession, ExecSpec, ExecStartOptions};
 pub use health::{HealthRecord, ProbeResult};
 pub use images::{
     ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView, ImportOptions,

@@ -461,16 +461,16 @@ fn resources_of(
 }
 
 /// Resolves `user[:group]` (names or numbers) against the container's
-/// /etc/passwd and /etc/group, as Docker does.
+/// /etc/passwd and /etc/group, as Docker does (libcontainer's
+/// GetExecUser): uid, gid, and the process's groups: the gid, then the
+/// groups that list the user by name unless a group was given. No user
+/// means the passwd entry of uid 0.
 pub fn resolve_user(
     rootfs: &Path,
     user: &str,
 ) -> std::result::Result<(u32, u32, Vec<u32>), String> {
-    if user.is_empty() {
-        return Ok((0, 0, vec![]));
-    }
     let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
+        Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (user, None),
     };
     let read = |p: &str| -> Vec<Vec<String>> {
@@ -484,41 +484,59 @@ pub fn resolve_user(
             .collect()
     };
     let passwd = read("/etc/passwd");
-    let (uid, mut gid) = match u.parse::<u32>() {
-        Ok(n) => {
-            let gid = passwd
-                .iter()
-                .find(|f| f.get(2).and_then(|x| x.parse().ok()) == Some(n))
-                .and_then(|f| f.get(3)?.parse().ok());
-            (n, gid.unwrap_or(0))
-        }
-        Err(_) => {
-            let f = passwd
+    let uid_of = |f: &Vec<String>| f.get(2).and_then(|x| x.parse::<u32>().ok());
+    let entry = match u.parse::<u32>() {
+        _ if u.is_empty() => passwd.iter().find(|f| uid_of(f) == Some(0)),
+        Ok(n) => passwd.iter().find(|f| uid_of(f) == Some(n)),
+        Err(_) => Some(
+            passwd
                 .iter()
                 .find(|f| f.first().map(String::as_str) == Some(u))
                 .ok_or_else(|| {
                     format!("unable to find user {u}: no matching entries in passwd file")
-                })?;
-            let uid = f
-                .get(2)
-                .and_then(|x| x.parse().ok())
-                .ok_or_else(|| format!("invalid passwd entry for {u}"))?;
-            (uid, f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0))
-        }
-    };
-    if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => read("/etc/group")
-                .iter()
-                .find(|f| f.first().map(String::as_str) == Some(g))
-                .and_then(|f| f.get(2)?.parse().ok())
-                .ok_or_else(|| {
-                    format!("unable to find group {g}: no matching entries in group file")
                 })?,
-        };
+        ),
+    };
+    let (uid, mut gid) = match entry {
+        Some(f) => (
+            uid_of(f).ok_or_else(|| format!("invalid passwd entry for {u}"))?,
+            f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0),
+        ),
+        None => (u.parse::<u32>().unwrap_or(0), 0),
+    };
+    let name = entry.and_then(|f| f.first()).filter(|n| !n.is_empty());
+    let groups = if g.is_some() || name.is_some() {
+        read("/etc/group")
+    } else {
+        vec![]
+    };
+    let gid_of = |f: &Vec<String>| f.get(2).and_then(|x| x.parse::<u32>().ok());
+    let mut sgids = vec![];
+    match (g, name) {
+        (Some(g), _) => {
+            gid = match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => groups
+                    .iter()
+                    .find(|f| f.first().map(String::as_str) == Some(g))
+                    .and_then(gid_of)
+                    .ok_or_else(|| {
+                        format!("unable to find group {g}: no matching entries in group file")
+                    })?,
+            };
+        }
+        (None, Some(name)) => {
+            sgids = groups
+                .iter()
+                .filter(|f| f.get(3).is_some_and(|m| m.split(',').any(|m| m == name)))
+                .filter_map(gid_of)
+                .collect();
+        }
+        (None, None) => {}
     }
-    Ok((uid, gid, vec![]))
+    let mut gids = vec![gid];
+    gids.extend(sgids);
+    Ok((uid, gid, gids))
 }
 
 /// The error Docker reports (and the exit code its CLI derives) when the
@@ -612,17 +630,31 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65533::/:/bin/false\n",
         )
         .unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        std::fs::write(
+            root.join("etc/group"),
+            "root:x:0:\nstaff:x:50:\nwheel:x:10:root,nobody\ndevs:x:60:ann,nobody\n",
+        )
+        .unwrap();
+        // the gid first, then the groups that list the user by name
         assert_eq!(
             resolve_user(root, "nobody").unwrap(),
-            (65534, 65533, vec![])
+            (65534, 65533, vec![65533, 10, 60])
         );
         assert_eq!(
-            resolve_user(root, "nobody:staff").unwrap(),
-            (65534, 50, vec![])
+            resolve_user(root, "65534").unwrap(),
+            (65534, 65533, vec![65533, 10, 60])
         );
-        assert_eq!(resolve_user(root, "1000:7").unwrap(), (1000, 7, vec![]));
+        assert_eq!(resolve_user(root, "").unwrap(), (0, 0, vec![0, 10]));
+        // an explicit group replaces the memberships
+        assert_eq!(
+            resolve_user(root, "nobody:staff").unwrap(),
+            (65534, 50, vec![50])
+        );
+        // a uid without an entry has no name to be a member by
+        assert_eq!(resolve_user(root, "1000:7").unwrap(), (1000, 7, vec![7]));
+        assert_eq!(resolve_user(root, "1000").unwrap(), (1000, 0, vec![0]));
         assert!(resolve_user(root, "ghost").is_err());
+        assert!(resolve_user(root, "nobody:ghosts").is_err());
     }
 }
 

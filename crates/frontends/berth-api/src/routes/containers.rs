@@ -17,6 +17,9 @@ use crate::params::Params;
 use crate::server::ApiVersion;
 use crate::wire::containers as wire;
 
+/// What dockerd names a stream that is not upgraded, whatever it carries.
+pub(super) const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
+
 pub(super) fn stream_content_type(v: ApiVersion) -> &'static str {
     if v >= ApiVersion(1, 42) {
         "application/vnd.docker.multiplexed-stream"
@@ -236,7 +239,8 @@ fn parse_time(v: Option<&str>) -> ApiResult<Option<f64>> {
 }
 
 /// POST /containers/{id}/attach: a 101 upgrade to a raw, bidirectional
-/// stream (or, without Upgrade headers, a streamed 200 body).
+/// stream (or, without Upgrade headers, a streamed 200 body): the log so
+/// far when `logs` is set, then the live streams when `stream` is.
 pub async fn attach(
     State(e): State<AppState>,
     Path(id): Path<String>,
@@ -249,6 +253,8 @@ pub async fn attach(
         stdin: p.flag("stdin"),
         stdout: p.flag("stdout"),
         stderr: p.flag("stderr"),
+        logs: p.flag("logs"),
+        stream: p.flag("stream"),
     };
     let with_stdin = opts.stdin;
     let detach_keys = match p.get("detachKeys").filter(|k| !k.is_empty()) {
@@ -257,10 +263,16 @@ pub async fn attach(
             ApiError::bad_request(format!("Invalid detach keys ({k}) provided: {err}"))
         })?,
     };
-    let pending = e.container_attach(&id, opts).await?;
-    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
-    if !wants_upgrade {
-        let body = futures_util::stream::once(pending)
+    let attaching = e.container_attach(&id, opts).await?;
+    let content_type = crate::wire::exec::upgraded_content_type(attaching.tty, v);
+    let logs = attaching.logs.map(|rx| {
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+    });
+    let logs = futures_util::stream::iter(logs).flatten();
+    let pending = attaching.stream;
+    if !req.headers().contains_key(header::UPGRADE) {
+        let live = futures_util::stream::iter(pending)
+            .then(|pending| pending)
             .map(|r| match r {
                 Ok(s) => ReaderStream::new(s.stream).left_stream(),
                 Err(err) => {
@@ -269,8 +281,9 @@ pub async fn attach(
                 }
             })
             .flatten();
+        let body = logs.chain(live);
         return Ok((
-            [(header::CONTENT_TYPE, stream_content_type(v))],
+            [(header::CONTENT_TYPE, RAW_STREAM)],
             Body::from_stream(body),
         )
             .into_response());
@@ -284,20 +297,30 @@ pub async fn attach(
                 return;
             }
         };
-        let client = TokioIo::new(upgraded);
+        let mut client = TokioIo::new(upgraded);
+        let mut logs = std::pin::pin!(logs);
+        while let Some(Ok(chunk)) = logs.next().await {
+            if client.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let Some(pending) = pending else {
+            let _ = client.shutdown().await;
+            return;
+        };
         match pending.await {
             Ok(stream) => pump(client, stream, with_stdin, detach_keys).await,
             Err(err) => tracing::debug!(error = %err, "attach ended before the container started"),
         }
     });
-    upgrade_response(v)
+    upgrade_response(content_type)
 }
 
 /// The 101 answer that turns an attach or exec start into a raw stream.
-pub(super) fn upgrade_response(v: ApiVersion) -> ApiResult<Response> {
+pub(super) fn upgrade_response(content_type: &str) -> ApiResult<Response> {
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, stream_content_type(v))
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "tcp")
         .body(Body::empty())

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use hyper_util::rt::TokioIo;
 
-use super::containers::{stream_content_type, upgrade_response};
+use super::containers::{RAW_STREAM, upgrade_response};
 use super::{AppState, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::server::ApiVersion;
@@ -18,7 +18,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let cfg: ExecConfig = json_body(&body)?;
-    let exec_id = e.exec_create(&id, crate::wire::exec::create_request(cfg))?;
+    let exec_id = e.exec_create(&id, crate::wire::exec::create_request(cfg)?)?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "Id": exec_id })),
@@ -32,7 +32,8 @@ pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 /// POST /exec/{id}/start: detached, or a 101 upgrade carrying the output
-/// (and stdin), like attach.
+/// (and stdin), like attach. The process starts once the answer head is
+/// out, as dockerd starts it after writing the head.
 pub async fn start(
     State(e): State<AppState>,
     Path(id): Path<String>,
@@ -48,8 +49,12 @@ pub async fn start(
     } else {
         json_body(&raw)?
     };
-    let session = e.exec_start(&id).await?;
+    let opts = crate::wire::exec::start_request(&cfg, v);
+    let raw_output = opts.raw;
+    let mut session = e.exec_start(&id, opts).await?;
     if cfg.detach == Some(true) {
+        // a detached start answers once the process runs
+        session.launch().await;
         tokio::spawn(session.pump(tokio::io::empty(), tokio::io::sink()));
         return Ok(StatusCode::OK.into_response());
     }
@@ -57,7 +62,8 @@ pub async fn start(
         let (w, r) = tokio::io::duplex(64 * 1024);
         tokio::spawn(session.pump(tokio::io::empty(), w));
         let body = Body::from_stream(tokio_util::io::ReaderStream::new(r));
-        return Ok(([(header::CONTENT_TYPE, stream_content_type(v))], body).into_response());
+        // dockerd names the raw stream here whatever it carries
+        return Ok(([(header::CONTENT_TYPE, RAW_STREAM)], body).into_response());
     }
     let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let Some(on_upgrade) = on_upgrade else {
@@ -67,6 +73,7 @@ pub async fn start(
         ));
     };
     tokio::spawn(async move {
+        // hyper hands the connection over once the 101 head is written
         match on_upgrade.await {
             Ok(upgraded) => {
                 let (r, w) = tokio::io::split(TokioIo::new(upgraded));
@@ -76,5 +83,5 @@ pub async fn start(
             Err(_) => session.pump(tokio::io::empty(), tokio::io::sink()).await,
         }
     });
-    upgrade_response(v)
+    upgrade_response(crate::wire::exec::upgraded_content_type(raw_output, v))
 }

@@ -1008,7 +1008,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
             Some(AttachContainerOptions {
                 stream: true,
                 stdin: a.flags.interactive,
-                detach_keys: a.detach_keys.clone(),
+                detach_keys: configured_detach_keys(&a.detach_keys),
                 stdout: true,
                 stderr: true,
                 ..Default::default()
@@ -1020,7 +1020,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let io = Io {
         interactive: a.flags.interactive,
         tty: a.flags.tty,
-        detach_keys: detach_keys(a.detach_keys.as_deref())?,
+        detach_keys: detach_keys(configured_detach_keys(&a.detach_keys).as_deref())?,
     };
     start_attached(ctx, "run", &id, cond, 125, io, attach).await
 }
@@ -1034,6 +1034,13 @@ struct Io {
     tty: bool,
     /// the sequence that ends the session and leaves the container running
     detach_keys: Vec<u8>,
+}
+
+/// `--detach-keys`, else config.json's `detachKeys`, as the docker CLI
+/// takes them; both the daemon and the CLI's own scan use the result.
+fn configured_detach_keys(flag: &Option<String>) -> Option<String> {
+    flag.clone()
+        .or_else(|| crate::config::format_for("detachKeys"))
 }
 
 /// `--detach-keys`, or docker's ctrl-p ctrl-q
@@ -1130,7 +1137,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
                 Some(AttachContainerOptions {
                     stream: true,
                     stdin: a.interactive,
-                    detach_keys: a.detach_keys.clone(),
+                    detach_keys: configured_detach_keys(&a.detach_keys),
                     stdout: true,
                     stderr: true,
                     ..Default::default()
@@ -1152,7 +1159,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
         let io = Io {
             interactive: a.interactive,
             tty,
-            detach_keys: detach_keys(a.detach_keys.as_deref())?,
+            detach_keys: detach_keys(configured_detach_keys(&a.detach_keys).as_deref())?,
         };
         return start_attached(ctx, "start", name, "next-exit", 1, io, attach).await;
     }
@@ -1683,7 +1690,7 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         privileged: Some(a.privileged),
         user: a.user.clone(),
         working_dir: a.workdir.clone(),
-        detach_keys: a.detach_keys.clone(),
+        detach_keys: configured_detach_keys(&a.detach_keys),
     };
     let created = ctx
         .docker
@@ -1706,14 +1713,16 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
             let io = Io {
                 interactive: a.interactive,
                 tty: a.tty,
-                detach_keys: detach_keys(a.detach_keys.as_deref())?,
+                detach_keys: detach_keys(configured_detach_keys(&a.detach_keys).as_deref())?,
             };
             let target = ResizeTarget::Exec(created.id.clone());
             if attached_session(ctx, io, target, input, output, async {})
                 .await
                 .is_none()
             {
-                return Ok(0);
+                // unlike run and attach, docker's exec reports the detach
+                // as its error
+                return Err(status(1, "read escape sequence"));
             }
         }
     }
@@ -1854,7 +1863,7 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
             Some(AttachContainerOptions {
                 stream: true,
                 stdin,
-                detach_keys: a.detach_keys.clone(),
+                detach_keys: configured_detach_keys(&a.detach_keys),
                 stdout: true,
                 stderr: true,
                 ..Default::default()
@@ -1869,7 +1878,7 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
     let io = Io {
         interactive: stdin,
         tty,
-        detach_keys: detach_keys(a.detach_keys.as_deref())?,
+        detach_keys: detach_keys(configured_detach_keys(&a.detach_keys).as_deref())?,
     };
     let target = ResizeTarget::Container(a.container.clone());
     if attached_session(ctx, io, target, attach.input, attach.output, async {})
