@@ -299,6 +299,15 @@ fn archive_paths_resolve_from_the_root_and_archives_hold_the_top_entry_and_links
             names.contains(&s(&format!("{top}etc/greeting"), 'f', "")),
             "{path}"
         );
+        // the running container's /proc is a mount point, not its files
+        let proc_dir = format!("{top}proc/");
+        assert!(names.contains(&s(&proc_dir, 'd', "")), "{path}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.0.starts_with(&proc_dir) && n.0 != proc_dir),
+            "{path}: live /proc files archived"
+        );
     }
     // through the docker CLI
     let o = d.docker(&["cp", "c1:etc/greeting", "-"]);

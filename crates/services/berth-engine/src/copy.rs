@@ -225,6 +225,7 @@ impl Engine {
                 })
                 .await;
             if let Err(e) = r {
+                tracing::warn!(container = %n, error = %e, "archive cut short");
                 let _ = err_tx.send(Err(std::io::Error::other(e.to_string()))).await;
             }
         });

@@ -350,7 +350,9 @@ impl<W: Write> Walk<W> {
                 }
                 self.append(&mut h, &dir_name, None, io::empty())?;
                 let dfd = reopen(fd, at, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-                self.add_children(&dfd, Some(name))?;
+                if !is_pseudo_fs(&dfd) {
+                    self.add_children(&dfd, Some(name))?;
+                }
             }
             libc::S_IFREG => {
                 h.set_entry_type(tar::EntryType::Regular);
@@ -414,6 +416,35 @@ impl<W: Write> Walk<W> {
         }
         Ok(())
     }
+}
+
+/// Whether `dir` is on a kernel file system (procfs, sysfs, cgroups…) that
+/// a running container's root shows: its mount point goes into an archive
+/// as an empty directory, as dockerd's (which reads the root without those
+/// mounts) has it; its live files change while they are read.
+fn is_pseudo_fs(dir: &OwnedFd) -> bool {
+    const PSEUDO: [i64; 10] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x6367_7270, // cgroup2
+        0x0027_e0eb, // cgroup
+        0x1cd1,      // devpts
+        0x1980_0202, // mqueue
+        0x7363_6673, // securityfs
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x6e73_6673, // nsfs
+    ];
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `st` is a valid statfs buffer and `dir` an open descriptor
+    let rc = unsafe { libc::fstatfs(dir.as_raw_fd(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs filled it in
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs by architecture
+    let f_type = unsafe { st.assume_init() }.f_type as i64;
+    PSEUDO.contains(&f_type)
 }
 
 /// Appends an entry named (and linked) by raw bytes, as Go's tar writer
