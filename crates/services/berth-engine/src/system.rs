@@ -159,10 +159,11 @@ impl Engine {
             labels: settings.labels,
             experimental: self.cfg.experimental,
             server_version: BERTH_VERSION.into(),
-            // libcontainer in berth's own shim is the one runtime; clients
-            // look for runc's name, so it answers to that too
+            // libcontainer in berth's own shim is the one runtime, listed
+            // under runc's name, which clients look for (create also takes
+            // "berth" and "io.containerd.runc.v2" for it)
             default_runtime: "runc".into(),
-            runtime_names: crate::hostconfig::RUNTIMES.map(String::from).to_vec(),
+            runtime_names: vec!["runc".into()],
             runtime_path: self.cfg.shim_binary.display().to_string(),
             init_binary: self
                 .cfg

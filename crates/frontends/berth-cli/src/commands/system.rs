@@ -1,7 +1,7 @@
 use anyhow::Result;
 
 use crate::output::{json_indent, print_format, render_template};
-use crate::{Ctx, daemon_error, is_not_found, status};
+use crate::{Ctx, daemon_error, status};
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
@@ -31,38 +31,7 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
     let mut out = Vec::new();
     let mut failed = false;
     for n in &a.names {
-        let mut found = None;
-        if kind.as_deref() != Some("image") {
-            let opts = a
-                .size
-                .then_some(bollard::query_parameters::InspectContainerOptions { size: true });
-            match ctx.docker.inspect_container(n, opts).await {
-                Ok(c) => found = Some(serde_json::to_value(c)?),
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(status(1, daemon_error(&e))),
-            }
-        }
-        if found.is_none() && kind.as_deref().is_none_or(|k| k == "image") {
-            match ctx.docker.inspect_image(n).await {
-                Ok(i) => found = Some(serde_json::to_value(i)?),
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(status(1, daemon_error(&e))),
-            }
-        }
-        if found.is_none() && kind.as_deref().is_none_or(|k| k == "volume") {
-            match ctx.docker.inspect_volume(n).await {
-                Ok(v) => found = Some(serde_json::to_value(v)?),
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(status(1, daemon_error(&e))),
-            }
-        }
-        if found.is_none() && kind.as_deref().is_none_or(|k| k == "network") {
-            match ctx.docker.inspect_network(n, None).await {
-                Ok(v) => found = Some(serde_json::to_value(v)?),
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(status(1, daemon_error(&e))),
-            }
-        }
+        let found = inspect_one(ctx, n, kind.as_deref(), a.size).await?;
         match found {
             Some(v) => out.push(v),
             None => {
@@ -95,6 +64,45 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
         None => println!("{}", json_indent(&serde_json::Value::Array(out))?),
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// The first object named `n` among the kinds asked for, as the daemon
+/// sent it: every field kept, as the docker CLI prints the raw answer.
+async fn inspect_one(
+    ctx: &Ctx,
+    n: &str,
+    kind: Option<&str>,
+    size: bool,
+) -> Result<Option<serde_json::Value>> {
+    let wanted = |k: &str| kind.is_none_or(|want| want == k);
+    let name = crate::rawhttp::encode(n);
+    let paths = [
+        (
+            "container",
+            format!(
+                "/containers/{name}/json{}",
+                if size { "?size=1" } else { "" }
+            ),
+        ),
+        ("image", format!("/images/{name}/json")),
+        ("volume", format!("/volumes/{name}")),
+        ("network", format!("/networks/{name}")),
+    ];
+    for (k, path) in paths {
+        if !wanted(k) {
+            continue;
+        }
+        let (code, body) = crate::rawhttp::get(&ctx.socket, &path).await?;
+        match code {
+            200 => return Ok(Some(serde_json::from_slice(&body.read_all().await?)?)),
+            404 => {}
+            _ => {
+                let msg = body.error_message().await;
+                return Err(status(1, format!("Error response from daemon: {msg}")));
+            }
+        }
+    }
+    Ok(None)
 }
 
 #[derive(clap::Args, Debug)]
