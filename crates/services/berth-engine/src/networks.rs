@@ -219,13 +219,12 @@ impl Engine {
         // fails at start, when it is still missing
         if let Some(name) = endpoint_network(mode)
             && let Ok(n) = self.network_record(name)
+            && n.driver != "bridge"
         {
-            if n.driver != "bridge" {
-                return Err(Error::invalid(format!(
-                    "container cannot be connected to network {}",
-                    n.name
-                )));
-            }
+            return Err(Error::invalid(format!(
+                "container cannot be connected to network {}",
+                n.name
+            )));
         }
         Ok(())
     }
