@@ -660,6 +660,8 @@ pub struct ContainerSpec {
     pub config: ContainerConfig,
     pub host_config: HostConfig,
     pub endpoints: HashMap<String, EndpointConfig>,
+    /// the `platform` the client asked the image to be for, as sent
+    pub platform: Option<String>,
 }
 
 impl std::fmt::Display for MountType {

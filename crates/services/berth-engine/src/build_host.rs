@@ -315,6 +315,7 @@ impl BuildHost for EngineHost {
                 ..Default::default()
             },
             endpoints: Default::default(),
+            platform: None,
         };
         Box::pin(self.0.create_step_container(spec))
     }

@@ -386,8 +386,17 @@ impl Engine {
             Some(n) if !n.is_empty() => Some(names::validate(n)?),
             _ => None,
         };
+        let want = spec
+            .platform
+            .as_deref()
+            .map(berth_distribution::manifest::parse_specifier)
+            .transpose()
+            .map_err(Error::invalid)?;
         let spec = crate::validate::create_spec(spec, crate::validate::online_cpus())?;
         let image = self.resolve_image(&image_name)?;
+        if let Some(want) = &want {
+            self.check_image_platform(&image_name, &image.id, want)?;
+        }
         let img_cfg = self
             .image_config(&image.id)?
             .config()
@@ -409,6 +418,7 @@ impl Engine {
 
         let id = crate::random_id();
         let host_config = self.prepare_host_config(&spec.host_config)?;
+        self.check_links(&host_config)?;
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
         for v in spec.config.volumes.clone().unwrap_or_default() {
@@ -508,6 +518,37 @@ impl Engine {
         self.container_event(&entry.record(), "create", &[]);
         self.containers.w().insert(id.clone(), entry);
         Ok((id, vec![]))
+    }
+
+    /// dockerd's answer when the image found is for another platform than
+    /// the one asked for: a 404, so that the CLI pulls the right one.
+    fn check_image_platform(
+        &self,
+        name: &str,
+        image_id: &str,
+        want: &berth_distribution::manifest::Platform,
+    ) -> Result<()> {
+        use berth_distribution::manifest::{Platform, format_platform, platform_matches};
+        let cfg = self.image_config_raw(image_id)?;
+        let field = |k: &str| {
+            cfg.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let have = Platform {
+            os: field("os"),
+            architecture: field("architecture"),
+            variant: Some(field("variant")).filter(|v| !v.is_empty()),
+        };
+        if platform_matches(want, &have) {
+            return Ok(());
+        }
+        Err(Error::not_found(format!(
+            "image with reference {name} was found but its platform ({}) does not match the specified platform ({})",
+            format_platform(&have),
+            format_platform(want)
+        )))
     }
 
     /// Names a new container (the one asked for, or a generated one), makes
@@ -2294,10 +2335,17 @@ fn validate_host_config(hc: &HostConfig) -> Result<()> {
     )
     .map_err(Error::invalid)?;
     parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
+    // dockerd's ValidateTmpfsMountDestination, whose words carry no
+    // "invalid mount config" prefix, unlike a tmpfs in Mounts
     for path in hc.tmpfs.clone().unwrap_or_default().keys() {
+        if path.starts_with('/') && crate::validate::clean_absolute(path) == "/" {
+            return Err(Error::invalid(
+                "invalid specification: destination can't be '/'",
+            ));
+        }
         if !path.starts_with('/') {
             return Err(Error::invalid(format!(
-                "invalid mount config for type \"tmpfs\": invalid mount path: '{path}' mount path must be absolute"
+                "invalid mount path: '{path}' mount path must be absolute"
             )));
         }
     }

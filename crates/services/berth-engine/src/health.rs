@@ -99,14 +99,8 @@ pub fn validate(cfg: &HealthConfig) -> crate::Result<()> {
             "Retries in Healthcheck cannot be negative",
         ));
     }
-    if let Some(t) = &cfg.test
-        && let Some(first) = t.first()
-        && !matches!(first.as_str(), "NONE" | "CMD" | "CMD-SHELL" | "")
-    {
-        return Err(crate::Error::invalid(format!(
-            "unknown Healthcheck type {first:?}"
-        )));
-    }
+    // dockerd takes any Test: a type other than CMD and CMD-SHELL means
+    // no probe (it only logs a warning), as NONE does
     Ok(())
 }
 
@@ -237,7 +231,11 @@ mod tests {
             Some(vec!["true".into()])
         );
         assert_eq!(probe_command(&cfg(&["NONE"])), None);
-        assert!(validate(&cfg(&["BOGUS"])).is_err());
+        // dockerd creates these and runs no probe
+        for t in [&["BOGUS", "x"][..], &[], &["NONE"]] {
+            assert!(validate(&cfg(t)).is_ok(), "{t:?}");
+            assert_eq!(probe_command(&cfg(t)), None, "{t:?}");
+        }
         let mut c = cfg(&["CMD", "true"]);
         c.interval = Some(10);
         assert!(validate(&c).is_err());

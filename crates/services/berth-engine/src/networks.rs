@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use berth_bridge::links;
-use berth_core::container::EndpointConfig;
+use berth_core::container::{EndpointConfig, HostConfig};
 use berth_core::network::{JoinRequest, PortRequest};
 
 use crate::containers::{ContainerRecord, Status};
@@ -37,6 +37,32 @@ pub(crate) fn endpoint_network(mode: &str) -> Option<&str> {
         "host" | "none" => None,
         m if m.starts_with("container:") => None,
         m => Some(m),
+    }
+}
+
+/// `err` with dockerd's words of the step that failed before its own,
+/// keeping its kind (a missing network stays a 404).
+fn setup_failed(err: Error, step: &str) -> Error {
+    match err {
+        Error::NotFound(m) => Error::NotFound(format!("{step}: {m}")),
+        Error::InvalidParameter(m) => Error::InvalidParameter(format!("{step}: {m}")),
+        Error::Conflict(m) => Error::Conflict(format!("{step}: {m}")),
+        other => Error::Internal(anyhow::anyhow!("{step}: {other}")),
+    }
+}
+
+/// The container a `name[:alias]` link names, with dockerd's words for
+/// one that cannot be read (its ParseLink).
+fn link_target(link: &str) -> Result<String> {
+    if link.is_empty() {
+        return Err(Error::invalid("empty string specified for links"));
+    }
+    let parts: Vec<&str> = link.split(':').collect();
+    match parts.as_slice() {
+        [name] => Ok(name.to_string()),
+        // inspect shows links as `/child:/parent/alias`
+        [name, _] => Ok(name.strip_prefix('/').unwrap_or(name).to_string()),
+        _ => Err(Error::invalid(format!("bad format for links: {link}"))),
     }
 }
 
@@ -189,13 +215,52 @@ impl Engine {
             self.get(target)?;
             return Ok(());
         }
-        if let Some(name) = endpoint_network(mode) {
-            let n = self.network_record(name)?;
-            if n.driver != "bridge" {
-                return Err(Error::invalid(format!(
-                    "container cannot be connected to network {}",
-                    n.name
-                )));
+        // dockerd takes a network that does not exist (yet) at create and
+        // fails at start, when it is still missing
+        if let Some(name) = endpoint_network(mode)
+            && let Ok(n) = self.network_record(name)
+            && n.driver != "bridge"
+        {
+            return Err(Error::invalid(format!(
+                "container cannot be connected to network {}",
+                n.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// A new container's links, checked as dockerd's registerLinks does at
+    /// create (links on a user-defined network are only aliases): each
+    /// names an existing container, not on the host's network. A missing
+    /// one is the request's fault (400): a 404 would make the CLI pull.
+    pub(crate) fn check_links(&self, hc: &HostConfig) -> Result<()> {
+        let mode = hc.network_mode.as_deref().unwrap_or_default();
+        let predefined = matches!(mode, "" | "default" | "bridge" | "host" | "none")
+            || mode.starts_with("container:");
+        if !predefined {
+            return Ok(());
+        }
+        let missing = |name: &str, err: Error| match err {
+            Error::NotFound(m) => {
+                Error::invalid(format!("could not get container for {name}: {m}"))
+            }
+            other => other,
+        };
+        for link in hc.links.clone().unwrap_or_default() {
+            let name = link_target(&link)?;
+            let mut child = self.get(&name).map_err(|e| missing(&name, e))?.record();
+            // a container in another's namespace is linked through that one
+            for _ in 0..64 {
+                let child_mode = child.host_config.network_mode.clone().unwrap_or_default();
+                let Some(cid) = child_mode.strip_prefix("container:") else {
+                    break;
+                };
+                child = self.get(cid).map_err(|e| missing(cid, e))?.record();
+            }
+            if child.host_config.network_mode.as_deref() == Some("host") {
+                return Err(Error::invalid(
+                    "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+                ));
             }
         }
         Ok(())
@@ -208,7 +273,9 @@ impl Engine {
         let Some(primary) = endpoint_network(&mode) else {
             return Ok(Vec::new());
         };
-        let primary = self.network_record(primary)?;
+        let primary = self
+            .network_record(primary)
+            .map_err(|e| setup_failed(e, "failed to set up container networking"))?;
         let mut out = Vec::new();
         if !rec.primary_detached {
             out.push(primary.clone());

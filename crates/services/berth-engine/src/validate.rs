@@ -59,7 +59,15 @@ pub fn working_dir(wd: Option<String>) -> Result<Option<String>> {
 }
 
 /// Go's filepath.Clean for an absolute path.
-fn clean_absolute(p: &str) -> String {
+/// A `platform` parameter, refused with containerd's words as dockerd
+/// refuses it before anything else.
+pub fn platform(spec: &str) -> Result<()> {
+    berth_distribution::manifest::parse_specifier(spec)
+        .map(|_| ())
+        .map_err(Error::invalid)
+}
+
+pub(crate) fn clean_absolute(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

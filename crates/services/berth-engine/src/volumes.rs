@@ -282,7 +282,20 @@ impl Engine {
                 Some((n, m)) => (n, Some(m)),
                 None => (from.as_str(), None),
             };
-            let src = self.get(name)?.record();
+            if from.is_empty() {
+                return Err(Error::invalid(
+                    "volumes-from specification cannot be an empty string",
+                ));
+            }
+            // dockerd answers a missing one as bad input (400): a 404 at
+            // create makes the CLI pull the image
+            let src = self
+                .get(name)
+                .map_err(|e| match e {
+                    Error::NotFound(m) => Error::invalid(m),
+                    other => other,
+                })?
+                .record();
             for mut m in src
                 .mounts
                 .into_iter()

@@ -30,6 +30,7 @@ pub(super) fn stream_content_type(v: ApiVersion) -> &'static str {
 
 pub async fn create(
     State(e): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -40,7 +41,14 @@ pub async fn create(
         ));
     }
     let cfg: ContainerCreateBody = json_body(&body)?;
-    let spec = wire::create_request(&cfg)?;
+    let mut spec = wire::create_request(&cfg)?;
+    // dockerd reads `platform` from API 1.41 on
+    if version >= ApiVersion(1, 41) {
+        spec.platform = p
+            .get("platform")
+            .filter(|s| !s.is_empty())
+            .map(String::from);
+    }
     let (id, warnings) = e.container_create(p.get("name"), spec).await?;
     Ok((
         StatusCode::CREATED,

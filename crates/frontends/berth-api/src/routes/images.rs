@@ -149,16 +149,24 @@ pub async fn remove(
 /// POST /images/create: `fromSrc=-` imports the request body.
 pub async fn create(
     State(e): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
+    // dockerd reads `platform` from API 1.32 on, before pulling or importing
+    let platform = p
+        .get("platform")
+        .filter(|s| !s.is_empty() && version >= ApiVersion(1, 32));
+    if let Some(platform) = platform {
+        berth_engine::validate::platform(platform)?;
+    }
     if let Some(image) = p.get("fromImage").filter(|s| !s.is_empty()) {
         let opts = berth_engine::PullOptions {
             image: image.to_string(),
             tag: p.get("tag").map(String::from),
-            platform: p.get("platform").map(String::from),
+            platform: platform.map(String::from),
             credentials: registry_auth(&headers)?,
         };
         let rx = e.pull_stream(&opts).await?;

@@ -50,6 +50,7 @@ pub fn create_request(body: &ContainerCreateBody) -> Result<ContainerSpec, ApiEr
         } else {
             serde_json::from_value(endpoints).map_err(invalid)?
         },
+        platform: None,
     })
 }
 
