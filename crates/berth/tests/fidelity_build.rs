@@ -154,6 +154,23 @@ fn the_daemon_applies_dockerignore_to_whole_contexts() {
         .unwrap_or_else(|| panic!("no error: {text}"));
     assert!(err.contains("secret.txt"), "{err}");
     assert_eq!(code(&d.berth(&["image", "inspect", "named"])), 1);
+    // the Dockerfile and .dockerignore are read, then left out of the
+    // context when .dockerignore names them
+    let (status, messages, text) = raw_build(
+        &d,
+        "t=selfignored",
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"),
+            (".dockerignore", "Dockerfile\n.dockerignore\n"),
+            ("kept.txt", "kept\n"),
+        ],
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        streams(&messages).contains("Successfully tagged selfignored:latest"),
+        "{text}"
+    );
+    assert_eq!(run_in(&d, "selfignored", "ls -A /ctx"), "kept.txt\n");
 }
 
 #[test]

@@ -108,6 +108,11 @@ fn load_dockerfile(ctx: &Path, opts: &BuildOptions) -> Result<Dockerfile> {
         apply_dockerignore(ctx, &ignore, &keep).map_err(|e| {
             Error::Internal(anyhow::Error::from(e).context("applying .dockerignore"))
         })?;
+        // read, they go too when .dockerignore names them, as in Docker
+        // (clients send them whatever it says)
+        for f in keep.iter().filter(|f| ignore.excluded(f)) {
+            remove_context_file(ctx, f);
+        }
     }
     Ok(df)
 }
