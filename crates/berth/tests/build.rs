@@ -312,7 +312,11 @@ fn failures_are_clear_and_leave_nothing_behind() {
     );
     assert!(!stdout(&o).contains("never"));
     assert_eq!(code(&d.berth(&["image", "inspect", "broken"])), 1);
-    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+    // the failed step's container stays, as Docker's classic builder
+    // leaves it without --force-rm
+    let left = stdout(&d.berth(&["ps", "-aq"]));
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(d.berth(&["rm", left.trim()]).status.success());
 
     let cases: &[(&str, &str)] = &[
         (

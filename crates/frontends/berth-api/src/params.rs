@@ -26,6 +26,25 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The first value of `key`, as Go's `FormValue` reads it (`get`
+    /// takes the last).
+    pub fn first(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `flag` over the first value, as Docker's `BoolValue` reads it.
+    pub fn first_flag(&self, key: &str) -> bool {
+        self.first(key).is_some_and(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "no" | "false" | "none"
+            )
+        })
+    }
+
     pub fn all(&self, key: &str) -> Vec<String> {
         self.0
             .iter()
@@ -136,5 +155,16 @@ mod tests {
                 .filters()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn first_reads_as_form_value_does() {
+        let p = Params::parse(Some("dockerfile=a&dockerfile=b&q=1&q=0")).unwrap();
+        assert_eq!(p.first("dockerfile"), Some("a"));
+        assert_eq!(p.get("dockerfile"), Some("b"));
+        assert!(p.first_flag("q"));
+        assert!(!p.flag("q"));
+        assert_eq!(p.first("missing"), None);
+        assert!(!p.first_flag("missing"));
     }
 }

@@ -38,7 +38,7 @@ use berth_core::error::{Error, Result};
 use berth_core::image::{ImageRecord, chain_ids, short_id};
 
 use crate::Builder;
-use crate::host::{Progress, StepContainer, StepLayer};
+use crate::host::{Progress, StepContainer, StepLayer, StepOutput};
 
 /// What `POST /build` and `berth build` ask for.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +96,11 @@ fn load_dockerfile(ctx: &Path, opts: &BuildOptions) -> Result<Dockerfile> {
     };
     let text = read_context_file(ctx, &name)?
         .ok_or_else(|| Error::invalid(format!("Cannot locate specified Dockerfile: {name}")))?;
+    if text.is_empty() {
+        return Err(Error::invalid(format!(
+            "the Dockerfile ({name}) cannot be empty"
+        )));
+    }
     let df = berth_dockerfile::parse(&text).map_err(|e| Error::invalid(e.to_string()))?;
     if let Some(ignore) = read_context_file(ctx, ".dockerignore")? {
         let ignore = DockerIgnore::parse(&ignore);
@@ -103,6 +108,11 @@ fn load_dockerfile(ctx: &Path, opts: &BuildOptions) -> Result<Dockerfile> {
         apply_dockerignore(ctx, &ignore, &keep).map_err(|e| {
             Error::Internal(anyhow::Error::from(e).context("applying .dockerignore"))
         })?;
+        // read, they go too when .dockerignore names them, as in Docker
+        // (clients send them whatever it says)
+        for f in keep.iter().filter(|f| ignore.excluded(f)) {
+            remove_context_file(ctx, f);
+        }
     }
     Ok(df)
 }
@@ -220,6 +230,12 @@ impl Builder {
             return Err(Error::invalid("dockerfile has no FROM instruction"));
         }
         let target = target_stage(&df, opts)?;
+        for name in &opts.cache_from {
+            if self.host.resolve_image(name).is_err() {
+                // Docker's words, in its log too: the build goes on
+                tracing::warn!("Could not look up {name} for cache resolution, skipping");
+            }
+        }
         let mut consumed: HashSet<String> = HashSet::new();
         let global = global_args(&df, opts, &mut consumed)?;
         let stages = needed_stages(&df, target, &global)?;
@@ -273,7 +289,8 @@ impl Builder {
             for &si in &wave {
                 let (stx, srx) = tokio::sync::mpsc::channel(1024);
                 outputs.push(srx);
-                builds.push(self.build_stage(
+                let aux_tx = stx.clone();
+                let stage = self.build_stage(
                     df,
                     si,
                     first_step[&si],
@@ -283,7 +300,23 @@ impl Builder {
                     ctx,
                     opts,
                     stx,
-                ));
+                );
+                builds.push(async move {
+                    let built = stage.await?;
+                    // each stage's image, as the classic builder reports
+                    // it when the stage is done (the target's comes with
+                    // the finished image)
+                    if let Some(img) = built
+                        .0
+                        .image
+                        .as_ref()
+                        .filter(|_| Some(&si) != stages.last())
+                        && !opts.quiet
+                    {
+                        let _ = aux_tx.send(json!({ "aux": { "ID": img.id } })).await;
+                    }
+                    Ok::<_, Error>(built)
+                });
             }
             let forward = async {
                 for mut rx in outputs {
@@ -552,15 +585,8 @@ impl Builder {
                 let committed = self
                     .commit_step(st, Some(&id), created_by, &key_extra)
                     .await;
-                if opts.rm || opts.force_rm {
-                    say(
-                        tx,
-                        opts.quiet,
-                        format!("Removing intermediate container {}\n", short_id(&id)),
-                    )
+                self.settle_run_container(&id, committed.is_ok(), opts, tx)
                     .await;
-                }
-                self.remove_step_container(&id).await;
                 committed?;
                 self.finish_step(st, opts, tx).await;
                 Ok(())

@@ -12,7 +12,9 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::{BuildHost, BuildOptions, Builder, Progress, RootWork, StepContainer, StepLayer};
+use crate::{
+    BuildHost, BuildOptions, Builder, Progress, RootWork, StepContainer, StepLayer, StepOutput,
+};
 
 #[derive(Default)]
 struct State {
@@ -21,6 +23,7 @@ struct State {
     built: Vec<String>,
     created: Vec<StepContainer>,
     removed: Vec<String>,
+    kept: Vec<String>,
 }
 
 /// A host whose step containers exit with `exit_code` after printing
@@ -30,11 +33,17 @@ struct FakeHost {
     upper: PathBuf,
     exit_code: i64,
     output: &'static str,
+    /// what they print on stderr
+    errput: &'static str,
     state: Mutex<State>,
 }
 
 impl FakeHost {
     fn new(dir: &Path, exit_code: i64) -> Arc<Self> {
+        Self::with_stderr(dir, exit_code, "")
+    }
+
+    fn with_stderr(dir: &Path, exit_code: i64, errput: &'static str) -> Arc<Self> {
         let upper = dir.join("upper");
         std::fs::create_dir_all(&upper).unwrap();
         Arc::new(FakeHost {
@@ -42,6 +51,7 @@ impl FakeHost {
             upper,
             exit_code,
             output: "hello from the step\n",
+            errput,
             state: Mutex::new(State::default()),
         })
     }
@@ -138,16 +148,27 @@ impl BuildHost for FakeHost {
     fn run_container<'a>(
         &'a self,
         _id: &'a str,
-        output: mpsc::Sender<Vec<u8>>,
+        output: mpsc::Sender<StepOutput>,
     ) -> BoxFuture<'a, Result<i64>> {
         Box::pin(async move {
-            let _ = output.send(self.output.as_bytes().to_vec()).await;
+            let _ = output
+                .send(StepOutput::Stdout(self.output.as_bytes().to_vec()))
+                .await;
+            if !self.errput.is_empty() {
+                let _ = output
+                    .send(StepOutput::Stderr(self.errput.as_bytes().to_vec()))
+                    .await;
+            }
             Ok(self.exit_code)
         })
     }
     fn remove_container<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         self.st().removed.push(id.to_string());
         Box::pin(async { Ok(()) })
+    }
+    fn keep_container(&self, id: &str) -> Result<()> {
+        self.st().kept.push(id.to_string());
+        Ok(())
     }
     fn container_upper_dir(&self, _id: &str) -> PathBuf {
         self.upper.clone()
@@ -180,17 +201,29 @@ fn context(dir: &Path, dockerfile: &str) -> PathBuf {
 
 /// Builds and collects the progress stream's text.
 async fn build(host: &Arc<FakeHost>, df: &str, opts: BuildOptions) -> (Result<String>, String) {
+    let (res, messages) = build_messages(host, df, opts).await;
+    let text = messages
+        .iter()
+        .filter_map(|v| v.get("stream").and_then(Value::as_str))
+        .collect();
+    (res, text)
+}
+
+/// Builds and collects the progress stream's messages.
+async fn build_messages(
+    host: &Arc<FakeHost>,
+    df: &str,
+    opts: BuildOptions,
+) -> (Result<String>, Vec<Value>) {
     let ctx = context(&host.dir, df);
     let (tx, mut rx) = mpsc::channel::<Value>(1024);
     let builder = Builder::new(host.clone());
     let collect = tokio::spawn(async move {
-        let mut text = String::new();
+        let mut all = Vec::new();
         while let Some(v) = rx.recv().await {
-            if let Some(s) = v.get("stream").and_then(Value::as_str) {
-                text.push_str(s);
-            }
+            all.push(v);
         }
-        text
+        all
     });
     let res = builder.build(ctx, opts, tx).await;
     (res, collect.await.unwrap())
@@ -274,7 +307,7 @@ async fn no_cache_runs_every_step_again() {
 }
 
 #[tokio::test]
-async fn a_failing_run_is_a_typed_exit_code_and_its_container_goes() {
+async fn a_failing_run_is_a_typed_exit_code_and_its_container_stays() {
     let dir = tempfile::tempdir().unwrap();
     let host = FakeHost::new(dir.path(), 3);
     let (res, text) = build(&host, "FROM scratch\nRUN false\n", opts()).await;
@@ -292,7 +325,115 @@ async fn a_failing_run_is_a_typed_exit_code_and_its_container_goes() {
     let st = host.st();
     assert_eq!(st.created.len(), 1);
     assert_eq!(st.created[0].cmd, vec!["/bin/sh", "-c", "false"]);
-    assert_eq!(st.removed, vec!["step1".to_string()]);
+    // Docker's classic builder leaves a failed step's container, unless
+    // forcerm
+    assert!(st.removed.is_empty(), "{:?}", st.removed);
+    assert_eq!(st.kept, vec!["step1".to_string()]);
+}
+
+#[tokio::test]
+async fn rm_and_forcerm_decide_what_becomes_of_step_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    // rm=false: a succeeded step's container stays
+    let host = FakeHost::new(dir.path(), 0);
+    let keep = BuildOptions {
+        rm: false,
+        ..opts()
+    };
+    let (res, text) = build(&host, "FROM scratch\nRUN make\n", keep).await;
+    res.unwrap();
+    assert!(!text.contains("Removed intermediate container"), "{text}");
+    assert!(host.st().removed.is_empty());
+    assert_eq!(host.st().kept, vec!["step1".to_string()]);
+    // rm: removed, and said so as dockerd says it
+    let host = FakeHost::new(dir.path(), 0);
+    let (res, text) = build(&host, "FROM scratch\nRUN make\n", opts()).await;
+    res.unwrap();
+    assert!(
+        text.contains(" ---> Removed intermediate container step1\n"),
+        "{text}"
+    );
+    // forcerm: a failed step's container goes too
+    let host = FakeHost::new(dir.path(), 2);
+    let force = BuildOptions {
+        force_rm: true,
+        ..opts()
+    };
+    let (res, text) = build(&host, "FROM scratch\nRUN false\n", force).await;
+    assert!(res.is_err());
+    assert_eq!(host.st().removed, vec!["step1".to_string()]);
+    assert!(host.st().kept.is_empty());
+    assert!(
+        text.contains("Removed intermediate container step1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn run_stderr_comes_in_dockers_red() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::with_stderr(dir.path(), 0, "warning: careful\n");
+    let (res, messages) = build_messages(&host, "FROM scratch\nRUN make\n", opts()).await;
+    res.unwrap();
+    let streams: Vec<&str> = messages
+        .iter()
+        .filter_map(|v| v.get("stream").and_then(Value::as_str))
+        .collect();
+    assert!(
+        streams.contains(&"\u{1b}[91mwarning: careful\n\u{1b}[0m"),
+        "{streams:?}"
+    );
+    assert!(streams.contains(&"hello from the step\n"), "{streams:?}");
+}
+
+#[tokio::test]
+async fn every_stage_built_reports_its_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::new(dir.path(), 0);
+    let df = "FROM scratch AS a\nENV A=1\nFROM scratch AS b\nENV B=1\nFROM a\nENV C=1\n";
+    let (res, messages) = build_messages(&host, df, opts()).await;
+    let id = res.unwrap();
+    let aux: Vec<String> = messages
+        .iter()
+        .filter_map(|v| v.pointer("/aux/ID").and_then(Value::as_str))
+        .map(String::from)
+        .collect();
+    // b is not needed: stages a and the last are built
+    assert_eq!(aux.len(), 2, "{messages:?}");
+    assert_eq!(aux.last(), Some(&id));
+    assert_eq!(host.config(&aux[0])["config"]["Env"][1], json!("A=1"));
+    // the first stage's ID comes before the last stage's first step
+    let pos = |pred: &dyn Fn(&Value) -> bool| messages.iter().position(pred).unwrap();
+    let aux0 = pos(&|v| v.pointer("/aux/ID").and_then(Value::as_str) == Some(aux[0].as_str()));
+    let step = pos(&|v| v["stream"].as_str().is_some_and(|s| s.contains("FROM a")));
+    assert!(aux0 < step, "{messages:?}");
+}
+
+#[tokio::test]
+async fn a_missing_cache_from_image_leaves_no_cache_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::new(dir.path(), 0);
+    build(&host, CONFIG_ONLY, opts()).await.0.unwrap();
+    let missing = BuildOptions {
+        cache_from: vec!["nothere:1".into()],
+        ..opts()
+    };
+    let (res, text) = build(&host, CONFIG_ONLY, missing).await;
+    res.unwrap();
+    assert!(!text.contains("Using cache"), "{text}");
+}
+
+#[tokio::test]
+async fn an_empty_dockerfile_is_refused_in_dockers_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::new(dir.path(), 0);
+    let (res, _) = build(&host, "", opts()).await;
+    let err = res.unwrap_err();
+    assert!(matches!(err, Error::InvalidParameter(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the Dockerfile (Dockerfile) cannot be empty"
+    );
 }
 
 #[tokio::test]

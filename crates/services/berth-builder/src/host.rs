@@ -32,6 +32,13 @@ pub struct StepContainer {
     pub extra_hosts: Vec<String>,
 }
 
+/// A chunk of a RUN's output, by the stream it came on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutput {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
 /// The layer of a step's image.
 pub enum StepLayer<'a> {
     /// a layer tar written from the step container's changes
@@ -83,9 +90,13 @@ pub trait BuildHost: Send + Sync + 'static {
     fn run_container<'a>(
         &'a self,
         id: &'a str,
-        output: mpsc::Sender<Vec<u8>>,
+        output: mpsc::Sender<StepOutput>,
     ) -> BoxFuture<'a, Result<i64>>;
     fn remove_container<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// A step container the build leaves behind (`rm=false`, a failed
+    /// step): an ordinary container from now on, that the daemon's start
+    /// does not clear away as an interrupted build's.
+    fn keep_container(&self, id: &str) -> Result<()>;
     /// The writable layer of a container that is not running.
     fn container_upper_dir(&self, id: &str) -> PathBuf;
     /// Runs `work` on the root of a container (its image and writable

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_builder::{BuildHost, Progress, RootWork, StepContainer, StepLayer};
+use berth_builder::{BuildHost, Progress, RootWork, StepContainer, StepLayer, StepOutput};
 use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
 use futures_util::future::{BoxFuture, OptionFuture};
 use serde_json::{Value, json};
@@ -177,7 +177,7 @@ impl EngineHost {
 
     /// Attaches to the container, starts it and forwards its output until
     /// it exits.
-    async fn run(&self, id: &str, output: mpsc::Sender<Vec<u8>>) -> Result<i64> {
+    async fn run(&self, id: &str, output: mpsc::Sender<StepOutput>) -> Result<i64> {
         let e = &self.0;
         let opts = crate::AttachOptions {
             stdin: false,
@@ -203,10 +203,11 @@ impl EngineHost {
     }
 }
 
-/// Reads the frames of an attach stream and forwards their bytes.
+/// Reads the frames of an attach stream and forwards their bytes, by the
+/// stream the frame header names.
 async fn forward_frames(
     mut stream: berth_core::runtime::RuntimeStream,
-    output: mpsc::Sender<Vec<u8>>,
+    output: mpsc::Sender<StepOutput>,
 ) {
     use tokio::io::AsyncReadExt;
     let mut header = [0u8; 8];
@@ -216,7 +217,15 @@ async fn forward_frames(
         }
         let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
         let mut buf = vec![0u8; len];
-        if stream.read_exact(&mut buf).await.is_err() || output.send(buf).await.is_err() {
+        if stream.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let chunk = if header[0] == 2 {
+            StepOutput::Stderr(buf)
+        } else {
+            StepOutput::Stdout(buf)
+        };
+        if output.send(chunk).await.is_err() {
             return;
         }
     }
@@ -323,13 +332,22 @@ impl BuildHost for EngineHost {
     fn run_container<'a>(
         &'a self,
         id: &'a str,
-        output: mpsc::Sender<Vec<u8>>,
+        output: mpsc::Sender<StepOutput>,
     ) -> BoxFuture<'a, Result<i64>> {
         Box::pin(self.run(id, output))
     }
 
     fn remove_container<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.0.container_remove(id, true, true))
+    }
+
+    fn keep_container(&self, id: &str) -> Result<()> {
+        let e = self.0.get(id)?;
+        let rec = e.update(|r| {
+            r.build_step = false;
+            r.clone()
+        });
+        self.0.persist_record(&rec)
     }
 
     fn container_upper_dir(&self, id: &str) -> PathBuf {

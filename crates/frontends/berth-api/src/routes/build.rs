@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -13,10 +14,11 @@ use super::AppState;
 use super::images::{json_lines, stream_error};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::server::ApiVersion;
 
 /// A JSON-encoded query parameter (`buildargs`, `labels`, `cachefrom`).
 fn json_param<T: serde::de::DeserializeOwned + Default>(p: &Params, key: &str) -> ApiResult<T> {
-    match p.get(key).filter(|s| !s.is_empty()) {
+    match p.first(key).filter(|s| !s.is_empty()) {
         None => Ok(T::default()),
         Some(raw) => serde_json::from_str(raw)
             .map_err(|e| ApiError::bad_request(format!("invalid {key} parameter: {e}"))),
@@ -50,51 +52,166 @@ fn secrets(headers: &HeaderMap) -> ApiResult<HashMap<String, Vec<u8>>> {
         .collect()
 }
 
+/// The operating systems and architectures containerd knows (with the
+/// spellings it normalizes).
+const OSES: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "windows",
+    "zos",
+    "macos",
+];
+const ARCHES: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "ppc64",
+    "ppc64le",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+    "i386",
+    "x86_64",
+    "x86-64",
+    "aarch64",
+    "armhf",
+    "armel",
+];
+
+/// A `platform` value as containerd's `platforms.Parse` reads it: the
+/// classic builder refuses what it cannot parse, before the build starts.
+fn check_platform(spec: &str) -> Result<(), String> {
+    let invalid = "invalid argument";
+    if spec.contains('*') {
+        return Err(format!("{spec:?}: wildcards not yet supported: {invalid}"));
+    }
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let parts: Vec<&str> = spec.splitn(4, '/').collect();
+    // the OS may carry `(version+features)`
+    let os = parts[0].split_once('(').map_or(
+        parts[0],
+        |(os, rest)| {
+            if rest.ends_with(')') { os } else { "" }
+        },
+    );
+    if !word(os) {
+        return Err(format!(
+            "{:?} is an invalid OS component of {spec:?}: OSAndVersion specifier component must match \"^([A-Za-z0-9_-]+)(?:\\(([A-Za-z0-9_.]*)((?:\\+[A-Za-z0-9_.]+)*)\\))?$\": {invalid}",
+            parts[0]
+        ));
+    }
+    if let Some(bad) = parts[1..].iter().find(|p| !word(p)) {
+        return Err(format!(
+            "{bad:?} is an invalid component of {spec:?}: platform specifier component must match \"^[A-Za-z0-9_-]+$\": {invalid}"
+        ));
+    }
+    match parts.len() {
+        1 if OSES.contains(&os.to_ascii_lowercase().as_str())
+            || ARCHES.contains(&os.to_ascii_lowercase().as_str()) =>
+        {
+            Ok(())
+        }
+        1 => Err(format!(
+            "{spec:?}: unknown operating system or architecture: {invalid}"
+        )),
+        2 | 3 => Ok(()),
+        _ => Err(format!(
+            "{spec:?}: cannot parse platform specifier: {invalid}"
+        )),
+    }
+}
+
 pub async fn build(
     State(e): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    if p.get("remote").is_some_and(|r| !r.is_empty()) {
+    // Docker reads each single-valued parameter with FormValue: the first
+    // of repeated ones wins
+    if p.first("remote").is_some_and(|r| !r.is_empty()) {
         return Err(ApiError::bad_request(
             "building from a remote context is not supported; send the context as the request body",
         ));
     }
-    if p.get("version").is_some_and(|v| v == "2") {
+    if p.first("version").is_some_and(|v| v == "2") {
         return Err(ApiError::bad_request(
             "BuildKit builds (version=2) are not supported: berth runs the classic builder",
         ));
+    }
+    if version >= ApiVersion(1, 32)
+        && let Some(platform) = p.first("platform").filter(|s| !s.is_empty())
+    {
+        check_platform(platform).map_err(ApiError::bad_request)?;
     }
     let build_args: HashMap<String, Option<String>> = json_param(&p, "buildargs")?;
     let labels: HashMap<String, String> = json_param(&p, "labels")?;
     let cache_from: Vec<String> = json_param(&p, "cachefrom")?;
     let opts = berth_engine::BuildOptions {
-        dockerfile: p.get("dockerfile").unwrap_or("Dockerfile").to_string(),
+        dockerfile: p
+            .first("dockerfile")
+            .filter(|d| !d.is_empty())
+            .unwrap_or("Dockerfile")
+            .to_string(),
         tags: p.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
         build_args,
         labels,
-        target: p.get("target").map(String::from),
-        no_cache: p.flag("nocache"),
-        pull: p.flag("pull"),
-        rm: p.get("rm").is_none_or(|v| v != "0" && v != "false"),
-        force_rm: p.flag("forcerm"),
-        quiet: p.flag("q"),
-        squash: p.flag("squash"),
+        target: p.first("target").map(String::from),
+        no_cache: p.first_flag("nocache"),
+        pull: p.first_flag("pull"),
+        // forcerm implies rm; rm is on unless given and false
+        rm: p.first_flag("forcerm")
+            || p.first("rm")
+                .is_none_or(|v| v.is_empty() || p.first_flag("rm")),
+        force_rm: p.first_flag("forcerm"),
+        quiet: p.first_flag("q"),
+        squash: p.first_flag("squash"),
         network_mode: p
-            .get("networkmode")
+            .first("networkmode")
             .filter(|m| !m.is_empty() && *m != "default")
             .map(String::from),
+        // one host a value, as Docker's clients send them (the Python
+        // SDK and the docker CLI repeat the parameter)
         extra_hosts: p
-            .get("extrahosts")
-            .map(|h| {
-                h.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
+            .all("extrahosts")
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .collect(),
         cache_from,
         secrets: secrets(&headers)?,
         credentials: None,
@@ -134,4 +251,44 @@ pub async fn prune(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
         "SpaceReclaimed": reclaimed,
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_platform;
+
+    #[test]
+    fn platforms_as_containerd_parses_them() {
+        for ok in [
+            "linux",
+            "amd64",
+            "arm64",
+            "linux/amd64",
+            "linux/arm/v7",
+            "windows(10.0.17763)/amd64",
+            "freebsd/whatever",
+        ] {
+            assert!(check_platform(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            check_platform("bogus").unwrap_err(),
+            "\"bogus\": unknown operating system or architecture: invalid argument"
+        );
+        assert!(check_platform("linux/*").unwrap_err().contains("wildcards"));
+        assert!(
+            check_platform("linux/amd64/v2/x")
+                .unwrap_err()
+                .contains("cannot parse platform specifier")
+        );
+        assert!(
+            check_platform("linux/am d64")
+                .unwrap_err()
+                .contains("is an invalid component of")
+        );
+        assert!(
+            check_platform("/amd64")
+                .unwrap_err()
+                .contains("is an invalid OS component")
+        );
+    }
 }

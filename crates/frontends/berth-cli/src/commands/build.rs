@@ -317,8 +317,9 @@ pub async fn build(ctx: &Ctx, mut a: BuildArgs) -> Result<i32> {
     if a.network != "default" {
         path.push_str(&format!("&networkmode={}", enc(&a.network)));
     }
-    if !a.add_hosts.is_empty() {
-        path.push_str(&format!("&extrahosts={}", enc(&a.add_hosts.join(","))));
+    // one parameter a host, as Docker's client sends them
+    for h in &a.add_hosts {
+        path.push_str(&format!("&extrahosts={}", enc(h)));
     }
     if let Some(p) = &a.platform {
         path.push_str(&format!("&platform={}", enc(p)));

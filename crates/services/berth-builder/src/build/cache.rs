@@ -14,6 +14,16 @@ pub(super) fn step_build_key(parent: &str, step: &str) -> String {
     sha256_hex(format!("{parent}\n{step}").as_bytes())
 }
 
+/// Whether the step image `h` on top of the stage's image adds what a
+/// `--cache-from` match does: the layer `diff` (None: no layer).
+fn same_step_layer(h: &ImageRecord, st: &StageState, diff: Option<&str>) -> bool {
+    let base = st.image.as_ref().map_or(0, |i| i.diff_ids.len());
+    match diff {
+        None => h.diff_ids.len() == base,
+        Some(d) => h.diff_ids.len() == base + 1 && h.diff_ids.last().map(String::as_str) == Some(d),
+    }
+}
+
 impl Builder {
     /// Reuses the child of the current image that the same step made before.
     pub(super) async fn cache_hit(
@@ -30,14 +40,30 @@ impl Builder {
         }
         let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
         let build_key = step_build_key(&parent, key);
-        let hit = self
-            .host
-            .step_images(&parent, &build_key)
-            .into_iter()
-            .max_by(|a, b| a.created.cmp(&b.created));
-        let hit = match hit {
-            Some(h) => Some(h),
-            None => match self.cache_from_match(st, &opts.cache_from, created_by, layer_step) {
+        let mut local = self.host.step_images(&parent, &build_key);
+        local.sort_by(|a, b| b.created.cmp(&a.created));
+        // with `--cache-from`, as in Docker, only the named images are
+        // cache sources: a local step counts when it is one of their
+        // steps, or else the same step one of them continues with
+        let from_sources = if opts.cache_from.is_empty() {
+            None
+        } else {
+            Some(self.cache_from_match(st, &opts.cache_from, created_by, layer_step))
+        };
+        let chosen = match &from_sources {
+            None => local.first(),
+            Some(m) => local
+                .iter()
+                .find(|h| self.in_cache_sources(&h.id, &opts.cache_from))
+                .or_else(|| {
+                    let d = m.as_ref()?;
+                    local.iter().find(|h| same_step_layer(h, st, d.as_deref()))
+                }),
+        }
+        .cloned();
+        let hit = match (chosen, from_sources) {
+            (Some(h), _) => Some(h),
+            (None, Some(m)) => match m {
                 Some(diff_id) => {
                     let this = self.clone();
                     let (base, config) = (st.image.clone(), st.config.clone());
@@ -59,6 +85,7 @@ impl Builder {
                 }
                 None => None,
             },
+            (None, None) => None,
         };
         let Some(img) = hit else {
             return Ok(false);
@@ -74,6 +101,29 @@ impl Builder {
         say(tx, opts.quiet, " ---> Using cache\n").await;
         say(tx, opts.quiet, format!(" ---> {}\n", short_id(&img.id))).await;
         Ok(true)
+    }
+
+    /// Whether `id` is one of the `--cache-from` images or one of their
+    /// ancestors (the steps they were built from here).
+    fn in_cache_sources(&self, id: &str, sources: &[String]) -> bool {
+        sources
+            .iter()
+            .filter_map(|n| self.host.resolve_image(n).ok())
+            .any(|src| {
+                let mut cur = Some(src);
+                // a parent chain is as long as the history at most
+                for _ in 0..10_000 {
+                    let Some(img) = cur else { return false };
+                    if img.id == id {
+                        return true;
+                    }
+                    if img.parent.is_empty() {
+                        return false;
+                    }
+                    cur = self.host.image(&img.parent);
+                }
+                false
+            })
     }
 
     /// `--cache-from`: an image whose history continues the current one

@@ -24,6 +24,20 @@ pub(super) fn read_context_file(ctx: &Path, name: &str) -> Result<Option<String>
     }
 }
 
+/// Removes a file of the context (resolved inside it), if it is there.
+pub(super) fn remove_context_file(ctx: &Path, name: &str) {
+    let Some(path) =
+        clean_rel(name).and_then(|p| berth_archive::rootpath::resolve(ctx, &p, false).ok())
+    else {
+        return;
+    };
+    if let Err(e) = std::fs::remove_file(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %name, error = %e, "removing an ignored file of the build context");
+    }
+}
+
 /// Removes what .dockerignore excludes from the unpacked context (the
 /// Dockerfile and .dockerignore stay readable to the builder).
 pub(super) fn apply_dockerignore(

@@ -69,6 +69,15 @@ pub(super) fn run_cache_key(
     Ok(key)
 }
 
+/// A chunk of a RUN's output as the stream shows it: stderr in the bright
+/// red Docker's classic builder wraps each stderr write in.
+pub(super) fn step_output_text(chunk: &StepOutput) -> String {
+    match chunk {
+        StepOutput::Stdout(b) => String::from_utf8_lossy(b).into_owned(),
+        StepOutput::Stderr(b) => format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(b)),
+    }
+}
+
 pub(super) fn mount_options(spec: &str) -> HashMap<String, String> {
     spec.split(',')
         .map(|part| {
@@ -111,6 +120,30 @@ impl Builder {
     pub(super) async fn remove_step_container(&self, id: &str) {
         if let Err(e) = self.host.remove_container(id).await {
             tracing::warn!(container = %id, error = %e, "removing a build container");
+        }
+    }
+
+    /// A RUN's container once its step is over, as Docker's classic builder
+    /// leaves it: removed after a step that succeeded with `rm`, or after
+    /// any step with `forcerm`; kept otherwise (a failed step's container
+    /// stays for inspection).
+    pub(super) async fn settle_run_container(
+        &self,
+        id: &str,
+        succeeded: bool,
+        opts: &BuildOptions,
+        tx: &Progress,
+    ) {
+        if opts.force_rm || (opts.rm && succeeded) {
+            self.remove_step_container(id).await;
+            say(
+                tx,
+                opts.quiet,
+                format!(" ---> Removed intermediate container {}\n", short_id(id)),
+            )
+            .await;
+        } else if let Err(e) = self.host.keep_container(id) {
+            tracing::warn!(container = %id, error = %e, "keeping a build container");
         }
     }
 
@@ -169,12 +202,15 @@ impl Builder {
         let code = match ran {
             Ok(code) => code,
             Err(e) => {
+                // not the command failing: the run was cut short (the
+                // daemon stopping, say), and Docker removes the container
+                // of a cancelled step
                 self.remove_step_container(&id).await;
                 return Err(e);
             }
         };
         if code != 0 {
-            self.remove_step_container(&id).await;
+            self.settle_run_container(&id, false, opts, tx).await;
             return Err(Error::StepFailed {
                 message: format!(
                     "The command '{}' returned a non-zero code: {code}",
@@ -190,11 +226,11 @@ impl Builder {
     /// Starts the container, streams its output, returns its exit code.
     pub(super) async fn run_to_exit(&self, id: &str, tx: &Progress, quiet: bool) -> Result<i64> {
         say(tx, quiet, format!(" ---> Running in {}\n", short_id(id))).await;
-        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<StepOutput>(16);
         let fwd_tx = tx.clone();
         let forward = tokio::spawn(async move {
-            while let Some(buf) = out_rx.recv().await {
-                say(&fwd_tx, quiet, String::from_utf8_lossy(&buf).into_owned()).await;
+            while let Some(chunk) = out_rx.recv().await {
+                say(&fwd_tx, quiet, step_output_text(&chunk)).await;
             }
         });
         let code = self.host.run_container(id, out_tx).await;
