@@ -795,3 +795,21 @@ fn attach_with_logs_and_no_stream_answers_at_once() {
         .collect();
     assert_eq!(text, "first\nsecond\n");
 }
+
+#[test]
+fn info_reports_swap_limits_as_the_host_supports_them() {
+    let d = Daemon::start_bare();
+    let info = json_of(&d, "/info");
+    // cgroup v1: the memory controller's memsw files; v2: memory.swap.max
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory");
+    let expected = if v1.is_dir() {
+        v1.join("memory.memsw.limit_in_bytes").exists()
+    } else {
+        true
+    };
+    assert_eq!(info["SwapLimit"], expected, "{info}");
+    // berth cannot turn the OOM killer off, and says so
+    assert_eq!(info["OomKillDisable"], false);
+    let o = d.docker(&["info", "-f", "{{.SwapLimit}}"]);
+    assert_eq!(stdout(&o), format!("{expected}\n"), "{}", stderr(&o));
+}

@@ -42,7 +42,7 @@ pub fn memory_swap(hc: &HostConfig) -> Option<i64> {
     swap_accounting().then_some(swap)
 }
 
-fn swap_accounting() -> bool {
+pub(crate) fn swap_accounting() -> bool {
     let m = berth_cgroups::Mounts::discover();
     m.has_swap_accounting()
 }

@@ -73,6 +73,8 @@ pub struct VersionView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfoView {
     pub id: String,
+    /// whether memory+swap limits can be set (the kernel's swap accounting)
+    pub swap_limit: bool,
     pub containers: usize,
     pub containers_running: usize,
     pub containers_stopped: usize,
@@ -134,6 +136,7 @@ impl Engine {
             .unwrap_or_default();
         let settings = self.settings();
         SystemInfoView {
+            swap_limit: crate::hostconfig::swap_accounting(),
             id: self.daemon_id(),
             containers: total,
             containers_running: running,

@@ -61,7 +61,7 @@ pub fn info_answer(view: &SystemInfoView) -> SystemInfo {
         ]),
         docker_root_dir: Some(view.data_root.clone()),
         memory_limit: Some(true),
-        swap_limit: Some(false),
+        swap_limit: Some(view.swap_limit),
         cpu_cfs_period: Some(true),
         cpu_cfs_quota: Some(true),
         cpu_shares: Some(true),
@@ -231,6 +231,7 @@ mod tests {
 
     fn info_view() -> SystemInfoView {
         SystemInfoView {
+            swap_limit: true,
             id: "daemon-id".into(),
             containers: 3,
             containers_running: 1,
