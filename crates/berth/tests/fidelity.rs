@@ -813,3 +813,27 @@ fn info_reports_swap_limits_as_the_host_supports_them() {
     let o = d.docker(&["info", "-f", "{{.SwapLimit}}"]);
     assert_eq!(stdout(&o), format!("{expected}\n"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_domainname_is_applied_to_the_container() {
+    let d = Daemon::start();
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--domainname",
+        "example.test",
+        "busybox",
+        "cat",
+        "/proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(stdout(&o), "example.test\n", "{}", stderr(&o));
+    // without one the kernel's default stays
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "cat",
+        "/proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(stdout(&o), "(none)\n", "{}", stderr(&o));
+}

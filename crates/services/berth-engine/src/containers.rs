@@ -782,6 +782,7 @@ impl Engine {
             uid,
             gid,
             additional_gids: gids,
+            domainname: rec.config.domainname.clone().unwrap_or_default(),
             hostname,
             rootfs: &rootfs,
             cgroups_path: self.cgroup_path(id),

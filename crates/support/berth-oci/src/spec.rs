@@ -179,6 +179,8 @@ pub struct SpecInput<'a> {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     pub hostname: String,
+    /// the UTS domain name (`--domainname`); empty leaves the kernel's
+    pub domainname: String,
     pub rootfs: &'a Path,
     pub cgroups_path: String,
     /// share the host's network namespace (`--network host`)
@@ -320,7 +322,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         linux.set_devices(Some(input.devices.clone()));
     }
 
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(
             RootBuilder::default()
@@ -333,7 +335,11 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .mounts(mounts)
         .linux(linux)
         .build()
-        .context("building OCI spec")
+        .context("building OCI spec")?;
+    if !input.domainname.is_empty() {
+        spec.set_domainname(Some(input.domainname.clone()));
+    }
+    Ok(spec)
 }
 
 /// The filesystems every container gets: /proc, /dev and its parts, /sys
