@@ -52,106 +52,11 @@ fn secrets(headers: &HeaderMap) -> ApiResult<HashMap<String, Vec<u8>>> {
         .collect()
 }
 
-/// The operating systems and architectures containerd knows (with the
-/// spellings it normalizes).
-const OSES: &[&str] = &[
-    "aix",
-    "android",
-    "darwin",
-    "dragonfly",
-    "freebsd",
-    "hurd",
-    "illumos",
-    "ios",
-    "js",
-    "linux",
-    "nacl",
-    "netbsd",
-    "openbsd",
-    "plan9",
-    "solaris",
-    "windows",
-    "zos",
-    "macos",
-];
-const ARCHES: &[&str] = &[
-    "386",
-    "amd64",
-    "amd64p32",
-    "arm",
-    "armbe",
-    "arm64",
-    "arm64be",
-    "ppc64",
-    "ppc64le",
-    "loong64",
-    "mips",
-    "mipsle",
-    "mips64",
-    "mips64le",
-    "mips64p32",
-    "mips64p32le",
-    "ppc",
-    "riscv",
-    "riscv64",
-    "s390",
-    "s390x",
-    "sparc",
-    "sparc64",
-    "wasm",
-    "i386",
-    "x86_64",
-    "x86-64",
-    "aarch64",
-    "armhf",
-    "armel",
-];
-
 /// A `platform` value as containerd's `platforms.Parse` reads it: the
 /// classic builder refuses what it cannot parse, before the build starts.
+/// The parser is the one pull, import and create use.
 fn check_platform(spec: &str) -> Result<(), String> {
-    let invalid = "invalid argument";
-    if spec.contains('*') {
-        return Err(format!("{spec:?}: wildcards not yet supported: {invalid}"));
-    }
-    let word = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
-    let parts: Vec<&str> = spec.splitn(4, '/').collect();
-    // the OS may carry `(version+features)`
-    let os = parts[0].split_once('(').map_or(
-        parts[0],
-        |(os, rest)| {
-            if rest.ends_with(')') { os } else { "" }
-        },
-    );
-    if !word(os) {
-        return Err(format!(
-            "{:?} is an invalid OS component of {spec:?}: OSAndVersion specifier component must match \"^([A-Za-z0-9_-]+)(?:\\(([A-Za-z0-9_.]*)((?:\\+[A-Za-z0-9_.]+)*)\\))?$\": {invalid}",
-            parts[0]
-        ));
-    }
-    if let Some(bad) = parts[1..].iter().find(|p| !word(p)) {
-        return Err(format!(
-            "{bad:?} is an invalid component of {spec:?}: platform specifier component must match \"^[A-Za-z0-9_-]+$\": {invalid}"
-        ));
-    }
-    match parts.len() {
-        1 if OSES.contains(&os.to_ascii_lowercase().as_str())
-            || ARCHES.contains(&os.to_ascii_lowercase().as_str()) =>
-        {
-            Ok(())
-        }
-        1 => Err(format!(
-            "{spec:?}: unknown operating system or architecture: {invalid}"
-        )),
-        2 | 3 => Ok(()),
-        _ => Err(format!(
-            "{spec:?}: cannot parse platform specifier: {invalid}"
-        )),
-    }
+    berth_engine::validate::platform(spec).map_err(|e| e.to_string())
 }
 
 pub async fn build(
