@@ -5,6 +5,7 @@
 //! and container with it — even when the test failed.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod registry;
 
 use std::io::{Read, Write};

@@ -1,0 +1,174 @@
+//! Several berth nodes on one machine. Each node is a `Daemon` (its own
+//! mount, network and pid namespaces), wired by a veth pair to a bridge in
+//! an "underlay" network namespace that the cluster creates: the nodes see
+//! each other as hosts on one LAN, 198.18.0.0/24 (a benchmarking range no
+//! engine allocates, so it can't collide with bridge or overlay pools).
+//! Faults are real: `Daemon::kill9` a node, `Cluster::cut_link` its cable.
+//! Dropping the cluster drops the nodes first, then the underlay.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{Daemon, eventually};
+
+/// The underlay's prefix; node `i` is `198.18.0.{10 + i}`.
+pub const UNDERLAY_PREFIX: &str = "198.18.0";
+
+pub struct Node {
+    pub daemon: Daemon,
+    /// the node's address on the underlay
+    pub addr: String,
+}
+
+pub struct Cluster {
+    // declared before the underlay: fields drop in order, and a node's
+    // veth goes away with its namespace
+    pub nodes: Vec<Node>,
+    underlay: Underlay,
+}
+
+impl Cluster {
+    /// `n` nodes, each with busybox imported, all on the underlay.
+    pub fn new(n: usize) -> Cluster {
+        let mut c = Cluster {
+            nodes: Vec::new(),
+            underlay: Underlay::new(),
+        };
+        for _ in 0..n {
+            c.add_node();
+        }
+        c
+    }
+
+    /// Starts one more node and plugs it into the underlay.
+    pub fn add_node(&mut self) -> &Node {
+        let i = self.nodes.len();
+        let daemon = Daemon::start();
+        let addr = format!("{UNDERLAY_PREFIX}.{}", 10 + i);
+        self.underlay.plug(i, daemon.ns_pid, &addr);
+        self.nodes.push(Node { daemon, addr });
+        &self.nodes[i]
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    pub fn node_mut(&mut self, i: usize) -> &mut Node {
+        &mut self.nodes[i]
+    }
+
+    /// Unplugs node `i`'s cable at the switch: its namespace and address
+    /// stay, but no frame reaches the other nodes.
+    pub fn cut_link(&self, i: usize) {
+        self.underlay
+            .sh_ok(&format!("ip link set {} down", port_name(i)));
+    }
+
+    pub fn restore_link(&self, i: usize) {
+        self.underlay
+            .sh_ok(&format!("ip link set {} up", port_name(i)));
+    }
+
+    /// Whether node `from` can open a TCP connection to `to_addr:port`
+    /// within `secs`. A refused connection counts as reachable: the
+    /// peer's kernel answered.
+    pub fn reaches(&self, from: usize, to_addr: &str, port: u16, secs: u64) -> bool {
+        let Ok(addr) = format!("{to_addr}:{port}").parse::<SocketAddr>() else {
+            return false;
+        };
+        tcp_reachable_in(self.nodes[from].daemon.ns_pid, addr, secs)
+    }
+}
+
+/// The veth end of node `i` on the underlay bridge.
+fn port_name(i: usize) -> String {
+    format!("node{i}")
+}
+
+/// A network namespace holding the switch (`br0`) the nodes plug into.
+struct Underlay {
+    holder: Child,
+    pid: i32,
+}
+
+impl Underlay {
+    fn new() -> Underlay {
+        let holder = Command::new("unshare")
+            .args(["--net", "--", "sleep", "infinity"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare for the underlay");
+        // unshare execs sleep once the namespace exists (no fork)
+        let pid = holder.id() as i32;
+        assert!(
+            eventually(5, || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep")),
+            "underlay namespace did not start"
+        );
+        let u = Underlay { holder, pid };
+        u.sh_ok("ip link set lo up && ip link add br0 type bridge && ip link set br0 up");
+        u
+    }
+
+    /// Wires the network namespace of `ns_pid` to the bridge: `eth0` there
+    /// with `addr`/24, `node{i}` here.
+    fn plug(&self, i: usize, ns_pid: i32, addr: &str) {
+        let port = port_name(i);
+        self.sh_ok(&format!(
+            "ip link add {port} type veth peer name eth0 netns {ns_pid} \
+             && ip link set {port} master br0 && ip link set {port} up"
+        ));
+        let st = Command::new("nsenter")
+            .args(["-t", &ns_pid.to_string(), "-n", "--", "sh", "-c"])
+            .arg(format!(
+                "ip addr add {addr}/24 dev eth0 && ip link set eth0 up"
+            ))
+            .status()
+            .expect("nsenter");
+        assert!(st.success(), "configuring eth0 of node {i}");
+    }
+
+    fn sh(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.pid.to_string(), "-n", "--", "sh", "-c", script])
+            .output()
+            .expect("nsenter")
+    }
+
+    fn sh_ok(&self, script: &str) {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "underlay: {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Underlay {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// A TCP connect from the network namespace of `pid`, on a thread that
+/// enters it; reachable when it connects or is refused before `secs`.
+pub fn tcp_reachable_in(pid: i32, addr: SocketAddr, secs: u64) -> bool {
+    let Ok(ns) = std::fs::File::open(format!("/proc/{pid}/ns/net")) else {
+        return false;
+    };
+    std::thread::spawn(move || {
+        if nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+            return false;
+        }
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(secs)) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        }
+    })
+    .join()
+    .unwrap_or(false)
+}
