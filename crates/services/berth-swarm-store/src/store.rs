@@ -1,0 +1,406 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::objects::{Cluster, Meta, Node};
+
+/// swarmkit's store errors, in its words: clients see them.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("object already exists")]
+    AlreadyExists,
+    #[error("object does not exist")]
+    DoesNotExist,
+    #[error("name conflicts with an existing object")]
+    NameConflict,
+    #[error("update out of sequence")]
+    OutOfSequence,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    Cluster,
+    Node,
+}
+
+impl Kind {
+    /// Node names repeat (hostnames do); other kinds' names are keys.
+    fn unique_names(self) -> bool {
+        !matches!(self, Kind::Node)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Object {
+    Cluster(Cluster),
+    Node(Node),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Cluster(_) => Kind::Cluster,
+            Object::Node(_) => Kind::Node,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Object::Cluster(c) => &c.id,
+            Object::Node(n) => &n.id,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Object::Cluster(c) => &c.spec.annotations.name,
+            Object::Node(n) => &n.spec.annotations.name,
+        }
+    }
+
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Object::Cluster(c) => &c.meta,
+            Object::Node(n) => &n.meta,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut Meta {
+        match self {
+            Object::Cluster(c) => &mut c.meta,
+            Object::Node(n) => &mut n.meta,
+        }
+    }
+}
+
+/// One change in a batch. An update carries the version its writer read:
+/// a batch whose update was read at another version is refused whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Action {
+    Create(Object),
+    Update(Object),
+    Remove { kind: Kind, id: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    Create,
+    Update,
+    Remove,
+}
+
+/// A change as watchers see it: the object after (before, for a
+/// removal), and before, for an update.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub object: Object,
+    pub old: Option<Object>,
+}
+
+/// Every object by kind and id. Serialised whole, it is a Raft snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Store {
+    objects: BTreeMap<Kind, BTreeMap<String, Object>>,
+}
+
+impl Store {
+    pub fn get(&self, kind: Kind, id: &str) -> Option<&Object> {
+        self.objects.get(&kind)?.get(id)
+    }
+
+    pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Object> {
+        self.objects.get(&kind).into_iter().flat_map(|m| m.values())
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.list(Kind::Node).filter_map(|o| match o {
+            Object::Node(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        match self.get(Kind::Node, id)? {
+            Object::Node(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The cluster object (there is one, once the swarm exists).
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.list(Kind::Cluster).find_map(|o| match o {
+            Object::Cluster(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Applies a batch whole or not at all, stamping what it writes with
+    /// `index` (the log entry's) and `at` (the entry's time).
+    pub fn apply(
+        &mut self,
+        actions: &[Action],
+        index: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut staged = Staged {
+            store: self,
+            changes: BTreeMap::new(),
+        };
+        let mut events = Vec::with_capacity(actions.len());
+        for action in actions {
+            events.push(staged.stage(action, index, at)?);
+        }
+        let changes = std::mem::take(&mut staged.changes);
+        for ((kind, id), after) in changes {
+            let objects = self.objects.entry(kind).or_default();
+            match after {
+                Some(o) => objects.insert(id, o),
+                None => objects.remove(&id),
+            };
+        }
+        Ok(events)
+    }
+}
+
+/// A batch's view: the store with the batch's changes so far laid over it.
+struct Staged<'a> {
+    store: &'a Store,
+    changes: BTreeMap<(Kind, String), Option<Object>>,
+}
+
+impl Staged<'_> {
+    fn current(&self, kind: Kind, id: &str) -> Option<&Object> {
+        match self.changes.get(&(kind, id.to_string())) {
+            Some(after) => after.as_ref(),
+            None => self.store.get(kind, id),
+        }
+    }
+
+    fn name_taken(&self, kind: Kind, name: &str, except_id: &str) -> bool {
+        let staged = self
+            .changes
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .filter_map(|(_, o)| o.as_ref());
+        let stored = self
+            .store
+            .list(kind)
+            .filter(|o| !self.changes.contains_key(&(kind, o.id().to_string())));
+        staged
+            .chain(stored)
+            .any(|o| o.id() != except_id && o.name() == name)
+    }
+
+    fn stage(
+        &mut self,
+        action: &Action,
+        index: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Event, StoreError> {
+        match action {
+            Action::Create(o) => self.create(o, index, at),
+            Action::Update(o) => self.update(o, index, at),
+            Action::Remove { kind, id } => self.remove(*kind, id),
+        }
+    }
+
+    fn create(&mut self, o: &Object, index: u64, at: DateTime<Utc>) -> Result<Event, StoreError> {
+        let kind = o.kind();
+        if self.current(kind, o.id()).is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        if kind.unique_names() && self.name_taken(kind, o.name(), o.id()) {
+            return Err(StoreError::NameConflict);
+        }
+        let mut new = o.clone();
+        *new.meta_mut() = Meta {
+            version: index,
+            created_at: at,
+            updated_at: at,
+        };
+        self.changes
+            .insert((kind, o.id().to_string()), Some(new.clone()));
+        Ok(Event {
+            kind: EventKind::Create,
+            object: new,
+            old: None,
+        })
+    }
+
+    fn update(&mut self, o: &Object, index: u64, at: DateTime<Utc>) -> Result<Event, StoreError> {
+        let kind = o.kind();
+        let old = self
+            .current(kind, o.id())
+            .cloned()
+            .ok_or(StoreError::DoesNotExist)?;
+        if old.meta().version != o.meta().version {
+            return Err(StoreError::OutOfSequence);
+        }
+        if kind.unique_names() && self.name_taken(kind, o.name(), o.id()) {
+            return Err(StoreError::NameConflict);
+        }
+        let mut new = o.clone();
+        *new.meta_mut() = Meta {
+            version: index,
+            created_at: old.meta().created_at,
+            updated_at: at,
+        };
+        self.changes
+            .insert((kind, o.id().to_string()), Some(new.clone()));
+        Ok(Event {
+            kind: EventKind::Update,
+            object: new,
+            old: Some(old),
+        })
+    }
+
+    fn remove(&mut self, kind: Kind, id: &str) -> Result<Event, StoreError> {
+        let old = self
+            .current(kind, id)
+            .cloned()
+            .ok_or(StoreError::DoesNotExist)?;
+        self.changes.insert((kind, id.to_string()), None);
+        Ok(Event {
+            kind: EventKind::Remove,
+            object: old,
+            old: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::{Availability, ClusterSpec, NodeSpec};
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn node(id: &str, name: &str) -> Object {
+        let mut n = Node {
+            id: id.into(),
+            spec: NodeSpec::default(),
+            ..Node::default()
+        };
+        n.spec.annotations.name = name.into();
+        Object::Node(n)
+    }
+
+    fn cluster(id: &str) -> Object {
+        Object::Cluster(Cluster {
+            id: id.into(),
+            spec: ClusterSpec::default(),
+            ..Cluster::default()
+        })
+    }
+
+    #[test]
+    fn created_objects_carry_the_entrys_index_and_time() {
+        let mut s = Store::default();
+        let ev = s
+            .apply(&[Action::Create(node("n1", "a"))], 7, t(100))
+            .unwrap();
+        assert_eq!(ev[0].kind, EventKind::Create);
+        let n = s.node("n1").unwrap();
+        assert_eq!(n.meta.version, 7);
+        assert_eq!((n.meta.created_at, n.meta.updated_at), (t(100), t(100)));
+    }
+
+    #[test]
+    fn an_update_read_at_an_older_version_is_out_of_sequence() {
+        let mut s = Store::default();
+        s.apply(&[Action::Create(node("n1", "a"))], 3, t(1))
+            .unwrap();
+        let mut read = s.get(Kind::Node, "n1").unwrap().clone();
+        if let Object::Node(n) = &mut read {
+            n.spec.availability = Availability::Drain;
+        }
+        let ev = s.apply(&[Action::Update(read.clone())], 5, t(2)).unwrap();
+        assert_eq!(ev[0].old.as_ref().unwrap().meta().version, 3);
+        let n = s.node("n1").unwrap();
+        assert_eq!(
+            (n.meta.version, n.meta.created_at, n.meta.updated_at),
+            (5, t(1), t(2))
+        );
+        assert_eq!(n.spec.availability, Availability::Drain);
+        // the same read again: another writer got there first
+        let err = s.apply(&[Action::Update(read)], 6, t(3)).unwrap_err();
+        assert_eq!(err.to_string(), "update out of sequence");
+    }
+
+    #[test]
+    fn a_batch_applies_whole_or_not_at_all() {
+        let mut s = Store::default();
+        s.apply(&[Action::Create(node("n1", "a"))], 1, t(1))
+            .unwrap();
+        let before = s.clone();
+        let batch = [
+            Action::Create(node("n2", "b")),
+            Action::Remove {
+                kind: Kind::Node,
+                id: "n1".into(),
+            },
+            Action::Create(node("n1", "again")),
+            Action::Remove {
+                kind: Kind::Node,
+                id: "nope".into(),
+            },
+        ];
+        assert_eq!(
+            s.apply(&batch, 2, t(2)).unwrap_err(),
+            StoreError::DoesNotExist
+        );
+        assert_eq!(s, before, "a refused batch changed the store");
+        // the same batch without its bad action: a later action sees an
+        // earlier one's effect
+        s.apply(&batch[..3], 2, t(2)).unwrap();
+        assert_eq!(s.node("n1").unwrap().spec.annotations.name, "again");
+        assert_eq!(s.nodes().count(), 2);
+    }
+
+    #[test]
+    fn existence_and_name_rules_follow_swarmkit() {
+        let mut s = Store::default();
+        s.apply(&[Action::Create(cluster("c1"))], 1, t(1)).unwrap();
+        let again = s
+            .apply(&[Action::Create(cluster("c1"))], 2, t(2))
+            .unwrap_err();
+        assert_eq!(again.to_string(), "object already exists");
+        let other = s
+            .apply(&[Action::Create(cluster("c2"))], 2, t(2))
+            .unwrap_err();
+        assert_eq!(other.to_string(), "name conflicts with an existing object");
+        // hostnames repeat: node names are not keys
+        let nodes = [
+            Action::Create(node("n1", "host")),
+            Action::Create(node("n2", "host")),
+        ];
+        s.apply(&nodes, 3, t(3)).unwrap();
+        let gone = s
+            .apply(&[Action::Update(node("zz", "x"))], 4, t(4))
+            .unwrap_err();
+        assert_eq!(gone.to_string(), "object does not exist");
+        assert_eq!(s.cluster().unwrap().id, "c1");
+    }
+
+    #[test]
+    fn a_store_round_trips_as_its_snapshot() {
+        let mut s = Store::default();
+        s.apply(
+            &[
+                Action::Create(cluster("c1")),
+                Action::Create(node("n1", "a")),
+            ],
+            9,
+            t(9),
+        )
+        .unwrap();
+        let bytes = serde_json::to_vec(&s).unwrap();
+        let back: Store = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, s);
+    }
+}
