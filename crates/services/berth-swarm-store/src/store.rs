@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::objects::{Cluster, Meta, Node};
 
 /// swarmkit's store errors, in its words: clients see them.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoreError {
     #[error("object already exists")]
     AlreadyExists,

@@ -1,0 +1,261 @@
+//! One manager's Raft: open it from its directory, bootstrap a new
+//! cluster, propose store changes, change membership, and serve the
+//! requests other managers send.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_swarm_store::{Action, StoreError, WatchedStore};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
+
+use crate::log_store::LogStore;
+use crate::network::{Network, RaftRequest, RaftResponse, Transport};
+use crate::state_machine::StateMachine;
+use crate::{Member, NodeId, Proposal, TypeConfig};
+
+/// swarmkit's words when no leader can be had; users search for them.
+pub const NO_LEADER: &str = "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.";
+
+/// Raft's timing and log keeping, in milliseconds and entries.
+#[derive(Clone, Debug)]
+pub struct RaftSettings {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// a snapshot after this many entries (swarmkit: 10,000)
+    pub snapshot_every: u64,
+    /// entries kept behind a snapshot for slow followers (swarmkit: 500)
+    pub keep_after_snapshot: u64,
+}
+
+impl Default for RaftSettings {
+    fn default() -> RaftSettings {
+        RaftSettings {
+            heartbeat_ms: 200,
+            election_min_ms: 1000,
+            election_max_ms: 1500,
+            snapshot_every: 10_000,
+            keep_after_snapshot: 500,
+        }
+    }
+}
+
+impl RaftSettings {
+    fn to_config(&self) -> Result<Config, String> {
+        Config {
+            cluster_name: "swarm".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_min_ms,
+            election_timeout_max: self.election_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.keep_after_snapshot,
+            purge_batch_size: 1,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| e.to_string())
+    }
+
+    /// How long a write may wait for a quorum before it is refused: long
+    /// enough for one election, never a hang.
+    fn write_deadline(&self) -> Duration {
+        Duration::from_millis(self.election_max_ms * 2 + self.heartbeat_ms * 2)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// another manager leads: the caller forwards to it
+    #[error("this manager is not the leader")]
+    NotLeader { leader: Option<(NodeId, Member)> },
+    /// no leader, or a leader without a quorum
+    #[error("{}", NO_LEADER)]
+    NoQuorum,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+pub struct RaftNode {
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    store: Arc<WatchedStore>,
+    settings: RaftSettings,
+}
+
+impl RaftNode {
+    /// Opens (or creates) the Raft state in `dir`; the store is rebuilt
+    /// from the last snapshot there and the committed log after it.
+    pub async fn open(
+        dir: &Path,
+        id: NodeId,
+        transport: Arc<dyn Transport>,
+        settings: RaftSettings,
+    ) -> Result<RaftNode, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let log = LogStore::open(&dir.join("raft.redb"))
+            .map_err(|e| format!("opening the raft log: {e}"))?;
+        let store = Arc::new(WatchedStore::default());
+        let sm = StateMachine::open(dir, store.clone())
+            .map_err(|e| format!("opening the raft snapshot: {e}"))?;
+        let config = Arc::new(settings.to_config()?);
+        let raft = Raft::new(id, config, Network { transport }, log, sm)
+            .await
+            .map_err(|e| format!("starting raft: {e}"))?;
+        Ok(RaftNode {
+            id,
+            raft,
+            store,
+            settings,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn store(&self) -> &Arc<WatchedStore> {
+        &self.store
+    }
+
+    /// Makes this manager a one-member cluster (swarm init).
+    pub async fn bootstrap(&self, me: Member) -> Result<(), String> {
+        let members = BTreeMap::from([(self.id, me)]);
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The leader, as far as this manager knows.
+    pub fn leader(&self) -> Option<(NodeId, Member)> {
+        let m = self.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let member = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, member))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The voting members.
+    pub fn members(&self) -> Vec<(NodeId, Member)> {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| Some((id, membership.get_node(&id)?.clone())))
+            .collect()
+    }
+
+    /// Commits a batch of store changes; on the leader only. Refused at
+    /// once when there is no leader, and after one election's time when
+    /// the leader cannot reach a quorum.
+    pub async fn propose(&self, actions: Vec<Action>) -> Result<(), ProposeError> {
+        self.check_leader()?;
+        let proposal = Proposal {
+            actions,
+            at: chrono::Utc::now(),
+        };
+        let write = self.raft.client_write(proposal);
+        match tokio::time::timeout(self.settings.write_deadline(), write).await {
+            Err(_) => Err(ProposeError::NoQuorum),
+            Ok(Ok(resp)) => Ok(resp.data.result?),
+            Ok(Err(e)) => Err(self.write_error(e)),
+        }
+    }
+
+    fn check_leader(&self) -> Result<(), ProposeError> {
+        if self.is_leader() {
+            // a leader that has not heard from a quorum for longer than an
+            // election takes can't commit: say so now rather than wait
+            let since = self.raft.metrics().borrow().millis_since_quorum_ack;
+            if since.is_some_and(|ms| ms > self.settings.election_max_ms) {
+                return Err(ProposeError::NoQuorum);
+            }
+            return Ok(());
+        }
+        match self.leader() {
+            Some(l) => Err(ProposeError::NotLeader { leader: Some(l) }),
+            None => Err(ProposeError::NoQuorum),
+        }
+    }
+
+    fn write_error(&self, e: RaftError<NodeId, ClientWriteError<NodeId, Member>>) -> ProposeError {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                match (f.leader_id, f.leader_node) {
+                    (Some(id), Some(node)) => ProposeError::NotLeader {
+                        leader: Some((id, node)),
+                    },
+                    _ => ProposeError::NoQuorum,
+                }
+            }
+            other => ProposeError::Raft(other.to_string()),
+        }
+    }
+
+    /// Adds a manager: it catches up as a learner, then votes.
+    pub async fn add_member(&self, id: NodeId, member: Member) -> Result<(), ProposeError> {
+        self.check_leader()?;
+        let deadline = self.settings.write_deadline() * 5;
+        let add = async {
+            self.raft
+                .add_learner(id, member, true)
+                .await
+                .map_err(|e| self.write_error(e))?;
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds([id].into()), false)
+                .await
+                .map_err(|e| self.write_error(e))
+        };
+        match tokio::time::timeout(deadline, add).await {
+            Err(_) => Err(ProposeError::NoQuorum),
+            Ok(r) => r.map(|_| ()),
+        }
+    }
+
+    /// Removes a manager from the voters and from the cluster.
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), ProposeError> {
+        self.check_leader()?;
+        let change = self
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters([id].into()), false);
+        match tokio::time::timeout(self.settings.write_deadline() * 2, change).await {
+            Err(_) => Err(ProposeError::NoQuorum),
+            Ok(r) => r.map(|_| ()).map_err(|e| self.write_error(e)),
+        }
+    }
+
+    /// Serves a request another manager sent.
+    pub async fn handle(&self, request: RaftRequest) -> RaftResponse {
+        match request {
+            RaftRequest::Append(r) => RaftResponse::Append(self.raft.append_entries(r).await),
+            RaftRequest::Vote(r) => RaftResponse::Vote(self.raft.vote(r).await),
+            RaftRequest::Snapshot(r) => RaftResponse::Snapshot(self.raft.install_snapshot(r).await),
+        }
+    }
+
+    /// Makes a snapshot now (tests, and before a planned stop).
+    pub async fn snapshot(&self) -> Result<(), String> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The index of the last snapshot this manager holds.
+    pub fn snapshot_index(&self) -> Option<u64> {
+        self.raft.metrics().borrow().snapshot.map(|l| l.index)
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
