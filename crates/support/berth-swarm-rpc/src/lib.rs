@@ -1,0 +1,15 @@
+//! The swarm's node-to-node protocol: tonic services generated from
+//! `proto/swarm.proto` (compiled with protox at build time), served and
+//! dialled over berth's own rustls configurations (berth-swarm-ca), so
+//! that every handler knows the caller's node identity from its verified
+//! certificate (`Peer`).
+
+mod mtls;
+#[cfg(test)]
+mod tests;
+
+pub use mtls::{Peer, bootstrap_channel, channel, incoming, peer, require_role};
+
+pub mod pb {
+    tonic::include_proto!("berth.swarm.v1");
+}
