@@ -83,7 +83,13 @@ pub fn incoming(
     let acceptor = TlsAcceptor::from(tls);
     tokio::spawn(async move {
         loop {
-            let (tcp, addr) = match listener.accept().await {
+            // the server dropping its stream closes the channel: stop
+            // accepting then, which frees the port
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = tx.closed() => return,
+            };
+            let (tcp, addr) = match accepted {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!("swarm listener: {e}");
@@ -91,9 +97,6 @@ pub fn incoming(
                     continue;
                 }
             };
-            if tx.is_closed() {
-                return;
-            }
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

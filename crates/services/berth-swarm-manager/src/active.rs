@@ -1,0 +1,106 @@
+//! A node in a swarm: its identity and credentials, its Raft and gRPC
+//! server when it is a manager, and its agent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use berth_swarm_ca::NodeIdentity;
+use berth_swarm_raft::{ProposeError, RaftNode};
+use berth_swarm_rpc::pb::Blob;
+use berth_swarm_rpc::pb::raft_client::RaftClient;
+use berth_swarm_store::{Action, StoreError, WatchedStore};
+use tokio::task::JoinHandle;
+
+use crate::SwarmError;
+use crate::peers::Peers;
+use crate::state::{Credentials, LocalState, Paths};
+
+pub struct Active {
+    pub identity: NodeIdentity,
+    pub creds: Credentials,
+    pub state: Mutex<LocalState>,
+    pub paths: Paths,
+    pub peers: Arc<Peers>,
+    /// managers only
+    pub raft: Option<Arc<RaftNode>>,
+    /// when each node was last heard from, on the leader
+    pub last_seen: Mutex<HashMap<String, Instant>>,
+    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub settings: crate::SwarmSettings,
+}
+
+impl Active {
+    pub fn is_manager(&self) -> bool {
+        self.raft.is_some()
+    }
+
+    pub fn raft(&self) -> Result<&Arc<RaftNode>, SwarmError> {
+        self.raft.as_ref().ok_or(SwarmError::NotManagerWorker)
+    }
+
+    pub fn store(&self) -> Result<&Arc<WatchedStore>, SwarmError> {
+        Ok(self.raft()?.store())
+    }
+
+    pub fn local(&self) -> LocalState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Commits store changes through the leader, wherever it is.
+    pub async fn propose(&self, actions: Vec<Action>) -> Result<(), SwarmError> {
+        let raft = self.raft()?;
+        match raft.propose(actions.clone()).await {
+            Ok(()) => Ok(()),
+            Err(ProposeError::NotLeader {
+                leader: Some((_, leader)),
+            }) => self.forward(&leader.addr, actions).await,
+            Err(e) => Err(propose_error(e)),
+        }
+    }
+
+    async fn forward(&self, addr: &str, actions: Vec<Action>) -> Result<(), SwarmError> {
+        let channel = self
+            .peers
+            .channel(addr)
+            .map_err(|e| SwarmError::internal("reaching the leader", e))?;
+        let json = serde_json::to_vec(&actions).map_err(|e| SwarmError::internal("encoding", e))?;
+        let answer = RaftClient::new(channel)
+            .propose(Blob { json })
+            .await
+            .map_err(|s| SwarmError::from_status(&s))?;
+        let result: Result<(), StoreError> = serde_json::from_slice(&answer.into_inner().json)
+            .map_err(|e| SwarmError::internal("decoding the leader's answer", e))?;
+        result.map_err(store_error)
+    }
+
+    pub fn stop_tasks(&self) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// A store refusal as dockerd shows swarmkit's plain errors.
+pub fn store_error(e: StoreError) -> SwarmError {
+    SwarmError::Rpc {
+        code: "Unknown",
+        desc: e.to_string(),
+    }
+}
+
+pub fn propose_error(e: ProposeError) -> SwarmError {
+    match e {
+        ProposeError::Store(s) => store_error(s),
+        ProposeError::NoQuorum | ProposeError::NotLeader { .. } => SwarmError::Rpc {
+            code: "Unknown",
+            desc: berth_swarm_raft::NO_LEADER.into(),
+        },
+        ProposeError::Raft(m) => SwarmError::Internal(m),
+    }
+}

@@ -1,0 +1,140 @@
+//! Every node's heartbeat to the managers, and the leader's watch for
+//! nodes that stopped beating.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_swarm_rpc::pb::dispatcher_client::DispatcherClient;
+use berth_swarm_rpc::pb::{Blob, HeartbeatRequest};
+use berth_swarm_store::{Action, NodeState, Object};
+
+use crate::active::Active;
+use crate::services::HeartbeatReport;
+
+/// A node is down after this many periods without a heartbeat (swarmkit).
+const MISSED_BEATS: u32 = 3;
+
+impl Active {
+    pub fn heartbeat_period(&self) -> Duration {
+        if let Some(p) = self.settings.heartbeat_period {
+            return p;
+        }
+        let from_spec = self
+            .store()
+            .ok()
+            .and_then(|s| s.read(|st| st.cluster().map(|c| c.spec.dispatcher_heartbeat_period)));
+        match from_spec {
+            Some(ns) if ns > 0 => Duration::from_nanos(ns as u64),
+            _ => Duration::from_secs(5),
+        }
+    }
+
+    fn report(&self) -> HeartbeatReport {
+        let d = &self.settings.description;
+        HeartbeatReport {
+            node_id: self.identity.node_id.clone(),
+            hostname: d.hostname.clone(),
+            engine_version: d.engine_version.clone(),
+            os: d.os.clone(),
+            architecture: d.architecture.clone(),
+            nano_cpus: d.nano_cpus,
+            memory_bytes: d.memory_bytes,
+            addr: String::new(),
+        }
+    }
+
+    /// One heartbeat to the managers this node knows, in turn until one
+    /// answers; the period to wait before the next.
+    pub async fn beat(&self) -> Option<Duration> {
+        let json = serde_json::to_vec(&self.report()).ok()?;
+        let managers = self.local().managers;
+        for addr in &managers {
+            let Ok(channel) = self.peers.channel(addr) else {
+                continue;
+            };
+            let req = HeartbeatRequest {
+                report: Some(Blob { json: json.clone() }),
+            };
+            match DispatcherClient::new(channel).heartbeat(req).await {
+                Ok(answer) => {
+                    let a = answer.into_inner();
+                    self.learn_managers(a.managers);
+                    return Some(Duration::from_millis(a.period_ms.max(100)));
+                }
+                Err(e) => tracing::debug!("heartbeat to {addr}: {}", e.message()),
+            }
+        }
+        None
+    }
+
+    fn learn_managers(&self, managers: Vec<String>) {
+        if managers.is_empty() {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.managers != managers {
+            st.managers = managers;
+            if let Err(e) = self.paths.save_state(&st) {
+                tracing::warn!("saving the swarm state: {e}");
+            }
+        }
+    }
+}
+
+pub fn spawn_agent(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let wait = node.beat().await.unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(wait).await;
+        }
+    })
+}
+
+/// On the leader: nodes silent for `MISSED_BEATS` periods go down. A new
+/// leader first gives every node a full grace period.
+pub fn spawn_monitor(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut was_leader = false;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let Ok(raft) = node.raft() else { return };
+            let leader = raft.is_leader();
+            if leader && !was_leader {
+                let now = Instant::now();
+                let ids: Vec<String> = raft
+                    .store()
+                    .read(|s| s.nodes().map(|n| n.id.clone()).collect());
+                let mut seen = node.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+                for id in ids {
+                    seen.insert(id, now);
+                }
+            }
+            was_leader = leader;
+            if leader {
+                mark_silent_nodes_down(&node).await;
+            }
+        }
+    })
+}
+
+async fn mark_silent_nodes_down(node: &Active) {
+    let limit = node.heartbeat_period() * MISSED_BEATS;
+    let Ok(store) = node.store() else { return };
+    let silent: Vec<_> = {
+        let seen = node.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        store.read(|s| {
+            s.nodes()
+                .filter(|n| n.status.state == NodeState::Ready)
+                .filter(|n| seen.get(&n.id).is_none_or(|t| t.elapsed() > limit))
+                .cloned()
+                .collect()
+        })
+    };
+    for mut n in silent {
+        n.status.state = NodeState::Down;
+        n.status.message = "heartbeat failure".into();
+        if let Err(e) = node.propose(vec![Action::Update(Object::Node(n))]).await {
+            tracing::debug!("marking a node down: {e}");
+        }
+    }
+}

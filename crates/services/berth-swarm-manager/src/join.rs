@@ -1,0 +1,436 @@
+//! Becoming part of a swarm: `init` makes a new cluster with this node as
+//! its first manager; `join` asks a manager for a certificate with a token
+//! and, with a manager token, joins the Raft; `resume` picks up after a
+//! daemon restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_swarm_ca::{
+    JoinToken, NodeCert, NodeIdentity, NodeKey, Role, RootCa, client_config, new_id, server_config,
+};
+use berth_swarm_raft::{Member, RaftNode};
+use berth_swarm_rpc::pb::node_ca_client::NodeCaClient;
+use berth_swarm_rpc::pb::raft_client::RaftClient;
+use berth_swarm_rpc::pb::{self, Empty};
+use berth_swarm_rpc::{bootstrap_channel, incoming};
+use berth_swarm_store::{
+    Action, Availability, CertState, Cluster, ClusterSpec, Membership, Node, NodeCertificate,
+    NodeRole, NodeSpec, Object, RootCaState,
+};
+use tokio::net::TcpListener;
+
+use crate::active::Active;
+use crate::agent::{spawn_agent, spawn_monitor};
+use crate::peers::{GrpcTransport, Peers};
+use crate::services::Services;
+use crate::state::{Credentials, LocalState, Paths};
+use crate::{Swarm, SwarmError};
+
+#[derive(Clone, Debug, Default)]
+pub struct InitRequest {
+    /// where to serve other nodes, host:port
+    pub listen_addr: String,
+    /// where other nodes reach this one, host:port
+    pub advertise_addr: String,
+    pub availability: Availability,
+    pub spec: ClusterSpec,
+    pub default_addr_pool: Vec<String>,
+    pub subnet_size: u32,
+    pub data_path_port: u16,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JoinRequest {
+    pub listen_addr: String,
+    pub advertise_addr: String,
+    pub remote_addrs: Vec<String>,
+    pub token: String,
+    pub availability: Availability,
+}
+
+fn random_raft_id() -> Result<u64, SwarmError> {
+    let id = new_id().map_err(|e| SwarmError::internal("making a raft id", e))?;
+    // any 64 bits of a random id will do; 0 is not a valid member id
+    let n = id.bytes().fold(0u64, |acc, b| {
+        acc.wrapping_mul(131).wrapping_add(u64::from(b))
+    });
+    Ok(n.max(1))
+}
+
+impl Swarm {
+    pub async fn init(&self, req: InitRequest) -> Result<String, SwarmError> {
+        let mut guard = self.active.lock().await;
+        if guard.is_some() {
+            return Err(SwarmError::AlreadyInSwarm);
+        }
+        let listener = bind(&req.listen_addr).await?;
+        let root = RootCa::generate().map_err(|e| SwarmError::internal("making the root CA", e))?;
+        let who = NodeIdentity {
+            node_id: new_id().map_err(|e| SwarmError::internal("making an id", e))?,
+            role: Role::Manager,
+            cluster_id: new_id().map_err(|e| SwarmError::internal("making an id", e))?,
+        };
+        let key = NodeKey::generate().map_err(|e| SwarmError::internal("making a key", e))?;
+        let csr = key
+            .csr_pem()
+            .map_err(|e| SwarmError::internal("making a request", e))?;
+        let expiry = Duration::from_nanos(req.spec.node_cert_expiry.max(0) as u64);
+        let cert = root
+            .sign(&csr, &who, expiry)
+            .map_err(|e| SwarmError::InvalidArgument(e.to_string()))?;
+        let state = LocalState {
+            node_id: who.node_id.clone(),
+            cluster_id: who.cluster_id.clone(),
+            manager: true,
+            raft_id: Some(random_raft_id()?),
+            listen_addr: req.listen_addr.clone(),
+            advertise_addr: req.advertise_addr.clone(),
+            managers: vec![req.advertise_addr.clone()],
+        };
+        let first = first_objects(&req, &root, &who, &cert, &csr)?;
+        let creds = Credentials { root, cert, key };
+        let paths = Paths::new(&self.settings.dir);
+        let node = self.start(state.clone(), creds, Some(listener)).await?;
+        let raft = node.raft()?.clone();
+        raft.bootstrap(Member {
+            node_id: who.node_id.clone(),
+            addr: req.advertise_addr.clone(),
+        })
+        .await
+        .map_err(|e| SwarmError::internal("starting raft", e))?;
+        wait_for_leader(&raft).await?;
+        node.propose(first).await?;
+        paths
+            .save_credentials(&node.creds)
+            .and_then(|()| paths.save_state(&state))
+            .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
+        node.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(spawn_agent(node.clone()));
+        *guard = Some(node);
+        Ok(who.node_id)
+    }
+
+    pub async fn join(&self, req: JoinRequest) -> Result<(), SwarmError> {
+        let mut guard = self.active.lock().await;
+        if guard.is_some() {
+            return Err(SwarmError::AlreadyInSwarm);
+        }
+        let token: JoinToken = req
+            .token
+            .parse()
+            .map_err(|e: berth_swarm_ca::CaError| SwarmError::Internal(e.to_string()))?;
+        let remote = req.remote_addrs.first().cloned().ok_or_else(|| {
+            SwarmError::InvalidArgument("at least 1 RemoteAddr is required to join".into())
+        })?;
+        let root = fetch_root(&remote, &token).await?;
+        let (cert, key, node_id) = request_certificate(&remote, &root, &req).await?;
+        let manager = cert.identity.role == Role::Manager;
+        let state = LocalState {
+            node_id,
+            cluster_id: cert.identity.cluster_id.clone(),
+            manager,
+            raft_id: if manager {
+                Some(random_raft_id()?)
+            } else {
+                None
+            },
+            listen_addr: req.listen_addr.clone(),
+            advertise_addr: req.advertise_addr.clone(),
+            managers: req.remote_addrs.clone(),
+        };
+        let listener = if manager {
+            Some(bind(&req.listen_addr).await?)
+        } else {
+            None
+        };
+        let node = self
+            .start(state.clone(), Credentials { root, cert, key }, listener)
+            .await?;
+        if let (Some(raft), Some(raft_id)) = (&node.raft, state.raft_id) {
+            join_raft(&node, &remote, raft_id, &req.advertise_addr).await?;
+            wait_for_leader(raft).await?;
+        }
+        let paths = Paths::new(&self.settings.dir);
+        paths
+            .save_credentials(&node.creds)
+            .and_then(|()| paths.save_state(&state))
+            .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
+        node.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(spawn_agent(node.clone()));
+        *guard = Some(node);
+        Ok(())
+    }
+
+    /// After a restart: the node serves and beats again as it did.
+    pub(crate) async fn resume(&self) -> Result<(), SwarmError> {
+        let paths = Paths::new(&self.settings.dir);
+        let Some((state, creds)) = paths
+            .load()
+            .map_err(|e| SwarmError::internal("reading the swarm state", e))?
+        else {
+            return Ok(());
+        };
+        let listener = if state.manager {
+            Some(bind(&state.listen_addr).await?)
+        } else {
+            None
+        };
+        let node = self.start(state, creds, listener).await?;
+        node.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(spawn_agent(node.clone()));
+        *self.active.lock().await = Some(node);
+        Ok(())
+    }
+
+    /// Builds the running node: Raft and the gRPC server for a manager.
+    async fn start(
+        &self,
+        state: LocalState,
+        creds: Credentials,
+        listener: Option<TcpListener>,
+    ) -> Result<Arc<Active>, SwarmError> {
+        let tls = client_config(&creds.root, Some((&creds.cert, &creds.key)))
+            .map_err(|e| SwarmError::internal("tls", e))?;
+        let peers = Peers::new(tls);
+        let paths = Paths::new(&self.settings.dir);
+        let raft = match state.raft_id {
+            Some(id) if state.manager => {
+                let transport = Arc::new(GrpcTransport {
+                    peers: peers.clone(),
+                });
+                let r = RaftNode::open(&paths.raft(), id, transport, self.settings.raft.clone())
+                    .await
+                    .map_err(|e| SwarmError::internal("opening raft", e))?;
+                Some(Arc::new(r))
+            }
+            _ => None,
+        };
+        let node = Arc::new(Active {
+            identity: creds.cert.identity.clone(),
+            creds,
+            state: Mutex::new(state),
+            paths,
+            peers,
+            raft,
+            last_seen: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            settings: self.settings.clone(),
+        });
+        if let Some(listener) = listener {
+            let server = serve(node.clone(), listener)?;
+            let monitor = spawn_monitor(node.clone());
+            node.tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend([server, monitor]);
+        }
+        Ok(node)
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, SwarmError> {
+    let sa: SocketAddr = addr.parse().map_err(|_| {
+        SwarmError::InvalidArgument(format!("could not parse listen address {addr}"))
+    })?;
+    TcpListener::bind(sa)
+        .await
+        .map_err(|e| SwarmError::InvalidArgument(format!("listening on {addr}: {e}")))
+}
+
+fn serve(
+    node: Arc<Active>,
+    listener: TcpListener,
+) -> Result<tokio::task::JoinHandle<()>, SwarmError> {
+    let c = &node.creds;
+    let tls =
+        server_config(&c.root, &c.cert, &c.key).map_err(|e| SwarmError::internal("tls", e))?;
+    let svc = Services { node: node.clone() };
+    let router = tonic::transport::Server::builder()
+        .add_service(pb::node_ca_server::NodeCaServer::new(svc.clone()))
+        .add_service(pb::raft_server::RaftServer::new(svc.clone()))
+        .add_service(pb::dispatcher_server::DispatcherServer::new(svc));
+    Ok(tokio::spawn(async move {
+        if let Err(e) = router.serve_with_incoming(incoming(listener, tls)).await {
+            tracing::error!("swarm server stopped: {e}");
+        }
+    }))
+}
+
+async fn wait_for_leader(raft: &RaftNode) -> Result<(), SwarmError> {
+    for _ in 0..200 {
+        if raft.leader().is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(SwarmError::Internal(berth_swarm_raft::NO_LEADER.into()))
+}
+
+/// The cluster object and this first manager's node object.
+fn first_objects(
+    req: &InitRequest,
+    root: &RootCa,
+    who: &NodeIdentity,
+    cert: &NodeCert,
+    csr: &str,
+) -> Result<Vec<Action>, SwarmError> {
+    let token = || {
+        JoinToken::generate(root)
+            .map(|t| t.to_string())
+            .map_err(|e| SwarmError::internal("making a join token", e))
+    };
+    let cluster = Cluster {
+        id: who.cluster_id.clone(),
+        spec: req.spec.clone(),
+        root_ca: RootCaState {
+            ca_cert: root.cert_pem().to_string(),
+            ca_key: root.key_pem().unwrap_or_default(),
+            ca_cert_hash: root.digest().to_string(),
+            worker_token: token()?,
+            manager_token: token()?,
+            ..RootCaState::default()
+        },
+        default_addr_pool: req.default_addr_pool.clone(),
+        subnet_size: req.subnet_size,
+        data_path_port: req.data_path_port,
+        ..Cluster::default()
+    };
+    let node = Node {
+        id: who.node_id.clone(),
+        spec: NodeSpec {
+            desired_role: NodeRole::Manager,
+            membership: Membership::Accepted,
+            availability: req.availability,
+            ..NodeSpec::default()
+        },
+        role: NodeRole::Manager,
+        certificate: NodeCertificate {
+            role: NodeRole::Manager,
+            csr: csr.to_string(),
+            state: CertState::Issued,
+            certificate: cert.chain_pem.clone(),
+            cn: who.node_id.clone(),
+            ..NodeCertificate::default()
+        },
+        ..Node::default()
+    };
+    Ok(vec![
+        Action::Create(Object::Cluster(cluster)),
+        Action::Create(Object::Node(node)),
+    ])
+}
+
+/// The root CA of the manager at `remote`, trusted only if the token's
+/// digest matches it. A few tries: the manager may be starting.
+async fn fetch_root(remote: &str, token: &JoinToken) -> Result<RootCa, SwarmError> {
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let channel = bootstrap_channel(remote).map_err(SwarmError::Internal)?;
+        match NodeCaClient::new(channel)
+            .get_root_ca_certificate(Empty {})
+            .await
+        {
+            Ok(a) => {
+                let pem = a.into_inner().certificate;
+                token
+                    .check_root(&pem)
+                    .map_err(|e| SwarmError::Internal(e.to_string()))?;
+                return RootCa::from_pem(&pem, None)
+                    .map_err(|e| SwarmError::Internal(e.to_string()));
+            }
+            Err(e) => last = e.message().to_string(),
+        }
+    }
+    Err(SwarmError::Unavailable(format!(
+        "could not reach the manager at {remote} to join: {last}"
+    )))
+}
+
+/// A new key, and a certificate for it from the manager at `remote`.
+async fn request_certificate(
+    remote: &str,
+    root: &RootCa,
+    req: &JoinRequest,
+) -> Result<(NodeCert, NodeKey, String), SwarmError> {
+    let key = NodeKey::generate().map_err(|e| SwarmError::internal("making a key", e))?;
+    let csr = key
+        .csr_pem()
+        .map_err(|e| SwarmError::internal("making a request", e))?;
+    let tls = client_config(root, None).map_err(|e| SwarmError::internal("tls", e))?;
+    let channel =
+        berth_swarm_rpc::channel(remote, tls).map_err(|e| SwarmError::internal("connecting", e))?;
+    let mut ca = NodeCaClient::new(channel);
+    let availability = match req.availability {
+        Availability::Active => "active",
+        Availability::Pause => "pause",
+        Availability::Drain => "drain",
+    };
+    let issued = ca
+        .issue_node_certificate(pb::IssueNodeCertificateRequest {
+            csr,
+            token: req.token.clone(),
+            availability: availability.into(),
+        })
+        .await
+        .map_err(|s| SwarmError::from_status(&s))?;
+    let node_id = issued.into_inner().node_id;
+    for _ in 0..100 {
+        let status = ca
+            .node_certificate_status(pb::NodeCertificateStatusRequest {
+                node_id: node_id.clone(),
+            })
+            .await;
+        match status {
+            Ok(s) if s.get_ref().state == "issued" => {
+                let cert = NodeCert::parse(&s.into_inner().certificate)
+                    .map_err(|e| SwarmError::Internal(e.to_string()))?;
+                if !root.verifies(&cert) || !cert.matches(&key) {
+                    return Err(SwarmError::Internal(
+                        "the manager sent a certificate that does not verify".into(),
+                    ));
+                }
+                return Ok((cert, key, node_id));
+            }
+            Ok(s) if s.get_ref().state == "failed" => {
+                return Err(SwarmError::Internal(s.into_inner().error));
+            }
+            // not applied on that manager yet, or still pending
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    Err(SwarmError::Unavailable("Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node.".into()))
+}
+
+/// Asks the managers (through `remote`) to take this node into the Raft.
+async fn join_raft(
+    node: &Active,
+    remote: &str,
+    raft_id: u64,
+    advertise: &str,
+) -> Result<(), SwarmError> {
+    let channel = node
+        .peers
+        .channel(remote)
+        .map_err(|e| SwarmError::internal("connecting", e))?;
+    RaftClient::new(channel)
+        .join(pb::RaftJoinRequest {
+            addr: advertise.to_string(),
+            raft_id,
+            node_id: node.identity.node_id.clone(),
+        })
+        .await
+        .map_err(|s| SwarmError::from_status(&s))?;
+    Ok(())
+}

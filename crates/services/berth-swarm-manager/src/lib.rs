@@ -1,0 +1,134 @@
+//! Swarm mode on one node (issue #19): `init`, `join` and `leave`, the
+//! services a manager serves to the other nodes (CA, Raft, dispatcher),
+//! the agent's heartbeats, and the views of the cluster and its nodes that
+//! the Engine API shows. The Raft log, the CA and the wire protocol are
+//! crates of their own; this one puts them together.
+
+mod active;
+mod agent;
+mod error;
+mod join;
+mod peers;
+mod services;
+mod state;
+#[cfg(test)]
+mod tests;
+mod views;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_swarm_raft::RaftSettings;
+use tokio::sync::Mutex;
+
+pub use error::SwarmError;
+pub use join::{InitRequest, JoinRequest};
+pub use views::{LocalNodeState, ManagerStatus, NodeView, SwarmInfo, SwarmView};
+
+use crate::active::Active;
+
+/// What this node says about itself in its heartbeats.
+#[derive(Clone, Debug, Default)]
+pub struct NodeDescription {
+    pub hostname: String,
+    pub engine_version: String,
+    pub os: String,
+    pub architecture: String,
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SwarmSettings {
+    /// `<data-root>/swarm`
+    pub dir: PathBuf,
+    pub description: NodeDescription,
+    pub raft: RaftSettings,
+    /// overrides the cluster's dispatcher heartbeat period (tests)
+    pub heartbeat_period: Option<Duration>,
+}
+
+/// This node's place in a swarm, if any.
+pub struct Swarm {
+    settings: SwarmSettings,
+    active: Mutex<Option<Arc<Active>>>,
+}
+
+impl Swarm {
+    /// The swarm this node was in when it stopped, resumed; or none.
+    pub async fn open(settings: SwarmSettings) -> Result<Swarm, SwarmError> {
+        let swarm = Swarm {
+            settings,
+            active: Mutex::new(None),
+        };
+        swarm.resume().await?;
+        Ok(swarm)
+    }
+
+    async fn current(&self) -> Option<Arc<Active>> {
+        self.active.lock().await.clone()
+    }
+
+    /// The node's manager side, or the error dockerd gives for the node's
+    /// state.
+    async fn manager(&self) -> Result<Arc<Active>, SwarmError> {
+        match self.current().await {
+            None => Err(SwarmError::NotManagerInactive),
+            Some(a) if !a.is_manager() => Err(SwarmError::NotManagerWorker),
+            Some(a) => Ok(a),
+        }
+    }
+
+    /// Leaves the swarm: stops serving and forgets it. A manager leaves
+    /// only with `force`, as in dockerd.
+    pub async fn leave(&self, force: bool) -> Result<(), SwarmError> {
+        let mut guard = self.active.lock().await;
+        let Some(node) = guard.clone() else {
+            return Err(SwarmError::NotInSwarm);
+        };
+        if node.is_manager() && !force {
+            return Err(SwarmError::Unavailable(leave_refusal(&node)));
+        }
+        node.stop_tasks();
+        if let Some(raft) = &node.raft {
+            raft.shutdown().await;
+        }
+        node.paths
+            .wipe()
+            .map_err(|e| SwarmError::internal("removing the swarm state", e))?;
+        *guard = None;
+        Ok(())
+    }
+
+    /// Stops serving without leaving (daemon shutdown).
+    pub async fn shutdown(&self) {
+        if let Some(node) = self.active.lock().await.take() {
+            node.stop_tasks();
+            if let Some(raft) = &node.raft {
+                raft.shutdown().await;
+            }
+        }
+    }
+}
+
+/// dockerd's words for a manager leaving without `--force`.
+fn leave_refusal(node: &Active) -> String {
+    const PREFIX: &str =
+        "You are attempting to leave the swarm on a node that is participating as a manager. ";
+    let managers = node.raft.as_ref().map_or(1, |r| r.members().len());
+    if managers <= 1 {
+        return format!(
+            "{PREFIX}Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "
+        );
+    }
+    let left = managers - 1;
+    if left < managers / 2 + 1 {
+        return format!(
+            "{PREFIX}Removing this node leaves {left} managers out of {managers}. Without a Raft quorum your swarm will be inaccessible. The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message."
+        );
+    }
+    format!(
+        "{PREFIX}The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message."
+    )
+}

@@ -1,0 +1,362 @@
+//! The gRPC services a manager serves: the CA (first certificates and
+//! renewals), Raft (messages, joins, forwarded writes) and the dispatcher
+//! (heartbeats). Followers forward what only the leader may do.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_swarm_ca::{NodeIdentity, Role, RootCa};
+use berth_swarm_raft::{Member, ProposeError, RaftRequest};
+use berth_swarm_rpc::pb::dispatcher_client::DispatcherClient;
+use berth_swarm_rpc::pb::raft_client::RaftClient;
+use berth_swarm_rpc::pb::{self, Blob, Empty};
+use berth_swarm_rpc::{peer, require_role};
+use berth_swarm_store::{
+    Action, Availability, CertState, Cluster, Membership, Node, NodeCertificate, NodeRole,
+    NodeSpec, NodeState, NodeStatus, Object,
+};
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status};
+
+use crate::active::Active;
+
+#[derive(Clone)]
+pub struct Services {
+    pub node: Arc<Active>,
+}
+
+/// What a node tells the dispatcher about itself.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HeartbeatReport {
+    pub node_id: String,
+    pub hostname: String,
+    pub engine_version: String,
+    pub os: String,
+    pub architecture: String,
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+    /// the address its heartbeat came from; set by the first manager
+    pub addr: String,
+}
+
+fn status_of(e: crate::SwarmError) -> Status {
+    match e.http_status() {
+        400 => Status::invalid_argument(e.to_string()),
+        404 => Status::not_found(e.to_string()),
+        503 => Status::unavailable(e.to_string()),
+        _ => Status::unknown(e.to_string()),
+    }
+}
+
+impl Services {
+    fn cluster(&self) -> Result<Cluster, Status> {
+        let store = self.node.store().map_err(status_of)?;
+        store
+            .read(|s| s.cluster().cloned())
+            .ok_or_else(|| Status::unavailable("the cluster is not ready yet"))
+    }
+
+    /// The caller's identity, when its certificate is of this cluster.
+    fn member<T>(&self, req: &Request<T>) -> Option<NodeIdentity> {
+        let id = peer(req)?.identity.clone()?;
+        (id.cluster_id == self.node.identity.cluster_id).then_some(id)
+    }
+
+    fn manager<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
+        let id = require_role(req, Role::Manager)?;
+        if id.cluster_id != self.node.identity.cluster_id {
+            return Err(Status::permission_denied(format!(
+                "Permission denied: remote certificate not part of organization: {}",
+                self.node.identity.cluster_id
+            )));
+        }
+        Ok(id)
+    }
+
+    fn leader_addr(&self) -> Option<String> {
+        let raft = self.node.raft.as_ref()?;
+        let (id, member) = raft.leader()?;
+        (id != raft.id()).then_some(member.addr)
+    }
+
+    fn leader_channel(&self) -> Result<tonic::transport::Channel, Status> {
+        let addr = self
+            .leader_addr()
+            .ok_or_else(|| Status::unknown(berth_swarm_raft::NO_LEADER))?;
+        self.node.peers.channel(&addr).map_err(Status::unavailable)
+    }
+}
+
+fn role_of_token(cluster: &Cluster, token: &str) -> Option<NodeRole> {
+    let same = |a: &str, b: &str| {
+        a.len() == b.len()
+            && a.bytes()
+                .zip(b.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    };
+    if !token.is_empty() && same(token, &cluster.root_ca.manager_token) {
+        Some(NodeRole::Manager)
+    } else if !token.is_empty() && same(token, &cluster.root_ca.worker_token) {
+        Some(NodeRole::Worker)
+    } else {
+        None
+    }
+}
+
+fn ca_role(r: NodeRole) -> Role {
+    match r {
+        NodeRole::Manager => Role::Manager,
+        NodeRole::Worker => Role::Worker,
+    }
+}
+
+fn availability(s: &str) -> Availability {
+    match s {
+        "pause" => Availability::Pause,
+        "drain" => Availability::Drain,
+        _ => Availability::Active,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::node_ca_server::NodeCa for Services {
+    async fn get_root_ca_certificate(
+        &self,
+        _req: Request<Empty>,
+    ) -> Result<Response<pb::RootCaCertificate>, Status> {
+        Ok(Response::new(pb::RootCaCertificate {
+            certificate: self.node.creds.root.cert_pem().to_string(),
+        }))
+    }
+
+    async fn issue_node_certificate(
+        &self,
+        req: Request<pb::IssueNodeCertificateRequest>,
+    ) -> Result<Response<pb::IssueNodeCertificateResponse>, Status> {
+        let caller = self.member(&req);
+        let addr = peer(&req)
+            .map(|p| p.addr.ip().to_string())
+            .unwrap_or_default();
+        let r = req.into_inner();
+        let cluster = self.cluster()?;
+        let (node_id, role, existing) = match caller {
+            Some(id) => {
+                let node = self
+                    .node
+                    .store()
+                    .map_err(status_of)?
+                    .read(|s| s.node(&id.node_id).cloned());
+                let node = node.ok_or_else(|| {
+                    Status::permission_denied(format!(
+                        "Permission denied: node {} was removed from swarm",
+                        id.node_id
+                    ))
+                })?;
+                (id.node_id, node.role, Some(node))
+            }
+            None => {
+                let role = role_of_token(&cluster, &r.token).ok_or_else(|| {
+                    Status::invalid_argument("A valid join token is necessary to join this cluster")
+                })?;
+                let id = berth_swarm_ca::new_id().map_err(|e| Status::internal(e.to_string()))?;
+                (id, role, None)
+            }
+        };
+        let who = NodeIdentity {
+            node_id: node_id.clone(),
+            role: ca_role(role),
+            cluster_id: cluster.id.clone(),
+        };
+        let root = RootCa::from_pem(&cluster.root_ca.ca_cert, Some(&cluster.root_ca.ca_key))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let expiry = Duration::from_nanos(cluster.spec.node_cert_expiry.max(0) as u64);
+        let cert = root
+            .sign(&r.csr, &who, expiry)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let certificate = NodeCertificate {
+            role,
+            csr: r.csr.clone(),
+            state: CertState::Issued,
+            err: String::new(),
+            certificate: cert.chain_pem,
+            cn: node_id.clone(),
+        };
+        let action = match existing {
+            Some(mut node) => {
+                node.certificate = certificate;
+                Action::Update(Object::Node(node))
+            }
+            None => Action::Create(Object::Node(Node {
+                id: node_id.clone(),
+                spec: NodeSpec {
+                    desired_role: role,
+                    membership: Membership::Accepted,
+                    availability: availability(&r.availability),
+                    ..NodeSpec::default()
+                },
+                role,
+                certificate,
+                status: NodeStatus {
+                    state: NodeState::Unknown,
+                    message: String::new(),
+                    addr,
+                },
+                ..Node::default()
+            })),
+        };
+        self.node.propose(vec![action]).await.map_err(status_of)?;
+        Ok(Response::new(pb::IssueNodeCertificateResponse { node_id }))
+    }
+
+    async fn node_certificate_status(
+        &self,
+        req: Request<pb::NodeCertificateStatusRequest>,
+    ) -> Result<Response<pb::NodeCertificateStatusResponse>, Status> {
+        let id = req.into_inner().node_id;
+        let node = self
+            .node
+            .store()
+            .map_err(status_of)?
+            .read(|s| s.node(&id).cloned());
+        let node = node.ok_or_else(|| Status::not_found(format!("node {id} not found")))?;
+        let state = match node.certificate.state {
+            CertState::Issued => "issued",
+            CertState::Failed => "failed",
+            CertState::Rotate => "rotate",
+            _ => "pending",
+        };
+        Ok(Response::new(pb::NodeCertificateStatusResponse {
+            state: state.into(),
+            certificate: node.certificate.certificate,
+            error: node.certificate.err,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for Services {
+    async fn message(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.manager(&req)?;
+        let raft = self.node.raft().map_err(status_of)?;
+        let request: RaftRequest = serde_json::from_slice(&req.into_inner().json)
+            .map_err(|e| Status::invalid_argument(format!("raft message: {e}")))?;
+        let answer = raft.handle(request).await;
+        let json = serde_json::to_vec(&answer).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Blob { json }))
+    }
+
+    async fn join(
+        &self,
+        req: Request<pb::RaftJoinRequest>,
+    ) -> Result<Response<pb::RaftJoinResponse>, Status> {
+        let caller = self.manager(&req)?;
+        let mut r = req.into_inner();
+        if r.node_id.is_empty() {
+            r.node_id = caller.node_id;
+        }
+        let raft = self.node.raft().map_err(status_of)?;
+        if !raft.is_leader() {
+            let mut leader = RaftClient::new(self.leader_channel()?);
+            return leader.join(r).await;
+        }
+        let member = Member {
+            node_id: r.node_id,
+            addr: r.addr,
+        };
+        raft.add_member(r.raft_id, member)
+            .await
+            .map_err(|e| Status::unknown(e.to_string()))?;
+        Ok(Response::new(pb::RaftJoinResponse { raft_id: r.raft_id }))
+    }
+
+    async fn propose(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.manager(&req)?;
+        let actions: Vec<Action> = serde_json::from_slice(&req.into_inner().json)
+            .map_err(|e| Status::invalid_argument(format!("store actions: {e}")))?;
+        let raft = self.node.raft().map_err(status_of)?;
+        let result = match raft.propose(actions).await {
+            Ok(()) => Ok(()),
+            Err(ProposeError::Store(e)) => Err(e),
+            Err(e) => return Err(Status::unknown(e.to_string())),
+        };
+        let json = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Blob { json }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::dispatcher_server::Dispatcher for Services {
+    async fn heartbeat(
+        &self,
+        req: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let caller = self.member(&req).ok_or_else(|| {
+            Status::permission_denied(
+                "Permission denied: unauthorized peer role: no client certificate",
+            )
+        })?;
+        let seen_from = peer(&req)
+            .map(|p| p.addr.ip().to_string())
+            .unwrap_or_default();
+        let raw = req.into_inner().report.map(|b| b.json).unwrap_or_default();
+        let mut report: HeartbeatReport = serde_json::from_slice(&raw)
+            .map_err(|e| Status::invalid_argument(format!("heartbeat report: {e}")))?;
+        // a worker speaks for itself; a manager may forward for others
+        if caller.role == Role::Worker || report.node_id.is_empty() {
+            report.node_id = caller.node_id;
+        }
+        if report.addr.is_empty() {
+            report.addr = seen_from;
+        }
+        let raft = self.node.raft().map_err(status_of)?;
+        if !raft.is_leader() {
+            let json = serde_json::to_vec(&report).map_err(|e| Status::internal(e.to_string()))?;
+            let forwarded = pb::HeartbeatRequest {
+                report: Some(Blob { json }),
+            };
+            return DispatcherClient::new(self.leader_channel()?)
+                .heartbeat(forwarded)
+                .await;
+        }
+        self.record(report).await?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            period_ms: self.node.heartbeat_period().as_millis() as u64,
+            managers: raft.members().into_iter().map(|(_, m)| m.addr).collect(),
+        }))
+    }
+}
+
+impl Services {
+    /// The leader notes the heartbeat, and writes the node's status when
+    /// it changed (not at every beat).
+    async fn record(&self, r: HeartbeatReport) -> Result<(), Status> {
+        self.node
+            .last_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(r.node_id.clone(), Instant::now());
+        let store = self.node.store().map_err(status_of)?;
+        let Some(mut node) = store.read(|s| s.node(&r.node_id).cloned()) else {
+            return Err(Status::not_found(format!("node {} not found", r.node_id)));
+        };
+        let before = node.clone();
+        node.status.state = NodeState::Ready;
+        node.status.message.clear();
+        node.status.addr = r.addr.clone();
+        let d = &mut node.description;
+        d.hostname = r.hostname;
+        d.engine_version = r.engine_version;
+        d.os = r.os;
+        d.architecture = r.architecture;
+        d.nano_cpus = r.nano_cpus;
+        d.memory_bytes = r.memory_bytes;
+        if node == before {
+            return Ok(());
+        }
+        self.node
+            .propose(vec![Action::Update(Object::Node(node))])
+            .await
+            .map_err(status_of)
+    }
+}

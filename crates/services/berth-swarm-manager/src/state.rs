@@ -1,0 +1,122 @@
+//! What a node keeps of its swarm membership under `<data-root>/swarm`:
+//! `state.json` (who it is, where it listens, the managers it knows), the
+//! root certificate, its own certificate and key, and `raft/` on managers.
+//! Files are written to a temporary name and renamed, keys with mode 0600.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_swarm_ca::{NodeCert, NodeKey, RootCa};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LocalState {
+    pub node_id: String,
+    pub cluster_id: String,
+    pub manager: bool,
+    /// this node's Raft member id (managers)
+    pub raft_id: Option<u64>,
+    pub listen_addr: String,
+    /// host:port other nodes reach this node at
+    pub advertise_addr: String,
+    /// host:port of the managers this node knows, for its heartbeats
+    pub managers: Vec<String>,
+}
+
+/// A node's credentials: the root it trusts, its certificate and key.
+pub struct Credentials {
+    pub root: RootCa,
+    pub cert: NodeCert,
+    pub key: NodeKey,
+}
+
+pub struct Paths {
+    pub dir: PathBuf,
+}
+
+impl Paths {
+    pub fn new(dir: &Path) -> Paths {
+        Paths {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    fn certs(&self) -> PathBuf {
+        self.dir.join("certificates")
+    }
+
+    pub fn raft(&self) -> PathBuf {
+        self.dir.join("raft")
+    }
+
+    /// The saved membership, if this node is in a swarm.
+    pub fn load(&self) -> std::io::Result<Option<(LocalState, Credentials)>> {
+        let state = match std::fs::read(self.state()) {
+            Ok(b) => serde_json::from_slice::<LocalState>(&b).map_err(std::io::Error::other)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let read = |name: &str| std::fs::read_to_string(self.certs().join(name));
+        let bad = |e: berth_swarm_ca::CaError| std::io::Error::other(e.to_string());
+        let creds = Credentials {
+            root: RootCa::from_pem(&read("swarm-root-ca.crt")?, None).map_err(bad)?,
+            cert: NodeCert::parse(&read("swarm-node.crt")?).map_err(bad)?,
+            key: NodeKey::from_pem(&read("swarm-node.key")?).map_err(bad)?,
+        };
+        Ok(Some((state, creds)))
+    }
+
+    pub fn save_state(&self, state: &LocalState) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+        write_atomic(&self.state(), &bytes, 0o600)
+    }
+
+    pub fn save_credentials(&self, c: &Credentials) -> std::io::Result<()> {
+        let dir = self.certs();
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(
+            &dir.join("swarm-root-ca.crt"),
+            c.root.cert_pem().as_bytes(),
+            0o644,
+        )?;
+        write_atomic(
+            &dir.join("swarm-node.crt"),
+            c.cert.chain_pem.as_bytes(),
+            0o644,
+        )?;
+        write_atomic(
+            &dir.join("swarm-node.key"),
+            c.key.key_pem().as_bytes(),
+            0o600,
+        )
+    }
+
+    /// Forgets the swarm: what `leave` and a failed join do.
+    pub fn wipe(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
