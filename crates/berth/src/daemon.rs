@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use berth_config::Settings;
@@ -263,7 +264,9 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
             _ = int.recv() => {}
         }
     };
-    berth_api::serve(engine.clone(), listeners, shutdown).await;
+    let swarm = Arc::new(open_swarm(&s, &engine).await?);
+    berth_api::serve(engine.clone(), swarm.clone(), listeners, shutdown).await;
+    swarm.shutdown().await;
     // live-restore as it is now: SIGHUP may have changed it
     if engine.settings().live_restore {
         tracing::info!("shutting down; live-restore keeps containers running");
@@ -278,4 +281,27 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
     }
     let _ = fs::remove_file(&s.pidfile);
     Ok(())
+}
+
+/// This node's swarm membership, resumed from `<data-root>/swarm`.
+async fn open_swarm(
+    s: &Settings,
+    engine: &berth_engine::Engine,
+) -> Result<berth_swarm_manager::Swarm> {
+    let info = engine.info();
+    let settings = berth_swarm_manager::SwarmSettings {
+        dir: s.data_root.join("swarm"),
+        description: berth_swarm_manager::NodeDescription {
+            hostname: info.hostname,
+            engine_version: info.server_version,
+            os: "linux".into(),
+            architecture: info.architecture,
+            nano_cpus: info.cpus * 1_000_000_000,
+            memory_bytes: info.mem_total,
+        },
+        ..Default::default()
+    };
+    berth_swarm_manager::Swarm::open(settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("resuming the swarm: {e}"))
 }

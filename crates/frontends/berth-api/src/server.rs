@@ -37,6 +37,7 @@ impl ApiVersion {
 /// Serves the API on every listener until `shutdown` resolves.
 pub async fn serve(
     engine: Arc<Engine>,
+    swarm: Arc<berth_swarm_manager::Swarm>,
     listeners: Vec<UnixListener>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -44,7 +45,7 @@ pub async fn serve(
         engine.version().experimental,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let router = crate::routes::router(engine);
+    let router = crate::routes::router(engine, swarm);
     let timeouts = Timeouts::from_env();
     let handler: Handler = Arc::new(move |req| Box::pin(answer(router.clone(), timeouts, req)));
     let mut tasks = Vec::new();

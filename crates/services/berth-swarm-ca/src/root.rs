@@ -115,6 +115,17 @@ impl RootCa {
         self.key.is_some()
     }
 
+    /// The root's subject and public key info, DER: Docker's `TLSInfo`
+    /// shows them (base64) so nodes can tell which root they chain to.
+    pub fn issuer_der(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let parsed = parse_first_cert(&self.cert_pem).ok()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&parsed.der).ok()?;
+        Some((
+            cert.tbs_certificate.subject.as_raw().to_vec(),
+            cert.public_key().raw.to_vec(),
+        ))
+    }
+
     pub fn digest(&self) -> RootDigest {
         RootDigest::of_pem(&self.cert_pem)
     }
@@ -230,6 +241,15 @@ mod tests {
         let cert = parse_first_cert(root.cert_pem()).unwrap();
         assert!(cert.is_ca);
         assert_eq!(cert.common_name.as_deref(), Some("swarm-ca"));
+        let (subject, spki) = root.issuer_der().unwrap();
+        assert!(
+            subject.windows(8).any(|w| w == b"swarm-ca"),
+            "subject DER names the CA"
+        );
+        assert!(
+            spki.ends_with(&cert.public_key_raw),
+            "SPKI DER carries the key"
+        );
     }
 
     #[test]

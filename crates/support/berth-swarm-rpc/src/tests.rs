@@ -152,6 +152,9 @@ async fn another_clusters_node_cannot_connect() {
     let mut c = DispatcherClient::new(channel(&addr, Arc::clone(&tls)).unwrap());
     // the handshake fails: the handler (which would answer a manager) never runs
     let err = c.heartbeat(report()).await.unwrap_err();
-    assert!(matches!(err.code(), Code::Unknown | Code::Unavailable), "{err}");
+    assert!(
+        matches!(err.code(), Code::Unknown | Code::Unavailable),
+        "{err}"
+    );
     assert!(format!("{err:?}").contains("alert"), "{err:?}");
 }

@@ -7,6 +7,7 @@ mod images;
 mod networks;
 mod plugins;
 mod swarm;
+mod swarm_addr;
 mod system;
 mod volumes;
 
@@ -21,42 +22,48 @@ use crate::error::{ApiError, ApiResult};
 
 pub type AppState = Arc<Engine>;
 
-/// The swarm endpoints, all answered as on a node outside a swarm.
-fn swarm_routes() -> Router<AppState> {
+/// The swarm endpoints, and the two system ones that show swarm state.
+fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
+    let pending = || {
+        get(swarm::pending)
+            .post(swarm::pending)
+            .delete(swarm::pending)
+    };
     let mut r = Router::new()
-        .route("/swarm", get(swarm::not_a_manager))
-        .route("/swarm/init", post(swarm::not_built))
-        .route("/swarm/join", post(swarm::not_built))
-        .route("/swarm/leave", post(swarm::not_in_a_swarm))
-        .route("/swarm/unlock", post(swarm::not_in_a_swarm))
-        .route("/swarm/unlockkey", get(swarm::not_a_manager))
-        .route("/swarm/update", post(swarm::not_a_manager));
-    for kind in ["nodes", "services", "tasks", "secrets", "configs"] {
+        .route("/_ping", get(swarm::ping).head(swarm::ping))
+        .route("/info", get(swarm::info))
+        .route("/swarm", get(swarm::inspect))
+        .route("/swarm/init", post(swarm::init))
+        .route("/swarm/join", post(swarm::join))
+        .route("/swarm/leave", post(swarm::leave))
+        .route("/swarm/unlock", post(swarm::unlock))
+        .route("/swarm/unlockkey", pending())
+        .route("/swarm/update", pending())
+        .route("/nodes", get(swarm::nodes))
+        .route("/nodes/{id}", get(swarm::node).delete(swarm::pending))
+        .route("/nodes/{id}/update", pending());
+    for kind in ["services", "tasks", "secrets", "configs"] {
         r = r
-            .route(&format!("/{kind}"), get(swarm::not_a_manager))
-            .route(
-                &format!("/{kind}/{{id}}"),
-                get(swarm::not_a_manager).delete(swarm::not_a_manager),
-            )
-            .route(
-                &format!("/{kind}/{{id}}/update"),
-                post(swarm::not_a_manager),
-            );
+            .route(&format!("/{kind}"), pending())
+            .route(&format!("/{kind}/{{id}}"), pending())
+            .route(&format!("/{kind}/{{id}}/update"), pending());
     }
     for kind in ["services", "secrets", "configs"] {
-        r = r.route(&format!("/{kind}/create"), post(swarm::not_a_manager));
+        r = r.route(&format!("/{kind}/create"), pending());
     }
     for kind in ["services", "tasks"] {
-        r = r.route(&format!("/{kind}/{{id}}/logs"), get(swarm::not_a_manager));
+        r = r.route(&format!("/{kind}/{{id}}/logs"), pending());
     }
-    r
+    r.with_state(state)
 }
 
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm_manager::Swarm>) -> Router {
+    let swarm_state = swarm::SwarmState {
+        engine: engine.clone(),
+        swarm,
+    };
     Router::new()
-        .route("/_ping", get(system::ping))
         .route("/version", get(system::version))
-        .route("/info", get(system::info))
         .route("/system/df", get(system::df))
         .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
@@ -88,7 +95,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/stats", get(containers::stats))
-        .merge(swarm_routes())
+        .merge(swarm_routes(swarm_state))
         .route("/plugins", get(plugins::list))
         .route("/plugins/{name}/json", get(plugins::not_found))
         .route("/plugins/{name}", delete(plugins::not_found))

@@ -1,29 +1,149 @@
-//! Swarm endpoints on a node outside a swarm, answered as dockerd answers
-//! them there (daemon/cluster: errNoSwarm and errNoManager, both 503).
-//! Tools call them freely: `POST /swarm/leave` in test teardowns, the
-//! lists before deciding what to show.
+//! The swarm endpoints. Routes parse, call the swarm service and convert
+//! (`wire::swarm`); what swarm mode can't do yet answers 501 on a manager
+//! and, elsewhere, what dockerd answers on a node in that state.
 
-use axum::http::StatusCode;
+use std::sync::Arc;
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_engine::Engine;
+use berth_swarm_manager::{InitRequest, JoinRequest, LocalNodeState, Swarm, SwarmError};
 
-const NOT_IN_A_SWARM: &str = "This node is not part of a swarm";
-const NOT_A_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+use super::json_body;
+use super::swarm_addr;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::wire::swarm as wire;
 
-/// Leave and unlock: there is no swarm to leave or unlock.
-pub async fn not_in_a_swarm() -> ApiError {
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_A_SWARM.into())
+#[derive(Clone)]
+pub struct SwarmState {
+    pub engine: Arc<Engine>,
+    pub swarm: Arc<Swarm>,
 }
 
-/// Everything that reads or changes cluster state needs a manager.
-pub async fn not_a_manager() -> ApiError {
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, NOT_A_MANAGER.into())
+impl From<SwarmError> for ApiError {
+    fn from(e: SwarmError) -> Self {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError(status, e.to_string())
+    }
 }
 
-/// Init and join make a node part of a swarm, which berth cannot do yet.
-pub async fn not_built() -> ApiError {
-    ApiError(
-        StatusCode::NOT_IMPLEMENTED,
-        "swarm mode is not available in this version of berth".into(),
-    )
+/// `GET /_ping`, with the `Swarm` header the CLI uses to show or hide
+/// manager commands.
+pub async fn ping(State(s): State<SwarmState>) -> Response {
+    let mut r = super::system::ping().await.into_response();
+    let info = s.swarm.info().await;
+    let value = match (info.local_state, info.control_available) {
+        (LocalNodeState::Inactive, _) => "inactive",
+        (LocalNodeState::Active, true) => "active/manager",
+        (LocalNodeState::Active, false) => "active/worker",
+    };
+    r.headers_mut()
+        .insert("swarm", HeaderValue::from_static(value));
+    r
+}
+
+/// `GET /info`: the engine's, with the swarm section.
+pub async fn info(State(s): State<SwarmState>) -> ApiResult<Response> {
+    let mut answer = serde_json::to_value(crate::wire::system::info_answer(&s.engine.info()))
+        .map_err(|e| ApiError::internal(format!("encoding info: {e}")))?;
+    answer["Swarm"] = wire::info_answer(&s.swarm.info().await);
+    Ok(Json(answer).into_response())
+}
+
+pub async fn inspect(State(s): State<SwarmState>) -> ApiResult<Response> {
+    Ok(Json(wire::swarm_answer(&s.swarm.inspect().await?)).into_response())
+}
+
+pub async fn init(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
+    let b: wire::InitBody = if body.is_empty() {
+        Default::default()
+    } else {
+        json_body(&body)?
+    };
+    let listen = swarm_addr::listen(&b.listen_addr).map_err(ApiError::bad_request)?;
+    let advertise =
+        swarm_addr::advertise(&b.advertise_addr, &listen).map_err(ApiError::bad_request)?;
+    let mut spec = wire::merged_spec(b.spec.as_ref());
+    spec.autolock_managers |= b.auto_lock_managers;
+    let req = InitRequest {
+        listen_addr: listen,
+        advertise_addr: advertise,
+        availability: wire::parse_availability(&b.availability).map_err(ApiError::bad_request)?,
+        spec,
+        default_addr_pool: b.default_addr_pool,
+        subnet_size: b.subnet_size,
+        data_path_port: u16::try_from(b.data_path_port).unwrap_or(0),
+    };
+    let id = s.swarm.init(req).await?;
+    Ok(Json(id).into_response())
+}
+
+pub async fn join(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
+    let b: wire::JoinBody = json_body(&body)?;
+    let listen = swarm_addr::listen(&b.listen_addr).map_err(ApiError::bad_request)?;
+    let advertise =
+        swarm_addr::advertise(&b.advertise_addr, &listen).map_err(ApiError::bad_request)?;
+    let remote_addrs = b
+        .remote_addrs
+        .iter()
+        .map(|a| swarm_addr::listen(a).map_err(ApiError::bad_request))
+        .collect::<Result<Vec<_>, _>>()?;
+    let req = JoinRequest {
+        listen_addr: listen,
+        advertise_addr: advertise,
+        remote_addrs,
+        token: b.join_token,
+        availability: wire::parse_availability(&b.availability).map_err(ApiError::bad_request)?,
+    };
+    s.swarm.join(req).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn leave(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let force = Params::parse(q.as_deref())?.flag("force");
+    s.swarm.leave(force).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn nodes(State(s): State<SwarmState>) -> ApiResult<Response> {
+    let nodes = s.swarm.nodes().await?;
+    let cluster = s.swarm.inspect().await?.cluster;
+    let answer: Vec<_> = nodes
+        .iter()
+        .map(|n| wire::node_answer(n, Some(&cluster)))
+        .collect();
+    Ok(Json(answer).into_response())
+}
+
+pub async fn node(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let n = s.swarm.node(&id).await?;
+    let cluster = s.swarm.inspect().await?.cluster;
+    Ok(Json(wire::node_answer(&n, Some(&cluster))).into_response())
+}
+
+/// What swarm mode does not do yet: on a manager 501; elsewhere the
+/// error dockerd gives outside a swarm or on a worker.
+pub async fn pending(State(s): State<SwarmState>) -> ApiError {
+    let info = s.swarm.info().await;
+    match (info.local_state, info.control_available) {
+        (LocalNodeState::Inactive, _) => SwarmError::NotManagerInactive.into(),
+        (LocalNodeState::Active, false) => SwarmError::NotManagerWorker.into(),
+        (LocalNodeState::Active, true) => ApiError(
+            StatusCode::NOT_IMPLEMENTED,
+            "this swarm operation is not available in this version of berth".into(),
+        ),
+    }
+}
+
+/// Unlock: berth's managers don't lock yet, so there is nothing to unlock.
+pub async fn unlock(State(s): State<SwarmState>) -> ApiError {
+    match s.swarm.info().await.local_state {
+        LocalNodeState::Inactive => SwarmError::NotInSwarm.into(),
+        LocalNodeState::Active => ApiError(StatusCode::CONFLICT, "swarm is not locked".into()),
+    }
 }

@@ -21,10 +21,6 @@ pub async fn version(State(e): State<AppState>) -> impl IntoResponse {
     Json(crate::wire::system::version_answer(&e.version()))
 }
 
-pub async fn info(State(e): State<AppState>) -> impl IntoResponse {
-    Json(crate::wire::system::info_answer(&e.info()))
-}
-
 /// GET /system/df?type=…: sizes are computed on each call (the daemon
 /// walks writable layers and volumes), so run it in a blocking thread.
 pub async fn df(
