@@ -29,14 +29,25 @@ fn force_remove_and_commit_of_an_exiting_container_succeed() {
     let d = Daemon::start();
     for round in 0..30 {
         let sleep = format!("0.0{}", round % 10);
-        let id = ok(d.docker(&["run", "-d", "busybox", "sh", "-c", &format!("sleep {sleep}")]));
+        let id = ok(d.docker(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("sleep {sleep}"),
+        ]));
         if round % 2 == 0 {
             let out = d.docker(&["rm", "-f", &id]);
             assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
         } else {
-            let (status, _, body) =
-                raw_request(&d.sock, "DELETE", &format!("/containers/{id}?force=1"), None)
-                    .unwrap();
+            let (status, _, body) = raw_request(
+                &d.sock,
+                "DELETE",
+                &format!("/containers/{id}?force=1"),
+                None,
+            )
+            .unwrap();
             assert_eq!(
                 status,
                 204,
@@ -49,7 +60,14 @@ fn force_remove_and_commit_of_an_exiting_container_succeed() {
     }
     for round in 0..30 {
         let sleep = format!("0.0{}", round % 10);
-        let id = ok(d.docker(&["run", "-d", "busybox", "sh", "-c", &format!("sleep {sleep}")]));
+        let id = ok(d.docker(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("sleep {sleep}"),
+        ]));
         // `docker commit` pauses by default; dockerd commits an exited
         // container without pausing
         let out = d.docker(&["commit", &id, &format!("snap:{round}")]);
@@ -58,10 +76,7 @@ fn force_remove_and_commit_of_an_exiting_container_succeed() {
     }
     // nothing left behind: no container, and every commit is an image
     assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
-    assert_eq!(
-        ok(d.docker(&["images", "-q", "snap"])).lines().count(),
-        30
-    );
+    assert_eq!(ok(d.docker(&["images", "-q", "snap"])).lines().count(), 30);
 }
 
 #[test]
@@ -70,7 +85,15 @@ fn wait_not_running_returns_the_exit_that_stopped_the_process_across_restarts() 
     // a restart policy: the wait returns the first run's exit, as dockerd's
     // SetRestarting wakes the waiters
     ok(d.docker(&[
-        "run", "-d", "--name", "again", "--restart", "always", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
         "n=$(cat /n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /n; sleep 1; exit $n",
     ]));
     assert_eq!(ok(d.docker(&["wait", "again"])), "1");
@@ -128,13 +151,28 @@ fn working_dir_is_cleaned_made_at_start_and_must_be_absolute() {
     // missing from the image: made at start, owned by root as dockerd's
     // (its remapped root; the container's user does not matter)
     let out = ok(d.docker(&[
-        "run", "--rm", "-u", "1000:1000", "-w", "/made/here", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "-u",
+        "1000:1000",
+        "-w",
+        "/made/here",
+        "busybox",
+        "sh",
+        "-c",
         "pwd; stat -c %u:%g:%a .",
     ]));
     assert_eq!(out, "/made/here\n0:0:755");
     // under a tmpfs and a volume: made in them, after they are mounted
     let out = ok(d.docker(&[
-        "run", "--rm", "--tmpfs", "/scratch", "-w", "/scratch/deep", "busybox", "pwd",
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch",
+        "-w",
+        "/scratch/deep",
+        "busybox",
+        "pwd",
     ]));
     assert_eq!(out, "/scratch/deep");
     let out = ok(d.docker(&[
@@ -156,35 +194,67 @@ fn working_dir_is_cleaned_made_at_start_and_must_be_absolute() {
 fn update_shows_cpu_and_pids_limits_as_dockerd_stores_them() {
     let d = Daemon::start();
     ok(d.docker(&[
-        "run", "-d", "--name", "lim", "--memory", "64m", "--pids-limit", "-1", "busybox",
-        "sleep", "1000",
+        "run",
+        "-d",
+        "--name",
+        "lim",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "-1",
+        "busybox",
+        "sleep",
+        "1000",
     ]));
     // create: 0 and negative mean no limit, recorded as none
     assert_eq!(inspect(&d, "lim", "{{json .HostConfig.PidsLimit}}"), "null");
-    ok(d.docker(&["update", "--cpu-quota", "50000", "--cpu-period", "200000", "lim"]));
+    ok(d.docker(&[
+        "update",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "200000",
+        "lim",
+    ]));
     assert_eq!(
-        inspect(&d, "lim", "{{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}} {{.HostConfig.Memory}}"),
+        inspect(
+            &d,
+            "lim",
+            "{{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}} {{.HostConfig.Memory}}"
+        ),
         "50000 200000 67108864"
     );
     let cg = ok(d.docker(&[
-        "exec", "lim", "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
-        "/sys/fs/cgroup/cpu/cpu.cfs_period_us", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "exec",
+        "lim",
+        "cat",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
     ]));
     assert_eq!(cg, "50000\n200000\n67108864");
     // --cpus cannot follow a CFS quota (dockerd's words)
     let out = d.docker(&["update", "--cpus", "0.5", "lim"]);
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"),
+        stderr(&out).contains(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"
+        ),
         "{}",
         stderr(&out)
     );
     ok(d.docker(&["update", "--pids-limit", "100", "lim"]));
     assert_eq!(inspect(&d, "lim", "{{.HostConfig.PidsLimit}}"), "100");
-    assert_eq!(ok(d.docker(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"])), "100");
+    assert_eq!(
+        ok(d.docker(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"])),
+        "100"
+    );
     ok(d.docker(&["update", "--pids-limit", "-1", "lim"]));
     assert_eq!(inspect(&d, "lim", "{{.HostConfig.PidsLimit}}"), "0");
-    assert_eq!(ok(d.docker(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"])), "max");
+    assert_eq!(
+        ok(d.docker(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"])),
+        "max"
+    );
     // the docker CLI does not send a 0; other clients do
     ok(d.docker(&["update", "--pids-limit", "100", "lim"]));
     let (status, _, body) = raw_request(
@@ -196,7 +266,10 @@ fn update_shows_cpu_and_pids_limits_as_dockerd_stores_them() {
     .unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(inspect(&d, "lim", "{{.HostConfig.PidsLimit}}"), "0");
-    assert_eq!(ok(d.docker(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"])), "max");
+    assert_eq!(
+        ok(d.docker(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"])),
+        "max"
+    );
     // before API 1.40 the field is ignored
     ok(d.docker(&["update", "--pids-limit", "100", "lim"]));
     let (status, _, body) = raw_request(
@@ -210,7 +283,9 @@ fn update_shows_cpu_and_pids_limits_as_dockerd_stores_them() {
     assert_eq!(inspect(&d, "lim", "{{.HostConfig.PidsLimit}}"), "100");
 
     // --cpus on another container, then a quota is refused
-    ok(d.docker(&["run", "-d", "--name", "nano", "--cpus", "0.5", "busybox", "sleep", "1000"]));
+    ok(d.docker(&[
+        "run", "-d", "--name", "nano", "--cpus", "0.5", "busybox", "sleep", "1000",
+    ]));
     assert_eq!(
         ok(d.docker(&["exec", "nano", "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"])),
         "50000"
@@ -218,7 +293,9 @@ fn update_shows_cpu_and_pids_limits_as_dockerd_stores_them() {
     let out = d.docker(&["update", "--cpu-quota", "20000", "nano"]);
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"),
+        stderr(&out).contains(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
+        ),
         "{}",
         stderr(&out)
     );
@@ -230,8 +307,16 @@ fn update_shows_cpu_and_pids_limits_as_dockerd_stores_them() {
     );
     // a quota and period given at create reach the cgroup
     let out = ok(d.docker(&[
-        "run", "--rm", "--cpu-quota", "30000", "--cpu-period", "60000", "busybox", "cat",
-        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+        "run",
+        "--rm",
+        "--cpu-quota",
+        "30000",
+        "--cpu-period",
+        "60000",
+        "busybox",
+        "cat",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
     ]));
     assert_eq!(out, "30000\n60000");
 }
@@ -240,32 +325,62 @@ fn update_shows_cpu_and_pids_limits_as_dockerd_stores_them() {
 fn the_container_sees_its_own_cgroups_read_only() {
     let d = Daemon::start();
     let out = ok(d.docker(&[
-        "run", "--rm", "--memory", "64m", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
         "ls /sys/fs/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
     ]));
     let lines: Vec<&str> = out.lines().collect();
-    for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio"] {
+    for ctrl in [
+        "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio",
+    ] {
         assert!(lines.contains(&ctrl), "{ctrl} missing: {out}");
     }
     assert_eq!(lines.last(), Some(&"67108864"));
     // the container's own cgroup: its processes only
     let out = ok(d.docker(&[
-        "run", "--rm", "busybox", "sh", "-c", "cat /sys/fs/cgroup/pids/cgroup.procs | wc -l",
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/cgroup.procs | wc -l",
     ]));
     assert!(out.parse::<u32>().unwrap_or(99) <= 3, "{out}");
     // read-only: the limit files and the tmpfs under them
     let out = d.docker(&[
-        "run", "--rm", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
         "echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes",
     ]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.docker(&["run", "--rm", "busybox", "mkdir", "/sys/fs/cgroup/x"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
     // privileged: writable, as dockerd mounts it
     ok(d.docker(&[
-        "run", "--rm", "--privileged", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
         "echo 100 > /sys/fs/cgroup/pids/pids.max && cat /sys/fs/cgroup/pids/pids.max",
     ]));
 }

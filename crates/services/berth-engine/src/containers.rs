@@ -843,9 +843,20 @@ impl Engine {
         mounts: &[oci_spec::runtime::Mount],
         hc: &berth_core::container::HostConfig,
     ) -> spec::CgroupView {
-        let covers = |d: &std::path::Path| d == std::path::Path::new("/sys") || d == std::path::Path::new("/sys/fs/cgroup");
-        let tmpfs = hc.tmpfs.iter().flatten().map(|(d, _)| std::path::Path::new(d.as_str()));
-        if mounts.iter().map(|m| m.destination().as_path()).chain(tmpfs).any(covers) {
+        let covers = |d: &std::path::Path| {
+            d == std::path::Path::new("/sys") || d == std::path::Path::new("/sys/fs/cgroup")
+        };
+        let tmpfs = hc
+            .tmpfs
+            .iter()
+            .flatten()
+            .map(|(d, _)| std::path::Path::new(d.as_str()));
+        if mounts
+            .iter()
+            .map(|m| m.destination().as_path())
+            .chain(tmpfs)
+            .any(covers)
+        {
             return spec::CgroupView::None;
         }
         let dirs = berth_cgroups::v1_directories(&self.cgroup_path(id));

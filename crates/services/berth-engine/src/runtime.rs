@@ -366,16 +366,24 @@ fn cpu_update_conflicts(
 ) -> std::result::Result<(), &'static str> {
     let set = |v: Option<i64>| v.is_some_and(|v| v > 0);
     if set(u.nano_cpus) && set(hc.cpu_period) {
-        return Err("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
+        return Err(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set",
+        );
     }
     if set(u.nano_cpus) && set(hc.cpu_quota) {
-        return Err("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+        return Err(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set",
+        );
     }
     if set(u.cpu_period) && set(hc.nano_cpus) {
-        return Err("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+        return Err(
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
+        );
     }
     if set(u.cpu_quota) && set(hc.nano_cpus) {
-        return Err("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+        return Err(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+        );
     }
     Ok(())
 }

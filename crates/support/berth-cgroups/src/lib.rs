@@ -434,7 +434,10 @@ mod tests {
                 ),
             ]
         );
-        assert!(v1_directories_in("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/x").is_empty());
+        assert!(
+            v1_directories_in("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/x")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -361,8 +361,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         }
     };
     let masked = (input.masked_paths.clone()).unwrap_or_else(|| defaults(&MASKED_PATHS));
-    let mut readonly =
-        (input.readonly_paths.clone()).unwrap_or_else(|| defaults(&READONLY_PATHS));
+    let mut readonly = (input.readonly_paths.clone()).unwrap_or_else(|| defaults(&READONLY_PATHS));
     if cgroup_readonly {
         readonly.push(CGROUP_ROOT.to_string());
     }

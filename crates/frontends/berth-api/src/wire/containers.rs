@@ -754,13 +754,13 @@ mod answer_tests {
     fn an_update_keeps_what_it_does_not_name() {
         let u = update_request(
             ContainerUpdateBody {
-            memory: Some(64 << 20),
-            restart_policy: Some(bollard_stubs::models::RestartPolicy {
-                name: Some(bollard_stubs::models::RestartPolicyNameEnum::ON_FAILURE),
-                maximum_retry_count: Some(3),
-            }),
-            ..Default::default()
-        },
+                memory: Some(64 << 20),
+                restart_policy: Some(bollard_stubs::models::RestartPolicy {
+                    name: Some(bollard_stubs::models::RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(3),
+                }),
+                ..Default::default()
+            },
             ApiVersion(1, 47),
         )
         .unwrap();
