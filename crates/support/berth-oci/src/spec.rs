@@ -669,6 +669,46 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
+    fn cgroup_views_are_read_only_unless_privileged() {
+        let view = CgroupView::V1(vec![("memory".into(), PathBuf::from("/h/memory/c"))]);
+        let (mounts, remount) = cgroup_mounts(&view, false).unwrap();
+        assert!(remount);
+        let kinds: Vec<_> = mounts
+            .iter()
+            .map(|m| (m.destination().display().to_string(), m.typ().clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("/sys/fs/cgroup".to_string(), Some("tmpfs".to_string())),
+                (
+                    "/sys/fs/cgroup/memory".to_string(),
+                    Some("bind".to_string())
+                ),
+            ]
+        );
+        let opts = mounts[1].options().clone().unwrap_or_default();
+        assert!(opts.contains(&"ro".to_string()) && opts.contains(&"rbind".to_string()));
+        let (mounts, remount) = cgroup_mounts(&view, true).unwrap();
+        assert!(!remount);
+        assert!(
+            !mounts[1]
+                .options()
+                .clone()
+                .unwrap_or_default()
+                .contains(&"ro".to_string())
+        );
+        let (mounts, _) = cgroup_mounts(&CgroupView::V2, false).unwrap();
+        assert_eq!(mounts[0].typ().as_deref(), Some("cgroup"));
+        assert!(
+            cgroup_mounts(&CgroupView::None, false)
+                .unwrap()
+                .0
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn executable_checks_match_docker() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
