@@ -22,6 +22,13 @@ fn main() -> ExitCode {
             ) as u8),
             _ => ExitCode::from(2),
         },
+        Some(berth_runtime::MKCWD_ACTION) => match (args.get(2), args.get(3)) {
+            (Some(root), Some(cwd)) => ExitCode::from(berth_runtime::make_cwd_helper(
+                std::path::Path::new(root),
+                &cwd.to_string_lossy(),
+            ) as u8),
+            _ => ExitCode::from(2),
+        },
         Some("shim-exec") => match args.get(2).and_then(|a| a.to_str()) {
             Some(spec) => ExitCode::from(berth_shim::exec_helper(spec) as u8),
             None => ExitCode::from(2),

@@ -4,9 +4,11 @@
 //! wire protocol stays inside this crate; the engine sees only berth-core's
 //! types.
 
+mod cwd;
 mod shim;
 mod shim_client;
 
+pub use cwd::{HOOK_ACTION as MKCWD_ACTION, make_cwd_helper};
 pub use shim::ShimRuntime;
 
 // the port's stream format is the shim's: frames pass through untouched

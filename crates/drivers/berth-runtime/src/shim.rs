@@ -73,7 +73,10 @@ impl ShimRuntime {
     }
 
     async fn create_inner(&self, c: CreateContainer<'_>) -> anyhow::Result<i32> {
-        let raw = serde_json::to_vec_pretty(c.spec).context("encoding OCI spec")?;
+        let mut spec = c.spec.clone();
+        crate::cwd::add_hook(&mut spec, &self.binary)
+            .context("adding the working directory hook")?;
+        let raw = serde_json::to_vec_pretty(&spec).context("encoding OCI spec")?;
         std::fs::write(c.bundle.join("config.json"), raw)?;
         let args = ShimArgs {
             id: c.id.to_string(),

@@ -61,10 +61,12 @@ impl Engine {
         }
         let base = self.resolve_image(&rec.image_id)?;
         let base_cfg = self.image_config(&base.id)?;
-        let paused_by_us = opts.pause && e.is_running() && !rec.state.paused;
-        if paused_by_us {
-            self.container_pause(&e.id).await?;
-        }
+        // dockerd ignores the pause's failure (a container exiting meanwhile
+        // is committed as it is) and the unpause's
+        let paused_by_us = opts.pause
+            && e.is_running()
+            && !rec.state.paused
+            && self.container_pause(&e.id).await.is_ok();
         let (upper, _) = self.overlay_dirs_of(&rec.id);
         let tmp = self.tmp_path("commit");
         let written = tokio::task::spawn_blocking({
@@ -82,7 +84,7 @@ impl Engine {
         .await
         .map_err(|err| Error::Internal(err.into()));
         if paused_by_us {
-            self.container_unpause(&e.id).await?;
+            let _ = self.container_unpause(&e.id).await;
         }
         written?.map_err(|err| {
             Error::Internal(anyhow::Error::from(err).context("reading the container's changes"))

@@ -752,6 +752,7 @@ impl Engine {
         let env = rec.config.env.clone().unwrap_or_default();
         let host_network = rec.host_config.network_mode.as_deref() == Some("host");
         let hc = &rec.host_config;
+        let cgroup_view = self.cgroup_view(id, &extra_mounts, hc);
         let privileged = hc.privileged.unwrap_or(false);
         let caps = spec::capabilities(
             privileged,
@@ -820,15 +821,50 @@ impl Engine {
                 .unwrap_or(crate::hostconfig::DEFAULT_SHM_SIZE),
             masked_paths: hc.masked_paths.clone(),
             readonly_paths: hc.readonly_paths.clone(),
+            cgroup_view,
             limits: spec::Limits {
                 memory: hc.memory,
                 pids: hc.pids_limit,
                 cpu_shares: hc.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
-                cpu_quota: hc.nano_cpus.filter(|n| *n > 0).map(|n| n / 10_000),
+                cpu_quota: crate::hostconfig::cfs_quota(hc),
+                cpu_period: crate::hostconfig::cfs_period(hc).map(|p| p as u64),
                 memory_swap: crate::hostconfig::memory_swap(hc),
             },
         })?;
         Ok((rootfs, spec))
+    }
+
+    /// dockerd's default /sys/fs/cgroup mount: on cgroup v1 (cgroupns
+    /// "host") the container's own cgroup of each hierarchy; none when the
+    /// user mounts something over /sys or /sys/fs/cgroup, whose mount wins.
+    fn cgroup_view(
+        &self,
+        id: &str,
+        mounts: &[oci_spec::runtime::Mount],
+        hc: &berth_core::container::HostConfig,
+    ) -> spec::CgroupView {
+        let covers = |d: &std::path::Path| {
+            d == std::path::Path::new("/sys") || d == std::path::Path::new("/sys/fs/cgroup")
+        };
+        let tmpfs = hc
+            .tmpfs
+            .iter()
+            .flatten()
+            .map(|(d, _)| std::path::Path::new(d.as_str()));
+        if mounts
+            .iter()
+            .map(|m| m.destination().as_path())
+            .chain(tmpfs)
+            .any(covers)
+        {
+            return spec::CgroupView::None;
+        }
+        let dirs = berth_cgroups::v1_directories(&self.cgroup_path(id));
+        if dirs.is_empty() {
+            spec::CgroupView::V2
+        } else {
+            spec::CgroupView::V1(dirs)
+        }
     }
 
     /// Takes the container off its networks and forgets its endpoints.
@@ -1085,13 +1121,20 @@ impl Engine {
 
     /// A pending restart that will not happen: the container is exited.
     fn abandon_restart(&self, e: &Entry) {
+        let mut was_restarting = false;
         let rec = e.update(|r| {
             if r.state.status == Status::Restarting {
                 r.state.status = Status::Exited;
+                was_restarting = true;
             }
             r.clone()
         });
         let _ = self.persist(&rec);
+        // waits for "not running" that began during the back-off end here,
+        // as dockerd's SetStopped wakes them
+        if was_restarting {
+            e.watch.send_modify(|s| s.exits += 1);
+        }
     }
 
     /// Marks the container restarting and starts it again after the
@@ -1219,12 +1262,10 @@ impl Engine {
     ) -> Result<()> {
         let rec = e.update(|r| {
             r.manually_stopped |= manual;
-            if r.state.status == Status::Restarting {
-                r.state.status = Status::Exited;
-            }
             r.clone()
         });
         self.persist(&rec)?;
+        self.abandon_restart(e);
         if !e.is_running() {
             return Err(Error::NotModified("container already stopped".into()));
         }
@@ -1254,7 +1295,8 @@ impl Engine {
         let e = self.get(name)?;
         let mut rx = e.watch.subscribe();
         let start = rx.borrow().clone();
-        let created_or_stopped = !start.running;
+        // dockerd counts a container in its restart back-off as running
+        let created_or_stopped = !start.running && e.record().state.status != Status::Restarting;
         Ok(Box::pin(async move {
             if cond == WaitCondition::NotRunning && created_or_stopped {
                 return (start.exit_code, None);
@@ -1297,15 +1339,31 @@ impl Engine {
                     "cannot remove container \"/{n}\": container is running: stop the container before removing or force remove"
                 )));
             }
-            self.signal(&e, libc::SIGKILL).await?;
-            if !self.wait_stopped(&e, Duration::from_secs(30)).await {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "container {} did not stop after SIGKILL",
-                    &e.id[..12]
-                )));
-            }
+            self.kill_for_remove(&e).await?;
         }
+        // an exit still being recorded finishes first, so that its record is
+        // not written back after the removal
+        self.wait_stopped(&e, Duration::from_secs(5)).await;
         self.remove_entry(&e, remove_volumes)
+    }
+
+    /// `rm -f`'s SIGKILL. A container exiting meanwhile makes its shim
+    /// refuse the signal or go away under it; dockerd takes "not running"
+    /// as done, so the error only counts if the container still runs.
+    async fn kill_for_remove(&self, e: &Entry) -> Result<()> {
+        if let Err(err) = self.signal(e, libc::SIGKILL).await {
+            if !self.wait_stopped(e, Duration::from_secs(5)).await {
+                return Err(err);
+            }
+            return Ok(());
+        }
+        if !self.wait_stopped(e, Duration::from_secs(30)).await {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "container {} did not stop after SIGKILL",
+                &e.id[..12]
+            )));
+        }
+        Ok(())
     }
 
     /// Removes a stopped container's files and record. Caller holds `op`.

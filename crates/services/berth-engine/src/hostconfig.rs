@@ -42,6 +42,24 @@ pub fn memory_swap(hc: &HostConfig) -> Option<i64> {
     swap_accounting().then_some(swap)
 }
 
+/// The CFS period in microseconds: 100 ms for `--cpus` (dockerd's
+/// getCPUResources), else `--cpu-period` when given.
+pub fn cfs_period(hc: &HostConfig) -> Option<i64> {
+    if hc.nano_cpus.is_some_and(|n| n > 0) {
+        return Some(100_000);
+    }
+    hc.cpu_period.filter(|p| *p > 0)
+}
+
+/// The CFS quota in microseconds per period: `--cpus` as a share of the
+/// 100 ms period, else `--cpu-quota` when given.
+pub fn cfs_quota(hc: &HostConfig) -> Option<i64> {
+    match hc.nano_cpus.filter(|n| *n > 0) {
+        Some(n) => Some(n * 100_000 / 1_000_000_000),
+        None => hc.cpu_quota.filter(|q| *q != 0),
+    }
+}
+
 pub(crate) fn swap_accounting() -> bool {
     let m = berth_cgroups::Mounts::discover();
     m.has_swap_accounting()

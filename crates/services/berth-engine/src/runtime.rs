@@ -273,6 +273,8 @@ pub struct ContainerUpdate {
     pub memory: Option<i64>,
     pub cpu_shares: Option<i64>,
     pub nano_cpus: Option<i64>,
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
     pub pids_limit: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub restart_policy: Option<RestartPolicy>,
@@ -301,6 +303,8 @@ impl Engine {
                 "Restart policy cannot be updated because AutoRemove is enabled for the container",
             ));
         }
+        cpu_update_conflicts(&rec.host_config, &u)
+            .map_err(|m| Error::conflict(format!("Cannot update container {}: {m}", e.id)))?;
         let mut hc = rec.host_config.clone();
         if u.memory.is_some() {
             hc.memory = u.memory;
@@ -311,6 +315,12 @@ impl Engine {
         if u.nano_cpus.is_some() {
             hc.nano_cpus = u.nano_cpus;
         }
+        if u.cpu_period.is_some() {
+            hc.cpu_period = u.cpu_period;
+        }
+        if u.cpu_quota.is_some() {
+            hc.cpu_quota = u.cpu_quota;
+        }
         if u.pids_limit.is_some() {
             hc.pids_limit = u.pids_limit;
         }
@@ -320,13 +330,17 @@ impl Engine {
         if u.restart_policy.is_some() {
             hc.restart_policy = u.restart_policy.clone();
         }
+        crate::validate::resources(&hc, crate::validate::online_cpus())?;
         crate::hostconfig::cpuset(&hc)?;
         crate::containers::check_restart_policy(&hc)?;
         if e.is_running() {
+            let cpu_changed =
+                u.nano_cpus.is_some() || u.cpu_quota.is_some() || u.cpu_period.is_some();
             let limits = berth_cgroups::Limits {
                 memory: u.memory,
                 cpu_shares: u.cpu_shares.map(|s| s.max(0) as u64),
-                cpu_quota: u.nano_cpus.map(|n| n / 10_000),
+                cpu_quota: cpu_changed.then(|| crate::hostconfig::cfs_quota(&hc).unwrap_or(-1)),
+                cpu_period: cpu_changed.then(|| crate::hostconfig::cfs_period(&hc).unwrap_or(0)),
                 pids: u.pids_limit,
                 cpuset_cpus: u.cpuset_cpus.clone().filter(|c| !c.is_empty()),
             };
@@ -342,6 +356,36 @@ impl Engine {
         self.container_event(&rec, "update", &[]);
         Ok(vec![])
     }
+}
+
+/// dockerd refuses to mix `--cpus` with a CFS period or quota across
+/// updates (UpdateContainer's checks, in its words).
+fn cpu_update_conflicts(
+    hc: &berth_core::container::HostConfig,
+    u: &ContainerUpdate,
+) -> std::result::Result<(), &'static str> {
+    let set = |v: Option<i64>| v.is_some_and(|v| v > 0);
+    if set(u.nano_cpus) && set(hc.cpu_period) {
+        return Err(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set",
+        );
+    }
+    if set(u.nano_cpus) && set(hc.cpu_quota) {
+        return Err(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set",
+        );
+    }
+    if set(u.cpu_period) && set(hc.nano_cpus) {
+        return Err(
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
+        );
+    }
+    if set(u.cpu_quota) && set(hc.nano_cpus) {
+        return Err(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+        );
+    }
+    Ok(())
 }
 
 /// A container's interfaces from /proc/PID/net/dev (its network namespace),

@@ -62,7 +62,7 @@ impl VolumeService {
             .r()
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::not_found(format!("get {name}: no such volume")))
+            .ok_or_else(|| Error::not_found(no_such_volume(name)))
     }
 
     /// Every record, in no particular order.
@@ -311,3 +311,13 @@ pub fn orphaned_anonymous(
 
 #[cfg(test)]
 mod tests;
+
+/// dockerd's words (its OpErr): the name is left out when empty, as for
+/// `GET /volumes/`.
+fn no_such_volume(name: &str) -> String {
+    if name.is_empty() {
+        "get: no such volume".into()
+    } else {
+        format!("get {name}: no such volume")
+    }
+}

@@ -62,6 +62,65 @@ impl Mounts {
     }
 }
 
+/// The kernel's v1 controllers libcontainer places a container in; a
+/// hierarchy without one (name=systemd) holds no cgroup of the container.
+const CONTAINER_CONTROLLERS: [&str; 12] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// On cgroup v1, the directories of the cgroup at `path` in each hierarchy
+/// that holds it, by the names the container sees under /sys/fs/cgroup: the
+/// hierarchy's own (`cpu,cpuacct`) and, where it differs, each of its
+/// controllers' (what runc makes symlinks of). Empty on a v2-only host.
+pub fn v1_directories(path: &str) -> Vec<(String, PathBuf)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    v1_directories_in(&info, path)
+}
+
+fn v1_directories_in(info: &str, path: &str) -> Vec<(String, PathBuf)> {
+    let rel = path.trim_start_matches('/');
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(mount_point), Some(&"cgroup"), Some(opts)) =
+            (fields.get(4), fields.get(sep + 1), fields.get(sep + 3))
+        else {
+            continue;
+        };
+        let controllers: Vec<&str> = opts
+            .split(',')
+            .filter(|o| CONTAINER_CONTROLLERS.contains(o))
+            .collect();
+        let mount_point = Path::new(mount_point);
+        let Some(base) = mount_point.file_name().and_then(|b| b.to_str()) else {
+            continue;
+        };
+        if controllers.is_empty() || out.iter().any(|(n, _)| n == base) {
+            continue;
+        }
+        let dir = mount_point.join(rel);
+        out.push((base.to_string(), dir.clone()));
+        for c in controllers.into_iter().filter(|c| *c != base) {
+            out.push((c.to_string(), dir.clone()));
+        }
+    }
+    out
+}
+
 /// One cgroup, by its path relative to each hierarchy's root.
 #[derive(Debug, Clone)]
 pub struct Cgroup {
@@ -111,8 +170,10 @@ pub struct Stats {
 pub struct Limits {
     pub memory: Option<i64>,
     pub cpu_shares: Option<u64>,
-    /// CFS quota in microseconds per 100 ms period
+    /// CFS quota in microseconds per period; 0 or less is no quota
     pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds, 100 ms when a quota comes without one
+    pub cpu_period: Option<i64>,
     pub pids: Option<i64>,
     pub cpuset_cpus: Option<String>,
 }
@@ -147,16 +208,18 @@ impl Cgroup {
                 write("cpu", "cpu.shares", s.to_string())?;
             }
         }
-        if let Some(q) = l.cpu_quota {
+        if l.cpu_quota.is_some() || l.cpu_period.is_some() {
+            let period = l.cpu_period.filter(|p| *p > 0).unwrap_or(CFS_PERIOD_US);
+            let quota = l.cpu_quota.filter(|q| *q > 0);
             if v2 {
-                let quota = if q > 0 { q.to_string() } else { "max".into() };
-                write("cpu", "cpu.max", format!("{quota} {CFS_PERIOD_US}"))?;
+                let quota = quota.map_or("max".into(), |q| q.to_string());
+                write("cpu", "cpu.max", format!("{quota} {period}"))?;
             } else {
-                write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US.to_string())?;
+                write("cpu", "cpu.cfs_period_us", period.to_string())?;
                 write(
                     "cpu",
                     "cpu.cfs_quota_us",
-                    if q > 0 { q.to_string() } else { "-1".into() },
+                    quota.map_or("-1".into(), |q| q.to_string()),
                 )?;
             }
         }
@@ -348,6 +411,32 @@ mod tests {
         assert_eq!(
             cg.dir("freezer"),
             Some(PathBuf::from("/sys/fs/cgroup/a/berth/x"))
+        );
+    }
+
+    #[test]
+    fn lists_the_v1_directories_a_container_sees() {
+        let info = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                    35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+                    40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let dirs = v1_directories_in(info, "/a/berth/x");
+        let cpu = PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a/berth/x");
+        assert_eq!(
+            dirs,
+            vec![
+                ("cpu,cpuacct".to_string(), cpu.clone()),
+                ("cpu".to_string(), cpu.clone()),
+                ("cpuacct".to_string(), cpu),
+                (
+                    "memory".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/memory/a/berth/x")
+                ),
+            ]
+        );
+        assert!(
+            v1_directories_in("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/x")
+                .is_empty()
         );
     }
 

@@ -165,8 +165,10 @@ pub struct Limits {
     pub memory: Option<i64>,
     pub pids: Option<i64>,
     pub cpu_shares: Option<u64>,
-    /// CPU quota in microseconds per 100 ms period (`--cpus`)
+    /// CFS quota in microseconds per period (`--cpus`, `--cpu-quota`)
     pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds; the kernel's 100 ms when unset
+    pub cpu_period: Option<u64>,
     /// memory plus swap (`--memory-swap`); -1 is unlimited
     pub memory_swap: Option<i64>,
 }
@@ -216,6 +218,57 @@ pub struct SpecInput<'a> {
     /// defaults (none at all when privileged)
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// what the container sees at /sys/fs/cgroup
+    pub cgroup_view: CgroupView,
+}
+
+/// The container's view of its cgroups at /sys/fs/cgroup, read-only unless
+/// privileged, as dockerd mounts it by default.
+#[derive(Debug, Clone, Default)]
+pub enum CgroupView {
+    /// cgroup v1 (dockerd's cgroupns "host"): a tmpfs holding, for each
+    /// hierarchy, the container's own cgroup directory (name, host path)
+    V1(Vec<(String, PathBuf)>),
+    /// cgroup v2: the cgroup filesystem, mounted by the runtime
+    V2,
+    /// nothing (a user mount covers /sys or /sys/fs/cgroup)
+    #[default]
+    None,
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The mounts of `view`, and whether /sys/fs/cgroup itself has to be made
+/// read-only afterwards (a tmpfs that takes mount points cannot be
+/// mounted read-only from the start).
+fn cgroup_mounts(view: &CgroupView, privileged: bool) -> Result<(Vec<Mount>, bool)> {
+    let mut opts = vec!["nosuid", "noexec", "nodev"];
+    if !privileged {
+        opts.push("ro");
+    }
+    match view {
+        CgroupView::None => Ok((Vec::new(), false)),
+        CgroupView::V2 => Ok((vec![mnt(CGROUP_ROOT, "cgroup", "cgroup", &opts)?], false)),
+        CgroupView::V1(dirs) => {
+            let mut mounts = vec![mnt(
+                CGROUP_ROOT,
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "noexec", "nodev", "mode=755"],
+            )?];
+            let mut bind = vec!["rbind"];
+            bind.extend(&opts);
+            for (name, source) in dirs {
+                mounts.push(mnt(
+                    &format!("{CGROUP_ROOT}/{name}"),
+                    "bind",
+                    &source.display().to_string(),
+                    &bind,
+                )?);
+            }
+            Ok((mounts, !privileged))
+        }
+    }
 }
 
 fn mnt(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount> {
@@ -275,6 +328,8 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
     }
 
     let mut mounts = standard_mounts(input.privileged, input.shm_size)?;
+    let (cgroup, cgroup_readonly) = cgroup_mounts(&input.cgroup_view, input.privileged)?;
+    mounts.extend(cgroup);
     for (src, dest) in &input.etc_files {
         mounts.push(mnt(
             dest,
@@ -306,7 +361,10 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         }
     };
     let masked = (input.masked_paths.clone()).unwrap_or_else(|| defaults(&MASKED_PATHS));
-    let readonly = (input.readonly_paths.clone()).unwrap_or_else(|| defaults(&READONLY_PATHS));
+    let mut readonly = (input.readonly_paths.clone()).unwrap_or_else(|| defaults(&READONLY_PATHS));
+    if cgroup_readonly {
+        readonly.push(CGROUP_ROOT.to_string());
+    }
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(input.cgroups_path))
@@ -450,7 +508,11 @@ fn resources_of(
                 .build()?,
         ));
     }
-    if l.cpu_shares.is_some() || l.cpu_quota.is_some() || cpuset_cpus.is_some() {
+    if l.cpu_shares.is_some()
+        || l.cpu_quota.is_some()
+        || l.cpu_period.is_some()
+        || cpuset_cpus.is_some()
+    {
         let mut cpu = oci_spec::runtime::LinuxCpuBuilder::default();
         if let Some(c) = cpuset_cpus {
             cpu = cpu.cpus(c.to_string());
@@ -459,7 +521,9 @@ fn resources_of(
             cpu = cpu.shares(s);
         }
         if let Some(q) = l.cpu_quota.filter(|q| *q > 0) {
-            cpu = cpu.quota(q).period(100_000u64);
+            cpu = cpu.quota(q).period(l.cpu_period.unwrap_or(100_000));
+        } else if let Some(p) = l.cpu_period {
+            cpu = cpu.period(p);
         }
         resources.set_cpu(Some(cpu.build()?));
     }
@@ -603,6 +667,46 @@ pub fn check_executable(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn cgroup_views_are_read_only_unless_privileged() {
+        let view = CgroupView::V1(vec![("memory".into(), PathBuf::from("/h/memory/c"))]);
+        let (mounts, remount) = cgroup_mounts(&view, false).unwrap();
+        assert!(remount);
+        let kinds: Vec<_> = mounts
+            .iter()
+            .map(|m| (m.destination().display().to_string(), m.typ().clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("/sys/fs/cgroup".to_string(), Some("tmpfs".to_string())),
+                (
+                    "/sys/fs/cgroup/memory".to_string(),
+                    Some("bind".to_string())
+                ),
+            ]
+        );
+        let opts = mounts[1].options().clone().unwrap_or_default();
+        assert!(opts.contains(&"ro".to_string()) && opts.contains(&"rbind".to_string()));
+        let (mounts, remount) = cgroup_mounts(&view, true).unwrap();
+        assert!(!remount);
+        assert!(
+            !mounts[1]
+                .options()
+                .clone()
+                .unwrap_or_default()
+                .contains(&"ro".to_string())
+        );
+        let (mounts, _) = cgroup_mounts(&CgroupView::V2, false).unwrap();
+        assert_eq!(mounts[0].typ().as_deref(), Some("cgroup"));
+        assert!(
+            cgroup_mounts(&CgroupView::None, false)
+                .unwrap()
+                .0
+                .is_empty()
+        );
+    }
 
     #[test]
     fn executable_checks_match_docker() {

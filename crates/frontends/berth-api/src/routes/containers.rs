@@ -458,11 +458,12 @@ pub async fn stats(
 /// POST /containers/{id}/update
 pub async fn update(
     State(e): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let u: bollard_stubs::models::ContainerUpdateBody = json_body(&body)?;
-    let u = wire::update_request(u)?;
+    let u = wire::update_request(u, version)?;
     let warnings = e.container_update(&id, u).await?;
     Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())
 }

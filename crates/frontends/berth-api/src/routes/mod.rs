@@ -106,6 +106,12 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm_manager::Swarm>) -> Ro
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
         )
+        // dockerd's route takes an empty name (`{name:.*}`): the volume
+        // service answers that it has no such volume
+        .route(
+            "/volumes/",
+            get(volumes::inspect_unnamed).delete(volumes::remove_unnamed),
+        )
         .route("/networks", get(networks::list))
         // the one list dockerd also serves with a trailing slash (its mux
         // has the route; others answer 404 there too)

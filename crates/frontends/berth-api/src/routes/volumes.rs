@@ -35,6 +35,14 @@ pub async fn inspect(State(e): State<AppState>, Path(name): Path<String>) -> Api
     Ok(Json(wire::volume_answer(&e.volume_inspect(&name)?)).into_response())
 }
 
+pub async fn inspect_unnamed(state: State<AppState>) -> ApiResult<Response> {
+    inspect(state, Path(String::new())).await
+}
+
+pub async fn remove_unnamed(state: State<AppState>, q: RawQuery) -> ApiResult<StatusCode> {
+    remove(state, Path(String::new()), q).await
+}
+
 pub async fn remove(
     State(e): State<AppState>,
     Path(name): Path<String>,

@@ -14,7 +14,7 @@ use bollard_stubs::models::{
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
     ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, ContainerUpdateBody, DriverData,
     EndpointSettings, FilesystemChange, Health, HealthStatusEnum, HealthcheckResult,
-    NetworkSettings, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum,
+    NetworkSettings, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum, RestartPolicyNameEnum,
 };
 
 use super::{from_request, to_answer};
@@ -38,7 +38,7 @@ pub fn create_request(body: &ContainerCreateBody) -> Result<ContainerSpec, ApiEr
         .unwrap_or_default();
     let invalid =
         |e: serde_json::Error| ApiError::bad_request(format!("invalid container config: {e}"));
-    Ok(ContainerSpec {
+    let mut spec = ContainerSpec {
         config: serde_json::from_value(value).map_err(invalid)?,
         host_config: if host.is_null() {
             Default::default()
@@ -51,21 +51,42 @@ pub fn create_request(body: &ContainerCreateBody) -> Result<ContainerSpec, ApiEr
             serde_json::from_value(endpoints).map_err(invalid)?
         },
         platform: None,
-    })
+    };
+    // dockerd: 0 and any negative PidsLimit mean no limit, recorded as none
+    if spec.host_config.pids_limit.is_some_and(|p| p <= 0) {
+        spec.host_config.pids_limit = None;
+    }
+    Ok(spec)
 }
 
-/// `docker update`'s body: the values berth applies.
-pub fn update_request(u: ContainerUpdateBody) -> Result<ContainerUpdate, ApiError> {
+/// `docker update`'s body: the values berth applies. As in dockerd, a zero
+/// or empty value leaves the setting alone (the docker CLI sends every
+/// field), and so does a restart policy without a name; a PidsLimit of 0
+/// or less means unlimited, stored as 0, and clients before API 1.40
+/// cannot change it.
+pub fn update_request(
+    u: ContainerUpdateBody,
+    version: ApiVersion,
+) -> Result<ContainerUpdate, ApiError> {
+    let set = |v: Option<i64>| v.filter(|v| *v != 0);
+    let restart_policy = match &u.restart_policy {
+        Some(rp) if rp.name.is_some_and(|n| n != RestartPolicyNameEnum::EMPTY) => {
+            Some(from_request(rp, "restart policy")?)
+        }
+        _ => None,
+    };
     Ok(ContainerUpdate {
-        memory: u.memory,
-        cpu_shares: u.cpu_shares,
-        nano_cpus: u.nano_cpus,
-        pids_limit: u.pids_limit,
-        cpuset_cpus: u.cpuset_cpus,
-        restart_policy: match &u.restart_policy {
-            Some(rp) => Some(from_request(rp, "restart policy")?),
-            None => None,
-        },
+        memory: set(u.memory),
+        cpu_shares: set(u.cpu_shares),
+        nano_cpus: set(u.nano_cpus),
+        cpu_period: set(u.cpu_period),
+        cpu_quota: set(u.cpu_quota),
+        pids_limit: u
+            .pids_limit
+            .filter(|_| version >= ApiVersion(1, 40))
+            .map(|p| p.max(0)),
+        cpuset_cpus: u.cpuset_cpus.filter(|c| !c.is_empty()),
+        restart_policy,
     })
 }
 
@@ -731,14 +752,17 @@ mod answer_tests {
 
     #[test]
     fn an_update_keeps_what_it_does_not_name() {
-        let u = update_request(ContainerUpdateBody {
-            memory: Some(64 << 20),
-            restart_policy: Some(bollard_stubs::models::RestartPolicy {
-                name: Some(bollard_stubs::models::RestartPolicyNameEnum::ON_FAILURE),
-                maximum_retry_count: Some(3),
-            }),
-            ..Default::default()
-        })
+        let u = update_request(
+            ContainerUpdateBody {
+                memory: Some(64 << 20),
+                restart_policy: Some(bollard_stubs::models::RestartPolicy {
+                    name: Some(bollard_stubs::models::RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(3),
+                }),
+                ..Default::default()
+            },
+            ApiVersion(1, 47),
+        )
         .unwrap();
         assert_eq!(u.memory, Some(64 << 20));
         assert_eq!(u.cpu_shares, None);
@@ -748,6 +772,42 @@ mod answer_tests {
             Some(berth_core::container::RestartPolicyName::OnFailure)
         );
         assert_eq!(rp.maximum_retry_count, Some(3));
+    }
+
+    #[test]
+    fn an_update_reads_zero_as_unchanged_and_pids_limit_by_version() {
+        // what the docker CLI sends for `update --cpu-quota 50000 --pids-limit -1`
+        let body = || ContainerUpdateBody {
+            memory: Some(0),
+            cpu_shares: Some(0),
+            nano_cpus: Some(0),
+            cpu_period: Some(0),
+            cpu_quota: Some(50_000),
+            cpuset_cpus: Some(String::new()),
+            pids_limit: Some(-1),
+            restart_policy: Some(bollard_stubs::models::RestartPolicy {
+                name: Some(RestartPolicyNameEnum::EMPTY),
+                maximum_retry_count: Some(0),
+            }),
+            ..Default::default()
+        };
+        let u = update_request(body(), ApiVersion(1, 40)).unwrap();
+        assert_eq!(
+            u,
+            ContainerUpdate {
+                cpu_quota: Some(50_000),
+                pids_limit: Some(0),
+                ..Default::default()
+            }
+        );
+        let u = update_request(body(), ApiVersion(1, 39)).unwrap();
+        assert_eq!(u.pids_limit, None);
+        let mut b = body();
+        b.pids_limit = Some(200);
+        assert_eq!(
+            update_request(b, ApiVersion(1, 47)).unwrap().pids_limit,
+            Some(200)
+        );
     }
 
     #[test]
