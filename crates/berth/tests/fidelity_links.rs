@@ -181,6 +181,13 @@ fn legacy_links_give_variables_hosts_and_names_as_dockerd_does() {
         "name=db",
     ]);
     assert_eq!(stdout(&o), "db,web/data\n", "{}", stderr(&o));
+    let o = d.docker(&["ps", "-q", "--no-trunc", "-f", "name=data"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        inspect(&d, "db", "{{.Id}}"),
+        "{}",
+        stderr(&o)
+    );
     // its own name is no link to remove: a plain error, as dockerd's
     let (status, _, body) =
         raw_request(&d.sock, "DELETE", "/containers/db?link=1", None).expect("request");

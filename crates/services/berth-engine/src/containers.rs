@@ -1534,7 +1534,13 @@ impl Engine {
             if !opts.all && !running && !opts.filters.contains_key("status") {
                 continue;
             }
-            if !matches_filters(&rec, &opts.filters) {
+            // dockerd matches names against the link names too
+            let link_names = if opts.filters.contains_key("name") {
+                self.link_names(&rec.id)
+            } else {
+                Vec::new()
+            };
+            if !matches_filters(&rec, &link_names, &opts.filters) {
                 continue;
             }
             out.push(rec);
@@ -1645,7 +1651,11 @@ fn port_matches(v: &str, port: u16, proto: &str) -> bool {
 /// alternatives, except labels, which must all match (as dockerd's
 /// MatchKVList); `before`/`since` are resolved by the caller into
 /// `created` bounds.
-fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
+fn matches_filters(
+    rec: &ContainerRecord,
+    link_names: &[String],
+    filters: &HashMap<String, Vec<String>>,
+) -> bool {
     let labels = rec.config.labels.clone().unwrap_or_default();
     for (key, values) in filters {
         if values.is_empty() {
@@ -1659,7 +1669,11 @@ fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>
                 // a regular expression against the name, with or without
                 // its slash, as dockerd matches it
                 "name" => match regex::Regex::new(v) {
-                    Ok(re) => re.is_match(&rec.name) || re.is_match(&format!("/{}", rec.name)),
+                    Ok(re) => {
+                        re.is_match(&rec.name)
+                            || re.is_match(&format!("/{}", rec.name))
+                            || link_names.iter().any(|n| re.is_match(n))
+                    }
                     Err(_) => rec.name.contains(v.trim_start_matches('/')),
                 },
                 "status" => {
@@ -2167,7 +2181,7 @@ impl Engine {
             ) {
                 continue;
             }
-            if !matches_filters(&rec, &labels) {
+            if !matches_filters(&rec, &[], &labels) {
                 continue;
             }
             if until.is_some_and(|u| crate::images::parse_time(&rec.created) >= u) {
