@@ -29,6 +29,8 @@ pub struct ContainerView {
     pub image_present: bool,
     /// asked for with `size`
     pub sizes: Option<Sizes>,
+    /// the names it answers to as a linked child (`/parent/alias`)
+    pub link_names: Vec<String>,
 }
 
 /// The overlay directories of the container's root filesystem.
@@ -73,7 +75,9 @@ impl Engine {
             .collect())
     }
 
-    fn view_of(&self, rec: ContainerRecord, size: bool) -> ContainerView {
+    fn view_of(&self, mut rec: ContainerRecord, size: bool) -> ContainerView {
+        // dockerd shows the links it keeps, not the request's form
+        rec.host_config.links = self.links_view(&rec);
         let cdir = self.container_dir(&rec.id);
         let path = |f: &str| cdir.join(f).display().to_string();
         let (upper, work) = self.overlay_dirs_of(&rec.id);
@@ -112,6 +116,7 @@ impl Engine {
             mounts: self.mount_points(&rec.mounts),
             image_present: self.images.r().images.contains_key(&rec.image_id),
             sizes,
+            link_names: self.link_names(&rec.id),
             record: rec,
         }
     }
@@ -133,7 +138,7 @@ impl Engine {
                             .unwrap_or_else(|| n.to_string()),
                     );
                 }
-                for extra in self.container_networks(rec).unwrap_or_default() {
+                for extra in self.configured_networks(rec) {
                     if !v.contains(&extra.name) {
                         v.push(extra.name);
                     }

@@ -43,6 +43,20 @@ pub enum Status {
     Removing,
 }
 
+impl Status {
+    /// The word Docker's State.Status uses.
+    pub(crate) fn docker_name(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+            Status::Removing => "removing",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StateRecord {
     pub status: Status,
@@ -95,6 +109,10 @@ pub struct ContainerRecord {
     /// disconnect`): it joins only the others
     #[serde(default)]
     pub primary_detached: bool,
+    /// legacy links (`--link` on the default bridge): alias -> the
+    /// child's id
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub legacy_links: std::collections::BTreeMap<String, String>,
     /// a build's step container: one left by an interrupted build is
     /// removed when the daemon starts
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -342,6 +360,16 @@ impl Engine {
         {
             return Ok(e.clone());
         }
+        // a link name, `parent/alias`, names the linked child
+        if let Some((parent, alias)) = bare.split_once('/')
+            && let Some(pid) = self.names.r().get(parent)
+            && let Some(child) = containers
+                .get(pid)
+                .and_then(|p| p.record().legacy_links.get(alias).cloned())
+            && let Some(e) = containers.get(&child)
+        {
+            return Ok(e.clone());
+        }
         let matches: Vec<&Arc<Entry>> = containers
             .values()
             .filter(|e| e.id.starts_with(name))
@@ -418,7 +446,7 @@ impl Engine {
 
         let id = crate::random_id();
         let host_config = self.prepare_host_config(&spec.host_config)?;
-        self.check_links(&host_config)?;
+        let legacy_links = self.resolve_links(&host_config)?;
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
         for v in spec.config.volumes.clone().unwrap_or_default() {
@@ -512,6 +540,7 @@ impl Engine {
             endpoints: Default::default(),
             published: Vec::new(),
             primary_detached: false,
+            legacy_links,
             build_step,
         };
         let entry = self.insert_new(requested_name, rec)?;
@@ -603,8 +632,9 @@ impl Engine {
         {
             host_config.network_mode = Some("default".into());
         }
-        let mode = host_config.network_mode.clone().unwrap_or_default();
-        self.check_network_mode(&mode)?;
+        let mode =
+            self.check_network_mode(host_config.network_mode.as_deref().unwrap_or_default())?;
+        host_config.network_mode = Some(mode.clone());
         // a container sharing another's namespace has its network settings
         if mode.starts_with("container:") {
             if host_config
@@ -700,28 +730,7 @@ impl Engine {
             .clone()
             .unwrap_or_default();
         std::fs::write(cdir.join("hostname"), format!("{hostname}\n"))?;
-        // Docker maps the hostname to the container's address when it has one
-        let own = self
-            .container_networks(rec)
-            .ok()
-            .and_then(|nets| nets.first().and_then(|n| rec.endpoints.get(&n.name)))
-            .map(|ep| ep.ip.clone())
-            .unwrap_or_else(|| "127.0.1.1".into());
-        let mut hosts = String::from(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        );
-        for (name, ip) in crate::hostconfig::extra_hosts(&rec.host_config)? {
-            let ip = if ip == "host-gateway" {
-                self.host_gateway().ok_or_else(|| {
-                    Error::invalid("host-gateway: the default bridge has no gateway")
-                })?
-            } else {
-                ip
-            };
-            hosts.push_str(&format!("{ip}\t{name}\n"));
-        }
-        hosts.push_str(&format!("{own}\t{hostname}\n"));
-        std::fs::write(cdir.join("hosts"), hosts)?;
+        self.write_hosts(rec)?;
         self.write_resolv_conf(rec)?;
         let etc_dir = peer
             .as_ref()
@@ -749,7 +758,11 @@ impl Engine {
             );
             args.splice(0..0, ["/dev/init".to_string(), "--".to_string()]);
         }
-        let env = rec.config.env.clone().unwrap_or_default();
+        // the links' variables, which the container's own override
+        let env = crate::legacy_links::replace_or_append(
+            self.links_env(rec)?,
+            &rec.config.env.clone().unwrap_or_default(),
+        );
         let host_network = rec.host_config.network_mode.as_deref() == Some("host");
         let hc = &rec.host_config;
         let cgroup_view = self.cgroup_view(id, &extra_mounts, hc);
@@ -1006,6 +1019,8 @@ impl Engine {
         });
         self.persist(&rec)?;
         e.watch.send_modify(|s| s.running = true);
+        // the parents linking to it see its new address
+        self.refresh_parents_of(&rec.id);
         self.container_event(&rec, "start", &[]);
         self.spawn_health_monitor(e.clone());
         self.spawn_monitor(e.clone());
@@ -1577,7 +1592,13 @@ impl Engine {
             if !opts.all && !running && !opts.filters.contains_key("status") {
                 continue;
             }
-            if !matches_filters(&rec, &opts.filters) {
+            // dockerd matches names against the link names too
+            let link_names = if opts.filters.contains_key("name") {
+                self.link_names(&rec.id)
+            } else {
+                Vec::new()
+            };
+            if !matches_filters(&rec, &link_names, &opts.filters) {
                 continue;
             }
             out.push(rec);
@@ -1688,7 +1709,11 @@ fn port_matches(v: &str, port: u16, proto: &str) -> bool {
 /// alternatives, except labels, which must all match (as dockerd's
 /// MatchKVList); `before`/`since` are resolved by the caller into
 /// `created` bounds.
-fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
+fn matches_filters(
+    rec: &ContainerRecord,
+    link_names: &[String],
+    filters: &HashMap<String, Vec<String>>,
+) -> bool {
     let labels = rec.config.labels.clone().unwrap_or_default();
     for (key, values) in filters {
         if values.is_empty() {
@@ -1702,7 +1727,11 @@ fn matches_filters(rec: &ContainerRecord, filters: &HashMap<String, Vec<String>>
                 // a regular expression against the name, with or without
                 // its slash, as dockerd matches it
                 "name" => match regex::Regex::new(v) {
-                    Ok(re) => re.is_match(&rec.name) || re.is_match(&format!("/{}", rec.name)),
+                    Ok(re) => {
+                        re.is_match(&rec.name)
+                            || re.is_match(&format!("/{}", rec.name))
+                            || link_names.iter().any(|n| re.is_match(n))
+                    }
                     Err(_) => rec.name.contains(v.trim_start_matches('/')),
                 },
                 "status" => {
@@ -2210,7 +2239,7 @@ impl Engine {
             ) {
                 continue;
             }
-            if !matches_filters(&rec, &labels) {
+            if !matches_filters(&rec, &[], &labels) {
                 continue;
             }
             if until.is_some_and(|u| crate::images::parse_time(&rec.created) >= u) {
@@ -2615,6 +2644,7 @@ mod restart_tests {
             endpoints: Default::default(),
             published: vec![],
             primary_detached: false,
+            legacy_links: Default::default(),
             build_step: false,
         }
     }

@@ -166,7 +166,12 @@ impl Engine {
             .filter(|u| !u.is_empty())
             .or(c.config.user.clone())
             .unwrap_or_default();
-        let mut env = c.config.env.clone().unwrap_or_default();
+        // as dockerd: the links' variables, then the container's, then the exec's
+        let links = self.links_env(c).map_err(|e| e.to_string())?;
+        let mut env = crate::legacy_links::replace_or_append(
+            links,
+            &c.config.env.clone().unwrap_or_default(),
+        );
         for v in cfg.env.clone().unwrap_or_default() {
             let key = v.split('=').next().unwrap_or_default().to_string();
             env.retain(|x| x.split('=').next() != Some(key.as_str()));

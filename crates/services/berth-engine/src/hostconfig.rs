@@ -128,11 +128,47 @@ pub fn rlimits(hc: &HostConfig) -> Result<Vec<PosixRlimit>> {
     Ok(out)
 }
 
+/// dockerd's default sysctls for a new network namespace, those the
+/// kernel has; no ping range in a user namespace, where it cannot be set.
+fn default_net_sysctls(exists: impl Fn(&str) -> bool, in_userns: bool) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if !in_userns && exists("net.ipv4.ping_group_range") {
+        out.push(("net.ipv4.ping_group_range".into(), "0 2147483647".into()));
+    }
+    if exists("net.ipv4.ip_unprivileged_port_start") {
+        out.push(("net.ipv4.ip_unprivileged_port_start".into(), "0".into()));
+    }
+    out
+}
+
+/// Whether the daemon runs in a user namespace (its uid map is not the
+/// whole range), as runc's userns.RunningInUserNS decides.
+fn running_in_userns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| {
+        let f: Vec<&str> = m.split_whitespace().collect();
+        f != ["0", "0", "4294967295"]
+    })
+}
+
 /// Only sysctls that live in the container's own namespaces are allowed,
-/// and net.* only with its own network namespace (Docker's rules).
+/// and net.* only with its own network namespace (Docker's rules). A
+/// container with a network namespace of its own starts from dockerd's
+/// defaults (ping and ports below 1024 without capabilities), which the
+/// user's settings override.
 pub fn sysctls(hc: &HostConfig) -> Result<HashMap<String, String>> {
-    let host_net = hc.network_mode.as_deref() == Some("host");
+    let mode = hc.network_mode.as_deref().unwrap_or_default();
+    let host_net = mode == "host";
     let mut out = HashMap::new();
+    if !host_net && !mode.starts_with("container:") {
+        out.extend(default_net_sysctls(
+            |k| {
+                std::path::Path::new("/proc/sys")
+                    .join(k.replace('.', "/"))
+                    .exists()
+            },
+            running_in_userns(),
+        ));
+    }
     for (k, v) in hc.sysctls.clone().unwrap_or_default() {
         let ipc = matches!(
             k.as_str(),
@@ -374,4 +410,49 @@ pub fn validate(hc: &HostConfig, init_path: Option<&Path>) -> Result<()> {
         init_binary(init_path)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_net_sysctls_follow_dockerd() {
+        let all = default_net_sysctls(|_| true, false);
+        assert_eq!(
+            all,
+            [
+                (
+                    "net.ipv4.ping_group_range".to_string(),
+                    "0 2147483647".to_string()
+                ),
+                (
+                    "net.ipv4.ip_unprivileged_port_start".to_string(),
+                    "0".to_string()
+                ),
+            ]
+        );
+        // no ping range in a user namespace, nothing the kernel lacks
+        assert_eq!(default_net_sysctls(|_| true, true).len(), 1);
+        assert!(default_net_sysctls(|_| false, false).is_empty());
+    }
+
+    #[test]
+    fn the_users_sysctls_override_the_defaults_and_host_mode_has_none() {
+        let mut hc = HostConfig {
+            network_mode: Some("default".into()),
+            sysctls: Some(HashMap::from([(
+                "net.ipv4.ip_unprivileged_port_start".to_string(),
+                "1024".to_string(),
+            )])),
+            ..Default::default()
+        };
+        let s = sysctls(&hc).unwrap();
+        assert_eq!(s["net.ipv4.ip_unprivileged_port_start"], "1024");
+        hc.network_mode = Some("host".into());
+        hc.sysctls = None;
+        assert!(sysctls(&hc).unwrap().is_empty());
+        hc.network_mode = Some("container:abc".into());
+        assert!(sysctls(&hc).unwrap().is_empty());
+    }
 }

@@ -12,6 +12,7 @@ mod container_view;
 mod containers;
 mod copy;
 mod dns;
+mod etc_hosts;
 
 mod events;
 mod exec;
@@ -19,6 +20,7 @@ mod health;
 mod hostconfig;
 mod images;
 mod layers;
+mod legacy_links;
 mod lifecycle;
 mod metrics;
 mod mounts;

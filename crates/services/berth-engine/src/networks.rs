@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use berth_bridge::links;
-use berth_core::container::{EndpointConfig, HostConfig};
+use berth_core::container::EndpointConfig;
 use berth_core::network::{JoinRequest, PortRequest};
 
 use crate::containers::{ContainerRecord, Status};
@@ -51,21 +51,6 @@ fn setup_failed(err: Error, step: &str) -> Error {
     }
 }
 
-/// The container a `name[:alias]` link names, with dockerd's words for
-/// one that cannot be read (its ParseLink).
-fn link_target(link: &str) -> Result<String> {
-    if link.is_empty() {
-        return Err(Error::invalid("empty string specified for links"));
-    }
-    let parts: Vec<&str> = link.split(':').collect();
-    match parts.as_slice() {
-        [name] => Ok(name.to_string()),
-        // inspect shows links as `/child:/parent/alias`
-        [name, _] => Ok(name.strip_prefix('/').unwrap_or(name).to_string()),
-        _ => Err(Error::invalid(format!("bad format for links: {link}"))),
-    }
-}
-
 impl Engine {
     fn netns_path(&self, id: &str) -> PathBuf {
         self.cfg.exec_root.join("netns").join(id)
@@ -77,16 +62,32 @@ impl Engine {
     }
 
     /// For `--network container:NAME`: the running container whose
-    /// namespace (and /etc files) this one shares.
+    /// namespace (and /etc files) this one shares. A missing one is a
+    /// system error (500) at start, as in dockerd, which took it at create.
     pub(crate) fn network_peer(&self, rec: &ContainerRecord) -> Result<Option<ContainerRecord>> {
         let mode = rec.host_config.network_mode.clone().unwrap_or_default();
         let Some(target) = mode.strip_prefix("container:") else {
             return Ok(None);
         };
-        let peer = self.get(target)?.record();
+        let peer = match self.get(target) {
+            Ok(e) => e.record(),
+            Err(Error::NotFound(m)) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "joining network namespace of container: {m}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if peer.id == rec.id {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "cannot join own network namespace"
+            )));
+        }
         if peer.state.status != Status::Running || peer.state.pid <= 0 {
             return Err(Error::conflict(format!(
-                "cannot join network namespace of a non running container: {target}"
+                "cannot join network namespace of a non running container: container {} is {}",
+                peer.name,
+                peer.state.status.docker_name()
             )));
         }
         Ok(Some(peer))
@@ -209,11 +210,16 @@ impl Engine {
         Ok(removed)
     }
 
-    /// Checks a container's network mode at create, as Docker does.
-    pub(crate) fn check_network_mode(&self, mode: &str) -> Result<()> {
+    /// Checks a container's network mode at create, as Docker does, and
+    /// gives it as dockerd stores it: `container:NAME` becomes
+    /// `container:ID` when that container exists; a missing one is taken
+    /// (dockerd fails the start instead).
+    pub(crate) fn check_network_mode(&self, mode: &str) -> Result<String> {
         if let Some(target) = mode.strip_prefix("container:") {
-            self.get(target)?;
-            return Ok(());
+            return Ok(match self.get(target) {
+                Ok(e) => format!("container:{}", e.id),
+                Err(_) => mode.to_string(),
+            });
         }
         // dockerd takes a network that does not exist (yet) at create and
         // fails at start, when it is still missing
@@ -226,49 +232,23 @@ impl Engine {
                 n.name
             )));
         }
-        Ok(())
-    }
-
-    /// A new container's links, checked as dockerd's registerLinks does at
-    /// create (links on a user-defined network are only aliases): each
-    /// names an existing container, not on the host's network. A missing
-    /// one is the request's fault (400): a 404 would make the CLI pull.
-    pub(crate) fn check_links(&self, hc: &HostConfig) -> Result<()> {
-        let mode = hc.network_mode.as_deref().unwrap_or_default();
-        let predefined = matches!(mode, "" | "default" | "bridge" | "host" | "none")
-            || mode.starts_with("container:");
-        if !predefined {
-            return Ok(());
-        }
-        let missing = |name: &str, err: Error| match err {
-            Error::NotFound(m) => {
-                Error::invalid(format!("could not get container for {name}: {m}"))
-            }
-            other => other,
-        };
-        for link in hc.links.clone().unwrap_or_default() {
-            let name = link_target(&link)?;
-            let mut child = self.get(&name).map_err(|e| missing(&name, e))?.record();
-            // a container in another's namespace is linked through that one
-            for _ in 0..64 {
-                let child_mode = child.host_config.network_mode.clone().unwrap_or_default();
-                let Some(cid) = child_mode.strip_prefix("container:") else {
-                    break;
-                };
-                child = self.get(cid).map_err(|e| missing(cid, e))?.record();
-            }
-            if child.host_config.network_mode.as_deref() == Some("host") {
-                return Err(Error::invalid(
-                    "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
-                ));
-            }
-        }
-        Ok(())
+        Ok(mode.to_string())
     }
 
     /// The networks a container joins at start, its primary one first: the
-    /// network of its mode and those it was connected to.
+    /// network of its mode and those it was connected to. One removed since
+    /// fails the start with dockerd's words (a 404).
     pub(crate) fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<NetworkRecord>> {
+        self.networks_of(rec, true)
+    }
+
+    /// The networks a container is configured for, skipping those removed
+    /// since: what inspect and /etc/hosts show.
+    pub(crate) fn configured_networks(&self, rec: &ContainerRecord) -> Vec<NetworkRecord> {
+        self.networks_of(rec, false).unwrap_or_default()
+    }
+
+    fn networks_of(&self, rec: &ContainerRecord, strict: bool) -> Result<Vec<NetworkRecord>> {
         let mode = rec.host_config.network_mode.clone().unwrap_or_default();
         let Some(primary) = endpoint_network(&mode) else {
             return Ok(Vec::new());
@@ -282,13 +262,18 @@ impl Engine {
         }
         let mut extra: Vec<&String> = rec.endpoints_config.keys().collect();
         extra.sort();
-        for name in extra {
-            // a network removed since is skipped, as dockerd does at start;
+        // the primary's settings may be keyed by the mode the client gave
+        // ("default", an id prefix)
+        for name in extra.into_iter().filter(|k| **k != mode) {
+            let n = match self.network_record(name) {
+                Ok(n) => n,
+                Err(e) if strict => {
+                    return Err(setup_failed(e, "failed to set up container networking"));
+                }
+                Err(_) => continue,
+            };
             // a detached primary stays off whatever its settings' key
-            if let Ok(n) = self.network_record(name)
-                && n.id != primary.id
-                && !out.iter().any(|o| o.id == n.id)
-            {
+            if n.id != primary.id && !out.iter().any(|o| o.id == n.id) {
                 out.push(n);
             }
         }
@@ -395,7 +380,7 @@ impl Engine {
                 "container cannot be disconnected from host network or connected to host network",
             ));
         }
-        let joined = self.container_networks(&rec)?.iter().any(|x| x.id == n.id);
+        let joined = self.configured_networks(&rec).iter().any(|x| x.id == n.id);
         if joined {
             return Err(Error::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
@@ -449,6 +434,10 @@ impl Engine {
             });
             self.persist_record(&rec)?;
             self.start_resolver(&rec);
+            // as dockerd does: the new address under the container's name
+            if let Err(err) = self.write_hosts(&rec) {
+                tracing::warn!(container = %&rec.id[..12], error = %err, "rewriting /etc/hosts");
+            }
             // as dockerd does: the container now resolves through the network
             if let Err(err) = self.write_resolv_conf(&rec) {
                 tracing::warn!(container = %&rec.id[..12], error = %err, "rewriting resolv.conf");
@@ -521,6 +510,11 @@ impl Engine {
             r.clone()
         });
         self.persist_record(&rec)?;
+        if live.is_some()
+            && let Err(err) = self.write_hosts(&rec)
+        {
+            tracing::warn!(container = %&rec.id[..12], error = %err, "rewriting /etc/hosts");
+        }
         if !self.uses_embedded_dns(&rec) {
             self.stop_resolver(&rec.id);
             // back to the host's nameservers, as the resolver is gone

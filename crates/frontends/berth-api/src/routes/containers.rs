@@ -169,9 +169,23 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(q.as_deref())?;
-    e.container_remove(&id, p.flag("force"), p.flag("v"))
-        .await?;
+    if p.flag("link") {
+        e.remove_link(&id).await?;
+    } else {
+        e.container_remove(&id, p.flag("force"), p.flag("v"))
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{parent}/{alias}`: with `link=1` forgets the link,
+/// else removes the linked child, as dockerd's one route does.
+pub async fn remove_link_name(
+    state: State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    q: RawQuery,
+) -> ApiResult<StatusCode> {
+    remove(state, Path(format!("{parent}/{alias}")), q).await
 }
 
 /// The headers go out as soon as the wait is registered; the body follows

@@ -79,6 +79,11 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm_manager::Swarm>) -> Ro
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}", delete(containers::remove))
+        // a link name, `parent/alias` (dockerd's route takes any path)
+        .route(
+            "/containers/{parent}/{alias}",
+            delete(containers::remove_link_name),
+        )
         .route(
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),

@@ -258,6 +258,15 @@ pub fn inspect_answer(v: &ContainerView) -> Result<ContainerInspectResponse, Api
     })
 }
 
+/// The container's names, its link names (`/parent/alias`) included,
+/// sorted as dockerd's name index lists them.
+fn summary_names(rec: &ContainerRecord, link_names: &[String]) -> Vec<String> {
+    let mut names = vec![format!("/{}", rec.name)];
+    names.extend(link_names.iter().cloned());
+    names.sort();
+    names
+}
+
 /// One line of `ps`.
 pub fn summary_answer(v: &ContainerView) -> ContainerSummary {
     let rec = &v.record;
@@ -268,7 +277,7 @@ pub fn summary_answer(v: &ContainerView) -> ContainerSummary {
     }
     ContainerSummary {
         id: Some(rec.id.clone()),
-        names: Some(vec![format!("/{}", rec.name)]),
+        names: Some(summary_names(rec, &v.link_names)),
         image: Some(if v.image_present {
             rec.image.clone()
         } else {
@@ -678,7 +687,20 @@ mod answer_tests {
             }],
             image_present: true,
             sizes: None,
+            link_names: Vec::new(),
         }
+    }
+
+    #[test]
+    fn ps_names_include_the_link_names_sorted_as_dockerd_does() {
+        let mut v = view(record("running"));
+        v.record.name = "db".into();
+        v.link_names = vec!["/web/database".into()];
+        let s = summary_answer(&v);
+        assert_eq!(
+            s.names,
+            Some(vec!["/db".to_string(), "/web/database".to_string()])
+        );
     }
 
     #[test]
