@@ -270,8 +270,9 @@ pub fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<berth_engine::Cred
         #[serde(default, rename = "identitytoken")]
         identity_token: String,
     }
-    // clients send "{}" for anonymous access
-    let a: AuthConfig = serde_json::from_slice(&raw).unwrap_or_default();
+    // clients send "{}" for anonymous access; dockerd reads the keys in
+    // any case, as every body
+    let a: AuthConfig = crate::wire::fold::from_body(&raw).unwrap_or_default();
     if a.username.is_empty() && a.identity_token.is_empty() {
         return Ok(None);
     }

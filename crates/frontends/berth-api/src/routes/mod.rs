@@ -253,9 +253,10 @@ async fn require_json(
     next.run(req).await
 }
 
-/// Reads a JSON request body, answering Docker's 400 for bad JSON.
+/// Reads a JSON request body, its keys matched to fields as dockerd's
+/// decoder matches them, answering Docker's 400 for bad JSON.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+    crate::wire::fold::from_body(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 

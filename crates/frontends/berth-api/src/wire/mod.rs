@@ -5,6 +5,7 @@
 
 pub mod containers;
 pub mod exec;
+pub mod fold;
 pub mod images;
 pub mod networks;
 pub mod swarm;
