@@ -72,7 +72,7 @@ struct Shared {
     exec_seq: AtomicUsize,
     /// the big binary, which runs exec helpers
     berth: PathBuf,
-    quiet: crate::resident::Quiet,
+    quiet: berth_resident::Quiet,
 }
 
 pub(crate) struct Pipes {
@@ -270,7 +270,7 @@ pub(crate) fn serve(
         exec_masters: Mutex::new(std::collections::HashMap::new()),
         exec_seq: AtomicUsize::new(0),
         berth,
-        quiet: crate::resident::Quiet::default(),
+        quiet: berth_resident::Quiet::default(),
     });
 
     let (done_rx, expected_outputs) =
@@ -286,7 +286,7 @@ pub(crate) fn serve(
     if started {
         // from here on the shim mostly waits: give back what creating the
         // container took
-        crate::resident::trim();
+        berth_resident::trim();
         let sh = shared.clone();
         thread::Builder::new()
             .stack_size(SMALL_STACK)
