@@ -63,7 +63,7 @@ pub(crate) fn program(dir: &Path, profile: &LinuxSeccomp) -> Result<Vec<u8>> {
 }
 
 fn valid(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.len() % 8 == 0 && bytes.len() / 8 <= u16::MAX as usize
+    !bytes.is_empty() && bytes.len().is_multiple_of(8) && bytes.len() / 8 <= u16::MAX as usize
 }
 
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
