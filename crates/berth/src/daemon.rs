@@ -248,6 +248,10 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         tokio::spawn(berth_api::serve_metrics(engine.clone(), l));
     }
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");
+    // an idle daemon keeps only the pages it uses while idle (PERFORMANCE.md)
+    if let Err(e) = berth_resident::trim_when_idle() {
+        tracing::warn!(error = %e, "not trimming resident memory");
+    }
 
     let shutdown = async {
         use tokio::signal::unix::{SignalKind, signal};

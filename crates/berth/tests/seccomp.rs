@@ -149,3 +149,91 @@ fn bad_profiles_are_refused_with_a_clear_error() {
     // nothing was left behind
     assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
 }
+
+fn status_lines(d: &Daemon, args: &[&str]) -> String {
+    let o = d.berth(args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    stdout(&o)
+}
+
+/// The compiled filter comes from a cache and is loaded by berth's own
+/// executor, which borrows CAP_SYS_ADMIN for the load: the container must
+/// end with exactly Docker's capabilities, the filter on, and the bundle's
+/// config.json as the daemon wrote it (exec reads it).
+#[test]
+fn cached_filter_leaves_capabilities_and_spec_as_they_were() {
+    let d = Daemon::start();
+    let grep = [
+        "grep",
+        "-E",
+        "^(Cap(Eff|Prm|Inh|Amb)|NoNewPrivs|Seccomp):",
+        "/proc/self/status",
+    ];
+    let mut run = vec!["run", "--rm", "busybox"];
+    run.extend_from_slice(&grep);
+    // twice: the first start compiles and stores, the second loads the cache
+    for _ in 0..2 {
+        let out = status_lines(&d, &run);
+        for want in [
+            "CapEff:\t00000000a80425fb",
+            "CapPrm:\t00000000a80425fb",
+            "CapInh:\t0000000000000000",
+            "CapAmb:\t0000000000000000",
+            "NoNewPrivs:\t0",
+            "Seccomp:\t2",
+        ] {
+            assert!(out.contains(want), "{want} missing in {out}");
+        }
+    }
+    let cached: Vec<_> = std::fs::read_dir(d.exec_root().join("seccomp"))
+        .expect("the cache directory")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "bpf"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // a granted CAP_SYS_ADMIN stays; its profile is another cache entry
+    let mut run = vec!["run", "--rm", "--cap-add", "SYS_ADMIN", "busybox"];
+    run.extend_from_slice(&grep);
+    let out = status_lines(&d, &run);
+    assert!(out.contains("CapEff:\t00000000a82425fb"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    // no-new-privileges: the filter is loaded without borrowing anything
+    let mut run = vec![
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+    ];
+    run.extend_from_slice(&grep);
+    let out = status_lines(&d, &run);
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    // exec'd processes: the same filter, from the cache, and the same caps
+    d.berth(&["run", "-d", "--name", "box", "busybox", "sleep", "100"]);
+    let mut exec = vec!["exec", "box"];
+    exec.extend_from_slice(&grep);
+    let out = status_lines(&d, &exec);
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    let id = stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "box"]));
+    // the bundle is the container's state directory
+    let spec = std::fs::read_to_string(
+        d.exec_root()
+            .join("containers")
+            .join(id.trim())
+            .join("config.json"),
+    )
+    .expect("the bundle's config.json");
+    assert!(
+        spec.contains("\"seccomp\""),
+        "profile missing from the spec"
+    );
+    assert!(
+        !spec.contains("CAP_SYS_ADMIN"),
+        "lent capability left in the spec"
+    );
+    let o = d.berth(&["run", "--rm", "busybox", "unshare", "-u", "true"]);
+    assert_ne!(code(&o), 0, "the cached filter must still refuse unshare");
+}

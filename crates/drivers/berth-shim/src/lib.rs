@@ -10,7 +10,7 @@
 mod create;
 pub use berth_logdriver::jsonlog;
 pub mod protocol;
-mod resident;
+mod seccomp;
 mod server;
 mod tty;
 

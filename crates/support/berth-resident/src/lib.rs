@@ -1,8 +1,9 @@
-//! Gives back the pages the shim touched only while it created the
-//! container. Creating runs most of libcontainer, serde and the OCI spec
-//! code; afterwards the shim only waits, copies output and answers a few
-//! requests, yet those file pages stay mapped and count in its resident
-//! set. Dropping the mappings' clean pages (MADV_DONTNEED on read-only,
+//! Gives back the pages a long-lived process touched only while it
+//! started. The shim runs most of libcontainer, serde and the OCI spec code
+//! to create its container; afterwards it only waits, copies output and
+//! answers a few requests. The daemon maps a 40 MB binary and runs much of
+//! it to start (and to serve a request), then waits. Those file pages
+//! stay mapped and count in the resident set. Dropping the mappings' clean pages (MADV_DONTNEED on read-only,
 //! file-backed mappings with no private copy) leaves the page cache as it
 //! is and lets the steady state fault back in only what it uses. Writable
 //! mappings and any mapping holding private (COW) pages, such as RELRO
@@ -84,6 +85,56 @@ pub fn trim() {
         // pages only makes the next access fault them in from the file
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
+}
+
+/// For the daemon, which has no single place that sees every request: a
+/// thread that trims once the process has used (almost) no CPU for a
+/// while, and again after each busy spell. The process's own CPU time is
+/// the measure of activity, so nothing else needs to report to it.
+pub fn trim_when_idle() -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("trim".into())
+        .stack_size(64 * 1024)
+        .spawn(trim_loop)
+        .map(|_| ())
+}
+
+/// How often the idle check runs while pages may be worth dropping, and
+/// once they were dropped (only activity can bring them back).
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(500);
+const TRIMMED_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+/// CPU time per tick below which the process counts as idle.
+const IDLE_CPU: std::time::Duration = std::time::Duration::from_millis(3);
+
+fn trim_loop() {
+    let mut last = cpu_time();
+    let mut trimmed = false;
+    loop {
+        std::thread::sleep(if trimmed { TRIMMED_TICK } else { IDLE_TICK });
+        let now = cpu_time();
+        let busy = now.saturating_sub(last) > IDLE_CPU;
+        last = now;
+        if busy {
+            trimmed = false;
+        } else if !trimmed {
+            trim();
+            trimmed = true;
+            // the trim's own work is not activity
+            last = cpu_time();
+        }
+    }
+}
+
+/// User and system CPU time of the whole process.
+fn cpu_time() -> std::time::Duration {
+    // SAFETY: getrusage fills the struct it is given
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, with a valid pointer
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    std::time::Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
 }
 
 /// How long the shim must be quiet before it trims again.
