@@ -74,6 +74,34 @@ impl Active {
         result.map_err(store_error)
     }
 
+    /// Brings this manager's store up to the leader's read index, so that
+    /// what it reads next is what the leader would read (swarmkit proxies
+    /// reads to the leader; this has the same effect). Without a leader the
+    /// last known state is read: quorum loss must not stop reads.
+    pub async fn sync_reads(&self) {
+        let Ok(raft) = self.raft() else { return };
+        let index = match raft.read_index().await {
+            Ok(i) => Some(i),
+            Err(ProposeError::NotLeader {
+                leader: Some((_, leader)),
+            }) => self.leader_read_index(&leader.addr).await,
+            Err(_) => None,
+        };
+        if let Some(i) = index {
+            raft.wait_applied(i, std::time::Duration::from_secs(2))
+                .await;
+        }
+    }
+
+    async fn leader_read_index(&self, addr: &str) -> Option<u64> {
+        let channel = self.peers.channel(addr).ok()?;
+        let answer = RaftClient::new(channel)
+            .read_index(berth_swarm_rpc::pb::Empty {})
+            .await
+            .ok()?;
+        Some(answer.into_inner().index)
+    }
+
     pub fn stop_tasks(&self) {
         for t in self
             .tasks

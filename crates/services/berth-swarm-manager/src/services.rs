@@ -270,6 +270,19 @@ impl pb::raft_server::Raft for Services {
         Ok(Response::new(pb::RaftJoinResponse { raft_id: r.raft_id }))
     }
 
+    async fn read_index(
+        &self,
+        req: Request<Empty>,
+    ) -> Result<Response<pb::ReadIndexResponse>, Status> {
+        self.manager(&req)?;
+        let raft = self.node.raft().map_err(status_of)?;
+        let index = raft
+            .read_index()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::ReadIndexResponse { index }))
+    }
+
     async fn propose(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
         self.manager(&req)?;
         let actions: Vec<Action> = serde_json::from_slice(&req.into_inner().json)

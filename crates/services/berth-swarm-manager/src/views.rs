@@ -113,6 +113,7 @@ impl Swarm {
 
     pub async fn inspect(&self) -> Result<SwarmView, SwarmError> {
         let node = self.manager().await?;
+        node.sync_reads().await;
         let cluster = node
             .store()?
             .read(|s| s.cluster().cloned())
@@ -126,6 +127,7 @@ impl Swarm {
 
     pub async fn nodes(&self) -> Result<Vec<NodeView>, SwarmError> {
         let node = self.manager().await?;
+        node.sync_reads().await;
         let raft = node.raft()?;
         let members = raft.members();
         let leader = raft.leader().map(|(id, _)| id);

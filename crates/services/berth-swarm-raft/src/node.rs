@@ -200,6 +200,27 @@ impl RaftNode {
         }
     }
 
+    /// The index a read must see to be consistent (Raft's read index):
+    /// on the leader only, once it confirmed it still leads.
+    pub async fn read_index(&self) -> Result<u64, ProposeError> {
+        self.check_leader()?;
+        let read = self.raft.ensure_linearizable();
+        match tokio::time::timeout(self.settings.write_deadline(), read).await {
+            Err(_) => Err(ProposeError::NoQuorum),
+            Ok(Ok(log_id)) => Ok(log_id.map_or(0, |l| l.index)),
+            Ok(Err(e)) => Err(ProposeError::Raft(e.to_string())),
+        }
+    }
+
+    /// Waits until this manager has applied `index`; false on timeout.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "consistent read")
+            .await
+            .is_ok()
+    }
+
     /// Adds a manager: it catches up as a learner, then votes.
     pub async fn add_member(&self, id: NodeId, member: Member) -> Result<(), ProposeError> {
         self.check_leader()?;
