@@ -205,19 +205,37 @@ pub fn info_answer(i: &SwarmInfo) -> Value {
     a
 }
 
+/// Go reads `null` as the zero value of any field; serde would refuse it.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `POST /swarm/init`'s body, as dockerd reads it (all fields optional).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct InitBody {
+    #[serde(deserialize_with = "nullable")]
     pub listen_addr: String,
+    #[serde(deserialize_with = "nullable")]
     pub advertise_addr: String,
+    #[serde(deserialize_with = "nullable")]
     pub data_path_addr: String,
+    #[serde(deserialize_with = "nullable")]
     pub data_path_port: u32,
+    #[serde(deserialize_with = "nullable")]
     pub force_new_cluster: bool,
     pub spec: Option<SpecBody>,
+    #[serde(deserialize_with = "nullable")]
     pub auto_lock_managers: bool,
+    #[serde(deserialize_with = "nullable")]
     pub availability: String,
+    #[serde(deserialize_with = "nullable")]
     pub default_addr_pool: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub subnet_size: u32,
 }
 
@@ -225,18 +243,26 @@ pub struct InitBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct JoinBody {
+    #[serde(deserialize_with = "nullable")]
     pub listen_addr: String,
+    #[serde(deserialize_with = "nullable")]
     pub advertise_addr: String,
+    #[serde(deserialize_with = "nullable")]
     pub data_path_addr: String,
+    #[serde(deserialize_with = "nullable")]
     pub remote_addrs: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub join_token: String,
+    #[serde(deserialize_with = "nullable")]
     pub availability: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SpecBody {
+    #[serde(deserialize_with = "nullable")]
     pub name: String,
+    #[serde(deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     pub orchestration: Option<OrchestrationBody>,
     pub dispatcher: Option<DispatcherBody>,
@@ -266,6 +292,7 @@ pub struct CaConfigBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EncryptionBody {
+    #[serde(deserialize_with = "nullable")]
     pub auto_lock_managers: bool,
 }
 
@@ -327,6 +354,16 @@ mod tests {
         assert_eq!(a["Dispatcher"]["HeartbeatPeriod"], 5_000_000_000i64);
         assert_eq!(a["CAConfig"]["NodeCertExpiry"], 7_776_000_000_000_000i64);
         assert!(a["CAConfig"].get("ExternalCAs").is_none());
+    }
+
+    #[test]
+    fn nulls_read_as_go_reads_them() {
+        let b: InitBody = serde_json::from_value(json!({
+            "ListenAddr": null, "DefaultAddrPool": null, "Spec": { "Labels": null }
+        }))
+        .unwrap();
+        assert!(b.listen_addr.is_empty() && b.default_addr_pool.is_empty());
+        assert!(b.spec.unwrap().labels.is_empty());
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! Swarm mode on a real cluster: each node a berth daemon in its own
+//! namespaces on one underlay (common/cluster.rs), driven through the
+//! unchanged docker CLI 28. Related checks share one cluster: a cluster
+//! costs a daemon per node.
+
+mod common;
+
+use common::cluster::Cluster;
+use common::{code, eventually, stderr, stdout};
+
+fn ok(o: &std::process::Output, what: &str) -> String {
+    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
+    stdout(o)
+}
+
+#[test]
+fn a_manager_and_a_worker_join_through_the_docker_cli() {
+    let c = Cluster::new(3);
+    let (m0, m1, w) = (&c.node(0).daemon, &c.node(1).daemon, &c.node(2).daemon);
+    let leader_addr = format!("{}:2377", c.node(0).addr);
+
+    let init = ok(
+        &m0.docker(&["swarm", "init", "--advertise-addr", &c.node(0).addr]),
+        "init",
+    );
+    assert!(
+        init.starts_with("Swarm initialized: current node ("),
+        "{init}"
+    );
+    assert!(
+        init.contains(&format!("docker swarm join --token SWMTKN-1-"))
+            && init.contains(&leader_addr),
+        "{init}"
+    );
+    let again = m0.docker(&["swarm", "init", "--advertise-addr", &c.node(0).addr]);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("This node is already part of a swarm."),
+        "{}",
+        stderr(&again)
+    );
+
+    let worker_token = ok(
+        &m0.docker(&["swarm", "join-token", "-q", "worker"]),
+        "join-token",
+    )
+    .trim()
+    .to_string();
+    let manager_token = ok(
+        &m0.docker(&["swarm", "join-token", "-q", "manager"]),
+        "join-token",
+    )
+    .trim()
+    .to_string();
+    assert_ne!(worker_token, manager_token);
+
+    let join = |d: &common::Daemon, addr: &str, token: &str| {
+        d.docker(&[
+            "swarm",
+            "join",
+            "--token",
+            token,
+            "--advertise-addr",
+            addr,
+            &leader_addr,
+        ])
+    };
+    // a wrong secret is refused with swarmkit's words, and nothing is kept
+    let wrong = format!(
+        "{}{}",
+        &worker_token[..worker_token.len() - 25],
+        "0".repeat(25)
+    );
+    let refused = join(w, &c.node(2).addr, &wrong);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("A valid join token is necessary to join this cluster"),
+        "{}",
+        stderr(&refused)
+    );
+    let state = ok(
+        &w.docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
+        "info",
+    );
+    assert_eq!(state.trim(), "inactive");
+
+    let joined = ok(&join(m1, &c.node(1).addr, &manager_token), "manager join");
+    assert_eq!(joined.trim(), "This node joined a swarm as a manager.");
+    let joined = ok(&join(w, &c.node(2).addr, &worker_token), "worker join");
+    assert_eq!(joined.trim(), "This node joined a swarm as a worker.");
+
+    // the second manager lists the cluster: three ready nodes, one leader
+    let list = || {
+        stdout(&m1.docker(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.Status}} {{.ManagerStatus}} {{.Self}}",
+        ]))
+    };
+    assert!(
+        eventually(20, || {
+            let l = list();
+            l.lines().count() == 3 && l.lines().all(|x| x.starts_with("Ready"))
+        }),
+        "nodes never all ready: {}",
+        list()
+    );
+    let l = list();
+    assert_eq!(l.matches("Leader").count(), 1, "{l}");
+    assert_eq!(l.matches("Reachable").count(), 1, "{l}");
+    assert_eq!(l.matches("true").count(), 1, "one node is self: {l}");
+
+    let info = ok(
+        &m1.docker(&["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Managers}} {{.Swarm.Nodes}}"]),
+        "info",
+    );
+    assert_eq!(info.trim(), "active true 2 3");
+    let info = ok(
+        &w.docker(&[
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+        ]),
+        "info",
+    );
+    assert_eq!(info.trim(), "active false");
+    let denied = w.docker(&["node", "ls"]);
+    assert_eq!(code(&denied), 1);
+    assert!(
+        stderr(&denied).contains("Worker nodes can't be used to view or modify cluster state"),
+        "{}",
+        stderr(&denied)
+    );
+
+    let inspect = ok(
+        &m0.docker(&[
+            "node",
+            "inspect",
+            "self",
+            "--format",
+            "{{.Spec.Role}} {{.ManagerStatus.Addr}}",
+        ]),
+        "inspect",
+    );
+    assert_eq!(inspect.trim(), format!("manager {leader_addr}"));
+
+    // leaving: a worker simply leaves; a manager only with --force
+    let left = ok(&w.docker(&["swarm", "leave"]), "worker leave");
+    assert_eq!(left.trim(), "Node left the swarm.");
+    let refused = m1.docker(&["swarm", "leave"]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("Use `--force`"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        eventually(20, || stdout(&m0.docker(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.Status}}"
+        ]))
+        .contains("Down")),
+        "the worker that left never went down"
+    );
+}
