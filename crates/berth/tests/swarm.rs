@@ -28,8 +28,7 @@ fn a_manager_and_a_worker_join_through_the_docker_cli() {
         "{init}"
     );
     assert!(
-        init.contains(&format!("docker swarm join --token SWMTKN-1-"))
-            && init.contains(&leader_addr),
+        init.contains("docker swarm join --token SWMTKN-1-") && init.contains(&leader_addr),
         "{init}"
     );
     let again = m0.docker(&["swarm", "init", "--advertise-addr", &c.node(0).addr]);
