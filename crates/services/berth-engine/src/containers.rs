@@ -455,6 +455,7 @@ impl Engine {
             }
         }
         let mounts = self.parse_mounts(&host_config, &volumes)?;
+        storage_opts(host_config.storage_opt.as_ref())?;
         let config = ContainerConfig {
             hostname: Some(
                 spec.config
@@ -2059,6 +2060,32 @@ fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
 /// image's: the image's command only when the request gives neither an
 /// entrypoint nor a command, its entrypoint only when the request leaves it
 /// unset (an empty one clears it). Returns (entrypoint, cmd, argv).
+
+/// `--storage-opt`, as overlay2 answers it where the backing filesystem
+/// has no project quotas (berth sets none): `size` is refused, and any
+/// other key is unknown. A 500, as dockerd's layer store fails.
+fn storage_opts(opts: Option<&HashMap<String, String>>) -> Result<()> {
+    let Some(opts) = opts.filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    if opts.contains_key("size") {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        )));
+    }
+    let mut keys: Vec<&String> = opts.keys().collect();
+    keys.sort();
+    match keys.into_iter().find(|k| !k.eq_ignore_ascii_case("size")) {
+        Some(k) => Err(Error::Internal(anyhow::anyhow!(
+            "Unknown option {}",
+            k.to_lowercase()
+        ))),
+        // "SIZE": a quota overlay2 cannot set either
+        None => Err(Error::Internal(anyhow::anyhow!(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        ))),
+    }
+}
 fn merge_command(
     entrypoint: Option<Vec<String>>,
     cmd: Option<Vec<String>>,

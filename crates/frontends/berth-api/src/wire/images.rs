@@ -308,3 +308,12 @@ mod tests {
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
     }
 }
+
+/// GET /distribution/{name}/json: an OCI descriptor and the platforms,
+/// null when there are none (a Go nil slice).
+pub fn distribution_answer(v: &berth_engine::DistributionView) -> serde_json::Value {
+    serde_json::json!({
+        "Descriptor": {"mediaType": v.media_type, "digest": v.digest, "size": v.size},
+        "Platforms": v.platforms,
+    })
+}
