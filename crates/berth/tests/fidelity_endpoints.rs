@@ -32,7 +32,12 @@ fn create(d: &Daemon, version: &str, name: &str, body: Value) -> (u16, Value) {
 }
 
 fn inspect(d: &Daemon, version: &str, name: &str) -> Value {
-    let (status, v) = request(d, "GET", &format!("/v{version}/containers/{name}/json"), None);
+    let (status, v) = request(
+        d,
+        "GET",
+        &format!("/v{version}/containers/{name}/json"),
+        None,
+    );
     assert_eq!(status, 200, "{v}");
     v
 }
@@ -66,7 +71,17 @@ fn endpoint_links_and_driver_opts_are_kept_and_links_resolve() {
     docker_ok(&d, &["start", "web"]);
     docker_ok(
         &d,
-        &["run", "-d", "--name", "upstream", "--network", "app", "busybox", "sleep", "60"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "upstream",
+            "--network",
+            "app",
+            "busybox",
+            "sleep",
+            "60",
+        ],
     );
     // the link's alias resolves for the linking container
     let o = d.docker(&["exec", "web", "nslookup", "bar"]);
@@ -77,7 +92,14 @@ fn endpoint_links_and_driver_opts_are_kept_and_links_resolve() {
     docker_ok(
         &d,
         &[
-            "network", "connect", "--link", "upstream:baz", "--driver-opt", "k2=v2", "app", "web",
+            "network",
+            "connect",
+            "--link",
+            "upstream:baz",
+            "--driver-opt",
+            "k2=v2",
+            "app",
+            "web",
         ],
     );
     let ep = &inspect(&d, "1.41", "web")["NetworkSettings"]["Networks"]["app"];
@@ -94,27 +116,27 @@ fn an_old_clients_container_wide_mac_address_is_the_default_networks() {
     let (status, v) = create(
         &d,
         "1.41",
-        "m",
+        "mac1",
         json!({"Image": "busybox", "Cmd": ["sleep", "60"], "MacAddress": mac}),
     );
     assert_eq!(status, 201, "{v}");
-    let before = inspect(&d, "1.41", "m");
+    let before = inspect(&d, "1.41", "mac1");
     assert_eq!(before["Config"]["MacAddress"], mac, "{before}");
     assert_eq!(
         before["NetworkSettings"]["Networks"]["bridge"]["MacAddress"],
         mac
     );
-    docker_ok(&d, &["start", "m"]);
-    let after = inspect(&d, "1.41", "m");
+    docker_ok(&d, &["start", "mac1"]);
+    let after = inspect(&d, "1.41", "mac1");
     assert_eq!(after["NetworkSettings"]["MacAddress"], mac, "{after}");
-    let o = docker_ok(&d, &["exec", "m", "cat", "/sys/class/net/eth0/address"]);
+    let o = docker_ok(&d, &["exec", "mac1", "cat", "/sys/class/net/eth0/address"]);
     assert_eq!(o.trim(), mac);
 
     // a network mode without a network of its own cannot take one
     let (status, v) = create(
         &d,
         "1.41",
-        "h",
+        "hostmac",
         json!({"Image": "busybox", "MacAddress": mac, "HostConfig": {"NetworkMode": "host"}}),
     );
     assert_eq!(status, 400, "{v}");
@@ -126,16 +148,16 @@ fn an_old_clients_container_wide_mac_address_is_the_default_networks() {
     let (status, v) = create(
         &d,
         "1.44",
-        "w",
+        "warn1",
         json!({"Image": "busybox", "MacAddress": "02:42:ac:11:00:0b"}),
     );
     assert_eq!(status, 201, "{v}");
     assert!(
         v["Warnings"]
             .as_array()
-            .is_some_and(|w| w.iter().any(|w| w
-                .as_str()
-                .is_some_and(|w| w.starts_with("The container-wide MacAddress field is now deprecated")))),
+            .is_some_and(|w| w.iter().any(|w| w.as_str().is_some_and(
+                |w| w.starts_with("The container-wide MacAddress field is now deprecated")
+            ))),
         "{v}"
     );
 }
@@ -144,19 +166,19 @@ fn an_old_clients_container_wide_mac_address_is_the_default_networks() {
 fn a_created_container_shows_the_mac_address_network_connect_asked_for() {
     let d = Daemon::start();
     docker_ok(&d, &["network", "create", "macnet"]);
-    docker_ok(&d, &["create", "--name", "c", "busybox", "sleep", "60"]);
+    docker_ok(&d, &["create", "--name", "ctr", "busybox", "sleep", "60"]);
     let mac = "02:42:ac:11:00:02";
     let (status, v) = request(
         &d,
         "POST",
         "/v1.41/networks/macnet/connect",
-        Some(json!({"Container": "c", "EndpointConfig": {"MacAddress": mac}})),
+        Some(json!({"Container": "ctr", "EndpointConfig": {"MacAddress": mac}})),
     );
     assert_eq!(status, 200, "{v}");
-    let ep = &inspect(&d, "1.41", "c")["NetworkSettings"]["Networks"]["macnet"];
+    let ep = &inspect(&d, "1.41", "ctr")["NetworkSettings"]["Networks"]["macnet"];
     assert_eq!(ep["MacAddress"], mac, "{ep}");
-    docker_ok(&d, &["start", "c"]);
-    let ep = &inspect(&d, "1.41", "c")["NetworkSettings"]["Networks"]["macnet"];
+    docker_ok(&d, &["start", "ctr"]);
+    let ep = &inspect(&d, "1.41", "ctr")["NetworkSettings"]["Networks"]["macnet"];
     assert_eq!(ep["MacAddress"], mac, "{ep}");
 }
 
@@ -189,8 +211,18 @@ fn several_endpoints_at_create_need_api_1_44() {
 #[test]
 fn ipam_options_are_null_unless_the_creator_gave_some() {
     let d = Daemon::start_bare();
-    docker_ok(&d, &["network", "create", "plain"]);
-    docker_ok(&d, &["network", "create", "--ipam-opt", "foo=bar", "withopts"]);
+    // as the Python SDK sends it: no Options (the docker CLI sends {})
+    let (status, v) = request(
+        &d,
+        "POST",
+        "/v1.41/networks/create",
+        Some(json!({"Name": "plain", "IPAM": {"Driver": "default", "Config": []}})),
+    );
+    assert_eq!(status, 201, "{v}");
+    docker_ok(
+        &d,
+        &["network", "create", "--ipam-opt", "foo=bar", "withopts"],
+    );
     let (status, v) = request(&d, "GET", "/v1.41/networks/plain", None);
     assert_eq!(status, 200, "{v}");
     let ipam = v["IPAM"].as_object().expect("IPAM");
@@ -202,25 +234,40 @@ fn ipam_options_are_null_unless_the_creator_gave_some() {
         .as_array()
         .and_then(|l| l.iter().find(|n| n["Name"] == "bridge"))
         .expect("bridge listed");
-    assert_eq!(bridge["IPAM"].get("Options"), Some(&Value::Null), "{bridge}");
+    assert_eq!(
+        bridge["IPAM"].get("Options"),
+        Some(&Value::Null),
+        "{bridge}"
+    );
 }
 
 #[test]
 fn a_volume_subpath_mounts_that_directory_of_the_volume() {
     let d = Daemon::start();
-    docker_ok(&d, &["volume", "create", "v"]);
+    docker_ok(&d, &["volume", "create", "vol"]);
     docker_ok(
         &d,
         &[
-            "run", "--rm", "-v", "v:/d", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "-v",
+            "vol:/d",
+            "busybox",
+            "sh",
+            "-c",
             "mkdir -p /d/sub && echo hi > /d/sub/f && ln -s /etc /d/out",
         ],
     );
     let out = docker_ok(
         &d,
         &[
-            "run", "--rm", "--mount", "type=volume,src=v,dst=/d,volume-subpath=sub", "busybox",
-            "cat", "/d/f",
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=vol,dst=/d,volume-subpath=sub",
+            "busybox",
+            "cat",
+            "/d/f",
         ],
     );
     assert_eq!(out.trim(), "hi");
@@ -229,7 +276,7 @@ fn a_volume_subpath_mounts_that_directory_of_the_volume() {
             "run",
             "--rm",
             "--mount",
-            &format!("type=volume,src=v,dst=/d,volume-subpath={sub}"),
+            &format!("type=volume,src=vol,dst=/d,volume-subpath={sub}"),
             "busybox",
             "true",
         ])
@@ -270,9 +317,12 @@ fn a_volume_subpath_mounts_that_directory_of_the_volume() {
         v["message"],
         "invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes"
     );
-    let (status, v) = create(&d, "1.44", "old", mount("v"));
+    let (status, v) = create(&d, "1.44", "old", mount("vol"));
     assert_eq!(status, 400, "{v}");
-    assert_eq!(v["message"], "VolumeOptions.Subpath needs API v1.45 or newer");
+    assert_eq!(
+        v["message"],
+        "VolumeOptions.Subpath needs API v1.45 or newer"
+    );
 }
 
 #[test]
@@ -281,7 +331,7 @@ fn a_storage_size_is_refused_without_xfs_project_quotas() {
     let (status, v) = create(
         &d,
         "1.41",
-        "s",
+        "sized",
         json!({"Image": "busybox", "HostConfig": {"StorageOpt": {"size": "120G"}}}),
     );
     assert_eq!(status, 500, "{v}");
@@ -291,16 +341,20 @@ fn a_storage_size_is_refused_without_xfs_project_quotas() {
     );
     let o = d.docker(&["create", "--storage-opt", "size=1G", "busybox"]);
     assert_ne!(code(&o), 0);
-    assert!(stderr(&o).contains("'pquota' mount option"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("'pquota' mount option"),
+        "{}",
+        stderr(&o)
+    );
     let (status, v) = create(
         &d,
         "1.41",
-        "u",
+        "unknownopt",
         json!({"Image": "busybox", "HostConfig": {"StorageOpt": {"foo": "bar"}}}),
     );
     assert_eq!(status, 500, "{v}");
     assert_eq!(v["message"], "Unknown option foo");
-    assert_ne!(code(&d.docker(&["inspect", "s"])), 0);
+    assert_ne!(code(&d.docker(&["inspect", "sized"])), 0);
 }
 
 /// The manifest a registry serves for `repo:reference`: its digest and size.
@@ -398,10 +452,19 @@ fn distribution_inspect_describes_manifests_and_indexes_without_pulling() {
         v["Descriptor"]["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    assert_eq!(v["Descriptor"]["digest"], served_manifest(&d, "lib/multi", "latest").0);
-    assert_eq!(v["Platforms"], json!([{"architecture": "amd64", "os": "linux"}]));
+    assert_eq!(
+        v["Descriptor"]["digest"],
+        served_manifest(&d, "lib/multi", "latest").0
+    );
+    assert_eq!(
+        v["Platforms"],
+        json!([{"architecture": "amd64", "os": "linux"}])
+    );
     // nothing was pulled
-    assert_ne!(code(&d.docker(&["image", "inspect", "127.0.0.1:5000/lib/multi"])), 0);
+    assert_ne!(
+        code(&d.docker(&["image", "inspect", "127.0.0.1:5000/lib/multi"])),
+        0
+    );
 
     let (status, v) = distribution(&d, "127.0.0.1:5000/lib/oci:nope");
     assert_eq!(status, 404, "{v}");
@@ -431,5 +494,8 @@ fn distribution_inspect_asks_with_the_clients_registry_auth() {
         ))
     };
     assert_eq!(stdout(&ask("")), "401");
-    assert_eq!(stdout(&ask(&format!("-H 'X-Registry-Auth: {auth}'"))), "200");
+    assert_eq!(
+        stdout(&ask(&format!("-H 'X-Registry-Auth: {auth}'"))),
+        "200"
+    );
 }

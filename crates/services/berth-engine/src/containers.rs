@@ -2056,11 +2056,6 @@ fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// Docker's merge of the request's entrypoint and command over the
-/// image's: the image's command only when the request gives neither an
-/// entrypoint nor a command, its entrypoint only when the request leaves it
-/// unset (an empty one clears it). Returns (entrypoint, cmd, argv).
-
 /// `--storage-opt`, as overlay2 answers it where the backing filesystem
 /// has no project quotas (berth sets none): `size` is refused, and any
 /// other key is unknown. A 500, as dockerd's layer store fails.
@@ -2086,6 +2081,11 @@ fn storage_opts(opts: Option<&HashMap<String, String>>) -> Result<()> {
         ))),
     }
 }
+
+/// Docker's merge of the request's entrypoint and command over the
+/// image's: the image's command only when the request gives neither an
+/// entrypoint nor a command, its entrypoint only when the request leaves it
+/// unset (an empty one clears it). Returns (entrypoint, cmd, argv).
 fn merge_command(
     entrypoint: Option<Vec<String>>,
     cmd: Option<Vec<String>>,

@@ -144,7 +144,9 @@ async fn platforms_of(
     }
     let image: Image = serde_json::from_slice(body).ok()?;
     let resp = c.blob(repo, &image.config.digest).await.ok()?;
-    let config = berth_distribution::client::read_body(resp, 8 << 20).await.ok()?;
+    let config = berth_distribution::client::read_body(resp, 8 << 20)
+        .await
+        .ok()?;
     let p: RemotePlatform = serde_json::from_slice(&config).ok()?;
     (!p.os.is_empty() || !p.architecture.is_empty()).then(|| vec![p])
 }

@@ -190,8 +190,13 @@ impl Engine {
     /// EndpointsConfig): libnetwork resolves the alias, for that container
     /// only, as the linked container's name.
     fn link_target(&self, asker: &ContainerRecord, alias: &str) -> Option<String> {
-        let mode = asker.host_config.network_mode.as_deref().unwrap_or_default();
-        let primary = crate::networks::endpoint_network(mode).and_then(|m| self.networks.find_id(m));
+        let mode = asker
+            .host_config
+            .network_mode
+            .as_deref()
+            .unwrap_or_default();
+        let primary =
+            crate::networks::endpoint_network(mode).and_then(|m| self.networks.find_id(m));
         asker
             .endpoints
             .iter()

@@ -472,44 +472,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod subpath_tests {
-    use super::*;
-
-    #[test]
-    fn subpaths_are_local_as_go_says() {
-        for ok in ["sub", "a/b", "a/../b", "./x", "."] {
-            assert!(is_local(ok), "{ok}");
-        }
-        for bad in ["", "/abs", "..", "a/../../b", "../x"] {
-            assert!(!is_local(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_subpath_resolves_inside_its_volume_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().join("_data");
-        std::fs::create_dir_all(base.join("sub")).expect("mkdir");
-        std::os::unix::fs::symlink("/etc", base.join("out")).expect("symlink");
-        let got = volume_subpath(&base, "sub").expect("sub");
-        assert!(got.ends_with("_data/sub"));
-        let err = volume_subpath(&base, "missing/deeper").unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)));
-        let base = base.canonicalize().expect("canonical");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "cannot access path {b}/missing/deeper: lstat {b}/missing: no such file or directory",
-                b = base.display()
-            )
-        );
-        let err = volume_subpath(&base, "out").unwrap_err();
-        assert!(matches!(err, Error::InvalidParameter(_)));
-        assert!(err.to_string().starts_with("path concatenation escapes the base directory"));
-    }
-}
-
 /// Go's filepath.IsLocal, which dockerd checks a subpath with: relative,
 /// not empty, and not leaving its base however `..` are applied.
 fn is_local(p: &str) -> bool {
@@ -819,5 +781,46 @@ mod tests {
         for bad in ["a", "-x", "a/b", "", "a b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod subpath_tests {
+    use super::*;
+
+    #[test]
+    fn subpaths_are_local_as_go_says() {
+        for ok in ["sub", "a/b", "a/../b", "./x", "."] {
+            assert!(is_local(ok), "{ok}");
+        }
+        for bad in ["", "/abs", "..", "a/../../b", "../x"] {
+            assert!(!is_local(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_subpath_resolves_inside_its_volume_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("_data");
+        std::fs::create_dir_all(base.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink("/etc", base.join("out")).expect("symlink");
+        let got = volume_subpath(&base, "sub").expect("sub");
+        assert!(got.ends_with("_data/sub"));
+        let err = volume_subpath(&base, "missing/deeper").unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)));
+        let base = base.canonicalize().expect("canonical");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot access path {b}/missing/deeper: lstat {b}/missing: no such file or directory",
+                b = base.display()
+            )
+        );
+        let err = volume_subpath(&base, "out").unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter(_)));
+        assert!(
+            err.to_string()
+                .starts_with("path concatenation escapes the base directory")
+        );
     }
 }

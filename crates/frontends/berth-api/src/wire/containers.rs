@@ -133,7 +133,12 @@ pub fn inspect_answer_for(
 /// The address requested for the network of a bridge or user-defined
 /// network mode.
 fn desired_mac(v: &ContainerView) -> Option<String> {
-    let mode = v.record.host_config.network_mode.as_deref().unwrap_or_default();
+    let mode = v
+        .record
+        .host_config
+        .network_mode
+        .as_deref()
+        .unwrap_or_default();
     let main = match mode {
         "" | "default" => "bridge",
         "host" | "none" => return None,
