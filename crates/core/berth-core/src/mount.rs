@@ -32,6 +32,10 @@ pub struct MountRecord {
     /// tmpfs: `size=…`, `mode=…`
     #[serde(default)]
     pub tmpfs_options: Vec<String>,
+    /// volume: the directory inside the volume that is mounted (API 1.45's
+    /// `VolumeOptions.Subpath`); empty is the volume's root
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 #[cfg(test)]
@@ -49,6 +53,7 @@ mod tests {
             mode: "ro,z".into(),
             nocopy: false,
             tmpfs_options: vec![],
+            subpath: String::new(),
         };
         assert_eq!(
             serde_json::to_string(&m).expect("encode"),

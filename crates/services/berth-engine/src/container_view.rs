@@ -126,6 +126,7 @@ impl Engine {
     /// container modes (host and none show their own name).
     fn network_attachments(&self, rec: &ContainerRecord) -> Vec<NetworkAttachment> {
         let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        let primary_id = endpoint_network(&mode).and_then(|m| self.networks.find_id(m));
         let names: Vec<String> = match endpoint_network(&mode) {
             Some(n) => {
                 let mut v = Vec::new();
@@ -150,16 +151,35 @@ impl Engine {
         };
         names
             .into_iter()
-            .map(|name| NetworkAttachment {
-                network_id: self
+            .map(|name| {
+                let network_id = self
                     .networks
                     .r()
                     .find(&name)
                     .map(|n| n.id.clone())
-                    .unwrap_or_default(),
-                config: rec.endpoints_config.get(&name).cloned().unwrap_or_default(),
-                endpoint: rec.endpoints.get(&name).cloned().unwrap_or_default(),
-                name,
+                    .unwrap_or_default();
+                let primary = primary_id.as_deref() == Some(network_id.as_str());
+                let config = crate::networks::endpoint_settings(rec, &name, &network_id, primary)
+                    .cloned()
+                    .unwrap_or_default();
+                let endpoint = rec.endpoints.get(&name).cloned().unwrap_or_else(|| {
+                    // dockerd shows the requested address until the first
+                    // start gives the endpoint its own
+                    let mac = match rec.state.status {
+                        Status::Created => config.mac_address.clone().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    EndpointRecord {
+                        mac,
+                        ..Default::default()
+                    }
+                });
+                NetworkAttachment {
+                    network_id,
+                    config,
+                    endpoint,
+                    name,
+                }
             })
             .collect()
     }

@@ -455,6 +455,7 @@ impl Engine {
             }
         }
         let mounts = self.parse_mounts(&host_config, &volumes)?;
+        storage_opts(host_config.storage_opt.as_ref())?;
         let config = ContainerConfig {
             hostname: Some(
                 spec.config
@@ -2053,6 +2054,32 @@ fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `--storage-opt`, as overlay2 answers it where the backing filesystem
+/// has no project quotas (berth sets none): `size` is refused, and any
+/// other key is unknown. A 500, as dockerd's layer store fails.
+fn storage_opts(opts: Option<&HashMap<String, String>>) -> Result<()> {
+    let Some(opts) = opts.filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    if opts.contains_key("size") {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        )));
+    }
+    let mut keys: Vec<&String> = opts.keys().collect();
+    keys.sort();
+    match keys.into_iter().find(|k| !k.eq_ignore_ascii_case("size")) {
+        Some(k) => Err(Error::Internal(anyhow::anyhow!(
+            "Unknown option {}",
+            k.to_lowercase()
+        ))),
+        // "SIZE": a quota overlay2 cannot set either
+        None => Err(Error::Internal(anyhow::anyhow!(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        ))),
+    }
 }
 
 /// Docker's merge of the request's entrypoint and command over the

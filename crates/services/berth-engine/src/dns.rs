@@ -146,6 +146,8 @@ impl Engine {
         name: &str,
     ) -> Option<(Vec<Ipv4Addr>, Vec<std::net::Ipv6Addr>)> {
         let asker = self.containers.r().get(asker)?.record();
+        let target = self.link_target(&asker, name);
+        let name = target.as_deref().unwrap_or(name);
         let nets: Vec<&str> = asker
             .endpoints
             .iter()
@@ -179,6 +181,39 @@ impl Engine {
             }
         }
         (!ips.is_empty() || !ips6.is_empty()).then_some((ips, ips6))
+    }
+}
+
+impl Engine {
+    /// The container an endpoint link of `asker` names by `alias`
+    /// (`--link name:alias` given at `network connect` or in
+    /// EndpointsConfig): libnetwork resolves the alias, for that container
+    /// only, as the linked container's name.
+    fn link_target(&self, asker: &ContainerRecord, alias: &str) -> Option<String> {
+        let mode = asker
+            .host_config
+            .network_mode
+            .as_deref()
+            .unwrap_or_default();
+        let primary =
+            crate::networks::endpoint_network(mode).and_then(|m| self.networks.find_id(m));
+        asker
+            .endpoints
+            .iter()
+            .filter(|(n, _)| n.as_str() != "bridge")
+            .filter_map(|(net, ep)| {
+                let is_primary = primary.as_deref() == Some(ep.network_id.as_str());
+                crate::networks::endpoint_settings(asker, net, &ep.network_id, is_primary)?
+                    .links
+                    .as_ref()
+            })
+            .flatten()
+            .find_map(|link| {
+                let (target, a) = link.split_once(':').unwrap_or((link, link));
+                a.trim_start_matches('/')
+                    .eq_ignore_ascii_case(alias)
+                    .then(|| target.trim_start_matches('/').to_string())
+            })
     }
 }
 

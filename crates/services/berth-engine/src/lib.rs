@@ -11,6 +11,7 @@ mod commit;
 mod container_view;
 mod containers;
 mod copy;
+mod distribution;
 mod dns;
 mod etc_hosts;
 
@@ -51,6 +52,7 @@ pub use containers::{
     Status, WaitCondition,
 };
 pub use copy::{ByteStream, ChangeKind, FileChange};
+pub use distribution::{DistributionView, RemotePlatform};
 pub use events::{Event, EventFilter};
 pub use exec::{ExecRecord, ExecSession, ExecSpec, ExecStartOptions};
 pub use health::{HealthRecord, ProbeResult};

@@ -131,6 +131,28 @@ impl Engine {
         RegistryClient::connect(&host, insecure, creds, &self.cfg.certs_dir).await
     }
 
+    /// Where a pull from `domain` asks, in order: Docker Hub's mirrors
+    /// first, then the registry itself; each with whether it is insecure.
+    pub(crate) fn pull_endpoints(&self, domain: &str) -> Vec<(String, bool)> {
+        let mut candidates: Vec<(String, bool)> = Vec::new();
+        if domain == "docker.io" {
+            for m in &self.settings().registry_mirrors {
+                let plain = m.starts_with("http://");
+                let host = m
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_string();
+                candidates.push((host, plain));
+            }
+        }
+        candidates.push(registry_endpoint(
+            domain,
+            &self.settings().insecure_registries,
+        ));
+        candidates
+    }
+
     /// `docker login`: checks the credentials with the registry.
     pub async fn registry_login(&self, server: &str, creds: Credentials) -> Result<()> {
         crate::validate::server_address(server)?;
@@ -299,23 +321,7 @@ impl Engine {
             )),
             other => dist_error(other),
         };
-        // Docker Hub's mirrors first, then the registry itself
-        let mut candidates: Vec<(String, bool)> = Vec::new();
-        if reference.domain == "docker.io" {
-            for m in &self.settings().registry_mirrors {
-                let plain = m.starts_with("http://");
-                let host = m
-                    .trim_start_matches("http://")
-                    .trim_start_matches("https://")
-                    .trim_end_matches('/')
-                    .to_string();
-                candidates.push((host, plain));
-            }
-        }
-        candidates.push(registry_endpoint(
-            &reference.domain,
-            &self.settings().insecure_registries,
-        ));
+        let candidates = self.pull_endpoints(&reference.domain);
         let mut found = None;
         let mut last_err = None;
         for (i, (host, plain)) in candidates.iter().enumerate() {

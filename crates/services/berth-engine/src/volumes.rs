@@ -330,6 +330,7 @@ impl Engine {
                     mode: String::new(),
                     nocopy: false,
                     tmpfs_options: vec![],
+                    subpath: String::new(),
                 });
             }
         }
@@ -415,7 +416,10 @@ impl Engine {
                     ("bind", m.source.clone())
                 }
                 MountKind::Volume => {
-                    let data = self.volumes.mount(&m.source, id)?;
+                    let mut data = self.volumes.mount(&m.source, id)?;
+                    if !m.subpath.is_empty() {
+                        data = volume_subpath(&data, &m.subpath)?;
+                    }
                     if !m.nocopy {
                         berth_archive::copyup::copy_up(rootfs, &m.destination, &data)
                             .map_err(Error::Internal)?;
@@ -466,6 +470,65 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// Go's filepath.IsLocal, which dockerd checks a subpath with: relative,
+/// not empty, and not leaving its base however `..` are applied.
+fn is_local(p: &str) -> bool {
+    if p.is_empty() || p.starts_with('/') {
+        return false;
+    }
+    let mut depth = 0i32;
+    for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        depth += if c == ".." { -1 } else { 1 };
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// The directory (or file) `subpath` names inside a volume's data, its
+/// symlinks resolved; dockerd's safepath words when it is missing (404)
+/// or resolves outside the volume (400).
+fn volume_subpath(base: &Path, subpath: &str) -> Result<std::path::PathBuf> {
+    let not_found = |path: &Path, err: std::io::Error| {
+        let missing = first_missing(path).unwrap_or_else(|| path.to_path_buf());
+        Error::NotFound(format!(
+            "cannot access path {}: lstat {}: {}",
+            path.display(),
+            missing.display(),
+            match err.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                _ => err.to_string(),
+            }
+        ))
+    };
+    let base = base.canonicalize().map_err(|e| not_found(base, e))?;
+    let combined = base.join(subpath);
+    let resolved = combined
+        .canonicalize()
+        .map_err(|e| not_found(&combined, e))?;
+    if resolved.strip_prefix(&base).is_err() {
+        return Err(Error::invalid(format!(
+            "path concatenation escapes the base directory, base: {}, subpath: {subpath}",
+            base.display()
+        )));
+    }
+    Ok(resolved)
+}
+
+/// The first component of `path` that does not exist, as Go's EvalSymlinks
+/// names it in its error.
+fn first_missing(path: &Path) -> Option<std::path::PathBuf> {
+    let mut cur = std::path::PathBuf::new();
+    for c in path.components() {
+        cur.push(c);
+        if cur.symlink_metadata().is_err() {
+            return Some(cur);
+        }
+    }
+    None
 }
 
 fn clean_destination(d: &str) -> Result<String> {
@@ -535,6 +598,7 @@ fn parse_bind(spec: &str) -> Result<MountRecord> {
         mode: mode.to_string(),
         nocopy: false,
         tmpfs_options: vec![],
+        subpath: String::new(),
     };
     let mut rw_seen = 0;
     for o in mode.split(',').filter(|o| !o.is_empty()) {
@@ -594,6 +658,7 @@ fn parse_mount(m: &Mount) -> Result<MountRecord> {
         mode: String::new(),
         nocopy: false,
         tmpfs_options: vec![],
+        subpath: String::new(),
     };
     let only = |field: &str, ok: bool| -> Result<()> {
         if ok {
@@ -637,6 +702,24 @@ fn parse_mount(m: &Mount) -> Result<MountRecord> {
             if !source.is_empty() {
                 validate_name(&source)?;
             }
+            let subpath = m
+                .volume_options
+                .as_ref()
+                .and_then(|v| v.subpath.clone())
+                .unwrap_or_default();
+            if !subpath.is_empty() {
+                if source.is_empty() {
+                    return Err(Error::invalid(
+                        "invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes",
+                    ));
+                }
+                if !is_local(&subpath) {
+                    return Err(Error::invalid(
+                        "invalid mount config for type \"volume\": subpath must be a relative path within the volume",
+                    ));
+                }
+            }
+            rec.subpath = subpath;
             rec.source = source;
             rec.nocopy = m
                 .volume_options
@@ -698,5 +781,46 @@ mod tests {
         for bad in ["a", "-x", "a/b", "", "a b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod subpath_tests {
+    use super::*;
+
+    #[test]
+    fn subpaths_are_local_as_go_says() {
+        for ok in ["sub", "a/b", "a/../b", "./x", "."] {
+            assert!(is_local(ok), "{ok}");
+        }
+        for bad in ["", "/abs", "..", "a/../../b", "../x"] {
+            assert!(!is_local(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_subpath_resolves_inside_its_volume_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("_data");
+        std::fs::create_dir_all(base.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink("/etc", base.join("out")).expect("symlink");
+        let got = volume_subpath(&base, "sub").expect("sub");
+        assert!(got.ends_with("_data/sub"));
+        let err = volume_subpath(&base, "missing/deeper").unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)));
+        let base = base.canonicalize().expect("canonical");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot access path {b}/missing/deeper: lstat {b}/missing: no such file or directory",
+                b = base.display()
+            )
+        );
+        let err = volume_subpath(&base, "out").unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter(_)));
+        assert!(
+            err.to_string()
+                .starts_with("path concatenation escapes the base directory")
+        );
     }
 }

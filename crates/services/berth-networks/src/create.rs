@@ -65,6 +65,7 @@ impl NetworkService {
         rec.attachable = req.attachable;
         rec.labels = req.labels.clone();
         rec.options = options;
+        rec.ipam_options = req.ipam_options.clone();
         let pool6 = v6.map(|(pool, subnet, gateway)| {
             rec.subnet6 = subnet;
             rec.gateway6 = gateway;

@@ -61,6 +61,10 @@ pub struct NetworkRecord {
     pub subnet6: String,
     #[serde(default)]
     pub gateway6: String,
+    /// the IPAM driver's options as the creator gave them; none is not
+    /// an empty map (dockerd answers null then)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_options: Option<HashMap<String, String>>,
 }
 
 impl NetworkRecord {
@@ -82,6 +86,7 @@ impl NetworkRecord {
             bridge: String::new(),
             subnet6: String::new(),
             gateway6: String::new(),
+            ipam_options: None,
         }
     }
 
@@ -233,6 +238,8 @@ pub struct CreateNetwork {
     pub labels: HashMap<String, String>,
     /// driver options (`-o`)
     pub options: HashMap<String, String>,
+    /// the IPAM driver's options (`--ipam-opt`), kept as given
+    pub ipam_options: Option<HashMap<String, String>>,
 }
 
 /// The daemon settings the predefined bridge is made from.

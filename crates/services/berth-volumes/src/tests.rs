@@ -40,6 +40,7 @@ fn mount(kind: MountKind, source: &str, destination: &str) -> MountRecord {
         mode: String::new(),
         nocopy: false,
         tmpfs_options: vec![],
+        subpath: String::new(),
     }
 }
 

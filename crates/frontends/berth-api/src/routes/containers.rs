@@ -42,6 +42,7 @@ pub async fn create(
     }
     let cfg: ContainerCreateBody = json_body(&body)?;
     let mut spec = wire::create_request(&cfg)?;
+    let compat_warnings = crate::wire::create_compat::adjust_create(&mut spec, &body, version)?;
     // dockerd reads `platform` from API 1.41 on
     if version >= ApiVersion(1, 41) {
         spec.platform = p
@@ -49,7 +50,8 @@ pub async fn create(
             .filter(|s| !s.is_empty())
             .map(String::from);
     }
-    let (id, warnings) = e.container_create(p.get("name"), spec).await?;
+    let (id, mut warnings) = e.container_create(p.get("name"), spec).await?;
+    warnings.extend(compat_warnings);
     Ok((
         StatusCode::CREATED,
         Json(ContainerCreateResponse { id, warnings }),

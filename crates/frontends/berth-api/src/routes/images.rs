@@ -40,6 +40,23 @@ pub async fn get_dispatch(
     Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
 }
 
+/// GET /distribution/{name}/json: the registry's descriptor of a
+/// reference (names may contain slashes), asked with the client's
+/// X-Registry-Auth.
+pub async fn distribution(
+    State(e): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let Some(name) = rest.strip_suffix("/json") else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()));
+    };
+    // dockerd ignores credentials it cannot read here, as for a search
+    let creds = registry_auth(&headers).unwrap_or_default();
+    let view = e.distribution_inspect(name, creds).await?;
+    Ok(Json(wire::distribution_answer(&view)).into_response())
+}
+
 /// GET /images/search?term=…&limit=…
 pub async fn search(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;

@@ -139,6 +139,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm_manager::Swarm>) -> Ro
         .route("/images/load", post(images::load))
         .route("/images/prune", post(images::prune))
         .route("/images/search", get(images::search))
+        .route("/distribution/{*rest}", get(images::distribution))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

@@ -28,12 +28,15 @@ async fn blocking<T: Send + 'static>(
 pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let networks = e.network_list(&p.filters()?)?;
-    let answer: Vec<_> = networks.iter().map(wire::network_answer).collect();
+    let answer = networks
+        .iter()
+        .map(wire::network_json)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(answer).into_response())
 }
 
 pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(wire::network_answer(&e.network_inspect(&id)?)).into_response())
+    Ok(Json(wire::network_json(&e.network_inspect(&id)?)?).into_response())
 }
 
 pub async fn create(State(e): State<AppState>, body: Bytes) -> ApiResult<Response> {

@@ -109,6 +109,13 @@ pub fn inspect_answer_for(
         zero.extend(given);
     }
     obj.insert("HostConfig".into(), host_config);
+    // dockerd shows the main network's requested address as the
+    // container-wide one up to API 1.51
+    if let Some(mac) = desired_mac(v).filter(|_| version < ApiVersion(1, 52))
+        && let Some(config) = obj.get_mut("Config").and_then(|c| c.as_object_mut())
+    {
+        config.insert("MacAddress".into(), mac.into());
+    }
     if let Some(settings) = obj
         .get_mut("NetworkSettings")
         .and_then(|n| n.as_object_mut())
@@ -121,6 +128,28 @@ pub fn inspect_answer_for(
         }
     }
     Ok(answer)
+}
+
+/// The address requested for the network of a bridge or user-defined
+/// network mode.
+fn desired_mac(v: &ContainerView) -> Option<String> {
+    let mode = v
+        .record
+        .host_config
+        .network_mode
+        .as_deref()
+        .unwrap_or_default();
+    let main = match mode {
+        "" | "default" => "bridge",
+        "host" | "none" => return None,
+        m if m.starts_with("container:") => return None,
+        m => m,
+    };
+    v.networks
+        .iter()
+        .find(|n| n.name == main || (!n.network_id.is_empty() && n.network_id.starts_with(main)))
+        .and_then(|n| n.config.mac_address.clone())
+        .filter(|m| !m.is_empty())
 }
 
 /// The host config fields dockerd's encoder always writes, at their zero
@@ -420,10 +449,10 @@ fn endpoint_settings(networks: &[NetworkAttachment]) -> HashMap<String, Endpoint
                     .ipam_config
                     .as_ref()
                     .and_then(|c| to_answer(c, "an endpoint's IPAM config").ok()),
-                links: None,
+                links: n.config.links.clone(),
                 aliases: n.config.aliases.clone(),
                 mac_address: Some(ep.mac.clone()),
-                driver_opts: None,
+                driver_opts: n.config.driver_opts.clone(),
                 network_id: Some(n.network_id.clone()),
                 endpoint_id: Some(ep.endpoint_id.clone()),
                 gateway: Some(ep.gateway.clone()),

@@ -149,6 +149,15 @@ pub fn image_prune_answer(items: &[ImageDeleteItem], reclaimed: u64) -> serde_js
     })
 }
 
+/// GET /distribution/{name}/json: an OCI descriptor and the platforms,
+/// null when there are none (a Go nil slice).
+pub fn distribution_answer(v: &berth_engine::DistributionView) -> serde_json::Value {
+    serde_json::json!({
+        "Descriptor": {"mediaType": v.media_type, "digest": v.digest, "size": v.size},
+        "Platforms": v.platforms,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! there is berth's (500). Nothing behind this module sees a wire type.
 
 pub mod containers;
+pub mod create_compat;
 pub mod exec;
 pub mod fold;
 pub mod images;

@@ -12,11 +12,12 @@ use bollard_stubs::models::{
     EndpointResource, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect,
 };
 
-use super::from_request;
+use super::{from_request, to_answer};
 use crate::error::ApiError;
 
 /// The service's request for `network create`, from Docker's.
 pub fn network_create_request(req: NetworkCreateRequest) -> CreateNetwork {
+    let ipam_options = req.ipam.as_ref().and_then(|i| i.options.clone());
     let ipam = req.ipam.and_then(|i| i.config).unwrap_or_default();
     CreateNetwork {
         name: req.name,
@@ -35,6 +36,7 @@ pub fn network_create_request(req: NetworkCreateRequest) -> CreateNetwork {
         attachable: req.attachable.unwrap_or(false),
         labels: req.labels.unwrap_or_default(),
         options: req.options.unwrap_or_default(),
+        ipam_options,
     }
 }
 
@@ -43,6 +45,16 @@ pub fn endpoint_config_request(
     settings: Option<EndpointSettings>,
 ) -> Result<EndpointConfig, ApiError> {
     from_request(&settings.unwrap_or_default(), "container config")
+}
+
+/// A network as inspect and list send it: Docker's fields without
+/// `omitempty` are there even when null.
+pub fn network_json(view: &NetworkView) -> Result<serde_json::Value, ApiError> {
+    let mut answer: serde_json::Value = to_answer(&network_answer(view), "a network")?;
+    if let Some(ipam) = answer.get_mut("IPAM").and_then(|i| i.as_object_mut()) {
+        ipam.entry("Options").or_insert(serde_json::Value::Null);
+    }
+    Ok(answer)
 }
 
 /// A network as inspect and list answer it.
@@ -100,8 +112,8 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(ipam_config),
-            // always present, as dockerd sends it: clients index into it
-            options: Some(HashMap::new()),
+            // dockerd sends null (a nil map) when the creator gave none
+            options: n.ipam_options.clone(),
         }),
         internal: Some(n.internal),
         attachable: Some(n.attachable),

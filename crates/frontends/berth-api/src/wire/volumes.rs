@@ -177,6 +177,7 @@ mod tests {
             mode: mode.into(),
             nocopy: false,
             tmpfs_options: vec![],
+            subpath: String::new(),
         };
         let points = mount_points(&[
             MountView {
