@@ -165,3 +165,218 @@ fn a_manager_and_a_worker_join_through_the_docker_cli() {
         "the worker that left never went down"
     );
 }
+
+/// The same steps through berth's own CLI, compared with the docker CLI
+/// wherever both print the same thing on the same cluster.
+#[test]
+fn the_berth_cli_drives_the_same_cluster() {
+    let c = Cluster::new(3);
+    let (m0, m1, w) = (&c.node(0).daemon, &c.node(1).daemon, &c.node(2).daemon);
+    let leader_addr = format!("{}:2377", c.node(0).addr);
+    // berth and docker print the same, on stdout and stderr, with one status
+    let same = |d: &common::Daemon, args: &[&str]| -> std::process::Output {
+        let (b, k) = (d.berth(args), d.docker(args));
+        assert_eq!(
+            (code(&b), stdout(&b), stderr(&b)),
+            (code(&k), stdout(&k), stderr(&k)),
+            "berth vs docker: {args:?}"
+        );
+        b
+    };
+
+    let init = ok(
+        &m0.berth(&["swarm", "init", "--advertise-addr", &c.node(0).addr]),
+        "init",
+    );
+    let id = ok(
+        &m0.docker(&["info", "--format", "{{.Swarm.NodeID}}"]),
+        "info",
+    )
+    .trim()
+    .to_string();
+    let worker_token = ok(
+        &m0.docker(&["swarm", "join-token", "-q", "worker"]),
+        "join-token",
+    )
+    .trim()
+    .to_string();
+    assert_eq!(
+        init.replace(&id, "ID").replace(&worker_token, "TOKEN"),
+        format!(
+            "Swarm initialized: current node (ID) is now a manager.\n\n\
+             To add a worker to this swarm, run the following command:\n\n    \
+             docker swarm join --token TOKEN {leader_addr}\n\n\
+             To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions.\n"
+        )
+    );
+    let again = same(m0, &["swarm", "init", "--advertise-addr", &c.node(0).addr]);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again)
+            .starts_with("Error response from daemon: This node is already part of a swarm."),
+        "{}",
+        stderr(&again)
+    );
+
+    let worker_token = ok(&same(m0, &["swarm", "join-token", "-q", "worker"]), "jt")
+        .trim()
+        .to_string();
+    let manager_token = ok(&same(m0, &["swarm", "join-token", "-q", "manager"]), "jt")
+        .trim()
+        .to_string();
+    let text = ok(&same(m0, &["swarm", "join-token", "manager"]), "jt");
+    assert!(text.contains(&manager_token), "{text}");
+    same(m0, &["swarm", "join-token", "worker"]);
+    let unknown = same(m0, &["swarm", "join-token", "bogus"]);
+    assert_eq!(code(&unknown), 1);
+    let rotate = same(m0, &["swarm", "join-token", "--rotate", "worker"]);
+    assert_eq!(code(&rotate), 1);
+    assert!(
+        stderr(&rotate).starts_with("Error response from daemon: "),
+        "{}",
+        stderr(&rotate)
+    );
+
+    let join = |d: &common::Daemon, addr: &str, token: &str| {
+        d.berth(&[
+            "swarm",
+            "join",
+            "--token",
+            token,
+            "--advertise-addr",
+            addr,
+            &leader_addr,
+        ])
+    };
+    let wrong = format!(
+        "{}{}",
+        &worker_token[..worker_token.len() - 25],
+        "0".repeat(25)
+    );
+    let refused = same(
+        w,
+        &[
+            "swarm",
+            "join",
+            "--token",
+            &wrong,
+            "--advertise-addr",
+            &c.node(2).addr,
+            &leader_addr,
+        ],
+    );
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("A valid join token is necessary to join this cluster"),
+        "{}",
+        stderr(&refused)
+    );
+    same(w, &["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    let not_in = same(w, &["node", "ls"]);
+    assert_eq!(code(&not_in), 1);
+    same(w, &["swarm", "leave"]);
+
+    let joined = ok(&join(m1, &c.node(1).addr, &manager_token), "manager join");
+    assert_eq!(joined, "This node joined a swarm as a manager.\n");
+    let joined = ok(&join(w, &c.node(2).addr, &worker_token), "worker join");
+    assert_eq!(joined, "This node joined a swarm as a worker.\n");
+
+    let list = || {
+        stdout(&m1.berth(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.Status}} {{.ManagerStatus}} {{.Self}}",
+        ]))
+    };
+    assert!(
+        eventually(20, || {
+            let l = list();
+            l.lines().count() == 3 && l.lines().all(|x| x.starts_with("Ready"))
+        }),
+        "nodes never all ready: {}",
+        list()
+    );
+    for d in [m0, m1] {
+        same(d, &["node", "ls"]);
+        same(d, &["node", "ls", "-q"]);
+        same(
+            d,
+            &[
+                "node",
+                "ls",
+                "--format",
+                "{{.ID}} {{.Self}} {{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}} {{.EngineVersion}} {{.TLSStatus}}",
+            ],
+        );
+        same(d, &["node", "ls", "--format", "json"]);
+        same(
+            d,
+            &["node", "ls", "--format", "table {{.ID}}\t{{.TLSStatus}}"],
+        );
+        same(d, &["node", "inspect", "--pretty", "self"]);
+        same(
+            d,
+            &[
+                "node",
+                "inspect",
+                "self",
+                "--format",
+                "{{.Spec.Role}} {{.ManagerStatus.Addr}}",
+            ],
+        );
+        same(
+            d,
+            &[
+                "info",
+                "--format",
+                "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Managers}} {{.Swarm.Nodes}}",
+            ],
+        );
+    }
+    let ls = ok(&m1.berth(&["node", "ls"]), "ls");
+    assert_eq!(ls.lines().count(), 4, "{ls}");
+    assert_eq!(ls.matches(" * ").count(), 1, "{ls}");
+    let raw = ok(&m0.berth(&["node", "inspect", "self"]), "inspect");
+    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(raw[0]["ID"], id.as_str());
+    let missing = same(m0, &["node", "inspect", "nosuchnode"]);
+    assert_eq!(code(&missing), 1);
+    let denied = same(w, &["node", "ls"]);
+    assert_eq!(code(&denied), 1);
+    assert!(
+        stderr(&denied).contains("Worker nodes can't be used to view or modify cluster state"),
+        "{}",
+        stderr(&denied)
+    );
+    same(
+        w,
+        &[
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+        ],
+    );
+
+    let left = ok(&w.berth(&["swarm", "leave"]), "worker leave");
+    assert_eq!(left, "Node left the swarm.\n");
+    let refused = same(m1, &["swarm", "leave"]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("Use `--force`"),
+        "{}",
+        stderr(&refused)
+    );
+    let not_in = same(w, &["swarm", "leave", "--force"]);
+    assert_eq!(code(&not_in), 1);
+    assert!(
+        eventually(20, || stdout(&m0.berth(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.Status}}"
+        ]))
+        .contains("Down")),
+        "the worker that left never went down"
+    );
+}

@@ -139,6 +139,33 @@ enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage Swarm
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+    /// Manage Swarm nodes
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SwarmCommand {
+    /// Initialize a swarm
+    Init(commands::swarm::InitArgs),
+    /// Join a swarm as a node and/or manager
+    Join(commands::swarm::JoinArgs),
+    /// Manage join tokens
+    JoinToken(commands::swarm::JoinTokenArgs),
+    /// Leave the swarm
+    Leave(commands::swarm::LeaveArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// List nodes in the swarm
+    #[command(alias = "list")]
+    Ls(commands::swarm::NodeLsArgs),
+    /// Display detailed information on one or more nodes
+    Inspect(commands::swarm::NodeInspectArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -363,7 +390,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     use commands::{
-        containers as c, copy as cp, images as i, runtime as rt, system as s, volumes as v,
+        containers as c, copy as cp, images as i, runtime as rt, swarm as sw, system as s,
+        volumes as v,
     };
     let host = resolve_host(cli.host);
     let ctx = connect(&host).await?;
@@ -456,5 +484,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(ImageCommand::Inspect(a)) => s::inspect(ctx, a, Some("image")).await,
         Command::Version(a) => s::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => s::info(ctx, a).await,
+        Command::Swarm(SwarmCommand::Init(a)) => sw::init(ctx, a).await,
+        Command::Swarm(SwarmCommand::Join(a)) => sw::join(ctx, a).await,
+        Command::Swarm(SwarmCommand::JoinToken(a)) => sw::join_token(ctx, a).await,
+        Command::Swarm(SwarmCommand::Leave(a)) => sw::leave(ctx, a).await,
+        Command::Node(NodeCommand::Ls(a)) => sw::node_ls(ctx, a).await,
+        Command::Node(NodeCommand::Inspect(a)) => sw::node_inspect(ctx, a).await,
     }
 }

@@ -4,5 +4,6 @@ pub mod copy;
 pub mod images;
 pub mod networks;
 pub mod runtime;
+pub mod swarm;
 pub mod system;
 pub mod volumes;
