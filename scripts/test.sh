@@ -41,6 +41,10 @@ cargo clippy --release --locked --all-targets -- -D warnings
 echo "== check 3: unit and integration tests"
 log=$(mktemp)
 set +e
+# build first: the time limit is for hung tests, not for a slow compile
+cargo test --release --locked --all-targets --no-run 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+[ "$rc" = 0 ] || { rm -f "$log"; echo "building the tests failed"; exit "$rc"; }
 # a hung test fails the run instead of eating CI's time
 timeout --kill-after=30s 25m cargo test --release --locked --all-targets -- --test-threads=2 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

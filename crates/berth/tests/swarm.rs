@@ -380,3 +380,116 @@ fn the_berth_cli_drives_the_same_cluster() {
         "the worker that left never went down"
     );
 }
+
+/// The leader's address as `node ls` on `d` shows it, if any.
+fn leader_seen_by(d: &common::Daemon) -> Option<String> {
+    let out = d.docker(&["node", "ls", "--format", "{{.ManagerStatus}} {{.ID}}"]);
+    let ls = stdout(&out);
+    let id = ls
+        .lines()
+        .find(|l| l.starts_with("Leader "))?
+        .split_whitespace()
+        .nth(1)?
+        .to_string();
+    let addr = d.docker(&[
+        "node",
+        "inspect",
+        &id,
+        "--format",
+        "{{.ManagerStatus.Addr}}",
+    ]);
+    Some(stdout(&addr).trim().to_string())
+}
+
+#[test]
+fn a_killed_leader_is_replaced_writes_go_on_and_it_rejoins_as_a_follower() {
+    let mut c = Cluster::new(3);
+    let leader_addr = format!("{}:2377", c.node(0).addr);
+    ok(
+        &c.node(0)
+            .daemon
+            .docker(&["swarm", "init", "--advertise-addr", &c.node(0).addr]),
+        "init",
+    );
+    let token = ok(
+        &c.node(0)
+            .daemon
+            .docker(&["swarm", "join-token", "-q", "manager"]),
+        "token",
+    )
+    .trim()
+    .to_string();
+    for i in 1..3 {
+        let addr = c.node(i).addr.clone();
+        ok(
+            &c.node(i).daemon.docker(&[
+                "swarm",
+                "join",
+                "--token",
+                &token,
+                "--advertise-addr",
+                &addr,
+                &leader_addr,
+            ]),
+            "join",
+        );
+    }
+    assert_eq!(
+        leader_seen_by(&c.node(1).daemon).as_deref(),
+        Some(leader_addr.as_str())
+    );
+
+    c.node_mut(0).daemon.kill9();
+    let killed = std::time::Instant::now();
+    let new_leader = || leader_seen_by(&c.node(1).daemon).filter(|a| *a != leader_addr);
+    assert!(
+        eventually(20, || new_leader().is_some()),
+        "no new leader after the leader was killed"
+    );
+    eprintln!(
+        "swarm failover: a new leader in {} ms",
+        killed.elapsed().as_millis()
+    );
+
+    // writes go on from the survivors: a new node joins through one of them
+    let worker_token = ok(
+        &c.node(1)
+            .daemon
+            .docker(&["swarm", "join-token", "-q", "worker"]),
+        "token",
+    )
+    .trim()
+    .to_string();
+    c.add_node();
+    let survivor = format!("{}:2377", c.node(1).addr);
+    let w = c.node(3);
+    let joined = ok(
+        &w.daemon.docker(&[
+            "swarm",
+            "join",
+            "--token",
+            &worker_token,
+            "--advertise-addr",
+            &w.addr,
+            &survivor,
+        ]),
+        "join after failover",
+    );
+    assert_eq!(joined.trim(), "This node joined a swarm as a worker.");
+
+    // the old leader comes back as a follower and sees the new node
+    c.node_mut(0).daemon.restart_after_kill9();
+    let m0 = &c.node(0).daemon;
+    assert!(
+        eventually(20, || stdout(&m0.docker(&["node", "ls", "-q"]))
+            .lines()
+            .count()
+            == 4),
+        "the old leader never caught up"
+    );
+    let seen = leader_seen_by(m0);
+    assert!(
+        seen.is_some() && seen.as_deref() != Some(leader_addr.as_str()),
+        "{seen:?}"
+    );
+}
