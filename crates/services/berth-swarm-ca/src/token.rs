@@ -31,8 +31,7 @@ impl JoinToken {
     /// Whether `other` carries this token's secret (in constant time: a
     /// manager compares every join attempt against its tokens).
     pub fn same_secret(&self, other: &JoinToken) -> bool {
-        let (a, b) = (self.secret.as_bytes(), other.secret.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        constant_time_eq(&self.secret, &other.secret)
     }
 
     /// Checks the root CA a manager presented against the token's digest.
@@ -45,6 +44,13 @@ impl JoinToken {
             })
         }
     }
+}
+
+/// Whether two secrets are equal, taking the same time wherever they
+/// differ (a manager compares every join attempt against its tokens).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl fmt::Display for JoinToken {

@@ -88,13 +88,7 @@ impl Services {
 }
 
 fn role_of_token(cluster: &Cluster, token: &str) -> Option<NodeRole> {
-    let same = |a: &str, b: &str| {
-        a.len() == b.len()
-            && a.bytes()
-                .zip(b.bytes())
-                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-                == 0
-    };
+    let same = berth_swarm_ca::constant_time_eq;
     if !token.is_empty() && same(token, &cluster.root_ca.manager_token) {
         Some(NodeRole::Manager)
     } else if !token.is_empty() && same(token, &cluster.root_ca.worker_token) {
