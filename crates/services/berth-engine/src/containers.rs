@@ -445,7 +445,9 @@ impl Engine {
         labels.extend(spec.config.labels.clone().unwrap_or_default());
 
         let id = crate::random_id();
-        let host_config = self.prepare_host_config(&spec.host_config)?;
+        let mut host_config = self.prepare_host_config(&spec.host_config)?;
+        crate::namespaces::validate_modes(&host_config, spec.config.hostname.as_deref())?;
+        self.resolve_shared_modes(&mut host_config)?;
         let legacy_links = self.resolve_links(&host_config)?;
         // the image's VOLUME entries and the user's `-v /path` ones
         let mut volumes: Vec<String> = img_cfg.volumes().clone().unwrap_or_default();
@@ -744,7 +746,10 @@ impl Engine {
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
         let mut extra_mounts = self.prepare_mounts(&rec.id, &rec.mounts, &rootfs)?;
-        if rec.host_config.init == Some(true) {
+        let shares = self.namespace_shares(rec)?;
+        // in the host's or another container's PID namespace there is an
+        // init already, so dockerd adds none
+        if rec.host_config.init == Some(true) && shares.pid == spec::NsShare::Own {
             // Docker's --init: a small init as PID 1 that reaps and forwards
             let init = crate::hostconfig::init_binary(self.cfg.init_path.as_deref())?;
             extra_mounts.insert(
@@ -829,10 +834,10 @@ impl Engine {
             cpuset_cpus: crate::hostconfig::cpuset(hc)?,
             devices: devices.0,
             device_rules: devices.1,
-            shm_size: hc
-                .shm_size
-                .filter(|s| *s > 0)
-                .unwrap_or(crate::hostconfig::DEFAULT_SHM_SIZE),
+            shm: shares.shm,
+            pid: shares.pid,
+            ipc: shares.ipc,
+            uts_host: shares.uts_host,
             masked_paths: hc.masked_paths.clone(),
             readonly_paths: hc.readonly_paths.clone(),
             cgroup_view,
@@ -904,6 +909,7 @@ impl Engine {
     }
 
     fn release_rootfs(&self, id: &str) {
+        self.release_shm(id);
         if let Err(e) = mounts::unmount(&self.rootfs_dir(id)) {
             tracing::warn!(container = %&id[..12], error = %e, "unmounting rootfs");
         }

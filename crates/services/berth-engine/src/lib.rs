@@ -26,6 +26,7 @@ mod lifecycle;
 mod metrics;
 mod mounts;
 mod names;
+mod namespaces;
 mod networks;
 mod proxy;
 mod pull;

@@ -30,6 +30,18 @@ pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path
     .with_context(|| format!("mounting overlay at {}", target.display()))
 }
 
+/// Mounts a tmpfs with `opts` at `target` (nosuid, nodev, noexec).
+pub fn mount_tmpfs(target: &Path, opts: &str) -> Result<()> {
+    mount(
+        Some("shm"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(opts),
+    )
+    .with_context(|| format!("mounting tmpfs at {}", target.display()))
+}
+
 pub fn unmount(target: &Path) -> Result<()> {
     match umount2(target, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),

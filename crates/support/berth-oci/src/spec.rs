@@ -211,8 +211,14 @@ pub struct SpecInput<'a> {
     /// `--device`: the nodes and their device cgroup rules
     pub devices: Vec<oci_spec::runtime::LinuxDevice>,
     pub device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
-    /// bytes of the /dev/shm tmpfs
-    pub shm_size: i64,
+    /// what the container has at /dev/shm (`--ipc`, `--shm-size`)
+    pub shm: Shm,
+    /// `--pid`: its own PID namespace, the host's or another container's
+    pub pid: NsShare,
+    /// `--ipc`: its own IPC namespace, the host's or another container's
+    pub ipc: NsShare,
+    /// `--uts host`: the host's hostname and domain name
+    pub uts_host: bool,
     pub limits: Limits,
     /// the container's MaskedPaths and ReadonlyPaths; None for the
     /// defaults (none at all when privileged)
@@ -220,6 +226,30 @@ pub struct SpecInput<'a> {
     pub readonly_paths: Option<Vec<String>>,
     /// what the container sees at /sys/fs/cgroup
     pub cgroup_view: CgroupView,
+}
+
+/// Where a container's namespace of one kind comes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum NsShare {
+    /// a new namespace of its own
+    #[default]
+    Own,
+    /// the host's (no namespace in the spec)
+    Host,
+    /// another process's, joined by path (`/proc/PID/ns/...`)
+    Join(PathBuf),
+}
+
+/// What a container finds at /dev/shm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shm {
+    /// a tmpfs of its own, of this many bytes
+    Tmpfs(i64),
+    /// a directory bind-mounted from the host: a shareable container's
+    /// own tmpfs, its donor's, or the host's /dev/shm
+    Bind(PathBuf),
+    /// nothing (`--ipc none`)
+    None,
 }
 
 /// The container's view of its cgroups at /sys/fs/cgroup, read-only unless
@@ -327,7 +357,8 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         ));
     }
 
-    let mut mounts = standard_mounts(input.privileged, input.shm_size)?;
+    let mut mounts = standard_mounts(input.privileged)?;
+    mounts.extend(shm_mount(&input.shm)?);
     let (cgroup, cgroup_readonly) = cgroup_mounts(&input.cgroup_view, input.privileged)?;
     mounts.extend(cgroup);
     for (src, dest) in &input.etc_files {
@@ -346,7 +377,12 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
     }
     mounts.extend(input.mounts);
 
-    let namespaces = namespaces_of(input.host_network, input.netns.as_ref())?;
+    let net = match (input.host_network, input.netns) {
+        (true, _) => NsShare::Host,
+        (false, Some(p)) => NsShare::Join(p),
+        (false, None) => NsShare::Own,
+    };
+    let namespaces = namespaces_of(&net, &input.pid, &input.ipc, input.uts_host)?;
     let resources = resources_of(
         &input.limits,
         input.cpuset_cpus.as_deref(),
@@ -388,21 +424,27 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
                 .readonly(input.readonly_rootfs)
                 .build()?,
         )
-        .hostname(input.hostname)
         .process(process)
         .mounts(mounts)
         .linux(linux)
         .build()
         .context("building OCI spec")?;
-    if !input.domainname.is_empty() {
-        spec.set_domainname(Some(input.domainname.clone()));
+    // without a UTS namespace of its own the container keeps the host's
+    // names, and the runtime refuses to set any
+    spec.set_hostname(None);
+    spec.set_domainname(None);
+    if !input.uts_host {
+        spec.set_hostname(Some(input.hostname.clone()));
+        if !input.domainname.is_empty() {
+            spec.set_domainname(Some(input.domainname.clone()));
+        }
     }
     Ok(spec)
 }
 
 /// The filesystems every container gets: /proc, /dev and its parts, /sys
-/// (read-only unless privileged) and /dev/shm of `shm_size` bytes.
-fn standard_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>> {
+/// (read-only unless privileged).
+fn standard_mounts(privileged: bool) -> Result<Vec<Mount>> {
     Ok(vec![
         mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mnt(
@@ -440,7 +482,13 @@ fn standard_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mnt(
+    ])
+}
+
+fn shm_mount(shm: &Shm) -> Result<Option<Mount>> {
+    Ok(match shm {
+        Shm::None => None,
+        Shm::Tmpfs(size) => Some(mnt(
             "/dev/shm",
             "tmpfs",
             "shm",
@@ -449,29 +497,46 @@ fn standard_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>> {
                 "noexec",
                 "nodev",
                 "mode=1777",
-                &format!("size={}", shm_size),
+                &format!("size={size}"),
             ],
-        )?,
-    ])
+        )?),
+        Shm::Bind(dir) => Some(mnt(
+            "/dev/shm",
+            "bind",
+            &dir.display().to_string(),
+            &["rbind", "rprivate"],
+        )?),
+    })
 }
 
-/// The container's namespaces: its own pid, ipc, uts and mount ones, and
+/// The container's namespaces: its own mount one; pid, ipc and uts ones of
+/// its own unless it shares the host's or (pid, ipc) another container's;
 /// a network one unless it shares the host's (a given path joins it).
-fn namespaces_of(host_network: bool, netns: Option<&PathBuf>) -> Result<Vec<LinuxNamespace>> {
-    let ns_types = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
+fn namespaces_of(
+    net: &NsShare,
+    pid: &NsShare,
+    ipc: &NsShare,
+    uts_host: bool,
+) -> Result<Vec<LinuxNamespace>> {
+    let uts = if uts_host {
+        NsShare::Host
+    } else {
+        NsShare::Own
+    };
+    let kinds = [
+        (LinuxNamespaceType::Pid, pid),
+        (LinuxNamespaceType::Ipc, ipc),
+        (LinuxNamespaceType::Uts, &uts),
+        (LinuxNamespaceType::Mount, &NsShare::Own),
+        (LinuxNamespaceType::Network, net),
     ];
-    let mut namespaces = ns_types
-        .into_iter()
-        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
-        .collect::<Result<Vec<_>, _>>()?;
-    if !host_network {
-        let mut ns = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
-        if let Some(p) = netns {
-            ns = ns.path(p.clone());
+    let mut namespaces = Vec::new();
+    for (typ, share) in kinds {
+        let mut ns = LinuxNamespaceBuilder::default().typ(typ);
+        match share {
+            NsShare::Host => continue,
+            NsShare::Own => {}
+            NsShare::Join(p) => ns = ns.path(p.clone()),
         }
         namespaces.push(ns.build()?);
     }
