@@ -34,9 +34,14 @@ pub struct RaftSettings {
 impl Default for RaftSettings {
     fn default() -> RaftSettings {
         RaftSettings {
-            heartbeat_ms: 200,
-            election_min_ms: 1000,
-            election_max_ms: 1500,
+            // openraft 0.9 makes a follower wait the leader's lease (the
+            // longest election timeout) and then its own random timeout
+            // after the last heartbeat: about 1.4 s here before a new
+            // election, so a failover stays under 2 s. Seven heartbeats fit
+            // in the shortest wait, enough slack for a loaded machine.
+            heartbeat_ms: 100,
+            election_min_ms: 500,
+            election_max_ms: 750,
             snapshot_every: 10_000,
             keep_after_snapshot: 500,
         }
