@@ -76,10 +76,11 @@ impl Active {
 
     /// Brings this manager's store up to the leader's read index, so that
     /// what it reads next is what the leader would read (swarmkit proxies
-    /// reads to the leader; this has the same effect). Without a leader the
-    /// last known state is read: quorum loss must not stop reads.
-    pub async fn sync_reads(&self) {
-        let Ok(raft) = self.raft() else { return };
+    /// reads to the leader; this has the same effect). Without a leader
+    /// that has its quorum, swarmkit's proxy fails and dockerd answers
+    /// swarmkit's "no leader" error: so does this.
+    pub async fn sync_reads(&self) -> Result<(), SwarmError> {
+        let raft = self.raft()?;
         let index = match raft.read_index().await {
             Ok(i) => Some(i),
             Err(ProposeError::NotLeader {
@@ -87,17 +88,22 @@ impl Active {
             }) => self.leader_read_index(&leader.addr).await,
             Err(_) => None,
         };
-        if let Some(i) = index {
-            raft.wait_applied(i, std::time::Duration::from_secs(2))
-                .await;
-        }
+        let Some(i) = index else {
+            return Err(propose_error(ProposeError::NoQuorum));
+        };
+        raft.wait_applied(i, std::time::Duration::from_secs(2))
+            .await;
+        Ok(())
     }
 
     async fn leader_read_index(&self, addr: &str) -> Option<u64> {
         let channel = self.peers.channel(addr).ok()?;
-        let answer = RaftClient::new(channel)
-            .read_index(berth_swarm_rpc::pb::Empty {})
+        // the leader answers within its write deadline or not at all
+        let mut client = RaftClient::new(channel);
+        let call = client.read_index(berth_swarm_rpc::pb::Empty {});
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(4), call)
             .await
+            .ok()?
             .ok()?;
         Some(answer.into_inner().index)
     }

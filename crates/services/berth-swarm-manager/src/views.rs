@@ -113,7 +113,7 @@ impl Swarm {
 
     pub async fn inspect(&self) -> Result<SwarmView, SwarmError> {
         let node = self.manager().await?;
-        node.sync_reads().await;
+        node.sync_reads().await?;
         let cluster = node
             .store()?
             .read(|s| s.cluster().cloned())
@@ -127,7 +127,7 @@ impl Swarm {
 
     pub async fn nodes(&self) -> Result<Vec<NodeView>, SwarmError> {
         let node = self.manager().await?;
-        node.sync_reads().await;
+        node.sync_reads().await?;
         let raft = node.raft()?;
         let members = raft.members();
         let leader = raft.leader().map(|(id, _)| id);

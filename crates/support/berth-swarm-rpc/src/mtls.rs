@@ -21,6 +21,11 @@ use tonic::{Request, Status};
 /// says nothing must not hold a slot.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// No call between nodes waits longer: the longest a manager takes to
+/// answer (a forwarded membership change) is under 9 s, and a peer that
+/// restarted under a live connection must not leave a caller waiting on
+/// an answer that will never come.
+const CALL_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// Who is calling: the identity in the certificate the TLS layer verified
 /// (None for a node without one yet), and from where.
@@ -147,6 +152,7 @@ pub fn channel(addr: &str, tls: Arc<ClientConfig>) -> Result<Channel, tonic::tra
     let addr = addr.to_string();
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CALL_TIMEOUT)
         .tcp_nodelay(true);
     let connector = tower::service_fn(move |_uri| {
         let (addr, tls) = (addr.clone(), tls.clone());

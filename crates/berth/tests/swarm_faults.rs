@@ -1,0 +1,194 @@
+//! Real faults on a namespace cluster (issue #19): one cluster of three
+//! managers and a worker goes through a follower killed while writes go
+//! on, the loss and return of the quorum, every manager killed at once and
+//! restarted, the leader's cable cut and restored, and a worker whose
+//! state was wiped joining again. The checks share one cluster because a
+//! cluster is the costly part; each step leaves it whole for the next.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::cluster::Cluster;
+use common::{Daemon, code, eventually, stderr, stdout};
+
+const NO_LEADER: &str = "The swarm does not have a leader";
+
+fn ok(o: &std::process::Output, what: &str) -> String {
+    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
+    stdout(o)
+}
+
+/// `node ls` as (id, status, manager status) rows, through the docker CLI.
+fn nodes(d: &Daemon) -> Option<Vec<(String, String, String)>> {
+    let o = d.docker(&[
+        "node",
+        "ls",
+        "--format",
+        "{{.ID}} {{.Status}} {{.ManagerStatus}}",
+    ]);
+    (code(&o) == 0).then(|| {
+        stdout(&o)
+            .lines()
+            .map(|l| {
+                // the CLI marks this node's own ID with " *"
+                let mut f = l
+                    .split_whitespace()
+                    .filter(|w| *w != "*")
+                    .map(str::to_string);
+                let id = f.next().unwrap_or_default();
+                let status = f.next().unwrap_or_default();
+                (id, status, f.next().unwrap_or_default())
+            })
+            .collect()
+    })
+}
+
+fn node_id(d: &Daemon) -> String {
+    ok(
+        &d.docker(&["info", "--format", "{{.Swarm.NodeID}}"]),
+        "info",
+    )
+    .trim()
+    .to_string()
+}
+
+/// The index of the manager that `d` sees as leader.
+fn leader_index(d: &Daemon, ids: &[String]) -> Option<usize> {
+    let rows = nodes(d)?;
+    let leader = rows.iter().find(|r| r.2 == "Leader")?;
+    ids.iter().position(|id| *id == leader.0)
+}
+
+fn join(c: &Cluster, i: usize, token: &str, via: usize) -> String {
+    let n = c.node(i);
+    let remote = format!("{}:2377", c.node(via).addr);
+    ok(
+        &n.daemon.docker(&[
+            "swarm",
+            "join",
+            "--token",
+            token,
+            "--advertise-addr",
+            &n.addr,
+            &remote,
+        ]),
+        "join",
+    )
+}
+
+#[test]
+fn a_cluster_survives_killed_managers_a_lost_quorum_a_cut_cable_and_a_wiped_worker() {
+    let mut c = Cluster::new(4);
+    let a0 = c.node(0).addr.clone();
+    ok(
+        &c.node(0).daemon.docker(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &a0,
+            "--dispatcher-heartbeat",
+            "1s",
+        ]),
+        "init",
+    );
+    let token = |d: &Daemon, role: &str| {
+        ok(&d.docker(&["swarm", "join-token", "-q", role]), "token")
+            .trim()
+            .to_string()
+    };
+    let manager_token = token(&c.node(0).daemon, "manager");
+    let worker_token = token(&c.node(0).daemon, "worker");
+    join(&c, 1, &manager_token, 0);
+    join(&c, 2, &manager_token, 0);
+    let mut ids: Vec<String> = (0..3).map(|i| node_id(&c.node(i).daemon)).collect();
+
+    // a follower killed: a worker still joins, through the other follower
+    c.node_mut(2).daemon.kill9();
+    let joined = join(&c, 3, &worker_token, 1);
+    assert_eq!(joined.trim(), "This node joined a swarm as a worker.");
+    ids.push(node_id(&c.node(3).daemon));
+    c.node_mut(2).daemon.start_again();
+    let m2 = &c.node(2).daemon;
+    assert!(
+        eventually(20, || {
+            let ls = m2.berth(&["node", "ls", "-q"]);
+            stdout(&ls).lines().count() == 4
+        }),
+        "the restarted follower never caught up"
+    );
+
+    // two of three managers gone: reads and writes are refused with
+    // swarmkit's words, in bounded time; one back and the quorum is back
+    c.node_mut(1).daemon.kill9();
+    c.node_mut(2).daemon.kill9();
+    let m0 = &c.node(0).daemon;
+    assert!(
+        eventually(15, || stderr(&m0.docker(&["node", "ls"]))
+            .contains(NO_LEADER)),
+        "no quorum error: {}",
+        stderr(&m0.docker(&["node", "ls"]))
+    );
+    c.node_mut(1).daemon.start_again();
+    assert!(
+        eventually(20, || nodes(&c.node(0).daemon).is_some()),
+        "the quorum did not come back"
+    );
+    c.node_mut(2).daemon.start_again();
+
+    // every manager killed at once and started again: the same cluster,
+    // a leader, the worker back to ready
+    for i in 0..3 {
+        c.node_mut(i).daemon.kill9();
+    }
+    for i in 0..3 {
+        c.node_mut(i).daemon.start_again();
+    }
+    let want: BTreeSet<String> = ids.iter().cloned().collect();
+    let m1 = &c.node(1).daemon;
+    assert!(
+        eventually(30, || nodes(m1).is_some_and(|rows| {
+            rows.iter().map(|r| r.0.clone()).collect::<BTreeSet<_>>() == want
+                && rows.iter().any(|r| r.2 == "Leader")
+                && rows.iter().all(|r| r.1 == "Ready")
+        })),
+        "the cluster did not come back whole: {:?}",
+        nodes(m1)
+    );
+
+    // the leader's cable cut: the other two elect a leader; restored, the
+    // old one follows it
+    let old = leader_index(&c.node(0).daemon, &ids).expect("a leader");
+    let other = (old + 1) % 3;
+    c.cut_link(old);
+    assert!(
+        eventually(20, || leader_index(&c.node(other).daemon, &ids)
+            .is_some_and(|l| l != old)),
+        "no new leader behind the cut"
+    );
+    c.restore_link(old);
+    let m_old = &c.node(old).daemon;
+    assert!(
+        eventually(20, || leader_index(m_old, &ids).is_some_and(|l| l != old)),
+        "the old leader did not follow the new one"
+    );
+
+    // a worker whose swarm state is wiped joins again as a new node; its
+    // old self goes down
+    c.node_mut(3).daemon.kill9();
+    std::fs::remove_dir_all(c.node(3).daemon.data_root().join("swarm")).expect("wiping");
+    c.node_mut(3).daemon.start_again();
+    let again = join(&c, 3, &worker_token, other);
+    assert_eq!(again.trim(), "This node joined a swarm as a worker.");
+    let new_id = node_id(&c.node(3).daemon);
+    assert_ne!(new_id, ids[3]);
+    let m = &c.node(other).daemon;
+    assert!(
+        eventually(20, || nodes(m).is_some_and(|rows| {
+            rows.iter().any(|r| r.0 == ids[3] && r.1 == "Down")
+                && rows.iter().any(|r| r.0 == new_id && r.1 == "Ready")
+        })),
+        "{:?}",
+        nodes(m)
+    );
+}
