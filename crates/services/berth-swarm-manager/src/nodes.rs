@@ -197,6 +197,11 @@ impl NodeFilters {
 }
 
 impl Swarm {
+    /// Ok on a manager; otherwise dockerd's error for this node's state.
+    pub async fn require_manager(&self) -> Result<(), SwarmError> {
+        self.manager().await.map(|_| ())
+    }
+
     /// `GET /nodes` with filters.
     pub async fn list_nodes(&self, f: &NodeFilters) -> Result<Vec<NodeView>, SwarmError> {
         let mut all = self.nodes().await?;
