@@ -162,7 +162,10 @@ mod tests {
             old: None,
         };
         let ev = node_event(&e).unwrap();
-        assert_eq!((ev.action, ev.attributes["name"].as_str()), ("create", "named"));
+        assert_eq!(
+            (ev.action, ev.attributes["name"].as_str()),
+            ("create", "named")
+        );
         let removed = Event {
             kind: EventKind::Remove,
             object: Object::Node(node("h1")),

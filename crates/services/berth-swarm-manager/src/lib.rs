@@ -29,8 +29,8 @@ use tokio::sync::Mutex;
 
 pub use error::SwarmError;
 pub use events::NodeEvent;
-pub use nodes::{NodeFilters, NodeSpecUpdate};
 pub use join::{InitRequest, JoinRequest};
+pub use nodes::{NodeFilters, NodeSpecUpdate};
 pub use views::{LocalNodeState, ManagerStatus, NodeView, SwarmInfo, SwarmView};
 
 use crate::active::Active;

@@ -310,8 +310,8 @@ mod tests {
     fn demotion_follows_swarmkits_checks() {
         let m1 = node("m1", "a", NodeRole::Manager, NodeState::Ready);
         let w1 = node("w1", "b", NodeRole::Worker, NodeState::Ready);
-        let err = check_demotion(&[m1.clone(), w1.clone()], &[member("m1", true)], "m1")
-            .unwrap_err();
+        let err =
+            check_demotion(&[m1.clone(), w1.clone()], &[member("m1", true)], "m1").unwrap_err();
         assert_eq!(
             err.to_string(),
             "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm"
@@ -321,8 +321,8 @@ mod tests {
         let m2 = node("m2", "c", NodeRole::Manager, NodeState::Ready);
         let m3 = node("m3", "d", NodeRole::Manager, NodeState::Ready);
         let nodes = [m1, m2, m3, w1];
-        let err = check_demotion(&nodes, &[member("m1", true), member("m2", true)], "m3")
-            .unwrap_err();
+        let err =
+            check_demotion(&nodes, &[member("m1", true), member("m2", true)], "m3").unwrap_err();
         assert_eq!(
             err.to_string(),
             "rpc error: code = NotFound desc = can't find manager in raft memberlist"
@@ -343,7 +343,10 @@ mod tests {
         check_demotion(&nodes, &all, "m1").unwrap();
         // two managers: one may go while the other is reachable
         assert!(can_remove_member(&all[..2], "m2"));
-        assert!(!can_remove_member(&[member("m1", true), member("m2", false)], "m1"));
+        assert!(!can_remove_member(
+            &[member("m1", true), member("m2", false)],
+            "m1"
+        ));
     }
 
     #[test]
@@ -376,7 +379,11 @@ mod tests {
             .insert("old".into(), Some(now - chrono::Duration::hours(1)));
         c.blacklisted_certificates.insert("forever".into(), None);
         let c = blacklist(c, &node("w1", "b", NodeRole::Worker, NodeState::Down), now);
-        let ids: Vec<&str> = c.blacklisted_certificates.keys().map(String::as_str).collect();
+        let ids: Vec<&str> = c
+            .blacklisted_certificates
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(ids, ["forever", "w1"]);
     }
 
@@ -415,8 +422,14 @@ mod tests {
             names(filters(&[("role", "worker"), ("role", "Manager")]).unwrap()),
             ["alpha", "beta"]
         );
-        assert_eq!(names(filters(&[("node.label", "zone")]).unwrap()), ["alpha"]);
-        assert_eq!(names(filters(&[("node.label", "zone=west")]).unwrap()).len(), 0);
+        assert_eq!(
+            names(filters(&[("node.label", "zone")]).unwrap()),
+            ["alpha"]
+        );
+        assert_eq!(
+            names(filters(&[("node.label", "zone=west")]).unwrap()).len(),
+            0
+        );
         assert_eq!(names(filters(&[("label", "disk=ssd")]).unwrap()), ["alpha"]);
         assert_eq!(
             names(filters(&[("membership", "accepted"), ("id", "abd")]).unwrap()),

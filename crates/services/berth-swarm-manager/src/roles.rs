@@ -34,9 +34,12 @@ pub fn spawn_role_manager(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
             if !raft.is_leader() {
                 continue;
             }
-            let pending: Vec<Node> = raft
-                .store()
-                .read(|s| s.nodes().filter(|n| n.role != n.spec.desired_role).cloned().collect());
+            let pending: Vec<Node> = raft.store().read(|s| {
+                s.nodes()
+                    .filter(|n| n.role != n.spec.desired_role)
+                    .cloned()
+                    .collect()
+            });
             for n in pending {
                 if let Err(e) = reconcile(&node, n).await {
                     tracing::debug!("role change: {e}");
@@ -251,7 +254,9 @@ async fn renew(node: &Active, role: Role) -> Result<Credentials, SwarmError> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(SwarmError::Internal(format!("renewing the certificate: {last}")))
+    Err(SwarmError::Internal(format!(
+        "renewing the certificate: {last}"
+    )))
 }
 
 async fn renew_at(
@@ -281,8 +286,8 @@ async fn renew_at(
         .await
         .map_err(|s| SwarmError::from_status(&s))?
         .into_inner();
-    let cert = NodeCert::parse(&status.certificate)
-        .map_err(|e| SwarmError::Internal(e.to_string()))?;
+    let cert =
+        NodeCert::parse(&status.certificate).map_err(|e| SwarmError::Internal(e.to_string()))?;
     if !root.verifies(&cert) || !cert.matches(&key) {
         return Err(SwarmError::Internal(
             "the manager's certificate is not for this key yet".into(),

@@ -78,7 +78,10 @@ async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
     let (v, mut spec) = spec_of(&a, "b").await;
     spec.role = NodeRole::Manager;
     a.update_node("b", v, spec).await.unwrap();
-    until(20, async || is_raft_member(&a, "b").await && b.nodes().await.is_ok()).await;
+    until(20, async || {
+        is_raft_member(&a, "b").await && b.nodes().await.is_ok()
+    })
+    .await;
     assert_eq!(a.info().await.managers, Some(2));
 
     // demotion: b leaves the raft and stops serving as a manager
@@ -100,7 +103,11 @@ async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
 
     // removal: refused while up, done when down; its heartbeats refused
     let err = a.remove_node("c", false).await.unwrap_err();
-    assert!(err.to_string().ends_with("is not down and can't be removed"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("is not down and can't be removed"),
+        "{err}"
+    );
     c.shutdown().await;
     until(10, async || {
         a.node("c")
@@ -119,12 +126,20 @@ async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
         seen.push((e.action, e.attributes.clone()));
     }
     assert!(seen.iter().any(|(a, _)| *a == "create"));
-    assert!(seen.iter().any(|(a, at)| *a == "update"
-        && at.get("availability.new").map(String::as_str) == Some("drain")));
-    assert!(seen.iter().any(|(a, at)| *a == "update"
-        && at.get("role.new").map(String::as_str) == Some("manager")));
-    assert!(seen.iter().any(|(a, at)| *a == "update"
-        && at.get("role.new").map(String::as_str) == Some("worker")));
+    assert!(
+        seen.iter().any(|(a, at)| *a == "update"
+            && at.get("availability.new").map(String::as_str) == Some("drain"))
+    );
+    assert!(
+        seen.iter()
+            .any(|(a, at)| *a == "update"
+                && at.get("role.new").map(String::as_str) == Some("manager"))
+    );
+    assert!(
+        seen.iter()
+            .any(|(a, at)| *a == "update"
+                && at.get("role.new").map(String::as_str) == Some("worker"))
+    );
     assert!(seen.iter().any(|(a, _)| *a == "remove"));
     for s in [a, b, back] {
         s.shutdown().await;

@@ -41,10 +41,7 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/swarm/unlockkey", pending())
         .route("/swarm/update", pending())
         .route("/nodes", get(swarm_nodes::list))
-        .route(
-            "/nodes/{id}",
-            get(swarm::node).delete(swarm_nodes::remove),
-        )
+        .route("/nodes/{id}", get(swarm::node).delete(swarm_nodes::remove))
         .route("/nodes/{id}/update", post(swarm_nodes::update))
         .route("/tasks", get(swarm_nodes::tasks));
     for kind in ["services", "secrets", "configs"] {

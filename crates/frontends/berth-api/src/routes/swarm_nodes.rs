@@ -35,8 +35,8 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let b: wire::NodeSpecBody = json_body(&body)?;
     let p = Params::parse(q.as_deref())?;
-    let version = wire::node_version(p.get("version").unwrap_or_default())
-        .map_err(ApiError::bad_request)?;
+    let version =
+        wire::node_version(p.get("version").unwrap_or_default()).map_err(ApiError::bad_request)?;
     let spec = wire::node_spec(b).map_err(ApiError::bad_request)?;
     s.swarm.update_node(&id, version, spec).await?;
     Ok(StatusCode::OK.into_response())

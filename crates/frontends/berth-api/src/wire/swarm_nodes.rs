@@ -136,7 +136,10 @@ mod tests {
         };
         n.spec.availability = Availability::Drain;
         n.spec.desired_role = NodeRole::Manager;
-        n.spec.annotations.labels.insert("zone".into(), "east".into());
+        n.spec
+            .annotations
+            .labels
+            .insert("zone".into(), "east".into());
         let v = berth_swarm_manager::NodeView {
             node: n,
             manager_status: None,

@@ -110,8 +110,7 @@ async fn send_update(ctx: &Ctx, node: &Value, spec: &Value) -> Result<()> {
     let id = node["ID"].as_str().unwrap_or_default();
     let version = node["Version"]["Index"].as_u64().unwrap_or_default();
     let path = format!("/nodes/{}/update?version={version}", rawhttp::encode(id));
-    let (code, body) =
-        rawhttp::post_json(&ctx.socket, &path, spec.to_string().as_bytes()).await?;
+    let (code, body) = rawhttp::post_json(&ctx.socket, &path, spec.to_string().as_bytes()).await?;
     answer(code, body).await?;
     Ok(())
 }
