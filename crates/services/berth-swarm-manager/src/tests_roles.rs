@@ -145,3 +145,59 @@ async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_is_demoted_and_another_manager_leads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        node(&dir, "a").await,
+        node(&dir, "b").await,
+        node(&dir, "c").await,
+    );
+    let remote = init(&a).await;
+    let token = a.inspect().await.unwrap().manager_token;
+    b.join(join_req(&remote, &token)).await.unwrap();
+    c.join(join_req(&remote, &token)).await.unwrap();
+    until(10, async || {
+        a.nodes()
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.node.status.state == NodeState::Ready)
+    })
+    .await;
+    let (v, mut spec) = spec_of(&b, "a").await;
+    spec.role = NodeRole::Worker;
+    b.update_node("a", v, spec).await.unwrap();
+    until(20, async || {
+        !is_raft_member(&b, "a").await
+            && b.node("a")
+                .await
+                .is_ok_and(|n| n.node.role == NodeRole::Worker)
+            && a.nodes().await.is_err()
+    })
+    .await;
+    let leaders: Vec<String> = b
+        .nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.manager_status.as_ref().is_some_and(|m| m.leader))
+        .map(|n| n.node.description.hostname)
+        .collect();
+    assert_eq!(leaders.len(), 1, "{leaders:?}");
+    assert_ne!(leaders[0], "a");
+    // the cluster still takes writes, and the old leader beats as a worker
+    until(10, async || {
+        b.node("a")
+            .await
+            .is_ok_and(|n| n.node.status.state == NodeState::Ready)
+    })
+    .await;
+    let (v, mut spec) = spec_of(&c, "a").await;
+    spec.availability = berth_swarm_store::Availability::Pause;
+    c.update_node("a", v, spec).await.unwrap();
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
