@@ -269,6 +269,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         }
     };
     let swarm = Arc::new(open_swarm(&s, &engine).await?);
+    crate::swarm_events::forward(&swarm, engine.clone());
     berth_api::serve(engine.clone(), swarm.clone(), listeners, shutdown).await;
     swarm.shutdown().await;
     // live-restore as it is now: SIGHUP may have changed it

@@ -4,6 +4,7 @@
 
 mod daemon;
 mod registry;
+mod swarm_events;
 mod wiring;
 
 use std::process::ExitCode;

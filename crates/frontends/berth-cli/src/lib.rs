@@ -166,6 +166,17 @@ enum NodeCommand {
     Ls(commands::swarm::NodeLsArgs),
     /// Display detailed information on one or more nodes
     Inspect(commands::swarm::NodeInspectArgs),
+    /// Update a node
+    Update(commands::nodes::NodeUpdateArgs),
+    /// Promote one or more nodes to manager in the swarm
+    Promote(commands::nodes::NodeRoleArgs),
+    /// Demote one or more nodes from manager in the swarm
+    Demote(commands::nodes::NodeRoleArgs),
+    /// Remove one or more nodes from the swarm
+    #[command(alias = "remove")]
+    Rm(commands::nodes::NodeRmArgs),
+    /// List tasks running on one or more nodes, defaults to current node
+    Ps(commands::nodes::NodePsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -490,5 +501,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Swarm(SwarmCommand::Leave(a)) => sw::leave(ctx, a).await,
         Command::Node(NodeCommand::Ls(a)) => sw::node_ls(ctx, a).await,
         Command::Node(NodeCommand::Inspect(a)) => sw::node_inspect(ctx, a).await,
+        Command::Node(NodeCommand::Update(a)) => commands::nodes::node_update(ctx, a).await,
+        Command::Node(NodeCommand::Promote(a)) => {
+            commands::nodes::node_set_role(ctx, a, "manager").await
+        }
+        Command::Node(NodeCommand::Demote(a)) => {
+            commands::nodes::node_set_role(ctx, a, "worker").await
+        }
+        Command::Node(NodeCommand::Rm(a)) => commands::nodes::node_rm(ctx, a).await,
+        Command::Node(NodeCommand::Ps(a)) => commands::nodes::node_ps(ctx, a).await,
     }
 }

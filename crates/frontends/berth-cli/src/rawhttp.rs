@@ -126,6 +126,12 @@ pub async fn get(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
     Ok((status, PendingBody::new(reader, &headers)))
 }
 
+/// Sends a DELETE; returns once the status line and headers arrived.
+pub async fn delete(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange(socket, "DELETE", path).await?;
+    Ok((status, PendingBody::new(reader, &headers)))
+}
+
 /// Percent-encodes a query value.
 pub fn encode(v: &str) -> String {
     let mut out = String::new();

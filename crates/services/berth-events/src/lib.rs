@@ -16,8 +16,16 @@ const KEEP: usize = 256;
 pub struct Actor {
     #[serde(rename = "ID")]
     pub id: String,
-    #[serde(rename = "Attributes")]
+    /// sent with sorted keys, as Go marshals a map
+    #[serde(rename = "Attributes", serialize_with = "sorted")]
     pub attributes: HashMap<String, String>,
+}
+
+fn sorted<S: serde::Serializer>(
+    m: &HashMap<String, String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().collect::<std::collections::BTreeMap<_, _>>())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -231,6 +239,19 @@ mod tests {
         assert!(f(&[("container", "abc")]).matches(&e));
         assert!(f(&[("event", "exec_start")]).matches(&ev("container", "exec_start: sh", "x")));
         assert!(EventFilter::new(HashMap::from([("bogus".to_string(), vec![])])).is_err());
+    }
+
+    #[test]
+    fn attributes_go_out_with_sorted_keys_as_go_sends_a_map() {
+        let mut e = ev("node", "update", "n");
+        for k in ["zeta", "alpha", "mid"] {
+            e.actor.attributes.insert(k.into(), "v".into());
+        }
+        let json = serde_json::to_string(&e.actor).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ID":"abc123","Attributes":{"alpha":"v","mid":"v","name":"n","zeta":"v"}}"#
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use berth_swarm_rpc::pb::dispatcher_client::DispatcherClient;
 use berth_swarm_rpc::pb::{Blob, HeartbeatRequest};
-use berth_swarm_store::{Action, NodeState, Object};
+use berth_swarm_store::{Action, NodeRole, NodeState, Object};
 
 use crate::active::Active;
 use crate::services::HeartbeatReport;
@@ -44,8 +44,9 @@ impl Active {
     }
 
     /// One heartbeat to the managers this node knows, in turn until one
-    /// answers; the period to wait before the next.
-    pub async fn beat(&self) -> Option<Duration> {
+    /// answers; the period to wait before the next, and the role the
+    /// managers give this node.
+    pub async fn beat(&self) -> Option<(Duration, Option<NodeRole>)> {
         let json = serde_json::to_vec(&self.report()).ok()?;
         let managers = self.local().managers;
         for addr in &managers {
@@ -59,7 +60,12 @@ impl Active {
                 Ok(answer) => {
                     let a = answer.into_inner();
                     self.learn_managers(a.managers);
-                    return Some(Duration::from_millis(a.period_ms.max(100)));
+                    let role = match a.role.as_str() {
+                        "manager" => Some(NodeRole::Manager),
+                        "worker" => Some(NodeRole::Worker),
+                        _ => None,
+                    };
+                    return Some((Duration::from_millis(a.period_ms.max(100)), role));
                 }
                 Err(e) => tracing::debug!("heartbeat to {addr}: {}", e.message()),
             }
@@ -81,10 +87,25 @@ impl Active {
     }
 }
 
-pub fn spawn_agent(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
+/// The node's heartbeats; when the managers give it another role, the
+/// change runs on a task of its own (it ends this one).
+pub fn spawn_agent(node: Arc<Active>, swarm: crate::Swarm) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut change: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            let wait = node.beat().await.unwrap_or(Duration::from_secs(1));
+            let (wait, role) = node.beat().await.unwrap_or((Duration::from_secs(1), None));
+            let mine = if node.is_manager() {
+                NodeRole::Manager
+            } else {
+                NodeRole::Worker
+            };
+            let idle = change.as_ref().is_none_or(|c| c.is_finished());
+            if let Some(role) = role.filter(|r| *r != mine && idle) {
+                change = Some(tokio::spawn(swarm.clone().take_role(node.clone(), role)));
+                // a new role comes with its own heartbeats soon
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
             tokio::time::sleep(wait).await;
         }
     })

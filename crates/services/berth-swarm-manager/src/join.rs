@@ -51,7 +51,7 @@ pub struct JoinRequest {
     pub availability: Availability,
 }
 
-fn random_raft_id() -> Result<u64, SwarmError> {
+pub(crate) fn random_raft_id() -> Result<u64, SwarmError> {
     let id = new_id().map_err(|e| SwarmError::internal("making a raft id", e))?;
     // any 64 bits of a random id will do; 0 is not a valid member id
     let n = id.bytes().fold(0u64, |acc, b| {
@@ -110,7 +110,7 @@ impl Swarm {
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(spawn_agent(node.clone()));
+            .push(spawn_agent(node.clone(), self.clone()));
         *guard = Some(node);
         Ok(who.node_id)
     }
@@ -163,7 +163,7 @@ impl Swarm {
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(spawn_agent(node.clone()));
+            .push(spawn_agent(node.clone(), self.clone()));
         *guard = Some(node);
         Ok(())
     }
@@ -186,13 +186,13 @@ impl Swarm {
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(spawn_agent(node.clone()));
+            .push(spawn_agent(node.clone(), self.clone()));
         *self.active.lock().await = Some(node);
         Ok(())
     }
 
     /// Builds the running node: Raft and the gRPC server for a manager.
-    async fn start(
+    pub(crate) async fn start(
         &self,
         state: LocalState,
         creds: Credentials,
@@ -228,16 +228,18 @@ impl Swarm {
         if let Some(listener) = listener {
             let server = serve(node.clone(), listener)?;
             let monitor = spawn_monitor(node.clone());
+            let roles = crate::roles::spawn_role_manager(node.clone());
+            let events = crate::events::spawn_forwarder(&node, self.events.clone());
             node.tasks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .extend([server, monitor]);
+                .extend([server, monitor, roles].into_iter().chain(events));
         }
         Ok(node)
     }
 }
 
-async fn bind(addr: &str) -> Result<TcpListener, SwarmError> {
+pub(crate) async fn bind(addr: &str) -> Result<TcpListener, SwarmError> {
     let sa: SocketAddr = addr.parse().map_err(|_| {
         SwarmError::InvalidArgument(format!("could not parse listen address {addr}"))
     })?;
@@ -265,7 +267,7 @@ fn serve(
     }))
 }
 
-async fn wait_for_leader(raft: &RaftNode) -> Result<(), SwarmError> {
+pub(crate) async fn wait_for_leader(raft: &RaftNode) -> Result<(), SwarmError> {
     for _ in 0..200 {
         if raft.leader().is_some() {
             return Ok(());
@@ -414,7 +416,7 @@ async fn request_certificate(
 }
 
 /// Asks the managers (through `remote`) to take this node into the Raft.
-async fn join_raft(
+pub(crate) async fn join_raft(
     node: &Active,
     remote: &str,
     raft_id: u64,

@@ -7,12 +7,17 @@
 mod active;
 mod agent;
 mod error;
+mod events;
 mod join;
+mod nodes;
 mod peers;
+mod roles;
 mod services;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_roles;
 mod views;
 
 use std::path::PathBuf;
@@ -23,7 +28,9 @@ use berth_swarm_raft::RaftSettings;
 use tokio::sync::Mutex;
 
 pub use error::SwarmError;
+pub use events::NodeEvent;
 pub use join::{InitRequest, JoinRequest};
+pub use nodes::{NodeFilters, NodeSpecUpdate};
 pub use views::{LocalNodeState, ManagerStatus, NodeView, SwarmInfo, SwarmView};
 
 use crate::active::Active;
@@ -49,10 +56,14 @@ pub struct SwarmSettings {
     pub heartbeat_period: Option<Duration>,
 }
 
-/// This node's place in a swarm, if any.
+/// This node's place in a swarm, if any. Cloning gives another handle
+/// on the same node (the agent keeps one, to change the node's role).
+#[derive(Clone)]
 pub struct Swarm {
     settings: SwarmSettings,
-    active: Mutex<Option<Arc<Active>>>,
+    active: Arc<Mutex<Option<Arc<Active>>>>,
+    /// node changes seen by this manager's store (`GET /events`)
+    events: tokio::sync::broadcast::Sender<Arc<NodeEvent>>,
 }
 
 impl Swarm {
@@ -60,10 +71,16 @@ impl Swarm {
     pub async fn open(settings: SwarmSettings) -> Result<Swarm, SwarmError> {
         let swarm = Swarm {
             settings,
-            active: Mutex::new(None),
+            active: Arc::new(Mutex::new(None)),
+            events: tokio::sync::broadcast::channel(256).0,
         };
         swarm.resume().await?;
         Ok(swarm)
+    }
+
+    /// Node events, as dockerd publishes them from its manager's watch.
+    pub fn node_events(&self) -> tokio::sync::broadcast::Receiver<Arc<NodeEvent>> {
+        self.events.subscribe()
     }
 
     async fn current(&self) -> Option<Arc<Active>> {

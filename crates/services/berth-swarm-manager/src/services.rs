@@ -62,8 +62,25 @@ impl Services {
         (id.cluster_id == self.node.identity.cluster_id).then_some(id)
     }
 
+    /// swarmkit refuses a removed node's certificate by its CN.
+    fn refuse_removed(&self, node_id: &str) -> Result<(), Status> {
+        let removed = self.node.store().is_ok_and(|s| {
+            s.read(|st| {
+                st.cluster()
+                    .is_some_and(|c| c.blacklisted_certificates.contains_key(node_id))
+            })
+        });
+        if removed {
+            return Err(Status::permission_denied(format!(
+                "Permission denied: node {node_id} was removed from swarm"
+            )));
+        }
+        Ok(())
+    }
+
     fn manager<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
         let id = require_role(req, Role::Manager)?;
+        self.refuse_removed(&id.node_id)?;
         if id.cluster_id != self.node.identity.cluster_id {
             return Err(Status::permission_denied(format!(
                 "Permission denied: remote certificate not part of organization: {}",
@@ -136,6 +153,7 @@ impl pb::node_ca_server::NodeCa for Services {
         let cluster = self.cluster()?;
         let (node_id, role, existing) = match caller {
             Some(id) => {
+                self.refuse_removed(&id.node_id)?;
                 let node = self
                     .node
                     .store()
@@ -254,6 +272,16 @@ impl pb::raft_server::Raft for Services {
             let mut leader = RaftClient::new(self.leader_channel()?);
             return leader.join(r).await;
         }
+        // a node that tried before (and stopped before it knew) may hold
+        // a member id of its own already: it goes, not to count as a
+        // voter that never answers
+        for (stale, m) in raft.members() {
+            if m.node_id == r.node_id && stale != r.raft_id {
+                raft.remove_member(stale)
+                    .await
+                    .map_err(|e| Status::unknown(e.to_string()))?;
+            }
+        }
         let member = Member {
             node_id: r.node_id,
             addr: r.addr,
@@ -303,6 +331,7 @@ impl pb::dispatcher_server::Dispatcher for Services {
                 "Permission denied: unauthorized peer role: no client certificate",
             )
         })?;
+        self.refuse_removed(&caller.node_id)?;
         let seen_from = peer(&req)
             .map(|p| p.addr.ip().to_string())
             .unwrap_or_default();
@@ -326,18 +355,23 @@ impl pb::dispatcher_server::Dispatcher for Services {
                 .heartbeat(forwarded)
                 .await;
         }
-        self.record(report).await?;
+        self.refuse_removed(&report.node_id)?;
+        let role = self.record(report).await?;
         Ok(Response::new(pb::HeartbeatResponse {
             period_ms: self.node.heartbeat_period().as_millis() as u64,
             managers: raft.members().into_iter().map(|(_, m)| m.addr).collect(),
+            role: match role {
+                NodeRole::Manager => "manager".into(),
+                NodeRole::Worker => "worker".into(),
+            },
         }))
     }
 }
 
 impl Services {
     /// The leader notes the heartbeat, and writes the node's status when
-    /// it changed (not at every beat).
-    async fn record(&self, r: HeartbeatReport) -> Result<(), Status> {
+    /// it changed (not at every beat); the node's role, for the node.
+    async fn record(&self, r: HeartbeatReport) -> Result<NodeRole, Status> {
         self.node
             .last_seen
             .lock()
@@ -358,12 +392,14 @@ impl Services {
         d.architecture = r.architecture;
         d.nano_cpus = r.nano_cpus;
         d.memory_bytes = r.memory_bytes;
+        let role = node.role;
         if node == before {
-            return Ok(());
+            return Ok(role);
         }
         self.node
             .propose(vec![Action::Update(Object::Node(node))])
             .await
-            .map_err(status_of)
+            .map_err(status_of)?;
+        Ok(role)
     }
 }

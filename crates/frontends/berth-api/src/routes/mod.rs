@@ -8,6 +8,7 @@ mod networks;
 mod plugins;
 mod swarm;
 mod swarm_addr;
+mod swarm_nodes;
 mod system;
 mod volumes;
 
@@ -39,12 +40,15 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/swarm/unlock", post(swarm::unlock))
         .route("/swarm/unlockkey", pending())
         .route("/swarm/update", pending())
-        .route("/nodes", get(swarm::nodes))
-        .route("/nodes/{id}", get(swarm::node).delete(swarm::pending))
-        .route("/nodes/{id}/update", pending());
+        .route("/nodes", get(swarm_nodes::list))
+        .route("/nodes/{id}", get(swarm::node).delete(swarm_nodes::remove))
+        .route("/nodes/{id}/update", post(swarm_nodes::update))
+        .route("/tasks", get(swarm_nodes::tasks));
+    for kind in ["services", "secrets", "configs"] {
+        r = r.route(&format!("/{kind}"), pending());
+    }
     for kind in ["services", "tasks", "secrets", "configs"] {
         r = r
-            .route(&format!("/{kind}"), pending())
             .route(&format!("/{kind}/{{id}}"), pending())
             .route(&format!("/{kind}/{{id}}/update"), pending());
     }

@@ -110,16 +110,6 @@ pub async fn leave(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiRes
     Ok(StatusCode::OK.into_response())
 }
 
-pub async fn nodes(State(s): State<SwarmState>) -> ApiResult<Response> {
-    let nodes = s.swarm.nodes().await?;
-    let cluster = s.swarm.inspect().await?.cluster;
-    let answer: Vec<_> = nodes
-        .iter()
-        .map(|n| wire::node_answer(n, Some(&cluster)))
-        .collect();
-    Ok(Json(answer).into_response())
-}
-
 pub async fn node(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<Response> {
     let n = s.swarm.node(&id).await?;
     let cluster = s.swarm.inspect().await?.cluster;

@@ -10,6 +10,7 @@ pub mod fold;
 pub mod images;
 pub mod networks;
 pub mod swarm;
+pub mod swarm_nodes;
 pub mod system;
 pub mod volumes;
 

@@ -3,6 +3,7 @@ pub mod containers;
 pub mod copy;
 pub mod images;
 pub mod networks;
+pub mod nodes;
 pub mod runtime;
 pub mod swarm;
 pub mod system;

@@ -12,7 +12,7 @@ use crate::{Ctx, status};
 const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:2377";
 
 /// The daemon's answer to a request, or its error in docker's words.
-async fn answer(code: u16, body: rawhttp::PendingBody) -> Result<Vec<u8>> {
+pub(crate) async fn answer(code: u16, body: rawhttp::PendingBody) -> Result<Vec<u8>> {
     if (200..300).contains(&code) {
         return body.read_all().await;
     }
@@ -20,7 +20,7 @@ async fn answer(code: u16, body: rawhttp::PendingBody) -> Result<Vec<u8>> {
     Err(status(1, format!("Error response from daemon: {msg}")))
 }
 
-async fn get_json(ctx: &Ctx, path: &str) -> Result<Value> {
+pub(crate) async fn get_json(ctx: &Ctx, path: &str) -> Result<Value> {
     let (code, body) = rawhttp::get(&ctx.socket, path).await?;
     let bytes = answer(code, body).await?;
     Ok(serde_json::from_slice(&bytes)?)
@@ -760,7 +760,7 @@ pub struct NodeInspectArgs {
 }
 
 /// docker's `node.Reference`: `self` is the node's own ID from /info.
-async fn node_ref(ctx: &Ctx, r: &str) -> Result<String> {
+pub(crate) async fn node_ref(ctx: &Ctx, r: &str) -> Result<String> {
     if r != "self" {
         return Ok(r.to_string());
     }

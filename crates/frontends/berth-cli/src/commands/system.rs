@@ -372,7 +372,13 @@ pub async fn events(ctx: &Ctx, a: EventsArgs) -> Result<i32> {
     let mut stream = ctx.docker.events(Some(opts));
     while let Some(ev) = stream.next().await {
         let ev = ev.map_err(|e| status(1, daemon_error(&e)))?;
-        let v = serde_json::to_value(&ev)?;
+        let mut v = serde_json::to_value(&ev)?;
+        // Go marshals a map with sorted keys; bollard's is a HashMap
+        if let Some(attrs) = v["Actor"]["Attributes"].as_object_mut() {
+            let sorted: std::collections::BTreeMap<_, _> =
+                std::mem::take(attrs).into_iter().collect();
+            attrs.extend(sorted);
+        }
         let text = match a.format.as_deref().filter(|f| !f.is_empty()) {
             Some(f) => render_template(f, &v).map_err(|e| status(1, format!("berth: {e}")))?,
             None => {
