@@ -14,7 +14,7 @@ mod tls;
 mod token;
 
 pub use error::CaError;
-pub use id::new_id;
+pub use id::{new_id, random_fraction};
 pub use node::{NodeCert, NodeIdentity, NodeKey, Role, renewal_delay};
 pub use rotation::MIN_ROOT_EXPIRY;
 pub use root::{DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, RootCa, RootDigest};

@@ -40,6 +40,7 @@ impl Active {
             nano_cpus: d.nano_cpus,
             memory_bytes: d.memory_bytes,
             addr: String::new(),
+            tls_info: Some(self.tls_info()),
         }
     }
 
@@ -59,6 +60,10 @@ impl Active {
                 Ok(answer) => {
                     let a = answer.into_inner();
                     self.learn_managers(a.managers);
+                    self.adopt_root(&a.root_ca);
+                    if a.renew {
+                        self.renew_now.notify_one();
+                    }
                     return Some(Duration::from_millis(a.period_ms.max(100)));
                 }
                 Err(e) => tracing::debug!("heartbeat to {addr}: {}", e.message()),

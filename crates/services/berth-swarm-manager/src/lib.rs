@@ -6,13 +6,18 @@
 
 mod active;
 mod agent;
+mod ca_rotation;
 mod error;
 mod join;
 mod peers;
+mod renewer;
 mod services;
 mod state;
 #[cfg(test)]
+mod ca_tests;
+#[cfg(test)]
 mod tests;
+mod update;
 mod views;
 
 use std::path::PathBuf;
@@ -24,6 +29,7 @@ use tokio::sync::Mutex;
 
 pub use error::SwarmError;
 pub use join::{InitRequest, JoinRequest};
+pub use update::UpdateFlags;
 pub use views::{LocalNodeState, ManagerStatus, NodeView, SwarmInfo, SwarmView};
 
 use crate::active::Active;
@@ -47,6 +53,9 @@ pub struct SwarmSettings {
     pub raft: RaftSettings,
     /// overrides the cluster's dispatcher heartbeat period (tests)
     pub heartbeat_period: Option<Duration>,
+    /// overrides the wait before each certificate renewal (tests:
+    /// certificates live at least an hour)
+    pub cert_renewal: Option<Duration>,
 }
 
 /// This node's place in a swarm, if any.

@@ -9,12 +9,12 @@ use berth_swarm_store::{NodeRole, NodeState};
 
 use crate::{InitRequest, JoinRequest, LocalNodeState, Swarm, SwarmSettings};
 
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().to_string()
 }
 
-async fn node(dir: &tempfile::TempDir, name: &str) -> Swarm {
+pub(crate) async fn node(dir: &tempfile::TempDir, name: &str) -> Swarm {
     let mut settings = SwarmSettings {
         dir: dir.path().join(name),
         heartbeat_period: Some(Duration::from_millis(200)),
@@ -30,7 +30,7 @@ async fn node(dir: &tempfile::TempDir, name: &str) -> Swarm {
     Swarm::open(settings).await.unwrap()
 }
 
-async fn init(s: &Swarm) -> String {
+pub(crate) async fn init(s: &Swarm) -> String {
     let addr = free_addr();
     s.init(InitRequest {
         listen_addr: addr.clone(),
@@ -42,7 +42,7 @@ async fn init(s: &Swarm) -> String {
     addr
 }
 
-fn join_req(remote: &str, token: &str) -> JoinRequest {
+pub(crate) fn join_req(remote: &str, token: &str) -> JoinRequest {
     let addr = free_addr();
     JoinRequest {
         listen_addr: addr.clone(),
@@ -53,7 +53,7 @@ fn join_req(remote: &str, token: &str) -> JoinRequest {
     }
 }
 
-async fn until(secs: u64, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(secs: u64, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f().await {
         assert!(Instant::now() < deadline, "condition not met in {secs} s");
