@@ -60,7 +60,11 @@ impl Active {
                 Ok(answer) => {
                     let a = answer.into_inner();
                     self.learn_managers(a.managers);
-                    self.adopt_root(&a.root_ca);
+                    if self.adopt_root(&a.root_ca) {
+                        // report the new trust root at once: a rotation's
+                        // client waits for it
+                        return Some(Duration::from_millis(100));
+                    }
                     if a.renew {
                         self.renew_now.notify_one();
                     }

@@ -58,17 +58,18 @@ impl Active {
     }
 
     /// Moves the trust root to `root_pem` when this node's certificate
-    /// chains to it (the cluster's root changed at the end of a rotation).
-    pub fn adopt_root(&self, root_pem: &str) {
+    /// chains to it (the cluster's root changed at the end of a rotation);
+    /// whether it moved.
+    pub fn adopt_root(&self, root_pem: &str) -> bool {
         let creds = self.creds();
         if root_pem.is_empty() || root_pem == creds.root.cert_pem() {
-            return;
+            return false;
         }
         let Ok(root) = RootCa::from_pem(root_pem, None) else {
-            return;
+            return false;
         };
         if !root.verifies(&creds.cert) {
-            return;
+            return false;
         }
         let moved = copy_key(&creds.key).and_then(|key| {
             self.install(Credentials {
@@ -78,8 +79,14 @@ impl Active {
             })
         });
         match moved {
-            Ok(()) => tracing::info!("swarm: now trusting the cluster's new root CA"),
-            Err(e) => tracing::warn!("swarm: moving to the new root CA: {e}"),
+            Ok(()) => {
+                tracing::info!("swarm: now trusting the cluster's new root CA");
+                true
+            }
+            Err(e) => {
+                tracing::warn!("swarm: moving to the new root CA: {e}");
+                false
+            }
         }
     }
 

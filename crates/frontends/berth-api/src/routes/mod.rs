@@ -38,7 +38,7 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/swarm/leave", post(swarm::leave))
         .route("/swarm/unlock", post(swarm::unlock))
         .route("/swarm/unlockkey", pending())
-        .route("/swarm/update", pending())
+        .route("/swarm/update", post(swarm::update))
         .route("/nodes", get(swarm::nodes))
         .route("/nodes/{id}", get(swarm::node).delete(swarm::pending))
         .route("/nodes/{id}/update", pending());

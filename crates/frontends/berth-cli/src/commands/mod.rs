@@ -5,5 +5,6 @@ pub mod images;
 pub mod networks;
 pub mod runtime;
 pub mod swarm;
+pub mod swarm_ca;
 pub mod system;
 pub mod volumes;
