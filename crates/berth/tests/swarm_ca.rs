@@ -120,7 +120,11 @@ fn rotate_and_check(c: &Cluster, out: &Output, before: &[String]) -> String {
     for (i, old) in before.iter().enumerate() {
         let d = &c.node(i).daemon;
         assert_eq!(cert_file(d, "swarm-root-ca.crt").trim(), pem.trim());
-        assert_ne!(&cert_file(d, "swarm-node.crt"), old, "node {i} kept its certificate");
+        assert_ne!(
+            &cert_file(d, "swarm-node.crt"),
+            old,
+            "node {i} kept its certificate"
+        );
     }
     text
 }
@@ -135,7 +139,14 @@ fn node_certs(c: &Cluster) -> Vec<String> {
 fn external_root(dir: &std::path::Path) -> (String, String) {
     let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
         .args(["-nodes", "-days", "3650", "-subj", "/CN=external-root"])
         .args(["-addext", "basicConstraints=critical,CA:TRUE"])
         .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
@@ -145,7 +156,11 @@ fn external_root(dir: &std::path::Path) -> (String, String) {
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     (
         cert.to_string_lossy().into_owned(),
         key.to_string_lossy().into_owned(),
@@ -223,8 +238,9 @@ fn the_cluster_spec_tokens_and_root_ca_change_through_both_clis() {
     .unwrap();
     assert_eq!(status, 400);
     assert!(
-        String::from_utf8_lossy(&answer)
-            .contains(r#"invalid swarm version 'x': strconv.ParseUint: parsing \"x\": invalid syntax"#),
+        String::from_utf8_lossy(&answer).contains(
+            r#"invalid swarm version 'x': strconv.ParseUint: parsing \"x\": invalid syntax"#
+        ),
         "{}",
         String::from_utf8_lossy(&answer)
     );
@@ -265,8 +281,14 @@ fn the_cluster_spec_tokens_and_root_ca_change_through_both_clis() {
     );
     let refused = join(m1, &c.node(1).addr, &old_manager, &leader);
     assert_eq!(code(&refused), 1);
-    ok(&join(m1, &c.node(1).addr, &new_manager, &leader), "manager join");
-    ok(&join(w, &c.node(2).addr, &new_worker, &leader), "worker join");
+    ok(
+        &join(m1, &c.node(1).addr, &new_manager, &leader),
+        "manager join",
+    );
+    ok(
+        &join(w, &c.node(2).addr, &new_worker, &leader),
+        "worker join",
+    );
     assert!(
         eventually(20, || {
             let l = stdout(&m0.docker(&["node", "ls", "--format", "{{.Status}}"]));
@@ -295,14 +317,21 @@ fn the_cluster_spec_tokens_and_root_ca_change_through_both_clis() {
         &m0.docker(&["swarm", "ca", "--rotate", "--cert-expiry", "72h"]),
         &before,
     );
-    assert_ne!(info(m0, "{{.Swarm.Cluster.TLSInfo.TrustRoot}}").trim(), root.trim());
+    assert_ne!(
+        info(m0, "{{.Swarm.Cluster.TLSInfo.TrustRoot}}").trim(),
+        root.trim()
+    );
     assert_eq!(
         info(m0, "{{.Swarm.Cluster.Spec.CAConfig.NodeCertExpiry}}"),
         "72h0m0s"
     );
     let digest = |t: &str| t.split('-').nth(2).unwrap_or_default().to_string();
     let after_worker = token(m0, "worker");
-    assert_ne!(digest(&after_worker), digest(&new_worker), "the token's root digest");
+    assert_ne!(
+        digest(&after_worker),
+        digest(&new_worker),
+        "the token's root digest"
+    );
     assert_eq!(digest(&token(m0, "manager")), digest(&after_worker));
 
     let before = node_certs(&c);
@@ -313,7 +342,15 @@ fn the_cluster_spec_tokens_and_root_ca_change_through_both_clis() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = external_root(dir.path());
     let before = node_certs(&c);
-    let out = m0.docker(&["swarm", "ca", "--rotate", "--ca-cert", &cert, "--ca-key", &key]);
+    let out = m0.docker(&[
+        "swarm",
+        "ca",
+        "--rotate",
+        "--ca-cert",
+        &cert,
+        "--ca-key",
+        &key,
+    ]);
     rotate_and_check(&c, &out, &before);
     let given = std::fs::read_to_string(&cert).unwrap();
     assert_eq!(
@@ -328,6 +365,9 @@ fn the_cluster_spec_tokens_and_root_ca_change_through_both_clis() {
     // still one cluster: a node joins with the newest token
     let w2 = token(m0, "worker");
     ok(&w.docker(&["swarm", "leave"]), "leave");
-    ok(&join(w, &c.node(2).addr, &w2, &leader), "join after rotations");
+    ok(
+        &join(w, &c.node(2).addr, &w2, &leader),
+        "join after rotations",
+    );
     same(m0, &["swarm", "ca"]);
 }

@@ -8,8 +8,8 @@
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
 };
 use time::OffsetDateTime;
 use x509_parser::der_parser::asn1_rs::Tag;
@@ -136,7 +136,9 @@ fn to_offset(unix: i64) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DEFAULT_NODE_CERT_EXPIRY, NodeIdentity, NodeKey, Role, client_config, server_config};
+    use crate::{
+        DEFAULT_NODE_CERT_EXPIRY, NodeIdentity, NodeKey, Role, client_config, server_config,
+    };
 
     fn who() -> NodeIdentity {
         NodeIdentity {
@@ -164,7 +166,10 @@ mod tests {
         let signer = new.with_intermediate(&cross);
         let (cert, key) = issue(&signer);
         assert_eq!(RootCa::cert_count(&cert.chain_pem), 2);
-        assert!(old_public.verifies(&cert), "old root, through the cross-signed");
+        assert!(
+            old_public.verifies(&cert),
+            "old root, through the cross-signed"
+        );
         assert!(new_public.verifies(&cert), "new root, directly");
         // the issuer shown is the new root's, whichever root is trusted
         let issuer = old_public.issuer_of(&cert).unwrap();
@@ -177,7 +182,11 @@ mod tests {
         let (cert2, key2) = issue(&signer);
         let server = server_config(&new_public, &cert2, &key2).unwrap();
         let client = client_config(&old_public, Some((&cert, &key))).unwrap();
-        assert!(crate::tls::tests::handshake(server, client).unwrap().is_some());
+        assert!(
+            crate::tls::tests::handshake(server, client)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -200,9 +200,11 @@ fn a_given_root_is_checked_as_swarmkit_checks_it() {
 
     let err = |spec: &ClusterSpec| next_root_ca(&c, spec).unwrap_err().to_string();
     spec.signing_ca_key = old.key_pem().unwrap();
-    assert!(err(&spec).ends_with(
-        "if a signing CA key is provided, the signing CA cert must also be provided"
-    ));
+    assert!(
+        err(&spec).ends_with(
+            "if a signing CA key is provided, the signing CA cert must also be provided"
+        )
+    );
     let new = RootCa::generate().unwrap();
     spec.signing_ca_cert = new.cert_pem().to_string();
     assert!(err(&spec).contains("does not match"), "{}", err(&spec));
@@ -212,13 +214,19 @@ fn a_given_root_is_checked_as_swarmkit_checks_it() {
     ));
     spec.signing_ca_cert = format!("{}{}", new.cert_pem(), old.cert_pem());
     spec.signing_ca_key = new.key_pem().unwrap();
-    assert!(err(&spec).ends_with("the desired CA certificate cannot contain multiple certificates"));
+    assert!(
+        err(&spec).ends_with("the desired CA certificate cannot contain multiple certificates")
+    );
 
     spec.signing_ca_cert = new.cert_pem().to_string();
     let next = next_root_ca(&c, &spec).unwrap();
     let rot = next.rotation.clone().unwrap();
     assert_eq!(rot.ca_cert, new.cert_pem());
-    assert_eq!(next.ca_cert, old.cert_pem(), "the old root stays until the end");
+    assert_eq!(
+        next.ca_cert,
+        old.cert_pem(),
+        "the old root stays until the end"
+    );
     let signer = RootCa::from_pem(&rot.ca_cert, Some(&rot.ca_key))
         .unwrap()
         .with_intermediate(&rot.cross_signed_ca_cert);
@@ -229,9 +237,17 @@ fn a_given_root_is_checked_as_swarmkit_checks_it() {
         cluster_id: "c".into(),
     };
     let cert = signer
-        .sign(&key.csr_pem().unwrap(), &who, berth_swarm_ca::DEFAULT_NODE_CERT_EXPIRY)
+        .sign(
+            &key.csr_pem().unwrap(),
+            &who,
+            berth_swarm_ca::DEFAULT_NODE_CERT_EXPIRY,
+        )
         .unwrap();
-    assert!(RootCa::from_pem(old.cert_pem(), None).unwrap().verifies(&cert));
+    assert!(
+        RootCa::from_pem(old.cert_pem(), None)
+            .unwrap()
+            .verifies(&cert)
+    );
 
     // the current root with its key: no rotation
     spec.signing_ca_cert = old.cert_pem().to_string();
@@ -264,7 +280,10 @@ fn the_reconciler_asks_nodes_behind_to_rotate_and_finishes_when_none_are() {
     let Action::Update(Object::Node(n)) = &actions[0] else {
         panic!("{actions:?}")
     };
-    assert_eq!((n.id.as_str(), n.certificate.state), ("n1", CertState::Rotate));
+    assert_eq!(
+        (n.id.as_str(), n.certificate.state),
+        ("n1", CertState::Rotate)
+    );
 
     let (subject, key) = new.issuer_der().unwrap();
     behind.description.tls_info.cert_issuer_subject = subject;

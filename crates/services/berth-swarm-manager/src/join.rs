@@ -25,8 +25,8 @@ use tokio::net::TcpListener;
 use crate::active::Active;
 use crate::agent::{spawn_agent, spawn_monitor};
 use crate::ca_rotation::spawn_reconciler;
-use crate::renewer::spawn_renewer;
 use crate::peers::{GrpcTransport, Peers};
+use crate::renewer::spawn_renewer;
 use crate::services::Services;
 use crate::state::{Credentials, LocalState, Paths};
 use crate::{Swarm, SwarmError};
@@ -278,7 +278,10 @@ fn serve(
         .add_service(pb::raft_server::RaftServer::new(svc.clone()))
         .add_service(pb::dispatcher_server::DispatcherServer::new(svc));
     tokio::spawn(async move {
-        if let Err(e) = router.serve_with_incoming(incoming_with(listener, tls)).await {
+        if let Err(e) = router
+            .serve_with_incoming(incoming_with(listener, tls))
+            .await
+        {
             tracing::error!("swarm server stopped: {e}");
         }
     })

@@ -7,14 +7,14 @@
 mod active;
 mod agent;
 mod ca_rotation;
+#[cfg(test)]
+mod ca_tests;
 mod error;
 mod join;
 mod peers;
 mod renewer;
 mod services;
 mod state;
-#[cfg(test)]
-mod ca_tests;
 #[cfg(test)]
 mod tests;
 mod update;

@@ -171,8 +171,8 @@ impl pb::node_ca_server::NodeCa for Services {
             role: ca_role(role),
             cluster_id: cluster.id.clone(),
         };
-        let root = crate::ca_rotation::signer(&cluster)
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let root =
+            crate::ca_rotation::signer(&cluster).map_err(|e| Status::internal(e.to_string()))?;
         let expiry = match cluster.spec.node_cert_expiry {
             ns if ns > 0 => Duration::from_nanos(ns as u64),
             _ => berth_swarm_ca::DEFAULT_NODE_CERT_EXPIRY,

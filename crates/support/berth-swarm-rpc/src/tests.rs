@@ -33,6 +33,7 @@ impl Dispatcher for Manager {
         Ok(Response::new(pb::HeartbeatResponse {
             period_ms: 5000,
             managers: vec![who.node_id],
+            ..Default::default()
         }))
     }
 }

@@ -541,7 +541,10 @@ mod tests {
         assert_eq!((s.force_rotate, s.signing_ca_cert.as_str()), (2, "C"));
         assert_eq!(s.external_cas[0].protocol, "cfssl");
         let named: SpecBody = serde_json::from_value(json!({ "Name": "other" })).unwrap();
-        assert_eq!(update_spec(&named).unwrap_err(), r#"swarm spec must be named "default""#);
+        assert_eq!(
+            update_spec(&named).unwrap_err(),
+            r#"swarm spec must be named "default""#
+        );
         let bad: SpecBody =
             serde_json::from_value(json!({ "CAConfig": { "ExternalCAs": [{ "Protocol": "x" }] } }))
                 .unwrap();
@@ -551,8 +554,14 @@ mod tests {
             go_uint("x1").unwrap_err(),
             r#"strconv.ParseUint: parsing "x1": invalid syntax"#
         );
-        assert_eq!(go_uint(""), Err(r#"strconv.ParseUint: parsing "": invalid syntax"#.into()));
-        assert_eq!((go_bool("True"), go_bool("0"), go_bool("yes")), (Some(true), Some(false), None));
+        assert_eq!(
+            go_uint(""),
+            Err(r#"strconv.ParseUint: parsing "": invalid syntax"#.into())
+        );
+        assert_eq!(
+            (go_bool("True"), go_bool("0"), go_bool("yes")),
+            (Some(true), Some(false), None)
+        );
     }
 
     #[test]

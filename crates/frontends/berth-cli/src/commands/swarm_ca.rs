@@ -59,7 +59,9 @@ fn external_ca(spec: &str) -> Result<Value> {
     let (mut has_protocol, mut has_url) = (false, false);
     for field in spec.split(',') {
         let Some((k, v)) = field.split_once('=') else {
-            return Err(bad(format!("invalid field '{field}' must be a key=value pair")));
+            return Err(bad(format!(
+                "invalid field '{field}' must be a key=value pair"
+            )));
         };
         match k.to_ascii_lowercase().as_str() {
             "protocol" => {
@@ -82,7 +84,9 @@ fn external_ca(spec: &str) -> Result<Value> {
         }
     }
     if !has_protocol {
-        return Err(bad("the external-ca option needs a protocol= parameter".into()));
+        return Err(bad(
+            "the external-ca option needs a protocol= parameter".into()
+        ));
     }
     if !has_url {
         return Err(bad("the external-ca option needs a url= parameter".into()));
@@ -167,7 +171,10 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
         let key = get_json(ctx, "/swarm/unlockkey")
             .await
             .map_err(|e| status(1, format!("could not fetch unlock key: {e}")))?;
-        print!("{}", unlock_text(key["UnlockKey"].as_str().unwrap_or_default()));
+        print!(
+            "{}",
+            unlock_text(key["UnlockKey"].as_str().unwrap_or_default())
+        );
     }
     Ok(0)
 }
@@ -287,7 +294,11 @@ async fn follow_rotation(ctx: &Ctx, quiet: bool) -> Result<()> {
             "desired root digest: sha256:{}",
             hex::encode(Sha256::digest(root.as_bytes()))
         ));
-        done = converged(tls, &nodes, sw["RootRotationInProgress"].as_bool() == Some(true));
+        done = converged(
+            tls,
+            &nodes,
+            sw["RootRotationInProgress"].as_bool() == Some(true),
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -296,7 +307,12 @@ async fn follow_rotation(ctx: &Ctx, quiet: bool) -> Result<()> {
 /// issuer and every node trusting the desired root, the rotation over.
 pub fn converged(desired: &Value, nodes: &Value, in_progress: bool) -> bool {
     let nodes = nodes.as_array().map(Vec::as_slice).unwrap_or_default();
-    let issuer = |t: &Value| (t["CertIssuerPublicKey"].clone(), t["CertIssuerSubject"].clone());
+    let issuer = |t: &Value| {
+        (
+            t["CertIssuerPublicKey"].clone(),
+            t["CertIssuerSubject"].clone(),
+        )
+    };
     let certs = nodes
         .iter()
         .filter(|n| issuer(&n["Description"]["TLSInfo"]) == issuer(desired))
@@ -331,23 +347,39 @@ mod tests {
         assert_eq!(spec["Dispatcher"]["HeartbeatPeriod"], 7_000_000_000i64);
         assert_eq!(spec["Raft"]["KeepOldSnapshots"], 2);
         assert_eq!(spec["CAConfig"]["NodeCertExpiry"], 7_200_000_000_000i64);
-        assert!(spec["Orchestration"].get("TaskHistoryRetentionLimit").is_none());
+        assert!(
+            spec["Orchestration"]
+                .get("TaskHistoryRetentionLimit")
+                .is_none()
+        );
         assert!(spec["EncryptionConfig"].get("AutoLockManagers").is_none());
         let ext = external_ca("protocol=cfssl,url=https://ca.example:8888,x=y").unwrap();
         assert_eq!(ext["URL"], "https://ca.example:8888");
         assert_eq!(ext["Options"]["x"], "y");
-        assert!(external_ca("url").unwrap_err().to_string().contains("key=value"));
+        assert!(
+            external_ca("url")
+                .unwrap_err()
+                .to_string()
+                .contains("key=value")
+        );
     }
 
     #[test]
     fn a_rotation_has_converged_when_every_node_has_moved() {
-        let want = json!({ "TrustRoot": "R2", "CertIssuerSubject": "S", "CertIssuerPublicKey": "K2" });
-        let node = |root: &str, key: &str| json!({ "Description": { "TLSInfo": {
-            "TrustRoot": root, "CertIssuerSubject": "S", "CertIssuerPublicKey": key } } });
+        let want =
+            json!({ "TrustRoot": "R2", "CertIssuerSubject": "S", "CertIssuerPublicKey": "K2" });
+        let node = |root: &str, key: &str| {
+            json!({ "Description": { "TLSInfo": {
+            "TrustRoot": root, "CertIssuerSubject": "S", "CertIssuerPublicKey": key } } })
+        };
         let moved = json!([node("R2", "K2"), node("R2", "K2")]);
         assert!(converged(&want, &moved, false));
         assert!(!converged(&want, &moved, true));
-        assert!(!converged(&want, &json!([node("R2", "K2"), node("R1", "K2")]), false));
+        assert!(!converged(
+            &want,
+            &json!([node("R2", "K2"), node("R1", "K2")]),
+            false
+        ));
         assert!(!converged(&want, &json!([node("R1", "K1")]), false));
     }
 }
