@@ -298,3 +298,25 @@ fn the_reconciler_asks_nodes_behind_to_rotate_and_finishes_when_none_are() {
     assert_ne!(done.root_ca.worker_token, c.root_ca.worker_token);
     assert_eq!(done.root_ca.last_forced_rotation, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_beat_at_the_period_the_spec_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = crate::SwarmSettings {
+        dir: dir.path().join("a"),
+        ..crate::SwarmSettings::default()
+    };
+    let a = Swarm::open(settings).await.unwrap();
+    init(&a).await;
+    let node = a.current().await.unwrap();
+    // the first beats may find the server still starting
+    until(10, async || node.beat().await.is_some()).await;
+    assert_eq!(node.beat().await, Some(Duration::from_secs(5)));
+    let (mut spec, version) = spec_and_version(&a).await;
+    spec.dispatcher_heartbeat_period = 1_500_000_000;
+    a.update(version, spec, UpdateFlags::default())
+        .await
+        .unwrap();
+    assert_eq!(node.beat().await, Some(Duration::from_millis(1500)));
+    a.shutdown().await;
+}
