@@ -157,6 +157,10 @@ enum SwarmCommand {
     JoinToken(commands::swarm::JoinTokenArgs),
     /// Leave the swarm
     Leave(commands::swarm::LeaveArgs),
+    /// Update the swarm
+    Update(commands::swarm_ca::UpdateArgs),
+    /// Display and rotate the root CA
+    Ca(commands::swarm_ca::CaArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -499,6 +503,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Swarm(SwarmCommand::Join(a)) => sw::join(ctx, a).await,
         Command::Swarm(SwarmCommand::JoinToken(a)) => sw::join_token(ctx, a).await,
         Command::Swarm(SwarmCommand::Leave(a)) => sw::leave(ctx, a).await,
+        Command::Swarm(SwarmCommand::Update(a)) => commands::swarm_ca::update(ctx, a).await,
+        Command::Swarm(SwarmCommand::Ca(a)) => commands::swarm_ca::ca(ctx, a).await,
         Command::Node(NodeCommand::Ls(a)) => sw::node_ls(ctx, a).await,
         Command::Node(NodeCommand::Inspect(a)) => sw::node_inspect(ctx, a).await,
         Command::Node(NodeCommand::Update(a)) => commands::nodes::node_update(ctx, a).await,

@@ -16,6 +16,15 @@ pub fn new_id() -> Result<String, CaError> {
     Ok(text.get(1..26).unwrap_or_default().to_string())
 }
 
+/// A uniform random number in [0, 1): where in its window a node renews.
+pub fn random_fraction() -> f64 {
+    let mut b = [0u8; 8];
+    if random(&mut b).is_err() {
+        return 0.5;
+    }
+    (u64::from_be_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 pub(crate) fn random(buf: &mut [u8]) -> Result<(), CaError> {
     SystemRandom::new()
         .fill(buf)

@@ -9,12 +9,14 @@ mod error;
 mod id;
 mod node;
 mod root;
+mod rotation;
 mod tls;
 mod token;
 
 pub use error::CaError;
-pub use id::new_id;
+pub use id::{new_id, random_fraction};
 pub use node::{NodeCert, NodeIdentity, NodeKey, Role, renewal_delay};
 pub use root::{DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, RootCa, RootDigest};
+pub use rotation::MIN_ROOT_EXPIRY;
 pub use tls::{MANAGER_SERVER_NAME, client_config, peer_identity, server_config};
 pub use token::{JoinToken, constant_time_eq};

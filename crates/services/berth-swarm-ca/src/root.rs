@@ -41,8 +41,11 @@ impl fmt::Display for RootDigest {
 /// The cluster's root of trust: its certificate, and its key on managers
 /// (workers and external-CA clusters hold only the certificate).
 pub struct RootCa {
-    cert_pem: String,
-    key: Option<KeyPair>,
+    pub(crate) cert_pem: String,
+    pub(crate) key: Option<KeyPair>,
+    /// while a rotation runs: this root signed by the old one, which
+    /// issued chains carry
+    pub(crate) intermediate: Option<String>,
 }
 
 impl fmt::Debug for RootCa {
@@ -73,6 +76,7 @@ impl RootCa {
         Ok(RootCa {
             cert_pem: cert.pem(),
             key: Some(key),
+            intermediate: None,
         })
     }
 
@@ -99,6 +103,7 @@ impl RootCa {
         Ok(RootCa {
             cert_pem: cert_pem.to_string(),
             key,
+            intermediate: None,
         })
     }
 
@@ -149,9 +154,15 @@ impl RootCa {
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .map_err(|e| CaError::InvalidRequest(e.to_string()))?;
         let params = node_params(who, expiry)?;
+        // the leaf names this root as its issuer either way: the
+        // cross-signed certificate has this root's subject and key
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, key)?;
         let cert = params.signed_by(&csr.public_key, &issuer)?;
-        NodeCert::parse(&cert.pem())
+        let mut chain = cert.pem();
+        if let Some(inter) = &self.intermediate {
+            chain.push_str(inter);
+        }
+        NodeCert::parse(&chain)
     }
 }
 
@@ -199,22 +210,44 @@ fn set_validity(params: &mut CertificateParams, lifetime: Duration) -> Result<()
 }
 
 impl RootCa {
-    /// Whether `cert` was signed by this root and is valid now.
+    /// Whether `cert` chains to this root and is valid now: signed by it
+    /// directly, or through the chain's intermediate (during a rotation).
     pub fn verifies(&self, cert: &NodeCert) -> bool {
-        let (Ok(root), Ok(leaf)) = (
-            parse_first_cert(&self.cert_pem),
-            parse_first_cert(&cert.chain_pem),
-        ) else {
+        let (Ok(roots), Ok(chain)) = (pem_blocks(&self.cert_pem), pem_blocks(&cert.chain_pem))
+        else {
             return false;
         };
-        let (Ok((_, root)), Ok((_, leaf))) = (
-            x509_parser::parse_x509_certificate(&root.der),
-            x509_parser::parse_x509_certificate(&leaf.der),
-        ) else {
+        fn parse(der: Option<&Vec<u8>>) -> Option<x509_parser::certificate::X509Certificate<'_>> {
+            der.and_then(|d| x509_parser::parse_x509_certificate(d).ok())
+                .map(|(_, c)| c)
+        }
+        let (Some(root), Some(leaf)) = (parse(roots.first()), parse(chain.first())) else {
             return false;
         };
-        leaf.validity().is_valid() && leaf.verify_signature(Some(root.public_key())).is_ok()
+        if !leaf.validity().is_valid() {
+            return false;
+        }
+        if leaf.verify_signature(Some(root.public_key())).is_ok() {
+            return true;
+        }
+        let Some(inter) = parse(chain.get(1)) else {
+            return false;
+        };
+        inter.is_ca()
+            && inter.validity().is_valid()
+            && leaf.verify_signature(Some(inter.public_key())).is_ok()
+            && inter.verify_signature(Some(root.public_key())).is_ok()
     }
+}
+
+/// The DER of every certificate in a PEM bundle.
+pub(crate) fn pem_blocks(pem: &str) -> Result<Vec<Vec<u8>>, CaError> {
+    x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+        .map(|b| {
+            b.map(|b| b.contents)
+                .map_err(|e| CaError::InvalidCertificate(format!("reading PEM: {e}")))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ pub fn peer_identity(chain: &[CertificateDer<'_>]) -> Option<NodeIdentity> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{DEFAULT_NODE_CERT_EXPIRY, Role};
     use rustls::{ClientConnection, ServerConnection};
@@ -123,7 +123,7 @@ mod tests {
     }
 
     /// Runs a handshake over memory; the server's view of the client.
-    fn handshake(
+    pub(crate) fn handshake(
         server: Arc<ServerConfig>,
         client: Arc<ClientConfig>,
     ) -> Result<Option<NodeIdentity>, rustls::Error> {

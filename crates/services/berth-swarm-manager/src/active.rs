@@ -2,7 +2,7 @@
 //! server when it is a manager, and its agent.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use berth_swarm_ca::NodeIdentity;
@@ -18,7 +18,12 @@ use crate::state::{Credentials, LocalState, Paths};
 
 pub struct Active {
     pub identity: NodeIdentity,
-    pub creds: Credentials,
+    /// replaced whole on renewal and when the trust root moves
+    pub creds: RwLock<Arc<Credentials>>,
+    /// what the server presents and verifies with (managers)
+    pub server_tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// wakes the renewer before its time (the CA asked for a rotation)
+    pub renew_now: tokio::sync::Notify,
     pub state: Mutex<LocalState>,
     pub paths: Paths,
     pub peers: Arc<Peers>,
@@ -33,6 +38,10 @@ pub struct Active {
 impl Active {
     pub fn is_manager(&self) -> bool {
         self.raft.is_some()
+    }
+
+    pub fn creds(&self) -> Arc<Credentials> {
+        self.creds.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn raft(&self) -> Result<&Arc<RaftNode>, SwarmError> {

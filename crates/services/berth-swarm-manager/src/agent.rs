@@ -40,6 +40,7 @@ impl Active {
             nano_cpus: d.nano_cpus,
             memory_bytes: d.memory_bytes,
             addr: String::new(),
+            tls_info: Some(self.tls_info()),
         }
     }
 
@@ -65,6 +66,14 @@ impl Active {
                         "worker" => Some(NodeRole::Worker),
                         _ => None,
                     };
+                    if self.adopt_root(&a.root_ca) {
+                        // report the new trust root at once: a rotation's
+                        // client waits for it
+                        return Some((Duration::from_millis(100), role));
+                    }
+                    if a.renew {
+                        self.renew_now.notify_one();
+                    }
                     return Some((Duration::from_millis(a.period_ms.max(100)), role));
                 }
                 Err(e) => tracing::debug!("heartbeat to {addr}: {}", e.message()),

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use berth_swarm_ca::{
@@ -15,7 +15,7 @@ use berth_swarm_raft::{Member, RaftNode};
 use berth_swarm_rpc::pb::node_ca_client::NodeCaClient;
 use berth_swarm_rpc::pb::raft_client::RaftClient;
 use berth_swarm_rpc::pb::{self, Empty};
-use berth_swarm_rpc::{bootstrap_channel, incoming};
+use berth_swarm_rpc::{ServerTls, bootstrap_channel, incoming_with};
 use berth_swarm_store::{
     Action, Availability, CertState, Cluster, ClusterSpec, Membership, Node, NodeCertificate,
     NodeRole, NodeSpec, Object, RootCaState,
@@ -24,7 +24,9 @@ use tokio::net::TcpListener;
 
 use crate::active::Active;
 use crate::agent::{spawn_agent, spawn_monitor};
+use crate::ca_rotation::spawn_reconciler;
 use crate::peers::{GrpcTransport, Peers};
+use crate::renewer::spawn_renewer;
 use crate::services::Services;
 use crate::state::{Credentials, LocalState, Paths};
 use crate::{Swarm, SwarmError};
@@ -104,13 +106,16 @@ impl Swarm {
         wait_for_leader(&raft).await?;
         node.propose(first).await?;
         paths
-            .save_credentials(&node.creds)
+            .save_credentials(&node.creds())
             .and_then(|()| paths.save_state(&state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(spawn_agent(node.clone(), self.clone()));
+            .extend([
+                spawn_agent(node.clone(), self.clone()),
+                spawn_renewer(node.clone()),
+            ]);
         *guard = Some(node);
         Ok(who.node_id)
     }
@@ -157,13 +162,16 @@ impl Swarm {
         }
         let paths = Paths::new(&self.settings.dir);
         paths
-            .save_credentials(&node.creds)
+            .save_credentials(&node.creds())
             .and_then(|()| paths.save_state(&state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(spawn_agent(node.clone(), self.clone()));
+            .extend([
+                spawn_agent(node.clone(), self.clone()),
+                spawn_renewer(node.clone()),
+            ]);
         *guard = Some(node);
         Ok(())
     }
@@ -186,7 +194,10 @@ impl Swarm {
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(spawn_agent(node.clone(), self.clone()));
+            .extend([
+                spawn_agent(node.clone(), self.clone()),
+                spawn_renewer(node.clone()),
+            ]);
         *self.active.lock().await = Some(node);
         Ok(())
     }
@@ -214,9 +225,18 @@ impl Swarm {
             }
             _ => None,
         };
+        let server_tls = match listener {
+            Some(_) => Some(
+                server_config(&creds.root, &creds.cert, &creds.key)
+                    .map_err(|e| SwarmError::internal("tls", e))?,
+            ),
+            None => None,
+        };
         let node = Arc::new(Active {
             identity: creds.cert.identity.clone(),
-            creds,
+            creds: RwLock::new(Arc::new(creds)),
+            server_tls: RwLock::new(server_tls.clone()),
+            renew_now: tokio::sync::Notify::new(),
             state: Mutex::new(state),
             paths,
             peers,
@@ -225,15 +245,17 @@ impl Swarm {
             tasks: Mutex::new(Vec::new()),
             settings: self.settings.clone(),
         });
-        if let Some(listener) = listener {
-            let server = serve(node.clone(), listener)?;
+        if let (Some(listener), Some(first_tls)) = (listener, server_tls) {
+            let server = serve(node.clone(), listener, first_tls);
             let monitor = spawn_monitor(node.clone());
             let roles = crate::roles::spawn_role_manager(node.clone());
             let events = crate::events::spawn_forwarder(&node, self.events.clone());
-            node.tasks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend([server, monitor, roles].into_iter().chain(events));
+            let reconciler = spawn_reconciler(node.clone());
+            node.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(
+                [server, monitor, roles, reconciler]
+                    .into_iter()
+                    .chain(events),
+            );
         }
         Ok(node)
     }
@@ -251,20 +273,30 @@ pub(crate) async fn bind(addr: &str) -> Result<TcpListener, SwarmError> {
 fn serve(
     node: Arc<Active>,
     listener: TcpListener,
-) -> Result<tokio::task::JoinHandle<()>, SwarmError> {
-    let c = &node.creds;
-    let tls =
-        server_config(&c.root, &c.cert, &c.key).map_err(|e| SwarmError::internal("tls", e))?;
+    first_tls: Arc<rustls::ServerConfig>,
+) -> tokio::task::JoinHandle<()> {
+    let current = node.clone();
+    let tls: ServerTls = Arc::new(move || {
+        current
+            .server_tls
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| first_tls.clone())
+    });
     let svc = Services { node: node.clone() };
     let router = tonic::transport::Server::builder()
         .add_service(pb::node_ca_server::NodeCaServer::new(svc.clone()))
         .add_service(pb::raft_server::RaftServer::new(svc.clone()))
         .add_service(pb::dispatcher_server::DispatcherServer::new(svc));
-    Ok(tokio::spawn(async move {
-        if let Err(e) = router.serve_with_incoming(incoming(listener, tls)).await {
+    tokio::spawn(async move {
+        if let Err(e) = router
+            .serve_with_incoming(incoming_with(listener, tls))
+            .await
+        {
             tracing::error!("swarm server stopped: {e}");
         }
-    }))
+    })
 }
 
 pub(crate) async fn wait_for_leader(raft: &RaftNode) -> Result<(), SwarmError> {

@@ -6,11 +6,15 @@
 
 mod active;
 mod agent;
+mod ca_rotation;
+#[cfg(test)]
+mod ca_tests;
 mod error;
 mod events;
 mod join;
 mod nodes;
 mod peers;
+mod renewer;
 mod roles;
 mod services;
 mod state;
@@ -18,6 +22,7 @@ mod state;
 mod tests;
 #[cfg(test)]
 mod tests_roles;
+mod update;
 mod views;
 
 use std::path::PathBuf;
@@ -31,6 +36,7 @@ pub use error::SwarmError;
 pub use events::NodeEvent;
 pub use join::{InitRequest, JoinRequest};
 pub use nodes::{NodeFilters, NodeSpecUpdate};
+pub use update::UpdateFlags;
 pub use views::{LocalNodeState, ManagerStatus, NodeView, SwarmInfo, SwarmView};
 
 use crate::active::Active;
@@ -54,6 +60,9 @@ pub struct SwarmSettings {
     pub raft: RaftSettings,
     /// overrides the cluster's dispatcher heartbeat period (tests)
     pub heartbeat_period: Option<Duration>,
+    /// overrides the wait before each certificate renewal (tests:
+    /// certificates live at least an hour)
+    pub cert_renewal: Option<Duration>,
 }
 
 /// This node's place in a swarm, if any. Cloning gives another handle

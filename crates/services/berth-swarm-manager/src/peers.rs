@@ -12,14 +12,14 @@ use rustls::ClientConfig;
 use tonic::transport::Channel;
 
 pub struct Peers {
-    tls: Arc<ClientConfig>,
+    tls: Mutex<Arc<ClientConfig>>,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl Peers {
     pub fn new(tls: Arc<ClientConfig>) -> Arc<Peers> {
         Arc::new(Peers {
-            tls,
+            tls: Mutex::new(tls),
             channels: Mutex::new(HashMap::new()),
         })
     }
@@ -29,9 +29,22 @@ impl Peers {
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());
         }
-        let c = channel(addr, self.tls.clone()).map_err(|e| e.to_string())?;
+        let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = channel(addr, tls).map_err(|e| e.to_string())?;
         map.insert(addr.to_string(), c.clone());
         Ok(c)
+    }
+}
+
+impl Peers {
+    /// New credentials: later calls dial with them (the cached channels
+    /// would keep presenting the old certificate).
+    pub fn set_tls(&self, tls: Arc<ClientConfig>) {
+        *self.tls.lock().unwrap_or_else(|e| e.into_inner()) = tls;
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

@@ -216,13 +216,16 @@ impl Swarm {
     ) -> Result<Arc<Active>, SwarmError> {
         let paths = Paths::new(&self.settings.dir);
         paths
-            .save_credentials(&node.creds)
+            .save_credentials(&node.creds())
             .and_then(|()| paths.save_state(state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(crate::agent::spawn_agent(node.clone(), self.clone()));
+            .extend([
+                crate::agent::spawn_agent(node.clone(), self.clone()),
+                crate::renewer::spawn_renewer(node.clone()),
+            ]);
         Ok(node)
     }
 }
@@ -238,7 +241,7 @@ fn ca_role(r: NodeRole) -> Role {
 /// the node's current certificate. A manager whose store is behind may
 /// still sign the old role: ask again until the role is right.
 async fn renew(node: &Active, role: Role) -> Result<Credentials, SwarmError> {
-    let root = RootCa::from_pem(node.creds.root.cert_pem(), None)
+    let root = RootCa::from_pem(node.creds().root.cert_pem(), None)
         .map_err(|e| SwarmError::internal("reading the root", e))?;
     let managers = node.local().managers;
     let mut last = String::from("no manager known");

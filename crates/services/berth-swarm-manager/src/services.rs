@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_swarm_ca::{NodeIdentity, Role, RootCa};
+use berth_swarm_ca::{NodeIdentity, Role};
 use berth_swarm_raft::{Member, ProposeError, RaftRequest};
 use berth_swarm_rpc::pb::dispatcher_client::DispatcherClient;
 use berth_swarm_rpc::pb::raft_client::RaftClient;
@@ -37,6 +37,9 @@ pub struct HeartbeatReport {
     pub memory_bytes: i64,
     /// the address its heartbeat came from; set by the first manager
     pub addr: String,
+    /// the root it trusts and its certificate's issuer
+    #[serde(default)]
+    pub tls_info: Option<berth_swarm_store::TlsInfo>,
 }
 
 fn status_of(e: crate::SwarmError) -> Status {
@@ -136,9 +139,15 @@ impl pb::node_ca_server::NodeCa for Services {
         &self,
         _req: Request<Empty>,
     ) -> Result<Response<pb::RootCaCertificate>, Status> {
-        Ok(Response::new(pb::RootCaCertificate {
-            certificate: self.node.creds.root.cert_pem().to_string(),
-        }))
+        // the cluster's root, which the join tokens' digest covers; the
+        // node's own until the store has it
+        let certificate = self
+            .node
+            .store()
+            .ok()
+            .and_then(|s| s.read(|st| st.cluster().map(|c| c.root_ca.ca_cert.clone())))
+            .unwrap_or_else(|| self.node.creds().root.cert_pem().to_string());
+        Ok(Response::new(pb::RootCaCertificate { certificate }))
     }
 
     async fn issue_node_certificate(
@@ -180,9 +189,12 @@ impl pb::node_ca_server::NodeCa for Services {
             role: ca_role(role),
             cluster_id: cluster.id.clone(),
         };
-        let root = RootCa::from_pem(&cluster.root_ca.ca_cert, Some(&cluster.root_ca.ca_key))
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let expiry = Duration::from_nanos(cluster.spec.node_cert_expiry.max(0) as u64);
+        let root =
+            crate::ca_rotation::signer(&cluster).map_err(|e| Status::internal(e.to_string()))?;
+        let expiry = match cluster.spec.node_cert_expiry {
+            ns if ns > 0 => Duration::from_nanos(ns as u64),
+            _ => berth_swarm_ca::DEFAULT_NODE_CERT_EXPIRY,
+        };
         let cert = root
             .sign(&r.csr, &who, expiry)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -356,7 +368,17 @@ impl pb::dispatcher_server::Dispatcher for Services {
                 .await;
         }
         self.refuse_removed(&report.node_id)?;
+        let node_id = report.node_id.clone();
         let role = self.record(report).await?;
+        let (renew, root_ca) = raft.store().read(|s| {
+            (
+                s.node(&node_id)
+                    .is_some_and(|n| n.certificate.state == CertState::Rotate),
+                s.cluster()
+                    .map(|c| c.root_ca.ca_cert.clone())
+                    .unwrap_or_default(),
+            )
+        });
         Ok(Response::new(pb::HeartbeatResponse {
             period_ms: self.node.heartbeat_period().as_millis() as u64,
             managers: raft.members().into_iter().map(|(_, m)| m.addr).collect(),
@@ -364,6 +386,8 @@ impl pb::dispatcher_server::Dispatcher for Services {
                 NodeRole::Manager => "manager".into(),
                 NodeRole::Worker => "worker".into(),
             },
+            renew,
+            root_ca,
         }))
     }
 }
@@ -393,6 +417,9 @@ impl Services {
         d.nano_cpus = r.nano_cpus;
         d.memory_bytes = r.memory_bytes;
         let role = node.role;
+        if let Some(t) = r.tls_info {
+            d.tls_info = t;
+        }
         if node == before {
             return Ok(role);
         }

@@ -192,6 +192,7 @@ impl Swarm {
 /// The CA key and unlock key never leave the managers.
 fn redacted(mut c: Cluster) -> Cluster {
     c.root_ca.ca_key.clear();
+    c.spec.signing_ca_key.clear();
     c.unlock_key.clear();
     if let Some(r) = &mut c.root_ca.rotation {
         r.ca_key.clear();

@@ -153,6 +153,12 @@ pub struct ClusterSpec {
     /// nanoseconds
     pub node_cert_expiry: i64,
     pub external_cas: Vec<ExternalCa>,
+    /// a root to rotate to, PEM (`--ca-cert`)
+    #[serde(default)]
+    pub signing_ca_cert: String,
+    /// its key, PEM (`--ca-key`); never leaves the managers
+    #[serde(default)]
+    pub signing_ca_key: String,
     pub force_rotate: u64,
     pub autolock_managers: bool,
 }
@@ -174,6 +180,8 @@ impl Default for ClusterSpec {
             dispatcher_heartbeat_period: 5_000_000_000,
             node_cert_expiry: 90 * 24 * 3600 * 1_000_000_000,
             external_cas: Vec::new(),
+            signing_ca_cert: String::new(),
+            signing_ca_key: String::new(),
             force_rotate: 0,
             autolock_managers: false,
         }

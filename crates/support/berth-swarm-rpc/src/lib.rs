@@ -8,7 +8,9 @@ mod mtls;
 #[cfg(test)]
 mod tests;
 
-pub use mtls::{Peer, bootstrap_channel, channel, incoming, peer, require_role};
+pub use mtls::{
+    Peer, ServerTls, bootstrap_channel, channel, incoming, incoming_with, peer, require_role,
+};
 
 pub mod pb {
     tonic::include_proto!("berth.swarm.v1");

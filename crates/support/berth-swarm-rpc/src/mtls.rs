@@ -84,8 +84,20 @@ pub fn incoming(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
 ) -> ReceiverStream<Result<TlsConn, std::io::Error>> {
+    incoming_with(listener, Arc::new(move || tls.clone()))
+}
+
+/// The TLS configuration of the moment: a node's certificate or trust
+/// root may change while it serves (renewal, root rotation).
+pub type ServerTls = Arc<dyn Fn() -> Arc<ServerConfig> + Send + Sync>;
+
+/// `incoming`, taking each connection's configuration from `tls` as it
+/// is then.
+pub fn incoming_with(
+    listener: TcpListener,
+    tls: ServerTls,
+) -> ReceiverStream<Result<TlsConn, std::io::Error>> {
     let (tx, rx) = mpsc::channel(16);
-    let acceptor = TlsAcceptor::from(tls);
     tokio::spawn(async move {
         loop {
             // the server dropping its stream closes the channel: stop
@@ -102,7 +114,7 @@ pub fn incoming(
                     continue;
                 }
             };
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let (acceptor, tx) = (TlsAcceptor::from(tls()), tx.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {

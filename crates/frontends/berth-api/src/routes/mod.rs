@@ -39,7 +39,7 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/swarm/leave", post(swarm::leave))
         .route("/swarm/unlock", post(swarm::unlock))
         .route("/swarm/unlockkey", pending())
-        .route("/swarm/update", pending())
+        .route("/swarm/update", post(swarm::update))
         .route("/nodes", get(swarm_nodes::list))
         .route("/nodes/{id}", get(swarm::node).delete(swarm_nodes::remove))
         .route("/nodes/{id}/update", post(swarm_nodes::update))

@@ -10,7 +10,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::Engine;
-use berth_swarm_manager::{InitRequest, JoinRequest, LocalNodeState, Swarm, SwarmError};
+use berth_swarm_manager::{
+    InitRequest, JoinRequest, LocalNodeState, Swarm, SwarmError, UpdateFlags,
+};
 
 use super::json_body;
 use super::swarm_addr;
@@ -101,6 +103,41 @@ pub async fn join(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respons
         availability: wire::parse_availability(&b.availability).map_err(ApiError::bad_request)?,
     };
     s.swarm.join(req).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /swarm/update?version=N&rotate…=`: dockerd's checks of the
+/// query, then swarmkit's of the spec.
+pub async fn update(
+    State(s): State<SwarmState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: wire::SpecBody = if body.is_empty() {
+        Default::default()
+    } else {
+        json_body(&body)?
+    };
+    let p = Params::parse(q.as_deref())?;
+    let raw = p.first("version").unwrap_or_default();
+    let version = wire::go_uint(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid swarm version '{raw}': {e}")))?;
+    let flag = |name: &str| -> ApiResult<bool> {
+        match p.first(name).unwrap_or_default() {
+            "" => Ok(false),
+            v => wire::go_bool(v)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for {name}: {v}"))),
+        }
+    };
+    let flags = UpdateFlags {
+        rotate_worker_token: flag("rotateWorkerToken")?,
+        rotate_manager_token: flag("rotateManagerToken")?,
+        rotate_manager_unlock_key: flag("rotateManagerUnlockKey")?,
+    };
+    // a worker or a node outside a swarm answers as dockerd does first
+    s.swarm.inspect().await?;
+    let spec = wire::update_spec(&b).map_err(ApiError::bad_request)?;
+    s.swarm.update(version, spec, flags).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -54,9 +54,20 @@ pub fn spec_answer(s: &ClusterSpec) -> Value {
     })
 }
 
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The cluster's `TLSInfo`: the root nodes trust, and the issuer new
+/// certificates come from (the new root while a rotation runs, as
+/// swarmkit's `IssuerFromAPIRootCA`).
 fn tls_info(c: &Cluster) -> Value {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let (subject, key) = berth_swarm_ca::RootCa::from_pem(&c.root_ca.ca_cert, None)
+    let issuer_pem = c
+        .root_ca
+        .rotation
+        .as_ref()
+        .map_or(&c.root_ca.ca_cert, |r| &r.ca_cert);
+    let (subject, key) = berth_swarm_ca::RootCa::from_pem(issuer_pem, None)
         .ok()
         .and_then(|r| r.issuer_der())
         .unwrap_or_default();
@@ -65,6 +76,19 @@ fn tls_info(c: &Cluster) -> Value {
         "CertIssuerSubject": b64(&subject),
         "CertIssuerPublicKey": b64(&key),
     })
+}
+
+/// A node's `TLSInfo` as it reported it; the cluster's until it has.
+fn node_tls_info(n: &berth_swarm_store::Node, trust: Option<&Cluster>) -> Value {
+    let t = &n.description.tls_info;
+    if !t.trust_root.is_empty() {
+        return json!({
+            "TrustRoot": t.trust_root,
+            "CertIssuerSubject": b64(&t.cert_issuer_subject),
+            "CertIssuerPublicKey": b64(&t.cert_issuer_public_key),
+        });
+    }
+    trust.map(tls_info).unwrap_or_else(|| json!({}))
 }
 
 /// `ClusterInfo`: `GET /swarm` without the tokens, and `/info`'s cluster.
@@ -142,7 +166,7 @@ pub fn node_answer(v: &NodeView, trust: Option<&Cluster>) -> Value {
             "Platform": { "Architecture": d.architecture, "OS": d.os },
             "Resources": { "NanoCPUs": d.nano_cpus, "MemoryBytes": d.memory_bytes },
             "Engine": { "EngineVersion": d.engine_version, "Plugins": builtin_plugins() },
-            "TLSInfo": trust.map(tls_info).unwrap_or_else(|| json!({})),
+            "TLSInfo": node_tls_info(n, trust),
         },
         "Status": { "State": state(n.status.state), "Addr": n.status.addr },
     });
@@ -265,6 +289,7 @@ pub struct SpecBody {
     #[serde(deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     pub orchestration: Option<OrchestrationBody>,
+    pub raft: Option<RaftBody>,
     pub dispatcher: Option<DispatcherBody>,
     #[serde(rename = "CAConfig")]
     pub ca_config: Option<CaConfigBody>,
@@ -279,6 +304,20 @@ pub struct OrchestrationBody {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
+pub struct RaftBody {
+    #[serde(deserialize_with = "nullable")]
+    pub snapshot_interval: u64,
+    pub keep_old_snapshots: Option<u64>,
+    #[serde(deserialize_with = "nullable")]
+    pub log_entries_for_slow_followers: u64,
+    #[serde(deserialize_with = "nullable")]
+    pub election_tick: u32,
+    #[serde(deserialize_with = "nullable")]
+    pub heartbeat_tick: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct DispatcherBody {
     pub heartbeat_period: Option<i64>,
 }
@@ -287,6 +326,27 @@ pub struct DispatcherBody {
 #[serde(rename_all = "PascalCase", default)]
 pub struct CaConfigBody {
     pub node_cert_expiry: Option<i64>,
+    #[serde(rename = "ExternalCAs", deserialize_with = "nullable")]
+    pub external_cas: Vec<ExternalCaBody>,
+    #[serde(rename = "SigningCACert", deserialize_with = "nullable")]
+    pub signing_ca_cert: String,
+    #[serde(rename = "SigningCAKey", deserialize_with = "nullable")]
+    pub signing_ca_key: String,
+    #[serde(deserialize_with = "nullable")]
+    pub force_rotate: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExternalCaBody {
+    #[serde(deserialize_with = "nullable")]
+    pub protocol: String,
+    #[serde(rename = "URL", deserialize_with = "nullable")]
+    pub url: String,
+    #[serde(deserialize_with = "nullable")]
+    pub options: BTreeMap<String, String>,
+    #[serde(rename = "CACert", deserialize_with = "nullable")]
+    pub ca_cert: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -330,6 +390,79 @@ pub fn merged_spec(body: Option<&SpecBody>) -> ClusterSpec {
         .as_ref()
         .is_some_and(|e| e.auto_lock_managers);
     s
+}
+
+/// `POST /swarm/update`'s spec as dockerd hands it to swarmkit
+/// (`SwarmSpecToGRPC`): the whole spec, what the client left zero staying
+/// zero (swarmkit then uses its defaults where it reads them).
+pub fn update_spec(b: &SpecBody) -> Result<ClusterSpec, String> {
+    let name = match b.name.as_str() {
+        "" => berth_swarm_store::DEFAULT_CLUSTER_NAME.to_string(),
+        "default" => b.name.clone(),
+        _ => return Err(r#"swarm spec must be named "default""#.into()),
+    };
+    let raft = b.raft.as_ref();
+    let ca = b.ca_config.as_ref();
+    let mut external_cas = Vec::new();
+    for e in ca.map(|c| c.external_cas.as_slice()).unwrap_or_default() {
+        if !e.protocol.eq_ignore_ascii_case("cfssl") {
+            return Err(format!("invalid protocol: {:?}", e.protocol));
+        }
+        external_cas.push(berth_swarm_store::ExternalCa {
+            protocol: "cfssl".into(),
+            url: e.url.clone(),
+            options: e.options.clone(),
+            ca_cert: e.ca_cert.clone(),
+        });
+    }
+    Ok(ClusterSpec {
+        annotations: berth_swarm_store::Annotations {
+            name,
+            labels: b.labels.clone(),
+        },
+        task_history_retention_limit: b
+            .orchestration
+            .as_ref()
+            .and_then(|o| o.task_history_retention_limit)
+            .unwrap_or(0),
+        snapshot_interval: raft.map_or(0, |r| r.snapshot_interval),
+        keep_old_snapshots: raft.and_then(|r| r.keep_old_snapshots).unwrap_or(0),
+        log_entries_for_slow_followers: raft.map_or(0, |r| r.log_entries_for_slow_followers),
+        election_tick: raft.map_or(0, |r| r.election_tick),
+        heartbeat_tick: raft.map_or(0, |r| r.heartbeat_tick),
+        dispatcher_heartbeat_period: b
+            .dispatcher
+            .as_ref()
+            .and_then(|d| d.heartbeat_period)
+            .unwrap_or(0),
+        node_cert_expiry: ca.and_then(|c| c.node_cert_expiry).unwrap_or(0),
+        external_cas,
+        signing_ca_cert: ca.map(|c| c.signing_ca_cert.clone()).unwrap_or_default(),
+        signing_ca_key: ca.map(|c| c.signing_ca_key.clone()).unwrap_or_default(),
+        force_rotate: ca.map_or(0, |c| c.force_rotate),
+        autolock_managers: b
+            .encryption_config
+            .as_ref()
+            .is_some_and(|e| e.auto_lock_managers),
+    })
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.ParseUint(s, 10, 64)`, with its error text.
+pub fn go_uint(s: &str) -> Result<u64, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.ParseUint: parsing {s:?}: invalid syntax"));
+    }
+    s.parse()
+        .map_err(|_| format!("strconv.ParseUint: parsing {s:?}: value out of range"))
 }
 
 pub fn parse_availability(s: &str) -> Result<Availability, String> {
@@ -383,6 +516,51 @@ mod tests {
             parse_availability("nope")
                 .unwrap_err()
                 .contains("invalid Availability")
+        );
+    }
+
+    #[test]
+    fn an_update_spec_is_the_clients_whole_spec_as_dockerd_converts_it() {
+        let body: SpecBody = serde_json::from_value(json!({
+            "Name": "", "Labels": {"a": "b"},
+            "Orchestration": { "TaskHistoryRetentionLimit": 3 },
+            "Raft": { "SnapshotInterval": 500, "KeepOldSnapshots": 1, "ElectionTick": 10, "HeartbeatTick": 1 },
+            "Dispatcher": { "HeartbeatPeriod": 7_000_000_000i64 },
+            "CAConfig": { "NodeCertExpiry": 0, "ForceRotate": 2, "SigningCACert": "C", "SigningCAKey": "K",
+                "ExternalCAs": [{ "Protocol": "CFSSL", "URL": "https://x" }] },
+            "TaskDefaults": {}, "EncryptionConfig": { "AutoLockManagers": false }
+        }))
+        .unwrap();
+        let s = update_spec(&body).unwrap();
+        assert_eq!(s.annotations.name, "default");
+        assert_eq!(s.task_history_retention_limit, 3);
+        assert_eq!((s.snapshot_interval, s.keep_old_snapshots), (500, 1));
+        assert_eq!(s.log_entries_for_slow_followers, 0, "zero stays zero");
+        assert_eq!(s.node_cert_expiry, 0);
+        assert_eq!(s.dispatcher_heartbeat_period, 7_000_000_000);
+        assert_eq!((s.force_rotate, s.signing_ca_cert.as_str()), (2, "C"));
+        assert_eq!(s.external_cas[0].protocol, "cfssl");
+        let named: SpecBody = serde_json::from_value(json!({ "Name": "other" })).unwrap();
+        assert_eq!(
+            update_spec(&named).unwrap_err(),
+            r#"swarm spec must be named "default""#
+        );
+        let bad: SpecBody =
+            serde_json::from_value(json!({ "CAConfig": { "ExternalCAs": [{ "Protocol": "x" }] } }))
+                .unwrap();
+        assert_eq!(update_spec(&bad).unwrap_err(), r#"invalid protocol: "x""#);
+        assert_eq!(go_uint("12"), Ok(12));
+        assert_eq!(
+            go_uint("x1").unwrap_err(),
+            r#"strconv.ParseUint: parsing "x1": invalid syntax"#
+        );
+        assert_eq!(
+            go_uint(""),
+            Err(r#"strconv.ParseUint: parsing "": invalid syntax"#.into())
+        );
+        assert_eq!(
+            (go_bool("True"), go_bool("0"), go_bool("yes")),
+            (Some(true), Some(false), None)
         );
     }
 

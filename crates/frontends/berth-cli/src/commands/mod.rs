@@ -6,5 +6,6 @@ pub mod networks;
 pub mod nodes;
 pub mod runtime;
 pub mod swarm;
+pub mod swarm_ca;
 pub mod system;
 pub mod volumes;

@@ -26,7 +26,7 @@ pub(crate) async fn get_json(ctx: &Ctx, path: &str) -> Result<Value> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
-async fn post(ctx: &Ctx, path: &str, body: Option<&Value>) -> Result<Vec<u8>> {
+pub(crate) async fn post(ctx: &Ctx, path: &str, body: Option<&Value>) -> Result<Vec<u8>> {
     let (code, pending) = match body {
         Some(b) => rawhttp::post_json(&ctx.socket, path, b.to_string().as_bytes()).await?,
         None => rawhttp::post_headers(&ctx.socket, path).await?,
@@ -34,7 +34,7 @@ async fn post(ctx: &Ctx, path: &str, body: Option<&Value>) -> Result<Vec<u8>> {
     answer(code, pending).await
 }
 
-fn flag_error(value: &str, flag: &str, why: &str) -> anyhow::Error {
+pub(crate) fn flag_error(value: &str, flag: &str, why: &str) -> anyhow::Error {
     status(
         125,
         format!("invalid argument \"{value}\" for \"--{flag}\" flag: {why}"),
