@@ -369,11 +369,11 @@ fn stats_count_network_bytes() {
 #[test]
 fn exec_joins_the_containers_cgroups_namespaces_and_filter() {
     let d = Daemon::start();
-    d.berth(&["run", "-d", "--name", "j", "busybox", "sleep", "1000"]);
+    d.berth(&["run", "-d", "--name", "joined", "busybox", "sleep", "1000"]);
     let show = |pid: &str| {
         let o = d.berth(&[
             "exec",
-            "j",
+            "joined",
             "sh",
             "-c",
             &format!(
@@ -395,12 +395,12 @@ fn exec_joins_the_containers_cgroups_namespaces_and_filter() {
     assert!(exec.contains("Seccomp:\t2"), "{exec}");
     assert!(exec.contains("NoNewPrivs:\t1"), "{exec}");
     // HOME from the container's passwd
-    let o = d.docker(&["exec", "-u", "nobody", "j", "sh", "-c", "echo $HOME"]);
+    let o = d.docker(&["exec", "-u", "nobody", "joined", "sh", "-c", "echo $HOME"]);
     assert_eq!(stdout(&o), "/home\n", "{}", stderr(&o));
     // an exec in a container running with --privileged gets every capability
     // and no filter
-    d.berth(&["run", "-d", "--privileged", "--name", "p", "busybox", "sleep", "1000"]);
-    let o = d.berth(&["exec", "p", "grep", "-E", "^(Seccomp|CapEff):", "/proc/self/status"]);
+    d.berth(&["run", "-d", "--privileged", "--name", "priv", "busybox", "sleep", "1000"]);
+    let o = d.berth(&["exec", "priv", "grep", "-E", "^(Seccomp|CapEff):", "/proc/self/status"]);
     assert!(stdout(&o).contains("Seccomp:\t0"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("CapEff:\t00000000a80425fb"), "{}", stdout(&o));
 }

@@ -317,6 +317,9 @@ impl Child<'_> {
         };
         set_user(self.spec.uid, self.spec.gid, &self.spec.additional_gids)?;
         close_range_cloexec();
+        // a uid other than 0 cleared the effective set: dropping from the
+        // bounding set needs CAP_SETPCAP back, as libcontainer's reset
+        reset_effective().context("resetting effective capabilities")?;
         set_caps(&self.caps).context("setting capabilities")?;
         if chdir_later {
             std::env::set_current_dir(cwd)
@@ -410,6 +413,51 @@ fn close_range_cloexec() {
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
 }
 
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+fn capset(data: &[CapData; 2]) -> std::io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: capset with a version-3 header and two data entries
+    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Effective = permitted.
+fn reset_effective() -> std::io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget with a version-3 header and two data entries
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for d in &mut data {
+        d.effective = d.permitted;
+    }
+    capset(&data)
+}
+
 /// The bounding set, then effective, permitted and inheritable, then the
 /// ambient set, as libcontainer's drop_privileges.
 fn set_caps(caps: &CapSets) -> Result<()> {
@@ -426,23 +474,6 @@ fn set_caps(caps: &CapSets) -> Result<()> {
             }
         }
     }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
     let inheritable = caps.inheritable.unwrap_or(0);
     let split = |m: u64| [m as u32, (m >> 32) as u32];
     let (e, p, i) = (
@@ -451,21 +482,18 @@ fn set_caps(caps: &CapSets) -> Result<()> {
         split(inheritable),
     );
     let data = [
-        Data {
+        CapData {
             effective: e[0],
             permitted: p[0],
             inheritable: i[0],
         },
-        Data {
+        CapData {
             effective: e[1],
             permitted: p[1],
             inheritable: i[1],
         },
     ];
-    // SAFETY: capset with a version-3 header and two data entries
-    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("capset");
-    }
+    capset(&data).context("capset")?;
     // SAFETY: prctl with integer arguments only
     unsafe {
         libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
