@@ -399,8 +399,28 @@ fn exec_joins_the_containers_cgroups_namespaces_and_filter() {
     assert_eq!(stdout(&o), "/home\n", "{}", stderr(&o));
     // an exec in a container running with --privileged gets every capability
     // and no filter
-    d.berth(&["run", "-d", "--privileged", "--name", "priv", "busybox", "sleep", "1000"]);
-    let o = d.berth(&["exec", "priv", "grep", "-E", "^(Seccomp|CapEff):", "/proc/self/status"]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--privileged",
+        "--name",
+        "priv",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let o = d.berth(&[
+        "exec",
+        "priv",
+        "grep",
+        "-E",
+        "^(Seccomp|CapEff):",
+        "/proc/self/status",
+    ]);
     assert!(stdout(&o).contains("Seccomp:\t0"), "{}", stdout(&o));
-    assert!(!stdout(&o).contains("CapEff:\t00000000a80425fb"), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("CapEff:\t00000000a80425fb"),
+        "{}",
+        stdout(&o)
+    );
 }

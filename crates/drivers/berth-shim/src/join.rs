@@ -313,7 +313,10 @@ impl Child<'_> {
         let chdir_later = match std::env::set_current_dir(cwd) {
             Ok(()) => false,
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => true,
-            Err(e) => return Err(e).with_context(|| format!("chdir to cwd ({cwd:?}) set in config.json failed")),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("chdir to cwd ({cwd:?}) set in config.json failed"));
+            }
         };
         set_user(self.spec.uid, self.spec.gid, &self.spec.additional_gids)?;
         close_range_cloexec();
@@ -326,7 +329,10 @@ impl Child<'_> {
                 .with_context(|| format!("chdir to cwd ({cwd:?}) set in config.json failed"))?;
         }
         let mut env = self.env;
-        if !env.iter().any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty())) {
+        if !env
+            .iter()
+            .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
+        {
             let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
             if let Some(home) = home_of(&passwd, self.spec.uid) {
                 env.retain(|e| !e.starts_with("HOME="));
@@ -470,7 +476,8 @@ fn set_caps(caps: &CapSets) -> Result<()> {
         if caps.bounding & (1 << cap) == 0 {
             // SAFETY: prctl with integer arguments only
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } < 0 {
-                return Err(std::io::Error::last_os_error()).context("dropping a bounding capability");
+                return Err(std::io::Error::last_os_error())
+                    .context("dropping a bounding capability");
             }
         }
     }
@@ -496,12 +503,24 @@ fn set_caps(caps: &CapSets) -> Result<()> {
     capset(&data).context("capset")?;
     // SAFETY: prctl with integer arguments only
     unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
         for cap in 0..=last {
             if caps.ambient.unwrap_or(0) & (1 << cap) != 0 {
                 // an ambient capability the kernel refuses is left out, as
                 // libcontainer does
-                libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0);
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                );
             }
         }
     }
@@ -687,7 +706,10 @@ mod tests {
     #[test]
     fn capability_names_map_to_their_numbers() {
         assert_eq!(cap_mask(["CAP_CHOWN"]).unwrap(), 1);
-        assert_eq!(cap_mask(["sys_admin", "CAP_NET_ADMIN"]).unwrap(), (1 << 21) | (1 << 12));
+        assert_eq!(
+            cap_mask(["sys_admin", "CAP_NET_ADMIN"]).unwrap(),
+            (1 << 21) | (1 << 12)
+        );
         assert_eq!(cap_mask(["CAP_CHECKPOINT_RESTORE"]).unwrap(), 1 << 40);
         assert!(cap_mask(["CAP_NOPE"]).is_err());
         // Docker's default set, as /proc/PID/status shows it
@@ -713,7 +735,11 @@ mod tests {
     #[test]
     fn oci_capability_names_are_the_kernels() {
         use oci_spec::runtime::Capability;
-        for (cap, bit) in [(Capability::SysAdmin, 21), (Capability::AuditRead, 37), (Capability::Setpcap, 8)] {
+        for (cap, bit) in [
+            (Capability::SysAdmin, 21),
+            (Capability::AuditRead, 37),
+            (Capability::Setpcap, 8),
+        ] {
             let name = serde_json::to_value(cap).unwrap();
             assert_eq!(cap_mask([name.as_str().unwrap()]).unwrap(), 1 << bit);
             assert_eq!(cap_mask([cap.to_string()]).unwrap(), 1 << bit);
@@ -730,7 +756,10 @@ mod tests {
             ambient: None,
         };
         let added = base.with_added(4);
-        assert_eq!((added.bounding, added.effective, added.permitted), (5, 5, 5));
+        assert_eq!(
+            (added.bounding, added.effective, added.permitted),
+            (5, 5, 5)
+        );
         assert_eq!((added.inheritable, added.ambient), (None, None));
         let with_inh = CapSets {
             inheritable: Some(0),
@@ -758,7 +787,11 @@ mod tests {
     #[test]
     fn commands_are_looked_up_in_the_exec_path() {
         let e = Exec::new(&["ls".into(), "-l".into()], &["PATH=/a::/b".into()]).unwrap();
-        let c: Vec<_> = e.candidates.iter().map(|c| c.to_str().unwrap().to_string()).collect();
+        let c: Vec<_> = e
+            .candidates
+            .iter()
+            .map(|c| c.to_str().unwrap().to_string())
+            .collect();
         assert_eq!(c, ["/a/ls", "./ls", "/b/ls"]);
         let e = Exec::new(&["/bin/ls".into()], &[]).unwrap();
         assert_eq!(e.candidates.len(), 1);

@@ -1170,9 +1170,8 @@ mod tests {
 
     #[test]
     fn a_stopped_container_without_hooks_is_removed_here() {
-        let (_root, dir) = state_dir(
-            r#"{"hooks":null,"cgroup_path":"/berth-shim-test-nonexistent/c1"}"#,
-        );
+        let (_root, dir) =
+            state_dir(r#"{"hooks":null,"cgroup_path":"/berth-shim-test-nonexistent/c1"}"#);
         assert!(delete_stopped(&dir).expect("delete"));
         assert!(!dir.exists());
         // gone already: nothing left to do
@@ -1181,9 +1180,8 @@ mod tests {
 
     #[test]
     fn poststop_hooks_and_unknown_state_are_left_to_libcontainer() {
-        let (_root, dir) = state_dir(
-            r#"{"hooks":{"poststop":[{"path":"/bin/true"}]},"cgroup_path":"/x/c1"}"#,
-        );
+        let (_root, dir) =
+            state_dir(r#"{"hooks":{"poststop":[{"path":"/bin/true"}]},"cgroup_path":"/x/c1"}"#);
         assert!(!delete_stopped(&dir).expect("delete"));
         assert!(dir.exists());
         let (_root, dir) = state_dir(r#"{"hooks":null}"#);
