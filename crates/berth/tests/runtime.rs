@@ -365,3 +365,62 @@ fn stats_count_network_bytes() {
     assert!(v["networks"].get("lo").is_none());
     let _ = d.berth(&["rm", "-f", "talker"]);
 }
+
+#[test]
+fn exec_joins_the_containers_cgroups_namespaces_and_filter() {
+    let d = Daemon::start();
+    d.berth(&["run", "-d", "--name", "joined", "busybox", "sleep", "1000"]);
+    let show = |pid: &str| {
+        let o = d.berth(&[
+            "exec",
+            "joined",
+            "sh",
+            "-c",
+            &format!(
+                "cat /proc/{pid}/cgroup; for n in ipc mnt net pid uts cgroup; do readlink /proc/{pid}/ns/$n; done; \
+                 grep -E '^(Seccomp|NoNewPrivs|CapBnd|CapPrm|CapInh|CapAmb):' /proc/{pid}/status"
+            ),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        stdout(&o)
+    };
+    let (init, exec) = (show("1"), show("self"));
+    let lines = |s: &str, pred: &dyn Fn(&str) -> bool| -> Vec<String> {
+        s.lines().filter(|l| pred(l)).map(String::from).collect()
+    };
+    // same cgroup in every hierarchy, same namespaces, same capability sets
+    let same = |l: &str| !l.starts_with("Seccomp") && !l.starts_with("NoNewPrivs");
+    assert_eq!(lines(&exec, &same), lines(&init, &same));
+    // the container's filter, and no_new_privs with it (as before)
+    assert!(exec.contains("Seccomp:\t2"), "{exec}");
+    assert!(exec.contains("NoNewPrivs:\t1"), "{exec}");
+    // HOME from the container's passwd
+    let o = d.docker(&["exec", "-u", "nobody", "joined", "sh", "-c", "echo $HOME"]);
+    assert_eq!(stdout(&o), "/home\n", "{}", stderr(&o));
+    // an exec in a container running with --privileged gets every capability
+    // and no filter
+    d.berth(&[
+        "run",
+        "-d",
+        "--privileged",
+        "--name",
+        "priv",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let o = d.berth(&[
+        "exec",
+        "priv",
+        "grep",
+        "-E",
+        "^(Seccomp|CapEff):",
+        "/proc/self/status",
+    ]);
+    assert!(stdout(&o).contains("Seccomp:\t0"), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("CapEff:\t00000000a80425fb"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -41,12 +41,15 @@ pub fn run(args: ShimArgs) -> Result<()> {
             let _ = std::io::stdout().flush();
             detach_stdout();
             let berth = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+            let cgroup = cgroup_of(&container);
+            let exec_plan = exec_plan(&args, cgroup.as_deref());
             let steady = Steady {
                 args,
                 pid,
-                cgroup: cgroup_of(&container),
+                cgroup,
                 berth: berth.clone(),
                 fds: Fds::default(),
+                exec_plan,
             };
             let small = berth.with_file_name(STEADY_BINARY);
             let steady = if small.is_file() {
@@ -111,6 +114,24 @@ fn exec_steady(
     }
     steady.fds = Fds::default();
     fail(steady, error)
+}
+
+/// What an exec in this container needs, for `berth-shim exec`; None
+/// leaves execs to libcontainer (`berth shim-exec`).
+fn exec_plan(args: &ShimArgs, cgroup: Option<&str>) -> Option<crate::join::ExecPlan> {
+    let spec = Spec::load(args.bundle.join("config.json")).ok()?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) if crate::seccomp::cacheable(profile) => {
+            let dir = seccomp_cache_dir(&args.state_dir.join("runtime"));
+            // compiled at create unless libcontainer loaded it itself
+            crate::seccomp::program(&dir, profile).ok()?;
+            Some(crate::seccomp::cache_path(&dir, profile).ok()?).filter(|p| p.is_file())
+        }
+        Some(_) => return None,
+        None => None,
+    };
+    let procs = crate::join::cgroup_procs(cgroup?);
+    crate::join::plan(&spec, procs, seccomp)
 }
 
 /// The container's cgroup, read before libcontainer removes it at the end.
@@ -490,7 +511,7 @@ struct KernelSigaction {
 
 /// Sets every catchable signal (glibc's reserved 32 and 33 included, which
 /// its signal() refuses) back to SIG_DFL through the raw system call.
-fn reset_signal_dispositions() {
+pub(crate) fn reset_signal_dispositions() {
     let dfl = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,

@@ -8,6 +8,7 @@
 //! with SIGKILL loses neither log lines nor exit codes.
 
 mod create;
+pub mod join;
 pub use berth_logdriver::jsonlog;
 pub mod protocol;
 mod seccomp;

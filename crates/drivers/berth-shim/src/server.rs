@@ -72,6 +72,7 @@ struct Shared {
     exec_seq: AtomicUsize,
     /// the big binary, which runs exec helpers
     berth: PathBuf,
+    exec_plan: Option<crate::join::ExecPlan>,
     quiet: berth_resident::Quiet,
 }
 
@@ -99,6 +100,9 @@ pub(crate) struct Steady {
     /// the big binary, for the helpers that need libcontainer
     pub(crate) berth: PathBuf,
     pub(crate) fds: Fds,
+    /// what `berth-shim exec` needs; none leaves execs to libcontainer
+    #[serde(default)]
+    pub(crate) exec_plan: Option<crate::join::ExecPlan>,
 }
 
 /// Descriptor numbers inherited across execve (-1: none).
@@ -176,9 +180,75 @@ impl Lifecycle for HelperLifecycle {
         self.run("shim-start")
     }
 
+    /// libcontainer's delete of a stopped container without poststop
+    /// hooks, done here for the same reason as `start`.
     fn delete(&mut self) -> Result<()> {
+        if delete_stopped(&self.root.join(&self.id))? {
+            return Ok(());
+        }
         self.run("shim-delete")
     }
+}
+
+/// Removes a stopped container's cgroup and libcontainer's state directory
+/// as libcontainer's delete does: the processes left in each cgroup
+/// directory are killed, the directory removed (retried while the kernel
+/// still counts them), then the state. False when the container needs
+/// more (hooks, systemd), which the helper does.
+fn delete_stopped(dir: &Path) -> Result<bool> {
+    if !dir.exists() {
+        return Ok(true);
+    }
+    let read = |name: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&fs::read(dir.join(name)).ok()?).ok()
+    };
+    let (Some(config), Some(state)) = (read("youki_config.json"), read("state.json")) else {
+        return Ok(false);
+    };
+    let poststop = config
+        .get("hooks")
+        .and_then(|h| h.get("poststop"))
+        .and_then(|p| p.as_array())
+        .is_some_and(|p| !p.is_empty());
+    let systemd = state.get("useSystemd").and_then(|v| v.as_bool()) == Some(true);
+    let Some(cgroup) = config.get("cgroup_path").and_then(|p| p.as_str()) else {
+        return Ok(false);
+    };
+    if poststop || systemd {
+        return Ok(false);
+    }
+    for d in crate::join::cgroup_dirs(cgroup) {
+        remove_cgroup_dir(&d)?;
+    }
+    fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    Ok(true)
+}
+
+fn remove_cgroup_dir(d: &Path) -> Result<()> {
+    if !d.exists() {
+        return Ok(());
+    }
+    let kill = d.join("cgroup.kill");
+    if kill.exists() {
+        fs::write(&kill, "1").with_context(|| format!("writing {}", kill.display()))?;
+    } else {
+        let procs = fs::read_to_string(d.join("cgroup.procs"))
+            .with_context(|| format!("reading {}/cgroup.procs", d.display()))?;
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a pid the cgroup lists
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    // a few tries within ~100 ms, as libcontainer
+    let mut delay = Duration::from_millis(10);
+    for attempt in 1..=4u32 {
+        if fs::remove_dir(d).is_ok() {
+            return Ok(());
+        }
+        thread::sleep(delay);
+        delay = (delay * attempt).min(Duration::from_millis(100));
+    }
+    anyhow::bail!("could not delete {}", d.display())
 }
 
 /// Whether libcontainer's saved config names hooks (poststart ones would
@@ -233,6 +303,12 @@ pub fn steady_main() -> i32 {
         eprintln!("berth-shim: started by berth's shim, not by hand");
         return 2;
     };
+    if json == "exec" {
+        return match std::env::args().nth(2) {
+            Some(spec) => crate::join::exec_main(&spec),
+            None => 2,
+        };
+    }
     let steady: Steady = match serde_json::from_str(&json) {
         Ok(s) => s,
         Err(e) => {
@@ -295,6 +371,7 @@ pub(crate) fn serve(
         pid,
         cgroup,
         berth,
+        exec_plan,
         ..
     } = steady;
     // a driver that cannot start fails the container's start, as in
@@ -327,6 +404,7 @@ pub(crate) fn serve(
         exec_masters: Mutex::new(std::collections::HashMap::new()),
         exec_seq: AtomicUsize::new(0),
         berth,
+        exec_plan,
         quiet: berth_resident::Quiet::default(),
     });
 
@@ -742,6 +820,8 @@ fn serve_request(sh: &Shared, mut conn: UnixStream) {
                 console_socket,
                 console_size,
                 add_caps,
+                init_pid: Some(sh.pid),
+                plan: sh.exec_plan.clone(),
             };
             if exited().is_some() {
                 let _ = respond(&mut conn, &Response::err("container is not running"));
@@ -880,6 +960,12 @@ pub struct ExecHelperSpec {
     pub console_size: Option<(u16, u16)>,
     #[serde(default)]
     pub add_caps: Vec<String>,
+    /// the container's init, whose namespaces the process joins
+    #[serde(default)]
+    pub init_pid: Option<i32>,
+    /// set when `berth-shim exec` can start the process
+    #[serde(default)]
+    pub plan: Option<crate::join::ExecPlan>,
 }
 
 fn write_frame(conn: &Mutex<UnixStream>, stream: u8, data: &[u8]) -> bool {
@@ -1004,9 +1090,22 @@ fn start_exec_helper(
     };
     let (rep_r, rep_w) = pipe2(OFlag::O_CLOEXEC)?;
     let rep_raw = rep_w.as_raw_fd();
-    let mut cmd = std::process::Command::new(&sh.berth);
-    cmd.arg("shim-exec")
-        .arg(serde_json::to_string(spec)?)
+    // the small binary joins the container itself when the creating shim
+    // could plan it; else libcontainer's tenant builder in the big one
+    let small = sh.berth.with_file_name(STEADY_BINARY);
+    let mut cmd = match &spec.plan {
+        Some(_) if small.is_file() => {
+            let mut c = std::process::Command::new(small);
+            c.arg("exec");
+            c
+        }
+        _ => {
+            let mut c = std::process::Command::new(&sh.berth);
+            c.arg("shim-exec");
+            c
+        }
+    };
+    cmd.arg(serde_json::to_string(spec)?)
         .stdin(std::process::Stdio::from(in_r))
         .stdout(std::process::Stdio::from(out_w))
         .stderr(std::process::Stdio::from(err_w));
@@ -1054,4 +1153,40 @@ fn start_exec_helper(
         return Ok((pid, vec![out], input));
     }
     Ok((pid, vec![File::from(out_r), File::from(err_r)], in_w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_dir(config: &str) -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("c1");
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join("youki_config.json"), config).expect("write");
+        fs::write(dir.join("state.json"), r#"{"id":"c1","useSystemd":false}"#).expect("write");
+        (root, dir)
+    }
+
+    #[test]
+    fn a_stopped_container_without_hooks_is_removed_here() {
+        let (_root, dir) =
+            state_dir(r#"{"hooks":null,"cgroup_path":"/berth-shim-test-nonexistent/c1"}"#);
+        assert!(delete_stopped(&dir).expect("delete"));
+        assert!(!dir.exists());
+        // gone already: nothing left to do
+        assert!(delete_stopped(&dir).expect("delete"));
+    }
+
+    #[test]
+    fn poststop_hooks_and_unknown_state_are_left_to_libcontainer() {
+        let (_root, dir) =
+            state_dir(r#"{"hooks":{"poststop":[{"path":"/bin/true"}]},"cgroup_path":"/x/c1"}"#);
+        assert!(!delete_stopped(&dir).expect("delete"));
+        assert!(dir.exists());
+        let (_root, dir) = state_dir(r#"{"hooks":null}"#);
+        assert!(!delete_stopped(&dir).expect("delete"));
+        fs::remove_file(dir.join("youki_config.json")).expect("rm");
+        assert!(!delete_stopped(&dir).expect("delete"));
+    }
 }
