@@ -24,7 +24,7 @@ fn swarm_and_plugin_endpoints_answer_as_outside_a_swarm() {
     for (method, path) in [
         ("GET", "/swarm"),
         ("GET", "/v1.41/swarm/unlockkey"),
-        ("POST", "/swarm/update"),
+        ("POST", "/swarm/update?version=1"),
         ("GET", "/nodes"),
         ("GET", "/nodes/n1"),
         ("DELETE", "/nodes/n1"),
@@ -40,6 +40,15 @@ fn swarm_and_plugin_endpoints_answer_as_outside_a_swarm() {
         assert_eq!(status, 503, "{method} {path}");
         assert_eq!(message(&body), NOT_A_MANAGER, "{method} {path}");
     }
+    // dockerd reads the version before it asks the cluster
+    let (status, _, body) = raw_request(&d.sock, "POST", "/swarm/update", None).unwrap();
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (
+            400,
+            "invalid swarm version '': strconv.ParseUint: parsing \"\": invalid syntax"
+        )
+    );
     for path in ["/swarm/leave", "/swarm/leave?force=1", "/swarm/unlock"] {
         let (status, _, body) = raw_request(&d.sock, "POST", path, None).unwrap();
         assert_eq!(status, 503, "{path}");
