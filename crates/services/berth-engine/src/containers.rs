@@ -117,6 +117,10 @@ pub struct ContainerRecord {
     /// removed when the daemon starts
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub build_step: bool,
+    /// its image's layers, kept once `rmi -f` deleted that image under
+    /// the stopped container (dockerd's containers hold their layers)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff_ids: Vec<String>,
 }
 
 /// What waiters need to know, published on every state change.
@@ -545,6 +549,7 @@ impl Engine {
             primary_detached: false,
             legacy_links,
             build_step,
+            diff_ids: Vec::new(),
         };
         let entry = self.insert_new(requested_name, rec)?;
         self.container_event(&entry.record(), "create", &[]);
@@ -666,12 +671,9 @@ impl Engine {
 
     /// The image layers under the container's writable layer, top first.
     pub(crate) fn lower_dirs(&self, rec: &ContainerRecord) -> Vec<PathBuf> {
-        self.images
-            .r()
-            .images
-            .get(&rec.image_id)
-            .map(|i| {
-                chain_ids(&i.diff_ids)
+        self.layers_of(rec)
+            .map(|diff_ids| {
+                chain_ids(&diff_ids)
                     .iter()
                     .rev()
                     .map(|c| self.layer_dir(c))
@@ -680,23 +682,29 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Mounts the container's root filesystem (its image's layers under its
-    /// writable layer) unless it is mounted already.
-    pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
-        let id = &rec.id;
-        let image = self
+    /// The diff ids of the container's image, or the ones it kept when
+    /// that image was deleted under it.
+    fn layers_of(&self, rec: &ContainerRecord) -> Option<Vec<String>> {
+        let from_image = self
             .images
             .r()
             .images
             .get(&rec.image_id)
-            .cloned()
-            .ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!(
-                    "image {} of container {} is missing",
-                    rec.image_id,
-                    &id[..12]
-                ))
-            })?;
+            .map(|i| i.diff_ids.clone());
+        from_image.or_else(|| (!rec.diff_ids.is_empty()).then(|| rec.diff_ids.clone()))
+    }
+
+    /// Mounts the container's root filesystem (its image's layers under its
+    /// writable layer) unless it is mounted already.
+    pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let id = &rec.id;
+        let diff_ids = self.layers_of(rec).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "image {} of container {} is missing",
+                rec.image_id,
+                &id[..12]
+            ))
+        })?;
         let rootfs = self.rootfs_dir(id);
         std::fs::create_dir_all(&rootfs)?;
         let (upper, work) = self.overlay_dirs(id);
@@ -704,12 +712,7 @@ impl Engine {
         std::fs::create_dir_all(&work)?;
         if !mounts::is_mounted(&rootfs) {
             let mut lowers = vec![self.init_layer(id)?];
-            lowers.extend(
-                chain_ids(&image.diff_ids)
-                    .iter()
-                    .rev()
-                    .map(|c| self.layer_dir(c)),
-            );
+            lowers.extend(chain_ids(&diff_ids).iter().rev().map(|c| self.layer_dir(c)));
             mounts::mount_overlay(&lowers, &upper, &work, &rootfs)?;
         }
         Ok(rootfs)
@@ -1415,6 +1418,9 @@ impl Engine {
         self.runtime.forget(&e.id);
         self.meta.delete(Table::Containers, &e.id)?;
         self.containers.w().remove(&e.id);
+        if !rec.diff_ids.is_empty() {
+            self.release_layers(&chain_ids(&rec.diff_ids))?;
+        }
         self.forget_rw_size(&e.id);
         {
             let mut names_map = self.names.w();
@@ -2679,6 +2685,7 @@ mod restart_tests {
             primary_detached: false,
             legacy_links: Default::default(),
             build_step: false,
+            diff_ids: vec![],
         }
     }
 

@@ -759,9 +759,14 @@ impl Engine {
             }
             remaining_tags -= 1;
         }
-        // an image other images build on stays, untagged, as Docker keeps it
-        let delete_image = remaining_tags == 0 && (users.is_empty() || force) && !has_children;
-        if delete_image && users.is_empty() {
+        // an image other images build on stays, untagged, as Docker keeps
+        // it; so does one a running container uses (force or not), while
+        // stopped ones only block without force and keep the layers
+        let running_user = users.iter().any(|(_, running)| *running);
+        let delete_image =
+            remaining_tags == 0 && (users.is_empty() || (force && !running_user)) && !has_children;
+        if delete_image {
+            self.hand_layers_to(&users, &img.diff_ids)?;
             ops.push(WriteOp::Delete(Table::Images, img.id.clone()));
         }
         self.meta.write(ops)?;
@@ -770,11 +775,11 @@ impl Engine {
             for r in &refs {
                 idx.tags.remove(r);
             }
-            if delete_image && users.is_empty() {
+            if delete_image {
                 idx.images.remove(&img.id);
             }
         }
-        if delete_image && users.is_empty() {
+        if delete_image {
             if let Ok(d) = Digest::parse(&img.id) {
                 let _ = self.blobs.delete(&d);
             }
@@ -785,6 +790,22 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Before their image goes: the stopped containers that use it keep
+    /// its layers, written first so that a crash cannot lose them.
+    fn hand_layers_to(&self, users: &[(String, bool)], diff_ids: &[String]) -> Result<()> {
+        for (id, _) in users {
+            let Some(e) = self.containers.r().get(id).cloned() else {
+                continue;
+            };
+            let rec = e.update(|r| {
+                r.diff_ids = diff_ids.to_vec();
+                r.clone()
+            });
+            self.persist_record(&rec)?;
+        }
+        Ok(())
     }
 
     /// After a delete: the untagged parents (build steps) that nothing else

@@ -158,6 +158,10 @@ impl Engine {
                 idx.images.keys().cloned().collect(),
             )
         };
+        let in_use: std::collections::HashSet<String> = in_use
+            .into_iter()
+            .chain(self.container_held_layers()?)
+            .collect();
         let records = self.meta.list_json::<LayerRecord>(Table::Layers)?;
         let unused: Vec<String> = records
             .iter()
@@ -193,15 +197,30 @@ impl Engine {
         Ok(())
     }
 
+    /// The chains of the containers whose image was deleted under them;
+    /// read from the store, as garbage collection runs before the
+    /// containers are loaded.
+    fn container_held_layers(&self) -> Result<Vec<String>> {
+        let recs = self
+            .meta
+            .list_json::<crate::containers::ContainerRecord>(Table::Containers)?;
+        Ok(recs
+            .into_iter()
+            .filter(|(_, r)| !r.diff_ids.is_empty())
+            .flat_map(|(_, r)| chain_ids(&r.diff_ids))
+            .collect())
+    }
+
     /// Removes the layers of `chains` (top first) that no image uses any more.
     pub(crate) fn release_layers(&self, chains: &[String]) -> Result<()> {
-        let in_use: std::collections::HashSet<String> = {
+        let mut in_use: std::collections::HashSet<String> = {
             let idx = self.images.read().unwrap_or_else(|p| p.into_inner());
             idx.images
                 .values()
                 .flat_map(|i| chain_ids(&i.diff_ids))
                 .collect()
         };
+        in_use.extend(self.container_held_layers()?);
         let mut ops = Vec::new();
         let mut dirs = Vec::new();
         let mut blobs = Vec::new();

@@ -35,7 +35,8 @@ impl NetworkService {
         };
         let driver = self.driver(&driver_name)?;
         let mut options = req.options.clone();
-        let ipv6 = crate::options::enable_ipv6(req.enable_ipv6, &mut options)?;
+        let has_subnet6 = req.ipam.iter().any(|c| c.subnet.contains(':'));
+        let ipv6 = crate::options::enable_ipv6(req.enable_ipv6, &mut options, has_subnet6)?;
         let (cfg, cfg6) = requested_subnets(req, ipv6)?;
         crate::options::network_options(&options)?;
         let _one_at_a_time = CREATE.lock().unwrap_or_else(|p| p.into_inner());

@@ -12,15 +12,23 @@ pub(crate) const ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
 /// Whether a new network has IPv6: the request's flag when it sends one
 /// (and then dockerd drops a contradicting option, so inspect does not
 /// show it), else the `com.docker.network.enable_ipv6` driver option,
-/// read as Go's strconv.ParseBool.
-pub(crate) fn enable_ipv6(flag: Option<bool>, opts: &mut HashMap<String, String>) -> Result<bool> {
+/// read as Go's strconv.ParseBool (dockerd 27 on). Before, dockerd 20.10
+/// only kept the option and made an IPv4-only network; berth does that
+/// when there is no IPv6 subnet to enable IPv6 with (it has no default
+/// IPv6 pool), so docker-compose v1's `enable_ipv6: true` without a
+/// subnet still gets its network.
+pub(crate) fn enable_ipv6(
+    flag: Option<bool>,
+    opts: &mut HashMap<String, String>,
+    has_subnet6: bool,
+) -> Result<bool> {
     if let Some(on) = flag {
         opts.remove(ENABLE_IPV6);
         return Ok(on);
     }
     match opts.get(ENABLE_IPV6) {
         None => Ok(false),
-        Some(v) => go_parse_bool(v).ok_or_else(|| {
+        Some(v) => go_parse_bool(v).map(|on| on && has_subnet6).ok_or_else(|| {
             Error::invalid(format!(
                 "driver-opt {} is not a valid bool",
                 go_quote(ENABLE_IPV6)
@@ -59,17 +67,27 @@ mod tests {
     #[test]
     fn ipv6_from_the_flag_or_the_driver_option() {
         let opts = |v: &str| HashMap::from([(ENABLE_IPV6.to_string(), v.to_string())]);
-        assert_eq!(enable_ipv6(None, &mut HashMap::new()).ok(), Some(false));
+        assert_eq!(
+            enable_ipv6(None, &mut HashMap::new(), true).ok(),
+            Some(false)
+        );
         for (v, want) in [("true", true), ("1", true), ("T", true), ("False", false)] {
             let mut o = opts(v);
-            assert_eq!(enable_ipv6(None, &mut o).ok(), Some(want), "{v}");
+            assert_eq!(enable_ipv6(None, &mut o, true).ok(), Some(want), "{v}");
             assert_eq!(o.len(), 1, "the option stays when the flag is not sent");
+            // without an IPv6 subnet the option is only kept, as dockerd 20.10
+            assert_eq!(enable_ipv6(None, &mut o, false).ok(), Some(false), "{v}");
+            assert_eq!(o.len(), 1);
         }
         let mut o = opts("true");
-        assert_eq!(enable_ipv6(Some(false), &mut o).ok(), Some(false));
+        assert_eq!(enable_ipv6(Some(false), &mut o, true).ok(), Some(false));
         assert!(o.is_empty(), "the flag wins and the option goes");
         assert_eq!(
-            msg(enable_ipv6(None, &mut opts("yes")).map(|_| ())),
+            enable_ipv6(Some(true), &mut opts("true"), false).ok(),
+            Some(true)
+        );
+        assert_eq!(
+            msg(enable_ipv6(None, &mut opts("yes"), false).map(|_| ())),
             "driver-opt \"com.docker.network.enable_ipv6\" is not a valid bool"
         );
     }

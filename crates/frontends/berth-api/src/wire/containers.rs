@@ -209,7 +209,11 @@ fn legacy_network_settings(
 
 /// Every field of an endpoint, null when unset; before API 1.45 the
 /// aliases of a user-defined network also hold the short id and the
-/// hostname, as dockerd added them.
+/// hostname. Up to dockerd 24 (API 1.43) they were added when the
+/// endpoint joined (start, or connect), so a created container shows
+/// only the requested ones, and docker-compose v1 reconnects a created
+/// container exactly when its short id is missing; dockerd 25 (API 1.44)
+/// adds them to every answer.
 fn complete_endpoint(
     ep: &mut serde_json::Value,
     network: &str,
@@ -223,7 +227,13 @@ fn complete_endpoint(
         ep.entry(key).or_insert(serde_json::Value::Null);
     }
     let user_defined = !matches!(network, "bridge" | "host" | "none" | "default");
-    if version < ApiVersion(1, 45) && user_defined {
+    let joined = rec.state.status != Status::Created
+        || ep
+            .get("EndpointID")
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| !e.is_empty());
+    let shown = version == ApiVersion(1, 44) || (version < ApiVersion(1, 44) && joined);
+    if shown && user_defined {
         let mut aliases: Vec<String> = ep
             .get("Aliases")
             .and_then(|a| serde_json::from_value(a.clone()).ok())
