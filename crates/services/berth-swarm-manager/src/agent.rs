@@ -61,11 +61,7 @@ impl Active {
                 Ok(answer) => {
                     let a = answer.into_inner();
                     self.learn_managers(a.managers);
-                    let role = match a.role.as_str() {
-                        "manager" => Some(NodeRole::Manager),
-                        "worker" => Some(NodeRole::Worker),
-                        _ => None,
-                    };
+                    let role = NodeRole::parse(&a.role);
                     if self.adopt_root(&a.root_ca) {
                         // report the new trust root at once: a rotation's
                         // client waits for it

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use berth_swarm_store::{Availability, Event, EventKind, NodeRole, NodeState, Object};
+use berth_swarm_store::{Event, EventKind, Object};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -21,30 +21,6 @@ pub struct NodeEvent {
     /// unix nanoseconds: the object's time for a create or an update,
     /// now for a removal (the store has no time for it), as dockerd does
     pub time_nano: i64,
-}
-
-fn role(r: NodeRole) -> &'static str {
-    match r {
-        NodeRole::Manager => "manager",
-        NodeRole::Worker => "worker",
-    }
-}
-
-fn availability(a: Availability) -> &'static str {
-    match a {
-        Availability::Active => "active",
-        Availability::Pause => "pause",
-        Availability::Drain => "drain",
-    }
-}
-
-fn state(s: NodeState) -> &'static str {
-    match s {
-        NodeState::Unknown => "unknown",
-        NodeState::Down => "down",
-        NodeState::Ready => "ready",
-        NodeState::Disconnected => "disconnected",
-    }
 }
 
 /// The event dockerd's `logNodeEvent` makes of a store change; none for
@@ -68,11 +44,15 @@ pub fn node_event(e: &Event) -> Option<NodeEvent> {
     if let (EventKind::Update, Some(Object::Node(old))) = (e.kind, &e.old) {
         changed(
             "availability",
-            availability(old.spec.availability),
-            availability(node.spec.availability),
+            old.spec.availability.as_str(),
+            node.spec.availability.as_str(),
         );
-        changed("role", role(old.role), role(node.role));
-        changed("state", state(old.status.state), state(node.status.state));
+        changed("role", old.role.as_str(), node.role.as_str());
+        changed(
+            "state",
+            old.status.state.as_str(),
+            node.status.state.as_str(),
+        );
     }
     let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
     let (action, time_nano) = match e.kind {
@@ -115,7 +95,7 @@ pub fn spawn_forwarder(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_swarm_store::Node;
+    use berth_swarm_store::{Availability, Node, NodeRole};
 
     fn node(host: &str) -> Node {
         let mut n = Node {

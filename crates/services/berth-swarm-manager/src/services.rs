@@ -382,10 +382,7 @@ impl pb::dispatcher_server::Dispatcher for Services {
         Ok(Response::new(pb::HeartbeatResponse {
             period_ms: self.node.heartbeat_period().as_millis() as u64,
             managers: raft.members().into_iter().map(|(_, m)| m.addr).collect(),
-            role: match role {
-                NodeRole::Manager => "manager".into(),
-                NodeRole::Worker => "worker".into(),
-            },
+            role: role.as_str().into(),
             renew,
             root_ca,
         }))

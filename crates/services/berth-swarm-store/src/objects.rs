@@ -53,6 +53,46 @@ pub enum NodeState {
     Disconnected,
 }
 
+/// swarmkit's lowercase words for a node's role, availability and state,
+/// as the Engine API, events and the node-to-node protocol carry them.
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Manager => "manager",
+            NodeRole::Worker => "worker",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NodeRole> {
+        match s {
+            "manager" => Some(NodeRole::Manager),
+            "worker" => Some(NodeRole::Worker),
+            _ => None,
+        }
+    }
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Active => "active",
+            Availability::Pause => "pause",
+            Availability::Drain => "drain",
+        }
+    }
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Unknown => "unknown",
+            NodeState::Down => "down",
+            NodeState::Ready => "ready",
+            NodeState::Disconnected => "disconnected",
+        }
+    }
+}
+
 /// Where a node's certificate stands with the CA.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CertState {

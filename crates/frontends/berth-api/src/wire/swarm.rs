@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use berth_swarm_manager::{LocalNodeState, NodeView, SwarmInfo, SwarmView};
-use berth_swarm_store::{Availability, Cluster, ClusterSpec, Meta, NodeRole, NodeState};
+use berth_swarm_store::{Availability, Cluster, ClusterSpec, Meta};
 use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -119,37 +119,13 @@ pub fn swarm_answer(v: &SwarmView) -> Value {
     a
 }
 
-fn role(r: NodeRole) -> &'static str {
-    match r {
-        NodeRole::Manager => "manager",
-        NodeRole::Worker => "worker",
-    }
-}
-
-fn availability(a: Availability) -> &'static str {
-    match a {
-        Availability::Active => "active",
-        Availability::Pause => "pause",
-        Availability::Drain => "drain",
-    }
-}
-
-fn state(s: NodeState) -> &'static str {
-    match s {
-        NodeState::Unknown => "unknown",
-        NodeState::Down => "down",
-        NodeState::Ready => "ready",
-        NodeState::Disconnected => "disconnected",
-    }
-}
-
 pub fn node_answer(v: &NodeView, trust: Option<&Cluster>) -> Value {
     let n = &v.node;
     let (version, created, updated) = meta(&n.meta);
     let mut spec = json!({
         "Labels": n.spec.annotations.labels,
-        "Role": role(n.spec.desired_role),
-        "Availability": availability(n.spec.availability),
+        "Role": n.spec.desired_role.as_str(),
+        "Availability": n.spec.availability.as_str(),
     });
     if !n.spec.annotations.name.is_empty() {
         spec["Name"] = json!(n.spec.annotations.name);
@@ -168,7 +144,7 @@ pub fn node_answer(v: &NodeView, trust: Option<&Cluster>) -> Value {
             "Engine": { "EngineVersion": d.engine_version, "Plugins": builtin_plugins() },
             "TLSInfo": node_tls_info(n, trust),
         },
-        "Status": { "State": state(n.status.state), "Addr": n.status.addr },
+        "Status": { "State": n.status.state.as_str(), "Addr": n.status.addr },
     });
     if !n.status.message.is_empty() {
         a["Status"]["Message"] = json!(n.status.message);
