@@ -7,7 +7,7 @@ use std::time::Duration;
 use berth_swarm_ca::{JoinToken, RootCa};
 use berth_swarm_store::{CertState, ClusterSpec, NodeState};
 
-use crate::tests::{init, join_req, node, until};
+use crate::tests::{init, join_req, node, three_nodes, until};
 use crate::{Swarm, UpdateFlags};
 
 async fn spec_and_version(s: &Swarm) -> (ClusterSpec, u64) {
@@ -80,11 +80,7 @@ async fn an_update_replaces_the_spec_once_and_rotates_tokens_on_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_rotation_reissues_every_node_and_then_swaps_the_root() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        node(&dir, "a").await,
-        node(&dir, "b").await,
-        node(&dir, "c").await,
-    );
+    let (a, b, c) = three_nodes(&dir).await;
     let remote = init(&a).await;
     let view = a.inspect().await.unwrap();
     b.join(join_req(&remote, &view.manager_token))

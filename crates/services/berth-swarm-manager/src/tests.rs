@@ -61,14 +61,31 @@ pub(crate) async fn until(secs: u64, mut f: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Three nodes, a, b and c, not in a swarm yet.
+pub(crate) async fn three_nodes(dir: &tempfile::TempDir) -> (Swarm, Swarm, Swarm) {
+    (
+        node(dir, "a").await,
+        node(dir, "b").await,
+        node(dir, "c").await,
+    )
+}
+
+/// Waits until `s` sees every node of its swarm ready.
+pub(crate) async fn until_all_ready(s: &Swarm) {
+    until(10, async || {
+        s.nodes()
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.node.status.state == NodeState::Ready)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_and_a_worker_join_and_every_node_becomes_ready() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        node(&dir, "a").await,
-        node(&dir, "b").await,
-        node(&dir, "c").await,
-    );
+    let (a, b, c) = three_nodes(&dir).await;
     let remote = init(&a).await;
     let view = a.inspect().await.unwrap();
     assert!(view.manager_token.starts_with("SWMTKN-1-"));

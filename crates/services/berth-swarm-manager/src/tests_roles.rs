@@ -5,7 +5,7 @@
 
 use berth_swarm_store::{Availability, NodeRole, NodeState};
 
-use crate::tests::{init, join_req, node, until};
+use crate::tests::{init, join_req, node, three_nodes, until, until_all_ready};
 use crate::{NodeSpecUpdate, Swarm};
 
 async fn spec_of(s: &Swarm, reference: &str) -> (u64, NodeSpecUpdate) {
@@ -30,24 +30,13 @@ async fn is_raft_member(s: &Swarm, reference: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        node(&dir, "a").await,
-        node(&dir, "b").await,
-        node(&dir, "c").await,
-    );
+    let (a, b, c) = three_nodes(&dir).await;
     let mut events = a.node_events();
     let remote = init(&a).await;
     let token = a.inspect().await.unwrap().worker_token;
     b.join(join_req(&remote, &token)).await.unwrap();
     c.join(join_req(&remote, &token)).await.unwrap();
-    until(10, async || {
-        a.nodes()
-            .await
-            .unwrap()
-            .iter()
-            .all(|n| n.node.status.state == NodeState::Ready)
-    })
-    .await;
+    until_all_ready(&a).await;
 
     // the last manager can't be demoted
     let (v, mut spec) = spec_of(&a, "a").await;
@@ -149,23 +138,12 @@ async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_is_demoted_and_another_manager_leads() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        node(&dir, "a").await,
-        node(&dir, "b").await,
-        node(&dir, "c").await,
-    );
+    let (a, b, c) = three_nodes(&dir).await;
     let remote = init(&a).await;
     let token = a.inspect().await.unwrap().manager_token;
     b.join(join_req(&remote, &token)).await.unwrap();
     c.join(join_req(&remote, &token)).await.unwrap();
-    until(10, async || {
-        a.nodes()
-            .await
-            .unwrap()
-            .iter()
-            .all(|n| n.node.status.state == NodeState::Ready)
-    })
-    .await;
+    until_all_ready(&a).await;
     let (v, mut spec) = spec_of(&b, "a").await;
     spec.role = NodeRole::Worker;
     b.update_node("a", v, spec).await.unwrap();
