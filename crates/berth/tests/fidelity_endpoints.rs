@@ -6,20 +6,11 @@
 mod common;
 
 use common::registry::Registry;
-use common::{Daemon, code, raw_request, stderr, stdout};
+use common::{Daemon, code, stderr, stdout};
 use serde_json::{Value, json};
 
 fn request(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, _, raw) =
-        raw_request(&d.sock, method, path, body.as_deref().map(str::as_bytes)).expect("request");
-    let v = if raw.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&raw)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into()))
-    };
-    (status, v)
+    common::json_request(d, method, path, body)
 }
 
 fn create(d: &Daemon, version: &str, name: &str, body: Value) -> (u16, Value) {

@@ -447,6 +447,26 @@ pub fn raw_request(
     Ok((status, head, body))
 }
 
+/// One request with an optional JSON body on `d`'s socket: the status and
+/// the answer as JSON (`Null` when empty, a string when not JSON).
+pub fn json_request(
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string());
+    let (status, _, raw) =
+        raw_request(&d.sock, method, path, body.as_deref().map(str::as_bytes)).expect("request");
+    let v = if raw.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&raw)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&raw).into()))
+    };
+    (status, v)
+}
+
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
