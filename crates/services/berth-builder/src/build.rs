@@ -64,6 +64,8 @@ pub struct BuildOptions {
     /// `RUN --mount=type=secret,id=X` contents, by id; never stored
     pub secrets: HashMap<String, Vec<u8>>,
     pub credentials: Option<berth_distribution::Credentials>,
+    /// limits of the RUN containers
+    pub resources: crate::host::StepResources,
 }
 
 /// The build args every Dockerfile may use without declaring them.
@@ -373,7 +375,7 @@ impl Builder {
         let mut image = match &last.image {
             Some(i) => i.clone(),
             None => {
-                self.commit_step(&mut last, None, String::new(), "empty")
+                self.commit_step(&mut last, None, StepText::default(), "empty")
                     .await?;
                 last.image
                     .clone()
@@ -558,11 +560,8 @@ impl Builder {
             } => {
                 let argv = run_argv(cmd, heredocs, &st.shell());
                 let run_args = st.run_args();
-                let mut created_by = argv.join(" ");
-                if !run_args.is_empty() {
-                    created_by = format!("|{} {} {created_by}", run_args.len(), run_args.join(" "));
-                }
-                let key_extra = run_cache_key(&created_by, mounts, network.as_deref(), ctx)?;
+                let step = StepText::run(&argv, &run_args);
+                let key_extra = run_cache_key(&step.created_by, mounts, network.as_deref(), ctx)?;
                 // the proxy args reach RUN without an ARG, and stay out of
                 // the history and the cache key, as in Docker
                 let mut run_env = run_args;
@@ -574,7 +573,7 @@ impl Builder {
                     }
                 }
                 if self
-                    .cache_hit(st, opts, tx, &key_extra, &created_by, true)
+                    .cache_hit(st, opts, tx, &key_extra, &step, true)
                     .await?
                 {
                     return Ok(());
@@ -583,7 +582,7 @@ impl Builder {
                     .run_step(st, argv, run_env, mounts, network.as_deref(), ctx, opts, tx)
                     .await?;
                 let committed = self
-                    .commit_step(st, Some(&id), created_by, &key_extra)
+                    .commit_step(st, Some(&id), step, &key_extra)
                     .await;
                 self.settle_run_container(&id, committed.is_ok(), opts, tx)
                     .await;
@@ -656,13 +655,11 @@ impl Builder {
             "{created_by}\n{}",
             st.config.get("config").unwrap_or(&Value::Null)
         );
-        if self
-            .cache_hit(st, opts, tx, &key, &created_by, false)
-            .await?
-        {
+        let step = StepText::nop(created_by);
+        if self.cache_hit(st, opts, tx, &key, &step, false).await? {
             return Ok(());
         }
-        self.commit_step(st, None, created_by, &key).await?;
+        self.commit_step(st, None, step, &key).await?;
         self.finish_step(st, opts, tx).await;
         Ok(())
     }

@@ -30,6 +30,22 @@ pub struct StepContainer {
     /// `none`, `host`, or None for the default network
     pub network_mode: Option<String>,
     pub extra_hosts: Vec<String>,
+    pub resources: StepResources,
+}
+
+/// The limits `POST /build` sets on every RUN container (`memory`,
+/// `memswap`, `shmsize`, `cpushares`, `cpusetcpus`, `cpusetmems`,
+/// `cpuperiod`, `cpuquota`), as Docker's classic builder does.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepResources {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub shm_size: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
 }
 
 /// A chunk of a RUN's output, by the stream it came on.

@@ -14,7 +14,9 @@ use berth_archive::root::Root;
 use berth_core::error::{Error, Result};
 
 pub use build::{BuildOptions, check_tags};
-pub use host::{BuildHost, Progress, RootWork, StepContainer, StepLayer, StepOutput};
+pub use host::{
+    BuildHost, Progress, RootWork, StepContainer, StepLayer, StepOutput, StepResources,
+};
 
 /// A build service over a host. Cheap to clone: steps hand it to blocking
 /// threads.

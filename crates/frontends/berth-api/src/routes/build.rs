@@ -25,6 +25,36 @@ fn json_param<T: serde::de::DeserializeOwned + Default>(p: &Params, key: &str) -
     }
 }
 
+/// An integer parameter as Docker's `Int64ValueOrZero` reads it: what does
+/// not parse is 0, and 0 is unset.
+fn int_param(p: &Params, key: &str) -> Option<i64> {
+    p.first(key)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v != 0)
+}
+
+/// The limits of the RUN containers. `shmsize` alone is refused when it
+/// is not a number, as dockerd refuses it.
+fn step_resources(p: &Params) -> ApiResult<berth_engine::StepResources> {
+    let shm_size = match p.first("shmsize").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.trim().parse::<i64>().map_err(|e| {
+            ApiError::bad_request(format!("invalid shmsize parameter {s:?}: {e}"))
+        })?),
+    };
+    let text = |key: &str| p.first(key).filter(|s| !s.is_empty()).map(String::from);
+    Ok(berth_engine::StepResources {
+        memory: int_param(p, "memory"),
+        memory_swap: int_param(p, "memswap"),
+        shm_size: shm_size.filter(|v| *v != 0),
+        cpu_shares: int_param(p, "cpushares"),
+        cpuset_cpus: text("cpusetcpus"),
+        cpuset_mems: text("cpusetmems"),
+        cpu_period: int_param(p, "cpuperiod"),
+        cpu_quota: int_param(p, "cpuquota"),
+    })
+}
+
 /// `X-Berth-Build-Secrets`: base64 of a JSON object id -> base64 content,
 /// berth's way to pass `--secret` (Docker passes them over a BuildKit
 /// session, which the classic endpoint has not).
@@ -120,6 +150,7 @@ pub async fn build(
         cache_from,
         secrets: secrets(&headers)?,
         credentials: None,
+        resources: step_resources(&p)?,
     };
     e.check_build_tags(&opts.tags)?;
     let tmp = e.tmp_path("build-context");

@@ -53,10 +53,9 @@ pub fn image_inspect_answer(view: &ImageDetails, version: ApiVersion) -> serde_j
         if !view.container.is_empty() {
             obj.insert("Container".into(), view.container.clone().into());
         }
-        let config = view.container_config.clone();
         obj.insert(
             "ContainerConfig".into(),
-            config.unwrap_or_else(empty_container_config),
+            container_config(view.container_config.as_ref()),
         );
     }
     if version < ApiVersion(1, 44) {
@@ -75,6 +74,20 @@ fn graph_driver(layer_dirs: &[String]) -> serde_json::Value {
         data.insert("UpperDir".into(), top.clone().into());
     }
     serde_json::json!({ "Data": data, "Name": "overlay2" })
+}
+
+/// The image's `container_config` with every field dockerd's Go encoder
+/// writes, at its zero value where the image records none.
+fn container_config(recorded: Option<&serde_json::Value>) -> serde_json::Value {
+    let mut config = empty_container_config();
+    if let (Some(all), Some(serde_json::Value::Object(fields))) =
+        (config.as_object_mut(), recorded)
+    {
+        for (k, v) in fields {
+            all.insert(k.clone(), v.clone());
+        }
+    }
+    config
 }
 
 /// A container config at its zero value, as dockerd's Go encoder writes
@@ -308,6 +321,7 @@ mod tests {
         let v = image_inspect_answer(&view, ApiVersion(1, 44));
         assert_eq!(v["Container"], "c0ffee");
         assert_eq!(v["ContainerConfig"]["Cmd"][0], "sh");
+        assert_eq!(v["ContainerConfig"]["WorkingDir"], "", "zero values filled in");
         assert!(v.get("VirtualSize").is_none(), "gone in 1.44");
 
         let v = image_inspect_answer(&view, ApiVersion(1, 45));

@@ -66,8 +66,73 @@ pub struct BuildArgs {
     /// builder's output is the same plain stream for all but quiet
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
     progress: String,
+    #[command(flatten)]
+    limits: BuildLimits,
     /// PATH | URL | -
     context: String,
+}
+
+/// The limits of the RUN containers, as the classic builder's flags.
+#[derive(clap::Args, Debug)]
+struct BuildLimits {
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap")]
+    memory_swap: Option<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota")]
+    cpu_quota: Option<i64>,
+}
+
+impl BuildLimits {
+    /// The query parameters of `POST /build` for the limits given.
+    fn query(&self) -> Result<String> {
+        use super::containers::ram_flag;
+        let swap = match self.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            s => ram_flag(s, "--memory-swap")?,
+        };
+        let numbers = [
+            ("memory", ram_flag(self.memory.as_deref(), "-m, --memory")?),
+            ("memswap", swap),
+            ("shmsize", ram_flag(self.shm_size.as_deref(), "--shm-size")?),
+            ("cpushares", self.cpu_shares),
+            ("cpuperiod", self.cpu_period),
+            ("cpuquota", self.cpu_quota),
+        ];
+        let mut q = String::new();
+        for (key, value) in numbers {
+            if let Some(v) = value {
+                q.push_str(&format!("&{key}={v}"));
+            }
+        }
+        for (key, value) in [
+            ("cpusetcpus", &self.cpuset_cpus),
+            ("cpusetmems", &self.cpuset_mems),
+        ] {
+            if let Some(v) = value {
+                q.push_str(&format!("&{key}={}", crate::rawhttp::encode(v)));
+            }
+        }
+        Ok(q)
+    }
 }
 
 /// Adds the directory tree under `dir` to the tar, skipping what the
@@ -324,6 +389,7 @@ pub async fn build(ctx: &Ctx, mut a: BuildArgs) -> Result<i32> {
     if let Some(p) = &a.platform {
         path.push_str(&format!("&platform={}", enc(p)));
     }
+    path.push_str(&a.limits.query()?);
     let mut headers = vec![("Content-Type", "application/x-tar".to_string())];
     if let Some(s) = secrets_header(&a.secrets)? {
         headers.push(("X-Berth-Build-Secrets", s));

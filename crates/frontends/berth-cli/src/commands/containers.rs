@@ -709,7 +709,7 @@ fn log_config(f: &CreateFlags) -> Result<Option<bollard::models::HostConfigLogCo
 }
 
 /// A size flag (`-m 512m`, `--shm-size 64m`) in bytes.
-fn ram_flag(value: Option<&str>, flag: &str) -> Result<Option<i64>> {
+pub(crate) fn ram_flag(value: Option<&str>, flag: &str) -> Result<Option<i64>> {
     value
         .map(|s| {
             berth_units::parse_ram(s).map_err(|e| {

@@ -14,6 +14,62 @@ pub(super) fn step_build_key(parent: &str, step: &str) -> String {
     sha256_hex(format!("{parent}\n{step}").as_bytes())
 }
 
+/// What the image of a step records of what made it: the history's text,
+/// and the command of the step's container, which Docker's classic builder
+/// keeps as `container_config.Cmd` (docker-compose v1 reads it, and the
+/// `Volumes` beside it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct StepText {
+    pub created_by: String,
+    pub cmd: Vec<String>,
+}
+
+impl StepText {
+    /// A step that runs nothing: `/bin/sh -c #(nop) …` in the history; its
+    /// command is the shell and the comment, split as Docker's is (`#(nop) `
+    /// apart from a config step's instruction, one word with a COPY's).
+    pub(super) fn nop(created_by: String) -> Self {
+        let cmd = match created_by.strip_prefix("/bin/sh -c ") {
+            Some(rest) => {
+                let mut cmd = vec!["/bin/sh".to_string(), "-c".to_string()];
+                match rest.strip_prefix("#(nop)  ") {
+                    Some(instruction) => cmd.extend(["#(nop) ".into(), instruction.into()]),
+                    None => cmd.push(rest.into()),
+                }
+                cmd
+            }
+            None => vec![created_by.clone()],
+        };
+        Self { created_by, cmd }
+    }
+
+    /// A RUN: its argv, after `|N k=v …` when build args reach it.
+    pub(super) fn run(argv: &[String], run_args: &[String]) -> Self {
+        let mut cmd = Vec::new();
+        if !run_args.is_empty() {
+            cmd.push(format!("|{}", run_args.len()));
+            cmd.extend(run_args.iter().cloned());
+        }
+        cmd.extend(argv.iter().cloned());
+        Self {
+            created_by: cmd.join(" "),
+            cmd,
+        }
+    }
+}
+
+/// The image config's `container_config`: the stage's config as the step's
+/// container had it, with the step's command and the image it ran on.
+fn container_config(config: &Value, step: &StepText, parent: &str) -> Value {
+    let mut cc = match config.get("config") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    cc.insert("Cmd".into(), json!(step.cmd));
+    cc.insert("Image".into(), json!(parent));
+    Value::Object(cc)
+}
+
 /// Whether the step image `h` on top of the stage's image adds what a
 /// `--cache-from` match does: the layer `diff` (None: no layer).
 fn same_step_layer(h: &ImageRecord, st: &StageState, diff: Option<&str>) -> bool {
@@ -32,7 +88,7 @@ impl Builder {
         opts: &BuildOptions,
         tx: &Progress,
         key: &str,
-        created_by: &str,
+        step: &StepText,
         layer_step: bool,
     ) -> Result<bool> {
         if opts.no_cache {
@@ -48,7 +104,12 @@ impl Builder {
         let from_sources = if opts.cache_from.is_empty() {
             None
         } else {
-            Some(self.cache_from_match(st, &opts.cache_from, created_by, layer_step))
+            Some(self.cache_from_match(
+                st,
+                &opts.cache_from,
+                &step.created_by,
+                layer_step,
+            ))
         };
         let chosen = match &from_sources {
             None => local.first(),
@@ -67,7 +128,7 @@ impl Builder {
                 Some(diff_id) => {
                     let this = self.clone();
                     let (base, config) = (st.image.clone(), st.config.clone());
-                    let created_by = created_by.to_string();
+                    let step = step.clone();
                     Some(
                         tokio::task::spawn_blocking(move || {
                             let layer = diff_id.as_deref().map(StepLayer::Existing);
@@ -75,7 +136,7 @@ impl Builder {
                                 base.as_ref(),
                                 config,
                                 layer,
-                                &created_by,
+                                (&step, ""),
                                 &build_key,
                             )
                         })
@@ -190,7 +251,7 @@ impl Builder {
         &self,
         st: &mut StageState,
         container: Option<&str>,
-        created_by: String,
+        step: StepText,
         key: &str,
     ) -> Result<()> {
         let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
@@ -225,12 +286,13 @@ impl Builder {
         let base = st.image.clone();
         let config = st.config.clone();
         let tar = layer_tar.clone();
+        let container = container.unwrap_or_default().to_string();
         let rec = tokio::task::spawn_blocking(move || {
             this.store_step_image(
                 base.as_ref(),
                 config,
                 tar.as_deref().map(StepLayer::Tar),
-                &created_by,
+                (&step, &container),
                 &build_key,
             )
         })
@@ -246,13 +308,14 @@ impl Builder {
     }
 
     /// Writes the image of one step (blocking): the config with a history
-    /// entry, stored by the host with the layer, if any.
+    /// entry and the step's container (`step`'s and its ID, "" for none),
+    /// stored by the host with the layer, if any.
     pub(super) fn store_step_image(
         &self,
         base: Option<&ImageRecord>,
         mut config: Value,
         layer: Option<StepLayer<'_>>,
-        created_by: &str,
+        (step, container): (&StepText, &str),
         build_key: &str,
     ) -> Result<ImageRecord> {
         if !config.is_object() {
@@ -261,7 +324,11 @@ impl Builder {
             ));
         }
         let now = berth_core::now_rfc3339();
+        let created_by = step.created_by.as_str();
         if !created_by.is_empty() {
+            let parent = base.map_or("", |b| b.id.as_str());
+            config["container_config"] = container_config(&config, step, parent);
+            config["container"] = json!(container);
             let mut h = json!({ "created": now, "created_by": created_by });
             if layer.is_none() {
                 h["empty_layer"] = json!(true);
@@ -292,7 +359,10 @@ impl Builder {
                     st.config = self.host.image_config(&img.id)?;
                     st.image = Some(img);
                 }
-                None => self.commit_step(st, None, String::new(), "scratch").await?,
+                None => {
+                    self.commit_step(st, None, StepText::default(), "scratch")
+                        .await?
+                }
             }
         }
         st.image

@@ -394,7 +394,7 @@ impl Builder {
         if let Some(m) = chmod {
             flags.push_str(&format!("--chmod={m:o} "));
         }
-        let created_by = format!(
+        let step = StepText::nop(format!(
             "/bin/sh -c #(nop) {what} {flags}{}:{} in {dest_clean} ",
             if matches!(src_kind, CopyFrom::Context) {
                 "file"
@@ -402,13 +402,14 @@ impl Builder {
                 "image"
             },
             content
-        );
+        ));
         let key = format!(
-            "{created_by}\nchown={chown:?} chmod={chmod:?} dir={wants_dir} add={is_add}\n{}",
+            "{}\nchown={chown:?} chmod={chmod:?} dir={wants_dir} add={is_add}\n{}",
+            step.created_by,
             st.config.get("config").unwrap_or(&Value::Null)
         );
         if self
-            .cache_hit(st, opts, tx, &key, &created_by, true)
+            .cache_hit(st, opts, tx, &key, &step, true)
             .await?
         {
             return Ok(());
@@ -444,7 +445,7 @@ impl Builder {
             }
         };
         say_skipped_devices(tx, opts.quiet, skipped).await;
-        let committed = self.commit_step(st, Some(&dest_id), created_by, &key).await;
+        let committed = self.commit_step(st, Some(&dest_id), step, &key).await;
         self.remove_step_container(&dest_id).await;
         committed?;
         self.finish_step(st, opts, tx).await;

@@ -105,6 +105,7 @@ impl Builder {
             binds,
             network_mode: network.or_else(|| opts.network_mode.clone()),
             extra_hosts: opts.extra_hosts.clone(),
+            resources: opts.resources.clone(),
         };
         self.host.create_container(spec).await
     }

@@ -71,7 +71,8 @@ impl Builder {
                 ..Default::default()
             };
             // the merge entry is in the history already: no step entry
-            self.store_step_image(Some(&base), config, Some(StepLayer::Tar(&tar)), "", "")
+            let keep = (&StepText::default(), "");
+            self.store_step_image(Some(&base), config, Some(StepLayer::Tar(&tar)), keep, "")
         })();
         let _ = std::fs::remove_dir_all(&work);
         res

@@ -116,6 +116,13 @@ impl StageState {
     }
 }
 
+/// A list as Go's `%q` prints it, which is how the history shows CMD and
+/// ENTRYPOINT: `["/bin/sh" "-c" "top"]`.
+fn go_quoted(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| json!(w).to_string()).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
 /// An instruction that only changes the image config (ENV … ONBUILD):
 /// applies it to the stage and returns the history's `created_by` text.
 /// One arm per instruction, each short; the match is the one long thing.
@@ -172,7 +179,7 @@ pub(super) fn config_change(
             let v = command_vec(c, &st.shell());
             st.cfg_mut().insert("Cmd".into(), json!(v));
             st.cmd_set = true;
-            Ok(nop(format!("CMD {}", json!(v))))
+            Ok(nop(format!("CMD {}", go_quoted(&v))))
         }
         Kind::Entrypoint(c) => {
             let v = command_vec(c, &st.shell());
@@ -180,11 +187,11 @@ pub(super) fn config_change(
             if !st.cmd_set {
                 st.cfg_mut().insert("Cmd".into(), Value::Null);
             }
-            Ok(nop(format!("ENTRYPOINT {}", json!(v))))
+            Ok(nop(format!("ENTRYPOINT {}", go_quoted(&v))))
         }
         Kind::Shell(v) => {
             st.cfg_mut().insert("Shell".into(), json!(v));
-            Ok(nop(format!("SHELL {}", json!(v))))
+            Ok(nop(format!("SHELL [{}]", v.join(" "))))
         }
         Kind::Expose(ports) => {
             let mut exposed = st.cfg_object("ExposedPorts");
@@ -213,7 +220,7 @@ pub(super) fn config_change(
                 shown.push(v);
             }
             st.cfg_mut().insert("Volumes".into(), volumes);
-            Ok(nop(format!("VOLUME {}", json!(shown))))
+            Ok(nop(format!("VOLUME [{}]", shown.join(" "))))
         }
         Kind::User(u) => {
             let u = expand(st, u)?;
