@@ -358,7 +358,8 @@ fn an_empty_dockerfile_and_a_bogus_platform_are_refused() {
 
 /// GET /v`version`/images/`name`/json.
 fn inspect_at(d: &Daemon, version: &str, name: &str) -> Value {
-    let (status, v) = common::json_request(d, "GET", &format!("/v{version}/images/{name}/json"), None);
+    let (status, v) =
+        common::json_request(d, "GET", &format!("/v{version}/images/{name}/json"), None);
     assert_eq!(status, 200, "{v}");
     v
 }
@@ -370,13 +371,22 @@ fn built_images_keep_the_container_config_of_their_last_step() {
     let (status, _, text) = raw_build(
         &d,
         "t=withargs&buildargs=%7B%22build_version%22%3A%221%22%7D",
-        &[("Dockerfile", "FROM busybox\nARG build_version\nRUN echo ${build_version}\n")],
+        &[(
+            "Dockerfile",
+            "FROM busybox\nARG build_version\nRUN echo ${build_version}\n",
+        )],
     );
     assert_eq!(status, 200, "{text}");
     let v = inspect_at(&d, "1.38", "withargs");
     assert_eq!(
         v["ContainerConfig"]["Cmd"],
-        json!(["|1", "build_version=1", "/bin/sh", "-c", "echo ${build_version}"]),
+        json!([
+            "|1",
+            "build_version=1",
+            "/bin/sh",
+            "-c",
+            "echo ${build_version}"
+        ]),
         "{v}"
     );
     let container = v["Container"].as_str().unwrap_or_default();
@@ -394,19 +404,42 @@ fn built_images_keep_the_container_config_of_their_last_step() {
     let cc = &v["ContainerConfig"];
     assert_eq!(
         cc["Cmd"],
-        json!(["/bin/sh", "-c", "#(nop) ", "CMD [\"/bin/sh\" \"-c\" \"top\"]"]),
+        json!([
+            "/bin/sh",
+            "-c",
+            "#(nop) ",
+            "CMD [\"/bin/sh\" \"-c\" \"top\"]"
+        ]),
         "{v}"
     );
     assert_eq!(cc["Volumes"], json!({"/data": {}}), "{v}");
-    assert!(cc["Image"].as_str().unwrap_or_default().starts_with("sha256:"), "{v}");
+    assert!(
+        cc["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("sha256:"),
+        "{v}"
+    );
     assert_eq!(cc["Hostname"], "", "every field, as Go writes them: {v}");
     assert_eq!(v["Config"]["Cmd"], json!(["/bin/sh", "-c", "top"]));
     // the history says it as Docker's does
-    let o = d.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "withvol"]);
+    let o = d.docker(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "withvol",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let history = stdout(&o);
-    assert!(history.contains("/bin/sh -c #(nop)  CMD [\"/bin/sh\" \"-c\" \"top\"]"), "{history}");
-    assert!(history.contains("/bin/sh -c #(nop)  VOLUME [/data]"), "{history}");
+    assert!(
+        history.contains("/bin/sh -c #(nop)  CMD [\"/bin/sh\" \"-c\" \"top\"]"),
+        "{history}"
+    );
+    assert!(
+        history.contains("/bin/sh -c #(nop)  VOLUME [/data]"),
+        "{history}"
+    );
     // gone from API 1.45, as in Docker 25
     let v = inspect_at(&d, "1.45", "withvol");
     assert!(v.get("ContainerConfig").is_none(), "{v}");
@@ -429,7 +462,10 @@ fn build_limits_reach_the_run_containers() {
     let out = streams(&messages);
     assert!(out.contains("100663296"), "memory limit: {out}");
     assert!(out.contains("98304"), "a 96 MiB /dev/shm: {out}");
-    assert!(out.contains("512") || out.contains("\n20\n"), "cpu shares: {out}");
+    assert!(
+        out.contains("512") || out.contains("\n20\n"),
+        "cpu shares: {out}"
+    );
     // without them, no limit and Docker's 64 MiB /dev/shm
     let (_, messages, _) = raw_build(&d, "t=nolimits&nocache=1", &[("Dockerfile", SHOW_LIMITS)]);
     let out = streams(&messages);
@@ -439,14 +475,36 @@ fn build_limits_reach_the_run_containers() {
     // both CLIs send them
     let dir = context(&[("Dockerfile", SHOW_LIMITS)]);
     for cli in ["docker", "berth"] {
-        let args = ["build", "--no-cache", "-m", "96m", "--shm-size", "96m", ctx_path(&dir)];
-        let o = if cli == "docker" { d.docker(&args) } else { d.berth(&args) };
+        let args = [
+            "build",
+            "--no-cache",
+            "-m",
+            "96m",
+            "--shm-size",
+            "96m",
+            ctx_path(&dir),
+        ];
+        let o = if cli == "docker" {
+            d.docker(&args)
+        } else {
+            d.berth(&args)
+        };
         assert_eq!(code(&o), 0, "{cli}: {}", stderr(&o));
         let out = stdout(&o);
-        assert!(out.contains("100663296") && out.contains("98304"), "{cli}: {out}");
+        assert!(
+            out.contains("100663296") && out.contains("98304"),
+            "{cli}: {out}"
+        );
     }
     // a limit the daemon refuses fails the step's container, as in Docker
-    let (_, messages, text) = raw_build(&d, "t=tiny&nocache=1&memory=1024", &[("Dockerfile", SHOW_LIMITS)]);
-    let err = messages.iter().find_map(|v| v["error"].as_str()).unwrap_or_else(|| panic!("no error: {text}"));
+    let (_, messages, text) = raw_build(
+        &d,
+        "t=tiny&nocache=1&memory=1024",
+        &[("Dockerfile", SHOW_LIMITS)],
+    );
+    let err = messages
+        .iter()
+        .find_map(|v| v["error"].as_str())
+        .unwrap_or_else(|| panic!("no error: {text}"));
     assert!(err.contains("Minimum memory limit allowed is 6MB"), "{err}");
 }

@@ -581,9 +581,7 @@ impl Builder {
                 let id = self
                     .run_step(st, argv, run_env, mounts, network.as_deref(), ctx, opts, tx)
                     .await?;
-                let committed = self
-                    .commit_step(st, Some(&id), step, &key_extra)
-                    .await;
+                let committed = self.commit_step(st, Some(&id), step, &key_extra).await;
                 self.settle_run_container(&id, committed.is_ok(), opts, tx)
                     .await;
                 committed?;

@@ -36,12 +36,13 @@ fn int_param(p: &Params, key: &str) -> Option<i64> {
 /// The limits of the RUN containers. `shmsize` alone is refused when it
 /// is not a number, as dockerd refuses it.
 fn step_resources(p: &Params) -> ApiResult<berth_engine::StepResources> {
-    let shm_size = match p.first("shmsize").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(s.trim().parse::<i64>().map_err(|e| {
-            ApiError::bad_request(format!("invalid shmsize parameter {s:?}: {e}"))
-        })?),
-    };
+    let shm_size =
+        match p.first("shmsize").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(s.trim().parse::<i64>().map_err(|e| {
+                ApiError::bad_request(format!("invalid shmsize parameter {s:?}: {e}"))
+            })?),
+        };
     let text = |key: &str| p.first(key).filter(|s| !s.is_empty()).map(String::from);
     Ok(berth_engine::StepResources {
         memory: int_param(p, "memory"),

@@ -80,8 +80,7 @@ fn graph_driver(layer_dirs: &[String]) -> serde_json::Value {
 /// writes, at its zero value where the image records none.
 fn container_config(recorded: Option<&serde_json::Value>) -> serde_json::Value {
     let mut config = empty_container_config();
-    if let (Some(all), Some(serde_json::Value::Object(fields))) =
-        (config.as_object_mut(), recorded)
+    if let (Some(all), Some(serde_json::Value::Object(fields))) = (config.as_object_mut(), recorded)
     {
         for (k, v) in fields {
             all.insert(k.clone(), v.clone());
@@ -321,7 +320,10 @@ mod tests {
         let v = image_inspect_answer(&view, ApiVersion(1, 44));
         assert_eq!(v["Container"], "c0ffee");
         assert_eq!(v["ContainerConfig"]["Cmd"][0], "sh");
-        assert_eq!(v["ContainerConfig"]["WorkingDir"], "", "zero values filled in");
+        assert_eq!(
+            v["ContainerConfig"]["WorkingDir"], "",
+            "zero values filled in"
+        );
         assert!(v.get("VirtualSize").is_none(), "gone in 1.44");
 
         let v = image_inspect_answer(&view, ApiVersion(1, 45));

@@ -104,12 +104,7 @@ impl Builder {
         let from_sources = if opts.cache_from.is_empty() {
             None
         } else {
-            Some(self.cache_from_match(
-                st,
-                &opts.cache_from,
-                &step.created_by,
-                layer_step,
-            ))
+            Some(self.cache_from_match(st, &opts.cache_from, &step.created_by, layer_step))
         };
         let chosen = match &from_sources {
             None => local.first(),

@@ -408,10 +408,7 @@ impl Builder {
             step.created_by,
             st.config.get("config").unwrap_or(&Value::Null)
         );
-        if self
-            .cache_hit(st, opts, tx, &key, &step, true)
-            .await?
-        {
+        if self.cache_hit(st, opts, tx, &key, &step, true).await? {
             return Ok(());
         }
 
