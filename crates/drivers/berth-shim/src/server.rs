@@ -551,12 +551,15 @@ fn finish(
     lifecycle: &mut dyn Lifecycle,
     bound: Option<u64>,
 ) {
-    if let Err(e) = write_exit(&args.state_dir, &status) {
-        tracing::error!(error = %e, "recording exit status");
-    }
+    let written = write_exit(&args.state_dir, &status);
     {
         *shared.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
         shared.exited.notify_all();
+    }
+    // on disk only for a power loss, which the waiters need not wait for: a
+    // daemon that dies before it records the exit reads the renamed file
+    if let Err(e) = written.and_then(|f| Ok(f.sync_all()?)) {
+        tracing::error!(error = %e, "recording exit status");
     }
     for a in shared
         .attachers
@@ -650,13 +653,13 @@ fn wait_child(sh: &Shared, pid: i32) -> i32 {
     }
 }
 
-fn write_exit(dir: &Path, status: &ExitStatus) -> Result<()> {
+/// Writes `exit.json` whole (a rename), leaving its sync to the caller.
+fn write_exit(dir: &Path, status: &ExitStatus) -> Result<File> {
     let tmp = dir.join("exit.json.tmp");
     let mut f = File::create(&tmp)?;
     f.write_all(&serde_json::to_vec(status)?)?;
-    f.sync_all()?;
     fs::rename(&tmp, dir.join("exit.json"))?;
-    Ok(())
+    Ok(f)
 }
 
 pub fn read_exit(dir: &Path) -> Option<ExitStatus> {

@@ -1402,18 +1402,21 @@ impl Engine {
         });
         self.persist(&rec)?;
         self.release_rootfs(&e.id);
-        for dir in [
-            self.state_dir(&e.id),
-            self.container_dir(&e.id),
-            self.data_path("overlay/containers").join(&e.id),
+        let exec_trash = self.cfg.exec_root.join(crate::trash::DIR);
+        let data_trash = self.data_path(crate::trash::DIR);
+        for (dir, trash) in [
+            (self.state_dir(&e.id), &exec_trash),
+            (self.container_dir(&e.id), &data_trash),
+            (
+                self.data_path("overlay/containers").join(&e.id),
+                &data_trash,
+            ),
         ] {
-            if let Err(err) = std::fs::remove_dir_all(&dir)
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                return Err(Error::Internal(
+            crate::trash::discard(&dir, trash).map_err(|err| {
+                Error::Internal(
                     anyhow::Error::from(err).context(format!("removing {}", dir.display())),
-                ));
-            }
+                )
+            })?;
         }
         self.runtime.forget(&e.id);
         self.meta.delete(Table::Containers, &e.id)?;

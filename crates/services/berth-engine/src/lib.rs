@@ -36,6 +36,7 @@ mod reload;
 mod runtime;
 mod saveload;
 mod system;
+mod trash;
 pub mod validate;
 mod verify;
 mod volumes;
@@ -164,6 +165,8 @@ impl Engine {
         // interrupted imports leave only temporary files behind
         let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
         std::fs::create_dir_all(cfg.data_root.join("tmp"))?;
+        trash::empty(&cfg.data_root.join(trash::DIR))?;
+        trash::empty(&cfg.exec_root.join(trash::DIR))?;
         let Drivers {
             store: meta,
             runtime,
