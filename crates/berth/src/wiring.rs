@@ -36,6 +36,9 @@ pub fn builtin_drivers(s: &Settings, berth: PathBuf) -> anyhow::Result<Drivers> 
         networks: HashMap::from([("bridge".to_string(), bridge)]),
         ipams: HashMap::from([("default".to_string(), ipam)]),
         volumes: HashMap::from([(LOCAL_DRIVER.to_string(), local)]),
+        volume_plugins: Some(Arc::new(berth_plugins::VolumePlugins::new(Arc::new(
+            berth_plugins::Registry::new(berth_plugins::Directories::default()),
+        )))),
         verifier: Arc::new(berth_core::verify::AcceptAll),
     })
 }

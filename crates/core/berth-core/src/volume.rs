@@ -144,6 +144,18 @@ pub trait VolumeDriver: Send + Sync {
     }
 }
 
+/// Finds volume drivers that are not built in: plugins, by name, at the
+/// moment a request names one (a plugin may start after the daemon).
+pub trait VolumeDriverLookup: Send + Sync {
+    /// The driver called `name`: `Ok(None)` when nothing has that name, an
+    /// error when something does but cannot serve (its handshake failed,
+    /// it is no volume driver).
+    fn driver(&self, name: &str) -> Result<Option<std::sync::Arc<dyn VolumeDriver>>, String>;
+
+    /// The names of the drivers found now (`info`'s plugin list).
+    fn names(&self) -> Vec<String>;
+}
+
 /// A volume driver in memory, for unit tests of the volumes service.
 pub mod fake {
     use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -913,6 +913,7 @@ impl Engine {
 
     fn release_rootfs(&self, id: &str) {
         self.release_shm(id);
+        self.volumes.unmount_all(id);
         if let Err(e) = mounts::unmount(&self.rootfs_dir(id)) {
             tracing::warn!(container = %&id[..12], error = %e, "unmounting rootfs");
         }

@@ -112,6 +112,8 @@ pub struct Drivers {
     /// IPAM drivers by name; "default" is the built-in one
     pub ipams: HashMap<String, Arc<dyn IpamDriver>>,
     pub volumes: HashMap<String, Arc<dyn VolumeDriver>>,
+    /// volume plugins, found by name when a request names one
+    pub volume_plugins: Option<Arc<dyn berth_core::volume::VolumeDriverLookup>>,
     pub verifier: Arc<dyn ImageVerifier>,
 }
 
@@ -173,6 +175,7 @@ impl Engine {
             networks: network_drivers,
             ipams,
             volumes: volume_drivers,
+            volume_plugins,
             verifier,
         } = drivers;
         let found = berth_core::schema::upgrade(meta.as_ref())?;
@@ -196,8 +199,11 @@ impl Engine {
                 .restore(&mine)
                 .with_context(|| format!("restoring the volumes of driver {name}"))?;
         }
-        let volume_service =
+        let mut volume_service =
             volumes::VolumeService::new(meta.clone(), volume_drivers, volume_records);
+        if let Some(plugins) = volume_plugins {
+            volume_service = volume_service.with_plugins(plugins);
+        }
         let reloadable = cfg.reloadable();
         let cgroup_parent = system::own_cgroup_path();
         let networks = networks::NetworkService::new(meta.clone(), network_drivers, ipams);

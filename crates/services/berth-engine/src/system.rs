@@ -178,7 +178,7 @@ impl Engine {
             // Docker's default seccomp profile applies to every container
             // that does not say otherwise
             security_options: vec!["name=seccomp,profile=builtin".into()],
-            volume_drivers: vec!["local".into()],
+            volume_drivers: self.volumes.driver_names(),
             network_drivers: vec!["bridge".into(), "host".into(), "none".into()],
             log_drivers: berth_logdriver::DRIVERS
                 .iter()

@@ -361,9 +361,15 @@ impl Engine {
                         m.source = crate::random_id();
                         labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
                     }
+                    // `--volume-driver`: the driver of the volumes `-v` makes
+                    let driver = hc
+                        .volume_driver
+                        .clone()
+                        .filter(|d| !d.is_empty())
+                        .unwrap_or_else(|| LOCAL.into());
                     self.ensure_volume(VolumeRecord {
                         name: m.source.clone(),
-                        driver: LOCAL.into(),
+                        driver,
                         created_at: chrono::Utc::now()
                             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         labels,

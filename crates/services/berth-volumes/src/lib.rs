@@ -11,10 +11,12 @@ use std::sync::{Arc, RwLock};
 use berth_core::error::{Error, Result};
 use berth_core::mount::{MountKind, MountRecord};
 use berth_core::store::{MetadataStore, MetadataStoreExt, Table};
-use berth_core::volume::{LOCAL_DRIVER, VolumeDriver, VolumeRecord, VolumeScope};
+use berth_core::volume::{
+    LOCAL_DRIVER, VolumeDriver, VolumeDriverLookup, VolumeRecord, VolumeScope,
+};
 use berth_core::{LockExt, labels_match};
 
-/// The volume drivers by name ("local", plugins later).
+/// The built-in volume drivers by name ("local").
 pub type Drivers = HashMap<String, Arc<dyn VolumeDriver>>;
 
 /// A container's id with its mounts: what volume reference counts are
@@ -24,6 +26,10 @@ pub type ContainerMounts = (String, Vec<MountRecord>);
 pub struct VolumeService {
     meta: Arc<dyn MetadataStore>,
     drivers: Drivers,
+    /// plugins, asked for names the built-in drivers do not have
+    plugins: Option<Arc<dyn VolumeDriverLookup>>,
+    /// the volumes each caller (a container) has mounted, to unmount once
+    mounted: std::sync::Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
     records: RwLock<HashMap<String, VolumeRecord>>,
 }
 
@@ -44,17 +50,46 @@ impl VolumeService {
         Self {
             meta,
             drivers,
+            plugins: None,
+            mounted: Default::default(),
             records: RwLock::new(records),
         }
     }
 
+    /// Looks up drivers the built-in ones lack with `plugins`.
+    pub fn with_plugins(mut self, plugins: Arc<dyn VolumeDriverLookup>) -> Self {
+        self.plugins = Some(plugins);
+        self
+    }
+
     /// The driver called `name`, or Docker's answer for a plugin it lacks.
     pub fn driver(&self, name: &str) -> Result<Arc<dyn VolumeDriver>> {
-        self.drivers.get(name).cloned().ok_or_else(|| {
+        if let Some(d) = self.drivers.get(name) {
+            return Ok(d.clone());
+        }
+        let found = match &self.plugins {
+            Some(p) => p.driver(name).map_err(|e| {
+                Error::Internal(anyhow::anyhow!(
+                    "error looking up volume plugin {name}: {e}"
+                ))
+            })?,
+            None => None,
+        };
+        found.ok_or_else(|| {
             Error::not_found(format!(
                 "error looking up volume plugin {name}: plugin \"{name}\" not found"
             ))
         })
+    }
+
+    /// The names of every driver, built in and found (`info`).
+    pub fn driver_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.drivers.keys().cloned().collect();
+        names.sort();
+        if let Some(p) = &self.plugins {
+            names.extend(p.names());
+        }
+        names
     }
 
     pub fn get(&self, name: &str) -> Result<VolumeRecord> {
@@ -107,8 +142,8 @@ impl VolumeService {
     /// Where the volume's data is, for views; empty if its driver cannot
     /// say without a mount.
     pub fn mountpoint(&self, name: &str) -> String {
-        self.drivers
-            .get(&self.driver_name(name))
+        self.driver(&self.driver_name(name))
+            .ok()
             .and_then(|d| d.path(name).ok())
             .map(|p| p.display().to_string())
             .unwrap_or_default()
@@ -118,17 +153,44 @@ impl VolumeService {
     /// says where it is on the host.
     pub fn mount(&self, name: &str, caller: &str) -> Result<PathBuf> {
         let rec = self.get(name)?;
-        Ok(self.driver(&rec.driver)?.mount(name, caller)?)
+        let path = self.driver(&rec.driver)?.mount(name, caller)?;
+        self.mounted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(caller.to_string())
+            .or_default()
+            .insert(name.to_string());
+        Ok(path)
+    }
+
+    /// Tells the drivers that `caller` (a container that stopped) no longer
+    /// needs what it mounted, once per volume. Failures are the drivers'
+    /// to report; the caller has stopped regardless.
+    pub fn unmount_all(&self, caller: &str) {
+        let names = self
+            .mounted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(caller)
+            .unwrap_or_default();
+        for name in names {
+            let Ok(rec) = self.get(&name) else { continue };
+            let done = self
+                .driver(&rec.driver)
+                .and_then(|d| Ok(d.unmount(&name, caller)?));
+            if let Err(e) = done {
+                tracing::warn!(volume = %name, error = %e, "unmounting a volume");
+            }
+        }
     }
 
     /// The bytes the volume's data takes, if its driver can tell.
     pub fn usage(&self, rec: &VolumeRecord) -> Option<u64> {
-        self.drivers.get(&rec.driver)?.usage(&rec.name)
+        self.driver(&rec.driver).ok()?.usage(&rec.name)
     }
 
     pub fn scope(&self, rec: &VolumeRecord) -> VolumeScope {
-        self.drivers
-            .get(&rec.driver)
+        self.driver(&rec.driver)
             .map(|d| d.capabilities().scope)
             .unwrap_or_default()
     }

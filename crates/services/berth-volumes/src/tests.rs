@@ -335,3 +335,72 @@ fn delete_removes_record_then_data_and_unknown_drivers_are_refused() {
     let err = svc.mount("nope", "c1").expect_err("no record");
     assert!(matches!(&err, Error::NotFound(m) if m == "get nope: no such volume"));
 }
+
+/// Plugins by name: "plug" is a volume plugin, "broken" fails its
+/// handshake, anything else is not there.
+struct FakePlugins(Arc<MemoryVolumeDriver>);
+
+impl VolumeDriverLookup for FakePlugins {
+    fn driver(&self, name: &str) -> std::result::Result<Option<Arc<dyn VolumeDriver>>, String> {
+        match name {
+            "plug" => Ok(Some(self.0.clone())),
+            "broken" => Err("Plugin.Activate: connection refused".into()),
+            _ => Ok(None),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        vec!["plug".into()]
+    }
+}
+
+#[test]
+fn names_the_built_in_drivers_lack_are_looked_up_as_plugins() {
+    let fake: Arc<dyn VolumeDriver> = Arc::new(MemoryVolumeDriver::new());
+    let plugin = Arc::new(MemoryVolumeDriver::new());
+    let svc = VolumeService::new(
+        Arc::new(MemoryStore::default()),
+        HashMap::from([("fake".to_string(), fake)]),
+        HashMap::new(),
+    )
+    .with_plugins(Arc::new(FakePlugins(plugin.clone())));
+    let rec = VolumeRecord {
+        driver: "plug".into(),
+        ..record("v", false, &[])
+    };
+    assert!(svc.ensure(rec).unwrap().1);
+    assert!(plugin.get("v").is_ok(), "created by the plugin");
+    assert_eq!(svc.driver_names(), ["fake", "plug"]);
+    let err = svc.driver("broken").err().unwrap().to_string();
+    assert!(
+        err.contains("error looking up volume plugin broken: Plugin.Activate"),
+        "{err}"
+    );
+    let err = svc.driver("ghost").err().unwrap().to_string();
+    assert!(err.contains("plugin \"ghost\" not found"), "{err}");
+}
+
+#[test]
+fn a_stopped_caller_unmounts_each_volume_once() {
+    let fake = Arc::new(MemoryVolumeDriver::new());
+    let driver: Arc<dyn VolumeDriver> = fake.clone();
+    let svc = VolumeService::new(
+        Arc::new(MemoryStore::default()),
+        HashMap::from([("fake".to_string(), driver)]),
+        HashMap::new(),
+    );
+    svc.ensure(record("v", false, &[])).unwrap();
+    svc.mount("v", "c1").unwrap();
+    svc.mount("v", "c1").unwrap();
+    svc.mount("v", "c2").unwrap();
+    assert_eq!(mounted_by(&fake, "v"), ["c1", "c2"]);
+    svc.unmount_all("c1");
+    assert_eq!(mounted_by(&fake, "v"), ["c2"]);
+    svc.unmount_all("c1");
+    assert_eq!(mounted_by(&fake, "v"), ["c2"], "nothing left to unmount");
+}
+
+fn mounted_by(fake: &MemoryVolumeDriver, name: &str) -> Vec<String> {
+    let v = fake.volume(name).expect("volume");
+    v.mounted_by.into_iter().collect()
+}

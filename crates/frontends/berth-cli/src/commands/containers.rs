@@ -119,6 +119,9 @@ pub struct CreateFlags {
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
     volumes_from: Vec<String>,
+    /// Optional volume driver for the container
+    #[arg(long = "volume-driver")]
+    volume_driver: Option<String>,
     /// Command to run to check health
     #[arg(long = "health-cmd")]
     health_cmd: Option<String>,
@@ -601,6 +604,7 @@ fn host_config(
                 .collect::<Result<Vec<_>>>()?,
         ),
         volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
+        volume_driver: f.volume_driver.clone(),
         init: f.init.then_some(true),
         ulimits: (!f.ulimit.is_empty())
             .then(|| {
