@@ -1,8 +1,9 @@
 //! What docker-compose v1 (1.29.2, API 1.38) relies on, answered as
 //! dockerd 20.10 does (issue #18, /work/compose measurements): the short
 //! id alias appears when the endpoint joins, the `enable_ipv6` driver
-//! option alone makes no IPv6 network, and `rmi -f` deletes an image only
-//! stopped containers use.
+//! option alone makes no IPv6 network, `rmi -f` deletes an image only
+//! stopped containers use, and a MAC address asked for survives compose's
+//! reconnect of the container's own network.
 
 mod common;
 
@@ -242,4 +243,59 @@ fn forced_rmi_deletes_an_image_only_stopped_containers_use() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn the_requested_mac_address_survives_a_reconnect_of_the_own_network() {
+    let d = Daemon::start();
+    docker_ok(&d, &["network", "create", "macnet"]);
+    // compose v1 (API 1.38): the address in Config, the network as the mode
+    let body = json!({
+        "Image": "busybox", "Cmd": ["sleep", "60"], "MacAddress": "74:6f:75:68:6f:75",
+        "HostConfig": {"NetworkMode": "macnet"},
+        "NetworkingConfig": {"EndpointsConfig": {"macnet": {"Aliases": ["web"]}}}
+    });
+    let (status, v) = request(&d, "POST", "/v1.38/containers/create?name=mac", Some(body));
+    assert_eq!(status, 201, "{v}");
+    // then, before the start, it takes the network off and puts it back
+    let (status, v) = request(
+        &d,
+        "POST",
+        "/v1.38/networks/macnet/disconnect",
+        Some(json!({"Container": "mac"})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = request(
+        &d,
+        "POST",
+        "/v1.38/networks/macnet/connect",
+        Some(json!({"Container": "mac", "EndpointConfig": {"Aliases": ["web"]}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    docker_ok(&d, &["start", "mac"]);
+    let mac = docker_ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.macnet.MacAddress}}",
+            "mac",
+        ],
+    );
+    assert_eq!(mac.trim(), "74:6f:75:68:6f:75");
+    let inside = docker_ok(&d, &["exec", "mac", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(inside.trim(), "74:6f:75:68:6f:75");
+    // another network gets an address of its own
+    docker_ok(&d, &["network", "create", "othermac"]);
+    docker_ok(&d, &["network", "connect", "othermac", "mac"]);
+    let other = docker_ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.othermac.MacAddress}}",
+            "mac",
+        ],
+    );
+    assert_ne!(other.trim(), "74:6f:75:68:6f:75");
 }

@@ -396,3 +396,21 @@ fn a_path_through_a_file_is_not_a_directory_as_dockerd_answers() {
         "Could not find the file /etc/nope in container c1"
     );
 }
+
+#[test]
+fn a_network_inspected_with_another_scope_is_not_found() {
+    let d = Daemon::start_bare();
+    let (status, _, _) =
+        raw_request(&d.sock, "GET", "/networks/bridge?scope=local", None).expect("request");
+    assert_eq!(status, 200);
+    // the Python SDK's check: a local network is no swarm or global one
+    for scope in ["global", "swarm"] {
+        let path = format!("/networks/bridge?scope={scope}");
+        let (status, _, body) = raw_request(&d.sock, "GET", &path, None).expect("request");
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(message(&body), "network bridge not found");
+    }
+    let (status, _, body) =
+        raw_request(&d.sock, "GET", "/networks/bridge?scope=bogus", None).expect("request");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+}

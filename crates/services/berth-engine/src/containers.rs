@@ -109,6 +109,11 @@ pub struct ContainerRecord {
     /// disconnect`): it joins only the others
     #[serde(default)]
     pub primary_detached: bool,
+    /// the MAC address asked for on the network of its `--network`, kept
+    /// over a disconnect: dockerd 20.10 gives it again at the reconnect
+    /// (docker-compose v1 reconnects a created container to add links)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_mac: Option<String>,
     /// legacy links (`--link` on the default bridge): alias -> the
     /// child's id
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -547,6 +552,7 @@ impl Engine {
             endpoints: Default::default(),
             published: Vec::new(),
             primary_detached: false,
+            primary_mac: None,
             legacy_links,
             build_step,
             diff_ids: Vec::new(),
@@ -2687,6 +2693,7 @@ mod restart_tests {
             endpoints: Default::default(),
             published: vec![],
             primary_detached: false,
+            primary_mac: None,
             legacy_links: Default::default(),
             build_step: false,
             diff_ids: vec![],

@@ -391,10 +391,19 @@ impl Engine {
             .and_then(|m| self.networks.find_id(m))
             .is_some_and(|p| p == n.id);
         let rec = e.update(|r| {
+            let mut requested = requested.clone();
             if is_primary {
                 r.primary_detached = false;
+                if requested
+                    .mac_address
+                    .as_deref()
+                    .unwrap_or_default()
+                    .is_empty()
+                {
+                    requested.mac_address = r.primary_mac.clone();
+                }
             }
-            r.endpoints_config.insert(n.name.clone(), requested.clone());
+            r.endpoints_config.insert(n.name.clone(), requested);
             r.clone()
         });
         // a running container with a namespace of its own (pinned at start,
@@ -501,8 +510,12 @@ impl Engine {
         }
         let rec = e.update(|r| {
             r.endpoints.remove(&n.name);
-            r.endpoints_config.remove(&n.name);
-            r.endpoints_config.remove(&n.id);
+            let configs = [&n.name, &n.id].map(|k| r.endpoints_config.remove(k));
+            if is_primary
+                && let Some(mac) = configs.into_iter().flatten().find_map(|c| c.mac_address)
+            {
+                r.primary_mac = Some(mac);
+            }
             if is_primary {
                 r.primary_detached = true;
                 r.published.clear();

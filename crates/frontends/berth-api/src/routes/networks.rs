@@ -35,7 +35,29 @@ pub async fn list(State(e): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
     Ok(Json(answer).into_response())
 }
 
-pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+/// GET /networks/{id}: with `scope`, only a network of that scope is found,
+/// as dockerd filters; every network of berth's is `local` (no swarm
+/// networks yet).
+pub async fn inspect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    match p.first("scope").filter(|s| !s.is_empty()) {
+        None | Some("local") => {}
+        Some("swarm" | "global") => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("network {id} not found"),
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter 'scope'={other}"
+            )));
+        }
+    }
     Ok(Json(wire::network_json(&e.network_inspect(&id)?)?).into_response())
 }
 
