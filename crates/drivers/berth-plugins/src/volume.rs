@@ -3,7 +3,7 @@
 //! with dockerd's timeouts (2 minutes for Create and Mount, 1 for the
 //! rest).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +84,7 @@ fn driver_volume(v: &Value) -> Option<DriverVolume> {
         .get("Status")
         .and_then(Value::as_object)
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_else(BTreeMap::new);
+        .unwrap_or_default();
     Some(DriverVolume {
         name,
         mountpoint: v
