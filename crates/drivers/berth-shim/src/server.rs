@@ -671,16 +671,16 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
     };
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 32 * 1024];
-    // one driver call per read: the lines of a 32 KiB chunk go out together
-    let mut pending: Vec<berth_logdriver::Message> = Vec::new();
     let mut failing = false;
-    let mut flush = |pending: &mut Vec<berth_logdriver::Message>| {
-        if pending.is_empty() {
+    // one driver call per read: the lines of a 32 KiB chunk go out
+    // together, stamped with one reading of the clock
+    let mut flush = |pieces: jsonlog::Pieces<'_>| {
+        if pieces.is_empty() {
             return;
         }
         let mut log = sh.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = log.as_mut() {
-            match l.log(pending) {
+            match l.log_pieces(which, std::time::SystemTime::now(), pieces) {
                 Ok(()) => failing = false,
                 // once per outage, not once per line
                 Err(e) if !failing => {
@@ -690,7 +690,6 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
                 Err(_) => {}
             }
         }
-        pending.clear();
     };
     loop {
         let n = match file.read(&mut buf) {
@@ -700,8 +699,7 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             Err(_) => break,
         };
         let data = &buf[..n];
-        splitter.push(data, |piece| pending.push(jsonlog::message(which, piece)));
-        flush(&mut pending);
+        flush(splitter.feed(data));
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
         let header = frame_header(stream, n);
         attachers.retain_mut(|a| {
@@ -716,8 +714,9 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
                     && a.stream.write_all(data).is_ok())
         });
     }
-    splitter.finish(|piece| pending.push(jsonlog::message(which, piece)));
-    flush(&mut pending);
+    if let Some(rest) = splitter.take_rest() {
+        flush(jsonlog::Pieces::new(&rest));
+    }
 }
 
 fn respond(conn: &mut UnixStream, r: &Response) -> std::io::Result<()> {
