@@ -24,6 +24,11 @@ use berth_logdriver::jsonlog::{self, LineSplitter};
 /// How long a created container waits for its start before the shim gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 const SMALL_STACK: usize = 128 * 1024;
+/// The threads that run the logging driver: rotation and the gelf and
+/// local drivers compress with flate2, whose unoptimised build alone
+/// takes most of 128 KiB of stack. Only the pages a thread touches cost
+/// memory, so the larger reservation costs an idle shim nothing.
+const DRIVER_STACK: usize = 512 * 1024;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShimArgs {
@@ -468,7 +473,7 @@ fn spawn_io_threads(
         let sh = shared.clone();
         let done = done_tx.clone();
         thread::Builder::new()
-            .stack_size(SMALL_STACK)
+            .stack_size(DRIVER_STACK)
             .spawn(move || {
                 copy_output(&sh, file, stream);
                 let _ = done.send(());
@@ -532,7 +537,7 @@ fn close_log(shared: &Arc<Shared>) {
     let sh = shared.clone();
     let (closed_tx, closed_rx) = mpsc::channel::<()>();
     let _ = thread::Builder::new()
-        .stack_size(SMALL_STACK)
+        .stack_size(DRIVER_STACK)
         .spawn(move || {
             drop(sh.log.lock().unwrap_or_else(|p| p.into_inner()).take());
             let _ = closed_tx.send(());
