@@ -48,7 +48,19 @@ impl RotatingFile {
     /// Writes whole records, with as few writes as rotation allows; dockerd
     /// decides on rotation per record, and so does this.
     pub(crate) fn write(&mut self, records: &[Vec<u8>]) -> std::io::Result<()> {
-        let res = self.write_records(records);
+        let mut buf = Vec::with_capacity(records.iter().map(Vec::len).sum());
+        let mut ends = Vec::with_capacity(records.len());
+        for rec in records {
+            buf.extend_from_slice(rec);
+            ends.push(buf.len());
+        }
+        self.write_batch(&buf, &ends)
+    }
+
+    /// `write` of records laid end to end in `buf`, each ending at its
+    /// offset in `ends`.
+    pub(crate) fn write_batch(&mut self, buf: &[u8], ends: &[usize]) -> std::io::Result<()> {
+        let res = self.write_records(buf, ends);
         if res.is_err() {
             // no half record stays behind for readers to stumble on (a
             // full disk, say); the file ends where the last write ended
@@ -57,23 +69,25 @@ impl RotatingFile {
         res
     }
 
-    fn write_records(&mut self, records: &[Vec<u8>]) -> std::io::Result<()> {
-        let mut batch: Vec<u8> = Vec::with_capacity(records.iter().map(Vec::len).sum());
-        for rec in records {
-            let pending = batch.len() as u64;
+    fn write_records(&mut self, buf: &[u8], ends: &[usize]) -> std::io::Result<()> {
+        // the batch not written yet starts here
+        let mut from = 0;
+        let mut start = 0;
+        for &end in ends {
+            let pending = (start - from) as u64;
             if self.max_size > 0
                 && self.size + pending > 0
-                && self.size + pending + rec.len() as u64 > self.max_size
+                && self.size + pending + (end - start) as u64 > self.max_size
             {
-                self.file.write_all(&batch)?;
+                self.file.write_all(&buf[from..start])?;
                 self.size += pending;
-                batch.clear();
+                from = start;
                 self.rotate()?;
             }
-            batch.extend_from_slice(rec);
+            start = end;
         }
-        self.file.write_all(&batch)?;
-        self.size += batch.len() as u64;
+        self.file.write_all(&buf[from..start])?;
+        self.size += (start - from) as u64;
         Ok(())
     }
 
@@ -182,6 +196,42 @@ mod tests {
         let files = rotated_files(&p);
         assert_eq!(files.len(), 3);
         assert_eq!(files[2], p);
+    }
+
+    #[test]
+    fn batching_does_not_move_rotation() {
+        // records of assorted sizes, written in batches of assorted sizes
+        // (one contiguous buffer each) or one by one: the same files
+        let dir = tempfile::tempdir().unwrap();
+        let recs: Vec<Vec<u8>> = (0..60)
+            .map(|i| format!("{i}:{}\n", "r".repeat(i * 7 % 23)).into_bytes())
+            .collect();
+        let one = dir.path().join("one");
+        let mut f = RotatingFile::open(&one.join("c.log"), 64, 4, false).unwrap();
+        for r in &recs {
+            f.write(std::slice::from_ref(r)).unwrap();
+        }
+        for (k, batch) in [1usize, 3, 7, 60].into_iter().enumerate() {
+            let d = dir.path().join(format!("b{k}"));
+            let mut f = RotatingFile::open(&d.join("c.log"), 64, 4, false).unwrap();
+            for group in recs.chunks(batch) {
+                let mut buf = Vec::new();
+                let mut ends = Vec::new();
+                for r in group {
+                    buf.extend_from_slice(r);
+                    ends.push(buf.len());
+                }
+                f.write_batch(&buf, &ends).unwrap();
+            }
+            for name in ["c.log", "c.log.1", "c.log.2", "c.log.3"] {
+                assert_eq!(
+                    fs::read(one.join(name)).unwrap(),
+                    fs::read(d.join(name)).unwrap(),
+                    "{name} in batches of {batch}"
+                );
+            }
+            assert!(!d.join("c.log.4").exists());
+        }
     }
 
     #[test]

@@ -133,6 +133,21 @@ pub trait Logger: Send {
     /// Delivers messages in order. An error is reported by the caller (once
     /// per outage); the messages of a failed call are not sent again.
     fn log(&mut self, msgs: &[Message]) -> std::io::Result<()>;
+
+    /// Delivers the pieces `jsonlog::LineSplitter` cut from one read of a
+    /// stream, all stamped `time`. json-file encodes them straight from
+    /// the bytes; the others take them as messages.
+    fn log_pieces(
+        &mut self,
+        stream: Stream,
+        time: SystemTime,
+        pieces: jsonlog::Pieces<'_>,
+    ) -> std::io::Result<()> {
+        let msgs: Vec<Message> = pieces
+            .map(|p| jsonlog::message_at(stream, p, time))
+            .collect();
+        self.log(&msgs)
+    }
 }
 
 /// Sends each message on its own, as dockerd does: one that fails does

@@ -24,6 +24,11 @@ use berth_logdriver::jsonlog::{self, LineSplitter};
 /// How long a created container waits for its start before the shim gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 const SMALL_STACK: usize = 128 * 1024;
+/// The threads that run the logging driver: rotation and the gelf and
+/// local drivers compress with flate2, whose unoptimised build alone
+/// takes most of 128 KiB of stack. Only the pages a thread touches cost
+/// memory, so the larger reservation costs an idle shim nothing.
+const DRIVER_STACK: usize = 512 * 1024;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShimArgs {
@@ -468,7 +473,7 @@ fn spawn_io_threads(
         let sh = shared.clone();
         let done = done_tx.clone();
         thread::Builder::new()
-            .stack_size(SMALL_STACK)
+            .stack_size(DRIVER_STACK)
             .spawn(move || {
                 copy_output(&sh, file, stream);
                 let _ = done.send(());
@@ -532,7 +537,7 @@ fn close_log(shared: &Arc<Shared>) {
     let sh = shared.clone();
     let (closed_tx, closed_rx) = mpsc::channel::<()>();
     let _ = thread::Builder::new()
-        .stack_size(SMALL_STACK)
+        .stack_size(DRIVER_STACK)
         .spawn(move || {
             drop(sh.log.lock().unwrap_or_else(|p| p.into_inner()).take());
             let _ = closed_tx.send(());
@@ -674,16 +679,16 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
     };
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 32 * 1024];
-    // one driver call per read: the lines of a 32 KiB chunk go out together
-    let mut pending: Vec<berth_logdriver::Message> = Vec::new();
     let mut failing = false;
-    let mut flush = |pending: &mut Vec<berth_logdriver::Message>| {
-        if pending.is_empty() {
+    // one driver call per read: the lines of a 32 KiB chunk go out
+    // together, stamped with one reading of the clock
+    let mut flush = |pieces: jsonlog::Pieces<'_>| {
+        if pieces.is_empty() {
             return;
         }
         let mut log = sh.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = log.as_mut() {
-            match l.log(pending) {
+            match l.log_pieces(which, std::time::SystemTime::now(), pieces) {
                 Ok(()) => failing = false,
                 // once per outage, not once per line
                 Err(e) if !failing => {
@@ -693,7 +698,6 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
                 Err(_) => {}
             }
         }
-        pending.clear();
     };
     loop {
         let n = match file.read(&mut buf) {
@@ -703,8 +707,7 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
             Err(_) => break,
         };
         let data = &buf[..n];
-        splitter.push(data, |piece| pending.push(jsonlog::message(which, piece)));
-        flush(&mut pending);
+        flush(splitter.feed(data));
         let mut attachers = sh.attachers.lock().unwrap_or_else(|p| p.into_inner());
         let header = frame_header(stream, n);
         attachers.retain_mut(|a| {
@@ -719,8 +722,9 @@ fn copy_output(sh: &Shared, mut file: File, stream: u8) {
                     && a.stream.write_all(data).is_ok())
         });
     }
-    splitter.finish(|piece| pending.push(jsonlog::message(which, piece)));
-    flush(&mut pending);
+    if let Some(rest) = splitter.take_rest() {
+        flush(jsonlog::Pieces::new(&rest));
+    }
 }
 
 fn respond(conn: &mut UnixStream, r: &Response) -> std::io::Result<()> {
