@@ -41,7 +41,9 @@ fn raw_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// The CA key's PEM as the store holds it.
@@ -169,17 +171,26 @@ async fn an_autolocked_manager_restarts_locked_and_follows_key_rotation_and_auto
     let err = a.nodes().await.unwrap_err();
     assert_eq!((err.http_status(), err.to_string()), (503, "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.".into()));
     let err = a.leave(false).await.unwrap_err();
-    assert!(err.to_string().starts_with("Swarm is encrypted and locked."));
+    assert!(
+        err.to_string()
+            .starts_with("Swarm is encrypted and locked.")
+    );
     assert!(matches!(
         a.init(InitRequest::default()).await,
         Err(SwarmError::AlreadyInSwarm)
     ));
     let err = a.unlock("nope").await.unwrap_err();
-    assert_eq!((err.http_status(), err.to_string()), (400, "invalid key string".into()));
+    assert_eq!(
+        (err.http_status(), err.to_string()),
+        (400, "invalid key string".into())
+    );
     let err = a.unlock(&human_key(&[1u8; 32])).await.unwrap_err();
     assert_eq!(
         (err.http_status(), err.to_string()),
-        (401, "swarm could not be unlocked: invalid key provided".into())
+        (
+            401,
+            "swarm could not be unlocked: invalid key provided".into()
+        )
     );
     unlock(&a, &key).await;
     assert_eq!(a.info().await.node_id, id);
@@ -193,7 +204,10 @@ async fn an_autolocked_manager_restarts_locked_and_follows_key_rotation_and_auto
     let new_raw = keys::parse_human_key(&new_key).unwrap();
     until_sealed_with(&adir, Some(&new_raw)).await;
     until_sealed_with(&bdir, Some(&new_raw)).await;
-    until(10, async || b.unlock_key().await.is_ok_and(|k| k == new_key)).await;
+    until(10, async || {
+        b.unlock_key().await.is_ok_and(|k| k == new_key)
+    })
+    .await;
     let b = restart(b, &dir, "b").await;
     assert_eq!(b.info().await.local_state, LocalNodeState::Locked);
     assert!(matches!(

@@ -25,10 +25,10 @@ use tokio::net::TcpListener;
 use crate::active::Active;
 use crate::agent::{spawn_agent, spawn_monitor};
 use crate::ca_rotation::spawn_reconciler;
+use crate::keys::{self, KeyState, new_unlock_key};
 use crate::peers::{GrpcTransport, Peers};
 use crate::renewer::spawn_renewer;
 use crate::services::Services;
-use crate::keys::{self, KeyState, new_unlock_key};
 use crate::state::{Credentials, Loaded, LocalState, Paths};
 use crate::{Swarm, SwarmError};
 

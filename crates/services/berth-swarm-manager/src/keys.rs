@@ -178,7 +178,9 @@ pub fn decode(text: &str, kek: Option<&[u8]>) -> Result<KeyFile, KeyFileError> {
     let dek_b64 = header(DEK_HEADER);
     if label != SEALED_LABEL {
         let dek = match dek_b64 {
-            Some(v) => Some(to_key(&STANDARD.decode(v).map_err(|_| bad("a bad raft-dek"))?)?),
+            Some(v) => Some(to_key(
+                &STANDARD.decode(v).map_err(|_| bad("a bad raft-dek"))?,
+            )?),
             None => None,
         };
         return Ok(KeyFile {
@@ -187,7 +189,9 @@ pub fn decode(text: &str, kek: Option<&[u8]>) -> Result<KeyFile, KeyFileError> {
             kek_version,
         });
     }
-    let sealer = kek.and_then(Sealer::from_slice).ok_or(KeyFileError::Locked)?;
+    let sealer = kek
+        .and_then(Sealer::from_slice)
+        .ok_or(KeyFileError::Locked)?;
     let open = |purpose: &str, b64: &str| -> Result<Vec<u8>, KeyFileError> {
         let sealed = STANDARD
             .decode(b64.replace('\n', ""))

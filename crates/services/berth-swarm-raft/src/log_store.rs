@@ -227,7 +227,9 @@ fn migrate_clear_entries(path: &Path, sealer: &Sealer) -> std::result::Result<()
     let old = Database::create(path)?;
     let rx = old.begin_read()?;
     let clear = match rx.open_table(LOG) {
-        Ok(t) => t.iter()?.any(|r| r.is_ok_and(|(_, v)| !is_sealed(v.value()))),
+        Ok(t) => t
+            .iter()?
+            .any(|r| r.is_ok_and(|(_, v)| !is_sealed(v.value()))),
         Err(redb::TableError::TableDoesNotExist(_)) => false,
         Err(e) => return Err(e.into()),
     };

@@ -354,7 +354,9 @@ fn secret_node(id: &str, secret: &str) -> Vec<Action> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// Every byte of every file under `dir`.
@@ -395,11 +397,17 @@ async fn the_log_and_the_snapshot_on_disk_hold_no_clear_text() {
     assert!(files.iter().any(|(p, _)| p.ends_with("snapshot.json")));
     for (path, bytes) in &files {
         assert!(!contains(bytes, SECRET), "{path} holds the secret in clear");
-        assert!(!contains(bytes, "10.0.0.1:2377"), "{path} holds a member in clear");
+        assert!(
+            !contains(bytes, "10.0.0.1:2377"),
+            "{path} holds a member in clear"
+        );
     }
     // and it all opens again with the DEK
     let again = c.start(1).await;
-    until(5, || has(&again, "s") && has(&again, "t") && has(&again, "n7")).await;
+    until(5, || {
+        has(&again, "s") && has(&again, "t") && has(&again, "n7")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,12 +451,18 @@ async fn a_log_written_in_clear_by_an_older_berth_is_sealed_when_opened() {
             m.insert("vote", serde_json::to_vec(&vote).unwrap().as_slice())
                 .unwrap();
             let committed = Some(openraft::LogId::new(leader, 1));
-            m.insert("committed", serde_json::to_vec(&committed).unwrap().as_slice())
-                .unwrap();
+            m.insert(
+                "committed",
+                serde_json::to_vec(&committed).unwrap().as_slice(),
+            )
+            .unwrap();
         }
         tx.commit().unwrap();
     }
-    assert!(contains(&std::fs::read(dir.join("raft.redb")).unwrap(), SECRET));
+    assert!(contains(
+        &std::fs::read(dir.join("raft.redb")).unwrap(),
+        SECRET
+    ));
 
     let n1 = c.start(1).await;
     until(5, || n1.is_leader()).await;
