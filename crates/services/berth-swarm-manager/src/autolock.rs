@@ -89,7 +89,7 @@ impl Swarm {
             loaded
         };
         let (state, creds) = match loaded {
-            Ok(Loaded::Ready(state, creds)) => (state, creds),
+            Ok(Loaded::Ready(state, creds)) => (state, *creds),
             Ok(Loaded::Locked(_)) => return Err(SwarmError::InvalidUnlockKey),
             Ok(Loaded::Nothing) => return Err(SwarmError::NotManagerInactive),
             Err(e) => {

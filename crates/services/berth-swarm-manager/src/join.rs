@@ -199,7 +199,7 @@ impl Swarm {
                 *self.locked.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
                 return Ok(());
             }
-            Loaded::Ready(state, creds) => (state, creds),
+            Loaded::Ready(state, creds) => (state, *creds),
         };
         let node = self.resume_with(state, creds).await?;
         *self.active.lock().await = Some(node);

@@ -151,7 +151,7 @@ impl Swarm {
             true => Some(bind(&state.listen_addr).await.ok()?),
             false => None,
         };
-        let node = self.start(state, creds, listener).await.ok()?;
+        let node = self.start(state, *creds, listener).await.ok()?;
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())

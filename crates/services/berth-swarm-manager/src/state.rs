@@ -45,7 +45,7 @@ pub enum Loaded {
     Nothing,
     /// a manager whose key is sealed with an unlock key it was not given
     Locked(LocalState),
-    Ready(LocalState, Credentials),
+    Ready(LocalState, Box<Credentials>),
 }
 
 impl Paths {
@@ -94,7 +94,7 @@ impl Paths {
         }
         keys.dek = file.dek;
         keys.kek_version = file.kek_version;
-        Ok(Loaded::Ready(state, creds))
+        Ok(Loaded::Ready(state, Box::new(creds)))
     }
 
     pub fn save_state(&self, state: &LocalState) -> std::io::Result<()> {
