@@ -161,6 +161,10 @@ enum SwarmCommand {
     Update(commands::swarm_ca::UpdateArgs),
     /// Display and rotate the root CA
     Ca(commands::swarm_ca::CaArgs),
+    /// Unlock swarm
+    Unlock(commands::swarm_lock::UnlockArgs),
+    /// Manage the unlock key
+    UnlockKey(commands::swarm_lock::UnlockKeyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -505,6 +509,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Swarm(SwarmCommand::Leave(a)) => sw::leave(ctx, a).await,
         Command::Swarm(SwarmCommand::Update(a)) => commands::swarm_ca::update(ctx, a).await,
         Command::Swarm(SwarmCommand::Ca(a)) => commands::swarm_ca::ca(ctx, a).await,
+        Command::Swarm(SwarmCommand::Unlock(a)) => commands::swarm_lock::unlock(ctx, a).await,
+        Command::Swarm(SwarmCommand::UnlockKey(a)) => {
+            commands::swarm_lock::unlock_key(ctx, a).await
+        }
         Command::Node(NodeCommand::Ls(a)) => sw::node_ls(ctx, a).await,
         Command::Node(NodeCommand::Inspect(a)) => sw::node_inspect(ctx, a).await,
         Command::Node(NodeCommand::Update(a)) => commands::nodes::node_update(ctx, a).await,

@@ -51,6 +51,24 @@ impl Drop for RawMode {
     }
 }
 
+/// One line typed on the terminal on stdin, not echoed (the docker
+/// CLI's `term.ReadPassword`); the terminal's modes are restored after.
+pub fn read_password() -> std::io::Result<String> {
+    use nix::sys::termios::LocalFlags;
+    use std::io::BufRead;
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(stdin.as_fd_ref()).map_err(std::io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ICANON);
+    tcsetattr(stdin.as_fd_ref(), SetArg::TCSANOW, &quiet).map_err(std::io::Error::from)?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(stdin.as_fd_ref(), SetArg::TCSANOW, &saved);
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 trait AsFdRef {
     fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_>;
 }

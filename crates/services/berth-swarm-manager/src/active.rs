@@ -33,6 +33,8 @@ pub struct Active {
     pub last_seen: Mutex<HashMap<String, Instant>>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     pub settings: crate::SwarmSettings,
+    /// the node's DEK and unlock key, shared with its `Swarm`
+    pub keys: crate::keys::Keys,
 }
 
 impl Active {
@@ -115,6 +117,12 @@ impl Active {
             .ok()?
             .ok()?;
         Some(answer.into_inner().index)
+    }
+
+    /// Writes the node's credentials, its key sealed as `keys` says.
+    pub fn save_credentials(&self, creds: &Credentials) -> std::io::Result<()> {
+        let keys = crate::keys::lock(&self.keys);
+        self.paths.save_credentials(creds, &keys)
     }
 
     pub fn stop_tasks(&self) {

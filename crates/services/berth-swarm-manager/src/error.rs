@@ -19,6 +19,15 @@ pub enum SwarmError {
         "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one."
     )]
     AlreadyInSwarm,
+    /// a manager restarted under autolock, not given its key yet
+    #[error(
+        "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it."
+    )]
+    Locked,
+    #[error("swarm is not locked")]
+    NotLocked,
+    #[error("swarm could not be unlocked: invalid key provided")]
+    InvalidUnlockKey,
     /// 503s with their own words (leave refusals)
     #[error("{0}")]
     Unavailable(String),
@@ -41,7 +50,10 @@ impl SwarmError {
             | SwarmError::NotManagerInactive
             | SwarmError::NotManagerWorker
             | SwarmError::AlreadyInSwarm
+            | SwarmError::Locked
             | SwarmError::Unavailable(_) => 503,
+            SwarmError::NotLocked => 409,
+            SwarmError::InvalidUnlockKey => 401,
             SwarmError::InvalidArgument(_) => 400,
             SwarmError::NotFound(_) => 404,
             SwarmError::Rpc { code, .. } => match *code {

@@ -25,10 +25,11 @@ use tokio::net::TcpListener;
 use crate::active::Active;
 use crate::agent::{spawn_agent, spawn_monitor};
 use crate::ca_rotation::spawn_reconciler;
+use crate::keys::{self, KeyState, new_unlock_key};
 use crate::peers::{GrpcTransport, Peers};
 use crate::renewer::spawn_renewer;
 use crate::services::Services;
-use crate::state::{Credentials, LocalState, Paths};
+use crate::state::{Credentials, Loaded, LocalState, Paths};
 use crate::{Swarm, SwarmError};
 
 #[derive(Clone, Debug, Default)]
@@ -65,7 +66,7 @@ pub(crate) fn random_raft_id() -> Result<u64, SwarmError> {
 impl Swarm {
     pub async fn init(&self, req: InitRequest) -> Result<String, SwarmError> {
         let mut guard = self.active.lock().await;
-        if guard.is_some() {
+        if guard.is_some() || self.locked_state().is_some() {
             return Err(SwarmError::AlreadyInSwarm);
         }
         let listener = bind(&req.listen_addr).await?;
@@ -92,7 +93,16 @@ impl Swarm {
             advertise_addr: req.advertise_addr.clone(),
             managers: vec![req.advertise_addr.clone()],
         };
-        let first = first_objects(&req, &root, &who, &cert, &csr)?;
+        // with autolock, the key and DEK are sealed from the first write on
+        let unlock_key = match req.spec.autolock_managers {
+            true => new_unlock_key()?,
+            false => Vec::new(),
+        };
+        *keys::lock(&self.keys) = KeyState {
+            kek: Some(unlock_key.clone()).filter(|k| !k.is_empty()),
+            ..KeyState::default()
+        };
+        let first = first_objects(&req, &root, &who, &cert, &csr, unlock_key)?;
         let creds = Credentials { root, cert, key };
         let paths = Paths::new(&self.settings.dir);
         let node = self.start(state.clone(), creds, Some(listener)).await?;
@@ -105,8 +115,7 @@ impl Swarm {
         .map_err(|e| SwarmError::internal("starting raft", e))?;
         wait_for_leader(&raft).await?;
         node.propose(first).await?;
-        paths
-            .save_credentials(&node.creds())
+        node.save_credentials(&node.creds())
             .and_then(|()| paths.save_state(&state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         node.tasks
@@ -122,9 +131,11 @@ impl Swarm {
 
     pub async fn join(&self, req: JoinRequest) -> Result<(), SwarmError> {
         let mut guard = self.active.lock().await;
-        if guard.is_some() {
+        if guard.is_some() || self.locked_state().is_some() {
             return Err(SwarmError::AlreadyInSwarm);
         }
+        // a new manager learns the unlock key from the store it replicates
+        *keys::lock(&self.keys) = KeyState::default();
         let token: JoinToken = req
             .token
             .parse()
@@ -161,8 +172,7 @@ impl Swarm {
             wait_for_leader(raft).await?;
         }
         let paths = Paths::new(&self.settings.dir);
-        paths
-            .save_credentials(&node.creds())
+        node.save_credentials(&node.creds())
             .and_then(|()| paths.save_state(&state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         node.tasks
@@ -179,12 +189,29 @@ impl Swarm {
     /// After a restart: the node serves and beats again as it did.
     pub(crate) async fn resume(&self) -> Result<(), SwarmError> {
         let paths = Paths::new(&self.settings.dir);
-        let Some((state, creds)) = paths
-            .load()
-            .map_err(|e| SwarmError::internal("reading the swarm state", e))?
-        else {
-            return Ok(());
+        let loaded = paths
+            .load(&mut keys::lock(&self.keys))
+            .map_err(|e| SwarmError::internal("reading the swarm state", e))?;
+        let (state, creds) = match loaded {
+            Loaded::Nothing => return Ok(()),
+            Loaded::Locked(state) => {
+                tracing::info!("the swarm is locked: waiting for its unlock key");
+                *self.locked.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
+                return Ok(());
+            }
+            Loaded::Ready(state, creds) => (state, *creds),
         };
+        let node = self.resume_with(state, creds).await?;
+        *self.active.lock().await = Some(node);
+        Ok(())
+    }
+
+    /// Starts the node from what was on disk (a restart, an unlock).
+    pub(crate) async fn resume_with(
+        &self,
+        state: LocalState,
+        creds: Credentials,
+    ) -> Result<Arc<Active>, SwarmError> {
         let listener = if state.manager {
             Some(bind(&state.listen_addr).await?)
         } else {
@@ -198,8 +225,7 @@ impl Swarm {
                 spawn_agent(node.clone(), self.clone()),
                 spawn_renewer(node.clone()),
             ]);
-        *self.active.lock().await = Some(node);
-        Ok(())
+        Ok(node)
     }
 
     /// Builds the running node: Raft and the gRPC server for a manager.
@@ -215,12 +241,19 @@ impl Swarm {
         let paths = Paths::new(&self.settings.dir);
         let raft = match state.raft_id {
             Some(id) if state.manager => {
+                let dek = self.ensure_dek(&paths, &creds)?;
                 let transport = Arc::new(GrpcTransport {
                     peers: peers.clone(),
                 });
-                let r = RaftNode::open(&paths.raft(), id, transport, self.settings.raft.clone())
-                    .await
-                    .map_err(|e| SwarmError::internal("opening raft", e))?;
+                let r = RaftNode::open(
+                    &paths.raft(),
+                    id,
+                    transport,
+                    self.settings.raft.clone(),
+                    &dek,
+                )
+                .await
+                .map_err(|e| SwarmError::internal("opening raft", e))?;
                 Some(Arc::new(r))
             }
             _ => None,
@@ -244,6 +277,7 @@ impl Swarm {
             last_seen: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             settings: self.settings.clone(),
+            keys: self.keys.clone(),
         });
         if let (Some(listener), Some(first_tls)) = (listener, server_tls) {
             let server = serve(node.clone(), listener, first_tls);
@@ -251,13 +285,34 @@ impl Swarm {
             let roles = crate::roles::spawn_role_manager(node.clone());
             let events = crate::events::spawn_forwarder(&node, self.events.clone());
             let reconciler = spawn_reconciler(node.clone());
+            let kek = crate::autolock::spawn_kek_follower(node.clone());
             node.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(
-                [server, monitor, roles, reconciler]
+                [server, monitor, roles, reconciler, kek]
                     .into_iter()
                     .chain(events),
             );
         }
         Ok(node)
+    }
+}
+
+impl Swarm {
+    /// This manager's DEK; a new one made and written beside its key
+    /// before any Raft data is sealed with it (a new manager, or a data
+    /// directory from a berth that did not encrypt).
+    fn ensure_dek(&self, paths: &Paths, creds: &Credentials) -> Result<[u8; 32], SwarmError> {
+        let mut keys = keys::lock(&self.keys);
+        if let Some(dek) = keys.dek {
+            return Ok(dek);
+        }
+        let dek = berth_swarm_raft::seal::random_key()
+            .map_err(|e| SwarmError::internal("making a data key", e))?;
+        keys.dek = Some(dek);
+        if let Err(e) = paths.save_key(&creds.key, &keys, true) {
+            keys.dek = None;
+            return Err(SwarmError::internal("saving the data key", e));
+        }
+        Ok(dek)
     }
 }
 
@@ -290,8 +345,12 @@ fn serve(
         .add_service(pb::raft_server::RaftServer::new(svc.clone()))
         .add_service(pb::dispatcher_server::DispatcherServer::new(svc));
     tokio::spawn(async move {
+        // with a shutdown signal, tonic closes its connections (GOAWAY)
+        // when this task is aborted: peers then reach whatever serves the
+        // address next, not a stopped node's services
+        let never = std::future::pending::<()>();
         if let Err(e) = router
-            .serve_with_incoming(incoming_with(listener, tls))
+            .serve_with_incoming_shutdown(incoming_with(listener, tls), never)
             .await
         {
             tracing::error!("swarm server stopped: {e}");
@@ -316,6 +375,7 @@ fn first_objects(
     who: &NodeIdentity,
     cert: &NodeCert,
     csr: &str,
+    unlock_key: Vec<u8>,
 ) -> Result<Vec<Action>, SwarmError> {
     let token = || {
         JoinToken::generate(root)
@@ -333,6 +393,7 @@ fn first_objects(
             manager_token: token()?,
             ..RootCaState::default()
         },
+        unlock_key,
         default_addr_pool: req.default_addr_pool.clone(),
         subnet_size: req.subnet_size,
         data_path_port: req.data_path_port,

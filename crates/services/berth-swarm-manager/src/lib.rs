@@ -6,12 +6,16 @@
 
 mod active;
 mod agent;
+mod autolock;
+#[cfg(test)]
+mod autolock_tests;
 mod ca_rotation;
 #[cfg(test)]
 mod ca_tests;
 mod error;
 mod events;
 mod join;
+mod keys;
 mod nodes;
 mod peers;
 mod renewer;
@@ -73,6 +77,11 @@ pub struct Swarm {
     active: Arc<Mutex<Option<Arc<Active>>>>,
     /// node changes seen by this manager's store (`GET /events`)
     events: tokio::sync::broadcast::Sender<Arc<NodeEvent>>,
+    /// the DEK and unlock key this node holds (`keys`)
+    keys: keys::Keys,
+    /// a manager restarted under autolock, waiting for its key: what its
+    /// state file says
+    locked: Arc<std::sync::Mutex<Option<state::LocalState>>>,
 }
 
 impl Swarm {
@@ -82,6 +91,8 @@ impl Swarm {
             settings,
             active: Arc::new(Mutex::new(None)),
             events: tokio::sync::broadcast::channel(256).0,
+            keys: Default::default(),
+            locked: Default::default(),
         };
         swarm.resume().await?;
         Ok(swarm)
@@ -100,6 +111,7 @@ impl Swarm {
     /// state.
     async fn manager(&self) -> Result<Arc<Active>, SwarmError> {
         match self.current().await {
+            None if self.locked_state().is_some() => Err(SwarmError::Locked),
             None => Err(SwarmError::NotManagerInactive),
             Some(a) if !a.is_manager() => Err(SwarmError::NotManagerWorker),
             Some(a) => Ok(a),
@@ -111,7 +123,7 @@ impl Swarm {
     pub async fn leave(&self, force: bool) -> Result<(), SwarmError> {
         let mut guard = self.active.lock().await;
         let Some(node) = guard.clone() else {
-            return Err(SwarmError::NotInSwarm);
+            return self.leave_locked(force);
         };
         if node.is_manager() && !force {
             return Err(SwarmError::Unavailable(leave_refusal(&node)));
@@ -123,6 +135,7 @@ impl Swarm {
         node.paths
             .wipe()
             .map_err(|e| SwarmError::internal("removing the swarm state", e))?;
+        *keys::lock(&self.keys) = Default::default();
         *guard = None;
         Ok(())
     }

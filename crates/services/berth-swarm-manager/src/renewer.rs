@@ -42,8 +42,7 @@ impl Active {
     /// Makes `creds` this node's: on disk first, then in the TLS
     /// configurations its next connections use.
     pub fn install(&self, creds: Credentials) -> Result<(), SwarmError> {
-        self.paths
-            .save_credentials(&creds)
+        self.save_credentials(&creds)
             .map_err(|e| SwarmError::internal("saving the node certificate", e))?;
         let client = client_config(&creds.root, Some((&creds.cert, &creds.key)))
             .map_err(|e| SwarmError::internal("tls", e))?;

@@ -140,7 +140,10 @@ impl Swarm {
 
     async fn restart_from_disk(&self) -> Option<Arc<Active>> {
         let paths = Paths::new(&self.settings.dir);
-        let (state, creds) = paths.load().ok().flatten()?;
+        let loaded = paths.load(&mut crate::keys::lock(&self.keys)).ok()?;
+        let crate::state::Loaded::Ready(state, creds) = loaded else {
+            return None;
+        };
         if !state.manager {
             let _ = std::fs::remove_dir_all(paths.raft());
         }
@@ -148,7 +151,7 @@ impl Swarm {
             true => Some(bind(&state.listen_addr).await.ok()?),
             false => None,
         };
-        let node = self.start(state, creds, listener).await.ok()?;
+        let node = self.start(state, *creds, listener).await.ok()?;
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -215,8 +218,7 @@ impl Swarm {
         state: &crate::state::LocalState,
     ) -> Result<Arc<Active>, SwarmError> {
         let paths = Paths::new(&self.settings.dir);
-        paths
-            .save_credentials(&node.creds())
+        node.save_credentials(&node.creds())
             .and_then(|()| paths.save_state(state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         node.tasks

@@ -2,13 +2,17 @@
 //! `state.json` (who it is, where it listens, the managers it knows), the
 //! root certificate, its own certificate and key, and `raft/` on managers.
 //! Files are written to a temporary name and renamed, keys with mode 0600.
+//! A manager's key file also carries its DEK, both sealed with the unlock
+//! key under autolock (`keys`).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use berth_swarm_ca::{NodeCert, NodeKey, RootCa};
+use berth_swarm_ca::{NodeCert, NodeKey, Role, RootCa};
 use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, KeyFileError, KeyState};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LocalState {
@@ -35,6 +39,15 @@ pub struct Paths {
     pub dir: PathBuf,
 }
 
+/// What a restarted node finds on disk.
+pub enum Loaded {
+    /// not in a swarm
+    Nothing,
+    /// a manager whose key is sealed with an unlock key it was not given
+    Locked(LocalState),
+    Ready(LocalState, Box<Credentials>),
+}
+
 impl Paths {
     pub fn new(dir: &Path) -> Paths {
         Paths {
@@ -54,21 +67,34 @@ impl Paths {
         self.dir.join("raft")
     }
 
-    /// The saved membership, if this node is in a swarm.
-    pub fn load(&self) -> std::io::Result<Option<(LocalState, Credentials)>> {
+    /// The saved membership, if this node is in a swarm. The key file is
+    /// opened with `keys.kek`; what it holds (the DEK, the KEK's version)
+    /// goes into `keys`.
+    pub fn load(&self, keys: &mut KeyState) -> std::io::Result<Loaded> {
         let state = match std::fs::read(self.state()) {
             Ok(b) => serde_json::from_slice::<LocalState>(&b).map_err(std::io::Error::other)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Nothing),
             Err(e) => return Err(e),
         };
         let read = |name: &str| std::fs::read_to_string(self.certs().join(name));
         let bad = |e: berth_swarm_ca::CaError| std::io::Error::other(e.to_string());
+        let file = match keys::decode(&read("swarm-node.key")?, keys.kek.as_deref()) {
+            Ok(f) => f,
+            Err(KeyFileError::Locked) => return Ok(Loaded::Locked(state)),
+            Err(e) => return Err(std::io::Error::other(e)),
+        };
         let creds = Credentials {
             root: RootCa::from_pem(&read("swarm-root-ca.crt")?, None).map_err(bad)?,
             cert: NodeCert::parse(&read("swarm-node.crt")?).map_err(bad)?,
-            key: NodeKey::from_pem(&read("swarm-node.key")?).map_err(bad)?,
+            key: NodeKey::from_pem(&file.key_pem).map_err(bad)?,
         };
-        Ok(Some((state, creds)))
+        if file.dek.is_none() {
+            // a clear file (no autolock, or an older berth's) has no KEK
+            keys.kek = None;
+        }
+        keys.dek = file.dek;
+        keys.kek_version = file.kek_version;
+        Ok(Loaded::Ready(state, Box::new(creds)))
     }
 
     pub fn save_state(&self, state: &LocalState) -> std::io::Result<()> {
@@ -76,7 +102,16 @@ impl Paths {
         write_atomic(&self.state(), &bytes, 0o600)
     }
 
-    pub fn save_credentials(&self, c: &Credentials) -> std::io::Result<()> {
+    /// The node's key file: on a manager with its DEK, both sealed with
+    /// the KEK when there is one; on a worker the plain key.
+    pub fn save_key(&self, key: &NodeKey, keys: &KeyState, manager: bool) -> std::io::Result<()> {
+        let dek = keys.dek.as_ref().filter(|_| manager);
+        let text = keys::encode(&key.key_pem(), dek, keys.kek.as_deref(), keys.kek_version)
+            .map_err(std::io::Error::other)?;
+        write_atomic(&self.certs().join("swarm-node.key"), text.as_bytes(), 0o600)
+    }
+
+    pub fn save_credentials(&self, c: &Credentials, keys: &KeyState) -> std::io::Result<()> {
         let dir = self.certs();
         std::fs::create_dir_all(&dir)?;
         write_atomic(
@@ -89,11 +124,7 @@ impl Paths {
             c.cert.chain_pem.as_bytes(),
             0o644,
         )?;
-        write_atomic(
-            &dir.join("swarm-node.key"),
-            c.key.key_pem().as_bytes(),
-            0o600,
-        )
+        self.save_key(&c.key, keys, c.cert.identity.role == Role::Manager)
     }
 
     /// Forgets the swarm: what `leave` and a failed join do.

@@ -15,6 +15,10 @@ pub(crate) fn free_addr() -> String {
 }
 
 pub(crate) async fn node(dir: &tempfile::TempDir, name: &str) -> Swarm {
+    Swarm::open(settings(dir, name)).await.unwrap()
+}
+
+pub(crate) fn settings(dir: &tempfile::TempDir, name: &str) -> SwarmSettings {
     let mut settings = SwarmSettings {
         dir: dir.path().join(name),
         heartbeat_period: Some(Duration::from_millis(200)),
@@ -27,7 +31,7 @@ pub(crate) async fn node(dir: &tempfile::TempDir, name: &str) -> Swarm {
         ..SwarmSettings::default()
     };
     settings.description.hostname = name.into();
-    Swarm::open(settings).await.unwrap()
+    settings
 }
 
 pub(crate) async fn init(s: &Swarm) -> String {

@@ -6,6 +6,7 @@
 use berth_swarm_ca::{JoinToken, MIN_NODE_CERT_EXPIRY, RootCa};
 use berth_swarm_store::{Action, Cluster, ClusterSpec, DEFAULT_CLUSTER_NAME, Object};
 
+use crate::autolock::next_unlock_key;
 use crate::ca_rotation::next_root_ca;
 use crate::{Swarm, SwarmError};
 
@@ -68,6 +69,7 @@ pub fn updated_cluster(
         c.root_ca.manager_token = token()?;
     }
     c.root_ca = next_root_ca(&c, &spec)?;
+    c.unlock_key = next_unlock_key(&c.unlock_key, &spec, flags.rotate_manager_unlock_key)?;
     c.spec = spec;
     Ok(c)
 }

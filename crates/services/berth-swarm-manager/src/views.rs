@@ -10,6 +10,8 @@ use crate::{Swarm, SwarmError};
 pub enum LocalNodeState {
     Inactive,
     Active,
+    /// a manager restarted under autolock, waiting for its key
+    Locked,
 }
 
 #[derive(Clone, Debug)]
@@ -53,12 +55,23 @@ pub struct SwarmView {
 impl Swarm {
     pub async fn info(&self) -> SwarmInfo {
         let Some(node) = self.current().await else {
+            // dockerd shows a locked node's address and why it is locked
+            let locked = self.locked_state();
             return SwarmInfo {
                 node_id: String::new(),
-                node_addr: String::new(),
-                local_state: LocalNodeState::Inactive,
+                node_addr: locked
+                    .as_ref()
+                    .map(|s| host_of(&s.advertise_addr))
+                    .unwrap_or_default(),
+                local_state: match locked {
+                    Some(_) => LocalNodeState::Locked,
+                    None => LocalNodeState::Inactive,
+                },
                 control_available: false,
-                error: String::new(),
+                error: match locked {
+                    Some(_) => SwarmError::Locked.to_string(),
+                    None => String::new(),
+                },
                 remote_managers: Vec::new(),
                 nodes: None,
                 managers: None,
@@ -66,13 +79,9 @@ impl Swarm {
             };
         };
         let local = node.local();
-        let host = local
-            .advertise_addr
-            .rsplit_once(':')
-            .map_or(local.advertise_addr.clone(), |(h, _)| h.to_string());
         let mut info = SwarmInfo {
             node_id: local.node_id.clone(),
-            node_addr: host.trim_matches(['[', ']']).to_string(),
+            node_addr: host_of(&local.advertise_addr),
             local_state: LocalNodeState::Active,
             control_available: node.is_manager(),
             error: String::new(),
@@ -187,6 +196,12 @@ impl Swarm {
             ))),
         }
     }
+}
+
+/// The host of a host:port, without an IPv6 address's brackets.
+fn host_of(addr: &str) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_matches(['[', ']']).to_string()
 }
 
 /// The CA key and unlock key never leave the managers.

@@ -12,6 +12,7 @@
 mod log_store;
 mod network;
 mod node;
+pub mod seal;
 mod state_machine;
 #[cfg(test)]
 mod tests;

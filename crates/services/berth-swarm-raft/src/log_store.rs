@@ -1,6 +1,8 @@
 //! The Raft log, the vote and the commit point in one redb file. Every
 //! append is a committed (fsynced) redb transaction before Raft is told it
-//! is durable.
+//! is durable. Entries are sealed with the manager's DEK (`seal`); the
+//! vote and the commit point are not secret and stay clear. A file an
+//! older berth wrote with clear entries is rewritten sealed when opened.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -15,6 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::seal::{Sealer, is_sealed};
 use crate::{NodeId, TypeConfig};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -22,12 +25,15 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const PURGED: &str = "last_purged";
+/// the associated data of a sealed entry
+const ENTRY: &str = "raft-entry";
 
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    sealer: Sealer,
 }
 
 fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -39,13 +45,27 @@ fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 }
 
 impl LogStore {
-    pub fn open(path: &Path) -> std::result::Result<LogStore, redb::Error> {
+    pub fn open(path: &Path, sealer: Sealer) -> std::result::Result<LogStore, redb::Error> {
+        migrate_clear_entries(path, &sealer)?;
         let db = Database::create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(LOG)?;
         tx.open_table(META)?;
         tx.commit()?;
-        Ok(LogStore { db: Arc::new(db) })
+        Ok(LogStore {
+            db: Arc::new(db),
+            sealer,
+        })
+    }
+
+    fn encode(&self, e: &Entry<TypeConfig>) -> Result<Vec<u8>> {
+        let bytes = serde_json::to_vec(e).map_err(write_err)?;
+        self.sealer.seal(ENTRY, &bytes).map_err(write_err)
+    }
+
+    fn decode(&self, v: &[u8]) -> Result<Entry<TypeConfig>> {
+        let bytes = self.sealer.open(ENTRY, v).map_err(read_err)?;
+        serde_json::from_slice(&bytes).map_err(read_err)
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
@@ -112,7 +132,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut out = Vec::new();
         for row in t.range::<u64>(bounds).map_err(read_err)? {
             let (_, v) = row.map_err(read_err)?;
-            out.push(serde_json::from_slice(v.value()).map_err(read_err)?);
+            out.push(self.decode(v.value())?);
         }
         Ok(out)
     }
@@ -135,7 +155,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let t = tx.open_table(LOG).map_err(read_err)?;
         let last = match t.last().map_err(read_err)? {
             Some((_, v)) => {
-                let e: Entry<TypeConfig> = serde_json::from_slice(v.value()).map_err(read_err)?;
+                let e = self.decode(v.value())?;
                 Some(*e.get_log_id())
             }
             None => purged,
@@ -175,7 +195,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut t = tx.open_table(LOG).map_err(write_err)?;
             for e in entries {
-                let bytes = serde_json::to_vec(&e).map_err(write_err)?;
+                let bytes = self.encode(&e)?;
                 t.insert(e.get_log_id().index, bytes.as_slice())
                     .map_err(write_err)?;
             }
@@ -192,4 +212,61 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
         self.remove_range(..=log_id.index, Some(&log_id))
     }
+}
+
+/// Rewrites a log an older berth left with clear entries into a new file
+/// with every entry sealed, then moves it in place: a fresh file, so no
+/// clear entry survives in a freed page. A crash leaves the old file (the
+/// next open starts over) or the new one.
+fn migrate_clear_entries(path: &Path, sealer: &Sealer) -> std::result::Result<(), redb::Error> {
+    let tmp = path.with_extension("redb.sealing");
+    let _ = std::fs::remove_file(&tmp);
+    if !path.exists() {
+        return Ok(());
+    }
+    let old = Database::create(path)?;
+    let rx = old.begin_read()?;
+    let clear = match rx.open_table(LOG) {
+        Ok(t) => t
+            .iter()?
+            .any(|r| r.is_ok_and(|(_, v)| !is_sealed(v.value()))),
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if !clear {
+        return Ok(());
+    }
+    let new = Database::create(&tmp)?;
+    let tx = new.begin_write()?;
+    {
+        let mut log = tx.open_table(LOG)?;
+        for row in rx.open_table(LOG)?.iter()? {
+            let (k, v) = row?;
+            let sealed = match is_sealed(v.value()) {
+                true => v.value().to_vec(),
+                false => sealer.seal(ENTRY, v.value()).map_err(io_err)?,
+            };
+            log.insert(k.value(), sealed.as_slice())?;
+        }
+        let mut meta = tx.open_table(META)?;
+        if let Ok(t) = rx.open_table(META) {
+            for row in t.iter()? {
+                let (k, v) = row?;
+                meta.insert(k.value(), v.value())?;
+            }
+        }
+    }
+    tx.commit()?;
+    drop((rx, old, new));
+    std::fs::rename(&tmp, path).map_err(io_err)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err)?;
+    }
+    Ok(())
+}
+
+fn io_err(e: impl std::fmt::Display) -> redb::Error {
+    redb::Error::Io(std::io::Error::other(e.to_string()))
 }

@@ -13,6 +13,7 @@ use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
 
 use crate::log_store::LogStore;
 use crate::network::{Network, RaftRequest, RaftResponse, Transport};
+use crate::seal::{KEY_LEN, Sealer};
 use crate::state_machine::StateMachine;
 use crate::{Member, NodeId, Proposal, TypeConfig};
 
@@ -94,18 +95,21 @@ pub struct RaftNode {
 
 impl RaftNode {
     /// Opens (or creates) the Raft state in `dir`; the store is rebuilt
-    /// from the last snapshot there and the committed log after it.
+    /// from the last snapshot there and the committed log after it. What
+    /// is on disk is sealed with `dek`.
     pub async fn open(
         dir: &Path,
         id: NodeId,
         transport: Arc<dyn Transport>,
         settings: RaftSettings,
+        dek: &[u8; KEY_LEN],
     ) -> Result<RaftNode, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let log = LogStore::open(&dir.join("raft.redb"))
+        let sealer = Sealer::new(dek);
+        let log = LogStore::open(&dir.join("raft.redb"), sealer.clone())
             .map_err(|e| format!("opening the raft log: {e}"))?;
         let store = Arc::new(WatchedStore::default());
-        let sm = StateMachine::open(dir, store.clone())
+        let sm = StateMachine::open(dir, store.clone(), sealer)
             .map_err(|e| format!("opening the raft snapshot: {e}"))?;
         let config = Arc::new(settings.to_config()?);
         let raft = Raft::new(id, config, Network { transport }, log, sm)

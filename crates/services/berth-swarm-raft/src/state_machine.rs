@@ -1,7 +1,8 @@
 //! The state machine: the swarm store in memory, its last snapshot on disk.
 //! A snapshot is written (to a temporary file, synced, renamed) before
 //! Raft may purge the log it covers, so the store can always be rebuilt
-//! from the snapshot and the log after it.
+//! from the snapshot and the log after it. The file is sealed with the
+//! manager's DEK; a clear one an older berth wrote is sealed when opened.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,11 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::seal::{Sealer, is_sealed};
 use crate::{Applied, Member, NodeId, TypeConfig};
+
+/// the associated data of a sealed snapshot
+const SNAPSHOT: &str = "raft-snapshot";
 
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
@@ -36,6 +41,7 @@ pub struct StateMachine {
     store: Arc<WatchedStore>,
     applied: Arc<Mutex<AppliedState>>,
     snapshot_path: PathBuf,
+    sealer: Sealer,
 }
 
 fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -49,13 +55,17 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 impl StateMachine {
     /// The state machine of `dir`: the last snapshot's store, or an empty
     /// one.
-    pub fn open(dir: &Path, store: Arc<WatchedStore>) -> std::io::Result<StateMachine> {
+    pub fn open(
+        dir: &Path,
+        store: Arc<WatchedStore>,
+        sealer: Sealer,
+    ) -> std::io::Result<StateMachine> {
         let snapshot_path = dir.join("snapshot.json");
         let mut applied = AppliedState {
             last_applied: None,
             membership: StoredMembership::default(),
         };
-        if let Some(file) = read_snapshot(&snapshot_path)? {
+        if let Some(file) = read_snapshot(&snapshot_path, &sealer)? {
             applied.last_applied = file.meta.last_log_id;
             applied.membership = file.meta.last_membership.clone();
             store.restore(file.store);
@@ -64,6 +74,7 @@ impl StateMachine {
             store,
             applied: Arc::new(Mutex::new(applied)),
             snapshot_path,
+            sealer,
         })
     }
 
@@ -72,20 +83,36 @@ impl StateMachine {
     }
 }
 
-fn read_snapshot(path: &Path) -> std::io::Result<Option<SnapshotFile>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| std::io::Error::other(format!("reading {}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// The snapshot on disk; a clear one (an older berth's) is sealed in
+/// place as it is read.
+fn read_snapshot(path: &Path, sealer: &Sealer) -> std::io::Result<Option<SnapshotFile>> {
+    let bad = |e: &dyn std::fmt::Display| {
+        std::io::Error::other(format!("reading {}: {e}", path.display()))
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !is_sealed(&bytes) {
+        let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
+        write_snapshot(path, &file, sealer)?;
+        return Ok(Some(file));
     }
+    let plain = sealer.open(SNAPSHOT, &bytes).map_err(|e| bad(&e))?;
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|e| bad(&e))
 }
 
-/// Writes the snapshot so that a crash leaves the old one or the new one.
-fn write_snapshot(path: &Path, file: &SnapshotFile) -> std::io::Result<()> {
+/// Writes the snapshot, sealed, so that a crash leaves the old one or the
+/// new one.
+fn write_snapshot(path: &Path, file: &SnapshotFile, sealer: &Sealer) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec(file).map_err(std::io::Error::other)?;
+    let plain = serde_json::to_vec(file).map_err(std::io::Error::other)?;
+    let bytes = sealer
+        .seal(SNAPSHOT, &plain)
+        .map_err(std::io::Error::other)?;
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(&bytes)?;
     f.sync_all()?;
@@ -119,7 +146,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             meta: meta.clone(),
             store,
         };
-        write_snapshot(&self.snapshot_path, &file).map_err(snap_err)?;
+        write_snapshot(&self.snapshot_path, &file, &self.sealer).map_err(snap_err)?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -177,7 +204,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             store: store.clone(),
         };
-        write_snapshot(&self.snapshot_path, &file).map_err(snap_err)?;
+        write_snapshot(&self.snapshot_path, &file, &self.sealer).map_err(snap_err)?;
         let mut a = self.lock();
         self.store.restore(store);
         a.last_applied = meta.last_log_id;
@@ -186,7 +213,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        let Some(file) = read_snapshot(&self.snapshot_path).map_err(snap_err)? else {
+        let Some(file) = read_snapshot(&self.snapshot_path, &self.sealer).map_err(snap_err)? else {
             return Ok(None);
         };
         let data = serde_json::to_vec(&file.store).map_err(snap_err)?;

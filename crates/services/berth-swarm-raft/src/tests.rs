@@ -71,7 +71,7 @@ impl Cluster {
         });
         let dir = self.dir.path().join(id.to_string());
         let node = Arc::new(
-            RaftNode::open(&dir, id, link, self.settings.clone())
+            RaftNode::open(&dir, id, link, self.settings.clone(), &dek(id))
                 .await
                 .unwrap(),
         );
@@ -142,6 +142,12 @@ impl Cluster {
         }
         panic!("no leader among {ids:?}");
     }
+}
+
+/// Each manager's DEK: the same across its restarts, as the manager
+/// keeps it beside its key.
+fn dek(id: NodeId) -> [u8; 32] {
+    [id as u8; 32]
 }
 
 fn member(id: NodeId) -> Member {
@@ -333,4 +339,140 @@ async fn a_write_read_at_a_stale_version_is_out_of_sequence_on_every_manager() {
         })
     })
     .await;
+}
+
+/// A node whose hostname no clear file may show.
+fn secret_node(id: &str, secret: &str) -> Vec<Action> {
+    vec![Action::Create(Object::Node(Node {
+        id: id.into(),
+        description: berth_swarm_store::NodeDescription {
+            hostname: secret.into(),
+            ..Default::default()
+        },
+        ..Node::default()
+    }))]
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Every byte of every file under `dir`.
+fn raw_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(raw_files(&p));
+        } else {
+            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_and_the_snapshot_on_disk_hold_no_clear_text() {
+    const SECRET: &str = "-----BEGIN PRIVATE KEY----- plaintext marker";
+    let c = Cluster::new(RaftSettings {
+        snapshot_every: 5,
+        ..fast()
+    });
+    let n1 = c.start(1).await;
+    n1.bootstrap(member(1)).await.unwrap();
+    until(5, || n1.is_leader()).await;
+    n1.propose(secret_node("s", SECRET)).await.unwrap();
+    for i in 0..8 {
+        n1.propose(create(&format!("n{i}"))).await.unwrap();
+    }
+    until(5, || n1.snapshot_index().is_some()).await;
+    n1.propose(secret_node("t", SECRET)).await.unwrap();
+    c.stop(1).await;
+    drop(n1);
+
+    let dir = c.dir.path().join("1");
+    let files = raw_files(&dir);
+    assert!(files.iter().any(|(p, _)| p.ends_with("snapshot.json")));
+    for (path, bytes) in &files {
+        assert!(!contains(bytes, SECRET), "{path} holds the secret in clear");
+        assert!(
+            !contains(bytes, "10.0.0.1:2377"),
+            "{path} holds a member in clear"
+        );
+    }
+    // and it all opens again with the DEK
+    let again = c.start(1).await;
+    until(5, || {
+        has(&again, "s") && has(&again, "t") && has(&again, "n7")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_in_clear_by_an_older_berth_is_sealed_when_opened() {
+    const SECRET: &str = "older clear secret";
+    let c = Cluster::new(fast());
+    let dir = c.dir.path().join("1");
+    std::fs::create_dir_all(&dir).unwrap();
+    // what the previous version wrote: JSON entries and a JSON snapshot
+    {
+        let db = redb::Database::create(dir.join("raft.redb")).unwrap();
+        let log: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("log");
+        let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+        let tx = db.begin_write().unwrap();
+        {
+            let leader = openraft::CommittedLeaderId::new(1, 1);
+            let members = std::collections::BTreeMap::from([(1u64, member(1))]);
+            let entries = [
+                openraft::Entry::<crate::TypeConfig> {
+                    log_id: openraft::LogId::new(leader, 0),
+                    payload: openraft::EntryPayload::Membership(openraft::Membership::new(
+                        vec![[1u64].into()],
+                        members,
+                    )),
+                },
+                openraft::Entry::<crate::TypeConfig> {
+                    log_id: openraft::LogId::new(leader, 1),
+                    payload: openraft::EntryPayload::Normal(crate::Proposal {
+                        actions: secret_node("s", SECRET),
+                        at: chrono::Utc::now(),
+                    }),
+                },
+            ];
+            let mut t = tx.open_table(log).unwrap();
+            for e in &entries {
+                t.insert(e.log_id.index, serde_json::to_vec(e).unwrap().as_slice())
+                    .unwrap();
+            }
+            let mut m = tx.open_table(meta).unwrap();
+            let vote = openraft::Vote::<NodeId>::new_committed(1, 1);
+            m.insert("vote", serde_json::to_vec(&vote).unwrap().as_slice())
+                .unwrap();
+            let committed = Some(openraft::LogId::new(leader, 1));
+            m.insert(
+                "committed",
+                serde_json::to_vec(&committed).unwrap().as_slice(),
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    assert!(contains(
+        &std::fs::read(dir.join("raft.redb")).unwrap(),
+        SECRET
+    ));
+
+    let n1 = c.start(1).await;
+    until(5, || n1.is_leader()).await;
+    until(5, || has(&n1, "s")).await;
+    n1.propose(create("after")).await.unwrap();
+    c.stop(1).await;
+    drop(n1);
+    for (path, bytes) in raw_files(&dir) {
+        assert!(!contains(&bytes, SECRET), "{path} still holds clear text");
+    }
+    let again = c.start(1).await;
+    until(5, || has(&again, "s") && has(&again, "after")).await;
 }

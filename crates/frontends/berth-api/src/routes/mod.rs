@@ -38,7 +38,7 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/swarm/join", post(swarm::join))
         .route("/swarm/leave", post(swarm::leave))
         .route("/swarm/unlock", post(swarm::unlock))
-        .route("/swarm/unlockkey", pending())
+        .route("/swarm/unlockkey", get(swarm::unlock_key))
         .route("/swarm/update", post(swarm::update))
         .route("/nodes", get(swarm_nodes::list))
         .route("/nodes/{id}", get(swarm::node).delete(swarm_nodes::remove))

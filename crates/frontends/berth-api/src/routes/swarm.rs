@@ -41,6 +41,7 @@ pub async fn ping(State(s): State<SwarmState>) -> Response {
     let info = s.swarm.info().await;
     let value = match (info.local_state, info.control_available) {
         (LocalNodeState::Inactive, _) => "inactive",
+        (LocalNodeState::Locked, _) => "locked",
         (LocalNodeState::Active, true) => "active/manager",
         (LocalNodeState::Active, false) => "active/worker",
     };
@@ -159,6 +160,7 @@ pub async fn pending(State(s): State<SwarmState>) -> ApiError {
     let info = s.swarm.info().await;
     match (info.local_state, info.control_available) {
         (LocalNodeState::Inactive, _) => SwarmError::NotManagerInactive.into(),
+        (LocalNodeState::Locked, _) => SwarmError::Locked.into(),
         (LocalNodeState::Active, false) => SwarmError::NotManagerWorker.into(),
         (LocalNodeState::Active, true) => ApiError(
             StatusCode::NOT_IMPLEMENTED,
@@ -167,10 +169,15 @@ pub async fn pending(State(s): State<SwarmState>) -> ApiError {
     }
 }
 
-/// Unlock: berth's managers don't lock yet, so there is nothing to unlock.
-pub async fn unlock(State(s): State<SwarmState>) -> ApiError {
-    match s.swarm.info().await.local_state {
-        LocalNodeState::Inactive => SwarmError::NotInSwarm.into(),
-        LocalNodeState::Active => ApiError(StatusCode::CONFLICT, "swarm is not locked".into()),
-    }
+/// `POST /swarm/unlock`: a manager restarted under autolock, given its key.
+pub async fn unlock(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
+    let b: wire::UnlockBody = json_body(&body)?;
+    s.swarm.unlock(&b.unlock_key).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /swarm/unlockkey`: `{"UnlockKey": ""}` without autolock.
+pub async fn unlock_key(State(s): State<SwarmState>) -> ApiResult<Response> {
+    let key = s.swarm.unlock_key().await?;
+    Ok(Json(serde_json::json!({ "UnlockKey": key })).into_response())
 }

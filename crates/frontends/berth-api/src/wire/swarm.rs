@@ -174,7 +174,11 @@ fn builtin_plugins() -> Value {
 
 /// `/info`'s `Swarm` section.
 pub fn info_answer(i: &SwarmInfo) -> Value {
-    let remote: Value = if i.local_state == LocalNodeState::Inactive {
+    // a locked node runs no swarm node yet: dockerd has no remotes to show
+    let remote: Value = if matches!(
+        i.local_state,
+        LocalNodeState::Inactive | LocalNodeState::Locked
+    ) {
         Value::Null
     } else {
         json!(
@@ -190,6 +194,7 @@ pub fn info_answer(i: &SwarmInfo) -> Value {
         "LocalNodeState": match i.local_state {
             LocalNodeState::Inactive => "inactive",
             LocalNodeState::Active => "active",
+            LocalNodeState::Locked => "locked",
         },
         "ControlAvailable": i.control_available,
         "Error": i.error,
@@ -237,6 +242,14 @@ pub struct InitBody {
     pub default_addr_pool: Vec<String>,
     #[serde(deserialize_with = "nullable")]
     pub subnet_size: u32,
+}
+
+/// `POST /swarm/unlock`'s body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UnlockBody {
+    #[serde(deserialize_with = "nullable")]
+    pub unlock_key: String,
 }
 
 /// `POST /swarm/join`'s body.

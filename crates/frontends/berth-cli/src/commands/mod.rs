@@ -7,5 +7,6 @@ pub mod nodes;
 pub mod runtime;
 pub mod swarm;
 pub mod swarm_ca;
+pub mod swarm_lock;
 pub mod system;
 pub mod volumes;
