@@ -177,7 +177,10 @@ fn connect(address: &Address, timeout: Duration) -> std::io::Result<Stream> {
             Stream::Unix(s)
         }
         Address::Tcp(hostport) => {
-            let s = TcpStream::connect(hostport.as_str())?;
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str())?
+                .next()
+                .ok_or_else(|| std::io::Error::other(format!("no address for {hostport}")))?;
+            let s = TcpStream::connect_timeout(&addr, timeout)?;
             s.set_read_timeout(Some(timeout))?;
             s.set_write_timeout(Some(timeout))?;
             Stream::Tcp(s)
@@ -301,7 +304,7 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(body);
         }
-        if rest.len() < size + 2 {
+        if size.checked_add(2).is_none_or(|end| rest.len() < end) {
             return Err("truncated chunk".into());
         }
         body.extend_from_slice(&rest[..size]);
@@ -390,6 +393,11 @@ mod tests {
     #[test]
     fn garbage_is_an_invalid_answer_and_no_listener_fails_without_retry() {
         assert!(parse_response(b"garbage").is_err());
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx";
+        assert!(
+            parse_response(huge).is_err(),
+            "a chunk size near usize::MAX"
+        );
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort").is_err());
         let dir = tempfile::tempdir().unwrap();
         let gone = Address::Unix(dir.path().join("gone.sock"));

@@ -84,6 +84,14 @@ impl Engine {
         self.sync_paused(e);
         tracing::info!(container = %&e.id[..12], "re-adopted running container");
         let rec = e.record();
+        // what its start mounted, for its stop to unmount
+        let volumes = rec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == berth_core::mount::MountKind::Volume)
+            .map(|m| m.source.clone())
+            .collect();
+        self.volumes.adopt_mounts(&e.id, volumes);
         self.start_resolver(&rec);
         self.start_proxies(&rec);
         self.spawn_health_monitor(e.clone());

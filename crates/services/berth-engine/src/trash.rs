@@ -8,18 +8,29 @@
 //! the daemon starts, so a crash mid-deletion leaves nothing behind for long.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The trash directory's name under the data root and the exec root.
 pub(crate) const DIR: &str = "trash";
 
-/// Deletes what an earlier run left in `trash` and makes it anew.
+/// Makes `trash` and deletes what an earlier run left there, in the
+/// background: a leftover that cannot be deleted (an immutable file, say)
+/// is logged, and never keeps the daemon from starting.
 pub(crate) fn empty(trash: &Path) -> io::Result<()> {
-    match std::fs::remove_dir_all(trash) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+    std::fs::create_dir_all(trash)?;
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(trash)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    if !leftovers.is_empty() {
+        let spawned = std::thread::Builder::new()
+            .name("berth-trash".into())
+            .spawn(move || leftovers.iter().for_each(|d| delete(d)));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "leaving the trash for the next start");
+        }
     }
-    std::fs::create_dir_all(trash)
+    Ok(())
 }
 
 /// Moves `dir` into `trash` and deletes it there on a thread of its own.
@@ -61,11 +72,63 @@ pub(crate) fn discard(dir: &Path, trash: &Path) -> io::Result<()> {
     }
 }
 
+/// Deletes `doomed`, first detaching whatever is still mounted below it:
+/// a removal must never reach through a mount (a rootfs, a bind of a host
+/// directory) into data that is not the container's.
 fn delete(doomed: &Path) {
+    for mount in mounts_below(doomed) {
+        if let Err(e) = crate::mounts::unmount(&mount) {
+            tracing::warn!(dir = %doomed.display(), error = %e, "left in the trash: a mount below it stays");
+            return;
+        }
+    }
+    if !mounts_below(doomed).is_empty() {
+        tracing::warn!(dir = %doomed.display(), "left in the trash: a mount below it stays");
+        return;
+    }
     if let Err(e) = std::fs::remove_dir_all(doomed) {
-        // emptied at the next start
+        // tried again at the next start
         tracing::warn!(dir = %doomed.display(), error = %e, "deleting a removed container's files");
     }
+}
+
+/// The mount points at or below `dir`, deepest first.
+fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -116,6 +179,48 @@ mod tests {
         std::fs::create_dir_all(trash.join("old.1234/sub")).unwrap();
         empty(&trash).unwrap();
         assert!(trash.is_dir());
-        assert_eq!(std::fs::read_dir(&trash).unwrap().count(), 0);
+        assert!(wait_empty(&trash), "emptied in the background");
+        // a fresh root has none
+        let fresh = root.path().join("fresh");
+        empty(&fresh).unwrap();
+        assert!(fresh.is_dir());
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_read_back() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\011c"), "/a b\tc");
+        assert_eq!(unescape_mountinfo("/plain\\x"), "/plain\\x");
+    }
+
+    /// A bind of a directory with data into a discarded container
+    /// directory (root, as the suite runs): the data must survive.
+    #[test]
+    fn a_mount_below_a_discarded_directory_is_detached_not_emptied() {
+        let root = tempfile::tempdir().unwrap();
+        let trash = root.path().join(DIR);
+        empty(&trash).unwrap();
+        let precious = root.path().join("host-data");
+        std::fs::create_dir_all(&precious).unwrap();
+        std::fs::write(precious.join("keep"), b"x").unwrap();
+        let dir = root.path().join("c0ffee");
+        let target = dir.join("rootfs/host");
+        std::fs::create_dir_all(&target).unwrap();
+        nix::mount::mount(
+            Some(&precious),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        discard(&dir, &trash).unwrap();
+        assert!(
+            wait_empty(&trash),
+            "the directory went once the mount was detached"
+        );
+        assert!(
+            precious.join("keep").exists(),
+            "nothing deleted through the mount"
+        );
     }
 }

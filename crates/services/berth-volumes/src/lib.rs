@@ -28,8 +28,9 @@ pub struct VolumeService {
     drivers: Drivers,
     /// plugins, asked for names the built-in drivers do not have
     plugins: Option<Arc<dyn VolumeDriverLookup>>,
-    /// the volumes each caller (a container) has mounted, to unmount once
-    mounted: std::sync::Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
+    /// the volumes each caller (a container) has mounted, once per mount,
+    /// to unmount as often
+    mounted: std::sync::Mutex<HashMap<String, Vec<String>>>,
     records: RwLock<HashMap<String, VolumeRecord>>,
 }
 
@@ -108,24 +109,40 @@ impl VolumeService {
     /// The record of `rec.name`, created from `rec` if there is none; true
     /// when it was created. The data comes first, then the record: a crash
     /// between them leaves data that the driver's next open removes.
+    ///
+    /// The driver is called without the records' lock held: a plugin may
+    /// take minutes, and every other volume request would wait on it. Two
+    /// creates of one name may both reach the driver, whose create is
+    /// idempotent, as the plugin protocol asks; the first record stays.
     pub fn ensure(&self, rec: VolumeRecord) -> Result<(VolumeRecord, bool)> {
+        if let Some(existing) = self.records.r().get(&rec.name) {
+            return Ok((existing.clone(), false));
+        }
+        self.driver(&rec.driver)?.create(&rec.name, &rec.options)?;
         let mut recs = self.records.w();
         if let Some(existing) = recs.get(&rec.name) {
             return Ok((existing.clone(), false));
         }
-        self.driver(&rec.driver)?.create(&rec.name, &rec.options)?;
         self.meta.put_json(Table::Volumes, &rec.name, &rec)?;
         recs.insert(rec.name.clone(), rec.clone());
         Ok((rec, true))
     }
 
     /// Deletes the record, then the data: a crash leaves data that the
-    /// driver's next open removes, never a record without its data.
+    /// local driver's next open removes, never a record without its data.
+    /// A plugin drops nothing at open, so its data goes first, as dockerd
+    /// does it: a refused `Remove` keeps the volume.
     pub fn delete(&self, rec: &VolumeRecord) -> Result<()> {
         let driver = self.driver(&rec.driver)?;
+        let plugin = !self.drivers.contains_key(&rec.driver);
+        if plugin {
+            driver.remove(&rec.name)?;
+        }
         self.meta.delete(Table::Volumes, &rec.name)?;
         self.records.w().remove(&rec.name);
-        driver.remove(&rec.name)?;
+        if !plugin {
+            driver.remove(&rec.name)?;
+        }
         Ok(())
     }
 
@@ -159,13 +176,25 @@ impl VolumeService {
             .unwrap_or_else(|p| p.into_inner())
             .entry(caller.to_string())
             .or_default()
-            .insert(name.to_string());
+            .push(name.to_string());
         Ok(path)
     }
 
+    /// Records what a container that runs across a daemon restart has
+    /// mounted (its volume mounts), so that its stop unmounts them.
+    pub fn adopt_mounts(&self, caller: &str, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        self.mounted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(caller.to_string(), names);
+    }
+
     /// Tells the drivers that `caller` (a container that stopped) no longer
-    /// needs what it mounted, once per volume. Failures are the drivers'
-    /// to report; the caller has stopped regardless.
+    /// needs what it mounted, once per mount. Failures are the drivers' to
+    /// report; the caller has stopped regardless.
     pub fn unmount_all(&self, caller: &str) {
         let names = self
             .mounted

@@ -381,7 +381,7 @@ fn names_the_built_in_drivers_lack_are_looked_up_as_plugins() {
 }
 
 #[test]
-fn a_stopped_caller_unmounts_each_volume_once() {
+fn a_stopped_caller_unmounts_what_it_mounted() {
     let fake = Arc::new(MemoryVolumeDriver::new());
     let driver: Arc<dyn VolumeDriver> = fake.clone();
     let svc = VolumeService::new(
@@ -391,13 +391,16 @@ fn a_stopped_caller_unmounts_each_volume_once() {
     );
     svc.ensure(record("v", false, &[])).unwrap();
     svc.mount("v", "c1").unwrap();
-    svc.mount("v", "c1").unwrap();
     svc.mount("v", "c2").unwrap();
     assert_eq!(mounted_by(&fake, "v"), ["c1", "c2"]);
     svc.unmount_all("c1");
     assert_eq!(mounted_by(&fake, "v"), ["c2"]);
     svc.unmount_all("c1");
     assert_eq!(mounted_by(&fake, "v"), ["c2"], "nothing left to unmount");
+    // a container adopted after a restart unmounts what it had
+    svc.adopt_mounts("c2", vec!["v".into()]);
+    svc.unmount_all("c2");
+    assert!(mounted_by(&fake, "v").is_empty());
 }
 
 fn mounted_by(fake: &MemoryVolumeDriver, name: &str) -> Vec<String> {
