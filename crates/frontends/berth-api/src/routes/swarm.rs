@@ -171,7 +171,13 @@ pub async fn pending(State(s): State<SwarmState>) -> ApiError {
 
 /// `POST /swarm/unlock`: a manager restarted under autolock, given its key.
 pub async fn unlock(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
-    let b: wire::UnlockBody = json_body(&body)?;
+    // dockerd's ReadJSON takes an empty body as an empty request, which
+    // outside a swarm is then the 503 of every swarm call
+    let b: wire::UnlockBody = if body.is_empty() {
+        wire::UnlockBody::default()
+    } else {
+        json_body(&body)?
+    };
     s.swarm.unlock(&b.unlock_key).await?;
     Ok(StatusCode::OK.into_response())
 }
