@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use common::{Daemon, code, stderr, stdout};
+use common::{Daemon, code, ok, stderr};
 use serde_json::{Value, json};
 
 /// What the plugin was asked, in order (`Method Name`).
@@ -151,11 +151,6 @@ fn start_plugin(d: &Daemon, dir: &Path, name: &str) -> Calls {
     let listener = UnixListener::bind(sockets.join(format!("{name}.sock"))).expect("plugin socket");
     plugin.serve(listener);
     calls
-}
-
-fn ok(o: &std::process::Output, what: &str) -> String {
-    assert_eq!(code(o), 0, "{what}: {}", stderr(o));
-    stdout(o)
 }
 
 #[test]

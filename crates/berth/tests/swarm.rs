@@ -6,12 +6,7 @@
 mod common;
 
 use common::cluster::Cluster;
-use common::{code, eventually, stderr, stdout};
-
-fn ok(o: &std::process::Output, what: &str) -> String {
-    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
-    stdout(o)
-}
+use common::{code, eventually, ok, stderr, stdout};
 
 #[test]
 fn a_manager_and_a_worker_join_through_the_docker_cli() {

@@ -9,25 +9,9 @@ mod common;
 use std::process::{Command, Output, Stdio};
 
 use common::cluster::Cluster;
-use common::{Daemon, berth_bin, code, eventually, raw_request, stderr, stdout};
+use common::{Daemon, berth_bin, code, eventually, node_id, ok, raw_request, same, stderr, stdout};
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
-
-fn ok(o: &Output, what: &str) -> String {
-    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
-    stdout(o)
-}
-
-/// berth and docker print the same, with one status.
-fn same(d: &Daemon, args: &[&str]) -> Output {
-    let (b, k) = (d.berth(args), d.docker(args));
-    assert_eq!(
-        (code(&b), stdout(&b), stderr(&b)),
-        (code(&k), stdout(&k), stderr(&k)),
-        "berth vs docker: {args:?}"
-    );
-    b
-}
 
 /// `cli` ("docker" or "berth") with `input` on its stdin (a pipe, so the
 /// CLIs read one line instead of prompting).
@@ -79,15 +63,6 @@ fn same_unlock(d: &Daemon, key: &str) -> Output {
 fn state(d: &Daemon) -> String {
     ok(
         &d.docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
-        "info",
-    )
-    .trim()
-    .to_string()
-}
-
-fn node_id(d: &Daemon) -> String {
-    ok(
-        &d.docker(&["info", "--format", "{{.Swarm.NodeID}}"]),
         "info",
     )
     .trim()

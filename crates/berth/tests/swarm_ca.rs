@@ -8,23 +8,7 @@ mod common;
 use std::process::Output;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, raw_request, stderr, stdout};
-
-fn ok(o: &Output, what: &str) -> String {
-    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
-    stdout(o)
-}
-
-/// berth and docker print the same, with one status.
-fn same(d: &Daemon, args: &[&str]) -> Output {
-    let (b, k) = (d.berth(args), d.docker(args));
-    assert_eq!(
-        (code(&b), stdout(&b), stderr(&b)),
-        (code(&k), stdout(&k), stderr(&k)),
-        "berth vs docker: {args:?}"
-    );
-    b
-}
+use common::{Daemon, code, eventually, ok, raw_request, same, stderr, stdout};
 
 fn info(d: &Daemon, format: &str) -> String {
     ok(&d.docker(&["info", "--format", format]), "info")

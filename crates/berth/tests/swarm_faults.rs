@@ -10,14 +10,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, stderr, stdout};
+use common::{Daemon, code, eventually, node_id, ok, stderr, stdout};
 
 const NO_LEADER: &str = "The swarm does not have a leader";
-
-fn ok(o: &std::process::Output, what: &str) -> String {
-    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
-    stdout(o)
-}
 
 /// `node ls` as (id, status, manager status) rows, through the docker CLI.
 fn nodes(d: &Daemon) -> Option<Vec<(String, String, String)>> {
@@ -42,15 +37,6 @@ fn nodes(d: &Daemon) -> Option<Vec<(String, String, String)>> {
             })
             .collect()
     })
-}
-
-fn node_id(d: &Daemon) -> String {
-    ok(
-        &d.docker(&["info", "--format", "{{.Swarm.NodeID}}"]),
-        "info",
-    )
-    .trim()
-    .to_string()
 }
 
 /// The index of the manager that `d` sees as leader.

@@ -7,23 +7,7 @@
 mod common;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, raw_request, stderr, stdout};
-
-fn ok(o: &std::process::Output, what: &str) -> String {
-    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
-    stdout(o)
-}
-
-/// berth and docker print the same, on stdout and stderr, with one status.
-fn same(d: &Daemon, args: &[&str]) -> std::process::Output {
-    let (b, k) = (d.berth(args), d.docker(args));
-    assert_eq!(
-        (code(&b), stdout(&b), stderr(&b)),
-        (code(&k), stdout(&k), stderr(&k)),
-        "berth vs docker: {args:?}"
-    );
-    k
-}
+use common::{Daemon, code, eventually, node_id, ok, raw_request, same, stderr, stdout};
 
 /// A failure, the same through both CLIs, whose stderr ends with `words`.
 fn refused(d: &Daemon, args: &[&str], words: &str) {
@@ -40,15 +24,6 @@ fn inspect(d: &Daemon, node: &str, format: &str) -> String {
     ok(
         &d.docker(&["node", "inspect", node, "--format", format]),
         "inspect",
-    )
-    .trim()
-    .to_string()
-}
-
-fn node_id(d: &Daemon) -> String {
-    ok(
-        &d.docker(&["info", "--format", "{{.Swarm.NodeID}}"]),
-        "info",
     )
     .trim()
     .to_string()

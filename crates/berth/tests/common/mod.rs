@@ -386,6 +386,34 @@ fn own_cgroup_dirs(data_root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The stdout of a command that must succeed; `what` names it in a failure.
+pub fn ok(o: &Output, what: &str) -> String {
+    assert_eq!(code(o), 0, "{what}: {}{}", stdout(o), stderr(o));
+    stdout(o)
+}
+
+/// Runs `args` through berth's CLI and the docker CLI: both print the same
+/// on stdout and stderr, with one status.
+pub fn same(d: &Daemon, args: &[&str]) -> Output {
+    let (b, k) = (d.berth(args), d.docker(args));
+    assert_eq!(
+        (code(&b), stdout(&b), stderr(&b)),
+        (code(&k), stdout(&k), stderr(&k)),
+        "berth vs docker: {args:?}"
+    );
+    k
+}
+
+/// This node's ID in its swarm, as `docker info` shows it.
+pub fn node_id(d: &Daemon) -> String {
+    ok(
+        &d.docker(&["info", "--format", "{{.Swarm.NodeID}}"]),
+        "info",
+    )
+    .trim()
+    .to_string()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
