@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, node_id, ok, stderr, stdout};
+use common::{Daemon, code, eventually, node_id, ok, same, stderr, stdout};
 
 const NO_LEADER: &str = "The swarm does not have a leader";
 
@@ -176,5 +176,131 @@ fn a_cluster_survives_killed_managers_a_lost_quorum_a_cut_cable_and_a_wiped_work
         })),
         "{:?}",
         nodes(m)
+    );
+
+    force_a_new_cluster_on_the_last_manager(&mut c, &ids, other, &manager_token);
+}
+
+fn label(d: &Daemon, id: &str, key: &str) -> String {
+    let f = format!("{{{{index .Spec.Labels \"{key}\"}}}}");
+    stdout(&d.docker(&["node", "inspect", "-f", &f, id]))
+        .trim()
+        .to_string()
+}
+
+/// The two other managers lost for good: `swarm init --force-new-cluster`
+/// on the survivor keeps the state and takes writes; the lost managers,
+/// back with the old membership, cannot take over; they leave, join again
+/// and the cluster has three managers.
+fn force_a_new_cluster_on_the_last_manager(
+    c: &mut Cluster,
+    ids: &[String],
+    survivor: usize,
+    manager_token: &str,
+) {
+    let s_addr = c.node(survivor).addr.clone();
+    let id = ids[survivor].as_str();
+    ok(
+        &c.node(survivor)
+            .daemon
+            .docker(&["node", "update", "--label-add", "before=force", id]),
+        "label",
+    );
+    let lost: Vec<usize> = (0..3).filter(|i| *i != survivor).collect();
+    for i in &lost {
+        c.node_mut(*i).daemon.kill9();
+    }
+    let s = &c.node(survivor).daemon;
+    assert!(
+        eventually(15, || stderr(&s.docker(&["node", "ls"]))
+            .contains(NO_LEADER)),
+        "the survivor still has a quorum"
+    );
+    let forced = ok(
+        &s.berth(&[
+            "swarm",
+            "init",
+            "--force-new-cluster",
+            "--advertise-addr",
+            &s_addr,
+        ]),
+        "force-new-cluster",
+    );
+    assert!(
+        forced.contains(&format!(
+            "Swarm initialized: current node ({id}) is now a manager."
+        )),
+        "{forced}"
+    );
+    assert_eq!(label(s, id, "before"), "force", "the state was not kept");
+    ok(
+        &s.docker(&["node", "update", "--label-add", "after=force", id]),
+        "a write after forcing",
+    );
+    // the lost managers are out of the Raft: no manager status, down
+    let lost_down = |rows: &Vec<(String, String, String)>| {
+        lost.iter().all(|i| {
+            rows.iter()
+                .any(|r| r.0 == ids[*i] && r.1 == "Down" && r.2.is_empty())
+        })
+    };
+    assert!(
+        eventually(20, || nodes(s).is_some_and(
+            |rows| lost_down(&rows) && rows.iter().any(|r| r.0 == id && r.2 == "Leader")
+        )),
+        "{:?}",
+        nodes(s)
+    );
+    same(s, &["node", "ls", "--format", "{{.ID}} {{.ManagerStatus}}"]);
+
+    // back with the old membership they may elect one of themselves, but
+    // the survivor refuses their messages and stays as it is
+    for i in &lost {
+        c.node_mut(*i).daemon.start_again();
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let s = &c.node(survivor).daemon;
+    assert_eq!(label(s, id, "after"), "force");
+    // (their agents may beat to it again: Ready, but still not managers)
+    let out_of_raft = |rows: Vec<(String, String, String)>| {
+        lost.iter()
+            .all(|i| rows.iter().any(|r| r.0 == ids[*i] && r.2.is_empty()))
+            && rows.iter().any(|r| r.0 == id && r.2 == "Leader")
+    };
+    assert!(nodes(s).is_some_and(out_of_raft), "{:?}", nodes(s));
+
+    // they leave (one through each CLI) and join again as new managers
+    for (n, i) in lost.iter().enumerate() {
+        let d = &c.node(*i).daemon;
+        let cli = if n == 0 {
+            Daemon::berth
+        } else {
+            Daemon::docker
+        };
+        ok(&cli(d, &["swarm", "leave", "--force"]), "leave");
+        join(c, *i, manager_token, survivor);
+    }
+    let s = &c.node(survivor).daemon;
+    for i in &lost {
+        ok(
+            &s.docker(&["node", "rm", "--force", &ids[*i]]),
+            "rm the old self",
+        );
+    }
+    let m = &c.node(lost[0]).daemon;
+    assert!(
+        eventually(20, || nodes(m).is_some_and(|rows| {
+            rows.iter()
+                .filter(|r| r.2 == "Leader" || r.2 == "Reachable")
+                .count()
+                == 3
+                && rows.iter().all(|r| !lost.iter().any(|i| r.0 == ids[*i]))
+        })),
+        "{:?}",
+        nodes(m)
+    );
+    ok(
+        &m.docker(&["node", "update", "--label-add", "grown=again", id]),
+        "a write through a new manager",
     );
 }

@@ -43,6 +43,9 @@ pub struct InitRequest {
     pub default_addr_pool: Vec<String>,
     pub subnet_size: u32,
     pub data_path_port: u16,
+    /// on a manager already in a swarm: a new cluster of one that keeps
+    /// the state (`force`)
+    pub force_new_cluster: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -66,6 +69,15 @@ pub(crate) fn random_raft_id() -> Result<u64, SwarmError> {
 impl Swarm {
     pub async fn init(&self, req: InitRequest) -> Result<String, SwarmError> {
         let mut guard = self.active.lock().await;
+        if req.force_new_cluster && self.locked_state().is_some() {
+            return Err(SwarmError::Locked);
+        }
+        if let (true, Some(node)) = (req.force_new_cluster, guard.clone()) {
+            let node = self.force_new_cluster(node, &req).await?;
+            let id = node.identity.node_id.clone();
+            *guard = Some(node);
+            return Ok(id);
+        }
         if guard.is_some() || self.locked_state().is_some() {
             return Err(SwarmError::AlreadyInSwarm);
         }
@@ -300,7 +312,11 @@ impl Swarm {
     /// This manager's DEK; a new one made and written beside its key
     /// before any Raft data is sealed with it (a new manager, or a data
     /// directory from a berth that did not encrypt).
-    fn ensure_dek(&self, paths: &Paths, creds: &Credentials) -> Result<[u8; 32], SwarmError> {
+    pub(crate) fn ensure_dek(
+        &self,
+        paths: &Paths,
+        creds: &Credentials,
+    ) -> Result<[u8; 32], SwarmError> {
         let mut keys = keys::lock(&self.keys);
         if let Some(dek) = keys.dek {
             return Ok(dek);

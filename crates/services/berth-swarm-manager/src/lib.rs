@@ -14,6 +14,7 @@ mod ca_rotation;
 mod ca_tests;
 mod error;
 mod events;
+mod force;
 mod join;
 mod keys;
 mod nodes;

@@ -265,6 +265,12 @@ impl pb::raft_server::Raft for Services {
         let raft = self.node.raft().map_err(status_of)?;
         let request: RaftRequest = serde_json::from_slice(&req.into_inner().json)
             .map_err(|e| Status::invalid_argument(format!("raft message: {e}")))?;
+        if raft.refuses(&request) {
+            // swarmkit's words to a member it no longer counts
+            return Err(Status::not_found(
+                "raft: member was removed from the cluster",
+            ));
+        }
         let answer = raft.handle(request).await;
         let json = serde_json::to_vec(&answer).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(Blob { json }))

@@ -9,6 +9,7 @@
 // large; boxing them is not ours to choose
 #![allow(clippy::result_large_err)]
 
+mod force;
 mod log_store;
 mod network;
 mod node;
@@ -24,6 +25,7 @@ use berth_swarm_store::{Action, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use force::{Forced, force_new_cluster};
 pub use network::{RaftRequest, RaftResponse, Transport, TransportError, TransportFuture};
 pub use node::{NO_LEADER, ProposeError, RaftNode, RaftSettings};
 

@@ -4,6 +4,7 @@
 //! vote and the commit point are not secret and stay clear. A file an
 //! older berth wrote with clear entries is rewritten sealed when opened.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
@@ -25,6 +26,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const PURGED: &str = "last_purged";
+/// members a forced new cluster left behind (`force`)
+const REMOVED: &str = "removed";
 /// the associated data of a sealed entry
 const ENTRY: &str = "raft-entry";
 
@@ -87,6 +90,17 @@ impl LogStore {
             .insert(key, bytes.as_slice())
             .map_err(write_err)?;
         tx.commit().map_err(write_err)
+    }
+
+    /// The members whose messages this manager refuses.
+    pub fn removed(&self) -> Result<BTreeSet<NodeId>> {
+        Ok(self.get_meta(REMOVED)?.unwrap_or_default())
+    }
+
+    pub fn add_removed(&self, ids: &BTreeSet<NodeId>) -> Result<()> {
+        let mut all = self.removed()?;
+        all.extend(ids);
+        self.put_meta(REMOVED, &all)
     }
 
     /// Removes the entries with indexes in `range`.

@@ -26,6 +26,18 @@ pub enum RaftRequest {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
 }
 
+impl RaftRequest {
+    /// The member that sent it: the leader or the candidate.
+    pub fn sender(&self) -> Option<NodeId> {
+        let vote = match self {
+            RaftRequest::Append(r) => &r.vote,
+            RaftRequest::Vote(r) => &r.vote,
+            RaftRequest::Snapshot(r) => &r.vote,
+        };
+        vote.leader_id().voted_for()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub enum RaftResponse {
     Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),

@@ -2,7 +2,7 @@
 //! cluster, propose store changes, change membership, and serve the
 //! requests other managers send.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +91,8 @@ pub struct RaftNode {
     raft: Raft<TypeConfig>,
     store: Arc<WatchedStore>,
     settings: RaftSettings,
+    /// members left behind by a forced new cluster
+    removed: BTreeSet<NodeId>,
 }
 
 impl RaftNode {
@@ -108,6 +110,9 @@ impl RaftNode {
         let sealer = Sealer::new(dek);
         let log = LogStore::open(&dir.join("raft.redb"), sealer.clone())
             .map_err(|e| format!("opening the raft log: {e}"))?;
+        let removed = log
+            .removed()
+            .map_err(|e| format!("reading the removed members: {e}"))?;
         let store = Arc::new(WatchedStore::default());
         let sm = StateMachine::open(dir, store.clone(), sealer)
             .map_err(|e| format!("opening the raft snapshot: {e}"))?;
@@ -120,6 +125,7 @@ impl RaftNode {
             raft,
             store,
             settings,
+            removed,
         })
     }
 
@@ -260,6 +266,12 @@ impl RaftNode {
             Err(_) => Err(ProposeError::NoQuorum),
             Ok(r) => r.map(|_| ()).map_err(|e| self.write_error(e)),
         }
+    }
+
+    /// Whether `request` comes from a member a forced new cluster left
+    /// behind: it still holds the old membership and must not lead here.
+    pub fn refuses(&self, request: &RaftRequest) -> bool {
+        request.sender().is_some_and(|s| self.removed.contains(&s))
     }
 
     /// Serves a request another manager sent.

@@ -476,3 +476,52 @@ async fn a_log_written_in_clear_by_an_older_berth_is_sealed_when_opened() {
     let again = c.start(1).await;
     until(5, || has(&again, "s") && has(&again, "after")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_manager_forces_a_new_cluster_that_keeps_the_store_and_refuses_the_old_members() {
+    use openraft::Vote;
+    use openraft::raft::VoteRequest;
+
+    let c = Cluster::three(fast()).await;
+    c.propose_anywhere(create("in-snapshot")).await;
+    c.leader_among(&[1, 2, 3]).await.snapshot().await.unwrap();
+    c.propose_anywhere(create("in-log")).await;
+    until(5, || has(&c.node(1), "in-log")).await;
+    c.stop(2).await;
+    c.stop(3).await;
+    // without a quorum this write can at most reach 1's log, uncommitted
+    let _ = c.node(1).propose(create("never-committed")).await;
+    c.stop(1).await;
+
+    let dir = c.dir.path().join("1");
+    let forced = crate::force_new_cluster(&dir, 1, member(1), &dek(1))
+        .await
+        .unwrap();
+    assert_eq!(forced.removed, vec![2, 3]);
+    // forcing again (a crash before the caller saw the answer) is the same
+    let again = crate::force_new_cluster(&dir, 1, member(1), &dek(1))
+        .await
+        .unwrap();
+    assert_eq!((again.removed, again.discarded), (vec![], 0));
+
+    let n1 = c.start(1).await;
+    until(5, || n1.is_leader()).await;
+    assert_eq!(n1.members(), vec![(1, member(1))]);
+    assert!(has(&n1, "in-snapshot") && has(&n1, "in-log"));
+    assert!(!has(&n1, "never-committed"));
+    n1.propose(create("after")).await.unwrap();
+
+    // the old members still count on the old membership: refused
+    let from = |id| RaftRequest::Vote(VoteRequest::new(Vote::new(1000, id), None));
+    assert!(n1.refuses(&from(2)) && n1.refuses(&from(3)));
+    assert!(!n1.refuses(&from(4)));
+
+    // and it grows again
+    c.start(4).await;
+    n1.add_member(4, member(4)).await.unwrap();
+    until(5, || {
+        has(&c.node(4), "after") && has(&c.node(4), "in-snapshot")
+    })
+    .await;
+    assert_eq!(n1.members().len(), 2);
+}

@@ -81,6 +81,7 @@ pub async fn init(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respons
         default_addr_pool: b.default_addr_pool,
         subnet_size: b.subnet_size,
         data_path_port: u16::try_from(b.data_path_port).unwrap_or(0),
+        force_new_cluster: b.force_new_cluster,
     };
     let id = s.swarm.init(req).await?;
     Ok(Json(id).into_response())

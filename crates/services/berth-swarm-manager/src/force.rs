@@ -1,0 +1,84 @@
+//! `swarm init --force-new-cluster` on a manager that lost its quorum:
+//! the node stops, its Raft is rewritten into a cluster of one that keeps
+//! the whole store (`berth_swarm_raft::force_new_cluster`), and it starts
+//! again as the leader. Node id, cluster id, CA and tokens stay; the other
+//! managers must leave and join again, as with dockerd.
+
+use std::sync::Arc;
+
+use berth_swarm_raft::Member;
+
+use crate::active::Active;
+use crate::join::{InitRequest, wait_for_leader};
+use crate::keys;
+use crate::state::{Credentials, Loaded, Paths};
+use crate::{Swarm, SwarmError};
+
+impl Swarm {
+    /// Forces a new cluster from the running manager `node`; the caller
+    /// holds the active lock and gets the restarted node back. Should the
+    /// rewrite fail, the node comes back as it was.
+    pub(crate) async fn force_new_cluster(
+        &self,
+        node: Arc<Active>,
+        req: &InitRequest,
+    ) -> Result<Arc<Active>, SwarmError> {
+        if !node.is_manager() {
+            return Err(SwarmError::NotManagerWorker);
+        }
+        let old = node.local();
+        let raft_id = old
+            .raft_id
+            .ok_or_else(|| SwarmError::Internal("this manager has no raft id".into()))?;
+        let dek = self.ensure_dek(&node.paths, &node.creds())?;
+        node.stop_tasks();
+        if let Some(raft) = &node.raft {
+            raft.shutdown().await;
+        }
+        drop(node);
+        let paths = Paths::new(&self.settings.dir);
+
+        let mut state = old.clone();
+        state.listen_addr = req.listen_addr.clone();
+        state.advertise_addr = req.advertise_addr.clone();
+        state.managers = vec![req.advertise_addr.clone()];
+        let me = Member {
+            node_id: state.node_id.clone(),
+            addr: state.advertise_addr.clone(),
+        };
+        let rewritten = berth_swarm_raft::force_new_cluster(&paths.raft(), raft_id, me, &dek)
+            .await
+            .map_err(|e| SwarmError::internal("forcing a new cluster", e));
+        let forced = match rewritten {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("{e}; resuming the old cluster");
+                return self.resume_with(old, self.credentials()?).await.and(Err(e));
+            }
+        };
+        tracing::warn!(
+            removed = ?forced.removed,
+            discarded = forced.discarded,
+            "forced a new cluster: the other managers were removed"
+        );
+        paths
+            .save_state(&state)
+            .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
+        let node = self.resume_with(state, self.credentials()?).await?;
+        wait_for_leader(node.raft()?).await?;
+        Ok(node)
+    }
+
+    /// The certificate and key on disk (the stopped node held the same).
+    fn credentials(&self) -> Result<Credentials, SwarmError> {
+        let paths = Paths::new(&self.settings.dir);
+        let loaded = paths
+            .load(&mut keys::lock(&self.keys))
+            .map_err(|e| SwarmError::internal("reading the swarm state", e))?;
+        match loaded {
+            Loaded::Ready(_, creds) => Ok(*creds),
+            Loaded::Locked(_) => Err(SwarmError::Locked),
+            Loaded::Nothing => Err(SwarmError::Internal("the swarm state is gone".into())),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `swarm init --force-new-cluster`: the last manager standing makes
+//! itself a cluster of one, keeping every object of the store. Done on
+//! the stopped node's files, as swarmkit does it on its WAL: the committed
+//! state goes into a snapshot whose membership holds only this manager,
+//! entries past the commit point are dropped, and the other members are
+//! recorded as removed, so that their messages are refused from then on
+//! (they still believe in the old membership and could outvote it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_swarm_store::WatchedStore;
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::{
+    CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftLogReader, RaftSnapshotBuilder,
+    Vote,
+};
+
+use crate::log_store::LogStore;
+use crate::seal::{KEY_LEN, Sealer};
+use crate::state_machine::StateMachine;
+use crate::{Member, NodeId};
+
+/// What forcing did: the members it removed, and how many uncommitted
+/// entries it dropped (swarmkit logs both).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Forced {
+    pub removed: Vec<NodeId>,
+    pub discarded: u64,
+}
+
+fn err(what: &str) -> impl Fn(openraft::StorageError<NodeId>) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// Rewrites the Raft state in `dir` (not open elsewhere) into a one-member
+/// cluster of `id`. Each step leaves files the next open reads: the log is
+/// cut back first, the snapshot is written whole, then the log behind it
+/// is purged (openraft purges that hole itself if a crash came first).
+pub async fn force_new_cluster(
+    dir: &Path,
+    id: NodeId,
+    me: Member,
+    dek: &[u8; KEY_LEN],
+) -> Result<Forced, String> {
+    let sealer = Sealer::new(dek);
+    let mut log = open_log(&dir.join("raft.redb"), &sealer).await?;
+    let mut sm = StateMachine::open(dir, Arc::new(WatchedStore::default()), sealer)
+        .map_err(|e| format!("opening the raft snapshot: {e}"))?;
+    let state = log.get_log_state().await.map_err(err("reading the log"))?;
+    let (applied, mut members) = sm
+        .applied_state()
+        .await
+        .map_err(err("reading the snapshot"))?;
+    let committed = log
+        .read_committed()
+        .await
+        .map_err(err("reading the commit point"))?
+        .max(applied);
+    let Some(committed) = committed else {
+        return Err("this node has no committed raft state to recover".into());
+    };
+    // entries past the commit point may never have reached a quorum
+    let last = state.last_log_id.map_or(0, |l| l.index);
+    let discarded = last.saturating_sub(committed.index);
+    if discarded > 0 {
+        log.truncate(LogId::new(committed.leader_id, committed.index + 1))
+            .await
+            .map_err(err("dropping uncommitted entries"))?;
+    }
+    let from = applied.map_or(0, |l| l.index + 1);
+    let mut reader = log.get_log_reader().await;
+    let entries = reader
+        .try_get_log_entries(from..=committed.index)
+        .await
+        .map_err(err("reading committed entries"))?;
+    let mut removed = voters(members.membership());
+    for e in &entries {
+        if let EntryPayload::Membership(m) = &e.payload {
+            removed.extend(voters(m));
+        }
+    }
+    sm.apply(entries).await.map_err(err("replaying the log"))?;
+    // one membership entry past the commit point, in a term of its own:
+    // later than anything the old members hold
+    let vote = log.read_vote().await.map_err(err("reading the vote"))?;
+    let term = vote
+        .map_or(0, |v| v.leader_id().term)
+        .max(committed.leader_id.term)
+        + 1;
+    let forced_id = LogId::new(CommittedLeaderId::new(term, id), committed.index + 1);
+    let alone = Membership::new(vec![BTreeSet::from([id])], BTreeMap::from([(id, me)]));
+    sm.apply([Entry {
+        log_id: forced_id,
+        payload: EntryPayload::Membership(alone),
+    }])
+    .await
+    .map_err(err("applying the new membership"))?;
+    sm.build_snapshot()
+        .await
+        .map_err(err("writing the snapshot"))?;
+    (_, members) = sm.applied_state().await.map_err(err("reading back"))?;
+    removed.retain(|r| *r != id);
+    log.purge(forced_id)
+        .await
+        .map_err(err("purging the old log"))?;
+    log.save_committed(Some(forced_id))
+        .await
+        .map_err(err("saving the commit point"))?;
+    log.save_vote(&Vote::new(term, id))
+        .await
+        .map_err(err("saving the vote"))?;
+    log.add_removed(&removed)
+        .map_err(|e| format!("recording the removed members: {e}"))?;
+    debug_assert!(members.membership().voter_ids().eq([id]));
+    Ok(Forced {
+        removed: removed.into_iter().collect(),
+        discarded,
+    })
+}
+
+/// The log, once the stopped Raft's last tasks let go of it: openraft's
+/// shutdown returns before its state machine worker has ended.
+async fn open_log(path: &Path, sealer: &Sealer) -> Result<LogStore, String> {
+    for _ in 0..50 {
+        match LogStore::open(path, sealer.clone()) {
+            Err(redb::Error::DatabaseAlreadyOpen) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            other => return other.map_err(|e| format!("opening the raft log: {e}")),
+        }
+    }
+    Err("the raft log is still in use: is the manager still running?".into())
+}
+
+fn voters(m: &Membership<NodeId, Member>) -> BTreeSet<NodeId> {
+    m.voter_ids().chain(m.learner_ids()).collect()
+}
