@@ -206,6 +206,14 @@ fn force_a_new_cluster_on_the_last_manager(
             .docker(&["node", "update", "--label-add", "before=force", id]),
         "label",
     );
+    // a worker cannot force anything
+    let w = c.node(3).daemon.docker(&["swarm", "init", "--force-new-cluster"]);
+    assert_ne!(code(&w), 0);
+    assert!(
+        stderr(&w).contains("This node is not a swarm manager."),
+        "{}",
+        stderr(&w)
+    );
     let lost: Vec<usize> = (0..3).filter(|i| *i != survivor).collect();
     for i in &lost {
         c.node_mut(*i).daemon.kill9();
