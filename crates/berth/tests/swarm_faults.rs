@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, node_id, ok, same, stderr, stdout};
+use common::{Daemon, code, eventually, json_request, node_id, ok, same, stderr, stdout};
 
 const NO_LEADER: &str = "The swarm does not have a leader";
 
@@ -89,19 +89,41 @@ fn a_cluster_survives_killed_managers_a_lost_quorum_a_cut_cable_and_a_wiped_work
     join(&c, 2, &manager_token, 0);
     let mut ids: Vec<String> = (0..3).map(|i| node_id(&c.node(i).daemon)).collect();
 
-    // a follower killed: a worker still joins, through the other follower
+    // a follower killed: a worker still joins, through the other
+    // follower; the log is compacted meanwhile, so the restarted follower
+    // catches up through the leader's snapshot
     c.node_mut(2).daemon.kill9();
+    compact_often(&c.node(0).daemon);
     let joined = join(&c, 3, &worker_token, 1);
     assert_eq!(joined.trim(), "This node joined a swarm as a worker.");
     ids.push(node_id(&c.node(3).daemon));
+    for n in 0..12 {
+        let l = format!("missed{n}=yes");
+        ok(
+            &c.node(1)
+                .daemon
+                .docker(&["node", "update", "--label-add", &l, &ids[0]]),
+            "a write the follower misses",
+        );
+    }
+    // two compaction rounds of the managers
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     c.node_mut(2).daemon.start_again();
     let m2 = &c.node(2).daemon;
     assert!(
         eventually(20, || {
             let ls = m2.berth(&["node", "ls", "-q"]);
-            stdout(&ls).lines().count() == 4
+            stdout(&ls).lines().count() == 4 && label(m2, &ids[0], "missed11") == "yes"
         }),
         "the restarted follower never caught up"
+    );
+    assert!(
+        m2.log().contains("installed the leader's snapshot"),
+        "the follower caught up without a snapshot: the log was not compacted"
+    );
+    ok(
+        &m2.docker(&["swarm", "update", "--snapshot-interval", "10000"]),
+        "the default interval again",
     );
 
     // two of three managers gone: reads and writes are refused with
@@ -181,6 +203,19 @@ fn a_cluster_survives_killed_managers_a_lost_quorum_a_cut_cable_and_a_wiped_work
     force_a_new_cluster_on_the_last_manager(&mut c, &ids, other, &manager_token);
 }
 
+/// A snapshot every 10 entries, no entry kept behind it, through the API
+/// (the CLIs do not set `LogEntriesForSlowFollowers`).
+fn compact_often(d: &Daemon) {
+    let (status, swarm) = json_request(d, "GET", "/swarm", None);
+    assert_eq!(status, 200, "{swarm}");
+    let mut spec = swarm["Spec"].clone();
+    spec["Raft"]["SnapshotInterval"] = 10.into();
+    spec["Raft"]["LogEntriesForSlowFollowers"] = 0.into();
+    let path = format!("/swarm/update?version={}", swarm["Version"]["Index"]);
+    let (status, answer) = json_request(d, "POST", &path, Some(spec));
+    assert_eq!(status, 200, "{answer}");
+}
+
 fn label(d: &Daemon, id: &str, key: &str) -> String {
     let f = format!("{{{{index .Spec.Labels \"{key}\"}}}}");
     stdout(&d.docker(&["node", "inspect", "-f", &f, id]))
@@ -207,7 +242,10 @@ fn force_a_new_cluster_on_the_last_manager(
         "label",
     );
     // a worker cannot force anything
-    let w = c.node(3).daemon.docker(&["swarm", "init", "--force-new-cluster"]);
+    let w = c
+        .node(3)
+        .daemon
+        .docker(&["swarm", "init", "--force-new-cluster"]);
     assert_ne!(code(&w), 0);
     assert!(
         stderr(&w).contains("This node is not a swarm manager."),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use berth_swarm_ca::{
     JoinToken, NodeCert, NodeIdentity, NodeKey, Role, RootCa, client_config, new_id, server_config,
 };
-use berth_swarm_raft::{Member, RaftNode};
+use berth_swarm_raft::{Member, RaftNode, RaftSettings};
 use berth_swarm_rpc::pb::node_ca_client::NodeCaClient;
 use berth_swarm_rpc::pb::raft_client::RaftClient;
 use berth_swarm_rpc::pb::{self, Empty};
@@ -254,18 +254,18 @@ impl Swarm {
         let raft = match state.raft_id {
             Some(id) if state.manager => {
                 let dek = self.ensure_dek(&paths, &creds)?;
+                // the cluster's spec decides compaction (`snapshots`)
+                let settings = RaftSettings {
+                    snapshot_every: 0,
+                    keep_after_snapshot: u64::MAX,
+                    ..self.settings.raft.clone()
+                };
                 let transport = Arc::new(GrpcTransport {
                     peers: peers.clone(),
                 });
-                let r = RaftNode::open(
-                    &paths.raft(),
-                    id,
-                    transport,
-                    self.settings.raft.clone(),
-                    &dek,
-                )
-                .await
-                .map_err(|e| SwarmError::internal("opening raft", e))?;
+                let r = RaftNode::open(&paths.raft(), id, transport, settings, &dek)
+                    .await
+                    .map_err(|e| SwarmError::internal("opening raft", e))?;
                 Some(Arc::new(r))
             }
             _ => None,
@@ -298,10 +298,12 @@ impl Swarm {
             let events = crate::events::spawn_forwarder(&node, self.events.clone());
             let reconciler = spawn_reconciler(node.clone());
             let kek = crate::autolock::spawn_kek_follower(node.clone());
+            let snapshots = crate::snapshots::spawn_snapshotter(node.clone());
             node.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(
                 [server, monitor, roles, reconciler, kek]
                     .into_iter()
-                    .chain(events),
+                    .chain(events)
+                    .chain(snapshots),
             );
         }
         Ok(node)

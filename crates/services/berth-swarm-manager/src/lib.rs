@@ -22,6 +22,7 @@ mod peers;
 mod renewer;
 mod roles;
 mod services;
+mod snapshots;
 mod state;
 #[cfg(test)]
 mod tests;

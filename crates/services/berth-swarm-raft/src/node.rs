@@ -26,7 +26,8 @@ pub struct RaftSettings {
     pub heartbeat_ms: u64,
     pub election_min_ms: u64,
     pub election_max_ms: u64,
-    /// a snapshot after this many entries (swarmkit: 10,000)
+    /// a snapshot after this many entries (swarmkit: 10,000); 0 leaves
+    /// snapshots to the caller (`snapshot`, `purge_log`)
     pub snapshot_every: u64,
     /// entries kept behind a snapshot for slow followers (swarmkit: 500)
     pub keep_after_snapshot: u64,
@@ -56,7 +57,10 @@ impl RaftSettings {
             heartbeat_interval: self.heartbeat_ms,
             election_timeout_min: self.election_min_ms,
             election_timeout_max: self.election_max_ms,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            snapshot_policy: match self.snapshot_every {
+                0 => SnapshotPolicy::Never,
+                n => SnapshotPolicy::LogsSinceLast(n),
+            },
             max_in_snapshot_log_to_keep: self.keep_after_snapshot,
             purge_batch_size: 1,
             ..Config::default()
@@ -290,6 +294,21 @@ impl RaftNode {
             .snapshot()
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Drops the log up to `index`, never past the last snapshot.
+    pub async fn purge_log(&self, index: u64) -> Result<(), String> {
+        self.raft
+            .trigger()
+            .purge_log(index)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The index of the last entry this manager applied.
+    pub fn applied_index(&self) -> u64 {
+        let m = self.raft.metrics().borrow().clone();
+        m.last_applied.map_or(0, |l| l.index)
     }
 
     /// The index of the last snapshot this manager holds.

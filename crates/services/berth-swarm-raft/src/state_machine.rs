@@ -207,6 +207,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         write_snapshot(&self.snapshot_path, &file, &self.sealer).map_err(snap_err)?;
         let mut a = self.lock();
         self.store.restore(store);
+        tracing::info!(
+            "installed the leader's snapshot, up to entry {}",
+            meta.last_log_id.map_or(0, |l| l.index)
+        );
         a.last_applied = meta.last_log_id;
         a.membership = meta.last_membership.clone();
         Ok(())
