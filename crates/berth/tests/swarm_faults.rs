@@ -200,7 +200,88 @@ fn a_cluster_survives_killed_managers_a_lost_quorum_a_cut_cable_and_a_wiped_work
         nodes(m)
     );
 
+    membership_changes_and_a_staggered_restart(&mut c, &ids, other);
     force_a_new_cluster_on_the_last_manager(&mut c, &ids, other, &manager_token);
+}
+
+/// Three managers `Leader`/`Reachable` and every listed node `Ready`, as
+/// manager `i` sees it.
+fn whole(c: &Cluster, i: usize, ready: &[&str]) -> bool {
+    nodes(&c.node(i).daemon).is_some_and(|rows| {
+        let managers = rows
+            .iter()
+            .filter(|r| r.2 == "Leader" || r.2 == "Reachable")
+            .count();
+        managers == 3
+            && rows.iter().filter(|r| r.2 == "Leader").count() == 1
+            && ready
+                .iter()
+                .all(|id| rows.iter().any(|r| r.0 == *id && r.1 == "Ready"))
+    })
+}
+
+/// A down node removed with `--force`, the leader demoted (another leads)
+/// and promoted back, then every manager stopped one after another and
+/// started again in another order.
+fn membership_changes_and_a_staggered_restart(c: &mut Cluster, ids: &[String], via: usize) {
+    let m = &c.node(via).daemon;
+    let removed = ok(
+        &m.berth(&["node", "rm", "--force", &ids[3]]),
+        "rm a down node",
+    );
+    assert_eq!(removed.trim(), ids[3]);
+    assert!(!stdout(&m.docker(&["node", "ls", "-q"])).contains(&ids[3]));
+
+    // every manager reachable again after the cut, or the demotion is
+    // refused for the quorum's sake
+    let all: Vec<&str> = ids[..3].iter().map(String::as_str).collect();
+    assert!(eventually(20, || whole(c, via, &all)), "{:?}", nodes(m));
+    let leader = leader_index(m, ids).expect("a leader");
+    let demoted = ok(
+        &c.node(leader)
+            .daemon
+            .docker(&["node", "demote", &ids[leader]]),
+        "demote the leader",
+    );
+    assert_eq!(
+        demoted.trim(),
+        format!("Manager {} demoted in the swarm.", ids[leader])
+    );
+    let next = (leader + 1) % 3;
+    assert!(
+        eventually(20, || nodes(&c.node(next).daemon).is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r.0 == ids[leader] && r.1 == "Ready" && r.2.is_empty())
+                && rows.iter().any(|r| r.2 == "Leader" && r.0 != ids[leader])
+        })),
+        "the demoted leader: {:?}",
+        nodes(&c.node(next).daemon)
+    );
+    ok(
+        &c.node(next)
+            .daemon
+            .berth(&["node", "promote", &ids[leader]]),
+        "promote it back",
+    );
+    assert!(
+        eventually(30, || whole(c, next, &all)),
+        "{:?}",
+        nodes(&c.node(next).daemon)
+    );
+
+    for i in 0..3 {
+        c.node_mut(i).daemon.kill9();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    }
+    for i in [2, 0, 1] {
+        c.node_mut(i).daemon.start_again();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    }
+    assert!(
+        eventually(30, || whole(c, 0, &all)),
+        "{:?}",
+        nodes(&c.node(0).daemon)
+    );
 }
 
 /// A snapshot every 10 entries, no entry kept behind it, through the API
@@ -252,6 +333,8 @@ fn force_a_new_cluster_on_the_last_manager(
         "{}",
         stderr(&w)
     );
+    // read back on the survivor: it has applied the write itself
+    assert_eq!(label(&c.node(survivor).daemon, id, "before"), "force");
     let lost: Vec<usize> = (0..3).filter(|i| *i != survivor).collect();
     for i in &lost {
         c.node_mut(*i).daemon.kill9();

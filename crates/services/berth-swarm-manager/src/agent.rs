@@ -97,15 +97,14 @@ impl Active {
 pub fn spawn_agent(node: Arc<Active>, swarm: crate::Swarm) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut change: Option<tokio::task::JoinHandle<()>> = None;
+        let mut stranded_since: Option<Instant> = None;
         loop {
             let (wait, role) = node.beat().await.unwrap_or((Duration::from_secs(1), None));
-            let mine = if node.is_manager() {
-                NodeRole::Manager
-            } else {
-                NodeRole::Worker
-            };
+            let stranded = node.raft.as_ref().is_some_and(|r| !r.is_voter());
+            stranded_since = stranded.then(|| stranded_since.unwrap_or_else(Instant::now));
             let idle = change.as_ref().is_none_or(|c| c.is_finished());
-            if let Some(role) = role.filter(|r| *r != mine && idle) {
+            let due = role.filter(|r| idle && role_change_due(&node, *r, stranded_since));
+            if let Some(role) = due {
                 change = Some(tokio::spawn(swarm.clone().take_role(node.clone(), role)));
                 // a new role comes with its own heartbeats soon
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -114,6 +113,23 @@ pub fn spawn_agent(node: Arc<Active>, swarm: crate::Swarm) -> tokio::task::JoinH
             tokio::time::sleep(wait).await;
         }
     })
+}
+
+/// How long a manager may find itself out of the Raft while the managers
+/// still call it a manager before it joins again: a demotion in progress
+/// writes the worker role in that time. swarmkit waits likewise
+/// (`roleChangeTimeout`) for a manager demoted and promoted again before
+/// it noticed.
+const STRANDED_GRACE: Duration = Duration::from_secs(3);
+
+/// Whether the node must take `role` now: a role it does not have, or the
+/// manager role again when its Raft no longer counts it.
+fn role_change_due(node: &Active, role: NodeRole, stranded_since: Option<Instant>) -> bool {
+    match (role, node.is_manager()) {
+        (NodeRole::Manager, true) => stranded_since.is_some_and(|t| t.elapsed() >= STRANDED_GRACE),
+        (NodeRole::Worker, false) => false,
+        _ => true,
+    }
 }
 
 /// On the leader: nodes silent for `MISSED_BEATS` periods go down. A new

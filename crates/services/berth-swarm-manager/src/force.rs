@@ -58,7 +58,7 @@ impl Swarm {
         };
         tracing::warn!(
             removed = ?forced.removed,
-            discarded = forced.discarded,
+            last_index = forced.last_index,
             "forced a new cluster: the other managers were removed"
         );
         paths

@@ -338,9 +338,20 @@ pub(crate) async fn bind(addr: &str) -> Result<TcpListener, SwarmError> {
     let sa: SocketAddr = addr.parse().map_err(|_| {
         SwarmError::InvalidArgument(format!("could not parse listen address {addr}"))
     })?;
-    TcpListener::bind(sa)
-        .await
-        .map_err(|e| SwarmError::InvalidArgument(format!("listening on {addr}: {e}")))
+    // a server this node just stopped lets go of the port a moment later
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(sa).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 30 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => {
+                return other
+                    .map_err(|e| SwarmError::InvalidArgument(format!("listening on {addr}: {e}")));
+            }
+        }
+    }
 }
 
 fn serve(

@@ -102,15 +102,17 @@ impl Swarm {
             return; // the node left or changed since
         }
         // what can fail before the node stops serving in its old role
+        // a manager joining the Raft again (`agent`) frees its own port
+        let rejoin = role == NodeRole::Manager && old.is_manager();
         let ready = async {
             let creds = renew(&old, ca_role(role)).await?;
             let listener = match role {
-                NodeRole::Manager => Some(bind(&old.local().listen_addr).await?),
-                NodeRole::Worker => None,
+                NodeRole::Manager if !rejoin => Some(bind(&old.local().listen_addr).await?),
+                _ => None,
             };
             Ok::<_, SwarmError>((creds, listener))
         };
-        let (creds, listener) = match ready.await {
+        let (creds, mut listener) = match ready.await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("taking the {role:?} role: {e}");
@@ -120,6 +122,17 @@ impl Swarm {
         old.stop_tasks();
         if let Some(raft) = &old.raft {
             raft.shutdown().await;
+        }
+        if rejoin {
+            tracing::info!("this manager is out of the raft: joining it again");
+            listener = match bind(&old.local().listen_addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!("joining the raft again: {e}");
+                    *guard = self.restart_from_disk().await;
+                    return;
+                }
+            };
         }
         let result = match listener {
             Some(l) => self.promote_self(&old, creds, l).await,

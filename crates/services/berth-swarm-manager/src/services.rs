@@ -290,6 +290,17 @@ impl pb::raft_server::Raft for Services {
             let mut leader = RaftClient::new(self.leader_channel()?);
             return leader.join(r).await;
         }
+        // a manager out of the Raft joins again only if it stays one
+        let demoting = raft.store().read(|s| {
+            s.node(&r.node_id)
+                .is_some_and(|n| n.spec.desired_role == NodeRole::Worker)
+        });
+        if demoting {
+            return Err(Status::failed_precondition(format!(
+                "node {} is being demoted",
+                r.node_id
+            )));
+        }
         // a node that tried before (and stopped before it knew) may hold
         // a member id of its own already: it goes, not to count as a
         // voter that never answers

@@ -22,12 +22,11 @@ use crate::seal::{KEY_LEN, Sealer};
 use crate::state_machine::StateMachine;
 use crate::{Member, NodeId};
 
-/// What forcing did: the members it removed, and how many uncommitted
-/// entries it dropped (swarmkit logs both).
+/// What forcing did: the members it removed, and the last entry kept.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Forced {
     pub removed: Vec<NodeId>,
-    pub discarded: u64,
+    pub last_index: u64,
 }
 
 fn err(what: &str) -> impl Fn(openraft::StorageError<NodeId>) -> String + '_ {
@@ -35,9 +34,9 @@ fn err(what: &str) -> impl Fn(openraft::StorageError<NodeId>) -> String + '_ {
 }
 
 /// Rewrites the Raft state in `dir` (not open elsewhere) into a one-member
-/// cluster of `id`. Each step leaves files the next open reads: the log is
-/// cut back first, the snapshot is written whole, then the log behind it
-/// is purged (openraft purges that hole itself if a crash came first).
+/// cluster of `id`. Each step leaves files the next open reads: the
+/// snapshot is written whole, then the log behind it is purged (openraft
+/// purges that hole itself if a crash came first).
 pub async fn force_new_cluster(
     dir: &Path,
     id: NodeId,
@@ -53,22 +52,19 @@ pub async fn force_new_cluster(
         .applied_state()
         .await
         .map_err(err("reading the snapshot"))?;
+    // every entry in the log counts, as if this manager had won an
+    // election: a write the old quorum committed may be here before this
+    // manager learnt that it was (swarmkit drops such entries; a user was
+    // told they were done)
     let committed = log
         .read_committed()
         .await
         .map_err(err("reading the commit point"))?
-        .max(applied);
+        .max(applied)
+        .max(state.last_log_id);
     let Some(committed) = committed else {
-        return Err("this node has no committed raft state to recover".into());
+        return Err("this node has no raft state to recover".into());
     };
-    // entries past the commit point may never have reached a quorum
-    let last = state.last_log_id.map_or(0, |l| l.index);
-    let discarded = last.saturating_sub(committed.index);
-    if discarded > 0 {
-        log.truncate(LogId::new(committed.leader_id, committed.index + 1))
-            .await
-            .map_err(err("dropping uncommitted entries"))?;
-    }
     let from = applied.map_or(0, |l| l.index + 1);
     let mut reader = log.get_log_reader().await;
     let entries = reader
@@ -116,7 +112,7 @@ pub async fn force_new_cluster(
     debug_assert!(members.membership().voter_ids().eq([id]));
     Ok(Forced {
         removed: removed.into_iter().collect(),
-        discarded,
+        last_index: committed.index,
     })
 }
 

@@ -162,6 +162,16 @@ impl RaftNode {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Whether this manager is a voter as far as it knows; a manager that
+    /// was removed (it applied its own removal) is not.
+    pub fn is_voter(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.id)
+    }
+
     /// The voting members.
     pub fn members(&self) -> Vec<(NodeId, Member)> {
         let m = self.raft.metrics().borrow().clone();
