@@ -60,7 +60,9 @@ impl ExternalCaError {
     pub fn recoverable(&self) -> bool {
         matches!(
             self,
-            ExternalCaError::Unreachable(_) | ExternalCaError::Status(..) | ExternalCaError::Json(_)
+            ExternalCaError::Unreachable(_)
+                | ExternalCaError::Status(..)
+                | ExternalCaError::Json(_)
         )
     }
 }
@@ -146,7 +148,9 @@ async fn post(tls: Arc<ClientConfig>, url: &str, body: Vec<u8>) -> Result<Bytes,
     let body = Limited::new(resp.into_body(), MAX_ANSWER)
         .collect()
         .await
-        .map_err(|e| ExternalCaError::Unreachable(format!("unable to read CSR response body: {e}")))?
+        .map_err(|e| {
+            ExternalCaError::Unreachable(format!("unable to read CSR response body: {e}"))
+        })?
         .to_bytes();
     if status != hyper::StatusCode::OK {
         return Err(ExternalCaError::Status(

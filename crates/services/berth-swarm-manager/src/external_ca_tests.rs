@@ -45,7 +45,11 @@ fn who(id: &str, role: Role) -> NodeIdentity {
 async fn fake_cfssl(root: Arc<RootCa>, trusts: &RootCa, mode: Mode) -> FakeCfssl {
     let key = NodeKey::generate().unwrap();
     let cert = root
-        .sign(&key.csr_pem().unwrap(), &who("127.0.0.1", Role::Worker), DAY)
+        .sign(
+            &key.csr_pem().unwrap(),
+            &who("127.0.0.1", Role::Worker),
+            DAY,
+        )
         .unwrap();
     let tls = berth_swarm_ca::server_config(trusts, &cert, &key).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -63,18 +67,19 @@ async fn fake_cfssl(root: Arc<RootCa>, trusts: &RootCa, mode: Mode) -> FakeCfssl
             };
             let client_cert = stream.get_ref().1.peer_certificates().is_some();
             let (root, log) = (root.clone(), log.clone());
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let (root, log) = (root.clone(), log.clone());
-                async move {
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let v: Value = serde_json::from_slice(&body).unwrap();
-                    log.lock().unwrap().push((v.clone(), client_cert));
-                    let answer = answer(&root, &v, mode);
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                        Bytes::from(answer.to_string()),
-                    )))
-                }
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (root, log) = (root.clone(), log.clone());
+                    async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let v: Value = serde_json::from_slice(&body).unwrap();
+                        log.lock().unwrap().push((v.clone(), client_cert));
+                        let answer = answer(&root, &v, mode);
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(answer.to_string()),
+                        )))
+                    }
+                });
             tokio::spawn(
                 hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc),
@@ -162,7 +167,11 @@ async fn a_rotation_to_an_external_root_issues_through_cfssl() {
     assert!(cert.matches(&key));
     let old = RootCa::from_pem(&c.root_ca.ca_cert, None).unwrap();
     assert!(old.verifies(&cert), "the cross-signed root rides along");
-    assert!(RootCa::from_pem(ext.cert_pem(), None).unwrap().verifies(&cert));
+    assert!(
+        RootCa::from_pem(ext.cert_pem(), None)
+            .unwrap()
+            .verifies(&cert)
+    );
 
     let seen = fake.seen.lock().unwrap().clone();
     let (req, client_cert) = &seen[0];
@@ -210,7 +219,10 @@ async fn answers_not_as_asked_and_unusable_cas_fail_without_a_local_fallback() {
     // nothing listens there: recoverable, the node asks again
     let e = fail("https://127.0.0.1:1/sign").await;
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
-    assert!(e.message().contains("unable to perform certificate signing request"));
+    assert!(
+        e.message()
+            .contains("unable to perform certificate signing request")
+    );
 }
 
 #[tokio::test]
@@ -285,17 +297,19 @@ fn roots_without_keys_need_a_reachable_external_ca() {
     spec.external_cas = vec![external("https://ext", "")];
     assert!(err(&done, &spec, &none).ends_with("corresponding to the current CA certificate"));
     spec.force_rotate = 1;
-    assert!(err(&done, &spec, &found).ends_with(
-        "unable to generate a cross-signed certificate for root rotation"
-    ));
+    assert!(
+        err(&done, &spec, &found)
+            .ends_with("unable to generate a cross-signed certificate for root rotation")
+    );
     spec.signing_ca_cert = RootCa::generate().unwrap().cert_pem().to_string();
     let another = HashSet::from([
         pem_fingerprint(ext.cert_pem()),
         pem_fingerprint(&spec.signing_ca_cert),
     ]);
-    assert!(err(&done, &spec, &another).ends_with(
-        "rotating from one external CA to a different external CA is not supported"
-    ));
+    assert!(
+        err(&done, &spec, &another)
+            .ends_with("rotating from one external CA to a different external CA is not supported")
+    );
     // its key given: the cluster signs locally again
     spec.signing_ca_cert = ext.cert_pem().to_string();
     spec.signing_ca_key = ext.key_pem().unwrap();
@@ -305,10 +319,7 @@ fn roots_without_keys_need_a_reachable_external_ca() {
 
 #[test]
 fn external_ca_errors_say_what_swarmkit_says() {
-    assert_eq!(
-        ExternalCaError::NoUrls.to_string(),
-        "no external CA URLs"
-    );
+    assert_eq!(ExternalCaError::NoUrls.to_string(), "no external CA URLs");
     assert!(ExternalCaError::Unreachable("x".into()).recoverable());
     assert!(!ExternalCaError::Failed.recoverable());
 }

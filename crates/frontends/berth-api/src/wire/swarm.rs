@@ -506,10 +506,14 @@ mod tests {
         .unwrap();
         let s = merged_spec(Some(&body)).unwrap();
         assert_eq!(s.external_cas[0].url, "https://ca:8888");
-        let bad: SpecBody =
-            serde_json::from_value(json!({ "CAConfig": { "ExternalCAs": [{ "Protocol": "acme" }] } }))
-                .unwrap();
-        assert_eq!(merged_spec(Some(&bad)).unwrap_err(), r#"invalid protocol: "acme""#);
+        let bad: SpecBody = serde_json::from_value(
+            json!({ "CAConfig": { "ExternalCAs": [{ "Protocol": "acme" }] } }),
+        )
+        .unwrap();
+        assert_eq!(
+            merged_spec(Some(&bad)).unwrap_err(),
+            r#"invalid protocol: "acme""#
+        );
         assert_eq!(s.dispatcher_heartbeat_period, 5_000_000_000);
         assert_eq!(s.node_cert_expiry, 7_200_000_000_000);
         assert_eq!(s.task_history_retention_limit, 2);
