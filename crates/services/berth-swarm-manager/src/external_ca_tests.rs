@@ -116,8 +116,10 @@ fn both(ext: &RootCa, old: &RootCa) -> RootCa {
 /// A cluster with a root key, rotating to `ext` (no key) with an external
 /// CA at `url` for it; and a manager's credentials from the old root.
 fn rotating_cluster(old: &RootCa, ext: &RootCa, url: &str) -> (Cluster, Credentials) {
-    let mut c = Cluster::default();
-    c.id = "cluster1".into();
+    let mut c = Cluster {
+        id: "cluster1".into(),
+        ..Cluster::default()
+    };
     c.root_ca.ca_cert = old.cert_pem().to_string();
     c.root_ca.ca_key = old.key_pem().unwrap();
     c.spec.external_cas = vec![external(url, ext.cert_pem())];
