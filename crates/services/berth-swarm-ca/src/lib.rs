@@ -6,6 +6,7 @@
 
 mod base36;
 mod error;
+mod external;
 mod id;
 mod node;
 mod root;
@@ -14,6 +15,7 @@ mod tls;
 mod token;
 
 pub use error::CaError;
+pub use external::{check_external_cert, pem_fingerprint};
 pub use id::{new_id, random_fraction};
 pub use node::{NodeCert, NodeIdentity, NodeKey, Role, renewal_delay};
 pub use root::{DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, RootCa, RootDigest};

@@ -25,10 +25,9 @@ pub const MIN_ROOT_EXPIRY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl RootCa {
     /// The certificate of `new` (its subject, key and validity) signed by
-    /// this root's key.
+    /// this root's key; `new` needs no key of its own (an external root).
     pub fn cross_sign(&self, new: &RootCa) -> Result<String, CaError> {
         let key = self.key.as_ref().ok_or(CaError::NoSigningKey)?;
-        let new_key = new.key.as_ref().ok_or(CaError::NoSigningKey)?;
         let block = pem_blocks(new.cert_pem())?
             .into_iter()
             .next()
@@ -49,8 +48,9 @@ impl RootCa {
         id::random(&mut serial)?;
         serial[0] &= 0x7f;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
+        let new_key = rcgen::SubjectPublicKeyInfo::from_der(cert.public_key().raw)?;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, key)?;
-        Ok(params.signed_by(new_key, &issuer)?.pem())
+        Ok(params.signed_by(&new_key, &issuer)?.pem())
     }
 
     /// This root's key issuing as `cross_signed` (this root's certificate

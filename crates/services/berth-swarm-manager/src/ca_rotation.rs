@@ -5,16 +5,18 @@
 //! certificate is not yet from the new root to renew, and once all have,
 //! swaps the roots and makes new join tokens in one write.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use berth_swarm_ca::{JoinToken, MIN_ROOT_EXPIRY, NodeCert, RootCa};
+use berth_swarm_ca::{JoinToken, MIN_ROOT_EXPIRY, NodeCert, RootCa, pem_fingerprint};
 use berth_swarm_store::{
     Action, CertState, Cluster, ClusterSpec, Node, Object, RootCaState, RootRotation,
 };
 
 use crate::SwarmError;
 use crate::active::Active;
+use crate::external_ca::urls_for;
 
 /// How often the leader looks at a running rotation (swarmkit: 3 s).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
@@ -42,10 +44,22 @@ pub fn signer(c: &Cluster) -> Result<RootCa, berth_swarm_ca::CaError> {
     }
 }
 
+/// swarmkit's words when no external CA can sign for a root without key.
+fn no_external_ca(which: &str) -> SwarmError {
+    invalid(format!(
+        "there must be at least one valid, reachable external CA corresponding to the {which} CA certificate"
+    ))
+}
+
 /// The cluster's root state once `spec` is applied: unchanged, a
 /// rotation started, or the key of the current root supplied
-/// (swarmkit's `validateCAConfig`, without external CAs).
-pub fn next_root_ca(cluster: &Cluster, spec: &ClusterSpec) -> Result<RootCaState, SwarmError> {
+/// (swarmkit's `validateCAConfig`). `reachable` holds the roots (as
+/// `pem_fingerprint`s) that have a reachable external CA in `spec`.
+pub fn next_root_ca(
+    cluster: &Cluster,
+    spec: &ClusterSpec,
+    reachable: &HashSet<String>,
+) -> Result<RootCaState, SwarmError> {
     let current = &cluster.root_ca;
     let cert = spec.signing_ca_cert.trim();
     if !spec.signing_ca_key.is_empty() && cert.is_empty() {
@@ -53,13 +67,30 @@ pub fn next_root_ca(cluster: &Cluster, spec: &ClusterSpec) -> Result<RootCaState
             "if a signing CA key is provided, the signing CA cert must also be provided",
         ));
     }
+    let same_root = !cert.is_empty() && pem_fingerprint(cert) == pem_fingerprint(&current.ca_cert);
+    let has_external = |pem: &str| reachable.contains(&pem_fingerprint(pem));
+    if current.ca_key.is_empty() {
+        if same_root && !spec.signing_ca_key.is_empty() {
+            RootCa::from_pem(&format!("{cert}\n"), key_of(&spec.signing_ca_key))
+                .map_err(|e| invalid(e.to_string()))?;
+            return Ok(with_key(current, spec));
+        }
+        if !has_external(&current.ca_cert) {
+            return Err(no_external_ca("current"));
+        }
+    }
     if cert.is_empty() {
         if current.last_forced_rotation == spec.force_rotate {
+            if let Some(r) = current.rotation.as_ref().filter(|r| r.ca_key.is_empty())
+                && !has_external(&r.ca_cert)
+            {
+                return Err(no_external_ca("next"));
+            }
             return Ok(current.clone());
         }
         let new =
             RootCa::generate().map_err(|e| SwarmError::internal("making the new root CA", e))?;
-        return start_rotation(current, &new, spec.force_rotate);
+        return start_rotation(cluster, &new, spec);
     }
     let cert_pem = format!("{cert}\n");
     let desired = RootCa::from_pem(&cert_pem, key_of(&spec.signing_ca_key))
@@ -75,37 +106,57 @@ pub fn next_root_ca(cluster: &Cluster, spec: &ClusterSpec) -> Result<RootCaState
     if lives_until < SystemTime::now() + MIN_ROOT_EXPIRY {
         return Err(invalid("CA certificate expires too soon"));
     }
-    if !desired.can_sign() {
-        // an external CA would sign for this root; berth has none
-        return Err(invalid(
-            "there must be at least one valid, reachable external CA corresponding to the desired CA certificate",
-        ));
+    if !desired.can_sign() && !has_external(cert) {
+        return Err(no_external_ca("desired"));
     }
-    let mut next = current.clone();
-    if current.ca_cert.trim() == cert {
-        next.ca_key = spec.signing_ca_key.clone();
-        next.rotation = None;
-        next.last_forced_rotation = spec.force_rotate;
-        return Ok(next);
+    if same_root {
+        return Ok(with_key(current, spec));
     }
     if !current.ca_key.is_empty() && desired.has_key(&current.ca_key) {
         return Err(invalid("Cannot update to a cert with an identical key"));
     }
+    let mut next = current.clone();
     if let Some(r) = &mut next.rotation
-        && r.ca_cert.trim() == cert
+        && pem_fingerprint(&r.ca_cert) == pem_fingerprint(cert)
     {
         r.ca_key = spec.signing_ca_key.clone();
         next.last_forced_rotation = spec.force_rotate;
         return Ok(next);
     }
-    start_rotation(current, &desired, spec.force_rotate)
+    start_rotation(cluster, &desired, spec)
 }
 
+/// The current root, now with the key the spec gives (or without one).
+fn with_key(current: &RootCaState, spec: &ClusterSpec) -> RootCaState {
+    let mut next = current.clone();
+    next.ca_key = spec.signing_ca_key.clone();
+    next.rotation = None;
+    next.last_forced_rotation = spec.force_rotate;
+    next
+}
+
+/// A rotation to `new`, its certificate cross-signed by the old root's
+/// key, which the managers hold (swarmkit's `newRootRotationObject`). A
+/// root without a key would need its external CA to cross-sign, which
+/// berth does not do yet.
 fn start_rotation(
-    current: &RootCaState,
+    cluster: &Cluster,
     new: &RootCa,
-    version: u64,
+    spec: &ClusterSpec,
 ) -> Result<RootCaState, SwarmError> {
+    let current = &cluster.root_ca;
+    if current.ca_key.is_empty() {
+        if !new.can_sign() {
+            return Err(invalid(
+                "rotating from one external CA to a different external CA is not supported",
+            ));
+        }
+        if urls_for(&spec.external_cas, &current.ca_cert, &current.ca_cert).is_empty() {
+            return Err(invalid(
+                "must provide an external CA for the current external root CA to generate a cross-signed certificate",
+            ));
+        }
+    }
     let cross = RootCa::from_pem(&current.ca_cert, key_of(&current.ca_key))
         .and_then(|old| old.cross_sign(new))
         .map_err(|e| {
@@ -121,7 +172,7 @@ fn start_rotation(
         ca_key: new.key_pem().unwrap_or_default(),
         cross_signed_ca_cert: cross,
     });
-    next.last_forced_rotation = version;
+    next.last_forced_rotation = spec.force_rotate;
     Ok(next)
 }
 

@@ -178,6 +178,10 @@ async fn a_node_renews_its_certificate_when_due_and_stays_in_the_cluster() {
     a.shutdown().await;
 }
 
+fn none() -> std::collections::HashSet<String> {
+    std::collections::HashSet::new()
+}
+
 fn cluster_with_root(root: &RootCa) -> berth_swarm_store::Cluster {
     let mut c = berth_swarm_store::Cluster::default();
     c.root_ca.ca_cert = root.cert_pem().to_string();
@@ -191,10 +195,10 @@ fn a_given_root_is_checked_as_swarmkit_checks_it() {
     let old = RootCa::generate().unwrap();
     let c = cluster_with_root(&old);
     let mut spec = ClusterSpec::default();
-    let same = next_root_ca(&c, &spec).unwrap();
+    let same = next_root_ca(&c, &spec, &none()).unwrap();
     assert_eq!(same, c.root_ca, "nothing asked, nothing changes");
 
-    let err = |spec: &ClusterSpec| next_root_ca(&c, spec).unwrap_err().to_string();
+    let err = |spec: &ClusterSpec| next_root_ca(&c, spec, &none()).unwrap_err().to_string();
     spec.signing_ca_key = old.key_pem().unwrap();
     assert!(
         err(&spec).ends_with(
@@ -215,7 +219,7 @@ fn a_given_root_is_checked_as_swarmkit_checks_it() {
     );
 
     spec.signing_ca_cert = new.cert_pem().to_string();
-    let next = next_root_ca(&c, &spec).unwrap();
+    let next = next_root_ca(&c, &spec, &none()).unwrap();
     let rot = next.rotation.clone().unwrap();
     assert_eq!(rot.ca_cert, new.cert_pem());
     assert_eq!(
@@ -248,7 +252,7 @@ fn a_given_root_is_checked_as_swarmkit_checks_it() {
     // the current root with its key: no rotation
     spec.signing_ca_cert = old.cert_pem().to_string();
     spec.signing_ca_key = old.key_pem().unwrap();
-    assert!(next_root_ca(&c, &spec).unwrap().rotation.is_none());
+    assert!(next_root_ca(&c, &spec, &none()).unwrap().rotation.is_none());
 }
 
 #[test]
@@ -261,7 +265,7 @@ fn the_reconciler_asks_nodes_behind_to_rotate_and_finishes_when_none_are() {
         force_rotate: 1,
         ..ClusterSpec::default()
     };
-    c.root_ca = next_root_ca(&c, &spec).unwrap();
+    c.root_ca = next_root_ca(&c, &spec, &none()).unwrap();
     let new = RootCa::from_pem(&c.root_ca.rotation.as_ref().unwrap().ca_cert, None).unwrap();
     let mut behind = Node {
         id: "n1".into(),

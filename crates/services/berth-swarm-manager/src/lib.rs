@@ -14,6 +14,9 @@ mod ca_rotation;
 mod ca_tests;
 mod error;
 mod events;
+mod external_ca;
+#[cfg(test)]
+mod external_ca_tests;
 mod force;
 mod join;
 mod keys;

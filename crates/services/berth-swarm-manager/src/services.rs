@@ -3,7 +3,7 @@
 //! (heartbeats). Followers forward what only the leader may do.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use berth_swarm_ca::{NodeIdentity, Role};
 use berth_swarm_raft::{Member, ProposeError, RaftRequest};
@@ -189,15 +189,8 @@ impl pb::node_ca_server::NodeCa for Services {
             role: ca_role(role),
             cluster_id: cluster.id.clone(),
         };
-        let root =
-            crate::ca_rotation::signer(&cluster).map_err(|e| Status::internal(e.to_string()))?;
-        let expiry = match cluster.spec.node_cert_expiry {
-            ns if ns > 0 => Duration::from_nanos(ns as u64),
-            _ => berth_swarm_ca::DEFAULT_NODE_CERT_EXPIRY,
-        };
-        let cert = root
-            .sign(&r.csr, &who, expiry)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let cert =
+            crate::external_ca::sign_node(&cluster, &self.node.creds(), &r.csr, &who).await?;
         let certificate = NodeCertificate {
             role,
             csr: r.csr.clone(),

@@ -3,11 +3,14 @@
 //! changes started. The client's version rides in the write: the store
 //! refuses it if another write came first ("update out of sequence").
 
+use std::collections::HashSet;
+
 use berth_swarm_ca::{JoinToken, MIN_NODE_CERT_EXPIRY, RootCa};
 use berth_swarm_store::{Action, Cluster, ClusterSpec, DEFAULT_CLUSTER_NAME, Object};
 
 use crate::autolock::next_unlock_key;
 use crate::ca_rotation::next_root_ca;
+use crate::external_ca::reachable_roots;
 use crate::{Swarm, SwarmError};
 
 /// The `rotate…` query flags of the update.
@@ -49,6 +52,7 @@ pub fn updated_cluster(
     version: u64,
     spec: ClusterSpec,
     flags: UpdateFlags,
+    reachable: &HashSet<String>,
 ) -> Result<Cluster, SwarmError> {
     validate_spec(&spec)?;
     let mut c = current.clone();
@@ -68,7 +72,7 @@ pub fn updated_cluster(
     if flags.rotate_manager_token {
         c.root_ca.manager_token = token()?;
     }
-    c.root_ca = next_root_ca(&c, &spec)?;
+    c.root_ca = next_root_ca(&c, &spec, reachable)?;
     c.unlock_key = next_unlock_key(&c.unlock_key, &spec, flags.rotate_manager_unlock_key)?;
     c.spec = spec;
     Ok(c)
@@ -87,7 +91,8 @@ impl Swarm {
             .store()?
             .read(|s| s.cluster().cloned())
             .ok_or_else(|| SwarmError::Internal("the cluster object is missing".into()))?;
-        let updated = updated_cluster(&current, version, spec, flags)?;
+        let reachable = reachable_roots(&current, &spec, &node.creds()).await;
+        let updated = updated_cluster(&current, version, spec, flags, &reachable)?;
         node.propose(vec![Action::Update(Object::Cluster(updated))])
             .await
     }

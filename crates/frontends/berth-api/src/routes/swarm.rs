@@ -71,7 +71,7 @@ pub async fn init(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respons
     let listen = swarm_addr::listen(&b.listen_addr).map_err(ApiError::bad_request)?;
     let advertise =
         swarm_addr::advertise(&b.advertise_addr, &listen).map_err(ApiError::bad_request)?;
-    let mut spec = wire::merged_spec(b.spec.as_ref());
+    let mut spec = wire::merged_spec(b.spec.as_ref()).map_err(ApiError::bad_request)?;
     spec.autolock_managers |= b.auto_lock_managers;
     let req = InitRequest {
         listen_addr: listen,

@@ -347,9 +347,10 @@ pub struct EncryptionBody {
 
 /// The spec merged over swarmkit's defaults: what the client left zero
 /// keeps its default, as dockerd's init does.
-pub fn merged_spec(body: Option<&SpecBody>) -> ClusterSpec {
+pub fn merged_spec(body: Option<&SpecBody>) -> Result<ClusterSpec, String> {
     let mut s = ClusterSpec::default();
-    let Some(b) = body else { return s };
+    let Some(b) = body else { return Ok(s) };
+    s.external_cas = external_cas(b.ca_config.as_ref())?;
     s.annotations.labels = b.labels.clone();
     if let Some(limit) = b
         .orchestration
@@ -378,7 +379,24 @@ pub fn merged_spec(body: Option<&SpecBody>) -> ClusterSpec {
         .encryption_config
         .as_ref()
         .is_some_and(|e| e.auto_lock_managers);
-    s
+    Ok(s)
+}
+
+/// dockerd's conversion of `ExternalCAs`: only cfssl, in any case.
+fn external_cas(ca: Option<&CaConfigBody>) -> Result<Vec<berth_swarm_store::ExternalCa>, String> {
+    let mut external_cas = Vec::new();
+    for e in ca.map(|c| c.external_cas.as_slice()).unwrap_or_default() {
+        if !e.protocol.eq_ignore_ascii_case("cfssl") {
+            return Err(format!("invalid protocol: {:?}", e.protocol));
+        }
+        external_cas.push(berth_swarm_store::ExternalCa {
+            protocol: "cfssl".into(),
+            url: e.url.clone(),
+            options: e.options.clone(),
+            ca_cert: e.ca_cert.clone(),
+        });
+    }
+    Ok(external_cas)
 }
 
 /// `POST /swarm/update`'s spec as dockerd hands it to swarmkit
@@ -392,18 +410,7 @@ pub fn update_spec(b: &SpecBody) -> Result<ClusterSpec, String> {
     };
     let raft = b.raft.as_ref();
     let ca = b.ca_config.as_ref();
-    let mut external_cas = Vec::new();
-    for e in ca.map(|c| c.external_cas.as_slice()).unwrap_or_default() {
-        if !e.protocol.eq_ignore_ascii_case("cfssl") {
-            return Err(format!("invalid protocol: {:?}", e.protocol));
-        }
-        external_cas.push(berth_swarm_store::ExternalCa {
-            protocol: "cfssl".into(),
-            url: e.url.clone(),
-            options: e.options.clone(),
-            ca_cert: e.ca_cert.clone(),
-        });
-    }
+    let external_cas = external_cas(ca)?;
     Ok(ClusterSpec {
         annotations: berth_swarm_store::Annotations {
             name,
@@ -492,11 +499,21 @@ mod tests {
     fn an_init_spec_keeps_the_defaults_of_what_it_leaves_zero() {
         let body: SpecBody = serde_json::from_value(json!({
             "Dispatcher": { "HeartbeatPeriod": 0 },
-            "CAConfig": { "NodeCertExpiry": 7_200_000_000_000i64 },
+            "CAConfig": { "NodeCertExpiry": 7_200_000_000_000i64,
+                "ExternalCAs": [{ "Protocol": "cfssl", "URL": "https://ca:8888", "CACert": "" }] },
             "Orchestration": { "TaskHistoryRetentionLimit": 2 }
         }))
         .unwrap();
-        let s = merged_spec(Some(&body));
+        let s = merged_spec(Some(&body)).unwrap();
+        assert_eq!(s.external_cas[0].url, "https://ca:8888");
+        let bad: SpecBody = serde_json::from_value(
+            json!({ "CAConfig": { "ExternalCAs": [{ "Protocol": "acme" }] } }),
+        )
+        .unwrap();
+        assert_eq!(
+            merged_spec(Some(&bad)).unwrap_err(),
+            r#"invalid protocol: "acme""#
+        );
         assert_eq!(s.dispatcher_heartbeat_period, 5_000_000_000);
         assert_eq!(s.node_cert_expiry, 7_200_000_000_000);
         assert_eq!(s.task_history_retention_limit, 2);

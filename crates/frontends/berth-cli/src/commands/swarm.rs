@@ -171,6 +171,9 @@ pub struct InitArgs {
     /// Validity period for node certificates (ns|us|ms|s|m|h)
     #[arg(long)]
     cert_expiry: Option<String>,
+    /// Specifications of one or more certificate signing endpoints
+    #[arg(long)]
+    external_ca: Vec<String>,
     /// Number of additional Raft snapshots to retain
     #[arg(long)]
     max_snapshots: Option<u64>,
@@ -221,6 +224,14 @@ pub fn init_body(a: &InitArgs) -> Result<Value> {
     let mut ca = json!({});
     if let Some(d) = duration(&a.cert_expiry, "cert-expiry")?.filter(|d| *d != 0) {
         ca["NodeCertExpiry"] = json!(d);
+    }
+    if !a.external_ca.is_empty() {
+        let cas = a
+            .external_ca
+            .iter()
+            .map(|e| super::swarm_ca::external_ca(e))
+            .collect::<Result<Vec<_>>>()?;
+        ca["ExternalCAs"] = json!(cas);
     }
     Ok(json!({
         "ListenAddr": listen,
@@ -888,7 +899,12 @@ mod tests {
         a.task_history_limit = Some(2);
         a.default_addr_pool = vec!["10.20.0.0/16".into()];
         a.data_path_port = 5000;
+        a.external_ca = vec!["protocol=cfssl,url=https://ca:8888".into()];
         let b = init_body(&a).unwrap();
+        assert_eq!(
+            b["Spec"]["CAConfig"]["ExternalCAs"],
+            json!([{ "Protocol": "cfssl", "URL": "https://ca:8888", "Options": {} }])
+        );
         assert_eq!(b["Availability"], "drain");
         assert_eq!(
             b["Spec"]["CAConfig"]["NodeCertExpiry"],
@@ -909,6 +925,14 @@ mod tests {
             "invalid availability \"x\", only active, pause and drain are supported"
         );
         a.availability = None;
+        a.external_ca = vec!["url=https://ca".into()];
+        assert!(
+            init_body(&a)
+                .unwrap_err()
+                .to_string()
+                .contains("the external-ca option needs a protocol= parameter")
+        );
+        a.external_ca.clear();
         a.cert_expiry = Some("2".into());
         assert!(
             init_body(&a)

@@ -53,7 +53,7 @@ fn duration(v: &str, flag: &str) -> Result<i64> {
 }
 
 /// The docker CLI's `parseExternalCA`.
-fn external_ca(spec: &str) -> Result<Value> {
+pub(super) fn external_ca(spec: &str) -> Result<Value> {
     let bad = |why: String| flag_error(spec, "external-ca", &why);
     let mut ca = json!({ "Options": {} });
     let (mut has_protocol, mut has_url) = (false, false);
