@@ -24,6 +24,7 @@ use berth_swarm_store::{Action, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use log_store::holds_sealed_data;
 pub use network::{RaftRequest, RaftResponse, Transport, TransportError, TransportFuture};
 pub use node::{NO_LEADER, ProposeError, RaftNode, RaftSettings};
 

@@ -11,6 +11,9 @@ use berth_swarm_store::{Action, Kind, Node, Object, StoreError};
 use crate::network::{RaftRequest, Transport, TransportError, TransportFuture};
 use crate::{Member, NodeId, ProposeError, RaftNode, RaftSettings};
 
+#[path = "rekey_tests.rs"]
+mod rekey;
+
 #[derive(Default)]
 struct Router {
     nodes: Mutex<HashMap<NodeId, Arc<RaftNode>>>,
@@ -71,9 +74,15 @@ impl Cluster {
         });
         let dir = self.dir.path().join(id.to_string());
         let node = Arc::new(
-            RaftNode::open(&dir, id, link, self.settings.clone(), &dek(id))
-                .await
-                .unwrap(),
+            RaftNode::open(
+                &dir,
+                id,
+                link,
+                self.settings.clone(),
+                crate::seal::Deks::new(&dek(id), None),
+            )
+            .await
+            .unwrap(),
         );
         self.router.nodes.lock().unwrap().insert(id, node.clone());
         node
