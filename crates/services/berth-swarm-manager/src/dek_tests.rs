@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use berth_swarm_store::NodeRole;
 
-use super::{init_with, key_file, restart, unlock, until_sealed_with, update};
+use super::{contains, init_with, key_file, raw_files, restart, unlock, until_sealed_with, update};
 use crate::keys::{self, KeyFile};
 use crate::tests::{join_req, node, settings, until};
 use crate::{LocalNodeState, NodeSpecUpdate, Swarm};
@@ -161,9 +161,14 @@ fn watch_key_file(dir: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandl
     })
 }
 
-/// No version of the key file carried a DEK in clear, nor `dek` itself.
-fn assert_never_clear(seen: &[String], dek: [u8; 32]) {
+/// No version of the key file carried a DEK in clear, nor `dek` itself,
+/// and no file under `dir` holds `dek` in base64 or raw.
+fn assert_never_clear(dir: &Path, seen: &[String], dek: [u8; 32]) {
     assert!(!seen.is_empty());
+    for (path, bytes) in raw_files(dir) {
+        assert!(!contains(&bytes, &STANDARD.encode(dek)), "{path}");
+        assert!(!bytes.windows(dek.len()).any(|w| w == dek), "{path}");
+    }
     for text in seen {
         assert!(
             !text.contains(&STANDARD.encode(dek)),
@@ -195,7 +200,7 @@ async fn managers_joining_or_promoted_into_an_autolocked_swarm_never_write_their
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     stop.store(true, Ordering::Relaxed);
     let seen = watch.join().unwrap();
-    assert_never_clear(&seen, read_keys(&bdir, Some(&kek)).dek.unwrap());
+    assert_never_clear(&bdir, &seen, read_keys(&bdir, Some(&kek)).dek.unwrap());
 
     // a worker's key file is plain (workers are never locked); promoted,
     // its first file with a DEK is sealed
@@ -217,7 +222,7 @@ async fn managers_joining_or_promoted_into_an_autolocked_swarm_never_write_their
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     stop.store(true, Ordering::Relaxed);
     let seen = watch.join().unwrap();
-    assert_never_clear(&seen, read_keys(&cdir, Some(&kek)).dek.unwrap());
+    assert_never_clear(&cdir, &seen, read_keys(&cdir, Some(&kek)).dek.unwrap());
     for s in [a, b, c] {
         s.shutdown().await;
     }
