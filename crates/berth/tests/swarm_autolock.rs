@@ -2,7 +2,9 @@
 //! (common/cluster.rs), through the docker CLI 28 and berth's CLI side by
 //! side: `swarm init --autolock`, managers killed and restarted locked,
 //! wrong keys refused, `swarm unlock`, `unlock-key --rotate` reaching the
-//! other manager, and autolock turned off. One cluster for all of it.
+//! other manager, autolock turned off, and on again (a new DEK on each
+//! manager, the Raft data resealed while it runs, then a kill). One
+//! cluster for all of it.
 
 mod common;
 
@@ -337,4 +339,30 @@ fn autolocked_managers_restart_locked_unlock_and_follow_rotation_and_autolock_of
         "not back"
     );
     assert_eq!(node_id(&c.node(0).daemon), id0);
+
+    // autolock on again, by berth's CLI: each manager seals its key file
+    // and rotates its DEK (rewriting its Raft data while it runs); the
+    // rotation done, no pending DEK is left and a killed manager opens
+    // its data with the new key file
+    let m1 = &c.node(1).daemon;
+    ok(
+        &m1.berth(&["swarm", "update", "--autolock=true"]),
+        "autolock",
+    );
+    let k3 = unlock_key(m1);
+    assert!(
+        eventually(10, || [0, 1].iter().all(|i| {
+            let text = key_file(&c.node(*i).daemon);
+            !text.contains("PRIVATE KEY") && !text.contains("raft-dek-pending")
+        })),
+        "the key files were not sealed, or a rotation did not end"
+    );
+    kill_and_restart(&mut c, &[1]);
+    let m1 = &c.node(1).daemon;
+    assert_locked(m1);
+    ok(
+        &with_stdin("docker", m1, &["swarm", "unlock"], &k3),
+        "unlock",
+    );
+    assert!(eventually(20, || nodes_ready(m1, 2)), "not back");
 }

@@ -133,8 +133,9 @@ pub(crate) fn spawn_kek_follower(node: Arc<Active>) -> JoinHandle<()> {
 }
 
 /// Reseals this manager's key file when the cluster's unlock key is newer
-/// than the one it was sealed with (rotated, turned on or off). A failed
-/// write leaves the old state in memory, so the next look retries.
+/// than the one it was sealed with (rotated, turned on or off); a new key
+/// also rotates the DEK (`dek`). A failed write leaves the old state in
+/// memory, so the next look retries; so does a rotation left unfinished.
 pub(crate) fn follow_kek(node: &Active) {
     let Ok(store) = node.store() else {
         return;
@@ -150,11 +151,30 @@ pub(crate) fn follow_kek(node: &Active) {
     }
     let want = Some(key).filter(|k| !k.is_empty());
     let mut keys = keys::lock(&node.keys);
+    if keys.held {
+        // a new manager: `learn_kek` adopts the first key once caught up
+        return;
+    }
+    if keys.pending_dek.is_some() {
+        if let Ok(raft) = node.raft()
+            && let Err(e) = crate::dek::finish(raft, &node.paths, &creds, &mut keys)
+        {
+            tracing::warn!("finishing the data key's rotation: {e}");
+        }
+        return;
+    }
     if version <= keys.kek_version {
         return;
     }
     if keys.kek == want {
         keys.kek_version = version;
+        return;
+    }
+    if let Some(kek) = want {
+        match crate::dek::rotate(node, &mut keys, kek, version) {
+            Ok(()) => tracing::info!("the node key was resealed for the cluster's unlock key"),
+            Err(e) => tracing::warn!("resealing the node key and rotating its data key: {e}"),
+        }
         return;
     }
     let before = keys.clone();

@@ -10,6 +10,9 @@ use crate::keys::{self, human_key};
 use crate::tests::{free_addr, join_req, node, settings, until};
 use crate::{InitRequest, LocalNodeState, Swarm, SwarmError, UpdateFlags};
 
+#[path = "dek_tests.rs"]
+mod dek;
+
 async fn init_with(s: &Swarm, autolock: bool) -> String {
     let addr = free_addr();
     s.init(InitRequest {

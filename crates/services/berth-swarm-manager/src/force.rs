@@ -30,7 +30,7 @@ impl Swarm {
         let raft_id = old
             .raft_id
             .ok_or_else(|| SwarmError::Internal("this manager has no raft id".into()))?;
-        let dek = self.ensure_dek(&node.paths, &node.creds())?;
+        let deks = self.ensure_deks(&node.paths, &node.creds())?;
         node.stop_tasks();
         if let Some(raft) = &node.raft {
             raft.shutdown().await;
@@ -46,7 +46,7 @@ impl Swarm {
             node_id: state.node_id.clone(),
             addr: state.advertise_addr.clone(),
         };
-        let rewritten = berth_swarm_raft::force_new_cluster(&paths.raft(), raft_id, me, &dek)
+        let rewritten = berth_swarm_raft::force_new_cluster(&paths.raft(), raft_id, me, deks)
             .await
             .map_err(|e| SwarmError::internal("forcing a new cluster", e));
         let forced = match rewritten {

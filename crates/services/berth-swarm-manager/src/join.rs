@@ -117,6 +117,7 @@ impl Swarm {
         let first = first_objects(&req, &root, &who, &cert, &csr, unlock_key)?;
         let creds = Credentials { root, cert, key };
         let paths = Paths::new(&self.settings.dir);
+        wipe_raft(&paths)?;
         let node = self.start(state.clone(), creds, Some(listener)).await?;
         let raft = node.raft()?.clone();
         raft.bootstrap(Member {
@@ -172,6 +173,10 @@ impl Swarm {
             managers: req.remote_addrs.clone(),
         };
         let listener = if manager {
+            // its DEK stays in memory until it knows the unlock key; no
+            // Raft data of an earlier attempt may linger
+            keys::lock(&self.keys).held = true;
+            wipe_raft(&Paths::new(&self.settings.dir))?;
             Some(bind(&req.listen_addr).await?)
         } else {
             None
@@ -182,6 +187,7 @@ impl Swarm {
         if let (Some(raft), Some(raft_id)) = (&node.raft, state.raft_id) {
             join_raft(&node, &remote, raft_id, &req.advertise_addr).await?;
             wait_for_leader(raft).await?;
+            crate::dek::learn_kek(&node).await?;
         }
         let paths = Paths::new(&self.settings.dir);
         node.save_credentials(&node.creds())
@@ -253,7 +259,7 @@ impl Swarm {
         let paths = Paths::new(&self.settings.dir);
         let raft = match state.raft_id {
             Some(id) if state.manager => {
-                let dek = self.ensure_dek(&paths, &creds)?;
+                let deks = self.ensure_deks(&paths, &creds)?;
                 // the cluster's spec decides compaction (`snapshots`)
                 let settings = RaftSettings {
                     snapshot_every: 0,
@@ -263,9 +269,14 @@ impl Swarm {
                 let transport = Arc::new(GrpcTransport {
                     peers: peers.clone(),
                 });
-                let r = RaftNode::open(&paths.raft(), id, transport, settings, &dek)
+                let r = RaftNode::open(&paths.raft(), id, transport, settings, deks)
                     .await
                     .map_err(|e| SwarmError::internal("opening raft", e))?;
+                // a rotation a crash interrupted ends before Raft serves
+                if let Err(e) = crate::dek::finish(&r, &paths, &creds, &mut keys::lock(&self.keys))
+                {
+                    tracing::warn!("finishing the data key's rotation: {e}");
+                }
                 Some(Arc::new(r))
             }
             _ => None,
@@ -310,27 +321,14 @@ impl Swarm {
     }
 }
 
-impl Swarm {
-    /// This manager's DEK; a new one made and written beside its key
-    /// before any Raft data is sealed with it (a new manager, or a data
-    /// directory from a berth that did not encrypt).
-    pub(crate) fn ensure_dek(
-        &self,
-        paths: &Paths,
-        creds: &Credentials,
-    ) -> Result<[u8; 32], SwarmError> {
-        let mut keys = keys::lock(&self.keys);
-        if let Some(dek) = keys.dek {
-            return Ok(dek);
+/// Removes what an interrupted init or join left of a Raft: a new
+/// manager starts from an empty log.
+pub(crate) fn wipe_raft(paths: &Paths) -> Result<(), SwarmError> {
+    match std::fs::remove_dir_all(paths.raft()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(SwarmError::internal("removing an earlier raft", e))
         }
-        let dek = berth_swarm_raft::seal::random_key()
-            .map_err(|e| SwarmError::internal("making a data key", e))?;
-        keys.dek = Some(dek);
-        if let Err(e) = paths.save_key(&creds.key, &keys, true) {
-            keys.dek = None;
-            return Err(SwarmError::internal("saving the data key", e));
-        }
-        Ok(dek)
+        _ => Ok(()),
     }
 }
 

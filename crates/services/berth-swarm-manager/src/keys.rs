@@ -5,9 +5,15 @@
 //! are sealed with the unlock key (KEK) and a restarted manager stays
 //! locked until it is given the key. Workers keep a plain key file.
 //!
+//! A DEK rotation (autolock turned on, the unlock key rotated) first
+//! writes the new DEK as `raft-dek-pending` beside the current one, then
+//! rewrites the Raft data with it, then makes it the only one, so a crash
+//! at any step leaves a file whose keys open the data.
+//!
 //! ```text
 //! -----BEGIN SWARM SEALED KEY-----      (-----BEGIN PRIVATE KEY----- in clear)
 //! raft-dek: <base64: the DEK, sealed with the KEK or clear>
+//! raft-dek-pending: <the same, for the next DEK during a rotation>
 //! kek-version: <the cluster version whose KEK sealed it>
 //!
 //! <base64: the key's PEM sealed with the KEK (in clear: the PKCS#8 body)>
@@ -26,6 +32,7 @@ use crate::SwarmError;
 const UNLOCK_KEY_PREFIX: &str = "SWMKEY-1-";
 const SEALED_LABEL: &str = "SWARM SEALED KEY";
 const DEK_HEADER: &str = "raft-dek";
+const PENDING_HEADER: &str = "raft-dek-pending";
 const VERSION_HEADER: &str = "kek-version";
 /// the associated data of each sealed part
 const SEAL_DEK: &str = "raft-dek";
@@ -36,6 +43,12 @@ const SEAL_KEY: &str = "swarm-node.key";
 pub struct KeyState {
     /// managers: what seals the Raft log and snapshots
     pub dek: Option<[u8; KEY_LEN]>,
+    /// during a DEK rotation, the DEK that replaces `dek`
+    pub pending_dek: Option<[u8; KEY_LEN]>,
+    /// a manager that joined (or was promoted) and does not know the
+    /// cluster's unlock key yet: its DEK stays in memory, never written
+    /// in clear, until it learns whether and with what to seal it
+    pub held: bool,
     /// the unlock key the key file is sealed with; none without autolock
     pub kek: Option<Vec<u8>>,
     /// the cluster object's version that set `kek`: older views of the
@@ -83,6 +96,7 @@ pub enum KeyFileError {
 pub struct KeyFile {
     pub key_pem: String,
     pub dek: Option<[u8; KEY_LEN]>,
+    pub pending_dek: Option<[u8; KEY_LEN]>,
     pub kek_version: u64,
 }
 
@@ -95,11 +109,12 @@ fn wrap64(b64: &str) -> String {
     out
 }
 
-/// The key file for `key_pem` (and the DEK, on managers), sealed with
+/// The key file for `key_pem` (and the DEKs, on managers), sealed with
 /// `kek` when there is one.
 pub fn encode(
     key_pem: &str,
     dek: Option<&[u8; KEY_LEN]>,
+    pending: Option<&[u8; KEY_LEN]>,
     kek: Option<&[u8]>,
     kek_version: u64,
 ) -> Result<String, SealError> {
@@ -111,19 +126,25 @@ pub fn encode(
         Some(k) => Some(Sealer::from_slice(k).ok_or(SealError::WrongKey)?),
         None => None,
     };
-    let (label, dek_value, body) = match &sealer {
+    let header = |k: &[u8; KEY_LEN]| -> Result<String, SealError> {
+        Ok(match &sealer {
+            Some(s) => STANDARD.encode(s.seal(SEAL_DEK, k)?),
+            None => STANDARD.encode(k),
+        })
+    };
+    let (label, body) = match &sealer {
         Some(s) => (
             SEALED_LABEL.to_string(),
-            STANDARD.encode(s.seal(SEAL_DEK, dek)?),
             wrap64(&STANDARD.encode(s.seal(SEAL_KEY, key_pem.as_bytes())?)),
         ),
-        None => {
-            let (label, body) = pem_parts(key_pem).ok_or(SealError::NotSealed)?;
-            (label, STANDARD.encode(dek), body)
-        }
+        None => pem_parts(key_pem).ok_or(SealError::NotSealed)?,
     };
+    let mut headers = format!("{DEK_HEADER}: {}\n", header(dek)?);
+    if let Some(p) = pending {
+        headers.push_str(&format!("{PENDING_HEADER}: {}\n", header(p)?));
+    }
     Ok(format!(
-        "-----BEGIN {label}-----\n{DEK_HEADER}: {dek_value}\n{VERSION_HEADER}: {kek_version}\n\n{body}-----END {label}-----\n"
+        "-----BEGIN {label}-----\n{headers}{VERSION_HEADER}: {kek_version}\n\n{body}-----END {label}-----\n"
     ))
 }
 
@@ -176,16 +197,19 @@ pub fn decode(text: &str, kek: Option<&[u8]>) -> Result<KeyFile, KeyFileError> {
         .transpose()?
         .unwrap_or(0);
     let dek_b64 = header(DEK_HEADER);
+    let pending_b64 = header(PENDING_HEADER);
+    if pending_b64.is_some() && dek_b64.is_none() {
+        return Err(bad("a raft-dek-pending without a raft-dek"));
+    }
     if label != SEALED_LABEL {
-        let dek = match dek_b64 {
-            Some(v) => Some(to_key(
-                &STANDARD.decode(v).map_err(|_| bad("a bad raft-dek"))?,
-            )?),
-            None => None,
+        let clear = |v: Option<&str>| -> Result<Option<[u8; KEY_LEN]>, KeyFileError> {
+            v.map(|v| to_key(&STANDARD.decode(v).map_err(|_| bad("a bad raft-dek"))?))
+                .transpose()
         };
         return Ok(KeyFile {
             key_pem: format!("-----BEGIN {label}-----\n{body}-----END {label}-----\n"),
-            dek,
+            dek: clear(dek_b64)?,
+            pending_dek: clear(pending_b64)?,
             kek_version,
         });
     }
@@ -202,10 +226,14 @@ pub fn decode(text: &str, kek: Option<&[u8]>) -> Result<KeyFile, KeyFileError> {
         })
     };
     let dek = to_key(&open(SEAL_DEK, dek_b64.ok_or_else(|| bad("no raft-dek"))?)?)?;
+    let pending_dek = pending_b64
+        .map(|v| to_key(&open(SEAL_DEK, v)?))
+        .transpose()?;
     let key_pem = String::from_utf8(open(SEAL_KEY, &body)?).map_err(|_| bad("not text"))?;
     Ok(KeyFile {
         key_pem,
         dek: Some(dek),
+        pending_dek,
         kek_version,
     })
 }
@@ -239,15 +267,16 @@ mod tests {
 
     #[test]
     fn a_workers_key_file_is_the_plain_pem_and_old_files_still_read() {
-        assert_eq!(encode(PEM, None, None, 0).unwrap(), PEM);
+        assert_eq!(encode(PEM, None, None, None, 0).unwrap(), PEM);
         let f = decode(PEM, None).unwrap();
         assert_eq!((f.key_pem.as_str(), f.dek, f.kek_version), (PEM, None, 0));
+        assert_eq!(f.pending_dek, None);
     }
 
     #[test]
     fn without_a_kek_the_dek_rides_in_clear_beside_the_key() {
         let dek = [9u8; 32];
-        let text = encode(PEM, Some(&dek), None, 4).unwrap();
+        let text = encode(PEM, Some(&dek), None, None, 4).unwrap();
         assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\nraft-dek: "));
         let f = decode(&text, None).unwrap();
         assert_eq!(f.key_pem, PEM);
@@ -258,7 +287,7 @@ mod tests {
     fn with_a_kek_nothing_is_clear_and_only_that_kek_opens_it() {
         let dek = [9u8; 32];
         let kek = [3u8; 32];
-        let text = encode(PEM, Some(&dek), Some(&kek), 12).unwrap();
+        let text = encode(PEM, Some(&dek), None, Some(&kek), 12).unwrap();
         assert!(!text.contains("PRIVATE KEY"));
         assert!(!text.contains("MIGHAgEAMBMG"));
         assert!(!text.contains(&STANDARD.encode(dek)));
@@ -274,6 +303,29 @@ mod tests {
         let f = decode(&text, Some(&kek)).unwrap();
         assert_eq!(f.key_pem, PEM);
         assert_eq!((f.dek, f.kek_version), (Some(dek), 12));
-        assert!(encode(PEM, Some(&dek), Some(&[1u8; 3]), 0).is_err());
+        assert!(encode(PEM, Some(&dek), None, Some(&[1u8; 3]), 0).is_err());
+    }
+
+    #[test]
+    fn a_pending_dek_rides_beside_the_current_one_sealed_as_it_is() {
+        let (dek, next, kek) = ([9u8; 32], [8u8; 32], [3u8; 32]);
+        let clear = encode(PEM, Some(&dek), Some(&next), None, 2).unwrap();
+        assert!(clear.contains(&format!("raft-dek-pending: {}", STANDARD.encode(next))));
+        let f = decode(&clear, None).unwrap();
+        assert_eq!(
+            (f.dek, f.pending_dek, f.key_pem.as_str()),
+            (Some(dek), Some(next), PEM)
+        );
+        let sealed = encode(PEM, Some(&dek), Some(&next), Some(&kek), 3).unwrap();
+        assert!(sealed.contains("raft-dek-pending: "));
+        assert!(!sealed.contains(&STANDARD.encode(next)));
+        let f = decode(&sealed, Some(&kek)).unwrap();
+        assert_eq!((f.dek, f.pending_dek), (Some(dek), Some(next)));
+        // once promoted, the header is gone
+        let done = encode(PEM, Some(&next), None, Some(&kek), 3).unwrap();
+        assert!(!done.contains("raft-dek-pending"));
+        assert_eq!(decode(&done, Some(&kek)).unwrap().pending_dek, None);
+        let orphan = clear.replace("raft-dek: ", "x-raft-dek: ");
+        assert!(matches!(decode(&orphan, None), Err(KeyFileError::Bad(_))));
     }
 }

@@ -12,6 +12,7 @@ mod autolock_tests;
 mod ca_rotation;
 #[cfg(test)]
 mod ca_tests;
+mod dek;
 mod error;
 mod events;
 mod external_ca;

@@ -184,6 +184,13 @@ impl Swarm {
         let raft_id = random_raft_id()?;
         state.raft_id = Some(raft_id);
         let _ = std::fs::remove_dir_all(Paths::new(&self.settings.dir).raft());
+        {
+            // a new DEK, held in memory until the unlock key is known
+            let mut keys = crate::keys::lock(&self.keys);
+            keys.dek = None;
+            keys.pending_dek = None;
+            keys.held = true;
+        }
         let node = self.start(state.clone(), creds, Some(listener)).await?;
         let mut joined = Err(SwarmError::Internal("no manager to join".into()));
         for remote in &remotes {
@@ -231,6 +238,7 @@ impl Swarm {
         state: &crate::state::LocalState,
     ) -> Result<Arc<Active>, SwarmError> {
         let paths = Paths::new(&self.settings.dir);
+        crate::dek::learn_kek(&node).await?;
         node.save_credentials(&node.creds())
             .and_then(|()| paths.save_state(state))
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;

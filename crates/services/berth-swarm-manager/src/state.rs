@@ -63,6 +63,10 @@ impl Paths {
         self.dir.join("certificates")
     }
 
+    pub fn key_file(&self) -> PathBuf {
+        self.certs().join("swarm-node.key")
+    }
+
     pub fn raft(&self) -> PathBuf {
         self.dir.join("raft")
     }
@@ -78,7 +82,10 @@ impl Paths {
         };
         let read = |name: &str| std::fs::read_to_string(self.certs().join(name));
         let bad = |e: berth_swarm_ca::CaError| std::io::Error::other(e.to_string());
-        let file = match keys::decode(&read("swarm-node.key")?, keys.kek.as_deref()) {
+        let file = match keys::decode(
+            &std::fs::read_to_string(self.key_file())?,
+            keys.kek.as_deref(),
+        ) {
             Ok(f) => f,
             Err(KeyFileError::Locked) => return Ok(Loaded::Locked(state)),
             Err(e) => return Err(std::io::Error::other(e)),
@@ -93,7 +100,9 @@ impl Paths {
             keys.kek = None;
         }
         keys.dek = file.dek;
+        keys.pending_dek = file.pending_dek;
         keys.kek_version = file.kek_version;
+        keys.held = false;
         Ok(Loaded::Ready(state, Box::new(creds)))
     }
 
@@ -102,13 +111,24 @@ impl Paths {
         write_atomic(&self.state(), &bytes, 0o600)
     }
 
-    /// The node's key file: on a manager with its DEK, both sealed with
-    /// the KEK when there is one; on a worker the plain key.
+    /// The node's key file: on a manager with its DEKs, all sealed with
+    /// the KEK when there is one; on a worker the plain key. Not written
+    /// while a new manager's DEK is held (it learns the KEK first).
     pub fn save_key(&self, key: &NodeKey, keys: &KeyState, manager: bool) -> std::io::Result<()> {
+        if manager && keys.held {
+            return Ok(());
+        }
         let dek = keys.dek.as_ref().filter(|_| manager);
-        let text = keys::encode(&key.key_pem(), dek, keys.kek.as_deref(), keys.kek_version)
-            .map_err(std::io::Error::other)?;
-        write_atomic(&self.certs().join("swarm-node.key"), text.as_bytes(), 0o600)
+        let pending = keys.pending_dek.as_ref().filter(|_| manager);
+        let text = keys::encode(
+            &key.key_pem(),
+            dek,
+            pending,
+            keys.kek.as_deref(),
+            keys.kek_version,
+        )
+        .map_err(std::io::Error::other)?;
+        write_atomic(&self.key_file(), text.as_bytes(), 0o600)
     }
 
     pub fn save_credentials(&self, c: &Credentials, keys: &KeyState) -> std::io::Result<()> {

@@ -17,8 +17,8 @@ use openraft::{
     Vote,
 };
 
-use crate::log_store::LogStore;
-use crate::seal::{KEY_LEN, Sealer};
+use crate::log_store::{LOG_FILE, LogStore};
+use crate::seal::Deks;
 use crate::state_machine::StateMachine;
 use crate::{Member, NodeId};
 
@@ -41,11 +41,10 @@ pub async fn force_new_cluster(
     dir: &Path,
     id: NodeId,
     me: Member,
-    dek: &[u8; KEY_LEN],
+    deks: Deks,
 ) -> Result<Forced, String> {
-    let sealer = Sealer::new(dek);
-    let mut log = open_log(&dir.join("raft.redb"), &sealer).await?;
-    let mut sm = StateMachine::open(dir, Arc::new(WatchedStore::default()), sealer)
+    let mut log = open_log(&dir.join(LOG_FILE), &deks).await?;
+    let mut sm = StateMachine::open(dir, Arc::new(WatchedStore::default()), deks)
         .map_err(|e| format!("opening the raft snapshot: {e}"))?;
     let state = log.get_log_state().await.map_err(err("reading the log"))?;
     let (applied, mut members) = sm
@@ -118,9 +117,9 @@ pub async fn force_new_cluster(
 
 /// The log, once the stopped Raft's last tasks let go of it: openraft's
 /// shutdown returns before its state machine worker has ended.
-async fn open_log(path: &Path, sealer: &Sealer) -> Result<LogStore, String> {
+async fn open_log(path: &Path, deks: &Deks) -> Result<LogStore, String> {
     for _ in 0..50 {
-        match LogStore::open(path, sealer.clone()) {
+        match LogStore::open(path, deks.clone()) {
             Err(redb::Error::DatabaseAlreadyOpen) => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use force::{Forced, force_new_cluster};
+pub use log_store::holds_sealed_data;
 pub use network::{RaftRequest, RaftResponse, Transport, TransportError, TransportFuture};
 pub use node::{NO_LEADER, ProposeError, RaftNode, RaftSettings};
 

@@ -2,13 +2,14 @@
 //! append is a committed (fsynced) redb transaction before Raft is told it
 //! is durable. Entries are sealed with the manager's DEK (`seal`); the
 //! vote and the commit point are not secret and stay clear. A file an
-//! older berth wrote with clear entries is rewritten sealed when opened.
+//! older berth wrote with clear entries is rewritten sealed when opened,
+//! and a DEK rotation rewrites the whole file with the new key (`reseal`).
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
@@ -18,7 +19,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::seal::{Sealer, is_sealed};
+use crate::seal::{Deks, is_sealed};
 use crate::{NodeId, TypeConfig};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -35,8 +36,12 @@ type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<Database>,
-    sealer: Sealer,
+    /// replaced whole by `reseal`; every transaction holds the read lock
+    /// to its end, so a rewrite never misses a record sealed with the key
+    /// it replaces
+    db: Arc<RwLock<Database>>,
+    path: PathBuf,
+    deks: Deks,
 }
 
 fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -48,31 +53,50 @@ fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 }
 
 impl LogStore {
-    pub fn open(path: &Path, sealer: Sealer) -> std::result::Result<LogStore, redb::Error> {
-        migrate_clear_entries(path, &sealer)?;
-        let db = Database::create(path)?;
+    pub fn open(path: &Path, deks: Deks) -> std::result::Result<LogStore, redb::Error> {
+        let _ = std::fs::remove_file(rewrite_path(path));
+        let mut db = Database::create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(LOG)?;
         tx.open_table(META)?;
         tx.commit()?;
+        if has_clear_entries(&db)? {
+            db = rewrite(path, &db, &deks)?;
+        }
         Ok(LogStore {
-            db: Arc::new(db),
-            sealer,
+            db: Arc::new(RwLock::new(db)),
+            path: path.to_path_buf(),
+            deks,
         })
+    }
+
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        self.db.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rewrites every entry sealed with the DEK that seals now (the
+    /// pending one during a rotation) into a new file that replaces this
+    /// one: after it, no record of the old DEK is left, not even in a
+    /// freed page. Appends wait meanwhile.
+    pub fn reseal(&self) -> std::result::Result<(), redb::Error> {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        *db = rewrite(&self.path, &db, &self.deks)?;
+        Ok(())
     }
 
     fn encode(&self, e: &Entry<TypeConfig>) -> Result<Vec<u8>> {
         let bytes = serde_json::to_vec(e).map_err(write_err)?;
-        self.sealer.seal(ENTRY, &bytes).map_err(write_err)
+        self.deks.seal(ENTRY, &bytes).map_err(write_err)
     }
 
     fn decode(&self, v: &[u8]) -> Result<Entry<TypeConfig>> {
-        let bytes = self.sealer.open(ENTRY, v).map_err(read_err)?;
+        let bytes = self.deks.open(ENTRY, v).map_err(read_err)?;
         serde_json::from_slice(&bytes).map_err(read_err)
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let tx = self.db.begin_read().map_err(read_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(read_err)?;
         let t = tx.open_table(META).map_err(read_err)?;
         match t.get(key).map_err(read_err)? {
             Some(v) => serde_json::from_slice(v.value())
@@ -84,7 +108,8 @@ impl LogStore {
 
     fn put_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(write_err)?;
-        let tx = self.db.begin_write().map_err(write_err)?;
+        let db = self.db();
+        let tx = db.begin_write().map_err(write_err)?;
         tx.open_table(META)
             .map_err(write_err)?
             .insert(key, bytes.as_slice())
@@ -109,7 +134,8 @@ impl LogStore {
         range: impl RangeBounds<u64>,
         purged: Option<&LogId<NodeId>>,
     ) -> Result<()> {
-        let tx = self.db.begin_write().map_err(write_err)?;
+        let db = self.db();
+        let tx = db.begin_write().map_err(write_err)?;
         {
             let mut t = tx.open_table(LOG).map_err(write_err)?;
             let keys: Vec<u64> = t
@@ -137,7 +163,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>> {
-        let tx = self.db.begin_read().map_err(read_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(read_err)?;
         let t = tx.open_table(LOG).map_err(read_err)?;
         let bounds = (
             clone_bound(range.start_bound()),
@@ -165,7 +192,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
         let purged: Option<LogId<NodeId>> = self.get_meta(PURGED)?;
-        let tx = self.db.begin_read().map_err(read_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(read_err)?;
         let t = tx.open_table(LOG).map_err(read_err)?;
         let last = match t.last().map_err(read_err)? {
             Some((_, v)) => {
@@ -205,7 +233,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let tx = self.db.begin_write().map_err(write_err)?;
+        // entries are sealed under the read lock: a rotation's rewrite
+        // waits for them, then reseals them too
+        let db = self.db();
+        let tx = db.begin_write().map_err(write_err)?;
         {
             let mut t = tx.open_table(LOG).map_err(write_err)?;
             for e in entries {
@@ -228,58 +259,97 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-/// Rewrites a log an older berth left with clear entries into a new file
-/// with every entry sealed, then moves it in place: a fresh file, so no
-/// clear entry survives in a freed page. A crash leaves the old file (the
-/// next open starts over) or the new one.
-fn migrate_clear_entries(path: &Path, sealer: &Sealer) -> std::result::Result<(), redb::Error> {
-    let tmp = path.with_extension("redb.sealing");
+fn rewrite_path(path: &Path) -> PathBuf {
+    path.with_extension("redb.sealing")
+}
+
+/// Whether an older berth left clear entries in the log.
+fn has_clear_entries(db: &Database) -> std::result::Result<bool, redb::Error> {
+    let rx = db.begin_read()?;
+    let t = rx.open_table(LOG)?;
+    for row in t.iter()? {
+        let (_, v) = row?;
+        if !is_sealed(v.value()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Copies `old` (the file at `path`) into a new file with every entry
+/// sealed with the DEK that seals now (a clear entry, an older berth's,
+/// is sealed as it is), then moves it in place: a fresh file, so no
+/// record of a replaced key or in clear survives in a freed page. A crash
+/// leaves the old file (the next open drops the half-written one) or the
+/// new one; both open with the keys on disk. Returns the new database.
+fn rewrite(path: &Path, old: &Database, deks: &Deks) -> std::result::Result<Database, redb::Error> {
+    let tmp = rewrite_path(path);
     let _ = std::fs::remove_file(&tmp);
-    if !path.exists() {
-        return Ok(());
-    }
-    let old = Database::create(path)?;
     let rx = old.begin_read()?;
-    let clear = match rx.open_table(LOG) {
-        Ok(t) => t
-            .iter()?
-            .any(|r| r.is_ok_and(|(_, v)| !is_sealed(v.value()))),
-        Err(redb::TableError::TableDoesNotExist(_)) => false,
-        Err(e) => return Err(e.into()),
-    };
-    if !clear {
-        return Ok(());
-    }
     let new = Database::create(&tmp)?;
     let tx = new.begin_write()?;
     {
         let mut log = tx.open_table(LOG)?;
         for row in rx.open_table(LOG)?.iter()? {
             let (k, v) = row?;
-            let sealed = match is_sealed(v.value()) {
-                true => v.value().to_vec(),
-                false => sealer.seal(ENTRY, v.value()).map_err(io_err)?,
+            let plain = match is_sealed(v.value()) {
+                true => deks.open(ENTRY, v.value()).map_err(io_err)?,
+                false => v.value().to_vec(),
             };
+            let sealed = deks.seal(ENTRY, &plain).map_err(io_err)?;
             log.insert(k.value(), sealed.as_slice())?;
         }
         let mut meta = tx.open_table(META)?;
-        if let Ok(t) = rx.open_table(META) {
-            for row in t.iter()? {
-                let (k, v) = row?;
-                meta.insert(k.value(), v.value())?;
-            }
+        for row in rx.open_table(META)?.iter()? {
+            let (k, v) = row?;
+            meta.insert(k.value(), v.value())?;
         }
     }
     tx.commit()?;
-    drop((rx, old, new));
+    drop(rx);
     std::fs::rename(&tmp, path).map_err(io_err)?;
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_err)?;
     }
-    Ok(())
+    Ok(new)
 }
+
+/// Whether `dir` holds Raft data sealed with some DEK: a sealed entry or
+/// a sealed snapshot. A manager that lost its DEK must not make a new one
+/// over such data, which would leave it unreadable.
+pub fn holds_sealed_data(dir: &Path) -> std::result::Result<bool, String> {
+    let snapshot = dir.join(crate::state_machine::SNAPSHOT_FILE);
+    match std::fs::read(&snapshot) {
+        Ok(bytes) if is_sealed(&bytes) => return Ok(true),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("reading {}: {e}", snapshot.display())),
+    }
+    let log = dir.join(LOG_FILE);
+    if !log.exists() {
+        return Ok(false);
+    }
+    let bad = |e: &dyn std::fmt::Display| format!("reading {}: {e}", log.display());
+    let db = Database::open(&log).map_err(|e| bad(&e))?;
+    let rx = db.begin_read().map_err(|e| bad(&e))?;
+    let t = match rx.open_table(LOG) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(bad(&e)),
+    };
+    for row in t.iter().map_err(|e| bad(&e))? {
+        let (_, v) = row.map_err(|e| bad(&e))?;
+        if is_sealed(v.value()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The log's file name in a manager's Raft directory.
+pub const LOG_FILE: &str = "raft.redb";
 
 fn io_err(e: impl std::fmt::Display) -> redb::Error {
     redb::Error::Io(std::io::Error::other(e.to_string()))

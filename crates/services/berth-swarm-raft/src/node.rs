@@ -13,7 +13,7 @@ use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
 
 use crate::log_store::LogStore;
 use crate::network::{Network, RaftRequest, RaftResponse, Transport};
-use crate::seal::{KEY_LEN, Sealer};
+use crate::seal::Deks;
 use crate::state_machine::StateMachine;
 use crate::{Member, NodeId, Proposal, TypeConfig};
 
@@ -97,31 +97,35 @@ pub struct RaftNode {
     settings: RaftSettings,
     /// members left behind by a forced new cluster
     removed: BTreeSet<NodeId>,
+    /// handles on what Raft writes, for a DEK rotation's rewrite
+    pub(crate) log: LogStore,
+    pub(crate) sm: StateMachine,
+    deks: Deks,
 }
 
 impl RaftNode {
     /// Opens (or creates) the Raft state in `dir`; the store is rebuilt
     /// from the last snapshot there and the committed log after it. What
-    /// is on disk is sealed with `dek`.
+    /// is on disk is sealed with `deks` (and opens with either of them
+    /// during a rotation).
     pub async fn open(
         dir: &Path,
         id: NodeId,
         transport: Arc<dyn Transport>,
         settings: RaftSettings,
-        dek: &[u8; KEY_LEN],
+        deks: Deks,
     ) -> Result<RaftNode, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let sealer = Sealer::new(dek);
-        let log = LogStore::open(&dir.join("raft.redb"), sealer.clone())
+        let log = LogStore::open(&dir.join(crate::log_store::LOG_FILE), deks.clone())
             .map_err(|e| format!("opening the raft log: {e}"))?;
         let removed = log
             .removed()
             .map_err(|e| format!("reading the removed members: {e}"))?;
         let store = Arc::new(WatchedStore::default());
-        let sm = StateMachine::open(dir, store.clone(), sealer)
+        let sm = StateMachine::open(dir, store.clone(), deks.clone())
             .map_err(|e| format!("opening the raft snapshot: {e}"))?;
         let config = Arc::new(settings.to_config()?);
-        let raft = Raft::new(id, config, Network { transport }, log, sm)
+        let raft = Raft::new(id, config, Network { transport }, log.clone(), sm.clone())
             .await
             .map_err(|e| format!("starting raft: {e}"))?;
         Ok(RaftNode {
@@ -130,7 +134,29 @@ impl RaftNode {
             store,
             settings,
             removed,
+            log,
+            sm,
+            deks,
         })
+    }
+
+    /// The DEKs this manager's Raft data is sealed with.
+    pub fn deks(&self) -> &Deks {
+        &self.deks
+    }
+
+    /// Rewrites the log and the snapshot sealed with the DEK that seals
+    /// now: the second step of a rotation, after `Deks::set_pending` and
+    /// before the pending key is made current. Raft keeps running; its
+    /// log writes wait for the log's rewrite. Safe to repeat after a
+    /// crash or a failure.
+    pub fn reseal(&self) -> Result<(), String> {
+        self.log
+            .reseal()
+            .map_err(|e| format!("resealing the raft log: {e}"))?;
+        self.sm
+            .reseal()
+            .map_err(|e| format!("resealing the raft snapshot: {e}"))
     }
 
     pub fn id(&self) -> NodeId {

@@ -7,6 +7,7 @@
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::sync::{Arc, RwLock};
 
 /// Starts every sealed record. A clear record written by an older berth
 /// is JSON, whose first byte is never 0.
@@ -101,6 +102,85 @@ impl Sealer {
     }
 }
 
+/// The DEKs a manager's Raft data is sealed with, shared by its log, its
+/// state machine and the manager: the current one and, while a rotation
+/// rewrites the data, the pending one. Everything new is sealed with the
+/// pending key as soon as there is one, and a record opens with either,
+/// so a rotation can run beside Raft and stop at any point.
+#[derive(Clone)]
+pub struct Deks {
+    pair: Arc<RwLock<DekPair>>,
+}
+
+struct DekPair {
+    current: Sealer,
+    pending: Option<Sealer>,
+}
+
+impl std::fmt::Debug for Deks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deks")
+    }
+}
+
+impl Deks {
+    pub fn new(current: &[u8; KEY_LEN], pending: Option<&[u8; KEY_LEN]>) -> Deks {
+        Deks {
+            pair: Arc::new(RwLock::new(DekPair {
+                current: Sealer::new(current),
+                pending: pending.map(Sealer::new),
+            })),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, DekPair> {
+        self.pair.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, DekPair> {
+        self.pair.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seals with the pending key during a rotation, else the current.
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let pair = self.read();
+        pair.pending
+            .as_ref()
+            .unwrap_or(&pair.current)
+            .seal(purpose, plain)
+    }
+
+    /// Opens with the pending key, then the current one.
+    pub fn open(&self, purpose: &str, record: &[u8]) -> Result<Vec<u8>, SealError> {
+        let pair = self.read();
+        if let Some(p) = &pair.pending
+            && let Ok(plain) = p.open(purpose, record)
+        {
+            return Ok(plain);
+        }
+        pair.current.open(purpose, record)
+    }
+
+    /// Starts a rotation: from now on records are sealed with `key`. The
+    /// caller has written it to disk first (as `raft-dek-pending`).
+    pub fn set_pending(&self, key: &[u8; KEY_LEN]) {
+        self.write().pending = Some(Sealer::new(key));
+    }
+
+    /// Ends a rotation once every record was rewritten with the pending
+    /// key: it becomes the only one.
+    pub fn promote(&self) {
+        let mut pair = self.write();
+        if let Some(p) = pair.pending.take() {
+            pair.current = p;
+        }
+    }
+
+    pub fn rotating(&self) -> bool {
+        self.read().pending.is_some()
+    }
+}
+
 /// Whether `data` is a sealed record (rather than an older clear one).
 pub fn is_sealed(data: &[u8]) -> bool {
     data.starts_with(MAGIC)
@@ -129,5 +209,27 @@ mod tests {
         bad[last] ^= 1;
         assert!(matches!(s.open("log", &bad), Err(SealError::WrongKey)));
         assert!(Sealer::from_slice(&[0; 16]).is_none());
+    }
+
+    #[test]
+    fn during_a_rotation_new_records_take_the_pending_key_and_both_open() {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let deks = Deks::new(&old, None);
+        let before = deks.seal("log", b"before").unwrap();
+        deks.set_pending(&new);
+        assert!(deks.rotating());
+        let during = deks.seal("log", b"during").unwrap();
+        assert!(Sealer::new(&old).open("log", &during).is_err());
+        assert_eq!(Sealer::new(&new).open("log", &during).unwrap(), b"during");
+        assert_eq!(deks.open("log", &before).unwrap(), b"before");
+        assert_eq!(deks.open("log", &during).unwrap(), b"during");
+        deks.promote();
+        assert!(!deks.rotating());
+        assert!(deks.open("log", &before).is_err());
+        assert_eq!(deks.open("log", &during).unwrap(), b"during");
+        // a clone shares the keys: the log and the snapshot see one state
+        let other = deks.clone();
+        other.set_pending(&old);
+        assert!(deks.rotating());
     }
 }

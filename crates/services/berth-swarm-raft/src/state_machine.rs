@@ -2,7 +2,8 @@
 //! A snapshot is written (to a temporary file, synced, renamed) before
 //! Raft may purge the log it covers, so the store can always be rebuilt
 //! from the snapshot and the log after it. The file is sealed with the
-//! manager's DEK; a clear one an older berth wrote is sealed when opened.
+//! manager's DEK; a clear one an older berth wrote is sealed when opened,
+//! and a DEK rotation rewrites it with the new key (`reseal`).
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -16,11 +17,13 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::seal::{Sealer, is_sealed};
+use crate::seal::{Deks, is_sealed};
 use crate::{Applied, Member, NodeId, TypeConfig};
 
 /// the associated data of a sealed snapshot
 const SNAPSHOT: &str = "raft-snapshot";
+/// the snapshot's file name in a manager's Raft directory
+pub const SNAPSHOT_FILE: &str = "snapshot.json";
 
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
@@ -41,7 +44,10 @@ pub struct StateMachine {
     store: Arc<WatchedStore>,
     applied: Arc<Mutex<AppliedState>>,
     snapshot_path: PathBuf,
-    sealer: Sealer,
+    deks: Deks,
+    /// held by every write of the snapshot file, so a rotation's rewrite
+    /// never puts back an older snapshot over a newer one
+    file_lock: Arc<Mutex<()>>,
 }
 
 fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -55,17 +61,14 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 impl StateMachine {
     /// The state machine of `dir`: the last snapshot's store, or an empty
     /// one.
-    pub fn open(
-        dir: &Path,
-        store: Arc<WatchedStore>,
-        sealer: Sealer,
-    ) -> std::io::Result<StateMachine> {
-        let snapshot_path = dir.join("snapshot.json");
+    pub fn open(dir: &Path, store: Arc<WatchedStore>, deks: Deks) -> std::io::Result<StateMachine> {
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
         let mut applied = AppliedState {
             last_applied: None,
             membership: StoredMembership::default(),
         };
-        if let Some(file) = read_snapshot(&snapshot_path, &sealer)? {
+        let _ = std::fs::remove_file(snapshot_path.with_extension("json.tmp"));
+        if let Some(file) = read_snapshot(&snapshot_path, &deks)? {
             applied.last_applied = file.meta.last_log_id;
             applied.membership = file.meta.last_membership.clone();
             store.restore(file.store);
@@ -74,8 +77,26 @@ impl StateMachine {
             store,
             applied: Arc::new(Mutex::new(applied)),
             snapshot_path,
-            sealer,
+            deks,
+            file_lock: Arc::default(),
         })
+    }
+
+    /// Rewrites the snapshot file sealed with the DEK that seals now (the
+    /// pending one during a rotation).
+    pub fn reseal(&self) -> std::io::Result<()> {
+        let _file = self.file_lock();
+        let bytes = match std::fs::read(&self.snapshot_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let file = open_snapshot(&self.snapshot_path, &bytes, &self.deks)?;
+        write_snapshot(&self.snapshot_path, &file, &self.deks)
+    }
+
+    fn file_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.file_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, AppliedState> {
@@ -85,34 +106,37 @@ impl StateMachine {
 
 /// The snapshot on disk; a clear one (an older berth's) is sealed in
 /// place as it is read.
-fn read_snapshot(path: &Path, sealer: &Sealer) -> std::io::Result<Option<SnapshotFile>> {
-    let bad = |e: &dyn std::fmt::Display| {
-        std::io::Error::other(format!("reading {}: {e}", path.display()))
-    };
+fn read_snapshot(path: &Path, deks: &Deks) -> std::io::Result<Option<SnapshotFile>> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    let file = open_snapshot(path, &bytes, deks)?;
     if !is_sealed(&bytes) {
-        let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
-        write_snapshot(path, &file, sealer)?;
-        return Ok(Some(file));
+        write_snapshot(path, &file, deks)?;
     }
-    let plain = sealer.open(SNAPSHOT, &bytes).map_err(|e| bad(&e))?;
-    serde_json::from_slice(&plain)
-        .map(Some)
-        .map_err(|e| bad(&e))
+    Ok(Some(file))
+}
+
+/// The snapshot in `bytes`: sealed, or clear as an older berth wrote it.
+fn open_snapshot(path: &Path, bytes: &[u8], deks: &Deks) -> std::io::Result<SnapshotFile> {
+    let bad = |e: &dyn std::fmt::Display| {
+        std::io::Error::other(format!("reading {}: {e}", path.display()))
+    };
+    let plain = match is_sealed(bytes) {
+        true => deks.open(SNAPSHOT, bytes).map_err(|e| bad(&e))?,
+        false => bytes.to_vec(),
+    };
+    serde_json::from_slice(&plain).map_err(|e| bad(&e))
 }
 
 /// Writes the snapshot, sealed, so that a crash leaves the old one or the
 /// new one.
-fn write_snapshot(path: &Path, file: &SnapshotFile, sealer: &Sealer) -> std::io::Result<()> {
+fn write_snapshot(path: &Path, file: &SnapshotFile, deks: &Deks) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let plain = serde_json::to_vec(file).map_err(std::io::Error::other)?;
-    let bytes = sealer
-        .seal(SNAPSHOT, &plain)
-        .map_err(std::io::Error::other)?;
+    let bytes = deks.seal(SNAPSHOT, &plain).map_err(std::io::Error::other)?;
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(&bytes)?;
     f.sync_all()?;
@@ -146,7 +170,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             meta: meta.clone(),
             store,
         };
-        write_snapshot(&self.snapshot_path, &file, &self.sealer).map_err(snap_err)?;
+        {
+            let _file = self.file_lock();
+            write_snapshot(&self.snapshot_path, &file, &self.deks).map_err(snap_err)?;
+        }
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -204,7 +231,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             store: store.clone(),
         };
-        write_snapshot(&self.snapshot_path, &file, &self.sealer).map_err(snap_err)?;
+        {
+            let _file = self.file_lock();
+            write_snapshot(&self.snapshot_path, &file, &self.deks).map_err(snap_err)?;
+        }
         let mut a = self.lock();
         self.store.restore(store);
         tracing::info!(
@@ -217,7 +247,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        let Some(file) = read_snapshot(&self.snapshot_path, &self.sealer).map_err(snap_err)? else {
+        let read = {
+            let _file = self.file_lock();
+            read_snapshot(&self.snapshot_path, &self.deks)
+        };
+        let Some(file) = read.map_err(snap_err)? else {
             return Ok(None);
         };
         let data = serde_json::to_vec(&file.store).map_err(snap_err)?;

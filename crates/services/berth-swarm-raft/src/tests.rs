@@ -11,6 +11,9 @@ use berth_swarm_store::{Action, Kind, Node, Object, StoreError};
 use crate::network::{RaftRequest, Transport, TransportError, TransportFuture};
 use crate::{Member, NodeId, ProposeError, RaftNode, RaftSettings};
 
+#[path = "rekey_tests.rs"]
+mod rekey;
+
 #[derive(Default)]
 struct Router {
     nodes: Mutex<HashMap<NodeId, Arc<RaftNode>>>,
@@ -71,9 +74,15 @@ impl Cluster {
         });
         let dir = self.dir.path().join(id.to_string());
         let node = Arc::new(
-            RaftNode::open(&dir, id, link, self.settings.clone(), &dek(id))
-                .await
-                .unwrap(),
+            RaftNode::open(
+                &dir,
+                id,
+                link,
+                self.settings.clone(),
+                crate::seal::Deks::new(&dek(id), None),
+            )
+            .await
+            .unwrap(),
         );
         self.router.nodes.lock().unwrap().insert(id, node.clone());
         node
@@ -492,12 +501,13 @@ async fn the_last_manager_forces_a_new_cluster_that_keeps_the_store_and_refuses_
     c.stop(1).await;
 
     let dir = c.dir.path().join("1");
-    let forced = crate::force_new_cluster(&dir, 1, member(1), &dek(1))
-        .await
-        .unwrap();
+    let forced =
+        crate::force_new_cluster(&dir, 1, member(1), crate::seal::Deks::new(&dek(1), None))
+            .await
+            .unwrap();
     assert_eq!(forced.removed, vec![2, 3]);
     // forcing again (a crash before the caller saw the answer) is the same
-    let again = crate::force_new_cluster(&dir, 1, member(1), &dek(1))
+    let again = crate::force_new_cluster(&dir, 1, member(1), crate::seal::Deks::new(&dek(1), None))
         .await
         .unwrap();
     assert_eq!(again.removed, Vec::<NodeId>::new());
