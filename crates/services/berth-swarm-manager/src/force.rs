@@ -15,22 +15,31 @@ use crate::state::{Credentials, Loaded, Paths};
 use crate::{Swarm, SwarmError};
 
 impl Swarm {
-    /// Forces a new cluster from the running manager `node`; the caller
-    /// holds the active lock and gets the restarted node back. Should the
-    /// rewrite fail, the node comes back as it was.
+    /// Forces a new cluster from the running manager in `active` (the
+    /// caller holds its lock) and puts the restarted node there. The old
+    /// node must be gone whole before its Raft files are rewritten: it
+    /// holds them open. Should the rewrite fail, the node comes back as
+    /// it was.
     pub(crate) async fn force_new_cluster(
         &self,
-        node: Arc<Active>,
+        active: &mut Option<Arc<Active>>,
         req: &InitRequest,
-    ) -> Result<Arc<Active>, SwarmError> {
-        if !node.is_manager() {
+    ) -> Result<String, SwarmError> {
+        let Some(node) = active.take_if(|n| n.is_manager()) else {
             return Err(SwarmError::NotManagerWorker);
-        }
+        };
         let old = node.local();
-        let raft_id = old
-            .raft_id
-            .ok_or_else(|| SwarmError::Internal("this manager has no raft id".into()))?;
-        let deks = self.ensure_deks(&node.paths, &node.creds())?;
+        let Some(raft_id) = old.raft_id else {
+            *active = Some(node);
+            return Err(SwarmError::Internal("this manager has no raft id".into()));
+        };
+        let deks = match self.ensure_deks(&node.paths, &node.creds()) {
+            Ok(d) => d,
+            Err(e) => {
+                *active = Some(node);
+                return Err(e);
+            }
+        };
         node.stop_tasks();
         if let Some(raft) = &node.raft {
             raft.shutdown().await;
@@ -53,7 +62,8 @@ impl Swarm {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!("{e}; resuming the old cluster");
-                return self.resume_with(old, self.credentials()?).await.and(Err(e));
+                *active = Some(self.resume_with(old, self.credentials()?).await?);
+                return Err(e);
             }
         };
         tracing::warn!(
@@ -65,8 +75,9 @@ impl Swarm {
             .save_state(&state)
             .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         let node = self.resume_with(state, self.credentials()?).await?;
+        *active = Some(node.clone());
         wait_for_leader(node.raft()?).await?;
-        Ok(node)
+        Ok(node.identity.node_id.clone())
     }
 
     /// The certificate and key on disk (the stopped node held the same).

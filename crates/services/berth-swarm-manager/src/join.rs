@@ -72,11 +72,8 @@ impl Swarm {
         if req.force_new_cluster && self.locked_state().is_some() {
             return Err(SwarmError::Locked);
         }
-        if let (true, Some(node)) = (req.force_new_cluster, guard.clone()) {
-            let node = self.force_new_cluster(node, &req).await?;
-            let id = node.identity.node_id.clone();
-            *guard = Some(node);
-            return Ok(id);
+        if req.force_new_cluster && guard.is_some() {
+            return self.force_new_cluster(&mut guard, &req).await;
         }
         if guard.is_some() || self.locked_state().is_some() {
             return Err(SwarmError::AlreadyInSwarm);
