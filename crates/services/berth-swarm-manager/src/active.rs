@@ -54,6 +54,14 @@ impl Active {
         Ok(self.raft()?.store())
     }
 
+    /// Stops serving: its tasks and, on a manager, its Raft.
+    pub async fn halt(&self) {
+        self.stop_tasks();
+        if let Some(raft) = &self.raft {
+            raft.shutdown().await;
+        }
+    }
+
     pub fn local(&self) -> LocalState {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -181,15 +181,23 @@ impl Swarm {
         let node = self
             .start(state.clone(), Credentials { root, cert, key }, listener)
             .await?;
-        if let (Some(raft), Some(raft_id)) = (&node.raft, state.raft_id) {
-            join_raft(&node, &remote, raft_id, &req.advertise_addr).await?;
-            wait_for_leader(raft).await?;
-            crate::dek::learn_kek(&node).await?;
-        }
         let paths = Paths::new(&self.settings.dir);
-        node.save_credentials(&node.creds())
-            .and_then(|()| paths.save_state(&state))
-            .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
+        let joined = async {
+            if let (Some(raft), Some(raft_id)) = (&node.raft, state.raft_id) {
+                join_raft(&node, &remote, raft_id, &req.advertise_addr).await?;
+                wait_for_leader(raft).await?;
+                crate::dek::learn_kek(&node).await?;
+            }
+            node.save_credentials(&node.creds())
+                .and_then(|()| paths.save_state(&state))
+                .map_err(|e| SwarmError::internal("saving the swarm state", e))
+        };
+        if let Err(e) = joined.await {
+            // nothing may keep serving (and holding the port) for a join
+            // the caller is told failed
+            node.halt().await;
+            return Err(e);
+        }
         node.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -383,13 +391,10 @@ fn serve(
 }
 
 pub(crate) async fn wait_for_leader(raft: &RaftNode) -> Result<(), SwarmError> {
-    for _ in 0..200 {
-        if raft.leader().is_some() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    match raft.wait_leader(Duration::from_secs(10)).await {
+        true => Ok(()),
+        false => Err(SwarmError::Internal(berth_swarm_raft::NO_LEADER.into())),
     }
-    Err(SwarmError::Internal(berth_swarm_raft::NO_LEADER.into()))
 }
 
 /// The cluster object and this first manager's node object.
@@ -505,7 +510,8 @@ async fn request_certificate(
         .await
         .map_err(|s| SwarmError::from_status(&s))?;
     let node_id = issued.into_inner().node_id;
-    for _ in 0..100 {
+    let mut wait = Duration::from_millis(5);
+    for _ in 0..110 {
         let status = ca
             .node_certificate_status(pb::NodeCertificateStatusRequest {
                 node_id: node_id.clone(),
@@ -525,8 +531,12 @@ async fn request_certificate(
             Ok(s) if s.get_ref().state == "failed" => {
                 return Err(SwarmError::Internal(s.into_inner().error));
             }
-            // not applied on that manager yet, or still pending
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            // not applied on that manager yet, or still pending: the
+            // first answers come within milliseconds
+            _ => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(100));
+            }
         }
     }
     Err(SwarmError::Unavailable("Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node.".into()))

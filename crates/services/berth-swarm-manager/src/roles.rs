@@ -183,13 +183,24 @@ impl Swarm {
         state.manager = true;
         let raft_id = random_raft_id()?;
         state.raft_id = Some(raft_id);
-        let _ = std::fs::remove_dir_all(Paths::new(&self.settings.dir).raft());
+        let paths = Paths::new(&self.settings.dir);
+        let _ = std::fs::remove_dir_all(paths.raft());
+        let rejoin = old.is_manager();
         {
-            // a new DEK, held in memory until the unlock key is known
+            // a new DEK for the new log: a manager joining again knows the
+            // unlock key and writes it sealed at once; a promoted worker
+            // holds it in memory until it learns the key
             let mut keys = crate::keys::lock(&self.keys);
             keys.dek = None;
             keys.pending_dek = None;
-            keys.held = true;
+            keys.held = !rejoin;
+        }
+        if rejoin {
+            // the new member id on disk before its log: a kill from here on
+            // restarts a manager out of the Raft, which joins again
+            paths
+                .save_state(&state)
+                .map_err(|e| SwarmError::internal("saving the swarm state", e))?;
         }
         let node = self.start(state.clone(), creds, Some(listener)).await?;
         let mut joined = Err(SwarmError::Internal("no manager to join".into()));
@@ -204,13 +215,16 @@ impl Swarm {
             Err(e) => Err(e),
         };
         if let Err(e) = joined {
-            node.stop_tasks();
-            if let Some(raft) = &node.raft {
-                raft.shutdown().await;
-            }
+            node.halt().await;
             return Err(e);
         }
-        self.settle(node, &state).await
+        match self.settle(node.clone(), &state).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                node.halt().await;
+                Err(e)
+            }
+        }
     }
 
     async fn demote_self(

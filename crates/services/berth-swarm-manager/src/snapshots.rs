@@ -3,7 +3,8 @@
 //! snapshot, and keeps `LogEntriesForSlowFollowers` entries behind it, so
 //! that a follower a little behind catches up from the log and one further
 //! behind through the snapshot (swarmkit's rule). The spec is read each
-//! round, so `swarm update --snapshot-interval` applies at once.
+//! round, so `swarm update --snapshot-interval` applies at once. An
+//! interval of 0 takes no snapshot, as in swarmkit.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::active::Active;
 
-/// swarmkit's default, also for a spec that says 0
+/// swarmkit's default, for a store without a cluster object yet
 const DEFAULT_INTERVAL: u64 = 10_000;
 
 pub(crate) fn spawn_snapshotter(node: Arc<Active>) -> Option<JoinHandle<()>> {
@@ -33,8 +34,9 @@ pub(crate) fn spawn_snapshotter(node: Arc<Active>) -> Option<JoinHandle<()>> {
 fn policy(raft: &RaftNode) -> (u64, u64) {
     raft.store().read(|s| {
         s.cluster().map_or((DEFAULT_INTERVAL, 500), |c| {
+            // 0 turns periodic snapshots off, as in swarmkit
             let interval = match c.spec.snapshot_interval {
-                0 => DEFAULT_INTERVAL,
+                0 => u64::MAX,
                 n => n,
             };
             (interval, c.spec.log_entries_for_slow_followers)

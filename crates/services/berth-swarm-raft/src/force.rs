@@ -43,7 +43,7 @@ pub async fn force_new_cluster(
     me: Member,
     deks: Deks,
 ) -> Result<Forced, String> {
-    let mut log = open_log(&dir.join(LOG_FILE), &deks).await?;
+    let mut log = LogStore::open_when_free(&dir.join(LOG_FILE), &deks).await?;
     let mut sm = StateMachine::open(dir, Arc::new(WatchedStore::default()), deks)
         .map_err(|e| format!("opening the raft snapshot: {e}"))?;
     let state = log.get_log_state().await.map_err(err("reading the log"))?;
@@ -77,6 +77,11 @@ pub async fn force_new_cluster(
         }
     }
     sm.apply(entries).await.map_err(err("replaying the log"))?;
+    // recorded before the snapshot that drops them from the membership:
+    // at no point may the old members count and not be refused
+    removed.remove(&id);
+    log.add_removed(&removed)
+        .map_err(|e| format!("recording the removed members: {e}"))?;
     // one membership entry past the commit point, in a term of its own:
     // later than anything the old members hold
     let vote = log.read_vote().await.map_err(err("reading the vote"))?;
@@ -96,7 +101,6 @@ pub async fn force_new_cluster(
         .await
         .map_err(err("writing the snapshot"))?;
     (_, members) = sm.applied_state().await.map_err(err("reading back"))?;
-    removed.retain(|r| *r != id);
     log.purge(forced_id)
         .await
         .map_err(err("purging the old log"))?;
@@ -106,27 +110,11 @@ pub async fn force_new_cluster(
     log.save_vote(&Vote::new(term, id))
         .await
         .map_err(err("saving the vote"))?;
-    log.add_removed(&removed)
-        .map_err(|e| format!("recording the removed members: {e}"))?;
     debug_assert!(members.membership().voter_ids().eq([id]));
     Ok(Forced {
         removed: removed.into_iter().collect(),
         last_index: committed.index,
     })
-}
-
-/// The log, once the stopped Raft's last tasks let go of it: openraft's
-/// shutdown returns before its state machine worker has ended.
-async fn open_log(path: &Path, deks: &Deks) -> Result<LogStore, String> {
-    for _ in 0..50 {
-        match LogStore::open(path, deks.clone()) {
-            Err(redb::Error::DatabaseAlreadyOpen) => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            other => return other.map_err(|e| format!("opening the raft log: {e}")),
-        }
-    }
-    Err("the raft log is still in use: is the manager still running?".into())
 }
 
 fn voters(m: &Membership<NodeId, Member>) -> BTreeSet<NodeId> {

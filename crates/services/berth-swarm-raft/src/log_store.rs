@@ -53,6 +53,21 @@ fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 }
 
 impl LogStore {
+    /// Opens the log once a stopped Raft of this process has let go of
+    /// it: its last handles drop a moment after its shutdown returns (a
+    /// role change, a forced new cluster, a restart in-process).
+    pub async fn open_when_free(path: &Path, deks: &Deks) -> std::result::Result<LogStore, String> {
+        for _ in 0..50 {
+            match LogStore::open(path, deks.clone()) {
+                Err(redb::Error::DatabaseAlreadyOpen) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                other => return other.map_err(|e| format!("opening the raft log: {e}")),
+            }
+        }
+        Err("the raft log is still in use: is its manager still running?".into())
+    }
+
     pub fn open(path: &Path, deks: Deks) -> std::result::Result<LogStore, redb::Error> {
         let _ = std::fs::remove_file(rewrite_path(path));
         let mut db = Database::create(path)?;

@@ -116,8 +116,7 @@ impl RaftNode {
         deks: Deks,
     ) -> Result<RaftNode, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let log = LogStore::open(&dir.join(crate::log_store::LOG_FILE), deks.clone())
-            .map_err(|e| format!("opening the raft log: {e}"))?;
+        let log = LogStore::open_when_free(&dir.join(crate::log_store::LOG_FILE), &deks).await?;
         let removed = log
             .removed()
             .map_err(|e| format!("reading the removed members: {e}"))?;
@@ -265,6 +264,23 @@ impl RaftNode {
             Ok(Ok(log_id)) => Ok(log_id.map_or(0, |l| l.index)),
             Ok(Err(e)) => Err(ProposeError::Raft(e.to_string())),
         }
+    }
+
+    /// Waits until this manager knows a leader; false on timeout. Woken
+    /// by Raft's metrics, not by polling: `swarm init` is done as soon as
+    /// the first election is.
+    pub async fn wait_leader(&self, timeout: Duration) -> bool {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| {
+                    m.current_leader
+                        .is_some_and(|id| m.membership_config.membership().get_node(&id).is_some())
+                },
+                "a leader",
+            )
+            .await
+            .is_ok()
     }
 
     /// Waits until this manager has applied `index`; false on timeout.
