@@ -40,10 +40,7 @@ impl Swarm {
                 return Err(e);
             }
         };
-        node.stop_tasks();
-        if let Some(raft) = &node.raft {
-            raft.shutdown().await;
-        }
+        node.halt().await;
         drop(node);
         let paths = Paths::new(&self.settings.dir);
 

@@ -134,10 +134,7 @@ impl Swarm {
         if node.is_manager() && !force {
             return Err(SwarmError::Unavailable(leave_refusal(&node)));
         }
-        node.stop_tasks();
-        if let Some(raft) = &node.raft {
-            raft.shutdown().await;
-        }
+        node.halt().await;
         node.paths
             .wipe()
             .map_err(|e| SwarmError::internal("removing the swarm state", e))?;
@@ -149,10 +146,7 @@ impl Swarm {
     /// Stops serving without leaving (daemon shutdown).
     pub async fn shutdown(&self) {
         if let Some(node) = self.active.lock().await.take() {
-            node.stop_tasks();
-            if let Some(raft) = &node.raft {
-                raft.shutdown().await;
-            }
+            node.halt().await;
         }
     }
 }

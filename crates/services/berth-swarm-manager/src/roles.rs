@@ -119,10 +119,7 @@ impl Swarm {
                 return;
             }
         };
-        old.stop_tasks();
-        if let Some(raft) = &old.raft {
-            raft.shutdown().await;
-        }
+        old.halt().await;
         if rejoin {
             tracing::info!("this manager is out of the raft: joining it again");
             listener = match bind(&old.local().listen_addr).await {
