@@ -23,15 +23,7 @@ fn token(d: &Daemon, role: &str) -> String {
 }
 
 fn join(d: &Daemon, addr: &str, token: &str, leader: &str) -> Output {
-    d.docker(&[
-        "swarm",
-        "join",
-        "--token",
-        token,
-        "--advertise-addr",
-        addr,
-        leader,
-    ])
+    d.docker(&common::join_args(token, addr, leader))
 }
 
 /// Every node's TLSInfo, as `node inspect` on `d` shows it.

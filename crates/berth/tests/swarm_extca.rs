@@ -134,15 +134,7 @@ fn cert_file(d: &Daemon, name: &str) -> String {
 }
 
 fn join(d: &Daemon, addr: &str, token: &str, leader: &str, cli: &str) {
-    let args = [
-        "swarm",
-        "join",
-        "--token",
-        token,
-        "--advertise-addr",
-        addr,
-        leader,
-    ];
+    let args = common::join_args(token, addr, leader);
     let out = match cli {
         "docker" => d.docker(&args),
         _ => d.berth(&args),

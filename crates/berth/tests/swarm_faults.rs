@@ -10,7 +10,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, json_request, node_id, ok, same, stderr, stdout};
+use common::{
+    Daemon, code, eventually, join_args, json_request, node_id, ok, same, stderr, stdout,
+};
 
 const NO_LEADER: &str = "The swarm does not have a leader";
 
@@ -50,15 +52,7 @@ fn join(c: &Cluster, i: usize, token: &str, via: usize) -> String {
     let n = c.node(i);
     let remote = format!("{}:2377", c.node(via).addr);
     ok(
-        &n.daemon.docker(&[
-            "swarm",
-            "join",
-            "--token",
-            token,
-            "--advertise-addr",
-            &n.addr,
-            &remote,
-        ]),
+        &n.daemon.docker(&join_args(token, &n.addr, &remote)),
         "join",
     )
 }

@@ -404,6 +404,19 @@ pub fn same(d: &Daemon, args: &[&str]) -> Output {
     k
 }
 
+/// `swarm join --token TOKEN --advertise-addr ADDR REMOTE`, for either CLI.
+pub fn join_args<'a>(token: &'a str, addr: &'a str, remote: &'a str) -> [&'a str; 7] {
+    [
+        "swarm",
+        "join",
+        "--token",
+        token,
+        "--advertise-addr",
+        addr,
+        remote,
+    ]
+}
+
 /// This node's ID in its swarm, as `docker info` shows it.
 pub fn node_id(d: &Daemon) -> String {
     ok(
