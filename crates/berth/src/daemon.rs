@@ -291,7 +291,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
 /// This node's swarm membership, resumed from `<data-root>/swarm`.
 async fn open_swarm(
     s: &Settings,
-    engine: &berth_engine::Engine,
+    engine: &std::sync::Arc<berth_engine::Engine>,
 ) -> Result<berth_swarm_manager::Swarm> {
     let info = engine.info();
     let settings = berth_swarm_manager::SwarmSettings {
@@ -304,6 +304,11 @@ async fn open_swarm(
             nano_cpus: info.cpus * 1_000_000_000,
             memory_bytes: info.mem_total,
         },
+        executor: berth_swarm_manager::executor::Executor(Some(std::sync::Arc::new(
+            crate::swarm_executor::EngineExecutor {
+                engine: engine.clone(),
+            },
+        ))),
         ..Default::default()
     };
     berth_swarm_manager::Swarm::open(settings)

@@ -5,6 +5,7 @@
 mod daemon;
 mod registry;
 mod swarm_events;
+mod swarm_executor;
 mod wiring;
 
 use std::process::ExitCode;

@@ -315,12 +315,20 @@ impl Swarm {
             let reconciler = spawn_reconciler(node.clone());
             let kek = crate::autolock::spawn_kek_follower(node.clone());
             let snapshots = crate::snapshots::spawn_snapshotter(node.clone());
+            let orchestrator = crate::orchestrator::spawn(node.clone());
             node.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(
-                [server, monitor, roles, reconciler, kek]
+                [server, monitor, roles, reconciler, kek, orchestrator]
                     .into_iter()
                     .chain(events)
                     .chain(snapshots),
             );
+        }
+        if let Some(exec) = self.settings.executor.0.clone() {
+            let worker = crate::worker::spawn_worker(node.clone(), exec);
+            node.tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(worker);
         }
         Ok(node)
     }

@@ -13,8 +13,10 @@ mod ca_rotation;
 #[cfg(test)]
 mod ca_tests;
 mod dek;
+mod dispatch;
 mod error;
 mod events;
+pub mod executor;
 mod external_ca;
 #[cfg(test)]
 mod external_ca_tests;
@@ -22,9 +24,12 @@ mod force;
 mod join;
 mod keys;
 mod nodes;
+pub mod orchestrator;
 mod peers;
 mod renewer;
 mod roles;
+mod service_ops;
+mod service_spec;
 mod services;
 mod snapshots;
 mod state;
@@ -34,6 +39,7 @@ mod tests;
 mod tests_roles;
 mod update;
 mod views;
+mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +52,7 @@ pub use error::SwarmError;
 pub use events::NodeEvent;
 pub use join::{InitRequest, JoinRequest};
 pub use nodes::{NodeFilters, NodeSpecUpdate};
+pub use service_ops::ServiceView;
 pub use update::UpdateFlags;
 pub use views::{LocalNodeState, ManagerStatus, NodeView, SwarmInfo, SwarmView};
 
@@ -73,6 +80,8 @@ pub struct SwarmSettings {
     /// overrides the wait before each certificate renewal (tests:
     /// certificates live at least an hour)
     pub cert_renewal: Option<Duration>,
+    /// runs this node's tasks (none: the node accepts no tasks)
+    pub executor: executor::Executor,
 }
 
 /// This node's place in a swarm, if any. Cloning gives another handle

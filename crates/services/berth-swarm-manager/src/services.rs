@@ -93,6 +93,17 @@ impl Services {
         Ok(id)
     }
 
+    /// Any node of this cluster, speaking for itself.
+    fn agent<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
+        let caller = self.member(req).ok_or_else(|| {
+            Status::permission_denied(
+                "Permission denied: unauthorized peer role: no client certificate",
+            )
+        })?;
+        self.refuse_removed(&caller.node_id)?;
+        Ok(caller)
+    }
+
     fn leader_addr(&self) -> Option<String> {
         let raft = self.node.raft.as_ref()?;
         let (id, member) = raft.leader()?;
@@ -344,6 +355,27 @@ impl pb::raft_server::Raft for Services {
 
 #[tonic::async_trait]
 impl pb::dispatcher_server::Dispatcher for Services {
+    type AssignmentsStream = crate::dispatch::AssignmentStream;
+
+    async fn assignments(
+        &self,
+        req: Request<Empty>,
+    ) -> Result<Response<Self::AssignmentsStream>, Status> {
+        let caller = self.agent(&req)?;
+        let store = self.node.store().map_err(status_of)?.clone();
+        Ok(Response::new(crate::dispatch::assignments(
+            store,
+            caller.node_id,
+        )))
+    }
+
+    async fn update_task_status(&self, req: Request<Blob>) -> Result<Response<Empty>, Status> {
+        let caller = self.agent(&req)?;
+        let raw = req.into_inner().json;
+        crate::dispatch::update_task_status(&self.node, &caller.node_id, &raw).await?;
+        Ok(Response::new(Empty {}))
+    }
+
     async fn heartbeat(
         &self,
         req: Request<pb::HeartbeatRequest>,

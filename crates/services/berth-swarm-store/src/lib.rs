@@ -8,9 +8,11 @@
 //! "update out of sequence", as swarmkit answers.
 
 mod objects;
+mod services;
 mod store;
 mod watch;
 
 pub use objects::*;
+pub use services::*;
 pub use store::{Action, Event, EventKind, Kind, Object, Store, StoreError};
 pub use watch::WatchedStore;

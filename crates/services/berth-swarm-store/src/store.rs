@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::objects::{Cluster, Meta, Node};
+use crate::services::{Service, Task, TaskPatch};
 
 /// swarmkit's store errors, in its words: clients see them.
 #[derive(Clone, Debug, Error, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,19 +24,26 @@ pub enum StoreError {
 pub enum Kind {
     Cluster,
     Node,
+    Service,
+    Task,
 }
 
 impl Kind {
     /// Node names repeat (hostnames do); other kinds' names are keys.
     fn unique_names(self) -> bool {
-        !matches!(self, Kind::Node)
+        !matches!(self, Kind::Node | Kind::Task)
     }
 }
 
+// objects live in the store's maps and in batches, read in place; a box
+// per variant would only add an allocation to every write
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Object {
     Cluster(Cluster),
     Node(Node),
+    Service(Service),
+    Task(Task),
 }
 
 impl Object {
@@ -43,6 +51,8 @@ impl Object {
         match self {
             Object::Cluster(_) => Kind::Cluster,
             Object::Node(_) => Kind::Node,
+            Object::Service(_) => Kind::Service,
+            Object::Task(_) => Kind::Task,
         }
     }
 
@@ -50,6 +60,8 @@ impl Object {
         match self {
             Object::Cluster(c) => &c.id,
             Object::Node(n) => &n.id,
+            Object::Service(v) => &v.id,
+            Object::Task(t) => &t.id,
         }
     }
 
@@ -57,6 +69,8 @@ impl Object {
         match self {
             Object::Cluster(c) => &c.spec.annotations.name,
             Object::Node(n) => &n.spec.annotations.name,
+            Object::Service(v) => &v.spec.name,
+            Object::Task(_) => "",
         }
     }
 
@@ -64,6 +78,8 @@ impl Object {
         match self {
             Object::Cluster(c) => &c.meta,
             Object::Node(n) => &n.meta,
+            Object::Service(v) => &v.meta,
+            Object::Task(t) => &t.meta,
         }
     }
 
@@ -71,6 +87,8 @@ impl Object {
         match self {
             Object::Cluster(c) => &mut c.meta,
             Object::Node(n) => &mut n.meta,
+            Object::Service(v) => &mut v.meta,
+            Object::Task(t) => &mut t.meta,
         }
     }
 }
@@ -81,7 +99,16 @@ impl Object {
 pub enum Action {
     Create(Object),
     Update(Object),
-    Remove { kind: Kind, id: String },
+    Remove {
+        kind: Kind,
+        id: String,
+    },
+    /// a task's status, desired state or node, without a version check
+    /// (`Task::patched`); a task gone since is skipped, not an error
+    PatchTask {
+        id: String,
+        patch: TaskPatch,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +156,34 @@ impl Store {
         }
     }
 
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.list(Kind::Service).filter_map(|o| match o {
+            Object::Service(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        match self.get(Kind::Service, id)? {
+            Object::Service(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.list(Kind::Task).filter_map(|o| match o {
+            Object::Task(t) => Some(t),
+            _ => None,
+        })
+    }
+
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        match self.get(Kind::Task, id)? {
+            Object::Task(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The cluster object (there is one, once the swarm exists).
     pub fn cluster(&self) -> Option<&Cluster> {
         self.list(Kind::Cluster).find_map(|o| match o {
@@ -151,7 +206,7 @@ impl Store {
         };
         let mut events = Vec::with_capacity(actions.len());
         for action in actions {
-            events.push(staged.stage(action, index, at)?);
+            events.extend(staged.stage(action, index, at)?);
         }
         let changes = std::mem::take(&mut staged.changes);
         for ((kind, id), after) in changes {
@@ -162,6 +217,14 @@ impl Store {
             };
         }
         Ok(events)
+    }
+}
+
+/// Service names are compared without case, as swarmkit indexes them.
+fn same_name(kind: Kind, a: &str, b: &str) -> bool {
+    match kind {
+        Kind::Service => a.eq_ignore_ascii_case(b),
+        _ => a == b,
     }
 }
 
@@ -191,7 +254,7 @@ impl Staged<'_> {
             .filter(|o| !self.changes.contains_key(&(kind, o.id().to_string())));
         staged
             .chain(stored)
-            .any(|o| o.id() != except_id && o.name() == name)
+            .any(|o| o.id() != except_id && same_name(kind, o.name(), name))
     }
 
     fn stage(
@@ -199,11 +262,12 @@ impl Staged<'_> {
         action: &Action,
         index: u64,
         at: DateTime<Utc>,
-    ) -> Result<Event, StoreError> {
+    ) -> Result<Option<Event>, StoreError> {
         match action {
-            Action::Create(o) => self.create(o, index, at),
-            Action::Update(o) => self.update(o, index, at),
-            Action::Remove { kind, id } => self.remove(*kind, id),
+            Action::Create(o) => self.create(o, index, at).map(Some),
+            Action::Update(o) => self.update(o, index, at).map(Some),
+            Action::Remove { kind, id } => self.remove(*kind, id).map(Some),
+            Action::PatchTask { id, patch } => Ok(self.patch_task(id, patch, index, at)),
         }
     }
 
@@ -254,6 +318,33 @@ impl Staged<'_> {
             kind: EventKind::Update,
             object: new,
             old: Some(old),
+        })
+    }
+
+    fn patch_task(
+        &mut self,
+        id: &str,
+        patch: &TaskPatch,
+        index: u64,
+        at: DateTime<Utc>,
+    ) -> Option<Event> {
+        let old = match self.current(Kind::Task, id)? {
+            Object::Task(t) => t.clone(),
+            _ => return None,
+        };
+        let mut new = old.patched(patch);
+        if new == old {
+            return None;
+        }
+        new.meta.version = index;
+        new.meta.updated_at = at;
+        let new = Object::Task(new);
+        self.changes
+            .insert((Kind::Task, id.to_string()), Some(new.clone()));
+        Some(Event {
+            kind: EventKind::Update,
+            object: new,
+            old: Some(Object::Task(old)),
         })
     }
 

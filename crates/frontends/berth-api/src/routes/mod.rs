@@ -6,6 +6,7 @@ mod exec;
 mod images;
 mod networks;
 mod plugins;
+mod services;
 mod swarm;
 mod swarm_addr;
 mod swarm_nodes;
@@ -43,17 +44,21 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/nodes", get(swarm_nodes::list))
         .route("/nodes/{id}", get(swarm::node).delete(swarm_nodes::remove))
         .route("/nodes/{id}/update", post(swarm_nodes::update))
-        .route("/tasks", get(swarm_nodes::tasks));
-    for kind in ["services", "secrets", "configs"] {
-        r = r.route(&format!("/{kind}"), pending());
-    }
-    for kind in ["services", "tasks", "secrets", "configs"] {
+        .route("/tasks", get(services::tasks))
+        .route("/tasks/{id}", get(services::task))
+        .route("/services", get(services::list))
+        .route("/services/create", post(services::create))
+        .route(
+            "/services/{id}",
+            get(services::inspect).delete(services::remove),
+        )
+        .route("/services/{id}/update", post(services::update));
+    for kind in ["secrets", "configs"] {
         r = r
+            .route(&format!("/{kind}"), pending())
             .route(&format!("/{kind}/{{id}}"), pending())
-            .route(&format!("/{kind}/{{id}}/update"), pending());
-    }
-    for kind in ["services", "secrets", "configs"] {
-        r = r.route(&format!("/{kind}/create"), pending());
+            .route(&format!("/{kind}/{{id}}/update"), pending())
+            .route(&format!("/{kind}/create"), pending());
     }
     for kind in ["services", "tasks"] {
         r = r.route(&format!("/{kind}/{{id}}/logs"), pending());

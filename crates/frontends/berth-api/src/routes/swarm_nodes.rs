@@ -1,5 +1,4 @@
-//! Changing and removing nodes, and the task list `node ps` reads (tasks
-//! come with services: until then a manager has none).
+//! Changing and removing nodes.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -51,12 +50,4 @@ pub async fn remove(
     let force = Params::parse(q.as_deref())?.flag("force");
     s.swarm.remove_node(&id, force).await?;
     Ok(StatusCode::OK.into_response())
-}
-
-/// `GET /tasks?filters=`: no tasks before services exist.
-pub async fn tasks(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    s.swarm.require_manager().await?;
-    wire::check_task_filters(&Params::parse(q.as_deref())?.filters()?)
-        .map_err(ApiError::bad_request)?;
-    Ok(Json(Vec::<serde_json::Value>::new()).into_response())
 }

@@ -1,0 +1,293 @@
+//! The swarm agent's executor: a task becomes a container through the
+//! same engine calls the Engine API makes, named `svc.slot.taskid` and
+//! labelled `com.docker.swarm.*` as dockerd's executor does
+//! (daemon/cluster/executor/container), so `docker ps` shows it as it
+//! would show dockerd's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
+use berth_engine::{Engine, ListOptions, PullOptions, WaitCondition};
+use berth_swarm_manager::executor::{ContainerState, NodeContext, TaskExecutor};
+use berth_swarm_store::Task;
+use serde_json::{Value, json};
+
+pub struct EngineExecutor {
+    pub engine: Arc<Engine>,
+}
+
+const TASK_ID_LABEL: &str = "com.docker.swarm.task.id";
+
+/// What swarmkit's templates see (`{{.Task.Slot}}`, `{{.Node.Hostname}}`).
+fn template_context(t: &Task, node: &NodeContext) -> Value {
+    json!({
+        "Service": { "ID": t.service_id, "Name": t.service_name, "Labels": t.service_labels },
+        "Node": { "ID": node.node_id, "Hostname": node.hostname,
+                  "Platform": { "OS": std::env::consts::OS, "Architecture": std::env::consts::ARCH } },
+        "Task": { "ID": t.id, "Name": t.container_name(), "Slot": slot_text(t) },
+    })
+}
+
+/// A global task's "slot" in templates is its node's id.
+fn slot_text(t: &Task) -> String {
+    if t.slot > 0 {
+        t.slot.to_string()
+    } else {
+        t.node_id.clone()
+    }
+}
+
+fn expand(s: &str, ctx: &Value) -> Result<String, String> {
+    if !s.contains("{{") {
+        return Ok(s.to_string());
+    }
+    berth_gotmpl::render(s, ctx).map_err(|e| format!("expanding template: {e}"))
+}
+
+fn labels(t: &Task) -> HashMap<String, String> {
+    let spec = t.spec.container_spec.as_ref();
+    let mut l: HashMap<String, String> = spec
+        .map(|c| c.labels.clone().into_iter().collect())
+        .unwrap_or_default();
+    let system = [
+        ("task", String::new()),
+        ("task.id", t.id.clone()),
+        ("task.name", t.container_name()),
+        ("node.id", t.node_id.clone()),
+        ("service.id", t.service_id.clone()),
+        ("service.name", t.service_name.clone()),
+    ];
+    for (k, v) in system {
+        l.insert(format!("com.docker.swarm.{k}"), v);
+    }
+    l
+}
+
+/// dockerd's executor: `Command` replaces the entrypoint, `Args` the cmd.
+fn container_config(t: &Task, node: &NodeContext) -> Result<ContainerConfig, String> {
+    let c = t
+        .spec
+        .container_spec
+        .as_ref()
+        .ok_or("the task has no container spec")?;
+    let ctx = template_context(t, node);
+    let env = c
+        .env
+        .iter()
+        .map(|e| expand(e, &ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = json!({
+        "Image": c.image,
+        "Env": env,
+        "Labels": labels(t),
+        "Tty": c.tty,
+        "OpenStdin": c.open_stdin,
+    });
+    let hostname = expand(&c.hostname, &ctx)?;
+    let set = |config: &mut Value, key: &str, v: Value| config[key] = v;
+    if !hostname.is_empty() {
+        set(&mut config, "Hostname", json!(hostname));
+    }
+    if !c.user.is_empty() {
+        set(&mut config, "User", json!(c.user));
+    }
+    if !c.dir.is_empty() {
+        set(&mut config, "WorkingDir", json!(c.dir));
+    }
+    if !c.stop_signal.is_empty() {
+        set(&mut config, "StopSignal", json!(c.stop_signal));
+    }
+    if let Some(ns) = c.stop_grace_period {
+        set(&mut config, "StopTimeout", json!(ns / 1_000_000_000));
+    }
+    if let Some(h) = &c.healthcheck {
+        set(&mut config, "Healthcheck", h.clone());
+    }
+    if !c.command.is_empty() {
+        set(&mut config, "Entrypoint", json!(c.command));
+        set(&mut config, "Cmd", json!(c.args));
+    } else if !c.args.is_empty() {
+        set(&mut config, "Cmd", json!(c.args));
+    }
+    serde_json::from_value(config).map_err(|e| format!("container config: {e}"))
+}
+
+fn host_config(t: &Task, node: &NodeContext) -> Result<HostConfig, String> {
+    let c = t
+        .spec
+        .container_spec
+        .as_ref()
+        .ok_or("the task has no container spec")?;
+    let ctx = template_context(t, node);
+    let mut mounts = Vec::new();
+    for m in &c.mounts {
+        let mut m = m.clone();
+        for key in ["Source", "Target"] {
+            if let Some(s) = m.get(key).and_then(Value::as_str) {
+                m[key] = json!(expand(s, &ctx)?);
+            }
+        }
+        mounts.push(m);
+    }
+    // "IP host..." in the spec, "host:IP" in a container's ExtraHosts
+    let extra_hosts: Vec<String> = c
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let mut parts = h.split_whitespace();
+            let ip = parts.next()?;
+            Some(parts.map(|n| format!("{n}:{ip}")).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect();
+    let mut hc = json!({
+        "Mounts": mounts,
+        "CapAdd": c.capability_add,
+        "CapDrop": c.capability_drop,
+        "Sysctls": c.sysctls,
+        "Ulimits": c.ulimits,
+        "ReadonlyRootfs": c.read_only,
+        "ExtraHosts": extra_hosts,
+    });
+    if let Some(init) = c.init {
+        hc["Init"] = json!(init);
+    }
+    if let Some(r) = &t.spec.resources {
+        if let Some(l) = &r.limits {
+            hc["NanoCpus"] = json!(l.nano_cpus);
+            hc["Memory"] = json!(l.memory_bytes);
+            if l.pids != 0 {
+                hc["PidsLimit"] = json!(l.pids);
+            }
+        }
+        if let Some(res) = &r.reservations {
+            hc["MemoryReservation"] = json!(res.memory_bytes);
+        }
+    }
+    serde_json::from_value(hc).map_err(|e| format!("host config: {e}"))
+}
+
+impl EngineExecutor {
+    async fn ensure_image(&self, image: &str) -> Result<(), String> {
+        if self.engine.resolve_image(image).is_ok() {
+            return Ok(());
+        }
+        let opts = PullOptions {
+            image: image.to_string(),
+            tag: None,
+            platform: None,
+            credentials: None,
+        };
+        let plan = self
+            .engine
+            .pull_prepare(&opts)
+            .await
+            .map_err(|e| format!("No such image: {image}: {e}"))?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let pulled = self.engine.pull_run(plan, tx).await;
+        let _ = drain.await;
+        pulled
+            .map(|_| ())
+            .map_err(|e| format!("pulling {image}: {e}"))
+    }
+}
+
+#[tonic::async_trait]
+impl TaskExecutor for EngineExecutor {
+    async fn prepare(&self, t: &Task, node: &NodeContext) -> Result<String, String> {
+        let name = t.container_name();
+        if let Ok(v) = self.engine.container_inspect(&name, false) {
+            return Ok(v.record.id);
+        }
+        let image = t
+            .spec
+            .container_spec
+            .as_ref()
+            .map(|c| c.image.clone())
+            .unwrap_or_default();
+        self.ensure_image(&image).await?;
+        let spec = ContainerSpec {
+            config: container_config(t, node)?,
+            host_config: host_config(t, node)?,
+            endpoints: HashMap::new(),
+            platform: None,
+        };
+        let (id, _warnings) = self
+            .engine
+            .container_create(Some(&name), spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
+    async fn start(&self, container: &str) -> Result<i64, String> {
+        if let Some(s) = self.inspect(container).await.filter(|s| s.running) {
+            return Ok(s.pid);
+        }
+        self.engine
+            .container_start(container)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(self.inspect(container).await.map_or(0, |s| s.pid))
+    }
+
+    async fn wait(&self, container: &str) -> Result<i64, String> {
+        let wait = self
+            .engine
+            .container_wait(container, WaitCondition::NotRunning)
+            .map_err(|e| e.to_string())?;
+        Ok(wait.await.0)
+    }
+
+    async fn inspect(&self, container: &str) -> Option<ContainerState> {
+        let v = self.engine.container_inspect(container, false).ok()?;
+        let s = &v.record.state;
+        Some(ContainerState {
+            id: v.record.id.clone(),
+            running: s.status == berth_engine::Status::Running,
+            pid: s.pid,
+            exit_code: s.exit_code,
+        })
+    }
+
+    async fn stop(&self, container: &str, grace: Option<Duration>) -> Result<(), String> {
+        let running = self.inspect(container).await.is_some_and(|s| s.running);
+        if !running {
+            return Ok(());
+        }
+        let timeout = grace.map(|g| g.as_secs() as i64);
+        self.engine
+            .container_stop(container, timeout, None)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remove(&self, container: &str) -> Result<(), String> {
+        self.engine
+            .container_remove(container, true, false)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn task_containers(&self) -> Vec<(String, String)> {
+        let opts = ListOptions {
+            all: true,
+            limit: None,
+            filters: HashMap::from([("label".to_string(), vec![TASK_ID_LABEL.to_string()])]),
+            size: false,
+        };
+        let Ok(views) = self.engine.container_list(&opts) else {
+            return Vec::new();
+        };
+        views
+            .into_iter()
+            .filter_map(|v| {
+                let labels = v.record.config.labels.as_ref()?;
+                Some((labels.get(TASK_ID_LABEL)?.clone(), v.record.id.clone()))
+            })
+            .collect()
+    }
+}

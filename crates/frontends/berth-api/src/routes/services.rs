@@ -1,0 +1,128 @@
+//! `/services` and `/tasks`: the spec read at the edge, swarmkit's rules
+//! behind `Swarm`, and Docker's JSON on the way out.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_swarm_store::ServiceSpec;
+use serde_json::json;
+
+use super::json_body;
+use super::swarm::SwarmState;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::wire::services as wire;
+
+/// `POST /services/create`
+pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
+    let spec: ServiceSpec = json_body(&body)?;
+    let id = s.swarm.create_service(spec).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "ID": id }))).into_response())
+}
+
+/// `GET /services?filters=&status=`
+pub async fn list(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let filters = wire::ServiceFilters::parse(p.filters()?).map_err(ApiError::bad_request)?;
+    let with_status = p.flag("status");
+    let answer: Vec<_> = s
+        .swarm
+        .services()
+        .await?
+        .iter()
+        .filter(|v| filters.matches(v))
+        .map(|v| wire::service_answer(v, with_status))
+        .collect();
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /services/{id}?insertDefaults=`
+pub async fn inspect(
+    State(s): State<SwarmState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let mut view = s.swarm.service(&id).await?;
+    if p.flag("insertDefaults") {
+        wire::insert_defaults(&mut view.service.spec);
+    }
+    Ok(Json(wire::service_answer(&view, false)).into_response())
+}
+
+/// `POST /services/{id}/update?version=N&rollback=previous`
+pub async fn update(
+    State(s): State<SwarmState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref())?;
+    let version = wire::service_version(p.get("version").unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let rollback = match p.get("rollback").unwrap_or_default() {
+        "" | "none" => false,
+        "previous" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unrecognized rollback option {other}"
+            )));
+        }
+    };
+    let spec: ServiceSpec = json_body(&body)?;
+    s.swarm.update_service(&id, version, spec, rollback).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// `DELETE /services/{id}`
+pub async fn remove(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<Response> {
+    s.swarm.remove_service(&id).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /tasks?filters=`: dockerd resolves the `service` and `node`
+/// filters' names to ids first, and fails on one it cannot find.
+pub async fn tasks(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    s.swarm.require_manager().await?;
+    let mut f = Params::parse(q.as_deref())?.filters()?;
+    crate::wire::swarm_nodes::check_task_filters(&f).map_err(ApiError::bad_request)?;
+    if let Some(refs) = f.remove("service") {
+        let mut ids = Vec::new();
+        for r in refs {
+            ids.push(s.swarm.service(&r).await?.service.id);
+        }
+        f.insert("service".into(), ids);
+    }
+    if let Some(refs) = f.remove("node") {
+        let mut ids = Vec::new();
+        for r in refs {
+            ids.push(s.swarm.node(&r).await?.node.id);
+        }
+        f.insert("node".into(), ids);
+    }
+    let filters = wire::TaskFilters { f };
+    let services = s.swarm.services().await?;
+    let name_of = |id: &str| {
+        services
+            .iter()
+            .find(|v| v.service.id == id)
+            .map_or("", |v| v.service.spec.name.as_str())
+    };
+    let answer: Vec<_> = s
+        .swarm
+        .tasks()
+        .await?
+        .iter()
+        .filter(|t| filters.matches(t, name_of(&t.service_id)))
+        .map(wire::task_answer)
+        .collect();
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /tasks/{id}`
+pub async fn task(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let t = s.swarm.task(&id).await?;
+    Ok(Json(wire::task_answer(&t)).into_response())
+}

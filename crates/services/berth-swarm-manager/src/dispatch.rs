@@ -1,0 +1,110 @@
+//! The dispatcher's task side, on every manager: a node's assignments
+//! streamed from this manager's store, and the task states its agent
+//! reports, committed through the leader.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_swarm_rpc::pb::Blob;
+use berth_swarm_store::{Action, Event, Object, Task, TaskPatch, WatchedStore};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::active::Active;
+use crate::worker::reporter::StatusBatch;
+
+pub type AssignmentStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<Blob, Status>> + Send + 'static>>;
+
+/// Changes this close together go to the node as one set.
+const DEBOUNCE: Duration = Duration::from_millis(5);
+
+/// Every task the store gives `node_id`, sent whole now and after each
+/// change to one of them.
+pub fn assignments(store: Arc<WatchedStore>, node_id: String) -> AssignmentStream {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        let mut changes = store.watch();
+        let mut last: Option<Vec<u8>> = None;
+        loop {
+            let tasks: Vec<Task> = store.read(|s| {
+                s.tasks()
+                    .filter(|t| t.node_id == node_id)
+                    .cloned()
+                    .collect()
+            });
+            let Ok(json) = serde_json::to_vec(&tasks) else {
+                return;
+            };
+            if last.as_ref() != Some(&json) {
+                if tx.send(Ok(Blob { json: json.clone() })).await.is_err() {
+                    return;
+                }
+                last = Some(json);
+            }
+            if !next_change(&mut changes, &node_id).await {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Waits for a change to one of the node's tasks; false once the store
+/// is gone.
+async fn next_change(
+    changes: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
+    node_id: &str,
+) -> bool {
+    loop {
+        match changes.recv().await {
+            Ok(e) if touches(&e, node_id) => break,
+            Ok(_) => continue,
+            Err(RecvError::Lagged(_)) => break,
+            Err(RecvError::Closed) => return false,
+        }
+    }
+    tokio::time::sleep(DEBOUNCE).await;
+    while changes.try_recv().is_ok() {}
+    true
+}
+
+fn touches(e: &Event, node_id: &str) -> bool {
+    let on_node = |o: &Object| matches!(o, Object::Task(t) if t.node_id == node_id);
+    on_node(&e.object) || e.old.as_ref().is_some_and(on_node)
+}
+
+/// Commits the states a node's agent reports, for that node's tasks only.
+pub async fn update_task_status(
+    node: &Active,
+    caller_node: &str,
+    raw: &[u8],
+) -> Result<(), Status> {
+    let batch: StatusBatch = serde_json::from_slice(raw)
+        .map_err(|e| Status::invalid_argument(format!("task states: {e}")))?;
+    let store = node
+        .store()
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let actions: Vec<Action> = store.read(|s| {
+        batch
+            .statuses
+            .into_iter()
+            .filter(|(id, _)| s.task(id).is_some_and(|t| t.node_id == caller_node))
+            .map(|(id, status)| Action::PatchTask {
+                id,
+                patch: TaskPatch {
+                    status: Some(status),
+                    ..TaskPatch::default()
+                },
+            })
+            .collect()
+    });
+    if actions.is_empty() {
+        return Ok(());
+    }
+    node.propose(actions)
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))
+}

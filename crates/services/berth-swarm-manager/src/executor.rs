@@ -1,0 +1,56 @@
+//! What a node's agent needs from the engine to run its tasks: the port
+//! the daemon implements over its container service (the same one the
+//! Engine API uses), and unit tests implement with a fake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_swarm_store::Task;
+
+/// A task's container as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerState {
+    pub id: String,
+    pub running: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+}
+
+/// Who runs the task: what templates and labels name.
+#[derive(Clone, Debug, Default)]
+pub struct NodeContext {
+    pub node_id: String,
+    pub hostname: String,
+}
+
+#[tonic::async_trait]
+pub trait TaskExecutor: Send + Sync {
+    /// Pulls the task's image if the node lacks it and creates the
+    /// task's container (named and labelled as swarmkit does); the
+    /// container's id. A container made for the task before is reused.
+    async fn prepare(&self, task: &Task, node: &NodeContext) -> Result<String, String>;
+    /// Starts the container; its pid.
+    async fn start(&self, container: &str) -> Result<i64, String>;
+    /// Waits for the container to exit; its exit code.
+    async fn wait(&self, container: &str) -> Result<i64, String>;
+    async fn inspect(&self, container: &str) -> Option<ContainerState>;
+    async fn stop(&self, container: &str, grace: Option<Duration>) -> Result<(), String>;
+    async fn remove(&self, container: &str) -> Result<(), String>;
+    /// Every task container on this node: (task id, container id).
+    async fn task_containers(&self) -> Vec<(String, String)>;
+}
+
+/// The executor a daemon hands its swarm; none in tests of the cluster
+/// alone, whose nodes then accept no tasks.
+#[derive(Clone, Default)]
+pub struct Executor(pub Option<Arc<dyn TaskExecutor>>);
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Executor(..)"
+        } else {
+            "Executor(none)"
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! The agent's task side, on every node: it follows its assignments from
+//! a manager and keeps one controller per task. Controllers live in the
+//! worker's `JoinSet`, so a worker that stops (role change, leave,
+//! shutdown) stops them with it, and the containers they ran keep
+//! running for the next worker to adopt.
+
+mod controller;
+pub mod reporter;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_swarm_rpc::pb::Empty;
+use berth_swarm_rpc::pb::dispatcher_client::DispatcherClient;
+use berth_swarm_store::Task;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::active::Active;
+use crate::executor::{NodeContext, TaskExecutor};
+use controller::Controller;
+use reporter::Reporter;
+
+struct Worker {
+    node: Arc<Active>,
+    exec: Arc<dyn TaskExecutor>,
+    report: Reporter,
+    feeds: HashMap<String, watch::Sender<Option<Task>>>,
+    controllers: JoinSet<()>,
+    /// orphans are swept once, at the first assignment set
+    swept: bool,
+}
+
+pub fn spawn_worker(node: Arc<Active>, exec: Arc<dyn TaskExecutor>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (report, sender) = Reporter::spawn(node.clone());
+        let mut w = Worker {
+            node,
+            exec,
+            report,
+            feeds: HashMap::new(),
+            controllers: JoinSet::new(),
+            swept: false,
+        };
+        w.follow().await;
+        sender.abort();
+    })
+}
+
+impl Worker {
+    /// Follows the assignments of one manager after another, for ever.
+    async fn follow(&mut self) {
+        loop {
+            for addr in self.node.local().managers {
+                if let Err(e) = self.session(&addr).await {
+                    tracing::debug!("assignments from {addr}: {e}");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn session(&mut self, addr: &str) -> Result<(), String> {
+        let channel = self.node.peers.channel(addr)?;
+        let mut stream = DispatcherClient::new(channel)
+            .assignments(Empty {})
+            .await
+            .map_err(|s| s.message().to_string())?
+            .into_inner();
+        while let Some(msg) = stream
+            .message()
+            .await
+            .map_err(|s| s.message().to_string())?
+        {
+            let tasks: Vec<Task> =
+                serde_json::from_slice(&msg.json).map_err(|e| format!("assignments: {e}"))?;
+            self.assign(tasks).await;
+        }
+        Ok(())
+    }
+
+    async fn assign(&mut self, tasks: Vec<Task>) {
+        let ids: HashSet<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        if !self.swept {
+            self.swept = true;
+            self.sweep_orphans(&ids).await;
+        }
+        for t in tasks {
+            match self.feeds.get(&t.id) {
+                Some(feed) => {
+                    feed.send_if_modified(|old| {
+                        let changed = old.as_ref() != Some(&t);
+                        *old = Some(t.clone());
+                        changed
+                    });
+                }
+                None => self.start_controller(t),
+            }
+        }
+        let gone: Vec<String> = self
+            .feeds
+            .keys()
+            .filter(|id| !ids.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(feed) = self.feeds.remove(&id) {
+                let _ = feed.send(None);
+            }
+        }
+        // reap controllers that ended
+        while self.controllers.try_join_next().is_some() {}
+    }
+
+    fn start_controller(&mut self, t: Task) {
+        let id = t.id.clone();
+        let (tx, rx) = watch::channel(Some(t));
+        let node = NodeContext {
+            node_id: self.node.identity.node_id.clone(),
+            hostname: self.node.settings.description.hostname.clone(),
+        };
+        let c = Controller::new(self.exec.clone(), node, self.report.clone(), rx);
+        self.controllers.spawn(c.run());
+        self.feeds.insert(id, tx);
+    }
+
+    /// Containers of tasks this node no longer has (removed while the
+    /// daemon was down) go.
+    async fn sweep_orphans(&self, assigned: &HashSet<String>) {
+        for (task, container) in self.exec.task_containers().await {
+            if assigned.contains(&task) {
+                continue;
+            }
+            let _ = self
+                .exec
+                .stop(&container, Some(Duration::from_secs(10)))
+                .await;
+            if let Err(e) = self.exec.remove(&container).await {
+                tracing::debug!("removing orphaned task container {container}: {e}");
+            }
+        }
+    }
+}
