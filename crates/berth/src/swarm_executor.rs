@@ -169,7 +169,16 @@ fn host_config(t: &Task, node: &NodeContext) -> Result<HostConfig, String> {
     serde_json::from_value(hc).map_err(|e| format!("host config: {e}"))
 }
 
+/// dockerd's executor error for a container whose health check failed.
+const UNHEALTHY: &str = "unhealthy container";
+const HEALTH_POLL: Duration = Duration::from_millis(100);
+
 impl EngineExecutor {
+    fn health(&self, container: &str) -> Option<String> {
+        let v = self.engine.container_inspect(container, false).ok()?;
+        v.record.state.health.as_ref().map(|h| h.status.clone())
+    }
+
     async fn ensure_image(&self, image: &str) -> Result<(), String> {
         if self.engine.resolve_image(image).is_ok() {
             return Ok(());
@@ -223,23 +232,56 @@ impl TaskExecutor for EngineExecutor {
         Ok(id)
     }
 
+    /// Started means healthy, for a container with a health check (as
+    /// dockerd's executor has it): a rolling update moves on only then.
     async fn start(&self, container: &str) -> Result<i64, String> {
-        if let Some(s) = self.inspect(container).await.filter(|s| s.running) {
-            return Ok(s.pid);
+        let running = self.inspect(container).await.filter(|s| s.running);
+        if running.is_none() {
+            self.engine
+                .container_start(container)
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        self.engine
-            .container_start(container)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(self.inspect(container).await.map_or(0, |s| s.pid))
+        loop {
+            let Some(s) = self.inspect(container).await else {
+                return Err("task: its container is gone".into());
+            };
+            if !s.running {
+                return Err(format!("task: non-zero exit ({})", s.exit_code));
+            }
+            match self.health(container).as_deref() {
+                Some("unhealthy") => {
+                    let _ = self.stop(container, Some(Duration::from_secs(10))).await;
+                    return Err(UNHEALTHY.into());
+                }
+                Some("starting") => tokio::time::sleep(HEALTH_POLL).await,
+                _ => return Ok(s.pid),
+            }
+        }
     }
 
+    /// The container's exit code; an unhealthy container is stopped and
+    /// its task fails, as under dockerd.
     async fn wait(&self, container: &str) -> Result<i64, String> {
         let wait = self
             .engine
             .container_wait(container, WaitCondition::NotRunning)
             .map_err(|e| e.to_string())?;
-        Ok(wait.await.0)
+        if self.health(container).is_none() {
+            return Ok(wait.await.0);
+        }
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                (code, _) = &mut wait => return Ok(code),
+                _ = tokio::time::sleep(HEALTH_POLL) => {
+                    if self.health(container).as_deref() == Some("unhealthy") {
+                        let _ = self.stop(container, Some(Duration::from_secs(10))).await;
+                        return Err(UNHEALTHY.into());
+                    }
+                }
+            }
+        }
     }
 
     async fn inspect(&self, container: &str) -> Option<ContainerState> {

@@ -93,11 +93,33 @@ fn converged(c: &Cluster, service: &str, want: usize) -> BTreeMap<usize, usize> 
             && rows.iter().all(|r| r.2.starts_with("Running"))
             && per.values().sum::<usize>() == want
     });
-    assert!(
-        ok,
-        "{service}: {want} running tasks, saw {rows:?} and containers {per:?}"
-    );
+    if !ok {
+        let o = m.docker(&["node", "ls"]);
+        let nodes = format!("{}{}", stdout(&o), stderr(&o));
+        let o = m.docker(&["service", "ps", service, "--no-trunc"]);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        let until = format!("{}", chrono_now_secs());
+        let o = m.docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until,
+            "--filter",
+            "type=node",
+        ]);
+        let events = stdout(&o);
+        panic!(
+            "{service}: {want} running tasks, saw {rows:?} and containers {per:?}\n{nodes}\n{all}\n{events}"
+        );
+    }
     per
+}
+
+fn chrono_now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The containers a node runs for `service`.
@@ -115,10 +137,347 @@ fn counts(per: &BTreeMap<usize, usize>) -> Vec<usize> {
 
 #[test]
 fn services_run_spread_scale_and_go_on_a_three_node_cluster() {
-    let c = cluster();
-    let m = &c.node(0).daemon;
+    let mut c = cluster();
     replicated_service_through_the_docker_cli(&c);
-    let _ = m;
+    global_service_follows_drain(&c);
+    constraints_and_a_pending_reason(&c);
+    a_failing_update_rolls_back_on_its_own(&c);
+    a_start_first_update_with_a_health_check(&c);
+    a_job_runs_to_completion(&c);
+    bad_input_gets_dockers_errors(&c);
+    a_killed_workers_tasks_run_elsewhere(&mut c);
+}
+
+/// `docker service create` with what every check here passes: no
+/// registry to resolve the image with, no progress display, a short stop.
+fn create(m: &Daemon, args: &[&str]) -> String {
+    let mut all = vec![
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--stop-grace-period",
+        "1s",
+    ];
+    all.extend_from_slice(args);
+    ok(&m.docker(&all), "service create").trim().to_string()
+}
+
+fn inspect(m: &Daemon, service: &str, format: &str) -> String {
+    let o = m.docker(&["service", "inspect", service, "--format", format]);
+    stdout(&o).trim().to_string()
+}
+
+fn global_service_follows_drain(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    create(
+        m,
+        &[
+            "--name", "g", "--mode", "global", "busybox", "sleep", "1000",
+        ],
+    );
+    assert_eq!(counts(&converged(c, "g", 3)), [1, 1, 1]);
+    let worker = node_id(&c.node(2).daemon);
+    ok(
+        &m.docker(&["node", "update", "--availability", "drain", &worker]),
+        "drain",
+    );
+    let per = converged(c, "g", 2);
+    assert!(
+        !per.contains_key(&2),
+        "a drained node keeps no task: {per:?}"
+    );
+    ok(
+        &m.docker(&["node", "update", "--availability", "active", &worker]),
+        "activate",
+    );
+    assert_eq!(counts(&converged(c, "g", 3)), [1, 1, 1]);
+    ok(&m.docker(&["service", "rm", "g"]), "rm g");
+}
+
+fn constraints_and_a_pending_reason(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    create(
+        m,
+        &[
+            "--name",
+            "mgr",
+            "--replicas",
+            "2",
+            "--constraint",
+            "node.role==manager",
+        ]
+        .iter()
+        .chain(&["busybox", "sleep", "1000"])
+        .copied()
+        .collect::<Vec<_>>(),
+    );
+    let per = converged(c, "mgr", 2);
+    assert_eq!(per.keys().copied().collect::<Vec<_>>(), [0], "{per:?}");
+    create(
+        m,
+        &[
+            "--name",
+            "mars",
+            "--constraint",
+            "node.labels.zone==mars",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let want = "no suitable node (scheduling constraints not satisfied on 3 nodes)";
+    let shown = eventually(10, || {
+        let o = m.docker(&[
+            "service",
+            "ps",
+            "mars",
+            "--no-trunc",
+            "--format",
+            "{{.CurrentState}}|{{.Error}}",
+        ]);
+        let out = stdout(&o);
+        out.starts_with("Pending") && out.contains(want)
+    });
+    assert!(shown, "the pending reason is shown");
+    let worker = node_id(&c.node(1).daemon);
+    ok(
+        &m.docker(&["node", "update", "--label-add", "zone=mars", &worker]),
+        "label",
+    );
+    let per = converged(c, "mars", 1);
+    assert!(per.contains_key(&1), "placed once a node fits: {per:?}");
+    for s in ["mgr", "mars"] {
+        ok(&m.docker(&["service", "rm", s]), "rm");
+    }
+}
+
+fn a_failing_update_rolls_back_on_its_own(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    create(
+        m,
+        &[
+            "--name",
+            "rb",
+            "--replicas",
+            "2",
+            "--update-failure-action",
+            "rollback",
+            "--update-monitor",
+            "2s",
+            "--rollback-monitor",
+            "1s",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    converged(c, "rb", 2);
+    ok(
+        &m.docker(&["service", "update", "--detach", "--args", "false", "rb"]),
+        "update",
+    );
+    let rolled = eventually(40, || {
+        inspect(m, "rb", "{{.UpdateStatus.State}}") == "rollback_completed"
+    });
+    assert!(
+        rolled,
+        "the update rolled back: {}",
+        inspect(m, "rb", "{{json .UpdateStatus}}")
+    );
+    assert!(inspect(m, "rb", "{{.UpdateStatus.Message}}").starts_with("rollback completed"),);
+    assert_eq!(
+        inspect(m, "rb", "{{.Spec.TaskTemplate.ContainerSpec.Args}}"),
+        "[sleep 1000]"
+    );
+    converged(c, "rb", 2);
+    ok(&m.docker(&["service", "rm", "rb"]), "rm rb");
+}
+
+fn a_start_first_update_with_a_health_check(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    create(
+        m,
+        &[
+            "--name",
+            "hc",
+            "--replicas",
+            "2",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            "--update-order",
+            "start-first",
+            "--update-monitor",
+            "1s",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    converged(c, "hc", 2);
+    ok(
+        &m.docker(&["service", "update", "--detach", "--force", "hc"]),
+        "update --force",
+    );
+    let done = eventually(40, || {
+        inspect(m, "hc", "{{.UpdateStatus.State}}") == "completed"
+    });
+    assert!(done, "{}", inspect(m, "hc", "{{json .UpdateStatus}}"));
+    converged(c, "hc", 2);
+    // the new tasks counted as started once healthy
+    for n in &c.nodes {
+        let o = n.daemon.docker(&[
+            "ps",
+            "--filter",
+            "label=com.docker.swarm.service.name=hc",
+            "--format",
+            "{{.Status}}",
+        ]);
+        for status in stdout(&o).lines() {
+            assert!(status.contains("(healthy)"), "{status}");
+        }
+    }
+    let history = running_tasks(m, "hc");
+    assert_eq!(history.len(), 2);
+    ok(&m.docker(&["service", "rm", "hc"]), "rm hc");
+}
+
+fn a_job_runs_to_completion(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    create(
+        m,
+        &[
+            "--name",
+            "job",
+            "--mode",
+            "replicated-job",
+            "--replicas",
+            "3",
+            "--max-concurrent",
+            "2",
+            "busybox",
+            "true",
+        ],
+    );
+    let done = eventually(30, || {
+        let o = m.docker(&["service", "ps", "job", "--format", "{{.CurrentState}}"]);
+        let out = stdout(&o);
+        out.lines().filter(|l| l.starts_with("Complete")).count() == 3
+    });
+    assert!(done, "three completions");
+    let ls = ok(&m.docker(&["service", "ls", "--filter", "name=job"]), "ls");
+    assert!(ls.contains("(3/3 completed)"), "{ls}");
+    ok(&m.docker(&["service", "rm", "job"]), "rm job");
+}
+
+fn bad_input_gets_dockers_errors(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    let fails = |args: &[&str], want: &str| {
+        let o = m.docker(args);
+        assert_ne!(code(&o), 0, "{args:?} succeeded");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    };
+    fails(
+        &["service", "create", "--mode", "sideways", "busybox"],
+        "Unknown mode: sideways",
+    );
+    fails(
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--constraint",
+            "node.role=manager",
+            "busybox",
+        ],
+        "constraint expected one operator from ==, !=",
+    );
+    fails(
+        &["service", "create", "--update-delay", "soon", "busybox"],
+        "invalid argument \"soon\" for \"--update-delay\" flag",
+    );
+    fails(
+        &["service", "create", "--update-order", "sideways", "busybox"],
+        "sideways",
+    );
+    create(m, &["--name", "dup", "busybox", "sleep", "1000"]);
+    fails(
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            "DUP",
+            "busybox",
+        ],
+        "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service DUP already exists",
+    );
+    // a stale version: swarmkit's words, whole
+    let version = inspect(m, "dup", "{{.Version.Index}}");
+    let spec = inspect(m, "dup", "{{json .Spec}}");
+    let path = format!(
+        "/services/dup/update?version={}",
+        version.parse::<u64>().unwrap() - 1
+    );
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec json");
+    let (status, body) = common::json_request(m, "POST", &path, Some(spec));
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.to_string().contains("update out of sequence"),
+        "{body}"
+    );
+    ok(&m.docker(&["service", "rm", "dup"]), "rm dup");
+    // an image no node can get: a rejected task that says why
+    create(m, &["--name", "nope", "127.0.0.1:1/nope:latest"]);
+    let rejected = eventually(30, || {
+        let o = m.docker(&[
+            "service",
+            "ps",
+            "nope",
+            "--no-trunc",
+            "--format",
+            "{{.CurrentState}}|{{.Error}}",
+        ]);
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("Rejected") && l.contains("nope"))
+    });
+    assert!(rejected, "the task was rejected with its reason");
+    ok(&m.docker(&["service", "rm", "nope"]), "rm nope");
+}
+
+fn a_killed_workers_tasks_run_elsewhere(c: &mut Cluster) {
+    let m = &c.node(0).daemon;
+    create(
+        m,
+        &[
+            "--name",
+            "heal",
+            "--replicas",
+            "3",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(counts(&converged(c, "heal", 3)), [1, 1, 1]);
+    let started = std::time::Instant::now();
+    c.node_mut(2).daemon.kill9();
+    let moved = eventually(30, || {
+        let on_live: usize = (0..2)
+            .map(|i| containers_of(&c.node(i).daemon, "heal").len())
+            .sum();
+        on_live == 3
+    });
+    assert!(moved, "the killed worker's task runs elsewhere");
+    eprintln!(
+        "a killed worker's task ran elsewhere after {:?}",
+        started.elapsed()
+    );
 }
 
 fn replicated_service_through_the_docker_cli(c: &Cluster) {

@@ -61,6 +61,7 @@ pub use health::{HealthRecord, ProbeResult};
 pub use images::{
     ImageDeleteItem, ImageDetails, ImageHistoryView, ImageSummaryView, ImportOptions,
 };
+pub use names::generate as generate_name;
 pub use networks::{CreateNetwork, NetworkContainerView, NetworkRecord, NetworkView};
 pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;

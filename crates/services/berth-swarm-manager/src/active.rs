@@ -31,6 +31,12 @@ pub struct Active {
     pub raft: Option<Arc<RaftNode>>,
     /// when each node was last heard from, on the leader
     pub last_seen: Mutex<HashMap<String, Instant>>,
+    /// when each node's task session ended, on the leader, until its
+    /// next heartbeat
+    pub lost: Mutex<HashMap<String, Instant>>,
+    /// wakes the agent's heartbeat before its time (a new task session:
+    /// the leader must know the node is alive)
+    pub beat_now: tokio::sync::Notify,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     pub settings: crate::SwarmSettings,
     /// the node's DEK and unlock key, shared with its `Swarm`

@@ -41,6 +41,7 @@ impl Active {
             memory_bytes: d.memory_bytes,
             addr: String::new(),
             tls_info: Some(self.tls_info()),
+            session_lost: false,
         }
     }
 
@@ -110,7 +111,10 @@ pub fn spawn_agent(node: Arc<Active>, swarm: crate::Swarm) -> tokio::task::JoinH
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = node.beat_now.notified() => {}
+            }
         }
     })
 }
@@ -159,15 +163,64 @@ pub fn spawn_monitor(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+impl Active {
+    /// On the leader: `node_id`'s task session ended. Unless the node
+    /// beats again within one period (a daemon restart, a move to another
+    /// manager), it goes down then rather than after `MISSED_BEATS`.
+    pub fn note_session_lost(&self, node_id: &str) {
+        self.lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node_id.to_string(), Instant::now());
+    }
+}
+
+/// A node's task session with this manager ended: the leader is told.
+pub async fn session_lost(node: &Active, node_id: &str) {
+    let Ok(raft) = node.raft() else { return };
+    if raft.is_leader() {
+        return node.note_session_lost(node_id);
+    }
+    let Some((_, leader)) = raft.leader() else {
+        return;
+    };
+    let report = HeartbeatReport {
+        node_id: node_id.to_string(),
+        session_lost: true,
+        ..HeartbeatReport::default()
+    };
+    let Ok(json) = serde_json::to_vec(&report) else {
+        return;
+    };
+    let Ok(channel) = node.peers.channel(&leader.addr) else {
+        return;
+    };
+    let req = HeartbeatRequest {
+        report: Some(Blob { json }),
+    };
+    if let Err(e) = DispatcherClient::new(channel).heartbeat(req).await {
+        tracing::debug!(
+            "telling the leader {node_id}'s session ended: {}",
+            e.message()
+        );
+    }
+}
+
 async fn mark_silent_nodes_down(node: &Active) {
-    let limit = node.heartbeat_period() * MISSED_BEATS;
+    let period = node.heartbeat_period();
+    let limit = period * MISSED_BEATS;
     let Ok(store) = node.store() else { return };
     let silent: Vec<_> = {
         let seen = node.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let lost = node.lost.lock().unwrap_or_else(|e| e.into_inner());
+        let quiet = |id: &str| {
+            seen.get(id).is_none_or(|t| t.elapsed() > limit)
+                || lost.get(id).is_some_and(|t| t.elapsed() > period)
+        };
         store.read(|s| {
             s.nodes()
                 .filter(|n| n.status.state == NodeState::Ready)
-                .filter(|n| seen.get(&n.id).is_none_or(|t| t.elapsed() > limit))
+                .filter(|n| quiet(&n.id))
                 .cloned()
                 .collect()
         })

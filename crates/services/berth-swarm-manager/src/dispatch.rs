@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_swarm_rpc::pb::Blob;
-use berth_swarm_store::{Action, Event, Object, Task, TaskPatch, WatchedStore};
+use berth_swarm_store::{Action, Event, Object, Task, TaskPatch};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -23,8 +23,20 @@ const DEBOUNCE: Duration = Duration::from_millis(5);
 
 /// Every task the store gives `node_id`, sent whole now and after each
 /// change to one of them.
-pub fn assignments(store: Arc<WatchedStore>, node_id: String) -> AssignmentStream {
+pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStream, Status> {
+    let store = node
+        .store()
+        .map_err(|e| Status::unavailable(e.to_string()))?
+        .clone();
     let (tx, rx) = mpsc::channel(2);
+    let watcher = tx.clone();
+    let lost_node = node_id.clone();
+    tokio::spawn(async move {
+        // the agent hung up (its daemon died, or it moved to another
+        // manager): the leader hears of it at once, not heartbeats later
+        watcher.closed().await;
+        crate::agent::session_lost(&node, &lost_node).await;
+    });
     tokio::spawn(async move {
         let mut changes = store.watch();
         let mut last: Option<Vec<u8>> = None;
@@ -44,12 +56,13 @@ pub fn assignments(store: Arc<WatchedStore>, node_id: String) -> AssignmentStrea
                 }
                 last = Some(json);
             }
-            if !next_change(&mut changes, &node_id).await {
-                return;
+            tokio::select! {
+                more = next_change(&mut changes, &node_id) => if !more { return },
+                _ = tx.closed() => return,
             }
         }
     });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }
 
 /// Waits for a change to one of the node's tasks; false once the store

@@ -303,6 +303,8 @@ impl Swarm {
             peers,
             raft,
             last_seen: Mutex::new(HashMap::new()),
+            lost: Mutex::new(HashMap::new()),
+            beat_now: tokio::sync::Notify::new(),
             tasks: Mutex::new(Vec::new()),
             settings: self.settings.clone(),
             keys: self.keys.clone(),

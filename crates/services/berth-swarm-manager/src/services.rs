@@ -40,6 +40,10 @@ pub struct HeartbeatReport {
     /// the root it trusts and its certificate's issuer
     #[serde(default)]
     pub tls_info: Option<berth_swarm_store::TlsInfo>,
+    /// not a heartbeat: a manager tells the leader that the node's task
+    /// session ended (`agent::session_lost`)
+    #[serde(default)]
+    pub session_lost: bool,
 }
 
 fn status_of(e: crate::SwarmError) -> Status {
@@ -362,11 +366,8 @@ impl pb::dispatcher_server::Dispatcher for Services {
         req: Request<Empty>,
     ) -> Result<Response<Self::AssignmentsStream>, Status> {
         let caller = self.agent(&req)?;
-        let store = self.node.store().map_err(status_of)?.clone();
-        Ok(Response::new(crate::dispatch::assignments(
-            store,
-            caller.node_id,
-        )))
+        let stream = crate::dispatch::assignments(self.node.clone(), caller.node_id)?;
+        Ok(Response::new(stream))
     }
 
     async fn update_task_status(&self, req: Request<Blob>) -> Result<Response<Empty>, Status> {
@@ -411,6 +412,10 @@ impl pb::dispatcher_server::Dispatcher for Services {
         }
         self.refuse_removed(&report.node_id)?;
         let node_id = report.node_id.clone();
+        if report.session_lost {
+            self.node.note_session_lost(&node_id);
+            return Ok(Response::new(pb::HeartbeatResponse::default()));
+        }
         let role = self.record(report).await?;
         let (renew, root_ca) = raft.store().read(|s| {
             (
@@ -440,6 +445,11 @@ impl Services {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(r.node_id.clone(), Instant::now());
+        self.node
+            .lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&r.node_id);
         let store = self.node.store().map_err(status_of)?;
         let Some(mut node) = store.read(|s| s.node(&r.node_id).cloned()) else {
             return Err(Status::not_found(format!("node {} not found", r.node_id)));

@@ -414,6 +414,10 @@ pub struct Task {
     /// restart policy's delay
     #[serde(default)]
     pub restart_at: Option<DateTime<Utc>>,
+    /// when the agent first reported it running (the updater's monitor
+    /// counts from then)
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl Task {
@@ -435,6 +439,9 @@ impl Task {
         if let Some(s) = &p.status {
             // a report never takes a task back (swarmkit's rule)
             if s.state >= t.status.state {
+                if s.state == TaskState::Running && t.started_at.is_none() {
+                    t.started_at = s.timestamp;
+                }
                 t.status = s.clone();
             }
         }

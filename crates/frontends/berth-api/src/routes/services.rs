@@ -17,7 +17,11 @@ use crate::wire::services as wire;
 
 /// `POST /services/create`
 pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
-    let spec: ServiceSpec = json_body(&body)?;
+    let mut spec: ServiceSpec = json_body(&body)?;
+    if spec.name.is_empty() {
+        // dockerd names a service the client left unnamed, as a container
+        spec.name = berth_engine::generate_name(&random_hex(), 0);
+    }
     let id = s.swarm.create_service(spec).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ID": id }))).into_response())
 }
@@ -125,4 +129,16 @@ pub async fn tasks(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiRes
 pub async fn task(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<Response> {
     let t = s.swarm.task(&id).await?;
     Ok(Json(wire::task_answer(&t)).into_response())
+}
+
+/// 16 hex digits, random enough to pick a name (not a secret).
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
 }

@@ -84,6 +84,12 @@ async fn pass(node: &Active, clock: &mut UpdateClock) -> Option<DateTime<Utc>> {
         return Some(Utc::now() + chrono::Duration::seconds(1));
     }
     commit(node, plan.actions).await;
+    for s in plan.services {
+        let action = Action::Update(berth_swarm_store::Object::Service(s));
+        if let Err(e) = node.propose(vec![action]).await {
+            tracing::debug!("a service's update status: {e}");
+        }
+    }
     plan.wake_at
 }
 

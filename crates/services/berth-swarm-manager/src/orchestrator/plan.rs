@@ -20,6 +20,10 @@ use super::restart::{delay, should_restart};
 #[derive(Debug, Default)]
 pub struct Plan {
     pub actions: Vec<Action>,
+    /// services whose update status or spec the pass changes: committed
+    /// one by one after `actions`, since a client's update of the same
+    /// service may win the race (the next pass then sees it)
+    pub services: Vec<Service>,
     pub wake_at: Option<DateTime<Utc>>,
 }
 
@@ -93,6 +97,25 @@ impl Planner<'_> {
                 },
             });
         }
+    }
+
+    /// The service as the pass leaves it (its version as read, so that a
+    /// concurrent client update wins).
+    pub fn set_service(&mut self, s: Service) {
+        self.plan.services.retain(|x| x.id != s.id);
+        self.plan.services.push(s);
+    }
+
+    pub fn set_update_status(&mut self, s: &Service, status: berth_swarm_store::UpdateStatus) {
+        let mut s = self
+            .plan
+            .services
+            .iter()
+            .find(|x| x.id == s.id)
+            .cloned()
+            .unwrap_or_else(|| s.clone());
+        s.update_status = Some(status);
+        self.set_service(s);
     }
 
     /// The task is to stop (an update replaces it).
@@ -256,22 +279,23 @@ impl Planner<'_> {
                 .copied()
                 .filter(|t| !job || t.job_iteration == Some(s.job_iteration))
                 .collect();
-            if this_iteration.is_empty() {
-                let t = self.new_task(s, 0, &n.id);
-                self.add(t);
-                continue;
-            }
             let current = this_iteration
                 .iter()
                 .copied()
                 .filter(|t| t.desired_state <= TaskState::Running)
                 .max_by_key(|t| t.meta.created_at);
-            if let Some(c) = current {
-                self.release_delayed(c);
-                if c.status.state.is_terminal() && should_restart(c, &this_iteration, job, self.now)
-                {
-                    self.restart(s, c, 0, &n.id);
+            let Some(c) = current else {
+                // a job runs once per node and iteration; a service's task
+                // comes back to a node that is eligible again
+                if !job || this_iteration.is_empty() {
+                    let t = self.new_task(s, 0, &n.id);
+                    self.add(t);
                 }
+                continue;
+            };
+            self.release_delayed(c);
+            if c.status.state.is_terminal() && should_restart(c, &this_iteration, job, self.now) {
+                self.restart(s, c, 0, &n.id);
             }
         }
         // tasks on nodes that left the swarm

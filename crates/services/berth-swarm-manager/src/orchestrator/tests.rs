@@ -86,9 +86,12 @@ impl World {
         };
         let plan = plan_pass(&self.store, self.now, &mut self.clock, &mut new_id);
         self.ids = ids;
-        let n = plan.actions.len();
-        if n > 0 {
+        let n = plan.actions.len() + plan.services.len();
+        if !plan.actions.is_empty() {
             self.apply(plan.actions);
+        }
+        for s in plan.services {
+            self.apply(vec![Action::Update(Object::Service(s))]);
         }
         n
     }
@@ -365,6 +368,10 @@ fn a_global_service_follows_the_nodes() {
     let nodes: Vec<String> = w.live("g").into_iter().map(|t| t.node_id).collect();
     assert_eq!(nodes.len(), 2);
     assert!(!nodes.contains(&"n1".to_string()));
+    w.report(|t| t.node_id == "n1", TaskState::Shutdown);
+    w.set_node("n1", |n| n.spec.availability = Availability::Active);
+    w.settle();
+    assert_eq!(w.live("g").len(), 3, "back on the node once it is active");
 }
 
 #[test]
@@ -471,4 +478,107 @@ fn tasks_of_a_removed_service_are_removed_once_down() {
     w.report(|_| true, TaskState::Shutdown);
     w.settle();
     assert!(w.tasks("s").is_empty());
+}
+
+fn update_state(w: &World, id: &str) -> (String, String) {
+    let u = w
+        .store
+        .service(id)
+        .unwrap()
+        .update_status
+        .clone()
+        .unwrap_or_default();
+    (u.state, u.message)
+}
+
+/// A service of `n` replicas whose tasks all run, then updated.
+fn updated_service(config: UpdateConfig, n: u64) -> World {
+    let mut w = World::new(&["n1", "n2"]);
+    let mut s = service("s", replicated(n));
+    s.spec.update_config = Some(config);
+    w.apply(vec![Action::Create(Object::Service(s))]);
+    w.settle();
+    w.run_all();
+    w.update_service("s", |s| {
+        s.previous_spec = Some(s.spec.clone());
+        s.previous_spec_version = s.spec_version;
+        s.spec_version = 9;
+        s.spec.task_template.force_update = 1;
+        s.update_status = None;
+    });
+    w.settle();
+    w
+}
+
+#[test]
+fn an_update_completes_once_its_tasks_ran_for_the_monitor_period() {
+    let mut w = updated_service(
+        UpdateConfig {
+            parallelism: 0,
+            ..UpdateConfig::default()
+        },
+        2,
+    );
+    assert_eq!(update_state(&w, "s").0, "updating");
+    w.run_all();
+    w.settle();
+    assert_eq!(update_state(&w, "s").0, "updating", "still monitoring");
+    w.now += Duration::seconds(5);
+    w.settle();
+    assert_eq!(
+        update_state(&w, "s"),
+        ("completed".into(), "update completed".into())
+    );
+}
+
+#[test]
+fn a_failing_update_pauses_or_rolls_back_as_configured() {
+    let mut w = updated_service(UpdateConfig::default(), 2);
+    w.report(
+        |t| t.spec_version == 9 && !t.node_id.is_empty(),
+        TaskState::Failed,
+    );
+    w.settle();
+    let (state, msg) = update_state(&w, "s");
+    assert_eq!(state, "paused");
+    assert!(
+        msg.starts_with("update paused due to failure or early termination of task t"),
+        "{msg}"
+    );
+    let fresh = w.live("s").iter().filter(|t| t.spec_version == 9).count();
+    assert!(fresh <= 1, "a paused update starts no more slots");
+
+    let mut w = updated_service(
+        UpdateConfig {
+            parallelism: 1,
+            failure_action: Some("rollback".into()),
+            ..UpdateConfig::default()
+        },
+        2,
+    );
+    w.report(
+        |t| t.spec_version == 9 && !t.node_id.is_empty(),
+        TaskState::Failed,
+    );
+    w.settle();
+    let (state, msg) = update_state(&w, "s");
+    assert_eq!(state, "rollback_started");
+    assert!(
+        msg.starts_with("update rolled back due to failure"),
+        "{msg}"
+    );
+    let s = w.store.service("s").unwrap().clone();
+    assert_eq!(
+        s.spec.task_template.force_update, 0,
+        "the previous spec is back"
+    );
+    w.run_all();
+    w.settle();
+    assert!(w.live("s").iter().all(|t| t.spec_version == s.spec_version));
+    w.now += Duration::seconds(5);
+    w.settle();
+    assert_eq!(
+        update_state(&w, "s"),
+        ("rollback_completed".into(), "rollback completed".into())
+    );
 }

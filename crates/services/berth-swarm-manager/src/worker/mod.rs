@@ -68,6 +68,9 @@ impl Worker {
             .await
             .map_err(|s| s.message().to_string())?
             .into_inner();
+        // the manager this session left may have told the leader the node
+        // is gone: a heartbeat now says otherwise
+        self.node.beat_now.notify_one();
         while let Some(msg) = stream
             .message()
             .await
