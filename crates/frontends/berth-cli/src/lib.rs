@@ -157,6 +157,8 @@ enum ServiceCommand {
     Create(Box<commands::services::CreateArgs>),
     /// Display detailed information on one or more services
     Inspect(commands::services_list::InspectArgs),
+    /// Fetch the logs of a service or task
+    Logs(commands::services_logs::LogsArgs),
     /// List services
     #[command(alias = "list")]
     Ls(commands::services_list::LsArgs),
@@ -430,6 +432,7 @@ async fn service(ctx: &Ctx, c: ServiceCommand) -> anyhow::Result<i32> {
     match c {
         ServiceCommand::Create(a) => s::create(ctx, *a).await,
         ServiceCommand::Inspect(a) => commands::services_list::inspect(ctx, a).await,
+        ServiceCommand::Logs(a) => commands::services_logs::logs(ctx, a).await,
         ServiceCommand::Ls(a) => commands::services_list::ls(ctx, a).await,
         ServiceCommand::Ps(a) => commands::services_list::ps(ctx, a).await,
         ServiceCommand::Rm(a) => s::rm(ctx, a).await,

@@ -11,6 +11,7 @@ pub mod services_image;
 pub mod services_list;
 #[cfg(test)]
 mod services_list_tests;
+pub mod services_logs;
 pub mod services_mounts;
 pub mod services_opts;
 pub mod services_pretty;
