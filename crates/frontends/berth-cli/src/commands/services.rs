@@ -182,6 +182,7 @@ async fn send_update(
     auth: Option<&str>,
 ) -> Result<Value> {
     tag_image(spec);
+    go_order(spec);
     let path = update_path(service, query);
     let headers: Vec<(&str, String)> = auth
         .map(|a| ("X-Registry-Auth", a.to_string()))
@@ -221,7 +222,6 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
         });
         warning = services_image::prepare(ctx, &mut spec, resolve, auth.as_deref()).await?;
     }
-    go_order(&mut spec);
     let auth = checked.registry_auth.then(|| {
         registry_auth(
             spec["TaskTemplate"]["ContainerSpec"]["Image"]

@@ -95,3 +95,14 @@ fn inspect_prints_dockers_json_and_pretty_text() {
     let raw = format!("{}\n", json_indent(&Value::Array(vec![web])).unwrap());
     assert_eq!(raw, stdout_of(&d, "inspect"));
 }
+
+#[test]
+fn a_task_listed_twice_is_indented_on_both_rows_as_in_docker() {
+    let d = data();
+    let task = d["tasks"][0].clone();
+    let svcs = names(&[("svcid1234567890abcdef", "web")]);
+    let named = named_tasks(vec![task.clone(), task], &svcs);
+    let rows = task_rows(&named, &HashMap::new(), true, true, now(&d));
+    let shown: Vec<&str> = rows.iter().map(|r| r["Name"].as_str().unwrap_or_default()).collect();
+    assert_eq!(shown, vec![" \\_ web.1", " \\_ web.1"]);
+}

@@ -192,7 +192,9 @@ pub fn named_tasks(tasks: Vec<Value>, services: &HashMap<String, String>) -> Vec
 }
 
 /// The rows of the sorted tasks; a task with the name of the one before
-/// is indented in a table. `nodes` maps node IDs to names.
+/// is indented in a table. `nodes` maps node IDs to names. As in docker,
+/// the shown names are kept by task ID: a task listed twice (once per
+/// node of `node ps`) takes the last name given to it on every row.
 pub fn task_rows(
     named: &[(String, Value)],
     nodes: &HashMap<String, String>,
@@ -201,19 +203,24 @@ pub fn task_rows(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Value> {
     let indent = if table { " \\_ " } else { "" };
+    let mut shown: HashMap<&str, String> = HashMap::new();
     let mut prev = "";
+    for (name, t) in named {
+        let s = if name == prev {
+            format!("{indent}{name}")
+        } else {
+            name.clone()
+        };
+        shown.insert(text(&t["ID"]), s);
+        prev = name;
+    }
     named
         .iter()
         .map(|(name, t)| {
-            let shown = if name == prev {
-                format!("{indent}{name}")
-            } else {
-                name.clone()
-            };
-            prev = name;
             let id = text(&t["NodeID"]);
             let node = nodes.get(id).map_or(id, String::as_str);
-            task_row(t, &shown, node, trunc, now)
+            let name = shown.get(text(&t["ID"])).unwrap_or(name);
+            task_row(t, name, node, trunc, now)
         })
         .collect()
 }
