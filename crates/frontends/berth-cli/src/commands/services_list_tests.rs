@@ -103,6 +103,9 @@ fn a_task_listed_twice_is_indented_on_both_rows_as_in_docker() {
     let svcs = names(&[("svcid1234567890abcdef", "web")]);
     let named = named_tasks(vec![task.clone(), task], &svcs);
     let rows = task_rows(&named, &HashMap::new(), true, true, now(&d));
-    let shown: Vec<&str> = rows.iter().map(|r| r["Name"].as_str().unwrap_or_default()).collect();
+    let shown: Vec<&str> = rows
+        .iter()
+        .map(|r| r["Name"].as_str().unwrap_or_default())
+        .collect();
     assert_eq!(shown, vec![" \\_ web.1", " \\_ web.1"]);
 }

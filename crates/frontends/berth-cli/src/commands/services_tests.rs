@@ -230,3 +230,31 @@ fn update_sends_the_docker_clis_spec() {
         }
     }
 }
+
+#[test]
+fn with_registry_auth_sends_the_docker_clis_header() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config = serde_json::json!({ "auths": {
+        "https://index.docker.io/v1/": { "auth": b64("alice:s3cret") },
+        "reg.example.com:5000": { "auth": b64("bob:pw") },
+    }});
+    std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config");
+    crate::config::set_dir(dir.path().to_path_buf());
+    for case in cases(include_str!("testdata/service_create_auth.json")) {
+        let image = case.args.last().cloned().unwrap_or_default();
+        let sent = case.requests.iter().find(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/services/create"))
+        });
+        let header = sent.and_then(|r| r["auth"].as_str()).unwrap_or_default();
+        assert_eq!(
+            super::services::registry_auth(&image),
+            header,
+            "{}",
+            case.name
+        );
+    }
+}
