@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod goparse;
 mod output;
 mod ports;
 mod progress;
@@ -145,6 +146,33 @@ enum Command {
     /// Manage Swarm nodes
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Manage Swarm services
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceCommand {
+    /// Create a new service
+    Create(Box<commands::services::CreateArgs>),
+    /// Display detailed information on one or more services
+    Inspect(commands::services_list::InspectArgs),
+    /// Fetch the logs of a service or task
+    Logs(commands::services_logs::LogsArgs),
+    /// List services
+    #[command(alias = "list")]
+    Ls(commands::services_list::LsArgs),
+    /// List the tasks of one or more services
+    Ps(commands::services_list::PsArgs),
+    /// Remove one or more services
+    #[command(alias = "remove")]
+    Rm(commands::services::RmArgs),
+    /// Revert changes to a service's configuration
+    Rollback(commands::services::RollbackArgs),
+    /// Scale one or multiple replicated services
+    Scale(commands::services::ScaleArgs),
+    /// Update a service
+    Update(Box<commands::services::UpdateArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,6 +427,21 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
+async fn service(ctx: &Ctx, c: ServiceCommand) -> anyhow::Result<i32> {
+    use commands::services as s;
+    match c {
+        ServiceCommand::Create(a) => s::create(ctx, *a).await,
+        ServiceCommand::Inspect(a) => commands::services_list::inspect(ctx, a).await,
+        ServiceCommand::Logs(a) => commands::services_logs::logs(ctx, a).await,
+        ServiceCommand::Ls(a) => commands::services_list::ls(ctx, a).await,
+        ServiceCommand::Ps(a) => commands::services_list::ps(ctx, a).await,
+        ServiceCommand::Rm(a) => s::rm(ctx, a).await,
+        ServiceCommand::Rollback(a) => s::rollback(ctx, a).await,
+        ServiceCommand::Scale(a) => s::scale(ctx, a).await,
+        ServiceCommand::Update(a) => s::update(ctx, *a).await,
+    }
+}
+
 /// The reader of our output went away (`| head`): not worth a message.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -524,5 +567,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Node(NodeCommand::Rm(a)) => commands::nodes::node_rm(ctx, a).await,
         Command::Node(NodeCommand::Ps(a)) => commands::nodes::node_ps(ctx, a).await,
+        Command::Service(c) => service(ctx, c).await,
     }
 }

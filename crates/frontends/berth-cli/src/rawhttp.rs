@@ -126,6 +126,16 @@ pub async fn get(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
     Ok((status, PendingBody::new(reader, &headers)))
 }
 
+/// A GET with extra request headers (`X-Registry-Auth`).
+pub async fn get_with_headers(
+    socket: &str,
+    path: &str,
+    extra: &[(&str, String)],
+) -> Result<(u16, PendingBody)> {
+    let (status, headers, reader) = exchange_with(socket, "GET", path, extra, &[]).await?;
+    Ok((status, PendingBody::new(reader, &headers)))
+}
+
 /// Sends a DELETE; returns once the status line and headers arrived.
 pub async fn delete(socket: &str, path: &str) -> Result<(u16, PendingBody)> {
     let (status, headers, reader) = exchange(socket, "DELETE", path).await?;

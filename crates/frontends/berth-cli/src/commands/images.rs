@@ -344,7 +344,7 @@ fn registry_of(name: &str) -> String {
 }
 
 /// `X-Registry-Auth` for the registry of `name`, from what `login` saved.
-fn registry_auth_header(name: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn registry_auth_header(name: &str) -> Vec<(&'static str, String)> {
     use base64::Engine as _;
     let host = registry_of(name);
     let Some((user, pass)) = crate::config::load().ok().and_then(|c| c.auth(&host)) else {

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::{Value, json};
 
+use super::services_flags::Usage;
+use super::services_list::{filters_json, parse_filters};
 use super::swarm::{answer, get_json, node_ref};
-use crate::output::print_format_or;
+use super::tasks_table::{TaskPrint, print_tasks};
 use crate::rawhttp;
 use crate::{Ctx, status};
 
@@ -166,57 +168,54 @@ pub async fn node_rm(ctx: &Ctx, a: NodeRmArgs) -> Result<i32> {
     Ok(0)
 }
 
-const TASK_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}";
-const TASK_HEADERS: &[(&str, &str)] = &[
-    ("ID", "ID"),
-    ("Name", "NAME"),
-    ("Image", "IMAGE"),
-    ("Node", "NODE"),
-    ("DesiredState", "DESIRED STATE"),
-    ("CurrentState", "CURRENT STATE"),
-    ("Error", "ERROR"),
-    ("Ports", "PORTS"),
-];
-
-/// `node ps`: each node's tasks (none before services exist), errors
-/// gathered as the docker CLI gathers them.
+/// `node ps`: each node's tasks, errors gathered as the docker CLI
+/// gathers them.
 pub async fn node_ps(ctx: &Ctx, a: NodePsArgs) -> Result<i32> {
-    let user = super::containers::parse_filters(&a.filter)?.unwrap_or_default();
+    let usage = Usage {
+        path: "node ps",
+        line: "[OPTIONS] [NODE...]",
+    };
+    // one filter for all the nodes, as in the docker CLI: each node's ID
+    // is added to it, so a later node's request names the earlier ones too
+    let mut filters = parse_filters(&a.filter, &usage)?;
     let mut tasks: Vec<Value> = Vec::new();
     let mut errors = Vec::new();
     for r in &a.nodes {
-        let got = async {
-            let id = node_ref(ctx, r).await?;
-            let node = inspect(ctx, &id).await?;
-            let mut filters = user.clone();
-            filters
-                .entry("node".to_string())
-                .or_default()
-                .push(node["ID"].as_str().unwrap_or_default().to_string());
-            let path = format!(
-                "/tasks?filters={}",
-                rawhttp::encode(&serde_json::to_string(&filters)?)
-            );
-            get_json(ctx, &path).await
+        let node = match node_ref(ctx, r).await {
+            Ok(id) => inspect(ctx, &id).await,
+            Err(e) => Err(e),
         };
-        match got.await {
+        let node = match node {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(e.to_string());
+                continue;
+            }
+        };
+        filters.push((
+            "node".into(),
+            node["ID"].as_str().unwrap_or_default().to_string(),
+        ));
+        let path = format!(
+            "/tasks?filters={}",
+            rawhttp::encode(&filters_json(&filters))
+        );
+        match get_json(ctx, &path).await {
             Ok(Value::Array(t)) => tasks.extend(t),
             Ok(_) => {}
             Err(e) => errors.push(e.to_string()),
         }
     }
     if errors.is_empty() || !tasks.is_empty() {
-        let format = a.format.clone().filter(|f| !f.is_empty()).or_else(|| {
-            (!a.quiet)
-                .then(|| crate::config::format_for("tasksFormat"))
-                .flatten()
-        });
-        let default = if a.quiet { "{{.ID}}" } else { TASK_TABLE };
-        let rows: Vec<Value> = tasks
-            .iter()
-            .map(|t| json!({ "ID": t["ID"], "Name": t["Name"], "Node": t["NodeID"] }))
-            .collect();
-        print_format_or(format.as_deref(), default, &rows, TASK_HEADERS)?;
+        let print = TaskPrint {
+            no_resolve: a.no_resolve,
+            trunc: !a.no_trunc,
+            quiet: a.quiet,
+            format: a.format.clone(),
+        };
+        if let Err(e) = print_tasks(ctx, tasks, &print).await {
+            errors.push(e.to_string());
+        }
     }
     if !errors.is_empty() {
         return Err(status(1, errors.join("\n")));
