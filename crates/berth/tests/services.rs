@@ -11,6 +11,22 @@ use std::collections::BTreeMap;
 use common::cluster::Cluster;
 use common::{Daemon, code, eventually, join_args, node_id, ok, stderr, stdout};
 
+/// Which client drives a check: every scenario runs through both.
+#[derive(Clone, Copy, Debug)]
+enum Cli {
+    Docker,
+    Berth,
+}
+
+impl Cli {
+    fn run(self, d: &Daemon, args: &[&str]) -> std::process::Output {
+        match self {
+            Cli::Docker => d.docker(args),
+            Cli::Berth => d.berth(args),
+        }
+    }
+}
+
 /// A cluster of a manager (node 0) and two workers, heartbeats every
 /// second.
 fn cluster() -> Cluster {
@@ -108,7 +124,22 @@ fn converged(c: &Cluster, service: &str, want: usize) -> BTreeMap<usize, usize> 
             "--filter",
             "type=node",
         ]);
-        let events = stdout(&o);
+        let mut events = stdout(&o);
+        for n in &c.nodes {
+            let o = n.daemon.docker(&[
+                "events",
+                "--since",
+                "0",
+                "--until",
+                &until,
+                "--filter",
+                "type=container",
+                "--format",
+                "{{.Time}} {{.Action}} {{.Actor.Attributes.name}}",
+            ]);
+            events.push_str(&stdout(&o));
+            events.push_str("----\n");
+        }
         panic!(
             "{service}: {want} running tasks, saw {rows:?} and containers {per:?}\n{nodes}\n{all}\n{events}"
         );
@@ -138,19 +169,22 @@ fn counts(per: &BTreeMap<usize, usize>) -> Vec<usize> {
 #[test]
 fn services_run_spread_scale_and_go_on_a_three_node_cluster() {
     let mut c = cluster();
-    replicated_service_through_the_docker_cli(&c);
-    global_service_follows_drain(&c);
-    constraints_and_a_pending_reason(&c);
-    a_failing_update_rolls_back_on_its_own(&c);
-    a_start_first_update_with_a_health_check(&c);
-    a_job_runs_to_completion(&c);
-    bad_input_gets_dockers_errors(&c);
-    a_killed_workers_tasks_run_elsewhere(&mut c);
+    // the seeds' scenario through each CLI; the rest alternate
+    replicated_service(&c, Cli::Docker, "w8");
+    replicated_service(&c, Cli::Berth, "w9");
+    global_service_follows_drain(&c, Cli::Berth);
+    constraints_and_a_pending_reason(&c, Cli::Docker);
+    a_failing_update_rolls_back_on_its_own(&c, Cli::Berth);
+    a_start_first_update_with_a_health_check(&c, Cli::Docker);
+    a_job_runs_to_completion(&c, Cli::Berth);
+    bad_input_gets_dockers_errors(&c, Cli::Docker);
+    bad_input_gets_dockers_errors(&c, Cli::Berth);
+    a_killed_workers_tasks_run_elsewhere(&mut c, Cli::Docker);
 }
 
 /// `docker service create` with what every check here passes: no
 /// registry to resolve the image with, no progress display, a short stop.
-fn create(m: &Daemon, args: &[&str]) -> String {
+fn create(cli: Cli, m: &Daemon, args: &[&str]) -> String {
     let mut all = vec![
         "service",
         "create",
@@ -160,17 +194,18 @@ fn create(m: &Daemon, args: &[&str]) -> String {
         "1s",
     ];
     all.extend_from_slice(args);
-    ok(&m.docker(&all), "service create").trim().to_string()
+    ok(&cli.run(m, &all), "service create").trim().to_string()
 }
 
-fn inspect(m: &Daemon, service: &str, format: &str) -> String {
-    let o = m.docker(&["service", "inspect", service, "--format", format]);
+fn inspect(cli: Cli, m: &Daemon, service: &str, format: &str) -> String {
+    let o = cli.run(m, &["service", "inspect", service, "--format", format]);
     stdout(&o).trim().to_string()
 }
 
-fn global_service_follows_drain(c: &Cluster) {
+fn global_service_follows_drain(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     create(
+        cli,
         m,
         &[
             "--name", "g", "--mode", "global", "busybox", "sleep", "1000",
@@ -179,7 +214,7 @@ fn global_service_follows_drain(c: &Cluster) {
     assert_eq!(counts(&converged(c, "g", 3)), [1, 1, 1]);
     let worker = node_id(&c.node(2).daemon);
     ok(
-        &m.docker(&["node", "update", "--availability", "drain", &worker]),
+        &cli.run(m, &["node", "update", "--availability", "drain", &worker]),
         "drain",
     );
     let per = converged(c, "g", 2);
@@ -188,16 +223,17 @@ fn global_service_follows_drain(c: &Cluster) {
         "a drained node keeps no task: {per:?}"
     );
     ok(
-        &m.docker(&["node", "update", "--availability", "active", &worker]),
+        &cli.run(m, &["node", "update", "--availability", "active", &worker]),
         "activate",
     );
     assert_eq!(counts(&converged(c, "g", 3)), [1, 1, 1]);
-    ok(&m.docker(&["service", "rm", "g"]), "rm g");
+    ok(&cli.run(m, &["service", "rm", "g"]), "rm g");
 }
 
-fn constraints_and_a_pending_reason(c: &Cluster) {
+fn constraints_and_a_pending_reason(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     create(
+        cli,
         m,
         &[
             "--name",
@@ -215,6 +251,7 @@ fn constraints_and_a_pending_reason(c: &Cluster) {
     let per = converged(c, "mgr", 2);
     assert_eq!(per.keys().copied().collect::<Vec<_>>(), [0], "{per:?}");
     create(
+        cli,
         m,
         &[
             "--name",
@@ -228,33 +265,37 @@ fn constraints_and_a_pending_reason(c: &Cluster) {
     );
     let want = "no suitable node (scheduling constraints not satisfied on 3 nodes)";
     let shown = eventually(10, || {
-        let o = m.docker(&[
-            "service",
-            "ps",
-            "mars",
-            "--no-trunc",
-            "--format",
-            "{{.CurrentState}}|{{.Error}}",
-        ]);
+        let o = cli.run(
+            m,
+            &[
+                "service",
+                "ps",
+                "mars",
+                "--no-trunc",
+                "--format",
+                "{{.CurrentState}}|{{.Error}}",
+            ],
+        );
         let out = stdout(&o);
         out.starts_with("Pending") && out.contains(want)
     });
     assert!(shown, "the pending reason is shown");
     let worker = node_id(&c.node(1).daemon);
     ok(
-        &m.docker(&["node", "update", "--label-add", "zone=mars", &worker]),
+        &cli.run(m, &["node", "update", "--label-add", "zone=mars", &worker]),
         "label",
     );
     let per = converged(c, "mars", 1);
     assert!(per.contains_key(&1), "placed once a node fits: {per:?}");
     for s in ["mgr", "mars"] {
-        ok(&m.docker(&["service", "rm", s]), "rm");
+        ok(&cli.run(m, &["service", "rm", s]), "rm");
     }
 }
 
-fn a_failing_update_rolls_back_on_its_own(c: &Cluster) {
+fn a_failing_update_rolls_back_on_its_own(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     create(
+        cli,
         m,
         &[
             "--name",
@@ -274,29 +315,33 @@ fn a_failing_update_rolls_back_on_its_own(c: &Cluster) {
     );
     converged(c, "rb", 2);
     ok(
-        &m.docker(&["service", "update", "--detach", "--args", "false", "rb"]),
+        &cli.run(
+            m,
+            &["service", "update", "--detach", "--args", "false", "rb"],
+        ),
         "update",
     );
     let rolled = eventually(40, || {
-        inspect(m, "rb", "{{.UpdateStatus.State}}") == "rollback_completed"
+        inspect(cli, m, "rb", "{{.UpdateStatus.State}}") == "rollback_completed"
     });
     assert!(
         rolled,
         "the update rolled back: {}",
-        inspect(m, "rb", "{{json .UpdateStatus}}")
+        inspect(cli, m, "rb", "{{json .UpdateStatus}}")
     );
-    assert!(inspect(m, "rb", "{{.UpdateStatus.Message}}").starts_with("rollback completed"),);
+    assert!(inspect(cli, m, "rb", "{{.UpdateStatus.Message}}").starts_with("rollback completed"),);
     assert_eq!(
-        inspect(m, "rb", "{{.Spec.TaskTemplate.ContainerSpec.Args}}"),
+        inspect(cli, m, "rb", "{{.Spec.TaskTemplate.ContainerSpec.Args}}"),
         "[sleep 1000]"
     );
     converged(c, "rb", 2);
-    ok(&m.docker(&["service", "rm", "rb"]), "rm rb");
+    ok(&cli.run(m, &["service", "rm", "rb"]), "rm rb");
 }
 
-fn a_start_first_update_with_a_health_check(c: &Cluster) {
+fn a_start_first_update_with_a_health_check(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     create(
+        cli,
         m,
         &[
             "--name",
@@ -318,13 +363,13 @@ fn a_start_first_update_with_a_health_check(c: &Cluster) {
     );
     converged(c, "hc", 2);
     ok(
-        &m.docker(&["service", "update", "--detach", "--force", "hc"]),
+        &cli.run(m, &["service", "update", "--detach", "--force", "hc"]),
         "update --force",
     );
     let done = eventually(40, || {
-        inspect(m, "hc", "{{.UpdateStatus.State}}") == "completed"
+        inspect(cli, m, "hc", "{{.UpdateStatus.State}}") == "completed"
     });
-    assert!(done, "{}", inspect(m, "hc", "{{json .UpdateStatus}}"));
+    assert!(done, "{}", inspect(cli, m, "hc", "{{json .UpdateStatus}}"));
     converged(c, "hc", 2);
     // the new tasks counted as started once healthy
     for n in &c.nodes {
@@ -341,12 +386,13 @@ fn a_start_first_update_with_a_health_check(c: &Cluster) {
     }
     let history = running_tasks(m, "hc");
     assert_eq!(history.len(), 2);
-    ok(&m.docker(&["service", "rm", "hc"]), "rm hc");
+    ok(&cli.run(m, &["service", "rm", "hc"]), "rm hc");
 }
 
-fn a_job_runs_to_completion(c: &Cluster) {
+fn a_job_runs_to_completion(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     create(
+        cli,
         m,
         &[
             "--name",
@@ -362,17 +408,23 @@ fn a_job_runs_to_completion(c: &Cluster) {
         ],
     );
     let done = eventually(30, || {
-        let o = m.docker(&["service", "ps", "job", "--format", "{{.CurrentState}}"]);
+        let o = cli.run(
+            m,
+            &["service", "ps", "job", "--format", "{{.CurrentState}}"],
+        );
         let out = stdout(&o);
         out.lines().filter(|l| l.starts_with("Complete")).count() == 3
     });
     assert!(done, "three completions");
-    let ls = ok(&m.docker(&["service", "ls", "--filter", "name=job"]), "ls");
+    let ls = ok(
+        &cli.run(m, &["service", "ls", "--filter", "name=job"]),
+        "ls",
+    );
     assert!(ls.contains("(3/3 completed)"), "{ls}");
-    ok(&m.docker(&["service", "rm", "job"]), "rm job");
+    ok(&cli.run(m, &["service", "rm", "job"]), "rm job");
 }
 
-fn bad_input_gets_dockers_errors(c: &Cluster) {
+fn bad_input_gets_dockers_errors(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     let fails = |args: &[&str], want: &str| {
         let o = m.docker(args);
@@ -403,7 +455,7 @@ fn bad_input_gets_dockers_errors(c: &Cluster) {
         &["service", "create", "--update-order", "sideways", "busybox"],
         "sideways",
     );
-    create(m, &["--name", "dup", "busybox", "sleep", "1000"]);
+    create(cli, m, &["--name", "dup", "busybox", "sleep", "1000"]);
     fails(
         &[
             "service",
@@ -417,8 +469,8 @@ fn bad_input_gets_dockers_errors(c: &Cluster) {
         "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service DUP already exists",
     );
     // a stale version: swarmkit's words, whole
-    let version = inspect(m, "dup", "{{.Version.Index}}");
-    let spec = inspect(m, "dup", "{{json .Spec}}");
+    let version = inspect(cli, m, "dup", "{{.Version.Index}}");
+    let spec = inspect(cli, m, "dup", "{{json .Spec}}");
     let path = format!(
         "/services/dup/update?version={}",
         version.parse::<u64>().unwrap() - 1
@@ -430,29 +482,33 @@ fn bad_input_gets_dockers_errors(c: &Cluster) {
         body.to_string().contains("update out of sequence"),
         "{body}"
     );
-    ok(&m.docker(&["service", "rm", "dup"]), "rm dup");
+    ok(&cli.run(m, &["service", "rm", "dup"]), "rm dup");
     // an image no node can get: a rejected task that says why
-    create(m, &["--name", "nope", "127.0.0.1:1/nope:latest"]);
+    create(cli, m, &["--name", "nope", "127.0.0.1:1/nope:latest"]);
     let rejected = eventually(30, || {
-        let o = m.docker(&[
-            "service",
-            "ps",
-            "nope",
-            "--no-trunc",
-            "--format",
-            "{{.CurrentState}}|{{.Error}}",
-        ]);
+        let o = cli.run(
+            m,
+            &[
+                "service",
+                "ps",
+                "nope",
+                "--no-trunc",
+                "--format",
+                "{{.CurrentState}}|{{.Error}}",
+            ],
+        );
         stdout(&o)
             .lines()
             .any(|l| l.starts_with("Rejected") && l.contains("nope"))
     });
     assert!(rejected, "the task was rejected with its reason");
-    ok(&m.docker(&["service", "rm", "nope"]), "rm nope");
+    ok(&cli.run(m, &["service", "rm", "nope"]), "rm nope");
 }
 
-fn a_killed_workers_tasks_run_elsewhere(c: &mut Cluster) {
+fn a_killed_workers_tasks_run_elsewhere(c: &mut Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     create(
+        cli,
         m,
         &[
             "--name",
@@ -480,24 +536,27 @@ fn a_killed_workers_tasks_run_elsewhere(c: &mut Cluster) {
     );
 }
 
-fn replicated_service_through_the_docker_cli(c: &Cluster) {
+fn replicated_service(c: &Cluster, cli: Cli, name: &str) {
     let m = &c.node(0).daemon;
-    let o = m.docker(&[
-        "service",
-        "create",
-        "--name",
-        "w8",
-        "--replicas=4",
-        "--detach",
-        "--no-resolve-image",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do hostname; sleep 2; done",
-    ]);
+    let o = cli.run(
+        m,
+        &[
+            "service",
+            "create",
+            "--name",
+            name,
+            "--replicas=4",
+            "--detach",
+            "--no-resolve-image",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do hostname; sleep 2; done",
+        ],
+    );
     let id = ok(&o, "service create").trim().to_string();
     assert_eq!(id.len(), 25, "a swarm id: {id}");
-    assert_eq!(counts(&converged(c, "w8", 4)), [1, 1, 2]);
+    assert_eq!(counts(&converged(c, name, 4)), [1, 1, 2]);
     // task containers are named as swarmkit names them
     let names = ok(
         &c.node(1).daemon.docker(&["ps", "--format", "{{.Names}}"]),
@@ -506,31 +565,64 @@ fn replicated_service_through_the_docker_cli(c: &Cluster) {
     assert!(
         names
             .lines()
-            .all(|n| n.starts_with("w8.") && n.split('.').count() == 3),
+            .all(|n| n.starts_with(&format!("{name}.")) && n.split('.').count() == 3),
         "{names}"
     );
-    let ls = ok(&m.docker(&["service", "ls"]), "service ls");
-    assert!(ls.contains("w8") && ls.contains("4/4"), "{ls}");
+    let ls = ok(&cli.run(m, &["service", "ls"]), "service ls");
+    assert!(ls.contains(name) && ls.contains("4/4"), "{ls}");
     // scale up: the new tasks go where there are fewest
     ok(
-        &m.docker(&["service", "scale", "--detach", "w8=6"]),
+        &cli.run(m, &["service", "scale", "--detach", &format!("{name}=6")]),
         "scale",
     );
-    assert_eq!(counts(&converged(c, "w8", 6)), [2, 2, 2]);
+    assert_eq!(counts(&converged(c, name, 6)), [2, 2, 2]);
+    // a rolling update, one slot at a time: the old tasks stay as history
     ok(
-        &m.docker(&["service", "scale", "--detach", "w8=2"]),
+        &cli.run(
+            m,
+            &[
+                "service",
+                "update",
+                "--detach",
+                "--force",
+                "--update-parallelism",
+                "1",
+                "--update-delay",
+                "1s",
+                name,
+            ],
+        ),
+        "rolling update",
+    );
+    let done = eventually(60, || {
+        inspect(cli, m, name, "{{.UpdateStatus.State}}") == "completed"
+    });
+    assert!(done, "{}", inspect(cli, m, name, "{{json .UpdateStatus}}"));
+    let ps = ok(&cli.run(m, &["service", "ps", name]), "service ps");
+    let history = ps
+        .lines()
+        .filter(|l| l.contains(&format!(r" \_ {name}.")))
+        .count();
+    assert_eq!(history, 6, "each slot shows its old task as history:\n{ps}");
+    converged(c, name, 6);
+    ok(
+        &cli.run(m, &["service", "scale", "--detach", &format!("{name}=2")]),
         "scale down",
     );
-    converged(c, "w8", 2);
-    ok(&m.docker(&["service", "rm", "w8"]), "service rm");
+    converged(c, name, 2);
+    ok(&cli.run(m, &["service", "rm", name]), "service rm");
     let gone = eventually(30, || {
         c.nodes
             .iter()
-            .all(|n| containers_of(&n.daemon, "w8").is_empty())
+            .all(|n| containers_of(&n.daemon, name).is_empty())
     });
-    assert!(gone, "w8's containers outlived it");
-    let o = m.docker(&["service", "inspect", "w8"]);
+    assert!(gone, "{name}'s containers outlived it");
+    let o = cli.run(m, &["service", "inspect", name]);
     assert_ne!(code(&o), 0);
-    assert!(stderr(&o).contains("no such service: w8"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("no such service: {name}")),
+        "{}",
+        stderr(&o)
+    );
     let _ = node_id(m);
 }

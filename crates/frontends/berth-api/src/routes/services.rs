@@ -18,6 +18,7 @@ use crate::wire::services as wire;
 /// `POST /services/create`
 pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
     let mut spec: ServiceSpec = json_body(&body)?;
+    wire::drop_shown_defaults(&mut spec);
     if spec.name.is_empty() {
         // dockerd names a service the client left unnamed, as a container
         spec.name = berth_engine::generate_name(&random_hex(), 0);
@@ -75,7 +76,8 @@ pub async fn update(
             )));
         }
     };
-    let spec: ServiceSpec = json_body(&body)?;
+    let mut spec: ServiceSpec = json_body(&body)?;
+    wire::drop_shown_defaults(&mut spec);
     s.swarm.update_service(&id, version, spec, rollback).await?;
     Ok(Json(json!({})).into_response())
 }

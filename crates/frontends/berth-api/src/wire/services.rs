@@ -56,6 +56,21 @@ pub fn spec_answer(s: &ServiceSpec) -> Value {
     v
 }
 
+/// What answers add for show (`Runtime: container`, `Isolation:
+/// default`) comes back in the spec a client read and returns: it is not
+/// a change, and must not make every task look out of date.
+pub fn drop_shown_defaults(s: &mut ServiceSpec) {
+    let t = &mut s.task_template;
+    if t.extra.get("Runtime").and_then(Value::as_str) == Some("container") {
+        t.extra.remove("Runtime");
+    }
+    if let Some(c) = &mut t.container_spec {
+        if c.extra.get("Isolation").and_then(Value::as_str) == Some("default") {
+            c.extra.remove("Isolation");
+        }
+    }
+}
+
 /// swarmkit's `InterpolateService`: what `?insertDefaults=true` shows
 /// for fields the spec leaves out.
 pub fn insert_defaults(s: &mut ServiceSpec) {

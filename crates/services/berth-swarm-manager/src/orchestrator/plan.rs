@@ -170,6 +170,22 @@ impl Planner<'_> {
         self.add(next);
     }
 
+    /// A stop-first update's task starts once the slot's other tasks
+    /// have stopped (or their node is lost).
+    fn release_successor(&mut self, current: &Task, history: &[&Task]) {
+        if current.desired_state != TaskState::Ready || current.restart_at.is_some() {
+            return;
+        }
+        let store = self.store;
+        let stopped = history
+            .iter()
+            .filter(|t| t.id != current.id)
+            .all(|t| t.status.state.is_terminal() || on_lost_node(store, t));
+        if stopped {
+            self.set_desired(current, TaskState::Running);
+        }
+    }
+
     /// Tasks held back by a restart delay start once it is over.
     fn release_delayed(&mut self, t: &Task) {
         let Some(at) = t.restart_at else { return };
@@ -192,6 +208,7 @@ impl Planner<'_> {
         for (slot, history) in &slots {
             if let Some(current) = self.slot_current(s, *slot, history, false) {
                 self.retire_replaced(current, history);
+                self.release_successor(current, history);
                 live.push((*slot, current));
             }
         }

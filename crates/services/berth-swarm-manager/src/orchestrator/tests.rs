@@ -145,6 +145,18 @@ impl World {
         self.apply(actions);
     }
 
+    /// The agents' part: what is told to stop stops, then what is told to
+    /// run runs.
+    fn agents(&mut self) {
+        self.report(
+            |t| t.desired_state > TaskState::Running && !t.status.state.is_terminal(),
+            TaskState::Shutdown,
+        );
+        self.settle();
+        self.run_all();
+        self.settle();
+    }
+
     fn run_all(&mut self) {
         self.report(
             |t| {
@@ -391,14 +403,23 @@ fn a_rolling_update_replaces_one_slot_at_a_time() {
     });
     w.settle();
     let fresh = |w: &World| w.live("s").iter().filter(|t| t.spec_version == 7).count();
-    assert_eq!(fresh(&w), 1, "one slot at a time");
-    w.run_all();
-    w.settle();
+    let waiting = |w: &World| {
+        w.tasks("s")
+            .iter()
+            .filter(|t| t.desired_state == TaskState::Ready)
+            .count()
+    };
+    assert_eq!(
+        (fresh(&w), waiting(&w)),
+        (0, 1),
+        "stop-first: one slot waits for its old task"
+    );
+    w.agents();
+    assert_eq!(fresh(&w), 1, "started once the old task stopped");
+    w.agents();
     assert_eq!(fresh(&w), 2);
-    w.run_all();
-    w.settle();
-    w.run_all();
-    w.settle();
+    w.agents();
+    w.agents();
     assert_eq!(fresh(&w), 3);
     assert_eq!(w.live("s").len(), 3);
 }
@@ -520,8 +541,7 @@ fn an_update_completes_once_its_tasks_ran_for_the_monitor_period() {
         2,
     );
     assert_eq!(update_state(&w, "s").0, "updating");
-    w.run_all();
-    w.settle();
+    w.agents();
     assert_eq!(update_state(&w, "s").0, "updating", "still monitoring");
     w.now += Duration::seconds(5);
     w.settle();
@@ -572,8 +592,7 @@ fn a_failing_update_pauses_or_rolls_back_as_configured() {
         s.spec.task_template.force_update, 0,
         "the previous spec is back"
     );
-    w.run_all();
-    w.settle();
+    w.agents();
     assert!(w.live("s").iter().all(|t| t.spec_version == s.spec_version));
     w.now += Duration::seconds(5);
     w.settle();

@@ -26,6 +26,12 @@ enum Phase {
     RollbackPaused,
 }
 
+/// A task made from another task template than the service's (swarmkit's
+/// `IsTaskDirty`): a scale alone changes the spec's version, not this.
+fn dirty(s: &Service, t: &Task) -> bool {
+    t.spec != s.spec.task_template
+}
+
 fn phase(s: &Service) -> Phase {
     match s.update_status.as_ref().map(|u| u.state.as_str()) {
         Some("updating") => Phase::Updating,
@@ -76,7 +82,7 @@ pub fn update_slots(p: &mut Planner<'_>, s: &Service, live: &[(u64, &Task)]) {
     let stale: Vec<(u64, &Task)> = live
         .iter()
         .copied()
-        .filter(|(_, t)| t.spec_version != s.spec_version && t.desired_state <= TaskState::Running)
+        .filter(|(_, t)| dirty(s, t) && t.desired_state <= TaskState::Running)
         .collect();
     let started = s.update_status.as_ref().and_then(|u| u.started_at);
     if stale.is_empty() && phase == Phase::Idle {
@@ -118,7 +124,7 @@ fn first_failure<'t>(
     let failed: Vec<&Task> = p
         .store
         .tasks()
-        .filter(|t| t.service_id == s.id && t.spec_version == s.spec_version)
+        .filter(|t| t.service_id == s.id && !dirty(s, t))
         .filter(|t| t.meta.created_at >= since)
         .filter(|t| {
             matches!(
@@ -227,7 +233,7 @@ fn next_batch(
 ) {
     let in_flight = live
         .iter()
-        .filter(|(_, t)| t.spec_version == s.spec_version && !t.status.state.is_terminal())
+        .filter(|(_, t)| !dirty(s, t) && !t.status.state.is_terminal())
         .filter(|(_, t)| t.status.state < TaskState::Running)
         .count();
     let room = match c.parallelism {
@@ -246,10 +252,13 @@ fn next_batch(
     }
     p.clock.insert(s.id.clone(), p.now);
     for (slot, old) in stale.into_iter().take(room) {
+        let mut t = p.new_task(s, slot, "");
         if !start_first(c) {
+            // stop-first: the new task is placed and prepared, and starts
+            // once the old one has stopped (`Planner::release_successor`)
             p.retire(old);
+            t.desired_state = TaskState::Ready;
         }
-        let t = p.new_task(s, slot, "");
         p.add(t);
     }
 }
