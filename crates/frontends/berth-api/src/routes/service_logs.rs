@@ -64,7 +64,11 @@ async fn logs(
         let bytes = f.encode(&event);
         Some((Ok::<_, std::io::Error>(bytes), (rx, f)))
     });
-    Ok(([(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// How each line is written (dockerd's ContainerLogsOptions as

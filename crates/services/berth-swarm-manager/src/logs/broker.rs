@@ -161,9 +161,7 @@ impl Broker {
     pub fn publisher(&self, id: &str, node: &str) -> Option<mpsc::Sender<BrokerEvent>> {
         let inner = self.lock();
         let sub = inner.subscriptions.get(id)?;
-        sub.sent_to
-            .contains(node)
-            .then(|| sub.events.clone())
+        sub.sent_to.contains(node).then(|| sub.events.clone())
     }
 
     /// `node` finished subscription `id`; its reader hears it once.

@@ -49,7 +49,12 @@ async fn a_subscription_goes_to_the_connected_nodes_it_is_for() {
     let b = Arc::new(Broker::default());
     let (_g1, mut a1) = b.attach("n1");
     let (_g2, mut a2) = b.attach("n2");
-    let sub = b.subscribe("s1".into(), selector(), options(false), nodes(&["n1", "n3"]));
+    let sub = b.subscribe(
+        "s1".into(),
+        selector(),
+        options(false),
+        nodes(&["n1", "n3"]),
+    );
     assert_eq!(sub.served, vec!["n1"]);
     assert_eq!(a1.try_recv().expect("n1 hears it").id, "s1");
     assert!(a2.try_recv().is_err(), "n2 is not asked");
@@ -67,7 +72,9 @@ async fn lines_and_ends_reach_the_reader_once() {
     let (_g, _a) = b.attach("n1");
     let mut sub = b.subscribe("s1".into(), selector(), options(false), nodes(&["n1"]));
     let tx = b.publisher("s1", "n1").expect("n1 publishes");
-    tx.send(BrokerEvent::Lines(vec![line("n1")])).await.expect("sent");
+    tx.send(BrokerEvent::Lines(vec![line("n1")]))
+        .await
+        .expect("sent");
     b.node_done("s1", "n1", None).await;
     b.node_done("s1", "n1", Some("again".into())).await;
     assert_eq!(

@@ -190,7 +190,9 @@ mod tests {
     #[test]
     fn a_terminal_log_comes_raw_one_record_per_chunk() {
         let mut d = EntryDecoder::new(true);
-        let got = d.push(format!("{T}  $ prompt\r\n").as_bytes()).expect("raw");
+        let got = d
+            .push(format!("{T}  $ prompt\r\n").as_bytes())
+            .expect("raw");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].stream, LogStream::Stdout);
         assert_eq!(got[0].line, b"$ prompt\r\n");

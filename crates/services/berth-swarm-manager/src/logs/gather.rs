@@ -54,7 +54,11 @@ enum Gathered {
 impl Swarm {
     /// The logs of a service's or a task's containers, on whatever node
     /// they run (dockerd's ServiceLogs).
-    pub async fn logs(&self, target: LogTarget, options: LogOptions) -> Result<LogFeed, SwarmError> {
+    pub async fn logs(
+        &self,
+        target: LogTarget,
+        options: LogOptions,
+    ) -> Result<LogFeed, SwarmError> {
         let node = self.manager().await?;
         let plan = self.plan(target, options.follow).await?;
         let id = berth_swarm_ca::new_id().map_err(|e| SwarmError::internal("a log id", e))?;
@@ -69,7 +73,10 @@ impl Swarm {
             selector: plan.selector,
             options,
             nodes: plan.nodes.map(|n| {
-                let mut v: Vec<String> = n.difference(&local.served.iter().cloned().collect()).cloned().collect();
+                let mut v: Vec<String> = n
+                    .difference(&local.served.iter().cloned().collect())
+                    .cloned()
+                    .collect();
                 v.sort();
                 v
             }),
@@ -201,7 +208,9 @@ impl Merge {
             Gathered::Served(nodes) => self.pending.extend(nodes),
             Gathered::Unreached(nodes) => {
                 self.all_open = true;
-                let missing = nodes.into_iter().map(|n| format!("node {n} is not available"));
+                let missing = nodes
+                    .into_iter()
+                    .map(|n| format!("node {n} is not available"));
                 self.errors.extend(missing);
             }
         }

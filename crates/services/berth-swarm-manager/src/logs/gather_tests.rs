@@ -40,7 +40,12 @@ fn a_reader_plans_the_nodes_of_its_tasks_and_names_unscheduled_ones() {
 
 #[test]
 fn a_follower_reads_every_node() {
-    let plan = plan_for(LogSelector::default(), true, &[task("d", "", TaskState::New)], true);
+    let plan = plan_for(
+        LogSelector::default(),
+        true,
+        &[task("d", "", TaskState::New)],
+        true,
+    );
     assert!(plan.tty);
     assert!(plan.nodes.is_none());
     assert!(plan.unscheduled.is_empty());
@@ -51,7 +56,11 @@ fn a_reader_finishes_when_every_source_is_open_and_every_node_done() {
     let mut m = Merge::new(false, vec!["n1".into()]);
     assert!(!m.finished(), "relays not open yet");
     assert_eq!(m.take(Gathered::Served(vec!["n2".into()])), Vec::new());
-    assert_eq!(m.take(Gathered::Event(BrokerEvent::Lines(vec![line("n2")]))).len(), 1);
+    assert_eq!(
+        m.take(Gathered::Event(BrokerEvent::Lines(vec![line("n2")])))
+            .len(),
+        1
+    );
     m.take(Gathered::Unreached(vec!["n3".into()]));
     assert!(!m.finished(), "n1 and n2 still reading");
     m.take(Gathered::Event(BrokerEvent::NodeDone {
@@ -64,7 +73,8 @@ fn a_reader_finishes_when_every_source_is_open_and_every_node_done() {
     }));
     assert!(m.finished());
     assert_eq!(
-        m.warning(vec!["task d has not been scheduled".into()]).as_deref(),
+        m.warning(vec!["task d has not been scheduled".into()])
+            .as_deref(),
         Some(
             "warning: incomplete log stream. some logs could not be retrieved for the following reasons: node n3 is not available, node n2 disconnected unexpectedly, task d has not been scheduled"
         )

@@ -25,10 +25,7 @@ impl pb::logs_server::Logs for Services {
     type LogSubscriptionsStream = BlobStream;
     type SubscribeLogsStream = BlobStream;
 
-    async fn log_subscriptions(
-        &self,
-        req: Request<Empty>,
-    ) -> Result<Response<BlobStream>, Status> {
+    async fn log_subscriptions(&self, req: Request<Empty>) -> Result<Response<BlobStream>, Status> {
         let caller = self.agent(&req)?;
         let (session, rx) = self.node.logs.attach(&caller.node_id);
         // the session lasts as long as the stream: tonic drops it when the
@@ -40,14 +37,13 @@ impl pb::logs_server::Logs for Services {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn publish_logs(
-        &self,
-        req: Request<Streaming<Blob>>,
-    ) -> Result<Response<Empty>, Status> {
+    async fn publish_logs(&self, req: Request<Streaming<Blob>>) -> Result<Response<Empty>, Status> {
         let node = self.agent(&req)?.node_id;
         let mut stream = req.into_inner();
         let mut current: Option<String> = None;
-        let outcome = self.take_publications(&node, &mut stream, &mut current).await;
+        let outcome = self
+            .take_publications(&node, &mut stream, &mut current)
+            .await;
         if let Some(id) = current {
             // the agent went before closing the subscription
             let error = match &outcome {

@@ -30,7 +30,12 @@ const CONTAINER_POLL: Duration = Duration::from_millis(500);
 
 /// Serves the subscriptions of the manager at `addr`, reconnecting while
 /// the assignments session (which aborts this) lasts.
-pub async fn serve(node: Arc<Active>, exec: Arc<dyn TaskExecutor>, addr: String, assigned: Assigned) {
+pub async fn serve(
+    node: Arc<Active>,
+    exec: Arc<dyn TaskExecutor>,
+    addr: String,
+    assigned: Assigned,
+) {
     loop {
         if let Err(e) = subscriptions(&node, &exec, &addr, &assigned).await {
             tracing::debug!("log subscriptions from {addr}: {e}");
@@ -54,7 +59,11 @@ async fn subscriptions(
     // dropping the set (the stream ended) stops every publication
     let mut publications = JoinSet::new();
     let mut running = HashMap::new();
-    while let Some(msg) = stream.message().await.map_err(|s| s.message().to_string())? {
+    while let Some(msg) = stream
+        .message()
+        .await
+        .map_err(|s| s.message().to_string())?
+    {
         let sub: SubscriptionMessage =
             serde_json::from_slice(&msg.json).map_err(|e| format!("log subscription: {e}"))?;
         while publications.try_join_next().is_some() {}
