@@ -153,13 +153,13 @@ fn service_logs_gather_every_node_through_the_docker_cli() {
     assert!(every_task_logged, "lines of all three tasks:\n{plain}");
 
     names_lines_by_task_and_node(&plain, &all_tasks, &hostname);
-    stderr_lines_come_on_stderr(&m);
-    tail_and_timestamps(&m);
-    no_task_ids_and_raw(&m);
-    a_tasks_own_logs(&m, &all_tasks[1]);
-    refusals(&m, &service_id);
+    stderr_lines_come_on_stderr(m);
+    tail_and_timestamps(m);
+    no_task_ids_and_raw(m);
+    a_tasks_own_logs(m, &all_tasks[1]);
+    refusals(m, &service_id);
 
-    let follower = Follower::start(&m, &["service", "logs", "-f", "--tail", "1", "w8"]);
+    let follower = Follower::start(m, &["service", "logs", "-f", "--tail", "1", "w8"]);
     let before = follower.lines_for(Duration::from_secs(5));
     let tasks_seen: BTreeSet<String> = before
         .iter()
@@ -191,7 +191,7 @@ fn service_logs_gather_every_node_through_the_docker_cli() {
 
     // a reader ends, in bounded time, with the living nodes' lines and
     // swarmkit's warning naming the dead one
-    let (o, took) = docker_within(&m, 60, &["service", "logs", "w8"]);
+    let (o, took) = docker_within(m, 60, &["service", "logs", "w8"]);
     assert!(took < Duration::from_secs(30), "service logs took {took:?}");
     assert_eq!(code(&o), 1, "the warning fails the CLI: {}", stderr(&o));
     let seen: BTreeSet<String> = by_task(&stdout(&o)).keys().map(|t| task_id_of(t)).collect();
