@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
-use berth_engine::{Engine, ListOptions, PullOptions, WaitCondition};
-use berth_swarm_manager::executor::{ContainerState, NodeContext, TaskExecutor};
+use berth_engine::{Engine, ListOptions, LogsOptions, PullOptions, WaitCondition};
+use berth_swarm_manager::LogOptions;
+use berth_swarm_manager::executor::{ContainerState, LogEntries, NodeContext, TaskExecutor};
+use berth_swarm_manager::logs::decode::EntryDecoder;
 use berth_swarm_store::Task;
 use serde_json::{Value, json};
 
@@ -314,6 +316,40 @@ impl TaskExecutor for EngineExecutor {
             .map_err(|e| e.to_string())
     }
 
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogEntries, String> {
+        let view = self
+            .engine
+            .container_inspect(container, false)
+            .map_err(|e| e.to_string())?;
+        let tty = view.record.config.tty == Some(true);
+        let mut chunks = self
+            .engine
+            .container_logs(container, engine_log_options(options))
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut decoder = EntryDecoder::new(tty);
+            while let Some(chunk) = chunks.recv().await {
+                let entries = chunk
+                    .map_err(|e| format!("reading the log: {e}"))
+                    .and_then(|c| decoder.push(&c));
+                let entries = match entries {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                for e in entries {
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     async fn task_containers(&self) -> Vec<(String, String)> {
         let opts = ListOptions {
             all: true,
@@ -331,5 +367,21 @@ impl TaskExecutor for EngineExecutor {
                 Some((labels.get(TASK_ID_LABEL)?.clone(), v.record.id.clone()))
             })
             .collect()
+    }
+}
+
+/// The engine reads every record with its time and details: the API
+/// decides what of them the client sees (as dockerd's executor does).
+fn engine_log_options(o: &LogOptions) -> LogsOptions {
+    LogsOptions {
+        stdout: o.stdout,
+        stderr: o.stderr,
+        follow: o.follow,
+        timestamps: true,
+        tail: o.tail,
+        since: o.since,
+        until: None,
+        raw: false,
+        details: true,
     }
 }

@@ -41,6 +41,9 @@ pub struct Active {
     pub settings: crate::SwarmSettings,
     /// the node's DEK and unlock key, shared with its `Swarm`
     pub keys: crate::keys::Keys,
+    /// the log subscriptions this manager serves and the agents it
+    /// serves them to
+    pub logs: Arc<crate::logs::Broker>,
 }
 
 impl Active {

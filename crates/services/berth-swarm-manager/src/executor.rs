@@ -6,6 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_swarm_store::Task;
+use tokio::sync::mpsc;
+
+use crate::logs::{LogEntry, LogOptions};
+
+/// A container's log records as the executor reads them; an error ends
+/// the stream.
+pub type LogEntries = mpsc::Receiver<Result<LogEntry, String>>;
 
 /// A task's container as the engine sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +45,14 @@ pub trait TaskExecutor: Send + Sync {
     async fn remove(&self, container: &str) -> Result<(), String>;
     /// Every task container on this node: (task id, container id).
     async fn task_containers(&self) -> Vec<(String, String)>;
+    /// The container's log records (stream, time, details, line), as
+    /// `options` selects them; the stream ends with the log unless
+    /// following. An executor that cannot read logs answers an error,
+    /// and the task's logs are left out.
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogEntries, String> {
+        let _ = (container, options);
+        Err("this node's executor does not read logs".into())
+    }
 }
 
 /// The executor a daemon hands its swarm; none in tests of the cluster

@@ -308,6 +308,7 @@ impl Swarm {
             tasks: Mutex::new(Vec::new()),
             settings: self.settings.clone(),
             keys: self.keys.clone(),
+            logs: Default::default(),
         });
         if let (Some(listener), Some(first_tls)) = (listener, server_tls) {
             let server = serve(node.clone(), listener, first_tls);
@@ -385,7 +386,8 @@ fn serve(
     let router = tonic::transport::Server::builder()
         .add_service(pb::node_ca_server::NodeCaServer::new(svc.clone()))
         .add_service(pb::raft_server::RaftServer::new(svc.clone()))
-        .add_service(pb::dispatcher_server::DispatcherServer::new(svc));
+        .add_service(pb::dispatcher_server::DispatcherServer::new(svc.clone()))
+        .add_service(pb::logs_server::LogsServer::new(svc));
     tokio::spawn(async move {
         // with a shutdown signal, tonic closes its connections (GOAWAY)
         // when this task is aborted: peers then reach whatever serves the

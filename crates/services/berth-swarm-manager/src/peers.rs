@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use berth_swarm_raft::{Member, NodeId, RaftRequest, Transport, TransportError, TransportFuture};
-use berth_swarm_rpc::channel;
+use berth_swarm_rpc::{channel, stream_channel};
 use berth_swarm_rpc::pb::Blob;
 use berth_swarm_rpc::pb::raft_client::RaftClient;
 use rustls::ClientConfig;
@@ -14,6 +14,8 @@ use tonic::transport::Channel;
 pub struct Peers {
     tls: Mutex<Arc<ClientConfig>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// channels without a call deadline, for long-lived streams (logs)
+    stream_channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl Peers {
@@ -21,6 +23,7 @@ impl Peers {
         Arc::new(Peers {
             tls: Mutex::new(tls),
             channels: Mutex::new(HashMap::new()),
+            stream_channels: Mutex::new(HashMap::new()),
         })
     }
 
@@ -34,6 +37,22 @@ impl Peers {
         map.insert(addr.to_string(), c.clone());
         Ok(c)
     }
+
+    /// A channel to `addr` whose calls have no deadline: for streams that
+    /// last as long as their subscriptions (logs).
+    pub fn stream_channel(&self, addr: &str) -> Result<Channel, String> {
+        let mut map = self
+            .stream_channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = stream_channel(addr, tls).map_err(|e| e.to_string())?;
+        map.insert(addr.to_string(), c.clone());
+        Ok(c)
+    }
 }
 
 impl Peers {
@@ -42,6 +61,10 @@ impl Peers {
     pub fn set_tls(&self, tls: Arc<ClientConfig>) {
         *self.tls.lock().unwrap_or_else(|e| e.into_inner()) = tls;
         self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.stream_channels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();

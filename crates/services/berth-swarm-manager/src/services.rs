@@ -85,7 +85,7 @@ impl Services {
         Ok(())
     }
 
-    fn manager<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
+    pub(crate) fn manager<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
         let id = require_role(req, Role::Manager)?;
         self.refuse_removed(&id.node_id)?;
         if id.cluster_id != self.node.identity.cluster_id {
@@ -98,7 +98,7 @@ impl Services {
     }
 
     /// Any node of this cluster, speaking for itself.
-    fn agent<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
+    pub(crate) fn agent<T>(&self, req: &Request<T>) -> Result<NodeIdentity, Status> {
         let caller = self.member(req).ok_or_else(|| {
             Status::permission_denied(
                 "Permission denied: unauthorized peer role: no client certificate",

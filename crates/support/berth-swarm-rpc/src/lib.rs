@@ -10,6 +10,7 @@ mod tests;
 
 pub use mtls::{
     Peer, ServerTls, bootstrap_channel, channel, incoming, incoming_with, peer, require_role,
+    stream_channel,
 };
 
 pub mod pb {

@@ -26,6 +26,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// restarted under a live connection must not leave a caller waiting on
 /// an answer that will never come.
 const CALL_TIMEOUT: Duration = Duration::from_secs(12);
+/// Long-lived streams ping their peer this often, and give up on it when
+/// a ping goes unanswered this long.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who is calling: the identity in the certificate the TLS layer verified
 /// (None for a node without one yet), and from where.
@@ -161,11 +165,36 @@ pub fn require_role<T>(req: &Request<T>, role: Role) -> Result<NodeIdentity, Sta
 /// cluster's root by `tls` and presenting this node's certificate if it
 /// has one. Connects on first use and again after failures.
 pub fn channel(addr: &str, tls: Arc<ClientConfig>) -> Result<Channel, tonic::transport::Error> {
-    let addr = addr.to_string();
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT)
         .tcp_nodelay(true);
+    connect_lazy(endpoint, addr, tls)
+}
+
+/// Like `channel`, for calls that last as long as their streams do (a
+/// client stream's answer comes only at its end, so a call deadline
+/// would cut it): no deadline, and HTTP/2 pings instead, so that a peer
+/// gone without closing its connection fails the call.
+pub fn stream_channel(
+    addr: &str,
+    tls: Arc<ClientConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+        .tcp_nodelay(true);
+    connect_lazy(endpoint, addr, tls)
+}
+
+fn connect_lazy(
+    endpoint: Endpoint,
+    addr: &str,
+    tls: Arc<ClientConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let addr = addr.to_string();
     let connector = tower::service_fn(move |_uri| {
         let (addr, tls) = (addr.clone(), tls.clone());
         async move {

@@ -6,6 +6,7 @@ mod exec;
 mod images;
 mod networks;
 mod plugins;
+mod service_logs;
 mod services;
 mod swarm;
 mod swarm_addr;
@@ -52,16 +53,15 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
             "/services/{id}",
             get(services::inspect).delete(services::remove),
         )
-        .route("/services/{id}/update", post(services::update));
+        .route("/services/{id}/update", post(services::update))
+        .route("/services/{id}/logs", get(service_logs::service))
+        .route("/tasks/{id}/logs", get(service_logs::task));
     for kind in ["secrets", "configs"] {
         r = r
             .route(&format!("/{kind}"), pending())
             .route(&format!("/{kind}/{{id}}"), pending())
             .route(&format!("/{kind}/{{id}}/update"), pending())
             .route(&format!("/{kind}/create"), pending());
-    }
-    for kind in ["services", "tasks"] {
-        r = r.route(&format!("/{kind}/{{id}}/logs"), pending());
     }
     r.with_state(state)
 }

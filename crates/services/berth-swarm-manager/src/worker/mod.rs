@@ -5,6 +5,7 @@
 //! running for the next worker to adopt.
 
 mod controller;
+pub(crate) mod logs;
 pub mod reporter;
 
 use std::collections::{HashMap, HashSet};
@@ -28,6 +29,8 @@ struct Worker {
     report: Reporter,
     feeds: HashMap<String, watch::Sender<Option<Task>>>,
     controllers: JoinSet<()>,
+    /// the assignment set, for the log publisher
+    assigned: watch::Sender<Arc<Vec<Task>>>,
     /// orphans are swept once, at the first assignment set
     swept: bool,
 }
@@ -41,6 +44,7 @@ pub fn spawn_worker(node: Arc<Active>, exec: Arc<dyn TaskExecutor>) -> tokio::ta
             report,
             feeds: HashMap::new(),
             controllers: JoinSet::new(),
+            assigned: watch::Sender::new(Arc::new(Vec::new())),
             swept: false,
         };
         w.follow().await;
@@ -63,6 +67,15 @@ impl Worker {
 
     async fn session(&mut self, addr: &str) -> Result<(), String> {
         let channel = self.node.peers.channel(addr)?;
+        // the same manager serves this node's log subscriptions, for as
+        // long as it serves its assignments
+        let publisher = tokio::spawn(logs::serve(
+            self.node.clone(),
+            self.exec.clone(),
+            addr.to_string(),
+            self.assigned.subscribe(),
+        ));
+        let _stop_publisher = AbortOnDrop(publisher);
         let mut stream = DispatcherClient::new(channel)
             .assignments(Empty {})
             .await
@@ -84,6 +97,7 @@ impl Worker {
     }
 
     async fn assign(&mut self, tasks: Vec<Task>) {
+        self.assigned.send_replace(Arc::new(tasks.clone()));
         let ids: HashSet<String> = tasks.iter().map(|t| t.id.clone()).collect();
         if !self.swept {
             self.swept = true;
@@ -143,5 +157,13 @@ impl Worker {
                 tracing::debug!("removing orphaned task container {container}: {e}");
             }
         }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
