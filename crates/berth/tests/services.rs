@@ -546,6 +546,7 @@ fn replicated_service(c: &Cluster, cli: Cli, name: &str) {
             "--name",
             name,
             "--replicas=4",
+            "--stop-grace-period=1s",
             "--detach",
             "--no-resolve-image",
             "busybox",
@@ -597,7 +598,12 @@ fn replicated_service(c: &Cluster, cli: Cli, name: &str) {
     let done = eventually(60, || {
         inspect(cli, m, name, "{{.UpdateStatus.State}}") == "completed"
     });
-    assert!(done, "{}", inspect(cli, m, name, "{{json .UpdateStatus}}"));
+    assert!(
+        done,
+        "{} {}",
+        inspect(cli, m, name, "{{json .UpdateStatus}}"),
+        inspect(cli, m, name, "{{json .Spec.TaskTemplate}}")
+    );
     let ps = ok(&cli.run(m, &["service", "ps", name]), "service ps");
     let history = ps
         .lines()

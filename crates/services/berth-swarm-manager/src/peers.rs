@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use berth_swarm_raft::{Member, NodeId, RaftRequest, Transport, TransportError, TransportFuture};
-use berth_swarm_rpc::{channel, stream_channel};
 use berth_swarm_rpc::pb::Blob;
 use berth_swarm_rpc::pb::raft_client::RaftClient;
+use berth_swarm_rpc::{channel, stream_channel};
 use rustls::ClientConfig;
 use tonic::transport::Channel;
 
