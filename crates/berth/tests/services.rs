@@ -179,6 +179,7 @@ fn services_run_spread_scale_and_go_on_a_three_node_cluster() {
     a_job_runs_to_completion(&c, Cli::Berth);
     bad_input_gets_dockers_errors(&c, Cli::Docker);
     bad_input_gets_dockers_errors(&c, Cli::Berth);
+    a_restarted_workers_tasks_keep_running(&mut c, Cli::Berth);
     a_killed_workers_tasks_run_elsewhere(&mut c, Cli::Docker);
 }
 
@@ -503,6 +504,41 @@ fn bad_input_gets_dockers_errors(c: &Cluster, cli: Cli) {
     });
     assert!(rejected, "the task was rejected with its reason");
     ok(&cli.run(m, &["service", "rm", "nope"]), "rm nope");
+}
+
+/// A worker's daemon killed and started again at once: its task's
+/// container ran on, and the task is still the one the cluster counts.
+fn a_restarted_workers_tasks_keep_running(c: &mut Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    create(
+        cli,
+        m,
+        &[
+            "--name",
+            "stay",
+            "--replicas",
+            "3",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(counts(&converged(c, "stay", 3)), [1, 1, 1]);
+    let before = containers_of(&c.node(1).daemon, "stay");
+    let worker = c.node_mut(1);
+    worker.daemon.kill9();
+    worker.daemon.start_again();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let m = &c.node(0).daemon;
+    converged(c, "stay", 3);
+    assert_eq!(
+        containers_of(&c.node(1).daemon, "stay"),
+        before,
+        "the same container runs"
+    );
+    let all = ok(&cli.run(m, &["service", "ps", "-q", "stay"]), "ps");
+    assert_eq!(all.lines().count(), 3, "no task was replaced");
+    ok(&cli.run(m, &["service", "rm", "stay"]), "rm stay");
 }
 
 fn a_killed_workers_tasks_run_elsewhere(c: &mut Cluster, cli: Cli) {

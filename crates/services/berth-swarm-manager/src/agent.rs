@@ -13,6 +13,9 @@ use crate::services::HeartbeatReport;
 
 /// A node is down after this many periods without a heartbeat (swarmkit).
 const MISSED_BEATS: u32 = 3;
+/// A node whose task session ended is down after one heartbeat period
+/// without a beat, and never sooner than this.
+const MIN_SESSION_GRACE: Duration = Duration::from_secs(2);
 
 impl Active {
     pub fn heartbeat_period(&self) -> Duration {
@@ -210,12 +213,14 @@ async fn mark_silent_nodes_down(node: &Active) {
     let period = node.heartbeat_period();
     let limit = period * MISSED_BEATS;
     let Ok(store) = node.store() else { return };
+    // a daemon restart (well under a second for berth) must fit in it
+    let session_grace = period.max(MIN_SESSION_GRACE);
     let silent: Vec<_> = {
         let seen = node.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         let lost = node.lost.lock().unwrap_or_else(|e| e.into_inner());
         let quiet = |id: &str| {
             seen.get(id).is_none_or(|t| t.elapsed() > limit)
-                || lost.get(id).is_some_and(|t| t.elapsed() > period)
+                || lost.get(id).is_some_and(|t| t.elapsed() > session_grace)
         };
         store.read(|s| {
             s.nodes()

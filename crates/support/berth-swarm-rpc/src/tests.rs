@@ -36,6 +36,21 @@ impl Dispatcher for Manager {
             ..Default::default()
         }))
     }
+
+    type AssignmentsStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<Blob, Status>> + Send>>;
+
+    /// the task calls are not what these tests exercise
+    async fn assignments(
+        &self,
+        _req: Request<Empty>,
+    ) -> Result<Response<Self::AssignmentsStream>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    async fn update_task_status(&self, _req: Request<Blob>) -> Result<Response<Empty>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
 }
 
 #[tonic::async_trait]

@@ -64,10 +64,10 @@ pub fn drop_shown_defaults(s: &mut ServiceSpec) {
     if t.extra.get("Runtime").and_then(Value::as_str) == Some("container") {
         t.extra.remove("Runtime");
     }
-    if let Some(c) = &mut t.container_spec {
-        if c.extra.get("Isolation").and_then(Value::as_str) == Some("default") {
-            c.extra.remove("Isolation");
-        }
+    if let Some(c) = &mut t.container_spec
+        && c.extra.get("Isolation").and_then(Value::as_str) == Some("default")
+    {
+        c.extra.remove("Isolation");
     }
 }
 
