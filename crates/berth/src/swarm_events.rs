@@ -1,21 +1,21 @@
-//! Node events: what this manager's swarm store sees change goes on the
+//! Swarm events: what this manager's swarm store sees change goes on the
 //! engine's event stream (`GET /events`), as dockerd publishes its
-//! manager's watch: type "node", scope "swarm".
+//! manager's watch: type "node" or "service", scope "swarm".
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_engine::Engine;
 use berth_events::{Actor, Event};
-use berth_swarm_manager::{NodeEvent, Swarm};
+use berth_swarm_manager::{Swarm, SwarmEvent};
 use tokio::sync::broadcast::error::RecvError;
 
-fn event_of(e: &NodeEvent) -> Event {
+fn event_of(e: &SwarmEvent) -> Event {
     Event {
         status: None,
         id: None,
         from: None,
-        kind: "node".into(),
+        kind: e.kind.into(),
         action: e.action.into(),
         actor: Actor {
             id: e.node_id.clone(),
@@ -32,7 +32,7 @@ fn event_of(e: &NodeEvent) -> Event {
 }
 
 pub fn forward(swarm: &Swarm, engine: Arc<Engine>) {
-    let mut rx = swarm.node_events();
+    let mut rx = swarm.swarm_events();
     tokio::spawn(async move {
         loop {
             match rx.recv().await {

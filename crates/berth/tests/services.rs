@@ -659,6 +659,42 @@ fn replicated_service(c: &Cluster, cli: Cli, name: &str) {
             .all(|n| containers_of(&n.daemon, name).is_empty())
     });
     assert!(gone, "{name}'s containers outlived it");
+    // the service's life on the event stream, as dockerd tells it
+    let until = chrono_now_secs().to_string();
+    let events = ok(
+        &cli.run(
+            m,
+            &[
+                "events",
+                "--since",
+                "0",
+                "--until",
+                &until,
+                "--filter",
+                "type=service",
+                "--filter",
+                &format!("service={id}"),
+                "--format",
+                "{{.Action}} {{.Actor.Attributes.name}}",
+            ],
+        ),
+        "events",
+    );
+    let actions: Vec<&str> = events.lines().collect();
+    assert_eq!(
+        actions.first(),
+        Some(&format!("create {name}").as_str()),
+        "{events}"
+    );
+    assert_eq!(
+        actions.last(),
+        Some(&format!("remove {name}").as_str()),
+        "{events}"
+    );
+    assert!(
+        actions.contains(&format!("update {name}").as_str()),
+        "{events}"
+    );
     let o = cli.run(m, &["service", "inspect", name]);
     assert_ne!(code(&o), 0);
     assert!(

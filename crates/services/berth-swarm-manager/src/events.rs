@@ -1,6 +1,7 @@
-//! Node events for `GET /events`: dockerd watches its manager's store and
-//! publishes each node change as an event of type "node", scope "swarm";
-//! berth's managers do the same from their store's watch.
+//! Swarm events for `GET /events`: dockerd watches its manager's store
+//! and publishes each node and service change as an event of type "node"
+//! or "service", scope "swarm"; berth's managers do the same from their
+//! store's watch.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,11 +12,14 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::active::Active;
 
-/// A node change in dockerd's terms.
+/// A node or service change in dockerd's terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeEvent {
+pub struct SwarmEvent {
+    /// "node" or "service"
+    pub kind: &'static str,
     /// "create", "update" or "remove"
     pub action: &'static str,
+    /// the node's or service's id
     pub node_id: String,
     pub attributes: BTreeMap<String, String>,
     /// unix nanoseconds: the object's time for a create or an update,
@@ -23,9 +27,9 @@ pub struct NodeEvent {
     pub time_nano: i64,
 }
 
-/// The event dockerd's `logNodeEvent` makes of a store change; none for
+/// The event dockerd's `logSwarmEvent` makes of a store change; none for
 /// other objects. An update names what changed as `x.old`/`x.new`.
-pub fn node_event(e: &Event) -> Option<NodeEvent> {
+pub fn node_event(e: &Event) -> Option<SwarmEvent> {
     let Object::Node(node) = &e.object else {
         return None;
     };
@@ -60,7 +64,8 @@ pub fn node_event(e: &Event) -> Option<NodeEvent> {
         EventKind::Update => ("update", nanos(node.meta.updated_at)),
         EventKind::Remove => ("remove", nanos(chrono::Utc::now())),
     };
-    Some(NodeEvent {
+    Some(SwarmEvent {
+        kind: "node",
         action,
         node_id: node.id.clone(),
         attributes,
@@ -68,18 +73,73 @@ pub fn node_event(e: &Event) -> Option<NodeEvent> {
     })
 }
 
-/// On a manager: its store's node changes, sent on as `NodeEvent`s for
+/// dockerd's `logServiceEvent`: image, replicas and update state changes
+/// named as `x.old`/`x.new` (the update state in swarmkit's enum words).
+pub fn service_event(e: &Event) -> Option<SwarmEvent> {
+    let Object::Service(s) = &e.object else {
+        return None;
+    };
+    let mut attributes = BTreeMap::from([("name".to_string(), s.spec.name.clone())]);
+    if let (EventKind::Update, Some(Object::Service(old))) = (e.kind, &e.old) {
+        let image = |x: &berth_swarm_store::Service| {
+            x.spec
+                .task_template
+                .container_spec
+                .as_ref()
+                .map(|c| c.image.clone())
+                .unwrap_or_default()
+        };
+        let mut changed = |what: &str, old: String, new: String| {
+            if old != new {
+                attributes.insert(format!("{what}.old"), old);
+                attributes.insert(format!("{what}.new"), new);
+            }
+        };
+        changed("image", image(old), image(s));
+        if let (Some(a), Some(b)) = (&old.spec.mode.replicated, &s.spec.mode.replicated) {
+            let n = |r: &berth_swarm_store::Replicated| r.replicas.unwrap_or(1).to_string();
+            changed("replicas", n(a), n(b));
+        }
+        let state = |x: &berth_swarm_store::Service| {
+            x.update_status
+                .as_ref()
+                .map(|u| u.state.to_ascii_uppercase())
+        };
+        match (state(old), state(s)) {
+            (None, Some(new)) => {
+                attributes.insert("updatestate.new".into(), new);
+            }
+            (Some(o), Some(n)) => changed("updatestate", o, n),
+            _ => {}
+        }
+    }
+    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    let (action, time_nano) = match e.kind {
+        EventKind::Create => ("create", nanos(s.meta.created_at)),
+        EventKind::Update => ("update", nanos(s.meta.updated_at)),
+        EventKind::Remove => ("remove", nanos(chrono::Utc::now())),
+    };
+    Some(SwarmEvent {
+        kind: "service",
+        action,
+        node_id: s.id.clone(),
+        attributes,
+        time_nano,
+    })
+}
+
+/// On a manager: its store's node changes, sent on as `SwarmEvent`s for
 /// as long as this manager runs.
 pub fn spawn_forwarder(
     node: &Arc<Active>,
-    out: broadcast::Sender<Arc<NodeEvent>>,
+    out: broadcast::Sender<Arc<SwarmEvent>>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let mut rx = node.store().ok()?.watch();
     Some(tokio::spawn(async move {
         loop {
             match rx.recv().await {
                 Ok(e) => {
-                    if let Some(ev) = node_event(&e) {
+                    if let Some(ev) = node_event(&e).or_else(|| service_event(&e)) {
                         // nobody listening is fine
                         let _ = out.send(Arc::new(ev));
                     }
@@ -152,5 +212,52 @@ mod tests {
             old: None,
         };
         assert_eq!(node_event(&removed).unwrap().action, "remove");
+    }
+
+    #[test]
+    fn a_service_update_names_its_image_replicas_and_update_state() {
+        use berth_swarm_store::{ContainerSpec, Replicated, Service, UpdateStatus};
+        let mut old = Service {
+            id: "s1".into(),
+            ..Service::default()
+        };
+        old.spec.name = "web".into();
+        old.spec.task_template.container_spec = Some(ContainerSpec {
+            image: "busybox:1".into(),
+            ..ContainerSpec::default()
+        });
+        old.spec.mode.replicated = Some(Replicated { replicas: Some(2) });
+        let mut new = old.clone();
+        new.spec.mode.replicated = Some(Replicated { replicas: Some(5) });
+        if let Some(c) = &mut new.spec.task_template.container_spec {
+            c.image = "busybox:2".into();
+        }
+        new.update_status = Some(UpdateStatus {
+            state: "updating".into(),
+            ..UpdateStatus::default()
+        });
+        let e = Event {
+            kind: EventKind::Update,
+            object: Object::Service(new),
+            old: Some(Object::Service(old)),
+        };
+        let ev = service_event(&e).unwrap();
+        assert_eq!(
+            (ev.kind, ev.action, ev.node_id.as_str()),
+            ("service", "update", "s1")
+        );
+        let want: BTreeMap<String, String> = [
+            ("name", "web"),
+            ("image.old", "busybox:1"),
+            ("image.new", "busybox:2"),
+            ("replicas.old", "2"),
+            ("replicas.new", "5"),
+            ("updatestate.new", "UPDATING"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(ev.attributes, want);
+        assert!(node_event(&e).is_none());
     }
 }

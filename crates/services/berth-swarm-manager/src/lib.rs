@@ -50,7 +50,7 @@ use berth_swarm_raft::RaftSettings;
 use tokio::sync::Mutex;
 
 pub use error::SwarmError;
-pub use events::NodeEvent;
+pub use events::SwarmEvent;
 pub use join::{InitRequest, JoinRequest};
 pub use logs::{LogEvent, LogFeed, LogLine, LogOptions, LogStream, LogTarget};
 pub use nodes::{NodeFilters, NodeSpecUpdate};
@@ -93,7 +93,7 @@ pub struct Swarm {
     settings: SwarmSettings,
     active: Arc<Mutex<Option<Arc<Active>>>>,
     /// node changes seen by this manager's store (`GET /events`)
-    events: tokio::sync::broadcast::Sender<Arc<NodeEvent>>,
+    events: tokio::sync::broadcast::Sender<Arc<SwarmEvent>>,
     /// the DEK and unlock key this node holds (`keys`)
     keys: keys::Keys,
     /// a manager restarted under autolock, waiting for its key: what its
@@ -116,7 +116,7 @@ impl Swarm {
     }
 
     /// Node events, as dockerd publishes them from its manager's watch.
-    pub fn node_events(&self) -> tokio::sync::broadcast::Receiver<Arc<NodeEvent>> {
+    pub fn swarm_events(&self) -> tokio::sync::broadcast::Receiver<Arc<SwarmEvent>> {
         self.events.subscribe()
     }
 

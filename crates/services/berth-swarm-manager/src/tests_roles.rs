@@ -31,7 +31,7 @@ async fn is_raft_member(s: &Swarm, reference: &str) -> bool {
 async fn a_worker_is_promoted_and_demoted_and_a_down_node_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = three_nodes(&dir).await;
-    let mut events = a.node_events();
+    let mut events = a.swarm_events();
     let remote = init(&a).await;
     let token = a.inspect().await.unwrap().worker_token;
     b.join(join_req(&remote, &token)).await.unwrap();
