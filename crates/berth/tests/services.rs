@@ -662,22 +662,19 @@ fn replicated_service(c: &Cluster, cli: Cli, name: &str) {
     // the service's life on the event stream, as dockerd tells it
     let until = chrono_now_secs().to_string();
     let events = ok(
-        &cli.run(
-            m,
-            &[
-                "events",
-                "--since",
-                "0",
-                "--until",
-                &until,
-                "--filter",
-                "type=service",
-                "--filter",
-                &format!("service={id}"),
-                "--format",
-                "{{.Action}} {{.Actor.Attributes.name}}",
-            ],
-        ),
+        &m.docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until,
+            "--filter",
+            "type=service",
+            "--filter",
+            &format!("service={id}"),
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ]),
         "events",
     );
     let actions: Vec<&str> = events.lines().collect();

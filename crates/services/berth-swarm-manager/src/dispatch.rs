@@ -24,12 +24,19 @@ const DEBOUNCE: Duration = Duration::from_millis(5);
 /// Every task the store gives `node_id`, sent whole now and after each
 /// change to one of them.
 pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStream, Status> {
+    // only the leader's store is known to be whole: a follower behind it
+    // (or one still catching up after a promotion) would hand out a list
+    // missing tasks, and the agent removes what is missing
+    if !node.raft().is_ok_and(|r| r.is_leader()) {
+        return Err(Status::unavailable("assignments come from the leader"));
+    }
     let store = node
         .store()
         .map_err(|e| Status::unavailable(e.to_string()))?
         .clone();
     let (tx, rx) = mpsc::channel(2);
     let watcher = tx.clone();
+    let leader_check = node.clone();
     let lost_node = node_id.clone();
     tokio::spawn(async move {
         // the agent hung up (its daemon died, or it moved to another
@@ -60,9 +67,17 @@ pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStrea
                 more = next_change(&mut changes, &node_id) => if !more { return },
                 _ = tx.closed() => return,
             }
+            if !node_leads(&leader_check) {
+                // the agent moves to the new leader
+                return;
+            }
         }
     });
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+fn node_leads(node: &Active) -> bool {
+    node.raft().is_ok_and(|r| r.is_leader())
 }
 
 /// Waits for a change to one of the node's tasks; false once the store

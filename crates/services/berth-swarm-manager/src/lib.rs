@@ -146,12 +146,27 @@ impl Swarm {
             return Err(SwarmError::Unavailable(leave_refusal(&node)));
         }
         node.halt().await;
+        self.remove_task_containers().await;
         node.paths
             .wipe()
             .map_err(|e| SwarmError::internal("removing the swarm state", e))?;
         *keys::lock(&self.keys) = Default::default();
         *guard = None;
         Ok(())
+    }
+
+    /// A node that leaves takes its tasks' containers down with it, as
+    /// dockerd does: the cluster runs those tasks elsewhere now.
+    async fn remove_task_containers(&self) {
+        let Some(exec) = self.settings.executor.0.clone() else {
+            return;
+        };
+        for (_, container) in exec.task_containers().await {
+            let _ = exec.stop(&container, Some(Duration::from_secs(10))).await;
+            if let Err(e) = exec.remove(&container).await {
+                tracing::warn!("removing task container {container} on leave: {e}");
+            }
+        }
     }
 
     /// Stops serving without leaving (daemon shutdown).

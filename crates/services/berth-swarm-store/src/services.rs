@@ -448,7 +448,9 @@ impl Task {
         if let Some(d) = p.desired_state.filter(|d| *d > t.desired_state) {
             t.desired_state = d;
         }
-        if let Some(n) = &p.node_id {
+        // a placement holds once made: a second, stale one must not move
+        // a task its node has already taken
+        if let Some(n) = p.node_id.as_ref().filter(|_| self.node_id.is_empty()) {
             t.node_id = n.clone();
         }
         t

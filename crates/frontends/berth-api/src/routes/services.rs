@@ -94,6 +94,7 @@ pub async fn tasks(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiRes
     s.swarm.require_manager().await?;
     let mut f = Params::parse(q.as_deref())?.filters()?;
     crate::wire::swarm_nodes::check_task_filters(&f).map_err(ApiError::bad_request)?;
+    wire::check_desired_state(&f).map_err(ApiError::bad_request)?;
     if let Some(refs) = f.remove("service") {
         let mut ids = Vec::new();
         for r in refs {

@@ -271,13 +271,20 @@ impl TaskFilters {
     }
 }
 
-/// dockerd's desired-state filter: `running`, `shutdown` or `accepted`.
+/// dockerd's desired-state filter: the exact state.
 fn desired_matches(d: TaskState, want: &str) -> bool {
-    match want {
-        "running" => d <= TaskState::Running,
-        "shutdown" => d > TaskState::Running,
-        "accepted" => d == TaskState::Accepted,
-        other => TaskState::parse(other) == Some(d),
+    TaskState::parse(want) == Some(d)
+}
+
+/// dockerd takes only `running`, `shutdown` and `accepted`.
+pub fn check_desired_state(f: &HashMap<String, Vec<String>>) -> Result<(), String> {
+    let known = ["running", "shutdown", "accepted"];
+    match f
+        .get("desired-state")
+        .and_then(|v| v.iter().find(|x| !known.contains(&x.as_str())))
+    {
+        Some(x) => Err(format!("Invalid desired-state filter: '{x}'")),
+        None => Ok(()),
     }
 }
 

@@ -45,6 +45,7 @@ pub fn plan_pass(
         new_id,
         clock,
         plan: Plan::default(),
+        retiring: Default::default(),
     };
     let mut plan = planner.run();
     scheduler::Scheduler::new(store, now).run(&mut plan.actions);
@@ -84,18 +85,24 @@ async fn pass(node: &Active, clock: &mut UpdateClock) -> Option<DateTime<Utc>> {
         return Some(Utc::now() + chrono::Duration::seconds(1));
     }
     commit(node, plan.actions).await;
+    let Ok(raft) = node.raft() else {
+        return plan.wake_at;
+    };
     for s in plan.services {
         let action = Action::Update(berth_swarm_store::Object::Service(s));
-        if let Err(e) = node.propose(vec![action]).await {
+        if let Err(e) = raft.propose(vec![action]).await {
             tracing::debug!("a service's update status: {e}");
         }
     }
     plan.wake_at
 }
 
+/// Commits through this node's own Raft only: a plan made by a leader that
+/// has since lost its place must not reach the new leader.
 async fn commit(node: &Active, actions: Vec<Action>) {
+    let Ok(raft) = node.raft() else { return };
     for chunk in actions.chunks(BATCH) {
-        if let Err(e) = node.propose(chunk.to_vec()).await {
+        if let Err(e) = raft.propose(chunk.to_vec()).await {
             // the next pass plans again from what was committed
             tracing::debug!("orchestration batch: {e}");
             tokio::time::sleep(Duration::from_millis(50)).await;

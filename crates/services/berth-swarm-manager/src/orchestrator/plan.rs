@@ -37,6 +37,9 @@ pub struct Planner<'a> {
     pub new_id: &'a mut dyn FnMut() -> String,
     pub clock: &'a mut UpdateClock,
     pub plan: Plan,
+    /// tasks this pass told to stop: not counted as live by later steps
+    /// of the same pass
+    pub retiring: std::collections::HashSet<String>,
 }
 
 /// A node that can run a task now: ready and active.
@@ -88,6 +91,9 @@ impl Planner<'_> {
     }
 
     fn set_desired(&mut self, t: &Task, state: TaskState) {
+        if state > TaskState::Running {
+            self.retiring.insert(t.id.clone());
+        }
         if t.desired_state < state {
             self.plan.actions.push(Action::PatchTask {
                 id: t.id.clone(),
@@ -214,10 +220,12 @@ impl Planner<'_> {
         }
         if (live.len() as u64) > replicas {
             let extra = live.len() - replicas as usize;
-            for (_, t) in scale_down_order(&live).into_iter().take(extra) {
+            let going: Vec<(u64, &Task)> =
+                scale_down_order(&live).into_iter().take(extra).collect();
+            for (_, t) in &going {
                 self.set_desired(t, TaskState::Remove);
             }
-            live.retain(|(_, t)| t.desired_state <= TaskState::Running);
+            live.retain(|(_, t)| !going.iter().any(|(_, g)| g.id == t.id));
         }
         let mut slot = 0;
         for _ in live.len() as u64..replicas {
@@ -282,10 +290,14 @@ impl Planner<'_> {
             by_node.entry(t.node_id.as_str()).or_default().push(t);
         }
         let store = self.store;
+        let mut live: Vec<(u64, &Task)> = Vec::new();
         for n in store.nodes() {
-            let eligible = node_usable(n) && constraints::node_matches(&constraints, n);
+            // a paused node keeps its task but takes no new one (swarmkit)
+            let keeps = n.status.state != NodeState::Down
+                && n.spec.availability != Availability::Drain
+                && constraints::node_matches(&constraints, n);
             let history = by_node.remove(n.id.as_str()).unwrap_or_default();
-            if !eligible {
+            if !keeps {
                 for t in &history {
                     self.set_desired(t, TaskState::Shutdown);
                 }
@@ -304,16 +316,24 @@ impl Planner<'_> {
             let Some(c) = current else {
                 // a job runs once per node and iteration; a service's task
                 // comes back to a node that is eligible again
-                if !job || this_iteration.is_empty() {
+                if node_usable(n) && (!job || this_iteration.is_empty()) {
                     let t = self.new_task(s, 0, &n.id);
                     self.add(t);
                 }
                 continue;
             };
             self.release_delayed(c);
+            self.retire_replaced(c, &this_iteration);
+            self.release_successor(c, &this_iteration);
             if c.status.state.is_terminal() && should_restart(c, &this_iteration, job, self.now) {
                 self.restart(s, c, 0, &n.id);
             }
+            if !job {
+                live.push((0, c));
+            }
+        }
+        if !live.is_empty() {
+            super::update::update_slots(self, s, &live);
         }
         // tasks on nodes that left the swarm
         for history in by_node.values() {
@@ -396,7 +416,11 @@ impl Planner<'_> {
             let old = history
                 .iter()
                 .filter(|t| t.desired_state > TaskState::Running)
-                .filter(|t| t.status.state.is_terminal() || t.status.state < TaskState::Assigned)
+                .filter(|t| {
+                    t.status.state.is_terminal()
+                        || t.status.state < TaskState::Assigned
+                        || store.node(&t.node_id).is_none()
+                })
                 .take(excess);
             for t in old.copied().collect::<Vec<_>>() {
                 self.delete(t);

@@ -20,6 +20,8 @@ pub fn condition(p: Option<&RestartPolicy>, job: bool) -> Condition {
     match p.and_then(|p| p.condition.as_deref()) {
         Some("none") => Condition::None,
         Some("on-failure") => Condition::OnFailure,
+        // a job that completed is done, whatever the policy says
+        Some(_) if job => Condition::OnFailure,
         Some(_) => Condition::Any,
         // a job that completed is done; one that failed runs again
         None if job => Condition::OnFailure,
@@ -53,9 +55,11 @@ pub fn should_restart(ended: &Task, history: &[&Task], job: bool, now: DateTime<
     }
     let window = policy.and_then(|p| p.window).unwrap_or(0);
     let since = (window > 0).then(|| now - Duration::nanoseconds(window));
-    // the first task of the slot is no restart
+    // the first task of the slot is no restart; an update starts the
+    // count again (swarmkit resets it with the spec)
     let restarts = history
         .iter()
+        .filter(|t| t.spec == ended.spec)
         .filter(|t| since.is_none_or(|s| t.meta.created_at >= s))
         .count()
         .saturating_sub(usize::from(since.is_none()));

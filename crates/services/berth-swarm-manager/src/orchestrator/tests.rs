@@ -601,3 +601,34 @@ fn a_failing_update_pauses_or_rolls_back_as_configured() {
         ("rollback_completed".into(), "rollback completed".into())
     );
 }
+
+#[test]
+fn a_paused_node_keeps_its_global_task_and_a_global_update_reaches_every_node() {
+    let mut w = World::new(&["n1", "n2"]);
+    let global = ServiceMode {
+        global: Some(Default::default()),
+        ..ServiceMode::default()
+    };
+    w.apply(vec![Action::Create(Object::Service(service("g", global)))]);
+    w.settle();
+    w.run_all();
+    w.set_node("n1", |n| n.spec.availability = Availability::Pause);
+    w.settle();
+    assert_eq!(w.live("g").len(), 2, "pause keeps what runs");
+    w.set_node("n1", |n| n.spec.availability = Availability::Active);
+    w.update_service("g", |s| {
+        s.spec.task_template.force_update = 1;
+        s.spec.update_config = Some(UpdateConfig::default());
+    });
+    for _ in 0..4 {
+        w.settle();
+        w.agents();
+    }
+    let live = w.live("g");
+    assert_eq!(live.len(), 2);
+    assert!(
+        live.iter().all(|t| t.spec.force_update == 1),
+        "every node runs the new template"
+    );
+    assert_eq!(spread(&live), [1, 1]);
+}

@@ -83,6 +83,7 @@ pub fn update_slots(p: &mut Planner<'_>, s: &Service, live: &[(u64, &Task)]) {
         .iter()
         .copied()
         .filter(|(_, t)| dirty(s, t) && t.desired_state <= TaskState::Running)
+        .filter(|(_, t)| !p.retiring.contains(&t.id))
         .collect();
     let started = s.update_status.as_ref().and_then(|u| u.started_at);
     if stale.is_empty() && phase == Phase::Idle {
@@ -252,7 +253,9 @@ fn next_batch(
     }
     p.clock.insert(s.id.clone(), p.now);
     for (slot, old) in stale.into_iter().take(room) {
-        let mut t = p.new_task(s, slot, "");
+        // a global task's successor stays on its node
+        let node = if slot == 0 { old.node_id.as_str() } else { "" };
+        let mut t = p.new_task(s, slot, node);
         if !start_first(c) {
             // stop-first: the new task is placed and prepared, and starts
             // once the old one has stopped (`Planner::release_successor`)

@@ -84,6 +84,13 @@ impl Worker {
         // the manager this session left may have told the leader the node
         // is gone: a heartbeat now says otherwise
         self.node.beat_now.notify_one();
+        // and once more a moment later, past a late word of the old
+        // session's end that a follower forwarded
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            node.beat_now.notify_one();
+        });
         while let Some(msg) = stream
             .message()
             .await
