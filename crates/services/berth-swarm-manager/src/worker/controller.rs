@@ -90,6 +90,12 @@ impl Controller {
             self.shut_down(t).await;
             return Next::Wait;
         }
+        if t.desired_state < TaskState::Running && t.restart_at.is_some() {
+            // a restart delay: nothing is done before it is over, or a
+            // task that fails to prepare would be replaced at once, again
+            // and again
+            return Next::Wait;
+        }
         if self.state < TaskState::Ready {
             return self.prepare(t).await;
         }
