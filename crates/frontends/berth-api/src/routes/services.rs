@@ -17,14 +17,25 @@ use crate::wire::services as wire;
 
 /// `POST /services/create`
 pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
-    let mut spec: ServiceSpec = json_body(&body)?;
-    wire::drop_shown_defaults(&mut spec);
+    let mut spec = spec_of(&body)?;
     if spec.name.is_empty() {
         // dockerd names a service the client left unnamed, as a container
         spec.name = berth_engine::generate_name(&random_hex(), 0);
     }
     let id = s.swarm.create_service(spec).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ID": id }))).into_response())
+}
+
+/// The body's spec; an empty body is an empty spec, as dockerd's
+/// `ReadJSON` takes it (the manager check then answers first).
+fn spec_of(body: &[u8]) -> ApiResult<ServiceSpec> {
+    let mut spec: ServiceSpec = if body.is_empty() {
+        ServiceSpec::default()
+    } else {
+        json_body(body)?
+    };
+    wire::drop_shown_defaults(&mut spec);
+    Ok(spec)
 }
 
 /// `GET /services?filters=&status=`
@@ -76,8 +87,7 @@ pub async fn update(
             )));
         }
     };
-    let mut spec: ServiceSpec = json_body(&body)?;
-    wire::drop_shown_defaults(&mut spec);
+    let spec = spec_of(&body)?;
     s.swarm.update_service(&id, version, spec, rollback).await?;
     Ok(Json(json!({})).into_response())
 }
