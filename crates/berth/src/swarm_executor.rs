@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
-use berth_engine::{Engine, ListOptions, LogsOptions, PullOptions, WaitCondition};
+use berth_engine::{Credentials, Engine, ListOptions, LogsOptions, PullOptions, WaitCondition};
 use berth_swarm_manager::LogOptions;
 use berth_swarm_manager::executor::{ContainerState, LogEntries, NodeContext, TaskExecutor};
 use berth_swarm_manager::logs::decode::EntryDecoder;
-use berth_swarm_store::Task;
+use berth_swarm_store::{PullAuth, Task};
 use serde_json::{Value, json};
 
 pub struct EngineExecutor {
@@ -181,7 +181,7 @@ impl EngineExecutor {
         v.record.state.health.as_ref().map(|h| h.status.clone())
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), String> {
+    async fn ensure_image(&self, image: &str, auth: Option<&PullAuth>) -> Result<(), String> {
         if self.engine.resolve_image(image).is_ok() {
             return Ok(());
         }
@@ -189,7 +189,10 @@ impl EngineExecutor {
             image: image.to_string(),
             tag: None,
             platform: None,
-            credentials: None,
+            credentials: auth.map(|a| Credentials {
+                username: a.username.clone(),
+                password: a.password.clone(),
+            }),
         };
         let plan = self
             .engine
@@ -219,7 +222,7 @@ impl TaskExecutor for EngineExecutor {
             .as_ref()
             .map(|c| c.image.clone())
             .unwrap_or_default();
-        self.ensure_image(&image).await?;
+        self.ensure_image(&image, t.pull_auth.as_ref()).await?;
         let spec = ContainerSpec {
             config: container_config(t, node)?,
             host_config: host_config(t, node)?,

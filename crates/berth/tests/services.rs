@@ -9,64 +9,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, join_args, node_id, ok, stderr, stdout};
+use common::{Cli, Daemon, code, eventually, node_id, ok, stderr, stdout};
 
-/// Which client drives a check: every scenario runs through both.
-#[derive(Clone, Copy, Debug)]
-enum Cli {
-    Docker,
-    Berth,
-}
-
-impl Cli {
-    fn run(self, d: &Daemon, args: &[&str]) -> std::process::Output {
-        match self {
-            Cli::Docker => d.docker(args),
-            Cli::Berth => d.berth(args),
-        }
-    }
-}
-
-/// A cluster of a manager (node 0) and two workers, heartbeats every
-/// second.
+/// A cluster of a manager (node 0) and two workers.
 fn cluster() -> Cluster {
-    let c = Cluster::new(3);
-    let a0 = c.node(0).addr.clone();
-    ok(
-        &c.node(0).daemon.docker(&[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &a0,
-            "--dispatcher-heartbeat",
-            "1s",
-        ]),
-        "init",
-    );
-    let token = ok(
-        &c.node(0)
-            .daemon
-            .docker(&["swarm", "join-token", "-q", "worker"]),
-        "token",
-    );
-    let remote = format!("{a0}:2377");
-    for i in 1..3 {
-        let n = c.node(i);
-        ok(
-            &n.daemon.docker(&join_args(token.trim(), &n.addr, &remote)),
-            "join",
-        );
-    }
-    let m = &c.node(0).daemon;
-    assert!(
-        eventually(20, || ok(&m.docker(&["node", "ls", "-q"]), "node ls")
-            .lines()
-            .count()
-            == 3
-            && !ok(&m.docker(&["node", "ls"]), "node ls").contains("Unknown")),
-        "nodes ready"
-    );
-    c
+    Cluster::swarm(3)
 }
 
 /// `service ps` rows of tasks meant to run: (name, node, current state).
@@ -169,18 +116,19 @@ fn counts(per: &BTreeMap<usize, usize>) -> Vec<usize> {
 #[test]
 fn services_run_spread_scale_and_go_on_a_three_node_cluster() {
     let mut c = cluster();
-    // the seeds' scenario through each CLI; the rest alternate
-    replicated_service(&c, Cli::Docker, "w8");
-    replicated_service(&c, Cli::Berth, "w9");
-    global_service_follows_drain(&c, Cli::Berth);
-    constraints_and_a_pending_reason(&c, Cli::Docker);
-    a_failing_update_rolls_back_on_its_own(&c, Cli::Berth);
-    a_start_first_update_with_a_health_check(&c, Cli::Docker);
-    a_job_runs_to_completion(&c, Cli::Berth);
-    bad_input_gets_dockers_errors(&c, Cli::Docker);
-    bad_input_gets_dockers_errors(&c, Cli::Berth);
-    a_restarted_workers_tasks_keep_running(&mut c, Cli::Berth);
-    a_killed_workers_tasks_run_elsewhere(&mut c, Cli::Docker);
+    let _registries = private_registries(&c);
+    for (cli, seed) in [(Cli::Docker, "w8"), (Cli::Berth, "w9")] {
+        replicated_service(&c, cli, seed);
+        global_service_follows_drain(&c, cli);
+        constraints_and_a_pending_reason(&c, cli);
+        a_failing_update_rolls_back_on_its_own(&c, cli);
+        a_start_first_update_with_a_health_check(&c, cli);
+        a_job_runs_to_completion(&c, cli);
+        bad_input_gets_dockers_errors(&c, cli);
+        a_private_image_is_pulled_with_the_clients_credentials(&c, cli);
+        a_restarted_workers_tasks_keep_running(&mut c, cli);
+        a_killed_workers_tasks_run_elsewhere(&mut c, cli);
+    }
 }
 
 /// `docker service create` with what every check here passes: no
@@ -291,6 +239,10 @@ fn constraints_and_a_pending_reason(c: &Cluster, cli: Cli) {
     for s in ["mgr", "mars"] {
         ok(&cli.run(m, &["service", "rm", s]), "rm");
     }
+    ok(
+        &cli.run(m, &["node", "update", "--label-rm", "zone", &worker]),
+        "label-rm",
+    );
 }
 
 fn a_failing_update_rolls_back_on_its_own(c: &Cluster, cli: Cli) {
@@ -428,7 +380,7 @@ fn a_job_runs_to_completion(c: &Cluster, cli: Cli) {
 fn bad_input_gets_dockers_errors(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
     let fails = |args: &[&str], want: &str| {
-        let o = m.docker(args);
+        let o = cli.run(m, args);
         assert_ne!(code(&o), 0, "{args:?} succeeded");
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     };
@@ -570,6 +522,137 @@ fn a_killed_workers_tasks_run_elsewhere(c: &mut Cluster, cli: Cli) {
         "a killed worker's task ran elsewhere after {:?}",
         started.elapsed()
     );
+    // back again, the node gets tasks only when asked: Docker's way
+    // replaces every task, berth's moves only the excess
+    c.node_mut(2).daemon.start_again();
+    let m = &c.node(0).daemon;
+    let back = eventually(30, || {
+        let ls = ok(
+            &cli.run(m, &["node", "ls", "--format", "{{.Status}}"]),
+            "node ls",
+        );
+        ls.lines().filter(|l| *l == "Ready").count() == 3
+    });
+    assert!(back, "the worker came back");
+    let ended = || {
+        let o = cli.run(
+            m,
+            &[
+                "service",
+                "ps",
+                "-q",
+                "--filter",
+                "desired-state=shutdown",
+                "heal",
+            ],
+        );
+        stdout(&o).lines().count()
+    };
+    let before = ended();
+    let (args, replaced): (&[&str], usize) = match cli {
+        Cli::Docker => (&["service", "update", "--detach", "--force", "heal"], 3),
+        Cli::Berth => (&["service", "rebalance", "--detach", "heal"], 1),
+    };
+    let said = ok(&cli.run(m, args), "rebalance");
+    if let Cli::Berth = cli {
+        assert_eq!(said, "heal: 1 task moves\n");
+    }
+    let even = eventually(30, || {
+        let per: Vec<usize> = (0..3)
+            .map(|i| containers_of(&c.node(i).daemon, "heal").len())
+            .collect();
+        per == [1, 1, 1]
+    });
+    assert!(even, "spread again over the three nodes");
+    assert!(
+        eventually(10, || ended() == before + replaced),
+        "{} replaced",
+        ended() - before
+    );
+    ok(&cli.run(m, &["service", "rm", "heal"]), "rm heal");
+    assert!(
+        eventually(30, || (0..3).all(|i| containers_of(
+            &c.node(i).daemon,
+            "heal"
+        )
+        .is_empty())),
+        "heal's containers outlived it"
+    );
+}
+
+/// `berth registry serve` with basic auth on 127.0.0.1:5000 in every
+/// node's namespaces, all over one storage: each node pulls "the same
+/// registry" without the nodes needing an insecure-registry setting.
+fn private_registries(c: &Cluster) -> Vec<common::registry::Registry> {
+    let dir = c.node(0).daemon.dir.path();
+    let hash = bcrypt::hash("s3cret", 4).expect("bcrypt");
+    let htpasswd = dir.join("htpasswd");
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).expect("htpasswd");
+    let root = dir.join("shared-registry");
+    let flags = ["--htpasswd", htpasswd.to_str().expect("utf-8 path")];
+    c.nodes
+        .iter()
+        .map(|n| common::registry::Registry::start_at(&n.daemon, &root, &flags))
+        .collect()
+}
+
+/// The seeds' `--with-registry-auth`: the workers pull a private image
+/// with the client's login, which no answer and no log shows.
+fn a_private_image_is_pulled_with_the_clients_credentials(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let image = format!("127.0.0.1:5000/private/bb:{cli:?}").to_lowercase();
+    let login = ["login", "-u", "alice", "-p", "s3cret", "127.0.0.1:5000"];
+    ok(&cli.run(m, &login), "login");
+    ok(&cli.run(m, &["tag", "busybox", &image]), "tag");
+    ok(&cli.run(m, &["push", &image]), "push");
+    // without the flag the workers are refused: rejected tasks, not a hang
+    let args = ["--name", "priv", "--replicas", "3", "--restart-delay", "1s"];
+    create(cli, m, &[&args[..], &[&image, "sleep", "1000"]].concat());
+    let refused = eventually(30, || {
+        let o = cli.run(
+            m,
+            &[
+                "service",
+                "ps",
+                "priv",
+                "--no-trunc",
+                "--format",
+                "{{.CurrentState}}|{{.Error}}",
+            ],
+        );
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("Rejected") && l.contains("private/bb"))
+    });
+    assert!(refused, "a worker without credentials is refused");
+    ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "update",
+                "--detach",
+                "--with-registry-auth",
+                "priv",
+            ],
+        ),
+        "update --with-registry-auth",
+    );
+    converged(c, "priv", 3);
+    let shown = format!(
+        "{}{}",
+        ok(&cli.run(m, &["service", "inspect", "priv"]), "inspect"),
+        common::json_request(m, "GET", "/tasks", None).1
+    );
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("alice"),
+        "{shown}"
+    );
+    for n in &c.nodes {
+        assert!(!n.daemon.log().contains("s3cret"), "a password in a log");
+    }
+    ok(&cli.run(m, &["service", "rm", "priv"]), "rm priv");
+    ok(&cli.run(m, &["logout", "127.0.0.1:5000"]), "logout");
 }
 
 fn replicated_service(c: &Cluster, cli: Cli, name: &str) {

@@ -1,5 +1,5 @@
-//! `docker service logs` on a namespace cluster of one manager and two
-//! workers: lines from every node with the CLI's `w8.N.taskid@host    | `
+//! `service logs` through the docker CLI and berth's, on a namespace
+//! cluster of one manager and two workers: lines from every node with the CLI's `w8.N.taskid@host    | `
 //! names (from the details dockerd sends), tail, timestamps, task ids
 //! left out, raw lines, a task's own logs, follow gathering every node
 //! and going on while a node is down, and a reader that ends with the
@@ -15,41 +15,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::{Daemon, code, eventually, join_args, node_id, ok, stderr, stdout};
+use common::{Cli, Daemon, code, eventually, node_id, ok, stderr, stdout};
 
-/// A cluster of a manager (node 0) and two workers, heartbeats every
-/// second.
+/// A cluster of a manager (node 0) and two workers.
 fn cluster() -> Cluster {
-    let c = Cluster::new(3);
-    let a0 = c.node(0).addr.clone();
-    let init = [
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &a0,
-        "--dispatcher-heartbeat",
-        "1s",
-    ];
-    ok(&c.node(0).daemon.docker(&init), "init");
-    let m = &c.node(0).daemon;
-    let token = ok(&m.docker(&["swarm", "join-token", "-q", "worker"]), "token");
-    let remote = format!("{a0}:2377");
-    for i in 1..3 {
-        let n = c.node(i);
-        ok(
-            &n.daemon.docker(&join_args(token.trim(), &n.addr, &remote)),
-            "join",
-        );
-    }
-    assert!(
-        eventually(20, || ok(&m.docker(&["node", "ls", "-q"]), "node ls")
-            .lines()
-            .count()
-            == 3
-            && !ok(&m.docker(&["node", "ls"]), "node ls").contains("Unknown")),
-        "nodes ready"
-    );
-    c
+    Cluster::swarm(3)
 }
 
 /// The task ids of `service`'s containers running on a node.
@@ -60,20 +30,19 @@ fn tasks_on(d: &Daemon, service: &str) -> Vec<String> {
     stdout(&o).lines().map(str::to_string).collect()
 }
 
-/// The docker CLI against `d`, killed after `secs`: its output and how
-/// long it took.
-fn docker_within(d: &Daemon, secs: u64, args: &[&str]) -> (Output, Duration) {
+/// A CLI against `d`, killed after `secs`: its output and how long it
+/// took.
+fn within(cli: Cli, d: &Daemon, secs: u64, args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
     let o = Command::new("timeout")
         .arg(secs.to_string())
-        .arg("docker")
+        .arg(cli.program())
         .args(args)
-        .env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-        .env("DOCKER_CLI_HINTS", "false")
+        .env_remove("DOCKER_HOST")
+        .envs(cli.env(d))
         .stdin(Stdio::null())
         .output()
-        .expect("the docker CLI must be on PATH");
+        .expect("running the CLI");
     (o, started.elapsed())
 }
 
@@ -109,7 +78,7 @@ fn task_id_of(name: &str) -> String {
 }
 
 #[test]
-fn service_logs_gather_every_node_through_the_docker_cli() {
+fn service_logs_gather_every_node_through_both_clis() {
     let mut c = cluster();
     let m = &c.node(0).daemon;
     let script =
@@ -152,57 +121,77 @@ fn service_logs_gather_every_node_through_the_docker_cli() {
     });
     assert!(every_task_logged, "lines of all three tasks:\n{plain}");
 
-    names_lines_by_task_and_node(&plain, &all_tasks, &hostname);
-    stderr_lines_come_on_stderr(m);
-    tail_and_timestamps(m);
-    no_task_ids_and_raw(m);
-    a_tasks_own_logs(m, &all_tasks[1]);
-    refusals(m, &service_id);
+    for cli in [Cli::Docker, Cli::Berth] {
+        let plain = ok(&cli.run(m, &["service", "logs", "w8"]), "service logs");
+        names_lines_by_task_and_node(&plain, &all_tasks, &hostname);
+        stderr_lines_come_on_stderr(cli, m);
+        tail_and_timestamps(cli, m);
+        no_task_ids_and_raw(cli, m);
+        a_tasks_own_logs(cli, m, &all_tasks[1]);
+        refusals(cli, m, &service_id);
+    }
 
-    let follower = Follower::start(m, &["service", "logs", "-f", "--tail", "1", "w8"]);
-    let before = follower.lines_for(Duration::from_secs(5));
-    let tasks_seen: BTreeSet<String> = before
-        .iter()
-        .filter_map(|l| parse_line(l).map(|p| task_id_of(&p.0)))
-        .collect();
-    assert_eq!(
-        tasks_seen,
-        short(&all_tasks),
-        "follow reads every node:\n{before:?}"
-    );
-    assert!(before.len() > 3, "follow brings new lines: {before:?}");
+    let followers = [Cli::Docker, Cli::Berth]
+        .map(|cli| Follower::start(cli, m, &["service", "logs", "-f", "--tail", "1", "w8"]));
+    for f in &followers {
+        let before = f.lines_for(Duration::from_secs(5));
+        let tasks_seen: BTreeSet<String> = before
+            .iter()
+            .filter_map(|l| parse_line(l).map(|p| task_id_of(&p.0)))
+            .collect();
+        assert_eq!(
+            tasks_seen,
+            short(&all_tasks),
+            "{:?}: follow reads every node:\n{before:?}",
+            f.cli
+        );
+        assert!(before.len() > 3, "follow brings new lines: {before:?}");
+    }
 
-    // a worker dies: the follower goes on with the others' lines
+    // a worker dies: the followers go on with the others' lines
     let dead_node = node_id(&c.node(2).daemon);
     c.node_mut(2).daemon.kill9();
     let m = &c.node(0).daemon;
-    let after = follower.lines_for(Duration::from_secs(5));
     let living: BTreeSet<String> = short(&[per_node[0].clone(), per_node[1].clone()].concat());
-    let still: BTreeSet<String> = after
-        .iter()
-        .filter_map(|l| parse_line(l).map(|p| task_id_of(&p.0)))
-        .filter(|t| living.contains(t))
-        .collect();
-    assert_eq!(
-        still, living,
-        "lines of the living nodes after the kill:\n{after:?}"
-    );
-    follower.stop();
+    for f in followers {
+        let after = f.lines_for(Duration::from_secs(5));
+        let still: BTreeSet<String> = after
+            .iter()
+            .filter_map(|l| parse_line(l).map(|p| task_id_of(&p.0)))
+            .filter(|t| living.contains(t))
+            .collect();
+        assert_eq!(
+            still, living,
+            "{:?}: lines of the living nodes after the kill:\n{after:?}",
+            f.cli
+        );
+        f.stop();
+    }
 
     // a reader ends, in bounded time, with the living nodes' lines and
     // swarmkit's warning naming the dead one
-    let (o, took) = docker_within(m, 60, &["service", "logs", "w8"]);
-    assert!(took < Duration::from_secs(30), "service logs took {took:?}");
-    assert_eq!(code(&o), 1, "the warning fails the CLI: {}", stderr(&o));
-    let seen: BTreeSet<String> = by_task(&stdout(&o)).keys().map(|t| task_id_of(t)).collect();
-    assert!(
-        living.is_subset(&seen),
-        "living tasks {living:?} in {seen:?}"
-    );
     let want = format!(
         "error from daemon in stream: Error grabbing logs: rpc error: code = Unknown desc = warning: incomplete log stream. some logs could not be retrieved for the following reasons: node {dead_node}"
     );
-    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    for cli in [Cli::Docker, Cli::Berth] {
+        let (o, took) = within(cli, m, 60, &["service", "logs", "w8"]);
+        assert!(
+            took < Duration::from_secs(30),
+            "{cli:?}: service logs took {took:?}"
+        );
+        assert_eq!(
+            code(&o),
+            1,
+            "{cli:?}: the warning fails the CLI: {}",
+            stderr(&o)
+        );
+        let seen: BTreeSet<String> = by_task(&stdout(&o)).keys().map(|t| task_id_of(t)).collect();
+        assert!(
+            living.is_subset(&seen),
+            "{cli:?}: living tasks {living:?} in {seen:?}"
+        );
+        assert!(stderr(&o).contains(&want), "{cli:?}: {}", stderr(&o));
+    }
 }
 
 /// Each line is `w8.<slot>.<task id>@<host>    | <message>`: the three
@@ -224,8 +213,8 @@ fn names_lines_by_task_and_node(text: &str, tasks: &[String], hostname: &str) {
     assert_eq!(ids, short(tasks));
 }
 
-fn stderr_lines_come_on_stderr(m: &Daemon) {
-    let o = m.docker(&["service", "logs", "w8"]);
+fn stderr_lines_come_on_stderr(cli: Cli, m: &Daemon) {
+    let o = cli.run(m, &["service", "logs", "w8"]);
     let errs = by_task(&stderr(&o));
     assert_eq!(errs.len(), 3, "{}", stderr(&o));
     assert!(
@@ -234,9 +223,9 @@ fn stderr_lines_come_on_stderr(m: &Daemon) {
     );
 }
 
-fn tail_and_timestamps(m: &Daemon) {
+fn tail_and_timestamps(cli: Cli, m: &Daemon) {
     // the last two records of each task, stdout and stderr together
-    let o = m.docker(&["service", "logs", "--tail", "2", "w8"]);
+    let o = cli.run(m, &["service", "logs", "--tail", "2", "w8"]);
     let mut per: BTreeMap<String, usize> = BTreeMap::new();
     for text in [stdout(&o), stderr(&o)] {
         for (task, lines) in by_task(&text) {
@@ -246,7 +235,7 @@ fn tail_and_timestamps(m: &Daemon) {
     assert_eq!(per.len(), 3, "{per:?}");
     assert!(per.values().all(|n| *n == 2), "--tail 2: {per:?}");
 
-    let o = m.docker(&["service", "logs", "--timestamps", "--tail", "1", "w8"]);
+    let o = cli.run(m, &["service", "logs", "--timestamps", "--tail", "1", "w8"]);
     let text = stdout(&o) + &stderr(&o);
     assert_eq!(text.lines().count(), 3, "{text}");
     for l in text.lines() {
@@ -257,20 +246,23 @@ fn tail_and_timestamps(m: &Daemon) {
     }
 }
 
-fn no_task_ids_and_raw(m: &Daemon) {
-    let o = m.docker(&["service", "logs", "--no-task-ids", "--tail", "1", "w8"]);
+fn no_task_ids_and_raw(cli: Cli, m: &Daemon) {
+    let o = cli.run(
+        m,
+        &["service", "logs", "--no-task-ids", "--tail", "1", "w8"],
+    );
     for l in stdout(&o).lines() {
         let (task, _, _) = parse_line(l).expect("a service log line");
         assert_eq!(task.split('.').count(), 2, "no task id: {l}");
     }
-    let o = m.docker(&["service", "logs", "--raw", "w8"]);
+    let o = cli.run(m, &["service", "logs", "--raw", "w8"]);
     let raw = stdout(&o);
     assert!(raw.lines().count() >= 9, "{raw}");
     assert!(raw.lines().all(|l| l.starts_with("line ")), "{raw}");
 }
 
-fn a_tasks_own_logs(m: &Daemon, task: &str) {
-    let o = m.docker(&["service", "logs", task]);
+fn a_tasks_own_logs(cli: Cli, m: &Daemon, task: &str) {
+    let o = cli.run(m, &["service", "logs", task]);
     let seen = by_task(&stdout(&o));
     let names: Vec<&String> = seen.keys().collect();
     assert_eq!(names.len(), 1, "{}", stdout(&o));
@@ -278,15 +270,15 @@ fn a_tasks_own_logs(m: &Daemon, task: &str) {
     assert!(seen[names[0]].len() >= 3, "{seen:?}");
 }
 
-fn refusals(m: &Daemon, service_id: &str) {
-    let o = m.docker(&["service", "logs", "nope"]);
+fn refusals(cli: Cli, m: &Daemon, service_id: &str) {
+    let o = cli.run(m, &["service", "logs", "nope"]);
     assert_ne!(code(&o), 0);
     assert!(
         stderr(&o).contains("no such task or service: nope"),
         "{}",
         stderr(&o)
     );
-    let o = m.docker(&["service", "logs", "--tail", "x", service_id]);
+    let o = cli.run(m, &["service", "logs", "--tail", "x", service_id]);
     assert_ne!(code(&o), 0);
     assert!(
         stderr(&o).contains("tail value must be a positive integer or \"all\""),
@@ -295,24 +287,22 @@ fn refusals(m: &Daemon, service_id: &str) {
     );
 }
 
-/// A `docker service logs -f` whose lines are read as they come.
+/// A `service logs -f` whose lines are read as they come.
 struct Follower {
+    cli: Cli,
     child: std::process::Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Follower {
-    fn start(d: &Daemon, args: &[&str]) -> Follower {
-        let mut child = Command::new("docker")
+    fn start(cli: Cli, d: &Daemon, args: &[&str]) -> Follower {
+        let mut child = cli
+            .command(d)
             .args(args)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-            .env("DOCKER_CLI_HINTS", "false")
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("the docker CLI must be on PATH");
+            .expect("starting the CLI");
         let out = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -322,7 +312,7 @@ impl Follower {
                 }
             }
         });
-        Follower { child, lines }
+        Follower { cli, child, lines }
     }
 
     /// What it prints in the next `span`; it must still be following.

@@ -41,6 +41,35 @@ impl Cluster {
         c
     }
 
+    /// `n` nodes in one swarm: node 0 its manager, the others workers,
+    /// heartbeats every second; returns once every node is ready.
+    pub fn swarm(n: usize) -> Cluster {
+        let c = Cluster::new(n);
+        let a0 = c.node(0).addr.clone();
+        let m = &c.node(0).daemon;
+        let init = [
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &a0,
+            "--dispatcher-heartbeat",
+            "1s",
+        ];
+        super::ok(&m.docker(&init), "init");
+        let token = super::ok(&m.docker(&["swarm", "join-token", "-q", "worker"]), "token");
+        let remote = format!("{a0}:2377");
+        for node in &c.nodes[1..] {
+            let join = super::join_args(token.trim(), &node.addr, &remote);
+            super::ok(&node.daemon.docker(&join), "join");
+        }
+        let ready = eventually(20, || {
+            let o = m.docker(&["node", "ls", "--format", "{{.Status}}"]);
+            super::stdout(&o).lines().filter(|l| *l == "Ready").count() == n
+        });
+        assert!(ready, "{n} nodes ready");
+        c
+    }
+
     /// Starts one more node and plugs it into the underlay.
     pub fn add_node(&mut self) -> &Node {
         let i = self.nodes.len();

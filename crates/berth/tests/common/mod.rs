@@ -20,6 +20,53 @@ pub const BUSYBOX_CHANGES: [&str; 2] = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 ];
 
+/// Which client drives a check: swarm scenarios run through both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cli {
+    Docker,
+    Berth,
+}
+
+impl Cli {
+    pub fn run(self, d: &Daemon, args: &[&str]) -> Output {
+        match self {
+            Cli::Docker => d.docker(args),
+            Cli::Berth => d.berth(args),
+        }
+    }
+
+    pub fn program(self) -> &'static str {
+        match self {
+            Cli::Docker => "docker",
+            Cli::Berth => berth_bin(),
+        }
+    }
+
+    /// What points the client at `d`, with the config directory both
+    /// CLIs share there.
+    pub fn env(self, d: &Daemon) -> Vec<(&'static str, String)> {
+        let cfg = d.dir.path().join("docker-config").display().to_string();
+        match self {
+            Cli::Docker => vec![
+                ("DOCKER_HOST", d.host()),
+                ("DOCKER_CONFIG", cfg),
+                ("DOCKER_CLI_HINTS", "false".into()),
+            ],
+            Cli::Berth => vec![("BERTH_HOST", d.host()), ("BERTH_CONFIG", cfg)],
+        }
+    }
+
+    /// The client as a command to spawn, pointed at `d`.
+    pub fn command(self, d: &Daemon) -> Command {
+        let mut c = Command::new(self.program());
+        // berth reads DOCKER_HOST too; the docker CLI's is set again
+        c.env_remove("DOCKER_HOST")
+            .envs(self.env(d))
+            .stdin(Stdio::null());
+        c
+    }
+}
+
 pub fn berth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
@@ -273,9 +320,14 @@ impl Daemon {
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
+        // the docker CLI's config directory: a login made by either CLI
+        // serves both
+        let cfg = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&cfg);
         Command::new(berth_bin())
             .args(args)
             .env("BERTH_HOST", self.host())
+            .env("BERTH_CONFIG", &cfg)
             .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
             .output()

@@ -12,11 +12,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(d: &Daemon, extra: &[&str]) -> Registry {
-        let root = d.dir.path().join("registry");
+        Registry::start_at(d, &d.dir.path().join("registry"), extra)
+    }
+
+    /// A registry over storage at `root`, which several may share.
+    pub fn start_at(d: &Daemon, root: &std::path::Path, extra: &[&str]) -> Registry {
         let child = Command::new("nsenter")
             .args(["-t", &d.ns_pid.to_string(), "-n", "-m", "--", berth_bin()])
             .args(["registry", "serve", "--addr", "127.0.0.1:5000", "--root"])
-            .arg(&root)
+            .arg(root)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -167,6 +167,8 @@ enum ServiceCommand {
     /// Remove one or more services
     #[command(alias = "remove")]
     Rm(commands::services::RmArgs),
+    /// Move tasks so that a service spreads evenly over its nodes again
+    Rebalance(commands::services::RebalanceArgs),
     /// Revert changes to a service's configuration
     Rollback(commands::services::RollbackArgs),
     /// Scale one or multiple replicated services
@@ -436,6 +438,7 @@ async fn service(ctx: &Ctx, c: ServiceCommand) -> anyhow::Result<i32> {
         ServiceCommand::Ls(a) => commands::services_list::ls(ctx, a).await,
         ServiceCommand::Ps(a) => commands::services_list::ps(ctx, a).await,
         ServiceCommand::Rm(a) => s::rm(ctx, a).await,
+        ServiceCommand::Rebalance(a) => s::rebalance(ctx, a).await,
         ServiceCommand::Rollback(a) => s::rollback(ctx, a).await,
         ServiceCommand::Scale(a) => s::scale(ctx, a).await,
         ServiceCommand::Update(a) => s::update(ctx, *a).await,

@@ -4,8 +4,8 @@
 //! for a service's life.
 
 use berth_swarm_store::{
-    Action, Kind, ModeKind, Object, Service, ServiceSpec, Store, StoreError, Task, TaskPatch,
-    TaskState, UpdateStatus,
+    Action, Kind, ModeKind, Object, PullAuth, Service, ServiceSpec, Store, StoreError, Task,
+    TaskPatch, TaskState, UpdateStatus,
 };
 use chrono::Utc;
 
@@ -118,7 +118,11 @@ fn create_error(e: SwarmError, name: &str) -> SwarmError {
 
 impl Swarm {
     /// `POST /services/create`: the new service's id.
-    pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<String, SwarmError> {
+    pub async fn create_service(
+        &self,
+        mut spec: ServiceSpec,
+        pull_auth: Option<PullAuth>,
+    ) -> Result<String, SwarmError> {
         let node = self.manager().await?;
         crate::service_spec::validate(&spec)?;
         default_mode(&mut spec);
@@ -126,6 +130,7 @@ impl Swarm {
         let service = Service {
             id: id.clone(),
             spec,
+            pull_auth,
             ..Service::default()
         };
         let name = service.spec.name.clone();
@@ -150,22 +155,57 @@ impl Swarm {
             .read(|st| find(st, reference).map(|s| view(st, s)))
     }
 
-    /// `POST /services/{id}/update?version=N[&rollback=previous]`.
+    /// `POST /services/{id}/update?version=N[&rollback=previous]`. Without
+    /// new credentials the service keeps those it had, as dockerd does.
     pub async fn update_service(
         &self,
         reference: &str,
         version: u64,
         spec: ServiceSpec,
         rollback: bool,
+        pull_auth: Option<PullAuth>,
     ) -> Result<(), SwarmError> {
         let node = self.manager().await?;
         let mut spec = spec;
         crate::service_spec::validate(&spec)?;
         default_mode(&mut spec);
         let current = node.store()?.read(|st| find(st, reference).cloned())?;
-        let updated = updated_service(current, version, spec, rollback)?;
+        let mut updated = updated_service(current, version, spec, rollback)?;
+        if pull_auth.is_some() {
+            updated.pull_auth = pull_auth;
+        }
         node.propose(vec![Action::Update(Object::Service(updated))])
             .await
+    }
+
+    /// `POST /services/{id}/rebalance` (berth's own): the tasks that move
+    /// so that the service spreads evenly again, replaced one batch at a
+    /// time under its update config. Empty when it is already even.
+    pub async fn rebalance_service(&self, reference: &str) -> Result<Vec<String>, SwarmError> {
+        let node = self.manager().await?;
+        node.sync_reads().await?;
+        let (mut s, moving) = node.store()?.read(|st| {
+            find(st, reference).map(|s| {
+                let moving = crate::orchestrator::rebalance::tasks_to_move(st, s);
+                (s.clone(), moving)
+            })
+        })?;
+        if !matches!(s.spec.mode.kind(), ModeKind::Replicated(_)) {
+            return Err(rpc(
+                "FailedPrecondition",
+                format!(
+                    "service {} is not a replicated service: only replicated services rebalance",
+                    s.spec.name
+                ),
+            ));
+        }
+        if moving.is_empty() {
+            return Ok(moving);
+        }
+        s.rebalance = moving.clone();
+        node.propose(vec![Action::Update(Object::Service(s))])
+            .await?;
+        Ok(moving)
     }
 
     /// `DELETE /services/{id}`: the service goes, and its tasks are told

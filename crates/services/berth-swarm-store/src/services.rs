@@ -310,6 +310,33 @@ pub struct Service {
     pub job_iteration: u64,
     /// ports as published (the routing mesh fills them in)
     pub endpoint_ports: Vec<PortConfig>,
+    /// `--with-registry-auth`: what workers pull the image with. Kept out
+    /// of the spec, as swarmkit keeps `PullOptions` out of Docker's model,
+    /// so it is never shown and changing it alone updates no task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_auth: Option<PullAuth>,
+    /// `berth service rebalance`: tasks the updater moves to the least
+    /// loaded nodes; emptied once none of them is live
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebalance: Vec<String>,
+}
+
+/// Registry credentials a service's tasks are pulled with. They live only
+/// in the Raft store, which is sealed at rest, and in assignments, which
+/// travel over mutual TLS.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PullAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PullAuth {
+    // a task or service printed in a log must not carry the password
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// swarmkit's task states, in their order: a task only moves forward.
@@ -418,6 +445,9 @@ pub struct Task {
     /// counts from then)
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
+    /// the service's `pull_auth` when the task was made
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_auth: Option<PullAuth>,
 }
 
 impl Task {

@@ -54,6 +54,7 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
             get(services::inspect).delete(services::remove),
         )
         .route("/services/{id}/update", post(services::update))
+        .route("/services/{id}/rebalance", post(services::rebalance))
         .route("/services/{id}/logs", get(service_logs::service))
         .route("/tasks/{id}/logs", get(service_logs::task));
     for kind in ["secrets", "configs"] {

@@ -4,9 +4,9 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_swarm_store::ServiceSpec;
+use berth_swarm_store::{PullAuth, ServiceSpec};
 use serde_json::json;
 
 use super::json_body;
@@ -16,14 +16,28 @@ use crate::params::Params;
 use crate::wire::services as wire;
 
 /// `POST /services/create`
-pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
+pub async fn create(
+    State(s): State<SwarmState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let mut spec = spec_of(&body)?;
+    let auth = pull_auth(&headers)?;
     if spec.name.is_empty() {
         // dockerd names a service the client left unnamed, as a container
         spec.name = berth_engine::generate_name(&random_hex(), 0);
     }
-    let id = s.swarm.create_service(spec).await?;
+    let id = s.swarm.create_service(spec, auth).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ID": id }))).into_response())
+}
+
+/// `X-Registry-Auth` (`--with-registry-auth`): what the service's tasks
+/// are pulled with on every node.
+fn pull_auth(headers: &HeaderMap) -> ApiResult<Option<PullAuth>> {
+    Ok(super::images::registry_auth(headers)?.map(|c| PullAuth {
+        username: c.username,
+        password: c.password,
+    }))
 }
 
 /// The body's spec; an empty body is an empty spec, as dockerd's
@@ -73,9 +87,11 @@ pub async fn update(
     State(s): State<SwarmState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
+    let auth = pull_auth(&headers)?;
     let version = wire::service_version(p.get("version").unwrap_or_default())
         .map_err(ApiError::bad_request)?;
     let rollback = match p.get("rollback").unwrap_or_default() {
@@ -88,8 +104,17 @@ pub async fn update(
         }
     };
     let spec = spec_of(&body)?;
-    s.swarm.update_service(&id, version, spec, rollback).await?;
+    s.swarm
+        .update_service(&id, version, spec, rollback, auth)
+        .await?;
     Ok(Json(json!({})).into_response())
+}
+
+/// `POST /services/{id}/rebalance` (berth's own): `{"Tasks": [ids]}`,
+/// the tasks that move to spread the service evenly again.
+pub async fn rebalance(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let moving = s.swarm.rebalance_service(&id).await?;
+    Ok(Json(json!({ "Tasks": moving })).into_response())
 }
 
 /// `DELETE /services/{id}`

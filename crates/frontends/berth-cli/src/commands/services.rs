@@ -51,6 +51,18 @@ pub struct RollbackArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct RebalanceArgs {
+    /// Suppress progress output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Exit immediately instead of waiting for the service to converge
+    #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub detach: Option<String>,
+    #[arg(value_name = "SERVICE")]
+    pub service: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct ScaleArgs {
     /// Exit immediately instead of waiting for the service to converge
     #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
@@ -272,6 +284,28 @@ pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<i32> {
     print_warnings(&reply, None);
     println!("{name}");
     if detach {
+        return Ok(0);
+    }
+    wait_on_service(ctx, &name, a.quiet).await?;
+    Ok(0)
+}
+
+/// `berth service rebalance` (berth's own): moves only the tasks that
+/// keep the service from being spread evenly, where `update --force`
+/// would replace them all.
+pub async fn rebalance(ctx: &Ctx, a: RebalanceArgs) -> Result<i32> {
+    let name = one_service(&a.service, "service rebalance", "[OPTIONS] SERVICE")?.to_string();
+    let detach = detach_flag(&a.detach, "service rebalance", "[OPTIONS] SERVICE")?;
+    let path = format!("/services/{}/rebalance", rawhttp::encode(&name));
+    let (code, body) = rawhttp::post_headers(&ctx.socket, &path).await?;
+    let reply: Value = serde_json::from_slice(&answer(code, body).await?)?;
+    let moving = reply["Tasks"].as_array().map_or(0, Vec::len);
+    match moving {
+        0 => println!("{name}: already balanced"),
+        1 => println!("{name}: 1 task moves"),
+        n => println!("{name}: {n} tasks move"),
+    }
+    if detach || moving == 0 {
         return Ok(0);
     }
     wait_on_service(ctx, &name, a.quiet).await?;

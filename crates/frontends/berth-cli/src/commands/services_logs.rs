@@ -360,7 +360,9 @@ pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
             let payload: Vec<u8> = frames[8..8 + len].to_vec();
             frames.drain(..8 + len);
             if stream == 3 {
-                return Err(status(1, String::from_utf8_lossy(&payload).into_owned()));
+                // stdcopy's words for the daemon's own error frame
+                let said = String::from_utf8_lossy(&payload);
+                return Err(status(1, format!("error from daemon in stream: {said}")));
             }
             let out = if a.raw {
                 payload

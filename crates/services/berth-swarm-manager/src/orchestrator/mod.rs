@@ -7,6 +7,7 @@
 
 pub mod constraints;
 mod plan;
+pub mod rebalance;
 mod restart;
 mod scheduler;
 mod update;

@@ -113,15 +113,26 @@ impl Planner<'_> {
     }
 
     pub fn set_update_status(&mut self, s: &Service, status: berth_swarm_store::UpdateStatus) {
-        let mut s = self
-            .plan
+        let mut s = self.planned(s);
+        s.update_status = Some(status);
+        self.set_service(s);
+    }
+
+    /// Every task a rebalance moves has been replaced.
+    pub fn rebalanced(&mut self, s: &Service) {
+        let mut s = self.planned(s);
+        s.rebalance.clear();
+        self.set_service(s);
+    }
+
+    /// The service as this pass has changed it so far.
+    fn planned(&self, s: &Service) -> Service {
+        self.plan
             .services
             .iter()
             .find(|x| x.id == s.id)
             .cloned()
-            .unwrap_or_else(|| s.clone());
-        s.update_status = Some(status);
-        self.set_service(s);
+            .unwrap_or_else(|| s.clone())
     }
 
     /// The task is to stop (an update replaces it).
@@ -137,6 +148,7 @@ impl Planner<'_> {
             service_id: s.id.clone(),
             service_name: s.spec.name.clone(),
             service_labels: s.spec.labels.clone(),
+            pull_auth: s.pull_auth.clone(),
             slot,
             node_id: node_id.to_string(),
             status: TaskStatus {

@@ -632,3 +632,33 @@ fn a_paused_node_keeps_its_global_task_and_a_global_update_reaches_every_node() 
     );
     assert_eq!(spread(&live), [1, 1]);
 }
+
+#[test]
+fn a_rebalance_moves_only_the_excess_onto_a_new_node() {
+    let mut w = World::new(&["n1", "n2"]);
+    w.apply(vec![Action::Create(Object::Service(service(
+        "s",
+        replicated(4),
+    )))]);
+    w.settle();
+    w.agents();
+    assert_eq!(spread(&w.live("s")), [2, 2]);
+    w.apply(vec![Action::Create(Object::Node(node(
+        "n3",
+        NodeRole::Worker,
+    )))]);
+    w.settle();
+    assert_eq!(spread(&w.live("s")), [2, 2], "nothing moves by itself");
+    let before: Vec<String> = w.live("s").into_iter().map(|t| t.id).collect();
+    let moving = super::rebalance::tasks_to_move(&w.store, w.store.service("s").unwrap());
+    assert_eq!(moving.len(), 1);
+    w.update_service("s", |s| s.rebalance = moving.clone());
+    for _ in 0..3 {
+        w.agents();
+    }
+    let live = w.live("s");
+    assert_eq!(spread(&live), [2, 1, 1], "n1 gave one to n3");
+    let kept = live.iter().filter(|t| before.contains(&t.id)).count();
+    assert_eq!(kept, 3, "only the moved task was replaced");
+    assert!(w.store.service("s").unwrap().rebalance.is_empty());
+}

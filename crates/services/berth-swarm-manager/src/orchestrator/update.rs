@@ -82,9 +82,13 @@ pub fn update_slots(p: &mut Planner<'_>, s: &Service, live: &[(u64, &Task)]) {
     let stale: Vec<(u64, &Task)> = live
         .iter()
         .copied()
-        .filter(|(_, t)| dirty(s, t) && t.desired_state <= TaskState::Running)
+        .filter(|(_, t)| dirty(s, t) || s.rebalance.contains(&t.id))
+        .filter(|(_, t)| t.desired_state <= TaskState::Running)
         .filter(|(_, t)| !p.retiring.contains(&t.id))
         .collect();
+    if !s.rebalance.is_empty() && !live.iter().any(|(_, t)| s.rebalance.contains(&t.id)) {
+        p.rebalanced(s);
+    }
     let started = s.update_status.as_ref().and_then(|u| u.started_at);
     if stale.is_empty() && phase == Phase::Idle {
         p.clock.remove(&s.id);
