@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::container::{ContainerConfig, ContainerSpec, HostConfig};
-use berth_engine::{Credentials, Engine, ListOptions, LogsOptions, PullOptions, WaitCondition};
+use berth_engine::{
+    Credentials, Engine, ListOptions, LogsOptions, PullOptions, TaskFile, WaitCondition,
+};
 use berth_swarm_manager::LogOptions;
 use berth_swarm_manager::executor::{ContainerState, LogEntries, NodeContext, TaskExecutor};
 use berth_swarm_manager::logs::decode::EntryDecoder;
-use berth_swarm_store::{PullAuth, Task};
+use berth_swarm_store::{BlobKind, PullAuth, Task};
 use serde_json::{Value, json};
 
 pub struct EngineExecutor {
@@ -46,6 +48,65 @@ fn expand(s: &str, ctx: &Value) -> Result<String, String> {
         return Ok(s.to_string());
     }
     berth_gotmpl::render(s, ctx).map_err(|e| format!("expanding template: {e}"))
+}
+
+/// The task's secrets and configs as files: a secret's relative target
+/// is under /run/secrets, a config's under /, as dockerd places them.
+/// The data comes from the node's assignment set; a reference the set
+/// lacks rejects the task in the swarmkit agent's words.
+fn task_files(t: &Task, node: &NodeContext) -> Result<Vec<TaskFile>, String> {
+    let Some(c) = &t.spec.container_spec else {
+        return Ok(Vec::new());
+    };
+    let ctx = template_context(t, node);
+    let mut files = Vec::new();
+    for r in c.blob_refs() {
+        let Some(file) = r.file else {
+            continue; // a config for the runtime (credential specs)
+        };
+        let what = r.kind.as_str();
+        let x = node
+            .deps
+            .get(r.kind, r.id)
+            .ok_or_else(|| format!("{what} {} not found", r.id))?;
+        let base = match r.kind {
+            BlobKind::Secret => "/run/secrets",
+            BlobKind::Config => "/",
+        };
+        let target = if file.name.starts_with('/') {
+            file.name.clone()
+        } else {
+            format!("{}/{}", base.trim_end_matches('/'), file.name)
+        };
+        let data = match &x.spec.templating {
+            Some(d) if d.name == "golang" => {
+                let text = String::from_utf8_lossy(&x.spec.data.0);
+                berth_gotmpl::render(&text, &ctx)
+                    .map_err(|e| format!("failed to expand templated {what} {}: {e}", r.id))?
+                    .into_bytes()
+            }
+            Some(d) => return Err(format!("unrecognized template type {}", d.name)),
+            None => x.spec.data.0.clone(),
+        };
+        files.push(TaskFile {
+            target,
+            data,
+            uid: atoi(&file.uid)?,
+            gid: atoi(&file.gid)?,
+            mode: file.mode,
+        });
+    }
+    Ok(files)
+}
+
+/// Go's `strconv.Atoi` on a reference's uid or gid, in its words; empty
+/// is root.
+fn atoi(s: &str) -> Result<u32, String> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    s.parse()
+        .map_err(|_| format!("strconv.Atoi: parsing {s:?}: invalid syntax"))
 }
 
 fn labels(t: &Task) -> HashMap<String, String> {
@@ -213,7 +274,9 @@ impl EngineExecutor {
 impl TaskExecutor for EngineExecutor {
     async fn prepare(&self, t: &Task, node: &NodeContext) -> Result<String, String> {
         let name = t.container_name();
+        let files = task_files(t, node)?;
         if let Ok(v) = self.engine.container_inspect(&name, false) {
+            self.engine.set_task_files(&v.record.id, files);
             return Ok(v.record.id);
         }
         let image = t
@@ -234,6 +297,7 @@ impl TaskExecutor for EngineExecutor {
             .container_create(Some(&name), spec)
             .await
             .map_err(|e| e.to_string())?;
+        self.engine.set_task_files(&id, files);
         Ok(id)
     }
 

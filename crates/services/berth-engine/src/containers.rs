@@ -755,6 +755,7 @@ impl Engine {
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
         let mut extra_mounts = self.prepare_mounts(&rec.id, &rec.mounts, &rootfs)?;
+        extra_mounts.extend(self.mount_task_files(&rec.id, &rootfs)?);
         let shares = self.namespace_shares(rec)?;
         // in the host's or another container's PID namespace there is an
         // init already, so dockerd adds none
@@ -919,6 +920,7 @@ impl Engine {
 
     fn release_rootfs(&self, id: &str) {
         self.release_shm(id);
+        self.release_task_files(id);
         self.volumes.unmount_all(id);
         if let Err(e) = mounts::unmount(&self.rootfs_dir(id)) {
             tracing::warn!(container = %&id[..12], error = %e, "unmounting rootfs");
@@ -1432,6 +1434,7 @@ impl Engine {
             self.release_layers(&chain_ids(&rec.diff_ids))?;
         }
         self.forget_rw_size(&e.id);
+        self.forget_task_files(&e.id);
         {
             let mut names_map = self.names.w();
             if names_map.get(&rec.name) == Some(&e.id) {

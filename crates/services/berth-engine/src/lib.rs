@@ -36,6 +36,7 @@ mod reload;
 mod runtime;
 mod saveload;
 mod system;
+mod task_files;
 mod trash;
 pub mod validate;
 mod verify;
@@ -71,6 +72,7 @@ pub use system::{
     API_VERSION, DiskUsage, DiskUsageImage, MIN_API_VERSION, SystemInfoView, VersionView,
     own_cgroup_path,
 };
+pub use task_files::TaskFile;
 pub use volumes::{CreateVolume, MountView, VolumeUsage, VolumeView};
 
 use std::collections::HashMap;
@@ -149,6 +151,8 @@ pub struct Engine {
     /// writable-layer sizes of containers that are not running (see
     /// `rw_size`)
     rw_sizes: std::sync::Mutex<HashMap<String, u64>>,
+    /// swarm tasks' secrets and configs, by container (memory only)
+    task_files: std::sync::Mutex<HashMap<String, Arc<Vec<task_files::TaskFile>>>>,
 }
 
 impl Engine {
@@ -227,6 +231,7 @@ impl Engine {
             metrics: metrics::Metrics::default(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             rw_sizes: std::sync::Mutex::new(HashMap::new()),
+            task_files: std::sync::Mutex::new(HashMap::new()),
             reloadable: RwLock::new(reloadable),
         });
         engine

@@ -156,8 +156,12 @@ impl Active {
 
 /// A store refusal as dockerd shows swarmkit's plain errors.
 pub fn store_error(e: StoreError) -> SwarmError {
+    let code = match e {
+        StoreError::InvalidArgument(_) => "InvalidArgument",
+        _ => "Unknown",
+    };
     SwarmError::Rpc {
-        code: "Unknown",
+        code,
         desc: e.to_string(),
     }
 }

@@ -7,12 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_swarm_rpc::pb::Blob;
-use berth_swarm_store::{Action, Event, Object, Task, TaskPatch};
+use std::collections::BTreeSet;
+
+use berth_swarm_store::{
+    Action, BlobKind, Event, Object, Secret, Store, Task, TaskPatch, TaskState,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::active::Active;
+use crate::executor::AssignmentSet;
 use crate::worker::reporter::StatusBatch;
 
 pub type AssignmentStream =
@@ -48,13 +53,8 @@ pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStrea
         let mut changes = store.watch();
         let mut last: Option<Vec<u8>> = None;
         loop {
-            let tasks: Vec<Task> = store.read(|s| {
-                s.tasks()
-                    .filter(|t| t.node_id == node_id)
-                    .cloned()
-                    .collect()
-            });
-            let Ok(json) = serde_json::to_vec(&tasks) else {
+            let set = store.read(|s| assignment_set(s, &node_id));
+            let Ok(json) = serde_json::to_vec(&set) else {
                 return;
             };
             if last.as_ref() != Some(&json) {
@@ -99,9 +99,48 @@ async fn next_change(
     true
 }
 
+/// A change the node may have to hear of: to one of its tasks, or to a
+/// secret or config (whether its tasks use it is seen when the set is
+/// made again; an unchanged set is not sent).
 fn touches(e: &Event, node_id: &str) -> bool {
-    let on_node = |o: &Object| matches!(o, Object::Task(t) if t.node_id == node_id);
+    let on_node = |o: &Object| match o {
+        Object::Task(t) => t.node_id == node_id,
+        Object::Secret(_) | Object::Config(_) => true,
+        _ => false,
+    };
     on_node(&e.object) || e.old.as_ref().is_some_and(on_node)
+}
+
+/// The node's tasks, and the secrets and configs used by those that have
+/// not ended (swarmkit's rule: a task told to stop keeps its files until
+/// it has stopped). No other node's secret is ever in it.
+pub fn assignment_set(store: &Store, node_id: &str) -> AssignmentSet {
+    let tasks: Vec<Task> = store
+        .tasks()
+        .filter(|t| t.node_id == node_id)
+        .cloned()
+        .collect();
+    let mut wanted: BTreeSet<(BlobKind, String)> = BTreeSet::new();
+    for t in tasks
+        .iter()
+        .filter(|t| t.status.state <= TaskState::Running)
+    {
+        if let Some(c) = &t.spec.container_spec {
+            wanted.extend(c.blob_refs().map(|r| (r.kind, r.id.to_string())));
+        }
+    }
+    let pick = |kind: BlobKind| -> Vec<Secret> {
+        wanted
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .filter_map(|(_, id)| store.blob(kind, id).cloned())
+            .collect()
+    };
+    AssignmentSet {
+        secrets: pick(BlobKind::Secret),
+        configs: pick(BlobKind::Config),
+        tasks,
+    }
 }
 
 /// Commits the states a node's agent reports, for that node's tasks only.
@@ -135,4 +174,59 @@ pub async fn update_task_status(
     node.propose(actions)
         .await
         .map_err(|e| Status::unavailable(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_swarm_store::{Blob, ContainerSpec, SecretReference, TaskStatus};
+
+    fn secret(id: &str) -> Secret {
+        let mut x = Secret {
+            id: id.into(),
+            ..Secret::default()
+        };
+        x.spec.name = format!("name-{id}");
+        x.spec.data = Blob(id.as_bytes().to_vec());
+        x
+    }
+
+    fn task(id: &str, node: &str, secret: &str, state: TaskState) -> Task {
+        let mut c = ContainerSpec::default();
+        c.secrets.push(SecretReference {
+            secret_id: secret.into(),
+            secret_name: format!("name-{secret}"),
+            ..SecretReference::default()
+        });
+        let mut t = Task {
+            id: id.into(),
+            node_id: node.into(),
+            status: TaskStatus {
+                state,
+                ..TaskStatus::default()
+            },
+            ..Task::default()
+        };
+        t.spec.container_spec = Some(c);
+        t
+    }
+
+    #[test]
+    fn a_node_gets_only_the_secrets_of_its_tasks_that_have_not_ended() {
+        let mut st = Store::default();
+        let actions = vec![
+            Action::Create(Object::Secret(secret("s1"))),
+            Action::Create(Object::Secret(secret("s2"))),
+            Action::Create(Object::Secret(secret("s3"))),
+            Action::Create(Object::Task(task("t1", "a", "s1", TaskState::Running))),
+            Action::Create(Object::Task(task("t2", "b", "s2", TaskState::Running))),
+            Action::Create(Object::Task(task("t3", "a", "s3", TaskState::Complete))),
+        ];
+        st.apply(&actions, 1, chrono::Utc::now()).unwrap();
+        let set = assignment_set(&st, "a");
+        assert_eq!(set.tasks.len(), 2);
+        let ids: Vec<&str> = set.secrets.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["s1"], "not b's secret, not an ended task's");
+        assert!(set.configs.is_empty());
+    }
 }

@@ -15,7 +15,7 @@ use crate::active::Active;
 /// A node or service change in dockerd's terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwarmEvent {
-    /// "node" or "service"
+    /// "node", "service", "secret" or "config"
     pub kind: &'static str,
     /// "create", "update" or "remove"
     pub action: &'static str,
@@ -128,6 +128,28 @@ pub fn service_event(e: &Event) -> Option<SwarmEvent> {
     })
 }
 
+/// dockerd's `logSecretEvent`/`logConfigEvent`: the name, never the data.
+pub fn blob_event(e: &Event) -> Option<SwarmEvent> {
+    let (kind, x) = match &e.object {
+        Object::Secret(x) => ("secret", x),
+        Object::Config(x) => ("config", x),
+        _ => return None,
+    };
+    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    let (action, time_nano) = match e.kind {
+        EventKind::Create => ("create", nanos(x.meta.created_at)),
+        EventKind::Update => ("update", nanos(x.meta.updated_at)),
+        EventKind::Remove => ("remove", nanos(chrono::Utc::now())),
+    };
+    Some(SwarmEvent {
+        kind,
+        action,
+        node_id: x.id.clone(),
+        attributes: BTreeMap::from([("name".to_string(), x.spec.name.clone())]),
+        time_nano,
+    })
+}
+
 /// On a manager: its store's node changes, sent on as `SwarmEvent`s for
 /// as long as this manager runs.
 pub fn spawn_forwarder(
@@ -139,7 +161,10 @@ pub fn spawn_forwarder(
         loop {
             match rx.recv().await {
                 Ok(e) => {
-                    if let Some(ev) = node_event(&e).or_else(|| service_event(&e)) {
+                    if let Some(ev) = node_event(&e)
+                        .or_else(|| service_event(&e))
+                        .or_else(|| blob_event(&e))
+                    {
                         // nobody listening is fine
                         let _ = out.send(Arc::new(ev));
                     }

@@ -2,10 +2,12 @@
 //! the daemon implements over its container service (the same one the
 //! Engine API uses), and unit tests implement with a fake.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_swarm_store::Task;
+use berth_swarm_store::{BlobKind, Secret, Task};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::logs::{LogEntry, LogOptions};
@@ -23,11 +25,49 @@ pub struct ContainerState {
     pub exit_code: i64,
 }
 
-/// Who runs the task: what templates and labels name.
+/// Who runs the task: what templates and labels name; and the secrets
+/// and configs its tasks may use.
 #[derive(Clone, Debug, Default)]
 pub struct NodeContext {
     pub node_id: String,
     pub hostname: String,
+    pub deps: Dependencies,
+}
+
+/// What a node's assignments carry: its tasks, and the secrets and
+/// configs those that have not ended use (swarmkit's assignment set).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentSet {
+    pub tasks: Vec<Task>,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default)]
+    pub configs: Vec<Secret>,
+}
+
+/// The secrets and configs of the node's current assignment set. Only in
+/// memory: never the data root, never a log.
+#[derive(Clone, Debug, Default)]
+pub struct Dependencies(Arc<std::sync::RwLock<HashMap<(BlobKind, String), Secret>>>);
+
+impl Dependencies {
+    pub fn replace(&self, secrets: Vec<Secret>, configs: Vec<Secret>) {
+        let all = secrets
+            .into_iter()
+            .map(|x| ((BlobKind::Secret, x.id.clone()), x))
+            .chain(
+                configs
+                    .into_iter()
+                    .map(|x| ((BlobKind::Config, x.id.clone()), x)),
+            )
+            .collect();
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = all;
+    }
+
+    pub fn get(&self, kind: BlobKind, id: &str) -> Option<Secret> {
+        let all = self.0.read().unwrap_or_else(|p| p.into_inner());
+        all.get(&(kind, id.to_string())).cloned()
+    }
 }
 
 #[tonic::async_trait]

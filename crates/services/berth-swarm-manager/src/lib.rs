@@ -29,6 +29,7 @@ pub mod orchestrator;
 mod peers;
 mod renewer;
 mod roles;
+mod secret_ops;
 mod service_ops;
 mod service_spec;
 mod services;

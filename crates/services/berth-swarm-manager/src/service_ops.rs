@@ -269,7 +269,7 @@ fn same_mode(a: &ServiceSpec, b: &ServiceSpec) -> bool {
 }
 
 /// swarmkit's UpdateService on the store's copy.
-fn updated_service(
+pub(crate) fn updated_service(
     mut s: Service,
     version: u64,
     spec: ServiceSpec,

@@ -1,7 +1,7 @@
 //! A service spec checked as swarmkit's control API checks it (and, for
 //! the mode, as dockerd's conversion does), in their order and words.
 
-use berth_swarm_store::{ServiceSpec, UpdateConfig};
+use berth_swarm_store::{BlobKind, ServiceSpec, UpdateConfig};
 
 use crate::SwarmError;
 use crate::orchestrator::constraints;
@@ -102,6 +102,11 @@ fn task(spec: &ServiceSpec) -> Result<(), SwarmError> {
     if let Some(p) = &t.placement {
         constraints::parse(&p.constraints).map_err(invalid)?;
     }
+    if let Some(c) = &t.container_spec {
+        for blob in [BlobKind::Secret, BlobKind::Config] {
+            blob_refs(c, blob)?;
+        }
+    }
     let Some(c) = &t.container_spec else {
         return Err(invalid("TaskSpec: missing runtime"));
     };
@@ -109,6 +114,44 @@ fn task(spec: &ServiceSpec) -> Result<(), SwarmError> {
         return Err(invalid("ContainerSpec: image reference must be provided"));
     }
     mounts(&c.mounts)
+}
+
+/// swarmkit's `validateSecretRefsSpec` (and its config twin), then
+/// berth's own rule: a target never climbs out with `..`.
+fn blob_refs(c: &berth_swarm_store::ContainerSpec, blob: BlobKind) -> Result<(), SwarmError> {
+    let what = blob.as_str();
+    let mut targets: std::collections::HashMap<&str, &str> = Default::default();
+    for r in c.blob_refs().filter(|r| r.kind == blob) {
+        if r.id.is_empty() || r.name.is_empty() {
+            return Err(invalid(format!("malformed {what} reference")));
+        }
+        let Some(file) = r.file else {
+            if blob == BlobKind::Config {
+                continue; // a runtime target (credential specs)
+            }
+            return Err(invalid(format!(
+                "malformed {what} reference, no target provided"
+            )));
+        };
+        if file.name.is_empty() {
+            return Err(invalid(format!(
+                "malformed file {what} reference, invalid target file name provided"
+            )));
+        }
+        if file.name.split('/').any(|part| part == "..") || file.name.contains('\0') {
+            return Err(invalid(format!(
+                "invalid {what} target {:?}: must not contain \"..\"",
+                file.name
+            )));
+        }
+        if let Some(prev) = targets.insert(&file.name, r.name) {
+            return Err(invalid(format!(
+                "{what} references '{prev}' and '{}' have a conflicting target: '{}'",
+                r.name, file.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn mounts(mounts: &[serde_json::Value]) -> Result<(), SwarmError> {

@@ -8,11 +8,13 @@
 //! "update out of sequence", as swarmkit answers.
 
 mod objects;
+mod secrets;
 mod services;
 mod store;
 mod watch;
 
 pub use objects::*;
+pub use secrets::*;
 pub use services::*;
 pub use store::{Action, Event, EventKind, Kind, Object, Store, StoreError};
 pub use watch::WatchedStore;

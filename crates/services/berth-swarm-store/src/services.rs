@@ -206,6 +206,10 @@ pub struct ContainerSpec {
     pub ulimits: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::secrets::SecretReference>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<crate::secrets::ConfigReference>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::objects::{Cluster, Meta, Node};
+use crate::secrets::{BlobKind, Secret};
 use crate::services::{Service, Task, TaskPatch};
 
 /// swarmkit's store errors, in its words: clients see them.
@@ -18,6 +19,11 @@ pub enum StoreError {
     NameConflict,
     #[error("update out of sequence")]
     OutOfSequence,
+    /// a batch that breaks a rule between objects (a reference to a
+    /// secret that does not exist, removing one in use), in swarmkit's
+    /// words; clients see it as InvalidArgument
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -26,6 +32,8 @@ pub enum Kind {
     Node,
     Service,
     Task,
+    Secret,
+    Config,
 }
 
 impl Kind {
@@ -44,6 +52,9 @@ pub enum Object {
     Node(Node),
     Service(Service),
     Task(Task),
+    Secret(Secret),
+    /// configs have a secret's shape; only what clients see differs
+    Config(Secret),
 }
 
 impl Object {
@@ -53,6 +64,8 @@ impl Object {
             Object::Node(_) => Kind::Node,
             Object::Service(_) => Kind::Service,
             Object::Task(_) => Kind::Task,
+            Object::Secret(_) => Kind::Secret,
+            Object::Config(_) => Kind::Config,
         }
     }
 
@@ -62,6 +75,7 @@ impl Object {
             Object::Node(n) => &n.id,
             Object::Service(v) => &v.id,
             Object::Task(t) => &t.id,
+            Object::Secret(x) | Object::Config(x) => &x.id,
         }
     }
 
@@ -71,6 +85,7 @@ impl Object {
             Object::Node(n) => &n.spec.annotations.name,
             Object::Service(v) => &v.spec.name,
             Object::Task(_) => "",
+            Object::Secret(x) | Object::Config(x) => &x.spec.name,
         }
     }
 
@@ -80,6 +95,7 @@ impl Object {
             Object::Node(n) => &n.meta,
             Object::Service(v) => &v.meta,
             Object::Task(t) => &t.meta,
+            Object::Secret(x) | Object::Config(x) => &x.meta,
         }
     }
 
@@ -89,6 +105,7 @@ impl Object {
             Object::Node(n) => &mut n.meta,
             Object::Service(v) => &mut v.meta,
             Object::Task(t) => &mut t.meta,
+            Object::Secret(x) | Object::Config(x) => &mut x.meta,
         }
     }
 }
@@ -184,6 +201,21 @@ impl Store {
         }
     }
 
+    /// Secrets (`BlobKind::Secret`) or configs.
+    pub fn blobs(&self, blob: BlobKind) -> impl Iterator<Item = &Secret> {
+        self.list(kind_of(blob)).filter_map(|o| match o {
+            Object::Secret(x) | Object::Config(x) => Some(x),
+            _ => None,
+        })
+    }
+
+    pub fn blob(&self, blob: BlobKind, id: &str) -> Option<&Secret> {
+        match self.get(kind_of(blob), id)? {
+            Object::Secret(x) | Object::Config(x) => Some(x),
+            _ => None,
+        }
+    }
+
     /// The cluster object (there is one, once the swarm exists).
     pub fn cluster(&self) -> Option<&Cluster> {
         self.list(Kind::Cluster).find_map(|o| match o {
@@ -220,12 +252,33 @@ impl Store {
     }
 }
 
-/// Service names are compared without case, as swarmkit indexes them.
+/// Service, secret and config names are compared without case, as
+/// swarmkit indexes them.
 fn same_name(kind: Kind, a: &str, b: &str) -> bool {
     match kind {
-        Kind::Service => a.eq_ignore_ascii_case(b),
+        Kind::Service | Kind::Secret | Kind::Config => a.eq_ignore_ascii_case(b),
         _ => a == b,
     }
+}
+
+impl BlobKind {
+    pub fn store_kind(self) -> Kind {
+        match self {
+            BlobKind::Secret => Kind::Secret,
+            BlobKind::Config => Kind::Config,
+        }
+    }
+
+    pub fn object(self, x: Secret) -> Object {
+        match self {
+            BlobKind::Secret => Object::Secret(x),
+            BlobKind::Config => Object::Config(x),
+        }
+    }
+}
+
+fn kind_of(blob: BlobKind) -> Kind {
+    blob.store_kind()
 }
 
 /// A batch's view: the store with the batch's changes so far laid over it.
@@ -242,19 +295,101 @@ impl Staged<'_> {
         }
     }
 
-    fn name_taken(&self, kind: Kind, name: &str, except_id: &str) -> bool {
+    /// The objects of a kind as the batch leaves them so far.
+    fn all(&self, kind: Kind) -> impl Iterator<Item = &Object> {
         let staged = self
             .changes
             .iter()
-            .filter(|((k, _), _)| *k == kind)
+            .filter(move |((k, _), _)| *k == kind)
             .filter_map(|(_, o)| o.as_ref());
         let stored = self
             .store
             .list(kind)
-            .filter(|o| !self.changes.contains_key(&(kind, o.id().to_string())));
-        staged
-            .chain(stored)
+            .filter(move |o| !self.changes.contains_key(&(kind, o.id().to_string())));
+        staged.chain(stored)
+    }
+
+    fn name_taken(&self, kind: Kind, name: &str, except_id: &str) -> bool {
+        self.all(kind)
             .any(|o| o.id() != except_id && same_name(kind, o.name(), name))
+    }
+
+    /// swarmkit's `checkSecretExistence`: a service's every reference
+    /// names an object of that id and that name.
+    fn check_references(&self, o: &Object) -> Result<(), StoreError> {
+        let Object::Service(service) = o else {
+            return Ok(());
+        };
+        let Some(c) = &service.spec.task_template.container_spec else {
+            return Ok(());
+        };
+        for blob in [BlobKind::Secret, BlobKind::Config] {
+            let missing: Vec<&str> = c
+                .blob_refs()
+                .filter(|r| r.kind == blob)
+                .filter(|r| {
+                    !matches!(self.current(kind_of(blob), r.id),
+                        Some(Object::Secret(x) | Object::Config(x)) if x.spec.name == r.name)
+                })
+                .map(|r| r.name)
+                .collect();
+            let what = blob.as_str();
+            match missing.as_slice() {
+                [] => {}
+                [one] => {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "{what} not found: {one}"
+                    )));
+                }
+                many => {
+                    let names = many.join(", ");
+                    return Err(StoreError::InvalidArgument(format!(
+                        "{what}s not found: {names}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// swarmkit's `RemoveSecret`: not while a service's spec uses it.
+    fn check_unused(&self, old: &Object) -> Result<(), StoreError> {
+        let (blob, x) = match old {
+            Object::Secret(x) => (BlobKind::Secret, x),
+            Object::Config(x) => (BlobKind::Config, x),
+            _ => return Ok(()),
+        };
+        let mut users: Vec<(&str, &str)> = self
+            .all(Kind::Service)
+            .filter_map(|o| match o {
+                Object::Service(s) => Some(s),
+                _ => None,
+            })
+            .filter(|s| {
+                s.spec
+                    .task_template
+                    .container_spec
+                    .as_ref()
+                    .is_some_and(|c| c.blob_refs().any(|r| r.kind == blob && r.id == x.id))
+            })
+            .map(|s| (s.id.as_str(), s.spec.name.as_str()))
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        users.sort();
+        let names: Vec<&str> = users.iter().map(|(_, n)| *n).collect();
+        let plural = if names.len() == 1 {
+            "service"
+        } else {
+            "services"
+        };
+        Err(StoreError::InvalidArgument(format!(
+            "{} '{}' is in use by the following {plural}: {}",
+            blob.as_str(),
+            x.spec.name,
+            names.join(", ")
+        )))
     }
 
     fn stage(
@@ -279,6 +414,7 @@ impl Staged<'_> {
         if kind.unique_names() && self.name_taken(kind, o.name(), o.id()) {
             return Err(StoreError::NameConflict);
         }
+        self.check_references(o)?;
         let mut new = o.clone();
         *new.meta_mut() = Meta {
             version: index,
@@ -306,6 +442,7 @@ impl Staged<'_> {
         if kind.unique_names() && self.name_taken(kind, o.name(), o.id()) {
             return Err(StoreError::NameConflict);
         }
+        self.check_references(o)?;
         let mut new = o.clone();
         *new.meta_mut() = Meta {
             version: index,
@@ -353,6 +490,7 @@ impl Staged<'_> {
             .current(kind, id)
             .cloned()
             .ok_or(StoreError::DoesNotExist)?;
+        self.check_unused(&old)?;
         self.changes.insert((kind, id.to_string()), None);
         Ok(Event {
             kind: EventKind::Remove,
@@ -387,6 +525,75 @@ mod tests {
             spec: ClusterSpec::default(),
             ..Cluster::default()
         })
+    }
+
+    fn secret(id: &str, name: &str) -> Object {
+        let mut x = Secret {
+            id: id.into(),
+            ..Secret::default()
+        };
+        x.spec.name = name.into();
+        Object::Secret(x)
+    }
+
+    fn service_using(id: &str, secret_id: &str, secret_name: &str) -> Object {
+        let mut s = Service {
+            id: id.into(),
+            ..Service::default()
+        };
+        s.spec.name = format!("svc-{id}");
+        let mut c = crate::services::ContainerSpec::default();
+        c.secrets.push(crate::secrets::SecretReference {
+            secret_id: secret_id.into(),
+            secret_name: secret_name.into(),
+            ..Default::default()
+        });
+        s.spec.task_template.container_spec = Some(c);
+        Object::Service(s)
+    }
+
+    #[test]
+    fn references_must_name_existing_secrets_and_block_their_removal() {
+        let mut s = Store::default();
+        s.apply(&[Action::Create(secret("x1", "pw"))], 1, t(1))
+            .unwrap();
+        let e = s.apply(
+            &[Action::Create(service_using("a", "x1", "other"))],
+            2,
+            t(2),
+        );
+        assert_eq!(
+            e.unwrap_err(),
+            StoreError::InvalidArgument("secret not found: other".into())
+        );
+        let e = s.apply(&[Action::Create(service_using("a", "nope", "pw"))], 2, t(2));
+        assert_eq!(e.unwrap_err().to_string(), "secret not found: pw");
+        s.apply(&[Action::Create(service_using("a", "x1", "pw"))], 3, t(3))
+            .unwrap();
+        let remove = Action::Remove {
+            kind: Kind::Secret,
+            id: "x1".into(),
+        };
+        let e = s.apply(std::slice::from_ref(&remove), 4, t(4));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "secret 'pw' is in use by the following service: svc-a"
+        );
+        let gone = Action::Remove {
+            kind: Kind::Service,
+            id: "a".into(),
+        };
+        s.apply(&[gone, remove], 5, t(5)).unwrap();
+        assert_eq!(s.blobs(BlobKind::Secret).count(), 0);
+    }
+
+    #[test]
+    fn secret_names_are_unique_without_case() {
+        let mut s = Store::default();
+        s.apply(&[Action::Create(secret("x1", "pw"))], 1, t(1))
+            .unwrap();
+        let e = s.apply(&[Action::Create(secret("x2", "PW"))], 2, t(2));
+        assert_eq!(e.unwrap_err(), StoreError::NameConflict);
     }
 
     #[test]

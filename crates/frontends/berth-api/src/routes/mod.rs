@@ -6,6 +6,7 @@ mod exec;
 mod images;
 mod networks;
 mod plugins;
+mod secrets;
 mod service_logs;
 mod services;
 mod swarm;
@@ -20,6 +21,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use berth_engine::Engine;
+use berth_swarm_store::BlobKind;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -27,11 +29,6 @@ pub type AppState = Arc<Engine>;
 
 /// The swarm endpoints, and the two system ones that show swarm state.
 fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
-    let pending = || {
-        get(swarm::pending)
-            .post(swarm::pending)
-            .delete(swarm::pending)
-    };
     let mut r = Router::new()
         .route("/_ping", get(swarm::ping).head(swarm::ping))
         .route("/info", get(swarm::info))
@@ -57,13 +54,9 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/services/{id}/rebalance", post(services::rebalance))
         .route("/services/{id}/logs", get(service_logs::service))
         .route("/tasks/{id}/logs", get(service_logs::task));
-    for kind in ["secrets", "configs"] {
-        r = r
-            .route(&format!("/{kind}"), pending())
-            .route(&format!("/{kind}/{{id}}"), pending())
-            .route(&format!("/{kind}/{{id}}/update"), pending())
-            .route(&format!("/{kind}/create"), pending());
-    }
+    r = r
+        .merge(secrets::routes(BlobKind::Secret, "/secrets"))
+        .merge(secrets::routes(BlobKind::Config, "/configs"));
     r.with_state(state)
 }
 

@@ -155,21 +155,6 @@ pub async fn node(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiRes
     Ok(Json(wire::node_answer(&n, Some(&cluster))).into_response())
 }
 
-/// What swarm mode does not do yet: on a manager 501; elsewhere the
-/// error dockerd gives outside a swarm or on a worker.
-pub async fn pending(State(s): State<SwarmState>) -> ApiError {
-    let info = s.swarm.info().await;
-    match (info.local_state, info.control_available) {
-        (LocalNodeState::Inactive, _) => SwarmError::NotManagerInactive.into(),
-        (LocalNodeState::Locked, _) => SwarmError::Locked.into(),
-        (LocalNodeState::Active, false) => SwarmError::NotManagerWorker.into(),
-        (LocalNodeState::Active, true) => ApiError(
-            StatusCode::NOT_IMPLEMENTED,
-            "this swarm operation is not available in this version of berth".into(),
-        ),
-    }
-}
-
 /// `POST /swarm/unlock`: a manager restarted under autolock, given its key.
 pub async fn unlock(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
     // dockerd's ReadJSON takes an empty body as an empty request, which

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod fold;
 pub mod images;
 pub mod networks;
+pub mod secrets;
 pub mod services;
 pub mod swarm;
 pub mod swarm_nodes;

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::active::Active;
-use crate::executor::{NodeContext, TaskExecutor};
+use crate::executor::{AssignmentSet, Dependencies, NodeContext, TaskExecutor};
 use controller::Controller;
 use reporter::Reporter;
 
@@ -33,6 +33,7 @@ struct Worker {
     assigned: watch::Sender<Arc<Vec<Task>>>,
     /// orphans are swept once, at the first assignment set
     swept: bool,
+    deps: Dependencies,
 }
 
 pub fn spawn_worker(node: Arc<Active>, exec: Arc<dyn TaskExecutor>) -> tokio::task::JoinHandle<()> {
@@ -46,6 +47,7 @@ pub fn spawn_worker(node: Arc<Active>, exec: Arc<dyn TaskExecutor>) -> tokio::ta
             controllers: JoinSet::new(),
             assigned: watch::Sender::new(Arc::new(Vec::new())),
             swept: false,
+            deps: Dependencies::default(),
         };
         w.follow().await;
         sender.abort();
@@ -96,9 +98,10 @@ impl Worker {
             .await
             .map_err(|s| s.message().to_string())?
         {
-            let tasks: Vec<Task> =
-                serde_json::from_slice(&msg.json).map_err(|e| format!("assignments: {e}"))?;
-            self.assign(tasks).await;
+            let set = assignment_set(&msg.json)?;
+            // the files first: a controller fed next may start at once
+            self.deps.replace(set.secrets, set.configs);
+            self.assign(set.tasks).await;
         }
         Ok(())
     }
@@ -143,6 +146,7 @@ impl Worker {
         let node = NodeContext {
             node_id: self.node.identity.node_id.clone(),
             hostname: self.node.settings.description.hostname.clone(),
+            deps: self.deps.clone(),
         };
         let c = Controller::new(self.exec.clone(), node, self.report.clone(), rx);
         self.controllers.spawn(c.run());
@@ -165,6 +169,19 @@ impl Worker {
             }
         }
     }
+}
+
+/// The manager's assignment set; a bare task list from an older
+/// manager reads as a set without secrets or configs.
+fn assignment_set(json: &[u8]) -> Result<AssignmentSet, String> {
+    serde_json::from_slice::<AssignmentSet>(json)
+        .or_else(|_| {
+            serde_json::from_slice::<Vec<Task>>(json).map(|tasks| AssignmentSet {
+                tasks,
+                ..AssignmentSet::default()
+            })
+        })
+        .map_err(|e| format!("assignments: {e}"))
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
