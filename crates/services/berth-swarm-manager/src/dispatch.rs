@@ -25,6 +25,9 @@ pub type AssignmentStream =
 
 /// Changes this close together go to the node as one set.
 const DEBOUNCE: Duration = Duration::from_millis(5);
+/// After a set is sent, changes gather for this many times what making
+/// and sending it took.
+const PACING: u32 = 4;
 
 /// Every task the store gives `node_id`, sent whole now and after each
 /// change to one of them.
@@ -53,6 +56,7 @@ pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStrea
         let mut changes = store.watch();
         let mut last: Option<Vec<u8>> = None;
         loop {
+            let started = std::time::Instant::now();
             let set = store.read(|s| assignment_set(s, &node_id));
             let Ok(json) = serde_json::to_vec(&set) else {
                 return;
@@ -63,8 +67,12 @@ pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStrea
                 }
                 last = Some(json);
             }
+            // a whole set is sent each time: for a node with many tasks
+            // the sets come further apart, so that sending them never
+            // takes the whole machine
+            let settle = DEBOUNCE.max(started.elapsed() * PACING);
             tokio::select! {
-                more = next_change(&mut changes, &node_id) => if !more { return },
+                more = next_change(&mut changes, &node_id, settle) => if !more { return },
                 _ = tx.closed() => return,
             }
             if !node_leads(&leader_check) {
@@ -85,6 +93,7 @@ fn node_leads(node: &Active) -> bool {
 async fn next_change(
     changes: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
     node_id: &str,
+    settle: Duration,
 ) -> bool {
     loop {
         match changes.recv().await {
@@ -94,7 +103,7 @@ async fn next_change(
             Err(RecvError::Closed) => return false,
         }
     }
-    tokio::time::sleep(DEBOUNCE).await;
+    tokio::time::sleep(settle).await;
     while changes.try_recv().is_ok() {}
     true
 }

@@ -32,6 +32,29 @@ pub struct NodeContext {
     pub node_id: String,
     pub hostname: String,
     pub deps: Dependencies,
+    /// how many tasks prepare or start at once on this node
+    pub busy: TaskSlots,
+}
+
+/// A bound on the tasks that prepare or start at once: a thousand
+/// container starts in parallel would starve the agent's heartbeats and
+/// reports of the little CPU they need, and the node would be taken for
+/// dead while it works.
+#[derive(Clone, Debug)]
+pub struct TaskSlots(Arc<tokio::sync::Semaphore>);
+
+impl TaskSlots {
+    pub const AT_ONCE: usize = 4;
+
+    pub async fn acquire(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().acquire_owned().await.ok()
+    }
+}
+
+impl Default for TaskSlots {
+    fn default() -> TaskSlots {
+        TaskSlots(Arc::new(tokio::sync::Semaphore::new(TaskSlots::AT_ONCE)))
+    }
 }
 
 /// What a node's assignments carry: its tasks, and the secrets and

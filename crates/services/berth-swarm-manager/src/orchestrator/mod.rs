@@ -27,6 +27,9 @@ pub use plan::{Plan, UpdateClock, node_usable};
 
 /// Changes that arrive this close together are planned for at once.
 const DEBOUNCE: Duration = Duration::from_millis(5);
+/// After a pass, changes gather for this many times its duration before
+/// the next (at least `DEBOUNCE`).
+const PACING: u32 = 2;
 /// A pass runs at least this often, for what changes with time alone.
 const IDLE_PASS: Duration = Duration::from_secs(1);
 /// Actions per Raft entry: a pass that creates a thousand tasks commits
@@ -64,8 +67,13 @@ pub fn spawn(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
                 continue;
             }
             let mut changes = raft.store().watch();
+            let started = std::time::Instant::now();
             let wake_at = pass(&node, &mut clock).await;
-            wait_for_change(&mut changes, wake_at).await;
+            // a pass over a big store is costly: the next waits in
+            // proportion, so that planning never takes the whole machine
+            // from the agents and the Raft it plans for
+            let settle = DEBOUNCE.max(started.elapsed() * PACING);
+            wait_for_change(&mut changes, wake_at, settle).await;
         }
     })
 }
@@ -115,6 +123,7 @@ async fn commit(node: &Active, actions: Vec<Action>) {
 async fn wait_for_change(
     changes: &mut tokio::sync::broadcast::Receiver<Arc<berth_swarm_store::Event>>,
     wake_at: Option<DateTime<Utc>>,
+    settle: Duration,
 ) {
     let until = match wake_at {
         // a time already past: run again at once
@@ -124,6 +133,6 @@ async fn wait_for_change(
     .min(IDLE_PASS);
     let first = tokio::time::timeout(until, changes.recv()).await;
     if matches!(first, Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_)))) {
-        tokio::time::sleep(DEBOUNCE).await;
+        tokio::time::sleep(settle).await;
     }
 }

@@ -133,6 +133,7 @@ impl Controller {
 
     async fn prepare(&mut self, t: &Task) -> Next {
         self.send(t, TaskState::Accepted, "accepted", "", None, 0);
+        let _turn = self.node.busy.acquire().await;
         self.send(t, TaskState::Preparing, "preparing", "", None, 0);
         match self.exec.prepare(t, &self.node).await {
             Ok(id) => {
@@ -152,6 +153,7 @@ impl Controller {
             self.state = TaskState::New;
             return Next::Again;
         };
+        let _turn = self.node.busy.acquire().await;
         self.send(t, TaskState::Starting, "starting", "", None, 0);
         match self.exec.start(&c).await {
             Ok(pid) => {

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::active::Active;
-use crate::executor::{AssignmentSet, Dependencies, NodeContext, TaskExecutor};
+use crate::executor::{AssignmentSet, Dependencies, NodeContext, TaskExecutor, TaskSlots};
 use controller::Controller;
 use reporter::Reporter;
 
@@ -34,6 +34,7 @@ struct Worker {
     /// orphans are swept once, at the first assignment set
     swept: bool,
     deps: Dependencies,
+    busy: TaskSlots,
 }
 
 pub fn spawn_worker(node: Arc<Active>, exec: Arc<dyn TaskExecutor>) -> tokio::task::JoinHandle<()> {
@@ -48,6 +49,7 @@ pub fn spawn_worker(node: Arc<Active>, exec: Arc<dyn TaskExecutor>) -> tokio::ta
             assigned: watch::Sender::new(Arc::new(Vec::new())),
             swept: false,
             deps: Dependencies::default(),
+            busy: TaskSlots::default(),
         };
         w.follow().await;
         sender.abort();
@@ -147,6 +149,7 @@ impl Worker {
             node_id: self.node.identity.node_id.clone(),
             hostname: self.node.settings.description.hostname.clone(),
             deps: self.deps.clone(),
+            busy: self.busy.clone(),
         };
         let c = Controller::new(self.exec.clone(), node, self.report.clone(), rx);
         self.controllers.spawn(c.run());
