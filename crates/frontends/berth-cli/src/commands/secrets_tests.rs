@@ -314,6 +314,12 @@ fn run_service_update(
     let service = replay
         .call("GET", &path, None)
         .map_err(anyhow::Error::msg)?;
+    if values.rollback && super::services::other_flags_given(a) {
+        return Err(crate::status(
+            1,
+            "other flags may not be combined with --rollback",
+        ));
+    }
     let mut spec = merged_spec(&service, &a.common, &a.update, &values, &checked)?;
     let refs = super::services_refs::Resolved {
         secrets: resolved(&SECRET_REFS, &values.secrets_add, replay)?,

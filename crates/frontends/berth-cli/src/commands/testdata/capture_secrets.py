@@ -194,6 +194,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, [o for o in store if matches(o, filters)])
             if path == base + "/create":
                 spec = json.loads(body)
+                if not spec.get("Name"):
+                    return self.reply(400, {"message": "rpc error: code = InvalidArgument desc = name must be provided"})
                 if spec["Name"] == "dup":
                     return self.reply(409, {"message": f"rpc error: code = AlreadyExists desc = {kind} dup already exists"})
                 return self.reply(201, {"ID": ("new" + kind + "id").ljust(24, "0") + "1"})
@@ -244,7 +246,12 @@ CASES = [
     ("secret_create_three_args", ["secret", "create", "a", "b", "c"], None),
     ("secret_create_dup", ["secret", "create", "dup", "FILE"], None),
     ("secret_create_bad_label", ["secret", "create", "-l", "=x", "s1", "FILE"], None),
+    ("secret_create_no_name", ["secret", "create", "", "FILE"], None),
+    ("secret_create_label_space", ["secret", "create", "-l", "a b=c", "s1", "FILE"], None),
     ("secret_ls", ["secret", "ls"], None),
+    ("secret_ls_q_table", ["secret", "ls", "-q", "--format", "table"], None),
+    ("secret_ls_q_table_tpl", ["secret", "ls", "-q", "--format", "table {{.Name}}"], None),
+    ("secret_ls_upper_filter", ["secret", "ls", "-f", "NAME=DB"], None),
     ("secret_list_q", ["secret", "list", "-q"], None),
     ("secret_ls_format", ["secret", "ls", "--format", "{{.Name}}|{{.Driver}}|{{.Label \"env\"}}|{{.CreatedAt}}"], None),
     ("secret_ls_format_table", ["secret", "ls", "--format", "table {{.ID}}\t{{.Name}}\t{{.Labels}}"], None),
@@ -262,6 +269,8 @@ CASES = [
     ("secret_inspect_pretty_extra", ["secret", "inspect", "-f", "pretty {{.ID}}", "db_pw"], None),
     ("secret_inspect_pretty_wins", ["secret", "inspect", "--pretty", "-f", "{{.ID}}", "app9"], None),
     ("secret_inspect_none", ["secret", "inspect"], None),
+    ("secret_inspect_format_missing", ["secret", "inspect", "-f", "{{.ID}}", "nope"], None),
+    ("secret_inspect_pretty_first_missing", ["secret", "inspect", "--pretty", "nope", "db_pw"], None),
     ("secret_rm", ["secret", "rm", "db_pw", "nope", "app9", "nope2"], None),
     ("secret_remove", ["secret", "remove", "db_pw"], None),
     ("secret_rm_none", ["secret", "rm"], None),
@@ -281,6 +290,8 @@ CASES = [
     ("config_inspect_pretty", ["config", "inspect", "--pretty", "app_conf", "app_conf2"], None),
     ("config_inspect_missing", ["config", "inspect", "nope"], None),
     ("config_rm", ["config", "rm", "nope", "app_conf"], None),
+    ("config_create_dir", ["config", "create", "c1", "DIR"], None),
+    ("config_inspect_json_missing", ["config", "inspect", "--format", "json", "nope", "nginx10"], None),
     # service flags
     ("create_secret", ["service", "create", "-d", "--no-resolve-image", "--secret", "db_pw", "busybox"], None),
     ("create_secret_long", ["service", "create", "-d", "--no-resolve-image", "--secret", "source=db_pw,target=/etc/pw,uid=33,gid=44,mode=0400", "busybox"], None),
@@ -297,6 +308,8 @@ CASES = [
     ("create_secret_quoted", ["service", "create", "-d", "--no-resolve-image", "--secret", "\"src=db_pw\",\"target=a,b\"", "busybox"], None),
     ("create_secret_bad_quote", ["service", "create", "-d", "--no-resolve-image", "--secret", "\"src=a\"x", "busybox"], None),
     ("create_secret_open_quote", ["service", "create", "-d", "--no-resolve-image", "--secret", "\"src=abc", "busybox"], None),
+    ("create_secret_empty_target", ["service", "create", "-d", "--no-resolve-image", "--secret", "src=db_pw,target=,uid=,gid=x", "busybox"], None),
+    ("create_secret_empty_source", ["service", "create", "-d", "--no-resolve-image", "--secret", "source=", "busybox"], None),
     ("create_config", ["service", "create", "-d", "--no-resolve-image", "--config", "app_conf", "busybox"], None),
     ("create_config_long", ["service", "create", "-d", "--no-resolve-image", "--config", "src=app_conf,target=/etc/app.conf,mode=0440,uid=1", "--secret", "db_pw", "busybox"], None),
     ("create_config_missing", ["service", "create", "-d", "--no-resolve-image", "--config", "app", "busybox"], None),
@@ -310,6 +323,7 @@ CASES = [
     ("update_config_rm_runtime", ["service", "update", "-d", "--config-rm", "nginx10", "web"], None),
     ("update_config_add_missing", ["service", "update", "-d", "--config-add", "nope", "web"], None),
     ("update_other_flag", ["service", "update", "-d", "--env-add", "A=1", "web"], None),
+    ("update_rollback_secret", ["service", "update", "-d", "--rollback", "--secret-add", "app9", "web"], None),
     ("update_secret_bad", ["service", "update", "-d", "--secret-add", "src=a,bad=1", "web"], None),
     ("service_inspect_pretty_runtime", ["service", "inspect", "--pretty", "web"], None),
     ("service_inspect_pretty", ["service", "inspect", "--pretty", "web2"], None),
