@@ -166,6 +166,17 @@ pub fn parse_uint(s: &str) -> Result<u64, String> {
     u64::from_str_radix(&digits, radix).map_err(|_| err("value out of range"))
 }
 
+/// `strconv.ParseUint(s, 0, 32)`.
+pub fn parse_uint32(s: &str) -> Result<u32, String> {
+    let v = parse_uint(s)?;
+    u32::try_from(v).map_err(|_| {
+        format!(
+            "strconv.ParseUint: parsing {}: value out of range",
+            go_quote(s)
+        )
+    })
+}
+
 /// `strconv.ParseInt(s, 0, bits)`.
 pub fn parse_int(s: &str, bits: u32) -> Result<i64, String> {
     let err = |why: &str| format!("strconv.ParseInt: parsing {}: {why}", go_quote(s));

@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod gocsv;
 mod goparse;
 mod output;
 mod ports;
@@ -33,8 +34,9 @@ pub struct Cli {
     /// Enable debug mode
     #[arg(short = 'D', long, global = true)]
     debug: bool,
-    /// Location of client config files (default ~/.docker, or BERTH_CONFIG / DOCKER_CONFIG)
-    #[arg(long = "config", global = true)]
+    /// Location of client config files (default ~/.docker, or BERTH_CONFIG / DOCKER_CONFIG);
+    /// before the command, as in docker (`service create --config` is a swarm config)
+    #[arg(long = "config")]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -149,6 +151,42 @@ enum Command {
     /// Manage Swarm services
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Manage Swarm secrets
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Manage Swarm configs
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretCommand {
+    /// Create a secret from a file or STDIN as content
+    Create(commands::secrets::CreateArgs),
+    /// Display detailed information on one or more secrets
+    Inspect(commands::secrets_common::InspectArgs),
+    /// List secrets
+    #[command(alias = "list")]
+    Ls(commands::secrets_common::LsArgs),
+    /// Remove one or more secrets
+    #[command(alias = "remove")]
+    Rm(commands::secrets_common::RmArgs),
+    /// Replace a secret's data and roll the services that use it
+    Rotate(commands::secrets::RotateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Create a config from a file or STDIN
+    Create(commands::configs::CreateArgs),
+    /// Display detailed information on one or more configs
+    Inspect(commands::secrets_common::InspectArgs),
+    /// List configs
+    #[command(alias = "list")]
+    Ls(commands::secrets_common::LsArgs),
+    /// Remove one or more configs
+    #[command(alias = "remove")]
+    Rm(commands::secrets_common::RmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -445,6 +483,27 @@ async fn service(ctx: &Ctx, c: ServiceCommand) -> anyhow::Result<i32> {
     }
 }
 
+async fn secret(ctx: &Ctx, c: SecretCommand) -> anyhow::Result<i32> {
+    use commands::secrets_common::{self as common, SECRET};
+    match c {
+        SecretCommand::Create(a) => commands::secrets::create(ctx, a).await,
+        SecretCommand::Inspect(a) => common::inspect(ctx, &SECRET, a).await,
+        SecretCommand::Ls(a) => common::ls(ctx, &SECRET, a).await,
+        SecretCommand::Rm(a) => common::rm(ctx, &SECRET, a).await,
+        SecretCommand::Rotate(a) => commands::secrets::rotate(ctx, a).await,
+    }
+}
+
+async fn config(ctx: &Ctx, c: ConfigCommand) -> anyhow::Result<i32> {
+    use commands::secrets_common::{self as common, CONFIG};
+    match c {
+        ConfigCommand::Create(a) => commands::configs::create(ctx, a).await,
+        ConfigCommand::Inspect(a) => common::inspect(ctx, &CONFIG, a).await,
+        ConfigCommand::Ls(a) => common::ls(ctx, &CONFIG, a).await,
+        ConfigCommand::Rm(a) => common::rm(ctx, &CONFIG, a).await,
+    }
+}
+
 /// The reader of our output went away (`| head`): not worth a message.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -571,5 +630,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Node(NodeCommand::Rm(a)) => commands::nodes::node_rm(ctx, a).await,
         Command::Node(NodeCommand::Ps(a)) => commands::nodes::node_ps(ctx, a).await,
         Command::Service(c) => service(ctx, c).await,
+        Command::Secret(c) => secret(ctx, c).await,
+        Command::Config(c) => config(ctx, c).await,
     }
 }

@@ -1,10 +1,15 @@
 pub mod build;
+pub mod configs;
 pub mod containers;
 pub mod copy;
 pub mod images;
 pub mod networks;
 pub mod nodes;
 pub mod runtime;
+pub mod secrets;
+pub mod secrets_common;
+#[cfg(test)]
+mod secrets_tests;
 pub mod services;
 pub mod services_flags;
 pub mod services_image;
@@ -16,6 +21,7 @@ pub mod services_mounts;
 pub mod services_opts;
 pub mod services_pretty;
 pub mod services_progress;
+pub mod services_refs;
 pub mod services_spec;
 #[cfg(test)]
 mod services_tests;

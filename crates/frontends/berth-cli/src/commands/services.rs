@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use super::services_flags::{CREATE_USAGE, ServiceFlags, UPDATE_USAGE};
 use super::services_image;
 use super::services_progress::wait_on_service;
-use super::services_spec::{CreateFlags, check_common, check_create_lists, create_spec};
+use super::services_refs;
+use super::services_spec::{
+    Checked, CreateFlags, CreateLists, check_common, check_create_lists, create_spec,
+};
 use super::services_update::{UpdateFlags, check_update_flags, go_order, merged_spec};
 use super::swarm::{answer, get_json};
 use crate::{Ctx, rawhttp, status};
@@ -77,18 +80,28 @@ pub struct RmArgs {
     pub services: Vec<String>,
 }
 
-/// cli.RequiresMinArgs / cli.ExactArgs: `docker: 'docker service x'
-/// requires …`, exit status 1.
+/// cli.RequiresMinArgs / RequiresRangeArgs / ExactArgs: `docker:
+/// 'docker service x' requires …`, exit status 1 (only the first says
+/// "See").
 pub fn args_error(what: &str, path: &str, use_line: &str) -> anyhow::Error {
-    let see = if what.starts_with("at least") {
+    let see = if what.starts_with("at least") && !what.contains("at most") {
         "See"
     } else {
         "Run"
     };
+    cobra_error(&format!("requires {what}"), path, use_line, see)
+}
+
+/// cli.NoArgs: `docker: 'docker secret ls' accepts no arguments`.
+pub fn no_args_error(path: &str, use_line: &str) -> anyhow::Error {
+    cobra_error("accepts no arguments", path, use_line, "Run")
+}
+
+fn cobra_error(problem: &str, path: &str, use_line: &str, see: &str) -> anyhow::Error {
     status(
         1,
         format!(
-            "docker: 'docker {path}' requires {what}\n\nUsage:  docker {path} {use_line}\n\n{see} 'docker {path} --help' for more information"
+            "docker: 'docker {path}' {problem}\n\nUsage:  docker {path} {use_line}\n\n{see} 'docker {path} --help' for more information"
         ),
     )
 }
@@ -119,7 +132,15 @@ fn print_warnings(answer: &Value, extra: Option<String>) {
     }
 }
 
-pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
+/// What `create` sends before the daemon is asked anything: the spec
+/// from the flags (image untagged), and the checked flag values.
+pub(crate) struct CreatePlan {
+    pub spec: Value,
+    pub checked: Checked,
+    pub lists: CreateLists,
+}
+
+pub(crate) fn create_plan(a: &CreateArgs) -> Result<CreatePlan> {
     let Some((image, args)) = a.image.split_first() else {
         return Err(args_error(
             "at least 1 argument",
@@ -130,8 +151,24 @@ pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
     let usage = |e: super::services_flags::FlagError| e.with_usage(&CREATE_USAGE);
     let checked = check_common(&a.common).map_err(usage)?;
     let lists = check_create_lists(&a.create).map_err(usage)?;
-    let mut spec = create_spec(image, args, &a.common, &a.create, &checked, &lists)?;
-    let auth = checked.registry_auth.then(|| registry_auth(image));
+    let spec = create_spec(image, args, &a.common, &a.create, &checked, &lists)?;
+    Ok(CreatePlan {
+        spec,
+        checked,
+        lists,
+    })
+}
+
+pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
+    let CreatePlan {
+        mut spec,
+        checked,
+        lists,
+    } = create_plan(&a)?;
+    let image = a.image.first().cloned().unwrap_or_default();
+    let refs = services_refs::resolve_all(ctx, &lists.secrets, &lists.configs).await?;
+    services_refs::apply(&mut spec, &[], &[], refs);
+    let auth = checked.registry_auth.then(|| registry_auth(&image));
     let warning =
         services_image::prepare(ctx, &mut spec, !checked.no_resolve_image, auth.as_deref()).await?;
     let headers: Vec<(&str, String)> = auth
@@ -222,6 +259,8 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
         return Err(status(1, "other flags may not be combined with --rollback"));
     }
     let mut spec = merged_spec(&service, &a.common, &a.update, &values, &checked)?;
+    let refs = services_refs::resolve_all(ctx, &values.secrets_add, &values.configs_add).await?;
+    services_refs::apply(&mut spec, &a.update.secret_rm, &a.update.config_rm, refs);
     let mut warning = None;
     if a.update.image.is_some() {
         let resolve = !checked.no_resolve_image;

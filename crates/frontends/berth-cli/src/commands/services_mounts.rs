@@ -8,35 +8,6 @@ use serde_json::{Value, json};
 
 use super::services_opts::Obj;
 
-/// encoding/csv's reading of one record: commas split, a field in double
-/// quotes may hold commas and `""`.
-fn csv_fields(s: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    let mut quoted = false;
-    let mut at_start = true;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if at_start => quoted = true,
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' if quoted => quoted = false,
-            ',' if !quoted => {
-                fields.push(std::mem::take(&mut cur));
-                at_start = true;
-                continue;
-            }
-            _ => cur.push(c),
-        }
-        at_start = false;
-    }
-    fields.push(cur);
-    fields
-}
-
 #[derive(Default)]
 struct BindOpts {
     propagation: String,
@@ -260,7 +231,7 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
         typ: "volume".into(),
         ..Default::default()
     };
-    for field in csv_fields(value) {
+    for field in crate::gocsv::record(value)? {
         match field.split_once('=') {
             None => apply_bare_key(&mut m, &field.to_lowercase(), &field)?,
             Some((k, v)) => apply_key(&mut m, &k.to_lowercase(), v, &field)?,
@@ -293,7 +264,7 @@ fn parse_port_long(value: &str) -> Result<Vec<Value>, String> {
             format!("invalid {what} port ({v}): value must be an integer: {why}")
         })
     };
-    for field in csv_fields(value) {
+    for field in crate::gocsv::record(value)? {
         let lower = field.to_lowercase();
         let (key, val) = match lower.split_once('=') {
             Some((k, v)) if !k.is_empty() => (k.to_string(), v.to_string()),
@@ -426,11 +397,6 @@ pub fn parse_port(value: &str) -> Result<Vec<Value>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_keep_quoted_commas() {
-        assert_eq!(csv_fields(r#"a=1,"b=2,3",c"#), vec!["a=1", "b=2,3", "c"]);
-    }
 
     #[test]
     fn mount_errors_read_as_dockers() {

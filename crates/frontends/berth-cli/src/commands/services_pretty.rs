@@ -202,7 +202,7 @@ fn duration(v: &Value) -> String {
 }
 
 /// "3 minutes ago" from an RFC 3339 time.
-fn ago(t: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn ago(t: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
     let since = chrono::DateTime::parse_from_rfc3339(&text(t))
         .map(|t| {
             (now - t.with_timezone(&chrono::Utc))

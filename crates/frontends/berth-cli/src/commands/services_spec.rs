@@ -12,6 +12,7 @@ use super::services_opts::{
     Obj, effective_caps, kv_map, make_env, placement_pref, swarm_host, ulimit, ulimit_list,
     validate_env, validate_ip, validate_label,
 };
+use super::services_refs::{CONFIG_REFS, FileRef, SECRET_REFS, parse_ref};
 use crate::goparse;
 use crate::status;
 
@@ -69,6 +70,12 @@ pub struct CreateFlags {
     /// Ulimit options
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// Specify secrets to expose to the service
+    #[arg(long = "secret")]
+    pub secret: Vec<String>,
+    /// Specify configurations to expose to the service
+    #[arg(long = "config")]
+    pub config: Vec<String>,
 }
 
 /// The common flags with their values checked.
@@ -193,6 +200,8 @@ pub struct CreateLists {
     pub dns: Vec<String>,
     pub hosts: Vec<String>,
     pub ulimits: Vec<Value>,
+    pub secrets: Vec<FileRef>,
+    pub configs: Vec<FileRef>,
 }
 
 pub fn check_create_lists(c: &CreateFlags) -> FlagResult<CreateLists> {
@@ -209,6 +218,8 @@ pub fn check_create_lists(c: &CreateFlags) -> FlagResult<CreateLists> {
         dns: each("dns", &c.dns, validate_ip)?,
         hosts: each("host", &c.host, swarm_host)?,
         ulimits: ulimit_list(each("ulimit", &c.ulimit, ulimit)?),
+        secrets: each("secret", &c.secret, |v| parse_ref(&SECRET_REFS, v))?,
+        configs: each("config", &c.config, |v| parse_ref(&CONFIG_REFS, v))?,
     })
 }
 

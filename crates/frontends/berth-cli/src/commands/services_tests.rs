@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::services::{
     CreateArgs, UpdateArgs, body_of, other_flags_given, tag_image, update_path, update_query,
 };
-use super::services_flags::{CREATE_USAGE, UPDATE_USAGE};
-use super::services_spec::{check_common, check_create_lists, create_spec};
+use super::services_flags::UPDATE_USAGE;
+use super::services_spec::check_common;
 use super::services_update::{check_update_flags, merged_spec};
 use crate::StatusError;
 
@@ -102,17 +102,13 @@ fn assert_same_error(case: &Case, e: anyhow::Error) {
 }
 
 fn create_body(a: &CreateArgs) -> anyhow::Result<Vec<u8>> {
-    let Some((image, args)) = a.image.split_first() else {
-        return Err(super::services::args_error(
-            "at least 1 argument",
-            CREATE_USAGE.path,
-            CREATE_USAGE.line,
-        ));
+    let mut spec = super::services::create_plan(a)?.spec;
+    // no references: what create does with none resolved
+    let none = super::services_refs::Resolved {
+        secrets: vec![],
+        configs: vec![],
     };
-    let usage = |e: super::services_flags::FlagError| e.with_usage(&CREATE_USAGE);
-    let c = check_common(&a.common).map_err(usage)?;
-    let l = check_create_lists(&a.create).map_err(usage)?;
-    let mut spec = create_spec(image, args, &a.common, &a.create, &c, &l)?;
+    super::services_refs::apply(&mut spec, &[], &[], none);
     tag_image(&mut spec);
     Ok(body_of(&spec))
 }
@@ -190,6 +186,11 @@ fn update_request(service: &Value, a: &UpdateArgs) -> anyhow::Result<(String, Ve
         ));
     }
     let mut spec = merged_spec(service, &a.common, &a.update, &v, &c)?;
+    let none = super::services_refs::Resolved {
+        secrets: vec![],
+        configs: vec![],
+    };
+    super::services_refs::apply(&mut spec, &a.update.secret_rm, &a.update.config_rm, none);
     tag_image(&mut spec);
     let path = update_path(service, &update_query(c.registry_auth, v.rollback));
     Ok((path, body_of(&spec)))

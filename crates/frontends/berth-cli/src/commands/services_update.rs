@@ -13,6 +13,7 @@ use super::services_opts::{
     Obj, caps_set, kv_map, placement_pref, swarm_host, ulimit, validate_env, validate_ip,
     validate_label,
 };
+use super::services_refs::{CONFIG_REFS, FileRef, SECRET_REFS, parse_ref};
 use super::services_spec::{Checked, HealthValues, knobs_over_defaults, restart_policy};
 use crate::{goparse, status};
 
@@ -115,6 +116,18 @@ pub struct UpdateFlags {
     /// Remove a ulimit option
     #[arg(long = "ulimit-rm")]
     pub ulimit_rm: Vec<String>,
+    /// Add or update a secret on a service
+    #[arg(long = "secret-add")]
+    pub secret_add: Vec<String>,
+    /// Remove a secret
+    #[arg(long = "secret-rm")]
+    pub secret_rm: Vec<String>,
+    /// Add or update a config file on a service
+    #[arg(long = "config-add")]
+    pub config_add: Vec<String>,
+    /// Remove a configuration file
+    #[arg(long = "config-rm")]
+    pub config_rm: Vec<String>,
 }
 
 /// The values of `update`'s own flags, checked.
@@ -133,6 +146,8 @@ pub struct UpdateValues {
     dns: Vec<String>,
     hosts: Vec<String>,
     ulimits: Vec<Value>,
+    pub secrets_add: Vec<FileRef>,
+    pub configs_add: Vec<FileRef>,
 }
 
 pub fn check_update_flags(u: &UpdateFlags) -> FlagResult<UpdateValues> {
@@ -156,6 +171,8 @@ pub fn check_update_flags(u: &UpdateFlags) -> FlagResult<UpdateValues> {
         dns: each("dns-add", &u.dns_add, validate_ip)?,
         hosts: each("host-add", &u.host_add, swarm_host)?,
         ulimits: each("ulimit-add", &u.ulimit_add, ulimit)?,
+        secrets_add: each("secret-add", &u.secret_add, |v| parse_ref(&SECRET_REFS, v))?,
+        configs_add: each("config-add", &u.config_add, |v| parse_ref(&CONFIG_REFS, v))?,
     })
 }
 

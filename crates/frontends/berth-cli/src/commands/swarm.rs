@@ -620,7 +620,7 @@ pub async fn node_ls(ctx: &Ctx, a: NodeLsArgs) -> Result<i32> {
 }
 
 /// docker's Go `time.Time.String()` of an RFC 3339 time.
-fn go_time(t: &str) -> String {
+pub(crate) fn go_time(t: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) else {
         return t.to_string();
     };
