@@ -118,11 +118,9 @@ pub(crate) fn parse_duration(orig: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {}", berth_units::go_quote(orig));
     let mut s = orig;
     let mut negative = false;
-    if let Some(c) = s.chars().next() {
-        if c == '-' || c == '+' {
-            negative = c == '-';
-            s = &s[1..];
-        }
+    if let Some(c @ ('-' | '+')) = s.chars().next() {
+        negative = c == '-';
+        s = &s[1..];
     }
     if s == "0" {
         return Ok(0);
@@ -289,7 +287,7 @@ pub(crate) fn parse_cpus(value: &str) -> Result<i64, String> {
         Some((a, b)) => {
             let a: i128 = a.parse().map_err(|_| unparsable())?;
             let b: i128 = b.parse().map_err(|_| unparsable())?;
-            if b == 0 || b < 0 {
+            if b <= 0 {
                 return Err(unparsable());
             }
             (a, b, 0i32)

@@ -147,7 +147,6 @@ fn merge_service(d: &mut Service, s: Service) {
     d.tty |= s.tty;
     pointer(&mut d.stop_grace_period, s.stop_grace_period);
     map(&mut d.ulimits, s.ulimits);
-    number(&mut d.oom_score_adj, s.oom_score_adj);
 }
 
 /// berth: a dependency named again takes the later condition.

@@ -62,7 +62,6 @@ pub struct Service {
     pub tty: bool,
     pub ulimits: BTreeMap<String, Ulimit>,
     pub user: String,
-    pub oom_score_adj: i64,
     pub volumes: Vec<ServiceVolume>,
     pub working_dir: String,
 }

@@ -138,8 +138,8 @@ pub(crate) fn spec_to_ports(spec: &str) -> Result<(Vec<Port>, Vec<String>), Stri
             .iter()
             .filter(|m| format!("{}/{}", m.container_port, m.proto) == key)
         {
-            if let Ok(ip) = m.host_ip.parse::<std::net::IpAddr>() {
-                if !ip.is_unspecified() {
+            match m.host_ip.parse::<std::net::IpAddr>() {
+                Ok(ip) if !ip.is_unspecified() => {
                     let host = if ip.is_ipv6() {
                         format!("[{}]:{}", m.host_ip, m.host_port)
                     } else {
@@ -149,6 +149,7 @@ pub(crate) fn spec_to_ports(spec: &str) -> Result<(Vec<Port>, Vec<String>), Stri
                         "ignoring IP-address ({host}:{key}) service will listen on '0.0.0.0'"
                     ));
                 }
+                _ => {}
             }
             let (first, last) = match parse_port_range(&m.host_port) {
                 Ok(range) => range,

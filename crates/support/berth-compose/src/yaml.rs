@@ -361,12 +361,10 @@ fn resolve_number(text: &str) -> Option<(&'static str, Value)> {
         // beyond i64: Go keeps a uint64; JSON shows the same number
         return Some(("int", Value::Float(u as f64)));
     }
-    if is_yaml_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Some(("float", Value::Float(f)));
-        }
+    match plain.parse::<f64>() {
+        Ok(f) if is_yaml_float(&plain) => Some(("float", Value::Float(f))),
+        _ => None,
     }
-    None
 }
 
 /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`

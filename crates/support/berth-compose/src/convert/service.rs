@@ -98,8 +98,7 @@ pub(crate) fn convert(
         .map("Sysctls", &service.sysctls)
         .strings("CapabilityAdd", &cap_add)
         .strings("CapabilityDrop", &cap_drop)
-        .list("Ulimits", ulimits(service))
-        .nonzero("OomScoreAdj", service.oom_score_adj);
+        .list("Ulimits", ulimits(service));
 
     let placement = &service.deploy.placement;
     let task = Object::new()
@@ -242,13 +241,12 @@ fn credential_config(
 fn check_duplicate_targets(refs: &[Reference], kind: &str) -> Result<(), ComposeError> {
     let mut targets = BTreeSet::new();
     for r in refs {
-        if let Some(target) = r.file.as_ref().and_then(|f| f["Name"].as_str()) {
-            if !targets.insert(target.to_string()) {
-                return Err(ComposeError::new(format!(
-                    "duplicate {kind} target for {} not allowed",
-                    r.name
-                )));
-            }
+        let target = r.file.as_ref().and_then(|f| f["Name"].as_str());
+        if target.is_some_and(|t| !targets.insert(t.to_string())) {
+            return Err(ComposeError::new(format!(
+                "duplicate {kind} target for {} not allowed",
+                r.name
+            )));
         }
     }
     Ok(())
@@ -647,39 +645,54 @@ pub(crate) fn resolve_references(
     secret_id: &dyn Fn(&str) -> Option<String>,
     config_id: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), String> {
-    let container = &mut spec["TaskTemplate"]["ContainerSpec"];
-    let fill = |list: &mut Value,
-                id_key: &str,
-                name_key: &str,
-                kind: &str,
-                lookup: &dyn Fn(&str) -> Option<String>| {
-        if let Some(items) = list.as_array_mut() {
-            for item in items {
-                let name = item[name_key].as_str().unwrap_or_default().to_string();
-                let id = lookup(&name).ok_or_else(|| format!("{kind} not found: {name}"))?;
-                item[id_key] = Value::String(id);
-            }
-        }
-        Ok::<(), String>(())
+    // get_mut throughout: indexing a missing key would add it as null
+    let Some(container) = spec
+        .get_mut("TaskTemplate")
+        .and_then(|t| t.get_mut("ContainerSpec"))
+    else {
+        return Ok(());
     };
-    fill(
-        &mut container["Secrets"],
+    fill_ids(
+        container.get_mut("Secrets"),
         "SecretID",
         "SecretName",
         "secret",
         secret_id,
     )?;
-    fill(
-        &mut container["Configs"],
+    fill_ids(
+        container.get_mut("Configs"),
         "ConfigID",
         "ConfigName",
         "config",
         config_id,
     )?;
-    let credential = &mut container["Privileges"]["CredentialSpec"];
-    if let Some(name) = credential["Config"].as_str().filter(|n| !n.is_empty()) {
-        let id = config_id(name).ok_or_else(|| format!("config not found: {name}"))?;
-        credential["Config"] = Value::String(id);
+    let credential_config = container
+        .get_mut("Privileges")
+        .and_then(|p| p.get_mut("CredentialSpec"))
+        .and_then(|c| c.get_mut("Config"));
+    let name = credential_config
+        .as_ref()
+        .and_then(|c| c.as_str())
+        .filter(|n| !n.is_empty())
+        .map(String::from);
+    if let (Some(config), Some(name)) = (credential_config, name) {
+        let id = config_id(&name).ok_or_else(|| format!("config not found: {name}"))?;
+        *config = Value::String(id);
+    }
+    Ok(())
+}
+
+fn fill_ids(
+    refs: Option<&mut Value>,
+    id_key: &str,
+    name_key: &str,
+    kind: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    for item in refs.and_then(Value::as_array_mut).into_iter().flatten() {
+        let name = item[name_key].as_str().unwrap_or_default().to_string();
+        let id = lookup(&name).ok_or_else(|| format!("{kind} not found: {name}"))?;
+        item[id_key] = Value::String(id);
     }
     Ok(())
 }

@@ -65,7 +65,8 @@ impl Decoder<'_> {
                 }
                 "sysctls" => s.sysctls = string_map(v, '='),
                 "ulimits" => s.ulimits = ulimits(v),
-                "oom_score_adj" => s.oom_score_adj = integer(v),
+                // the docker CLI never reads oom_score_adj: its field has no
+                // mapstructure tag, so the key matches no field
                 "volumes" => s.volumes = self.service_volumes(v)?,
                 _ => {}
             }

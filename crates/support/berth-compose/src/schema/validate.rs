@@ -232,12 +232,10 @@ pub(crate) fn most_specific(errors: &[SchemaError]) -> Option<(String, Pos)> {
     let mut best = 0;
     for (i, e) in errors.iter().enumerate() {
         let b = errors.get(best)?;
-        if specificity(e) > specificity(b) {
-            best = i;
-        } else if specificity(e) == specificity(b)
+        let tie_won_by_type = specificity(e) == specificity(b)
             && e.kind == Kind::InvalidType
-            && b.kind != Kind::InvalidType
-        {
+            && b.kind != Kind::InvalidType;
+        if specificity(e) > specificity(b) || tie_won_by_type {
             best = i;
         }
     }
@@ -389,10 +387,8 @@ fn combinators(s: &Schema, node: &Node, path: &mut Vec<String>, out: &mut Outcom
                 "Must validate one and only one schema (oneOf)".into(),
                 node.pos,
             );
-            if valid == 0 {
-                if let Some(b) = best {
-                    out.merge(b);
-                }
+            if let (0, Some(b)) = (valid, best) {
+                out.merge(b);
             }
         }
     }
@@ -506,18 +502,12 @@ fn number(s: &Schema, node: &Node, path: &[String], out: &mut Outcome) {
         Value::Float(f) => f,
         _ => return,
     };
-    if let Some(min) = s.minimum {
-        if value < min {
-            out.add(
-                Kind::Other,
-                path,
-                format!(
-                    "Must be greater than or equal to {}",
-                    crate::gofmt::format_float(min)
-                ),
-                node.pos,
-            );
-        }
+    if let Some(min) = s.minimum.filter(|min| value < *min) {
+        let text = format!(
+            "Must be greater than or equal to {}",
+            crate::gofmt::format_float(min)
+        );
+        out.add(Kind::Other, path, text, node.pos);
     }
     if let Some(format) = s.format {
         let ok = match format {
