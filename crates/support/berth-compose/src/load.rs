@@ -46,11 +46,15 @@ impl ComposeSource {
     }
 }
 
-/// A loaded project and the warnings the docker CLI prints on stderr (each
-/// followed by a blank line: `"{warning}\n\n"`).
+/// A loaded project and the warnings the docker CLI prints on stderr.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
     pub project: Project,
+    /// In Docker's order: first what it logs while loading (a host IP a
+    /// port ignores, a deprecated `external.name`; printed by logrus, e.g.
+    /// `WARN[0000] …`), then "Ignoring unsupported options: …" and
+    /// "Ignoring deprecated options:…", each printed followed by a blank
+    /// line (`"{warning}\n\n"`).
     pub warnings: Vec<String>,
 }
 
@@ -100,13 +104,9 @@ pub fn load(files: &[ComposeSource], env: &Env) -> Result<Loaded, ComposeError> 
     }
     let project = merged.unwrap_or_default();
     let raw: Vec<&Node> = roots.iter().collect();
-    let mut all_warnings = properties::warnings(&raw);
-    all_warnings.extend(warnings);
+    warnings.extend(properties::warnings(&raw));
     check_images(&project)?;
-    Ok(Loaded {
-        project,
-        warnings: all_warnings,
-    })
+    Ok(Loaded { project, warnings })
 }
 
 fn parse_file(file: &ComposeSource) -> Result<Node, ComposeError> {

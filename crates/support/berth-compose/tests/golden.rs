@@ -87,17 +87,10 @@ fn cli_warnings(stderr: &str) -> String {
 
 fn check(name: &str) {
     let cap = capture(name);
-    assert_eq!(cap.exit, 0, "{name}: the docker CLI failed: {}", cap.stderr);
-    let dir = fixture_dir(name);
-    let sources: Vec<ComposeSource> = cap
-        .files
-        .iter()
-        .map(|f| {
-            let content = std::fs::read(dir.join(f)).expect("compose file");
-            ComposeSource::new(f.clone(), dir.clone(), content)
-        })
-        .collect();
-    let loaded = load(&sources, &Env::from_vars(cap.env.clone()))
+    if cap.exit != 0 {
+        return check_failure(name, &cap);
+    }
+    let loaded = load(&sources(name, &cap), &Env::from_vars(cap.env.clone()))
         .unwrap_or_else(|e| panic!("{name}: load: {e}"));
     let printed: String = loaded
         .warnings
@@ -155,6 +148,32 @@ fn check(name: &str) {
     }
 }
 
+fn sources(name: &str, cap: &Capture) -> Vec<ComposeSource> {
+    let dir = fixture_dir(name);
+    cap.files
+        .iter()
+        .map(|f| {
+            let content = std::fs::read(dir.join(f)).expect("compose file");
+            ComposeSource::new(f.clone(), dir.clone(), content)
+        })
+        .collect()
+}
+
+/// The docker CLI refused the files: berth must refuse them with its text.
+fn check_failure(name: &str, cap: &Capture) {
+    let result = load(&sources(name, cap), &Env::from_vars(cap.env.clone()))
+        .and_then(|l| convert(&l.project, &cap.namespace));
+    match result {
+        Ok(_) => panic!("{name}: berth accepted what docker refused: {}", cap.stderr),
+        Err(e) => assert!(
+            cap.stderr.ends_with(&format!("{}\n", e.message())),
+            "{name}:\n  berth:  {:?}\n  docker: {:?}",
+            e.message(),
+            cap.stderr
+        ),
+    }
+}
+
 /// The paths where two JSON values differ, with both sides.
 fn diff(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
     match (ours, theirs) {
@@ -204,4 +223,26 @@ fn a_second_file_overrides_as_with_the_docker_cli() {
 #[test]
 fn jobs_drivers_and_credential_specs_match_the_docker_cli() {
     check("jobs");
+}
+
+/// For checking a capture outside the fixtures:
+/// `BERTH_COMPOSE_CAPTURE=/abs/dir cargo test --test golden -- --ignored`
+#[test]
+#[ignore]
+fn capture_named_by_the_environment() {
+    if let Ok(dir) = std::env::var("BERTH_COMPOSE_CAPTURE") {
+        check(&dir);
+    }
+}
+
+#[test]
+fn merging_keeps_the_docker_clis_quirks() {
+    // port 80 is lost (ports merge by published port, both are 0), the
+    // healthcheck tests are appended, the logging options are dropped
+    check("merge-quirks");
+}
+
+#[test]
+fn scalars_print_as_go_prints_them() {
+    check("scalars");
 }

@@ -22,126 +22,39 @@ struct Reference {
     file: Option<Value>,
 }
 
+/// The parts of a spec that can fail, computed in the docker CLI's order so
+/// the first error is Docker's first error.
+struct Parts {
+    mode: Value,
+    resources: Value,
+    restart: Option<Value>,
+    networks: Vec<Value>,
+    container: ContainerParts,
+}
+
+struct ContainerParts {
+    secrets: Vec<Value>,
+    configs: Vec<Value>,
+    mounts: Vec<Value>,
+    healthcheck: Option<Value>,
+    credential_spec: Value,
+}
+
 pub(crate) fn convert(
     project: &Project,
     service: &Service,
     namespace: &str,
 ) -> Result<ServiceCreate, ComposeError> {
-    let at = || service.position.as_ref();
-    // the docker CLI's order: secrets, then configs, then the spec itself
-    let secrets = references(&service.secrets, &project.secrets, namespace, "secret")?;
-    check_duplicate_targets(&secrets, "secret")?;
-    let mut configs = references(&service.configs, &project.configs, namespace, "config")?;
-    if let Some(name) = credential_config(service, project, namespace)? {
-        configs.push(Reference { name, file: None });
-    }
-    check_duplicate_targets(&configs, "config")?;
-    let secret_refs = sorted_refs(secrets, "SecretID", "SecretName");
-    let config_refs = sorted_refs(dedupe_runtime(configs), "ConfigID", "ConfigName");
-
-    let mode = deploy_mode(&service.deploy.mode, service.deploy.replicas)
-        .map_err(|e| ComposeError::at(e, at().cloned()))?;
-    let mut mounts = Vec::with_capacity(service.volumes.len());
-    for v in &service.volumes {
-        mounts.push(
-            mounts::mount(v, project, namespace)
-                .map_err(|e| ComposeError::at(e, v.position.clone().or_else(|| at().cloned())))?,
-        );
-    }
-    let resources =
-        resources(&service.deploy.resources).map_err(|e| ComposeError::at(e, at().cloned()))?;
-    let restart = restart_policy(&service.restart, service.deploy.restart_policy.as_ref())
-        .map_err(|e| ComposeError::at(e, at().cloned()))?;
-    let healthcheck = service
-        .healthcheck
-        .as_ref()
-        .map(healthcheck)
-        .transpose()
-        .map_err(|e| ComposeError::at(e, at().cloned()))?;
-    let networks = attachments(service, project, namespace)?;
-    let credential_spec = credential_spec(service, namespace, &config_refs)
-        .map_err(|e| ComposeError::at(e, at().cloned()))?;
-
-    let (cap_add, cap_drop) = effective_capabilities(&service.cap_add, &service.cap_drop);
-    let container = Object::new()
-        .text("Image", &image_with_tag(&service.image))
-        .set(
-            "Labels",
-            string_map(&with_stack_label(&service.labels, namespace)),
-        )
-        .strings("Command", &service.entrypoint)
-        .strings("Args", &service.command)
-        .text("Hostname", &service.hostname)
-        .strings("Env", &environment(service))
-        .text("Dir", &service.working_dir)
-        .text("User", &service.user)
-        .set(
-            "Privileges",
-            Object::new()
-                .set("CredentialSpec", credential_spec)
-                .set("SELinuxContext", Value::Null)
-                .set("NoNewPrivileges", false),
-        )
-        .some("Init", service.init)
-        .text("StopSignal", &service.stop_signal)
-        .flag("TTY", service.tty)
-        .flag("OpenStdin", service.stdin_open)
-        .flag("ReadOnly", service.read_only)
-        .list("Mounts", mounts)
-        .some("StopGracePeriod", service.stop_grace_period)
-        .some("Healthcheck", healthcheck)
-        .strings("Hosts", &hosts(&service.extra_hosts))
-        .some("DNSConfig", dns_config(service))
-        .list("Secrets", secret_refs)
-        .list("Configs", config_refs)
-        .text("Isolation", &service.isolation)
-        .map("Sysctls", &service.sysctls)
-        .strings("CapabilityAdd", &cap_add)
-        .strings("CapabilityDrop", &cap_drop)
-        .list("Ulimits", ulimits(service));
-
-    let placement = &service.deploy.placement;
-    let task = Object::new()
-        .set("ContainerSpec", container)
-        .set("Resources", resources)
-        .some("RestartPolicy", restart)
-        .set(
-            "Placement",
-            Object::new()
-                .strings("Constraints", &placement.constraints)
-                .list(
-                    "Preferences",
-                    placement
-                        .preferences
-                        .iter()
-                        .map(|p| {
-                            Object::new()
-                                .set("Spread", Object::new().set("SpreadDescriptor", p.as_str()))
-                                .build()
-                        })
-                        .collect(),
-                )
-                .nonzero("MaxReplicas", placement.max_replicas as i64),
-        )
-        .set("Networks", Value::Array(networks))
-        .some(
-            "LogDriver",
-            service.logging.as_ref().map(|l| {
-                let empty = BTreeMap::new();
-                Object::new()
-                    .text("Name", &l.driver)
-                    .map("Options", l.options.as_ref().unwrap_or(&empty))
-            }),
-        )
-        .set("ForceUpdate", 0);
-
+    let parts = parts(project, service, namespace)?;
+    let secret_names = reference_names(&parts.container.secrets, "SecretName");
+    let config_names = reference_names(&parts.container.configs, "ConfigName");
+    let mode = parts.mode.clone();
     let mut labels = with_stack_label(&service.deploy.labels, namespace);
     labels.insert(LABEL_IMAGE.into(), service.image.clone());
-    let full_name = scope(namespace, &service.name);
     let spec = Object::new()
-        .set("Name", full_name.as_str())
+        .set("Name", scope(namespace, &service.name))
         .set("Labels", string_map(&labels))
-        .set("TaskTemplate", task)
+        .set("TaskTemplate", task_template(service, namespace, parts))
         .set("Mode", mode)
         .some(
             "UpdateConfig",
@@ -153,25 +66,141 @@ pub(crate) fn convert(
         )
         .set("EndpointSpec", endpoint(service))
         .build();
-
-    let names = |list: &Value, key: &str| -> Vec<String> {
-        let mut set: BTreeSet<String> = BTreeSet::new();
-        if let Some(items) = list.as_array() {
-            set.extend(
-                items
-                    .iter()
-                    .filter_map(|r| r[key].as_str().map(String::from)),
-            );
-        }
-        set.into_iter().collect()
-    };
-    let container_spec = &spec["TaskTemplate"]["ContainerSpec"];
     Ok(ServiceCreate {
         name: service.name.clone(),
-        secret_names: names(&container_spec["Secrets"], "SecretName"),
-        config_names: names(&container_spec["Configs"], "ConfigName"),
         spec,
+        secret_names,
+        config_names,
     })
+}
+
+fn parts(project: &Project, service: &Service, namespace: &str) -> Result<Parts, ComposeError> {
+    let at = |e: String| ComposeError::at(e, service.position.clone());
+    let secrets = references(&service.secrets, &project.secrets, namespace, "secret")?;
+    check_duplicate_targets(&secrets, "secret")?;
+    let mut configs = references(&service.configs, &project.configs, namespace, "config")?;
+    if let Some(name) = credential_config(service, project, namespace)? {
+        configs.push(Reference { name, file: None });
+    }
+    check_duplicate_targets(&configs, "config")?;
+    let secrets = sorted_refs(secrets, "SecretID", "SecretName");
+    let configs = sorted_refs(dedupe_runtime(configs), "ConfigID", "ConfigName");
+    let mode = deploy_mode(&service.deploy.mode, service.deploy.replicas).map_err(at)?;
+    let mut mounts = Vec::with_capacity(service.volumes.len());
+    for v in &service.volumes {
+        let mount = mounts::mount(v, project, namespace).map_err(|e| {
+            ComposeError::at(e, v.position.clone().or_else(|| service.position.clone()))
+        })?;
+        mounts.push(mount);
+    }
+    let resources = resources(&service.deploy.resources).map_err(at)?;
+    let restart =
+        restart_policy(&service.restart, service.deploy.restart_policy.as_ref()).map_err(at)?;
+    let healthcheck = service
+        .healthcheck
+        .as_ref()
+        .map(healthcheck)
+        .transpose()
+        .map_err(at)?;
+    let networks = attachments(service, project, namespace)?;
+    let credential_spec = credential_spec(service, namespace, &configs).map_err(at)?;
+    Ok(Parts {
+        mode,
+        resources,
+        restart,
+        networks,
+        container: ContainerParts {
+            secrets,
+            configs,
+            mounts,
+            healthcheck,
+            credential_spec,
+        },
+    })
+}
+
+fn task_template(service: &Service, namespace: &str, parts: Parts) -> Value {
+    let placement = &service.deploy.placement;
+    let preferences = placement
+        .preferences
+        .iter()
+        .map(|p| {
+            let spread = Object::new().set("SpreadDescriptor", p.as_str());
+            Object::new().set("Spread", spread).build()
+        })
+        .collect();
+    let log_driver = service.logging.as_ref().map(|l| {
+        let none = BTreeMap::new();
+        Object::new()
+            .text("Name", &l.driver)
+            .map("Options", l.options.as_ref().unwrap_or(&none))
+    });
+    Object::new()
+        .set(
+            "ContainerSpec",
+            container_spec(service, namespace, parts.container),
+        )
+        .set("Resources", parts.resources)
+        .some("RestartPolicy", parts.restart)
+        .set(
+            "Placement",
+            Object::new()
+                .strings("Constraints", &placement.constraints)
+                .list("Preferences", preferences)
+                .nonzero("MaxReplicas", placement.max_replicas as i64),
+        )
+        .set("Networks", Value::Array(parts.networks))
+        .some("LogDriver", log_driver)
+        .set("ForceUpdate", 0)
+        .build()
+}
+
+fn container_spec(service: &Service, namespace: &str, parts: ContainerParts) -> Value {
+    let (cap_add, cap_drop) = effective_capabilities(&service.cap_add, &service.cap_drop);
+    let privileges = Object::new()
+        .set("CredentialSpec", parts.credential_spec)
+        .set("SELinuxContext", Value::Null)
+        .set("NoNewPrivileges", false);
+    Object::new()
+        .text("Image", &image_with_tag(&service.image))
+        .set(
+            "Labels",
+            string_map(&with_stack_label(&service.labels, namespace)),
+        )
+        .strings("Command", &service.entrypoint)
+        .strings("Args", &service.command)
+        .text("Hostname", &service.hostname)
+        .strings("Env", &environment(service))
+        .text("Dir", &service.working_dir)
+        .text("User", &service.user)
+        .set("Privileges", privileges)
+        .some("Init", service.init)
+        .text("StopSignal", &service.stop_signal)
+        .flag("TTY", service.tty)
+        .flag("OpenStdin", service.stdin_open)
+        .flag("ReadOnly", service.read_only)
+        .list("Mounts", parts.mounts)
+        .some("StopGracePeriod", service.stop_grace_period)
+        .some("Healthcheck", parts.healthcheck)
+        .strings("Hosts", &hosts(&service.extra_hosts))
+        .some("DNSConfig", dns_config(service))
+        .list("Secrets", parts.secrets)
+        .list("Configs", parts.configs)
+        .text("Isolation", &service.isolation)
+        .map("Sysctls", &service.sysctls)
+        .strings("CapabilityAdd", &cap_add)
+        .strings("CapabilityDrop", &cap_drop)
+        .list("Ulimits", ulimits(service))
+        .build()
+}
+
+/// The distinct names of references, for the CLI's lookups by name.
+fn reference_names(refs: &[Value], key: &str) -> Vec<String> {
+    let names: BTreeSet<String> = refs
+        .iter()
+        .filter_map(|r| r[key].as_str().map(String::from))
+        .collect();
+    names.into_iter().collect()
 }
 
 /// convertFileObject for each reference: target defaults to the source,
