@@ -32,6 +32,19 @@ fn with_input(cli: Cli, d: &Daemon, args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("running the CLI")
 }
 
+/// How many containers of `service` run on the nodes.
+fn containers(c: &Cluster, service: &str) -> usize {
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    c.nodes
+        .iter()
+        .map(|n| {
+            stdout(&n.daemon.docker(&["ps", "-q", "--filter", &filter]))
+                .lines()
+                .count()
+        })
+        .sum()
+}
+
 /// The node and container running `service`'s one task.
 fn task_container(c: &Cluster, service: &str) -> Option<(usize, String)> {
     let filter = format!("label=com.docker.swarm.service.name={service}");
@@ -148,6 +161,8 @@ fn a_secret_and_a_config_in_a_task_on_a_worker(c: &Cluster, cli: Cli) {
     );
     rotation_dockers_way(c, cli, &at);
     ok(&cli.run(m, &["service", "rm", "wp"]), "service rm");
+    let gone = eventually(30, || containers(c, "wp") == 0);
+    assert!(gone, "wp's container outlived it");
     let o = cli.run(m, &["secret", "rm", "wordpress_secret", "wp_v2"]);
     assert_eq!(stdout(&o), "wordpress_secret\nwp_v2\n", "{}", stderr(&o));
     ok(&cli.run(m, &["config", "rm", "app_conf"]), "config rm");
