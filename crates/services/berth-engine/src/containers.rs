@@ -1108,6 +1108,8 @@ impl Engine {
             None => (255, crate::now_rfc3339(), false),
         };
         self.release_rootfs(&e.id);
+        // a task's files are handed again by its agent at its next start
+        self.forget_task_files(&e.id);
         self.release_network(e);
         let rec = e.update(|r| {
             r.state.status = Status::Exited;

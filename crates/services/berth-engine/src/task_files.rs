@@ -95,7 +95,9 @@ fn write_files(dir: &Path, files: &[TaskFile]) -> Result<()> {
         std::fs::write(&path, &f.data)?;
         std::os::unix::fs::chown(&path, Some(f.uid), Some(f.gid))
             .with_context(|| format!("setting the owner of {}", f.target))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode & 0o7777))?;
+        // Go's os.Chmod of a numeric FileMode keeps the permission bits
+        // only: 0o4000 there is not setuid
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode & 0o777))?;
     }
     Ok(())
 }

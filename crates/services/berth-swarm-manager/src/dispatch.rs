@@ -26,8 +26,19 @@ pub type AssignmentStream =
 /// Changes this close together go to the node as one set.
 const DEBOUNCE: Duration = Duration::from_millis(5);
 /// After a set is sent, changes gather for this many times what making
-/// and sending it took.
+/// it took, up to `MAX_SETTLE`.
 const PACING: u32 = 4;
+const MAX_SETTLE: Duration = Duration::from_millis(250);
+
+/// A set without secrets or configs goes as the bare task list an agent
+/// of the previous release reads, so that managers can be upgraded first.
+fn encode(set: &AssignmentSet) -> serde_json::Result<Vec<u8>> {
+    if set.secrets.is_empty() && set.configs.is_empty() {
+        serde_json::to_vec(&set.tasks)
+    } else {
+        serde_json::to_vec(set)
+    }
+}
 
 /// Every task the store gives `node_id`, sent whole now and after each
 /// change to one of them.
@@ -58,9 +69,10 @@ pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStrea
         loop {
             let started = std::time::Instant::now();
             let set = store.read(|s| assignment_set(s, &node_id));
-            let Ok(json) = serde_json::to_vec(&set) else {
+            let Ok(json) = encode(&set) else {
                 return;
             };
+            let cost = started.elapsed();
             if last.as_ref() != Some(&json) {
                 if tx.send(Ok(Blob { json: json.clone() })).await.is_err() {
                     return;
@@ -70,7 +82,7 @@ pub fn assignments(node: Arc<Active>, node_id: String) -> Result<AssignmentStrea
             // a whole set is sent each time: for a node with many tasks
             // the sets come further apart, so that sending them never
             // takes the whole machine
-            let settle = DEBOUNCE.max(started.elapsed() * PACING);
+            let settle = (cost * PACING).clamp(DEBOUNCE, MAX_SETTLE);
             tokio::select! {
                 more = next_change(&mut changes, &node_id, settle) => if !more { return },
                 _ = tx.closed() => return,

@@ -48,7 +48,8 @@ fn check_data(blob: BlobKind, spec: &SecretSpec) -> Result<(), SwarmError> {
 
 fn check_spec(blob: BlobKind, spec: &SecretSpec) -> Result<(), SwarmError> {
     check_name(&spec.name)?;
-    if let Some(d) = &spec.driver {
+    // a config has no driver in Docker's model: dockerd drops one sent
+    if let (BlobKind::Secret, Some(d)) = (blob, &spec.driver) {
         if d.name.is_empty() {
             return Err(invalid("secret driver must have a name"));
         }
@@ -111,11 +112,14 @@ impl Swarm {
         check_spec(blob, &spec)?;
         let id = berth_swarm_ca::new_id().map_err(|e| SwarmError::internal("secret id", e))?;
         let name = spec.name.clone();
-        let x = Secret {
+        let mut x = Secret {
             id: id.clone(),
             spec,
             ..Secret::default()
         };
+        if blob == BlobKind::Config {
+            x.spec.driver = None;
+        }
         node.propose(vec![Action::Create(blob.object(x))])
             .await
             .map_err(|e| match e {

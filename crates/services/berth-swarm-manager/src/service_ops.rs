@@ -203,6 +203,10 @@ impl Swarm {
             return Ok(moving);
         }
         s.rebalance = moving.clone();
+        // as `update --force` does: a failed move rolls back to this very
+        // spec, not to the one before the user's last update
+        s.previous_spec = Some(s.spec.clone());
+        s.previous_spec_version = s.spec_version;
         node.propose(vec![Action::Update(Object::Service(s))])
             .await?;
         Ok(moving)

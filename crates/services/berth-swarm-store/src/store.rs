@@ -352,6 +352,33 @@ impl Staged<'_> {
         Ok(())
     }
 
+    /// On an update, only references its current and previous specs did
+    /// not have are checked, as swarmkit checks the client's spec alone: a
+    /// rollback (or the orchestrator's own writes) must not be refused
+    /// because a secret the old spec used has gone since.
+    fn check_new_references(&self, o: &Object, old: &Object) -> Result<(), StoreError> {
+        let (Object::Service(new), Object::Service(was)) = (o, old) else {
+            return Ok(());
+        };
+        let known = |id: &str| {
+            [Some(&was.spec), was.previous_spec.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.task_template.container_spec.as_ref())
+                .any(|c| c.blob_refs().any(|r| r.id == id))
+        };
+        let introduces = new
+            .spec
+            .task_template
+            .container_spec
+            .as_ref()
+            .is_some_and(|c| c.blob_refs().any(|r| !known(r.id)));
+        if introduces {
+            self.check_references(o)?;
+        }
+        Ok(())
+    }
+
     /// swarmkit's `RemoveSecret`: not while a service's spec uses it.
     fn check_unused(&self, old: &Object) -> Result<(), StoreError> {
         let (blob, x) = match old {
@@ -442,7 +469,7 @@ impl Staged<'_> {
         if kind.unique_names() && self.name_taken(kind, o.name(), o.id()) {
             return Err(StoreError::NameConflict);
         }
-        self.check_references(o)?;
+        self.check_new_references(o, &old)?;
         let mut new = o.clone();
         *new.meta_mut() = Meta {
             version: index,
@@ -585,6 +612,49 @@ mod tests {
         };
         s.apply(&[gone, remove], 5, t(5)).unwrap();
         assert_eq!(s.blobs(BlobKind::Secret).count(), 0);
+    }
+
+    #[test]
+    fn a_rollback_to_a_spec_whose_secret_has_gone_is_not_refused() {
+        let mut s = Store::default();
+        s.apply(
+            &[
+                Action::Create(secret("x1", "old")),
+                Action::Create(secret("x2", "new")),
+            ],
+            1,
+            t(1),
+        )
+        .unwrap();
+        s.apply(&[Action::Create(service_using("a", "x1", "old"))], 2, t(2))
+            .unwrap();
+        let Some(Object::Service(mut svc)) = s.get(Kind::Service, "a").cloned() else {
+            panic!("the service");
+        };
+        let Object::Service(moved) = service_using("a", "x2", "new") else {
+            panic!("a service");
+        };
+        svc.previous_spec = Some(std::mem::replace(&mut svc.spec, moved.spec));
+        s.apply(&[Action::Update(Object::Service(svc.clone()))], 3, t(3))
+            .unwrap();
+        let gone = Action::Remove {
+            kind: Kind::Secret,
+            id: "x1".into(),
+        };
+        s.apply(&[gone], 4, t(4)).unwrap();
+        let mut back = s.service("a").unwrap().clone();
+        let previous = back.previous_spec.take().unwrap();
+        back.previous_spec = Some(std::mem::replace(&mut back.spec, previous));
+        s.apply(&[Action::Update(Object::Service(back))], 5, t(5))
+            .unwrap();
+        // a client's update that brings in a missing secret is refused
+        let mut fresh = s.service("a").unwrap().clone();
+        let Object::Service(other) = service_using("a", "x9", "nine") else {
+            panic!("a service");
+        };
+        fresh.spec = other.spec;
+        let e = s.apply(&[Action::Update(Object::Service(fresh))], 6, t(6));
+        assert_eq!(e.unwrap_err().to_string(), "secret not found: nine");
     }
 
     #[test]

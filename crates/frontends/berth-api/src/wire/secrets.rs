@@ -131,11 +131,13 @@ impl BlobFilters {
                 .iter()
                 .any(|p| name.starts_with(&p.to_ascii_lowercase()))
             || ids.iter().any(|p| x.id.starts_with(p.as_str()));
+        // swarmkit's filterMatchLabels: `k=` and `k` ask for the key only
         let labels_match = self
             .values("label")
             .iter()
             .all(|l| match l.split_once('=') {
-                Some((k, v)) => x.spec.labels.get(k).is_some_and(|x| x == v),
+                Some((k, v)) if !v.is_empty() => x.spec.labels.get(k).is_some_and(|x| x == v),
+                Some((k, _)) => x.spec.labels.contains_key(k),
                 None => x.spec.labels.contains_key(l.as_str()),
             });
         (!any_given || one_matches) && labels_match
@@ -193,6 +195,8 @@ mod tests {
         assert!(m(&[("label", "env=prod")]));
         assert!(!m(&[("label", "env=dev")]));
         assert!(m(&[("label", "env")]));
+        assert!(m(&[("label", "env=")]));
+        assert!(!m(&[("label", "zone=")]));
         assert_eq!(
             filters(BlobKind::Config, &[("names", "x")]).err().unwrap(),
             "invalid filter 'names'"

@@ -30,6 +30,9 @@ const DEBOUNCE: Duration = Duration::from_millis(5);
 /// After a pass, changes gather for this many times its duration before
 /// the next (at least `DEBOUNCE`).
 const PACING: u32 = 2;
+/// The most a pass's cost delays the next (restart delays and update
+/// windows slip by no more).
+const MAX_SETTLE: Duration = Duration::from_millis(250);
 /// A pass runs at least this often, for what changes with time alone.
 const IDLE_PASS: Duration = Duration::from_secs(1);
 /// Actions per Raft entry: a pass that creates a thousand tasks commits
@@ -72,7 +75,7 @@ pub fn spawn(node: Arc<Active>) -> tokio::task::JoinHandle<()> {
             // a pass over a big store is costly: the next waits in
             // proportion, so that planning never takes the whole machine
             // from the agents and the Raft it plans for
-            let settle = DEBOUNCE.max(started.elapsed() * PACING);
+            let settle = (started.elapsed() * PACING).clamp(DEBOUNCE, MAX_SETTLE);
             wait_for_change(&mut changes, wake_at, settle).await;
         }
     })

@@ -27,6 +27,11 @@ pub struct Controller {
     /// what this agent last reported (the store may lag it)
     pub state: TaskState,
     pub container: Option<String>,
+    /// whether this process prepared the task: one that took over a
+    /// prepared task (after a daemon restart) prepares it again before
+    /// starting, which hands the engine the task's secret and config
+    /// files (kept in memory only, so gone with the old process)
+    pub prepared: bool,
 }
 
 enum Next {
@@ -58,6 +63,7 @@ impl Controller {
             feed,
             state,
             container,
+            prepared: false,
         }
     }
 
@@ -138,6 +144,7 @@ impl Controller {
         match self.exec.prepare(t, &self.node).await {
             Ok(id) => {
                 self.container = Some(id);
+                self.prepared = true;
                 self.send(t, TaskState::Ready, "prepared", "", None, 0);
                 Next::Again
             }
@@ -154,6 +161,13 @@ impl Controller {
             return Next::Again;
         };
         let _turn = self.node.busy.acquire().await;
+        if !self.prepared {
+            if let Err(e) = self.exec.prepare(t, &self.node).await {
+                self.send(t, TaskState::Rejected, "preparing", &e, None, 0);
+                return Next::Wait;
+            }
+            self.prepared = true;
+        }
         self.send(t, TaskState::Starting, "starting", "", None, 0);
         match self.exec.start(&c).await {
             Ok(pid) => {

@@ -64,6 +64,9 @@ impl Worker {
                 if let Err(e) = self.session(&addr).await {
                     tracing::debug!("assignments from {addr}: {e}");
                 }
+                // secrets stay in memory only while a manager vouches for
+                // them; the next session's set brings back what is needed
+                self.deps.replace(Vec::new(), Vec::new());
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
