@@ -158,6 +158,7 @@ impl Active {
 pub fn store_error(e: StoreError) -> SwarmError {
     let code = match e {
         StoreError::InvalidArgument(_) => "InvalidArgument",
+        StoreError::FailedPrecondition(_) => "FailedPrecondition",
         _ => "Unknown",
     };
     SwarmError::Rpc {

@@ -35,6 +35,12 @@ pub enum SwarmError {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    /// dockerd's own 403s (a pre-defined network's name)
+    #[error("{0}")]
+    Forbidden(String),
+    /// dockerd's own 409s (a network name taken)
+    #[error("{0}")]
+    Conflict(String),
     /// errors as swarmkit's gRPC status reaches dockerd: "rpc error: code = … desc = …"
     #[error("rpc error: code = {code} desc = {desc}")]
     Rpc { code: &'static str, desc: String },
@@ -56,6 +62,8 @@ impl SwarmError {
             SwarmError::InvalidUnlockKey => 401,
             SwarmError::InvalidArgument(_) => 400,
             SwarmError::NotFound(_) => 404,
+            SwarmError::Forbidden(_) => 403,
+            SwarmError::Conflict(_) => 409,
             SwarmError::Rpc { code, .. } => match *code {
                 "InvalidArgument" | "FailedPrecondition" => 400,
                 "NotFound" => 404,

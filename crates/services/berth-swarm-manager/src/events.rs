@@ -128,24 +128,26 @@ pub fn service_event(e: &Event) -> Option<SwarmEvent> {
     })
 }
 
-/// dockerd's `logSecretEvent`/`logConfigEvent`: the name, never the data.
+/// dockerd's `logSecretEvent`/`logConfigEvent`/`logNetworkEvent`: the
+/// name, never the data.
 pub fn blob_event(e: &Event) -> Option<SwarmEvent> {
-    let (kind, x) = match &e.object {
-        Object::Secret(x) => ("secret", x),
-        Object::Config(x) => ("config", x),
+    let (kind, id, name, meta) = match &e.object {
+        Object::Secret(x) => ("secret", &x.id, &x.spec.name, &x.meta),
+        Object::Config(x) => ("config", &x.id, &x.spec.name, &x.meta),
+        Object::Network(n) => ("network", &n.id, &n.spec.name, &n.meta),
         _ => return None,
     };
     let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
     let (action, time_nano) = match e.kind {
-        EventKind::Create => ("create", nanos(x.meta.created_at)),
-        EventKind::Update => ("update", nanos(x.meta.updated_at)),
+        EventKind::Create => ("create", nanos(meta.created_at)),
+        EventKind::Update => ("update", nanos(meta.updated_at)),
         EventKind::Remove => ("remove", nanos(chrono::Utc::now())),
     };
     Some(SwarmEvent {
         kind,
         action,
-        node_id: x.id.clone(),
-        attributes: BTreeMap::from([("name".to_string(), x.spec.name.clone())]),
+        node_id: id.clone(),
+        attributes: BTreeMap::from([("name".to_string(), name.clone())]),
         time_nano,
     })
 }

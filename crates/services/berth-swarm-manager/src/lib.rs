@@ -24,6 +24,7 @@ mod force;
 mod join;
 mod keys;
 pub mod logs;
+mod network_ops;
 mod nodes;
 pub mod orchestrator;
 mod peers;

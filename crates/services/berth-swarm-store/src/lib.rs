@@ -7,12 +7,14 @@
 //! version is caught here, in the apply, where no two writers can race:
 //! "update out of sequence", as swarmkit answers.
 
+mod networks;
 mod objects;
 mod secrets;
 mod services;
 mod store;
 mod watch;
 
+pub use networks::*;
 pub use objects::*;
 pub use secrets::*;
 pub use services::*;

@@ -155,6 +155,9 @@ pub struct TaskSpec {
     pub placement: Option<Placement>,
     #[serde(default)]
     pub force_update: u64,
+    /// the networks the tasks attach to, by id
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::networks::NetworkAttachment>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

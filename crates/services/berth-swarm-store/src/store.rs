@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::networks::Network;
 use crate::objects::{Cluster, Meta, Node};
 use crate::secrets::{BlobKind, Secret};
 use crate::services::{Service, Task, TaskPatch};
@@ -24,6 +25,9 @@ pub enum StoreError {
     /// words; clients see it as InvalidArgument
     #[error("{0}")]
     InvalidArgument(String),
+    /// a removal the state forbids (a network a service uses)
+    #[error("{0}")]
+    FailedPrecondition(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -34,6 +38,7 @@ pub enum Kind {
     Task,
     Secret,
     Config,
+    Network,
 }
 
 impl Kind {
@@ -55,6 +60,7 @@ pub enum Object {
     Secret(Secret),
     /// configs have a secret's shape; only what clients see differs
     Config(Secret),
+    Network(Network),
 }
 
 impl Object {
@@ -66,6 +72,7 @@ impl Object {
             Object::Task(_) => Kind::Task,
             Object::Secret(_) => Kind::Secret,
             Object::Config(_) => Kind::Config,
+            Object::Network(_) => Kind::Network,
         }
     }
 
@@ -76,6 +83,7 @@ impl Object {
             Object::Service(v) => &v.id,
             Object::Task(t) => &t.id,
             Object::Secret(x) | Object::Config(x) => &x.id,
+            Object::Network(n) => &n.id,
         }
     }
 
@@ -86,6 +94,7 @@ impl Object {
             Object::Service(v) => &v.spec.name,
             Object::Task(_) => "",
             Object::Secret(x) | Object::Config(x) => &x.spec.name,
+            Object::Network(n) => &n.spec.name,
         }
     }
 
@@ -96,6 +105,7 @@ impl Object {
             Object::Service(v) => &v.meta,
             Object::Task(t) => &t.meta,
             Object::Secret(x) | Object::Config(x) => &x.meta,
+            Object::Network(n) => &n.meta,
         }
     }
 
@@ -106,6 +116,7 @@ impl Object {
             Object::Service(v) => &mut v.meta,
             Object::Task(t) => &mut t.meta,
             Object::Secret(x) | Object::Config(x) => &mut x.meta,
+            Object::Network(n) => &mut n.meta,
         }
     }
 }
@@ -216,6 +227,20 @@ impl Store {
         }
     }
 
+    pub fn networks(&self) -> impl Iterator<Item = &Network> {
+        self.list(Kind::Network).filter_map(|o| match o {
+            Object::Network(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    pub fn network(&self, id: &str) -> Option<&Network> {
+        match self.get(Kind::Network, id)? {
+            Object::Network(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// The cluster object (there is one, once the swarm exists).
     pub fn cluster(&self) -> Option<&Cluster> {
         self.list(Kind::Cluster).find_map(|o| match o {
@@ -256,7 +281,7 @@ impl Store {
 /// swarmkit indexes them.
 fn same_name(kind: Kind, a: &str, b: &str) -> bool {
     match kind {
-        Kind::Service | Kind::Secret | Kind::Config => a.eq_ignore_ascii_case(b),
+        Kind::Service | Kind::Secret | Kind::Config | Kind::Network => a.eq_ignore_ascii_case(b),
         _ => a == b,
     }
 }
@@ -419,6 +444,62 @@ impl Staged<'_> {
         )))
     }
 
+    /// A new network gets its subnet and VXLAN id here, from the networks
+    /// the batch leaves so far: every manager picks the same, and no two
+    /// creations can take one subnet.
+    fn allocated(&self, o: &Object) -> Result<Object, StoreError> {
+        let Object::Network(n) = o else {
+            return Ok(o.clone());
+        };
+        let others: Vec<&Network> = self
+            .all(Kind::Network)
+            .filter_map(|o| match o {
+                Object::Network(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        crate::networks::allocate(n.clone(), &others)
+            .map(Object::Network)
+            .map_err(StoreError::InvalidArgument)
+    }
+
+    /// swarmkit's `RemoveNetwork`: not while a service's spec or a live
+    /// task is attached to it.
+    fn check_network_unused(&self, old: &Object) -> Result<(), StoreError> {
+        let Object::Network(n) = old else {
+            return Ok(());
+        };
+        let attached =
+            |spec: &crate::services::TaskSpec| spec.networks.iter().any(|a| a.target == n.id);
+        let service = self.all(Kind::Service).find_map(|o| match o {
+            Object::Service(s) if attached(&s.spec.task_template) => Some(s.id.clone()),
+            _ => None,
+        });
+        if let Some(sid) = service {
+            return Err(StoreError::FailedPrecondition(format!(
+                "network {} is in use by service {sid}",
+                n.id
+            )));
+        }
+        let task = self.all(Kind::Task).find_map(|o| match o {
+            Object::Task(t)
+                if t.desired_state <= crate::services::TaskState::Running
+                    && t.status.state <= crate::services::TaskState::Running
+                    && attached(&t.spec) =>
+            {
+                Some(t.id.clone())
+            }
+            _ => None,
+        });
+        match task {
+            Some(tid) => Err(StoreError::FailedPrecondition(format!(
+                "network {} is in use by task {tid}",
+                n.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn stage(
         &mut self,
         action: &Action,
@@ -442,7 +523,7 @@ impl Staged<'_> {
             return Err(StoreError::NameConflict);
         }
         self.check_references(o)?;
-        let mut new = o.clone();
+        let mut new = self.allocated(o)?;
         *new.meta_mut() = Meta {
             version: index,
             created_at: at,
@@ -518,6 +599,7 @@ impl Staged<'_> {
             .cloned()
             .ok_or(StoreError::DoesNotExist)?;
         self.check_unused(&old)?;
+        self.check_network_unused(&old)?;
         self.changes.insert((kind, id.to_string()), None);
         Ok(Event {
             kind: EventKind::Remove,
@@ -655,6 +737,65 @@ mod tests {
         fresh.spec = other.spec;
         let e = s.apply(&[Action::Update(Object::Service(fresh))], 6, t(6));
         assert_eq!(e.unwrap_err().to_string(), "secret not found: nine");
+    }
+
+    #[test]
+    fn networks_are_allocated_in_apply_and_kept_while_a_service_uses_them() {
+        let mut s = Store::default();
+        let net = |id: &str| {
+            let mut n = crate::networks::Network {
+                id: id.into(),
+                ..Default::default()
+            };
+            n.spec.name = format!("NET-{id}");
+            Object::Network(n)
+        };
+        s.apply(
+            &[Action::Create(net("n1")), Action::Create(net("n2"))],
+            1,
+            t(1),
+        )
+        .unwrap();
+        let subnets: Vec<_> = s
+            .networks()
+            .map(|n| n.ipam.configs[0].subnet.clone())
+            .collect();
+        assert_eq!(subnets, ["10.0.0.0/24", "10.0.1.0/24"]);
+        let mut again = net("n3");
+        if let Object::Network(n) = &mut again {
+            n.spec.name = "net-n1".into();
+        }
+        let e = s.apply(&[Action::Create(again)], 2, t(2));
+        assert_eq!(e.unwrap_err(), StoreError::NameConflict);
+        let mut svc = Service {
+            id: "a".into(),
+            ..Service::default()
+        };
+        svc.spec.name = "a".into();
+        svc.spec
+            .task_template
+            .networks
+            .push(crate::networks::NetworkAttachment {
+                target: "n1".into(),
+                ..Default::default()
+            });
+        s.apply(&[Action::Create(Object::Service(svc))], 3, t(3))
+            .unwrap();
+        let remove = Action::Remove {
+            kind: Kind::Network,
+            id: "n1".into(),
+        };
+        let e = s.apply(std::slice::from_ref(&remove), 4, t(4));
+        assert_eq!(
+            e.unwrap_err(),
+            StoreError::FailedPrecondition("network n1 is in use by service a".into())
+        );
+        let gone = Action::Remove {
+            kind: Kind::Service,
+            id: "a".into(),
+        };
+        s.apply(&[gone, remove], 5, t(5)).unwrap();
+        assert_eq!(s.networks().count(), 1);
     }
 
     #[test]

@@ -53,7 +53,16 @@ fn swarm_routes(state: swarm::SwarmState) -> Router<AppState> {
         .route("/services/{id}/update", post(services::update))
         .route("/services/{id}/rebalance", post(services::rebalance))
         .route("/services/{id}/logs", get(service_logs::service))
-        .route("/tasks/{id}/logs", get(service_logs::task));
+        .route("/tasks/{id}/logs", get(service_logs::task))
+        .route("/networks", get(networks::list))
+        // the one list dockerd also serves with a trailing slash (its mux
+        // has the route; others answer 404 there too)
+        .route("/networks/", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        );
     r = r
         .merge(secrets::routes(BlobKind::Secret, "/secrets"))
         .merge(secrets::routes(BlobKind::Config, "/configs"));
@@ -120,18 +129,9 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm_manager::Swarm>) -> Ro
             "/volumes/",
             get(volumes::inspect_unnamed).delete(volumes::remove_unnamed),
         )
-        .route("/networks", get(networks::list))
-        // the one list dockerd also serves with a trailing slash (its mux
-        // has the route; others answer 404 there too)
-        .route("/networks/", get(networks::list))
-        .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
-        .route(
-            "/networks/{id}",
-            get(networks::inspect).delete(networks::remove),
-        )
         .route("/commit", post(images::commit))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))

@@ -27,8 +27,41 @@ pub async fn create(
         // dockerd names a service the client left unnamed, as a container
         spec.name = berth_engine::generate_name(&random_hex(), 0);
     }
+    resolve_networks(&s, &mut spec).await?;
     let id = s.swarm.create_service(spec, auth).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ID": id }))).into_response())
+}
+
+/// dockerd's `populateNetworkID`: each attachment's target, a name or id
+/// prefix, becomes the swarm network's id (the deprecated top-level
+/// `Networks` moves into the task template), so specs hold ids and a
+/// redeploy by name compares equal. A local network can't be used.
+async fn resolve_networks(s: &SwarmState, spec: &mut ServiceSpec) -> ApiResult<()> {
+    if let Some(old) = spec.extra.remove("Networks") {
+        if spec.task_template.networks.is_empty() {
+            spec.task_template.networks = serde_json::from_value(old)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+        }
+    }
+    for a in &mut spec.task_template.networks {
+        match s.swarm.network(&a.target).await {
+            Ok(n) => a.target = n.id,
+            Err(berth_swarm_manager::SwarmError::NotFound(m)) => {
+                if let Ok(local) = s.engine.network_inspect(&a.target) {
+                    return Err(ApiError(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "The network {} cannot be used with services. Only networks scoped to the swarm can be used, such as those created with the overlay driver.",
+                            local.record.name
+                        ),
+                    ));
+                }
+                return Err(ApiError(StatusCode::NOT_FOUND, m));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// `X-Registry-Auth` (`--with-registry-auth`): what the service's tasks
@@ -103,7 +136,8 @@ pub async fn update(
             )));
         }
     };
-    let spec = spec_of(&body)?;
+    let mut spec = spec_of(&body)?;
+    resolve_networks(&s, &mut spec).await?;
     s.swarm
         .update_service(&id, version, spec, rollback, auth)
         .await?;

@@ -12,6 +12,7 @@ pub mod networks;
 pub mod secrets;
 pub mod services;
 pub mod swarm;
+pub mod swarm_networks;
 pub mod swarm_nodes;
 pub mod system;
 pub mod volumes;

@@ -117,10 +117,33 @@ async fn send_update(ctx: &Ctx, node: &Value, spec: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Reads the node, asks `change` for its new spec (`None`: nothing to
+/// do) and sends it. A node's own status reports also bump its version, so
+/// a write that lost that race ("update out of sequence") reads again and
+/// retries, a few times, where the docker CLI gives up at once.
+async fn read_modify_write(
+    ctx: &Ctx,
+    reference: &str,
+    change: impl Fn(&Value) -> Result<Option<Value>>,
+) -> Result<Value> {
+    let mut attempt = 0;
+    loop {
+        let node = inspect(ctx, reference).await?;
+        let Some(spec) = change(&node)? else {
+            return Ok(node);
+        };
+        match send_update(ctx, &node, &spec).await {
+            Err(e) if attempt < 4 && e.to_string().contains("update out of sequence") => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other.map(|()| node),
+        }
+    }
+}
+
 pub async fn node_update(ctx: &Ctx, a: NodeUpdateArgs) -> Result<i32> {
-    let node = inspect(ctx, &a.node).await?;
-    let spec = merged_spec(&node, &a)?;
-    send_update(ctx, &node, &spec).await?;
+    read_modify_write(ctx, &a.node, |node| merged_spec(node, &a).map(Some)).await?;
     println!("{}", a.node);
     Ok(0)
 }
@@ -129,18 +152,23 @@ pub async fn node_update(ctx: &Ctx, a: NodeUpdateArgs) -> Result<i32> {
 /// first failure ends the command, as in the docker CLI.
 pub async fn node_set_role(ctx: &Ctx, a: NodeRoleArgs, role: &str) -> Result<i32> {
     for r in &a.nodes {
-        let node = inspect(ctx, r).await?;
-        let id = node["ID"].as_str().unwrap_or_default();
+        let node = read_modify_write(ctx, r, |node| {
+            if node["Spec"]["Role"].as_str() == Some(role) {
+                return Ok(None);
+            }
+            let mut spec = node["Spec"].clone();
+            spec["Role"] = json!(role);
+            Ok(Some(spec))
+        })
+        .await?;
         if node["Spec"]["Role"].as_str() == Some(role) {
+            let id = node["ID"].as_str().unwrap_or_default();
             match role {
                 "manager" => println!("Node {id} is already a manager."),
                 _ => println!("Node {id} is already a worker."),
             }
             continue;
         }
-        let mut spec = node["Spec"].clone();
-        spec["Role"] = json!(role);
-        send_update(ctx, &node, &spec).await?;
         match role {
             "manager" => println!("Node {r} promoted to a manager in the swarm."),
             _ => println!("Manager {r} demoted in the swarm."),
