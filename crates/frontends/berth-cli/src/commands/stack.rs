@@ -142,7 +142,7 @@ pub struct RmArgs {
 
 pub async fn stack(ctx: &Ctx, a: StackArgs) -> Result<i32> {
     if a.orchestrator.is_some() {
-        eprintln!("Flag --orchestrator has been deprecated, option will be ignored");
+        println!("Flag --orchestrator has been deprecated, option will be ignored");
     }
     match a.command {
         StackCommand::Config(c) => super::stack_config::config(false, &c),

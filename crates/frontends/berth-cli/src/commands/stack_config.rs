@@ -1,14 +1,25 @@
-//! `berth stack config`: the merged, interpolated compose files as YAML.
+//! `berth stack config`: docker prints the merged, interpolated files as
+//! its Go types marshal to YAML. berth has no such emitter yet, so it
+//! loads the files (reporting their errors and warnings as `deploy` does)
+//! and then says so.
 
 use anyhow::Result;
 
-use super::stack::ConfigArgs;
+use super::stack::{ConfigArgs, compose_file_names, load_compose, print_load_warnings};
 
-/// `orchestrator`: whether the deprecated flag was given (this command
-/// runs before the others' dispatch, so it prints the notice itself).
-pub fn config(orchestrator: bool, _a: &ConfigArgs) -> Result<i32> {
+/// `orchestrator`: whether the deprecated flag was given. This command
+/// runs before the others' dispatch, so it prints docker's notice (on
+/// stdout) itself.
+pub fn config(orchestrator: bool, a: &ConfigArgs) -> Result<i32> {
     if orchestrator {
-        eprintln!("Flag --orchestrator has been deprecated, option will be ignored");
+        println!("Flag --orchestrator has been deprecated, option will be ignored");
     }
-    Err(crate::status(1, "stack config: not yet"))
+    if !a.skip_interpolation {
+        let loaded = load_compose(&compose_file_names(&a.compose_files)?)?;
+        print_load_warnings(&loaded.warnings);
+    }
+    Err(crate::status(
+        1,
+        "berth stack config: printing the merged file is not implemented yet",
+    ))
 }
