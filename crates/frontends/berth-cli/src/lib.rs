@@ -157,6 +157,8 @@ enum Command {
     /// Manage Swarm configs
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage Swarm stacks
+    Stack(commands::stack::StackArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -517,6 +519,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         containers as c, copy as cp, images as i, runtime as rt, swarm as sw, system as s,
         volumes as v,
     };
+    // `stack config` is the client's alone: no daemon needed
+    if let Command::Stack(a) = &cli.command
+        && let commands::stack::StackCommand::Config(c) = &a.command
+    {
+        return commands::stack_config::config(a.orchestrator.is_some(), c);
+    }
     let host = resolve_host(cli.host);
     let ctx = connect(&host).await?;
     let ctx = &ctx;
@@ -632,5 +640,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Service(c) => service(ctx, c).await,
         Command::Secret(c) => secret(ctx, c).await,
         Command::Config(c) => config(ctx, c).await,
+        Command::Stack(a) => commands::stack::stack(ctx, a).await,
     }
 }

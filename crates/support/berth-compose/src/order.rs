@@ -4,18 +4,26 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ComposeError;
-use crate::model::Project;
+use crate::model::{DependencyCondition, Project, Service};
 
 /// Services in deploy order: each after what it depends on, ties by name.
+/// A `service_healthy` dependency on a service without a healthcheck is
+/// refused: it could never be waited for.
 pub fn deploy_order(project: &Project) -> Result<Vec<String>, ComposeError> {
     for (name, service) in &project.services {
         for dep in &service.depends_on {
-            if !project.services.contains_key(&dep.service) {
+            let Some(target) = project.services.get(&dep.service) else {
                 return Err(ComposeError::at(
                     format!(
                         "service \"{name}\" depends on undefined service \"{}\"",
                         dep.service
                     ),
+                    dep.position.clone(),
+                ));
+            };
+            if dep.condition == DependencyCondition::Healthy && !has_healthcheck(target) {
+                return Err(ComposeError::at(
+                    format!("service \"{}\" has no healthcheck configured", dep.service),
                     dep.position.clone(),
                 ));
             }
@@ -45,6 +53,14 @@ pub fn deploy_order(project: &Project) -> Result<Vec<String>, ComposeError> {
         order.push(next.to_string());
     }
     Ok(order)
+}
+
+/// A healthcheck the file sets and does not disable (`disable: true` or
+/// `test: ["NONE"]`).
+fn has_healthcheck(service: &Service) -> bool {
+    service.healthcheck.as_ref().is_some_and(|h| {
+        !h.disable && !h.test.is_empty() && h.test.first().map(String::as_str) != Some("NONE")
+    })
 }
 
 /// Follows the first unmet dependency from the first waiting service until
@@ -77,7 +93,7 @@ fn cycle_error(project: &Project, waiting: &BTreeMap<&str, BTreeSet<&str>>) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Dependency, DependencyCondition, Service};
+    use crate::model::{Dependency, Healthcheck};
 
     fn project(edges: &[(&str, &[&str])]) -> Project {
         let mut p = Project::default();
@@ -130,5 +146,28 @@ mod tests {
             deploy_order(&p).unwrap_err().message(),
             "service \"web\" depends on undefined service \"db\""
         );
+    }
+
+    #[test]
+    fn service_healthy_needs_a_healthcheck() {
+        let mut p = project(&[("web", &["db"]), ("db", &[])]);
+        let web = p.services.get_mut("web").expect("web");
+        web.depends_on[0].condition = DependencyCondition::Healthy;
+        assert_eq!(
+            deploy_order(&p).unwrap_err().message(),
+            "service \"db\" has no healthcheck configured"
+        );
+        let db = p.services.get_mut("db").expect("db");
+        db.healthcheck = Some(Healthcheck {
+            test: vec!["NONE".into()],
+            ..Healthcheck::default()
+        });
+        assert!(deploy_order(&p).is_err());
+        let db = p.services.get_mut("db").expect("db");
+        db.healthcheck = Some(Healthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            ..Healthcheck::default()
+        });
+        assert_eq!(deploy_order(&p).expect("order"), ["db", "web"]);
     }
 }

@@ -100,6 +100,7 @@ fn depends_on_long_form_orders_the_deploy() {
         "services:\n",
         "  web:\n    image: nginx\n    depends_on:\n      api: {condition: service_healthy}\n",
         "  api:\n    image: api\n    depends_on: [db]\n",
+        "    healthcheck: {test: [CMD, check]}\n",
         "  db:\n    image: postgres\n",
         "  admin:\n    image: admin\n",
     );
@@ -115,6 +116,11 @@ fn depends_on_long_form_orders_the_deploy() {
         deploy_order(&loaded.project).expect("order"),
         ["admin", "db", "api", "web"]
     );
+
+    let unhealthy = text.replace("    healthcheck: {test: [CMD, check]}\n", "");
+    let loaded = load(&[source(&unhealthy)], &Env::default()).expect("loads");
+    let e = deploy_order(&loaded.project).expect_err("no healthcheck");
+    assert_eq!(e.message(), "service \"api\" has no healthcheck configured");
 
     let cyclic = "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n";
     let loaded = load(&[source(cyclic)], &Env::default()).expect("loads");

@@ -26,6 +26,14 @@ pub mod services_spec;
 #[cfg(test)]
 mod services_tests;
 pub mod services_update;
+pub mod stack;
+pub mod stack_config;
+pub mod stack_deploy;
+pub mod stack_plan;
+pub mod stack_rm;
+#[cfg(test)]
+mod stack_tests;
+pub mod stack_wait;
 pub mod swarm;
 pub mod swarm_ca;
 pub mod swarm_lock;

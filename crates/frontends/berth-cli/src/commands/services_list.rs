@@ -228,7 +228,7 @@ const SERVICE_HEADERS: &[(&str, &str)] = &[
 
 /// `AppendServiceStatus`: the counts a daemon older than API 1.41 does
 /// not give, from the tasks and the nodes that are not down.
-async fn append_status(ctx: &Ctx, services: &mut [Value]) -> Result<()> {
+pub(crate) async fn append_status(ctx: &Ctx, services: &mut [Value]) -> Result<()> {
     let mut wanted = Vec::new();
     for s in services.iter_mut() {
         if !s["ServiceStatus"].is_null() {
@@ -332,25 +332,40 @@ pub async fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
     if !a.quiet {
         append_status(ctx, &mut services).await?;
     }
-    let format = a.format.clone().filter(|f| !f.is_empty()).or_else(|| {
-        (!a.quiet)
-            .then(|| crate::config::format_for("servicesFormat"))
-            .flatten()
-    });
-    let format = match format.as_deref() {
-        None | Some("table") if a.quiet => "{{.ID}}".to_string(),
+    print_services(services, a.format.as_deref(), a.quiet)?;
+    Ok(0)
+}
+
+/// The format `service ls` (and `stack services`) prints with:
+/// `--format`, else the config's `servicesFormat` (not with `-q`), else
+/// the table; "table" and "raw" as `NewListFormat` reads them.
+pub fn list_format(format: Option<&str>, quiet: bool) -> String {
+    let format = format
+        .filter(|f| !f.is_empty())
+        .map(String::from)
+        .or_else(|| {
+            (!quiet)
+                .then(|| crate::config::format_for("servicesFormat"))
+                .flatten()
+        });
+    match format.as_deref() {
+        None | Some("table") if quiet => "{{.ID}}".to_string(),
         None | Some("table") => SERVICE_TABLE.to_string(),
-        Some("raw") if a.quiet => "id: {{.ID}}".to_string(),
+        Some("raw") if quiet => "id: {{.ID}}".to_string(),
         Some("raw") => SERVICE_RAW.to_string(),
         Some(f) => f.to_string(),
-    };
+    }
+}
+
+/// Prints services as `service ls` does, sorted by name.
+pub fn print_services(services: Vec<Value>, format: Option<&str>, quiet: bool) -> Result<()> {
+    let format = list_format(format, quiet);
     print_format_or(
         Some(&format),
         SERVICE_TABLE,
         &list_rows(services),
         SERVICE_HEADERS,
-    )?;
-    Ok(0)
+    )
 }
 
 async fn list_services(ctx: &Ctx, key: &str, refs: &[String]) -> Result<Vec<Value>> {
