@@ -81,7 +81,8 @@ fn task_files(t: &Task, node: &NodeContext) -> Result<Vec<TaskFile>, String> {
         let data = match &x.spec.templating {
             Some(d) if d.name == "golang" => {
                 let text = String::from_utf8_lossy(&x.spec.data.0);
-                berth_gotmpl::render(&text, &ctx)
+                let funcs = |name: &str, args: &[Value]| payload_func(t, node, name, args);
+                berth_gotmpl::render_with(&text, &ctx, &funcs)
                     .map_err(|e| format!("failed to expand templated {what} {}: {e}", r.id))?
                     .into_bytes()
             }
@@ -97,6 +98,57 @@ fn task_files(t: &Task, node: &NodeContext) -> Result<Vec<TaskFile>, String> {
         });
     }
     Ok(files)
+}
+
+/// swarmkit's payload functions for templated secrets and configs:
+/// `env "X"` (the task's own environment), `secret "target"` and
+/// `config "target"` (another of the task's files, by its target as
+/// written) and its variadic `join SEP A B…`.
+fn payload_func(
+    t: &Task,
+    node: &NodeContext,
+    name: &str,
+    args: &[Value],
+) -> Option<anyhow::Result<Value>> {
+    let text = |i: usize| args.get(i).and_then(Value::as_str).unwrap_or_default();
+    let answer = match name {
+        "env" => Ok(task_env(t, text(0))),
+        "secret" => referenced_data(t, node, BlobKind::Secret, text(0)),
+        "config" => referenced_data(t, node, BlobKind::Config, text(0)),
+        "join" => {
+            let parts: Vec<&str> = (1..args.len()).map(text).collect();
+            Ok(parts.join(text(0)))
+        }
+        _ => return None,
+    };
+    Some(answer.map(Value::String).map_err(anyhow::Error::msg))
+}
+
+fn task_env(t: &Task, key: &str) -> String {
+    let env = t.spec.container_spec.iter().flat_map(|c| &c.env);
+    env.filter_map(|e| e.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
+}
+
+fn referenced_data(
+    t: &Task,
+    node: &NodeContext,
+    kind: BlobKind,
+    target: &str,
+) -> Result<String, String> {
+    let what = kind.as_str();
+    let refs = t.spec.container_spec.iter().flat_map(|c| c.blob_refs());
+    let r = refs
+        .filter(|r| r.kind == kind)
+        .find(|r| r.file.is_some_and(|f| f.name == target))
+        .ok_or_else(|| format!("{what} target {target} not found"))?;
+    let x = node
+        .deps
+        .get(kind, r.id)
+        .ok_or_else(|| format!("{what} {} not found", r.id))?;
+    Ok(String::from_utf8_lossy(&x.spec.data.0).into_owned())
 }
 
 /// Go's `strconv.Atoi` on a reference's uid or gid, in its words; empty

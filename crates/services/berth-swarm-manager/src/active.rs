@@ -94,6 +94,7 @@ impl Active {
             .map_err(|e| SwarmError::internal("reaching the leader", e))?;
         let json = serde_json::to_vec(&actions).map_err(|e| SwarmError::internal("encoding", e))?;
         let answer = RaftClient::new(channel)
+            .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
             .propose(Blob { json })
             .await
             .map_err(|s| SwarmError::from_status(&s))?;
@@ -127,7 +128,8 @@ impl Active {
     async fn leader_read_index(&self, addr: &str) -> Option<u64> {
         let channel = self.peers.channel(addr).ok()?;
         // the leader answers within its write deadline or not at all
-        let mut client = RaftClient::new(channel);
+        let mut client =
+            RaftClient::new(channel).max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES);
         let call = client.read_index(berth_swarm_rpc::pb::Empty {});
         let answer = tokio::time::timeout(std::time::Duration::from_secs(4), call)
             .await

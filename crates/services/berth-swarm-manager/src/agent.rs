@@ -61,7 +61,11 @@ impl Active {
             let req = HeartbeatRequest {
                 report: Some(Blob { json: json.clone() }),
             };
-            match DispatcherClient::new(channel).heartbeat(req).await {
+            match DispatcherClient::new(channel)
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
+                .heartbeat(req)
+                .await
+            {
                 Ok(answer) => {
                     let a = answer.into_inner();
                     self.learn_managers(a.managers);
@@ -201,7 +205,11 @@ pub async fn session_lost(node: &Active, node_id: &str) {
     let req = HeartbeatRequest {
         report: Some(Blob { json }),
     };
-    if let Err(e) = DispatcherClient::new(channel).heartbeat(req).await {
+    if let Err(e) = DispatcherClient::new(channel)
+        .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
+        .heartbeat(req)
+        .await
+    {
         tracing::debug!(
             "telling the leader {node_id}'s session ended: {}",
             e.message()

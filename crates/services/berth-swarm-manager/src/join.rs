@@ -384,10 +384,22 @@ fn serve(
     });
     let svc = Services { node: node.clone() };
     let router = tonic::transport::Server::builder()
-        .add_service(pb::node_ca_server::NodeCaServer::new(svc.clone()))
-        .add_service(pb::raft_server::RaftServer::new(svc.clone()))
-        .add_service(pb::dispatcher_server::DispatcherServer::new(svc.clone()))
-        .add_service(pb::logs_server::LogsServer::new(svc));
+        .add_service(
+            pb::node_ca_server::NodeCaServer::new(svc.clone())
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            pb::raft_server::RaftServer::new(svc.clone())
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            pb::dispatcher_server::DispatcherServer::new(svc.clone())
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            pb::logs_server::LogsServer::new(svc)
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES),
+        );
     tokio::spawn(async move {
         // with a shutdown signal, tonic closes its connections (GOAWAY)
         // when this task is aborted: peers then reach whatever serves the
@@ -475,6 +487,7 @@ async fn fetch_root(remote: &str, token: &JoinToken) -> Result<RootCa, SwarmErro
         }
         let channel = bootstrap_channel(remote).map_err(SwarmError::Internal)?;
         match NodeCaClient::new(channel)
+            .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
             .get_root_ca_certificate(Empty {})
             .await
         {
@@ -507,7 +520,8 @@ async fn request_certificate(
     let tls = client_config(root, None).map_err(|e| SwarmError::internal("tls", e))?;
     let channel =
         berth_swarm_rpc::channel(remote, tls).map_err(|e| SwarmError::internal("connecting", e))?;
-    let mut ca = NodeCaClient::new(channel);
+    let mut ca =
+        NodeCaClient::new(channel).max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES);
     let availability = match req.availability {
         Availability::Active => "active",
         Availability::Pause => "pause",
@@ -566,6 +580,7 @@ pub(crate) async fn join_raft(
         .channel(remote)
         .map_err(|e| SwarmError::internal("connecting", e))?;
     RaftClient::new(channel)
+        .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
         .join(pb::RaftJoinRequest {
             addr: advertise.to_string(),
             raft_id,

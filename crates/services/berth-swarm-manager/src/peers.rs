@@ -84,6 +84,7 @@ impl Transport for GrpcTransport {
             let json =
                 serde_json::to_vec(&request).map_err(|e| TransportError::Network(e.to_string()))?;
             let answer = RaftClient::new(channel)
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
                 .message(Blob { json })
                 .await
                 .map_err(|s| match s.code() {

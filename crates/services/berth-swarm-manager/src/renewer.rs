@@ -124,7 +124,8 @@ impl Active {
         creds: &Credentials,
     ) -> Result<NodeCert, SwarmError> {
         let channel = self.peers.channel(addr).map_err(SwarmError::Internal)?;
-        let mut ca = NodeCaClient::new(channel);
+        let mut ca = NodeCaClient::new(channel)
+            .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES);
         let node_id = ca
             .issue_node_certificate(pb::IssueNodeCertificateRequest {
                 csr: csr.to_string(),

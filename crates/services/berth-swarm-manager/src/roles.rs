@@ -306,7 +306,8 @@ async fn renew_at(
         .csr_pem()
         .map_err(|e| SwarmError::internal("making a request", e))?;
     let channel = node.peers.channel(addr).map_err(SwarmError::Internal)?;
-    let mut ca = NodeCaClient::new(channel);
+    let mut ca =
+        NodeCaClient::new(channel).max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES);
     let issued = ca
         .issue_node_certificate(pb::IssueNodeCertificateRequest {
             csr,

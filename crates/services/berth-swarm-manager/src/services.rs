@@ -295,7 +295,8 @@ impl pb::raft_server::Raft for Services {
         }
         let raft = self.node.raft().map_err(status_of)?;
         if !raft.is_leader() {
-            let mut leader = RaftClient::new(self.leader_channel()?);
+            let mut leader = RaftClient::new(self.leader_channel()?)
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES);
             return leader.join(r).await;
         }
         // a manager out of the Raft joins again only if it stays one
@@ -407,6 +408,7 @@ impl pb::dispatcher_server::Dispatcher for Services {
                 report: Some(Blob { json }),
             };
             return DispatcherClient::new(self.leader_channel()?)
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
                 .heartbeat(forwarded)
                 .await;
         }

@@ -63,6 +63,9 @@ impl RaftSettings {
             },
             max_in_snapshot_log_to_keep: self.keep_after_snapshot,
             purge_batch_size: 1,
+            // a batch of entries is one gRPC message: 16 entries holding a
+            // 1000 KB config each stay well under the peers' message limit
+            max_payload_entries: 16,
             ..Config::default()
         }
         .validate()

@@ -143,7 +143,9 @@ pub fn allocate(mut n: Network, others: &[&Network]) -> Result<Network, String> 
     let taken: Vec<u32> = others.iter().filter_map(|o| o.vni()).collect();
     let vni = match n.spec.options.get(VNI_OPTION) {
         Some(list) => {
-            let vni = parse_vni(list).ok_or_else(|| format!("invalid vxlan id list {list:?}"))?;
+            let vni = parse_vni(list)
+                .filter(|v| (1..=LAST_VNI).contains(v))
+                .ok_or_else(|| format!("invalid vxlan id list {list:?}"))?;
             if taken.contains(&vni) {
                 return Err(format!("cannot allocate vxlan id {vni}: it is in use"));
             }

@@ -156,7 +156,11 @@ pub struct TaskSpec {
     #[serde(default)]
     pub force_update: u64,
     /// the networks the tasks attach to, by id
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_empty"
+    )]
     pub networks: Vec<crate::networks::NetworkAttachment>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -499,4 +503,13 @@ pub struct TaskPatch {
     pub status: Option<TaskStatus>,
     pub desired_state: Option<TaskState>,
     pub node_id: Option<String>,
+}
+
+/// A JSON `null` list as Go reads it into a slice: empty.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<Vec<T>>::deserialize(d).map(Option::unwrap_or_default)
 }

@@ -463,6 +463,35 @@ impl Staged<'_> {
             .map_err(StoreError::InvalidArgument)
     }
 
+    /// A service's networks exist (the API resolved their names a moment
+    /// before; a removal may have come between). On an update only the
+    /// networks it brings in are checked, as for secrets.
+    fn check_networks(&self, o: &Object, old: Option<&Object>) -> Result<(), StoreError> {
+        let Object::Service(new) = o else {
+            return Ok(());
+        };
+        let known = |id: &str| match old {
+            Some(Object::Service(was)) => [Some(&was.spec), was.previous_spec.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|s| s.task_template.networks.iter().any(|a| a.target == id)),
+            _ => false,
+        };
+        let missing = new
+            .spec
+            .task_template
+            .networks
+            .iter()
+            .find(|a| !known(&a.target) && self.current(Kind::Network, &a.target).is_none());
+        match missing {
+            Some(a) => Err(StoreError::InvalidArgument(format!(
+                "network {} not found",
+                a.target
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// swarmkit's `RemoveNetwork`: not while a service's spec or a live
     /// task is attached to it.
     fn check_network_unused(&self, old: &Object) -> Result<(), StoreError> {
@@ -523,6 +552,7 @@ impl Staged<'_> {
             return Err(StoreError::NameConflict);
         }
         self.check_references(o)?;
+        self.check_networks(o, None)?;
         let mut new = self.allocated(o)?;
         *new.meta_mut() = Meta {
             version: index,
@@ -551,6 +581,7 @@ impl Staged<'_> {
             return Err(StoreError::NameConflict);
         }
         self.check_new_references(o, &old)?;
+        self.check_networks(o, Some(&old))?;
         let mut new = o.clone();
         *new.meta_mut() = Meta {
             version: index,

@@ -21,9 +21,11 @@ pub fn deploy_order(project: &Project) -> Result<Vec<String>, ComposeError> {
                     dep.position.clone(),
                 ));
             };
-            if dep.condition == DependencyCondition::Healthy && !has_healthcheck(target) {
+            // a file without a healthcheck may rely on the image's; only one
+            // the file turns off can never become healthy
+            if dep.condition == DependencyCondition::Healthy && healthcheck_disabled(target) {
                 return Err(ComposeError::at(
-                    format!("service \"{}\" has no healthcheck configured", dep.service),
+                    format!("service \"{}\" has its healthcheck disabled", dep.service),
                     dep.position.clone(),
                 ));
             }
@@ -57,10 +59,11 @@ pub fn deploy_order(project: &Project) -> Result<Vec<String>, ComposeError> {
 
 /// A healthcheck the file sets and does not disable (`disable: true` or
 /// `test: ["NONE"]`).
-fn has_healthcheck(service: &Service) -> bool {
-    service.healthcheck.as_ref().is_some_and(|h| {
-        !h.disable && !h.test.is_empty() && h.test.first().map(String::as_str) != Some("NONE")
-    })
+fn healthcheck_disabled(service: &Service) -> bool {
+    service
+        .healthcheck
+        .as_ref()
+        .is_some_and(|h| h.disable || h.test.first().map(String::as_str) == Some("NONE"))
 }
 
 /// Follows the first unmet dependency from the first waiting service until
@@ -149,20 +152,21 @@ mod tests {
     }
 
     #[test]
-    fn service_healthy_needs_a_healthcheck() {
+    fn service_healthy_refuses_only_a_disabled_healthcheck() {
         let mut p = project(&[("web", &["db"]), ("db", &[])]);
         let web = p.services.get_mut("web").expect("web");
         web.depends_on[0].condition = DependencyCondition::Healthy;
-        assert_eq!(
-            deploy_order(&p).unwrap_err().message(),
-            "service \"db\" has no healthcheck configured"
-        );
+        // none in the file: the image's may serve
+        assert_eq!(deploy_order(&p).expect("order"), ["db", "web"]);
         let db = p.services.get_mut("db").expect("db");
         db.healthcheck = Some(Healthcheck {
             test: vec!["NONE".into()],
             ..Healthcheck::default()
         });
-        assert!(deploy_order(&p).is_err());
+        assert_eq!(
+            deploy_order(&p).unwrap_err().message(),
+            "service \"db\" has its healthcheck disabled"
+        );
         let db = p.services.get_mut("db").expect("db");
         db.healthcheck = Some(Healthcheck {
             test: vec!["CMD".into(), "true".into()],

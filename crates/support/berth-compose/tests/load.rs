@@ -117,10 +117,14 @@ fn depends_on_long_form_orders_the_deploy() {
         ["admin", "db", "api", "web"]
     );
 
-    let unhealthy = text.replace("    healthcheck: {test: [CMD, check]}\n", "");
-    let loaded = load(&[source(&unhealthy)], &Env::default()).expect("loads");
-    let e = deploy_order(&loaded.project).expect_err("no healthcheck");
-    assert_eq!(e.message(), "service \"api\" has no healthcheck configured");
+    // no healthcheck in the file: the image's may serve
+    let from_image = text.replace("    healthcheck: {test: [CMD, check]}\n", "");
+    let loaded = load(&[source(&from_image)], &Env::default()).expect("loads");
+    assert!(deploy_order(&loaded.project).is_ok());
+    let disabled = text.replace("{test: [CMD, check]}", "{disable: true}");
+    let loaded = load(&[source(&disabled)], &Env::default()).expect("loads");
+    let e = deploy_order(&loaded.project).expect_err("disabled healthcheck");
+    assert_eq!(e.message(), "service \"api\" has its healthcheck disabled");
 
     let cyclic = "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n";
     let loaded = load(&[source(cyclic)], &Env::default()).expect("loads");

@@ -292,9 +292,14 @@ fn parse_else_if(items: &[(bool, String)], pos: &mut usize) -> Result<(Vec<(bool
     bail!("template: unexpected EOF")
 }
 
+/// Functions a caller adds to (or overrides in) the fixed set: `None`
+/// when it has no function of that name.
+pub type ExtraFuncs<'a> = &'a dyn Fn(&str, &[Value]) -> Option<Result<Value>>;
+
 struct Scope<'a> {
     root: &'a Value,
     vars: Vec<(String, Value)>,
+    extra: Option<ExtraFuncs<'a>>,
 }
 
 fn field(v: &Value, path: &[String]) -> Result<Value> {
@@ -544,9 +549,16 @@ impl Scope<'_> {
                 .unwrap_or(Value::Null),
             Operand::Bool(b) => Value::Bool(*b),
             Operand::Nil => Value::Null,
-            Operand::Func(f) => call(f, vec![])?,
+            Operand::Func(f) => self.call(f, vec![])?,
             Operand::Sub(p, path) => field(&self.pipe(p, dot)?, path)?,
         })
+    }
+
+    fn call(&self, name: &str, args: Vec<Value>) -> Result<Value> {
+        match self.extra.and_then(|f| f(name, &args)) {
+            Some(answer) => answer,
+            None => call(name, args),
+        }
     }
 
     fn pipe(&mut self, p: &Pipe, dot: &Value) -> Result<Value> {
@@ -561,7 +573,7 @@ impl Scope<'_> {
                     if let Some(pv) = prev.take() {
                         args.push(pv);
                     }
-                    call(name, args)?
+                    self.call(name, args)?
                 }
                 // the docker CLI's `.Label "key"` method of list rows
                 Operand::Field(path)
@@ -655,12 +667,23 @@ impl Scope<'_> {
 
 /// Renders `tpl` against `v`.
 pub fn render(tpl: &str, v: &Value) -> Result<String> {
+    render_inner(tpl, v, None)
+}
+
+/// Renders `tpl` against `v` with the caller's functions besides the
+/// fixed set (swarmkit's `env`, `secret`, `config` and its own `join`).
+pub fn render_with(tpl: &str, v: &Value, extra: ExtraFuncs<'_>) -> Result<String> {
+    render_inner(tpl, v, Some(extra))
+}
+
+fn render_inner(tpl: &str, v: &Value, extra: Option<ExtraFuncs<'_>>) -> Result<String> {
     let items = lex(tpl)?;
     let mut pos = 0;
     let (nodes, _) = parse(&items, &mut pos, &[])?;
     let mut scope = Scope {
         root: v,
         vars: vec![],
+        extra,
     };
     let mut out = String::new();
     scope.exec(&nodes, v, &mut out)?;
@@ -698,6 +721,31 @@ pub fn go_print(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_functions_come_before_the_fixed_set() {
+        let extra = |name: &str, args: &[Value]| -> Option<Result<Value>> {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            match name {
+                "env" => Some(Ok(Value::String(format!("<{}>", text(&args[0]))))),
+                "join" => Some(Ok(Value::String(
+                    args[1..]
+                        .iter()
+                        .map(text)
+                        .collect::<Vec<_>>()
+                        .join(&text(&args[0])),
+                ))),
+                _ => None,
+            }
+        };
+        let out = render_with(
+            r#"{{env "X"}} {{join "," "a" "b"}} {{upper "u"}}"#,
+            &serde_json::json!({}),
+            &extra,
+        )
+        .unwrap();
+        assert_eq!(out, "<X> a,b U");
+    }
 
     #[test]
     fn json_escapes_as_go() {

@@ -13,6 +13,12 @@ pub use mtls::{
     stream_channel,
 };
 
+/// The largest message a swarm peer takes: tonic's default of 4 MiB is
+/// less than a Raft batch holding a few 1000 KB configs (a stack deploy
+/// writes them back to back), and a message over the limit would stall
+/// replication for good.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
 pub mod pb {
     tonic::include_proto!("berth.swarm.v1");
 }

@@ -20,6 +20,9 @@ use crate::params::Params;
 use crate::wire::networks as wire;
 use crate::wire::swarm_networks as swarm_wire;
 
+/// dockerd's own networks, which no swarm network may be named after.
+const PREDEFINED: [&str; 3] = ["bridge", "host", "none"];
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
 ) -> ApiResult<T> {
@@ -49,25 +52,68 @@ pub async fn list(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResu
     Ok(Json(answer).into_response())
 }
 
-/// Whether `reference` names a swarm network rather than a local one: a
-/// full swarm id, or no local network by that reference and a swarm one.
-async fn swarm_network(
-    s: &SwarmState,
-    reference: &str,
-) -> ApiResult<Option<berth_swarm_store::Network>> {
-    let swarm = match s.swarm.network(reference).await {
-        Ok(n) => n,
-        Err(_) => return Ok(None),
-    };
-    if swarm.id == reference || s.engine.network_inspect(reference).is_err() {
-        return Ok(Some(swarm));
-    }
-    Ok(None)
+/// What a reference names: a local network (by its id) or a swarm one.
+enum Found {
+    Local(String),
+    Swarm(Box<berth_swarm_store::Network>),
 }
 
-/// GET /networks/{id}: with `scope`, only a network of that scope is found,
-/// as dockerd filters; every network of berth's is `local` (no swarm
-/// networks yet).
+/// dockerd's `findUniqueNetwork` over both scopes: a full id, then an
+/// exact name, then an id prefix, each refused as ambiguous when it
+/// matches more than one network.
+async fn find_network(s: &SwarmState, reference: &str, scope: Option<&str>) -> ApiResult<Found> {
+    let local: Vec<(String, String)> = match scope {
+        Some("swarm") => Vec::new(),
+        _ => s
+            .engine
+            .network_list(&Default::default())?
+            .into_iter()
+            .map(|v| (v.record.id, v.record.name))
+            .collect(),
+    };
+    let swarm = match scope {
+        Some("local") => Vec::new(),
+        _ => s.swarm.networks().await,
+    };
+    if let Some((id, _)) = local.iter().find(|(id, _)| id == reference) {
+        return Ok(Found::Local(id.clone()));
+    }
+    if let Some(n) = swarm.iter().find(|n| n.id == reference) {
+        return Ok(Found::Swarm(Box::new(n.clone())));
+    }
+    let matching = |local_ok: &dyn Fn(&str, &str) -> bool| -> Vec<Found> {
+        let locals = local
+            .iter()
+            .filter(|(id, name)| local_ok(id, name))
+            .map(|(id, _)| Found::Local(id.clone()));
+        let swarms = swarm
+            .iter()
+            .filter(|n| local_ok(&n.id, &n.spec.name))
+            .map(|n| Found::Swarm(Box::new(n.clone())));
+        locals.chain(swarms).collect()
+    };
+    let by_name = matching(&|_, name| name == reference);
+    if let Some(f) = unique(reference, "name", by_name)? {
+        return Ok(f);
+    }
+    let by_prefix = matching(&|id, _| id.starts_with(reference));
+    unique(reference, "ID prefix", by_prefix)?.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("network {reference} not found"),
+        )
+    })
+}
+
+fn unique(reference: &str, how: &str, mut found: Vec<Found>) -> ApiResult<Option<Found>> {
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        n => Err(ApiError::bad_request(format!(
+            "network {reference} is ambiguous ({n} matches found based on {how})"
+        ))),
+    }
+}
+
 /// GET /networks/{id}: with `scope`, only a network of that scope is found,
 /// as dockerd filters.
 pub async fn inspect(
@@ -76,26 +122,29 @@ pub async fn inspect(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
-    let not_found = || ApiError(StatusCode::NOT_FOUND, format!("network {id} not found"));
-    match p.first("scope").filter(|s| !s.is_empty()) {
-        None => {}
-        Some("local") => {
-            return Ok(Json(wire::network_json(&s.engine.network_inspect(&id)?)?).into_response());
-        }
-        Some("swarm" | "global") => {
-            let n = swarm_network(&s, &id).await?.ok_or_else(not_found)?;
-            return Ok(Json(swarm_wire::network_json(&n)).into_response());
-        }
+    let scope = match p.first("scope").filter(|s| !s.is_empty()) {
+        None => None,
+        Some("local") => Some("local"),
+        Some("swarm" | "global") => Some("swarm"),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "invalid filter 'scope'={other}"
             )));
         }
+    };
+    match find_network(&s, &id, scope).await? {
+        Found::Swarm(n) => Ok(Json(swarm_wire::network_json(&n)).into_response()),
+        Found::Local(id) => {
+            Ok(Json(wire::network_json(&s.engine.network_inspect(&id)?)?).into_response())
+        }
     }
-    if let Some(n) = swarm_network(&s, &id).await? {
-        return Ok(Json(swarm_wire::network_json(&n)).into_response());
-    }
-    Ok(Json(wire::network_json(&s.engine.network_inspect(&id)?)?).into_response())
+}
+
+fn conflict(name: &str) -> ApiError {
+    ApiError(
+        StatusCode::CONFLICT,
+        format!("network with name {name} already exists"),
+    )
 }
 
 /// POST /networks/create: an overlay (or `--scope swarm`) network goes to
@@ -103,19 +152,25 @@ pub async fn inspect(
 /// kind holds is taken, as dockerd checks both.
 pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
     let req: NetworkCreateRequest = json_body(&body)?;
-    let taken = s
-        .swarm
+    let swarm_scoped = swarm_wire::is_swarm_request(&req);
+    if swarm_scoped && PREDEFINED.contains(&req.name.as_str()) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "operation is not permitted on predefined {} network ",
+                req.name
+            ),
+        ));
+    }
+    if s.swarm
         .networks()
         .await
         .iter()
-        .any(|n| n.spec.name == req.name);
-    if taken {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!("network with name {} already exists", req.name),
-        ));
+        .any(|n| n.spec.name == req.name)
+    {
+        return Err(conflict(&req.name));
     }
-    if !swarm_wire::is_swarm_request(&req) {
+    if !swarm_scoped {
         let spec = wire::network_create_request(req);
         let e = s.engine.clone();
         let (id, warning) = blocking(move || e.network_create(&spec)).await?;
@@ -125,19 +180,11 @@ pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respo
         )
             .into_response());
     }
-    if s.engine.network_inspect(&req.name).is_ok() {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!("network with name {} already exists", req.name),
-        ));
+    let local = s.engine.network_list(&Default::default())?;
+    if local.iter().any(|v| v.record.name == req.name) {
+        return Err(conflict(&req.name));
     }
-    let info = s.swarm.info().await;
-    if info.local_state == berth_swarm_manager::LocalNodeState::Active && !info.control_available {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "Cannot create a multi-host network from a worker node. Please create the network from a manager node.".into(),
-        ));
-    }
+    check_swarm_side(&s).await?;
     let id = s.swarm.create_network(swarm_wire::spec_of(req)).await?;
     Ok((
         StatusCode::CREATED,
@@ -149,15 +196,31 @@ pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respo
         .into_response())
 }
 
+/// libnetwork's refusals of a swarm-scoped network on a worker or outside
+/// a swarm (403s).
+async fn check_swarm_side(s: &SwarmState) -> ApiResult<()> {
+    use berth_swarm_manager::LocalNodeState;
+    let info = s.swarm.info().await;
+    let refusal = match (info.local_state, info.control_available) {
+        (LocalNodeState::Active, false) => "Cannot create a multi-host network from a worker node. Please create the network from a manager node.".to_string(),
+        (LocalNodeState::Inactive, _) => {
+            berth_swarm_manager::SwarmError::NotManagerInactive.to_string()
+        }
+        _ => return Ok(()),
+    };
+    Err(ApiError(StatusCode::FORBIDDEN, refusal))
+}
+
 /// DELETE /networks/{id}: a swarm network is removed by the managers,
 /// refused while a service uses it.
 pub async fn remove(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    if let Some(n) = swarm_network(&s, &id).await? {
-        s.swarm.remove_network(&n.id).await?;
-        return Ok(StatusCode::NO_CONTENT);
+    match find_network(&s, &id, None).await? {
+        Found::Swarm(n) => s.swarm.remove_network(&n.id).await?,
+        Found::Local(id) => {
+            let e = s.engine.clone();
+            blocking(move || e.network_remove(&id)).await?;
+        }
     }
-    let e = s.engine.clone();
-    blocking(move || e.network_remove(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

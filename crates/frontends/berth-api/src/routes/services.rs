@@ -37,11 +37,11 @@ pub async fn create(
 /// `Networks` moves into the task template), so specs hold ids and a
 /// redeploy by name compares equal. A local network can't be used.
 async fn resolve_networks(s: &SwarmState, spec: &mut ServiceSpec) -> ApiResult<()> {
-    if let Some(old) = spec.extra.remove("Networks") {
-        if spec.task_template.networks.is_empty() {
-            spec.task_template.networks = serde_json::from_value(old)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-        }
+    if let Some(old) = spec.extra.remove("Networks")
+        && spec.task_template.networks.is_empty()
+    {
+        spec.task_template.networks = serde_json::from_value(old)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     }
     for a in &mut spec.task_template.networks {
         match s.swarm.network(&a.target).await {

@@ -63,7 +63,7 @@ pub fn network_json(n: &Network) -> Value {
             v
         })
         .collect();
-    let options = (!n.ipam.options.is_empty()).then(|| &n.ipam.options);
+    let options = (!n.ipam.options.is_empty()).then_some(&n.ipam.options);
     json!({
         "Name": n.spec.name,
         "Id": n.id,

@@ -18,6 +18,7 @@ pub mod services_list;
 mod services_list_tests;
 pub mod services_logs;
 pub mod services_mounts;
+pub mod services_networks;
 pub mod services_opts;
 pub mod services_pretty;
 pub mod services_progress;

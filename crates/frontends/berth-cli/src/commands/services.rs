@@ -166,6 +166,7 @@ pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
         lists,
     } = create_plan(&a)?;
     let image = a.image.first().cloned().unwrap_or_default();
+    super::services_networks::resolve_create_networks(ctx, &mut spec).await?;
     let refs = services_refs::resolve_all(ctx, &lists.secrets, &lists.configs).await?;
     services_refs::apply(&mut spec, &[], &[], refs);
     let auth = checked.registry_auth.then(|| registry_auth(&image));
@@ -261,6 +262,13 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
     let mut spec = merged_spec(&service, &a.common, &a.update, &values, &checked)?;
     let refs = services_refs::resolve_all(ctx, &values.secrets_add, &values.configs_add).await?;
     services_refs::apply(&mut spec, &a.update.secret_rm, &a.update.config_rm, refs);
+    super::services_networks::update_networks(
+        ctx,
+        &mut spec,
+        &values.networks_add,
+        &a.update.network_rm,
+    )
+    .await?;
     let mut warning = None;
     if a.update.image.is_some() {
         let resolve = !checked.no_resolve_image;

@@ -450,12 +450,7 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let print = TaskPrint {
-        no_resolve: a.no_resolve,
-        trunc: !(a.no_trunc || a.quiet),
-        quiet: a.quiet,
-        format: a.format,
-    };
+    let print = TaskPrint::from_flags(a.no_resolve, a.no_trunc, a.quiet, a.format);
     print_tasks(ctx, tasks, &print).await?;
     if !notfound.is_empty() {
         return Err(status(1, notfound.join("\n")));

@@ -8,6 +8,7 @@ use super::services_flags::{
     opt_duration, opt_int, opt_memory, opt_positive_duration, opt_uint,
 };
 use super::services_mounts::{parse_mount, parse_port};
+use super::services_networks::parse_network;
 use super::services_opts::{
     Obj, effective_caps, kv_map, make_env, placement_pref, swarm_host, ulimit, ulimit_list,
     validate_env, validate_ip, validate_label,
@@ -76,6 +77,9 @@ pub struct CreateFlags {
     /// Specify configurations to expose to the service
     #[arg(long = "config")]
     pub config: Vec<String>,
+    /// Network attachments
+    #[arg(long = "network")]
+    pub network: Vec<String>,
 }
 
 /// The common flags with their values checked.
@@ -202,6 +206,7 @@ pub struct CreateLists {
     pub ulimits: Vec<Value>,
     pub secrets: Vec<FileRef>,
     pub configs: Vec<FileRef>,
+    pub networks: Vec<Value>,
 }
 
 pub fn check_create_lists(c: &CreateFlags) -> FlagResult<CreateLists> {
@@ -220,6 +225,7 @@ pub fn check_create_lists(c: &CreateFlags) -> FlagResult<CreateLists> {
         ulimits: ulimit_list(each("ulimit", &c.ulimit, ulimit)?),
         secrets: each("secret", &c.secret, |v| parse_ref(&SECRET_REFS, v))?,
         configs: each("config", &c.config, |v| parse_ref(&CONFIG_REFS, v))?,
+        networks: each("network", &c.network, parse_network)?,
     })
 }
 
@@ -506,6 +512,10 @@ pub fn create_spec(
         .put("Resources", resources(c))
         .opt("RestartPolicy", restart_policy(f, c, None))
         .put("Placement", placement)
+        .opt(
+            "Networks",
+            (!l.networks.is_empty()).then(|| json!(l.networks)),
+        )
         .opt("LogDriver", log_driver)
         .put("ForceUpdate", json!(0))
         .done();

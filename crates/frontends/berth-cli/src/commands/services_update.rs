@@ -122,6 +122,12 @@ pub struct UpdateFlags {
     /// Remove a secret
     #[arg(long = "secret-rm")]
     pub secret_rm: Vec<String>,
+    /// Add a network
+    #[arg(long = "network-add")]
+    pub network_add: Vec<String>,
+    /// Remove a network
+    #[arg(long = "network-rm")]
+    pub network_rm: Vec<String>,
     /// Add or update a config file on a service
     #[arg(long = "config-add")]
     pub config_add: Vec<String>,
@@ -148,6 +154,7 @@ pub struct UpdateValues {
     ulimits: Vec<Value>,
     pub secrets_add: Vec<FileRef>,
     pub configs_add: Vec<FileRef>,
+    pub networks_add: Vec<Value>,
 }
 
 pub fn check_update_flags(u: &UpdateFlags) -> FlagResult<UpdateValues> {
@@ -173,6 +180,11 @@ pub fn check_update_flags(u: &UpdateFlags) -> FlagResult<UpdateValues> {
         ulimits: each("ulimit-add", &u.ulimit_add, ulimit)?,
         secrets_add: each("secret-add", &u.secret_add, |v| parse_ref(&SECRET_REFS, v))?,
         configs_add: each("config-add", &u.config_add, |v| parse_ref(&CONFIG_REFS, v))?,
+        networks_add: each(
+            "network-add",
+            &u.network_add,
+            super::services_networks::parse_network,
+        )?,
     })
 }
 

@@ -320,12 +320,7 @@ pub async fn ps(ctx: &Ctx, a: PsArgs) -> Result<i32> {
     if tasks.is_empty() {
         return Err(status(1, format!("nothing found in stack: {namespace}")));
     }
-    let print = TaskPrint {
-        no_resolve: a.no_resolve,
-        trunc: !(a.no_trunc || a.quiet),
-        quiet: a.quiet,
-        format: a.format,
-    };
+    let print = TaskPrint::from_flags(a.no_resolve, a.no_trunc, a.quiet, a.format);
     print_tasks(ctx, tasks, &print).await?;
     Ok(0)
 }

@@ -98,7 +98,7 @@ pub async fn deploy(ctx: &Ctx, a: DeployArgs) -> Result<i32> {
     for s in &mut services {
         resolve_references(ctx, s).await?;
     }
-    let existing = by_name(&stack_objects(ctx, "services", &namespace).await?);
+    let mut existing = by_name(&stack_objects(ctx, "services", &namespace).await?);
     let by_key: BTreeMap<String, ServiceCreate> =
         services.into_iter().map(|s| (s.name.clone(), s)).collect();
     let mut deployed = Vec::new();
@@ -106,8 +106,14 @@ pub async fn deploy(ctx: &Ctx, a: DeployArgs) -> Result<i32> {
         let Some(service) = by_key.get(key) else {
             continue;
         };
-        for dep in dependency_waits(&loaded.project, &namespace, key) {
-            wait_for(ctx, &dep, opts.wait_timeout).await?;
+        let waits = dependency_waits(&loaded.project, &namespace, key);
+        for dep in &waits {
+            wait_for(ctx, dep, opts.wait_timeout).await?;
+        }
+        if !waits.is_empty() {
+            // a wait can be long and the stack's services change meanwhile
+            // (update status): update at the versions they have now
+            existing = by_name(&stack_objects(ctx, "services", &namespace).await?);
         }
         let current = existing.get(service.full_name());
         let id = deploy_service(ctx, service, current, &opts, a.with_registry_auth).await?;

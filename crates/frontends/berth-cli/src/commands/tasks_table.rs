@@ -34,6 +34,23 @@ pub struct TaskPrint {
     pub format: Option<String>,
 }
 
+impl TaskPrint {
+    /// From the `ps` flags: IDs are cut unless `--no-trunc` or `-q`.
+    pub fn from_flags(
+        no_resolve: bool,
+        no_trunc: bool,
+        quiet: bool,
+        format: Option<String>,
+    ) -> Self {
+        TaskPrint {
+            no_resolve,
+            trunc: !(no_trunc || quiet),
+            quiet,
+            format,
+        }
+    }
+}
+
 /// docker's idresolver: IDs to names, each asked once; an ID that
 /// cannot be resolved stays an ID.
 #[derive(Default)]

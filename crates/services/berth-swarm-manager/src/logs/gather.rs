@@ -304,6 +304,7 @@ async fn open_relay(
     let json = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     let opening = async {
         let mut stream = LogsClient::new(channel)
+            .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
             .subscribe_logs(Blob { json })
             .await
             .map_err(|s| s.message().to_string())?

@@ -52,6 +52,7 @@ async fn subscriptions(
 ) -> Result<(), String> {
     let channel = node.peers.stream_channel(addr)?;
     let mut stream = LogsClient::new(channel.clone())
+        .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
         .log_subscriptions(Empty {})
         .await
         .map_err(|s| s.message().to_string())?
@@ -101,7 +102,10 @@ impl Publisher {
         let (tx, rx) = mpsc::channel::<Blob>(16);
         let call = async {
             let publications = tokio_stream::wrappers::ReceiverStream::new(rx);
-            LogsClient::new(channel).publish_logs(publications).await
+            LogsClient::new(channel)
+                .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
+                .publish_logs(publications)
+                .await
         };
         let (answer, ()) = tokio::join!(call, self.publish(assigned, tx));
         if let Err(s) = answer {

@@ -64,9 +64,10 @@ impl Worker {
                 if let Err(e) = self.session(&addr).await {
                     tracing::debug!("assignments from {addr}: {e}");
                 }
-                // secrets stay in memory only while a manager vouches for
-                // them; the next session's set brings back what is needed
-                self.deps.replace(Vec::new(), Vec::new());
+                // the secrets stay (in memory) across sessions, as the
+                // swarmkit agent keeps them: a task prepared while the node
+                // reconnects must still find its own; the next session's
+                // full set replaces them
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -84,6 +85,7 @@ impl Worker {
         ));
         let _stop_publisher = AbortOnDrop(publisher);
         let mut stream = DispatcherClient::new(channel)
+            .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES)
             .assignments(Empty {})
             .await
             .map_err(|s| s.message().to_string())?

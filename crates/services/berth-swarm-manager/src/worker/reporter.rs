@@ -81,7 +81,8 @@ async fn deliver(node: &Active, batch: &StatusBatch) -> bool {
         let Ok(channel) = node.peers.channel(&addr) else {
             continue;
         };
-        let mut client = DispatcherClient::new(channel);
+        let mut client = DispatcherClient::new(channel)
+            .max_decoding_message_size(berth_swarm_rpc::MAX_MESSAGE_BYTES);
         match client.update_task_status(Blob { json: json.clone() }).await {
             Ok(_) => return true,
             Err(e) => tracing::debug!("task states to {addr}: {}", e.message()),
