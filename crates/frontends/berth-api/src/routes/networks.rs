@@ -61,7 +61,11 @@ enum Found {
 /// dockerd's `findUniqueNetwork` over both scopes: a full id, then an
 /// exact name, then an id prefix, each refused as ambiguous when it
 /// matches more than one network.
-async fn find_network(s: &SwarmState, reference: &str, scope: Option<&str>) -> ApiResult<Found> {
+async fn find_network(s: &SwarmState, reference: &str, scope: Lookup<'_>) -> ApiResult<Found> {
+    let (scope, inspect) = match scope {
+        Lookup::Inspect(scope) => (scope, true),
+        Lookup::Remove => (None, false),
+    };
     let local: Vec<(String, String)> = match scope {
         Some("swarm") => Vec::new(),
         _ => s
@@ -93,11 +97,11 @@ async fn find_network(s: &SwarmState, reference: &str, scope: Option<&str>) -> A
         locals.chain(swarms).collect()
     };
     let by_name = matching(&|_, name| name == reference);
-    if let Some(f) = unique(reference, "name", by_name)? {
+    if let Some(f) = unique(reference, "name", by_name, inspect)? {
         return Ok(f);
     }
     let by_prefix = matching(&|id, _| id.starts_with(reference));
-    unique(reference, "ID prefix", by_prefix)?.ok_or_else(|| {
+    unique(reference, "ID prefix", by_prefix, inspect)?.ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
             format!("network {reference} not found"),
@@ -105,13 +109,29 @@ async fn find_network(s: &SwarmState, reference: &str, scope: Option<&str>) -> A
     })
 }
 
-fn unique(reference: &str, how: &str, mut found: Vec<Found>) -> ApiResult<Option<Found>> {
+/// dockerd words an ambiguous reference one way for inspect (a wrapped
+/// error) and another for removal.
+fn unique(
+    reference: &str,
+    how: &str,
+    mut found: Vec<Found>,
+    inspect: bool,
+) -> ApiResult<Option<Found>> {
     match found.len() {
         0 | 1 => Ok(found.pop()),
+        n if inspect => Err(ApiError::bad_request(format!(
+            "{n} matches found based on {how}: network {reference} is ambiguous"
+        ))),
         n => Err(ApiError::bad_request(format!(
             "network {reference} is ambiguous ({n} matches found based on {how})"
         ))),
     }
+}
+
+/// What a lookup is for: inspect (with an optional scope) or removal.
+enum Lookup<'a> {
+    Inspect(Option<&'a str>),
+    Remove,
 }
 
 /// GET /networks/{id}: with `scope`, only a network of that scope is found,
@@ -132,7 +152,7 @@ pub async fn inspect(
             )));
         }
     };
-    match find_network(&s, &id, scope).await? {
+    match find_network(&s, &id, Lookup::Inspect(scope)).await? {
         Found::Swarm(n) => Ok(Json(swarm_wire::network_json(&n)).into_response()),
         Found::Local(id) => {
             Ok(Json(wire::network_json(&s.engine.network_inspect(&id)?)?).into_response())
@@ -214,7 +234,7 @@ async fn check_swarm_side(s: &SwarmState) -> ApiResult<()> {
 /// DELETE /networks/{id}: a swarm network is removed by the managers,
 /// refused while a service uses it.
 pub async fn remove(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    match find_network(&s, &id, None).await? {
+    match find_network(&s, &id, Lookup::Remove).await? {
         Found::Swarm(n) => s.swarm.remove_network(&n.id).await?,
         Found::Local(id) => {
             let e = s.engine.clone();
