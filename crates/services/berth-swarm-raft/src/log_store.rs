@@ -89,6 +89,19 @@ impl LogStore {
         self.db.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Lets go of the file once this manager's Raft has stopped: a task
+    /// still holding the node (a worker's stream on a connection the
+    /// server has not closed yet) must not keep a forced new cluster or a
+    /// role change from opening the log again. Later reads and writes
+    /// here see an empty log in memory.
+    pub fn close(&self) {
+        let empty = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new());
+        match empty {
+            Ok(empty) => *self.db.write().unwrap_or_else(|e| e.into_inner()) = empty,
+            Err(e) => tracing::warn!("closing the raft log: {e}"),
+        }
+    }
+
     /// Rewrites every entry sealed with the DEK that seals now (the
     /// pending one during a rotation) into a new file that replaces this
     /// one: after it, no record of the old DEK is left, not even in a

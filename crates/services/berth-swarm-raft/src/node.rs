@@ -373,5 +373,6 @@ impl RaftNode {
 
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+        self.log.close();
     }
 }
