@@ -17,7 +17,7 @@ use crate::Subnet;
 /// Runs netlink requests on a runtime of their own, on a scoped thread
 /// that inherits the caller's network namespace: callers may be async
 /// tasks, plain threads, or threads inside another namespace.
-fn with_netlink<T, F, Fut>(f: F) -> Result<T>
+pub fn with_netlink<T, F, Fut>(f: F) -> Result<T>
 where
     T: Send,
     F: FnOnce(Handle) -> Fut + Send,
@@ -41,14 +41,14 @@ where
     })
 }
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
+pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
     match e {
         rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
         _ => None,
     }
 }
 
-async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
+pub async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
     let mut links = h.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
         Ok(Some(l)) => Ok(Some(l.header.index)),
@@ -58,7 +58,7 @@ async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
     }
 }
 
-async fn add_address(h: &Handle, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
+pub async fn add_address(h: &Handle, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
     let mut req = h.address().add(index, ip, prefix);
     if ip.is_ipv6() {
         // no duplicate address detection: the address is ours to give, and
@@ -76,7 +76,7 @@ async fn add_address(h: &Handle, index: u32, ip: IpAddr, prefix: u8) -> Result<(
     }
 }
 
-async fn set_up(h: &Handle, index: u32) -> Result<()> {
+pub async fn set_up(h: &Handle, index: u32) -> Result<()> {
     h.link()
         .set(LinkUnspec::new_with_index(index).up().build())
         .execute()
@@ -165,7 +165,7 @@ pub fn link_exists(name: &str) -> Result<bool> {
 
 /// Runs `f` on a new thread that has entered the namespace at `netns`;
 /// the thread ends with `f`, so no other work ever runs in it.
-fn in_netns<T: Send + 'static>(
+pub fn in_netns<T: Send + 'static>(
     netns: &Path,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {

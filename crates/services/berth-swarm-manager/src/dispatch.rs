@@ -10,14 +10,14 @@ use berth_swarm_rpc::pb::Blob;
 use std::collections::BTreeSet;
 
 use berth_swarm_store::{
-    Action, BlobKind, Event, Object, Secret, Store, Task, TaskPatch, TaskState,
+    Action, BlobKind, Event, Network, NodeState, Object, Secret, Store, Task, TaskPatch, TaskState,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::active::Active;
-use crate::executor::AssignmentSet;
+use crate::executor::{AssignmentSet, EndpointView, NetworkView, ServiceRecord};
 use crate::worker::reporter::StatusBatch;
 
 pub type AssignmentStream =
@@ -33,7 +33,7 @@ const MAX_SETTLE: Duration = Duration::from_millis(250);
 /// A set without secrets or configs goes as the bare task list an agent
 /// of the previous release reads, so that managers can be upgraded first.
 fn encode(set: &AssignmentSet) -> serde_json::Result<Vec<u8>> {
-    if set.secrets.is_empty() && set.configs.is_empty() {
+    if set.secrets.is_empty() && set.configs.is_empty() && set.networks.is_empty() {
         serde_json::to_vec(&set.tasks)
     } else {
         serde_json::to_vec(set)
@@ -120,13 +120,15 @@ async fn next_change(
     true
 }
 
-/// A change the node may have to hear of: to one of its tasks, or to a
-/// secret or config (whether its tasks use it is seen when the set is
-/// made again; an unchanged set is not sent).
+/// A change the node may have to hear of: to one of its tasks, to a
+/// secret or config, or to anything on a swarm network (a peer, a
+/// service's VIP, a node going down). Whether it matters to this node is
+/// seen when the set is made again; an unchanged set is not sent.
 fn touches(e: &Event, node_id: &str) -> bool {
     let on_node = |o: &Object| match o {
-        Object::Task(t) => t.node_id == node_id,
-        Object::Secret(_) | Object::Config(_) => true,
+        Object::Task(t) => t.node_id == node_id || !t.networks.is_empty(),
+        Object::Service(s) => !s.spec.task_template.networks.is_empty(),
+        Object::Secret(_) | Object::Config(_) | Object::Network(_) | Object::Node(_) => true,
         _ => false,
     };
     on_node(&e.object) || e.old.as_ref().is_some_and(on_node)
@@ -160,7 +162,78 @@ pub fn assignment_set(store: &Store, node_id: &str) -> AssignmentSet {
     AssignmentSet {
         secrets: pick(BlobKind::Secret),
         configs: pick(BlobKind::Config),
+        networks: network_views(store, &tasks),
+        data_port: store.cluster().map_or(0, |c| c.data_path_port),
         tasks,
+    }
+}
+
+/// The networks the node's live tasks are on, each with all its peers.
+fn network_views(store: &Store, mine: &[Task]) -> Vec<NetworkView> {
+    let needed: BTreeSet<&str> = mine
+        .iter()
+        .filter(|t| t.status.state <= TaskState::Running)
+        .flat_map(|t| t.networks.iter().map(|a| a.network_id.as_str()))
+        .collect();
+    needed
+        .into_iter()
+        .filter_map(|id| store.network(id))
+        .map(|n| network_view(store, n))
+        .collect()
+}
+
+fn network_view(store: &Store, n: &Network) -> NetworkView {
+    let node_up = |id: &str| {
+        store
+            .node(id)
+            .is_some_and(|node| node.status.state != NodeState::Down)
+    };
+    let vtep = |id: &str| store.node(id).map(|node| node.status.addr.clone());
+    let endpoints = store
+        .tasks()
+        .filter(|t| t.status.state <= TaskState::Running && !t.node_id.is_empty())
+        .filter_map(|t| {
+            let a = t.networks.iter().find(|a| a.network_id == n.id)?;
+            Some(EndpointView {
+                task_id: t.id.clone(),
+                name: t.container_name(),
+                service_id: t.service_id.clone(),
+                node_id: t.node_id.clone(),
+                vtep: vtep(&t.node_id)?,
+                address: a.addresses.first()?.clone(),
+                serving: t.status.state == TaskState::Running
+                    && t.desired_state <= TaskState::Running
+                    && node_up(&t.node_id),
+            })
+        })
+        .collect();
+    let services = store
+        .services()
+        .filter_map(|s| {
+            let a = s
+                .spec
+                .task_template
+                .networks
+                .iter()
+                .find(|a| a.target == n.id)?;
+            Some(ServiceRecord {
+                id: s.id.clone(),
+                name: s.spec.name.clone(),
+                aliases: a.aliases.clone(),
+                vip: s
+                    .endpoint
+                    .virtual_ips
+                    .iter()
+                    .find(|v| v.network_id == n.id)
+                    .map(|v| v.addr.clone())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    NetworkView {
+        network: n.clone(),
+        endpoints,
+        services,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_swarm_store::{BlobKind, Secret, Task};
+use berth_swarm_store::{BlobKind, Network, Secret, Task};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -66,6 +66,51 @@ pub struct AssignmentSet {
     pub secrets: Vec<Secret>,
     #[serde(default)]
     pub configs: Vec<Secret>,
+    /// the swarm networks its live tasks are on, with every peer
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkView>,
+    /// the VXLAN UDP port (`--data-path-port`); 0 is 4789
+    #[serde(default)]
+    pub data_port: u16,
+}
+
+/// A swarm network as a node needs it to wire its tasks: the network, the
+/// address and node of every live task on it (on any node), and the
+/// services on it with their VIPs. Peers are programmed from this alone:
+/// no flooding, no gossip.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkView {
+    pub network: Network,
+    pub endpoints: Vec<EndpointView>,
+    pub services: Vec<ServiceRecord>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointView {
+    pub task_id: String,
+    /// the task's container name (`web.1.<id>`), a DNS name too
+    pub name: String,
+    pub service_id: String,
+    pub node_id: String,
+    /// the node's VXLAN endpoint address
+    pub vtep: String,
+    /// "10.0.1.3/24"
+    pub address: String,
+    /// running, wanted running, on a node not down: in DNS and behind
+    /// the VIP
+    pub serving: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub id: String,
+    pub name: String,
+    /// the service's aliases on this network
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// "10.0.1.2/24"; empty in dnsrr mode
+    #[serde(default)]
+    pub vip: String,
 }
 
 /// The secrets and configs of the node's current assignment set. Only in
@@ -108,6 +153,11 @@ pub trait TaskExecutor: Send + Sync {
     async fn remove(&self, container: &str) -> Result<(), String>;
     /// Every task container on this node: (task id, container id).
     async fn task_containers(&self) -> Vec<(String, String)>;
+    /// The swarm networks of the node's assignments, given before the
+    /// tasks of the same set: peers, DNS records and VIP backends.
+    async fn networks(&self, views: Vec<NetworkView>, data_port: u16) {
+        let _ = (views, data_port);
+    }
     /// The container's log records (stream, time, details, line), as
     /// `options` selects them; the stream ends with the log unless
     /// following. An executor that cannot read logs answers an error,

@@ -474,7 +474,21 @@ fn first_objects(
     Ok(vec![
         Action::Create(Object::Cluster(cluster)),
         Action::Create(Object::Node(node)),
+        Action::Create(Object::Network(ingress_network()?)),
     ])
+}
+
+/// The routing mesh's network, made with the cluster as swarmkit makes it:
+/// the first subnet of the cluster's pool and the first VXLAN id (4096).
+fn ingress_network() -> Result<berth_swarm_store::Network, SwarmError> {
+    let mut n = berth_swarm_store::Network {
+        id: new_id().map_err(|e| SwarmError::internal("making an id", e))?,
+        ..Default::default()
+    };
+    n.spec.name = "ingress".into();
+    n.spec.driver = "overlay".into();
+    n.spec.ingress = true;
+    Ok(n)
 }
 
 /// The root CA of the manager at `remote`, trusted only if the token's

@@ -22,6 +22,7 @@ mod external_ca;
 mod external_ca_tests;
 mod force;
 mod join;
+mod kernel;
 mod keys;
 pub mod logs;
 mod network_ops;

@@ -17,6 +17,9 @@ fn invalid(desc: impl Into<String>) -> SwarmError {
 }
 
 /// swarmkit's `validateNetworkSpec`, for what berth's overlay can be.
+/// `--opt encrypted`: IPsec ESP between the nodes' VXLAN endpoints.
+const ENCRYPTED_OPTION: &str = "encrypted";
+
 fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
     if spec.name.is_empty() {
         return Err(invalid("meta: name must be provided"));
@@ -35,6 +38,13 @@ fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
     }
     if spec.ingress && spec.attachable {
         return Err(invalid("ingress network cannot be attachable"));
+    }
+    // libnetwork reads the option's presence, whatever its value
+    if spec.options.contains_key(ENCRYPTED_OPTION) && !crate::kernel::esp_supported() {
+        return Err(SwarmError::Rpc {
+            code: "FailedPrecondition",
+            desc: "cannot create secure network: required modules to install IPSEC rules are missing on host (this kernel cannot add IPsec ESP states: it needs esp4, xfrm_user and gcm(aes)); berth never falls back to an unencrypted network".into(),
+        });
     }
     for c in spec.ipam.iter().flat_map(|i| &i.configs) {
         check_ipam(c)?;

@@ -7,6 +7,7 @@
 //! version is caught here, in the apply, where no two writers can race:
 //! "update out of sequence", as swarmkit answers.
 
+mod addresses;
 mod networks;
 mod objects;
 mod secrets;

@@ -319,8 +319,10 @@ pub struct Service {
     pub update_status: Option<UpdateStatus>,
     /// jobs: bumped by each `update`, to run the job again
     pub job_iteration: u64,
-    /// ports as published (the routing mesh fills them in)
-    pub endpoint_ports: Vec<PortConfig>,
+    /// the service's virtual IPs and published ports, as the store
+    /// allocated them
+    #[serde(default)]
+    pub endpoint: Endpoint,
     /// `--with-registry-auth`: what workers pull the image with. Kept out
     /// of the spec, as swarmkit keeps `PullOptions` out of Docker's model,
     /// so it is never shown and changing it alone updates no task.
@@ -330,6 +332,32 @@ pub struct Service {
     /// loaded nodes; emptied once none of them is live
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rebalance: Vec<String>,
+}
+
+/// swarmkit's `Endpoint` of a service: what its `EndpointSpec` was given.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    #[serde(default)]
+    pub ports: Vec<PortConfig>,
+    #[serde(default)]
+    pub virtual_ips: Vec<VirtualIp>,
+}
+
+/// A service's address on one network, "10.0.1.2/24".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualIp {
+    pub network_id: String,
+    pub addr: String,
+}
+
+impl ServiceSpec {
+    /// DNS round robin (`--endpoint-mode dnsrr`) rather than a VIP.
+    pub fn is_dnsrr(&self) -> bool {
+        self.endpoint_spec
+            .as_ref()
+            .and_then(|e| e.mode.as_deref())
+            .is_some_and(|m| m.eq_ignore_ascii_case("dnsrr"))
+    }
 }
 
 /// Registry credentials a service's tasks are pulled with. They live only
@@ -459,6 +487,9 @@ pub struct Task {
     /// the service's `pull_auth` when the task was made
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_auth: Option<PullAuth>,
+    /// its addresses on the networks of its spec, given when it is made
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::networks::TaskAttachment>,
 }
 
 impl Task {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::networks::Network;
+use crate::networks::{AddressPools, Network};
 use crate::objects::{Cluster, Meta, Node};
 use crate::secrets::{BlobKind, Secret};
 use crate::services::{Service, Task, TaskPatch};
@@ -260,6 +260,7 @@ impl Store {
         let mut staged = Staged {
             store: self,
             changes: BTreeMap::new(),
+            addresses: Default::default(),
         };
         let mut events = Vec::with_capacity(actions.len());
         for action in actions {
@@ -275,6 +276,17 @@ impl Store {
         }
         Ok(events)
     }
+}
+
+/// A service whose ports go through the routing mesh (swarmkit's
+/// `IsIngressNetworkNeeded`): a published port in ingress mode, VIP mode.
+pub fn publishes_ingress(s: &Service) -> bool {
+    !s.spec.is_dnsrr()
+        && s.spec.endpoint_spec.as_ref().is_some_and(|e| {
+            e.ports
+                .iter()
+                .any(|p| p.publish_mode.as_deref().is_none_or(|m| m == "ingress"))
+        })
 }
 
 /// Service, secret and config names are compared without case, as
@@ -307,13 +319,15 @@ fn kind_of(blob: BlobKind) -> Kind {
 }
 
 /// A batch's view: the store with the batch's changes so far laid over it.
-struct Staged<'a> {
+pub(crate) struct Staged<'a> {
     store: &'a Store,
-    changes: BTreeMap<(Kind, String), Option<Object>>,
+    pub(crate) changes: BTreeMap<(Kind, String), Option<Object>>,
+    /// addresses in use by network, as far as the batch has looked
+    pub(crate) addresses: std::collections::HashMap<String, std::collections::HashSet<u32>>,
 }
 
 impl Staged<'_> {
-    fn current(&self, kind: Kind, id: &str) -> Option<&Object> {
+    pub(crate) fn current(&self, kind: Kind, id: &str) -> Option<&Object> {
         match self.changes.get(&(kind, id.to_string())) {
             Some(after) => after.as_ref(),
             None => self.store.get(kind, id),
@@ -321,7 +335,7 @@ impl Staged<'_> {
     }
 
     /// The objects of a kind as the batch leaves them so far.
-    fn all(&self, kind: Kind) -> impl Iterator<Item = &Object> {
+    pub(crate) fn all(&self, kind: Kind) -> impl Iterator<Item = &Object> {
         let staged = self
             .changes
             .iter()
@@ -458,7 +472,14 @@ impl Staged<'_> {
                 _ => None,
             })
             .collect();
-        crate::networks::allocate(n.clone(), &others)
+        let pools = self
+            .all(Kind::Cluster)
+            .find_map(|o| match o {
+                Object::Cluster(c) => Some(AddressPools::of(&c.default_addr_pool, c.subnet_size)),
+                _ => None,
+            })
+            .unwrap_or_default();
+        crate::networks::allocate(n.clone(), &others, &pools)
             .map(Object::Network)
             .map_err(StoreError::InvalidArgument)
     }
@@ -498,6 +519,17 @@ impl Staged<'_> {
         let Object::Network(n) = old else {
             return Ok(());
         };
+        if n.spec.ingress {
+            let publisher = self.all(Kind::Service).find_map(|o| match o {
+                Object::Service(s) if publishes_ingress(s) => Some(s.id.clone()),
+                _ => None,
+            });
+            if let Some(sid) = publisher {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "ingress network cannot be removed because service {sid} depends on it"
+                )));
+            }
+        }
         let attached =
             |spec: &crate::services::TaskSpec| spec.networks.iter().any(|a| a.target == n.id);
         let service = self.all(Kind::Service).find_map(|o| match o {
@@ -554,6 +586,11 @@ impl Staged<'_> {
         self.check_references(o)?;
         self.check_networks(o, None)?;
         let mut new = self.allocated(o)?;
+        match &mut new {
+            Object::Task(t) => self.attach_task(t)?,
+            Object::Service(s) => self.assign_vips(s, None)?,
+            _ => {}
+        }
         *new.meta_mut() = Meta {
             version: index,
             created_at: at,
@@ -583,6 +620,15 @@ impl Staged<'_> {
         self.check_new_references(o, &old)?;
         self.check_networks(o, Some(&old))?;
         let mut new = o.clone();
+        match (&mut new, &old) {
+            (Object::Service(s), Object::Service(was)) => self.assign_vips(s, Some(was))?,
+            // a writer that read the task before it had addresses must
+            // not drop them
+            (Object::Task(t), Object::Task(was)) if t.networks.is_empty() => {
+                t.networks = was.networks.clone();
+            }
+            _ => {}
+        }
         *new.meta_mut() = Meta {
             version: index,
             created_at: old.meta().created_at,
@@ -768,6 +814,89 @@ mod tests {
         fresh.spec = other.spec;
         let e = s.apply(&[Action::Update(Object::Service(fresh))], 6, t(6));
         assert_eq!(e.unwrap_err().to_string(), "secret not found: nine");
+    }
+
+    #[test]
+    fn tasks_and_vips_get_addresses_that_return_only_when_they_end() {
+        use crate::networks::{Network, NetworkAttachment};
+        use crate::services::{TaskState, TaskStatus};
+        let mut s = Store::default();
+        let mut n = Network {
+            id: "n1".into(),
+            ..Default::default()
+        };
+        n.spec.name = "ovl".into();
+        s.apply(&[Action::Create(Object::Network(n))], 1, t(1))
+            .unwrap();
+        let mut svc = Service {
+            id: "s1".into(),
+            ..Service::default()
+        };
+        svc.spec.name = "web".into();
+        svc.spec.task_template.networks = vec![NetworkAttachment {
+            target: "n1".into(),
+            aliases: vec!["www".into()],
+            ..Default::default()
+        }];
+        let task = |id: &str| {
+            let mut x = Task {
+                id: id.into(),
+                service_id: "s1".into(),
+                ..Task::default()
+            };
+            x.spec = svc.spec.task_template.clone();
+            Object::Task(x)
+        };
+        s.apply(
+            &[
+                Action::Create(Object::Service(svc.clone())),
+                Action::Create(task("t1")),
+                Action::Create(task("t2")),
+            ],
+            2,
+            t(2),
+        )
+        .unwrap();
+        let vip = &s.service("s1").unwrap().endpoint.virtual_ips;
+        assert_eq!(vip.len(), 1);
+        assert_eq!(vip[0].addr, "10.0.0.2/24");
+        let t1 = s.task("t1").unwrap().networks.clone();
+        assert_eq!(t1[0].addresses, ["10.0.0.3/24"]);
+        assert_eq!(t1[0].aliases, ["www"]);
+        assert_eq!(s.task("t2").unwrap().networks[0].addresses, ["10.0.0.4/24"]);
+        // an update keeps the VIP; t1 ending frees its address, but the
+        // cursor moves on first
+        let mut again = s.service("s1").unwrap().clone();
+        again.spec.labels.insert("x".into(), "y".into());
+        let ended = Action::PatchTask {
+            id: "t1".into(),
+            patch: TaskPatch {
+                status: Some(TaskStatus {
+                    state: TaskState::Failed,
+                    ..TaskStatus::default()
+                }),
+                ..TaskPatch::default()
+            },
+        };
+        s.apply(&[Action::Update(Object::Service(again)), ended], 3, t(3))
+            .unwrap();
+        assert_eq!(
+            s.service("s1").unwrap().endpoint.virtual_ips[0].addr,
+            "10.0.0.2/24"
+        );
+        s.apply(&[Action::Create(task("t3"))], 4, t(4)).unwrap();
+        assert_eq!(s.task("t3").unwrap().networks[0].addresses, ["10.0.0.5/24"]);
+        // dnsrr services have no VIP
+        let mut rr = svc.clone();
+        rr.id = "s2".into();
+        rr.spec.name = "rr".into();
+        rr.spec.endpoint_spec = Some(crate::services::EndpointSpec {
+            mode: Some("dnsrr".into()),
+            ..Default::default()
+        });
+        s.apply(&[Action::Create(Object::Service(rr))], 5, t(5))
+            .unwrap();
+        assert!(s.service("s2").unwrap().endpoint.virtual_ips.is_empty());
     }
 
     #[test]

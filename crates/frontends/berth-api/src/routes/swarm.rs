@@ -73,6 +73,14 @@ pub async fn init(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respons
         swarm_addr::advertise(&b.advertise_addr, &listen).map_err(ApiError::bad_request)?;
     let mut spec = wire::merged_spec(b.spec.as_ref()).map_err(ApiError::bad_request)?;
     spec.autolock_managers |= b.auto_lock_managers;
+    berth_swarm_store::check_address_pools(&b.default_addr_pool, b.subnet_size)
+        .map_err(ApiError::bad_request)?;
+    if b.data_path_port != 0 && !(1024..=49151).contains(&b.data_path_port) {
+        return Err(ApiError::bad_request(format!(
+            "Datapath port number is not in valid range (1024-49151) : {}",
+            b.data_path_port
+        )));
+    }
     let req = InitRequest {
         listen_addr: listen,
         advertise_addr: advertise,

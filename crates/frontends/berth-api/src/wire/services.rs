@@ -122,7 +122,19 @@ pub fn service_answer(view: &ServiceView, with_status: bool) -> Value {
         .as_ref()
         .and_then(|e| serde_json::to_value(e).ok())
         .unwrap_or_else(|| json!({ "Mode": "vip" }));
-    a["Endpoint"] = json!({ "Spec": endpoint_spec });
+    let mut endpoint = json!({ "Spec": endpoint_spec });
+    if !s.endpoint.ports.is_empty() {
+        endpoint["Ports"] = json!(s.endpoint.ports);
+    }
+    if !s.endpoint.virtual_ips.is_empty() {
+        endpoint["VirtualIPs"] = s
+            .endpoint
+            .virtual_ips
+            .iter()
+            .map(|v| json!({ "NetworkID": v.network_id, "Addr": v.addr }))
+            .collect();
+    }
+    a["Endpoint"] = endpoint;
     if let Some(u) = &s.update_status {
         let mut us = json!({ "State": u.state, "Message": u.message });
         if let Some(t) = &u.started_at {
@@ -179,6 +191,13 @@ pub fn task_answer(t: &Task) -> Value {
     }
     a["Status"] = status;
     a["DesiredState"] = json!(t.desired_state.as_str());
+    if !t.networks.is_empty() {
+        a["NetworksAttachments"] = t
+            .networks
+            .iter()
+            .map(|n| json!({ "Network": { "ID": n.network_id }, "Addresses": n.addresses }))
+            .collect();
+    }
     if let Some(i) = t.job_iteration {
         a["JobIteration"] = json!({ "Index": i });
     }
