@@ -230,7 +230,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         }
     }
     let shim_binary = std::env::current_exe().context("locating the berth binary")?;
-    let drivers = crate::wiring::builtin_drivers(&s, shim_binary.clone())?;
+    let (drivers, overlay) = crate::wiring::builtin_drivers(&s, shim_binary.clone())?;
     let engine = berth_engine::Engine::open(
         berth_engine::EngineConfig {
             shim_binary,
@@ -268,7 +268,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
             _ = int.recv() => {}
         }
     };
-    let swarm = Arc::new(open_swarm(&s, &engine).await?);
+    let swarm = Arc::new(open_swarm(&s, &engine, overlay).await?);
     crate::swarm_events::forward(&swarm, engine.clone());
     berth_api::serve(engine.clone(), swarm.clone(), listeners, shutdown).await;
     swarm.shutdown().await;
@@ -292,6 +292,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
 async fn open_swarm(
     s: &Settings,
     engine: &std::sync::Arc<berth_engine::Engine>,
+    overlay: Arc<berth_overlay::OverlayDriver>,
 ) -> Result<berth_swarm_manager::Swarm> {
     let info = engine.info();
     let settings = berth_swarm_manager::SwarmSettings {
@@ -307,6 +308,10 @@ async fn open_swarm(
         executor: berth_swarm_manager::executor::Executor(Some(std::sync::Arc::new(
             crate::swarm_executor::EngineExecutor {
                 engine: engine.clone(),
+                net: Arc::new(crate::swarm_netplane::NetPlane::new(
+                    engine.clone(),
+                    overlay,
+                )),
             },
         ))),
         ..Default::default()

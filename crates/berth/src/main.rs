@@ -6,6 +6,7 @@ mod daemon;
 mod registry;
 mod swarm_events;
 mod swarm_executor;
+mod swarm_netplane;
 mod wiring;
 
 use std::process::ExitCode;

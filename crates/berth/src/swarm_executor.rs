@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 pub struct EngineExecutor {
     pub engine: Arc<Engine>,
+    pub net: Arc<crate::swarm_netplane::NetPlane>,
 }
 
 const TASK_ID_LABEL: &str = "com.docker.swarm.task.id";
@@ -329,6 +330,8 @@ impl TaskExecutor for EngineExecutor {
         let files = task_files(t, node)?;
         if let Ok(v) = self.engine.container_inspect(&name, false) {
             self.engine.set_task_files(&v.record.id, files);
+            // its networks again (after a daemon restart, say)
+            self.net.endpoints(t)?;
             return Ok(v.record.id);
         }
         let image = t
@@ -338,10 +341,15 @@ impl TaskExecutor for EngineExecutor {
             .map(|c| c.image.clone())
             .unwrap_or_default();
         self.ensure_image(&image, t.pull_auth.as_ref()).await?;
+        let (mode, endpoints) = self.net.endpoints(t)?;
+        let mut host_config = host_config(t, node)?;
+        if mode.is_some() {
+            host_config.network_mode = mode;
+        }
         let spec = ContainerSpec {
             config: container_config(t, node)?,
-            host_config: host_config(t, node)?,
-            endpoints: HashMap::new(),
+            host_config,
+            endpoints,
             platform: None,
         };
         let (id, _warnings) = self
@@ -363,6 +371,7 @@ impl TaskExecutor for EngineExecutor {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        self.net.write_vips(container);
         loop {
             let Some(s) = self.inspect(container).await else {
                 return Err("task: its container is gone".into());
@@ -429,6 +438,7 @@ impl TaskExecutor for EngineExecutor {
     }
 
     async fn remove(&self, container: &str) -> Result<(), String> {
+        self.net.forget(container);
         self.engine
             .container_remove(container, true, false)
             .await
@@ -467,6 +477,27 @@ impl TaskExecutor for EngineExecutor {
             }
         });
         Ok(rx)
+    }
+
+    async fn networks(
+        &self,
+        node_id: &str,
+        views: Vec<berth_swarm_manager::executor::NetworkView>,
+        data_port: u16,
+    ) {
+        let containers: Vec<String> = self
+            .task_containers()
+            .await
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let net = self.net.clone();
+        let node_id = node_id.to_string();
+        // netlink and nft are synchronous
+        let _ = tokio::task::spawn_blocking(move || {
+            net.update(&node_id, views, data_port, &containers)
+        })
+        .await;
     }
 
     async fn task_containers(&self) -> Vec<(String, String)> {

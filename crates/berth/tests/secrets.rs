@@ -181,7 +181,7 @@ fn overlay_networks_are_the_swarms(c: &Cluster, cli: Cli) {
         ),
         "network ls",
     );
-    assert_eq!(ls, "ovl overlay swarm\n");
+    assert_eq!(ls, "ingress overlay swarm\novl overlay swarm\n");
     let format =
         r#"{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Labels "k"}} {{.Scope}}"#;
     let shown = ok(

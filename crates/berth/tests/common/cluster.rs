@@ -14,6 +14,9 @@ use super::{Daemon, eventually};
 
 /// The underlay's prefix; node `i` is `198.18.0.{10 + i}`.
 pub const UNDERLAY_PREFIX: &str = "198.18.0";
+/// A client on the underlay, outside every node: the switch's own
+/// address (see `Cluster::underlay_get`).
+pub const CLIENT_ADDR: &str = "198.18.0.2";
 
 pub struct Node {
     pub daemon: Daemon,
@@ -137,7 +140,10 @@ impl Underlay {
             "underlay namespace did not start"
         );
         let u = Underlay { holder, pid };
-        u.sh_ok("ip link set lo up && ip link add br0 type bridge && ip link set br0 up");
+        u.sh_ok(&format!(
+            "ip link set lo up && ip link add br0 type bridge && ip link set br0 up \
+             && ip addr add {CLIENT_ADDR}/24 dev br0"
+        ));
         u
     }
 
@@ -181,6 +187,43 @@ impl Drop for Underlay {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
     }
+}
+
+impl Cluster {
+    /// `GET path` over HTTP/1.0 from the underlay's client (outside every
+    /// node) to `addr:port`: the body, or None when nothing answers.
+    pub fn underlay_get(&self, addr: &str, port: u16, path: &str) -> Option<String> {
+        http_get_in(self.underlay.pid, addr, port, path)
+    }
+
+    /// The same from inside node `i`'s own namespace.
+    pub fn node_get(&self, i: usize, addr: &str, port: u16, path: &str) -> Option<String> {
+        http_get_in(self.nodes[i].daemon.ns_pid, addr, port, path)
+    }
+}
+
+/// `GET path` from the network namespace of `pid`, on a thread that
+/// enters it; the body, or None on any failure within 3 seconds.
+pub fn http_get_in(pid: i32, addr: &str, port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let to: SocketAddr = format!("{addr}:{port}").parse().ok()?;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        let wait = Duration::from_secs(3);
+        let mut s = TcpStream::connect_timeout(&to, wait).ok()?;
+        s.set_read_timeout(Some(wait)).ok()?;
+        s.write_all(request.as_bytes()).ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        // a CGI's own headers may end in a bare "\n\n"
+        let normalized = answer.replace("\r\n", "\n");
+        let (_, body) = normalized.split_once("\n\n")?;
+        Some(body.to_string())
+    })
+    .join()
+    .ok()?
 }
 
 /// A TCP connect from the network namespace of `pid`, on a thread that

@@ -7,6 +7,7 @@
 //! table in each container ([`vip`]).
 
 pub mod links;
+pub mod mesh;
 pub mod vip;
 
 use std::collections::{BTreeSet, HashMap};
@@ -102,6 +103,36 @@ impl OverlayDriver {
         })
     }
 
+    /// Plugs this node into a network through a veth whose other end is
+    /// in the node's own namespace as `name`, with `ip` (the routing
+    /// mesh's leg on ingress). Once: a leg that exists is kept.
+    pub fn ensure_leg(
+        &self,
+        network_id: &str,
+        name: &str,
+        ip: Ipv4Addr,
+        prefix: u8,
+    ) -> anyhow::Result<()> {
+        if berth_bridge::links::link_exists(name)? {
+            return Ok(());
+        }
+        let layout = self
+            .lock()
+            .get(network_id)
+            .map(|n| n.layout.clone())
+            .ok_or_else(|| anyhow::anyhow!("network {network_id} is not on this node"))?;
+        let plug = links::Plug {
+            host_if: format!("vleg{}", &berth_core::random_id()[..7]),
+            container_if: name.to_string(),
+            ip,
+            prefix,
+            mtu: layout.mtu,
+        };
+        links::plug(&layout, std::path::Path::new("/proc/self/ns/net"), &plug)?;
+        // the node's own clients (127.0.0.1) are masqueraded after routing
+        berth_bridge::links::sysctl(&["net", "ipv4", "conf", name, "route_localnet"], "1")
+    }
+
     /// The remote tasks of a network: entries are added for new ones and
     /// removed for those gone. Peers on this node are skipped by the
     /// caller (they are on the bridge).
@@ -138,6 +169,18 @@ impl NetworkDriver for OverlayDriver {
             scope: Scope::Global,
             connectivity_scope: Scope::Global,
         }
+    }
+
+    /// A network that cannot be remade (its VXLAN id taken by another
+    /// device) must not keep the daemon from starting: its tasks fail
+    /// instead, with the reason.
+    fn restore(&self, networks: &[NetworkSpec], _ports: &[PublishedPort]) -> Result<()> {
+        for n in networks {
+            if let Err(e) = self.create_network(n) {
+                tracing::warn!(network = %n.name, error = %e, "restoring an overlay network");
+            }
+        }
+        Ok(())
     }
 
     fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkCreated> {

@@ -26,29 +26,38 @@ pub struct Balanced {
 /// chain. A service without a serving task rejects at once, rather than
 /// leaving its callers to time out.
 pub fn script(services: &[Balanced]) -> String {
+    script_with(services, "")
+}
+
+/// The table with more chains of the caller's (the mesh's return path).
+pub fn script_with(services: &[Balanced], extra: &str) -> String {
     let mut s = format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n");
-    if services.is_empty() {
+    if services.is_empty() && extra.is_empty() {
         return s;
     }
     let _ = writeln!(s, "table ip {TABLE} {{");
+    s.push_str(extra);
+    if services.is_empty() {
+        let _ = writeln!(s, "}}");
+        return s;
+    }
     for b in services {
-        let chain = chain_name(&b.id);
-        if b.backends.is_empty() {
-            let _ = writeln!(s, "  chain {chain} {{ reject }}");
-            continue;
-        }
-        let elems: Vec<String> = b
-            .backends
-            .iter()
-            .enumerate()
-            .map(|(i, ip)| format!("{i} : {ip}"))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  chain {chain} {{ dnat ip to numgen inc mod {} map {{ {} }} }}",
-            b.backends.len(),
-            elems.join(", ")
-        );
+        let rule = if b.backends.is_empty() {
+            "reject".to_string()
+        } else {
+            let elems: Vec<String> = b
+                .backends
+                .iter()
+                .enumerate()
+                .map(|(i, ip)| format!("{i} : {ip}"))
+                .collect();
+            format!(
+                "dnat ip to numgen inc mod {} map {{ {} }}",
+                b.backends.len(),
+                elems.join(", ")
+            )
+        };
+        let _ = writeln!(s, "  chain {} {{\n    {rule}\n  }}", chain_name(&b.id));
     }
     let vips: Vec<String> = services
         .iter()
@@ -56,12 +65,12 @@ pub fn script(services: &[Balanced]) -> String {
         .collect();
     let _ = writeln!(
         s,
-        "  map vips {{ type ipv4_addr : verdict; elements = {{ {} }} }}",
+        "  map vips {{\n    type ipv4_addr : verdict\n    elements = {{ {} }}\n  }}",
         vips.join(", ")
     );
     let _ = writeln!(
         s,
-        "  chain output {{ type nat hook output priority -100; policy accept; ip daddr vmap @vips }}"
+        "  chain output {{\n    type nat hook output priority -100; policy accept;\n    ip daddr vmap @vips\n  }}"
     );
     let _ = writeln!(s, "}}");
     s
@@ -103,9 +112,9 @@ mod tests {
         ]);
         assert!(s.starts_with("table ip berth-svc {}\ndelete table ip berth-svc\n"));
         assert!(s.contains(
-            "chain s_abc { dnat ip to numgen inc mod 2 map { 0 : 10.0.1.3, 1 : 10.0.1.4 } }"
+            "chain s_abc {\n    dnat ip to numgen inc mod 2 map { 0 : 10.0.1.3, 1 : 10.0.1.4 }\n  }"
         ));
-        assert!(s.contains("chain s_def { reject }"));
+        assert!(s.contains("chain s_def {\n    reject\n  }"));
         assert!(s.contains("elements = { 10.0.1.2 : jump s_abc, 10.0.1.9 : jump s_def }"));
         assert_eq!(
             script(&[]),

@@ -454,7 +454,12 @@ impl Engine {
         labels.extend(spec.config.labels.clone().unwrap_or_default());
 
         let id = crate::random_id();
-        let mut host_config = self.prepare_host_config(&spec.host_config)?;
+        let swarm_task = spec
+            .config
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("com.docker.swarm.task.id"));
+        let mut host_config = self.prepare_host_config(&spec.host_config, swarm_task)?;
         crate::namespaces::validate_modes(&host_config, spec.config.hostname.as_deref())?;
         self.resolve_shared_modes(&mut host_config)?;
         let legacy_links = self.resolve_links(&host_config)?;
@@ -629,7 +634,7 @@ impl Engine {
 
     /// The create request's host config, checked and completed: restart
     /// policy, init, log config, network mode and what it excludes.
-    fn prepare_host_config(&self, requested: &HostConfig) -> Result<HostConfig> {
+    fn prepare_host_config(&self, requested: &HostConfig, swarm_task: bool) -> Result<HostConfig> {
         let mut host_config = requested.clone();
         validate_restart_policy(&host_config)?;
         validate_host_config(&host_config)?;
@@ -646,8 +651,10 @@ impl Engine {
         {
             host_config.network_mode = Some("default".into());
         }
-        let mode =
-            self.check_network_mode(host_config.network_mode.as_deref().unwrap_or_default())?;
+        let mode = self.check_network_mode(
+            host_config.network_mode.as_deref().unwrap_or_default(),
+            swarm_task,
+        )?;
         host_config.network_mode = Some(mode.clone());
         // a container sharing another's namespace has its network settings
         if mode.starts_with("container:") {

@@ -180,6 +180,11 @@ impl Engine {
                 }
             }
         }
+        if ips.is_empty() && ips6.is_empty() {
+            // the managers' names: services, `tasks.NAME`, tasks elsewhere
+            ips = self.swarm_lookup(&nets, name);
+            shuffle(&mut ips);
+        }
         (!ips.is_empty() || !ips6.is_empty()).then_some((ips, ips6))
     }
 }
@@ -215,6 +220,18 @@ impl Engine {
                     .then(|| target.trim_start_matches('/').to_string())
             })
     }
+}
+
+/// Several addresses come in a new order each time, as libnetwork
+/// answers, so that clients taking the first spread over them.
+fn shuffle(ips: &mut [Ipv4Addr]) {
+    if ips.len() < 2 {
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize);
+    ips.rotate_left(nanos % ips.len());
 }
 
 /// DNS over TCP: each message with its two-byte length, as RFC 1035 says.

@@ -35,6 +35,7 @@ mod reconcile;
 mod reload;
 mod runtime;
 mod saveload;
+mod swarm_networks;
 mod system;
 mod task_files;
 mod trash;
@@ -68,6 +69,7 @@ pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
 pub use runtime::ContainerUpdate;
+pub use swarm_networks::{SwarmNames, SwarmNetwork};
 pub use system::{
     API_VERSION, DiskUsage, DiskUsageImage, MIN_API_VERSION, SystemInfoView, VersionView,
     own_cgroup_path,
@@ -153,6 +155,9 @@ pub struct Engine {
     rw_sizes: std::sync::Mutex<HashMap<String, u64>>,
     /// swarm tasks' secrets and configs, by container (memory only)
     task_files: std::sync::Mutex<HashMap<String, Arc<Vec<task_files::TaskFile>>>>,
+    /// what the embedded DNS answers on swarm networks, from the
+    /// managers' last view; replaced whole
+    swarm_names: RwLock<Arc<swarm_networks::SwarmNames>>,
 }
 
 impl Engine {
@@ -232,6 +237,7 @@ impl Engine {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             rw_sizes: std::sync::Mutex::new(HashMap::new()),
             task_files: std::sync::Mutex::new(HashMap::new()),
+            swarm_names: RwLock::new(Arc::default()),
             reloadable: RwLock::new(reloadable),
         });
         engine

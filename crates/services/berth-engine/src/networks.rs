@@ -193,6 +193,7 @@ impl Engine {
             .values()
             .filter(|n| {
                 !n.predefined()
+                    && !n.swarm_scoped()
                     && crate::labels_match(&n.labels, &labels)
                     && !not_labels
                         .iter()
@@ -214,7 +215,7 @@ impl Engine {
     /// gives it as dockerd stores it: `container:NAME` becomes
     /// `container:ID` when that container exists; a missing one is taken
     /// (dockerd fails the start instead).
-    pub(crate) fn check_network_mode(&self, mode: &str) -> Result<String> {
+    pub(crate) fn check_network_mode(&self, mode: &str, swarm_task: bool) -> Result<String> {
         if let Some(target) = mode.strip_prefix("container:") {
             return Ok(match self.get(target) {
                 Ok(e) => format!("container:{}", e.id),
@@ -226,6 +227,7 @@ impl Engine {
         if let Some(name) = endpoint_network(mode)
             && let Ok(n) = self.network_record(name)
             && n.driver != "bridge"
+            && !(n.swarm_scoped() && (swarm_task || n.attachable))
         {
             return Err(Error::invalid(format!(
                 "container cannot be connected to network {}",
@@ -302,8 +304,11 @@ impl Engine {
             }
             let _ = links::remove_netns(&netns);
         };
+        // a swarm network's endpoint has no gateway: the default route is
+        // the first local network's (the gateway bridge's, for tasks)
+        let route = nets.iter().position(|n| !n.swarm_scoped()).unwrap_or(0);
         for (i, n) in nets.iter().enumerate() {
-            match self.attach_endpoint(rec, n, i, i == 0) {
+            match self.attach_endpoint(rec, n, i, i == route) {
                 Ok(ep) => {
                     eps.insert(n.name.clone(), ep);
                 }

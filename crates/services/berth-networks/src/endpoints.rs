@@ -87,6 +87,17 @@ impl NetworkService {
         subnet: Subnet,
         wanted_ip: Option<&str>,
     ) -> Result<Ipv4Addr> {
+        if n.swarm_scoped() {
+            let w = wanted_ip.ok_or_else(|| {
+                Error::invalid(format!(
+                    "network {} is a swarm network: its endpoints take the managers' addresses",
+                    n.name
+                ))
+            })?;
+            return w
+                .parse()
+                .map_err(|_| Error::invalid(format!("invalid IPv4 address: {w}")));
+        }
         let pool =
             self.r().pools.get(&n.id).cloned().ok_or_else(|| {
                 Error::Internal(anyhow::anyhow!("network {} has no pool", n.name))

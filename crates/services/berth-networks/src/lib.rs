@@ -65,6 +65,10 @@ pub struct NetworkRecord {
     /// an empty map (dockerd answers null then)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam_options: Option<HashMap<String, String>>,
+    /// "swarm" for a swarm network this node has a task on: the managers
+    /// gave its subnet and give each endpoint its address
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
 }
 
 impl NetworkRecord {
@@ -87,7 +91,13 @@ impl NetworkRecord {
             subnet6: String::new(),
             gateway6: String::new(),
             ipam_options: None,
+            scope: String::new(),
         }
+    }
+
+    /// A swarm network instantiated on this node.
+    pub fn swarm_scoped(&self) -> bool {
+        self.scope == "swarm"
     }
 
     pub fn predefined(&self) -> bool {
@@ -346,10 +356,11 @@ impl NetworkService {
         let mut bridges: Vec<NetworkRecord> = nets
             .by_id
             .values()
-            .filter(|n| n.driver == "bridge")
+            .filter(|n| n.driver == "bridge" || n.swarm_scoped())
             .cloned()
             .collect();
-        for n in &bridges {
+        // a swarm network's addresses are the managers' to give
+        for n in bridges.iter().filter(|n| !n.swarm_scoped()) {
             self.hold_pools(&mut nets, n);
         }
         if nets.by_name("bridge").is_none() {
@@ -485,6 +496,27 @@ impl NetworkService {
                 let _ = ipam.request_address(&pool, Some(ip));
             }
         }
+    }
+
+    /// Instantiates a swarm network on this node: the record as the
+    /// managers made it, with no local pool (its subnet may overlap a
+    /// local network's: it lives in a namespace of its own). False when
+    /// it was here already.
+    pub fn adopt(&self, rec: NetworkRecord) -> Result<bool> {
+        let _one = CREATE.lock().unwrap_or_else(|p| p.into_inner());
+        if self.r().by_id.contains_key(&rec.id) {
+            return Ok(false);
+        }
+        if self.r().by_name(&rec.name).is_some() {
+            return Err(Error::conflict(format!(
+                "network with name {} already exists",
+                rec.name
+            )));
+        }
+        self.driver(&rec.driver)?.create_network(&rec.spec())?;
+        self.meta.put_json(Table::Networks, &rec.id, &rec)?;
+        self.state.w().by_id.insert(rec.id.clone(), rec);
+        Ok(true)
     }
 
     fn release_pools(&self, network_id: &str, pools: [Option<String>; 2]) {

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::active::Active;
-use crate::executor::{AssignmentSet, EndpointView, NetworkView, ServiceRecord};
+use crate::executor::{AssignmentSet, EndpointView, Leg, NetworkView, ServiceRecord};
 use crate::worker::reporter::StatusBatch;
 
 pub type AssignmentStream =
@@ -168,13 +168,19 @@ pub fn assignment_set(store: &Store, node_id: &str) -> AssignmentSet {
     }
 }
 
-/// The networks the node's live tasks are on, each with all its peers.
+/// The networks the node's live tasks are on, each with all its peers;
+/// and ingress on every node while a service publishes through the mesh.
 fn network_views(store: &Store, mine: &[Task]) -> Vec<NetworkView> {
-    let needed: BTreeSet<&str> = mine
+    let mut needed: BTreeSet<&str> = mine
         .iter()
         .filter(|t| t.status.state <= TaskState::Running)
         .flat_map(|t| t.networks.iter().map(|a| a.network_id.as_str()))
         .collect();
+    if store.services().any(berth_swarm_store::publishes_ingress)
+        && let Some(ingress) = store.networks().find(|n| n.spec.ingress)
+    {
+        needed.insert(&ingress.id);
+    }
     needed
         .into_iter()
         .filter_map(|id| store.network(id))
@@ -210,16 +216,23 @@ fn network_view(store: &Store, n: &Network) -> NetworkView {
     let services = store
         .services()
         .filter_map(|s| {
-            let a = s
-                .spec
-                .task_template
-                .networks
-                .iter()
-                .find(|a| a.target == n.id)?;
+            let aliases = if n.spec.ingress {
+                if !berth_swarm_store::publishes_ingress(s) {
+                    return None;
+                }
+                Vec::new()
+            } else {
+                let attached = s.spec.task_template.networks.iter();
+                attached
+                    .into_iter()
+                    .find(|a| a.target == n.id)?
+                    .aliases
+                    .clone()
+            };
             Some(ServiceRecord {
                 id: s.id.clone(),
                 name: s.spec.name.clone(),
-                aliases: a.aliases.clone(),
+                aliases,
                 vip: s
                     .endpoint
                     .virtual_ips
@@ -227,13 +240,32 @@ fn network_view(store: &Store, n: &Network) -> NetworkView {
                     .find(|v| v.network_id == n.id)
                     .map(|v| v.addr.clone())
                     .unwrap_or_default(),
+                ports: if n.spec.ingress {
+                    s.endpoint.ports.clone()
+                } else {
+                    Vec::new()
+                },
             })
         })
         .collect();
+    let legs = if n.spec.ingress {
+        store
+            .nodes()
+            .filter(|node| !node.ingress_addr.is_empty() && !node.status.addr.is_empty())
+            .map(|node| Leg {
+                node_id: node.id.clone(),
+                vtep: node.status.addr.clone(),
+                address: node.ingress_addr.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     NetworkView {
         network: n.clone(),
         endpoints,
         services,
+        legs,
     }
 }
 

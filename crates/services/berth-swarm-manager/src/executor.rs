@@ -83,6 +83,17 @@ pub struct NetworkView {
     pub network: Network,
     pub endpoints: Vec<EndpointView>,
     pub services: Vec<ServiceRecord>,
+    /// ingress only: every node's leg, the routing mesh's way in and out
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legs: Vec<Leg>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Leg {
+    pub node_id: String,
+    pub vtep: String,
+    /// "10.0.0.2/24"
+    pub address: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -111,6 +122,9 @@ pub struct ServiceRecord {
     /// "10.0.1.2/24"; empty in dnsrr mode
     #[serde(default)]
     pub vip: String,
+    /// ingress only: the ports the mesh publishes
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<berth_swarm_store::PortConfig>,
 }
 
 /// The secrets and configs of the node's current assignment set. Only in
@@ -155,8 +169,8 @@ pub trait TaskExecutor: Send + Sync {
     async fn task_containers(&self) -> Vec<(String, String)>;
     /// The swarm networks of the node's assignments, given before the
     /// tasks of the same set: peers, DNS records and VIP backends.
-    async fn networks(&self, views: Vec<NetworkView>, data_port: u16) {
-        let _ = (views, data_port);
+    async fn networks(&self, node_id: &str, views: Vec<NetworkView>, data_port: u16) {
+        let _ = (node_id, views, data_port);
     }
     /// The container's log records (stream, time, details, line), as
     /// `options` selects them; the stream ends with the log unless

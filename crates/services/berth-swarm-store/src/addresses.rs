@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use crate::networks::{TaskAttachment, next_free_address};
-use crate::services::{Endpoint, Service, Task, TaskState, VirtualIp};
-use crate::store::{Kind, Object, Staged, StoreError};
+use crate::objects::Node;
+use crate::services::{Endpoint, PortConfig, Service, Task, TaskState, VirtualIp};
+use crate::store::{Kind, Object, Staged, StoreError, publishes_ingress};
 
 /// "10.0.1.3/24" → 10.0.1.3
 fn address_of(cidr: &str) -> Option<u32> {
@@ -33,6 +34,13 @@ impl Staged<'_> {
                             .filter(|a| a.network_id == net)
                             .flat_map(|a| a.addresses.iter().filter_map(|c| address_of(c))),
                     );
+                }
+            }
+            if self.ingress_id().as_deref() == Some(net) {
+                for o in self.all(Kind::Node) {
+                    if let Object::Node(n) = o {
+                        used.extend(address_of(&n.ingress_addr));
+                    }
                 }
             }
             for o in self.all(Kind::Service) {
@@ -77,10 +85,65 @@ impl Staged<'_> {
         Ok(Some(format!("{ip}/{}", subnet.prefix)))
     }
 
-    /// A new task's address on each network of its spec.
+    /// The routing mesh's network, if the cluster has one.
+    pub(crate) fn ingress_id(&self) -> Option<String> {
+        self.all(Kind::Network).find_map(|o| match o {
+            Object::Network(n) if n.spec.ingress => Some(n.id.clone()),
+            _ => None,
+        })
+    }
+
+    /// The ingress network's id when `service_id`'s ports go through the
+    /// mesh.
+    fn ingress_for(&self, service_id: &str) -> Option<String> {
+        match self.current(Kind::Service, service_id) {
+            Some(Object::Service(s)) if publishes_ingress(s) => self.ingress_id(),
+            _ => None,
+        }
+    }
+
+    /// A node's leg on the ingress network, when there is one.
+    pub(crate) fn give_leg(&mut self, n: &mut Node) -> Result<(), StoreError> {
+        if !n.ingress_addr.is_empty() {
+            return Ok(());
+        }
+        if let Some(ingress) = self.ingress_id() {
+            n.ingress_addr = self.take_address(&ingress)?.unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// A new ingress network: every node gets its leg (written without an
+    /// event: the network's own creation tells the nodes).
+    pub(crate) fn give_every_node_a_leg(&mut self) -> Result<(), StoreError> {
+        let nodes: Vec<Node> = self
+            .all(Kind::Node)
+            .filter_map(|o| match o {
+                Object::Node(n) if n.ingress_addr.is_empty() => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        for mut n in nodes {
+            self.give_leg(&mut n)?;
+            self.changes
+                .insert((Kind::Node, n.id.clone()), Some(Object::Node(n)));
+        }
+        Ok(())
+    }
+
+    /// A new task's address on each network of its spec, after the
+    /// ingress network's when its service publishes through the mesh.
     pub(crate) fn attach_task(&mut self, t: &mut Task) -> Result<(), StoreError> {
         if !t.networks.is_empty() {
             return Ok(());
+        }
+        if let Some(ingress) = self.ingress_for(&t.service_id) {
+            let addresses = self.take_address(&ingress)?.into_iter().collect();
+            t.networks.push(TaskAttachment {
+                network_id: ingress,
+                addresses,
+                aliases: Vec::new(),
+            });
         }
         for a in t.spec.networks.clone() {
             if t.networks.iter().any(|x| x.network_id == a.target) {
@@ -96,8 +159,9 @@ impl Staged<'_> {
         Ok(())
     }
 
-    /// A service's VIPs: one per network of its spec in vip mode, kept
-    /// across updates; its ports as the spec publishes them.
+    /// A service's VIPs: one per network of its spec in vip mode (the
+    /// ingress network's first when it publishes through the mesh), kept
+    /// across updates; its ports as the mesh publishes them.
     pub(crate) fn assign_vips(
         &mut self,
         s: &mut Service,
@@ -108,29 +172,135 @@ impl Staged<'_> {
             .unwrap_or_default();
         let mut vips: Vec<VirtualIp> = Vec::new();
         if !s.spec.is_dnsrr() {
-            for a in s.spec.task_template.networks.clone() {
-                if vips.iter().any(|v| v.network_id == a.target) {
+            let ingress = publishes_ingress(s).then(|| self.ingress_id()).flatten();
+            let targets: Vec<String> = ingress
+                .into_iter()
+                .chain(
+                    s.spec
+                        .task_template
+                        .networks
+                        .iter()
+                        .map(|a| a.target.clone()),
+                )
+                .collect();
+            for target in targets {
+                if vips.iter().any(|v| v.network_id == target) {
                     continue;
                 }
-                if let Some(v) = kept.iter().find(|v| v.network_id == a.target) {
+                if let Some(v) = kept.iter().find(|v| v.network_id == target) {
                     vips.push(v.clone());
-                } else if let Some(addr) = self.take_address(&a.target)? {
+                } else if let Some(addr) = self.take_address(&target)? {
                     vips.push(VirtualIp {
-                        network_id: a.target.clone(),
+                        network_id: target,
                         addr,
                     });
                 }
             }
         }
         s.endpoint = Endpoint {
-            ports: s
-                .spec
-                .endpoint_spec
-                .as_ref()
-                .map(|e| e.ports.clone())
-                .unwrap_or_default(),
+            ports: self.published_ports(s, old)?,
             virtual_ips: vips,
         };
         Ok(())
     }
+
+    /// A service's ports as the mesh publishes them (swarmkit's port
+    /// allocator): one asked for is taken if no other service has it; 0
+    /// takes the first free of 30000-32767, kept across updates. Host-mode
+    /// ports are the nodes' business and pass as given.
+    fn published_ports(
+        &self,
+        s: &Service,
+        old: Option<&Service>,
+    ) -> Result<Vec<PortConfig>, StoreError> {
+        let wanted = s
+            .spec
+            .endpoint_spec
+            .as_ref()
+            .map(|e| e.ports.clone())
+            .unwrap_or_default();
+        let mut taken: Vec<(String, u32, String, String)> = Vec::new();
+        for o in self.all(Kind::Service) {
+            if let Object::Service(other) = o
+                && other.id != s.id
+            {
+                taken.extend(
+                    other
+                        .endpoint
+                        .ports
+                        .iter()
+                        .filter(|p| is_ingress(p))
+                        .map(|p| {
+                            let port = p.published_port.unwrap_or(0);
+                            (protocol(p), port, other.spec.name.clone(), other.id.clone())
+                        }),
+                );
+            }
+        }
+        let before: Vec<PortConfig> = old.map(|o| o.endpoint.ports.clone()).unwrap_or_default();
+        let mut out: Vec<PortConfig> = Vec::new();
+        for mut p in wanted {
+            let proto = protocol(&p);
+            p.protocol = Some(proto.clone());
+            if p.publish_mode.is_none() {
+                p.publish_mode = Some("ingress".into());
+            }
+            if !is_ingress(&p) {
+                out.push(p);
+                continue;
+            }
+            let busy = |n: u32, out: &[PortConfig]| {
+                taken
+                    .iter()
+                    .any(|(pr, port, _, _)| *pr == proto && *port == n)
+                    || out
+                        .iter()
+                        .any(|o| protocol(o) == proto && o.published_port == Some(n))
+            };
+            let published = match p.published_port.filter(|n| *n > 0) {
+                Some(n) => {
+                    let holder = taken
+                        .iter()
+                        .find(|(pr, port, _, _)| *pr == proto && *port == n);
+                    if let Some((_, _, name, id)) = holder {
+                        return Err(StoreError::InvalidArgument(format!(
+                            "port '{n}' is already in use by service '{name}' ({id}) as an ingress port"
+                        )));
+                    }
+                    n
+                }
+                None => {
+                    let kept = before
+                        .iter()
+                        .filter(|b| b.target_port == p.target_port && protocol(b) == proto)
+                        .filter_map(|b| b.published_port)
+                        .find(|n| !busy(*n, &out));
+                    match kept {
+                        Some(n) => n,
+                        None => (DYNAMIC_PORTS.0..=DYNAMIC_PORTS.1)
+                            .find(|n| !busy(*n, &out))
+                            .ok_or_else(|| {
+                                StoreError::InvalidArgument(
+                                    "no free port left in the dynamic range 30000-32767".into(),
+                                )
+                            })?,
+                    }
+                }
+            };
+            p.published_port = Some(published);
+            out.push(p);
+        }
+        Ok(out)
+    }
+}
+
+/// swarmkit's range for the ports the mesh picks.
+const DYNAMIC_PORTS: (u32, u32) = (30000, 32767);
+
+fn protocol(p: &PortConfig) -> String {
+    p.protocol.clone().unwrap_or_else(|| "tcp".into())
+}
+
+fn is_ingress(p: &PortConfig) -> bool {
+    p.publish_mode.as_deref().is_none_or(|m| m == "ingress")
 }

@@ -19,5 +19,5 @@ pub use networks::*;
 pub use objects::*;
 pub use secrets::*;
 pub use services::*;
-pub use store::{Action, Event, EventKind, Kind, Object, Store, StoreError};
+pub use store::{Action, Event, EventKind, Kind, Object, Store, StoreError, publishes_ingress};
 pub use watch::WatchedStore;

@@ -168,6 +168,10 @@ pub struct Node {
     /// the role the node has now; `spec.desired_role` is what it should get
     pub role: NodeRole,
     pub certificate: NodeCertificate,
+    /// its address on the ingress network ("10.0.0.2/24"): the routing
+    /// mesh's way in and out of the node, given by the store
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ingress_addr: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -589,6 +589,7 @@ impl Staged<'_> {
         match &mut new {
             Object::Task(t) => self.attach_task(t)?,
             Object::Service(s) => self.assign_vips(s, None)?,
+            Object::Node(n) => self.give_leg(n)?,
             _ => {}
         }
         *new.meta_mut() = Meta {
@@ -598,6 +599,9 @@ impl Staged<'_> {
         };
         self.changes
             .insert((kind, o.id().to_string()), Some(new.clone()));
+        if matches!(&new, Object::Network(n) if n.spec.ingress) {
+            self.give_every_node_a_leg()?;
+        }
         Ok(Event {
             kind: EventKind::Create,
             object: new,
@@ -626,6 +630,9 @@ impl Staged<'_> {
             // not drop them
             (Object::Task(t), Object::Task(was)) if t.networks.is_empty() => {
                 t.networks = was.networks.clone();
+            }
+            (Object::Node(n), Object::Node(was)) if n.ingress_addr.is_empty() => {
+                n.ingress_addr = was.ingress_addr.clone();
             }
             _ => {}
         }
@@ -897,6 +904,103 @@ mod tests {
         s.apply(&[Action::Create(Object::Service(rr))], 5, t(5))
             .unwrap();
         assert!(s.service("s2").unwrap().endpoint.virtual_ips.is_empty());
+    }
+
+    #[test]
+    fn the_mesh_gives_nodes_legs_tasks_ingress_addresses_and_ports() {
+        use crate::networks::Network;
+        use crate::services::{EndpointSpec, PortConfig};
+        let mut s = Store::default();
+        let mut ingress = Network {
+            id: "ing".into(),
+            ..Default::default()
+        };
+        ingress.spec.name = "ingress".into();
+        ingress.spec.ingress = true;
+        // as at init: the node first, then the network in the same batch
+        s.apply(
+            &[
+                Action::Create(node("n1", "a")),
+                Action::Create(Object::Network(ingress)),
+            ],
+            1,
+            t(1),
+        )
+        .unwrap();
+        assert_eq!(s.node("n1").unwrap().ingress_addr, "10.0.0.2/24");
+        s.apply(&[Action::Create(node("n2", "b"))], 2, t(2))
+            .unwrap();
+        assert_eq!(s.node("n2").unwrap().ingress_addr, "10.0.0.3/24");
+        let publishing = |id: &str, name: &str, published: Option<u32>| {
+            let mut v = Service {
+                id: id.into(),
+                ..Service::default()
+            };
+            v.spec.name = name.into();
+            v.spec.endpoint_spec = Some(EndpointSpec {
+                ports: vec![PortConfig {
+                    target_port: 80,
+                    published_port: published,
+                    ..PortConfig::default()
+                }],
+                ..EndpointSpec::default()
+            });
+            Object::Service(v)
+        };
+        let task = Task {
+            id: "t1".into(),
+            service_id: "s1".into(),
+            ..Task::default()
+        };
+        s.apply(
+            &[
+                Action::Create(publishing("s1", "web", Some(8080))),
+                Action::Create(Object::Task(task)),
+            ],
+            3,
+            t(3),
+        )
+        .unwrap();
+        let web = s.service("s1").unwrap();
+        let p = &web.endpoint.ports[0];
+        assert_eq!(
+            (
+                p.published_port,
+                p.protocol.as_deref(),
+                p.publish_mode.as_deref()
+            ),
+            (Some(8080), Some("tcp"), Some("ingress"))
+        );
+        assert_eq!(web.endpoint.virtual_ips[0].network_id, "ing");
+        let t1 = &s.task("t1").unwrap().networks;
+        assert_eq!(t1[0].network_id, "ing");
+        assert_eq!(t1[0].addresses, ["10.0.0.5/24"]);
+        let e = s
+            .apply(
+                &[Action::Create(publishing("s2", "other", Some(8080)))],
+                4,
+                t(4),
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "port '8080' is already in use by service 'web' (s1) as an ingress port"
+        );
+        s.apply(&[Action::Create(publishing("s3", "dyn", None))], 5, t(5))
+            .unwrap();
+        assert_eq!(
+            s.service("s3").unwrap().endpoint.ports[0].published_port,
+            Some(30000)
+        );
+        let gone = Action::Remove {
+            kind: Kind::Network,
+            id: "ing".into(),
+        };
+        let e = s.apply(&[gone], 6, t(6)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("ingress network cannot be removed because service")
+        );
     }
 
     #[test]

@@ -36,12 +36,15 @@ async fn blocking<T: Send + 'static>(
 pub async fn list(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let filters = p.filters()?;
+    let mut swarm = s.swarm.networks().await;
+    // a swarm network this node has a task on is listed once, as the
+    // cluster's (a worker lists its local view)
     let networks = s.engine.network_list(&filters)?;
     let mut answer = networks
         .iter()
+        .filter(|v| !swarm.iter().any(|n| n.id == v.record.id))
         .map(wire::network_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut swarm = s.swarm.networks().await;
     swarm.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     answer.extend(
         swarm
@@ -79,6 +82,10 @@ async fn find_network(s: &SwarmState, reference: &str, scope: Lookup<'_>) -> Api
         Some("local") => Vec::new(),
         _ => s.swarm.networks().await,
     };
+    let local: Vec<(String, String)> = local
+        .into_iter()
+        .filter(|(id, _)| !swarm.iter().any(|n| &n.id == id))
+        .collect();
     if let Some((id, _)) = local.iter().find(|(id, _)| id == reference) {
         return Ok(Found::Local(id.clone()));
     }
@@ -236,6 +243,11 @@ async fn check_swarm_side(s: &SwarmState) -> ApiResult<()> {
 pub async fn remove(State(s): State<SwarmState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     match find_network(&s, &id, Lookup::Remove).await? {
         Found::Swarm(n) => s.swarm.remove_network(&n.id).await?,
+        // a swarm network's local view: the managers remove it (a worker
+        // answers that it is not one)
+        Found::Local(id) if s.engine.network_inspect(&id)?.record.swarm_scoped() => {
+            s.swarm.remove_network(&id).await?
+        }
         Found::Local(id) => {
             let e = s.engine.clone();
             blocking(move || e.network_remove(&id)).await?;

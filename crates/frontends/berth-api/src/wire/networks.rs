@@ -105,7 +105,7 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         name: Some(n.name.clone()),
         id: Some(n.id.clone()),
         created: Some(n.created.clone()),
-        scope: Some("local".into()),
+        scope: Some(if n.swarm_scoped() { "swarm" } else { "local" }.into()),
         driver: Some(n.driver.clone()),
         enable_ipv4: Some(true),
         enable_ipv6: Some(!n.subnet6.is_empty()),

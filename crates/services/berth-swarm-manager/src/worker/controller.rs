@@ -18,6 +18,10 @@ pub type TaskFeed = watch::Receiver<Option<Task>>;
 
 /// Docker's stop timeout when the service sets none.
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// How long a task on swarm networks keeps serving after its removal
+/// reached the nodes: a view push takes milliseconds on a quiet cluster;
+/// this covers a busy one.
+const DRAIN: Duration = Duration::from_millis(500);
 
 pub struct Controller {
     pub exec: Arc<dyn TaskExecutor>,
@@ -222,6 +226,12 @@ impl Controller {
 
     async fn shut_down(&mut self, t: &Task) {
         if let Some(c) = self.container.clone() {
+            if !t.networks.is_empty() && self.exec.inspect(&c).await.is_some_and(|s| s.running) {
+                // the task left every node's DNS and VIP tables with the
+                // change that stops it; callers already on their way still
+                // find it up (dockerd waits 2s after its own unbinding)
+                tokio::time::sleep(DRAIN).await;
+            }
             let grace = t
                 .spec
                 .container_spec

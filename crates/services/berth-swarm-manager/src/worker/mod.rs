@@ -108,7 +108,8 @@ impl Worker {
             let set = assignment_set(&msg.json)?;
             // the files first: a controller fed next may start at once
             self.deps.replace(set.secrets, set.configs);
-            self.exec.networks(set.networks, set.data_port).await;
+            let me = self.node.identity.node_id.clone();
+            self.exec.networks(&me, set.networks, set.data_port).await;
             self.assign(set.tasks).await;
         }
         Ok(())

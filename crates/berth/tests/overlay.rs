@@ -1,0 +1,541 @@
+//! Overlay networks on a namespace cluster of one manager and two workers
+//! (issue #22), through the docker CLI and berth's: tasks on different
+//! nodes reach each other over VXLAN by address, by service name (a VIP
+//! balanced over every replica), by `tasks.NAME` and by alias; dnsrr
+//! services answer with their tasks; a task scaled away leaves DNS and the
+//! VIP; a node keeps a swarm network only while a task there uses it.
+//! Also the checks that need no data plane: the ingress network made at
+//! init, swarm init's pool and port checks, and encrypted networks refused
+//! on a kernel without IPsec ESP.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::cluster::Cluster;
+use common::{Cli, Daemon, code, eventually, ok, stderr, stdout};
+
+/// busybox httpd whose /cgi-bin/ip answers the caller's address and the
+/// replica's hostname.
+const CGI_HTTPD: &str = "mkdir -p /w/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR $(hostname)\\n' > /w/cgi-bin/ip && chmod +x /w/cgi-bin/ip && exec httpd -f -p 80 -h /w";
+
+#[test]
+fn overlay_networks_discovery_and_vips_on_one_cluster() {
+    init_checks_on_a_fresh_node();
+    let c = Cluster::swarm(3);
+    the_ingress_network_is_made_at_init(&c);
+    for cli in [Cli::Docker, Cli::Berth] {
+        encrypted_is_refused_without_esp(&c, cli);
+        tasks_meet_over_the_overlay(&c, cli);
+        the_mesh_answers_on_every_node_with_the_clients_address(&c, cli);
+    }
+}
+
+/// `--publish 8080:80` on two replicas: every node's address answers,
+/// both replicas serve, and each sees the outside client's own address
+/// (Docker's mesh shows its load balancer's); a node's own clients are
+/// served too. A port another service holds is refused; 0 takes one of
+/// 30000-32767.
+fn the_mesh_answers_on_every_node_with_the_clients_address(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let (svc, port) = match cli {
+        Cli::Docker => ("meshd", 8080u16),
+        Cli::Berth => ("meshb", 8081u16),
+    };
+    let publish = format!("published={port},target=80");
+    let create = |name: &str, publish: &str, replicas: &str| {
+        let args = [
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            name,
+            "--publish",
+            publish,
+            "--replicas",
+            replicas,
+            "--replicas-max-per-node",
+            "1",
+            "busybox",
+            "sh",
+            "-c",
+            CGI_HTTPD,
+        ];
+        cli.run(m, &args)
+    };
+    ok(&create(svc, &publish, "2"), "service create --publish");
+    let mut tasks = Vec::new();
+    let up = eventually(60, || {
+        tasks = task_containers(c, svc);
+        tasks.len() == 2
+    });
+    assert!(up, "2 replicas of {svc}: {tasks:?}");
+    let path = "/cgi-bin/ip";
+    let mut replicas = BTreeSet::new();
+    for i in 0..c.nodes.len() {
+        let addr = c.node(i).addr.clone();
+        let answers = eventually(20, || c.underlay_get(&addr, port, path).is_some());
+        assert!(
+            answers,
+            "{addr}:{port} through the mesh: {}",
+            debug_node(c, i, &tasks)
+        );
+        for _ in 0..4 {
+            let body = c.underlay_get(&addr, port, path).unwrap_or_default();
+            let mut words = body.split_whitespace();
+            let client = words.next().unwrap_or_default().to_string();
+            assert_eq!(
+                client,
+                format!("[::ffff:{}]", common::cluster::CLIENT_ADDR),
+                "the task sees the client's address, through node {i}"
+            );
+            replicas.extend(words.next().map(str::to_string));
+        }
+    }
+    // the second replica serves once it reports running
+    let both = eventually(20, || {
+        let body = c
+            .underlay_get(&c.node(0).addr, port, path)
+            .unwrap_or_default();
+        replicas.extend(body.split_whitespace().nth(1).map(str::to_string));
+        replicas.len() == 2
+    });
+    assert!(both, "both replicas serve: {replicas:?}");
+    // the node's own clients, through its loopback
+    let own = c.node_get(1, "127.0.0.1", port, path).unwrap_or_default();
+    assert!(
+        own.starts_with("[::ffff:10.0.0."),
+        "from node 1 itself: {own}"
+    );
+
+    let clash = create("clash", &publish, "1");
+    assert_ne!(code(&clash), 0, "a port another service publishes");
+    assert!(
+        stderr(&clash).contains(&format!(
+            "port '{port}' is already in use by service '{svc}'"
+        )),
+        "{}",
+        stderr(&clash)
+    );
+    let dynamic = format!("dyn{svc}");
+    ok(
+        &create(&dynamic, "target=80", "1"),
+        "service create --publish target=80",
+    );
+    let format = "{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}";
+    let picked = ok(
+        &cli.run(m, &["service", "inspect", "--format", format, &dynamic]),
+        "inspect",
+    );
+    let picked: u32 = picked.trim().parse().unwrap_or(0);
+    assert!(
+        (30000..=32767).contains(&picked),
+        "a dynamic port: {picked}"
+    );
+    ok(&cli.run(m, &["service", "rm", svc, &dynamic]), "service rm");
+    let closed = eventually(20, || c.underlay_get(&c.node(0).addr, port, path).is_none());
+    assert!(closed, "{port} closes with its service");
+}
+
+/// swarm init refuses a bad pool or data path port with dockerd's words.
+fn init_checks_on_a_fresh_node() {
+    let d = Daemon::start();
+    for cli in [Cli::Docker, Cli::Berth] {
+        let cases: [(&[&str], &str); 3] = [
+            (
+                &[
+                    "--default-addr-pool",
+                    "10.20.0.0/16",
+                    "--default-addr-pool-mask-length",
+                    "30",
+                ],
+                "subnet size is out of range: 30",
+            ),
+            (
+                &[
+                    "--default-addr-pool",
+                    "10.0.0.0/8",
+                    "--default-addr-pool-mask-length",
+                    "4",
+                ],
+                "Subnet size is too small for pool: 4",
+            ),
+            (
+                &["--data-path-port", "80"],
+                "Datapath port number is not in valid range (1024-49151) : 80",
+            ),
+        ];
+        for (flags, want) in cases {
+            let mut args = vec!["swarm", "init", "--advertise-addr", "127.0.0.1"];
+            args.extend_from_slice(flags);
+            let o = cli.run(&d, &args);
+            assert_ne!(code(&o), 0, "{args:?} succeeded");
+            assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+        }
+    }
+    // a pool and mask length that pass give the ingress network its subnet
+    let init = [
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--default-addr-pool",
+        "10.123.0.0/16",
+        "--default-addr-pool-mask-length",
+        "26",
+    ];
+    ok(&d.docker(&init), "swarm init with a pool");
+    let format = "{{range .IPAM.Config}}{{.Subnet}}{{end}}";
+    let subnet = ok(
+        &d.docker(&["network", "inspect", "--format", format, "ingress"]),
+        "inspect ingress",
+    );
+    assert_eq!(subnet.trim(), "10.123.0.0/26");
+}
+
+fn the_ingress_network_is_made_at_init(c: &Cluster) {
+    let m = &c.node(0).daemon;
+    for cli in [Cli::Docker, Cli::Berth] {
+        let format = r#"{{.Driver}} {{.Scope}} {{.Ingress}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}"#;
+        let shown = ok(
+            &cli.run(m, &["network", "inspect", "--format", format, "ingress"]),
+            "inspect ingress",
+        );
+        assert_eq!(shown.trim(), "overlay swarm true 10.0.0.0/24 10.0.0.1 4096");
+    }
+}
+
+fn encrypted_is_refused_without_esp(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let o = cli.run(
+        m,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "-o",
+            "encrypted",
+            "secure",
+        ],
+    );
+    assert_ne!(code(&o), 0, "an encrypted network on a kernel without ESP");
+    assert!(
+        stderr(&o).contains("cannot create secure network: required modules to install IPSEC rules are missing on host"),
+        "{}",
+        stderr(&o)
+    );
+    let ls = ok(
+        &cli.run(m, &["network", "ls", "--format", "{{.Name}}"]),
+        "ls",
+    );
+    assert!(!ls.lines().any(|l| l == "secure"), "nothing made: {ls}");
+}
+
+/// The running containers of `service`: (node, container id).
+fn task_containers(c: &Cluster, service: &str) -> Vec<(usize, String)> {
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    (0..c.nodes.len())
+        .flat_map(|i| {
+            let o = c.node(i).daemon.docker(&["ps", "-q", "--filter", &filter]);
+            stdout(&o)
+                .lines()
+                .map(|id| (i, id.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn exec(c: &Cluster, at: &(usize, String), script: &str) -> (i32, String) {
+    let o = c
+        .node(at.0)
+        .daemon
+        .docker(&["exec", &at.1, "sh", "-c", script]);
+    (code(&o), stdout(&o) + &stderr(&o))
+}
+
+/// The addresses `nslookup NAME` gives inside a container.
+fn lookup(c: &Cluster, at: &(usize, String), name: &str) -> BTreeSet<String> {
+    let (_, out) = exec(c, at, &format!("nslookup {name} 127.0.0.11"));
+    // busybox prints the server first, then "Name: …" and "Address: …"
+    out.split("Name:")
+        .skip(1)
+        .flat_map(|part| {
+            part.lines()
+                .filter_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.trim().split(' ').next().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|a| a.contains('.'))
+        .collect()
+}
+
+/// `GET /cgi-bin/ip` from `at` to `ip` port 80, `tries` times: the
+/// answers, "caller-address replica-hostname" each, or "FAILED x" (nc:
+/// Debian's static busybox wget crashes).
+fn get_ip(c: &Cluster, at: &(usize, String), ip: &str, tries: usize) -> Vec<String> {
+    let script = format!(
+        "for i in $(seq {tries}); do printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80 | tail -n 1 | grep . || echo FAILED x; done"
+    );
+    let (_, out) = exec(c, at, &script);
+    out.lines().map(str::to_string).collect()
+}
+
+/// The hostnames answering at `ip` over `tries` requests from `at`.
+fn answering(c: &Cluster, at: &(usize, String), ip: &str, tries: usize) -> BTreeSet<String> {
+    get_ip(c, at, ip, tries)
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+fn tasks_meet_over_the_overlay(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let x = match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    };
+    let (net, web, rr) = (format!("ov{x}"), format!("web{x}"), format!("rr{x}"));
+    ok(
+        &cli.run(m, &["network", "create", "-d", "overlay", &net]),
+        "network create",
+    );
+    let network = format!("name={net},alias=www{x}");
+    let create = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            name,
+            "--network",
+            &network,
+            "--replicas",
+            "3",
+            "--replicas-max-per-node",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", CGI_HTTPD]);
+        ok(&cli.run(m, &args), "service create");
+    };
+    create(&web, &[]);
+    let mut tasks = Vec::new();
+    let up = eventually(60, || {
+        tasks = task_containers(c, &web);
+        tasks.len() == 3
+    });
+    assert!(up, "3 replicas of {web}: {tasks:?}");
+    let nodes: BTreeSet<usize> = tasks.iter().map(|(n, _)| *n).collect();
+    assert_eq!(nodes.len(), 3, "one replica per node");
+
+    // the store's addresses: a VIP in the network's subnet, one per task
+    let vip = ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "inspect",
+                "--format",
+                "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+                &web,
+            ],
+        ),
+        "service inspect",
+    );
+    let vip = vip.trim().split('/').next().unwrap_or("").to_string();
+    let subnet = ok(
+        &cli.run(
+            m,
+            &[
+                "network",
+                "inspect",
+                "--format",
+                "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+                &net,
+            ],
+        ),
+        "network inspect",
+    );
+    let prefix = subnet
+        .trim()
+        .rsplit_once('.')
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default();
+    assert!(
+        vip.starts_with(&format!("{prefix}.")),
+        "VIP {vip} in {subnet}"
+    );
+
+    // by address: from the replica on node 0 to the one on node 2
+    let a = tasks
+        .iter()
+        .find(|(n, _)| *n == 0)
+        .cloned()
+        .expect("a replica on node 0");
+    let b = tasks
+        .iter()
+        .find(|(n, _)| *n == 2)
+        .cloned()
+        .expect("a replica on node 2");
+    let b_ip = ok(
+        &c.node(2).daemon.docker(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &b.1,
+        ]),
+        "the replica's address",
+    );
+    let b_ip = b_ip.trim().to_string();
+    assert!(b_ip.starts_with(&format!("{prefix}.")), "{b_ip}");
+    let out = get_ip(c, &a, &b_ip, 1).join("");
+    assert!(
+        !out.contains("FAILED"),
+        "node 0 to node 2 over VXLAN: {out}"
+    );
+    let a_ip = ok(
+        &c.node(0).daemon.docker(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &a.1,
+        ]),
+        "the caller's address",
+    );
+    // httpd listens on [::]: "[::ffff:10.0.1.3] hostname"
+    assert!(
+        out.starts_with(&format!("[::ffff:{}]", a_ip.trim())),
+        "the callee sees the caller's own address: {out}"
+    );
+
+    // by name: the VIP, balanced over all three; tasks.NAME; the alias
+    assert_eq!(
+        lookup(c, &a, &web),
+        BTreeSet::from([vip.clone()]),
+        "{}",
+        exec(
+            c,
+            &a,
+            &format!("nslookup {web} 127.0.0.11; cat /etc/resolv.conf; ip addr")
+        )
+        .1
+    );
+    let task_ips = lookup(c, &a, &format!("tasks.{web}"));
+    assert_eq!(task_ips.len(), 3, "tasks.{web}: {task_ips:?}");
+    assert_eq!(
+        lookup(c, &a, &format!("www{x}")),
+        BTreeSet::from([vip.clone()])
+    );
+    let seen = answering(c, &a, &vip, 12);
+    assert_eq!(seen.len(), 3, "every replica behind the VIP: {seen:?}");
+    assert!(!seen.contains("x"), "no failed request: {seen:?}");
+
+    // a worker has the network while a task there uses it
+    let w = &c.node(1).daemon;
+    let ls = ok(
+        &cli.run(
+            w,
+            &[
+                "network",
+                "ls",
+                "--format",
+                "{{.Name}} {{.Driver}} {{.Scope}}",
+            ],
+        ),
+        "ls",
+    );
+    assert!(ls.contains(&format!("{net} overlay swarm")), "{ls}");
+    assert!(ls.contains("docker_gwbridge bridge local"), "{ls}");
+
+    // scaled down: the removed task leaves DNS and the VIP
+    ok(
+        &cli.run(m, &["service", "scale", "--detach", &format!("{web}=2")]),
+        "scale",
+    );
+    let mut now = BTreeSet::new();
+    let shrunk = eventually(20, || {
+        now = lookup(c, &a, &format!("tasks.{web}"));
+        now.len() == 2
+    });
+    assert!(shrunk, "tasks.{web} after scaling to 2: {now:?}");
+    assert!(now.is_subset(&task_ips), "{now:?} ⊂ {task_ips:?}");
+    let caller = tasks_left(c, &web);
+    let seen = answering(c, &caller, &vip, 10);
+    assert_eq!(seen.len(), 2, "two replicas behind the VIP: {seen:?}");
+    assert!(
+        !seen.contains("x"),
+        "no request to a task that has gone: {seen:?}"
+    );
+
+    // dnsrr: the name gives the tasks, and there is no VIP
+    create(&rr, &["--endpoint-mode", "dnsrr"]);
+    let mut rr_ips = BTreeSet::new();
+    let listed = eventually(60, || {
+        rr_ips = lookup(c, &caller, &rr);
+        rr_ips.len() == 3
+    });
+    assert!(listed, "{rr} by dnsrr: {rr_ips:?}");
+    assert_eq!(rr_ips, lookup(c, &caller, &format!("tasks.{rr}")));
+    let rr_vips = ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "inspect",
+                "--format",
+                "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+                &rr,
+            ],
+        ),
+        "dnsrr inspect",
+    );
+    assert_eq!(rr_vips.trim(), "", "a dnsrr service has no VIP");
+
+    // once no task uses it, a worker lets the network go; then it is removed
+    ok(&cli.run(m, &["service", "rm", &web, &rr]), "service rm");
+    let gone = eventually(30, || {
+        let ls = stdout(&cli.run(w, &["network", "ls", "--format", "{{.Name}}"]));
+        !ls.lines().any(|l| l == net)
+    });
+    assert!(gone, "{net} still on the worker");
+    let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &net])) == 0);
+    assert!(removed, "network rm {net}");
+}
+
+/// A running replica of `service`, once the scale-down has settled.
+fn tasks_left(c: &Cluster, service: &str) -> (usize, String) {
+    let mut left = Vec::new();
+    let settled = eventually(30, || {
+        left = task_containers(c, service);
+        left.len() == 2
+    });
+    assert!(settled, "{service}: {left:?}");
+    left.remove(0)
+}
+
+/// What a node's namespace and its tasks hold, for a failed mesh check.
+fn debug_node(c: &Cluster, i: usize, tasks: &[(usize, String)]) -> String {
+    let pid = c.node(i).daemon.ns_pid.to_string();
+    let o = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid,
+            "-m",
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "nft list table ip berth-mesh; ip -br addr; ip route; ip neigh; grep -E '8080|8081' /proc/net/nf_conntrack; cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter; for f in $(find / -xdev -name 'ov-*' -path '*netns*' 2>/dev/null); do echo $f; nsenter --net=$f sh -c 'ip -br link; ip neigh; bridge fdb show | grep dst'; done",
+        ])
+        .output()
+        .expect("nsenter");
+    let mut out =
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    for t in tasks {
+        out += &exec(c, t, "ip -br addr; ip route; ip rule; ip route show table all | grep 2001; cat /proc/net/nf_conntrack 2>/dev/null | head").1;
+    }
+    out
+}
