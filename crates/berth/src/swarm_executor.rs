@@ -259,6 +259,7 @@ fn host_config(t: &Task, node: &NodeContext) -> Result<HostConfig, String> {
         .flatten()
         .collect();
     let mut hc = json!({
+        "PortBindings": host_mode_ports(t),
         "Mounts": mounts,
         "CapAdd": c.capability_add,
         "CapDrop": c.capability_drop,
@@ -283,6 +284,30 @@ fn host_config(t: &Task, node: &NodeContext) -> Result<HostConfig, String> {
         }
     }
     serde_json::from_value(hc).map_err(|e| format!("host config: {e}"))
+}
+
+/// `--publish mode=host`: bound by the task's own container on its
+/// node, as dockerd's executor binds them (published 0 is any free port).
+fn host_mode_ports(t: &Task) -> Value {
+    let mut bindings = serde_json::Map::new();
+    for p in t
+        .ports
+        .iter()
+        .filter(|p| p.publish_mode.as_deref() == Some("host"))
+    {
+        let proto = p.protocol.clone().unwrap_or_else(|| "tcp".into());
+        let host = p
+            .published_port
+            .filter(|n| *n > 0)
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        let key = format!("{}/{proto}", p.target_port);
+        let entry = bindings.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({ "HostIp": "", "HostPort": host }));
+        }
+    }
+    Value::Object(bindings)
 }
 
 /// dockerd's executor error for a container whose health check failed.
@@ -328,10 +353,15 @@ impl TaskExecutor for EngineExecutor {
     async fn prepare(&self, t: &Task, node: &NodeContext) -> Result<String, String> {
         let name = t.container_name();
         let files = task_files(t, node)?;
+        let endpoints = {
+            // netlink: off the async threads
+            let (net, task) = (self.net.clone(), t.clone());
+            tokio::task::spawn_blocking(move || net.endpoints(&task))
+                .await
+                .map_err(|e| e.to_string())??
+        };
         if let Ok(v) = self.engine.container_inspect(&name, false) {
             self.engine.set_task_files(&v.record.id, files);
-            // its networks again (after a daemon restart, say)
-            self.net.endpoints(t)?;
             return Ok(v.record.id);
         }
         let image = t
@@ -341,7 +371,7 @@ impl TaskExecutor for EngineExecutor {
             .map(|c| c.image.clone())
             .unwrap_or_default();
         self.ensure_image(&image, t.pull_auth.as_ref()).await?;
-        let (mode, endpoints) = self.net.endpoints(t)?;
+        let (mode, endpoints) = endpoints;
         let mut host_config = host_config(t, node)?;
         if mode.is_some() {
             host_config.network_mode = mode;
@@ -371,7 +401,8 @@ impl TaskExecutor for EngineExecutor {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        self.net.write_vips(container);
+        let (net, c) = (self.net.clone(), container.to_string());
+        let _ = tokio::task::spawn_blocking(move || net.write_vips(&c)).await;
         loop {
             let Some(s) = self.inspect(container).await else {
                 return Err("task: its container is gone".into());

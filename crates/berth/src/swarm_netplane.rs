@@ -146,8 +146,8 @@ impl NetPlane {
 
     fn write_mesh(&self, ports: &[mesh::Published]) {
         let script = mesh::host_script(ports);
-        let before = self.state().mesh.clone();
-        if before.as_deref() == Some(script.as_str()) || (before.is_none() && ports.is_empty()) {
+        // the first write after start clears what a previous run left
+        if self.state().mesh.as_deref() == Some(script.as_str()) {
             return;
         }
         match berth_bridge::nft::apply(&script) {
@@ -195,6 +195,13 @@ impl NetPlane {
             let v = views.get(&a.network_id).ok_or_else(|| {
                 format!("network {} is not in this node's assignments", a.network_id)
             })?;
+            if a.addresses.is_empty() {
+                // the managers found the network full (swarmkit's words)
+                return Err(format!(
+                    "could not find an available IP on network {}",
+                    v.network.spec.name
+                ));
+            }
             self.adopt(v)?;
             let name = v.network.spec.name.clone();
             mode.get_or_insert_with(|| name.clone());

@@ -28,7 +28,59 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         encrypted_is_refused_without_esp(&c, cli);
         tasks_meet_over_the_overlay(&c, cli);
         the_mesh_answers_on_every_node_with_the_clients_address(&c, cli);
+        host_mode_ports_answer_where_a_task_runs(&c, cli);
     }
+}
+
+/// `--publish mode=host` on a global service: each node's port is bound
+/// by that node's own task, and answers with it.
+fn host_mode_ports_answer_where_a_task_runs(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let (svc, port) = match cli {
+        Cli::Docker => ("hostd", 8082u16),
+        Cli::Berth => ("hostb", 8083u16),
+    };
+    let publish = format!("mode=host,published={port},target=80");
+    let args = [
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        svc,
+        "--mode",
+        "global",
+        "--publish",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        CGI_HTTPD,
+    ];
+    ok(&cli.run(m, &args), "service create --publish mode=host");
+    let mut tasks = Vec::new();
+    let up = eventually(60, || {
+        tasks = task_containers(c, svc);
+        tasks.len() == 3
+    });
+    assert!(up, "a task on each node: {tasks:?}");
+    for (node, container) in &tasks {
+        let addr = c.node(*node).addr.clone();
+        let mut body = String::new();
+        let answered = eventually(20, || {
+            body = c
+                .underlay_get(&addr, port, "/cgi-bin/ip")
+                .unwrap_or_default();
+            !body.is_empty()
+        });
+        assert!(answered, "{addr}:{port} in host mode");
+        let replica = body.split_whitespace().nth(1).unwrap_or_default();
+        assert!(
+            container.starts_with(replica),
+            "node {node} answers with its own task: {body}"
+        );
+    }
+    ok(&cli.run(m, &["service", "rm", svc]), "service rm");
 }
 
 /// `--publish 8080:80` on two replicas: every node's address answers,

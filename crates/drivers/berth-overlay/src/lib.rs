@@ -116,6 +116,19 @@ impl OverlayDriver {
         if berth_bridge::links::link_exists(name)? {
             return Ok(());
         }
+        // the leg's subnet is routed in the node's own namespace: it must
+        // not take the route of a network the host is on
+        let subnet = berth_ipnet::Subnet { addr: ip, prefix }.network();
+        if let Some(host) = berth_bridge::links::host_subnets()?
+            .into_iter()
+            .find(|h| h.overlaps(&subnet))
+        {
+            anyhow::bail!(
+                "the ingress network's subnet {subnet} overlaps {host}, a network this host is on: \
+                 give the swarm another address pool (swarm init --default-addr-pool) or \
+                 recreate the ingress network with another --subnet"
+            );
+        }
         let layout = self
             .lock()
             .get(network_id)

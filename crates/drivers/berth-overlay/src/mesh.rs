@@ -19,10 +19,18 @@ use crate::links::mac_of;
 /// The leg's name in the node's namespace.
 pub const LEG: &str = "berth-ingress";
 const HOST_TABLE: &str = "berth-mesh";
-/// Marks and routing tables of the return path: one per node's leg.
+/// Marks, routing tables and rule preferences of the return path: one per
+/// node's leg, numbered by the leg address's low 14 bits, so that a node
+/// joining or leaving renumbers no other leg (conntrack keeps the marks of
+/// connections under way).
 const MARK_BASE: u32 = 0x0b00_0000;
 const TABLE_BASE: u32 = 2000;
-const RULE_PREF_BASE: u32 = 20000;
+const RULE_PREF_BASE: u32 = 10000;
+const SLOTS: u32 = 1 << 14;
+
+fn slot(leg: Ipv4Addr) -> u32 {
+    u32::from(leg) % SLOTS
+}
 
 /// A published port and the tasks behind it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,14 +118,7 @@ pub fn task_rules(ifname: &str, legs: &[Ipv4Addr]) -> String {
     }
     let elems: Vec<String> = legs
         .iter()
-        .enumerate()
-        .map(|(i, ip)| {
-            format!(
-                "{} : {:#x}",
-                mac_text(mac_of(*ip)),
-                MARK_BASE + i as u32 + 1
-            )
-        })
+        .map(|ip| format!("{} : {:#x}", mac_text(mac_of(*ip)), MARK_BASE + slot(*ip)))
         .collect();
     format!(
         "  map legs {{\n    type ether_addr : mark\n    elements = {{ {} }}\n  }}\n  chain ingress_in {{\n    type filter hook prerouting priority mangle; policy accept;\n    iifname \"{ifname}\" ct state new ct mark set ether saddr map @legs\n  }}\n  chain ingress_out {{\n    type route hook output priority mangle; policy accept;\n    ct mark != 0 meta mark set ct mark\n  }}\n",
@@ -141,12 +142,18 @@ pub fn apply_task_routes(netns: &Path, ifname: &str, legs: &[Ipv4Addr]) -> Resul
         script,
         "echo 0 > /proc/sys/net/ipv4/conf/{ifname}/rp_filter"
     );
-    for (i, ip) in legs.iter().enumerate() {
-        let n = i as u32 + 1;
+    // the rules of legs that are gone go too
+    let _ = writeln!(
+        script,
+        "ip rule show | while IFS=: read pref rest; do if [ \"$pref\" -ge {RULE_PREF_BASE} ] && [ \"$pref\" -lt {} ]; then ip rule del pref \"$pref\"; fi; done",
+        RULE_PREF_BASE + SLOTS
+    );
+    for ip in legs {
+        let n = slot(*ip);
         let (mark, table, pref) = (MARK_BASE + n, TABLE_BASE + n, RULE_PREF_BASE + n);
         let _ = writeln!(
             script,
-            "ip rule del pref {pref} 2>/dev/null; ip rule add pref {pref} fwmark {mark:#x} lookup {table}\nip route replace default via {ip} dev {ifname} table {table}"
+            "ip rule add pref {pref} fwmark {mark:#x} lookup {table}\nip route replace default via {ip} dev {ifname} table {table}"
         );
     }
     let ns = netns.to_path_buf();
@@ -199,7 +206,8 @@ mod tests {
             "eth0",
             &["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()],
         );
-        assert!(r.contains("02:42:0a:00:00:02 : 0xb000001, 02:42:0a:00:00:03 : 0xb000002"));
+        // numbered by the legs' addresses, not their places in the list
+        assert!(r.contains("02:42:0a:00:00:02 : 0xb000002, 02:42:0a:00:00:03 : 0xb000003"));
         assert!(r.contains("iifname \"eth0\" ct state new ct mark set ether saddr map @legs"));
     }
 }

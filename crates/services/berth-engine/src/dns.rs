@@ -17,6 +17,13 @@ use crate::{Engine, LockExt};
 
 pub const RESOLVER: &str = "127.0.0.11";
 
+/// Networks whose containers are not found by name: the default bridge,
+/// and swarm tasks' gateway bridge (no traffic between its containers;
+/// dockerd disables its name resolution).
+fn no_names_on(network: &str) -> bool {
+    matches!(network, "bridge" | "docker_gwbridge")
+}
+
 impl Engine {
     /// Whether the container resolves names through the embedded server.
     pub(crate) fn uses_embedded_dns(&self, rec: &ContainerRecord) -> bool {
@@ -151,7 +158,7 @@ impl Engine {
         let nets: Vec<&str> = asker
             .endpoints
             .iter()
-            .filter(|(n, _)| n.as_str() != "bridge")
+            .filter(|(n, _)| !no_names_on(n))
             .map(|(_, ep)| ep.network_id.as_str())
             .collect();
         let mut ips = Vec::new();

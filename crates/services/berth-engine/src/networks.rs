@@ -318,12 +318,20 @@ impl Engine {
                 }
             }
         }
+        // a swarm task's host-mode ports go on its gateway bridge endpoint
+        let publish_on = if primary.swarm_scoped() {
+            nets[route].clone()
+        } else {
+            primary.clone()
+        };
         match if rec.primary_detached {
             // the ports were published on the primary network and went with it
             Ok(Vec::new())
         } else {
-            port_requests(rec)
-                .and_then(|ports| self.networks.publish(&primary, &eps[&primary.name], &ports))
+            port_requests(rec).and_then(|ports| {
+                self.networks
+                    .publish(&publish_on, &eps[&publish_on.name], &ports)
+            })
         } {
             Ok(ports) => Ok((eps, ports)),
             Err(e) => {

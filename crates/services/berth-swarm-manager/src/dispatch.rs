@@ -127,7 +127,9 @@ async fn next_change(
 fn touches(e: &Event, node_id: &str) -> bool {
     let on_node = |o: &Object| match o {
         Object::Task(t) => t.node_id == node_id || !t.networks.is_empty(),
-        Object::Service(s) => !s.spec.task_template.networks.is_empty(),
+        Object::Service(s) => {
+            !s.spec.task_template.networks.is_empty() || !s.endpoint.ports.is_empty()
+        }
         Object::Secret(_) | Object::Config(_) | Object::Network(_) | Object::Node(_) => true,
         _ => false,
     };
@@ -188,13 +190,19 @@ fn network_views(store: &Store, mine: &[Task]) -> Vec<NetworkView> {
         .collect()
 }
 
+/// A node's VXLAN endpoint: the address it is seen at, an IPv4-mapped
+/// one (a dual-stack listener's view) as plain IPv4.
+fn vtep_of(addr: &str) -> String {
+    addr.strip_prefix("::ffff:").unwrap_or(addr).to_string()
+}
+
 fn network_view(store: &Store, n: &Network) -> NetworkView {
     let node_up = |id: &str| {
         store
             .node(id)
             .is_some_and(|node| node.status.state != NodeState::Down)
     };
-    let vtep = |id: &str| store.node(id).map(|node| node.status.addr.clone());
+    let vtep = |id: &str| store.node(id).map(|node| vtep_of(&node.status.addr));
     let endpoints = store
         .tasks()
         .filter(|t| t.status.state <= TaskState::Running && !t.node_id.is_empty())
@@ -254,7 +262,7 @@ fn network_view(store: &Store, n: &Network) -> NetworkView {
             .filter(|node| !node.ingress_addr.is_empty() && !node.status.addr.is_empty())
             .map(|node| Leg {
                 node_id: node.id.clone(),
-                vtep: node.status.addr.clone(),
+                vtep: vtep_of(&node.status.addr),
                 address: node.ingress_addr.clone(),
             })
             .collect()

@@ -170,6 +170,8 @@ impl Swarm {
                 tracing::warn!("removing task container {container} on leave: {e}");
             }
         }
+        // no swarm network, mesh or leg outlives the swarm here
+        exec.networks("", Vec::new(), 0).await;
     }
 
     /// Stops serving without leaving (daemon shutdown).

@@ -39,11 +39,19 @@ fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
     if spec.ingress && spec.attachable {
         return Err(invalid("ingress network cannot be attachable"));
     }
-    // libnetwork reads the option's presence, whatever its value
-    if spec.options.contains_key(ENCRYPTED_OPTION) && !crate::kernel::esp_supported() {
+    // libnetwork reads the option's presence, whatever its value; an
+    // encrypted network is never made in clear
+    if spec.options.contains_key(ENCRYPTED_OPTION) {
+        let why = if crate::kernel::esp_supported() {
+            "berth does not encrypt overlay traffic yet"
+        } else {
+            "this kernel cannot add IPsec ESP states: it needs esp4, xfrm_user and gcm(aes)"
+        };
         return Err(SwarmError::Rpc {
             code: "FailedPrecondition",
-            desc: "cannot create secure network: required modules to install IPSEC rules are missing on host (this kernel cannot add IPsec ESP states: it needs esp4, xfrm_user and gcm(aes)); berth never falls back to an unencrypted network".into(),
+            desc: format!(
+                "cannot create secure network: required modules to install IPSEC rules are missing on host ({why}); berth never falls back to an unencrypted network"
+            ),
         });
     }
     for c in spec.ipam.iter().flat_map(|i| &i.configs) {

@@ -107,8 +107,14 @@ impl Staged<'_> {
         if !n.ingress_addr.is_empty() {
             return Ok(());
         }
+        // a full ingress subnet must not keep a node from joining: it
+        // goes without a leg (its mesh does not answer) and says so
         if let Some(ingress) = self.ingress_id() {
-            n.ingress_addr = self.take_address(&ingress)?.unwrap_or_default();
+            n.ingress_addr = self
+                .take_address(&ingress)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
         }
         Ok(())
     }
@@ -131,14 +137,24 @@ impl Staged<'_> {
         Ok(())
     }
 
+    /// A task's address, or none when the network is full: that task
+    /// fails on its node with swarmkit's words, and the rest of the batch
+    /// (other services' tasks) still commits.
+    fn address_or_none(&mut self, net: &str) -> Vec<String> {
+        self.take_address(net).ok().flatten().into_iter().collect()
+    }
+
     /// A new task's address on each network of its spec, after the
     /// ingress network's when its service publishes through the mesh.
     pub(crate) fn attach_task(&mut self, t: &mut Task) -> Result<(), StoreError> {
         if !t.networks.is_empty() {
             return Ok(());
         }
+        if let Some(Object::Service(s)) = self.current(Kind::Service, &t.service_id) {
+            t.ports = s.endpoint.ports.clone();
+        }
         if let Some(ingress) = self.ingress_for(&t.service_id) {
-            let addresses = self.take_address(&ingress)?.into_iter().collect();
+            let addresses = self.address_or_none(&ingress);
             t.networks.push(TaskAttachment {
                 network_id: ingress,
                 addresses,
@@ -149,7 +165,7 @@ impl Staged<'_> {
             if t.networks.iter().any(|x| x.network_id == a.target) {
                 continue;
             }
-            let addresses = self.take_address(&a.target)?.into_iter().collect();
+            let addresses = self.address_or_none(&a.target);
             t.networks.push(TaskAttachment {
                 network_id: a.target.clone(),
                 addresses,

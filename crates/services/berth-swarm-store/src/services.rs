@@ -490,6 +490,10 @@ pub struct Task {
     /// its addresses on the networks of its spec, given when it is made
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<crate::networks::TaskAttachment>,
+    /// the service's published ports when the task was made (its node
+    /// binds the host-mode ones)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortConfig>,
 }
 
 impl Task {

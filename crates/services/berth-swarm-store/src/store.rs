@@ -630,6 +630,7 @@ impl Staged<'_> {
             // not drop them
             (Object::Task(t), Object::Task(was)) if t.networks.is_empty() => {
                 t.networks = was.networks.clone();
+                t.ports = was.ports.clone();
             }
             (Object::Node(n), Object::Node(was)) if n.ingress_addr.is_empty() => {
                 n.ingress_addr = was.ingress_addr.clone();

@@ -37,11 +37,14 @@ pub async fn list(State(s): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResu
     let p = Params::parse(q.as_deref())?;
     let filters = p.filters()?;
     let mut swarm = s.swarm.networks().await;
-    // a swarm network this node has a task on is listed once, as the
-    // cluster's (a worker lists its local view)
+    // a manager lists swarm networks as the cluster has them (a local
+    // instance may outlive its network by a moment); a worker lists the
+    // ones its tasks use
+    let manager = s.swarm.info().await.control_available;
     let networks = s.engine.network_list(&filters)?;
     let mut answer = networks
         .iter()
+        .filter(|v| !(manager && v.record.swarm_scoped()))
         .filter(|v| !swarm.iter().any(|n| n.id == v.record.id))
         .map(wire::network_json)
         .collect::<Result<Vec<_>, _>>()?;
@@ -69,12 +72,14 @@ async fn find_network(s: &SwarmState, reference: &str, scope: Lookup<'_>) -> Api
         Lookup::Inspect(scope) => (scope, true),
         Lookup::Remove => (None, false),
     };
+    let manager = s.swarm.info().await.control_available;
     let local: Vec<(String, String)> = match scope {
         Some("swarm") => Vec::new(),
         _ => s
             .engine
             .network_list(&Default::default())?
             .into_iter()
+            .filter(|v| !(manager && v.record.swarm_scoped()))
             .map(|v| (v.record.id, v.record.name))
             .collect(),
     };
