@@ -408,6 +408,11 @@ impl TaskExecutor for EngineExecutor {
                 return Err("task: its container is gone".into());
             };
             if !s.running {
+                // a task that is done already (a job's `true`) succeeded;
+                // waiting reports its exit
+                if s.exit_code == 0 {
+                    return Ok(s.pid);
+                }
                 return Err(format!("task: non-zero exit ({})", s.exit_code));
             }
             match self.health(container).as_deref() {

@@ -368,7 +368,20 @@ fn a_job_runs_to_completion(c: &Cluster, cli: Cli) {
         let out = stdout(&o);
         out.lines().filter(|l| l.starts_with("Complete")).count() == 3
     });
-    assert!(done, "three completions");
+    assert!(
+        done,
+        "three completions: {}",
+        stdout(&cli.run(
+            m,
+            &[
+                "service",
+                "ps",
+                "job",
+                "--format",
+                "{{.Name}} {{.CurrentState}} {{.Error}}"
+            ]
+        ))
+    );
     let ls = ok(
         &cli.run(m, &["service", "ls", "--filter", "name=job"]),
         "ls",
