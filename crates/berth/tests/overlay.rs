@@ -80,6 +80,23 @@ fn host_mode_ports_answer_where_a_task_runs(c: &Cluster, cli: Cli) {
             "node {node} answers with its own task: {body}"
         );
     }
+    let ports = ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.Ports}}",
+                svc,
+            ],
+        ),
+        "service ps",
+    );
+    let want = format!("*:{port}->80/tcp");
+    assert!(ports.lines().all(|l| l == want), "{want}: {ports}");
     ok(&cli.run(m, &["service", "rm", svc]), "service rm");
 }
 

@@ -161,6 +161,23 @@ pub fn service_answer(view: &ServiceView, with_status: bool) -> Value {
     a
 }
 
+/// A live task's host-mode ports, as its node binds them (`service ps`
+/// shows them). A port published as 0 is bound to a random one the
+/// managers are not told of, and is left out.
+fn port_status(t: &Task) -> Value {
+    let live = t.status.state <= berth_swarm_store::TaskState::Running;
+    let ports: Vec<&berth_swarm_store::PortConfig> = t
+        .ports
+        .iter()
+        .filter(|p| p.publish_mode.as_deref() == Some("host"))
+        .filter(|p| p.published_port.is_some_and(|n| n > 0))
+        .collect();
+    if !live || ports.is_empty() {
+        return json!({});
+    }
+    json!({ "Ports": ports })
+}
+
 pub fn task_answer(t: &Task) -> Value {
     let mut a = json!({ "ID": t.id, "Labels": {} });
     meta(&mut a, &t.meta);
@@ -177,7 +194,7 @@ pub fn task_answer(t: &Task) -> Value {
         "Timestamp": st.timestamp.as_ref().map(time).unwrap_or_else(|| time(&t.meta.updated_at)),
         "State": st.state.as_str(),
         "Message": st.message,
-        "PortStatus": {},
+        "PortStatus": port_status(t),
     });
     if !st.err.is_empty() {
         status["Err"] = json!(st.err);
