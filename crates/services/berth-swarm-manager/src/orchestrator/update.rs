@@ -26,16 +26,11 @@ enum Phase {
     RollbackPaused,
 }
 
-/// A task made from another task template than the service's (swarmkit's
-/// `IsTaskDirty`): a scale alone changes the spec's version, not this.
-/// swarmkit's `IsTaskDirty`: the task's spec, or the ports it was made
-/// with (a task must join ingress, or bind a host port, to serve them).
+/// A task made from another task template than the service's, or with
+/// other ports (swarmkit's `IsTaskDirty`: a task must join ingress, or
+/// bind a host port, to serve them); a scale alone changes neither.
 fn dirty(s: &Service, t: &Task) -> bool {
-    t.spec != s.spec.task_template || !same_ports(&t.ports, &s.endpoint.ports)
-}
-
-fn same_ports(a: &[berth_swarm_store::PortConfig], b: &[berth_swarm_store::PortConfig]) -> bool {
-    a == b
+    t.spec != s.spec.task_template || t.ports != s.endpoint.ports
 }
 
 fn phase(s: &Service) -> Phase {
