@@ -268,7 +268,15 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
             _ = int.recv() => {}
         }
     };
-    let swarm = Arc::new(open_swarm(&s, &engine, overlay).await?);
+    let net = Arc::new(crate::swarm_netplane::NetPlane::new(
+        engine.clone(),
+        overlay,
+    ));
+    let swarm = Arc::new(open_swarm(&s, &engine, net.clone()).await?);
+    engine.set_swarm_attacher(Some(Arc::new(crate::swarm_attacher::Attacher {
+        swarm: (*swarm).clone(),
+        net,
+    })));
     crate::swarm_events::forward(&swarm, engine.clone());
     berth_api::serve(engine.clone(), swarm.clone(), listeners, shutdown).await;
     swarm.shutdown().await;
@@ -292,7 +300,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
 async fn open_swarm(
     s: &Settings,
     engine: &std::sync::Arc<berth_engine::Engine>,
-    overlay: Arc<berth_overlay::OverlayDriver>,
+    net: Arc<crate::swarm_netplane::NetPlane>,
 ) -> Result<berth_swarm_manager::Swarm> {
     let info = engine.info();
     let settings = berth_swarm_manager::SwarmSettings {
@@ -308,10 +316,7 @@ async fn open_swarm(
         executor: berth_swarm_manager::executor::Executor(Some(std::sync::Arc::new(
             crate::swarm_executor::EngineExecutor {
                 engine: engine.clone(),
-                net: Arc::new(crate::swarm_netplane::NetPlane::new(
-                    engine.clone(),
-                    overlay,
-                )),
+                net,
             },
         ))),
         ..Default::default()

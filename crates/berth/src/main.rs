@@ -4,6 +4,7 @@
 
 mod daemon;
 mod registry;
+mod swarm_attacher;
 mod swarm_events;
 mod swarm_executor;
 mod swarm_netplane;

@@ -35,6 +35,9 @@ struct State {
     written: HashMap<String, (i64, String)>,
     /// the mesh's table last written into the node's namespace
     mesh: Option<String>,
+    /// containers of the node's own attached to swarm networks (`docker
+    /// run --network`) → those networks, kept here whatever a view says
+    attached: HashMap<String, BTreeSet<String>>,
 }
 
 fn ip_of(cidr: &str) -> Option<Ipv4Addr> {
@@ -66,20 +69,32 @@ impl NetPlane {
     /// no task here uses go. `containers` are this node's task containers.
     pub fn update(&self, node_id: &str, views: Vec<NetworkView>, port: u16, containers: &[String]) {
         self.overlay.set_port(port);
-        let views: HashMap<String, NetworkView> = views
+        let mut views: HashMap<String, NetworkView> = views
             .into_iter()
             .map(|v| (v.network.id.clone(), v))
             .collect();
         {
             let mut st = self.state();
+            // an attachment newer than the view keeps the one it came with
+            for id in st.attached.values().flatten() {
+                if !views.contains_key(id)
+                    && let Some(v) = st.views.get(id)
+                {
+                    views.insert(id.clone(), v.clone());
+                }
+            }
             st.node_id = node_id.to_string();
             st.views = Arc::new(views);
         }
         let views = self.views();
         self.engine.set_swarm_names(names(&views));
+        let pinned: BTreeSet<String> = self.state().attached.values().flatten().cloned().collect();
         for (id, name) in self.engine.swarm_networks() {
             match views.get(&id) {
                 Some(v) => self.program_peers(v),
+                // an attachment the managers have given and this view,
+                // made before, does not show yet
+                None if pinned.contains(&id) => {}
                 // a network no task here is on any more (one still in use
                 // by a container refuses, and goes with a later view)
                 None => {
@@ -93,9 +108,38 @@ impl NetPlane {
             Some(ingress) => self.mesh(ingress),
             None => self.write_mesh(&[]),
         }
-        for c in containers {
+        let attached: Vec<String> = self.state().attached.keys().cloned().collect();
+        for c in containers.iter().chain(&attached) {
             self.write_vips(c);
         }
+    }
+
+    /// A container of the node's own got an address on a swarm network:
+    /// the network is made ready here from the managers' view of it
+    /// (peers, names), and kept while the container holds it.
+    pub fn attached(&self, container: &str, view: NetworkView) -> Result<SwarmNetwork, String> {
+        let id = view.network.id.clone();
+        {
+            let mut st = self.state();
+            st.attached
+                .entry(container.to_string())
+                .or_default()
+                .insert(id.clone());
+            let mut views = (*st.views).clone();
+            views.insert(id, view.clone());
+            st.views = Arc::new(views);
+        }
+        self.engine.set_swarm_names(names(&self.views()));
+        self.adopt(&view)?;
+        Ok(swarm_network(&view))
+    }
+
+    /// The container gave its attachments back: its networks go with the
+    /// next view that has no other use for them.
+    pub fn detached(&self, container: &str) {
+        let mut st = self.state();
+        st.attached.remove(container);
+        st.written.remove(container);
     }
 
     /// The routing mesh on this node: the ingress network, the node's leg
@@ -235,22 +279,9 @@ impl NetPlane {
     }
 
     fn adopt(&self, v: &NetworkView) -> Result<(), String> {
-        let n = &v.network;
-        let pool = n.ipam.configs.first();
-        let swarm = SwarmNetwork {
-            id: n.id.clone(),
-            name: n.spec.name.clone(),
-            driver: n.spec.driver.clone(),
-            subnet: pool.map(|c| c.subnet.clone()).unwrap_or_default(),
-            gateway: pool.map(|c| c.gateway.clone()).unwrap_or_default(),
-            options: n.driver_options.clone().into_iter().collect(),
-            labels: n.spec.labels.clone().into_iter().collect(),
-            attachable: n.spec.attachable,
-            internal: n.spec.internal,
-        };
         self.engine
-            .network_adopt(&swarm)
-            .map_err(|e| format!("network {}: {e}", n.spec.name))?;
+            .network_adopt(&swarm_network(v))
+            .map_err(|e| format!("network {}: {e}", v.network.spec.name))?;
         self.program_peers(v);
         Ok(())
     }
@@ -329,6 +360,23 @@ impl NetPlane {
         self.state()
             .written
             .retain(|id, _| !id.starts_with(container));
+    }
+}
+
+/// The network as the engine records it on this node.
+fn swarm_network(v: &NetworkView) -> SwarmNetwork {
+    let n = &v.network;
+    let pool = n.ipam.configs.first();
+    SwarmNetwork {
+        id: n.id.clone(),
+        name: n.spec.name.clone(),
+        driver: n.spec.driver.clone(),
+        subnet: pool.map(|c| c.subnet.clone()).unwrap_or_default(),
+        gateway: pool.map(|c| c.gateway.clone()).unwrap_or_default(),
+        options: n.driver_options.clone().into_iter().collect(),
+        labels: n.spec.labels.clone().into_iter().collect(),
+        attachable: n.spec.attachable,
+        internal: n.spec.internal,
     }
 }
 

@@ -29,7 +29,152 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         tasks_meet_over_the_overlay(&c, cli);
         the_mesh_answers_on_every_node_with_the_clients_address(&c, cli);
         host_mode_ports_answer_where_a_task_runs(&c, cli);
+        attachable_overlays_take_docker_run(&c, cli);
     }
+}
+
+/// `docker run --network` on a worker: an attachable overlay gives the
+/// container an address from the managers, the service's name (its VIP)
+/// answers from the first instruction, another node's task finds the
+/// container by name, and the address goes back when the container does.
+fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let x = match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    };
+    let (att, plain, web, box_) = (
+        format!("att{x}"),
+        format!("plain{x}"),
+        format!("aweb{x}"),
+        format!("box{x}"),
+    );
+    for args in [
+        vec!["network", "create", "-d", "overlay", "--attachable", &att],
+        vec!["network", "create", "-d", "overlay", &plain],
+    ] {
+        ok(&cli.run(m, &args), "network create");
+    }
+    let args = [
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        &web,
+        "--network",
+        &att,
+        "--constraint",
+        "node.role==manager",
+        "busybox",
+        "sh",
+        "-c",
+        CGI_HTTPD,
+    ];
+    ok(&cli.run(m, &args), "service create");
+    let mut tasks = Vec::new();
+    let up = eventually(60, || {
+        tasks = task_containers(c, &web);
+        tasks.len() == 1
+    });
+    assert!(up, "{web}: {tasks:?}");
+
+    // a container on worker 1 calls the service by name at once
+    let w = &c.node(1).daemon;
+    let call = format!("printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | nc -w 3 {web} 80 | tail -n 1");
+    let o = cli.run(
+        w,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &att,
+            "busybox",
+            "sh",
+            "-c",
+            &call,
+        ],
+    );
+    let answer = ok(&o, "run --network on an attachable overlay");
+    assert!(
+        answer.starts_with("[::ffff:10.") && answer.contains(&tasks[0].1[..12]),
+        "the replica answers the worker's container by its overlay address: {answer:?}"
+    );
+
+    // a container on worker 2 is found by name from the task on node 0
+    let w2 = &c.node(2).daemon;
+    ok(
+        &cli.run(
+            w2,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &box_,
+                "--network",
+                &att,
+                "busybox",
+                "sh",
+                "-c",
+                CGI_HTTPD,
+            ],
+        ),
+        "run -d on the attachable overlay",
+    );
+    let ip = ok(
+        &w2.docker(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{att}\").IPAddress}}}}"),
+            &box_,
+        ]),
+        "the container's overlay address",
+    );
+    let ip = ip.trim().to_string();
+    let mut found = BTreeSet::new();
+    let resolved = eventually(10, || {
+        found = lookup(c, &tasks[0], &box_);
+        found == BTreeSet::from([ip.clone()])
+    });
+    assert!(resolved, "{box_} by name from node 0: {found:?}, want {ip}");
+    let seen = answering(c, &tasks[0], &ip, 1);
+    assert_eq!(seen.len(), 1, "node 0's task reaches {box_}: {seen:?}");
+    assert!(!seen.contains("x"), "{seen:?}");
+
+    // Docker's refusals
+    let o = cli.run(w, &["run", "--rm", "--network", &plain, "busybox", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "Could not attach to network {plain}: rpc error: code = PermissionDenied desc = network {plain} not manually attachable"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli.run(
+        w,
+        &["run", "--rm", "--network", "nosuch", "busybox", "true"],
+    );
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("network nosuch not found"),
+        "{}",
+        stderr(&o)
+    );
+
+    // the container gone, its node lets the network go and nothing holds
+    // the network in the cluster
+    ok(&w2.docker(&["rm", "-f", &box_]), "rm");
+    let left = eventually(20, || {
+        let ls = stdout(&cli.run(w2, &["network", "ls", "--format", "{{.Name}}"]));
+        !ls.lines().any(|l| l == att)
+    });
+    assert!(left, "{att} still on worker 2");
+    ok(&cli.run(m, &["service", "rm", &web]), "service rm");
+    let removed = eventually(30, || {
+        code(&cli.run(m, &["network", "rm", &att, &plain])) == 0
+    });
+    assert!(removed, "network rm {att} {plain}");
 }
 
 /// `--publish mode=host` on a global service: each node's port is bound

@@ -947,6 +947,7 @@ impl Engine {
         let _ = self.persist(&rec);
         self.release_rootfs(&e.id);
         self.release_network(e);
+        self.detach_swarm_networks(&e.id);
         // dockerd removes an auto-remove container whose start failed, and
         // clients waiting for "removed" rely on it
         if rec.host_config.auto_remove == Some(true)
@@ -1063,6 +1064,10 @@ impl Engine {
         if !rec.endpoints.is_empty() || !rec.published.is_empty() {
             self.release_network(e);
         }
+        if let Err(err) = self.attach_swarm_networks(&rec).await {
+            self.record_start_failure(e, 128, &format!("{err}"));
+            return Err(err);
+        }
         let setup = {
             let engine = self.clone();
             let rec = e.record();
@@ -1086,6 +1091,7 @@ impl Engine {
                     return Err(err);
                 }
                 self.endpoint_events(&rec, "connect");
+                self.swarm_plumbed(&rec);
                 self.start_resolver(&rec);
                 self.start_proxies(&rec);
             }
@@ -1118,6 +1124,7 @@ impl Engine {
         // a task's files are handed again by its agent at its next start
         self.forget_task_files(&e.id);
         self.release_network(e);
+        self.detach_swarm_networks(&e.id);
         let rec = e.update(|r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;

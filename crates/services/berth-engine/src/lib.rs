@@ -69,7 +69,7 @@ pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
 pub use runtime::ContainerUpdate;
-pub use swarm_networks::{SwarmNames, SwarmNetwork};
+pub use swarm_networks::{SwarmAttacher, SwarmAttachment, SwarmNames, SwarmNetwork};
 pub use system::{
     API_VERSION, DiskUsage, DiskUsageImage, MIN_API_VERSION, SystemInfoView, VersionView,
     own_cgroup_path,
@@ -158,6 +158,11 @@ pub struct Engine {
     /// what the embedded DNS answers on swarm networks, from the
     /// managers' last view; replaced whole
     swarm_names: RwLock<Arc<swarm_networks::SwarmNames>>,
+    /// the swarm agent's side of `docker run --network` on a swarm
+    /// network; none outside a swarm
+    swarm_attacher: RwLock<Option<Arc<dyn swarm_networks::SwarmAttacher>>>,
+    /// (container id, network id) → the address the managers gave it
+    swarm_addresses: std::sync::Mutex<HashMap<(String, String), String>>,
 }
 
 impl Engine {
@@ -238,6 +243,8 @@ impl Engine {
             rw_sizes: std::sync::Mutex::new(HashMap::new()),
             task_files: std::sync::Mutex::new(HashMap::new()),
             swarm_names: RwLock::new(Arc::default()),
+            swarm_attacher: RwLock::new(None),
+            swarm_addresses: Default::default(),
             reloadable: RwLock::new(reloadable),
         });
         engine

@@ -353,9 +353,12 @@ impl Engine {
     ) -> Result<EndpointRecord> {
         let settings = endpoint_settings(rec, &n.name, &n.id, index == 0);
         let ipam = settings.and_then(|s| s.ipam_config.as_ref());
+        let given = self.swarm_address(&rec.id, &n.id);
         let want = EndpointWant {
             name: &rec.name,
-            ipv4_address: ipam.and_then(|c| c.ipv4_address.as_deref()),
+            ipv4_address: given
+                .as_deref()
+                .or_else(|| ipam.and_then(|c| c.ipv4_address.as_deref())),
             ipv6_address: ipam.and_then(|c| c.ipv6_address.as_deref()),
             mac_address: settings.and_then(|s| s.mac_address.as_deref()),
             aliases: settings

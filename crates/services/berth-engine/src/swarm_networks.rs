@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use berth_networks::NetworkRecord;
 
+use crate::containers::ContainerRecord;
 use crate::{Engine, LockExt, Result};
 
 /// A swarm network as this node instantiates it.
@@ -91,13 +92,10 @@ impl Engine {
         ips
     }
 
-    /// A running container's namespace and the swarm networks it is on
+    /// A plumbed container's namespace and the swarm networks it is on
     /// (network id, its interface there), for its VIP table.
     pub fn swarm_endpoints(&self, container: &str) -> Option<(PathBuf, Vec<(String, String)>)> {
         let rec = self.get(container).ok()?.record();
-        if rec.state.status != crate::containers::Status::Running {
-            return None;
-        }
         let swarm: Vec<String> = self
             .swarm_networks()
             .into_iter()
@@ -111,4 +109,142 @@ impl Engine {
             .collect();
         Some((self.container_netns(&rec)?, on))
     }
+}
+
+/// An address the managers gave a container on a swarm network.
+#[derive(Clone, Debug, Default)]
+pub struct SwarmAttachment {
+    pub network: SwarmNetwork,
+    /// "10.0.1.5/24"
+    pub address: String,
+}
+
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The swarm agent's side of `docker run --network NET` with NET an
+/// attachable swarm network (dockerd's `AttachNetwork`): the engine asks
+/// it for the container's address there before plumbing its endpoints,
+/// and gives the address back when the container stops.
+pub trait SwarmAttacher: Send + Sync {
+    /// The container's address on `network` (a name, id or id prefix), the
+    /// network made ready on this node; `None` when the node is in no
+    /// swarm (the name is then only looked up locally).
+    fn attach<'a>(
+        &'a self,
+        network: &'a str,
+        container_id: &'a str,
+        container_name: &'a str,
+    ) -> Boxed<'a, Result<Option<SwarmAttachment>>>;
+    /// Gives back every address the container holds.
+    fn detach<'a>(&'a self, container_id: &'a str) -> Boxed<'a, ()>;
+    /// The container's endpoints are plumbed and its process has not
+    /// started: its VIP table can be written.
+    fn plumbed(&self, container_id: &str);
+}
+
+impl Engine {
+    pub fn set_swarm_attacher(&self, attacher: Option<Arc<dyn SwarmAttacher>>) {
+        *self.swarm_attacher.w() = attacher;
+    }
+
+    fn attacher(&self) -> Option<Arc<dyn SwarmAttacher>> {
+        self.swarm_attacher.r().clone()
+    }
+
+    /// Before a container that is not a swarm task is plumbed: an address
+    /// from the managers on each swarm network it names (one unknown here
+    /// may be one: the managers say). Task containers carry theirs.
+    pub(crate) async fn attach_swarm_networks(&self, rec: &ContainerRecord) -> Result<()> {
+        let Some(attacher) = self.attacher() else {
+            return Ok(());
+        };
+        if is_swarm_task(rec) {
+            return Ok(());
+        }
+        for name in named_networks(rec) {
+            if self.networks.record(&name).is_ok_and(|n| !n.swarm_scoped()) {
+                continue;
+            }
+            let Some(a) = attacher.attach(&name, &rec.id, &rec.name).await? else {
+                return Ok(());
+            };
+            self.network_adopt(&a.network)?;
+            self.swarm_addresses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((rec.id.clone(), a.network.id.clone()), a.address);
+        }
+        Ok(())
+    }
+
+    /// The address the managers gave the container on a swarm network.
+    pub(crate) fn swarm_address(&self, container: &str, network_id: &str) -> Option<String> {
+        let held = self
+            .swarm_addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let cidr = held.get(&(container.to_string(), network_id.to_string()))?;
+        Some(cidr.split('/').next().unwrap_or(cidr).to_string())
+    }
+
+    /// Tells the attacher that the container's endpoints are in place.
+    pub(crate) fn swarm_plumbed(&self, rec: &ContainerRecord) {
+        if let Some(a) = self.attacher()
+            && !is_swarm_task(rec)
+            && self.holds_swarm_addresses(&rec.id)
+        {
+            a.plumbed(&rec.id);
+        }
+    }
+
+    fn holds_swarm_addresses(&self, container: &str) -> bool {
+        let held = self
+            .swarm_addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        held.keys().any(|(c, _)| c == container)
+    }
+
+    /// A container that stopped (or failed to start) gives its swarm
+    /// addresses back.
+    pub(crate) fn detach_swarm_networks(&self, container: &str) {
+        if !self.holds_swarm_addresses(container) {
+            return;
+        }
+        self.swarm_addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(c, _), _| c != container);
+        let (Some(attacher), Ok(rt)) = (self.attacher(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let id = container.to_string();
+        rt.spawn(async move { attacher.detach(&id).await });
+    }
+}
+
+fn is_swarm_task(rec: &ContainerRecord) -> bool {
+    rec.config
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key("com.docker.swarm.task.id"))
+}
+
+/// The networks a container names: its mode's and those it was connected
+/// to, each once.
+fn named_networks(rec: &ContainerRecord) -> Vec<String> {
+    let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+    let mut out: Vec<String> = crate::networks::endpoint_network(&mode)
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    let mut extra: Vec<&String> = rec.endpoints_config.keys().collect();
+    extra.sort();
+    for k in extra {
+        if *k != mode && !out.contains(k) {
+            out.push(k.clone());
+        }
+    }
+    out
 }

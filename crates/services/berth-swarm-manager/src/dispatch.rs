@@ -140,11 +140,13 @@ fn touches(e: &Event, node_id: &str) -> bool {
 /// not ended (swarmkit's rule: a task told to stop keeps its files until
 /// it has stopped). No other node's secret is ever in it.
 pub fn assignment_set(store: &Store, node_id: &str) -> AssignmentSet {
-    let tasks: Vec<Task> = store
+    // an attachment is the node's own container: no agent runs it, but
+    // its network is the node's to keep
+    let (attachments, tasks): (Vec<Task>, Vec<Task>) = store
         .tasks()
         .filter(|t| t.node_id == node_id)
         .cloned()
-        .collect();
+        .partition(|t| t.attachment.is_some());
     let mut wanted: BTreeSet<(BlobKind, String)> = BTreeSet::new();
     for t in tasks
         .iter()
@@ -164,7 +166,7 @@ pub fn assignment_set(store: &Store, node_id: &str) -> AssignmentSet {
     AssignmentSet {
         secrets: pick(BlobKind::Secret),
         configs: pick(BlobKind::Config),
-        networks: network_views(store, &tasks),
+        networks: network_views(store, tasks.iter().chain(&attachments)),
         data_port: store.cluster().map_or(0, |c| c.data_path_port),
         tasks,
     }
@@ -172,9 +174,8 @@ pub fn assignment_set(store: &Store, node_id: &str) -> AssignmentSet {
 
 /// The networks the node's live tasks are on, each with all its peers;
 /// and ingress on every node while a service publishes through the mesh.
-fn network_views(store: &Store, mine: &[Task]) -> Vec<NetworkView> {
+fn network_views<'t>(store: &Store, mine: impl Iterator<Item = &'t Task>) -> Vec<NetworkView> {
     let mut needed: BTreeSet<&str> = mine
-        .iter()
         .filter(|t| t.status.state <= TaskState::Running)
         .flat_map(|t| t.networks.iter().map(|a| a.network_id.as_str()))
         .collect();
@@ -196,7 +197,7 @@ fn vtep_of(addr: &str) -> String {
     addr.strip_prefix("::ffff:").unwrap_or(addr).to_string()
 }
 
-fn network_view(store: &Store, n: &Network) -> NetworkView {
+pub(crate) fn network_view(store: &Store, n: &Network) -> NetworkView {
     let node_up = |id: &str| {
         store
             .node(id)
@@ -215,6 +216,7 @@ fn network_view(store: &Store, n: &Network) -> NetworkView {
                 node_id: t.node_id.clone(),
                 vtep: vtep(&t.node_id)?,
                 address: a.addresses.first()?.clone(),
+                container: t.attachment.as_ref().map(|a| a.container_id.clone()),
                 serving: t.status.state == TaskState::Running
                     && t.desired_state <= TaskState::Running
                     && node_up(&t.node_id),

@@ -110,6 +110,9 @@ pub struct EndpointView {
     /// running, wanted running, on a node not down: in DNS and behind
     /// the VIP
     pub serving: bool,
+    /// an attachment's container (`docker run --network`), not a task's
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 mod active;
 mod agent;
+pub mod attachments;
 mod autolock;
 #[cfg(test)]
 mod autolock_tests;

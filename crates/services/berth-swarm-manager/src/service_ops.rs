@@ -243,7 +243,14 @@ impl Swarm {
     pub async fn tasks(&self) -> Result<Vec<Task>, SwarmError> {
         let node = self.manager().await?;
         node.sync_reads().await?;
-        Ok(node.store()?.read(|st| st.tasks().cloned().collect()))
+        // attachments are containers of the nodes' own, not tasks anyone
+        // scheduled (their networks show them)
+        Ok(node.store()?.read(|st| {
+            st.tasks()
+                .filter(|t| t.attachment.is_none())
+                .cloned()
+                .collect()
+        }))
     }
 
     pub async fn task(&self, reference: &str) -> Result<Task, SwarmError> {

@@ -378,6 +378,21 @@ impl pb::dispatcher_server::Dispatcher for Services {
         Ok(Response::new(Empty {}))
     }
 
+    async fn attach_network(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let caller = self.agent(&req)?;
+        let raw = req.into_inner().json;
+        let a = crate::attachments::attach(&self.node, &caller.node_id, &raw).await?;
+        let json = serde_json::to_vec(&a).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Blob { json }))
+    }
+
+    async fn detach_network(&self, req: Request<Blob>) -> Result<Response<Empty>, Status> {
+        let caller = self.agent(&req)?;
+        let raw = req.into_inner().json;
+        crate::attachments::detach(&self.node, &caller.node_id, &raw).await?;
+        Ok(Response::new(Empty {}))
+    }
+
     async fn heartbeat(
         &self,
         req: Request<pb::HeartbeatRequest>,

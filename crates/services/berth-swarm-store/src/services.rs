@@ -494,12 +494,29 @@ pub struct Task {
     /// binds the host-mode ones)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
+    /// set on a network attachment (swarmkit's `Spec.Runtime =
+    /// Attachment`): a container of the node's own, started with
+    /// `docker run --network`, holding an address on an attachable
+    /// network. No service owns it and no agent runs it
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<ContainerAttachment>,
+}
+
+/// The container a network attachment stands for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerAttachment {
+    pub container_id: String,
+    pub container_name: String,
 }
 
 impl Task {
     /// `name.slot.id`, or `name.node.id` for global modes: the task's
-    /// container name, as swarmkit names it.
+    /// container name, as swarmkit names it (an attachment's container
+    /// has a name of its own).
     pub fn container_name(&self) -> String {
+        if let Some(a) = &self.attachment {
+            return a.container_name.clone();
+        }
         if self.slot > 0 {
             format!("{}.{}.{}", self.service_name, self.slot, self.id)
         } else {

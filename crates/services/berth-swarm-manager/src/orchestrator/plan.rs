@@ -62,6 +62,14 @@ impl Planner<'_> {
         let store = self.store;
         let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
         for t in store.tasks() {
+            if t.attachment.is_some() {
+                // a node's own container: it goes when that container
+                // does, or with its node
+                if store.node(&t.node_id).is_none() {
+                    self.set_desired(t, TaskState::Remove);
+                }
+                continue;
+            }
             by_service.entry(t.service_id.as_str()).or_default().push(t);
         }
         for s in store.services() {
