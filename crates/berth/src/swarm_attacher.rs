@@ -34,11 +34,14 @@ impl SwarmAttacher for Attacher {
                 Err(SwarmError::NotInSwarm) => return Ok(None),
                 Err(e) => return Err(engine_error(e)),
             };
+            // a node-local network's address comes from this node's pool
+            let node_local = a.view.network.spec.node_local();
             let address = a
                 .task
                 .networks
                 .first()
-                .and_then(|n| n.addresses.first().cloned());
+                .and_then(|n| n.addresses.first().cloned())
+                .or_else(|| node_local.then(String::new));
             let Some(address) = address else {
                 self.give_back(container_id).await;
                 return Err(Error::Internal(anyhow::anyhow!(

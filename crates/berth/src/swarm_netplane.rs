@@ -10,10 +10,12 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use berth_core::container::{EndpointConfig, EndpointIpamConfig};
-use berth_engine::{CreateNetwork, Engine, SwarmNames, SwarmNetwork};
+use berth_engine::{
+    CreateNetwork, Engine, SwarmDetails, SwarmNames, SwarmNetwork, SwarmServiceDetails,
+};
 use berth_overlay::{OverlayDriver, Peer, mesh, vip};
 use berth_swarm_manager::executor::{NetworkView, ServiceRecord};
-use berth_swarm_store::Task;
+use berth_swarm_store::{Task, TaskAttachment};
 
 /// The local bridge network every task on a swarm network also joins: its
 /// default route and its host-mode ports (dockerd's name; the Linux
@@ -91,6 +93,7 @@ impl NetPlane {
         let pinned: BTreeSet<String> = self.state().attached.values().flatten().cloned().collect();
         for (id, name) in self.engine.swarm_networks() {
             match views.get(&id) {
+                Some(v) if v.network.spec.node_local() => {}
                 Some(v) => self.program_peers(v),
                 // an attachment the managers have given and this view,
                 // made before, does not show yet
@@ -239,6 +242,12 @@ impl NetPlane {
             let v = views.get(&a.network_id).ok_or_else(|| {
                 format!("network {} is not in this node's assignments", a.network_id)
             })?;
+            if v.network.spec.node_local() {
+                let (name, endpoint) = self.node_local_endpoint(t, a, v)?;
+                mode.get_or_insert_with(|| name.clone());
+                endpoints.insert(name, endpoint);
+                continue;
+            }
             if a.addresses.is_empty() {
                 // the managers found the network full (swarmkit's words)
                 return Err(format!(
@@ -266,16 +275,39 @@ impl NetPlane {
                 },
             );
         }
-        let all_internal = t.networks.iter().all(|a| {
+        // overlays go out through the gateway bridge; a node-local network
+        // has its own gateway
+        let outbound = t.networks.iter().any(|a| {
             views
                 .get(&a.network_id)
-                .is_some_and(|v| v.network.spec.internal)
+                .is_some_and(|v| !v.network.spec.internal && !v.network.spec.node_local())
         });
-        if !all_internal {
+        if outbound {
             self.ensure_gwbridge()?;
             endpoints.insert(GWBRIDGE.to_string(), EndpointConfig::default());
         }
         Ok((mode, endpoints))
+    }
+
+    /// A task's endpoint on a node-local network: an address from this
+    /// node's pool, the service's name and aliases answered by this node's
+    /// DNS with its own tasks (there is no VIP on such a network).
+    fn node_local_endpoint(
+        &self,
+        t: &Task,
+        a: &TaskAttachment,
+        v: &NetworkView,
+    ) -> Result<(String, EndpointConfig), String> {
+        self.engine
+            .network_adopt(&swarm_network(v))
+            .map_err(|e| format!("network {}: {e}", v.network.spec.name))?;
+        let mut aliases = vec![t.service_name.clone()];
+        aliases.extend(a.aliases.iter().cloned());
+        let endpoint = EndpointConfig {
+            aliases: Some(aliases),
+            ..EndpointConfig::default()
+        };
+        Ok((v.network.spec.name.clone(), endpoint))
     }
 
     fn adopt(&self, v: &NetworkView) -> Result<(), String> {
@@ -377,6 +409,48 @@ fn swarm_network(v: &NetworkView) -> SwarmNetwork {
         labels: n.spec.labels.clone().into_iter().collect(),
         attachable: n.spec.attachable,
         internal: n.spec.internal,
+        config_from: n.spec.config_from.clone(),
+    }
+}
+
+/// What `network inspect` shows of a swarm network beyond its record:
+/// the nodes it spans and, verbose, each service with its serving tasks.
+fn details_of(v: &NetworkView) -> SwarmDetails {
+    let services = v
+        .services
+        .iter()
+        .map(|s| SwarmServiceDetails {
+            name: s.name.clone(),
+            vip: ip_of(&s.vip).map(|ip| ip.to_string()).unwrap_or_default(),
+            ports: s
+                .ports
+                .iter()
+                .filter(|p| p.publish_mode.as_deref() != Some("host"))
+                .filter_map(|p| {
+                    let published = p.published_port?;
+                    Some(format!("Target: {}, Publish: {published}", p.target_port))
+                })
+                .collect(),
+            tasks: v
+                .endpoints
+                .iter()
+                .filter(|e| e.serving && e.service_id == s.id)
+                .map(|e| {
+                    let ip = ip_of(&e.address)
+                        .map(|ip| ip.to_string())
+                        .unwrap_or_default();
+                    (e.name.clone(), e.task_id.clone(), ip, e.vtep.clone())
+                })
+                .collect(),
+        })
+        .collect();
+    SwarmDetails {
+        peers: v
+            .peers
+            .iter()
+            .map(|p| (p.name.clone(), p.ip.clone()))
+            .collect(),
+        services,
     }
 }
 
@@ -407,6 +481,9 @@ fn balanced_on(v: &NetworkView) -> Vec<vip::Balanced> {
 /// tasks), and each live task's container name.
 fn names(views: &HashMap<String, NetworkView>) -> SwarmNames {
     let mut out = SwarmNames::default();
+    for (id, v) in views {
+        out.details.insert(id.clone(), Arc::new(details_of(v)));
+    }
     // nothing resolves on ingress, as in Docker
     for (id, v) in views.iter().filter(|(_, v)| !v.network.spec.ingress) {
         let mut map: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();

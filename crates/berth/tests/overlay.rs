@@ -12,17 +12,20 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::cluster::Cluster;
+use common::cluster::{Cluster, data_addr};
 use common::{Cli, Daemon, code, eventually, ok, stderr, stdout};
 
 /// busybox httpd whose /cgi-bin/ip answers the caller's address and the
 /// replica's hostname.
 const CGI_HTTPD: &str = "mkdir -p /w/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR $(hostname)\\n' > /w/cgi-bin/ip && chmod +x /w/cgi-bin/ip && exec httpd -f -p 80 -h /w";
 
+/// The cluster's VXLAN port (`--data-path-port`), not the default 4789.
+const DATA_PORT: u16 = 7789;
+
 #[test]
 fn overlay_networks_discovery_and_vips_on_one_cluster() {
     init_checks_on_a_fresh_node();
-    let c = Cluster::swarm(3);
+    let c = Cluster::swarm_on_data_path(3, DATA_PORT);
     the_ingress_network_is_made_at_init(&c);
     for cli in [Cli::Docker, Cli::Berth] {
         encrypted_is_refused_without_esp(&c, cli);
@@ -30,7 +33,150 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         the_mesh_answers_on_every_node_with_the_clients_address(&c, cli);
         host_mode_ports_answer_where_a_task_runs(&c, cli);
         attachable_overlays_take_docker_run(&c, cli);
+        removed_tasks_leave_dns_and_the_vip_under_load(&c, cli);
     }
+}
+
+/// A client keeps calling a service by name while one node is drained and
+/// the service scales 3 → 20 → 3: every request is answered (none goes to
+/// a task that has gone), the drained node's task leaves `tasks.NAME`
+/// within seconds, and the 20 all serve.
+fn removed_tasks_leave_dns_and_the_vip_under_load(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let x = match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    };
+    let (net, web, client) = (
+        format!("lbnet{x}"),
+        format!("lbweb{x}"),
+        format!("lbcli{x}"),
+    );
+    ok(
+        &cli.run(
+            m,
+            &["network", "create", "-d", "overlay", "--attachable", &net],
+        ),
+        "network create",
+    );
+    let args = [
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        &web,
+        "--network",
+        &net,
+        "--replicas",
+        "3",
+        "busybox",
+        "sh",
+        "-c",
+        CGI_HTTPD,
+    ];
+    ok(&cli.run(m, &args), "service create");
+    let mut tasks = Vec::new();
+    let up = eventually(60, || {
+        tasks = task_containers(c, &web);
+        tasks.len() == 3
+    });
+    assert!(up, "{web}: {tasks:?}");
+    running(c, cli, &web, 3);
+    let loop_ = format!(
+        "while [ ! -f /stop ]; do printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web} 80 | tail -n 1 | grep . || echo FAILED x; done > /log 2>&1; touch /done; exec sleep 600"
+    );
+    ok(
+        &cli.run(
+            m,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &client,
+                "--network",
+                &net,
+                "busybox",
+                "sh",
+                "-c",
+                &loop_,
+            ],
+        ),
+        "the client",
+    );
+    let at = (0usize, client.clone());
+    let names = |n: usize| {
+        let mut now = BTreeSet::new();
+        let settled = eventually(60, || {
+            now = lookup(c, &at, &format!("tasks.{web}"));
+            now.len() == n
+        });
+        assert!(settled, "tasks.{web}: {now:?}, want {n}");
+        now
+    };
+    let before = names(3);
+
+    // node 2 drained: its task leaves the names
+    let node2 = common::node_id(&c.node(2).daemon);
+    let drain = ["node", "update", "--availability", "drain", node2.as_str()];
+    ok(&cli.run(m, &drain), "drain");
+    let t = std::time::Instant::now();
+    let after = names(2);
+    let took = t.elapsed();
+    assert!(after.is_subset(&before), "{after:?} ⊂ {before:?}");
+    assert!(
+        took.as_secs() < 10,
+        "the drained task left tasks.{web} after {took:?}"
+    );
+    let active = ["node", "update", "--availability", "active", node2.as_str()];
+    ok(&cli.run(m, &active), "active");
+    names(3);
+
+    // 3 → 20 → 3
+    let scale = |n: &str| {
+        let to = format!("{web}={n}");
+        ok(&cli.run(m, &["service", "scale", "--detach", &to]), "scale");
+    };
+    scale("20");
+    names(20);
+    scale("3");
+    names(3);
+    // the last replicas gone have stopped too
+    let settled = eventually(30, || task_containers(c, &web).len() == 3);
+    assert!(settled, "{web} back to 3 containers");
+
+    ok(
+        &m.docker(&["exec", &client, "touch", "/stop"]),
+        "stop the client",
+    );
+    let done = eventually(10, || {
+        code(&m.docker(&["exec", &client, "test", "-f", "/done"])) == 0
+    });
+    assert!(done, "the client's loop ended");
+    let log = ok(
+        &m.docker(&["exec", &client, "cat", "/log"]),
+        "the client's log",
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    let failed = lines.iter().filter(|l| l.starts_with("FAILED")).count();
+    let served: BTreeSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        lines.len() > 50,
+        "the client kept calling: {} requests",
+        lines.len()
+    );
+    assert_eq!(failed, 0, "{failed} of {} requests failed", lines.len());
+    assert!(
+        served.len() > 3,
+        "more than the first 3 replicas served: {served:?}"
+    );
+    ok(&m.docker(&["rm", "-f", &client]), "rm the client");
+    ok(&cli.run(m, &["service", "rm", &web]), "service rm");
+    let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &net])) == 0);
+    assert!(removed, "network rm {net}");
 }
 
 /// `docker run --network` on a worker: an attachable overlay gives the
@@ -78,6 +224,7 @@ fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
         tasks.len() == 1
     });
     assert!(up, "{web}: {tasks:?}");
+    running(c, cli, &web, 1);
 
     // a container on worker 1 calls the service by name at once
     let w = &c.node(1).daemon;
@@ -356,7 +503,7 @@ fn the_mesh_answers_on_every_node_with_the_clients_address(c: &Cluster, cli: Cli
 fn init_checks_on_a_fresh_node() {
     let d = Daemon::start();
     for cli in [Cli::Docker, Cli::Berth] {
-        let cases: [(&[&str], &str); 3] = [
+        let cases: [(&[&str], &str); 4] = [
             (
                 &[
                     "--default-addr-pool",
@@ -378,6 +525,10 @@ fn init_checks_on_a_fresh_node() {
             (
                 &["--data-path-port", "80"],
                 "Datapath port number is not in valid range (1024-49151) : 80",
+            ),
+            (
+                &["--data-path-addr", "0.0.0.0"],
+                "data path address must be a non-zero IP address or network interface (without a port number)",
             ),
         ];
         for (flags, want) in cases {
@@ -610,6 +761,22 @@ fn tasks_meet_over_the_overlay(c: &Cluster, cli: Cli) {
         !out.contains("FAILED"),
         "node 0 to node 2 over VXLAN: {out}"
     );
+    // on the cluster's data path: its UDP port, each node's data address
+    let net_id = ok(
+        &cli.run(m, &["network", "inspect", "--format", "{{.Id}}", &net]),
+        "network id",
+    );
+    let vxlan = in_overlay_ns(
+        c,
+        0,
+        net_id.trim(),
+        "ip -d link show type vxlan; bridge fdb show",
+    );
+    assert!(vxlan.contains(&format!("dstport {DATA_PORT}")), "{vxlan}");
+    assert!(
+        vxlan.contains(&format!("dst {} ", data_addr(2))),
+        "node 2's tasks behind its --data-path-addr: {vxlan}"
+    );
     let a_ip = ok(
         &c.node(0).daemon.docker(&[
             "inspect",
@@ -664,6 +831,33 @@ fn tasks_meet_over_the_overlay(c: &Cluster, cli: Cli) {
     assert!(ls.contains(&format!("{net} overlay swarm")), "{ls}");
     assert!(ls.contains("docker_gwbridge bridge local"), "{ls}");
 
+    // inspect where a task runs: the node's instance, with its container,
+    // every node as a peer (at its data address) and, verbose, the
+    // service's VIP and tasks
+    for node in [m, w] {
+        let format = "{{len .Containers}} {{range .Peers}}{{.IP}} {{end}}";
+        let o = ok(
+            &cli.run(node, &["network", "inspect", "--format", format, &net]),
+            "inspect",
+        );
+        let want: Vec<String> = (0..3).map(data_addr).collect();
+        assert_eq!(
+            o.trim(),
+            format!("1 {}", want.join(" ")),
+            "containers, peers"
+        );
+    }
+    let format =
+        format!("{{{{with index .Services \"{web}\"}}}}{{{{.VIP}}}} {{{{len .Tasks}}}}{{{{end}}}}");
+    let o = ok(
+        &cli.run(
+            w,
+            &["network", "inspect", "--verbose", "--format", &format, &net],
+        ),
+        "inspect --verbose",
+    );
+    assert_eq!(o.trim(), format!("{vip} 3"), "the service on {net}");
+
     // scaled down: the removed task leaves DNS and the VIP
     ok(
         &cli.run(m, &["service", "scale", "--detach", &format!("{web}=2")]),
@@ -717,6 +911,38 @@ fn tasks_meet_over_the_overlay(c: &Cluster, cli: Cli) {
     assert!(gone, "{net} still on the worker");
     let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &net])) == 0);
     assert!(removed, "network rm {net}");
+}
+
+/// Waits until the managers have `n` tasks of `service` running: only
+/// then are they behind its VIP.
+fn running(c: &Cluster, cli: Cli, service: &str, n: usize) {
+    let m = &c.node(0).daemon;
+    let args = [
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.CurrentState}}",
+        service,
+    ];
+    let mut states = String::new();
+    let up = eventually(60, || {
+        states = stdout(&cli.run(m, &args));
+        states.lines().filter(|l| l.starts_with("Running")).count() == n
+    });
+    assert!(up, "{n} tasks of {service} running: {states}");
+}
+
+/// `cmd`'s output in node `i`'s namespace of the swarm network `id`.
+fn in_overlay_ns(c: &Cluster, i: usize, id: &str, cmd: &str) -> String {
+    let short = id.get(..12).unwrap_or(id);
+    let ns = c
+        .node(i)
+        .daemon
+        .exec_root()
+        .join(format!("netns/ov-{short}"));
+    c.node_sh(i, &format!("nsenter --net={} sh -c '{cmd}'", ns.display()))
 }
 
 /// A running replica of `service`, once the scale-down has settled.

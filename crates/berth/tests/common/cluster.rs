@@ -14,6 +14,11 @@ use super::{Daemon, eventually};
 
 /// The underlay's prefix; node `i` is `198.18.0.{10 + i}`.
 pub const UNDERLAY_PREFIX: &str = "198.18.0";
+/// Node `i`'s `--data-path-addr` in `Cluster::swarm_on_data_path`.
+pub fn data_addr(i: usize) -> String {
+    format!("198.18.0.{}", 110 + i)
+}
+
 /// A client on the underlay, outside every node: the switch's own
 /// address (see `Cluster::underlay_get`).
 pub const CLIENT_ADDR: &str = "198.18.0.2";
@@ -47,22 +52,52 @@ impl Cluster {
     /// `n` nodes in one swarm: node 0 its manager, the others workers,
     /// heartbeats every second; returns once every node is ready.
     pub fn swarm(n: usize) -> Cluster {
+        Cluster::swarm_with(n, |_| Vec::new())
+    }
+
+    /// Like `swarm`, with its overlay traffic on a network of its own: node
+    /// `i` also has `data_addr(i)` on its cable, given as its
+    /// `--data-path-addr`, and VXLAN runs on UDP `port`.
+    pub fn swarm_on_data_path(n: usize, port: u16) -> Cluster {
+        Cluster::swarm_with(n, |i| {
+            let mut args = vec!["--data-path-addr".to_string(), data_addr(i)];
+            if i == 0 {
+                args.extend(["--data-path-port".to_string(), port.to_string()]);
+            }
+            args
+        })
+    }
+
+    /// `extra(i)`: node `i`'s arguments to `swarm init` or `join`; a
+    /// `--data-path-addr` among them is added to the node's cable first.
+    fn swarm_with(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let c = Cluster::new(n);
         let a0 = c.node(0).addr.clone();
         let m = &c.node(0).daemon;
-        let init = [
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &a0,
-            "--dispatcher-heartbeat",
-            "1s",
-        ];
+        for i in 0..n {
+            let args = extra(i);
+            if let Some(at) = args.iter().position(|a| a == "--data-path-addr") {
+                let ip = &args[at + 1];
+                c.node_sh(i, &format!("ip addr add {ip}/24 dev eth0"));
+            }
+        }
+        let mut init: Vec<String> = ["swarm", "init", "--advertise-addr", &a0]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        init.extend(["--dispatcher-heartbeat".into(), "1s".into()]);
+        init.extend(extra(0));
+        let init: Vec<&str> = init.iter().map(String::as_str).collect();
         super::ok(&m.docker(&init), "init");
         let token = super::ok(&m.docker(&["swarm", "join-token", "-q", "worker"]), "token");
         let remote = format!("{a0}:2377");
-        for node in &c.nodes[1..] {
-            let join = super::join_args(token.trim(), &node.addr, &remote);
+        for (i, node) in c.nodes.iter().enumerate().skip(1) {
+            let mut join: Vec<String> = super::join_args(token.trim(), &node.addr, &remote)
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            join.splice(2..2, extra(i));
+            let join: Vec<&str> = join.iter().map(String::as_str).collect();
             super::ok(&node.daemon.docker(&join), "join");
         }
         let ready = eventually(20, || {
@@ -81,6 +116,16 @@ impl Cluster {
         self.underlay.plug(i, daemon.ns_pid, &addr);
         self.nodes.push(Node { daemon, addr });
         &self.nodes[i]
+    }
+
+    /// A shell command run in node `i`'s namespaces; its output.
+    pub fn node_sh(&self, i: usize, cmd: &str) -> String {
+        let pid = self.node(i).daemon.ns_pid.to_string();
+        let o = std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-m", "-n", "--", "sh", "-c", cmd])
+            .output()
+            .expect("nsenter");
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
     }
 
     pub fn node(&self, i: usize) -> &Node {

@@ -274,7 +274,7 @@ enum NetworkCommand {
     Create(commands::networks::CreateArgs),
     #[command(alias = "list")]
     Ls(commands::networks::LsArgs),
-    Inspect(commands::system::InspectArgs),
+    Inspect(commands::system::NetworkInspectArgs),
     #[command(alias = "remove")]
     Rm(commands::networks::RmArgs),
     Prune(commands::networks::PruneArgs),
@@ -603,7 +603,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Volume(VolumeCommand::Prune(a)) => v::prune(ctx, a).await,
         Command::Network(NetworkCommand::Create(a)) => commands::networks::create(ctx, a).await,
         Command::Network(NetworkCommand::Ls(a)) => commands::networks::ls(ctx, a).await,
-        Command::Network(NetworkCommand::Inspect(a)) => s::inspect(ctx, a, Some("network")).await,
+        Command::Network(NetworkCommand::Inspect(a)) => s::network_inspect(ctx, a).await,
         Command::Network(NetworkCommand::Rm(a)) => commands::networks::rm(ctx, a).await,
         Command::Network(NetworkCommand::Prune(a)) => commands::networks::prune(ctx, a).await,
         Command::Network(NetworkCommand::Connect(a)) => commands::networks::connect(ctx, a).await,

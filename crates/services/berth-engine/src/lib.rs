@@ -69,7 +69,9 @@ pub use pull::{PullOptions, PullPlan, progress_error};
 pub use push::PushOptions;
 pub use reload::Reloadable;
 pub use runtime::ContainerUpdate;
-pub use swarm_networks::{SwarmAttacher, SwarmAttachment, SwarmNames, SwarmNetwork};
+pub use swarm_networks::{
+    SwarmAttacher, SwarmAttachment, SwarmDetails, SwarmNames, SwarmNetwork, SwarmServiceDetails,
+};
 pub use system::{
     API_VERSION, DiskUsage, DiskUsageImage, MIN_API_VERSION, SystemInfoView, VersionView,
     own_cgroup_path,

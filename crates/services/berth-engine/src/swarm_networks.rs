@@ -27,18 +27,46 @@ pub struct SwarmNetwork {
     pub labels: HashMap<String, String>,
     pub attachable: bool,
     pub internal: bool,
+    /// a node-local network: made from this node's configuration network
+    /// of that name, its addresses from this node's pool
+    pub config_from: String,
 }
 
-/// The names on each swarm network, lowercase, with their addresses.
+/// The names on each swarm network, lowercase, with their addresses;
+/// and what `network inspect` shows of each beyond the local record.
 #[derive(Clone, Debug, Default)]
 pub struct SwarmNames {
     pub by_network: HashMap<String, HashMap<String, Vec<Ipv4Addr>>>,
+    pub details: HashMap<String, Arc<SwarmDetails>>,
+}
+
+/// A swarm network as the managers' view shows it on this node.
+#[derive(Clone, Debug, Default)]
+pub struct SwarmDetails {
+    /// (name, VXLAN endpoint) of each node it spans
+    pub peers: Vec<(String, String)>,
+    pub services: Vec<SwarmServiceDetails>,
+}
+
+/// A service on a swarm network (`network inspect --verbose`).
+#[derive(Clone, Debug, Default)]
+pub struct SwarmServiceDetails {
+    pub name: String,
+    /// empty in dnsrr mode
+    pub vip: String,
+    /// "Target: 80, Publish: 8080" (ingress)
+    pub ports: Vec<String>,
+    /// (task's container name, task id, address, its node's endpoint)
+    pub tasks: Vec<(String, String, String, String)>,
 }
 
 impl Engine {
     /// Instantiates a swarm network here (once; later calls change
     /// nothing) and reports its creation as dockerd does.
     pub fn network_adopt(&self, n: &SwarmNetwork) -> Result<()> {
+        if !n.config_from.is_empty() {
+            return self.network_adopt_node_local(n);
+        }
         let mut rec = NetworkRecord::bare(&n.name, &n.driver);
         rec.id = n.id.clone();
         rec.subnet = n.subnet.clone();
@@ -59,6 +87,38 @@ impl Engine {
         Ok(())
     }
 
+    /// A node-local swarm network, made here from this node's
+    /// configuration network (once).
+    fn network_adopt_node_local(&self, n: &SwarmNetwork) -> Result<()> {
+        if self.networks.find_id(&n.id).is_some() {
+            return Ok(());
+        }
+        let req = berth_networks::CreateNetwork {
+            id: Some(n.id.clone()),
+            name: n.name.clone(),
+            driver: n.driver.clone(),
+            scope: "swarm".into(),
+            config_from: Some(n.config_from.clone()),
+            internal: n.internal,
+            attachable: n.attachable,
+            ..Default::default()
+        };
+        match self.networks.create(&req) {
+            Ok(_) => {
+                self.object_event(
+                    "network",
+                    &n.id,
+                    "create",
+                    &[("name", n.name.clone()), ("type", n.driver.clone())],
+                );
+                Ok(())
+            }
+            // made a moment ago for another task
+            Err(_) if self.networks.find_id(&n.id).is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The swarm networks instantiated here: (id, name).
     pub fn swarm_networks(&self) -> Vec<(String, String)> {
         self.networks
@@ -76,6 +136,11 @@ impl Engine {
     /// Replaces the swarm names the embedded DNS answers.
     pub fn set_swarm_names(&self, names: SwarmNames) {
         *self.swarm_names.w() = Arc::new(names);
+    }
+
+    /// What the managers' last view says of a swarm network here.
+    pub(crate) fn swarm_details(&self, network_id: &str) -> Option<Arc<SwarmDetails>> {
+        self.swarm_names.r().details.get(network_id).cloned()
     }
 
     /// `name` on the swarm networks `networks`, from the last view.

@@ -28,6 +28,17 @@ impl NetworkService {
         if name.is_empty() {
             return Err(Error::invalid("network name cannot be empty"));
         }
+        if req.config_only {
+            return self.create_config_only(req);
+        }
+        let configured;
+        let req = match &req.config_from {
+            Some(from) => {
+                configured = self.configured_from(req, from)?;
+                &configured
+            }
+            None => req,
+        };
         let driver_name = if req.driver.is_empty() {
             "bridge".to_string()
         } else {
@@ -58,6 +69,13 @@ impl NetworkService {
             },
         };
         let mut rec = NetworkRecord::bare(&name, &driver_name);
+        if let Some(id) = &req.id {
+            rec.id = id.clone();
+        }
+        if req.scope == "swarm" {
+            rec.scope = "swarm".into();
+        }
+        rec.config_from = req.config_from.clone().unwrap_or_default();
         rec.subnet = v4.subnet.to_string();
         rec.gateway = v4.gateway.to_string();
         rec.ip_range = v4.ip_range;
@@ -109,6 +127,7 @@ impl NetworkService {
                     .r()
                     .by_id
                     .values()
+                    .filter(|n| !n.config_only)
                     .find(|n| n.subnet().is_some_and(|o| o.overlaps(&s)))
                 {
                     return Err(pool_overlap(&other.subnet, &other.name));
@@ -153,6 +172,7 @@ impl NetworkService {
             .r()
             .by_id
             .values()
+            .filter(|n| !n.config_only)
             .find(|n| n.subnet6().is_some_and(|o| o.overlaps(&s)))
         {
             return Err(pool_overlap(&other.subnet6, &other.name));
@@ -177,6 +197,9 @@ impl NetworkService {
                 "{} is a pre-defined network and cannot be removed",
                 n.name
             )));
+        }
+        if n.config_only {
+            return self.remove_config_only(n);
         }
         if !users.is_empty() {
             return Err(Error::conflict(format!(

@@ -19,6 +19,11 @@ impl NetworkService {
         want: EndpointWant,
         join: &JoinRequest,
     ) -> Result<EndpointRecord> {
+        if n.config_only {
+            return Err(Error::Forbidden(
+                "cannot create endpoint on configuration-only network".into(),
+            ));
+        }
         let subnet = n
             .subnet()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("network {} has no subnet", n.name)))?;
@@ -87,7 +92,7 @@ impl NetworkService {
         subnet: Subnet,
         wanted_ip: Option<&str>,
     ) -> Result<Ipv4Addr> {
-        if n.swarm_scoped() {
+        if n.managed_addresses() {
             let w = wanted_ip.ok_or_else(|| {
                 Error::invalid(format!(
                     "network {} is a swarm network: its endpoints take the managers' addresses",

@@ -69,6 +69,13 @@ pub struct NetworkRecord {
     /// gave its subnet and give each endpoint its address
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// `--config-only`: settings other networks take with `--config-from`;
+    /// nothing is made for it and no container joins it
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config_only: bool,
+    /// `--config-from NAME`: the config-only network its settings came from
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub config_from: String,
 }
 
 impl NetworkRecord {
@@ -91,6 +98,8 @@ impl NetworkRecord {
             subnet6: String::new(),
             gateway6: String::new(),
             ipam_options: None,
+            config_only: false,
+            config_from: String::new(),
             scope: String::new(),
         }
     }
@@ -98,6 +107,12 @@ impl NetworkRecord {
     /// A swarm network instantiated on this node.
     pub fn swarm_scoped(&self) -> bool {
         self.scope == "swarm"
+    }
+
+    /// A swarm network whose addresses the managers give (an overlay). A
+    /// node-local one (`--config-from`) takes them from this node's pool.
+    pub fn managed_addresses(&self) -> bool {
+        self.swarm_scoped() && self.config_from.is_empty()
     }
 
     pub fn predefined(&self) -> bool {
@@ -250,6 +265,14 @@ pub struct CreateNetwork {
     pub options: HashMap<String, String>,
     /// the IPAM driver's options (`--ipam-opt`), kept as given
     pub ipam_options: Option<HashMap<String, String>>,
+    /// `--scope` as given: "swarm" makes a swarm network's instance here
+    pub scope: String,
+    /// `--config-only`
+    pub config_only: bool,
+    /// `--config-from NAME`
+    pub config_from: Option<String>,
+    /// the id to give it (a swarm network's); a new one when none
+    pub id: Option<String>,
 }
 
 /// The daemon settings the predefined bridge is made from.
@@ -359,8 +382,8 @@ impl NetworkService {
             .filter(|n| n.driver == "bridge" || n.swarm_scoped())
             .cloned()
             .collect();
-        // a swarm network's addresses are the managers' to give
-        for n in bridges.iter().filter(|n| !n.swarm_scoped()) {
+        // an overlay's addresses are the managers' to give
+        for n in bridges.iter().filter(|n| !n.managed_addresses()) {
             self.hold_pools(&mut nets, n);
         }
         if nets.by_name("bridge").is_none() {
@@ -531,6 +554,7 @@ impl NetworkService {
     }
 }
 
+mod config_only;
 mod create;
 mod endpoints;
 mod options;

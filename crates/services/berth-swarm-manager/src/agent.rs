@@ -43,6 +43,7 @@ impl Active {
             nano_cpus: d.nano_cpus,
             memory_bytes: d.memory_bytes,
             addr: String::new(),
+            data_addr: self.local().data_path_addr,
             tls_info: Some(self.tls_info()),
             session_lost: false,
         }

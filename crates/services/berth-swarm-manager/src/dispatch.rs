@@ -10,14 +10,15 @@ use berth_swarm_rpc::pb::Blob;
 use std::collections::BTreeSet;
 
 use berth_swarm_store::{
-    Action, BlobKind, Event, Network, NodeState, Object, Secret, Store, Task, TaskPatch, TaskState,
+    Action, BlobKind, Event, Network, Node, NodeState, Object, Secret, Store, Task, TaskPatch,
+    TaskState,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::active::Active;
-use crate::executor::{AssignmentSet, EndpointView, Leg, NetworkView, ServiceRecord};
+use crate::executor::{AssignmentSet, EndpointView, Leg, NetworkView, PeerView, ServiceRecord};
 use crate::worker::reporter::StatusBatch;
 
 pub type AssignmentStream =
@@ -191,9 +192,14 @@ fn network_views<'t>(store: &Store, mine: impl Iterator<Item = &'t Task>) -> Vec
         .collect()
 }
 
-/// A node's VXLAN endpoint: the address it is seen at, an IPv4-mapped
-/// one (a dual-stack listener's view) as plain IPv4.
-fn vtep_of(addr: &str) -> String {
+/// A node's VXLAN endpoint: its `--data-path-addr`, or else the address
+/// it is seen at (an IPv4-mapped one, a dual-stack listener's view, as
+/// plain IPv4).
+fn vtep_of(node: &Node) -> String {
+    if !node.data_addr.is_empty() {
+        return node.data_addr.clone();
+    }
+    let addr = &node.status.addr;
     addr.strip_prefix("::ffff:").unwrap_or(addr).to_string()
 }
 
@@ -203,8 +209,8 @@ pub(crate) fn network_view(store: &Store, n: &Network) -> NetworkView {
             .node(id)
             .is_some_and(|node| node.status.state != NodeState::Down)
     };
-    let vtep = |id: &str| store.node(id).map(|node| vtep_of(&node.status.addr));
-    let endpoints = store
+    let vtep = |id: &str| store.node(id).map(vtep_of);
+    let endpoints: Vec<EndpointView> = store
         .tasks()
         .filter(|t| t.status.state <= TaskState::Running && !t.node_id.is_empty())
         .filter_map(|t| {
@@ -264,19 +270,44 @@ pub(crate) fn network_view(store: &Store, n: &Network) -> NetworkView {
             .filter(|node| !node.ingress_addr.is_empty() && !node.status.addr.is_empty())
             .map(|node| Leg {
                 node_id: node.id.clone(),
-                vtep: vtep_of(&node.status.addr),
+                vtep: vtep_of(node),
                 address: node.ingress_addr.clone(),
             })
             .collect()
     } else {
         Vec::new()
     };
+    let peers = peers_of(store, &endpoints, &legs);
     NetworkView {
         network: n.clone(),
         endpoints,
         services,
         legs,
+        peers,
     }
+}
+
+/// The nodes with a live endpoint (or a leg) on the network.
+fn peers_of(store: &Store, endpoints: &[EndpointView], legs: &[Leg]) -> Vec<PeerView> {
+    let nodes: BTreeSet<&str> = endpoints
+        .iter()
+        .map(|e| e.node_id.as_str())
+        .chain(legs.iter().map(|l| l.node_id.as_str()))
+        .collect();
+    let mut peers: Vec<PeerView> = nodes
+        .into_iter()
+        .filter_map(|id| store.node(id))
+        .map(|node| PeerView {
+            name: format!(
+                "{}-{}",
+                node.description.hostname,
+                node.id.get(..12).unwrap_or(&node.id)
+            ),
+            ip: vtep_of(node),
+        })
+        .collect();
+    peers.sort_by(|a, b| a.ip.cmp(&b.ip));
+    peers
 }
 
 /// Commits the states a node's agent reports, for that node's tasks only.

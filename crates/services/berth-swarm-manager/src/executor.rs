@@ -86,6 +86,17 @@ pub struct NetworkView {
     /// ingress only: every node's leg, the routing mesh's way in and out
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub legs: Vec<Leg>,
+    /// the nodes the network spans (`network inspect`'s `Peers`)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<PeerView>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PeerView {
+    /// `hostname-<node id, 12>`
+    pub name: String,
+    /// its VXLAN endpoint
+    pub ip: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

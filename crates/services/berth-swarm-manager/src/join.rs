@@ -43,6 +43,9 @@ pub struct InitRequest {
     pub default_addr_pool: Vec<String>,
     pub subnet_size: u32,
     pub data_path_port: u16,
+    /// the address other nodes send this one's overlay traffic to; the
+    /// advertise address when empty
+    pub data_path_addr: String,
     /// on a manager already in a swarm: a new cluster of one that keeps
     /// the state (`force`)
     pub force_new_cluster: bool,
@@ -55,6 +58,7 @@ pub struct JoinRequest {
     pub remote_addrs: Vec<String>,
     pub token: String,
     pub availability: Availability,
+    pub data_path_addr: String,
 }
 
 pub(crate) fn random_raft_id() -> Result<u64, SwarmError> {
@@ -101,6 +105,7 @@ impl Swarm {
             listen_addr: req.listen_addr.clone(),
             advertise_addr: req.advertise_addr.clone(),
             managers: vec![req.advertise_addr.clone()],
+            data_path_addr: req.data_path_addr.clone(),
         };
         // with autolock, the key and DEK are sealed from the first write on
         let unlock_key = match req.spec.autolock_managers {
@@ -168,6 +173,7 @@ impl Swarm {
             listen_addr: req.listen_addr.clone(),
             advertise_addr: req.advertise_addr.clone(),
             managers: req.remote_addrs.clone(),
+            data_path_addr: req.data_path_addr.clone(),
         };
         let listener = if manager {
             // its DEK stays in memory until it knows the unlock key; no

@@ -30,12 +30,7 @@ fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
             spec.name
         )));
     }
-    if spec.driver != "overlay" {
-        return Err(invalid(format!(
-            "network driver {:?} is not supported for swarm-scoped networks; berth's is \"overlay\"",
-            spec.driver
-        )));
-    }
+    check_driver(spec)?;
     if spec.ingress && spec.attachable {
         return Err(invalid("ingress network cannot be attachable"));
     }
@@ -58,6 +53,32 @@ fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
         check_ipam(c)?;
     }
     Ok(())
+}
+
+/// Overlay networks, and node-local bridge networks made from each node's
+/// configuration network (`--config-from`).
+fn check_driver(spec: &NetworkSpec) -> Result<(), SwarmError> {
+    match (spec.driver.as_str(), spec.node_local()) {
+        ("overlay", false) => Ok(()),
+        ("bridge", true) if spec.ingress => Err(invalid(
+            "a node-local network cannot be the ingress network",
+        )),
+        ("bridge", true) if spec.ipam.iter().any(|i| !i.configs.is_empty()) => {
+            Err(SwarmError::Forbidden(
+                "user-specified configurations are not supported if the network depends on a configuration network".into(),
+            ))
+        }
+        ("bridge", true) => Ok(()),
+        ("overlay", true) => Err(invalid(
+            "an overlay network cannot take its configuration from a node's configuration network",
+        )),
+        (other, true) => Err(invalid(format!(
+            "network driver {other:?} is not supported for node-local swarm networks; berth's is \"bridge\""
+        ))),
+        (other, false) => Err(invalid(format!(
+            "network driver {other:?} is not supported for swarm-scoped networks without --config-from; berth's is \"overlay\""
+        ))),
+    }
 }
 
 /// swarmkit's `validateIPAMConfiguration`.

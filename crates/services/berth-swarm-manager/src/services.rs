@@ -37,6 +37,9 @@ pub struct HeartbeatReport {
     pub memory_bytes: i64,
     /// the address its heartbeat came from; set by the first manager
     pub addr: String,
+    /// its `--data-path-addr`, if it was given one
+    #[serde(default)]
+    pub data_addr: String,
     /// the root it trusts and its certificate's issuer
     #[serde(default)]
     pub tls_info: Option<berth_swarm_store::TlsInfo>,
@@ -475,6 +478,7 @@ impl Services {
         node.status.state = NodeState::Ready;
         node.status.message.clear();
         node.status.addr = r.addr.clone();
+        node.data_addr = r.data_addr.clone();
         let d = &mut node.description;
         d.hostname = r.hostname;
         d.engine_version = r.engine_version;

@@ -26,6 +26,9 @@ pub struct LocalState {
     pub advertise_addr: String,
     /// host:port of the managers this node knows, for its heartbeats
     pub managers: Vec<String>,
+    /// `--data-path-addr`: where other nodes send its overlay traffic
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_path_addr: String,
 }
 
 /// A node's credentials: the root it trusts, its certificate and key.

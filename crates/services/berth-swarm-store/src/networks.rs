@@ -60,6 +60,17 @@ pub struct NetworkSpec {
     pub ingress: bool,
     #[serde(default)]
     pub ipam: Option<Ipam>,
+    /// a node-local network (`--config-from NAME`): each node makes it
+    /// from its own configuration network NAME; the managers give it no
+    /// subnet, no addresses and no VIPs
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub config_from: String,
+}
+
+impl NetworkSpec {
+    pub fn node_local(&self) -> bool {
+        !self.config_from.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -199,6 +210,11 @@ pub fn allocate(
     others: &[&Network],
     pools: &AddressPools,
 ) -> Result<Network, String> {
+    if n.spec.node_local() {
+        // swarmkit's allocator leaves node-local networks to the nodes
+        n.driver_options = n.spec.options.clone();
+        return Ok(n);
+    }
     let requested = n.spec.ipam.clone().unwrap_or_default();
     let used: Vec<Subnet> = others.iter().flat_map(|o| o.subnets()).collect();
     let mut configs = Vec::new();

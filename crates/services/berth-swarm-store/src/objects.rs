@@ -172,6 +172,10 @@ pub struct Node {
     /// mesh's way in and out of the node, given by the store
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ingress_addr: String,
+    /// where other nodes send its overlay traffic (`--data-path-addr`);
+    /// its `status.addr` when empty
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_addr: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

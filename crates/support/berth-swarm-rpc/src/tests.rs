@@ -51,6 +51,14 @@ impl Dispatcher for Manager {
     async fn update_task_status(&self, _req: Request<Blob>) -> Result<Response<Empty>, Status> {
         Err(Status::unimplemented("not in this test"))
     }
+
+    async fn attach_network(&self, _req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    async fn detach_network(&self, _req: Request<Blob>) -> Result<Response<Empty>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
 }
 
 #[tonic::async_trait]

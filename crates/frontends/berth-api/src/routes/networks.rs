@@ -154,6 +154,16 @@ pub async fn inspect(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
+    let verbose = match p.first("verbose").unwrap_or_default() {
+        "" => false,
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid value for verbose: {other}: strconv.ParseBool: parsing \"{other}\": invalid syntax"
+            )));
+        }
+    };
     let scope = match p.first("scope").filter(|s| !s.is_empty()) {
         None => None,
         Some("local") => Some("local"),
@@ -164,12 +174,21 @@ pub async fn inspect(
             )));
         }
     };
-    match find_network(&s, &id, Lookup::Inspect(scope)).await? {
-        Found::Swarm(n) => Ok(Json(swarm_wire::network_json(&n)).into_response()),
-        Found::Local(id) => {
-            Ok(Json(wire::network_json(&s.engine.network_inspect(&id)?)?).into_response())
+    let id = match find_network(&s, &id, Lookup::Inspect(scope)).await? {
+        // a swarm network this node has an instance of shows that one, as
+        // dockerd does: with its containers and peers
+        Found::Swarm(n) if !s.engine.network_exists(&n.id) => {
+            return Ok(Json(swarm_wire::network_json(&n)).into_response());
         }
+        Found::Swarm(n) => n.id,
+        Found::Local(id) => id,
+    };
+    let view = s.engine.network_inspect(&id)?;
+    let mut answer = wire::network_json(&view)?;
+    if let Some(d) = &view.swarm {
+        wire::add_swarm_details(&mut answer, d, verbose);
     }
+    Ok(Json(answer).into_response())
 }
 
 fn conflict(name: &str) -> ApiError {

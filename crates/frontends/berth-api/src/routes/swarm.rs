@@ -89,6 +89,7 @@ pub async fn init(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respons
         default_addr_pool: b.default_addr_pool,
         subnet_size: b.subnet_size,
         data_path_port: u16::try_from(b.data_path_port).unwrap_or(0),
+        data_path_addr: swarm_addr::data_path(&b.data_path_addr).map_err(ApiError::bad_request)?,
         force_new_cluster: b.force_new_cluster,
     };
     let id = s.swarm.init(req).await?;
@@ -111,6 +112,7 @@ pub async fn join(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respons
         remote_addrs,
         token: b.join_token,
         availability: wire::parse_availability(&b.availability).map_err(ApiError::bad_request)?,
+        data_path_addr: swarm_addr::data_path(&b.data_path_addr).map_err(ApiError::bad_request)?,
     };
     s.swarm.join(req).await?;
     Ok(StatusCode::OK.into_response())

@@ -104,6 +104,25 @@ pub fn advertise(addr: &str, listen: &str) -> Result<String, String> {
     Ok(format!("{ip}:{port}"))
 }
 
+/// `--data-path-addr` as an IP: an address or an interface's; none when
+/// not given (the advertise address carries the overlay then).
+pub fn data_path(addr: &str) -> Result<String, String> {
+    if addr.is_empty() {
+        return Ok(String::new());
+    }
+    let bad = || {
+        "data path address must be a non-zero IP address or network interface (without a port number)"
+            .to_string()
+    };
+    match addr.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => Err(bad()),
+        Ok(ip) => Ok(ip.to_string()),
+        // not an interface either
+        Err(_) if nix::net::if_::if_nametoindex(addr).is_err() => Err(bad()),
+        Err(_) => interface_addr(addr),
+    }
+}
+
 /// The system's one address, as dockerd finds it when none is given.
 fn system_addr() -> Result<String, String> {
     let found: Vec<(String, Ipv4Addr)> = system_addrs()
@@ -155,5 +174,14 @@ mod tests {
                 .starts_with("could not parse listen address")
         );
         assert!(advertise("no-such-if0", "0.0.0.0:2377").is_err());
+        for bad in ["0.0.0.0", "10.0.0.1:4789", "no-such-if0"] {
+            assert_eq!(
+                data_path(bad).unwrap_err(),
+                "data path address must be a non-zero IP address or network interface (without a port number)",
+                "{bad}"
+            );
+        }
+        assert_eq!(data_path("").unwrap(), "");
+        assert_eq!(data_path("10.1.2.3").unwrap(), "10.1.2.3");
     }
 }

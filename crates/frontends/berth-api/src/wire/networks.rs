@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use berth_core::container::EndpointConfig;
 use berth_core::network::IpamPool;
-use berth_engine::{CreateNetwork, NetworkContainerView, NetworkRecord, NetworkView};
+use berth_engine::{CreateNetwork, NetworkContainerView, NetworkRecord, NetworkView, SwarmDetails};
 use bollard_stubs::models::{
-    EndpointResource, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect,
+    ConfigReference, EndpointResource, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
+    NetworkInspect,
 };
 
 use super::{from_request, to_answer};
@@ -37,6 +38,13 @@ pub fn network_create_request(req: NetworkCreateRequest) -> CreateNetwork {
         labels: req.labels.unwrap_or_default(),
         options: req.options.unwrap_or_default(),
         ipam_options,
+        scope: req.scope.unwrap_or_default(),
+        config_only: req.config_only.unwrap_or(false),
+        config_from: req
+            .config_from
+            .and_then(|c| c.network)
+            .filter(|n| !n.is_empty()),
+        id: None,
     }
 }
 
@@ -55,6 +63,45 @@ pub fn network_json(view: &NetworkView) -> Result<serde_json::Value, ApiError> {
         ipam.entry("Options").or_insert(serde_json::Value::Null);
     }
     Ok(answer)
+}
+
+/// A swarm network's `Peers` and, verbose, its `Services`, as dockerd
+/// shows them for a network this node has an instance of.
+pub fn add_swarm_details(answer: &mut serde_json::Value, d: &SwarmDetails, verbose: bool) {
+    let Some(obj) = answer.as_object_mut() else {
+        return;
+    };
+    if !d.peers.is_empty() {
+        let peers: Vec<serde_json::Value> = d
+            .peers
+            .iter()
+            .map(|(name, ip)| serde_json::json!({ "Name": name, "IP": ip }))
+            .collect();
+        obj.insert("Peers".into(), peers.into());
+    }
+    if verbose {
+        let services: serde_json::Map<String, serde_json::Value> = d
+            .services
+            .iter()
+            .map(|s| {
+                let tasks: Vec<serde_json::Value> = s
+                    .tasks
+                    .iter()
+                    .map(|(name, id, ip, host)| {
+                        serde_json::json!({
+                            "Name": name, "EndpointID": id, "EndpointIP": ip,
+                            "Info": { "Host IP": host },
+                        })
+                    })
+                    .collect();
+                let info = serde_json::json!({
+                    "VIP": s.vip, "Ports": s.ports, "LocalLBIndex": 0, "Tasks": tasks,
+                });
+                (s.name.clone(), info)
+            })
+            .collect();
+        obj.insert("Services".into(), services.into());
+    }
 }
 
 /// A network as inspect and list answer it.
@@ -118,7 +165,10 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         internal: Some(n.internal),
         attachable: Some(n.attachable),
         ingress: Some(false),
-        config_only: Some(false),
+        config_only: Some(n.config_only),
+        config_from: Some(ConfigReference {
+            network: Some(n.config_from.clone()),
+        }),
         options: Some(n.options.clone()),
         labels: Some(n.labels.clone()),
         containers: Some(containers),
@@ -171,6 +221,7 @@ mod tests {
                     ..Default::default()
                 },
             }],
+            swarm: None,
         };
         let answer = network_answer(&view);
         assert_eq!(answer.id.as_deref(), Some(record.id.as_str()));

@@ -46,6 +46,7 @@ pub fn spec_of(req: NetworkCreateRequest) -> NetworkSpec {
         attachable: req.attachable.unwrap_or(false),
         ingress: req.ingress.unwrap_or(false),
         ipam,
+        config_from: req.config_from.and_then(|c| c.network).unwrap_or_default(),
     }
 }
 
@@ -76,7 +77,7 @@ pub fn network_json(n: &Network) -> Value {
         "Internal": n.spec.internal,
         "Attachable": n.spec.attachable,
         "Ingress": n.spec.ingress,
-        "ConfigFrom": { "Network": "" },
+        "ConfigFrom": { "Network": n.spec.config_from },
         "ConfigOnly": false,
         "Containers": null,
         "Options": n.driver_options,

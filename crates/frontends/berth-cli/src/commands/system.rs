@@ -18,6 +18,31 @@ pub struct InspectArgs {
     names: Vec<String>,
 }
 
+/// `network inspect`: `--verbose` adds each swarm network's services.
+#[derive(clap::Args, Debug)]
+pub struct NetworkInspectArgs {
+    /// Format output using a Go template
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// Verbose output for diagnostics
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+pub async fn network_inspect(ctx: &Ctx, a: NetworkInspectArgs) -> Result<i32> {
+    let args = InspectArgs {
+        format: a.format,
+        kind: None,
+        size: a.verbose,
+        names: a.names,
+    };
+    // `size` is the details flag `inspect_one` reads: for a network, its
+    // services
+    inspect(ctx, args, Some("network")).await
+}
+
 pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<i32> {
     let kind = forced.map(String::from).or(a.kind.clone());
     if let Some(k) = &kind
@@ -68,11 +93,13 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
 
 /// The first object named `n` among the kinds asked for, as the daemon
 /// sent it: every field kept, as the docker CLI prints the raw answer.
+/// `details` asks for what a kind adds on request: a container's sizes,
+/// a network's services.
 async fn inspect_one(
     ctx: &Ctx,
     n: &str,
     kind: Option<&str>,
-    size: bool,
+    details: bool,
 ) -> Result<Option<serde_json::Value>> {
     let wanted = |k: &str| kind.is_none_or(|want| want == k);
     let name = crate::rawhttp::encode(n);
@@ -81,12 +108,18 @@ async fn inspect_one(
             "container",
             format!(
                 "/containers/{name}/json{}",
-                if size { "?size=1" } else { "" }
+                if details { "?size=1" } else { "" }
             ),
         ),
         ("image", format!("/images/{name}/json")),
         ("volume", format!("/volumes/{name}")),
-        ("network", format!("/networks/{name}")),
+        (
+            "network",
+            format!(
+                "/networks/{name}{}",
+                if details { "?verbose=true" } else { "" }
+            ),
+        ),
     ];
     for (k, path) in paths {
         if !wanted(k) {

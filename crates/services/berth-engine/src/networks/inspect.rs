@@ -3,6 +3,7 @@
 //! Docker Engine API shapes them at its edge).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{EndpointRecord, NetworkRecord};
 use crate::containers::ContainerRecord;
@@ -14,6 +15,9 @@ pub struct NetworkView {
     pub record: NetworkRecord,
     /// the containers with an endpoint on it (inspect only; none in a list)
     pub containers: Vec<NetworkContainerView>,
+    /// a swarm network: its peers and services from the managers' last
+    /// view (inspect only)
+    pub swarm: Option<Arc<crate::SwarmDetails>>,
 }
 
 /// A container with an endpoint on a network.
@@ -49,9 +53,11 @@ impl Engine {
                 endpoint,
             })
             .collect();
+        let swarm = self.swarm_details(&n.id);
         Ok(NetworkView {
             record: n,
             containers,
+            swarm,
         })
     }
 
@@ -90,6 +96,7 @@ impl Engine {
             .map(|record| NetworkView {
                 record,
                 containers: Vec::new(),
+                swarm: None,
             })
             .collect();
         out.sort_by(|a, b| a.record.name.cmp(&b.record.name));
