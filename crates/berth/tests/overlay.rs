@@ -34,6 +34,161 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         host_mode_ports_answer_where_a_task_runs(&c, cli);
         attachable_overlays_take_docker_run(&c, cli);
         removed_tasks_leave_dns_and_the_vip_under_load(&c, cli);
+        node_local_networks_take_each_nodes_config(&c, cli);
+    }
+}
+
+/// `--config-only` on each node, `--scope swarm --config-from` on the
+/// manager: a global service's task on each node takes an address from
+/// that node's own configuration, with no VIP; the service's name finds
+/// the node's own task.
+fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let x = match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    };
+    let (cfg, net, svc) = (format!("cfg{x}"), format!("local{x}"), format!("nl{x}"));
+    let third = if x == "d" { 77 } else { 78 };
+    for i in 0..c.nodes.len() {
+        let (subnet, gateway) = (format!("10.{third}.{i}.0/24"), format!("10.{third}.{i}.1"));
+        let args = [
+            "network",
+            "create",
+            "--config-only",
+            "--subnet",
+            &subnet,
+            "--gateway",
+            &gateway,
+            &cfg,
+        ];
+        ok(
+            &cli.run(&c.node(i).daemon, &args),
+            "network create --config-only",
+        );
+    }
+    let o = ok(
+        &cli.run(
+            &c.node(1).daemon,
+            &[
+                "network",
+                "inspect",
+                "--format",
+                "{{.Driver}} {{.Scope}} {{.ConfigOnly}}",
+                &cfg,
+            ],
+        ),
+        "inspect the configuration",
+    );
+    assert_eq!(o.trim(), "null local true");
+    let args = [
+        "network",
+        "create",
+        "-d",
+        "bridge",
+        "--scope",
+        "swarm",
+        "--config-from",
+        &cfg,
+        &net,
+    ];
+    ok(&cli.run(m, &args), "network create --config-from");
+    let o = ok(
+        &cli.run(
+            m,
+            &[
+                "network",
+                "inspect",
+                "--format",
+                "{{.Driver}} {{.Scope}} {{.ConfigFrom.Network}}",
+                &net,
+            ],
+        ),
+        "inspect the node-local network",
+    );
+    assert_eq!(o.trim(), format!("bridge swarm {cfg}"));
+    let args = [
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        &svc,
+        "--mode",
+        "global",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        CGI_HTTPD,
+    ];
+    ok(&cli.run(m, &args), "service create on a node-local network");
+    running(c, cli, &svc, 3);
+    let vips = ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "inspect",
+                "--format",
+                "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+                &svc,
+            ],
+        ),
+        "service inspect",
+    );
+    assert_eq!(vips.trim(), "", "no VIP on a node-local network");
+    let tasks = task_containers(c, &svc);
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for t in &tasks {
+        let ip = ok(
+            &c.node(t.0).daemon.docker(&[
+                "inspect",
+                "--format",
+                &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+                &t.1,
+            ]),
+            "the task's address",
+        );
+        let ip = ip.trim().to_string();
+        assert!(
+            ip.starts_with(&format!("10.{third}.{}.", t.0)),
+            "node {}'s task has {ip}, from its own configuration",
+            t.0
+        );
+        assert_eq!(
+            lookup(c, t, &svc),
+            BTreeSet::from([ip]),
+            "{svc} on node {}",
+            t.0
+        );
+    }
+
+    // Docker's refusals
+    let w = &c.node(1).daemon;
+    let o = cli.run(w, &["run", "--rm", "--network", &cfg, "busybox", "true"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("cannot create endpoint on configuration-only network"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli.run(w, &["network", "rm", &cfg]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains(&format!("configuration network \"{cfg}\" is in use")),
+        "{}",
+        stderr(&o)
+    );
+
+    ok(&cli.run(m, &["service", "rm", &svc]), "service rm");
+    let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &net])) == 0);
+    assert!(removed, "network rm {net}");
+    for i in 0..c.nodes.len() {
+        let d = &c.node(i).daemon;
+        let gone = eventually(30, || code(&cli.run(d, &["network", "rm", &cfg])) == 0);
+        assert!(gone, "network rm {cfg} on node {i}");
     }
 }
 

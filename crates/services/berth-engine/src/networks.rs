@@ -227,6 +227,8 @@ impl Engine {
         if let Some(name) = endpoint_network(mode)
             && let Ok(n) = self.network_record(name)
             && n.driver != "bridge"
+            // refused at start, with the driver's words
+            && !n.config_only
             && !(n.swarm_scoped() && (swarm_task || n.attachable))
         {
             return Err(Error::invalid(format!(

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::models::{ConfigReference, Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{ListNetworksOptions, PruneNetworksOptions};
 
 use super::containers::{confirm, each, parse_filters};
@@ -43,6 +43,18 @@ pub struct CreateArgs {
     /// Set metadata on a network
     #[arg(long)]
     label: Vec<String>,
+    /// Control the network's scope
+    #[arg(long)]
+    scope: Option<String>,
+    /// Create swarm routing-mesh network
+    #[arg(long)]
+    ingress: bool,
+    /// Create a configuration only network
+    #[arg(long)]
+    config_only: bool,
+    /// The network from which to copy the configuration
+    #[arg(long)]
+    config_from: Option<String>,
     name: String,
 }
 
@@ -87,6 +99,12 @@ pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<i32> {
         }),
         options: Some(key_values(&a.opt)),
         labels: Some(key_values(&a.label)),
+        scope: a.scope.clone(),
+        ingress: Some(a.ingress),
+        config_only: Some(a.config_only),
+        config_from: a.config_from.clone().map(|network| ConfigReference {
+            network: Some(network),
+        }),
         ..Default::default()
     };
     let r = ctx
