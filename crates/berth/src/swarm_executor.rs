@@ -396,10 +396,11 @@ impl TaskExecutor for EngineExecutor {
     async fn start(&self, container: &str) -> Result<i64, String> {
         let running = self.inspect(container).await.filter(|s| s.running);
         if running.is_none() {
+            // swarmkit's words around the engine's reason
             self.engine
                 .container_start(container)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("starting container failed: {e}"))?;
         }
         let (net, c) = (self.net.clone(), container.to_string());
         let _ = tokio::task::spawn_blocking(move || net.write_vips(&c)).await;

@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::cluster::{Cluster, data_addr};
+use common::cluster::{CLIENT_ADDR, Cluster, data_addr};
 use common::{Cli, Daemon, code, eventually, ok, stderr, stdout};
 
 /// busybox httpd whose /cgi-bin/ip answers the caller's address and the
@@ -32,10 +32,183 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         tasks_meet_over_the_overlay(&c, cli);
         the_mesh_answers_on_every_node_with_the_clients_address(&c, cli);
         host_mode_ports_answer_where_a_task_runs(&c, cli);
+        udp_goes_through_the_mesh(&c, cli);
         attachable_overlays_take_docker_run(&c, cli);
         removed_tasks_leave_dns_and_the_vip_under_load(&c, cli);
         node_local_networks_take_each_nodes_config(&c, cli);
+        bad_network_input_gets_dockers_words(&c, cli);
     }
+}
+
+/// The bad input, each refused with Docker's words and nothing
+/// made: overlapping subnets, a VXLAN id in use, an attachable or second
+/// ingress, a network in use, a service on ingress, a host-mode port a
+/// local container holds.
+fn bad_network_input_gets_dockers_words(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let x = match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    };
+    let refused = |args: &[&str], want: &str| {
+        let o = cli.run(m, args);
+        assert_ne!(code(&o), 0, "{args:?} succeeded");
+        assert!(
+            stderr(&o).contains(want),
+            "{args:?}: want {want:?}: {}",
+            stderr(&o)
+        );
+    };
+    let (a, b) = (format!("bada{x}"), format!("badb{x}"));
+    let subnet = if x == "d" {
+        "10.201.0.0/24"
+    } else {
+        "10.202.0.0/24"
+    };
+    ok(
+        &cli.run(
+            m,
+            &["network", "create", "-d", "overlay", "--subnet", subnet, &a],
+        ),
+        "network create",
+    );
+    refused(
+        &["network", "create", "-d", "overlay", "--subnet", subnet, &b],
+        "Pool overlaps with other one on this address space",
+    );
+    let vni = if x == "d" { "5001" } else { "5002" };
+    let opt = format!("com.docker.network.driver.overlay.vxlanid_list={vni}");
+    ok(
+        &cli.run(m, &["network", "create", "-d", "overlay", "-o", &opt, &b]),
+        "network create with a VXLAN id",
+    );
+    let third = format!("badc{x}");
+    refused(
+        &["network", "create", "-d", "overlay", "-o", &opt, &third],
+        &format!("could not assign vxlan id {vni} to pool"),
+    );
+    refused(
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--ingress",
+            "--attachable",
+            &third,
+        ],
+        "ingress network cannot be attachable",
+    );
+    refused(
+        &["network", "create", "-d", "overlay", "--ingress", &third],
+        "is already present",
+    );
+    refused(
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--network",
+            "ingress",
+            "busybox",
+            "true",
+        ],
+        "Service cannot be explicitly attached to the ingress network \"ingress\"",
+    );
+    let svc = format!("inuse{x}");
+    ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "create",
+                "--detach",
+                "--no-resolve-image",
+                "--name",
+                &svc,
+                "--network",
+                &a,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        ),
+        "service create",
+    );
+    refused(&["network", "rm", &a], "is in use by service");
+
+    // a host-mode port a local container holds: that node's task fails
+    // with the engine's reason
+    let w = &c.node(1).daemon;
+    let port = if x == "d" { "8091" } else { "8092" };
+    let holder = format!("holder{x}");
+    ok(
+        &w.docker(&[
+            "run",
+            "-d",
+            "--name",
+            &holder,
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "a local container on the port",
+    );
+    let hostsvc = format!("hostclash{x}");
+    let publish = format!("mode=host,published={port},target=80");
+    let node1 = common::node_id(w);
+    let constraint = format!("node.id=={node1}");
+    ok(
+        &cli.run(
+            m,
+            &[
+                "service",
+                "create",
+                "--detach",
+                "--no-resolve-image",
+                "--name",
+                &hostsvc,
+                "--publish",
+                &publish,
+                "--constraint",
+                &constraint,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        ),
+        "service create --publish mode=host",
+    );
+    let mut errors = String::new();
+    let failed = eventually(30, || {
+        let args = [
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.Error}}",
+            hostsvc.as_str(),
+        ];
+        errors = stdout(&cli.run(m, &args));
+        errors.contains("starting container failed")
+    });
+    assert!(failed, "the task fails: {errors}");
+    assert!(
+        errors.contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{errors}"
+    );
+    ok(
+        &cli.run(m, &["service", "rm", &svc, &hostsvc]),
+        "service rm",
+    );
+    ok(&w.docker(&["rm", "-f", &holder]), "rm the holder");
+    let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &a, &b])) == 0);
+    assert!(removed, "network rm {a} {b}");
 }
 
 /// `--config-only` on each node, `--scope swarm --config-from` on the
@@ -477,6 +650,67 @@ fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
         code(&cli.run(m, &["network", "rm", &att, &plain])) == 0
     });
     assert!(removed, "network rm {att} {plain}");
+}
+
+/// `--publish …,protocol=udp`: a datagram to any node's port reaches the
+/// task on node 2, which sees the client's own address, and its answer
+/// comes back through the node it came in by.
+fn udp_goes_through_the_mesh(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let (svc, port) = match cli {
+        Cli::Docker => ("udpd", 5353u16),
+        Cli::Berth => ("udpb", 5354u16),
+    };
+    let node2 = common::node_id(&c.node(2).daemon);
+    let (publish, constraint) = (
+        format!("published={port},target=53,protocol=udp"),
+        format!("node.id=={node2}"),
+    );
+    let args = [
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        svc,
+        "--publish",
+        &publish,
+        "--constraint",
+        &constraint,
+        "busybox",
+        "sleep",
+        "600",
+    ];
+    ok(&cli.run(m, &args), "service create --publish protocol=udp");
+    running(c, cli, svc, 1);
+    let task = task_containers(c, svc).pop().expect("the task");
+    let pid = ok(
+        &c.node(2)
+            .daemon
+            .docker(&["inspect", "--format", "{{.State.Pid}}", &task.1]),
+        "the task's pid",
+    );
+    // it ends by itself once the checks are long done
+    let _server = common::cluster::udp_echo_in(pid.trim().parse().expect("pid"), 53, 30);
+    for i in [0usize, 2] {
+        let addr = c.node(i).addr.clone();
+        let mut answer = None;
+        let through = eventually(10, || {
+            answer = c.underlay_udp(&addr, port, "ping");
+            answer.is_some()
+        });
+        assert!(
+            through,
+            "{addr}:{port}/udp through the mesh: {}",
+            debug_node(c, i, &[task.clone()])
+        );
+        assert_eq!(
+            answer.as_deref(),
+            Some(format!("{CLIENT_ADDR} ping").as_str()),
+            "the task sees the client's own address"
+        );
+    }
+    ok(&cli.run(m, &["service", "rm", svc]), "service rm");
 }
 
 /// `--publish mode=host` on a global service: each node's port is bound

@@ -245,6 +245,46 @@ impl Cluster {
     pub fn node_get(&self, i: usize, addr: &str, port: u16, path: &str) -> Option<String> {
         http_get_in(self.nodes[i].daemon.ns_pid, addr, port, path)
     }
+
+    /// One UDP datagram from the underlay's client to `addr:port`: the
+    /// answer, or None when none comes within a second.
+    pub fn underlay_udp(&self, addr: &str, port: u16, payload: &str) -> Option<String> {
+        let to: SocketAddr = format!("{addr}:{port}").parse().ok()?;
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.underlay.pid)).ok()?;
+        let payload = payload.to_string();
+        std::thread::spawn(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+            s.send_to(payload.as_bytes(), to).ok()?;
+            let mut buf = [0u8; 512];
+            let (n, _) = s.recv_from(&mut buf).ok()?;
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        })
+        .join()
+        .ok()?
+    }
+}
+
+/// A UDP server in the network namespace of `pid` (a container's, where
+/// busybox has none) on `port`: each datagram is answered with "<sender's
+/// address> <payload>", for `secs` seconds.
+pub fn udp_echo_in(pid: i32, port: u16, secs: u64) -> std::thread::JoinHandle<()> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the container's netns");
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let s = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let end = std::time::Instant::now() + Duration::from_secs(secs);
+        let mut buf = [0u8; 512];
+        while std::time::Instant::now() < end {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                let answer = format!("{} {}", from.ip(), String::from_utf8_lossy(&buf[..n]));
+                let _ = s.send_to(answer.as_bytes(), from);
+            }
+        }
+    })
 }
 
 /// `GET path` from the network namespace of `pid`, on a thread that

@@ -58,10 +58,20 @@ impl OverlayDriver {
         }
     }
 
-    /// The cluster's data path port, for networks made from now on.
+    /// The cluster's data path port. A network whose VXLAN device listens
+    /// on another (made at the daemon's start, before the managers said)
+    /// gets a new device; its peers are written again with the next view.
     pub fn set_port(&self, port: u16) {
         let port = if port == 0 { DEFAULT_PORT } else { port };
         self.port.store(port, Ordering::Relaxed);
+        let mut nets = self.lock();
+        for (id, n) in nets.iter_mut().filter(|(_, n)| n.layout.port != port) {
+            n.layout.port = port;
+            n.peers.clear();
+            if let Err(e) = links::recreate_vxlan(&n.layout) {
+                tracing::warn!(network = %id, error = %e, "moving an overlay to the data path port");
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Net>> {

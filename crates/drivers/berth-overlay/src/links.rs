@@ -69,6 +69,14 @@ pub fn ensure_network(l: &NetLayout) -> Result<()> {
     })
 }
 
+/// Replaces the network's VXLAN device (another port): the new one has no
+/// peers until they are written again.
+pub fn recreate_vxlan(l: &NetLayout) -> Result<()> {
+    let vx = l.vxlan.clone();
+    in_netns(&l.ns, move || berth_bridge::links::delete_link(&vx))?;
+    ensure_network(l)
+}
+
 /// Creates the VXLAN device in the daemon's namespace, where its UDP
 /// socket stays (on the underlay), and moves it into the network's. No
 /// learning: every peer is written from the managers' view.
