@@ -25,7 +25,7 @@ const DATA_PORT: u16 = 7789;
 #[test]
 fn overlay_networks_discovery_and_vips_on_one_cluster() {
     init_checks_on_a_fresh_node();
-    let c = Cluster::swarm_on_data_path(3, DATA_PORT);
+    let mut c = Cluster::swarm_on_data_path(3, DATA_PORT);
     the_ingress_network_is_made_at_init(&c);
     for cli in [Cli::Docker, Cli::Berth] {
         encrypted_is_refused_without_esp(&c, cli);
@@ -37,7 +37,115 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         removed_tasks_leave_dns_and_the_vip_under_load(&c, cli);
         node_local_networks_take_each_nodes_config(&c, cli);
         bad_network_input_gets_dockers_words(&c, cli);
+        a_killed_worker_keeps_its_overlays(&mut c, cli);
     }
+}
+
+/// A worker's daemon killed with SIGKILL and started again: its task kept
+/// running, and after the restart it still reaches every replica through
+/// the VIP and is reached over VXLAN from another node.
+fn a_killed_worker_keeps_its_overlays(c: &mut Cluster, cli: Cli) {
+    let x = match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    };
+    let (net, web) = (format!("kill{x}"), format!("kweb{x}"));
+    {
+        let m = &c.node(0).daemon;
+        ok(
+            &cli.run(m, &["network", "create", "-d", "overlay", &net]),
+            "network create",
+        );
+        let args = [
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            &web,
+            "--network",
+            &net,
+            "--replicas",
+            "3",
+            "--replicas-max-per-node",
+            "1",
+            "busybox",
+            "sh",
+            "-c",
+            CGI_HTTPD,
+        ];
+        ok(&cli.run(m, &args), "service create");
+    }
+    running(c, cli, &web, 3);
+    let tasks = task_containers(c, &web);
+    let on = |n: usize| {
+        tasks
+            .iter()
+            .find(|t| t.0 == n)
+            .cloned()
+            .expect("a task per node")
+    };
+    let (worker_task, other_task) = (on(1), on(0));
+    let vip = ok(
+        &cli.run(
+            &c.node(0).daemon,
+            &[
+                "service",
+                "inspect",
+                "--format",
+                "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+                &web,
+            ],
+        ),
+        "the VIP",
+    );
+    let vip = vip.trim().split('/').next().unwrap_or("").to_string();
+
+    c.node_mut(1).daemon.restart_after_kill9();
+    let ready = eventually(30, || {
+        let o = c
+            .node(0)
+            .daemon
+            .docker(&["node", "ls", "--format", "{{.Status}}"]);
+        stdout(&o).lines().filter(|l| *l == "Ready").count() == 3
+    });
+    assert!(ready, "the worker is back");
+    let same = ok(
+        &c.node(1)
+            .daemon
+            .docker(&["inspect", "--format", "{{.State.Running}}", &worker_task.1]),
+        "the worker's task",
+    );
+    assert_eq!(same.trim(), "true", "the task's container kept running");
+    let mut seen = BTreeSet::new();
+    let whole = eventually(20, || {
+        seen = answering(c, &worker_task, &vip, 9);
+        seen.len() == 3 && !seen.contains("x")
+    });
+    assert!(
+        whole,
+        "every replica through the VIP from the restarted worker: {seen:?}"
+    );
+    let ip = ok(
+        &c.node(1).daemon.docker(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &worker_task.1,
+        ]),
+        "the worker task's address",
+    );
+    let back = answering(c, &other_task, ip.trim(), 1);
+    assert_eq!(
+        back.len(),
+        1,
+        "node 0 reaches the restarted worker's task: {back:?}"
+    );
+    assert!(!back.contains("x"), "{back:?}");
+    let m = &c.node(0).daemon;
+    ok(&cli.run(m, &["service", "rm", &web]), "service rm");
+    let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &net])) == 0);
+    assert!(removed, "network rm {net}");
 }
 
 /// The bad input, each refused with Docker's words and nothing
@@ -663,7 +771,7 @@ fn udp_goes_through_the_mesh(c: &Cluster, cli: Cli) {
     };
     let node2 = common::node_id(&c.node(2).daemon);
     let (publish, constraint) = (
-        format!("published={port},target=53,protocol=udp"),
+        format!("published={port},target=5300,protocol=udp"),
         format!("node.id=={node2}"),
     );
     let args = [
@@ -684,14 +792,20 @@ fn udp_goes_through_the_mesh(c: &Cluster, cli: Cli) {
     ok(&cli.run(m, &args), "service create --publish protocol=udp");
     running(c, cli, svc, 1);
     let task = task_containers(c, svc).pop().expect("the task");
-    let pid = ok(
-        &c.node(2)
-            .daemon
-            .docker(&["inspect", "--format", "{{.State.Pid}}", &task.1]),
-        "the task's pid",
+    let d2 = &c.node(2).daemon;
+    let id = ok(
+        &d2.docker(&["inspect", "--format", "{{.Id}}", &task.1]),
+        "the task's id",
+    );
+    // the container's namespace as the node's mount namespace pins it
+    let netns = format!(
+        "/proc/{}/root{}/netns/{}",
+        d2.ns_pid,
+        d2.exec_root().display(),
+        id.trim()
     );
     // it ends by itself once the checks are long done
-    let _server = common::cluster::udp_echo_in(pid.trim().parse().expect("pid"), 53, 30);
+    let _server = common::cluster::udp_echo_in(&netns, 5300, 30);
     for i in [0usize, 2] {
         let addr = c.node(i).addr.clone();
         let mut answer = None;

@@ -266,11 +266,11 @@ impl Cluster {
     }
 }
 
-/// A UDP server in the network namespace of `pid` (a container's, where
-/// busybox has none) on `port`: each datagram is answered with "<sender's
-/// address> <payload>", for `secs` seconds.
-pub fn udp_echo_in(pid: i32, port: u16, secs: u64) -> std::thread::JoinHandle<()> {
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the container's netns");
+/// A UDP server in the network namespace pinned at `netns` (a
+/// container's, where busybox has none) on `port`: each datagram is
+/// answered with "<sender's address> <payload>", for `secs` seconds.
+pub fn udp_echo_in(netns: &str, port: u16, secs: u64) -> std::thread::JoinHandle<()> {
+    let ns = std::fs::File::open(netns).expect("the container's netns");
     std::thread::spawn(move || {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
         let s = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind");
