@@ -273,6 +273,15 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         overlay,
     ));
     let swarm = Arc::new(open_swarm(&s, &engine, net.clone()).await?);
+    let (gives_back, rt) = ((*swarm).clone(), tokio::runtime::Handle::current());
+    net.set_detacher(Box::new(move |container, tasks| {
+        let swarm = gives_back.clone();
+        rt.spawn(async move {
+            if let Err(e) = swarm.detach_attachments(&container, tasks).await {
+                tracing::warn!(error = %e, "giving back a stopped container's network attachments");
+            }
+        });
+    }));
     engine.set_swarm_attacher(Some(Arc::new(crate::swarm_attacher::Attacher {
         swarm: (*swarm).clone(),
         net,

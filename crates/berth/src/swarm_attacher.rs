@@ -25,14 +25,20 @@ impl SwarmAttacher for Attacher {
         container_name: &'a str,
     ) -> Boxed<'a, Result<Option<SwarmAttachment>>> {
         Box::pin(async move {
+            self.net.attaching(container_id);
             let a = match self
                 .swarm
                 .attach_network(network, container_id, container_name)
                 .await
             {
                 Ok(a) => a,
-                Err(SwarmError::NotInSwarm) => return Ok(None),
-                Err(e) => return Err(engine_error(e)),
+                Err(e) => {
+                    self.net.detached(container_id);
+                    return match e {
+                        SwarmError::NotInSwarm => Ok(None),
+                        e => Err(engine_error(e)),
+                    };
+                }
             };
             // a node-local network's address comes from this node's pool
             let node_local = a.view.network.spec.node_local();

@@ -23,10 +23,14 @@ use berth_swarm_store::{Task, TaskAttachment};
 pub const GWBRIDGE: &str = "docker_gwbridge";
 const GWBRIDGE_IF: &str = "berth_gwbridge";
 
+/// Gives back a container's attachments (container id, their task ids).
+pub type Detacher = Box<dyn Fn(String, Vec<String>) + Send + Sync>;
+
 pub struct NetPlane {
     engine: Arc<Engine>,
     overlay: Arc<OverlayDriver>,
     state: Mutex<State>,
+    detacher: std::sync::OnceLock<Detacher>,
 }
 
 #[derive(Default)]
@@ -40,6 +44,8 @@ struct State {
     /// containers of the node's own attached to swarm networks (`docker
     /// run --network`) → those networks, kept here whatever a view says
     attached: HashMap<String, BTreeSet<String>>,
+    /// attachments given back for a container that had stopped meanwhile
+    given_back: BTreeSet<String>,
 }
 
 fn ip_of(cidr: &str) -> Option<Ipv4Addr> {
@@ -56,6 +62,53 @@ impl NetPlane {
             engine,
             overlay,
             state: Mutex::new(State::default()),
+            detacher: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// How the plane gives back attachments it finds stale.
+    pub fn set_detacher(&self, d: Detacher) {
+        let _ = self.detacher.set(d);
+    }
+
+    /// Attachments on this node whose container is gone or stopped without
+    /// giving them back (the daemon was down when it stopped): handed to
+    /// the detacher once each.
+    fn give_back_stale(&self, views: &HashMap<String, NetworkView>) {
+        let Some(detach) = self.detacher.get() else {
+            return;
+        };
+        let me = self.state().node_id.clone();
+        let listed = |id: &String| {
+            views
+                .values()
+                .any(|v| v.endpoints.iter().any(|e| &e.task_id == id))
+        };
+        self.state().given_back.retain(listed);
+        let mut stale: HashMap<String, Vec<String>> = HashMap::new();
+        for e in views.values().flat_map(|v| &v.endpoints) {
+            let Some(c) = e.container.as_ref().filter(|_| e.node_id == me) else {
+                continue;
+            };
+            let st = self.state();
+            if st.attached.contains_key(c) || st.given_back.contains(&e.task_id) {
+                continue;
+            }
+            drop(st);
+            let stopped = match self.engine.container_inspect(c, false) {
+                Err(_) => true,
+                Ok(v) => matches!(
+                    v.record.state.status,
+                    berth_engine::Status::Exited | berth_engine::Status::Dead
+                ),
+            };
+            if stopped {
+                stale.entry(c.clone()).or_default().push(e.task_id.clone());
+            }
+        }
+        for (container, tasks) in stale {
+            self.state().given_back.extend(tasks.iter().cloned());
+            detach(container, tasks);
         }
     }
 
@@ -90,6 +143,7 @@ impl NetPlane {
         }
         let views = self.views();
         self.engine.set_swarm_names(names(&views));
+        self.give_back_stale(&views);
         let pinned: BTreeSet<String> = self.state().attached.values().flatten().cloned().collect();
         for (id, name) in self.engine.swarm_networks() {
             match views.get(&id) {
@@ -115,6 +169,15 @@ impl NetPlane {
         for c in containers.iter().chain(&attached) {
             self.write_vips(c);
         }
+    }
+
+    /// A container of the node's own is asking for an address: none of its
+    /// attachments is stale meanwhile.
+    pub fn attaching(&self, container: &str) {
+        self.state()
+            .attached
+            .entry(container.to_string())
+            .or_default();
     }
 
     /// A container of the node's own got an address on a swarm network:
@@ -410,6 +473,7 @@ fn swarm_network(v: &NetworkView) -> SwarmNetwork {
         attachable: n.spec.attachable,
         internal: n.spec.internal,
         config_from: n.spec.config_from.clone(),
+        ingress: n.spec.ingress,
     }
 }
 

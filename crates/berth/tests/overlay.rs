@@ -39,6 +39,75 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         bad_network_input_gets_dockers_words(&c, cli);
         a_killed_worker_keeps_its_overlays(&mut c, cli);
     }
+    // last: the checks above expect the default ingress
+    for cli in [Cli::Docker, Cli::Berth] {
+        a_custom_ingress_replaces_the_default(&c, cli);
+    }
+}
+
+/// `network rm ingress` (after the CLI's question) and `network create
+/// --ingress --subnet …`: every node's leg moves to the new network and
+/// the mesh answers through it.
+fn a_custom_ingress_replaces_the_default(c: &Cluster, cli: Cli) {
+    let m = &c.node(0).daemon;
+    let (old, new, subnet, prefix, svc) = match cli {
+        Cli::Docker => ("ingress", "ingd", "10.251.0.0/24", "10.251.0.", "cmeshd"),
+        Cli::Berth => ("ingd", "ingb", "10.252.0.0/24", "10.252.0.", "cmeshb"),
+    };
+    let mut rm = cli.command(m);
+    rm.args(["network", "rm", old])
+        .stdin(std::process::Stdio::piped());
+    let o = common::with_input(rm, "y\n");
+    let out = ok(&o, "network rm ingress");
+    assert!(
+        out.contains("routing-mesh network"),
+        "the CLI asks first: {out}"
+    );
+    assert!(out.trim_end().ends_with(old), "{out}");
+    let args = [
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--ingress",
+        "--subnet",
+        subnet,
+        new,
+    ];
+    ok(&cli.run(m, &args), "network create --ingress");
+    let args = [
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        svc,
+        "--publish",
+        "published=8095,target=80",
+        "busybox",
+        "sh",
+        "-c",
+        CGI_HTTPD,
+    ];
+    ok(&cli.run(m, &args), "service create --publish");
+    running(c, cli, svc, 1);
+    for i in 0..c.nodes.len() {
+        let addr = c.node(i).addr.clone();
+        let mut answer = None;
+        let through = eventually(20, || {
+            answer = c.underlay_get(&addr, 8095, "/cgi-bin/ip");
+            answer.is_some()
+        });
+        assert!(through, "{addr}:8095 through {new}");
+        let answer = answer.unwrap_or_default();
+        assert!(
+            answer.contains(CLIENT_ADDR),
+            "the client's address: {answer}"
+        );
+        let leg = c.node_sh(i, "ip -br addr show berth-ingress");
+        assert!(leg.contains(prefix), "node {i}'s leg on {new}: {leg}");
+    }
+    ok(&cli.run(m, &["service", "rm", svc]), "service rm");
 }
 
 /// A worker's daemon killed with SIGKILL and started again: its task kept
@@ -53,7 +122,10 @@ fn a_killed_worker_keeps_its_overlays(c: &mut Cluster, cli: Cli) {
     {
         let m = &c.node(0).daemon;
         ok(
-            &cli.run(m, &["network", "create", "-d", "overlay", &net]),
+            &cli.run(
+                m,
+                &["network", "create", "-d", "overlay", "--attachable", &net],
+            ),
             "network create",
         );
         let args = [
@@ -101,7 +173,34 @@ fn a_killed_worker_keeps_its_overlays(c: &mut Cluster, cli: Cli) {
     );
     let vip = vip.trim().split('/').next().unwrap_or("").to_string();
 
-    c.node_mut(1).daemon.restart_after_kill9();
+    // a container of the worker's own on the network, which dies while
+    // the daemon is down: its address must not stay held
+    let keeper = format!("keep{x}");
+    let w = &c.node(1).daemon;
+    let args = [
+        "run",
+        "-d",
+        "--name",
+        &keeper,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "600",
+    ];
+    ok(&cli.run(w, &args), "an attached container");
+    let pid = ok(
+        &w.docker(&["inspect", "--format", "{{.State.Pid}}", &keeper]),
+        "its pid",
+    );
+    let ns_pid = w.ns_pid.to_string();
+    c.node_mut(1).daemon.kill9();
+    let killed = std::process::Command::new("nsenter")
+        .args(["-t", &ns_pid, "-p", "-m", "--", "kill", "-9", pid.trim()])
+        .status()
+        .expect("nsenter");
+    assert!(killed.success(), "killing the attached container");
+    c.node_mut(1).daemon.start_again();
     let ready = eventually(30, || {
         let o = c
             .node(0)
@@ -144,8 +243,13 @@ fn a_killed_worker_keeps_its_overlays(c: &mut Cluster, cli: Cli) {
     assert!(!back.contains("x"), "{back:?}");
     let m = &c.node(0).daemon;
     ok(&cli.run(m, &["service", "rm", &web]), "service rm");
+    // the dead container's address was given back when the worker came up
     let removed = eventually(30, || code(&cli.run(m, &["network", "rm", &net])) == 0);
     assert!(removed, "network rm {net}");
+    ok(
+        &c.node(1).daemon.docker(&["rm", "-f", &keeper]),
+        "rm the dead container",
+    );
 }
 
 /// The bad input, each refused with Docker's words and nothing
@@ -816,7 +920,7 @@ fn udp_goes_through_the_mesh(c: &Cluster, cli: Cli) {
         assert!(
             through,
             "{addr}:{port}/udp through the mesh: {}",
-            debug_node(c, i, &[task.clone()])
+            debug_node(c, i, std::slice::from_ref(&task))
         );
         assert_eq!(
             answer.as_deref(),

@@ -836,3 +836,20 @@ pub fn sha256_digest(data: &[u8]) -> String {
             .unwrap_or_default()
     )
 }
+
+/// Runs `cmd` (stdin piped) with `input` on its standard input.
+pub fn with_input(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the client");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("writing the input");
+    child.wait_with_output().expect("the client's output")
+}

@@ -30,6 +30,7 @@ pub struct SwarmNetwork {
     /// a node-local network: made from this node's configuration network
     /// of that name, its addresses from this node's pool
     pub config_from: String,
+    pub ingress: bool,
 }
 
 /// The names on each swarm network, lowercase, with their addresses;
@@ -75,6 +76,7 @@ impl Engine {
         rec.labels = n.labels.clone();
         rec.attachable = n.attachable;
         rec.internal = n.internal;
+        rec.ingress = n.ingress;
         rec.scope = "swarm".into();
         if self.networks.adopt(rec)? {
             self.object_event(

@@ -76,6 +76,9 @@ pub struct NetworkRecord {
     /// `--config-from NAME`: the config-only network its settings came from
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config_from: String,
+    /// the swarm's routing-mesh network
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ingress: bool,
 }
 
 impl NetworkRecord {
@@ -100,6 +103,7 @@ impl NetworkRecord {
             ipam_options: None,
             config_only: false,
             config_from: String::new(),
+            ingress: false,
             scope: String::new(),
         }
     }

@@ -45,6 +45,9 @@ pub struct Attachment {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DetachRequest {
     pub container_id: String,
+    /// only these attachments of it; every one when empty
+    #[serde(default)]
+    pub task_ids: Vec<String>,
 }
 
 /// Served by a manager: the caller's attachment of the container to the
@@ -142,6 +145,7 @@ pub async fn detach(node: &Active, caller: &str, raw: &[u8]) -> Result<(), Statu
                     .as_ref()
                     .is_some_and(|a| a.container_id == req.container_id)
             })
+            .filter(|t| req.task_ids.is_empty() || req.task_ids.contains(&t.id))
             .map(|t| Action::Remove {
                 kind: Kind::Task,
                 id: t.id.clone(),
@@ -189,9 +193,19 @@ impl Swarm {
 
     /// Gives back every attachment of the container on this node.
     pub async fn detach_network(&self, container_id: &str) -> Result<(), SwarmError> {
+        self.detach_attachments(container_id, Vec::new()).await
+    }
+
+    /// Gives back the container's attachments `task_ids` (all when empty).
+    pub async fn detach_attachments(
+        &self,
+        container_id: &str,
+        task_ids: Vec<String>,
+    ) -> Result<(), SwarmError> {
         let node = self.current().await.ok_or(SwarmError::NotInSwarm)?;
         let req = DetachRequest {
             container_id: container_id.to_string(),
+            task_ids,
         };
         let json = serde_json::to_vec(&req).map_err(|e| SwarmError::internal("encoding", e))?;
         first_manager(&node, Call::Detach(json)).await.map(|_| ())

@@ -119,17 +119,19 @@ impl Staged<'_> {
         Ok(())
     }
 
-    /// A new ingress network: every node gets its leg (written without an
-    /// event: the network's own creation tells the nodes).
+    /// A new ingress network: every node gets its leg on it, a new one
+    /// where a node still holds one on an ingress removed before (written
+    /// without an event: the network's own creation tells the nodes).
     pub(crate) fn give_every_node_a_leg(&mut self) -> Result<(), StoreError> {
         let nodes: Vec<Node> = self
             .all(Kind::Node)
             .filter_map(|o| match o {
-                Object::Node(n) if n.ingress_addr.is_empty() => Some(n.clone()),
+                Object::Node(n) => Some(n.clone()),
                 _ => None,
             })
             .collect();
         for mut n in nodes {
+            n.ingress_addr.clear();
             self.give_leg(&mut n)?;
             self.changes
                 .insert((Kind::Node, n.id.clone()), Some(Object::Node(n)));

@@ -925,6 +925,50 @@ mod tests {
     }
 
     #[test]
+    fn a_new_ingress_gives_every_node_a_new_leg() {
+        use crate::networks::{Ipam, IpamConfig, Network};
+        let ingress = |id: &str, subnet: &str| {
+            let mut n = Network {
+                id: id.into(),
+                ..Default::default()
+            };
+            n.spec.name = "ingress".into();
+            n.spec.ingress = true;
+            n.spec.ipam = Some(Ipam {
+                configs: vec![IpamConfig {
+                    subnet: subnet.into(),
+                    ..IpamConfig::default()
+                }],
+                ..Ipam::default()
+            });
+            Object::Network(n)
+        };
+        let mut s = Store::default();
+        s.apply(
+            &[
+                Action::Create(node("n1", "a")),
+                Action::Create(ingress("ing1", "10.9.0.0/24")),
+            ],
+            1,
+            t(1),
+        )
+        .unwrap();
+        assert_eq!(s.node("n1").unwrap().ingress_addr, "10.9.0.2/24");
+        let gone = Action::Remove {
+            kind: Kind::Network,
+            id: "ing1".into(),
+        };
+        s.apply(&[gone], 2, t(2)).unwrap();
+        s.apply(&[Action::Create(ingress("ing2", "10.8.0.0/24"))], 3, t(3))
+            .unwrap();
+        assert_eq!(
+            s.node("n1").unwrap().ingress_addr,
+            "10.8.0.2/24",
+            "the leg is on the new ingress"
+        );
+    }
+
+    #[test]
     fn the_mesh_gives_nodes_legs_tasks_ingress_addresses_and_ports() {
         use crate::networks::Network;
         use crate::services::{EndpointSpec, PortConfig};

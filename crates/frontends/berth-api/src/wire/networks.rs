@@ -164,7 +164,7 @@ fn inspect_of(n: &NetworkRecord, containers: HashMap<String, EndpointResource>) 
         }),
         internal: Some(n.internal),
         attachable: Some(n.attachable),
-        ingress: Some(false),
+        ingress: Some(n.ingress),
         config_only: Some(n.config_only),
         config_from: Some(ConfigReference {
             network: Some(n.config_from.clone()),

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 use bollard::models::{ConfigReference, Ipam, IpamConfig, NetworkCreateRequest};
-use bollard::query_parameters::{ListNetworksOptions, PruneNetworksOptions};
+use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions, PruneNetworksOptions};
 
-use super::containers::{confirm, each, parse_filters};
+use super::containers::{confirm, parse_filters};
 use super::volumes::key_values;
 use crate::output::{flush_table, print_format, short_id, table};
 use crate::{Ctx, daemon_error, status};
@@ -228,16 +228,31 @@ pub struct RmArgs {
     networks: Vec<String>,
 }
 
+/// The docker CLI's question before the routing mesh's network goes.
+const INGRESS_WARNING: &str = "WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm run the same docker engine version. Otherwise, removal may not be effective and functionality of newly create ingress networks will be impaired.";
+
+/// `network rm`, as the docker CLI removes: an ingress network only after
+/// a yes, each name printed once removed.
 pub async fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
-    let force = a.force;
-    each(&a.networks, |n| async move {
-        match ctx.docker.remove_network(&n).await {
-            Ok(()) => Ok(()),
-            Err(e) if force && crate::is_not_found(&e) => Ok(()),
-            Err(e) => Err(daemon_error(&e)),
+    let mut failed = false;
+    for n in &a.networks {
+        let inspected = ctx
+            .docker
+            .inspect_network(n, None::<InspectNetworkOptions>)
+            .await;
+        if inspected.is_ok_and(|i| i.ingress == Some(true)) && !confirm(INGRESS_WARNING) {
+            continue;
         }
-    })
-    .await
+        match ctx.docker.remove_network(n).await {
+            Ok(()) => println!("{n}"),
+            Err(e) if a.force && crate::is_not_found(&e) => {}
+            Err(e) => {
+                eprintln!("{}", daemon_error(&e));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
 }
 
 #[derive(clap::Args, Debug)]
