@@ -274,11 +274,15 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
     ));
     let swarm = Arc::new(open_swarm(&s, &engine, net.clone()).await?);
     let (gives_back, rt) = ((*swarm).clone(), tokio::runtime::Handle::current());
+    let plane = Arc::downgrade(&net);
     net.set_detacher(Box::new(move |container, tasks| {
-        let swarm = gives_back.clone();
+        let (swarm, plane) = (gives_back.clone(), plane.clone());
         rt.spawn(async move {
-            if let Err(e) = swarm.detach_attachments(&container, tasks).await {
+            if let Err(e) = swarm.detach_attachments(&container, tasks.clone()).await {
                 tracing::warn!(error = %e, "giving back a stopped container's network attachments");
+                if let Some(p) = plane.upgrade() {
+                    p.give_back_failed(&tasks);
+                }
             }
         });
     }));

@@ -71,10 +71,16 @@ impl NetPlane {
         let _ = self.detacher.set(d);
     }
 
-    /// Attachments on this node whose container is gone or stopped without
-    /// giving them back (the daemon was down when it stopped): handed to
-    /// the detacher once each.
-    fn give_back_stale(&self, views: &HashMap<String, NetworkView>) {
+    /// Giving these back failed: the next view tries again.
+    pub fn give_back_failed(&self, task_ids: &[String]) {
+        self.state().given_back.retain(|id| !task_ids.contains(id));
+    }
+
+    /// This node's attachments in the managers' view, after a daemon
+    /// restart: a running container's are kept again (given back when it
+    /// stops); a container gone or stopped meanwhile gives its back, once
+    /// (again if giving back failed).
+    fn reconcile_attachments(&self, views: &HashMap<String, NetworkView>) {
         let Some(detach) = self.detacher.get() else {
             return;
         };
@@ -86,24 +92,36 @@ impl NetPlane {
         };
         self.state().given_back.retain(listed);
         let mut stale: HashMap<String, Vec<String>> = HashMap::new();
-        for e in views.values().flat_map(|v| &v.endpoints) {
-            let Some(c) = e.container.as_ref().filter(|_| e.node_id == me) else {
-                continue;
-            };
+        let mine = views.iter().flat_map(|(net, v)| {
+            v.endpoints
+                .iter()
+                .filter(|e| e.node_id == me)
+                .filter_map(move |e| Some((net, e, e.container.as_ref()?)))
+        });
+        for (net, e, c) in mine {
             let st = self.state();
             if st.attached.contains_key(c) || st.given_back.contains(&e.task_id) {
                 continue;
             }
             drop(st);
-            let stopped = match self.engine.container_inspect(c, false) {
-                Err(_) => true,
-                Ok(v) => matches!(
-                    v.record.state.status,
-                    berth_engine::Status::Exited | berth_engine::Status::Dead
-                ),
-            };
-            if stopped {
-                stale.entry(c.clone()).or_default().push(e.task_id.clone());
+            use berth_engine::Status;
+            match self
+                .engine
+                .container_inspect(c, false)
+                .map(|v| v.record.state.status)
+            {
+                Ok(Status::Running) => {
+                    self.engine.remember_swarm_address(c, net, &e.address);
+                    let mut st = self.state();
+                    st.attached
+                        .entry(c.clone())
+                        .or_default()
+                        .insert(net.clone());
+                }
+                Err(_) | Ok(Status::Exited | Status::Dead) => {
+                    stale.entry(c.clone()).or_default().push(e.task_id.clone());
+                }
+                Ok(_) => {}
             }
         }
         for (container, tasks) in stale {
@@ -143,7 +161,7 @@ impl NetPlane {
         }
         let views = self.views();
         self.engine.set_swarm_names(names(&views));
-        self.give_back_stale(&views);
+        self.reconcile_attachments(&views);
         let pinned: BTreeSet<String> = self.state().attached.values().flatten().cloned().collect();
         for (id, name) in self.engine.swarm_networks() {
             match views.get(&id) {

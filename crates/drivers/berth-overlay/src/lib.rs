@@ -28,6 +28,9 @@ pub use links::{NetLayout, Peer, mac_of};
 pub const VNI_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
 /// VXLAN's IANA port, Docker's default data path port.
 pub const DEFAULT_PORT: u16 = 4789;
+/// The cluster's data path port as last set, so that a restarted daemon
+/// restores its networks on it (`<netns dir>/overlay-port`).
+const PORT_FILE: &str = "overlay-port";
 /// The underlay's 1500 less VXLAN's 50 bytes of headers.
 const DEFAULT_MTU: u32 = 1450;
 
@@ -51,9 +54,12 @@ fn internal(e: impl std::fmt::Display) -> NetworkError {
 impl OverlayDriver {
     /// Namespaces are pinned under `netns_dir` as `ov-<id12>`.
     pub fn new(netns_dir: PathBuf) -> OverlayDriver {
+        let recorded = std::fs::read_to_string(netns_dir.join(PORT_FILE))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
         OverlayDriver {
             netns_dir,
-            port: AtomicU16::new(DEFAULT_PORT),
+            port: AtomicU16::new(recorded.unwrap_or(DEFAULT_PORT)),
             nets: Mutex::new(HashMap::new()),
         }
     }
@@ -63,7 +69,14 @@ impl OverlayDriver {
     /// gets a new device; its peers are written again with the next view.
     pub fn set_port(&self, port: u16) {
         let port = if port == 0 { DEFAULT_PORT } else { port };
-        self.port.store(port, Ordering::Relaxed);
+        if self.port.swap(port, Ordering::Relaxed) != port {
+            // the next start makes (or finds) its devices on this port
+            let written = std::fs::create_dir_all(&self.netns_dir)
+                .and_then(|()| std::fs::write(self.netns_dir.join(PORT_FILE), port.to_string()));
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "recording the data path port");
+            }
+        }
         let mut nets = self.lock();
         for (id, n) in nets.iter_mut().filter(|(_, n)| n.layout.port != port) {
             n.layout.port = port;

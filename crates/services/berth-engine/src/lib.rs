@@ -165,6 +165,9 @@ pub struct Engine {
     swarm_attacher: RwLock<Option<Arc<dyn swarm_networks::SwarmAttacher>>>,
     /// (container id, network id) → the address the managers gave it
     swarm_addresses: std::sync::Mutex<HashMap<(String, String), String>>,
+    /// a stopped container's give-back still on its way: its next start
+    /// waits for it
+    swarm_detaching: std::sync::Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -247,6 +250,7 @@ impl Engine {
             swarm_names: RwLock::new(Arc::default()),
             swarm_attacher: RwLock::new(None),
             swarm_addresses: Default::default(),
+            swarm_detaching: Default::default(),
             reloadable: RwLock::new(reloadable),
         });
         engine

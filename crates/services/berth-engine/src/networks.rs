@@ -194,6 +194,8 @@ impl Engine {
             .filter(|n| {
                 !n.predefined()
                     && !n.swarm_scoped()
+                    // dockerd never prunes a configuration network
+                    && !n.config_only
                     && crate::labels_match(&n.labels, &labels)
                     && !not_labels
                         .iter()

@@ -218,16 +218,58 @@ impl Engine {
         self.swarm_attacher.r().clone()
     }
 
+    fn lock_detaching(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
+        self.swarm_detaching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The attacher; for a container on an overlay this node has, at the
+    /// daemon's start (restart policies run before the swarm is back),
+    /// waited for up to a minute, as dockerd waits for its cluster.
+    async fn attacher_for(&self, rec: &ContainerRecord) -> Option<Arc<dyn SwarmAttacher>> {
+        let on_overlay = named_networks(rec)
+            .iter()
+            .any(|n| self.networks.record(n).is_ok_and(|n| n.managed_addresses()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let a = self.attacher();
+            if a.is_some() || !on_overlay || std::time::Instant::now() > deadline {
+                return a;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
+    /// An address the managers gave a running container before this
+    /// daemon started (its agent finds it in their view): it is given back
+    /// when the container stops.
+    pub fn remember_swarm_address(&self, container: &str, network_id: &str, address: &str) {
+        self.swarm_addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((container.to_string(), network_id.to_string()))
+            .or_insert_with(|| address.to_string());
+    }
+
     /// Before a container that is not a swarm task is plumbed: an address
     /// from the managers on each swarm network it names (one unknown here
     /// may be one: the managers say). Task containers carry theirs.
     pub(crate) async fn attach_swarm_networks(&self, rec: &ContainerRecord) -> Result<()> {
-        let Some(attacher) = self.attacher() else {
-            return Ok(());
-        };
         if is_swarm_task(rec) {
             return Ok(());
         }
+        // the last run's addresses go first: an attach must not find them
+        // and see them given back after
+        let pending = self.lock_detaching().remove(&rec.id);
+        if let Some(h) = pending {
+            let _ = h.await;
+        }
+        let Some(attacher) = self.attacher_for(rec).await else {
+            return Ok(());
+        };
         for name in named_networks(rec) {
             if self.networks.record(&name).is_ok_and(|n| !n.swarm_scoped()) {
                 continue;
@@ -287,7 +329,10 @@ impl Engine {
             return;
         };
         let id = container.to_string();
-        rt.spawn(async move { attacher.detach(&id).await });
+        let h = rt.spawn(async move { attacher.detach(&id).await });
+        let mut pending = self.lock_detaching();
+        pending.retain(|_, h| !h.is_finished());
+        pending.insert(container.to_string(), h);
     }
 }
 

@@ -531,7 +531,16 @@ impl NetworkService {
     /// it was here already.
     pub fn adopt(&self, rec: NetworkRecord) -> Result<bool> {
         let _one = CREATE.lock().unwrap_or_else(|p| p.into_inner());
-        if self.r().by_id.contains_key(&rec.id) {
+        if let Some(had) = self.r().by_id.get(&rec.id).cloned() {
+            // a record from before `ingress` was kept learns it
+            if had.ingress != rec.ingress {
+                let fixed = NetworkRecord {
+                    ingress: rec.ingress,
+                    ..had
+                };
+                self.meta.put_json(Table::Networks, &fixed.id, &fixed)?;
+                self.state.w().by_id.insert(fixed.id.clone(), fixed);
+            }
             return Ok(false);
         }
         if self.r().by_name(&rec.name).is_some() {

@@ -57,18 +57,14 @@ pub async fn attach(node: &Active, caller: &str, raw: &[u8]) -> Result<Attachmen
         .map_err(|e| Status::invalid_argument(format!("attach request: {e}")))?;
     node.sync_reads().await.map_err(status)?;
     let store = node.store().map_err(status)?;
-    let planned = store.read(|s| plan(s, caller, &req))?;
-    let id = match planned {
-        Planned::Held(id) => id,
-        Planned::New(t) => {
-            let id = t.id.clone();
-            node.propose(vec![Action::Create(Object::Task(*t))])
-                .await
-                .map_err(status)?;
-            node.sync_reads().await.map_err(status)?;
-            id
-        }
-    };
+    // always a new attachment: a give-back of the container's last run
+    // may still be on its way, and names the tasks it gives back
+    let t = store.read(|s| plan(s, caller, &req))?;
+    let id = t.id.clone();
+    node.propose(vec![Action::Create(Object::Task(t))])
+        .await
+        .map_err(status)?;
+    node.sync_reads().await.map_err(status)?;
     store.read(|s| {
         let task = s
             .task(&id)
@@ -84,28 +80,13 @@ pub async fn attach(node: &Active, caller: &str, raw: &[u8]) -> Result<Attachmen
     })
 }
 
-enum Planned {
-    Held(String),
-    New(Box<Task>),
-}
-
-fn plan(s: &Store, caller: &str, req: &AttachRequest) -> Result<Planned, Status> {
+fn plan(s: &Store, caller: &str, req: &AttachRequest) -> Result<Task, Status> {
     let net = crate::network_ops::find_network(s, &req.network).map_err(status)?;
     if !net.spec.attachable {
         return Err(Status::permission_denied(format!(
             "network {} not manually attachable",
             req.network
         )));
-    }
-    let held = s.tasks().find(|t| {
-        t.node_id == caller
-            && t.attachment
-                .as_ref()
-                .is_some_and(|a| a.container_id == req.container_id)
-            && t.networks.iter().any(|a| a.network_id == net.id)
-    });
-    if let Some(t) = held {
-        return Ok(Planned::Held(t.id.clone()));
     }
     let now = chrono::Utc::now();
     let mut t = Task {
@@ -128,7 +109,7 @@ fn plan(s: &Store, caller: &str, req: &AttachRequest) -> Result<Planned, Status>
         target: net.id.clone(),
         ..NetworkAttachment::default()
     });
-    Ok(Planned::New(Box::new(t)))
+    Ok(t)
 }
 
 /// Served by a manager: the caller's attachments of the container go,
@@ -136,6 +117,7 @@ fn plan(s: &Store, caller: &str, req: &AttachRequest) -> Result<Planned, Status>
 pub async fn detach(node: &Active, caller: &str, raw: &[u8]) -> Result<(), Status> {
     let req: DetachRequest = serde_json::from_slice(raw)
         .map_err(|e| Status::invalid_argument(format!("detach request: {e}")))?;
+    node.sync_reads().await.map_err(status)?;
     let store = node.store().map_err(status)?;
     let actions: Vec<Action> = store.read(|s| {
         s.tasks()

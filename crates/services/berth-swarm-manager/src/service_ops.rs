@@ -116,6 +116,36 @@ fn create_error(e: SwarmError, name: &str) -> SwarmError {
     }
 }
 
+/// swarmkit's controlapi checks of a service's use of the routing mesh's
+/// network, on what a create or update brings in (a service from before
+/// the check, or one the orchestrator writes, is left alone; the store's
+/// apply never refuses it, so a replayed log applies as it did).
+fn check_ingress_use(st: &Store, s: &Service, was: Option<&Service>) -> Result<(), SwarmError> {
+    let had = |id: &str| {
+        was.is_some_and(|w| w.spec.task_template.networks.iter().any(|a| a.target == id))
+    };
+    let named = s.spec.task_template.networks.iter().find_map(|a| {
+        st.network(&a.target)
+            .filter(|n| n.spec.ingress && !had(&n.id))
+            .map(|n| n.spec.name.clone())
+    });
+    if let Some(name) = named {
+        return Err(rpc(
+            "InvalidArgument",
+            format!("Service cannot be explicitly attached to the ingress network \"{name}\""),
+        ));
+    }
+    let newly_published = berth_swarm_store::publishes_ingress(s)
+        && !was.is_some_and(berth_swarm_store::publishes_ingress);
+    if newly_published && !st.networks().any(|n| n.spec.ingress) {
+        return Err(rpc(
+            "FailedPrecondition",
+            "service needs ingress network, but no ingress network is present",
+        ));
+    }
+    Ok(())
+}
+
 impl Swarm {
     /// `POST /services/create`: the new service's id.
     pub async fn create_service(
@@ -134,6 +164,8 @@ impl Swarm {
             ..Service::default()
         };
         let name = service.spec.name.clone();
+        node.store()?
+            .read(|st| check_ingress_use(st, &service, None))?;
         node.propose(vec![Action::Create(Object::Service(service))])
             .await
             .map_err(|e| create_error(e, &name))?;
@@ -170,10 +202,13 @@ impl Swarm {
         crate::service_spec::validate(&spec)?;
         default_mode(&mut spec);
         let current = node.store()?.read(|st| find(st, reference).cloned())?;
+        let was = current.clone();
         let mut updated = updated_service(current, version, spec, rollback)?;
         if pull_auth.is_some() {
             updated.pull_auth = pull_auth;
         }
+        node.store()?
+            .read(|st| check_ingress_use(st, &updated, Some(&was)))?;
         node.propose(vec![Action::Update(Object::Service(updated))])
             .await
     }

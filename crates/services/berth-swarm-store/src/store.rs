@@ -504,30 +504,13 @@ impl Staged<'_> {
             .networks
             .iter()
             .find(|a| !known(&a.target) && self.current(Kind::Network, &a.target).is_none());
-        if let Some(a) = missing {
-            return Err(StoreError::InvalidArgument(format!(
+        match missing {
+            Some(a) => Err(StoreError::InvalidArgument(format!(
                 "network {} not found",
                 a.target
-            )));
+            ))),
+            None => Ok(()),
         }
-        // swarmkit's words: the mesh's network is the cluster's to attach
-        let ingress = new.spec.task_template.networks.iter().find_map(|a| {
-            match self.current(Kind::Network, &a.target) {
-                Some(Object::Network(n)) if n.spec.ingress => Some(n.spec.name.clone()),
-                _ => None,
-            }
-        });
-        if let Some(name) = ingress {
-            return Err(StoreError::InvalidArgument(format!(
-                "Service cannot be explicitly attached to the ingress network \"{name}\""
-            )));
-        }
-        if publishes_ingress(new) && self.ingress_id().is_none() {
-            return Err(StoreError::FailedPrecondition(
-                "service needs ingress network, but no ingress network is present".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// swarmkit's `RemoveNetwork`: not while a service's spec or a live
