@@ -78,6 +78,7 @@ impl Paths {
     /// opened with `keys.kek`; what it holds (the DEK, the KEK's version)
     /// goes into `keys`.
     pub fn load(&self, keys: &mut KeyState) -> std::io::Result<Loaded> {
+        self.finish_pending_credentials()?;
         let state = match std::fs::read(self.state()) {
             Ok(b) => serde_json::from_slice::<LocalState>(&b).map_err(std::io::Error::other)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Nothing),
@@ -118,8 +119,21 @@ impl Paths {
     /// the KEK when there is one; on a worker the plain key. Not written
     /// while a new manager's DEK is held (it learns the KEK first).
     pub fn save_key(&self, key: &NodeKey, keys: &KeyState, manager: bool) -> std::io::Result<()> {
+        match self.key_text(key, keys, manager)? {
+            Some(text) => write_atomic(&self.key_file(), text.as_bytes(), 0o600),
+            None => Ok(()),
+        }
+    }
+
+    /// What the key file holds; none while a new manager's DEK is held.
+    fn key_text(
+        &self,
+        key: &NodeKey,
+        keys: &KeyState,
+        manager: bool,
+    ) -> std::io::Result<Option<String>> {
         if manager && keys.held {
-            return Ok(());
+            return Ok(None);
         }
         let dek = keys.dek.as_ref().filter(|_| manager);
         let pending = keys.pending_dek.as_ref().filter(|_| manager);
@@ -131,23 +145,46 @@ impl Paths {
             keys.kek_version,
         )
         .map_err(std::io::Error::other)?;
-        write_atomic(&self.key_file(), text.as_bytes(), 0o600)
+        Ok(Some(text))
     }
 
+    /// The root, certificate and key go together: they are first written
+    /// as one file, so a node killed between the three writes finds the
+    /// whole new set at its next start instead of a certificate that
+    /// does not match its key.
     pub fn save_credentials(&self, c: &Credentials, keys: &KeyState) -> std::io::Result<()> {
+        let manager = c.cert.identity.role == Role::Manager;
+        let pending = PendingCredentials {
+            root: c.root.cert_pem().to_string(),
+            cert: c.cert.chain_pem.clone(),
+            key: self.key_text(&c.key, keys, manager)?,
+        };
+        let bytes = serde_json::to_vec(&pending).map_err(std::io::Error::other)?;
+        write_atomic(&self.pending_credentials(), &bytes, 0o600)?;
+        self.finish_pending_credentials()
+    }
+
+    fn pending_credentials(&self) -> PathBuf {
+        self.certs().join("swarm-credentials.pending")
+    }
+
+    /// Writes a pending set of credentials into place, then forgets it.
+    fn finish_pending_credentials(&self) -> std::io::Result<()> {
+        let path = self.pending_credentials();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let p: PendingCredentials =
+            serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
         let dir = self.certs();
-        std::fs::create_dir_all(&dir)?;
-        write_atomic(
-            &dir.join("swarm-root-ca.crt"),
-            c.root.cert_pem().as_bytes(),
-            0o644,
-        )?;
-        write_atomic(
-            &dir.join("swarm-node.crt"),
-            c.cert.chain_pem.as_bytes(),
-            0o644,
-        )?;
-        self.save_key(&c.key, keys, c.cert.identity.role == Role::Manager)
+        write_atomic(&dir.join("swarm-root-ca.crt"), p.root.as_bytes(), 0o644)?;
+        write_atomic(&dir.join("swarm-node.crt"), p.cert.as_bytes(), 0o644)?;
+        if let Some(key) = p.key {
+            write_atomic(&self.key_file(), key.as_bytes(), 0o600)?;
+        }
+        std::fs::remove_file(&path)
     }
 
     /// Forgets the swarm: what `leave` and a failed join do.
@@ -157,6 +194,16 @@ impl Paths {
             _ => Ok(()),
         }
     }
+}
+
+/// A set of credentials on its way into place (`save_credentials`).
+#[derive(Serialize, Deserialize)]
+struct PendingCredentials {
+    root: String,
+    cert: String,
+    /// the key file's text (sealed as the key file is); none while a new
+    /// manager's DEK is held
+    key: Option<String>,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -183,5 +230,41 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     match path.parent() {
         Some(dir) => std::fs::File::open(dir)?.sync_all(),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_set_of_credentials_is_put_in_place_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::new(dir.path());
+        std::fs::create_dir_all(paths.certs()).expect("certs dir");
+        // a node killed after the journal was written, before the files
+        let old = [
+            ("swarm-root-ca.crt", "old root"),
+            ("swarm-node.crt", "old cert"),
+        ];
+        for (name, text) in old {
+            std::fs::write(paths.certs().join(name), text).expect("old file");
+        }
+        std::fs::write(paths.key_file(), "old key").expect("old key");
+        let pending = PendingCredentials {
+            root: "new root".into(),
+            cert: "new cert".into(),
+            key: Some("new key".into()),
+        };
+        let bytes = serde_json::to_vec(&pending).expect("json");
+        std::fs::write(paths.pending_credentials(), bytes).expect("journal");
+        let mut keys = KeyState::default();
+        // no state file: nothing to load, but the set is completed first
+        assert!(matches!(paths.load(&mut keys), Ok(Loaded::Nothing)));
+        let read = |p: PathBuf| std::fs::read_to_string(p).expect("read");
+        assert_eq!(read(paths.certs().join("swarm-root-ca.crt")), "new root");
+        assert_eq!(read(paths.certs().join("swarm-node.crt")), "new cert");
+        assert_eq!(read(paths.key_file()), "new key");
+        assert!(!paths.pending_credentials().exists(), "the journal is gone");
     }
 }
