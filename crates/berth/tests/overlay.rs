@@ -15,6 +15,14 @@ use std::collections::BTreeSet;
 use common::cluster::{CLIENT_ADDR, Cluster, data_addr};
 use common::{Cli, Daemon, code, eventually, ok, stderr, stdout};
 
+/// What each CLI's names end in, so both runs share one cluster.
+fn letter(cli: Cli) -> &'static str {
+    match cli {
+        Cli::Docker => "d",
+        Cli::Berth => "b",
+    }
+}
+
 /// busybox httpd whose /cgi-bin/ip answers the caller's address and the
 /// replica's hostname.
 const CGI_HTTPD: &str = "mkdir -p /w/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR $(hostname)\\n' > /w/cgi-bin/ip && chmod +x /w/cgi-bin/ip && exec httpd -f -p 80 -h /w";
@@ -114,10 +122,7 @@ fn a_custom_ingress_replaces_the_default(c: &Cluster, cli: Cli) {
 /// running, and after the restart it still reaches every replica through
 /// the VIP and is reached over VXLAN from another node.
 fn a_killed_worker_keeps_its_overlays(c: &mut Cluster, cli: Cli) {
-    let x = match cli {
-        Cli::Docker => "d",
-        Cli::Berth => "b",
-    };
+    let x = letter(cli);
     let (net, web) = (format!("kill{x}"), format!("kweb{x}"));
     {
         let m = &c.node(0).daemon;
@@ -258,10 +263,7 @@ fn a_killed_worker_keeps_its_overlays(c: &mut Cluster, cli: Cli) {
 /// local container holds.
 fn bad_network_input_gets_dockers_words(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
-    let x = match cli {
-        Cli::Docker => "d",
-        Cli::Berth => "b",
-    };
+    let x = letter(cli);
     let refused = |args: &[&str], want: &str| {
         let o = cli.run(m, args);
         assert_ne!(code(&o), 0, "{args:?} succeeded");
@@ -429,10 +431,7 @@ fn bad_network_input_gets_dockers_words(c: &Cluster, cli: Cli) {
 /// the node's own task.
 fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
-    let x = match cli {
-        Cli::Docker => "d",
-        Cli::Berth => "b",
-    };
+    let x = letter(cli);
     let (cfg, net, svc) = (format!("cfg{x}"), format!("local{x}"), format!("nl{x}"));
     let third = if x == "d" { 77 } else { 78 };
     for i in 0..c.nodes.len() {
@@ -583,10 +582,7 @@ fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
 /// within seconds, and the 20 all serve.
 fn removed_tasks_leave_dns_and_the_vip_under_load(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
-    let x = match cli {
-        Cli::Docker => "d",
-        Cli::Berth => "b",
-    };
+    let x = letter(cli);
     let (net, web, client) = (
         format!("lbnet{x}"),
         format!("lbweb{x}"),
@@ -725,10 +721,7 @@ fn removed_tasks_leave_dns_and_the_vip_under_load(c: &Cluster, cli: Cli) {
 /// container by name, and the address goes back when the container does.
 fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
-    let x = match cli {
-        Cli::Docker => "d",
-        Cli::Berth => "b",
-    };
+    let x = letter(cli);
     let (att, plain, web, box_) = (
         format!("att{x}"),
         format!("plain{x}"),
@@ -1264,10 +1257,7 @@ fn answering(c: &Cluster, at: &(usize, String), ip: &str, tries: usize) -> BTree
 
 fn tasks_meet_over_the_overlay(c: &Cluster, cli: Cli) {
     let m = &c.node(0).daemon;
-    let x = match cli {
-        Cli::Docker => "d",
-        Cli::Berth => "b",
-    };
+    let x = letter(cli);
     let (net, web, rr) = (format!("ov{x}"), format!("web{x}"), format!("rr{x}"));
     ok(
         &cli.run(m, &["network", "create", "-d", "overlay", &net]),

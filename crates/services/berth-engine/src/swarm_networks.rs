@@ -65,20 +65,12 @@ impl Engine {
     /// Instantiates a swarm network here (once; later calls change
     /// nothing) and reports its creation as dockerd does.
     pub fn network_adopt(&self, n: &SwarmNetwork) -> Result<()> {
-        if !n.config_from.is_empty() {
-            return self.network_adopt_node_local(n);
-        }
-        let mut rec = NetworkRecord::bare(&n.name, &n.driver);
-        rec.id = n.id.clone();
-        rec.subnet = n.subnet.clone();
-        rec.gateway = n.gateway.clone();
-        rec.options = n.options.clone();
-        rec.labels = n.labels.clone();
-        rec.attachable = n.attachable;
-        rec.internal = n.internal;
-        rec.ingress = n.ingress;
-        rec.scope = "swarm".into();
-        if self.networks.adopt(rec)? {
+        let made = if n.config_from.is_empty() {
+            self.network_adopt_overlay(n)?
+        } else {
+            self.network_adopt_node_local(n)?
+        };
+        if made {
             self.object_event(
                 "network",
                 &n.id,
@@ -89,11 +81,26 @@ impl Engine {
         Ok(())
     }
 
+    /// An overlay's record as the managers made it; true when it is new.
+    fn network_adopt_overlay(&self, n: &SwarmNetwork) -> Result<bool> {
+        let mut rec = NetworkRecord::bare(&n.name, &n.driver);
+        rec.id = n.id.clone();
+        rec.subnet = n.subnet.clone();
+        rec.gateway = n.gateway.clone();
+        rec.options = n.options.clone();
+        rec.labels = n.labels.clone();
+        rec.attachable = n.attachable;
+        rec.internal = n.internal;
+        rec.ingress = n.ingress;
+        rec.scope = "swarm".into();
+        self.networks.adopt(rec)
+    }
+
     /// A node-local swarm network, made here from this node's
-    /// configuration network (once).
-    fn network_adopt_node_local(&self, n: &SwarmNetwork) -> Result<()> {
+    /// configuration network (once); true when it is new.
+    fn network_adopt_node_local(&self, n: &SwarmNetwork) -> Result<bool> {
         if self.networks.find_id(&n.id).is_some() {
-            return Ok(());
+            return Ok(false);
         }
         let req = berth_networks::CreateNetwork {
             id: Some(n.id.clone()),
@@ -106,17 +113,9 @@ impl Engine {
             ..Default::default()
         };
         match self.networks.create(&req) {
-            Ok(_) => {
-                self.object_event(
-                    "network",
-                    &n.id,
-                    "create",
-                    &[("name", n.name.clone()), ("type", n.driver.clone())],
-                );
-                Ok(())
-            }
+            Ok(_) => Ok(true),
             // made a moment ago for another task
-            Err(_) if self.networks.find_id(&n.id).is_some() => Ok(()),
+            Err(_) if self.networks.find_id(&n.id).is_some() => Ok(false),
             Err(e) => Err(e),
         }
     }
