@@ -41,6 +41,10 @@ pub fn builtin_drivers(
         networks: HashMap::from([
             ("bridge".to_string(), bridge),
             ("overlay".to_string(), overlay_port),
+            (
+                "macvlan".to_string(),
+                Arc::new(berth_macvlan::MacvlanDriver::new()) as Arc<dyn NetworkDriver>,
+            ),
         ]),
         ipams: HashMap::from([("default".to_string(), ipam)]),
         volumes: HashMap::from([(LOCAL_DRIVER.to_string(), local)]),

@@ -228,7 +228,7 @@ impl Engine {
         // fails at start, when it is still missing
         if let Some(name) = endpoint_network(mode)
             && let Ok(n) = self.network_record(name)
-            && n.driver != "bridge"
+            && !matches!(n.driver.as_str(), "bridge" | "macvlan")
             // refused at start, with the driver's words
             && !n.config_only
             && !(n.swarm_scoped() && (swarm_task || n.attachable))

@@ -383,7 +383,7 @@ impl NetworkService {
         let mut bridges: Vec<NetworkRecord> = nets
             .by_id
             .values()
-            .filter(|n| n.driver == "bridge" || n.swarm_scoped())
+            .filter(|n| !n.config_only && self.drivers.contains_key(&n.driver))
             .cloned()
             .collect();
         // an overlay's addresses are the managers' to give

@@ -60,20 +60,20 @@ fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
 fn check_driver(spec: &NetworkSpec) -> Result<(), SwarmError> {
     match (spec.driver.as_str(), spec.node_local()) {
         ("overlay", false) => Ok(()),
-        ("bridge", true) if spec.ingress => Err(invalid(
+        ("bridge" | "macvlan", true) if spec.ingress => Err(invalid(
             "a node-local network cannot be the ingress network",
         )),
-        ("bridge", true) if spec.ipam.iter().any(|i| !i.configs.is_empty()) => {
+        ("bridge" | "macvlan", true) if spec.ipam.iter().any(|i| !i.configs.is_empty()) => {
             Err(SwarmError::Forbidden(
                 "user-specified configurations are not supported if the network depends on a configuration network".into(),
             ))
         }
-        ("bridge", true) => Ok(()),
+        ("bridge" | "macvlan", true) => Ok(()),
         ("overlay", true) => Err(invalid(
             "an overlay network cannot take its configuration from a node's configuration network",
         )),
         (other, true) => Err(invalid(format!(
-            "network driver {other:?} is not supported for node-local swarm networks; berth's is \"bridge\""
+            "network driver {other:?} is not supported for node-local swarm networks; berth's are \"bridge\" and \"macvlan\""
         ))),
         (other, false) => Err(invalid(format!(
             "network driver {other:?} is not supported for swarm-scoped networks without --config-from; berth's is \"overlay\""

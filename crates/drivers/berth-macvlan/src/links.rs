@@ -1,0 +1,113 @@
+//! The netlink side: a macvlan device made on the parent in the daemon's
+//! namespace, moved into the container's and given its name, address and
+//! default route there.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use berth_bridge::links::{add_address, errno, in_netns, index_of, set_up, with_netlink};
+use rtnetlink::packet_route::link::MacVlanMode;
+use rtnetlink::{LinkMacVlan, LinkUnspec, RouteMessageBuilder};
+
+/// `-o macvlan_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Bridge,
+    Private,
+    Vepa,
+    Passthru,
+}
+
+impl Mode {
+    fn netlink(self) -> MacVlanMode {
+        match self {
+            Mode::Bridge => MacVlanMode::Bridge,
+            Mode::Private => MacVlanMode::Private,
+            Mode::Vepa => MacVlanMode::Vepa,
+            Mode::Passthru => MacVlanMode::Passthrough,
+        }
+    }
+}
+
+/// The MAC libnetwork gives an endpoint: `02:42` and the IPv4 address.
+pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+pub fn exists(name: &str) -> Result<bool> {
+    berth_bridge::links::link_exists(name)
+}
+
+#[derive(Clone, Debug)]
+pub struct Plug {
+    pub parent: String,
+    pub mode: Mode,
+    /// its name in the container (`eth0`)
+    pub container_if: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    /// the default route's next hop, for the container's primary network
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Makes the container's macvlan device. It is made under a temporary
+/// name (the container's `eth0` may be taken on the host) and renamed in
+/// the container's namespace.
+pub fn plug(container_ns: &Path, p: &Plug) -> Result<()> {
+    let cns = std::fs::File::open(container_ns)
+        .with_context(|| format!("opening network namespace {}", container_ns.display()))?;
+    let tmp = format!("mv{}", &berth_core::random_id()[..8]);
+    let outer = (p.clone(), tmp.clone());
+    with_netlink(|h| async move {
+        let (p, tmp) = outer;
+        let parent = index_of(&h, &p.parent)
+            .await?
+            .with_context(|| format!("the requested parent interface {} was not found on the Docker host", p.parent))?;
+        let link = LinkMacVlan::new(&tmp, parent, p.mode.netlink())
+            .address(mac_of(p.ip).to_vec())
+            .setns_by_fd(cns.as_raw_fd())
+            .build();
+        h.link()
+            .add(link)
+            .execute()
+            .await
+            .map_err(|e| anyhow!("failed to create the macvlan port: {e}"))
+    })?;
+    let inner = (p.clone(), tmp);
+    in_netns(container_ns, move || {
+        with_netlink(|h| async move {
+            let (p, tmp) = inner;
+            let i = index_of(&h, &tmp)
+                .await?
+                .with_context(|| format!("{tmp} not in the namespace"))?;
+            h.link()
+                .set(LinkUnspec::new_with_index(i).name(p.container_if.clone()).build())
+                .execute()
+                .await
+                .map_err(|e| anyhow!("naming the macvlan device {}: {e}", p.container_if))?;
+            add_address(&h, i, IpAddr::V4(p.ip), p.prefix).await?;
+            set_up(&h, i).await?;
+            if let Some(gw) = p.gateway {
+                let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(gw)
+                    .output_interface(i)
+                    .build();
+                match h.route().add(route).execute().await {
+                    Ok(()) => {}
+                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                    Err(e) => bail!("adding the default route via {gw}: {e}"),
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Removes the container's macvlan device, if it is still there.
+pub fn unplug(container_ns: &Path, ifname: &str) -> Result<()> {
+    let name = ifname.to_string();
+    in_netns(container_ns, move || berth_bridge::links::delete_link(&name))
+}
