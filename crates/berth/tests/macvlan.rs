@@ -30,8 +30,19 @@ fn macvlan_containers_sit_on_the_parents_network() {
             Cli::Berth => "mvb",
         };
         let create = [
-            "network", "create", "-d", "macvlan", "--subnet", "192.168.77.0/24", "--gateway",
-            "192.168.77.1", "--ip-range", "192.168.77.64/27", "-o", "parent=mvparent", net,
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--subnet",
+            "192.168.77.0/24",
+            "--gateway",
+            "192.168.77.1",
+            "--ip-range",
+            "192.168.77.64/27",
+            "-o",
+            "parent=mvparent",
+            net,
         ];
         ok(&cli.run(&d, &create), "network create -d macvlan");
         let o = ok(
@@ -44,17 +55,36 @@ fn macvlan_containers_sit_on_the_parents_network() {
             ),
             "a container on the macvlan network",
         );
-        assert!(o.contains("inet 192.168.77.6"), "an address of the range: {o}");
-        assert!(o.contains("link/ether 02:42:c0:a8:4d:"), "libnetwork's MAC: {o}");
+        assert!(
+            o.contains("inet 192.168.77.6"),
+            "an address of the range: {o}"
+        );
+        assert!(
+            o.contains("link/ether 02:42:c0:a8:4d:"),
+            "libnetwork's MAC: {o}"
+        );
         assert!(o.contains("default via 192.168.77.1"), "{o}");
-        assert!(o.contains("1 packets received"), "the parent's host answers: {o}");
+        assert!(
+            o.contains("1 packets received"),
+            "the parent's host answers: {o}"
+        );
 
         // two containers reach each other (bridge mode)
         let server = format!("{net}-srv");
         ok(
             &cli.run(
                 &d,
-                &["run", "-d", "--name", &server, "--network", net, "busybox", "sleep", "60"],
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &server,
+                    "--network",
+                    net,
+                    "busybox",
+                    "sleep",
+                    "60",
+                ],
             ),
             "run -d",
         );
@@ -69,7 +99,19 @@ fn macvlan_containers_sit_on_the_parents_network() {
         );
         let ping = format!("ping -c 1 -W 2 {}", ip.trim());
         let o = ok(
-            &cli.run(&d, &["run", "--rm", "--network", net, "busybox", "sh", "-c", &ping]),
+            &cli.run(
+                &d,
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    net,
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &ping,
+                ],
+            ),
             "container to container",
         );
         assert!(o.contains("1 packets received"), "{o}");
@@ -93,7 +135,14 @@ fn macvlan_containers_sit_on_the_parents_network() {
         ),
     ] {
         for cli in [Cli::Docker, Cli::Berth] {
-            let mut args = vec!["network", "create", "-d", "macvlan", "--subnet", "192.168.78.0/24"];
+            let mut args = vec![
+                "network",
+                "create",
+                "-d",
+                "macvlan",
+                "--subnet",
+                "192.168.78.0/24",
+            ];
             args.extend(opts.iter().copied());
             args.push("badmv");
             let o = cli.run(&d, &args);
@@ -101,4 +150,96 @@ fn macvlan_containers_sit_on_the_parents_network() {
             assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
         }
     }
+}
+
+/// A kill -9 of the daemon loses nothing: the running container keeps its
+/// device and address, the driver takes its network back at start (a new
+/// container joins it), and the old one restarts on it.
+#[test]
+fn macvlan_networks_survive_a_daemon_kill() {
+    let mut d = Daemon::start();
+    sh_in(
+        &d,
+        "ip link add mvparent type veth peer name mvhost && ip addr add 192.168.79.1/24 dev mvhost && ip link set mvhost up && ip link set mvparent up",
+    );
+    let create = [
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "192.168.79.0/24",
+        "--gateway",
+        "192.168.79.1",
+        "-o",
+        "parent=mvparent",
+        "-o",
+        "macvlan_mode=bridge",
+        "mvk",
+    ];
+    ok(&d.docker(&create), "network create");
+    let o = ok(
+        &d.docker(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{.Driver}} {{index .Options \"parent\"}} {{index .Options \"macvlan_mode\"}}",
+            "mvk",
+        ]),
+        "network inspect",
+    );
+    assert_eq!(o.trim(), "macvlan mvparent bridge");
+    let run = [
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "mvk",
+        "--ip",
+        "192.168.79.50",
+        "busybox",
+        "sleep",
+        "600",
+    ];
+    ok(&d.docker(&run), "run -d --ip");
+    ok(&d.docker(&["restart", "-t", "1", "srv"]), "restart before");
+    d.restart_after_kill9();
+    let ping = "ping -c 1 -W 2 192.168.79.50";
+    let o = ok(
+        &d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "mvk",
+            "busybox",
+            "sh",
+            "-c",
+            ping,
+        ]),
+        "a new container reaches the old one after the restart",
+    );
+    assert!(o.contains("1 packets received"), "{o}");
+    ok(&d.docker(&["restart", "-t", "1", "srv"]), "restart");
+    let o = ok(
+        &d.docker(&["exec", "srv", "ip", "-o", "addr", "show", "eth0"]),
+        "exec",
+    );
+    assert!(o.contains("inet 192.168.79.50/24"), "{o}");
+    let o = ok(
+        &d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "mvk",
+            "busybox",
+            "sh",
+            "-c",
+            ping,
+        ]),
+        "the restarted container answers",
+    );
+    assert!(o.contains("1 packets received"), "{o}");
+    ok(&d.docker(&["rm", "-f", "srv"]), "rm");
+    ok(&d.docker(&["network", "rm", "mvk"]), "network rm");
 }

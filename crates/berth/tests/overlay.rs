@@ -43,7 +43,8 @@ fn overlay_networks_discovery_and_vips_on_one_cluster() {
         udp_goes_through_the_mesh(&c, cli);
         attachable_overlays_take_docker_run(&c, cli);
         removed_tasks_leave_dns_and_the_vip_under_load(&c, cli);
-        node_local_networks_take_each_nodes_config(&c, cli);
+        node_local_networks_take_each_nodes_config(&c, cli, "bridge");
+        node_local_networks_take_each_nodes_config(&c, cli, "macvlan");
         bad_network_input_gets_dockers_words(&c, cli);
         a_killed_worker_keeps_its_overlays(&mut c, cli);
     }
@@ -425,31 +426,65 @@ fn bad_network_input_gets_dockers_words(c: &Cluster, cli: Cli) {
     assert!(removed, "network rm {a} {b}");
 }
 
+/// A node's configuration network for a node-local swarm network: its
+/// `network create --config-only` arguments, and whether an address is
+/// one of its tasks'. A bridge network gets a subnet per node; a
+/// macvlan network sits on the underlay's wire (`parent=eth0`), one
+/// subnet with a range per node, its gateway the underlay's switch.
+type Owns = Box<dyn Fn(&str) -> bool>;
+
+fn node_config(driver: &str, third: u8, i: usize) -> (Vec<String>, Owns) {
+    let mut args: Vec<String> = ["network", "create", "--config-only"]
+        .map(String::from)
+        .to_vec();
+    if driver == "macvlan" {
+        let low = 32 * (i as u8 + 1);
+        let range = format!("198.19.{third}.{low}/27");
+        args.extend(["--subnet".into(), format!("198.19.{third}.0/24")]);
+        args.extend(["--gateway".into(), format!("198.19.{third}.1")]);
+        args.extend(["--ip-range".into(), range]);
+        args.extend(["-o".into(), "parent=eth0".into()]);
+        let owns = move |ip: &str| {
+            ip.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| a.octets()[..3] == [198, 19, third] && a.octets()[3] & !31 == low)
+        };
+        (args, Box::new(owns))
+    } else {
+        args.extend(["--subnet".into(), format!("10.{third}.{i}.0/24")]);
+        args.extend(["--gateway".into(), format!("10.{third}.{i}.1")]);
+        let prefix = format!("10.{third}.{i}.");
+        (args, Box::new(move |ip: &str| ip.starts_with(&prefix)))
+    }
+}
+
 /// `--config-only` on each node, `--scope swarm --config-from` on the
 /// manager: a global service's task on each node takes an address from
 /// that node's own configuration, with no VIP; the service's name finds
-/// the node's own task.
-fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
+/// the node's own task. On macvlan the tasks sit on the underlay's wire
+/// and a client there calls each one at its own address.
+fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli, driver: &str) {
     let m = &c.node(0).daemon;
-    let x = letter(cli);
+    let x = format!("{}{}", &driver[..1], letter(cli));
     let (cfg, net, svc) = (format!("cfg{x}"), format!("local{x}"), format!("nl{x}"));
-    let third = if x == "d" { 77 } else { 78 };
+    let third: u8 = match x.as_str() {
+        "bd" => 77,
+        "bb" => 78,
+        "md" => 1,
+        _ => 2,
+    };
+    let mut owners = Vec::new();
     for i in 0..c.nodes.len() {
-        let (subnet, gateway) = (format!("10.{third}.{i}.0/24"), format!("10.{third}.{i}.1"));
-        let args = [
-            "network",
-            "create",
-            "--config-only",
-            "--subnet",
-            &subnet,
-            "--gateway",
-            &gateway,
-            &cfg,
-        ];
+        let (mut args, owns) = node_config(driver, third, i);
+        args.push(cfg.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         ok(
             &cli.run(&c.node(i).daemon, &args),
             "network create --config-only",
         );
+        owners.push(owns);
+    }
+    if driver == "macvlan" {
+        c.underlay_sh(&format!("ip addr add 198.19.{third}.1/24 dev br0"));
     }
     let o = ok(
         &cli.run(
@@ -469,7 +504,7 @@ fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
         "network",
         "create",
         "-d",
-        "bridge",
+        driver,
         "--scope",
         "swarm",
         "--config-from",
@@ -490,7 +525,7 @@ fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
         ),
         "inspect the node-local network",
     );
-    assert_eq!(o.trim(), format!("bridge swarm {cfg}"));
+    assert_eq!(o.trim(), format!("{driver} swarm {cfg}"));
     let args = [
         "service",
         "create",
@@ -537,10 +572,19 @@ fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
         );
         let ip = ip.trim().to_string();
         assert!(
-            ip.starts_with(&format!("10.{third}.{}.", t.0)),
+            owners[t.0](&ip),
             "node {}'s task has {ip}, from its own configuration",
             t.0
         );
+        if driver == "macvlan" {
+            let body = c.underlay_get(&ip, 80, "/cgi-bin/ip");
+            assert!(
+                body.as_deref()
+                    .is_some_and(|b| b.contains(&format!("198.19.{third}.1] "))),
+                "the underlay's client reaches node {}'s task at {ip} on the wire: {body:?}",
+                t.0
+            );
+        }
         assert_eq!(
             lookup(c, t, &svc),
             BTreeSet::from([ip]),
@@ -573,6 +617,9 @@ fn node_local_networks_take_each_nodes_config(c: &Cluster, cli: Cli) {
         let d = &c.node(i).daemon;
         let gone = eventually(30, || code(&cli.run(d, &["network", "rm", &cfg])) == 0);
         assert!(gone, "network rm {cfg} on node {i}");
+    }
+    if driver == "macvlan" {
+        c.underlay_sh(&format!("ip addr del 198.19.{third}.1/24 dev br0"));
     }
 }
 

@@ -143,6 +143,12 @@ impl Cluster {
             .sh_ok(&format!("ip link set {} down", port_name(i)));
     }
 
+    /// A shell command in the underlay's namespace (the switch and the
+    /// client), which must succeed.
+    pub fn underlay_sh(&self, cmd: &str) {
+        self.underlay.sh_ok(cmd);
+    }
+
     pub fn restore_link(&self, i: usize) {
         self.underlay
             .sh_ok(&format!("ip link set {} up", port_name(i)));

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use berth_core::network::{
-    Capabilities, EndpointInfo, EndpointSpec, JoinInfo, JoinRequest, NetworkCreated,
-    NetworkDriver, NetworkError, NetworkSpec, PortRequest, PublishedPort, Result, Scope,
+    Capabilities, EndpointInfo, EndpointSpec, JoinInfo, JoinRequest, NetworkCreated, NetworkDriver,
+    NetworkError, NetworkSpec, PortRequest, PublishedPort, Result, Scope,
 };
 
 pub use links::Mode;

@@ -5,11 +5,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use berth_bridge::links::{add_address, errno, in_netns, index_of, set_up, with_netlink};
+use berth_bridge::links::{add_address, errno, in_netns, index_of, with_netlink};
 use rtnetlink::packet_route::link::MacVlanMode;
-use rtnetlink::{LinkMacVlan, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkMacVlan, LinkUnspec, RouteMessageBuilder};
 
 /// `-o macvlan_mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,9 +64,12 @@ pub fn plug(container_ns: &Path, p: &Plug) -> Result<()> {
     let outer = (p.clone(), tmp.clone());
     with_netlink(|h| async move {
         let (p, tmp) = outer;
-        let parent = index_of(&h, &p.parent)
-            .await?
-            .with_context(|| format!("the requested parent interface {} was not found on the Docker host", p.parent))?;
+        let parent = index_of(&h, &p.parent).await?.with_context(|| {
+            format!(
+                "the requested parent interface {} was not found on the Docker host",
+                p.parent
+            )
+        })?;
         let link = LinkMacVlan::new(&tmp, parent, p.mode.netlink())
             .address(mac_of(p.ip).to_vec())
             .setns_by_fd(cns.as_raw_fd())
@@ -84,12 +88,16 @@ pub fn plug(container_ns: &Path, p: &Plug) -> Result<()> {
                 .await?
                 .with_context(|| format!("{tmp} not in the namespace"))?;
             h.link()
-                .set(LinkUnspec::new_with_index(i).name(p.container_if.clone()).build())
+                .set(
+                    LinkUnspec::new_with_index(i)
+                        .name(p.container_if.clone())
+                        .build(),
+                )
                 .execute()
                 .await
                 .map_err(|e| anyhow!("naming the macvlan device {}: {e}", p.container_if))?;
             add_address(&h, i, IpAddr::V4(p.ip), p.prefix).await?;
-            set_up(&h, i).await?;
+            bring_up(&h, i, &p.parent).await?;
             if let Some(gw) = p.gateway {
                 let route = RouteMessageBuilder::<Ipv4Addr>::new()
                     .gateway(gw)
@@ -106,8 +114,29 @@ pub fn plug(container_ns: &Path, p: &Plug) -> Result<()> {
     })
 }
 
+/// Sets the device up, which needs its MAC free on the parent. The MAC
+/// follows the address, and the address is free, but the device of its
+/// last holder may still be in a namespace the kernel is tearing down (a
+/// container stopped after a daemon restart, when the driver no longer
+/// knew where its device was): wait for it to go.
+async fn bring_up(h: &Handle, index: u32, parent: &str) -> Result<()> {
+    for _ in 0..100 {
+        let up = LinkUnspec::new_with_index(index).up().build();
+        match h.link().set(up).execute().await {
+            Ok(()) => return Ok(()),
+            Err(e) if errno(&e) == Some(libc::EADDRINUSE) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => bail!("setting the macvlan device up: {e}"),
+        }
+    }
+    bail!("the endpoint's MAC address is still in use on parent {parent} after 5 seconds")
+}
+
 /// Removes the container's macvlan device, if it is still there.
 pub fn unplug(container_ns: &Path, ifname: &str) -> Result<()> {
     let name = ifname.to_string();
-    in_netns(container_ns, move || berth_bridge::links::delete_link(&name))
+    in_netns(container_ns, move || {
+        berth_bridge::links::delete_link(&name)
+    })
 }

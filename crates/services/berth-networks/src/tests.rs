@@ -146,14 +146,14 @@ fn no_free_pool_and_unknown_drivers_keep_dockers_messages() {
         "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
     );
     let req = CreateNetwork {
-        driver: "macvlan".into(),
+        driver: "ipvlan".into(),
         ..create_req("mv")
     };
     let err = f.svc.create(&req).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)));
     assert_eq!(
         err.to_string(),
-        "could not find plugin macvlan in v1 plugin registry: plugin not found"
+        "could not find plugin ipvlan in v1 plugin registry: plugin not found"
     );
 }
 

@@ -55,7 +55,7 @@ fn check_spec(spec: &NetworkSpec) -> Result<(), SwarmError> {
     Ok(())
 }
 
-/// Overlay networks, and node-local bridge networks made from each node's
+/// Overlay networks, and node-local bridge and macvlan networks made from each node's
 /// configuration network (`--config-from`).
 fn check_driver(spec: &NetworkSpec) -> Result<(), SwarmError> {
     match (spec.driver.as_str(), spec.node_local()) {

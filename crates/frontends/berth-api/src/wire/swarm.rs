@@ -167,7 +167,9 @@ fn builtin_plugins() -> Value {
         { "Type": "Log", "Name": "none" },
         { "Type": "Network", "Name": "bridge" },
         { "Type": "Network", "Name": "host" },
+        { "Type": "Network", "Name": "macvlan" },
         { "Type": "Network", "Name": "null" },
+        { "Type": "Network", "Name": "overlay" },
         { "Type": "Volume", "Name": "local" },
     ])
 }
