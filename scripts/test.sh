@@ -31,6 +31,8 @@ if [ ${#test_missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${test_missing[@]}" >/dev/null
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# crictl and critest for the CRI tests (built once, offline)
+scripts/cri-tools.sh
 
 echo "== check 1: formatting (cargo fmt --check)"
 cargo fmt --all -- --check

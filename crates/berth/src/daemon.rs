@@ -205,6 +205,29 @@ fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListene
     Ok(l)
 }
 
+/// Starts the Kubernetes CRI endpoint unless the settings turn it off;
+/// notifying the answer stops it.
+fn serve_cri(
+    s: &Settings,
+    engine: &Arc<berth_engine::Engine>,
+) -> Result<Option<Arc<tokio::sync::Notify>>> {
+    let Some(path) = berth_cri::socket_path(&s.cri_socket)? else {
+        return Ok(None);
+    };
+    let listener = bind_unix(&path, s.group.as_deref())?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let engine = engine.clone();
+    tracing::info!(socket = %path.display(), "CRI listening");
+    tokio::spawn(async move {
+        let shutdown = async move { stopped.notified().await };
+        if let Err(e) = berth_cri::serve(engine, listener, shutdown).await {
+            tracing::error!(error = %format!("{e:#}"), "the CRI endpoint stopped");
+        }
+    });
+    Ok(Some(stop))
+}
+
 async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
     let _lock = lock_data_root(&s.data_root)?;
     fs::create_dir_all(&s.exec_root)?;
@@ -247,6 +270,7 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
         tracing::info!(%addr, "metrics at /metrics");
         tokio::spawn(berth_api::serve_metrics(engine.clone(), l));
     }
+    let cri_stop = serve_cri(&s, &engine)?;
     tracing::info!(hosts = ?s.hosts, data_root = %s.data_root.display(), "API listening");
     // an idle daemon keeps only the pages it uses while idle (PERFORMANCE.md)
     if let Err(e) = berth_resident::trim_when_idle() {
@@ -292,6 +316,9 @@ async fn run(s: Settings, cli: DaemonCli, log_filter: LogFilter) -> Result<()> {
     })));
     crate::swarm_events::forward(&swarm, engine.clone());
     berth_api::serve(engine.clone(), swarm.clone(), listeners, shutdown).await;
+    if let Some(stop) = cri_stop {
+        stop.notify_one();
+    }
     swarm.shutdown().await;
     // live-restore as it is now: SIGHUP may have changed it
     if engine.settings().live_restore {

@@ -176,6 +176,12 @@ macro_rules! with_settings {
                 file: "metrics-addr" String,
                 default: None,
             }
+            /// the Kubernetes CRI endpoint (unix:///path); "none" turns it off
+            cri_socket: String {
+                flag: (long) Option<String>,
+                file: "cri-socket" String,
+                default(exec_root): format!("unix://{}", exec_root.join("cri.sock").display()),
+            }
             /// a key=value label of the daemon (shown by `info`)
             labels: Vec<String> {
                 flag: (long = "label") Vec<String>,

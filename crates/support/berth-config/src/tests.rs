@@ -31,6 +31,15 @@ fn defaults_when_neither_flag_nor_file_says() {
     );
     assert_eq!(s.log_driver, "json-file");
     assert!(s.log_opts.is_empty() && s.address_pools.is_empty() && s.labels.is_empty());
+    assert_eq!(s.cri_socket, "unix:///run/berth/cri.sock");
+}
+
+#[test]
+fn the_cri_socket_follows_the_exec_root_and_daemon_json_turns_it_off() {
+    let s = merge(Flags::default(), r#"{"exec-root": "/r"}"#).unwrap();
+    assert_eq!(s.cri_socket, "unix:///r/cri.sock");
+    let s = merge(Flags::default(), r#"{"cri-socket": "none"}"#).unwrap();
+    assert_eq!(s.cri_socket, "none");
 }
 
 #[test]
@@ -186,7 +195,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
          `exec-root`, `hosts`, `log-level`, `pidfile`, `debug`, `group`, `live-restore`, \
          `init`, `init-path`, `bip`, `fixed-cidr`, `default-address-pools`, \
          `insecure-registries`, `registry-mirrors`, `max-concurrent-downloads`, \
-         `max-concurrent-uploads`, `metrics-addr`, `labels`, `log-driver`, `log-opts`, \
+         `max-concurrent-uploads`, `metrics-addr`, `cri-socket`, `labels`, `log-driver`, `log-opts`, \
          `experimental` at line 1 column 33"
     );
     let err = parse_file(
@@ -204,7 +213,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
         err.to_string(),
         "invalid configuration in type.json: invalid type: string \"yes\", expected a boolean at line 1 column 14"
     );
-    assert_eq!(FileConfig::KEYS.len(), 22);
+    assert_eq!(FileConfig::KEYS.len(), 23);
     assert!(!FileConfig::KEYS.contains(&"certs-dir"), "a flag only");
 }
 

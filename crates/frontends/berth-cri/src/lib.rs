@@ -1,0 +1,95 @@
+//! berth's Kubernetes CRI endpoint: the kubelet's `RuntimeService` and
+//! `ImageService` (CRI v1, `proto/api.proto`, compiled with protox) over
+//! gRPC on a unix socket. Like containerd's `internal/cri`, it is a front
+//! end of its own: a client of the engine the Docker API uses, so pods,
+//! containers and images made here are the Docker API's too.
+
+mod errors;
+mod images;
+mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use berth_engine::Engine;
+use tokio_stream::wrappers::UnixListenerStream;
+
+pub mod pb {
+    tonic::include_proto!("runtime.v1");
+}
+
+/// The CRI API version berth serves.
+pub const CRI_VERSION: &str = "v1";
+
+/// The largest message berth takes or sends, as the kubelet's client
+/// allows (16 MiB): a ListContainers of many pods outgrows tonic's 4 MiB.
+const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Where the endpoint listens: a `unix://` URL or a bare path; `none` (or
+/// nothing) turns it off.
+pub fn socket_path(setting: &str) -> Result<Option<PathBuf>> {
+    let s = setting.trim();
+    if s.is_empty() || s == "none" {
+        return Ok(None);
+    }
+    let path = s.strip_prefix("unix://").unwrap_or(s);
+    if s.contains("://") && !s.starts_with("unix://") {
+        bail!("unsupported CRI socket {s}: use unix:///path/to/socket");
+    }
+    if !Path::new(path).is_absolute() {
+        bail!("the CRI socket must be an absolute path: {s}");
+    }
+    Ok(Some(PathBuf::from(path)))
+}
+
+/// Serves the CRI on `listener` until `shutdown` completes.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: tokio::net::UnixListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let runtime = pb::runtime_service_server::RuntimeServiceServer::new(runtime::Runtime::new(
+        engine.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let images = pb::image_service_server::ImageServiceServer::new(images::Images::new(engine))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(runtime)
+        .add_service(images)
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await
+        .context("serving the CRI")
+}
+
+/// Nanoseconds since the epoch, the CRI's timestamps.
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_settings() {
+        assert_eq!(
+            socket_path("unix:///run/berth/cri.sock").unwrap(),
+            Some(PathBuf::from("/run/berth/cri.sock"))
+        );
+        assert_eq!(
+            socket_path("/tmp/c.sock").unwrap(),
+            Some(PathBuf::from("/tmp/c.sock"))
+        );
+        assert_eq!(socket_path("none").unwrap(), None);
+        assert_eq!(socket_path("").unwrap(), None);
+        assert!(socket_path("tcp://0.0.0.0:1").is_err());
+        assert!(socket_path("unix://rel.sock").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! `RuntimeService`: the runtime's identity, conditions and
+//! configuration. Pods and containers come in later slices (the default
+//! stubs answer Unimplemented meanwhile).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use berth_engine::Engine;
+use tonic::{Request, Response, Status};
+
+use crate::pb::{self, runtime_service_server::RuntimeService};
+
+pub struct Runtime {
+    engine: Arc<Engine>,
+}
+
+impl Runtime {
+    pub fn new(engine: Arc<Engine>) -> Runtime {
+        Runtime { engine }
+    }
+}
+
+fn condition(kind: &str, ready: bool, reason: &str, message: &str) -> pb::RuntimeCondition {
+    pb::RuntimeCondition {
+        r#type: kind.into(),
+        status: ready,
+        reason: if ready { String::new() } else { reason.into() },
+        message: if ready { String::new() } else { message.into() },
+    }
+}
+
+#[tonic::async_trait]
+impl RuntimeService for Runtime {
+    async fn version(
+        &self,
+        _req: Request<pb::VersionRequest>,
+    ) -> Result<Response<pb::VersionResponse>, Status> {
+        Ok(Response::new(pb::VersionResponse {
+            // the kubelet's runtime API version, which the kubelet sends
+            // and runtimes answer with their own
+            version: "0.1.0".into(),
+            runtime_name: "berth".into(),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+            runtime_api_version: crate::CRI_VERSION.into(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        // pods without host networking go on berth's default bridge
+        let network = self.engine.network_exists("bridge");
+        let conditions = vec![
+            condition("RuntimeReady", true, "", ""),
+            condition(
+                "NetworkReady",
+                network,
+                "NetworkPluginNotReady",
+                "berth's default bridge network is missing",
+            ),
+        ];
+        let mut info = HashMap::new();
+        if req.into_inner().verbose {
+            let s = &self.engine.config().settings;
+            let config = serde_json::json!({
+                "dataRoot": s.data_root,
+                "execRoot": s.exec_root,
+                "criSocket": s.cri_socket,
+                "cgroupDriver": "cgroupfs",
+            });
+            info.insert("config".to_string(), config.to_string());
+        }
+        Ok(Response::new(pb::StatusResponse {
+            status: Some(pb::RuntimeStatus { conditions }),
+            info,
+            runtime_handlers: vec![pb::RuntimeHandler {
+                name: String::new(),
+                features: Some(pb::RuntimeHandlerFeatures::default()),
+            }],
+            features: Some(pb::RuntimeFeatures::default()),
+        }))
+    }
+
+    async fn runtime_config(
+        &self,
+        _req: Request<pb::RuntimeConfigRequest>,
+    ) -> Result<Response<pb::RuntimeConfigResponse>, Status> {
+        // berth writes cgroupfs paths itself; it has no systemd driver
+        Ok(Response::new(pb::RuntimeConfigResponse {
+            linux: Some(pb::LinuxRuntimeConfiguration {
+                cgroup_driver: pb::CgroupDriver::Cgroupfs as i32,
+            }),
+        }))
+    }
+
+    async fn update_runtime_config(
+        &self,
+        _req: Request<pb::UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<pb::UpdateRuntimeConfigResponse>, Status> {
+        // the pod CIDR matters to CNI plugins that read it; berth's own
+        // bridge keeps its subnet
+        Ok(Response::new(pb::UpdateRuntimeConfigResponse {}))
+    }
+}
