@@ -15,6 +15,8 @@ use anyhow::{Context, Result, bail};
 use berth_engine::Engine;
 use tokio_stream::wrappers::UnixListenerStream;
 
+/// Generated from the vendored proto, whose comments are Kubernetes' own.
+#[allow(clippy::all, rustdoc::all)]
 pub mod pb {
     tonic::include_proto!("runtime.v1");
 }
