@@ -7,6 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use common::registry::Registry;
 use common::{Daemon, code, ok, stderr, stdout};
@@ -224,6 +225,202 @@ fn bad_image_input(d: &Daemon) {
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("no such image"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+}
+
+/// The pause stand-in (scripts/make-pause-image.sh) under the name the
+/// daemon's `cri-sandbox-image` defaults to.
+fn import_pause(d: &Daemon) {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    let tar = TAR.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("pause-{}.tar", std::process::id()));
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-pause-image.sh");
+        let st = Command::new(script)
+            .arg(&out)
+            .status()
+            .expect("make-pause-image.sh");
+        assert!(st.success(), "make-pause-image.sh failed");
+        out
+    });
+    ok(
+        &d.docker(&[
+            "import",
+            "-c",
+            "ENTRYPOINT [\"/pause\"]",
+            "-c",
+            "USER 65535:65535",
+            &tar.display().to_string(),
+            PAUSE,
+        ]),
+        "import the pause image",
+    );
+}
+
+const PAUSE: &str = "registry.k8s.io/pause:3.10";
+
+fn write_json(d: &Daemon, name: &str, v: &Value) -> String {
+    let path = d.dir.path().join(name);
+    std::fs::write(&path, v.to_string()).expect("writing a crictl config");
+    path.display().to_string()
+}
+
+fn pod_config(name: &str, host_port: u16) -> Value {
+    serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "attempt": 1},
+        "hostname": format!("{name}-host"),
+        "labels": {"app": name},
+        "annotations": {"note": "kept as given"},
+        "port_mappings": [{"container_port": 80, "host_port": host_port}],
+        "dns_config": {"servers": ["10.10.10.10"], "searches": ["example.test"], "options": ["ndots:3"]},
+        "linux": {}
+    })
+}
+
+/// `crictl runp`, `pods`, `inspectp`, `stopp` and `rmp`: a sandbox is a
+/// pause container the Docker API shows with its `io.kubernetes.*`
+/// labels; it has an address on berth's bridge while it runs, survives a
+/// daemon kill, and stops and goes with its containers.
+#[test]
+fn pod_sandboxes_through_crictl() {
+    let mut d = Daemon::start();
+    import_pause(&d);
+    let cfg = write_json(&d, "pod.json", &pod_config("web", 18080));
+    let id = ok(&crictl(&d, &["runp", &cfg]), "crictl runp")
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "a full id: {id}");
+
+    let names = ok(
+        &d.docker(&[
+            "ps",
+            "--filter",
+            "label=io.kubernetes.cri.kind=sandbox",
+            "--format",
+            "{{.ID}} {{.Names}} {{.Label \"app\"}}",
+        ]),
+        "docker ps",
+    );
+    assert_eq!(
+        names.trim(),
+        format!("{} k8s_POD_web_default_uid-web_1 web", &id[..12])
+    );
+    let user = ok(
+        &d.docker(&["top", &id, "-eo", "pid,user,args"]),
+        "docker top",
+    );
+    assert!(
+        user.contains("65535") && user.contains("/pause"),
+        "the infra process: {user}"
+    );
+
+    let status = json(&crictl(&d, &["inspectp", "-o", "json", &id]), "inspectp");
+    let st = &status["status"];
+    assert_eq!(st["state"], "SANDBOX_READY", "{status}");
+    assert_eq!(st["metadata"]["name"], "web");
+    assert_eq!(st["metadata"]["uid"], "uid-web");
+    assert_eq!(st["metadata"]["attempt"], 1);
+    assert_eq!(
+        st["labels"],
+        serde_json::json!({"app": "web"}),
+        "only the kubelet's labels"
+    );
+    assert_eq!(
+        st["annotations"],
+        serde_json::json!({"note": "kept as given"})
+    );
+    let ip = st["network"]["ip"].as_str().unwrap_or_default().to_string();
+    let bridge_ip = ok(
+        &d.docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &id]),
+        "the sandbox's address",
+    );
+    assert_eq!(ip, bridge_ip.trim(), "the pod's IP is its bridge address");
+    assert!(
+        status["info"]["sandboxKey"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty()),
+        "{status}"
+    );
+
+    let path = ok(
+        &d.docker(&["inspect", "--format", "{{.ResolvConfPath}}", &id]),
+        "the sandbox's resolv.conf",
+    );
+    let resolv = std::fs::read_to_string(path.trim()).expect("reading resolv.conf");
+    for want in [
+        "nameserver 10.10.10.10",
+        "search example.test",
+        "options ndots:3",
+    ] {
+        assert!(resolv.contains(want), "{want}: {resolv}");
+    }
+
+    // the same metadata and attempt twice is refused
+    let o = crictl(&d, &["runp", &cfg]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("AlreadyExists"), "{}", stderr(&o));
+
+    let listed = json(
+        &crictl(&d, &["pods", "-o", "json", "--label", "app=web"]),
+        "pods",
+    );
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    let none = json(
+        &crictl(&d, &["pods", "-o", "json", "--label", "app=db"]),
+        "pods",
+    );
+    assert_eq!(
+        none["items"].as_array().map(Vec::len).unwrap_or(0),
+        0,
+        "{none}"
+    );
+
+    d.restart_after_kill9();
+    let status = json(
+        &crictl(&d, &["inspectp", "-o", "json", &id]),
+        "inspectp after kill -9",
+    );
+    assert_eq!(status["status"]["state"], "SANDBOX_READY", "{status}");
+    assert_eq!(status["status"]["network"]["ip"], ip.as_str());
+
+    ok(&crictl(&d, &["stopp", &id]), "crictl stopp");
+    let status = json(&crictl(&d, &["inspectp", "-o", "json", &id]), "inspectp");
+    assert_eq!(status["status"]["state"], "SANDBOX_NOTREADY", "{status}");
+    assert_eq!(
+        status["status"]["network"]["ip"], "",
+        "the address went back"
+    );
+    ok(&crictl(&d, &["stopp", &id]), "stopping a stopped sandbox");
+    ok(&crictl(&d, &["rmp", &id]), "crictl rmp");
+    let left = json(&crictl(&d, &["pods", "-o", "json"]), "pods");
+    assert_eq!(
+        left["items"].as_array().map(Vec::len).unwrap_or(0),
+        0,
+        "{left}"
+    );
+    let o = d.docker(&["inspect", &id]);
+    assert_ne!(code(&o), 0, "the container went with the sandbox");
+
+    // refusals
+    let mut bad = pod_config("../escape", 0);
+    bad["port_mappings"] = serde_json::json!([]);
+    let cfg = write_json(&d, "bad.json", &bad);
+    let o = crictl(&d, &["runp", &cfg]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("InvalidArgument")
+            && stderr(&o).contains("../escape")
+            && stderr(&o).contains("may hold only letters, digits"),
+        "{}",
+        stderr(&o)
+    );
+    let o = crictl(&d, &["inspectp", "0123456789ab"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
 }
 
 /// `--cri-socket` moves the endpoint and `none` turns it off (the same

@@ -89,6 +89,43 @@ impl Images {
     }
 }
 
+/// Pulls `name` with berth's puller; the image's id.
+pub async fn pull(
+    engine: &Arc<Engine>,
+    name: &str,
+    credentials: Option<Credentials>,
+) -> Result<String, Status> {
+    let opts = PullOptions {
+        image: name.to_string(),
+        tag: None,
+        platform: None,
+        credentials,
+    };
+    let plan = engine.pull_prepare(&opts).await.map_err(|e| {
+        let m = format!("pulling image {name:?}: {e}");
+        match e {
+            Error::NotFound(_) => Status::not_found(m),
+            Error::Unauthorized(_) => Status::unauthenticated(m),
+            Error::InvalidParameter(_) => Status::invalid_argument(m),
+            _ => Status::unavailable(m),
+        }
+    })?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let pulled = engine.pull_run(plan, tx).await;
+    let _ = drain.await;
+    pulled.map_err(|e| Status::unavailable(format!("pulling image {name:?}: {e}")))
+}
+
+/// The id of image `name`, pulled first when it is not here.
+pub async fn ensure(engine: &Arc<Engine>, name: &str) -> Result<String, Status> {
+    match engine.resolve_image(name) {
+        Ok(rec) => Ok(rec.id),
+        Err(Error::NotFound(_)) => pull(engine, name, None).await,
+        Err(e) => Err(status(e)),
+    }
+}
+
 /// A reference in the CRI's fully qualified form; as given when it does
 /// not parse.
 fn full(name: &str) -> String {
@@ -203,26 +240,7 @@ impl ImageService for Images {
         Reference::parse(&name).map_err(|e| {
             Status::invalid_argument(format!("invalid image reference {name:?}: {e}"))
         })?;
-        let opts = PullOptions {
-            image: name.clone(),
-            tag: None,
-            platform: None,
-            credentials: credentials(req.auth)?,
-        };
-        let plan = self.engine.pull_prepare(&opts).await.map_err(|e| {
-            let m = format!("pulling image {name:?}: {e}");
-            match e {
-                Error::NotFound(_) => Status::not_found(m),
-                Error::Unauthorized(_) => Status::unauthenticated(m),
-                Error::InvalidParameter(_) => Status::invalid_argument(m),
-                _ => Status::unavailable(m),
-            }
-        })?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let pulled = self.engine.pull_run(plan, tx).await;
-        let _ = drain.await;
-        let id = pulled.map_err(|e| Status::unavailable(format!("pulling image {name:?}: {e}")))?;
+        let id = pull(&self.engine, &name, credentials(req.auth)?).await?;
         Ok(Response::new(pb::PullImageResponse { image_ref: id }))
     }
 

@@ -6,6 +6,8 @@
 
 mod errors;
 mod images;
+mod labels;
+mod pods;
 mod runtime;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `RuntimeService`: the runtime's identity, conditions and
-//! configuration. Pods and containers come in later slices (the default
-//! stubs answer Unimplemented meanwhile).
+//! configuration, and pod sandboxes (`pods.rs`). Containers come in a
+//! later slice (the default stubs answer Unimplemented meanwhile).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use berth_engine::Engine;
 use tonic::{Request, Response, Status};
 
 use crate::pb::{self, runtime_service_server::RuntimeService};
+use crate::pods;
 
 pub struct Runtime {
     engine: Arc<Engine>,
@@ -92,6 +93,68 @@ impl RuntimeService for Runtime {
                 cgroup_driver: pb::CgroupDriver::Cgroupfs as i32,
             }),
         }))
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        req: Request<pb::RunPodSandboxRequest>,
+    ) -> Result<Response<pb::RunPodSandboxResponse>, Status> {
+        let req = req.into_inner();
+        let config = req
+            .config
+            .ok_or_else(|| Status::invalid_argument("a sandbox config is required"))?;
+        let id = pods::run(&self.engine, &config, &req.runtime_handler).await?;
+        Ok(Response::new(pb::RunPodSandboxResponse {
+            pod_sandbox_id: id,
+        }))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        req: Request<pb::StopPodSandboxRequest>,
+    ) -> Result<Response<pb::StopPodSandboxResponse>, Status> {
+        pods::stop(&self.engine, &req.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(pb::StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        req: Request<pb::RemovePodSandboxRequest>,
+    ) -> Result<Response<pb::RemovePodSandboxResponse>, Status> {
+        pods::remove(&self.engine, &req.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(pb::RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        req: Request<pb::PodSandboxStatusRequest>,
+    ) -> Result<Response<pb::PodSandboxStatusResponse>, Status> {
+        let req = req.into_inner();
+        let v = pods::find(&self.engine, &req.pod_sandbox_id)?;
+        let info = if req.verbose {
+            pods::verbose_info(&v)
+        } else {
+            HashMap::new()
+        };
+        Ok(Response::new(pb::PodSandboxStatusResponse {
+            status: Some(pods::status_of(&v)),
+            info,
+            containers_statuses: Vec::new(),
+            timestamp: crate::now_nanos(),
+        }))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        req: Request<pb::ListPodSandboxRequest>,
+    ) -> Result<Response<pb::ListPodSandboxResponse>, Status> {
+        let filter = req.into_inner().filter.unwrap_or_default();
+        let items = pods::all_of(&self.engine, crate::labels::SANDBOX)?
+            .iter()
+            .filter(|v| pods::passes(v, &filter))
+            .map(pods::summary)
+            .collect();
+        Ok(Response::new(pb::ListPodSandboxResponse { items }))
     }
 
     async fn update_runtime_config(

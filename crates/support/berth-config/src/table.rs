@@ -182,6 +182,12 @@ macro_rules! with_settings {
                 file: "cri-socket" String,
                 default(exec_root): format!("unix://{}", exec_root.join("cri.sock").display()),
             }
+            /// the image of pod sandboxes' infra process (the CRI's pause)
+            cri_sandbox_image: String {
+                flag: (long) Option<String>,
+                file: "cri-sandbox-image" String,
+                default: "registry.k8s.io/pause:3.10".into(),
+            }
             /// a key=value label of the daemon (shown by `info`)
             labels: Vec<String> {
                 flag: (long = "label") Vec<String>,
