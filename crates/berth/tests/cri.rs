@@ -423,6 +423,216 @@ fn pod_sandboxes_through_crictl() {
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
 }
 
+/// A pod with two containers through crictl: they share the pod's
+/// network, IPC and PID namespaces (the pause is PID 1), write the CRI's
+/// log format where the kubelet says, run ExecSync (a timed-out command
+/// is killed), survive a daemon kill, follow the kubelet's log rotation,
+/// and stop and go with their pod.
+#[test]
+fn containers_in_a_pod_through_crictl() {
+    let mut d = Daemon::start();
+    import_pause(&d);
+    let logs = d.dir.path().join("pod-logs");
+    let mut pod = pod_config("shop", 18081);
+    pod["log_directory"] = Value::from(logs.display().to_string());
+    pod["port_mappings"] = serde_json::json!([{"container_port": 8080, "host_port": 18081}]);
+    let pod_file = write_json(&d, "shop.json", &pod);
+    let pod_id = ok(&crictl(&d, &["runp", &pod_file]), "runp")
+        .trim()
+        .to_string();
+
+    let web = serde_json::json!({
+        "metadata": {"name": "web", "attempt": 1},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c",
+            "echo hello World; echo oops >&2; mkdir -p /w && echo served > /w/index.html && exec httpd -f -p 8080 -h /w"],
+        "envs": [{"key": "GREETING", "value": "hi"}],
+        "labels": {"tier": "web"},
+        "annotations": {"note": "as given"},
+        "log_path": "web/0.log",
+        "linux": {}
+    });
+    let web_file = write_json(&d, "web.json", &web);
+    let id = ok(
+        &crictl(&d, &["create", &pod_id, &web_file, &pod_file]),
+        "crictl create",
+    )
+    .trim()
+    .to_string();
+    let st = json(&crictl(&d, &["inspect", "-o", "json", &id]), "inspect");
+    assert_eq!(st["status"]["state"], "CONTAINER_CREATED", "{st}");
+    ok(&crictl(&d, &["start", &id]), "crictl start");
+
+    let st = json(&crictl(&d, &["inspect", "-o", "json", &id]), "inspect");
+    let s = &st["status"];
+    assert_eq!(s["state"], "CONTAINER_RUNNING", "{st}");
+    assert_eq!(s["metadata"]["name"], "web");
+    assert_eq!(s["labels"], serde_json::json!({"tier": "web"}));
+    assert_eq!(s["annotations"], serde_json::json!({"note": "as given"}));
+    assert_eq!(s["image"]["image"], "busybox");
+    let image_id = ok(
+        &d.docker(&["image", "inspect", "--format", "{{.Id}}", "busybox"]),
+        "busybox's id",
+    );
+    assert_eq!(s["imageRef"], image_id.trim());
+    let log = logs.join("web/0.log");
+    assert_eq!(s["logPath"], log.display().to_string());
+
+    // the pod's namespaces: its pause is PID 1, its name is the pod's
+    let o = exec_sync(
+        &d,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline; echo; hostname; echo $GREETING",
+        ],
+    );
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(
+        lines.first().map(|l| l.trim_end_matches('\0')),
+        Some("/pause"),
+        "{o}"
+    );
+    assert_eq!(lines.get(1), Some(&"shop-host"), "{o}");
+    assert_eq!(lines.get(2), Some(&"hi"), "{o}");
+    let served = common::http_get_in(d.ns_pid, "http://127.0.0.1:18081/");
+    assert_eq!(
+        served.as_deref().map(str::trim),
+        Some("served"),
+        "the pod's host port"
+    );
+
+    let text = std::fs::read_to_string(&log).expect("the CRI log");
+    assert!(cri_line(&text, "stdout", "hello World"), "{text}");
+    assert!(cri_line(&text, "stderr", "oops"), "{text}");
+    let o = ok(&crictl(&d, &["logs", &id]), "crictl logs");
+    assert!(o.contains("hello World"), "{o}");
+    let o = ok(&d.docker(&["logs", &id]), "docker logs, from the cache");
+    assert!(o.contains("hello World"), "{o}");
+
+    // a command past its timeout is killed
+    let o = crictl(&d, &["exec", "-s", "--timeout", "1", &id, "sleep", "4321"]);
+    assert_ne!(code(&o), 0, "timed out");
+    let ps = exec_sync(&d, &id, &["ps", "-o", "args"]);
+    assert!(
+        !ps.contains("sleep 4321"),
+        "the timed-out command is gone: {ps}"
+    );
+
+    d.restart_after_kill9();
+    let st = json(
+        &crictl(&d, &["inspect", "-o", "json", &id]),
+        "inspect after kill -9",
+    );
+    assert_eq!(st["status"]["state"], "CONTAINER_RUNNING", "{st}");
+    exec_sync(&d, &id, &["sh", "-c", "echo after the kill"]);
+
+    kubelet_rotation(&d, &pod_id, &pod_file, &logs);
+
+    // the Docker API sees the pod's containers with their labels
+    let o = ok(
+        &d.docker(&[
+            "ps",
+            "--filter",
+            &format!("label=io.kubernetes.sandbox.id={pod_id}"),
+            "--format",
+            "{{.Names}}",
+        ]),
+        "docker ps",
+    );
+    assert_eq!(o.trim(), "k8s_web_shop_default_uid-shop_1", "{o}");
+
+    ok(&crictl(&d, &["stop", "--timeout", "2", &id]), "crictl stop");
+    let st = json(&crictl(&d, &["inspect", "-o", "json", &id]), "inspect");
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{st}");
+    assert!(
+        st["status"]["finishedAt"]
+            .as_str()
+            .is_some_and(|t| !t.starts_with("1970")),
+        "{st}"
+    );
+    let listed = json(
+        &crictl(&d, &["ps", "-a", "-o", "json", "--pod", &pod_id]),
+        "crictl ps",
+    );
+    assert_eq!(
+        listed["containers"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
+    // a stopped pod takes no container; its removal takes its containers
+    ok(&crictl(&d, &["stopp", &pod_id]), "stopp");
+    let o = crictl(&d, &["create", &pod_id, &web_file, &pod_file]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("is not ready"), "{}", stderr(&o));
+    ok(&crictl(&d, &["rmp", &pod_id]), "rmp");
+    let o = d.docker(&["inspect", &id]);
+    assert_ne!(code(&o), 0, "the container went with its pod");
+}
+
+/// The kubelet's log rotation: it renames the file and asks for a
+/// reopen; the file is back when the call returns, new lines go there and
+/// the old file stops growing.
+fn kubelet_rotation(d: &Daemon, pod_id: &str, pod_file: &str, logs: &std::path::Path) {
+    let ticker = serde_json::json!({
+        "metadata": {"name": "ticker"},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"],
+        "log_path": "ticker/0.log",
+        "linux": {}
+    });
+    let file = write_json(d, "ticker.json", &ticker);
+    let id = ok(&crictl(d, &["create", pod_id, &file, pod_file]), "create")
+        .trim()
+        .to_string();
+    ok(&crictl(d, &["start", &id]), "start");
+    let log = logs.join("ticker/0.log");
+    let ticks = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .map(|t| t.matches(" F tick ").count())
+            .unwrap_or(0)
+    };
+    assert!(common::eventually(10, || ticks(&log) > 2), "ticking");
+    let old = logs.join("ticker/0.log.1");
+    std::fs::rename(&log, &old).unwrap();
+    ok(
+        &crictl(d, &["logs", "--reopen", &id]),
+        "crictl logs --reopen",
+    );
+    assert!(
+        log.exists(),
+        "the reopened log is there when the call returns"
+    );
+    assert!(
+        common::eventually(10, || ticks(&log) > 2),
+        "new lines in the new file"
+    );
+    let settled = ticks(&old);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(ticks(&old), settled, "the old file no longer grows");
+    ok(&crictl(d, &["rm", "-f", &id]), "crictl rm -f");
+}
+
+fn exec_sync(d: &Daemon, id: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["exec", "-s", id];
+    args.extend(cmd);
+    ok(&crictl(d, &args), "crictl exec -s")
+}
+
+/// Whether a CRI log has a full line `msg` on `stream`.
+fn cri_line(text: &str, stream: &str, msg: &str) -> bool {
+    text.lines().any(|l| {
+        let mut f = l.splitn(4, ' ');
+        let time = f.next().unwrap_or_default();
+        time.ends_with('Z')
+            && f.next() == Some(stream)
+            && f.next() == Some("F")
+            && f.next() == Some(msg)
+    })
+}
+
 /// `--cri-socket` moves the endpoint and `none` turns it off (the same
 /// daemon.json key is berth-config's unit test).
 #[test]

@@ -8,6 +8,8 @@
 //! - `json-file` and `local` write files with rotation;
 //! - `syslog`, `gelf`, `fluentd` and `journald` send to a receiver, and
 //!   keep a local cache that `logs` reads (dual logging, as Docker 20.10);
+//! - `cri-file` writes the CRI's format where the kubelet says (for
+//!   containers the CRI endpoint makes; not listed in `info`);
 //! - `mode=non-blocking` puts a bounded buffer between the container and a
 //!   slow driver, and drops messages when it is full.
 
@@ -18,6 +20,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+pub mod crilog;
 mod file;
 mod fluentd;
 mod gelf;
@@ -185,6 +188,7 @@ pub fn open(cfg: &Config) -> Result<Option<Box<dyn Logger>>> {
         "gelf" => Box::new(gelf::Gelf::open(o, &cfg.info)?),
         "fluentd" => fluentd::Fluentd::open(o, &cfg.info)?,
         "journald" => Box::new(journald::Journald::open(o, &cfg.info)?),
+        crilog::DRIVER => Box::new(crilog::CriFile::open(&crilog::path_of(o)?)?),
         other => anyhow::bail!("logger: no log driver named '{other}' is registered"),
     };
     let with_cache: Box<dyn Logger> = match source(&cfg.driver, o, &cfg.dir, &cfg.info.id) {

@@ -61,6 +61,7 @@ fn driver_keys(driver: &str) -> Option<&'static [&'static str]> {
             "fluentd-read-timeout",
         ],
         "journald" => &[],
+        crate::crilog::DRIVER => &["path"],
         _ => return None,
     })
 }
@@ -123,6 +124,9 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMa
         "syslog" => crate::syslog::check(&out)?,
         "gelf" => crate::gelf::check(&out)?,
         "fluentd" => crate::fluentd::check(&out)?,
+        crate::crilog::DRIVER => {
+            crate::crilog::path_of(&out)?;
+        }
         _ => {}
     }
     if !reads(driver) && driver != "none" {

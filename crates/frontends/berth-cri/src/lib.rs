@@ -4,7 +4,9 @@
 //! end of its own: a client of the engine the Docker API uses, so pods,
 //! containers and images made here are the Docker API's too.
 
+mod containers;
 mod errors;
+mod exec;
 mod images;
 mod labels;
 mod pods;

@@ -1,6 +1,7 @@
 //! `RuntimeService`: the runtime's identity, conditions and
-//! configuration, and pod sandboxes (`pods.rs`). Containers come in a
-//! later slice (the default stubs answer Unimplemented meanwhile).
+//! configuration, pod sandboxes (`pods.rs`), their containers
+//! (`containers.rs`) and ExecSync (`exec.rs`). What is not served yet
+//! answers Unimplemented (the generated default stubs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use berth_engine::Engine;
 use tonic::{Request, Response, Status};
 
 use crate::pb::{self, runtime_service_server::RuntimeService};
-use crate::pods;
+use crate::{containers, pods};
 
 pub struct Runtime {
     engine: Arc<Engine>,
@@ -155,6 +156,118 @@ impl RuntimeService for Runtime {
             .map(pods::summary)
             .collect();
         Ok(Response::new(pb::ListPodSandboxResponse { items }))
+    }
+
+    async fn create_container(
+        &self,
+        req: Request<pb::CreateContainerRequest>,
+    ) -> Result<Response<pb::CreateContainerResponse>, Status> {
+        let req = req.into_inner();
+        let config = req
+            .config
+            .ok_or_else(|| Status::invalid_argument("a container config is required"))?;
+        let sandbox = req.sandbox_config.unwrap_or_default();
+        let id = containers::create(&self.engine, &req.pod_sandbox_id, &config, &sandbox).await?;
+        Ok(Response::new(pb::CreateContainerResponse {
+            container_id: id,
+        }))
+    }
+
+    async fn start_container(
+        &self,
+        req: Request<pb::StartContainerRequest>,
+    ) -> Result<Response<pb::StartContainerResponse>, Status> {
+        containers::start(&self.engine, &req.into_inner().container_id).await?;
+        Ok(Response::new(pb::StartContainerResponse {}))
+    }
+
+    async fn stop_container(
+        &self,
+        req: Request<pb::StopContainerRequest>,
+    ) -> Result<Response<pb::StopContainerResponse>, Status> {
+        let req = req.into_inner();
+        containers::stop(&self.engine, &req.container_id, req.timeout).await?;
+        Ok(Response::new(pb::StopContainerResponse {}))
+    }
+
+    async fn remove_container(
+        &self,
+        req: Request<pb::RemoveContainerRequest>,
+    ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
+        containers::remove(&self.engine, &req.into_inner().container_id).await?;
+        Ok(Response::new(pb::RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(
+        &self,
+        req: Request<pb::ListContainersRequest>,
+    ) -> Result<Response<pb::ListContainersResponse>, Status> {
+        let filter = req.into_inner().filter.unwrap_or_default();
+        let list = pods::all_of(&self.engine, crate::labels::CONTAINER)?
+            .iter()
+            .filter(|v| containers::passes(v, &filter))
+            .map(containers::summary)
+            .collect();
+        Ok(Response::new(pb::ListContainersResponse {
+            containers: list,
+        }))
+    }
+
+    async fn container_status(
+        &self,
+        req: Request<pb::ContainerStatusRequest>,
+    ) -> Result<Response<pb::ContainerStatusResponse>, Status> {
+        let req = req.into_inner();
+        let v = containers::find(&self.engine, &req.container_id)?;
+        let info = if req.verbose {
+            containers::verbose_info(&v)
+        } else {
+            HashMap::new()
+        };
+        Ok(Response::new(pb::ContainerStatusResponse {
+            status: Some(containers::status_of(&v)),
+            info,
+        }))
+    }
+
+    async fn exec_sync(
+        &self,
+        req: Request<pb::ExecSyncRequest>,
+    ) -> Result<Response<pb::ExecSyncResponse>, Status> {
+        Ok(Response::new(
+            crate::exec::exec_sync(&self.engine, req.into_inner()).await?,
+        ))
+    }
+
+    async fn reopen_container_log(
+        &self,
+        req: Request<pb::ReopenContainerLogRequest>,
+    ) -> Result<Response<pb::ReopenContainerLogResponse>, Status> {
+        containers::reopen_log(&self.engine, &req.into_inner().container_id)?;
+        Ok(Response::new(pb::ReopenContainerLogResponse {}))
+    }
+
+    async fn update_container_resources(
+        &self,
+        req: Request<pb::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<pb::UpdateContainerResourcesResponse>, Status> {
+        let req = req.into_inner();
+        let v = containers::find(&self.engine, &req.container_id)?;
+        let r = req.linux.unwrap_or_default();
+        let pos = |v: i64| Some(v).filter(|v| *v > 0);
+        let update = berth_engine::ContainerUpdate {
+            memory: pos(r.memory_limit_in_bytes),
+            cpu_shares: pos(r.cpu_shares),
+            cpu_period: pos(r.cpu_period),
+            cpu_quota: pos(r.cpu_quota),
+            cpuset_cpus: Some(r.cpuset_cpus).filter(|c| !c.is_empty()),
+            ..Default::default()
+        };
+        self.engine
+            .container_update(&v.record.id, update)
+            .await
+            .map_err(crate::errors::status)?;
+        Ok(Response::new(pb::UpdateContainerResourcesResponse {}))
     }
 
     async fn update_runtime_config(

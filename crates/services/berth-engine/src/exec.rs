@@ -287,6 +287,22 @@ impl Engine {
             .await
     }
 
+    /// Kills a running exec's process (the CRI's ExecSync timeout); one
+    /// that has ended is left alone.
+    pub fn exec_kill(&self, id: &str) -> Result<()> {
+        let rec = self.exec_inspect(id)?;
+        if !rec.running || rec.pid <= 0 {
+            return Ok(());
+        }
+        let pid = nix::unistd::Pid::from_raw(rec.pid as i32);
+        match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::Internal(anyhow::anyhow!(
+                "killing exec {id}'s process {pid}: {e}"
+            ))),
+        }
+    }
+
     pub fn exec_inspect(&self, id: &str) -> Result<ExecRecord> {
         let rec = self.exec_record(id)?;
         Ok(lock(&rec).clone())
