@@ -511,6 +511,29 @@ fn containers_in_a_pod_through_crictl() {
     let o = ok(&d.docker(&["logs", &id]), "docker logs, from the cache");
     assert!(o.contains("hello World"), "{o}");
 
+    // statistics from the cgroups, per container and per pod
+    let st = json(&crictl(&d, &["stats", "-o", "json", &id]), "crictl stats");
+    let c = &st["stats"][0];
+    assert_eq!(c["attributes"]["id"], id.as_str(), "{st}");
+    let counter = |v: &Value| {
+        v["value"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(counter(&c["cpu"]["usageCoreNanoSeconds"]) > 0, "{st}");
+    assert!(counter(&c["memory"]["workingSetBytes"]) > 0, "{st}");
+    let st = json(
+        &crictl(&d, &["statsp", "-o", "json", &pod_id]),
+        "crictl statsp",
+    );
+    let p = &st["stats"][0];
+    assert_eq!(p["attributes"]["id"], pod_id.as_str(), "{st}");
+    assert!(
+        counter(&p["linux"]["process"]["processCount"]) >= 2,
+        "httpd and the pause: {st}"
+    );
+
     // a command past its timeout is killed
     let o = crictl(&d, &["exec", "-s", "--timeout", "1", &id, "sleep", "4321"]);
     assert_ne!(code(&o), 0, "timed out");

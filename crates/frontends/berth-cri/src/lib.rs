@@ -11,6 +11,7 @@ mod images;
 mod labels;
 mod pods;
 mod runtime;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

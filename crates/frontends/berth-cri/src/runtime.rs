@@ -10,15 +10,19 @@ use berth_engine::Engine;
 use tonic::{Request, Response, Status};
 
 use crate::pb::{self, runtime_service_server::RuntimeService};
-use crate::{containers, pods};
+use crate::{containers, pods, stats};
 
 pub struct Runtime {
     engine: Arc<Engine>,
+    rates: stats::CpuRates,
 }
 
 impl Runtime {
     pub fn new(engine: Arc<Engine>) -> Runtime {
-        Runtime { engine }
+        Runtime {
+            engine,
+            rates: stats::CpuRates::default(),
+        }
     }
 }
 
@@ -268,6 +272,79 @@ impl RuntimeService for Runtime {
             .await
             .map_err(crate::errors::status)?;
         Ok(Response::new(pb::UpdateContainerResourcesResponse {}))
+    }
+
+    async fn container_stats(
+        &self,
+        req: Request<pb::ContainerStatsRequest>,
+    ) -> Result<Response<pb::ContainerStatsResponse>, Status> {
+        let v = containers::find(&self.engine, &req.into_inner().container_id)?;
+        let stats = stats::container(&self.engine, &self.rates, &v)?;
+        Ok(Response::new(pb::ContainerStatsResponse {
+            stats: Some(stats),
+        }))
+    }
+
+    async fn list_container_stats(
+        &self,
+        req: Request<pb::ListContainerStatsRequest>,
+    ) -> Result<Response<pb::ListContainerStatsResponse>, Status> {
+        let filter = req.into_inner().filter.unwrap_or_default();
+        let all = pods::all_of(&self.engine, crate::labels::CONTAINER)?;
+        self.rates
+            .forget_gone(&all.iter().map(|v| v.record.id.clone()).collect::<Vec<_>>());
+        let mut out = Vec::new();
+        for v in all.iter().filter(|v| stats::passes(v, &filter)) {
+            out.push(stats::container(&self.engine, &self.rates, v)?);
+        }
+        Ok(Response::new(pb::ListContainerStatsResponse { stats: out }))
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        req: Request<pb::PodSandboxStatsRequest>,
+    ) -> Result<Response<pb::PodSandboxStatsResponse>, Status> {
+        let v = pods::find(&self.engine, &req.into_inner().pod_sandbox_id)?;
+        let stats = stats::pod(&self.engine, &self.rates, &v)?;
+        Ok(Response::new(pb::PodSandboxStatsResponse {
+            stats: Some(stats),
+        }))
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        req: Request<pb::ListPodSandboxStatsRequest>,
+    ) -> Result<Response<pb::ListPodSandboxStatsResponse>, Status> {
+        let filter = req.into_inner().filter.unwrap_or_default();
+        let mut out = Vec::new();
+        for v in pods::all_of(&self.engine, crate::labels::SANDBOX)?
+            .iter()
+            .filter(|v| stats::pod_passes(v, &filter))
+        {
+            out.push(stats::pod(&self.engine, &self.rates, v)?);
+        }
+        Ok(Response::new(pb::ListPodSandboxStatsResponse {
+            stats: out,
+        }))
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        _req: Request<pb::ListMetricDescriptorsRequest>,
+    ) -> Result<Response<pb::ListMetricDescriptorsResponse>, Status> {
+        // berth serves the CRI's typed statistics, not cAdvisor's metrics
+        Ok(Response::new(pb::ListMetricDescriptorsResponse {
+            descriptors: Vec::new(),
+        }))
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _req: Request<pb::ListPodSandboxMetricsRequest>,
+    ) -> Result<Response<pb::ListPodSandboxMetricsResponse>, Status> {
+        Ok(Response::new(pb::ListPodSandboxMetricsResponse {
+            pod_metrics: Vec::new(),
+        }))
     }
 
     async fn update_runtime_config(

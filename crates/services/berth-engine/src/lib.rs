@@ -46,6 +46,7 @@ mod volumes;
 pub use archive::{ExtractOptions, PathStat};
 pub use berth_builder::cache_mounts::CacheMountView;
 pub use berth_builder::{BuildOptions, StepResources};
+pub use berth_cgroups::Stats as CgroupStats;
 pub use berth_core::error::{Error, Result};
 pub use berth_distribution::Credentials;
 pub use berth_networks::EndpointRecord;

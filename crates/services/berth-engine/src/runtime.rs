@@ -116,6 +116,13 @@ impl Engine {
         parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
     }
 
+    /// The container's cgroup counters now; None when it is not running
+    /// (the CRI's statistics).
+    pub fn container_cgroup_stats(&self, name: &str) -> Result<Option<Stats>> {
+        let e = self.get(name)?;
+        Ok(e.is_running().then(|| self.cgroup_of(&e.id).stats()))
+    }
+
     /// One stats sample in the Engine API's form; `pre` fills precpu_stats.
     fn stats_sample(&self, e: &Entry, pre: Option<&Value>) -> Value {
         let rec = e.record();
