@@ -656,6 +656,59 @@ fn cri_line(text: &str, stream: &str, msg: &str) -> bool {
     })
 }
 
+/// `--registry-mirror-for`: pulls of another registry's images, through
+/// the Docker API and the CRI, go to its mirror (here `berth registry`
+/// on 127.0.0.1), and the image keeps the name it was asked by.
+#[test]
+fn mirrors_serve_other_registries() {
+    let mut d = Daemon::start();
+    d.flags = vec![
+        "--registry-mirror-for".into(),
+        "registry.k8s.io=http://127.0.0.1:5000".into(),
+    ];
+    d.restart_after_kill9();
+    let _reg = Registry::start(&d, &[]);
+    ok(
+        &d.docker(&["tag", "busybox", "127.0.0.1:5000/e2e-test-images/bb:1.0"]),
+        "tag",
+    );
+    ok(
+        &d.docker(&["push", "127.0.0.1:5000/e2e-test-images/bb:1.0"]),
+        "push to the mirror",
+    );
+    ok(
+        &d.docker(&["rmi", "127.0.0.1:5000/e2e-test-images/bb:1.0"]),
+        "rmi",
+    );
+
+    let name = "registry.k8s.io/e2e-test-images/bb:1.0";
+    ok(&d.docker(&["pull", name]), "docker pull through the mirror");
+    let o = ok(
+        &d.docker(&["image", "inspect", "--format", "{{json .RepoTags}}", name]),
+        "inspect",
+    );
+    assert!(o.contains(&format!("\"{name}\"")), "{o}");
+    ok(&d.docker(&["rmi", name]), "rmi");
+    ok(
+        &crictl(&d, &["pull", name]),
+        "crictl pull through the mirror",
+    );
+    let st = json(&crictl(&d, &["inspecti", "-o", "json", name]), "inspecti");
+    let tags = st["status"]["repoTags"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(tags.iter().any(|t| t == name), "{st}");
+
+    // a registry without a mirror is asked itself (and is not there)
+    let o = crictl(
+        &d,
+        &["pull", "gcr.io/k8s-staging-cri-tools/test-image-tag:test"],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("gcr.io"), "{}", stderr(&o));
+}
+
 /// `--cri-socket` moves the endpoint and `none` turns it off (the same
 /// daemon.json key is berth-config's unit test).
 #[test]

@@ -131,21 +131,30 @@ impl Engine {
         RegistryClient::connect(&host, insecure, creds, &self.cfg.certs_dir).await
     }
 
-    /// Where a pull from `domain` asks, in order: Docker Hub's mirrors
-    /// first, then the registry itself; each with whether it is insecure.
+    /// Where a pull from `domain` asks, in order: its mirrors first
+    /// (`registry-mirrors` for Docker Hub, `registry-mirrors-for` for any
+    /// registry), then the registry itself; each with whether it is
+    /// plain HTTP.
     pub(crate) fn pull_endpoints(&self, domain: &str) -> Vec<(String, bool)> {
-        let mut candidates: Vec<(String, bool)> = Vec::new();
+        let mut mirrors: Vec<String> = Vec::new();
         if domain == "docker.io" {
-            for m in &self.settings().registry_mirrors {
+            mirrors.extend(self.settings().registry_mirrors);
+        }
+        if let Some(more) = self.cfg.settings.registry_mirrors_for.get(domain) {
+            mirrors.extend(more.iter().cloned());
+        }
+        let mut candidates: Vec<(String, bool)> = mirrors
+            .iter()
+            .map(|m| {
                 let plain = m.starts_with("http://");
                 let host = m
                     .trim_start_matches("http://")
                     .trim_start_matches("https://")
                     .trim_end_matches('/')
                     .to_string();
-                candidates.push((host, plain));
-            }
-        }
+                (host, plain)
+            })
+            .collect();
         candidates.push(registry_endpoint(
             domain,
             &self.settings().insecure_registries,

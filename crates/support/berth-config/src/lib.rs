@@ -44,6 +44,7 @@ pub fn load(flags: Flags) -> Result<Settings> {
     ) {
         bail!("unable to parse logging level: {}", s.log_level);
     }
+    check_mirrors_for(s.registry_mirrors_for.clone())?;
     Ok(s)
 }
 
@@ -112,6 +113,48 @@ fn parse_log_opts(kvs: Vec<String>) -> Result<BTreeMap<String, String>> {
             None => bail!("invalid key/value pair format in logging opts: {kv}"),
         })
         .collect()
+}
+
+/// `--registry-mirror-for HOST=URL`, repeatable: the mirrors of each host
+/// in the order given.
+fn parse_mirrors_for(kvs: Vec<String>) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for kv in &kvs {
+        let Some((host, url)) = kv.split_once('=') else {
+            bail!(
+                "invalid registry mirror {kv:?}: use HOST=URL, e.g. registry.k8s.io=http://127.0.0.1:5000"
+            );
+        };
+        out.entry(host.to_string())
+            .or_default()
+            .push(url.to_string());
+    }
+    check_mirrors_for(out)
+}
+
+/// Each host is a registry's name, each mirror an http(s) URL of a host
+/// (a mirror serves the same repository paths).
+fn check_mirrors_for(m: BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String, Vec<String>>> {
+    for (host, urls) in &m {
+        if host.is_empty() || host.contains('/') || host.contains("://") {
+            bail!(
+                "invalid registry {host:?} in registry-mirrors-for: give its host name, e.g. registry.k8s.io"
+            );
+        }
+        for url in urls {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| {
+                r.trim_end_matches('/').is_empty() || r.trim_end_matches('/').contains('/')
+            }) {
+                bail!(
+                    "invalid mirror {url:?} for {host}: give an http:// or https:// URL of a registry host, with no path"
+                );
+            }
+        }
+    }
+    Ok(m)
 }
 
 /// What a flag's value says: given or not, and then its value.

@@ -156,6 +156,13 @@ macro_rules! with_settings {
                 default: Vec::new(),
                 reload: "registry-mirrors",
             }
+            /// a mirror of another registry, HOST=URL (e.g. registry.k8s.io=http://127.0.0.1:5000)
+            registry_mirrors_for: BTreeMap<String, Vec<String>> {
+                // berth's own key: Docker has mirrors of Docker Hub only
+                flag: (long = "registry-mirror-for", value_name = "HOST=URL") Vec<String> => parse_mirrors_for,
+                file: "registry-mirrors-for" BTreeMap<String, Vec<String>>,
+                default: BTreeMap::new(),
+            }
             /// layers downloaded at once per pull
             max_concurrent_downloads: usize {
                 flag: (long) Option<usize>,

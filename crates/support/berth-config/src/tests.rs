@@ -35,6 +35,42 @@ fn defaults_when_neither_flag_nor_file_says() {
 }
 
 #[test]
+fn mirrors_of_other_registries() {
+    let s = merge(
+        Flags::default(),
+        r#"{"registry-mirrors-for": {"registry.k8s.io": ["http://127.0.0.1:5000"]}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.registry_mirrors_for["registry.k8s.io"],
+        ["http://127.0.0.1:5000"]
+    );
+    let flags = Flags {
+        registry_mirrors_for: strings(&[
+            "gcr.io=http://127.0.0.1:5000",
+            "gcr.io=https://m.example",
+        ]),
+        ..Flags::default()
+    };
+    let s = merge(flags, "").unwrap();
+    assert_eq!(s.registry_mirrors_for["gcr.io"].len(), 2);
+    for bad in [
+        "gcr.io",
+        "gcr.io=ftp://x",
+        "gcr.io=http://x/path",
+        "a/b=http://x",
+    ] {
+        let flags = Flags {
+            registry_mirrors_for: strings(&[bad]),
+            ..Flags::default()
+        };
+        assert!(merge(flags, "").is_err(), "{bad}");
+    }
+    let bad = BTreeMap::from([("gcr.io".to_string(), vec!["127.0.0.1:5000".to_string()])]);
+    assert!(check_mirrors_for(bad).is_err(), "a mirror needs its scheme");
+}
+
+#[test]
 fn the_cri_socket_follows_the_exec_root_and_daemon_json_turns_it_off() {
     let s = merge(Flags::default(), r#"{"exec-root": "/r"}"#).unwrap();
     assert_eq!(s.cri_socket, "unix:///r/cri.sock");
@@ -194,7 +230,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
          configuration option: unknown field `no-such-key`, expected one of `data-root`, \
          `exec-root`, `hosts`, `log-level`, `pidfile`, `debug`, `group`, `live-restore`, \
          `init`, `init-path`, `bip`, `fixed-cidr`, `default-address-pools`, \
-         `insecure-registries`, `registry-mirrors`, `max-concurrent-downloads`, \
+         `insecure-registries`, `registry-mirrors`, `registry-mirrors-for`, `max-concurrent-downloads`, \
          `max-concurrent-uploads`, `metrics-addr`, `cri-socket`, `cri-sandbox-image`, `labels`, `log-driver`, `log-opts`, \
          `experimental` at line 1 column 33"
     );
@@ -213,7 +249,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
         err.to_string(),
         "invalid configuration in type.json: invalid type: string \"yes\", expected a boolean at line 1 column 14"
     );
-    assert_eq!(FileConfig::KEYS.len(), 24);
+    assert_eq!(FileConfig::KEYS.len(), 25);
     assert!(!FileConfig::KEYS.contains(&"certs-dir"), "a flag only");
 }
 
