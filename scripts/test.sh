@@ -73,5 +73,13 @@ PY
     failed=$((failed + 1)); rc=1
   fi
 fi
+if [ "$rc" = 0 ]; then
+  echo "== check 5: critest against berth's CRI (scripts/critest.sh)"
+  if scripts/critest.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); rc=1
+  fi
+fi
 echo "all tests: $passed passed, $failed failed"
 exit "$rc"

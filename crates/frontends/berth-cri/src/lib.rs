@@ -16,9 +16,8 @@ mod stats;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use berth_engine::Engine;
-use tokio_stream::wrappers::UnixListenerStream;
 
 /// Generated from the vendored proto, whose comments are Kubernetes' own.
 #[allow(clippy::all, rustdoc::all)]
@@ -51,6 +50,12 @@ pub fn socket_path(setting: &str) -> Result<Option<PathBuf>> {
 }
 
 /// Serves the CRI on `listener` until `shutdown` completes.
+///
+/// Each connection is served by hyper's HTTP/2 server directly, not by
+/// tonic's transport server: that one answers a call whose `grpc-timeout`
+/// passed with Cancelled, where gRPC and the kubelet mean
+/// DeadlineExceeded. Here the client's own deadline answers, and the
+/// call's future is dropped when the client resets the stream.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::UnixListener,
@@ -64,12 +69,32 @@ pub async fn serve(
     let images = pb::image_service_server::ImageServiceServer::new(images::Images::new(engine))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    tonic::transport::Server::builder()
-        .add_service(runtime)
+    let routes = tonic::service::Routes::new(runtime)
         .add_service(images)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await
-        .context("serving the CRI")
+        .prepare();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a CRI connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let service = hyper_util::service::TowerToHyperService::new(routes.clone());
+        tokio::spawn(async move {
+            let conn =
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "a CRI connection ended");
+            }
+        });
+    }
 }
 
 /// Nanoseconds since the epoch, the CRI's timestamps.
