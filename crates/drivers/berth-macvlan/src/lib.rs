@@ -34,6 +34,7 @@ struct Net {
 struct Endpoint {
     ip: Ipv4Addr,
     prefix: u8,
+    mac: [u8; 6],
     /// the sandbox and the interface there, once joined
     joined: Option<(PathBuf, String)>,
 }
@@ -162,6 +163,12 @@ impl NetworkDriver for MacvlanDriver {
         let (ip, prefix) = spec.address.ok_or_else(|| {
             NetworkError::InvalidParameter("a macvlan endpoint needs an IPv4 address".into())
         })?;
+        if spec.address6.is_some() {
+            return Err(NetworkError::InvalidParameter(
+                "berth's macvlan driver has no IPv6 yet: create the network without --ipv6".into(),
+            ));
+        }
+        let mac = spec.mac.unwrap_or_else(|| links::mac_of(ip));
         let mut nets = self.lock();
         let n = nets
             .get_mut(network_id)
@@ -171,13 +178,14 @@ impl NetworkDriver for MacvlanDriver {
             Endpoint {
                 ip,
                 prefix,
+                mac,
                 joined: None,
             },
         );
         Ok(EndpointInfo {
             address: Some((ip, prefix)),
             address6: None,
-            mac: spec.mac.unwrap_or_else(|| links::mac_of(ip)),
+            mac,
         })
     }
 
@@ -206,6 +214,7 @@ impl NetworkDriver for MacvlanDriver {
             container_if: req.interface.clone(),
             ip: ep.ip,
             prefix: ep.prefix,
+            mac: ep.mac,
             gateway: n.gateway.filter(|_| req.default_route),
         };
         links::plug(&req.sandbox_key, &plug).map_err(NetworkError::Internal)?;

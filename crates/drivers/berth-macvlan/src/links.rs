@@ -50,6 +50,7 @@ pub struct Plug {
     pub container_if: String,
     pub ip: Ipv4Addr,
     pub prefix: u8,
+    pub mac: [u8; 6],
     /// the default route's next hop, for the container's primary network
     pub gateway: Option<Ipv4Addr>,
 }
@@ -71,7 +72,7 @@ pub fn plug(container_ns: &Path, p: &Plug) -> Result<()> {
             )
         })?;
         let link = LinkMacVlan::new(&tmp, parent, p.mode.netlink())
-            .address(mac_of(p.ip).to_vec())
+            .address(p.mac.to_vec())
             .setns_by_fd(cns.as_raw_fd())
             .build();
         h.link()
@@ -87,31 +88,42 @@ pub fn plug(container_ns: &Path, p: &Plug) -> Result<()> {
             let i = index_of(&h, &tmp)
                 .await?
                 .with_context(|| format!("{tmp} not in the namespace"))?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(i)
-                        .name(p.container_if.clone())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|e| anyhow!("naming the macvlan device {}: {e}", p.container_if))?;
-            add_address(&h, i, IpAddr::V4(p.ip), p.prefix).await?;
-            bring_up(&h, i, &p.parent).await?;
-            if let Some(gw) = p.gateway {
-                let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(gw)
-                    .output_interface(i)
-                    .build();
-                match h.route().add(route).execute().await {
-                    Ok(()) => {}
-                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                    Err(e) => bail!("adding the default route via {gw}: {e}"),
-                }
+            let made = configure(&h, i, &p).await;
+            if made.is_err() {
+                // half made: the device goes, by its index whatever its name
+                let _ = h.link().del(i).execute().await;
             }
-            Ok(())
+            made
         })
     })
+}
+
+/// Names the container's device, gives it its address, sets it up and
+/// routes through it.
+async fn configure(h: &Handle, i: u32, p: &Plug) -> Result<()> {
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(i)
+                .name(p.container_if.clone())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| anyhow!("naming the macvlan device {}: {e}", p.container_if))?;
+    add_address(h, i, IpAddr::V4(p.ip), p.prefix).await?;
+    bring_up(h, i, &p.parent).await?;
+    if let Some(gw) = p.gateway {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gw)
+            .output_interface(i)
+            .build();
+        match h.route().add(route).execute().await {
+            Ok(()) => {}
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+            Err(e) => bail!("adding the default route via {gw}: {e}"),
+        }
+    }
+    Ok(())
 }
 
 /// Sets the device up, which needs its MAC free on the parent. The MAC

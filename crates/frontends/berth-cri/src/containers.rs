@@ -267,6 +267,16 @@ fn container_spec(
         .as_ref()
         .filter(|m| !m.name.is_empty())
         .ok_or_else(|| Status::invalid_argument("container config must include a metadata name"))?;
+    if !m
+        .name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
+    {
+        return Err(Status::invalid_argument(format!(
+            "container metadata name {:?} may hold only letters, digits, '.' and '-'",
+            m.name
+        )));
+    }
     let image_spec = config.image.clone().unwrap_or_default();
     if image_spec.image.is_empty() {
         return Err(Status::invalid_argument(
@@ -435,7 +445,10 @@ pub async fn start(engine: &Arc<Engine>, id: &str) -> Result<(), Status> {
     engine
         .container_start(&v.record.id)
         .await
-        .map_err(|e| Status::internal(format!("starting container {id}: {e}")))
+        .map_err(|e| match e {
+            Error::NotFound(_) => Status::not_found(format!("container {id} not found")),
+            e => Status::internal(format!("starting container {id}: {e}")),
+        })
 }
 
 /// Stops a container; one that is gone or stopped is stopped.

@@ -8,7 +8,10 @@ pub fn status(e: Error) -> Status {
     let msg = e.to_string();
     match e {
         Error::NotFound(_) => Status::not_found(msg),
-        Error::Conflict(_) => Status::already_exists(msg),
+        // a name clash is AlreadyExists where a call makes something
+        // (pods.rs, containers.rs); elsewhere a conflict is a state
+        // that forbids the call (an image in use, a container running)
+        Error::Conflict(_) => Status::failed_precondition(msg),
         Error::InvalidParameter(_) | Error::StepFailed { .. } => Status::invalid_argument(msg),
         Error::NotModified(_) => Status::failed_precondition(msg),
         Error::NotImplemented(_) => Status::unimplemented(msg),

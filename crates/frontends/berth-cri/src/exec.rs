@@ -1,6 +1,7 @@
 //! ExecSync: a command run in a container to its end, its output
-//! collected (each stream capped at 16 MiB, the rest discarded, as the
-//! CRI asks) and its exit code; past its timeout the process is killed.
+//! collected (capped so the answer fits the kubelet's 16 MiB message; the
+//! rest is discarded, as the CRI asks) and its exit code; past its
+//! timeout the process is killed. No exec record is kept.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,9 @@ use crate::containers;
 use crate::errors::status;
 use crate::pb;
 
-const MAX_OUTPUT: usize = 16 << 20;
+/// The output kept of both streams together: the answer must fit in the
+/// kubelet's 16 MiB message, with room for the rest of it.
+const MAX_OUTPUT: usize = (16 << 20) - (64 << 10);
 
 pub async fn exec_sync(
     engine: &Arc<Engine>,
@@ -42,19 +45,21 @@ pub async fn exec_sync(
     let (w, r) = tokio::io::duplex(64 * 1024);
     let pump = tokio::spawn(session.pump(tokio::io::empty(), w));
     let output = collect(r);
-    let (stdout, stderr) = if req.timeout > 0 {
-        match tokio::time::timeout(Duration::from_secs(req.timeout as u64), output).await {
-            Ok(o) => o,
-            Err(_) => {
-                let _ = engine.exec_kill(&exec_id);
-                return Err(Status::deadline_exceeded(format!(
-                    "command {:?} timed out after {}s",
-                    req.cmd, req.timeout
-                )));
-            }
-        }
+    let collected = if req.timeout > 0 {
+        tokio::time::timeout(Duration::from_secs(req.timeout as u64), output)
+            .await
+            .ok()
     } else {
-        output.await
+        Some(output.await)
+    };
+    let Some((stdout, stderr)) = collected else {
+        kill_when_launched(engine, &exec_id).await;
+        let _ = pump.await;
+        engine.exec_forget(&exec_id);
+        return Err(Status::deadline_exceeded(format!(
+            "command {:?} timed out after {}s",
+            req.cmd, req.timeout
+        )));
     };
     let _ = pump.await;
     let exit_code = engine
@@ -62,11 +67,29 @@ pub async fn exec_sync(
         .ok()
         .and_then(|r| r.exit_code)
         .unwrap_or(137) as i32;
+    engine.exec_forget(&exec_id);
     Ok(pb::ExecSyncResponse {
         stdout,
         stderr,
         exit_code,
     })
+}
+
+/// Kills a timed-out exec's process, waiting (briefly) for it to be
+/// launched when the timeout came first.
+async fn kill_when_launched(engine: &Engine, exec_id: &str) {
+    for _ in 0..100 {
+        match engine.exec_inspect(exec_id) {
+            Ok(r) if r.exit_code.is_some() => return,
+            Ok(r) if r.pid > 0 => {
+                let _ = engine.exec_kill(exec_id);
+                return;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(_) => return,
+        }
+    }
+    tracing::warn!(exec = exec_id, "a timed-out exec never started: not killed");
 }
 
 /// Reads Docker's multiplexed frames (a stream byte, three zeros, a big
@@ -77,13 +100,14 @@ async fn collect(mut r: impl AsyncRead + Unpin) -> (Vec<u8>, Vec<u8>) {
     let mut chunk = vec![0u8; 32 * 1024];
     while r.read_exact(&mut header).await.is_ok() {
         let mut left = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        let to = if header[0] == 2 { &mut err } else { &mut out };
         while left > 0 {
             let n = left.min(chunk.len());
             if r.read_exact(&mut chunk[..n]).await.is_err() {
                 return (out, err);
             }
-            let room = MAX_OUTPUT.saturating_sub(to.len());
+            // the rest is read and dropped: the command runs on
+            let room = MAX_OUTPUT.saturating_sub(out.len() + err.len());
+            let to = if header[0] == 2 { &mut err } else { &mut out };
             to.extend_from_slice(&chunk[..n.min(room)]);
             left -= n;
         }

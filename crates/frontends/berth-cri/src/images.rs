@@ -72,6 +72,13 @@ impl Images {
             .unwrap_or_default();
         let (uid, username) = image_user(&user);
         let rec = details.record;
+        // the kubelet's image GC leaves pinned images alone: without its
+        // pause, no pod could start (offline, not even after a pull)
+        let sandbox = &self.engine.config().settings.cri_sandbox_image;
+        let pinned = self
+            .engine
+            .resolve_image(sandbox)
+            .is_ok_and(|s| s.id == rec.id);
         Ok(Some(pb::Image {
             id: rec.id.clone(),
             repo_tags: details.repo_tags.iter().map(|t| full(t)).collect(),
@@ -84,7 +91,7 @@ impl Images {
                 image: rec.id,
                 ..Default::default()
             }),
-            pinned: false,
+            pinned,
         }))
     }
 }

@@ -34,12 +34,14 @@ fn check_metadata(m: Option<&pb::PodSandboxMetadata>) -> Result<&pb::PodSandboxM
                 "sandbox metadata {what} must not be empty"
             )));
         }
+        // '_' joins the parts of the container's name: allowing it would
+        // let two pods share one name (Kubernetes names have none)
         if !v
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
         {
             return Err(Status::invalid_argument(format!(
-                "sandbox metadata {what} {v:?} may hold only letters, digits, '_', '.' and '-'"
+                "sandbox metadata {what} {v:?} may hold only letters, digits, '.' and '-'"
             )));
         }
     }
@@ -488,6 +490,12 @@ mod tests {
         );
         let mut c = config();
         c.metadata.as_mut().unwrap().uid = "../../x".into();
+        assert_eq!(
+            sandbox_spec(&c, "p").unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let mut c = config();
+        c.metadata.as_mut().unwrap().namespace = "a_b".into();
         assert_eq!(
             sandbox_spec(&c, "p").unwrap_err().code(),
             tonic::Code::InvalidArgument

@@ -291,8 +291,13 @@ impl RuntimeService for Runtime {
     ) -> Result<Response<pb::ListContainerStatsResponse>, Status> {
         let filter = req.into_inner().filter.unwrap_or_default();
         let all = pods::all_of(&self.engine, crate::labels::CONTAINER)?;
-        self.rates
-            .forget_gone(&all.iter().map(|v| v.record.id.clone()).collect::<Vec<_>>());
+        let sandboxes = pods::all_of(&self.engine, crate::labels::SANDBOX)?;
+        let live = all
+            .iter()
+            .map(|v| v.record.id.clone())
+            .chain(sandboxes.iter().map(|v| stats::pod_key(&v.record.id)))
+            .collect();
+        self.rates.forget_gone(&live);
         let mut out = Vec::new();
         for v in all.iter().filter(|v| stats::passes(v, &filter)) {
             out.push(stats::container(&self.engine, &self.rates, v)?);

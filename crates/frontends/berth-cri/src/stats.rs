@@ -29,7 +29,9 @@ impl CpuRates {
         Some((used * 1_000_000_000 / dt) as u64)
     }
 
-    pub fn forget_gone(&self, live: &[String]) {
+    /// Forgets the samples of containers and pods that are gone (`live`
+    /// holds both kinds of key).
+    pub fn forget_gone(&self, live: &std::collections::HashSet<String>) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         last.retain(|id, _| live.contains(id));
     }
@@ -72,11 +74,19 @@ fn memory(s: &CgroupStats, now: i64) -> pb::MemoryUsage {
     }
 }
 
+/// The container's counters; zero for one that is not running, or that
+/// went while a list was being made.
 fn sample(engine: &Engine, id: &str) -> Result<CgroupStats, Status> {
-    Ok(engine
-        .container_cgroup_stats(id)
-        .map_err(status)?
-        .unwrap_or_default())
+    match engine.container_cgroup_stats(id) {
+        Ok(s) => Ok(s.unwrap_or_default()),
+        Err(berth_engine::Error::NotFound(_)) => Ok(CgroupStats::default()),
+        Err(e) => Err(status(e)),
+    }
+}
+
+/// The key of a pod's own CPU sample.
+pub fn pod_key(id: &str) -> String {
+    format!("pod:{id}")
 }
 
 /// The statistics of one CRI container.
@@ -137,7 +147,7 @@ pub fn pod(
         containers.push(container(engine, rates, m)?);
     }
     let summary = pods::summary(v);
-    let rate = rates.rate(&format!("pod:{}", summary.id), now, total.cpu_total);
+    let rate = rates.rate(&pod_key(&summary.id), now, total.cpu_total);
     Ok(pb::PodSandboxStats {
         attributes: Some(pb::PodSandboxAttributes {
             id: summary.id,
@@ -175,7 +185,7 @@ mod tests {
         assert_eq!(r.rate("a", 1_000_000_000, 0), None);
         // half a core over one second
         assert_eq!(r.rate("a", 2_000_000_000, 500_000_000), Some(500_000_000));
-        r.forget_gone(&[]);
+        r.forget_gone(&Default::default());
         assert_eq!(r.rate("a", 3_000_000_000, 600_000_000), None);
     }
 

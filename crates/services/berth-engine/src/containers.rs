@@ -196,6 +196,15 @@ impl Entry {
             .clone()
     }
 
+    /// A call that waited for `op` while the container was removed must
+    /// not write its record back (it would be there again at restart).
+    pub(crate) fn check_not_removed(&self) -> Result<()> {
+        if self.watch.borrow().removed {
+            return Err(Error::not_found(format!("No such container: {}", self.id)));
+        }
+        Ok(())
+    }
+
     pub fn is_running(&self) -> bool {
         self.rec
             .lock()
@@ -1310,6 +1319,7 @@ impl Engine {
         signal: Option<&str>,
         manual: bool,
     ) -> Result<()> {
+        e.check_not_removed()?;
         let rec = e.update(|r| {
             r.manually_stopped |= manual;
             r.clone()

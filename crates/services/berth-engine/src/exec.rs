@@ -303,6 +303,12 @@ impl Engine {
         }
     }
 
+    /// Drops an exec's record (the CRI's ExecSync keeps none: a kubelet's
+    /// probes would pile them up).
+    pub fn exec_forget(&self, id: &str) {
+        self.execs.w().remove(id);
+    }
+
     pub fn exec_inspect(&self, id: &str) -> Result<ExecRecord> {
         let rec = self.exec_record(id)?;
         Ok(lock(&rec).clone())

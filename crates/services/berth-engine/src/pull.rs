@@ -335,17 +335,14 @@ impl Engine {
         let mut last_err = None;
         for (i, (host, plain)) in candidates.iter().enumerate() {
             let last = i + 1 == candidates.len();
-            let attempt = match RegistryClient::connect(
-                host,
-                *plain,
-                opts.credentials.clone(),
-                &self.cfg.certs_dir,
-            )
-            .await
-            {
-                Ok(c) => c.manifest(&repo, &what).await.map(|m| (c, m)),
-                Err(e) => Err(e),
-            };
+            // credentials are the registry's own: a mirror (perhaps over
+            // plain HTTP) does not get them
+            let creds = if last { opts.credentials.clone() } else { None };
+            let attempt =
+                match RegistryClient::connect(host, *plain, creds, &self.cfg.certs_dir).await {
+                    Ok(c) => c.manifest(&repo, &what).await.map(|m| (c, m)),
+                    Err(e) => Err(e),
+                };
             match attempt {
                 Ok(ok) => {
                     found = Some((host.clone(), ok));

@@ -293,6 +293,7 @@ impl Engine {
     pub async fn container_update(&self, name: &str, u: ContainerUpdate) -> Result<Vec<String>> {
         let e = self.get(name)?;
         let _op = e.op.lock().await;
+        e.check_not_removed()?;
         let rec = e.record();
         if let Some(m) = u.memory
             && m > 0

@@ -228,6 +228,27 @@ pub struct SpecInput<'a> {
     pub cgroup_view: CgroupView,
 }
 
+/// The propagation of the container's root mount, as dockerd sets it: a
+/// shared bind needs a shared root, or the bind lands in a peer group of
+/// its own and mounts made inside never reach the host; a slave bind
+/// needs at least a slave root (the runtime's default).
+fn rootfs_propagation(mounts: &[Mount]) -> Option<String> {
+    let has = |names: &[&str]| {
+        mounts.iter().any(|m| {
+            m.options()
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|x| names.contains(&x.as_str())))
+        })
+    };
+    if has(&["shared", "rshared"]) {
+        Some("shared".into())
+    } else if has(&["slave", "rslave"]) {
+        Some("slave".into())
+    } else {
+        None
+    }
+}
+
 /// Where a container's namespace of one kind comes from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum NsShare {
@@ -375,6 +396,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         o.extend(opts.split(',').filter(|x| !x.is_empty()));
         mounts.push(mnt(dest, "tmpfs", "tmpfs", &o)?);
     }
+    let root_propagation = rootfs_propagation(&input.mounts);
     mounts.extend(input.mounts);
 
     let net = match (input.host_network, input.netns) {
@@ -409,6 +431,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Spec> {
         .readonly_paths(readonly)
         .build()?;
     linux.set_seccomp(input.seccomp);
+    linux.set_rootfs_propagation(root_propagation);
     if !input.sysctls.is_empty() {
         linux.set_sysctl(Some(input.sysctls.clone()));
     }
@@ -732,6 +755,28 @@ pub fn check_executable(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_root_propagates_as_the_strongest_bind_asks() {
+        let bind = |opt: &str| {
+            MountBuilder::default()
+                .destination("/m")
+                .typ("bind")
+                .source("/h")
+                .options(vec!["rbind".to_string(), opt.to_string()])
+                .build()
+                .unwrap()
+        };
+        assert_eq!(rootfs_propagation(&[bind("rprivate")]), None);
+        assert_eq!(
+            rootfs_propagation(&[bind("rslave")]).as_deref(),
+            Some("slave")
+        );
+        assert_eq!(
+            rootfs_propagation(&[bind("rslave"), bind("rshared")]).as_deref(),
+            Some("shared")
+        );
+    }
 
     #[test]
     fn cgroup_views_are_read_only_unless_privileged() {

@@ -42,6 +42,20 @@ pub async fn create(
     }
     let cfg: ContainerCreateBody = json_body(&body)?;
     let mut spec = wire::create_request(&cfg)?;
+    // the CRI's log driver writes where its caller says: the kubelet's
+    // log directory for the CRI's containers, never a path an API client
+    // picks (for them, as for dockerd, there is no such driver)
+    if spec
+        .host_config
+        .log_config
+        .as_ref()
+        .and_then(|l| l.typ.as_deref())
+        == Some("cri-file")
+    {
+        return Err(ApiError::bad_request(
+            "logger: no log driver named 'cri-file' is registered",
+        ));
+    }
     let compat_warnings = crate::wire::create_compat::adjust_create(&mut spec, &body, version)?;
     // dockerd reads `platform` from API 1.41 on
     if version >= ApiVersion(1, 41) {
