@@ -5,17 +5,28 @@
 # k8s.gcr.io. Prints Ginkgo's summary of a run focused on [Conformance] and
 # of the full default suite, and fails when a spec fails that docs/cri.md
 # does not list as a known failure (scripts/critest-known-failures.txt).
-#   scripts/critest.sh [--conformance-only]
+#   scripts/critest.sh [--conformance-only] [--no-build]
+# --no-build: use target/release/berth as it is (scripts/test.sh has just
+# built it with the tests; a plain `cargo build` would rebuild much of the
+# tree, as its features unify without the tests' dev-dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" != --inside ]; then
+  build=yes
+  for a in "$@"; do [ "$a" = --no-build ] && build=no; done
   scripts/cri-tools.sh
-  cargo build --release --locked --bin berth
+  if [ "$build" = yes ]; then
+    cargo build --release --locked --bin berth
+  elif [ ! -x target/release/berth ]; then
+    echo "critest: --no-build, but target/release/berth is missing" >&2
+    exit 1
+  fi
   exec unshare --mount --net --pid --fork --mount-proc --propagation private \
     "$PWD/scripts/critest.sh" --inside "$@"
 fi
 shift
-only_conformance=${1:-}
+only_conformance=no
+for a in "$@"; do [ "$a" = --conformance-only ] && only_conformance=yes; done
 # the mount propagation specs need / shared in the runtime's namespace
 mount --make-rshared /
 ip link set lo up
@@ -65,6 +76,6 @@ run() {
   fi
 }
 run conformance -ginkgo.focus 'Conformance'
-[ "$only_conformance" = --conformance-only ] || run full
+[ "$only_conformance" = yes ] || run full
 echo "logs: $root"
 exit $status
