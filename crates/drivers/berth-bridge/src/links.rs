@@ -58,6 +58,20 @@ pub async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
     }
 }
 
+/// The IPv4 default route via `gw` out of link `index`; one already
+/// there is fine.
+pub async fn add_default_route(h: &Handle, index: u32, gw: Ipv4Addr) -> Result<()> {
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gw)
+        .output_interface(index)
+        .build();
+    match h.route().add(route).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Err(e) => bail!("adding the default route via {gw}: {e}"),
+    }
+}
+
 pub async fn add_address(h: &Handle, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
     let mut req = h.address().add(index, ip, prefix);
     if ip.is_ipv6() {
@@ -319,15 +333,7 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
                 }
             }
             if let Some(gw) = inner.gateway {
-                let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(gw)
-                    .output_interface(index)
-                    .build();
-                match h.route().add(route).execute().await {
-                    Ok(()) => {}
-                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                    Err(e) => bail!("adding the default route via {gw}: {e}"),
-                }
+                add_default_route(&h, index, gw).await?;
             }
             Ok(())
         })

@@ -8,9 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use berth_bridge::links::{add_address, errno, in_netns, index_of, with_netlink};
+use berth_bridge::links::{
+    add_address, add_default_route, errno, in_netns, index_of, with_netlink,
+};
 use rtnetlink::packet_route::link::MacVlanMode;
-use rtnetlink::{Handle, LinkMacVlan, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkMacVlan, LinkUnspec};
 
 /// `-o macvlan_mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,15 +115,7 @@ async fn configure(h: &Handle, i: u32, p: &Plug) -> Result<()> {
     add_address(h, i, IpAddr::V4(p.ip), p.prefix).await?;
     bring_up(h, i, &p.parent).await?;
     if let Some(gw) = p.gateway {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(gw)
-            .output_interface(i)
-            .build();
-        match h.route().add(route).execute().await {
-            Ok(()) => {}
-            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-            Err(e) => bail!("adding the default route via {gw}: {e}"),
-        }
+        add_default_route(h, i, gw).await?;
     }
     Ok(())
 }
