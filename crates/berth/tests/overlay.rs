@@ -805,6 +805,7 @@ fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
     });
     assert!(up, "{web}: {tasks:?}");
     running(c, cli, &web, 1);
+    serving(c, &tasks[0]);
 
     // a container on worker 1 calls the service by name at once
     let w = &c.node(1).daemon;
@@ -823,10 +824,31 @@ fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
         ],
     );
     let answer = ok(&o, "run --network on an attachable overlay");
-    assert!(
-        answer.starts_with("[::ffff:10.") && answer.contains(&tasks[0].1[..12]),
-        "the replica answers the worker's container by its overlay address: {answer:?}"
-    );
+    if !(answer.starts_with("[::ffff:10.") && answer.contains(&tasks[0].1[..12])) {
+        let probe = format!(
+            "cat /etc/resolv.conf; nslookup {web} 127.0.0.11; ip -br addr; ip route; ip neigh; {call}"
+        );
+        let again = cli.run(
+            w,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &att,
+                "busybox",
+                "sh",
+                "-c",
+                &probe,
+            ],
+        );
+        panic!(
+            "the replica answers the worker's container by its overlay address: {answer:?}\nagain: {}{}\nnode 1: {}\nnode 0: {}",
+            stdout(&again),
+            stderr(&again),
+            debug_node(c, 1, &[]),
+            debug_node(c, 0, &tasks)
+        );
+    }
 
     // a container on worker 2 is found by name from the task on node 0
     let w2 = &c.node(2).daemon;
@@ -1292,6 +1314,17 @@ fn get_ip(c: &Cluster, at: &(usize, String), ip: &str, tries: usize) -> Vec<Stri
     );
     let (_, out) = exec(c, at, &script);
     out.lines().map(str::to_string).collect()
+}
+
+/// Waits until the task's httpd answers on its own loopback: "running"
+/// is its shell's start, not its server's.
+fn serving(c: &Cluster, at: &(usize, String)) {
+    let mut last = Vec::new();
+    let up = eventually(20, || {
+        last = get_ip(c, at, "127.0.0.1", 1);
+        last.iter().any(|l| l.contains("127.0.0.1"))
+    });
+    assert!(up, "the httpd of {at:?}: {last:?}");
 }
 
 /// The hostnames answering at `ip` over `tries` requests from `at`.
