@@ -2,9 +2,10 @@
 # critest (cri-tools v1.36.0) against a fresh berth daemon, in namespaces of
 # its own: the images come from scripts/make-cri-test-images.sh through
 # `berth registry` on 127.0.0.1 as the mirror of registry.k8s.io, gcr.io and
-# k8s.gcr.io. Prints Ginkgo's summary of a run focused on [Conformance] and
-# of the full default suite, and fails when a spec fails that docs/cri.md
-# does not list as a known failure (scripts/critest-known-failures.txt).
+# k8s.gcr.io. Prints Ginkgo's summary of a run focused on [Conformance], of
+# the full default suite and of the streaming specs over WebSocket, and fails
+# when a spec fails that docs/cri.md does not list as a known failure
+# (scripts/critest-known-failures.txt).
 #   scripts/critest.sh [--conformance-only] [--no-build]
 # --no-build: use target/release/berth as it is (scripts/test.sh has just
 # built it with the tests; a plain `cargo build` would rebuild much of the
@@ -77,5 +78,8 @@ run() {
 }
 run conformance -ginkgo.focus 'Conformance'
 [ "$only_conformance" = yes ] || run full
+# the streaming specs again, over WebSocket instead of SPDY
+[ "$only_conformance" = yes ] || run websocket -ginkgo.focus 'Streaming' \
+  -websocket-exec -websocket-attach -websocket-portforward
 echo "logs: $root"
 exit $status

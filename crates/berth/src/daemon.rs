@@ -229,13 +229,19 @@ fn serve_cri(
         }
         Err(e) => return Err(e.context("the CRI socket")),
     };
+    let stream_addr: std::net::SocketAddr = s.cri_stream_address.parse().map_err(|e| {
+        anyhow::anyhow!(
+            "invalid --cri-stream-address {:?} (want ip:port): {e}",
+            s.cri_stream_address
+        )
+    })?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
     let engine = engine.clone();
     tracing::info!(socket = %path.display(), "CRI listening");
     tokio::spawn(async move {
         let shutdown = async move { stopped.notified().await };
-        if let Err(e) = berth_cri::serve(engine, listener, shutdown).await {
+        if let Err(e) = berth_cri::serve(engine, listener, stream_addr, shutdown).await {
             tracing::error!(error = %format!("{e:#}"), "the CRI endpoint stopped");
         }
     });

@@ -754,3 +754,154 @@ fn the_cri_socket_is_configurable() {
     let o = crictl(&d, &["version"]);
     assert_ne!(code(&o), 0);
 }
+
+/// crictl run in the daemon's network namespace: the streaming server's
+/// URLs are on the daemon's loopback.
+fn crictl_in_ns(d: &Daemon, args: &[&str]) -> Command {
+    let sock = cri_socket(d);
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &d.ns_pid.to_string(), "-n", "--"])
+        .arg(crictl_bin())
+        .args(["--runtime-endpoint", &sock, "--timeout", "30s"])
+        .args(args);
+    cmd
+}
+
+fn streamed(d: &Daemon, args: &[&str], input: &str) -> Output {
+    common::with_input(crictl_in_ns(d, args), input)
+}
+
+/// `crictl exec`, `attach` and `port-forward` through the streaming
+/// server, over SPDY and over WebSocket: output split into stdout and
+/// stderr, exit codes, piped stdin, a StdinOnce container's attach, and
+/// an HTTP GET forwarded to a port on the pod's own loopback.
+#[test]
+fn exec_attach_and_port_forward_stream() {
+    let d = Daemon::start();
+    import_pause(&d);
+    let mut pod = pod_config("stream", 18082);
+    pod["port_mappings"] = serde_json::json!([]);
+    let pod_file = write_json(&d, "stream.json", &pod);
+    let pod_id = ok(&crictl(&d, &["runp", &pod_file]), "runp")
+        .trim()
+        .to_string();
+    let web = serde_json::json!({
+        "metadata": {"name": "web", "attempt": 1},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c", "mkdir -p /w && echo served > /w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /w"],
+        "linux": {}
+    });
+    let web_file = write_json(&d, "sweb.json", &web);
+    let id = ok(
+        &crictl(&d, &["create", &pod_id, &web_file, &pod_file]),
+        "create",
+    )
+    .trim()
+    .to_string();
+    ok(&crictl(&d, &["start", &id]), "start");
+
+    for t in ["spdy", "websocket"] {
+        let o = streamed(&d, &["exec", "-r", t, &id, "echo", "hi"], "");
+        assert_eq!(ok(&o, t), "hi\n", "{t}");
+        let o = streamed(
+            &d,
+            &[
+                "exec",
+                "-r",
+                t,
+                &id,
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+            "",
+        );
+        assert_eq!(
+            (code(&o), stdout(&o).as_str()),
+            (1, "out\n"),
+            "{t}: {}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).lines().any(|l| l == "err")
+                && stderr(&o).contains("command terminated with exit code 3"),
+            "{t}: {}",
+            stderr(&o)
+        );
+        let o = streamed(&d, &["exec", "-i", "-r", t, &id, "cat"], "piped in\n");
+        assert_eq!(ok(&o, t), "piped in\n", "{t}: stdin's end is cat's");
+        let o = streamed(&d, &["exec", "-r", t, &id, "no-such-command"], "");
+        assert_ne!(code(&o), 0, "{t}");
+    }
+
+    // a container whose sh reads its stdin once: the attach's input runs
+    // in it, and its end ends the container and the attach
+    let shell = serde_json::json!({
+        "metadata": {"name": "shell", "attempt": 1},
+        "image": {"image": "busybox"},
+        "command": ["sh"],
+        "stdin": true,
+        "stdin_once": true,
+        "linux": {}
+    });
+    let shell_file = write_json(&d, "shell.json", &shell);
+    for t in ["spdy", "websocket"] {
+        let sid = ok(
+            &crictl(&d, &["create", &pod_id, &shell_file, &pod_file]),
+            "create",
+        )
+        .trim()
+        .to_string();
+        ok(&crictl(&d, &["start", &sid]), "start");
+        let o = streamed(
+            &d,
+            &["attach", "-i", "-r", t, &sid],
+            "echo attached $((6*7))\n",
+        );
+        assert_eq!(ok(&o, t), "attached 42\n", "{t}");
+        let st = json(&crictl(&d, &["inspect", "-o", "json", &sid]), "inspect");
+        assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{t}: {st}");
+        ok(&crictl(&d, &["rm", &sid]), "rm");
+    }
+
+    // httpd listens on the pod's loopback only: reached from inside
+    for (t, port) in [("spdy", "18090"), ("websocket", "18091")] {
+        let mut fwd = crictl_in_ns(
+            &d,
+            &["port-forward", "-r", t, &pod_id, &format!("{port}:8080")],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("crictl port-forward");
+        let url = format!("http://127.0.0.1:{port}/index.html");
+        let mut body = None;
+        let served = common::eventually(20, || {
+            body = common::http_get_in(d.ns_pid, &url);
+            body.is_some()
+        });
+        let _ = fwd.kill();
+        let out = fwd.wait_with_output().expect("crictl port-forward");
+        assert!(served, "{t}: {}", stderr(&out));
+        assert_eq!(body.as_deref(), Some("served\n"), "{t}");
+    }
+
+    // a port nothing listens on: the client is told, and the session ends
+    let mut fwd = crictl_in_ns(&d, &["port-forward", &pod_id, "18092:9"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("crictl port-forward");
+    let ended = common::eventually(20, || {
+        let _ = common::http_get_in(d.ns_pid, "http://127.0.0.1:18092/");
+        matches!(fwd.try_wait(), Ok(Some(_)))
+    });
+    let _ = fwd.kill();
+    let out = fwd.wait_with_output().expect("crictl port-forward");
+    assert!(ended, "the session ends: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("127.0.0.1:9: connect: connection refused"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -235,6 +235,15 @@ impl NetworkDriver for OverlayDriver {
 
     fn delete_network(&self, network_id: &str) -> Result<()> {
         if let Some(n) = self.lock().remove(network_id) {
+            // deleted first, at once: a dropped namespace takes its devices
+            // with it only when the kernel gets to it, and until then the
+            // VXLAN id stays taken for the next network given it
+            let vx = n.layout.vxlan.clone();
+            if let Err(e) = berth_bridge::links::in_netns(&n.layout.ns, move || {
+                berth_bridge::links::delete_link(&vx)
+            }) {
+                tracing::debug!(error = %format!("{e:#}"), "deleting an overlay's vxlan device");
+            }
             berth_bridge::links::remove_netns(&n.layout.ns).map_err(NetworkError::Internal)?;
         }
         Ok(())

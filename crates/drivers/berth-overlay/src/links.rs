@@ -97,17 +97,23 @@ fn create_vxlan_into(l: &NetLayout) -> Result<()> {
             if errno(&e) != Some(libc::EEXIST) {
                 bail!("creating vxlan device {} (vni {}): {e}", l.vxlan, l.vni);
             }
-            // a device a crash left behind, by name or by VNI
+            // a device a crash left behind, by name; or, by VNI, one in a
+            // namespace the kernel is still tearing down: wait for it
             if let Some(i) = index_of(&h, &l.vxlan).await? {
                 let _ = h.link().del(i).execute().await;
             }
-            h.link().add(make()).execute().await.map_err(|e| {
-                anyhow!(
-                    "creating vxlan device {} (vni {}): {e}; another VXLAN device may use this id and port",
-                    l.vxlan,
-                    l.vni
-                )
-            })?;
+            let mut tries = 0;
+            while let Err(e) = h.link().add(make()).execute().await {
+                tries += 1;
+                if errno(&e) != Some(libc::EEXIST) || tries >= 50 {
+                    bail!(
+                        "creating vxlan device {} (vni {}): {e}; another VXLAN device may use this id and port",
+                        l.vxlan,
+                        l.vni
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
         let i = index_of(&h, &l.vxlan)
             .await?

@@ -12,6 +12,7 @@ mod labels;
 mod pods;
 mod runtime;
 mod stats;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,7 +50,8 @@ pub fn socket_path(setting: &str) -> Result<Option<PathBuf>> {
     Ok(Some(PathBuf::from(path)))
 }
 
-/// Serves the CRI on `listener` until `shutdown` completes.
+/// Serves the CRI on `listener` until `shutdown` completes, and its
+/// streaming server (exec, attach, port-forward) on `stream_addr`.
 ///
 /// Each connection is served by hyper's HTTP/2 server directly, not by
 /// tonic's transport server: that one answers a call whose `grpc-timeout`
@@ -59,10 +61,13 @@ pub fn socket_path(setting: &str) -> Result<Option<PathBuf>> {
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::UnixListener,
+    stream_addr: std::net::SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let streaming = streaming::StreamingServer::start(engine.clone(), stream_addr).await?;
     let runtime = pb::runtime_service_server::RuntimeServiceServer::new(runtime::Runtime::new(
         engine.clone(),
+        streaming,
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);

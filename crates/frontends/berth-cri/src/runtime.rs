@@ -1,7 +1,8 @@
 //! `RuntimeService`: the runtime's identity, conditions and
 //! configuration, pod sandboxes (`pods.rs`), their containers
-//! (`containers.rs`) and ExecSync (`exec.rs`). What is not served yet
-//! answers Unimplemented (the generated default stubs).
+//! (`containers.rs`), ExecSync (`exec.rs`) and the streaming calls,
+//! whose sessions the streaming server carries (`streaming/`). What is
+//! not served yet answers Unimplemented (the generated default stubs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,20 +11,50 @@ use berth_engine::Engine;
 use tonic::{Request, Response, Status};
 
 use crate::pb::{self, runtime_service_server::RuntimeService};
+use crate::streaming::{Pending, StreamingServer};
 use crate::{containers, pods, stats};
 
 pub struct Runtime {
     engine: Arc<Engine>,
     rates: stats::CpuRates,
+    streaming: Arc<StreamingServer>,
 }
 
 impl Runtime {
-    pub fn new(engine: Arc<Engine>) -> Runtime {
+    pub fn new(engine: Arc<Engine>, streaming: Arc<StreamingServer>) -> Runtime {
         Runtime {
             engine,
             rates: stats::CpuRates::default(),
+            streaming,
         }
     }
+}
+
+/// The checks containerd makes of a streaming request: one output stream
+/// with a terminal, at least one stream.
+fn check_streams(stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Result<(), Status> {
+    if tty && stderr {
+        return Err(Status::invalid_argument(
+            "tty and stderr cannot both be true: a terminal has one output stream",
+        ));
+    }
+    if !(stdin || stdout || stderr) {
+        return Err(Status::invalid_argument(
+            "one of stdin, stdout, or stderr must be set",
+        ));
+    }
+    Ok(())
+}
+
+/// A CRI container that is running, by its id.
+fn running_container(engine: &Engine, id: &str) -> Result<String, Status> {
+    let v = containers::find(engine, id)?;
+    if v.record.state.status != berth_engine::Status::Running {
+        return Err(Status::failed_precondition(format!(
+            "container {id} is not running"
+        )));
+    }
+    Ok(v.record.id)
 }
 
 fn condition(kind: &str, ready: bool, reason: &str, message: &str) -> pb::RuntimeCondition {
@@ -241,6 +272,41 @@ impl RuntimeService for Runtime {
         Ok(Response::new(
             crate::exec::exec_sync(&self.engine, req.into_inner()).await?,
         ))
+    }
+
+    async fn exec(
+        &self,
+        req: Request<pb::ExecRequest>,
+    ) -> Result<Response<pb::ExecResponse>, Status> {
+        let mut req = req.into_inner();
+        if req.cmd.is_empty() {
+            return Err(Status::invalid_argument("cmd must not be empty"));
+        }
+        check_streams(req.stdin, req.stdout, req.stderr, req.tty)?;
+        req.container_id = running_container(&self.engine, &req.container_id)?;
+        let url = self.streaming.url_for(Pending::Exec(req))?;
+        Ok(Response::new(pb::ExecResponse { url }))
+    }
+
+    async fn attach(
+        &self,
+        req: Request<pb::AttachRequest>,
+    ) -> Result<Response<pb::AttachResponse>, Status> {
+        let mut req = req.into_inner();
+        check_streams(req.stdin, req.stdout, req.stderr, req.tty)?;
+        req.container_id = running_container(&self.engine, &req.container_id)?;
+        let url = self.streaming.url_for(Pending::Attach(req))?;
+        Ok(Response::new(pb::AttachResponse { url }))
+    }
+
+    async fn port_forward(
+        &self,
+        req: Request<pb::PortForwardRequest>,
+    ) -> Result<Response<pb::PortForwardResponse>, Status> {
+        let mut req = req.into_inner();
+        req.pod_sandbox_id = pods::find(&self.engine, &req.pod_sandbox_id)?.record.id;
+        let url = self.streaming.url_for(Pending::PortForward(req))?;
+        Ok(Response::new(pb::PortForwardResponse { url }))
     }
 
     async fn reopen_container_log(

@@ -39,6 +39,10 @@ pub struct ExecStartOptions {
     pub raw: bool,
     /// [height, width], overriding the one given at create
     pub console_size: Option<Vec<usize>>,
+    /// Kubernetes' semantics, not Docker's: no detach keys, and the end of
+    /// the input does not end the session (on a terminal the process's
+    /// stdin stays open); the session ends when the process does
+    pub plain_input: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +69,7 @@ pub struct ExecSession {
     tty: bool,
     /// output without frame headers
     raw: bool,
+    plain_input: bool,
     detach_keys: Vec<u8>,
     /// publishes `exec_die` when the process ends, `exec_detach` on the keys
     events: ExitEvent,
@@ -376,6 +381,7 @@ impl Engine {
             stdin: cfg.attach_stdin.unwrap_or(false),
             tty: cfg.tty.unwrap_or(false),
             raw: opts.raw,
+            plain_input: opts.plain_input,
             detach_keys: cfg.detach_keys.clone(),
             events: ExitEvent {
                 bus: self.event_bus(),
@@ -435,7 +441,8 @@ impl ExecSession {
         };
         let (sr, sw) = tokio::io::split(stream);
         let mut frames = read_frames(sr);
-        let feed = feed_input(input, sw, self.stdin, self.tty, self.detach_keys.clone());
+        let keys = (!self.plain_input).then(|| self.detach_keys.clone());
+        let feed = feed_input(input, sw, self.stdin, self.tty, keys);
         tokio::pin!(feed);
         let mut feeding = true;
         let mut out = Some(out);
@@ -503,13 +510,13 @@ enum InputEnd {
 
 /// Copies the client's input to the process. Without a terminal its end
 /// closes the process's stdin; with one the stdin stays open for the
-/// running process, and the detach keys are looked for.
+/// running process, and the detach keys, unless `None`, are looked for.
 async fn feed_input<R, W>(
     mut input: R,
     mut stdin: W,
     attached: bool,
     tty: bool,
-    keys: Vec<u8>,
+    keys: Option<Vec<u8>>,
 ) -> InputEnd
 where
     R: AsyncRead + Unpin,
@@ -518,11 +525,13 @@ where
     if !attached {
         return InputEnd::Closed;
     }
-    if !tty {
+    let Some(keys) = keys.filter(|_| tty) else {
         let _ = tokio::io::copy(&mut input, &mut stdin).await;
-        let _ = stdin.shutdown().await;
+        if !tty {
+            let _ = stdin.shutdown().await;
+        }
         return InputEnd::Closed;
-    }
+    };
     let keys = if keys.is_empty() {
         berth_term::DEFAULT_DETACH_KEYS.to_vec()
     } else {

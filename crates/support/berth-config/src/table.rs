@@ -189,6 +189,13 @@ macro_rules! with_settings {
                 file: "cri-socket" String,
                 default(exec_root): format!("unix://{}", exec_root.join("cri.sock").display()),
             }
+            /// where the CRI's streaming server (exec, attach, port-forward)
+            /// listens, host:port; port 0 picks a free one
+            cri_stream_address: String {
+                flag: (long) Option<String>,
+                file: "cri-stream-address" String,
+                default: "127.0.0.1:0".into(),
+            }
             /// the image of pod sandboxes' infra process (the CRI's pause)
             cri_sandbox_image: String {
                 flag: (long) Option<String>,

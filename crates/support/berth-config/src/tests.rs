@@ -231,7 +231,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
          `exec-root`, `hosts`, `log-level`, `pidfile`, `debug`, `group`, `live-restore`, \
          `init`, `init-path`, `bip`, `fixed-cidr`, `default-address-pools`, \
          `insecure-registries`, `registry-mirrors`, `registry-mirrors-for`, `max-concurrent-downloads`, \
-         `max-concurrent-uploads`, `metrics-addr`, `cri-socket`, `cri-sandbox-image`, `labels`, `log-driver`, `log-opts`, \
+         `max-concurrent-uploads`, `metrics-addr`, `cri-socket`, `cri-stream-address`, `cri-sandbox-image`, `labels`, `log-driver`, `log-opts`, \
          `experimental` at line 1 column 33"
     );
     let err = parse_file(
@@ -249,7 +249,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
         err.to_string(),
         "invalid configuration in type.json: invalid type: string \"yes\", expected a boolean at line 1 column 14"
     );
-    assert_eq!(FileConfig::KEYS.len(), 25);
+    assert_eq!(FileConfig::KEYS.len(), 26);
     assert!(!FileConfig::KEYS.contains(&"certs-dir"), "a flag only");
 }
 

@@ -44,6 +44,7 @@ pub fn start_request(c: &ExecStartConfig, v: ApiVersion) -> ExecStartOptions {
             .console_size
             .clone()
             .filter(|_| raw && v >= ApiVersion(1, 42)),
+        plain_input: false,
     }
 }
 

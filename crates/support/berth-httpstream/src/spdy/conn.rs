@@ -273,7 +273,7 @@ impl Reader {
         // decompressed before anything else: the context must stay in step
         let headers = self.headers.block(block)?;
         let last = self.last_stream.load(Ordering::Relaxed);
-        if stream % 2 == 0 || stream <= last {
+        if stream.is_multiple_of(2) || stream <= last {
             self.rst(stream, frame::RST_PROTOCOL_ERROR).await;
             return Ok(());
         }
