@@ -2,10 +2,11 @@
 # Builds the root filesystem of a `busybox` image from Debian's busybox-static
 # and writes it as a tar archive: the project's only source of images, so that
 # no test needs a registry on the internet.
-#   usage: scripts/make-busybox-rootfs.sh OUT.tar
+#   usage: [BUSYBOX=/path/to/static/busybox] scripts/make-busybox-rootfs.sh OUT.tar
+# BUSYBOX names another static busybox (critest's, from scripts/build-busybox.sh).
 set -euo pipefail
 out=${1:?usage: make-busybox-rootfs.sh OUT.tar}
-bb=$(command -v busybox || true)
+bb=${BUSYBOX:-$(command -v busybox || true)}
 if [ -z "$bb" ] || ! "$bb" --list >/dev/null 2>&1; then
   echo "busybox-static is not installed (apt-get install busybox-static)" >&2
   exit 1

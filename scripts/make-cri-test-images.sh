@@ -15,7 +15,11 @@ berth=${BERTH:-berth}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/make-busybox-rootfs.sh" "$work/busybox.tar"
+# Debian's busybox built from source (scripts/build-busybox.sh, run by
+# scripts/cri-tools.sh): pgrep, ipcs, and applets that are programs
+busybox=${CRI_BUSYBOX:-$here/../target/cri-tools/busybox}
+[ -x "$busybox" ] || { echo "make-cri-test-images: $busybox is missing: run scripts/cri-tools.sh" >&2; exit 1; }
+BUSYBOX=$busybox "$here/make-busybox-rootfs.sh" "$work/busybox.tar"
 "$here/make-pause-image.sh" "$work/pause.tar"
 "$berth" import -c 'CMD ["sh"]' "$work/busybox.tar" cri-test/busybox:base >/dev/null
 # two pauses: the sandboxes' (3.10) must not be the image a spec removes (3.9)
@@ -24,11 +28,18 @@ for v in 3.9 3.10; do
     "$work/pause.tar" "cri-test/pause:$v" >/dev/null
 done
 
+# the build context of image NAME
+ctx_of() {
+  local name=$1
+  echo "$work/ctx-${name//[\/:]/_}"
+}
+
 # build NAME DOCKERFILE-LINES...: an image FROM the busybox stand-in
 build() {
   local name=$1
   shift
-  local ctx="$work/ctx-${name//[\/:]/_}"
+  local ctx
+  ctx=$(ctx_of "$name")
   mkdir -p "$ctx"
   { echo "FROM cri-test/busybox:base"; printf '%s\n' "$@"; } > "$ctx/Dockerfile"
   "$berth" build -q -t "$name" "$ctx" >/dev/null
@@ -44,12 +55,23 @@ push cri-test/busybox:base e2e-test-images/busybox:1.29-2
 push cri-test/pause:3.9 pause:3.9
 push cri-test/pause:3.10 pause:3.10
 
-# a web server on :80 answering 200, whose master writes nginx's pid file
+# a web server on :80 answering 200 under a master that looks like nginx's
+# (scripts/images/nginx.c): its title, its name, its pid file
+mkdir -p "$(ctx_of cri-test/nginx)"
+gcc -static -Os -s -o "$(ctx_of cri-test/nginx)/nginx" "$here/images/nginx.c"
 build cri-test/nginx \
   'RUN mkdir -p /usr/share/nginx/html /var/run && echo "<h1>nginx stand-in</h1>" > /usr/share/nginx/html/index.html' \
-  'RUN printf "#!/bin/sh\necho \$\$ > /var/run/nginx.pid\nexec httpd -f -p 80 -h /usr/share/nginx/html\n" > /usr/sbin/nginx && chmod +x /usr/sbin/nginx' \
+  'COPY nginx /usr/sbin/nginx' \
   'CMD ["nginx", "-g", "daemon off;"]'
 push cri-test/nginx e2e-test-images/nginx:1.14-2
+# setuid root, it prints its effective uid (scripts/images/nonewprivs.c)
+mkdir -p "$(ctx_of cri-test/nonewprivs)"
+gcc -static -Os -s -o "$(ctx_of cri-test/nonewprivs)/nnp" "$here/images/nonewprivs.c"
+build cri-test/nonewprivs \
+  'COPY nnp /usr/local/bin/nnp' \
+  'RUN chmod 4755 /usr/local/bin/nnp' \
+  'ENTRYPOINT ["/usr/local/bin/nnp"]'
+push cri-test/nonewprivs e2e-test-images/nonewprivs:1.3
 # httpd-foreground that says "httpd" on stderr at start, as Apache does
 build cri-test/httpd \
   'RUN mkdir -p /usr/local/apache2/htdocs && echo "<html>It works!</html>" > /usr/local/apache2/htdocs/index.html' \
