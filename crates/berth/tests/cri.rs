@@ -565,6 +565,25 @@ fn containers_in_a_pod_through_crictl() {
         "docker ps",
     );
     assert_eq!(o.trim(), "k8s_web_shop_default_uid-shop_1", "{o}");
+    // and leaves them to the kubelet unless forced
+    for (target, words) in [
+        (
+            &id,
+            format!("belongs to Kubernetes pod sandbox {}", &pod_id[..12]),
+        ),
+        (
+            &pod_id,
+            "is the sandbox of Kubernetes pod default/shop".to_string(),
+        ),
+    ] {
+        let o = d.docker(&["rm", target]);
+        assert_ne!(code(&o), 0);
+        assert!(
+            stderr(&o).contains(&words) && stderr(&o).contains("use --force"),
+            "{}",
+            stderr(&o)
+        );
+    }
 
     // the CRI's log driver is not the Docker API's to use
     let o = d.docker(&[
@@ -904,4 +923,19 @@ fn exec_attach_and_port_forward_stream() {
         "{}",
         stderr(&out)
     );
+
+    // `docker rm -f` of the sandbox takes the pod's containers with it;
+    // the CRI then has nothing of the pod, for the kubelet to make again
+    ok(
+        &d.docker(&["rm", "-f", &pod_id]),
+        "docker rm -f the sandbox",
+    );
+    let left = json(&crictl(&d, &["ps", "-a", "-o", "json"]), "ps");
+    assert_eq!(
+        left["containers"].as_array().map(Vec::len),
+        Some(0),
+        "{left}"
+    );
+    let o = crictl(&d, &["inspectp", &pod_id]);
+    assert_ne!(code(&o), 0, "the pod is gone");
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod image;
 pub mod mount;
 pub mod network;
+pub mod pods;
 pub mod runtime;
 pub mod schema;
 pub mod store;

@@ -6,17 +6,12 @@
 
 use std::collections::HashMap;
 
-/// `sandbox` or `container`.
-pub const KIND: &str = "io.kubernetes.cri.kind";
-pub const SANDBOX: &str = "sandbox";
-pub const CONTAINER: &str = "container";
-/// The CRI metadata: name, and for sandboxes namespace and uid.
-pub const NAME: &str = "io.kubernetes.cri.name";
-pub const NAMESPACE: &str = "io.kubernetes.cri.namespace";
+/// The kind, CRI name and namespace, and sandbox: berth-core's, since the
+/// Docker API reads them too.
+pub use berth_core::pods::{CONTAINER, KIND, NAME, NAMESPACE, SANDBOX, SANDBOX_ID};
+/// The rest of the CRI metadata.
 pub const UID: &str = "io.kubernetes.cri.uid";
 pub const ATTEMPT: &str = "io.kubernetes.cri.attempt";
-/// A container's sandbox (dockershim's name for it).
-pub const SANDBOX_ID: &str = "io.kubernetes.sandbox.id";
 /// The namespace modes of a sandbox, `network,pid,ipc` as the CRI's enum
 /// numbers, which its containers follow.
 pub const NAMESPACES: &str = "io.kubernetes.cri.namespaces";

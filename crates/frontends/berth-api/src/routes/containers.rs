@@ -188,10 +188,61 @@ pub async fn remove(
     if p.flag("link") {
         e.remove_link(&id).await?;
     } else {
+        remove_pod_part(&e, &id, p.flag("force")).await?;
         e.container_remove(&id, p.flag("force"), p.flag("v"))
             .await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A Kubernetes pod's sandbox or container (made through the CRI) is its
+/// kubelet's to remove: refused without force. A forced sandbox takes its
+/// containers with it, so none is left running in a pod that is gone; the
+/// kubelet then makes the pod again.
+async fn remove_pod_part(e: &AppState, id: &str, force: bool) -> ApiResult<()> {
+    use berth_core::pods::{self, PodPart};
+    let Ok(v) = e.container_inspect(id, false) else {
+        return Ok(());
+    };
+    let Some(part) = v.record.config.labels.as_ref().and_then(pods::part_of) else {
+        return Ok(());
+    };
+    let name = v.record.name.trim_start_matches('/');
+    if !force {
+        let whose = match &part {
+            PodPart::Sandbox { name, namespace } => {
+                format!("is the sandbox of Kubernetes pod {namespace}/{name}")
+            }
+            PodPart::Container { sandbox } => format!(
+                "belongs to Kubernetes pod sandbox {}",
+                sandbox.get(..12).unwrap_or(sandbox)
+            ),
+        };
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "cannot remove container \"/{name}\": it {whose}, whose kubelet removes it (crictl rm, rmp): use --force to remove it anyway"
+            ),
+        ));
+    }
+    if let PodPart::Sandbox { .. } = part {
+        let opts = ListOptions {
+            all: true,
+            filters: [(
+                "label".to_string(),
+                vec![format!("{}={}", pods::SANDBOX_ID, v.record.id)],
+            )]
+            .into(),
+            ..Default::default()
+        };
+        for member in e.container_list(&opts)? {
+            match e.container_remove(&member.record.id, true, false).await {
+                Ok(()) | Err(berth_engine::Error::NotFound(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `DELETE /containers/{parent}/{alias}`: with `link=1` forgets the link,
