@@ -864,6 +864,24 @@ fn exec_attach_and_port_forward_stream() {
         "linux": {}
     });
     let shell_file = write_json(&d, "shell.json", &shell);
+    // the kubelet's evented PLEG watches these containers come and go
+    let events = Command::new(crictl_bin())
+        .args([
+            "--runtime-endpoint",
+            &cri_socket(&d),
+            "events",
+            "-o",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("crictl events");
+    let connected = common::eventually(10, || has_socket(events.id()));
+    assert!(connected, "crictl events never connected");
+    // the call follows the connection at once
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut shells = Vec::new();
     for t in ["spdy", "websocket"] {
         let sid = ok(
             &crictl(&d, &["create", &pod_id, &shell_file, &pod_file]),
@@ -871,6 +889,7 @@ fn exec_attach_and_port_forward_stream() {
         )
         .trim()
         .to_string();
+        shells.push(sid.clone());
         ok(&crictl(&d, &["start", &sid]), "start");
         let o = streamed(
             &d,
@@ -881,6 +900,30 @@ fn exec_attach_and_port_forward_stream() {
         let st = json(&crictl(&d, &["inspect", "-o", "json", &sid]), "inspect");
         assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{t}: {st}");
         ok(&crictl(&d, &["rm", &sid]), "rm");
+    }
+
+    let seen = stop_and_read_events(events);
+    for sid in &shells {
+        let kinds: Vec<&str> = seen
+            .iter()
+            .filter(|e| e["containerId"] == sid.as_str())
+            .map(|e| {
+                assert_eq!(e["podSandboxStatus"]["id"], pod_id.as_str(), "{e}");
+                e["containerEventType"]
+                    .as_str()
+                    .unwrap_or("CONTAINER_CREATED_EVENT")
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "CONTAINER_CREATED_EVENT",
+                "CONTAINER_STARTED_EVENT",
+                "CONTAINER_STOPPED_EVENT",
+                "CONTAINER_DELETED_EVENT"
+            ],
+            "{sid}: {seen:?}"
+        );
     }
 
     // httpd listens on the pod's loopback only: reached from inside
@@ -938,4 +981,28 @@ fn exec_attach_and_port_forward_stream() {
     );
     let o = crictl(&d, &["inspectp", &pod_id]);
     assert_ne!(code(&o), 0, "the pod is gone");
+}
+
+/// The events `crictl events -o json` printed until now.
+fn stop_and_read_events(mut events: std::process::Child) -> Vec<Value> {
+    // the last event may still be on its way to crictl
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("crictl events");
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .map_while(Result::ok)
+        .collect()
+}
+
+/// Whether process `pid` holds a socket (crictl's connection to the CRI).
+fn has_socket(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+            })
+        })
+        .unwrap_or(false)
 }

@@ -6,6 +6,7 @@
 
 mod containers;
 mod errors;
+mod events;
 mod exec;
 mod images;
 mod labels;

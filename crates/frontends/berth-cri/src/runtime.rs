@@ -309,6 +309,13 @@ impl RuntimeService for Runtime {
         Ok(Response::new(pb::PortForwardResponse { url }))
     }
 
+    async fn get_container_events(
+        &self,
+        _req: Request<pb::GetEventsRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::ContainerEventResponse>>, Status> {
+        Ok(Response::new(crate::events::stream(self.engine.clone())))
+    }
+
     async fn reopen_container_log(
         &self,
         req: Request<pb::ReopenContainerLogRequest>,
