@@ -184,6 +184,12 @@ impl Entry {
         self.rec.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// A look at the record without copying it: listing every container
+    /// for each one would copy them all n times.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&ContainerRecord) -> R) -> R {
+        f(&self.rec.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ContainerRecord) -> R) -> R {
         f(&mut self.rec.lock().unwrap_or_else(|p| p.into_inner()))
     }

@@ -200,13 +200,14 @@ impl Engine {
             .containers
             .r()
             .values()
-            .map(|e| e.record())
-            .flat_map(|p| {
-                p.legacy_links
-                    .iter()
-                    .filter(|(_, child)| *child == id)
-                    .map(|(alias, _)| format!("/{}/{alias}", p.name))
-                    .collect::<Vec<_>>()
+            .flat_map(|e| {
+                e.read(|p| {
+                    p.legacy_links
+                        .iter()
+                        .filter(|(_, child)| *child == id)
+                        .map(|(alias, _)| format!("/{}/{alias}", p.name))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         names.sort();
