@@ -64,18 +64,28 @@ pub struct NetworkAttachment {
 impl Engine {
     pub fn container_inspect(&self, name: &str, size: bool) -> Result<ContainerView> {
         let rec = self.get(name)?.record();
-        Ok(self.view_of(rec, size))
+        let link_names = self.link_names(&rec.id);
+        Ok(self.view_of(rec, size, link_names))
     }
 
     pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerView>> {
         let recs = self.listed_records(opts)?;
+        let mut link_names = self.all_link_names();
         Ok(recs
             .into_iter()
-            .map(|rec| self.view_of(rec, opts.size))
+            .map(|rec| {
+                let names = link_names.remove(&rec.id).unwrap_or_default();
+                self.view_of(rec, opts.size, names)
+            })
             .collect())
     }
 
-    fn view_of(&self, mut rec: ContainerRecord, size: bool) -> ContainerView {
+    fn view_of(
+        &self,
+        mut rec: ContainerRecord,
+        size: bool,
+        link_names: Vec<String>,
+    ) -> ContainerView {
         // dockerd shows the links it keeps, not the request's form
         rec.host_config.links = self.links_view(&rec);
         let cdir = self.container_dir(&rec.id);
@@ -116,7 +126,7 @@ impl Engine {
             mounts: self.mount_points(&rec.mounts),
             image_present: self.images.r().images.contains_key(&rec.image_id),
             sizes,
-            link_names: self.link_names(&rec.id),
+            link_names,
             record: rec,
         }
     }

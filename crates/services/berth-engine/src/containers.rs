@@ -1626,11 +1626,9 @@ impl Engine {
     }
 
     /// The records `ps` lists, newest first, after its options and filters.
+    /// Each record is checked in place and only those listed are copied.
     pub(crate) fn listed_records(&self, opts: &ListOptions) -> Result<Vec<ContainerRecord>> {
         check_list_filters(&opts.filters)?;
-        let mut recs: Vec<ContainerRecord> =
-            self.containers.r().values().map(|e| e.record()).collect();
-        recs.sort_by(|a, b| b.created.cmp(&a.created));
         // before/since name containers: only those created before/after
         let bound = |key: &str| -> Result<Option<String>> {
             match opts.filters.get(key).and_then(|v| v.first()) {
@@ -1639,32 +1637,33 @@ impl Engine {
             }
         };
         let (before, since) = (bound("before")?, bound("since")?);
-        let mut out = Vec::new();
-        for rec in recs {
-            if before.as_ref().is_some_and(|b| rec.created >= *b)
-                || since.as_ref().is_some_and(|s| rec.created <= *s)
-            {
-                continue;
-            }
+        let mut link_names = if opts.filters.contains_key("name") {
+            self.all_link_names()
+        } else {
+            HashMap::new()
+        };
+        let listed = |rec: &ContainerRecord, names: &[String]| {
             let running = rec.state.status == Status::Running;
-            if !opts.all && !running && !opts.filters.contains_key("status") {
-                continue;
-            }
-            // dockerd matches names against the link names too
-            let link_names = if opts.filters.contains_key("name") {
-                self.link_names(&rec.id)
-            } else {
-                Vec::new()
-            };
-            if !matches_filters(&rec, &link_names, &opts.filters) {
-                continue;
-            }
-            out.push(rec);
-            if opts.limit.is_some_and(|l| out.len() >= l) {
-                break;
-            }
+            !(before.as_ref().is_some_and(|b| rec.created >= *b)
+                || since.as_ref().is_some_and(|s| rec.created <= *s)
+                || (!opts.all && !running && !opts.filters.contains_key("status")))
+                // dockerd matches names against the link names too
+                && matches_filters(rec, names, &opts.filters)
+        };
+        let mut recs: Vec<ContainerRecord> = self
+            .containers
+            .r()
+            .values()
+            .filter_map(|e| {
+                let names = link_names.remove(&e.id).unwrap_or_default();
+                e.read(|rec| listed(rec, &names).then(|| rec.clone()))
+            })
+            .collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        if let Some(limit) = opts.limit {
+            recs.truncate(limit);
         }
-        Ok(out)
+        Ok(recs)
     }
 
     pub fn container_counts(&self) -> (usize, usize, usize) {

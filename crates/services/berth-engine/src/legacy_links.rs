@@ -5,7 +5,7 @@
 //! addresses in its /etc/hosts and their ports and environment as
 //! `ALIAS_*` variables (dockerd 28 and older set them unconditionally).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use berth_core::container::HostConfig;
 
@@ -192,6 +192,26 @@ impl Engine {
             .map(|c| format!("/{}:{}", c.rec.name, c.full_name))
             .collect();
         (!links.is_empty()).then_some(links)
+    }
+
+    /// The names every linked child answers to, by child id, sorted: one
+    /// pass for a whole listing.
+    pub(crate) fn all_link_names(&self) -> HashMap<String, Vec<String>> {
+        let mut by_child: HashMap<String, Vec<String>> = HashMap::new();
+        for e in self.containers.r().values() {
+            e.read(|p| {
+                for (alias, child) in &p.legacy_links {
+                    by_child
+                        .entry(child.clone())
+                        .or_default()
+                        .push(format!("/{}/{alias}", p.name));
+                }
+            });
+        }
+        for names in by_child.values_mut() {
+            names.sort();
+        }
+        by_child
     }
 
     /// The names a container answers to as a linked child: `/parent/alias`.
