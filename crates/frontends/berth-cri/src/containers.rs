@@ -10,7 +10,7 @@ use berth_core::container::{
     ContainerConfig, ContainerSpec, DeviceMapping, HostConfig, LogConfig, Mount, MountType,
     Propagation, RestartPolicy, RestartPolicyName,
 };
-use berth_engine::{ContainerView, Engine, Error, Status as RunState};
+use berth_engine::{ContainerRecord, ContainerView, Engine, Error, Status as RunState};
 use tonic::Status;
 
 use crate::errors::status;
@@ -469,8 +469,8 @@ pub async fn remove(engine: &Arc<Engine>, id: &str) -> Result<(), Status> {
     }
 }
 
-fn state(v: &ContainerView) -> pb::ContainerState {
-    match v.record.state.status {
+fn state(r: &ContainerRecord) -> pb::ContainerState {
+    match r.state.status {
         RunState::Created => pb::ContainerState::ContainerCreated,
         RunState::Running | RunState::Restarting => pb::ContainerState::ContainerRunning,
         RunState::Exited | RunState::Dead => pb::ContainerState::ContainerExited,
@@ -488,37 +488,34 @@ fn metadata(l: &HashMap<String, String>) -> pb::ContainerMetadata {
     }
 }
 
-fn image_of(v: &ContainerView, l: &HashMap<String, String>) -> pb::ImageSpec {
+fn image_of(r: &ContainerRecord, l: &HashMap<String, String>) -> pb::ImageSpec {
     pb::ImageSpec {
-        image: l
-            .get(IMAGE)
-            .cloned()
-            .unwrap_or_else(|| v.record.image.clone()),
+        image: l.get(IMAGE).cloned().unwrap_or_else(|| r.image.clone()),
         ..Default::default()
     }
 }
 
 /// The CRI's summary of a container.
-pub fn summary(v: &ContainerView) -> pb::Container {
-    let l = v.record.config.labels.clone().unwrap_or_default();
+pub fn summary(r: &ContainerRecord) -> pb::Container {
+    let l = r.config.labels.clone().unwrap_or_default();
     pb::Container {
-        id: v.record.id.clone(),
+        id: r.id.clone(),
         pod_sandbox_id: l.get(labels::SANDBOX_ID).cloned().unwrap_or_default(),
         metadata: Some(metadata(&l)),
-        image: Some(image_of(v, &l)),
-        image_ref: v.record.image_id.clone(),
-        state: state(v) as i32,
-        created_at: pods::nanos(&v.record.created),
+        image: Some(image_of(r, &l)),
+        image_ref: r.image_id.clone(),
+        state: state(r) as i32,
+        created_at: pods::nanos(&r.created),
         labels: labels::user_labels(&l),
         annotations: labels::annotations(&l),
-        image_id: v.record.image_id.clone(),
+        image_id: r.image_id.clone(),
     }
 }
 
 /// Why a container is in its state, as containerd words it.
 fn reason(v: &ContainerView) -> String {
     let s = &v.record.state;
-    match state(v) {
+    match state(&v.record) {
         pb::ContainerState::ContainerExited if s.oom_killed => "OOMKilled".into(),
         pb::ContainerState::ContainerExited if s.exit_code == 0 => "Completed".into(),
         pb::ContainerState::ContainerExited => "Error".into(),
@@ -552,11 +549,11 @@ fn status_mounts(v: &ContainerView) -> Vec<pb::Mount> {
 pub fn status_of(v: &ContainerView) -> pb::ContainerStatus {
     let l = v.record.config.labels.clone().unwrap_or_default();
     let s = &v.record.state;
-    let exited = state(v) == pb::ContainerState::ContainerExited;
+    let exited = state(&v.record) == pb::ContainerState::ContainerExited;
     pb::ContainerStatus {
         id: v.record.id.clone(),
         metadata: Some(metadata(&l)),
-        state: state(v) as i32,
+        state: state(&v.record) as i32,
         created_at: pods::nanos(&v.record.created),
         started_at: pods::nanos(&s.started_at).max(0),
         finished_at: if exited {
@@ -565,7 +562,7 @@ pub fn status_of(v: &ContainerView) -> pb::ContainerStatus {
             0
         },
         exit_code: if exited { s.exit_code as i32 } else { 0 },
-        image: Some(image_of(v, &l)),
+        image: Some(image_of(&v.record, &l)),
         image_ref: v.record.image_id.clone(),
         reason: reason(v),
         message: s.error.clone(),
@@ -595,12 +592,12 @@ pub fn verbose_info(v: &ContainerView) -> HashMap<String, String> {
 }
 
 /// Whether a container passes a ListContainers filter.
-pub fn passes(v: &ContainerView, f: &pb::ContainerFilter) -> bool {
-    let l = v.record.config.labels.clone().unwrap_or_default();
+pub fn passes(r: &ContainerRecord, f: &pb::ContainerFilter) -> bool {
+    let l = r.config.labels.clone().unwrap_or_default();
     let sandbox = l.get(labels::SANDBOX_ID).map(String::as_str).unwrap_or("");
-    (f.id.is_empty() || v.record.id.starts_with(&f.id))
+    (f.id.is_empty() || r.id.starts_with(&f.id))
         && (f.pod_sandbox_id.is_empty() || sandbox.starts_with(&f.pod_sandbox_id))
-        && f.state.as_ref().is_none_or(|s| s.state == state(v) as i32)
+        && f.state.as_ref().is_none_or(|s| s.state == state(r) as i32)
         && labels::selected(&l, &f.label_selector)
 }
 

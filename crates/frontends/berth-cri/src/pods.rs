@@ -10,7 +10,9 @@ use berth_core::container::{
     ContainerConfig, ContainerSpec, HostConfig, LogConfig, PortBinding, RestartPolicy,
     RestartPolicyName,
 };
-use berth_engine::{ContainerView, Engine, Error, ListOptions, Status as RunState};
+use berth_engine::{
+    ContainerRecord, ContainerView, Engine, Error, ListOptions, Status as RunState,
+};
 use tonic::Status;
 
 use crate::errors::status;
@@ -219,8 +221,8 @@ pub fn find(engine: &Engine, id: &str) -> Result<ContainerView, Status> {
     Ok(v)
 }
 
-fn record_labels(v: &ContainerView) -> HashMap<String, String> {
-    v.record.config.labels.clone().unwrap_or_default()
+fn record_labels(r: &ContainerRecord) -> HashMap<String, String> {
+    r.config.labels.clone().unwrap_or_default()
 }
 
 pub fn kind(v: &ContainerView) -> Option<&str> {
@@ -234,7 +236,17 @@ pub fn kind(v: &ContainerView) -> Option<&str> {
 
 /// Every container record of `kind`.
 pub fn all_of(engine: &Engine, kind: &str) -> Result<Vec<ContainerView>, Status> {
-    let opts = ListOptions {
+    engine.container_list(&of_kind(kind)).map_err(status)
+}
+
+/// The records alone, for the lists: a view's paths and networks are more
+/// than a summary needs.
+pub fn records_of(engine: &Engine, kind: &str) -> Result<Vec<ContainerRecord>, Status> {
+    engine.container_records(&of_kind(kind)).map_err(status)
+}
+
+fn of_kind(kind: &str) -> ListOptions {
+    ListOptions {
         all: true,
         limit: None,
         filters: HashMap::from([(
@@ -242,15 +254,19 @@ pub fn all_of(engine: &Engine, kind: &str) -> Result<Vec<ContainerView>, Status>
             vec![format!("{}={kind}", labels::KIND)],
         )]),
         size: false,
-    };
-    engine.container_list(&opts).map_err(status)
+    }
 }
 
 /// The containers of sandbox `id`.
 pub fn members(engine: &Engine, id: &str) -> Result<Vec<ContainerView>, Status> {
     Ok(all_of(engine, labels::CONTAINER)?
         .into_iter()
-        .filter(|v| record_labels(v).get(labels::SANDBOX_ID).map(String::as_str) == Some(id))
+        .filter(|v| {
+            record_labels(&v.record)
+                .get(labels::SANDBOX_ID)
+                .map(String::as_str)
+                == Some(id)
+        })
         .collect())
 }
 
@@ -314,8 +330,8 @@ fn metadata(l: &HashMap<String, String>) -> pb::PodSandboxMetadata {
     }
 }
 
-fn state(v: &ContainerView) -> pb::PodSandboxState {
-    if v.record.state.status == RunState::Running {
+fn state(r: &ContainerRecord) -> pb::PodSandboxState {
+    if r.state.status == RunState::Running {
         pb::PodSandboxState::SandboxReady
     } else {
         pb::PodSandboxState::SandboxNotready
@@ -323,13 +339,13 @@ fn state(v: &ContainerView) -> pb::PodSandboxState {
 }
 
 /// The CRI's summary of a sandbox.
-pub fn summary(v: &ContainerView) -> pb::PodSandbox {
-    let l = record_labels(v);
+pub fn summary(r: &ContainerRecord) -> pb::PodSandbox {
+    let l = record_labels(r);
     pb::PodSandbox {
-        id: v.record.id.clone(),
+        id: r.id.clone(),
         metadata: Some(metadata(&l)),
-        state: state(v) as i32,
-        created_at: nanos(&v.record.created),
+        state: state(r) as i32,
+        created_at: nanos(&r.created),
         labels: labels::user_labels(&l),
         annotations: labels::annotations(&l),
         runtime_handler: String::new(),
@@ -339,7 +355,7 @@ pub fn summary(v: &ContainerView) -> pb::PodSandbox {
 /// The CRI's status of a sandbox: its address on the pod network, its
 /// namespace modes.
 pub fn status_of(v: &ContainerView) -> pb::PodSandboxStatus {
-    let l = record_labels(v);
+    let l = record_labels(&v.record);
     let mut parts = l
         .get(labels::NAMESPACES)
         .map(|s| {
@@ -359,7 +375,7 @@ pub fn status_of(v: &ContainerView) -> pb::PodSandboxStatus {
     pb::PodSandboxStatus {
         id: v.record.id.clone(),
         metadata: Some(metadata(&l)),
-        state: state(v) as i32,
+        state: state(&v.record) as i32,
         created_at: nanos(&v.record.created),
         network: Some(pb::PodSandboxNetworkStatus {
             // a stopped sandbox has given its address back
@@ -394,10 +410,10 @@ pub fn verbose_info(v: &ContainerView) -> HashMap<String, String> {
 }
 
 /// Whether a sandbox passes a ListPodSandbox filter.
-pub fn passes(v: &ContainerView, f: &pb::PodSandboxFilter) -> bool {
-    (f.id.is_empty() || v.record.id.starts_with(&f.id))
-        && f.state.as_ref().is_none_or(|s| s.state == state(v) as i32)
-        && labels::selected(&record_labels(v), &f.label_selector)
+pub fn passes(r: &ContainerRecord, f: &pb::PodSandboxFilter) -> bool {
+    (f.id.is_empty() || r.id.starts_with(&f.id))
+        && f.state.as_ref().is_none_or(|s| s.state == state(r) as i32)
+        && labels::selected(&record_labels(r), &f.label_selector)
 }
 
 #[cfg(test)]

@@ -185,9 +185,9 @@ impl RuntimeService for Runtime {
         req: Request<pb::ListPodSandboxRequest>,
     ) -> Result<Response<pb::ListPodSandboxResponse>, Status> {
         let filter = req.into_inner().filter.unwrap_or_default();
-        let items = pods::all_of(&self.engine, crate::labels::SANDBOX)?
+        let items = pods::records_of(&self.engine, crate::labels::SANDBOX)?
             .iter()
-            .filter(|v| pods::passes(v, &filter))
+            .filter(|r| pods::passes(r, &filter))
             .map(pods::summary)
             .collect();
         Ok(Response::new(pb::ListPodSandboxResponse { items }))
@@ -238,9 +238,9 @@ impl RuntimeService for Runtime {
         req: Request<pb::ListContainersRequest>,
     ) -> Result<Response<pb::ListContainersResponse>, Status> {
         let filter = req.into_inner().filter.unwrap_or_default();
-        let list = pods::all_of(&self.engine, crate::labels::CONTAINER)?
+        let list = pods::records_of(&self.engine, crate::labels::CONTAINER)?
             .iter()
-            .filter(|v| containers::passes(v, &filter))
+            .filter(|r| containers::passes(r, &filter))
             .map(containers::summary)
             .collect();
         Ok(Response::new(pb::ListContainersResponse {

@@ -97,7 +97,7 @@ pub fn container(
 ) -> Result<pb::ContainerStats, Status> {
     let now = crate::now_nanos();
     let s = sample(engine, &v.record.id)?;
-    let summary = crate::containers::summary(v);
+    let summary = crate::containers::summary(&v.record);
     Ok(pb::ContainerStats {
         attributes: Some(pb::ContainerAttributes {
             id: summary.id.clone(),
@@ -116,7 +116,7 @@ pub fn container(
 /// Whether a container passes a ListContainerStats filter.
 pub fn passes(v: &ContainerView, f: &pb::ContainerStatsFilter) -> bool {
     crate::containers::passes(
-        v,
+        &v.record,
         &pb::ContainerFilter {
             id: f.id.clone(),
             pod_sandbox_id: f.pod_sandbox_id.clone(),
@@ -146,7 +146,7 @@ pub fn pod(
         }
         containers.push(container(engine, rates, m)?);
     }
-    let summary = pods::summary(v);
+    let summary = pods::summary(&v.record);
     let rate = rates.rate(&pod_key(&summary.id), now, total.cpu_total);
     Ok(pb::PodSandboxStats {
         attributes: Some(pb::PodSandboxAttributes {

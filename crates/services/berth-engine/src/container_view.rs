@@ -80,6 +80,11 @@ impl Engine {
             .collect())
     }
 
+    /// The records `container_list` would show, without their views.
+    pub fn container_records(&self, opts: &ListOptions) -> Result<Vec<ContainerRecord>> {
+        self.listed_records(opts)
+    }
+
     fn view_of(
         &self,
         mut rec: ContainerRecord,
