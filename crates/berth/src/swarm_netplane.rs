@@ -392,6 +392,17 @@ impl NetPlane {
     }
 
     fn adopt(&self, v: &NetworkView) -> Result<(), String> {
+        // the managers name no two networks alike: a namesake here is what
+        // is left of a removed one (`stack rm`, then `stack deploy` again),
+        // let go now unless a container still holds it
+        for (id, name) in self.engine.swarm_networks() {
+            if name == v.network.spec.name
+                && id != v.network.id
+                && self.engine.network_remove(&id).is_ok()
+            {
+                tracing::debug!(network = %name, "a removed namesake left this node");
+            }
+        }
         self.engine
             .network_adopt(&swarm_network(v))
             .map_err(|e| format!("network {}: {e}", v.network.spec.name))?;

@@ -18,7 +18,12 @@ pub fn stream(engine: Arc<Engine>) -> BoxStream<pb::ContainerEventResponse> {
     let (tx, out) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {
-            let ev = match rx.recv().await {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                // a client gone between events lets go of the bus at once
+                () = tx.closed() => return,
+            };
+            let ev = match received {
                 Ok(ev) => ev,
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "a CRI event client fell behind");

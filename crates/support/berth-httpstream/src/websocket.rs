@@ -17,8 +17,12 @@ pub const OP_PONG: u8 = 0xA;
 
 /// The normal closure code.
 pub const CLOSE_NORMAL: u16 = 1000;
-/// Messages are refused past this (a hostile length must not allocate).
-const MAX_MESSAGE: usize = 16 << 20;
+/// Messages are refused past this (a hostile length must not allocate):
+/// clients send stdin and tunnelled frames in pieces of about 32 KiB.
+const MAX_MESSAGE: usize = 1 << 20;
+/// A connection with nothing from the client this long is dropped (its
+/// pings come every few seconds).
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4 * 60 * 60);
 /// Server messages are kept under gorilla's read buffer.
 pub const MAX_SEND: usize = 32 << 10;
 
@@ -184,10 +188,14 @@ async fn read_loop<R: AsyncRead>(
     let mut partial: Option<(u8, BytesMut)> = None;
     loop {
         let Some(f) = decode(&mut buf)? else {
-            if r.read_buf(&mut buf).await? == 0 {
-                return Ok(());
+            match tokio::time::timeout(IDLE_TIMEOUT, r.read_buf(&mut buf)).await {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(read) => {
+                    read?;
+                    continue;
+                }
+                Err(_) => return Err(Error::Protocol("idle connection dropped")),
             }
-            continue;
         };
         let message = match f.opcode {
             OP_PING => {

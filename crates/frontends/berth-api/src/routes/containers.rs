@@ -188,7 +188,7 @@ pub async fn remove(
     if p.flag("link") {
         e.remove_link(&id).await?;
     } else {
-        remove_pod_part(&e, &id, p.flag("force")).await?;
+        remove_pod_part(&e, &id, p.flag("force"), p.flag("v")).await?;
         e.container_remove(&id, p.flag("force"), p.flag("v"))
             .await?;
     }
@@ -199,7 +199,7 @@ pub async fn remove(
 /// kubelet's to remove: refused without force. A forced sandbox takes its
 /// containers with it, so none is left running in a pod that is gone; the
 /// kubelet then makes the pod again.
-async fn remove_pod_part(e: &AppState, id: &str, force: bool) -> ApiResult<()> {
+async fn remove_pod_part(e: &AppState, id: &str, force: bool, volumes: bool) -> ApiResult<()> {
     use berth_core::pods::{self, PodPart};
     let Ok(v) = e.container_inspect(id, false) else {
         return Ok(());
@@ -236,7 +236,7 @@ async fn remove_pod_part(e: &AppState, id: &str, force: bool) -> ApiResult<()> {
             ..Default::default()
         };
         for member in e.container_list(&opts)? {
-            match e.container_remove(&member.record.id, true, false).await {
+            match e.container_remove(&member.record.id, true, volumes).await {
                 Ok(()) | Err(berth_engine::Error::NotFound(_)) => {}
                 Err(err) => return Err(err.into()),
             }

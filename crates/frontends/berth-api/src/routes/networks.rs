@@ -231,8 +231,13 @@ pub async fn create(State(s): State<SwarmState>, body: Bytes) -> ApiResult<Respo
         )
             .into_response());
     }
+    // a node's instance of a swarm network is not a local network: the
+    // managers' store, checked above, has the names that exist
     let local = s.engine.network_list(&Default::default())?;
-    if local.iter().any(|v| v.record.name == req.name) {
+    if local
+        .iter()
+        .any(|v| v.record.name == req.name && v.record.scope != "swarm")
+    {
         return Err(conflict(&req.name));
     }
     check_swarm_side(&s).await?;

@@ -18,6 +18,8 @@ use crate::pb;
 
 const PAIR_TIMEOUT: Duration = Duration::from_secs(30);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Local connections waiting for their second stream, at most.
+const MAX_PENDING: usize = 256;
 
 /// Where the pod's ports are: its sandbox's network namespace, or the
 /// node's for a host-network pod.
@@ -59,37 +61,45 @@ where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
     let mut ws = WebSocket::serve(io);
-    let (inner, mut outer) = tokio::io::duplex(256 << 10);
+    let (inner, outer) = tokio::io::duplex(256 << 10);
+    let (mut from_tunnel, mut into_tunnel) = tokio::io::split(outer);
     let tx = ws.tx.clone();
-    // message boundaries mean nothing: the payloads are one byte stream
-    let tunnel = tokio::spawn(async move {
+    // message boundaries mean nothing: the payloads are one byte stream,
+    // each way on a task of its own so neither waits on the other
+    let inbound = tokio::spawn(async move {
+        while let Some(m) = ws.rx.recv().await {
+            match m {
+                Message::Binary(b) => {
+                    if into_tunnel.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Text(_) => {}
+                Message::Close(_) => break,
+            }
+        }
+        let _ = into_tunnel.shutdown().await;
+    });
+    let outbound = tokio::spawn(async move {
         let mut buf = vec![0u8; websocket::MAX_SEND];
-        loop {
-            tokio::select! {
-                m = ws.rx.recv() => match m {
-                    Some(Message::Binary(b)) => {
-                        if outer.write_all(&b).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Message::Text(_)) => {}
-                    Some(Message::Close(_)) | None => break,
-                },
-                n = outer.read(&mut buf) => match n {
-                    Ok(n) if n > 0 => {
-                        if !tx.binary(&buf[..n]).await {
-                            break;
-                        }
-                    }
-                    _ => break,
-                },
+        while let Ok(n) = from_tunnel.read(&mut buf).await {
+            if n == 0 || !tx.binary(&buf[..n]).await {
+                break;
             }
         }
         tx.close(websocket::CLOSE_NORMAL).await;
     });
     let conn = Connection::serve(inner, Box::new(acceptable));
     serve(engine, req, conn).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), tunnel).await;
+    for task in [outbound, inbound] {
+        let abort = task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
 }
 
 /// One local connection's streams as they come.
@@ -101,8 +111,9 @@ struct Pair {
 }
 
 async fn serve(engine: &Arc<Engine>, req: pb::PortForwardRequest, mut conn: Connection) {
-    let target = target_of(engine, &req.pod_sandbox_id);
     let mut pairs: HashMap<String, Pair> = HashMap::new();
+    // the forwards go with the connection
+    let mut forwards = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let s = tokio::select! {
@@ -116,6 +127,10 @@ async fn serve(engine: &Arc<Engine>, req: pb::PortForwardRequest, mut conn: Conn
             }
         };
         let key = pair_key(&s);
+        if !pairs.contains_key(&key) && pairs.len() >= MAX_PENDING {
+            s.tx.reset().await;
+            continue;
+        }
         let pair = pairs.entry(key.clone()).or_default();
         pair.since.get_or_insert_with(Instant::now);
         let slot = if s.headers.get("streamtype") == Some("error") {
@@ -137,14 +152,13 @@ async fn serve(engine: &Arc<Engine>, req: pb::PortForwardRequest, mut conn: Conn
             ..
         }) = pairs.remove(&key)
         {
-            tokio::spawn(forward(
-                target.clone(),
-                req.pod_sandbox_id.clone(),
-                error,
-                data,
-            ));
+            let (engine, pod) = (engine.clone(), req.pod_sandbox_id.clone());
+            forwards.spawn(async move { forward(&engine, pod, error, data).await });
         }
+        // finished forwards are let go as they end
+        while forwards.try_join_next().is_some() {}
     }
+    forwards.abort_all();
     conn.close().await;
 }
 
@@ -193,13 +207,14 @@ async fn expire(pairs: &mut HashMap<String, Pair>) {
 /// Copies between the pair's data stream and a connection to the port;
 /// a failure is a plain message on the error stream. The error stream's
 /// FIN tells the client this connection is over.
-async fn forward(target: Result<Target, String>, pod: String, error: Incoming, mut data: Incoming) {
+async fn forward(engine: &Engine, pod: String, error: Incoming, mut data: Incoming) {
     let port: u16 = data
         .headers
         .get("port")
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let sock = match target {
+    // the sandbox's process now: it may have restarted since the call
+    let sock = match target_of(engine, &pod) {
         Ok(t) => dial(t, port).await,
         Err(e) => Err(e),
     };
@@ -230,11 +245,14 @@ async fn forward(target: Result<Target, String>, pod: String, error: Incoming, m
                 break;
             }
         }
-        data.tx.close().await;
     };
-    // the pod's side ending ends the connection; the client's half-close
-    // only shuts our write side
-    tokio::join!(to_pod, from_pod);
+    // either side ending ends the connection, as the kubelet has it: the
+    // client waits for the error stream's end before it closes its own
+    tokio::select! {
+        () = to_pod => {}
+        () = from_pod => {}
+    }
+    data.tx.close().await;
     error.tx.close().await;
 }
 
@@ -243,9 +261,12 @@ async fn forward(target: Result<Target, String>, pod: String, error: Incoming, m
 /// enters the namespace is its own and ends with the dial.
 async fn dial(target: Target, port: u16) -> Result<TcpStream, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(dial_blocking(&target, port));
-    });
+    std::thread::Builder::new()
+        .name("cri-dial".into())
+        .spawn(move || {
+            let _ = tx.send(dial_blocking(&target, port));
+        })
+        .map_err(|e| format!("starting a dialing thread: {e}"))?;
     let std = rx
         .await
         .map_err(|_| "the dialing thread died".to_string())??;

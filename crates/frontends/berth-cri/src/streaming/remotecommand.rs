@@ -145,6 +145,7 @@ where
         conn.close().await;
         return;
     };
+    conn.stop_accepting();
     let mut take = |name: &str| {
         streams
             .iter()
@@ -158,6 +159,9 @@ where
         take("stderr"),
         take("resize"),
     );
+    // what the client may send on any other stream is not read: dropped
+    // here, its data is refused rather than left to fill a queue
+    drop(streams);
     let mut input = Input::default();
     let mut keep = Vec::new();
     if let Some(s) = i_stdin {
@@ -172,7 +176,8 @@ where
         stdout: i_stdout.map(|s| s.tx),
         stderr: i_stderr.map(|s| s.tx),
     };
-    let outcome = run(engine, p, input, out.clone()).await;
+    let error = error.map(|e| e.tx);
+    let outcome = run(engine, p, input, out.clone(), conn.gone()).await;
     if let Output::Spdy { stdout, stderr } = &out {
         for s in [stdout, stderr].into_iter().flatten() {
             s.close().await;
@@ -180,8 +185,8 @@ where
     }
     if let Some(e) = error {
         match status_message(&outcome, json) {
-            Some(m) => e.tx.write_and_close(m.as_bytes()).await,
-            None => e.tx.close().await,
+            Some(m) => e.write_and_close(m.as_bytes()).await,
+            None => e.close().await,
         }
     }
     for s in keep {
@@ -223,7 +228,11 @@ where
     let (stdin_tx, stdin_rx) = mpsc::channel::<Bytes>(16);
     let (resize_tx, resize_rx) = mpsc::channel::<Bytes>(4);
     let can_close = protocol.starts_with("v5.");
+    // the demultiplexer ends when the client goes: its end is the session's
+    // news of that
+    let (left, gone) = tokio::sync::oneshot::channel::<()>();
     let demux = tokio::spawn(async move {
+        let _left = left;
         let mut stdin_tx = Some(stdin_tx);
         while let Some(m) = ws.rx.recv().await {
             let Message::Binary(b) = m else {
@@ -250,7 +259,10 @@ where
         stdin: stdin.then_some(stdin_rx),
         resize: tty.then_some(resize_rx),
     };
-    let outcome = run(engine, p, input, Output::Ws(tx.clone())).await;
+    let gone = async move {
+        let _ = gone.await;
+    };
+    let outcome = run(engine, p, input, Output::Ws(tx.clone()), gone).await;
     if let Some(m) = status_message(&outcome, true) {
         let mut msg = vec![3u8];
         msg.extend_from_slice(m.as_bytes());
@@ -258,13 +270,28 @@ where
     }
     tx.close(websocket::CLOSE_NORMAL).await;
     // the client answers our close with its own; then the socket goes
-    let _ = tokio::time::timeout(Duration::from_secs(5), demux).await;
+    let abort = demux.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), demux)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
 }
 
-async fn run(engine: &Arc<Engine>, p: Pending, input: Input, out: Output) -> Outcome {
+/// Runs the session. An exec runs to its process's end whether or not its
+/// client is still there (as dockerd leaves it); an attach ends when the
+/// client is `gone`.
+async fn run(
+    engine: &Arc<Engine>,
+    p: Pending,
+    input: Input,
+    out: Output,
+    gone: impl std::future::Future<Output = ()> + Send,
+) -> Outcome {
     match p {
         Pending::Exec(r) => exec(engine, r, input, out).await,
-        Pending::Attach(r) => attach(engine, r, input, out).await,
+        Pending::Attach(r) => attach(engine, r, input, out, gone).await,
         Pending::PortForward(_) => Outcome::Failed("not a remote command".into()),
     }
 }
@@ -322,6 +349,7 @@ async fn attach(
     r: crate::pb::AttachRequest,
     input: Input,
     out: Output,
+    gone: impl std::future::Future<Output = ()> + Send,
 ) -> Outcome {
     let opts = AttachOptions {
         stdin: r.stdin,
@@ -370,6 +398,7 @@ async fn attach(
     tokio::select! {
         () = copy_output(sr, stream.tty, &out) => {}
         () = feed => {}
+        () = gone => {}
     }
     Outcome::Done
 }

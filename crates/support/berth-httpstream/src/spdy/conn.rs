@@ -26,6 +26,9 @@ const MAX_DATA: usize = 32 << 10;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4 * 60 * 60);
 /// How long a closing connection waits for the client to hang up.
 const LINGER: Duration = Duration::from_secs(5);
+/// Client streams open at once on one connection: a port-forward opens
+/// two per local connection.
+const MAX_STREAMS: usize = 512;
 
 /// A stream the client opened, already replied to.
 pub struct Incoming {
@@ -107,6 +110,7 @@ pub struct Connection {
     out: mpsc::Sender<Out>,
     last_stream: Arc<AtomicU32>,
     reader: JoinHandle<()>,
+    gone: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
@@ -121,6 +125,7 @@ impl Connection {
         let (out, out_rx) = mpsc::channel(64);
         let (in_tx, incoming) = mpsc::channel(16);
         let last_stream = Arc::new(AtomicU32::new(0));
+        let (gone_tx, gone) = tokio::sync::watch::channel(false);
         tokio::spawn(write_loop(w, out_rx));
         let reader = Reader {
             out: out.clone(),
@@ -129,6 +134,7 @@ impl Connection {
             headers: Decompressor::default(),
             accept,
             last_stream: last_stream.clone(),
+            gone: gone_tx,
         };
         let reader = tokio::spawn(reader.run(r));
         Connection {
@@ -136,6 +142,22 @@ impl Connection {
             out,
             last_stream,
             reader,
+            gone,
+        }
+    }
+
+    /// Streams the client opens from now on are refused (reset): a session
+    /// that has all it needs reads no more.
+    pub fn stop_accepting(&mut self) {
+        self.incoming.close();
+    }
+
+    /// Resolves once the client has gone: its GOAWAY, its hang-up, or a
+    /// broken connection.
+    pub fn gone(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut gone = self.gone.clone();
+        async move {
+            let _ = gone.wait_for(|g| *g).await;
         }
     }
 
@@ -155,11 +177,16 @@ impl Connection {
             last_good,
             status: 0,
         };
-        let _ = self.out.send(Out::Frame(goaway)).await;
-        let (done, closed) = oneshot::channel();
-        if self.out.send(Out::Close(done)).await.is_ok() {
-            let _ = closed.await;
-        }
+        let out = self.out.clone();
+        let shut = async move {
+            let _ = out.send(Out::Frame(goaway)).await;
+            let (done, closed) = oneshot::channel();
+            if out.send(Out::Close(done)).await.is_ok() {
+                let _ = closed.await;
+            }
+        };
+        // a client that reads nothing more cannot hold the close up
+        let _ = tokio::time::timeout(LINGER, shut).await;
         if tokio::time::timeout(LINGER, &mut self.reader)
             .await
             .is_err()
@@ -192,8 +219,9 @@ async fn write_loop<W: AsyncWrite>(w: W, mut rx: mpsc::Receiver<Out>) {
                 return;
             }
         };
-        if w.write_all(&frame::encode(&frame)).await.is_err() {
-            return;
+        match tokio::time::timeout(IDLE_TIMEOUT, w.write_all(&frame::encode(&frame))).await {
+            Ok(Ok(())) => {}
+            _ => return,
         }
     }
 }
@@ -205,10 +233,17 @@ struct Reader {
     headers: Decompressor,
     accept: Accept,
     last_stream: Arc<AtomicU32>,
+    gone: tokio::sync::watch::Sender<bool>,
 }
 
 impl Reader {
-    async fn run<R: AsyncRead>(mut self, r: R) {
+    async fn run<R: AsyncRead>(self, r: R) {
+        let gone = self.gone.clone();
+        self.read(r).await;
+        let _ = gone.send(true);
+    }
+
+    async fn read<R: AsyncRead>(mut self, r: R) {
         tokio::pin!(r);
         let mut buf = BytesMut::with_capacity(16 << 10);
         loop {
@@ -259,7 +294,10 @@ impl Reader {
                     self.send(Frame::Ping(id)).await;
                 }
             }
-            Frame::GoAway { .. } => self.incoming = None,
+            Frame::GoAway { .. } => {
+                self.incoming = None;
+                let _ = self.gone.send(true);
+            }
             Frame::Headers { block, .. } | Frame::SynReply { block, .. } => {
                 // read for the zlib context's sake
                 self.headers.block(&block)?;
@@ -278,7 +316,17 @@ impl Reader {
             return Ok(());
         }
         self.last_stream.store(stream, Ordering::Relaxed);
-        let Some(incoming) = self.incoming.as_ref().filter(|_| (self.accept)(&headers)) else {
+        let taken = self
+            .incoming
+            .as_ref()
+            .filter(|_| (self.accept)(&headers) && self.streams.len() < MAX_STREAMS);
+        // a place in the session's queue first: one that stopped taking
+        // streams gets a reset, never a reply
+        let permit = match taken {
+            Some(incoming) => incoming.reserve().await.ok(),
+            None => None,
+        };
+        let Some(permit) = permit else {
             self.rst(stream, frame::RST_REFUSED_STREAM).await;
             return Ok(());
         };
@@ -291,7 +339,7 @@ impl Reader {
             id: stream,
             out: self.out.clone(),
         };
-        let _ = incoming.send(Incoming { headers, data, tx }).await;
+        permit.send(Incoming { headers, data, tx });
         Ok(())
     }
 
@@ -441,17 +489,38 @@ mod tests {
         s1.tx.write_and_close(b"{}").await;
         assert_eq!(client.recv().await, Some(data(FLAG_FIN, b"{}")));
 
+        // a session with all its streams takes no more
+        conn.stop_accepting();
+        client.open(5, &[("streamtype", "stdin")]).await;
+        assert_eq!(
+            client.recv().await,
+            Some(Frame::RstStream {
+                stream: 5,
+                status: frame::RST_REFUSED_STREAM
+            })
+        );
+
         let closing = tokio::spawn(conn.close());
         assert_eq!(
             client.recv().await,
             Some(Frame::GoAway {
-                last_good: 3,
+                last_good: 5,
                 status: 0
             })
         );
         assert_eq!(client.recv().await, None, "the server shut its side");
         drop(client);
         closing.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_hanging_up_is_seen() {
+        let (conn, client) = pair(Box::new(|_| true));
+        let gone = conn.gone();
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(5), gone)
+            .await
+            .expect("the hang-up is seen");
     }
 
     #[tokio::test]

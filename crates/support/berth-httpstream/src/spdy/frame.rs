@@ -24,6 +24,11 @@ pub const RST_CANCEL: u32 = 5;
 
 /// The largest payload a frame can carry (24 bits).
 pub const MAX_PAYLOAD: usize = (1 << 24) - 1;
+/// The largest frames taken from a client: spdystream sends data in 32 KiB
+/// chunks and header blocks of a few dozen bytes, and a hostile length
+/// must not make the reader buffer 16 MiB.
+pub const MAX_DATA_IN: usize = 1 << 20;
+pub const MAX_CONTROL_IN: usize = 64 << 10;
 
 /// A frame as read off the wire, header blocks still compressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +73,14 @@ pub fn decode(buf: &mut BytesMut) -> Result<Option<Frame>, Error> {
         return Ok(None);
     }
     let len = u32::from_be_bytes([0, buf[5], buf[6], buf[7]]) as usize;
+    let max = if buf[0] & 0x80 == 0 {
+        MAX_DATA_IN
+    } else {
+        MAX_CONTROL_IN
+    };
+    if len > max {
+        return Err(Error::Protocol(format!("a frame of {len} bytes")));
+    }
     if buf.len() < 8 + len {
         buf.reserve(8 + len - buf.len());
         return Ok(None);
@@ -294,5 +307,10 @@ mod tests {
         assert!(decode(&mut v2).is_err());
         let mut settings = BytesMut::from(&hex("80030004 00000004 00000000")[..]);
         assert_eq!(decode(&mut settings).unwrap(), Some(Frame::Ignored(4)));
+        // a hostile length is refused before its body is awaited
+        let mut huge = BytesMut::from(&hex("00000001 00ffffff")[..]);
+        assert!(decode(&mut huge).is_err());
+        let mut huge = BytesMut::from(&hex("80030001 00100000")[..]);
+        assert!(decode(&mut huge).is_err());
     }
 }
