@@ -56,16 +56,17 @@ failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ f
 rm -f "$log"
 if [ "$rc" = 0 ]; then
   echo "== check 4: benchmark harness smoke run (bench/run, one run, JSON)"
-  if bench/run --no-build --runs 1 --only run-rm-none,lifecycle,pull-200mb --json > target/bench-smoke.json \
+  if bench/run --no-build --runs 1 --only run-rm-none,lifecycle,pull-200mb,cri-pod-start --json > target/bench-smoke.json \
     && python3 - target/bench-smoke.json <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 names = [s["name"] for s in d["scenarios"]]
-assert names == ["run-rm-none", "lifecycle", "pull-200mb"], names
+assert names == ["run-rm-none", "lifecycle", "pull-200mb", "cri-pod-start"], names
 berth = {s["name"]: s["engines"]["berth"] for s in d["scenarios"]}
 assert berth["run-rm-none"]["run-rm-none"]["median"] > 0, berth
 assert set(berth["lifecycle"]) == {"create", "start", "stop", "rm"}, berth
 assert berth["pull-200mb"]["pull-200mb"]["median"] > 0, berth
+assert set(berth["cri-pod-start"]) == {"cri-runp", "cri-create", "cri-start", "cri-pod-start"}, berth
 PY
   then
     passed=$((passed + 1))
