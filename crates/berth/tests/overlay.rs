@@ -807,9 +807,14 @@ fn attachable_overlays_take_docker_run(c: &Cluster, cli: Cli) {
     running(c, cli, &web, 1);
     serving(c, &tasks[0]);
 
-    // a container on worker 1 calls the service by name at once
+    // a container on worker 1 calls the service by name
     let w = &c.node(1).daemon;
-    let call = format!("printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | nc -w 3 {web} 80 | tail -n 1");
+    // the managers tell node 0 of the new container as they would any
+    // peer: a call may come before it knows where to answer, so the
+    // container calls again for a few seconds, as a client would
+    let call = format!(
+        "for i in $(seq 10); do a=$(printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | nc -w 2 {web} 80 | tail -n 1); [ -n \"$a\" ] && break; sleep 1; done; echo \"$a\""
+    );
     let o = cli.run(
         w,
         &[
