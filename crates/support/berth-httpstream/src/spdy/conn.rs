@@ -383,12 +383,7 @@ mod tests {
         }
 
         async fn open(&mut self, stream: u32, pairs: &[(&str, &str)]) {
-            let h = Headers(
-                pairs
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .collect(),
-            );
+            let h = Headers::of(pairs);
             let block = self.comp.block(&h).unwrap().into();
             self.send(Frame::SynStream {
                 stream,

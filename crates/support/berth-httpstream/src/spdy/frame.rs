@@ -228,14 +228,7 @@ pub fn encode(frame: &Frame) -> BytesMut {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::spdy::tests::hex;
 
     #[test]
     fn frames_have_the_bytes_of_the_spec() {

@@ -20,6 +20,16 @@ const MAX_HEADERS: u32 = 1000;
 pub struct Headers(pub Vec<(String, String)>);
 
 impl Headers {
+    /// Headers from name and value pairs.
+    pub fn of(pairs: &[(&str, &str)]) -> Headers {
+        Headers(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// The value of `name`, compared without case: Go spells
     /// `streamType` and the wire has `streamtype`.
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -159,22 +169,10 @@ impl Decompressor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::spdy::tests::hex;
 
     fn h(pairs: &[(&str, &str)]) -> Headers {
-        Headers(
-            pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-        )
+        Headers::of(pairs)
     }
 
     #[test]

@@ -13,3 +13,15 @@ pub enum Error {
     #[error("spdy protocol error: {0}")]
     Protocol(String),
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Bytes from hex, spaces ignored.
+    pub fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}
