@@ -3,7 +3,8 @@
 # its own: the images come from scripts/make-cri-test-images.sh through
 # `berth registry` on 127.0.0.1 as the mirror of registry.k8s.io, gcr.io and
 # k8s.gcr.io. Prints Ginkgo's summary of a run focused on [Conformance], of
-# the full default suite and of the streaming specs over WebSocket, and fails
+# the full default suite, of the streaming specs over WebSocket and of the
+# network specs with pods on a CNI network, and fails
 # when a spec fails that docs/cri.md does not list as a known failure
 # (scripts/critest-known-failures.txt).
 #   scripts/critest.sh [--conformance-only] [--no-build]
@@ -37,14 +38,23 @@ export BERTH="$PWD/target/release/berth" BERTH_HOST="unix://$root/berth.sock"
 mirrors=()
 for r in registry.k8s.io gcr.io k8s.gcr.io; do mirrors+=(--registry-mirror-for "$r=http://127.0.0.1:5000"); done
 "$BERTH" registry serve --addr 127.0.0.1:5000 --root "$root/registry" > "$root/registry.log" 2>&1 &
-"$BERTH" daemon --data-root "$root/data" --exec-root "$root/run" -H "$BERTH_HOST" "${mirrors[@]}" > "$root/daemon.log" 2>&1 &
+# start_daemon CNI_CONF_DIR [FLAGS...]: berth's daemon; with "none", pods
+# go on berth's bridge
+start_daemon() {
+  local cni=$1
+  shift
+  "$BERTH" daemon --data-root "$root/data" --exec-root "$root/run" -H "$BERTH_HOST" "${mirrors[@]}" \
+    --cni-conf-dir "$cni" "$@" >> "$root/daemon.log" 2>&1 &
+  daemon_pid=$!
+}
+start_daemon none
 # wait_for WHAT COMMAND...: up to 10 s
 wait_for() {
   local what=$1
   shift
   for _ in $(seq 100); do "$@" && return 0; sleep 0.1; done
   echo "critest: $what did not come up" >&2
-  tail -20 "$root"/*.log >&2
+  tail -n 20 "$root"/*.log >&2
   exit 1
 }
 wait_for "the CRI socket" test -S "$root/run/cri.sock"
@@ -81,5 +91,23 @@ run conformance -ginkgo.focus 'Conformance'
 # the streaming specs again, over WebSocket instead of SPDY
 [ "$only_conformance" = yes ] || run websocket -ginkgo.focus 'Streaming' \
   -websocket-exec -websocket-attach -websocket-portforward
+# the specs that touch the pod network, again with pods on a CNI network of
+# Debian's plugins (bridge, host-local with its state under $root, portmap)
+if [ "$only_conformance" = no ]; then
+  mkdir -p "$root/cni"
+  cat > "$root/cni/10-critest.conflist" <<CONF
+{"cniVersion": "1.0.0", "name": "critest", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]],
+            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$root/cni-ipam"}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+CONF
+  kill "$daemon_pid"
+  wait "$daemon_pid" || true
+  rm -f "$root/run/cri.sock"
+  start_daemon "$root/cni" --cni-bin-dir /usr/lib/cni
+  wait_for "the CRI socket (CNI)" test -S "$root/run/cri.sock"
+  run cni -ginkgo.focus 'Networking|portforward|should support network|HostNetwork|sysctls'
+fi
 echo "logs: $root"
 exit $status

@@ -1006,3 +1006,275 @@ fn has_socket(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A conflist for Debian's plugins: bridge `cni0` with host-local IPAM
+/// (its reservations under the test's own directory, never the host's
+/// /var/lib/cni), then portmap for host ports.
+fn write_cni_config(d: &Daemon, bridge_plugin: &str) -> PathBuf {
+    let conf = d.dir.path().join("cni");
+    std::fs::create_dir_all(&conf).expect("the CNI directory");
+    let list = serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "berth-cni-test",
+        "plugins": [
+            {"type": bridge_plugin, "bridge": "cni0", "isGateway": true, "ipMasq": true,
+             "hairpinMode": true,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]],
+                      "routes": [{"dst": "0.0.0.0/0"}],
+                      "dataDir": d.dir.path().join("cni-ipam").display().to_string()}},
+            {"type": "portmap", "capabilities": {"portMappings": true}}
+        ]
+    });
+    std::fs::write(conf.join("10-test.conflist"), list.to_string()).expect("the conflist");
+    conf
+}
+
+/// The host-local reservation of `ip`, if it is held: the sandbox's id.
+fn reservation(d: &Daemon, ip: &str) -> Option<String> {
+    let path = d.dir.path().join("cni-ipam/berth-cni-test").join(ip);
+    std::fs::read_to_string(path).ok()
+}
+
+/// The nat rules the plugins wrote (iptables-nft's `ip nat` table).
+fn nat_rules(d: &Daemon) -> String {
+    stdout(&d.sh("nft list table ip nat 2>/dev/null || true"))
+}
+
+fn pod_ip(d: &Daemon, id: &str) -> String {
+    let status = json(&crictl(d, &["inspectp", "-o", "json", id]), "inspectp");
+    status["status"]["network"]["ip"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Pods on a CNI network made by Debian's containernetworking-plugins:
+/// the pod's address comes from the plugins and serves on it and on a
+/// host port; a daemon kill -9 changes nothing; stop, `docker rm -f` and a
+/// crash between ADD and its record all give the address and the rules
+/// back; a configuration that cannot be used is reported and refused, and
+/// without one pods go on berth's bridge again.
+#[test]
+fn cni_pods_with_debians_plugins() {
+    for p in ["bridge", "host-local", "loopback", "portmap"] {
+        assert!(
+            std::path::Path::new("/usr/lib/cni").join(p).exists(),
+            "/usr/lib/cni/{p} is missing: install Debian's containernetworking-plugins \
+             (scripts/test.sh does)"
+        );
+    }
+    let mut d = Daemon::start();
+    import_pause(&d);
+    let conf = write_cni_config(&d, "bridge");
+    d.flags = vec![
+        "--cni-conf-dir".into(),
+        conf.display().to_string(),
+        "--cni-bin-dir".into(),
+        "/usr/lib/cni".into(),
+    ];
+    d.restart_after_kill9();
+
+    let info = json(&crictl(&d, &["info"]), "crictl info");
+    let ready = info["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c["type"] == "NetworkReady" && c["status"] == true);
+    assert!(ready, "{info}");
+    assert_eq!(info["cni"]["network"]["file"], "10-test.conflist", "{info}");
+
+    let pod_file = write_json(&d, "cnipod.json", &pod_config("cni", 12000));
+    let id = ok(&crictl(&d, &["runp", &pod_file]), "runp on CNI")
+        .trim()
+        .to_string();
+    let ip = pod_ip(&d, &id);
+    assert!(ip.starts_with("10.88."), "the plugins' address: {ip:?}");
+    assert_eq!(
+        reservation(&d, &ip).as_deref().map(|r| r.lines().next()),
+        Some(Some(id.as_str()))
+    );
+    let inspect = ok(
+        &d.docker(&[
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"io.kubernetes.cri.network\"}} {{.HostConfig.NetworkMode}} {{.NetworkSettings.SandboxKey}}",
+            &id,
+        ]),
+        "docker inspect",
+    );
+    assert_eq!(
+        inspect.trim(),
+        format!(
+            "cni none {}",
+            d.exec_root().join("netns").join(&id).display()
+        )
+    );
+
+    let web = serde_json::json!({
+        "metadata": {"name": "web", "attempt": 1},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c", "mkdir -p /w && echo on-cni > /w/index.html && exec httpd -f -p 80 -h /w"],
+        "linux": {}
+    });
+    let web_file = write_json(&d, "cniweb.json", &web);
+    let cid = ok(
+        &crictl(&d, &["create", &id, &web_file, &pod_file]),
+        "create",
+    )
+    .trim()
+    .to_string();
+    ok(&crictl(&d, &["start", &cid]), "start");
+    let ns_pid = d.ns_pid;
+    let served = |url: &str| {
+        (0..50).find_map(|_| {
+            let body = common::http_get_in(ns_pid, url);
+            if body.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            body
+        })
+    };
+    assert_eq!(
+        served(&format!("http://{ip}:80/")).as_deref(),
+        Some("on-cni\n")
+    );
+    assert_eq!(
+        served("http://127.0.0.1:12000/").as_deref(),
+        Some("on-cni\n"),
+        "portmap's host port, from the node's loopback: {}",
+        nat_rules(&d)
+    );
+    let resolv = ok(
+        &d.docker(&["exec", &cid, "cat", "/etc/resolv.conf"]),
+        "resolv.conf",
+    );
+    assert!(resolv.contains("nameserver 10.10.10.10"), "{resolv}");
+
+    d.restart_after_kill9();
+    assert_eq!(pod_ip(&d, &id), ip, "the address survives a daemon kill -9");
+    assert_eq!(
+        served(&format!("http://{ip}:80/")).as_deref(),
+        Some("on-cni\n")
+    );
+
+    ok(&crictl(&d, &["stopp", &id]), "stopp");
+    assert_eq!(
+        pod_ip(&d, &id),
+        "",
+        "a stopped pod has given its address back"
+    );
+    assert_eq!(reservation(&d, &ip), None, "host-local released it");
+    assert!(
+        !nat_rules(&d).contains(&id),
+        "no rule names the pod: {}",
+        nat_rules(&d)
+    );
+    assert!(
+        !d.exec_root().join("netns").join(&id).exists(),
+        "the namespace was unpinned"
+    );
+    ok(&crictl(&d, &["stopp", &id]), "a second stopp");
+    ok(&crictl(&d, &["rmp", &id]), "rmp");
+
+    // `docker rm -f` of a sandbox releases its network too
+    let second = ok(
+        &crictl(
+            &d,
+            &["runp", &write_json(&d, "cni2.json", &pod_config("cni2", 0))],
+        ),
+        "runp",
+    )
+    .trim()
+    .to_string();
+    let ip2 = pod_ip(&d, &second);
+    assert!(reservation(&d, &ip2).is_some(), "{ip2}");
+    ok(&d.docker(&["rm", "-f", &second]), "docker rm -f");
+    let released = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        reservation(&d, &ip2).is_none()
+    });
+    assert!(released, "docker rm -f released {ip2}");
+
+    // killed between the ADD and its record: the restart undoes the ADD
+    d.env = vec![("BERTH_CRASH_AT".into(), "cri-cni-after-add".into())];
+    d.restart_after_kill9();
+    let o = crictl(
+        &d,
+        &[
+            "runp",
+            &write_json(&d, "cni3.json", &pod_config("cni3", 12003)),
+        ],
+    );
+    assert_ne!(code(&o), 0, "the daemon died in the call");
+    d.env.clear();
+    d.restart_after_kill9();
+    // the CRI answers once its recovery has run
+    let left = json(
+        &crictl(&d, &["pods", "-o", "json", "--name", "cni3"]),
+        "pods",
+    );
+    assert_eq!(
+        left["items"][0]["state"], "SANDBOX_NOTREADY",
+        "the half-made pod stays for the kubelet to remove: {left}"
+    );
+    let held: Vec<String> = std::fs::read_dir(d.dir.path().join("cni-ipam/berth-cni-test"))
+        .map(|e| {
+            e.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        held.iter().all(|f| !f.starts_with("10.88.")),
+        "no address stays reserved: {held:?}"
+    );
+    assert!(!nat_rules(&d).contains("12003"), "{}", nat_rules(&d));
+
+    // a plugin that is not there: reported, and no pod is made
+    write_cni_config(&d, "no-such-plugin");
+    let info = json(&crictl(&d, &["info"]), "crictl info");
+    let cond = info["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c["type"] == "NetworkReady")
+        .unwrap_or_default();
+    assert_eq!(cond["status"], false, "{info}");
+    assert!(
+        cond["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-plugin") && m.contains("10-test.conflist")),
+        "{cond}"
+    );
+    let o = crictl(
+        &d,
+        &["runp", &write_json(&d, "cni4.json", &pod_config("cni4", 0))],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("no-such-plugin"), "{}", stderr(&o));
+    let left = json(
+        &crictl(&d, &["pods", "-o", "json", "--name", "cni4"]),
+        "pods",
+    );
+    assert_eq!(
+        left["items"].as_array().map(Vec::len).unwrap_or(0),
+        0,
+        "{left}"
+    );
+
+    // no configuration: the next pod is on berth's bridge
+    std::fs::remove_file(conf.join("10-test.conflist")).expect("emptying the directory");
+    let bridged = ok(
+        &crictl(
+            &d,
+            &["runp", &write_json(&d, "cni5.json", &pod_config("cni5", 0))],
+        ),
+        "runp",
+    )
+    .trim()
+    .to_string();
+    let ip5 = pod_ip(&d, &bridged);
+    assert!(ip5.starts_with("172.17."), "berth's bridge: {ip5:?}");
+}

@@ -241,6 +241,10 @@ impl Daemon {
             "--log-level".into(),
             "debug".into(),
         ];
+        // no CNI configuration of the host's reaches a test's pods
+        if !self.flags.iter().any(|f| f == "--cni-conf-dir") {
+            flags.extend(["--cni-conf-dir".into(), "none".into()]);
+        }
         flags.extend(self.flags.iter().cloned());
         let child = self
             .daemon_command(&flags.iter().map(String::as_str).collect::<Vec<_>>())

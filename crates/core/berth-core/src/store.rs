@@ -26,10 +26,12 @@ pub enum Table {
     Networks,
     /// the store's own facts: its schema version
     Meta,
+    /// CRI sandbox id -> its CNI attachment (what a DEL must repeat)
+    PodNetworks,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Containers,
         Table::Images,
         Table::Tags,
@@ -37,6 +39,7 @@ impl Table {
         Table::Volumes,
         Table::Networks,
         Table::Meta,
+        Table::PodNetworks,
     ];
 
     /// The table's name on disk.
@@ -49,6 +52,7 @@ impl Table {
             Table::Volumes => "volumes",
             Table::Networks => "networks",
             Table::Meta => "meta",
+            Table::PodNetworks => "pod_networks",
         }
     }
 }

@@ -74,7 +74,7 @@ fn response(
         container_id: ev.actor.id.clone(),
         container_event_type: kind as i32,
         created_at: ev.time_nano,
-        pod_sandbox_status: pod.as_ref().map(pods::status_of),
+        pod_sandbox_status: pod.as_ref().map(|v| pods::status_of(engine, v)),
         containers_statuses: members.iter().map(containers::status_of).collect(),
     }
 }

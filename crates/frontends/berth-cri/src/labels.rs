@@ -15,6 +15,9 @@ pub const ATTEMPT: &str = "io.kubernetes.cri.attempt";
 /// The namespace modes of a sandbox, `network,pid,ipc` as the CRI's enum
 /// numbers, which its containers follow.
 pub const NAMESPACES: &str = "io.kubernetes.cri.namespaces";
+/// How the sandbox's network was made, fixed at its creation: `cni`,
+/// `bridge` (berth's default bridge) or `host`.
+pub const NETWORK: &str = "io.kubernetes.cri.network";
 /// An annotation of the kubelet's (labels are the only place a record
 /// has for them).
 pub const ANNOTATION: &str = "io.kubernetes.cri.annotation.";

@@ -4,6 +4,7 @@
 //! end of its own: a client of the engine the Docker API uses, so pods,
 //! containers and images made here are the Docker API's too.
 
+mod cni;
 mod containers;
 mod errors;
 mod events;
@@ -66,9 +67,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let streaming = streaming::StreamingServer::start(engine.clone(), stream_addr).await?;
+    let cni = cni::Cni::new(engine.clone());
+    // what a crash left half done is undone before the kubelet asks again
+    cni.watch_removals();
+    cni.recover().await;
     let runtime = pb::runtime_service_server::RuntimeServiceServer::new(runtime::Runtime::new(
         engine.clone(),
         streaming,
+        cni,
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);

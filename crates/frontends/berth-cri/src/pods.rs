@@ -15,6 +15,7 @@ use berth_engine::{
 };
 use tonic::Status;
 
+use crate::cni::{Cni, PodRequest};
 use crate::errors::status;
 use crate::labels;
 use crate::pb;
@@ -65,23 +66,57 @@ pub fn modes(config: &pb::PodSandboxConfig) -> (i32, i32, i32) {
 
 const NODE: i32 = pb::NamespaceMode::Node as i32;
 
+/// How a sandbox gets its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    Host,
+    /// berth's default bridge, with berth's port bindings
+    Bridge,
+    /// a namespace the CNI's plugins wire; their portmap maps host ports
+    Cni,
+}
+
+impl NetMode {
+    fn label(self) -> &'static str {
+        match self {
+            NetMode::Host => "host",
+            NetMode::Bridge => "bridge",
+            NetMode::Cni => "cni",
+        }
+    }
+}
+
 /// The sandbox container's spec: what the pod's config asks of the
 /// namespaces it holds.
-fn sandbox_spec(config: &pb::PodSandboxConfig, image: &str) -> Result<ContainerSpec, Status> {
+fn sandbox_spec(
+    config: &pb::PodSandboxConfig,
+    image: &str,
+    mode: NetMode,
+) -> Result<ContainerSpec, Status> {
     let m = check_metadata(config.metadata.as_ref())?;
-    let (net, pid, ipc) = modes(config);
+    let (_, pid, ipc) = modes(config);
+    let net_mode = match mode {
+        NetMode::Host => "host",
+        NetMode::Bridge => "bridge",
+        // the engine joins the namespace the CRI pinned and wired
+        NetMode::Cni => "none",
+    };
     let mut all = labels::fold(&config.labels, &config.annotations);
     all.insert(labels::KIND.into(), labels::SANDBOX.into());
     all.insert(labels::NAME.into(), m.name.clone());
     all.insert(labels::NAMESPACE.into(), m.namespace.clone());
     all.insert(labels::UID.into(), m.uid.clone());
     all.insert(labels::ATTEMPT.into(), m.attempt.to_string());
-    all.insert(labels::NAMESPACES.into(), format!("{net},{pid},{ipc}"));
+    all.insert(
+        labels::NAMESPACES.into(),
+        format!("{},{pid},{ipc}", modes(config).0),
+    );
+    all.insert(labels::NETWORK.into(), mode.label().into());
     let linux = config.linux.clone().unwrap_or_default();
     let security = linux.security_context.clone().unwrap_or_default();
     let dns = config.dns_config.clone().unwrap_or_default();
     let mut host = HostConfig {
-        network_mode: Some(if net == NODE { "host" } else { "bridge" }.into()),
+        network_mode: Some(net_mode.into()),
         pid_mode: (pid == NODE).then(|| "host".into()),
         ipc_mode: Some(if ipc == NODE { "host" } else { "shareable" }.into()),
         cgroup_parent: Some(linux.cgroup_parent.clone()).filter(|p| !p.is_empty()),
@@ -102,7 +137,7 @@ fn sandbox_spec(config: &pb::PodSandboxConfig, image: &str) -> Result<ContainerS
         ..HostConfig::default()
     };
     let (exposed, bindings) = port_mappings(&config.port_mappings)?;
-    if net != NODE && !bindings.is_empty() {
+    if mode == NetMode::Bridge && !bindings.is_empty() {
         host.port_bindings = Some(bindings);
     }
     if security.run_as_group.is_some() && security.run_as_user.is_none() {
@@ -117,7 +152,7 @@ fn sandbox_spec(config: &pb::PodSandboxConfig, image: &str) -> Result<ContainerS
     let config = ContainerConfig {
         image: Some(image.to_string()),
         // a host-network pod has the node's name
-        hostname: Some(config.hostname.clone()).filter(|h| !h.is_empty() && net != NODE),
+        hostname: Some(config.hostname.clone()).filter(|h| !h.is_empty() && mode != NetMode::Host),
         user,
         labels: Some(all),
         exposed_ports: Some(exposed).filter(|e| !e.is_empty()),
@@ -167,32 +202,95 @@ fn port_mappings(
     Ok((exposed, bindings))
 }
 
-/// Makes and starts a sandbox; its id.
+/// Makes and starts a sandbox; its id. On a CNI network the plugins wire
+/// its namespace before its infra process starts, as in containerd.
 pub async fn run(
     engine: &Arc<Engine>,
+    cni: &Cni,
     config: &pb::PodSandboxConfig,
     runtime_handler: &str,
 ) -> Result<String, Status> {
     check_handler(runtime_handler)?;
     let m = check_metadata(config.metadata.as_ref())?;
     let name = sandbox_name(m);
+    let network = if modes(config).0 == NODE {
+        None
+    } else {
+        cni.network().map_err(|e| {
+            Status::failed_precondition(format!(
+                "failed to setup network for sandbox {name}: cni config: {e:#}"
+            ))
+        })?
+    };
+    let mode = match (&network, modes(config).0 == NODE) {
+        (_, true) => NetMode::Host,
+        (Some(_), false) => NetMode::Cni,
+        (None, false) => NetMode::Bridge,
+    };
     let image = engine.config().settings.cri_sandbox_image.clone();
-    let spec = sandbox_spec(config, &image)?;
+    let spec = sandbox_spec(config, &image, mode)?;
     crate::images::ensure(engine, &image).await?;
-    let (id, _) = engine
-        .container_create(Some(&name), spec)
-        .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => Status::already_exists(format!(
-                "sandbox {name} already exists (the same metadata and attempt): {e}"
-            )),
-            e => status(e),
-        })?;
+    let made = match mode {
+        NetMode::Cni => engine.pod_sandbox_create(Some(&name), spec).await,
+        _ => engine.container_create(Some(&name), spec).await,
+    };
+    let (id, _) = made.map_err(|e| match e {
+        Error::Conflict(_) => Status::already_exists(format!(
+            "sandbox {name} already exists (the same metadata and attempt): {e}"
+        )),
+        e => status(e),
+    })?;
+    if let Some(list) = &network {
+        let pod = cni_request(m, config);
+        if let Err(e) = cni.attach(&id, list, &pod).await {
+            let _ = engine.container_remove(&id, true, false).await;
+            return Err(Status::internal(format!(
+                "failed to setup network for sandbox {name}: {e:#}"
+            )));
+        }
+    }
     if let Err(e) = engine.container_start(&id).await {
         let _ = engine.container_remove(&id, true, false).await;
+        if let Err(e) = cni.detach(&id).await {
+            tracing::warn!(sandbox = %&id[..12], error = %format!("{e:#}"), "releasing a failed pod's network");
+        }
         return Err(Status::internal(format!("starting sandbox {name}: {e}")));
     }
     Ok(id)
+}
+
+/// What the CNI's plugins are told of a pod: its names, and its host
+/// ports and DNS as capability arguments.
+fn cni_request<'a>(m: &'a pb::PodSandboxMetadata, config: &pb::PodSandboxConfig) -> PodRequest<'a> {
+    let port_mappings = config
+        .port_mappings
+        .iter()
+        // a mapping without a host port only documents the port
+        .filter(|p| p.host_port > 0)
+        .map(|p| {
+            let proto = match pb::Protocol::try_from(p.protocol) {
+                Ok(pb::Protocol::Udp) => "udp",
+                Ok(pb::Protocol::Sctp) => "sctp",
+                _ => "tcp",
+            };
+            serde_json::json!({
+                "hostPort": p.host_port,
+                "containerPort": p.container_port,
+                "protocol": proto,
+                "hostIP": p.host_ip,
+            })
+        })
+        .collect();
+    let dns = config.dns_config.as_ref().map(
+        |d| serde_json::json!({"servers": d.servers, "searches": d.searches, "options": d.options}),
+    );
+    PodRequest {
+        name: &m.name,
+        namespace: &m.namespace,
+        uid: &m.uid,
+        port_mappings,
+        dns,
+    }
 }
 
 /// The one runtime handler berth has is the default one.
@@ -271,8 +369,9 @@ pub fn members(engine: &Engine, id: &str) -> Result<Vec<ContainerView>, Status> 
 }
 
 /// Stops the sandbox's containers, then its infra process (which frees
-/// its address). A sandbox that is not there is stopped.
-pub async fn stop(engine: &Arc<Engine>, id: &str) -> Result<(), Status> {
+/// its address), then runs the CNI's DEL. A sandbox that is not there is
+/// stopped.
+pub async fn stop(engine: &Arc<Engine>, cni: &Cni, id: &str) -> Result<(), Status> {
     let v = match find(engine, id) {
         Ok(v) => v,
         Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
@@ -281,7 +380,15 @@ pub async fn stop(engine: &Arc<Engine>, id: &str) -> Result<(), Status> {
     for c in members(engine, &v.record.id)? {
         stop_container(engine, &c.record.id, 0).await?;
     }
-    stop_container(engine, &v.record.id, 0).await
+    stop_container(engine, &v.record.id, 0).await?;
+    release_network(cni, &v.record.id).await
+}
+
+/// The CNI's DEL for a sandbox; an error the kubelet retries on.
+async fn release_network(cni: &Cni, id: &str) -> Result<(), Status> {
+    cni.detach(id)
+        .await
+        .map_err(|e| Status::internal(format!("failed to destroy network for sandbox {id}: {e:#}")))
 }
 
 /// Stops a container; one that is not running is stopped.
@@ -292,8 +399,9 @@ pub async fn stop_container(engine: &Engine, id: &str, timeout: i64) -> Result<(
     }
 }
 
-/// Removes the sandbox's containers and the sandbox, running or not.
-pub async fn remove(engine: &Arc<Engine>, id: &str) -> Result<(), Status> {
+/// Removes the sandbox's containers and the sandbox, running or not,
+/// with its network released first.
+pub async fn remove(engine: &Arc<Engine>, cni: &Cni, id: &str) -> Result<(), Status> {
     let v = match find(engine, id) {
         Ok(v) => v,
         Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
@@ -302,6 +410,8 @@ pub async fn remove(engine: &Arc<Engine>, id: &str) -> Result<(), Status> {
     for c in members(engine, &v.record.id)? {
         remove_container(engine, &c.record.id).await?;
     }
+    stop_container(engine, &v.record.id, 0).await?;
+    release_network(cni, &v.record.id).await?;
     remove_container(engine, &v.record.id).await
 }
 
@@ -353,8 +463,11 @@ pub fn summary(r: &ContainerRecord) -> pb::PodSandbox {
 }
 
 /// The CRI's status of a sandbox: its address on the pod network, its
-/// namespace modes.
-pub fn status_of(v: &ContainerView) -> pb::PodSandboxStatus {
+/// namespace modes. A CNI pod's addresses are its record's: kept while
+/// the network is, even when its infra process died, as containerd
+/// reports them.
+pub fn status_of(engine: &Engine, v: &ContainerView) -> pb::PodSandboxStatus {
+    let cni = crate::cni::record_of(engine, &v.record.id);
     let l = record_labels(&v.record);
     let mut parts = l
         .get(labels::NAMESPACES)
@@ -372,16 +485,24 @@ pub fn status_of(v: &ContainerView) -> pb::PodSandboxStatus {
         .find(|ip| !ip.is_empty())
         .unwrap_or_default();
     let running = v.record.state.status == RunState::Running;
+    let (ip, additional_ips) = match &cni {
+        Some(n) => (
+            n.ips.first().cloned().unwrap_or_default(),
+            n.ips
+                .iter()
+                .skip(1)
+                .map(|ip| pb::PodIp { ip: ip.clone() })
+                .collect(),
+        ),
+        // a stopped sandbox has given its address back
+        None => (if running { ip } else { String::new() }, Vec::new()),
+    };
     pb::PodSandboxStatus {
         id: v.record.id.clone(),
         metadata: Some(metadata(&l)),
         state: state(&v.record) as i32,
         created_at: nanos(&v.record.created),
-        network: Some(pb::PodSandboxNetworkStatus {
-            // a stopped sandbox has given its address back
-            ip: if running { ip } else { String::new() },
-            additional_ips: Vec::new(),
-        }),
+        network: Some(pb::PodSandboxNetworkStatus { ip, additional_ips }),
         linux: Some(pb::LinuxPodSandboxStatus {
             namespaces: Some(pb::Namespace {
                 options: Some(pb::NamespaceOption {
@@ -447,7 +568,7 @@ mod tests {
 
     #[test]
     fn a_sandbox_spec_holds_the_pods_settings() {
-        let spec = sandbox_spec(&config(), "pause:1").unwrap();
+        let spec = sandbox_spec(&config(), "pause:1", NetMode::Bridge).unwrap();
         assert_eq!(
             sandbox_name(config().metadata.as_ref().unwrap()),
             "k8s_POD_web_default_u-1_2"
@@ -488,7 +609,7 @@ mod tests {
             }),
             ..Default::default()
         });
-        let spec = sandbox_spec(&c, "pause:1").unwrap();
+        let spec = sandbox_spec(&c, "pause:1", NetMode::Host).unwrap();
         assert_eq!(spec.host_config.network_mode.as_deref(), Some("host"));
         assert_eq!(spec.host_config.pid_mode.as_deref(), Some("host"));
         assert_eq!(spec.host_config.ipc_mode.as_deref(), Some("host"));
@@ -501,25 +622,25 @@ mod tests {
         let mut c = config();
         c.metadata.as_mut().unwrap().name = String::new();
         assert_eq!(
-            sandbox_spec(&c, "p").unwrap_err().code(),
+            sandbox_spec(&c, "p", NetMode::Bridge).unwrap_err().code(),
             tonic::Code::InvalidArgument
         );
         let mut c = config();
         c.metadata.as_mut().unwrap().uid = "../../x".into();
         assert_eq!(
-            sandbox_spec(&c, "p").unwrap_err().code(),
+            sandbox_spec(&c, "p", NetMode::Bridge).unwrap_err().code(),
             tonic::Code::InvalidArgument
         );
         let mut c = config();
         c.metadata.as_mut().unwrap().namespace = "a_b".into();
         assert_eq!(
-            sandbox_spec(&c, "p").unwrap_err().code(),
+            sandbox_spec(&c, "p", NetMode::Bridge).unwrap_err().code(),
             tonic::Code::InvalidArgument
         );
         let mut c = config();
         c.port_mappings[0].container_port = 70000;
         assert_eq!(
-            sandbox_spec(&c, "p").unwrap_err().code(),
+            sandbox_spec(&c, "p", NetMode::Bridge).unwrap_err().code(),
             tonic::Code::InvalidArgument
         );
         assert!(check_handler("kata").is_err());

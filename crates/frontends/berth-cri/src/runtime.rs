@@ -10,6 +10,7 @@ use std::sync::Arc;
 use berth_engine::Engine;
 use tonic::{Request, Response, Status};
 
+use crate::cni::Cni;
 use crate::pb::{self, runtime_service_server::RuntimeService};
 use crate::streaming::{Pending, StreamingServer};
 use crate::{containers, pods, stats};
@@ -18,15 +19,53 @@ pub struct Runtime {
     engine: Arc<Engine>,
     rates: stats::CpuRates,
     streaming: Arc<StreamingServer>,
+    cni: Arc<Cni>,
 }
 
 impl Runtime {
-    pub fn new(engine: Arc<Engine>, streaming: Arc<StreamingServer>) -> Runtime {
+    pub fn new(engine: Arc<Engine>, streaming: Arc<StreamingServer>, cni: Arc<Cni>) -> Runtime {
         Runtime {
             engine,
             rates: stats::CpuRates::default(),
             streaming,
+            cni,
         }
+    }
+
+    /// NetworkReady: with a CNI configuration, whether it can be used (it
+    /// parses, and its plugins are there); without one, whether berth's
+    /// default bridge, where pods then go, exists.
+    fn network_condition(&self) -> pb::RuntimeCondition {
+        let (ready, message) = match self.cni.network() {
+            Ok(Some(_)) => (true, String::new()),
+            Ok(None) => (
+                self.engine.network_exists("bridge"),
+                "berth's default bridge network is missing".to_string(),
+            ),
+            Err(e) => (false, format!("Network plugin returns error: {e:#}")),
+        };
+        condition("NetworkReady", ready, "NetworkPluginNotReady", &message)
+    }
+
+    /// What `crictl info` shows of the CNI: its directories and the
+    /// network new pods go on.
+    fn cni_info(&self) -> serde_json::Value {
+        let dir = self.cni.directory();
+        let network = match self.cni.network() {
+            Ok(Some(l)) => serde_json::json!({
+                "file": l.file,
+                "name": l.name,
+                "cniVersion": l.cni_version,
+                "plugins": l.binaries(),
+            }),
+            Ok(None) => serde_json::json!("none: pods go on berth's default bridge"),
+            Err(e) => serde_json::json!(format!("{e:#}")),
+        };
+        serde_json::json!({
+            "confDir": dir.conf_dir,
+            "binDirs": dir.bin_dirs,
+            "network": network,
+        })
     }
 }
 
@@ -86,16 +125,9 @@ impl RuntimeService for Runtime {
         &self,
         req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        // pods without host networking go on berth's default bridge
-        let network = self.engine.network_exists("bridge");
         let conditions = vec![
             condition("RuntimeReady", true, "", ""),
-            condition(
-                "NetworkReady",
-                network,
-                "NetworkPluginNotReady",
-                "berth's default bridge network is missing",
-            ),
+            self.network_condition(),
         ];
         let mut info = HashMap::new();
         if req.into_inner().verbose {
@@ -107,6 +139,7 @@ impl RuntimeService for Runtime {
                 "cgroupDriver": "cgroupfs",
             });
             info.insert("config".to_string(), config.to_string());
+            info.insert("cni".to_string(), self.cni_info().to_string());
         }
         Ok(Response::new(pb::StatusResponse {
             status: Some(pb::RuntimeStatus { conditions }),
@@ -139,7 +172,7 @@ impl RuntimeService for Runtime {
         let config = req
             .config
             .ok_or_else(|| Status::invalid_argument("a sandbox config is required"))?;
-        let id = pods::run(&self.engine, &config, &req.runtime_handler).await?;
+        let id = pods::run(&self.engine, &self.cni, &config, &req.runtime_handler).await?;
         Ok(Response::new(pb::RunPodSandboxResponse {
             pod_sandbox_id: id,
         }))
@@ -149,7 +182,7 @@ impl RuntimeService for Runtime {
         &self,
         req: Request<pb::StopPodSandboxRequest>,
     ) -> Result<Response<pb::StopPodSandboxResponse>, Status> {
-        pods::stop(&self.engine, &req.into_inner().pod_sandbox_id).await?;
+        pods::stop(&self.engine, &self.cni, &req.into_inner().pod_sandbox_id).await?;
         Ok(Response::new(pb::StopPodSandboxResponse {}))
     }
 
@@ -157,7 +190,7 @@ impl RuntimeService for Runtime {
         &self,
         req: Request<pb::RemovePodSandboxRequest>,
     ) -> Result<Response<pb::RemovePodSandboxResponse>, Status> {
-        pods::remove(&self.engine, &req.into_inner().pod_sandbox_id).await?;
+        pods::remove(&self.engine, &self.cni, &req.into_inner().pod_sandbox_id).await?;
         Ok(Response::new(pb::RemovePodSandboxResponse {}))
     }
 
@@ -173,7 +206,7 @@ impl RuntimeService for Runtime {
             HashMap::new()
         };
         Ok(Response::new(pb::PodSandboxStatusResponse {
-            status: Some(pods::status_of(&v)),
+            status: Some(pods::status_of(&self.engine, &v)),
             info,
             containers_statuses: Vec::new(),
             timestamp: crate::now_nanos(),

@@ -126,6 +126,19 @@ pub struct ContainerRecord {
     /// the stopped container (dockerd's containers hold their layers)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff_ids: Vec<String>,
+    /// a CRI pod sandbox on a CNI network: its network namespace is pinned
+    /// and wired by the CRI, and outlives the container's starts and stops
+    /// (the CNI's DEL needs it). Set only from Rust, never from API JSON.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pod_netns: bool,
+}
+
+/// What callers inside the daemon mark a new record with; the Docker API
+/// sets none of them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    build_step: bool,
+    pod_netns: bool,
 }
 
 /// What waiters need to know, published on every state change.
@@ -412,19 +425,38 @@ impl Engine {
         name: Option<&str>,
         spec: ContainerSpec,
     ) -> Result<(String, Vec<String>)> {
-        self.create_container(name, spec, false).await
+        self.create_container(name, spec, Marks::default()).await
+    }
+
+    /// A CRI pod sandbox whose network namespace the caller pins and wires
+    /// ([`Engine::pin_pod_netns`]): the container joins it at each start
+    /// and leaves it in place at each stop.
+    pub async fn pod_sandbox_create(
+        &self,
+        name: Option<&str>,
+        spec: ContainerSpec,
+    ) -> Result<(String, Vec<String>)> {
+        let marks = Marks {
+            pod_netns: true,
+            ..Marks::default()
+        };
+        self.create_container(name, spec, marks).await
     }
 
     /// A build's step container, marked as such from its first record.
     pub(crate) async fn create_step_container(&self, spec: ContainerSpec) -> Result<String> {
-        Ok(self.create_container(None, spec, true).await?.0)
+        let marks = Marks {
+            build_step: true,
+            ..Marks::default()
+        };
+        Ok(self.create_container(None, spec, marks).await?.0)
     }
 
     async fn create_container(
         &self,
         name: Option<&str>,
         spec: ContainerSpec,
-        build_step: bool,
+        marks: Marks,
     ) -> Result<(String, Vec<String>)> {
         let image_name = spec
             .config
@@ -574,8 +606,9 @@ impl Engine {
             primary_detached: false,
             primary_mac: None,
             legacy_links,
-            build_step,
+            build_step: marks.build_step,
             diff_ids: Vec::new(),
+            pod_netns: marks.pod_netns,
         };
         let entry = self.insert_new(requested_name, rec)?;
         self.container_event(&entry.record(), "create", &[]);
@@ -1078,6 +1111,14 @@ impl Engine {
         // a record left with endpoints by a crash: give them back first
         if !rec.endpoints.is_empty() || !rec.published.is_empty() {
             self.release_network(e);
+        }
+        // a namespace made anew would lack what the CRI's plugins put in it
+        if rec.pod_netns && self.pod_netns(&id).is_none() {
+            let err = Error::Internal(anyhow::anyhow!(
+                "the pod's network namespace is gone: its sandbox must be made again"
+            ));
+            self.record_start_failure(e, 128, &format!("{err}"));
+            return Err(err);
         }
         if let Err(err) = self.attach_swarm_networks(&rec).await {
             self.record_start_failure(e, 128, &format!("{err}"));
@@ -2731,6 +2772,7 @@ mod restart_tests {
             legacy_links: Default::default(),
             build_step: false,
             diff_ids: vec![],
+            pod_netns: false,
         }
     }
 

@@ -40,6 +40,19 @@ pub(crate) fn endpoint_network(mode: &str) -> Option<&str> {
     }
 }
 
+/// Whether `path` is a namespace's bind mount: its device is nsfs's, not
+/// its directory's.
+fn netns_pinned(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(file), Some(Ok(dir))) = (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) else {
+        return false;
+    };
+    file.dev() != dir.dev()
+}
+
 /// `err` with dockerd's words of the step that failed before its own,
 /// keeping its kind (a missing network stays a 404).
 fn setup_failed(err: Error, step: &str) -> Error {
@@ -56,9 +69,57 @@ impl Engine {
         self.cfg.exec_root.join("netns").join(id)
     }
 
-    /// The namespace a container joins, once its endpoints are set up.
+    /// The namespace a container joins, once its endpoints are set up (or
+    /// always, for a pod sandbox whose namespace the CRI wires).
     pub(crate) fn container_netns(&self, rec: &ContainerRecord) -> Option<PathBuf> {
-        (!rec.endpoints.is_empty()).then(|| self.netns_path(&rec.id))
+        (rec.pod_netns || !rec.endpoints.is_empty()).then(|| self.netns_path(&rec.id))
+    }
+
+    /// Pins a new network namespace for pod sandbox `id` (one pinned
+    /// already stays, with what the CRI put in it); its path.
+    pub fn pin_pod_netns(&self, id: &str) -> Result<PathBuf> {
+        let path = self.netns_path(id);
+        if !netns_pinned(&path) {
+            let _ = links::remove_netns(&path);
+            links::create_netns(&path).map_err(Error::Internal)?;
+        }
+        Ok(path)
+    }
+
+    /// Where pod sandbox `id`'s namespace is pinned, if it is.
+    pub fn pod_netns(&self, id: &str) -> Option<PathBuf> {
+        let path = self.netns_path(id);
+        netns_pinned(&path).then_some(path)
+    }
+
+    /// Lets go of pod sandbox `id`'s namespace. Idempotent.
+    pub fn unpin_pod_netns(&self, id: &str) -> Result<()> {
+        links::remove_netns(&self.netns_path(id)).map_err(Error::Internal)
+    }
+
+    /// The CRI's record of pod sandbox `id`'s network (its JSON is the
+    /// CRI's: the engine only keeps it, durably, beside its own records).
+    pub fn pod_network(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        use berth_store::MetadataStoreExt;
+        Ok(self.meta.get_json(berth_store::Table::PodNetworks, id)?)
+    }
+
+    pub fn put_pod_network(&self, id: &str, record: &serde_json::Value) -> Result<()> {
+        use berth_store::MetadataStoreExt;
+        Ok(self
+            .meta
+            .put_json(berth_store::Table::PodNetworks, id, record)?)
+    }
+
+    pub fn delete_pod_network(&self, id: &str) -> Result<()> {
+        use berth_store::MetadataStoreExt;
+        Ok(self.meta.delete(berth_store::Table::PodNetworks, id)?)
+    }
+
+    /// Every pod network recorded, by sandbox id.
+    pub fn pod_networks(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        use berth_store::MetadataStoreExt;
+        Ok(self.meta.list_json(berth_store::Table::PodNetworks)?)
     }
 
     /// For `--network container:NAME`: the running container whose
@@ -568,6 +629,10 @@ impl Engine {
         self.unpublish(rec, &rec.published);
         for ep in rec.endpoints.values() {
             self.networks.detach(ep);
+        }
+        // a pod's namespace goes only after the CNI's DEL, which needs it
+        if rec.pod_netns {
+            return;
         }
         if let Err(e) = links::remove_netns(&self.netns_path(&rec.id)) {
             tracing::warn!(container = %&rec.id[..12], error = %e, "removing network namespace");

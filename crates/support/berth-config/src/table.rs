@@ -202,6 +202,20 @@ macro_rules! with_settings {
                 file: "cri-sandbox-image" String,
                 default: "registry.k8s.io/pause:3.10".into(),
             }
+            /// the CRI's CNI network configurations; "none" keeps pods on berth's bridge
+            cni_conf_dir: PathBuf {
+                // the lexically first .conf, .conflist or .json is the pods' network
+                flag: (long) Option<PathBuf>,
+                file: "cni-conf-dir" PathBuf,
+                default: PathBuf::from("/etc/cni/net.d"),
+            }
+            /// a directory of CNI plugins (repeatable; searched in order)
+            cni_bin_dirs: Vec<PathBuf> {
+                // Debian's containernetworking-plugins first, upstream's place second
+                flag: (long = "cni-bin-dir", value_name = "CNI_BIN_DIR") Vec<PathBuf>,
+                file: "cni-bin-dirs" Vec<PathBuf>,
+                default: vec![PathBuf::from("/usr/lib/cni"), PathBuf::from("/opt/cni/bin")],
+            }
             /// a key=value label of the daemon (shown by `info`)
             labels: Vec<String> {
                 flag: (long = "label") Vec<String>,

@@ -71,6 +71,23 @@ fn mirrors_of_other_registries() {
 }
 
 #[test]
+fn cni_directories_default_to_debians_and_come_from_flags_or_daemon_json() {
+    let s = merge(Flags::default(), "{}").unwrap();
+    assert_eq!(s.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+    assert_eq!(
+        s.cni_bin_dirs,
+        [PathBuf::from("/usr/lib/cni"), PathBuf::from("/opt/cni/bin")]
+    );
+    let s = merge(
+        Flags::default(),
+        r#"{"cni-conf-dir": "none", "cni-bin-dirs": ["/x"]}"#,
+    )
+    .unwrap();
+    assert_eq!(s.cni_conf_dir, PathBuf::from("none"));
+    assert_eq!(s.cni_bin_dirs, [PathBuf::from("/x")]);
+}
+
+#[test]
 fn the_cri_socket_follows_the_exec_root_and_daemon_json_turns_it_off() {
     let s = merge(Flags::default(), r#"{"exec-root": "/r"}"#).unwrap();
     assert_eq!(s.cri_socket, "unix:///r/cri.sock");
@@ -231,7 +248,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
          `exec-root`, `hosts`, `log-level`, `pidfile`, `debug`, `group`, `live-restore`, \
          `init`, `init-path`, `bip`, `fixed-cidr`, `default-address-pools`, \
          `insecure-registries`, `registry-mirrors`, `registry-mirrors-for`, `max-concurrent-downloads`, \
-         `max-concurrent-uploads`, `metrics-addr`, `cri-socket`, `cri-stream-address`, `cri-sandbox-image`, `labels`, `log-driver`, `log-opts`, \
+         `max-concurrent-uploads`, `metrics-addr`, `cri-socket`, `cri-stream-address`, `cri-sandbox-image`, `cni-conf-dir`, `cni-bin-dirs`, `labels`, `log-driver`, `log-opts`, \
          `experimental` at line 1 column 33"
     );
     let err = parse_file(
@@ -249,7 +266,7 @@ fn unknown_keys_get_dockers_message_with_the_key_list() {
         err.to_string(),
         "invalid configuration in type.json: invalid type: string \"yes\", expected a boolean at line 1 column 14"
     );
-    assert_eq!(FileConfig::KEYS.len(), 26);
+    assert_eq!(FileConfig::KEYS.len(), 28);
     assert!(!FileConfig::KEYS.contains(&"certs-dir"), "a flag only");
 }
 
