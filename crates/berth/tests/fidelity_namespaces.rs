@@ -105,6 +105,39 @@ fn pid_modes_share_the_hosts_or_another_containers_namespace() {
     );
     assert_eq!(ns, daemon_ns(&d, "pid"));
 
+    // a container sharing another's namespace takes its children with it
+    // when its init exits (runc's delete kills what is left in its cgroup):
+    // none outlives it in the donor's namespace, holding its output open
+    run(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "parent",
+            "--pid",
+            "container:top",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; sleep 777 & wait",
+        ],
+    );
+    let seen = |what: &str| run(&d, &["exec", "top", "ps", "-o", "args"]).contains(what);
+    let started = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        seen("sleep 777")
+    });
+    assert!(started, "the child runs in the donor's namespace");
+    let t = std::time::Instant::now();
+    run(&d, &["stop", "-t", "0", "parent"]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(4),
+        "the stop waited {:?} on a child holding the output",
+        t.elapsed()
+    );
+    assert!(!seen("sleep 777"), "the child went with its container");
+
     // a stopped donor fails the start with dockerd's system error
     run(&d, &["stop", "-t", "0", "top"]);
     let o = d.docker(&["start", "peer"]);

@@ -233,6 +233,21 @@ fn remove_cgroup_dir(d: &Path) -> Result<()> {
     if !d.exists() {
         return Ok(());
     }
+    kill_cgroup(d)?;
+    // a few tries within ~100 ms, as libcontainer
+    let mut delay = Duration::from_millis(10);
+    for attempt in 1..=4u32 {
+        if fs::remove_dir(d).is_ok() {
+            return Ok(());
+        }
+        thread::sleep(delay);
+        delay = (delay * attempt).min(Duration::from_millis(100));
+    }
+    anyhow::bail!("could not delete {}", d.display())
+}
+
+/// SIGKILLs every process in the cgroup directory `d`.
+fn kill_cgroup(d: &Path) -> Result<()> {
     let kill = d.join("cgroup.kill");
     if kill.exists() {
         fs::write(&kill, "1").with_context(|| format!("writing {}", kill.display()))?;
@@ -244,16 +259,22 @@ fn remove_cgroup_dir(d: &Path) -> Result<()> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-    // a few tries within ~100 ms, as libcontainer
-    let mut delay = Duration::from_millis(10);
-    for attempt in 1..=4u32 {
-        if fs::remove_dir(d).is_ok() {
-            return Ok(());
+    Ok(())
+}
+
+/// Once the init process is gone, kills what is left of the container. A
+/// container with a pid namespace of its own has nothing left (the kernel
+/// killed the rest with its init); one sharing another's (a pod's, `--pid
+/// container:`, `--pid host`) may have children that would outlive it and
+/// hold its output open, as runc's delete knows.
+fn kill_leftovers(cgroup_dirs: &[PathBuf]) {
+    for d in cgroup_dirs {
+        if d.exists()
+            && let Err(e) = kill_cgroup(d)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "killing what the container left");
         }
-        thread::sleep(delay);
-        delay = (delay * attempt).min(Duration::from_millis(100));
     }
-    anyhow::bail!("could not delete {}", d.display())
 }
 
 /// Whether libcontainer's saved config names hooks (poststart ones would
@@ -422,6 +443,10 @@ pub(crate) fn serve(
     // created: wait for the daemon to connect its attachers and say start
     let started = await_start(&start_rx, log_error, lifecycle, pid);
 
+    let cgroup_dirs = cgroup
+        .as_deref()
+        .map(crate::join::cgroup_dirs)
+        .unwrap_or_default();
     let cgroup = cgroup.map(|p| berth_cgroups::Cgroup::new(berth_cgroups::Mounts::discover(), &p));
     if started {
         // from here on the shim mostly waits: give back what creating the
@@ -433,6 +458,7 @@ pub(crate) fn serve(
             .spawn(move || sh.quiet.run())?;
     }
     let code = reap(&shared, pid);
+    kill_leftovers(&cgroup_dirs);
     // the container's pid namespace is gone, so the pipes reach EOF; the
     // timeout only guards against a writer that escaped the namespace
     for _ in 0..expected_outputs {
