@@ -1197,6 +1197,8 @@ fn cni_pods_with_debians_plugins() {
     assert!(released, "docker rm -f released {ip2}");
 
     // killed between the ADD and its record: the restart undoes the ADD
+    let netns_dir = d.exec_root().join("netns");
+    let netns_of = |id: &str| netns_dir.join(id);
     d.env = vec![("BERTH_CRASH_AT".into(), "cri-cni-after-add".into())];
     d.restart_after_kill9();
     let o = crictl(
@@ -1209,7 +1211,6 @@ fn cni_pods_with_debians_plugins() {
     assert_ne!(code(&o), 0, "the daemon died in the call");
     d.env.clear();
     d.restart_after_kill9();
-    // the CRI answers once its recovery has run
     let left = json(
         &crictl(&d, &["pods", "-o", "json", "--name", "cni3"]),
         "pods",
@@ -1218,18 +1219,59 @@ fn cni_pods_with_debians_plugins() {
         left["items"][0]["state"], "SANDBOX_NOTREADY",
         "the half-made pod stays for the kubelet to remove: {left}"
     );
-    let held: Vec<String> = std::fs::read_dir(d.dir.path().join("cni-ipam/berth-cni-test"))
-        .map(|e| {
-            e.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let half_made = left["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reserved = || -> Vec<String> {
+        std::fs::read_dir(d.dir.path().join("cni-ipam/berth-cni-test"))
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|f| f.starts_with("10.88."))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // recovery runs beside the serving CRI
+    let undone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        reserved().is_empty() && !netns_of(&half_made).exists()
+    });
     assert!(
-        held.iter().all(|f| !f.starts_with("10.88.")),
-        "no address stays reserved: {held:?}"
+        undone,
+        "no address stays reserved ({:?}) and no namespace pinned",
+        reserved()
     );
     assert!(!nat_rules(&d).contains("12003"), "{}", nat_rules(&d));
+    assert_eq!(pod_ip(&d, &half_made), "");
+
+    // killed after the DEL, before the record went: the next stop repeats
+    // the DEL and finishes
+    let pod6 = ok(
+        &crictl(
+            &d,
+            &[
+                "runp",
+                &write_json(&d, "cni6.json", &pod_config("cni6", 12006)),
+            ],
+        ),
+        "runp",
+    )
+    .trim()
+    .to_string();
+    let ip6 = pod_ip(&d, &pod6);
+    d.env = vec![("BERTH_CRASH_AT".into(), "cri-cni-after-del".into())];
+    d.restart_after_kill9();
+    let o = crictl(&d, &["stopp", &pod6]);
+    assert_ne!(code(&o), 0, "the daemon died in the call");
+    d.env.clear();
+    d.restart_after_kill9();
+    ok(&crictl(&d, &["stopp", &pod6]), "stopp again");
+    assert_eq!(reservation(&d, &ip6), None, "{ip6} released");
+    assert!(!netns_of(&pod6).exists(), "the namespace was unpinned");
+    assert_eq!(pod_ip(&d, &pod6), "");
+    assert!(!nat_rules(&d).contains("12006"), "{}", nat_rules(&d));
 
     // a plugin that is not there: reported, and no pod is made
     write_cni_config(&d, "no-such-plugin");

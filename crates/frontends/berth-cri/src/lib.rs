@@ -70,7 +70,7 @@ pub async fn serve(
     let cni = cni::Cni::new(engine.clone());
     // what a crash left half done is undone before the kubelet asks again
     cni.watch_removals();
-    cni.recover().await;
+    cni.recover();
     let runtime = pb::runtime_service_server::RuntimeServiceServer::new(runtime::Runtime::new(
         engine.clone(),
         streaming,

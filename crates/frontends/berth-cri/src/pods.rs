@@ -374,7 +374,8 @@ pub fn members(engine: &Engine, id: &str) -> Result<Vec<ContainerView>, Status> 
 pub async fn stop(engine: &Arc<Engine>, cni: &Cni, id: &str) -> Result<(), Status> {
     let v = match find(engine, id) {
         Ok(v) => v,
-        Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
+        // removed behind the CRI's back: a DEL that failed then is retried
+        Err(s) if s.code() == tonic::Code::NotFound => return release_gone(cni, id).await,
         Err(s) => return Err(s),
     };
     for c in members(engine, &v.record.id)? {
@@ -382,6 +383,16 @@ pub async fn stop(engine: &Arc<Engine>, cni: &Cni, id: &str) -> Result<(), Statu
     }
     stop_container(engine, &v.record.id, 0).await?;
     release_network(cni, &v.record.id).await
+}
+
+/// The DEL of a sandbox that is gone, when the kubelet names it by its full
+/// id (a record is kept under nothing else).
+async fn release_gone(cni: &Cni, id: &str) -> Result<(), Status> {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        release_network(cni, id).await
+    } else {
+        Ok(())
+    }
 }
 
 /// The CNI's DEL for a sandbox; an error the kubelet retries on.
@@ -404,7 +415,8 @@ pub async fn stop_container(engine: &Engine, id: &str, timeout: i64) -> Result<(
 pub async fn remove(engine: &Arc<Engine>, cni: &Cni, id: &str) -> Result<(), Status> {
     let v = match find(engine, id) {
         Ok(v) => v,
-        Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
+        // removed behind the CRI's back: a DEL that failed then is retried
+        Err(s) if s.code() == tonic::Code::NotFound => return release_gone(cni, id).await,
         Err(s) => return Err(s),
     };
     for c in members(engine, &v.record.id)? {
@@ -485,7 +497,10 @@ pub fn status_of(engine: &Engine, v: &ContainerView) -> pb::PodSandboxStatus {
         .find(|ip| !ip.is_empty())
         .unwrap_or_default();
     let running = v.record.state.status == RunState::Running;
+    // as containerd: no address once the namespace is gone
+    let pinned = cni.is_some() && engine.pod_netns(&v.record.id).is_some();
     let (ip, additional_ips) = match &cni {
+        Some(_) if !pinned => (String::new(), Vec::new()),
         Some(n) => (
             n.ips.first().cloned().unwrap_or_default(),
             n.ips

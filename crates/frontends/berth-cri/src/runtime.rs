@@ -96,6 +96,17 @@ fn running_container(engine: &Engine, id: &str) -> Result<String, Status> {
     Ok(v.record.id)
 }
 
+/// Runs a pod's setup or teardown to its end even if the kubelet's call
+/// is cancelled (a dropped call would skip the undoing of a half-made
+/// network), as containerd does with its detached contexts.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Status::internal(format!("a pod operation failed: {e}")))?
+}
+
 fn condition(kind: &str, ready: bool, reason: &str, message: &str) -> pb::RuntimeCondition {
     pb::RuntimeCondition {
         r#type: kind.into(),
@@ -172,7 +183,11 @@ impl RuntimeService for Runtime {
         let config = req
             .config
             .ok_or_else(|| Status::invalid_argument("a sandbox config is required"))?;
-        let id = pods::run(&self.engine, &self.cni, &config, &req.runtime_handler).await?;
+        let id = {
+            let (engine, cni) = (self.engine.clone(), self.cni.clone());
+            detached(async move { pods::run(&engine, &cni, &config, &req.runtime_handler).await })
+                .await?
+        };
         Ok(Response::new(pb::RunPodSandboxResponse {
             pod_sandbox_id: id,
         }))
@@ -182,7 +197,9 @@ impl RuntimeService for Runtime {
         &self,
         req: Request<pb::StopPodSandboxRequest>,
     ) -> Result<Response<pb::StopPodSandboxResponse>, Status> {
-        pods::stop(&self.engine, &self.cni, &req.into_inner().pod_sandbox_id).await?;
+        let (engine, cni) = (self.engine.clone(), self.cni.clone());
+        let id = req.into_inner().pod_sandbox_id;
+        detached(async move { pods::stop(&engine, &cni, &id).await }).await?;
         Ok(Response::new(pb::StopPodSandboxResponse {}))
     }
 
@@ -190,7 +207,9 @@ impl RuntimeService for Runtime {
         &self,
         req: Request<pb::RemovePodSandboxRequest>,
     ) -> Result<Response<pb::RemovePodSandboxResponse>, Status> {
-        pods::remove(&self.engine, &self.cni, &req.into_inner().pod_sandbox_id).await?;
+        let (engine, cni) = (self.engine.clone(), self.cni.clone());
+        let id = req.into_inner().pod_sandbox_id;
+        detached(async move { pods::remove(&engine, &cni, &id).await }).await?;
         Ok(Response::new(pb::RemovePodSandboxResponse {}))
     }
 

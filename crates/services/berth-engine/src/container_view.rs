@@ -123,10 +123,15 @@ impl Engine {
                 work: work.display().to_string(),
                 merged: self.rootfs_dir(&rec.id).display().to_string(),
             },
-            sandbox_key: self
-                .container_netns(&rec)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            // a pod's namespace is shown while it is pinned: after its
+            // CNI DEL (or a reboot) there is none
+            sandbox_key: if rec.pod_netns {
+                self.pod_netns(&rec.id)
+            } else {
+                self.container_netns(&rec)
+            }
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
             networks: self.network_attachments(&rec),
             mounts: self.mount_points(&rec.mounts),
             image_present: self.images.r().images.contains_key(&rec.image_id),

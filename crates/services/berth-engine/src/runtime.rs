@@ -174,14 +174,16 @@ impl Engine {
         if !running {
             v["read"] = json!("0001-01-01T00:00:00Z");
         }
-        let own_netns = !matches!(
-            rec.host_config.network_mode.as_deref(),
-            Some("host") | Some("none")
-        ) && !rec
-            .host_config
-            .network_mode
-            .as_deref()
-            .is_some_and(|m| m.starts_with("container:"));
+        // a CRI pod on CNI is `none` to Docker, with the plugins' eth0
+        let own_netns = rec.pod_netns
+            || !matches!(
+                rec.host_config.network_mode.as_deref(),
+                Some("host") | Some("none")
+            ) && !rec
+                .host_config
+                .network_mode
+                .as_deref()
+                .is_some_and(|m| m.starts_with("container:"));
         if running && own_netns {
             let nets = net_dev(rec.state.pid);
             if !nets.is_empty() {

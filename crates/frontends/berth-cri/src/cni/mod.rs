@@ -153,6 +153,13 @@ impl Cni {
         self.save(id, &rec)?;
         let added = self.add_all(id, &rec, &loopback, list).await;
         let out = match added {
+            // containerd's check: a pod without an address on eth0 is no pod
+            Ok((_, pod_result)) if plugin::pod_ips(&pod_result, POD_IF).is_empty() => {
+                let e = anyhow::anyhow!(
+                    "failed to find network info for sandbox: the plugins gave {POD_IF} no address"
+                );
+                Err(self.undo(id, &rec, e).await)
+            }
             Ok((lo, pod_result)) => {
                 berth_core::crash_point("cri-cni-after-add");
                 rec.ips = plugin::pod_ips(&pod_result, POD_IF);
@@ -205,18 +212,32 @@ impl Cni {
     }
 
     /// Runs DEL for sandbox `id`'s network, then unpins its namespace and
-    /// deletes its record. A sandbox without a record has nothing to do.
+    /// deletes its record. A sandbox without a record has no DEL to run,
+    /// but a pin a crash left after the record went is let go.
     pub async fn detach(&self, id: &str) -> Result<()> {
         let lock = self.lock_of(id);
         let guard = lock.lock().await;
         let out = match self.record(id) {
             Some(rec) => self.release(id, &rec).await,
+            None if self.owns_netns(id) => {
+                self.engine.unpin_pod_netns(id).map_err(anyhow::Error::new)
+            }
             None => Ok(()),
         };
         drop(guard);
         drop(lock);
         self.sweep_locks();
         out
+    }
+
+    /// Whether the pin of `id`, if any, is the CRI's to let go: its sandbox
+    /// is a CNI pod's, or gone (a bridge pod's namespace is the engine's).
+    fn owns_netns(&self, id: &str) -> bool {
+        match self.engine.container_inspect(id, false) {
+            Ok(v) => v.record.id == id && v.record.pod_netns,
+            Err(EngineError::NotFound(_)) => true,
+            Err(_) => false,
+        }
     }
 
     /// DEL of each attachment (loopback first, as containerd does). A DEL
@@ -248,33 +269,39 @@ impl Cni {
             return Err(e.context(format!("releasing the network of sandbox {}", short(id))));
         }
         berth_core::crash_point("cri-cni-after-del");
-        self.engine
-            .delete_pod_network(id)
-            .context("forgetting the pod's network")?;
+        // the pin goes first: a record without a pin is DEL'd again (with
+        // no namespace, harmlessly), a pin without a record would leak
         self.engine
             .unpin_pod_netns(id)
             .map_err(anyhow::Error::new)?;
+        self.engine
+            .delete_pod_network(id)
+            .context("forgetting the pod's network")?;
         Ok(())
     }
 
-    /// Before the CRI serves: undoes ADDs a crash cut short, and releases
-    /// the networks of sandboxes removed while the daemon was down (or
-    /// removed before their DEL ran).
-    pub async fn recover(&self) {
-        self.release_stale(true).await
+    /// Before the CRI serves: finds the ADDs a crash cut short and the
+    /// networks of sandboxes removed while the daemon was down (or before
+    /// their DEL ran), and releases them in the background: a hung plugin
+    /// must not keep the CRI from serving.
+    pub fn recover(self: &Arc<Self>) {
+        for id in self.stale(true) {
+            self.spawn_detach(id);
+        }
     }
 
-    /// Releases the networks of sandboxes that are gone and, with
-    /// `half_made` (only before serving, when no ADD can be under way),
-    /// those whose ADD never finished.
-    async fn release_stale(&self, half_made: bool) {
+    /// The sandboxes whose recorded networks are to be released: those
+    /// whose sandbox is gone and, with `half_made` (only before serving,
+    /// when no ADD can be under way), those whose ADD never finished.
+    fn stale(&self, half_made: bool) -> Vec<String> {
         let recs = match self.engine.pod_networks() {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "listing pod networks");
-                return;
+                return Vec::new();
             }
         };
+        let mut out = Vec::new();
         for (id, rec) in recs {
             let Ok(rec) = serde_json::from_value::<PodNetwork>(rec) else {
                 tracing::warn!(sandbox = %short(&id), "a pod network record that does not read is kept");
@@ -284,28 +311,45 @@ impl Cni {
                 self.engine.container_inspect(&id, false),
                 Err(EngineError::NotFound(_))
             );
-            if (gone || (half_made && rec.phase == Phase::Adding))
-                && let Err(e) = self.detach(&id).await
-            {
-                tracing::warn!(sandbox = %short(&id), error = %format!("{e:#}"), "releasing a pod network");
+            if gone || (half_made && rec.phase == Phase::Adding) {
+                out.push(id);
             }
         }
+        out
+    }
+
+    fn spawn_detach(self: &Arc<Self>, id: String) {
+        let cni = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = cni.detach(&id).await {
+                tracing::warn!(sandbox = %short(&id), error = %format!("{e:#}"), "releasing a pod network");
+            }
+        });
     }
 
     /// Releases the network of a sandbox removed through the Docker API
-    /// (`docker rm -f`), which the CRI's own calls did not see.
+    /// (`docker rm -f`), which the CRI's own calls did not see; and once a
+    /// minute those of sandboxes that are gone while their DEL failed, so
+    /// that a plugin's passing failure does not leak an address for good.
     pub fn watch_removals(self: &Arc<Self>) {
         let cni = self.clone();
         let (_, mut rx) = self.engine.events().subscribe(None);
         tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
-                let ev = match rx.recv().await {
-                    Ok(ev) => ev,
-                    Err(RecvError::Lagged(_)) => {
-                        // some were missed: a pass over the records finds them
-                        cni.release_stale(false).await;
+                let received = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = sweep.tick() => {
+                        for id in cni.stale(false) {
+                            cni.spawn_detach(id);
+                        }
                         continue;
                     }
+                };
+                let ev = match received {
+                    Ok(ev) => ev,
+                    // missed events wait for the next sweep
+                    Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => return,
                 };
                 let sandbox = ev
@@ -314,12 +358,8 @@ impl Cni {
                     .get(crate::labels::KIND)
                     .map(String::as_str)
                     == Some(crate::labels::SANDBOX);
-                if ev.kind == "container"
-                    && ev.action == "destroy"
-                    && sandbox
-                    && let Err(e) = cni.detach(&ev.actor.id).await
-                {
-                    tracing::warn!(sandbox = %short(&ev.actor.id), error = %format!("{e:#}"), "releasing a removed pod's network");
+                if ev.kind == "container" && ev.action == "destroy" && sandbox {
+                    cni.spawn_detach(ev.actor.id.clone());
                 }
             }
         });

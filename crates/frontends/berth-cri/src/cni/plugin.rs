@@ -52,14 +52,20 @@ pub async fn del(list: &NetworkList, inv: &Invocation<'_>, result: Option<&Value
     let mut first_err = None;
     for p in list.plugins.iter().rev() {
         let stdin = plugin_config(list, p, inv.capability_args, prev);
-        if let Err(e) = run(inv, "DEL", plugin_type(p)?, &stdin).await {
-            // go-cni's rule: what is not found is already deleted
-            if !format!("{e:#}").contains("not found") && first_err.is_none() {
-                first_err = Some(e);
-            }
+        if let Err(e) = run(inv, "DEL", plugin_type(p)?, &stdin).await
+            && !already_deleted(&format!("{e:#}"))
+            && first_err.is_none()
+        {
+            first_err = Some(e);
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+/// go-cni's rule: a DEL that finds nothing has nothing to delete. A
+/// missing program (iptables) is not such a "not found": the rules stay.
+fn already_deleted(words: &str) -> bool {
+    words.contains("not found") && !words.contains("executable file not found")
 }
 
 /// A plugin's stdin: its object with the list's name and version, the
@@ -110,28 +116,61 @@ async fn run(inv: &Invocation<'_>, command: &str, kind: &str, stdin: &Value) -> 
         .spawn()
         .with_context(|| format!("running CNI plugin {}", bin.display()))?;
     let bytes = serde_json::to_vec(stdin)?;
-    let mut input = child.stdin.take().context("the plugin's stdin")?;
-    let output = async move {
-        // a plugin that exits without reading gives EPIPE: its exit says why
-        let _ = input.write_all(&bytes).await;
-        drop(input);
-        child.wait_with_output().await
+    let (input, out, err) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let finished = async {
+        // the input is written while the output is read: a plugin may
+        // answer before it has read everything
+        let write = async move {
+            if let Some(mut input) = input {
+                // a plugin that exits without reading gives EPIPE: its exit says why
+                let _ = input.write_all(&bytes).await;
+            }
+        };
+        let ((), out, err) = tokio::join!(write, read_bounded(out), read_bounded(err));
+        if out.1 || err.1 {
+            let _ = child.start_kill();
+        }
+        (out, err, child.wait().await)
     };
-    let out = tokio::time::timeout(PLUGIN_TIMEOUT, output)
+    let ((stdout, over), (stderr, _), status) = tokio::time::timeout(PLUGIN_TIMEOUT, finished)
         .await
-        .map_err(|_| anyhow!("CNI plugin {kind} {command} timed out after 2 minutes"))?
-        .with_context(|| format!("waiting for CNI plugin {kind}"))?;
-    if out.stdout.len() > MAX_OUTPUT_BYTES {
+        .map_err(|_| anyhow!("CNI plugin {kind} {command} timed out after 2 minutes"))?;
+    let status = status.with_context(|| format!("waiting for CNI plugin {kind}"))?;
+    if over {
         bail!("CNI plugin {kind} {command} printed more than 1 MiB");
     }
-    if !out.status.success() {
+    if !status.success() {
         bail!(
             "plugin type={kind:?} failed ({}): {}",
             command.to_lowercase(),
-            failure_words(&out.stdout, &out.stderr)
+            failure_words(&stdout, &stderr)
         );
     }
-    Ok(out.stdout)
+    Ok(stdout)
+}
+
+/// Up to [`MAX_OUTPUT_BYTES`] of a plugin's output, and whether it wrote
+/// more (then the plugin is killed).
+async fn read_bounded<R: tokio::io::AsyncRead + Unpin>(r: Option<R>) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    if let Some(r) = r {
+        let _ = r
+            .take(MAX_OUTPUT_BYTES as u64 + 1)
+            .read_to_end(&mut buf)
+            .await;
+    }
+    let over = buf.len() > MAX_OUTPUT_BYTES;
+    buf.truncate(MAX_OUTPUT_BYTES);
+    (buf, over)
+}
+
+/// What of a plugin's words goes into an error: a status message travels
+/// in an HTTP/2 header.
+const MAX_WORDS: usize = 2000;
+
+fn clip(s: &str) -> String {
+    s.chars().take(MAX_WORDS).collect()
 }
 
 /// A failed plugin's words: the error object's msg and details (on
@@ -142,9 +181,9 @@ fn failure_words(stdout: &[u8], stderr: &[u8]) -> String {
         let details = v.get("details").and_then(Value::as_str).unwrap_or_default();
         if !msg.is_empty() {
             return if details.is_empty() {
-                msg.to_string()
+                clip(msg)
             } else {
-                format!("{msg}: {details}")
+                clip(&format!("{msg}: {details}"))
             };
         }
     }
@@ -154,7 +193,7 @@ fn failure_words(stdout: &[u8], stderr: &[u8]) -> String {
     if s.is_empty() {
         "it exited with an error and said nothing".into()
     } else {
-        s.chars().take(2000).collect()
+        clip(s)
     }
 }
 
@@ -273,5 +312,18 @@ mod tests {
             failure_words(b"", b""),
             "it exited with an error and said nothing"
         );
+        let long = format!(r#"{{"code":999,"msg":"{}"}}"#, "x".repeat(10_000));
+        assert_eq!(failure_words(long.as_bytes(), b"").len(), MAX_WORDS);
+    }
+
+    #[test]
+    fn a_del_that_finds_nothing_is_done_but_a_missing_program_is_not() {
+        assert!(already_deleted(
+            "chain CNI-DN-1 not found in iptables table nat"
+        ));
+        assert!(!already_deleted(
+            "failed to locate iptables: exec: \"iptables\": executable file not found in $PATH"
+        ));
+        assert!(!already_deleted("permission denied"));
     }
 }
