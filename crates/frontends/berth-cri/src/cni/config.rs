@@ -228,7 +228,17 @@ impl Directory {
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // non-blocking: a FIFO put in the file's place must not hang the
+    // caller; what was opened is checked, not what the name was before
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        bail!("{}: not a regular file", path.display());
+    }
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -335,6 +345,11 @@ mod tests {
             bin_dirs: Vec::new(),
         };
         assert_eq!(off.load().unwrap(), None);
+        // a FIFO in a configuration's place is refused, not waited on
+        let fifo = root.join("fifo.conflist");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = format!("{:#}", read_bounded(&fifo).unwrap_err());
+        assert!(err.contains("not a regular file"), "{err}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
