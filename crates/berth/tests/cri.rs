@@ -1029,6 +1029,15 @@ fn write_cni_config(d: &Daemon, bridge_plugin: &str) -> PathBuf {
     conf
 }
 
+/// The runtime condition `kind` of `crictl info`'s output (null if none).
+fn condition(info: &Value, kind: &str) -> Value {
+    info["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The host-local reservation of `ip`, if it is held: the sandbox's id.
 fn reservation(d: &Daemon, ip: &str) -> Option<String> {
     let path = d.dir.path().join("cni-ipam/berth-cni-test").join(ip);
@@ -1075,13 +1084,7 @@ fn cni_pods_with_debians_plugins() {
     d.restart_after_kill9();
 
     let info = json(&crictl(&d, &["info"]), "crictl info");
-    let ready = info["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .any(|c| c["type"] == "NetworkReady" && c["status"] == true);
-    assert!(ready, "{info}");
+    assert_eq!(condition(&info, "NetworkReady")["status"], true, "{info}");
     assert_eq!(info["cni"]["network"]["file"], "10-test.conflist", "{info}");
 
     let pod_file = write_json(&d, "cnipod.json", &pod_config("cni", 12000));
@@ -1276,13 +1279,7 @@ fn cni_pods_with_debians_plugins() {
     // a plugin that is not there: reported, and no pod is made
     write_cni_config(&d, "no-such-plugin");
     let info = json(&crictl(&d, &["info"]), "crictl info");
-    let cond = info["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|c| c["type"] == "NetworkReady")
-        .unwrap_or_default();
+    let cond = condition(&info, "NetworkReady");
     assert_eq!(cond["status"], false, "{info}");
     assert!(
         cond["message"]

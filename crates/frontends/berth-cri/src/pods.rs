@@ -166,6 +166,15 @@ fn sandbox_spec(
     })
 }
 
+/// A port mapping's protocol in lower case, as Docker and CNI spell it.
+fn protocol_name(p: &pb::PortMapping) -> &'static str {
+    match pb::Protocol::try_from(p.protocol) {
+        Ok(pb::Protocol::Udp) => "udp",
+        Ok(pb::Protocol::Sctp) => "sctp",
+        _ => "tcp",
+    }
+}
+
 /// The CRI's port mappings as Docker's exposed ports and bindings; a
 /// mapping without a host port only exposes.
 fn port_mappings(
@@ -180,11 +189,7 @@ fn port_mappings(
                 p.host_port, p.container_port
             )));
         }
-        let proto = match pb::Protocol::try_from(p.protocol) {
-            Ok(pb::Protocol::Udp) => "udp",
-            Ok(pb::Protocol::Sctp) => "sctp",
-            _ => "tcp",
-        };
+        let proto = protocol_name(p);
         let key = format!("{}/{proto}", p.container_port);
         exposed.push(key.clone());
         if p.host_port > 0 {
@@ -268,15 +273,10 @@ fn cni_request<'a>(m: &'a pb::PodSandboxMetadata, config: &pb::PodSandboxConfig)
         // a mapping without a host port only documents the port
         .filter(|p| p.host_port > 0)
         .map(|p| {
-            let proto = match pb::Protocol::try_from(p.protocol) {
-                Ok(pb::Protocol::Udp) => "udp",
-                Ok(pb::Protocol::Sctp) => "sctp",
-                _ => "tcp",
-            };
             serde_json::json!({
                 "hostPort": p.host_port,
                 "containerPort": p.container_port,
-                "protocol": proto,
+                "protocol": protocol_name(p),
                 "hostIP": p.host_ip,
             })
         })

@@ -120,6 +120,19 @@ impl Cni {
         locks.retain(|_, l| Arc::strong_count(l) > 1);
     }
 
+    /// Runs `work` (not started until the lock is held) under sandbox
+    /// `id`'s lock, then lets the lock go.
+    async fn serialised<T>(&self, id: &str, work: impl std::future::Future<Output = T>) -> T {
+        let lock = self.lock_of(id);
+        let out = {
+            let _guard = lock.lock().await;
+            work.await
+        };
+        drop(lock);
+        self.sweep_locks();
+        out
+    }
+
     /// Pins sandbox `id`'s namespace and runs ADD of the loopback list and
     /// of `list` in it. On failure everything done is undone (DEL, unpin,
     /// record deleted) and the plugin's words are returned.
@@ -129,8 +142,15 @@ impl Cni {
         list: &NetworkList,
         pod: &PodRequest<'_>,
     ) -> Result<PodNetwork> {
-        let lock = self.lock_of(id);
-        let guard = lock.lock().await;
+        self.serialised(id, self.attach_locked(id, list, pod)).await
+    }
+
+    async fn attach_locked(
+        &self,
+        id: &str,
+        list: &NetworkList,
+        pod: &PodRequest<'_>,
+    ) -> Result<PodNetwork> {
         let loopback = NetworkList::parse("", config::LOOPBACK_LIST.as_bytes(), false)?;
         let mut rec = PodNetwork {
             phase: Phase::Adding,
@@ -152,7 +172,7 @@ impl Cni {
         };
         self.save(id, &rec)?;
         let added = self.add_all(id, &rec, &loopback, list).await;
-        let out = match added {
+        match added {
             // containerd's check: a pod without an address on eth0 is no pod
             Ok((_, pod_result)) if plugin::pod_ips(&pod_result, POD_IF).is_empty() => {
                 let e = anyhow::anyhow!(
@@ -172,11 +192,7 @@ impl Cni {
                 }
             }
             Err(e) => Err(self.undo(id, &rec, e).await),
-        };
-        drop(guard);
-        drop(lock);
-        self.sweep_locks();
-        out
+        }
     }
 
     async fn add_all(
@@ -215,19 +231,16 @@ impl Cni {
     /// deletes its record. A sandbox without a record has no DEL to run,
     /// but a pin a crash left after the record went is let go.
     pub async fn detach(&self, id: &str) -> Result<()> {
-        let lock = self.lock_of(id);
-        let guard = lock.lock().await;
-        let out = match self.record(id) {
-            Some(rec) => self.release(id, &rec).await,
-            None if self.owns_netns(id) => {
-                self.engine.unpin_pod_netns(id).map_err(anyhow::Error::new)
+        let work = async {
+            match self.record(id) {
+                Some(rec) => self.release(id, &rec).await,
+                None if self.owns_netns(id) => {
+                    self.engine.unpin_pod_netns(id).map_err(anyhow::Error::new)
+                }
+                None => Ok(()),
             }
-            None => Ok(()),
         };
-        drop(guard);
-        drop(lock);
-        self.sweep_locks();
-        out
+        self.serialised(id, work).await
     }
 
     /// Whether the pin of `id`, if any, is the CRI's to let go: its sandbox
